@@ -1,0 +1,92 @@
+/*
+ * libvexil — client lifecycle and the untyped call: see vexil.h.
+ *
+ * The wire binding does the work; this file keeps the client's settings
+ * (credential, timeout) and binds them to the generated stubs.
+ */
+#include "vexil.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vx_client {
+	vx_wire_client *wire;
+	char *credential;
+	atomic_int timeout_ms;
+};
+
+int
+vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
+{
+	vx_client_opts none = {0};
+	vx_client *c;
+	int rc;
+
+	if (opts == NULL)
+		opts = &none;
+	if (url == NULL || out == NULL)
+		return VX_EINVAL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return VX_ENOMEM;
+	atomic_init(&c->timeout_ms, opts->timeout_ms > 0 ? opts->timeout_ms : 5000);
+	if (opts->credential != NULL) {
+		size_t n = strlen(opts->credential) + 8;
+		if ((c->credential = malloc(n)) == NULL) {
+			free(c);
+			return VX_ENOMEM;
+		}
+		snprintf(c->credential, n, "%s%s",
+		    strchr(opts->credential, ' ') ? "" : "ApiKey ", opts->credential);
+	}
+	if ((rc = vx_wire_client_open(&c->wire, url, opts->max_msg)) != 0) {
+		free(c->credential);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void
+vx_client_close(vx_client *c)
+{
+	if (c == NULL)
+		return;
+	vx_wire_client_close(c->wire);
+	free(c->credential);
+	free(c);
+}
+
+void
+vx_client_set_timeout(vx_client *c, int timeout_ms)
+{
+	if (timeout_ms > 0)
+		atomic_store(&c->timeout_ms, timeout_ms);
+}
+
+int
+vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
+    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
+{
+	vx_status local;
+	return vx_wire_client_call(c->wire, svc, method, in, c->credential,
+	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), NULL, out,
+	    st ? st : &local);
+}
+
+void
+vx_free(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+void
+vx_client_stub_init(vx_client *c, vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
+    vx_status *st)
+{
+	vx_wire_stub_init(stub, svc, c->wire, c->credential, atomic_load(&c->timeout_ms), NULL,
+	    st);
+}

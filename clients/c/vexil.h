@@ -1,0 +1,85 @@
+/*
+ * libvexil — the C client of Vexil.
+ *
+ * A vx_client holds one nng REQ socket dialled to vexild. Every RPC has a
+ * typed call, vx_<method>() (declared in vexil/v1/stubs.h, generated from
+ * proto/), which sends the request with the client's credential and waits
+ * for the reply or the timeout. Any number of threads may call through one
+ * client at once: each call in flight has an nng context of its own.
+ *
+ * Errors. Every call returns 0 or a negative VX_E* code (common/common.h)
+ * and fills a vx_status with the server's gRPC-style code, its message and,
+ * for bad input, the field at fault:
+ *   VX_EINVAL     INVALID_ARGUMENT: the request was refused as it stands
+ *   VX_ENOTFOUND  NOT_FOUND, also for what lies outside the key's scope
+ *   VX_EEXIST     ALREADY_EXISTS
+ *   VX_EAUTH      UNAUTHENTICATED: missing, unknown or revoked key
+ *   VX_EPERM      PERMISSION_DENIED: the key's role is too low
+ *   VX_EFULL      RESOURCE_EXHAUSTED
+ *   VX_ESTATE     FAILED_PRECONDITION
+ *   VX_ETIMEDOUT  no reply within the timeout (the call may still apply)
+ *   VX_ECLOSED    UNAVAILABLE: the connection failed
+ *   VX_EPROTO     the reply did not decode
+ *
+ * Ownership. Messages passed in stay the caller's. A message handed out
+ * (*out) is the caller's and is freed with vx_free().
+ */
+#ifndef VEXIL_H
+#define VEXIL_H
+
+#include <stddef.h>
+
+#include "common/common.h"
+#include "vexil/v1/service.pb-c.h"
+#include "wire/wire.h"
+
+typedef struct vx_client vx_client;
+
+typedef struct vx_client_opts {
+	/*
+	 * The credential sent with every call: "ApiKey <key>", "Bearer <jwt>"
+	 * or "SdkKey <key>". A bare key (no space) is sent as "ApiKey <key>".
+	 * NULL sends none, and every call then fails with VX_EAUTH.
+	 */
+	const char *credential;
+	int timeout_ms;  /* per call; 0 means 5000 */
+	size_t max_msg;  /* largest reply accepted; 0 means 1 MiB */
+} vx_client_opts;
+
+/*
+ * Opens a client for the vexild at url (tcp://host:port, ipc:///path).
+ * Connecting happens in the background and is retried, so this succeeds
+ * while vexild is down; calls then wait up to their timeout.
+ * @param[out] out   the client; close it with vx_client_close().
+ * @param      opts  may be NULL for the defaults; copied.
+ * @return 0; VX_EINVAL for a malformed URL; VX_ENOMEM; VX_EIO.
+ */
+int vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
+    VX_MUST_USE;
+
+/* Closes the client. No call may be in progress. NULL is a no-op. */
+void vx_client_close(vx_client *c);
+
+/* Changes the timeout of later calls (milliseconds, > 0). */
+void vx_client_set_timeout(vx_client *c, int timeout_ms);
+
+/*
+ * The untyped call behind the typed ones: method `method` (an index into
+ * svc->methods) with input `in`, waiting at most timeout_ms (<= 0: the
+ * client's timeout).
+ * @return as the typed calls; *out is freed with vx_free().
+ */
+int vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
+    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
+    VX_MUST_USE;
+
+/* Frees a message a call handed out. NULL is a no-op. */
+void vx_free(void *msg);
+
+/* For the generated wrappers: prepares a stub bound to this client. */
+void vx_client_stub_init(vx_client *c, vx_wire_stub *stub,
+    const ProtobufCServiceDescriptor *svc, vx_status *st);
+
+#include "vexil/v1/stubs.h"
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * Vexil — authentication and authorisation in the core.
+ *
+ * Every request carries its credential; vexild resolves it to a principal
+ * here and every handler asks vx_auth_check() before it reads or writes a
+ * project. Keys are random secrets with a recognisable prefix ("vxk_" for
+ * API keys); only their BLAKE2b-256 hash is stored, and lookups go by that
+ * hash, so no secret ever sits in the data dir. A slow password hash would
+ * add nothing for 160-bit random keys and would cost every request.
+ */
+#ifndef VX_AUTH_H
+#define VX_AUTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "store/store.h"
+
+#define VX_APIKEY_PREFIX "vxk_"
+/* "vxk_" + 40 hex digits + NUL. */
+#define VX_KEY_LEN 45
+/* How much of a key is kept in clear to recognise it: "vxk_" + 8 hex. */
+#define VX_KEY_SHOWN 12
+
+enum vx_principal_kind { VX_PRINCIPAL_NONE, VX_PRINCIPAL_APIKEY };
+
+typedef struct vx_principal {
+	enum vx_principal_kind kind;
+	uint64_t id;
+	uint64_t project_id;   /* 0: every project */
+	Vexil__V1__Role role;
+	char actor[32];        /* "apikey:<id>", for logs and the audit log */
+} vx_principal;
+
+/*
+ * Makes a new API key secret.
+ * @param[out] secret  VX_KEY_LEN bytes: the key, NUL-terminated.
+ * @param[out] hash    its hash, the only form that is stored.
+ * @param[out] shown   VX_KEY_SHOWN+1 bytes: the recognisable prefix.
+ */
+void vx_auth_new_key(char secret[VX_KEY_LEN], uint8_t hash[32],
+    char shown[VX_KEY_SHOWN + 1]);
+/* Hashes a presented secret for lookup. */
+void vx_auth_hash(const char *secret, uint8_t hash[32]);
+
+/*
+ * Resolves a credential ("ApiKey <key>") to a principal.
+ * @return 0; VX_EAUTH when the credential is missing, malformed, unknown
+ *         or revoked (the message in *why says which, without the secret);
+ *         VX_EIO on a storage error.
+ */
+int vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
+    vx_principal *who, const char **why) VX_MUST_USE;
+
+/*
+ * May `who` act on project_id (0: a global action) with at least `need`?
+ * @return 0; VX_ENOTFOUND when the project lies outside the principal's
+ *         scope, so that its existence does not leak; VX_EPERM when the
+ *         role is too low.
+ */
+int vx_auth_check(const vx_principal *who, uint64_t project_id,
+    Vexil__V1__Role need) VX_MUST_USE;
+
+/* "read", "write", "admin"; and back (VX_EINVAL for anything else). */
+const char *vx_role_name(Vexil__V1__Role role);
+int vx_role_parse(const char *s, Vexil__V1__Role *out) VX_MUST_USE;
+
+#endif

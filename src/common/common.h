@@ -1,0 +1,68 @@
+/*
+ * Vexil — shared basics: error codes, clocks, logging and small helpers.
+ *
+ * Every component below the binaries uses these. Functions return 0 or a
+ * negative VX_E* code and hand results back through out-parameters; the
+ * code-to-status mapping lives in one place (wire/status.c).
+ */
+#ifndef VX_COMMON_H
+#define VX_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VX_MUST_USE __attribute__((warn_unused_result))
+#define VX_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+enum {
+	VX_OK = 0,
+	VX_EINVAL = -1,   /* bad argument or malformed input */
+	VX_ENOTFOUND = -2,
+	VX_EEXIST = -3,
+	VX_ENOMEM = -4,
+	VX_EFULL = -5,    /* storage at its configured cap */
+	VX_EIO = -6,      /* storage or system error */
+	VX_EAUTH = -7,    /* no or bad credential */
+	VX_EPERM = -8,    /* authenticated, not allowed */
+	VX_ETIMEDOUT = -9,
+	VX_ECLOSED = -10,
+	VX_EPROTO = -11,  /* malformed wire message */
+	VX_ESTATE = -12,  /* failed precondition */
+	VX_EINTERNAL = -13,
+};
+
+/* A short, static description of a VX_E* code. */
+const char *vx_strerror(int err);
+
+/* Wall-clock time in unix milliseconds. */
+int64_t vx_now_ms(void);
+/* Monotonic time in nanoseconds, for durations. */
+uint64_t vx_mono_ns(void);
+
+enum vx_log_level { VX_LOG_ERROR, VX_LOG_WARN, VX_LOG_INFO, VX_LOG_DEBUG };
+
+/* Sets the most verbose level that is written (default VX_LOG_INFO). */
+void vx_log_set_level(enum vx_log_level lvl);
+int vx_log_enabled(enum vx_log_level lvl);
+/*
+ * Writes one line to stderr with a UTC timestamp and the level. The line is
+ * assembled first and written with one write(2), so lines from concurrent
+ * threads never interleave.
+ */
+void vx_log(enum vx_log_level lvl, const char *fmt, ...) VX_PRINTF(2, 3);
+
+/* Big-endian 64-bit encode/decode, used for LMDB keys that sort by number. */
+void vx_be64_put(uint8_t out[8], uint64_t v);
+uint64_t vx_be64_get(const uint8_t in[8]);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
+void vx_hex(char *out, const uint8_t *in, size_t len);
+
+/*
+ * Parses a whole string as an unsigned decimal number. Returns 0, or
+ * VX_EINVAL when s is empty, has anything but digits, or overflows.
+ */
+int vx_parse_u64(const char *s, uint64_t *out) VX_MUST_USE;
+
+#endif

@@ -1,0 +1,740 @@
+/*
+ * Vexil — vexilctl, the command line built on libvexil.
+ *
+ *   vexilctl [--rpc URL] [--key KEY] [--timeout MS] NOUN VERB [ARGS] [--json]
+ *
+ * The forms in usage() are a contract scripts rely on. Every failure exits
+ * non-zero with one line on stderr: 1 when vexild refused or could not be
+ * reached, 2 for a usage error.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "json/pbjson.h"
+#include "vexil.h"
+
+#define MAX_ARGS 64
+
+static void
+usage(FILE *to)
+{
+	fputs("usage: vexilctl [--rpc URL] [--key KEY] [--timeout MS] COMMAND [--json]\n"
+	      "\n"
+	      "  project create NAME [--description D]\n"
+	      "  project list | get P | delete P\n"
+	      "  project update P [--name N] [--description D]\n"
+	      "  env create --project P KEY [--name N] [--description D]\n"
+	      "  env list --project P | get --project P KEY | delete --project P KEY\n"
+	      "  flag create --project P KEY [--name N] [--description D]\n"
+	      "              [--type boolean|string|number|json] [--variant KEY=JSON ...]\n"
+	      "              [--tag T ...] [--owner O]\n"
+	      "  flag get --project P KEY\n"
+	      "  flag list --project P [--tag T] [--limit N] [--offset N]\n"
+	      "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
+	      "              [--tag T ...]\n"
+	      "  flag delete --project P KEY\n"
+	      "  flag enable|disable --project P KEY --env E\n"
+	      "  flag rollout --project P KEY --env E PERCENT\n"
+	      "  key create NAME --role read|write|admin [--project P]\n"
+	      "  key list [--project P]\n"
+	      "  key revoke ID\n"
+	      "  audit --project P [--limit N]\n"
+	      "\n"
+	      "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
+	      "the URL to $VEXIL_RPC (default tcp://127.0.0.1:7311).\n",
+	    to);
+}
+
+struct args {
+	const char *pos[MAX_ARGS];
+	int npos;
+	const char *name[MAX_ARGS];
+	const char *val[MAX_ARGS];
+	int nopt;
+	bool json;
+};
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			a->json = true;
+		} else if (strncmp(argv[i], "--", 2) == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "vexilctl: %s needs a value\n", argv[i]);
+				return -1;
+			}
+			if (a->nopt == MAX_ARGS)
+				return -1;
+			a->name[a->nopt] = argv[i] + 2;
+			a->val[a->nopt++] = argv[++i];
+		} else {
+			if (a->npos == MAX_ARGS)
+				return -1;
+			a->pos[a->npos++] = argv[i];
+		}
+	}
+	return 0;
+}
+
+/* The last value of --name, or NULL. */
+static const char *
+opt(const struct args *a, const char *name)
+{
+	const char *v = NULL;
+	for (int i = 0; i < a->nopt; i++)
+		if (strcmp(a->name[i], name) == 0)
+			v = a->val[i];
+	return v;
+}
+
+/* Every value of a repeatable --name. */
+static size_t
+opts(const struct args *a, const char *name, char **out)
+{
+	size_t n = 0;
+	for (int i = 0; i < a->nopt; i++)
+		if (strcmp(a->name[i], name) == 0)
+			out[n++] = (char *)a->val[i];
+	return n;
+}
+
+static bool
+has_opt(const struct args *a, const char *name)
+{
+	return opt(a, name) != NULL;
+}
+
+/* Refuses options the command does not know, so typos do not pass silently. */
+static int
+only_opts(const struct args *a, const char *const *known)
+{
+	for (int i = 0; i < a->nopt; i++) {
+		const char *const *k = known;
+		while (*k && strcmp(*k, a->name[i]) != 0)
+			k++;
+		if (*k == NULL) {
+			fprintf(stderr, "vexilctl: unknown option --%s for this command\n",
+			    a->name[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+need_pos(const struct args *a, int n, const char *what)
+{
+	if (a->npos < n) {
+		fprintf(stderr, "vexilctl: missing %s\n", what);
+		return -1;
+	}
+	if (a->npos > n) {
+		fprintf(stderr, "vexilctl: unexpected argument %s\n", a->pos[n]);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+need_opt(const struct args *a, const char *name)
+{
+	const char *v = opt(a, name);
+	if (v == NULL)
+		fprintf(stderr, "vexilctl: --%s is required\n", name);
+	return v;
+}
+
+static int
+fail(int rc, const vx_status *st)
+{
+	if (st->field[0])
+		fprintf(stderr, "vexilctl: %s: %s (field %s)\n", vx_code_name(st->code),
+		    st->message, st->field);
+	else
+		fprintf(stderr, "vexilctl: %s: %s\n", vx_code_name(st->code), st->message);
+	(void)rc;
+	return 1;
+}
+
+static void
+print_json(const void *m)
+{
+	cJSON *j = vx_pb_to_json(m);
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(j);
+}
+
+static void
+print_project(const Vexil__V1__Project *p)
+{
+	printf("%-6llu %-24s rev %-6llu %s\n", (unsigned long long)p->id, p->name,
+	    (unsigned long long)p->revision, p->description);
+}
+
+static void
+print_env(const Vexil__V1__Environment *e)
+{
+	printf("%-16s %-24s %s\n", e->key, e->name, e->description);
+}
+
+static void
+print_flag(const Vexil__V1__Flag *f, bool detail)
+{
+	printf("%-32s", f->key);
+	for (size_t i = 0; i < f->n_envs; i++)
+		printf(" %s=%s", f->envs[i]->environment, f->envs[i]->enabled ? "on" : "off");
+	printf("\n");
+	if (!detail)
+		return;
+	printf("  id: %llu\n  name: %s\n  description: %s\n  type: %s\n",
+	    (unsigned long long)f->id, f->name, f->description,
+	    protobuf_c_enum_descriptor_get_value(&vexil__v1__flag_type__descriptor,
+		(int)f->type)->name);
+	for (size_t i = 0; i < f->n_variants; i++)
+		printf("  variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
+	for (size_t i = 0; i < f->n_envs; i++)
+		printf("  env %s: %s, rollout %u%%, default %s, off %s, %zu rules\n",
+		    f->envs[i]->environment, f->envs[i]->enabled ? "enabled" : "disabled",
+		    f->envs[i]->rollout_percentage, f->envs[i]->default_variant,
+		    f->envs[i]->off_variant, f->envs[i]->n_rules);
+}
+
+/* Prints a reply and frees it. */
+static int
+done(const struct args *a, void *m, void (*human)(const void *))
+{
+	if (a->json)
+		print_json(m);
+	else if (human)
+		human(m);
+	vx_free(m);
+	return 0;
+}
+
+static void
+human_project(const void *m)
+{
+	print_project(m);
+}
+
+static void
+human_env(const void *m)
+{
+	print_env(m);
+}
+
+static void
+human_flag(const void *m)
+{
+	print_flag(m, true);
+}
+
+static void
+human_ok(const void *m)
+{
+	(void)m;
+	printf("ok\n");
+}
+
+/* ---- commands ---- */
+
+static int
+cmd_project(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"description", "name", NULL};
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0)
+		return 2;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project *out;
+		if (need_pos(a, 1, "NAME") != 0)
+			return 2;
+		in.name = (char *)a->pos[0];
+		in.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		if ((rc = vx_create_project(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_project);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+		Vexil__V1__ProjectList *out;
+		if (need_pos(a, 0, "") != 0)
+			return 2;
+		if ((rc = vx_list_projects(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_projects; i++)
+				print_project(out->projects[i]);
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "get") == 0) {
+		Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project *out;
+		if (need_pos(a, 1, "project") != 0)
+			return 2;
+		in.project = (char *)a->pos[0];
+		if ((rc = vx_get_project(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_project);
+	}
+	if (strcmp(verb, "update") == 0) {
+		Vexil__V1__UpdateProjectRequest in = VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project upd = VEXIL__V1__PROJECT__INIT, *out;
+		char *mask[2];
+		if (need_pos(a, 1, "project") != 0)
+			return 2;
+		in.project = (char *)a->pos[0];
+		in.update = &upd;
+		in.update_mask = mask;
+		if (has_opt(a, "name")) {
+			upd.name = (char *)opt(a, "name");
+			mask[in.n_update_mask++] = "name";
+		}
+		if (has_opt(a, "description")) {
+			upd.description = (char *)opt(a, "description");
+			mask[in.n_update_mask++] = "description";
+		}
+		if ((rc = vx_update_project(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_project);
+	}
+	if (strcmp(verb, "delete") == 0) {
+		Vexil__V1__DeleteProjectRequest in = VEXIL__V1__DELETE_PROJECT_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 1, "project") != 0)
+			return 2;
+		in.project = (char *)a->pos[0];
+		if ((rc = vx_delete_project(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	fprintf(stderr, "vexilctl: unknown command: project %s\n", verb);
+	return 2;
+}
+
+static int
+cmd_env(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "name", "description", NULL};
+	const char *project;
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+		return 2;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateEnvironmentRequest in = VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__Environment *out;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		in.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
+		in.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		if ((rc = vx_create_environment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_env);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+		Vexil__V1__EnvironmentList *out;
+		if (need_pos(a, 0, "") != 0)
+			return 2;
+		in.project = (char *)project;
+		if ((rc = vx_list_environments(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_environments; i++)
+				print_env(out->environments[i]);
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "get") == 0) {
+		Vexil__V1__GetEnvironmentRequest in = VEXIL__V1__GET_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__Environment *out;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		if ((rc = vx_get_environment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_env);
+	}
+	if (strcmp(verb, "delete") == 0) {
+		Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		if ((rc = vx_delete_environment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	fprintf(stderr, "vexilctl: unknown command: env %s\n", verb);
+	return 2;
+}
+
+static int
+parse_type(const char *s, Vexil__V1__FlagType *t)
+{
+	static const char *const names[] = {"boolean", "string", "number", "json"};
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*t = (Vexil__V1__FlagType)i;
+			return 0;
+		}
+	}
+	fprintf(stderr, "vexilctl: --type must be boolean, string, number or json\n");
+	return -1;
+}
+
+static int
+cmd_flag(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "name", "description", "type", "variant",
+		"tag", "owner", "env", "limit", "offset", NULL};
+	const char *project;
+	char *tags[MAX_ARGS], *vals[MAX_ARGS];
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+		return 2;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+		Vexil__V1__Variant vs[MAX_ARGS], *vp[MAX_ARGS];
+		size_t nv;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		f.key = (char *)a->pos[0];
+		f.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
+		f.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		f.owner = (char *)(opt(a, "owner") ? opt(a, "owner") : "");
+		if (has_opt(a, "type") && parse_type(opt(a, "type"), &f.type) != 0)
+			return 2;
+		f.n_tags = opts(a, "tag", tags);
+		f.tags = tags;
+		nv = opts(a, "variant", vals);
+		for (size_t i = 0; i < nv; i++) {
+			char *eq = strchr(vals[i], '=');
+			if (eq == NULL) {
+				fprintf(stderr, "vexilctl: --variant takes KEY=JSON, got %s\n",
+				    vals[i]);
+				return 2;
+			}
+			*eq = '\0';
+			vexil__v1__variant__init(&vs[i]);
+			vs[i].key = vals[i];
+			vs[i].value = eq + 1;
+			vp[i] = &vs[i];
+		}
+		f.variants = vp;
+		f.n_variants = nv;
+		in.project = (char *)project;
+		in.flag = &f;
+		if ((rc = vx_create_flag(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_flag);
+	}
+	if (strcmp(verb, "get") == 0) {
+		Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag *out;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		if ((rc = vx_get_flag(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_flag);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+		Vexil__V1__FlagList *out;
+		uint64_t n;
+		if (need_pos(a, 0, "") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.tag = (char *)(opt(a, "tag") ? opt(a, "tag") : "");
+		if (has_opt(a, "limit")) {
+			if (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > UINT32_MAX) {
+				fprintf(stderr, "vexilctl: --limit must be a number\n");
+				return 2;
+			}
+			in.limit = (uint32_t)n;
+		}
+		if (has_opt(a, "offset")) {
+			if (vx_parse_u64(opt(a, "offset"), &n) != 0 || n > UINT32_MAX) {
+				fprintf(stderr, "vexilctl: --offset must be a number\n");
+				return 2;
+			}
+			in.offset = (uint32_t)n;
+		}
+		if ((rc = vx_list_flags(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_flags; i++)
+				print_flag(out->flags[i], false);
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "update") == 0) {
+		Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *out;
+		char *mask[8];
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		in.update = &upd;
+		in.update_mask = mask;
+		if (has_opt(a, "name")) {
+			upd.name = (char *)opt(a, "name");
+			mask[in.n_update_mask++] = "name";
+		}
+		if (has_opt(a, "description")) {
+			upd.description = (char *)opt(a, "description");
+			mask[in.n_update_mask++] = "description";
+		}
+		if (has_opt(a, "owner")) {
+			upd.owner = (char *)opt(a, "owner");
+			mask[in.n_update_mask++] = "owner";
+		}
+		if (has_opt(a, "tag")) {
+			upd.n_tags = opts(a, "tag", tags);
+			upd.tags = tags;
+			mask[in.n_update_mask++] = "tags";
+		}
+		if ((rc = vx_update_flag(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_flag);
+	}
+	if (strcmp(verb, "delete") == 0) {
+		Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		if ((rc = vx_delete_flag(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
+		Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__Flag *out;
+		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+			return 2;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		in.enabled = strcmp(verb, "enable") == 0;
+		if ((rc = vx_set_flag_enabled(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_flag);
+	}
+	if (strcmp(verb, "rollout") == 0) {
+		Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+		Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+		Vexil__V1__Flag *out;
+		char *mask[] = {"rollout_percentage"};
+		uint64_t pct;
+		if (need_pos(a, 2, "KEY PERCENT") != 0 || (cfg.environment = (char *)need_opt(a, "env")) == NULL)
+			return 2;
+		if (vx_parse_u64(a->pos[1], &pct) != 0 || pct > 100) {
+			fprintf(stderr, "vexilctl: PERCENT must be 0..100\n");
+			return 2;
+		}
+		cfg.rollout_percentage = (uint32_t)pct;
+		in.project = (char *)project;
+		in.key = (char *)a->pos[0];
+		in.update = &cfg;
+		in.update_mask = mask;
+		in.n_update_mask = 1;
+		if ((rc = vx_update_flag_env(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_flag);
+	}
+	fprintf(stderr, "vexilctl: unknown command: flag %s\n", verb);
+	return 2;
+}
+
+static void
+human_key(const void *m)
+{
+	const Vexil__V1__CreatedApiKey *k = m;
+	printf("id %llu, role %s: %s\n", (unsigned long long)k->key->id,
+	    vx_role_name(k->key->role), k->secret);
+}
+
+static int
+cmd_key(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "role", NULL};
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0)
+		return 2;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+		Vexil__V1__CreatedApiKey *out;
+		const char *role;
+		if (need_pos(a, 1, "NAME") != 0 || (role = need_opt(a, "role")) == NULL)
+			return 2;
+		if (vx_role_parse(role, &in.role) != 0) {
+			fprintf(stderr, "vexilctl: --role must be read, write or admin\n");
+			return 2;
+		}
+		in.name = (char *)a->pos[0];
+		in.project = (char *)(opt(a, "project") ? opt(a, "project") : "");
+		if ((rc = vx_create_api_key(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_key);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
+		Vexil__V1__ApiKeyList *out;
+		if (need_pos(a, 0, "") != 0)
+			return 2;
+		in.project = (char *)(opt(a, "project") ? opt(a, "project") : "");
+		if ((rc = vx_list_api_keys(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_keys; i++)
+				printf("%-6llu %-16s %-6s project %-6llu %s%s\n",
+				    (unsigned long long)out->keys[i]->id, out->keys[i]->prefix,
+				    vx_role_name(out->keys[i]->role),
+				    (unsigned long long)out->keys[i]->project_id, out->keys[i]->name,
+				    out->keys[i]->revoked ? " (revoked)" : "");
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "revoke") == 0) {
+		Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 1, "ID") != 0)
+			return 2;
+		if (vx_parse_u64(a->pos[0], &in.id) != 0) {
+			fprintf(stderr, "vexilctl: ID must be a number\n");
+			return 2;
+		}
+		if ((rc = vx_revoke_api_key(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	fprintf(stderr, "vexilctl: unknown command: key %s\n", verb);
+	return 2;
+}
+
+static int
+cmd_audit(vx_client *c, struct args *a)
+{
+	static const char *const known[] = {"project", "limit", NULL};
+	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *out;
+	vx_status st;
+	uint64_t n = 0;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (has_opt(a, "limit") && (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > 100000)) {
+		fprintf(stderr, "vexilctl: --limit must be a number\n");
+		return 2;
+	}
+	in.limit = (uint32_t)n;
+	if ((rc = vx_list_audit(c, &in, &out, &st)) != 0)
+		return fail(rc, &st);
+	if (!a->json)
+		for (size_t i = 0; i < out->n_entries; i++)
+			printf("%lld rev %-5llu %-16s %-40s %s\n", (long long)out->entries[i]->time,
+			    (unsigned long long)out->entries[i]->revision, out->entries[i]->actor,
+			    out->entries[i]->method, out->entries[i]->target);
+	return done(a, out, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *url = getenv("VEXIL_RPC"), *key = getenv("VEXIL_KEY");
+	vx_client_opts co = {0};
+	vx_client *c;
+	struct args a;
+	uint64_t t;
+	int i = 1, rc;
+
+	if (url == NULL || *url == '\0')
+		url = "tcp://127.0.0.1:7311";
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+		if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "vexilctl: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		if (strcmp(argv[i], "--rpc") == 0) {
+			url = argv[i + 1];
+		} else if (strcmp(argv[i], "--key") == 0) {
+			key = argv[i + 1];
+		} else if (strcmp(argv[i], "--timeout") == 0) {
+			if (vx_parse_u64(argv[i + 1], &t) != 0 || t == 0 || t > 3600000) {
+				fprintf(stderr, "vexilctl: --timeout takes milliseconds\n");
+				return 2;
+			}
+			co.timeout_ms = (int)t;
+		} else {
+			fprintf(stderr, "vexilctl: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *noun = argv[i++];
+	const char *verb = strcmp(noun, "audit") == 0 ? "" : (i < argc ? argv[i++] : NULL);
+	if (verb == NULL) {
+		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
+		return 2;
+	}
+	if (parse_args(argc - i, argv + i, &a) != 0)
+		return 2;
+	if (key == NULL || *key == '\0') {
+		fprintf(stderr, "vexilctl: no API key: pass --key or set VEXIL_KEY\n");
+		return 2;
+	}
+	co.credential = key;
+	if ((rc = vx_client_open(&c, url, &co)) != 0) {
+		fprintf(stderr, "vexilctl: cannot use %s: %s\n", url, vx_strerror(rc));
+		return 1;
+	}
+	if (strcmp(noun, "project") == 0)
+		rc = cmd_project(c, verb, &a);
+	else if (strcmp(noun, "env") == 0)
+		rc = cmd_env(c, verb, &a);
+	else if (strcmp(noun, "flag") == 0)
+		rc = cmd_flag(c, verb, &a);
+	else if (strcmp(noun, "key") == 0)
+		rc = cmd_key(c, verb, &a);
+	else if (strcmp(noun, "audit") == 0)
+		rc = cmd_audit(c, &a);
+	else {
+		fprintf(stderr, "vexilctl: unknown command %s\n", noun);
+		rc = 2;
+	}
+	vx_client_close(c);
+	return rc;
+}

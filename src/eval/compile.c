@@ -1,0 +1,645 @@
+/*
+ * compile.c: turning a flag's source form into its compiled form.
+ *
+ * Compilation is where everything that can fail happens, so that evaluation
+ * cannot fail. It runs in two passes. The first walks the source, rejects
+ * NULL pointers and counts how much it needs. The second fills one block
+ * sized from those counts, and holds the flag, its variants, rules,
+ * conditions, values, splits, regex_t structs and a copy of every string.
+ * That makes a compiled flag one allocation (plus what regcomp() keeps),
+ * cache-friendly to walk, and freed in one call. The second pass also parses
+ * each rule value for its operator and compiles regexes. It fails with a
+ * message that names the rule, condition and value at fault, because the
+ * caller passes that message to the user who wrote the rule. Finally the
+ * rules are sorted into evaluation order.
+ */
+#include <assert.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval_int.h"
+
+struct cerr {
+	char *buf;
+	size_t len;
+};
+
+/* What the first pass counts. */
+struct sizes {
+	size_t strings; /* bytes, NULs included */
+	size_t nconds;
+	size_t nvalues;
+	size_t nsplits;
+	size_t nregex;
+};
+
+/* Cursors into the block while the second pass fills it. */
+struct fill {
+	char *str;
+	char *str_end;
+	struct vxe_cond *conds;
+	struct vxe_value *values;
+	struct vxe_split *splits;
+};
+
+static void seterr(struct cerr *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+seterr(struct cerr *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->buf == NULL || e->len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->buf, e->len, fmt, ap);
+	va_end(ap);
+}
+
+/* "rule 2 (id \"beta\")", so a message says which rule is at fault. */
+static void
+rule_label(char *buf, size_t len, size_t i, const char *id)
+{
+	if (id != NULL && id[0] != '\0')
+		snprintf(buf, len, "rule %zu (id \"%s\")", i, id);
+	else
+		snprintf(buf, len, "rule %zu", i);
+}
+
+static bool
+add_size(size_t *acc, size_t n)
+{
+	if (n > SIZE_MAX - *acc)
+		return false;
+	*acc += n;
+	return true;
+}
+
+static bool
+add_str(size_t *acc, const char *s)
+{
+	return add_size(acc, strlen(s) + 1);
+}
+
+static int
+measure_rule(const vx_eval_rule_src *r, size_t ri, struct sizes *sz,
+    struct cerr *e)
+{
+	char where[160];
+	bool ok = true;
+
+	rule_label(where, sizeof(where), ri, r->id);
+	if (r->nconditions != 0 && r->conditions == NULL) {
+		seterr(e, "%s: conditions is NULL", where);
+		return VX_EVAL_EINVAL;
+	}
+	if (r->nsplits != 0 && r->splits == NULL) {
+		seterr(e, "%s: splits is NULL", where);
+		return VX_EVAL_EINVAL;
+	}
+	ok = ok && add_size(&sz->strings, r->id != NULL ? strlen(r->id) + 1 : 1);
+	ok = ok && add_size(&sz->nconds, r->nconditions);
+	ok = ok && add_size(&sz->nsplits, r->nsplits);
+	if (r->rollout.stickiness != NULL)
+		ok = ok && add_str(&sz->strings, r->rollout.stickiness);
+	if (r->rollout.group_id != NULL)
+		ok = ok && add_str(&sz->strings, r->rollout.group_id);
+	for (size_t ci = 0; ok && ci < r->nconditions; ci++) {
+		const vx_eval_condition_src *c = &r->conditions[ci];
+
+		if (c->attribute == NULL) {
+			seterr(e, "%s condition %zu: attribute is NULL", where,
+			    ci);
+			return VX_EVAL_EINVAL;
+		}
+		if (c->nvalues != 0 && c->values == NULL) {
+			seterr(e, "%s condition %zu: values is NULL", where,
+			    ci);
+			return VX_EVAL_EINVAL;
+		}
+		ok = ok && add_str(&sz->strings, c->attribute);
+		ok = ok && add_size(&sz->nvalues, c->nvalues);
+		if (c->op == VX_OP_MATCHES)
+			ok = ok && add_size(&sz->nregex, c->nvalues);
+		for (size_t vi = 0; ok && vi < c->nvalues; vi++) {
+			if (c->values[vi] == NULL) {
+				seterr(e, "%s condition %zu: value %zu is NULL",
+				    where, ci, vi);
+				return VX_EVAL_EINVAL;
+			}
+			ok = add_str(&sz->strings, c->values[vi]);
+		}
+	}
+	if (!ok) {
+		seterr(e, "%s: too large", where);
+		return VX_EVAL_ENOMEM;
+	}
+	return VX_EVAL_OK;
+}
+
+/* First pass: reject NULLs that would crash the second, and count. */
+static int
+measure(const vx_eval_flag_src *src, struct sizes *sz, struct cerr *e)
+{
+	bool ok;
+	int rc;
+
+	if (src->key == NULL) {
+		seterr(e, "flag key is NULL");
+		return VX_EVAL_EINVAL;
+	}
+	if (src->nvariants != 0 && src->variants == NULL) {
+		seterr(e, "variants is NULL");
+		return VX_EVAL_EINVAL;
+	}
+	if (src->nrules != 0 && src->rules == NULL) {
+		seterr(e, "rules is NULL");
+		return VX_EVAL_EINVAL;
+	}
+	/* Results carry indices as int32_t. */
+	if (src->nvariants > INT32_MAX || src->nrules > INT32_MAX) {
+		seterr(e, "too many variants or rules");
+		return VX_EVAL_EINVAL;
+	}
+	ok = add_str(&sz->strings, src->key);
+	if (src->stickiness != NULL)
+		ok = ok && add_str(&sz->strings, src->stickiness);
+	if (src->group_id != NULL)
+		ok = ok && add_str(&sz->strings, src->group_id);
+	for (size_t i = 0; ok && i < src->nvariants; i++) {
+		const vx_eval_variant_src *v = &src->variants[i];
+
+		if (v->key == NULL || v->value == NULL) {
+			seterr(e, "variant %zu: key or value is NULL", i);
+			return VX_EVAL_EINVAL;
+		}
+		ok = add_str(&sz->strings, v->key) &&
+		    add_str(&sz->strings, v->value);
+	}
+	if (!ok) {
+		seterr(e, "flag too large");
+		return VX_EVAL_ENOMEM;
+	}
+	for (size_t i = 0; i < src->nrules; i++)
+		if ((rc = measure_rule(&src->rules[i], i, sz, e)) != 0)
+			return rc;
+	return VX_EVAL_OK;
+}
+
+/*
+ * Copy a string into the block; fold it for case-insensitive matching.
+ * The first pass sized the block, so this cannot run out.
+ */
+static const char *
+copy_str(struct fill *fl, const char *s, bool fold, size_t *lenp)
+{
+	size_t len = strlen(s);
+	char *d = fl->str;
+
+	assert(len < (size_t)(fl->str_end - fl->str));
+	if (fold)
+		for (size_t i = 0; i < len; i++)
+			d[i] = (char)vxe_fold((unsigned char)s[i]);
+	else
+		memcpy(d, s, len);
+	d[len] = '\0';
+	fl->str += len + 1;
+	if (lenp != NULL)
+		*lenp = len;
+	return d;
+}
+
+static void
+resolve_attr(struct fill *fl, const char *name, struct vxe_attr_ref *ref)
+{
+	ref->name = copy_str(fl, name, false, NULL);
+	ref->slot = vxe_slot_for(name);
+}
+
+static int
+compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
+    uint32_t pct, const char *stickiness, const char *group,
+    struct vxe_rollout *ro, const char *where, struct cerr *e)
+{
+	if (pct > 100) {
+		seterr(e, "%s: rollout percentage %u is over 100", where,
+		    (unsigned)pct);
+		return VX_EVAL_EINVAL;
+	}
+	ro->enabled = enabled;
+	ro->pct = pct;
+	if (stickiness != NULL && stickiness[0] == '\0') {
+		seterr(e, "%s: stickiness attribute is empty", where);
+		return VX_EVAL_EINVAL;
+	}
+	if (stickiness != NULL) {
+		resolve_attr(fl, stickiness, &ro->stick);
+	} else {
+		ro->stick.name = "user_id";
+		ro->stick.slot = VXE_SLOT_USER_ID;
+	}
+	/* An empty group id is valid in Unleash, so only NULL defaults. */
+	if (group != NULL) {
+		ro->group = copy_str(fl, group, false, &ro->grouplen);
+	} else {
+		ro->group = f->key;
+		ro->grouplen = strlen(f->key);
+	}
+	return VX_EVAL_OK;
+}
+
+static int
+compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
+    const char *text, struct vxe_value *v, const char *where, struct cerr *e)
+{
+	/* Fold values once here; evaluation folds only the attribute. */
+	bool fold = c->case_insensitive && c->op <= VX_OP_ENDS_WITH;
+	bool ok = true;
+	const char *what = NULL;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	v->s = copy_str(fl, text, fold, &v->len);
+	v->boolv = -1;
+	switch (c->op) {
+	case VX_OP_EQUALS:
+	case VX_OP_IN:
+		v->has_num = vxe_parse_number(v->s, &v->u.num);
+		if (strcmp(v->s, "true") == 0)
+			v->boolv = 1;
+		else if (strcmp(v->s, "false") == 0)
+			v->boolv = 0;
+		break;
+	case VX_OP_CONTAINS:
+	case VX_OP_STARTS_WITH:
+	case VX_OP_ENDS_WITH:
+		break;
+	case VX_OP_MATCHES: {
+		regex_t *re = &f->regexes[f->nregex];
+		int flags = REG_EXTENDED | REG_NOSUB;
+		char msg[128];
+
+		if (c->case_insensitive)
+			flags |= REG_ICASE;
+		rc = regcomp(re, v->s, flags);
+		if (rc == REG_ESPACE) {
+			seterr(e, "%s: out of memory compiling regex", where);
+			return VX_EVAL_ENOMEM;
+		}
+		if (rc != 0) {
+			/* On failure regcomp() keeps nothing, so no regfree. */
+			regerror(rc, re, msg, sizeof(msg));
+			seterr(e, "%s: invalid regex \"%s\": %s", where, text,
+			    msg);
+			return VX_EVAL_EINVAL;
+		}
+		f->nregex++;
+		v->u.re = re;
+		break;
+	}
+	case VX_OP_LT:
+	case VX_OP_LTE:
+	case VX_OP_GT:
+	case VX_OP_GTE:
+		ok = vxe_parse_number(v->s, &v->u.num);
+		what = "a number";
+		break;
+	case VX_OP_SEMVER_EQ:
+	case VX_OP_SEMVER_LT:
+	case VX_OP_SEMVER_GT:
+		/* Parse the copy: sv.pre points into it. */
+		ok = vxe_parse_semver(v->s, &v->u.sv);
+		what = "a semantic version";
+		break;
+	case VX_OP_BEFORE:
+	case VX_OP_AFTER:
+		ok = vxe_parse_rfc3339(v->s, &v->u.t);
+		what = "an RFC 3339 date-time";
+		break;
+	case VX_OP_CIDR:
+		ok = vxe_parse_cidr(v->s, &v->u.cidr);
+		what = "an IP address or CIDR prefix";
+		break;
+	default:
+		break;
+	}
+	if (!ok) {
+		seterr(e, "%s: value \"%s\" is not %s", where, text, what);
+		return VX_EVAL_EINVAL;
+	}
+	return VX_EVAL_OK;
+}
+
+static int
+compile_cond(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
+    struct vxe_cond *out, const char *rwhere, size_t ci, struct cerr *e)
+{
+	const char *opname = vx_op_name(c->op);
+	char where[256];
+	int rc;
+
+	if (opname == NULL) {
+		seterr(e, "%s condition %zu: unknown operator %d", rwhere, ci,
+		    c->op);
+		return VX_EVAL_EINVAL;
+	}
+	snprintf(where, sizeof(where), "%s condition %zu (%s %s)", rwhere, ci,
+	    c->attribute, opname);
+	if (c->attribute[0] == '\0') {
+		seterr(e, "%s: attribute name is empty", where);
+		return VX_EVAL_EINVAL;
+	}
+	if (c->nvalues == 0) {
+		seterr(e, "%s: operator %s needs at least one value", where,
+		    opname);
+		return VX_EVAL_EINVAL;
+	}
+	resolve_attr(fl, c->attribute, &out->attr);
+	out->op = c->op;
+	out->negate = c->negate;
+	out->ci = c->case_insensitive;
+	out->values = fl->values;
+	out->nvalues = c->nvalues;
+	for (size_t vi = 0; vi < c->nvalues; vi++) {
+		rc = compile_value(fl, f, c, c->values[vi], fl->values++, where,
+		    e);
+		if (rc != 0)
+			return rc;
+	}
+	return VX_EVAL_OK;
+}
+
+static int
+compile_serve(struct fill *fl, const vx_eval_flag *f, const vx_eval_rule_src *r,
+    struct vxe_rule *out, const char *where, struct cerr *e)
+{
+	uint64_t total = 0;
+
+	out->variant = r->variant;
+	out->splits = fl->splits;
+	out->nsplits = 0;
+	if (r->nsplits == 0) {
+		if (r->variant >= f->nvariants) {
+			seterr(e, "%s: variant %u is out of range (%zu variants)",
+			    where, (unsigned)r->variant, f->nvariants);
+			return VX_EVAL_EINVAL;
+		}
+		return VX_EVAL_OK;
+	}
+	for (size_t i = 0; i < r->nsplits; i++) {
+		const vx_eval_split_src *s = &r->splits[i];
+
+		if (s->variant >= f->nvariants) {
+			seterr(e,
+			    "%s: split %zu: variant %u is out of range (%zu "
+			    "variants)",
+			    where, i, (unsigned)s->variant, f->nvariants);
+			return VX_EVAL_EINVAL;
+		}
+		/* A zero weight can never be picked, so drop it. */
+		if (s->weight == 0)
+			continue;
+		total += s->weight;
+		if (total > UINT32_MAX) {
+			seterr(e, "%s: split weights total more than %u", where,
+			    (unsigned)UINT32_MAX);
+			return VX_EVAL_EINVAL;
+		}
+		fl->splits->variant = s->variant;
+		fl->splits->cum = (uint32_t)total;
+		fl->splits++;
+		out->nsplits++;
+	}
+	if (total == 0) {
+		seterr(e, "%s: split weights total 0", where);
+		return VX_EVAL_EINVAL;
+	}
+	out->total_weight = (uint32_t)total;
+	return VX_EVAL_OK;
+}
+
+static int
+compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
+    size_t ri, struct vxe_rule *out, struct cerr *e)
+{
+	char where[160];
+	int rc;
+
+	rule_label(where, sizeof(where), ri, r->id);
+	out->id = copy_str(fl, r->id != NULL ? r->id : "", false, NULL);
+	out->src_index = (int32_t)ri;
+	out->priority = r->priority;
+	out->order = r->order;
+	out->enabled = r->enabled;
+	out->conds = fl->conds;
+	out->nconds = r->nconditions;
+	for (size_t ci = 0; ci < r->nconditions; ci++) {
+		rc = compile_cond(fl, f, &r->conditions[ci], fl->conds++, where,
+		    ci, e);
+		if (rc != 0)
+			return rc;
+	}
+	rc = compile_rollout(fl, f, r->rollout.enabled, r->rollout.percentage,
+	    r->rollout.stickiness, r->rollout.group_id, &out->ro, where, e);
+	if (rc != 0)
+		return rc;
+	return compile_serve(fl, f, r, out, where, e);
+}
+
+static bool
+check_variant_value(int type, const char *value)
+{
+	switch (type) {
+	case VX_FLAG_BOOL:
+		return strcmp(value, "true") == 0 || strcmp(value, "false") == 0;
+	case VX_FLAG_NUMBER:
+		return vxe_json_number_valid(value);
+	case VX_FLAG_STRING:
+		return vxe_json_string_valid(value);
+	default:
+		/* JSON is validated by whoever parsed it; just not empty. */
+		return value[0] != '\0';
+	}
+}
+
+static int
+compile_variants(struct fill *fl, vx_eval_flag *f, const vx_eval_flag_src *src,
+    struct cerr *e)
+{
+	static const char *const type_names[] = {
+		"a boolean", "a JSON string", "a JSON number", "JSON"
+	};
+
+	if (src->nvariants == 0) {
+		seterr(e, "flag \"%s\" has no variants", src->key);
+		return VX_EVAL_EINVAL;
+	}
+	for (size_t i = 0; i < src->nvariants; i++) {
+		const vx_eval_variant_src *v = &src->variants[i];
+
+		if (v->key[0] == '\0') {
+			seterr(e, "variant %zu: key is empty", i);
+			return VX_EVAL_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(src->variants[j].key, v->key) == 0) {
+				seterr(e, "variant %zu: duplicate key \"%s\"",
+				    i, v->key);
+				return VX_EVAL_EINVAL;
+			}
+		}
+		if (!check_variant_value(src->type, v->value)) {
+			seterr(e, "variant %zu (\"%s\"): value '%s' is not %s",
+			    i, v->key, v->value, type_names[src->type]);
+			return VX_EVAL_EINVAL;
+		}
+		f->variants[i].key = copy_str(fl, v->key, false, NULL);
+		f->variants[i].value = copy_str(fl, v->value, false, NULL);
+	}
+	f->nvariants = src->nvariants;
+	if (src->default_variant >= src->nvariants ||
+	    src->off_variant >= src->nvariants) {
+		seterr(e,
+		    "default variant %u or off variant %u is out of range "
+		    "(%zu variants)",
+		    (unsigned)src->default_variant, (unsigned)src->off_variant,
+		    src->nvariants);
+		return VX_EVAL_EINVAL;
+	}
+	f->def = src->default_variant;
+	f->off = src->off_variant;
+	return VX_EVAL_OK;
+}
+
+/* Evaluation order: priority descending, then creation order, then input. */
+static int
+rule_cmp(const void *pa, const void *pb)
+{
+	const struct vxe_rule *a = pa, *b = pb;
+
+	if (a->priority != b->priority)
+		return a->priority > b->priority ? -1 : 1;
+	if (a->order != b->order)
+		return a->order < b->order ? -1 : 1;
+	return (a->src_index > b->src_index) - (a->src_index < b->src_index);
+}
+
+/* Reserve count elements of size at an aligned offset in the block. */
+static bool
+reserve(size_t *off, size_t count, size_t size, size_t *at)
+{
+	size_t align = _Alignof(max_align_t);
+	size_t start = (*off + align - 1) / align * align;
+
+	if (start < *off || (size != 0 && count > (SIZE_MAX - start) / size))
+		return false;
+	*at = start;
+	*off = start + count * size;
+	return true;
+}
+
+int
+vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
+    size_t errlen)
+{
+	struct cerr e = { err, errlen };
+	struct sizes sz = { 0 };
+	struct fill fl;
+	size_t off = sizeof(struct vx_eval_flag);
+	size_t o_var, o_rule, o_cond, o_val, o_split, o_re, o_str;
+	vx_eval_flag *f = NULL;
+	char *block;
+	int rc;
+
+	if (err != NULL && errlen != 0)
+		err[0] = '\0';
+	if (out == NULL || src == NULL) {
+		seterr(&e, "src and out must not be NULL");
+		return VX_EVAL_EINVAL;
+	}
+	*out = NULL;
+	if ((rc = measure(src, &sz, &e)) != 0)
+		return rc;
+	if (!reserve(&off, src->nvariants, sizeof(struct vxe_variant), &o_var) ||
+	    !reserve(&off, src->nrules, sizeof(struct vxe_rule), &o_rule) ||
+	    !reserve(&off, sz.nconds, sizeof(struct vxe_cond), &o_cond) ||
+	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value), &o_val) ||
+	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split), &o_split) ||
+	    !reserve(&off, sz.nregex, sizeof(regex_t), &o_re) ||
+	    !reserve(&off, sz.strings, 1, &o_str)) {
+		seterr(&e, "flag too large");
+		return VX_EVAL_ENOMEM;
+	}
+	if ((block = calloc(1, off)) == NULL) {
+		seterr(&e, "out of memory");
+		return VX_EVAL_ENOMEM;
+	}
+	f = (vx_eval_flag *)(void *)block;
+	f->variants = (struct vxe_variant *)(void *)(block + o_var);
+	f->rules = (struct vxe_rule *)(void *)(block + o_rule);
+	f->regexes = (regex_t *)(void *)(block + o_re);
+	fl.conds = (struct vxe_cond *)(void *)(block + o_cond);
+	fl.values = (struct vxe_value *)(void *)(block + o_val);
+	fl.splits = (struct vxe_split *)(void *)(block + o_split);
+	fl.str = block + o_str;
+	fl.str_end = block + off;
+
+	if (src->key[0] == '\0') {
+		seterr(&e, "flag key is empty");
+		rc = VX_EVAL_EINVAL;
+		goto fail;
+	}
+	if (src->type < VX_FLAG_BOOL || src->type > VX_FLAG_JSON) {
+		seterr(&e, "flag \"%s\": unknown type %d", src->key, src->type);
+		rc = VX_EVAL_EINVAL;
+		goto fail;
+	}
+	f->key = copy_str(&fl, src->key, false, NULL);
+	f->type = src->type;
+	f->enabled = src->enabled;
+	if ((rc = compile_variants(&fl, f, src, &e)) != 0)
+		goto fail;
+	rc = compile_rollout(&fl, f, true, src->rollout_percentage,
+	    src->stickiness, src->group_id, &f->ro, "environment", &e);
+	if (rc != 0)
+		goto fail;
+	for (size_t i = 0; i < src->nrules; i++) {
+		rc = compile_rule(&fl, f, &src->rules[i], i, &f->rules[i], &e);
+		if (rc != 0)
+			goto fail;
+	}
+	f->nrules = src->nrules;
+	qsort(f->rules, f->nrules, sizeof(f->rules[0]), rule_cmp);
+	*out = f;
+	return VX_EVAL_OK;
+
+fail:
+	vx_eval_flag_free(f);
+	return rc;
+}
+
+void
+vx_eval_flag_free(vx_eval_flag *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->nregex; i++)
+		regfree(&f->regexes[i]);
+	free(f);
+}
+
+const char *
+vx_eval_flag_key(const vx_eval_flag *f)
+{
+	return f != NULL ? f->key : NULL;
+}
+
+int
+vx_eval_flag_type(const vx_eval_flag *f)
+{
+	return f != NULL ? f->type : VX_EVAL_EINVAL;
+}

@@ -1,0 +1,394 @@
+/*
+ * eval.h: Vexil's flag evaluation engine.
+ *
+ * This engine decides what one flag serves to one context. It is linked into
+ * vexild and into libvexil for local evaluation, so there is only one engine.
+ * It knows nothing about protobuf, storage or the network. A caller describes
+ * a flag's configuration for one environment in plain C structs (the "source"
+ * form, vx_eval_flag_src), compiles it once per revision with
+ * vx_eval_compile(), and then evaluates the compiled vx_eval_flag as often as
+ * it likes. Compilation does all the work that can fail or allocate: it
+ * copies strings, sorts rules, compiles regular expressions, and parses
+ * numbers, semantic versions, RFC 3339 timestamps and CIDR blocks.
+ * Evaluation does no I/O and no allocation of its own. (The one exception is
+ * the `matches` operator: glibc's regexec() allocates internally.)
+ *
+ * Evaluation follows DESIGN.md, "Evaluation semantics":
+ *
+ *  1. No flag (f == NULL): reason VX_REASON_FLAG_NOT_FOUND.
+ *  2. The flag is disabled: the off variant, reason VX_REASON_DISABLED.
+ *  3. The enabled rules, highest priority first and ties by `order` (then
+ *     by position in the source array). The first rule whose conditions all
+ *     hold, and whose own rollout (if it has one) lets the user in, serves
+ *     its variant or split: reason VX_REASON_TARGETING_MATCH.
+ *  4. Otherwise the environment's rollout decides. The bucket is
+ *     vx_eval_bucket(group, stickiness value, 0, 100), which is Unleash's
+ *     normalizedValue(): murmur3_x86_32("<group>:<value>", 0) % 100 + 1.
+ *     The group is the flag key unless set, and the stickiness attribute is
+ *     user_id unless set. When bucket <= percentage the default variant is
+ *     served, reason VX_REASON_SPLIT. Otherwise, or when the context has no
+ *     stickiness value, the off variant is served, reason VX_REASON_DEFAULT.
+ *
+ * Rollouts and splits:
+ *
+ *  - A stickiness value is a non-empty string attribute. An integral number
+ *    attribute (|n| < 2^53) counts too, formatted in decimal as JavaScript
+ *    would ("42"), and so does a bool ("true" or "false"). Anything else, or
+ *    an empty string, is no value, and the user is out of that rollout.
+ *  - A weighted split hashes the same input with seed VX_EVAL_VARIANT_SEED
+ *    and takes bucket = hash % total_weight + 1. It serves the first entry
+ *    whose cumulative weight is >= bucket. This is Unleash's
+ *    selectVariantDefinition(). Weights are relative. Give weights in basis
+ *    points (a total of 10000) for the design's 10000 buckets. Keep
+ *    Unleash's own weights (a total of 1000) so that imported users keep
+ *    their buckets; scaling them to 10000 would move users.
+ *  - A split uses the rule's rollout stickiness and group (the rollout
+ *    settings apply even when the rollout is not enabled), or user_id and
+ *    the flag key. A context with no stickiness value cannot be bucketed,
+ *    so the rule does not apply, and evaluation moves on to the next rule.
+ *
+ * Conditions:
+ *
+ *  - A condition holds when the attribute matches ANY of its values. So
+ *    `equals` with several values is `in`. A condition must have at least
+ *    one value.
+ *  - A list attribute (`groups`, or a custom list) holds when ANY element
+ *    holds. For `contains`, an element holds when it equals a value, which
+ *    is list membership. For a string attribute, `contains` is a substring
+ *    test.
+ *  - `negate` inverts a comparison that could be made. A condition that
+ *    cannot be made is false, with or without negate. That is the case for
+ *    a missing attribute, an attribute of the wrong type (e.g. a bool with
+ *    `starts_with`), and an attribute that does not parse (e.g. "banana"
+ *    with `semver_gt`). So "country not in [US]" does not match a context
+ *    with no country.
+ *  - Types: the string operators take string attributes. `equals`/`in` also
+ *    compare number attributes numerically with values that parse as
+ *    numbers, and bool attributes with the values "true"/"false".
+ *    `lt`..`gte` take numbers, or strings that parse as decimal numbers.
+ *    `semver_*` take SemVer 2.0 strings, and a leading "v" is allowed.
+ *    `before`/`after` take RFC 3339 strings, or numbers as Unix seconds.
+ *    `cidr` takes an IPv4 or IPv6 address string.
+ *  - `case_insensitive` folds ASCII letters for `equals`, `in`, `contains`,
+ *    `starts_with`, `ends_with` and `matches` (REG_ICASE). The other
+ *    operators ignore it.
+ *  - `matches` is a POSIX extended regex, unanchored (a search); anchor it
+ *    with ^ and $ yourself.
+ *  - `semver_eq` compares precedence, so build metadata is ignored:
+ *    1.0.0+a equals 1.0.0+b.
+ *  - `before`: the attribute is earlier than the value; `after`: later.
+ *    A bare full-date ("2025-01-31") in a value or attribute means midnight
+ *    UTC. A leap second (:60) is accepted.
+ *  - `cidr` values are "addr/len" or a bare address (a host route). Host bits
+ *    are masked off. IPv4 prefixes match IPv4 addresses, including
+ *    IPv4-mapped IPv6 ones (::ffff:a.b.c.d). IPv6 prefixes match other IPv6
+ *    addresses.
+ *
+ * Threads: a compiled flag is immutable. Any number of threads may evaluate
+ * it at once. (glibc's regexec locks each regex internally.) It must not be
+ * freed while an evaluation is in progress.
+ *
+ * Numbers are parsed with strtod(), so LC_NUMERIC must be "C" (the default
+ * unless the program calls setlocale()).
+ */
+#ifndef VX_EVAL_EVAL_H
+#define VX_EVAL_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Return codes. Every vx_ function returning int returns one of these. */
+#define VX_EVAL_OK 0
+#define VX_EVAL_EINVAL (-1)	/* bad input; compile writes why into err */
+#define VX_EVAL_ENOMEM (-2)	/* allocation failed */
+#define VX_EVAL_ENOTFOUND (-3) /* no such flag, attribute or name */
+
+/* Hash seeds from Unleash: the rollout (normalizedValue) and variant seeds. */
+#define VX_EVAL_ROLLOUT_SEED 0u
+#define VX_EVAL_VARIANT_SEED 86028157u
+
+#define VX_EVAL_WUR __attribute__((warn_unused_result))
+
+/* Condition operators. vx_op_name() gives each one's snake_case name. */
+enum vx_op {
+	VX_OP_EQUALS,
+	VX_OP_IN,
+	VX_OP_CONTAINS,
+	VX_OP_STARTS_WITH,
+	VX_OP_ENDS_WITH,
+	VX_OP_MATCHES,
+	VX_OP_LT,
+	VX_OP_LTE,
+	VX_OP_GT,
+	VX_OP_GTE,
+	VX_OP_SEMVER_EQ,
+	VX_OP_SEMVER_LT,
+	VX_OP_SEMVER_GT,
+	VX_OP_BEFORE,
+	VX_OP_AFTER,
+	VX_OP_CIDR,
+	VX_OP_COUNT_ /* not an operator */
+};
+
+/* Flag value types. They decide how variant values are validated. */
+enum vx_flag_type {
+	VX_FLAG_BOOL,	/* values are exactly `true` or `false` */
+	VX_FLAG_STRING, /* values are JSON strings, quotes included */
+	VX_FLAG_NUMBER, /* values are JSON numbers */
+	VX_FLAG_JSON	/* any JSON text; not validated here */
+};
+
+/* Why a result is what it is. vx_eval_reason_name() gives the names. */
+enum vx_eval_reason {
+	VX_REASON_TARGETING_MATCH, /* a rule matched */
+	VX_REASON_SPLIT,	   /* in the environment rollout: default */
+	VX_REASON_DISABLED,	   /* flag disabled: off variant */
+	VX_REASON_DEFAULT,	   /* out of the rollout: off variant */
+	VX_REASON_FLAG_NOT_FOUND,  /* no flag given */
+	VX_REASON_ERROR		   /* evaluation failed: off variant */
+};
+
+/* Kinds of context attribute. */
+enum vx_attr_kind {
+	VX_ATTR_STRING,
+	VX_ATTR_NUMBER,
+	VX_ATTR_BOOL,
+	VX_ATTR_LIST /* list of strings */
+};
+
+/*
+ * Source form. The caller owns all of it, and vx_eval_compile() copies what
+ * it needs, so it may be freed as soon as compile returns.
+ */
+
+/* One condition: `attribute op values[]`, optionally negated. */
+typedef struct vx_eval_condition_src {
+	const char *attribute;	    /* context attribute name, non-empty */
+	int op;			    /* enum vx_op */
+	const char *const *values;  /* nvalues non-NULL strings */
+	size_t nvalues;		    /* at least 1 */
+	bool negate;		    /* invert (see "Conditions" above) */
+	bool case_insensitive;	    /* ASCII folding for string ops */
+} vx_eval_condition_src;
+
+/* A rollout: a percentage of the users, bucketed by a stickiness value. */
+typedef struct vx_eval_rollout_src {
+	bool enabled;	      /* rules: false means no rollout */
+	uint32_t percentage;  /* 0..100 */
+	const char *stickiness; /* attribute name; NULL means "user_id" */
+	const char *group_id;	/* hash group; NULL means the flag key */
+} vx_eval_rollout_src;
+
+/* One entry of a weighted split. */
+typedef struct vx_eval_split_src {
+	uint32_t variant; /* index into the flag's variants */
+	uint32_t weight;  /* relative; 0 is allowed and never served */
+} vx_eval_split_src;
+
+/* A targeting rule. */
+typedef struct vx_eval_rule_src {
+	const char *id;	   /* optional (NULL); copied, reported in results */
+	int32_t priority;  /* higher is evaluated first */
+	bool enabled;	   /* disabled rules are compiled but never match */
+	uint32_t order;	   /* creation order; breaks priority ties, lower first */
+	const vx_eval_condition_src *conditions; /* all must hold */
+	size_t nconditions;			 /* 0 means always holds */
+	vx_eval_rollout_src rollout;
+	uint32_t variant; /* served when nsplits == 0 */
+	const vx_eval_split_src *splits; /* weighted split, if nsplits > 0 */
+	size_t nsplits;
+} vx_eval_rule_src;
+
+/* A variant: a key and its value as JSON text (e.g. `true`, `"blue"`). */
+typedef struct vx_eval_variant_src {
+	const char *key;   /* unique within the flag */
+	const char *value; /* JSON text matching the flag's type */
+} vx_eval_variant_src;
+
+/* A flag's configuration in one environment. */
+typedef struct vx_eval_flag_src {
+	const char *key; /* non-empty; the default hash group */
+	int type;	 /* enum vx_flag_type */
+	const vx_eval_variant_src *variants;
+	size_t nvariants;	  /* at least 1 */
+	bool enabled;		  /* in this environment */
+	uint32_t default_variant; /* served by the rollout */
+	uint32_t off_variant;	  /* served when disabled or rolled out */
+	uint32_t rollout_percentage; /* 0..100 */
+	const char *stickiness;	     /* NULL means "user_id" */
+	const char *group_id;	     /* NULL means the flag key */
+	const vx_eval_rule_src *rules;
+	size_t nrules;
+} vx_eval_flag_src;
+
+/*
+ * Evaluation context. The caller builds it, typically on the stack, and
+ * owns every string in it. Nothing is copied, and nothing needs freeing.
+ */
+
+/* A custom attribute. */
+typedef struct vx_eval_attr {
+	const char *name;
+	int kind; /* enum vx_attr_kind */
+	union {
+		const char *s; /* VX_ATTR_STRING: NUL-terminated */
+		double num;    /* VX_ATTR_NUMBER */
+		bool b;	       /* VX_ATTR_BOOL */
+		struct {
+			const char *const *items; /* VX_ATTR_LIST */
+			size_t n;
+		} list;
+	} u;
+} vx_eval_attr;
+
+/*
+ * The context. The well-known attributes have their own fields. A NULL field
+ * is a missing attribute (groups is present whenever groups != NULL, even
+ * with ngroups == 0). If a well-known field is NULL, a custom attribute
+ * with that name is used instead. For duplicate custom names, the first wins.
+ * Initialise with `vx_eval_ctx ctx = {0};`.
+ */
+typedef struct vx_eval_ctx {
+	const char *user_id;
+	const char *email;
+	const char *country;
+	const char *ip;
+	const char *const *groups;
+	size_t ngroups;
+	const vx_eval_attr *attrs;
+	size_t nattrs;
+} vx_eval_ctx;
+
+/*
+ * An evaluation result. Its pointers point into the compiled flag and are
+ * valid until that flag is freed.
+ */
+typedef struct vx_eval_result {
+	int reason;		 /* enum vx_eval_reason */
+	int32_t variant;	 /* variant index, or -1 (FLAG_NOT_FOUND) */
+	const char *variant_key; /* NULL when variant == -1 */
+	const char *value;	 /* JSON text; NULL when variant == -1 */
+	int32_t rule;		 /* index in the source rules[], or -1 */
+	const char *rule_id;	 /* the rule's id ("" if none), or NULL */
+	uint32_t bucket;	 /* rollout bucket 1..100 that decided, or 0 */
+	uint32_t split_bucket;	 /* split bucket 1..total weight, or 0 */
+} vx_eval_result;
+
+/* A compiled flag. Opaque. */
+typedef struct vx_eval_flag vx_eval_flag;
+
+/*
+ * Compile a flag.
+ *
+ * Validates src and builds a self-contained compiled form in one allocation,
+ * plus what regcomp() allocates for `matches` conditions.
+ *
+ * @param[in]  src    the flag's configuration. Only read; the caller keeps
+ *                    ownership and may free it once this returns.
+ * @param[out] out    on success, the compiled flag, which the caller frees
+ *                    with vx_eval_flag_free(). Set to NULL on failure.
+ * @param[out] err    if not NULL, on VX_EVAL_EINVAL receives a
+ *                    NUL-terminated message naming the problem (the rule,
+ *                    condition and value at fault), truncated to errlen.
+ *                    Set to "" on success.
+ * @param[in]  errlen size of err in bytes.
+ * @return VX_EVAL_OK, or:
+ *   - VX_EVAL_EINVAL: src or out is NULL, or src is invalid: an empty key,
+ *     no variants, a NULL or duplicate variant key, a variant value that
+ *     does not fit the flag's type, a variant index out of range, a
+ *     percentage over 100, an unknown type or operator, a condition with
+ *     no values, a value the operator cannot parse (a number, semver,
+ *     RFC 3339 date-time or CIDR), an invalid regex, or a split whose
+ *     weights total 0 or more than UINT32_MAX.
+ *   - VX_EVAL_ENOMEM: out of memory.
+ */
+VX_EVAL_WUR int
+vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
+    size_t errlen);
+
+/*
+ * Free a compiled flag and everything it owns. NULL is a no-op.
+ * Results that point into it become invalid.
+ */
+void
+vx_eval_flag_free(vx_eval_flag *f);
+
+/*
+ * Evaluate a compiled flag for a context.
+ *
+ * Never allocates (apart from regexec(), see the top), never does I/O, and
+ * always fills res with a reason.
+ *
+ * @param[in]  f    the compiled flag. NULL means the flag is unknown: res
+ *                  gets reason VX_REASON_FLAG_NOT_FOUND and variant -1.
+ * @param[in]  ctx  the context. NULL is an empty context.
+ * @param[out] res  the result. Required.
+ * @return VX_EVAL_OK, or:
+ *   - VX_EVAL_ENOTFOUND: f is NULL (res is filled as above).
+ *   - VX_EVAL_EINVAL: res is NULL.
+ *   - VX_EVAL_ENOMEM: regexec() ran out of memory. res gets the off variant
+ *     and reason VX_REASON_ERROR, with the rule being tried.
+ */
+VX_EVAL_WUR int
+vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
+    vx_eval_result *res);
+
+/* The flag's key, as compiled. Valid until the flag is freed. */
+const char *
+vx_eval_flag_key(const vx_eval_flag *f);
+
+/* The flag's type (enum vx_flag_type). */
+int
+vx_eval_flag_type(const vx_eval_flag *f);
+
+/*
+ * Look up a context attribute by name: one of the well-known fields, or a
+ * custom attribute.
+ *
+ * @param[in]  ctx   the context (NULL is empty).
+ * @param[in]  name  the attribute name.
+ * @param[out] out   on success, a view of the attribute. Its strings are
+ *                   the caller's, from ctx. out->name is `name`.
+ * @return VX_EVAL_OK, VX_EVAL_ENOTFOUND if absent, VX_EVAL_EINVAL if name
+ *         or out is NULL.
+ */
+VX_EVAL_WUR int
+vx_eval_ctx_get(const vx_eval_ctx *ctx, const char *name, vx_eval_attr *out);
+
+/*
+ * Map an operator name ("equals", "starts_with", "semver_lt", ...) to
+ * enum vx_op. The match is exact and case-sensitive.
+ *
+ * @return VX_EVAL_OK and *op set, VX_EVAL_ENOTFOUND for an unknown name,
+ *         VX_EVAL_EINVAL if name or op is NULL.
+ */
+VX_EVAL_WUR int
+vx_op_from_string(const char *name, int *op);
+
+/* The snake_case name of an operator, or NULL if op is not one. */
+const char *
+vx_op_name(int op);
+
+/* The name of a reason ("TARGETING_MATCH", ...), or NULL if unknown. */
+const char *
+vx_eval_reason_name(int reason);
+
+/*
+ * MurmurHash3 x86_32 of len bytes at data. Matches Austin Appleby's
+ * reference (MurmurHash3_x86_32) on every platform.
+ */
+uint32_t
+vx_murmur3_32(const void *data, size_t len, uint32_t seed);
+
+/*
+ * Unleash's normalised bucket: murmur3_x86_32("<group>:<stickiness>", seed)
+ * % modulus + 1, which is in 1..modulus. The input is hashed in pieces,
+ * so strings of any length work without allocating. A NULL string hashes
+ * as "". Returns 0 if modulus is 0.
+ */
+uint32_t
+vx_eval_bucket(const char *group, const char *stickiness, uint32_t seed,
+    uint32_t modulus);
+
+#endif /* VX_EVAL_EVAL_H */

@@ -1,0 +1,183 @@
+/*
+ * eval_int.h: the engine's private types, shared by its .c files.
+ *
+ * This is the compiled form. compile.c builds it, and evaluate.c only ever
+ * reads it. Everything a compiled flag points to lives in the flag's single
+ * allocation, except the regex_t internals, which regcomp() allocates. The
+ * value parsers (parse.c) serve both sides: compile-time parsing of rule
+ * values, and evaluation-time parsing of context attributes, which must not
+ * allocate. Symbols shared between the engine's files carry the vxe_
+ * prefix. They are not part of the API.
+ */
+#ifndef VX_EVAL_EVAL_INT_H
+#define VX_EVAL_EVAL_INT_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eval.h"
+
+/*
+ * Well-known attributes are resolved to a slot at compile time, so
+ * evaluation reads a struct field instead of comparing names.
+ */
+enum vxe_slot {
+	VXE_SLOT_CUSTOM,
+	VXE_SLOT_USER_ID,
+	VXE_SLOT_EMAIL,
+	VXE_SLOT_COUNTRY,
+	VXE_SLOT_IP,
+	VXE_SLOT_GROUPS
+};
+
+struct vxe_attr_ref {
+	const char *name;
+	int slot; /* enum vxe_slot */
+};
+
+/* The slot for an attribute name; VXE_SLOT_CUSTOM if not well-known. */
+int
+vxe_slot_for(const char *name);
+
+/* A parsed semantic version. pre points into the string it came from. */
+struct vxe_semver {
+	uint64_t major, minor, patch;
+	const char *pre; /* pre-release identifiers, without the '-' */
+	size_t prelen;	 /* 0: no pre-release */
+};
+
+/* An instant: seconds since the Unix epoch, UTC, and nanoseconds. */
+struct vxe_time {
+	int64_t sec;
+	int32_t nsec;
+};
+
+/* An address or prefix. IPv4-mapped IPv6 is stored as IPv4. */
+struct vxe_cidr {
+	uint8_t family; /* 4 or 6 */
+	uint8_t bits;	/* prefix length */
+	uint8_t addr[16];
+};
+
+/* One condition value, pre-parsed for its operator. */
+struct vxe_value {
+	const char *s; /* the text, ASCII-folded when case-insensitive */
+	size_t len;
+	union {
+		double num;
+		struct vxe_semver sv;
+		struct vxe_time t;
+		struct vxe_cidr cidr;
+		regex_t *re;
+	} u;
+	/* For equals/in against number and bool attributes (u.num). */
+	bool has_num;
+	int8_t boolv; /* 1 true, 0 false, -1 not a bool */
+};
+
+struct vxe_cond {
+	struct vxe_attr_ref attr;
+	int op;
+	bool negate;
+	bool ci;
+	const struct vxe_value *values;
+	size_t nvalues;
+};
+
+struct vxe_rollout {
+	bool enabled;
+	uint32_t pct;
+	struct vxe_attr_ref stick;
+	const char *group;
+	size_t grouplen;
+};
+
+struct vxe_split {
+	uint32_t variant;
+	uint32_t cum; /* running total of weights up to this entry */
+};
+
+struct vxe_rule {
+	const char *id;
+	int32_t src_index;
+	int32_t priority;
+	uint32_t order;
+	bool enabled;
+	const struct vxe_cond *conds;
+	size_t nconds;
+	struct vxe_rollout ro;
+	uint32_t variant;
+	const struct vxe_split *splits;
+	size_t nsplits;
+	uint32_t total_weight;
+};
+
+struct vxe_variant {
+	const char *key;
+	const char *value;
+};
+
+struct vx_eval_flag {
+	const char *key;
+	int type;
+	bool enabled;
+	uint32_t def;
+	uint32_t off;
+	struct vxe_rollout ro;	     /* environment rollout; always enabled */
+	struct vxe_variant *variants;
+	size_t nvariants;
+	struct vxe_rule *rules;	     /* sorted into evaluation order */
+	size_t nrules;
+	regex_t *regexes;	     /* nregex compiled, for regfree() */
+	size_t nregex;
+};
+
+/* Incremental MurmurHash3 x86_32, so a bucket input is never assembled. */
+struct vxe_mm3 {
+	uint32_t h;
+	uint32_t carry;
+	uint32_t total;
+	unsigned ncarry;
+};
+
+void
+vxe_mm3_init(struct vxe_mm3 *st, uint32_t seed);
+void
+vxe_mm3_update(struct vxe_mm3 *st, const void *data, size_t len);
+uint32_t
+vxe_mm3_final(const struct vxe_mm3 *st);
+
+/* Parsers: return true on success. None of them allocates. */
+bool
+vxe_parse_number(const char *s, double *out);
+bool
+vxe_parse_semver(const char *s, struct vxe_semver *out);
+int
+vxe_semver_cmp(const struct vxe_semver *a, const struct vxe_semver *b);
+bool
+vxe_parse_rfc3339(const char *s, struct vxe_time *out);
+bool
+vxe_time_from_unix(double secs, struct vxe_time *out);
+int
+vxe_time_cmp(const struct vxe_time *a, const struct vxe_time *b);
+bool
+vxe_parse_cidr(const char *s, struct vxe_cidr *out);
+bool
+vxe_parse_ip(const char *s, struct vxe_cidr *out);
+bool
+vxe_cidr_contains(const struct vxe_cidr *net, const struct vxe_cidr *ip);
+bool
+vxe_json_number_valid(const char *s);
+bool
+vxe_json_string_valid(const char *s);
+
+/* ASCII-only folding: locale-independent and the same on every host. */
+static inline unsigned char
+vxe_fold(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+#endif /* VX_EVAL_EVAL_INT_H */

@@ -1,0 +1,140 @@
+/*
+ * Vexil — Flag message to compiled engine flag: see compile.h.
+ *
+ * The source structs are built in one temporary allocation, since the
+ * engine copies what it keeps. Variant references become indexes here; a
+ * reference to a missing variant is an error with the rule's position.
+ */
+#include "model/compile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+variant_index(const Vexil__V1__Flag *f, const char *key, uint32_t *out)
+{
+	for (size_t i = 0; i < f->n_variants; i++) {
+		if (strcmp(f->variants[i]->key, key) == 0) {
+			*out = (uint32_t)i;
+			return 0;
+		}
+	}
+	return VX_EINVAL;
+}
+
+static void
+rollout_src(const Vexil__V1__Rollout *r, vx_eval_rollout_src *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (r == NULL)
+		return;
+	out->enabled = true;
+	out->percentage = r->percentage;
+	out->stickiness = *r->stickiness ? r->stickiness : NULL;
+	out->group_id = *r->group_id ? r->group_id : NULL;
+}
+
+int
+vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
+    vx_eval_flag **out, char *err, size_t errlen)
+{
+	vx_eval_flag_src src;
+	vx_eval_variant_src *variants = NULL;
+	vx_eval_rule_src *rules = NULL;
+	vx_eval_condition_src *conds = NULL;
+	vx_eval_split_src *splits = NULL;
+	size_t nconds = 0, nsplits = 0, ci = 0, si = 0;
+	int rc = VX_ENOMEM, op;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		nconds += cfg->rules[i]->n_conditions;
+		nsplits += cfg->rules[i]->n_split;
+	}
+	variants = calloc(f->n_variants ? f->n_variants : 1, sizeof(*variants));
+	rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*rules));
+	conds = calloc(nconds ? nconds : 1, sizeof(*conds));
+	splits = calloc(nsplits ? nsplits : 1, sizeof(*splits));
+	if (!variants || !rules || !conds || !splits)
+		goto out;
+
+	memset(&src, 0, sizeof(src));
+	src.key = f->key;
+	src.type = (int)f->type; /* FlagType and vx_flag_type share their order */
+	for (size_t i = 0; i < f->n_variants; i++) {
+		variants[i].key = f->variants[i]->key;
+		variants[i].value = f->variants[i]->value;
+	}
+	src.variants = variants;
+	src.nvariants = f->n_variants;
+	src.enabled = cfg->enabled;
+	src.rollout_percentage = cfg->rollout_percentage;
+	if (cfg->rollout != NULL) {
+		src.stickiness = *cfg->rollout->stickiness ? cfg->rollout->stickiness : NULL;
+		src.group_id = *cfg->rollout->group_id ? cfg->rollout->group_id : NULL;
+	}
+	rc = VX_EINVAL;
+	if (variant_index(f, cfg->default_variant, &src.default_variant) != 0) {
+		snprintf(err, errlen, "default variant %.64s does not exist",
+		    cfg->default_variant);
+		goto out;
+	}
+	if (variant_index(f, cfg->off_variant, &src.off_variant) != 0) {
+		snprintf(err, errlen, "off variant %.64s does not exist", cfg->off_variant);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const Vexil__V1__Rule *r = cfg->rules[i];
+		vx_eval_rule_src *rs = &rules[i];
+
+		rs->priority = r->priority;
+		rs->enabled = r->enabled;
+		rs->order = (uint32_t)r->seq;
+		rs->conditions = &conds[ci];
+		rs->nconditions = r->n_conditions;
+		for (size_t j = 0; j < r->n_conditions; j++, ci++) {
+			const Vexil__V1__Condition *k = r->conditions[j];
+			if (vx_op_from_string(k->operator_, &op) != VX_EVAL_OK) {
+				snprintf(err, errlen,
+				    "rules[%zu].conditions[%zu]: unknown operator %.32s", i, j,
+				    k->operator_);
+				goto out;
+			}
+			conds[ci].attribute = k->attribute;
+			conds[ci].op = op;
+			conds[ci].values = (const char *const *)k->values;
+			conds[ci].nvalues = k->n_values;
+			conds[ci].negate = k->negate;
+			conds[ci].case_insensitive = k->case_insensitive;
+		}
+		rollout_src(r->rollout, &rs->rollout);
+		if (r->n_split) {
+			rs->splits = &splits[si];
+			rs->nsplits = r->n_split;
+			for (size_t j = 0; j < r->n_split; j++, si++) {
+				if (variant_index(f, r->split[j]->variant, &splits[si].variant) != 0) {
+					snprintf(err, errlen, "rules[%zu].split[%zu]: no variant %.64s",
+					    i, j, r->split[j]->variant);
+					goto out;
+				}
+				splits[si].weight = r->split[j]->weight;
+			}
+		} else if (variant_index(f, r->variant, &rs->variant) != 0) {
+			snprintf(err, errlen, "rules[%zu]: no variant %.64s", i, r->variant);
+			goto out;
+		}
+	}
+	src.rules = rules;
+	src.nrules = cfg->n_rules;
+	rc = vx_eval_compile(&src, out, err, errlen);
+	rc = rc == VX_EVAL_OK ? 0 : rc == VX_EVAL_ENOMEM ? VX_ENOMEM : VX_EINVAL;
+out:
+	free(variants);
+	free(rules);
+	free(conds);
+	free(splits);
+	return rc;
+}

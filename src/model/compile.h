@@ -1,0 +1,30 @@
+/*
+ * Vexil — from the stored flag to the evaluation engine's compiled form.
+ *
+ * The engine (src/eval) knows nothing of protobuf; this is the one place
+ * that turns a Flag message and one of its environments into the engine's
+ * source structs and compiles them. vexild uses it to refuse flags the
+ * engine cannot evaluate and to build its compiled cache; libvexil uses it
+ * for local evaluation, so both run the same code.
+ */
+#ifndef VX_MODEL_COMPILE_H
+#define VX_MODEL_COMPILE_H
+
+#include <stddef.h>
+
+#include "common/common.h"
+#include "eval/eval.h"
+#include "vexil/v1/model.pb-c.h"
+
+/*
+ * Compiles flag f as configured in environment env.
+ * @param[out] out  the compiled flag; free with vx_eval_flag_free().
+ * @param[out] err  on VX_EINVAL, why (naming the rule or variant at fault).
+ * @return 0; VX_EINVAL when the flag cannot be evaluated, or has no config
+ *         for env (a flag always gets one per environment when stored);
+ *         VX_ENOMEM.
+ */
+int vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
+    vx_eval_flag **out, char *err, size_t errlen) VX_MUST_USE;
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * Vexil — the first start of a data dir.
+ *
+ * A fresh database gets the `default` project (with its three
+ * environments) and a global admin API key. The key's secret is written to
+ * <data>/admin.key with mode 0600 before the transaction that stores its
+ * hash commits: if we crash in between, the next start finds no bootstrap
+ * mark and makes a new key, overwriting a file that never worked. Once the
+ * mark is committed the file is never written again.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MARK "bootstrapped"
+
+struct boot {
+	vx_store *s;
+	const char *dir;
+	char path[4096];
+	vx_arena arena;
+};
+
+static int
+write_secret(const char *path, const char *secret)
+{
+	char tmp[4200];
+	int fd;
+	size_t len = strlen(secret);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	if (write(fd, secret, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0) {
+		close(fd);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+		goto fail;
+	return 0;
+fail:
+	vx_log(VX_LOG_ERROR, "bootstrap: cannot write %s: %s", path, strerror(errno));
+	unlink(tmp);
+	return VX_EIO;
+}
+
+static int
+bootstrap_tx(vx_wtxn *w, void *arg)
+{
+	struct boot *b = arg;
+	vx_call c;
+	Vexil__V1__Project *p;
+	Vexil__V1__ApiKey k = VEXIL__V1__API_KEY__INIT;
+	uint8_t hash[32], one = 1;
+	char secret[VX_KEY_LEN], shown[VX_KEY_SHOWN + 1];
+	size_t len;
+	int rc;
+
+	rc = vx_store_meta_get(vx_wtxn_txn(w), b->s, MARK, &one, 1, &len);
+	if (rc == 0)
+		return VX_EEXIST;
+	if (rc != VX_ENOTFOUND)
+		return rc;
+
+	memset(&c, 0, sizeof(c));
+	c.arena = &b->arena;
+	c.alloc = &b->arena.pb;
+	c.method = "bootstrap";
+	strcpy(c.who.actor, "system");
+	if ((rc = vx_project_create(w, &c, "default", "The default project", 0, &p)) != 0)
+		return rc;
+
+	vx_auth_new_key(secret, hash, shown);
+	if ((rc = vx_store_next_id(w, VX_SEQ_APIKEY, &k.id)) != 0)
+		return rc;
+	k.name = "bootstrap admin";
+	k.project_id = 0;
+	k.role = VEXIL__V1__ROLE__ROLE_ADMIN;
+	k.hash.data = hash;
+	k.hash.len = 32;
+	k.prefix = shown;
+	k.created_at = vx_now_ms();
+	k.created_by = "system";
+	if ((rc = vx_store_apikey_put(w, &k)) != 0 ||
+	    (rc = vx_store_audit(w, 0, VEXIL__V1__CHANGE_KIND__KEY_CREATED, shown, "system",
+		 "bootstrap")) != 0)
+		return rc;
+	one = 1;
+	if ((rc = vx_store_meta_put(w, MARK, &one, 1)) != 0)
+		return rc;
+	return write_secret(b->path, secret);
+}
+
+int
+vx_bootstrap(vx_store *s, const char *data_dir)
+{
+	struct boot b;
+	int rc;
+
+	b.s = s;
+	b.dir = data_dir;
+	snprintf(b.path, sizeof(b.path), "%s/admin.key", data_dir);
+	vx_arena_init(&b.arena, 1 << 20);
+	rc = vx_store_write(s, NULL, bootstrap_tx, &b);
+	vx_arena_fini(&b.arena);
+	if (rc == VX_EEXIST)
+		return 0;
+	if (rc == 0)
+		vx_log(VX_LOG_INFO,
+		    "new data dir: created project \"default\"; the admin API key is in %s",
+		    b.path);
+	return rc;
+}

@@ -1,0 +1,753 @@
+/*
+ * Vexil — FlagService and RuleService handlers.
+ *
+ * A flag is one record: its variants and, per environment, its state,
+ * rollout and ordered rules. Every mutation goes through flag_write(): load
+ * the flag in the write transaction, let the operation change it, check the
+ * whole result (vx_flag_check, which also compiles it with the evaluation
+ * engine, so an invalid regex or variant value is refused when written),
+ * store it and record one change. Rules are kept in evaluation order:
+ * highest priority first, ties in creation order.
+ */
+#include "server/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
+
+Vexil__V1__FlagEnvConfig *
+vx_flag_env(const Vexil__V1__Flag *f, const char *env)
+{
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (strcmp(f->envs[i]->environment, env) == 0)
+			return f->envs[i];
+	return NULL;
+}
+
+/* The variant served when a flag is on, and when it is off. */
+static const char *
+variant_on(const Vexil__V1__Flag *f)
+{
+	return f->n_variants ? f->variants[0]->key : "";
+}
+
+static const char *
+variant_off(const Vexil__V1__Flag *f)
+{
+	return f->n_variants ? f->variants[f->n_variants - 1]->key : "";
+}
+
+int
+vx_flag_add_env(vx_call *c, Vexil__V1__Flag *f, const char *env)
+{
+	Vexil__V1__FlagEnvConfig **bigger, *cfg;
+
+	bigger = vx_arena_alloc(c->arena, (f->n_envs + 1) * sizeof(*bigger));
+	cfg = vx_arena_alloc(c->arena, sizeof(*cfg));
+	if (bigger == NULL || cfg == NULL)
+		return VX_ENOMEM;
+	if (f->n_envs)
+		memcpy(bigger, f->envs, f->n_envs * sizeof(*bigger));
+	vexil__v1__flag_env_config__init(cfg);
+	cfg->environment = (char *)env;
+	cfg->enabled = false;
+	cfg->default_variant = (char *)variant_on(f);
+	cfg->off_variant = (char *)variant_off(f);
+	cfg->rollout_percentage = 100;
+	bigger[f->n_envs] = cfg;
+	f->envs = bigger;
+	f->n_envs++;
+	return 0;
+}
+
+/* Boolean flags with no variants get on=true and off=false. */
+static int
+default_variants(vx_call *c, Vexil__V1__Flag *f)
+{
+	Vexil__V1__Variant **v;
+
+	if (f->n_variants > 0 || f->type != VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN)
+		return 0;
+	v = vx_arena_alloc(c->arena, 2 * sizeof(*v));
+	if (v == NULL || (v[0] = vx_arena_alloc(c->arena, sizeof(**v))) == NULL ||
+	    (v[1] = vx_arena_alloc(c->arena, sizeof(**v))) == NULL)
+		return VX_ENOMEM;
+	vexil__v1__variant__init(v[0]);
+	vexil__v1__variant__init(v[1]);
+	v[0]->key = "on";
+	v[0]->value = "true";
+	v[1]->key = "off";
+	v[1]->value = "false";
+	f->variants = v;
+	f->n_variants = 2;
+	return 0;
+}
+
+static int
+rule_cmp(const void *a, const void *b)
+{
+	const Vexil__V1__Rule *x = *(Vexil__V1__Rule *const *)a;
+	const Vexil__V1__Rule *y = *(Vexil__V1__Rule *const *)b;
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void
+sort_rules(Vexil__V1__FlagEnvConfig *cfg)
+{
+	qsort(cfg->rules, cfg->n_rules, sizeof(*cfg->rules), rule_cmp);
+}
+
+/* Gives new rules (id 0) an id, a creation order and timestamps. */
+static int
+number_rules(vx_wtxn *w, Vexil__V1__FlagEnvConfig *cfg)
+{
+	int64_t now = vx_now_ms();
+	int rc;
+
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		Vexil__V1__Rule *r = cfg->rules[i];
+		if (r->id != 0)
+			continue;
+		if ((rc = vx_store_next_id(w, VX_SEQ_RULE, &r->id)) != 0)
+			return rc;
+		r->seq = r->id;
+		r->created_at = r->updated_at = now;
+	}
+	sort_rules(cfg);
+	return 0;
+}
+
+/* ---- the shared write path ---- */
+
+typedef int (*flag_mutate_fn)(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
+    Vexil__V1__Flag *f, void *arg);
+
+struct flag_op {
+	vx_call *c;
+	const char *project;
+	const char *key;
+	Vexil__V1__ChangeKind kind;
+	const char *env;         /* for the change notice */
+	flag_mutate_fn mutate;
+	void *arg;
+	Vexil__V1__Flag *out;
+};
+
+static int
+flag_load(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, const char *key,
+    Vexil__V1__Flag **out)
+{
+	int rc = vx_store_flag_get(txn, c->store, p->id, key, c->alloc, out);
+	if (rc == VX_ENOTFOUND)
+		return vx_fail(c, rc, "key", NULL, "flag %.128s not found in project %.100s",
+		    key, p->name);
+	return rc;
+}
+
+static int
+flag_write_tx(vx_wtxn *w, void *arg)
+{
+	struct flag_op *op = arg;
+	vx_call *c = op->c;
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Project *p;
+	Vexil__V1__Flag *f;
+	int rc;
+
+	if ((rc = vx_call_project(c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
+	    (rc = flag_load(c, txn, p, op->key, &f)) != 0)
+		return rc;
+	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
+		return rc;
+	if (op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED) {
+		rc = vx_store_flag_del(w, f);
+	} else {
+		for (size_t i = 0; i < f->n_envs; i++)
+			if ((rc = number_rules(w, f->envs[i])) != 0)
+				return rc;
+		if ((rc = vx_flag_check(c, txn, f)) != 0)
+			return rc;
+		f->updated_at = vx_now_ms();
+		f->updated_by = c->who.actor;
+		rc = vx_store_flag_put(w, f);
+	}
+	if (rc != 0)
+		return rc;
+	op->out = f;
+	return vx_store_record_change(w, p, op->kind, op->env, f->key, f->id, c->who.actor,
+	    c->method);
+}
+
+static int
+flag_write(vx_call *c, const char *project, const char *key, Vexil__V1__ChangeKind kind,
+    const char *env, flag_mutate_fn mutate, void *arg, Vexil__V1__Flag **out)
+{
+	struct flag_op op = {c, project, key, kind, env ? env : "", mutate, arg, NULL};
+	int rc;
+
+	if (key == NULL || *key == '\0')
+		return vx_fail(c, VX_EINVAL, "key", "required", "flag key is required");
+	rc = vx_store_write(c->store, c->reader, flag_write_tx, &op);
+	*out = op.out;
+	return rc;
+}
+
+/* ---- flags ---- */
+
+struct create_op {
+	vx_call *c;
+	const Vexil__V1__CreateFlagRequest *in;
+	Vexil__V1__Flag *out;
+};
+
+static int
+create_flag_tx(vx_wtxn *w, void *arg)
+{
+	struct create_op *op = arg;
+	vx_call *c = op->c;
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Flag *f = op->in->flag, *old;
+	Vexil__V1__Project *p;
+	Vexil__V1__Environment **envs;
+	size_t nenvs;
+	int rc;
+
+	if ((rc = vx_call_project(c, txn, op->in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
+		return rc;
+	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
+	if (rc == 0)
+		return vx_fail(c, VX_EEXIST, "key", "unique",
+		    "flag %s already exists in project %.100s", f->key, p->name);
+	if (rc != VX_ENOTFOUND)
+		return rc;
+	/* Server-owned fields are never taken from the request. */
+	if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f->id)) != 0)
+		return rc;
+	f->project_id = p->id;
+	f->created_at = f->updated_at = vx_now_ms();
+	f->created_by = f->updated_by = c->who.actor;
+	if (*f->name == '\0')
+		f->name = f->key;
+	if ((rc = default_variants(c, f)) != 0)
+		return rc;
+	/* Every environment of the project gets a config; given ones are kept. */
+	if ((rc = vx_store_env_list(txn, c->store, p->id, c->alloc, &envs, &nenvs)) != 0)
+		return rc;
+	for (size_t i = 0; i < f->n_envs; i++) {
+		Vexil__V1__FlagEnvConfig *cfg = f->envs[i];
+		for (size_t j = 0; j < cfg->n_rules; j++)
+			cfg->rules[j]->id = 0;
+		if (*cfg->default_variant == '\0')
+			cfg->default_variant = (char *)variant_on(f);
+		if (*cfg->off_variant == '\0')
+			cfg->off_variant = (char *)variant_off(f);
+		if ((rc = number_rules(w, cfg)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < nenvs; i++)
+		if (vx_flag_env(f, envs[i]->key) == NULL &&
+		    (rc = vx_flag_add_env(c, f, envs[i]->key)) != 0)
+			return rc;
+	if ((rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
+		return rc;
+	op->out = f;
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "", f->key,
+	    f->id, c->who.actor, c->method);
+}
+
+static void
+create_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__CreateFlagRequest *in,
+    Vexil__V1__Flag_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct create_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	if (in->flag == NULL)
+		rc = vx_fail(c, VX_EINVAL, "flag", "required", "flag is required");
+	else if ((rc = vx_check_key(c, "flag.key", in->flag->key, VX_KEY_MAX)) == 0)
+		rc = vx_store_write(c->store, c->reader, create_flag_tx, &op);
+	VX_REPLY(c, rc, op.out);
+}
+
+static void
+get_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__GetFlagRequest *in,
+    Vexil__V1__Flag_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Project *p;
+	Vexil__V1__Flag *f = NULL;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
+		goto out;
+	if (*in->key) {
+		rc = flag_load(c, c->reader->txn, p, in->key, &f);
+	} else if (in->id) {
+		rc = vx_store_flag_get_by_id(c->reader->txn, c->store, in->id, c->alloc, &f);
+		if (rc == 0 && f->project_id != p->id)
+			rc = VX_ENOTFOUND;
+		if (rc == VX_ENOTFOUND)
+			rc = vx_fail(c, rc, "id", NULL, "flag %llu not found in project %.100s",
+			    (unsigned long long)in->id, p->name);
+	} else {
+		rc = vx_fail(c, VX_EINVAL, "key", "required", "flag key or id is required");
+	}
+out:
+	VX_REPLY(c, rc, f);
+}
+
+static bool
+has_tag(const Vexil__V1__Flag *f, const char *tag)
+{
+	for (size_t i = 0; i < f->n_tags; i++)
+		if (strcmp(f->tags[i], tag) == 0)
+			return true;
+	return false;
+}
+
+static void
+list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsRequest *in,
+    Vexil__V1__FlagList_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Project *p;
+	Vexil__V1__FlagList *out = NULL;
+	Vexil__V1__Flag **all;
+	size_t n, k = 0, off, cnt;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0 ||
+	    (rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &all, &n)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__flag_list__init(out);
+	for (size_t i = 0; i < n; i++)
+		if (*in->tag == '\0' || has_tag(all[i], in->tag))
+			all[k++] = all[i];
+	off = in->offset < k ? in->offset : k;
+	cnt = k - off;
+	if (in->limit && cnt > in->limit)
+		cnt = in->limit;
+	out->total = (uint32_t)k;
+	out->flags = all + off;
+	out->n_flags = cnt;
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static const char *const flag_mask[] = {"name", "description", "tags", "owner", "metadata",
+	"type", "variants", NULL};
+
+static int
+update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	const Vexil__V1__UpdateFlagRequest *in = arg;
+	const Vexil__V1__Flag *u = in->update;
+	char **m = in->update_mask;
+	size_t nm = in->n_update_mask;
+
+	(void)w;
+	(void)p;
+	if (vx_mask_has(m, nm, "name"))
+		f->name = *u->name ? u->name : f->key;
+	if (vx_mask_has(m, nm, "description"))
+		f->description = u->description;
+	if (vx_mask_has(m, nm, "owner"))
+		f->owner = u->owner;
+	if (vx_mask_has(m, nm, "type"))
+		f->type = u->type;
+	if (vx_mask_has(m, nm, "tags")) {
+		f->tags = u->tags;
+		f->n_tags = u->n_tags;
+	}
+	if (vx_mask_has(m, nm, "metadata")) {
+		f->metadata = u->metadata;
+		f->n_metadata = u->n_metadata;
+	}
+	if (vx_mask_has(m, nm, "variants")) {
+		f->variants = u->variants;
+		f->n_variants = u->n_variants;
+		return default_variants(c, f);
+	}
+	return 0;
+}
+
+static void
+update_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlagRequest *in,
+    Vexil__V1__Flag_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f = NULL;
+	int rc;
+
+	(void)svc;
+	if (in->update == NULL)
+		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, flag_mask)) == 0)
+		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED, "",
+		    update_flag_mut, (void *)in, &f);
+	VX_REPLY(c, rc, f);
+}
+
+static int
+delete_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	(void)c;
+	(void)w;
+	(void)p;
+	(void)f;
+	(void)arg;
+	return 0;
+}
+
+static void
+delete_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__DeleteFlagRequest *in,
+    Vexil__V1__Empty_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f;
+	int rc;
+
+	(void)svc;
+	rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_DELETED, "",
+	    delete_flag_mut, NULL, &f);
+	VX_REPLY(c, rc, &empty);
+}
+
+/* Finds (creating when the environment exists) a flag's env config. */
+static int
+env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const char *env, Vexil__V1__FlagEnvConfig **out)
+{
+	Vexil__V1__Environment *e;
+	int rc;
+
+	if ((*out = vx_flag_env(f, env)) != NULL)
+		return 0;
+	rc = vx_store_env_get(txn, c->store, p->id, env, c->alloc, &e);
+	if (rc == VX_ENOTFOUND)
+		return vx_fail(c, rc, "environment", NULL,
+		    "environment %.64s not found in project %.100s", env, p->name);
+	if (rc != 0 || (rc = vx_flag_add_env(c, f, env)) != 0)
+		return rc;
+	*out = f->envs[f->n_envs - 1];
+	return 0;
+}
+
+static int
+set_enabled_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	const Vexil__V1__SetFlagEnabledRequest *in = arg;
+	Vexil__V1__FlagEnvConfig *cfg;
+	int rc = env_config(c, vx_wtxn_txn(w), p, f, in->environment, &cfg);
+	if (rc == 0)
+		cfg->enabled = in->enabled;
+	return rc;
+}
+
+static void
+set_flag_enabled(Vexil__V1__FlagService_Service *svc,
+    const Vexil__V1__SetFlagEnabledRequest *in, Vexil__V1__Flag_Closure closure,
+    void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f = NULL;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_check_key(c, "environment", in->environment, 64)) == 0)
+		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_TOGGLED,
+		    in->environment, set_enabled_mut, (void *)in, &f);
+	VX_REPLY(c, rc, f);
+}
+
+static const char *const env_cfg_mask[] = {"enabled", "default_variant", "off_variant",
+	"rollout_percentage", "rollout", NULL};
+
+static int
+update_env_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	const Vexil__V1__UpdateFlagEnvRequest *in = arg;
+	const Vexil__V1__FlagEnvConfig *u = in->update;
+	Vexil__V1__FlagEnvConfig *cfg;
+	char **m = in->update_mask;
+	size_t nm = in->n_update_mask;
+	int rc = env_config(c, vx_wtxn_txn(w), p, f, u->environment, &cfg);
+
+	if (rc != 0)
+		return rc;
+	if (vx_mask_has(m, nm, "enabled"))
+		cfg->enabled = u->enabled;
+	if (vx_mask_has(m, nm, "default_variant"))
+		cfg->default_variant = u->default_variant;
+	if (vx_mask_has(m, nm, "off_variant"))
+		cfg->off_variant = u->off_variant;
+	if (vx_mask_has(m, nm, "rollout_percentage"))
+		cfg->rollout_percentage = u->rollout_percentage;
+	if (vx_mask_has(m, nm, "rollout"))
+		cfg->rollout = u->rollout;
+	return 0;
+}
+
+static void
+update_flag_env(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlagEnvRequest *in,
+    Vexil__V1__Flag_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f = NULL;
+	int rc;
+
+	(void)svc;
+	if (in->update == NULL)
+		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
+	else if ((rc = vx_check_key(c, "update.environment", in->update->environment, 64)) == 0 &&
+	    (rc = vx_check_mask(c, in->update_mask, in->n_update_mask, env_cfg_mask)) == 0)
+		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED,
+		    in->update->environment, update_env_mut, (void *)in, &f);
+	VX_REPLY(c, rc, f);
+}
+
+Vexil__V1__FlagService_Service vx_flag_service = VEXIL__V1__FLAG_SERVICE__INIT();
+
+/* ---- rules ---- */
+
+/* Finds rule id in the flag (in env when given). */
+static int
+rule_find(vx_call *c, Vexil__V1__Flag *f, const char *env, uint64_t id,
+    Vexil__V1__FlagEnvConfig **cfg_out, size_t *idx)
+{
+	for (size_t i = 0; i < f->n_envs; i++) {
+		Vexil__V1__FlagEnvConfig *cfg = f->envs[i];
+		if (*env && strcmp(cfg->environment, env) != 0)
+			continue;
+		for (size_t j = 0; j < cfg->n_rules; j++) {
+			if (cfg->rules[j]->id == id) {
+				*cfg_out = cfg;
+				*idx = j;
+				return 0;
+			}
+		}
+	}
+	return vx_fail(c, VX_ENOTFOUND, "rule_id", NULL, "rule %llu not found in flag %.128s",
+	    (unsigned long long)id, f->key);
+}
+
+struct rule_arg {
+	const Vexil__V1__CreateRuleRequest *create;
+	const Vexil__V1__UpdateRuleRequest *update;
+	const Vexil__V1__RuleRef *ref;
+	Vexil__V1__Rule *out;
+};
+
+static int
+create_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	struct rule_arg *ra = arg;
+	Vexil__V1__FlagEnvConfig *cfg;
+	Vexil__V1__Rule **bigger, *r = ra->create->rule;
+	int rc = env_config(c, vx_wtxn_txn(w), p, f, ra->create->environment, &cfg);
+
+	if (rc != 0)
+		return rc;
+	if ((bigger = vx_arena_alloc(c->arena, (cfg->n_rules + 1) * sizeof(*bigger))) == NULL)
+		return VX_ENOMEM;
+	if (cfg->n_rules)
+		memcpy(bigger, cfg->rules, cfg->n_rules * sizeof(*bigger));
+	r->id = 0; /* assigned by number_rules() */
+	bigger[cfg->n_rules] = r;
+	cfg->rules = bigger;
+	cfg->n_rules++;
+	ra->out = r;
+	return 0;
+}
+
+static void
+create_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__CreateRuleRequest *in,
+    Vexil__V1__Rule_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct rule_arg ra = {.create = in};
+	Vexil__V1__Flag *f;
+	int rc;
+
+	(void)svc;
+	if (in->rule == NULL)
+		rc = vx_fail(c, VX_EINVAL, "rule", "required", "rule is required");
+	else if ((rc = vx_check_key(c, "environment", in->environment, 64)) == 0)
+		rc = flag_write(c, in->project, in->flag_key, VEXIL__V1__CHANGE_KIND__RULE_CREATED,
+		    in->environment, create_rule_mut, &ra, &f);
+	VX_REPLY(c, rc, ra.out);
+}
+
+static int
+read_flag(vx_call *c, const char *project, const char *key, Vexil__V1__Flag **f)
+{
+	Vexil__V1__Project *p;
+	int rc;
+
+	if (key == NULL || *key == '\0')
+		return vx_fail(c, VX_EINVAL, "flag_key", "required", "flag_key is required");
+	if ((rc = vx_call_project_read(c, project, &p)) != 0)
+		return rc;
+	return flag_load(c, c->reader->txn, p, key, f);
+}
+
+static void
+get_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__RuleRef *in,
+    Vexil__V1__Rule_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f;
+	Vexil__V1__FlagEnvConfig *cfg;
+	Vexil__V1__Rule *r = NULL;
+	size_t idx;
+	int rc;
+
+	(void)svc;
+	if ((rc = read_flag(c, in->project, in->flag_key, &f)) == 0 &&
+	    (rc = rule_find(c, f, in->environment, in->rule_id, &cfg, &idx)) == 0)
+		r = cfg->rules[idx];
+	VX_REPLY(c, rc, r);
+}
+
+static void
+list_rules(Vexil__V1__RuleService_Service *svc, const Vexil__V1__ListRulesRequest *in,
+    Vexil__V1__RuleList_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Flag *f;
+	Vexil__V1__FlagEnvConfig *cfg;
+	Vexil__V1__RuleList *out = NULL;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_check_key(c, "environment", in->environment, 64)) != 0 ||
+	    (rc = read_flag(c, in->project, in->flag_key, &f)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__rule_list__init(out);
+	if ((cfg = vx_flag_env(f, in->environment)) != NULL) {
+		out->rules = cfg->rules;
+		out->n_rules = cfg->n_rules;
+	}
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions", "rollout",
+	"variant", "split", NULL};
+
+static int
+update_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	struct rule_arg *ra = arg;
+	const Vexil__V1__Rule *u = ra->update->update;
+	char **m = ra->update->update_mask;
+	size_t nm = ra->update->n_update_mask;
+	Vexil__V1__FlagEnvConfig *cfg;
+	Vexil__V1__Rule *r;
+	size_t idx;
+	int rc;
+
+	(void)w;
+	(void)p;
+	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) != 0)
+		return rc;
+	r = cfg->rules[idx];
+	if (vx_mask_has(m, nm, "name"))
+		r->name = u->name;
+	if (vx_mask_has(m, nm, "priority"))
+		r->priority = u->priority;
+	if (vx_mask_has(m, nm, "enabled"))
+		r->enabled = u->enabled;
+	if (vx_mask_has(m, nm, "conditions")) {
+		r->conditions = u->conditions;
+		r->n_conditions = u->n_conditions;
+	}
+	if (vx_mask_has(m, nm, "rollout"))
+		r->rollout = u->rollout;
+	if (vx_mask_has(m, nm, "variant"))
+		r->variant = u->variant;
+	if (vx_mask_has(m, nm, "split")) {
+		r->split = u->split;
+		r->n_split = u->n_split;
+	}
+	r->updated_at = vx_now_ms();
+	ra->out = r;
+	return 0;
+}
+
+static void
+update_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__UpdateRuleRequest *in,
+    Vexil__V1__Rule_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct rule_arg ra = {.update = in, .ref = in->ref};
+	Vexil__V1__Flag *f;
+	int rc;
+
+	(void)svc;
+	if (in->ref == NULL || in->update == NULL)
+		rc = vx_fail(c, VX_EINVAL, in->ref ? "update" : "ref", "required",
+		    "%s is required", in->ref ? "update" : "ref");
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, rule_mask)) == 0)
+		rc = flag_write(c, in->ref->project, in->ref->flag_key,
+		    VEXIL__V1__CHANGE_KIND__RULE_UPDATED, in->ref->environment, update_rule_mut,
+		    &ra, &f);
+	VX_REPLY(c, rc, ra.out);
+}
+
+static int
+delete_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    void *arg)
+{
+	struct rule_arg *ra = arg;
+	Vexil__V1__FlagEnvConfig *cfg;
+	size_t idx;
+	int rc;
+
+	(void)w;
+	(void)p;
+	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) != 0)
+		return rc;
+	memmove(&cfg->rules[idx], &cfg->rules[idx + 1],
+	    (cfg->n_rules - idx - 1) * sizeof(*cfg->rules));
+	cfg->n_rules--;
+	return 0;
+}
+
+static void
+delete_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__RuleRef *in,
+    Vexil__V1__Empty_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct rule_arg ra = {.ref = in};
+	Vexil__V1__Flag *f;
+	int rc;
+
+	(void)svc;
+	rc = flag_write(c, in->project, in->flag_key, VEXIL__V1__CHANGE_KIND__RULE_DELETED,
+	    in->environment, delete_rule_mut, &ra, &f);
+	VX_REPLY(c, rc, &empty);
+}
+
+Vexil__V1__RuleService_Service vx_rule_service = VEXIL__V1__RULE_SERVICE__INIT();

@@ -1,0 +1,211 @@
+/*
+ * Vexil — KeyService and AuditService handlers.
+ *
+ * An admin key manages the keys of its own scope: a project admin those of
+ * its project, a global admin every key. A key never grants more than the
+ * key that made it. The secret is returned once, at creation; only its
+ * hash is stored, and listings never carry it.
+ */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
+
+struct key_op {
+	vx_call *c;
+	const void *in;
+	void *out;
+};
+
+static int
+create_key_tx(vx_wtxn *w, void *arg)
+{
+	struct key_op *op = arg;
+	const Vexil__V1__CreateApiKeyRequest *in = op->in;
+	vx_call *c = op->c;
+	Vexil__V1__Project *p = NULL;
+	Vexil__V1__CreatedApiKey *out;
+	Vexil__V1__ApiKey *k;
+	uint8_t *hash;
+	char *secret, *shown;
+	int rc;
+
+	if (*in->project) {
+		if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project,
+			 VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0)
+			return rc;
+	} else if ((rc = vx_auth_check(&c->who, 0, VEXIL__V1__ROLE__ROLE_ADMIN)) != 0) {
+		return vx_fail(c, rc, "project", NULL,
+		    "a key for every project needs a global admin key");
+	}
+	out = vx_arena_alloc(c->arena, sizeof(*out));
+	k = vx_arena_alloc(c->arena, sizeof(*k));
+	hash = vx_arena_alloc(c->arena, 32);
+	secret = vx_arena_alloc(c->arena, VX_KEY_LEN);
+	shown = vx_arena_alloc(c->arena, VX_KEY_SHOWN + 1);
+	if (!out || !k || !hash || !secret || !shown)
+		return VX_ENOMEM;
+	vexil__v1__created_api_key__init(out);
+	vexil__v1__api_key__init(k);
+	if ((rc = vx_store_next_id(w, VX_SEQ_APIKEY, &k->id)) != 0)
+		return rc;
+	vx_auth_new_key(secret, hash, shown);
+	k->name = in->name;
+	k->project_id = p ? p->id : 0;
+	k->role = in->role;
+	k->hash.data = hash;
+	k->hash.len = 32;
+	k->prefix = shown;
+	k->created_at = vx_now_ms();
+	k->created_by = c->who.actor;
+	if ((rc = vx_store_apikey_put(w, k)) != 0 ||
+	    (rc = vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, shown,
+		 c->who.actor, c->method)) != 0)
+		return rc;
+	/* The hash stays in the store; the reply carries the secret once. */
+	k->hash.data = NULL;
+	k->hash.len = 0;
+	out->key = k;
+	out->secret = secret;
+	op->out = out;
+	return 0;
+}
+
+static void
+create_api_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__CreateApiKeyRequest *in,
+    Vexil__V1__CreatedApiKey_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct key_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_check_text(c, "name", in->name, 1, VX_NAME_MAX)) != 0)
+		goto out;
+	if (in->role < VEXIL__V1__ROLE__ROLE_READ || in->role > VEXIL__V1__ROLE__ROLE_ADMIN) {
+		rc = vx_fail(c, VX_EINVAL, "role", "enum", "role must be read, write or admin");
+		goto out;
+	}
+	if ((int)in->role > (int)c->who.role) {
+		rc = vx_fail(c, VX_EPERM, "role", NULL,
+		    "a %s key cannot make a key with more rights", vx_role_name(c->who.role));
+		goto out;
+	}
+	rc = vx_store_write(c->store, c->reader, create_key_tx, &op);
+out:
+	VX_REPLY(c, rc, op.out);
+}
+
+static void
+list_api_keys(Vexil__V1__KeyService_Service *svc, const Vexil__V1__ListApiKeysRequest *in,
+    Vexil__V1__ApiKeyList_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__ApiKeyList *out = NULL;
+	Vexil__V1__Project *p = NULL;
+	Vexil__V1__ApiKey **all;
+	size_t n, k = 0;
+	int rc;
+
+	(void)svc;
+	if (*in->project) {
+		rc = vx_call_project(c, c->reader->txn, in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p);
+	} else {
+		rc = vx_auth_check(&c->who, c->who.project_id, VEXIL__V1__ROLE__ROLE_ADMIN);
+		if (rc != 0)
+			rc = vx_fail(c, rc, NULL, NULL, "listing keys needs an admin key");
+	}
+	if (rc != 0 ||
+	    (rc = vx_store_apikey_list(c->reader->txn, c->store, c->alloc, &all, &n)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__api_key_list__init(out);
+	for (size_t i = 0; i < n; i++) {
+		Vexil__V1__ApiKey *key = all[i];
+		if (p != NULL && key->project_id != p->id)
+			continue;
+		if (c->who.project_id != 0 && key->project_id != c->who.project_id)
+			continue;
+		key->hash.data = NULL;
+		key->hash.len = 0;
+		all[k++] = key;
+	}
+	out->keys = all;
+	out->n_keys = k;
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static int
+revoke_key_tx(vx_wtxn *w, void *arg)
+{
+	struct key_op *op = arg;
+	const Vexil__V1__RevokeApiKeyRequest *in = op->in;
+	vx_call *c = op->c;
+	Vexil__V1__ApiKey *k;
+	int rc;
+
+	rc = vx_store_apikey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
+	/* Keys outside the caller's scope do not exist for it. */
+	if (rc == VX_ENOTFOUND ||
+	    (rc == 0 && c->who.project_id != 0 && k->project_id != c->who.project_id))
+		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "API key %llu not found",
+		    (unsigned long long)in->id);
+	if (rc != 0)
+		return rc;
+	if (vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
+		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
+	if (k->revoked)
+		return 0;
+	k->revoked = true;
+	if ((rc = vx_store_apikey_put(w, k)) != 0)
+		return rc;
+	return vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, k->prefix,
+	    c->who.actor, c->method);
+}
+
+static void
+revoke_api_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__RevokeApiKeyRequest *in,
+    Vexil__V1__Empty_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct key_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	rc = vx_store_write(c->store, c->reader, revoke_key_tx, &op);
+	VX_REPLY(c, rc, &empty);
+}
+
+Vexil__V1__KeyService_Service vx_key_service = VEXIL__V1__KEY_SERVICE__INIT();
+
+static void
+list_audit(Vexil__V1__AuditService_Service *svc, const Vexil__V1__ListAuditRequest *in,
+    Vexil__V1__AuditList_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__AuditList *out = NULL;
+	Vexil__V1__Project *p;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project(c, c->reader->txn, in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
+		 &p)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__audit_list__init(out);
+	rc = vx_store_audit_list(c->reader->txn, c->store, p->id, in->limit ? in->limit : 100,
+	    c->alloc, &out->entries, &out->n_entries);
+out:
+	VX_REPLY(c, rc, out);
+}
+
+Vexil__V1__AuditService_Service vx_audit_service = VEXIL__V1__AUDIT_SERVICE__INIT();

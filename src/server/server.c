@@ -1,0 +1,415 @@
+/*
+ * Vexil — vexild's dispatcher and worker pool.
+ *
+ * The REP socket is served by a pool of nng contexts, one per worker
+ * thread (the model is nng's demo/async/server.c, but with our own threads
+ * because a write blocks on fsync and must not stall nng's task threads).
+ * Each worker owns a request arena and a store reader, so a request
+ * allocates nothing from the heap in the steady state and holds its read
+ * transaction only while it runs. Receives time out every 200 ms so that a
+ * stop request is noticed; a request already received is always answered.
+ *
+ * Committed changes reach the PUB socket from the store's commit hook,
+ * which runs under the writer lock, so notices leave in revision order.
+ */
+#include "server/server.h"
+
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct worker {
+	vx_server *srv;
+	pthread_t thread;
+	bool started;
+	nng_ctx ctx;
+	nng_aio *aio;
+	vx_arena arena;
+	vx_store_reader reader;
+};
+
+struct vx_server {
+	vx_server_opts opts;
+	vx_store *store;
+	vx_wire_registry *registry;
+	nng_socket rep;
+	nng_socket pub;
+	bool rep_open, pub_open;
+	atomic_bool stopping;
+	struct worker *workers;
+	int nworkers;
+};
+
+int
+vx_fail(vx_call *c, int err, const char *field, const char *constraint,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char msg[sizeof(c->st.message)];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vx_status_set(&c->st, vx_code_from_err(err), field, constraint, "%s", msg);
+	return err;
+}
+
+void
+vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
+{
+	ProtobufCClosure cl = (ProtobufCClosure)closure;
+
+	if (rc == 0 && out != NULL) {
+		c->st.code = VEXIL__V1__CODE__OK;
+		cl(out, closure_data);
+		return;
+	}
+	if (rc == 0)
+		rc = VX_EINTERNAL;
+	if (c->st.code == VEXIL__V1__CODE__OK)
+		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL, "%s",
+		    vx_strerror(rc));
+	cl(NULL, closure_data);
+}
+
+int
+vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+    Vexil__V1__Project **out)
+{
+	uint64_t id;
+	int rc;
+
+	if (ref == NULL || *ref == '\0')
+		return vx_fail(c, VX_EINVAL, "project", "required", "project is required");
+	if (vx_parse_u64(ref, &id) != 0) {
+		rc = vx_store_project_find(txn, c->store, ref, &id);
+		if (rc == VX_ENOTFOUND)
+			goto notfound;
+		if (rc != 0)
+			return rc;
+	}
+	/* Scope first: a project outside the key's scope does not exist. */
+	rc = vx_auth_check(&c->who, id, need);
+	if (rc == VX_ENOTFOUND)
+		goto notfound;
+	if (rc == VX_EPERM)
+		return vx_fail(c, rc, NULL, NULL, "a %s key cannot do this",
+		    vx_role_name(c->who.role));
+	rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	if (rc == VX_ENOTFOUND)
+		goto notfound;
+	return rc;
+notfound:
+	return vx_fail(c, VX_ENOTFOUND, "project", NULL, "project %.100s not found", ref);
+}
+
+int
+vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
+{
+	return vx_call_project(c, c->reader->txn, ref, VEXIL__V1__ROLE__ROLE_READ, out);
+}
+
+/* ---- publishing ---- */
+
+static void
+publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
+{
+	vx_server *srv = arg;
+	Vexil__V1__ChangeNotice note;
+	char topic[32];
+	nng_msg *msg;
+	size_t tlen, blen;
+
+	if (!srv->pub_open)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		vexil__v1__change_notice__init(&note);
+		note.revision = changes[i]->revision;
+		note.project_id = changes[i]->project_id;
+		note.environment = changes[i]->environment;
+		note.kind = changes[i]->kind;
+		note.flag_key = changes[i]->flag_key;
+		tlen = (size_t)snprintf(topic, sizeof(topic), "p/%llu/",
+		    (unsigned long long)note.project_id);
+		blen = vexil__v1__change_notice__get_packed_size(&note);
+		if (nng_msg_alloc(&msg, tlen + blen) != 0) {
+			vx_log(VX_LOG_ERROR, "pub: out of memory, notice %llu dropped",
+			    (unsigned long long)note.revision);
+			continue;
+		}
+		memcpy(nng_msg_body(msg), topic, tlen);
+		vexil__v1__change_notice__pack(&note, (uint8_t *)nng_msg_body(msg) + tlen);
+		/* PUB never blocks; a slow subscriber loses notices and catches
+		 * up through WatchService/Changes. */
+		if (nng_sendmsg(srv->pub, msg, 0) != 0)
+			nng_msg_free(msg);
+	}
+}
+
+/* ---- dispatch ---- */
+
+static void
+take_output(const ProtobufCMessage *msg, void *data)
+{
+	vx_call *c = data;
+	c->out = msg;
+}
+
+/* A printable copy of an untrusted method name, for the log. */
+static void
+clean_name(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+	for (; src && src[i] && i + 1 < cap; i++)
+		dst[i] = (src[i] > 32 && src[i] < 127) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+static void
+serve(struct worker *w, nng_msg *msg)
+{
+	vx_server *srv = w->srv;
+	vx_call c;
+	Vexil__V1__Request *req;
+	const vx_wire_method *m = NULL;
+	ProtobufCMessage *in;
+	const char *why = NULL;
+	char name[96], rid[40];
+	uint64_t t0 = vx_mono_ns();
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.srv = srv;
+	c.store = srv->store;
+	c.reader = &w->reader;
+	c.arena = &w->arena;
+	c.alloc = &w->arena.pb;
+	vx_arena_reset(&w->arena);
+
+	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
+	if (req == NULL) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__INVALID_ARGUMENT, NULL, NULL,
+		    "malformed request envelope");
+		strcpy(name, "-");
+		rid[0] = '\0';
+		goto reply;
+	}
+	clean_name(name, sizeof(name), req->method);
+	clean_name(rid, sizeof(rid), req->request_id);
+	c.method = req->method;
+	if ((m = vx_wire_registry_find(srv->registry, req->method)) == NULL) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__UNIMPLEMENTED, "method", NULL,
+		    "unknown method %s", name);
+		goto reply;
+	}
+	if (vx_store_reader_acquire(&w->reader) != 0) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
+		    "storage unavailable");
+		goto reply;
+	}
+	rc = vx_auth_authenticate(w->reader.txn, srv->store, req->credential, &c.who, &why);
+	if (rc != 0) {
+		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
+		    why ? why : vx_strerror(rc));
+		goto reply;
+	}
+	in = protobuf_c_message_unpack(m->desc->input, c.alloc, req->payload.len,
+	    req->payload.data);
+	if (in == NULL) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__INVALID_ARGUMENT, "payload", NULL,
+		    "malformed %s payload (or over the size budget)", m->desc->input->name);
+		goto reply;
+	}
+	m->service->invoke(m->service, m->index, in, take_output, &c);
+	if (c.st.code == VEXIL__V1__CODE__OK && c.out == NULL)
+		vx_status_set(&c.st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
+		    "handler gave no reply");
+reply:
+	if (vx_wire_reply(msg, &c.st, c.out) != 0) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
+		    "reply too large");
+		if (vx_wire_reply(msg, &c.st, NULL) != 0)
+			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
+	}
+	vx_store_reader_release(&w->reader);
+	if (!srv->opts.quiet)
+		vx_log(VX_LOG_INFO, "rpc method=%s code=%s us=%llu actor=%s req=%s%s%s",
+		    name, vx_code_name(c.st.code),
+		    (unsigned long long)((vx_mono_ns() - t0) / 1000),
+		    c.who.actor[0] ? c.who.actor : "-", rid[0] ? rid : "-",
+		    c.st.code ? " msg=" : "", c.st.code ? c.st.message : "");
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	vx_server *srv = w->srv;
+	nng_msg *msg;
+	int rv;
+
+	while (!atomic_load(&srv->stopping)) {
+		nng_aio_set_timeout(w->aio, 200);
+		nng_ctx_recv(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		rv = nng_aio_result(w->aio);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			vx_log(VX_LOG_WARN, "rpc: receive failed: %s", nng_strerror(rv));
+			continue;
+		}
+		msg = nng_aio_get_msg(w->aio);
+		serve(w, msg);
+		nng_aio_set_msg(w->aio, msg);
+		nng_aio_set_timeout(w->aio, 5000);
+		nng_ctx_send(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		if ((rv = nng_aio_result(w->aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+		}
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static int
+listen_on(nng_socket *sock, int (*open_fn)(nng_socket *), const char *url,
+    size_t max_msg, const char *what)
+{
+	int rv;
+
+	if ((rv = open_fn(sock)) != 0)
+		goto fail;
+	if (vx_wire_harden(*sock, max_msg) != 0) {
+		rv = NNG_EINVAL;
+		goto fail;
+	}
+	if ((rv = nng_listen(*sock, url, NULL, 0)) != 0)
+		goto fail;
+	vx_log(VX_LOG_INFO, "%s listening on %s", what, url);
+	return 0;
+fail:
+	vx_log(VX_LOG_ERROR, "cannot listen for %s on %s: %s", what, url, nng_strerror(rv));
+	return VX_EIO;
+}
+
+int
+vx_server_start(vx_server **out, const vx_server_opts *opts)
+{
+	vx_server *srv;
+	vx_store_opts so = {0};
+	ProtobufCService *services[] = {
+		&vx_project_service.base, &vx_environment_service.base,
+		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
+		&vx_audit_service.base,
+	};
+	int rc;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return VX_ENOMEM;
+	srv->opts = *opts;
+	if (srv->opts.workers <= 0)
+		srv->opts.workers = 16;
+	if (srv->opts.max_msg == 0)
+		srv->opts.max_msg = VX_WIRE_MAX_MSG;
+	atomic_init(&srv->stopping, false);
+
+	so.path = opts->data_dir;
+	so.map_size = opts->map_size;
+	so.map_max = opts->map_max;
+	so.no_sync = opts->no_sync;
+	so.on_commit = publish;
+	so.on_commit_arg = srv;
+	if ((rc = vx_store_open(&srv->store, &so)) != 0)
+		goto fail;
+	if ((rc = vx_bootstrap(srv->store, opts->data_dir)) != 0)
+		goto fail;
+	if ((rc = vx_wire_registry_alloc(&srv->registry)) != 0)
+		goto fail;
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		if ((rc = vx_wire_registry_add(srv->registry, services[i])) != 0)
+			goto fail;
+
+	if ((rc = listen_on(&srv->pub, nng_pub0_open, opts->pub_url, srv->opts.max_msg,
+		 "pub")) != 0)
+		goto fail;
+	srv->pub_open = true;
+	if ((rc = listen_on(&srv->rep, nng_rep0_open, opts->rpc_url, srv->opts.max_msg,
+		 "rpc")) != 0)
+		goto fail;
+	srv->rep_open = true;
+
+	srv->workers = calloc((size_t)srv->opts.workers, sizeof(*srv->workers));
+	if (srv->workers == NULL) {
+		rc = VX_ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < srv->opts.workers; i++) {
+		struct worker *w = &srv->workers[i];
+		w->srv = srv;
+		/* Room for the decoded request and the reply built from it. */
+		vx_arena_init(&w->arena, 4 * srv->opts.max_msg + (1 << 20));
+		vx_store_reader_init(&w->reader, srv->store);
+		if (nng_ctx_open(&w->ctx, srv->rep) != 0 ||
+		    nng_aio_alloc(&w->aio, NULL, NULL) != 0) {
+			rc = VX_EIO;
+			goto fail;
+		}
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			rc = VX_EIO;
+			goto fail;
+		}
+		w->started = true;
+		srv->nworkers = i + 1;
+	}
+	vx_log(VX_LOG_INFO, "vexild serving with %d workers, data in %s", srv->opts.workers,
+	    opts->data_dir);
+	*out = srv;
+	return 0;
+fail:
+	vx_server_stop(srv);
+	return rc ? rc : VX_EIO;
+}
+
+void
+vx_server_stop(vx_server *srv)
+{
+	if (srv == NULL)
+		return;
+	atomic_store(&srv->stopping, true);
+	/* Workers notice within one receive timeout; in-flight requests finish
+	 * and are answered first. */
+	for (int i = 0; i < srv->opts.workers && srv->workers; i++) {
+		struct worker *w = &srv->workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		if (w->aio) {
+			nng_aio_free(w->aio);
+			nng_ctx_close(w->ctx);
+		}
+		vx_store_reader_fini(&w->reader);
+		vx_arena_fini(&w->arena);
+	}
+	free(srv->workers);
+	if (srv->rep_open) {
+		/* Give the last replies a moment to leave before the pipes go. */
+		nng_msleep(50);
+		nng_close(srv->rep);
+	}
+	if (srv->pub_open) {
+		nng_close(srv->pub);
+		srv->pub_open = false;
+	}
+	vx_wire_registry_free(srv->registry);
+	vx_store_close(srv->store);
+	free(srv);
+}

@@ -1,0 +1,126 @@
+/*
+ * Vexil — vexild internals shared by the dispatcher and the handlers.
+ *
+ * The dispatcher (server.c) turns each REQ message into a vx_call: it
+ * unpacks the envelope into the worker's arena, finds the method in the
+ * registry built from the generated service descriptors, authenticates the
+ * credential, unpacks the input and invokes the generated service, whose
+ * entries are the handlers in handlers_*.c. A handler validates, acts and
+ * answers through the closure, like a Redis command: nothing else.
+ */
+#ifndef VX_SERVER_H
+#define VX_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "auth/auth.h"
+#include "common/arena.h"
+#include "store/store.h"
+#include "vexil/v1/service.pb-c.h"
+#include "wire/wire.h"
+
+typedef struct vx_server_opts {
+	const char *data_dir;
+	const char *rpc_url;
+	const char *pub_url;
+	int workers;           /* REP contexts, each served by a thread */
+	size_t max_msg;        /* NNG_OPT_RECVMAXSZ and the arena budget base */
+	size_t map_size;
+	size_t map_max;
+	bool no_sync;
+	bool quiet;            /* no per-request log line */
+} vx_server_opts;
+
+typedef struct vx_server vx_server;
+
+/* Opens the store, bootstraps a fresh data dir, binds REP and PUB. */
+int vx_server_start(vx_server **out, const vx_server_opts *opts) VX_MUST_USE;
+/* Lets in-flight requests finish, then closes sockets and the store. */
+void vx_server_stop(vx_server *srv);
+
+/* One request being served. */
+typedef struct vx_call {
+	vx_server *srv;
+	vx_store *store;
+	vx_store_reader *reader;  /* active when the handler is entered */
+	vx_arena *arena;
+	ProtobufCAllocator *alloc;
+	const char *method;
+	vx_principal who;
+	vx_status st;
+	const ProtobufCMessage *out;
+} vx_call;
+
+/* The generated services, initialised with the handlers. */
+extern Vexil__V1__ProjectService_Service vx_project_service;
+extern Vexil__V1__EnvironmentService_Service vx_environment_service;
+extern Vexil__V1__FlagService_Service vx_flag_service;
+extern Vexil__V1__RuleService_Service vx_rule_service;
+extern Vexil__V1__KeyService_Service vx_key_service;
+extern Vexil__V1__AuditService_Service vx_audit_service;
+
+/*
+ * Records a failure on the call and returns err. field and constraint may
+ * be NULL. The status code comes from vx_code_from_err(err).
+ */
+int vx_fail(vx_call *c, int err, const char *field, const char *constraint,
+    const char *fmt, ...) VX_PRINTF(5, 6);
+
+/*
+ * Answers the call: out on success (rc 0); otherwise the failure recorded
+ * with vx_fail(), or a generic one for rc.
+ */
+void vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data);
+#define VX_REPLY(c, rc, out) vx_reply((c), (rc), (out), (void *)closure, closure_data)
+
+/*
+ * Resolves a project reference (numeric id or name) in txn and checks
+ * that the caller may act on it with role `need`. Records the failure.
+ */
+int vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+    Vexil__V1__Project **out) VX_MUST_USE;
+/* Same as vx_call_project in the caller's read transaction. */
+int vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
+    VX_MUST_USE;
+
+/* ---- validation (validate.c) ---- */
+
+/* A key: 1..max of [A-Za-z0-9_.-], starting with a letter or digit. */
+int vx_check_key(vx_call *c, const char *field, const char *v, size_t max) VX_MUST_USE;
+/* Printable text without control characters, at most max bytes; required
+ * when min is 1. */
+int vx_check_text(vx_call *c, const char *field, const char *v, size_t min,
+    size_t max) VX_MUST_USE;
+/* Every name in mask must be one of allowed (NULL-terminated). */
+int vx_check_mask(vx_call *c, char **mask, size_t n, const char *const *allowed)
+    VX_MUST_USE;
+bool vx_mask_has(char **mask, size_t n, const char *name);
+
+#define VX_KEY_MAX 128
+#define VX_NAME_MAX 200
+#define VX_DESC_MAX 2000
+
+/* Bootstraps a fresh data dir (bootstrap.c). */
+int vx_bootstrap(vx_store *s, const char *data_dir) VX_MUST_USE;
+
+/* Creates a project with the default environments, inside a write. */
+int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *description,
+    uint64_t owner, Vexil__V1__Project **out) VX_MUST_USE;
+
+/* A flag's config for one environment, or NULL. */
+Vexil__V1__FlagEnvConfig *vx_flag_env(const Vexil__V1__Flag *f, const char *env);
+/* Appends a default (disabled) config for env to the flag. */
+int vx_flag_add_env(vx_call *c, Vexil__V1__Flag *f, const char *env) VX_MUST_USE;
+/*
+ * Checks a whole flag before it is stored: every field's limits, variant
+ * references, environments that exist, rule shapes, and a compile of each
+ * environment with the evaluation engine (flagcheck.c).
+ */
+int vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
+/* Compiles one environment of a flag with the engine, to refuse what it
+ * cannot evaluate (compile.c). */
+int vx_flag_compile_check(vx_call *c, const Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *cfg) VX_MUST_USE;
+
+#endif

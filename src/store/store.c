@@ -1,0 +1,897 @@
+/*
+ * Vexil — the LMDB store: see store.h for the contract.
+ *
+ * Locking. LMDB serialises writers itself, but we hold our own writer
+ * mutex from the start of a write to the end of its commit hook, so that
+ * notices leave in revision order. Growing the map must not race a reader
+ * in this process, so readers hold `maplock` shared while their
+ * transaction is live and the grower takes it exclusively.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum dbi_id {
+	DB_META,
+	DB_PROJECTS,
+	DB_PROJECT_NAMES,
+	DB_ENVS,
+	DB_FLAGS,
+	DB_FLAG_IDS,
+	DB_APIKEYS,
+	DB_APIKEY_HASHES,
+	DB_SDKKEYS,
+	DB_SDKKEY_HASHES,
+	DB_USERS,
+	DB_USER_EMAILS,
+	DB_CHANGES,
+	DB_AUDIT,
+	DB_COUNT_
+};
+
+static const char *const db_names[DB_COUNT_] = {
+	"meta", "projects", "project_names", "envs", "flags", "flag_ids",
+	"apikeys", "apikey_hashes", "sdkkeys", "sdkkey_hashes", "users",
+	"user_emails", "changes", "audit",
+};
+
+static const char *const seq_names[VX_SEQ_COUNT_] = {
+	"seq.project", "seq.env", "seq.flag", "seq.rule", "seq.apikey",
+	"seq.sdkkey", "seq.user", "seq.audit",
+};
+
+#define MAX_CHANGES 16
+#define KEY_MAX 511 /* LMDB's default maximum key size */
+
+struct vx_store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT_];
+	size_t map_size;
+	size_t map_max;
+	pthread_mutex_t wlock;
+	pthread_rwlock_t maplock;
+	vx_store_commit_fn on_commit;
+	void *on_commit_arg;
+};
+
+struct vx_wtxn {
+	vx_store *s;
+	MDB_txn *txn;
+	bool map_full;
+	size_t nchanges;
+	Vexil__V1__Change changes[MAX_CHANGES];
+	const Vexil__V1__Change *change_ptrs[MAX_CHANGES];
+};
+
+/* Maps an LMDB return code, noting a full map so the write can grow it. */
+static int
+mdb_err(vx_wtxn *w, int rc, const char *what)
+{
+	switch (rc) {
+	case MDB_SUCCESS: return 0;
+	case MDB_NOTFOUND: return VX_ENOTFOUND;
+	case MDB_MAP_FULL:
+		if (w != NULL)
+			w->map_full = true;
+		return VX_EFULL;
+	default:
+		vx_log(VX_LOG_ERROR, "store: %s: %s", what, mdb_strerror(rc));
+		return VX_EIO;
+	}
+}
+
+int
+vx_store_open(vx_store **out, const vx_store_opts *opts)
+{
+	vx_store *s;
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	int rc, dead = 0;
+	unsigned flags = MDB_NOTLS;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return VX_ENOMEM;
+	s->map_size = opts->map_size ? opts->map_size : (size_t)64 << 20;
+	s->map_max = opts->map_max ? opts->map_max : (size_t)16 << 30;
+	if (s->map_max < s->map_size)
+		s->map_max = s->map_size;
+	s->on_commit = opts->on_commit;
+	s->on_commit_arg = opts->on_commit_arg;
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_rwlock_init(&s->maplock, NULL);
+
+	if (mkdir(opts->path, 0700) != 0 && errno != EEXIST) {
+		vx_log(VX_LOG_ERROR, "store: cannot create %s: %s", opts->path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (opts->no_sync)
+		flags |= MDB_NOSYNC;
+	if ((rc = mdb_env_create(&s->env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, DB_COUNT_ + 8)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
+	    (rc = mdb_env_open(s->env, opts->path, flags, 0600)) != 0) {
+		vx_log(VX_LOG_ERROR, "store: cannot open %s: %s", opts->path,
+		    mdb_strerror(rc));
+		goto fail;
+	}
+	/* A crashed process may have left reader slots that pin old pages. */
+	if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+		vx_log(VX_LOG_WARN, "store: cleared %d stale reader slots", dead);
+	/* An existing file larger than the asked size keeps its size. */
+	mdb_env_info(s->env, &info);
+	s->map_size = info.me_mapsize;
+	if (s->map_max < s->map_size)
+		s->map_max = s->map_size;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		goto fail_rc;
+	for (int i = 0; i < DB_COUNT_; i++)
+		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i])) != 0)
+			goto fail_rc;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail_rc;
+	*out = s;
+	return 0;
+
+fail_rc:
+	vx_log(VX_LOG_ERROR, "store: cannot open databases: %s", mdb_strerror(rc));
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_rwlock_destroy(&s->maplock);
+	free(s);
+	return VX_EIO;
+}
+
+void
+vx_store_close(vx_store *s)
+{
+	if (s == NULL)
+		return;
+	mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_rwlock_destroy(&s->maplock);
+	free(s);
+}
+
+size_t
+vx_store_map_size(vx_store *s)
+{
+	return s->map_size;
+}
+
+/* ---- readers ---- */
+
+void
+vx_store_reader_init(vx_store_reader *r, vx_store *s)
+{
+	r->s = s;
+	r->txn = NULL;
+	r->active = false;
+}
+
+void
+vx_store_reader_fini(vx_store_reader *r)
+{
+	vx_store_reader_release(r);
+	if (r->txn != NULL)
+		mdb_txn_abort(r->txn);
+	r->txn = NULL;
+}
+
+int
+vx_store_reader_acquire(vx_store_reader *r)
+{
+	int rc;
+
+	if (r->active)
+		return 0;
+	pthread_rwlock_rdlock(&r->s->maplock);
+	rc = r->txn == NULL ? mdb_txn_begin(r->s->env, NULL, MDB_RDONLY, &r->txn)
+			    : mdb_txn_renew(r->txn);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->s->maplock);
+		if (r->txn != NULL) {
+			mdb_txn_abort(r->txn);
+			r->txn = NULL;
+		}
+		return mdb_err(NULL, rc, "begin read");
+	}
+	r->active = true;
+	return 0;
+}
+
+void
+vx_store_reader_release(vx_store_reader *r)
+{
+	if (!r->active)
+		return;
+	mdb_txn_reset(r->txn);
+	pthread_rwlock_unlock(&r->s->maplock);
+	r->active = false;
+}
+
+/* ---- writes ---- */
+
+static void
+changes_clear(vx_wtxn *w)
+{
+	for (size_t i = 0; i < w->nchanges; i++) {
+		free(w->changes[i].environment);
+		free(w->changes[i].flag_key);
+	}
+	w->nchanges = 0;
+}
+
+/* Doubles the map, up to the cap. Called with no transaction running. */
+static int
+grow(vx_store *s)
+{
+	size_t next;
+	int rc;
+
+	if (s->map_size >= s->map_max) {
+		vx_log(VX_LOG_WARN, "store: map is full at its cap of %zu bytes",
+		    s->map_max);
+		return VX_EFULL;
+	}
+	next = s->map_size * 2;
+	if (next > s->map_max || next < s->map_size)
+		next = s->map_max;
+	pthread_rwlock_wrlock(&s->maplock);
+	rc = mdb_env_set_mapsize(s->env, next);
+	if (rc == 0)
+		s->map_size = next;
+	pthread_rwlock_unlock(&s->maplock);
+	if (rc != 0)
+		return mdb_err(NULL, rc, "grow map");
+	vx_log(VX_LOG_INFO, "store: map grown to %zu bytes", next);
+	return 0;
+}
+
+int
+vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
+{
+	vx_wtxn w;
+	int rc;
+
+	if (r != NULL)
+		vx_store_reader_release(r);
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	pthread_mutex_lock(&s->wlock);
+	for (;;) {
+		w.map_full = false;
+		changes_clear(&w);
+		if ((rc = mdb_txn_begin(s->env, NULL, 0, &w.txn)) != 0) {
+			rc = mdb_err(&w, rc, "begin write");
+			if (w.map_full && (rc = grow(s)) == 0)
+				continue;
+			break;
+		}
+		rc = fn(&w, arg);
+		if (rc != 0) {
+			mdb_txn_abort(w.txn);
+			if (w.map_full && (rc = grow(s)) == 0)
+				continue;
+			break;
+		}
+		rc = mdb_txn_commit(w.txn);
+		if (rc != 0) {
+			rc = mdb_err(&w, rc, "commit");
+			if (w.map_full && (rc = grow(s)) == 0)
+				continue;
+			break;
+		}
+		if (s->on_commit != NULL && w.nchanges > 0) {
+			for (size_t i = 0; i < w.nchanges; i++)
+				w.change_ptrs[i] = &w.changes[i];
+			s->on_commit(s->on_commit_arg, w.change_ptrs, w.nchanges);
+		}
+		break;
+	}
+	changes_clear(&w);
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+MDB_txn *
+vx_wtxn_txn(vx_wtxn *w)
+{
+	return w->txn;
+}
+
+/* ---- record helpers ---- */
+
+static int
+put_msg(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen,
+    const ProtobufCMessage *m)
+{
+	MDB_val k = {klen, (void *)key};
+	MDB_val v = {protobuf_c_message_get_packed_size(m), NULL};
+	int rc;
+
+	/* Reserve the space and pack straight into the map: no copy. */
+	rc = mdb_put(w->txn, w->s->dbi[db], &k, &v, MDB_RESERVE);
+	if (rc != 0)
+		return mdb_err(w, rc, db_names[db]);
+	protobuf_c_message_pack(m, v.mv_data);
+	return 0;
+}
+
+static int
+put_raw(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	int rc = mdb_put(w->txn, w->s->dbi[db], &k, &v, 0);
+	return rc ? mdb_err(w, rc, db_names[db]) : 0;
+}
+
+static int
+del_key(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen)
+{
+	MDB_val k = {klen, (void *)key};
+	int rc = mdb_del(w->txn, w->s->dbi[db], &k, NULL);
+	return rc ? mdb_err(w, rc, db_names[db]) : 0;
+}
+
+static int
+unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
+    const MDB_val *v, void **out)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, v->mv_size,
+	    v->mv_data);
+	if (m == NULL) {
+		vx_log(VX_LOG_ERROR, "store: a %s record does not decode", desc->name);
+		return VX_EIO;
+	}
+	*out = m;
+	return 0;
+}
+
+static int
+get_msg(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *key, size_t klen,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc, void **out)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(txn, s->dbi[db], &k, &v);
+	if (rc != 0)
+		return mdb_err(NULL, rc, db_names[db]);
+	return unpack(desc, alloc, &v, out);
+}
+
+/* A key of 8 big-endian id bytes followed by a string. */
+static int
+id_str_key(uint8_t *buf, uint64_t id, const char *str, size_t *klen)
+{
+	size_t n = strlen(str);
+	if (n == 0 || 8 + n > KEY_MAX)
+		return VX_EINVAL;
+	vx_be64_put(buf, id);
+	memcpy(buf + 8, str, n);
+	*klen = 8 + n;
+	return 0;
+}
+
+/*
+ * Appends every record whose key starts with prefix (or every record when
+ * plen is 0) to a growing array, in key order. reverse walks backwards.
+ */
+static int
+list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix,
+    size_t plen, bool reverse, size_t limit, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, void ***out, size_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	void **arr = NULL, **bigger;
+	size_t cap = 0, cnt = 0;
+	uint8_t end[16];
+	int rc, op;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) != 0)
+		return mdb_err(NULL, rc, "cursor");
+	if (!reverse) {
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+		op = MDB_NEXT;
+	} else if (plen == 0) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		op = MDB_PREV;
+	} else {
+		/* Position just past the range: the prefix plus 0xff bytes. */
+		memcpy(end, prefix, plen);
+		memset(end + plen, 0xff, sizeof(end) - plen);
+		k.mv_size = sizeof(end);
+		k.mv_data = end;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		else if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		op = MDB_PREV;
+	}
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, op)) {
+		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
+			break;
+		if (limit && cnt == limit)
+			break;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			bigger = alloc->alloc(alloc->allocator_data, cap * sizeof(void *));
+			if (bigger == NULL) {
+				rc = VX_ENOMEM;
+				goto out;
+			}
+			if (cnt)
+				memcpy(bigger, arr, cnt * sizeof(void *));
+			if (arr)
+				alloc->free(alloc->allocator_data, arr);
+			arr = bigger;
+		}
+		if ((rc = unpack(desc, alloc, &v, &arr[cnt])) != 0)
+			goto out;
+		cnt++;
+	}
+	rc = (rc == MDB_NOTFOUND || rc == 0) ? 0 : mdb_err(NULL, rc, "cursor");
+out:
+	mdb_cursor_close(cur);
+	if (rc != 0) {
+		for (size_t i = 0; i < cnt; i++)
+			protobuf_c_message_free_unpacked(arr[i], alloc);
+		if (arr)
+			alloc->free(alloc->allocator_data, arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+/* Deletes every key starting with prefix; calls each(value) first if set. */
+static int
+del_range(vx_wtxn *w, enum dbi_id db, const void *prefix, size_t plen,
+    int (*each)(vx_wtxn *, const MDB_val *, const MDB_val *))
+{
+	MDB_cursor *cur;
+	MDB_val k = {plen, (void *)prefix}, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(w->txn, w->s->dbi[db], &cur)) != 0)
+		return mdb_err(w, rc, "cursor");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+		if (each != NULL && (rc = each(w, &k, &v)) != 0)
+			goto out;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+	}
+	rc = (rc == MDB_NOTFOUND || rc == 0 || rc == EINVAL) ? 0 : mdb_err(w, rc, "delete range");
+out:
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* ---- sequences, metadata, logs ---- */
+
+int
+vx_store_meta_get(MDB_txn *txn, vx_store *s, const char *key, void *buf,
+    size_t cap, size_t *len)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc != 0)
+		return mdb_err(NULL, rc, "meta");
+	if (v.mv_size > cap)
+		return VX_EINVAL;
+	memcpy(buf, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+vx_store_meta_put(vx_wtxn *w, const char *key, const void *val, size_t len)
+{
+	return put_raw(w, DB_META, key, strlen(key), val, len);
+}
+
+int
+vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
+{
+	uint8_t buf[8];
+	size_t len;
+	uint64_t cur = 0;
+	int rc;
+
+	rc = vx_store_meta_get(w->txn, w->s, seq_names[seq], buf, sizeof(buf), &len);
+	if (rc == 0 && len == 8)
+		cur = vx_be64_get(buf);
+	else if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	vx_be64_put(buf, ++cur);
+	if ((rc = vx_store_meta_put(w, seq_names[seq], buf, 8)) != 0)
+		return rc;
+	*id = cur;
+	return 0;
+}
+
+static int
+audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeKind kind,
+    const char *target, const char *actor, const char *method)
+{
+	Vexil__V1__AuditEntry a = VEXIL__V1__AUDIT_ENTRY__INIT;
+	uint8_t key[16];
+	int rc;
+
+	if ((rc = vx_store_next_id(w, VX_SEQ_AUDIT, &a.seq)) != 0)
+		return rc;
+	a.time = vx_now_ms();
+	a.actor = (char *)(actor ? actor : "");
+	a.method = (char *)(method ? method : "");
+	a.project_id = project_id;
+	a.revision = revision;
+	a.kind = kind;
+	a.target = (char *)(target ? target : "");
+	vx_be64_put(key, project_id);
+	vx_be64_put(key + 8, a.seq);
+	return put_msg(w, DB_AUDIT, key, sizeof(key), &a.base);
+}
+
+int
+vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
+    const char *target, const char *actor, const char *method)
+{
+	return audit_put(w, project_id, 0, kind, target, actor, method);
+}
+
+int
+vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
+    Vexil__V1__ChangeKind kind, const char *environment, const char *flag_key,
+    uint64_t entity_id, const char *actor, const char *method)
+{
+	Vexil__V1__Change *c;
+	uint8_t key[16];
+	int rc;
+
+	if (w->nchanges == MAX_CHANGES)
+		return VX_EINVAL;
+	project->revision++;
+	vx_be64_put(key, project->id);
+	if (kind != VEXIL__V1__CHANGE_KIND__PROJECT_DELETED &&
+	    (rc = put_msg(w, DB_PROJECTS, key, 8, &project->base)) != 0)
+		return rc;
+
+	c = &w->changes[w->nchanges];
+	vexil__v1__change__init(c);
+	c->revision = project->revision;
+	c->project_id = project->id;
+	c->kind = kind;
+	c->entity_id = entity_id;
+	c->time = vx_now_ms();
+	c->environment = strdup(environment ? environment : "");
+	c->flag_key = strdup(flag_key ? flag_key : "");
+	if (c->environment == NULL || c->flag_key == NULL) {
+		free(c->environment);
+		free(c->flag_key);
+		return VX_ENOMEM;
+	}
+	w->nchanges++;
+	vx_be64_put(key + 8, c->revision);
+	if ((rc = put_msg(w, DB_CHANGES, key, sizeof(key), &c->base)) != 0)
+		return rc;
+	return audit_put(w, project->id, c->revision, kind,
+	    flag_key && *flag_key ? flag_key : (environment ? environment : ""), actor,
+	    method);
+}
+
+int
+vx_store_changes(MDB_txn *txn, vx_store *s, uint64_t project_id, uint64_t since,
+    size_t limit, ProtobufCAllocator *alloc, Vexil__V1__Change ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	Vexil__V1__Change **all;
+	size_t cnt, skip = 0;
+	int rc;
+
+	vx_be64_put(prefix, project_id);
+	rc = list_range(txn, s, DB_CHANGES, prefix, 8, false, 0,
+	    &vexil__v1__change__descriptor, alloc, (void ***)&all, &cnt);
+	if (rc != 0)
+		return rc;
+	while (skip < cnt && all[skip]->revision <= since)
+		skip++;
+	*out = all + skip;
+	*n = cnt - skip;
+	if (limit && *n > limit)
+		*n = limit;
+	return 0;
+}
+
+int
+vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t limit,
+    ProtobufCAllocator *alloc, Vexil__V1__AuditEntry ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	vx_be64_put(prefix, project_id);
+	return list_range(txn, s, DB_AUDIT, prefix, 8, true, limit,
+	    &vexil__v1__audit_entry__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- projects ---- */
+
+int
+vx_store_project_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__Project **out)
+{
+	uint8_t key[8];
+	vx_be64_put(key, id);
+	return get_msg(txn, s, DB_PROJECTS, key, 8, &vexil__v1__project__descriptor,
+	    alloc, (void **)out);
+}
+
+int
+vx_store_project_find(MDB_txn *txn, vx_store *s, const char *name, uint64_t *id)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > KEY_MAX)
+		return VX_ENOTFOUND;
+	if ((rc = mdb_get(txn, s->dbi[DB_PROJECT_NAMES], &k, &v)) != 0)
+		return mdb_err(NULL, rc, "project name");
+	if (v.mv_size != 8)
+		return VX_EIO;
+	*id = vx_be64_get(v.mv_data);
+	return 0;
+}
+
+int
+vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p)
+{
+	uint8_t key[8];
+	uint64_t other;
+	Vexil__V1__Project *old = NULL;
+	int rc;
+
+	if (p->name == NULL || *p->name == '\0' || strlen(p->name) > KEY_MAX)
+		return VX_EINVAL;
+	rc = vx_store_project_find(w->txn, w->s, p->name, &other);
+	if (rc == 0 && other != p->id)
+		return VX_EEXIST;
+	if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	/* A rename frees the old name. */
+	rc = vx_store_project_get(w->txn, w->s, p->id, NULL, &old);
+	if (rc == 0) {
+		if (strcmp(old->name, p->name) != 0)
+			rc = del_key(w, DB_PROJECT_NAMES, old->name, strlen(old->name));
+		protobuf_c_message_free_unpacked(&old->base, NULL);
+		if (rc != 0)
+			return rc;
+	} else if (rc != VX_ENOTFOUND) {
+		return rc;
+	}
+	vx_be64_put(key, p->id);
+	if ((rc = put_raw(w, DB_PROJECT_NAMES, p->name, strlen(p->name), key, 8)) != 0)
+		return rc;
+	return put_msg(w, DB_PROJECTS, key, 8, &p->base);
+}
+
+static int
+del_flag_id(vx_wtxn *w, const MDB_val *k, const MDB_val *v)
+{
+	Vexil__V1__Flag *f;
+	uint8_t key[8];
+	int rc;
+
+	(void)k;
+	if ((rc = unpack(&vexil__v1__flag__descriptor, NULL, v, (void **)&f)) != 0)
+		return rc;
+	vx_be64_put(key, f->id);
+	protobuf_c_message_free_unpacked(&f->base, NULL);
+	rc = del_key(w, DB_FLAG_IDS, key, 8);
+	return rc == VX_ENOTFOUND ? 0 : rc;
+}
+
+int
+vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
+{
+	uint8_t key[8];
+	int rc;
+
+	vx_be64_put(key, p->id);
+	if ((rc = del_range(w, DB_FLAGS, key, 8, del_flag_id)) != 0 ||
+	    (rc = del_range(w, DB_ENVS, key, 8, NULL)) != 0)
+		return rc;
+	rc = del_key(w, DB_PROJECT_NAMES, p->name, strlen(p->name));
+	if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	return del_key(w, DB_PROJECTS, key, 8);
+}
+
+int
+vx_store_project_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__Project ***out, size_t *n)
+{
+	return list_range(txn, s, DB_PROJECTS, NULL, 0, false, 0,
+	    &vexil__v1__project__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- environments ---- */
+
+int
+vx_store_env_get(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *key,
+    ProtobufCAllocator *alloc, Vexil__V1__Environment **out)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, project_id, key, &klen) != 0)
+		return VX_ENOTFOUND;
+	return get_msg(txn, s, DB_ENVS, k, klen, &vexil__v1__environment__descriptor,
+	    alloc, (void **)out);
+}
+
+int
+vx_store_env_put(vx_wtxn *w, const Vexil__V1__Environment *e)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, e->project_id, e->key, &klen) != 0)
+		return VX_EINVAL;
+	return put_msg(w, DB_ENVS, k, klen, &e->base);
+}
+
+int
+vx_store_env_del(vx_wtxn *w, uint64_t project_id, const char *key)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, project_id, key, &klen) != 0)
+		return VX_ENOTFOUND;
+	return del_key(w, DB_ENVS, k, klen);
+}
+
+int
+vx_store_env_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Environment ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	vx_be64_put(prefix, project_id);
+	return list_range(txn, s, DB_ENVS, prefix, 8, false, 0,
+	    &vexil__v1__environment__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- flags ---- */
+
+int
+vx_store_flag_get(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *key,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag **out)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, project_id, key, &klen) != 0)
+		return VX_ENOTFOUND;
+	return get_msg(txn, s, DB_FLAGS, k, klen, &vexil__v1__flag__descriptor, alloc,
+	    (void **)out);
+}
+
+int
+vx_store_flag_get_by_id(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag **out)
+{
+	uint8_t key[8];
+	MDB_val k = {8, key}, v;
+	int rc;
+
+	vx_be64_put(key, id);
+	if ((rc = mdb_get(txn, s->dbi[DB_FLAG_IDS], &k, &v)) != 0)
+		return mdb_err(NULL, rc, "flag id");
+	return get_msg(txn, s, DB_FLAGS, v.mv_data, v.mv_size,
+	    &vexil__v1__flag__descriptor, alloc, (void **)out);
+}
+
+int
+vx_store_flag_put(vx_wtxn *w, const Vexil__V1__Flag *f)
+{
+	uint8_t k[KEY_MAX], id[8];
+	size_t klen;
+	int rc;
+
+	if (id_str_key(k, f->project_id, f->key, &klen) != 0)
+		return VX_EINVAL;
+	vx_be64_put(id, f->id);
+	if ((rc = put_raw(w, DB_FLAG_IDS, id, 8, k, klen)) != 0)
+		return rc;
+	return put_msg(w, DB_FLAGS, k, klen, &f->base);
+}
+
+int
+vx_store_flag_del(vx_wtxn *w, const Vexil__V1__Flag *f)
+{
+	uint8_t k[KEY_MAX], id[8];
+	size_t klen;
+	int rc;
+
+	if (id_str_key(k, f->project_id, f->key, &klen) != 0)
+		return VX_ENOTFOUND;
+	vx_be64_put(id, f->id);
+	rc = del_key(w, DB_FLAG_IDS, id, 8);
+	if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	return del_key(w, DB_FLAGS, k, klen);
+}
+
+int
+vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	vx_be64_put(prefix, project_id);
+	return list_range(txn, s, DB_FLAGS, prefix, 8, false, 0,
+	    &vexil__v1__flag__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- API keys ---- */
+
+int
+vx_store_apikey_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out)
+{
+	uint8_t key[8];
+	vx_be64_put(key, id);
+	return get_msg(txn, s, DB_APIKEYS, key, 8, &vexil__v1__api_key__descriptor,
+	    alloc, (void **)out);
+}
+
+int
+vx_store_apikey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
+    ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out)
+{
+	MDB_val k = {32, (void *)hash}, v;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->dbi[DB_APIKEY_HASHES], &k, &v)) != 0)
+		return mdb_err(NULL, rc, "apikey hash");
+	if (v.mv_size != 8)
+		return VX_EIO;
+	return vx_store_apikey_get(txn, s, vx_be64_get(v.mv_data), alloc, out);
+}
+
+int
+vx_store_apikey_put(vx_wtxn *w, const Vexil__V1__ApiKey *k)
+{
+	uint8_t key[8];
+	int rc;
+
+	if (k->hash.len != 32)
+		return VX_EINVAL;
+	vx_be64_put(key, k->id);
+	if ((rc = put_raw(w, DB_APIKEY_HASHES, k->hash.data, 32, key, 8)) != 0)
+		return rc;
+	return put_msg(w, DB_APIKEYS, key, 8, &k->base);
+}
+
+int
+vx_store_apikey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__ApiKey ***out, size_t *n)
+{
+	return list_range(txn, s, DB_APIKEYS, NULL, 0, false, 0,
+	    &vexil__v1__api_key__descriptor, alloc, (void ***)out, n);
+}

@@ -1,0 +1,206 @@
+/*
+ * Vexil — the LMDB store.
+ *
+ * vexild is the only process that opens the data dir. It holds one LMDB
+ * environment with a named database per entity and per index; values are
+ * protobuf-encoded model messages (proto/vexil/v1/model.proto). Keys that
+ * belong to a project start with the project id as 8 big-endian bytes, so
+ * one project's environments or flags are one cursor range, in key order.
+ *
+ * Reads go through a vx_store_reader: one read transaction per worker,
+ * renewed for a request and reset after it, never held open for long.
+ * Writes go through vx_store_write(): the whole body runs in one write
+ * transaction, which also bumps the project revision and appends to the
+ * change log and the audit log, and commits with sync before returning.
+ * When the map is full the transaction is aborted, the map grows (up to a
+ * cap) and the body runs again, so a body must only touch the store and
+ * memory it can redo. Committed changes are handed to the commit hook in
+ * revision order, under the writer lock, which is where vexild publishes.
+ *
+ * Every returned message is unpacked into the allocator the caller passes
+ * (usually a request arena) and never points into the memory map, so it
+ * stays valid after the transaction ends. The caller frees it through the
+ * same allocator.
+ */
+#ifndef VX_STORE_H
+#define VX_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "vexil/v1/model.pb-c.h"
+
+typedef struct vx_store vx_store;
+
+/* Entity id sequences; each kind counts from 1. */
+enum vx_seq {
+	VX_SEQ_PROJECT,
+	VX_SEQ_ENV,
+	VX_SEQ_FLAG,
+	VX_SEQ_RULE,
+	VX_SEQ_APIKEY,
+	VX_SEQ_SDKKEY,
+	VX_SEQ_USER,
+	VX_SEQ_AUDIT,
+	VX_SEQ_COUNT_
+};
+
+typedef void (*vx_store_commit_fn)(void *arg, const Vexil__V1__Change *const *changes,
+    size_t n);
+
+typedef struct vx_store_opts {
+	const char *path;        /* data dir; created when missing */
+	size_t map_size;         /* initial map size; 0: 64 MiB */
+	size_t map_max;          /* growth cap; 0: 16 GiB */
+	bool no_sync;            /* opt-in: commit without fsync (MDB_NOSYNC) */
+	vx_store_commit_fn on_commit;  /* called after each commit, may be NULL */
+	void *on_commit_arg;
+} vx_store_opts;
+
+/*
+ * Opens (creating when needed) the environment in opts->path, clears stale
+ * reader slots with mdb_reader_check(), and opens every database.
+ * @param[out] out  the store, to be closed with vx_store_close().
+ * @return 0, VX_EIO when the dir or environment cannot be opened (the
+ *         reason is logged), VX_ENOMEM.
+ */
+int vx_store_open(vx_store **out, const vx_store_opts *opts) VX_MUST_USE;
+/* Closes the environment. No reader or write may be in progress. */
+void vx_store_close(vx_store *s);
+/* The current map size in bytes. */
+size_t vx_store_map_size(vx_store *s);
+
+/* ---- reading ---- */
+
+typedef struct vx_store_reader {
+	vx_store *s;
+	MDB_txn *txn;   /* active between acquire and release */
+	bool active;
+} vx_store_reader;
+
+/* Prepares a reader; takes no transaction yet. */
+void vx_store_reader_init(vx_store_reader *r, vx_store *s);
+/* Aborts the reader's transaction for good. */
+void vx_store_reader_fini(vx_store_reader *r);
+/*
+ * Starts (or renews) the reader's read transaction and pins the map.
+ * @return 0 or VX_EIO.
+ */
+int vx_store_reader_acquire(vx_store_reader *r) VX_MUST_USE;
+/* Resets the read transaction and unpins the map. Safe to call twice. */
+void vx_store_reader_release(vx_store_reader *r);
+
+/* ---- writing ---- */
+
+typedef struct vx_wtxn vx_wtxn;
+
+/* A write body. Returns 0 to commit, or a VX_E* code to abort. */
+typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
+
+/*
+ * Runs fn in one write transaction and commits it (with fsync unless the
+ * store was opened with no_sync). A reader the calling thread holds must
+ * be passed as r: it is released first, because growing the map waits
+ * for every reader, and is left released.
+ * @return fn's code when it fails; VX_EFULL when the map is at its cap;
+ *         VX_EIO on a storage error; otherwise 0, after the commit hook
+ *         has seen the changes.
+ */
+int vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
+    VX_MUST_USE;
+/* The transaction behind a write body, for the store's own functions. */
+MDB_txn *vx_wtxn_txn(vx_wtxn *w);
+
+/*
+ * Records a committed change to a project inside the write: bumps the
+ * project's revision by one (updating *project in place and in the store),
+ * appends a Change to the change log and an AuditEntry to the audit log.
+ * @param actor   who made the change, "apikey:<id>" or "user:<id>".
+ * @param method  the RPC, for the audit log.
+ * @return 0, VX_EINVAL when the write already holds too many changes,
+ *         or a storage error.
+ */
+int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
+    Vexil__V1__ChangeKind kind, const char *environment, const char *flag_key,
+    uint64_t entity_id, const char *actor, const char *method) VX_MUST_USE;
+/* Appends to the audit log without touching a revision (key management). */
+int vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
+    const char *target, const char *actor, const char *method) VX_MUST_USE;
+
+/* Takes the next id of a sequence. */
+int vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id) VX_MUST_USE;
+
+/* ---- metadata ---- */
+
+/* Reads a small metadata value into buf; *len gets its size. */
+int vx_store_meta_get(MDB_txn *txn, vx_store *s, const char *key, void *buf,
+    size_t cap, size_t *len) VX_MUST_USE;
+int vx_store_meta_put(vx_wtxn *w, const char *key, const void *val, size_t len)
+    VX_MUST_USE;
+
+/*
+ * Entity access. `txn` is a reader's or a write's transaction. Getters
+ * return VX_ENOTFOUND when there is no such record, VX_ENOMEM when the
+ * allocator fails, VX_EIO on a storage error or a record that does not
+ * decode. Lists append every record in key order; the caller owns the
+ * array (allocated through alloc) and each element.
+ */
+
+/* ---- projects ---- */
+int vx_store_project_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__Project **out) VX_MUST_USE;
+int vx_store_project_find(MDB_txn *txn, vx_store *s, const char *name,
+    uint64_t *id) VX_MUST_USE;
+/* Inserts or replaces; keeps the name index in step. VX_EEXIST when the
+ * name belongs to another project. */
+int vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p) VX_MUST_USE;
+/* Deletes the project with its environments and flags. */
+int vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p) VX_MUST_USE;
+int vx_store_project_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__Project ***out, size_t *n) VX_MUST_USE;
+
+/* ---- environments ---- */
+int vx_store_env_get(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    const char *key, ProtobufCAllocator *alloc, Vexil__V1__Environment **out)
+    VX_MUST_USE;
+int vx_store_env_put(vx_wtxn *w, const Vexil__V1__Environment *e) VX_MUST_USE;
+int vx_store_env_del(vx_wtxn *w, uint64_t project_id, const char *key) VX_MUST_USE;
+int vx_store_env_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Environment ***out, size_t *n)
+    VX_MUST_USE;
+
+/* ---- flags ---- */
+int vx_store_flag_get(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    const char *key, ProtobufCAllocator *alloc, Vexil__V1__Flag **out) VX_MUST_USE;
+int vx_store_flag_get_by_id(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag **out) VX_MUST_USE;
+/* Inserts or replaces, keeping the id index in step. */
+int vx_store_flag_put(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
+int vx_store_flag_del(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
+int vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n) VX_MUST_USE;
+
+/* ---- API keys ---- */
+int vx_store_apikey_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out) VX_MUST_USE;
+/* Looks a key up by the hash of its secret. */
+int vx_store_apikey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
+    ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out) VX_MUST_USE;
+int vx_store_apikey_put(vx_wtxn *w, const Vexil__V1__ApiKey *k) VX_MUST_USE;
+int vx_store_apikey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__ApiKey ***out, size_t *n) VX_MUST_USE;
+
+/* ---- logs ---- */
+/* The change log of one project, oldest first, from revision `since`+1. */
+int vx_store_changes(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    uint64_t since, size_t limit, ProtobufCAllocator *alloc,
+    Vexil__V1__Change ***out, size_t *n) VX_MUST_USE;
+/* The audit log of one project (0: global entries), newest first. */
+int vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    size_t limit, ProtobufCAllocator *alloc, Vexil__V1__AuditEntry ***out,
+    size_t *n) VX_MUST_USE;
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * Vexil — the RPC binding: see wire.h.
+ *
+ * Envelopes are packed straight into the nng message: the envelope's own
+ * fields first, then field 2 (payload, the same number in Request and
+ * Response) written as a length-delimited field that the method's message
+ * is packed into in place. Protobuf accepts fields in any order, so this
+ * is an ordinary Request or Response to any decoder, and the payload is
+ * never copied.
+ */
+#include "wire/wire.h"
+
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const code_names[] = {
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+	"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+};
+
+const char *
+vx_code_name(Vexil__V1__Code code)
+{
+	if ((unsigned)code < sizeof(code_names) / sizeof(code_names[0]))
+		return code_names[code];
+	return "UNKNOWN";
+}
+
+Vexil__V1__Code
+vx_code_from_err(int err)
+{
+	switch (err) {
+	case VX_OK: return VEXIL__V1__CODE__OK;
+	case VX_EINVAL: return VEXIL__V1__CODE__INVALID_ARGUMENT;
+	case VX_EPROTO: return VEXIL__V1__CODE__INVALID_ARGUMENT;
+	case VX_ENOTFOUND: return VEXIL__V1__CODE__NOT_FOUND;
+	case VX_EEXIST: return VEXIL__V1__CODE__ALREADY_EXISTS;
+	case VX_EFULL: return VEXIL__V1__CODE__RESOURCE_EXHAUSTED;
+	case VX_ENOMEM: return VEXIL__V1__CODE__RESOURCE_EXHAUSTED;
+	case VX_EAUTH: return VEXIL__V1__CODE__UNAUTHENTICATED;
+	case VX_EPERM: return VEXIL__V1__CODE__PERMISSION_DENIED;
+	case VX_ETIMEDOUT: return VEXIL__V1__CODE__DEADLINE_EXCEEDED;
+	case VX_ECLOSED: return VEXIL__V1__CODE__UNAVAILABLE;
+	case VX_ESTATE: return VEXIL__V1__CODE__FAILED_PRECONDITION;
+	default: return VEXIL__V1__CODE__INTERNAL;
+	}
+}
+
+int
+vx_err_from_code(Vexil__V1__Code code)
+{
+	switch (code) {
+	case VEXIL__V1__CODE__OK: return VX_OK;
+	case VEXIL__V1__CODE__INVALID_ARGUMENT:
+	case VEXIL__V1__CODE__OUT_OF_RANGE: return VX_EINVAL;
+	case VEXIL__V1__CODE__NOT_FOUND: return VX_ENOTFOUND;
+	case VEXIL__V1__CODE__ALREADY_EXISTS: return VX_EEXIST;
+	case VEXIL__V1__CODE__RESOURCE_EXHAUSTED: return VX_EFULL;
+	case VEXIL__V1__CODE__UNAUTHENTICATED: return VX_EAUTH;
+	case VEXIL__V1__CODE__PERMISSION_DENIED: return VX_EPERM;
+	case VEXIL__V1__CODE__DEADLINE_EXCEEDED: return VX_ETIMEDOUT;
+	case VEXIL__V1__CODE__UNAVAILABLE: return VX_ECLOSED;
+	case VEXIL__V1__CODE__FAILED_PRECONDITION: return VX_ESTATE;
+	default: return VX_EINTERNAL;
+	}
+}
+
+void
+vx_status_set(vx_status *st, Vexil__V1__Code code, const char *field,
+    const char *constraint, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->code = code;
+	snprintf(st->field, sizeof(st->field), "%s", field ? field : "");
+	snprintf(st->constraint, sizeof(st->constraint), "%s",
+	    constraint ? constraint : "");
+	if (fmt == NULL) {
+		snprintf(st->message, sizeof(st->message), "%s", vx_code_name(code));
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+}
+
+int
+vx_wire_harden(nng_socket sock, size_t max_msg)
+{
+	int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ,
+	    max_msg ? max_msg : VX_WIRE_MAX_MSG);
+	return rv ? VX_EIO : 0;
+}
+
+/* Packs head, then payload as field 2, into msg's body (replacing it). */
+static int
+pack_envelope(nng_msg *msg, const ProtobufCMessage *head, const ProtobufCMessage *payload)
+{
+	size_t hlen = protobuf_c_message_get_packed_size(head);
+	size_t plen = payload ? protobuf_c_message_get_packed_size(payload) : 0;
+	uint8_t pre[11];
+	size_t prelen = 0, v;
+	uint8_t *body;
+
+	if (payload != NULL && plen > 0) {
+		pre[prelen++] = (2 << 3) | 2; /* field 2, length-delimited */
+		for (v = plen; v >= 0x80; v >>= 7)
+			pre[prelen++] = (uint8_t)(v | 0x80);
+		pre[prelen++] = (uint8_t)v;
+	}
+	nng_msg_clear(msg);
+	if (nng_msg_realloc(msg, hlen + prelen + (prelen ? plen : 0)) != 0)
+		return VX_ENOMEM;
+	body = nng_msg_body(msg);
+	protobuf_c_message_pack(head, body);
+	if (prelen) {
+		memcpy(body + hlen, pre, prelen);
+		protobuf_c_message_pack(payload, body + hlen + prelen);
+	}
+	return 0;
+}
+
+int
+vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
+{
+	Vexil__V1__Response r = VEXIL__V1__RESPONSE__INIT;
+	Vexil__V1__Status s = VEXIL__V1__STATUS__INIT;
+	Vexil__V1__StatusDetail d = VEXIL__V1__STATUS_DETAIL__INIT;
+
+	s.code = st->code;
+	s.message = (char *)st->message;
+	if (st->field[0] || st->constraint[0]) {
+		d.field = (char *)st->field;
+		d.constraint = (char *)st->constraint;
+		s.details = &d;
+	}
+	r.status = &s;
+	return pack_envelope(msg, &r.base, st->code == VEXIL__V1__CODE__OK ? out : NULL);
+}
+
+/* ---- client ---- */
+
+struct slot {
+	struct slot *next;
+	nng_ctx ctx;
+	nng_aio *aio;
+};
+
+struct vx_wire_client {
+	nng_socket sock;
+	pthread_mutex_t lock;
+	struct slot *free;  /* idle contexts, reused across calls */
+};
+
+int
+vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
+{
+	vx_wire_client *c;
+	int rv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return VX_ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		free(c);
+		return VX_EIO;
+	}
+	/*
+	 * nng resends a request that has no reply after a minute; for a write
+	 * that would apply it twice, so resends are off and the caller's
+	 * timeout decides instead.
+	 */
+	if (vx_wire_harden(c->sock, max_msg) != 0 ||
+	    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0 ||
+	    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20) != 0 ||
+	    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000) != 0) {
+		rv = NNG_EINVAL;
+		goto fail;
+	}
+	if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	nng_close(c->sock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL ? VX_EINVAL
+									      : VX_EIO;
+}
+
+void
+vx_wire_client_close(vx_wire_client *c)
+{
+	struct slot *s, *next;
+
+	if (c == NULL)
+		return;
+	nng_close(c->sock);
+	for (s = c->free; s != NULL; s = next) {
+		next = s->next;
+		nng_aio_free(s->aio);
+		free(s);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static struct slot *
+slot_get(vx_wire_client *c)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&c->lock);
+	if ((s = c->free) != NULL)
+		c->free = s->next;
+	pthread_mutex_unlock(&c->lock);
+	if (s != NULL)
+		return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (nng_ctx_open(&s->ctx, c->sock) != 0) {
+		free(s);
+		return NULL;
+	}
+	if (nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+		nng_ctx_close(s->ctx);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+slot_put(vx_wire_client *c, struct slot *s)
+{
+	pthread_mutex_lock(&c->lock);
+	s->next = c->free;
+	c->free = s;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int
+nng_to_vx(int rv, vx_status *st)
+{
+	switch (rv) {
+	case NNG_ETIMEDOUT:
+		vx_status_set(st, VEXIL__V1__CODE__DEADLINE_EXCEEDED, NULL, NULL,
+		    "no reply from vexild before the timeout");
+		return VX_ETIMEDOUT;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		vx_status_set(st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
+		    "connection closed");
+		return VX_ECLOSED;
+	default:
+		vx_status_set(st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
+		    "transport error: %s", nng_strerror(rv));
+		return VX_ECLOSED;
+	}
+}
+
+int
+vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
+    unsigned method, const ProtobufCMessage *in, const char *credential,
+    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out,
+    vx_status *st)
+{
+	Vexil__V1__Request req = VEXIL__V1__REQUEST__INIT;
+	Vexil__V1__Response *resp = NULL;
+	const ProtobufCMethodDescriptor *md;
+	char name[160];
+	nng_msg *msg = NULL;
+	struct slot *s;
+	uint64_t deadline = 0, now;
+	int rv, rc;
+
+	*out = NULL;
+	if (method >= svc->n_methods) {
+		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, NULL, NULL,
+		    "no such method");
+		return VX_EINVAL;
+	}
+	md = &svc->methods[method];
+	if (in == NULL || in->descriptor != md->input) {
+		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, NULL, NULL,
+		    "input is not a %s", md->input->name);
+		return VX_EINVAL;
+	}
+	snprintf(name, sizeof(name), "%s/%s", svc->name, md->name);
+	req.method = name;
+	req.credential = (char *)(credential ? credential : "");
+	if ((s = slot_get(c)) == NULL) {
+		vx_status_set(st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
+		    "out of memory");
+		return VX_ENOMEM;
+	}
+	if (nng_msg_alloc(&msg, 0) != 0 || pack_envelope(msg, &req.base, in) != 0) {
+		if (msg)
+			nng_msg_free(msg);
+		slot_put(c, s);
+		vx_status_set(st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
+		    "out of memory");
+		return VX_ENOMEM;
+	}
+	if (timeout_ms > 0)
+		deadline = vx_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	nng_aio_set_msg(s->aio, msg);
+	nng_aio_set_timeout(s->aio, timeout_ms > 0 ? timeout_ms : NNG_DURATION_INFINITE);
+	nng_ctx_send(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
+		/* A failed send leaves the message with us. */
+		nng_msg_free(nng_aio_get_msg(s->aio));
+		rc = nng_to_vx(rv, st);
+		goto done;
+	}
+	if (deadline) {
+		now = vx_mono_ns();
+		nng_aio_set_timeout(s->aio, now >= deadline ? 1
+		    : (nng_duration)((deadline - now + 999999) / 1000000));
+	}
+	nng_ctx_recv(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
+		rc = nng_to_vx(rv, st);
+		goto done;
+	}
+	msg = nng_aio_get_msg(s->aio);
+	resp = vexil__v1__response__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+	if (resp == NULL || resp->status == NULL) {
+		vx_status_set(st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
+		    "malformed reply from vexild");
+		rc = VX_EPROTO;
+		goto done_msg;
+	}
+	vx_status_set(st, resp->status->code,
+	    resp->status->details ? resp->status->details->field : NULL,
+	    resp->status->details ? resp->status->details->constraint : NULL, "%s",
+	    resp->status->message);
+	if (resp->status->code != VEXIL__V1__CODE__OK) {
+		rc = vx_err_from_code(resp->status->code);
+		goto done_msg;
+	}
+	*out = protobuf_c_message_unpack(md->output, alloc, resp->payload.len,
+	    resp->payload.data);
+	if (*out == NULL) {
+		vx_status_set(st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
+		    "malformed %s in reply", md->output->name);
+		rc = VX_EPROTO;
+		goto done_msg;
+	}
+	rc = 0;
+done_msg:
+	if (resp)
+		vexil__v1__response__free_unpacked(resp, NULL);
+	nng_msg_free(msg);
+done:
+	slot_put(c, s);
+	return rc;
+}
+
+static void
+stub_invoke(ProtobufCService *service, unsigned method, const ProtobufCMessage *in,
+    ProtobufCClosure closure, void *closure_data)
+{
+	vx_wire_stub *stub = (vx_wire_stub *)service;
+	ProtobufCMessage *out = NULL;
+
+	stub->rc = vx_wire_client_call(stub->client, service->descriptor, method, in,
+	    stub->credential, stub->timeout_ms, stub->alloc, &out, stub->st);
+	closure(out, closure_data);
+}
+
+void
+vx_wire_stub_init(vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
+    vx_wire_client *c, const char *credential, int timeout_ms,
+    ProtobufCAllocator *alloc, vx_status *st)
+{
+	memset(stub, 0, sizeof(*stub));
+	stub->base.descriptor = svc;
+	stub->base.invoke = stub_invoke;
+	stub->client = c;
+	stub->credential = credential;
+	stub->timeout_ms = timeout_ms;
+	stub->alloc = alloc;
+	stub->st = st;
+	stub->rc = VX_EINTERNAL;
+}
+
+void
+vx_wire_stub_closure(const ProtobufCMessage *msg, void *data)
+{
+	vx_wire_stub *stub = data;
+	stub->out = (ProtobufCMessage *)msg;
+}
+
+/* ---- server registry ---- */
+
+struct vx_wire_registry {
+	vx_wire_method *m;
+	size_t n, cap;
+};
+
+int
+vx_wire_registry_alloc(vx_wire_registry **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : VX_ENOMEM;
+}
+
+void
+vx_wire_registry_free(vx_wire_registry *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		free((char *)r->m[i].name);
+	free(r->m);
+	free(r);
+}
+
+static int
+method_cmp(const void *a, const void *b)
+{
+	return strcmp(((const vx_wire_method *)a)->name, ((const vx_wire_method *)b)->name);
+}
+
+int
+vx_wire_registry_add(vx_wire_registry *r, ProtobufCService *service)
+{
+	const ProtobufCServiceDescriptor *d = service->descriptor;
+	vx_wire_method *bigger;
+	char *name;
+	size_t len;
+
+	for (unsigned i = 0; i < d->n_methods; i++) {
+		if (r->n == r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 32;
+			bigger = realloc(r->m, r->cap * sizeof(*r->m));
+			if (bigger == NULL)
+				return VX_ENOMEM;
+			r->m = bigger;
+		}
+		len = strlen(d->name) + strlen(d->methods[i].name) + 2;
+		if ((name = malloc(len)) == NULL)
+			return VX_ENOMEM;
+		snprintf(name, len, "%s/%s", d->name, d->methods[i].name);
+		r->m[r->n].service = service;
+		r->m[r->n].index = i;
+		r->m[r->n].desc = &d->methods[i];
+		r->m[r->n].name = name;
+		r->n++;
+	}
+	qsort(r->m, r->n, sizeof(*r->m), method_cmp);
+	return 0;
+}
+
+const vx_wire_method *
+vx_wire_registry_find(const vx_wire_registry *r, const char *name)
+{
+	vx_wire_method key = {.name = name};
+	if (name == NULL)
+		return NULL;
+	return bsearch(&key, r->m, r->n, sizeof(*r->m), method_cmp);
+}

@@ -1,0 +1,134 @@
+/*
+ * Vexil — the RPC binding shared by vexild and libvexil.
+ *
+ * A call is one nng REQ/REP exchange. The request is a protobuf envelope
+ * Request{method, payload, credential, request_id}; the reply is
+ * Response{status{code, message, details}, payload}. Methods are named
+ * "<package>.<Service>/<Method>" and resolved through the service
+ * descriptors protoc-c generates, on both sides, so nobody hand-writes the
+ * marshalling of a method:
+ *
+ *  - the client side is a ProtobufCService whose invoke() sends over an
+ *    nng context (vx_wire_client_*), so the generated closure stubs work
+ *    unchanged over the network;
+ *  - the server side is a registry from method name to (service, index)
+ *    (vx_wire_registry_*), so vexild calls the generated service's invoke.
+ *
+ * This file also holds the one mapping from VX_E* codes to status codes.
+ */
+#ifndef VX_WIRE_H
+#define VX_WIRE_H
+
+#include <nng/nng.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/common.h"
+#include "vexil/v1/envelope.pb-c.h"
+
+/* Default cap on any message a Vexil socket accepts. */
+#define VX_WIRE_MAX_MSG (1024 * 1024)
+
+/* The outcome of a call: a gRPC-style code and what went wrong. */
+typedef struct vx_status {
+	Vexil__V1__Code code;
+	char message[256];
+	char field[64];       /* the request field at fault, or "" */
+	char constraint[32];  /* the rule it broke, or "" */
+} vx_status;
+
+/* "OK", "NOT_FOUND", ... */
+const char *vx_code_name(Vexil__V1__Code code);
+/* The status code for a VX_E* error code. */
+Vexil__V1__Code vx_code_from_err(int err);
+/* The VX_E* error code for a status code (VX_OK for OK). */
+int vx_err_from_code(Vexil__V1__Code code);
+/* Fills st; fmt may be NULL for the code's default message. */
+void vx_status_set(vx_status *st, Vexil__V1__Code code, const char *field,
+    const char *constraint, const char *fmt, ...) VX_PRINTF(5, 6);
+
+/*
+ * Applies the options every Vexil socket gets: NNG_OPT_RECVMAXSZ (nng 1.5
+ * accepts any size by default).
+ */
+int vx_wire_harden(nng_socket sock, size_t max_msg) VX_MUST_USE;
+
+/* ---- client side ---- */
+
+typedef struct vx_wire_client vx_wire_client;
+
+/*
+ * Opens a REQ socket dialled to url (tcp://, ipc://, tls+tcp://). The dial
+ * is non-blocking: calls wait for the connection until their timeout.
+ * @param max_msg  cap on replies, 0 for VX_WIRE_MAX_MSG.
+ * @return 0, VX_EINVAL for a bad URL, VX_ENOMEM, VX_EIO.
+ */
+int vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
+    VX_MUST_USE;
+void vx_wire_client_close(vx_wire_client *c);
+
+/*
+ * Makes one call. The input is packed, sent on a context of its own (so
+ * any number of threads may call at once), and the reply is unpacked with
+ * the method's output descriptor into *out using alloc (NULL: malloc);
+ * free it with protobuf_c_message_free_unpacked(*out, alloc).
+ * @param timeout_ms  for the whole exchange; <= 0 waits forever.
+ * @return 0 with st->code OK and *out set; otherwise a negative VX_E* code
+ *         with st describing it (a server error keeps its code and
+ *         message; VX_ETIMEDOUT, VX_ECLOSED, VX_EPROTO are local).
+ */
+int vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
+    unsigned method, const ProtobufCMessage *in, const char *credential,
+    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out,
+    vx_status *st) VX_MUST_USE;
+
+/*
+ * A ProtobufCService that runs the generated closure stubs over the wire.
+ * Make one per call on the stack with vx_wire_stub_init(), pass &stub->base
+ * to the generated stub with vx_wire_stub_closure as the closure and the
+ * stub as closure data; then *stub->out and stub->rc hold the result.
+ */
+typedef struct vx_wire_stub {
+	ProtobufCService base;
+	vx_wire_client *client;
+	const char *credential;
+	int timeout_ms;
+	ProtobufCAllocator *alloc;
+	vx_status *st;
+	ProtobufCMessage *out;
+	int rc;
+} vx_wire_stub;
+
+void vx_wire_stub_init(vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
+    vx_wire_client *c, const char *credential, int timeout_ms,
+    ProtobufCAllocator *alloc, vx_status *st);
+void vx_wire_stub_closure(const ProtobufCMessage *msg, void *stub);
+
+/* ---- server side ---- */
+
+typedef struct vx_wire_registry vx_wire_registry;
+
+typedef struct vx_wire_method {
+	ProtobufCService *service;
+	unsigned index;
+	const ProtobufCMethodDescriptor *desc;
+	const char *name;  /* "vexil.v1.FlagService/CreateFlag" */
+} vx_wire_method;
+
+int vx_wire_registry_alloc(vx_wire_registry **out) VX_MUST_USE;
+void vx_wire_registry_free(vx_wire_registry *r);
+/* Registers every method of an initialised generated service. */
+int vx_wire_registry_add(vx_wire_registry *r, ProtobufCService *service) VX_MUST_USE;
+/* Finds a method by its full name, or NULL. */
+const vx_wire_method *vx_wire_registry_find(const vx_wire_registry *r,
+    const char *name);
+
+/*
+ * Replaces msg's body with a packed Response: the status, and when the
+ * code is OK, the packed output message.
+ */
+int vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
+    VX_MUST_USE;
+
+#endif
