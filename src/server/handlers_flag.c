@@ -97,7 +97,8 @@ rule_cmp(const void *a, const void *b)
 static void
 sort_rules(Vexil__V1__FlagEnvConfig *cfg)
 {
-	qsort(cfg->rules, cfg->n_rules, sizeof(*cfg->rules), rule_cmp);
+	if (cfg->n_rules > 1)
+		qsort(cfg->rules, cfg->n_rules, sizeof(*cfg->rules), rule_cmp);
 }
 
 /* Gives new rules (id 0) an id, a creation order and timestamps. */

@@ -386,6 +386,22 @@ id_str_key(uint8_t *buf, uint64_t id, const char *str, size_t *klen)
 	return 0;
 }
 
+/* protobuf-c takes a NULL allocator to mean malloc; so do we. */
+static void *
+alloc_mem(ProtobufCAllocator *a, size_t n)
+{
+	return a ? a->alloc(a->allocator_data, n) : malloc(n);
+}
+
+static void
+free_mem(ProtobufCAllocator *a, void *p)
+{
+	if (a)
+		a->free(a->allocator_data, p);
+	else
+		free(p);
+}
+
 /*
  * Appends every record whose key starts with prefix (or every record when
  * plen is 0) to a growing array, in key order. reverse walks backwards.
@@ -434,7 +450,7 @@ list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix,
 			break;
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 16;
-			bigger = alloc->alloc(alloc->allocator_data, cap * sizeof(void *));
+			bigger = alloc_mem(alloc, cap * sizeof(void *));
 			if (bigger == NULL) {
 				rc = VX_ENOMEM;
 				goto out;
@@ -442,7 +458,7 @@ list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix,
 			if (cnt)
 				memcpy(bigger, arr, cnt * sizeof(void *));
 			if (arr)
-				alloc->free(alloc->allocator_data, arr);
+				free_mem(alloc, arr);
 			arr = bigger;
 		}
 		if ((rc = unpack(desc, alloc, &v, &arr[cnt])) != 0)
@@ -456,7 +472,7 @@ out:
 		for (size_t i = 0; i < cnt; i++)
 			protobuf_c_message_free_unpacked(arr[i], alloc);
 		if (arr)
-			alloc->free(alloc->allocator_data, arr);
+			free_mem(alloc, arr);
 		return rc;
 	}
 	*out = arr;

@@ -1,0 +1,183 @@
+/*
+ * Vexil tests — the vexild harness: see harness.h.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const *saved_extra;
+
+int
+vx_free_port(void)
+{
+	struct sockaddr_in a = {0};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0);
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+spawn(vx_harness *h)
+{
+	const char *argv[32];
+	int n = 0, fd;
+
+	argv[n++] = VX_VEXILD_PATH;
+	argv[n++] = "--data";
+	argv[n++] = h->dir;
+	argv[n++] = "--rpc";
+	argv[n++] = h->rpc;
+	argv[n++] = "--pub";
+	argv[n++] = h->pub;
+	for (const char *const *e = saved_extra; e && *e && n < 30; e++)
+		argv[n++] = *e;
+	argv[n] = NULL;
+	h->pid = fork();
+	cr_assert(h->pid >= 0);
+	if (h->pid == 0) {
+		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+}
+
+static void
+wait_ready(vx_harness *h)
+{
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
+	vx_status st;
+	FILE *f;
+
+	/* The key file appears once the first start has committed. */
+	for (int i = 0; i < 500; i++) {
+		if ((f = fopen(h->dir, "r")) != NULL)
+			fclose(f);
+		char path[300];
+		snprintf(path, sizeof(path), "%s/admin.key", h->dir);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fgets(h->key, sizeof(h->key), f))
+				h->key[strcspn(h->key, "\n")] = '\0';
+			fclose(f);
+			if (h->key[0])
+				break;
+		}
+		usleep(10000);
+	}
+	cr_assert(h->key[0], "vexild wrote no admin.key (see %s)", h->log);
+	if (h->admin == NULL)
+		h->admin = vx_harness_client(h, h->key);
+	for (int i = 0; i < 200; i++) {
+		if (vx_list_projects(h->admin, &in, &out, &st) == 0) {
+			vx_free(out);
+			return;
+		}
+		usleep(20000);
+	}
+	cr_assert_fail("vexild did not answer (see %s)", h->log);
+}
+
+void
+vx_harness_start(vx_harness *h, const char *const *extra_args)
+{
+	memset(h, 0, sizeof(*h));
+	saved_extra = extra_args;
+	snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
+	cr_assert(mkdtemp(h->dir) != NULL);
+	snprintf(h->log, sizeof(h->log), "%s.log", h->dir);
+	snprintf(h->rpc, sizeof(h->rpc), "tcp://127.0.0.1:%d", vx_free_port());
+	snprintf(h->pub, sizeof(h->pub), "tcp://127.0.0.1:%d", vx_free_port());
+	spawn(h);
+	wait_ready(h);
+}
+
+void
+vx_harness_restart(vx_harness *h)
+{
+	spawn(h);
+	wait_ready(h);
+}
+
+int
+vx_harness_stop(vx_harness *h)
+{
+	int status = 0;
+
+	if (h->pid <= 0)
+		return -1;
+	kill(h->pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(10000);
+	}
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, &status, 0);
+	h->pid = 0;
+	return -1;
+}
+
+void
+vx_harness_fini(vx_harness *h)
+{
+	char cmd[600];
+
+	if (h->pid > 0)
+		vx_harness_stop(h);
+	vx_client_close(h->admin);
+	h->admin = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", h->dir, h->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", h->dir);
+}
+
+vx_client *
+vx_harness_client(vx_harness *h, const char *credential)
+{
+	vx_client_opts o = {.credential = credential, .timeout_ms = 10000};
+	vx_client *c;
+	cr_assert(vx_client_open(&c, h->rpc, &o) == 0);
+	return c;
+}
+
+void
+vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, char *out,
+    size_t cap)
+{
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *k;
+	vx_status st;
+
+	in.name = "test";
+	in.project = (char *)(project ? project : "");
+	in.role = role;
+	cr_assert(vx_create_api_key(h->admin, &in, &k, &st) == 0, "%s", st.message);
+	snprintf(out, cap, "%s", k->secret);
+	vx_free(k);
+}

@@ -1,0 +1,42 @@
+/*
+ * Vexil tests — start and stop a real vexild.
+ *
+ * Each test gets its own temp data dir and free loopback ports, starts
+ * the vexild binary of this build, and talks to it over the wire.
+ */
+#ifndef VX_HARNESS_H
+#define VX_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "vexil.h"
+
+typedef struct vx_harness {
+	char dir[256];       /* data dir */
+	char rpc[128];       /* tcp://127.0.0.1:PORT */
+	char pub[128];
+	char key[128];       /* the bootstrap admin key */
+	char log[300];       /* vexild's stderr */
+	pid_t pid;
+	vx_client *admin;    /* a client with the admin key */
+} vx_harness;
+
+/* Makes a data dir and ports, starts vexild, waits until it answers. */
+void vx_harness_start(vx_harness *h, const char *const *extra_args);
+/* Starts vexild again on the same dir and ports. */
+void vx_harness_restart(vx_harness *h);
+/* SIGTERM; returns vexild's exit status (0 when it shut down cleanly). */
+int vx_harness_stop(vx_harness *h);
+/* Stops and removes the data dir. */
+void vx_harness_fini(vx_harness *h);
+
+/* A new client with the given credential (NULL: none). */
+vx_client *vx_harness_client(vx_harness *h, const char *credential);
+/* A free TCP port on 127.0.0.1. */
+int vx_free_port(void);
+/* Creates an API key and returns its secret (static buffer per call site). */
+void vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, char *out,
+    size_t cap);
+
+#endif

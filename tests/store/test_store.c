@@ -1,0 +1,256 @@
+/*
+ * Vexil store unit tests: the LMDB layer on a temp dir, no server.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+static char dir[64];
+static vx_store *s;
+static size_t commits;
+
+static void
+count_commits(void *arg, const Vexil__V1__Change *const *changes, size_t n)
+{
+	(void)arg;
+	(void)changes;
+	commits += n;
+}
+
+static void
+open_store(size_t map_size, size_t map_max)
+{
+	vx_store_opts o = {.path = dir, .map_size = map_size, .map_max = map_max,
+		.on_commit = count_commits};
+	cr_assert(vx_store_open(&s, &o) == 0);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vexil-store-XXXXXX");
+	cr_assert(mkdtemp(dir) != NULL);
+	commits = 0;
+	open_store(0, 0);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+	vx_store_close(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert(system(cmd) == 0);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+struct mk {
+	const char *name;
+	uint64_t id;
+	int fail_after; /* return this error after recording the change */
+	int nflags;
+	size_t desc_len;
+};
+
+static int
+make_project(vx_wtxn *w, void *arg)
+{
+	struct mk *m = arg;
+	Vexil__V1__Project p = VEXIL__V1__PROJECT__INIT;
+	int rc;
+
+	if ((rc = vx_store_next_id(w, VX_SEQ_PROJECT, &p.id)) != 0)
+		return rc;
+	p.name = (char *)m->name;
+	if ((rc = vx_store_project_put(w, &p)) != 0)
+		return rc;
+	if ((rc = vx_store_record_change(w, &p, VEXIL__V1__CHANGE_KIND__PROJECT_CREATED, "", "",
+		 p.id, "test", "make_project")) != 0)
+		return rc;
+	m->id = p.id;
+	return m->fail_after;
+}
+
+static int
+add_flags(vx_wtxn *w, void *arg)
+{
+	struct mk *m = arg;
+	Vexil__V1__Project *p;
+	char key[32], *desc = malloc(m->desc_len + 1);
+	int rc;
+
+	memset(desc, 'x', m->desc_len);
+	desc[m->desc_len] = '\0';
+	if ((rc = vx_store_project_get(vx_wtxn_txn(w), s, m->id, NULL, &p)) != 0)
+		goto out;
+	for (int i = 0; i < m->nflags; i++) {
+		Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT;
+		snprintf(key, sizeof(key), "flag-%05d", m->nflags - i);
+		f.project_id = m->id;
+		f.key = key;
+		f.description = desc;
+		if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f.id)) != 0 ||
+		    (rc = vx_store_flag_put(w, &f)) != 0)
+			break;
+	}
+	if (rc == 0)
+		rc = vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "", "", 0,
+		    "test", "add_flags");
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+out:
+	free(desc);
+	return rc;
+}
+
+Test(store, a_project_round_trips_and_its_name_is_unique)
+{
+	struct mk m = {.name = "alpha"};
+	vx_store_reader r;
+	Vexil__V1__Project *p;
+	uint64_t id;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	cr_assert_eq(vx_store_write(s, NULL, make_project, &m), VX_EEXIST);
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_project_find(r.txn, s, "alpha", &id) == 0);
+	cr_assert(vx_store_project_get(r.txn, s, id, NULL, &p) == 0);
+	cr_assert_str_eq(p->name, "alpha");
+	cr_assert_eq(p->revision, 1);
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	cr_assert_eq(vx_store_project_get(r.txn, s, id + 100, NULL, &p), VX_ENOTFOUND);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, revision_change_log_and_audit_commit_together_or_not_at_all)
+{
+	struct mk ok = {.name = "beta"}, bad = {.name = "gamma", .fail_after = VX_EINVAL};
+	vx_store_reader r;
+	Vexil__V1__Change **ch;
+	Vexil__V1__AuditEntry **au;
+	size_t n;
+	uint64_t id;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &ok) == 0);
+	cr_assert_eq(commits, 1, "the commit hook saw the change");
+	cr_assert_eq(vx_store_write(s, NULL, make_project, &bad), VX_EINVAL);
+	cr_assert_eq(commits, 1, "an aborted write publishes nothing");
+
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert_eq(vx_store_project_find(r.txn, s, "gamma", &id), VX_ENOTFOUND);
+	cr_assert(vx_store_changes(r.txn, s, bad.id, 0, 0, NULL, &ch, &n) == 0);
+	cr_assert_eq(n, 0, "no change logged for the aborted write");
+	cr_assert(vx_store_audit_list(r.txn, s, bad.id, 0, NULL, &au, &n) == 0);
+	cr_assert_eq(n, 0, "no audit entry for the aborted write");
+	cr_assert(vx_store_changes(r.txn, s, ok.id, 0, 0, NULL, &ch, &n) == 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(ch[0]->revision, 1);
+	cr_assert(vx_store_audit_list(r.txn, s, ok.id, 0, NULL, &au, &n) == 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(au[0]->revision, 1);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, flags_list_in_key_order_within_their_project)
+{
+	struct mk a = {.name = "one"}, b = {.name = "two"};
+	vx_store_reader r;
+	Vexil__V1__Flag **fl;
+	size_t n;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &a) == 0);
+	cr_assert(vx_store_write(s, NULL, make_project, &b) == 0);
+	a.nflags = 50;
+	b.nflags = 3;
+	cr_assert(vx_store_write(s, NULL, add_flags, &a) == 0);
+	cr_assert(vx_store_write(s, NULL, add_flags, &b) == 0);
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_flag_list(r.txn, s, a.id, NULL, &fl, &n) == 0);
+	cr_assert_eq(n, 50);
+	for (size_t i = 1; i < n; i++)
+		cr_assert_lt(strcmp(fl[i - 1]->key, fl[i]->key), 0);
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&fl[i]->base, NULL);
+	free(fl);
+	cr_assert(vx_store_flag_list(r.txn, s, b.id, NULL, &fl, &n) == 0);
+	cr_assert_eq(n, 3, "the other project's flags stay apart");
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&fl[i]->base, NULL);
+	free(fl);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, projects_list_in_numeric_id_order_past_255)
+{
+	vx_store_reader r;
+	Vexil__V1__Project **pl;
+	size_t n;
+	char name[32];
+
+	for (int i = 0; i < 300; i++) {
+		struct mk m = {.name = name};
+		snprintf(name, sizeof(name), "p%d", i);
+		cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	}
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_project_list(r.txn, s, NULL, &pl, &n) == 0);
+	cr_assert_eq(n, 300);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(pl[i]->id, i + 1);
+		protobuf_c_message_free_unpacked(&pl[i]->base, NULL);
+	}
+	free(pl);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, the_map_grows_from_a_tiny_start_and_nothing_is_lost)
+{
+	struct mk m = {.name = "big"};
+	vx_store_reader r;
+	Vexil__V1__Flag **fl;
+	size_t n, before;
+
+	vx_store_close(s);
+	open_store(64 * 1024, 0);
+	before = vx_store_map_size(s);
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	m.nflags = 2000;
+	m.desc_len = 1000;
+	cr_assert(vx_store_write(s, NULL, add_flags, &m) == 0);
+	cr_assert_gt(vx_store_map_size(s), before);
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_flag_list(r.txn, s, m.id, NULL, &fl, &n) == 0);
+	cr_assert_eq(n, 2000);
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&fl[i]->base, NULL);
+	free(fl);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, at_the_cap_writes_fail_with_efull_and_reads_keep_working)
+{
+	struct mk m = {.name = "capped"};
+	vx_store_reader r;
+	Vexil__V1__Project *p;
+
+	vx_store_close(s);
+	open_store(64 * 1024, 256 * 1024);
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	m.nflags = 1000;
+	m.desc_len = 1000;
+	cr_assert_eq(vx_store_write(s, NULL, add_flags, &m), VX_EFULL);
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_project_get(r.txn, s, m.id, NULL, &p) == 0);
+	cr_assert_eq(p->revision, 1, "the refused write left no trace");
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	vx_store_reader_fini(&r);
+}
