@@ -42,6 +42,8 @@ usage(FILE *to)
 	      "  key list [--project P]\n"
 	      "  key revoke ID\n"
 	      "  audit --project P [--limit N]\n"
+	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
+	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
 	      "\n"
 	      "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
 	      "the URL to $VEXIL_RPC (default tcp://127.0.0.1:7311).\n",
@@ -64,6 +66,9 @@ parse_args(int argc, char **argv, struct args *a)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			a->json = true;
+		} else if (strcmp(argv[i], "--all") == 0 && a->nopt < MAX_ARGS) {
+			a->name[a->nopt] = "all";
+			a->val[a->nopt++] = "1";
 		} else if (strncmp(argv[i], "--", 2) == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "vexilctl: %s needs a value\n", argv[i]);
@@ -664,6 +669,125 @@ cmd_audit(vx_client *c, struct args *a)
 	return done(a, out, NULL);
 }
 
+/*
+ * --ctx ATTR=VALUE: user_id, email, country and ip are the well-known
+ * attributes; groups takes a comma-separated list; any other attribute is a
+ * number, true/false, or else a string.
+ */
+static int
+build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
+    Vexil__V1__EvalContext__AttributesEntry *ents, Vexil__V1__EvalContext__AttributesEntry **eptrs,
+    Vexil__V1__AttrValue *vals, Vexil__V1__StringList *lists, char **groups)
+{
+	char *items[MAX_ARGS];
+	size_t n = opts(a, "ctx", items), ng = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(items[i], '='), *v, *end;
+		if (eq == NULL || eq == items[i]) {
+			fprintf(stderr, "vexilctl: --ctx takes ATTR=VALUE, got %s\n", items[i]);
+			return -1;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (strcmp(items[i], "user_id") == 0) {
+			ctx->user_id = v;
+		} else if (strcmp(items[i], "email") == 0) {
+			ctx->email = v;
+		} else if (strcmp(items[i], "country") == 0) {
+			ctx->country = v;
+		} else if (strcmp(items[i], "ip") == 0) {
+			ctx->ip = v;
+		} else if (strcmp(items[i], "groups") == 0) {
+			for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
+				groups[ng++] = g;
+			ctx->groups = groups;
+			ctx->n_groups = ng;
+		} else {
+			Vexil__V1__AttrValue *val = &vals[ctx->n_attributes];
+			Vexil__V1__EvalContext__AttributesEntry *e = &ents[ctx->n_attributes];
+			vexil__v1__attr_value__init(val);
+			vexil__v1__eval_context__attributes_entry__init(e);
+			double d = strtod(v, &end);
+			if (*v && *end == '\0') {
+				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+				val->num = d;
+			} else if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_FLAG;
+				val->flag = v[0] == 't';
+			} else if (strchr(v, ',') != NULL) {
+				Vexil__V1__StringList *l = &lists[ctx->n_attributes];
+				vexil__v1__string_list__init(l);
+				l->items = &groups[ng];
+				for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
+					groups[ng++] = g, l->n_items++;
+				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
+				val->list = l;
+			} else {
+				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+				val->str = v;
+			}
+			e->key = items[i];
+			e->value = val;
+			eptrs[ctx->n_attributes++] = e;
+		}
+	}
+	ctx->attributes = eptrs;
+	return 0;
+}
+
+static void
+print_result(const Vexil__V1__EvaluationResult *r)
+{
+	printf("%-32s %-12s %-16s %s\n", r->flag_key, r->variant, r->reason, r->value);
+}
+
+static int
+cmd_eval(vx_client *c, struct args *a)
+{
+	static const char *const known[] = {"project", "env", "ctx", "all", NULL};
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvalContext__AttributesEntry ents[MAX_ARGS], *eptrs[MAX_ARGS];
+	Vexil__V1__AttrValue vals[MAX_ARGS];
+	Vexil__V1__StringList lists[MAX_ARGS];
+	char *groups[MAX_ARGS];
+	const char *project, *env;
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL ||
+	    (env = need_opt(a, "env")) == NULL || build_ctx(a, &ctx, ents, eptrs, vals, lists, groups) != 0)
+		return 2;
+	if (has_opt(a, "all")) {
+		Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+		Vexil__V1__EvaluationList *out;
+		if (need_pos(a, 0, "") != 0)
+			return 2;
+		in.project = (char *)project;
+		in.environment = (char *)env;
+		in.context = &ctx;
+		if ((rc = vx_evaluate_all(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_results; i++)
+				print_result(out->results[i]);
+		return done(a, out, NULL);
+	}
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvaluationResult *out;
+	if (need_pos(a, 1, "KEY") != 0)
+		return 2;
+	in.project = (char *)project;
+	in.environment = (char *)env;
+	in.flag_key = (char *)a->pos[0];
+	in.context = &ctx;
+	if ((rc = vx_evaluate(c, &in, &out, &st)) != 0)
+		return fail(rc, &st);
+	if (!a->json)
+		print_result(out);
+	return done(a, out, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -705,7 +829,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *noun = argv[i++];
-	const char *verb = strcmp(noun, "audit") == 0 ? "" : (i < argc ? argv[i++] : NULL);
+	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0;
+	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
 	if (verb == NULL) {
 		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
 		return 2;
@@ -731,6 +856,8 @@ main(int argc, char **argv)
 		rc = cmd_key(c, verb, &a);
 	else if (strcmp(noun, "audit") == 0)
 		rc = cmd_audit(c, &a);
+	else if (strcmp(noun, "eval") == 0)
+		rc = cmd_eval(c, &a);
 	else {
 		fprintf(stderr, "vexilctl: unknown command %s\n", noun);
 		rc = 2;

@@ -138,3 +138,55 @@ out:
 	free(splits);
 	return rc;
 }
+
+void
+vx_ctx_from_proto(const Vexil__V1__EvalContext *in, vx_eval_attr *attrs, size_t cap,
+    vx_eval_ctx *ctx)
+{
+	size_t n = 0;
+
+	memset(ctx, 0, sizeof(*ctx));
+	if (in == NULL)
+		return;
+	/* Empty well-known fields are missing attributes. */
+	ctx->user_id = *in->user_id ? in->user_id : NULL;
+	ctx->email = *in->email ? in->email : NULL;
+	ctx->country = *in->country ? in->country : NULL;
+	ctx->ip = *in->ip ? in->ip : NULL;
+	if (in->n_groups > 0) {
+		ctx->groups = (const char *const *)in->groups;
+		ctx->ngroups = in->n_groups;
+	}
+	for (size_t i = 0; i < in->n_attributes && n < cap; i++) {
+		const Vexil__V1__EvalContext__AttributesEntry *e = in->attributes[i];
+		const Vexil__V1__AttrValue *v = e->value;
+		vx_eval_attr *a = &attrs[n];
+		if (v == NULL)
+			continue;
+		a->name = e->key;
+		switch (v->kind_case) {
+		case VEXIL__V1__ATTR_VALUE__KIND_STR:
+			a->kind = VX_ATTR_STRING;
+			a->u.s = v->str;
+			break;
+		case VEXIL__V1__ATTR_VALUE__KIND_NUM:
+			a->kind = VX_ATTR_NUMBER;
+			a->u.num = v->num;
+			break;
+		case VEXIL__V1__ATTR_VALUE__KIND_FLAG:
+			a->kind = VX_ATTR_BOOL;
+			a->u.b = v->flag;
+			break;
+		case VEXIL__V1__ATTR_VALUE__KIND_LIST:
+			a->kind = VX_ATTR_LIST;
+			a->u.list.items = v->list ? (const char *const *)v->list->items : NULL;
+			a->u.list.n = v->list ? v->list->n_items : 0;
+			break;
+		default:
+			continue;
+		}
+		n++;
+	}
+	ctx->attrs = attrs;
+	ctx->nattrs = n;
+}

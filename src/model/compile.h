@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "eval/eval.h"
 #include "vexil/v1/model.pb-c.h"
+#include "vexil/v1/service.pb-c.h"
 
 /*
  * Compiles flag f as configured in environment env.
@@ -26,5 +27,13 @@
  */
 int vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
     vx_eval_flag **out, char *err, size_t errlen) VX_MUST_USE;
+
+/*
+ * Builds an engine context over an EvalContext message. Nothing is copied:
+ * ctx points into in, and custom attributes go into attrs (cap entries;
+ * attributes past cap are ignored).
+ */
+void vx_ctx_from_proto(const Vexil__V1__EvalContext *in, vx_eval_attr *attrs, size_t cap,
+    vx_eval_ctx *ctx);
 
 #endif

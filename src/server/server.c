@@ -36,6 +36,7 @@ struct vx_server {
 	vx_server_opts opts;
 	vx_store *store;
 	vx_wire_registry *registry;
+	vx_evalcache *cache;
 	nng_socket rep;
 	nng_socket pub;
 	bool rep_open, pub_open;
@@ -188,6 +189,7 @@ serve(struct worker *w, nng_msg *msg)
 	c.reader = &w->reader;
 	c.arena = &w->arena;
 	c.alloc = &w->arena.pb;
+	c.cache = srv->cache;
 	vx_arena_reset(&w->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
@@ -236,6 +238,8 @@ reply:
 			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
 	}
 	vx_store_reader_release(&w->reader);
+	if (c.snap != NULL)
+		vx_evalcache_release(srv->cache, c.snap);
 	if (!srv->opts.quiet)
 		vx_log(VX_LOG_INFO, "rpc method=%s code=%s us=%llu actor=%s req=%s%s%s",
 		    name, vx_code_name(c.st.code),
@@ -310,7 +314,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	ProtobufCService *services[] = {
 		&vx_project_service.base, &vx_environment_service.base,
 		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
-		&vx_audit_service.base,
+		&vx_audit_service.base, &vx_evaluation_service.base,
 	};
 	int rc;
 
@@ -333,7 +337,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		goto fail;
 	if ((rc = vx_bootstrap(srv->store, opts->data_dir)) != 0)
 		goto fail;
-	if ((rc = vx_wire_registry_alloc(&srv->registry)) != 0)
+	if ((rc = vx_wire_registry_alloc(&srv->registry)) != 0 ||
+	    (rc = vx_evalcache_alloc(&srv->cache)) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
 		if ((rc = vx_wire_registry_add(srv->registry, services[i])) != 0)
@@ -410,6 +415,7 @@ vx_server_stop(vx_server *srv)
 		srv->pub_open = false;
 	}
 	vx_wire_registry_free(srv->registry);
+	vx_evalcache_free(srv->cache);
 	vx_store_close(srv->store);
 	free(srv);
 }

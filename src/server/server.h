@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "auth/auth.h"
+#include "server/evalcache.h"
 #include "common/arena.h"
 #include "store/store.h"
 #include "vexil/v1/service.pb-c.h"
@@ -48,6 +49,8 @@ typedef struct vx_call {
 	ProtobufCAllocator *alloc;
 	const char *method;
 	vx_principal who;
+	vx_evalcache *cache;
+	vx_snapshot *snap;        /* held until the reply is packed */
 	vx_status st;
 	const ProtobufCMessage *out;
 } vx_call;
@@ -59,6 +62,7 @@ extern Vexil__V1__FlagService_Service vx_flag_service;
 extern Vexil__V1__RuleService_Service vx_rule_service;
 extern Vexil__V1__KeyService_Service vx_key_service;
 extern Vexil__V1__AuditService_Service vx_audit_service;
+extern Vexil__V1__EvaluationService_Service vx_evaluation_service;
 
 /*
  * Records a failure on the call and returns err. field and constraint may

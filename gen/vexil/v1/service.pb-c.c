@@ -1492,6 +1492,327 @@ void   vexil__v1__audit_list__free_unpacked
   assert(message->base.descriptor == &vexil__v1__audit_list__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__string_list__init
+                     (Vexil__V1__StringList         *message)
+{
+  static const Vexil__V1__StringList init_value = VEXIL__V1__STRING_LIST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__string_list__get_packed_size
+                     (const Vexil__V1__StringList *message)
+{
+  assert(message->base.descriptor == &vexil__v1__string_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__string_list__pack
+                     (const Vexil__V1__StringList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__string_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__string_list__pack_to_buffer
+                     (const Vexil__V1__StringList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__string_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__StringList *
+       vexil__v1__string_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__StringList *)
+     protobuf_c_message_unpack (&vexil__v1__string_list__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__string_list__free_unpacked
+                     (Vexil__V1__StringList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__string_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__attr_value__init
+                     (Vexil__V1__AttrValue         *message)
+{
+  static const Vexil__V1__AttrValue init_value = VEXIL__V1__ATTR_VALUE__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__attr_value__get_packed_size
+                     (const Vexil__V1__AttrValue *message)
+{
+  assert(message->base.descriptor == &vexil__v1__attr_value__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__attr_value__pack
+                     (const Vexil__V1__AttrValue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__attr_value__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__attr_value__pack_to_buffer
+                     (const Vexil__V1__AttrValue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__attr_value__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__AttrValue *
+       vexil__v1__attr_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__AttrValue *)
+     protobuf_c_message_unpack (&vexil__v1__attr_value__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__attr_value__free_unpacked
+                     (Vexil__V1__AttrValue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__attr_value__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__eval_context__attributes_entry__init
+                     (Vexil__V1__EvalContext__AttributesEntry         *message)
+{
+  static const Vexil__V1__EvalContext__AttributesEntry init_value = VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT;
+  *message = init_value;
+}
+void   vexil__v1__eval_context__init
+                     (Vexil__V1__EvalContext         *message)
+{
+  static const Vexil__V1__EvalContext init_value = VEXIL__V1__EVAL_CONTEXT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__eval_context__get_packed_size
+                     (const Vexil__V1__EvalContext *message)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_context__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__eval_context__pack
+                     (const Vexil__V1__EvalContext *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_context__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__eval_context__pack_to_buffer
+                     (const Vexil__V1__EvalContext *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_context__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvalContext *
+       vexil__v1__eval_context__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvalContext *)
+     protobuf_c_message_unpack (&vexil__v1__eval_context__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__eval_context__free_unpacked
+                     (Vexil__V1__EvalContext *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__eval_context__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__evaluate_request__init
+                     (Vexil__V1__EvaluateRequest         *message)
+{
+  static const Vexil__V1__EvaluateRequest init_value = VEXIL__V1__EVALUATE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__evaluate_request__get_packed_size
+                     (const Vexil__V1__EvaluateRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__evaluate_request__pack
+                     (const Vexil__V1__EvaluateRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__evaluate_request__pack_to_buffer
+                     (const Vexil__V1__EvaluateRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvaluateRequest *
+       vexil__v1__evaluate_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvaluateRequest *)
+     protobuf_c_message_unpack (&vexil__v1__evaluate_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__evaluate_request__free_unpacked
+                     (Vexil__V1__EvaluateRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__evaluate_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__evaluation_result__init
+                     (Vexil__V1__EvaluationResult         *message)
+{
+  static const Vexil__V1__EvaluationResult init_value = VEXIL__V1__EVALUATION_RESULT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__evaluation_result__get_packed_size
+                     (const Vexil__V1__EvaluationResult *message)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_result__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__evaluation_result__pack
+                     (const Vexil__V1__EvaluationResult *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_result__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__evaluation_result__pack_to_buffer
+                     (const Vexil__V1__EvaluationResult *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_result__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvaluationResult *
+       vexil__v1__evaluation_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvaluationResult *)
+     protobuf_c_message_unpack (&vexil__v1__evaluation_result__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__evaluation_result__free_unpacked
+                     (Vexil__V1__EvaluationResult *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__evaluation_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__evaluate_all_request__init
+                     (Vexil__V1__EvaluateAllRequest         *message)
+{
+  static const Vexil__V1__EvaluateAllRequest init_value = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__evaluate_all_request__get_packed_size
+                     (const Vexil__V1__EvaluateAllRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_all_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__evaluate_all_request__pack
+                     (const Vexil__V1__EvaluateAllRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_all_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__evaluate_all_request__pack_to_buffer
+                     (const Vexil__V1__EvaluateAllRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluate_all_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvaluateAllRequest *
+       vexil__v1__evaluate_all_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvaluateAllRequest *)
+     protobuf_c_message_unpack (&vexil__v1__evaluate_all_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__evaluate_all_request__free_unpacked
+                     (Vexil__V1__EvaluateAllRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__evaluate_all_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__evaluation_list__init
+                     (Vexil__V1__EvaluationList         *message)
+{
+  static const Vexil__V1__EvaluationList init_value = VEXIL__V1__EVALUATION_LIST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__evaluation_list__get_packed_size
+                     (const Vexil__V1__EvaluationList *message)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__evaluation_list__pack
+                     (const Vexil__V1__EvaluationList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__evaluation_list__pack_to_buffer
+                     (const Vexil__V1__EvaluationList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__evaluation_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvaluationList *
+       vexil__v1__evaluation_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvaluationList *)
+     protobuf_c_message_unpack (&vexil__v1__evaluation_list__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__evaluation_list__free_unpacked
+                     (Vexil__V1__EvaluationList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__evaluation_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define vexil__v1__empty__field_descriptors NULL
 #define vexil__v1__empty__field_indices_by_name NULL
 #define vexil__v1__empty__number_ranges NULL
@@ -3298,6 +3619,583 @@ const ProtobufCMessageDescriptor vexil__v1__audit_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__audit_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__string_list__field_descriptors[1] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__StringList, n_items),
+    offsetof(Vexil__V1__StringList, items),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__string_list__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+};
+static const ProtobufCIntRange vexil__v1__string_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__string_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.StringList",
+  "StringList",
+  "Vexil__V1__StringList",
+  "vexil.v1",
+  sizeof(Vexil__V1__StringList),
+  1,
+  vexil__v1__string_list__field_descriptors,
+  vexil__v1__string_list__field_indices_by_name,
+  1,  vexil__v1__string_list__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__string_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__attr_value__field_descriptors[4] =
+{
+  {
+    "str",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__AttrValue, kind_case),
+    offsetof(Vexil__V1__AttrValue, str),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "num",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Vexil__V1__AttrValue, kind_case),
+    offsetof(Vexil__V1__AttrValue, num),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Vexil__V1__AttrValue, kind_case),
+    offsetof(Vexil__V1__AttrValue, flag),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "list",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__AttrValue, kind_case),
+    offsetof(Vexil__V1__AttrValue, list),
+    &vexil__v1__string_list__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__attr_value__field_indices_by_name[] = {
+  2,   /* field[2] = flag */
+  3,   /* field[3] = list */
+  1,   /* field[1] = num */
+  0,   /* field[0] = str */
+};
+static const ProtobufCIntRange vexil__v1__attr_value__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__attr_value__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.AttrValue",
+  "AttrValue",
+  "Vexil__V1__AttrValue",
+  "vexil.v1",
+  sizeof(Vexil__V1__AttrValue),
+  4,
+  vexil__v1__attr_value__field_descriptors,
+  vexil__v1__attr_value__field_indices_by_name,
+  1,  vexil__v1__attr_value__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__attr_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_context__attributes_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext__AttributesEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext__AttributesEntry, value),
+    &vexil__v1__attr_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_context__attributes_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange vexil__v1__eval_context__attributes_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_context__attributes_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalContext.AttributesEntry",
+  "AttributesEntry",
+  "Vexil__V1__EvalContext__AttributesEntry",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalContext__AttributesEntry),
+  2,
+  vexil__v1__eval_context__attributes_entry__field_descriptors,
+  vexil__v1__eval_context__attributes_entry__field_indices_by_name,
+  1,  vexil__v1__eval_context__attributes_entry__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_context__attributes_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_context__field_descriptors[6] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "country",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext, country),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ip",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalContext, ip),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "groups",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__EvalContext, n_groups),
+    offsetof(Vexil__V1__EvalContext, groups),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attributes",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__EvalContext, n_attributes),
+    offsetof(Vexil__V1__EvalContext, attributes),
+    &vexil__v1__eval_context__attributes_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_context__field_indices_by_name[] = {
+  5,   /* field[5] = attributes */
+  2,   /* field[2] = country */
+  1,   /* field[1] = email */
+  4,   /* field[4] = groups */
+  3,   /* field[3] = ip */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange vexil__v1__eval_context__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_context__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalContext",
+  "EvalContext",
+  "Vexil__V1__EvalContext",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalContext),
+  6,
+  vexil__v1__eval_context__field_descriptors,
+  vexil__v1__eval_context__field_indices_by_name,
+  1,  vexil__v1__eval_context__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_context__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__evaluate_request__field_descriptors[4] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateRequest, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "context",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateRequest, context),
+    &vexil__v1__eval_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__evaluate_request__field_indices_by_name[] = {
+  3,   /* field[3] = context */
+  1,   /* field[1] = environment */
+  2,   /* field[2] = flag_key */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__evaluate_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluateRequest",
+  "EvaluateRequest",
+  "Vexil__V1__EvaluateRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvaluateRequest),
+  4,
+  vexil__v1__evaluate_request__field_descriptors,
+  vexil__v1__evaluate_request__field_indices_by_name,
+  1,  vexil__v1__evaluate_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[7] =
+{
+  {
+    "flag_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variant",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, variant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rule_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, rule_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, type),
+    &vexil__v1__flag_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
+  0,   /* field[0] = flag_key */
+  3,   /* field[3] = reason */
+  6,   /* field[6] = revision */
+  4,   /* field[4] = rule_id */
+  5,   /* field[5] = type */
+  2,   /* field[2] = value */
+  1,   /* field[1] = variant */
+};
+static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluationResult",
+  "EvaluationResult",
+  "Vexil__V1__EvaluationResult",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvaluationResult),
+  7,
+  vexil__v1__evaluation_result__field_descriptors,
+  vexil__v1__evaluation_result__field_indices_by_name,
+  1,  vexil__v1__evaluation_result__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__evaluation_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__evaluate_all_request__field_descriptors[3] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateAllRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateAllRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "context",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluateAllRequest, context),
+    &vexil__v1__eval_context__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__evaluate_all_request__field_indices_by_name[] = {
+  2,   /* field[2] = context */
+  1,   /* field[1] = environment */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__evaluate_all_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vexil__v1__evaluate_all_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluateAllRequest",
+  "EvaluateAllRequest",
+  "Vexil__V1__EvaluateAllRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvaluateAllRequest),
+  3,
+  vexil__v1__evaluate_all_request__field_descriptors,
+  vexil__v1__evaluate_all_request__field_indices_by_name,
+  1,  vexil__v1__evaluate_all_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__evaluate_all_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_list__field_descriptors[2] =
+{
+  {
+    "results",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__EvaluationList, n_results),
+    offsetof(Vexil__V1__EvaluationList, results),
+    &vexil__v1__evaluation_result__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationList, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__evaluation_list__field_indices_by_name[] = {
+  0,   /* field[0] = results */
+  1,   /* field[1] = revision */
+};
+static const ProtobufCIntRange vexil__v1__evaluation_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__evaluation_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluationList",
+  "EvaluationList",
+  "Vexil__V1__EvaluationList",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvaluationList),
+  2,
+  vexil__v1__evaluation_list__field_descriptors,
+  vexil__v1__evaluation_list__field_indices_by_name,
+  1,  vexil__v1__evaluation_list__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__evaluation_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[5] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
@@ -3694,5 +4592,48 @@ void vexil__v1__audit_service__init (Vexil__V1__AuditService_Service *service,
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__audit_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__evaluation_service__method_descriptors[2] =
+{
+  { "Evaluate", &vexil__v1__evaluate_request__descriptor, &vexil__v1__evaluation_result__descriptor },
+  { "EvaluateAll", &vexil__v1__evaluate_all_request__descriptor, &vexil__v1__evaluation_list__descriptor },
+};
+const unsigned vexil__v1__evaluation_service__method_indices_by_name[] = {
+  0,        /* Evaluate */
+  1         /* EvaluateAll */
+};
+const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluationService",
+  "EvaluationService",
+  "Vexil__V1__EvaluationService",
+  "vexil.v1",
+  2,
+  vexil__v1__evaluation_service__method_descriptors,
+  vexil__v1__evaluation_service__method_indices_by_name
+};
+void vexil__v1__evaluation_service__evaluate(ProtobufCService *service,
+                                             const Vexil__V1__EvaluateRequest *input,
+                                             Vexil__V1__EvaluationResult_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__evaluation_service__evaluate_all(ProtobufCService *service,
+                                                 const Vexil__V1__EvaluateAllRequest *input,
+                                                 Vexil__V1__EvaluationList_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *service,
+                                          Vexil__V1__EvaluationService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__evaluation_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -49,6 +49,14 @@ typedef struct Vexil__V1__ApiKeyList Vexil__V1__ApiKeyList;
 typedef struct Vexil__V1__RevokeApiKeyRequest Vexil__V1__RevokeApiKeyRequest;
 typedef struct Vexil__V1__ListAuditRequest Vexil__V1__ListAuditRequest;
 typedef struct Vexil__V1__AuditList Vexil__V1__AuditList;
+typedef struct Vexil__V1__StringList Vexil__V1__StringList;
+typedef struct Vexil__V1__AttrValue Vexil__V1__AttrValue;
+typedef struct Vexil__V1__EvalContext Vexil__V1__EvalContext;
+typedef struct Vexil__V1__EvalContext__AttributesEntry Vexil__V1__EvalContext__AttributesEntry;
+typedef struct Vexil__V1__EvaluateRequest Vexil__V1__EvaluateRequest;
+typedef struct Vexil__V1__EvaluationResult Vexil__V1__EvaluationResult;
+typedef struct Vexil__V1__EvaluateAllRequest Vexil__V1__EvaluateAllRequest;
+typedef struct Vexil__V1__EvaluationList Vexil__V1__EvaluationList;
 
 
 /* --- enums --- */
@@ -492,6 +500,138 @@ struct  Vexil__V1__AuditList
 #define VEXIL__V1__AUDIT_LIST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__audit_list__descriptor) \
     , 0,NULL }
+
+
+struct  Vexil__V1__StringList
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  char **items;
+};
+#define VEXIL__V1__STRING_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__string_list__descriptor) \
+    , 0,NULL }
+
+
+typedef enum {
+  VEXIL__V1__ATTR_VALUE__KIND__NOT_SET = 0,
+  VEXIL__V1__ATTR_VALUE__KIND_STR = 1,
+  VEXIL__V1__ATTR_VALUE__KIND_NUM = 2,
+  VEXIL__V1__ATTR_VALUE__KIND_FLAG = 3,
+  VEXIL__V1__ATTR_VALUE__KIND_LIST = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__ATTR_VALUE__KIND__CASE)
+} Vexil__V1__AttrValue__KindCase;
+
+/*
+ * A custom context attribute: a string, a number, a bool or a list of strings.
+ */
+struct  Vexil__V1__AttrValue
+{
+  ProtobufCMessage base;
+  Vexil__V1__AttrValue__KindCase kind_case;
+  union {
+    char *str;
+    double num;
+    protobuf_c_boolean flag;
+    Vexil__V1__StringList *list;
+  };
+};
+#define VEXIL__V1__ATTR_VALUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__attr_value__descriptor) \
+    , VEXIL__V1__ATTR_VALUE__KIND__NOT_SET, {0} }
+
+
+struct  Vexil__V1__EvalContext__AttributesEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Vexil__V1__AttrValue *value;
+};
+#define VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_context__attributes_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Vexil__V1__EvalContext
+{
+  ProtobufCMessage base;
+  char *user_id;
+  char *email;
+  char *country;
+  char *ip;
+  size_t n_groups;
+  char **groups;
+  size_t n_attributes;
+  Vexil__V1__EvalContext__AttributesEntry **attributes;
+};
+#define VEXIL__V1__EVAL_CONTEXT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_context__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+
+
+struct  Vexil__V1__EvaluateRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *environment;
+  char *flag_key;
+  Vexil__V1__EvalContext *context;
+};
+#define VEXIL__V1__EVALUATE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluate_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Vexil__V1__EvaluationResult
+{
+  ProtobufCMessage base;
+  char *flag_key;
+  char *variant;
+  /*
+   * JSON text of the variant's value
+   */
+  char *value;
+  /*
+   * TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, FLAG_NOT_FOUND or ERROR.
+   */
+  char *reason;
+  /*
+   * the rule that matched, for TARGETING_MATCH
+   */
+  uint64_t rule_id;
+  Vexil__V1__FlagType type;
+  /*
+   * the project revision the answer was computed at
+   */
+  uint64_t revision;
+};
+#define VEXIL__V1__EVALUATION_RESULT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0 }
+
+
+struct  Vexil__V1__EvaluateAllRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *environment;
+  Vexil__V1__EvalContext *context;
+};
+#define VEXIL__V1__EVALUATE_ALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluate_all_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Vexil__V1__EvaluationList
+{
+  ProtobufCMessage base;
+  size_t n_results;
+  Vexil__V1__EvaluationResult **results;
+  uint64_t revision;
+};
+#define VEXIL__V1__EVALUATION_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_list__descriptor) \
+    , 0,NULL, 0 }
 
 
 /* Vexil__V1__Empty methods */
@@ -1121,6 +1261,142 @@ Vexil__V1__AuditList *
 void   vexil__v1__audit_list__free_unpacked
                      (Vexil__V1__AuditList *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__StringList methods */
+void   vexil__v1__string_list__init
+                     (Vexil__V1__StringList         *message);
+size_t vexil__v1__string_list__get_packed_size
+                     (const Vexil__V1__StringList   *message);
+size_t vexil__v1__string_list__pack
+                     (const Vexil__V1__StringList   *message,
+                      uint8_t             *out);
+size_t vexil__v1__string_list__pack_to_buffer
+                     (const Vexil__V1__StringList   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__StringList *
+       vexil__v1__string_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__string_list__free_unpacked
+                     (Vexil__V1__StringList *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__AttrValue methods */
+void   vexil__v1__attr_value__init
+                     (Vexil__V1__AttrValue         *message);
+size_t vexil__v1__attr_value__get_packed_size
+                     (const Vexil__V1__AttrValue   *message);
+size_t vexil__v1__attr_value__pack
+                     (const Vexil__V1__AttrValue   *message,
+                      uint8_t             *out);
+size_t vexil__v1__attr_value__pack_to_buffer
+                     (const Vexil__V1__AttrValue   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__AttrValue *
+       vexil__v1__attr_value__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__attr_value__free_unpacked
+                     (Vexil__V1__AttrValue *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvalContext__AttributesEntry methods */
+void   vexil__v1__eval_context__attributes_entry__init
+                     (Vexil__V1__EvalContext__AttributesEntry         *message);
+/* Vexil__V1__EvalContext methods */
+void   vexil__v1__eval_context__init
+                     (Vexil__V1__EvalContext         *message);
+size_t vexil__v1__eval_context__get_packed_size
+                     (const Vexil__V1__EvalContext   *message);
+size_t vexil__v1__eval_context__pack
+                     (const Vexil__V1__EvalContext   *message,
+                      uint8_t             *out);
+size_t vexil__v1__eval_context__pack_to_buffer
+                     (const Vexil__V1__EvalContext   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvalContext *
+       vexil__v1__eval_context__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__eval_context__free_unpacked
+                     (Vexil__V1__EvalContext *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvaluateRequest methods */
+void   vexil__v1__evaluate_request__init
+                     (Vexil__V1__EvaluateRequest         *message);
+size_t vexil__v1__evaluate_request__get_packed_size
+                     (const Vexil__V1__EvaluateRequest   *message);
+size_t vexil__v1__evaluate_request__pack
+                     (const Vexil__V1__EvaluateRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__evaluate_request__pack_to_buffer
+                     (const Vexil__V1__EvaluateRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvaluateRequest *
+       vexil__v1__evaluate_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__evaluate_request__free_unpacked
+                     (Vexil__V1__EvaluateRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvaluationResult methods */
+void   vexil__v1__evaluation_result__init
+                     (Vexil__V1__EvaluationResult         *message);
+size_t vexil__v1__evaluation_result__get_packed_size
+                     (const Vexil__V1__EvaluationResult   *message);
+size_t vexil__v1__evaluation_result__pack
+                     (const Vexil__V1__EvaluationResult   *message,
+                      uint8_t             *out);
+size_t vexil__v1__evaluation_result__pack_to_buffer
+                     (const Vexil__V1__EvaluationResult   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvaluationResult *
+       vexil__v1__evaluation_result__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__evaluation_result__free_unpacked
+                     (Vexil__V1__EvaluationResult *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvaluateAllRequest methods */
+void   vexil__v1__evaluate_all_request__init
+                     (Vexil__V1__EvaluateAllRequest         *message);
+size_t vexil__v1__evaluate_all_request__get_packed_size
+                     (const Vexil__V1__EvaluateAllRequest   *message);
+size_t vexil__v1__evaluate_all_request__pack
+                     (const Vexil__V1__EvaluateAllRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__evaluate_all_request__pack_to_buffer
+                     (const Vexil__V1__EvaluateAllRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvaluateAllRequest *
+       vexil__v1__evaluate_all_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__evaluate_all_request__free_unpacked
+                     (Vexil__V1__EvaluateAllRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvaluationList methods */
+void   vexil__v1__evaluation_list__init
+                     (Vexil__V1__EvaluationList         *message);
+size_t vexil__v1__evaluation_list__get_packed_size
+                     (const Vexil__V1__EvaluationList   *message);
+size_t vexil__v1__evaluation_list__pack
+                     (const Vexil__V1__EvaluationList   *message,
+                      uint8_t             *out);
+size_t vexil__v1__evaluation_list__pack_to_buffer
+                     (const Vexil__V1__EvaluationList   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvaluationList *
+       vexil__v1__evaluation_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__evaluation_list__free_unpacked
+                     (Vexil__V1__EvaluationList *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Empty_Closure)
@@ -1221,6 +1497,30 @@ typedef void (*Vexil__V1__ListAuditRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__AuditList_Closure)
                  (const Vexil__V1__AuditList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__StringList_Closure)
+                 (const Vexil__V1__StringList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__AttrValue_Closure)
+                 (const Vexil__V1__AttrValue *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvalContext__AttributesEntry_Closure)
+                 (const Vexil__V1__EvalContext__AttributesEntry *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvalContext_Closure)
+                 (const Vexil__V1__EvalContext *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvaluateRequest_Closure)
+                 (const Vexil__V1__EvaluateRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvaluationResult_Closure)
+                 (const Vexil__V1__EvaluationResult *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvaluateAllRequest_Closure)
+                 (const Vexil__V1__EvaluateAllRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvaluationList_Closure)
+                 (const Vexil__V1__EvaluationList *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -1531,6 +1831,36 @@ void vexil__v1__audit_service__list_audit(ProtobufCService *service,
                                           const Vexil__V1__ListAuditRequest *input,
                                           Vexil__V1__AuditList_Closure closure,
                                           void *closure_data);
+typedef struct Vexil__V1__EvaluationService_Service Vexil__V1__EvaluationService_Service;
+struct Vexil__V1__EvaluationService_Service
+{
+  ProtobufCService base;
+  void (*evaluate)(Vexil__V1__EvaluationService_Service *service,
+                   const Vexil__V1__EvaluateRequest *input,
+                   Vexil__V1__EvaluationResult_Closure closure,
+                   void *closure_data);
+  void (*evaluate_all)(Vexil__V1__EvaluationService_Service *service,
+                       const Vexil__V1__EvaluateAllRequest *input,
+                       Vexil__V1__EvaluationList_Closure closure,
+                       void *closure_data);
+};
+typedef void (*Vexil__V1__EvaluationService_ServiceDestroy)(Vexil__V1__EvaluationService_Service *);
+void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *service,
+                                          Vexil__V1__EvaluationService_ServiceDestroy destroy);
+#define VEXIL__V1__EVALUATION_SERVICE__BASE_INIT \
+    { &vexil__v1__evaluation_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__EVALUATION_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__EVALUATION_SERVICE__BASE_INIT,\
+      function_prefix__ ## evaluate,\
+      function_prefix__ ## evaluate_all  }
+void vexil__v1__evaluation_service__evaluate(ProtobufCService *service,
+                                             const Vexil__V1__EvaluateRequest *input,
+                                             Vexil__V1__EvaluationResult_Closure closure,
+                                             void *closure_data);
+void vexil__v1__evaluation_service__evaluate_all(ProtobufCService *service,
+                                                 const Vexil__V1__EvaluateAllRequest *input,
+                                                 Vexil__V1__EvaluationList_Closure closure,
+                                                 void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1567,12 +1897,21 @@ extern const ProtobufCMessageDescriptor vexil__v1__api_key_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__revoke_api_key_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_audit_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__audit_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__string_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__attr_value__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_context__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_context__attributes_entry__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__evaluate_all_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__evaluation_list__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__flag_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__rule_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__audit_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

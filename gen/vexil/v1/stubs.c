@@ -364,3 +364,31 @@ vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__Au
 	*out = (Vexil__V1__AuditList *)stub.out;
 	return stub.rc;
 }
+
+int
+vx_evaluate(vx_client *c, const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__evaluate(&stub.base, in,
+	    (Vexil__V1__EvaluationResult_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__EvaluationResult *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__evaluate_all(&stub.base, in,
+	    (Vexil__V1__EvaluationList_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__EvaluationList *)stub.out;
+	return stub.rc;
+}

@@ -66,5 +66,9 @@ int vx_revoke_api_key(vx_client *c, const Vexil__V1__RevokeApiKeyRequest *in, Ve
     vx_status *st) __attribute__((warn_unused_result));
 int vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_evaluate(vx_client *c, const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
+    vx_status *st) __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,189 @@
+/*
+ * Vexil integration tests: EvaluationService over the wire. The engine's
+ * own operator tables are in tests/eval; these check the RPC, the cache
+ * and the flag-to-engine mapping.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+static vx_harness h;
+
+static void
+setup(void)
+{
+	vx_harness_start(&h, NULL);
+}
+
+static void
+teardown(void)
+{
+	vx_harness_fini(&h);
+}
+
+TestSuite(eval_rpc, .init = setup, .fini = teardown, .timeout = 60);
+
+static void
+make_flag(const char *key)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	vx_status st;
+	f.key = (char *)key;
+	in.project = "default";
+	in.flag = &f;
+	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+static void
+set_enabled(const char *key, bool on)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Flag *out;
+	vx_status st;
+	in.project = "default";
+	in.key = (char *)key;
+	in.environment = "production";
+	in.enabled = on;
+	cr_assert(vx_set_flag_enabled(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+static uint64_t
+add_rule(const char *key, const char *attr, const char *op, const char *value,
+    int priority, const char *variant)
+{
+	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[] = {&c};
+	char *vals[] = {(char *)value};
+	vx_status st;
+	uint64_t id;
+
+	c.attribute = (char *)attr;
+	c.operator_ = (char *)op;
+	c.values = vals;
+	c.n_values = 1;
+	r.conditions = cs;
+	r.n_conditions = 1;
+	r.enabled = true;
+	r.priority = priority;
+	r.variant = (char *)variant;
+	in.project = "default";
+	in.flag_key = (char *)key;
+	in.environment = "production";
+	in.rule = &r;
+	cr_assert(vx_create_rule(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	id = out->id;
+	vx_free(out);
+	return id;
+}
+
+static Vexil__V1__EvaluationResult *
+eval(const char *key, const char *user, const char *email, int *rc)
+{
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationResult *out = NULL;
+	vx_status st;
+
+	ctx.user_id = (char *)(user ? user : "");
+	ctx.email = (char *)(email ? email : "");
+	in.project = "default";
+	in.environment = "production";
+	in.flag_key = (char *)key;
+	in.context = &ctx;
+	*rc = vx_evaluate(h.admin, &in, &out, &st);
+	return out;
+}
+
+Test(eval_rpc, disabled_flags_serve_the_off_variant)
+{
+	int rc;
+	make_flag("dark");
+	Vexil__V1__EvaluationResult *r = eval("dark", "u1", NULL, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->reason, "DISABLED");
+	cr_assert_str_eq(r->variant, "off");
+	cr_assert_str_eq(r->value, "false");
+	vx_free(r);
+}
+
+Test(eval_rpc, rules_match_in_priority_order_and_writes_are_seen_at_once)
+{
+	int rc;
+	make_flag("beta");
+	set_enabled("beta", true);
+	uint64_t low = add_rule("beta", "email", "ends_with", "@example.com", 1, "off");
+	Vexil__V1__EvaluationResult *r = eval("beta", "u1", "ann@example.com", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->reason, "TARGETING_MATCH");
+	cr_assert_str_eq(r->variant, "off");
+	cr_assert_eq(r->rule_id, low);
+	uint64_t rev = r->revision;
+	vx_free(r);
+
+	/* A higher-priority rule written now wins on the very next call. */
+	uint64_t high = add_rule("beta", "email", "starts_with", "ann", 10, "on");
+	r = eval("beta", "u1", "ann@example.com", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(r->rule_id, high);
+	cr_assert_str_eq(r->variant, "on");
+	cr_assert_eq(r->revision, rev + 1);
+	vx_free(r);
+
+	/* No rule matches: the environment rollout (100% by default). */
+	r = eval("beta", "u2", "bob@other.org", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->reason, "SPLIT");
+	vx_free(r);
+	/* No stickiness value: out of the rollout. */
+	r = eval("beta", NULL, "bob@other.org", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->reason, "DEFAULT");
+	vx_free(r);
+}
+
+Test(eval_rpc, unknown_flags_and_environments_are_not_found)
+{
+	int rc;
+	Vexil__V1__EvaluationResult *r = eval("ghost", "u1", NULL, &rc);
+	cr_assert_eq(rc, VX_ENOTFOUND);
+	cr_assert_null(r);
+
+	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvaluationList *out;
+	vx_status st;
+	in.project = "default";
+	in.environment = "qa";
+	cr_assert_eq(vx_evaluate_all(h.admin, &in, &out, &st), VX_ENOTFOUND);
+	cr_assert_str_eq(st.field, "environment");
+}
+
+Test(eval_rpc, evaluate_all_answers_every_flag_at_one_revision)
+{
+	char key[16];
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "f%02d", i);
+		make_flag(key);
+	}
+	set_enabled("f07", true);
+	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationList *out;
+	vx_status st;
+	ctx.user_id = "someone";
+	in.project = "default";
+	in.environment = "production";
+	in.context = &ctx;
+	cr_assert(vx_evaluate_all(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_eq(out->n_results, 20);
+	for (size_t i = 0; i < out->n_results; i++) {
+		cr_assert_eq(out->results[i]->revision, out->revision);
+		cr_assert_str_eq(out->results[i]->reason, i == 7 ? "SPLIT" : "DISABLED");
+	}
+	vx_free(out);
+}
