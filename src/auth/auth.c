@@ -15,13 +15,13 @@ vx_auth_hash(const char *secret, uint8_t hash[32])
 }
 
 void
-vx_auth_new_key(char secret[VX_KEY_LEN], uint8_t hash[32],
+vx_auth_new_key(const char *prefix, char secret[VX_KEY_LEN], uint8_t hash[32],
     char shown[VX_KEY_SHOWN + 1])
 {
 	uint8_t raw[20];
 
 	randombytes_buf(raw, sizeof(raw));
-	memcpy(secret, VX_APIKEY_PREFIX, 4);
+	memcpy(secret, prefix, 4);
 	vx_hex(secret + 4, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	vx_auth_hash(secret, hash);
@@ -29,31 +29,27 @@ vx_auth_new_key(char secret[VX_KEY_LEN], uint8_t hash[32],
 	shown[VX_KEY_SHOWN] = '\0';
 }
 
-int
-vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
-    vx_principal *who, const char **why)
+/* Checks a presented secret's shape and hashes it. */
+static int
+presented(const char *secret, const char *prefix, uint8_t hash[32])
 {
-	uint8_t hash[32];
+	if (strlen(secret) != VX_KEY_LEN - 1 || strncmp(secret, prefix, 4) != 0)
+		return VX_EAUTH;
+	vx_auth_hash(secret, hash);
+	return 0;
+}
+
+static int
+api_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
+{
 	Vexil__V1__ApiKey *k = NULL;
-	const char *secret;
+	uint8_t hash[32];
 	int rc;
 
-	memset(who, 0, sizeof(*who));
-	if (credential == NULL || *credential == '\0') {
-		*why = "missing credential";
-		return VX_EAUTH;
-	}
-	if (strncmp(credential, "ApiKey ", 7) != 0) {
-		*why = "unsupported credential scheme (expected \"ApiKey <key>\")";
-		return VX_EAUTH;
-	}
-	secret = credential + 7;
-	if (strlen(secret) != VX_KEY_LEN - 1 ||
-	    strncmp(secret, VX_APIKEY_PREFIX, 4) != 0) {
+	if (presented(secret, VX_APIKEY_PREFIX, hash) != 0) {
 		*why = "malformed API key";
 		return VX_EAUTH;
 	}
-	vx_auth_hash(secret, hash);
 	rc = vx_store_apikey_find(txn, s, hash, NULL, &k);
 	if (rc == VX_ENOTFOUND) {
 		*why = "unknown API key";
@@ -62,20 +58,70 @@ vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
 	if (rc != 0)
 		return rc;
 	/* The index matched on the hash; compare again in constant time. */
-	if (k->hash.len != 32 || sodium_memcmp(k->hash.data, hash, 32) != 0 ||
-	    k->revoked) {
+	rc = k->hash.len != 32 || sodium_memcmp(k->hash.data, hash, 32) != 0 || k->revoked;
+	if (rc) {
 		*why = k->revoked ? "API key has been revoked" : "unknown API key";
-		protobuf_c_message_free_unpacked(&k->base, NULL);
+	} else {
+		who->kind = VX_PRINCIPAL_APIKEY;
+		who->id = k->id;
+		who->project_id = k->project_id;
+		who->role = k->role;
+		snprintf(who->actor, sizeof(who->actor), "apikey:%llu",
+		    (unsigned long long)k->id);
+	}
+	protobuf_c_message_free_unpacked(&k->base, NULL);
+	return rc ? VX_EAUTH : 0;
+}
+
+static int
+sdk_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
+{
+	Vexil__V1__SdkKey *k = NULL;
+	uint8_t hash[32];
+	int rc;
+
+	if (presented(secret, VX_SDKKEY_PREFIX, hash) != 0) {
+		*why = "malformed SDK key";
 		return VX_EAUTH;
 	}
-	who->kind = VX_PRINCIPAL_APIKEY;
-	who->id = k->id;
-	who->project_id = k->project_id;
-	who->role = k->role;
-	snprintf(who->actor, sizeof(who->actor), "apikey:%llu",
-	    (unsigned long long)k->id);
+	rc = vx_store_sdkkey_find(txn, s, hash, NULL, &k);
+	if (rc == VX_ENOTFOUND) {
+		*why = "unknown SDK key";
+		return VX_EAUTH;
+	}
+	if (rc != 0)
+		return rc;
+	rc = k->hash.len != 32 || sodium_memcmp(k->hash.data, hash, 32) != 0 || k->revoked;
+	if (rc) {
+		*why = k->revoked ? "SDK key has been revoked" : "unknown SDK key";
+	} else {
+		who->kind = VX_PRINCIPAL_SDKKEY;
+		who->id = k->id;
+		who->project_id = k->project_id;
+		who->role = VEXIL__V1__ROLE__ROLE_READ;
+		snprintf(who->actor, sizeof(who->actor), "sdkkey:%llu",
+		    (unsigned long long)k->id);
+		snprintf(who->env, sizeof(who->env), "%s", k->environment);
+	}
 	protobuf_c_message_free_unpacked(&k->base, NULL);
-	return 0;
+	return rc ? VX_EAUTH : 0;
+}
+
+int
+vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
+    vx_principal *who, const char **why)
+{
+	memset(who, 0, sizeof(*who));
+	if (credential == NULL || *credential == '\0') {
+		*why = "missing credential";
+		return VX_EAUTH;
+	}
+	if (strncmp(credential, "ApiKey ", 7) == 0)
+		return api_key(txn, s, credential + 7, who, why);
+	if (strncmp(credential, "SdkKey ", 7) == 0)
+		return sdk_key(txn, s, credential + 7, who, why);
+	*why = "unsupported credential scheme (expected \"ApiKey <key>\" or \"SdkKey <key>\")";
+	return VX_EAUTH;
 }
 
 int

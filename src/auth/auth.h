@@ -18,12 +18,13 @@
 #include "store/store.h"
 
 #define VX_APIKEY_PREFIX "vxk_"
-/* "vxk_" + 40 hex digits + NUL. */
+#define VX_SDKKEY_PREFIX "vxs_"
+/* "vxk_" (or "vxs_") + 40 hex digits + NUL. */
 #define VX_KEY_LEN 45
 /* How much of a key is kept in clear to recognise it: "vxk_" + 8 hex. */
 #define VX_KEY_SHOWN 12
 
-enum vx_principal_kind { VX_PRINCIPAL_NONE, VX_PRINCIPAL_APIKEY };
+enum vx_principal_kind { VX_PRINCIPAL_NONE, VX_PRINCIPAL_APIKEY, VX_PRINCIPAL_SDKKEY };
 
 typedef struct vx_principal {
 	enum vx_principal_kind kind;
@@ -31,21 +32,24 @@ typedef struct vx_principal {
 	uint64_t project_id;   /* 0: every project */
 	Vexil__V1__Role role;
 	char actor[32];        /* "apikey:<id>", for logs and the audit log */
+	char env[72];          /* an SDK key's environment, or "" for any */
 } vx_principal;
 
 /*
- * Makes a new API key secret.
+ * Makes a new key secret with prefix VX_APIKEY_PREFIX or VX_SDKKEY_PREFIX.
  * @param[out] secret  VX_KEY_LEN bytes: the key, NUL-terminated.
  * @param[out] hash    its hash, the only form that is stored.
  * @param[out] shown   VX_KEY_SHOWN+1 bytes: the recognisable prefix.
  */
-void vx_auth_new_key(char secret[VX_KEY_LEN], uint8_t hash[32],
+void vx_auth_new_key(const char *prefix, char secret[VX_KEY_LEN], uint8_t hash[32],
     char shown[VX_KEY_SHOWN + 1]);
 /* Hashes a presented secret for lookup. */
 void vx_auth_hash(const char *secret, uint8_t hash[32]);
 
 /*
- * Resolves a credential ("ApiKey <key>") to a principal.
+ * Resolves a credential ("ApiKey <key>" or "SdkKey <key>") to a principal.
+ * An SDK key is a read principal of its project, bound to its environment
+ * when it has one; the dispatcher lets it call evaluation methods only.
  * @return 0; VX_EAUTH when the credential is missing, malformed, unknown
  *         or revoked (the message in *why says which, without the secret);
  *         VX_EIO on a storage error.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "json/pbjson.h"
@@ -41,6 +42,9 @@ usage(FILE *to)
 	      "  key create NAME --role read|write|admin [--project P]\n"
 	      "  key list [--project P]\n"
 	      "  key revoke ID\n"
+	      "  sdk-key create --project P [--env E] | list --project P | revoke ID\n"
+	      "  stats --project P [--flag KEY] [--env E] [--days N]\n"
+	      "  evals --project P [--limit N]\n"
 	      "  audit --project P [--limit N]\n"
 	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
 	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
@@ -641,6 +645,134 @@ cmd_key(vx_client *c, const char *verb, struct args *a)
 	return 2;
 }
 
+static void
+human_sdk_key(const void *m)
+{
+	const Vexil__V1__CreatedSdkKey *k = m;
+	printf("id %llu, environment %s: %s\n", (unsigned long long)k->key->id,
+	    *k->key->environment ? k->key->environment : "(any)", k->secret);
+}
+
+static int
+cmd_sdk_key(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "env", NULL};
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0)
+		return 2;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+		Vexil__V1__CreatedSdkKey *out;
+		if (need_pos(a, 0, "") != 0 || (in.project = (char *)need_opt(a, "project")) == NULL)
+			return 2;
+		in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
+		if ((rc = vx_create_sdk_key(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_sdk_key);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListSdkKeysRequest in = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
+		Vexil__V1__SdkKeyList *out;
+		if (need_pos(a, 0, "") != 0 || (in.project = (char *)need_opt(a, "project")) == NULL)
+			return 2;
+		if ((rc = vx_list_sdk_keys(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_keys; i++)
+				printf("%-6llu %-16s %-16s%s\n", (unsigned long long)out->keys[i]->id,
+				    out->keys[i]->prefix,
+				    *out->keys[i]->environment ? out->keys[i]->environment : "(any)",
+				    out->keys[i]->revoked ? " (revoked)" : "");
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "revoke") == 0) {
+		Vexil__V1__RevokeSdkKeyRequest in = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 1, "ID") != 0)
+			return 2;
+		if (vx_parse_u64(a->pos[0], &in.id) != 0) {
+			fprintf(stderr, "vexilctl: ID must be a number\n");
+			return 2;
+		}
+		if ((rc = vx_revoke_sdk_key(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	fprintf(stderr, "vexilctl: unknown command: sdk-key %s\n", verb);
+	return 2;
+}
+
+static int
+cmd_stats(vx_client *c, struct args *a)
+{
+	static const char *const known[] = {"project", "flag", "env", "days", NULL};
+	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *out;
+	vx_status st;
+	uint64_t n = 0;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (has_opt(a, "days") && (vx_parse_u64(opt(a, "days"), &n) != 0 || n > 3660)) {
+		fprintf(stderr, "vexilctl: --days must be 1..3660\n");
+		return 2;
+	}
+	in.days = (uint32_t)n;
+	in.flag_key = (char *)(opt(a, "flag") ? opt(a, "flag") : "");
+	in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
+	if ((rc = vx_get_eval_counts(c, &in, &out, &st)) != 0)
+		return fail(rc, &st);
+	if (!a->json) {
+		for (size_t i = 0; i < out->n_counts; i++) {
+			time_t t = (time_t)out->counts[i]->day * 86400;
+			struct tm tm;
+			char day[16];
+			gmtime_r(&t, &tm);
+			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+			printf("%s %-14s %-32s %-12s %llu\n", day, out->counts[i]->environment,
+			    out->counts[i]->flag_key, out->counts[i]->variant,
+			    (unsigned long long)out->counts[i]->count);
+		}
+		if (out->dropped)
+			printf("(%llu records dropped since vexild started)\n",
+			    (unsigned long long)out->dropped);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+cmd_evals(vx_client *c, struct args *a)
+{
+	static const char *const known[] = {"project", "limit", NULL};
+	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+	Vexil__V1__EvalLog *out;
+	vx_status st;
+	uint64_t n = 0;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (has_opt(a, "limit") && (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > 100000)) {
+		fprintf(stderr, "vexilctl: --limit must be a number\n");
+		return 2;
+	}
+	in.limit = (uint32_t)n;
+	if ((rc = vx_list_eval_log(c, &in, &out, &st)) != 0)
+		return fail(rc, &st);
+	if (!a->json)
+		for (size_t i = 0; i < out->n_records; i++)
+			printf("%lld %-14s %-32s %-12s %-16s %s\n", (long long)out->records[i]->time,
+			    out->records[i]->environment, out->records[i]->flag_key,
+			    out->records[i]->variant, out->records[i]->reason,
+			    out->records[i]->user_id);
+	return done(a, out, NULL);
+}
+
 static int
 cmd_audit(vx_client *c, struct args *a)
 {
@@ -829,7 +961,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *noun = argv[i++];
-	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0;
+	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0 ||
+	    strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0;
 	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
 	if (verb == NULL) {
 		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
@@ -858,6 +991,12 @@ main(int argc, char **argv)
 		rc = cmd_audit(c, &a);
 	else if (strcmp(noun, "eval") == 0)
 		rc = cmd_eval(c, &a);
+	else if (strcmp(noun, "sdk-key") == 0)
+		rc = cmd_sdk_key(c, verb, &a);
+	else if (strcmp(noun, "stats") == 0)
+		rc = cmd_stats(c, &a);
+	else if (strcmp(noun, "evals") == 0)
+		rc = cmd_evals(c, &a);
 	else {
 		fprintf(stderr, "vexilctl: unknown command %s\n", noun);
 		rc = 2;

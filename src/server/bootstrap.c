@@ -77,7 +77,7 @@ bootstrap_tx(vx_wtxn *w, void *arg)
 	if ((rc = vx_project_create(w, &c, "default", "The default project", 0, &p)) != 0)
 		return rc;
 
-	vx_auth_new_key(secret, hash, shown);
+	vx_auth_new_key(VX_APIKEY_PREFIX, secret, hash, shown);
 	if ((rc = vx_store_next_id(w, VX_SEQ_APIKEY, &k.id)) != 0)
 		return rc;
 	k.name = "bootstrap admin";

@@ -11,6 +11,7 @@
 
 #include "model/compile.h"
 #include "server/evalcache.h"
+#include "server/evalrec.h"
 
 #define MAX_ATTRS 64
 
@@ -34,6 +35,14 @@ fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, uint64_t revisio
 	return 0;
 }
 
+static void
+record(vx_call *c, const vx_snapshot *snap, const Vexil__V1__EvaluationResult *r,
+    const vx_eval_ctx *ctx)
+{
+	vx_evalrec_push(c->records, snap->fs->project_id, snap->fs->env, r->flag_key,
+	    r->variant, r->reason, ctx->user_id);
+}
+
 /* Resolves project and environment, and takes the snapshot. */
 static int
 snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
@@ -45,6 +54,10 @@ snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
 	if ((rc = vx_check_key(c, "environment", env, 64)) != 0 ||
 	    (rc = vx_call_project_read(c, project, &p)) != 0)
 		return rc;
+	/* An SDK key bound to one environment evaluates only that one. */
+	if (c->who.env[0] && strcmp(c->who.env, env) != 0)
+		return vx_fail(c, VX_EPERM, "environment", NULL,
+		    "this SDK key is bound to environment %s", c->who.env);
 	rc = vx_store_env_get(c->reader->txn, c->store, p->id, env, c->alloc, &e);
 	if (rc == VX_ENOTFOUND)
 		return vx_fail(c, rc, "environment", NULL,
@@ -73,7 +86,7 @@ evaluate(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__EvaluateReq
 	if ((rc = vx_check_key(c, "flag_key", in->flag_key, VX_KEY_MAX)) != 0 ||
 	    (rc = snapshot(c, in->project, in->environment, &snap)) != 0)
 		goto out;
-	if ((cf = vx_snapshot_find(snap, in->flag_key)) == NULL) {
+	if ((cf = vx_flagset_find(snap->fs, in->flag_key)) == NULL) {
 		rc = vx_fail(c, VX_ENOTFOUND, "flag_key", "FLAG_NOT_FOUND",
 		    "flag %.128s not found", in->flag_key);
 		goto out;
@@ -83,7 +96,8 @@ evaluate(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__EvaluateReq
 		goto out;
 	}
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
-	rc = fill(c, cf, &ctx, snap->revision, out);
+	if ((rc = fill(c, cf, &ctx, snap->fs->revision, out)) == 0)
+		record(c, snap, out, &ctx);
 out:
 	/* The reply points into the snapshot; the dispatcher releases it once
 	 * the reply is packed. */
@@ -108,8 +122,8 @@ evaluate_all(Vexil__V1__EvaluationService_Service *svc,
 	if ((rc = snapshot(c, in->project, in->environment, &snap)) != 0)
 		goto out;
 	out = vx_arena_alloc(c->arena, sizeof(*out));
-	res = vx_arena_alloc(c->arena, (snap->n + 1) * sizeof(*res));
-	ptrs = vx_arena_alloc(c->arena, (snap->n + 1) * sizeof(*ptrs));
+	res = vx_arena_alloc(c->arena, (snap->fs->n + 1) * sizeof(*res));
+	ptrs = vx_arena_alloc(c->arena, (snap->fs->n + 1) * sizeof(*ptrs));
 	if (out == NULL || res == NULL || ptrs == NULL) {
 		rc = VX_ENOMEM;
 		out = NULL;
@@ -118,14 +132,118 @@ evaluate_all(Vexil__V1__EvaluationService_Service *svc,
 	vexil__v1__evaluation_list__init(out);
 	out->results = ptrs;
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
-	for (size_t i = 0; i < snap->n && rc == 0; i++) {
-		rc = fill(c, &snap->flags[i], &ctx, snap->revision, &res[i]);
+	for (size_t i = 0; i < snap->fs->n && rc == 0; i++) {
+		if ((rc = fill(c, &snap->fs->flags[i], &ctx, snap->fs->revision, &res[i])) == 0)
+			record(c, snap, &res[i], &ctx);
 		out->results[i] = &res[i];
 	}
-	out->n_results = snap->n;
-	out->revision = snap->revision;
+	out->n_results = snap->fs->n;
+	out->revision = snap->fs->revision;
 out:
 	c->snap = snap;
+	VX_REPLY(c, rc, out);
+}
+
+static void
+get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnapshotRequest *in,
+    Vexil__V1__Snapshot_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__Snapshot *out = NULL;
+	Vexil__V1__Project *p;
+	Vexil__V1__Flag **flags;
+	size_t n;
+	int rc;
+
+	(void)svc;
+	/* Resolve through snapshot() for the same checks; the compiled set is
+	 * not needed, but building it proves the flags evaluate. */
+	if ((rc = snapshot(c, in->project, in->environment, &c->snap)) != 0 ||
+	    (rc = vx_call_project_read(c, in->project, &p)) != 0 ||
+	    (rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &flags, &n)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__snapshot__init(out);
+	out->project_id = p->id;
+	out->environment = in->environment;
+	out->revision = p->revision;
+	/* Each flag keeps only the asked environment's config. */
+	for (size_t i = 0; i < n; i++) {
+		Vexil__V1__FlagEnvConfig *cfg = vx_flag_env(flags[i], in->environment);
+		flags[i]->n_envs = 0;
+		if (cfg != NULL) {
+			Vexil__V1__FlagEnvConfig **one = vx_arena_alloc(c->arena, sizeof(*one));
+			if (one == NULL) {
+				rc = VX_ENOMEM;
+				out = NULL;
+				goto out;
+			}
+			one[0] = cfg;
+			flags[i]->envs = one;
+			flags[i]->n_envs = 1;
+		}
+	}
+	out->flags = flags;
+	out->n_flags = n;
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static void
+get_eval_counts(Vexil__V1__EvaluationService_Service *svc,
+    const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList_Closure closure,
+    void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__EvalCountList *out = NULL;
+	Vexil__V1__Project *p;
+	uint32_t days = in->days ? in->days : 30;
+	int32_t today = (int32_t)(vx_now_ms() / 86400000);
+	int rc;
+
+	(void)svc;
+	if (days > 3660) {
+		rc = vx_fail(c, VX_EINVAL, "days", "range", "days must be at most 3660");
+		goto out;
+	}
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__eval_count_list__init(out);
+	out->dropped = vx_evalrec_dropped(c->records);
+	rc = vx_store_evalcount_list(c->reader->txn, c->store, p->id, today - (int32_t)days + 1,
+	    in->environment, in->flag_key, c->alloc, &out->counts, &out->n_counts);
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static void
+list_eval_log(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__ListEvalLogRequest *in,
+    Vexil__V1__EvalLog_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__EvalLog *out = NULL;
+	Vexil__V1__Project *p;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__eval_log__init(out);
+	out->dropped = vx_evalrec_dropped(c->records);
+	rc = vx_store_evallog_list(c->reader->txn, c->store, p->id, in->limit ? in->limit : 100,
+	    c->alloc, &out->records, &out->n_records);
+out:
 	VX_REPLY(c, rc, out);
 }
 

@@ -51,7 +51,7 @@ create_key_tx(vx_wtxn *w, void *arg)
 	vexil__v1__api_key__init(k);
 	if ((rc = vx_store_next_id(w, VX_SEQ_APIKEY, &k->id)) != 0)
 		return rc;
-	vx_auth_new_key(secret, hash, shown);
+	vx_auth_new_key(VX_APIKEY_PREFIX, secret, hash, shown);
 	k->name = in->name;
 	k->project_id = p ? p->id : 0;
 	k->role = in->role;
@@ -179,6 +179,152 @@ revoke_api_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__RevokeApiKey
 
 	(void)svc;
 	rc = vx_store_write(c->store, c->reader, revoke_key_tx, &op);
+	VX_REPLY(c, rc, &empty);
+}
+
+/* ---- SDK keys: bound to one project, and optionally one environment ---- */
+
+static int
+create_sdk_tx(vx_wtxn *w, void *arg)
+{
+	struct key_op *op = arg;
+	const Vexil__V1__CreateSdkKeyRequest *in = op->in;
+	vx_call *c = op->c;
+	Vexil__V1__Project *p;
+	Vexil__V1__Environment *e;
+	Vexil__V1__CreatedSdkKey *out;
+	Vexil__V1__SdkKey *k;
+	uint8_t *hash;
+	char *secret, *shown;
+	int rc;
+
+	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
+		 &p)) != 0)
+		return rc;
+	if (*in->environment) {
+		rc = vx_store_env_get(vx_wtxn_txn(w), c->store, p->id, in->environment, c->alloc, &e);
+		if (rc == VX_ENOTFOUND)
+			return vx_fail(c, rc, "environment", NULL, "environment %.64s not found",
+			    in->environment);
+		if (rc != 0)
+			return rc;
+	}
+	out = vx_arena_alloc(c->arena, sizeof(*out));
+	k = vx_arena_alloc(c->arena, sizeof(*k));
+	hash = vx_arena_alloc(c->arena, 32);
+	secret = vx_arena_alloc(c->arena, VX_KEY_LEN);
+	shown = vx_arena_alloc(c->arena, VX_KEY_SHOWN + 1);
+	if (!out || !k || !hash || !secret || !shown)
+		return VX_ENOMEM;
+	vexil__v1__created_sdk_key__init(out);
+	vexil__v1__sdk_key__init(k);
+	if ((rc = vx_store_next_id(w, VX_SEQ_SDKKEY, &k->id)) != 0)
+		return rc;
+	vx_auth_new_key(VX_SDKKEY_PREFIX, secret, hash, shown);
+	k->project_id = p->id;
+	k->environment = in->environment;
+	k->hash.data = hash;
+	k->hash.len = 32;
+	k->prefix = shown;
+	k->created_at = vx_now_ms();
+	if ((rc = vx_store_sdkkey_put(w, k)) != 0 ||
+	    (rc = vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, shown,
+		 c->who.actor, c->method)) != 0)
+		return rc;
+	k->hash.data = NULL;
+	k->hash.len = 0;
+	out->key = k;
+	out->secret = secret;
+	op->out = out;
+	return 0;
+}
+
+static void
+create_sdk_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__CreateSdkKeyRequest *in,
+    Vexil__V1__CreatedSdkKey_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct key_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	if (*in->environment == '\0' ||
+	    (rc = vx_check_key(c, "environment", in->environment, 64)) == 0)
+		rc = vx_store_write(c->store, c->reader, create_sdk_tx, &op);
+	VX_REPLY(c, rc, op.out);
+}
+
+static void
+list_sdk_keys(Vexil__V1__KeyService_Service *svc, const Vexil__V1__ListSdkKeysRequest *in,
+    Vexil__V1__SdkKeyList_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__SdkKeyList *out = NULL;
+	Vexil__V1__Project *p;
+	Vexil__V1__SdkKey **all;
+	size_t n, k = 0;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project(c, c->reader->txn, in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
+		 &p)) != 0 ||
+	    (rc = vx_store_sdkkey_list(c->reader->txn, c->store, c->alloc, &all, &n)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__sdk_key_list__init(out);
+	for (size_t i = 0; i < n; i++) {
+		if (all[i]->project_id != p->id)
+			continue;
+		all[i]->hash.data = NULL;
+		all[i]->hash.len = 0;
+		all[k++] = all[i];
+	}
+	out->keys = all;
+	out->n_keys = k;
+out:
+	VX_REPLY(c, rc, out);
+}
+
+static int
+revoke_sdk_tx(vx_wtxn *w, void *arg)
+{
+	struct key_op *op = arg;
+	const Vexil__V1__RevokeSdkKeyRequest *in = op->in;
+	vx_call *c = op->c;
+	Vexil__V1__SdkKey *k;
+	int rc;
+
+	rc = vx_store_sdkkey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
+	if (rc == VX_ENOTFOUND ||
+	    (rc == 0 && vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_READ) != 0))
+		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "SDK key %llu not found",
+		    (unsigned long long)in->id);
+	if (rc != 0)
+		return rc;
+	if (vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
+		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
+	if (k->revoked)
+		return 0;
+	k->revoked = true;
+	if ((rc = vx_store_sdkkey_put(w, k)) != 0)
+		return rc;
+	return vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, k->prefix,
+	    c->who.actor, c->method);
+}
+
+static void
+revoke_sdk_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__RevokeSdkKeyRequest *in,
+    Vexil__V1__Empty_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct key_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	rc = vx_store_write(c->store, c->reader, revoke_sdk_tx, &op);
 	VX_REPLY(c, rc, &empty);
 }
 

@@ -27,6 +27,9 @@ usage(FILE *to)
 	    "  --map-max BYTES   cap on LMDB map growth (default 17179869184)\n"
 	    "  --no-sync         do not fsync commits (faster; a crash may lose\n"
 	    "                    the last acknowledged writes)\n"
+	    "  --eval-buffer N   evaluation records queued before they are dropped\n"
+	    "                    (default 16384)\n"
+	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
 	    "  --quiet           no log line per request\n"
 	    "  --log-level L     error, warn, info (default) or debug\n"
 	    "  --help            this text\n");
@@ -95,6 +98,12 @@ main(int argc, char **argv)
 				return 2;
 		} else if (strcmp(a, "--map-max") == 0) {
 			if (parse_size(a, v, &o.map_max) != 0)
+				return 2;
+		} else if (strcmp(a, "--eval-buffer") == 0) {
+			if (parse_size(a, v, &o.eval_buffer) != 0)
+				return 2;
+		} else if (strcmp(a, "--eval-log-keep") == 0) {
+			if (parse_size(a, v, &o.eval_log_keep) != 0)
 				return 2;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (strcmp(v, "error") == 0)

@@ -37,6 +37,7 @@ struct vx_server {
 	vx_store *store;
 	vx_wire_registry *registry;
 	vx_evalcache *cache;
+	vx_evalrec *records;
 	nng_socket rep;
 	nng_socket pub;
 	bool rep_open, pub_open;
@@ -170,6 +171,21 @@ clean_name(char *dst, size_t cap, const char *src)
 	dst[i] = '\0';
 }
 
+/* SDK keys ship inside client apps; they may evaluate, nothing more. */
+static bool
+sdk_may_call(const vx_wire_method *m)
+{
+	static const char *const allowed[] = {
+		"vexil.v1.EvaluationService/Evaluate",
+		"vexil.v1.EvaluationService/EvaluateAll",
+		"vexil.v1.EvaluationService/GetSnapshot",
+	};
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (strcmp(m->name, allowed[i]) == 0)
+			return true;
+	return false;
+}
+
 static void
 serve(struct worker *w, nng_msg *msg)
 {
@@ -190,6 +206,7 @@ serve(struct worker *w, nng_msg *msg)
 	c.arena = &w->arena;
 	c.alloc = &w->arena.pb;
 	c.cache = srv->cache;
+	c.records = srv->records;
 	vx_arena_reset(&w->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
@@ -217,6 +234,11 @@ serve(struct worker *w, nng_msg *msg)
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
+		goto reply;
+	}
+	if (c.who.kind == VX_PRINCIPAL_SDKKEY && !sdk_may_call(m)) {
+		vx_status_set(&c.st, VEXIL__V1__CODE__PERMISSION_DENIED, "credential", NULL,
+		    "an SDK key can only evaluate flags");
 		goto reply;
 	}
 	in = protobuf_c_message_unpack(m->desc->input, c.alloc, req->payload.len,
@@ -338,7 +360,9 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	if ((rc = vx_bootstrap(srv->store, opts->data_dir)) != 0)
 		goto fail;
 	if ((rc = vx_wire_registry_alloc(&srv->registry)) != 0 ||
-	    (rc = vx_evalcache_alloc(&srv->cache)) != 0)
+	    (rc = vx_evalcache_alloc(&srv->cache)) != 0 ||
+	    (rc = vx_evalrec_start(&srv->records, srv->store,
+		 opts->eval_buffer ? opts->eval_buffer : 16384, opts->eval_log_keep)) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
 		if ((rc = vx_wire_registry_add(srv->registry, services[i])) != 0)
@@ -416,6 +440,8 @@ vx_server_stop(vx_server *srv)
 	}
 	vx_wire_registry_free(srv->registry);
 	vx_evalcache_free(srv->cache);
+	/* The last records are written before the store closes. */
+	vx_evalrec_stop(srv->records);
 	vx_store_close(srv->store);
 	free(srv);
 }

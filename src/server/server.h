@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "server/evalcache.h"
+#include "server/evalrec.h"
 #include "common/arena.h"
 #include "store/store.h"
 #include "vexil/v1/service.pb-c.h"
@@ -31,6 +32,8 @@ typedef struct vx_server_opts {
 	size_t map_max;
 	bool no_sync;
 	bool quiet;            /* no per-request log line */
+	size_t eval_buffer;    /* evaluation records queued before dropping */
+	size_t eval_log_keep;  /* recent evaluations kept per project */
 } vx_server_opts;
 
 typedef struct vx_server vx_server;
@@ -50,6 +53,7 @@ typedef struct vx_call {
 	const char *method;
 	vx_principal who;
 	vx_evalcache *cache;
+	vx_evalrec *records;
 	vx_snapshot *snap;        /* held until the reply is packed */
 	vx_status st;
 	const ProtobufCMessage *out;

@@ -31,18 +31,20 @@ enum dbi_id {
 	DB_USER_EMAILS,
 	DB_CHANGES,
 	DB_AUDIT,
+	DB_EVAL_COUNTS,
+	DB_EVAL_LOG,
 	DB_COUNT_
 };
 
 static const char *const db_names[DB_COUNT_] = {
 	"meta", "projects", "project_names", "envs", "flags", "flag_ids",
 	"apikeys", "apikey_hashes", "sdkkeys", "sdkkey_hashes", "users",
-	"user_emails", "changes", "audit",
+	"user_emails", "changes", "audit", "eval_counts", "eval_log",
 };
 
 static const char *const seq_names[VX_SEQ_COUNT_] = {
 	"seq.project", "seq.env", "seq.flag", "seq.rule", "seq.apikey",
-	"seq.sdkkey", "seq.user", "seq.audit",
+	"seq.sdkkey", "seq.user", "seq.audit", "seq.evallog",
 };
 
 #define MAX_CHANGES 16
@@ -734,7 +736,9 @@ vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
 
 	vx_be64_put(key, p->id);
 	if ((rc = del_range(w, DB_FLAGS, key, 8, del_flag_id)) != 0 ||
-	    (rc = del_range(w, DB_ENVS, key, 8, NULL)) != 0)
+	    (rc = del_range(w, DB_ENVS, key, 8, NULL)) != 0 ||
+	    (rc = del_range(w, DB_EVAL_COUNTS, key, 8, NULL)) != 0 ||
+	    (rc = del_range(w, DB_EVAL_LOG, key, 8, NULL)) != 0)
 		return rc;
 	rc = del_key(w, DB_PROJECT_NAMES, p->name, strlen(p->name));
 	if (rc != 0 && rc != VX_ENOTFOUND)
@@ -864,44 +868,67 @@ vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
 	    &vexil__v1__flag__descriptor, alloc, (void ***)out, n);
 }
 
-/* ---- API keys ---- */
+/* ---- API keys and SDK keys: a record by id plus an index by hash ---- */
 
-int
-vx_store_apikey_get(MDB_txn *txn, vx_store *s, uint64_t id,
-    ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out)
+static int
+key_get(MDB_txn *txn, vx_store *s, enum dbi_id db, const ProtobufCMessageDescriptor *desc,
+    uint64_t id, ProtobufCAllocator *alloc, void **out)
 {
 	uint8_t key[8];
 	vx_be64_put(key, id);
-	return get_msg(txn, s, DB_APIKEYS, key, 8, &vexil__v1__api_key__descriptor,
-	    alloc, (void **)out);
+	return get_msg(txn, s, db, key, 8, desc, alloc, out);
+}
+
+static int
+key_find(MDB_txn *txn, vx_store *s, enum dbi_id db, enum dbi_id hashdb,
+    const ProtobufCMessageDescriptor *desc, const uint8_t hash[32],
+    ProtobufCAllocator *alloc, void **out)
+{
+	MDB_val k = {32, (void *)hash}, v;
+	int rc;
+
+	if ((rc = mdb_get(txn, s->dbi[hashdb], &k, &v)) != 0)
+		return mdb_err(NULL, rc, db_names[hashdb]);
+	if (v.mv_size != 8)
+		return VX_EIO;
+	return key_get(txn, s, db, desc, vx_be64_get(v.mv_data), alloc, out);
+}
+
+static int
+key_put(vx_wtxn *w, enum dbi_id db, enum dbi_id hashdb, uint64_t id,
+    const ProtobufCBinaryData *hash, const ProtobufCMessage *m)
+{
+	uint8_t key[8];
+	int rc;
+
+	if (hash->len != 32)
+		return VX_EINVAL;
+	vx_be64_put(key, id);
+	if ((rc = put_raw(w, hashdb, hash->data, 32, key, 8)) != 0)
+		return rc;
+	return put_msg(w, db, key, 8, m);
+}
+
+int
+vx_store_apikey_get(MDB_txn *txn, vx_store *s, uint64_t id, ProtobufCAllocator *alloc,
+    Vexil__V1__ApiKey **out)
+{
+	return key_get(txn, s, DB_APIKEYS, &vexil__v1__api_key__descriptor, id, alloc,
+	    (void **)out);
 }
 
 int
 vx_store_apikey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
     ProtobufCAllocator *alloc, Vexil__V1__ApiKey **out)
 {
-	MDB_val k = {32, (void *)hash}, v;
-	int rc;
-
-	if ((rc = mdb_get(txn, s->dbi[DB_APIKEY_HASHES], &k, &v)) != 0)
-		return mdb_err(NULL, rc, "apikey hash");
-	if (v.mv_size != 8)
-		return VX_EIO;
-	return vx_store_apikey_get(txn, s, vx_be64_get(v.mv_data), alloc, out);
+	return key_find(txn, s, DB_APIKEYS, DB_APIKEY_HASHES, &vexil__v1__api_key__descriptor,
+	    hash, alloc, (void **)out);
 }
 
 int
 vx_store_apikey_put(vx_wtxn *w, const Vexil__V1__ApiKey *k)
 {
-	uint8_t key[8];
-	int rc;
-
-	if (k->hash.len != 32)
-		return VX_EINVAL;
-	vx_be64_put(key, k->id);
-	if ((rc = put_raw(w, DB_APIKEY_HASHES, k->hash.data, 32, key, 8)) != 0)
-		return rc;
-	return put_msg(w, DB_APIKEYS, key, 8, &k->base);
+	return key_put(w, DB_APIKEYS, DB_APIKEY_HASHES, k->id, &k->hash, &k->base);
 }
 
 int
@@ -910,4 +937,222 @@ vx_store_apikey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
 {
 	return list_range(txn, s, DB_APIKEYS, NULL, 0, false, 0,
 	    &vexil__v1__api_key__descriptor, alloc, (void ***)out, n);
+}
+
+int
+vx_store_sdkkey_get(MDB_txn *txn, vx_store *s, uint64_t id, ProtobufCAllocator *alloc,
+    Vexil__V1__SdkKey **out)
+{
+	return key_get(txn, s, DB_SDKKEYS, &vexil__v1__sdk_key__descriptor, id, alloc,
+	    (void **)out);
+}
+
+int
+vx_store_sdkkey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
+    ProtobufCAllocator *alloc, Vexil__V1__SdkKey **out)
+{
+	return key_find(txn, s, DB_SDKKEYS, DB_SDKKEY_HASHES, &vexil__v1__sdk_key__descriptor,
+	    hash, alloc, (void **)out);
+}
+
+int
+vx_store_sdkkey_put(vx_wtxn *w, const Vexil__V1__SdkKey *k)
+{
+	return key_put(w, DB_SDKKEYS, DB_SDKKEY_HASHES, k->id, &k->hash, &k->base);
+}
+
+int
+vx_store_sdkkey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__SdkKey ***out, size_t *n)
+{
+	return list_range(txn, s, DB_SDKKEYS, NULL, 0, false, 0,
+	    &vexil__v1__sdk_key__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- evaluation records ---- */
+
+/* pid(8) day(4) env NUL flag NUL variant */
+static int
+count_key(uint8_t *k, uint64_t pid, int32_t day, const char *env, const char *flag,
+    const char *variant, size_t *klen)
+{
+	size_t a = strlen(env), b = strlen(flag), c = strlen(variant);
+	if (12 + a + b + c + 2 > KEY_MAX)
+		return VX_EINVAL;
+	vx_be64_put(k, pid);
+	k[8] = (uint8_t)((uint32_t)day >> 24);
+	k[9] = (uint8_t)((uint32_t)day >> 16);
+	k[10] = (uint8_t)((uint32_t)day >> 8);
+	k[11] = (uint8_t)day;
+	memcpy(k + 12, env, a + 1);
+	memcpy(k + 13 + a, flag, b + 1);
+	memcpy(k + 14 + a + b, variant, c);
+	*klen = 14 + a + b + c;
+	return 0;
+}
+
+int
+vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, const char *env,
+    const char *flag, const char *variant, uint64_t delta)
+{
+	uint8_t k[KEY_MAX], val[8];
+	MDB_val kv, v;
+	size_t klen;
+	uint64_t cur = 0;
+	int rc;
+
+	if ((rc = count_key(k, project_id, day, env, flag, variant, &klen)) != 0)
+		return rc;
+	kv.mv_size = klen;
+	kv.mv_data = k;
+	rc = mdb_get(w->txn, w->s->dbi[DB_EVAL_COUNTS], &kv, &v);
+	if (rc == 0 && v.mv_size == 8)
+		cur = vx_be64_get(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_err(w, rc, "eval count");
+	vx_be64_put(val, cur + delta);
+	return put_raw(w, DB_EVAL_COUNTS, k, klen, val, 8);
+}
+
+int
+vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t from_day,
+    const char *env, const char *flag, ProtobufCAllocator *alloc,
+    Vexil__V1__EvalCount ***out, size_t *n)
+{
+	uint8_t start[12];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	Vexil__V1__EvalCount **arr = NULL, **bigger, *c;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	vx_be64_put(start, project_id);
+	start[8] = (uint8_t)((uint32_t)from_day >> 24);
+	start[9] = (uint8_t)((uint32_t)from_day >> 16);
+	start[10] = (uint8_t)((uint32_t)from_day >> 8);
+	start[11] = (uint8_t)from_day;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_EVAL_COUNTS], &cur)) != 0)
+		return mdb_err(NULL, rc, "cursor");
+	k.mv_size = sizeof(start);
+	k.mv_data = start;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *kp = (const char *)k.mv_data, *e, *f, *var;
+		const uint8_t *ub = k.mv_data;
+		if (k.mv_size < 15 || memcmp(k.mv_data, start, 8) != 0)
+			break;
+		/* Keys are NUL-separated; the variant runs to the key's end. */
+		e = kp + 12;
+		f = memchr(e, 0, k.mv_size - 12);
+		if (f == NULL || v.mv_size != 8)
+			continue;
+		f++;
+		var = memchr(f, 0, k.mv_size - (size_t)(f - kp));
+		if (var == NULL)
+			continue;
+		var++;
+		if ((*env && strcmp(env, e) != 0) || (*flag && strcmp(flag, f) != 0))
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((bigger = alloc_mem(alloc, cap * sizeof(*arr))) == NULL)
+				goto nomem;
+			if (cnt)
+				memcpy(bigger, arr, cnt * sizeof(*arr));
+			free_mem(alloc, arr);
+			arr = bigger;
+		}
+		size_t vlen = k.mv_size - (size_t)(var - kp);
+		size_t need = sizeof(*c) + strlen(e) + strlen(f) + vlen + 3;
+		if ((c = alloc_mem(alloc, need)) == NULL)
+			goto nomem;
+		vexil__v1__eval_count__init(c);
+		char *p = (char *)(c + 1);
+		c->day = (int32_t)(((uint32_t)ub[8] << 24) | ((uint32_t)ub[9] << 16) |
+		    ((uint32_t)ub[10] << 8) | ub[11]);
+		c->environment = strcpy(p, e);
+		p += strlen(e) + 1;
+		c->flag_key = strcpy(p, f);
+		p += strlen(f) + 1;
+		memcpy(p, var, vlen);
+		p[vlen] = '\0';
+		c->variant = p;
+		c->count = vx_be64_get(v.mv_data);
+		arr[cnt++] = c;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rc = mdb_err(NULL, rc, "cursor");
+		goto fail;
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+nomem:
+	mdb_cursor_close(cur);
+	rc = VX_ENOMEM;
+fail:
+	for (size_t i = 0; i < cnt; i++)
+		free_mem(alloc, arr[i]);
+	free_mem(alloc, arr);
+	return rc;
+}
+
+int
+vx_store_evallog_append(vx_wtxn *w, const Vexil__V1__EvalRecord *r)
+{
+	uint8_t key[16];
+	uint64_t seq;
+	int rc;
+
+	if ((rc = vx_store_next_id(w, VX_SEQ_EVALLOG, &seq)) != 0)
+		return rc;
+	vx_be64_put(key, r->project_id);
+	vx_be64_put(key + 8, seq);
+	return put_msg(w, DB_EVAL_LOG, key, sizeof(key), &r->base);
+}
+
+int
+vx_store_evallog_trim(vx_wtxn *w, uint64_t project_id, size_t keep)
+{
+	uint8_t end[16];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t seen = 0;
+	int rc;
+
+	/* Walk back from the end of the project's range past the newest
+	 * `keep`, then delete everything older. */
+	vx_be64_put(end, project_id);
+	memset(end + 8, 0xff, 8);
+	if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_EVAL_LOG], &cur)) != 0)
+		return mdb_err(w, rc, "cursor");
+	k.mv_size = sizeof(end);
+	k.mv_data = end;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST)
+				: rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : rc;
+	while (rc == 0 && memcmp(k.mv_data, end, 8) == 0 && seen < keep) {
+		seen++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	while (rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, end, 8) == 0) {
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	mdb_cursor_close(cur);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mdb_err(w, rc, "trim eval log");
+}
+
+int
+vx_store_evallog_list(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t limit,
+    ProtobufCAllocator *alloc, Vexil__V1__EvalRecord ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	vx_be64_put(prefix, project_id);
+	return list_range(txn, s, DB_EVAL_LOG, prefix, 8, true, limit,
+	    &vexil__v1__eval_record__descriptor, alloc, (void ***)out, n);
 }

@@ -45,6 +45,7 @@ enum vx_seq {
 	VX_SEQ_SDKKEY,
 	VX_SEQ_USER,
 	VX_SEQ_AUDIT,
+	VX_SEQ_EVALLOG,
 	VX_SEQ_COUNT_
 };
 
@@ -192,6 +193,32 @@ int vx_store_apikey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
 int vx_store_apikey_put(vx_wtxn *w, const Vexil__V1__ApiKey *k) VX_MUST_USE;
 int vx_store_apikey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
     Vexil__V1__ApiKey ***out, size_t *n) VX_MUST_USE;
+
+/* ---- SDK keys ---- */
+int vx_store_sdkkey_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__SdkKey **out) VX_MUST_USE;
+int vx_store_sdkkey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
+    ProtobufCAllocator *alloc, Vexil__V1__SdkKey **out) VX_MUST_USE;
+int vx_store_sdkkey_put(vx_wtxn *w, const Vexil__V1__SdkKey *k) VX_MUST_USE;
+int vx_store_sdkkey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
+    Vexil__V1__SdkKey ***out, size_t *n) VX_MUST_USE;
+
+/* ---- evaluation records (written in batches, never one per evaluation) ---- */
+/* Adds delta to the count of (project, day, env, flag, variant). */
+int vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, const char *env,
+    const char *flag, const char *variant, uint64_t delta) VX_MUST_USE;
+/* Counts of a project from from_day on, filtered by env and flag when
+ * they are non-empty, in (day, env, flag, variant) order. */
+int vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    int32_t from_day, const char *env, const char *flag, ProtobufCAllocator *alloc,
+    Vexil__V1__EvalCount ***out, size_t *n) VX_MUST_USE;
+/* Appends to a project's recent log. */
+int vx_store_evallog_append(vx_wtxn *w, const Vexil__V1__EvalRecord *r) VX_MUST_USE;
+/* Drops all but the newest `keep` records of a project's log. */
+int vx_store_evallog_trim(vx_wtxn *w, uint64_t project_id, size_t keep) VX_MUST_USE;
+/* The recent log, newest first. */
+int vx_store_evallog_list(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t limit,
+    ProtobufCAllocator *alloc, Vexil__V1__EvalRecord ***out, size_t *n) VX_MUST_USE;
 
 /* ---- logs ---- */
 /* The change log of one project, oldest first, from revision `since`+1. */

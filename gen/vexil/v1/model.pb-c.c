@@ -688,6 +688,96 @@ void   vexil__v1__audit_entry__free_unpacked
   assert(message->base.descriptor == &vexil__v1__audit_entry__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__eval_record__init
+                     (Vexil__V1__EvalRecord         *message)
+{
+  static const Vexil__V1__EvalRecord init_value = VEXIL__V1__EVAL_RECORD__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__eval_record__get_packed_size
+                     (const Vexil__V1__EvalRecord *message)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_record__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__eval_record__pack
+                     (const Vexil__V1__EvalRecord *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_record__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__eval_record__pack_to_buffer
+                     (const Vexil__V1__EvalRecord *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_record__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvalRecord *
+       vexil__v1__eval_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvalRecord *)
+     protobuf_c_message_unpack (&vexil__v1__eval_record__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__eval_record__free_unpacked
+                     (Vexil__V1__EvalRecord *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__eval_record__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__eval_count__init
+                     (Vexil__V1__EvalCount         *message)
+{
+  static const Vexil__V1__EvalCount init_value = VEXIL__V1__EVAL_COUNT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__eval_count__get_packed_size
+                     (const Vexil__V1__EvalCount *message)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__eval_count__pack
+                     (const Vexil__V1__EvalCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__eval_count__pack_to_buffer
+                     (const Vexil__V1__EvalCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvalCount *
+       vexil__v1__eval_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvalCount *)
+     protobuf_c_message_unpack (&vexil__v1__eval_count__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__eval_count__free_unpacked
+                     (Vexil__V1__EvalCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[9] =
 {
   {
@@ -2451,6 +2541,212 @@ const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
   vexil__v1__audit_entry__field_indices_by_name,
   1,  vexil__v1__audit_entry__number_ranges,
   (ProtobufCMessageInit) vexil__v1__audit_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_record__field_descriptors[7] =
+{
+  {
+    "time",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, time),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "project_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag_key",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variant",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, variant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalRecord, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_record__field_indices_by_name[] = {
+  2,   /* field[2] = environment */
+  3,   /* field[3] = flag_key */
+  1,   /* field[1] = project_id */
+  5,   /* field[5] = reason */
+  0,   /* field[0] = time */
+  6,   /* field[6] = user_id */
+  4,   /* field[4] = variant */
+};
+static const ProtobufCIntRange vexil__v1__eval_record__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_record__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalRecord",
+  "EvalRecord",
+  "Vexil__V1__EvalRecord",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalRecord),
+  7,
+  vexil__v1__eval_record__field_descriptors,
+  vexil__v1__eval_record__field_indices_by_name,
+  1,  vexil__v1__eval_record__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_record__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_count__field_descriptors[5] =
+{
+  {
+    "day",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, day),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variant",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, variant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_count__field_indices_by_name[] = {
+  4,   /* field[4] = count */
+  0,   /* field[0] = day */
+  1,   /* field[1] = environment */
+  2,   /* field[2] = flag_key */
+  3,   /* field[3] = variant */
+};
+static const ProtobufCIntRange vexil__v1__eval_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalCount",
+  "EvalCount",
+  "Vexil__V1__EvalCount",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalCount),
+  5,
+  vexil__v1__eval_count__field_descriptors,
+  vexil__v1__eval_count__field_indices_by_name,
+  1,  vexil__v1__eval_count__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue vexil__v1__role__enum_values_by_number[4] =

@@ -31,6 +31,8 @@ typedef struct Vexil__V1__SdkKey Vexil__V1__SdkKey;
 typedef struct Vexil__V1__Change Vexil__V1__Change;
 typedef struct Vexil__V1__ChangeNotice Vexil__V1__ChangeNotice;
 typedef struct Vexil__V1__AuditEntry Vexil__V1__AuditEntry;
+typedef struct Vexil__V1__EvalRecord Vexil__V1__EvalRecord;
+typedef struct Vexil__V1__EvalCount Vexil__V1__EvalCount;
 
 
 /* --- enums --- */
@@ -390,6 +392,45 @@ struct  Vexil__V1__AuditEntry
     , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
+/*
+ * One evaluation, kept in a project's bounded recent log.
+ */
+struct  Vexil__V1__EvalRecord
+{
+  ProtobufCMessage base;
+  int64_t time;
+  uint64_t project_id;
+  char *environment;
+  char *flag_key;
+  char *variant;
+  char *reason;
+  char *user_id;
+};
+#define VEXIL__V1__EVAL_RECORD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_record__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * How often a variant was served, per flag, environment and UTC day.
+ */
+struct  Vexil__V1__EvalCount
+{
+  ProtobufCMessage base;
+  /*
+   * days since 1970-01-01
+   */
+  int32_t day;
+  char *environment;
+  char *flag_key;
+  char *variant;
+  uint64_t count;
+};
+#define VEXIL__V1__EVAL_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_count__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
 /* Vexil__V1__Project methods */
 void   vexil__v1__project__init
                      (Vexil__V1__Project         *message);
@@ -678,6 +719,44 @@ Vexil__V1__AuditEntry *
 void   vexil__v1__audit_entry__free_unpacked
                      (Vexil__V1__AuditEntry *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__EvalRecord methods */
+void   vexil__v1__eval_record__init
+                     (Vexil__V1__EvalRecord         *message);
+size_t vexil__v1__eval_record__get_packed_size
+                     (const Vexil__V1__EvalRecord   *message);
+size_t vexil__v1__eval_record__pack
+                     (const Vexil__V1__EvalRecord   *message,
+                      uint8_t             *out);
+size_t vexil__v1__eval_record__pack_to_buffer
+                     (const Vexil__V1__EvalRecord   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvalRecord *
+       vexil__v1__eval_record__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__eval_record__free_unpacked
+                     (Vexil__V1__EvalRecord *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvalCount methods */
+void   vexil__v1__eval_count__init
+                     (Vexil__V1__EvalCount         *message);
+size_t vexil__v1__eval_count__get_packed_size
+                     (const Vexil__V1__EvalCount   *message);
+size_t vexil__v1__eval_count__pack
+                     (const Vexil__V1__EvalCount   *message,
+                      uint8_t             *out);
+size_t vexil__v1__eval_count__pack_to_buffer
+                     (const Vexil__V1__EvalCount   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvalCount *
+       vexil__v1__eval_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__eval_count__free_unpacked
+                     (Vexil__V1__EvalCount *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Project_Closure)
@@ -728,6 +807,12 @@ typedef void (*Vexil__V1__ChangeNotice_Closure)
 typedef void (*Vexil__V1__AuditEntry_Closure)
                  (const Vexil__V1__AuditEntry *message,
                   void *closure_data);
+typedef void (*Vexil__V1__EvalRecord_Closure)
+                 (const Vexil__V1__EvalRecord *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvalCount_Closure)
+                 (const Vexil__V1__EvalCount *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -753,6 +838,8 @@ extern const ProtobufCMessageDescriptor vexil__v1__sdk_key__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__change__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__change_notice__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_record__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_count__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1402,6 +1402,231 @@ void   vexil__v1__revoke_api_key_request__free_unpacked
   assert(message->base.descriptor == &vexil__v1__revoke_api_key_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__create_sdk_key_request__init
+                     (Vexil__V1__CreateSdkKeyRequest         *message)
+{
+  static const Vexil__V1__CreateSdkKeyRequest init_value = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__create_sdk_key_request__get_packed_size
+                     (const Vexil__V1__CreateSdkKeyRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__create_sdk_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__create_sdk_key_request__pack
+                     (const Vexil__V1__CreateSdkKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__create_sdk_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__create_sdk_key_request__pack_to_buffer
+                     (const Vexil__V1__CreateSdkKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__create_sdk_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__CreateSdkKeyRequest *
+       vexil__v1__create_sdk_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__CreateSdkKeyRequest *)
+     protobuf_c_message_unpack (&vexil__v1__create_sdk_key_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__create_sdk_key_request__free_unpacked
+                     (Vexil__V1__CreateSdkKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__create_sdk_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__created_sdk_key__init
+                     (Vexil__V1__CreatedSdkKey         *message)
+{
+  static const Vexil__V1__CreatedSdkKey init_value = VEXIL__V1__CREATED_SDK_KEY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__created_sdk_key__get_packed_size
+                     (const Vexil__V1__CreatedSdkKey *message)
+{
+  assert(message->base.descriptor == &vexil__v1__created_sdk_key__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__created_sdk_key__pack
+                     (const Vexil__V1__CreatedSdkKey *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__created_sdk_key__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__created_sdk_key__pack_to_buffer
+                     (const Vexil__V1__CreatedSdkKey *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__created_sdk_key__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__CreatedSdkKey *
+       vexil__v1__created_sdk_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__CreatedSdkKey *)
+     protobuf_c_message_unpack (&vexil__v1__created_sdk_key__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__created_sdk_key__free_unpacked
+                     (Vexil__V1__CreatedSdkKey *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__created_sdk_key__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__list_sdk_keys_request__init
+                     (Vexil__V1__ListSdkKeysRequest         *message)
+{
+  static const Vexil__V1__ListSdkKeysRequest init_value = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__list_sdk_keys_request__get_packed_size
+                     (const Vexil__V1__ListSdkKeysRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__list_sdk_keys_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__list_sdk_keys_request__pack
+                     (const Vexil__V1__ListSdkKeysRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__list_sdk_keys_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__list_sdk_keys_request__pack_to_buffer
+                     (const Vexil__V1__ListSdkKeysRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__list_sdk_keys_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ListSdkKeysRequest *
+       vexil__v1__list_sdk_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ListSdkKeysRequest *)
+     protobuf_c_message_unpack (&vexil__v1__list_sdk_keys_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__list_sdk_keys_request__free_unpacked
+                     (Vexil__V1__ListSdkKeysRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__list_sdk_keys_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__sdk_key_list__init
+                     (Vexil__V1__SdkKeyList         *message)
+{
+  static const Vexil__V1__SdkKeyList init_value = VEXIL__V1__SDK_KEY_LIST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__sdk_key_list__get_packed_size
+                     (const Vexil__V1__SdkKeyList *message)
+{
+  assert(message->base.descriptor == &vexil__v1__sdk_key_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__sdk_key_list__pack
+                     (const Vexil__V1__SdkKeyList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__sdk_key_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__sdk_key_list__pack_to_buffer
+                     (const Vexil__V1__SdkKeyList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__sdk_key_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__SdkKeyList *
+       vexil__v1__sdk_key_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__SdkKeyList *)
+     protobuf_c_message_unpack (&vexil__v1__sdk_key_list__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__sdk_key_list__free_unpacked
+                     (Vexil__V1__SdkKeyList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__sdk_key_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__revoke_sdk_key_request__init
+                     (Vexil__V1__RevokeSdkKeyRequest         *message)
+{
+  static const Vexil__V1__RevokeSdkKeyRequest init_value = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__revoke_sdk_key_request__get_packed_size
+                     (const Vexil__V1__RevokeSdkKeyRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__revoke_sdk_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__revoke_sdk_key_request__pack
+                     (const Vexil__V1__RevokeSdkKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__revoke_sdk_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__revoke_sdk_key_request__pack_to_buffer
+                     (const Vexil__V1__RevokeSdkKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__revoke_sdk_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__RevokeSdkKeyRequest *
+       vexil__v1__revoke_sdk_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__RevokeSdkKeyRequest *)
+     protobuf_c_message_unpack (&vexil__v1__revoke_sdk_key_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__revoke_sdk_key_request__free_unpacked
+                     (Vexil__V1__RevokeSdkKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__revoke_sdk_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__list_audit_request__init
                      (Vexil__V1__ListAuditRequest         *message)
 {
@@ -1811,6 +2036,276 @@ void   vexil__v1__evaluation_list__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &vexil__v1__evaluation_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__get_snapshot_request__init
+                     (Vexil__V1__GetSnapshotRequest         *message)
+{
+  static const Vexil__V1__GetSnapshotRequest init_value = VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__get_snapshot_request__get_packed_size
+                     (const Vexil__V1__GetSnapshotRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__get_snapshot_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__get_snapshot_request__pack
+                     (const Vexil__V1__GetSnapshotRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__get_snapshot_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__get_snapshot_request__pack_to_buffer
+                     (const Vexil__V1__GetSnapshotRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__get_snapshot_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__GetSnapshotRequest *
+       vexil__v1__get_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__GetSnapshotRequest *)
+     protobuf_c_message_unpack (&vexil__v1__get_snapshot_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__get_snapshot_request__free_unpacked
+                     (Vexil__V1__GetSnapshotRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__get_snapshot_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__snapshot__init
+                     (Vexil__V1__Snapshot         *message)
+{
+  static const Vexil__V1__Snapshot init_value = VEXIL__V1__SNAPSHOT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__snapshot__get_packed_size
+                     (const Vexil__V1__Snapshot *message)
+{
+  assert(message->base.descriptor == &vexil__v1__snapshot__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__snapshot__pack
+                     (const Vexil__V1__Snapshot *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__snapshot__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__snapshot__pack_to_buffer
+                     (const Vexil__V1__Snapshot *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__snapshot__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Snapshot *
+       vexil__v1__snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Snapshot *)
+     protobuf_c_message_unpack (&vexil__v1__snapshot__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__snapshot__free_unpacked
+                     (Vexil__V1__Snapshot *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__snapshot__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__get_eval_counts_request__init
+                     (Vexil__V1__GetEvalCountsRequest         *message)
+{
+  static const Vexil__V1__GetEvalCountsRequest init_value = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__get_eval_counts_request__get_packed_size
+                     (const Vexil__V1__GetEvalCountsRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__get_eval_counts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__get_eval_counts_request__pack
+                     (const Vexil__V1__GetEvalCountsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__get_eval_counts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__get_eval_counts_request__pack_to_buffer
+                     (const Vexil__V1__GetEvalCountsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__get_eval_counts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__GetEvalCountsRequest *
+       vexil__v1__get_eval_counts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__GetEvalCountsRequest *)
+     protobuf_c_message_unpack (&vexil__v1__get_eval_counts_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__get_eval_counts_request__free_unpacked
+                     (Vexil__V1__GetEvalCountsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__get_eval_counts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__eval_count_list__init
+                     (Vexil__V1__EvalCountList         *message)
+{
+  static const Vexil__V1__EvalCountList init_value = VEXIL__V1__EVAL_COUNT_LIST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__eval_count_list__get_packed_size
+                     (const Vexil__V1__EvalCountList *message)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__eval_count_list__pack
+                     (const Vexil__V1__EvalCountList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__eval_count_list__pack_to_buffer
+                     (const Vexil__V1__EvalCountList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_count_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvalCountList *
+       vexil__v1__eval_count_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvalCountList *)
+     protobuf_c_message_unpack (&vexil__v1__eval_count_list__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__eval_count_list__free_unpacked
+                     (Vexil__V1__EvalCountList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__eval_count_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__list_eval_log_request__init
+                     (Vexil__V1__ListEvalLogRequest         *message)
+{
+  static const Vexil__V1__ListEvalLogRequest init_value = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__list_eval_log_request__get_packed_size
+                     (const Vexil__V1__ListEvalLogRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__list_eval_log_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__list_eval_log_request__pack
+                     (const Vexil__V1__ListEvalLogRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__list_eval_log_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__list_eval_log_request__pack_to_buffer
+                     (const Vexil__V1__ListEvalLogRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__list_eval_log_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ListEvalLogRequest *
+       vexil__v1__list_eval_log_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ListEvalLogRequest *)
+     protobuf_c_message_unpack (&vexil__v1__list_eval_log_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__list_eval_log_request__free_unpacked
+                     (Vexil__V1__ListEvalLogRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__list_eval_log_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__eval_log__init
+                     (Vexil__V1__EvalLog         *message)
+{
+  static const Vexil__V1__EvalLog init_value = VEXIL__V1__EVAL_LOG__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__eval_log__get_packed_size
+                     (const Vexil__V1__EvalLog *message)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_log__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__eval_log__pack
+                     (const Vexil__V1__EvalLog *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_log__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__eval_log__pack_to_buffer
+                     (const Vexil__V1__EvalLog *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__eval_log__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__EvalLog *
+       vexil__v1__eval_log__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__EvalLog *)
+     protobuf_c_message_unpack (&vexil__v1__eval_log__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__eval_log__free_unpacked
+                     (Vexil__V1__EvalLog *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__eval_log__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 #define vexil__v1__empty__field_descriptors NULL
@@ -3530,6 +4025,222 @@ const ProtobufCMessageDescriptor vexil__v1__revoke_api_key_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__revoke_api_key_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__create_sdk_key_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateSdkKeyRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateSdkKeyRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__create_sdk_key_request__field_indices_by_name[] = {
+  1,   /* field[1] = environment */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__create_sdk_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__create_sdk_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.CreateSdkKeyRequest",
+  "CreateSdkKeyRequest",
+  "Vexil__V1__CreateSdkKeyRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__CreateSdkKeyRequest),
+  2,
+  vexil__v1__create_sdk_key_request__field_descriptors,
+  vexil__v1__create_sdk_key_request__field_indices_by_name,
+  1,  vexil__v1__create_sdk_key_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__create_sdk_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__created_sdk_key__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreatedSdkKey, key),
+    &vexil__v1__sdk_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreatedSdkKey, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__created_sdk_key__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = secret */
+};
+static const ProtobufCIntRange vexil__v1__created_sdk_key__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__created_sdk_key__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.CreatedSdkKey",
+  "CreatedSdkKey",
+  "Vexil__V1__CreatedSdkKey",
+  "vexil.v1",
+  sizeof(Vexil__V1__CreatedSdkKey),
+  2,
+  vexil__v1__created_sdk_key__field_descriptors,
+  vexil__v1__created_sdk_key__field_indices_by_name,
+  1,  vexil__v1__created_sdk_key__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__created_sdk_key__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__list_sdk_keys_request__field_descriptors[1] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListSdkKeysRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__list_sdk_keys_request__field_indices_by_name[] = {
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__list_sdk_keys_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__list_sdk_keys_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ListSdkKeysRequest",
+  "ListSdkKeysRequest",
+  "Vexil__V1__ListSdkKeysRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__ListSdkKeysRequest),
+  1,
+  vexil__v1__list_sdk_keys_request__field_descriptors,
+  vexil__v1__list_sdk_keys_request__field_indices_by_name,
+  1,  vexil__v1__list_sdk_keys_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__list_sdk_keys_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__sdk_key_list__field_descriptors[1] =
+{
+  {
+    "keys",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__SdkKeyList, n_keys),
+    offsetof(Vexil__V1__SdkKeyList, keys),
+    &vexil__v1__sdk_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__sdk_key_list__field_indices_by_name[] = {
+  0,   /* field[0] = keys */
+};
+static const ProtobufCIntRange vexil__v1__sdk_key_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__sdk_key_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.SdkKeyList",
+  "SdkKeyList",
+  "Vexil__V1__SdkKeyList",
+  "vexil.v1",
+  sizeof(Vexil__V1__SdkKeyList),
+  1,
+  vexil__v1__sdk_key_list__field_descriptors,
+  vexil__v1__sdk_key_list__field_indices_by_name,
+  1,  vexil__v1__sdk_key_list__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__sdk_key_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__revoke_sdk_key_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RevokeSdkKeyRequest, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__revoke_sdk_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange vexil__v1__revoke_sdk_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__revoke_sdk_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.RevokeSdkKeyRequest",
+  "RevokeSdkKeyRequest",
+  "Vexil__V1__RevokeSdkKeyRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__RevokeSdkKeyRequest),
+  1,
+  vexil__v1__revoke_sdk_key_request__field_descriptors,
+  vexil__v1__revoke_sdk_key_request__field_indices_by_name,
+  1,  vexil__v1__revoke_sdk_key_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__revoke_sdk_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor vexil__v1__list_audit_request__field_descriptors[2] =
 {
   {
@@ -4196,6 +4907,364 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluation_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__get_snapshot_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetSnapshotRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetSnapshotRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__get_snapshot_request__field_indices_by_name[] = {
+  1,   /* field[1] = environment */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__get_snapshot_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__get_snapshot_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.GetSnapshotRequest",
+  "GetSnapshotRequest",
+  "Vexil__V1__GetSnapshotRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__GetSnapshotRequest),
+  2,
+  vexil__v1__get_snapshot_request__field_descriptors,
+  vexil__v1__get_snapshot_request__field_indices_by_name,
+  1,  vexil__v1__get_snapshot_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__get_snapshot_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__snapshot__field_descriptors[4] =
+{
+  {
+    "project_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Snapshot, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Snapshot, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Snapshot, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flags",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__Snapshot, n_flags),
+    offsetof(Vexil__V1__Snapshot, flags),
+    &vexil__v1__flag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__snapshot__field_indices_by_name[] = {
+  1,   /* field[1] = environment */
+  3,   /* field[3] = flags */
+  0,   /* field[0] = project_id */
+  2,   /* field[2] = revision */
+};
+static const ProtobufCIntRange vexil__v1__snapshot__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__snapshot__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Snapshot",
+  "Snapshot",
+  "Vexil__V1__Snapshot",
+  "vexil.v1",
+  sizeof(Vexil__V1__Snapshot),
+  4,
+  vexil__v1__snapshot__field_descriptors,
+  vexil__v1__snapshot__field_indices_by_name,
+  1,  vexil__v1__snapshot__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__snapshot__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__get_eval_counts_request__field_descriptors[4] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetEvalCountsRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag_key",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetEvalCountsRequest, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetEvalCountsRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "days",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetEvalCountsRequest, days),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__get_eval_counts_request__field_indices_by_name[] = {
+  3,   /* field[3] = days */
+  2,   /* field[2] = environment */
+  1,   /* field[1] = flag_key */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__get_eval_counts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__get_eval_counts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.GetEvalCountsRequest",
+  "GetEvalCountsRequest",
+  "Vexil__V1__GetEvalCountsRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__GetEvalCountsRequest),
+  4,
+  vexil__v1__get_eval_counts_request__field_descriptors,
+  vexil__v1__get_eval_counts_request__field_indices_by_name,
+  1,  vexil__v1__get_eval_counts_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__get_eval_counts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_count_list__field_descriptors[2] =
+{
+  {
+    "counts",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__EvalCountList, n_counts),
+    offsetof(Vexil__V1__EvalCountList, counts),
+    &vexil__v1__eval_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dropped",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCountList, dropped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_count_list__field_indices_by_name[] = {
+  0,   /* field[0] = counts */
+  1,   /* field[1] = dropped */
+};
+static const ProtobufCIntRange vexil__v1__eval_count_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_count_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalCountList",
+  "EvalCountList",
+  "Vexil__V1__EvalCountList",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalCountList),
+  2,
+  vexil__v1__eval_count_list__field_descriptors,
+  vexil__v1__eval_count_list__field_indices_by_name,
+  1,  vexil__v1__eval_count_list__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_count_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__list_eval_log_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListEvalLogRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListEvalLogRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__list_eval_log_request__field_indices_by_name[] = {
+  1,   /* field[1] = limit */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__list_eval_log_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__list_eval_log_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ListEvalLogRequest",
+  "ListEvalLogRequest",
+  "Vexil__V1__ListEvalLogRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__ListEvalLogRequest),
+  2,
+  vexil__v1__list_eval_log_request__field_descriptors,
+  vexil__v1__list_eval_log_request__field_indices_by_name,
+  1,  vexil__v1__list_eval_log_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__list_eval_log_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__eval_log__field_descriptors[2] =
+{
+  {
+    "records",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__EvalLog, n_records),
+    offsetof(Vexil__V1__EvalLog, records),
+    &vexil__v1__eval_record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dropped",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalLog, dropped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__eval_log__field_indices_by_name[] = {
+  1,   /* field[1] = dropped */
+  0,   /* field[0] = records */
+};
+static const ProtobufCIntRange vexil__v1__eval_log__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvalLog",
+  "EvalLog",
+  "Vexil__V1__EvalLog",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvalLog),
+  2,
+  vexil__v1__eval_log__field_descriptors,
+  vexil__v1__eval_log__field_indices_by_name,
+  1,  vexil__v1__eval_log__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__eval_log__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[5] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
@@ -4508,16 +5577,22 @@ void vexil__v1__rule_service__init (Vexil__V1__RuleService_Service *service,
                                      &vexil__v1__rule_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor vexil__v1__key_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor vexil__v1__key_service__method_descriptors[6] =
 {
   { "CreateApiKey", &vexil__v1__create_api_key_request__descriptor, &vexil__v1__created_api_key__descriptor },
   { "ListApiKeys", &vexil__v1__list_api_keys_request__descriptor, &vexil__v1__api_key_list__descriptor },
   { "RevokeApiKey", &vexil__v1__revoke_api_key_request__descriptor, &vexil__v1__empty__descriptor },
+  { "CreateSdkKey", &vexil__v1__create_sdk_key_request__descriptor, &vexil__v1__created_sdk_key__descriptor },
+  { "ListSdkKeys", &vexil__v1__list_sdk_keys_request__descriptor, &vexil__v1__sdk_key_list__descriptor },
+  { "RevokeSdkKey", &vexil__v1__revoke_sdk_key_request__descriptor, &vexil__v1__empty__descriptor },
 };
 const unsigned vexil__v1__key_service__method_indices_by_name[] = {
   0,        /* CreateApiKey */
+  3,        /* CreateSdkKey */
   1,        /* ListApiKeys */
-  2         /* RevokeApiKey */
+  4,        /* ListSdkKeys */
+  2,        /* RevokeApiKey */
+  5         /* RevokeSdkKey */
 };
 const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor =
 {
@@ -4526,7 +5601,7 @@ const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor =
   "KeyService",
   "Vexil__V1__KeyService",
   "vexil.v1",
-  3,
+  6,
   vexil__v1__key_service__method_descriptors,
   vexil__v1__key_service__method_indices_by_name
 };
@@ -4553,6 +5628,30 @@ void vexil__v1__key_service__revoke_api_key(ProtobufCService *service,
 {
   assert(service->descriptor == &vexil__v1__key_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__key_service__create_sdk_key(ProtobufCService *service,
+                                            const Vexil__V1__CreateSdkKeyRequest *input,
+                                            Vexil__V1__CreatedSdkKey_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__key_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__key_service__list_sdk_keys(ProtobufCService *service,
+                                           const Vexil__V1__ListSdkKeysRequest *input,
+                                           Vexil__V1__SdkKeyList_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__key_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__key_service__revoke_sdk_key(ProtobufCService *service,
+                                            const Vexil__V1__RevokeSdkKeyRequest *input,
+                                            Vexil__V1__Empty_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__key_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__key_service__init (Vexil__V1__KeyService_Service *service,
                                    Vexil__V1__KeyService_ServiceDestroy destroy)
@@ -4594,14 +5693,20 @@ void vexil__v1__audit_service__init (Vexil__V1__AuditService_Service *service,
                                      &vexil__v1__audit_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor vexil__v1__evaluation_service__method_descriptors[2] =
+static const ProtobufCMethodDescriptor vexil__v1__evaluation_service__method_descriptors[5] =
 {
   { "Evaluate", &vexil__v1__evaluate_request__descriptor, &vexil__v1__evaluation_result__descriptor },
   { "EvaluateAll", &vexil__v1__evaluate_all_request__descriptor, &vexil__v1__evaluation_list__descriptor },
+  { "GetSnapshot", &vexil__v1__get_snapshot_request__descriptor, &vexil__v1__snapshot__descriptor },
+  { "GetEvalCounts", &vexil__v1__get_eval_counts_request__descriptor, &vexil__v1__eval_count_list__descriptor },
+  { "ListEvalLog", &vexil__v1__list_eval_log_request__descriptor, &vexil__v1__eval_log__descriptor },
 };
 const unsigned vexil__v1__evaluation_service__method_indices_by_name[] = {
   0,        /* Evaluate */
-  1         /* EvaluateAll */
+  1,        /* EvaluateAll */
+  3,        /* GetEvalCounts */
+  2,        /* GetSnapshot */
+  4         /* ListEvalLog */
 };
 const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor =
 {
@@ -4610,7 +5715,7 @@ const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor =
   "EvaluationService",
   "Vexil__V1__EvaluationService",
   "vexil.v1",
-  2,
+  5,
   vexil__v1__evaluation_service__method_descriptors,
   vexil__v1__evaluation_service__method_indices_by_name
 };
@@ -4629,6 +5734,30 @@ void vexil__v1__evaluation_service__evaluate_all(ProtobufCService *service,
 {
   assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
   service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__evaluation_service__get_snapshot(ProtobufCService *service,
+                                                 const Vexil__V1__GetSnapshotRequest *input,
+                                                 Vexil__V1__Snapshot_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__evaluation_service__get_eval_counts(ProtobufCService *service,
+                                                    const Vexil__V1__GetEvalCountsRequest *input,
+                                                    Vexil__V1__EvalCountList_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__evaluation_service__list_eval_log(ProtobufCService *service,
+                                                  const Vexil__V1__ListEvalLogRequest *input,
+                                                  Vexil__V1__EvalLog_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *service,
                                           Vexil__V1__EvaluationService_ServiceDestroy destroy)

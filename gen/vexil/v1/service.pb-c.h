@@ -47,6 +47,11 @@ typedef struct Vexil__V1__CreatedApiKey Vexil__V1__CreatedApiKey;
 typedef struct Vexil__V1__ListApiKeysRequest Vexil__V1__ListApiKeysRequest;
 typedef struct Vexil__V1__ApiKeyList Vexil__V1__ApiKeyList;
 typedef struct Vexil__V1__RevokeApiKeyRequest Vexil__V1__RevokeApiKeyRequest;
+typedef struct Vexil__V1__CreateSdkKeyRequest Vexil__V1__CreateSdkKeyRequest;
+typedef struct Vexil__V1__CreatedSdkKey Vexil__V1__CreatedSdkKey;
+typedef struct Vexil__V1__ListSdkKeysRequest Vexil__V1__ListSdkKeysRequest;
+typedef struct Vexil__V1__SdkKeyList Vexil__V1__SdkKeyList;
+typedef struct Vexil__V1__RevokeSdkKeyRequest Vexil__V1__RevokeSdkKeyRequest;
 typedef struct Vexil__V1__ListAuditRequest Vexil__V1__ListAuditRequest;
 typedef struct Vexil__V1__AuditList Vexil__V1__AuditList;
 typedef struct Vexil__V1__StringList Vexil__V1__StringList;
@@ -57,6 +62,12 @@ typedef struct Vexil__V1__EvaluateRequest Vexil__V1__EvaluateRequest;
 typedef struct Vexil__V1__EvaluationResult Vexil__V1__EvaluationResult;
 typedef struct Vexil__V1__EvaluateAllRequest Vexil__V1__EvaluateAllRequest;
 typedef struct Vexil__V1__EvaluationList Vexil__V1__EvaluationList;
+typedef struct Vexil__V1__GetSnapshotRequest Vexil__V1__GetSnapshotRequest;
+typedef struct Vexil__V1__Snapshot Vexil__V1__Snapshot;
+typedef struct Vexil__V1__GetEvalCountsRequest Vexil__V1__GetEvalCountsRequest;
+typedef struct Vexil__V1__EvalCountList Vexil__V1__EvalCountList;
+typedef struct Vexil__V1__ListEvalLogRequest Vexil__V1__ListEvalLogRequest;
+typedef struct Vexil__V1__EvalLog Vexil__V1__EvalLog;
 
 
 /* --- enums --- */
@@ -477,6 +488,68 @@ struct  Vexil__V1__RevokeApiKeyRequest
     , 0 }
 
 
+struct  Vexil__V1__CreateSdkKeyRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  /*
+   * empty: any environment of the project
+   */
+  char *environment;
+};
+#define VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__create_sdk_key_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__CreatedSdkKey
+{
+  ProtobufCMessage base;
+  /*
+   * hash is never filled in
+   */
+  Vexil__V1__SdkKey *key;
+  /*
+   * shown once
+   */
+  char *secret;
+};
+#define VEXIL__V1__CREATED_SDK_KEY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__created_sdk_key__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__ListSdkKeysRequest
+{
+  ProtobufCMessage base;
+  char *project;
+};
+#define VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_sdk_keys_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__SdkKeyList
+{
+  ProtobufCMessage base;
+  size_t n_keys;
+  Vexil__V1__SdkKey **keys;
+};
+#define VEXIL__V1__SDK_KEY_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__sdk_key_list__descriptor) \
+    , 0,NULL }
+
+
+struct  Vexil__V1__RevokeSdkKeyRequest
+{
+  ProtobufCMessage base;
+  uint64_t id;
+};
+#define VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__revoke_sdk_key_request__descriptor) \
+    , 0 }
+
+
 struct  Vexil__V1__ListAuditRequest
 {
   ProtobufCMessage base;
@@ -631,6 +704,100 @@ struct  Vexil__V1__EvaluationList
 };
 #define VEXIL__V1__EVALUATION_LIST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_list__descriptor) \
+    , 0,NULL, 0 }
+
+
+/*
+ * Everything a client needs to evaluate one environment locally.
+ */
+struct  Vexil__V1__GetSnapshotRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *environment;
+};
+#define VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__get_snapshot_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__Snapshot
+{
+  ProtobufCMessage base;
+  uint64_t project_id;
+  char *environment;
+  uint64_t revision;
+  /*
+   * Each flag carries only this environment's config.
+   */
+  size_t n_flags;
+  Vexil__V1__Flag **flags;
+};
+#define VEXIL__V1__SNAPSHOT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__snapshot__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Vexil__V1__GetEvalCountsRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  /*
+   * empty: every flag
+   */
+  char *flag_key;
+  /*
+   * empty: every environment
+   */
+  char *environment;
+  /*
+   * the last N UTC days, today included; 0 means 30
+   */
+  uint32_t days;
+};
+#define VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__get_eval_counts_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vexil__V1__EvalCountList
+{
+  ProtobufCMessage base;
+  size_t n_counts;
+  Vexil__V1__EvalCount **counts;
+  /*
+   * Records dropped since vexild started because the buffer was full.
+   */
+  uint64_t dropped;
+};
+#define VEXIL__V1__EVAL_COUNT_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_count_list__descriptor) \
+    , 0,NULL, 0 }
+
+
+struct  Vexil__V1__ListEvalLogRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  /*
+   * newest first; 0 means 100
+   */
+  uint32_t limit;
+};
+#define VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_eval_log_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vexil__V1__EvalLog
+{
+  ProtobufCMessage base;
+  size_t n_records;
+  Vexil__V1__EvalRecord **records;
+  uint64_t dropped;
+};
+#define VEXIL__V1__EVAL_LOG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_log__descriptor) \
     , 0,NULL, 0 }
 
 
@@ -1223,6 +1390,101 @@ Vexil__V1__RevokeApiKeyRequest *
 void   vexil__v1__revoke_api_key_request__free_unpacked
                      (Vexil__V1__RevokeApiKeyRequest *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__CreateSdkKeyRequest methods */
+void   vexil__v1__create_sdk_key_request__init
+                     (Vexil__V1__CreateSdkKeyRequest         *message);
+size_t vexil__v1__create_sdk_key_request__get_packed_size
+                     (const Vexil__V1__CreateSdkKeyRequest   *message);
+size_t vexil__v1__create_sdk_key_request__pack
+                     (const Vexil__V1__CreateSdkKeyRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__create_sdk_key_request__pack_to_buffer
+                     (const Vexil__V1__CreateSdkKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__CreateSdkKeyRequest *
+       vexil__v1__create_sdk_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__create_sdk_key_request__free_unpacked
+                     (Vexil__V1__CreateSdkKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__CreatedSdkKey methods */
+void   vexil__v1__created_sdk_key__init
+                     (Vexil__V1__CreatedSdkKey         *message);
+size_t vexil__v1__created_sdk_key__get_packed_size
+                     (const Vexil__V1__CreatedSdkKey   *message);
+size_t vexil__v1__created_sdk_key__pack
+                     (const Vexil__V1__CreatedSdkKey   *message,
+                      uint8_t             *out);
+size_t vexil__v1__created_sdk_key__pack_to_buffer
+                     (const Vexil__V1__CreatedSdkKey   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__CreatedSdkKey *
+       vexil__v1__created_sdk_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__created_sdk_key__free_unpacked
+                     (Vexil__V1__CreatedSdkKey *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__ListSdkKeysRequest methods */
+void   vexil__v1__list_sdk_keys_request__init
+                     (Vexil__V1__ListSdkKeysRequest         *message);
+size_t vexil__v1__list_sdk_keys_request__get_packed_size
+                     (const Vexil__V1__ListSdkKeysRequest   *message);
+size_t vexil__v1__list_sdk_keys_request__pack
+                     (const Vexil__V1__ListSdkKeysRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__list_sdk_keys_request__pack_to_buffer
+                     (const Vexil__V1__ListSdkKeysRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ListSdkKeysRequest *
+       vexil__v1__list_sdk_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__list_sdk_keys_request__free_unpacked
+                     (Vexil__V1__ListSdkKeysRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__SdkKeyList methods */
+void   vexil__v1__sdk_key_list__init
+                     (Vexil__V1__SdkKeyList         *message);
+size_t vexil__v1__sdk_key_list__get_packed_size
+                     (const Vexil__V1__SdkKeyList   *message);
+size_t vexil__v1__sdk_key_list__pack
+                     (const Vexil__V1__SdkKeyList   *message,
+                      uint8_t             *out);
+size_t vexil__v1__sdk_key_list__pack_to_buffer
+                     (const Vexil__V1__SdkKeyList   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__SdkKeyList *
+       vexil__v1__sdk_key_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__sdk_key_list__free_unpacked
+                     (Vexil__V1__SdkKeyList *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__RevokeSdkKeyRequest methods */
+void   vexil__v1__revoke_sdk_key_request__init
+                     (Vexil__V1__RevokeSdkKeyRequest         *message);
+size_t vexil__v1__revoke_sdk_key_request__get_packed_size
+                     (const Vexil__V1__RevokeSdkKeyRequest   *message);
+size_t vexil__v1__revoke_sdk_key_request__pack
+                     (const Vexil__V1__RevokeSdkKeyRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__revoke_sdk_key_request__pack_to_buffer
+                     (const Vexil__V1__RevokeSdkKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__RevokeSdkKeyRequest *
+       vexil__v1__revoke_sdk_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__revoke_sdk_key_request__free_unpacked
+                     (Vexil__V1__RevokeSdkKeyRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Vexil__V1__ListAuditRequest methods */
 void   vexil__v1__list_audit_request__init
                      (Vexil__V1__ListAuditRequest         *message);
@@ -1397,6 +1659,120 @@ Vexil__V1__EvaluationList *
 void   vexil__v1__evaluation_list__free_unpacked
                      (Vexil__V1__EvaluationList *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__GetSnapshotRequest methods */
+void   vexil__v1__get_snapshot_request__init
+                     (Vexil__V1__GetSnapshotRequest         *message);
+size_t vexil__v1__get_snapshot_request__get_packed_size
+                     (const Vexil__V1__GetSnapshotRequest   *message);
+size_t vexil__v1__get_snapshot_request__pack
+                     (const Vexil__V1__GetSnapshotRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__get_snapshot_request__pack_to_buffer
+                     (const Vexil__V1__GetSnapshotRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__GetSnapshotRequest *
+       vexil__v1__get_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__get_snapshot_request__free_unpacked
+                     (Vexil__V1__GetSnapshotRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__Snapshot methods */
+void   vexil__v1__snapshot__init
+                     (Vexil__V1__Snapshot         *message);
+size_t vexil__v1__snapshot__get_packed_size
+                     (const Vexil__V1__Snapshot   *message);
+size_t vexil__v1__snapshot__pack
+                     (const Vexil__V1__Snapshot   *message,
+                      uint8_t             *out);
+size_t vexil__v1__snapshot__pack_to_buffer
+                     (const Vexil__V1__Snapshot   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__Snapshot *
+       vexil__v1__snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__snapshot__free_unpacked
+                     (Vexil__V1__Snapshot *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__GetEvalCountsRequest methods */
+void   vexil__v1__get_eval_counts_request__init
+                     (Vexil__V1__GetEvalCountsRequest         *message);
+size_t vexil__v1__get_eval_counts_request__get_packed_size
+                     (const Vexil__V1__GetEvalCountsRequest   *message);
+size_t vexil__v1__get_eval_counts_request__pack
+                     (const Vexil__V1__GetEvalCountsRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__get_eval_counts_request__pack_to_buffer
+                     (const Vexil__V1__GetEvalCountsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__GetEvalCountsRequest *
+       vexil__v1__get_eval_counts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__get_eval_counts_request__free_unpacked
+                     (Vexil__V1__GetEvalCountsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvalCountList methods */
+void   vexil__v1__eval_count_list__init
+                     (Vexil__V1__EvalCountList         *message);
+size_t vexil__v1__eval_count_list__get_packed_size
+                     (const Vexil__V1__EvalCountList   *message);
+size_t vexil__v1__eval_count_list__pack
+                     (const Vexil__V1__EvalCountList   *message,
+                      uint8_t             *out);
+size_t vexil__v1__eval_count_list__pack_to_buffer
+                     (const Vexil__V1__EvalCountList   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvalCountList *
+       vexil__v1__eval_count_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__eval_count_list__free_unpacked
+                     (Vexil__V1__EvalCountList *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__ListEvalLogRequest methods */
+void   vexil__v1__list_eval_log_request__init
+                     (Vexil__V1__ListEvalLogRequest         *message);
+size_t vexil__v1__list_eval_log_request__get_packed_size
+                     (const Vexil__V1__ListEvalLogRequest   *message);
+size_t vexil__v1__list_eval_log_request__pack
+                     (const Vexil__V1__ListEvalLogRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__list_eval_log_request__pack_to_buffer
+                     (const Vexil__V1__ListEvalLogRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ListEvalLogRequest *
+       vexil__v1__list_eval_log_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__list_eval_log_request__free_unpacked
+                     (Vexil__V1__ListEvalLogRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__EvalLog methods */
+void   vexil__v1__eval_log__init
+                     (Vexil__V1__EvalLog         *message);
+size_t vexil__v1__eval_log__get_packed_size
+                     (const Vexil__V1__EvalLog   *message);
+size_t vexil__v1__eval_log__pack
+                     (const Vexil__V1__EvalLog   *message,
+                      uint8_t             *out);
+size_t vexil__v1__eval_log__pack_to_buffer
+                     (const Vexil__V1__EvalLog   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__EvalLog *
+       vexil__v1__eval_log__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__eval_log__free_unpacked
+                     (Vexil__V1__EvalLog *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Empty_Closure)
@@ -1492,6 +1868,21 @@ typedef void (*Vexil__V1__ApiKeyList_Closure)
 typedef void (*Vexil__V1__RevokeApiKeyRequest_Closure)
                  (const Vexil__V1__RevokeApiKeyRequest *message,
                   void *closure_data);
+typedef void (*Vexil__V1__CreateSdkKeyRequest_Closure)
+                 (const Vexil__V1__CreateSdkKeyRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__CreatedSdkKey_Closure)
+                 (const Vexil__V1__CreatedSdkKey *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ListSdkKeysRequest_Closure)
+                 (const Vexil__V1__ListSdkKeysRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__SdkKeyList_Closure)
+                 (const Vexil__V1__SdkKeyList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__RevokeSdkKeyRequest_Closure)
+                 (const Vexil__V1__RevokeSdkKeyRequest *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__ListAuditRequest_Closure)
                  (const Vexil__V1__ListAuditRequest *message,
                   void *closure_data);
@@ -1521,6 +1912,24 @@ typedef void (*Vexil__V1__EvaluateAllRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__EvaluationList_Closure)
                  (const Vexil__V1__EvaluationList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__GetSnapshotRequest_Closure)
+                 (const Vexil__V1__GetSnapshotRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__Snapshot_Closure)
+                 (const Vexil__V1__Snapshot *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__GetEvalCountsRequest_Closure)
+                 (const Vexil__V1__GetEvalCountsRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvalCountList_Closure)
+                 (const Vexil__V1__EvalCountList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ListEvalLogRequest_Closure)
+                 (const Vexil__V1__ListEvalLogRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvalLog_Closure)
+                 (const Vexil__V1__EvalLog *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -1787,6 +2196,18 @@ struct Vexil__V1__KeyService_Service
                          const Vexil__V1__RevokeApiKeyRequest *input,
                          Vexil__V1__Empty_Closure closure,
                          void *closure_data);
+  void (*create_sdk_key)(Vexil__V1__KeyService_Service *service,
+                         const Vexil__V1__CreateSdkKeyRequest *input,
+                         Vexil__V1__CreatedSdkKey_Closure closure,
+                         void *closure_data);
+  void (*list_sdk_keys)(Vexil__V1__KeyService_Service *service,
+                        const Vexil__V1__ListSdkKeysRequest *input,
+                        Vexil__V1__SdkKeyList_Closure closure,
+                        void *closure_data);
+  void (*revoke_sdk_key)(Vexil__V1__KeyService_Service *service,
+                         const Vexil__V1__RevokeSdkKeyRequest *input,
+                         Vexil__V1__Empty_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Vexil__V1__KeyService_ServiceDestroy)(Vexil__V1__KeyService_Service *);
 void vexil__v1__key_service__init (Vexil__V1__KeyService_Service *service,
@@ -1797,7 +2218,10 @@ void vexil__v1__key_service__init (Vexil__V1__KeyService_Service *service,
     { VEXIL__V1__KEY_SERVICE__BASE_INIT,\
       function_prefix__ ## create_api_key,\
       function_prefix__ ## list_api_keys,\
-      function_prefix__ ## revoke_api_key  }
+      function_prefix__ ## revoke_api_key,\
+      function_prefix__ ## create_sdk_key,\
+      function_prefix__ ## list_sdk_keys,\
+      function_prefix__ ## revoke_sdk_key  }
 void vexil__v1__key_service__create_api_key(ProtobufCService *service,
                                             const Vexil__V1__CreateApiKeyRequest *input,
                                             Vexil__V1__CreatedApiKey_Closure closure,
@@ -1808,6 +2232,18 @@ void vexil__v1__key_service__list_api_keys(ProtobufCService *service,
                                            void *closure_data);
 void vexil__v1__key_service__revoke_api_key(ProtobufCService *service,
                                             const Vexil__V1__RevokeApiKeyRequest *input,
+                                            Vexil__V1__Empty_Closure closure,
+                                            void *closure_data);
+void vexil__v1__key_service__create_sdk_key(ProtobufCService *service,
+                                            const Vexil__V1__CreateSdkKeyRequest *input,
+                                            Vexil__V1__CreatedSdkKey_Closure closure,
+                                            void *closure_data);
+void vexil__v1__key_service__list_sdk_keys(ProtobufCService *service,
+                                           const Vexil__V1__ListSdkKeysRequest *input,
+                                           Vexil__V1__SdkKeyList_Closure closure,
+                                           void *closure_data);
+void vexil__v1__key_service__revoke_sdk_key(ProtobufCService *service,
+                                            const Vexil__V1__RevokeSdkKeyRequest *input,
                                             Vexil__V1__Empty_Closure closure,
                                             void *closure_data);
 typedef struct Vexil__V1__AuditService_Service Vexil__V1__AuditService_Service;
@@ -1843,6 +2279,18 @@ struct Vexil__V1__EvaluationService_Service
                        const Vexil__V1__EvaluateAllRequest *input,
                        Vexil__V1__EvaluationList_Closure closure,
                        void *closure_data);
+  void (*get_snapshot)(Vexil__V1__EvaluationService_Service *service,
+                       const Vexil__V1__GetSnapshotRequest *input,
+                       Vexil__V1__Snapshot_Closure closure,
+                       void *closure_data);
+  void (*get_eval_counts)(Vexil__V1__EvaluationService_Service *service,
+                          const Vexil__V1__GetEvalCountsRequest *input,
+                          Vexil__V1__EvalCountList_Closure closure,
+                          void *closure_data);
+  void (*list_eval_log)(Vexil__V1__EvaluationService_Service *service,
+                        const Vexil__V1__ListEvalLogRequest *input,
+                        Vexil__V1__EvalLog_Closure closure,
+                        void *closure_data);
 };
 typedef void (*Vexil__V1__EvaluationService_ServiceDestroy)(Vexil__V1__EvaluationService_Service *);
 void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *service,
@@ -1852,7 +2300,10 @@ void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *
 #define VEXIL__V1__EVALUATION_SERVICE__INIT(function_prefix__) \
     { VEXIL__V1__EVALUATION_SERVICE__BASE_INIT,\
       function_prefix__ ## evaluate,\
-      function_prefix__ ## evaluate_all  }
+      function_prefix__ ## evaluate_all,\
+      function_prefix__ ## get_snapshot,\
+      function_prefix__ ## get_eval_counts,\
+      function_prefix__ ## list_eval_log  }
 void vexil__v1__evaluation_service__evaluate(ProtobufCService *service,
                                              const Vexil__V1__EvaluateRequest *input,
                                              Vexil__V1__EvaluationResult_Closure closure,
@@ -1861,6 +2312,18 @@ void vexil__v1__evaluation_service__evaluate_all(ProtobufCService *service,
                                                  const Vexil__V1__EvaluateAllRequest *input,
                                                  Vexil__V1__EvaluationList_Closure closure,
                                                  void *closure_data);
+void vexil__v1__evaluation_service__get_snapshot(ProtobufCService *service,
+                                                 const Vexil__V1__GetSnapshotRequest *input,
+                                                 Vexil__V1__Snapshot_Closure closure,
+                                                 void *closure_data);
+void vexil__v1__evaluation_service__get_eval_counts(ProtobufCService *service,
+                                                    const Vexil__V1__GetEvalCountsRequest *input,
+                                                    Vexil__V1__EvalCountList_Closure closure,
+                                                    void *closure_data);
+void vexil__v1__evaluation_service__list_eval_log(ProtobufCService *service,
+                                                  const Vexil__V1__ListEvalLogRequest *input,
+                                                  Vexil__V1__EvalLog_Closure closure,
+                                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1895,6 +2358,11 @@ extern const ProtobufCMessageDescriptor vexil__v1__created_api_key__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_api_keys_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__api_key_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__revoke_api_key_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__create_sdk_key_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__created_sdk_key__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__list_sdk_keys_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__sdk_key_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__revoke_sdk_key_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_audit_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__audit_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__string_list__descriptor;
@@ -1905,6 +2373,12 @@ extern const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluate_all_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluation_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__get_snapshot_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__snapshot__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__get_eval_counts_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_count_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__list_eval_log_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__flag_service__descriptor;

@@ -352,6 +352,48 @@ vx_revoke_api_key(vx_client *c, const Vexil__V1__RevokeApiKeyRequest *in, Vexil_
 }
 
 int
+vx_create_sdk_key(vx_client *c, const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
+	vexil__v1__key_service__create_sdk_key(&stub.base, in,
+	    (Vexil__V1__CreatedSdkKey_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__CreatedSdkKey *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_sdk_keys(vx_client *c, const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
+	vexil__v1__key_service__list_sdk_keys(&stub.base, in,
+	    (Vexil__V1__SdkKeyList_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__SdkKeyList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_revoke_sdk_key(vx_client *c, const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
+	vexil__v1__key_service__revoke_sdk_key(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
 vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out,
     vx_status *st)
 {
@@ -390,5 +432,47 @@ vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1
 	vexil__v1__evaluation_service__evaluate_all(&stub.base, in,
 	    (Vexil__V1__EvaluationList_Closure)vx_wire_stub_closure, &stub);
 	*out = (Vexil__V1__EvaluationList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_snapshot(vx_client *c, const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__get_snapshot(&stub.base, in,
+	    (Vexil__V1__Snapshot_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__Snapshot *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__get_eval_counts(&stub.base, in,
+	    (Vexil__V1__EvalCountList_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__EvalCountList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__list_eval_log(&stub.base, in,
+	    (Vexil__V1__EvalLog_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__EvalLog *)stub.out;
 	return stub.rc;
 }

@@ -64,11 +64,23 @@ int vx_list_api_keys(vx_client *c, const Vexil__V1__ListApiKeysRequest *in, Vexi
     vx_status *st) __attribute__((warn_unused_result));
 int vx_revoke_api_key(vx_client *c, const Vexil__V1__RevokeApiKeyRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_sdk_key(vx_client *c, const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_sdk_keys(vx_client *c, const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_revoke_sdk_key(vx_client *c, const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_evaluate(vx_client *c, const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_snapshot(vx_client *c, const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st) __attribute__((warn_unused_result));
 
 #endif

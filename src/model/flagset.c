@@ -1,0 +1,98 @@
+/*
+ * Vexil — compiled flag sets: see flagset.h.
+ */
+#include "model/flagset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+vx_flagset_free(vx_flagset *fs)
+{
+	if (fs == NULL)
+		return;
+	for (size_t i = 0; i < fs->n; i++) {
+		vx_eval_flag_free(fs->flags[i].flag);
+		free(fs->flags[i].rule_ids);
+		free(fs->flags[i].key);
+	}
+	free(fs->flags);
+	free(fs->env);
+	free(fs);
+}
+
+static int
+by_key(const void *a, const void *b)
+{
+	return strcmp(((const vx_compiled *)a)->key, ((const vx_compiled *)b)->key);
+}
+
+int
+vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
+    uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)
+{
+	vx_flagset *fs;
+	char why[200];
+	int rc = VX_ENOMEM;
+
+	*out = NULL;
+	if ((fs = calloc(1, sizeof(*fs))) == NULL || (fs->env = strdup(env)) == NULL)
+		goto fail;
+	fs->project_id = project_id;
+	fs->revision = revision;
+	if (n && (fs->flags = calloc(n, sizeof(*fs->flags))) == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const Vexil__V1__FlagEnvConfig *cfg = NULL;
+		vx_compiled *cf = &fs->flags[fs->n];
+
+		for (size_t j = 0; j < flags[i]->n_envs; j++)
+			if (strcmp(flags[i]->envs[j]->environment, env) == 0)
+				cfg = flags[i]->envs[j];
+		if (cfg == NULL)
+			continue; /* stored flags configure every environment */
+		cf->type = flags[i]->type;
+		if ((cf->key = strdup(flags[i]->key)) == NULL ||
+		    (cfg->n_rules && (cf->rule_ids = calloc(cfg->n_rules, 8)) == NULL))
+			goto fail_flag;
+		for (size_t j = 0; j < cfg->n_rules; j++)
+			cf->rule_ids[j] = cfg->rules[j]->id;
+		rc = vx_flag_compile(flags[i], cfg, &cf->flag, why, sizeof(why));
+		if (rc != 0) {
+			if (err)
+				snprintf(err, errlen, "flag %.128s: %s", flags[i]->key, why);
+			goto fail_flag;
+		}
+		fs->n++;
+	}
+	if (fs->n > 1)
+		qsort(fs->flags, fs->n, sizeof(*fs->flags), by_key);
+	*out = fs;
+	return 0;
+fail_flag:
+	free(fs->flags[fs->n].key);
+	free(fs->flags[fs->n].rule_ids);
+	if (rc == 0)
+		rc = VX_ENOMEM;
+fail:
+	vx_flagset_free(fs);
+	return rc;
+}
+
+const vx_compiled *
+vx_flagset_find(const vx_flagset *fs, const char *key)
+{
+	size_t lo = 0, hi = fs->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strcmp(fs->flags[mid].key, key);
+		if (cmp == 0)
+			return &fs->flags[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * Vexil — the compiled flags of one project environment.
+ *
+ * A flag set is what evaluation runs against: every flag of a project,
+ * compiled for one environment, sorted by key, at one project revision.
+ * vexild builds one per (project, environment, revision) and caches it;
+ * libvexil builds one from a snapshot fetched in a single RPC. Both go
+ * through vx_flagset_build(), so local and server evaluation cannot drift.
+ * A flag set is immutable once built; any number of threads may read it.
+ */
+#ifndef VX_MODEL_FLAGSET_H
+#define VX_MODEL_FLAGSET_H
+
+#include "model/compile.h"
+
+typedef struct vx_compiled {
+	char *key;             /* flag key */
+	vx_eval_flag *flag;
+	Vexil__V1__FlagType type;
+	uint64_t *rule_ids;    /* by rule index, in evaluation order */
+} vx_compiled;
+
+typedef struct vx_flagset {
+	uint64_t project_id;
+	uint64_t revision;
+	char *env;
+	size_t n;
+	vx_compiled *flags;    /* sorted by key */
+} vx_flagset;
+
+/*
+ * Compiles env's config of each flag (flags need not be sorted).
+ * @param[out] out  the set; free with vx_flagset_free().
+ * @param[out] err  on VX_EINVAL, which flag failed and why.
+ * @return 0, VX_EINVAL, VX_ENOMEM.
+ */
+int vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
+    uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)
+    VX_MUST_USE;
+void vx_flagset_free(vx_flagset *fs);
+/* The compiled flag with this key, or NULL. */
+const vx_compiled *vx_flagset_find(const vx_flagset *fs, const char *key);
+
+#endif

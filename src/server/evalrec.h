@@ -1,0 +1,38 @@
+/*
+ * Vexil — evaluation records: counted and logged without ever waiting.
+ *
+ * An evaluation pushes one record into a bounded lock-free queue (a
+ * Vyukov MPMC ring; the flusher is its only consumer). When the queue is
+ * full the record is dropped and counted, so an evaluation never blocks
+ * and never allocates. A flusher thread drains the queue every half second
+ * and writes one transaction: the per (project, day, environment, flag,
+ * variant) counts, aggregated in memory first, and the recent-evaluation
+ * log, trimmed to the newest records per project.
+ */
+#ifndef VX_EVALREC_H
+#define VX_EVALREC_H
+
+#include <stdint.h>
+
+#include "store/store.h"
+
+typedef struct vx_evalrec vx_evalrec;
+
+/*
+ * @param capacity  queue slots, rounded up to a power of two.
+ * @param keep      recent records kept per project.
+ */
+int vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep)
+    VX_MUST_USE;
+/* Flushes what is queued and stops the flusher. */
+void vx_evalrec_stop(vx_evalrec *r);
+
+/* Queues one record; never blocks. Strings are copied (and truncated). */
+void vx_evalrec_push(vx_evalrec *r, uint64_t project_id, const char *env, const char *flag,
+    const char *variant, const char *reason, const char *user_id);
+/* Records dropped because the queue was full, since start. */
+uint64_t vx_evalrec_dropped(vx_evalrec *r);
+/* Waits until everything queued before the call has been written. */
+void vx_evalrec_flush(vx_evalrec *r);
+
+#endif
