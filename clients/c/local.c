@@ -1,0 +1,75 @@
+/*
+ * libvexil — local evaluation: see vexil_eval.h.
+ */
+#include "vexil_eval.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/flagset.h"
+
+struct vx_eval_snapshot {
+	vx_flagset *fs;
+};
+
+int
+vx_eval_snapshot_fetch(vx_client *c, const char *project, const char *env,
+    vx_eval_snapshot **out, vx_status *st)
+{
+	Vexil__V1__GetSnapshotRequest in = VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT;
+	Vexil__V1__Snapshot *snap;
+	vx_eval_snapshot *s;
+	char err[300];
+	int rc;
+
+	*out = NULL;
+	in.project = (char *)project;
+	in.environment = (char *)env;
+	if ((rc = vx_get_snapshot(c, &in, &snap, st)) != 0)
+		return rc;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		vx_free(snap);
+		vx_status_set(st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL, "out of memory");
+		return VX_ENOMEM;
+	}
+	rc = vx_flagset_build(snap->flags, snap->n_flags, snap->project_id, snap->revision, env,
+	    &s->fs, err, sizeof(err));
+	vx_free(snap);
+	if (rc != 0) {
+		free(s);
+		vx_status_set(st, VEXIL__V1__CODE__INTERNAL, NULL, NULL, "snapshot: %s",
+		    rc == VX_EINVAL ? err : vx_strerror(rc));
+		return rc == VX_EINVAL ? VX_EPROTO : rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void
+vx_eval_snapshot_free(vx_eval_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	vx_flagset_free(s->fs);
+	free(s);
+}
+
+uint64_t
+vx_eval_snapshot_revision(const vx_eval_snapshot *s)
+{
+	return s->fs->revision;
+}
+
+int
+vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx,
+    vx_eval_result *res, uint64_t *rule_id)
+{
+	const vx_compiled *cf = vx_flagset_find(s->fs, key);
+	int rc = vx_eval_flag_evaluate(cf ? cf->flag : NULL, ctx, res);
+
+	if (rule_id)
+		*rule_id = cf && res->rule >= 0 ? cf->rule_ids[res->rule] : 0;
+	if (rc == VX_EVAL_ENOTFOUND)
+		return VX_ENOTFOUND;
+	return rc == VX_EVAL_OK ? 0 : VX_ENOMEM;
+}

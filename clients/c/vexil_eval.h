@@ -1,0 +1,41 @@
+/*
+ * libvexil — local evaluation.
+ *
+ * vx_eval_snapshot_fetch() fetches one project environment in a single
+ * RPC (EvaluationService/GetSnapshot) and compiles it with the same engine
+ * and the same flag-to-engine code vexild uses (src/eval, src/model), so a
+ * local answer is the server's answer at that revision. Evaluating then
+ * does no I/O and no allocation: vx_eval_local() is safe to call from any
+ * number of threads on one snapshot.
+ */
+#ifndef VEXIL_EVAL_H
+#define VEXIL_EVAL_H
+
+#include "eval/eval.h"
+#include "model/compile.h" /* vx_ctx_from_proto() */
+#include "vexil.h"
+
+typedef struct vx_eval_snapshot vx_eval_snapshot;
+
+/*
+ * Fetches and compiles (project, env). Works with an API key or an SDK key.
+ * @param[out] out  the snapshot; free it with vx_eval_snapshot_free().
+ * @return as any call (vexil.h); VX_EPROTO when a fetched flag does not
+ *         compile (st says which).
+ */
+int vx_eval_snapshot_fetch(vx_client *c, const char *project, const char *env,
+    vx_eval_snapshot **out, vx_status *st) VX_MUST_USE;
+void vx_eval_snapshot_free(vx_eval_snapshot *s);
+/* The project revision the snapshot was taken at. */
+uint64_t vx_eval_snapshot_revision(const vx_eval_snapshot *s);
+
+/*
+ * Evaluates flag `key` for ctx. res's strings point into the snapshot.
+ * @param[out] rule_id  the matching rule's id (0 when none); may be NULL.
+ * @return 0; VX_ENOTFOUND for an unknown flag (res->reason is
+ *         VX_REASON_FLAG_NOT_FOUND); VX_ENOMEM when regexec() failed.
+ */
+int vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx,
+    vx_eval_result *res, uint64_t *rule_id) VX_MUST_USE;
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * Vexil integration tests: local evaluation agrees with the server, SDK
+ * keys, and evaluation records.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "vexil_eval.h"
+
+static vx_harness h;
+
+static void
+setup(void)
+{
+	vx_harness_start(&h, NULL);
+}
+
+static void
+teardown(void)
+{
+	vx_harness_fini(&h);
+}
+
+TestSuite(local, .init = setup, .fini = teardown, .timeout = 120);
+
+/* A flag with variants a, b, c and the rules given as (attr, op, value, variant). */
+static void
+flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4], size_t nrules,
+    bool split)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Variant v[3] = {VEXIL__V1__VARIANT__INIT, VEXIL__V1__VARIANT__INIT,
+		VEXIL__V1__VARIANT__INIT};
+	Vexil__V1__Variant *vp[] = {&v[0], &v[1], &v[2]};
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT, *cp[] = {&cfg};
+	Vexil__V1__Rule r[8], *rp[9];
+	Vexil__V1__Condition c[8], *cnd[8];
+	Vexil__V1__Rule sr = VEXIL__V1__RULE__INIT;
+	Vexil__V1__Rollout half = VEXIL__V1__ROLLOUT__INIT;
+	Vexil__V1__WeightedVariant w[3] = {VEXIL__V1__WEIGHTED_VARIANT__INIT,
+		VEXIL__V1__WEIGHTED_VARIANT__INIT, VEXIL__V1__WEIGHTED_VARIANT__INIT};
+	Vexil__V1__WeightedVariant *wp[] = {&w[0], &w[1], &w[2]};
+	char *vals[8][4];
+	vx_status st;
+
+	v[0].key = "a", v[0].value = "\"A\"";
+	v[1].key = "b", v[1].value = "\"B\"";
+	v[2].key = "c", v[2].value = "\"C\"";
+	f.key = (char *)key;
+	f.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_STRING;
+	f.variants = vp;
+	f.n_variants = 3;
+	cfg.environment = "production";
+	cfg.enabled = true;
+	cfg.default_variant = "a";
+	cfg.off_variant = "c";
+	cfg.rollout_percentage = rollout;
+	for (size_t i = 0; i < nrules; i++) {
+		char *copy = strdup(rules[i][2]), *save = NULL;
+		size_t nv = 0;
+		for (char *t = strtok_r(copy, ",", &save); t && nv < 4; t = strtok_r(NULL, ",", &save))
+			vals[i][nv++] = t;
+		vexil__v1__condition__init(&c[i]);
+		c[i].attribute = (char *)rules[i][0];
+		c[i].operator_ = (char *)rules[i][1];
+		c[i].values = vals[i];
+		c[i].n_values = nv;
+		cnd[i] = &c[i];
+		vexil__v1__rule__init(&r[i]);
+		r[i].enabled = true;
+		r[i].priority = (int32_t)(i % 3); /* ties exercise creation order */
+		r[i].conditions = &cnd[i];
+		r[i].n_conditions = 1;
+		r[i].variant = (char *)rules[i][3];
+		if (i == 1) {
+			half.percentage = 30;
+			r[i].rollout = &half;
+		}
+		rp[i] = &r[i];
+	}
+	if (split) {
+		w[0].variant = "a", w[0].weight = 5000;
+		w[1].variant = "b", w[1].weight = 3000;
+		w[2].variant = "c", w[2].weight = 2000;
+		sr.enabled = true;
+		sr.priority = -1;
+		sr.split = wp;
+		sr.n_split = 3;
+		rp[nrules++] = &sr;
+	}
+	cfg.rules = rp;
+	cfg.n_rules = nrules;
+	f.envs = cp;
+	f.n_envs = 1;
+	in.project = "default";
+	in.flag = &f;
+	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s: %s", st.field, st.message);
+	vx_free(out);
+}
+
+static const char *const rules_a[][4] = {
+	{"email", "ends_with", "@corp.example", "b"},
+	{"country", "in", "US,CA,MX", "c"},
+	{"groups", "contains", "beta", "b"},
+	{"age", "gte", "40", "c"},
+	{"version", "semver_lt", "2.0.0-rc.1", "b"},
+	{"email", "matches", "^[a-f].*@", "c"},
+	{"ip", "cidr", "10.1.0.0/16,2001:db8::/32", "b"},
+};
+static const char *const rules_b[][4] = {
+	{"country", "equals", "DE", "b"},
+	{"plan", "starts_with", "ent", "c"},
+};
+
+static const char *const countries[] = {"US", "DE", "FR", "CA", "BR", "JP"};
+static const char *const domains[] = {"@corp.example", "@gmail.com", "@example.org"};
+static const char *const versions[] = {"1.9.9", "2.0.0-beta", "2.0.0-rc.1", "2.0.0", "10.0.0"};
+static const char *const ips[] = {"10.1.2.3", "10.2.0.1", "2001:db8::1", "192.168.0.1"};
+static const char *const plans[] = {"enterprise", "free", "pro"};
+
+Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
+{
+	vx_eval_snapshot *snap;
+	vx_status st;
+
+	flag_with_rules("alpha", 50, rules_a, 7, true);
+	flag_with_rules("bravo", 25, rules_b, 2, false);
+	flag_with_rules("charlie", 100, NULL, 0, true);
+	cr_assert(vx_eval_snapshot_fetch(h.admin, "default", "production", &snap, &st) == 0, "%s",
+	    st.message);
+
+	int seen[8] = {0};
+	srand(7);
+	for (int i = 0; i < 10000; i++) {
+		char user[32], email[64], *groups[2] = {"beta", "staff"};
+		Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+		Vexil__V1__AttrValue age = VEXIL__V1__ATTR_VALUE__INIT,
+				     ver = VEXIL__V1__ATTR_VALUE__INIT,
+				     plan = VEXIL__V1__ATTR_VALUE__INIT;
+		Vexil__V1__EvalContext__AttributesEntry e[3] = {
+			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
+			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
+			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT};
+		Vexil__V1__EvalContext__AttributesEntry *ep[] = {&e[0], &e[1], &e[2]};
+		Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+		Vexil__V1__EvaluationList *out;
+
+		snprintf(user, sizeof(user), "user-%d", rand() % 100000);
+		snprintf(email, sizeof(email), "%c%d%s", 'a' + rand() % 26, rand() % 1000,
+		    domains[rand() % 3]);
+		ctx.user_id = rand() % 20 ? user : "";
+		ctx.email = rand() % 10 ? email : "";
+		ctx.country = (char *)countries[rand() % 6];
+		ctx.ip = (char *)ips[rand() % 4];
+		ctx.groups = groups;
+		ctx.n_groups = (size_t)(rand() % 3);
+		age.kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+		age.num = rand() % 80;
+		ver.kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		ver.str = (char *)versions[rand() % 5];
+		plan.kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		plan.str = (char *)plans[rand() % 3];
+		e[0].key = "age", e[0].value = &age;
+		e[1].key = "version", e[1].value = &ver;
+		e[2].key = "plan", e[2].value = &plan;
+		ctx.attributes = ep;
+		ctx.n_attributes = (size_t)(rand() % 4);
+		in.project = "default";
+		in.environment = "production";
+		in.context = &ctx;
+		cr_assert(vx_evaluate_all(h.admin, &in, &out, &st) == 0, "%s", st.message);
+		cr_assert_eq(out->n_results, 3);
+
+		vx_eval_attr attrs[8];
+		vx_eval_ctx lctx;
+		vx_ctx_from_proto(&ctx, attrs, 8, &lctx);
+		for (size_t k = 0; k < out->n_results; k++) {
+			const Vexil__V1__EvaluationResult *r = out->results[k];
+			vx_eval_result res;
+			uint64_t rule_id;
+			cr_assert(vx_eval_local(snap, r->flag_key, &lctx, &res, &rule_id) == 0);
+			cr_assert_str_eq(res.variant_key, r->variant, "context %d flag %s", i,
+			    r->flag_key);
+			cr_assert_str_eq(vx_eval_reason_name(res.reason), r->reason);
+			cr_assert_eq(rule_id, r->rule_id);
+			cr_assert_str_eq(res.value, r->value);
+			seen[res.reason]++;
+		}
+		vx_free(out);
+	}
+	vx_eval_snapshot_free(snap);
+	/* The contexts exercised rules, rollouts and exclusions alike. */
+	cr_assert_gt(seen[VX_REASON_TARGETING_MATCH], 1000);
+	cr_assert_gt(seen[VX_REASON_SPLIT], 1000);
+	cr_assert_gt(seen[VX_REASON_DEFAULT], 1000);
+}
+
+Test(local, sdk_keys_evaluate_their_environment_and_nothing_else)
+{
+	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *k;
+	Vexil__V1__RevokeSdkKeyRequest rv = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__Empty *e;
+	vx_eval_snapshot *snap;
+	vx_status st;
+	char cred[100];
+
+	flag_with_rules("charlie", 100, NULL, 0, true);
+	in.project = "default";
+	in.environment = "production";
+	cr_assert(vx_create_sdk_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
+	cr_assert(strncmp(k->secret, "vxs_", 4) == 0);
+	cr_assert_null(k->key->hash.data);
+	snprintf(cred, sizeof(cred), "SdkKey %s", k->secret);
+	vx_client *sdk = vx_harness_client(&h, cred);
+
+	cr_assert(vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st) == 0, "%s",
+	    st.message);
+	vx_eval_snapshot_free(snap);
+	cr_assert_eq(vx_eval_snapshot_fetch(sdk, "default", "staging", &snap, &st), VX_EPERM);
+
+	Vexil__V1__GetFlagRequest gf = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	gf.project = "default";
+	gf.key = "charlie";
+	cr_assert_eq(vx_get_flag(sdk, &gf, &f, &st), VX_EPERM, "no management with an SDK key");
+
+	rv.id = k->key->id;
+	cr_assert(vx_revoke_sdk_key(h.admin, &rv, &e, &st) == 0, "%s", st.message);
+	vx_free(e);
+	cr_assert_eq(vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st), VX_EAUTH);
+	vx_client_close(sdk);
+	vx_free(k);
+}
+
+Test(local, every_evaluation_is_counted_and_logged)
+{
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationResult *r;
+	Vexil__V1__GetEvalCountsRequest gc = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *counts;
+	Vexil__V1__ListEvalLogRequest gl = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+	Vexil__V1__EvalLog *log;
+	vx_status st;
+	uint64_t total = 0;
+
+	flag_with_rules("charlie", 100, NULL, 0, true);
+	in.project = "default";
+	in.environment = "production";
+	in.flag_key = "charlie";
+	in.context = &ctx;
+	ctx.user_id = "counted-user";
+	for (int i = 0; i < 50; i++) {
+		cr_assert(vx_evaluate(h.admin, &in, &r, &st) == 0, "%s", st.message);
+		vx_free(r);
+	}
+	gc.project = "default";
+	gc.flag_key = "charlie";
+	/* Records are written in batches; wait for the flush, at most 5 s. */
+	for (int tries = 0; tries < 50 && total < 50; tries++) {
+		usleep(100000);
+		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s", st.message);
+		total = 0;
+		for (size_t i = 0; i < counts->n_counts; i++) {
+			cr_assert_str_eq(counts->counts[i]->environment, "production");
+			total += counts->counts[i]->count;
+		}
+		cr_assert_eq(counts->dropped, 0);
+		vx_free(counts);
+	}
+	cr_assert_eq(total, 50);
+	gl.project = "default";
+	gl.limit = 10;
+	cr_assert(vx_list_eval_log(h.admin, &gl, &log, &st) == 0, "%s", st.message);
+	cr_assert_eq(log->n_records, 10);
+	cr_assert_str_eq(log->records[0]->user_id, "counted-user");
+	cr_assert_str_eq(log->records[0]->flag_key, "charlie");
+	vx_free(log);
+}
