@@ -39,6 +39,12 @@ usage(FILE *to)
 	      "  flag delete --project P KEY\n"
 	      "  flag enable|disable --project P KEY --env E\n"
 	      "  flag rollout --project P KEY --env E PERCENT\n"
+	      "  rule add --project P KEY --env E [--cond '[!]ATTR OP V1,V2' ...]\n"
+	      "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
+	      "           [--stickiness ATTR] [--name N] [--disabled]\n"
+	      "  rule list --project P KEY --env E | remove --project P KEY ID\n"
+	      "  variant add --project P KEY VKEY JSON | list --project P KEY\n"
+	      "  variant remove --project P KEY VKEY\n"
 	      "  key create NAME --role read|write|admin [--project P]\n"
 	      "  key list [--project P]\n"
 	      "  key revoke ID\n"
@@ -70,8 +76,9 @@ parse_args(int argc, char **argv, struct args *a)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			a->json = true;
-		} else if (strcmp(argv[i], "--all") == 0 && a->nopt < MAX_ARGS) {
-			a->name[a->nopt] = "all";
+		} else if ((strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "--disabled") == 0) &&
+		    a->nopt < MAX_ARGS) {
+			a->name[a->nopt] = argv[i] + 2;
 			a->val[a->nopt++] = "1";
 		} else if (strncmp(argv[i], "--", 2) == 0) {
 			if (i + 1 >= argc) {
@@ -579,6 +586,262 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 }
 
 static void
+print_rule(const Vexil__V1__Rule *r)
+{
+	printf("%-6llu prio %-4d %-8s", (unsigned long long)r->id, r->priority,
+	    r->enabled ? "enabled" : "disabled");
+	for (size_t i = 0; i < r->n_conditions; i++) {
+		printf(" %s%s %s ", r->conditions[i]->negate ? "!" : "", r->conditions[i]->attribute,
+		    r->conditions[i]->operator_);
+		for (size_t j = 0; j < r->conditions[i]->n_values; j++)
+			printf("%s%s", j ? "," : "", r->conditions[i]->values[j]);
+	}
+	if (r->rollout)
+		printf(" rollout %u%%", r->rollout->percentage);
+	if (r->n_split) {
+		printf(" => split");
+		for (size_t i = 0; i < r->n_split; i++)
+			printf(" %s=%u", r->split[i]->variant, r->split[i]->weight);
+	} else {
+		printf(" => %s", r->variant);
+	}
+	printf("\n");
+}
+
+static void
+human_rule(const void *m)
+{
+	print_rule(m);
+}
+
+/* Parses "[!]ATTR OP V1,V2" in place. */
+static int
+parse_cond(char *text, Vexil__V1__Condition *c, char **vals, size_t cap)
+{
+	char *save = NULL, *attr, *op, *rest;
+
+	vexil__v1__condition__init(c);
+	if (*text == '!') {
+		c->negate = true;
+		text++;
+	}
+	attr = strtok_r(text, " ", &save);
+	op = strtok_r(NULL, " ", &save);
+	rest = strtok_r(NULL, "", &save);
+	if (attr == NULL || op == NULL || rest == NULL) {
+		fprintf(stderr, "vexilctl: --cond takes '[!]ATTR OP V1,V2'\n");
+		return -1;
+	}
+	c->attribute = attr;
+	c->operator_ = op;
+	c->values = vals;
+	for (char *v = strtok_r(rest, ",", &save); v && c->n_values < cap;
+	     v = strtok_r(NULL, ",", &save))
+		vals[c->n_values++] = v;
+	return 0;
+}
+
+static int
+cmd_rule(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "env", "cond", "variant", "split",
+		"priority", "rollout", "stickiness", "name", "disabled", NULL};
+	const char *project;
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+		return 2;
+	if (strcmp(verb, "add") == 0) {
+		Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+		Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+		Vexil__V1__Condition conds[16], *cp[16];
+		Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
+		Vexil__V1__WeightedVariant wv[16], *wp[16];
+		char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL;
+		size_t n;
+		uint64_t num;
+
+		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+			return 2;
+		n = opts(a, "cond", texts);
+		if (n > 16) {
+			fprintf(stderr, "vexilctl: at most 16 --cond\n");
+			return 2;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (parse_cond(texts[i], &conds[i], vals[i], 64) != 0)
+				return 2;
+			cp[i] = &conds[i];
+		}
+		r.conditions = cp;
+		r.n_conditions = n;
+		r.enabled = !has_opt(a, "disabled");
+		r.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
+		r.variant = (char *)(opt(a, "variant") ? opt(a, "variant") : "");
+		if (has_opt(a, "priority")) {
+			char *end;
+			long p = strtol(opt(a, "priority"), &end, 10);
+			if (*end || p < -1000000 || p > 1000000) {
+				fprintf(stderr, "vexilctl: --priority must be a number\n");
+				return 2;
+			}
+			r.priority = (int32_t)p;
+		}
+		if (has_opt(a, "rollout")) {
+			if (vx_parse_u64(opt(a, "rollout"), &num) != 0 || num > 100) {
+				fprintf(stderr, "vexilctl: --rollout must be 0..100\n");
+				return 2;
+			}
+			ro.percentage = (uint32_t)num;
+			ro.stickiness = (char *)(opt(a, "stickiness") ? opt(a, "stickiness") : "");
+			r.rollout = &ro;
+		}
+		if ((split = (char *)opt(a, "split")) != NULL) {
+			for (char *it = strtok_r(split, ",", &save); it && r.n_split < 16;
+			     it = strtok_r(NULL, ",", &save)) {
+				char *eq = strchr(it, '=');
+				if (eq == NULL || vx_parse_u64(eq + 1, &num) != 0 || num > 10000) {
+					fprintf(stderr, "vexilctl: --split takes V=WEIGHT,...\n");
+					return 2;
+				}
+				*eq = '\0';
+				vexil__v1__weighted_variant__init(&wv[r.n_split]);
+				wv[r.n_split].variant = it;
+				wv[r.n_split].weight = (uint32_t)num;
+				wp[r.n_split] = &wv[r.n_split];
+				r.n_split++;
+			}
+			r.split = wp;
+		}
+		in.project = (char *)project;
+		in.flag_key = (char *)a->pos[0];
+		in.rule = &r;
+		if ((rc = vx_create_rule(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_rule);
+	}
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListRulesRequest in = VEXIL__V1__LIST_RULES_REQUEST__INIT;
+		Vexil__V1__RuleList *out;
+		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+			return 2;
+		in.project = (char *)project;
+		in.flag_key = (char *)a->pos[0];
+		if ((rc = vx_list_rules(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		if (!a->json)
+			for (size_t i = 0; i < out->n_rules; i++)
+				print_rule(out->rules[i]);
+		return done(a, out, NULL);
+	}
+	if (strcmp(verb, "remove") == 0) {
+		Vexil__V1__RuleRef in = VEXIL__V1__RULE_REF__INIT;
+		Vexil__V1__Empty *out;
+		if (need_pos(a, 2, "KEY ID") != 0)
+			return 2;
+		if (vx_parse_u64(a->pos[1], &in.rule_id) != 0) {
+			fprintf(stderr, "vexilctl: ID must be a number\n");
+			return 2;
+		}
+		in.project = (char *)project;
+		in.flag_key = (char *)a->pos[0];
+		in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
+		if ((rc = vx_delete_rule(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	fprintf(stderr, "vexilctl: unknown command: rule %s\n", verb);
+	return 2;
+}
+
+/* Variants change through UpdateFlag with the whole new list. */
+static int
+cmd_variant(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", NULL};
+	Vexil__V1__GetFlagRequest g = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f, upd = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Variant nv = VEXIL__V1__VARIANT__INIT, **list;
+	char *mask[] = {"variants"};
+	vx_status st;
+	size_t n = 0;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (g.project = (char *)need_opt(a, "project")) == NULL)
+		return 2;
+	if (a->npos < 1) {
+		fprintf(stderr, "vexilctl: missing KEY\n");
+		return 2;
+	}
+	g.key = (char *)a->pos[0];
+	if (strcmp(verb, "list") == 0) {
+		if (need_pos(a, 1, "KEY") != 0)
+			return 2;
+		if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
+			return fail(rc, &st);
+		if (a->json) {
+			printf("[");
+			for (size_t i = 0; i < f->n_variants; i++) {
+				cJSON *j = vx_pb_to_json(&f->variants[i]->base);
+				char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+				printf("%s%s", i ? "," : "", t ? t : "null");
+				free(t);
+				cJSON_Delete(j);
+			}
+			printf("]\n");
+		} else {
+			for (size_t i = 0; i < f->n_variants; i++)
+				printf("%-16s %s\n", f->variants[i]->key, f->variants[i]->value);
+		}
+		vx_free(f);
+		return 0;
+	}
+	bool add = strcmp(verb, "add") == 0;
+	if (!add && strcmp(verb, "remove") != 0) {
+		fprintf(stderr, "vexilctl: unknown command: variant %s\n", verb);
+		return 2;
+	}
+	if (need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
+		return 2;
+	if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
+		return fail(rc, &st);
+	list = calloc(f->n_variants + 1, sizeof(*list));
+	if (list == NULL) {
+		vx_free(f);
+		return 1;
+	}
+	for (size_t i = 0; i < f->n_variants; i++)
+		if (add || strcmp(f->variants[i]->key, a->pos[1]) != 0)
+			list[n++] = f->variants[i];
+	if (!add && n == f->n_variants) {
+		fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key, a->pos[1]);
+		free(list);
+		vx_free(f);
+		return 1;
+	}
+	if (add) {
+		nv.key = (char *)a->pos[1];
+		nv.value = (char *)a->pos[2];
+		list[n++] = &nv;
+	}
+	upd.variants = list;
+	upd.n_variants = n;
+	up.project = g.project;
+	up.key = g.key;
+	up.update = &upd;
+	up.update_mask = mask;
+	up.n_update_mask = 1;
+	rc = vx_update_flag(c, &up, &out, &st);
+	free(list);
+	vx_free(f);
+	if (rc != 0)
+		return fail(rc, &st);
+	return done(a, out, human_flag);
+}
+
+static void
 human_key(const void *m)
 {
 	const Vexil__V1__CreatedApiKey *k = m;
@@ -991,6 +1254,10 @@ main(int argc, char **argv)
 		rc = cmd_audit(c, &a);
 	else if (strcmp(noun, "eval") == 0)
 		rc = cmd_eval(c, &a);
+	else if (strcmp(noun, "rule") == 0)
+		rc = cmd_rule(c, verb, &a);
+	else if (strcmp(noun, "variant") == 0)
+		rc = cmd_variant(c, verb, &a);
 	else if (strcmp(noun, "sdk-key") == 0)
 		rc = cmd_sdk_key(c, verb, &a);
 	else if (strcmp(noun, "stats") == 0)
