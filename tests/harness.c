@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,8 +56,12 @@ spawn(vx_harness *h)
 	h->pid = fork();
 	cr_assert(h->pid >= 0);
 	if (h->pid == 0) {
+		/* vexild dies with the test (strictly: with the thread that
+		 * started it), and keeps off the test's stdout. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
+			dup2(fd, 1);
 			dup2(fd, 2);
 			close(fd);
 		}

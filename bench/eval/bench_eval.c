@@ -1,1 +1,277 @@
-int main(void) { return 0; }
+/*
+ * bench_eval.c: how long one in-process evaluation takes.
+ *
+ * It prints nanoseconds per evaluation for flags with 0, 5 and 20 rules,
+ * and the cost of an EvaluateAll-style pass over 100 and over 1,000 flags.
+ * The rule flags are worst cases. No rule matches the benchmark contexts,
+ * so every condition of every rule is tested (the 20-rule flag includes a
+ * regex), and then the environment rollout hashes the user. Users rotate
+ * through 1,024 ids, so the hash input changes on every call. Each figure
+ * is the median of several timed runs, each long enough (about 0.2 s) to
+ * dwarf clock_gettime() itself. It prints figures only; there are no
+ * thresholds.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval/eval.h"
+
+#define NUSERS 1024
+#define RUNS 5
+#define MIN_RUN_NS 200000000.0
+
+#define VALS(...) ((const char *const[]){ __VA_ARGS__ })
+#define NVALS(...) (sizeof(VALS(__VA_ARGS__)) / sizeof(const char *))
+#define COND(a, o, ...)                                                    \
+	{ .attribute = (a), .op = (o), .values = VALS(__VA_ARGS__),         \
+	  .nvalues = NVALS(__VA_ARGS__) }
+
+static const vx_eval_variant_src variants[2] = {
+	{ "off", "false" },
+	{ "on", "true" },
+};
+
+/* Twenty one-condition rules (plus one two-condition rule), none matching. */
+static const vx_eval_condition_src conds[21] = {
+	COND("email", VX_OP_ENDS_WITH, "@company.com"),
+	COND("country", VX_OP_IN, "US", "CA", "MX"),
+	COND("groups", VX_OP_CONTAINS, "beta"),
+	COND("app_version", VX_OP_SEMVER_LT, "2.0.0"),
+	COND("plan", VX_OP_EQUALS, "pro"),
+	COND("age", VX_OP_GTE, "18"), /* with the one above: rule 5 */
+	COND("email", VX_OP_MATCHES, "^(admin|root|ops)[0-9]*@"),
+	COND("ip", VX_OP_CIDR, "10.0.0.0/8"),
+	COND("age", VX_OP_LT, "18"),
+	COND("signup", VX_OP_BEFORE, "2020-01-01T00:00:00Z"),
+	COND("country", VX_OP_EQUALS, "fr"),
+	COND("user_id", VX_OP_IN, "u1", "u2", "u3", "u4", "u5", "u6"),
+	COND("email", VX_OP_STARTS_WITH, "test-"),
+	COND("groups", VX_OP_IN, "qa", "internal"),
+	COND("app_version", VX_OP_SEMVER_EQ, "3.0.0"),
+	COND("plan", VX_OP_IN, "enterprise", "team"),
+	COND("age", VX_OP_GT, "65"),
+	COND("country", VX_OP_IN, "DE", "AT"), /* negated below */
+	COND("email", VX_OP_CONTAINS, "+test"),
+	COND("signup", VX_OP_AFTER, "2030-01-01T00:00:00+01:00"),
+	COND("ip", VX_OP_CIDR, "2001:db8::/32"),
+};
+
+struct users {
+	char id[NUSERS][16];
+	char email[NUSERS][40];
+	vx_eval_ctx ctx[NUSERS];
+};
+
+static const char *const groups[] = { "staff", "eu" };
+static const vx_eval_attr attrs[] = {
+	{ .name = "plan", .kind = VX_ATTR_STRING, .u.s = "free" },
+	{ .name = "age", .kind = VX_ATTR_NUMBER, .u.num = 30 },
+	{ .name = "app_version", .kind = VX_ATTR_STRING, .u.s = "2.3.1" },
+	{ .name = "signup", .kind = VX_ATTR_STRING,
+	    .u.s = "2023-05-01T10:00:00+02:00" },
+};
+
+static void
+users_init(struct users *u)
+{
+	for (int i = 0; i < NUSERS; i++) {
+		snprintf(u->id[i], sizeof(u->id[i]), "user-%d", i);
+		snprintf(u->email[i], sizeof(u->email[i]),
+		    "someone%d@example.org", i);
+		u->ctx[i] = (vx_eval_ctx){
+			.user_id = u->id[i],
+			.email = u->email[i],
+			.country = "DE",
+			.ip = "192.0.2.1",
+			.groups = groups,
+			.ngroups = 2,
+			.attrs = attrs,
+			.nattrs = sizeof(attrs) / sizeof(attrs[0]),
+		};
+	}
+}
+
+/*
+ * A flag with nrules of the rules above. Rule 4 has two conditions
+ * (plan and age), and the negated country rule holds for nobody in DE.
+ */
+static vx_eval_flag *
+make_flag(const char *key, size_t nrules)
+{
+	vx_eval_condition_src c[21];
+	vx_eval_rule_src r[20];
+	size_t ci = 0;
+	char err[256];
+	vx_eval_flag *f;
+
+	memcpy(c, conds, sizeof(c));
+	c[17].negate = true;
+	c[10].case_insensitive = true;
+	for (size_t i = 0; i < nrules; i++) {
+		size_t n = i == 4 ? 2 : 1;
+
+		r[i] = (vx_eval_rule_src){
+			.enabled = true,
+			.priority = (int32_t)(100 - i),
+			.order = (uint32_t)i,
+			.conditions = &c[ci],
+			.nconditions = n,
+			.variant = 1,
+		};
+		ci += n;
+	}
+	vx_eval_flag_src src = {
+		.key = key,
+		.type = VX_FLAG_BOOL,
+		.variants = variants,
+		.nvariants = 2,
+		.enabled = true,
+		.default_variant = 1,
+		.off_variant = 0,
+		.rollout_percentage = 50,
+		.rules = r,
+		.nrules = nrules,
+	};
+	if (vx_eval_compile(&src, &f, err, sizeof(err)) != VX_EVAL_OK) {
+		fprintf(stderr, "bench_eval: compile: %s\n", err);
+		exit(1);
+	}
+	return f;
+}
+
+static double
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Keeps results alive so the compiler cannot drop the evaluations. */
+static volatile uint32_t sink;
+
+/* One timed run: iters passes over the flags; returns ns per pass. */
+static double
+run(vx_eval_flag *const *flags, size_t nflags, const struct users *u,
+    size_t iters)
+{
+	uint32_t acc = 0;
+	double t0 = now_ns();
+
+	for (size_t i = 0; i < iters; i++) {
+		const vx_eval_ctx *ctx = &u->ctx[i % NUSERS];
+
+		for (size_t j = 0; j < nflags; j++) {
+			vx_eval_result res;
+
+			if (vx_eval_flag_evaluate(flags[j], ctx, &res) != 0)
+				abort();
+			acc += (uint32_t)res.variant + res.bucket;
+		}
+	}
+	sink = acc;
+	return (now_ns() - t0) / (double)iters;
+}
+
+/* Median ns per pass, with the iteration count grown to fill a run. */
+static double
+measure(vx_eval_flag *const *flags, size_t nflags, const struct users *u)
+{
+	double t[RUNS];
+	size_t iters = 64;
+
+	while (run(flags, nflags, u, iters) * (double)iters < MIN_RUN_NS)
+		iters *= 2;
+	for (int i = 0; i < RUNS; i++)
+		t[i] = run(flags, nflags, u, iters);
+	qsort(t, RUNS, sizeof(t[0]), cmp_double);
+	return t[RUNS / 2];
+}
+
+static void
+bench_rules(const struct users *u)
+{
+	static const size_t counts[] = { 0, 5, 20 };
+
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		vx_eval_flag *f = make_flag("bench_flag", counts[i]);
+
+		printf("evaluate, %2zu rules%-15s %8.1f ns/eval\n", counts[i],
+		    counts[i] == 20 ? " (1 regex)" : "", measure(&f, 1, u));
+		vx_eval_flag_free(f);
+	}
+}
+
+/*
+ * EvaluateAll: a project's flags against one context. The flags cycle
+ * through 0, 1, 5 and 20 rules, so about a quarter carry the regex.
+ */
+static void
+bench_all(const struct users *u, size_t nflags)
+{
+	static const size_t mix[] = { 0, 1, 5, 20 };
+	vx_eval_flag **flags = calloc(nflags, sizeof(*flags));
+	double ns;
+
+	if (flags == NULL)
+		abort();
+	for (size_t i = 0; i < nflags; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "flag_%zu", i);
+		flags[i] = make_flag(key, mix[i % 4]);
+	}
+	ns = measure(flags, nflags, u);
+	printf("evaluate_all, %4zu flags          %8.1f us/call  "
+	       "(%.1f ns/flag)\n",
+	    nflags, ns / 1e3, ns / (double)nflags);
+	for (size_t i = 0; i < nflags; i++)
+		vx_eval_flag_free(flags[i]);
+	free(flags);
+}
+
+static void
+bench_compile(void)
+{
+	size_t iters = 20000;
+	double t0 = now_ns();
+
+	for (size_t i = 0; i < iters; i++)
+		vx_eval_flag_free(make_flag("bench_flag", 20));
+	printf("compile, 20 rules (1 regex)       %8.1f us/flag\n",
+	    (now_ns() - t0) / (double)iters / 1e3);
+}
+
+int
+main(void)
+{
+	struct users *u = malloc(sizeof(*u));
+
+	if (u == NULL)
+		return 1;
+	users_init(u);
+	printf("vx_eval bench: median of %d runs, %d rotating users, "
+	       "no rule matches\n",
+	    RUNS, NUSERS);
+	bench_rules(u);
+	bench_all(u, 100);
+	bench_all(u, 1000);
+	bench_compile();
+	free(u);
+	return 0;
+}

@@ -6,11 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "model/flagset.h"
-
-struct vx_eval_snapshot {
-	vx_flagset *fs;
-};
+#include "internal.h"
 
 int
 vx_eval_snapshot_fetch(vx_client *c, const char *project, const char *env,

@@ -7,6 +7,8 @@
  * non-zero with one line on stderr: 1 when vexild refused or could not be
  * reached, 2 for a usage error.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +18,14 @@
 #include "auth/auth.h"
 #include "json/pbjson.h"
 #include "vexil.h"
+#include "vexil_watch.h"
 
 #define MAX_ARGS 64
 
 static void
 usage(FILE *to)
 {
-	fputs("usage: vexilctl [--rpc URL] [--key KEY] [--timeout MS] COMMAND [--json]\n"
+	fputs("usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS] COMMAND [--json]\n"
 	      "\n"
 	      "  project create NAME [--description D]\n"
 	      "  project list | get P | delete P\n"
@@ -52,11 +55,12 @@ usage(FILE *to)
 	      "  stats --project P [--flag KEY] [--env E] [--days N]\n"
 	      "  evals --project P [--limit N]\n"
 	      "  audit --project P [--limit N]\n"
+	      "  watch [--project P]   (one line per change until interrupted)\n"
 	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
 	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
 	      "\n"
 	      "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
-	      "the URL to $VEXIL_RPC (default tcp://127.0.0.1:7311).\n",
+	      "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and 7312).\n",
 	    to);
 }
 
@@ -1183,10 +1187,71 @@ cmd_eval(vx_client *c, struct args *a)
 	return done(a, out, NULL);
 }
 
+static void
+print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
+{
+	const struct args *a = arg;
+	const ProtobufCEnumValue *kind =
+	    protobuf_c_enum_descriptor_get_value(&vexil__v1__change_kind__descriptor, (int)c->kind);
+	const char *kname = c->kind == VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED
+	    ? "RESYNC" : (kind ? kind->name : "UNKNOWN");
+
+	if (a->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "revision", (double)c->revision);
+		cJSON_AddNumberToObject(o, "project_id", (double)c->project_id);
+		cJSON_AddStringToObject(o, "kind", kname);
+		cJSON_AddStringToObject(o, "flag_key", c->flag_key ? c->flag_key : "");
+		cJSON_AddStringToObject(o, "environment", c->environment ? c->environment : "");
+		cJSON_AddItemToObject(o, "entity", flag ? vx_pb_to_json(&flag->base) : cJSON_CreateNull());
+		char *t = cJSON_PrintUnformatted(o);
+		if (t)
+			printf("%s\n", t);
+		free(t);
+		cJSON_Delete(o);
+	} else {
+		printf("rev %-8llu %-22s %s%s%s\n", (unsigned long long)c->revision, kname,
+		    c->flag_key ? c->flag_key : "", c->environment && *c->environment ? " " : "",
+		    c->environment ? c->environment : "");
+	}
+	fflush(stdout);
+}
+
+/* Runs until SIGINT or SIGTERM, riding out vexild restarts. */
+static int
+cmd_watch(const char *rpc, const char *pub, const char *key, struct args *a)
+{
+	static const char *const known[] = {"project", NULL};
+	vx_watch_opts o = {0};
+	vx_watch *w;
+	vx_status st;
+	sigset_t set;
+	int sig, rc;
+
+	if (only_opts(a, known) != 0 || need_pos(a, 0, "") != 0)
+		return 2;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	o.rpc_url = rpc;
+	o.pub_url = pub;
+	o.credential = key;
+	o.project = opt(a, "project") ? opt(a, "project") : "default";
+	o.on_change = print_change;
+	o.arg = a;
+	if ((rc = vx_watch_start(&w, &o, &st)) != 0)
+		return fail(rc, &st);
+	sigwait(&set, &sig);
+	vx_watch_stop(w);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *url = getenv("VEXIL_RPC"), *key = getenv("VEXIL_KEY");
+	const char *pub = getenv("VEXIL_PUB");
 	vx_client_opts co = {0};
 	vx_client *c;
 	struct args a;
@@ -1195,6 +1260,8 @@ main(int argc, char **argv)
 
 	if (url == NULL || *url == '\0')
 		url = "tcp://127.0.0.1:7311";
+	if (pub == NULL || *pub == '\0')
+		pub = "tcp://127.0.0.1:7312";
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
@@ -1206,6 +1273,8 @@ main(int argc, char **argv)
 		}
 		if (strcmp(argv[i], "--rpc") == 0) {
 			url = argv[i + 1];
+		} else if (strcmp(argv[i], "--pub") == 0) {
+			pub = argv[i + 1];
 		} else if (strcmp(argv[i], "--key") == 0) {
 			key = argv[i + 1];
 		} else if (strcmp(argv[i], "--timeout") == 0) {
@@ -1225,7 +1294,8 @@ main(int argc, char **argv)
 	}
 	const char *noun = argv[i++];
 	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0 ||
-	    strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0;
+	    strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0 ||
+	    strcmp(noun, "watch") == 0;
 	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
 	if (verb == NULL) {
 		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
@@ -1238,6 +1308,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	co.credential = key;
+	if (strcmp(noun, "watch") == 0)
+		return cmd_watch(url, pub, key, &a);
 	if ((rc = vx_client_open(&c, url, &co)) != 0) {
 		fprintf(stderr, "vexilctl: cannot use %s: %s\n", url, vx_strerror(rc));
 		return 1;

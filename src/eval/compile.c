@@ -1,17 +1,18 @@
 /*
  * compile.c: turning a flag's source form into its compiled form.
  *
- * Compilation is where everything that can fail happens, so that evaluation
- * cannot fail. It runs in two passes. The first walks the source, rejects
- * NULL pointers and counts how much it needs. The second fills one block
- * sized from those counts, and holds the flag, its variants, rules,
- * conditions, values, splits, regex_t structs and a copy of every string.
- * That makes a compiled flag one allocation (plus what regcomp() keeps),
- * cache-friendly to walk, and freed in one call. The second pass also parses
- * each rule value for its operator and compiles regexes. It fails with a
- * message that names the rule, condition and value at fault, because the
- * caller passes that message to the user who wrote the rule. Finally the
- * rules are sorted into evaluation order.
+ * Compilation does everything that can fail, so that evaluation has nothing
+ * left to fail on except regexec() running out of memory. It runs in two
+ * passes. The first walks the source, rejects NULL pointers and counts how
+ * much it needs. The second fills one block sized from those counts. The
+ * block holds the flag, its variants, rules, conditions, values, splits,
+ * regex_t structs and a copy of every string. So a compiled flag is one
+ * allocation (plus what regcomp() keeps), cache-friendly to walk, and
+ * freed in one call. The second pass also parses each rule value for its
+ * operator, and compiles regexes once regex_guard.c has vetted their cost.
+ * When it fails, its message names the rule, condition and value at fault,
+ * because the caller passes that message on to whoever wrote the rule.
+ * Finally the rules are sorted into evaluation order.
  */
 #include <assert.h>
 #include <limits.h>
@@ -243,11 +244,12 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 		ro->stick.slot = VXE_SLOT_USER_ID;
 	}
 	/* An empty group id is valid in Unleash, so only NULL defaults. */
-	if (group != NULL) {
-		ro->group = copy_str(fl, group, false, &ro->grouplen);
-	} else {
-		ro->group = f->key;
-		ro->grouplen = strlen(f->key);
+	ro->group = group != NULL ? copy_str(fl, group, false, NULL) : f->key;
+	vxe_mm3_init(&ro->prefix[VXE_HASH_ROLLOUT], VX_EVAL_ROLLOUT_SEED);
+	vxe_mm3_init(&ro->prefix[VXE_HASH_VARIANT], VX_EVAL_VARIANT_SEED);
+	for (int i = 0; i < 2; i++) {
+		vxe_mm3_update(&ro->prefix[i], ro->group, strlen(ro->group));
+		vxe_mm3_update(&ro->prefix[i], ":", 1);
 	}
 	return VX_EVAL_OK;
 }
@@ -283,6 +285,10 @@ compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 		int flags = REG_EXTENDED | REG_NOSUB;
 		char msg[128];
 
+		if (!vxe_regex_check(v->s, &what)) {
+			seterr(e, "%s: regex \"%s\" %s", where, text, what);
+			return VX_EVAL_EINVAL;
+		}
 		if (c->case_insensitive)
 			flags |= REG_ICASE;
 		rc = regcomp(re, v->s, flags);

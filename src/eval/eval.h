@@ -11,7 +11,8 @@
  * copies strings, sorts rules, compiles regular expressions, and parses
  * numbers, semantic versions, RFC 3339 timestamps and CIDR blocks.
  * Evaluation does no I/O and no allocation of its own. (The one exception is
- * the `matches` operator: glibc's regexec() allocates internally.)
+ * the `matches` operator: glibc's regexec() may allocate internally for
+ * some patterns.)
  *
  * Evaluation follows DESIGN.md, "Evaluation semantics":
  *
@@ -73,7 +74,13 @@
  *    `starts_with`, `ends_with` and `matches` (REG_ICASE). The other
  *    operators ignore it.
  *  - `matches` is a POSIX extended regex, unanchored (a search); anchor it
- *    with ^ and $ yourself.
+ *    with ^ and $ yourself. Rule authors are not trusted with the server's
+ *    memory, so compile refuses back-references (\1), groups nested more
+ *    than 32 deep, patterns over 4096 bytes, and patterns whose repetitions
+ *    glibc would expand to more than 10000 nodes (e.g. "a++++...", or
+ *    "((a{99}){99}){99}"). Contexts are not trusted with its time either:
+ *    an attribute value longer than VX_EVAL_MATCH_MAX_LEN bytes cannot be
+ *    matched, and the condition is false.
  *  - `semver_eq` compares precedence, so build metadata is ignored:
  *    1.0.0+a equals 1.0.0+b.
  *  - `before`: the attribute is earlier than the value; `after`: later.
@@ -98,11 +105,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Return codes. Every vx_ function returning int returns one of these. */
+/* Status codes, returned by every function below that reports success. */
 #define VX_EVAL_OK 0
 #define VX_EVAL_EINVAL (-1)	/* bad input; compile writes why into err */
 #define VX_EVAL_ENOMEM (-2)	/* allocation failed */
 #define VX_EVAL_ENOTFOUND (-3) /* no such flag, attribute or name */
+
+/*
+ * Longest attribute value `matches` will search. glibc's search is
+ * quadratic in the worst case: about 5 ms at this length, 0.8 s at 20 KB.
+ */
+#define VX_EVAL_MATCH_MAX_LEN 1024
 
 /* Hash seeds from Unleash: the rollout (normalizedValue) and variant seeds. */
 #define VX_EVAL_ROLLOUT_SEED 0u
@@ -294,13 +307,15 @@ typedef struct vx_eval_flag vx_eval_flag;
  *                    Set to "" on success.
  * @param[in]  errlen size of err in bytes.
  * @return VX_EVAL_OK, or:
- *   - VX_EVAL_EINVAL: src or out is NULL, or src is invalid: an empty key,
- *     no variants, a NULL or duplicate variant key, a variant value that
- *     does not fit the flag's type, a variant index out of range, a
- *     percentage over 100, an unknown type or operator, a condition with
- *     no values, a value the operator cannot parse (a number, semver,
- *     RFC 3339 date-time or CIDR), an invalid regex, or a split whose
- *     weights total 0 or more than UINT32_MAX.
+ *   - VX_EVAL_EINVAL: src or out is NULL, or src is invalid: a NULL
+ *     pointer where an array or string is required; an empty key,
+ *     attribute or stickiness name; no variants; a NULL or duplicate
+ *     variant key; a variant value that does not fit the flag's type; a
+ *     variant index out of range; a percentage over 100; an unknown type
+ *     or operator; a condition with no values; a value the operator cannot
+ *     parse (a number, semver, RFC 3339 date-time or CIDR); an invalid
+ *     regex, or one refused as too costly (see "Conditions" above); a split
+ *     whose weights total 0 or more than UINT32_MAX.
  *   - VX_EVAL_ENOMEM: out of memory.
  */
 VX_EVAL_WUR int
@@ -338,7 +353,7 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 const char *
 vx_eval_flag_key(const vx_eval_flag *f);
 
-/* The flag's type (enum vx_flag_type). */
+/* The flag's type (enum vx_flag_type), or VX_EVAL_EINVAL if f is NULL. */
 int
 vx_eval_flag_type(const vx_eval_flag *f);
 

@@ -86,12 +86,26 @@ struct vxe_cond {
 	size_t nvalues;
 };
 
+/* Incremental MurmurHash3 x86_32, so a bucket input is never assembled. */
+struct vxe_mm3 {
+	uint32_t h;
+	uint32_t carry;
+	uint32_t total;
+	unsigned ncarry;
+};
+
+enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT };
+
 struct vxe_rollout {
 	bool enabled;
 	uint32_t pct;
 	struct vxe_attr_ref stick;
 	const char *group;
-	size_t grouplen;
+	/*
+	 * The hash state after "<group>:", one per seed (VXE_HASH_*). A
+	 * bucket then only hashes the stickiness value.
+	 */
+	struct vxe_mm3 prefix[2];
 };
 
 struct vxe_split {
@@ -134,14 +148,6 @@ struct vx_eval_flag {
 	size_t nregex;
 };
 
-/* Incremental MurmurHash3 x86_32, so a bucket input is never assembled. */
-struct vxe_mm3 {
-	uint32_t h;
-	uint32_t carry;
-	uint32_t total;
-	unsigned ncarry;
-};
-
 void
 vxe_mm3_init(struct vxe_mm3 *st, uint32_t seed);
 void
@@ -170,6 +176,12 @@ bool
 vxe_cidr_contains(const struct vxe_cidr *net, const struct vxe_cidr *ip);
 bool
 vxe_json_number_valid(const char *s);
+/*
+ * Refuse a `matches` pattern that regcomp() would expand beyond a fixed
+ * budget, or one that uses back-references. On false, *why says why.
+ */
+bool
+vxe_regex_check(const char *pattern, const char **why);
 bool
 vxe_json_string_valid(const char *s);
 

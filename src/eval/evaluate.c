@@ -239,6 +239,11 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 			if (vxe_cidr_contains(&c->values[i].u.cidr, &ip))
 				return T_YES;
 		return T_NO;
+	case VX_OP_MATCHES:
+		/* glibc's unanchored search can be quadratic in the length. */
+		if (len > VX_EVAL_MATCH_MAX_LEN)
+			return T_NA;
+		break;
 	default:
 		break;
 	}
@@ -419,15 +424,13 @@ stick_value(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref,
 	}
 }
 
+/* Unleash's normalised bucket, from the precomputed "<group>:" state. */
 static uint32_t
-bucket(const struct vxe_rollout *ro, const struct stick *st, uint32_t seed,
+bucket(const struct vxe_rollout *ro, const struct stick *st, int which,
     uint32_t modulus)
 {
-	struct vxe_mm3 h;
+	struct vxe_mm3 h = ro->prefix[which];
 
-	vxe_mm3_init(&h, seed);
-	vxe_mm3_update(&h, ro->group, ro->grouplen);
-	vxe_mm3_update(&h, ":", 1);
 	vxe_mm3_update(&h, st->s, st->len);
 	return vxe_mm3_final(&h) % modulus + 1;
 }
@@ -454,7 +457,7 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		if (!stick_value(ctx, &r->ro.stick, &st))
 			return T_NO;
 		have_stick = true;
-		b = bucket(&r->ro, &st, VX_EVAL_ROLLOUT_SEED, 100);
+		b = bucket(&r->ro, &st, VXE_HASH_ROLLOUT, 100);
 		if (b > r->ro.pct)
 			return T_NO;
 		res->bucket = b;
@@ -465,7 +468,7 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 	}
 	if (!have_stick && !stick_value(ctx, &r->ro.stick, &st))
 		return T_NO;
-	b = bucket(&r->ro, &st, VX_EVAL_VARIANT_SEED, r->total_weight);
+	b = bucket(&r->ro, &st, VXE_HASH_VARIANT, r->total_weight);
 	res->split_bucket = b;
 	/* The last cum is total_weight >= b, so the loop always serves. */
 	for (size_t i = 0; i < r->nsplits; i++) {
@@ -536,7 +539,7 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 		serve(f, f->off, VX_REASON_DEFAULT, res);
 		return VX_EVAL_OK;
 	}
-	b = bucket(&f->ro, &st, VX_EVAL_ROLLOUT_SEED, 100);
+	b = bucket(&f->ro, &st, VXE_HASH_ROLLOUT, 100);
 	res->bucket = b;
 	if (b <= f->ro.pct)
 		serve(f, f->def, VX_REASON_SPLIT, res);

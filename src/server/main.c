@@ -30,6 +30,7 @@ usage(FILE *to)
 	    "  --eval-buffer N   evaluation records queued before they are dropped\n"
 	    "                    (default 16384)\n"
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
+	    "  --change-log-keep N  change log entries kept per project (default 100000)\n"
 	    "  --quiet           no log line per request\n"
 	    "  --log-level L     error, warn, info (default) or debug\n"
 	    "  --help            this text\n");
@@ -104,6 +105,9 @@ main(int argc, char **argv)
 				return 2;
 		} else if (strcmp(a, "--eval-log-keep") == 0) {
 			if (parse_size(a, v, &o.eval_log_keep) != 0)
+				return 2;
+		} else if (strcmp(a, "--change-log-keep") == 0) {
+			if (parse_size(a, v, &o.change_log_keep) != 0)
 				return 2;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (strcmp(v, "error") == 0)

@@ -179,6 +179,7 @@ sdk_may_call(const vx_wire_method *m)
 		"vexil.v1.EvaluationService/Evaluate",
 		"vexil.v1.EvaluationService/EvaluateAll",
 		"vexil.v1.EvaluationService/GetSnapshot",
+		"vexil.v1.WatchService/Changes",
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcmp(m->name, allowed[i]) == 0)
@@ -336,7 +337,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	ProtobufCService *services[] = {
 		&vx_project_service.base, &vx_environment_service.base,
 		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
-		&vx_audit_service.base, &vx_evaluation_service.base,
+		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
 	};
 	int rc;
 
@@ -353,6 +354,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	so.map_size = opts->map_size;
 	so.map_max = opts->map_max;
 	so.no_sync = opts->no_sync;
+	so.change_log_keep = opts->change_log_keep;
 	so.on_commit = publish;
 	so.on_commit_arg = srv;
 	if ((rc = vx_store_open(&srv->store, &so)) != 0)

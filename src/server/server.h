@@ -34,6 +34,7 @@ typedef struct vx_server_opts {
 	bool quiet;            /* no per-request log line */
 	size_t eval_buffer;    /* evaluation records queued before dropping */
 	size_t eval_log_keep;  /* recent evaluations kept per project */
+	size_t change_log_keep; /* change log entries kept per project */
 } vx_server_opts;
 
 typedef struct vx_server vx_server;
@@ -67,6 +68,7 @@ extern Vexil__V1__RuleService_Service vx_rule_service;
 extern Vexil__V1__KeyService_Service vx_key_service;
 extern Vexil__V1__AuditService_Service vx_audit_service;
 extern Vexil__V1__EvaluationService_Service vx_evaluation_service;
+extern Vexil__V1__WatchService_Service vx_watch_service;
 
 /*
  * Records a failure on the call and returns err. field and constraint may

@@ -55,6 +55,7 @@ struct vx_store {
 	MDB_dbi dbi[DB_COUNT_];
 	size_t map_size;
 	size_t map_max;
+	size_t change_keep;
 	pthread_mutex_t wlock;
 	pthread_rwlock_t maplock;
 	vx_store_commit_fn on_commit;
@@ -102,6 +103,7 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	s->map_max = opts->map_max ? opts->map_max : (size_t)16 << 30;
 	if (s->map_max < s->map_size)
 		s->map_max = s->map_size;
+	s->change_keep = opts->change_log_keep ? opts->change_log_keep : 100000;
 	s->on_commit = opts->on_commit;
 	s->on_commit_arg = opts->on_commit_arg;
 	pthread_mutex_init(&s->wlock, NULL);
@@ -406,12 +408,15 @@ free_mem(ProtobufCAllocator *a, void *p)
 
 /*
  * Appends every record whose key starts with prefix (or every record when
- * plen is 0) to a growing array, in key order. reverse walks backwards.
+ * plen is 0) to a growing array, in key order, starting at the first key
+ * >= start (slen > 0) or at the range's start. reverse walks backwards
+ * from the range's end instead.
  */
 static int
-list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix,
-    size_t plen, bool reverse, size_t limit, const ProtobufCMessageDescriptor *desc,
-    ProtobufCAllocator *alloc, void ***out, size_t *n)
+list_scan(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix, size_t plen,
+    const void *start, size_t slen, bool reverse, size_t limit,
+    const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc, void ***out,
+    size_t *n)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -425,9 +430,9 @@ list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix,
 	if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) != 0)
 		return mdb_err(NULL, rc, "cursor");
 	if (!reverse) {
-		k.mv_size = plen;
-		k.mv_data = (void *)prefix;
-		rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+		k.mv_size = slen ? slen : plen;
+		k.mv_data = (void *)(slen ? start : prefix);
+		rc = mdb_cursor_get(cur, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
 		op = MDB_NEXT;
 	} else if (plen == 0) {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -480,6 +485,23 @@ out:
 	*out = arr;
 	*n = cnt;
 	return 0;
+}
+
+static int
+list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix, size_t plen,
+    bool reverse, size_t limit, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, void ***out, size_t *n)
+{
+	return list_scan(txn, s, db, prefix, plen, NULL, 0, reverse, limit, desc, alloc, out, n);
+}
+
+/* Like list_range, forwards from key `start`, within start's first plen bytes. */
+static int
+list_from(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *start, size_t slen,
+    size_t plen, size_t limit, const ProtobufCMessageDescriptor *desc,
+    ProtobufCAllocator *alloc, void ***out, size_t *n)
+{
+	return list_scan(txn, s, db, start, plen, start, slen, false, limit, desc, alloc, out, n);
 }
 
 /* Deletes every key starting with prefix; calls each(value) first if set. */
@@ -612,7 +634,8 @@ vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
 	}
 	w->nchanges++;
 	vx_be64_put(key + 8, c->revision);
-	if ((rc = put_msg(w, DB_CHANGES, key, sizeof(key), &c->base)) != 0)
+	if ((rc = put_msg(w, DB_CHANGES, key, sizeof(key), &c->base)) != 0 ||
+	    (rc = vx_store_changes_trim(w, project->id, c->revision, w->s->change_keep)) != 0)
 		return rc;
 	return audit_put(w, project->id, c->revision, kind,
 	    flag_key && *flag_key ? flag_key : (environment ? environment : ""), actor,
@@ -621,25 +644,48 @@ vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
 
 int
 vx_store_changes(MDB_txn *txn, vx_store *s, uint64_t project_id, uint64_t since,
-    size_t limit, ProtobufCAllocator *alloc, Vexil__V1__Change ***out, size_t *n)
+    size_t limit, ProtobufCAllocator *alloc, Vexil__V1__Change ***out, size_t *n,
+    uint64_t *oldest)
 {
-	uint8_t prefix[8];
-	Vexil__V1__Change **all;
-	size_t cnt, skip = 0;
+	uint8_t key[16];
+	MDB_cursor *cur;
+	MDB_val k, v;
 	int rc;
 
-	vx_be64_put(prefix, project_id);
-	rc = list_range(txn, s, DB_CHANGES, prefix, 8, false, 0,
-	    &vexil__v1__change__descriptor, alloc, (void ***)&all, &cnt);
-	if (rc != 0)
-		return rc;
-	while (skip < cnt && all[skip]->revision <= since)
-		skip++;
-	*out = all + skip;
-	*n = cnt - skip;
-	if (limit && *n > limit)
-		*n = limit;
-	return 0;
+	/* The oldest retained entry tells the caller whether `since` is
+	 * still covered by the log. */
+	*oldest = 0;
+	vx_be64_put(key, project_id);
+	vx_be64_put(key + 8, 0);
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_CHANGES], &cur)) != 0)
+		return mdb_err(NULL, rc, "cursor");
+	k.mv_size = sizeof(key);
+	k.mv_data = key;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, key, 8) == 0)
+		*oldest = vx_be64_get((const uint8_t *)k.mv_data + 8);
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mdb_err(NULL, rc, "cursor");
+	vx_be64_put(key + 8, since + 1);
+	return list_from(txn, s, DB_CHANGES, key, sizeof(key), 8, limit,
+	    &vexil__v1__change__descriptor, alloc, (void ***)out, n);
+}
+
+int
+vx_store_changes_trim(vx_wtxn *w, uint64_t project_id, uint64_t revision, size_t keep)
+{
+	uint8_t key[16];
+	int rc;
+
+	if (keep == 0 || revision <= keep)
+		return 0;
+	/* One write appends one entry, so dropping the one that fell out of
+	 * the window keeps the log at `keep` entries. */
+	vx_be64_put(key, project_id);
+	vx_be64_put(key + 8, revision - keep);
+	rc = del_key(w, DB_CHANGES, key, sizeof(key));
+	return rc == VX_ENOTFOUND ? 0 : rc;
 }
 
 int

@@ -57,6 +57,7 @@ typedef struct vx_store_opts {
 	size_t map_size;         /* initial map size; 0: 64 MiB */
 	size_t map_max;          /* growth cap; 0: 16 GiB */
 	bool no_sync;            /* opt-in: commit without fsync (MDB_NOSYNC) */
+	size_t change_log_keep;  /* change log entries kept per project; 0: 100000 */
 	vx_store_commit_fn on_commit;  /* called after each commit, may be NULL */
 	void *on_commit_arg;
 } vx_store_opts;
@@ -221,10 +222,17 @@ int vx_store_evallog_list(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t
     ProtobufCAllocator *alloc, Vexil__V1__EvalRecord ***out, size_t *n) VX_MUST_USE;
 
 /* ---- logs ---- */
-/* The change log of one project, oldest first, from revision `since`+1. */
+/*
+ * The change log of one project, oldest first, from revision `since`+1, at
+ * most limit entries (0: all). *oldest gets the oldest retained revision
+ * (0 when the log is empty), so a caller can tell a gap from no change.
+ */
 int vx_store_changes(MDB_txn *txn, vx_store *s, uint64_t project_id,
     uint64_t since, size_t limit, ProtobufCAllocator *alloc,
-    Vexil__V1__Change ***out, size_t *n) VX_MUST_USE;
+    Vexil__V1__Change ***out, size_t *n, uint64_t *oldest) VX_MUST_USE;
+/* Drops the entry that falls out of a `keep`-entry window at revision. */
+int vx_store_changes_trim(vx_wtxn *w, uint64_t project_id, uint64_t revision,
+    size_t keep) VX_MUST_USE;
 /* The audit log of one project (0: global entries), newest first. */
 int vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     size_t limit, ProtobufCAllocator *alloc, Vexil__V1__AuditEntry ***out,

@@ -300,3 +300,27 @@ Test(compile, accepts_every_operator_and_ignores_case_for_typed_ones)
 
 	vx_eval_flag_free(must_compile(&src));
 }
+
+Test(compile, refuses_regexes_that_would_expand_without_bound)
+{
+	reject_condition(VX_OP_MATCHES, "a++++++++++++++++++++++++++++++++",
+	    "too complex");
+	reject_condition(VX_OP_MATCHES, "((a{99}){99}){99}", "too complex");
+	reject_condition(VX_OP_MATCHES, "(x|y{5000}){3}", "too complex");
+	reject_condition(VX_OP_MATCHES, "^(a)\\1$", "back-reference");
+	reject_condition(VX_OP_MATCHES,
+	    "((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))",
+	    "too deeply");
+}
+
+Test(compile, accepts_ordinary_regexes_within_the_budget)
+{
+	vx_eval_condition_src c = cond("a", VX_OP_MATCHES,
+	    VALS("^[[:alnum:]._%+-]+@(foo|bar)\\.com$", "[]a]{3}",
+		"x{1,}y{2,5}", "(.*a){12}", "((a{21}){21}){21}",
+		"[a-z]{9999}", "(a|b)+c?", "\\(literal\\)", "a)b"));
+	vx_eval_rule_src r = rule_on(&c, 1);
+	vx_eval_flag_src src = bool_flag(&r, 1);
+
+	vx_eval_flag_free(must_compile(&src));
+}

@@ -8,6 +8,7 @@
  * does not parse. Several values mean "any of them".
  */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "helpers.h"
 
@@ -207,6 +208,23 @@ Test(op_matches, searches_with_posix_extended_regexes)
 		    .want = true },
 		{ VX_OP_MATCHES, VALS("."), ANUM(1), .want = false },
 		{ VX_OP_MATCHES, VALS("."), AMISSING, .negate = true,
+		    .want = false },
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
+Test(op_matches, does_not_search_attribute_values_over_the_length_cap)
+{
+	static char at_cap[VX_EVAL_MATCH_MAX_LEN + 1];
+	static char over[VX_EVAL_MATCH_MAX_LEN + 2];
+
+	memset(at_cap, 'a', VX_EVAL_MATCH_MAX_LEN);
+	memset(over, 'a', VX_EVAL_MATCH_MAX_LEN + 1);
+	const struct cond_case cases[] = {
+		{ VX_OP_MATCHES, VALS("a$"), ASTR(at_cap), .want = true },
+		{ VX_OP_MATCHES, VALS("a$"), ASTR(over), .want = false },
+		{ VX_OP_MATCHES, VALS("b"), ASTR(over), .negate = true,
 		    .want = false },
 	};
 

@@ -45,7 +45,7 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	Vexil__V1__WeightedVariant w[3] = {VEXIL__V1__WEIGHTED_VARIANT__INIT,
 		VEXIL__V1__WEIGHTED_VARIANT__INIT, VEXIL__V1__WEIGHTED_VARIANT__INIT};
 	Vexil__V1__WeightedVariant *wp[] = {&w[0], &w[1], &w[2]};
-	char *vals[8][4];
+	char *vals[8][4], *copies[8];
 	vx_status st;
 
 	v[0].key = "a", v[0].value = "\"A\"";
@@ -61,7 +61,7 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	cfg.off_variant = "c";
 	cfg.rollout_percentage = rollout;
 	for (size_t i = 0; i < nrules; i++) {
-		char *copy = strdup(rules[i][2]), *save = NULL;
+		char *copy = copies[i] = strdup(rules[i][2]), *save = NULL;
 		size_t nv = 0;
 		for (char *t = strtok_r(copy, ",", &save); t && nv < 4; t = strtok_r(NULL, ",", &save))
 			vals[i][nv++] = t;
@@ -101,6 +101,8 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	in.flag = &f;
 	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s: %s", st.field, st.message);
 	vx_free(out);
+	for (size_t i = 0; i < nrules - (split ? 1 : 0); i++)
+		free(copies[i]);
 }
 
 static const char *const rules_a[][4] = {

@@ -133,7 +133,7 @@ Test(store, revision_change_log_and_audit_commit_together_or_not_at_all)
 	Vexil__V1__Change **ch;
 	Vexil__V1__AuditEntry **au;
 	size_t n;
-	uint64_t id;
+	uint64_t id, oldest;
 
 	cr_assert(vx_store_write(s, NULL, make_project, &ok) == 0);
 	cr_assert_eq(commits, 1, "the commit hook saw the change");
@@ -143,13 +143,14 @@ Test(store, revision_change_log_and_audit_commit_together_or_not_at_all)
 	vx_store_reader_init(&r, s);
 	cr_assert(vx_store_reader_acquire(&r) == 0);
 	cr_assert_eq(vx_store_project_find(r.txn, s, "gamma", &id), VX_ENOTFOUND);
-	cr_assert(vx_store_changes(r.txn, s, bad.id, 0, 0, NULL, &ch, &n) == 0);
+	cr_assert(vx_store_changes(r.txn, s, bad.id, 0, 0, NULL, &ch, &n, &oldest) == 0);
 	cr_assert_eq(n, 0, "no change logged for the aborted write");
 	cr_assert(vx_store_audit_list(r.txn, s, bad.id, 0, NULL, &au, &n) == 0);
 	cr_assert_eq(n, 0, "no audit entry for the aborted write");
-	cr_assert(vx_store_changes(r.txn, s, ok.id, 0, 0, NULL, &ch, &n) == 0);
+	cr_assert(vx_store_changes(r.txn, s, ok.id, 0, 0, NULL, &ch, &n, &oldest) == 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(ch[0]->revision, 1);
+	cr_assert_eq(oldest, 1);
 	cr_assert(vx_store_audit_list(r.txn, s, ok.id, 0, NULL, &au, &n) == 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(au[0]->revision, 1);
@@ -252,5 +253,34 @@ Test(store, at_the_cap_writes_fail_with_efull_and_reads_keep_working)
 	cr_assert(vx_store_project_get(r.txn, s, m.id, NULL, &p) == 0);
 	cr_assert_eq(p->revision, 1, "the refused write left no trace");
 	protobuf_c_message_free_unpacked(&p->base, NULL);
+	vx_store_reader_fini(&r);
+}
+
+Test(store, the_change_log_keeps_a_bounded_window_and_reads_from_since)
+{
+	struct mk m = {.name = "log"};
+	vx_store_reader r;
+	Vexil__V1__Change **ch;
+	size_t n;
+	uint64_t oldest;
+
+	vx_store_close(s);
+	vx_store_opts o = {.path = dir, .change_log_keep = 10};
+	cr_assert(vx_store_open(&s, &o) == 0);
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	m.nflags = 1;
+	for (int i = 0; i < 24; i++)
+		cr_assert(vx_store_write(s, NULL, add_flags, &m) == 0);
+	/* 25 writes, revisions 1..25; the newest 10 remain. */
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_changes(r.txn, s, m.id, 20, 0, NULL, &ch, &n, &oldest) == 0);
+	cr_assert_eq(oldest, 16);
+	cr_assert_eq(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(ch[i]->revision, 21 + i);
+		protobuf_c_message_free_unpacked(&ch[i]->base, NULL);
+	}
+	free(ch);
 	vx_store_reader_fini(&r);
 }

@@ -2308,6 +2308,96 @@ void   vexil__v1__eval_log__free_unpacked
   assert(message->base.descriptor == &vexil__v1__eval_log__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__changes_request__init
+                     (Vexil__V1__ChangesRequest         *message)
+{
+  static const Vexil__V1__ChangesRequest init_value = VEXIL__V1__CHANGES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__changes_request__get_packed_size
+                     (const Vexil__V1__ChangesRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__changes_request__pack
+                     (const Vexil__V1__ChangesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__changes_request__pack_to_buffer
+                     (const Vexil__V1__ChangesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ChangesRequest *
+       vexil__v1__changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ChangesRequest *)
+     protobuf_c_message_unpack (&vexil__v1__changes_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__changes_request__free_unpacked
+                     (Vexil__V1__ChangesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__changes_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__changes_reply__init
+                     (Vexil__V1__ChangesReply         *message)
+{
+  static const Vexil__V1__ChangesReply init_value = VEXIL__V1__CHANGES_REPLY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__changes_reply__get_packed_size
+                     (const Vexil__V1__ChangesReply *message)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__changes_reply__pack
+                     (const Vexil__V1__ChangesReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__changes_reply__pack_to_buffer
+                     (const Vexil__V1__ChangesReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__changes_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ChangesReply *
+       vexil__v1__changes_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ChangesReply *)
+     protobuf_c_message_unpack (&vexil__v1__changes_reply__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__changes_reply__free_unpacked
+                     (Vexil__V1__ChangesReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__changes_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define vexil__v1__empty__field_descriptors NULL
 #define vexil__v1__empty__field_indices_by_name NULL
 #define vexil__v1__empty__number_ranges NULL
@@ -5265,6 +5355,173 @@ const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor =
   (ProtobufCMessageInit) vexil__v1__eval_log__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesRequest, since),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__changes_request__field_indices_by_name[] = {
+  0,   /* field[0] = project */
+  1,   /* field[1] = since */
+};
+static const ProtobufCIntRange vexil__v1__changes_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ChangesRequest",
+  "ChangesRequest",
+  "Vexil__V1__ChangesRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__ChangesRequest),
+  2,
+  vexil__v1__changes_request__field_descriptors,
+  vexil__v1__changes_request__field_indices_by_name,
+  1,  vexil__v1__changes_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__changes_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptors[7] =
+{
+  {
+    "project_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesReply, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesReply, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "snapshot",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesReply, snapshot),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "changes",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__ChangesReply, n_changes),
+    offsetof(Vexil__V1__ChangesReply, changes),
+    &vexil__v1__change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flags",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__ChangesReply, n_flags),
+    offsetof(Vexil__V1__ChangesReply, flags),
+    &vexil__v1__flag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deleted_flags",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__ChangesReply, n_deleted_flags),
+    offsetof(Vexil__V1__ChangesReply, deleted_flags),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environments",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__ChangesReply, n_environments),
+    offsetof(Vexil__V1__ChangesReply, environments),
+    &vexil__v1__environment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__changes_reply__field_indices_by_name[] = {
+  3,   /* field[3] = changes */
+  5,   /* field[5] = deleted_flags */
+  6,   /* field[6] = environments */
+  4,   /* field[4] = flags */
+  0,   /* field[0] = project_id */
+  1,   /* field[1] = revision */
+  2,   /* field[2] = snapshot */
+};
+static const ProtobufCIntRange vexil__v1__changes_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ChangesReply",
+  "ChangesReply",
+  "Vexil__V1__ChangesReply",
+  "vexil.v1",
+  sizeof(Vexil__V1__ChangesReply),
+  7,
+  vexil__v1__changes_reply__field_descriptors,
+  vexil__v1__changes_reply__field_indices_by_name,
+  1,  vexil__v1__changes_reply__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__changes_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[5] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
@@ -5764,5 +6021,38 @@ void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__evaluation_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__watch_service__method_descriptors[1] =
+{
+  { "Changes", &vexil__v1__changes_request__descriptor, &vexil__v1__changes_reply__descriptor },
+};
+const unsigned vexil__v1__watch_service__method_indices_by_name[] = {
+  0         /* Changes */
+};
+const ProtobufCServiceDescriptor vexil__v1__watch_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.WatchService",
+  "WatchService",
+  "Vexil__V1__WatchService",
+  "vexil.v1",
+  1,
+  vexil__v1__watch_service__method_descriptors,
+  vexil__v1__watch_service__method_indices_by_name
+};
+void vexil__v1__watch_service__changes(ProtobufCService *service,
+                                       const Vexil__V1__ChangesRequest *input,
+                                       Vexil__V1__ChangesReply_Closure closure,
+                                       void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__watch_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__watch_service__init (Vexil__V1__WatchService_Service *service,
+                                     Vexil__V1__WatchService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__watch_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

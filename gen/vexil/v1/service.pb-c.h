@@ -68,6 +68,8 @@ typedef struct Vexil__V1__GetEvalCountsRequest Vexil__V1__GetEvalCountsRequest;
 typedef struct Vexil__V1__EvalCountList Vexil__V1__EvalCountList;
 typedef struct Vexil__V1__ListEvalLogRequest Vexil__V1__ListEvalLogRequest;
 typedef struct Vexil__V1__EvalLog Vexil__V1__EvalLog;
+typedef struct Vexil__V1__ChangesRequest Vexil__V1__ChangesRequest;
+typedef struct Vexil__V1__ChangesReply Vexil__V1__ChangesReply;
 
 
 /* --- enums --- */
@@ -799,6 +801,57 @@ struct  Vexil__V1__EvalLog
 #define VEXIL__V1__EVAL_LOG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_log__descriptor) \
     , 0,NULL, 0 }
+
+
+struct  Vexil__V1__ChangesRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  /*
+   * The last revision the caller has applied; 0 for everything.
+   */
+  uint64_t since;
+};
+#define VEXIL__V1__CHANGES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vexil__V1__ChangesReply
+{
+  ProtobufCMessage base;
+  uint64_t project_id;
+  /*
+   * The project's revision this reply brings the caller up to.
+   */
+  uint64_t revision;
+  /*
+   * True when `since` lay before the retained change log (or was 0): the
+   * reply then holds the whole project state, not a difference.
+   */
+  protobuf_c_boolean snapshot;
+  /*
+   * The log entries after `since`, oldest first (empty for a snapshot).
+   */
+  size_t n_changes;
+  Vexil__V1__Change **changes;
+  /*
+   * The current state of every flag changed after `since` (every flag, for
+   * a snapshot), and the keys of those changed flags that no longer exist.
+   */
+  size_t n_flags;
+  Vexil__V1__Flag **flags;
+  size_t n_deleted_flags;
+  char **deleted_flags;
+  /*
+   * Every environment of the project, as of `revision`.
+   */
+  size_t n_environments;
+  Vexil__V1__Environment **environments;
+};
+#define VEXIL__V1__CHANGES_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_reply__descriptor) \
+    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
 
 
 /* Vexil__V1__Empty methods */
@@ -1773,6 +1826,44 @@ Vexil__V1__EvalLog *
 void   vexil__v1__eval_log__free_unpacked
                      (Vexil__V1__EvalLog *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__ChangesRequest methods */
+void   vexil__v1__changes_request__init
+                     (Vexil__V1__ChangesRequest         *message);
+size_t vexil__v1__changes_request__get_packed_size
+                     (const Vexil__V1__ChangesRequest   *message);
+size_t vexil__v1__changes_request__pack
+                     (const Vexil__V1__ChangesRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__changes_request__pack_to_buffer
+                     (const Vexil__V1__ChangesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ChangesRequest *
+       vexil__v1__changes_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__changes_request__free_unpacked
+                     (Vexil__V1__ChangesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__ChangesReply methods */
+void   vexil__v1__changes_reply__init
+                     (Vexil__V1__ChangesReply         *message);
+size_t vexil__v1__changes_reply__get_packed_size
+                     (const Vexil__V1__ChangesReply   *message);
+size_t vexil__v1__changes_reply__pack
+                     (const Vexil__V1__ChangesReply   *message,
+                      uint8_t             *out);
+size_t vexil__v1__changes_reply__pack_to_buffer
+                     (const Vexil__V1__ChangesReply   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ChangesReply *
+       vexil__v1__changes_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__changes_reply__free_unpacked
+                     (Vexil__V1__ChangesReply *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Empty_Closure)
@@ -1930,6 +2021,12 @@ typedef void (*Vexil__V1__ListEvalLogRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__EvalLog_Closure)
                  (const Vexil__V1__EvalLog *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ChangesRequest_Closure)
+                 (const Vexil__V1__ChangesRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ChangesReply_Closure)
+                 (const Vexil__V1__ChangesReply *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -2324,6 +2421,27 @@ void vexil__v1__evaluation_service__list_eval_log(ProtobufCService *service,
                                                   const Vexil__V1__ListEvalLogRequest *input,
                                                   Vexil__V1__EvalLog_Closure closure,
                                                   void *closure_data);
+typedef struct Vexil__V1__WatchService_Service Vexil__V1__WatchService_Service;
+struct Vexil__V1__WatchService_Service
+{
+  ProtobufCService base;
+  void (*changes)(Vexil__V1__WatchService_Service *service,
+                  const Vexil__V1__ChangesRequest *input,
+                  Vexil__V1__ChangesReply_Closure closure,
+                  void *closure_data);
+};
+typedef void (*Vexil__V1__WatchService_ServiceDestroy)(Vexil__V1__WatchService_Service *);
+void vexil__v1__watch_service__init (Vexil__V1__WatchService_Service *service,
+                                     Vexil__V1__WatchService_ServiceDestroy destroy);
+#define VEXIL__V1__WATCH_SERVICE__BASE_INIT \
+    { &vexil__v1__watch_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__WATCH_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__WATCH_SERVICE__BASE_INIT,\
+      function_prefix__ ## changes  }
+void vexil__v1__watch_service__changes(ProtobufCService *service,
+                                       const Vexil__V1__ChangesRequest *input,
+                                       Vexil__V1__ChangesReply_Closure closure,
+                                       void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2379,6 +2497,8 @@ extern const ProtobufCMessageDescriptor vexil__v1__get_eval_counts_request__desc
 extern const ProtobufCMessageDescriptor vexil__v1__eval_count_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_eval_log_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__flag_service__descriptor;
@@ -2386,6 +2506,7 @@ extern const ProtobufCServiceDescriptor vexil__v1__rule_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__audit_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__watch_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -476,3 +476,17 @@ vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V
 	*out = (Vexil__V1__EvalLog *)stub.out;
 	return stub.rc;
 }
+
+int
+vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__watch_service__descriptor, st ? st : &local);
+	vexil__v1__watch_service__changes(&stub.base, in,
+	    (Vexil__V1__ChangesReply_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__ChangesReply *)stub.out;
+	return stub.rc;
+}

@@ -82,5 +82,7 @@ int vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, 
     vx_status *st) __attribute__((warn_unused_result));
 int vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,14 @@
+/*
+ * libvexil — definitions shared by the library's own files only.
+ */
+#ifndef VEXIL_INTERNAL_H
+#define VEXIL_INTERNAL_H
+
+#include "model/flagset.h"
+#include "vexil_eval.h"
+
+struct vx_eval_snapshot {
+	vx_flagset *fs;
+};
+
+#endif

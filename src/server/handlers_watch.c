@@ -1,0 +1,98 @@
+/*
+ * Vexil — WatchService: what changed in a project since a revision.
+ *
+ * A PUB notice only says that something changed; subscribers come here for
+ * the changes themselves, authenticated and scoped like any other call.
+ * The reply is read in one transaction, so its revision, its log entries
+ * and the entity states all agree. When the log no longer reaches back to
+ * `since` (or the caller has nothing yet), the reply is a full snapshot.
+ */
+#include "server/server.h"
+
+#include <string.h>
+
+/* More entries than this is cheaper to answer with the whole state. */
+#define MAX_ENTRIES 20000
+
+static bool
+seen_before(Vexil__V1__Change **ch, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(ch[j]->flag_key, ch[i]->flag_key) == 0)
+			return true;
+	return false;
+}
+
+static int
+add_changed_flags(vx_call *c, uint64_t pid, Vexil__V1__ChangesReply *out)
+{
+	Vexil__V1__Flag **flags = vx_arena_alloc(c->arena, (out->n_changes + 1) * sizeof(*flags));
+	char **gone = vx_arena_alloc(c->arena, (out->n_changes + 1) * sizeof(*gone));
+	int rc;
+
+	if (flags == NULL || gone == NULL)
+		return VX_ENOMEM;
+	out->flags = flags;
+	out->deleted_flags = gone;
+	for (size_t i = 0; i < out->n_changes; i++) {
+		const char *key = out->changes[i]->flag_key;
+		if (*key == '\0' || seen_before(out->changes, i))
+			continue;
+		rc = vx_store_flag_get(c->reader->txn, c->store, pid, key, c->alloc,
+		    &flags[out->n_flags]);
+		if (rc == 0)
+			out->n_flags++;
+		else if (rc == VX_ENOTFOUND)
+			gone[out->n_deleted_flags++] = (char *)key;
+		else
+			return rc;
+	}
+	return 0;
+}
+
+static void
+changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *in,
+    Vexil__V1__ChangesReply_Closure closure, void *closure_data)
+{
+	vx_call *c = closure_data;
+	Vexil__V1__ChangesReply *out = NULL;
+	Vexil__V1__Project *p;
+	uint64_t oldest;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
+		goto out;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__changes_reply__init(out);
+	out->project_id = p->id;
+	out->revision = p->revision;
+	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc, &out->environments,
+		 &out->n_environments)) != 0)
+		goto out;
+	if (in->since == p->revision)
+		goto out;
+	if (in->since != 0 && in->since < p->revision) {
+		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES + 1,
+		    c->alloc, &out->changes, &out->n_changes, &oldest);
+		if (rc != 0)
+			goto out;
+		/* Covered: the log holds every revision after `since`. */
+		if (oldest != 0 && oldest <= in->since + 1 && out->n_changes <= MAX_ENTRIES) {
+			rc = add_changed_flags(c, p->id, out);
+			goto out;
+		}
+	}
+	/* A snapshot: since is 0, older than the log, or ahead of us. */
+	out->snapshot = true;
+	out->n_changes = 0;
+	rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &out->flags,
+	    &out->n_flags);
+out:
+	VX_REPLY(c, rc, out);
+}
+
+Vexil__V1__WatchService_Service vx_watch_service = VEXIL__V1__WATCH_SERVICE__INIT();
