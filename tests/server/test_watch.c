@@ -46,6 +46,13 @@ on_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *f)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void
+seen_fini(struct seen *s)
+{
+	free(s->revs);
+	pthread_mutex_destroy(&s->lock);
+}
+
 static vx_watch *
 watch(struct seen *s, const char *cred, const char *project)
 {
@@ -201,6 +208,7 @@ Test(watch, four_writers_make_ten_thousand_writes_and_the_subscriber_sees_each_i
 	assert_saw_every_revision(&s, start, end);
 	cr_assert_eq(vx_watch_resyncs(w), 0);
 	vx_watch_stop(w);
+	seen_fini(&s);
 	vx_harness_fini(&h);
 }
 
@@ -234,6 +242,7 @@ Test(watch, a_vexild_killed_mid_stream_loses_and_repeats_nothing, .timeout = 120
 	assert_cache_equals_server(w, "default");
 	assert_saw_every_revision(&s, start, end);
 	vx_watch_stop(w);
+	seen_fini(&s);
 	vx_harness_fini(&h);
 }
 
@@ -253,6 +262,7 @@ Test(watch, a_slow_subscriber_catches_up_through_changes, .timeout = 120)
 	assert_cache_equals_server(w, "default");
 	assert_saw_every_revision(&s, start, end);
 	vx_watch_stop(w);
+	seen_fini(&s);
 	vx_harness_fini(&h);
 }
 
@@ -271,6 +281,7 @@ Test(watch, a_subscriber_behind_a_short_log_resyncs_from_a_snapshot, .timeout = 
 	assert_cache_equals_server(w, "default");
 	cr_assert_geq(vx_watch_resyncs(w), 1, "the watch fell behind the log");
 	vx_watch_stop(w);
+	seen_fini(&s);
 	vx_harness_fini(&h);
 }
 
@@ -336,5 +347,6 @@ Test(watch, the_live_cache_evaluates_like_the_server, .timeout = 60)
 	cr_assert_eq(res.reason, VX_REASON_SPLIT);
 	vx_watch_release(w, snap);
 	vx_watch_stop(w);
+	seen_fini(&s);
 	vx_harness_fini(&h);
 }
