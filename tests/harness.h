@@ -22,6 +22,16 @@ typedef struct vx_harness {
 	vx_client *admin;    /* a client with the admin key */
 } vx_harness;
 
+/*
+ * Declares `h` and a Criterion suite in which every test gets a fresh
+ * vexild of its own (Criterion runs each test in its own process).
+ */
+#define VX_SERVER_SUITE(name, seconds)                                                   \
+	static vx_harness h;                                                               \
+	static void name##_setup(void) { vx_harness_start(&h, NULL); }                    \
+	static void name##_teardown(void) { vx_harness_fini(&h); }                        \
+	TestSuite(name, .init = name##_setup, .fini = name##_teardown, .timeout = seconds)
+
 /* Makes a data dir and ports, starts vexild, waits until it answers. */
 void vx_harness_start(vx_harness *h, const char *const *extra_args);
 /* Starts vexild again on the same dir and ports. */

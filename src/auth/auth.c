@@ -39,6 +39,38 @@ presented(const char *secret, const char *prefix, uint8_t hash[32])
 	return 0;
 }
 
+/*
+ * The lookup found a key record; admit it when its hash matches in
+ * constant time (the index matched on it already) and it is not revoked.
+ */
+static int
+admit(const ProtobufCBinaryData *stored, const uint8_t hash[32], bool revoked, bool sdk,
+    const char **why)
+{
+	if (stored->len != 32 || sodium_memcmp(stored->data, hash, 32) != 0) {
+		*why = sdk ? "unknown SDK key" : "unknown API key";
+		return VX_EAUTH;
+	}
+	if (revoked) {
+		*why = sdk ? "SDK key has been revoked" : "API key has been revoked";
+		return VX_EAUTH;
+	}
+	return 0;
+}
+
+static void
+principal(vx_principal *who, enum vx_principal_kind kind, uint64_t id, uint64_t project_id,
+    Vexil__V1__Role role, const char *env)
+{
+	who->kind = kind;
+	who->id = id;
+	who->project_id = project_id;
+	who->role = role;
+	snprintf(who->actor, sizeof(who->actor), "%s:%llu",
+	    kind == VX_PRINCIPAL_SDKKEY ? "sdkkey" : "apikey", (unsigned long long)id);
+	snprintf(who->env, sizeof(who->env), "%s", env);
+}
+
 static int
 api_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
 {
@@ -50,29 +82,19 @@ api_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const 
 		*why = "malformed API key";
 		return VX_EAUTH;
 	}
-	rc = vx_store_apikey_find(txn, s, hash, NULL, &k);
-	if (rc == VX_ENOTFOUND) {
+	if ((rc = vx_store_apikey_find(txn, s, hash, NULL, &k)) == VX_ENOTFOUND) {
 		*why = "unknown API key";
 		return VX_EAUTH;
 	}
 	if (rc != 0)
 		return rc;
-	/* The index matched on the hash; compare again in constant time. */
-	rc = k->hash.len != 32 || sodium_memcmp(k->hash.data, hash, 32) != 0 || k->revoked;
-	if (rc) {
-		*why = k->revoked ? "API key has been revoked" : "unknown API key";
-	} else {
-		who->kind = VX_PRINCIPAL_APIKEY;
-		who->id = k->id;
-		who->project_id = k->project_id;
-		who->role = k->role;
-		snprintf(who->actor, sizeof(who->actor), "apikey:%llu",
-		    (unsigned long long)k->id);
-	}
+	if ((rc = admit(&k->hash, hash, k->revoked, false, why)) == 0)
+		principal(who, VX_PRINCIPAL_APIKEY, k->id, k->project_id, k->role, "");
 	protobuf_c_message_free_unpacked(&k->base, NULL);
-	return rc ? VX_EAUTH : 0;
+	return rc;
 }
 
+/* An SDK key reads its project (and only its environment, when bound). */
 static int
 sdk_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
 {
@@ -84,27 +106,17 @@ sdk_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const 
 		*why = "malformed SDK key";
 		return VX_EAUTH;
 	}
-	rc = vx_store_sdkkey_find(txn, s, hash, NULL, &k);
-	if (rc == VX_ENOTFOUND) {
+	if ((rc = vx_store_sdkkey_find(txn, s, hash, NULL, &k)) == VX_ENOTFOUND) {
 		*why = "unknown SDK key";
 		return VX_EAUTH;
 	}
 	if (rc != 0)
 		return rc;
-	rc = k->hash.len != 32 || sodium_memcmp(k->hash.data, hash, 32) != 0 || k->revoked;
-	if (rc) {
-		*why = k->revoked ? "SDK key has been revoked" : "unknown SDK key";
-	} else {
-		who->kind = VX_PRINCIPAL_SDKKEY;
-		who->id = k->id;
-		who->project_id = k->project_id;
-		who->role = VEXIL__V1__ROLE__ROLE_READ;
-		snprintf(who->actor, sizeof(who->actor), "sdkkey:%llu",
-		    (unsigned long long)k->id);
-		snprintf(who->env, sizeof(who->env), "%s", k->environment);
-	}
+	if ((rc = admit(&k->hash, hash, k->revoked, true, why)) == 0)
+		principal(who, VX_PRINCIPAL_SDKKEY, k->id, k->project_id,
+		    VEXIL__V1__ROLE__ROLE_READ, k->environment);
 	protobuf_c_message_free_unpacked(&k->base, NULL);
-	return rc ? VX_EAUTH : 0;
+	return rc;
 }
 
 int

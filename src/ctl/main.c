@@ -124,6 +124,23 @@ opts(const struct args *a, const char *name, char **out)
 	return n;
 }
 
+/* A numeric --name in 0..max, left as is when absent; -1 after a message. */
+static int
+opt_u32(const struct args *a, const char *name, uint32_t max, uint32_t *out)
+{
+	const char *v = opt(a, name);
+	uint64_t n;
+
+	if (v == NULL)
+		return 0;
+	if (vx_parse_u64(v, &n) != 0 || n > max) {
+		fprintf(stderr, "vexilctl: --%s must be a number from 0 to %u\n", name, max);
+		return -1;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
 static bool
 has_opt(const struct args *a, const char *name)
 {
@@ -483,25 +500,11 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 	if (strcmp(verb, "list") == 0) {
 		Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 		Vexil__V1__FlagList *out;
-		uint64_t n;
-		if (need_pos(a, 0, "") != 0)
+		if (need_pos(a, 0, "") != 0 || opt_u32(a, "limit", UINT32_MAX, &in.limit) != 0 ||
+		    opt_u32(a, "offset", UINT32_MAX, &in.offset) != 0)
 			return 2;
 		in.project = (char *)project;
 		in.tag = (char *)(opt(a, "tag") ? opt(a, "tag") : "");
-		if (has_opt(a, "limit")) {
-			if (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > UINT32_MAX) {
-				fprintf(stderr, "vexilctl: --limit must be a number\n");
-				return 2;
-			}
-			in.limit = (uint32_t)n;
-		}
-		if (has_opt(a, "offset")) {
-			if (vx_parse_u64(opt(a, "offset"), &n) != 0 || n > UINT32_MAX) {
-				fprintf(stderr, "vexilctl: --offset must be a number\n");
-				return 2;
-			}
-			in.offset = (uint32_t)n;
-		}
 		if ((rc = vx_list_flags(c, &in, &out, &st)) != 0)
 			return fail(rc, &st);
 		if (!a->json)
@@ -693,11 +696,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 			r.priority = (int32_t)p;
 		}
 		if (has_opt(a, "rollout")) {
-			if (vx_parse_u64(opt(a, "rollout"), &num) != 0 || num > 100) {
-				fprintf(stderr, "vexilctl: --rollout must be 0..100\n");
+			if (opt_u32(a, "rollout", 100, &ro.percentage) != 0)
 				return 2;
-			}
-			ro.percentage = (uint32_t)num;
 			ro.stickiness = (char *)(opt(a, "stickiness") ? opt(a, "stickiness") : "");
 			r.rollout = &ro;
 		}
@@ -978,17 +978,11 @@ cmd_stats(vx_client *c, struct args *a)
 	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
 	Vexil__V1__EvalCountList *out;
 	vx_status st;
-	uint64_t n = 0;
 	int rc;
 
 	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
-	    need_pos(a, 0, "") != 0)
+	    need_pos(a, 0, "") != 0 || opt_u32(a, "days", 3660, &in.days) != 0)
 		return 2;
-	if (has_opt(a, "days") && (vx_parse_u64(opt(a, "days"), &n) != 0 || n > 3660)) {
-		fprintf(stderr, "vexilctl: --days must be 1..3660\n");
-		return 2;
-	}
-	in.days = (uint32_t)n;
 	in.flag_key = (char *)(opt(a, "flag") ? opt(a, "flag") : "");
 	in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
 	if ((rc = vx_get_eval_counts(c, &in, &out, &st)) != 0)
@@ -1018,17 +1012,11 @@ cmd_evals(vx_client *c, struct args *a)
 	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
 	Vexil__V1__EvalLog *out;
 	vx_status st;
-	uint64_t n = 0;
 	int rc;
 
 	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
-	    need_pos(a, 0, "") != 0)
+	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
 		return 2;
-	if (has_opt(a, "limit") && (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > 100000)) {
-		fprintf(stderr, "vexilctl: --limit must be a number\n");
-		return 2;
-	}
-	in.limit = (uint32_t)n;
 	if ((rc = vx_list_eval_log(c, &in, &out, &st)) != 0)
 		return fail(rc, &st);
 	if (!a->json)
@@ -1047,17 +1035,11 @@ cmd_audit(vx_client *c, struct args *a)
 	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
 	Vexil__V1__AuditList *out;
 	vx_status st;
-	uint64_t n = 0;
 	int rc;
 
 	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
-	    need_pos(a, 0, "") != 0)
+	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
 		return 2;
-	if (has_opt(a, "limit") && (vx_parse_u64(opt(a, "limit"), &n) != 0 || n > 100000)) {
-		fprintf(stderr, "vexilctl: --limit must be a number\n");
-		return 2;
-	}
-	in.limit = (uint32_t)n;
 	if ((rc = vx_list_audit(c, &in, &out, &st)) != 0)
 		return fail(rc, &st);
 	if (!a->json)

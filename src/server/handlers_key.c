@@ -19,6 +19,40 @@ struct key_op {
 	void *out;
 };
 
+/* A new key's secret, its hash and its shown prefix, in the call's arena. */
+struct secret {
+	uint8_t hash[32];
+	char text[VX_KEY_LEN];
+	char shown[VX_KEY_SHOWN + 1];
+};
+
+static struct secret *
+new_secret(vx_call *c, const char *prefix)
+{
+	struct secret *s = vx_arena_alloc(c->arena, sizeof(*s));
+	if (s != NULL)
+		vx_auth_new_key(prefix, s->text, s->hash, s->shown);
+	return s;
+}
+
+/*
+ * May the caller revoke a key of project_id that get() returned with rc?
+ * Keys outside the caller's scope do not exist for it.
+ */
+static int
+may_revoke(vx_call *c, int rc, const char *what, uint64_t id, uint64_t project_id)
+{
+	if (rc == VX_ENOTFOUND ||
+	    (rc == 0 && c->who.project_id != 0 && project_id != c->who.project_id))
+		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "%s %llu not found", what,
+		    (unsigned long long)id);
+	if (rc != 0)
+		return rc;
+	if (vx_auth_check(&c->who, project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
+		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
+	return 0;
+}
+
 static int
 create_key_tx(vx_wtxn *w, void *arg)
 {
@@ -28,8 +62,7 @@ create_key_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p = NULL;
 	Vexil__V1__CreatedApiKey *out;
 	Vexil__V1__ApiKey *k;
-	uint8_t *hash;
-	char *secret, *shown;
+	struct secret *sec;
 	int rc;
 
 	if (*in->project) {
@@ -42,33 +75,29 @@ create_key_tx(vx_wtxn *w, void *arg)
 	}
 	out = vx_arena_alloc(c->arena, sizeof(*out));
 	k = vx_arena_alloc(c->arena, sizeof(*k));
-	hash = vx_arena_alloc(c->arena, 32);
-	secret = vx_arena_alloc(c->arena, VX_KEY_LEN);
-	shown = vx_arena_alloc(c->arena, VX_KEY_SHOWN + 1);
-	if (!out || !k || !hash || !secret || !shown)
+	if (!out || !k || (sec = new_secret(c, VX_APIKEY_PREFIX)) == NULL)
 		return VX_ENOMEM;
 	vexil__v1__created_api_key__init(out);
 	vexil__v1__api_key__init(k);
 	if ((rc = vx_store_next_id(w, VX_SEQ_APIKEY, &k->id)) != 0)
 		return rc;
-	vx_auth_new_key(VX_APIKEY_PREFIX, secret, hash, shown);
 	k->name = in->name;
 	k->project_id = p ? p->id : 0;
 	k->role = in->role;
-	k->hash.data = hash;
+	k->hash.data = sec->hash;
 	k->hash.len = 32;
-	k->prefix = shown;
+	k->prefix = sec->shown;
 	k->created_at = vx_now_ms();
 	k->created_by = c->who.actor;
 	if ((rc = vx_store_apikey_put(w, k)) != 0 ||
-	    (rc = vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, shown,
-		 c->who.actor, c->method)) != 0)
+	    (rc = vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_CREATED,
+		 sec->shown, c->who.actor, c->method)) != 0)
 		return rc;
 	/* The hash stays in the store; the reply carries the secret once. */
 	k->hash.data = NULL;
 	k->hash.len = 0;
 	out->key = k;
-	out->secret = secret;
+	out->secret = sec->text;
 	op->out = out;
 	return 0;
 }
@@ -151,15 +180,8 @@ revoke_key_tx(vx_wtxn *w, void *arg)
 	int rc;
 
 	rc = vx_store_apikey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
-	/* Keys outside the caller's scope do not exist for it. */
-	if (rc == VX_ENOTFOUND ||
-	    (rc == 0 && c->who.project_id != 0 && k->project_id != c->who.project_id))
-		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "API key %llu not found",
-		    (unsigned long long)in->id);
-	if (rc != 0)
+	if ((rc = may_revoke(c, rc, "API key", in->id, rc == 0 ? k->project_id : 0)) != 0)
 		return rc;
-	if (vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
-		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
 	if (k->revoked)
 		return 0;
 	k->revoked = true;
@@ -194,8 +216,7 @@ create_sdk_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Environment *e;
 	Vexil__V1__CreatedSdkKey *out;
 	Vexil__V1__SdkKey *k;
-	uint8_t *hash;
-	char *secret, *shown;
+	struct secret *sec;
 	int rc;
 
 	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
@@ -211,30 +232,26 @@ create_sdk_tx(vx_wtxn *w, void *arg)
 	}
 	out = vx_arena_alloc(c->arena, sizeof(*out));
 	k = vx_arena_alloc(c->arena, sizeof(*k));
-	hash = vx_arena_alloc(c->arena, 32);
-	secret = vx_arena_alloc(c->arena, VX_KEY_LEN);
-	shown = vx_arena_alloc(c->arena, VX_KEY_SHOWN + 1);
-	if (!out || !k || !hash || !secret || !shown)
+	if (!out || !k || (sec = new_secret(c, VX_SDKKEY_PREFIX)) == NULL)
 		return VX_ENOMEM;
 	vexil__v1__created_sdk_key__init(out);
 	vexil__v1__sdk_key__init(k);
 	if ((rc = vx_store_next_id(w, VX_SEQ_SDKKEY, &k->id)) != 0)
 		return rc;
-	vx_auth_new_key(VX_SDKKEY_PREFIX, secret, hash, shown);
 	k->project_id = p->id;
 	k->environment = in->environment;
-	k->hash.data = hash;
+	k->hash.data = sec->hash;
 	k->hash.len = 32;
-	k->prefix = shown;
+	k->prefix = sec->shown;
 	k->created_at = vx_now_ms();
 	if ((rc = vx_store_sdkkey_put(w, k)) != 0 ||
-	    (rc = vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, shown,
+	    (rc = vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, sec->shown,
 		 c->who.actor, c->method)) != 0)
 		return rc;
 	k->hash.data = NULL;
 	k->hash.len = 0;
 	out->key = k;
-	out->secret = secret;
+	out->secret = sec->text;
 	op->out = out;
 	return 0;
 }
@@ -298,14 +315,8 @@ revoke_sdk_tx(vx_wtxn *w, void *arg)
 	int rc;
 
 	rc = vx_store_sdkkey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
-	if (rc == VX_ENOTFOUND ||
-	    (rc == 0 && vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_READ) != 0))
-		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "SDK key %llu not found",
-		    (unsigned long long)in->id);
-	if (rc != 0)
+	if ((rc = may_revoke(c, rc, "SDK key", in->id, rc == 0 ? k->project_id : 0)) != 0)
 		return rc;
-	if (vx_auth_check(&c->who, k->project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
-		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
 	if (k->revoked)
 		return 0;
 	k->revoked = true;

@@ -12,21 +12,7 @@
 
 #include "harness.h"
 
-static vx_harness h;
-
-static void
-setup(void)
-{
-	vx_harness_start(&h, NULL);
-}
-
-static void
-teardown(void)
-{
-	vx_harness_fini(&h);
-}
-
-TestSuite(bad_input, .init = setup, .fini = teardown, .timeout = 60);
+VX_SERVER_SUITE(bad_input, 60);
 
 /* Sends raw bytes on a REQ socket; returns the decoded Response or NULL. */
 static Vexil__V1__Response *

@@ -9,21 +9,7 @@
 
 #include "harness.h"
 
-static vx_harness h;
-
-static void
-setup(void)
-{
-	vx_harness_start(&h, NULL);
-}
-
-static void
-teardown(void)
-{
-	vx_harness_fini(&h);
-}
-
-TestSuite(eval_rpc, .init = setup, .fini = teardown, .timeout = 60);
+VX_SERVER_SUITE(eval_rpc, 60);
 
 static void
 make_flag(const char *key)

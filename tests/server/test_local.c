@@ -11,21 +11,7 @@
 #include "harness.h"
 #include "vexil_eval.h"
 
-static vx_harness h;
-
-static void
-setup(void)
-{
-	vx_harness_start(&h, NULL);
-}
-
-static void
-teardown(void)
-{
-	vx_harness_fini(&h);
-}
-
-TestSuite(local, .init = setup, .fini = teardown, .timeout = 120);
+VX_SERVER_SUITE(local, 120);
 
 /* A flag with variants a, b, c and the rules given as (attr, op, value, variant). */
 static void

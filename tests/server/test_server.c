@@ -9,21 +9,7 @@
 
 #include "harness.h"
 
-static vx_harness h;
-
-static void
-setup(void)
-{
-	vx_harness_start(&h, NULL);
-}
-
-static void
-teardown(void)
-{
-	vx_harness_fini(&h);
-}
-
-TestSuite(server, .init = setup, .fini = teardown, .timeout = 60);
+VX_SERVER_SUITE(server, 60);
 
 static Vexil__V1__Flag *
 create_flag(vx_client *c, const char *project, const char *key, vx_status *st, int *rc)
