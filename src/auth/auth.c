@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -119,6 +120,144 @@ sdk_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const 
 	return rc;
 }
 
+/* ---- JWT (HS256) ---- */
+
+static uint8_t jwt_secret[32];
+/* The only header we issue or accept: the algorithm is pinned. */
+static const char jwt_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+void
+vx_auth_set_jwt_secret(const uint8_t secret[32])
+{
+	memcpy(jwt_secret, secret, 32);
+}
+
+static size_t
+b64url(char *out, size_t cap, const void *in, size_t len)
+{
+	if (sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > cap)
+		return 0;
+	sodium_bin2base64(out, cap, in, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return strlen(out);
+}
+
+int
+vx_auth_jwt_issue(uint64_t user_id, int64_t now_ms, int64_t exp_ms, char *out, size_t cap)
+{
+	char payload[128], mac_b64[64];
+	uint8_t mac[crypto_auth_hmacsha256_BYTES];
+	size_t n, m;
+
+	snprintf(payload, sizeof(payload), "{\"sub\":\"%llu\",\"iat\":%lld,\"exp\":%lld}",
+	    (unsigned long long)user_id, (long long)(now_ms / 1000), (long long)(exp_ms / 1000));
+	if ((n = b64url(out, cap, jwt_header, strlen(jwt_header))) == 0 || n + 2 >= cap)
+		return VX_EINVAL;
+	out[n++] = '.';
+	if ((m = b64url(out + n, cap - n, payload, strlen(payload))) == 0)
+		return VX_EINVAL;
+	n += m;
+	crypto_auth_hmacsha256(mac, (const unsigned char *)out, n, jwt_secret);
+	if (b64url(mac_b64, sizeof(mac_b64), mac, sizeof(mac)) == 0 ||
+	    n + 1 + strlen(mac_b64) + 1 > cap)
+		return VX_EINVAL;
+	out[n++] = '.';
+	strcpy(out + n, mac_b64);
+	return 0;
+}
+
+/* A number after `"name":` in a small JSON object we issued, or -1. */
+static long long
+json_number(const char *json, const char *name)
+{
+	char pat[32];
+	const char *p;
+	snprintf(pat, sizeof(pat), "\"%s\":", name);
+	if ((p = strstr(json, pat)) == NULL)
+		return -1;
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	return strtoll(p, NULL, 10);
+}
+
+int
+vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id, const char **why)
+{
+	uint8_t mac[crypto_auth_hmacsha256_BYTES], given[crypto_auth_hmacsha256_BYTES + 4];
+	char payload[256], header[128];
+	const char *dot1, *dot2;
+	size_t plen = 0, hlen = 0, mlen = 0;
+	long long exp, sub;
+
+	*why = "invalid token";
+	if (strlen(token) > 1024 || (dot1 = strchr(token, '.')) == NULL ||
+	    (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL)
+		return VX_EAUTH;
+	if (sodium_base642bin((unsigned char *)header, sizeof(header) - 1, token,
+		(size_t)(dot1 - token), NULL, &hlen, NULL,
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return VX_EAUTH;
+	header[hlen] = '\0';
+	if (strcmp(header, jwt_header) != 0) {
+		*why = "unsupported token algorithm";
+		return VX_EAUTH;
+	}
+	if (sodium_base642bin(given, sizeof(given), dot2 + 1, strlen(dot2 + 1), NULL, &mlen, NULL,
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    mlen != crypto_auth_hmacsha256_BYTES)
+		return VX_EAUTH;
+	crypto_auth_hmacsha256(mac, (const unsigned char *)token, (size_t)(dot2 - token),
+	    jwt_secret);
+	if (sodium_memcmp(mac, given, sizeof(mac)) != 0) {
+		*why = "token signature does not match";
+		return VX_EAUTH;
+	}
+	if (sodium_base642bin((unsigned char *)payload, sizeof(payload) - 1, dot1 + 1,
+		(size_t)(dot2 - dot1 - 1), NULL, &plen, NULL,
+		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return VX_EAUTH;
+	payload[plen] = '\0';
+	if ((exp = json_number(payload, "exp")) < 0) {
+		*why = "token has no expiry";
+		return VX_EAUTH;
+	}
+	if (exp * 1000 <= now_ms) {
+		*why = "token has expired";
+		return VX_EAUTH;
+	}
+	if ((sub = json_number(payload, "sub")) <= 0)
+		return VX_EAUTH;
+	*user_id = (uint64_t)sub;
+	return 0;
+}
+
+static int
+bearer(MDB_txn *txn, vx_store *s, const char *token, vx_principal *who, const char **why)
+{
+	Vexil__V1__User *u;
+	uint64_t id;
+	int rc;
+
+	if ((rc = vx_auth_jwt_verify(token, vx_now_ms(), &id, why)) != 0)
+		return rc;
+	/* A token outlives nothing: a deleted user's token stops working. */
+	if ((rc = vx_store_user_get(txn, s, id, NULL, &u)) == VX_ENOTFOUND) {
+		*why = "unknown user";
+		return VX_EAUTH;
+	}
+	if (rc != 0)
+		return rc;
+	protobuf_c_message_free_unpacked(&u->base, NULL);
+	who->kind = VX_PRINCIPAL_USER;
+	who->id = id;
+	who->project_id = 0;
+	who->role = VEXIL__V1__ROLE__ROLE_ADMIN;
+	snprintf(who->actor, sizeof(who->actor), "user:%llu", (unsigned long long)id);
+	return 0;
+}
+
 int
 vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
     vx_principal *who, const char **why)
@@ -132,15 +271,23 @@ vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
 		return api_key(txn, s, credential + 7, who, why);
 	if (strncmp(credential, "SdkKey ", 7) == 0)
 		return sdk_key(txn, s, credential + 7, who, why);
-	*why = "unsupported credential scheme (expected \"ApiKey <key>\" or \"SdkKey <key>\")";
+	if (strncmp(credential, "Bearer ", 7) == 0)
+		return bearer(txn, s, credential + 7, who, why);
+	*why = "unsupported credential scheme (expected ApiKey, SdkKey or Bearer)";
 	return VX_EAUTH;
 }
 
 int
-vx_auth_check(const vx_principal *who, uint64_t project_id, Vexil__V1__Role need)
+vx_auth_check(const vx_principal *who, uint64_t project_id, uint64_t owner,
+    Vexil__V1__Role need)
 {
 	if (who->kind == VX_PRINCIPAL_NONE)
 		return VX_EAUTH;
+	if (who->kind == VX_PRINCIPAL_USER) {
+		if (project_id == 0)
+			return (int)need <= VEXIL__V1__ROLE__ROLE_WRITE ? 0 : VX_EPERM;
+		return owner == who->id ? 0 : VX_ENOTFOUND;
+	}
 	if (who->project_id != 0 && who->project_id != project_id)
 		return project_id == 0 ? VX_EPERM : VX_ENOTFOUND;
 	if ((int)who->role < (int)need)

@@ -24,7 +24,15 @@
 /* How much of a key is kept in clear to recognise it: "vxk_" + 8 hex. */
 #define VX_KEY_SHOWN 12
 
-enum vx_principal_kind { VX_PRINCIPAL_NONE, VX_PRINCIPAL_APIKEY, VX_PRINCIPAL_SDKKEY };
+enum vx_principal_kind {
+	VX_PRINCIPAL_NONE,
+	VX_PRINCIPAL_APIKEY,
+	VX_PRINCIPAL_SDKKEY,
+	VX_PRINCIPAL_USER,  /* a JWT: admin of the projects the user owns */
+};
+
+/* How long a login token is valid. */
+#define VX_JWT_TTL_MS (24LL * 3600 * 1000)
 
 typedef struct vx_principal {
 	enum vx_principal_kind kind;
@@ -46,8 +54,25 @@ void vx_auth_new_key(const char *prefix, char secret[VX_KEY_LEN], uint8_t hash[3
 /* Hashes a presented secret for lookup. */
 void vx_auth_hash(const char *secret, uint8_t hash[32]);
 
+/* Sets the HS256 secret (32 random bytes kept in the data dir). */
+void vx_auth_set_jwt_secret(const uint8_t secret[32]);
 /*
- * Resolves a credential ("ApiKey <key>" or "SdkKey <key>") to a principal.
+ * Issues an HS256 JWT for user_id, valid until exp_ms (unix ms).
+ * @return 0, or VX_EINVAL when out (cap bytes) is too small.
+ */
+int vx_auth_jwt_issue(uint64_t user_id, int64_t now_ms, int64_t exp_ms, char *out,
+    size_t cap) VX_MUST_USE;
+/*
+ * Verifies a JWT: exactly the header we issue (the algorithm is pinned),
+ * a signature that matches in constant time, and an `exp` in the future.
+ * @return 0 with *user_id set, or VX_EAUTH with *why.
+ */
+int vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id,
+    const char **why) VX_MUST_USE;
+
+/*
+ * Resolves a credential ("ApiKey <key>", "SdkKey <key>" or "Bearer <jwt>")
+ * to a principal.
  * An SDK key is a read principal of its project, bound to its environment
  * when it has one; the dispatcher lets it call evaluation methods only.
  * @return 0; VX_EAUTH when the credential is missing, malformed, unknown
@@ -58,12 +83,14 @@ int vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
     vx_principal *who, const char **why) VX_MUST_USE;
 
 /*
- * May `who` act on project_id (0: a global action) with at least `need`?
+ * May `who` act on project_id, owned by user `owner` (0: no user), with
+ * at least `need`? project_id 0 asks about a global action: users may
+ * create projects (need <= write) and nothing more.
  * @return 0; VX_ENOTFOUND when the project lies outside the principal's
  *         scope, so that its existence does not leak; VX_EPERM when the
  *         role is too low.
  */
-int vx_auth_check(const vx_principal *who, uint64_t project_id,
+int vx_auth_check(const vx_principal *who, uint64_t project_id, uint64_t owner,
     Vexil__V1__Role need) VX_MUST_USE;
 
 /* "read", "write", "admin"; and back (VX_EINVAL for anything else). */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #define MARK "bootstrapped"
@@ -98,6 +99,27 @@ bootstrap_tx(vx_wtxn *w, void *arg)
 	return write_secret(b->path, secret);
 }
 
+/* The HS256 secret: 32 random bytes, made once and kept in the store. */
+struct jwt {
+	vx_store *s;
+	uint8_t secret[32];
+};
+
+static int
+jwt_secret_tx(vx_wtxn *w, void *arg)
+{
+	struct jwt *j = arg;
+	size_t len;
+	int rc = vx_store_meta_get(vx_wtxn_txn(w), j->s, "jwt.secret", j->secret, 32, &len);
+
+	if (rc == 0 && len == 32)
+		return VX_EEXIST; /* nothing to write */
+	if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	randombytes_buf(j->secret, 32);
+	return vx_store_meta_put(w, "jwt.secret", j->secret, 32);
+}
+
 int
 vx_bootstrap(vx_store *s, const char *data_dir)
 {
@@ -110,11 +132,18 @@ vx_bootstrap(vx_store *s, const char *data_dir)
 	vx_arena_init(&b.arena, 1 << 20);
 	rc = vx_store_write(s, NULL, bootstrap_tx, &b);
 	vx_arena_fini(&b.arena);
-	if (rc == VX_EEXIST)
-		return 0;
 	if (rc == 0)
 		vx_log(VX_LOG_INFO,
 		    "new data dir: created project \"default\"; the admin API key is in %s",
 		    b.path);
-	return rc;
+	else if (rc != VX_EEXIST)
+		return rc;
+
+	struct jwt j = {.s = s};
+	rc = vx_store_write(s, NULL, jwt_secret_tx, &j);
+	if (rc != 0 && rc != VX_EEXIST)
+		return rc;
+	vx_auth_set_jwt_secret(j.secret);
+	sodium_memzero(j.secret, sizeof(j.secret));
+	return 0;
 }

@@ -42,13 +42,20 @@ new_secret(vx_call *c, const char *prefix)
 static int
 may_revoke(vx_call *c, int rc, const char *what, uint64_t id, uint64_t project_id)
 {
-	if (rc == VX_ENOTFOUND ||
-	    (rc == 0 && c->who.project_id != 0 && project_id != c->who.project_id))
+	int allowed = VX_ENOTFOUND;
+
+	if (rc == 0) {
+		allowed = vx_auth_check(&c->who, project_id, 0, VEXIL__V1__ROLE__ROLE_ADMIN);
+		/* A global key is out of sight for a key of one project. */
+		if (allowed == VX_EPERM && project_id == 0 && c->who.project_id != 0)
+			allowed = VX_ENOTFOUND;
+	} else if (rc != VX_ENOTFOUND) {
+		return rc;
+	}
+	if (allowed == VX_ENOTFOUND)
 		return vx_fail(c, VX_ENOTFOUND, "id", NULL, "%s %llu not found", what,
 		    (unsigned long long)id);
-	if (rc != 0)
-		return rc;
-	if (vx_auth_check(&c->who, project_id, VEXIL__V1__ROLE__ROLE_ADMIN) != 0)
+	if (allowed != 0)
 		return vx_fail(c, VX_EPERM, NULL, NULL, "revoking keys needs an admin key");
 	return 0;
 }
@@ -69,7 +76,7 @@ create_key_tx(vx_wtxn *w, void *arg)
 		if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project,
 			 VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0)
 			return rc;
-	} else if ((rc = vx_auth_check(&c->who, 0, VEXIL__V1__ROLE__ROLE_ADMIN)) != 0) {
+	} else if ((rc = vx_auth_check(&c->who, 0, 0, VEXIL__V1__ROLE__ROLE_ADMIN)) != 0) {
 		return vx_fail(c, rc, "project", NULL,
 		    "a key for every project needs a global admin key");
 	}
@@ -142,7 +149,7 @@ list_api_keys(Vexil__V1__KeyService_Service *svc, const Vexil__V1__ListApiKeysRe
 	if (*in->project) {
 		rc = vx_call_project(c, c->reader->txn, in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p);
 	} else {
-		rc = vx_auth_check(&c->who, c->who.project_id, VEXIL__V1__ROLE__ROLE_ADMIN);
+		rc = vx_auth_check(&c->who, c->who.project_id, 0, VEXIL__V1__ROLE__ROLE_ADMIN);
 		if (rc != 0)
 			rc = vx_fail(c, rc, NULL, NULL, "listing keys needs an admin key");
 	}
@@ -206,6 +213,54 @@ revoke_api_key(Vexil__V1__KeyService_Service *svc, const Vexil__V1__RevokeApiKey
 
 /* ---- SDK keys: bound to one project, and optionally one environment ---- */
 
+int
+vx_sdk_key_create(vx_wtxn *w, vx_call *c, uint64_t project_id, const char *env,
+    Vexil__V1__SdkKey **out, char **secret)
+{
+	Vexil__V1__SdkKey *k = vx_arena_alloc(c->arena, sizeof(*k));
+	struct secret *sec;
+	int rc;
+
+	if (k == NULL || (sec = new_secret(c, VX_SDKKEY_PREFIX)) == NULL)
+		return VX_ENOMEM;
+	vexil__v1__sdk_key__init(k);
+	if ((rc = vx_store_next_id(w, VX_SEQ_SDKKEY, &k->id)) != 0)
+		return rc;
+	k->project_id = project_id;
+	k->environment = (char *)(env ? env : "");
+	k->hash.data = sec->hash;
+	k->hash.len = 32;
+	k->prefix = sec->shown;
+	k->created_at = vx_now_ms();
+	if ((rc = vx_store_sdkkey_put(w, k)) != 0 ||
+	    (rc = vx_store_audit(w, project_id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, sec->shown,
+		 c->who.actor, c->method)) != 0)
+		return rc;
+	/* The hash stays in the store; replies carry the secret once. */
+	k->hash.data = NULL;
+	k->hash.len = 0;
+	*out = k;
+	*secret = sec->text;
+	return 0;
+}
+
+int
+vx_sdk_key_revoke(vx_wtxn *w, vx_call *c, uint64_t id)
+{
+	Vexil__V1__SdkKey *k;
+	int rc = vx_store_sdkkey_get(vx_wtxn_txn(w), c->store, id, c->alloc, &k);
+
+	if (rc == VX_ENOTFOUND || (rc == 0 && k->revoked))
+		return 0;
+	if (rc != 0)
+		return rc;
+	k->revoked = true;
+	if ((rc = vx_store_sdkkey_put(w, k)) != 0)
+		return rc;
+	return vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, k->prefix,
+	    c->who.actor, c->method);
+}
+
 static int
 create_sdk_tx(vx_wtxn *w, void *arg)
 {
@@ -215,8 +270,6 @@ create_sdk_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p;
 	Vexil__V1__Environment *e;
 	Vexil__V1__CreatedSdkKey *out;
-	Vexil__V1__SdkKey *k;
-	struct secret *sec;
 	int rc;
 
 	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
@@ -230,28 +283,11 @@ create_sdk_tx(vx_wtxn *w, void *arg)
 		if (rc != 0)
 			return rc;
 	}
-	out = vx_arena_alloc(c->arena, sizeof(*out));
-	k = vx_arena_alloc(c->arena, sizeof(*k));
-	if (!out || !k || (sec = new_secret(c, VX_SDKKEY_PREFIX)) == NULL)
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL)
 		return VX_ENOMEM;
 	vexil__v1__created_sdk_key__init(out);
-	vexil__v1__sdk_key__init(k);
-	if ((rc = vx_store_next_id(w, VX_SEQ_SDKKEY, &k->id)) != 0)
+	if ((rc = vx_sdk_key_create(w, c, p->id, in->environment, &out->key, &out->secret)) != 0)
 		return rc;
-	k->project_id = p->id;
-	k->environment = in->environment;
-	k->hash.data = sec->hash;
-	k->hash.len = 32;
-	k->prefix = sec->shown;
-	k->created_at = vx_now_ms();
-	if ((rc = vx_store_sdkkey_put(w, k)) != 0 ||
-	    (rc = vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__KEY_CREATED, sec->shown,
-		 c->who.actor, c->method)) != 0)
-		return rc;
-	k->hash.data = NULL;
-	k->hash.len = 0;
-	out->key = k;
-	out->secret = sec->text;
 	op->out = out;
 	return 0;
 }
@@ -317,13 +353,7 @@ revoke_sdk_tx(vx_wtxn *w, void *arg)
 	rc = vx_store_sdkkey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
 	if ((rc = may_revoke(c, rc, "SDK key", in->id, rc == 0 ? k->project_id : 0)) != 0)
 		return rc;
-	if (k->revoked)
-		return 0;
-	k->revoked = true;
-	if ((rc = vx_store_sdkkey_put(w, k)) != 0)
-		return rc;
-	return vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, k->prefix,
-	    c->who.actor, c->method);
+	return vx_sdk_key_revoke(w, c, k->id);
 }
 
 static void

@@ -27,6 +27,7 @@ vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *descript
 {
 	Vexil__V1__Project *p;
 	Vexil__V1__Environment e;
+	Vexil__V1__SdkKey *sdk;
 	int64_t now = vx_now_ms();
 	int rc;
 
@@ -40,6 +41,9 @@ vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *descript
 	p->owner_user_id = owner;
 	p->created_at = p->updated_at = now;
 	p->created_by = p->updated_by = c->who.actor;
+	if ((rc = vx_sdk_key_create(w, c, p->id, "", &sdk, &p->sdk_key)) != 0)
+		return rc;
+	p->sdk_key_id = sdk->id;
 	rc = vx_store_project_put(w, p);
 	if (rc == VX_EEXIST)
 		return vx_fail(c, rc, "name", "unique", "a project named %.100s already exists",
@@ -89,7 +93,9 @@ create_project_tx(vx_wtxn *w, void *arg)
 {
 	struct project_op *op = arg;
 	const Vexil__V1__CreateProjectRequest *in = op->in;
-	return vx_project_create(w, op->c, in->name, in->description, 0, &op->out);
+	vx_call *c = op->c;
+	return vx_project_create(w, c, in->name, in->description,
+	    c->who.kind == VX_PRINCIPAL_USER ? c->who.id : 0, &op->out);
 }
 
 static void
@@ -102,7 +108,7 @@ create_project(Vexil__V1__ProjectService_Service *svc,
 	int rc;
 
 	(void)svc;
-	if ((rc = vx_auth_check(&c->who, 0, VEXIL__V1__ROLE__ROLE_WRITE)) != 0)
+	if ((rc = vx_auth_check(&c->who, 0, 0, VEXIL__V1__ROLE__ROLE_WRITE)) != 0)
 		rc = vx_fail(c, rc, NULL, NULL, "creating projects needs a global write key");
 	else if ((rc = check_project_fields(c, in->name, in->description)) == 0)
 		rc = vx_store_write(c->store, c->reader, create_project_tx, &op);
@@ -144,7 +150,8 @@ list_projects(Vexil__V1__ProjectService_Service *svc,
 	if (rc == 0) {
 		/* A scoped key sees only its own project. */
 		for (size_t i = 0; i < n; i++)
-			if (vx_auth_check(&c->who, all[i]->id, VEXIL__V1__ROLE__ROLE_READ) == 0)
+			if (vx_auth_check(&c->who, all[i]->id, all[i]->owner_user_id,
+				VEXIL__V1__ROLE__ROLE_READ) == 0)
 				all[k++] = all[i];
 		out->total = (uint32_t)k;
 		size_t off = in->offset < k ? in->offset : k;
@@ -222,13 +229,53 @@ delete_project_tx(vx_wtxn *w, void *arg)
 	if (strcmp(p->name, "default") == 0)
 		return vx_fail(c, VX_ESTATE, "project", "default",
 		    "the default project cannot be deleted");
-	if ((rc = vx_store_project_del(w, p)) != 0)
+	if ((rc = vx_store_project_del(w, p)) != 0 ||
+	    (rc = vx_sdk_key_revoke(w, c, p->sdk_key_id)) != 0)
 		return rc;
 	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_DELETED, "", "",
 	    p->id, c->who.actor, c->method);
 }
 
 static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
+
+static int
+regenerate_tx(vx_wtxn *w, void *arg)
+{
+	struct project_op *op = arg;
+	const Vexil__V1__GetProjectRequest *in = op->in;
+	vx_call *c = op->c;
+	Vexil__V1__Project *p;
+	Vexil__V1__SdkKey *sdk;
+	int rc;
+
+	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
+		 &p)) != 0 ||
+	    (rc = vx_sdk_key_revoke(w, c, p->sdk_key_id)) != 0 ||
+	    (rc = vx_sdk_key_create(w, c, p->id, "", &sdk, &p->sdk_key)) != 0)
+		return rc;
+	p->sdk_key_id = sdk->id;
+	p->updated_at = vx_now_ms();
+	p->updated_by = c->who.actor;
+	if ((rc = vx_store_project_put(w, p)) != 0)
+		return rc;
+	op->out = p;
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_UPDATED, "", "", p->id,
+	    c->who.actor, c->method);
+}
+
+static void
+regenerate_sdk_key(Vexil__V1__ProjectService_Service *svc,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project_Closure closure,
+    void *closure_data)
+{
+	vx_call *c = closure_data;
+	struct project_op op = {c, in, NULL};
+	int rc;
+
+	(void)svc;
+	rc = vx_store_write(c->store, c->reader, regenerate_tx, &op);
+	VX_REPLY(c, rc, op.out);
+}
 
 static void
 delete_project(Vexil__V1__ProjectService_Service *svc,

@@ -18,6 +18,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/util/platform.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,31 +83,37 @@ int
 vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
     Vexil__V1__Project **out)
 {
-	uint64_t id;
+	uint64_t id, owner = c->who.kind == VX_PRINCIPAL_USER ? c->who.id : 0;
 	int rc;
 
-	if (ref == NULL || *ref == '\0')
-		return vx_fail(c, VX_EINVAL, "project", "required", "project is required");
-	if (vx_parse_u64(ref, &id) != 0) {
-		rc = vx_store_project_find(txn, c->store, ref, &id);
+	if (ref == NULL || *ref == '\0') {
+		/* A key bound to one project names it by itself. */
+		if (c->who.project_id == 0)
+			return vx_fail(c, VX_EINVAL, "project", "required", "project is required");
+		id = c->who.project_id;
+	} else if (vx_parse_u64(ref, &id) != 0) {
+		rc = vx_store_project_find(txn, c->store, owner, ref, &id);
 		if (rc == VX_ENOTFOUND)
 			goto notfound;
 		if (rc != 0)
 			return rc;
 	}
-	/* Scope first: a project outside the key's scope does not exist. */
-	rc = vx_auth_check(&c->who, id, need);
+	rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	if (rc == VX_ENOTFOUND)
+		goto notfound;
+	if (rc != 0)
+		return rc;
+	/* A project outside the caller's scope does not exist for it. */
+	rc = vx_auth_check(&c->who, id, (*out)->owner_user_id, need);
 	if (rc == VX_ENOTFOUND)
 		goto notfound;
 	if (rc == VX_EPERM)
 		return vx_fail(c, rc, NULL, NULL, "a %s key cannot do this",
 		    vx_role_name(c->who.role));
-	rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
-	if (rc == VX_ENOTFOUND)
-		goto notfound;
 	return rc;
 notfound:
-	return vx_fail(c, VX_ENOTFOUND, "project", NULL, "project %.100s not found", ref);
+	return vx_fail(c, VX_ENOTFOUND, "project", NULL, "project %.100s not found",
+	    ref && *ref ? ref : "of this key");
 }
 
 int
@@ -171,6 +178,14 @@ clean_name(char *dst, size_t cap, const char *src)
 	dst[i] = '\0';
 }
 
+/* Signing up and logging in are the calls made before one has a credential. */
+static bool
+is_public(const vx_wire_method *m)
+{
+	return strcmp(m->name, "vexil.v1.UserService/RegisterUser") == 0 ||
+	    strcmp(m->name, "vexil.v1.UserService/Login") == 0;
+}
+
 /* SDK keys ship inside client apps; they may evaluate, nothing more. */
 static bool
 sdk_may_call(const vx_wire_method *m)
@@ -231,7 +246,8 @@ serve(struct worker *w, nng_msg *msg)
 		    "storage unavailable");
 		goto reply;
 	}
-	rc = vx_auth_authenticate(w->reader.txn, srv->store, req->credential, &c.who, &why);
+	rc = is_public(m) && *req->credential == '\0'
+	    ? 0 : vx_auth_authenticate(w->reader.txn, srv->store, req->credential, &c.who, &why);
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
@@ -338,9 +354,14 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		&vx_project_service.base, &vx_environment_service.base,
 		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
 		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
+		&vx_user_service.base,
 	};
 	int rc;
 
+	if (sodium_init() < 0) {
+		vx_log(VX_LOG_ERROR, "libsodium cannot initialise");
+		return VX_EINTERNAL;
+	}
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return VX_ENOMEM;
 	srv->opts = *opts;

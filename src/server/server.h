@@ -69,6 +69,7 @@ extern Vexil__V1__KeyService_Service vx_key_service;
 extern Vexil__V1__AuditService_Service vx_audit_service;
 extern Vexil__V1__EvaluationService_Service vx_evaluation_service;
 extern Vexil__V1__WatchService_Service vx_watch_service;
+extern Vexil__V1__UserService_Service vx_user_service;
 
 /*
  * Records a failure on the call and returns err. field and constraint may
@@ -111,8 +112,16 @@ bool vx_mask_has(char **mask, size_t n, const char *name);
 #define VX_NAME_MAX 200
 #define VX_DESC_MAX 2000
 
-/* Bootstraps a fresh data dir (bootstrap.c). */
+/* Bootstraps a fresh data dir, and loads (or makes) the JWT secret
+ * (bootstrap.c). */
 int vx_bootstrap(vx_store *s, const char *data_dir) VX_MUST_USE;
+
+/* Makes an SDK key of a project, inside a write (handlers_key.c); *secret
+ * is the key in clear, in the call's arena. */
+int vx_sdk_key_create(vx_wtxn *w, vx_call *c, uint64_t project_id, const char *env,
+    Vexil__V1__SdkKey **out, char **secret) VX_MUST_USE;
+/* Revokes an SDK key (a missing or revoked one is fine), inside a write. */
+int vx_sdk_key_revoke(vx_wtxn *w, vx_call *c, uint64_t id) VX_MUST_USE;
 
 /* Creates a project with the default environments, inside a write. */
 int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *description,

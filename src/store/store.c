@@ -710,14 +710,32 @@ vx_store_project_get(MDB_txn *txn, vx_store *s, uint64_t id,
 	    alloc, (void **)out);
 }
 
-int
-vx_store_project_find(MDB_txn *txn, vx_store *s, const char *name, uint64_t *id)
+/* Project names are unique per owner: the index key is owner(8) + name. */
+static int
+name_key(uint8_t *k, uint64_t owner, const char *name, size_t *klen)
 {
-	MDB_val k = {strlen(name), (void *)name}, v;
+	size_t n = strlen(name);
+	if (n == 0 || 8 + n > KEY_MAX)
+		return VX_EINVAL;
+	vx_be64_put(k, owner);
+	memcpy(k + 8, name, n);
+	*klen = 8 + n;
+	return 0;
+}
+
+int
+vx_store_project_find(MDB_txn *txn, vx_store *s, uint64_t owner, const char *name,
+    uint64_t *id)
+{
+	uint8_t kb[KEY_MAX];
+	MDB_val k, v;
+	size_t klen;
 	int rc;
 
-	if (k.mv_size == 0 || k.mv_size > KEY_MAX)
+	if (name_key(kb, owner, name, &klen) != 0)
 		return VX_ENOTFOUND;
+	k.mv_size = klen;
+	k.mv_data = kb;
 	if ((rc = mdb_get(txn, s->dbi[DB_PROJECT_NAMES], &k, &v)) != 0)
 		return mdb_err(NULL, rc, "project name");
 	if (v.mv_size != 8)
@@ -729,14 +747,15 @@ vx_store_project_find(MDB_txn *txn, vx_store *s, const char *name, uint64_t *id)
 int
 vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p)
 {
-	uint8_t key[8];
+	uint8_t key[8], nk[KEY_MAX];
+	size_t nlen;
 	uint64_t other;
 	Vexil__V1__Project *old = NULL;
 	int rc;
 
-	if (p->name == NULL || *p->name == '\0' || strlen(p->name) > KEY_MAX)
+	if (p->name == NULL || name_key(nk, p->owner_user_id, p->name, &nlen) != 0)
 		return VX_EINVAL;
-	rc = vx_store_project_find(w->txn, w->s, p->name, &other);
+	rc = vx_store_project_find(w->txn, w->s, p->owner_user_id, p->name, &other);
 	if (rc == 0 && other != p->id)
 		return VX_EEXIST;
 	if (rc != 0 && rc != VX_ENOTFOUND)
@@ -744,8 +763,11 @@ vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p)
 	/* A rename frees the old name. */
 	rc = vx_store_project_get(w->txn, w->s, p->id, NULL, &old);
 	if (rc == 0) {
-		if (strcmp(old->name, p->name) != 0)
-			rc = del_key(w, DB_PROJECT_NAMES, old->name, strlen(old->name));
+		uint8_t ok[KEY_MAX];
+		size_t olen;
+		if (strcmp(old->name, p->name) != 0 &&
+		    name_key(ok, old->owner_user_id, old->name, &olen) == 0)
+			rc = del_key(w, DB_PROJECT_NAMES, ok, olen);
 		protobuf_c_message_free_unpacked(&old->base, NULL);
 		if (rc != 0)
 			return rc;
@@ -753,7 +775,7 @@ vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p)
 		return rc;
 	}
 	vx_be64_put(key, p->id);
-	if ((rc = put_raw(w, DB_PROJECT_NAMES, p->name, strlen(p->name), key, 8)) != 0)
+	if ((rc = put_raw(w, DB_PROJECT_NAMES, nk, nlen, key, 8)) != 0)
 		return rc;
 	return put_msg(w, DB_PROJECTS, key, 8, &p->base);
 }
@@ -786,9 +808,13 @@ vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
 	    (rc = del_range(w, DB_EVAL_COUNTS, key, 8, NULL)) != 0 ||
 	    (rc = del_range(w, DB_EVAL_LOG, key, 8, NULL)) != 0)
 		return rc;
-	rc = del_key(w, DB_PROJECT_NAMES, p->name, strlen(p->name));
-	if (rc != 0 && rc != VX_ENOTFOUND)
-		return rc;
+	uint8_t nk[KEY_MAX];
+	size_t nlen;
+	if (name_key(nk, p->owner_user_id, p->name, &nlen) == 0) {
+		rc = del_key(w, DB_PROJECT_NAMES, nk, nlen);
+		if (rc != 0 && rc != VX_ENOTFOUND)
+			return rc;
+	}
 	return del_key(w, DB_PROJECTS, key, 8);
 }
 
@@ -1201,4 +1227,46 @@ vx_store_evallog_list(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t lim
 	vx_be64_put(prefix, project_id);
 	return list_range(txn, s, DB_EVAL_LOG, prefix, 8, true, limit,
 	    &vexil__v1__eval_record__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- users ---- */
+
+int
+vx_store_user_get(MDB_txn *txn, vx_store *s, uint64_t id, ProtobufCAllocator *alloc,
+    Vexil__V1__User **out)
+{
+	uint8_t key[8];
+	vx_be64_put(key, id);
+	return get_msg(txn, s, DB_USERS, key, 8, &vexil__v1__user__descriptor, alloc,
+	    (void **)out);
+}
+
+int
+vx_store_user_find(MDB_txn *txn, vx_store *s, const char *email, ProtobufCAllocator *alloc,
+    Vexil__V1__User **out)
+{
+	MDB_val k = {strlen(email), (void *)email}, v;
+	int rc;
+
+	if (k.mv_size == 0 || k.mv_size > KEY_MAX)
+		return VX_ENOTFOUND;
+	if ((rc = mdb_get(txn, s->dbi[DB_USER_EMAILS], &k, &v)) != 0)
+		return mdb_err(NULL, rc, "user email");
+	if (v.mv_size != 8)
+		return VX_EIO;
+	return vx_store_user_get(txn, s, vx_be64_get(v.mv_data), alloc, out);
+}
+
+int
+vx_store_user_put(vx_wtxn *w, const Vexil__V1__User *u)
+{
+	uint8_t key[8];
+	int rc;
+
+	if (u->email == NULL || *u->email == '\0' || strlen(u->email) > KEY_MAX)
+		return VX_EINVAL;
+	vx_be64_put(key, u->id);
+	if ((rc = put_raw(w, DB_USER_EMAILS, u->email, strlen(u->email), key, 8)) != 0)
+		return rc;
+	return put_msg(w, DB_USERS, key, 8, &u->base);
 }

@@ -154,10 +154,12 @@ int vx_store_meta_put(vx_wtxn *w, const char *key, const void *val, size_t len)
 /* ---- projects ---- */
 int vx_store_project_get(MDB_txn *txn, vx_store *s, uint64_t id,
     ProtobufCAllocator *alloc, Vexil__V1__Project **out) VX_MUST_USE;
-int vx_store_project_find(MDB_txn *txn, vx_store *s, const char *name,
+/* Finds a project by owner (a user id; 0 for projects made with API keys)
+ * and name. */
+int vx_store_project_find(MDB_txn *txn, vx_store *s, uint64_t owner, const char *name,
     uint64_t *id) VX_MUST_USE;
 /* Inserts or replaces; keeps the name index in step. VX_EEXIST when the
- * name belongs to another project. */
+ * owner has another project of that name. */
 int vx_store_project_put(vx_wtxn *w, const Vexil__V1__Project *p) VX_MUST_USE;
 /* Deletes the project with its environments and flags. */
 int vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p) VX_MUST_USE;
@@ -194,6 +196,13 @@ int vx_store_apikey_find(MDB_txn *txn, vx_store *s, const uint8_t hash[32],
 int vx_store_apikey_put(vx_wtxn *w, const Vexil__V1__ApiKey *k) VX_MUST_USE;
 int vx_store_apikey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
     Vexil__V1__ApiKey ***out, size_t *n) VX_MUST_USE;
+
+/* ---- users (email is the lookup key, stored lower-cased) ---- */
+int vx_store_user_get(MDB_txn *txn, vx_store *s, uint64_t id, ProtobufCAllocator *alloc,
+    Vexil__V1__User **out) VX_MUST_USE;
+int vx_store_user_find(MDB_txn *txn, vx_store *s, const char *email,
+    ProtobufCAllocator *alloc, Vexil__V1__User **out) VX_MUST_USE;
+int vx_store_user_put(vx_wtxn *w, const Vexil__V1__User *u) VX_MUST_USE;
 
 /* ---- SDK keys ---- */
 int vx_store_sdkkey_get(MDB_txn *txn, vx_store *s, uint64_t id,

@@ -117,7 +117,7 @@ Test(store, a_project_round_trips_and_its_name_is_unique)
 	cr_assert_eq(vx_store_write(s, NULL, make_project, &m), VX_EEXIST);
 	vx_store_reader_init(&r, s);
 	cr_assert(vx_store_reader_acquire(&r) == 0);
-	cr_assert(vx_store_project_find(r.txn, s, "alpha", &id) == 0);
+	cr_assert(vx_store_project_find(r.txn, s, 0, "alpha", &id) == 0);
 	cr_assert(vx_store_project_get(r.txn, s, id, NULL, &p) == 0);
 	cr_assert_str_eq(p->name, "alpha");
 	cr_assert_eq(p->revision, 1);
@@ -142,7 +142,7 @@ Test(store, revision_change_log_and_audit_commit_together_or_not_at_all)
 
 	vx_store_reader_init(&r, s);
 	cr_assert(vx_store_reader_acquire(&r) == 0);
-	cr_assert_eq(vx_store_project_find(r.txn, s, "gamma", &id), VX_ENOTFOUND);
+	cr_assert_eq(vx_store_project_find(r.txn, s, 0, "gamma", &id), VX_ENOTFOUND);
 	cr_assert(vx_store_changes(r.txn, s, bad.id, 0, 0, NULL, &ch, &n, &oldest) == 0);
 	cr_assert_eq(n, 0, "no change logged for the aborted write");
 	cr_assert(vx_store_audit_list(r.txn, s, bad.id, 0, NULL, &au, &n) == 0);

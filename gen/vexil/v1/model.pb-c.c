@@ -778,7 +778,7 @@ void   vexil__v1__eval_count__free_unpacked
   assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[11] =
 {
   {
     "id",
@@ -888,6 +888,30 @@ static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sdk_key",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Project, sdk_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sdk_key_id",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Project, sdk_key_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__project__field_indices_by_name[] = {
   5,   /* field[5] = created_at */
@@ -897,13 +921,15 @@ static const unsigned vexil__v1__project__field_indices_by_name[] = {
   1,   /* field[1] = name */
   3,   /* field[3] = owner_user_id */
   4,   /* field[4] = revision */
+  9,   /* field[9] = sdk_key */
+  10,   /* field[10] = sdk_key_id */
   6,   /* field[6] = updated_at */
   8,   /* field[8] = updated_by */
 };
 static const ProtobufCIntRange vexil__v1__project__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vexil__v1__project__descriptor =
 {
@@ -913,7 +939,7 @@ const ProtobufCMessageDescriptor vexil__v1__project__descriptor =
   "Vexil__V1__Project",
   "vexil.v1",
   sizeof(Vexil__V1__Project),
-  9,
+  11,
   vexil__v1__project__field_descriptors,
   vexil__v1__project__field_indices_by_name,
   1,  vexil__v1__project__number_ranges,

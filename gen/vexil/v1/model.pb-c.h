@@ -91,10 +91,16 @@ struct  Vexil__V1__Project
   int64_t updated_at;
   char *created_by;
   char *updated_by;
+  /*
+   * The project's primary SDK key, readable (the flag-service API shows it);
+   * other SDK keys are shown once. RegenerateSdkKey replaces it.
+   */
+  char *sdk_key;
+  uint64_t sdk_key_id;
 };
 #define VEXIL__V1__PROJECT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__project__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__Environment
@@ -280,6 +286,9 @@ struct  Vexil__V1__User
   ProtobufCMessage base;
   uint64_t id;
   char *email;
+  /*
+   * Argon2id (crypto_pwhash_str); never leaves vexild.
+   */
   char *password_hash;
   char *name;
   int64_t created_at;

@@ -322,6 +322,186 @@ void   vexil__v1__delete_project_request__free_unpacked
   assert(message->base.descriptor == &vexil__v1__delete_project_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__register_request__init
+                     (Vexil__V1__RegisterRequest         *message)
+{
+  static const Vexil__V1__RegisterRequest init_value = VEXIL__V1__REGISTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__register_request__get_packed_size
+                     (const Vexil__V1__RegisterRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__register_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__register_request__pack
+                     (const Vexil__V1__RegisterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__register_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__register_request__pack_to_buffer
+                     (const Vexil__V1__RegisterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__register_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__RegisterRequest *
+       vexil__v1__register_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__RegisterRequest *)
+     protobuf_c_message_unpack (&vexil__v1__register_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__register_request__free_unpacked
+                     (Vexil__V1__RegisterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__register_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__login_request__init
+                     (Vexil__V1__LoginRequest         *message)
+{
+  static const Vexil__V1__LoginRequest init_value = VEXIL__V1__LOGIN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__login_request__get_packed_size
+                     (const Vexil__V1__LoginRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__login_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__login_request__pack
+                     (const Vexil__V1__LoginRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__login_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__login_request__pack_to_buffer
+                     (const Vexil__V1__LoginRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__login_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__LoginRequest *
+       vexil__v1__login_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__LoginRequest *)
+     protobuf_c_message_unpack (&vexil__v1__login_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__login_request__free_unpacked
+                     (Vexil__V1__LoginRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__login_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__login_reply__init
+                     (Vexil__V1__LoginReply         *message)
+{
+  static const Vexil__V1__LoginReply init_value = VEXIL__V1__LOGIN_REPLY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__login_reply__get_packed_size
+                     (const Vexil__V1__LoginReply *message)
+{
+  assert(message->base.descriptor == &vexil__v1__login_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__login_reply__pack
+                     (const Vexil__V1__LoginReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__login_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__login_reply__pack_to_buffer
+                     (const Vexil__V1__LoginReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__login_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__LoginReply *
+       vexil__v1__login_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__LoginReply *)
+     protobuf_c_message_unpack (&vexil__v1__login_reply__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__login_reply__free_unpacked
+                     (Vexil__V1__LoginReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__login_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__get_me_request__init
+                     (Vexil__V1__GetMeRequest         *message)
+{
+  static const Vexil__V1__GetMeRequest init_value = VEXIL__V1__GET_ME_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__get_me_request__get_packed_size
+                     (const Vexil__V1__GetMeRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__get_me_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__get_me_request__pack
+                     (const Vexil__V1__GetMeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__get_me_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__get_me_request__pack_to_buffer
+                     (const Vexil__V1__GetMeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__get_me_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__GetMeRequest *
+       vexil__v1__get_me_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__GetMeRequest *)
+     protobuf_c_message_unpack (&vexil__v1__get_me_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__get_me_request__free_unpacked
+                     (Vexil__V1__GetMeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__get_me_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__create_environment_request__init
                      (Vexil__V1__CreateEnvironmentRequest         *message)
 {
@@ -2707,6 +2887,190 @@ const ProtobufCMessageDescriptor vexil__v1__delete_project_request__descriptor =
   vexil__v1__delete_project_request__field_indices_by_name,
   1,  vexil__v1__delete_project_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__delete_project_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__register_request__field_descriptors[2] =
+{
+  {
+    "email",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RegisterRequest, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "password",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RegisterRequest, password),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__register_request__field_indices_by_name[] = {
+  0,   /* field[0] = email */
+  1,   /* field[1] = password */
+};
+static const ProtobufCIntRange vexil__v1__register_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__register_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.RegisterRequest",
+  "RegisterRequest",
+  "Vexil__V1__RegisterRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__RegisterRequest),
+  2,
+  vexil__v1__register_request__field_descriptors,
+  vexil__v1__register_request__field_indices_by_name,
+  1,  vexil__v1__register_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__register_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__login_request__field_descriptors[2] =
+{
+  {
+    "email",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LoginRequest, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "password",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LoginRequest, password),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__login_request__field_indices_by_name[] = {
+  0,   /* field[0] = email */
+  1,   /* field[1] = password */
+};
+static const ProtobufCIntRange vexil__v1__login_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__login_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.LoginRequest",
+  "LoginRequest",
+  "Vexil__V1__LoginRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__LoginRequest),
+  2,
+  vexil__v1__login_request__field_descriptors,
+  vexil__v1__login_request__field_indices_by_name,
+  1,  vexil__v1__login_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__login_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__login_reply__field_descriptors[3] =
+{
+  {
+    "token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LoginReply, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LoginReply, expires_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LoginReply, user),
+    &vexil__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__login_reply__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at */
+  0,   /* field[0] = token */
+  2,   /* field[2] = user */
+};
+static const ProtobufCIntRange vexil__v1__login_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vexil__v1__login_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.LoginReply",
+  "LoginReply",
+  "Vexil__V1__LoginReply",
+  "vexil.v1",
+  sizeof(Vexil__V1__LoginReply),
+  3,
+  vexil__v1__login_reply__field_descriptors,
+  vexil__v1__login_reply__field_indices_by_name,
+  1,  vexil__v1__login_reply__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__login_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define vexil__v1__get_me_request__field_descriptors NULL
+#define vexil__v1__get_me_request__field_indices_by_name NULL
+#define vexil__v1__get_me_request__number_ranges NULL
+const ProtobufCMessageDescriptor vexil__v1__get_me_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.GetMeRequest",
+  "GetMeRequest",
+  "Vexil__V1__GetMeRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__GetMeRequest),
+  0,
+  vexil__v1__get_me_request__field_descriptors,
+  vexil__v1__get_me_request__field_indices_by_name,
+  0,  vexil__v1__get_me_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__get_me_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vexil__v1__create_environment_request__field_descriptors[4] =
@@ -5522,19 +5886,21 @@ const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
   (ProtobufCMessageInit) vexil__v1__changes_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[5] =
+static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[6] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
   { "GetProject", &vexil__v1__get_project_request__descriptor, &vexil__v1__project__descriptor },
   { "ListProjects", &vexil__v1__list_projects_request__descriptor, &vexil__v1__project_list__descriptor },
   { "UpdateProject", &vexil__v1__update_project_request__descriptor, &vexil__v1__project__descriptor },
   { "DeleteProject", &vexil__v1__delete_project_request__descriptor, &vexil__v1__empty__descriptor },
+  { "RegenerateSdkKey", &vexil__v1__get_project_request__descriptor, &vexil__v1__project__descriptor },
 };
 const unsigned vexil__v1__project_service__method_indices_by_name[] = {
   0,        /* CreateProject */
   4,        /* DeleteProject */
   1,        /* GetProject */
   2,        /* ListProjects */
+  5,        /* RegenerateSdkKey */
   3         /* UpdateProject */
 };
 const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor =
@@ -5544,7 +5910,7 @@ const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor =
   "ProjectService",
   "Vexil__V1__ProjectService",
   "vexil.v1",
-  5,
+  6,
   vexil__v1__project_service__method_descriptors,
   vexil__v1__project_service__method_indices_by_name
 };
@@ -5588,11 +5954,72 @@ void vexil__v1__project_service__delete_project(ProtobufCService *service,
   assert(service->descriptor == &vexil__v1__project_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void vexil__v1__project_service__regenerate_sdk_key(ProtobufCService *service,
+                                                    const Vexil__V1__GetProjectRequest *input,
+                                                    Vexil__V1__Project_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__project_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void vexil__v1__project_service__init (Vexil__V1__ProjectService_Service *service,
                                        Vexil__V1__ProjectService_ServiceDestroy destroy)
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__project_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__user_service__method_descriptors[3] =
+{
+  { "RegisterUser", &vexil__v1__register_request__descriptor, &vexil__v1__user__descriptor },
+  { "Login", &vexil__v1__login_request__descriptor, &vexil__v1__login_reply__descriptor },
+  { "GetMe", &vexil__v1__get_me_request__descriptor, &vexil__v1__user__descriptor },
+};
+const unsigned vexil__v1__user_service__method_indices_by_name[] = {
+  2,        /* GetMe */
+  1,        /* Login */
+  0         /* RegisterUser */
+};
+const ProtobufCServiceDescriptor vexil__v1__user_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.UserService",
+  "UserService",
+  "Vexil__V1__UserService",
+  "vexil.v1",
+  3,
+  vexil__v1__user_service__method_descriptors,
+  vexil__v1__user_service__method_indices_by_name
+};
+void vexil__v1__user_service__register_user(ProtobufCService *service,
+                                            const Vexil__V1__RegisterRequest *input,
+                                            Vexil__V1__User_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__user_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__user_service__login(ProtobufCService *service,
+                                    const Vexil__V1__LoginRequest *input,
+                                    Vexil__V1__LoginReply_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__user_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__user_service__get_me(ProtobufCService *service,
+                                     const Vexil__V1__GetMeRequest *input,
+                                     Vexil__V1__User_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__user_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__user_service__init (Vexil__V1__UserService_Service *service,
+                                    Vexil__V1__UserService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__user_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
 static const ProtobufCMethodDescriptor vexil__v1__environment_service__method_descriptors[5] =

@@ -23,6 +23,10 @@ typedef struct Vexil__V1__ListProjectsRequest Vexil__V1__ListProjectsRequest;
 typedef struct Vexil__V1__ProjectList Vexil__V1__ProjectList;
 typedef struct Vexil__V1__UpdateProjectRequest Vexil__V1__UpdateProjectRequest;
 typedef struct Vexil__V1__DeleteProjectRequest Vexil__V1__DeleteProjectRequest;
+typedef struct Vexil__V1__RegisterRequest Vexil__V1__RegisterRequest;
+typedef struct Vexil__V1__LoginRequest Vexil__V1__LoginRequest;
+typedef struct Vexil__V1__LoginReply Vexil__V1__LoginReply;
+typedef struct Vexil__V1__GetMeRequest Vexil__V1__GetMeRequest;
 typedef struct Vexil__V1__CreateEnvironmentRequest Vexil__V1__CreateEnvironmentRequest;
 typedef struct Vexil__V1__GetEnvironmentRequest Vexil__V1__GetEnvironmentRequest;
 typedef struct Vexil__V1__ListEnvironmentsRequest Vexil__V1__ListEnvironmentsRequest;
@@ -157,6 +161,61 @@ struct  Vexil__V1__DeleteProjectRequest
 #define VEXIL__V1__DELETE_PROJECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__delete_project_request__descriptor) \
     , (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__RegisterRequest
+{
+  ProtobufCMessage base;
+  char *email;
+  /*
+   * at least 6 characters
+   */
+  char *password;
+};
+#define VEXIL__V1__REGISTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__register_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__LoginRequest
+{
+  ProtobufCMessage base;
+  char *email;
+  char *password;
+};
+#define VEXIL__V1__LOGIN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__login_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__LoginReply
+{
+  ProtobufCMessage base;
+  /*
+   * HS256 JWT, valid for 24 hours
+   */
+  char *token;
+  /*
+   * unix milliseconds
+   */
+  int64_t expires_at;
+  /*
+   * password_hash is never filled in
+   */
+  Vexil__V1__User *user;
+};
+#define VEXIL__V1__LOGIN_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__login_reply__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, NULL }
+
+
+struct  Vexil__V1__GetMeRequest
+{
+  ProtobufCMessage base;
+};
+#define VEXIL__V1__GET_ME_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__get_me_request__descriptor) \
+     }
 
 
 struct  Vexil__V1__CreateEnvironmentRequest
@@ -986,6 +1045,82 @@ Vexil__V1__DeleteProjectRequest *
                       const uint8_t       *data);
 void   vexil__v1__delete_project_request__free_unpacked
                      (Vexil__V1__DeleteProjectRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__RegisterRequest methods */
+void   vexil__v1__register_request__init
+                     (Vexil__V1__RegisterRequest         *message);
+size_t vexil__v1__register_request__get_packed_size
+                     (const Vexil__V1__RegisterRequest   *message);
+size_t vexil__v1__register_request__pack
+                     (const Vexil__V1__RegisterRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__register_request__pack_to_buffer
+                     (const Vexil__V1__RegisterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__RegisterRequest *
+       vexil__v1__register_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__register_request__free_unpacked
+                     (Vexil__V1__RegisterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__LoginRequest methods */
+void   vexil__v1__login_request__init
+                     (Vexil__V1__LoginRequest         *message);
+size_t vexil__v1__login_request__get_packed_size
+                     (const Vexil__V1__LoginRequest   *message);
+size_t vexil__v1__login_request__pack
+                     (const Vexil__V1__LoginRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__login_request__pack_to_buffer
+                     (const Vexil__V1__LoginRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__LoginRequest *
+       vexil__v1__login_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__login_request__free_unpacked
+                     (Vexil__V1__LoginRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__LoginReply methods */
+void   vexil__v1__login_reply__init
+                     (Vexil__V1__LoginReply         *message);
+size_t vexil__v1__login_reply__get_packed_size
+                     (const Vexil__V1__LoginReply   *message);
+size_t vexil__v1__login_reply__pack
+                     (const Vexil__V1__LoginReply   *message,
+                      uint8_t             *out);
+size_t vexil__v1__login_reply__pack_to_buffer
+                     (const Vexil__V1__LoginReply   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__LoginReply *
+       vexil__v1__login_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__login_reply__free_unpacked
+                     (Vexil__V1__LoginReply *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__GetMeRequest methods */
+void   vexil__v1__get_me_request__init
+                     (Vexil__V1__GetMeRequest         *message);
+size_t vexil__v1__get_me_request__get_packed_size
+                     (const Vexil__V1__GetMeRequest   *message);
+size_t vexil__v1__get_me_request__pack
+                     (const Vexil__V1__GetMeRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__get_me_request__pack_to_buffer
+                     (const Vexil__V1__GetMeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__GetMeRequest *
+       vexil__v1__get_me_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__get_me_request__free_unpacked
+                     (Vexil__V1__GetMeRequest *message,
                       ProtobufCAllocator *allocator);
 /* Vexil__V1__CreateEnvironmentRequest methods */
 void   vexil__v1__create_environment_request__init
@@ -1887,6 +2022,18 @@ typedef void (*Vexil__V1__UpdateProjectRequest_Closure)
 typedef void (*Vexil__V1__DeleteProjectRequest_Closure)
                  (const Vexil__V1__DeleteProjectRequest *message,
                   void *closure_data);
+typedef void (*Vexil__V1__RegisterRequest_Closure)
+                 (const Vexil__V1__RegisterRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__LoginRequest_Closure)
+                 (const Vexil__V1__LoginRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__LoginReply_Closure)
+                 (const Vexil__V1__LoginReply *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__GetMeRequest_Closure)
+                 (const Vexil__V1__GetMeRequest *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__CreateEnvironmentRequest_Closure)
                  (const Vexil__V1__CreateEnvironmentRequest *message,
                   void *closure_data);
@@ -2055,6 +2202,10 @@ struct Vexil__V1__ProjectService_Service
                          const Vexil__V1__DeleteProjectRequest *input,
                          Vexil__V1__Empty_Closure closure,
                          void *closure_data);
+  void (*regenerate_sdk_key)(Vexil__V1__ProjectService_Service *service,
+                             const Vexil__V1__GetProjectRequest *input,
+                             Vexil__V1__Project_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Vexil__V1__ProjectService_ServiceDestroy)(Vexil__V1__ProjectService_Service *);
 void vexil__v1__project_service__init (Vexil__V1__ProjectService_Service *service,
@@ -2067,7 +2218,8 @@ void vexil__v1__project_service__init (Vexil__V1__ProjectService_Service *servic
       function_prefix__ ## get_project,\
       function_prefix__ ## list_projects,\
       function_prefix__ ## update_project,\
-      function_prefix__ ## delete_project  }
+      function_prefix__ ## delete_project,\
+      function_prefix__ ## regenerate_sdk_key  }
 void vexil__v1__project_service__create_project(ProtobufCService *service,
                                                 const Vexil__V1__CreateProjectRequest *input,
                                                 Vexil__V1__Project_Closure closure,
@@ -2088,6 +2240,49 @@ void vexil__v1__project_service__delete_project(ProtobufCService *service,
                                                 const Vexil__V1__DeleteProjectRequest *input,
                                                 Vexil__V1__Empty_Closure closure,
                                                 void *closure_data);
+void vexil__v1__project_service__regenerate_sdk_key(ProtobufCService *service,
+                                                    const Vexil__V1__GetProjectRequest *input,
+                                                    Vexil__V1__Project_Closure closure,
+                                                    void *closure_data);
+typedef struct Vexil__V1__UserService_Service Vexil__V1__UserService_Service;
+struct Vexil__V1__UserService_Service
+{
+  ProtobufCService base;
+  void (*register_user)(Vexil__V1__UserService_Service *service,
+                        const Vexil__V1__RegisterRequest *input,
+                        Vexil__V1__User_Closure closure,
+                        void *closure_data);
+  void (*login)(Vexil__V1__UserService_Service *service,
+                const Vexil__V1__LoginRequest *input,
+                Vexil__V1__LoginReply_Closure closure,
+                void *closure_data);
+  void (*get_me)(Vexil__V1__UserService_Service *service,
+                 const Vexil__V1__GetMeRequest *input,
+                 Vexil__V1__User_Closure closure,
+                 void *closure_data);
+};
+typedef void (*Vexil__V1__UserService_ServiceDestroy)(Vexil__V1__UserService_Service *);
+void vexil__v1__user_service__init (Vexil__V1__UserService_Service *service,
+                                    Vexil__V1__UserService_ServiceDestroy destroy);
+#define VEXIL__V1__USER_SERVICE__BASE_INIT \
+    { &vexil__v1__user_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__USER_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__USER_SERVICE__BASE_INIT,\
+      function_prefix__ ## register_user,\
+      function_prefix__ ## login,\
+      function_prefix__ ## get_me  }
+void vexil__v1__user_service__register_user(ProtobufCService *service,
+                                            const Vexil__V1__RegisterRequest *input,
+                                            Vexil__V1__User_Closure closure,
+                                            void *closure_data);
+void vexil__v1__user_service__login(ProtobufCService *service,
+                                    const Vexil__V1__LoginRequest *input,
+                                    Vexil__V1__LoginReply_Closure closure,
+                                    void *closure_data);
+void vexil__v1__user_service__get_me(ProtobufCService *service,
+                                     const Vexil__V1__GetMeRequest *input,
+                                     Vexil__V1__User_Closure closure,
+                                     void *closure_data);
 typedef struct Vexil__V1__EnvironmentService_Service Vexil__V1__EnvironmentService_Service;
 struct Vexil__V1__EnvironmentService_Service
 {
@@ -2452,6 +2647,10 @@ extern const ProtobufCMessageDescriptor vexil__v1__list_projects_request__descri
 extern const ProtobufCMessageDescriptor vexil__v1__project_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__update_project_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__delete_project_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__register_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__login_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__login_reply__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__get_me_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__create_environment_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__get_environment_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_environments_request__descriptor;
@@ -2500,6 +2699,7 @@ extern const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__user_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__flag_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__rule_service__descriptor;

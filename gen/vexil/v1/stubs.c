@@ -72,6 +72,62 @@ vx_delete_project(vx_client *c, const Vexil__V1__DeleteProjectRequest *in, Vexil
 }
 
 int
+vx_regenerate_sdk_key(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
+	vexil__v1__project_service__regenerate_sdk_key(&stub.base, in,
+	    (Vexil__V1__Project_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__Project *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_register_user(vx_client *c, const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
+	vexil__v1__user_service__register_user(&stub.base, in,
+	    (Vexil__V1__User_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__User *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_login(vx_client *c, const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
+	vexil__v1__user_service__login(&stub.base, in,
+	    (Vexil__V1__LoginReply_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__LoginReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_me(vx_client *c, const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
+	vexil__v1__user_service__get_me(&stub.base, in,
+	    (Vexil__V1__User_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__User *)stub.out;
+	return stub.rc;
+}
+
+int
 vx_create_environment(vx_client *c, const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st)
 {

@@ -24,6 +24,14 @@ int vx_update_project(vx_client *c, const Vexil__V1__UpdateProjectRequest *in, V
     vx_status *st) __attribute__((warn_unused_result));
 int vx_delete_project(vx_client *c, const Vexil__V1__DeleteProjectRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_regenerate_sdk_key(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_register_user(vx_client *c, const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_login(vx_client *c, const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_me(vx_client *c, const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_create_environment(vx_client *c, const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_get_environment(vx_client *c, const Vexil__V1__GetEnvironmentRequest *in, Vexil__V1__Environment **out,

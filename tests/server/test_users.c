@@ -1,0 +1,252 @@
+/*
+ * Vexil integration tests: users, login tokens (HS256 JWT), projects owned
+ * by users, and the projects' primary SDK keys.
+ */
+#include <criterion/criterion.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "harness.h"
+
+VX_SERVER_SUITE(users, 120);
+
+static Vexil__V1__User *
+sign_up(const char *email, const char *password, int *rc, vx_status *st)
+{
+	Vexil__V1__RegisterRequest in = VEXIL__V1__REGISTER_REQUEST__INIT;
+	Vexil__V1__User *u = NULL;
+	vx_client *anon = vx_harness_client(&h, NULL);
+	in.email = (char *)email;
+	in.password = (char *)password;
+	*rc = vx_register_user(anon, &in, &u, st);
+	vx_client_close(anon);
+	return u;
+}
+
+/* Logs in and returns a client holding the user's token. */
+static vx_client *
+log_in(const char *email, const char *password, int *rc, vx_status *st)
+{
+	Vexil__V1__LoginRequest in = VEXIL__V1__LOGIN_REQUEST__INIT;
+	Vexil__V1__LoginReply *r;
+	vx_client *anon = vx_harness_client(&h, NULL), *c = NULL;
+	char cred[600];
+
+	in.email = (char *)email;
+	in.password = (char *)password;
+	*rc = vx_login(anon, &in, &r, st);
+	vx_client_close(anon);
+	if (*rc != 0)
+		return NULL;
+	cr_assert_str_empty(r->user->password_hash, "no hash in replies");
+	snprintf(cred, sizeof(cred), "Bearer %s", r->token);
+	c = vx_harness_client(&h, cred);
+	vx_free(r);
+	return c;
+}
+
+static vx_client *
+user(const char *email)
+{
+	vx_status st;
+	int rc;
+	vx_free(sign_up(email, "secret-pw", &rc, &st));
+	cr_assert_eq(rc, 0, "%s", st.message);
+	vx_client *c = log_in(email, "secret-pw", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	return c;
+}
+
+Test(users, sign_up_validates_email_and_password_and_refuses_duplicates)
+{
+	vx_status st;
+	int rc;
+	Vexil__V1__User *u = sign_up("Dev@Example.com", "secret-pw", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_str_eq(u->email, "dev@example.com");
+	cr_assert_str_empty(u->password_hash);
+	vx_free(u);
+	sign_up("dev@example.com", "another-pw", &rc, &st);
+	cr_assert_eq(rc, VX_EEXIST);
+	sign_up("not-an-email", "secret-pw", &rc, &st);
+	cr_assert_eq(rc, VX_EINVAL);
+	cr_assert_str_eq(st.field, "email");
+	sign_up("short@example.com", "12345", &rc, &st);
+	cr_assert_eq(rc, VX_EINVAL);
+	cr_assert_str_eq(st.field, "password");
+}
+
+Test(users, login_gives_a_token_that_names_the_user)
+{
+	Vexil__V1__GetMeRequest in = VEXIL__V1__GET_ME_REQUEST__INIT;
+	Vexil__V1__User *me;
+	vx_status st;
+	int rc;
+
+	vx_client *c = user("me@example.com");
+	cr_assert(vx_get_me(c, &in, &me, &st) == 0, "%s", st.message);
+	cr_assert_str_eq(me->email, "me@example.com");
+	vx_free(me);
+	vx_client_close(c);
+	cr_assert_null(log_in("me@example.com", "wrong-pw", &rc, &st));
+	cr_assert_eq(rc, VX_EAUTH);
+	cr_assert_null(log_in("nobody@example.com", "secret-pw", &rc, &st));
+	cr_assert_eq(rc, VX_EAUTH);
+	/* An API key is not a user. */
+	cr_assert_eq(vx_get_me(h.admin, &in, &me, &st), VX_EPERM);
+}
+
+Test(users, repeated_failed_logins_are_refused_for_a_while)
+{
+	vx_status st;
+	int rc;
+	vx_free(sign_up("brute@example.com", "secret-pw", &rc, &st));
+	for (int i = 0; i < 5; i++) {
+		cr_assert_null(log_in("brute@example.com", "guess", &rc, &st));
+		cr_assert_eq(rc, VX_EAUTH);
+	}
+	cr_assert_null(log_in("brute@example.com", "secret-pw", &rc, &st));
+	cr_assert_eq(rc, VX_EFULL, "refused even with the right password: %s", st.message);
+	cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED);
+}
+
+/* Reads the server's JWT secret straight from the data dir, to mint tokens. */
+static void
+server_secret(uint8_t out[32])
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {10, "jwt.secret"}, v;
+
+	cr_assert(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 32);
+	cr_assert(mdb_env_open(env, h.dir, MDB_RDONLY, 0600) == 0);
+	cr_assert(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0);
+	cr_assert(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	cr_assert(mdb_get(txn, dbi, &k, &v) == 0);
+	cr_assert_eq(v.mv_size, 32);
+	memcpy(out, v.mv_data, 32);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+static int
+call_me(const char *token)
+{
+	Vexil__V1__GetMeRequest in = VEXIL__V1__GET_ME_REQUEST__INIT;
+	Vexil__V1__User *me;
+	vx_status st;
+	char cred[1200];
+	snprintf(cred, sizeof(cred), "Bearer %s", token);
+	vx_client *c = vx_harness_client(&h, cred);
+	int rc = vx_get_me(c, &in, &me, &st);
+	if (rc == 0)
+		vx_free(me);
+	vx_client_close(c);
+	return rc;
+}
+
+Test(users, forged_expired_and_unsigned_tokens_are_refused)
+{
+	uint8_t secret[32], other[32];
+	char token[512];
+	vx_status st;
+	int rc;
+	int64_t now = vx_now_ms();
+
+	vx_free(sign_up("jwt@example.com", "secret-pw", &rc, &st));
+	cr_assert(sodium_init() >= 0);
+	server_secret(secret);
+	vx_auth_set_jwt_secret(secret);
+	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
+	cr_assert_eq(call_me(token), 0, "a token signed with the server's secret works");
+	cr_assert(vx_auth_jwt_issue(1, now - 7200000, now - 3600000, token, sizeof(token)) == 0);
+	cr_assert_eq(call_me(token), VX_EAUTH, "expired");
+	memset(other, 7, sizeof(other));
+	vx_auth_set_jwt_secret(other);
+	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
+	cr_assert_eq(call_me(token), VX_EAUTH, "signed with another secret");
+	/* alg "none": {"alg":"none","typ":"JWT"} . {"sub":"1","exp":9999999999} . */
+	cr_assert_eq(call_me("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5"
+			     "OTk5OTk5fQ."),
+	    VX_EAUTH);
+	cr_assert_eq(call_me("garbage"), VX_EAUTH);
+	vx_auth_set_jwt_secret(secret);
+	cr_assert(vx_auth_jwt_issue(99, now, now + 60000, token, sizeof(token)) == 0);
+	cr_assert_eq(call_me(token), VX_EAUTH, "a token for a user that does not exist");
+}
+
+Test(users, users_see_only_their_own_projects)
+{
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__ListProjectsRequest lp = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *pl;
+	Vexil__V1__Project *p;
+	vx_status st;
+	char id[32];
+
+	vx_client *a = user("a@example.com"), *b = user("b@example.com");
+	cp.name = "My App";
+	cr_assert(vx_create_project(a, &cp, &p, &st) == 0, "%s", st.message);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)p->id);
+	cr_assert(strncmp(p->sdk_key, "vxs_", 4) == 0, "a readable primary SDK key");
+	vx_free(p);
+	/* The same name is fine for another user. */
+	cr_assert(vx_create_project(b, &cp, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+	cr_assert_eq(vx_create_project(a, &cp, &p, &st), VX_EEXIST);
+
+	gp.project = id;
+	cr_assert_eq(vx_get_project(b, &gp, &p, &st), VX_ENOTFOUND, "another user's project");
+	cr_assert(vx_get_project(a, &gp, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+	cr_assert(vx_list_projects(b, &lp, &pl, &st) == 0);
+	cr_assert_eq(pl->n_projects, 1);
+	vx_free(pl);
+	gp.project = "default";
+	cr_assert_eq(vx_get_project(a, &gp, &p, &st), VX_ENOTFOUND);
+	vx_client_close(a);
+	vx_client_close(b);
+}
+
+Test(users, regenerating_the_sdk_key_kills_the_old_one_at_once)
+{
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__EvaluateAllRequest ea = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvaluationList *el;
+	Vexil__V1__Project *p, *p2;
+	vx_status st;
+	char id[32], cred[100];
+
+	vx_client *a = user("sdk@example.com");
+	cp.name = "App";
+	cr_assert(vx_create_project(a, &cp, &p, &st) == 0, "%s", st.message);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)p->id);
+	snprintf(cred, sizeof(cred), "SdkKey %s", p->sdk_key);
+	vx_client *sdk = vx_harness_client(&h, cred);
+	/* An SDK key names its project by itself. */
+	ea.project = "";
+	ea.environment = "production";
+	cr_assert(vx_evaluate_all(sdk, &ea, &el, &st) == 0, "%s", st.message);
+	vx_free(el);
+
+	gp.project = id;
+	cr_assert(vx_regenerate_sdk_key(a, &gp, &p2, &st) == 0, "%s", st.message);
+	cr_assert_str_neq(p2->sdk_key, p->sdk_key);
+	cr_assert_eq(vx_evaluate_all(sdk, &ea, &el, &st), VX_EAUTH, "the old key is dead");
+	vx_client_close(sdk);
+	snprintf(cred, sizeof(cred), "SdkKey %s", p2->sdk_key);
+	sdk = vx_harness_client(&h, cred);
+	cr_assert(vx_evaluate_all(sdk, &ea, &el, &st) == 0, "%s", st.message);
+	vx_free(el);
+	vx_client_close(sdk);
+	vx_free(p);
+	vx_free(p2);
+	vx_client_close(a);
+}
