@@ -181,9 +181,10 @@ cached(vx_watch *w, const char *key)
 	return found ? w->flags[at] : NULL;
 }
 
-/* Fetches what changed since the cache's revision and applies it. */
+/* Fetches what changed since the cache's revision and applies it, one
+ * bounded reply; *more says the head is further on. */
 static int
-sync_once(vx_watch *w, vx_status *st)
+sync_step(vx_watch *w, vx_status *st, bool *more)
 {
 	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
 	Vexil__V1__ChangesReply *out;
@@ -194,8 +195,10 @@ sync_once(vx_watch *w, vx_status *st)
 	snprintf(pid, sizeof(pid), "%llu", (unsigned long long)w->project_id);
 	in.project = pid;
 	in.since = before;
+	*more = false;
 	if ((rc = vx_changes(w->client, &in, &out, st)) != 0)
 		return rc;
+	*more = out->revision < out->head_revision;
 	if (out->revision == before && !out->snapshot) {
 		vx_free(out);
 		return 0;
@@ -234,6 +237,16 @@ sync_once(vx_watch *w, vx_status *st)
 	}
 	vx_free(out);
 	return 0;
+}
+
+static int
+sync_once(vx_watch *w, vx_status *st)
+{
+	bool more = true;
+	int rc = 0;
+	while (more && rc == 0 && !atomic_load(&w->stop))
+		rc = sync_step(w, st, &more);
+	return rc;
 }
 
 /* Reads the revision out of a notice; 0 when it is not one of ours. */

@@ -304,13 +304,16 @@ out:
 }
 
 static bool
-has_tag(const Vexil__V1__Flag *f, const char *tag)
+has_tag(const Vexil__V1__Flag *f, void *tag)
 {
 	for (size_t i = 0; i < f->n_tags; i++)
 		if (strcmp(f->tags[i], tag) == 0)
 			return true;
 	return false;
 }
+
+/* A page of flags; without a limit, at most this many come back. */
+#define LIST_MAX 1000
 
 static void
 list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsRequest *in,
@@ -319,29 +322,21 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p;
 	Vexil__V1__FlagList *out = NULL;
-	Vexil__V1__Flag **all;
-	size_t n, k = 0, off, cnt;
+	size_t total;
 	int rc;
 
 	(void)svc;
-	if ((rc = vx_call_project_read(c, in->project, &p)) != 0 ||
-	    (rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &all, &n)) != 0)
+	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
 		goto out;
 	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
 		rc = VX_ENOMEM;
 		goto out;
 	}
 	vexil__v1__flag_list__init(out);
-	for (size_t i = 0; i < n; i++)
-		if (*in->tag == '\0' || has_tag(all[i], in->tag))
-			all[k++] = all[i];
-	off = in->offset < k ? in->offset : k;
-	cnt = k - off;
-	if (in->limit && cnt > in->limit)
-		cnt = in->limit;
-	out->total = (uint32_t)k;
-	out->flags = all + off;
-	out->n_flags = cnt;
+	rc = vx_store_flag_page(c->reader->txn, c->store, p->id, in->offset,
+	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX, *in->tag ? has_tag : NULL,
+	    in->tag, c->alloc, &out->flags, &out->n_flags, &total);
+	out->total = (uint32_t)total;
 out:
 	VX_REPLY(c, rc, out);
 }

@@ -3,16 +3,19 @@
  *
  * A PUB notice only says that something changed; subscribers come here for
  * the changes themselves, authenticated and scoped like any other call.
- * The reply is read in one transaction, so its revision, its log entries
- * and the entity states all agree. When the log no longer reaches back to
- * `since` (or the caller has nothing yet), the reply is a full snapshot.
+ * The reply is read in one transaction. It carries at most MAX_ENTRIES log
+ * entries, `revision` being the last one's, and the current state of the
+ * flags they name (which may be newer: applying a newer state early is
+ * harmless, since the caller goes on to the head). When the log no longer
+ * reaches back to `since` (or the caller has nothing yet), the reply is a
+ * full snapshot at the head.
  */
 #include "server/server.h"
 
 #include <string.h>
 
-/* More entries than this is cheaper to answer with the whole state. */
-#define MAX_ENTRIES 20000
+/* Log entries per reply; the caller asks again for the rest. */
+#define MAX_ENTRIES 1000
 
 static bool
 seen_before(Vexil__V1__Change **ch, size_t i)
@@ -70,18 +73,21 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 	vexil__v1__changes_reply__init(out);
 	out->project_id = p->id;
 	out->revision = p->revision;
+	out->head_revision = p->revision;
 	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc, &out->environments,
 		 &out->n_environments)) != 0)
 		goto out;
 	if (in->since == p->revision)
 		goto out;
 	if (in->since != 0 && in->since < p->revision) {
-		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES + 1,
+		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES,
 		    c->alloc, &out->changes, &out->n_changes, &oldest);
 		if (rc != 0)
 			goto out;
 		/* Covered: the log holds every revision after `since`. */
-		if (oldest != 0 && oldest <= in->since + 1 && out->n_changes <= MAX_ENTRIES) {
+		if (oldest != 0 && oldest <= in->since + 1) {
+			if (out->n_changes > 0)
+				out->revision = out->changes[out->n_changes - 1]->revision;
 			rc = add_changed_flags(c, p->id, out);
 			goto out;
 		}

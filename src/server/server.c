@@ -73,7 +73,10 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 	}
 	if (rc == 0)
 		rc = VX_EINTERNAL;
-	if (c->st.code == VEXIL__V1__CODE__OK)
+	if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
+		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL,
+		    "the answer exceeds the request's memory budget; ask for less (limit)");
+	else if (c->st.code == VEXIL__V1__CODE__OK)
 		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL, "%s",
 		    vx_strerror(rc));
 	cl(NULL, closure_data);

@@ -359,6 +359,13 @@ unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
 	ProtobufCMessage *m = protobuf_c_message_unpack(desc, alloc, v->mv_size,
 	    v->mv_data);
 	if (m == NULL) {
+		/* protobuf-c fails alike on bad bytes and on a refused allocation;
+		 * a budgeted allocator refuses often, so tell the two apart. */
+		if (alloc != NULL &&
+		    (m = protobuf_c_message_unpack(desc, NULL, v->mv_size, v->mv_data)) != NULL) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			return VX_ENOMEM;
+		}
 		vx_log(VX_LOG_ERROR, "store: a %s record does not decode", desc->name);
 		return VX_EIO;
 	}
@@ -928,6 +935,63 @@ vx_store_flag_del(vx_wtxn *w, const Vexil__V1__Flag *f)
 	if (rc != 0 && rc != VX_ENOTFOUND)
 		return rc;
 	return del_key(w, DB_FLAGS, k, klen);
+}
+
+int
+vx_store_flag_page(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t offset,
+    size_t limit, bool (*keep)(const Vexil__V1__Flag *, void *), void *arg,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n, size_t *total)
+{
+	uint8_t prefix[8];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	Vexil__V1__Flag **arr = NULL, *f;
+	size_t seen = 0, cnt = 0;
+	int rc;
+
+	*out = NULL;
+	*n = *total = 0;
+	if (limit && (arr = alloc_mem(alloc, limit * sizeof(*arr))) == NULL)
+		return VX_ENOMEM;
+	vx_be64_put(prefix, project_id);
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_FLAGS], &cur)) != 0) {
+		free_mem(alloc, arr);
+		return mdb_err(NULL, rc, "cursor");
+	}
+	k.mv_size = 8;
+	k.mv_data = prefix;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 8 || memcmp(k.mv_data, prefix, 8) != 0)
+			break;
+		/* Only a filter needs to look inside records outside the page. */
+		if (keep != NULL) {
+			if ((rc = unpack(&vexil__v1__flag__descriptor, NULL, &v, (void **)&f)) != 0)
+				goto out;
+			bool kept = keep(f, arg);
+			protobuf_c_message_free_unpacked(&f->base, NULL);
+			if (!kept)
+				continue;
+		}
+		if (seen++ < offset || cnt == limit || limit == 0)
+			continue;
+		if ((rc = unpack(&vexil__v1__flag__descriptor, alloc, &v, (void **)&arr[cnt])) != 0)
+			goto out;
+		cnt++;
+	}
+	rc = (rc == MDB_NOTFOUND || rc == 0) ? 0 : mdb_err(NULL, rc, "cursor");
+out:
+	mdb_cursor_close(cur);
+	if (rc != 0) {
+		for (size_t i = 0; i < cnt; i++)
+			protobuf_c_message_free_unpacked(&arr[i]->base, alloc);
+		free_mem(alloc, arr);
+		return rc;
+	}
+	*out = arr;
+	*n = cnt;
+	*total = seen;
+	return 0;
 }
 
 int

@@ -186,6 +186,16 @@ int vx_store_flag_put(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
 int vx_store_flag_del(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
 int vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n) VX_MUST_USE;
+/*
+ * One page of a project's flags in key order: those `keep` accepts (all
+ * when NULL), skipping `offset`, at most `limit` (0: none, just count).
+ * *total gets how many were accepted in all. Records outside the page are
+ * decoded only when there is a filter, and then not into alloc.
+ */
+int vx_store_flag_page(MDB_txn *txn, vx_store *s, uint64_t project_id, size_t offset,
+    size_t limit, bool (*keep)(const Vexil__V1__Flag *, void *), void *arg,
+    ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n, size_t *total)
+    VX_MUST_USE;
 
 /* ---- API keys ---- */
 int vx_store_apikey_get(MDB_txn *txn, vx_store *s, uint64_t id,

@@ -5770,7 +5770,7 @@ const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__changes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptors[7] =
+static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptors[8] =
 {
   {
     "project_id",
@@ -5856,12 +5856,25 @@ static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "head_revision",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesReply, head_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__changes_reply__field_indices_by_name[] = {
   3,   /* field[3] = changes */
   5,   /* field[5] = deleted_flags */
   6,   /* field[6] = environments */
   4,   /* field[4] = flags */
+  7,   /* field[7] = head_revision */
   0,   /* field[0] = project_id */
   1,   /* field[1] = revision */
   2,   /* field[2] = snapshot */
@@ -5869,7 +5882,7 @@ static const unsigned vexil__v1__changes_reply__field_indices_by_name[] = {
 static const ProtobufCIntRange vexil__v1__changes_reply__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
 {
@@ -5879,7 +5892,7 @@ const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
   "Vexil__V1__ChangesReply",
   "vexil.v1",
   sizeof(Vexil__V1__ChangesReply),
-  7,
+  8,
   vexil__v1__changes_reply__field_descriptors,
   vexil__v1__changes_reply__field_indices_by_name,
   1,  vexil__v1__changes_reply__number_ranges,

@@ -325,7 +325,7 @@ struct  Vexil__V1__ListFlagsRequest
   ProtobufCMessage base;
   char *project;
   /*
-   * 0: no limit
+   * 0 (or over 1000): 1000; `total` tells what there is
    */
   uint32_t limit;
   uint32_t offset;
@@ -907,10 +907,16 @@ struct  Vexil__V1__ChangesReply
    */
   size_t n_environments;
   Vexil__V1__Environment **environments;
+  /*
+   * The project's current revision. A reply carries at most a bounded
+   * number of log entries; while `revision` < `head_revision`, ask again
+   * with since = revision.
+   */
+  uint64_t head_revision;
 };
 #define VEXIL__V1__CHANGES_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_reply__descriptor) \
-    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
 /* Vexil__V1__Empty methods */
