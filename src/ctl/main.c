@@ -56,6 +56,7 @@ usage(FILE *to)
 	      "  evals --project P [--limit N]\n"
 	      "  audit --project P [--limit N]\n"
 	      "  watch [--project P]   (one line per change until interrupted)\n"
+	      "  backup DIR            (a compacted copy, written by vexild on its host)\n"
 	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
 	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
 	      "\n"
@@ -1029,6 +1030,26 @@ cmd_evals(vx_client *c, struct args *a)
 }
 
 static int
+cmd_backup(vx_client *c, struct args *a)
+{
+	static const char *const known[] = {NULL};
+	Vexil__V1__BackupRequest in = VEXIL__V1__BACKUP_REQUEST__INIT;
+	Vexil__V1__BackupReply *out;
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || need_pos(a, 1, "DIR") != 0)
+		return 2;
+	in.path = (char *)a->pos[0];
+	if ((rc = vx_backup(c, &in, &out, &st)) != 0)
+		return fail(rc, &st);
+	if (!a->json)
+		printf("backup written to %s (%llu bytes)\n", out->path,
+		    (unsigned long long)out->bytes);
+	return done(a, out, NULL);
+}
+
+static int
 cmd_audit(vx_client *c, struct args *a)
 {
 	static const char *const known[] = {"project", "limit", NULL};
@@ -1277,7 +1298,7 @@ main(int argc, char **argv)
 	const char *noun = argv[i++];
 	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0 ||
 	    strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0 ||
-	    strcmp(noun, "watch") == 0;
+	    strcmp(noun, "watch") == 0 || strcmp(noun, "backup") == 0;
 	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
 	if (verb == NULL) {
 		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
@@ -1318,6 +1339,8 @@ main(int argc, char **argv)
 		rc = cmd_stats(c, &a);
 	else if (strcmp(noun, "evals") == 0)
 		rc = cmd_evals(c, &a);
+	else if (strcmp(noun, "backup") == 0)
+		rc = cmd_backup(c, &a);
 	else {
 		fprintf(stderr, "vexilctl: unknown command %s\n", noun);
 		rc = 2;

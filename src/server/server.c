@@ -357,7 +357,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		&vx_project_service.base, &vx_environment_service.base,
 		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
 		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
-		&vx_user_service.base,
+		&vx_user_service.base, &vx_admin_service.base,
 	};
 	int rc;
 

@@ -70,6 +70,7 @@ extern Vexil__V1__AuditService_Service vx_audit_service;
 extern Vexil__V1__EvaluationService_Service vx_evaluation_service;
 extern Vexil__V1__WatchService_Service vx_watch_service;
 extern Vexil__V1__UserService_Service vx_user_service;
+extern Vexil__V1__AdminService_Service vx_admin_service;
 
 /*
  * Records a failure on the call and returns err. field and constraint may

@@ -170,6 +170,29 @@ vx_store_close(vx_store *s)
 	free(s);
 }
 
+int
+vx_store_backup(vx_store *s, const char *dir, uint64_t *bytes)
+{
+	char path[4200];
+	struct stat sb;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (stat(path, &sb) == 0)
+		return VX_EEXIST;
+	/* A shared hold on the map: growing it mid-copy would pull the pages
+	 * from under the copier. */
+	pthread_rwlock_rdlock(&s->maplock);
+	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&s->maplock);
+	if (rc != 0) {
+		vx_log(VX_LOG_ERROR, "store: backup to %s failed: %s", dir, mdb_strerror(rc));
+		return VX_EIO;
+	}
+	*bytes = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	return 0;
+}
+
 size_t
 vx_store_map_size(vx_store *s)
 {

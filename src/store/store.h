@@ -72,6 +72,13 @@ typedef struct vx_store_opts {
 int vx_store_open(vx_store **out, const vx_store_opts *opts) VX_MUST_USE;
 /* Closes the environment. No reader or write may be in progress. */
 void vx_store_close(vx_store *s);
+/*
+ * Writes a compacted copy of the environment into dir (which must exist)
+ * while readers and writers go on. Holds the map steady, so a write that
+ * needs to grow the map waits for the copy.
+ * @return 0, VX_EEXIST when dir already holds a data.mdb, VX_EIO.
+ */
+int vx_store_backup(vx_store *s, const char *dir, uint64_t *bytes) VX_MUST_USE;
 /* The current map size in bytes. */
 size_t vx_store_map_size(vx_store *s);
 

@@ -317,3 +317,39 @@ Test(server, vexilctl_creates_reads_and_toggles_a_flag)
 	cr_assert_neq(pclose(p), 0);
 	cr_assert(strstr(line, "NOT_FOUND") != NULL, "%s", line);
 }
+
+Test(server, a_hot_backup_is_a_working_data_dir)
+{
+	Vexil__V1__BackupRequest in = VEXIL__V1__BACKUP_REQUEST__INIT;
+	Vexil__V1__BackupReply *out;
+	vx_status st;
+	char dir[300], key[128];
+	int rc;
+
+	vx_free(create_flag(h.admin, "default", "kept", &st, &rc));
+	cr_assert_eq(rc, 0);
+	snprintf(dir, sizeof(dir), "%s.backup", h.dir);
+	in.path = dir;
+	cr_assert(vx_backup(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_gt(out->bytes, 0);
+	vx_free(out);
+	cr_assert_eq(vx_backup(h.admin, &in, &out, &st), VX_EEXIST, "never over a backup");
+	in.path = "relative/path";
+	cr_assert_eq(vx_backup(h.admin, &in, &out, &st), VX_EINVAL);
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_ADMIN, key, sizeof(key));
+	vx_client *scoped = vx_harness_client(&h, key);
+	in.path = dir;
+	cr_assert_eq(vx_backup(scoped, &in, &out, &st), VX_EPERM);
+	vx_client_close(scoped);
+
+	/* Serve the backup: the flag is there. */
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	char cmd[1500];
+	snprintf(cmd, sizeof(cmd), "cp '%s/admin.key' '%s/' && rm -rf '%s' && mv '%s' '%s'", h.dir,
+	    dir, h.dir, dir, h.dir);
+	cr_assert(system(cmd) == 0);
+	vx_harness_restart(&h);
+	Vexil__V1__Flag *f = get_flag(h.admin, "default", "kept", &rc);
+	cr_assert_eq(rc, 0, "the backed-up flag is served");
+	vx_free(f);
+}

@@ -2578,6 +2578,96 @@ void   vexil__v1__changes_reply__free_unpacked
   assert(message->base.descriptor == &vexil__v1__changes_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__backup_request__init
+                     (Vexil__V1__BackupRequest         *message)
+{
+  static const Vexil__V1__BackupRequest init_value = VEXIL__V1__BACKUP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__backup_request__get_packed_size
+                     (const Vexil__V1__BackupRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__backup_request__pack
+                     (const Vexil__V1__BackupRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__backup_request__pack_to_buffer
+                     (const Vexil__V1__BackupRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__BackupRequest *
+       vexil__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__BackupRequest *)
+     protobuf_c_message_unpack (&vexil__v1__backup_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__backup_request__free_unpacked
+                     (Vexil__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__backup_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__backup_reply__init
+                     (Vexil__V1__BackupReply         *message)
+{
+  static const Vexil__V1__BackupReply init_value = VEXIL__V1__BACKUP_REPLY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__backup_reply__get_packed_size
+                     (const Vexil__V1__BackupReply *message)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__backup_reply__pack
+                     (const Vexil__V1__BackupReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__backup_reply__pack_to_buffer
+                     (const Vexil__V1__BackupReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__backup_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__BackupReply *
+       vexil__v1__backup_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__BackupReply *)
+     protobuf_c_message_unpack (&vexil__v1__backup_reply__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__backup_reply__free_unpacked
+                     (Vexil__V1__BackupReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__backup_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define vexil__v1__empty__field_descriptors NULL
 #define vexil__v1__empty__field_indices_by_name NULL
 #define vexil__v1__empty__number_ranges NULL
@@ -5899,6 +5989,95 @@ const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
   (ProtobufCMessageInit) vexil__v1__changes_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__backup_request__field_descriptors[1] =
+{
+  {
+    "path",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__BackupRequest, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__backup_request__field_indices_by_name[] = {
+  0,   /* field[0] = path */
+};
+static const ProtobufCIntRange vexil__v1__backup_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__backup_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.BackupRequest",
+  "BackupRequest",
+  "Vexil__V1__BackupRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__BackupRequest),
+  1,
+  vexil__v1__backup_request__field_descriptors,
+  vexil__v1__backup_request__field_indices_by_name,
+  1,  vexil__v1__backup_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__backup_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__backup_reply__field_descriptors[2] =
+{
+  {
+    "path",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__BackupReply, path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__BackupReply, bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__backup_reply__field_indices_by_name[] = {
+  1,   /* field[1] = bytes */
+  0,   /* field[0] = path */
+};
+static const ProtobufCIntRange vexil__v1__backup_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__backup_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.BackupReply",
+  "BackupReply",
+  "Vexil__V1__BackupReply",
+  "vexil.v1",
+  sizeof(Vexil__V1__BackupReply),
+  2,
+  vexil__v1__backup_reply__field_descriptors,
+  vexil__v1__backup_reply__field_indices_by_name,
+  1,  vexil__v1__backup_reply__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__backup_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[6] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
@@ -6494,5 +6673,38 @@ void vexil__v1__watch_service__init (Vexil__V1__WatchService_Service *service,
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__watch_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__admin_service__method_descriptors[1] =
+{
+  { "Backup", &vexil__v1__backup_request__descriptor, &vexil__v1__backup_reply__descriptor },
+};
+const unsigned vexil__v1__admin_service__method_indices_by_name[] = {
+  0         /* Backup */
+};
+const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.AdminService",
+  "AdminService",
+  "Vexil__V1__AdminService",
+  "vexil.v1",
+  1,
+  vexil__v1__admin_service__method_descriptors,
+  vexil__v1__admin_service__method_indices_by_name
+};
+void vexil__v1__admin_service__backup(ProtobufCService *service,
+                                      const Vexil__V1__BackupRequest *input,
+                                      Vexil__V1__BackupReply_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__admin_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
+                                     Vexil__V1__AdminService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__admin_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -74,6 +74,8 @@ typedef struct Vexil__V1__ListEvalLogRequest Vexil__V1__ListEvalLogRequest;
 typedef struct Vexil__V1__EvalLog Vexil__V1__EvalLog;
 typedef struct Vexil__V1__ChangesRequest Vexil__V1__ChangesRequest;
 typedef struct Vexil__V1__ChangesReply Vexil__V1__ChangesReply;
+typedef struct Vexil__V1__BackupRequest Vexil__V1__BackupRequest;
+typedef struct Vexil__V1__BackupReply Vexil__V1__BackupReply;
 
 
 /* --- enums --- */
@@ -917,6 +919,31 @@ struct  Vexil__V1__ChangesReply
 #define VEXIL__V1__CHANGES_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_reply__descriptor) \
     , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0 }
+
+
+struct  Vexil__V1__BackupRequest
+{
+  ProtobufCMessage base;
+  /*
+   * A directory on vexild's host; created when missing, and it must not
+   * already hold a data.mdb.
+   */
+  char *path;
+};
+#define VEXIL__V1__BACKUP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__backup_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__BackupReply
+{
+  ProtobufCMessage base;
+  char *path;
+  uint64_t bytes;
+};
+#define VEXIL__V1__BACKUP_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__backup_reply__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 /* Vexil__V1__Empty methods */
@@ -2005,6 +2032,44 @@ Vexil__V1__ChangesReply *
 void   vexil__v1__changes_reply__free_unpacked
                      (Vexil__V1__ChangesReply *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__BackupRequest methods */
+void   vexil__v1__backup_request__init
+                     (Vexil__V1__BackupRequest         *message);
+size_t vexil__v1__backup_request__get_packed_size
+                     (const Vexil__V1__BackupRequest   *message);
+size_t vexil__v1__backup_request__pack
+                     (const Vexil__V1__BackupRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__backup_request__pack_to_buffer
+                     (const Vexil__V1__BackupRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__BackupRequest *
+       vexil__v1__backup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__backup_request__free_unpacked
+                     (Vexil__V1__BackupRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__BackupReply methods */
+void   vexil__v1__backup_reply__init
+                     (Vexil__V1__BackupReply         *message);
+size_t vexil__v1__backup_reply__get_packed_size
+                     (const Vexil__V1__BackupReply   *message);
+size_t vexil__v1__backup_reply__pack
+                     (const Vexil__V1__BackupReply   *message,
+                      uint8_t             *out);
+size_t vexil__v1__backup_reply__pack_to_buffer
+                     (const Vexil__V1__BackupReply   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__BackupReply *
+       vexil__v1__backup_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__backup_reply__free_unpacked
+                     (Vexil__V1__BackupReply *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Empty_Closure)
@@ -2180,6 +2245,12 @@ typedef void (*Vexil__V1__ChangesRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__ChangesReply_Closure)
                  (const Vexil__V1__ChangesReply *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__BackupRequest_Closure)
+                 (const Vexil__V1__BackupRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__BackupReply_Closure)
+                 (const Vexil__V1__BackupReply *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -2643,6 +2714,27 @@ void vexil__v1__watch_service__changes(ProtobufCService *service,
                                        const Vexil__V1__ChangesRequest *input,
                                        Vexil__V1__ChangesReply_Closure closure,
                                        void *closure_data);
+typedef struct Vexil__V1__AdminService_Service Vexil__V1__AdminService_Service;
+struct Vexil__V1__AdminService_Service
+{
+  ProtobufCService base;
+  void (*backup)(Vexil__V1__AdminService_Service *service,
+                 const Vexil__V1__BackupRequest *input,
+                 Vexil__V1__BackupReply_Closure closure,
+                 void *closure_data);
+};
+typedef void (*Vexil__V1__AdminService_ServiceDestroy)(Vexil__V1__AdminService_Service *);
+void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
+                                     Vexil__V1__AdminService_ServiceDestroy destroy);
+#define VEXIL__V1__ADMIN_SERVICE__BASE_INIT \
+    { &vexil__v1__admin_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__ADMIN_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__ADMIN_SERVICE__BASE_INIT,\
+      function_prefix__ ## backup  }
+void vexil__v1__admin_service__backup(ProtobufCService *service,
+                                      const Vexil__V1__BackupRequest *input,
+                                      Vexil__V1__BackupReply_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2704,6 +2796,8 @@ extern const ProtobufCMessageDescriptor vexil__v1__list_eval_log_request__descri
 extern const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__backup_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__backup_reply__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__user_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
@@ -2713,6 +2807,7 @@ extern const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__audit_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__watch_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -546,3 +546,17 @@ vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__Changes
 	*out = (Vexil__V1__ChangesReply *)stub.out;
 	return stub.rc;
 }
+
+int
+vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__admin_service__descriptor, st ? st : &local);
+	vexil__v1__admin_service__backup(&stub.base, in,
+	    (Vexil__V1__BackupReply_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__BackupReply *)stub.out;
+	return stub.rc;
+}

@@ -92,5 +92,7 @@ int vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexi
     vx_status *st) __attribute__((warn_unused_result));
 int vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 
 #endif
