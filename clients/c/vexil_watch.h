@@ -2,9 +2,11 @@
  * libvexil — the change subscription and the live local cache.
  *
  * A watch follows one project. It subscribes to vexild's PUB socket for
- * the project's notices, then fetches the project (WatchService/Changes,
- * since 0), then applies whatever notices arrived meanwhile: the clone
- * pattern, so no change falls between the fetch and the subscription.
+ * the project's notices and connects, then fetches the project
+ * (WatchService/Changes, since 0), then applies whatever notices arrived
+ * meanwhile: the clone pattern, so no change falls between the fetch and
+ * the subscription. (When the PUB socket cannot be reached at start, the
+ * watch keeps dialling and the poll below covers the gap.)
  * After that every notice newer than the cache asks for the changes since
  * the cache's revision, so a missed notice (a gap, a slow subscriber, a
  * restarted vexild) is caught up by the next one, and a quiet period of

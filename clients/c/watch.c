@@ -342,8 +342,20 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	    nng_socket_set(w->sub, NNG_OPT_SUB_SUBSCRIBE, w->topic, strlen(w->topic)) != 0 ||
 	    nng_socket_set_ms(w->sub, NNG_OPT_RECVTIMEO, w->o.poll_ms) != 0 ||
 	    nng_socket_set_ms(w->sub, NNG_OPT_RECONNMINT, 20) != 0 ||
-	    nng_socket_set_ms(w->sub, NNG_OPT_RECONNMAXT, 1000) != 0 ||
-	    nng_dial(w->sub, o->pub_url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+	    nng_socket_set_ms(w->sub, NNG_OPT_RECONNMAXT, 1000) != 0) {
+		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, "pub_url", NULL,
+		    "cannot subscribe to %s", o->pub_url);
+		rc = VX_EINVAL;
+		goto fail;
+	}
+	/*
+	 * Connect before the first fetch, so that no notice published after
+	 * it can be missed; if the PUB socket is not there yet, keep dialling
+	 * in the background and let the poll catch up meanwhile.
+	 */
+	if ((rv = nng_dial(w->sub, o->pub_url, NULL, 0)) != 0 &&
+	    (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ||
+		nng_dial(w->sub, o->pub_url, NULL, NNG_FLAG_NONBLOCK) != 0)) {
 		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, "pub_url", NULL,
 		    "cannot subscribe to %s", o->pub_url);
 		rc = VX_EINVAL;
@@ -369,9 +381,10 @@ vx_watch_stop(vx_watch *w)
 	if (w == NULL)
 		return;
 	atomic_store(&w->stop, true);
+	/* Closing the socket wakes the thread out of its receive at once. */
+	nng_close(w->sub);
 	if (w->started)
 		pthread_join(w->thread, NULL);
-	nng_close(w->sub);
 	vx_client_close(w->client);
 	pthread_mutex_lock(&w->lock);
 	clear_flags(w);

@@ -103,12 +103,16 @@ vx_evalrec_dropped(vx_evalrec *r)
 	return atomic_load(&r->dropped);
 }
 
-/* Moves every ready record into the batch; returns how many. */
+/*
+ * Moves ready records into the batch; returns how many. At most one
+ * queue's worth: producers refill the slots as they are freed, and the
+ * batch holds no more than that.
+ */
 static size_t
 drain(vx_evalrec *r)
 {
 	size_t n = 0;
-	for (;;) {
+	while (n <= r->mask) {
 		struct cell *c = &r->cells[r->tail & r->mask];
 		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
 		if ((intptr_t)seq - (intptr_t)(r->tail + 1) < 0)
