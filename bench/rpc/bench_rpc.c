@@ -1,12 +1,18 @@
 /*
- * bench_rpc — what one GetFlag costs through vexild, next to the floor.
+ * bench_rpc — what one GetFlag and one Evaluate cost through vexild, next
+ * to the floor.
  *
  * For each transport (ipc, tcp) it starts the real vexild (the one from
  * this build, or --vexild PATH) on a fresh temp data dir and free
- * addresses, creates one flag with variants and targeting rules through
- * libvexil, and then, for each concurrency level N, runs N threads that
- * call vx_get_flag() in a loop through one shared vx_client: a short
- * warm-up, then a fixed measured time. Every measured call is timed with
+ * addresses, creates two flags through libvexil, and then, for each method
+ * (--method) and each concurrency level N, runs N threads that call it in
+ * a loop through one shared vx_client: a short warm-up, then a fixed
+ * measured time. `getflag` is vx_get_flag() on a flag with variants and
+ * targeting rules; `evaluate` is vx_evaluate() (EvaluationService/Evaluate)
+ * in production on a flag with an email ends_with rule, a country split,
+ * a 30% rollout rule and a 50% environment rollout, over a pool of
+ * contexts with varying user ids, emails, countries and plans, so every
+ * rule and both rollouts are taken. Every measured call is timed with
  * CLOCK_MONOTONIC into a per-thread array allocated (and touched) before
  * the run, so the loop itself never allocates; the arrays are merged
  * afterwards for p50 and p99, and throughput is the successful calls over
@@ -14,56 +20,48 @@
  *
  * The floor runs in the same process and the same run: an nng REP socket
  * with 16 contexts, one thread each, that answers every request at once
- * with a pre-packed Response holding the very Flag vexild returned, so the
- * reply has the same size. It is driven through the same client code path
- * (vx_client_open + vx_get_flag) at the same levels, so the ratio between
- * the two is what vexild adds per request: envelope decode, credential
- * check, LMDB read, reply build, and its threading. Client, floor and
- * vexild share this machine's CPUs; read the figures as relative to the
- * floor on the same box, not as absolute server cost.
+ * with a pre-packed Response holding what vexild returned for the method
+ * (the Flag, or an EvaluationResult), so the reply has the same size. It
+ * is driven through the same client code path at the same levels, so the
+ * ratio between the two is what vexild adds per request: envelope decode,
+ * credential check, LMDB read, rule evaluation and the evaluation record,
+ * reply build, and its threading. Client, floor and vexild share this
+ * machine's CPUs; read the figures as relative to the floor on the same
+ * box, not as absolute server cost.
+ *
+ * vexild queues every evaluation in a bounded buffer that a flusher writes
+ * out in batches, dropping (and counting) records when it is full rather
+ * than making the evaluation wait. After the evaluate points of a
+ * transport the bench waits for a flush and calls GetEvalCounts once, and
+ * prints how many evaluations vexild answered, how many it recorded and
+ * how many it reports dropped.
  *
  * There are no thresholds. It prints a settings line and one row per
- * (transport, concurrency), and exits 0; or non-zero, with a message,
- * when vexild cannot be started or stopped or any call fails.
+ * (method, transport, concurrency), and exits 0; or non-zero, with a
+ * message, when vexild cannot be started or stopped or any call fails.
  */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
+#include "bench_common.h"
 #include "vexil.h"
 
 #ifndef VX_VEXILD_PATH
 #define VX_VEXILD_PATH "vexild"
 #endif
 
-#define VEXILD_WORKERS "16"
 #define FLOOR_WORKERS 16
 #define MAX_LEVELS 16
 #define MAX_THREADS 1024
-#define CALL_TIMEOUT_MS 5000
-#define START_TIMEOUT_MS 10000
-#define STOP_TIMEOUT_MS 5000
 /* A call slower than this is reported as a stall (on stderr). */
 #define STALL_NS (100 * 1000000ull)
 /*
@@ -75,335 +73,28 @@
 /* Bounds the arrays of long runs (128 MiB); later calls are counted only. */
 #define MAX_SAMPLES (16.0 * 1024 * 1024)
 #define MIN_SAMPLES 16384
+/*
+ * Distinct evaluation contexts; a power of two. Enough that user ids do
+ * not repeat within a flush of the evaluation records.
+ */
+#define EVAL_CASES 4096
+/* vexild's flusher drains the evaluation records every 500 ms. */
+#define EVAL_FLUSH_WAIT_MS 1500
 
-enum transport { T_IPC, T_TCP, T_COUNT };
-static const char *const transport_names[T_COUNT] = {"ipc", "tcp"};
+static const char *const vexild_args[] = {"--workers", "16", NULL};
+
+enum method { M_GETFLAG, M_EVALUATE, M_COUNT };
+static const char *const method_names[M_COUNT] = {"getflag", "evaluate"};
 
 struct opts {
 	const char *vexild;
 	double seconds;
 	double warmup;
-	bool transports[T_COUNT];
+	bool transports[BENCH_TRANSPORTS];
+	bool methods[M_COUNT];
 	int levels[MAX_LEVELS];
 	int nlevels;
 };
-
-/* Set by SIGINT/SIGTERM so that loaders stop and cleanup still runs. */
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-/* ---- temp dir and addresses ---- */
-
-/* Removes path and everything under it; the tree is ours and shallow. */
-static void
-remove_tree(const char *path)
-{
-	char sub[4096];
-	struct dirent *e;
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-				remove_tree(sub);
-			else if (unlink(sub) != 0)
-				fprintf(stderr, "bench_rpc: cannot remove %s: %s\n", sub,
-				    strerror(errno));
-		}
-		closedir(d);
-	}
-	if (rmdir(path) != 0 && errno != ENOENT)
-		fprintf(stderr, "bench_rpc: cannot remove %s: %s\n", path,
-		    strerror(errno));
-}
-
-/*
- * Finds n distinct free TCP ports on 127.0.0.1. All n sockets stay bound
- * until every port is known, so the kernel cannot hand out one twice; a
- * port can still be taken by someone else before we listen on it.
- */
-static int
-free_ports(int *ports, int n)
-{
-	int fds[4], rc = 0, i;
-
-	for (i = 0; i < n && i < 4; i++) {
-		struct sockaddr_in a = {0};
-		socklen_t len = sizeof(a);
-
-		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if ((fds[i] = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-		    bind(fds[i], (struct sockaddr *)&a, sizeof(a)) != 0 ||
-		    getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
-			fprintf(stderr, "bench_rpc: cannot find a free port: %s\n",
-			    strerror(errno));
-			if (fds[i] >= 0)
-				close(fds[i]);
-			rc = -1;
-			break;
-		}
-		ports[i] = ntohs(a.sin_port);
-	}
-	while (i-- > 0)
-		close(fds[i]);
-	return rc;
-}
-
-/* Prints the end of vexild's log, which says why it did not come up. */
-static void
-print_log_tail(const char *path)
-{
-	char buf[2048];
-	size_t n;
-	long size;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0) {
-		fseek(f, size > (long)sizeof(buf) - 1 ? size - (long)sizeof(buf) + 1 : 0,
-		    SEEK_SET);
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = '\0';
-		fprintf(stderr, "--- end of %s ---\n%s%s", path, buf,
-		    n && buf[n - 1] != '\n' ? "\n" : "");
-	}
-	fclose(f);
-}
-
-/* ---- vexild ---- */
-
-struct vexild {
-	pid_t pid;
-	char data[256];
-	char log[300];
-	char rpc[300];
-	char pub[300];
-	char key[128];
-	vx_client *client; /* admin key; used for setup and for the load */
-};
-
-/* Forks and execs vexild; the child only makes async-signal-safe calls. */
-static int
-vexild_spawn(struct vexild *v, const char *path)
-{
-	const char *argv[] = {path, "--data", v->data, "--rpc", v->rpc, "--pub", v->pub,
-	    "--quiet", "--workers", VEXILD_WORKERS, NULL};
-	pid_t parent = getpid();
-	long maxfd = sysconf(_SC_OPEN_MAX);
-	int fd;
-
-	if (maxfd < 0 || maxfd > 4096)
-		maxfd = 4096;
-	v->pid = fork();
-	if (v->pid < 0) {
-		fprintf(stderr, "bench_rpc: fork: %s\n", strerror(errno));
-		return -1;
-	}
-	if (v->pid > 0)
-		return 0;
-	/*
-	 * Our own process group keeps a terminal ^C away from vexild, so the
-	 * parent decides when it stops; the death signal stops it if the
-	 * parent dies without cleaning up.
-	 */
-	setpgid(0, 0);
-#ifdef __linux__
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(127);
-#else
-	(void)parent;
-#endif
-	if ((fd = open("/dev/null", O_RDONLY)) >= 0) {
-		dup2(fd, 0);
-		close(fd);
-	}
-	if ((fd = open(v->log, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	/* nng's descriptors from earlier runs must not live on in vexild. */
-	for (fd = 3; fd < maxfd; fd++)
-		close(fd);
-	execv(path, (char *const *)argv);
-	_exit(127);
-}
-
-/* True once vexild has exited; *status is its wait status if we reaped it here. */
-static bool
-vexild_exited(struct vexild *v, int *status)
-{
-	if (v->pid <= 0)
-		return true;
-	if (waitpid(v->pid, status, WNOHANG) == v->pid) {
-		v->pid = 0;
-		return true;
-	}
-	return false;
-}
-
-static void
-describe_exit(char *buf, size_t cap, int status)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, cap, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, cap, "signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, cap, "wait status %d", status);
-}
-
-/* Waits for admin.key, then until an RPC with it succeeds. */
-static int
-vexild_wait_ready(struct vexild *v)
-{
-	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
-	Vexil__V1__ProjectList *out;
-	uint64_t deadline = now_ns() + START_TIMEOUT_MS * 1000000ull;
-	char path[300], why[64];
-	vx_status st = {0};
-	int status = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/admin.key", v->data);
-	for (;;) {
-		if (vexild_exited(v, &status)) {
-			describe_exit(why, sizeof(why), status);
-			fprintf(stderr, "bench_rpc: vexild exited during startup (%s)\n",
-			    why);
-			print_log_tail(v->log);
-			return -1;
-		}
-		if (interrupted)
-			return -1;
-		if (v->key[0] == '\0' && (f = fopen(path, "r")) != NULL) {
-			/* bootstrap renames the file into place, so it is whole. */
-			if (fgets(v->key, sizeof(v->key), f) != NULL)
-				v->key[strcspn(v->key, "\r\n")] = '\0';
-			fclose(f);
-		}
-		if (v->key[0] != '\0' && v->client == NULL) {
-			/* Short timeout while waiting, so a dead vexild is seen soon. */
-			vx_client_opts o = {.credential = v->key, .timeout_ms = 250};
-			if (vx_client_open(&v->client, v->rpc, &o) != 0) {
-				fprintf(stderr,
-				    "bench_rpc: cannot open a client for %s\n", v->rpc);
-				return -1;
-			}
-		}
-		if (v->client != NULL) {
-			if (vx_list_projects(v->client, &in, &out, &st) == 0) {
-				vx_free(out);
-				vx_client_set_timeout(v->client, CALL_TIMEOUT_MS);
-				return 0;
-			}
-		}
-		if (now_ns() > deadline) {
-			fprintf(stderr,
-			    "bench_rpc: vexild did not answer on %s within %d ms%s%s\n",
-			    v->rpc, START_TIMEOUT_MS, st.message[0] ? ": " : "",
-			    st.message);
-			print_log_tail(v->log);
-			return -1;
-		}
-		sleep_ms(10);
-	}
-}
-
-static int
-vexild_start(struct vexild *v, const char *path, const char *root, enum transport t)
-{
-	const char *name = transport_names[t];
-	int ports[2];
-
-	memset(v, 0, sizeof(*v));
-	snprintf(v->data, sizeof(v->data), "%s/vexild-%s", root, name);
-	snprintf(v->log, sizeof(v->log), "%s/vexild-%s.log", root, name);
-	if (t == T_IPC) {
-		snprintf(v->rpc, sizeof(v->rpc), "ipc://%s/vexild-rpc.sock", root);
-		snprintf(v->pub, sizeof(v->pub), "ipc://%s/vexild-pub.sock", root);
-	} else {
-		if (free_ports(ports, 2) != 0)
-			return -1;
-		snprintf(v->rpc, sizeof(v->rpc), "tcp://127.0.0.1:%d", ports[0]);
-		snprintf(v->pub, sizeof(v->pub), "tcp://127.0.0.1:%d", ports[1]);
-	}
-	if (mkdir(v->data, 0700) != 0) {
-		fprintf(stderr, "bench_rpc: mkdir %s: %s\n", v->data, strerror(errno));
-		return -1;
-	}
-	if (vexild_spawn(v, path) != 0)
-		return -1;
-	return vexild_wait_ready(v);
-}
-
-/*
- * Closes the client, sends SIGTERM and reaps vexild, killing it if it has
- * not stopped in time. Returns 0 when it exited cleanly (status 0).
- */
-static int
-vexild_stop(struct vexild *v)
-{
-	uint64_t deadline;
-	char why[64];
-	int status = 0;
-
-	vx_client_close(v->client);
-	v->client = NULL;
-	if (v->pid <= 0)
-		return 0;
-	kill(v->pid, SIGTERM);
-	deadline = now_ns() + STOP_TIMEOUT_MS * 1000000ull;
-	while (!vexild_exited(v, &status)) {
-		if (now_ns() > deadline) {
-			fprintf(stderr,
-			    "bench_rpc: vexild did not stop within %d ms of SIGTERM;"
-			    " killing it\n",
-			    STOP_TIMEOUT_MS);
-			kill(v->pid, SIGKILL);
-			waitpid(v->pid, &status, 0);
-			v->pid = 0;
-			print_log_tail(v->log);
-			return -1;
-		}
-		sleep_ms(5);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		describe_exit(why, sizeof(why), status);
-		fprintf(stderr, "bench_rpc: vexild stopped with %s\n", why);
-		print_log_tail(v->log);
-		return -1;
-	}
-	return 0;
-}
 
 /* ---- the flag ---- */
 
@@ -526,43 +217,255 @@ create_bench_flag(vx_client *c)
 }
 
 /*
- * The floor's answer: Response{status{OK}, payload = the Flag vexild
- * returned, packed}. vexild packs the same two fields, so the sizes match.
+ * The flag Evaluate runs on, in production: staff by email get the
+ * treatment, the EU is split half and half, 30% of paying users get the
+ * treatment, and everyone else is in a 50% environment rollout. The rules
+ * are taken in that order, so a context that misses the first ones walks
+ * all three before the rollout decides.
  */
 static int
-build_floor_reply(vx_client *c, const Vexil__V1__GetFlagRequest *req, uint8_t **reply,
-    size_t *reply_len, size_t *flag_len)
+create_eval_flag(vx_client *c)
+{
+	Vexil__V1__Variant control = VEXIL__V1__VARIANT__INIT;
+	Vexil__V1__Variant treatment = VEXIL__V1__VARIANT__INIT;
+	Vexil__V1__Variant *variants[] = {&control, &treatment};
+	char *staff_domains[] = {"@example.com"};
+	char *eu_countries[] = {"DE", "FR", "NL", "SE", "ES", "IT"};
+	char *paying_plans[] = {"pro", "enterprise"};
+	Vexil__V1__Condition staff = VEXIL__V1__CONDITION__INIT;
+	Vexil__V1__Condition eu = VEXIL__V1__CONDITION__INIT;
+	Vexil__V1__Condition paying = VEXIL__V1__CONDITION__INIT;
+	Vexil__V1__Condition *staff_conds[] = {&staff};
+	Vexil__V1__Condition *eu_conds[] = {&eu};
+	Vexil__V1__Condition *paying_conds[] = {&paying};
+	Vexil__V1__WeightedVariant half_a = VEXIL__V1__WEIGHTED_VARIANT__INIT;
+	Vexil__V1__WeightedVariant half_b = VEXIL__V1__WEIGHTED_VARIANT__INIT;
+	Vexil__V1__WeightedVariant *split[] = {&half_a, &half_b};
+	Vexil__V1__Rollout thirty = VEXIL__V1__ROLLOUT__INIT;
+	Vexil__V1__Rollout env_rollout = VEXIL__V1__ROLLOUT__INIT;
+	Vexil__V1__Rule staff_rule = VEXIL__V1__RULE__INIT;
+	Vexil__V1__Rule eu_rule = VEXIL__V1__RULE__INIT;
+	Vexil__V1__Rule paying_rule = VEXIL__V1__RULE__INIT;
+	Vexil__V1__Rule *rules[] = {&staff_rule, &eu_rule, &paying_rule};
+	Vexil__V1__FlagEnvConfig prod = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__FlagEnvConfig *envs[] = {&prod};
+	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *out;
+	vx_status st;
+
+	control.key = "control";
+	control.value = "\"classic\"";
+	treatment.key = "treatment";
+	treatment.value = "\"one-page\"";
+
+	staff.attribute = "email";
+	staff.operator_ = "ends_with";
+	staff.values = staff_domains;
+	staff.n_values = 1;
+	staff.case_insensitive = true;
+	staff_rule.name = "staff";
+	staff_rule.priority = 30;
+	staff_rule.enabled = true;
+	staff_rule.conditions = staff_conds;
+	staff_rule.n_conditions = 1;
+	staff_rule.variant = "treatment";
+
+	eu.attribute = "country";
+	eu.operator_ = "in";
+	eu.values = eu_countries;
+	eu.n_values = 6;
+	half_a.variant = "control";
+	half_a.weight = 5000;
+	half_b.variant = "treatment";
+	half_b.weight = 5000;
+	eu_rule.name = "EU split";
+	eu_rule.priority = 20;
+	eu_rule.enabled = true;
+	eu_rule.conditions = eu_conds;
+	eu_rule.n_conditions = 1;
+	eu_rule.split = split;
+	eu_rule.n_split = 2;
+
+	paying.attribute = "plan";
+	paying.operator_ = "in";
+	paying.values = paying_plans;
+	paying.n_values = 2;
+	thirty.percentage = 30;
+	thirty.stickiness = "user_id";
+	paying_rule.name = "30% of paying users";
+	paying_rule.priority = 10;
+	paying_rule.enabled = true;
+	paying_rule.conditions = paying_conds;
+	paying_rule.n_conditions = 1;
+	paying_rule.rollout = &thirty;
+	paying_rule.variant = "treatment";
+
+	env_rollout.stickiness = "user_id";
+	prod.environment = "production";
+	prod.enabled = true;
+	prod.default_variant = "treatment";
+	prod.off_variant = "control";
+	prod.rollout_percentage = 50;
+	prod.rollout = &env_rollout;
+	prod.rules = rules;
+	prod.n_rules = 3;
+
+	flag.key = "bench-eval";
+	flag.name = "One-page checkout";
+	flag.description = "Evaluated by bench_rpc with varying contexts.";
+	flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_STRING;
+	flag.variants = variants;
+	flag.n_variants = 2;
+	flag.envs = envs;
+	flag.n_envs = 1;
+
+	in.project = "default";
+	in.flag = &flag;
+	if (vx_create_flag(c, &in, &out, &st) != 0) {
+		fprintf(stderr, "bench_rpc: CreateFlag bench-eval failed: %s: %s%s%s\n",
+		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
+		    st.field);
+		return -1;
+	}
+	vx_free(out);
+	return 0;
+}
+
+/* One prepared Evaluate request; its pointers point into itself. */
+struct eval_case {
+	Vexil__V1__EvaluateRequest req;
+	Vexil__V1__EvalContext ctx;
+	Vexil__V1__EvalContext__AttributesEntry plan;
+	Vexil__V1__EvalContext__AttributesEntry *attrs[1];
+	Vexil__V1__AttrValue plan_value;
+	char user[24];
+	char email[48];
+};
+
+/*
+ * Builds the context pool before any run, so the loaders only read it.
+ * A quarter of the users are staff, six of sixteen countries are in the
+ * EU split and two thirds of the plans pay; the ids are spread so that
+ * neighbouring cases land in unrelated rollout buckets.
+ */
+static struct eval_case *
+build_eval_cases(void)
+{
+	static char *const countries[16] = {"US", "DE", "BR", "FR", "JP", "IN", "NL", "GB",
+	    "SE", "CA", "ES", "MX", "IT", "AU", "KR", "NG"};
+	static char *const plans[3] = {"free", "pro", "enterprise"};
+	struct eval_case *cs = calloc(EVAL_CASES, sizeof(*cs));
+
+	if (cs == NULL) {
+		fprintf(stderr, "bench_rpc: out of memory for the evaluation contexts\n");
+		return NULL;
+	}
+	for (unsigned i = 0; i < EVAL_CASES; i++) {
+		struct eval_case *e = &cs[i];
+		unsigned id = (i * 2654435761u) % 100000000u;
+
+		vexil__v1__evaluate_request__init(&e->req);
+		vexil__v1__eval_context__init(&e->ctx);
+		vexil__v1__eval_context__attributes_entry__init(&e->plan);
+		vexil__v1__attr_value__init(&e->plan_value);
+		snprintf(e->user, sizeof(e->user), "user-%08u", id);
+		snprintf(e->email, sizeof(e->email), "%s@%s", e->user,
+		    i % 4 == 0 ? "Example.com" : "mail.example.net");
+		e->plan_value.kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		e->plan_value.str = plans[i % 3];
+		e->plan.key = "plan";
+		e->plan.value = &e->plan_value;
+		e->attrs[0] = &e->plan;
+		e->ctx.user_id = e->user;
+		e->ctx.email = e->email;
+		e->ctx.country = countries[(i / 4) % 16];
+		e->ctx.attributes = e->attrs;
+		e->ctx.n_attributes = 1;
+		e->req.project = "default";
+		e->req.environment = "production";
+		e->req.flag_key = "bench-eval";
+		e->req.context = &e->ctx;
+	}
+	return cs;
+}
+
+/* ---- the floor's replies ---- */
+
+struct canned {
+	uint8_t *buf;
+	size_t len;         /* the whole Response */
+	size_t payload_len; /* the message in it */
+};
+
+/*
+ * The floor's answer: Response{status{OK}, payload = msg packed}. vexild
+ * packs the same two fields, so the sizes match.
+ */
+static int
+pack_canned(const ProtobufCMessage *msg, struct canned *out)
 {
 	Vexil__V1__Response r = VEXIL__V1__RESPONSE__INIT;
 	Vexil__V1__Status s = VEXIL__V1__STATUS__INIT;
+	uint8_t *pb;
+
+	out->payload_len = protobuf_c_message_get_packed_size(msg);
+	if ((pb = malloc(out->payload_len ? out->payload_len : 1)) == NULL)
+		return -1;
+	protobuf_c_message_pack(msg, pb);
+	s.code = VEXIL__V1__CODE__OK;
+	r.status = &s;
+	r.payload.data = pb;
+	r.payload.len = out->payload_len;
+	out->len = vexil__v1__response__get_packed_size(&r);
+	if ((out->buf = malloc(out->len)) == NULL) {
+		free(pb);
+		return -1;
+	}
+	vexil__v1__response__pack(&r, out->buf);
+	free(pb);
+	return 0;
+}
+
+/* The Flag vexild returns for req, canned. */
+static int
+build_getflag_reply(vx_client *c, const Vexil__V1__GetFlagRequest *req, struct canned *out)
+{
 	Vexil__V1__Flag *f;
-	uint8_t *fb;
 	vx_status st;
+	int rc;
 
 	if (vx_get_flag(c, req, &f, &st) != 0) {
 		fprintf(stderr, "bench_rpc: GetFlag failed: %s: %s\n",
 		    vx_code_name(st.code), st.message);
 		return -1;
 	}
-	*flag_len = vexil__v1__flag__get_packed_size(f);
-	if ((fb = malloc(*flag_len ? *flag_len : 1)) == NULL) {
-		vx_free(f);
-		return -1;
-	}
-	vexil__v1__flag__pack(f, fb);
+	rc = pack_canned(&f->base, out);
 	vx_free(f);
-	s.code = VEXIL__V1__CODE__OK;
-	r.status = &s;
-	r.payload.data = fb;
-	r.payload.len = *flag_len;
-	*reply_len = vexil__v1__response__get_packed_size(&r);
-	if ((*reply = malloc(*reply_len)) == NULL) {
-		free(fb);
+	return rc;
+}
+
+/*
+ * The EvaluationResult vexild returns for the first context, canned. That
+ * one is a staff user, so the answer carries a rule id: the largest of
+ * the kinds of answer the pool gets, by a few bytes.
+ */
+static int
+build_evaluate_reply(vx_client *c, const struct eval_case *cases, struct canned *out)
+{
+	Vexil__V1__EvaluationResult *r;
+	vx_status st;
+	int rc;
+
+	if (vx_evaluate(c, &cases[0].req, &r, &st) != 0) {
+		fprintf(stderr, "bench_rpc: Evaluate failed: %s: %s%s%s\n",
+		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
+		    st.field);
 		return -1;
 	}
-	vexil__v1__response__pack(&r, *reply);
-	free(fb);
-	return 0;
+	rc = pack_canned(&r->base, out);
+	vx_free(r);
+	return rc;
 }
 
 /* ---- the floor ---- */
@@ -579,8 +482,8 @@ struct floor {
 	nng_socket sock;
 	bool open;
 	char url[300];
-	const uint8_t *reply;
-	size_t reply_len;
+	/* Swapped between methods, while no call is in flight. */
+	_Atomic(const struct canned *) reply;
 	atomic_uint errors; /* failed receives or sends; should stay 0 */
 	struct floor_worker w[FLOOR_WORKERS];
 };
@@ -591,6 +494,7 @@ floor_worker_main(void *arg)
 {
 	struct floor_worker *w = arg;
 	struct floor *fl = w->fl;
+	const struct canned *reply;
 	nng_msg *msg;
 	int rv;
 
@@ -604,9 +508,10 @@ floor_worker_main(void *arg)
 			continue;
 		}
 		msg = nng_aio_get_msg(w->aio);
+		reply = atomic_load_explicit(&fl->reply, memory_order_acquire);
 		/* Reusing the request message is what vexild does too. */
 		nng_msg_clear(msg);
-		if (nng_msg_append(msg, fl->reply, fl->reply_len) != 0) {
+		if (nng_msg_append(msg, reply->buf, reply->len) != 0) {
 			nng_msg_free(msg);
 			atomic_fetch_add(&fl->errors, 1);
 			continue;
@@ -641,19 +546,18 @@ floor_stop(struct floor *fl)
 }
 
 static int
-floor_start(struct floor *fl, const char *root, enum transport t, const uint8_t *reply,
-    size_t reply_len)
+floor_start(struct floor *fl, const char *root, enum bench_transport t,
+    const struct canned *reply)
 {
 	int port, rv;
 
 	memset(fl, 0, sizeof(*fl));
-	fl->reply = reply;
-	fl->reply_len = reply_len;
+	atomic_init(&fl->reply, reply);
 	atomic_init(&fl->errors, 0);
-	if (t == T_IPC) {
+	if (t == BENCH_IPC) {
 		snprintf(fl->url, sizeof(fl->url), "ipc://%s/floor-rpc.sock", root);
 	} else {
-		if (free_ports(&port, 1) != 0)
+		if (bench_free_ports(&port, 1) != 0)
 			return -1;
 		snprintf(fl->url, sizeof(fl->url), "tcp://127.0.0.1:%d", port);
 	}
@@ -687,7 +591,9 @@ fail:
 
 struct point {
 	vx_client *client;
-	const Vexil__V1__GetFlagRequest *req;
+	enum method method;
+	const Vexil__V1__GetFlagRequest *getflag;
+	const struct eval_case *cases; /* EVAL_CASES of them */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool go;
@@ -699,10 +605,12 @@ struct point {
 struct loader {
 	struct point *pt;
 	pthread_t thread;
-	uint64_t *lat; /* ns per measured call, preallocated */
+	unsigned next;  /* the next evaluation context */
+	uint64_t *lat;  /* ns per measured call, preallocated */
 	size_t cap;
 	size_t n;
 	uint64_t calls;
+	uint64_t answered; /* successful calls, warm-up included */
 	uint64_t errors;
 	uint64_t dropped; /* measured calls beyond cap: counted, not timed */
 	uint64_t last_end;
@@ -715,6 +623,7 @@ struct result {
 	double p99_us;
 	double rate;
 	uint64_t calls;
+	uint64_t answered;
 	uint64_t errors;
 	uint64_t dropped;
 	uint64_t max_ns;
@@ -732,12 +641,36 @@ note_error(struct loader *l, int rc, const vx_status *st)
 	}
 }
 
+/*
+ * One call of the point's method. The reply is handed back for the caller
+ * to free after taking the time: freeing is client cost too, but not part
+ * of the round trip.
+ */
+static int
+call_once(struct loader *l, void **out, vx_status *st)
+{
+	const struct point *pt = l->pt;
+	int rc;
+
+	if (pt->method == M_GETFLAG) {
+		Vexil__V1__Flag *f = NULL;
+		rc = vx_get_flag(pt->client, pt->getflag, &f, st);
+		*out = f;
+	} else {
+		Vexil__V1__EvaluationResult *r = NULL;
+		rc = vx_evaluate(pt->client, &pt->cases[l->next++ & (EVAL_CASES - 1)].req,
+		    &r, st);
+		*out = r;
+	}
+	return rc;
+}
+
 static void *
 loader_main(void *arg)
 {
 	struct loader *l = arg;
 	struct point *pt = l->pt;
-	Vexil__V1__Flag *out;
+	void *out;
 	vx_status st;
 	uint64_t t0, t1;
 	int rc;
@@ -750,22 +683,26 @@ loader_main(void *arg)
 		return NULL;
 
 	/* Warm-up: connections, client contexts and caches; not recorded. */
-	while (!interrupted && now_ns() < pt->warm_end) {
-		rc = vx_get_flag(pt->client, pt->req, &out, &st);
+	while (!bench_interrupted && bench_now_ns() < pt->warm_end) {
+		out = NULL;
+		rc = call_once(l, &out, &st);
 		vx_free(out);
 		if (rc != 0)
 			note_error(l, rc, &st);
+		else
+			l->answered++;
 	}
-	while (!interrupted && (t0 = now_ns()) < pt->end) {
-		rc = vx_get_flag(pt->client, pt->req, &out, &st);
-		t1 = now_ns();
-		/* Freeing is client cost too, but not part of the round trip. */
+	while (!bench_interrupted && (t0 = bench_now_ns()) < pt->end) {
+		out = NULL;
+		rc = call_once(l, &out, &st);
+		t1 = bench_now_ns();
 		vx_free(out);
 		if (rc != 0) {
 			note_error(l, rc, &st);
 			continue;
 		}
 		l->calls++;
+		l->answered++;
 		l->last_end = t1;
 		if (t1 - t0 > l->max_ns)
 			l->max_ns = t1 - t0;
@@ -777,31 +714,12 @@ loader_main(void *arg)
 	return NULL;
 }
 
+/* Runs nthreads loaders of method m against client and summarises them into r. */
 static int
-cmp_u64(const void *a, const void *b)
+run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *getflag,
+    const struct eval_case *cases, int nthreads, const struct opts *o, struct result *r)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v (n > 0), in microseconds. */
-static double
-percentile_us(const uint64_t *v, size_t n, double p)
-{
-	size_t rank = (size_t)(p * (double)n);
-	if ((double)rank < p * (double)n)
-		rank++;
-	if (rank == 0)
-		rank = 1;
-	return (double)v[rank - 1] / 1000.0;
-}
-
-/* Runs nthreads loaders against client and summarises them into r. */
-static int
-run_point(vx_client *client, const Vexil__V1__GetFlagRequest *req, int nthreads,
-    const struct opts *o, struct result *r)
-{
-	struct point pt = {.client = client, .req = req};
+	struct point pt = {.client = client, .method = m, .getflag = getflag, .cases = cases};
 	struct loader *ls;
 	uint64_t *all = NULL, last = 0;
 	size_t cap, total = 0;
@@ -820,6 +738,8 @@ run_point(vx_client *client, const Vexil__V1__GetFlagRequest *req, int nthreads,
 	for (int i = 0; i < nthreads; i++) {
 		ls[i].pt = &pt;
 		ls[i].cap = cap;
+		/* Threads start at different contexts, 613 (a prime) apart. */
+		ls[i].next = (unsigned)i * 613u;
 		if ((ls[i].lat = malloc(cap * sizeof(uint64_t))) == NULL)
 			goto nomem;
 		/* Fault the pages in now rather than inside the timed loop. */
@@ -836,7 +756,7 @@ run_point(vx_client *client, const Vexil__V1__GetFlagRequest *req, int nthreads,
 	/* Release every thread at once, with the phase times already set. */
 	pthread_mutex_lock(&pt.lock);
 	pt.abort = started < nthreads;
-	pt.warm_end = now_ns() + (uint64_t)(o->warmup * 1e9);
+	pt.warm_end = bench_now_ns() + (uint64_t)(o->warmup * 1e9);
 	pt.end = pt.warm_end + (uint64_t)(o->seconds * 1e9);
 	pt.go = true;
 	pthread_cond_broadcast(&pt.cond);
@@ -854,6 +774,7 @@ run_point(vx_client *client, const Vexil__V1__GetFlagRequest *req, int nthreads,
 	for (int i = 0; i < nthreads; i++) {
 		total += ls[i].n;
 		r->calls += ls[i].calls;
+		r->answered += ls[i].answered;
 		r->dropped += ls[i].dropped;
 		if (ls[i].errors && r->errors == 0)
 			snprintf(r->first_err, sizeof(r->first_err), "%s: %s",
@@ -872,9 +793,9 @@ run_point(vx_client *client, const Vexil__V1__GetFlagRequest *req, int nthreads,
 			memcpy(all + total, ls[i].lat, ls[i].n * sizeof(*all));
 			total += ls[i].n;
 		}
-		qsort(all, total, sizeof(*all), cmp_u64);
-		r->p50_us = percentile_us(all, total, 0.50);
-		r->p99_us = percentile_us(all, total, 0.99);
+		qsort(all, total, sizeof(*all), bench_cmp_u64);
+		r->p50_us = (double)all[bench_rank(total, 0.50)] / 1000.0;
+		r->p99_us = (double)all[bench_rank(total, 0.99)] / 1000.0;
 	}
 	if (last > pt.warm_end)
 		r->rate = (double)r->calls * 1e9 / (double)(last - pt.warm_end);
@@ -893,26 +814,31 @@ out:
 /* ---- one transport ---- */
 
 static void
-print_header(const struct opts *o, size_t reply_len, size_t flag_len)
+print_header(const struct opts *o, const struct canned *replies)
 {
-	printf("bench_rpc: GetFlag via one shared vx_client per target; %g s per point"
-	       " after %g s warm-up; vexild --workers %s (%s); floor: in-process REP,"
-	       " %d ctx; reply %zu B (Flag %zu B); %ld CPUs\n",
-	    o->seconds, o->warmup, VEXILD_WORKERS, o->vexild, FLOOR_WORKERS, reply_len,
-	    flag_len, sysconf(_SC_NPROCESSORS_ONLN));
-	printf("%-9s %5s | %9s %9s %10s | %9s %9s %10s | %9s %9s | %s\n", "transport",
-	    "conc", "vx_p50us", "vx_p99us", "vx_call/s", "fl_p50us", "fl_p99us",
+	printf("bench_rpc: one shared vx_client per target; %g s per point after %g s"
+	       " warm-up; vexild --workers %s (%s); floor: in-process REP, %d ctx;"
+	       " %ld CPUs\n",
+	    o->seconds, o->warmup, vexild_args[1], o->vexild, FLOOR_WORKERS,
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	printf("bench_rpc: replies: getflag %zu B (Flag %zu B); evaluate %zu B"
+	       " (EvaluationResult %zu B), %d contexts\n",
+	    replies[M_GETFLAG].len, replies[M_GETFLAG].payload_len, replies[M_EVALUATE].len,
+	    replies[M_EVALUATE].payload_len, EVAL_CASES);
+	printf("%-8s %-9s %5s | %9s %9s %10s | %9s %9s %10s | %9s %9s | %s\n", "method",
+	    "transport", "conc", "vx_p50us", "vx_p99us", "vx_call/s", "fl_p50us", "fl_p99us",
 	    "fl_call/s", "p50_vx/fl", "tput_fl/vx", "errors vx/fl");
 	fflush(stdout);
 }
 
 static void
-print_row(enum transport t, int conc, const struct result *v, const struct result *f)
+print_row(enum method m, enum bench_transport t, int conc, const struct result *v,
+    const struct result *f)
 {
-	printf("%-9s %5d | %9.1f %9.1f %10.0f | %9.1f %9.1f %10.0f | %9.2f %9.2f | "
+	printf("%-8s %-9s %5d | %9.1f %9.1f %10.0f | %9.1f %9.1f %10.0f | %9.2f %9.2f | "
 	       "%llu/%llu\n",
-	    transport_names[t], conc, v->p50_us, v->p99_us, v->rate, f->p50_us, f->p99_us,
-	    f->rate, f->p50_us > 0 ? v->p50_us / f->p50_us : 0.0,
+	    method_names[m], bench_transport_names[t], conc, v->p50_us, v->p99_us, v->rate,
+	    f->p50_us, f->p99_us, f->rate, f->p50_us > 0 ? v->p50_us / f->p50_us : 0.0,
 	    v->rate > 0 ? f->rate / v->rate : 0.0, (unsigned long long)v->errors,
 	    (unsigned long long)f->errors);
 	fflush(stdout);
@@ -920,29 +846,31 @@ print_row(enum transport t, int conc, const struct result *v, const struct resul
 
 /* Reports on stderr what the table cannot show; returns -1 on errors. */
 static int
-check_result(const char *who, enum transport t, int conc, const struct result *r)
+check_result(const char *who, enum method m, enum bench_transport t, int conc,
+    const struct result *r)
 {
+	const char *mn = method_names[m], *tn = bench_transport_names[t];
 	int rc = 0;
 
 	if (r->errors) {
-		fprintf(stderr, "bench_rpc: %s %s x%d: %llu calls failed; first: %s\n",
-		    who, transport_names[t], conc, (unsigned long long)r->errors,
-		    r->first_err);
+		fprintf(stderr, "bench_rpc: %s %s %s x%d: %llu calls failed; first: %s\n",
+		    who, mn, tn, conc, (unsigned long long)r->errors, r->first_err);
 		rc = -1;
 	}
 	if (r->calls == 0) {
-		fprintf(stderr, "bench_rpc: %s %s x%d: no call succeeded\n", who,
-		    transport_names[t], conc);
+		fprintf(stderr, "bench_rpc: %s %s %s x%d: no call succeeded\n", who, mn, tn,
+		    conc);
 		rc = -1;
 	}
 	if (r->max_ns >= STALL_NS)
-		fprintf(stderr, "bench_rpc: note: %s %s x%d: slowest call took %.1f ms\n",
-		    who, transport_names[t], conc, (double)r->max_ns / 1e6);
+		fprintf(stderr,
+		    "bench_rpc: note: %s %s %s x%d: slowest call took %.1f ms\n", who, mn,
+		    tn, conc, (double)r->max_ns / 1e6);
 	if (r->dropped)
 		fprintf(stderr,
-		    "bench_rpc: note: %s %s x%d: %llu calls beyond the sample"
+		    "bench_rpc: note: %s %s %s x%d: %llu calls beyond the sample"
 		    " arrays were counted but not timed\n",
-		    who, transport_names[t], conc, (unsigned long long)r->dropped);
+		    who, mn, tn, conc, (unsigned long long)r->dropped);
 	return rc;
 }
 
@@ -962,29 +890,79 @@ wait_floor(vx_client *c, const Vexil__V1__GetFlagRequest *req, const char *url)
 	return 0;
 }
 
+/*
+ * After the evaluate points: gives the flusher time to write what is
+ * queued, then asks once. `answered` counts every Evaluate vexild answered
+ * OK (setup, warm-up and measured); each of those queued one record or
+ * was counted as dropped, so what is left over is what the flusher had
+ * not written yet, or lost. Calls that failed on our side (timeouts) may
+ * have been evaluated too.
+ */
 static int
-run_transport(const struct opts *o, const char *root, enum transport t, bool *header_done)
+report_eval_counts(vx_client *c, enum bench_transport t, uint64_t answered, uint64_t failed)
+{
+	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *out;
+	uint64_t recorded = 0, control = 0, treatment = 0;
+	vx_status st;
+
+	bench_sleep_ms(EVAL_FLUSH_WAIT_MS);
+	in.project = "default";
+	in.flag_key = "bench-eval";
+	in.environment = "production";
+	if (vx_get_eval_counts(c, &in, &out, &st) != 0) {
+		fprintf(stderr, "bench_rpc: GetEvalCounts failed: %s: %s\n",
+		    vx_code_name(st.code), st.message);
+		return -1;
+	}
+	/* Summed over days, in case the run crossed midnight UTC. */
+	for (size_t i = 0; i < out->n_counts; i++) {
+		const Vexil__V1__EvalCount *e = out->counts[i];
+		recorded += e->count;
+		if (strcmp(e->variant, "control") == 0)
+			control += e->count;
+		else if (strcmp(e->variant, "treatment") == 0)
+			treatment += e->count;
+	}
+	printf("evaluate %-4s eval records: vexild answered %llu Evaluate calls%s;"
+	       " GetEvalCounts %.1f s later: %llu recorded (control %llu, treatment"
+	       " %llu), %llu dropped, %lld unaccounted\n",
+	    bench_transport_names[t], (unsigned long long)answered,
+	    failed ? " (and some failed on our side)" : "", EVAL_FLUSH_WAIT_MS / 1000.0,
+	    (unsigned long long)recorded, (unsigned long long)control,
+	    (unsigned long long)treatment, (unsigned long long)out->dropped,
+	    (long long)(answered - recorded - out->dropped));
+	fflush(stdout);
+	vx_free(out);
+	return 0;
+}
+
+static int
+run_transport(const struct opts *o, const char *root, enum bench_transport t,
+    const struct eval_case *cases, bool *header_done)
 {
 	Vexil__V1__GetFlagRequest req = VEXIL__V1__GET_FLAG_REQUEST__INIT;
-	struct vexild v = {.pid = 0};
+	struct bench_vexild v = {.pid = 0};
 	struct floor fl = {.open = false};
+	struct canned replies[M_COUNT] = {{NULL, 0, 0}};
 	struct result rv, rf;
 	vx_client *fc = NULL;
-	uint8_t *reply = NULL;
-	size_t reply_len = 0, flag_len = 0;
-	int rc = -1, failed = 0, status;
-	char why[64];
+	/* The setup evaluation that built the floor's reply counts too. */
+	uint64_t eval_answered = 1, eval_failed = 0;
+	int rc = -1, failed = 0;
 
 	req.project = "default";
 	req.key = "bench-flag";
-	if (vexild_start(&v, o->vexild, root, t) != 0 ||
-	    create_bench_flag(v.client) != 0 ||
-	    build_floor_reply(v.client, &req, &reply, &reply_len, &flag_len) != 0 ||
-	    floor_start(&fl, root, t, reply, reply_len) != 0)
+	if (bench_vexild_start(&v, o->vexild, root, bench_transport_names[t], t,
+		vexild_args) != 0 ||
+	    create_bench_flag(v.client) != 0 || create_eval_flag(v.client) != 0 ||
+	    build_getflag_reply(v.client, &req, &replies[M_GETFLAG]) != 0 ||
+	    build_evaluate_reply(v.client, cases, &replies[M_EVALUATE]) != 0 ||
+	    floor_start(&fl, root, t, &replies[M_GETFLAG]) != 0)
 		goto out;
 	{
 		/* The floor ignores the credential; it is sent to match vexild. */
-		vx_client_opts co = {.credential = v.key, .timeout_ms = CALL_TIMEOUT_MS};
+		vx_client_opts co = {.credential = v.key, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
 		if (vx_client_open(&fc, fl.url, &co) != 0) {
 			fprintf(stderr, "bench_rpc: cannot open a client for %s\n",
 			    fl.url);
@@ -994,27 +972,37 @@ run_transport(const struct opts *o, const char *root, enum transport t, bool *he
 	if (wait_floor(fc, &req, fl.url) != 0)
 		goto out;
 	if (!*header_done) {
-		print_header(o, reply_len, flag_len);
+		print_header(o, replies);
 		*header_done = true;
 	}
-	for (int i = 0; i < o->nlevels && !interrupted; i++) {
-		int n = o->levels[i];
-		if (run_point(v.client, &req, n, o, &rv) != 0 ||
-		    run_point(fc, &req, n, o, &rf) != 0)
-			goto out;
-		if (interrupted)
-			break;
-		print_row(t, n, &rv, &rf);
-		failed |= check_result("vexild", t, n, &rv) != 0;
-		failed |= check_result("floor", t, n, &rf) != 0;
-		if (vexild_exited(&v, &status)) {
-			describe_exit(why, sizeof(why), status);
-			fprintf(stderr, "bench_rpc: vexild died under load (%s)\n", why);
-			print_log_tail(v.log);
-			goto out;
+	for (int mi = 0; mi < M_COUNT && !bench_interrupted; mi++) {
+		enum method m = (enum method)mi;
+		if (!o->methods[m])
+			continue;
+		/* No call is in flight between points, so the swap is seen whole. */
+		atomic_store_explicit(&fl.reply, &replies[m], memory_order_release);
+		for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {
+			int n = o->levels[i];
+			if (run_point(v.client, m, &req, cases, n, o, &rv) != 0 ||
+			    run_point(fc, m, &req, cases, n, o, &rf) != 0)
+				goto out;
+			if (bench_interrupted)
+				break;
+			print_row(m, t, n, &rv, &rf);
+			failed |= check_result("vexild", m, t, n, &rv) != 0;
+			failed |= check_result("floor", m, t, n, &rf) != 0;
+			if (m == M_EVALUATE) {
+				eval_answered += rv.answered;
+				eval_failed += rv.errors;
+			}
+			if (bench_vexild_check(&v, "under load") != 0)
+				goto out;
 		}
+		if (m == M_EVALUATE && !bench_interrupted &&
+		    report_eval_counts(v.client, t, eval_answered, eval_failed) != 0)
+			failed = 1;
 	}
-	if (interrupted) {
+	if (bench_interrupted) {
 		fprintf(stderr, "bench_rpc: interrupted\n");
 		goto out;
 	}
@@ -1027,9 +1015,10 @@ out:
 		    atomic_load(&fl.errors));
 		rc = -1;
 	}
-	if (vexild_stop(&v) != 0)
+	if (bench_vexild_stop(&v) != 0)
 		rc = -1;
-	free(reply);
+	for (int m = 0; m < M_COUNT; m++)
+		free(replies[m].buf);
 	return rc;
 }
 
@@ -1041,6 +1030,7 @@ usage(FILE *to)
 	fprintf(to,
 	    "usage: bench_rpc [options]\n"
 	    "  --vexild PATH          vexild to run (default %s)\n"
+	    "  --method M             getflag, evaluate or all (default all)\n"
 	    "  --seconds S            measured time per point (default 2)\n"
 	    "  --warmup S             unmeasured calls before each point (default 0.3)\n"
 	    "  --transports LIST      from ipc,tcp (default ipc,tcp)\n"
@@ -1050,19 +1040,19 @@ usage(FILE *to)
 }
 
 static int
-parse_seconds(const char *opt, const char *v, double min, double *out)
+parse_method(const char *v, struct opts *o)
 {
-	char *end;
-	double d;
+	bool all = strcmp(v, "all") == 0;
+	bool any = false;
 
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || end == v || *end != '\0' || !(d >= min) || d > 3600) {
-		fprintf(stderr, "bench_rpc: %s needs a number of seconds (%g..3600)\n",
-		    opt, min);
+	for (int m = 0; m < M_COUNT; m++) {
+		o->methods[m] = all || strcmp(v, method_names[m]) == 0;
+		any |= o->methods[m];
+	}
+	if (!any) {
+		fprintf(stderr, "bench_rpc: unknown method %s (getflag, evaluate, all)\n", v);
 		return -1;
 	}
-	*out = d;
 	return 0;
 }
 
@@ -1075,52 +1065,21 @@ parse_transports(const char *v, struct opts *o)
 	memset(o->transports, 0, sizeof(o->transports));
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		for (t = 0; t < T_COUNT; t++)
-			if (strcmp(tok, transport_names[t]) == 0)
+		for (t = 0; t < BENCH_TRANSPORTS; t++)
+			if (strcmp(tok, bench_transport_names[t]) == 0)
 				break;
-		if (t == T_COUNT) {
+		if (t == BENCH_TRANSPORTS) {
 			fprintf(stderr, "bench_rpc: unknown transport %s (ipc, tcp)\n",
 			    tok);
 			return -1;
 		}
 		o->transports[t] = true;
 	}
-	for (t = 0; t < T_COUNT; t++)
+	for (t = 0; t < BENCH_TRANSPORTS; t++)
 		if (o->transports[t])
 			return 0;
 	fprintf(stderr, "bench_rpc: --transports names none\n");
 	return -1;
-}
-
-static int
-parse_levels(const char *v, struct opts *o)
-{
-	char buf[256], *tok, *save = NULL, *end;
-	long n;
-
-	o->nlevels = 0;
-	snprintf(buf, sizeof(buf), "%s", v);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		errno = 0;
-		n = strtol(tok, &end, 10);
-		if (errno != 0 || end == tok || *end != '\0' || n < 1 ||
-		    n > MAX_THREADS) {
-			fprintf(stderr, "bench_rpc: concurrency %s is not in 1..%d\n",
-			    tok, MAX_THREADS);
-			return -1;
-		}
-		if (o->nlevels == MAX_LEVELS) {
-			fprintf(stderr, "bench_rpc: at most %d concurrency levels\n",
-			    MAX_LEVELS);
-			return -1;
-		}
-		o->levels[o->nlevels++] = (int)n;
-	}
-	if (o->nlevels == 0) {
-		fprintf(stderr, "bench_rpc: --concurrency names none\n");
-		return -1;
-	}
-	return 0;
 }
 
 static int
@@ -1140,17 +1099,21 @@ parse_args(int argc, char **argv, struct opts *o)
 		i++;
 		if (strcmp(a, "--vexild") == 0) {
 			o->vexild = v;
+		} else if (strcmp(a, "--method") == 0) {
+			if (parse_method(v, o) != 0)
+				return -1;
 		} else if (strcmp(a, "--seconds") == 0) {
-			if (parse_seconds(a, v, 0.01, &o->seconds) != 0)
+			if (bench_parse_seconds(a, v, 0.01, &o->seconds) != 0)
 				return -1;
 		} else if (strcmp(a, "--warmup") == 0) {
-			if (parse_seconds(a, v, 0, &o->warmup) != 0)
+			if (bench_parse_seconds(a, v, 0, &o->warmup) != 0)
 				return -1;
 		} else if (strcmp(a, "--transports") == 0) {
 			if (parse_transports(v, o) != 0)
 				return -1;
 		} else if (strcmp(a, "--concurrency") == 0) {
-			if (parse_levels(v, o) != 0)
+			if (bench_parse_ints(a, v, 1, MAX_THREADS, o->levels, MAX_LEVELS,
+				&o->nlevels) != 0)
 				return -1;
 		} else {
 			fprintf(stderr, "bench_rpc: unknown option %s\n", a);
@@ -1169,14 +1132,16 @@ main(int argc, char **argv)
 	    .seconds = 2.0,
 	    .warmup = 0.3,
 	    .transports = {true, true},
+	    .methods = {true, true},
 	    .levels = {1, 16, 64},
 	    .nlevels = 3,
 	};
-	struct sigaction sa;
+	struct eval_case *cases;
 	char root[64];
 	bool header_done = false;
 	int rc = 0;
 
+	bench_init("bench_rpc");
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	if (access(o.vexild, X_OK) != 0) {
@@ -1185,26 +1150,20 @@ main(int argc, char **argv)
 		    o.vexild, strerror(errno));
 		return 1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Under /tmp, not $TMPDIR: ipc paths must fit in sun_path. */
-	snprintf(root, sizeof(root), "/tmp/vexil-bench-XXXXXX");
-	if (mkdtemp(root) == NULL) {
-		fprintf(stderr, "bench_rpc: mkdtemp: %s\n", strerror(errno));
+	if ((cases = build_eval_cases()) == NULL)
+		return 1;
+	if (bench_make_root(root, sizeof(root)) != 0) {
+		free(cases);
 		return 1;
 	}
 	/* A failed transport does not hide the other's figures. */
-	for (int t = 0; t < T_COUNT && !interrupted; t++)
+	for (int t = 0; t < BENCH_TRANSPORTS && !bench_interrupted; t++)
 		if (o.transports[t] &&
-		    run_transport(&o, root, (enum transport)t, &header_done) != 0)
+		    run_transport(&o, root, (enum bench_transport)t, cases, &header_done) != 0)
 			rc = 1;
-	if (interrupted)
+	if (bench_interrupted)
 		rc = 1;
-	remove_tree(root);
+	bench_remove_tree(root);
+	free(cases);
 	return rc;
 }
