@@ -23,6 +23,7 @@ usage(FILE *to)
 	    "  --pub URL         PUB socket for change notices (default tcp://127.0.0.1:7312)\n"
 	    "  --workers N       request workers (default 16)\n"
 	    "  --max-msg BYTES   largest accepted message (default 1048576)\n"
+	    "  --max-conns N     connections per socket, RPC and PUB (default 1024)\n"
 	    "  --map-size BYTES  initial LMDB map size (default 67108864)\n"
 	    "  --map-max BYTES   cap on LMDB map growth (default 17179869184)\n"
 	    "  --no-sync         do not fsync commits (faster; a crash may lose\n"
@@ -91,6 +92,12 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.workers = (int)n;
+		} else if (strcmp(a, "--max-conns") == 0) {
+			if (parse_size(a, v, &n) != 0 || n > 1000000) {
+				fprintf(stderr, "vexild: --max-conns must be 1..1000000\n");
+				return 2;
+			}
+			o.max_conns = (int)n;
 		} else if (strcmp(a, "--max-msg") == 0) {
 			if (parse_size(a, v, &o.max_msg) != 0)
 				return 2;

@@ -43,6 +43,8 @@ struct vx_server {
 	nng_socket pub;
 	bool rep_open, pub_open;
 	atomic_bool stopping;
+	atomic_int conns[2];  /* pipes on REP and PUB */
+	atomic_uint_fast64_t refused;
 	struct worker *workers;
 	int nworkers;
 };
@@ -327,15 +329,48 @@ worker_main(void *arg)
 
 /* ---- start and stop ---- */
 
+struct pipe_count {
+	vx_server *srv;
+	int which;
+};
+
+static struct pipe_count pipe_counts[2];
+
+/*
+ * Counts connections and refuses those past --max-conns: a pipe closed
+ * before it is added never reaches the socket (and gets no removal event).
+ */
+static void
+on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct pipe_count *pc = arg;
+	vx_server *srv = pc->srv;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		if (atomic_fetch_add(&srv->conns[pc->which], 1) >= srv->opts.max_conns) {
+			atomic_fetch_sub(&srv->conns[pc->which], 1);
+			if (atomic_fetch_add(&srv->refused, 1) % 1000 == 0)
+				vx_log(VX_LOG_WARN, "%s: connection refused, at the limit of %d",
+				    pc->which ? "pub" : "rpc", srv->opts.max_conns);
+			nng_pipe_close(p);
+		}
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_fetch_sub(&srv->conns[pc->which], 1);
+	}
+}
+
 static int
-listen_on(nng_socket *sock, int (*open_fn)(nng_socket *), const char *url,
-    size_t max_msg, const char *what)
+listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const char *url,
+    int which, const char *what)
 {
 	int rv;
 
 	if ((rv = open_fn(sock)) != 0)
 		goto fail;
-	if (vx_wire_harden(*sock, max_msg) != 0) {
+	pipe_counts[which] = (struct pipe_count){srv, which};
+	if (vx_wire_harden(*sock, srv->opts.max_msg) != 0 ||
+	    nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_PRE, on_pipe, &pipe_counts[which]) != 0 ||
+	    nng_pipe_notify(*sock, NNG_PIPE_EV_REM_POST, on_pipe, &pipe_counts[which]) != 0) {
 		rv = NNG_EINVAL;
 		goto fail;
 	}
@@ -372,6 +407,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		srv->opts.workers = 16;
 	if (srv->opts.max_msg == 0)
 		srv->opts.max_msg = VX_WIRE_MAX_MSG;
+	if (srv->opts.max_conns <= 0)
+		srv->opts.max_conns = 1024;
 	atomic_init(&srv->stopping, false);
 
 	so.path = opts->data_dir;
@@ -394,12 +431,10 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		if ((rc = vx_wire_registry_add(srv->registry, services[i])) != 0)
 			goto fail;
 
-	if ((rc = listen_on(&srv->pub, nng_pub0_open, opts->pub_url, srv->opts.max_msg,
-		 "pub")) != 0)
+	if ((rc = listen_on(srv, &srv->pub, nng_pub0_open, opts->pub_url, 1, "pub")) != 0)
 		goto fail;
 	srv->pub_open = true;
-	if ((rc = listen_on(&srv->rep, nng_rep0_open, opts->rpc_url, srv->opts.max_msg,
-		 "rpc")) != 0)
+	if ((rc = listen_on(srv, &srv->rep, nng_rep0_open, opts->rpc_url, 0, "rpc")) != 0)
 		goto fail;
 	srv->rep_open = true;
 

@@ -27,6 +27,7 @@ typedef struct vx_server_opts {
 	const char *rpc_url;
 	const char *pub_url;
 	int workers;           /* REP contexts, each served by a thread */
+	int max_conns;         /* connections per socket; more are closed */
 	size_t max_msg;        /* NNG_OPT_RECVMAXSZ and the arena budget base */
 	size_t map_size;
 	size_t map_max;

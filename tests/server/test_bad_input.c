@@ -280,3 +280,31 @@ Test(bad_input, invalid_flags_and_rules_are_refused_naming_the_field)
 	vx_free(out);
 	assert_serving();
 }
+
+Test(bad_input, connections_past_the_limit_are_refused_and_the_rest_keep_working)
+{
+	static const char *const args[] = {"--max-conns", "3", NULL};
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
+	vx_client *c[4];
+	vx_status st;
+
+	vx_harness_fini(&h);
+	vx_harness_start(&h, args); /* h.admin holds one connection */
+	for (int i = 0; i < 2; i++) {
+		c[i] = vx_harness_client(&h, h.key);
+		cr_assert(vx_list_projects(c[i], &in, &out, &st) == 0, "%s", st.message);
+		vx_free(out);
+	}
+	c[2] = vx_harness_client(&h, h.key);
+	vx_client_set_timeout(c[2], 500);
+	cr_assert_neq(vx_list_projects(c[2], &in, &out, &st), 0, "the fourth is refused");
+	assert_serving();
+	/* A freed slot lets the waiting client in (it keeps redialling). */
+	vx_client_close(c[0]);
+	vx_client_set_timeout(c[2], 5000);
+	cr_assert(vx_list_projects(c[2], &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+	vx_client_close(c[1]);
+	vx_client_close(c[2]);
+}
