@@ -24,6 +24,8 @@ usage(FILE *to)
 	    "  --workers N       request workers (default 16)\n"
 	    "  --max-msg BYTES   largest accepted message (default 1048576)\n"
 	    "  --max-conns N     connections per socket, RPC and PUB (default 1024)\n"
+	    "  --rate-limit N    requests per minute per API key through gateways\n"
+	    "                    (AuthService/Admit; default 100, 0: unlimited)\n"
 	    "  --map-size BYTES  initial LMDB map size (default 67108864)\n"
 	    "  --map-max BYTES   cap on LMDB map growth (default 17179869184)\n"
 	    "  --no-sync         do not fsync commits (faster; a crash may lose\n"
@@ -57,6 +59,7 @@ main(int argc, char **argv)
 		.rpc_url = "tcp://127.0.0.1:7311",
 		.pub_url = "tcp://127.0.0.1:7312",
 		.workers = 16,
+		.rate_limit = -1,
 	};
 	vx_server *srv;
 	sigset_t set;
@@ -98,6 +101,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.max_conns = (int)n;
+		} else if (strcmp(a, "--rate-limit") == 0) {
+			uint64_t r;
+			if (vx_parse_u64(v, &r) != 0 || r > 1000000000) {
+				fprintf(stderr, "vexild: --rate-limit must be 0..1000000000\n");
+				return 2;
+			}
+			o.rate_limit = (long)r;
 		} else if (strcmp(a, "--max-msg") == 0) {
 			if (parse_size(a, v, &o.max_msg) != 0)
 				return 2;

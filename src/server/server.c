@@ -200,6 +200,7 @@ sdk_may_call(const vx_wire_method *m)
 		"vexil.v1.EvaluationService/EvaluateAll",
 		"vexil.v1.EvaluationService/GetSnapshot",
 		"vexil.v1.WatchService/Changes",
+		"vexil.v1.AuthService/Admit",
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcmp(m->name, allowed[i]) == 0)
@@ -392,7 +393,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		&vx_project_service.base, &vx_environment_service.base,
 		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
 		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
-		&vx_user_service.base, &vx_admin_service.base,
+		&vx_user_service.base, &vx_admin_service.base, &vx_auth_service.base,
 	};
 	int rc;
 
@@ -409,6 +410,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		srv->opts.max_msg = VX_WIRE_MAX_MSG;
 	if (srv->opts.max_conns <= 0)
 		srv->opts.max_conns = 1024;
+	vx_rate_limit_set(opts->rate_limit < 0 ? 100 : (uint32_t)opts->rate_limit);
 	atomic_init(&srv->stopping, false);
 
 	so.path = opts->data_dir;

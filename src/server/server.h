@@ -28,6 +28,7 @@ typedef struct vx_server_opts {
 	const char *pub_url;
 	int workers;           /* REP contexts, each served by a thread */
 	int max_conns;         /* connections per socket; more are closed */
+	long rate_limit;       /* per API key per minute; -1: default 100 */
 	size_t max_msg;        /* NNG_OPT_RECVMAXSZ and the arena budget base */
 	size_t map_size;
 	size_t map_max;
@@ -72,6 +73,10 @@ extern Vexil__V1__EvaluationService_Service vx_evaluation_service;
 extern Vexil__V1__WatchService_Service vx_watch_service;
 extern Vexil__V1__UserService_Service vx_user_service;
 extern Vexil__V1__AdminService_Service vx_admin_service;
+extern Vexil__V1__AuthService_Service vx_auth_service;
+
+/* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
+void vx_rate_limit_set(uint32_t limit);
 
 /*
  * Records a failure on the call and returns err. field and constraint may

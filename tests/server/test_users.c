@@ -250,3 +250,43 @@ Test(users, regenerating_the_sdk_key_kills_the_old_one_at_once)
 	vx_free(p2);
 	vx_client_close(a);
 }
+
+static Vexil__V1__AdmitReply *
+admit_as(const char *cred, vx_status *st, int *rc)
+{
+	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
+	Vexil__V1__AdmitReply *out = NULL;
+	vx_client *c = vx_harness_client(&h, cred);
+	*rc = vx_admit(c, &in, &out, st);
+	vx_client_close(c);
+	return out;
+}
+
+Test(users, admit_counts_requests_per_api_key_per_minute)
+{
+	char key_a[128], key_b[128];
+	vx_status st;
+	int rc;
+
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, key_a, sizeof(key_a));
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, key_b, sizeof(key_b));
+	for (int i = 1; i <= 100; i++) {
+		Vexil__V1__AdmitReply *r = admit_as(key_a, &st, &rc);
+		cr_assert_eq(rc, 0, "%s", st.message);
+		cr_assert_not(r->rate->limited, "request %d is within the limit", i);
+		cr_assert_eq(r->rate->limit, 100);
+		cr_assert_eq(r->rate->remaining, 100 - i);
+		cr_assert_str_eq(r->kind, "apikey");
+		vx_free(r);
+	}
+	Vexil__V1__AdmitReply *r = admit_as(key_a, &st, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert(r->rate->limited, "the 101st is over");
+	cr_assert_gt(r->rate->reset_at, vx_now_ms());
+	vx_free(r);
+	r = admit_as(key_b, &st, &rc);
+	cr_assert(!r->rate->limited, "another key is unaffected");
+	vx_free(r);
+	cr_assert_null(admit_as("ApiKey vxk_0000000000000000000000000000000000000000", &st, &rc));
+	cr_assert_eq(rc, VX_EAUTH);
+}

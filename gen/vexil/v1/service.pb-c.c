@@ -2668,6 +2668,141 @@ void   vexil__v1__backup_reply__free_unpacked
   assert(message->base.descriptor == &vexil__v1__backup_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__rate_limit__init
+                     (Vexil__V1__RateLimit         *message)
+{
+  static const Vexil__V1__RateLimit init_value = VEXIL__V1__RATE_LIMIT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__rate_limit__get_packed_size
+                     (const Vexil__V1__RateLimit *message)
+{
+  assert(message->base.descriptor == &vexil__v1__rate_limit__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__rate_limit__pack
+                     (const Vexil__V1__RateLimit *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__rate_limit__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__rate_limit__pack_to_buffer
+                     (const Vexil__V1__RateLimit *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__rate_limit__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__RateLimit *
+       vexil__v1__rate_limit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__RateLimit *)
+     protobuf_c_message_unpack (&vexil__v1__rate_limit__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__rate_limit__free_unpacked
+                     (Vexil__V1__RateLimit *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__rate_limit__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__admit_request__init
+                     (Vexil__V1__AdmitRequest         *message)
+{
+  static const Vexil__V1__AdmitRequest init_value = VEXIL__V1__ADMIT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__admit_request__get_packed_size
+                     (const Vexil__V1__AdmitRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__admit_request__pack
+                     (const Vexil__V1__AdmitRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__admit_request__pack_to_buffer
+                     (const Vexil__V1__AdmitRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__AdmitRequest *
+       vexil__v1__admit_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__AdmitRequest *)
+     protobuf_c_message_unpack (&vexil__v1__admit_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__admit_request__free_unpacked
+                     (Vexil__V1__AdmitRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__admit_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__admit_reply__init
+                     (Vexil__V1__AdmitReply         *message)
+{
+  static const Vexil__V1__AdmitReply init_value = VEXIL__V1__ADMIT_REPLY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__admit_reply__get_packed_size
+                     (const Vexil__V1__AdmitReply *message)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__admit_reply__pack
+                     (const Vexil__V1__AdmitReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__admit_reply__pack_to_buffer
+                     (const Vexil__V1__AdmitReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__admit_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__AdmitReply *
+       vexil__v1__admit_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__AdmitReply *)
+     protobuf_c_message_unpack (&vexil__v1__admit_reply__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__admit_reply__free_unpacked
+                     (Vexil__V1__AdmitReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__admit_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define vexil__v1__empty__field_descriptors NULL
 #define vexil__v1__empty__field_indices_by_name NULL
 #define vexil__v1__empty__number_ranges NULL
@@ -6078,6 +6213,204 @@ const ProtobufCMessageDescriptor vexil__v1__backup_reply__descriptor =
   (ProtobufCMessageInit) vexil__v1__backup_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__rate_limit__field_descriptors[4] =
+{
+  {
+    "limit",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RateLimit, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remaining",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RateLimit, remaining),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reset_at",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RateLimit, reset_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limited",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RateLimit, limited),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__rate_limit__field_indices_by_name[] = {
+  0,   /* field[0] = limit */
+  3,   /* field[3] = limited */
+  1,   /* field[1] = remaining */
+  2,   /* field[2] = reset_at */
+};
+static const ProtobufCIntRange vexil__v1__rate_limit__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__rate_limit__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.RateLimit",
+  "RateLimit",
+  "Vexil__V1__RateLimit",
+  "vexil.v1",
+  sizeof(Vexil__V1__RateLimit),
+  4,
+  vexil__v1__rate_limit__field_descriptors,
+  vexil__v1__rate_limit__field_indices_by_name,
+  1,  vexil__v1__rate_limit__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__rate_limit__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define vexil__v1__admit_request__field_descriptors NULL
+#define vexil__v1__admit_request__field_indices_by_name NULL
+#define vexil__v1__admit_request__number_ranges NULL
+const ProtobufCMessageDescriptor vexil__v1__admit_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.AdmitRequest",
+  "AdmitRequest",
+  "Vexil__V1__AdmitRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__AdmitRequest),
+  0,
+  vexil__v1__admit_request__field_descriptors,
+  vexil__v1__admit_request__field_indices_by_name,
+  0,  vexil__v1__admit_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__admit_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__admit_reply__field_descriptors[6] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "project_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, role),
+    &vexil__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rate",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AdmitReply, rate),
+    &vexil__v1__rate_limit__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__admit_reply__field_indices_by_name[] = {
+  4,   /* field[4] = environment */
+  1,   /* field[1] = id */
+  0,   /* field[0] = kind */
+  2,   /* field[2] = project_id */
+  5,   /* field[5] = rate */
+  3,   /* field[3] = role */
+};
+static const ProtobufCIntRange vexil__v1__admit_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vexil__v1__admit_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.AdmitReply",
+  "AdmitReply",
+  "Vexil__V1__AdmitReply",
+  "vexil.v1",
+  sizeof(Vexil__V1__AdmitReply),
+  6,
+  vexil__v1__admit_reply__field_descriptors,
+  vexil__v1__admit_reply__field_indices_by_name,
+  1,  vexil__v1__admit_reply__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__admit_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor vexil__v1__project_service__method_descriptors[6] =
 {
   { "CreateProject", &vexil__v1__create_project_request__descriptor, &vexil__v1__project__descriptor },
@@ -6706,5 +7039,38 @@ void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__admin_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__auth_service__method_descriptors[1] =
+{
+  { "Admit", &vexil__v1__admit_request__descriptor, &vexil__v1__admit_reply__descriptor },
+};
+const unsigned vexil__v1__auth_service__method_indices_by_name[] = {
+  0         /* Admit */
+};
+const ProtobufCServiceDescriptor vexil__v1__auth_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.AuthService",
+  "AuthService",
+  "Vexil__V1__AuthService",
+  "vexil.v1",
+  1,
+  vexil__v1__auth_service__method_descriptors,
+  vexil__v1__auth_service__method_indices_by_name
+};
+void vexil__v1__auth_service__admit(ProtobufCService *service,
+                                    const Vexil__V1__AdmitRequest *input,
+                                    Vexil__V1__AdmitReply_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__auth_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__auth_service__init (Vexil__V1__AuthService_Service *service,
+                                    Vexil__V1__AuthService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__auth_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

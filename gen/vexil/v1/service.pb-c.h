@@ -76,6 +76,9 @@ typedef struct Vexil__V1__ChangesRequest Vexil__V1__ChangesRequest;
 typedef struct Vexil__V1__ChangesReply Vexil__V1__ChangesReply;
 typedef struct Vexil__V1__BackupRequest Vexil__V1__BackupRequest;
 typedef struct Vexil__V1__BackupReply Vexil__V1__BackupReply;
+typedef struct Vexil__V1__RateLimit Vexil__V1__RateLimit;
+typedef struct Vexil__V1__AdmitRequest Vexil__V1__AdmitRequest;
+typedef struct Vexil__V1__AdmitReply Vexil__V1__AdmitReply;
 
 
 /* --- enums --- */
@@ -944,6 +947,61 @@ struct  Vexil__V1__BackupReply
 #define VEXIL__V1__BACKUP_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__backup_reply__descriptor) \
     , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vexil__V1__RateLimit
+{
+  ProtobufCMessage base;
+  /*
+   * requests per window; 0: unlimited
+   */
+  uint32_t limit;
+  uint32_t remaining;
+  /*
+   * unix milliseconds when the window ends
+   */
+  int64_t reset_at;
+  /*
+   * this request is over the limit
+   */
+  protobuf_c_boolean limited;
+};
+#define VEXIL__V1__RATE_LIMIT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rate_limit__descriptor) \
+    , 0, 0, 0, 0 }
+
+
+struct  Vexil__V1__AdmitRequest
+{
+  ProtobufCMessage base;
+};
+#define VEXIL__V1__ADMIT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__admit_request__descriptor) \
+     }
+
+
+struct  Vexil__V1__AdmitReply
+{
+  ProtobufCMessage base;
+  /*
+   * "apikey", "sdkkey" or "user".
+   */
+  char *kind;
+  uint64_t id;
+  /*
+   * 0: every project (or a user's own)
+   */
+  uint64_t project_id;
+  Vexil__V1__Role role;
+  /*
+   * an SDK key's environment, if bound
+   */
+  char *environment;
+  Vexil__V1__RateLimit *rate;
+};
+#define VEXIL__V1__ADMIT_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__admit_reply__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL }
 
 
 /* Vexil__V1__Empty methods */
@@ -2070,6 +2128,63 @@ Vexil__V1__BackupReply *
 void   vexil__v1__backup_reply__free_unpacked
                      (Vexil__V1__BackupReply *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__RateLimit methods */
+void   vexil__v1__rate_limit__init
+                     (Vexil__V1__RateLimit         *message);
+size_t vexil__v1__rate_limit__get_packed_size
+                     (const Vexil__V1__RateLimit   *message);
+size_t vexil__v1__rate_limit__pack
+                     (const Vexil__V1__RateLimit   *message,
+                      uint8_t             *out);
+size_t vexil__v1__rate_limit__pack_to_buffer
+                     (const Vexil__V1__RateLimit   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__RateLimit *
+       vexil__v1__rate_limit__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__rate_limit__free_unpacked
+                     (Vexil__V1__RateLimit *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__AdmitRequest methods */
+void   vexil__v1__admit_request__init
+                     (Vexil__V1__AdmitRequest         *message);
+size_t vexil__v1__admit_request__get_packed_size
+                     (const Vexil__V1__AdmitRequest   *message);
+size_t vexil__v1__admit_request__pack
+                     (const Vexil__V1__AdmitRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__admit_request__pack_to_buffer
+                     (const Vexil__V1__AdmitRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__AdmitRequest *
+       vexil__v1__admit_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__admit_request__free_unpacked
+                     (Vexil__V1__AdmitRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__AdmitReply methods */
+void   vexil__v1__admit_reply__init
+                     (Vexil__V1__AdmitReply         *message);
+size_t vexil__v1__admit_reply__get_packed_size
+                     (const Vexil__V1__AdmitReply   *message);
+size_t vexil__v1__admit_reply__pack
+                     (const Vexil__V1__AdmitReply   *message,
+                      uint8_t             *out);
+size_t vexil__v1__admit_reply__pack_to_buffer
+                     (const Vexil__V1__AdmitReply   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__AdmitReply *
+       vexil__v1__admit_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__admit_reply__free_unpacked
+                     (Vexil__V1__AdmitReply *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__Empty_Closure)
@@ -2251,6 +2366,15 @@ typedef void (*Vexil__V1__BackupRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__BackupReply_Closure)
                  (const Vexil__V1__BackupReply *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__RateLimit_Closure)
+                 (const Vexil__V1__RateLimit *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__AdmitRequest_Closure)
+                 (const Vexil__V1__AdmitRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__AdmitReply_Closure)
+                 (const Vexil__V1__AdmitReply *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -2735,6 +2859,27 @@ void vexil__v1__admin_service__backup(ProtobufCService *service,
                                       const Vexil__V1__BackupRequest *input,
                                       Vexil__V1__BackupReply_Closure closure,
                                       void *closure_data);
+typedef struct Vexil__V1__AuthService_Service Vexil__V1__AuthService_Service;
+struct Vexil__V1__AuthService_Service
+{
+  ProtobufCService base;
+  void (*admit)(Vexil__V1__AuthService_Service *service,
+                const Vexil__V1__AdmitRequest *input,
+                Vexil__V1__AdmitReply_Closure closure,
+                void *closure_data);
+};
+typedef void (*Vexil__V1__AuthService_ServiceDestroy)(Vexil__V1__AuthService_Service *);
+void vexil__v1__auth_service__init (Vexil__V1__AuthService_Service *service,
+                                    Vexil__V1__AuthService_ServiceDestroy destroy);
+#define VEXIL__V1__AUTH_SERVICE__BASE_INIT \
+    { &vexil__v1__auth_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__AUTH_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__AUTH_SERVICE__BASE_INIT,\
+      function_prefix__ ## admit  }
+void vexil__v1__auth_service__admit(ProtobufCService *service,
+                                    const Vexil__V1__AdmitRequest *input,
+                                    Vexil__V1__AdmitReply_Closure closure,
+                                    void *closure_data);
 
 /* --- descriptors --- */
 
@@ -2798,6 +2943,9 @@ extern const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__backup_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__backup_reply__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__rate_limit__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__admit_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__admit_reply__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__project_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__user_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
@@ -2808,6 +2956,7 @@ extern const ProtobufCServiceDescriptor vexil__v1__audit_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__watch_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__auth_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -560,3 +560,17 @@ vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupRep
 	*out = (Vexil__V1__BackupReply *)stub.out;
 	return stub.rc;
 }
+
+int
+vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__auth_service__descriptor, st ? st : &local);
+	vexil__v1__auth_service__admit(&stub.base, in,
+	    (Vexil__V1__AdmitReply_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__AdmitReply *)stub.out;
+	return stub.rc;
+}

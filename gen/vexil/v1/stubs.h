@@ -94,5 +94,7 @@ int vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__Cha
     vx_status *st) __attribute__((warn_unused_result));
 int vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 
 #endif
