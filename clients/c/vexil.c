@@ -71,8 +71,19 @@ vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
     const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
 {
 	vx_status local;
-	return vx_wire_client_call(c->wire, svc, method, in, c->credential,
+	return vx_wire_client_call(c->wire, svc, method, in, c->credential, NULL,
 	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), NULL, out,
+	    st ? st : &local);
+}
+
+int
+vx_call_as(vx_client *c, const char *credential, const char *request_id,
+    const ProtobufCServiceDescriptor *svc, unsigned method, const ProtobufCMessage *in,
+    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out, vx_status *st)
+{
+	vx_status local;
+	return vx_wire_client_call(c->wire, svc, method, in, credential, request_id,
+	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), alloc, out,
 	    st ? st : &local);
 }
 

@@ -73,6 +73,17 @@ int vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method
     const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
     VX_MUST_USE;
 
+/*
+ * vx_call with what a gateway needs per call: the credential its own caller
+ * sent (NULL: none), a request id for vexild's log (may be NULL), and the
+ * allocator to unpack the reply with (NULL: malloc, freed with vx_free();
+ * otherwise free it through that allocator, or let an arena go).
+ */
+int vx_call_as(vx_client *c, const char *credential, const char *request_id,
+    const ProtobufCServiceDescriptor *svc, unsigned method, const ProtobufCMessage *in,
+    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out, vx_status *st)
+    VX_MUST_USE;
+
 /* Frees a message a call handed out. NULL is a no-op. */
 void vx_free(void *msg);
 

@@ -268,8 +268,8 @@ nng_to_vx(int rv, vx_status *st)
 int
 vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
     unsigned method, const ProtobufCMessage *in, const char *credential,
-    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out,
-    vx_status *st)
+    const char *request_id, int timeout_ms, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out, vx_status *st)
 {
 	Vexil__V1__Request req = VEXIL__V1__REQUEST__INIT;
 	Vexil__V1__Response *resp = NULL;
@@ -295,6 +295,7 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 	snprintf(name, sizeof(name), "%s/%s", svc->name, md->name);
 	req.method = name;
 	req.credential = (char *)(credential ? credential : "");
+	req.request_id = (char *)(request_id ? request_id : "");
 	if ((s = slot_get(c)) == NULL) {
 		vx_status_set(st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
 		    "out of memory");
@@ -374,7 +375,7 @@ stub_invoke(ProtobufCService *service, unsigned method, const ProtobufCMessage *
 	ProtobufCMessage *out = NULL;
 
 	stub->rc = vx_wire_client_call(stub->client, service->descriptor, method, in,
-	    stub->credential, stub->timeout_ms, stub->alloc, &out, stub->st);
+	    stub->credential, NULL, stub->timeout_ms, stub->alloc, &out, stub->st);
 	closure(out, closure_data);
 }
 

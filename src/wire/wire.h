@@ -69,7 +69,8 @@ int vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
 void vx_wire_client_close(vx_wire_client *c);
 
 /*
- * Makes one call. The input is packed, sent on a context of its own (so
+ * Makes one call. request_id (may be NULL) goes into the envelope and
+ * vexild's log line. The input is packed, sent on a context of its own (so
  * any number of threads may call at once), and the reply is unpacked with
  * the method's output descriptor into *out using alloc (NULL: malloc);
  * free it with protobuf_c_message_free_unpacked(*out, alloc).
@@ -80,8 +81,8 @@ void vx_wire_client_close(vx_wire_client *c);
  */
 int vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
     unsigned method, const ProtobufCMessage *in, const char *credential,
-    int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out,
-    vx_status *st) VX_MUST_USE;
+    const char *request_id, int timeout_ms, ProtobufCAllocator *alloc,
+    ProtobufCMessage **out, vx_status *st) VX_MUST_USE;
 
 /*
  * A ProtobufCService that runs the generated closure stubs over the wire.

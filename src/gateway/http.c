@@ -1,0 +1,246 @@
+/*
+ * Vexil gateway — request helpers and response building: see http.h.
+ *
+ * Every error a handler writes goes through vx_gw_fail(), which hands it to
+ * the dialect that owns the route, so each REST API keeps its documented
+ * error shape while the code that decides *that* something failed is the
+ * same for all of them.
+ */
+#include "gateway/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <nng/supplemental/util/platform.h>
+
+#include "gateway/router.h"
+#include "gateway/status.h"
+
+void
+vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *query,
+    nng_http_req *http, const char *request_id)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = method;
+	r->path = path;
+	r->query = query ? query : "";
+	r->http = http;
+	snprintf(r->request_id, sizeof(r->request_id), "%s", request_id ? request_id : "");
+}
+
+void
+vx_gw_req_fini(vx_gw_req *r)
+{
+	cJSON_Delete(r->json);
+	r->json = NULL;
+	free(r->res_body);
+	r->res_body = NULL;
+	r->res_len = 0;
+}
+
+void
+vx_gw_split_target(char *target, const char **path, const char **query)
+{
+	char *p = target, *q;
+
+	/* The absolute form names the host too; routing needs only the path. */
+	if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0) {
+		p = strstr(p, "://") + 3;
+		if ((p = strchr(p, '/')) == NULL)
+			p = "/";
+	}
+	if ((q = strchr(p, '#')) != NULL)
+		*q = '\0';
+	if ((q = strchr(p, '?')) != NULL) {
+		*q++ = '\0';
+		*query = q;
+	} else {
+		*query = "";
+	}
+	*path = *p ? p : "/";
+}
+
+const char *
+vx_gw_header(const vx_gw_req *r, const char *name)
+{
+	return r->http ? nng_http_req_get_header(r->http, name) : NULL;
+}
+
+const char *
+vx_gw_param(const vx_gw_req *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_params; i++)
+		if (strcmp(r->param_names[i], name) == 0)
+			return r->params[i];
+	return NULL;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long
+vx_gw_pct_decode(char *dst, const char *src, size_t n, bool plus_is_space)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+		if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= n)
+				return -1;
+			if ((hi = hexval(src[i + 1])) < 0 || (lo = hexval(src[i + 2])) < 0)
+				return -1;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '+' && plus_is_space) {
+			c = ' ';
+		}
+		/* A NUL would silently cut the value short further on. */
+		if (c == '\0')
+			return -1;
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return (long)o;
+}
+
+int
+vx_gw_query(vx_gw_req *r, const char *name, const char **out)
+{
+	const char *p = r->query;
+
+	while (*p) {
+		const char *end = p + strcspn(p, "&;");
+		const char *eq = memchr(p, '=', (size_t)(end - p));
+		size_t klen = (size_t)((eq ? eq : end) - p);
+		char *k = vx_arena_alloc(r->arena, klen + 1);
+
+		if (k == NULL || vx_gw_pct_decode(k, p, klen, true) < 0)
+			goto bad;
+		if (strcmp(k, name) == 0) {
+			size_t vlen = eq ? (size_t)(end - eq - 1) : 0;
+			char *v = vx_arena_alloc(r->arena, vlen + 1);
+			if (v == NULL || vx_gw_pct_decode(v, eq ? eq + 1 : "", vlen, true) < 0)
+				goto bad;
+			*out = v;
+			return 1;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+bad:
+	snprintf(r->err_field, sizeof(r->err_field), "%.63s", name);
+	snprintf(r->err_msg, sizeof(r->err_msg), "malformed query string");
+	return -1;
+}
+
+void
+vx_gw_request_id(const char *in, char out[VX_GW_REQUEST_ID_MAX + 1])
+{
+	size_t n = in ? strlen(in) : 0;
+	bool ok = n > 0 && n <= VX_GW_REQUEST_ID_MAX;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = in[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
+	}
+	if (ok) {
+		memcpy(out, in, n + 1);
+		return;
+	}
+	/* nng_random() is seeded from the system's entropy; the id only needs
+	 * to be unique enough to find a request in the logs. */
+	snprintf(out, VX_GW_REQUEST_ID_MAX + 1, "%08x%08x%08x%08x", nng_random(),
+	    nng_random(), nng_random(), nng_random());
+}
+
+void
+vx_gw_reply(vx_gw_req *r, int status, const char *content_type, const void *data,
+    size_t len)
+{
+	free(r->res_body);
+	r->res_body = NULL;
+	r->res_len = 0;
+	r->content_type = NULL;
+	if (len > 0) {
+		if ((r->res_body = malloc(len)) == NULL) {
+			r->status = 500;
+			return;
+		}
+		memcpy(r->res_body, data, len);
+		r->res_len = len;
+		r->content_type = content_type;
+	}
+	r->status = status;
+}
+
+void
+vx_gw_reply_json(vx_gw_req *r, int status, cJSON *body)
+{
+	char *text;
+
+	if (body == NULL) {
+		vx_gw_reply(r, 500, NULL, NULL, 0);
+		return;
+	}
+	text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	if (text == NULL) {
+		vx_gw_reply(r, 500, NULL, NULL, 0);
+		return;
+	}
+	/* Keep cJSON's buffer rather than copying it. */
+	free(r->res_body);
+	r->res_body = text;
+	r->res_len = strlen(text);
+	r->content_type = "application/json";
+	r->status = status;
+}
+
+void
+vx_gw_reply_empty(vx_gw_req *r, int status)
+{
+	vx_gw_reply(r, status, NULL, NULL, 0);
+}
+
+void
+vx_gw_fail(vx_gw_req *r, int status, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->dialect && r->dialect->error)
+		r->dialect->error(r, status, field, msg);
+	else
+		vx_gw_reply(r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+void
+vx_gw_fail_input(vx_gw_req *r)
+{
+	vx_gw_fail(r, 400, r->err_field[0] ? r->err_field : NULL, "%s",
+	    r->err_msg[0] ? r->err_msg : "bad request");
+}
+
+void
+vx_gw_fail_status(vx_gw_req *r, const vx_status *st)
+{
+	vx_gw_fail(r, vx_gw_http_status(st->code), st->field[0] ? st->field : NULL, "%s",
+	    st->message[0] ? st->message : vx_code_name(st->code));
+}

@@ -1,0 +1,136 @@
+/*
+ * Vexil gateway — one HTTP request and its response, as handlers see them.
+ *
+ * The server (server.c) reads a request and its body, a worker thread wraps
+ * it in a vx_gw_req, the router (router.c) picks the route and its dialect,
+ * and the route's handler answers through the reply helpers below. A
+ * handler never touches nng: it reads headers, path parameters, the query
+ * string and the JSON body from here, and writes exactly one response.
+ *
+ * Memory. A vx_gw_req lives on the worker's stack for one request. Small
+ * things (the split path, decoded parameters, unpacked protobuf replies)
+ * come from the worker's arena, reset after the request; the parsed JSON
+ * body and the response body are heap memory freed by vx_gw_req_fini().
+ * With no arena (answers given before a request reaches a worker) only the
+ * reply helpers may be used.
+ */
+#ifndef VX_GW_HTTP_H
+#define VX_GW_HTTP_H
+
+#include <cjson/cJSON.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/common.h"
+#include "wire/wire.h"
+
+#define VX_GW_MAX_PARAMS 8
+#define VX_GW_REQUEST_ID_MAX 64
+
+typedef struct vx_gw_dialect vx_gw_dialect;
+typedef struct vx_gw_rpc vx_gw_rpc;
+
+typedef struct vx_gw_req {
+	/* ---- the request, as read ---- */
+	const char *method;      /* as sent: "GET", "POST", ... */
+	const char *path;        /* the raw path, without the query */
+	const char *query;       /* the raw query after '?', or "" */
+	nng_http_req *http;      /* for headers; NULL when there is none */
+	const uint8_t *body;     /* exactly body_len bytes, not NUL-terminated */
+	size_t body_len;
+	char request_id[VX_GW_REQUEST_ID_MAX + 1];
+
+	/* ---- set by the router ---- */
+	const vx_gw_dialect *dialect;
+	size_t n_params;
+	const char *param_names[VX_GW_MAX_PARAMS];
+	const char *params[VX_GW_MAX_PARAMS];  /* percent-decoded */
+
+	/* ---- per-request state ---- */
+	vx_arena *arena;         /* NULL before a worker has the request */
+	const vx_gw_rpc *rpc;
+	const char *credential;  /* set by the dialect; NULL sends none */
+	cJSON *json;             /* the parsed body, see vx_gw_json_body() */
+	char err_field[64];      /* the field a JSON helper refused */
+	char err_msg[256];       /* and why, naming the field */
+
+	/* ---- the response ---- */
+	int status;              /* 0 until a reply helper ran */
+	const char *content_type;
+	char *res_body;          /* heap, res_len bytes */
+	size_t res_len;
+	char allow[64];          /* the Allow header of a 405 */
+	bool close;              /* send Connection: close */
+} vx_gw_req;
+
+/*
+ * Prepares r for one request. The strings are borrowed and must outlive r.
+ * request_id is copied (truncated to VX_GW_REQUEST_ID_MAX).
+ */
+void vx_gw_req_init(vx_gw_req *r, const char *method, const char *path,
+    const char *query, nng_http_req *http, const char *request_id);
+/* Frees what r owns (the JSON body and the response body). */
+void vx_gw_req_fini(vx_gw_req *r);
+
+/*
+ * Splits an HTTP request target ("/a/b?x=1", or the absolute form
+ * "http://host/a/b?x=1") into path and query, in place. Both point into
+ * target; the query is "" when there is none.
+ */
+void vx_gw_split_target(char *target, const char **path, const char **query);
+
+/* A request header (names are case-insensitive), or NULL. */
+const char *vx_gw_header(const vx_gw_req *r, const char *name);
+/* A path parameter named in the route pattern ("{project_id}"), or NULL. */
+const char *vx_gw_param(const vx_gw_req *r, const char *name);
+
+/*
+ * Percent-decodes n bytes of src into dst (room for n + 1 bytes), writing
+ * a NUL. With plus_is_space, '+' becomes ' ' (query strings).
+ * @return the decoded length, or -1 for a bad escape or a decoded NUL.
+ */
+long vx_gw_pct_decode(char *dst, const char *src, size_t n, bool plus_is_space);
+
+/*
+ * Finds a query parameter by its decoded name and decodes its value into
+ * the arena. A parameter given as "a" (no '=') has the value "".
+ * @return 1 found, 0 absent, -1 malformed (r->err_msg says so).
+ */
+int vx_gw_query(vx_gw_req *r, const char *name, const char **out);
+
+/*
+ * Chooses the request id: the incoming X-Request-Id when it is 1..64
+ * characters of [A-Za-z0-9._:-] (so it is safe to log and to echo),
+ * otherwise 32 fresh random hex digits.
+ */
+void vx_gw_request_id(const char *incoming, char out[VX_GW_REQUEST_ID_MAX + 1]);
+
+/* ---- responses: each handler calls exactly one ---- */
+
+/* Sends body (taken over and freed, may be NULL for an empty body) as
+ * application/json. Out of memory becomes a bare 500. */
+void vx_gw_reply_json(vx_gw_req *r, int status, cJSON *body);
+/* Sends len bytes of data (copied) with the content type. */
+void vx_gw_reply(vx_gw_req *r, int status, const char *content_type, const void *data,
+    size_t len);
+/* Sends an empty response (204, or any status with no body). */
+void vx_gw_reply_empty(vx_gw_req *r, int status);
+
+/*
+ * Answers with the dialect's error body. field names the request field at
+ * fault (or NULL); the message is printf-formatted.
+ */
+void vx_gw_fail(vx_gw_req *r, int status, const char *field, const char *fmt, ...)
+    VX_PRINTF(4, 5);
+/* 400 with the error a JSON or query helper left in r->err_msg. */
+void vx_gw_fail_input(vx_gw_req *r);
+/* The error of a refused core call: its code mapped to HTTP (status.h),
+ * its message and field. */
+void vx_gw_fail_status(vx_gw_req *r, const vx_status *st);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * Vexil gateway — JSON body parsing and typed field readers: see json.h.
+ */
+#include "gateway/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int
+vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(r->err_field, sizeof(r->err_field), "%.63s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool
+only_space(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return false;
+	return true;
+}
+
+int
+vx_gw_json_body(vx_gw_req *r, bool empty_ok, cJSON **out)
+{
+	const char *text = (const char *)r->body, *end = NULL;
+
+	*out = NULL;
+	if (r->json == NULL) {
+		if (r->body_len == 0 || only_space(text, text + r->body_len)) {
+			if (!empty_ok)
+				return vx_gw_json_refuse(r, NULL, "Request body is required");
+			if ((r->json = cJSON_CreateObject()) == NULL)
+				return vx_gw_json_refuse(r, NULL, "out of memory");
+		} else {
+			/* cJSON stops at a NUL, so one inside the body is trailing
+			 * garbage like any other. */
+			r->json = cJSON_ParseWithLengthOpts(text, r->body_len, &end, false);
+			if (r->json == NULL)
+				return vx_gw_json_refuse(r, NULL, "Malformed JSON in request body");
+			if (!only_space(end, text + r->body_len)) {
+				cJSON_Delete(r->json);
+				r->json = NULL;
+				return vx_gw_json_refuse(r, NULL,
+				    "Malformed JSON in request body: trailing data");
+			}
+		}
+	}
+	if (!cJSON_IsObject(r->json))
+		return vx_gw_json_refuse(r, NULL, "Request body must be a JSON object");
+	*out = r->json;
+	return 0;
+}
+
+/* The field, or NULL when absent or null. */
+static const cJSON *
+field(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	return v == NULL || cJSON_IsNull(v) ? NULL : v;
+}
+
+int
+vx_gw_json_string(vx_gw_req *r, const cJSON *obj, const char *name, const char **out)
+{
+	const cJSON *v = field(obj, name);
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return vx_gw_json_refuse(r, name, "%s must be a string", name);
+	*out = v->valuestring;
+	return 1;
+}
+
+int
+vx_gw_json_bool(vx_gw_req *r, const cJSON *obj, const char *name, bool *out)
+{
+	const cJSON *v = field(obj, name);
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsBool(v))
+		return vx_gw_json_refuse(r, name, "%s must be a boolean", name);
+	*out = cJSON_IsTrue(v);
+	return 1;
+}
+
+int
+vx_gw_json_int(vx_gw_req *r, const cJSON *obj, const char *name, int64_t min,
+    int64_t max, int64_t *out)
+{
+	const cJSON *v = field(obj, name);
+	double d;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsNumber(v))
+		return vx_gw_json_refuse(r, name, "%s must be an integer", name);
+	d = v->valuedouble;
+	if (!isfinite(d) || d != floor(d))
+		return vx_gw_json_refuse(r, name, "%s must be an integer", name);
+	if (d < (double)min || d > (double)max)
+		return vx_gw_json_refuse(r, name, "%s must be between %lld and %lld", name,
+		    (long long)min, (long long)max);
+	*out = (int64_t)d;
+	return 1;
+}
+
+int
+vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name, const cJSON **out)
+{
+	const cJSON *v = field(obj, name);
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return vx_gw_json_refuse(r, name, "%s must be an object", name);
+	*out = v;
+	return 1;
+}

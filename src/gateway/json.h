@@ -1,0 +1,48 @@
+/*
+ * Vexil gateway — the JSON helpers every dialect shares (cJSON; see
+ * docs/json.md for why cJSON).
+ *
+ * Request bodies are parsed once per request into r->json. The field
+ * readers check a field's JSON type and range and, when it is wrong, leave
+ * a message that names the field in r->err_msg (and the field in
+ * r->err_field) for vx_gw_fail_input(). Every reader returns:
+ *    1  the field is there, with the right type; *out is set
+ *    0  the field is absent or null; *out is untouched
+ *   -1  the field has the wrong type or is out of range
+ * so "only provided fields are updated" and "wrong type is a 400" are one
+ * test each in a handler.
+ */
+#ifndef VX_GW_JSON_H
+#define VX_GW_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway/http.h"
+
+/*
+ * Parses the body as one JSON object into r->json (freed with the
+ * request) and hands it out. An empty body is an empty object only when
+ * empty_ok; anything but an object, trailing garbage, or malformed JSON is
+ * -1 with r->err_msg set; 0 on success.
+ */
+int vx_gw_json_body(vx_gw_req *r, bool empty_ok, cJSON **out) VX_MUST_USE;
+
+int vx_gw_json_string(vx_gw_req *r, const cJSON *obj, const char *name,
+    const char **out) VX_MUST_USE;
+int vx_gw_json_bool(vx_gw_req *r, const cJSON *obj, const char *name, bool *out)
+    VX_MUST_USE;
+/* An integral number within [min, max]. */
+int vx_gw_json_int(vx_gw_req *r, const cJSON *obj, const char *name, int64_t min,
+    int64_t max, int64_t *out) VX_MUST_USE;
+/* A JSON object (borrowed from obj). */
+int vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name,
+    const cJSON **out) VX_MUST_USE;
+
+/* Records a dialect's own refusal of field the way the readers do
+ * (r->err_field, and the formatted message in r->err_msg); returns -1. */
+int vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
+    VX_PRINTF(3, 4);
+
+#endif

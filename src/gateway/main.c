@@ -1,0 +1,135 @@
+/*
+ * Vexil gateway — vexil-gateway, the REST front of vexild.
+ *
+ * Parses the command line, starts the HTTP server (server.c) and waits for
+ * SIGINT or SIGTERM. As in vexild, the stop signals are blocked in every
+ * thread before any starts and taken here with sigwait(), so shutdown is
+ * ordinary code: new requests get 503, requests in flight finish and are
+ * answered, then everything closes and we exit 0.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "gateway/server.h"
+
+static void
+usage(FILE *to)
+{
+	fprintf(to,
+	    "usage: vexil-gateway [options]\n"
+	    "  --listen URL        where to serve HTTP (default http://127.0.0.1:8080);\n"
+	    "                      https://HOST:PORT needs --tls-cert and --tls-key\n"
+	    "  --tls-cert FILE     PEM certificate (chain) for https://\n"
+	    "  --tls-key FILE      PEM private key for https://\n"
+	    "  --rpc URL           vexild's RPC socket (default tcp://127.0.0.1:7311)\n"
+	    "  --sub URL           vexild's change notices (default tcp://127.0.0.1:7312);\n"
+	    "                      accepted and kept for the coming server-sent events,\n"
+	    "                      not used yet\n"
+	    "  --workers N         threads calling vexild (default 16)\n"
+	    "  --queue N           requests waiting for a worker before new ones get 503\n"
+	    "                      (default 512)\n"
+	    "  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
+	    "  --rpc-timeout MS    per call to vexild (default 10000)\n"
+	    "  --quiet             no access-log line per request\n"
+	    "  --help              this text\n");
+}
+
+static int
+parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (v == NULL || vx_parse_u64(v, out) != 0 || *out < min || *out > max) {
+		fprintf(stderr, "vexil-gateway: %s needs a number from %llu to %llu\n", opt,
+		    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	vx_gw_opts o = {
+		.listen_url = "http://127.0.0.1:8080",
+		.rpc_url = "tcp://127.0.0.1:7311",
+		.sub_url = "tcp://127.0.0.1:7312",
+		.workers = 16,
+		.queue = 512,
+		.max_body = 1048576,
+		.rpc_timeout_ms = 10000,
+	};
+	vx_gw_server *srv;
+	sigset_t set;
+	uint64_t n;
+	int sig;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--quiet") == 0) {
+			o.quiet = true;
+			continue;
+		}
+		if (v == NULL) {
+			fprintf(stderr, "vexil-gateway: %s needs a value\n", a);
+			usage(stderr);
+			return 2;
+		}
+		i++;
+		if (strcmp(a, "--listen") == 0) {
+			o.listen_url = v;
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			o.tls_cert = v;
+		} else if (strcmp(a, "--tls-key") == 0) {
+			o.tls_key = v;
+		} else if (strcmp(a, "--rpc") == 0) {
+			o.rpc_url = v;
+		} else if (strcmp(a, "--sub") == 0) {
+			o.sub_url = v;
+		} else if (strcmp(a, "--workers") == 0) {
+			if (parse_num(a, v, 1, 1024, &n) != 0)
+				return 2;
+			o.workers = (int)n;
+		} else if (strcmp(a, "--queue") == 0) {
+			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
+				return 2;
+			o.queue = (size_t)n;
+		} else if (strcmp(a, "--max-body") == 0) {
+			/* Bodies are held whole in memory, one per admitted request. */
+			if (parse_num(a, v, 1, (uint64_t)1 << 30, &n) != 0)
+				return 2;
+			o.max_body = (size_t)n;
+		} else if (strcmp(a, "--rpc-timeout") == 0) {
+			if (parse_num(a, v, 1, 3600000, &n) != 0)
+				return 2;
+			o.rpc_timeout_ms = (int)n;
+		} else {
+			fprintf(stderr, "vexil-gateway: unknown option %s\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+
+	/* Block the stop signals everywhere before any thread starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (vx_gw_server_start(&srv, &o) != 0) {
+		vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
+		return 1;
+	}
+	sigwait(&set, &sig);
+	vx_log(VX_LOG_INFO, "vexil-gateway: %s received, finishing in-flight requests",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	vx_gw_server_stop(srv);
+	vx_log(VX_LOG_INFO, "vexil-gateway: stopped cleanly");
+	return 0;
+}

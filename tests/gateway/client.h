@@ -1,0 +1,57 @@
+/*
+ * Vexil gateway tests — a vexil-gateway process and a small libcurl client.
+ *
+ * Each test starts the vexil-gateway of this build in front of the vexild
+ * the harness started, on a free port, and talks plain HTTP to it the way
+ * any REST client would.
+ */
+#ifndef VX_GW_TEST_CLIENT_H
+#define VX_GW_TEST_CLIENT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+typedef struct vx_gateway {
+	char base[128];  /* http://127.0.0.1:PORT */
+	char log[300];   /* the gateway's stderr */
+	pid_t pid;
+} vx_gateway;
+
+/*
+ * Starts vexil-gateway for the vexild of h with the extra arguments
+ * (NULL-terminated, may be NULL) and waits until GET /health answers. With
+ * base_scheme "https", extra must carry --tls-cert and --tls-key, and
+ * cainfo names the CA file the readiness probe trusts.
+ */
+void vx_gateway_start(vx_gateway *g, const vx_harness *h, const char *scheme,
+    const char *const *extra, const char *cainfo);
+/* SIGTERM; returns the exit status (0 for a clean stop), -1 if it hung. */
+int vx_gateway_stop(vx_gateway *g);
+
+typedef struct vx_http_res {
+	long status;         /* 0 when the exchange failed */
+	char *body;          /* NUL-terminated */
+	size_t len;
+	char request_id[128];
+	char content_type[128];
+	char allow[128];
+	cJSON *json;         /* the body parsed, or NULL */
+} vx_http_res;
+
+typedef struct vx_http_req {
+	const char *method;
+	const char *url;              /* full URL */
+	const char *const *headers;   /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;             /* may be NULL */
+	size_t body_len;              /* 0: strlen(body) */
+	const char *cainfo;           /* for https */
+} vx_http_req;
+
+/* Makes one request; never fails the test itself. */
+vx_http_res vx_http(const vx_http_req *req);
+void vx_http_res_free(vx_http_res *res);
+
+#endif

@@ -1,0 +1,396 @@
+/*
+ * Vexil gateway unit tests: the pieces every dialect shares (router, JSON
+ * readers, percent-decoding, request ids, the id and time formats, the
+ * status table), in process and without any server.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/format.h"
+#include "gateway/http.h"
+#include "gateway/json.h"
+#include "gateway/router.h"
+#include "gateway/status.h"
+
+TestSuite(units, .timeout = 30);
+
+/* ---- ids and times ---- */
+
+Test(units, uuids_round_trip_every_id_and_keep_their_kind)
+{
+	const uint64_t ids[] = {1, 42, 0xffffffffffffULL, 0x1000000000000ULL, UINT64_MAX};
+	char s[VX_GW_UUID_LEN + 1];
+	uint64_t back;
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		vx_gw_uuid_format(s, VX_GW_KIND_FLAG, ids[i]);
+		cr_assert_eq(strlen(s), 36);
+		cr_assert_eq(vx_gw_uuid_parse(s, VX_GW_KIND_FLAG, &back), 0, "%s", s);
+		cr_assert_eq(back, ids[i]);
+		cr_assert_eq(vx_gw_uuid_parse(s, VX_GW_KIND_RULE, &back), VX_EINVAL,
+		    "another kind is not found");
+	}
+	vx_gw_uuid_format(s, VX_GW_KIND_PROJECT, 7);
+	cr_assert_str_eq(s, "00000002-0000-4000-8000-000000000007");
+	cr_assert_eq(vx_gw_uuid_parse("00000002-0000-4000-8000-00000000000A",
+	                 VX_GW_KIND_PROJECT, &back), 0, "either case");
+	cr_assert_eq(back, 10);
+}
+
+Test(units, malformed_uuids_are_refused)
+{
+	const char *bad[] = {"", "x", "00000002-0000-4000-8000-000000000000",
+		"00000002-0000-4000-8000-00000000000g", "00000002-0000-4000-8001-000000000001",
+		"00000002-0000-4001-8000-000000000001", "00000002-0000-4000-8000-0000000000011",
+		"00000002_0000-4000-8000-000000000001", "550e8400-e29b-41d4-a716-446655440000"};
+	uint64_t id;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(vx_gw_uuid_parse(bad[i], VX_GW_KIND_PROJECT, &id), VX_EINVAL, "%s",
+		    bad[i]);
+	cr_assert_eq(vx_gw_uuid_parse(NULL, VX_GW_KIND_PROJECT, &id), VX_EINVAL);
+}
+
+Test(units, times_are_rfc3339_utc_seconds)
+{
+	char s[32];
+
+	vx_gw_time_format(s, 1734170400000LL);
+	cr_assert_str_eq(s, "2024-12-14T10:00:00Z");
+	vx_gw_time_format(s, 1734170400999LL);
+	cr_assert_str_eq(s, "2024-12-14T10:00:00Z");
+	vx_gw_time_format(s, 0);
+	cr_assert_str_eq(s, "1970-01-01T00:00:00Z");
+}
+
+/* ---- HTTP helpers ---- */
+
+Test(units, percent_decoding_refuses_bad_escapes_and_nul)
+{
+	char out[64];
+
+	cr_assert_eq(vx_gw_pct_decode(out, "a%20b%2Fc", 9, false), 5);
+	cr_assert_str_eq(out, "a b/c");
+	cr_assert_eq(vx_gw_pct_decode(out, "a+b", 3, false), 3);
+	cr_assert_str_eq(out, "a+b");
+	cr_assert_eq(vx_gw_pct_decode(out, "a+b", 3, true), 3);
+	cr_assert_str_eq(out, "a b");
+	cr_assert_eq(vx_gw_pct_decode(out, "%zz", 3, false), -1);
+	cr_assert_eq(vx_gw_pct_decode(out, "ab%", 3, false), -1);
+	cr_assert_eq(vx_gw_pct_decode(out, "ab%4", 4, false), -1);
+	cr_assert_eq(vx_gw_pct_decode(out, "a%00b", 5, false), -1);
+}
+
+Test(units, targets_split_into_path_and_query)
+{
+	char a[] = "/api/projects?x=1&y=2", b[] = "http://host:8080/health?q", c[] = "/",
+	     d[] = "https://host", e[] = "/p#frag";
+	const char *path, *query;
+
+	vx_gw_split_target(a, &path, &query);
+	cr_assert_str_eq(path, "/api/projects");
+	cr_assert_str_eq(query, "x=1&y=2");
+	vx_gw_split_target(b, &path, &query);
+	cr_assert_str_eq(path, "/health");
+	cr_assert_str_eq(query, "q");
+	vx_gw_split_target(c, &path, &query);
+	cr_assert_str_eq(path, "/");
+	cr_assert_str_eq(query, "");
+	vx_gw_split_target(d, &path, &query);
+	cr_assert_str_eq(path, "/");
+	vx_gw_split_target(e, &path, &query);
+	cr_assert_str_eq(path, "/p");
+}
+
+static vx_arena arena;
+
+static void
+req_at(vx_gw_req *r, const char *method, const char *path, const char *query)
+{
+	vx_gw_req_init(r, method, path, query, NULL, "test");
+	vx_arena_reset(&arena);
+	r->arena = &arena;
+}
+
+Test(units, query_parameters_are_found_and_decoded)
+{
+	vx_gw_req r;
+	const char *v;
+
+	vx_arena_init(&arena, 1 << 20);
+	req_at(&r, "GET", "/x", "a=1&name=New+Checkout%21&flag&empty=&k%20ey=v");
+	cr_assert_eq(vx_gw_query(&r, "name", &v), 1);
+	cr_assert_str_eq(v, "New Checkout!");
+	cr_assert_eq(vx_gw_query(&r, "flag", &v), 1);
+	cr_assert_str_eq(v, "");
+	cr_assert_eq(vx_gw_query(&r, "empty", &v), 1);
+	cr_assert_str_eq(v, "");
+	cr_assert_eq(vx_gw_query(&r, "k ey", &v), 1);
+	cr_assert_str_eq(v, "v");
+	cr_assert_eq(vx_gw_query(&r, "missing", &v), 0);
+	req_at(&r, "GET", "/x", "bad=%zz");
+	cr_assert_eq(vx_gw_query(&r, "bad", &v), -1);
+	cr_assert_str_eq(r.err_msg, "malformed query string");
+	vx_gw_req_fini(&r);
+	vx_arena_fini(&arena);
+}
+
+Test(units, request_ids_are_echoed_only_when_safe)
+{
+	char id[VX_GW_REQUEST_ID_MAX + 1], longid[80];
+
+	vx_gw_request_id("abc-123_x.y:z", id);
+	cr_assert_str_eq(id, "abc-123_x.y:z");
+	vx_gw_request_id("bad id", id);
+	cr_assert_eq(strlen(id), 32);
+	vx_gw_request_id("evil\r\nSet-Cookie: x", id);
+	cr_assert_eq(strlen(id), 32);
+	vx_gw_request_id("", id);
+	cr_assert_eq(strlen(id), 32);
+	vx_gw_request_id(NULL, id);
+	cr_assert_eq(strlen(id), 32);
+	memset(longid, 'a', 64);
+	longid[64] = '\0';
+	vx_gw_request_id(longid, id);
+	cr_assert_str_eq(id, longid, "64 characters are fine");
+	longid[64] = 'a';
+	longid[65] = '\0';
+	vx_gw_request_id(longid, id);
+	cr_assert_eq(strlen(id), 32, "65 are not");
+}
+
+Test(units, the_status_table_is_grpc_gateways)
+{
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__OK), 200);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__INVALID_ARGUMENT), 400);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__FAILED_PRECONDITION), 400);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__OUT_OF_RANGE), 400);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__UNAUTHENTICATED), 401);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__PERMISSION_DENIED), 403);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__NOT_FOUND), 404);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__ALREADY_EXISTS), 409);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__ABORTED), 409);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__RESOURCE_EXHAUSTED), 429);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__UNIMPLEMENTED), 501);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__UNAVAILABLE), 503);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__DEADLINE_EXCEEDED), 504);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__INTERNAL), 500);
+	cr_assert_eq(vx_gw_http_status(VEXIL__V1__CODE__DATA_LOSS), 500);
+	cr_assert_eq(vx_gw_http_status((Vexil__V1__Code)99), 500);
+}
+
+/* ---- JSON readers ---- */
+
+static void
+body(vx_gw_req *r, const char *text)
+{
+	vx_gw_req_fini(r);
+	vx_gw_req_init(r, "POST", "/", "", NULL, "t");
+	r->body = (const uint8_t *)text;
+	r->body_len = strlen(text);
+}
+
+Test(units, json_bodies_must_be_one_object)
+{
+	vx_gw_req r;
+	cJSON *o;
+
+	memset(&r, 0, sizeof(r));
+	const char *bad[] = {"{", "[]", "1", "\"s\"", "{} {}", "{}x", "{\"a\":1,}", "nul"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		body(&r, bad[i]);
+		cr_assert_eq(vx_gw_json_body(&r, true, &o), -1, "%s", bad[i]);
+		cr_assert(r.err_msg[0]);
+	}
+	body(&r, "  {\"a\":1}  \n");
+	cr_assert_eq(vx_gw_json_body(&r, false, &o), 0);
+	cr_assert(cJSON_IsObject(o));
+	body(&r, "   ");
+	cr_assert_eq(vx_gw_json_body(&r, false, &o), -1);
+	cr_assert_str_eq(r.err_msg, "Request body is required");
+	body(&r, "");
+	cr_assert_eq(vx_gw_json_body(&r, true, &o), 0, "an empty body may be an empty object");
+	cr_assert_eq(cJSON_GetArraySize(o), 0);
+	/* A NUL inside the body is trailing garbage. */
+	vx_gw_req_fini(&r);
+	vx_gw_req_init(&r, "POST", "/", "", NULL, "t");
+	r.body = (const uint8_t *)"{}\0{}";
+	r.body_len = 5;
+	cr_assert_eq(vx_gw_json_body(&r, true, &o), -1);
+	vx_gw_req_fini(&r);
+}
+
+Test(units, json_readers_check_types_and_ranges_and_name_the_field)
+{
+	vx_gw_req r;
+	cJSON *o;
+	const char *s;
+	const cJSON *obj;
+	bool b;
+	int64_t n;
+
+	memset(&r, 0, sizeof(r));
+	body(&r, "{\"s\":\"x\",\"b\":true,\"n\":42,\"f\":4.5,\"big\":1e300,\"o\":{},\"z\":null,"
+	         "\"neg\":-3}");
+	cr_assert_eq(vx_gw_json_body(&r, false, &o), 0);
+	cr_assert_eq(vx_gw_json_string(&r, o, "s", &s), 1);
+	cr_assert_str_eq(s, "x");
+	cr_assert_eq(vx_gw_json_string(&r, o, "missing", &s), 0);
+	cr_assert_eq(vx_gw_json_string(&r, o, "z", &s), 0, "null is not given");
+	cr_assert_eq(vx_gw_json_string(&r, o, "b", &s), -1);
+	cr_assert_str_eq(r.err_msg, "b must be a string");
+	cr_assert_str_eq(r.err_field, "b");
+	cr_assert_eq(vx_gw_json_bool(&r, o, "b", &b), 1);
+	cr_assert(b);
+	cr_assert_eq(vx_gw_json_bool(&r, o, "n", &b), -1);
+	cr_assert_str_eq(r.err_msg, "n must be a boolean");
+	cr_assert_eq(vx_gw_json_int(&r, o, "n", 0, 100, &n), 1);
+	cr_assert_eq(n, 42);
+	cr_assert_eq(vx_gw_json_int(&r, o, "n", 0, 10, &n), -1);
+	cr_assert_str_eq(r.err_msg, "n must be between 0 and 10");
+	cr_assert_eq(vx_gw_json_int(&r, o, "neg", -5, 5, &n), 1);
+	cr_assert_eq(n, -3);
+	cr_assert_eq(vx_gw_json_int(&r, o, "f", 0, 100, &n), -1);
+	cr_assert_str_eq(r.err_msg, "f must be an integer");
+	cr_assert_eq(vx_gw_json_int(&r, o, "big", 0, 100, &n), -1);
+	cr_assert_eq(vx_gw_json_int(&r, o, "s", 0, 100, &n), -1);
+	cr_assert_eq(vx_gw_json_object(&r, o, "o", &obj), 1);
+	cr_assert_eq(vx_gw_json_object(&r, o, "s", &obj), -1);
+	cr_assert_str_eq(r.err_msg, "s must be an object");
+	vx_gw_req_fini(&r);
+}
+
+/* ---- the router ---- */
+
+static void
+echo(vx_gw_req *r)
+{
+	char out[256];
+	size_t n = 0;
+
+	n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", r->dialect->name);
+	for (size_t i = 0; i < r->n_params; i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, " %s=%s", r->param_names[i],
+		    r->params[i]);
+	vx_gw_reply(r, 200, "text/plain", out, n);
+}
+
+static void
+posted(vx_gw_req *r)
+{
+	vx_gw_reply(r, 201, "text/plain", "posted", 6);
+}
+
+static void
+silent(vx_gw_req *r)
+{
+	(void)r;
+}
+
+static void
+err_a(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	char out[300];
+	int n = snprintf(out, sizeof(out), "A:%s:%s", field ? field : "-", message);
+	vx_gw_reply(r, status, "text/plain", out, (size_t)n);
+}
+
+static void
+err_b(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	char out[300];
+	int n = snprintf(out, sizeof(out), "B:%s:%s", field ? field : "-", message);
+	vx_gw_reply(r, status, "text/plain", out, (size_t)n);
+}
+
+static const vx_gw_route routes_a[] = {
+	{"GET", "/a/items", echo},
+	{"POST", "/a/items", posted},
+	{"GET", "/a/items/{id}", echo},
+	{"GET", "/a/items/{id}/parts/{part}", echo},
+	{"GET", "/a/silent", silent},
+};
+static const char *const prefixes_a[] = {"/a", NULL};
+static const vx_gw_dialect dialect_a = {.name = "A", .prefixes = prefixes_a,
+	.error = err_a, .routes = routes_a, .n_routes = 5};
+
+static const vx_gw_route routes_b[] = {
+	{"DELETE", "/a/items/{id}", echo},
+	{"GET", "/b", echo},
+};
+static const char *const prefixes_b[] = {"/b", "/a/items/special", NULL};
+static const vx_gw_dialect dialect_b = {.name = "B", .prefixes = prefixes_b,
+	.error = err_b, .routes = routes_b, .n_routes = 2};
+
+static void
+route(const vx_gw_router *rt, vx_gw_req *r, const char *method, const char *path,
+    int status, const char *body)
+{
+	vx_gw_req_fini(r);
+	req_at(r, method, path, "");
+	vx_gw_router_dispatch(rt, r);
+	cr_assert_eq(r->status, status, "%s %s: %d", method, path, r->status);
+	cr_assert_eq(r->res_len, strlen(body), "%s %s: %.*s", method, path, (int)r->res_len,
+	    r->res_body);
+	cr_assert(memcmp(r->res_body, body, r->res_len) == 0, "%s %s: %.*s", method, path,
+	    (int)r->res_len, r->res_body);
+}
+
+Test(units, the_router_matches_params_and_answers_404_405_per_dialect)
+{
+	const vx_gw_dialect *ds[] = {&dialect_a, &dialect_b};
+	vx_gw_router *rt;
+	vx_gw_req r;
+
+	memset(&r, 0, sizeof(r));
+	vx_arena_init(&arena, 1 << 20);
+	cr_assert_eq(vx_gw_router_alloc(&rt, ds, 2, &dialect_a), 0);
+	route(rt, &r, "GET", "/a/items", 200, "A");
+	route(rt, &r, "GET", "/a/items/", 200, "A");
+	route(rt, &r, "HEAD", "/a/items", 200, "A");
+	route(rt, &r, "POST", "/a/items", 201, "posted");
+	route(rt, &r, "GET", "/a/items/42", 200, "A id=42");
+	route(rt, &r, "GET", "/a/items/x%2Fy", 200, "A id=x/y");
+	route(rt, &r, "GET", "/a/items/7/parts/wheel", 200, "A id=7 part=wheel");
+	route(rt, &r, "DELETE", "/a/items/7", 200, "B id=7");
+	route(rt, &r, "GET", "/b", 200, "B");
+	/* 405 lists every method the path has, from any dialect. */
+	route(rt, &r, "PUT", "/a/items", 405, "A:-:Method not allowed");
+	cr_assert_str_eq(r.allow, "GET, POST");
+	route(rt, &r, "PUT", "/a/items/9", 405, "A:-:Method not allowed");
+	cr_assert_str_eq(r.allow, "GET, DELETE");
+	/* 404 in the format of whoever owns the prefix. */
+	route(rt, &r, "GET", "/a/nothing", 404, "A:-:Not found");
+	route(rt, &r, "GET", "/b/nothing", 404, "B:-:Not found");
+	route(rt, &r, "GET", "/a/items/special/x/y", 404, "B:-:Not found");
+	route(rt, &r, "GET", "/bb", 404, "A:-:Not found");
+	route(rt, &r, "GET", "/", 404, "A:-:Not found");
+	route(rt, &r, "GET", "/a/items//parts/x", 404, "A:-:Not found");
+	route(rt, &r, "GET", "/a/items/%zz", 400, "A:-:malformed path");
+	route(rt, &r, "GET", "/a/items/%00", 400, "A:-:malformed path");
+	route(rt, &r, "GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", 404, "A:-:Not found");
+	/* A handler that forgets to answer still gets one. */
+	route(rt, &r, "GET", "/a/silent", 500, "A:-:the handler gave no answer");
+	cr_assert(vx_gw_router_owner(rt, "/a/items/special") == &dialect_b);
+	cr_assert(vx_gw_router_owner(rt, "/a/items/specialist") == &dialect_a);
+	vx_gw_req_fini(&r);
+	vx_gw_router_free(rt);
+	vx_arena_fini(&arena);
+}
+
+Test(units, malformed_route_patterns_are_refused)
+{
+	static const vx_gw_route bad1[] = {{"GET", "no-slash", echo}};
+	static const vx_gw_route bad2[] = {{"GET", "/a/{open", echo}};
+	static const vx_gw_route bad3[] = {{"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", echo}};
+	const vx_gw_route *tables[] = {bad1, bad2, bad3};
+	vx_gw_router *rt;
+
+	for (size_t i = 0; i < 3; i++) {
+		vx_gw_dialect d = {.name = "x", .error = err_a, .routes = tables[i], .n_routes = 1};
+		const vx_gw_dialect *ds[] = {&d};
+		cr_assert_eq(vx_gw_router_alloc(&rt, ds, 1, &d), VX_EINVAL, "table %zu", i);
+		cr_assert_null(rt);
+	}
+}
