@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,11 +38,54 @@ vx_free_port(void)
 	return port;
 }
 
+pid_t
+vx_spawn(const char *const *argv, const char *log)
+{
+	pid_t pid = fork();
+	int fd;
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		/* The child dies with the test (strictly: with the thread that
+		 * started it), and keeps off the test's stdout. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void
+vx_harness_jwt_secret(vx_harness *h, uint8_t out[32])
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {10, "jwt.secret"}, v;
+
+	cr_assert(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 32);
+	cr_assert(mdb_env_open(env, h->dir, MDB_RDONLY, 0600) == 0);
+	cr_assert(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0);
+	cr_assert(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+	cr_assert(mdb_get(txn, dbi, &k, &v) == 0);
+	cr_assert_eq(v.mv_size, 32);
+	memcpy(out, v.mv_data, 32);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
 static void
 spawn(vx_harness *h)
 {
 	const char *argv[32];
-	int n = 0, fd;
+	int n = 0;
 
 	argv[n++] = VX_VEXILD_PATH;
 	argv[n++] = "--data";
@@ -53,21 +97,7 @@ spawn(vx_harness *h)
 	for (const char *const *e = saved_extra; e && *e && n < 30; e++)
 		argv[n++] = *e;
 	argv[n] = NULL;
-	h->pid = fork();
-	cr_assert(h->pid >= 0);
-	if (h->pid == 0) {
-		/* vexild dies with the test (strictly: with the thread that
-		 * started it), and keeps off the test's stdout. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	h->pid = vx_spawn(argv, h->log);
 }
 
 static void

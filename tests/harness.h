@@ -8,6 +8,7 @@
 #define VX_HARNESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "vexil.h"
@@ -40,6 +41,15 @@ void vx_harness_restart(vx_harness *h);
 int vx_harness_stop(vx_harness *h);
 /* Stops and removes the data dir. */
 void vx_harness_fini(vx_harness *h);
+
+/*
+ * Starts argv[0] with argv, its stdout and stderr appended to log. The
+ * child dies with the calling thread (PR_SET_PDEATHSIG), so start
+ * processes from the test's main thread.
+ */
+pid_t vx_spawn(const char *const *argv, const char *log);
+/* Reads vexild's JWT secret from the data dir, to mint test tokens. */
+void vx_harness_jwt_secret(vx_harness *h, uint8_t out[32]);
 
 /* A new client with the given credential (NULL: none). */
 vx_client *vx_harness_client(vx_harness *h, const char *credential);

@@ -6,14 +6,12 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,7 +115,7 @@ vx_gateway_start(vx_gateway *g, const vx_harness *h, const char *scheme,
 {
 	const char *argv[40];
 	char listen[160], health[200];
-	int n = 0, fd;
+	int n = 0;
 
 	memset(g, 0, sizeof(*g));
 	snprintf(g->base, sizeof(g->base), "%s://127.0.0.1:%d", scheme ? scheme : "http",
@@ -134,20 +132,7 @@ vx_gateway_start(vx_gateway *g, const vx_harness *h, const char *scheme,
 	for (const char *const *e = extra; e && *e && n < 38; e++)
 		argv[n++] = *e;
 	argv[n] = NULL;
-	g->pid = fork();
-	cr_assert(g->pid >= 0);
-	if (g->pid == 0) {
-		/* The gateway dies with the test thread that started it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	g->pid = vx_spawn(argv, g->log);
 	snprintf(health, sizeof(health), "%s/health", g->base);
 	for (int i = 0; i < 500; i++) {
 		vx_http_req rq = {.method = "GET", .url = health, .cainfo = cainfo};

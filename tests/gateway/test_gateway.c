@@ -11,7 +11,6 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <dirent.h>
-#include <lmdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -424,26 +423,6 @@ Test(gateway, bad_logins_are_401_and_repeated_ones_429)
 	expect_error(&r, 429, NULL);
 }
 
-/* Reads the server's JWT secret from the data dir, to mint tokens. */
-static void
-server_secret(uint8_t out[32])
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val k = {10, "jwt.secret"}, v;
-
-	cr_assert(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 32);
-	cr_assert(mdb_env_open(env, h.dir, MDB_RDONLY, 0600) == 0);
-	cr_assert(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0);
-	cr_assert(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
-	cr_assert(mdb_get(txn, dbi, &k, &v) == 0);
-	cr_assert_eq(v.mv_size, 32);
-	memcpy(out, v.mv_data, 32);
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-}
 
 static long
 me_status(const char *token)
@@ -511,7 +490,7 @@ Test(gateway, missing_and_forged_tokens_are_401)
 
 	/* Expired, and signed with another secret. */
 	cr_assert(sodium_init() >= 0);
-	server_secret(secret);
+	vx_harness_jwt_secret(&h, secret);
 	vx_auth_set_jwt_secret(secret);
 	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
 	cr_assert_eq(me_status(token), 200,

@@ -3,7 +3,6 @@
  * by users, and the projects' primary SDK keys.
  */
 #include <criterion/criterion.h>
-#include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,26 +112,6 @@ Test(users, repeated_failed_logins_are_refused_for_a_while)
 	cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED);
 }
 
-/* Reads the server's JWT secret straight from the data dir, to mint tokens. */
-static void
-server_secret(uint8_t out[32])
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val k = {10, "jwt.secret"}, v;
-
-	cr_assert(mdb_env_create(&env) == 0);
-	mdb_env_set_maxdbs(env, 32);
-	cr_assert(mdb_env_open(env, h.dir, MDB_RDONLY, 0600) == 0);
-	cr_assert(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0);
-	cr_assert(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
-	cr_assert(mdb_get(txn, dbi, &k, &v) == 0);
-	cr_assert_eq(v.mv_size, 32);
-	memcpy(out, v.mv_data, 32);
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-}
 
 static int
 call_me(const char *token)
@@ -160,7 +139,7 @@ Test(users, forged_expired_and_unsigned_tokens_are_refused)
 
 	vx_free(sign_up("jwt@example.com", "secret-pw", &rc, &st));
 	cr_assert(sodium_init() >= 0);
-	server_secret(secret);
+	vx_harness_jwt_secret(&h, secret);
 	vx_auth_set_jwt_secret(secret);
 	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
 	cr_assert_eq(call_me(token), 0, "a token signed with the server's secret works");
