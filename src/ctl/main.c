@@ -995,9 +995,9 @@ cmd_stats(vx_client *c, struct args *a)
 			char day[16];
 			gmtime_r(&t, &tm);
 			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-			printf("%s %-14s %-32s %-12s %llu\n", day, out->counts[i]->environment,
-			    out->counts[i]->flag_key, out->counts[i]->variant,
-			    (unsigned long long)out->counts[i]->count);
+			printf("%s %-10s %-14s %-32s %-12s %llu\n", day, out->counts[i]->kind,
+			    out->counts[i]->environment, out->counts[i]->flag_key,
+			    out->counts[i]->variant, (unsigned long long)out->counts[i]->count);
 		}
 		if (out->dropped)
 			printf("(%llu records dropped since vexild started)\n",

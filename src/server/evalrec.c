@@ -12,6 +12,7 @@
 #include <time.h>
 
 struct rec {
+	int kind;
 	uint64_t project_id;
 	int64_t time;
 	char env[65];
@@ -63,8 +64,8 @@ copy(char *dst, size_t cap, const char *src)
 }
 
 void
-vx_evalrec_push(vx_evalrec *r, uint64_t project_id, const char *env, const char *flag,
-    const char *variant, const char *reason, const char *user_id)
+vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
+    const char *flag, const char *variant, const char *reason, const char *user_id)
 {
 	size_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	struct cell *c;
@@ -86,6 +87,7 @@ vx_evalrec_push(vx_evalrec *r, uint64_t project_id, const char *env, const char 
 		}
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
+	c->r.kind = kind;
 	c->r.project_id = project_id;
 	c->r.time = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	copy(c->r.env, sizeof(c->r.env), env);
@@ -136,6 +138,7 @@ aggregate(vx_evalrec *r, size_t n)
 		for (j = 0; j < r->naggs; j++) {
 			const struct rec *y = r->aggs[j].r;
 			if (r->aggs[j].day == day && y->project_id == x->project_id &&
+			    y->kind == x->kind &&
 			    strcmp(y->flag, x->flag) == 0 && strcmp(y->env, x->env) == 0 &&
 			    strcmp(y->variant, x->variant) == 0)
 				break;
@@ -162,14 +165,16 @@ write_batch(vx_wtxn *w, void *arg)
 
 	for (size_t i = 0; i < r->naggs; i++) {
 		const struct rec *x = r->aggs[i].r;
-		if ((rc = vx_store_evalcount_add(w, x->project_id, r->aggs[i].day, x->env, x->flag,
-			 x->variant, r->aggs[i].n)) != 0)
+		if ((rc = vx_store_evalcount_add(w, x->project_id, r->aggs[i].day, x->kind, x->env,
+			 x->flag, x->variant, r->aggs[i].n)) != 0)
 			return rc;
 	}
 	/* Only the newest `keep` of a batch can survive the trim anyway. */
 	start = b->n > r->keep * 4 ? b->n - r->keep * 4 : 0;
 	for (size_t i = start; i < b->n; i++) {
 		const struct rec *x = &r->batch[i];
+		if (x->kind != VX_COUNT_EVALUATION)
+			continue;
 		vexil__v1__eval_record__init(&e);
 		e.time = x->time;
 		e.project_id = x->project_id;

@@ -27,9 +27,13 @@ int vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep
 /* Flushes what is queued and stops the flusher. */
 void vx_evalrec_stop(vx_evalrec *r);
 
-/* Queues one record; never blocks. Strings are copied (and truncated). */
-void vx_evalrec_push(vx_evalrec *r, uint64_t project_id, const char *env, const char *flag,
-    const char *variant, const char *reason, const char *user_id);
+/*
+ * Queues one record; never blocks. Strings are copied (and truncated).
+ * kind is VX_COUNT_EVALUATION or VX_COUNT_EXPOSURE; only evaluations go
+ * to the recent log, both are counted.
+ */
+void vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
+    const char *flag, const char *variant, const char *reason, const char *user_id);
 /* Records dropped because the queue was full, since start. */
 uint64_t vx_evalrec_dropped(vx_evalrec *r);
 /* Waits until everything queued before the call has been written. */

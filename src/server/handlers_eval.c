@@ -39,7 +39,8 @@ static void
 record(vx_call *c, const vx_snapshot *snap, const Vexil__V1__EvaluationResult *r,
     const vx_eval_ctx *ctx)
 {
-	vx_evalrec_push(c->records, snap->fs->project_id, snap->fs->env, r->flag_key,
+	vx_evalrec_push(c->records, VX_COUNT_EVALUATION, snap->fs->project_id, snap->fs->env,
+	    r->flag_key,
 	    r->variant, r->reason, ctx->user_id);
 }
 
@@ -221,6 +222,34 @@ get_eval_counts(Vexil__V1__EvaluationService_Service *svc,
 	    in->environment, in->flag_key, c->alloc, &out->counts, &out->n_counts);
 out:
 	VX_REPLY(c, rc, out);
+}
+
+static void
+record_exposure(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__ExposureRequest *in,
+    Vexil__V1__Empty_Closure closure, void *closure_data)
+{
+	static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
+	vx_call *c = closure_data;
+	vx_snapshot *snap = NULL;
+	const vx_compiled *cf;
+	int rc;
+
+	(void)svc;
+	if ((rc = vx_check_key(c, "flag_key", in->flag_key, VX_KEY_MAX)) != 0 ||
+	    (rc = vx_check_text(c, "variant", in->variant, 0, 64)) != 0 ||
+	    (rc = vx_check_text(c, "user_id", in->user_id, 0, 256)) != 0 ||
+	    (rc = snapshot(c, in->project, in->environment, &snap)) != 0)
+		goto out;
+	if ((cf = vx_flagset_find(snap->fs, in->flag_key)) == NULL) {
+		rc = vx_fail(c, VX_ENOTFOUND, "flag_key", "FLAG_NOT_FOUND", "flag %.128s not found",
+		    in->flag_key);
+		goto out;
+	}
+	vx_evalrec_push(c->records, VX_COUNT_EXPOSURE, snap->fs->project_id, snap->fs->env,
+	    cf->key, in->variant, "EXPOSURE", in->user_id);
+out:
+	c->snap = snap;
+	VX_REPLY(c, rc, &empty);
 }
 
 static void

@@ -1130,29 +1130,32 @@ vx_store_sdkkey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
 
 /* ---- evaluation records ---- */
 
-/* pid(8) day(4) env NUL flag NUL variant */
+/* pid(8) day(4) kind(1) env NUL flag NUL variant */
+#define COUNT_HEAD 13
+
 static int
-count_key(uint8_t *k, uint64_t pid, int32_t day, const char *env, const char *flag,
-    const char *variant, size_t *klen)
+count_key(uint8_t *k, uint64_t pid, int32_t day, int kind, const char *env,
+    const char *flag, const char *variant, size_t *klen)
 {
 	size_t a = strlen(env), b = strlen(flag), c = strlen(variant);
-	if (12 + a + b + c + 2 > KEY_MAX)
+	if (COUNT_HEAD + a + b + c + 2 > KEY_MAX)
 		return VX_EINVAL;
 	vx_be64_put(k, pid);
 	k[8] = (uint8_t)((uint32_t)day >> 24);
 	k[9] = (uint8_t)((uint32_t)day >> 16);
 	k[10] = (uint8_t)((uint32_t)day >> 8);
 	k[11] = (uint8_t)day;
-	memcpy(k + 12, env, a + 1);
-	memcpy(k + 13 + a, flag, b + 1);
-	memcpy(k + 14 + a + b, variant, c);
-	*klen = 14 + a + b + c;
+	k[12] = (uint8_t)kind;
+	memcpy(k + COUNT_HEAD, env, a + 1);
+	memcpy(k + COUNT_HEAD + 1 + a, flag, b + 1);
+	memcpy(k + COUNT_HEAD + 2 + a + b, variant, c);
+	*klen = COUNT_HEAD + 2 + a + b + c;
 	return 0;
 }
 
 int
-vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, const char *env,
-    const char *flag, const char *variant, uint64_t delta)
+vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, int kind,
+    const char *env, const char *flag, const char *variant, uint64_t delta)
 {
 	uint8_t k[KEY_MAX], val[8];
 	MDB_val kv, v;
@@ -1160,7 +1163,7 @@ vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, const char 
 	uint64_t cur = 0;
 	int rc;
 
-	if ((rc = count_key(k, project_id, day, env, flag, variant, &klen)) != 0)
+	if ((rc = count_key(k, project_id, day, kind, env, flag, variant, &klen)) != 0)
 		return rc;
 	kv.mv_size = klen;
 	kv.mv_data = k;
@@ -1200,11 +1203,11 @@ vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t 
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const char *kp = (const char *)k.mv_data, *e, *f, *var;
 		const uint8_t *ub = k.mv_data;
-		if (k.mv_size < 15 || memcmp(k.mv_data, start, 8) != 0)
+		if (k.mv_size < COUNT_HEAD + 2 || memcmp(k.mv_data, start, 8) != 0)
 			break;
 		/* Keys are NUL-separated; the variant runs to the key's end. */
-		e = kp + 12;
-		f = memchr(e, 0, k.mv_size - 12);
+		e = kp + COUNT_HEAD;
+		f = memchr(e, 0, k.mv_size - COUNT_HEAD);
 		if (f == NULL || v.mv_size != 8)
 			continue;
 		f++;
@@ -1231,6 +1234,7 @@ vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t 
 		char *p = (char *)(c + 1);
 		c->day = (int32_t)(((uint32_t)ub[8] << 24) | ((uint32_t)ub[9] << 16) |
 		    ((uint32_t)ub[10] << 8) | ub[11]);
+		c->kind = ub[12] == VX_COUNT_EXPOSURE ? "exposure" : "evaluation";
 		c->environment = strcpy(p, e);
 		p += strlen(e) + 1;
 		c->flag_key = strcpy(p, f);

@@ -231,9 +231,11 @@ int vx_store_sdkkey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
     Vexil__V1__SdkKey ***out, size_t *n) VX_MUST_USE;
 
 /* ---- evaluation records (written in batches, never one per evaluation) ---- */
-/* Adds delta to the count of (project, day, env, flag, variant). */
-int vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, const char *env,
-    const char *flag, const char *variant, uint64_t delta) VX_MUST_USE;
+enum vx_count_kind { VX_COUNT_EVALUATION, VX_COUNT_EXPOSURE };
+
+/* Adds delta to the count of (project, day, kind, env, flag, variant). */
+int vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, int kind,
+    const char *env, const char *flag, const char *variant, uint64_t delta) VX_MUST_USE;
 /* Counts of a project from from_day on, filtered by env and flag when
  * they are non-empty, in (day, env, flag, variant) order. */
 int vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id,

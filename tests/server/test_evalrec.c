@@ -42,7 +42,8 @@ produce(void *arg)
 {
 	vx_evalrec *r = arg;
 	for (int i = 0; i < PER_PRODUCER; i++)
-		vx_evalrec_push(r, 7, "production", i % 2 ? "a" : "b", "on", "SPLIT", "u");
+		vx_evalrec_push(r, VX_COUNT_EVALUATION, 7, "production", i % 2 ? "a" : "b", "on", "SPLIT",
+		    "u");
 	return NULL;
 }
 
@@ -89,7 +90,7 @@ Test(evalrec, stopping_writes_what_is_queued)
 	vx_evalrec *r;
 	cr_assert(vx_evalrec_start(&r, s, 4096, 100) == 0);
 	for (int i = 0; i < 3000; i++)
-		vx_evalrec_push(r, 7, "production", "f", "on", "SPLIT", "u");
+		vx_evalrec_push(r, VX_COUNT_EVALUATION, 7, "production", "f", "on", "SPLIT", "u");
 	vx_evalrec_stop(r);
 	cr_assert_eq(counted(), 3000);
 }

@@ -346,3 +346,47 @@ Test(local, a_full_record_buffer_drops_and_counts_without_blocking_evaluations)
 	    (unsigned long long)total, (unsigned long long)dropped,
 	    (unsigned long long)evaluated);
 }
+
+Test(local, exposures_are_counted_apart_from_evaluations)
+{
+	Vexil__V1__ExposureRequest in = VEXIL__V1__EXPOSURE_REQUEST__INIT;
+	Vexil__V1__GetEvalCountsRequest gc = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *counts = NULL;
+	Vexil__V1__Empty *e;
+	vx_status st;
+	uint64_t exposures = 0, evaluations = 0;
+
+	flag_with_rules("charlie", 100, NULL, 0, true);
+	in.project = "default";
+	in.environment = "production";
+	in.flag_key = "charlie";
+	in.variant = "b";
+	in.user_id = "u1";
+	for (int i = 0; i < 7; i++) {
+		cr_assert(vx_record_exposure(h.admin, &in, &e, &st) == 0, "%s", st.message);
+		vx_free(e);
+	}
+	in.flag_key = "nope";
+	cr_assert_eq(vx_record_exposure(h.admin, &in, &e, &st), VX_ENOTFOUND);
+	cr_assert_str_eq(st.field, "flag_key");
+	in.flag_key = "charlie";
+	in.environment = "qa";
+	cr_assert_eq(vx_record_exposure(h.admin, &in, &e, &st), VX_ENOTFOUND);
+
+	gc.project = "default";
+	for (int tries = 0; tries < 50 && exposures < 7; tries++) {
+		usleep(100000);
+		vx_free(counts);
+		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s", st.message);
+		exposures = evaluations = 0;
+		for (size_t i = 0; i < counts->n_counts; i++) {
+			if (strcmp(counts->counts[i]->kind, "exposure") == 0)
+				exposures += counts->counts[i]->count;
+			else
+				evaluations += counts->counts[i]->count;
+		}
+	}
+	vx_free(counts);
+	cr_assert_eq(exposures, 7);
+	cr_assert_eq(evaluations, 0, "exposures are not evaluations");
+}

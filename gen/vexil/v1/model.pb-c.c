@@ -2685,7 +2685,7 @@ const ProtobufCMessageDescriptor vexil__v1__eval_record__descriptor =
   (ProtobufCMessageInit) vexil__v1__eval_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__eval_count__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vexil__v1__eval_count__field_descriptors[6] =
 {
   {
     "day",
@@ -2747,18 +2747,31 @@ static const ProtobufCFieldDescriptor vexil__v1__eval_count__field_descriptors[5
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kind",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvalCount, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__eval_count__field_indices_by_name[] = {
   4,   /* field[4] = count */
   0,   /* field[0] = day */
   1,   /* field[1] = environment */
   2,   /* field[2] = flag_key */
+  5,   /* field[5] = kind */
   3,   /* field[3] = variant */
 };
 static const ProtobufCIntRange vexil__v1__eval_count__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vexil__v1__eval_count__descriptor =
 {
@@ -2768,7 +2781,7 @@ const ProtobufCMessageDescriptor vexil__v1__eval_count__descriptor =
   "Vexil__V1__EvalCount",
   "vexil.v1",
   sizeof(Vexil__V1__EvalCount),
-  5,
+  6,
   vexil__v1__eval_count__field_descriptors,
   vexil__v1__eval_count__field_indices_by_name,
   1,  vexil__v1__eval_count__number_ranges,

@@ -434,10 +434,14 @@ struct  Vexil__V1__EvalCount
   char *flag_key;
   char *variant;
   uint64_t count;
+  /*
+   * "evaluation" or "exposure"
+   */
+  char *kind;
 };
 #define VEXIL__V1__EVAL_COUNT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_count__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /* Vexil__V1__Project methods */

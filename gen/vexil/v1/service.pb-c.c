@@ -2398,6 +2398,51 @@ void   vexil__v1__eval_count_list__free_unpacked
   assert(message->base.descriptor == &vexil__v1__eval_count_list__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__exposure_request__init
+                     (Vexil__V1__ExposureRequest         *message)
+{
+  static const Vexil__V1__ExposureRequest init_value = VEXIL__V1__EXPOSURE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__exposure_request__get_packed_size
+                     (const Vexil__V1__ExposureRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__exposure_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__exposure_request__pack
+                     (const Vexil__V1__ExposureRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__exposure_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__exposure_request__pack_to_buffer
+                     (const Vexil__V1__ExposureRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__exposure_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ExposureRequest *
+       vexil__v1__exposure_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ExposureRequest *)
+     protobuf_c_message_unpack (&vexil__v1__exposure_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__exposure_request__free_unpacked
+                     (Vexil__V1__ExposureRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__exposure_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__list_eval_log_request__init
                      (Vexil__V1__ListEvalLogRequest         *message)
 {
@@ -5842,6 +5887,96 @@ const ProtobufCMessageDescriptor vexil__v1__eval_count_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__eval_count_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__exposure_request__field_descriptors[5] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ExposureRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "environment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ExposureRequest, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "flag_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ExposureRequest, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variant",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ExposureRequest, variant),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ExposureRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__exposure_request__field_indices_by_name[] = {
+  1,   /* field[1] = environment */
+  2,   /* field[2] = flag_key */
+  0,   /* field[0] = project */
+  4,   /* field[4] = user_id */
+  3,   /* field[3] = variant */
+};
+static const ProtobufCIntRange vexil__v1__exposure_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor vexil__v1__exposure_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ExposureRequest",
+  "ExposureRequest",
+  "Vexil__V1__ExposureRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__ExposureRequest),
+  5,
+  vexil__v1__exposure_request__field_descriptors,
+  vexil__v1__exposure_request__field_indices_by_name,
+  1,  vexil__v1__exposure_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__exposure_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor vexil__v1__list_eval_log_request__field_descriptors[2] =
 {
   {
@@ -6902,12 +7037,13 @@ void vexil__v1__audit_service__init (Vexil__V1__AuditService_Service *service,
                                      &vexil__v1__audit_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor vexil__v1__evaluation_service__method_descriptors[5] =
+static const ProtobufCMethodDescriptor vexil__v1__evaluation_service__method_descriptors[6] =
 {
   { "Evaluate", &vexil__v1__evaluate_request__descriptor, &vexil__v1__evaluation_result__descriptor },
   { "EvaluateAll", &vexil__v1__evaluate_all_request__descriptor, &vexil__v1__evaluation_list__descriptor },
   { "GetSnapshot", &vexil__v1__get_snapshot_request__descriptor, &vexil__v1__snapshot__descriptor },
   { "GetEvalCounts", &vexil__v1__get_eval_counts_request__descriptor, &vexil__v1__eval_count_list__descriptor },
+  { "RecordExposure", &vexil__v1__exposure_request__descriptor, &vexil__v1__empty__descriptor },
   { "ListEvalLog", &vexil__v1__list_eval_log_request__descriptor, &vexil__v1__eval_log__descriptor },
 };
 const unsigned vexil__v1__evaluation_service__method_indices_by_name[] = {
@@ -6915,7 +7051,8 @@ const unsigned vexil__v1__evaluation_service__method_indices_by_name[] = {
   1,        /* EvaluateAll */
   3,        /* GetEvalCounts */
   2,        /* GetSnapshot */
-  4         /* ListEvalLog */
+  5,        /* ListEvalLog */
+  4         /* RecordExposure */
 };
 const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor =
 {
@@ -6924,7 +7061,7 @@ const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor =
   "EvaluationService",
   "Vexil__V1__EvaluationService",
   "vexil.v1",
-  5,
+  6,
   vexil__v1__evaluation_service__method_descriptors,
   vexil__v1__evaluation_service__method_indices_by_name
 };
@@ -6960,13 +7097,21 @@ void vexil__v1__evaluation_service__get_eval_counts(ProtobufCService *service,
   assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void vexil__v1__evaluation_service__record_exposure(ProtobufCService *service,
+                                                    const Vexil__V1__ExposureRequest *input,
+                                                    Vexil__V1__Empty_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void vexil__v1__evaluation_service__list_eval_log(ProtobufCService *service,
                                                   const Vexil__V1__ListEvalLogRequest *input,
                                                   Vexil__V1__EvalLog_Closure closure,
                                                   void *closure_data)
 {
   assert(service->descriptor == &vexil__v1__evaluation_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *service,
                                           Vexil__V1__EvaluationService_ServiceDestroy destroy)

@@ -70,6 +70,7 @@ typedef struct Vexil__V1__GetSnapshotRequest Vexil__V1__GetSnapshotRequest;
 typedef struct Vexil__V1__Snapshot Vexil__V1__Snapshot;
 typedef struct Vexil__V1__GetEvalCountsRequest Vexil__V1__GetEvalCountsRequest;
 typedef struct Vexil__V1__EvalCountList Vexil__V1__EvalCountList;
+typedef struct Vexil__V1__ExposureRequest Vexil__V1__ExposureRequest;
 typedef struct Vexil__V1__ListEvalLogRequest Vexil__V1__ListEvalLogRequest;
 typedef struct Vexil__V1__EvalLog Vexil__V1__EvalLog;
 typedef struct Vexil__V1__ChangesRequest Vexil__V1__ChangesRequest;
@@ -839,6 +840,23 @@ struct  Vexil__V1__EvalCountList
 #define VEXIL__V1__EVAL_COUNT_LIST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__eval_count_list__descriptor) \
     , 0,NULL, 0 }
+
+
+struct  Vexil__V1__ExposureRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *environment;
+  char *flag_key;
+  /*
+   * optional
+   */
+  char *variant;
+  char *user_id;
+};
+#define VEXIL__V1__EXPOSURE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__exposure_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__ListEvalLogRequest
@@ -2014,6 +2032,25 @@ Vexil__V1__EvalCountList *
 void   vexil__v1__eval_count_list__free_unpacked
                      (Vexil__V1__EvalCountList *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__ExposureRequest methods */
+void   vexil__v1__exposure_request__init
+                     (Vexil__V1__ExposureRequest         *message);
+size_t vexil__v1__exposure_request__get_packed_size
+                     (const Vexil__V1__ExposureRequest   *message);
+size_t vexil__v1__exposure_request__pack
+                     (const Vexil__V1__ExposureRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__exposure_request__pack_to_buffer
+                     (const Vexil__V1__ExposureRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ExposureRequest *
+       vexil__v1__exposure_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__exposure_request__free_unpacked
+                     (Vexil__V1__ExposureRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Vexil__V1__ListEvalLogRequest methods */
 void   vexil__v1__list_eval_log_request__init
                      (Vexil__V1__ListEvalLogRequest         *message);
@@ -2348,6 +2385,9 @@ typedef void (*Vexil__V1__GetEvalCountsRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__EvalCountList_Closure)
                  (const Vexil__V1__EvalCountList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ExposureRequest_Closure)
+                 (const Vexil__V1__ExposureRequest *message,
                   void *closure_data);
 typedef void (*Vexil__V1__ListEvalLogRequest_Closure)
                  (const Vexil__V1__ListEvalLogRequest *message,
@@ -2780,6 +2820,10 @@ struct Vexil__V1__EvaluationService_Service
                           const Vexil__V1__GetEvalCountsRequest *input,
                           Vexil__V1__EvalCountList_Closure closure,
                           void *closure_data);
+  void (*record_exposure)(Vexil__V1__EvaluationService_Service *service,
+                          const Vexil__V1__ExposureRequest *input,
+                          Vexil__V1__Empty_Closure closure,
+                          void *closure_data);
   void (*list_eval_log)(Vexil__V1__EvaluationService_Service *service,
                         const Vexil__V1__ListEvalLogRequest *input,
                         Vexil__V1__EvalLog_Closure closure,
@@ -2796,6 +2840,7 @@ void vexil__v1__evaluation_service__init (Vexil__V1__EvaluationService_Service *
       function_prefix__ ## evaluate_all,\
       function_prefix__ ## get_snapshot,\
       function_prefix__ ## get_eval_counts,\
+      function_prefix__ ## record_exposure,\
       function_prefix__ ## list_eval_log  }
 void vexil__v1__evaluation_service__evaluate(ProtobufCService *service,
                                              const Vexil__V1__EvaluateRequest *input,
@@ -2812,6 +2857,10 @@ void vexil__v1__evaluation_service__get_snapshot(ProtobufCService *service,
 void vexil__v1__evaluation_service__get_eval_counts(ProtobufCService *service,
                                                     const Vexil__V1__GetEvalCountsRequest *input,
                                                     Vexil__V1__EvalCountList_Closure closure,
+                                                    void *closure_data);
+void vexil__v1__evaluation_service__record_exposure(ProtobufCService *service,
+                                                    const Vexil__V1__ExposureRequest *input,
+                                                    Vexil__V1__Empty_Closure closure,
                                                     void *closure_data);
 void vexil__v1__evaluation_service__list_eval_log(ProtobufCService *service,
                                                   const Vexil__V1__ListEvalLogRequest *input,
@@ -2937,6 +2986,7 @@ extern const ProtobufCMessageDescriptor vexil__v1__get_snapshot_request__descrip
 extern const ProtobufCMessageDescriptor vexil__v1__snapshot__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__get_eval_counts_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__eval_count_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__exposure_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_eval_log_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor;

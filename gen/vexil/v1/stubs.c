@@ -520,6 +520,20 @@ vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexi
 }
 
 int
+vx_record_exposure(vx_client *c, const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	vx_wire_stub stub;
+	vx_status local;
+
+	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
+	vexil__v1__evaluation_service__record_exposure(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
 vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st)
 {

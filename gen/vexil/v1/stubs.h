@@ -88,6 +88,8 @@ int vx_get_snapshot(vx_client *c, const Vexil__V1__GetSnapshotRequest *in, Vexil
     vx_status *st) __attribute__((warn_unused_result));
 int vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_record_exposure(vx_client *c, const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
