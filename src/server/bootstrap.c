@@ -7,6 +7,12 @@
  * hash commits: if we crash in between, the next start finds no bootstrap
  * mark and makes a new key, overwriting a file that never worked. Once the
  * mark is committed the file is never written again.
+ *
+ * The same first write seeds the three flags the feature-flag-table API
+ * documents (specs/feature-flag-table-api.md, "Dados iniciais"), enabled
+ * in every environment, their extra columns kept as flag metadata. Being
+ * part of the bootstrap write, they are created exactly once, on a new
+ * database. (That write records one change per entity, revisions 1..4.)
  */
 #include "server/server.h"
 
@@ -18,6 +24,57 @@
 #include <unistd.h>
 
 #define MARK "bootstrapped"
+
+static const struct seed {
+	const char *key, *status, *strategy, *variation;
+} seeds[] = {
+	{"average_user", "active", "restricted_access",
+	    "{\"percentage\": 25, \"target_group\": \"standard_users\"}"},
+	{"admin_super", "active", "unrestricted_access",
+	    "{\"allowed_roles\": [\"admin\", \"superadmin\"], \"visible_logs\": true}"},
+	{"professional_tools", "active", "role_based_access",
+	    "{\"features\": [\"advanced_analytics\", \"bulk_export\"], "
+	    "\"allowed_roles\": [\"pro\", \"specialist\"]}"},
+};
+
+static int
+seed_flags(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p)
+{
+	static const char *const envs[] = {"development", "staging", "production"};
+	int rc;
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		Vexil__V1__Flag *f = vx_arena_alloc(c->arena, sizeof(*f));
+		Vexil__V1__Flag__MetadataEntry *m = vx_arena_alloc(c->arena, 3 * sizeof(*m));
+		Vexil__V1__Flag__MetadataEntry **mp = vx_arena_alloc(c->arena, 3 * sizeof(*mp));
+		if (f == NULL || m == NULL || mp == NULL)
+			return VX_ENOMEM;
+		vexil__v1__flag__init(f);
+		f->key = (char *)seeds[i].key;
+		const char *kv[3][2] = {{"status", seeds[i].status},
+			{"strategy", seeds[i].strategy}, {"variation", seeds[i].variation}};
+		for (int j = 0; j < 3; j++) {
+			vexil__v1__flag__metadata_entry__init(&m[j]);
+			m[j].key = (char *)kv[j][0];
+			m[j].value = (char *)kv[j][1];
+			mp[j] = &m[j];
+		}
+		f->metadata = mp;
+		f->n_metadata = 3;
+		for (int j = 0; j < 3; j++)
+			if ((rc = vx_flag_add_env(c, f, envs[j])) != 0)
+				return rc;
+		/* vx_flag_add_env left the variants to the core's defaults. */
+		for (size_t j = 0; j < f->n_envs; j++) {
+			f->envs[j]->enabled = true;
+			f->envs[j]->default_variant = "";
+			f->envs[j]->off_variant = "";
+		}
+		if ((rc = vx_flag_create(w, c, p, f)) != 0)
+			return rc;
+	}
+	return 0;
+}
 
 struct boot {
 	vx_store *s;
@@ -71,11 +128,13 @@ bootstrap_tx(vx_wtxn *w, void *arg)
 		return rc;
 
 	memset(&c, 0, sizeof(c));
+	c.store = b->s;
 	c.arena = &b->arena;
 	c.alloc = &b->arena.pb;
 	c.method = "bootstrap";
 	strcpy(c.who.actor, "system");
-	if ((rc = vx_project_create(w, &c, "default", "The default project", 0, &p)) != 0)
+	if ((rc = vx_project_create(w, &c, "default", "The default project", 0, &p)) != 0 ||
+	    (rc = seed_flags(w, &c, p)) != 0)
 		return rc;
 
 	vx_auth_new_key(VX_APIKEY_PREFIX, secret, hash, shown);

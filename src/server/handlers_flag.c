@@ -204,20 +204,15 @@ struct create_op {
 	Vexil__V1__Flag *out;
 };
 
-static int
-create_flag_tx(vx_wtxn *w, void *arg)
+int
+vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
 {
-	struct create_op *op = arg;
-	vx_call *c = op->c;
 	MDB_txn *txn = vx_wtxn_txn(w);
-	Vexil__V1__Flag *f = op->in->flag, *old;
-	Vexil__V1__Project *p;
+	Vexil__V1__Flag *old;
 	Vexil__V1__Environment **envs;
 	size_t nenvs;
 	int rc;
 
-	if ((rc = vx_call_project(c, txn, op->in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
-		return rc;
 	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
 	if (rc == 0)
 		return vx_fail(c, VX_EEXIST, "key", "unique",
@@ -254,9 +249,24 @@ create_flag_tx(vx_wtxn *w, void *arg)
 			return rc;
 	if ((rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
 		return rc;
-	op->out = f;
 	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "", f->key,
 	    f->id, c->who.actor, c->method);
+}
+
+static int
+create_flag_tx(vx_wtxn *w, void *arg)
+{
+	struct create_op *op = arg;
+	vx_call *c = op->c;
+	Vexil__V1__Project *p;
+	int rc;
+
+	if ((rc = vx_call_project(c, vx_wtxn_txn(w), op->in->project, VEXIL__V1__ROLE__ROLE_WRITE,
+		 &p)) != 0 ||
+	    (rc = vx_flag_create(w, c, p, op->in->flag)) != 0)
+		return rc;
+	op->out = op->in->flag;
+	return 0;
 }
 
 static void

@@ -134,6 +134,11 @@ int vx_sdk_key_revoke(vx_wtxn *w, vx_call *c, uint64_t id) VX_MUST_USE;
 int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *description,
     uint64_t owner, Vexil__V1__Project **out) VX_MUST_USE;
 
+/* Creates flag f (id, timestamps and env configs are filled in) in project
+ * p, inside a write, recording one change. */
+int vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+    VX_MUST_USE;
+
 /* A flag's config for one environment, or NULL. */
 Vexil__V1__FlagEnvConfig *vx_flag_env(const Vexil__V1__Flag *f, const char *env);
 /* Appends a default (disabled) config for env to the flag. */

@@ -164,7 +164,7 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 		in.environment = "production";
 		in.context = &ctx;
 		cr_assert(vx_evaluate_all(h.admin, &in, &out, &st) == 0, "%s", st.message);
-		cr_assert_eq(out->n_results, 3);
+		cr_assert_eq(out->n_results, 3 + 3, "ours and the three seeded flags");
 
 		vx_eval_attr attrs[8];
 		vx_eval_ctx lctx;
@@ -327,7 +327,7 @@ Test(local, a_full_record_buffer_drops_and_counts_without_blocking_evaluations)
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	evaluated = atomic_load(&count);
-	cr_assert_eq(evaluated, 4 * 15 * 200);
+	cr_assert_eq(evaluated, 4 * 15 * (200 + 3), "ours and the three seeded flags");
 	gc.project = "default";
 	/* Wait for the flusher to write what it kept, then account for all. */
 	for (int tries = 0; tries < 50 && total + dropped < evaluated; tries++) {

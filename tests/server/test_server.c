@@ -52,6 +52,31 @@ revision(vx_client *c, const char *project)
 	return rev;
 }
 
+Test(server, a_fresh_database_holds_the_three_seeded_table_api_flags)
+{
+	static const char *const keys[] = {"admin_super", "average_user", "professional_tools"};
+	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+	Vexil__V1__FlagList *out;
+	vx_status st;
+
+	in.project = "default";
+	cr_assert(vx_list_flags(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_eq(out->n_flags, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(out->flags[i]->key, keys[i]);
+		cr_assert_eq(out->flags[i]->n_metadata, 3, "status, strategy, variation");
+		for (size_t j = 0; j < out->flags[i]->n_envs; j++)
+			cr_assert(out->flags[i]->envs[j]->enabled);
+	}
+	vx_free(out);
+	/* Seeded once: a restart does not seed again. */
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	vx_harness_restart(&h);
+	cr_assert(vx_list_flags(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_eq(out->n_flags, 3);
+	vx_free(out);
+}
+
 Test(server, fresh_database_has_the_default_project_with_three_environments)
 {
 	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
@@ -264,7 +289,7 @@ client_thread(void *p)
 
 Test(server, thirty_two_concurrent_clients_all_succeed)
 {
-	enum { N = 32 };
+	enum { N = 32, SEEDED = 3 };
 	pthread_t t[N];
 	struct worker_arg a[N];
 	uint64_t before = revision(h.admin, "default");
@@ -283,7 +308,7 @@ Test(server, thirty_two_concurrent_clients_all_succeed)
 	in.project = "default";
 	in.limit = 7;
 	cr_assert(vx_list_flags(h.admin, &in, &out, &st) == 0, "%s", st.message);
-	cr_assert_eq(out->total, N * 10);
+	cr_assert_eq(out->total, N * 10 + SEEDED);
 	cr_assert_eq(out->n_flags, 7);
 	vx_free(out);
 	cr_assert_eq(revision(h.admin, "default"), before + N * 10);
