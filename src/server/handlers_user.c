@@ -3,9 +3,9 @@
  *
  * Passwords are hashed with Argon2id (crypto_pwhash_str, the interactive
  * limits: 64 MiB and a few tenths of a second each). Hashing is the one
- * expensive thing a request can ask for, so at most VX_HASH_SLOTS run at
- * once; a request that cannot get a slot within a second is refused with
- * RESOURCE_EXHAUSTED, and the other workers keep serving everything else.
+ * expensive thing a request can ask for, so these handlers run in
+ * vexild's slow lane (server.c): two threads of their own with a bounded
+ * queue, off the request workers, which keep serving everything else.
  * Repeated failed logins for one email are refused with RESOURCE_EXHAUSTED
  * (429 at the gateway) for a while: a fixed window per email, in memory.
  */
@@ -19,14 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#define VX_HASH_SLOTS 2
 #define FAIL_LIMIT 5               /* failures per window before refusing */
 #define FAIL_WINDOW_MS (5 * 60 * 1000)
 #define THROTTLE_SLOTS 1024
-
-static pthread_mutex_t hash_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t hash_free = PTHREAD_COND_INITIALIZER;
-static int hash_busy;
 
 /* Failed logins by email hash; a collision only makes throttling stricter. */
 static struct {
@@ -35,36 +30,6 @@ static struct {
 	int64_t window_start;
 } throttle[THROTTLE_SLOTS];
 static pthread_mutex_t throttle_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int
-hash_enter(vx_call *c)
-{
-	struct timespec ts;
-	int rc = 0;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 1;
-	pthread_mutex_lock(&hash_lock);
-	while (hash_busy >= VX_HASH_SLOTS && rc == 0)
-		rc = pthread_cond_timedwait(&hash_free, &hash_lock, &ts);
-	if (hash_busy < VX_HASH_SLOTS) {
-		hash_busy++;
-		rc = 0;
-	}
-	pthread_mutex_unlock(&hash_lock);
-	if (rc != 0)
-		return vx_fail(c, VX_EFULL, NULL, NULL, "too many logins at once; retry shortly");
-	return 0;
-}
-
-static void
-hash_leave(void)
-{
-	pthread_mutex_lock(&hash_lock);
-	hash_busy--;
-	pthread_cond_signal(&hash_free);
-	pthread_mutex_unlock(&hash_lock);
-}
 
 static uint32_t
 email_tag(const char *email)
@@ -214,11 +179,8 @@ register_user(Vexil__V1__UserService_Service *svc, const Vexil__V1__RegisterRequ
 	}
 	/* Hash before the write: the writer lock is never held for Argon2. */
 	vx_store_reader_release(c->reader);
-	if ((rc = hash_enter(c)) != 0)
-		goto out;
 	rc = crypto_pwhash_str(op.hash, in->password, plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
-	hash_leave();
 	if (rc != 0) {
 		rc = vx_fail(c, VX_ENOMEM, NULL, NULL, "out of memory hashing the password");
 		goto out;
@@ -254,14 +216,11 @@ login(Vexil__V1__UserService_Service *svc, const Vexil__V1__LoginRequest *in,
 	if (rc != 0 && rc != VX_ENOTFOUND)
 		goto out;
 	vx_store_reader_release(c->reader);
-	if ((rc = hash_enter(c)) != 0)
-		goto out;
 	if (u == NULL)
 		pthread_once(&dummy_once, make_dummy);
 	ok = crypto_pwhash_str_verify(u ? u->password_hash : dummy_hash, in->password,
 		 strlen(in->password)) == 0 &&
 	    u != NULL;
-	hash_leave();
 	note_failure(email, !ok);
 	if (!ok) {
 		rc = vx_fail(c, VX_EAUTH, NULL, NULL, "invalid email or password");

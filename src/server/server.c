@@ -23,10 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SLOW_WORKERS 2 /* concurrent Argon2 hashes, 64 MiB each */
+#define SLOW_QUEUE 64
+
 struct worker {
 	vx_server *srv;
 	pthread_t thread;
 	bool started;
+	bool slow;     /* serves the slow lane (password hashing) */
 	nng_ctx ctx;
 	nng_aio *aio;
 	vx_arena arena;
@@ -44,6 +48,17 @@ struct vx_server {
 	bool rep_open, pub_open;
 	atomic_bool stopping;
 	atomic_int conns[2];  /* pipes on REP and PUB */
+	/* The slow lane: requests that hash passwords, handed over with
+	 * their REP context so that request workers never run Argon2. */
+	struct worker slow[SLOW_WORKERS];
+	struct slow_job {
+		nng_ctx ctx;
+		nng_msg *msg;
+	} queue[SLOW_QUEUE];
+	size_t qhead, qlen;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	bool slow_started;
 	atomic_uint_fast64_t refused;
 	struct worker *workers;
 	int nworkers;
@@ -191,6 +206,13 @@ is_public(const vx_wire_method *m)
 	    strcmp(m->name, "vexil.v1.UserService/Login") == 0;
 }
 
+/* Methods that hash a password: they run in the slow lane. */
+static bool
+is_slow(const vx_wire_method *m)
+{
+	return is_public(m);
+}
+
 /* SDK keys ship inside client apps; they may evaluate, nothing more. */
 static bool
 sdk_may_call(const vx_wire_method *m)
@@ -208,7 +230,12 @@ sdk_may_call(const vx_wire_method *m)
 	return false;
 }
 
-static void
+/*
+ * Serves one request in place: msg becomes the reply. Returns false
+ * without touching msg when the request belongs to the slow lane and w is
+ * a request worker; the caller hands it over.
+ */
+static bool
 serve(struct worker *w, nng_msg *msg)
 {
 	vx_server *srv = w->srv;
@@ -247,6 +274,8 @@ serve(struct worker *w, nng_msg *msg)
 		    "unknown method %s", name);
 		goto reply;
 	}
+	if (is_slow(m) && !w->slow)
+		return false;
 	if (vx_store_reader_acquire(&w->reader) != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
 		    "storage unavailable");
@@ -291,6 +320,77 @@ reply:
 		    (unsigned long long)((vx_mono_ns() - t0) / 1000),
 		    c.who.actor[0] ? c.who.actor : "-", rid[0] ? rid : "-",
 		    c.st.code ? " msg=" : "", c.st.code ? c.st.message : "");
+	return true;
+}
+
+/* Sends msg as the reply on ctx; a failed send leaves msg with us. */
+static void
+reply_on(struct worker *w, nng_ctx ctx, nng_msg *msg)
+{
+	int rv;
+
+	nng_aio_set_msg(w->aio, msg);
+	nng_aio_set_timeout(w->aio, 5000);
+	nng_ctx_send(ctx, w->aio);
+	nng_aio_wait(w->aio);
+	if ((rv = nng_aio_result(w->aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(w->aio));
+		vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+	}
+}
+
+/*
+ * Hands a slow request, with the context it came on, to the slow lane and
+ * gives the worker a fresh context. Returns false when the lane is full.
+ */
+static bool
+hand_over(struct worker *w, nng_msg *msg)
+{
+	vx_server *srv = w->srv;
+	nng_ctx fresh;
+	bool ok = false;
+
+	if (nng_ctx_open(&fresh, srv->rep) != 0)
+		return false;
+	pthread_mutex_lock(&srv->qlock);
+	if (srv->qlen < SLOW_QUEUE) {
+		srv->queue[(srv->qhead + srv->qlen++) % SLOW_QUEUE] =
+		    (struct slow_job){w->ctx, msg};
+		pthread_cond_signal(&srv->qcond);
+		ok = true;
+	}
+	pthread_mutex_unlock(&srv->qlock);
+	if (ok)
+		w->ctx = fresh;
+	else
+		nng_ctx_close(fresh);
+	return ok;
+}
+
+static void *
+slow_main(void *arg)
+{
+	struct worker *w = arg;
+	vx_server *srv = w->srv;
+	struct slow_job job;
+
+	for (;;) {
+		pthread_mutex_lock(&srv->qlock);
+		while (srv->qlen == 0 && !atomic_load(&srv->stopping))
+			pthread_cond_wait(&srv->qcond, &srv->qlock);
+		if (srv->qlen == 0) {
+			pthread_mutex_unlock(&srv->qlock);
+			break;
+		}
+		job = srv->queue[srv->qhead];
+		srv->qhead = (srv->qhead + 1) % SLOW_QUEUE;
+		srv->qlen--;
+		pthread_mutex_unlock(&srv->qlock);
+		(void)serve(w, job.msg);
+		reply_on(w, job.ctx, job.msg);
+		nng_ctx_close(job.ctx);
+	}
+	return NULL;
 }
 
 static void *
@@ -315,15 +415,16 @@ worker_main(void *arg)
 			continue;
 		}
 		msg = nng_aio_get_msg(w->aio);
-		serve(w, msg);
-		nng_aio_set_msg(w->aio, msg);
-		nng_aio_set_timeout(w->aio, 5000);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) != 0) {
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+		if (!serve(w, msg)) {
+			if (hand_over(w, msg))
+				continue;
+			vx_status busy;
+			vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
+			    "too many sign-ups and logins at once; retry shortly");
+			if (vx_wire_reply(msg, &busy, NULL) != 0)
+				vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
 		}
+		reply_on(w, w->ctx, msg);
 	}
 	return NULL;
 }
@@ -440,6 +541,23 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		goto fail;
 	srv->rep_open = true;
 
+	pthread_mutex_init(&srv->qlock, NULL);
+	pthread_cond_init(&srv->qcond, NULL);
+	srv->slow_started = true;
+	for (int i = 0; i < SLOW_WORKERS; i++) {
+		struct worker *w = &srv->slow[i];
+		w->srv = srv;
+		w->slow = true;
+		vx_arena_init(&w->arena, 4 * srv->opts.max_msg + (1 << 20));
+		vx_store_reader_init(&w->reader, srv->store);
+		if (nng_aio_alloc(&w->aio, NULL, NULL) != 0 ||
+		    pthread_create(&w->thread, NULL, slow_main, w) != 0) {
+			rc = VX_EIO;
+			goto fail;
+		}
+		w->started = true;
+	}
+
 	srv->workers = calloc((size_t)srv->opts.workers, sizeof(*srv->workers));
 	if (srv->workers == NULL) {
 		rc = VX_ENOMEM;
@@ -492,6 +610,23 @@ vx_server_stop(vx_server *srv)
 		vx_arena_fini(&w->arena);
 	}
 	free(srv->workers);
+	/* The slow lane finishes what it was handed, then stops. */
+	if (srv->slow_started) {
+		pthread_mutex_lock(&srv->qlock);
+		pthread_cond_broadcast(&srv->qcond);
+		pthread_mutex_unlock(&srv->qlock);
+		for (int i = 0; i < SLOW_WORKERS; i++) {
+			struct worker *w = &srv->slow[i];
+			if (w->started)
+				pthread_join(w->thread, NULL);
+			if (w->aio)
+				nng_aio_free(w->aio);
+			vx_store_reader_fini(&w->reader);
+			vx_arena_fini(&w->arena);
+		}
+		pthread_mutex_destroy(&srv->qlock);
+		pthread_cond_destroy(&srv->qcond);
+	}
 	if (srv->rep_open) {
 		/* Give the last replies a moment to leave before the pipes go. */
 		nng_msleep(50);
