@@ -739,11 +739,10 @@ static void
 flag_update(vx_gw_req *r)
 {
 	Vexil__V1__UpdateFlagRequest uf = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
-	Vexil__V1__UpdateFlagEnvRequest ue = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
 	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 	struct flag_body fb = {0};
-	char *project, *fmask[2], *emask[2];
+	char *project, *mask[4];
 	vx_status st;
 	cJSON *b;
 
@@ -758,40 +757,34 @@ flag_update(vx_gw_req *r)
 		return;
 	if (fb.has_name == 1) {
 		upd.name = (char *)fb.name;
-		fmask[uf.n_update_mask++] = "name";
+		mask[uf.n_update_mask++] = "name";
 	}
 	if (fb.has_description == 1) {
 		upd.description = (char *)fb.description;
-		fmask[uf.n_update_mask++] = "description";
+		mask[uf.n_update_mask++] = "description";
 	}
 	if (fb.has_enabled == 1) {
 		cfg.enabled = fb.enabled;
-		emask[ue.n_update_mask++] = "enabled";
+		mask[uf.n_update_mask++] = "env.enabled";
 	}
 	if (fb.has_rollout == 1) {
 		cfg.rollout_percentage = (uint32_t)fb.rollout;
-		emask[ue.n_update_mask++] = "rollout_percentage";
+		mask[uf.n_update_mask++] = "env.rollout_percentage";
 	}
-	if (uf.n_update_mask > 0) {
-		uf.project = project;
-		uf.key = f->key;
-		uf.update = &upd;
-		uf.update_mask = fmask;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &uf, &f, &st) != 0) {
-			fail_call(r, &st);
-			return;
-		}
+	if (uf.n_update_mask == 0) {
+		vx_gw_reply_json(r, 200, flag_json(f));
+		return;
 	}
-	if (ue.n_update_mask > 0) {
-		cfg.environment = ENV;
-		ue.project = project;
-		ue.key = f->key;
-		ue.update = &cfg;
-		ue.update_mask = emask;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlagEnv", &ue, &f, &st) != 0) {
-			fail_call(r, &st);
-			return;
-		}
+	/* One core write: the flag and its production state change together. */
+	cfg.environment = ENV;
+	uf.project = project;
+	uf.key = f->key;
+	uf.update = &upd;
+	uf.update_mask = mask;
+	uf.env = &cfg;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &uf, &f, &st) != 0) {
+		fail_call(r, &st);
+		return;
 	}
 	vx_gw_reply_json(r, 200, flag_json(f));
 }
@@ -800,18 +793,17 @@ static void
 flag_toggle(vx_gw_req *r)
 {
 	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-	const Vexil__V1__FlagEnvConfig *cfg;
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
 
 	if (!need_user(r) || (project = project_ref(r)) == NULL || !load_flag(r, project, &f))
 		return;
-	cfg = prod(f);
+	/* The core flips the state inside its write, so toggles never race. */
 	in.project = project;
 	in.key = f->key;
 	in.environment = ENV;
-	in.enabled = !(cfg && cfg->enabled);
+	in.toggle = true;
 	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;

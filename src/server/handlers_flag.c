@@ -11,6 +11,7 @@
  */
 #include "server/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,7 +353,51 @@ out:
 }
 
 static const char *const flag_mask[] = {"name", "description", "tags", "owner", "metadata",
-	"type", "variants", NULL};
+	"type", "variants", "env.enabled", "env.default_variant", "env.off_variant",
+	"env.rollout_percentage", "env.rollout", NULL};
+
+static int env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const char *env, Vexil__V1__FlagEnvConfig **out);
+
+static bool
+mask_has_env(char **mask, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(mask[i], "env.", 4) == 0)
+			return true;
+	return false;
+}
+
+/* Applies the env-config fields named in mask (each after `prefix`). */
+static int
+apply_env_mask(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *u, char **m, size_t nm, const char *prefix)
+{
+	static const char *const fields[] = {"enabled", "default_variant", "off_variant",
+		"rollout_percentage", "rollout"};
+	Vexil__V1__FlagEnvConfig *cfg;
+	bool want[5];
+	char name[40];
+	int rc;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, fields[i]);
+		want[i] = vx_mask_has(m, nm, name);
+	}
+	if ((rc = env_config(c, vx_wtxn_txn(w), p, f, u->environment, &cfg)) != 0)
+		return rc;
+	if (want[0])
+		cfg->enabled = u->enabled;
+	if (want[1])
+		cfg->default_variant = u->default_variant;
+	if (want[2])
+		cfg->off_variant = u->off_variant;
+	if (want[3])
+		cfg->rollout_percentage = u->rollout_percentage;
+	if (want[4])
+		cfg->rollout = u->rollout;
+	return 0;
+}
 
 static int
 update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
@@ -363,8 +408,6 @@ update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 	char **m = in->update_mask;
 	size_t nm = in->n_update_mask;
 
-	(void)w;
-	(void)p;
 	if (vx_mask_has(m, nm, "name"))
 		f->name = *u->name ? u->name : f->key;
 	if (vx_mask_has(m, nm, "description"))
@@ -384,8 +427,12 @@ update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 	if (vx_mask_has(m, nm, "variants")) {
 		f->variants = u->variants;
 		f->n_variants = u->n_variants;
-		return default_variants(c, f);
+		int rc = default_variants(c, f);
+		if (rc != 0)
+			return rc;
 	}
+	if (mask_has_env(m, nm))
+		return apply_env_mask(c, w, p, f, in->env, m, nm, "env.");
 	return 0;
 }
 
@@ -400,9 +447,15 @@ update_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlagRequ
 	(void)svc;
 	if (in->update == NULL)
 		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, flag_mask)) == 0)
-		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED, "",
-		    update_flag_mut, (void *)in, &f);
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, flag_mask)) != 0)
+		;
+	else if (mask_has_env(in->update_mask, in->n_update_mask) &&
+	    (in->env == NULL || *in->env->environment == '\0'))
+		rc = vx_fail(c, VX_EINVAL, "env.environment", "required",
+		    "env.environment names the environment that env.* fields change");
+	else
+		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED,
+		    in->env ? in->env->environment : "", update_flag_mut, (void *)in, &f);
 	VX_REPLY(c, rc, f);
 }
 
@@ -460,7 +513,7 @@ set_enabled_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 	Vexil__V1__FlagEnvConfig *cfg;
 	int rc = env_config(c, vx_wtxn_txn(w), p, f, in->environment, &cfg);
 	if (rc == 0)
-		cfg->enabled = in->enabled;
+		cfg->enabled = in->toggle ? !cfg->enabled : in->enabled;
 	return rc;
 }
 
@@ -488,25 +541,7 @@ update_env_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f
     void *arg)
 {
 	const Vexil__V1__UpdateFlagEnvRequest *in = arg;
-	const Vexil__V1__FlagEnvConfig *u = in->update;
-	Vexil__V1__FlagEnvConfig *cfg;
-	char **m = in->update_mask;
-	size_t nm = in->n_update_mask;
-	int rc = env_config(c, vx_wtxn_txn(w), p, f, u->environment, &cfg);
-
-	if (rc != 0)
-		return rc;
-	if (vx_mask_has(m, nm, "enabled"))
-		cfg->enabled = u->enabled;
-	if (vx_mask_has(m, nm, "default_variant"))
-		cfg->default_variant = u->default_variant;
-	if (vx_mask_has(m, nm, "off_variant"))
-		cfg->off_variant = u->off_variant;
-	if (vx_mask_has(m, nm, "rollout_percentage"))
-		cfg->rollout_percentage = u->rollout_percentage;
-	if (vx_mask_has(m, nm, "rollout"))
-		cfg->rollout = u->rollout;
-	return 0;
+	return apply_env_mask(c, w, p, f, in->update, in->update_mask, in->n_update_mask, "");
 }
 
 static void

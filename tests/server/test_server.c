@@ -378,3 +378,52 @@ Test(server, a_hot_backup_is_a_working_data_dir)
 	cr_assert_eq(rc, 0, "the backed-up flag is served");
 	vx_free(f);
 }
+
+Test(server, toggle_flips_inside_the_write_and_one_update_changes_flag_and_state)
+{
+	Vexil__V1__SetFlagEnabledRequest en = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag u = VEXIL__V1__FLAG__INIT, *f;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	char *mask[] = {"name", "env.enabled", "env.rollout_percentage"};
+	vx_status st;
+	int rc;
+
+	vx_free(create_flag(h.admin, "default", "flip", &st, &rc));
+	cr_assert_eq(rc, 0);
+	en.project = "default";
+	en.key = "flip";
+	en.environment = "staging";
+	en.toggle = true;
+	for (int i = 0; i < 3; i++) {
+		cr_assert(vx_set_flag_enabled(h.admin, &en, &f, &st) == 0, "%s", st.message);
+		for (size_t j = 0; j < f->n_envs; j++)
+			if (strcmp(f->envs[j]->environment, "staging") == 0)
+				cr_assert_eq(f->envs[j]->enabled, i % 2 == 0, "toggle %d", i);
+		vx_free(f);
+	}
+
+	uint64_t before = revision(h.admin, "default");
+	u.name = "Flip";
+	cfg.environment = "production";
+	cfg.enabled = true;
+	cfg.rollout_percentage = 40;
+	up.project = "default";
+	up.key = "flip";
+	up.update = &u;
+	up.update_mask = mask;
+	up.n_update_mask = 3;
+	up.env = &cfg;
+	cr_assert(vx_update_flag(h.admin, &up, &f, &st) == 0, "%s", st.message);
+	cr_assert_str_eq(f->name, "Flip");
+	for (size_t j = 0; j < f->n_envs; j++)
+		if (strcmp(f->envs[j]->environment, "production") == 0) {
+			cr_assert(f->envs[j]->enabled);
+			cr_assert_eq(f->envs[j]->rollout_percentage, 40);
+		}
+	vx_free(f);
+	cr_assert_eq(revision(h.admin, "default"), before + 1, "one write");
+	up.env = NULL;
+	cr_assert_eq(vx_update_flag(h.admin, &up, &f, &st), VX_EINVAL);
+	cr_assert_str_eq(st.field, "env.environment");
+}

@@ -3918,7 +3918,7 @@ const ProtobufCMessageDescriptor vexil__v1__flag_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__flag_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_descriptors[5] =
 {
   {
     "project",
@@ -3968,8 +3968,21 @@ static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "env",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateFlagRequest, env),
+    &vexil__v1__flag_env_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_flag_request__field_indices_by_name[] = {
+  4,   /* field[4] = env */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
   2,   /* field[2] = update */
@@ -3978,7 +3991,7 @@ static const unsigned vexil__v1__update_flag_request__field_indices_by_name[] = 
 static const ProtobufCIntRange vexil__v1__update_flag_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_flag_request__descriptor =
 {
@@ -3988,7 +4001,7 @@ const ProtobufCMessageDescriptor vexil__v1__update_flag_request__descriptor =
   "Vexil__V1__UpdateFlagRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateFlagRequest),
-  4,
+  5,
   vexil__v1__update_flag_request__field_descriptors,
   vexil__v1__update_flag_request__field_indices_by_name,
   1,  vexil__v1__update_flag_request__number_ranges,
@@ -4046,7 +4059,7 @@ const ProtobufCMessageDescriptor vexil__v1__delete_flag_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__delete_flag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field_descriptors[5] =
 {
   {
     "project",
@@ -4096,17 +4109,30 @@ static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "toggle",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__SetFlagEnabledRequest, toggle),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__set_flag_enabled_request__field_indices_by_name[] = {
   3,   /* field[3] = enabled */
   2,   /* field[2] = environment */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
+  4,   /* field[4] = toggle */
 };
 static const ProtobufCIntRange vexil__v1__set_flag_enabled_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__set_flag_enabled_request__descriptor =
 {
@@ -4116,7 +4142,7 @@ const ProtobufCMessageDescriptor vexil__v1__set_flag_enabled_request__descriptor
   "Vexil__V1__SetFlagEnabledRequest",
   "vexil.v1",
   sizeof(Vexil__V1__SetFlagEnabledRequest),
-  4,
+  5,
   vexil__v1__set_flag_enabled_request__field_descriptors,
   vexil__v1__set_flag_enabled_request__field_indices_by_name,
   1,  vexil__v1__set_flag_enabled_request__number_ranges,

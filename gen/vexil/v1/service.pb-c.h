@@ -364,14 +364,18 @@ struct  Vexil__V1__UpdateFlagRequest
   char *key;
   Vexil__V1__Flag *update;
   /*
-   * "name", "description", "tags", "owner", "metadata", "type", "variants"
+   * "name", "description", "tags", "owner", "metadata", "type", "variants",
+   * and "env.enabled", "env.default_variant", "env.off_variant",
+   * "env.rollout_percentage", "env.rollout" for the environment named in
+   * `env`: one write, so flag and state change together.
    */
   size_t n_update_mask;
   char **update_mask;
+  Vexil__V1__FlagEnvConfig *env;
 };
 #define VEXIL__V1__UPDATE_FLAG_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_flag_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, NULL }
 
 
 struct  Vexil__V1__DeleteFlagRequest
@@ -392,10 +396,14 @@ struct  Vexil__V1__SetFlagEnabledRequest
   char *key;
   char *environment;
   protobuf_c_boolean enabled;
+  /*
+   * flip the current state instead (ignores `enabled`)
+   */
+  protobuf_c_boolean toggle;
 };
 #define VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__set_flag_enabled_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Vexil__V1__UpdateFlagEnvRequest
