@@ -13,5 +13,11 @@
 
 /* flag-service-api.md: /health, /auth, /api/me, /api/projects, /sdk/v1. */
 extern const vx_gw_dialect vx_gw_flagservice_dialect;
+/* platform-api-v1.md: /v1. */
+extern const vx_gw_dialect vx_gw_platform_dialect;
+/* feature-flag-table-api.md: /api/feature-flags. */
+extern const vx_gw_dialect vx_gw_table_dialect;
+/* toggles-api.md: /feature-toggles. */
+extern const vx_gw_dialect vx_gw_toggles_dialect;
 
 #endif

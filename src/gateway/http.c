@@ -210,6 +210,21 @@ vx_gw_reply_json(vx_gw_req *r, int status, cJSON *body)
 	r->status = status;
 }
 
+int
+vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->n_headers == VX_GW_MAX_HEADERS)
+		return -1;
+	r->headers[r->n_headers].name = name;
+	va_start(ap, fmt);
+	vsnprintf(r->headers[r->n_headers].value, VX_GW_HEADER_VALUE_MAX, fmt, ap);
+	va_end(ap);
+	r->n_headers++;
+	return 0;
+}
+
 void
 vx_gw_reply_empty(vx_gw_req *r, int status)
 {

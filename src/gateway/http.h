@@ -31,6 +31,9 @@
 
 #define VX_GW_MAX_PARAMS 8
 #define VX_GW_REQUEST_ID_MAX 64
+/* Response headers a handler may add (vx_gw_set_header). */
+#define VX_GW_MAX_HEADERS 6
+#define VX_GW_HEADER_VALUE_MAX 64
 
 typedef struct vx_gw_dialect vx_gw_dialect;
 typedef struct vx_gw_rpc vx_gw_rpc;
@@ -65,6 +68,11 @@ typedef struct vx_gw_req {
 	char *res_body;          /* heap, res_len bytes */
 	size_t res_len;
 	char allow[64];          /* the Allow header of a 405 */
+	size_t n_headers;        /* extra headers, see vx_gw_set_header() */
+	struct {
+		const char *name;    /* static */
+		char value[VX_GW_HEADER_VALUE_MAX];
+	} headers[VX_GW_MAX_HEADERS];
 	bool close;              /* send Connection: close */
 } vx_gw_req;
 
@@ -109,6 +117,14 @@ int vx_gw_query(vx_gw_req *r, const char *name, const char **out);
  * otherwise 32 fresh random hex digits.
  */
 void vx_gw_request_id(const char *incoming, char out[VX_GW_REQUEST_ID_MAX + 1]);
+
+/*
+ * Adds a response header (name must be static; the value is formatted and
+ * truncated to VX_GW_HEADER_VALUE_MAX - 1). Kept by whatever reply helper
+ * answers later. @return 0, or -1 when all VX_GW_MAX_HEADERS are taken.
+ */
+int vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
+    VX_PRINTF(3, 4);
 
 /* ---- responses: each handler calls exactly one ---- */
 

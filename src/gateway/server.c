@@ -92,7 +92,8 @@ struct vx_gw_server {
 	int nworkers;         /* started */
 };
 
-static const vx_gw_dialect *const dialects[] = {&vx_gw_flagservice_dialect};
+static const vx_gw_dialect *const dialects[] = {&vx_gw_flagservice_dialect,
+    &vx_gw_platform_dialect, &vx_gw_table_dialect, &vx_gw_toggles_dialect};
 
 static void
 clean(char *out, size_t cap, const char *in, const char *stop)
@@ -137,6 +138,10 @@ respond(vx_gw_server *s, nng_aio *aio, vx_gw_req *r, uint64_t t0)
 		goto fail;
 	if (r->close && (rv = nng_http_res_set_header(res, "Connection", "close")) != 0)
 		goto fail;
+	for (size_t i = 0; i < r->n_headers; i++)
+		if ((rv = nng_http_res_set_header(res, r->headers[i].name,
+		         r->headers[i].value)) != 0)
+			goto fail;
 	if (r->res_len > 0) {
 		rv = nng_http_res_copy_data(res, r->res_body, r->res_len);
 	} else if (r->status != 204 && r->status != 304) {

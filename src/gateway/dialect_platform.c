@@ -1,0 +1,1541 @@
+/*
+ * Vexil gateway — the Platform REST API v1 dialect (specs/platform-api-v1.md).
+ *
+ * A thin adapter, like dialect_flagservice.c: every request first goes to
+ * AuthService/Admit with the caller's own credential ("Authorization:
+ * ApiKey <key>" becomes "ApiKey <key>"), which authenticates it and takes
+ * one request from the key's rate limit, kept in vexild so it holds across
+ * gateways. Then the handler maps the document's JSON onto the core calls.
+ * Roles, scopes, uniqueness and lengths are the core's; PERMISSION_DENIED
+ * is 403, a project outside the key's scope is 404.
+ *
+ * How the document's model sits on the one domain model (docs/gateway.md):
+ *  - ids are "flag-<id>", "rule-<id>", "env-<id>", "key-<id>" and
+ *    "proj-<id>" with the core's numeric ids; a wrong prefix or garbage is
+ *    404;
+ *  - the project: a key bound to one project needs none (the core uses the
+ *    key's); a global key names it with `project_id` ("proj-<id>") in the
+ *    query, or in the body of a create;
+ *  - a flag's `state` is {environment key: enabled} from its per-environment
+ *    configs; flags are boolean (variants on/off);
+ *  - a rule is one condition in one environment, serving "on".
+ * Errors: {"error":{"code","message","details":{"field","constraint"}}}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway/dialects.h"
+#include "gateway/format.h"
+#include "gateway/json.h"
+#include "gateway/rpc.h"
+#include "gateway/status.h"
+
+#define ON "on"
+#define OFF "off"
+#define CREDENTIAL_MAX 4096
+#define DEFAULT_LIMIT 20
+#define MAX_LIMIT 100
+#define MAX_LIST 256
+
+/* ---- errors ---- */
+
+static const char *
+code_name(int status)
+{
+	switch (status) {
+	case 400: return "invalid_request";
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 409: return "conflict";
+	case 411: return "length_required";
+	case 413: return "payload_too_large";
+	case 429: return "rate_limited";
+	case 501: return "not_implemented";
+	case 503: return "unavailable";
+	case 504: return "timeout";
+	default: return status >= 500 ? "internal_error" : "invalid_request";
+	}
+}
+
+/* The document's error body. constraint NULL takes a default by status. */
+static void
+write_error(vx_gw_req *r, int status, const char *field, const char *constraint,
+    const char *message)
+{
+	cJSON *o = cJSON_CreateObject(), *e, *d;
+
+	if (constraint == NULL || *constraint == '\0')
+		constraint = status == 404 ? "exists" : status == 409 ? "unique" :
+		    status == 400 ? "invalid" : NULL;
+	if (o == NULL || (e = cJSON_AddObjectToObject(o, "error")) == NULL ||
+	    cJSON_AddStringToObject(e, "code", code_name(status)) == NULL ||
+	    cJSON_AddStringToObject(e, "message", message) == NULL ||
+	    (d = cJSON_AddObjectToObject(e, "details")) == NULL ||
+	    (field && *field ? cJSON_AddStringToObject(d, "field", field) :
+	                       cJSON_AddNullToObject(d, "field")) == NULL ||
+	    (constraint ? cJSON_AddStringToObject(d, "constraint", constraint) :
+	                  cJSON_AddNullToObject(d, "constraint")) == NULL) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	vx_gw_reply_json(r, status, o);
+}
+
+static void
+error(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	write_error(r, status, field, NULL, message);
+}
+
+/* A refused core call, with the core's field and constraint. The core's
+ * "project" field is this document's project_id. */
+static void
+fail_call(vx_gw_req *r, const vx_status *st)
+{
+	const char *field = st->field[0] ? st->field : NULL;
+
+	if (field && strcmp(field, "project") == 0)
+		field = "project_id";
+	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
+	    st->message[0] ? st->message : vx_code_name(st->code));
+}
+
+static void
+fail_input(vx_gw_req *r)
+{
+	vx_gw_fail_input(r);
+}
+
+/* ---- ids ---- */
+
+/* Parses "<prefix>-<digits>" into a non-zero id; -1 otherwise. */
+static int
+id_parse(const char *s, const char *prefix, uint64_t *id)
+{
+	size_t n = strlen(prefix);
+
+	if (s == NULL || strncmp(s, prefix, n) != 0 || s[n] != '-' || s[n + 1] < '1' ||
+	    s[n + 1] > '9' || vx_parse_u64(s + n + 1, id) != 0 || *id == 0)
+		return -1;
+	return 0;
+}
+
+static char *
+id_text(vx_gw_req *r, const char *prefix, uint64_t id)
+{
+	return vx_arena_printf(r->arena, "%s-%llu", prefix, (unsigned long long)id);
+}
+
+/* ---- auth and the rate limit ---- */
+
+static bool
+token_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > CREDENTIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
+			return false;
+	return true;
+}
+
+/*
+ * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
+ * false after answering 401 or 429.
+ * Admitted requests carry the X-RateLimit-* headers, and a 429 also
+ * Retry-After.
+ */
+static bool
+admit(vx_gw_req *r)
+{
+	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
+	Vexil__V1__AdmitReply *out;
+	const char *h = vx_gw_header(r, "Authorization");
+	vx_status st;
+
+	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !token_ok(h + 7)) {
+		write_error(r, 401, "Authorization", "required",
+		    "API key is missing or invalid (Authorization: ApiKey <key>)");
+		return false;
+	}
+	if ((r->credential = vx_arena_printf(r->arena, "ApiKey %s", h + 7)) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return false;
+	}
+	if (VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	if (strcmp(out->kind, "apikey") != 0) {
+		write_error(r, 401, "Authorization", "api_key", "API key is missing or invalid");
+		return false;
+	}
+	if (out->rate && out->rate->limit > 0) {
+		struct timespec ts;
+		int64_t now, wait;
+		char msg[160];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		wait = (out->rate->reset_at - now + 999) / 1000;
+		/* The reset is unix seconds, as the document's example shows. */
+		(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", out->rate->limit);
+		(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", out->rate->remaining);
+		(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
+		    (long long)((out->rate->reset_at + 999) / 1000));
+		if (out->rate->limited)
+			(void)vx_gw_set_header(r, "Retry-After", "%lld",
+			    (long long)(wait > 0 ? wait : 1));
+		if (!out->rate->limited)
+			return true;
+
+		snprintf(msg, sizeof(msg),
+		    "Rate limit of %u requests per minute exceeded; retry in %lld s",
+		    out->rate->limit, (long long)(wait > 0 ? wait : 1));
+		write_error(r, 429, NULL, "rate_limit", msg);
+		return false;
+	}
+	return true;
+}
+
+/* The core's project reference: "" (the key's own) or the id from
+ * ?project_id=proj-<id> (or body_ref, from a body). NULL after answering. */
+static char *
+project_ref(vx_gw_req *r, const char *body_ref)
+{
+	const char *q = body_ref;
+	char *ref;
+	uint64_t id;
+	int rc;
+
+	if (q == NULL && (rc = vx_gw_query(r, "project_id", &q)) != 1) {
+		if (rc < 0) {
+			fail_input(r);
+			return NULL;
+		}
+		return (char *)"";
+	}
+	if (id_parse(q, "proj", &id) != 0) {
+		write_error(r, 404, "project_id", "exists", "Project not found");
+		return NULL;
+	}
+	if ((ref = vx_arena_printf(r->arena, "%llu", (unsigned long long)id)) == NULL)
+		vx_gw_fail(r, 500, NULL, "out of memory");
+	return ref;
+}
+
+/* Loads {flag_id}; false after answering. */
+static bool
+load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	vx_status st;
+	uint64_t id;
+
+	if (id_parse(vx_gw_param(r, "flag_id"), "flag", &id) != 0) {
+		write_error(r, 404, "flag_id", "exists", "Flag not found");
+		return false;
+	}
+	in.project = (char *)project;
+	in.id = id;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, out, &st) != 0) {
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "project") != 0)
+			write_error(r, 404, "flag_id", "exists", "Flag not found");
+		else
+			fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+/* ---- JSON out ---- */
+
+static void
+put_str(cJSON *o, bool *ok, const char *name, const char *v)
+{
+	if (*ok && cJSON_AddStringToObject(o, name, v ? v : "") == NULL)
+		*ok = false;
+}
+
+static void
+put_id(vx_gw_req *r, cJSON *o, bool *ok, const char *name, const char *prefix,
+    uint64_t id)
+{
+	char *s = id_text(r, prefix, id);
+
+	if (s == NULL)
+		*ok = false;
+	put_str(o, ok, name, s);
+}
+
+static void
+put_time(cJSON *o, bool *ok, const char *name, int64_t ms)
+{
+	char s[32];
+
+	vx_gw_time_format(s, ms);
+	put_str(o, ok, name, s);
+}
+
+static void
+put_num(cJSON *o, bool *ok, const char *name, double v)
+{
+	if (*ok && cJSON_AddNumberToObject(o, name, v) == NULL)
+		*ok = false;
+}
+
+static void
+put_item(cJSON *o, bool *ok, const char *name, cJSON *item)
+{
+	if (!*ok || item == NULL) {
+		cJSON_Delete(item);
+		*ok = false;
+		return;
+	}
+	cJSON_AddItemToObject(o, name, item);
+}
+
+static cJSON *
+done(cJSON *o, bool ok)
+{
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static bool
+append(cJSON *arr, cJSON *item)
+{
+	if (arr == NULL || item == NULL) {
+		cJSON_Delete(item);
+		return false;
+	}
+	cJSON_AddItemToArray(arr, item);
+	return true;
+}
+
+static cJSON *
+strings_json(char **v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (!append(a, cJSON_CreateString(v[i]))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	return a;
+}
+
+static cJSON *
+state_json(const Vexil__V1__Flag *f)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; o && i < f->n_envs; i++) {
+		if (f->envs[i] == NULL)
+			continue;
+		if (cJSON_AddBoolToObject(o, f->envs[i]->environment, f->envs[i]->enabled) ==
+		    NULL) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static cJSON *
+rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
+{
+	const Vexil__V1__Condition *c = rl->n_conditions > 0 ? rl->conditions[0] : NULL;
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "rule", rl->id);
+	put_str(o, &ok, "type", strcmp(c ? c->attribute : "", "user_id") == 0 ||
+	    strcmp(c ? c->attribute : "", "email") == 0 ||
+	    strcmp(c ? c->attribute : "", "groups") == 0 ? "user" : "attribute");
+	put_str(o, &ok, "attribute", c ? c->attribute : "");
+	put_str(o, &ok, "operator", c ? c->operator_ : "");
+	put_item(o, &ok, "values", c ? strings_json(c->values, c->n_values) :
+	    cJSON_CreateArray());
+	put_str(o, &ok, "environment", env);
+	put_time(o, &ok, "created_at", rl->created_at);
+	return done(o, ok);
+}
+
+static cJSON *
+flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
+{
+	cJSON *o = cJSON_CreateObject(), *arr;
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "flag", f->id);
+	put_id(r, o, &ok, "project_id", "proj", f->project_id);
+	put_str(o, &ok, "key", f->key);
+	put_str(o, &ok, "name", f->name);
+	put_str(o, &ok, "description", f->description);
+	put_time(o, &ok, "created_at", f->created_at);
+	put_time(o, &ok, "updated_at", f->updated_at);
+	put_item(o, &ok, "state", state_json(f));
+	put_item(o, &ok, "tags", strings_json(f->tags, f->n_tags));
+	if (rules && ok) {
+		arr = cJSON_CreateArray();
+		for (size_t i = 0; arr && i < f->n_envs; i++) {
+			const Vexil__V1__FlagEnvConfig *cfg = f->envs[i];
+			for (size_t k = 0; cfg && k < cfg->n_rules; k++)
+				if (!append(arr, rule_json(r, cfg->rules[k], cfg->environment))) {
+					cJSON_Delete(arr);
+					arr = NULL;
+					break;
+				}
+		}
+		put_item(o, &ok, "rules", arr);
+	}
+	return done(o, ok);
+}
+
+/* ---- JSON in ---- */
+
+/* An optional array of strings; same contract as the json.h readers. The
+ * array is in the arena. */
+static int
+json_strings(vx_gw_req *r, const cJSON *obj, const char *name, char ***out, size_t *n)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name), *e;
+	char **items;
+	size_t i = 0;
+	int cnt;
+
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return vx_gw_json_refuse(r, name, "%s must be an array of strings", name);
+	if ((cnt = cJSON_GetArraySize(v)) > MAX_LIST)
+		return vx_gw_json_refuse(r, name, "%s has more than %d items", name, MAX_LIST);
+	if ((items = vx_arena_alloc(r->arena, (size_t)(cnt ? cnt : 1) * sizeof(*items))) ==
+	    NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(e, v)
+	{
+		if (!cJSON_IsString(e))
+			return vx_gw_json_refuse(r, name, "%s must be an array of strings", name);
+		items[i++] = e->valuestring;
+	}
+	*out = items;
+	*n = i;
+	return 1;
+}
+
+/* ---- flags ---- */
+
+static void
+flag_list(vx_gw_req *r)
+{
+	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+	Vexil__V1__FlagList *out;
+	const char *q, *env = NULL;
+	uint64_t limit = DEFAULT_LIMIT, offset = 0, eid;
+	char *project;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+	int rc;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+		return;
+	if ((rc = vx_gw_query(r, "limit", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && (vx_parse_u64(q, &limit) != 0 || limit < 1 || limit > MAX_LIMIT)) {
+		write_error(r, 400, "limit", "range", "limit must be an integer from 1 to 100");
+		return;
+	}
+	if ((rc = vx_gw_query(r, "offset", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && (vx_parse_u64(q, &offset) != 0 || offset > UINT32_MAX)) {
+		write_error(r, 400, "offset", "range", "offset must be a non-negative integer");
+		return;
+	}
+	if ((rc = vx_gw_query(r, "environment_id", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1) {
+		/* The environment as a filter: it must exist, and every flag has a
+		 * config in every environment, so it narrows nothing else. */
+		Vexil__V1__ListEnvironmentsRequest le = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+		Vexil__V1__EnvironmentList *envs;
+		if (id_parse(q, "env", &eid) != 0) {
+			write_error(r, 404, "environment_id", "exists", "Environment not found");
+			return;
+		}
+		le.project = project;
+		if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &le, &envs,
+		        &st) != 0) {
+			fail_call(r, &st);
+			return;
+		}
+		for (size_t i = 0; i < envs->n_environments; i++)
+			if (envs->environments[i]->id == eid)
+				env = envs->environments[i]->key;
+		if (env == NULL) {
+			write_error(r, 404, "environment_id", "exists", "Environment not found");
+			return;
+		}
+	}
+	in.project = project;
+	in.limit = (uint32_t)limit;
+	in.offset = (uint32_t)offset;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_flags; i++) {
+		cJSON *fj = flag_json(r, out->flags[i], false);
+		/* With environment_id, state shows that environment only. */
+		if (fj && env) {
+			cJSON *s = cJSON_GetObjectItemCaseSensitive(fj, "state"), *c;
+			for (c = s ? s->child : NULL; c;) {
+				cJSON *next = c->next;
+				if (strcmp(c->string, env) != 0)
+					cJSON_Delete(cJSON_DetachItemViaPointer(s, c));
+				c = next;
+			}
+		}
+		if (!append(arr, fj)) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "flags", arr);
+	put_num(o, &ok, "total", out->total);
+	put_num(o, &ok, "limit", (double)limit);
+	put_num(o, &ok, "offset", (double)offset);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+static void
+flag_get(vx_gw_req *r)
+{
+	Vexil__V1__Flag *f;
+	char *project;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+		return;
+	vx_gw_reply_json(r, 200, flag_json(r, f, true));
+}
+
+/* {env: bool} into FlagEnvConfigs (in the arena). */
+static int
+read_state(vx_gw_req *r, const cJSON *state, Vexil__V1__FlagEnvConfig ***out, size_t *n)
+{
+	int cnt = cJSON_GetArraySize(state);
+	Vexil__V1__FlagEnvConfig **envs;
+	const cJSON *v;
+	size_t i = 0;
+
+	if (cnt > MAX_LIST)
+		return vx_gw_json_refuse(r, "state", "state has more than %d entries", MAX_LIST);
+	if ((envs = vx_arena_alloc(r->arena, (size_t)(cnt ? cnt : 1) * sizeof(*envs))) ==
+	    NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(v, state)
+	{
+		Vexil__V1__FlagEnvConfig *c = vx_arena_alloc(r->arena, sizeof(*c));
+		if (c == NULL)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		if (!cJSON_IsBool(v))
+			return vx_gw_json_refuse(r, "state", "state.%.64s must be a boolean",
+			    v->string);
+		vexil__v1__flag_env_config__init(c);
+		c->environment = v->string;
+		c->enabled = cJSON_IsTrue(v);
+		c->default_variant = ON;
+		c->off_variant = OFF;
+		/* The core's default for environments not given: everyone. */
+		c->rollout_percentage = 100;
+		envs[i++] = c;
+	}
+	*out = envs;
+	*n = i;
+	return 0;
+}
+
+static void
+flag_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Variant von = VEXIL__V1__VARIANT__INIT, voff = VEXIL__V1__VARIANT__INIT;
+	Vexil__V1__Variant *variants[] = {&von, &voff};
+	const char *key = NULL, *name = NULL, *desc = NULL, *pid = NULL;
+	const cJSON *state = NULL;
+	char *project;
+	vx_status st;
+	cJSON *b;
+	int k, n;
+
+	if (!admit(r))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    vx_gw_json_string(r, b, "description", &desc) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0 ||
+	    vx_gw_json_object(r, b, "state", &state) < 0 ||
+	    json_strings(r, b, "tags", &f.tags, &f.n_tags) < 0 ||
+	    (state && read_state(r, state, &f.envs, &f.n_envs) != 0)) {
+		fail_input(r);
+		return;
+	}
+	if (k == 0 || *key == '\0') {
+		write_error(r, 400, "key", "required", "key is required");
+		return;
+	}
+	if ((project = project_ref(r, pid)) == NULL)
+		return;
+	f.key = (char *)key;
+	f.name = (char *)(n == 1 && *name ? name : key);
+	f.description = (char *)(desc ? desc : "");
+	f.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
+	von.key = ON;
+	von.value = "true";
+	voff.key = OFF;
+	voff.value = "false";
+	f.variants = variants;
+	f.n_variants = 2;
+	in.project = project;
+	in.flag = &f;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, flag_json(r, out, false));
+}
+
+static void
+flag_update(vx_gw_req *r)
+{
+	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
+	const char *name = NULL, *desc = NULL, *key = NULL;
+	char *project, *mask[3];
+	vx_status st;
+	cJSON *b;
+	int n, d, t, k;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, true, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    (d = vx_gw_json_string(r, b, "description", &desc)) < 0 ||
+	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
+	    (t = json_strings(r, b, "tags", &upd.tags, &upd.n_tags)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (n == 1 && *name == '\0') {
+		write_error(r, 400, "name", "required", "name cannot be empty");
+		return;
+	}
+	if (!load_flag(r, project, &f))
+		return;
+	if (k == 1 && strcmp(key, f->key) != 0) {
+		write_error(r, 400, "key", "immutable", "a flag's key cannot change");
+		return;
+	}
+	if (n == 1) {
+		upd.name = (char *)name;
+		mask[in.n_update_mask++] = "name";
+	}
+	if (d == 1) {
+		upd.description = (char *)desc;
+		mask[in.n_update_mask++] = "description";
+	}
+	if (t == 1)
+		mask[in.n_update_mask++] = "tags";
+	if (in.n_update_mask > 0) {
+		in.project = project;
+		in.key = f->key;
+		in.update = &upd;
+		in.update_mask = mask;
+		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+			fail_call(r, &st);
+			return;
+		}
+	}
+	vx_gw_reply_json(r, 200, flag_json(r, f, false));
+}
+
+static void
+flag_state(vx_gw_req *r)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	const char *env = NULL;
+	bool enabled = false;
+	Vexil__V1__Flag *f;
+	char *project;
+	vx_status st;
+	cJSON *b, *o;
+	bool ok;
+	int e, en;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
+	    (en = vx_gw_json_bool(r, b, "enabled", &enabled)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (e == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	if (en == 0) {
+		write_error(r, 400, "enabled", "required", "enabled is required");
+		return;
+	}
+	if (!load_flag(r, project, &f))
+		return;
+	in.project = project;
+	in.key = f->key;
+	in.environment = (char *)env;
+	in.enabled = enabled;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, &f, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	put_id(r, o, &ok, "id", "flag", f->id);
+	put_str(o, &ok, "key", f->key);
+	put_item(o, &ok, "state", state_json(f));
+	put_time(o, &ok, "updated_at", f->updated_at);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+static void
+flag_delete(vx_gw_req *r)
+{
+	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	Vexil__V1__Empty *e;
+	char *project;
+	vx_status st;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+		return;
+	in.project = project;
+	in.key = f->key;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "DeleteFlag", &in, &e, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- rules ---- */
+
+static const char *const operators[] = {
+	"equals", "in", "contains", "starts_with", "ends_with", "matches", "lt", "lte",
+	"gt", "gte", "semver_eq", "semver_lt", "semver_gt", "before", "after", "cidr",
+};
+
+static bool
+operator_known(const char *op)
+{
+	for (size_t i = 0; i < sizeof(operators) / sizeof(operators[0]); i++)
+		if (strcmp(operators[i], op) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * An environment with rules targets: its fallthrough (default variant) is
+ * "off", so an enabled flag serves "on" only to users a rule matches;
+ * without rules it is "on", for everyone. Called after a rule is added or
+ * removed; a second core call, not atomic with the first.
+ */
+static bool
+set_fallthrough(vx_gw_req *r, const char *project, const char *key, const char *env,
+    bool targeted)
+{
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Flag *f;
+	char *mask[] = {"default_variant"};
+	vx_status st;
+
+	cfg.environment = (char *)env;
+	cfg.default_variant = targeted ? OFF : ON;
+	in.project = (char *)project;
+	in.key = (char *)key;
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlagEnv", &in, &f, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+static void
+rule_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule rl = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
+	const char *type = NULL, *attr = NULL, *op = NULL, *env = NULL;
+	Vexil__V1__Flag *f;
+	char *project;
+	vx_status st;
+	cJSON *b;
+	int t, a, o, e, v;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (t = vx_gw_json_string(r, b, "type", &type)) < 0 ||
+	    (a = vx_gw_json_string(r, b, "attribute", &attr)) < 0 ||
+	    (o = vx_gw_json_string(r, b, "operator", &op)) < 0 ||
+	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
+	    (v = json_strings(r, b, "values", &c.values, &c.n_values)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (t == 1 && strcmp(type, "user") != 0 && strcmp(type, "attribute") != 0) {
+		write_error(r, 400, "type", "enum", "type must be user or attribute");
+		return;
+	}
+	if (a == 0 || *attr == '\0') {
+		write_error(r, 400, "attribute", "required", "attribute is required");
+		return;
+	}
+	if (o == 0 || !operator_known(op)) {
+		write_error(r, 400, "operator", o == 0 ? "required" : "enum",
+		    "operator must be one of equals, in, contains, starts_with, ends_with, "
+		    "matches, lt, lte, gt, gte, semver_eq, semver_lt, semver_gt, before, "
+		    "after, cidr");
+		return;
+	}
+	if (v == 0 || c.n_values == 0) {
+		write_error(r, 400, "values", "required", "values must list at least one value");
+		return;
+	}
+	if (e == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	if (!load_flag(r, project, &f))
+		return;
+	c.attribute = (char *)attr;
+	c.operator_ = (char *)op;
+	rl.conditions = cs;
+	rl.n_conditions = 1;
+	rl.enabled = true;
+	rl.variant = ON;
+	in.project = project;
+	in.flag_key = f->key;
+	in.environment = (char *)env;
+	in.rule = &rl;
+	if (VX_GW_CALL(r, vexil__v1__rule_service, "CreateRule", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	if (!set_fallthrough(r, project, f->key, env, true))
+		return;
+	vx_gw_reply_json(r, 201, rule_json(r, out, env));
+}
+
+static void
+rule_delete(vx_gw_req *r)
+{
+	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
+	const Vexil__V1__FlagEnvConfig *cfg = NULL;
+	Vexil__V1__Flag *f;
+	Vexil__V1__Empty *e;
+	char *project;
+	vx_status st;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+		return;
+	if (id_parse(vx_gw_param(r, "rule_id"), "rule", &ref.rule_id) != 0) {
+		write_error(r, 404, "rule_id", "exists", "Rule not found");
+		return;
+	}
+	/* The environment the rule lives in, for the fallthrough below. */
+	for (size_t i = 0; cfg == NULL && i < f->n_envs; i++)
+		for (size_t k = 0; f->envs[i] && k < f->envs[i]->n_rules; k++)
+			if (f->envs[i]->rules[k]->id == ref.rule_id)
+				cfg = f->envs[i];
+	if (cfg == NULL) {
+		write_error(r, 404, "rule_id", "exists", "Rule not found");
+		return;
+	}
+	ref.project = project;
+	ref.flag_key = f->key;
+	if (VX_GW_CALL(r, vexil__v1__rule_service, "DeleteRule", &ref, &e, &st) != 0) {
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND)
+			write_error(r, 404, "rule_id", "exists", "Rule not found");
+		else
+			fail_call(r, &st);
+		return;
+	}
+	if (cfg->n_rules == 1 && !set_fallthrough(r, project, f->key, cfg->environment, false))
+		return;
+	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- environments ---- */
+
+static cJSON *
+env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "env", e->id);
+	put_str(o, &ok, "key", e->key);
+	put_str(o, &ok, "name", e->name);
+	put_str(o, &ok, "description", e->description);
+	put_time(o, &ok, "created_at", e->created_at);
+	return done(o, ok);
+}
+
+static void
+env_list(vx_gw_req *r)
+{
+	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	Vexil__V1__EnvironmentList *out;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+
+	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+		return;
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, &out,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_environments; i++)
+		if (!append(arr, env_json(r, out->environments[i]))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	put_item(o, &ok, "environments", arr);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+static void
+env_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateEnvironmentRequest in = VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment *out;
+	const char *key = NULL, *name = NULL, *desc = NULL, *pid = NULL;
+	vx_status st;
+	cJSON *b;
+	int k, n;
+
+	if (!admit(r))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    vx_gw_json_string(r, b, "description", &desc) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (k == 0 || *key == '\0') {
+		write_error(r, 400, "key", "required", "key is required");
+		return;
+	}
+	if ((in.project = project_ref(r, pid)) == NULL)
+		return;
+	in.key = (char *)key;
+	in.name = (char *)(n == 1 && *name ? name : key);
+	in.description = (char *)(desc ? desc : "");
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "CreateEnvironment", &in, &out,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, env_json(r, out));
+}
+
+static void
+env_delete(vx_gw_req *r)
+{
+	Vexil__V1__ListEnvironmentsRequest le = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__EnvironmentList *envs;
+	Vexil__V1__Empty *e;
+	const char *key = NULL;
+	vx_status st;
+	uint64_t id;
+
+	if (!admit(r) || (le.project = project_ref(r, NULL)) == NULL)
+		return;
+	if (id_parse(vx_gw_param(r, "environment_id"), "env", &id) != 0) {
+		write_error(r, 404, "environment_id", "exists", "Environment not found");
+		return;
+	}
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &le, &envs,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	for (size_t i = 0; i < envs->n_environments; i++)
+		if (envs->environments[i]->id == id)
+			key = envs->environments[i]->key;
+	if (key == NULL) {
+		write_error(r, 404, "environment_id", "exists", "Environment not found");
+		return;
+	}
+	in.project = le.project;
+	in.key = (char *)key;
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "DeleteEnvironment", &in, &e,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- SDK ---- */
+
+static void
+now_text(char out[32])
+{
+	vx_gw_time_format(out, (int64_t)time(NULL) * 1000);
+}
+
+static void
+sdk_config(vx_gw_req *r)
+{
+	Vexil__V1__GetSnapshotRequest in = VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT;
+	Vexil__V1__Snapshot *out;
+	const char *env = NULL;
+	int64_t updated = 0;
+	vx_status st;
+	cJSON *o, *flags;
+	bool ok;
+	int rc;
+
+	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+		return;
+	if ((rc = vx_gw_query(r, "environment", &env)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	in.environment = (char *)env;
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "GetSnapshot", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	flags = cJSON_CreateObject();
+	for (size_t i = 0; flags && i < out->n_flags; i++) {
+		const Vexil__V1__Flag *f = out->flags[i];
+		bool on = false;
+		for (size_t k = 0; k < f->n_envs; k++)
+			if (f->envs[k] && strcmp(f->envs[k]->environment, env) == 0)
+				on = f->envs[k]->enabled;
+		if (f->updated_at > updated)
+			updated = f->updated_at;
+		if (cJSON_AddBoolToObject(flags, f->key, on) == NULL) {
+			cJSON_Delete(flags);
+			flags = NULL;
+		}
+	}
+	put_str(o, &ok, "environment", env);
+	put_item(o, &ok, "flags", flags);
+	put_time(o, &ok, "updated_at", updated);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+/* One extra user field as an evaluation attribute; -1 for a JSON type the
+ * evaluation context cannot hold. */
+static int
+attr_value(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
+{
+	vexil__v1__attr_value__init(out);
+	if (cJSON_IsString(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		out->str = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+		out->num = v->valuedouble;
+	} else if (cJSON_IsBool(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_FLAG;
+		out->flag = cJSON_IsTrue(v);
+	} else if (cJSON_IsArray(v)) {
+		int n = cJSON_GetArraySize(v);
+		Vexil__V1__StringList *l = vx_arena_alloc(r->arena, sizeof(*l));
+		char **items = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*items));
+		const cJSON *e;
+		size_t i = 0;
+
+		if (l == NULL || items == NULL)
+			return -1;
+		vexil__v1__string_list__init(l);
+		cJSON_ArrayForEach(e, v)
+		{
+			if (!cJSON_IsString(e))
+				return -1;
+			items[i++] = e->valuestring;
+		}
+		l->items = items;
+		l->n_items = i;
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
+		out->list = l;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* user {id, email, groups, country, ip, ...}: the rest become attributes. */
+static int
+read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
+{
+	int n = cJSON_GetArraySize(u);
+	Vexil__V1__EvalContext__AttributesEntry **ents;
+	const char *s;
+	const cJSON *v;
+	size_t i = 0;
+	int rc;
+
+	if ((rc = vx_gw_json_string(r, u, "id", &s)) < 0)
+		return vx_gw_json_refuse(r, "user.id", "user.id must be a string");
+	ctx->user_id = (char *)(rc == 1 ? s : "");
+	if ((rc = vx_gw_json_string(r, u, "email", &s)) < 0)
+		return vx_gw_json_refuse(r, "user.email", "user.email must be a string");
+	ctx->email = (char *)(rc == 1 ? s : "");
+	if ((rc = vx_gw_json_string(r, u, "country", &s)) < 0)
+		return vx_gw_json_refuse(r, "user.country", "user.country must be a string");
+	ctx->country = (char *)(rc == 1 ? s : "");
+	if ((rc = vx_gw_json_string(r, u, "ip", &s)) < 0)
+		return vx_gw_json_refuse(r, "user.ip", "user.ip must be a string");
+	ctx->ip = (char *)(rc == 1 ? s : "");
+	if (json_strings(r, u, "groups", &ctx->groups, &ctx->n_groups) < 0)
+		return vx_gw_json_refuse(r, "user.groups", "user.groups must be an array of "
+		    "strings");
+	if (n > MAX_LIST)
+		return vx_gw_json_refuse(r, "user", "user has more than %d fields", MAX_LIST);
+	if ((ents = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*ents))) == NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(v, u)
+	{
+		Vexil__V1__EvalContext__AttributesEntry *ent;
+		Vexil__V1__AttrValue *val;
+		if (strcmp(v->string, "id") == 0 || strcmp(v->string, "email") == 0 ||
+		    strcmp(v->string, "country") == 0 || strcmp(v->string, "ip") == 0 ||
+		    strcmp(v->string, "groups") == 0 || cJSON_IsNull(v))
+			continue;
+		ent = vx_arena_alloc(r->arena, sizeof(*ent));
+		val = vx_arena_alloc(r->arena, sizeof(*val));
+		if (ent == NULL || val == NULL)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		if (attr_value(r, v, val) != 0)
+			return vx_gw_json_refuse(r, "user", "user.%.64s must be a string, number, "
+			    "boolean or list of strings", v->string);
+		vexil__v1__eval_context__attributes_entry__init(ent);
+		ent->key = v->string;
+		ent->value = val;
+		ents[i++] = ent;
+	}
+	ctx->attributes = ents;
+	ctx->n_attributes = i;
+	return 0;
+}
+
+static void
+sdk_evaluate(vx_gw_req *r)
+{
+	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationList *out;
+	const char *env = NULL, *pid = NULL;
+	const cJSON *user = NULL;
+	char now[32];
+	vx_status st;
+	cJSON *b, *o, *flags;
+	bool ok;
+	int e;
+
+	if (!admit(r))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0 ||
+	    vx_gw_json_object(r, b, "user", &user) < 0 ||
+	    (user && read_user(r, user, &ctx) != 0)) {
+		fail_input(r);
+		return;
+	}
+	if (e == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	if (user == NULL) {
+		write_error(r, 400, "user", "required", "user is required");
+		return;
+	}
+	if ((in.project = project_ref(r, pid)) == NULL)
+		return;
+	in.environment = (char *)env;
+	in.context = &ctx;
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "EvaluateAll", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	flags = cJSON_CreateObject();
+	for (size_t i = 0; flags && i < out->n_results; i++) {
+		const Vexil__V1__EvaluationResult *res = out->results[i];
+		if (res == NULL)
+			continue;
+		if (cJSON_AddBoolToObject(flags, res->flag_key, strcmp(res->variant, ON) == 0 ||
+		        strcmp(res->value, "true") == 0) == NULL) {
+			cJSON_Delete(flags);
+			flags = NULL;
+		}
+	}
+	now_text(now);
+	put_str(o, &ok, "environment", env);
+	put_item(o, &ok, "flags", flags);
+	put_str(o, &ok, "evaluated_at", now);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+/* ---- analytics ---- */
+
+/*
+ * An exposure is counted by the core (EvaluationService/RecordExposure),
+ * in the same batched counters as evaluations; /stats reports both.
+ */
+static void
+exposure(vx_gw_req *r)
+{
+	Vexil__V1__ExposureRequest in = VEXIL__V1__EXPOSURE_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	const char *key = NULL, *env = NULL, *uid = NULL, *ts = NULL, *cid = NULL;
+	const char *pid = NULL, *variant = NULL;
+	vx_status st;
+	cJSON *b;
+	int k, e;
+
+	if (!admit(r))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (k = vx_gw_json_string(r, b, "flag_key", &key)) < 0 ||
+	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
+	    vx_gw_json_string(r, b, "user_id", &uid) < 0 ||
+	    vx_gw_json_string(r, b, "timestamp", &ts) < 0 ||
+	    vx_gw_json_string(r, b, "client_id", &cid) < 0 ||
+	    vx_gw_json_string(r, b, "variant", &variant) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (k == 0 || *key == '\0') {
+		write_error(r, 400, "flag_key", "required", "flag_key is required");
+		return;
+	}
+	if (e == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	if ((in.project = project_ref(r, pid)) == NULL)
+		return;
+	in.flag_key = (char *)key;
+	in.environment = (char *)env;
+	in.user_id = (char *)(uid ? uid : "");
+	in.variant = (char *)(variant ? variant : "");
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "RecordExposure", &in, &out, &st) != 0) {
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "flag_key") == 0)
+			write_error(r, 404, "flag_key", "exists", "Flag not found");
+		else if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "environment") == 0)
+			write_error(r, 404, "environment", "exists", "Environment not found");
+		else
+			fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+static void
+stats(vx_gw_req *r)
+{
+	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *out;
+	const char *period = "7d", *env = NULL;
+	Vexil__V1__Flag *f;
+	char *project;
+	int64_t today;
+	double total = 0;
+	vx_status st;
+	cJSON *o, *exp, *bd;
+	bool ok;
+	int rc;
+
+	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+		return;
+	if ((rc = vx_gw_query(r, "period", &period)) < 0 ||
+	    vx_gw_query(r, "environment", &env) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 0)
+		period = "7d";
+	if (strcmp(period, "24h") == 0)
+		in.days = 1;
+	else if (strcmp(period, "7d") == 0)
+		in.days = 7;
+	else if (strcmp(period, "30d") == 0)
+		in.days = 30;
+	else {
+		write_error(r, 400, "period", "enum", "period must be 24h, 7d or 30d");
+		return;
+	}
+	if (!load_flag(r, project, &f))
+		return;
+	in.project = project;
+	in.flag_key = f->key;
+	in.environment = (char *)(env ? env : "");
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "GetEvalCounts", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	exp = cJSON_CreateObject();
+	bd = cJSON_CreateObject();
+	/* Every day of the period, oldest first, zero when nothing was counted. */
+	today = (int64_t)time(NULL) / 86400;
+	for (int64_t d = today - (int64_t)in.days + 1; bd && d <= today; d++) {
+		char day[32];
+		double n = 0;
+		vx_gw_time_format(day, d * 86400000);
+		day[10] = '\0';
+		for (size_t i = 0; i < out->n_counts; i++)
+			if (out->counts[i]->day == d)
+				n += (double)out->counts[i]->count;
+		total += n;
+		if (cJSON_AddNumberToObject(bd, day, n) == NULL) {
+			cJSON_Delete(bd);
+			bd = NULL;
+		}
+	}
+	put_num(exp, &ok, "total", total);
+	put_item(exp, &ok, "breakdown", bd);
+	put_id(r, o, &ok, "flag_id", "flag", f->id);
+	put_str(o, &ok, "flag_key", f->key);
+	if (env)
+		put_str(o, &ok, "environment", env);
+	else if (ok)
+		ok = cJSON_AddNullToObject(o, "environment") != NULL;
+	put_str(o, &ok, "period", period);
+	put_item(o, &ok, "exposures", exp);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+/* ---- API keys ---- */
+
+static const char *
+role_name(Vexil__V1__Role role)
+{
+	switch (role) {
+	case VEXIL__V1__ROLE__ROLE_READ: return "read";
+	case VEXIL__V1__ROLE__ROLE_WRITE: return "write";
+	case VEXIL__V1__ROLE__ROLE_ADMIN: return "admin";
+	default: return "";
+	}
+}
+
+static cJSON *
+key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "key", k->id);
+	put_str(o, &ok, "name", k->name);
+	put_str(o, &ok, "role", role_name(k->role));
+	if (k->project_id)
+		put_id(r, o, &ok, "project_id", "proj", k->project_id);
+	else if (ok)
+		ok = cJSON_AddNullToObject(o, "project_id") != NULL;
+	put_str(o, &ok, "prefix", k->prefix);
+	put_time(o, &ok, "created_at", k->created_at);
+	return done(o, ok);
+}
+
+static void
+key_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *out;
+	const char *name = NULL, *role = NULL, *pid = NULL;
+	vx_status st;
+	cJSON *b, *o;
+	bool ok;
+	int n, ro, p;
+
+	if (!admit(r))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    (ro = vx_gw_json_string(r, b, "role", &role)) < 0 ||
+	    (p = vx_gw_json_string(r, b, "project_id", &pid)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (n == 0 || *name == '\0') {
+		write_error(r, 400, "name", "required", "name is required");
+		return;
+	}
+	if (ro == 0 || (strcmp(role, "read") != 0 && strcmp(role, "write") != 0 &&
+	                   strcmp(role, "admin") != 0)) {
+		write_error(r, 400, "role", ro == 0 ? "required" : "enum",
+		    "role must be read, write or admin");
+		return;
+	}
+	in.name = (char *)name;
+	in.role = role[0] == 'r' ? VEXIL__V1__ROLE__ROLE_READ :
+	    role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE : VEXIL__V1__ROLE__ROLE_ADMIN;
+	/* No project_id: every project, which only a global admin key may make. */
+	if (p == 1 && (in.project = project_ref(r, pid)) == NULL)
+		return;
+	if (p == 0)
+		in.project = "";
+	if (VX_GW_CALL(r, vexil__v1__key_service, "CreateApiKey", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = key_json(r, out->key);
+	ok = o != NULL;
+	put_str(o, &ok, "key", out->secret);
+	vx_gw_reply_json(r, 201, done(o, ok));
+}
+
+static void
+key_list(vx_gw_req *r)
+{
+	Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
+	Vexil__V1__ApiKeyList *out;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+	int rc;
+	const char *q;
+
+	if (!admit(r))
+		return;
+	/* Without project_id: every key the caller may see. */
+	if ((rc = vx_gw_query(r, "project_id", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && (in.project = project_ref(r, q)) == NULL)
+		return;
+	if (VX_GW_CALL(r, vexil__v1__key_service, "ListApiKeys", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_keys; i++) {
+		if (out->keys[i]->revoked)
+			continue;
+		if (!append(arr, key_json(r, out->keys[i]))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "api_keys", arr);
+	vx_gw_reply_json(r, 200, done(o, ok));
+}
+
+static void
+key_delete(vx_gw_req *r)
+{
+	Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	if (!admit(r))
+		return;
+	if (id_parse(vx_gw_param(r, "key_id"), "key", &in.id) != 0) {
+		write_error(r, 404, "key_id", "exists", "API key not found");
+		return;
+	}
+	if (VX_GW_CALL(r, vexil__v1__key_service, "RevokeApiKey", &in, &e, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- the dialect ---- */
+
+static const vx_gw_route routes[] = {
+	{"GET", "/v1/flags", flag_list},
+	{"POST", "/v1/flags", flag_create},
+	{"GET", "/v1/flags/{flag_id}", flag_get},
+	{"PUT", "/v1/flags/{flag_id}", flag_update},
+	{"DELETE", "/v1/flags/{flag_id}", flag_delete},
+	{"PATCH", "/v1/flags/{flag_id}/state", flag_state},
+	{"POST", "/v1/flags/{flag_id}/rules", rule_create},
+	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
+	{"GET", "/v1/environments", env_list},
+	{"POST", "/v1/environments", env_create},
+	{"DELETE", "/v1/environments/{environment_id}", env_delete},
+	{"GET", "/v1/sdk/config", sdk_config},
+	{"POST", "/v1/sdk/evaluate", sdk_evaluate},
+	{"POST", "/v1/analytics/exposure", exposure},
+	{"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
+	{"POST", "/v1/api-keys", key_create},
+	{"GET", "/v1/api-keys", key_list},
+	{"DELETE", "/v1/api-keys/{key_id}", key_delete},
+};
+
+static const char *const prefixes[] = {"/v1", NULL};
+
+const vx_gw_dialect vx_gw_platform_dialect = {
+	.name = "platform-v1",
+	.prefixes = prefixes,
+	.error = error,
+	.routes = routes,
+	.n_routes = sizeof(routes) / sizeof(routes[0]),
+};

@@ -1,0 +1,805 @@
+/*
+ * Vexil gateway — the feature-flag table dialect
+ * (specs/feature-flag-table-api.md, a FastAPI service).
+ *
+ * A thin adapter over the one domain model (docs/gateway.md):
+ *  - a record is a flag of the core's `default` project; `id` is the
+ *    core's flag id, `name_flag` the flag's name;
+ *  - the flag key is derived from name_flag: name_flag itself when it is a
+ *    valid key, else a slug of it; on a clash "-2", "-3", ... is appended
+ *    (the table has no unique names, the core has unique keys). Renaming
+ *    keeps the key;
+ *  - `is_enabled` is written to every environment of the project and read
+ *    as the production environment's state;
+ *  - `status`, `strategy`, `variation`, `created_by` and `updated_by` are
+ *    flag metadata (the integers as decimal strings);
+ *  - `created_at`/`updated_at` are the core's times in RFC 3339.
+ * Errors are FastAPI's: {"detail": "..."}, and 422 with
+ * {"detail": [{"loc", "msg", "type"}]} for validation, with pydantic v2's
+ * error types.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/dialects.h"
+#include "gateway/format.h"
+#include "gateway/json.h"
+#include "gateway/rpc.h"
+
+#define PROJECT "default"
+#define ENV "production"
+#define CREDENTIAL_MAX 4096
+#define KEY_MAX 128
+#define SLUG_MAX 120      /* room for "-NNN" */
+#define MAX_SUFFIX 100    /* "-2" .. "-100" */
+#define PAGE 1000         /* the core's largest ListFlags page */
+#define NOT_FOUND "Feature flag not found"
+
+/* ---- errors ---- */
+
+static void
+error(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	(void)field;
+	/* The router's own 404 and 405, as Starlette words them. */
+	if (status == 404 && strcmp(message, "Not found") == 0)
+		message = "Not Found";
+	else if (status == 405)
+		message = "Method Not Allowed";
+	if (o && cJSON_AddStringToObject(o, "detail", message) == NULL) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	vx_gw_reply_json(r, status, o);
+}
+
+/* A refused core call; the core's NOT_FOUND for the flag id is the
+ * document's 404. */
+static void
+fail_call(vx_gw_req *r, const vx_status *st)
+{
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND &&
+	    (strcmp(st->field, "id") == 0 || strcmp(st->field, "key") == 0))
+		vx_gw_fail(r, 404, st->field, NOT_FOUND);
+	else
+		vx_gw_fail_status(r, st);
+}
+
+/*
+ * FastAPI's validation errors, collected like pydantic collects them: one
+ * entry per field at fault, all answered together as one 422.
+ */
+struct v422 {
+	cJSON *list;  /* NULL until the first error */
+	bool oom;
+};
+
+static void
+v_add(struct v422 *v, const char *where, const char *field, const char *type,
+    const char *msg)
+{
+	cJSON *e, *loc;
+
+	if (v->oom)
+		return;
+	if (v->list == NULL && (v->list = cJSON_CreateArray()) == NULL)
+		goto oom;
+	if ((e = cJSON_CreateObject()) == NULL)
+		goto oom;
+	cJSON_AddItemToArray(v->list, e);
+	if ((loc = cJSON_AddArrayToObject(e, "loc")) == NULL)
+		goto oom;
+	cJSON_AddItemToArray(loc, cJSON_CreateString(where));
+	if (field)
+		cJSON_AddItemToArray(loc, cJSON_CreateString(field));
+	if (cJSON_GetArraySize(loc) != (field ? 2 : 1) ||
+	    cJSON_AddStringToObject(e, "msg", msg) == NULL ||
+	    cJSON_AddStringToObject(e, "type", type) == NULL)
+		goto oom;
+	return;
+oom:
+	v->oom = true;
+}
+
+/* Answers the collected errors; false when there were none. */
+static bool
+v_reply(vx_gw_req *r, struct v422 *v)
+{
+	cJSON *o;
+
+	if (v->oom) {
+		cJSON_Delete(v->list);
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return true;
+	}
+	if (v->list == NULL)
+		return false;
+	if ((o = cJSON_CreateObject()) == NULL) {
+		cJSON_Delete(v->list);
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return true;
+	}
+	cJSON_AddItemToObject(o, "detail", v->list);
+	vx_gw_reply_json(r, 422, o);
+	return true;
+}
+
+/* The body as a JSON object; false after answering 422 as FastAPI does. */
+static bool
+body(vx_gw_req *r, cJSON **out)
+{
+	struct v422 v = {0};
+
+	if (r->body_len == 0 || vx_gw_json_body(r, false, out) == 0) {
+		if (r->body_len != 0)
+			return true;
+		v_add(&v, "body", NULL, "missing", "Field required");
+	} else if (r->json == NULL) {
+		v_add(&v, "body", NULL, "json_invalid", "JSON decode error");
+	} else {
+		v_add(&v, "body", NULL, "model_attributes_type",
+		    "Input should be a valid dictionary or object to extract fields from");
+	}
+	v_reply(r, &v);
+	return false;
+}
+
+/* pydantic's strict-enough field checks. Each returns 1 present, 0 absent
+ * (or null), -1 wrong (recorded in v). */
+static const cJSON *
+member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+	return m == NULL || cJSON_IsNull(m) ? NULL : m;
+}
+
+static int
+f_str(struct v422 *v, const cJSON *o, const char *name, const char **out)
+{
+	const cJSON *m = member(o, name);
+
+	if (m == NULL)
+		return 0;
+	if (!cJSON_IsString(m)) {
+		v_add(v, "body", name, "string_type", "Input should be a valid string");
+		return -1;
+	}
+	*out = m->valuestring;
+	return 1;
+}
+
+static int
+f_bool(struct v422 *v, const cJSON *o, const char *name, bool *out)
+{
+	const cJSON *m = member(o, name);
+
+	if (m == NULL)
+		return 0;
+	if (cJSON_IsString(m)) {
+		v_add(v, "body", name, "bool_parsing",
+		    "Input should be a valid boolean, unable to interpret input");
+		return -1;
+	}
+	if (!cJSON_IsBool(m)) {
+		v_add(v, "body", name, "bool_type", "Input should be a valid boolean");
+		return -1;
+	}
+	*out = cJSON_IsTrue(m);
+	return 1;
+}
+
+static int
+f_int(struct v422 *v, const cJSON *o, const char *name, int64_t *out)
+{
+	const cJSON *m = member(o, name);
+	double d;
+
+	if (m == NULL)
+		return 0;
+	if (cJSON_IsString(m)) {
+		v_add(v, "body", name, "int_parsing",
+		    "Input should be a valid integer, unable to parse string as an integer");
+		return -1;
+	}
+	if (!cJSON_IsNumber(m)) {
+		v_add(v, "body", name, "int_type", "Input should be a valid integer");
+		return -1;
+	}
+	d = m->valuedouble;
+	if (d != (double)(int64_t)d) {
+		v_add(v, "body", name, "int_from_float",
+		    "Input should be a valid integer, got a number with a fractional part");
+		return -1;
+	}
+	if (d < -9007199254740991.0 || d > 9007199254740991.0) {
+		v_add(v, "body", name, "int_type", "Input should be a valid integer");
+		return -1;
+	}
+	*out = (int64_t)d;
+	return 1;
+}
+
+/* A query integer >= 0 with a default; errors are collected in v. */
+static void
+query_uint(vx_gw_req *r, struct v422 *v, const char *name, uint32_t dflt, uint32_t *out)
+{
+	const char *s;
+	char *end;
+	long long n;
+	int q = vx_gw_query(r, name, &s);
+
+	*out = dflt;
+	if (q == 0)
+		return;
+	if (q < 0) {
+		v_add(v, "query", name, "int_parsing",
+		    "Input should be a valid integer, unable to parse string as an integer");
+	} else {
+		n = strtoll(s, &end, 10);
+		if (*s == '\0' || *end != '\0')
+			v_add(v, "query", name, "int_parsing",
+			    "Input should be a valid integer, unable to parse string as an "
+			    "integer");
+		else if (n < 0)
+			v_add(v, "query", name, "greater_than_equal",
+			    "Input should be greater than or equal to 0");
+		else
+			*out = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	}
+}
+
+/* ---- credentials ---- */
+
+static bool
+token_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > CREDENTIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
+			return false;
+	return true;
+}
+
+/* "Authorization: Bearer <jwt>" or "Authorization: ApiKey <key>" becomes
+ * the credential as it is; vexild checks it. */
+static bool
+need_credential(vx_gw_req *r)
+{
+	const char *h = vx_gw_header(r, "Authorization");
+	const char *scheme = NULL;
+
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		scheme = "Bearer";
+	else if (h && strncasecmp(h, "ApiKey ", 7) == 0)
+		scheme = "ApiKey";
+	if (scheme == NULL || !token_ok(h + 7)) {
+		vx_gw_fail(r, 401, NULL, "Not authenticated");
+		return false;
+	}
+	if ((r->credential = vx_arena_printf(r->arena, "%s %s", scheme, h + 7)) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* ---- the record ---- */
+
+static const char *
+meta(const Vexil__V1__Flag *f, const char *name)
+{
+	for (size_t i = 0; i < f->n_metadata; i++)
+		if (f->metadata[i] && strcmp(f->metadata[i]->key, name) == 0)
+			return f->metadata[i]->value;
+	return NULL;
+}
+
+static bool
+put(cJSON *o, const char *name, cJSON *item)
+{
+	if (item == NULL)
+		return false;
+	cJSON_AddItemToObject(o, name, item);
+	return true;
+}
+
+static cJSON *
+str_or_null(const char *s)
+{
+	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+/* An integer column kept as a decimal string (null when absent or not one). */
+static cJSON *
+int_or_null(const char *s)
+{
+	char *end;
+	long long n;
+
+	if (s == NULL || *s == '\0')
+		return cJSON_CreateNull();
+	n = strtoll(s, &end, 10);
+	return *end ? cJSON_CreateNull() : cJSON_CreateNumber((double)n);
+}
+
+static cJSON *
+time_json(int64_t ms)
+{
+	char s[32];
+
+	vx_gw_time_format(s, ms);
+	return cJSON_CreateString(s);
+}
+
+static cJSON *
+record_json(const Vexil__V1__Flag *f)
+{
+	const char *strategy = meta(f, "strategy");
+	cJSON *o = cJSON_CreateObject();
+	bool enabled = false;
+
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (f->envs[i] && strcmp(f->envs[i]->environment, ENV) == 0)
+			enabled = f->envs[i]->enabled;
+	if (o == NULL || !put(o, "id", cJSON_CreateNumber((double)f->id)) ||
+	    !put(o, "name_flag", cJSON_CreateString(*f->name ? f->name : f->key)) ||
+	    !put(o, "is_enabled", cJSON_CreateBool(enabled)) ||
+	    !put(o, "status", str_or_null(meta(f, "status"))) ||
+	    !put(o, "strategy", cJSON_CreateString(strategy ? strategy : "")) ||
+	    !put(o, "variation", str_or_null(meta(f, "variation"))) ||
+	    !put(o, "created_at", time_json(f->created_at)) ||
+	    !put(o, "updated_at", time_json(f->updated_at)) ||
+	    !put(o, "created_by", int_or_null(meta(f, "created_by"))) ||
+	    !put(o, "updated_by", int_or_null(meta(f, "updated_by")))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The request's columns. has_* are f_*'s results. */
+struct cols {
+	const char *name, *status, *strategy, *variation;
+	bool enabled;
+	int64_t created_by, updated_by;
+	int has_name, has_enabled, has_status, has_strategy, has_variation;
+	int has_created_by, has_updated_by;
+};
+
+/* A required field that is absent; null is pydantic's type error. */
+static void
+required(struct v422 *v, const cJSON *b, const char *name, int has, const char *type,
+    const char *msg)
+{
+	if (has != 0)
+		return;
+	if (cJSON_GetObjectItemCaseSensitive(b, name) == NULL)
+		v_add(v, "body", name, "missing", "Field required");
+	else
+		v_add(v, "body", name, type, msg);
+}
+
+/* Reads the columns in the schema's order, as pydantic reports them.
+ * create: FeatureFlagCreate (name_flag and strategy required); else
+ * FeatureFlagUpdate (updated_by required). */
+static void
+read_cols(struct v422 *v, const cJSON *b, struct cols *c, bool create)
+{
+	const char *s = "Input should be a valid string";
+
+	c->has_name = f_str(v, b, "name_flag", &c->name);
+	if (create)
+		required(v, b, "name_flag", c->has_name, "string_type", s);
+	c->has_enabled = f_bool(v, b, "is_enabled", &c->enabled);
+	c->has_status = f_str(v, b, "status", &c->status);
+	c->has_strategy = f_str(v, b, "strategy", &c->strategy);
+	if (create)
+		required(v, b, "strategy", c->has_strategy, "string_type", s);
+	c->has_variation = f_str(v, b, "variation", &c->variation);
+	c->has_created_by = f_int(v, b, "created_by", &c->created_by);
+	c->has_updated_by = f_int(v, b, "updated_by", &c->updated_by);
+	if (!create)
+		required(v, b, "updated_by", c->has_updated_by, "int_type",
+		    "Input should be a valid integer");
+}
+
+/* Sets metadata entry name (replacing or adding) in a list with room. */
+static int
+meta_set(vx_gw_req *r, Vexil__V1__Flag__MetadataEntry **m, size_t *n, const char *name,
+    const char *value)
+{
+	Vexil__V1__Flag__MetadataEntry *e;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(m[i]->key, name) == 0) {
+			m[i]->value = (char *)value;
+			return 0;
+		}
+	if ((e = vx_arena_alloc(r->arena, sizeof(*e))) == NULL)
+		return VX_ENOMEM;
+	vexil__v1__flag__metadata_entry__init(e);
+	e->key = (char *)name;
+	e->value = (char *)value;
+	m[(*n)++] = e;
+	return 0;
+}
+
+/*
+ * The flag's metadata with the request's columns applied (copies of the
+ * old entries, so the reply they came from is left as it was).
+ */
+static int
+merge_meta(vx_gw_req *r, const Vexil__V1__Flag *old, const struct cols *c,
+    Vexil__V1__Flag *f)
+{
+	size_t n = 0, cap = (old ? old->n_metadata : 0) + 5;
+	Vexil__V1__Flag__MetadataEntry **m = vx_arena_alloc(r->arena, cap * sizeof(*m));
+	char *cb = NULL, *ub = NULL;
+	int rc = 0;
+
+	if (m == NULL)
+		return VX_ENOMEM;
+	for (size_t i = 0; old && i < old->n_metadata; i++)
+		if (old->metadata[i] &&
+		    (rc = meta_set(r, m, &n, old->metadata[i]->key,
+		         old->metadata[i]->value)) != 0)
+			return rc;
+	if (c->has_created_by == 1 &&
+	    (cb = vx_arena_printf(r->arena, "%" PRId64, c->created_by)) == NULL)
+		return VX_ENOMEM;
+	if (c->has_updated_by == 1 &&
+	    (ub = vx_arena_printf(r->arena, "%" PRId64, c->updated_by)) == NULL)
+		return VX_ENOMEM;
+	if ((c->has_status == 1 && (rc = meta_set(r, m, &n, "status", c->status)) != 0) ||
+	    (c->has_strategy == 1 &&
+	        (rc = meta_set(r, m, &n, "strategy", c->strategy)) != 0) ||
+	    (c->has_variation == 1 &&
+	        (rc = meta_set(r, m, &n, "variation", c->variation)) != 0) ||
+	    (cb && (rc = meta_set(r, m, &n, "created_by", cb)) != 0) ||
+	    (ub && (rc = meta_set(r, m, &n, "updated_by", ub)) != 0))
+		return rc;
+	f->metadata = m;
+	f->n_metadata = n;
+	return 0;
+}
+
+/* ---- keys from names ---- */
+
+static bool
+key_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9');
+		if (!alnum && (i == 0 || (ch != '_' && ch != '-' && ch != '.')))
+			return false;
+	}
+	return true;
+}
+
+/* name_flag when it is a valid key; else its letters, digits, '_' and '.'
+ * with every other run of bytes as one '-', from the first letter or
+ * digit, at most SLUG_MAX long ("flag" when nothing is left). */
+static char *
+slug(vx_gw_req *r, const char *name)
+{
+	size_t n = strlen(name), o = 0;
+	char *k;
+
+	if (key_ok(name) && n <= SLUG_MAX)
+		return vx_arena_printf(r->arena, "%s", name);
+	if ((k = vx_arena_alloc(r->arena, SLUG_MAX + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n && o < SLUG_MAX; i++) {
+		char ch = name[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9');
+		if (alnum || (o > 0 && (ch == '_' || ch == '.')))
+			k[o++] = ch;
+		else if (o > 0 && k[o - 1] != '-')
+			k[o++] = '-';
+	}
+	while (o > 0 && k[o - 1] == '-')
+		o--;
+	k[o] = '\0';
+	return o ? k : vx_arena_printf(r->arena, "flag");
+}
+
+/* ---- core calls ---- */
+
+/* The keys of the project's environments; false after answering. */
+static bool
+env_keys(vx_gw_req *r, Vexil__V1__EnvironmentList **out)
+{
+	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	vx_status st;
+
+	in.project = PROJECT;
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, out,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+/* Sets the flag on or off in every environment; *f is the last reply. */
+static bool
+set_everywhere(vx_gw_req *r, Vexil__V1__Flag **f, bool enabled)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__EnvironmentList *envs;
+	vx_status st;
+
+	if (!env_keys(r, &envs))
+		return false;
+	in.project = PROJECT;
+	in.key = (*f)->key;
+	in.enabled = enabled;
+	for (size_t i = 0; i < envs->n_environments; i++) {
+		in.environment = envs->environments[i]->key;
+		if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, f, &st) != 0) {
+			fail_call(r, &st);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* {feature_flag_id}: an integer, or 422; ids under 1 are simply not found. */
+static bool
+path_id(vx_gw_req *r, uint64_t *id)
+{
+	const char *s = vx_gw_param(r, "feature_flag_id");
+	struct v422 v = {0};
+	char *end;
+	long long n = strtoll(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0') {
+		v_add(&v, "path", "feature_flag_id", "int_parsing",
+		    "Input should be a valid integer, unable to parse string as an integer");
+		v_reply(r, &v);
+		return false;
+	}
+	*id = n > 0 ? (uint64_t)n : 0;
+	return true;
+}
+
+static bool
+load(vx_gw_req *r, Vexil__V1__Flag **f)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	vx_status st;
+	uint64_t id;
+
+	if (!path_id(r, &id))
+		return false;
+	if (id == 0) {
+		vx_gw_fail(r, 404, "feature_flag_id", NOT_FOUND);
+		return false;
+	}
+	in.project = PROJECT;
+	in.id = id;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, f, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+/* ---- routes ---- */
+
+static void
+ff_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__FlagEnvConfig *cfgs = NULL, **pcfgs = NULL;
+	Vexil__V1__EnvironmentList *envs;
+	struct cols c = {0};
+	struct v422 v = {0};
+	vx_status st;
+	char *base;
+	cJSON *b;
+	int rc;
+
+	if (!need_credential(r) || !body(r, &b))
+		return;
+	read_cols(&v, b, &c, true);
+	if (v_reply(r, &v))
+		return;
+	if ((base = slug(r, c.name)) == NULL || merge_meta(r, NULL, &c, &f) != 0) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
+	}
+	f.name = (char *)c.name;
+	/* is_enabled (default true) holds in every environment: the configs
+	 * go in with the flag, so it is one write. */
+	if (c.has_enabled != 1 || c.enabled) {
+		if (!env_keys(r, &envs))
+			return;
+		cfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*cfgs));
+		pcfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*pcfgs));
+		if (cfgs == NULL || pcfgs == NULL) {
+			vx_gw_fail(r, 500, NULL, "out of memory");
+			return;
+		}
+		for (size_t i = 0; i < envs->n_environments; i++) {
+			vexil__v1__flag_env_config__init(&cfgs[i]);
+			cfgs[i].environment = envs->environments[i]->key;
+			cfgs[i].enabled = true;
+			cfgs[i].rollout_percentage = 100;
+			pcfgs[i] = &cfgs[i];
+		}
+		f.envs = pcfgs;
+		f.n_envs = envs->n_environments;
+	}
+	in.project = PROJECT;
+	in.flag = &f;
+	for (int n = 1; n <= MAX_SUFFIX; n++) {
+		f.key = n == 1 ? base : vx_arena_printf(r->arena, "%s-%d", base, n);
+		if (f.key == NULL) {
+			vx_gw_fail(r, 500, NULL, "out of memory");
+			return;
+		}
+		rc = VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st);
+		if (rc == 0) {
+			vx_gw_reply_json(r, 201, record_json(out));
+			return;
+		}
+		if (st.code != VEXIL__V1__CODE__ALREADY_EXISTS || strcmp(st.field, "key") != 0)
+			break;
+	}
+	fail_call(r, &st);
+}
+
+static void
+ff_list(vx_gw_req *r)
+{
+	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+	Vexil__V1__FlagList *out;
+	struct v422 v = {0};
+	uint32_t skip, limit;
+	vx_status st;
+	cJSON *arr;
+
+	if (!need_credential(r))
+		return;
+	query_uint(r, &v, "skip", 0, &skip);
+	query_uint(r, &v, "limit", 100, &limit);
+	if (v_reply(r, &v))
+		return;
+	if ((arr = cJSON_CreateArray()) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
+	}
+	in.project = PROJECT;
+	in.offset = skip;
+	/* limit=0 still asks once, so the credential is checked. */
+	do {
+		in.limit = limit - (uint32_t)cJSON_GetArraySize(arr);
+		if (in.limit == 0 || in.limit > PAGE)
+			in.limit = limit ? PAGE : 1;
+		if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+			cJSON_Delete(arr);
+			fail_call(r, &st);
+			return;
+		}
+		for (size_t i = 0; i < out->n_flags && (uint32_t)cJSON_GetArraySize(arr) < limit;
+		     i++) {
+			cJSON *o = record_json(out->flags[i]);
+			if (o == NULL) {
+				cJSON_Delete(arr);
+				vx_gw_fail(r, 500, NULL, "out of memory");
+				return;
+			}
+			cJSON_AddItemToArray(arr, o);
+		}
+		in.offset += (uint32_t)out->n_flags;
+	} while (out->n_flags > 0 && (uint32_t)cJSON_GetArraySize(arr) < limit &&
+	    in.offset < out->total);
+	vx_gw_reply_json(r, 200, arr);
+}
+
+static void
+ff_get(vx_gw_req *r)
+{
+	Vexil__V1__Flag *f;
+
+	if (!need_credential(r) || !load(r, &f))
+		return;
+	vx_gw_reply_json(r, 200, record_json(f));
+}
+
+static void
+ff_update(vx_gw_req *r)
+{
+	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
+	struct cols c = {0};
+	struct v422 v = {0};
+	char *mask[2];
+	vx_status st;
+	cJSON *b;
+	uint64_t id;
+
+	if (!need_credential(r) || !path_id(r, &id) || !body(r, &b))
+		return;
+	read_cols(&v, b, &c, false);
+	if (v_reply(r, &v) || !load(r, &f))
+		return;
+	if (c.has_name == 1) {
+		upd.name = (char *)c.name;
+		mask[in.n_update_mask++] = "name";
+	}
+	if (merge_meta(r, f, &c, &upd) != 0) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
+	}
+	mask[in.n_update_mask++] = "metadata";
+	in.project = PROJECT;
+	in.key = f->key;
+	in.update = &upd;
+	in.update_mask = mask;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	if (c.has_enabled == 1 && !set_everywhere(r, &f, c.enabled))
+		return;
+	vx_gw_reply_json(r, 200, record_json(f));
+}
+
+static void
+ff_delete(vx_gw_req *r)
+{
+	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	if (!need_credential(r) || !load(r, &f))
+		return;
+	in.project = PROJECT;
+	in.key = f->key;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "DeleteFlag", &in, &e, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- the dialect ---- */
+
+/* The router ignores one trailing slash: "/api/feature-flags/" is served
+ * like "/api/feature-flags". */
+static const vx_gw_route routes[] = {
+	{"POST", "/api/feature-flags", ff_create},
+	{"GET", "/api/feature-flags", ff_list},
+	{"GET", "/api/feature-flags/{feature_flag_id}", ff_get},
+	{"PUT", "/api/feature-flags/{feature_flag_id}", ff_update},
+	{"DELETE", "/api/feature-flags/{feature_flag_id}", ff_delete},
+};
+
+static const char *const prefixes[] = {"/api/feature-flags", NULL};
+
+const vx_gw_dialect vx_gw_table_dialect = {
+	.name = "feature-flag-table",
+	.prefixes = prefixes,
+	.error = error,
+	.routes = routes,
+	.n_routes = sizeof(routes) / sizeof(routes[0]),
+};

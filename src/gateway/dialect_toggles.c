@@ -1,0 +1,699 @@
+/*
+ * Vexil gateway — the feature toggles dialect (specs/toggles-api.md, a
+ * FastAPI service whose document gives no JSON; the names are issue 7's).
+ *
+ * A thin adapter over the one domain model (docs/gateway.md):
+ *  - a toggle is a flag; `name` is its key (and its name), `description`,
+ *    `owner` and `metadata` (strings only) are the flag's own;
+ *  - `application` is a project, named by name (or id); a toggle without
+ *    one is global and lives in the `default` project;
+ *  - `environments` is each environment's enabled state, and `is_active`
+ *    is the production environment's state. Writing `is_active` without an
+ *    `environment` sets every environment (global); with one, only that
+ *    environment;
+ *  - `created_at`/`updated_at` are the core's times in RFC 3339.
+ * Errors are FastAPI's: {"detail": "..."}, and 422 with
+ * {"detail": [{"loc", "msg", "type"}]} for validation, with pydantic v2's
+ * error types.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/dialects.h"
+#include "gateway/format.h"
+#include "gateway/json.h"
+#include "gateway/rpc.h"
+
+#define GLOBAL "default"
+#define ENV "production"
+#define CREDENTIAL_MAX 4096
+#define PAGE 1000  /* the core's largest ListFlags page */
+#define MAX_ENVS 64
+
+/* ---- errors ---- */
+
+static void
+error(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	(void)field;
+	/* The router's own 404 and 405, as Starlette words them. */
+	if (status == 404 && strcmp(message, "Not found") == 0)
+		message = "Not Found";
+	else if (status == 405)
+		message = "Method Not Allowed";
+	if (o && cJSON_AddStringToObject(o, "detail", message) == NULL) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	vx_gw_reply_json(r, status, o);
+}
+
+/* A refused core call: what the core did not find, in the document's
+ * words; anything else through the status table. */
+static void
+fail_call(vx_gw_req *r, const vx_status *st)
+{
+	if (st->code != VEXIL__V1__CODE__NOT_FOUND)
+		vx_gw_fail_status(r, st);
+	else if (strcmp(st->field, "project") == 0)
+		vx_gw_fail(r, 404, "application", "Application not found");
+	else if (strcmp(st->field, "environment") == 0)
+		vx_gw_fail(r, 404, "environment", "Environment not found");
+	else if (strcmp(st->field, "id") == 0 || strcmp(st->field, "key") == 0)
+		vx_gw_fail(r, 404, "name", "Feature toggle not found");
+	else
+		vx_gw_fail_status(r, st);
+}
+
+/*
+ * FastAPI's validation errors, collected like pydantic collects them: one
+ * entry per field at fault, all answered together as one 422.
+ */
+struct v422 {
+	cJSON *list;  /* NULL until the first error */
+	bool oom;
+};
+
+static void
+v_add(struct v422 *v, const char *where, const char *field, const char *type,
+    const char *msg)
+{
+	cJSON *e, *loc;
+
+	if (v->oom)
+		return;
+	if (v->list == NULL && (v->list = cJSON_CreateArray()) == NULL)
+		goto oom;
+	if ((e = cJSON_CreateObject()) == NULL)
+		goto oom;
+	cJSON_AddItemToArray(v->list, e);
+	if ((loc = cJSON_AddArrayToObject(e, "loc")) == NULL)
+		goto oom;
+	cJSON_AddItemToArray(loc, cJSON_CreateString(where));
+	if (field)
+		cJSON_AddItemToArray(loc, cJSON_CreateString(field));
+	if (cJSON_GetArraySize(loc) != (field ? 2 : 1) ||
+	    cJSON_AddStringToObject(e, "msg", msg) == NULL ||
+	    cJSON_AddStringToObject(e, "type", type) == NULL)
+		goto oom;
+	return;
+oom:
+	v->oom = true;
+}
+
+/* Answers the collected errors; false when there were none. */
+static bool
+v_reply(vx_gw_req *r, struct v422 *v)
+{
+	cJSON *o;
+
+	if (v->oom) {
+		cJSON_Delete(v->list);
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return true;
+	}
+	if (v->list == NULL)
+		return false;
+	if ((o = cJSON_CreateObject()) == NULL) {
+		cJSON_Delete(v->list);
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return true;
+	}
+	cJSON_AddItemToObject(o, "detail", v->list);
+	vx_gw_reply_json(r, 422, o);
+	return true;
+}
+
+/* The body as a JSON object; false after answering 422 as FastAPI does. */
+static bool
+body(vx_gw_req *r, cJSON **out)
+{
+	struct v422 v = {0};
+
+	if (r->body_len == 0 || vx_gw_json_body(r, false, out) == 0) {
+		if (r->body_len != 0)
+			return true;
+		v_add(&v, "body", NULL, "missing", "Field required");
+	} else if (r->json == NULL) {
+		v_add(&v, "body", NULL, "json_invalid", "JSON decode error");
+	} else {
+		v_add(&v, "body", NULL, "model_attributes_type",
+		    "Input should be a valid dictionary or object to extract fields from");
+	}
+	v_reply(r, &v);
+	return false;
+}
+
+/* pydantic's strict-enough field checks. Each returns 1 present, 0 absent
+ * (or null), -1 wrong (recorded in v). */
+static const cJSON *
+member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+	return m == NULL || cJSON_IsNull(m) ? NULL : m;
+}
+
+static int
+f_str(struct v422 *v, const cJSON *o, const char *name, const char **out)
+{
+	const cJSON *m = member(o, name);
+
+	if (m == NULL)
+		return 0;
+	if (!cJSON_IsString(m)) {
+		v_add(v, "body", name, "string_type", "Input should be a valid string");
+		return -1;
+	}
+	*out = m->valuestring;
+	return 1;
+}
+
+static int
+f_bool(struct v422 *v, const cJSON *o, const char *name, bool *out)
+{
+	const cJSON *m = member(o, name);
+
+	if (m == NULL)
+		return 0;
+	if (cJSON_IsString(m)) {
+		v_add(v, "body", name, "bool_parsing",
+		    "Input should be a valid boolean, unable to interpret input");
+		return -1;
+	}
+	if (!cJSON_IsBool(m)) {
+		v_add(v, "body", name, "bool_type", "Input should be a valid boolean");
+		return -1;
+	}
+	*out = cJSON_IsTrue(m);
+	return 1;
+}
+
+/* ---- credentials ---- */
+
+static bool
+token_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > CREDENTIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
+			return false;
+	return true;
+}
+
+/* "Authorization: Bearer <jwt>" or "Authorization: ApiKey <key>" becomes
+ * the credential as it is; vexild checks it. */
+static bool
+need_credential(vx_gw_req *r)
+{
+	const char *h = vx_gw_header(r, "Authorization");
+	const char *scheme = NULL;
+
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		scheme = "Bearer";
+	else if (h && strncasecmp(h, "ApiKey ", 7) == 0)
+		scheme = "ApiKey";
+	if (scheme == NULL || !token_ok(h + 7)) {
+		vx_gw_fail(r, 401, NULL, "Not authenticated");
+		return false;
+	}
+	if ((r->credential = vx_arena_printf(r->arena, "%s %s", scheme, h + 7)) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+
+/* ---- toggle fields ---- */
+
+/* v_add() for an entry of an object field: loc ["body", field, entry]. */
+static void
+v_add_entry(struct v422 *v, const char *field, const char *entry, const char *type,
+    const char *msg)
+{
+	cJSON *last, *loc;
+
+	v_add(v, "body", field, type, msg);
+	if (v->oom)
+		return;
+	last = cJSON_GetArrayItem(v->list, cJSON_GetArraySize(v->list) - 1);
+	loc = cJSON_GetObjectItemCaseSensitive(last, "loc");
+	cJSON_AddItemToArray(loc, cJSON_CreateString(entry));
+	if (cJSON_GetArraySize(loc) != 3)
+		v->oom = true;
+}
+
+static int
+f_obj(struct v422 *v, const cJSON *o, const char *name, const cJSON **out)
+{
+	const cJSON *m = member(o, name);
+
+	if (m == NULL)
+		return 0;
+	if (!cJSON_IsObject(m)) {
+		v_add(v, "body", name, "dict_type", "Input should be a valid dictionary");
+		return -1;
+	}
+	*out = m;
+	return 1;
+}
+
+/* `metadata`: an object of strings. */
+static void
+check_metadata(struct v422 *v, const cJSON *m)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, m)
+	{
+		if (!cJSON_IsString(e))
+			v_add_entry(v, "metadata", e->string, "string_type",
+			    "Input should be a valid string");
+	}
+}
+
+/* `environments`: an object of booleans. */
+static void
+check_environments(struct v422 *v, const cJSON *m)
+{
+	const cJSON *e;
+
+	if (cJSON_GetArraySize(m) > MAX_ENVS) {
+		v_add(v, "body", "environments", "too_long",
+		    "Dictionary should have at most 64 items");
+		return;
+	}
+	cJSON_ArrayForEach(e, m)
+	{
+		if (cJSON_IsString(e))
+			v_add_entry(v, "environments", e->string, "bool_parsing",
+			    "Input should be a valid boolean, unable to interpret input");
+		else if (!cJSON_IsBool(e))
+			v_add_entry(v, "environments", e->string, "bool_type",
+			    "Input should be a valid boolean");
+	}
+}
+
+/* The flag's metadata for an object of strings (checked already). */
+static bool
+metadata_of(vx_gw_req *r, const cJSON *m, Vexil__V1__Flag *f)
+{
+	int n = cJSON_GetArraySize(m);
+	Vexil__V1__Flag__MetadataEntry **es, *e;
+	const cJSON *it;
+	size_t i = 0;
+
+	if (n == 0)
+		return true;
+	if ((es = vx_arena_alloc(r->arena, (size_t)n * sizeof(*es))) == NULL)
+		return false;
+	cJSON_ArrayForEach(it, m)
+	{
+		if ((e = vx_arena_alloc(r->arena, sizeof(*e))) == NULL)
+			return false;
+		vexil__v1__flag__metadata_entry__init(e);
+		e->key = it->string;
+		e->value = it->valuestring;
+		es[i++] = e;
+	}
+	f->metadata = es;
+	f->n_metadata = i;
+	return true;
+}
+
+/* The project: the body's `application`, else the query's, else the
+ * global `default`. NULL after answering. */
+static const char *
+application(vx_gw_req *r, const cJSON *b, struct v422 *v)
+{
+	const char *app = NULL;
+	int q;
+
+	if (b && f_str(v, b, "application", &app) == 1 && *app)
+		return app;
+	if ((q = vx_gw_query(r, "application", &app)) < 0) {
+		v_add(v, "query", "application", "string_type", "Input should be a valid string");
+		return NULL;
+	}
+	return q == 1 && *app ? app : GLOBAL;
+}
+
+/* ---- the toggle ---- */
+
+static cJSON *
+time_json(int64_t ms)
+{
+	char s[32];
+
+	vx_gw_time_format(s, ms);
+	return cJSON_CreateString(s);
+}
+
+static bool
+put(cJSON *o, const char *name, cJSON *item)
+{
+	if (item == NULL)
+		return false;
+	cJSON_AddItemToObject(o, name, item);
+	return true;
+}
+
+static cJSON *
+toggle_json(const Vexil__V1__Flag *f, const char *app)
+{
+	cJSON *o = cJSON_CreateObject(), *meta = cJSON_CreateObject(),
+	      *envs = cJSON_CreateObject();
+	bool active = false, ok = o && meta && envs;
+
+	for (size_t i = 0; ok && i < f->n_metadata; i++)
+		ok = f->metadata[i] && cJSON_AddStringToObject(meta, f->metadata[i]->key,
+		                           f->metadata[i]->value) != NULL;
+	for (size_t i = 0; ok && i < f->n_envs; i++) {
+		if (f->envs[i] == NULL)
+			continue;
+		if (strcmp(f->envs[i]->environment, ENV) == 0)
+			active = f->envs[i]->enabled;
+		ok = cJSON_AddBoolToObject(envs, f->envs[i]->environment, f->envs[i]->enabled) !=
+		    NULL;
+	}
+	if (!ok || !put(o, "name", cJSON_CreateString(f->key)) ||
+	    !put(o, "description", cJSON_CreateString(f->description)) ||
+	    !put(o, "is_active", cJSON_CreateBool(active)) ||
+	    !put(o, "owner", cJSON_CreateString(f->owner)) ||
+	    !put(o, "metadata", meta) || (meta = NULL) ||
+	    !put(o, "application", cJSON_CreateString(app)) ||
+	    !put(o, "environments", envs) || (envs = NULL) ||
+	    !put(o, "created_at", time_json(f->created_at)) ||
+	    !put(o, "updated_at", time_json(f->updated_at))) {
+		cJSON_Delete(meta);
+		cJSON_Delete(envs);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- core calls ---- */
+
+static bool
+list_envs(vx_gw_req *r, const char *app, Vexil__V1__EnvironmentList **out)
+{
+	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	vx_status st;
+
+	in.project = (char *)app;
+	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, out,
+	        &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+static bool
+known_env(const Vexil__V1__EnvironmentList *envs, const char *key)
+{
+	for (size_t i = 0; i < envs->n_environments; i++)
+		if (strcmp(envs->environments[i]->key, key) == 0)
+			return true;
+	return false;
+}
+
+/* Every key of `environments` (may be NULL) is one of the application's. */
+static bool
+known_envs(const Vexil__V1__EnvironmentList *envs, const cJSON *per_env)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, per_env)
+	{
+		if (!known_env(envs, e->string))
+			return false;
+	}
+	return true;
+}
+
+static bool
+set_enabled(vx_gw_req *r, const char *app, Vexil__V1__Flag **f, const char *env,
+    bool enabled)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	vx_status st;
+
+	in.project = (char *)app;
+	in.key = (*f)->key;
+	in.environment = (char *)env;
+	in.enabled = enabled;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, f, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+static bool
+load(vx_gw_req *r, const char *app, Vexil__V1__Flag **f)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	vx_status st;
+
+	in.project = (char *)app;
+	in.key = (char *)vx_gw_param(r, "toggle_name");
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, f, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	return true;
+}
+
+/* ---- routes ---- */
+
+static void
+t_create(vx_gw_req *r)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__FlagEnvConfig *cfgs, **pcfgs;
+	Vexil__V1__EnvironmentList *envs;
+	const cJSON *meta = NULL, *per_env = NULL;
+	const char *name = NULL, *desc = NULL, *owner = NULL, *app;
+	struct v422 v = {0};
+	bool active = false;
+	vx_status st;
+	cJSON *b;
+
+	if (!need_credential(r) || !body(r, &b))
+		return;
+	if (f_str(&v, b, "name", &name) == 0) {
+		if (cJSON_GetObjectItemCaseSensitive(b, "name") == NULL)
+			v_add(&v, "body", "name", "missing", "Field required");
+		else
+			v_add(&v, "body", "name", "string_type", "Input should be a valid string");
+	}
+	(void)f_str(&v, b, "description", &desc);
+	(void)f_str(&v, b, "owner", &owner);
+	(void)f_bool(&v, b, "is_active", &active);
+	if (f_obj(&v, b, "metadata", &meta) == 1)
+		check_metadata(&v, meta);
+	if (f_obj(&v, b, "environments", &per_env) == 1)
+		check_environments(&v, per_env);
+	app = application(r, b, &v);
+	if (v_reply(r, &v) || !list_envs(r, app, &envs))
+		return;
+	if (!known_envs(envs, per_env)) {
+		vx_gw_fail(r, 404, "environments", "Environment not found");
+		return;
+	}
+	cfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*cfgs));
+	pcfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*pcfgs));
+	if (cfgs == NULL || pcfgs == NULL || (meta && !metadata_of(r, meta, &f))) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
+	}
+	/* is_active holds everywhere, unless environments says otherwise;
+	 * the configs go in with the flag, so it is one write. */
+	for (size_t i = 0; i < envs->n_environments; i++) {
+		const cJSON *s = per_env ? cJSON_GetObjectItemCaseSensitive(per_env,
+		                               envs->environments[i]->key)
+		                         : NULL;
+		vexil__v1__flag_env_config__init(&cfgs[i]);
+		cfgs[i].environment = envs->environments[i]->key;
+		cfgs[i].enabled = s ? cJSON_IsTrue(s) : active;
+		cfgs[i].rollout_percentage = 100;
+		pcfgs[i] = &cfgs[i];
+	}
+	f.envs = pcfgs;
+	f.n_envs = envs->n_environments;
+	f.key = (char *)name;
+	f.description = (char *)(desc ? desc : "");
+	f.owner = (char *)(owner ? owner : "");
+	in.project = (char *)app;
+	in.flag = &f;
+	if (VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, toggle_json(out, app));
+}
+
+static void
+t_list(vx_gw_req *r)
+{
+	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+	Vexil__V1__FlagList *out;
+	struct v422 v = {0};
+	const char *app;
+	vx_status st;
+	cJSON *arr;
+
+	if (!need_credential(r))
+		return;
+	app = application(r, NULL, &v);
+	if (v_reply(r, &v))
+		return;
+	if ((arr = cJSON_CreateArray()) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
+	}
+	in.project = (char *)app;
+	in.limit = PAGE;
+	do {
+		if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+			cJSON_Delete(arr);
+			fail_call(r, &st);
+			return;
+		}
+		for (size_t i = 0; i < out->n_flags; i++) {
+			cJSON *o = toggle_json(out->flags[i], app);
+			if (o == NULL) {
+				cJSON_Delete(arr);
+				vx_gw_fail(r, 500, NULL, "out of memory");
+				return;
+			}
+			cJSON_AddItemToArray(arr, o);
+		}
+		in.offset += (uint32_t)out->n_flags;
+	} while (out->n_flags > 0 && in.offset < out->total);
+	vx_gw_reply_json(r, 200, arr);
+}
+
+static void
+t_get(vx_gw_req *r)
+{
+	struct v422 v = {0};
+	Vexil__V1__Flag *f;
+	const char *app;
+
+	if (!need_credential(r))
+		return;
+	app = application(r, NULL, &v);
+	if (v_reply(r, &v) || !load(r, app, &f))
+		return;
+	vx_gw_reply_json(r, 200, toggle_json(f, app));
+}
+
+static void
+t_update(vx_gw_req *r)
+{
+	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
+	Vexil__V1__EnvironmentList *envs = NULL;
+	const cJSON *meta = NULL, *per_env = NULL, *e;
+	const char *desc = NULL, *owner = NULL, *env = NULL, *app;
+	struct v422 v = {0};
+	bool active = false;
+	int has_active, has_env;
+	char *mask[3];
+	vx_status st;
+	cJSON *b;
+
+	if (!need_credential(r) || !body(r, &b))
+		return;
+	if (f_str(&v, b, "description", &desc) == 1)
+		mask[in.n_update_mask++] = "description";
+	if (f_str(&v, b, "owner", &owner) == 1)
+		mask[in.n_update_mask++] = "owner";
+	if (f_obj(&v, b, "metadata", &meta) == 1) {
+		check_metadata(&v, meta);
+		mask[in.n_update_mask++] = "metadata";
+	}
+	has_active = f_bool(&v, b, "is_active", &active);
+	has_env = f_str(&v, b, "environment", &env);
+	if (f_obj(&v, b, "environments", &per_env) == 1)
+		check_environments(&v, per_env);
+	/* An environment's state is set from is_active. */
+	if (has_env == 1 && has_active == 0)
+		v_add(&v, "body", "is_active", "missing", "Field required");
+	app = application(r, b, &v);
+	if (v_reply(r, &v) || !load(r, app, &f))
+		return;
+	/* Environments are checked before anything is written, so a PUT
+	 * naming an unknown one changes nothing. */
+	if (has_env == 1 || has_active == 1 || per_env) {
+		if (!list_envs(r, app, &envs))
+			return;
+		if ((has_env == 1 && !known_env(envs, env)) || !known_envs(envs, per_env)) {
+			vx_gw_fail(r, 404, "environment", "Environment not found");
+			return;
+		}
+	}
+	if (in.n_update_mask > 0) {
+		upd.description = (char *)(desc ? desc : "");
+		upd.owner = (char *)(owner ? owner : "");
+		if (meta && !metadata_of(r, meta, &upd)) {
+			vx_gw_fail(r, 500, NULL, "out of memory");
+			return;
+		}
+		in.project = (char *)app;
+		in.key = f->key;
+		in.update = &upd;
+		in.update_mask = mask;
+		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+			fail_call(r, &st);
+			return;
+		}
+	}
+	if (has_env == 1) {
+		if (!set_enabled(r, app, &f, env, active))
+			return;
+	} else if (has_active == 1) {
+		/* No environment: the state is global, set in every environment. */
+		for (size_t i = 0; i < envs->n_environments; i++)
+			if (!set_enabled(r, app, &f, envs->environments[i]->key, active))
+				return;
+	}
+	cJSON_ArrayForEach(e, per_env)
+	{
+		if (!set_enabled(r, app, &f, e->string, cJSON_IsTrue(e)))
+			return;
+	}
+	vx_gw_reply_json(r, 200, toggle_json(f, app));
+}
+
+/* ---- the dialect ---- */
+
+/* The router ignores one trailing slash: "/feature-toggles/" is served
+ * like "/feature-toggles". */
+static const vx_gw_route routes[] = {
+	{"POST", "/feature-toggles", t_create},
+	{"GET", "/feature-toggles", t_list},
+	{"GET", "/feature-toggles/{toggle_name}", t_get},
+	{"PUT", "/feature-toggles/{toggle_name}", t_update},
+};
+
+static const char *const prefixes[] = {"/feature-toggles", NULL};
+
+const vx_gw_dialect vx_gw_toggles_dialect = {
+	.name = "feature-toggles",
+	.prefixes = prefixes,
+	.error = error,
+	.routes = routes,
+	.n_routes = sizeof(routes) / sizeof(routes[0]),
+};

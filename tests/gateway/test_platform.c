@@ -1,0 +1,931 @@
+/*
+ * Vexil gateway integration tests: the Platform REST API v1
+ * (specs/platform-api-v1.md) over real HTTP.
+ *
+ * Every test gets a fresh vexild (the harness) with two projects and API
+ * keys of each role, and a fresh vexil-gateway in front of it, and speaks
+ * HTTP to the gateway with libcurl. The limiter suite starts vexild with
+ * --rate-limit 5 so that its 6th request is the one refused.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "gateway/http.h"
+#include "harness.h"
+
+static vx_harness h;
+static vx_gateway g;
+static char p1[32], p2[32];  /* "proj-<id>" */
+static char k_admin[128], k_write[128], k_read[128], k_other[128];
+
+static void
+make_project(const char *name, char out[32])
+{
+	Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	in.name = (char *)name;
+	in.description = "";
+	cr_assert(vx_create_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	snprintf(out, 32, "proj-%llu", (unsigned long long)p->id);
+	vx_free(p);
+}
+
+static void
+start(const char *rate)
+{
+	const char *extra[] = {"--rate-limit", rate, NULL};
+
+	vx_harness_start(&h, extra);
+	make_project("p1", p1);
+	make_project("p2", p2);
+	vx_harness_key(&h, "p1", VEXIL__V1__ROLE__ROLE_ADMIN, k_admin, sizeof(k_admin));
+	vx_harness_key(&h, "p1", VEXIL__V1__ROLE__ROLE_WRITE, k_write, sizeof(k_write));
+	vx_harness_key(&h, "p1", VEXIL__V1__ROLE__ROLE_READ, k_read, sizeof(k_read));
+	vx_harness_key(&h, "p2", VEXIL__V1__ROLE__ROLE_ADMIN, k_other, sizeof(k_other));
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
+static void
+setup(void)
+{
+	start("100000");
+}
+
+static void
+setup_limited(void)
+{
+	start("5");
+}
+
+static void
+teardown(void)
+{
+	int rc = vx_gateway_stop(&g);
+	char log[sizeof(g.log)];
+
+	memcpy(log, g.log, sizeof(log));
+	vx_harness_fini(&h);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
+	unlink(log);
+}
+
+TestSuite(platform, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(platform_limit, .init = setup_limited, .fini = teardown, .timeout = 180);
+
+/* ---- helpers ---- */
+
+static const char *
+fmt(const char *f, ...)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(b, sizeof(bufs[0]), f, ap);
+	va_end(ap);
+	return b;
+}
+
+static vx_http_res
+req_h(const char *method, const char *path, const char *const *headers, const char *body)
+{
+	char url[1024];
+	vx_http_req rq = {.method = method, .url = url, .headers = headers, .body = body};
+
+	snprintf(url, sizeof(url), "%s%s", g.base, path);
+	return vx_http(&rq);
+}
+
+/* A request with "Authorization: ApiKey <key>" (key NULL: none). */
+static vx_http_res
+req(const char *method, const char *path, const char *key, const char *body)
+{
+	char auth[300];
+	const char *hs[2] = {NULL, NULL};
+
+	if (key) {
+		snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", key);
+		hs[0] = auth;
+	}
+	return req_h(method, path, hs, body);
+}
+
+static const cJSON *
+jget(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+static const char *
+jstr(const vx_http_res *r, const char *name)
+{
+	const cJSON *v = jget(r->json, name);
+	cr_assert(cJSON_IsString(v), "%s is not a string in %s", name, r->body);
+	return v->valuestring;
+}
+
+static double
+jnum(const vx_http_res *r, const char *name)
+{
+	const cJSON *v = jget(r->json, name);
+	cr_assert(cJSON_IsNumber(v), "%s is not a number in %s", name, r->body);
+	return v->valuedouble;
+}
+
+static void
+expect_status(vx_http_res *r, long status)
+{
+	cr_assert_eq(r->status, status, "status %ld, wanted %ld: %s", r->status, status,
+	    r->body);
+	cr_assert(r->request_id[0], "every response has X-Request-Id");
+}
+
+/* The document's error body; field NULL accepts any. Frees r. */
+static void
+expect_error(vx_http_res *r, long status, const char *code, const char *field)
+{
+	const cJSON *e, *d, *f;
+
+	expect_status(r, status);
+	cr_assert_str_eq(r->content_type, "application/json");
+	e = jget(r->json, "error");
+	cr_assert(cJSON_IsObject(e), "{\"error\":{...}}: %s", r->body);
+	cr_assert(cJSON_IsString(jget(e, "code")), "error.code: %s", r->body);
+	cr_assert(cJSON_IsString(jget(e, "message")), "error.message: %s", r->body);
+	if (code)
+		cr_assert_str_eq(jget(e, "code")->valuestring, code, "%s", r->body);
+	d = jget(e, "details");
+	cr_assert(cJSON_IsObject(d), "error.details: %s", r->body);
+	cr_assert(jget(d, "field") && jget(d, "constraint"), "details.field and "
+	    ".constraint: %s", r->body);
+	if (field) {
+		f = jget(d, "field");
+		cr_assert(cJSON_IsString(f) && strcmp(f->valuestring, field) == 0,
+		    "details.field is %s: %s", field, r->body);
+		cr_assert(cJSON_IsString(jget(d, "constraint")), "%s", r->body);
+	}
+	vx_http_res_free(r);
+}
+
+static void
+ok_free(vx_http_res r, long status)
+{
+	expect_status(&r, status);
+	vx_http_res_free(&r);
+}
+
+/* Creates a flag in p1; fills its id. */
+static void
+new_flag(const char *body, char id[32])
+{
+	vx_http_res r = req("POST", "/v1/flags", k_write, body);
+
+	expect_status(&r, 201);
+	if (id)
+		snprintf(id, 32, "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+}
+
+static bool
+state_of(const vx_http_res *r, const char *env)
+{
+	const cJSON *s = jget(r->json, "state"), *v = jget(s, env);
+	cr_assert(cJSON_IsBool(v), "state.%s in %s", env, r->body);
+	return cJSON_IsTrue(v);
+}
+
+/* ---- auth ---- */
+
+Test(platform, credentials)
+{
+	const char *bearer[] = {"Authorization: Bearer abc", NULL};
+	vx_http_res r;
+
+	r = req("GET", "/v1/flags", NULL, NULL);
+	expect_error(&r, 401, "unauthorized", NULL);
+	r = req("GET", "/v1/flags", "not-a-key", NULL);
+	expect_error(&r, 401, "unauthorized", NULL);
+	r = req_h("GET", "/v1/flags", bearer, NULL);
+	expect_error(&r, 401, "unauthorized", NULL);
+	/* An unknown path under /v1 is this dialect's 404, a known one 405. */
+	r = req("GET", "/v1/nothing", k_read, NULL);
+	expect_error(&r, 404, "not_found", NULL);
+	r = req("PUT", "/v1/environments", k_read, NULL);
+	expect_error(&r, 405, NULL, NULL);
+}
+
+/* ---- flags ---- */
+
+Test(platform, flag_crud)
+{
+	char id[32];
+	vx_http_res r;
+	const cJSON *tags;
+
+	r = req("POST", "/v1/flags", k_write,
+	    "{\"key\":\"new-checkout-flow\",\"name\":\"New Checkout Flow\",\"description\":"
+	    "\"Enables it\",\"state\":{\"staging\":true,\"production\":false},"
+	    "\"tags\":[\"checkout\",\"beta\"]}");
+	expect_status(&r, 201);
+	snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(id, "flag-", 5) == 0, "%s", id);
+	cr_assert_str_eq(jstr(&r, "key"), "new-checkout-flow");
+	cr_assert_str_eq(jstr(&r, "name"), "New Checkout Flow");
+	cr_assert(state_of(&r, "staging"));
+	cr_assert(!state_of(&r, "production"));
+	cr_assert(!state_of(&r, "development"));
+	tags = jget(r.json, "tags");
+	cr_assert_eq(cJSON_GetArraySize(tags), 2);
+	cr_assert(strlen(jstr(&r, "created_at")) == 20);
+	vx_http_res_free(&r);
+
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsArray(jget(r.json, "rules")), "%s", r.body);
+	cr_assert(state_of(&r, "staging"));
+	vx_http_res_free(&r);
+
+	/* Partial update: only the given fields change. */
+	r = req("PUT", fmt("/v1/flags/%s", id), k_write,
+	    "{\"name\":\"Updated\",\"tags\":[\"checkout\",\"beta\",\"redesign\"]}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "name"), "Updated");
+	cr_assert_str_eq(jstr(&r, "description"), "Enables it");
+	cr_assert_str_eq(jstr(&r, "key"), "new-checkout-flow");
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "tags")), 3);
+	cr_assert(state_of(&r, "staging"));
+	vx_http_res_free(&r);
+	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{\"key\":\"other\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{\"name\":\"\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+
+	r = req("DELETE", fmt("/v1/flags/%s", id), k_write, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("DELETE", fmt("/v1/flags/%s", id), k_write, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+}
+
+Test(platform, flag_validation)
+{
+	vx_http_res r;
+
+	new_flag("{\"key\":\"dup\"}", NULL);
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"dup\"}");
+	expect_error(&r, 409, "conflict", "key");
+	r = req("POST", "/v1/flags", k_write, "{\"name\":\"no key\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":5}");
+	expect_error(&r, 400, "invalid_request", "key");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"t\",\"tags\":\"x\"}");
+	expect_error(&r, 400, "invalid_request", "tags");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"t\",\"state\":{\"staging\":1}}");
+	expect_error(&r, 400, "invalid_request", "state");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":");
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"t\",\"state\":{\"nowhere\":true}}");
+	cr_assert(r.status == 400 || r.status == 404, "%s", r.body);
+	expect_error(&r, r.status, NULL, NULL);
+}
+
+Test(platform, ids)
+{
+	vx_http_res r;
+
+	r = req("GET", "/v1/flags/rule-1", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", "/v1/flags/flag-", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", "/v1/flags/flag-12x", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", "/v1/flags/flag-999999", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("DELETE", "/v1/environments/flag-1", k_admin, NULL);
+	expect_error(&r, 404, "not_found", "environment_id");
+}
+
+Test(platform, toggle_state)
+{
+	char id[32];
+	vx_http_res r;
+
+	new_flag("{\"key\":\"tog\"}", id);
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), id);
+	cr_assert_str_eq(jstr(&r, "key"), "tog");
+	cr_assert(state_of(&r, "staging"));
+	cr_assert(!state_of(&r, "production"));
+	cr_assert(strlen(jstr(&r, "updated_at")) == 20);
+	vx_http_res_free(&r);
+
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"moon\",\"enabled\":true}");
+	cr_assert(r.status == 404 || r.status == 400, "%s", r.body);
+	expect_error(&r, r.status, NULL, "environment");
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write, "{\"enabled\":true}");
+	expect_error(&r, 400, "invalid_request", "environment");
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "enabled");
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":\"yes\"}");
+	expect_error(&r, 400, "invalid_request", "enabled");
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_read,
+	    "{\"environment\":\"staging\",\"enabled\":false}");
+	expect_error(&r, 403, "forbidden", NULL);
+}
+
+Test(platform, pagination)
+{
+	vx_http_res r;
+
+	for (int i = 0; i < 5; i++)
+		new_flag(fmt("{\"key\":\"f%d\"}", i), NULL);
+	r = req("GET", "/v1/flags", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 5);
+	cr_assert_eq(jnum(&r, "limit"), 20);
+	cr_assert_eq(jnum(&r, "offset"), 0);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 5);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/flags?limit=2&offset=4", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 1);
+	cr_assert_eq(jnum(&r, "total"), 5);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?limit=2", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 2);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?offset=50", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 0);
+	cr_assert_eq(jnum(&r, "total"), 5);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?limit=100", k_read, NULL);
+	ok_free(r, 200);
+
+	r = req("GET", "/v1/flags?limit=0", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req("GET", "/v1/flags?limit=101", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req("GET", "/v1/flags?limit=x", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req("GET", "/v1/flags?offset=-1", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "offset");
+}
+
+Test(platform, list_filters)
+{
+	char env_id[32] = "";
+	vx_http_res r;
+	const cJSON *e, *f;
+
+	new_flag("{\"key\":\"a\"}", NULL);
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_status(&r, 200);
+	cJSON_ArrayForEach(e, jget(r.json, "environments"))
+		if (strcmp(jget(e, "key")->valuestring, "staging") == 0)
+			snprintf(env_id, sizeof(env_id), "%s", jget(e, "id")->valuestring);
+	vx_http_res_free(&r);
+	cr_assert(env_id[0]);
+
+	r = req("GET", fmt("/v1/flags?environment_id=%s", env_id), k_read, NULL);
+	expect_status(&r, 200);
+	f = cJSON_GetArrayItem(jget(r.json, "flags"), 0);
+	cr_assert_eq(cJSON_GetArraySize(jget(f, "state")), 1, "%s", r.body);
+	cr_assert(cJSON_IsBool(jget(jget(f, "state"), "staging")));
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?environment_id=env-999999", k_read, NULL);
+	expect_error(&r, 404, "not_found", "environment_id");
+
+	/* project_id: the key's own project, another one (404), or a global
+	 * key that must name it. */
+	r = req("GET", fmt("/v1/flags?project_id=%s", p1), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 1);
+	vx_http_res_free(&r);
+	r = req("GET", fmt("/v1/flags?project_id=%s", p2), k_read, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+	r = req("GET", "/v1/flags?project_id=banana", k_read, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+	r = req("GET", "/v1/flags", h.key, NULL);
+	expect_error(&r, 400, "invalid_request", "project_id");
+	r = req("GET", fmt("/v1/flags?project_id=%s", p1), h.key, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 1);
+	vx_http_res_free(&r);
+}
+
+/* ---- scopes ---- */
+
+Test(platform, scopes)
+{
+	char id[32], env[32];
+	vx_http_res r;
+
+	new_flag("{\"key\":\"scoped\"}", id);
+	r = req("POST", "/v1/flags", k_read, "{\"key\":\"nope\"}");
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("DELETE", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", "/v1/environments", k_read, "{\"key\":\"qa\"}");
+	expect_error(&r, 403, "forbidden", NULL);
+	/* Deleting an environment takes an admin key. */
+	r = req("GET", "/v1/environments", k_write, NULL);
+	expect_status(&r, 200);
+	snprintf(env, sizeof(env), "%s",
+	    jget(cJSON_GetArrayItem(jget(r.json, "environments"), 0), "id")->valuestring);
+	vx_http_res_free(&r);
+	r = req("DELETE", fmt("/v1/environments/%s", env), k_write, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("GET", "/v1/api-keys", k_write, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", "/v1/api-keys", k_write, "{\"name\":\"x\",\"role\":\"read\"}");
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	ok_free(r, 200);
+	/* Another project's key does not see the flag. */
+	r = req("GET", fmt("/v1/flags/%s", id), k_other, NULL);
+	expect_error(&r, 404, "not_found", NULL);
+	r = req("DELETE", fmt("/v1/flags/%s", id), k_other, NULL);
+	expect_error(&r, 404, "not_found", NULL);
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	ok_free(r, 200);
+}
+
+/* ---- rules ---- */
+
+Test(platform, rules)
+{
+	static const char *const ops[][2] = {
+		{"equals", "a"}, {"in", "a"}, {"contains", "a"}, {"starts_with", "a"},
+		{"ends_with", "@company.com"}, {"matches", "^a.*$"}, {"lt", "5"},
+		{"lte", "5"}, {"gt", "5"}, {"gte", "5"}, {"semver_eq", "1.2.3"},
+		{"semver_lt", "1.2.3"}, {"semver_gt", "1.2.3"},
+		{"before", "2025-01-01T00:00:00Z"}, {"after", "2025-01-01T00:00:00Z"},
+		{"cidr", "10.0.0.0/8"},
+	};
+	char id[32], rule[32];
+	vx_http_res r;
+
+	new_flag("{\"key\":\"ruled\"}", id);
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"type\":\"user\",\"attribute\":\"email\",\"operator\":\"ends_with\","
+	    "\"values\":[\"@company.com\"],\"environment\":\"staging\"}");
+	expect_status(&r, 201);
+	snprintf(rule, sizeof(rule), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(rule, "rule-", 5) == 0, "%s", rule);
+	cr_assert_str_eq(jstr(&r, "operator"), "ends_with");
+	cr_assert_str_eq(jstr(&r, "environment"), "staging");
+	cr_assert_str_eq(jstr(&r, "type"), "user");
+	vx_http_res_free(&r);
+
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "rules")), 1, "%s", r.body);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(jget(r.json, "rules"), 0), "id")->valuestring,
+	    rule);
+	vx_http_res_free(&r);
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+		    fmt("{\"type\":\"attribute\",\"attribute\":\"x\",\"operator\":\"%s\","
+		        "\"values\":[\"%s\"],\"environment\":\"development\"}",
+		        ops[i][0], ops[i][1]));
+		cr_assert_eq(r.status, 201, "operator %s: %s", ops[i][0], r.body);
+		vx_http_res_free(&r);
+	}
+
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"email\",\"operator\":\"like\",\"values\":[\"a\"],"
+	    "\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "operator");
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[],"
+	    "\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "values");
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[\"a\"]}");
+	expect_error(&r, 400, "invalid_request", "environment");
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"operator\":\"equals\",\"values\":[\"a\"],\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "attribute");
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"type\":\"robot\",\"attribute\":\"a\",\"operator\":\"equals\","
+	    "\"values\":[\"a\"],\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "type");
+	r = req("POST", "/v1/flags/flag-999999/rules", k_write,
+	    "{\"attribute\":\"a\",\"operator\":\"equals\",\"values\":[\"a\"],"
+	    "\"environment\":\"staging\"}");
+	expect_error(&r, 404, "not_found", "flag_id");
+
+	/* Staging is enabled and targets @company.com only. */
+	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	ok_free(r, 200);
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"staging\",\"user\":{\"id\":\"u2\","
+	    "\"email\":\"a@company.com\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "ruled")), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"staging\",\"user\":{\"id\":\"u1\",\"email\":\"a@other.com\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "ruled")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("DELETE", fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
+	ok_free(r, 204);
+	/* Without rules an enabled environment serves on to everyone. */
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"staging\",\"user\":{\"id\":\"u1\",\"email\":\"a@other.com\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "ruled")), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("DELETE", fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
+	expect_error(&r, 404, "not_found", "rule_id");
+	r = req("DELETE", fmt("/v1/flags/%s/rules/env-1", id), k_write, NULL);
+	expect_error(&r, 404, "not_found", "rule_id");
+}
+
+/* ---- environments ---- */
+
+Test(platform, environments)
+{
+	char env[32], id[32];
+	vx_http_res r;
+
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "environments")), 3, "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("POST", "/v1/environments", k_admin,
+	    "{\"key\":\"beta\",\"name\":\"Beta\",\"description\":\"Beta test\"}");
+	expect_status(&r, 201);
+	snprintf(env, sizeof(env), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(env, "env-", 4) == 0);
+	cr_assert_str_eq(jstr(&r, "key"), "beta");
+	cr_assert_str_eq(jstr(&r, "name"), "Beta");
+	cr_assert(strlen(jstr(&r, "created_at")) == 20);
+	vx_http_res_free(&r);
+	r = req("POST", "/v1/environments", k_admin, "{\"key\":\"beta\"}");
+	expect_error(&r, 409, "conflict", NULL);
+	r = req("POST", "/v1/environments", k_admin, "{\"name\":\"x\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+
+	/* A flag has state in the new environment; deleting the environment
+	 * drops it from every flag. */
+	new_flag("{\"key\":\"envd\",\"state\":{\"beta\":true}}", id);
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert(state_of(&r, "beta"));
+	vx_http_res_free(&r);
+	r = req("DELETE", fmt("/v1/environments/%s", env), k_admin, NULL);
+	ok_free(r, 204);
+	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_null(jget(jget(r.json, "state"), "beta"), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("DELETE", fmt("/v1/environments/%s", env), k_admin, NULL);
+	expect_error(&r, 404, "not_found", "environment_id");
+}
+
+/* ---- SDK ---- */
+
+Test(platform, sdk)
+{
+	char id[32];
+	vx_http_res r;
+	const cJSON *flags;
+
+	new_flag("{\"key\":\"checkout\",\"state\":{\"production\":true}}", id);
+	new_flag("{\"key\":\"dark\",\"state\":{\"production\":false}}", NULL);
+	new_flag("{\"key\":\"everyone\",\"state\":{\"production\":true}}", NULL);
+	r = req("GET", "/v1/sdk/config?environment=production", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "environment"), "production");
+	flags = jget(r.json, "flags");
+	cr_assert(cJSON_IsTrue(jget(flags, "checkout")), "%s", r.body);
+	cr_assert(cJSON_IsFalse(jget(flags, "dark")), "%s", r.body);
+	cr_assert(strlen(jstr(&r, "updated_at")) == 20);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/sdk/config", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "environment");
+	r = req("GET", "/v1/sdk/config?environment=moon", k_read, NULL);
+	expect_error(&r, 404, "not_found", NULL);
+
+	/* A rule on an extra user field: it reaches the core as an attribute. */
+	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"plan\",\"operator\":\"equals\",\"values\":[\"pro\"],"
+	    "\"environment\":\"production\"}");
+	ok_free(r, 201);
+	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{}");
+	ok_free(r, 200);
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"user-123\",\"email\":"
+	    "\"john@company.com\",\"groups\":[\"beta-testers\"],\"country\":\"US\","
+	    "\"plan\":\"pro\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "environment"), "production");
+	flags = jget(r.json, "flags");
+	cr_assert(cJSON_IsTrue(jget(flags, "checkout")), "%s", r.body);
+	cr_assert(cJSON_IsFalse(jget(flags, "dark")), "%s", r.body);
+	cr_assert(strlen(jstr(&r, "evaluated_at")) == 20);
+	vx_http_res_free(&r);
+
+	/* The environment now targets: a user no rule matches gets off. */
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u2\",\"plan\":\"free\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "checkout")), "%s", r.body);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "everyone")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("POST", "/v1/sdk/evaluate", k_read, "{\"user\":{\"id\":\"u\"}}");
+	expect_error(&r, 400, "invalid_request", "environment");
+	r = req("POST", "/v1/sdk/evaluate", k_read, "{\"environment\":\"production\"}");
+	expect_error(&r, 400, "invalid_request", "user");
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"id\":7}}");
+	expect_error(&r, 400, "invalid_request", "user.id");
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"groups\":\"x\"}}");
+	expect_error(&r, 400, "invalid_request", "user.groups");
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"nested\":{\"a\":1}}}");
+	expect_error(&r, 400, "invalid_request", "user");
+}
+
+/* ---- analytics ---- */
+
+Test(platform, analytics)
+{
+	char id[32];
+	vx_http_res r;
+	const cJSON *exp, *bd;
+
+	new_flag("{\"key\":\"seen\",\"state\":{\"production\":true}}", id);
+	r = req("POST", "/v1/analytics/exposure", k_write,
+	    "{\"flag_key\":\"seen\",\"environment\":\"production\",\"user_id\":\"u1\","
+	    "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web-app\"}");
+	ok_free(r, 204);
+	r = req("POST", "/v1/analytics/exposure", k_write,
+	    "{\"flag_key\":\"ghost\",\"environment\":\"production\"}");
+	expect_error(&r, 404, "not_found", "flag_key");
+	r = req("POST", "/v1/analytics/exposure", k_write,
+	    "{\"flag_key\":\"seen\",\"environment\":\"moon\"}");
+	expect_error(&r, 404, "not_found", "environment");
+	r = req("POST", "/v1/analytics/exposure", k_write, "{\"environment\":\"production\"}");
+	expect_error(&r, 400, "invalid_request", "flag_key");
+
+	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=7d&environment=production", id),
+	    k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "flag_id"), id);
+	cr_assert_str_eq(jstr(&r, "flag_key"), "seen");
+	cr_assert_str_eq(jstr(&r, "period"), "7d");
+	exp = jget(r.json, "exposures");
+	bd = jget(exp, "breakdown");
+	cr_assert(cJSON_IsNumber(jget(exp, "total")), "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(bd), 7, "%s", r.body);
+	cr_assert_eq(strlen(bd->child->string), 10);
+	vx_http_res_free(&r);
+	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=24h", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(jget(r.json, "exposures"), "breakdown")), 1);
+	vx_http_res_free(&r);
+	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=30d", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(jget(r.json, "exposures"), "breakdown")), 30);
+	vx_http_res_free(&r);
+	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=1y", id), k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "period");
+	r = req("GET", "/v1/analytics/flags/flag-999999/stats", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+}
+
+/* ---- API keys ---- */
+
+Test(platform, api_keys)
+{
+	char secret[128], kid[32];
+	vx_http_res r;
+	const cJSON *k;
+	bool listed = false;
+
+	r = req("POST", "/v1/api-keys", k_admin,
+	    fmt("{\"name\":\"ci\",\"role\":\"read\",\"project_id\":\"%s\"}", p1));
+	expect_status(&r, 201);
+	snprintf(secret, sizeof(secret), "%s", jstr(&r, "key"));
+	snprintf(kid, sizeof(kid), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(kid, "key-", 4) == 0);
+	cr_assert_str_eq(jstr(&r, "role"), "read");
+	cr_assert_str_eq(jstr(&r, "project_id"), p1);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/flags", secret, NULL);
+	ok_free(r, 200);
+
+	r = req("GET", "/v1/api-keys", k_admin, NULL);
+	expect_status(&r, 200);
+	cJSON_ArrayForEach(k, jget(r.json, "api_keys"))
+	{
+		cr_assert_null(jget(k, "key"), "no secrets in the list: %s", r.body);
+		if (strcmp(jget(k, "id")->valuestring, kid) == 0)
+			listed = true;
+	}
+	cr_assert(listed, "%s", r.body);
+	cr_assert_null(strstr(r.body, secret));
+	vx_http_res_free(&r);
+
+	r = req("POST", "/v1/api-keys", k_admin, "{\"name\":\"x\",\"role\":\"root\"}");
+	expect_error(&r, 400, "invalid_request", "role");
+	r = req("POST", "/v1/api-keys", k_admin, "{\"role\":\"read\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+	/* A project key cannot make a global key, nor one for another project. */
+	r = req("POST", "/v1/api-keys", k_admin, "{\"name\":\"g\",\"role\":\"read\"}");
+	cr_assert(r.status == 403 || r.status == 400, "%s", r.body);
+	expect_error(&r, r.status, NULL, NULL);
+	r = req("POST", "/v1/api-keys", k_admin,
+	    fmt("{\"name\":\"o\",\"role\":\"read\",\"project_id\":\"%s\"}", p2));
+	expect_error(&r, 404, "not_found", NULL);
+
+	r = req("DELETE", fmt("/v1/api-keys/%s", kid), k_admin, NULL);
+	ok_free(r, 204);
+	r = req("GET", "/v1/flags", secret, NULL);
+	expect_error(&r, 401, "unauthorized", NULL);
+	r = req("DELETE", "/v1/api-keys/key-999999", k_admin, NULL);
+	expect_error(&r, 404, "not_found", NULL);
+	r = req("DELETE", "/v1/api-keys/flag-1", k_admin, NULL);
+	expect_error(&r, 404, "not_found", "key_id");
+}
+
+/* ---- the limiter ---- */
+
+Test(platform_limit, limit)
+{
+	vx_http_res r;
+	const cJSON *e;
+
+	for (int i = 0; i < 5; i++) {
+		r = req("GET", "/v1/environments", k_read, NULL);
+		ok_free(r, 200);
+	}
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_status(&r, 429);
+	e = jget(r.json, "error");
+	cr_assert_str_eq(jget(e, "code")->valuestring, "rate_limited", "%s", r.body);
+	cr_assert_str_eq(jget(jget(e, "details"), "constraint")->valuestring, "rate_limit");
+	vx_http_res_free(&r);
+	/* Every route counts, and refused requests stay refused. */
+	r = req("POST", "/v1/flags", k_read, "{\"key\":\"x\"}");
+	expect_error(&r, 429, "rate_limited", NULL);
+	/* Another key of the same project is unaffected. */
+	r = req("GET", "/v1/environments", k_write, NULL);
+	ok_free(r, 200);
+	r = req("GET", "/v1/environments", k_other, NULL);
+	ok_free(r, 200);
+}
+
+/* The window lives in vexild: two gateways share it. */
+Test(platform_limit, two_gateways)
+{
+	char auth[300], url[1024];
+	const char *hs[] = {auth, NULL};
+	vx_http_req rq = {.method = "GET", .url = url, .headers = hs};
+	vx_gateway g2;
+	vx_http_res r;
+
+	vx_gateway_start(&g2, &h, NULL, NULL, NULL);
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", k_read);
+	for (int i = 0; i < 5; i++) {
+		snprintf(url, sizeof(url), "%s/v1/environments", i % 2 ? g2.base : g.base);
+		r = vx_http(&rq);
+		ok_free(r, 200);
+	}
+	snprintf(url, sizeof(url), "%s/v1/environments", g2.base);
+	r = vx_http(&rq);
+	expect_error(&r, 429, "rate_limited", NULL);
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_error(&r, 429, "rate_limited", NULL);
+	cr_assert_eq(vx_gateway_stop(&g2), 0);
+	unlink(g2.log);
+}
+
+/* ---- the rate-limit headers ---- */
+
+struct heads {
+	char limit[32], remaining[32], reset[32], retry[32];
+};
+
+static void
+grab(const char *line, size_t len, const char *name, char *out)
+{
+	size_t nl = strlen(name), i = 0;
+
+	if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return;
+	line += nl + 1;
+	len -= nl + 1;
+	while (len > 0 && *line == ' ')
+		line++, len--;
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		len--;
+	for (; i < len && i < 31; i++)
+		out[i] = line[i];
+	out[i] = '\0';
+}
+
+static size_t
+on_header(char *line, size_t size, size_t n, void *arg)
+{
+	struct heads *hd = arg;
+
+	grab(line, size * n, "X-RateLimit-Limit", hd->limit);
+	grab(line, size * n, "X-RateLimit-Remaining", hd->remaining);
+	grab(line, size * n, "X-RateLimit-Reset", hd->reset);
+	grab(line, size * n, "Retry-After", hd->retry);
+	return size * n;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/* One request with key; returns the status and fills the headers. */
+static long
+heads_of(const char *method, const char *path, const char *key, struct heads *hd)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hs = NULL;
+	char auth[300];
+	long status = 0;
+
+	memset(hd, 0, sizeof(*hd));
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", key);
+	hs = curl_slist_append(hs, auth);
+	curl_easy_setopt(c, CURLOPT_URL, fmt("%s%s", g.base, path));
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, hd);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hs);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+Test(platform_limit, every_admitted_response_carries_the_rate_headers)
+{
+	struct heads hd;
+	long now = (long)time(NULL), reset;
+
+	/* On every admitted response: 200, 404, 400 and the 429 alike. */
+	cr_assert_eq(heads_of("GET", "/v1/environments", k_read, &hd), 200);
+	cr_assert_str_eq(hd.limit, "5");
+	cr_assert_str_eq(hd.remaining, "4");
+	reset = atol(hd.reset);
+	cr_assert(reset > now && reset <= now + 61, "reset %s is unix seconds", hd.reset);
+	cr_assert_str_empty(hd.retry);
+	cr_assert_eq(heads_of("GET", "/v1/flags/flag-999", k_read, &hd), 404);
+	cr_assert_str_eq(hd.remaining, "3");
+	cr_assert_eq(heads_of("GET", "/v1/flags?limit=0", k_read, &hd), 400);
+	cr_assert_str_eq(hd.remaining, "2");
+	cr_assert_eq(heads_of("GET", "/v1/environments", k_read, &hd), 200);
+	cr_assert_eq(heads_of("GET", "/v1/environments", k_read, &hd), 200);
+	cr_assert_str_eq(hd.remaining, "0");
+	cr_assert_eq(heads_of("GET", "/v1/environments", k_read, &hd), 429);
+	cr_assert_str_eq(hd.limit, "5");
+	cr_assert_str_eq(hd.remaining, "0");
+	cr_assert(atol(hd.retry) >= 1 && atol(hd.retry) <= 60, "Retry-After %s", hd.retry);
+	/* Another key has its own window. */
+	cr_assert_eq(heads_of("GET", "/v1/environments", k_write, &hd), 200);
+	cr_assert_str_eq(hd.remaining, "4");
+}

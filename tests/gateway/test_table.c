@@ -1,0 +1,601 @@
+/*
+ * Vexil gateway integration tests: the feature-flag table API
+ * (specs/feature-flag-table-api.md, in Portuguese) over real HTTP.
+ *
+ * Every test gets a fresh vexild (the harness), whose new database holds
+ * the three seeded flags in the `default` project, and a fresh
+ * vexil-gateway in front of it, and speaks HTTP to the gateway with
+ * libcurl, mostly with the bootstrap admin key ("Authorization: ApiKey").
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+static vx_harness h;
+static vx_gateway g;
+
+static void
+setup(void)
+{
+	vx_harness_start(&h, NULL);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
+static void
+teardown(void)
+{
+	int rc = vx_gateway_stop(&g);
+	char log[sizeof(g.log)];
+
+	memcpy(log, g.log, sizeof(log));
+	vx_harness_fini(&h);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
+	unlink(log);
+}
+
+TestSuite(table, .init = setup, .fini = teardown, .timeout = 180);
+
+/* ---- helpers ---- */
+
+static const char *
+fmt(const char *f, ...)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(b, sizeof(bufs[0]), f, ap);
+	va_end(ap);
+	return b;
+}
+
+/* One request; auth is the whole Authorization value (NULL: none). */
+static vx_http_res
+req_a(const char *method, const char *path, const char *auth, const char *body)
+{
+	char url[1024], hdr[1300];
+	const char *hs[2] = {NULL, NULL};
+	vx_http_req rq = {.method = method, .url = url, .headers = hs, .body = body};
+
+	if (auth) {
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+		hs[0] = hdr;
+	}
+	snprintf(url, sizeof(url), "%s%s", g.base, path);
+	return vx_http(&rq);
+}
+
+/* With the bootstrap admin key. */
+static vx_http_res
+req(const char *method, const char *path, const char *body)
+{
+	return req_a(method, path, fmt("ApiKey %s", h.key), body);
+}
+
+static const cJSON *
+jget(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	cr_assert(v != NULL, "no %s", name);
+	return v;
+}
+
+static const char *
+jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+	cr_assert(cJSON_IsString(v), "%s is not a string", name);
+	return v->valuestring;
+}
+
+static double
+jnum(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+	cr_assert(cJSON_IsNumber(v), "%s is not a number", name);
+	return v->valuedouble;
+}
+
+static bool
+jbool(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+	cr_assert(cJSON_IsBool(v), "%s is not a boolean", name);
+	return cJSON_IsTrue(v);
+}
+
+static void
+expect_status(const vx_http_res *r, long status)
+{
+	cr_assert_eq(r->status, status, "status %ld, wanted %ld: %s", r->status, status,
+	    r->body);
+	cr_assert(r->request_id[0], "every response has X-Request-Id");
+}
+
+/* FastAPI's {"detail": "..."}. */
+static void
+expect_detail(vx_http_res *r, long status, const char *detail)
+{
+	expect_status(r, status);
+	cr_assert_str_eq(r->content_type, "application/json");
+	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r->json, "detail")),
+	    "detail is a string: %s", r->body);
+	if (detail)
+		cr_assert_str_eq(jstr(r->json, "detail"), detail);
+	vx_http_res_free(r);
+}
+
+/*
+ * FastAPI's 422: detail is a list and holds an entry with loc
+ * [where, field] (field NULL: [where]) of the given type.
+ */
+static void
+expect_422(vx_http_res *r, const char *where, const char *field, const char *type)
+{
+	const cJSON *d, *e;
+	bool found = false;
+
+	expect_status(r, 422);
+	d = jget(r->json, "detail");
+	cr_assert(cJSON_IsArray(d), "detail is a list: %s", r->body);
+	cJSON_ArrayForEach(e, d)
+	{
+		const cJSON *loc = jget(e, "loc");
+		int n = cJSON_GetArraySize(loc);
+		cr_assert(cJSON_IsString(jget(e, "msg")));
+		if (n != (field ? 2 : 1) ||
+		    strcmp(cJSON_GetArrayItem(loc, 0)->valuestring, where) != 0 ||
+		    (field && strcmp(cJSON_GetArrayItem(loc, 1)->valuestring, field) != 0))
+			continue;
+		cr_assert_str_eq(jstr(e, "type"), type, "%s", r->body);
+		found = true;
+	}
+	cr_assert(found, "no error at %s.%s in %s", where, field ? field : "", r->body);
+	vx_http_res_free(r);
+}
+
+static Vexil__V1__Flag *
+core_flag(uint64_t id)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	vx_status st;
+
+	in.project = "default";
+	in.id = id;
+	cr_assert(vx_get_flag(h.admin, &in, &f, &st) == 0, "%s", st.message);
+	return f;
+}
+
+/* The number of the core's environments where the flag is enabled. */
+static size_t
+envs_enabled(uint64_t id, size_t *n_envs)
+{
+	Vexil__V1__Flag *f = core_flag(id);
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->n_envs; i++)
+		n += f->envs[i]->enabled;
+	*n_envs = f->n_envs;
+	vx_free(f);
+	return n;
+}
+
+static size_t
+count(void)
+{
+	vx_http_res r = req("GET", "/api/feature-flags/", NULL);
+	size_t n;
+
+	expect_status(&r, 200);
+	n = (size_t)cJSON_GetArraySize(r.json);
+	vx_http_res_free(&r);
+	return n;
+}
+
+static const char *const EXAMPLE =
+    "{\"name_flag\":\"habilitar_novo_formulario\",\"is_enabled\":true,"
+    "\"status\":\"beta\",\"strategy\":\"liberar_para_grupo_a; rollout=25%; "
+    "regra: idade>=5\",\"variation\":\"A\",\"created_by\":10,\"updated_by\":10}";
+
+/* ---- the seeded flags ---- */
+
+static const struct {
+	int id;
+	const char *name, *strategy, *variation;
+} seeds[] = {
+	{1, "average_user", "restricted_access",
+	    "{\"percentage\": 25, \"target_group\": \"standard_users\"}"},
+	{2, "admin_super", "unrestricted_access",
+	    "{\"allowed_roles\": [\"admin\", \"superadmin\"], \"visible_logs\": true}"},
+	{3, "professional_tools", "role_based_access",
+	    "{\"features\": [\"advanced_analytics\", \"bulk_export\"], "
+	    "\"allowed_roles\": [\"pro\", \"specialist\"]}"},
+};
+
+static void
+expect_seed(const cJSON *o, size_t i)
+{
+	cr_assert_eq(jnum(o, "id"), seeds[i].id);
+	cr_assert_str_eq(jstr(o, "name_flag"), seeds[i].name);
+	cr_assert(jbool(o, "is_enabled"));
+	cr_assert_str_eq(jstr(o, "status"), "active");
+	cr_assert_str_eq(jstr(o, "strategy"), seeds[i].strategy);
+	cr_assert_str_eq(jstr(o, "variation"), seeds[i].variation);
+	cr_assert(cJSON_IsNull(jget(o, "created_by")));
+	cr_assert(cJSON_IsNull(jget(o, "updated_by")));
+	cr_assert_eq(strlen(jstr(o, "created_at")), 20, "RFC 3339 to the second");
+	cr_assert_eq(jstr(o, "created_at")[19], 'Z');
+	cr_assert_str_eq(jstr(o, "created_at"), jstr(o, "updated_at"));
+}
+
+Test(table, a_new_database_lists_the_three_seeded_flags_with_their_values)
+{
+	vx_http_res r = req("GET", "/api/feature-flags/", NULL);
+	const cJSON *o;
+	size_t seen = 0;
+
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 3, "%s", r.body);
+	cJSON_ArrayForEach(o, r.json)
+	{
+		for (size_t i = 0; i < 3; i++)
+			if (strcmp(jstr(o, "name_flag"), seeds[i].name) == 0) {
+				expect_seed(o, i);
+				seen |= (size_t)1 << i;
+			}
+	}
+	cr_assert_eq(seen, 7, "all three seeds: %s", r.body);
+	vx_http_res_free(&r);
+	for (size_t i = 0; i < 3; i++) {
+		r = req("GET", fmt("/api/feature-flags/%d", seeds[i].id), NULL);
+		expect_status(&r, 200);
+		expect_seed(r.json, i);
+		vx_http_res_free(&r);
+	}
+	/* average_user, checked word for word. */
+	r = req("GET", "/api/feature-flags/1", NULL);
+	cr_assert_str_eq(jstr(r.json, "variation"),
+	    "{\"percentage\": 25, \"target_group\": \"standard_users\"}");
+	vx_http_res_free(&r);
+}
+
+Test(table, the_seed_is_not_repeated_after_a_restart)
+{
+	vx_http_res r = req("DELETE", "/api/feature-flags/2", NULL);
+
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	vx_harness_restart(&h);
+	cr_assert_eq(count(), 2, "a deleted seed stays deleted, none is added");
+}
+
+/* ---- credentials ---- */
+
+Test(table, every_route_needs_a_credential)
+{
+	static const char *const routes[][2] = {
+		{"GET", "/api/feature-flags/"},
+		{"GET", "/api/feature-flags"},
+		{"POST", "/api/feature-flags/"},
+		{"GET", "/api/feature-flags/1"},
+		{"PUT", "/api/feature-flags/1"},
+		{"DELETE", "/api/feature-flags/1"},
+	};
+	vx_http_res r;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		r = req_a(routes[i][0], routes[i][1], NULL, EXAMPLE);
+		expect_detail(&r, 401, "Not authenticated");
+		r = req_a(routes[i][0], routes[i][1], "Basic dXNlcjpwdw==", EXAMPLE);
+		expect_detail(&r, 401, "Not authenticated");
+	}
+	/* Credentials vexild refuses: its 401, through the status table. */
+	r = req_a("GET", "/api/feature-flags/", "ApiKey vx_not_a_real_key", NULL);
+	expect_detail(&r, 401, NULL);
+	r = req_a("GET", "/api/feature-flags/1", "Bearer not.a.jwt", NULL);
+	expect_detail(&r, 401, NULL);
+	cr_assert_eq(count(), 3, "nothing was created");
+}
+
+Test(table, a_user_token_is_passed_through_to_the_core)
+{
+	vx_http_res r;
+	char *token;
+
+	r = req_a("POST", "/auth/register", NULL,
+	    "{\"email\":\"ana@example.com\",\"password\":\"secret-pw\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req_a("POST", "/auth/login", NULL,
+	    "{\"email\":\"ana@example.com\",\"password\":\"secret-pw\"}");
+	expect_status(&r, 200);
+	token = strdup(jstr(r.json, "token"));
+	vx_http_res_free(&r);
+	/* The core authenticates the token; the `default` project belongs to
+	 * no user, so a user sees it as not there (the core's rule). */
+	r = req_a("GET", "/api/feature-flags/", fmt("Bearer %s", token), NULL);
+	cr_assert_neq(r.status, 401, "a valid token is accepted: %s", r.body);
+	expect_detail(&r, r.status, NULL);
+	free(token);
+}
+
+/* ---- create ---- */
+
+Test(table, create_answers_201_with_the_record_and_enables_every_environment)
+{
+	vx_http_res r = req("POST", "/api/feature-flags/", EXAMPLE);
+	size_t n, on;
+	int id;
+
+	expect_status(&r, 201);
+	id = (int)jnum(r.json, "id");
+	cr_assert_eq(id, 4, "ids go on from the seeds");
+	cr_assert_str_eq(jstr(r.json, "name_flag"), "habilitar_novo_formulario");
+	cr_assert(jbool(r.json, "is_enabled"));
+	cr_assert_str_eq(jstr(r.json, "status"), "beta");
+	cr_assert_str_eq(jstr(r.json, "strategy"),
+	    "liberar_para_grupo_a; rollout=25%; regra: idade>=5");
+	cr_assert_str_eq(jstr(r.json, "variation"), "A");
+	cr_assert_eq(jnum(r.json, "created_by"), 10);
+	cr_assert_eq(jnum(r.json, "updated_by"), 10);
+	cr_assert_str_eq(jstr(r.json, "created_at"), jstr(r.json, "updated_at"));
+	vx_http_res_free(&r);
+	on = envs_enabled(4, &n);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(on, 3, "is_enabled holds in every environment");
+
+	r = req("GET", "/api/feature-flags/4", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "status"), "beta");
+	vx_http_res_free(&r);
+
+	/* Without the trailing slash too; is_enabled defaults to true and the
+	 * optional columns are null. */
+	r = req("POST", "/api/feature-flags",
+	    "{\"name_flag\":\"minimal\",\"strategy\":\"all\"}");
+	expect_status(&r, 201);
+	cr_assert(jbool(r.json, "is_enabled"));
+	cr_assert(cJSON_IsNull(jget(r.json, "status")));
+	cr_assert(cJSON_IsNull(jget(r.json, "variation")));
+	cr_assert(cJSON_IsNull(jget(r.json, "created_by")));
+	vx_http_res_free(&r);
+
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"off_everywhere\",\"strategy\":\"none\",\"is_enabled\":false}");
+	expect_status(&r, 201);
+	cr_assert_not(jbool(r.json, "is_enabled"));
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), 0);
+}
+
+Test(table, create_derives_a_valid_unique_key_from_name_flag)
+{
+	vx_http_res r;
+	Vexil__V1__Flag *f;
+	int id;
+
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"Novo formul\\u00e1rio beta!\",\"strategy\":\"s\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "name_flag"), "Novo formul\xc3\xa1rio beta!");
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	f = core_flag((uint64_t)id);
+	cr_assert_str_eq(f->key, "Novo-formul-rio-beta");
+	vx_free(f);
+
+	/* The table allows equal names; the core's keys get a suffix. */
+	for (int n = 2; n <= 3; n++) {
+		r = req("POST", "/api/feature-flags/",
+		    "{\"name_flag\":\"average_user\",\"strategy\":\"s\"}");
+		expect_status(&r, 201);
+		cr_assert_str_eq(jstr(r.json, "name_flag"), "average_user");
+		id = (int)jnum(r.json, "id");
+		vx_http_res_free(&r);
+		f = core_flag((uint64_t)id);
+		cr_assert_str_eq(f->key, fmt("average_user-%d", n));
+		vx_free(f);
+	}
+}
+
+Test(table, create_validation_errors_are_fastapi_422s)
+{
+	vx_http_res r;
+
+	r = req("POST", "/api/feature-flags/", "{\"name_flag\":\"x\"}");
+	expect_422(&r, "body", "strategy", "missing");
+	r = req("POST", "/api/feature-flags/", "{}");
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "detail")), 2,
+	    "both missing fields at once: %s", r.body);
+	expect_422(&r, "body", "name_flag", "missing");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\",\"is_enabled\":\"yes\"}");
+	expect_422(&r, "body", "is_enabled", "bool_parsing");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\",\"is_enabled\":[]}");
+	expect_422(&r, "body", "is_enabled", "bool_type");
+	r = req("POST", "/api/feature-flags/", "{\"name_flag\":5,\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "string_type");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\",\"variation\":{\"a\":1}}");
+	expect_422(&r, "body", "variation", "string_type");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\",\"created_by\":\"ten\"}");
+	expect_422(&r, "body", "created_by", "int_parsing");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\",\"created_by\":1.5}");
+	expect_422(&r, "body", "created_by", "int_from_float");
+	r = req("POST", "/api/feature-flags/", "{\"name_flag\":");
+	expect_422(&r, "body", NULL, "json_invalid");
+	r = req("POST", "/api/feature-flags/", "[1]");
+	expect_422(&r, "body", NULL, "model_attributes_type");
+	r = req("POST", "/api/feature-flags/", NULL);
+	expect_422(&r, "body", NULL, "missing");
+	cr_assert_eq(count(), 3, "no refused request created anything");
+}
+
+/* ---- list ---- */
+
+Test(table, list_pages_with_skip_and_limit)
+{
+	vx_http_res r;
+
+	/* Listed in the core's key order: admin_super, average_user,
+	 * professional_tools. */
+	r = req("GET", "/api/feature-flags/?skip=1&limit=1", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "%s", r.body);
+	cr_assert_str_eq(jstr(cJSON_GetArrayItem(r.json, 0), "name_flag"), "average_user");
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags?skip=1", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 2);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/?limit=2", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 2);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/?limit=0", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 0);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/?skip=10", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 0);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/api/feature-flags/?skip=-1", NULL);
+	expect_422(&r, "query", "skip", "greater_than_equal");
+	r = req("GET", "/api/feature-flags/?limit=ten", NULL);
+	expect_422(&r, "query", "limit", "int_parsing");
+}
+
+Test(table, list_defaults_to_a_limit_of_100)
+{
+	vx_http_res r;
+
+	for (int i = 0; i < 100; i++) {
+		r = req("POST", "/api/feature-flags/",
+		    fmt("{\"name_flag\":\"f%03d\",\"strategy\":\"s\",\"is_enabled\":false}", i));
+		expect_status(&r, 201);
+		vx_http_res_free(&r);
+	}
+	r = req("GET", "/api/feature-flags/", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 100);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/?limit=1000", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 103);
+	vx_http_res_free(&r);
+}
+
+/* ---- get ---- */
+
+Test(table, an_unknown_id_is_404_and_a_non_integer_id_is_422)
+{
+	vx_http_res r;
+
+	r = req("GET", "/api/feature-flags/999", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+	r = req("GET", "/api/feature-flags/0", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+	r = req("PUT", "/api/feature-flags/999", "{\"updated_by\":1}");
+	expect_detail(&r, 404, "Feature flag not found");
+	r = req("DELETE", "/api/feature-flags/999", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+	r = req("GET", "/api/feature-flags/abc", NULL);
+	expect_422(&r, "path", "feature_flag_id", "int_parsing");
+	/* The router's own answers, in FastAPI's words. */
+	r = req("PATCH", "/api/feature-flags/1", "{}");
+	expect_detail(&r, 405, "Method Not Allowed");
+	r = req("GET", "/api/feature-flags/1/extra", NULL);
+	expect_detail(&r, 404, "Not Found");
+}
+
+/* ---- update ---- */
+
+Test(table, put_is_a_partial_update_that_needs_updated_by)
+{
+	vx_http_res r;
+	size_t n;
+
+	r = req("PUT", "/api/feature-flags/1", "{\"status\":\"inactive\"}");
+	expect_422(&r, "body", "updated_by", "missing");
+	r = req("PUT", "/api/feature-flags/1", "{\"updated_by\":null}");
+	expect_422(&r, "body", "updated_by", "int_type");
+	r = req("PUT", "/api/feature-flags/1", "{\"updated_by\":\"x\"}");
+	expect_422(&r, "body", "updated_by", "int_parsing");
+	r = req("PUT", "/api/feature-flags/1", "{\"updated_by\":1,\"is_enabled\":1}");
+	expect_422(&r, "body", "is_enabled", "bool_type");
+	r = req("PUT", "/api/feature-flags/1", NULL);
+	expect_422(&r, "body", NULL, "missing");
+	r = req("GET", "/api/feature-flags/1", NULL);
+	expect_seed(r.json, 0);
+	vx_http_res_free(&r);
+
+	r = req("PUT", "/api/feature-flags/1", "{\"updated_by\":7,\"status\":\"inactive\"}");
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(r.json, "id"), 1);
+	cr_assert_str_eq(jstr(r.json, "status"), "inactive");
+	cr_assert_eq(jnum(r.json, "updated_by"), 7);
+	cr_assert(cJSON_IsNull(jget(r.json, "created_by")));
+	cr_assert_str_eq(jstr(r.json, "strategy"), "restricted_access", "kept");
+	cr_assert_str_eq(jstr(r.json, "variation"),
+	    "{\"percentage\": 25, \"target_group\": \"standard_users\"}", "kept");
+	cr_assert(jbool(r.json, "is_enabled"), "kept");
+	cr_assert_str_eq(jstr(r.json, "name_flag"), "average_user", "kept");
+	vx_http_res_free(&r);
+
+	r = req("PUT", "/api/feature-flags/1",
+	    "{\"updated_by\":8,\"is_enabled\":false,\"name_flag\":\"renamed user\","
+	    "\"strategy\":\"open\",\"variation\":\"B\",\"created_by\":3}");
+	expect_status(&r, 200);
+	cr_assert_not(jbool(r.json, "is_enabled"));
+	cr_assert_str_eq(jstr(r.json, "name_flag"), "renamed user");
+	cr_assert_str_eq(jstr(r.json, "strategy"), "open");
+	cr_assert_str_eq(jstr(r.json, "variation"), "B");
+	cr_assert_eq(jnum(r.json, "created_by"), 3);
+	cr_assert_eq(jnum(r.json, "updated_by"), 8);
+	cr_assert_str_eq(jstr(r.json, "status"), "inactive", "kept");
+	vx_http_res_free(&r);
+	cr_assert_eq(envs_enabled(1, &n), 0, "is_enabled false in every environment");
+
+	r = req("PUT", "/api/feature-flags/1", "{\"updated_by\":8,\"is_enabled\":true}");
+	expect_status(&r, 200);
+	cr_assert(jbool(r.json, "is_enabled"));
+	vx_http_res_free(&r);
+	cr_assert_eq(envs_enabled(1, &n), 3);
+
+	r = req("GET", "/api/feature-flags/1", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "name_flag"), "renamed user");
+	vx_http_res_free(&r);
+}
+
+/* ---- delete ---- */
+
+Test(table, delete_answers_204_and_the_record_is_gone)
+{
+	vx_http_res r = req("DELETE", "/api/feature-flags/3", NULL);
+
+	expect_status(&r, 204);
+	cr_assert_eq(r.len, 0, "no content: %s", r.body ? r.body : "");
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/3", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+	r = req("DELETE", "/api/feature-flags/3", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+	cr_assert_eq(count(), 2);
+}

@@ -1,0 +1,487 @@
+/*
+ * Vexil gateway integration tests: the feature toggles API
+ * (specs/toggles-api.md) over real HTTP.
+ *
+ * Every test gets a fresh vexild (the harness) and a fresh vexil-gateway
+ * in front of it, and speaks HTTP to the gateway with libcurl, with the
+ * bootstrap admin key ("Authorization: ApiKey"). Global toggles live in the
+ * `default` project, which a new database holds with three environments
+ * and the three flags of the table API.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+static vx_harness h;
+static vx_gateway g;
+
+static void
+setup(void)
+{
+	vx_harness_start(&h, NULL);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
+static void
+teardown(void)
+{
+	int rc = vx_gateway_stop(&g);
+	char log[sizeof(g.log)];
+
+	memcpy(log, g.log, sizeof(log));
+	vx_harness_fini(&h);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
+	unlink(log);
+}
+
+TestSuite(toggles, .init = setup, .fini = teardown, .timeout = 180);
+
+/* ---- helpers ---- */
+
+static const char *
+fmt(const char *f, ...)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(b, sizeof(bufs[0]), f, ap);
+	va_end(ap);
+	return b;
+}
+
+/* One request; auth is the whole Authorization value (NULL: none). */
+static vx_http_res
+req_a(const char *method, const char *path, const char *auth, const char *body)
+{
+	char url[1024], hdr[1300];
+	const char *hs[2] = {NULL, NULL};
+	vx_http_req rq = {.method = method, .url = url, .headers = hs, .body = body};
+
+	if (auth) {
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+		hs[0] = hdr;
+	}
+	snprintf(url, sizeof(url), "%s%s", g.base, path);
+	return vx_http(&rq);
+}
+
+/* With the bootstrap admin key. */
+static vx_http_res
+req(const char *method, const char *path, const char *body)
+{
+	return req_a(method, path, fmt("ApiKey %s", h.key), body);
+}
+
+static const cJSON *
+jget(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	cr_assert(v != NULL, "no %s", name);
+	return v;
+}
+
+static const char *
+jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+	cr_assert(cJSON_IsString(v), "%s is not a string", name);
+	return v->valuestring;
+}
+
+static bool
+jbool(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+	cr_assert(cJSON_IsBool(v), "%s is not a boolean", name);
+	return cJSON_IsTrue(v);
+}
+
+static void
+expect_status(const vx_http_res *r, long status)
+{
+	cr_assert_eq(r->status, status, "status %ld, wanted %ld: %s", r->status, status,
+	    r->body);
+	cr_assert(r->request_id[0], "every response has X-Request-Id");
+}
+
+/* FastAPI's {"detail": "..."}. */
+static void
+expect_detail(vx_http_res *r, long status, const char *detail)
+{
+	expect_status(r, status);
+	cr_assert_str_eq(r->content_type, "application/json");
+	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r->json, "detail")),
+	    "detail is a string: %s", r->body);
+	if (detail)
+		cr_assert_str_eq(jstr(r->json, "detail"), detail);
+	vx_http_res_free(r);
+}
+
+/*
+ * FastAPI's 422: detail is a list and holds an entry with loc
+ * [where, field] (field NULL: [where]) of the given type.
+ */
+static void
+expect_422(vx_http_res *r, const char *where, const char *field, const char *type)
+{
+	const cJSON *d, *e;
+	bool found = false;
+
+	expect_status(r, 422);
+	d = jget(r->json, "detail");
+	cr_assert(cJSON_IsArray(d), "detail is a list: %s", r->body);
+	cJSON_ArrayForEach(e, d)
+	{
+		const cJSON *loc = jget(e, "loc");
+		int n = cJSON_GetArraySize(loc);
+		cr_assert(cJSON_IsString(jget(e, "msg")));
+		if (n != (field ? 2 : 1) ||
+		    strcmp(cJSON_GetArrayItem(loc, 0)->valuestring, where) != 0 ||
+		    (field && strcmp(cJSON_GetArrayItem(loc, 1)->valuestring, field) != 0))
+			continue;
+		cr_assert_str_eq(jstr(e, "type"), type, "%s", r->body);
+		found = true;
+	}
+	cr_assert(found, "no error at %s.%s in %s", where, field ? field : "", r->body);
+	vx_http_res_free(r);
+}
+
+/* A 422 entry for one key of an object field: loc ["body", field, entry]. */
+static void
+expect_422_entry(vx_http_res *r, const char *field, const char *entry, const char *type)
+{
+	const cJSON *e, *loc;
+
+	expect_status(r, 422);
+	cr_assert(cJSON_IsArray(jget(r->json, "detail")), "%s", r->body);
+	e = cJSON_GetArrayItem(jget(r->json, "detail"), 0);
+	loc = jget(e, "loc");
+	cr_assert_eq(cJSON_GetArraySize(loc), 3, "%s", r->body);
+	cr_assert_str_eq(cJSON_GetArrayItem(loc, 0)->valuestring, "body");
+	cr_assert_str_eq(cJSON_GetArrayItem(loc, 1)->valuestring, field);
+	cr_assert_str_eq(cJSON_GetArrayItem(loc, 2)->valuestring, entry);
+	cr_assert_str_eq(jstr(e, "type"), type);
+	vx_http_res_free(r);
+}
+
+/* The toggle's state in one environment. */
+static bool
+env_on(const vx_http_res *r, const char *env)
+{
+	const cJSON *envs = jget(r->json, "environments");
+	return jbool(envs, env);
+}
+
+static void
+expect_envs(const vx_http_res *r, bool dev, bool staging, bool prod)
+{
+	cr_assert_eq(cJSON_GetArraySize(jget(r->json, "environments")), 3, "%s", r->body);
+	cr_assert_eq(env_on(r, "development"), dev, "%s", r->body);
+	cr_assert_eq(env_on(r, "staging"), staging, "%s", r->body);
+	cr_assert_eq(env_on(r, "production"), prod, "%s", r->body);
+	cr_assert_eq(jbool(r->json, "is_active"), prod, "is_active is production's state");
+}
+
+static void
+make_project(const char *name)
+{
+	Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	in.name = (char *)name;
+	in.description = "";
+	cr_assert(vx_create_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+}
+
+static size_t
+count(const char *query)
+{
+	vx_http_res r = req("GET", fmt("/feature-toggles/%s", query), NULL);
+	size_t n;
+
+	expect_status(&r, 200);
+	n = (size_t)cJSON_GetArraySize(r.json);
+	vx_http_res_free(&r);
+	return n;
+}
+
+static const char *const DARK =
+    "{\"name\":\"dark_mode\",\"description\":\"Dark theme\",\"owner\":\"team-ui\","
+    "\"metadata\":{\"jira\":\"UI-42\",\"since\":\"2026\"},\"is_active\":true}";
+
+/* ---- credentials ---- */
+
+Test(toggles, every_route_needs_a_credential)
+{
+	static const char *const routes[][2] = {
+		{"GET", "/feature-toggles/"},
+		{"GET", "/feature-toggles"},
+		{"POST", "/feature-toggles/"},
+		{"GET", "/feature-toggles/average_user"},
+		{"PUT", "/feature-toggles/average_user"},
+	};
+	vx_http_res r;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		r = req_a(routes[i][0], routes[i][1], NULL, DARK);
+		expect_detail(&r, 401, "Not authenticated");
+		r = req_a(routes[i][0], routes[i][1], "Token abc", DARK);
+		expect_detail(&r, 401, "Not authenticated");
+	}
+	r = req_a("GET", "/feature-toggles/", "ApiKey vx_not_a_real_key", NULL);
+	expect_detail(&r, 401, NULL);
+	r = req_a("GET", "/feature-toggles/", "Bearer not.a.jwt", NULL);
+	expect_detail(&r, 401, NULL);
+	cr_assert_eq(count(""), 3, "nothing was created");
+}
+
+/* ---- create, get, list ---- */
+
+Test(toggles, create_get_and_list_a_global_toggle)
+{
+	vx_http_res r = req("POST", "/feature-toggles/", DARK);
+	char created[32];
+
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "name"), "dark_mode");
+	cr_assert_str_eq(jstr(r.json, "description"), "Dark theme");
+	cr_assert_str_eq(jstr(r.json, "owner"), "team-ui");
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "jira"), "UI-42");
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "since"), "2026");
+	cr_assert_str_eq(jstr(r.json, "application"), "default");
+	expect_envs(&r, true, true, true);
+	cr_assert_eq(strlen(jstr(r.json, "created_at")), 20);
+	snprintf(created, sizeof(created), "%s", jstr(r.json, "created_at"));
+	vx_http_res_free(&r);
+
+	r = req("GET", "/feature-toggles/dark_mode", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "name"), "dark_mode");
+	cr_assert_str_eq(jstr(r.json, "created_at"), created);
+	cr_assert_str_eq(jstr(r.json, "updated_at"), created);
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+
+	/* A toggle is a flag: the seeded flags are toggles too. */
+	r = req("GET", "/feature-toggles/", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 4, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/average_user", NULL);
+	expect_status(&r, 200);
+	expect_envs(&r, true, true, true);
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "strategy"), "restricted_access");
+	vx_http_res_free(&r);
+
+	/* Inactive by default; a duplicate name is the core's 409. */
+	r = req("POST", "/feature-toggles", "{\"name\":\"quiet\"}");
+	expect_status(&r, 201);
+	expect_envs(&r, false, false, false);
+	cr_assert_str_eq(jstr(r.json, "description"), "");
+	vx_http_res_free(&r);
+	r = req("POST", "/feature-toggles/", "{\"name\":\"quiet\"}");
+	expect_detail(&r, 409, NULL);
+}
+
+Test(toggles, create_sets_environment_level_state)
+{
+	vx_http_res r = req("POST", "/feature-toggles/",
+	    "{\"name\":\"beta\",\"is_active\":false,"
+	    "\"environments\":{\"staging\":true,\"development\":true}}");
+
+	expect_status(&r, 201);
+	expect_envs(&r, true, true, false);
+	vx_http_res_free(&r);
+	r = req("POST", "/feature-toggles/",
+	    "{\"name\":\"beta2\",\"environments\":{\"qa\":true}}");
+	expect_detail(&r, 404, "Environment not found");
+	cr_assert_eq(count(""), 4);
+}
+
+Test(toggles, validation_errors_are_fastapi_422s)
+{
+	vx_http_res r;
+
+	r = req("POST", "/feature-toggles/", "{\"description\":\"x\"}");
+	expect_422(&r, "body", "name", "missing");
+	r = req("POST", "/feature-toggles/", "{\"name\":7}");
+	expect_422(&r, "body", "name", "string_type");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"x\",\"is_active\":\"true\"}");
+	expect_422(&r, "body", "is_active", "bool_parsing");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"x\",\"metadata\":[]}");
+	expect_422(&r, "body", "metadata", "dict_type");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"x\",\"metadata\":{\"n\":1}}");
+	expect_422_entry(&r, "metadata", "n", "string_type");
+	r = req("POST", "/feature-toggles/",
+	    "{\"name\":\"x\",\"environments\":{\"staging\":\"yes\"}}");
+	expect_422_entry(&r, "environments", "staging", "bool_parsing");
+	r = req("POST", "/feature-toggles/", "{\"name\":");
+	expect_422(&r, "body", NULL, "json_invalid");
+	r = req("POST", "/feature-toggles/", NULL);
+	expect_422(&r, "body", NULL, "missing");
+	r = req("PUT", "/feature-toggles/average_user", "{\"environment\":\"staging\"}");
+	expect_422(&r, "body", "is_active", "missing");
+	r = req("PUT", "/feature-toggles/average_user", "{\"environment\":5,"
+	    "\"is_active\":true}");
+	expect_422(&r, "body", "environment", "string_type");
+	r = req("PUT", "/feature-toggles/average_user", "{\"metadata\":{\"a\":true}}");
+	expect_422_entry(&r, "metadata", "a", "string_type");
+	cr_assert_eq(count(""), 3, "no refused request created anything");
+	r = req("GET", "/feature-toggles/average_user", NULL);
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+}
+
+Test(toggles, unknown_names_applications_and_routes_are_404)
+{
+	vx_http_res r;
+
+	r = req("GET", "/feature-toggles/nope", NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req("PUT", "/feature-toggles/nope", "{\"is_active\":true}");
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req("GET", "/feature-toggles/?application=nope", NULL);
+	expect_detail(&r, 404, "Application not found");
+	r = req("GET", "/feature-toggles/average_user?application=nope", NULL);
+	expect_detail(&r, 404, "Application not found");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"x\",\"application\":\"nope\"}");
+	expect_detail(&r, 404, "Application not found");
+	r = req("DELETE", "/feature-toggles/average_user", NULL);
+	expect_detail(&r, 405, "Method Not Allowed");
+	r = req("GET", "/feature-toggles/a/b", NULL);
+	expect_detail(&r, 404, "Not Found");
+}
+
+/* ---- update ---- */
+
+Test(toggles, put_sets_one_environment_or_every_environment)
+{
+	vx_http_res r;
+
+	r = req("POST", "/feature-toggles/", "{\"name\":\"checkout\"}");
+	expect_status(&r, 201);
+	expect_envs(&r, false, false, false);
+	vx_http_res_free(&r);
+
+	/* Environment level. */
+	r = req("PUT", "/feature-toggles/checkout",
+	    "{\"environment\":\"staging\",\"is_active\":true}");
+	expect_status(&r, 200);
+	expect_envs(&r, false, true, false);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/checkout",
+	    "{\"environment\":\"production\",\"is_active\":true}");
+	expect_status(&r, 200);
+	expect_envs(&r, false, true, true);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/checkout",
+	    "{\"environment\":\"qa\",\"is_active\":true}");
+	expect_detail(&r, 404, "Environment not found");
+	/* An unknown environment is found before anything is written. */
+	r = req("PUT", "/feature-toggles/checkout",
+	    "{\"description\":\"new\",\"is_active\":true,\"environments\":{\"qa\":true}}");
+	expect_detail(&r, 404, "Environment not found");
+	r = req("GET", "/feature-toggles/checkout", NULL);
+	cr_assert_str_eq(jstr(r.json, "description"), "", "unchanged");
+	expect_envs(&r, false, true, true);
+	vx_http_res_free(&r);
+
+	/* Global: every environment. */
+	r = req("PUT", "/feature-toggles/checkout", "{\"is_active\":false}");
+	expect_status(&r, 200);
+	expect_envs(&r, false, false, false);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/checkout", "{\"is_active\":true}");
+	expect_status(&r, 200);
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+
+	/* Several environments at once. */
+	r = req("PUT", "/feature-toggles/checkout",
+	    "{\"environments\":{\"development\":false,\"staging\":false}}");
+	expect_status(&r, 200);
+	expect_envs(&r, false, false, true);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/feature-toggles/checkout", NULL);
+	expect_status(&r, 200);
+	expect_envs(&r, false, false, true);
+	vx_http_res_free(&r);
+}
+
+Test(toggles, put_changes_only_the_fields_it_names)
+{
+	vx_http_res r = req("POST", "/feature-toggles/", DARK);
+
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/dark_mode", "{\"description\":\"Darker\"}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "description"), "Darker");
+	cr_assert_str_eq(jstr(r.json, "owner"), "team-ui", "kept");
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "jira"), "UI-42", "kept");
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/dark_mode",
+	    "{\"owner\":\"team-web\",\"metadata\":{\"jira\":\"WEB-1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "description"), "Darker", "kept");
+	cr_assert_str_eq(jstr(r.json, "owner"), "team-web");
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "metadata")), 1, "metadata is replaced");
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "jira"), "WEB-1");
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/dark_mode", "{}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "owner"), "team-web", "an empty body changes nothing");
+	vx_http_res_free(&r);
+}
+
+/* ---- applications ---- */
+
+Test(toggles, application_toggles_live_in_their_project)
+{
+	vx_http_res r;
+
+	make_project("shop");
+	r = req("POST", "/feature-toggles/",
+	    "{\"name\":\"one_click\",\"application\":\"shop\",\"is_active\":true}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "application"), "shop");
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+
+	/* Not a global toggle. */
+	r = req("GET", "/feature-toggles/one_click", NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	cr_assert_eq(count(""), 3);
+	cr_assert_eq(count("?application=shop"), 1);
+
+	r = req("GET", "/feature-toggles/one_click?application=shop", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "application"), "shop");
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/one_click?application=shop",
+	    "{\"environment\":\"development\",\"is_active\":false}");
+	expect_status(&r, 200);
+	expect_envs(&r, false, true, true);
+	vx_http_res_free(&r);
+	/* The same name can be global as well. */
+	r = req("POST", "/feature-toggles/", "{\"name\":\"one_click\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "application"), "default");
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/one_click?application=shop", NULL);
+	expect_envs(&r, false, true, true);
+	vx_http_res_free(&r);
+}
