@@ -45,7 +45,7 @@ start(const char *rate)
 {
 	const char *extra[] = {"--rate-limit", rate, NULL};
 
-	vx_harness_start(&h, extra);
+	vx_harness_start(&h, rate ? extra : NULL);
 	make_project("p1", p1);
 	make_project("p2", p2);
 	vx_harness_key(&h, "p1", VEXIL__V1__ROLE__ROLE_ADMIN, k_admin, sizeof(k_admin));
@@ -81,6 +81,15 @@ teardown(void)
 
 TestSuite(platform, .init = setup, .fini = teardown, .timeout = 180);
 TestSuite(platform_limit, .init = setup_limited, .fini = teardown, .timeout = 180);
+
+/* vexild's own default: 100 requests per minute per API key. */
+static void
+setup_default(void)
+{
+	start(NULL);
+}
+
+TestSuite(platform_default_limit, .init = setup_default, .fini = teardown, .timeout = 180);
 
 /* ---- helpers ---- */
 
@@ -928,4 +937,18 @@ Test(platform_limit, every_admitted_response_carries_the_rate_headers)
 	/* Another key has its own window. */
 	cr_assert_eq(heads_of("GET", "/v1/environments", k_write, &hd), 200);
 	cr_assert_str_eq(hd.remaining, "4");
+}
+
+Test(platform_default_limit, the_101st_request_in_a_minute_answers_429)
+{
+	vx_http_res r;
+
+	for (int i = 0; i < 100; i++) {
+		r = req("GET", "/v1/environments", k_read, NULL);
+		ok_free(r, 200);
+	}
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_error(&r, 429, "rate_limited", NULL);
+	r = req("GET", "/v1/environments", k_write, NULL);
+	ok_free(r, 200);
 }
