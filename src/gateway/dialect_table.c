@@ -25,13 +25,13 @@
 #include <strings.h>
 
 #include "gateway/dialects.h"
+#include "gateway/fastapi.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
 
 #define PROJECT "default"
 #define ENV "production"
-#define CREDENTIAL_MAX 4096
 #define KEY_MAX 128
 #define SLUG_MAX 120      /* room for "-NNN" */
 #define MAX_SUFFIX 100    /* "-2" .. "-100" */
@@ -40,23 +40,6 @@
 
 /* ---- errors ---- */
 
-static void
-error(vx_gw_req *r, int status, const char *field, const char *message)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	(void)field;
-	/* The router's own 404 and 405, as Starlette words them. */
-	if (status == 404 && strcmp(message, "Not found") == 0)
-		message = "Not Found";
-	else if (status == 405)
-		message = "Method Not Allowed";
-	if (o && cJSON_AddStringToObject(o, "detail", message) == NULL) {
-		cJSON_Delete(o);
-		o = NULL;
-	}
-	vx_gw_reply_json(r, status, o);
-}
 
 /* A refused core call; the core's NOT_FOUND for the flag id is the
  * document's 404. */
@@ -70,163 +53,21 @@ fail_call(vx_gw_req *r, const vx_status *st)
 		vx_gw_fail_status(r, st);
 }
 
-/*
- * FastAPI's validation errors, collected like pydantic collects them: one
- * entry per field at fault, all answered together as one 422.
- */
-struct v422 {
-	cJSON *list;  /* NULL until the first error */
-	bool oom;
-};
 
-static void
-v_add(struct v422 *v, const char *where, const char *field, const char *type,
-    const char *msg)
-{
-	cJSON *e, *loc;
-
-	if (v->oom)
-		return;
-	if (v->list == NULL && (v->list = cJSON_CreateArray()) == NULL)
-		goto oom;
-	if ((e = cJSON_CreateObject()) == NULL)
-		goto oom;
-	cJSON_AddItemToArray(v->list, e);
-	if ((loc = cJSON_AddArrayToObject(e, "loc")) == NULL)
-		goto oom;
-	cJSON_AddItemToArray(loc, cJSON_CreateString(where));
-	if (field)
-		cJSON_AddItemToArray(loc, cJSON_CreateString(field));
-	if (cJSON_GetArraySize(loc) != (field ? 2 : 1) ||
-	    cJSON_AddStringToObject(e, "msg", msg) == NULL ||
-	    cJSON_AddStringToObject(e, "type", type) == NULL)
-		goto oom;
-	return;
-oom:
-	v->oom = true;
-}
 
 /* Answers the collected errors; false when there were none. */
-static bool
-v_reply(vx_gw_req *r, struct v422 *v)
-{
-	cJSON *o;
-
-	if (v->oom) {
-		cJSON_Delete(v->list);
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return true;
-	}
-	if (v->list == NULL)
-		return false;
-	if ((o = cJSON_CreateObject()) == NULL) {
-		cJSON_Delete(v->list);
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return true;
-	}
-	cJSON_AddItemToObject(o, "detail", v->list);
-	vx_gw_reply_json(r, 422, o);
-	return true;
-}
 
 /* The body as a JSON object; false after answering 422 as FastAPI does. */
-static bool
-body(vx_gw_req *r, cJSON **out)
-{
-	struct v422 v = {0};
-
-	if (r->body_len == 0 || vx_gw_json_body(r, false, out) == 0) {
-		if (r->body_len != 0)
-			return true;
-		v_add(&v, "body", NULL, "missing", "Field required");
-	} else if (r->json == NULL) {
-		v_add(&v, "body", NULL, "json_invalid", "JSON decode error");
-	} else {
-		v_add(&v, "body", NULL, "model_attributes_type",
-		    "Input should be a valid dictionary or object to extract fields from");
-	}
-	v_reply(r, &v);
-	return false;
-}
 
 /* pydantic's strict-enough field checks. Each returns 1 present, 0 absent
  * (or null), -1 wrong (recorded in v). */
-static const cJSON *
-member(const cJSON *o, const char *name)
-{
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
-	return m == NULL || cJSON_IsNull(m) ? NULL : m;
-}
 
-static int
-f_str(struct v422 *v, const cJSON *o, const char *name, const char **out)
-{
-	const cJSON *m = member(o, name);
 
-	if (m == NULL)
-		return 0;
-	if (!cJSON_IsString(m)) {
-		v_add(v, "body", name, "string_type", "Input should be a valid string");
-		return -1;
-	}
-	*out = m->valuestring;
-	return 1;
-}
 
-static int
-f_bool(struct v422 *v, const cJSON *o, const char *name, bool *out)
-{
-	const cJSON *m = member(o, name);
-
-	if (m == NULL)
-		return 0;
-	if (cJSON_IsString(m)) {
-		v_add(v, "body", name, "bool_parsing",
-		    "Input should be a valid boolean, unable to interpret input");
-		return -1;
-	}
-	if (!cJSON_IsBool(m)) {
-		v_add(v, "body", name, "bool_type", "Input should be a valid boolean");
-		return -1;
-	}
-	*out = cJSON_IsTrue(m);
-	return 1;
-}
-
-static int
-f_int(struct v422 *v, const cJSON *o, const char *name, int64_t *out)
-{
-	const cJSON *m = member(o, name);
-	double d;
-
-	if (m == NULL)
-		return 0;
-	if (cJSON_IsString(m)) {
-		v_add(v, "body", name, "int_parsing",
-		    "Input should be a valid integer, unable to parse string as an integer");
-		return -1;
-	}
-	if (!cJSON_IsNumber(m)) {
-		v_add(v, "body", name, "int_type", "Input should be a valid integer");
-		return -1;
-	}
-	d = m->valuedouble;
-	if (d != (double)(int64_t)d) {
-		v_add(v, "body", name, "int_from_float",
-		    "Input should be a valid integer, got a number with a fractional part");
-		return -1;
-	}
-	if (d < -9007199254740991.0 || d > 9007199254740991.0) {
-		v_add(v, "body", name, "int_type", "Input should be a valid integer");
-		return -1;
-	}
-	*out = (int64_t)d;
-	return 1;
-}
 
 /* A query integer >= 0 with a default; errors are collected in v. */
 static void
-query_uint(vx_gw_req *r, struct v422 *v, const char *name, uint32_t dflt, uint32_t *out)
+query_uint(vx_gw_req *r, struct vx_fa_errors *v, const char *name, uint32_t dflt, uint32_t *out)
 {
 	const char *s;
 	char *end;
@@ -237,16 +78,16 @@ query_uint(vx_gw_req *r, struct v422 *v, const char *name, uint32_t dflt, uint32
 	if (q == 0)
 		return;
 	if (q < 0) {
-		v_add(v, "query", name, "int_parsing",
+		vx_fa_add(v, "query", name, "int_parsing",
 		    "Input should be a valid integer, unable to parse string as an integer");
 	} else {
 		n = strtoll(s, &end, 10);
 		if (*s == '\0' || *end != '\0')
-			v_add(v, "query", name, "int_parsing",
+			vx_fa_add(v, "query", name, "int_parsing",
 			    "Input should be a valid integer, unable to parse string as an "
 			    "integer");
 		else if (n < 0)
-			v_add(v, "query", name, "greater_than_equal",
+			vx_fa_add(v, "query", name, "greater_than_equal",
 			    "Input should be greater than or equal to 0");
 		else
 			*out = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
@@ -255,41 +96,9 @@ query_uint(vx_gw_req *r, struct v422 *v, const char *name, uint32_t dflt, uint32
 
 /* ---- credentials ---- */
 
-static bool
-token_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
-}
 
 /* "Authorization: Bearer <jwt>" or "Authorization: ApiKey <key>" becomes
  * the credential as it is; vexild checks it. */
-static bool
-need_credential(vx_gw_req *r)
-{
-	const char *h = vx_gw_header(r, "Authorization");
-	const char *scheme = NULL;
-
-	if (h && strncasecmp(h, "Bearer ", 7) == 0)
-		scheme = "Bearer";
-	else if (h && strncasecmp(h, "ApiKey ", 7) == 0)
-		scheme = "ApiKey";
-	if (scheme == NULL || !token_ok(h + 7)) {
-		vx_gw_fail(r, 401, NULL, "Not authenticated");
-		return false;
-	}
-	if ((r->credential = vx_arena_printf(r->arena, "%s %s", scheme, h + 7)) == NULL) {
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return false;
-	}
-	return true;
-}
 
 /* ---- the record ---- */
 
@@ -302,14 +111,6 @@ meta(const Vexil__V1__Flag *f, const char *name)
 	return NULL;
 }
 
-static bool
-put(cJSON *o, const char *name, cJSON *item)
-{
-	if (item == NULL)
-		return false;
-	cJSON_AddItemToObject(o, name, item);
-	return true;
-}
 
 static cJSON *
 str_or_null(const char *s)
@@ -330,14 +131,6 @@ int_or_null(const char *s)
 	return *end ? cJSON_CreateNull() : cJSON_CreateNumber((double)n);
 }
 
-static cJSON *
-time_json(int64_t ms)
-{
-	char s[32];
-
-	vx_gw_time_format(s, ms);
-	return cJSON_CreateString(s);
-}
 
 static cJSON *
 record_json(const Vexil__V1__Flag *f)
@@ -349,16 +142,16 @@ record_json(const Vexil__V1__Flag *f)
 	for (size_t i = 0; i < f->n_envs; i++)
 		if (f->envs[i] && strcmp(f->envs[i]->environment, ENV) == 0)
 			enabled = f->envs[i]->enabled;
-	if (o == NULL || !put(o, "id", cJSON_CreateNumber((double)f->id)) ||
-	    !put(o, "name_flag", cJSON_CreateString(*f->name ? f->name : f->key)) ||
-	    !put(o, "is_enabled", cJSON_CreateBool(enabled)) ||
-	    !put(o, "status", str_or_null(meta(f, "status"))) ||
-	    !put(o, "strategy", cJSON_CreateString(strategy ? strategy : "")) ||
-	    !put(o, "variation", str_or_null(meta(f, "variation"))) ||
-	    !put(o, "created_at", time_json(f->created_at)) ||
-	    !put(o, "updated_at", time_json(f->updated_at)) ||
-	    !put(o, "created_by", int_or_null(meta(f, "created_by"))) ||
-	    !put(o, "updated_by", int_or_null(meta(f, "updated_by")))) {
+	if (o == NULL || !vx_fa_put(o, "id", cJSON_CreateNumber((double)f->id)) ||
+	    !vx_fa_put(o, "name_flag", cJSON_CreateString(*f->name ? f->name : f->key)) ||
+	    !vx_fa_put(o, "is_enabled", cJSON_CreateBool(enabled)) ||
+	    !vx_fa_put(o, "status", str_or_null(meta(f, "status"))) ||
+	    !vx_fa_put(o, "strategy", cJSON_CreateString(strategy ? strategy : "")) ||
+	    !vx_fa_put(o, "variation", str_or_null(meta(f, "variation"))) ||
+	    !vx_fa_put(o, "created_at", vx_fa_time(f->created_at)) ||
+	    !vx_fa_put(o, "updated_at", vx_fa_time(f->updated_at)) ||
+	    !vx_fa_put(o, "created_by", int_or_null(meta(f, "created_by"))) ||
+	    !vx_fa_put(o, "updated_by", int_or_null(meta(f, "updated_by")))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -376,36 +169,36 @@ struct cols {
 
 /* A required field that is absent; null is pydantic's type error. */
 static void
-required(struct v422 *v, const cJSON *b, const char *name, int has, const char *type,
+required(struct vx_fa_errors *v, const cJSON *b, const char *name, int has, const char *type,
     const char *msg)
 {
 	if (has != 0)
 		return;
 	if (cJSON_GetObjectItemCaseSensitive(b, name) == NULL)
-		v_add(v, "body", name, "missing", "Field required");
+		vx_fa_add(v, "body", name, "missing", "Field required");
 	else
-		v_add(v, "body", name, type, msg);
+		vx_fa_add(v, "body", name, type, msg);
 }
 
 /* Reads the columns in the schema's order, as pydantic reports them.
  * create: FeatureFlagCreate (name_flag and strategy required); else
  * FeatureFlagUpdate (updated_by required). */
 static void
-read_cols(struct v422 *v, const cJSON *b, struct cols *c, bool create)
+read_cols(struct vx_fa_errors *v, const cJSON *b, struct cols *c, bool create)
 {
 	const char *s = "Input should be a valid string";
 
-	c->has_name = f_str(v, b, "name_flag", &c->name);
+	c->has_name = vx_fa_str(v, b, "name_flag", &c->name);
 	if (create)
 		required(v, b, "name_flag", c->has_name, "string_type", s);
-	c->has_enabled = f_bool(v, b, "is_enabled", &c->enabled);
-	c->has_status = f_str(v, b, "status", &c->status);
-	c->has_strategy = f_str(v, b, "strategy", &c->strategy);
+	c->has_enabled = vx_fa_bool(v, b, "is_enabled", &c->enabled);
+	c->has_status = vx_fa_str(v, b, "status", &c->status);
+	c->has_strategy = vx_fa_str(v, b, "strategy", &c->strategy);
 	if (create)
 		required(v, b, "strategy", c->has_strategy, "string_type", s);
-	c->has_variation = f_str(v, b, "variation", &c->variation);
-	c->has_created_by = f_int(v, b, "created_by", &c->created_by);
-	c->has_updated_by = f_int(v, b, "updated_by", &c->updated_by);
+	c->has_variation = vx_fa_str(v, b, "variation", &c->variation);
+	c->has_created_by = vx_fa_int(v, b, "created_by", &c->created_by);
+	c->has_updated_by = vx_fa_int(v, b, "updated_by", &c->updated_by);
 	if (!create)
 		required(v, b, "updated_by", c->has_updated_by, "int_type",
 		    "Input should be a valid integer");
@@ -564,14 +357,14 @@ static bool
 path_id(vx_gw_req *r, uint64_t *id)
 {
 	const char *s = vx_gw_param(r, "feature_flag_id");
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	char *end;
 	long long n = strtoll(s, &end, 10);
 
 	if (*s == '\0' || *end != '\0') {
-		v_add(&v, "path", "feature_flag_id", "int_parsing",
+		vx_fa_add(&v, "path", "feature_flag_id", "int_parsing",
 		    "Input should be a valid integer, unable to parse string as an integer");
-		v_reply(r, &v);
+		vx_fa_reply(r, &v);
 		return false;
 	}
 	*id = n > 0 ? (uint64_t)n : 0;
@@ -610,16 +403,16 @@ ff_create(vx_gw_req *r)
 	Vexil__V1__FlagEnvConfig *cfgs = NULL, **pcfgs = NULL;
 	Vexil__V1__EnvironmentList *envs;
 	struct cols c = {0};
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	vx_status st;
 	char *base;
 	cJSON *b;
 	int rc;
 
-	if (!need_credential(r) || !body(r, &b))
+	if (!vx_fa_need_credential(r) || !vx_fa_body(r, &b))
 		return;
 	read_cols(&v, b, &c, true);
-	if (v_reply(r, &v))
+	if (vx_fa_reply(r, &v))
 		return;
 	if ((base = slug(r, c.name)) == NULL || merge_meta(r, NULL, &c, &f) != 0) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
@@ -671,16 +464,16 @@ ff_list(vx_gw_req *r)
 {
 	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 	Vexil__V1__FlagList *out;
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	uint32_t skip, limit;
 	vx_status st;
 	cJSON *arr;
 
-	if (!need_credential(r))
+	if (!vx_fa_need_credential(r))
 		return;
 	query_uint(r, &v, "skip", 0, &skip);
 	query_uint(r, &v, "limit", 100, &limit);
-	if (v_reply(r, &v))
+	if (vx_fa_reply(r, &v))
 		return;
 	if ((arr = cJSON_CreateArray()) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
@@ -719,7 +512,7 @@ ff_get(vx_gw_req *r)
 {
 	Vexil__V1__Flag *f;
 
-	if (!need_credential(r) || !load(r, &f))
+	if (!vx_fa_need_credential(r) || !load(r, &f))
 		return;
 	vx_gw_reply_json(r, 200, record_json(f));
 }
@@ -730,16 +523,16 @@ ff_update(vx_gw_req *r)
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
 	struct cols c = {0};
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	char *mask[2];
 	vx_status st;
 	cJSON *b;
 	uint64_t id;
 
-	if (!need_credential(r) || !path_id(r, &id) || !body(r, &b))
+	if (!vx_fa_need_credential(r) || !path_id(r, &id) || !vx_fa_body(r, &b))
 		return;
 	read_cols(&v, b, &c, false);
-	if (v_reply(r, &v) || !load(r, &f))
+	if (vx_fa_reply(r, &v) || !load(r, &f))
 		return;
 	if (c.has_name == 1) {
 		upd.name = (char *)c.name;
@@ -771,7 +564,7 @@ ff_delete(vx_gw_req *r)
 	Vexil__V1__Empty *e;
 	vx_status st;
 
-	if (!need_credential(r) || !load(r, &f))
+	if (!vx_fa_need_credential(r) || !load(r, &f))
 		return;
 	in.project = PROJECT;
 	in.key = f->key;
@@ -799,7 +592,7 @@ static const char *const prefixes[] = {"/api/feature-flags", NULL};
 const vx_gw_dialect vx_gw_table_dialect = {
 	.name = "feature-flag-table",
 	.prefixes = prefixes,
-	.error = error,
+	.error = vx_fa_error,
 	.routes = routes,
 	.n_routes = sizeof(routes) / sizeof(routes[0]),
 };

@@ -22,35 +22,18 @@
 #include <strings.h>
 
 #include "gateway/dialects.h"
+#include "gateway/fastapi.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
 
 #define GLOBAL "default"
 #define ENV "production"
-#define CREDENTIAL_MAX 4096
 #define PAGE 1000  /* the core's largest ListFlags page */
 #define MAX_ENVS 64
 
 /* ---- errors ---- */
 
-static void
-error(vx_gw_req *r, int status, const char *field, const char *message)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	(void)field;
-	/* The router's own 404 and 405, as Starlette words them. */
-	if (status == 404 && strcmp(message, "Not found") == 0)
-		message = "Not Found";
-	else if (status == 405)
-		message = "Method Not Allowed";
-	if (o && cJSON_AddStringToObject(o, "detail", message) == NULL) {
-		cJSON_Delete(o);
-		o = NULL;
-	}
-	vx_gw_reply_json(r, status, o);
-}
 
 /* A refused core call: what the core did not find, in the document's
  * words; anything else through the status table. */
@@ -69,178 +52,34 @@ fail_call(vx_gw_req *r, const vx_status *st)
 		vx_gw_fail_status(r, st);
 }
 
-/*
- * FastAPI's validation errors, collected like pydantic collects them: one
- * entry per field at fault, all answered together as one 422.
- */
-struct v422 {
-	cJSON *list;  /* NULL until the first error */
-	bool oom;
-};
 
-static void
-v_add(struct v422 *v, const char *where, const char *field, const char *type,
-    const char *msg)
-{
-	cJSON *e, *loc;
-
-	if (v->oom)
-		return;
-	if (v->list == NULL && (v->list = cJSON_CreateArray()) == NULL)
-		goto oom;
-	if ((e = cJSON_CreateObject()) == NULL)
-		goto oom;
-	cJSON_AddItemToArray(v->list, e);
-	if ((loc = cJSON_AddArrayToObject(e, "loc")) == NULL)
-		goto oom;
-	cJSON_AddItemToArray(loc, cJSON_CreateString(where));
-	if (field)
-		cJSON_AddItemToArray(loc, cJSON_CreateString(field));
-	if (cJSON_GetArraySize(loc) != (field ? 2 : 1) ||
-	    cJSON_AddStringToObject(e, "msg", msg) == NULL ||
-	    cJSON_AddStringToObject(e, "type", type) == NULL)
-		goto oom;
-	return;
-oom:
-	v->oom = true;
-}
 
 /* Answers the collected errors; false when there were none. */
-static bool
-v_reply(vx_gw_req *r, struct v422 *v)
-{
-	cJSON *o;
-
-	if (v->oom) {
-		cJSON_Delete(v->list);
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return true;
-	}
-	if (v->list == NULL)
-		return false;
-	if ((o = cJSON_CreateObject()) == NULL) {
-		cJSON_Delete(v->list);
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return true;
-	}
-	cJSON_AddItemToObject(o, "detail", v->list);
-	vx_gw_reply_json(r, 422, o);
-	return true;
-}
 
 /* The body as a JSON object; false after answering 422 as FastAPI does. */
-static bool
-body(vx_gw_req *r, cJSON **out)
-{
-	struct v422 v = {0};
-
-	if (r->body_len == 0 || vx_gw_json_body(r, false, out) == 0) {
-		if (r->body_len != 0)
-			return true;
-		v_add(&v, "body", NULL, "missing", "Field required");
-	} else if (r->json == NULL) {
-		v_add(&v, "body", NULL, "json_invalid", "JSON decode error");
-	} else {
-		v_add(&v, "body", NULL, "model_attributes_type",
-		    "Input should be a valid dictionary or object to extract fields from");
-	}
-	v_reply(r, &v);
-	return false;
-}
 
 /* pydantic's strict-enough field checks. Each returns 1 present, 0 absent
  * (or null), -1 wrong (recorded in v). */
-static const cJSON *
-member(const cJSON *o, const char *name)
-{
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
-	return m == NULL || cJSON_IsNull(m) ? NULL : m;
-}
 
-static int
-f_str(struct v422 *v, const cJSON *o, const char *name, const char **out)
-{
-	const cJSON *m = member(o, name);
 
-	if (m == NULL)
-		return 0;
-	if (!cJSON_IsString(m)) {
-		v_add(v, "body", name, "string_type", "Input should be a valid string");
-		return -1;
-	}
-	*out = m->valuestring;
-	return 1;
-}
-
-static int
-f_bool(struct v422 *v, const cJSON *o, const char *name, bool *out)
-{
-	const cJSON *m = member(o, name);
-
-	if (m == NULL)
-		return 0;
-	if (cJSON_IsString(m)) {
-		v_add(v, "body", name, "bool_parsing",
-		    "Input should be a valid boolean, unable to interpret input");
-		return -1;
-	}
-	if (!cJSON_IsBool(m)) {
-		v_add(v, "body", name, "bool_type", "Input should be a valid boolean");
-		return -1;
-	}
-	*out = cJSON_IsTrue(m);
-	return 1;
-}
 
 /* ---- credentials ---- */
 
-static bool
-token_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
-}
 
 /* "Authorization: Bearer <jwt>" or "Authorization: ApiKey <key>" becomes
  * the credential as it is; vexild checks it. */
-static bool
-need_credential(vx_gw_req *r)
-{
-	const char *h = vx_gw_header(r, "Authorization");
-	const char *scheme = NULL;
-
-	if (h && strncasecmp(h, "Bearer ", 7) == 0)
-		scheme = "Bearer";
-	else if (h && strncasecmp(h, "ApiKey ", 7) == 0)
-		scheme = "ApiKey";
-	if (scheme == NULL || !token_ok(h + 7)) {
-		vx_gw_fail(r, 401, NULL, "Not authenticated");
-		return false;
-	}
-	if ((r->credential = vx_arena_printf(r->arena, "%s %s", scheme, h + 7)) == NULL) {
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return false;
-	}
-	return true;
-}
 
 
 /* ---- toggle fields ---- */
 
-/* v_add() for an entry of an object field: loc ["body", field, entry]. */
+/* vx_fa_add() for an entry of an object field: loc ["body", field, entry]. */
 static void
-v_add_entry(struct v422 *v, const char *field, const char *entry, const char *type,
+v_add_entry(struct vx_fa_errors *v, const char *field, const char *entry, const char *type,
     const char *msg)
 {
 	cJSON *last, *loc;
 
-	v_add(v, "body", field, type, msg);
+	vx_fa_add(v, "body", field, type, msg);
 	if (v->oom)
 		return;
 	last = cJSON_GetArrayItem(v->list, cJSON_GetArraySize(v->list) - 1);
@@ -250,24 +89,10 @@ v_add_entry(struct v422 *v, const char *field, const char *entry, const char *ty
 		v->oom = true;
 }
 
-static int
-f_obj(struct v422 *v, const cJSON *o, const char *name, const cJSON **out)
-{
-	const cJSON *m = member(o, name);
-
-	if (m == NULL)
-		return 0;
-	if (!cJSON_IsObject(m)) {
-		v_add(v, "body", name, "dict_type", "Input should be a valid dictionary");
-		return -1;
-	}
-	*out = m;
-	return 1;
-}
 
 /* `metadata`: an object of strings. */
 static void
-check_metadata(struct v422 *v, const cJSON *m)
+check_metadata(struct vx_fa_errors *v, const cJSON *m)
 {
 	const cJSON *e;
 
@@ -281,12 +106,12 @@ check_metadata(struct v422 *v, const cJSON *m)
 
 /* `environments`: an object of booleans. */
 static void
-check_environments(struct v422 *v, const cJSON *m)
+check_environments(struct vx_fa_errors *v, const cJSON *m)
 {
 	const cJSON *e;
 
 	if (cJSON_GetArraySize(m) > MAX_ENVS) {
-		v_add(v, "body", "environments", "too_long",
+		vx_fa_add(v, "body", "environments", "too_long",
 		    "Dictionary should have at most 64 items");
 		return;
 	}
@@ -331,15 +156,15 @@ metadata_of(vx_gw_req *r, const cJSON *m, Vexil__V1__Flag *f)
 /* The project: the body's `application`, else the query's, else the
  * global `default`. NULL after answering. */
 static const char *
-application(vx_gw_req *r, const cJSON *b, struct v422 *v)
+application(vx_gw_req *r, const cJSON *b, struct vx_fa_errors *v)
 {
 	const char *app = NULL;
 	int q;
 
-	if (b && f_str(v, b, "application", &app) == 1 && *app)
+	if (b && vx_fa_str(v, b, "application", &app) == 1 && *app)
 		return app;
 	if ((q = vx_gw_query(r, "application", &app)) < 0) {
-		v_add(v, "query", "application", "string_type", "Input should be a valid string");
+		vx_fa_add(v, "query", "application", "string_type", "Input should be a valid string");
 		return NULL;
 	}
 	return q == 1 && *app ? app : GLOBAL;
@@ -347,23 +172,7 @@ application(vx_gw_req *r, const cJSON *b, struct v422 *v)
 
 /* ---- the toggle ---- */
 
-static cJSON *
-time_json(int64_t ms)
-{
-	char s[32];
 
-	vx_gw_time_format(s, ms);
-	return cJSON_CreateString(s);
-}
-
-static bool
-put(cJSON *o, const char *name, cJSON *item)
-{
-	if (item == NULL)
-		return false;
-	cJSON_AddItemToObject(o, name, item);
-	return true;
-}
 
 static cJSON *
 toggle_json(const Vexil__V1__Flag *f, const char *app)
@@ -383,15 +192,15 @@ toggle_json(const Vexil__V1__Flag *f, const char *app)
 		ok = cJSON_AddBoolToObject(envs, f->envs[i]->environment, f->envs[i]->enabled) !=
 		    NULL;
 	}
-	if (!ok || !put(o, "name", cJSON_CreateString(f->key)) ||
-	    !put(o, "description", cJSON_CreateString(f->description)) ||
-	    !put(o, "is_active", cJSON_CreateBool(active)) ||
-	    !put(o, "owner", cJSON_CreateString(f->owner)) ||
-	    !put(o, "metadata", meta) || (meta = NULL) ||
-	    !put(o, "application", cJSON_CreateString(app)) ||
-	    !put(o, "environments", envs) || (envs = NULL) ||
-	    !put(o, "created_at", time_json(f->created_at)) ||
-	    !put(o, "updated_at", time_json(f->updated_at))) {
+	if (!ok || !vx_fa_put(o, "name", cJSON_CreateString(f->key)) ||
+	    !vx_fa_put(o, "description", cJSON_CreateString(f->description)) ||
+	    !vx_fa_put(o, "is_active", cJSON_CreateBool(active)) ||
+	    !vx_fa_put(o, "owner", cJSON_CreateString(f->owner)) ||
+	    !vx_fa_put(o, "metadata", meta) || (meta = NULL) ||
+	    !vx_fa_put(o, "application", cJSON_CreateString(app)) ||
+	    !vx_fa_put(o, "environments", envs) || (envs = NULL) ||
+	    !vx_fa_put(o, "created_at", vx_fa_time(f->created_at)) ||
+	    !vx_fa_put(o, "updated_at", vx_fa_time(f->updated_at))) {
 		cJSON_Delete(meta);
 		cJSON_Delete(envs);
 		cJSON_Delete(o);
@@ -484,28 +293,28 @@ t_create(vx_gw_req *r)
 	Vexil__V1__EnvironmentList *envs;
 	const cJSON *meta = NULL, *per_env = NULL;
 	const char *name = NULL, *desc = NULL, *owner = NULL, *app;
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	bool active = false;
 	vx_status st;
 	cJSON *b;
 
-	if (!need_credential(r) || !body(r, &b))
+	if (!vx_fa_need_credential(r) || !vx_fa_body(r, &b))
 		return;
-	if (f_str(&v, b, "name", &name) == 0) {
+	if (vx_fa_str(&v, b, "name", &name) == 0) {
 		if (cJSON_GetObjectItemCaseSensitive(b, "name") == NULL)
-			v_add(&v, "body", "name", "missing", "Field required");
+			vx_fa_add(&v, "body", "name", "missing", "Field required");
 		else
-			v_add(&v, "body", "name", "string_type", "Input should be a valid string");
+			vx_fa_add(&v, "body", "name", "string_type", "Input should be a valid string");
 	}
-	(void)f_str(&v, b, "description", &desc);
-	(void)f_str(&v, b, "owner", &owner);
-	(void)f_bool(&v, b, "is_active", &active);
-	if (f_obj(&v, b, "metadata", &meta) == 1)
+	(void)vx_fa_str(&v, b, "description", &desc);
+	(void)vx_fa_str(&v, b, "owner", &owner);
+	(void)vx_fa_bool(&v, b, "is_active", &active);
+	if (vx_fa_obj(&v, b, "metadata", &meta) == 1)
 		check_metadata(&v, meta);
-	if (f_obj(&v, b, "environments", &per_env) == 1)
+	if (vx_fa_obj(&v, b, "environments", &per_env) == 1)
 		check_environments(&v, per_env);
 	app = application(r, b, &v);
-	if (v_reply(r, &v) || !list_envs(r, app, &envs))
+	if (vx_fa_reply(r, &v) || !list_envs(r, app, &envs))
 		return;
 	if (!known_envs(envs, per_env)) {
 		vx_gw_fail(r, 404, "environments", "Environment not found");
@@ -548,15 +357,15 @@ t_list(vx_gw_req *r)
 {
 	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 	Vexil__V1__FlagList *out;
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	const char *app;
 	vx_status st;
 	cJSON *arr;
 
-	if (!need_credential(r))
+	if (!vx_fa_need_credential(r))
 		return;
 	app = application(r, NULL, &v);
-	if (v_reply(r, &v))
+	if (vx_fa_reply(r, &v))
 		return;
 	if ((arr = cJSON_CreateArray()) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
@@ -587,14 +396,14 @@ t_list(vx_gw_req *r)
 static void
 t_get(vx_gw_req *r)
 {
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	Vexil__V1__Flag *f;
 	const char *app;
 
-	if (!need_credential(r))
+	if (!vx_fa_need_credential(r))
 		return;
 	app = application(r, NULL, &v);
-	if (v_reply(r, &v) || !load(r, app, &f))
+	if (vx_fa_reply(r, &v) || !load(r, app, &f))
 		return;
 	vx_gw_reply_json(r, 200, toggle_json(f, app));
 }
@@ -607,32 +416,32 @@ t_update(vx_gw_req *r)
 	Vexil__V1__EnvironmentList *envs = NULL;
 	const cJSON *meta = NULL, *per_env = NULL, *e;
 	const char *desc = NULL, *owner = NULL, *env = NULL, *app;
-	struct v422 v = {0};
+	struct vx_fa_errors v = {0};
 	bool active = false;
 	int has_active, has_env;
 	char *mask[3];
 	vx_status st;
 	cJSON *b;
 
-	if (!need_credential(r) || !body(r, &b))
+	if (!vx_fa_need_credential(r) || !vx_fa_body(r, &b))
 		return;
-	if (f_str(&v, b, "description", &desc) == 1)
+	if (vx_fa_str(&v, b, "description", &desc) == 1)
 		mask[in.n_update_mask++] = "description";
-	if (f_str(&v, b, "owner", &owner) == 1)
+	if (vx_fa_str(&v, b, "owner", &owner) == 1)
 		mask[in.n_update_mask++] = "owner";
-	if (f_obj(&v, b, "metadata", &meta) == 1) {
+	if (vx_fa_obj(&v, b, "metadata", &meta) == 1) {
 		check_metadata(&v, meta);
 		mask[in.n_update_mask++] = "metadata";
 	}
-	has_active = f_bool(&v, b, "is_active", &active);
-	has_env = f_str(&v, b, "environment", &env);
-	if (f_obj(&v, b, "environments", &per_env) == 1)
+	has_active = vx_fa_bool(&v, b, "is_active", &active);
+	has_env = vx_fa_str(&v, b, "environment", &env);
+	if (vx_fa_obj(&v, b, "environments", &per_env) == 1)
 		check_environments(&v, per_env);
 	/* An environment's state is set from is_active. */
 	if (has_env == 1 && has_active == 0)
-		v_add(&v, "body", "is_active", "missing", "Field required");
+		vx_fa_add(&v, "body", "is_active", "missing", "Field required");
 	app = application(r, b, &v);
-	if (v_reply(r, &v) || !load(r, app, &f))
+	if (vx_fa_reply(r, &v) || !load(r, app, &f))
 		return;
 	/* Environments are checked before anything is written, so a PUT
 	 * naming an unknown one changes nothing. */
@@ -693,7 +502,7 @@ static const char *const prefixes[] = {"/feature-toggles", NULL};
 const vx_gw_dialect vx_gw_toggles_dialect = {
 	.name = "feature-toggles",
 	.prefixes = prefixes,
-	.error = error,
+	.error = vx_fa_error,
 	.routes = routes,
 	.n_routes = sizeof(routes) / sizeof(routes[0]),
 };

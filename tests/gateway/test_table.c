@@ -14,87 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client.h"
-#include "harness.h"
-
-static vx_harness h;
-static vx_gateway g;
-
-static void
-setup(void)
-{
-	vx_harness_start(&h, NULL);
-	vx_gateway_start(&g, &h, NULL, NULL, NULL);
-}
-
-static void
-teardown(void)
-{
-	int rc = vx_gateway_stop(&g);
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	unlink(log);
-}
+#include "fastapi_suite.h"
 
 TestSuite(table, .init = setup, .fini = teardown, .timeout = 180);
 
 /* ---- helpers ---- */
-
-static const char *
-fmt(const char *f, ...)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *b = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(b, sizeof(bufs[0]), f, ap);
-	va_end(ap);
-	return b;
-}
-
-/* One request; auth is the whole Authorization value (NULL: none). */
-static vx_http_res
-req_a(const char *method, const char *path, const char *auth, const char *body)
-{
-	char url[1024], hdr[1300];
-	const char *hs[2] = {NULL, NULL};
-	vx_http_req rq = {.method = method, .url = url, .headers = hs, .body = body};
-
-	if (auth) {
-		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
-		hs[0] = hdr;
-	}
-	snprintf(url, sizeof(url), "%s%s", g.base, path);
-	return vx_http(&rq);
-}
-
-/* With the bootstrap admin key. */
-static vx_http_res
-req(const char *method, const char *path, const char *body)
-{
-	return req_a(method, path, fmt("ApiKey %s", h.key), body);
-}
-
-static const cJSON *
-jget(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	cr_assert(v != NULL, "no %s", name);
-	return v;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-	const cJSON *v = jget(o, name);
-	cr_assert(cJSON_IsString(v), "%s is not a string", name);
-	return v->valuestring;
-}
 
 static double
 jnum(const cJSON *o, const char *name)
@@ -102,64 +26,6 @@ jnum(const cJSON *o, const char *name)
 	const cJSON *v = jget(o, name);
 	cr_assert(cJSON_IsNumber(v), "%s is not a number", name);
 	return v->valuedouble;
-}
-
-static bool
-jbool(const cJSON *o, const char *name)
-{
-	const cJSON *v = jget(o, name);
-	cr_assert(cJSON_IsBool(v), "%s is not a boolean", name);
-	return cJSON_IsTrue(v);
-}
-
-static void
-expect_status(const vx_http_res *r, long status)
-{
-	cr_assert_eq(r->status, status, "status %ld, wanted %ld: %s", r->status, status,
-	    r->body);
-	cr_assert(r->request_id[0], "every response has X-Request-Id");
-}
-
-/* FastAPI's {"detail": "..."}. */
-static void
-expect_detail(vx_http_res *r, long status, const char *detail)
-{
-	expect_status(r, status);
-	cr_assert_str_eq(r->content_type, "application/json");
-	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r->json, "detail")),
-	    "detail is a string: %s", r->body);
-	if (detail)
-		cr_assert_str_eq(jstr(r->json, "detail"), detail);
-	vx_http_res_free(r);
-}
-
-/*
- * FastAPI's 422: detail is a list and holds an entry with loc
- * [where, field] (field NULL: [where]) of the given type.
- */
-static void
-expect_422(vx_http_res *r, const char *where, const char *field, const char *type)
-{
-	const cJSON *d, *e;
-	bool found = false;
-
-	expect_status(r, 422);
-	d = jget(r->json, "detail");
-	cr_assert(cJSON_IsArray(d), "detail is a list: %s", r->body);
-	cJSON_ArrayForEach(e, d)
-	{
-		const cJSON *loc = jget(e, "loc");
-		int n = cJSON_GetArraySize(loc);
-		cr_assert(cJSON_IsString(jget(e, "msg")));
-		if (n != (field ? 2 : 1) ||
-		    strcmp(cJSON_GetArrayItem(loc, 0)->valuestring, where) != 0 ||
-		    (field && strcmp(cJSON_GetArrayItem(loc, 1)->valuestring, field) != 0))
-			continue;
-		cr_assert_str_eq(jstr(e, "type"), type, "%s", r->body);
-		found = true;
-	}
-	cr_assert(found, "no error at %s.%s in %s", where, field ? field : "", r->body);
-	vx_http_res_free(r);
 }
 
 static Vexil__V1__Flag *
