@@ -1078,47 +1078,6 @@ rule_delete(vx_gw_req *r)
 
 /* ---- SDK ---- */
 
-/* One custom attribute as the core's AttrValue; -1 for a JSON type the
- * evaluation context cannot hold. */
-static int
-attr_value(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
-{
-	vexil__v1__attr_value__init(out);
-	if (cJSON_IsString(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
-		out->str = v->valuestring;
-	} else if (cJSON_IsNumber(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
-		out->num = v->valuedouble;
-	} else if (cJSON_IsBool(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_FLAG;
-		out->flag = cJSON_IsTrue(v);
-	} else if (cJSON_IsArray(v)) {
-		int n = cJSON_GetArraySize(v);
-		Vexil__V1__StringList *l = vx_arena_alloc(r->arena, sizeof(*l));
-		char **items = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*items));
-		const cJSON *e;
-		size_t i = 0;
-
-		if (l == NULL || items == NULL)
-			return vx_gw_json_refuse(r, NULL, "out of memory");
-		vexil__v1__string_list__init(l);
-		cJSON_ArrayForEach(e, v)
-		{
-			if (!cJSON_IsString(e))
-				return -1;
-			items[i++] = e->valuestring;
-		}
-		l->items = items;
-		l->n_items = i;
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
-		out->list = l;
-	} else {
-		return -1;
-	}
-	return 0;
-}
-
 static int
 custom_attributes(vx_gw_req *r, const cJSON *obj, Vexil__V1__EvalContext *ctx)
 {
@@ -1127,6 +1086,7 @@ custom_attributes(vx_gw_req *r, const cJSON *obj, Vexil__V1__EvalContext *ctx)
 	Vexil__V1__AttrValue *val;
 	const cJSON *v;
 	size_t i = 0;
+	int rc;
 
 	if (n > MAX_CUSTOM_ATTRS)
 		return vx_gw_json_refuse(r, "custom_attributes",
@@ -1141,7 +1101,9 @@ custom_attributes(vx_gw_req *r, const cJSON *obj, Vexil__V1__EvalContext *ctx)
 		val = vx_arena_alloc(r->arena, sizeof(*val));
 		if (ent == NULL || val == NULL)
 			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if (attr_value(r, v, val) != 0)
+		if ((rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		if (rc != 0)
 			return vx_gw_json_refuse(r, "custom_attributes",
 			    "custom_attributes.%.64s must be a string, number, boolean or list "
 			    "of strings", v->string);

@@ -1081,46 +1081,6 @@ sdk_config(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, done(o, ok));
 }
 
-/* One extra user field as an evaluation attribute; -1 for a JSON type the
- * evaluation context cannot hold. */
-static int
-attr_value(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
-{
-	vexil__v1__attr_value__init(out);
-	if (cJSON_IsString(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
-		out->str = v->valuestring;
-	} else if (cJSON_IsNumber(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
-		out->num = v->valuedouble;
-	} else if (cJSON_IsBool(v)) {
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_FLAG;
-		out->flag = cJSON_IsTrue(v);
-	} else if (cJSON_IsArray(v)) {
-		int n = cJSON_GetArraySize(v);
-		Vexil__V1__StringList *l = vx_arena_alloc(r->arena, sizeof(*l));
-		char **items = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*items));
-		const cJSON *e;
-		size_t i = 0;
-
-		if (l == NULL || items == NULL)
-			return -1;
-		vexil__v1__string_list__init(l);
-		cJSON_ArrayForEach(e, v)
-		{
-			if (!cJSON_IsString(e))
-				return -1;
-			items[i++] = e->valuestring;
-		}
-		l->items = items;
-		l->n_items = i;
-		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
-		out->list = l;
-	} else {
-		return -1;
-	}
-	return 0;
-}
 
 /* user {id, email, groups, country, ip, ...}: the rest become attributes. */
 static int
@@ -1164,7 +1124,9 @@ read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
 		val = vx_arena_alloc(r->arena, sizeof(*val));
 		if (ent == NULL || val == NULL)
 			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if (attr_value(r, v, val) != 0)
+		if ((rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		if (rc != 0)
 			return vx_gw_json_refuse(r, "user", "user.%.64s must be a string, number, "
 			    "boolean or list of strings", v->string);
 		vexil__v1__eval_context__attributes_entry__init(ent);

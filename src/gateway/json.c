@@ -127,3 +127,44 @@ vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name, const cJSON 
 	*out = v;
 	return 1;
 }
+
+/* A JSON value as an evaluation-context attribute: a string, number,
+ * boolean or list of strings. */
+int
+vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
+{
+	vexil__v1__attr_value__init(out);
+	if (cJSON_IsString(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		out->str = v->valuestring;
+	} else if (cJSON_IsNumber(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+		out->num = v->valuedouble;
+	} else if (cJSON_IsBool(v)) {
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_FLAG;
+		out->flag = cJSON_IsTrue(v);
+	} else if (cJSON_IsArray(v)) {
+		int n = cJSON_GetArraySize(v);
+		Vexil__V1__StringList *l = vx_arena_alloc(r->arena, sizeof(*l));
+		char **items = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*items));
+		const cJSON *e;
+		size_t i = 0;
+
+		if (l == NULL || items == NULL)
+			return VX_ENOMEM;
+		vexil__v1__string_list__init(l);
+		cJSON_ArrayForEach(e, v)
+		{
+			if (!cJSON_IsString(e))
+				return VX_EINVAL;
+			items[i++] = e->valuestring;
+		}
+		l->items = items;
+		l->n_items = i;
+		out->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
+		out->list = l;
+	} else {
+		return VX_EINVAL;
+	}
+	return 0;
+}

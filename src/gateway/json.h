@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "gateway/http.h"
+#include "vexil/v1/service.pb-c.h"
 
 /*
  * Parses the body as one JSON object into r->json (freed with the
@@ -44,5 +45,12 @@ int vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name,
  * (r->err_field, and the formatted message in r->err_msg); returns -1. */
 int vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
     VX_PRINTF(3, 4);
+
+/*
+ * A JSON value as an evaluation-context attribute (strings, numbers,
+ * booleans, lists of strings), allocated in r's arena.
+ * @return 0; VX_EINVAL for any other JSON type; VX_ENOMEM.
+ */
+int vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out) VX_MUST_USE;
 
 #endif
