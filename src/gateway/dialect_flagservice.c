@@ -33,7 +33,6 @@
 #define ENV "production"
 #define ON "on"
 #define OFF "off"
-#define CREDENTIAL_MAX 4096
 #define MAX_CUSTOM_ATTRS 64
 
 /* ---- errors ---- */
@@ -101,19 +100,6 @@ fail_input(vx_gw_req *r)
 
 /* ---- credentials ---- */
 
-static bool
-token_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
-}
-
 /* Under /api: "Authorization: Bearer <jwt>" becomes the credential "Bearer <jwt>".
  * Only a bearer token is taken here: this document knows no other. */
 static bool
@@ -121,7 +107,7 @@ need_user(vx_gw_req *r)
 {
 	const char *h = vx_gw_header(r, "Authorization");
 
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || !token_ok(h + 7)) {
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || !vx_gw_token_ok(h + 7)) {
 		vx_gw_fail(r, 401, NULL, "Missing or invalid authorization token");
 		return false;
 	}
@@ -138,7 +124,7 @@ need_sdk_key(vx_gw_req *r)
 {
 	const char *h = vx_gw_header(r, "X-SDK-Key");
 
-	if (h == NULL || !token_ok(h)) {
+	if (h == NULL || !vx_gw_token_ok(h)) {
 		vx_gw_fail(r, 401, NULL, "Missing or invalid SDK key");
 		return false;
 	}
@@ -234,23 +220,6 @@ put_bool(cJSON *o, bool *ok, const char *name, bool v)
 		*ok = false;
 }
 
-static void
-put_num(cJSON *o, bool *ok, const char *name, double v)
-{
-	if (*ok && cJSON_AddNumberToObject(o, name, v) == NULL)
-		*ok = false;
-}
-
-static cJSON *
-done(cJSON *o, bool ok)
-{
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
-}
-
 static cJSON *
 project_json(const Vexil__V1__Project *p)
 {
@@ -263,7 +232,7 @@ project_json(const Vexil__V1__Project *p)
 	put_str(o, &ok, "sdk_key", p->sdk_key);
 	put_time(o, &ok, "created_at", p->created_at);
 	put_time(o, &ok, "updated_at", p->updated_at);
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 static const Vexil__V1__FlagEnvConfig *
@@ -288,10 +257,10 @@ flag_json(const Vexil__V1__Flag *f)
 	put_str(o, &ok, "key", f->key);
 	put_str(o, &ok, "description", f->description);
 	put_bool(o, &ok, "enabled", cfg ? cfg->enabled : false);
-	put_num(o, &ok, "rollout_percentage", cfg ? cfg->rollout_percentage : 0);
+	vx_gw_json_put_num(o, &ok, "rollout_percentage", cfg ? cfg->rollout_percentage : 0);
 	put_time(o, &ok, "created_at", f->created_at);
 	put_time(o, &ok, "updated_at", f->updated_at);
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 /* The document's rule types as conditions. */
@@ -346,21 +315,9 @@ rule_json(const Vexil__V1__Rule *rl, uint64_t flag_id)
 	put_str(o, &ok, "rule_type", t ? t->name : "custom");
 	put_str(o, &ok, "rule_value", value);
 	put_bool(o, &ok, "enabled", rl->enabled);
-	put_num(o, &ok, "priority", rl->priority);
+	vx_gw_json_put_num(o, &ok, "priority", rl->priority);
 	put_time(o, &ok, "created_at", rl->created_at);
-	return done(o, ok);
-}
-
-/* Appends item to arr; false (and item freed) when either is NULL. */
-static bool
-append(cJSON *arr, cJSON *item)
-{
-	if (arr == NULL || item == NULL) {
-		cJSON_Delete(item);
-		return false;
-	}
-	cJSON_AddItemToArray(arr, item);
-	return true;
+	return vx_gw_json_done(o, ok);
 }
 
 /* ---- health and accounts ---- */
@@ -419,7 +376,7 @@ auth_register(vx_gw_req *r)
 	ok = o != NULL;
 	put_id(o, &ok, "id", VX_GW_KIND_USER, u->id);
 	put_str(o, &ok, "email", u->email);
-	vx_gw_reply_json(r, 201, done(o, ok));
+	vx_gw_reply_json(r, 201, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -443,7 +400,7 @@ auth_login(vx_gw_req *r)
 	o = cJSON_CreateObject();
 	ok = o != NULL;
 	put_str(o, &ok, "token", out->token);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -464,7 +421,7 @@ me(vx_gw_req *r)
 	o = cJSON_CreateObject();
 	ok = o != NULL;
 	put_id(o, &ok, "user_id", VX_GW_KIND_USER, u->id);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 /* ---- projects ---- */
@@ -516,7 +473,7 @@ project_list(vx_gw_req *r)
 	}
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < out->n_projects; i++) {
-		if (!append(arr, project_json(out->projects[i]))) {
+		if (!vx_gw_json_append(arr, project_json(out->projects[i]))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
@@ -716,7 +673,7 @@ flag_list(vx_gw_req *r)
 	}
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < out->n_flags; i++) {
-		if (!append(arr, flag_json(out->flags[i]))) {
+		if (!vx_gw_json_append(arr, flag_json(out->flags[i]))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
@@ -956,7 +913,7 @@ rule_list(vx_gw_req *r)
 	 * the order the document promises. */
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < out->n_rules; i++) {
-		if (!append(arr, rule_json(out->rules[i], f->id))) {
+		if (!vx_gw_json_append(arr, rule_json(out->rules[i], f->id))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
@@ -1184,7 +1141,7 @@ sdk_evaluate(vx_gw_req *r)
 		put_bool(o, &ok, "enabled",
 		    strcmp(e->variant, ON) == 0 || strcmp(e->value, "true") == 0);
 		put_str(o, &ok, "reason", reason_name(e->reason));
-		if ((o = done(o, ok)) == NULL) {
+		if ((o = vx_gw_json_done(o, ok)) == NULL) {
 			cJSON_Delete(res);
 			res = NULL;
 			break;

@@ -35,7 +35,6 @@
 
 #define ON "on"
 #define OFF "off"
-#define CREDENTIAL_MAX 4096
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 100
 #define MAX_LIST 256
@@ -133,19 +132,6 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 
 /* ---- auth and the rate limit ---- */
 
-static bool
-token_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
-}
-
 /*
  * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
  * false after answering 401 or 429.
@@ -160,7 +146,7 @@ admit(vx_gw_req *r)
 	const char *h = vx_gw_header(r, "Authorization");
 	vx_status st;
 
-	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !token_ok(h + 7)) {
+	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !vx_gw_token_ok(h + 7)) {
 		write_error(r, 401, "Authorization", "required",
 		    "API key is missing or invalid (Authorization: ApiKey <key>)");
 		return false;
@@ -285,13 +271,6 @@ put_time(cJSON *o, bool *ok, const char *name, int64_t ms)
 }
 
 static void
-put_num(cJSON *o, bool *ok, const char *name, double v)
-{
-	if (*ok && cJSON_AddNumberToObject(o, name, v) == NULL)
-		*ok = false;
-}
-
-static void
 put_item(cJSON *o, bool *ok, const char *name, cJSON *item)
 {
 	if (!*ok || item == NULL) {
@@ -303,33 +282,12 @@ put_item(cJSON *o, bool *ok, const char *name, cJSON *item)
 }
 
 static cJSON *
-done(cJSON *o, bool ok)
-{
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
-}
-
-static bool
-append(cJSON *arr, cJSON *item)
-{
-	if (arr == NULL || item == NULL) {
-		cJSON_Delete(item);
-		return false;
-	}
-	cJSON_AddItemToArray(arr, item);
-	return true;
-}
-
-static cJSON *
 strings_json(char **v, size_t n)
 {
 	cJSON *a = cJSON_CreateArray();
 
 	for (size_t i = 0; a && i < n; i++)
-		if (!append(a, cJSON_CreateString(v[i]))) {
+		if (!vx_gw_json_append(a, cJSON_CreateString(v[i]))) {
 			cJSON_Delete(a);
 			return NULL;
 		}
@@ -370,7 +328,7 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	    cJSON_CreateArray());
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 static cJSON *
@@ -393,7 +351,7 @@ flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
 		for (size_t i = 0; arr && i < f->n_envs; i++) {
 			const Vexil__V1__FlagEnvConfig *cfg = f->envs[i];
 			for (size_t k = 0; cfg && k < cfg->n_rules; k++)
-				if (!append(arr, rule_json(r, cfg->rules[k], cfg->environment))) {
+				if (!vx_gw_json_append(arr, rule_json(r, cfg->rules[k], cfg->environment))) {
 					cJSON_Delete(arr);
 					arr = NULL;
 					break;
@@ -401,7 +359,7 @@ flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
 		}
 		put_item(o, &ok, "rules", arr);
 	}
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 /* ---- JSON in ---- */
@@ -518,16 +476,16 @@ flag_list(vx_gw_req *r)
 				c = next;
 			}
 		}
-		if (!append(arr, fj)) {
+		if (!vx_gw_json_append(arr, fj)) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
 	}
 	put_item(o, &ok, "flags", arr);
-	put_num(o, &ok, "total", out->total);
-	put_num(o, &ok, "limit", (double)limit);
-	put_num(o, &ok, "offset", (double)offset);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_json_put_num(o, &ok, "total", out->total);
+	vx_gw_json_put_num(o, &ok, "limit", (double)limit);
+	vx_gw_json_put_num(o, &ok, "offset", (double)offset);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -728,7 +686,7 @@ flag_state(vx_gw_req *r)
 	put_str(o, &ok, "key", f->key);
 	put_item(o, &ok, "state", state_json(f));
 	put_time(o, &ok, "updated_at", f->updated_at);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -917,7 +875,7 @@ env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
 	put_str(o, &ok, "name", e->name);
 	put_str(o, &ok, "description", e->description);
 	put_time(o, &ok, "created_at", e->created_at);
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 static void
@@ -940,12 +898,12 @@ env_list(vx_gw_req *r)
 	ok = o != NULL;
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; arr && i < out->n_environments; i++)
-		if (!append(arr, env_json(r, out->environments[i]))) {
+		if (!vx_gw_json_append(arr, env_json(r, out->environments[i]))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
 	put_item(o, &ok, "environments", arr);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -1078,9 +1036,8 @@ sdk_config(vx_gw_req *r)
 	put_str(o, &ok, "environment", env);
 	put_item(o, &ok, "flags", flags);
 	put_time(o, &ok, "updated_at", updated);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
-
 
 /* user {id, email, groups, country, ip, ...}: the rest become attributes. */
 static int
@@ -1196,7 +1153,7 @@ sdk_evaluate(vx_gw_req *r)
 	put_str(o, &ok, "environment", env);
 	put_item(o, &ok, "flags", flags);
 	put_str(o, &ok, "evaluated_at", now);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 /* ---- analytics ---- */
@@ -1318,7 +1275,7 @@ stats(vx_gw_req *r)
 			bd = NULL;
 		}
 	}
-	put_num(exp, &ok, "total", total);
+	vx_gw_json_put_num(exp, &ok, "total", total);
 	put_item(exp, &ok, "breakdown", bd);
 	put_id(r, o, &ok, "flag_id", "flag", f->id);
 	put_str(o, &ok, "flag_key", f->key);
@@ -1328,7 +1285,7 @@ stats(vx_gw_req *r)
 		ok = cJSON_AddNullToObject(o, "environment") != NULL;
 	put_str(o, &ok, "period", period);
 	put_item(o, &ok, "exposures", exp);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 /* ---- API keys ---- */
@@ -1359,7 +1316,7 @@ key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
 		ok = cJSON_AddNullToObject(o, "project_id") != NULL;
 	put_str(o, &ok, "prefix", k->prefix);
 	put_time(o, &ok, "created_at", k->created_at);
-	return done(o, ok);
+	return vx_gw_json_done(o, ok);
 }
 
 static void
@@ -1407,7 +1364,7 @@ key_create(vx_gw_req *r)
 	o = key_json(r, out->key);
 	ok = o != NULL;
 	put_str(o, &ok, "key", out->secret);
-	vx_gw_reply_json(r, 201, done(o, ok));
+	vx_gw_reply_json(r, 201, vx_gw_json_done(o, ok));
 }
 
 static void
@@ -1440,13 +1397,13 @@ key_list(vx_gw_req *r)
 	for (size_t i = 0; arr && i < out->n_keys; i++) {
 		if (out->keys[i]->revoked)
 			continue;
-		if (!append(arr, key_json(r, out->keys[i]))) {
+		if (!vx_gw_json_append(arr, key_json(r, out->keys[i]))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
 	}
 	put_item(o, &ok, "api_keys", arr);
-	vx_gw_reply_json(r, 200, done(o, ok));
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void

@@ -13,7 +13,6 @@
 #include "gateway/format.h"
 #include "gateway/json.h"
 
-#define CREDENTIAL_MAX 4096
 
 void
 vx_fa_error(vx_gw_req *r, int status, const char *field, const char *message)
@@ -174,19 +173,6 @@ vx_fa_int(struct vx_fa_errors *v, const cJSON *o, const char *name, int64_t *out
 	return 1;
 }
 
-static bool
-token_ok(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
-}
-
 bool
 vx_fa_need_credential(vx_gw_req *r)
 {
@@ -197,7 +183,7 @@ vx_fa_need_credential(vx_gw_req *r)
 		scheme = "Bearer";
 	else if (h && strncasecmp(h, "ApiKey ", 7) == 0)
 		scheme = "ApiKey";
-	if (scheme == NULL || !token_ok(h + 7)) {
+	if (scheme == NULL || !vx_gw_token_ok(h + 7)) {
 		vx_gw_fail(r, 401, NULL, "Not authenticated");
 		return false;
 	}

@@ -259,3 +259,16 @@ vx_gw_fail_status(vx_gw_req *r, const vx_status *st)
 	vx_gw_fail(r, vx_gw_http_status(st->code), st->field[0] ? st->field : NULL, "%s",
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
+
+bool
+vx_gw_token_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > VX_GW_CREDENTIAL_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
+			return false;
+	return true;
+}

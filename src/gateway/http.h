@@ -149,4 +149,10 @@ void vx_gw_fail_input(vx_gw_req *r);
  * its message and field. */
 void vx_gw_fail_status(vx_gw_req *r, const vx_status *st);
 
+/* Longest credential a request may carry. */
+#define VX_GW_CREDENTIAL_MAX 4096
+
+/* A presented token: 1..VX_GW_CREDENTIAL_MAX printable ASCII, no spaces. */
+bool vx_gw_token_ok(const char *t);
+
 #endif

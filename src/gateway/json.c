@@ -168,3 +168,31 @@ vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
 	}
 	return 0;
 }
+
+bool
+vx_gw_json_append(cJSON *arr, cJSON *item)
+{
+	if (arr == NULL || item == NULL) {
+		cJSON_Delete(item);
+		return false;
+	}
+	cJSON_AddItemToArray(arr, item);
+	return true;
+}
+
+cJSON *
+vx_gw_json_done(cJSON *o, bool ok)
+{
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+void
+vx_gw_json_put_num(cJSON *o, bool *ok, const char *name, double v)
+{
+	if (*ok && cJSON_AddNumberToObject(o, name, v) == NULL)
+		*ok = false;
+}

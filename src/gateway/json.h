@@ -46,6 +46,13 @@ int vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name,
 int vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
     VX_PRINTF(3, 4);
 
+/* Building replies: append item to arr (false, and item freed, when either
+ * is NULL); add a number unless *ok is already false (a failure clears it);
+ * o when ok, else NULL with o freed. */
+bool vx_gw_json_append(cJSON *arr, cJSON *item);
+void vx_gw_json_put_num(cJSON *o, bool *ok, const char *name, double v);
+cJSON *vx_gw_json_done(cJSON *o, bool ok);
+
 /*
  * A JSON value as an evaluation-context attribute (strings, numbers,
  * booleans, lists of strings), allocated in r's arena.
