@@ -44,9 +44,9 @@ record(vx_call *c, const vx_snapshot *snap, const Vexil__V1__EvaluationResult *r
 	    r->variant, r->reason, ctx->user_id);
 }
 
-/* Resolves project and environment, and takes the snapshot. */
+/* Resolves and checks the project and environment an evaluation targets. */
 static int
-snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
+target(vx_call *c, const char *project, const char *env, Vexil__V1__Project **out)
 {
 	Vexil__V1__Project *p;
 	Vexil__V1__Environment *e;
@@ -63,6 +63,19 @@ snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
 	if (rc == VX_ENOTFOUND)
 		return vx_fail(c, rc, "environment", NULL,
 		    "environment %.64s not found in project %.100s", env, p->name);
+	if (rc != 0)
+		return rc;
+	*out = p;
+	return 0;
+}
+
+/* The compiled flag set of the target. */
+static int
+snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
+{
+	Vexil__V1__Project *p;
+	int rc = target(c, project, env, &p);
+
 	if (rc != 0)
 		return rc;
 	rc = vx_evalcache_get(c->cache, c->reader->txn, c->store, p, env, out);
@@ -157,10 +170,7 @@ get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnap
 	int rc;
 
 	(void)svc;
-	/* Resolve through snapshot() for the same checks; the compiled set is
-	 * not needed, but building it proves the flags evaluate. */
-	if ((rc = snapshot(c, in->project, in->environment, &c->snap)) != 0 ||
-	    (rc = vx_call_project_read(c, in->project, &p)) != 0 ||
+	if ((rc = target(c, in->project, in->environment, &p)) != 0 ||
 	    (rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &flags, &n)) != 0)
 		goto out;
 	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {

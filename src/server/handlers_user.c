@@ -17,7 +17,6 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
 
 #define FAIL_LIMIT 5               /* failures per window before refusing */
 #define FAIL_WINDOW_MS (5 * 60 * 1000)
