@@ -110,8 +110,6 @@ wait_ready(vx_harness *h)
 
 	/* The key file appears once the first start has committed. */
 	for (int i = 0; i < 500; i++) {
-		if ((f = fopen(h->dir, "r")) != NULL)
-			fclose(f);
 		char path[300];
 		snprintf(path, sizeof(path), "%s/admin.key", h->dir);
 		if ((f = fopen(path, "r")) != NULL) {
