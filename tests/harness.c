@@ -10,6 +10,7 @@
 #include <lmdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +25,30 @@ static const char *const *saved_extra;
 int
 vx_free_port(void)
 {
-	struct sockaddr_in a = {0};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	/* The kernel may hand a just-closed port out again at once, so two
+	 * calls in a row could name the same port: remember the recent ones. */
+	static int recent[64];
+	static unsigned next;
+	int port;
+	bool again;
 
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(fd >= 0);
-	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
+	do {
+		struct sockaddr_in a = {0};
+		socklen_t len = sizeof(a);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		cr_assert(fd >= 0);
+		cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+		cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+		port = ntohs(a.sin_port);
+		close(fd);
+		again = false;
+		for (size_t i = 0; i < sizeof(recent) / sizeof(recent[0]); i++)
+			again |= recent[i] == port;
+	} while (again);
+	recent[next++ % (sizeof(recent) / sizeof(recent[0]))] = port;
 	return port;
 }
 
@@ -124,11 +138,17 @@ wait_ready(vx_harness *h)
 	cr_assert(h->key[0], "vexild wrote no admin.key (see %s)", h->log);
 	if (h->admin == NULL)
 		h->admin = vx_harness_client(h, h->key);
+	/* Short calls while waiting, and stop at once if vexild has died. */
+	vx_client_set_timeout(h->admin, 500);
 	for (int i = 0; i < 200; i++) {
+		int status;
 		if (vx_list_projects(h->admin, &in, &out, &st) == 0) {
 			vx_free(out);
+			vx_client_set_timeout(h->admin, 10000);
 			return;
 		}
+		cr_assert(waitpid(h->pid, &status, WNOHANG) != h->pid,
+		    "vexild exited during start-up (see %s)", h->log);
 		usleep(20000);
 	}
 	cr_assert_fail("vexild did not answer (see %s)", h->log);
