@@ -2,9 +2,9 @@
  * Vexil gateway — the REST dialects this build serves.
  *
  * Each is a route table and an error writer (router.h) in a file of its
- * own; server.c hands them all to the one router. The other three
- * documents of DESIGN.md ("The REST dialects") join this list as they are
- * written.
+ * own. dialects.c lists them; server.c hands the list to the one router,
+ * and the OpenAPI coverage test walks it. The first is the fallback that
+ * answers paths no dialect owns.
  */
 #ifndef VX_GW_DIALECTS_H
 #define VX_GW_DIALECTS_H
@@ -19,5 +19,9 @@ extern const vx_gw_dialect vx_gw_platform_dialect;
 extern const vx_gw_dialect vx_gw_table_dialect;
 /* toggles-api.md: /feature-toggles. */
 extern const vx_gw_dialect vx_gw_toggles_dialect;
+
+/* Every dialect served, in routing order; vx_gw_dialects[0] is the fallback. */
+extern const vx_gw_dialect *const vx_gw_dialects[];
+extern const size_t vx_gw_n_dialects;
 
 #endif

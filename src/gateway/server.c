@@ -92,8 +92,6 @@ struct vx_gw_server {
 	int nworkers;         /* started */
 };
 
-static const vx_gw_dialect *const dialects[] = {&vx_gw_flagservice_dialect,
-    &vx_gw_platform_dialect, &vx_gw_table_dialect, &vx_gw_toggles_dialect};
 
 static void
 clean(char *out, size_t cap, const char *in, const char *stop)
@@ -597,8 +595,8 @@ vx_gw_server_start(vx_gw_server **out, const vx_gw_opts *o)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->idle, NULL);
-	if ((rc = vx_gw_router_alloc(&s->router, dialects,
-	         sizeof(dialects) / sizeof(dialects[0]), dialects[0])) != 0) {
+	if ((rc = vx_gw_router_alloc(&s->router, vx_gw_dialects,
+	         vx_gw_n_dialects, vx_gw_dialects[0])) != 0) {
 		vx_log(VX_LOG_ERROR, "gateway: route table: %s", vx_strerror(rc));
 		goto fail;
 	}
