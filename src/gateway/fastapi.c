@@ -2,6 +2,14 @@
  * Vexil gateway — what the two FastAPI dialects (the feature-flag table and
  * the toggles API) share: FastAPI's error bodies, pydantic-style field
  * checks that collect every fault into one 422, and their credentials.
+ *
+ * Whose `default`. Both documents keep their records in the project named
+ * `default`. A project name resolves in the caller's owner space (see
+ * docs/gateway.md), so an API key sees the `default` project vexild
+ * created with the database (and its seeded table flags), and a signed-up
+ * user sees a `default` of their own, which is created on their first
+ * request here. A user never reaches the shared one: sign-up is open, and
+ * anyone could otherwise rewrite the service's global flags.
  */
 #include "gateway/fastapi.h"
 
@@ -12,6 +20,9 @@
 
 #include "gateway/format.h"
 #include "gateway/json.h"
+#include "gateway/rpc.h"
+
+#define USER_PROJECT "default"
 
 
 void
@@ -173,6 +184,35 @@ vx_fa_int(struct vx_fa_errors *v, const cJSON *o, const char *name, int64_t *out
 	return 1;
 }
 
+/*
+ * A user's own `default` project, created on first use (see the top of the
+ * file). A read first, so that later requests cost one lookup; two first
+ * requests at once may both create, and the loser's ALREADY_EXISTS is
+ * success. A bad or expired token fails the lookup with 401 here.
+ */
+static bool
+user_default(vx_gw_req *r)
+{
+	Vexil__V1__GetProjectRequest get = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__CreateProjectRequest add = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	get.project = USER_PROJECT;
+	if (VX_GW_CALL(r, vexil__v1__project_service, "GetProject", &get, &p, &st) == 0)
+		return true;
+	if (st.code == VEXIL__V1__CODE__NOT_FOUND) {
+		add.name = USER_PROJECT;
+		add.description = "Your records in the feature-flag table and toggles APIs";
+		if (VX_GW_CALL(r, vexil__v1__project_service, "CreateProject", &add, &p, &st) ==
+		        0 ||
+		    st.code == VEXIL__V1__CODE__ALREADY_EXISTS)
+			return true;
+	}
+	vx_gw_fail_status(r, &st);
+	return false;
+}
+
 bool
 vx_fa_need_credential(vx_gw_req *r)
 {
@@ -191,7 +231,7 @@ vx_fa_need_credential(vx_gw_req *r)
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
-	return true;
+	return strcmp(scheme, "Bearer") != 0 || user_default(r);
 }
 
 bool

@@ -68,6 +68,27 @@ req_a(const char *method, const char *path, const char *auth, const char *body)
 	return vx_http(&rq);
 }
 
+/* Signs up a user and logs in: "Bearer <jwt>", from fmt()'s buffers. */
+static const char *
+user_auth(const char *email)
+{
+	const char *body = fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email);
+	vx_http_res r;
+	const char *auth;
+	cJSON *t;
+
+	r = req_a("POST", "/auth/register", NULL, body);
+	cr_assert_eq(r.status, 201, "sign-up: %s", r.body);
+	vx_http_res_free(&r);
+	r = req_a("POST", "/auth/login", NULL, body);
+	cr_assert_eq(r.status, 200, "login: %s", r.body);
+	t = cJSON_GetObjectItemCaseSensitive(r.json, "token");
+	cr_assert(cJSON_IsString(t), "login answers a token: %s", r.body);
+	auth = fmt("Bearer %s", t->valuestring);
+	vx_http_res_free(&r);
+	return auth;
+}
+
 /* With the bootstrap admin key. */
 static vx_http_res
 req(const char *method, const char *path, const char *body)

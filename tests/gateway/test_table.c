@@ -173,26 +173,57 @@ Test(table, every_route_needs_a_credential)
 	cr_assert_eq(count(), 3, "nothing was created");
 }
 
-Test(table, a_user_token_is_passed_through_to_the_core)
+/*
+ * A signed-up user has a table of their own (their own `default` project,
+ * made on first use): empty at first, theirs to write, and out of reach
+ * of other users and of the shared table.
+ */
+Test(table, each_user_has_a_table_of_their_own)
 {
+	char ana[2048], bo[2048];
 	vx_http_res r;
-	char *token;
+	long id;
 
-	r = req_a("POST", "/auth/register", NULL,
-	    "{\"email\":\"ana@example.com\",\"password\":\"secret-pw\"}");
-	expect_status(&r, 201);
-	vx_http_res_free(&r);
-	r = req_a("POST", "/auth/login", NULL,
-	    "{\"email\":\"ana@example.com\",\"password\":\"secret-pw\"}");
+	snprintf(ana, sizeof(ana), "%s", user_auth("ana@example.com"));
+	snprintf(bo, sizeof(bo), "%s", user_auth("bo@example.com"));
+
+	r = req_a("GET", "/api/feature-flags/", ana, NULL);
 	expect_status(&r, 200);
-	token = strdup(jstr(r.json, "token"));
+	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "a new user's table is empty: %s", r.body);
 	vx_http_res_free(&r);
-	/* The core authenticates the token; the `default` project belongs to
-	 * no user, so a user sees it as not there (the core's rule). */
-	r = req_a("GET", "/api/feature-flags/", fmt("Bearer %s", token), NULL);
-	cr_assert_neq(r.status, 401, "a valid token is accepted: %s", r.body);
-	expect_detail(&r, r.status, NULL);
-	free(token);
+
+	r = req_a("POST", "/api/feature-flags/", ana, EXAMPLE);
+	expect_status(&r, 201);
+	id = (long)jget(r.json, "id")->valuedouble;
+	vx_http_res_free(&r);
+	r = req_a("GET", fmt("/api/feature-flags/%ld", id), ana, NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req_a("PUT", fmt("/api/feature-flags/%ld", id), ana,
+	    "{\"is_enabled\":false,\"updated_by\":7}");
+	expect_status(&r, 200);
+	cr_assert(!jbool(r.json, "is_enabled"));
+	vx_http_res_free(&r);
+
+	/* Another user: their own empty table; Ana's record is not found. */
+	r = req_a("GET", "/api/feature-flags/", bo, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "Bo sees nothing of Ana's: %s", r.body);
+	vx_http_res_free(&r);
+	r = req_a("GET", fmt("/api/feature-flags/%ld", id), bo, NULL);
+	expect_detail(&r, 404, NULL);
+	r = req_a("DELETE", fmt("/api/feature-flags/%ld", id), bo, NULL);
+	expect_detail(&r, 404, NULL);
+
+	/* The shared table still holds exactly the seeds. */
+	cr_assert_eq(count(), 3, "a user's write never reaches the shared table");
+
+	r = req_a("DELETE", fmt("/api/feature-flags/%ld", id), ana, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	/* A token that is not signed by vexild changes nothing. */
+	r = req_a("POST", "/api/feature-flags/", fmt("%s1", ana), EXAMPLE);
+	expect_detail(&r, 401, NULL);
 }
 
 /* ---- create ---- */

@@ -349,3 +349,42 @@ Test(toggles, application_toggles_live_in_their_project)
 	expect_envs(&r, false, true, true);
 	vx_http_res_free(&r);
 }
+
+/*
+ * A signed-up user's global toggles live in their own `default` project:
+ * other users and the shared toggles never see them.
+ */
+Test(toggles, each_user_has_global_toggles_of_their_own)
+{
+	char ana[2048], bo[2048];
+	vx_http_res r;
+
+	snprintf(ana, sizeof(ana), "%s", user_auth("ana@example.com"));
+	snprintf(bo, sizeof(bo), "%s", user_auth("bo@example.com"));
+
+	r = req_a("POST", "/feature-toggles/", ana, "{\"name\":\"dark_mode\",\"is_active\":true}");
+	expect_status(&r, 201);
+	expect_envs(&r, true, true, true);
+	vx_http_res_free(&r);
+	r = req_a("PUT", "/feature-toggles/dark_mode", ana,
+	    "{\"environment\":\"staging\",\"is_active\":false}");
+	expect_status(&r, 200);
+	expect_envs(&r, true, false, true);
+	vx_http_res_free(&r);
+
+	r = req_a("GET", "/feature-toggles/dark_mode", bo, NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req_a("PUT", "/feature-toggles/dark_mode", bo, "{\"is_active\":false}");
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req_a("GET", "/feature-toggles/", bo, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "Bo's list is empty: %s", r.body);
+	vx_http_res_free(&r);
+	/* Not in the shared `default` either. */
+	r = req("GET", "/feature-toggles/dark_mode", NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	/* Another user's application is not found by name in Ana's space. */
+	make_project("shop");
+	r = req_a("GET", "/feature-toggles/?application=shop", ana, NULL);
+	expect_detail(&r, 404, "Application not found");
+}
