@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 static const char *const *saved_extra;
+static const char *saved_tls[5];  /* --tls-cert FILE --tls-key FILE, or none */
 
 int
 vx_free_port(void)
@@ -108,6 +109,8 @@ spawn(vx_harness *h)
 	argv[n++] = h->rpc;
 	argv[n++] = "--pub";
 	argv[n++] = h->pub;
+	for (const char *const *e = saved_tls; *e && n < 30; e++)
+		argv[n++] = *e;
 	for (const char *const *e = saved_extra; e && *e && n < 30; e++)
 		argv[n++] = *e;
 	argv[n] = NULL;
@@ -154,18 +157,39 @@ wait_ready(vx_harness *h)
 	cr_assert_fail("vexild did not answer (see %s)", h->log);
 }
 
-void
-vx_harness_start(vx_harness *h, const char *const *extra_args)
+static void
+start(vx_harness *h, const char *scheme, const char *const *extra_args)
 {
-	memset(h, 0, sizeof(*h));
 	saved_extra = extra_args;
 	snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
 	cr_assert(mkdtemp(h->dir) != NULL);
 	snprintf(h->log, sizeof(h->log), "%s.log", h->dir);
-	snprintf(h->rpc, sizeof(h->rpc), "tcp://127.0.0.1:%d", vx_free_port());
-	snprintf(h->pub, sizeof(h->pub), "tcp://127.0.0.1:%d", vx_free_port());
+	snprintf(h->rpc, sizeof(h->rpc), "%s://127.0.0.1:%d", scheme, vx_free_port());
+	snprintf(h->pub, sizeof(h->pub), "%s://127.0.0.1:%d", scheme, vx_free_port());
 	spawn(h);
 	wait_ready(h);
+}
+
+void
+vx_harness_start(vx_harness *h, const char *const *extra_args)
+{
+	memset(h, 0, sizeof(*h));
+	saved_tls[0] = NULL;
+	start(h, "tcp", extra_args);
+}
+
+void
+vx_harness_start_tls(vx_harness *h, const char *cert, const char *key, const char *ca,
+    const char *const *extra_args)
+{
+	memset(h, 0, sizeof(*h));
+	saved_tls[0] = "--tls-cert";
+	saved_tls[1] = cert;
+	saved_tls[2] = "--tls-key";
+	saved_tls[3] = key;
+	saved_tls[4] = NULL;
+	snprintf(h->tls_ca, sizeof(h->tls_ca), "%s", ca);
+	start(h, "tls+tcp", extra_args);
 }
 
 void
@@ -214,8 +238,12 @@ vx_client *
 vx_harness_client(vx_harness *h, const char *credential)
 {
 	vx_client_opts o = {.credential = credential, .timeout_ms = 10000};
+	vx_status st;
 	vx_client *c;
-	cr_assert(vx_client_open(&c, h->rpc, &o) == 0);
+
+	o.tls_ca = h->tls_ca[0] ? h->tls_ca : NULL;
+	o.status = &st;
+	cr_assert(vx_client_open(&c, h->rpc, &o) == 0, "%s", st.message);
 	return c;
 }
 

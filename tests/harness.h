@@ -19,6 +19,7 @@ typedef struct vx_harness {
 	char pub[128];
 	char key[128];       /* the bootstrap admin key */
 	char log[300];       /* vexild's stderr */
+	char tls_ca[300];    /* for tls+tcp:// URLs: the CA clients trust, or "" */
 	pid_t pid;
 	vx_client *admin;    /* a client with the admin key */
 } vx_harness;
@@ -35,6 +36,12 @@ typedef struct vx_harness {
 
 /* Makes a data dir and ports, starts vexild, waits until it answers. */
 void vx_harness_start(vx_harness *h, const char *const *extra_args);
+/*
+ * Same, with RPC and PUB on tls+tcp:// (vexild gets --tls-cert cert
+ * --tls-key key), and the harness's clients trusting the CA file ca.
+ */
+void vx_harness_start_tls(vx_harness *h, const char *cert, const char *key, const char *ca,
+    const char *const *extra_args);
 /* Starts vexild again on the same dir and ports. */
 void vx_harness_restart(vx_harness *h);
 /* SIGTERM; returns vexild's exit status (0 when it shut down cleanly). */

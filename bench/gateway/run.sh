@@ -4,6 +4,7 @@
 # on a temp data dir and free ports, makes a user, a project and 10 flags
 # through the flag-service API, then runs wrk against
 #   - POST /sdk/v1/evaluate (all 10 flags for one user),
+#   - POST /ofrep/v1/evaluate/flags/{key} (OpenFeature's OFREP, one flag),
 #   - GET  /api/projects/{id}/flags/{id} (JWT),
 #   - GET  /health, the floor: the gateway and HTTP without the core.
 # It prints wrk's req/s and latency percentiles for each, and stops both
@@ -28,7 +29,9 @@ rpc="tcp://127.0.0.1:$(free_port)"
 pub="tcp://127.0.0.1:$(free_port)"
 http_port=$(free_port)
 G="http://127.0.0.1:$http_port"
-"$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --quiet 2>"$tmp/vexild.log" &
+# No rate limit: OFREP requests go through AuthService/Admit.
+"$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 0 --quiet \
+	2>"$tmp/vexild.log" &
 vexild=$!
 "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet 2>"$tmp/gateway.log" &
 gateway=$!
@@ -72,6 +75,18 @@ request = function()
 		'{"user_id":"user-' .. n .. '","user_email":"u' .. n .. '@example.org"}')
 end
 LUA
+# The project's SDK key is bound to no environment: the context names it.
+cat >"$tmp/ofrep.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $sdk"
+local n = 0
+request = function()
+	n = n + 1
+	return wrk.format(nil, nil, nil, '{"context":{"targetingKey":"user-' .. n ..
+		'","email":"u' .. n .. '@example.org","environment":"production"}}')
+end
+LUA
 cat >"$tmp/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
@@ -90,4 +105,5 @@ echo "bench_gateway: wrk -t2 -c$conns -d${secs}s; 10 flags with a rule each; $(n
 printf '%-22s %10s %9s %9s %9s\n' endpoint req/s p50 p90 p99
 run "GET /health (floor)" "$G/health"
 run "POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/evaluate.lua"
+run "POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep.lua"
 run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"

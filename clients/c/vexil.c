@@ -2,7 +2,8 @@
  * libvexil — client lifecycle and the untyped call: see vexil.h.
  *
  * The wire binding does the work; this file keeps the client's settings
- * (credential, timeout) and binds them to the generated stubs.
+ * (credential, timeout, the TLS check) and binds them to the generated
+ * stubs.
  */
 #include "vexil.h"
 
@@ -21,11 +22,15 @@ int
 vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 {
 	vx_client_opts none = {0};
+	vx_wire_tls tls;
+	vx_status local, *st;
 	vx_client *c;
 	int rc;
 
 	if (opts == NULL)
 		opts = &none;
+	st = opts->status ? opts->status : &local;
+	vx_status_set(st, VEXIL__V1__CODE__OK, NULL, NULL, NULL);
 	if (url == NULL || out == NULL)
 		return VX_EINVAL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -40,7 +45,11 @@ vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 		snprintf(c->credential, n, "%s%s",
 		    strchr(opts->credential, ' ') ? "" : "ApiKey ", opts->credential);
 	}
-	if ((rc = vx_wire_client_open(&c->wire, url, opts->max_msg)) != 0) {
+	tls.ca_file = opts->tls_ca;
+	tls.server_name = opts->tls_server_name;
+	if ((rc = vx_wire_client_open_tls(&c->wire, url, opts->max_msg, &tls, st)) != 0) {
+		if (opts->status == NULL)
+			vx_log(VX_LOG_ERROR, "libvexil: %s", st->message);
 		free(c->credential);
 		free(c);
 		return rc;

@@ -44,15 +44,31 @@ typedef struct vx_client_opts {
 	const char *credential;
 	int timeout_ms;  /* per call; 0 means 5000 */
 	size_t max_msg;  /* largest reply accepted; 0 means 1 MiB */
+	/*
+	 * For tls+tcp:// URLs: the PEM CA file vexild's certificate must chain
+	 * to (NULL: $VEXIL_TLS_CA; with neither, the open fails: the check
+	 * is never skipped), and the name the certificate must carry (NULL:
+	 * the URL's host).
+	 */
+	const char *tls_ca;
+	const char *tls_server_name;
+	/* When not NULL, says why vx_client_open() failed; when NULL, the
+	 * reason is logged (vx_log) instead. */
+	vx_status *status;
 } vx_client_opts;
 
 /*
- * Opens a client for the vexild at url (tcp://host:port, ipc:///path).
- * Connecting happens in the background and is retried, so this succeeds
- * while vexild is down; calls then wait up to their timeout.
+ * Opens a client for the vexild at url (tcp://host:port, ipc:///path,
+ * tls+tcp://host:port). Connecting happens in the background and is
+ * retried, so this succeeds while vexild is down; calls then wait up to
+ * their timeout. For tls+tcp:// the first connection is tried at once, so
+ * that a certificate the CA does not vouch for fails the open (against a
+ * host that drops the connection attempt, the open waits for TCP's own
+ * connect timeout; one that refuses it is dialled in the background).
  * @param[out] out   the client; close it with vx_client_close().
  * @param      opts  may be NULL for the defaults; copied.
- * @return 0; VX_EINVAL for a malformed URL; VX_ENOMEM; VX_EIO.
+ * @return 0; VX_EINVAL for a malformed URL or a missing or unusable CA
+ *         file; VX_EAUTH when the TLS handshake failed; VX_ENOMEM; VX_EIO.
  */
 int vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
     VX_MUST_USE;

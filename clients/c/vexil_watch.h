@@ -45,6 +45,9 @@ typedef struct vx_watch_opts {
 	void *arg;
 	int poll_ms;              /* catch up after this much quiet; 0: 1000 */
 	int timeout_ms;           /* per call; 0: 2000 */
+	const char *tls_ca;       /* for tls+tcp:// URLs, as in vx_client_opts:
+	                           * checks both the REQ and the SUB connection */
+	const char *tls_server_name;
 } vx_watch_opts;
 
 /*

@@ -307,6 +307,7 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
 	Vexil__V1__Project *p;
 	vx_client_opts co = {0};
+	vx_wire_tls tls;
 	vx_watch *w;
 	int rc, rv;
 
@@ -321,15 +322,15 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	w->env = o->environment ? strdup(o->environment) : NULL;
 	co.credential = o->credential;
 	co.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
+	co.tls_ca = tls.ca_file = o->tls_ca;
+	co.tls_server_name = tls.server_name = o->tls_server_name;
+	co.status = st;
 	if (w->project == NULL || (o->environment && w->env == NULL)) {
 		rc = VX_ENOMEM;
 		goto fail;
 	}
-	if ((rc = vx_client_open(&w->client, o->rpc_url, &co)) != 0) {
-		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, "rpc_url", NULL,
-		    "cannot use %s", o->rpc_url);
+	if ((rc = vx_client_open(&w->client, o->rpc_url, &co)) != 0)
 		goto fail;
-	}
 	gp.project = w->project;
 	if ((rc = vx_get_project(w->client, &gp, &p, st)) != 0)
 		goto fail;
@@ -353,14 +354,8 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	 * it can be missed; if the PUB socket is not there yet, keep dialling
 	 * in the background and let the poll catch up meanwhile.
 	 */
-	if ((rv = nng_dial(w->sub, o->pub_url, NULL, 0)) != 0 &&
-	    (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ||
-		nng_dial(w->sub, o->pub_url, NULL, NNG_FLAG_NONBLOCK) != 0)) {
-		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, "pub_url", NULL,
-		    "cannot subscribe to %s", o->pub_url);
-		rc = VX_EINVAL;
+	if ((rc = vx_wire_dial(w->sub, o->pub_url, &tls, true, st)) != 0)
 		goto fail;
-	}
 	if ((rc = sync_once(w, st)) != 0)
 		goto fail;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {

@@ -25,7 +25,8 @@
 static void
 usage(FILE *to)
 {
-	fputs("usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS] COMMAND [--json]\n"
+	fputs("usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS]\n"
+	      "                [--tls-ca FILE] COMMAND [--json]\n"
 	      "\n"
 	      "  project create NAME [--description D]\n"
 	      "  project list | get P | delete P\n"
@@ -56,12 +57,14 @@ usage(FILE *to)
 	      "  evals --project P [--limit N]\n"
 	      "  audit --project P [--limit N]\n"
 	      "  watch [--project P]   (one line per change until interrupted)\n"
-	      "  backup DIR            (a compacted copy, written by vexild on its host)\n"
+	      "  backup DIR|FILE.mdb   (a compacted copy, written by vexild on its host)\n"
 	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
 	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
 	      "\n"
 	      "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
-	      "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and 7312).\n",
+	      "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and 7312).\n"
+	      "tls+tcp:// URLs check vexild's certificate against --tls-ca FILE, else\n"
+	      "$VEXIL_TLS_CA.\n",
 	    to);
 }
 
@@ -1038,7 +1041,7 @@ cmd_backup(vx_client *c, struct args *a)
 	vx_status st;
 	int rc;
 
-	if (only_opts(a, known) != 0 || need_pos(a, 1, "DIR") != 0)
+	if (only_opts(a, known) != 0 || need_pos(a, 1, "DIR|FILE.mdb") != 0)
 		return 2;
 	in.path = (char *)a->pos[0];
 	if ((rc = vx_backup(c, &in, &out, &st)) != 0)
@@ -1222,7 +1225,8 @@ print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 
 /* Runs until SIGINT or SIGTERM, riding out vexild restarts. */
 static int
-cmd_watch(const char *rpc, const char *pub, const char *key, struct args *a)
+cmd_watch(const char *rpc, const char *pub, const char *key, const char *tls_ca,
+    struct args *a)
 {
 	static const char *const known[] = {"project", NULL};
 	vx_watch_opts o = {0};
@@ -1240,6 +1244,7 @@ cmd_watch(const char *rpc, const char *pub, const char *key, struct args *a)
 	o.rpc_url = rpc;
 	o.pub_url = pub;
 	o.credential = key;
+	o.tls_ca = tls_ca;
 	o.project = opt(a, "project") ? opt(a, "project") : "default";
 	o.on_change = print_change;
 	o.arg = a;
@@ -1254,8 +1259,9 @@ int
 main(int argc, char **argv)
 {
 	const char *url = getenv("VEXIL_RPC"), *key = getenv("VEXIL_KEY");
-	const char *pub = getenv("VEXIL_PUB");
+	const char *pub = getenv("VEXIL_PUB"), *tls_ca = NULL;
 	vx_client_opts co = {0};
+	vx_status st;
 	vx_client *c;
 	struct args a;
 	uint64_t t;
@@ -1280,6 +1286,8 @@ main(int argc, char **argv)
 			pub = argv[i + 1];
 		} else if (strcmp(argv[i], "--key") == 0) {
 			key = argv[i + 1];
+		} else if (strcmp(argv[i], "--tls-ca") == 0) {
+			tls_ca = argv[i + 1];
 		} else if (strcmp(argv[i], "--timeout") == 0) {
 			if (vx_parse_u64(argv[i + 1], &t) != 0 || t == 0 || t > 3600000) {
 				fprintf(stderr, "vexilctl: --timeout takes milliseconds\n");
@@ -1311,10 +1319,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	co.credential = key;
+	co.tls_ca = tls_ca;
+	co.status = &st;
 	if (strcmp(noun, "watch") == 0)
-		return cmd_watch(url, pub, key, &a);
+		return cmd_watch(url, pub, key, tls_ca, &a);
 	if ((rc = vx_client_open(&c, url, &co)) != 0) {
-		fprintf(stderr, "vexilctl: cannot use %s: %s\n", url, vx_strerror(rc));
+		fprintf(stderr, "vexilctl: cannot use %s: %s\n", url, st.message);
 		return 1;
 	}
 	if (strcmp(noun, "project") == 0)

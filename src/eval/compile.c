@@ -649,3 +649,14 @@ vx_eval_flag_type(const vx_eval_flag *f)
 {
 	return f != NULL ? f->type : VX_EVAL_EINVAL;
 }
+
+bool
+vx_eval_flag_is_static(const vx_eval_flag *f)
+{
+	if (f == NULL || !f->enabled || f->ro.pct < 100)
+		return false;
+	for (size_t i = 0; i < f->nrules; i++)
+		if (f->rules[i].enabled)
+			return false;
+	return true;
+}

@@ -358,6 +358,15 @@ int
 vx_eval_flag_type(const vx_eval_flag *f);
 
 /*
+ * Whether the flag's answer is fixed: it is enabled, has no enabled rule,
+ * and its rollout is 100%, so every context with a stickiness value gets
+ * the default variant (reason VX_REASON_SPLIT, with no split to speak of).
+ * OpenFeature calls such a result STATIC. false for NULL.
+ */
+bool
+vx_eval_flag_is_static(const vx_eval_flag *f);
+
+/*
  * Look up a context attribute by name: one of the well-known fields, or a
  * custom attribute.
  *

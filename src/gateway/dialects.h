@@ -19,6 +19,15 @@ extern const vx_gw_dialect vx_gw_platform_dialect;
 extern const vx_gw_dialect vx_gw_table_dialect;
 /* toggles-api.md: /feature-toggles. */
 extern const vx_gw_dialect vx_gw_toggles_dialect;
+/* OpenFeature's OFREP (dialect_ofrep.c): /ofrep. */
+extern const vx_gw_dialect vx_gw_ofrep_dialect;
+/* The API's documentation (dialect_docs.c): /openapi.json, /docs, /redoc. */
+extern const vx_gw_dialect vx_gw_docs_dialect;
+
+/* Where /docs and /redoc find swagger-ui-dist and redoc (a node_modules
+ * directory; --assets). dir is borrowed; set it before the server starts. */
+void vx_gw_docs_set_assets(const char *dir);
+const char *vx_gw_docs_assets(void);
 
 /* Every dialect served, in routing order; vx_gw_dialects[0] is the fallback. */
 extern const vx_gw_dialect *const vx_gw_dialects[];

@@ -171,13 +171,14 @@ vx_fa_int(struct vx_fa_errors *v, const cJSON *o, const char *name, int64_t *out
 		return -1;
 	}
 	d = m->valuedouble;
+	/* The range first: casting a double outside int64_t's is undefined. */
+	if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0)) {
+		vx_fa_add(v, "body", name, "int_type", "Input should be a valid integer");
+		return -1;
+	}
 	if (d != (double)(int64_t)d) {
 		vx_fa_add(v, "body", name, "int_from_float",
 		    "Input should be a valid integer, got a number with a fractional part");
-		return -1;
-	}
-	if (d < -9007199254740991.0 || d > 9007199254740991.0) {
-		vx_fa_add(v, "body", name, "int_type", "Input should be a valid integer");
 		return -1;
 	}
 	*out = (int64_t)d;

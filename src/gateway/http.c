@@ -20,7 +20,7 @@
 
 void
 vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *query,
-    nng_http_req *http, const char *request_id)
+    const vx_gw_headers *http, const char *request_id)
 {
 	memset(r, 0, sizeof(*r));
 	r->method = method;
@@ -65,7 +65,12 @@ vx_gw_split_target(char *target, const char **path, const char **query)
 const char *
 vx_gw_header(const vx_gw_req *r, const char *name)
 {
-	return r->http ? nng_http_req_get_header(r->http, name) : NULL;
+	if (r->http == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->http->n; i++)
+		if (strcasecmp(r->http->fields[i].name, name) == 0)
+			return r->http->fields[i].value;
+	return NULL;
 }
 
 const char *

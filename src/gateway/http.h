@@ -19,7 +19,6 @@
 
 #include <cjson/cJSON.h>
 #include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,16 +36,31 @@
 
 typedef struct vx_gw_dialect vx_gw_dialect;
 typedef struct vx_gw_rpc vx_gw_rpc;
+typedef struct vx_gw_stream vx_gw_stream;
+
+/* One request header as parsed (server.c): the name as sent, the value
+ * without its surrounding white space. */
+typedef struct vx_gw_header_field {
+	const char *name;
+	const char *value;
+} vx_gw_header_field;
+
+/* A request's headers, in the order sent. */
+typedef struct vx_gw_headers {
+	const vx_gw_header_field *fields;
+	size_t n;
+} vx_gw_headers;
 
 typedef struct vx_gw_req {
 	/* ---- the request, as read ---- */
 	const char *method;      /* as sent: "GET", "POST", ... */
 	const char *path;        /* the raw path, without the query */
 	const char *query;       /* the raw query after '?', or "" */
-	nng_http_req *http;      /* for headers; NULL when there is none */
+	const vx_gw_headers *http;  /* for headers; NULL when there is none */
 	const uint8_t *body;     /* exactly body_len bytes, not NUL-terminated */
 	size_t body_len;
 	char request_id[VX_GW_REQUEST_ID_MAX + 1];
+	bool tls;                /* the gateway listens on https:// */
 
 	/* ---- set by the router ---- */
 	const vx_gw_dialect *dialect;
@@ -74,6 +88,8 @@ typedef struct vx_gw_req {
 		char value[VX_GW_HEADER_VALUE_MAX];
 	} headers[VX_GW_MAX_HEADERS];
 	bool close;              /* send Connection: close */
+	void *conn;              /* the server's connection (for streams), or NULL */
+	vx_gw_stream *stream;    /* set by vx_gw_reply_stream() */
 } vx_gw_req;
 
 /*
@@ -81,7 +97,7 @@ typedef struct vx_gw_req {
  * request_id is copied (truncated to VX_GW_REQUEST_ID_MAX).
  */
 void vx_gw_req_init(vx_gw_req *r, const char *method, const char *path,
-    const char *query, nng_http_req *http, const char *request_id);
+    const char *query, const vx_gw_headers *http, const char *request_id);
 /* Frees what r owns (the JSON body and the response body). */
 void vx_gw_req_fini(vx_gw_req *r);
 
@@ -92,7 +108,8 @@ void vx_gw_req_fini(vx_gw_req *r);
  */
 void vx_gw_split_target(char *target, const char **path, const char **query);
 
-/* A request header (names are case-insensitive), or NULL. */
+/* A request header (names are case-insensitive; the first of repeated
+ * ones), or NULL. */
 const char *vx_gw_header(const vx_gw_req *r, const char *name);
 /* A path parameter named in the route pattern ("{project_id}"), or NULL. */
 const char *vx_gw_param(const vx_gw_req *r, const char *name);
@@ -148,6 +165,42 @@ void vx_gw_fail_input(vx_gw_req *r);
 /* The error of a refused core call: its code mapped to HTTP (status.h),
  * its message and field. */
 void vx_gw_fail_status(vx_gw_req *r, const vx_status *st);
+
+/* ---- streamed responses (server-sent events) ---- */
+
+/* Called once when a stream ends, whatever ended it: the client went away
+ * or was too slow, vx_gw_stream_close(), or the gateway stops. Runs on an
+ * nng thread, outside the stream's lock; it must not block. */
+typedef void (*vx_gw_stream_fn)(void *arg);
+
+/*
+ * Answers r with a stream instead of a body (on a worker, as a handler's
+ * one reply): status 200, the content type, X-Request-Id and the headers
+ * set with vx_gw_set_header(), Cache-Control: no-cache and Connection:
+ * close, and no Content-Length: the body is whatever is sent until the
+ * connection closes. The head goes out once the handler returns; bytes
+ * sent before that queue behind it.
+ *
+ * The caller holds one reference and gives it back with
+ * vx_gw_stream_release() (it may do so inside on_close). Up to
+ * max_backlog bytes may wait unsent; a send past that closes the stream
+ * (a consumer that slow is disconnected).
+ * @return the stream; NULL (r answered 500) when out of memory or when r
+ *         did not come from a connection.
+ */
+vx_gw_stream *vx_gw_reply_stream(vx_gw_req *r, const char *content_type,
+    size_t max_backlog, vx_gw_stream_fn on_close, void *arg);
+/*
+ * Queues len bytes (copied). Thread-safe, never blocks.
+ * @return 0; VX_ECLOSED once the stream has ended; VX_EFULL when the
+ *         backlog would pass max_backlog (the stream is then closed);
+ *         VX_ENOMEM (closed too).
+ */
+int vx_gw_stream_send(vx_gw_stream *s, const void *data, size_t len);
+/* Ends the stream (on_close follows). Thread-safe; idempotent. */
+void vx_gw_stream_close(vx_gw_stream *s);
+/* Gives back the caller's reference. */
+void vx_gw_stream_release(vx_gw_stream *s);
 
 /* Longest credential a request may carry. */
 #define VX_GW_CREDENTIAL_MAX 4096

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "gateway/dialects.h"
 #include "gateway/server.h"
 
 static void
@@ -26,16 +27,32 @@ usage(FILE *to)
 	    "  --tls-cert FILE     PEM certificate (chain) for https://\n"
 	    "  --tls-key FILE      PEM private key for https://\n"
 	    "  --rpc URL           vexild's RPC socket (default tcp://127.0.0.1:7311)\n"
-	    "  --sub URL           vexild's change notices (default tcp://127.0.0.1:7312);\n"
-	    "                      accepted and kept for the coming server-sent events,\n"
-	    "                      not used yet\n"
+	    "  --rpc-tls-ca FILE   CA of vexild's certificate for tls+tcp:// --rpc and\n"
+	    "                      --sub (default $VEXIL_TLS_CA)\n"
+	    "  --sub URL           vexild's change notices, for GET /ofrep/v1/events\n"
+	    "                      (default tcp://127.0.0.1:7312)\n"
 	    "  --workers N         threads calling vexild (default 16)\n"
 	    "  --queue N           requests waiting for a worker before new ones get 503\n"
 	    "                      (default 512)\n"
 	    "  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
 	    "  --rpc-timeout MS    per call to vexild (default 10000)\n"
+	    "  --max-url BYTES     longer request targets get 414 (default 8192)\n"
+	    "  --max-headers N     more request headers get 431 (default 100)\n"
+	    "  --max-header-bytes BYTES\n"
+	    "                      a larger request head gets 431 (default 16384)\n"
+	    "  --header-timeout S  a request head not complete this long after its first\n"
+	    "                      byte gets 408 and the connection closes (default 10)\n"
+	    "  --body-timeout S    the same for a request body (default 30)\n"
+	    "  --idle-timeout S    an idle keep-alive connection is closed (default 60)\n"
+	    "  --max-conns N       open connections; a new one past it gets 503 and is\n"
+	    "                      closed (default 1024)\n"
+	    "  --sse-heartbeat S   keep-alive comment on event streams (default 15)\n"
+	    "  --max-streams N     open event streams; past it 503 (default 1000)\n"
+	    "  --assets DIR        node_modules holding swagger-ui-dist and redoc, served\n"
+	    "                      at /docs and /redoc (default %s)\n"
 	    "  --quiet             no access-log line per request\n"
-	    "  --help              this text\n");
+	    "  --help              this text\n",
+	    vx_gw_docs_assets());
 }
 
 static int
@@ -46,6 +63,18 @@ parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *
 		    (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
+	return 0;
+}
+
+/* A duration in whole seconds, 1 s to a day, kept in milliseconds. */
+static int
+parse_secs(const char *opt, const char *v, int *ms)
+{
+	uint64_t n;
+
+	if (parse_num(opt, v, 1, 86400, &n) != 0)
+		return -1;
+	*ms = (int)n * 1000;
 	return 0;
 }
 
@@ -60,6 +89,15 @@ main(int argc, char **argv)
 		.queue = 512,
 		.max_body = 1048576,
 		.rpc_timeout_ms = 10000,
+		.max_url = 8192,
+		.max_headers = 100,
+		.max_header_bytes = 16384,
+		.header_timeout_ms = 10000,
+		.body_timeout_ms = 30000,
+		.idle_timeout_ms = 60000,
+		.max_conns = 1024,
+		.sse_heartbeat_ms = 15000,
+		.max_streams = 1000,
 	};
 	vx_gw_server *srv;
 	sigset_t set;
@@ -89,6 +127,11 @@ main(int argc, char **argv)
 			o.tls_key = v;
 		} else if (strcmp(a, "--rpc") == 0) {
 			o.rpc_url = v;
+		} else if (strcmp(a, "--rpc-tls-ca") == 0) {
+			/* libvexil reads it for every tls+tcp:// connection. */
+			setenv("VEXIL_TLS_CA", v, 1);
+		} else if (strcmp(a, "--assets") == 0) {
+			vx_gw_docs_set_assets(v);
 		} else if (strcmp(a, "--sub") == 0) {
 			o.sub_url = v;
 		} else if (strcmp(a, "--workers") == 0) {
@@ -108,6 +151,38 @@ main(int argc, char **argv)
 			if (parse_num(a, v, 1, 3600000, &n) != 0)
 				return 2;
 			o.rpc_timeout_ms = (int)n;
+		} else if (strcmp(a, "--max-url") == 0) {
+			if (parse_num(a, v, 16, 1 << 20, &n) != 0)
+				return 2;
+			o.max_url = (size_t)n;
+		} else if (strcmp(a, "--max-headers") == 0) {
+			if (parse_num(a, v, 1, 10000, &n) != 0)
+				return 2;
+			o.max_headers = (size_t)n;
+		} else if (strcmp(a, "--max-header-bytes") == 0) {
+			if (parse_num(a, v, 256, 1 << 20, &n) != 0)
+				return 2;
+			o.max_header_bytes = (size_t)n;
+		} else if (strcmp(a, "--header-timeout") == 0) {
+			if (parse_secs(a, v, &o.header_timeout_ms) != 0)
+				return 2;
+		} else if (strcmp(a, "--body-timeout") == 0) {
+			if (parse_secs(a, v, &o.body_timeout_ms) != 0)
+				return 2;
+		} else if (strcmp(a, "--idle-timeout") == 0) {
+			if (parse_secs(a, v, &o.idle_timeout_ms) != 0)
+				return 2;
+		} else if (strcmp(a, "--sse-heartbeat") == 0) {
+			if (parse_secs(a, v, &o.sse_heartbeat_ms) != 0)
+				return 2;
+		} else if (strcmp(a, "--max-conns") == 0) {
+			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
+				return 2;
+			o.max_conns = (size_t)n;
+		} else if (strcmp(a, "--max-streams") == 0) {
+			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
+				return 2;
+			o.max_streams = (size_t)n;
 		} else {
 			fprintf(stderr, "vexil-gateway: unknown option %s\n", a);
 			usage(stderr);

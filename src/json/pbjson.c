@@ -93,6 +93,11 @@ vx_pb_to_json(const ProtobufCMessage *m)
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		const char *member = (const char *)m + f->offset;
 
+		/* The members of a oneof share their memory: only the one set
+		 * may be read (reading a number as a string pointer crashes). */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
 			const char *arr = *(char *const *)member;

@@ -27,7 +27,8 @@ backup(Vexil__V1__AdminService_Service *svc, const Vexil__V1__BackupRequest *in,
 			rc = vx_fail(c, VX_EINVAL, "path", "absolute", "path must be absolute");
 		goto out;
 	}
-	if (mkdir(in->path, 0700) != 0 && errno != EEXIST) {
+	if (!vx_store_backup_is_file(in->path) && mkdir(in->path, 0700) != 0 &&
+	    errno != EEXIST) {
 		rc = vx_fail(c, VX_EINVAL, "path", NULL, "cannot create %s: %s", in->path,
 		    strerror(errno));
 		goto out;
@@ -36,7 +37,14 @@ backup(Vexil__V1__AdminService_Service *svc, const Vexil__V1__BackupRequest *in,
 	vx_store_reader_release(c->reader);
 	rc = vx_store_backup(c->store, in->path, &bytes);
 	if (rc == VX_EEXIST) {
-		rc = vx_fail(c, rc, "path", "empty", "%s already holds a data.mdb", in->path);
+		rc = vx_fail(c, rc, "path", "empty", "%s %s", in->path,
+		    vx_store_backup_is_file(in->path) ? "already exists"
+						      : "already holds a data.mdb");
+		goto out;
+	}
+	if (rc == VX_EIO) {
+		rc = vx_fail(c, rc, "path", NULL, "cannot write a backup to %s (vexild's log "
+		    "says why)", in->path);
 		goto out;
 	}
 	if (rc != 0 || (out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {

@@ -32,6 +32,7 @@ fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, uint64_t revisio
 	out->rule_id = res.rule >= 0 ? cf->rule_ids[res.rule] : 0;
 	out->type = cf->type;
 	out->revision = revision;
+	out->is_static = vx_eval_flag_is_static(cf->flag);
 	return 0;
 }
 

@@ -6,12 +6,17 @@
  * sigwait(), so shutdown runs in ordinary code: in-flight requests finish
  * and are answered, then the sockets and the store close, and we exit 0.
  */
+#include <errno.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/server.h"
+#include "store/check.h"
 
 static void
 usage(FILE *to)
@@ -34,8 +39,12 @@ usage(FILE *to)
 	    "                    (default 16384)\n"
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
 	    "  --change-log-keep N  change log entries kept per project (default 100000)\n"
+	    "  --tls-cert FILE   PEM certificate (chain) for tls+tcp:// URLs\n"
+	    "  --tls-key FILE    PEM private key for tls+tcp:// URLs\n"
 	    "  --quiet           no log line per request\n"
 	    "  --log-level L     error, warn, info (default) or debug\n"
+	    "  --check           verify the database in --data and exit: 0 when\n"
+	    "                    clean, 1 when a problem was found (each is printed)\n"
 	    "  --help            this text\n");
 }
 
@@ -49,6 +58,44 @@ parse_size(const char *opt, const char *v, size_t *out)
 	}
 	*out = (size_t)n;
 	return 0;
+}
+
+/*
+ * Checks --tls-cert and --tls-key before anything starts: readable, PEM,
+ * and the key belongs to the certificate (nng would take a mismatched pair
+ * and every handshake would fail later). nng's TLS is mbedTLS, so this is
+ * the same parser.
+ */
+static int
+check_tls_files(const char *cert, const char *key)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context pk;
+	int rc = -1;
+
+	if (access(cert, R_OK) != 0) {
+		fprintf(stderr, "vexild: --tls-cert %s: cannot read: %s\n", cert, strerror(errno));
+		return -1;
+	}
+	if (access(key, R_OK) != 0) {
+		fprintf(stderr, "vexild: --tls-key %s: cannot read: %s\n", key, strerror(errno));
+		return -1;
+	}
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_pk_init(&pk);
+	if (mbedtls_x509_crt_parse_file(&crt, cert) != 0)
+		fprintf(stderr, "vexild: --tls-cert %s: not a PEM certificate\n", cert);
+	else if (mbedtls_pk_parse_keyfile(&pk, key, NULL) != 0)
+		fprintf(stderr, "vexild: --tls-key %s: not a PEM private key (or one with a "
+				"passphrase)\n", key);
+	else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0)
+		fprintf(stderr, "vexild: --tls-key %s is not the key of the certificate in "
+				"--tls-cert %s\n", key, cert);
+	else
+		rc = 0;
+	mbedtls_pk_free(&pk);
+	mbedtls_x509_crt_free(&crt);
+	return rc;
 }
 
 int
@@ -65,6 +112,7 @@ main(int argc, char **argv)
 	sigset_t set;
 	size_t n;
 	int sig;
+	bool check = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -76,6 +124,9 @@ main(int argc, char **argv)
 			continue;
 		} else if (strcmp(a, "--quiet") == 0) {
 			o.quiet = true;
+			continue;
+		} else if (strcmp(a, "--check") == 0) {
+			check = true;
 			continue;
 		}
 		if (v == NULL) {
@@ -89,6 +140,10 @@ main(int argc, char **argv)
 			o.rpc_url = v;
 		} else if (strcmp(a, "--pub") == 0) {
 			o.pub_url = v;
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			o.tls_cert = v;
+		} else if (strcmp(a, "--tls-key") == 0) {
+			o.tls_key = v;
 		} else if (strcmp(a, "--workers") == 0) {
 			if (parse_size(a, v, &n) != 0 || n > 1024) {
 				fprintf(stderr, "vexild: --workers must be 1..1024\n");
@@ -145,6 +200,28 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+
+	if (check) {
+		/* Read-only: no bootstrap, no sockets; a serving vexild may run. */
+		unsigned long problems;
+		if (vx_store_check(o.data_dir, stdout, &problems) != 0)
+			return 1;
+		return problems ? 1 : 0;
+	}
+
+	bool tls = vx_wire_is_tls(o.rpc_url) || vx_wire_is_tls(o.pub_url);
+	if (tls && (o.tls_cert == NULL || o.tls_key == NULL)) {
+		fprintf(stderr, "vexild: a tls+tcp:// --rpc or --pub needs --tls-cert FILE "
+				"and --tls-key FILE\n");
+		return 2;
+	}
+	if (!tls && (o.tls_cert != NULL || o.tls_key != NULL)) {
+		fprintf(stderr, "vexild: --tls-cert and --tls-key need a tls+tcp:// --rpc "
+				"or --pub\n");
+		return 2;
+	}
+	if (tls && check_tls_files(o.tls_cert, o.tls_key) != 0)
+		return 1;
 
 	/* Block the stop signals everywhere before any thread starts. */
 	sigemptyset(&set);

@@ -37,6 +37,8 @@ typedef struct vx_server_opts {
 	size_t eval_buffer;    /* evaluation records queued before dropping */
 	size_t eval_log_keep;  /* recent evaluations kept per project */
 	size_t change_log_keep; /* change log entries kept per project */
+	const char *tls_cert;  /* PEM certificate (chain) for tls+tcp:// URLs */
+	const char *tls_key;   /* PEM private key for tls+tcp:// URLs */
 } vx_server_opts;
 
 typedef struct vx_server vx_server;

@@ -10,11 +10,13 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum dbi_id {
 	DB_META,
@@ -170,21 +172,57 @@ vx_store_close(vx_store *s)
 	free(s);
 }
 
+/* A backup path ending in ".mdb" names the copy itself, not a dir. */
+bool
+vx_store_backup_is_file(const char *path)
+{
+	size_t n = strlen(path);
+	struct stat sb;
+
+	if (n < 5 || strcmp(path + n - 4, ".mdb") != 0)
+		return false;
+	return !(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+}
+
+/* The copy into one new file: mdb_env_copy2's own work, on our fd. */
+static int
+backup_file(vx_store *s, const char *path)
+{
+	int fd, rc;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return errno == EEXIST ? MDB_KEYEXIST : errno;
+	rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = errno;
+	if (rc != 0)
+		unlink(path);
+	return rc;
+}
+
 int
 vx_store_backup(vx_store *s, const char *dir, uint64_t *bytes)
 {
 	char path[4200];
 	struct stat sb;
+	bool file = vx_store_backup_is_file(dir);
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (file)
+		snprintf(path, sizeof(path), "%s", dir);
+	else
+		snprintf(path, sizeof(path), "%s/data.mdb", dir);
 	if (stat(path, &sb) == 0)
 		return VX_EEXIST;
 	/* A shared hold on the map: growing it mid-copy would pull the pages
 	 * from under the copier. */
 	pthread_rwlock_rdlock(&s->maplock);
-	rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	rc = file ? backup_file(s, path) : mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
 	pthread_rwlock_unlock(&s->maplock);
+	if (rc == MDB_KEYEXIST)
+		return VX_EEXIST;
 	if (rc != 0) {
 		vx_log(VX_LOG_ERROR, "store: backup to %s failed: %s", dir, mdb_strerror(rc));
 		return VX_EIO;

@@ -73,12 +73,18 @@ int vx_store_open(vx_store **out, const vx_store_opts *opts) VX_MUST_USE;
 /* Closes the environment. No reader or write may be in progress. */
 void vx_store_close(vx_store *s);
 /*
- * Writes a compacted copy of the environment into dir (which must exist)
- * while readers and writers go on. Holds the map steady, so a write that
+ * Writes a compacted copy of the environment (mdb_env_copy2 with
+ * MDB_CP_COMPACT) while readers and writers go on: into dir/data.mdb (dir
+ * must exist), or, when vx_store_backup_is_file(dir), into the file dir
+ * itself, which must not exist yet. Holds the map steady, so a write that
  * needs to grow the map waits for the copy.
- * @return 0, VX_EEXIST when dir already holds a data.mdb, VX_EIO.
+ * @param[out] bytes  the size of the copy.
+ * @return 0, VX_EEXIST when the copy's file already exists, VX_EIO.
  */
 int vx_store_backup(vx_store *s, const char *dir, uint64_t *bytes) VX_MUST_USE;
+/* True when a backup path names a file: it ends in ".mdb" and is not an
+ * existing directory. */
+bool vx_store_backup_is_file(const char *path);
 /* The current map size in bytes. */
 size_t vx_store_map_size(vx_store *s);
 

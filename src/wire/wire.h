@@ -59,6 +59,34 @@ int vx_wire_harden(nng_socket sock, size_t max_msg) VX_MUST_USE;
 typedef struct vx_wire_client vx_wire_client;
 
 /*
+ * How a client checks vexild over tls+tcp://. There is no way to skip the
+ * check: a tls+tcp:// URL with no CA file (here or in $VEXIL_TLS_CA) is
+ * refused.
+ */
+typedef struct vx_wire_tls {
+	const char *ca_file;      /* PEM CA the server's certificate must chain to;
+	                           * NULL or "": $VEXIL_TLS_CA */
+	const char *server_name;  /* name the certificate must carry; NULL: the
+	                           * URL's host */
+} vx_wire_tls;
+
+/* True for a tls+tcp:// (or tls+tcp4/6://) URL. */
+bool vx_wire_is_tls(const char *url);
+
+/*
+ * Dials sock to url. For tls+tcp:// it first sets up the TLS check from
+ * tls (may be NULL). With `wait`, or always for TLS, it tries one blocking
+ * dial first, so that an untrusted certificate or a failed handshake is
+ * reported at once; when the server is merely not there (yet), it keeps
+ * dialling in the background, and so it does without `wait`.
+ * @return 0; VX_EINVAL for a bad URL or TLS setting (no CA, unreadable
+ *         or invalid CA file); VX_EAUTH when the TLS handshake failed
+ *         (st says why); VX_ENOMEM; VX_EIO.
+ */
+int vx_wire_dial(nng_socket sock, const char *url, const vx_wire_tls *tls, bool wait,
+    vx_status *st) VX_MUST_USE;
+
+/*
  * Opens a REQ socket dialled to url (tcp://, ipc://, tls+tcp://). The dial
  * is non-blocking: calls wait for the connection until their timeout.
  * @param max_msg  cap on replies, 0 for VX_WIRE_MAX_MSG.
@@ -66,6 +94,10 @@ typedef struct vx_wire_client vx_wire_client;
  */
 int vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
     VX_MUST_USE;
+/* Same, with the TLS check for tls+tcp:// URLs (tls may be NULL) and st
+ * (may be NULL) saying why the open failed. */
+int vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
+    const vx_wire_tls *tls, vx_status *st) VX_MUST_USE;
 void vx_wire_client_close(vx_wire_client *c);
 
 /*

@@ -8,7 +8,9 @@
  *  - every write it acknowledged is there;
  *  - nothing is half-written: the change log runs without a gap up to the
  *    project's revision, and the flags that exist are exactly those the
- *    log says were created.
+ *    log says were created;
+ *  - every few rounds, `vexild --check` finds the killed one's data dir
+ *    clean (every index, revision and log invariant of the store).
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -82,6 +84,24 @@ all_flags(size_t *n)
 			break;
 	} while (1);
 	return keys;
+}
+
+/* `vexild --check` on the data dir of the vexild just killed. */
+static void
+check_store(int round)
+{
+	char cmd[600], out[8192];
+	size_t n;
+	FILE *p;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s --check --data '%s' 2>&1", VX_VEXILD_PATH, h.dir);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	rc = pclose(p);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "round %d: --check failed:\n%s",
+	    round, out);
 }
 
 static int
@@ -158,6 +178,8 @@ Test(crash, sigkill_mid_write_loses_no_acknowledged_write, .timeout = 900)
 		for (int i = 0; i < W; i++)
 			pthread_join(t[i], NULL);
 		cr_assert_lt(atomic_load(&nacked), 190000, "too many writes for the buffer");
+		if (round % 5 == 0 || round == rounds - 1)
+			check_store(round);
 		vx_harness_restart(&h);
 		check(acked, atomic_load(&nacked));
 		(void)before;

@@ -516,3 +516,34 @@ Test(names, name_every_reason)
 	cr_expect_str_eq(vx_eval_reason_name(VX_REASON_ERROR), "ERROR");
 	cr_expect_null(vx_eval_reason_name(42));
 }
+
+Test(evaluate, calls_an_enabled_flag_with_no_enabled_rule_and_full_rollout_static)
+{
+	vx_eval_condition_src c = cond("country", VX_OP_EQUALS, VALS("DE"));
+	vx_eval_rule_src r = rule_on(&c, 1);
+	vx_eval_flag_src src = bool_flag(NULL, 0);
+	vx_eval_flag *f;
+
+	cr_expect_not(vx_eval_flag_is_static(NULL));
+	src.rollout_percentage = 100;
+	f = must_compile(&src);
+	cr_expect(vx_eval_flag_is_static(f));
+	vx_eval_flag_free(f);
+	src.rollout_percentage = 99;
+	f = must_compile(&src);
+	cr_expect_not(vx_eval_flag_is_static(f), "a partial rollout splits");
+	vx_eval_flag_free(f);
+	src = bool_flag(&r, 1);
+	src.rollout_percentage = 100;
+	f = must_compile(&src);
+	cr_expect_not(vx_eval_flag_is_static(f), "an enabled rule targets");
+	vx_eval_flag_free(f);
+	r.enabled = false;
+	f = must_compile(&src);
+	cr_expect(vx_eval_flag_is_static(f), "a disabled rule does not");
+	vx_eval_flag_free(f);
+	src.enabled = false;
+	f = must_compile(&src);
+	cr_expect_not(vx_eval_flag_is_static(f), "a disabled flag is DISABLED");
+	vx_eval_flag_free(f);
+}

@@ -54,6 +54,8 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	header_value(p, len, "X-Request-Id", res->request_id, sizeof(res->request_id));
 	header_value(p, len, "Content-Type", res->content_type, sizeof(res->content_type));
 	header_value(p, len, "Allow", res->allow, sizeof(res->allow));
+	header_value(p, len, "ETag", res->etag, sizeof(res->etag));
+	header_value(p, len, "Retry-After", res->retry_after, sizeof(res->retry_after));
 	return len;
 }
 

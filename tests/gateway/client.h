@@ -38,6 +38,8 @@ typedef struct vx_http_res {
 	char request_id[128];
 	char content_type[128];
 	char allow[128];
+	char etag[128];
+	char retry_after[64];
 	cJSON *json;         /* the body parsed, or NULL */
 } vx_http_res;
 

@@ -5426,7 +5426,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[7] =
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[8] =
 {
   {
     "flag_key",
@@ -5512,9 +5512,22 @@ static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "is_static",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, is_static),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   0,   /* field[0] = flag_key */
+  7,   /* field[7] = is_static */
   3,   /* field[3] = reason */
   6,   /* field[6] = revision */
   4,   /* field[4] = rule_id */
@@ -5525,7 +5538,7 @@ static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
 static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
 {
@@ -5535,7 +5548,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
   "Vexil__V1__EvaluationResult",
   "vexil.v1",
   sizeof(Vexil__V1__EvaluationResult),
-  7,
+  8,
   vexil__v1__evaluation_result__field_descriptors,
   vexil__v1__evaluation_result__field_indices_by_name,
   1,  vexil__v1__evaluation_result__number_ranges,

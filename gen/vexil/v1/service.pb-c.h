@@ -752,10 +752,16 @@ struct  Vexil__V1__EvaluationResult
    * the project revision the answer was computed at
    */
   uint64_t revision;
+  /*
+   * The flag is enabled with no enabled rule and a 100% rollout: any context
+   * with a stickiness value gets the default variant, so a SPLIT here is
+   * OpenFeature's STATIC (the OFREP dialect reports it so).
+   */
+  protobuf_c_boolean is_static;
 };
 #define VEXIL__V1__EVALUATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0 }
 
 
 struct  Vexil__V1__EvaluateAllRequest

@@ -1,0 +1,548 @@
+/*
+ * Vexil gateway — the OpenFeature Remote Evaluation Protocol dialect (OFREP,
+ * open-feature/protocol service/openapi.yaml): /ofrep/v1.
+ *
+ * Two evaluation endpoints over the one domain model, so any OpenFeature
+ * SDK with an OFREP provider evaluates Vexil flags:
+ *  - POST /ofrep/v1/evaluate/flags/{key}: one flag (server providers);
+ *  - POST /ofrep/v1/evaluate/flags: every flag of the environment (client
+ *    providers), with an ETag over the evaluated flags, 304 for a matching
+ *    If-None-Match, and an `eventStreams` entry pointing at the change
+ *    stream GET /ofrep/v1/events (sse.c).
+ *
+ * Credentials: "Authorization: Bearer <key>" or "X-API-Key: <key>", an SDK
+ * key (vxs_...) or an API key (vxk_...). Every request is admitted once
+ * through AuthService/Admit, like the platform dialect: authentication and,
+ * for API keys (vexild does not limit SDK keys), the rate limit
+ * (X-RateLimit-*, 429 with Retry-After in seconds).
+ *
+ * The context: `targetingKey` is the user id; `email`, `country`, `ip`
+ * (strings) and `groups` (a list of strings) are the engine's well-known
+ * fields; everything else is a custom attribute as it is (string, number,
+ * boolean, list of strings). The environment is the SDK key's, when it is
+ * bound to one; otherwise the context attribute `environment` names it.
+ * `environment` only selects the target and is not an attribute rules see.
+ *
+ * Results: the value keeps the flag's type (the core's JSON text, parsed).
+ * Reasons are the core's, except that a SPLIT of a flag with no enabled
+ * rule and a 100% rollout (EvaluationResult.is_static) is STATIC. A
+ * DEFAULT for a context without targetingKey is the error
+ * TARGETING_KEY_MISSING: the rollout had nothing to bucket by.
+ *
+ * Errors: 400 {key, errorCode, errorDetails} (the bulk form has no key),
+ * 404 {key, errorCode: FLAG_NOT_FOUND, errorDetails}, 401, 403 and 429 with
+ * no body, anything else {errorDetails}.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway/dialects.h"
+#include "gateway/json.h"
+#include "gateway/rpc.h"
+#include "gateway/sse.h"
+#include "gateway/status.h"
+
+/* auth/auth.h's VX_SDKKEY_PREFIX: anything else is sent as an API key. */
+#define SDK_KEY_PREFIX "vxs_"
+#define MAX_ATTRS 64
+#define EVENTS_PATH "/ofrep/v1/events"
+/* How long a client may keep the stream while idle (backgrounded). */
+#define INACTIVITY_DELAY_SEC 120
+
+/* ---- errors ---- */
+
+/* The document's error bodies; see the top of the file. */
+static void
+write_error(vx_gw_req *r, int status, const char *code, const char *details)
+{
+	const char *key = vx_gw_param(r, "key");
+	cJSON *o;
+	bool ok;
+
+	if (status == 401 || status == 403 || status == 429) {
+		vx_gw_reply_empty(r, status);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	if (ok && code && key)
+		ok = cJSON_AddStringToObject(o, "key", key) != NULL;
+	if (ok && code)
+		ok = cJSON_AddStringToObject(o, "errorCode", code) != NULL;
+	if (ok)
+		ok = cJSON_AddStringToObject(o, "errorDetails", details) != NULL;
+	vx_gw_reply_json(r, status, vx_gw_json_done(o, ok));
+}
+
+static void
+failure(vx_gw_req *r, int status, const char *code, const char *fmt, ...)
+    VX_PRINTF(4, 5);
+
+static void
+failure(vx_gw_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	write_error(r, status, code, msg);
+}
+
+/* The router's answers (unknown path, wrong method) and vx_gw_fail(). */
+static void
+error(vx_gw_req *r, int status, const char *field, const char *message)
+{
+	(void)field;
+	write_error(r, status, status == 400 ? "GENERAL" : status == 404 &&
+	    vx_gw_param(r, "key") ? "FLAG_NOT_FOUND" : NULL, message);
+}
+
+/* A refused core call. */
+static void
+fail_call(vx_gw_req *r, const vx_status *st)
+{
+	const char *msg = st->message[0] ? st->message : vx_code_name(st->code);
+	int status = vx_gw_http_status(st->code);
+
+	/* A key the core will not take (too long, bad characters) names no flag
+	 * either. */
+	if (strcmp(st->field, "flag_key") == 0 && (st->code == VEXIL__V1__CODE__NOT_FOUND ||
+	    st->code == VEXIL__V1__CODE__INVALID_ARGUMENT))
+		failure(r, 404, "FLAG_NOT_FOUND", "%s", msg);
+	else if (strcmp(st->field, "project") == 0 && st->code == VEXIL__V1__CODE__INVALID_ARGUMENT)
+		failure(r, 400, "INVALID_CONTEXT", "this API key is not bound to a project, so "
+		    "there is nothing to evaluate: use an SDK key or a project's API key");
+	else if (strcmp(st->field, "environment") == 0 && status < 500)
+		failure(r, 400, "INVALID_CONTEXT", "context.environment: %s", msg);
+	else if (status == 400)
+		failure(r, 400, "INVALID_CONTEXT", "%s", msg);
+	else
+		write_error(r, status, NULL, msg);
+}
+
+/* ---- credentials and the rate limit ---- */
+
+/*
+ * Admits the request (AuthService/Admit with the caller's key). *bound is
+ * the SDK key's environment, or "". false after answering.
+ */
+static bool
+admit(vx_gw_req *r, const char **bound)
+{
+	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
+	Vexil__V1__AdmitReply *out;
+	const char *key = vx_gw_header(r, "Authorization");
+	vx_status st;
+
+	if (key && strncasecmp(key, "Bearer ", 7) == 0)
+		key += 7;
+	else
+		key = vx_gw_header(r, "X-API-Key");
+	if (key == NULL || !vx_gw_token_ok(key)) {
+		vx_gw_reply_empty(r, 401);
+		return false;
+	}
+	r->credential = vx_arena_printf(r->arena, "%s %s",
+	    strncmp(key, SDK_KEY_PREFIX, strlen(SDK_KEY_PREFIX)) == 0 ? "SdkKey" : "ApiKey",
+	    key);
+	if (r->credential == NULL) {
+		write_error(r, 500, NULL, "out of memory");
+		return false;
+	}
+	if (VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	if (strcmp(out->kind, "apikey") != 0 && strcmp(out->kind, "sdkkey") != 0) {
+		vx_gw_reply_empty(r, 401);
+		return false;
+	}
+	if (out->rate && out->rate->limit > 0) {
+		struct timespec ts;
+		int64_t now, wait;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		wait = (out->rate->reset_at - now + 999) / 1000;
+		(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", out->rate->limit);
+		(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", out->rate->remaining);
+		(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
+		    (long long)((out->rate->reset_at + 999) / 1000));
+		if (out->rate->limited) {
+			/* Seconds: RFC 9110 allows them, and the OFREP providers
+			 * read them before trying a date. */
+			(void)vx_gw_set_header(r, "Retry-After", "%lld",
+			    (long long)(wait > 0 ? wait : 1));
+			vx_gw_reply_empty(r, 429);
+			return false;
+		}
+	}
+	*bound = out->environment ? out->environment : "";
+	return true;
+}
+
+/* ---- the evaluation context ---- */
+
+struct target {
+	const char *env;  /* the environment evaluated */
+	bool keyed;       /* the context has a targetingKey */
+};
+
+/* A context attribute that must be a string, or NULL. -1 after refusing. */
+static int
+context_string(vx_gw_req *r, const cJSON *v, char **out)
+{
+	if (!cJSON_IsString(v)) {
+		failure(r, 400, "INVALID_CONTEXT", "context.%.64s must be a string", v->string);
+		return -1;
+	}
+	*out = v->valuestring;
+	return 0;
+}
+
+static int
+context_groups(vx_gw_req *r, const cJSON *v, Vexil__V1__EvalContext *ctx)
+{
+	int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+	const cJSON *e;
+
+	if (n < 0 || n > MAX_ATTRS ||
+	    (ctx->groups = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) *
+	        sizeof(*ctx->groups))) == NULL) {
+		failure(r, 400, "INVALID_CONTEXT",
+		    "context.groups must be a list of at most %d strings", MAX_ATTRS);
+		return -1;
+	}
+	cJSON_ArrayForEach(e, v)
+	{
+		if (!cJSON_IsString(e)) {
+			failure(r, 400, "INVALID_CONTEXT", "context.groups must be a list of strings");
+			return -1;
+		}
+		ctx->groups[ctx->n_groups++] = e->valuestring;
+	}
+	return 0;
+}
+
+static int
+context_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__EvalContext *ctx)
+{
+	Vexil__V1__EvalContext__AttributesEntry *ent;
+	Vexil__V1__AttrValue *val;
+	int rc;
+
+	if (ctx->n_attributes == MAX_ATTRS) {
+		failure(r, 400, "INVALID_CONTEXT", "context has more than %d attributes",
+		    MAX_ATTRS);
+		return -1;
+	}
+	ent = vx_arena_alloc(r->arena, sizeof(*ent));
+	val = vx_arena_alloc(r->arena, sizeof(*val));
+	if (ent == NULL || val == NULL || (rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM) {
+		write_error(r, 500, NULL, "out of memory");
+		return -1;
+	}
+	if (rc != 0) {
+		failure(r, 400, "INVALID_CONTEXT", "context.%.64s must be a string, number, "
+		    "boolean or list of strings", v->string);
+		return -1;
+	}
+	vexil__v1__eval_context__attributes_entry__init(ent);
+	ent->key = v->string;
+	ent->value = val;
+	ctx->attributes[ctx->n_attributes++] = ent;
+	return 0;
+}
+
+/*
+ * Reads {"context": {...}} into ctx and picks the environment (bound: the
+ * SDK key's, or ""). 0; -1 after answering.
+ */
+static int
+read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
+    struct target *t)
+{
+	const cJSON *c = NULL, *v;
+	char *env = NULL;
+	cJSON *b;
+	int rc = 0;
+
+	if (vx_gw_json_body(r, true, &b) != 0) {
+		failure(r, 400, "PARSE_ERROR", "%s", r->err_msg);
+		return -1;
+	}
+	if (vx_gw_json_object(r, b, "context", &c) < 0) {
+		failure(r, 400, "INVALID_CONTEXT", "context must be an object");
+		return -1;
+	}
+	ctx->attributes = vx_arena_alloc(r->arena, MAX_ATTRS * sizeof(*ctx->attributes));
+	if (ctx->attributes == NULL) {
+		write_error(r, 500, NULL, "out of memory");
+		return -1;
+	}
+	for (v = c ? c->child : NULL; v && rc == 0; v = v->next) {
+		if (cJSON_IsNull(v))
+			continue;
+		if (strcmp(v->string, "targetingKey") == 0)
+			rc = context_string(r, v, &ctx->user_id);
+		else if (strcmp(v->string, "environment") == 0)
+			rc = context_string(r, v, &env);
+		else if (strcmp(v->string, "email") == 0)
+			rc = context_string(r, v, &ctx->email);
+		else if (strcmp(v->string, "country") == 0)
+			rc = context_string(r, v, &ctx->country);
+		else if (strcmp(v->string, "ip") == 0)
+			rc = context_string(r, v, &ctx->ip);
+		else if (strcmp(v->string, "groups") == 0)
+			rc = context_groups(r, v, ctx);
+		else
+			rc = context_attr(r, v, ctx);
+	}
+	if (rc != 0)
+		return -1;
+	t->keyed = ctx->user_id[0] != '\0';
+	if (bound[0] && env && env[0] && strcmp(env, bound) != 0) {
+		failure(r, 400, "INVALID_CONTEXT", "context.environment is %.64s, but this SDK "
+		    "key is bound to environment %.64s", env, bound);
+		return -1;
+	}
+	t->env = bound[0] ? bound : env;
+	if (t->env == NULL || t->env[0] == '\0') {
+		failure(r, 400, "INVALID_CONTEXT", "no environment: this key is not bound to "
+		    "one, so the context attribute environment must name it");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- results ---- */
+
+/*
+ * One flag's result as the document's evaluationSuccess or
+ * evaluationFailure; *status is what the single-flag endpoint answers
+ * with it (200, 400 or 404). NULL when out of memory.
+ */
+static cJSON *
+result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *status)
+{
+	const char *reason = e->reason, *code = NULL;
+	char details[256];
+	cJSON *o = cJSON_CreateObject(), *value = NULL, *md;
+	bool ok = o != NULL;
+
+	*status = 200;
+	if (strcmp(reason, "FLAG_NOT_FOUND") == 0) {
+		*status = 404;
+		code = "FLAG_NOT_FOUND";
+		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
+	} else if (strcmp(reason, "DEFAULT") == 0 && !t->keyed) {
+		*status = 400;
+		code = "TARGETING_KEY_MISSING";
+		snprintf(details, sizeof(details), "flag %.128s rolls out by user: the "
+		    "context needs a targetingKey", e->flag_key);
+	} else if ((value = cJSON_Parse(e->value)) == NULL) {
+		*status = 400;
+		code = "GENERAL";
+		snprintf(details, sizeof(details), "flag %.128s has a stored value that is "
+		    "not JSON", e->flag_key);
+	}
+	if (ok)
+		ok = cJSON_AddStringToObject(o, "key", e->flag_key) != NULL;
+	if (code) {
+		if (ok)
+			ok = cJSON_AddStringToObject(o, "errorCode", code) != NULL &&
+			    cJSON_AddStringToObject(o, "errorDetails", details) != NULL;
+		return vx_gw_json_done(o, ok);
+	}
+	if (strcmp(reason, "SPLIT") == 0 && e->is_static)
+		reason = "STATIC";
+	if (ok) {
+		cJSON_AddItemToObject(o, "value", value);
+		value = NULL;
+		ok = cJSON_AddStringToObject(o, "variant", e->variant) != NULL &&
+		    cJSON_AddStringToObject(o, "reason", reason) != NULL &&
+		    (md = cJSON_AddObjectToObject(o, "metadata")) != NULL &&
+		    cJSON_AddStringToObject(md, "environment", t->env) != NULL &&
+		    (e->rule_id == 0 ||
+		        cJSON_AddNumberToObject(md, "ruleId", (double)e->rule_id) != NULL);
+	}
+	cJSON_Delete(value);
+	return vx_gw_json_done(o, ok);
+}
+
+/* ---- single flag ---- */
+
+static void
+evaluate_flag(vx_gw_req *r)
+{
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationResult *out;
+	struct target t;
+	const char *bound;
+	vx_status st;
+	cJSON *o;
+	int status;
+
+	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+		return;
+	/* An empty project is the key's own. */
+	in.project = "";
+	in.environment = (char *)t.env;
+	in.flag_key = (char *)vx_gw_param(r, "key");
+	in.context = &ctx;
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "Evaluate", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = result_json(out, &t, &status);
+	vx_gw_reply_json(r, status, o);
+}
+
+/* ---- bulk ---- */
+
+/* FNV-1a, 64 bits: an entity tag, not a secret. */
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Whether If-None-Match (a list of tags, or "*") names etag. */
+static bool
+etag_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	while (inm && *inm) {
+		inm += strspn(inm, " \t,");
+		if (*inm == '*')
+			return true;
+		/* A weak tag compares weakly, which is all a 304 needs. */
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		if (strncmp(inm, etag, n) == 0 && (inm[n] == '\0' || inm[n] == ',' ||
+		    inm[n] == ' ' || inm[n] == '\t'))
+			return true;
+		inm += strcspn(inm, ",");
+	}
+	return false;
+}
+
+/* A Host header that is safe to put in a URL: host[:port], no more. */
+static bool
+host_ok(const char *h)
+{
+	size_t n = h ? strlen(h) : 0;
+
+	if (n == 0 || n > 255)
+		return false;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		    (*h >= '0' && *h <= '9') || strchr(".-:[]_", *h)))
+			return false;
+	return true;
+}
+
+/*
+ * eventStreams: the change stream, as an absolute URL (the document's
+ * format: uri) made from the request's Host and scheme; X-Forwarded-Proto
+ * wins, for a gateway behind a TLS-terminating proxy. Without a usable
+ * Host there is no URL to give, and the entry is left out (clients poll).
+ */
+static bool
+put_event_streams(vx_gw_req *r, cJSON *o)
+{
+	const char *host = vx_gw_header(r, "Host");
+	const char *proto = vx_gw_header(r, "X-Forwarded-Proto");
+	char url[320];
+	cJSON *arr, *s;
+
+	if (!host_ok(host))
+		return true;
+	if (proto == NULL || (strcasecmp(proto, "http") != 0 && strcasecmp(proto, "https") != 0))
+		proto = r->tls ? "https" : "http";
+	snprintf(url, sizeof(url), "%s://%s%s", strcasecmp(proto, "https") == 0 ? "https" :
+	    "http", host, EVENTS_PATH);
+	return (arr = cJSON_AddArrayToObject(o, "eventStreams")) != NULL &&
+	    vx_gw_json_append(arr, s = cJSON_CreateObject()) &&
+	    cJSON_AddStringToObject(s, "type", "sse") != NULL &&
+	    cJSON_AddStringToObject(s, "url", url) != NULL &&
+	    cJSON_AddNumberToObject(s, "inactivityDelaySec", INACTIVITY_DELAY_SEC) != NULL;
+}
+
+static void
+evaluate_all(vx_gw_req *r)
+{
+	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationList *out;
+	struct target t;
+	const char *bound;
+	char *text, etag[24];
+	vx_status st;
+	cJSON *o, *flags;
+	bool ok;
+	int status;
+
+	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+		return;
+	in.project = "";
+	in.environment = (char *)t.env;
+	in.context = &ctx;
+	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "EvaluateAll", &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	flags = cJSON_AddArrayToObject(o, "flags");
+	ok = flags != NULL;
+	for (size_t i = 0; ok && i < out->n_results; i++)
+		if (out->results[i])
+			ok = vx_gw_json_append(flags, result_json(out->results[i], &t, &status));
+	/* The tag covers the evaluated flags: the same answer for the same
+	 * context is the same tag, whatever else changed in the project. */
+	if (!ok || (text = cJSON_PrintUnformatted(flags)) == NULL) {
+		cJSON_Delete(o);
+		write_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text));
+	free(text);
+	(void)vx_gw_set_header(r, "ETag", "%s", etag);
+	if (etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
+		cJSON_Delete(o);
+		vx_gw_reply_empty(r, 304);
+		return;
+	}
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, put_event_streams(r, o)));
+}
+
+/* ---- the dialect ---- */
+
+/* GET /ofrep/v1/events (the change stream) is served by sse.c. */
+static const vx_gw_route routes[] = {
+	{"POST", "/ofrep/v1/evaluate/flags", evaluate_all},
+	{"POST", "/ofrep/v1/evaluate/flags/{key}", evaluate_flag},
+	{"GET", "/ofrep/v1/events", vx_gw_sse_events},
+};
+
+static const char *const prefixes[] = {"/ofrep", NULL};
+
+const vx_gw_dialect vx_gw_ofrep_dialect = {
+	.name = "ofrep",
+	.prefixes = prefixes,
+	.error = error,
+	.routes = routes,
+	.n_routes = sizeof(routes) / sizeof(routes[0]),
+};

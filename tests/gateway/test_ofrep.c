@@ -1,0 +1,606 @@
+/*
+ * Vexil gateway integration tests: OpenFeature's Remote Evaluation Protocol
+ * (OFREP, /ofrep/v1) over real HTTP.
+ *
+ * Every test gets a fresh vexild (the harness) and vexil-gateway. The
+ * flags are made with vexilctl in the default project's production
+ * environment, one per flag type and reason:
+ *
+ *   flag         type     production                          serves
+ *   static-on    boolean  on, rollout 100, no rules           on (STATIC)
+ *   rollout-off  boolean  on, rollout 0                       off (DEFAULT)
+ *   banner       string   on, email ends_with @example.com    green (TARGETING_MATCH)
+ *                                                             else blue (SPLIT)
+ *   limit        number   on, age gte 18 and tags contains    half = 0.5
+ *                         beta                                else ten = 10
+ *   theme        json     off                                 light (DISABLED)
+ *
+ * The sdk suite runs the real OpenFeature Node SDK with the OFREP provider
+ * (web/tests/ofrep-sdk.mjs) against the gateway; the rest speak HTTP with
+ * libcurl. The limit suite starts vexild with --rate-limit 3.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+static vx_harness h;
+static vx_gateway g;
+static char sdk_key[128];      /* bound to production */
+static char sdk_any[128];      /* any environment of the default project */
+static char api_key[128];      /* a read key of the default project */
+
+/* ---- setup ---- */
+
+/* Runs vexilctl with the admin key; returns its first line of output. */
+static const char *
+ctl(const char *fmt, ...)
+{
+	static char line[4096];
+	char args[2048], cmd[4096];
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s --key %s %s", VX_VEXILCTL_PATH, h.rpc, h.key,
+	    args);
+	line[0] = '\0';
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	if (fgets(line, sizeof(line), p) == NULL)
+		line[0] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	cr_assert_eq(pclose(p), 0, "vexilctl %s failed", args);
+	line[strcspn(line, "\n")] = '\0';
+	return line;
+}
+
+static void
+make_sdk_key(const char *env_arg, char out[128])
+{
+	cJSON *j = cJSON_Parse(ctl("sdk-key create --project default %s --json", env_arg));
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "secret");
+
+	cr_assert(cJSON_IsString(s), "sdk-key create answered no secret");
+	snprintf(out, 128, "%s", s->valuestring);
+	cJSON_Delete(j);
+}
+
+static void
+start(const char *rate)
+{
+	const char *extra[] = {"--rate-limit", rate, NULL};
+	const char *on = "--project default --env production";
+
+	vx_harness_start(&h, extra);
+	ctl("flag create --project default static-on --name 'Static on'");
+	ctl("flag enable %s static-on", on);
+	ctl("flag create --project default rollout-off");
+	ctl("flag enable %s rollout-off", on);
+	ctl("flag rollout %s rollout-off 0", on);
+	ctl("flag create --project default banner --type string --variant blue='\"blue\"' "
+	    "--variant green='\"green\"' --variant red='\"red\"'");
+	ctl("flag enable %s banner", on);
+	ctl("rule add %s banner --cond 'email ends_with @example.com' --variant green "
+	    "--priority 10", on);
+	ctl("flag create --project default limit --type number --variant ten=10 "
+	    "--variant half=0.5");
+	ctl("flag enable %s limit", on);
+	ctl("rule add %s limit --cond 'age gte 18' --cond 'tags contains beta' "
+	    "--variant half", on);
+	ctl("flag create --project default theme --type json "
+	    "--variant dark='{\"bg\":\"#000\",\"size\":3}' --variant light='{\"bg\":\"#fff\"}'");
+	make_sdk_key("--env production", sdk_key);
+	make_sdk_key("", sdk_any);
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, api_key, sizeof(api_key));
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
+static void
+setup(void)
+{
+	start("100000");
+}
+
+static void
+setup_limited(void)
+{
+	start("3");
+}
+
+static void
+teardown(void)
+{
+	int rc = vx_gateway_stop(&g);
+	char log[sizeof(g.log)];
+
+	memcpy(log, g.log, sizeof(log));
+	vx_harness_fini(&h);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
+	unlink(log);
+}
+
+TestSuite(ofrep, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(ofrep_sdk, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(ofrep_limit, .init = setup_limited, .fini = teardown, .timeout = 180);
+
+/* ---- helpers ---- */
+
+/* POST path with headers (NULL-terminated, may be NULL) and a body. */
+static vx_http_res
+post_h(const char *path, const char *const *headers, const char *body)
+{
+	char url[1024];
+	vx_http_req rq = {.method = "POST", .url = url, .headers = headers, .body = body};
+
+	snprintf(url, sizeof(url), "%s%s", g.base, path);
+	return vx_http(&rq);
+}
+
+/* POST with "Authorization: Bearer <key>". */
+static vx_http_res
+post(const char *path, const char *key, const char *body)
+{
+	char auth[300];
+	const char *hs[] = {auth, "Content-Type: application/json", NULL};
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+	return post_h(path, hs, body);
+}
+
+static const cJSON *
+jget(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+static const char *
+jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = jget(o, name);
+
+	cr_assert(cJSON_IsString(v), "%s is not a string", name);
+	return v->valuestring;
+}
+
+static void
+expect_status(const vx_http_res *r, long status)
+{
+	cr_assert_eq(r->status, status, "status %ld, want %ld: %s", r->status, status,
+	    r->body ? r->body : "");
+}
+
+/* An OFREP failure body: status, errorCode, and a key when given. */
+static void
+expect_failure(vx_http_res *r, long status, const char *code, const char *key)
+{
+	expect_status(r, status);
+	cr_assert_not_null(r->json, "not JSON: %s", r->body);
+	cr_assert_str_eq(jstr(r->json, "errorCode"), code, "%s", r->body);
+	cr_assert_gt(strlen(jstr(r->json, "errorDetails")), 0);
+	if (key)
+		cr_assert_str_eq(jstr(r->json, "key"), key, "%s", r->body);
+	else
+		cr_assert_null(jget(r->json, "key"), "%s", r->body);
+	vx_http_res_free(r);
+}
+
+static void
+expect_empty(vx_http_res *r, long status)
+{
+	expect_status(r, status);
+	cr_assert_eq(r->len, 0, "no body, not %s", r->body);
+	vx_http_res_free(r);
+}
+
+/* The item of flag key in a bulk answer. */
+static const cJSON *
+bulk_item(const cJSON *flags, const char *key)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, flags)
+	{
+		if (strcmp(jstr(e, "key"), key) == 0)
+			return e;
+	}
+	cr_assert_fail("no %s among the flags", key);
+	return NULL;
+}
+
+/* ---- single flag ---- */
+
+Test(ofrep, a_single_flag_answers_value_variant_reason_and_metadata)
+{
+	vx_http_res r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"email\":\"ann@example.com\"}}");
+
+	expect_status(&r, 200);
+	cr_assert(strncmp(r.content_type, "application/json", 16) == 0);
+	cr_assert_str_eq(jstr(r.json, "key"), "banner");
+	cr_assert_str_eq(jstr(r.json, "value"), "green");
+	cr_assert_str_eq(jstr(r.json, "variant"), "green");
+	cr_assert_str_eq(jstr(r.json, "reason"), "TARGETING_MATCH");
+	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "environment"), "production");
+	cr_assert(cJSON_IsNumber(jget(jget(r.json, "metadata"), "ruleId")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* Values keep the flag's type. */
+	r = post("/ofrep/v1/evaluate/flags/limit", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"age\":30,\"tags\":[\"x\",\"beta\"]}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsNumber(jget(r.json, "value")), "%s", r.body);
+	cr_assert_float_eq(jget(r.json, "value")->valuedouble, 0.5, 1e-9);
+	cr_assert_str_eq(jstr(r.json, "reason"), "TARGETING_MATCH");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/limit", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"age\":17,\"tags\":[\"beta\"]}}");
+	expect_status(&r, 200);
+	cr_assert_float_eq(jget(r.json, "value")->valuedouble, 10, 1e-9);
+	cr_assert_str_eq(jstr(r.json, "reason"), "SPLIT", "a flag with rules splits");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsObject(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(jget(r.json, "value"), "bg"), "#fff");
+	cr_assert_str_eq(jstr(r.json, "reason"), "DISABLED");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/static-on", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "reason"), "STATIC");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/rollout-off", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DEFAULT");
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, an_unknown_flag_is_404_flag_not_found)
+{
+	vx_http_res r = post("/ofrep/v1/evaluate/flags/nope", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+
+	expect_failure(&r, 404, "FLAG_NOT_FOUND", "nope");
+	/* A key the core cannot hold names no flag either. */
+	r = post("/ofrep/v1/evaluate/flags/%20bad%20key", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_failure(&r, 404, "FLAG_NOT_FOUND", " bad key");
+}
+
+Test(ofrep, a_missing_targeting_key_is_400_when_the_rollout_needs_one)
+{
+	vx_http_res r = post("/ofrep/v1/evaluate/flags/limit", sdk_key, "{\"context\":{}}");
+
+	expect_failure(&r, 400, "TARGETING_KEY_MISSING", "limit");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"\"}}");
+	expect_failure(&r, 400, "TARGETING_KEY_MISSING", "banner");
+	/* A flag that needs no bucket answers without one. */
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key, "{}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DISABLED");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"email\":\"ann@example.com\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "TARGETING_MATCH");
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, bad_and_missing_keys_are_401_with_no_body)
+{
+	const char *none[] = {"Content-Type: application/json", NULL};
+	const char *xkey[] = {"X-API-Key: vxk_0000000000000000000000000000000000000000", NULL};
+	const char *basic[] = {"Authorization: Basic dTpw", NULL};
+	vx_http_res r;
+
+	r = post_h("/ofrep/v1/evaluate/flags/banner", none, "{}");
+	expect_empty(&r, 401);
+	r = post_h("/ofrep/v1/evaluate/flags/banner", xkey, "{}");
+	expect_empty(&r, 401);
+	r = post_h("/ofrep/v1/evaluate/flags", basic, "{}");
+	expect_empty(&r, 401);
+	r = post("/ofrep/v1/evaluate/flags/banner", "vxs_0000000000000000000000000000000000000000",
+	    "{}");
+	expect_empty(&r, 401);
+	/* And the gateway keeps serving. */
+	r = post("/ofrep/v1/evaluate/flags/static-on", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, an_api_key_names_the_environment_in_the_context)
+{
+	char auth[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_res r;
+
+	snprintf(auth, sizeof(auth), "X-API-Key: %s", api_key);
+	r = post_h("/ofrep/v1/evaluate/flags/banner", hs,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\","
+	    "\"email\":\"a@example.com\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "value"), "green");
+	vx_http_res_free(&r);
+	/* In development the flag is off. */
+	r = post_h("/ofrep/v1/evaluate/flags/banner", hs,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"development\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DISABLED");
+	cr_assert_str_eq(jstr(r.json, "value"), "red");
+	vx_http_res_free(&r);
+	/* Neither the key nor the context names one. */
+	r = post_h("/ofrep/v1/evaluate/flags/banner", hs, "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "environment") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	r = post("/ofrep/v1/evaluate/flags", sdk_any, "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_failure(&r, 400, "INVALID_CONTEXT", NULL);
+	/* A global key has no project. */
+	snprintf(auth, sizeof(auth), "X-API-Key: %s", h.key);
+	r = post_h("/ofrep/v1/evaluate/flags/banner", hs,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "not bound to a project") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	snprintf(auth, sizeof(auth), "X-API-Key: %s", api_key);
+	/* One that does not exist. */
+	r = post_h("/ofrep/v1/evaluate/flags/banner", hs,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"moon\"}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "moon") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	/* An SDK key bound to production cannot be pointed elsewhere. */
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"staging\"}}");
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	/* An unbound SDK key takes the context's. */
+	r = post("/ofrep/v1/evaluate/flags/static-on", sdk_any,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"staging\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DISABLED");
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, bad_bodies_and_contexts_are_400_naming_the_problem)
+{
+	vx_http_res r;
+
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key, "{\"context\":");
+	expect_failure(&r, 400, "PARSE_ERROR", "banner");
+	r = post("/ofrep/v1/evaluate/flags", sdk_key, "[1]");
+	expect_failure(&r, 400, "PARSE_ERROR", NULL);
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key, "{\"context\":3}");
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":42}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "targetingKey") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"address\":{\"city\":\"Oslo\"}}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "address") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"groups\":[1]}}");
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	/* Nothing changed, and the gateway keeps serving. */
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"groups\":[\"a\"],\"n\":null}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "value"), "blue");
+	vx_http_res_free(&r);
+}
+
+/* ---- bulk ---- */
+
+Test(ofrep, bulk_evaluates_every_flag_with_failure_items_and_an_event_stream)
+{
+	vx_http_res r = post("/ofrep/v1/evaluate/flags", sdk_key, "{\"context\":{}}");
+	const cJSON *flags, *e, *s;
+	char url[256];
+
+	expect_status(&r, 200);
+	flags = jget(r.json, "flags");
+	cr_assert(cJSON_IsArray(flags), "%s", r.body);
+	/* Five made here and the three the default project is seeded with. */
+	cr_assert_eq(cJSON_GetArraySize(flags), 8, "%s", r.body);
+	e = bulk_item(flags, "limit");
+	cr_assert_str_eq(jstr(e, "errorCode"), "TARGETING_KEY_MISSING", "%s", r.body);
+	cr_assert_null(jget(e, "value"));
+	e = bulk_item(flags, "theme");
+	cr_assert_str_eq(jstr(e, "reason"), "DISABLED");
+	cr_assert_str_eq(jstr(jget(e, "value"), "bg"), "#fff");
+	s = cJSON_GetArrayItem(jget(r.json, "eventStreams"), 0);
+	cr_assert_not_null(s, "%s", r.body);
+	cr_assert_str_eq(jstr(s, "type"), "sse");
+	snprintf(url, sizeof(url), "%s/ofrep/v1/events", g.base);
+	cr_assert_str_eq(jstr(s, "url"), url);
+	cr_assert_eq(jget(s, "inactivityDelaySec")->valueint, 120);
+	vx_http_res_free(&r);
+
+	r = post("/ofrep/v1/evaluate/flags", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"email\":\"b@example.com\"}}");
+	expect_status(&r, 200);
+	flags = jget(r.json, "flags");
+	cr_assert_str_eq(jstr(bulk_item(flags, "banner"), "value"), "green");
+	cr_assert_str_eq(jstr(bulk_item(flags, "static-on"), "reason"), "STATIC");
+	cr_assert_str_eq(jstr(bulk_item(flags, "rollout-off"), "reason"), "DEFAULT");
+	cr_assert_float_eq(jget(bulk_item(flags, "limit"), "value")->valuedouble, 10, 1e-9);
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, bulk_answers_304_while_the_etag_holds)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"u1\"}}";
+	char auth[300], inm[300], etag[128];
+	const char *hs[] = {auth, inm, NULL};
+	vx_http_res r = post("/ofrep/v1/evaluate/flags", sdk_key, body);
+
+	expect_status(&r, 200);
+	cr_assert(r.etag[0] == '"', "a strong ETag, not %s", r.etag);
+	snprintf(etag, sizeof(etag), "%s", r.etag);
+	vx_http_res_free(&r);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", sdk_key);
+	snprintf(inm, sizeof(inm), "If-None-Match: \"other\", %s", etag);
+	r = post_h("/ofrep/v1/evaluate/flags", hs, body);
+	cr_assert_str_eq(r.etag, etag);
+	expect_empty(&r, 304);
+	/* Another context evaluates differently: another tag. */
+	r = post_h("/ofrep/v1/evaluate/flags", hs,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"email\":\"c@example.com\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_neq(r.etag, etag);
+	vx_http_res_free(&r);
+	/* A change to a flag is a new tag. */
+	ctl("flag enable --project default --env production theme");
+	r = post_h("/ofrep/v1/evaluate/flags", hs, body);
+	expect_status(&r, 200);
+	cr_assert_str_neq(r.etag, etag);
+	cr_assert_str_eq(jstr(bulk_item(jget(r.json, "flags"), "theme"), "reason"), "STATIC");
+	vx_http_res_free(&r);
+}
+
+/* ---- the rate limit ---- */
+
+Test(ofrep_limit, past_an_api_keys_limit_is_429_with_retry_after_and_no_body)
+{
+	const char *body =
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}";
+	char auth[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_res r;
+
+	snprintf(auth, sizeof(auth), "X-API-Key: %s", api_key);
+	for (int i = 0; i < 3; i++) {
+		r = post_h("/ofrep/v1/evaluate/flags/static-on", hs, body);
+		expect_status(&r, 200);
+		cr_assert_str_eq(r.retry_after, "");
+		vx_http_res_free(&r);
+	}
+	r = post_h("/ofrep/v1/evaluate/flags", hs, body);
+	cr_assert_gt(atoi(r.retry_after), 0, "Retry-After in seconds, not '%s'", r.retry_after);
+	expect_empty(&r, 429);
+	r = post_h("/ofrep/v1/evaluate/flags/static-on", hs, body);
+	expect_empty(&r, 429);
+	/* vexild limits API keys only: SDK keys serve clients at any rate. */
+	for (int i = 0; i < 5; i++) {
+		r = post("/ofrep/v1/evaluate/flags/static-on", sdk_key, body);
+		expect_status(&r, 200);
+		vx_http_res_free(&r);
+	}
+}
+
+/* ---- the OpenFeature Node SDK ---- */
+
+/* Runs web/tests/ofrep-sdk.mjs with spec; returns its answer. */
+static cJSON *
+node_sdk(const char *key, const char *spec)
+{
+	static const char *const needed[] = {"@openfeature/server-sdk",
+		"@openfeature/ofrep-provider", "@openfeature/ofrep-core"};
+	char path[512], cmd[8192];
+	static char out[65536];
+	size_t n;
+	FILE *p;
+	cJSON *j;
+
+	p = popen("command -v node", "r");
+	cr_assert(p && fgets(path, sizeof(path), p) != NULL,
+	    "node is not on PATH: ./tools/dev installs it");
+	pclose(p);
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		snprintf(path, sizeof(path), "%s/node_modules/%s/package.json", VX_WEB_DIR,
+		    needed[i]);
+		cr_assert(access(path, R_OK) == 0,
+		    "%s is missing from %s/node_modules: run ./tools/dev to install it",
+		    needed[i], VX_WEB_DIR);
+	}
+	cr_assert_null(strchr(spec, '\''));
+	snprintf(cmd, sizeof(cmd), "node %s/tests/ofrep-sdk.mjs %s %s '%s'", VX_WEB_DIR,
+	    g.base, key, spec);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	cr_assert_eq(pclose(p), 0, "%s failed: %s", cmd, out);
+	j = cJSON_Parse(out);
+	cr_assert(cJSON_IsArray(j), "ofrep-sdk.mjs printed no JSON array: %s", out);
+	return j;
+}
+
+/* Checks one SDK answer: the value as JSON text, variant, reason. */
+static void
+expect_sdk(const cJSON *res, int i, const char *value, const char *variant,
+    const char *reason, const char *error_code)
+{
+	const cJSON *e = cJSON_GetArrayItem(res, i);
+	char *v;
+
+	cr_assert_not_null(e, "no answer %d", i);
+	v = cJSON_PrintUnformatted(jget(e, "value"));
+	cr_assert_str_eq(v, value, "%s: value", jstr(e, "flag"));
+	free(v);
+	if (variant)
+		cr_assert_str_eq(jstr(e, "variant"), variant, "%s: variant", jstr(e, "flag"));
+	cr_assert_str_eq(jstr(e, "reason"), reason, "%s: reason", jstr(e, "flag"));
+	if (error_code)
+		cr_assert_str_eq(jstr(e, "errorCode"), error_code, "%s", jstr(e, "flag"));
+	else
+		cr_assert(cJSON_IsNull(jget(e, "errorCode")), "%s: errorCode %s", jstr(e, "flag"),
+		    cJSON_PrintUnformatted(jget(e, "errorCode")));
+}
+
+Test(ofrep_sdk, the_openfeature_node_sdk_evaluates_every_flag_type)
+{
+	const char *spec = "["
+	    "{\"flag\":\"static-on\",\"type\":\"boolean\",\"default\":false,"
+	    "\"context\":{\"targetingKey\":\"u1\"}},"
+	    "{\"flag\":\"rollout-off\",\"type\":\"boolean\",\"default\":true,"
+	    "\"context\":{\"targetingKey\":\"u1\"}},"
+	    "{\"flag\":\"banner\",\"type\":\"string\",\"default\":\"none\","
+	    "\"context\":{\"targetingKey\":\"u1\",\"email\":\"ann@example.com\"}},"
+	    "{\"flag\":\"banner\",\"type\":\"string\",\"default\":\"none\","
+	    "\"context\":{\"targetingKey\":\"u1\",\"email\":\"bob@example.org\"}},"
+	    "{\"flag\":\"limit\",\"type\":\"number\",\"default\":-1,"
+	    "\"context\":{\"targetingKey\":\"u1\",\"age\":30,\"tags\":[\"beta\"]}},"
+	    "{\"flag\":\"limit\",\"type\":\"number\",\"default\":-1,"
+	    "\"context\":{\"targetingKey\":\"u1\",\"age\":12,\"tags\":[\"beta\"]}},"
+	    "{\"flag\":\"theme\",\"type\":\"object\",\"default\":{},"
+	    "\"context\":{\"targetingKey\":\"u1\"}},"
+	    "{\"flag\":\"nope\",\"type\":\"boolean\",\"default\":true,"
+	    "\"context\":{\"targetingKey\":\"u1\"}},"
+	    "{\"flag\":\"limit\",\"type\":\"number\",\"default\":-1,\"context\":{}},"
+	    "{\"flag\":\"banner\",\"type\":\"number\",\"default\":7,"
+	    "\"context\":{\"targetingKey\":\"u1\"}}"
+	    "]";
+	cJSON *res = node_sdk(sdk_key, spec);
+
+	expect_sdk(res, 0, "true", "on", "STATIC", NULL);
+	expect_sdk(res, 1, "false", "off", "DEFAULT", NULL);
+	expect_sdk(res, 2, "\"green\"", "green", "TARGETING_MATCH", NULL);
+	expect_sdk(res, 3, "\"blue\"", "blue", "SPLIT", NULL);
+	expect_sdk(res, 4, "0.5", "half", "TARGETING_MATCH", NULL);
+	expect_sdk(res, 5, "10", "ten", "SPLIT", NULL);
+	expect_sdk(res, 6, "{\"bg\":\"#fff\"}", "light", "DISABLED", NULL);
+	/* Errors come back as the SDK's own, with the caller's default. */
+	expect_sdk(res, 7, "true", NULL, "ERROR", "FLAG_NOT_FOUND");
+	expect_sdk(res, 8, "-1", NULL, "ERROR", "TARGETING_KEY_MISSING");
+	expect_sdk(res, 9, "7", NULL, "ERROR", "TYPE_MISMATCH");
+	cJSON_Delete(res);
+}
