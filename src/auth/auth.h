@@ -17,8 +17,8 @@
 #include "common/common.h"
 #include "store/store.h"
 
-#define VX_APIKEY_PREFIX "vxk_"
-#define VX_SDKKEY_PREFIX "vxs_"
+/* VX_APIKEY_PREFIX and VX_SDKKEY_PREFIX are in common.h: clients tell
+ * the two kinds apart by them too. */
 /* "vxk_" (or "vxs_") + 40 hex digits + NUL. */
 #define VX_KEY_LEN 45
 /* How much of a key is kept in clear to recognise it: "vxk_" + 8 hex. */

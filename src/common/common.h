@@ -15,6 +15,10 @@
 #define VX_MUST_USE __attribute__((warn_unused_result))
 #define VX_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
+/* How an API key and an SDK key begin (see src/auth/auth.h). */
+#define VX_APIKEY_PREFIX "vxk_"
+#define VX_SDKKEY_PREFIX "vxs_"
+
 enum {
 	VX_OK = 0,
 	VX_EINVAL = -1,   /* bad argument or malformed input */

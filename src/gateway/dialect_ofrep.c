@@ -47,7 +47,6 @@
 #include "gateway/status.h"
 
 /* auth/auth.h's VX_SDKKEY_PREFIX: anything else is sent as an API key. */
-#define SDK_KEY_PREFIX "vxs_"
 #define MAX_ATTRS 64
 #define EVENTS_PATH "/ofrep/v1/events"
 /* How long a client may keep the stream while idle (backgrounded). */
@@ -135,27 +134,15 @@ fail_call(vx_gw_req *r, const vx_status *st)
 static bool
 admit(vx_gw_req *r, const char **bound)
 {
-	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
 	Vexil__V1__AdmitReply *out;
-	const char *key = vx_gw_header(r, "Authorization");
 	vx_status st;
+	int rc;
 
-	if (key && strncasecmp(key, "Bearer ", 7) == 0)
-		key += 7;
-	else
-		key = vx_gw_header(r, "X-API-Key");
-	if (key == NULL || !vx_gw_token_ok(key)) {
+	if ((r->credential = vx_gw_key_credential(r)) == NULL) {
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
-	r->credential = vx_arena_printf(r->arena, "%s %s",
-	    strncmp(key, SDK_KEY_PREFIX, strlen(SDK_KEY_PREFIX)) == 0 ? "SdkKey" : "ApiKey",
-	    key);
-	if (r->credential == NULL) {
-		write_error(r, 500, NULL, "out of memory");
-		return false;
-	}
-	if (VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, &out, &st) != 0) {
+	if ((rc = vx_gw_admit(r, &out, &st)) < 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -163,25 +150,9 @@ admit(vx_gw_req *r, const char **bound)
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
-	if (out->rate && out->rate->limit > 0) {
-		struct timespec ts;
-		int64_t now, wait;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		wait = (out->rate->reset_at - now + 999) / 1000;
-		(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", out->rate->limit);
-		(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", out->rate->remaining);
-		(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
-		    (long long)((out->rate->reset_at + 999) / 1000));
-		if (out->rate->limited) {
-			/* Seconds: RFC 9110 allows them, and the OFREP providers
-			 * read them before trying a date. */
-			(void)vx_gw_set_header(r, "Retry-After", "%lld",
-			    (long long)(wait > 0 ? wait : 1));
-			vx_gw_reply_empty(r, 429);
-			return false;
-		}
+	if (rc == 1) {
+		vx_gw_reply_empty(r, 429);
+		return false;
 	}
 	*bound = out->environment ? out->environment : "";
 	return true;

@@ -141,10 +141,10 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 static bool
 admit(vx_gw_req *r)
 {
-	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
 	Vexil__V1__AdmitReply *out;
 	const char *h = vx_gw_header(r, "Authorization");
 	vx_status st;
+	int rc;
 
 	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !vx_gw_token_ok(h + 7)) {
 		write_error(r, 401, "Authorization", "required",
@@ -155,7 +155,7 @@ admit(vx_gw_req *r)
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
-	if (VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, &out, &st) != 0) {
+	if ((rc = vx_gw_admit(r, &out, &st)) < 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -163,28 +163,12 @@ admit(vx_gw_req *r)
 		write_error(r, 401, "Authorization", "api_key", "API key is missing or invalid");
 		return false;
 	}
-	if (out->rate && out->rate->limit > 0) {
-		struct timespec ts;
-		int64_t now, wait;
+	if (rc == 1) {
 		char msg[160];
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		wait = (out->rate->reset_at - now + 999) / 1000;
-		/* The reset is unix seconds, as the document's example shows. */
-		(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", out->rate->limit);
-		(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", out->rate->remaining);
-		(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
-		    (long long)((out->rate->reset_at + 999) / 1000));
-		if (out->rate->limited)
-			(void)vx_gw_set_header(r, "Retry-After", "%lld",
-			    (long long)(wait > 0 ? wait : 1));
-		if (!out->rate->limited)
-			return true;
-
 		snprintf(msg, sizeof(msg),
-		    "Rate limit of %u requests per minute exceeded; retry in %lld s",
-		    out->rate->limit, (long long)(wait > 0 ? wait : 1));
+		    "Rate limit of %u requests per minute exceeded; retry in %s s",
+		    out->rate->limit, vx_gw_res_header(r, "Retry-After"));
 		write_error(r, 429, NULL, "rate_limit", msg);
 		return false;
 	}

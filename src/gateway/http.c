@@ -230,6 +230,15 @@ vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
 	return 0;
 }
 
+const char *
+vx_gw_res_header(const vx_gw_req *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
 void
 vx_gw_reply_empty(vx_gw_req *r, int status)
 {

@@ -142,6 +142,8 @@ void vx_gw_request_id(const char *incoming, char out[VX_GW_REQUEST_ID_MAX + 1]);
  */
 int vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
     VX_PRINTF(3, 4);
+/* The value of a response header vx_gw_set_header() added, or NULL. */
+const char *vx_gw_res_header(const vx_gw_req *r, const char *name);
 
 /* ---- responses: each handler calls exactly one ---- */
 

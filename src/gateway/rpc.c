@@ -3,6 +3,10 @@
  */
 #include "gateway/rpc.h"
 
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
 int
 vx_gw_call(vx_gw_req *r, const ProtobufCServiceDescriptor *svc, const char *method,
     const ProtobufCMessage *in, ProtobufCMessage **out, vx_status *st)
@@ -20,4 +24,49 @@ vx_gw_call(vx_gw_req *r, const ProtobufCServiceDescriptor *svc, const char *meth
 	return vx_call_as(r->rpc->client, r->credential, r->request_id, svc,
 	    (unsigned)(md - svc->methods), in, r->rpc->timeout_ms,
 	    r->arena ? &r->arena->pb : NULL, out, st);
+}
+
+int
+vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
+{
+	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
+	const Vexil__V1__RateLimit *rate;
+	struct timespec ts;
+	int64_t now, wait;
+	int rc;
+
+	if ((rc = VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, out, st)) != 0)
+		return rc;
+	if ((rate = (*out)->rate) == NULL || rate->limit == 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	wait = (rate->reset_at - now + 999) / 1000;
+	/* The reset is unix seconds, as the platform document's example shows. */
+	(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", rate->limit);
+	(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", rate->remaining);
+	(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
+	    (long long)((rate->reset_at + 999) / 1000));
+	if (!rate->limited)
+		return 0;
+	/* Seconds: RFC 9110 allows them, and the OFREP providers read them
+	 * before trying a date. */
+	(void)vx_gw_set_header(r, "Retry-After", "%lld", (long long)(wait > 0 ? wait : 1));
+	return 1;
+}
+
+const char *
+vx_gw_key_credential(vx_gw_req *r)
+{
+	const char *key = vx_gw_header(r, "Authorization");
+
+	if (key && strncasecmp(key, "Bearer ", 7) == 0)
+		key += 7;
+	else
+		key = vx_gw_header(r, "X-API-Key");
+	if (key == NULL || !vx_gw_token_ok(key))
+		return NULL;
+	return vx_arena_printf(r->arena, "%s %s",
+	    strncmp(key, VX_SDKKEY_PREFIX, strlen(VX_SDKKEY_PREFIX)) == 0 ? "SdkKey" : "ApiKey",
+	    key);
 }

@@ -39,4 +39,23 @@ int vx_gw_call(vx_gw_req *r, const ProtobufCServiceDescriptor *svc, const char *
 	vx_gw_call((r), &svc##__descriptor, (method), &(in)->base,                \
 	    (ProtobufCMessage **)(void *)(out), (st))
 
+/*
+ * Admission: AuthService/Admit with r's credential, once per request of
+ * the dialects that rate-limit (platform, OFREP). When the key has a
+ * limit, sets X-RateLimit-Limit/-Remaining/-Reset on r (and Retry-After,
+ * in seconds, when it is spent).
+ * @return 0 admitted (*out says who); 1 over the limit (the caller
+ *         answers 429 in its own format); or a negative VX_E* code with st
+ *         set, as vx_gw_call().
+ */
+int vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st) VX_MUST_USE;
+
+/*
+ * The key of "Authorization: Bearer <key>" or "X-API-Key: <key>" (the
+ * OFREP documents' forms) as a core credential: "SdkKey <key>" for an SDK
+ * key (VX_SDKKEY_PREFIX), else "ApiKey <key>". NULL when there is none or
+ * it is not a token (vx_gw_token_ok), or out of memory.
+ */
+const char *vx_gw_key_credential(vx_gw_req *r);
+
 #endif

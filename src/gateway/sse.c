@@ -36,7 +36,6 @@
 #include "vexil/v1/model.pb-c.h"
 
 /* auth/auth.h's VX_SDKKEY_PREFIX: any other key is sent as an API key. */
-#define SDK_KEY_PREFIX "vxs_"
 /* Notices waiting for the hub thread; past it they are dropped, and the
  * next notice of the project shows the gap. */
 #define RING 4096
@@ -469,35 +468,19 @@ on_stream_closed(void *arg)
 	pthread_mutex_unlock(&h->mu);
 }
 
-/* The key from Bearer or X-API-Key, as a core credential; NULL when none. */
-static char *
-credential(vx_gw_req *r)
-{
-	const char *a = vx_gw_header(r, "Authorization"), *key = NULL;
-
-	if (a && strncasecmp(a, "Bearer ", 7) == 0)
-		key = a + 7;
-	else if (a == NULL)
-		key = vx_gw_header(r, "X-API-Key");
-	if (key == NULL || !vx_gw_token_ok(key))
-		return NULL;
-	return vx_arena_printf(r->arena, "%s %s",
-	    strncmp(key, SDK_KEY_PREFIX, strlen(SDK_KEY_PREFIX)) == 0 ? "SdkKey" : "ApiKey", key);
-}
-
 /* Admits the key: its project and environment, or false after answering. */
 static bool
 admit(vx_gw_req *r, uint64_t *project, const char **env)
 {
-	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
 	Vexil__V1__AdmitReply *out;
 	vx_status st;
+	int rc;
 
-	if ((r->credential = credential(r)) == NULL) {
+	if ((r->credential = vx_gw_key_credential(r)) == NULL) {
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
-	if (VX_GW_CALL(r, vexil__v1__auth_service, "Admit", &in, &out, &st) != 0) {
+	if ((rc = vx_gw_admit(r, &out, &st)) < 0) {
 		if (st.code == VEXIL__V1__CODE__UNAUTHENTICATED)
 			vx_gw_reply_empty(r, 401);
 		else
@@ -509,14 +492,7 @@ admit(vx_gw_req *r, uint64_t *project, const char **env)
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
-	if (out->rate && out->rate->limited) {
-		struct timespec ts;
-		int64_t now, wait;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		wait = (out->rate->reset_at - now + 999) / 1000;
-		(void)vx_gw_set_header(r, "Retry-After", "%lld", (long long)(wait > 0 ? wait : 1));
+	if (rc == 1) {
 		vx_gw_reply_empty(r, 429);
 		return false;
 	}

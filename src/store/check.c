@@ -1,13 +1,13 @@
 /*
  * Vexil — verifying a data dir: see check.h for what is checked.
  *
- * The checker knows the layout of docs/storage.md but not store.c's
- * internals: it opens its own read-only environment and names the
- * databases itself, so it can run next to a serving vexild (LMDB readers
- * never block the writer) and never writes a byte. It reads everything in
+ * The checker shares the layout (layout.h) but not store.c's code: it
+ * opens its own read-only environment, so it can run next to a serving
+ * vexild (LMDB readers never block the writer) and never writes a byte. It reads everything in
  * one transaction, so what it sees is one committed state.
  */
 #include "store/check.h"
+#include "store/layout.h"
 
 #include <lmdb.h>
 #include <stdarg.h>
@@ -18,40 +18,6 @@
 
 #include "vexil/v1/model.pb-c.h"
 
-enum {
-	DB_META,
-	DB_PROJECTS,
-	DB_PROJECT_NAMES,
-	DB_ENVS,
-	DB_FLAGS,
-	DB_FLAG_IDS,
-	DB_APIKEYS,
-	DB_APIKEY_HASHES,
-	DB_SDKKEYS,
-	DB_SDKKEY_HASHES,
-	DB_USERS,
-	DB_USER_EMAILS,
-	DB_CHANGES,
-	DB_AUDIT,
-	DB_EVAL_COUNTS,
-	DB_EVAL_LOG,
-	DB_COUNT_
-};
-
-static const char *const db_names[DB_COUNT_] = {
-	"meta", "projects", "project_names", "envs", "flags", "flag_ids",
-	"apikeys", "apikey_hashes", "sdkkeys", "sdkkey_hashes", "users",
-	"user_emails", "changes", "audit", "eval_counts", "eval_log",
-};
-
-enum { SEQ_PROJECT, SEQ_ENV, SEQ_FLAG, SEQ_RULE, SEQ_APIKEY, SEQ_SDKKEY, SEQ_USER,
-	SEQ_AUDIT, SEQ_EVALLOG, SEQ_COUNT_ };
-
-static const char *const seq_names[SEQ_COUNT_] = {
-	"seq.project", "seq.env", "seq.flag", "seq.rule", "seq.apikey",
-	"seq.sdkkey", "seq.user", "seq.audit", "seq.evallog",
-};
-
 /* Stop printing problems past this many; they are still counted. */
 #define MAX_PRINTED 200
 
@@ -59,7 +25,7 @@ struct chk {
 	MDB_txn *txn;
 	MDB_dbi dbi[DB_COUNT_];
 	bool have[DB_COUNT_];
-	uint64_t seq[SEQ_COUNT_];
+	uint64_t seq[VX_SEQ_COUNT_];
 	FILE *out;
 	unsigned long problems;
 };
@@ -109,7 +75,7 @@ decode(struct chk *k, int db, const ProtobufCMessageDescriptor *desc, const MDB_
 	void *m = unpack_val(desc, v);
 
 	if (m == NULL)
-		problem(k, "%s: the record at key %s does not decode as %s", db_names[db],
+		problem(k, "%s: the record at key %s does not decode as %s", vx_store_db_names[db],
 		    show(b, sizeof(b), key->mv_data, key->mv_size), desc->name);
 	return m;
 }
@@ -141,19 +107,6 @@ lookup_id(struct chk *k, int db, uint64_t id, MDB_val *v)
 	return lookup(k, db, key, 8, v);
 }
 
-/* A key of 8 id bytes and a string, as the store builds it. */
-static size_t
-id_str(uint8_t *buf, size_t cap, uint64_t id, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || 8 + n > cap)
-		return 0;
-	vx_be64_put(buf, id);
-	memcpy(buf + 8, s, n);
-	return 8 + n;
-}
-
 typedef void (*walk_fn)(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg);
 
 /* Calls fn for every record of db, in key order; returns how many. */
@@ -168,7 +121,7 @@ walk(struct chk *k, int db, walk_fn fn, void *arg)
 	if (!k->have[db])
 		return 0;
 	if ((rc = mdb_cursor_open(k->txn, k->dbi[db], &cur)) != 0) {
-		problem(k, "%s: cannot open a cursor: %s", db_names[db], mdb_strerror(rc));
+		problem(k, "%s: cannot open a cursor: %s", vx_store_db_names[db], mdb_strerror(rc));
 		return 0;
 	}
 	for (rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
@@ -177,7 +130,7 @@ walk(struct chk *k, int db, walk_fn fn, void *arg)
 		n++;
 	}
 	if (rc != MDB_NOTFOUND)
-		problem(k, "%s: read failed: %s", db_names[db], mdb_strerror(rc));
+		problem(k, "%s: read failed: %s", vx_store_db_names[db], mdb_strerror(rc));
 	mdb_cursor_close(cur);
 	return n;
 }
@@ -188,7 +141,7 @@ check_seq(struct chk *k, int seq, uint64_t id, const char *what)
 {
 	if (id == 0 || id > k->seq[seq])
 		problem(k, "%s has id %llu, but %s is %llu", what, (unsigned long long)id,
-		    seq_names[seq], (unsigned long long)k->seq[seq]);
+		    vx_store_seq_names[seq], (unsigned long long)k->seq[seq]);
 }
 
 /* ---- projects ---- */
@@ -224,8 +177,8 @@ each_project(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	if (p->id != vx_be64_get(key->mv_data))
 		problem(k, "projects: %s is stored under id %llu", what,
 		    (unsigned long long)vx_be64_get(key->mv_data));
-	check_seq(k, SEQ_PROJECT, p->id, what);
-	nlen = id_str(nk, sizeof(nk), p->owner_user_id, p->name);
+	check_seq(k, VX_SEQ_PROJECT, p->id, what);
+	nlen = vx_store_id_str_key(nk, sizeof(nk), p->owner_user_id, p->name);
 	if (nlen == 0)
 		problem(k, "projects: %s has an empty or oversized name", what);
 	else if (!lookup(k, DB_PROJECT_NAMES, nk, nlen, &x))
@@ -289,11 +242,11 @@ each_env(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		return;
 	snprintf(what, sizeof(what), "environment %llu (%llu/%.100s)",
 	    (unsigned long long)e->id, (unsigned long long)e->project_id, e->key);
-	wlen = id_str(want, sizeof(want), e->project_id, e->key);
+	wlen = vx_store_id_str_key(want, sizeof(want), e->project_id, e->key);
 	if (wlen != key->mv_size || memcmp(want, key->mv_data, wlen) != 0)
 		problem(k, "envs: %s is stored under key %s", what,
 		    show(b, sizeof(b), key->mv_data, key->mv_size));
-	check_seq(k, SEQ_ENV, e->id, what);
+	check_seq(k, VX_SEQ_ENV, e->id, what);
 	if (!lookup_id(k, DB_PROJECTS, e->project_id, &x))
 		problem(k, "envs: %s belongs to a project that does not exist", what);
 	drop(e);
@@ -315,7 +268,7 @@ check_flag_env(struct chk *k, const Vexil__V1__Flag *f, const Vexil__V1__FlagEnv
     const char *what)
 {
 	uint8_t ek[520];
-	size_t elen = id_str(ek, sizeof(ek), f->project_id, cfg->environment);
+	size_t elen = vx_store_id_str_key(ek, sizeof(ek), f->project_id, cfg->environment);
 	MDB_val x;
 
 	if (elen == 0 || !lookup(k, DB_ENVS, ek, elen, &x))
@@ -330,7 +283,7 @@ check_flag_env(struct chk *k, const Vexil__V1__Flag *f, const Vexil__V1__FlagEnv
 		char rw[1024];
 		snprintf(rw, sizeof(rw), "rule %llu of %s in %.100s", (unsigned long long)r->id,
 		    what, cfg->environment);
-		check_seq(k, SEQ_RULE, r->id, rw);
+		check_seq(k, VX_SEQ_RULE, r->id, rw);
 		if (*r->variant && !has_variant(f, r->variant))
 			problem(k, "flags: %s serves variant %.100s, which the flag does not have",
 			    rw, r->variant);
@@ -355,11 +308,11 @@ each_flag(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		return;
 	snprintf(what, sizeof(what), "flag %llu (%llu/%.100s)", (unsigned long long)f->id,
 	    (unsigned long long)f->project_id, f->key);
-	wlen = id_str(want, sizeof(want), f->project_id, f->key);
+	wlen = vx_store_id_str_key(want, sizeof(want), f->project_id, f->key);
 	if (wlen != key->mv_size || memcmp(want, key->mv_data, wlen) != 0)
 		problem(k, "flags: %s is stored under key %s", what,
 		    show(b, sizeof(b), key->mv_data, key->mv_size));
-	check_seq(k, SEQ_FLAG, f->id, what);
+	check_seq(k, VX_SEQ_FLAG, f->id, what);
 	if (!lookup_id(k, DB_PROJECTS, f->project_id, &x))
 		problem(k, "flags: %s belongs to a project that does not exist", what);
 	if (!lookup_id(k, DB_FLAG_IDS, f->id, &x))
@@ -413,9 +366,9 @@ struct keykind {
 	const char *name;
 };
 
-static const struct keykind apikeys = {DB_APIKEYS, DB_APIKEY_HASHES, SEQ_APIKEY,
+static const struct keykind apikeys = {DB_APIKEYS, DB_APIKEY_HASHES, VX_SEQ_APIKEY,
 	&vexil__v1__api_key__descriptor, "API key"};
-static const struct keykind sdkkeys = {DB_SDKKEYS, DB_SDKKEY_HASHES, SEQ_SDKKEY,
+static const struct keykind sdkkeys = {DB_SDKKEYS, DB_SDKKEY_HASHES, VX_SEQ_SDKKEY,
 	&vexil__v1__sdk_key__descriptor, "SDK key"};
 
 /* The id and hash of either kind of key record. */
@@ -442,7 +395,7 @@ each_key(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	MDB_val x;
 
 	if (key->mv_size != 8) {
-		problem(k, "%s: a key of %zu bytes (want 8)", db_names[kk->db], key->mv_size);
+		problem(k, "%s: a key of %zu bytes (want 8)", vx_store_db_names[kk->db], key->mv_size);
 		return;
 	}
 	if ((m = decode(k, kk->db, kk->desc, key, v)) == NULL)
@@ -450,16 +403,16 @@ each_key(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	key_fields(kk, m, &id, &hash);
 	snprintf(what, sizeof(what), "%s %llu", kk->name, (unsigned long long)id);
 	if (id != vx_be64_get(key->mv_data))
-		problem(k, "%s: %s is stored under id %llu", db_names[kk->db], what,
+		problem(k, "%s: %s is stored under id %llu", vx_store_db_names[kk->db], what,
 		    (unsigned long long)vx_be64_get(key->mv_data));
 	check_seq(k, kk->seq, id, what);
 	if (hash.len != 32)
-		problem(k, "%s: %s has a hash of %zu bytes (want 32)", db_names[kk->db], what,
+		problem(k, "%s: %s has a hash of %zu bytes (want 32)", vx_store_db_names[kk->db], what,
 		    hash.len);
 	else if (!lookup(k, kk->hashdb, hash.data, 32, &x))
-		problem(k, "%s: no entry for the hash of %s", db_names[kk->hashdb], what);
+		problem(k, "%s: no entry for the hash of %s", vx_store_db_names[kk->hashdb], what);
 	else if (x.mv_size != 8 || vx_be64_get(x.mv_data) != id)
-		problem(k, "%s: the hash of %s points elsewhere", db_names[kk->hashdb], what);
+		problem(k, "%s: the hash of %s points elsewhere", vx_store_db_names[kk->hashdb], what);
 	drop(m);
 }
 
@@ -474,20 +427,20 @@ each_key_hash(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 
 	if (key->mv_size != 32 || v->mv_size != 8) {
 		problem(k, "%s: a malformed entry (%zu-byte key, %zu-byte value)",
-		    db_names[kk->hashdb], key->mv_size, v->mv_size);
+		    vx_store_db_names[kk->hashdb], key->mv_size, v->mv_size);
 		return;
 	}
 	id = vx_be64_get(v->mv_data);
 	if (!lookup_id(k, kk->db, id, &x) ||
 	    (m = unpack_val(kk->desc, &x)) == NULL) {
 		problem(k, "%s: a hash points to %s %llu, which does not exist",
-		    db_names[kk->hashdb], kk->name, (unsigned long long)id);
+		    vx_store_db_names[kk->hashdb], kk->name, (unsigned long long)id);
 		return;
 	}
 	key_fields(kk, m, &id, &hash);
 	if (hash.len != 32 || memcmp(hash.data, key->mv_data, 32) != 0)
 		problem(k, "%s: a hash points to %s %llu, which has another hash",
-		    db_names[kk->hashdb], kk->name, (unsigned long long)id);
+		    vx_store_db_names[kk->hashdb], kk->name, (unsigned long long)id);
 	drop(m);
 }
 
@@ -509,7 +462,7 @@ each_user(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	if (u->id != vx_be64_get(key->mv_data))
 		problem(k, "users: user %llu is stored under id %llu", (unsigned long long)u->id,
 		    (unsigned long long)vx_be64_get(key->mv_data));
-	check_seq(k, SEQ_USER, u->id, "a user");
+	check_seq(k, VX_SEQ_USER, u->id, "a user");
 	if (*u->email == '\0' || !lookup(k, DB_USER_EMAILS, u->email, strlen(u->email), &x))
 		problem(k, "user_emails: no entry for user %llu (%.100s)",
 		    (unsigned long long)u->id, u->email);
@@ -646,7 +599,7 @@ each_audit(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	    a->seq != vx_be64_get((const uint8_t *)key->mv_data + 8))
 		problem(k, "audit: entry %llu of project %llu is stored under another key",
 		    (unsigned long long)a->seq, (unsigned long long)a->project_id);
-	check_seq(k, SEQ_AUDIT, a->seq, "an audit entry");
+	check_seq(k, VX_SEQ_AUDIT, a->seq, "an audit entry");
 	drop(a);
 }
 
@@ -666,7 +619,7 @@ each_eval_record(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		problem(k, "eval_log: a record of project %llu is stored under project %llu",
 		    (unsigned long long)r->project_id,
 		    (unsigned long long)vx_be64_get(key->mv_data));
-	check_seq(k, SEQ_EVALLOG, vx_be64_get((const uint8_t *)key->mv_data + 8),
+	check_seq(k, VX_SEQ_EVALLOG, vx_be64_get((const uint8_t *)key->mv_data + 8),
 	    "an evaluation record");
 	drop(r);
 }
@@ -692,12 +645,12 @@ read_meta(struct chk *k)
 {
 	MDB_val v;
 
-	for (int i = 0; i < SEQ_COUNT_; i++) {
+	for (int i = 0; i < VX_SEQ_COUNT_; i++) {
 		k->seq[i] = 0;
-		if (!lookup(k, DB_META, seq_names[i], strlen(seq_names[i]), &v))
+		if (!lookup(k, DB_META, vx_store_seq_names[i], strlen(vx_store_seq_names[i]), &v))
 			continue;
 		if (v.mv_size != 8)
-			problem(k, "meta: %s is %zu bytes (want 8)", seq_names[i], v.mv_size);
+			problem(k, "meta: %s is %zu bytes (want 8)", vx_store_seq_names[i], v.mv_size);
 		else
 			k->seq[i] = vx_be64_get(v.mv_data);
 	}
@@ -740,10 +693,10 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 		return VX_EIO;
 	}
 	for (int i = 0; i < DB_COUNT_; i++) {
-		rc = mdb_dbi_open(k.txn, db_names[i], 0, &k.dbi[i]);
+		rc = mdb_dbi_open(k.txn, vx_store_db_names[i], 0, &k.dbi[i]);
 		k.have[i] = rc == 0;
 		if (rc != 0)
-			problem(&k, "database %s is missing: %s", db_names[i], mdb_strerror(rc));
+			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
 	read_meta(&k);

@@ -8,6 +8,7 @@
  * transaction is live and the grower takes it exclusively.
  */
 #include "store/store.h"
+#include "store/layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,33 +19,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum dbi_id {
-	DB_META,
-	DB_PROJECTS,
-	DB_PROJECT_NAMES,
-	DB_ENVS,
-	DB_FLAGS,
-	DB_FLAG_IDS,
-	DB_APIKEYS,
-	DB_APIKEY_HASHES,
-	DB_SDKKEYS,
-	DB_SDKKEY_HASHES,
-	DB_USERS,
-	DB_USER_EMAILS,
-	DB_CHANGES,
-	DB_AUDIT,
-	DB_EVAL_COUNTS,
-	DB_EVAL_LOG,
-	DB_COUNT_
-};
-
-static const char *const db_names[DB_COUNT_] = {
+const char *const vx_store_db_names[DB_COUNT_] = {
 	"meta", "projects", "project_names", "envs", "flags", "flag_ids",
 	"apikeys", "apikey_hashes", "sdkkeys", "sdkkey_hashes", "users",
 	"user_emails", "changes", "audit", "eval_counts", "eval_log",
 };
 
-static const char *const seq_names[VX_SEQ_COUNT_] = {
+const char *const vx_store_seq_names[VX_SEQ_COUNT_] = {
 	"seq.project", "seq.env", "seq.flag", "seq.rule", "seq.apikey",
 	"seq.sdkkey", "seq.user", "seq.audit", "seq.evallog",
 };
@@ -139,7 +120,7 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail_rc;
 	for (int i = 0; i < DB_COUNT_; i++)
-		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i])) != 0)
+		if ((rc = mdb_dbi_open(txn, vx_store_db_names[i], MDB_CREATE, &s->dbi[i])) != 0)
 			goto fail_rc;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
@@ -381,7 +362,7 @@ vx_wtxn_txn(vx_wtxn *w)
 /* ---- record helpers ---- */
 
 static int
-put_msg(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen,
+put_msg(vx_wtxn *w, enum vx_dbi_id db, const void *key, size_t klen,
     const ProtobufCMessage *m)
 {
 	MDB_val k = {klen, (void *)key};
@@ -391,26 +372,26 @@ put_msg(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen,
 	/* Reserve the space and pack straight into the map: no copy. */
 	rc = mdb_put(w->txn, w->s->dbi[db], &k, &v, MDB_RESERVE);
 	if (rc != 0)
-		return mdb_err(w, rc, db_names[db]);
+		return mdb_err(w, rc, vx_store_db_names[db]);
 	protobuf_c_message_pack(m, v.mv_data);
 	return 0;
 }
 
 static int
-put_raw(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen, const void *val,
+put_raw(vx_wtxn *w, enum vx_dbi_id db, const void *key, size_t klen, const void *val,
     size_t vlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 	int rc = mdb_put(w->txn, w->s->dbi[db], &k, &v, 0);
-	return rc ? mdb_err(w, rc, db_names[db]) : 0;
+	return rc ? mdb_err(w, rc, vx_store_db_names[db]) : 0;
 }
 
 static int
-del_key(vx_wtxn *w, enum dbi_id db, const void *key, size_t klen)
+del_key(vx_wtxn *w, enum vx_dbi_id db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
 	int rc = mdb_del(w->txn, w->s->dbi[db], &k, NULL);
-	return rc ? mdb_err(w, rc, db_names[db]) : 0;
+	return rc ? mdb_err(w, rc, vx_store_db_names[db]) : 0;
 }
 
 static int
@@ -435,13 +416,13 @@ unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
 }
 
 static int
-get_msg(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *key, size_t klen,
+get_msg(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc, void **out)
 {
 	MDB_val k = {klen, (void *)key}, v;
 	int rc = mdb_get(txn, s->dbi[db], &k, &v);
 	if (rc != 0)
-		return mdb_err(NULL, rc, db_names[db]);
+		return mdb_err(NULL, rc, vx_store_db_names[db]);
 	return unpack(desc, alloc, &v, out);
 }
 
@@ -449,13 +430,8 @@ get_msg(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *key, size_t klen,
 static int
 id_str_key(uint8_t *buf, uint64_t id, const char *str, size_t *klen)
 {
-	size_t n = strlen(str);
-	if (n == 0 || 8 + n > KEY_MAX)
-		return VX_EINVAL;
-	vx_be64_put(buf, id);
-	memcpy(buf + 8, str, n);
-	*klen = 8 + n;
-	return 0;
+	*klen = vx_store_id_str_key(buf, KEY_MAX, id, str);
+	return *klen ? 0 : VX_EINVAL;
 }
 
 /* protobuf-c takes a NULL allocator to mean malloc; so do we. */
@@ -481,7 +457,7 @@ free_mem(ProtobufCAllocator *a, void *p)
  * from the range's end instead.
  */
 static int
-list_scan(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix, size_t plen,
+list_scan(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *prefix, size_t plen,
     const void *start, size_t slen, bool reverse, size_t limit,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc, void ***out,
     size_t *n)
@@ -556,7 +532,7 @@ out:
 }
 
 static int
-list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix, size_t plen,
+list_range(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *prefix, size_t plen,
     bool reverse, size_t limit, const ProtobufCMessageDescriptor *desc,
     ProtobufCAllocator *alloc, void ***out, size_t *n)
 {
@@ -565,7 +541,7 @@ list_range(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *prefix, size_t
 
 /* Like list_range, forwards from key `start`, within start's first plen bytes. */
 static int
-list_from(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *start, size_t slen,
+list_from(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *start, size_t slen,
     size_t plen, size_t limit, const ProtobufCMessageDescriptor *desc,
     ProtobufCAllocator *alloc, void ***out, size_t *n)
 {
@@ -574,7 +550,7 @@ list_from(MDB_txn *txn, vx_store *s, enum dbi_id db, const void *start, size_t s
 
 /* Deletes every key starting with prefix; calls each(value) first if set. */
 static int
-del_range(vx_wtxn *w, enum dbi_id db, const void *prefix, size_t plen,
+del_range(vx_wtxn *w, enum vx_dbi_id db, const void *prefix, size_t plen,
     int (*each)(vx_wtxn *, const MDB_val *, const MDB_val *))
 {
 	MDB_cursor *cur;
@@ -628,13 +604,13 @@ vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
 	uint64_t cur = 0;
 	int rc;
 
-	rc = vx_store_meta_get(w->txn, w->s, seq_names[seq], buf, sizeof(buf), &len);
+	rc = vx_store_meta_get(w->txn, w->s, vx_store_seq_names[seq], buf, sizeof(buf), &len);
 	if (rc == 0 && len == 8)
 		cur = vx_be64_get(buf);
 	else if (rc != 0 && rc != VX_ENOTFOUND)
 		return rc;
 	vx_be64_put(buf, ++cur);
-	if ((rc = vx_store_meta_put(w, seq_names[seq], buf, 8)) != 0)
+	if ((rc = vx_store_meta_put(w, vx_store_seq_names[seq], buf, 8)) != 0)
 		return rc;
 	*id = cur;
 	return 0;
@@ -1068,7 +1044,7 @@ vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
 /* ---- API keys and SDK keys: a record by id plus an index by hash ---- */
 
 static int
-key_get(MDB_txn *txn, vx_store *s, enum dbi_id db, const ProtobufCMessageDescriptor *desc,
+key_get(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const ProtobufCMessageDescriptor *desc,
     uint64_t id, ProtobufCAllocator *alloc, void **out)
 {
 	uint8_t key[8];
@@ -1077,7 +1053,7 @@ key_get(MDB_txn *txn, vx_store *s, enum dbi_id db, const ProtobufCMessageDescrip
 }
 
 static int
-key_find(MDB_txn *txn, vx_store *s, enum dbi_id db, enum dbi_id hashdb,
+key_find(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, enum vx_dbi_id hashdb,
     const ProtobufCMessageDescriptor *desc, const uint8_t hash[32],
     ProtobufCAllocator *alloc, void **out)
 {
@@ -1085,14 +1061,14 @@ key_find(MDB_txn *txn, vx_store *s, enum dbi_id db, enum dbi_id hashdb,
 	int rc;
 
 	if ((rc = mdb_get(txn, s->dbi[hashdb], &k, &v)) != 0)
-		return mdb_err(NULL, rc, db_names[hashdb]);
+		return mdb_err(NULL, rc, vx_store_db_names[hashdb]);
 	if (v.mv_size != 8)
 		return VX_EIO;
 	return key_get(txn, s, db, desc, vx_be64_get(v.mv_data), alloc, out);
 }
 
 static int
-key_put(vx_wtxn *w, enum dbi_id db, enum dbi_id hashdb, uint64_t id,
+key_put(vx_wtxn *w, enum vx_dbi_id db, enum vx_dbi_id hashdb, uint64_t id,
     const ProtobufCBinaryData *hash, const ProtobufCMessage *m)
 {
 	uint8_t key[8];
