@@ -35,6 +35,10 @@ usage(FILE *to)
 	    "  --map-max BYTES   cap on LMDB map growth (default 17179869184)\n"
 	    "  --no-sync         do not fsync commits (faster; a crash may lose\n"
 	    "                    the last acknowledged writes)\n"
+	    "  --hash-workers N  concurrent Argon2 password hashes, 64 MiB each\n"
+	    "                    (default 2)\n"
+	    "  --hash-queue N    sign-ups and logins waiting for a hash; more are\n"
+	    "                    refused RESOURCE_EXHAUSTED (default 64)\n"
 	    "  --eval-buffer N   evaluation records queued before they are dropped\n"
 	    "                    (default 16384)\n"
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
@@ -172,6 +176,18 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--map-max") == 0) {
 			if (parse_size(a, v, &o.map_max) != 0)
 				return 2;
+		} else if (strcmp(a, "--hash-workers") == 0) {
+			if (parse_size(a, v, &n) != 0 || n < 1 || n > 64) {
+				fprintf(stderr, "vexild: --hash-workers must be 1..64\n");
+				return 2;
+			}
+			o.hash_workers = (int)n;
+		} else if (strcmp(a, "--hash-queue") == 0) {
+			if (parse_size(a, v, &o.hash_queue) != 0 || o.hash_queue < 1 ||
+			    o.hash_queue > 65536) {
+				fprintf(stderr, "vexild: --hash-queue must be 1..65536\n");
+				return 2;
+			}
 		} else if (strcmp(a, "--eval-buffer") == 0) {
 			if (parse_size(a, v, &o.eval_buffer) != 0)
 				return 2;

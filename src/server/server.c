@@ -25,8 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOW_WORKERS 2 /* concurrent Argon2 hashes, 64 MiB each */
+/* Defaults of --hash-workers (concurrent Argon2 hashes, 64 MiB each) and
+ * --hash-queue (hashing requests waiting for one). */
+#define SLOW_WORKERS 2
 #define SLOW_QUEUE 64
+#define SLOW_MAX 64
+#define SLOW_QUEUE_MAX 65536
 
 struct worker {
 	vx_server *srv;
@@ -52,12 +56,13 @@ struct vx_server {
 	atomic_int conns[2];  /* pipes on REP and PUB */
 	/* The slow lane: requests that hash passwords, handed over with
 	 * their REP context so that request workers never run Argon2. */
-	struct worker slow[SLOW_WORKERS];
+	struct worker slow[SLOW_MAX];
+	int nslow;
 	struct slow_job {
 		nng_ctx ctx;
 		nng_msg *msg;
-	} queue[SLOW_QUEUE];
-	size_t qhead, qlen;
+	} *queue;
+	size_t qcap, qhead, qlen;
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	bool slow_started;
@@ -355,8 +360,8 @@ hand_over(struct worker *w, nng_msg *msg)
 	if (nng_ctx_open(&fresh, srv->rep) != 0)
 		return false;
 	pthread_mutex_lock(&srv->qlock);
-	if (srv->qlen < SLOW_QUEUE) {
-		srv->queue[(srv->qhead + srv->qlen++) % SLOW_QUEUE] =
+	if (srv->qlen < srv->qcap) {
+		srv->queue[(srv->qhead + srv->qlen++) % srv->qcap] =
 		    (struct slow_job){w->ctx, msg};
 		pthread_cond_signal(&srv->qcond);
 		ok = true;
@@ -385,7 +390,7 @@ slow_main(void *arg)
 			break;
 		}
 		job = srv->queue[srv->qhead];
-		srv->qhead = (srv->qhead + 1) % SLOW_QUEUE;
+		srv->qhead = (srv->qhead + 1) % srv->qcap;
 		srv->qlen--;
 		pthread_mutex_unlock(&srv->qlock);
 		(void)serve(w, job.msg);
@@ -630,10 +635,20 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		goto fail;
 	srv->rep_open = true;
 
+	srv->nslow = opts->hash_workers > 0 ? opts->hash_workers : SLOW_WORKERS;
+	if (srv->nslow > SLOW_MAX)
+		srv->nslow = SLOW_MAX;
+	srv->qcap = opts->hash_queue > 0 ? opts->hash_queue : SLOW_QUEUE;
+	if (srv->qcap > SLOW_QUEUE_MAX)
+		srv->qcap = SLOW_QUEUE_MAX;
+	if ((srv->queue = calloc(srv->qcap, sizeof(*srv->queue))) == NULL) {
+		rc = VX_ENOMEM;
+		goto fail;
+	}
 	pthread_mutex_init(&srv->qlock, NULL);
 	pthread_cond_init(&srv->qcond, NULL);
 	srv->slow_started = true;
-	for (int i = 0; i < SLOW_WORKERS; i++) {
+	for (int i = 0; i < srv->nslow; i++) {
 		struct worker *w = &srv->slow[i];
 		w->srv = srv;
 		w->slow = true;
@@ -704,7 +719,7 @@ vx_server_stop(vx_server *srv)
 		pthread_mutex_lock(&srv->qlock);
 		pthread_cond_broadcast(&srv->qcond);
 		pthread_mutex_unlock(&srv->qlock);
-		for (int i = 0; i < SLOW_WORKERS; i++) {
+		for (int i = 0; i < srv->nslow; i++) {
 			struct worker *w = &srv->slow[i];
 			if (w->started)
 				pthread_join(w->thread, NULL);
@@ -730,5 +745,6 @@ vx_server_stop(vx_server *srv)
 	/* The last records are written before the store closes. */
 	vx_evalrec_stop(srv->records);
 	vx_store_close(srv->store);
+	free(srv->queue);
 	free(srv);
 }

@@ -39,6 +39,9 @@ typedef struct vx_server_opts {
 	size_t change_log_keep; /* change log entries kept per project */
 	const char *tls_cert;  /* PEM certificate (chain) for tls+tcp:// URLs */
 	const char *tls_key;   /* PEM private key for tls+tcp:// URLs */
+	int hash_workers;      /* concurrent Argon2 hashes; 0: 2 (at most 64) */
+	size_t hash_queue;     /* hashing requests waiting; 0: 64; more are
+	                        * refused RESOURCE_EXHAUSTED */
 } vx_server_opts;
 
 typedef struct vx_server vx_server;

@@ -3,6 +3,7 @@
  * by users, and the projects' primary SDK keys.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -268,4 +269,84 @@ Test(users, admit_counts_requests_per_api_key_per_minute)
 	vx_free(r);
 	cr_assert_null(admit_as("ApiKey vxk_0000000000000000000000000000000000000000", &st, &rc));
 	cr_assert_eq(rc, VX_EAUTH);
+}
+
+/* ---- the hashing lane's limit (--hash-workers, --hash-queue) ---- */
+
+#define SIGNUPS 12
+
+struct signup {
+	vx_client *c;
+	int i, rc;
+	vx_status st;
+};
+
+static void *
+signup_thread(void *arg)
+{
+	struct signup *s = arg;
+	Vexil__V1__RegisterRequest in = VEXIL__V1__REGISTER_REQUEST__INIT;
+	Vexil__V1__User *u = NULL;
+	char email[64];
+
+	snprintf(email, sizeof(email), "burst%d@example.com", s->i);
+	in.email = email;
+	in.password = "secret-pw";
+	s->rc = vx_register_user(s->c, &in, &u, &s->st);
+	vx_free(u);
+	return NULL;
+}
+
+/*
+ * One hash at a time and one waiting: a burst of sign-ups gets some
+ * through and the rest refused RESOURCE_EXHAUSTED, nothing half done
+ * (refused users do not exist), and other RPCs are answered throughout,
+ * because request workers never hash.
+ */
+Test(users, a_burst_of_sign_ups_past_the_hash_lane_is_refused_and_nothing_else_waits)
+{
+	static const char *const args[] = {"--hash-workers", "1", "--hash-queue", "1", NULL};
+	Vexil__V1__ListProjectsRequest lp = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *pl;
+	struct signup s[SIGNUPS];
+	pthread_t th[SIGNUPS];
+	vx_client *anon;
+	int ok = 0, refused = 0;
+	vx_status st;
+
+	vx_harness_fini(&h);
+	vx_harness_start(&h, args);
+	anon = vx_harness_client(&h, NULL);
+	for (int i = 0; i < SIGNUPS; i++) {
+		s[i] = (struct signup){.c = anon, .i = i};
+		cr_assert_eq(pthread_create(&th[i], NULL, signup_thread, &s[i]), 0);
+	}
+	/* While the lane is busy, the request workers still answer. */
+	cr_assert(vx_list_projects(h.admin, &lp, &pl, &st) == 0, "%s", st.message);
+	vx_free(pl);
+	for (int i = 0; i < SIGNUPS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < SIGNUPS; i++) {
+		int rc;
+		vx_client *c;
+		char email[64];
+
+		snprintf(email, sizeof(email), "burst%d@example.com", i);
+		if (s[i].rc == 0) {
+			ok++;
+			c = log_in(email, "secret-pw", &rc, &st);
+			cr_assert_eq(rc, 0, "%s signed up, so logs in: %s", email, st.message);
+			vx_client_close(c);
+		} else {
+			cr_assert_eq(s[i].st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED,
+			    "a sign-up fails only for the full lane: %s", s[i].st.message);
+			refused++;
+			c = log_in(email, "secret-pw", &rc, &st);
+			cr_assert_neq(rc, 0, "a refused sign-up made no user (%s)", email);
+		}
+	}
+	cr_assert_gt(ok, 0, "the lane serves");
+	cr_assert_gt(refused, 0, "%d sign-ups at once overflow one hash and one place",
+	    SIGNUPS);
+	vx_client_close(anon);
 }
