@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,4 +168,32 @@ vx_gateway_stop(vx_gateway *g)
 	waitpid(g->pid, &status, 0);
 	g->pid = 0;
 	return -1;
+}
+
+void
+vx_gateway_teardown(vx_gateway *g, vx_harness *h)
+{
+	bool started = g->pid > 0;
+	int rc = started ? vx_gateway_stop(g) : 0;
+	char log[sizeof(g->log)];
+
+	memcpy(log, g->log, sizeof(log));
+	vx_harness_fini(h);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
+	if (started)
+		unlink(log);
+}
+
+const char *
+vx_fmt(const char *f, ...)
+{
+	static char bufs[8][4096];
+	static int next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(b, sizeof(bufs[0]), f, ap);
+	va_end(ap);
+	return b;
 }

@@ -30,6 +30,12 @@ void vx_gateway_start(vx_gateway *g, const vx_harness *h, const char *scheme,
     const char *const *extra, const char *cainfo);
 /* SIGTERM; returns the exit status (0 for a clean stop), -1 if it hung. */
 int vx_gateway_stop(vx_gateway *g);
+/* A suite's .fini: stops g (if it was started) and the harness's vexild,
+ * then fails the test unless the gateway exited 0 (its log is kept). */
+void vx_gateway_teardown(vx_gateway *g, vx_harness *h);
+
+/* printf into one of 8 rotating 4 KiB buffers: for paths and bodies. */
+const char *vx_fmt(const char *f, ...) VX_PRINTF(1, 2);
 
 typedef struct vx_http_res {
 	long status;         /* 0 when the exchange failed */

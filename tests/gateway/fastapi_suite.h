@@ -29,27 +29,7 @@ setup(void)
 static void
 teardown(void)
 {
-	int rc = vx_gateway_stop(&g);
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	unlink(log);
-}
-
-static const char *
-fmt(const char *f, ...)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *b = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(b, sizeof(bufs[0]), f, ap);
-	va_end(ap);
-	return b;
+	vx_gateway_teardown(&g, &h);
 }
 
 /* One request; auth is the whole Authorization value (NULL: none). */
@@ -68,11 +48,11 @@ req_a(const char *method, const char *path, const char *auth, const char *body)
 	return vx_http(&rq);
 }
 
-/* Signs up a user and logs in: "Bearer <jwt>", from fmt()'s buffers. */
+/* Signs up a user and logs in: "Bearer <jwt>", from vx_fmt()'s buffers. */
 static const char *
 user_auth(const char *email)
 {
-	const char *body = fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email);
+	const char *body = vx_fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email);
 	vx_http_res r;
 	const char *auth;
 	cJSON *t;
@@ -84,7 +64,7 @@ user_auth(const char *email)
 	cr_assert_eq(r.status, 200, "login: %s", r.body);
 	t = cJSON_GetObjectItemCaseSensitive(r.json, "token");
 	cr_assert(cJSON_IsString(t), "login answers a token: %s", r.body);
-	auth = fmt("Bearer %s", t->valuestring);
+	auth = vx_fmt("Bearer %s", t->valuestring);
 	vx_http_res_free(&r);
 	return auth;
 }
@@ -93,7 +73,7 @@ user_auth(const char *email)
 static vx_http_res
 req(const char *method, const char *path, const char *body)
 {
-	return req_a(method, path, fmt("ApiKey %s", h.key), body);
+	return req_a(method, path, vx_fmt("ApiKey %s", h.key), body);
 }
 
 static const cJSON *

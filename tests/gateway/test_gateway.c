@@ -39,13 +39,7 @@ setup(void)
 static void
 teardown(void)
 {
-	int rc = vx_gateway_stop(&g);
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	unlink(log);
+	vx_gateway_teardown(&g, &h);
 }
 
 TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 180);
@@ -53,20 +47,6 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 180);
 /* ---- helpers ---- */
 
 /* printf into one of a few rotating buffers, for paths and bodies. */
-static const char *
-fmt(const char *f, ...)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *b = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(b, sizeof(bufs[0]), f, ap);
-	va_end(ap);
-	return b;
-}
-
 /* One request to the suite's gateway; headers may be NULL. */
 static vx_http_res
 req_h(const char *method, const char *path, const char *const *headers, const char *body)
@@ -170,11 +150,11 @@ user_token(const char *email)
 	char *token;
 
 	r = req("POST", "/auth/register", NULL,
-	    fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email));
+	    vx_fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email));
 	expect_status(&r, 201);
 	vx_http_res_free(&r);
 	r = req("POST", "/auth/login", NULL,
-	    fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email));
+	    vx_fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email));
 	expect_status(&r, 200);
 	token = strdup(jstr(&r, "token"));
 	vx_http_res_free(&r);
@@ -186,7 +166,7 @@ static void
 new_project(const char *token, const char *name, char id[64], char sdk[128])
 {
 	vx_http_res r = req("POST", "/api/projects", token,
-	    fmt("{\"name\":\"%s\"}", name));
+	    vx_fmt("{\"name\":\"%s\"}", name));
 
 	expect_status(&r, 201);
 	snprintf(id, 64, "%s", jstr(&r, "id"));
@@ -199,7 +179,7 @@ new_project(const char *token, const char *name, char id[64], char sdk[128])
 static void
 new_flag(const char *token, const char *project, const char *body, char id[64])
 {
-	vx_http_res r = req("POST", fmt("/api/projects/%s/flags", project), token, body);
+	vx_http_res r = req("POST", vx_fmt("/api/projects/%s/flags", project), token, body);
 
 	expect_status(&r, 201);
 	snprintf(id, 64, "%s", jstr(&r, "id"));
@@ -212,7 +192,7 @@ new_rule(const char *token, const char *project, const char *flag, const char *b
 {
 	vx_http_res r =
 	    req("POST",
-	    fmt("/api/projects/%s/flags/%s/rules", project, flag), token, body);
+	    vx_fmt("/api/projects/%s/flags/%s/rules", project, flag), token, body);
 
 	expect_status(&r, 201);
 	if (id)
@@ -536,35 +516,35 @@ Test(gateway, projects_create_list_get_update_and_delete)
 	cr_assert_eq(cJSON_GetArraySize(r.json), 2, "%s", r.body);
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("/api/projects/%s", id), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", id), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "My Mobile App");
 	cr_assert_str_eq(jstr(&r, "sdk_key"), key, "the SDK key stays readable");
 	vx_http_res_free(&r);
 
 	/* Only provided fields change. */
-	r = req("PUT", fmt("/api/projects/%s", id), t,
+	r = req("PUT", vx_fmt("/api/projects/%s", id), t,
 	    "{\"name\":\"My Mobile App (Production)\"}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "My Mobile App (Production)");
 	cr_assert_str_eq(jstr(&r, "description"), "iOS and Android application");
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("/api/projects/%s", id), t,
+	r = req("PUT", vx_fmt("/api/projects/%s", id), t,
 	    "{\"description\":\"Production app\"}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "My Mobile App (Production)");
 	cr_assert_str_eq(jstr(&r, "description"), "Production app");
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("/api/projects/%s", id), t, "{}");
+	r = req("PUT", vx_fmt("/api/projects/%s", id), t, "{}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "description"), "Production app");
 	vx_http_res_free(&r);
 
-	r = req("DELETE", fmt("/api/projects/%s", id), t, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s", id), t, NULL);
 	expect_status(&r, 204);
 	cr_assert_eq(r.len, 0);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/api/projects/%s", id), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", id), t, NULL);
 	expect_error(&r, 404, "Project not found");
 	r = req("GET", "/api/projects", t, NULL);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 1);
@@ -587,9 +567,9 @@ Test(gateway, project_bodies_are_validated)
 	new_project(t, "Dup", id, NULL);
 	r = req("POST", "/api/projects", t, "{\"name\":\"Dup\"}");
 	expect_error(&r, 409, NULL);
-	r = req("PUT", fmt("/api/projects/%s", id), t, "{\"name\":\"\"}");
+	r = req("PUT", vx_fmt("/api/projects/%s", id), t, "{\"name\":\"\"}");
 	expect_error(&r, 400, "name cannot be empty");
-	r = req("PUT", fmt("/api/projects/%s", id), t, "{\"name\":false}");
+	r = req("PUT", vx_fmt("/api/projects/%s", id), t, "{\"name\":false}");
 	expect_error(&r, 400, "name must be a string");
 	free(t);
 }
@@ -602,25 +582,25 @@ Test(gateway, another_users_project_is_not_found)
 
 	new_project(a, "Secret", pa, NULL);
 	new_flag(a, pa, "{\"name\":\"X\",\"key\":\"x\"}", fa);
-	r = req("GET", fmt("/api/projects/%s", pa), b, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", pa), b, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("PUT", fmt("/api/projects/%s", pa), b, "{\"name\":\"mine\"}");
+	r = req("PUT", vx_fmt("/api/projects/%s", pa), b, "{\"name\":\"mine\"}");
 	expect_error(&r, 404, "Project not found");
-	r = req("DELETE", fmt("/api/projects/%s", pa), b, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s", pa), b, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("POST", fmt("/api/projects/%s/regenerate-key", pa), b, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/regenerate-key", pa), b, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("GET", fmt("/api/projects/%s/flags", pa), b, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags", pa), b, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("GET", fmt("/api/projects/%s/flags/%s", pa, fa), b, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", pa, fa), b, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("POST", fmt("/api/projects/%s/flags/%s/toggle", pa, fa), b, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/toggle", pa, fa), b, NULL);
 	expect_error(&r, 404, "Project not found");
 	r = req("GET", "/api/projects", b, NULL);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "%s", r.body);
 	vx_http_res_free(&r);
 	/* And the owner still has it, unchanged. */
-	r = req("GET", fmt("/api/projects/%s", pa), a, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", pa), a, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "Secret");
 	vx_http_res_free(&r);
@@ -643,18 +623,18 @@ Test(gateway, unknown_malformed_and_wrong_kind_ids_are_404)
 	r = req("GET", "/api/projects/550e8400-e29b-41d4-a716-446655440000", t, NULL);
 	expect_error(&r, 404, "Project not found");
 	/* A flag's id where a project's belongs. */
-	r = req("GET", fmt("/api/projects/%s", f), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", f), t, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("GET", fmt("/api/projects/%s/flags/%s", p, p), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", p, p), t, NULL);
 	expect_error(&r, 404, "Flag not found");
 	r = req("GET",
-	    fmt("/api/projects/%s/flags/00000003-0000-4000-8000-0000000003e7", p), t,
+	    vx_fmt("/api/projects/%s/flags/00000003-0000-4000-8000-0000000003e7", p), t,
 	    NULL);
 	expect_error(&r, 404, "Flag not found");
-	r = req("GET", fmt("/api/projects/%s/flags/%s/rules/%s", p, f, f), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s/rules/%s", p, f, f), t, NULL);
 	expect_error(&r, 404, "Rule not found");
 	r = req("GET",
-	    fmt("/api/projects/%s/flags/%s/rules/00000004-0000-4000-8000-000000000009",
+	    vx_fmt("/api/projects/%s/flags/%s/rules/00000004-0000-4000-8000-000000000009",
 			   p, f),
 	    t, NULL);
 	expect_error(&r, 404, "Rule not found");
@@ -670,9 +650,9 @@ Test(gateway, a_flag_of_another_project_is_not_found_under_this_one)
 	new_project(t, "One", p1, NULL);
 	new_project(t, "Two", p2, NULL);
 	new_flag(t, p1, "{\"name\":\"F\",\"key\":\"f\"}", f1);
-	r = req("GET", fmt("/api/projects/%s/flags/%s", p2, f1), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", p2, f1), t, NULL);
 	expect_error(&r, 404, "Flag not found");
-	r = req("DELETE", fmt("/api/projects/%s/flags/%s", p2, f1), t, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s/flags/%s", p2, f1), t, NULL);
 	expect_error(&r, 404, "Flag not found");
 	free(t);
 }
@@ -686,7 +666,7 @@ Test(gateway, flags_create_list_get_update_toggle_and_delete)
 	vx_http_res r;
 
 	new_project(t, "App", p, NULL);
-	r = req("POST", fmt("/api/projects/%s/flags", p), t,
+	r = req("POST", vx_fmt("/api/projects/%s/flags", p), t,
 	    "{\"name\":\"New Checkout\",\"key\":\"new_checkout\",\"description\":\"Optional\","
 	    "\"enabled\":true,\"rollout_percentage\":50}");
 	expect_status(&r, 201);
@@ -703,32 +683,32 @@ Test(gateway, flags_create_list_get_update_toggle_and_delete)
 	vx_http_res_free(&r);
 
 	/* Defaults: disabled, 0%. */
-	r = req("POST", fmt("/api/projects/%s/flags", p), t,
+	r = req("POST", vx_fmt("/api/projects/%s/flags", p), t,
 	    "{\"name\":\"Dark\",\"key\":\"dark-mode\"}");
 	expect_status(&r, 201);
 	cr_assert_not(jbool(&r, "enabled"));
 	cr_assert_eq(jnum(&r, "rollout_percentage"), 0);
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("/api/projects/%s/flags", p), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags", p), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 2, "%s", r.body);
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "key"), "new_checkout");
 	vx_http_res_free(&r);
 
 	/* Only provided fields change. */
-	r = req("PUT", fmt("/api/projects/%s/flags/%s", p, id), t,
+	r = req("PUT", vx_fmt("/api/projects/%s/flags/%s", p, id), t,
 	    "{\"rollout_percentage\":75}");
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "rollout_percentage"), 75);
 	cr_assert(jbool(&r, "enabled"));
 	cr_assert_str_eq(jstr(&r, "name"), "New Checkout");
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("/api/projects/%s/flags/%s", p, id), t,
+	r = req("PUT", vx_fmt("/api/projects/%s/flags/%s", p, id), t,
 	    "{\"name\":\"Updated Name\",\"description\":\"Updated description\",\"enabled\":false}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "Updated Name");
@@ -738,21 +718,21 @@ Test(gateway, flags_create_list_get_update_toggle_and_delete)
 	cr_assert_str_eq(jstr(&r, "key"), "new_checkout", "the key never changes");
 	vx_http_res_free(&r);
 
-	r = req("POST", fmt("/api/projects/%s/flags/%s/toggle", p, id), t, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/toggle", p, id), t, NULL);
 	expect_status(&r, 200);
 	cr_assert(jbool(&r, "enabled"));
 	vx_http_res_free(&r);
-	r = req("POST", fmt("/api/projects/%s/flags/%s/toggle", p, id), t, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/toggle", p, id), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_not(jbool(&r, "enabled"));
 	vx_http_res_free(&r);
 
-	r = req("DELETE", fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
 	expect_status(&r, 204);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
 	expect_error(&r, 404, "Flag not found");
-	r = req("DELETE", fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s/flags/%s", p, id), t, NULL);
 	expect_error(&r, 404, "Flag not found");
 	free(t);
 }
@@ -806,7 +786,7 @@ Test(gateway, rollout_percentage_must_be_an_integer_from_0_to_100)
 	const char *bad[] = {"101", "-1", "50.5", "\"50\"", "true", "1e9"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		r = req("POST", path, t,
-		    fmt("{\"name\":\"x\",\"key\":\"x\",\"rollout_percentage\":%s}",
+		    vx_fmt("{\"name\":\"x\",\"key\":\"x\",\"rollout_percentage\":%s}",
 					      bad[i]));
 		expect_error(&r, 400, NULL);
 	}
@@ -817,12 +797,12 @@ Test(gateway, rollout_percentage_must_be_an_integer_from_0_to_100)
 	    "{\"name\":\"x\",\"key\":\"x\",\"rollout_percentage\":\"5\"}");
 	expect_error(&r, 400, "rollout_percentage must be an integer");
 	new_flag(t, p, "{\"name\":\"x\",\"key\":\"edge\",\"rollout_percentage\":100}", f);
-	r = req("PUT", fmt("/api/projects/%s/flags/%s", p, f), t,
+	r = req("PUT", vx_fmt("/api/projects/%s/flags/%s", p, f), t,
 	    "{\"rollout_percentage\":0}");
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "rollout_percentage"), 0);
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("/api/projects/%s/flags/%s", p, f), t,
+	r = req("PUT", vx_fmt("/api/projects/%s/flags/%s", p, f), t,
 	    "{\"rollout_percentage\":200}");
 	expect_error(&r, 400, "rollout_percentage must be between 0 and 100");
 	free(t);
@@ -981,7 +961,7 @@ Test(gateway, rules_create_list_get_update_and_delete_in_priority_order)
 	cr_assert_str_eq(cJSON_GetArrayItem(r.json, 2)->child->valuestring, r2);
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("%s/%s", rules, r3), t, NULL);
+	r = req("GET", vx_fmt("%s/%s", rules, r3), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "rule_type"), "email_domain");
 	cr_assert_str_eq(jstr(&r, "rule_value"), "@company.com");
@@ -989,14 +969,14 @@ Test(gateway, rules_create_list_get_update_and_delete_in_priority_order)
 	vx_http_res_free(&r);
 
 	/* Only provided fields change; a new type is checked with the kept value. */
-	r = req("PUT", fmt("%s/%s", rules, r1), t, "{\"priority\":30}");
+	r = req("PUT", vx_fmt("%s/%s", rules, r1), t, "{\"priority\":30}");
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "priority"), 30);
 	cr_assert_str_eq(jstr(&r, "rule_value"), "admin@example.com");
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("%s/%s", rules, r1), t, "{\"rule_type\":\"email_domain\"}");
+	r = req("PUT", vx_fmt("%s/%s", rules, r1), t, "{\"rule_type\":\"email_domain\"}");
 	expect_error(&r, 400, "Email domains must start with @");
-	r = req("PUT", fmt("%s/%s", rules, r1), t,
+	r = req("PUT", vx_fmt("%s/%s", rules, r1), t,
 	    "{\"rule_type\":\"email_domain\",\"rule_value\":\"@newcompany.com\",\"enabled\":false,"
 	    "\"priority\":20}");
 	expect_status(&r, 200);
@@ -1005,16 +985,16 @@ Test(gateway, rules_create_list_get_update_and_delete_in_priority_order)
 	cr_assert_not(jbool(&r, "enabled"));
 	cr_assert_eq(jnum(&r, "priority"), 20);
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("%s/%s", rules, r2), t, "{\"rule_value\":\"user_999\"}");
+	r = req("PUT", vx_fmt("%s/%s", rules, r2), t, "{\"rule_value\":\"user_999\"}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "rule_type"), "user_id");
 	cr_assert_str_eq(jstr(&r, "rule_value"), "user_999");
 	vx_http_res_free(&r);
 
-	r = req("DELETE", fmt("%s/%s", rules, r2), t, NULL);
+	r = req("DELETE", vx_fmt("%s/%s", rules, r2), t, NULL);
 	expect_status(&r, 204);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("%s/%s", rules, r2), t, NULL);
+	r = req("GET", vx_fmt("%s/%s", rules, r2), t, NULL);
 	expect_error(&r, 404, "Rule not found");
 	r = req("GET", rules, t, NULL);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 2);
@@ -1126,7 +1106,7 @@ Test(gateway, sdk_rollout_is_consistent_for_a_user)
 	new_flag(t, p, "{\"name\":\"Half\",\"key\":\"half\",\"enabled\":true,"
 		       "\"rollout_percentage\":50}", f);
 	for (int i = 0; i < 40; i++) {
-		const char *body = fmt("{\"user_id\":\"user-%d\"}", i);
+		const char *body = vx_fmt("{\"user_id\":\"user-%d\"}", i);
 		vx_http_res a = evaluate(sdk, body), b = evaluate(sdk, body);
 		const cJSON *fa = cJSON_GetObjectItem(a.json, "half");
 		const cJSON *fb = cJSON_GetObjectItem(b.json, "half");
@@ -1172,7 +1152,7 @@ Test(gateway, sdk_evaluate_needs_a_key_and_a_user_id)
 	expect_status(&r, 200);
 	vx_http_res_free(&r);
 	/* A user's token is not an SDK key. */
-	const char *hs[] = {fmt("Authorization: Bearer %s", t), NULL};
+	const char *hs[] = {vx_fmt("Authorization: Bearer %s", t), NULL};
 	r = req_h("POST", "/sdk/v1/evaluate", hs, "{\"user_id\":\"u\"}");
 	expect_error(&r, 401, NULL);
 	/* Nor is an SDK key a user's token. */
@@ -1195,7 +1175,7 @@ Test(gateway, regenerate_key_kills_the_old_sdk_key_at_once)
 	expect_status(&r, 200);
 	vx_http_res_free(&r);
 
-	r = req("POST", fmt("/api/projects/%s/regenerate-key", p), t, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/regenerate-key", p), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "id"), p);
 	cr_assert_str_neq(jstr(&r, "sdk_key"), old);
@@ -1208,7 +1188,7 @@ Test(gateway, regenerate_key_kills_the_old_sdk_key_at_once)
 	expect_status(&r, 200);
 	expect_eval(&r, "f", true, "rollout");
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/api/projects/%s", p), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s", p), t, NULL);
 	cr_assert_str_eq(jstr(&r, "sdk_key"), fresh);
 	vx_http_res_free(&r);
 	free(fresh);
@@ -1245,14 +1225,14 @@ Test(gateway, deleting_a_project_deletes_its_flags_rules_and_key)
 	new_project(t, "Doomed", p, sdk);
 	new_flag(t, p, "{\"name\":\"F\",\"key\":\"f\",\"enabled\":true}", f);
 	new_rule(t, p, f, "{\"rule_type\":\"user_id\",\"rule_value\":\"u\"}", rl);
-	r = req("DELETE", fmt("/api/projects/%s", p), t, NULL);
+	r = req("DELETE", vx_fmt("/api/projects/%s", p), t, NULL);
 	expect_status(&r, 204);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/api/projects/%s/flags", p), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags", p), t, NULL);
 	expect_error(&r, 404, "Project not found");
-	r = req("GET", fmt("/api/projects/%s/flags/%s", p, f), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s", p, f), t, NULL);
 	expect_error(&r, 404, NULL);
-	r = req("GET", fmt("/api/projects/%s/flags/%s/rules/%s", p, f, rl), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags/%s/rules/%s", p, f, rl), t, NULL);
 	expect_error(&r, 404, NULL);
 	r = evaluate(sdk, "{\"user_id\":\"u\"}");
 	expect_error(&r, 401, NULL);
@@ -1269,7 +1249,7 @@ Test(gateway, deleting_a_project_deletes_its_flags_rules_and_key)
 	cr_assert_eq(vx_get_flag(h.admin, &in, &out, &st), VX_ENOTFOUND);
 	/* A project of the same name starts empty. */
 	new_project(t, "Doomed", p, sdk);
-	r = req("GET", fmt("/api/projects/%s/flags", p), t, NULL);
+	r = req("GET", vx_fmt("/api/projects/%s/flags", p), t, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 0);
 	vx_http_res_free(&r);
@@ -1299,7 +1279,7 @@ Test(gateway, two_hundred_requests_in_flight_at_once_all_succeed)
 
 	new_project(t, "Load", p, sdk);
 	for (int i = 0; i < 10; i++)
-		new_flag(t, p, fmt("{\"name\":\"F\",\"key\":\"f%d\",\"enabled\":true,"
+		new_flag(t, p, vx_fmt("{\"name\":\"F\",\"key\":\"f%d\",\"enabled\":true,"
 				   "\"rollout_percentage\":%d}", i, i * 10),
 		    f);
 	snprintf(url, sizeof(url), "%s/sdk/v1/evaluate", g.base);
@@ -1311,7 +1291,7 @@ Test(gateway, two_hundred_requests_in_flight_at_once_all_succeed)
 		curl_easy_setopt(e[i], CURLOPT_URL, url);
 		curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, hs);
 		curl_easy_setopt(e[i], CURLOPT_COPYPOSTFIELDS,
-		    fmt("{\"user_id\":\"u%d\"}", i));
+		    vx_fmt("{\"user_id\":\"u%d\"}", i));
 		curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, discard);
 		curl_easy_setopt(e[i], CURLOPT_TIMEOUT, 120L);
 		curl_multi_add_handle(m, e[i]);

@@ -26,7 +26,6 @@
 
 static vx_harness h;
 static vx_gateway g;
-static bool g_started;
 
 static void
 setup(void)
@@ -37,14 +36,7 @@ setup(void)
 static void
 teardown(void)
 {
-	int rc = g_started ? vx_gateway_stop(&g) : 0;
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	if (g_started)
-		unlink(log);
+	vx_gateway_teardown(&g, &h);
 }
 
 TestSuite(http, .init = setup, .fini = teardown, .timeout = 120);
@@ -55,21 +47,6 @@ static void
 start(const char *const *extra)
 {
 	vx_gateway_start(&g, &h, NULL, extra, NULL);
-	g_started = true;
-}
-
-static const char *
-fmt(const char *f, ...)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *b = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(b, sizeof(bufs[0]), f, ap);
-	va_end(ap);
-	return b;
 }
 
 /* A connection to the gateway; reads give up after 30 s. */
@@ -264,11 +241,11 @@ Test(http, a_request_target_over_max_url_is_414)
 	start(args);
 	memset(path, 'a', sizeof(path) - 1);
 	path[sizeof(path) - 1] = '\0';
-	expect_layer_error(fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), 414);
+	expect_layer_error(vx_fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), 414);
 	/* A target exactly at the limit is served. */
 	path[100 - strlen("/health?")] = '\0';
 	struct resp r;
-	exchange(fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), &r, NULL);
+	exchange(vx_fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), &r, NULL);
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	resp_free(&r);
 }
@@ -280,10 +257,10 @@ Test(http, more_headers_than_max_headers_is_431)
 
 	start(args);
 	for (int i = 0; i < 4; i++)
-		strcat(raw, fmt("X-H%d: v\r\n", i));
+		strcat(raw, vx_fmt("X-H%d: v\r\n", i));
 	/* Host + 4 = 5 headers: served. */
 	struct resp r;
-	exchange(fmt("%s\r\n", raw), &r, NULL);
+	exchange(vx_fmt("%s\r\n", raw), &r, NULL);
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	resp_free(&r);
 	strcat(raw, "X-H5: v\r\n\r\n");
@@ -299,12 +276,12 @@ Test(http, a_head_over_max_header_bytes_is_431)
 	start(args);
 	memset(big, 'v', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	expect_layer_error(fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big),
+	expect_layer_error(vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big),
 	    431);
 	/* Within it, served. */
 	big[800] = '\0';
 	struct resp r;
-	exchange(fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big), &r, NULL);
+	exchange(vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big), &r, NULL);
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	resp_free(&r);
 }
@@ -550,7 +527,6 @@ Test(http, https_with_a_self_signed_certificate)
 	cr_assert_eq(system(cmd), 0, "openssl made a certificate");
 	const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
 	vx_gateway_start(&g, &h, "https", args, cert);
-	g_started = true;
 	snprintf(url, sizeof(url), "%s/nowhere", g.base);
 	vx_http_req rq = {.method = "GET", .url = url, .cainfo = cert};
 	res = vx_http(&rq);
@@ -636,7 +612,7 @@ open_stream(struct conn *c, const char *auth, const char *extra, struct resp *r)
 {
 	c->fd = dial();
 	c->len = 0;
-	sends(c->fd, fmt("GET /ofrep/v1/events HTTP/1.1\r\nHost: x\r\n%s%s\r\n", auth ? auth : "",
+	sends(c->fd, vx_fmt("GET /ofrep/v1/events HTTP/1.1\r\nHost: x\r\n%s%s\r\n", auth ? auth : "",
 			 extra ? extra : ""));
 	cr_assert(read_resp(c, r, true), "a response head");
 	return r->status;
@@ -659,7 +635,7 @@ next_event(struct conn *c)
 				continue;
 			cr_assert(sscanf(ev, "id: %llu\n", &id) == 1, "an id: %s", ev);
 			cr_assert(strstr(ev, "\nevent: message\n"), "%s", ev);
-			cr_assert(strstr(ev, fmt("\ndata: {\"type\":\"refetchEvaluation\","
+			cr_assert(strstr(ev, vx_fmt("\ndata: {\"type\":\"refetchEvaluation\","
 						 "\"etag\":\"\\\"%llu\\\"\"}\n\n", id)),
 			    "%s", ev);
 			return id;
@@ -677,7 +653,7 @@ Test(http, a_change_reaches_the_stream_with_its_revision)
 
 	sse_start(NULL);
 	before = head_of(p1);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200,
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200,
 	    "%s", r.head);
 	cr_assert(strncmp(header(&r, "Content-Type"), "text/event-stream", 17) == 0);
 	cr_assert_str_eq(header(&r, "Cache-Control"), "no-cache");
@@ -685,7 +661,7 @@ Test(http, a_change_reaches_the_stream_with_its_revision)
 	cr_assert_null(header(&r, "Content-Length"));
 	resp_free(&r);
 	/* The other project's key sees its own project only. */
-	cr_assert_eq(open_stream(&b, fmt("X-API-Key: %s\r\n", k2), NULL, &r), 200);
+	cr_assert_eq(open_stream(&b, vx_fmt("X-API-Key: %s\r\n", k2), NULL, &r), 200);
 	resp_free(&r);
 	change(k1, "one");
 	change(k1, "two");
@@ -711,7 +687,7 @@ Test(http, last_event_id_replays_exactly_the_missed_revisions)
 	uint64_t seen, head;
 
 	sse_start(NULL);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	change(k1, "first");
 	seen = next_event(&a);
@@ -721,8 +697,8 @@ Test(http, last_event_id_replays_exactly_the_missed_revisions)
 	change(k1, "second");
 	change(k1, "third");
 	head = head_of(p1);
-	cr_assert(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1),
-			  fmt("Last-Event-ID: %llu\r\n", (unsigned long long)seen), &r) == 200);
+	cr_assert(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
+			  vx_fmt("Last-Event-ID: %llu\r\n", (unsigned long long)seen), &r) == 200);
 	resp_free(&r);
 	for (uint64_t rev = seen + 1; rev <= head; rev++)
 		cr_assert_eq(next_event(&a), rev, "the missed revisions, in order");
@@ -739,7 +715,7 @@ Test(http, a_last_event_id_beyond_the_log_gets_one_refetch_at_the_head)
 
 	sse_start(NULL);
 	change(k1, "x");
-	cr_assert(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1),
+	cr_assert(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
 			  "Last-Event-ID: 999999\r\n", &r) == 200);
 	resp_free(&r);
 	cr_assert_eq(next_event(&a), head_of(p1));
@@ -759,7 +735,7 @@ Test(http, the_stream_needs_a_valid_key)
 	cr_assert_eq(open_stream(&a, "Authorization: Bearer vxk_nope\r\n", NULL, &r), 401);
 	resp_free(&r);
 	close(a.fd);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1),
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
 			 "Last-Event-ID: banana\r\n", &r),
 	    400);
 	resp_free(&r);
@@ -774,16 +750,16 @@ Test(http, max_streams_is_enforced_and_a_closed_stream_is_freed)
 	int st;
 
 	sse_start(args);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
-	cr_assert_eq(open_stream(&b, fmt("Authorization: Bearer %s\r\n", k2), NULL, &r), 503);
+	cr_assert_eq(open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r), 503);
 	resp_free(&r);
 	close(b.fd);
 	/* The client goes away: its place is freed and the gateway serves on. */
 	close(a.fd);
 	for (int i = 0;; i++) {
 		cr_assert(i < 1000, "the closed stream was never freed");
-		st = open_stream(&b, fmt("Authorization: Bearer %s\r\n", k2), NULL, &r);
+		st = open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r);
 		resp_free(&r);
 		if (st == 200)
 			break;
@@ -838,7 +814,7 @@ Test(http, an_sdk_key_bound_to_an_environment_skips_the_others_changes)
 	snprintf(id, sizeof(id), "%s", cJSON_GetObjectItem(cr.json, "id")->valuestring);
 	vx_http_res_free(&cr);
 
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", sdk), NULL, &r), 200,
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", sdk), NULL, &r), 200,
 	    "%s", r.head);
 	resp_free(&r);
 	set_state(k1, id, "staging");
@@ -855,7 +831,7 @@ Test(http, an_idle_stream_gets_heartbeat_comments)
 	struct resp r;
 
 	sse_start(args);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	for (;;) {
 		a.buf[a.len] = '\0';
@@ -872,10 +848,9 @@ Test(http, a_stop_ends_open_streams_and_exits_zero)
 	struct resp r;
 
 	sse_start(NULL);
-	cr_assert_eq(open_stream(&a, fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	cr_assert_eq(vx_gateway_stop(&g), 0);
-	g_started = false;
 	cr_assert(closed(&a) || next_event(&a) == 0, "the stream ends");
 	close(a.fd);
 	unlink(g.log);

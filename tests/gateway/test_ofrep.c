@@ -119,13 +119,7 @@ setup_limited(void)
 static void
 teardown(void)
 {
-	int rc = vx_gateway_stop(&g);
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	unlink(log);
+	vx_gateway_teardown(&g, &h);
 }
 
 TestSuite(ofrep, .init = setup, .fini = teardown, .timeout = 180);

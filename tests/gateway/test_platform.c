@@ -70,13 +70,7 @@ setup_limited(void)
 static void
 teardown(void)
 {
-	int rc = vx_gateway_stop(&g);
-	char log[sizeof(g.log)];
-
-	memcpy(log, g.log, sizeof(log));
-	vx_harness_fini(&h);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, log);
-	unlink(log);
+	vx_gateway_teardown(&g, &h);
 }
 
 TestSuite(platform, .init = setup, .fini = teardown, .timeout = 180);
@@ -92,20 +86,6 @@ setup_default(void)
 TestSuite(platform_default_limit, .init = setup_default, .fini = teardown, .timeout = 180);
 
 /* ---- helpers ---- */
-
-static const char *
-fmt(const char *f, ...)
-{
-	static char bufs[8][4096];
-	static int next;
-	char *b = bufs[next++ % 8];
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(b, sizeof(bufs[0]), f, ap);
-	va_end(ap);
-	return b;
-}
 
 static vx_http_res
 req_h(const char *method, const char *path, const char *const *headers, const char *body)
@@ -260,14 +240,14 @@ Test(platform, flag_crud)
 	cr_assert(strlen(jstr(&r, "created_at")) == 20);
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert(cJSON_IsArray(jget(r.json, "rules")), "%s", r.body);
 	cr_assert(state_of(&r, "staging"));
 	vx_http_res_free(&r);
 
 	/* Partial update: only the given fields change. */
-	r = req("PUT", fmt("/v1/flags/%s", id), k_write,
+	r = req("PUT", vx_fmt("/v1/flags/%s", id), k_write,
 	    "{\"name\":\"Updated\",\"tags\":[\"checkout\",\"beta\",\"redesign\"]}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "name"), "Updated");
@@ -276,17 +256,17 @@ Test(platform, flag_crud)
 	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "tags")), 3);
 	cr_assert(state_of(&r, "staging"));
 	vx_http_res_free(&r);
-	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{\"key\":\"other\"}");
+	r = req("PUT", vx_fmt("/v1/flags/%s", id), k_write, "{\"key\":\"other\"}");
 	expect_error(&r, 400, "invalid_request", "key");
-	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{\"name\":\"\"}");
+	r = req("PUT", vx_fmt("/v1/flags/%s", id), k_write, "{\"name\":\"\"}");
 	expect_error(&r, 400, "invalid_request", "name");
 
-	r = req("DELETE", fmt("/v1/flags/%s", id), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s", id), k_write, NULL);
 	expect_status(&r, 204);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_error(&r, 404, "not_found", "flag_id");
-	r = req("DELETE", fmt("/v1/flags/%s", id), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s", id), k_write, NULL);
 	expect_error(&r, 404, "not_found", "flag_id");
 }
 
@@ -334,7 +314,7 @@ Test(platform, toggle_state)
 	vx_http_res r;
 
 	new_flag("{\"key\":\"tog\"}", id);
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
 	    "{\"environment\":\"staging\",\"enabled\":true}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "id"), id);
@@ -344,19 +324,19 @@ Test(platform, toggle_state)
 	cr_assert(strlen(jstr(&r, "updated_at")) == 20);
 	vx_http_res_free(&r);
 
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
 	    "{\"environment\":\"moon\",\"enabled\":true}");
 	cr_assert(r.status == 404 || r.status == 400, "%s", r.body);
 	expect_error(&r, r.status, NULL, "environment");
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write, "{\"enabled\":true}");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write, "{\"enabled\":true}");
 	expect_error(&r, 400, "invalid_request", "environment");
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
 	    "{\"environment\":\"staging\"}");
 	expect_error(&r, 400, "invalid_request", "enabled");
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
 	    "{\"environment\":\"staging\",\"enabled\":\"yes\"}");
 	expect_error(&r, 400, "invalid_request", "enabled");
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_read,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_read,
 	    "{\"environment\":\"staging\",\"enabled\":false}");
 	expect_error(&r, 403, "forbidden", NULL);
 }
@@ -366,7 +346,7 @@ Test(platform, pagination)
 	vx_http_res r;
 
 	for (int i = 0; i < 5; i++)
-		new_flag(fmt("{\"key\":\"f%d\"}", i), NULL);
+		new_flag(vx_fmt("{\"key\":\"f%d\"}", i), NULL);
 	r = req("GET", "/v1/flags", k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 5);
@@ -417,7 +397,7 @@ Test(platform, list_filters)
 	vx_http_res_free(&r);
 	cr_assert(env_id[0]);
 
-	r = req("GET", fmt("/v1/flags?environment_id=%s", env_id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags?environment_id=%s", env_id), k_read, NULL);
 	expect_status(&r, 200);
 	f = cJSON_GetArrayItem(jget(r.json, "flags"), 0);
 	cr_assert_eq(cJSON_GetArraySize(jget(f, "state")), 1, "%s", r.body);
@@ -428,17 +408,17 @@ Test(platform, list_filters)
 
 	/* project_id: the key's own project, another one (404), or a global
 	 * key that must name it. */
-	r = req("GET", fmt("/v1/flags?project_id=%s", p1), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/v1/flags?project_id=%s", p2), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p2), k_read, NULL);
 	expect_error(&r, 404, "not_found", "project_id");
 	r = req("GET", "/v1/flags?project_id=banana", k_read, NULL);
 	expect_error(&r, 404, "not_found", "project_id");
 	r = req("GET", "/v1/flags", h.key, NULL);
 	expect_error(&r, 400, "invalid_request", "project_id");
-	r = req("GET", fmt("/v1/flags?project_id=%s", p1), h.key, NULL);
+	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), h.key, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
 	vx_http_res_free(&r);
@@ -454,7 +434,7 @@ Test(platform, scopes)
 	new_flag("{\"key\":\"scoped\"}", id);
 	r = req("POST", "/v1/flags", k_read, "{\"key\":\"nope\"}");
 	expect_error(&r, 403, "forbidden", NULL);
-	r = req("DELETE", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_error(&r, 403, "forbidden", NULL);
 	r = req("POST", "/v1/environments", k_read, "{\"key\":\"qa\"}");
 	expect_error(&r, 403, "forbidden", NULL);
@@ -464,20 +444,20 @@ Test(platform, scopes)
 	snprintf(env, sizeof(env), "%s",
 	    jget(cJSON_GetArrayItem(jget(r.json, "environments"), 0), "id")->valuestring);
 	vx_http_res_free(&r);
-	r = req("DELETE", fmt("/v1/environments/%s", env), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/environments/%s", env), k_write, NULL);
 	expect_error(&r, 403, "forbidden", NULL);
 	r = req("GET", "/v1/api-keys", k_write, NULL);
 	expect_error(&r, 403, "forbidden", NULL);
 	r = req("POST", "/v1/api-keys", k_write, "{\"name\":\"x\",\"role\":\"read\"}");
 	expect_error(&r, 403, "forbidden", NULL);
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	ok_free(r, 200);
 	/* Another project's key does not see the flag. */
-	r = req("GET", fmt("/v1/flags/%s", id), k_other, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_other, NULL);
 	expect_error(&r, 404, "not_found", NULL);
-	r = req("DELETE", fmt("/v1/flags/%s", id), k_other, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s", id), k_other, NULL);
 	expect_error(&r, 404, "not_found", NULL);
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	ok_free(r, 200);
 }
 
@@ -497,7 +477,7 @@ Test(platform, rules)
 	vx_http_res r;
 
 	new_flag("{\"key\":\"ruled\"}", id);
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"type\":\"user\",\"attribute\":\"email\",\"operator\":\"ends_with\","
 	    "\"values\":[\"@company.com\"],\"environment\":\"staging\"}");
 	expect_status(&r, 201);
@@ -508,7 +488,7 @@ Test(platform, rules)
 	cr_assert_str_eq(jstr(&r, "type"), "user");
 	vx_http_res_free(&r);
 
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "rules")), 1, "%s", r.body);
 	cr_assert_str_eq(jget(cJSON_GetArrayItem(jget(r.json, "rules"), 0), "id")->valuestring,
@@ -516,29 +496,29 @@ Test(platform, rules)
 	vx_http_res_free(&r);
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
-		    fmt("{\"type\":\"attribute\",\"attribute\":\"x\",\"operator\":\"%s\","
+		r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+		    vx_fmt("{\"type\":\"attribute\",\"attribute\":\"x\",\"operator\":\"%s\","
 		        "\"values\":[\"%s\"],\"environment\":\"development\"}",
 		        ops[i][0], ops[i][1]));
 		cr_assert_eq(r.status, 201, "operator %s: %s", ops[i][0], r.body);
 		vx_http_res_free(&r);
 	}
 
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"attribute\":\"email\",\"operator\":\"like\",\"values\":[\"a\"],"
 	    "\"environment\":\"staging\"}");
 	expect_error(&r, 400, "invalid_request", "operator");
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[],"
 	    "\"environment\":\"staging\"}");
 	expect_error(&r, 400, "invalid_request", "values");
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[\"a\"]}");
 	expect_error(&r, 400, "invalid_request", "environment");
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"operator\":\"equals\",\"values\":[\"a\"],\"environment\":\"staging\"}");
 	expect_error(&r, 400, "invalid_request", "attribute");
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"type\":\"robot\",\"attribute\":\"a\",\"operator\":\"equals\","
 	    "\"values\":[\"a\"],\"environment\":\"staging\"}");
 	expect_error(&r, 400, "invalid_request", "type");
@@ -548,7 +528,7 @@ Test(platform, rules)
 	expect_error(&r, 404, "not_found", "flag_id");
 
 	/* Staging is enabled and targets @company.com only. */
-	r = req("PATCH", fmt("/v1/flags/%s/state", id), k_write,
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
 	    "{\"environment\":\"staging\",\"enabled\":true}");
 	ok_free(r, 200);
 	r = req("POST", "/v1/sdk/evaluate", k_read,
@@ -563,7 +543,7 @@ Test(platform, rules)
 	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "ruled")), "%s", r.body);
 	vx_http_res_free(&r);
 
-	r = req("DELETE", fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
 	ok_free(r, 204);
 	/* Without rules an enabled environment serves on to everyone. */
 	r = req("POST", "/v1/sdk/evaluate", k_read,
@@ -571,9 +551,9 @@ Test(platform, rules)
 	expect_status(&r, 200);
 	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "ruled")), "%s", r.body);
 	vx_http_res_free(&r);
-	r = req("DELETE", fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL);
 	expect_error(&r, 404, "not_found", "rule_id");
-	r = req("DELETE", fmt("/v1/flags/%s/rules/env-1", id), k_write, NULL);
+	r = req("DELETE", vx_fmt("/v1/flags/%s/rules/env-1", id), k_write, NULL);
 	expect_error(&r, 404, "not_found", "rule_id");
 }
 
@@ -606,17 +586,17 @@ Test(platform, environments)
 	/* A flag has state in the new environment; deleting the environment
 	 * drops it from every flag. */
 	new_flag("{\"key\":\"envd\",\"state\":{\"beta\":true}}", id);
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert(state_of(&r, "beta"));
 	vx_http_res_free(&r);
-	r = req("DELETE", fmt("/v1/environments/%s", env), k_admin, NULL);
+	r = req("DELETE", vx_fmt("/v1/environments/%s", env), k_admin, NULL);
 	ok_free(r, 204);
-	r = req("GET", fmt("/v1/flags/%s", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_null(jget(jget(r.json, "state"), "beta"), "%s", r.body);
 	vx_http_res_free(&r);
-	r = req("DELETE", fmt("/v1/environments/%s", env), k_admin, NULL);
+	r = req("DELETE", vx_fmt("/v1/environments/%s", env), k_admin, NULL);
 	expect_error(&r, 404, "not_found", "environment_id");
 }
 
@@ -645,11 +625,11 @@ Test(platform, sdk)
 	expect_error(&r, 404, "not_found", NULL);
 
 	/* A rule on an extra user field: it reaches the core as an attribute. */
-	r = req("POST", fmt("/v1/flags/%s/rules", id), k_write,
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
 	    "{\"attribute\":\"plan\",\"operator\":\"equals\",\"values\":[\"pro\"],"
 	    "\"environment\":\"production\"}");
 	ok_free(r, 201);
-	r = req("PUT", fmt("/v1/flags/%s", id), k_write, "{}");
+	r = req("PUT", vx_fmt("/v1/flags/%s", id), k_write, "{}");
 	ok_free(r, 200);
 	r = req("POST", "/v1/sdk/evaluate", k_read,
 	    "{\"environment\":\"production\",\"user\":{\"id\":\"user-123\",\"email\":"
@@ -708,7 +688,7 @@ Test(platform, analytics)
 	r = req("POST", "/v1/analytics/exposure", k_write, "{\"environment\":\"production\"}");
 	expect_error(&r, 400, "invalid_request", "flag_key");
 
-	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=7d&environment=production", id),
+	r = req("GET", vx_fmt("/v1/analytics/flags/%s/stats?period=7d&environment=production", id),
 	    k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(&r, "flag_id"), id);
@@ -720,15 +700,15 @@ Test(platform, analytics)
 	cr_assert_eq(cJSON_GetArraySize(bd), 7, "%s", r.body);
 	cr_assert_eq(strlen(bd->child->string), 10);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=24h", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/analytics/flags/%s/stats?period=24h", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(jget(jget(r.json, "exposures"), "breakdown")), 1);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=30d", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/analytics/flags/%s/stats?period=30d", id), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(jget(jget(r.json, "exposures"), "breakdown")), 30);
 	vx_http_res_free(&r);
-	r = req("GET", fmt("/v1/analytics/flags/%s/stats?period=1y", id), k_read, NULL);
+	r = req("GET", vx_fmt("/v1/analytics/flags/%s/stats?period=1y", id), k_read, NULL);
 	expect_error(&r, 400, "invalid_request", "period");
 	r = req("GET", "/v1/analytics/flags/flag-999999/stats", k_read, NULL);
 	expect_error(&r, 404, "not_found", "flag_id");
@@ -744,7 +724,7 @@ Test(platform, api_keys)
 	bool listed = false;
 
 	r = req("POST", "/v1/api-keys", k_admin,
-	    fmt("{\"name\":\"ci\",\"role\":\"read\",\"project_id\":\"%s\"}", p1));
+	    vx_fmt("{\"name\":\"ci\",\"role\":\"read\",\"project_id\":\"%s\"}", p1));
 	expect_status(&r, 201);
 	snprintf(secret, sizeof(secret), "%s", jstr(&r, "key"));
 	snprintf(kid, sizeof(kid), "%s", jstr(&r, "id"));
@@ -777,10 +757,10 @@ Test(platform, api_keys)
 	cr_assert(r.status == 403 || r.status == 400, "%s", r.body);
 	expect_error(&r, r.status, NULL, NULL);
 	r = req("POST", "/v1/api-keys", k_admin,
-	    fmt("{\"name\":\"o\",\"role\":\"read\",\"project_id\":\"%s\"}", p2));
+	    vx_fmt("{\"name\":\"o\",\"role\":\"read\",\"project_id\":\"%s\"}", p2));
 	expect_error(&r, 404, "not_found", NULL);
 
-	r = req("DELETE", fmt("/v1/api-keys/%s", kid), k_admin, NULL);
+	r = req("DELETE", vx_fmt("/v1/api-keys/%s", kid), k_admin, NULL);
 	ok_free(r, 204);
 	r = req("GET", "/v1/flags", secret, NULL);
 	expect_error(&r, 401, "unauthorized", NULL);
@@ -898,7 +878,7 @@ heads_of(const char *method, const char *path, const char *key, struct heads *hd
 	memset(hd, 0, sizeof(*hd));
 	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", key);
 	hs = curl_slist_append(hs, auth);
-	curl_easy_setopt(c, CURLOPT_URL, fmt("%s%s", g.base, path));
+	curl_easy_setopt(c, CURLOPT_URL, vx_fmt("%s%s", g.base, path));
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);

@@ -122,7 +122,7 @@ Test(table, a_new_database_lists_the_three_seeded_flags_with_their_values)
 	cr_assert_eq(seen, 7, "all three seeds: %s", r.body);
 	vx_http_res_free(&r);
 	for (size_t i = 0; i < 3; i++) {
-		r = req("GET", fmt("/api/feature-flags/%d", seeds[i].id), NULL);
+		r = req("GET", vx_fmt("/api/feature-flags/%d", seeds[i].id), NULL);
 		expect_status(&r, 200);
 		expect_seed(r.json, i);
 		vx_http_res_free(&r);
@@ -196,10 +196,10 @@ Test(table, each_user_has_a_table_of_their_own)
 	expect_status(&r, 201);
 	id = (long)jget(r.json, "id")->valuedouble;
 	vx_http_res_free(&r);
-	r = req_a("GET", fmt("/api/feature-flags/%ld", id), ana, NULL);
+	r = req_a("GET", vx_fmt("/api/feature-flags/%ld", id), ana, NULL);
 	expect_status(&r, 200);
 	vx_http_res_free(&r);
-	r = req_a("PUT", fmt("/api/feature-flags/%ld", id), ana,
+	r = req_a("PUT", vx_fmt("/api/feature-flags/%ld", id), ana,
 	    "{\"is_enabled\":false,\"updated_by\":7}");
 	expect_status(&r, 200);
 	cr_assert(!jbool(r.json, "is_enabled"));
@@ -210,19 +210,19 @@ Test(table, each_user_has_a_table_of_their_own)
 	expect_status(&r, 200);
 	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "Bo sees nothing of Ana's: %s", r.body);
 	vx_http_res_free(&r);
-	r = req_a("GET", fmt("/api/feature-flags/%ld", id), bo, NULL);
+	r = req_a("GET", vx_fmt("/api/feature-flags/%ld", id), bo, NULL);
 	expect_detail(&r, 404, NULL);
-	r = req_a("DELETE", fmt("/api/feature-flags/%ld", id), bo, NULL);
+	r = req_a("DELETE", vx_fmt("/api/feature-flags/%ld", id), bo, NULL);
 	expect_detail(&r, 404, NULL);
 
 	/* The shared table still holds exactly the seeds. */
 	cr_assert_eq(count(), 3, "a user's write never reaches the shared table");
 
-	r = req_a("DELETE", fmt("/api/feature-flags/%ld", id), ana, NULL);
+	r = req_a("DELETE", vx_fmt("/api/feature-flags/%ld", id), ana, NULL);
 	expect_status(&r, 204);
 	vx_http_res_free(&r);
 	/* A token that is not signed by vexild changes nothing. */
-	r = req_a("POST", "/api/feature-flags/", fmt("%s1", ana), EXAMPLE);
+	r = req_a("POST", "/api/feature-flags/", vx_fmt("%s1", ana), EXAMPLE);
 	expect_detail(&r, 401, NULL);
 }
 
@@ -301,7 +301,7 @@ Test(table, create_derives_a_valid_unique_key_from_name_flag)
 		id = (int)jnum(r.json, "id");
 		vx_http_res_free(&r);
 		f = core_flag((uint64_t)id);
-		cr_assert_str_eq(f->key, fmt("average_user-%d", n));
+		cr_assert_str_eq(f->key, vx_fmt("average_user-%d", n));
 		vx_free(f);
 	}
 }
@@ -384,7 +384,7 @@ Test(table, list_defaults_to_a_limit_of_100)
 
 	for (int i = 0; i < 100; i++) {
 		r = req("POST", "/api/feature-flags/",
-		    fmt("{\"name_flag\":\"f%03d\",\"strategy\":\"s\",\"is_enabled\":false}", i));
+		    vx_fmt("{\"name_flag\":\"f%03d\",\"strategy\":\"s\",\"is_enabled\":false}", i));
 		expect_status(&r, 201);
 		vx_http_res_free(&r);
 	}

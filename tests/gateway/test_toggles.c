@@ -71,7 +71,7 @@ make_project(const char *name)
 static size_t
 count(const char *query)
 {
-	vx_http_res r = req("GET", fmt("/feature-toggles/%s", query), NULL);
+	vx_http_res r = req("GET", vx_fmt("/feature-toggles/%s", query), NULL);
 	size_t n;
 
 	expect_status(&r, 200);
