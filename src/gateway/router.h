@@ -11,7 +11,7 @@
  * its own error format. A path no dialect owns gets the fallback dialect's
  * 404.
  *
- * HEAD is routed as GET (nng drops the body of a HEAD response). A single
+ * HEAD is routed as GET (server.c drops the body of a HEAD response). A single
  * trailing slash is ignored, so "/api/projects/" is "/api/projects".
  */
 #ifndef VX_GW_ROUTER_H
