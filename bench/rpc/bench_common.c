@@ -3,6 +3,8 @@
  * bench_rpc grew: fork and exec with only async-signal-safe calls in the
  * child, readiness by a real RPC with the bootstrap admin key, and a stop
  * that reaps the process and shows its log when it did not exit cleanly.
+ * vexil-gateway is spawned, checked and stopped by the same code, and is
+ * ready when GET /health answers 200.
  */
 #include "bench_common.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,40 +177,32 @@ describe_exit(char *buf, size_t cap, int status)
 		snprintf(buf, cap, "wait status %d", status);
 }
 
-/* ---- vexild ---- */
+/* ---- child processes ---- */
 
-/* Forks and execs vexild; the child only makes async-signal-safe calls. */
+/*
+ * Forks and execs argv[0] with its output appended to log; the child only
+ * makes async-signal-safe calls, so argv is built before the fork.
+ */
 static int
-vexild_spawn(struct bench_vexild *v, const char *path, const char *const *args)
+spawn(pid_t *pid, const char *log, const char *const *argv)
 {
-	const char *argv[8 + MAX_EXTRA_ARGS + 1] = {path, "--data", v->data, "--rpc", v->rpc,
-	    "--pub", v->pub, "--quiet"};
 	pid_t parent = getpid();
 	long maxfd = sysconf(_SC_OPEN_MAX);
-	int fd, argc = 8;
+	int fd;
 
-	/* argv is built before fork: the child must not allocate or format. */
-	for (; args != NULL && *args != NULL; args++) {
-		if (argc == 8 + MAX_EXTRA_ARGS) {
-			fprintf(stderr, "%s: too many vexild arguments\n", bench_prog);
-			return -1;
-		}
-		argv[argc++] = *args;
-	}
-	argv[argc] = NULL;
 	if (maxfd < 0 || maxfd > 4096)
 		maxfd = 4096;
-	v->pid = fork();
-	if (v->pid < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		fprintf(stderr, "%s: fork: %s\n", bench_prog, strerror(errno));
-		v->pid = 0;
+		*pid = 0;
 		return -1;
 	}
-	if (v->pid > 0)
+	if (*pid > 0)
 		return 0;
 	/*
-	 * Our own process group keeps a terminal ^C away from vexild, so the
-	 * parent decides when it stops; the death signal stops it if the
+	 * Our own process group keeps a terminal ^C away from the child, so
+	 * the parent decides when it stops; the death signal stops it if the
 	 * parent dies without cleaning up.
 	 */
 	setpgid(0, 0);
@@ -222,42 +217,117 @@ vexild_spawn(struct bench_vexild *v, const char *path, const char *const *args)
 		dup2(fd, 0);
 		close(fd);
 	}
-	if ((fd = open(v->log, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
+	if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
 		close(fd);
 	}
-	/* nng's descriptors from earlier runs must not live on in vexild. */
+	/* nng's descriptors and our sockets must not live on in the child. */
 	for (fd = 3; fd < maxfd; fd++)
 		close(fd);
-	execv(path, (char *const *)argv);
+	execv(argv[0], (char *const *)argv);
 	_exit(127);
 }
 
-bool
-bench_vexild_exited(struct bench_vexild *v, int *status)
+/* Appends the NULL-terminated extra args to argv[0..*argc); NULL-terminates. */
+static int
+add_args(const char **argv, int *argc, int cap, const char *const *args, const char *name)
 {
-	if (v->pid <= 0)
+	for (; args != NULL && *args != NULL; args++) {
+		if (*argc == cap) {
+			fprintf(stderr, "%s: too many %s arguments\n", bench_prog, name);
+			return -1;
+		}
+		argv[(*argc)++] = *args;
+	}
+	argv[*argc] = NULL;
+	return 0;
+}
+
+static bool
+child_exited(pid_t *pid, int *status)
+{
+	if (*pid <= 0)
 		return true;
-	if (waitpid(v->pid, status, WNOHANG) == v->pid) {
-		v->pid = 0;
+	if (waitpid(*pid, status, WNOHANG) == *pid) {
+		*pid = 0;
 		return true;
 	}
 	return false;
 }
 
-int
-bench_vexild_check(struct bench_vexild *v, const char *during)
+static int
+child_check(pid_t *pid, const char *log, const char *name, const char *during)
 {
 	char why[64];
 	int status = 0;
 
-	if (v->pid <= 0 || !bench_vexild_exited(v, &status))
+	if (*pid <= 0 || !child_exited(pid, &status))
 		return 0;
 	describe_exit(why, sizeof(why), status);
-	fprintf(stderr, "%s: vexild died %s (%s)\n", bench_prog, during, why);
-	print_log_tail(v->log);
+	fprintf(stderr, "%s: %s died %s (%s)\n", bench_prog, name, during, why);
+	print_log_tail(log);
 	return -1;
+}
+
+/* SIGTERM, then SIGKILL past STOP_TIMEOUT_MS; 0 when it exited with status 0. */
+static int
+child_stop(pid_t *pid, const char *log, const char *name)
+{
+	uint64_t deadline;
+	char why[64];
+	int status = 0;
+
+	if (*pid <= 0)
+		return 0;
+	kill(*pid, SIGTERM);
+	deadline = bench_now_ns() + STOP_TIMEOUT_MS * 1000000ull;
+	while (!child_exited(pid, &status)) {
+		if (bench_now_ns() > deadline) {
+			fprintf(stderr,
+			    "%s: %s did not stop within %d ms of SIGTERM; killing it\n",
+			    bench_prog, name, STOP_TIMEOUT_MS);
+			kill(*pid, SIGKILL);
+			waitpid(*pid, &status, 0);
+			*pid = 0;
+			print_log_tail(log);
+			return -1;
+		}
+		bench_sleep_ms(5);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		describe_exit(why, sizeof(why), status);
+		fprintf(stderr, "%s: %s stopped with %s\n", bench_prog, name, why);
+		print_log_tail(log);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- vexild ---- */
+
+static int
+vexild_spawn(struct bench_vexild *v, const char *path, const char *const *args)
+{
+	const char *argv[8 + MAX_EXTRA_ARGS + 1] = {path, "--data", v->data, "--rpc", v->rpc,
+	    "--pub", v->pub, "--quiet"};
+	int argc = 8;
+
+	if (add_args(argv, &argc, 8 + MAX_EXTRA_ARGS, args, "vexild") != 0)
+		return -1;
+	return spawn(&v->pid, v->log, argv);
+}
+
+bool
+bench_vexild_exited(struct bench_vexild *v, int *status)
+{
+	return child_exited(&v->pid, status);
+}
+
+int
+bench_vexild_check(struct bench_vexild *v, const char *during)
+{
+	return child_check(&v->pid, v->log, "vexild", during);
 }
 
 /* Waits for admin.key, then until an RPC with it succeeds. */
@@ -346,36 +416,108 @@ bench_vexild_start(struct bench_vexild *v, const char *path, const char *root,
 int
 bench_vexild_stop(struct bench_vexild *v)
 {
-	uint64_t deadline;
-	char why[64];
-	int status = 0;
-
 	vx_client_close(v->client);
 	v->client = NULL;
-	if (v->pid <= 0)
-		return 0;
-	kill(v->pid, SIGTERM);
-	deadline = bench_now_ns() + STOP_TIMEOUT_MS * 1000000ull;
-	while (!bench_vexild_exited(v, &status)) {
-		if (bench_now_ns() > deadline) {
-			fprintf(stderr,
-			    "%s: vexild did not stop within %d ms of SIGTERM; killing it\n",
-			    bench_prog, STOP_TIMEOUT_MS);
-			kill(v->pid, SIGKILL);
-			waitpid(v->pid, &status, 0);
-			v->pid = 0;
-			print_log_tail(v->log);
-			return -1;
-		}
-		bench_sleep_ms(5);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		describe_exit(why, sizeof(why), status);
-		fprintf(stderr, "%s: vexild stopped with %s\n", bench_prog, why);
-		print_log_tail(v->log);
+	return child_stop(&v->pid, v->log, "vexild");
+}
+
+/* ---- vexil-gateway ---- */
+
+int
+bench_dial(int port)
+{
+	struct sockaddr_in a = {0};
+	int fd;
+
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
 		return -1;
 	}
-	return 0;
+	return fd;
+}
+
+/* True when GET /health answers 200; each try waits at most a second. */
+static bool
+gateway_healthy(const struct bench_gateway *g)
+{
+	static const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				  "Connection: close\r\n\r\n";
+	struct timeval tv = {1, 0};
+	char buf[32];
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = bench_dial(g->port)) < 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+		close(fd);
+		return false;
+	}
+	while (got < sizeof(buf) - 1 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	return strncmp(buf, "HTTP/1.1 200 ", 13) == 0;
+}
+
+int
+bench_gateway_start(struct bench_gateway *g, const char *path, const char *root,
+    const char *tag, const struct bench_vexild *v, const char *const *args)
+{
+	const char *argv[8 + MAX_EXTRA_ARGS + 1] = {path, "--listen", g->listen, "--rpc",
+	    v->rpc, "--sub", v->pub, "--quiet"};
+	uint64_t deadline;
+	char why[64];
+	int argc = 8, status = 0;
+
+	memset(g, 0, sizeof(*g));
+	snprintf(g->log, sizeof(g->log), "%s/gateway-%s.log", root, tag);
+	if (bench_free_ports(&g->port, 1) != 0)
+		return -1;
+	snprintf(g->listen, sizeof(g->listen), "http://127.0.0.1:%d", g->port);
+	if (add_args(argv, &argc, 8 + MAX_EXTRA_ARGS, args, "gateway") != 0 ||
+	    spawn(&g->pid, g->log, argv) != 0)
+		return -1;
+	deadline = bench_now_ns() + START_TIMEOUT_MS * 1000000ull;
+	for (;;) {
+		if (child_exited(&g->pid, &status)) {
+			describe_exit(why, sizeof(why), status);
+			fprintf(stderr, "%s: the gateway exited during startup (%s)\n",
+			    bench_prog, why);
+			print_log_tail(g->log);
+			return -1;
+		}
+		if (bench_interrupted)
+			return -1;
+		if (gateway_healthy(g))
+			return 0;
+		if (bench_now_ns() > deadline) {
+			fprintf(stderr, "%s: the gateway did not answer GET %s/health within %d ms\n",
+			    bench_prog, g->listen, START_TIMEOUT_MS);
+			print_log_tail(g->log);
+			return -1;
+		}
+		bench_sleep_ms(10);
+	}
+}
+
+int
+bench_gateway_check(struct bench_gateway *g, const char *during)
+{
+	return child_check(&g->pid, g->log, "the gateway", during);
+}
+
+int
+bench_gateway_stop(struct bench_gateway *g)
+{
+	return child_stop(&g->pid, g->log, "the gateway");
 }
 
 /* ---- figures ---- */

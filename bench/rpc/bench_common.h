@@ -10,8 +10,11 @@
  * with the program name set by bench_init(), so either bench reads as its
  * own.
  *
- * It lives next to bench_rpc, which it was taken out of; bench_push
- * includes it from there.
+ * bench_sse also starts the vexil-gateway of this build in front of that
+ * vexild (bench_gateway_*), stopped the same way.
+ *
+ * It lives next to bench_rpc, which it was taken out of; bench_push and
+ * bench_sse include it from there.
  */
 #ifndef VX_BENCH_COMMON_H
 #define VX_BENCH_COMMON_H
@@ -79,6 +82,29 @@ int bench_vexild_check(struct bench_vexild *v, const char *during);
  * never started.
  */
 int bench_vexild_stop(struct bench_vexild *v);
+
+/* A vexil-gateway in front of a bench_vexild. */
+struct bench_gateway {
+	pid_t pid;
+	int port;         /* on 127.0.0.1 */
+	char listen[64];  /* http://127.0.0.1:<port> */
+	char log[300];
+};
+
+/*
+ * Starts vexil-gateway (path) with --quiet on a free port, its --rpc and
+ * --sub on v's sockets, plus the NULL-terminated extra args, and returns
+ * once GET /health answers 200. On failure it says why (with the end of
+ * the gateway's log) and leaves g for bench_gateway_stop().
+ */
+int bench_gateway_start(struct bench_gateway *g, const char *path, const char *root,
+    const char *tag, const struct bench_vexild *v, const char *const *args);
+/* -1, with a message naming `during` and the log's end, when the gateway died. */
+int bench_gateway_check(struct bench_gateway *g, const char *during);
+/* As bench_vexild_stop(), for the gateway. */
+int bench_gateway_stop(struct bench_gateway *g);
+/* A blocking TCP connection to 127.0.0.1:port, or -1 (errno set). */
+int bench_dial(int port);
 
 /* qsort comparators. */
 int bench_cmp_u64(const void *a, const void *b);

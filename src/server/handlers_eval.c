@@ -74,7 +74,7 @@ target(vx_call *c, const char *project, const char *env, Vexil__V1__Project **ou
 static int
 snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
 {
-	Vexil__V1__Project *p;
+	Vexil__V1__Project *p = NULL;
 	int rc = target(c, project, env, &p);
 
 	if (rc != 0)

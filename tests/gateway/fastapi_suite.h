@@ -36,7 +36,7 @@ teardown(void)
 static vx_http_res
 req_a(const char *method, const char *path, const char *auth, const char *body)
 {
-	char url[1024], hdr[1300];
+	char url[1024], hdr[4200];
 	const char *hs[2] = {NULL, NULL};
 	vx_http_req rq = {.method = method, .url = url, .headers = hs, .body = body};
 

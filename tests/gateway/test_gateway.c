@@ -206,8 +206,10 @@ evaluate(const char *sdk_key, const char *body)
 	char hdr[200];
 	const char *hs[] = {hdr, NULL};
 
+	if (sdk_key == NULL)
+		return req_h("POST", "/sdk/v1/evaluate", NULL, body);
 	snprintf(hdr, sizeof(hdr), "X-SDK-Key: %s", sdk_key);
-	return req_h("POST", "/sdk/v1/evaluate", sdk_key ? hs : NULL, body);
+	return req_h("POST", "/sdk/v1/evaluate", hs, body);
 }
 
 /* The {enabled, reason} of one flag in an evaluation response. */

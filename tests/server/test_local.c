@@ -33,7 +33,7 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	Vexil__V1__WeightedVariant w[3] = {VEXIL__V1__WEIGHTED_VARIANT__INIT,
 		VEXIL__V1__WEIGHTED_VARIANT__INIT, VEXIL__V1__WEIGHTED_VARIANT__INIT};
 	Vexil__V1__WeightedVariant *wp[] = {&w[0], &w[1], &w[2]};
-	char *vals[8][4], *copies[8];
+	char *vals[8][4], *copies[8] = {0};
 	vx_status st;
 
 	v[0].key = "a", v[0].value = "\"A\"";
