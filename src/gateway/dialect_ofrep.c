@@ -11,10 +11,13 @@
  *    stream GET /ofrep/v1/events (sse.c).
  *
  * Credentials: "Authorization: Bearer <key>" or "X-API-Key: <key>", an SDK
- * key (vxs_...) or an API key (vxk_...). Every request is admitted once
- * through AuthService/Admit, like the platform dialect: authentication and,
- * for API keys (vexild does not limit SDK keys), the rate limit
- * (X-RateLimit-*, 429 with Retry-After in seconds).
+ * key (vxs_...) or an API key (vxk_...). A request with an API key is
+ * admitted once through AuthService/Admit, like the platform dialect:
+ * authentication and the rate limit (X-RateLimit-*, 429 with Retry-After in
+ * seconds). vexild does not limit SDK keys, so a request with one makes a
+ * single core call: the evaluation itself authenticates the key and, when
+ * the context names no environment, evaluates the one the key is bound to
+ * (a bound key given another environment is refused by the core).
  *
  * The context: `targetingKey` is the user id; `email`, `country`, `ip`
  * (strings) and `groups` (a list of strings) are the engine's well-known
@@ -128,8 +131,9 @@ fail_call(vx_gw_req *r, const vx_status *st)
 /* ---- credentials and the rate limit ---- */
 
 /*
- * Admits the request (AuthService/Admit with the caller's key). *bound is
- * the SDK key's environment, or "". false after answering.
+ * Admits the request: an API key through AuthService/Admit (*bound is "":
+ * API keys are not bound to an environment); an SDK key goes straight to
+ * the evaluation (*bound is NULL: the core knows). false after answering.
  */
 static bool
 admit(vx_gw_req *r, const char **bound)
@@ -142,11 +146,15 @@ admit(vx_gw_req *r, const char **bound)
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
+	if (strncmp(r->credential, "SdkKey ", 7) == 0) {
+		*bound = NULL;
+		return true;
+	}
 	if ((rc = vx_gw_admit(r, &out, &st)) < 0) {
 		fail_call(r, &st);
 		return false;
 	}
-	if (strcmp(out->kind, "apikey") != 0 && strcmp(out->kind, "sdkkey") != 0) {
+	if (strcmp(out->kind, "apikey") != 0) {
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}
@@ -232,8 +240,10 @@ context_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__EvalContext *ctx)
 }
 
 /*
- * Reads {"context": {...}} into ctx and picks the environment (bound: the
- * SDK key's, or ""). 0; -1 after answering.
+ * Reads {"context": {...}} into ctx and picks the environment (bound: ""
+ * for an API key, which must have one in the context; NULL for an SDK key,
+ * whose own the core uses when the context names none). 0; -1 after
+ * answering.
  */
 static int
 read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
@@ -278,13 +288,8 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 	if (rc != 0)
 		return -1;
 	t->keyed = ctx->user_id[0] != '\0';
-	if (bound[0] && env && env[0] && strcmp(env, bound) != 0) {
-		failure(r, 400, "INVALID_CONTEXT", "context.environment is %.64s, but this SDK "
-		    "key is bound to environment %.64s", env, bound);
-		return -1;
-	}
-	t->env = bound[0] ? bound : env;
-	if (t->env == NULL || t->env[0] == '\0') {
+	t->env = env ? env : "";
+	if (bound && t->env[0] == '\0') {
 		failure(r, 400, "INVALID_CONTEXT", "no environment: this key is not bound to "
 		    "one, so the context attribute environment must name it");
 		return -1;
@@ -339,7 +344,8 @@ result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *s
 		ok = cJSON_AddStringToObject(o, "variant", e->variant) != NULL &&
 		    cJSON_AddStringToObject(o, "reason", reason) != NULL &&
 		    (md = cJSON_AddObjectToObject(o, "metadata")) != NULL &&
-		    cJSON_AddStringToObject(md, "environment", t->env) != NULL &&
+		    cJSON_AddStringToObject(md, "environment",
+		        e->environment[0] ? e->environment : t->env) != NULL &&
 		    (e->rule_id == 0 ||
 		        cJSON_AddNumberToObject(md, "ruleId", (double)e->rule_id) != NULL);
 	}

@@ -16,7 +16,7 @@
 #define MAX_ATTRS 64
 
 static int
-fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, uint64_t revision,
+fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, const vx_snapshot *snap,
     Vexil__V1__EvaluationResult *out)
 {
 	vx_eval_result res;
@@ -31,7 +31,8 @@ fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, uint64_t revisio
 	out->reason = (char *)vx_eval_reason_name(res.reason);
 	out->rule_id = res.rule >= 0 ? cf->rule_ids[res.rule] : 0;
 	out->type = cf->type;
-	out->revision = revision;
+	out->revision = snap->fs->revision;
+	out->environment = snap->fs->env;
 	out->is_static = vx_eval_flag_is_static(cf->flag);
 	return 0;
 }
@@ -45,14 +46,25 @@ record(vx_call *c, const vx_snapshot *snap, const Vexil__V1__EvaluationResult *r
 	    r->variant, r->reason, ctx->user_id);
 }
 
-/* Resolves and checks the project and environment an evaluation targets. */
+/*
+ * Resolves and checks the project and environment an evaluation targets.
+ * No environment, with an SDK key bound to one, means that one (*envp is
+ * set to it).
+ */
 static int
-target(vx_call *c, const char *project, const char *env, Vexil__V1__Project **out)
+target(vx_call *c, const char *project, const char **envp, Vexil__V1__Project **out)
 {
 	Vexil__V1__Project *p;
 	Vexil__V1__Environment *e;
+	const char *env = *envp;
 	int rc;
 
+	if ((env == NULL || env[0] == '\0') && c->who.env[0])
+		*envp = env = c->who.env;
+	if ((env == NULL || env[0] == '\0') && c->who.kind == VX_PRINCIPAL_SDKKEY)
+		return vx_fail(c, VX_EINVAL, "environment", "required",
+		    "no environment: this SDK key is not bound to one, so the request must "
+		    "name it");
 	if ((rc = vx_check_key(c, "environment", env, 64)) != 0 ||
 	    (rc = vx_call_project_read(c, project, &p)) != 0)
 		return rc;
@@ -75,7 +87,7 @@ static int
 snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
 {
 	Vexil__V1__Project *p = NULL;
-	int rc = target(c, project, env, &p);
+	int rc = target(c, project, &env, &p);
 
 	if (rc != 0)
 		return rc;
@@ -111,7 +123,7 @@ evaluate(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__EvaluateReq
 		goto out;
 	}
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
-	if ((rc = fill(c, cf, &ctx, snap->fs->revision, out)) == 0)
+	if ((rc = fill(c, cf, &ctx, snap, out)) == 0)
 		record(c, snap, out, &ctx);
 out:
 	/* The reply points into the snapshot; the dispatcher releases it once
@@ -148,7 +160,7 @@ evaluate_all(Vexil__V1__EvaluationService_Service *svc,
 	out->results = ptrs;
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
 	for (size_t i = 0; i < snap->fs->n && rc == 0; i++) {
-		if ((rc = fill(c, &snap->fs->flags[i], &ctx, snap->fs->revision, &res[i])) == 0)
+		if ((rc = fill(c, &snap->fs->flags[i], &ctx, snap, &res[i])) == 0)
 			record(c, snap, &res[i], &ctx);
 		out->results[i] = &res[i];
 	}
@@ -167,11 +179,12 @@ get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnap
 	Vexil__V1__Snapshot *out = NULL;
 	Vexil__V1__Project *p;
 	Vexil__V1__Flag **flags;
+	const char *env = in->environment;
 	size_t n;
 	int rc;
 
 	(void)svc;
-	if ((rc = target(c, in->project, in->environment, &p)) != 0 ||
+	if ((rc = target(c, in->project, &env, &p)) != 0 ||
 	    (rc = vx_store_flag_list(c->reader->txn, c->store, p->id, c->alloc, &flags, &n)) != 0)
 		goto out;
 	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
@@ -180,11 +193,11 @@ get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnap
 	}
 	vexil__v1__snapshot__init(out);
 	out->project_id = p->id;
-	out->environment = in->environment;
+	out->environment = (char *)env;
 	out->revision = p->revision;
 	/* Each flag keeps only the asked environment's config. */
 	for (size_t i = 0; i < n; i++) {
-		Vexil__V1__FlagEnvConfig *cfg = vx_flag_env(flags[i], in->environment);
+		Vexil__V1__FlagEnvConfig *cfg = vx_flag_env(flags[i], env);
 		flags[i]->n_envs = 0;
 		if (cfg != NULL) {
 			Vexil__V1__FlagEnvConfig **one = vx_arena_alloc(c->arena, sizeof(*one));

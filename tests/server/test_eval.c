@@ -177,3 +177,62 @@ Test(eval_rpc, evaluate_all_answers_every_flag_at_one_revision)
 	}
 	vx_free(out);
 }
+
+/* An SDK key's client for default, bound to env (NULL: unbound). */
+static vx_client *
+sdk_client(const char *env)
+{
+	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *k;
+	vx_status st;
+	char cred[100];
+
+	in.project = "default";
+	in.environment = (char *)(env ? env : "");
+	cr_assert(vx_create_sdk_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
+	snprintf(cred, sizeof(cred), "SdkKey %s", k->secret);
+	vx_free(k);
+	return vx_harness_client(&h, cred);
+}
+
+/*
+ * No environment in the request: an SDK key bound to one evaluates that
+ * one (and says so); an unbound key, or an API key, must name it.
+ */
+Test(eval_rpc, an_sdk_key_bound_to_an_environment_evaluates_it_when_none_is_named)
+{
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvaluateAllRequest all = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationResult *out = NULL;
+	Vexil__V1__EvaluationList *list = NULL;
+	vx_client *bound = sdk_client("production"), *any = sdk_client(NULL);
+	vx_status st;
+
+	make_flag("envless");
+	set_enabled("envless", true);
+	in.flag_key = "envless";
+	in.context = &ctx;
+	cr_assert(vx_evaluate(bound, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_str_eq(out->environment, "production");
+	cr_assert_str_neq(out->reason, "DISABLED", "production has it on");
+	vx_free(out);
+	all.context = &ctx;
+	cr_assert(vx_evaluate_all(bound, &all, &list, &st) == 0, "%s", st.message);
+	cr_assert_gt(list->n_results, 0);
+	cr_assert_str_eq(list->results[0]->environment, "production");
+	vx_free(list);
+
+	cr_assert_eq(vx_evaluate(any, &in, &out, &st), VX_EINVAL);
+	cr_assert_str_eq(st.field, "environment");
+	cr_assert(strstr(st.message, "not bound") != NULL, "%s", st.message);
+	in.project = "default";
+	cr_assert_eq(vx_evaluate(h.admin, &in, &out, &st), VX_EINVAL);
+	cr_assert_str_eq(st.field, "environment");
+	/* A bound key still cannot name another. */
+	in.project = "";
+	in.environment = "staging";
+	cr_assert_eq(vx_evaluate(bound, &in, &out, &st), VX_EPERM);
+	vx_client_close(bound);
+	vx_client_close(any);
+}

@@ -5426,7 +5426,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[9] =
 {
   {
     "flag_key",
@@ -5524,8 +5524,21 @@ static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "environment",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, environment),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
+  8,   /* field[8] = environment */
   0,   /* field[0] = flag_key */
   7,   /* field[7] = is_static */
   3,   /* field[3] = reason */
@@ -5538,7 +5551,7 @@ static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
 static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
 {
@@ -5548,7 +5561,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
   "Vexil__V1__EvaluationResult",
   "vexil.v1",
   sizeof(Vexil__V1__EvaluationResult),
-  8,
+  9,
   vexil__v1__evaluation_result__field_descriptors,
   vexil__v1__evaluation_result__field_indices_by_name,
   1,  vexil__v1__evaluation_result__number_ranges,

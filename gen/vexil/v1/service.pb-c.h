@@ -721,6 +721,9 @@ struct  Vexil__V1__EvaluateRequest
 {
   ProtobufCMessage base;
   char *project;
+  /*
+   * empty: the SDK key's own, when it is bound to one
+   */
   char *environment;
   char *flag_key;
   Vexil__V1__EvalContext *context;
@@ -758,16 +761,23 @@ struct  Vexil__V1__EvaluationResult
    * OpenFeature's STATIC (the OFREP dialect reports it so).
    */
   protobuf_c_boolean is_static;
+  /*
+   * the environment evaluated
+   */
+  char *environment;
 };
 #define VEXIL__V1__EVALUATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__EvaluateAllRequest
 {
   ProtobufCMessage base;
   char *project;
+  /*
+   * empty: the SDK key's own, when it is bound to one
+   */
   char *environment;
   Vexil__V1__EvalContext *context;
 };
@@ -795,6 +805,9 @@ struct  Vexil__V1__GetSnapshotRequest
 {
   ProtobufCMessage base;
   char *project;
+  /*
+   * empty: the SDK key's own, when it is bound to one
+   */
   char *environment;
 };
 #define VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT \
