@@ -513,10 +513,8 @@ head_revision(vx_gw_req *r, const char *project, uint64_t *head)
 	Vexil__V1__ChangesReply *out;
 	vx_status st;
 
-	/* Since the head itself would be cheaper, but the head is what we
-	 * are asking for; a snapshot reply carries it. */
 	in.project = (char *)project;
-	in.since = 0;
+	in.head_only = true;
 	if (VX_GW_CALL(r, vexil__v1__watch_service, "Changes", &in, &out, &st) != 0) {
 		vx_gw_fail_status(r, &st);
 		return false;

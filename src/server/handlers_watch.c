@@ -74,6 +74,11 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 	out->project_id = p->id;
 	out->revision = p->revision;
 	out->head_revision = p->revision;
+	if (in->head_only) {
+		/* Nothing to apply: it brings the caller up to nothing. */
+		out->revision = 0;
+		goto out;
+	}
 	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc, &out->environments,
 		 &out->n_environments)) != 0)
 		goto out;

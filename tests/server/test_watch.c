@@ -350,3 +350,31 @@ Test(watch, the_live_cache_evaluates_like_the_server, .timeout = 60)
 	seen_fini(&s);
 	vx_harness_fini(&h);
 }
+
+/* head_only: where the project is, and nothing to apply. */
+Test(watch, head_only_answers_the_head_revision_and_nothing_else, .timeout = 60)
+{
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__ChangesReply *out;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	vx_harness_start(&h, NULL);
+	gp.project = "default";
+	cr_assert(vx_get_project(h.admin, &gp, &p, &st) == 0, "%s", st.message);
+	in.project = "default";
+	in.head_only = true;
+	cr_assert(vx_changes(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_eq(out->head_revision, p->revision);
+	cr_assert_gt(out->head_revision, 0);
+	cr_assert_eq(out->project_id, p->id);
+	cr_assert_eq(out->revision, 0, "it brings the caller up to nothing");
+	cr_assert(!out->snapshot);
+	cr_assert_eq(out->n_changes, 0);
+	cr_assert_eq(out->n_flags, 0, "the seeded flags are not sent");
+	cr_assert_eq(out->n_environments, 0);
+	vx_free(out);
+	vx_free(p);
+	vx_harness_fini(&h);
+}

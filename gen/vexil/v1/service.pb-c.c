@@ -6131,7 +6131,7 @@ const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor =
   (ProtobufCMessageInit) vexil__v1__eval_log__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descriptors[3] =
 {
   {
     "project",
@@ -6157,15 +6157,28 @@ static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "head_only",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesRequest, head_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__changes_request__field_indices_by_name[] = {
+  2,   /* field[2] = head_only */
   0,   /* field[0] = project */
   1,   /* field[1] = since */
 };
 static const ProtobufCIntRange vexil__v1__changes_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
 {
@@ -6175,7 +6188,7 @@ const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
   "Vexil__V1__ChangesRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ChangesRequest),
-  2,
+  3,
   vexil__v1__changes_request__field_descriptors,
   vexil__v1__changes_request__field_indices_by_name,
   1,  vexil__v1__changes_request__number_ranges,

@@ -920,10 +920,15 @@ struct  Vexil__V1__ChangesRequest
    * The last revision the caller has applied; 0 for everything.
    */
   uint64_t since;
+  /*
+   * Only project_id and head_revision: no changes, no snapshot (how a
+   * subscriber learns where the project is before following it).
+   */
+  protobuf_c_boolean head_only;
 };
 #define VEXIL__V1__CHANGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Vexil__V1__ChangesReply
