@@ -18,7 +18,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -706,6 +708,41 @@ Test(http, last_event_id_replays_exactly_the_missed_revisions)
 	change(k1, "fourth");
 	cr_assert_eq(next_event(&a), head + 1);
 	close(a.fd);
+}
+
+/*
+ * vexild is killed and started again under an open stream: the gateway's
+ * SUB socket reconnects, and whatever notices it missed meanwhile come
+ * from WatchService/Changes, so the stream still sees every revision
+ * once, in order.
+ */
+Test(http, a_stream_survives_a_vexild_restart_without_a_gap)
+{
+	struct conn a;
+	struct resp r;
+	uint64_t seen, head;
+
+	sse_start(NULL);
+	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	resp_free(&r);
+	change(k1, "before");
+	seen = next_event(&a);
+	cr_assert_eq(seen, head_of(p1));
+
+	kill(h.pid, SIGKILL);
+	waitpid(h.pid, NULL, 0);
+	h.pid = 0;
+	vx_harness_restart(&h);
+	/* At once: the gateway's SUB socket may not be back yet. */
+	change(k1, "after1");
+	change(k1, "after2");
+	change(k1, "after3");
+	head = head_of(p1);
+	cr_assert_geq(head, seen + 3);
+	for (uint64_t rev = seen + 1; rev <= head; rev++)
+		cr_assert_eq(next_event(&a), rev, "every revision once, in order");
+	close(a.fd);
+	expect_health();
 }
 
 Test(http, a_last_event_id_beyond_the_log_gets_one_refetch_at_the_head)
