@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "probe.h"
 #include "vexil.h"
 #include "vexil_watch.h"
 
@@ -160,72 +161,6 @@ on_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *f)
 		vx_watch_release(w, snap);
 	}
 	atomic_store_explicit(&s->last, c->revision, memory_order_release);
-}
-
-/* ---- vexild calls ---- */
-
-static int
-project_revision(vx_client *c, uint64_t *rev)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-
-	in.project = "default";
-	if (vx_get_project(c, &in, &p, &st) != 0) {
-		fprintf(stderr, "bench_push: GetProject failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	*rev = p->revision;
-	vx_free(p);
-	return 0;
-}
-
-/* A boolean flag, disabled in every environment, as vexild creates it. */
-static int
-create_flag(vx_client *c)
-{
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT, *out;
-	vx_status st;
-
-	flag.key = FLAG_KEY;
-	flag.name = "Push latency probe";
-	flag.description = "Toggled by bench_push.";
-	flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_push: CreateFlag failed: %s: %s%s%s\n",
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
-		return -1;
-	}
-	vx_free(out);
-	return 0;
-}
-
-/* Flips the flag in production: one committed change, one revision. */
-static int
-toggle(vx_client *c, bool *enabled)
-{
-	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-	Vexil__V1__Flag *out;
-	vx_status st;
-
-	in.project = "default";
-	in.key = FLAG_KEY;
-	in.environment = "production";
-	in.enabled = !*enabled;
-	if (vx_set_flag_enabled(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_push: SetFlagEnabled failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	vx_free(out);
-	*enabled = !*enabled;
-	return 0;
 }
 
 /* ---- subscribers ---- */
@@ -346,7 +281,7 @@ stop_watches(vx_client *writer, bool *enabled, struct sub *subs, int n)
 			break;
 		}
 		/* A failing write only means the threads wait for their timeout. */
-		if (writer != NULL && toggle(writer, enabled) != 0)
+		if (writer != NULL && bench_probe_toggle(writer, FLAG_KEY, enabled) != 0)
 			writer = NULL;
 		bench_sleep_ms(WAKE_EVERY_MS);
 	}
@@ -358,40 +293,40 @@ stop_watches(vx_client *writer, bool *enabled, struct sub *subs, int n)
 	return rc;
 }
 
+/* Every subscriber at least at want, by last revision or by count seen. */
+struct catch_up {
+	struct sub *all;
+	uint64_t want;
+};
+
+static bool
+last_at_least(void *arg, int i)
+{
+	struct catch_up *c = arg;
+	return atomic_load_explicit(&c->all[i].last, memory_order_acquire) >= c->want;
+}
+
+static bool
+seen_at_least(void *arg, int i)
+{
+	struct catch_up *c = arg;
+	return atomic_load_explicit(&c->all[i].seen, memory_order_acquire) >= c->want;
+}
+
 /* Waits until every subscriber's callback saw revision rev. */
 static bool
 wait_all_last(struct sub *subs, int n, uint64_t rev, int timeout_ms)
 {
-	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	for (;;) {
-		int i = 0;
-		while (i < n && atomic_load_explicit(&subs[i].last, memory_order_acquire) >= rev)
-			i++;
-		if (i == n)
-			return true;
-		if (bench_interrupted || bench_now_ns() > deadline)
-			return false;
-		bench_sleep_ms(1);
-	}
+	struct catch_up c = {subs, rev};
+	return bench_wait_all(last_at_least, &c, n, timeout_ms);
 }
 
 /* Waits until every subscriber saw every measured write. */
 static bool
 wait_all_seen(struct sub *subs, int n, unsigned writes, int timeout_ms)
 {
-	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	for (;;) {
-		int i = 0;
-		while (i < n && atomic_load_explicit(&subs[i].seen, memory_order_acquire) >= writes)
-			i++;
-		if (i == n)
-			return true;
-		if (bench_interrupted || bench_now_ns() > deadline)
-			return false;
-		bench_sleep_ms(1);
-	}
+	struct catch_up c = {subs, writes};
+	return bench_wait_all(seen_at_least, &c, n, timeout_ms);
 }
 
 /* ---- one level ---- */
@@ -488,7 +423,7 @@ warm_up(vx_client *writer, bool *enabled, struct sub *subs, int n, uint64_t *rev
 			    WARMUP_MAX_WRITES, WARMUP_STREAK, n, WARMUP_WAIT_MS);
 			return -1;
 		}
-		if (bench_interrupted || toggle(writer, enabled) != 0)
+		if (bench_interrupted || bench_probe_toggle(writer, FLAG_KEY, enabled) != 0)
 			return -1;
 		(*rev)++;
 		streak = wait_all_last(subs, n, *rev, WARMUP_WAIT_MS) ? streak + 1 : 0;
@@ -519,10 +454,10 @@ run_level(struct bench_vexild *v, const struct opts *o, int nsubs, bool *enabled
 	if (start_watches(v, subs, nsubs) != 0)
 		goto out;
 	r->start_ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (project_revision(v->client, &rev) != 0 ||
+	if (bench_probe_revision(v->client, &rev) != 0 ||
 	    warm_up(v->client, enabled, subs, nsubs, &rev, &r->warmup_writes) != 0)
 		goto out;
-	if (project_revision(v->client, &base) != 0)
+	if (bench_probe_revision(v->client, &base) != 0)
 		goto out;
 	if (base != rev) {
 		fprintf(stderr,
@@ -535,7 +470,7 @@ run_level(struct bench_vexild *v, const struct opts *o, int nsubs, bool *enabled
 
 	for (int i = 0; i < w && !bench_interrupted; i++) {
 		t_sent[i] = bench_now_ns();
-		if (toggle(v->client, enabled) != 0)
+		if (bench_probe_toggle(v->client, FLAG_KEY, enabled) != 0)
 			goto out;
 		t_acked[i] = bench_now_ns();
 	}
@@ -547,7 +482,7 @@ run_level(struct bench_vexild *v, const struct opts *o, int nsubs, bool *enabled
 		    " the last write\n",
 		    nsubs, SETTLE_TIMEOUT_MS);
 	r->settle_ms = (double)(bench_now_ns() - t_acked[w - 1]) / 1e6;
-	if (project_revision(v->client, &end) != 0)
+	if (bench_probe_revision(v->client, &end) != 0)
 		goto out;
 	if (end != base + (uint64_t)w) {
 		fprintf(stderr,
@@ -632,7 +567,7 @@ run_durability(const struct opts *o, const char *root, enum durability d)
 
 	snprintf(tag, sizeof(tag), "push-%s", durability_names[d]);
 	if (bench_vexild_start(&v, o->vexild, root, tag, o->transport, durability_args[d]) != 0 ||
-	    create_flag(v.client) != 0)
+	    bench_probe_create(v.client, FLAG_KEY, "Push latency probe") != 0)
 		goto out;
 	for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {
 		if (run_level(&v, o, o->levels[i], &enabled, &r) != 0) {

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "probe.h"
 #include "vexil.h"
 
 #ifndef VX_VEXILD_PATH
@@ -140,48 +141,6 @@ struct row {
 
 /* ---- vexild calls ---- */
 
-static int
-project_revision(vx_client *c, uint64_t *rev)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-
-	in.project = "default";
-	if (vx_get_project(c, &in, &p, &st) != 0) {
-		fprintf(stderr, "bench_sse: GetProject failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	*rev = p->revision;
-	vx_free(p);
-	return 0;
-}
-
-/* A boolean flag, disabled in every environment, as vexild creates it. */
-static int
-create_flag(vx_client *c)
-{
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT, *out;
-	vx_status st;
-
-	flag.key = FLAG_KEY;
-	flag.name = "SSE latency probe";
-	flag.description = "Toggled by bench_sse.";
-	flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_sse: CreateFlag failed: %s: %s%s%s\n",
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
-		return -1;
-	}
-	vx_free(out);
-	return 0;
-}
-
 /* The streams' credential: an SDK key of default, bound to production. */
 static int
 create_sdk_key(vx_client *c, char *secret, size_t cap)
@@ -199,28 +158,6 @@ create_sdk_key(vx_client *c, char *secret, size_t cap)
 	}
 	snprintf(secret, cap, "%s", k->secret);
 	vx_free(k);
-	return 0;
-}
-
-/* Flips the flag in production: one committed change, one revision. */
-static int
-toggle(vx_client *c, bool *enabled)
-{
-	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-	Vexil__V1__Flag *out;
-	vx_status st;
-
-	in.project = "default";
-	in.key = FLAG_KEY;
-	in.environment = "production";
-	in.enabled = !*enabled;
-	if (vx_set_flag_enabled(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_sse: SetFlagEnabled failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	vx_free(out);
-	*enabled = !*enabled;
 	return 0;
 }
 
@@ -391,40 +328,40 @@ close_streams(struct stream *ss, int n)
 	free(ss);
 }
 
+/* Every subscriber at least at want, by last revision or by count seen. */
+struct catch_up {
+	struct stream *all;
+	uint64_t want;
+};
+
+static bool
+last_at_least(void *arg, int i)
+{
+	struct catch_up *c = arg;
+	return atomic_load_explicit(&c->all[i].last, memory_order_acquire) >= c->want;
+}
+
+static bool
+seen_at_least(void *arg, int i)
+{
+	struct catch_up *c = arg;
+	return atomic_load_explicit(&c->all[i].seen, memory_order_acquire) >= c->want;
+}
+
 /* Waits until every stream read revision rev. */
 static bool
 wait_all_last(struct stream *ss, int n, uint64_t rev, int timeout_ms)
 {
-	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	for (;;) {
-		int i = 0;
-		while (i < n && atomic_load_explicit(&ss[i].last, memory_order_acquire) >= rev)
-			i++;
-		if (i == n)
-			return true;
-		if (bench_interrupted || bench_now_ns() > deadline)
-			return false;
-		bench_sleep_ms(1);
-	}
+	struct catch_up c = {ss, rev};
+	return bench_wait_all(last_at_least, &c, n, timeout_ms);
 }
 
 /* Waits until every stream read every measured write. */
 static bool
 wait_all_seen(struct stream *ss, int n, unsigned writes, int timeout_ms)
 {
-	uint64_t deadline = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	for (;;) {
-		int i = 0;
-		while (i < n && atomic_load_explicit(&ss[i].seen, memory_order_acquire) >= writes)
-			i++;
-		if (i == n)
-			return true;
-		if (bench_interrupted || bench_now_ns() > deadline)
-			return false;
-		bench_sleep_ms(1);
-	}
+	struct catch_up c = {ss, writes};
+	return bench_wait_all(seen_at_least, &c, n, timeout_ms);
 }
 
 /* ---- one level ---- */
@@ -521,7 +458,7 @@ warm_up(vx_client *writer, bool *enabled, struct stream *ss, int n, uint64_t *re
 			    WARMUP_MAX_WRITES, WARMUP_STREAK, n, WARMUP_WAIT_MS);
 			return -1;
 		}
-		if (bench_interrupted || toggle(writer, enabled) != 0)
+		if (bench_interrupted || bench_probe_toggle(writer, FLAG_KEY, enabled) != 0)
 			return -1;
 		(*rev)++;
 		streak = wait_all_last(ss, n, *rev, WARMUP_WAIT_MS) ? streak + 1 : 0;
@@ -553,10 +490,10 @@ run_level(struct bench_vexild *v, const struct bench_gateway *g, const char *sdk
 		if (open_stream(&ss[i], g->port, sdk_key, i + 1) != 0)
 			goto out;
 	r->open_ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (project_revision(v->client, &rev) != 0 ||
+	if (bench_probe_revision(v->client, &rev) != 0 ||
 	    warm_up(v->client, enabled, ss, nstreams, &rev, &r->warmup_writes) != 0)
 		goto out;
-	if (project_revision(v->client, &base) != 0)
+	if (bench_probe_revision(v->client, &base) != 0)
 		goto out;
 	if (base != rev) {
 		fprintf(stderr,
@@ -569,7 +506,7 @@ run_level(struct bench_vexild *v, const struct bench_gateway *g, const char *sdk
 
 	for (int i = 0; i < w && !bench_interrupted; i++) {
 		t_sent[i] = bench_now_ns();
-		if (toggle(v->client, enabled) != 0)
+		if (bench_probe_toggle(v->client, FLAG_KEY, enabled) != 0)
 			goto out;
 		t_acked[i] = bench_now_ns();
 		if (o->interval_ms > 0) {
@@ -589,7 +526,7 @@ run_level(struct bench_vexild *v, const struct bench_gateway *g, const char *sdk
 	/* Streams the gateway ended before we closed them. */
 	for (int i = 0; i < nstreams; i++)
 		r->ended += atomic_load(&ss[i].ended);
-	if (project_revision(v->client, &end) != 0)
+	if (bench_probe_revision(v->client, &end) != 0)
 		goto out;
 	if (end != base + (uint64_t)w) {
 		fprintf(stderr,
@@ -693,7 +630,7 @@ run(const struct opts *o, const char *root)
 
 	if (bench_vexild_start(&v, o->vexild, root, "sse", BENCH_TCP,
 		o->no_sync ? nosync_args : sync_args) != 0 ||
-	    create_flag(v.client) != 0 || create_sdk_key(v.client, sdk_key, sizeof(sdk_key)) != 0 ||
+	    bench_probe_create(v.client, FLAG_KEY, "SSE latency probe") != 0 || create_sdk_key(v.client, sdk_key, sizeof(sdk_key)) != 0 ||
 	    bench_gateway_start(&g, o->gateway, root, "sse", &v, NULL) != 0)
 		goto out;
 	for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {
