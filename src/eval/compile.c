@@ -237,7 +237,12 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 		seterr(e, "%s: stickiness attribute is empty", where);
 		return VX_EVAL_EINVAL;
 	}
-	if (stickiness != NULL) {
+	ro->stick_mode = VXE_STICK_ATTR;
+	if (stickiness == NULL || strcmp(stickiness, "default") == 0)
+		ro->stick_mode = VXE_STICK_DEFAULT;
+	else if (strcmp(stickiness, "random") == 0)
+		ro->stick_mode = VXE_STICK_RANDOM;
+	if (ro->stick_mode == VXE_STICK_ATTR) {
 		resolve_attr(fl, stickiness, &ro->stick);
 	} else {
 		ro->stick.name = "user_id";

@@ -22,20 +22,34 @@
  *     by position in the source array). The first rule whose conditions all
  *     hold, and whose own rollout (if it has one) lets the user in, serves
  *     its variant or split: reason VX_REASON_TARGETING_MATCH.
- *  4. Otherwise the environment's rollout decides. The bucket is
+ *  4. Otherwise the environment's rollout decides. At 100% everyone gets
+ *     the default variant without hashing: reason VX_REASON_STATIC when the
+ *     flag has no enabled rule (its answer is the same for every context),
+ *     else VX_REASON_SPLIT. Below 100% the bucket is
  *     vx_eval_bucket(group, stickiness value, 0, 100), which is Unleash's
  *     normalizedValue(): murmur3_x86_32("<group>:<value>", 0) % 100 + 1.
- *     The group is the flag key unless set, and the stickiness attribute is
- *     user_id unless set. When bucket <= percentage the default variant is
- *     served, reason VX_REASON_SPLIT. Otherwise, or when the context has no
- *     stickiness value, the off variant is served, reason VX_REASON_DEFAULT.
+ *     The group is the flag key unless set. When bucket <= percentage the
+ *     default variant is served, reason VX_REASON_SPLIT. Otherwise, or when
+ *     a named stickiness attribute is missing, the off variant is served,
+ *     reason VX_REASON_DEFAULT.
  *
  * Rollouts and splits:
  *
+ *  - Stickiness names where the value to hash comes from. NULL or
+ *    "default" is Unleash's default stickiness: user_id, else the custom
+ *    attribute session_id (or sessionId, as OpenFeature contexts spell
+ *    it), else a random value. "random" is a random value per evaluation.
+ *    Any other name is that attribute alone. A random value is what
+ *    Unleash's randomGenerator() makes: a decimal number in 1..10000,
+ *    hashed like any other, drawn from a per-thread generator (no lock, no
+ *    I/O, no allocation).
+ *  - A rollout of 100% lets everyone in without hashing, for rules too.
  *  - A stickiness value is a non-empty string attribute. An integral number
  *    attribute (|n| < 2^53) counts too, formatted in decimal as JavaScript
  *    would ("42"), and so does a bool ("true" or "false"). Anything else, or
- *    an empty string, is no value, and the user is out of that rollout.
+ *    an empty string, is no value: under the default stickiness evaluation
+ *    falls back along its chain; under a named attribute the user is out
+ *    of that rollout.
  *  - A weighted split hashes the same input with seed VX_EVAL_VARIANT_SEED
  *    and takes bucket = hash % total_weight + 1. It serves the first entry
  *    whose cumulative weight is >= bucket. This is Unleash's
@@ -44,9 +58,10 @@
  *    Unleash's own weights (a total of 1000) so that imported users keep
  *    their buckets; scaling them to 10000 would move users.
  *  - A split uses the rule's rollout stickiness and group (the rollout
- *    settings apply even when the rollout is not enabled), or user_id and
- *    the flag key. A context with no stickiness value cannot be bucketed,
- *    so the rule does not apply, and evaluation moves on to the next rule.
+ *    settings apply even when the rollout is not enabled), or the default
+ *    stickiness and the flag key. A context with no value for a named
+ *    stickiness attribute cannot be bucketed, so the rule does not apply,
+ *    and evaluation moves on to the next rule.
  *
  * Conditions:
  *
@@ -155,11 +170,12 @@ enum vx_flag_type {
 /* Why a result is what it is. vx_eval_reason_name() gives the names. */
 enum vx_eval_reason {
 	VX_REASON_TARGETING_MATCH, /* a rule matched */
-	VX_REASON_SPLIT,	   /* in the environment rollout: default */
-	VX_REASON_DISABLED,	   /* flag disabled: off variant */
-	VX_REASON_DEFAULT,	   /* out of the rollout: off variant */
+	VX_REASON_SPLIT,           /* in the environment rollout: default */
+	VX_REASON_DISABLED,        /* flag disabled: off variant */
+	VX_REASON_DEFAULT,         /* out of the rollout: off variant */
 	VX_REASON_FLAG_NOT_FOUND,  /* no flag given */
-	VX_REASON_ERROR		   /* evaluation failed: off variant */
+	VX_REASON_ERROR,           /* evaluation failed: off variant */
+	VX_REASON_STATIC           /* no enabled rule, 100%: default variant */
 };
 
 /* Kinds of context attribute. */
@@ -189,7 +205,7 @@ typedef struct vx_eval_condition_src {
 typedef struct vx_eval_rollout_src {
 	bool enabled;	      /* rules: false means no rollout */
 	uint32_t percentage;  /* 0..100 */
-	const char *stickiness; /* attribute name; NULL means "user_id" */
+	const char *stickiness; /* NULL or "default", "random", or an attribute */
 	const char *group_id;	/* hash group; NULL means the flag key */
 } vx_eval_rollout_src;
 
@@ -229,7 +245,7 @@ typedef struct vx_eval_flag_src {
 	uint32_t default_variant; /* served by the rollout */
 	uint32_t off_variant;	  /* served when disabled or rolled out */
 	uint32_t rollout_percentage; /* 0..100 */
-	const char *stickiness;	     /* NULL means "user_id" */
+	const char *stickiness;      /* as in vx_eval_rollout_src */
 	const char *group_id;	     /* NULL means the flag key */
 	const vx_eval_rule_src *rules;
 	size_t nrules;
@@ -359,9 +375,8 @@ vx_eval_flag_type(const vx_eval_flag *f);
 
 /*
  * Whether the flag's answer is fixed: it is enabled, has no enabled rule,
- * and its rollout is 100%, so every context with a stickiness value gets
- * the default variant (reason VX_REASON_SPLIT, with no split to speak of).
- * OpenFeature calls such a result STATIC. false for NULL.
+ * and its rollout is 100%, so every context gets the default variant with
+ * reason VX_REASON_STATIC. false for NULL.
  */
 bool
 vx_eval_flag_is_static(const vx_eval_flag *f);

@@ -96,10 +96,18 @@ struct vxe_mm3 {
 
 enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT };
 
+/*
+ * Where a rollout's stickiness value comes from: one attribute; Unleash's
+ * `default` chain (user_id, then session_id or sessionId, then a random
+ * value); or a random value per evaluation.
+ */
+enum vxe_stick_mode { VXE_STICK_ATTR, VXE_STICK_DEFAULT, VXE_STICK_RANDOM };
+
 struct vxe_rollout {
 	bool enabled;
 	uint32_t pct;
-	struct vxe_attr_ref stick;
+	uint8_t stick_mode;        /* enum vxe_stick_mode */
+	struct vxe_attr_ref stick; /* the attribute, or user_id for DEFAULT */
 	const char *group;
 	/*
 	 * The hash state after "<group>:", one per seed (VXE_HASH_*). A

@@ -12,6 +12,7 @@
  * a context that lacks the attribute.
  */
 #include <string.h>
+#include <time.h>
 
 #include "eval_int.h"
 
@@ -391,9 +392,9 @@ format_int(struct stick *st, int64_t v)
 	st->len = (size_t)(st->buf + sizeof(st->buf) - p);
 }
 
+/* The value of one attribute as a stickiness value. */
 static bool
-stick_value(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref,
-    struct stick *st)
+attr_stick(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref, struct stick *st)
 {
 	/* Beyond 2^53 JavaScript prints exponents; refuse rather than differ. */
 	const double limit = 9007199254740992.0;
@@ -422,6 +423,56 @@ stick_value(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref,
 	default:
 		return false;
 	}
+}
+
+/*
+ * A random stickiness value, as Unleash's randomGenerator() makes one: a
+ * decimal number in 1..10000, hashed like any other value. The generator
+ * is a per-thread xorshift64*, seeded once per thread from the clock and
+ * the thread's own address; it needs no lock, no I/O and no allocation.
+ */
+static void
+random_stick(struct stick *st)
+{
+	static _Thread_local uint64_t x;
+	struct timespec ts;
+
+	if (x == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+		    ((uint64_t)(uintptr_t)&x * 0x9E3779B97F4A7C15u);
+		if (x == 0)
+			x = 0x2545F4914F6CDD1Du;
+	}
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	format_int(st, (int64_t)((x * 0x2545F4914F6CDD1Du) >> 33) % 10000 + 1);
+}
+
+/*
+ * The stickiness value a rollout buckets by (see eval.h, "Rollouts and
+ * splits"). false only for a named attribute the context lacks.
+ */
+static bool
+stick_value(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *st)
+{
+	static const struct vxe_attr_ref session[] = {
+	    {"session_id", VXE_SLOT_CUSTOM},
+	    {"sessionId", VXE_SLOT_CUSTOM},
+	};
+
+	switch (ro->stick_mode) {
+	case VXE_STICK_ATTR: return attr_stick(ctx, &ro->stick, st);
+	case VXE_STICK_DEFAULT:
+		if (attr_stick(ctx, &ro->stick, st) || attr_stick(ctx, &session[0], st) ||
+		    attr_stick(ctx, &session[1], st))
+			return true;
+		break;
+	default: break;
+	}
+	random_stick(st);
+	return true;
 }
 
 /* Unleash's normalised bucket, from the precomputed "<group>:" state. */
@@ -453,8 +504,9 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		if (t != T_YES)
 			return t;
 	}
-	if (r->ro.enabled) {
-		if (!stick_value(ctx, &r->ro.stick, &st))
+	/* 100% lets everyone in without hashing. */
+	if (r->ro.enabled && r->ro.pct < 100) {
+		if (!stick_value(ctx, &r->ro, &st))
 			return T_NO;
 		have_stick = true;
 		b = bucket(&r->ro, &st, VXE_HASH_ROLLOUT, 100);
@@ -466,7 +518,7 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		*variant = r->variant;
 		return T_YES;
 	}
-	if (!have_stick && !stick_value(ctx, &r->ro.stick, &st))
+	if (!have_stick && !stick_value(ctx, &r->ro, &st))
 		return T_NO;
 	b = bucket(&r->ro, &st, VXE_HASH_VARIANT, r->total_weight);
 	res->split_bucket = b;
@@ -495,6 +547,7 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
     vx_eval_result *res)
 {
 	struct stick st;
+	bool any_rule = false;
 	uint32_t b;
 
 	if (res == NULL)
@@ -519,6 +572,7 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 
 		if (!r->enabled)
 			continue;
+		any_rule = true;
 		t = rule_applies(r, ctx, &variant, res);
 		if (t == T_NO) {
 			/* A rule that was not taken must not leave buckets. */
@@ -535,7 +589,11 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 		serve(f, variant, VX_REASON_TARGETING_MATCH, res);
 		return VX_EVAL_OK;
 	}
-	if (!stick_value(ctx, &f->ro.stick, &st)) {
+	if (f->ro.pct >= 100) {
+		serve(f, f->def, any_rule ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
+		return VX_EVAL_OK;
+	}
+	if (!stick_value(ctx, &f->ro, &st)) {
 		serve(f, f->off, VX_REASON_DEFAULT, res);
 		return VX_EVAL_OK;
 	}

@@ -1080,10 +1080,11 @@ reason_name(const char *core)
 	static const struct {
 		const char *core, *doc;
 	} reasons[] = {
-		{"DISABLED", "disabled"},
-		{"TARGETING_MATCH", "rule_match"},
-		{"SPLIT", "rollout"},
-		{"DEFAULT", "rollout_excluded"},
+	    {"DISABLED", "disabled"},
+	    {"TARGETING_MATCH", "rule_match"},
+	    {"SPLIT", "rollout"},
+	    {"STATIC", "rollout"},
+	    {"DEFAULT", "rollout_excluded"},
 	};
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
@@ -1131,15 +1132,31 @@ sdk_evaluate(vx_gw_req *r)
 	res = cJSON_CreateObject();
 	for (size_t i = 0; res && i < out->n_results; i++) {
 		const Vexil__V1__EvaluationResult *e = out->results[i];
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o = cJSON_CreateObject(), *value;
 		bool ok = o != NULL;
 		if (e == NULL) {
 			cJSON_Delete(o);
 			continue;
 		}
-		/* A boolean flag serves "on" (true) or "off" (false). */
-		put_bool(o, &ok, "enabled",
-		    strcmp(e->variant, ON) == 0 || strcmp(e->value, "true") == 0);
+		/*
+		 * A boolean flag is enabled when it serves true. Any other
+		 * flag (made through another API) is enabled when it serves a
+		 * rule's or its default variant, and its value follows.
+		 */
+		value = cJSON_Parse(e->value);
+		if (e->type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN) {
+			put_bool(o, &ok, "enabled", cJSON_IsTrue(value));
+		} else {
+			put_bool(o, &ok, "enabled",
+			    strcmp(e->reason, "TARGETING_MATCH") == 0 ||
+			        strcmp(e->reason, "SPLIT") == 0 ||
+			        strcmp(e->reason, "STATIC") == 0);
+			if (ok && value != NULL) {
+				cJSON_AddItemToObject(o, "value", value);
+				value = NULL;
+			}
+		}
+		cJSON_Delete(value);
 		put_str(o, &ok, "reason", reason_name(e->reason));
 		if ((o = vx_gw_json_done(o, ok)) == NULL) {
 			cJSON_Delete(res);

@@ -27,10 +27,9 @@
  * `environment` only selects the target and is not an attribute rules see.
  *
  * Results: the value keeps the flag's type (the core's JSON text, parsed).
- * Reasons are the core's, except that a SPLIT of a flag with no enabled
- * rule and a 100% rollout (EvaluationResult.is_static) is STATIC. A
- * DEFAULT for a context without targetingKey is the error
- * TARGETING_KEY_MISSING: the rollout had nothing to bucket by.
+ * Reasons are the core's as they are (STATIC, TARGETING_MATCH, SPLIT,
+ * DEFAULT, DISABLED): a context without targetingKey is no error, since the
+ * engine's default stickiness falls back to a session id or a random value.
  *
  * Errors: 400 {key, errorCode, errorDetails} (the bulk form has no key),
  * 404 {key, errorCode: FLAG_NOT_FOUND, errorDetails}, 401, 403 and 429 with
@@ -169,8 +168,7 @@ admit(vx_gw_req *r, const char **bound)
 /* ---- the evaluation context ---- */
 
 struct target {
-	const char *env;  /* the environment evaluated */
-	bool keyed;       /* the context has a targetingKey */
+	const char *env; /* the environment evaluated */
 };
 
 /* A context attribute that must be a string, or NULL. -1 after refusing. */
@@ -287,7 +285,6 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 	}
 	if (rc != 0)
 		return -1;
-	t->keyed = ctx->user_id[0] != '\0';
 	t->env = env ? env : "";
 	if (bound && t->env[0] == '\0') {
 		failure(r, 400, "INVALID_CONTEXT", "no environment: this key is not bound to "
@@ -317,11 +314,6 @@ result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *s
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
-	} else if (strcmp(reason, "DEFAULT") == 0 && !t->keyed) {
-		*status = 400;
-		code = "TARGETING_KEY_MISSING";
-		snprintf(details, sizeof(details), "flag %.128s rolls out by user: the "
-		    "context needs a targetingKey", e->flag_key);
 	} else if ((value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
@@ -336,8 +328,6 @@ result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *s
 			    cJSON_AddStringToObject(o, "errorDetails", details) != NULL;
 		return vx_gw_json_done(o, ok);
 	}
-	if (strcmp(reason, "SPLIT") == 0 && e->is_static)
-		reason = "STATIC";
 	if (ok) {
 		cJSON_AddItemToObject(o, "value", value);
 		value = NULL;

@@ -1090,7 +1090,7 @@ sdk_evaluate(vx_gw_req *r)
 	const cJSON *user = NULL;
 	char now[32];
 	vx_status st;
-	cJSON *b, *o, *flags;
+	cJSON *b, *o, *flags, *v;
 	bool ok;
 	int e;
 
@@ -1127,8 +1127,11 @@ sdk_evaluate(vx_gw_req *r)
 		const Vexil__V1__EvaluationResult *res = out->results[i];
 		if (res == NULL)
 			continue;
-		if (cJSON_AddBoolToObject(flags, res->flag_key, strcmp(res->variant, ON) == 0 ||
-		        strcmp(res->value, "true") == 0) == NULL) {
+		/* The served value in the flag's type: a boolean flag's true or
+		 * false, a string flag's "blue". */
+		if ((v = cJSON_Parse(res->value)) == NULL ||
+		    !cJSON_AddItemToObject(flags, res->flag_key, v)) {
+			cJSON_Delete(v);
 			cJSON_Delete(flags);
 			flags = NULL;
 		}

@@ -209,10 +209,12 @@ Test(evaluate, puts_25_percent_of_10000_users_in_a_25_percent_rollout)
 	vx_eval_flag_free(f);
 }
 
-Test(evaluate, rolls_out_to_nobody_at_0_and_everybody_with_an_id_at_100)
+Test(evaluate, rolls_out_to_nobody_at_0_and_everybody_at_100)
 {
 	vx_eval_flag_src src = bool_flag(NULL, 0);
+	vx_eval_ctx empty = {.user_id = ""};
 	vx_eval_flag *none, *all;
+	vx_eval_result res;
 
 	src.rollout_percentage = 0;
 	none = must_compile(&src);
@@ -223,29 +225,108 @@ Test(evaluate, rolls_out_to_nobody_at_0_and_everybody_with_an_id_at_100)
 		vx_eval_ctx ctx = user(id, sizeof(id), i);
 
 		cr_assert_eq(must_eval(none, &ctx).reason, VX_REASON_DEFAULT);
-		cr_assert_eq(must_eval(all, &ctx).reason, VX_REASON_SPLIT);
+		cr_assert_eq(must_eval(all, &ctx).reason, VX_REASON_STATIC);
 	}
+	/* With or without a user id, and without hashing. */
+	res = must_eval(all, NULL);
+	cr_expect_eq(res.reason, VX_REASON_STATIC);
+	cr_expect_eq(res.variant, 1);
+	cr_expect_eq(res.bucket, 0);
+	cr_expect_eq(must_eval(all, &empty).reason, VX_REASON_STATIC);
+	cr_expect(vx_eval_flag_is_static(all));
+	cr_expect(!vx_eval_flag_is_static(none));
 	vx_eval_flag_free(none);
 	vx_eval_flag_free(all);
 }
 
-Test(evaluate, leaves_users_without_a_stickiness_value_out)
+Test(evaluate, serves_the_default_to_everyone_at_100_when_no_rule_matched)
 {
-	vx_eval_flag_src src = bool_flag(NULL, 0);
-	vx_eval_ctx empty = { .user_id = "" };
-	vx_eval_attr list = { .name = "user_id", .kind = VX_ATTR_LIST };
-	vx_eval_ctx listy = { .attrs = &list, .nattrs = 1 };
+	vx_eval_condition_src c = cond("email", VX_OP_ENDS_WITH, VALS("@company.com"));
+	vx_eval_rule_src r = rule_on(&c, 1);
+	vx_eval_flag_src src = bool_flag(&r, 1);
 	vx_eval_flag *f;
 	vx_eval_result res;
 
+	r.variant = 0;
 	src.rollout_percentage = 100;
 	f = must_compile(&src);
 	res = must_eval(f, NULL);
+	cr_expect_eq(res.reason, VX_REASON_SPLIT);
+	cr_expect_eq(res.variant, 1);
+	cr_expect(!vx_eval_flag_is_static(f));
+	vx_eval_flag_free(f);
+}
+
+/* How many of n evaluations of ctx the flag serves its default. */
+static int
+count_in(const vx_eval_flag *f, const vx_eval_ctx *ctx, int n)
+{
+	int in = 0;
+
+	for (int i = 0; i < n; i++)
+		in += must_eval(f, ctx).reason == VX_REASON_SPLIT;
+	return in;
+}
+
+Test(evaluate, falls_back_to_a_session_id_then_a_random_value_without_a_user_id)
+{
+	vx_eval_flag_src src = bool_flag(NULL, 0);
+	vx_eval_attr snake = {
+	    .name = "session_id", .kind = VX_ATTR_STRING, .u.s = "sess-1"};
+	vx_eval_attr camel = {
+	    .name = "sessionId", .kind = VX_ATTR_STRING, .u.s = "sess-1"};
+	vx_eval_ctx s1 = {.attrs = &snake, .nattrs = 1};
+	vx_eval_ctx s2 = {.user_id = "", .attrs = &camel, .nattrs = 1};
+	vx_eval_attr list = { .name = "user_id", .kind = VX_ATTR_LIST };
+	vx_eval_ctx listy = { .attrs = &list, .nattrs = 1 };
+	uint32_t want = vx_eval_bucket("f", "sess-1", 0, 100);
+	vx_eval_flag *f;
+	int in;
+
+	src.rollout_percentage = 50;
+	f = must_compile(&src);
+	cr_expect_eq(must_eval(f, &s1).bucket, want);
+	cr_expect_eq(must_eval(f, &s2).bucket, want);
+	/* No id at all: a random value per evaluation, as Unleash draws. */
+	in = count_in(f, NULL, 4000);
+	cr_expect(in > 1600 && in < 2400, "%d of 4000 in a 50%% rollout", in);
+	in = count_in(f, &listy, 4000);
+	cr_expect(in > 1600 && in < 2400, "%d of 4000 in a 50%% rollout", in);
+	vx_eval_flag_free(f);
+}
+
+Test(evaluate, leaves_users_without_a_named_stickiness_attribute_out)
+{
+	vx_eval_flag_src src = bool_flag(NULL, 0);
+	vx_eval_attr sess = {
+	    .name = "session_id", .kind = VX_ATTR_STRING, .u.s = "sess-1"};
+	vx_eval_ctx ctx = {.attrs = &sess, .nattrs = 1};
+	vx_eval_flag *f;
+	vx_eval_result res;
+
+	src.rollout_percentage = 99;
+	src.stickiness = "user_id";
+	f = must_compile(&src);
+	res = must_eval(f, &ctx);
 	cr_expect_eq(res.reason, VX_REASON_DEFAULT);
 	cr_expect_eq(res.variant, 0);
 	cr_expect_eq(res.bucket, 0);
-	cr_expect_eq(must_eval(f, &empty).reason, VX_REASON_DEFAULT);
-	cr_expect_eq(must_eval(f, &listy).reason, VX_REASON_DEFAULT);
+	cr_expect_eq(count_in(f, NULL, 100), 0);
+	vx_eval_flag_free(f);
+}
+
+Test(evaluate, draws_per_evaluation_under_random_stickiness)
+{
+	vx_eval_flag_src src = bool_flag(NULL, 0);
+	vx_eval_ctx ctx = {.user_id = "always-the-same"};
+	vx_eval_flag *f;
+	int in;
+
+	src.rollout_percentage = 50;
+	src.stickiness = "random";
+	f = must_compile(&src);
+	in = count_in(f, &ctx, 4000);
+	cr_expect(in > 1600 && in < 2400, "%d of 4000 in a 50%% rollout", in);
 	vx_eval_flag_free(f);
 }
 
@@ -264,14 +345,15 @@ Test(evaluate, buckets_by_a_custom_stickiness_attribute_and_group)
 	vx_eval_flag *f;
 	uint32_t want = vx_eval_bucket("shared-group", "42", 0, 100);
 
-	src.rollout_percentage = 100;
+	src.rollout_percentage = 99;
 	src.stickiness = "account";
 	src.group_id = "shared-group";
 	f = must_compile(&src);
 	cr_expect_eq(must_eval(f, &s).bucket, want);
 	/* An integral number sticks as its decimal string, as in JS. */
 	cr_expect_eq(must_eval(f, &n).bucket, want);
-	cr_expect_eq(must_eval(f, &n).reason, VX_REASON_SPLIT);
+	cr_expect_eq(
+	    must_eval(f, &n).reason, want <= 99 ? VX_REASON_SPLIT : VX_REASON_DEFAULT);
 	cr_expect_eq(must_eval(f, &frac).reason, VX_REASON_DEFAULT);
 	vx_eval_flag_free(f);
 }
@@ -320,15 +402,17 @@ Test(evaluate, skips_a_rule_rollout_for_users_without_stickiness)
 
 	r[0].priority = 1;
 	r[0].variant = 1;
-	r[0].rollout = (vx_eval_rollout_src){ .enabled = true,
-		.percentage = 100 };
+	r[0].rollout = (vx_eval_rollout_src){
+	    .enabled = true, .percentage = 99, .stickiness = "account"};
 	r[1].variant = 2;
 	f = must_compile(&src);
 	res = must_eval(f, NULL);
 	cr_expect_eq(res.rule, 1);
 	cr_expect_eq(res.variant, 2);
-	vx_eval_ctx ctx = { .user_id = "someone" };
-	cr_expect_eq(must_eval(f, &ctx).rule, 0);
+	vx_eval_attr acct = {.name = "account", .kind = VX_ATTR_STRING, .u.s = "a1"};
+	vx_eval_ctx ctx = {.attrs = &acct, .nattrs = 1};
+	cr_expect_eq(
+	    must_eval(f, &ctx).rule, vx_eval_bucket("color", "a1", 0, 100) <= 99 ? 0 : 1);
 	vx_eval_flag_free(f);
 }
 
@@ -423,7 +507,8 @@ Test(evaluate, fills_both_buckets_for_a_rollout_rule_with_a_split)
 
 	r.splits = split;
 	r.nsplits = 2;
-	r.rollout = (vx_eval_rollout_src){ .enabled = true, .percentage = 100 };
+	r.rollout = (vx_eval_rollout_src){.enabled = true, .percentage = 99};
+	cr_assert_leq(vx_eval_bucket("color", "user-7", 0, 100), 99);
 	f = must_compile(&src);
 	res = must_eval(f, &ctx);
 	cr_expect_eq(res.reason, VX_REASON_TARGETING_MATCH);

@@ -274,14 +274,25 @@ Test(ofrep, an_unknown_flag_is_404_flag_not_found)
 	expect_failure(&r, 404, "FLAG_NOT_FOUND", " bad key");
 }
 
-Test(ofrep, a_missing_targeting_key_is_400_when_the_rollout_needs_one)
+Test(ofrep, a_context_without_a_targeting_key_is_evaluated_like_any_other)
 {
 	vx_http_res r = post("/ofrep/v1/evaluate/flags/limit", sdk_key, "{\"context\":{}}");
 
-	expect_failure(&r, 400, "TARGETING_KEY_MISSING", "limit");
+	/* A 100% rollout lets everyone in, with or without an id. */
+	expect_status(&r, 200);
+	cr_assert_float_eq(jget(r.json, "value")->valuedouble, 10, 1e-9);
+	cr_assert_str_eq(jstr(r.json, "reason"), "SPLIT");
+	vx_http_res_free(&r);
 	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
 	    "{\"context\":{\"targetingKey\":\"\"}}");
-	expect_failure(&r, 400, "TARGETING_KEY_MISSING", "banner");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "value"), "blue");
+	vx_http_res_free(&r);
+	r = post("/ofrep/v1/evaluate/flags/static-on", sdk_key, "{}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "reason"), "STATIC");
+	vx_http_res_free(&r);
 	/* A flag that needs no bucket answers without one. */
 	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key, "{}");
 	expect_status(&r, 200);
@@ -401,9 +412,88 @@ Test(ofrep, bad_bodies_and_contexts_are_400_naming_the_problem)
 	vx_http_res_free(&r);
 }
 
+/* ---- one evaluation, every surface ---- */
+
+/*
+ * vexilctl, OFREP, the platform API and the flag-service API report the
+ * same value and reason for the same evaluation (the flag-service API maps
+ * the reason into its own words, and a non-boolean flag's value follows
+ * its enabled).
+ */
+Test(ofrep, every_surface_reports_the_same_value_and_reason)
+{
+	static const struct {
+		const char *flag, *value, *reason, *fs_reason;
+		bool fs_enabled;
+	} want[] = {
+	    {"static-on", "true", "STATIC", "rollout", true},
+	    {"rollout-off", "false", "DEFAULT", "rollout_excluded", false},
+	    {"banner", "\"blue\"", "SPLIT", "rollout", true},
+	    {"limit", "10", "SPLIT", "rollout", true},
+	    {"theme", "{\"bg\":\"#fff\"}", "DISABLED", "disabled", false},
+	};
+	char plat_auth[300], fs_key[300];
+	const char *plat_h[] = {plat_auth, "Content-Type: application/json", NULL};
+	const char *fs_h[] = {fs_key, "Content-Type: application/json", NULL};
+	vx_http_res plat, fs;
+
+	snprintf(plat_auth, sizeof(plat_auth), "Authorization: ApiKey %s", api_key);
+	snprintf(fs_key, sizeof(fs_key), "X-SDK-Key: %s", sdk_key);
+	plat = post_h("/v1/sdk/evaluate", plat_h,
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}");
+	expect_status(&plat, 200);
+	fs = post_h("/sdk/v1/evaluate", fs_h, "{\"user_id\":\"u1\"}");
+	expect_status(&fs, 200);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *f = want[i].flag;
+		char body[256], *v;
+		const cJSON *e;
+		cJSON *cl;
+		vx_http_res r;
+
+		cl = cJSON_Parse(
+		    ctl("eval --project default --env production %s --ctx user_id=u1 "
+		        "--json",
+		        f));
+		cr_assert_not_null(cl, "vexilctl eval %s printed no JSON", f);
+		cr_assert_str_eq(jstr(cl, "reason"), want[i].reason, "vexilctl %s", f);
+		cr_assert_str_eq(jstr(cl, "value"), want[i].value, "vexilctl %s", f);
+		cJSON_Delete(cl);
+
+		snprintf(body, sizeof(body), "/ofrep/v1/evaluate/flags/%s", f);
+		r = post(body, sdk_key, "{\"context\":{\"targetingKey\":\"u1\"}}");
+		expect_status(&r, 200);
+		cr_assert_str_eq(jstr(r.json, "reason"), want[i].reason, "OFREP %s", f);
+		v = cJSON_PrintUnformatted(jget(r.json, "value"));
+		cr_assert_str_eq(v, want[i].value, "OFREP %s", f);
+		free(v);
+		vx_http_res_free(&r);
+
+		v = cJSON_PrintUnformatted(jget(jget(plat.json, "flags"), f));
+		cr_assert_not_null(v, "platform: no %s in %s", f, plat.body);
+		cr_assert_str_eq(v, want[i].value, "platform %s", f);
+		free(v);
+
+		e = jget(fs.json, f);
+		cr_assert_not_null(e, "flag-service: no %s in %s", f, fs.body);
+		cr_assert_str_eq(
+		    jstr(e, "reason"), want[i].fs_reason, "flag-service %s", f);
+		cr_assert_eq(cJSON_IsTrue(jget(e, "enabled")), want[i].fs_enabled,
+		    "flag-service %s: %s", f, fs.body);
+		if (strcmp(want[i].value, "true") != 0 &&
+		    strcmp(want[i].value, "false") != 0) {
+			v = cJSON_PrintUnformatted(jget(e, "value"));
+			cr_assert_str_eq(v, want[i].value, "flag-service %s value", f);
+			free(v);
+		}
+	}
+	vx_http_res_free(&plat);
+	vx_http_res_free(&fs);
+}
+
 /* ---- bulk ---- */
 
-Test(ofrep, bulk_evaluates_every_flag_with_failure_items_and_an_event_stream)
+Test(ofrep, bulk_evaluates_every_flag_with_an_event_stream)
 {
 	vx_http_res r = post("/ofrep/v1/evaluate/flags", sdk_key, "{\"context\":{}}");
 	const cJSON *flags, *e, *s;
@@ -415,8 +505,10 @@ Test(ofrep, bulk_evaluates_every_flag_with_failure_items_and_an_event_stream)
 	/* Five made here and the three the default project is seeded with. */
 	cr_assert_eq(cJSON_GetArraySize(flags), 8, "%s", r.body);
 	e = bulk_item(flags, "limit");
-	cr_assert_str_eq(jstr(e, "errorCode"), "TARGETING_KEY_MISSING", "%s", r.body);
-	cr_assert_null(jget(e, "value"));
+	cr_assert_null(jget(e, "errorCode"), "%s", r.body);
+	cr_assert_float_eq(jget(e, "value")->valuedouble, 10, 1e-9);
+	cr_assert_str_eq(jstr(e, "reason"), "SPLIT");
+	cr_assert_str_eq(jstr(bulk_item(flags, "static-on"), "reason"), "STATIC");
 	e = bulk_item(flags, "theme");
 	cr_assert_str_eq(jstr(e, "reason"), "DISABLED");
 	cr_assert_str_eq(jstr(jget(e, "value"), "bg"), "#fff");
@@ -594,7 +686,7 @@ Test(ofrep_sdk, the_openfeature_node_sdk_evaluates_every_flag_type)
 	expect_sdk(res, 6, "{\"bg\":\"#fff\"}", "light", "DISABLED", NULL);
 	/* Errors come back as the SDK's own, with the caller's default. */
 	expect_sdk(res, 7, "true", NULL, "ERROR", "FLAG_NOT_FOUND");
-	expect_sdk(res, 8, "-1", NULL, "ERROR", "TARGETING_KEY_MISSING");
+	expect_sdk(res, 8, "10", "ten", "SPLIT", NULL);
 	expect_sdk(res, 9, "7", NULL, "ERROR", "TYPE_MISMATCH");
 	cJSON_Delete(res);
 }

@@ -127,10 +127,10 @@ Test(eval_rpc, rules_match_in_priority_order_and_writes_are_seen_at_once)
 	cr_assert_eq(rc, 0);
 	cr_assert_str_eq(r->reason, "SPLIT");
 	vx_free(r);
-	/* No stickiness value: out of the rollout. */
+	/* No user id: a 100% rollout lets everyone in. */
 	r = eval("beta", NULL, "bob@other.org", &rc);
 	cr_assert_eq(rc, 0);
-	cr_assert_str_eq(r->reason, "DEFAULT");
+	cr_assert_str_eq(r->reason, "SPLIT");
 	vx_free(r);
 }
 
@@ -173,7 +173,9 @@ Test(eval_rpc, evaluate_all_answers_every_flag_at_one_revision)
 		const char *fk = out->results[i]->flag_key;
 		bool on = fk[0] != 'f' || strcmp(fk, "f07") == 0;
 		cr_assert_eq(out->results[i]->revision, out->revision);
-		cr_assert_str_eq(out->results[i]->reason, on ? "SPLIT" : "DISABLED", "%s", fk);
+		/* On with no rule at 100%: the same for everyone. */
+		cr_assert_str_eq(
+		    out->results[i]->reason, on ? "STATIC" : "DISABLED", "%s", fk);
 	}
 	vx_free(out);
 }

@@ -132,11 +132,14 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 		Vexil__V1__AttrValue age = VEXIL__V1__ATTR_VALUE__INIT,
 				     ver = VEXIL__V1__ATTR_VALUE__INIT,
 				     plan = VEXIL__V1__ATTR_VALUE__INIT;
-		Vexil__V1__EvalContext__AttributesEntry e[3] = {
-			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
-			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
-			VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT};
-		Vexil__V1__EvalContext__AttributesEntry *ep[] = {&e[0], &e[1], &e[2]};
+		Vexil__V1__AttrValue sess = VEXIL__V1__ATTR_VALUE__INIT;
+		Vexil__V1__EvalContext__AttributesEntry e[4] = {
+		    VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
+		    VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
+		    VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT,
+		    VEXIL__V1__EVAL_CONTEXT__ATTRIBUTES_ENTRY__INIT};
+		Vexil__V1__EvalContext__AttributesEntry *ep[] = {
+		    &e[0], &e[1], &e[2], &e[3]};
 		Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
 		Vexil__V1__EvaluationList *out;
 
@@ -160,6 +163,18 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 		e[2].key = "plan", e[2].value = &plan;
 		ctx.attributes = ep;
 		ctx.n_attributes = (size_t)(rand() % 4);
+		/*
+		 * Without a user id the default stickiness takes the session id
+		 * (with neither it draws at random, which no two evaluations can
+		 * agree on: the engine's tests cover that).
+		 */
+		sess.kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		sess.str = user;
+		e[3].key = "session_id", e[3].value = &sess;
+		if (ctx.user_id[0] == '\0') {
+			ep[0] = &e[3], ep[3] = &e[0];
+			ctx.n_attributes++;
+		}
 		in.project = "default";
 		in.environment = "production";
 		in.context = &ctx;

@@ -344,7 +344,7 @@ Test(watch, the_live_cache_evaluates_like_the_server, .timeout = 60)
 	assert_cache_equals_server(w, "default");
 	snap = vx_watch_acquire(w);
 	cr_assert(vx_eval_local(snap, "w0", &ctx, &res, NULL) == 0);
-	cr_assert_eq(res.reason, VX_REASON_SPLIT);
+	cr_assert_eq(res.reason, VX_REASON_STATIC);
 	vx_watch_release(w, snap);
 	vx_watch_stop(w);
 	seen_fini(&s);

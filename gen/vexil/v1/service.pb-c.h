@@ -743,7 +743,8 @@ struct  Vexil__V1__EvaluationResult
    */
   char *value;
   /*
-   * TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, FLAG_NOT_FOUND or ERROR.
+   * STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, FLAG_NOT_FOUND or
+   * ERROR (docs/evaluation.md).
    */
   char *reason;
   /*
@@ -756,9 +757,8 @@ struct  Vexil__V1__EvaluationResult
    */
   uint64_t revision;
   /*
-   * The flag is enabled with no enabled rule and a 100% rollout: any context
-   * with a stickiness value gets the default variant, so a SPLIT here is
-   * OpenFeature's STATIC (the OFREP dialect reports it so).
+   * The flag is enabled with no enabled rule and a 100% rollout: every
+   * context gets the default variant (reason STATIC).
    */
   protobuf_c_boolean is_static;
   /*
