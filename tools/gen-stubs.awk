@@ -1,7 +1,11 @@
 # Emits libvexil's typed synchronous RPC wrappers from the service blocks of
-# proto/vexil/v1/*.proto. Each wrapper drives the closure stub protoc-c
-# generated for the method through a vx_wire_stub, so nothing here packs
-# or unpacks a message. Run by tools/regen; its output is committed in gen/.
+# proto/vexil/v1/*.proto: for each RPC, vx_<rpc>_as(c, opts, in, out, st)
+# and vx_<rpc>(c, in, out, st), which is the _as call with the client's own
+# settings. Each _as call drives the closure stub protoc-c generated for the
+# method through a vx_client_stub, whose invoke() is vx_call_as(), so
+# protoc-c keeps owning each method's index and reply type and nothing here
+# packs or unpacks a message. Run by tools/regen; its output is committed in
+# gen/.
 #
 #   awk -v mode=h|c -f tools/gen-stubs.awk proto/vexil/v1/*.proto
 
@@ -46,15 +50,21 @@ END {
 		print "#include \"wire/wire.h\""
 		print ""
 		print "typedef struct vx_client vx_client;"
+		print "typedef struct vx_call_opts vx_call_opts;"
 		print ""
 		print "/*"
-		print " * One typed call per RPC. Each sends `in` with the client's credential"
-		print " * and timeout and waits for the reply. On success (0) *out is a new"
-		print " * message the caller frees with vx_free(). On failure *out is NULL, the"
-		print " * return value is a negative VX_E* code and st (which may be NULL)"
-		print " * holds the status code and message. See vexil.h."
+		print " * Two typed calls per RPC. vx_<rpc>_as() sends `in` with the options in"
+		print " * o (credential, request id, timeout, the allocator to unpack into; NULL"
+		print " * for the client's own, as vx_<rpc>() does) and waits for the reply. On"
+		print " * success (0) *out is a new message, freed with vx_free() (or through"
+		print " * o->alloc when one was given). On failure *out is NULL, the return value"
+		print " * is a negative VX_E* code and st (which may be NULL) holds the status"
+		print " * code and message. See vexil.h."
 		print " */"
 		for (i = 1; i <= nm; i++) {
+			printf "int vx_%s_as(vx_client *c, const vx_call_opts *o,\n", snake(name[i])
+			printf "    const Vexil__V1__%s *in, Vexil__V1__%s **out, vx_status *st)\n", input[i], output[i]
+			printf "    __attribute__((warn_unused_result));\n"
 			printf "int vx_%s(vx_client *c, const Vexil__V1__%s *in, Vexil__V1__%s **out,\n", snake(name[i]), input[i], output[i]
 			printf "    vx_status *st) __attribute__((warn_unused_result));\n"
 		}
@@ -66,17 +76,23 @@ END {
 		for (i = 1; i <= nm; i++) {
 			print ""
 			print "int"
+			printf "vx_%s_as(vx_client *c, const vx_call_opts *o,\n", snake(name[i])
+			printf "    const Vexil__V1__%s *in, Vexil__V1__%s **out, vx_status *st)\n", input[i], output[i]
+			print "{"
+			print "\tvx_client_stub stub;"
+			print ""
+			printf "\tvx_client_stub_init(&stub, c, &vexil__v1__%s__descriptor, o, st);\n", snake(service[i])
+			printf "\tvexil__v1__%s__%s(&stub.base, in,\n", snake(service[i]), snake(name[i])
+			printf "\t    (Vexil__V1__%s_Closure)vx_client_stub_closure, &stub);\n", output[i]
+			printf "\t*out = (Vexil__V1__%s *)stub.out;\n", output[i]
+			print "\treturn stub.rc;"
+			print "}"
+			print ""
+			print "int"
 			printf "vx_%s(vx_client *c, const Vexil__V1__%s *in, Vexil__V1__%s **out,\n", snake(name[i]), input[i], output[i]
 			print "    vx_status *st)"
 			print "{"
-			print "\tvx_wire_stub stub;"
-			print "\tvx_status local;"
-			print ""
-			printf "\tvx_client_stub_init(c, &stub, &vexil__v1__%s__descriptor, st ? st : &local);\n", snake(service[i])
-			printf "\tvexil__v1__%s__%s(&stub.base, in,\n", snake(service[i]), snake(name[i])
-			printf "\t    (Vexil__V1__%s_Closure)vx_wire_stub_closure, &stub);\n", output[i]
-			printf "\t*out = (Vexil__V1__%s *)stub.out;\n", output[i]
-			print "\treturn stub.rc;"
+			printf "\treturn vx_%s_as(c, NULL, in, out, st);\n", snake(name[i])
 			print "}"
 		}
 	}

@@ -2,8 +2,8 @@
  * libvexil — client lifecycle and the untyped call: see vexil.h.
  *
  * The wire binding does the work; this file keeps the client's settings
- * (credential, timeout, the TLS check) and binds them to the generated
- * stubs.
+ * (credential, timeout, the TLS check) and binds the generated stubs to
+ * vx_call_as(), the one path every call takes.
  */
 #include "vexil.h"
 
@@ -76,16 +76,6 @@ vx_client_set_timeout(vx_client *c, int timeout_ms)
 }
 
 int
-vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
-    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
-{
-	vx_status local;
-	return vx_wire_client_call(c->wire, svc, method, in, c->credential, NULL,
-	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), NULL, out,
-	    st ? st : &local);
-}
-
-int
 vx_call_as(vx_client *c, const char *credential, const char *request_id,
     const ProtobufCServiceDescriptor *svc, unsigned method, const ProtobufCMessage *in,
     int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out, vx_status *st)
@@ -96,6 +86,13 @@ vx_call_as(vx_client *c, const char *credential, const char *request_id,
 	    st ? st : &local);
 }
 
+int
+vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
+    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
+{
+	return vx_call_as(c, c->credential, NULL, svc, method, in, timeout_ms, NULL, out, st);
+}
+
 void
 vx_free(void *msg)
 {
@@ -103,10 +100,38 @@ vx_free(void *msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-void
-vx_client_stub_init(vx_client *c, vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
-    vx_status *st)
+static void
+stub_invoke(ProtobufCService *service, unsigned method, const ProtobufCMessage *in,
+    ProtobufCClosure closure, void *closure_data)
 {
-	vx_wire_stub_init(stub, svc, c->wire, c->credential, atomic_load(&c->timeout_ms), NULL,
-	    st);
+	vx_client_stub *stub = (vx_client_stub *)service;
+	vx_client *c = stub->client;
+	const vx_call_opts *o = stub->opts;
+	vx_call_opts own = {.credential = c->credential};
+	ProtobufCMessage *out = NULL;
+
+	if (o == NULL)
+		o = &own;
+	stub->rc = vx_call_as(c, o->credential, o->request_id, service->descriptor, method,
+	    in, o->timeout_ms, o->alloc, &out, stub->st);
+	closure(out, closure_data);
+}
+
+void
+vx_client_stub_init(vx_client_stub *stub, vx_client *c,
+    const ProtobufCServiceDescriptor *svc, const vx_call_opts *opts, vx_status *st)
+{
+	memset(stub, 0, sizeof(*stub));
+	stub->base.descriptor = svc;
+	stub->base.invoke = stub_invoke;
+	stub->client = c;
+	stub->opts = opts;
+	stub->st = st;
+	stub->rc = VX_EINTERNAL;
+}
+
+void
+vx_client_stub_closure(const ProtobufCMessage *msg, void *stub)
+{
+	((vx_client_stub *)stub)->out = (ProtobufCMessage *)msg;
 }

@@ -1,11 +1,15 @@
 /*
  * libvexil — the C client of Vexil.
  *
- * A vx_client holds one nng REQ socket dialled to vexild. Every RPC has a
- * typed call, vx_<method>() (declared in vexil/v1/stubs.h, generated from
- * proto/), which sends the request with the client's credential and waits
- * for the reply or the timeout. Any number of threads may call through one
- * client at once: each call in flight has an nng context of its own.
+ * A vx_client holds one nng REQ socket dialled to vexild. Every RPC has two
+ * typed calls (declared in vexil/v1/stubs.h, generated from proto/):
+ * vx_<method>() sends the request with the client's credential and waits
+ * for the reply or the timeout; vx_<method>_as() takes a vx_call_opts with
+ * the credential, request id, timeout and reply allocator of this one call
+ * (what a gateway acting for many callers needs). Both, and the untyped
+ * vx_call(), go through vx_call_as(). Any number of threads may call
+ * through one client at once: each call in flight has an nng context of
+ * its own.
  *
  * Errors. Every call returns 0 or a negative VX_E* code (common/common.h)
  * and fills a vx_status with the server's gRPC-style code, its message and,
@@ -80,32 +84,79 @@ void vx_client_close(vx_client *c);
 void vx_client_set_timeout(vx_client *c, int timeout_ms);
 
 /*
- * The untyped call behind the typed ones: method `method` (an index into
- * svc->methods) with input `in`, waiting at most timeout_ms (<= 0: the
- * client's timeout).
- * @return as the typed calls; *out is freed with vx_free().
+ * The settings of one call, for vx_<method>_as(). Passing NULL instead
+ * means the client's own: its credential, its timeout, no request id and
+ * malloc. The struct and its strings are only read during the call.
  */
-int vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
-    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
-    VX_MUST_USE;
+typedef struct vx_call_opts {
+	/*
+	 * The credential sent, as it goes on the wire ("ApiKey <key>",
+	 * "Bearer <jwt>", "SdkKey <key>"; not completed as vx_client_opts'
+	 * is). NULL sends none (vexild then answers UNAUTHENTICATED to all
+	 * but the calls that need no key); it does not fall back to the
+	 * client's.
+	 */
+	const char *credential;
+	/* Goes into the envelope and vexild's log line; NULL: none. */
+	const char *request_id;
+	/* For the whole exchange, in milliseconds; <= 0: the client's. */
+	int timeout_ms;
+	/*
+	 * Unpacks the reply. NULL: malloc, and the caller frees *out with
+	 * vx_free(). Otherwise the caller frees it with
+	 * protobuf_c_message_free_unpacked(*out, alloc), or lets an arena go.
+	 */
+	ProtobufCAllocator *alloc;
+} vx_call_opts;
 
 /*
- * vx_call with what a gateway needs per call: the credential its own caller
- * sent (NULL: none), a request id for vexild's log (may be NULL), and the
- * allocator to unpack the reply with (NULL: malloc, freed with vx_free();
- * otherwise free it through that allocator, or let an arena go).
+ * The untyped call behind the typed ones: method `method` (an index into
+ * svc->methods) with input `in`. Every call, typed or not, goes through
+ * here.
+ * @param credential  sent as it is; NULL sends none.
+ * @param request_id  for vexild's log; may be NULL.
+ * @param timeout_ms  for the whole exchange; <= 0: the client's timeout.
+ * @param alloc       unpacks *out; NULL: malloc (free with vx_free()),
+ *                    otherwise free through alloc or let its arena go.
+ * @param[out] out    the reply on success, NULL otherwise.
+ * @param[out] st     may be NULL.
+ * @return as the typed calls (see the top of this file).
  */
 int vx_call_as(vx_client *c, const char *credential, const char *request_id,
     const ProtobufCServiceDescriptor *svc, unsigned method, const ProtobufCMessage *in,
     int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out, vx_status *st)
     VX_MUST_USE;
 
+/* vx_call_as() with the client's credential, no request id and malloc.
+ * *out is freed with vx_free(). */
+int vx_call(vx_client *c, const ProtobufCServiceDescriptor *svc, unsigned method,
+    const ProtobufCMessage *in, int timeout_ms, ProtobufCMessage **out, vx_status *st)
+    VX_MUST_USE;
+
 /* Frees a message a call handed out. NULL is a no-op. */
 void vx_free(void *msg);
 
-/* For the generated wrappers: prepares a stub bound to this client. */
-void vx_client_stub_init(vx_client *c, vx_wire_stub *stub,
-    const ProtobufCServiceDescriptor *svc, vx_status *st);
+/*
+ * For the generated wrappers only: a ProtobufCService whose invoke() is
+ * vx_call_as() with opts (NULL: the client's own), so that protoc-c's
+ * closure stubs, which own each method's index and reply type, run over
+ * the wire. Make one per call on the stack, pass &stub->base to the
+ * closure stub with vx_client_stub_closure as the closure and the stub as
+ * its data; then stub->out and stub->rc hold the result. opts and st
+ * (which may be NULL) are borrowed for the call.
+ */
+typedef struct vx_client_stub {
+	ProtobufCService base;
+	vx_client *client;
+	const vx_call_opts *opts;
+	vx_status *st;
+	ProtobufCMessage *out;
+	int rc;
+} vx_client_stub;
+
+void vx_client_stub_init(vx_client_stub *stub, vx_client *c,
+    const ProtobufCServiceDescriptor *svc, const vx_call_opts *opts, vx_status *st);
+void vx_client_stub_closure(const ProtobufCMessage *msg, void *stub);
 
 #include "vexil/v1/stubs.h"
 

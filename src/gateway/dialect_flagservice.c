@@ -82,7 +82,7 @@ refuse(vx_gw_req *r, int status, const char *field, const char *message)
 	vx_status st;
 
 	if (r->credential && strncmp(r->credential, "Bearer ", 7) == 0 &&
-	    VX_GW_CALL(r, vexil__v1__user_service, "GetMe", &in, &u, &st) != 0 &&
+	    vx_get_me_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &u, &st) != 0 &&
 	    st.code == VEXIL__V1__CODE__UNAUTHENTICATED) {
 		fail_call(r, &st);
 		return;
@@ -168,7 +168,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 	}
 	in.project = (char *)project;
 	in.id = id;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, out, &st) != 0) {
+	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -368,7 +368,7 @@ auth_register(vx_gw_req *r)
 		return;
 	in.email = (char *)email;
 	in.password = (char *)password;
-	if (VX_GW_CALL(r, vexil__v1__user_service, "RegisterUser", &in, &u, &st) != 0) {
+	if (vx_register_user_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &u, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -393,7 +393,7 @@ auth_login(vx_gw_req *r)
 		return;
 	in.email = (char *)email;
 	in.password = (char *)password;
-	if (VX_GW_CALL(r, vexil__v1__user_service, "Login", &in, &out, &st) != 0) {
+	if (vx_login_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -414,7 +414,7 @@ me(vx_gw_req *r)
 
 	if (!need_user(r))
 		return;
-	if (VX_GW_CALL(r, vexil__v1__user_service, "GetMe", &in, &u, &st) != 0) {
+	if (vx_get_me_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &u, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -450,7 +450,7 @@ project_create(vx_gw_req *r)
 	}
 	in.name = (char *)name;
 	in.description = (char *)(desc ? desc : "");
-	if (VX_GW_CALL(r, vexil__v1__project_service, "CreateProject", &in, &p, &st) != 0) {
+	if (vx_create_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -467,7 +467,7 @@ project_list(vx_gw_req *r)
 
 	if (!need_user(r))
 		return;
-	if (VX_GW_CALL(r, vexil__v1__project_service, "ListProjects", &in, &out, &st) != 0) {
+	if (vx_list_projects_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -490,7 +490,7 @@ project_get(vx_gw_req *r)
 
 	if (!need_user(r) || (in.project = project_ref(r)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__project_service, "GetProject", &in, &p, &st) != 0) {
+	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -536,7 +536,7 @@ project_update(vx_gw_req *r)
 		project_get(r);
 		return;
 	}
-	if (VX_GW_CALL(r, vexil__v1__project_service, "UpdateProject", &in, &p, &st) != 0) {
+	if (vx_update_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -552,7 +552,7 @@ project_delete(vx_gw_req *r)
 
 	if (!need_user(r) || (in.project = project_ref(r)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__project_service, "DeleteProject", &in, &e, &st) != 0) {
+	if (vx_delete_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -568,7 +568,7 @@ project_regenerate_key(vx_gw_req *r)
 
 	if (!need_user(r) || (in.project = project_ref(r)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__project_service, "RegenerateSdkKey", &in, &p, &st) != 0) {
+	if (vx_regenerate_sdk_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -650,7 +650,7 @@ flag_create(vx_gw_req *r)
 	f.envs = envs;
 	f.n_envs = 1;
 	in.flag = &f;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st) != 0) {
+	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -667,7 +667,7 @@ flag_list(vx_gw_req *r)
 
 	if (!need_user(r) || (in.project = project_ref(r)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+	if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -739,7 +739,7 @@ flag_update(vx_gw_req *r)
 	uf.update = &upd;
 	uf.update_mask = mask;
 	uf.env = &cfg;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &uf, &f, &st) != 0) {
+	if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &uf, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -761,7 +761,7 @@ flag_toggle(vx_gw_req *r)
 	in.key = f->key;
 	in.environment = ENV;
 	in.toggle = true;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, &f, &st) != 0) {
+	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -781,7 +781,7 @@ flag_delete(vx_gw_req *r)
 		return;
 	in.project = project;
 	in.key = f->key;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "DeleteFlag", &in, &e, &st) != 0) {
+	if (vx_delete_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -883,7 +883,7 @@ rule_create(vx_gw_req *r)
 	in.flag_key = f->key;
 	in.environment = ENV;
 	in.rule = &rl;
-	if (VX_GW_CALL(r, vexil__v1__rule_service, "CreateRule", &in, &out, &st) != 0) {
+	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -905,7 +905,7 @@ rule_list(vx_gw_req *r)
 	in.project = project;
 	in.flag_key = f->key;
 	in.environment = ENV;
-	if (VX_GW_CALL(r, vexil__v1__rule_service, "ListRules", &in, &out, &st) != 0) {
+	if (vx_list_rules_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -935,7 +935,7 @@ load_rule(vx_gw_req *r, Vexil__V1__RuleRef *ref, Vexil__V1__Flag **f,
 	ref->project = project;
 	ref->flag_key = (*f)->key;
 	ref->environment = ENV;
-	if (out && VX_GW_CALL(r, vexil__v1__rule_service, "GetRule", ref, out, &st) != 0) {
+	if (out && vx_get_rule_as(vx_gw_client(r), VX_GW_OPTS(r), ref, out, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -1008,7 +1008,7 @@ rule_update(vx_gw_req *r)
 		in.ref = &ref;
 		in.update = &upd;
 		in.update_mask = mask;
-		if (VX_GW_CALL(r, vexil__v1__rule_service, "UpdateRule", &in, &rl, &st) != 0) {
+		if (vx_update_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &rl, &st) != 0) {
 			fail_call(r, &st);
 			return;
 		}
@@ -1026,7 +1026,7 @@ rule_delete(vx_gw_req *r)
 
 	if (!need_user(r) || !load_rule(r, &ref, &f, NULL))
 		return;
-	if (VX_GW_CALL(r, vexil__v1__rule_service, "DeleteRule", &ref, &e, &st) != 0) {
+	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1125,7 +1125,7 @@ sdk_evaluate(vx_gw_req *r)
 	in.project = "";
 	in.environment = ENV;
 	in.context = &ctx;
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "EvaluateAll", &in, &out, &st) != 0) {
+	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

@@ -364,7 +364,7 @@ evaluate_flag(vx_gw_req *r)
 	in.environment = (char *)t.env;
 	in.flag_key = (char *)vx_gw_param(r, "key");
 	in.context = &ctx;
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "Evaluate", &in, &out, &st) != 0) {
+	if (vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -467,7 +467,7 @@ evaluate_all(vx_gw_req *r)
 	in.project = "";
 	in.environment = (char *)t.env;
 	in.context = &ctx;
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "EvaluateAll", &in, &out, &st) != 0) {
+	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

@@ -215,7 +215,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 	}
 	in.project = (char *)project;
 	in.id = id;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, out, &st) != 0) {
+	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
 		if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "project") != 0)
 			write_error(r, 404, "flag_id", "exists", "Flag not found");
 		else
@@ -425,8 +425,7 @@ flag_list(vx_gw_req *r)
 			return;
 		}
 		le.project = project;
-		if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &le, &envs,
-		        &st) != 0) {
+		if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &le, &envs, &st) != 0) {
 			fail_call(r, &st);
 			return;
 		}
@@ -441,7 +440,7 @@ flag_list(vx_gw_req *r)
 	in.project = project;
 	in.limit = (uint32_t)limit;
 	in.offset = (uint32_t)offset;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+	if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -564,7 +563,7 @@ flag_create(vx_gw_req *r)
 	f.n_variants = 2;
 	in.project = project;
 	in.flag = &f;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st) != 0) {
+	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -617,7 +616,7 @@ flag_update(vx_gw_req *r)
 		in.key = f->key;
 		in.update = &upd;
 		in.update_mask = mask;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+		if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 			fail_call(r, &st);
 			return;
 		}
@@ -660,7 +659,7 @@ flag_state(vx_gw_req *r)
 	in.key = f->key;
 	in.environment = (char *)env;
 	in.enabled = enabled;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, &f, &st) != 0) {
+	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -686,7 +685,7 @@ flag_delete(vx_gw_req *r)
 		return;
 	in.project = project;
 	in.key = f->key;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "DeleteFlag", &in, &e, &st) != 0) {
+	if (vx_delete_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -732,7 +731,7 @@ set_fallthrough(vx_gw_req *r, const char *project, const char *key, const char *
 	in.update = &cfg;
 	in.update_mask = mask;
 	in.n_update_mask = 1;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlagEnv", &in, &f, &st) != 0) {
+	if (vx_update_flag_env_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -798,7 +797,7 @@ rule_create(vx_gw_req *r)
 	in.flag_key = f->key;
 	in.environment = (char *)env;
 	in.rule = &rl;
-	if (VX_GW_CALL(r, vexil__v1__rule_service, "CreateRule", &in, &out, &st) != 0) {
+	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -834,7 +833,7 @@ rule_delete(vx_gw_req *r)
 	}
 	ref.project = project;
 	ref.flag_key = f->key;
-	if (VX_GW_CALL(r, vexil__v1__rule_service, "DeleteRule", &ref, &e, &st) != 0) {
+	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
 		if (st.code == VEXIL__V1__CODE__NOT_FOUND)
 			write_error(r, 404, "rule_id", "exists", "Rule not found");
 		else
@@ -873,8 +872,7 @@ env_list(vx_gw_req *r)
 
 	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, &out,
-	        &st) != 0) {
+	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -919,8 +917,7 @@ env_create(vx_gw_req *r)
 	in.key = (char *)key;
 	in.name = (char *)(n == 1 && *name ? name : key);
 	in.description = (char *)(desc ? desc : "");
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "CreateEnvironment", &in, &out,
-	        &st) != 0) {
+	if (vx_create_environment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -944,8 +941,7 @@ env_delete(vx_gw_req *r)
 		write_error(r, 404, "environment_id", "exists", "Environment not found");
 		return;
 	}
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &le, &envs,
-	        &st) != 0) {
+	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &le, &envs, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -958,8 +954,7 @@ env_delete(vx_gw_req *r)
 	}
 	in.project = le.project;
 	in.key = (char *)key;
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "DeleteEnvironment", &in, &e,
-	        &st) != 0) {
+	if (vx_delete_environment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -997,7 +992,7 @@ sdk_config(vx_gw_req *r)
 		return;
 	}
 	in.environment = (char *)env;
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "GetSnapshot", &in, &out, &st) != 0) {
+	if (vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1116,7 +1111,7 @@ sdk_evaluate(vx_gw_req *r)
 		return;
 	in.environment = (char *)env;
 	in.context = &ctx;
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "EvaluateAll", &in, &out, &st) != 0) {
+	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1187,7 +1182,7 @@ exposure(vx_gw_req *r)
 	in.environment = (char *)env;
 	in.user_id = (char *)(uid ? uid : "");
 	in.variant = (char *)(variant ? variant : "");
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "RecordExposure", &in, &out, &st) != 0) {
+	if (vx_record_exposure_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "flag_key") == 0)
 			write_error(r, 404, "flag_key", "exists", "Flag not found");
 		else if (st.code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st.field, "environment") == 0)
@@ -1238,7 +1233,7 @@ stats(vx_gw_req *r)
 	in.project = project;
 	in.flag_key = f->key;
 	in.environment = (char *)(env ? env : "");
-	if (VX_GW_CALL(r, vexil__v1__evaluation_service, "GetEvalCounts", &in, &out, &st) != 0) {
+	if (vx_get_eval_counts_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1344,7 +1339,7 @@ key_create(vx_gw_req *r)
 		return;
 	if (p == 0)
 		in.project = "";
-	if (VX_GW_CALL(r, vexil__v1__key_service, "CreateApiKey", &in, &out, &st) != 0) {
+	if (vx_create_api_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1374,7 +1369,7 @@ key_list(vx_gw_req *r)
 	}
 	if (rc == 1 && (in.project = project_ref(r, q)) == NULL)
 		return;
-	if (VX_GW_CALL(r, vexil__v1__key_service, "ListApiKeys", &in, &out, &st) != 0) {
+	if (vx_list_api_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1406,7 +1401,7 @@ key_delete(vx_gw_req *r)
 		write_error(r, 404, "key_id", "exists", "API key not found");
 		return;
 	}
-	if (VX_GW_CALL(r, vexil__v1__key_service, "RevokeApiKey", &in, &e, &st) != 0) {
+	if (vx_revoke_api_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

@@ -321,8 +321,7 @@ env_keys(vx_gw_req *r, Vexil__V1__EnvironmentList **out)
 	vx_status st;
 
 	in.project = PROJECT;
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, out,
-	        &st) != 0) {
+	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -344,7 +343,7 @@ set_everywhere(vx_gw_req *r, Vexil__V1__Flag **f, bool enabled)
 	in.enabled = enabled;
 	for (size_t i = 0; i < envs->n_environments; i++) {
 		in.environment = envs->environments[i]->key;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, f, &st) != 0) {
+		if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
 			fail_call(r, &st);
 			return false;
 		}
@@ -386,7 +385,7 @@ load(vx_gw_req *r, Vexil__V1__Flag **f)
 	}
 	in.project = PROJECT;
 	in.id = id;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, f, &st) != 0) {
+	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -448,7 +447,7 @@ ff_create(vx_gw_req *r)
 			vx_gw_fail(r, 500, NULL, "out of memory");
 			return;
 		}
-		rc = VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st);
+		rc = vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st);
 		if (rc == 0) {
 			vx_gw_reply_json(r, 201, record_json(out));
 			return;
@@ -486,7 +485,7 @@ ff_list(vx_gw_req *r)
 		in.limit = limit - (uint32_t)cJSON_GetArraySize(arr);
 		if (in.limit == 0 || in.limit > PAGE)
 			in.limit = limit ? PAGE : 1;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+		if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 			cJSON_Delete(arr);
 			fail_call(r, &st);
 			return;
@@ -547,7 +546,7 @@ ff_update(vx_gw_req *r)
 	in.key = f->key;
 	in.update = &upd;
 	in.update_mask = mask;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+	if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -568,7 +567,7 @@ ff_delete(vx_gw_req *r)
 		return;
 	in.project = PROJECT;
 	in.key = f->key;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "DeleteFlag", &in, &e, &st) != 0) {
+	if (vx_delete_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

@@ -218,8 +218,7 @@ list_envs(vx_gw_req *r, const char *app, Vexil__V1__EnvironmentList **out)
 	vx_status st;
 
 	in.project = (char *)app;
-	if (VX_GW_CALL(r, vexil__v1__environment_service, "ListEnvironments", &in, out,
-	        &st) != 0) {
+	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -260,7 +259,7 @@ set_enabled(vx_gw_req *r, const char *app, Vexil__V1__Flag **f, const char *env,
 	in.key = (*f)->key;
 	in.environment = (char *)env;
 	in.enabled = enabled;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "SetFlagEnabled", &in, f, &st) != 0) {
+	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -275,7 +274,7 @@ load(vx_gw_req *r, const char *app, Vexil__V1__Flag **f)
 
 	in.project = (char *)app;
 	in.key = (char *)vx_gw_param(r, "toggle_name");
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, f, &st) != 0) {
+	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
 		fail_call(r, &st);
 		return false;
 	}
@@ -345,7 +344,7 @@ t_create(vx_gw_req *r)
 	f.owner = (char *)(owner ? owner : "");
 	in.project = (char *)app;
 	in.flag = &f;
-	if (VX_GW_CALL(r, vexil__v1__flag_service, "CreateFlag", &in, &out, &st) != 0) {
+	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -374,7 +373,7 @@ t_list(vx_gw_req *r)
 	in.project = (char *)app;
 	in.limit = PAGE;
 	do {
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "ListFlags", &in, &out, &st) != 0) {
+		if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 			cJSON_Delete(arr);
 			fail_call(r, &st);
 			return;
@@ -464,7 +463,7 @@ t_update(vx_gw_req *r)
 		in.key = f->key;
 		in.update = &upd;
 		in.update_mask = mask;
-		if (VX_GW_CALL(r, vexil__v1__flag_service, "UpdateFlag", &in, &f, &st) != 0) {
+		if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 			fail_call(r, &st);
 			return;
 		}

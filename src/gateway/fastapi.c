@@ -200,12 +200,12 @@ user_default(vx_gw_req *r)
 	vx_status st;
 
 	get.project = USER_PROJECT;
-	if (VX_GW_CALL(r, vexil__v1__project_service, "GetProject", &get, &p, &st) == 0)
+	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &get, &p, &st) == 0)
 		return true;
 	if (st.code == VEXIL__V1__CODE__NOT_FOUND) {
 		add.name = USER_PROJECT;
 		add.description = "Your records in the feature-flag table and toggles APIs";
-		if (VX_GW_CALL(r, vexil__v1__project_service, "CreateProject", &add, &p, &st) ==
+		if (vx_create_project_as(vx_gw_client(r), VX_GW_OPTS(r), &add, &p, &st) ==
 		        0 ||
 		    st.code == VEXIL__V1__CODE__ALREADY_EXISTS)
 			return true;

@@ -3,10 +3,15 @@
  *
  * The gateway keeps no credential of its own. Each call carries the one
  * the HTTP client sent (r->credential, set by the dialect), so vexild
- * authenticates and authorises every request itself, through libvexil's
- * vx_call_as(), which takes the credential (and the request id, for
- * vexild's log) per call: one shared client serves every worker, each call
- * on an nng context of its own.
+ * authenticates and authorises every request itself. Calls are libvexil's
+ * generated typed calls with per-call options, vx_<rpc>_as(), which take
+ * that credential (and the request id, for vexild's log) per call: one
+ * shared client serves every worker, each call on an nng context of its
+ * own. A call site reads
+ *
+ *	vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &flag, &st)
+ *
+ * so the compiler checks the method, its input and its reply type.
  *
  * Replies are unpacked into the request's arena and need no freeing.
  */
@@ -24,20 +29,26 @@ struct vx_gw_rpc {
 	int timeout_ms;  /* per call */
 };
 
-/*
- * Calls svc's method `method` (its proto name, "CreateFlag") with `in`
- * and r's credential; *out is unpacked into r->arena.
- * @return 0 with *out set; otherwise a negative VX_E* code with st set
- *         (UNIMPLEMENTED when this vexild has no such method, for a
- *         gateway newer than its core).
- */
-int vx_gw_call(vx_gw_req *r, const ProtobufCServiceDescriptor *svc, const char *method,
-    const ProtobufCMessage *in, ProtobufCMessage **out, vx_status *st) VX_MUST_USE;
+/* The client r's core calls go through (one for the whole gateway). */
+static inline vx_client *
+vx_gw_client(const vx_gw_req *r)
+{
+	return r->rpc->client;
+}
 
-/* Typed sugar: VX_GW_CALL(r, vexil__v1__flag_service, "GetFlag", &in, &flag, &st). */
-#define VX_GW_CALL(r, svc, method, in, out, st)                                  \
-	vx_gw_call((r), &svc##__descriptor, (method), &(in)->base,                \
-	    (ProtobufCMessage **)(void *)(out), (st))
+/*
+ * The options of a core call made for r: r's credential (NULL sends
+ * none), its request id, the gateway's --rpc-timeout, and r's arena to
+ * unpack the reply into (malloc when r has no arena, which no handler
+ * meets). A pointer to a compound literal, valid until the end of the
+ * enclosing block; r is evaluated more than once. The typed call then
+ * returns 0 with *out set, or a negative VX_E* code with st set.
+ */
+#define VX_GW_OPTS(r)                                                            \
+	(&(vx_call_opts){.credential = (r)->credential,                           \
+	    .request_id = (r)->request_id,                                        \
+	    .timeout_ms = (r)->rpc->timeout_ms,                                   \
+	    .alloc = (r)->arena ? &(r)->arena->pb : NULL})
 
 /*
  * Admission: AuthService/Admit with r's credential, once per request of
@@ -46,7 +57,7 @@ int vx_gw_call(vx_gw_req *r, const ProtobufCServiceDescriptor *svc, const char *
  * in seconds, when it is spent).
  * @return 0 admitted (*out says who); 1 over the limit (the caller
  *         answers 429 in its own format); or a negative VX_E* code with st
- *         set, as vx_gw_call().
+ *         set, as a typed call.
  */
 int vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st) VX_MUST_USE;
 

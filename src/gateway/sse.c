@@ -223,7 +223,7 @@ fill(struct hub *h, struct sub *s)
 	in.project = s->project;
 	for (;;) {
 		in.since = last;
-		rc = VX_GW_CALL(&r, vexil__v1__watch_service, "Changes", &in, &out, &st);
+		rc = vx_changes_as(vx_gw_client(&r), VX_GW_OPTS(&r), &in, &out, &st);
 		if (rc != 0) {
 			vx_arena_reset(&h->arena);
 			if (st.code == VEXIL__V1__CODE__UNAUTHENTICATED ||
@@ -515,7 +515,7 @@ head_revision(vx_gw_req *r, const char *project, uint64_t *head)
 
 	in.project = (char *)project;
 	in.head_only = true;
-	if (VX_GW_CALL(r, vexil__v1__watch_service, "Changes", &in, &out, &st) != 0) {
+	if (vx_changes_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		vx_gw_fail_status(r, &st);
 		return false;
 	}

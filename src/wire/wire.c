@@ -498,41 +498,6 @@ done:
 	return rc;
 }
 
-static void
-stub_invoke(ProtobufCService *service, unsigned method, const ProtobufCMessage *in,
-    ProtobufCClosure closure, void *closure_data)
-{
-	vx_wire_stub *stub = (vx_wire_stub *)service;
-	ProtobufCMessage *out = NULL;
-
-	stub->rc = vx_wire_client_call(stub->client, service->descriptor, method, in,
-	    stub->credential, NULL, stub->timeout_ms, stub->alloc, &out, stub->st);
-	closure(out, closure_data);
-}
-
-void
-vx_wire_stub_init(vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
-    vx_wire_client *c, const char *credential, int timeout_ms,
-    ProtobufCAllocator *alloc, vx_status *st)
-{
-	memset(stub, 0, sizeof(*stub));
-	stub->base.descriptor = svc;
-	stub->base.invoke = stub_invoke;
-	stub->client = c;
-	stub->credential = credential;
-	stub->timeout_ms = timeout_ms;
-	stub->alloc = alloc;
-	stub->st = st;
-	stub->rc = VX_EINTERNAL;
-}
-
-void
-vx_wire_stub_closure(const ProtobufCMessage *msg, void *data)
-{
-	vx_wire_stub *stub = data;
-	stub->out = (ProtobufCMessage *)msg;
-}
-
 /* ---- server registry ---- */
 
 struct vx_wire_registry {

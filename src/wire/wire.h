@@ -8,9 +8,9 @@
  * descriptors protoc-c generates, on both sides, so nobody hand-writes the
  * marshalling of a method:
  *
- *  - the client side is a ProtobufCService whose invoke() sends over an
- *    nng context (vx_wire_client_*), so the generated closure stubs work
- *    unchanged over the network;
+ *  - the client side sends a call on an nng context of its own
+ *    (vx_wire_client_*); libvexil puts it behind a ProtobufCService, so
+ *    protoc-c's generated closure stubs work unchanged over the network;
  *  - the server side is a registry from method name to (service, index)
  *    (vx_wire_registry_*), so vexild calls the generated service's invoke.
  *
@@ -115,28 +115,6 @@ int vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc
     unsigned method, const ProtobufCMessage *in, const char *credential,
     const char *request_id, int timeout_ms, ProtobufCAllocator *alloc,
     ProtobufCMessage **out, vx_status *st) VX_MUST_USE;
-
-/*
- * A ProtobufCService that runs the generated closure stubs over the wire.
- * Make one per call on the stack with vx_wire_stub_init(), pass &stub->base
- * to the generated stub with vx_wire_stub_closure as the closure and the
- * stub as closure data; then *stub->out and stub->rc hold the result.
- */
-typedef struct vx_wire_stub {
-	ProtobufCService base;
-	vx_wire_client *client;
-	const char *credential;
-	int timeout_ms;
-	ProtobufCAllocator *alloc;
-	vx_status *st;
-	ProtobufCMessage *out;
-	int rc;
-} vx_wire_stub;
-
-void vx_wire_stub_init(vx_wire_stub *stub, const ProtobufCServiceDescriptor *svc,
-    vx_wire_client *c, const char *credential, int timeout_ms,
-    ProtobufCAllocator *alloc, vx_status *st);
-void vx_wire_stub_closure(const ProtobufCMessage *msg, void *stub);
 
 /* ---- server side ---- */
 

@@ -2,15 +2,34 @@
 #include "vexil.h"
 
 int
+vx_create_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__create_project(&stub.base, in,
+	    (Vexil__V1__Project_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Project *)stub.out;
+	return stub.rc;
+}
+
+int
 vx_create_project(vx_client *c, const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_project_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__create_project(&stub.base, in,
-	    (Vexil__V1__Project_Closure)vx_wire_stub_closure, &stub);
+int
+vx_get_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__get_project(&stub.base, in,
+	    (Vexil__V1__Project_Closure)vx_client_stub_closure, &stub);
 	*out = (Vexil__V1__Project *)stub.out;
 	return stub.rc;
 }
@@ -19,13 +38,19 @@ int
 vx_get_project(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_project_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__get_project(&stub.base, in,
-	    (Vexil__V1__Project_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Project *)stub.out;
+int
+vx_list_projects_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListProjectsRequest *in, Vexil__V1__ProjectList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__list_projects(&stub.base, in,
+	    (Vexil__V1__ProjectList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ProjectList *)stub.out;
 	return stub.rc;
 }
 
@@ -33,13 +58,19 @@ int
 vx_list_projects(vx_client *c, const Vexil__V1__ListProjectsRequest *in, Vexil__V1__ProjectList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_projects_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__list_projects(&stub.base, in,
-	    (Vexil__V1__ProjectList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__ProjectList *)stub.out;
+int
+vx_update_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__update_project(&stub.base, in,
+	    (Vexil__V1__Project_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Project *)stub.out;
 	return stub.rc;
 }
 
@@ -47,13 +78,19 @@ int
 vx_update_project(vx_client *c, const Vexil__V1__UpdateProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_update_project_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__update_project(&stub.base, in,
-	    (Vexil__V1__Project_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Project *)stub.out;
+int
+vx_delete_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteProjectRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__delete_project(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -61,13 +98,19 @@ int
 vx_delete_project(vx_client *c, const Vexil__V1__DeleteProjectRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_delete_project_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__delete_project(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_regenerate_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__project_service__descriptor, o, st);
+	vexil__v1__project_service__regenerate_sdk_key(&stub.base, in,
+	    (Vexil__V1__Project_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Project *)stub.out;
 	return stub.rc;
 }
 
@@ -75,13 +118,19 @@ int
 vx_regenerate_sdk_key(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_regenerate_sdk_key_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__project_service__descriptor, st ? st : &local);
-	vexil__v1__project_service__regenerate_sdk_key(&stub.base, in,
-	    (Vexil__V1__Project_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Project *)stub.out;
+int
+vx_register_user_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__user_service__descriptor, o, st);
+	vexil__v1__user_service__register_user(&stub.base, in,
+	    (Vexil__V1__User_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__User *)stub.out;
 	return stub.rc;
 }
 
@@ -89,13 +138,19 @@ int
 vx_register_user(vx_client *c, const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_register_user_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
-	vexil__v1__user_service__register_user(&stub.base, in,
-	    (Vexil__V1__User_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__User *)stub.out;
+int
+vx_login_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__user_service__descriptor, o, st);
+	vexil__v1__user_service__login(&stub.base, in,
+	    (Vexil__V1__LoginReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__LoginReply *)stub.out;
 	return stub.rc;
 }
 
@@ -103,13 +158,19 @@ int
 vx_login(vx_client *c, const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_login_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
-	vexil__v1__user_service__login(&stub.base, in,
-	    (Vexil__V1__LoginReply_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__LoginReply *)stub.out;
+int
+vx_get_me_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__user_service__descriptor, o, st);
+	vexil__v1__user_service__get_me(&stub.base, in,
+	    (Vexil__V1__User_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__User *)stub.out;
 	return stub.rc;
 }
 
@@ -117,13 +178,19 @@ int
 vx_get_me(vx_client *c, const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_me_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__user_service__descriptor, st ? st : &local);
-	vexil__v1__user_service__get_me(&stub.base, in,
-	    (Vexil__V1__User_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__User *)stub.out;
+int
+vx_create_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__environment_service__descriptor, o, st);
+	vexil__v1__environment_service__create_environment(&stub.base, in,
+	    (Vexil__V1__Environment_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Environment *)stub.out;
 	return stub.rc;
 }
 
@@ -131,12 +198,18 @@ int
 vx_create_environment(vx_client *c, const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_environment_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__environment_service__descriptor, st ? st : &local);
-	vexil__v1__environment_service__create_environment(&stub.base, in,
-	    (Vexil__V1__Environment_Closure)vx_wire_stub_closure, &stub);
+int
+vx_get_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__environment_service__descriptor, o, st);
+	vexil__v1__environment_service__get_environment(&stub.base, in,
+	    (Vexil__V1__Environment_Closure)vx_client_stub_closure, &stub);
 	*out = (Vexil__V1__Environment *)stub.out;
 	return stub.rc;
 }
@@ -145,13 +218,19 @@ int
 vx_get_environment(vx_client *c, const Vexil__V1__GetEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_environment_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__environment_service__descriptor, st ? st : &local);
-	vexil__v1__environment_service__get_environment(&stub.base, in,
-	    (Vexil__V1__Environment_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Environment *)stub.out;
+int
+vx_list_environments_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListEnvironmentsRequest *in, Vexil__V1__EnvironmentList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__environment_service__descriptor, o, st);
+	vexil__v1__environment_service__list_environments(&stub.base, in,
+	    (Vexil__V1__EnvironmentList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EnvironmentList *)stub.out;
 	return stub.rc;
 }
 
@@ -159,13 +238,19 @@ int
 vx_list_environments(vx_client *c, const Vexil__V1__ListEnvironmentsRequest *in, Vexil__V1__EnvironmentList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_environments_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__environment_service__descriptor, st ? st : &local);
-	vexil__v1__environment_service__list_environments(&stub.base, in,
-	    (Vexil__V1__EnvironmentList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__EnvironmentList *)stub.out;
+int
+vx_update_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__environment_service__descriptor, o, st);
+	vexil__v1__environment_service__update_environment(&stub.base, in,
+	    (Vexil__V1__Environment_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Environment *)stub.out;
 	return stub.rc;
 }
 
@@ -173,13 +258,19 @@ int
 vx_update_environment(vx_client *c, const Vexil__V1__UpdateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_update_environment_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__environment_service__descriptor, st ? st : &local);
-	vexil__v1__environment_service__update_environment(&stub.base, in,
-	    (Vexil__V1__Environment_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Environment *)stub.out;
+int
+vx_delete_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteEnvironmentRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__environment_service__descriptor, o, st);
+	vexil__v1__environment_service__delete_environment(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -187,13 +278,19 @@ int
 vx_delete_environment(vx_client *c, const Vexil__V1__DeleteEnvironmentRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_delete_environment_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__environment_service__descriptor, st ? st : &local);
-	vexil__v1__environment_service__delete_environment(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_create_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__create_flag(&stub.base, in,
+	    (Vexil__V1__Flag_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Flag *)stub.out;
 	return stub.rc;
 }
 
@@ -201,12 +298,18 @@ int
 vx_create_flag(vx_client *c, const Vexil__V1__CreateFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_flag_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__create_flag(&stub.base, in,
-	    (Vexil__V1__Flag_Closure)vx_wire_stub_closure, &stub);
+int
+vx_get_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__get_flag(&stub.base, in,
+	    (Vexil__V1__Flag_Closure)vx_client_stub_closure, &stub);
 	*out = (Vexil__V1__Flag *)stub.out;
 	return stub.rc;
 }
@@ -215,13 +318,19 @@ int
 vx_get_flag(vx_client *c, const Vexil__V1__GetFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_flag_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__get_flag(&stub.base, in,
-	    (Vexil__V1__Flag_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Flag *)stub.out;
+int
+vx_list_flags_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListFlagsRequest *in, Vexil__V1__FlagList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__list_flags(&stub.base, in,
+	    (Vexil__V1__FlagList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__FlagList *)stub.out;
 	return stub.rc;
 }
 
@@ -229,13 +338,19 @@ int
 vx_list_flags(vx_client *c, const Vexil__V1__ListFlagsRequest *in, Vexil__V1__FlagList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_flags_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__list_flags(&stub.base, in,
-	    (Vexil__V1__FlagList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__FlagList *)stub.out;
+int
+vx_update_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__update_flag(&stub.base, in,
+	    (Vexil__V1__Flag_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Flag *)stub.out;
 	return stub.rc;
 }
 
@@ -243,13 +358,19 @@ int
 vx_update_flag(vx_client *c, const Vexil__V1__UpdateFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_update_flag_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__update_flag(&stub.base, in,
-	    (Vexil__V1__Flag_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Flag *)stub.out;
+int
+vx_delete_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteFlagRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__delete_flag(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -257,13 +378,19 @@ int
 vx_delete_flag(vx_client *c, const Vexil__V1__DeleteFlagRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_delete_flag_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__delete_flag(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_set_flag_enabled_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetFlagEnabledRequest *in, Vexil__V1__Flag **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__set_flag_enabled(&stub.base, in,
+	    (Vexil__V1__Flag_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Flag *)stub.out;
 	return stub.rc;
 }
 
@@ -271,12 +398,18 @@ int
 vx_set_flag_enabled(vx_client *c, const Vexil__V1__SetFlagEnabledRequest *in, Vexil__V1__Flag **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_set_flag_enabled_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__set_flag_enabled(&stub.base, in,
-	    (Vexil__V1__Flag_Closure)vx_wire_stub_closure, &stub);
+int
+vx_update_flag_env_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateFlagEnvRequest *in, Vexil__V1__Flag **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__flag_service__descriptor, o, st);
+	vexil__v1__flag_service__update_flag_env(&stub.base, in,
+	    (Vexil__V1__Flag_Closure)vx_client_stub_closure, &stub);
 	*out = (Vexil__V1__Flag *)stub.out;
 	return stub.rc;
 }
@@ -285,13 +418,19 @@ int
 vx_update_flag_env(vx_client *c, const Vexil__V1__UpdateFlagEnvRequest *in, Vexil__V1__Flag **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_update_flag_env_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__flag_service__descriptor, st ? st : &local);
-	vexil__v1__flag_service__update_flag_env(&stub.base, in,
-	    (Vexil__V1__Flag_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Flag *)stub.out;
+int
+vx_create_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateRuleRequest *in, Vexil__V1__Rule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__rule_service__descriptor, o, st);
+	vexil__v1__rule_service__create_rule(&stub.base, in,
+	    (Vexil__V1__Rule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Rule *)stub.out;
 	return stub.rc;
 }
 
@@ -299,12 +438,18 @@ int
 vx_create_rule(vx_client *c, const Vexil__V1__CreateRuleRequest *in, Vexil__V1__Rule **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_rule_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__rule_service__descriptor, st ? st : &local);
-	vexil__v1__rule_service__create_rule(&stub.base, in,
-	    (Vexil__V1__Rule_Closure)vx_wire_stub_closure, &stub);
+int
+vx_get_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RuleRef *in, Vexil__V1__Rule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__rule_service__descriptor, o, st);
+	vexil__v1__rule_service__get_rule(&stub.base, in,
+	    (Vexil__V1__Rule_Closure)vx_client_stub_closure, &stub);
 	*out = (Vexil__V1__Rule *)stub.out;
 	return stub.rc;
 }
@@ -313,13 +458,19 @@ int
 vx_get_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Rule **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_rule_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__rule_service__descriptor, st ? st : &local);
-	vexil__v1__rule_service__get_rule(&stub.base, in,
-	    (Vexil__V1__Rule_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Rule *)stub.out;
+int
+vx_list_rules_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListRulesRequest *in, Vexil__V1__RuleList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__rule_service__descriptor, o, st);
+	vexil__v1__rule_service__list_rules(&stub.base, in,
+	    (Vexil__V1__RuleList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__RuleList *)stub.out;
 	return stub.rc;
 }
 
@@ -327,13 +478,19 @@ int
 vx_list_rules(vx_client *c, const Vexil__V1__ListRulesRequest *in, Vexil__V1__RuleList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_rules_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__rule_service__descriptor, st ? st : &local);
-	vexil__v1__rule_service__list_rules(&stub.base, in,
-	    (Vexil__V1__RuleList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__RuleList *)stub.out;
+int
+vx_update_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateRuleRequest *in, Vexil__V1__Rule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__rule_service__descriptor, o, st);
+	vexil__v1__rule_service__update_rule(&stub.base, in,
+	    (Vexil__V1__Rule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Rule *)stub.out;
 	return stub.rc;
 }
 
@@ -341,13 +498,19 @@ int
 vx_update_rule(vx_client *c, const Vexil__V1__UpdateRuleRequest *in, Vexil__V1__Rule **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_update_rule_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__rule_service__descriptor, st ? st : &local);
-	vexil__v1__rule_service__update_rule(&stub.base, in,
-	    (Vexil__V1__Rule_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Rule *)stub.out;
+int
+vx_delete_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RuleRef *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__rule_service__descriptor, o, st);
+	vexil__v1__rule_service__delete_rule(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -355,13 +518,19 @@ int
 vx_delete_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_delete_rule_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__rule_service__descriptor, st ? st : &local);
-	vexil__v1__rule_service__delete_rule(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_create_api_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__create_api_key(&stub.base, in,
+	    (Vexil__V1__CreatedApiKey_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__CreatedApiKey *)stub.out;
 	return stub.rc;
 }
 
@@ -369,13 +538,19 @@ int
 vx_create_api_key(vx_client *c, const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_api_key_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__create_api_key(&stub.base, in,
-	    (Vexil__V1__CreatedApiKey_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__CreatedApiKey *)stub.out;
+int
+vx_list_api_keys_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListApiKeysRequest *in, Vexil__V1__ApiKeyList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__list_api_keys(&stub.base, in,
+	    (Vexil__V1__ApiKeyList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ApiKeyList *)stub.out;
 	return stub.rc;
 }
 
@@ -383,13 +558,19 @@ int
 vx_list_api_keys(vx_client *c, const Vexil__V1__ListApiKeysRequest *in, Vexil__V1__ApiKeyList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_api_keys_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__list_api_keys(&stub.base, in,
-	    (Vexil__V1__ApiKeyList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__ApiKeyList *)stub.out;
+int
+vx_revoke_api_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RevokeApiKeyRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__revoke_api_key(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -397,13 +578,19 @@ int
 vx_revoke_api_key(vx_client *c, const Vexil__V1__RevokeApiKeyRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_revoke_api_key_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__revoke_api_key(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_create_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__create_sdk_key(&stub.base, in,
+	    (Vexil__V1__CreatedSdkKey_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__CreatedSdkKey *)stub.out;
 	return stub.rc;
 }
 
@@ -411,13 +598,19 @@ int
 vx_create_sdk_key(vx_client *c, const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_create_sdk_key_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__create_sdk_key(&stub.base, in,
-	    (Vexil__V1__CreatedSdkKey_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__CreatedSdkKey *)stub.out;
+int
+vx_list_sdk_keys_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__list_sdk_keys(&stub.base, in,
+	    (Vexil__V1__SdkKeyList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__SdkKeyList *)stub.out;
 	return stub.rc;
 }
 
@@ -425,13 +618,19 @@ int
 vx_list_sdk_keys(vx_client *c, const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_sdk_keys_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__list_sdk_keys(&stub.base, in,
-	    (Vexil__V1__SdkKeyList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__SdkKeyList *)stub.out;
+int
+vx_revoke_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__key_service__descriptor, o, st);
+	vexil__v1__key_service__revoke_sdk_key(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -439,13 +638,19 @@ int
 vx_revoke_sdk_key(vx_client *c, const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_revoke_sdk_key_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__key_service__descriptor, st ? st : &local);
-	vexil__v1__key_service__revoke_sdk_key(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_list_audit_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__audit_service__descriptor, o, st);
+	vexil__v1__audit_service__list_audit(&stub.base, in,
+	    (Vexil__V1__AuditList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__AuditList *)stub.out;
 	return stub.rc;
 }
 
@@ -453,13 +658,19 @@ int
 vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_audit_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__audit_service__descriptor, st ? st : &local);
-	vexil__v1__audit_service__list_audit(&stub.base, in,
-	    (Vexil__V1__AuditList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__AuditList *)stub.out;
+int
+vx_evaluate_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__evaluate(&stub.base, in,
+	    (Vexil__V1__EvaluationResult_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EvaluationResult *)stub.out;
 	return stub.rc;
 }
 
@@ -467,13 +678,19 @@ int
 vx_evaluate(vx_client *c, const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_evaluate_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__evaluate(&stub.base, in,
-	    (Vexil__V1__EvaluationResult_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__EvaluationResult *)stub.out;
+int
+vx_evaluate_all_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__evaluate_all(&stub.base, in,
+	    (Vexil__V1__EvaluationList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EvaluationList *)stub.out;
 	return stub.rc;
 }
 
@@ -481,13 +698,19 @@ int
 vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_evaluate_all_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__evaluate_all(&stub.base, in,
-	    (Vexil__V1__EvaluationList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__EvaluationList *)stub.out;
+int
+vx_get_snapshot_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__get_snapshot(&stub.base, in,
+	    (Vexil__V1__Snapshot_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Snapshot *)stub.out;
 	return stub.rc;
 }
 
@@ -495,13 +718,19 @@ int
 vx_get_snapshot(vx_client *c, const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_snapshot_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__get_snapshot(&stub.base, in,
-	    (Vexil__V1__Snapshot_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Snapshot *)stub.out;
+int
+vx_get_eval_counts_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__get_eval_counts(&stub.base, in,
+	    (Vexil__V1__EvalCountList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EvalCountList *)stub.out;
 	return stub.rc;
 }
 
@@ -509,13 +738,19 @@ int
 vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_get_eval_counts_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__get_eval_counts(&stub.base, in,
-	    (Vexil__V1__EvalCountList_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__EvalCountList *)stub.out;
+int
+vx_record_exposure_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__record_exposure(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
 	return stub.rc;
 }
 
@@ -523,13 +758,19 @@ int
 vx_record_exposure(vx_client *c, const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_record_exposure_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__record_exposure(&stub.base, in,
-	    (Vexil__V1__Empty_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__Empty *)stub.out;
+int
+vx_list_eval_log_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__evaluation_service__descriptor, o, st);
+	vexil__v1__evaluation_service__list_eval_log(&stub.base, in,
+	    (Vexil__V1__EvalLog_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EvalLog *)stub.out;
 	return stub.rc;
 }
 
@@ -537,13 +778,19 @@ int
 vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_list_eval_log_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__evaluation_service__descriptor, st ? st : &local);
-	vexil__v1__evaluation_service__list_eval_log(&stub.base, in,
-	    (Vexil__V1__EvalLog_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__EvalLog *)stub.out;
+int
+vx_changes_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__watch_service__descriptor, o, st);
+	vexil__v1__watch_service__changes(&stub.base, in,
+	    (Vexil__V1__ChangesReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ChangesReply *)stub.out;
 	return stub.rc;
 }
 
@@ -551,13 +798,19 @@ int
 vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_changes_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__watch_service__descriptor, st ? st : &local);
-	vexil__v1__watch_service__changes(&stub.base, in,
-	    (Vexil__V1__ChangesReply_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__ChangesReply *)stub.out;
+int
+vx_backup_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__admin_service__descriptor, o, st);
+	vexil__v1__admin_service__backup(&stub.base, in,
+	    (Vexil__V1__BackupReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__BackupReply *)stub.out;
 	return stub.rc;
 }
 
@@ -565,13 +818,19 @@ int
 vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
+	return vx_backup_as(c, NULL, in, out, st);
+}
 
-	vx_client_stub_init(c, &stub, &vexil__v1__admin_service__descriptor, st ? st : &local);
-	vexil__v1__admin_service__backup(&stub.base, in,
-	    (Vexil__V1__BackupReply_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__BackupReply *)stub.out;
+int
+vx_admit_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__auth_service__descriptor, o, st);
+	vexil__v1__auth_service__admit(&stub.base, in,
+	    (Vexil__V1__AdmitReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__AdmitReply *)stub.out;
 	return stub.rc;
 }
 
@@ -579,12 +838,5 @@ int
 vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
     vx_status *st)
 {
-	vx_wire_stub stub;
-	vx_status local;
-
-	vx_client_stub_init(c, &stub, &vexil__v1__auth_service__descriptor, st ? st : &local);
-	vexil__v1__auth_service__admit(&stub.base, in,
-	    (Vexil__V1__AdmitReply_Closure)vx_wire_stub_closure, &stub);
-	*out = (Vexil__V1__AdmitReply *)stub.out;
-	return stub.rc;
+	return vx_admit_as(c, NULL, in, out, st);
 }

@@ -6,96 +6,225 @@
 #include "wire/wire.h"
 
 typedef struct vx_client vx_client;
+typedef struct vx_call_opts vx_call_opts;
 
 /*
- * One typed call per RPC. Each sends `in` with the client's credential
- * and timeout and waits for the reply. On success (0) *out is a new
- * message the caller frees with vx_free(). On failure *out is NULL, the
- * return value is a negative VX_E* code and st (which may be NULL)
- * holds the status code and message. See vexil.h.
+ * Two typed calls per RPC. vx_<rpc>_as() sends `in` with the options in
+ * o (credential, request id, timeout, the allocator to unpack into; NULL
+ * for the client's own, as vx_<rpc>() does) and waits for the reply. On
+ * success (0) *out is a new message, freed with vx_free() (or through
+ * o->alloc when one was given). On failure *out is NULL, the return value
+ * is a negative VX_E* code and st (which may be NULL) holds the status
+ * code and message. See vexil.h.
  */
+int vx_create_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_project(vx_client *c, const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_project(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_projects_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListProjectsRequest *in, Vexil__V1__ProjectList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_projects(vx_client *c, const Vexil__V1__ListProjectsRequest *in, Vexil__V1__ProjectList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_update_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_update_project(vx_client *c, const Vexil__V1__UpdateProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_delete_project_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteProjectRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_delete_project(vx_client *c, const Vexil__V1__DeleteProjectRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_regenerate_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_regenerate_sdk_key(vx_client *c, const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_register_user_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_register_user(vx_client *c, const Vexil__V1__RegisterRequest *in, Vexil__V1__User **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_login_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_login(vx_client *c, const Vexil__V1__LoginRequest *in, Vexil__V1__LoginReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_me_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_me(vx_client *c, const Vexil__V1__GetMeRequest *in, Vexil__V1__User **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_environment(vx_client *c, const Vexil__V1__CreateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_environment(vx_client *c, const Vexil__V1__GetEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_environments_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListEnvironmentsRequest *in, Vexil__V1__EnvironmentList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_environments(vx_client *c, const Vexil__V1__ListEnvironmentsRequest *in, Vexil__V1__EnvironmentList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_update_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateEnvironmentRequest *in, Vexil__V1__Environment **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_update_environment(vx_client *c, const Vexil__V1__UpdateEnvironmentRequest *in, Vexil__V1__Environment **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_delete_environment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteEnvironmentRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_delete_environment(vx_client *c, const Vexil__V1__DeleteEnvironmentRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_flag(vx_client *c, const Vexil__V1__CreateFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_flag(vx_client *c, const Vexil__V1__GetFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_flags_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListFlagsRequest *in, Vexil__V1__FlagList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_flags(vx_client *c, const Vexil__V1__ListFlagsRequest *in, Vexil__V1__FlagList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_update_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateFlagRequest *in, Vexil__V1__Flag **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_update_flag(vx_client *c, const Vexil__V1__UpdateFlagRequest *in, Vexil__V1__Flag **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_delete_flag_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteFlagRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_delete_flag(vx_client *c, const Vexil__V1__DeleteFlagRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_set_flag_enabled_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetFlagEnabledRequest *in, Vexil__V1__Flag **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_set_flag_enabled(vx_client *c, const Vexil__V1__SetFlagEnabledRequest *in, Vexil__V1__Flag **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_update_flag_env_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateFlagEnvRequest *in, Vexil__V1__Flag **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_update_flag_env(vx_client *c, const Vexil__V1__UpdateFlagEnvRequest *in, Vexil__V1__Flag **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateRuleRequest *in, Vexil__V1__Rule **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_rule(vx_client *c, const Vexil__V1__CreateRuleRequest *in, Vexil__V1__Rule **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RuleRef *in, Vexil__V1__Rule **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Rule **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_rules_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListRulesRequest *in, Vexil__V1__RuleList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_rules(vx_client *c, const Vexil__V1__ListRulesRequest *in, Vexil__V1__RuleList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_update_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateRuleRequest *in, Vexil__V1__Rule **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_update_rule(vx_client *c, const Vexil__V1__UpdateRuleRequest *in, Vexil__V1__Rule **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_delete_rule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RuleRef *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_delete_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_api_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_api_key(vx_client *c, const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_api_keys_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListApiKeysRequest *in, Vexil__V1__ApiKeyList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_api_keys(vx_client *c, const Vexil__V1__ListApiKeysRequest *in, Vexil__V1__ApiKeyList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_revoke_api_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RevokeApiKeyRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_revoke_api_key(vx_client *c, const Vexil__V1__RevokeApiKeyRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_create_sdk_key(vx_client *c, const Vexil__V1__CreateSdkKeyRequest *in, Vexil__V1__CreatedSdkKey **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_sdk_keys_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_sdk_keys(vx_client *c, const Vexil__V1__ListSdkKeysRequest *in, Vexil__V1__SdkKeyList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_revoke_sdk_key_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_revoke_sdk_key(vx_client *c, const Vexil__V1__RevokeSdkKeyRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_audit_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_audit(vx_client *c, const Vexil__V1__ListAuditRequest *in, Vexil__V1__AuditList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_evaluate_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_evaluate(vx_client *c, const Vexil__V1__EvaluateRequest *in, Vexil__V1__EvaluationResult **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_evaluate_all_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_evaluate_all(vx_client *c, const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_snapshot_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_snapshot(vx_client *c, const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_get_eval_counts_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_get_eval_counts(vx_client *c, const Vexil__V1__GetEvalCountsRequest *in, Vexil__V1__EvalCountList **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_record_exposure_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_record_exposure(vx_client *c, const Vexil__V1__ExposureRequest *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_list_eval_log_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_list_eval_log(vx_client *c, const Vexil__V1__ListEvalLogRequest *in, Vexil__V1__EvalLog **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_changes_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_changes(vx_client *c, const Vexil__V1__ChangesRequest *in, Vexil__V1__ChangesReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_backup_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_admit_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
 int vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
     vx_status *st) __attribute__((warn_unused_result));
 
