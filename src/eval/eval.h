@@ -82,7 +82,7 @@
  *    compare number attributes numerically with values that parse as
  *    numbers, and bool attributes with the values "true"/"false".
  *    `lt`..`gte` take numbers, or strings that parse as decimal numbers.
- *    `semver_*` take SemVer 2.0 strings, and a leading "v" is allowed.
+ *    `semver_*` take strict SemVer 2.0.0 strings (no leading "v").
  *    `before`/`after` take RFC 3339 strings, or numbers as Unix seconds.
  *    `cidr` takes an IPv4 or IPv6 address string.
  *  - `case_insensitive` folds ASCII letters for `equals`, `in`, `contains`,

@@ -11,8 +11,9 @@
  *  - numbers: optional sign, digits with an optional fraction, optional
  *    exponent. No hex, inf, nan or surrounding space. At most 64 bytes,
  *    which bounds strtod()'s work on the hot path.
- *  - SemVer 2.0.0: MAJOR.MINOR.PATCH[-pre][+build], no leading zeros in
- *    numeric parts, and an optional leading "v", as clients often send one.
+ *  - SemVer 2.0.0, strictly: MAJOR.MINOR.PATCH[-pre][+build], no leading
+ *    zeros in numeric parts. "v1.2.3" is not a SemVer version (the spec
+ *    says so in its FAQ), so it does not parse.
  *  - RFC 3339 date-time, with 'T', 't' or ' ' between date and time, 'Z' or
  *    a numeric offset, and any number of fraction digits (nanosecond
  *    precision is kept). A bare full-date means midnight UTC.
@@ -122,8 +123,6 @@ vxe_parse_semver(const char *s, struct vxe_semver *out)
 	const char *p = s;
 	size_t n;
 
-	if (*p == 'v')
-		p++;
 	if (!semver_part(&p, &out->major) || *p++ != '.' ||
 	    !semver_part(&p, &out->minor) || *p++ != '.' ||
 	    !semver_part(&p, &out->patch))
