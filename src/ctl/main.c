@@ -25,46 +25,48 @@
 static void
 usage(FILE *to)
 {
-	fputs("usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS]\n"
-	      "                [--tls-ca FILE] COMMAND [--json]\n"
-	      "\n"
-	      "  project create NAME [--description D]\n"
-	      "  project list | get P | delete P\n"
-	      "  project update P [--name N] [--description D]\n"
-	      "  env create --project P KEY [--name N] [--description D]\n"
-	      "  env list --project P | get --project P KEY | delete --project P KEY\n"
-	      "  flag create --project P KEY [--name N] [--description D]\n"
-	      "              [--type boolean|string|number|json] [--variant KEY=JSON ...]\n"
-	      "              [--tag T ...] [--owner O]\n"
-	      "  flag get --project P KEY\n"
-	      "  flag list --project P [--tag T] [--limit N] [--offset N]\n"
-	      "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
-	      "              [--tag T ...]\n"
-	      "  flag delete --project P KEY\n"
-	      "  flag enable|disable --project P KEY --env E\n"
-	      "  flag rollout --project P KEY --env E PERCENT\n"
-	      "  rule add --project P KEY --env E [--cond '[!]ATTR OP V1,V2' ...]\n"
-	      "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
-	      "           [--stickiness ATTR] [--name N] [--disabled]\n"
-	      "  rule list --project P KEY --env E | remove --project P KEY ID\n"
-	      "  variant add --project P KEY VKEY JSON | list --project P KEY\n"
-	      "  variant remove --project P KEY VKEY\n"
-	      "  key create NAME --role read|write|admin [--project P]\n"
-	      "  key list [--project P]\n"
-	      "  key revoke ID\n"
-	      "  sdk-key create --project P [--env E] | list --project P | revoke ID\n"
-	      "  stats --project P [--flag KEY] [--env E] [--days N]\n"
-	      "  evals --project P [--limit N]\n"
-	      "  audit --project P [--limit N]\n"
-	      "  watch [--project P]   (one line per change until interrupted)\n"
-	      "  backup DIR|FILE.mdb   (a compacted copy, written by vexild on its host)\n"
-	      "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
-	      "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
-	      "\n"
-	      "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
-	      "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and 7312).\n"
-	      "tls+tcp:// URLs check vexild's certificate against --tls-ca FILE, else\n"
-	      "$VEXIL_TLS_CA.\n",
+	fputs(
+	    "usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS]\n"
+	    "                [--tls-ca FILE] COMMAND [--json]\n"
+	    "\n"
+	    "  project create NAME [--description D]\n"
+	    "  project list | get P | delete P\n"
+	    "  project update P [--name N] [--description D]\n"
+	    "  env create --project P KEY [--name N] [--description D]\n"
+	    "  env list --project P | get --project P KEY | delete --project P KEY\n"
+	    "  flag create --project P KEY [--name N] [--description D]\n"
+	    "              [--type boolean|string|number|json] [--variant KEY=JSON ...]\n"
+	    "              [--tag T ...] [--owner O]\n"
+	    "  flag get --project P KEY\n"
+	    "  flag list --project P [--tag T] [--limit N] [--offset N]\n"
+	    "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
+	    "              [--tag T ...]\n"
+	    "  flag delete --project P KEY\n"
+	    "  flag enable|disable --project P KEY --env E\n"
+	    "  flag rollout --project P KEY --env E PERCENT\n"
+	    "  rule add --project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"
+	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
+	    "           [--stickiness ATTR] [--name N] [--disabled]\n"
+	    "  rule list --project P KEY --env E | remove --project P KEY ID\n"
+	    "  variant add --project P KEY VKEY JSON | list --project P KEY\n"
+	    "  variant remove --project P KEY VKEY\n"
+	    "  key create NAME --role read|write|admin [--project P]\n"
+	    "  key list [--project P]\n"
+	    "  key revoke ID\n"
+	    "  sdk-key create --project P [--env E] | list --project P | revoke ID\n"
+	    "  stats --project P [--flag KEY] [--env E] [--days N]\n"
+	    "  evals --project P [--limit N]\n"
+	    "  audit --project P [--limit N]\n"
+	    "  watch [--project P]   (one line per change until interrupted)\n"
+	    "  backup DIR|FILE.mdb   (a compacted copy, written by vexild on its host)\n"
+	    "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
+	    "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
+	    "\n"
+	    "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
+	    "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and "
+	    "7312).\n"
+	    "tls+tcp:// URLs check vexild's certificate against --tls-ca FILE, else\n"
+	    "$VEXIL_TLS_CA.\n",
 	    to);
 }
 
@@ -602,7 +604,8 @@ print_rule(const Vexil__V1__Rule *r)
 	printf("%-6llu prio %-4d %-8s", (unsigned long long)r->id, r->priority,
 	    r->enabled ? "enabled" : "disabled");
 	for (size_t i = 0; i < r->n_conditions; i++) {
-		printf(" %s%s %s ", r->conditions[i]->negate ? "!" : "", r->conditions[i]->attribute,
+		printf(" %s%s%s %s ", r->conditions[i]->missing ? "?" : "",
+		    r->conditions[i]->negate ? "!" : "", r->conditions[i]->attribute,
 		    r->conditions[i]->operator_);
 		for (size_t j = 0; j < r->conditions[i]->n_values; j++)
 			printf("%s%s", j ? "," : "", r->conditions[i]->values[j]);
@@ -625,22 +628,29 @@ human_rule(const void *m)
 	print_rule(m);
 }
 
-/* Parses "[!]ATTR OP V1,V2" in place. */
+/*
+ * Parses "[?][!]ATTR OP V1,V2" in place: ! negates, ? makes the condition
+ * hold when the context lacks the attribute (Condition.missing).
+ */
 static int
 parse_cond(char *text, Vexil__V1__Condition *c, char **vals, size_t cap)
 {
 	char *save = NULL, *attr, *op, *rest;
 
 	vexil__v1__condition__init(c);
-	if (*text == '!') {
-		c->negate = true;
-		text++;
+	for (;; text++) {
+		if (*text == '!' && !c->negate)
+			c->negate = true;
+		else if (*text == '?' && !c->missing)
+			c->missing = true;
+		else
+			break;
 	}
 	attr = strtok_r(text, " ", &save);
 	op = strtok_r(NULL, " ", &save);
 	rest = strtok_r(NULL, "", &save);
 	if (attr == NULL || op == NULL || rest == NULL) {
-		fprintf(stderr, "vexilctl: --cond takes '[!]ATTR OP V1,V2'\n");
+		fprintf(stderr, "vexilctl: --cond takes '[?][!]ATTR OP V1,V2'\n");
 		return -1;
 	}
 	c->attribute = attr;

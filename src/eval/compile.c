@@ -372,6 +372,7 @@ compile_cond(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	resolve_attr(fl, c->attribute, &out->attr);
 	out->op = c->op;
 	out->negate = c->negate;
+	out->missing = c->missing;
 	out->ci = c->case_insensitive;
 	out->values = fl->values;
 	out->nvalues = c->nvalues;

@@ -77,7 +77,10 @@
  *    a missing attribute, an attribute of the wrong type (e.g. a bool with
  *    `starts_with`), and an attribute that does not parse (e.g. "banana"
  *    with `semver_gt`). So "country not in [US]" does not match a context
- *    with no country.
+ *    with no country. `missing` changes the first case only: a condition
+ *    with missing set holds when the context lacks the attribute (negate
+ *    does not apply), which is Unleash's meaning for NOT_IN and its
+ *    inverted operators. A wrong type or an unparseable value stays false.
  *  - Types: the string operators take string attributes. `equals`/`in` also
  *    compare number attributes numerically with values that parse as
  *    numbers, and bool attributes with the values "true"/"false".
@@ -199,6 +202,7 @@ typedef struct vx_eval_condition_src {
 	size_t nvalues;		    /* at least 1 */
 	bool negate;		    /* invert (see "Conditions" above) */
 	bool case_insensitive;	    /* ASCII folding for string ops */
+	bool missing;               /* holds when the attribute is missing */
 } vx_eval_condition_src;
 
 /* A rollout: a percentage of the users, bucketed by a stickiness value. */

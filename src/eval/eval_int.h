@@ -82,6 +82,7 @@ struct vxe_cond {
 	int op;
 	bool negate;
 	bool ci;
+	bool missing; /* the condition's value when the attribute is missing */
 	const struct vxe_value *values;
 	size_t nvalues;
 };

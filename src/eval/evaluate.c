@@ -329,7 +329,7 @@ cond_holds(const struct vxe_cond *c, const vx_eval_ctx *ctx)
 	int r;
 
 	if (!lookup(ctx, &c->attr, &a))
-		return T_NO;
+		return c->missing ? T_YES : T_NO;
 	switch (a.kind) {
 	case VX_ATTR_STRING:
 		r = test_string(c, a.u.s, false);

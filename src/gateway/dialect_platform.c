@@ -310,6 +310,8 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	put_str(o, &ok, "operator", c ? c->operator_ : "");
 	put_item(o, &ok, "values", c ? strings_json(c->values, c->n_values) :
 	    cJSON_CreateArray());
+	put_item(o, &ok, "negate", cJSON_CreateBool(c && c->negate));
+	put_item(o, &ok, "missing", cJSON_CreateBool(c && c->missing));
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
 	return vx_gw_json_done(o, ok);
@@ -745,6 +747,7 @@ rule_create(vx_gw_req *r)
 	Vexil__V1__Rule rl = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
 	const char *type = NULL, *attr = NULL, *op = NULL, *env = NULL;
+	bool negate = false, missing = false;
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
@@ -758,7 +761,9 @@ rule_create(vx_gw_req *r)
 	    (a = vx_gw_json_string(r, b, "attribute", &attr)) < 0 ||
 	    (o = vx_gw_json_string(r, b, "operator", &op)) < 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
-	    (v = json_strings(r, b, "values", &c.values, &c.n_values)) < 0) {
+	    (v = json_strings(r, b, "values", &c.values, &c.n_values)) < 0 ||
+	    vx_gw_json_bool(r, b, "negate", &negate) < 0 ||
+	    vx_gw_json_bool(r, b, "missing", &missing) < 0) {
 		fail_input(r);
 		return;
 	}
@@ -789,6 +794,8 @@ rule_create(vx_gw_req *r)
 		return;
 	c.attribute = (char *)attr;
 	c.operator_ = (char *)op;
+	c.negate = negate;
+	c.missing = missing;
 	rl.conditions = cs;
 	rl.n_conditions = 1;
 	rl.enabled = true;

@@ -108,6 +108,7 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 			conds[ci].values = (const char *const *)k->values;
 			conds[ci].nvalues = k->n_values;
 			conds[ci].negate = k->negate;
+			conds[ci].missing = k->missing;
 			conds[ci].case_insensitive = k->case_insensitive;
 		}
 		rollout_src(r->rollout, &rs->rollout);

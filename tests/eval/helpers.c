@@ -98,8 +98,8 @@ static void
 describe(const struct cond_case *c, char *buf, size_t len)
 {
 	const char *kinds[] = { "string", "number", "bool", "list" };
-	int n = snprintf(buf, len, "%s%s%s [", c->negate ? "not " : "",
-	    vx_op_name(c->op), c->ci ? " (ci)" : "");
+	int n = snprintf(buf, len, "%s%s%s%s [", c->missing ? "missing-holds " : "",
+	    c->negate ? "not " : "", vx_op_name(c->op), c->ci ? " (ci)" : "");
 
 	for (size_t i = 0; c->values[i] != NULL && n > 0 && (size_t)n < len;
 	     i++)
@@ -133,6 +133,7 @@ run_cond_cases(const struct cond_case *cases, size_t n)
 
 		cs.negate = c->negate;
 		cs.case_insensitive = c->ci;
+		cs.missing = c->missing;
 		r = rule_on(&cs, 1);
 		src = bool_flag(&r, 1);
 		f = must_compile(&src);

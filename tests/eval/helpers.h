@@ -37,6 +37,7 @@ struct cond_case {
 	vx_eval_attr attr;	   /* name NULL: the attribute is missing */
 	bool negate;
 	bool ci;
+	bool missing; /* the condition holds on a missing attribute */
 	bool want;
 };
 

@@ -68,6 +68,28 @@ Test(op_equals, is_false_for_a_missing_attribute_even_when_negated)
 	run_cond_cases(cases, ARRAY_LEN(cases));
 }
 
+Test(missing, holds_on_a_missing_attribute_only_when_asked_to)
+{
+	const struct cond_case cases[] = {
+	    /* Unleash's NOT_IN: a user with no country is not in [US]. */
+	    {VX_OP_IN, VALS("US"), AMISSING, .negate = true, .missing = true,
+	        .want = true},
+	    {VX_OP_IN, VALS("US"), AMISSING, .missing = true, .want = true},
+	    /* Present, it compares as usual, negate included. */
+	    {VX_OP_IN, VALS("US"), ASTR("US"), .negate = true, .missing = true,
+	        .want = false},
+	    {VX_OP_IN, VALS("US"), ASTR("DE"), .negate = true, .missing = true,
+	        .want = true},
+	    /* A wrong type or an unparseable value is no missing value. */
+	    {VX_OP_SEMVER_GT, VALS("1.0.0"), ASTR("banana"), .negate = true,
+	        .missing = true, .want = false},
+	    {VX_OP_STARTS_WITH, VALS("a"), ABOOL(true), .negate = true, .missing = true,
+	        .want = false},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
 Test(op_in, holds_when_any_value_or_any_list_element_is_equal)
 {
 	const struct cond_case cases[] = {

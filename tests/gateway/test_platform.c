@@ -557,6 +557,40 @@ Test(platform, rules)
 	expect_error(&r, 404, "not_found", "rule_id");
 }
 
+/* A negated condition holds for users without the attribute when it says so. */
+Test(platform, a_condition_can_hold_for_users_without_the_attribute)
+{
+	char id[32];
+	vx_http_res r;
+	const char *eval_none = "{\"environment\":\"staging\",\"user\":{\"id\":\"u1\"}}";
+	const char *eval_us = "{\"environment\":\"staging\",\"user\":{\"id\":\"u1\","
+	                      "\"country\":\"US\"}}";
+
+	new_flag("{\"key\":\"outside-us\"}", id);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"country\",\"operator\":\"in\",\"values\":[\"US\"],"
+	    "\"negate\":true,\"missing\":true,\"environment\":\"staging\"}");
+	expect_status(&r, 201);
+	cr_assert(cJSON_IsTrue(jget(r.json, "negate")), "%s", r.body);
+	cr_assert(cJSON_IsTrue(jget(r.json, "missing")), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	ok_free(r, 200);
+	r = req("POST", "/v1/sdk/evaluate", k_read, eval_none);
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "outside-us")), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", "/v1/sdk/evaluate", k_read, eval_us);
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "outside-us")), "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"country\",\"operator\":\"in\",\"values\":[\"US\"],"
+	    "\"missing\":\"yes\",\"environment\":\"staging\"}");
+	expect_error(&r, 400, "invalid_request", "missing");
+}
+
 /* ---- environments ---- */
 
 Test(platform, environments)

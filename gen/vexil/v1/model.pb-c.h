@@ -147,11 +147,19 @@ struct  Vexil__V1__Condition
   char **values;
   protobuf_c_boolean negate;
   protobuf_c_boolean case_insensitive;
+  /*
+   * What the condition is when the context lacks the attribute: false (the
+   * default: it does not hold, negated or not) or true (it holds, which is
+   * Unleash's meaning for NOT_IN and inverted operators).
+   */
+  protobuf_c_boolean missing;
 };
-#define VEXIL__V1__CONDITION__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__condition__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
-
+#define VEXIL__V1__CONDITION__INIT                                                       \
+	{                                                                                \
+		PROTOBUF_C_MESSAGE_INIT(&vexil__v1__condition__descriptor)               \
+		, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,   \
+		    NULL, 0, 0, 0                                                        \
+	}
 
 struct  Vexil__V1__Rollout
 {
