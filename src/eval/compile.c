@@ -3,19 +3,19 @@
  *
  * Compilation does everything that can fail, so that evaluation has nothing
  * left to fail on except a thread's first `matches` finding no memory for
- * its match data. It runs in two
- * passes. The first walks the source, rejects NULL pointers and counts how
- * much it needs. The second fills one block sized from those counts. The
- * block holds the flag, its variants, rules, conditions, values, splits,
- * pattern pointers and a copy of every string. So a compiled flag is one
- * allocation (plus what PCRE2 keeps per pattern), cache-friendly to walk,
- * and freed in one call. The second pass also parses each rule value for
- * its operator, and compiles `matches` patterns with regex.c, adding up
- * their compiled sizes per condition, rule and flag against the bounds in
- * eval.h, so that one write cannot make its reader keep megabytes.
- * When it fails, its message names the rule, condition and value at fault,
- * because the caller passes that message on to whoever wrote the rule.
- * Finally the rules are sorted into evaluation order.
+ * its match data. It runs in two passes. The first walks the source,
+ * rejects NULL pointers and counts how much it needs. The second fills one
+ * block sized from those counts. The block holds the flag, its variants,
+ * rules, conditions, values, splits, pattern pointers and a copy of every
+ * string. So a compiled flag is one allocation (plus what PCRE2 keeps per
+ * pattern), cache-friendly to walk, and freed in one call. The second pass
+ * also parses each rule value for its operator, and compiles `matches`
+ * patterns with regex.c, adding up their compiled sizes per condition, rule
+ * and flag against the bounds in eval.h, so that one write cannot make its
+ * readers keep megabytes. When it fails, its message names the rule,
+ * condition and value at fault, because the caller passes that message on
+ * to whoever wrote the rule. Finally the rules are sorted into evaluation
+ * order.
  */
 #include <assert.h>
 #include <limits.h>
@@ -259,11 +259,20 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 	return VX_EVAL_OK;
 }
 
-/* A pattern for a message: at most 40 bytes of it, so the rest fits. */
+/*
+ * A pattern for a message: at most 40 bytes of it, so the rest fits, cut
+ * at a UTF-8 character boundary.
+ */
 static void
 quote_pattern(char *buf, size_t len, const char *text)
 {
-	snprintf(buf, len, "\"%.40s%s\"", text, strlen(text) > 40 ? "..." : "");
+	size_t n = strlen(text);
+	bool cut = n > 40;
+
+	if (cut)
+		for (n = 40; n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80; n--)
+			;
+	snprintf(buf, len, "\"%.*s%s\"", (int)n, text, cut ? "..." : "");
 }
 
 /*
@@ -277,21 +286,18 @@ compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c
 {
 	struct vxe_regex rx;
 	const char *over = NULL;
-	size_t limit = 0, total = 0, jit_room;
+	size_t limit = 0, total = 0, room;
 	char why[200], quoted[64];
 	int rc;
 
 	quote_pattern(quoted, sizeof(quoted), text);
 	if (fl->rx_count >= VX_EVAL_REGEX_FLAG_PATTERNS) {
-		seterr(e,
-		    "%s: pattern %s is over the limit of %d patterns "
-		    "per flag",
+		seterr(e, "%s: pattern %s is over the limit of %d patterns per flag",
 		    where, quoted, VX_EVAL_REGEX_FLAG_PATTERNS);
 		return VX_EVAL_EINVAL;
 	}
-	jit_room = VX_EVAL_REGEX_FLAG_JIT - fl->rx_jit;
-	rc =
-	    vxe_regex_compile(text, c->case_insensitive, jit_room, &rx, why, sizeof(why));
+	room = VX_EVAL_REGEX_FLAG_JIT - fl->rx_jit;
+	rc = vxe_regex_compile(text, c->case_insensitive, room, &rx, why, sizeof(why));
 	if (rc != VX_EVAL_OK) {
 		seterr(e, "%s: pattern %s %s", where, quoted, why);
 		return rc;

@@ -192,10 +192,10 @@ struct vxe_regex {
  * Compile a `matches` pattern (regex.c). Refuses a pattern longer than
  * VX_EVAL_PATTERN_MAX_LEN or one PCRE2 cannot compile, writing why into
  * why, to follow the pattern in a message ("does not compile at offset 5:
- * missing closing parenthesis"). JIT-compiles it when JIT works and its code fits in
- * jit_room bytes; otherwise it runs interpreted. On success the caller owns
- * out->re (pcre2_code_free). Returns VX_EVAL_OK, VX_EVAL_EINVAL or
- * VX_EVAL_ENOMEM.
+ * missing closing parenthesis"). JIT-compiles it when JIT works and its
+ * code fits in jit_room bytes; otherwise it runs interpreted. On success
+ * the caller owns out->re (pcre2_code_free). Returns VX_EVAL_OK,
+ * VX_EVAL_EINVAL or VX_EVAL_ENOMEM.
  */
 int vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
     struct vxe_regex *out, char *why, size_t whylen);

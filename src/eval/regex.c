@@ -47,9 +47,11 @@ static tss_t rx_key;                 /* frees each thread's match data */
 static bool rx_key_ok;
 static _Thread_local pcre2_match_data *rx_md;
 
+/* The thread is exiting; forget its match data in case it matches again. */
 static void
 md_free(void *md)
 {
+	rx_md = NULL;
 	pcre2_match_data_free(md);
 }
 
