@@ -139,13 +139,13 @@ Test(regex_bounds, refuses_a_flag_whose_patterns_compile_too_large)
 
 Test(regex_bounds, refuses_more_than_a_hundred_patterns_in_a_flag)
 {
-	const char *vals[VX_EVAL_REGEX_FLAG_PATTERNS + 1];
+	const char *vals[VX_EVAL_REGEX_FLAG_PATTERNS + 2] = {NULL};
 	vx_eval_condition_src c;
 	vx_eval_rule_src r;
 	vx_eval_flag_src src;
 	char err[256];
 
-	for (size_t i = 0; i < ARRAY_LEN(vals); i++)
+	for (size_t i = 0; i + 1 < ARRAY_LEN(vals); i++)
 		vals[i] = "^x";
 	c = cond("a", VX_OP_MATCHES, vals);
 	c.nvalues = VX_EVAL_REGEX_FLAG_PATTERNS;
