@@ -218,6 +218,50 @@ bench_rules(const struct users *u)
 }
 
 /*
+ * `matches` alone: one rule with one email pattern, which every user's
+ * email fails (so the rollout hashes the user after it) or matches. Both
+ * patterns read the same as POSIX ERE and as PCRE2, so the figures compare
+ * the two engines.
+ */
+static void
+bench_matches(const struct users *u)
+{
+	static const char *const pats[][2] = {
+	    {"^(admin|root|ops)[0-9]*@", "no match"},
+	    {"^someone[0-9]+@example\\.org$", "matching"},
+	};
+
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		const char *vals[] = {pats[i][0]};
+		vx_eval_condition_src c = {.attribute = "email",
+		    .op = VX_OP_MATCHES,
+		    .values = vals,
+		    .nvalues = 1};
+		vx_eval_rule_src r = {
+		    .enabled = true, .conditions = &c, .nconditions = 1, .variant = 1};
+		vx_eval_flag_src src = {.key = "bench_matches",
+		    .type = VX_FLAG_BOOL,
+		    .variants = variants,
+		    .nvariants = 2,
+		    .enabled = true,
+		    .default_variant = 1,
+		    .rollout_percentage = 50,
+		    .rules = &r,
+		    .nrules = 1};
+		vx_eval_flag *f;
+		char err[256];
+
+		if (vx_eval_compile(&src, &f, err, sizeof(err)) != VX_EVAL_OK) {
+			fprintf(stderr, "bench_eval: compile: %s\n", err);
+			exit(1);
+		}
+		printf("evaluate, 1 rule: matches, %-8s %8.1f ns/eval\n", pats[i][1],
+		    measure(&f, 1, u));
+		vx_eval_flag_free(f);
+	}
+}
+
+/*
  * EvaluateAll: a project's flags against one context. The flags cycle
  * through 0, 1, 5 and 20 rules, so about a quarter carry the regex.
  */
@@ -269,6 +313,7 @@ main(void)
 	       "no rule matches\n",
 	    RUNS, NUSERS);
 	bench_rules(u);
+	bench_matches(u);
 	bench_all(u, 100);
 	bench_all(u, 1000);
 	bench_compile();

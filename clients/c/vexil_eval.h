@@ -33,7 +33,8 @@ uint64_t vx_eval_snapshot_revision(const vx_eval_snapshot *s);
  * Evaluates flag `key` for ctx. res's strings point into the snapshot.
  * @param[out] rule_id  the matching rule's id (0 when none); may be NULL.
  * @return 0; VX_ENOTFOUND for an unknown flag (res->reason is
- *         VX_REASON_FLAG_NOT_FOUND); VX_ENOMEM when regexec() failed.
+ *         VX_REASON_FLAG_NOT_FOUND); VX_ENOMEM when a thread found no memory
+ *         for its first regex match.
  */
 int vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx,
     vx_eval_result *res, uint64_t *rule_id) VX_MUST_USE;

@@ -2,17 +2,20 @@
  * compile.c: turning a flag's source form into its compiled form.
  *
  * Compilation does everything that can fail, so that evaluation has nothing
- * left to fail on except regexec() running out of memory. It runs in two
- * passes. The first walks the source, rejects NULL pointers and counts how
- * much it needs. The second fills one block sized from those counts. The
- * block holds the flag, its variants, rules, conditions, values, splits,
- * regex_t structs and a copy of every string. So a compiled flag is one
- * allocation (plus what regcomp() keeps), cache-friendly to walk, and
- * freed in one call. The second pass also parses each rule value for its
- * operator, and compiles regexes once regex_guard.c has vetted their cost.
- * When it fails, its message names the rule, condition and value at fault,
- * because the caller passes that message on to whoever wrote the rule.
- * Finally the rules are sorted into evaluation order.
+ * left to fail on except a thread's first `matches` finding no memory for
+ * its match data. It runs in two passes. The first walks the source,
+ * rejects NULL pointers and counts how much it needs. The second fills one
+ * block sized from those counts. The block holds the flag, its variants,
+ * rules, conditions, values, splits, pattern pointers and a copy of every
+ * string. So a compiled flag is one allocation (plus what PCRE2 keeps per
+ * pattern), cache-friendly to walk, and freed in one call. The second pass
+ * also parses each rule value for its operator, and compiles `matches`
+ * patterns with regex.c, adding up their compiled sizes per condition, rule
+ * and flag against the bounds in eval.h, so that one write cannot make its
+ * readers keep megabytes. When it fails, its message names the rule,
+ * condition and value at fault, because the caller passes that message on
+ * to whoever wrote the rule. Finally the rules are sorted into evaluation
+ * order.
  */
 #include <assert.h>
 #include <limits.h>
@@ -44,6 +47,8 @@ struct fill {
 	struct vxe_cond *conds;
 	struct vxe_value *values;
 	struct vxe_split *splits;
+	/* Compiled `matches` patterns so far, in bytes, and how many. */
+	size_t rx_cond, rx_rule, rx_flag, rx_jit, rx_count;
 };
 
 static void seterr(struct cerr *e, const char *fmt, ...)
@@ -259,6 +264,80 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 	return VX_EVAL_OK;
 }
 
+/*
+ * A pattern for a message: at most 40 bytes of it, so the rest fits, cut
+ * at a UTF-8 character boundary.
+ */
+static void
+quote_pattern(char *buf, size_t len, const char *text)
+{
+	size_t n = strlen(text);
+	bool cut = n > 40;
+
+	if (cut)
+		for (n = 40; n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80; n--)
+			;
+	snprintf(buf, len, "\"%.*s%s\"", (int)n, text, cut ? "..." : "");
+}
+
+/*
+ * Compile a `matches` value and count it against the bounds per condition,
+ * rule and flag. A message names the condition, since that is what the
+ * rule's author has to change.
+ */
+static int
+compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
+    const char *text, struct vxe_value *v, const char *where, struct cerr *e)
+{
+	struct vxe_regex rx;
+	const char *over = NULL;
+	size_t limit = 0, total = 0, room;
+	char why[200], quoted[64];
+	int rc;
+
+	quote_pattern(quoted, sizeof(quoted), text);
+	if (fl->rx_count >= VX_EVAL_REGEX_FLAG_PATTERNS) {
+		seterr(e, "%s: pattern %s is over the limit of %d patterns per flag",
+		    where, quoted, VX_EVAL_REGEX_FLAG_PATTERNS);
+		return VX_EVAL_EINVAL;
+	}
+	room = VX_EVAL_REGEX_FLAG_JIT - fl->rx_jit;
+	rc = vxe_regex_compile(text, c->case_insensitive, room, &rx, why, sizeof(why));
+	if (rc != VX_EVAL_OK) {
+		seterr(e, "%s: pattern %s %s", where, quoted, why);
+		return rc;
+	}
+	fl->rx_cond += rx.size;
+	fl->rx_rule += rx.size;
+	fl->rx_flag += rx.size;
+	if (fl->rx_cond > VX_EVAL_REGEX_COND_BYTES) {
+		over = "condition";
+		limit = VX_EVAL_REGEX_COND_BYTES;
+		total = fl->rx_cond;
+	} else if (fl->rx_rule > VX_EVAL_REGEX_RULE_BYTES) {
+		over = "rule";
+		limit = VX_EVAL_REGEX_RULE_BYTES;
+		total = fl->rx_rule;
+	} else if (fl->rx_flag > VX_EVAL_REGEX_FLAG_BYTES) {
+		over = "flag";
+		limit = VX_EVAL_REGEX_FLAG_BYTES;
+		total = fl->rx_flag;
+	}
+	if (over != NULL) {
+		pcre2_code_free(rx.re);
+		seterr(e,
+		    "%s: pattern %s brings the %s's patterns to %zu "
+		    "bytes compiled, over the limit of %zu per %s",
+		    where, quoted, over, total, limit, over);
+		return VX_EVAL_EINVAL;
+	}
+	fl->rx_jit += rx.jit_size;
+	fl->rx_count++;
+	f->regexes[f->nregex++] = rx.re;
+	v->u.re = rx.re;
+	return VX_EVAL_OK;
+}
+
 static int
 compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
     const char *text, struct vxe_value *v, const char *where, struct cerr *e)
@@ -267,7 +346,6 @@ compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	bool fold = c->case_insensitive && c->op <= VX_OP_ENDS_WITH;
 	bool ok = true;
 	const char *what = NULL;
-	int rc;
 
 	memset(v, 0, sizeof(*v));
 	v->s = copy_str(fl, text, fold, &v->len);
@@ -285,33 +363,7 @@ compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	case VX_OP_STARTS_WITH:
 	case VX_OP_ENDS_WITH:
 		break;
-	case VX_OP_MATCHES: {
-		regex_t *re = &f->regexes[f->nregex];
-		int flags = REG_EXTENDED | REG_NOSUB;
-		char msg[128];
-
-		if (!vxe_regex_check(v->s, &what)) {
-			seterr(e, "%s: regex \"%s\" %s", where, text, what);
-			return VX_EVAL_EINVAL;
-		}
-		if (c->case_insensitive)
-			flags |= REG_ICASE;
-		rc = regcomp(re, v->s, flags);
-		if (rc == REG_ESPACE) {
-			seterr(e, "%s: out of memory compiling regex", where);
-			return VX_EVAL_ENOMEM;
-		}
-		if (rc != 0) {
-			/* On failure regcomp() keeps nothing, so no regfree. */
-			regerror(rc, re, msg, sizeof(msg));
-			seterr(e, "%s: invalid regex \"%s\": %s", where, text,
-			    msg);
-			return VX_EVAL_EINVAL;
-		}
-		f->nregex++;
-		v->u.re = re;
-		break;
-	}
+	case VX_OP_MATCHES: return compile_pattern(fl, f, c, text, v, where, e);
 	case VX_OP_LT:
 	case VX_OP_LTE:
 	case VX_OP_GT:
@@ -370,6 +422,7 @@ compile_cond(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 		return VX_EVAL_EINVAL;
 	}
 	resolve_attr(fl, c->attribute, &out->attr);
+	fl->rx_cond = 0;
 	out->op = c->op;
 	out->negate = c->negate;
 	out->missing = c->missing;
@@ -449,6 +502,7 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	out->enabled = r->enabled;
 	out->conds = fl->conds;
 	out->nconds = r->nconditions;
+	fl->rx_rule = 0;
 	for (size_t ci = 0; ci < r->nconditions; ci++) {
 		rc = compile_cond(fl, f, &r->conditions[ci], fl->conds++, where,
 		    ci, e);
@@ -581,7 +635,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	    !reserve(&off, sz.nconds, sizeof(struct vxe_cond), &o_cond) ||
 	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value), &o_val) ||
 	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split), &o_split) ||
-	    !reserve(&off, sz.nregex, sizeof(regex_t), &o_re) ||
+	    !reserve(&off, sz.nregex, sizeof(pcre2_code *), &o_re) ||
 	    !reserve(&off, sz.strings, 1, &o_str)) {
 		seterr(&e, "flag too large");
 		return VX_EVAL_ENOMEM;
@@ -593,12 +647,13 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	f = (vx_eval_flag *)(void *)block;
 	f->variants = (struct vxe_variant *)(void *)(block + o_var);
 	f->rules = (struct vxe_rule *)(void *)(block + o_rule);
-	f->regexes = (regex_t *)(void *)(block + o_re);
+	f->regexes = (pcre2_code **)(void *)(block + o_re);
 	fl.conds = (struct vxe_cond *)(void *)(block + o_cond);
 	fl.values = (struct vxe_value *)(void *)(block + o_val);
 	fl.splits = (struct vxe_split *)(void *)(block + o_split);
 	fl.str = block + o_str;
 	fl.str_end = block + off;
+	fl.rx_cond = fl.rx_rule = fl.rx_flag = fl.rx_jit = fl.rx_count = 0;
 
 	if (src->key[0] == '\0') {
 		seterr(&e, "flag key is empty");
@@ -640,7 +695,7 @@ vx_eval_flag_free(vx_eval_flag *f)
 	if (f == NULL)
 		return;
 	for (size_t i = 0; i < f->nregex; i++)
-		regfree(&f->regexes[i]);
+		pcre2_code_free(f->regexes[i]);
 	free(f);
 }
 

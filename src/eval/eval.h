@@ -10,9 +10,9 @@
  * it likes. Compilation does all the work that can fail or allocate: it
  * copies strings, sorts rules, compiles regular expressions, and parses
  * numbers, semantic versions, RFC 3339 timestamps and CIDR blocks.
- * Evaluation does no I/O and no allocation of its own. (The one exception is
- * the `matches` operator: glibc's regexec() may allocate internally for
- * some patterns.)
+ * Evaluation does no I/O and no allocation per call. (`matches` allocates
+ * one PCRE2 match data block per thread, the first time that thread
+ * matches, and keeps it; see "Threads" below.)
  *
  * Evaluation follows DESIGN.md, "Evaluation semantics":
  *
@@ -89,16 +89,32 @@
  *    `before`/`after` take RFC 3339 strings, or numbers as Unix seconds.
  *    `cidr` takes an IPv4 or IPv6 address string.
  *  - `case_insensitive` folds ASCII letters for `equals`, `in`, `contains`,
- *    `starts_with`, `ends_with` and `matches` (REG_ICASE). The other
- *    operators ignore it.
- *  - `matches` is a POSIX extended regex, unanchored (a search); anchor it
- *    with ^ and $ yourself. Rule authors are not trusted with the server's
- *    memory, so compile refuses back-references (\1), groups nested more
- *    than 32 deep, patterns over 4096 bytes, and patterns whose repetitions
- *    glibc would expand to more than 10000 nodes (e.g. "a++++...", or
- *    "((a{99}){99}){99}"). Contexts are not trusted with its time either:
- *    an attribute value longer than VX_EVAL_MATCH_MAX_LEN bytes cannot be
- *    matched, and the condition is false.
+ *    `starts_with` and `ends_with`. For `matches` it is PCRE2_CASELESS,
+ *    which folds Unicode letters too, like (?i) or JavaScript's /iu. The
+ *    other operators ignore it.
+ *  - `matches` is a PCRE2 regular expression in UTF-8 mode, written as in
+ *    JavaScript and Unleash: \d, \w and \s (ASCII classes, as in
+ *    JavaScript), \b, lookaround, (?<name>...), \uhhhh and \u{h...}; plus
+ *    PCRE2's inline flags such as (?i). `$` matches only at the very end,
+ *    and `[^]` is any character. It is unanchored (a search); anchor it
+ *    with ^ and $ yourself. A subject that is not valid UTF-8 is still
+ *    searched; an ill-formed sequence matches nothing.
+ *  - Rule authors are not trusted with the reader's memory. Compile refuses
+ *    a pattern PCRE2 cannot compile (the message gives PCRE2's offset and
+ *    reason), one over VX_EVAL_PATTERN_MAX_LEN bytes, groups nested over
+ *    64 deep, and patterns whose compiled sizes (PCRE2_INFO_SIZE) add up to
+ *    more than VX_EVAL_REGEX_COND_BYTES in one condition,
+ *    VX_EVAL_REGEX_RULE_BYTES in one rule or VX_EVAL_REGEX_FLAG_BYTES in
+ *    the flag, or more than VX_EVAL_REGEX_FLAG_PATTERNS patterns in the
+ *    flag. The message names the rule and condition at fault.
+ *  - Contexts are not trusted with the evaluator's time. Every match runs
+ *    under a budget (VX_EVAL_MATCH_LIMIT, VX_EVAL_MATCH_DEPTH_LIMIT,
+ *    VX_EVAL_MATCH_HEAP_LIMIT_KIB). A match that runs out of it does not
+ *    match, and is counted (vx_eval_match_budget_exhausted()): when no
+ *    other value of the condition matches, the condition cannot be made,
+ *    so it is false with or without negate. An attribute value longer than
+ *    VX_EVAL_MATCH_MAX_LEN bytes is not searched, and the condition is
+ *    false.
  *  - `semver_eq` compares precedence, so build metadata is ignored:
  *    1.0.0+a equals 1.0.0+b.
  *  - `before`: the attribute is earlier than the value; `after`: later.
@@ -110,8 +126,12 @@
  *    addresses.
  *
  * Threads: a compiled flag is immutable. Any number of threads may evaluate
- * it at once. (glibc's regexec locks each regex internally.) It must not be
- * freed while an evaluation is in progress.
+ * it at once. Each thread that evaluates a `matches` condition gets its own
+ * PCRE2 match data on its first match (a few hundred bytes, plus the
+ * interpreter's backtracking frames, at most VX_EVAL_MATCH_HEAP_LIMIT_KIB),
+ * freed when the thread exits. JIT-compiled patterns run on PCRE2's
+ * default 32 KiB JIT stack, on the calling thread's own stack. A flag must
+ * not be freed while an evaluation is in progress.
  *
  * Numbers are parsed with strtod(), so LC_NUMERIC must be "C" (the default
  * unless the program calls setlocale()).
@@ -130,10 +150,37 @@
 #define VX_EVAL_ENOTFOUND (-3) /* no such flag, attribute or name */
 
 /*
- * Longest attribute value `matches` will search. glibc's search is
- * quadratic in the worst case: about 5 ms at this length, 0.8 s at 20 KB.
+ * `matches`: the longest attribute value it will search. With the budget
+ * below this is not needed for safety, but a longer subject only spends
+ * the budget, and no flag targets users by kilobytes of text.
  */
 #define VX_EVAL_MATCH_MAX_LEN 1024
+
+/*
+ * `matches`: the budget of every match (pcre2_set_match_limit,
+ * pcre2_set_depth_limit, pcre2_set_heap_limit). A catastrophic pattern
+ * such as (a+)+$ against 1 KB of "a"s runs out in about 2.5 ms interpreted
+ * and 0.4 ms with JIT; ordinary patterns use a few hundred steps.
+ */
+#define VX_EVAL_MATCH_LIMIT 100000
+#define VX_EVAL_MATCH_DEPTH_LIMIT 2000
+#define VX_EVAL_MATCH_HEAP_LIMIT_KIB 256
+
+/*
+ * `matches`: bounds on what a flag's patterns may cost to keep. A pattern's
+ * source is at most VX_EVAL_PATTERN_MAX_LEN bytes. Compiled sizes
+ * (PCRE2_INFO_SIZE, about 150 bytes plus the pattern; repeated groups are
+ * copied, so "(a{999}){999}" is 12 KB) add up per condition, per rule and
+ * per compiled flag (one environment). JIT code is capped per flag too;
+ * patterns past that cap run interpreted rather than being refused, so
+ * what is accepted does not depend on whether the host has JIT.
+ */
+#define VX_EVAL_PATTERN_MAX_LEN 1024
+#define VX_EVAL_REGEX_COND_BYTES (16 * 1024)
+#define VX_EVAL_REGEX_RULE_BYTES (32 * 1024)
+#define VX_EVAL_REGEX_FLAG_BYTES (64 * 1024)
+#define VX_EVAL_REGEX_FLAG_PATTERNS 100
+#define VX_EVAL_REGEX_FLAG_JIT (1024 * 1024)
 
 /* Hash seeds from Unleash: the rollout (normalizedValue) and variant seeds. */
 #define VX_EVAL_ROLLOUT_SEED 0u
@@ -315,7 +362,8 @@ typedef struct vx_eval_flag vx_eval_flag;
  * Compile a flag.
  *
  * Validates src and builds a self-contained compiled form in one allocation,
- * plus what regcomp() allocates for `matches` conditions.
+ * plus what PCRE2 allocates for each `matches` pattern (bounded: see
+ * "Conditions" above).
  *
  * @param[in]  src    the flag's configuration. Only read; the caller keeps
  *                    ownership and may free it once this returns.
@@ -333,8 +381,9 @@ typedef struct vx_eval_flag vx_eval_flag;
  *     variant key; a variant value that does not fit the flag's type; a
  *     variant index out of range; a percentage over 100; an unknown type
  *     or operator; a condition with no values; a value the operator cannot
- *     parse (a number, semver, RFC 3339 date-time or CIDR); an invalid
- *     regex, or one refused as too costly (see "Conditions" above); a split
+ *     parse (a number, semver, RFC 3339 date-time or CIDR); a `matches`
+ *     pattern PCRE2 cannot compile, or patterns over a bound (see
+ *     "Conditions" above); a split
  *     whose weights total 0 or more than UINT32_MAX.
  *   - VX_EVAL_ENOMEM: out of memory.
  */
@@ -352,8 +401,8 @@ vx_eval_flag_free(vx_eval_flag *f);
 /*
  * Evaluate a compiled flag for a context.
  *
- * Never allocates (apart from regexec(), see the top), never does I/O, and
- * always fills res with a reason.
+ * Never allocates (apart from a thread's first `matches`, see "Threads"),
+ * never does I/O, and always fills res with a reason.
  *
  * @param[in]  f    the compiled flag. NULL means the flag is unknown: res
  *                  gets reason VX_REASON_FLAG_NOT_FOUND and variant -1.
@@ -362,8 +411,9 @@ vx_eval_flag_free(vx_eval_flag *f);
  * @return VX_EVAL_OK, or:
  *   - VX_EVAL_ENOTFOUND: f is NULL (res is filled as above).
  *   - VX_EVAL_EINVAL: res is NULL.
- *   - VX_EVAL_ENOMEM: regexec() ran out of memory. res gets the off variant
- *     and reason VX_REASON_ERROR, with the rule being tried.
+ *   - VX_EVAL_ENOMEM: no memory for this thread's match data (or for PCRE2's
+ *     backtracking frames, within their heap limit). res gets the off
+ *     variant and reason VX_REASON_ERROR, with the rule being tried.
  */
 VX_EVAL_WUR int
 vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
@@ -416,6 +466,15 @@ vx_op_name(int op);
 /* The name of a reason ("TARGETING_MATCH", ...), or NULL if unknown. */
 const char *
 vx_eval_reason_name(int reason);
+
+/*
+ * How many `matches` searches have run out of their budget in this process
+ * since it started, over every flag and thread. Each one was answered as a
+ * non-match. A rising count means some rule's pattern backtracks
+ * catastrophically on some users' attributes: its author should fix it.
+ * A relaxed atomic: cheap to read at any time, from any thread.
+ */
+uint64_t vx_eval_match_budget_exhausted(void);
 
 /*
  * MurmurHash3 x86_32 of len bytes at data. Matches Austin Appleby's

@@ -3,7 +3,7 @@
  *
  * This is the compiled form. compile.c builds it, and evaluate.c only ever
  * reads it. Everything a compiled flag points to lives in the flag's single
- * allocation, except the regex_t internals, which regcomp() allocates. The
+ * allocation, except the compiled patterns, which PCRE2 allocates. The
  * value parsers (parse.c) serve both sides: compile-time parsing of rule
  * values, and evaluation-time parsing of context attributes, which must not
  * allocate. Symbols shared between the engine's files carry the vxe_
@@ -12,10 +12,12 @@
 #ifndef VX_EVAL_EVAL_INT_H
 #define VX_EVAL_EVAL_INT_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "eval.h"
 
@@ -70,7 +72,7 @@ struct vxe_value {
 		struct vxe_semver sv;
 		struct vxe_time t;
 		struct vxe_cidr cidr;
-		regex_t *re;
+		const pcre2_code *re;
 	} u;
 	/* For equals/in against number and bool attributes (u.num). */
 	bool has_num;
@@ -153,7 +155,7 @@ struct vx_eval_flag {
 	size_t nvariants;
 	struct vxe_rule *rules;	     /* sorted into evaluation order */
 	size_t nrules;
-	regex_t *regexes;	     /* nregex compiled, for regfree() */
+	pcre2_code **regexes; /* nregex compiled, for pcre2_code_free() */
 	size_t nregex;
 };
 
@@ -185,14 +187,42 @@ bool
 vxe_cidr_contains(const struct vxe_cidr *net, const struct vxe_cidr *ip);
 bool
 vxe_json_number_valid(const char *s);
-/*
- * Refuse a `matches` pattern that regcomp() would expand beyond a fixed
- * budget, or one that uses back-references. On false, *why says why.
- */
-bool
-vxe_regex_check(const char *pattern, const char **why);
 bool
 vxe_json_string_valid(const char *s);
+
+/* A compiled `matches` pattern and what it costs to keep. */
+struct vxe_regex {
+	pcre2_code *re;
+	size_t size;     /* PCRE2_INFO_SIZE: the compiled pattern, bytes */
+	size_t jit_size; /* PCRE2_INFO_JITSIZE, or 0 without JIT */
+};
+
+/*
+ * Compile a `matches` pattern (regex.c). Refuses a pattern longer than
+ * VX_EVAL_PATTERN_MAX_LEN or one PCRE2 cannot compile, writing why into
+ * why, to follow the pattern in a message ("does not compile at offset 5:
+ * missing closing parenthesis"). JIT-compiles it when JIT works and its
+ * code fits in jit_room bytes; otherwise it runs interpreted. On success
+ * the caller owns out->re (pcre2_code_free). Returns VX_EVAL_OK,
+ * VX_EVAL_EINVAL or VX_EVAL_ENOMEM.
+ */
+int vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
+    struct vxe_regex *out, char *why, size_t whylen);
+
+/* vxe_regex_match() outcomes. */
+enum {
+	VXE_RX_ENOMEM = -2,    /* no memory for this thread's match data */
+	VXE_RX_UNDECIDED = -1, /* the match ran out of its budget (counted) */
+	VXE_RX_NO = 0,
+	VXE_RX_YES = 1
+};
+
+/*
+ * Search s (len bytes) for re under the match budget. Safe to call from
+ * any number of threads on the same re; allocates only on a thread's first
+ * call (its match data) and when PCRE2's cached frames must grow.
+ */
+int vxe_regex_match(const pcre2_code *re, const char *s, size_t len);
 
 /* ASCII-only folding: locale-independent and the same on every host. */
 static inline unsigned char

@@ -4,12 +4,13 @@
  * This is the hot path. It runs for every Evaluate RPC, for every flag of an
  * EvaluateAll, and in every libvexil local evaluation. So it only reads the
  * compiled flag and the caller's context. It allocates nothing, formats
- * nothing into the heap, and cannot fail except when regexec() runs out of
- * memory. The walk follows DESIGN.md "Evaluation semantics" step by step
- * (see eval.h). A condition test has three outcomes: it holds, it does not,
- * or it cannot be made (missing attribute, wrong type, unparseable value).
- * The third is false even under negate, so a negated condition never matches
- * a context that lacks the attribute.
+ * nothing into the heap, and cannot fail except when a thread's first
+ * `matches` finds no memory for its match data (regex.c). The walk follows
+ * DESIGN.md "Evaluation semantics" step by step (see eval.h). A condition
+ * test has three outcomes: it holds, it does not, or it cannot be made
+ * (missing attribute, wrong type, unparseable value, or a `matches` search
+ * that ran out of its budget). The third is false even under negate, so a
+ * negated condition never matches a context that lacks the attribute.
  */
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,7 @@
 
 /* Outcome of one test. */
 enum {
-	T_ERR = -2, /* regexec() failed */
+	T_ERR = -2, /* no memory for a match (regex.c) */
 	T_NA = -1,  /* the comparison cannot be made */
 	T_NO = 0,
 	T_YES = 1
@@ -211,6 +212,7 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 	struct vxe_time t;
 	struct vxe_cidr ip;
 	double n;
+	bool undecided = false;
 
 	/* For a list element, contains means "equals a value": membership. */
 	if (in_list && op == VX_OP_CONTAINS)
@@ -241,7 +243,7 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 				return T_YES;
 		return T_NO;
 	case VX_OP_MATCHES:
-		/* glibc's unanchored search can be quadratic in the length. */
+		/* Long subjects only spend the match budget faster. */
 		if (len > VX_EVAL_MATCH_MAX_LEN)
 			return T_NA;
 		break;
@@ -272,17 +274,23 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 				return T_YES;
 			break;
 		case VX_OP_MATCHES:
-			rc = regexec(v->u.re, s, 0, NULL, 0);
-			if (rc == 0)
+			/*
+			 * Another value may still match; if none does, a
+			 * budget that ran out leaves the test undecided.
+			 */
+			rc = vxe_regex_match(v->u.re, s, len);
+			if (rc == VXE_RX_YES)
 				return T_YES;
-			if (rc != REG_NOMATCH)
+			if (rc == VXE_RX_ENOMEM)
 				return T_ERR;
+			if (rc == VXE_RX_UNDECIDED)
+				undecided = true;
 			break;
 		default:
 			return T_NA;
 		}
 	}
-	return T_NO;
+	return undecided ? T_NA : T_NO;
 }
 
 static int

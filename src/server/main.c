@@ -254,6 +254,9 @@ main(int argc, char **argv)
 	vx_log(VX_LOG_INFO, "vexild: %s received, finishing in-flight requests",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
 	vx_server_stop(srv);
+	/* A rule author whose pattern backtracks catastrophically should know. */
+	vx_log(VX_LOG_INFO, "vexild: %llu regex matches ran out of their budget",
+	    (unsigned long long)vx_eval_match_budget_exhausted());
 	vx_log(VX_LOG_INFO, "vexild: stopped cleanly");
 	return 0;
 }

@@ -208,7 +208,7 @@ Test(op_ends_with, matches_suffixes_such_as_email_domains)
 	run_cond_cases(cases, ARRAY_LEN(cases));
 }
 
-Test(op_matches, searches_with_posix_extended_regexes)
+Test(op_matches, searches_with_pcre2_patterns)
 {
 	const struct cond_case cases[] = {
 		{ VX_OP_MATCHES, VALS("^user-[0-9]+$"), ASTR("user-123"),
@@ -231,6 +231,106 @@ Test(op_matches, searches_with_posix_extended_regexes)
 		{ VX_OP_MATCHES, VALS("."), ANUM(1), .want = false },
 		{ VX_OP_MATCHES, VALS("."), AMISSING, .negate = true,
 		    .want = false },
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
+Test(op_matches, reads_escapes_and_classes_as_javascript_does)
+{
+	const struct cond_case cases[] = {
+	    /* The case: \d was a literal d under POSIX. */
+	    {VX_OP_MATCHES, VALS("^user\\d{3}$"), ASTR("user123"), .want = true},
+	    {VX_OP_MATCHES, VALS("^user\\d{3}$"), ASTR("userddd"), .want = false},
+	    {VX_OP_MATCHES, VALS("^\\w+$"), ASTR("snake_Case9"), .want = true},
+	    {VX_OP_MATCHES, VALS("^\\w+$"), ASTR("kebab-case"), .want = false},
+	    {VX_OP_MATCHES, VALS("^a\\sb$"), ASTR("a\tb"), .want = true},
+	    {VX_OP_MATCHES, VALS("^a\\sb$"), ASTR("a_b"), .want = false},
+	    {VX_OP_MATCHES, VALS("^\\D\\W\\S$"), ASTR("x-y"), .want = true},
+	    {VX_OP_MATCHES, VALS("\\bcat\\b"), ASTR("a cat sat"), .want = true},
+	    {VX_OP_MATCHES, VALS("\\bcat\\b"), ASTR("concatenate"), .want = false},
+	    /* JavaScript's \uhhhh and \u{h...}, and [^] for any char. */
+	    {VX_OP_MATCHES, VALS("^caf\\u00e9$"), ASTR("caf\xc3\xa9"), .want = true},
+	    {VX_OP_MATCHES, VALS("^\\u{1F600}$"), ASTR("\xf0\x9f\x98\x80"), .want = true},
+	    {VX_OP_MATCHES, VALS("^a[^]b$"), ASTR("a\nb"), .want = true},
+	    /* Lookaround and back-references. */
+	    {VX_OP_MATCHES, VALS("(?<=@)corp\\.com$"), ASTR("x@corp.com"), .want = true},
+	    {VX_OP_MATCHES, VALS("^(?!admin).+$"), ASTR("admin-1"), .want = false},
+	    {VX_OP_MATCHES, VALS("^(\\w)\\1$"), ASTR("zz"), .want = true},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
+Test(op_matches, takes_inline_flags_and_case_insensitivity)
+{
+	const struct cond_case cases[] = {
+	    {VX_OP_MATCHES, VALS("(?i)^beta$"), ASTR("BeTa"), .want = true},
+	    {VX_OP_MATCHES, VALS("^(?i:beta)-X$"), ASTR("BETA-X"), .want = true},
+	    {VX_OP_MATCHES, VALS("^(?i:beta)-X$"), ASTR("BETA-x"), .want = false},
+	    /* Case-insensitive is Unicode-aware, as JavaScript's /iu. */
+	    {VX_OP_MATCHES,
+	        VALS("(?i)^\xc3\x89"
+	             "cole$"),
+	        ASTR("\xc3\xa9"
+	             "cole"),
+	        .want = true},
+	    {VX_OP_MATCHES,
+	        VALS("^\xc3\x89"
+	             "COLE$"),
+	        ASTR("\xc3\xa9"
+	             "cole"),
+	        .ci = true, .want = true},
+	    {VX_OP_MATCHES, VALS("(?x) ^ a b $"), ASTR("ab"), .want = true},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
+Test(op_matches, anchors_at_the_start_and_the_very_end)
+{
+	const struct cond_case cases[] = {
+	    {VX_OP_MATCHES, VALS("^abc"), ASTR("abcd"), .want = true},
+	    {VX_OP_MATCHES, VALS("^abc"), ASTR("xabc"), .want = false},
+	    {VX_OP_MATCHES, VALS("abc$"), ASTR("xabc"), .want = true},
+	    /* $ is the very end, as in JavaScript, not before a final \n. */
+	    {VX_OP_MATCHES, VALS("abc$"), ASTR("abc\n"), .want = false},
+	    {VX_OP_MATCHES, VALS("\\Aabc\\z"), ASTR("abc"), .want = true},
+	    {VX_OP_MATCHES, VALS("^$"), ASTR(""), .want = true},
+	    {VX_OP_MATCHES, VALS("(?m)^b$"), ASTR("a\nb\nc"), .want = true},
+	    {VX_OP_MATCHES, VALS("^b$"), ASTR("a\nb\nc"), .want = false},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
+Test(op_matches, matches_utf8_subjects_by_character)
+{
+	const struct cond_case cases[] = {
+	    /* Three characters, nine bytes. */
+	    {VX_OP_MATCHES, VALS("^.{3}$"),
+	        ASTR("\xe6\x97\xa5\xe6\x9c"
+	             "\xac\xe8\xaa\x9e"),
+	        .want = true},
+	    {VX_OP_MATCHES, VALS("^\\p{Han}+$"), ASTR("\xe6\x97\xa5\xe6\x9c\xac"),
+	        .want = true},
+	    {VX_OP_MATCHES, VALS("^[\xc3\xa0-\xc3\xbf]$"), ASTR("\xc3\xa9"),
+	        .want = true},
+	    /* \w is ASCII, as in JavaScript. */
+	    {VX_OP_MATCHES, VALS("^\\w+$"), ASTR("caf\xc3\xa9"), .want = false},
+	    /* An ill-formed sequence matches nothing but is searched past. */
+	    {VX_OP_MATCHES, VALS("abc"),
+	        ASTR("\xff\xfe"
+	             "abc"),
+	        .want = true},
+	    {VX_OP_MATCHES, VALS("^.+$"),
+	        ASTR("a\xff"
+	             "b"),
+	        .want = false},
+	    {VX_OP_MATCHES, VALS("^a.b$"),
+	        ASTR("a\xc3"
+	             "b"),
+	        .want = false},
 	};
 
 	run_cond_cases(cases, ARRAY_LEN(cases));

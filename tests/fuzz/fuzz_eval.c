@@ -22,6 +22,9 @@
  * evaluated by src/eval. A flag compile may refuse (that is its job);
  * an evaluation must then be deterministic, serve one of the flag's
  * variants with a known reason, and agree with vx_eval_ctx_get().
+ * `matches` patterns are PCRE2's; one that runs out of its match budget
+ * (the corpus has (a+)+$ against a long subject) must run out the same
+ * number of times on every evaluation of the same context.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +299,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vx_eval_ctx ctx, empty = {0};
 	vx_eval_result a, b;
 	vx_eval_flag *f;
+	uint64_t n0, n1;
 	char *text, err[256];
 
 	if (size > 64 * 1024)
@@ -310,9 +314,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vx_flag_compile(&in.flag, &in.cfg, &f, err, sizeof(err)) != 0)
 		return 0;
 	vx_ctx_from_proto(&in.ctx, attrs, MAX_ITEMS, &ctx);
+	n0 = vx_eval_match_budget_exhausted();
 	VX_FUZZ_ASSERT(vx_eval_flag_evaluate(f, &ctx, &a) == 0, "evaluation failed");
 	check_result(&in.flag, &a);
+	n1 = vx_eval_match_budget_exhausted();
 	VX_FUZZ_ASSERT(vx_eval_flag_evaluate(f, &ctx, &b) == 0, "evaluation failed");
+	VX_FUZZ_ASSERT(vx_eval_match_budget_exhausted() - n1 == n1 - n0,
+	    "match budgets ran out %llu times, then %llu", (unsigned long long)(n1 - n0),
+	    (unsigned long long)(vx_eval_match_budget_exhausted() - n1));
 	VX_FUZZ_ASSERT(a.variant == b.variant && a.reason == b.reason && a.rule == b.rule &&
 	    a.bucket == b.bucket && a.split_bucket == b.split_bucket,
 	    "two evaluations of one context differ");

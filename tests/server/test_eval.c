@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -237,4 +238,74 @@ Test(eval_rpc, an_sdk_key_bound_to_an_environment_evaluates_it_when_none_is_name
 	cr_assert_eq(vx_evaluate(bound, &in, &out, &st), VX_EPERM);
 	vx_client_close(bound);
 	vx_client_close(any);
+}
+
+/*
+ * `matches` is PCRE2 over the wire too, and a rule whose patterns are too
+ * large to keep is refused at write, naming the condition, without
+ * stalling the writes after it.
+ */
+Test(eval_rpc, oversized_patterns_are_refused_naming_the_condition_and_writes_go_on)
+{
+	/* About 12 KB compiled each; three in one rule are over its 32 KB. */
+	char *big[] = {"(a{999}){999}"};
+	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Condition c[4] = {VEXIL__V1__CONDITION__INIT,
+	    VEXIL__V1__CONDITION__INIT, VEXIL__V1__CONDITION__INIT,
+	    VEXIL__V1__CONDITION__INIT};
+	Vexil__V1__Condition *cs[] = {&c[0], &c[1], &c[2], &c[3]};
+	char *domain[] = {"@a.io"};
+	Vexil__V1__EvaluationResult *res;
+	struct timespec t0, t1;
+	vx_status st;
+	int rc;
+
+	make_flag("rx");
+	set_enabled("rx", true);
+	add_rule("rx", "email", "matches", "(?i)^user\\d{3}@", 5, "on");
+	res = eval("rx", "u1", "USER123@a.io", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(res->reason, "TARGETING_MATCH");
+	vx_free(res);
+
+	c[0].attribute = "email";
+	c[0].operator_ = "ends_with";
+	c[0].values = domain;
+	c[0].n_values = 1;
+	for (int i = 1; i < 4; i++) {
+		c[i].attribute = "email";
+		c[i].operator_ = "matches";
+		c[i].values = big;
+		c[i].n_values = 1;
+	}
+	r.conditions = cs;
+	r.n_conditions = 4;
+	r.enabled = true;
+	r.variant = "off";
+	in.project = "default";
+	in.flag_key = "rx";
+	in.environment = "production";
+	in.rule = &r;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(vx_create_rule(h.admin, &in, &out, &st), VX_EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(st.code, VEXIL__V1__CODE__INVALID_ARGUMENT);
+	cr_assert(
+	    strstr(st.message, "condition 3 (email matches)") != NULL, "%s", st.message);
+	cr_assert(strstr(st.message, "over the limit of 32768 per rule") != NULL, "%s",
+	    st.message);
+	cr_assert_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000,
+	    1000, "the refusal took over a second");
+
+	/* Two of them fit, and the writes after it are served at once. */
+	r.n_conditions = 3;
+	cr_assert(vx_create_rule(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+	add_rule("rx", "email", "equals", "x@b.io", 1, "on");
+	res = eval("rx", "u1", "USER123@a.io", &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(res->reason, "TARGETING_MATCH");
+	cr_assert_str_eq(res->variant, "on");
+	vx_free(res);
 }
