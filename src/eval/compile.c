@@ -668,6 +668,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	f->key = copy_str(&fl, src->key, false, NULL);
 	f->type = src->type;
 	f->enabled = src->enabled;
+	f->broken = src->broken;
 	if ((rc = compile_variants(&fl, f, src, &e)) != 0)
 		goto fail;
 	rc = compile_rollout(&fl, f, true, src->rollout_percentage,

@@ -293,6 +293,13 @@ typedef struct vx_eval_flag_src {
 	const vx_eval_variant_src *variants;
 	size_t nvariants;	  /* at least 1 */
 	bool enabled;		  /* in this environment */
+	/*
+	 * A stored configuration that no longer compiles (say, a pattern
+	 * an older engine accepted): every evaluation serves the off
+	 * variant with reason VX_REASON_ERROR, and rules are ignored. It
+	 * keeps one bad flag from taking its whole environment down.
+	 */
+	bool broken;
 	uint32_t default_variant; /* served by the rollout */
 	uint32_t off_variant;	  /* served when disabled or rolled out */
 	uint32_t rollout_percentage; /* 0..100 */

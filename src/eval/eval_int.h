@@ -148,6 +148,7 @@ struct vx_eval_flag {
 	const char *key;
 	int type;
 	bool enabled;
+	bool broken; /* vx_eval_flag_src.broken */
 	uint32_t def;
 	uint32_t off;
 	struct vxe_rollout ro;	     /* environment rollout; always enabled */

@@ -569,6 +569,10 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 	}
 	if (ctx == NULL)
 		ctx = &empty_ctx;
+	if (f->broken) {
+		serve(f, f->off, VX_REASON_ERROR, res);
+		return VX_EVAL_OK;
+	}
 	if (!f->enabled) {
 		serve(f, f->off, VX_REASON_DISABLED, res);
 		return VX_EVAL_OK;

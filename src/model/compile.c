@@ -140,6 +140,37 @@ out:
 	return rc;
 }
 
+int
+vx_flag_compile_broken(
+    const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg, vx_eval_flag **out)
+{
+	vx_eval_flag_src src;
+	vx_eval_variant_src *variants;
+	char why[200];
+	int rc;
+
+	*out = NULL;
+	if ((variants = calloc(f->n_variants ? f->n_variants : 1, sizeof(*variants))) ==
+	    NULL)
+		return VX_ENOMEM;
+	memset(&src, 0, sizeof(src));
+	src.key = f->key;
+	src.type = (int)f->type;
+	for (size_t i = 0; i < f->n_variants; i++) {
+		variants[i].key = f->variants[i]->key;
+		variants[i].value = f->variants[i]->value;
+	}
+	src.variants = variants;
+	src.nvariants = f->n_variants;
+	src.broken = true;
+	if (variant_index(f, cfg->off_variant, &src.off_variant) != 0)
+		src.off_variant = 0;
+	src.default_variant = src.off_variant;
+	rc = vx_eval_compile(&src, out, why, sizeof(why));
+	free(variants);
+	return rc == VX_EVAL_OK ? 0 : rc == VX_EVAL_ENOMEM ? VX_ENOMEM : VX_EINVAL;
+}
+
 void
 vx_ctx_from_proto(const Vexil__V1__EvalContext *in, vx_eval_attr *attrs, size_t cap,
     vx_eval_ctx *ctx)

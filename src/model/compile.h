@@ -29,6 +29,16 @@ int vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cf
     vx_eval_flag **out, char *err, size_t errlen) VX_MUST_USE;
 
 /*
+ * The stand-in for a stored flag that vx_flag_compile() refuses: its
+ * variants without its rules, marked broken (vx_eval_flag_src.broken), so
+ * it serves its off variant (or its first, when the off one is gone) with
+ * reason ERROR.
+ * @return 0; VX_EINVAL when even its variants do not compile; VX_ENOMEM.
+ */
+int vx_flag_compile_broken(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
+    vx_eval_flag **out) VX_MUST_USE;
+
+/*
  * Builds an engine context over an EvalContext message. Nothing is copied:
  * ctx points into in, and custom attributes go into attrs (cap entries;
  * attributes past cap are ignored).

@@ -59,11 +59,27 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
 		for (size_t j = 0; j < cfg->n_rules; j++)
 			cf->rule_ids[j] = cfg->rules[j]->id;
 		rc = vx_flag_compile(flags[i], cfg, &cf->flag, why, sizeof(why));
-		if (rc != 0) {
-			if (err)
+		/*
+		 * A stored flag that no longer compiles (a pattern an older
+		 * engine took) serves its off variant with reason ERROR rather
+		 * than failing every flag of its environment; one whose
+		 * variants do not compile either is left out (FLAG_NOT_FOUND).
+		 */
+		if (rc == VX_EINVAL) {
+			fs->nbroken++;
+			if (err && fs->nbroken == 1)
 				snprintf(err, errlen, "flag %.128s: %s", flags[i]->key, why);
-			goto fail_flag;
+			rc = vx_flag_compile_broken(flags[i], cfg, &cf->flag);
+			if (rc == VX_EINVAL) {
+				free(cf->key);
+				free(cf->rule_ids);
+				cf->key = NULL;
+				cf->rule_ids = NULL;
+				continue;
+			}
 		}
+		if (rc != 0)
+			goto fail_flag;
 		fs->n++;
 	}
 	if (fs->n > 1)

@@ -26,13 +26,17 @@ typedef struct vx_flagset {
 	char *env;
 	size_t n;
 	vx_compiled *flags;    /* sorted by key */
+	size_t nbroken;        /* flags that did not compile (see below) */
 } vx_flagset;
 
 /*
- * Compiles env's config of each flag (flags need not be sorted).
+ * Compiles env's config of each flag (flags need not be sorted). A flag
+ * whose stored config does not compile does not fail the set: it serves
+ * its off variant with reason ERROR (vx_flag_compile_broken()), or is left
+ * out when even its variants do not compile; nbroken counts them, and err
+ * (when not NULL) says which was first and why.
  * @param[out] out  the set; free with vx_flagset_free().
- * @param[out] err  on VX_EINVAL, which flag failed and why.
- * @return 0, VX_EINVAL, VX_ENOMEM.
+ * @return 0 or VX_ENOMEM.
  */
 int vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
     uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)

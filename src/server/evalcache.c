@@ -73,8 +73,12 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 	if ((rc = vx_store_flag_list(txn, st, p->id, NULL, &flags, &n)) == 0) {
 		rc = vx_flagset_build(flags, n, p->id, p->revision, env, &s->fs, err,
 		    sizeof(err));
-		if (rc == VX_EINVAL)
-			vx_log(VX_LOG_ERROR, "eval: a stored flag does not compile: %s", err);
+		if (rc == 0 && s->fs->nbroken > 0)
+			vx_log(VX_LOG_ERROR,
+			    "eval: %zu stored flag(s) of project %llu in %s do not "
+			    "compile and serve their off variant with reason ERROR; the "
+			    "first: %s",
+			    s->fs->nbroken, (unsigned long long)p->id, env, err);
 	}
 	for (size_t i = 0; i < n; i++)
 		protobuf_c_message_free_unpacked(&flags[i]->base, NULL);

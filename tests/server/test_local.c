@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "model/flagset.h"
 #include "vexil_eval.h"
 
 VX_SERVER_SUITE(local, 120);
@@ -404,4 +405,59 @@ Test(local, exposures_are_counted_apart_from_evaluations)
 	vx_free(counts);
 	cr_assert_eq(exposures, 7);
 	cr_assert_eq(evaluations, 0, "exposures are not evaluations");
+}
+
+/*
+ * A stored flag that no longer compiles (here a pattern PCRE2 refuses,
+ * which the POSIX engine of earlier releases took) serves its off variant
+ * with reason ERROR, and the other flags of its environment still serve.
+ */
+Test(flagset, a_flag_that_no_longer_compiles_serves_its_off_variant_with_error)
+{
+	Vexil__V1__Variant on = VEXIL__V1__VARIANT__INIT, off = VEXIL__V1__VARIANT__INIT;
+	Vexil__V1__Variant *vars[] = {&on, &off};
+	Vexil__V1__Condition cond = VEXIL__V1__CONDITION__INIT, *conds[] = {&cond};
+	char *vals[] = {"a)b"};
+	Vexil__V1__Rule rule = VEXIL__V1__RULE__INIT, *rules[] = {&rule};
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT, *cfgs[] = {&cfg};
+	Vexil__V1__Flag bad = VEXIL__V1__FLAG__INIT, good = VEXIL__V1__FLAG__INIT;
+	Vexil__V1__FlagEnvConfig gcfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT,
+	                         *gcfgs[] = {&gcfg};
+	Vexil__V1__Flag *flags[] = {&bad, &good};
+	vx_eval_ctx ctx = {.user_id = "u1", .email = "a)b"};
+	vx_flagset *fs;
+	vx_eval_result res;
+	const vx_compiled *cf;
+	char err[256];
+
+	on.key = "on", on.value = "true";
+	off.key = "off", off.value = "false";
+	cond.attribute = "email", cond.operator_ = "matches";
+	cond.values = vals, cond.n_values = 1;
+	rule.conditions = conds, rule.n_conditions = 1, rule.enabled = true;
+	rule.variant = "on";
+	cfg.environment = "production", cfg.enabled = true;
+	cfg.default_variant = "on", cfg.off_variant = "off";
+	cfg.rollout_percentage = 100;
+	cfg.rules = rules, cfg.n_rules = 1;
+	gcfg = cfg;
+	gcfg.rules = NULL, gcfg.n_rules = 0;
+	bad.key = "bad", bad.variants = vars, bad.n_variants = 2;
+	bad.envs = cfgs, bad.n_envs = 1;
+	good = bad;
+	good.key = "good", good.envs = gcfgs;
+
+	cr_assert_eq(
+	    vx_flagset_build(flags, 2, 1, 7, "production", &fs, err, sizeof(err)), 0);
+	cr_assert_eq(fs->n, 2);
+	cr_assert_eq(fs->nbroken, 1);
+	cr_assert(strstr(err, "bad") != NULL, "%s", err);
+	cr_assert_not_null(cf = vx_flagset_find(fs, "bad"));
+	cr_assert_eq(vx_eval_flag_evaluate(cf->flag, &ctx, &res), VX_EVAL_OK);
+	cr_assert_eq(res.reason, VX_REASON_ERROR);
+	cr_assert_str_eq(res.variant_key, "off");
+	cr_assert_not_null(cf = vx_flagset_find(fs, "good"));
+	cr_assert_eq(vx_eval_flag_evaluate(cf->flag, &ctx, &res), VX_EVAL_OK);
+	cr_assert_eq(res.reason, VX_REASON_STATIC);
+	vx_flagset_free(fs);
 }
