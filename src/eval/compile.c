@@ -368,6 +368,7 @@ compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	case VX_OP_LTE:
 	case VX_OP_GT:
 	case VX_OP_GTE:
+	case VX_OP_NUM_EQ:
 		ok = vxe_parse_number(v->s, &v->u.num);
 		what = "a number";
 		break;

@@ -84,7 +84,9 @@
  *  - Types: the string operators take string attributes. `equals`/`in` also
  *    compare number attributes numerically with values that parse as
  *    numbers, and bool attributes with the values "true"/"false".
- *    `lt`..`gte` take numbers, or strings that parse as decimal numbers.
+ *    `lt`..`gte` and `num_eq` take numbers, or strings that parse as
+ *    decimal numbers (contexts from OFREP and SDKs often carry numbers as
+ *    text), so "12.0" num_eq 12 holds while "12.0" equals "12" does not.
  *    `semver_*` take strict SemVer 2.0.0 strings (no leading "v").
  *    `before`/`after` take RFC 3339 strings, or numbers as Unix seconds.
  *    `cidr` takes an IPv4 or IPv6 address string.
@@ -206,7 +208,8 @@ enum vx_op {
 	VX_OP_BEFORE,
 	VX_OP_AFTER,
 	VX_OP_CIDR,
-	VX_OP_COUNT_ /* not an operator */
+	VX_OP_NUM_EQ, /* numeric equality: "12.0" num_eq 12 */
+	VX_OP_COUNT_  /* not an operator */
 };
 
 /* Flag value types. They decide how variant values are validated. */

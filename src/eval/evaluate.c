@@ -161,6 +161,7 @@ num_holds(int op, double a, double b)
 		return a <= b;
 	case VX_OP_GT:
 		return a > b;
+	case VX_OP_NUM_EQ: return a == b;
 	default:
 		return a >= b;
 	}
@@ -222,7 +223,7 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 	case VX_OP_LTE:
 	case VX_OP_GT:
 	case VX_OP_GTE:
-		return vxe_parse_number(s, &n) ? test_num(c, n) : T_NA;
+	case VX_OP_NUM_EQ: return vxe_parse_number(s, &n) ? test_num(c, n) : T_NA;
 	case VX_OP_SEMVER_EQ:
 	case VX_OP_SEMVER_LT:
 	case VX_OP_SEMVER_GT:
@@ -309,7 +310,7 @@ test_number_attr(const struct vxe_cond *c, double n)
 	case VX_OP_LTE:
 	case VX_OP_GT:
 	case VX_OP_GTE:
-		return test_num(c, n);
+	case VX_OP_NUM_EQ: return test_num(c, n);
 	case VX_OP_BEFORE:
 	case VX_OP_AFTER:
 		return vxe_time_from_unix(n, &t) ? test_time(c, &t) : T_NA;

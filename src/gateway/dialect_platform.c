@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "eval/eval.h"
 #include "gateway/dialects.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
@@ -696,18 +697,15 @@ flag_delete(vx_gw_req *r)
 
 /* ---- rules ---- */
 
-static const char *const operators[] = {
-	"equals", "in", "contains", "starts_with", "ends_with", "matches", "lt", "lte",
-	"gt", "gte", "semver_eq", "semver_lt", "semver_gt", "before", "after", "cidr",
-};
-
-static bool
-operator_known(const char *op)
+/* "operator must be one of equals, in, ...": the engine's own list. */
+static void
+operator_message(char *buf, size_t cap)
 {
-	for (size_t i = 0; i < sizeof(operators) / sizeof(operators[0]); i++)
-		if (strcmp(operators[i], op) == 0)
-			return true;
-	return false;
+	size_t n = (size_t)snprintf(buf, cap, "operator must be one of ");
+
+	for (int i = 0; i < VX_OP_COUNT_ && n < cap; i++)
+		n += (size_t)snprintf(
+		    buf + n, cap - n, "%s%s", i ? ", " : "", vx_op_name(i));
 }
 
 /*
@@ -748,6 +746,7 @@ rule_create(vx_gw_req *r)
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
 	const char *type = NULL, *attr = NULL, *op = NULL, *env = NULL;
 	bool negate = false, missing = false;
+	int opn;
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
@@ -775,11 +774,11 @@ rule_create(vx_gw_req *r)
 		write_error(r, 400, "attribute", "required", "attribute is required");
 		return;
 	}
-	if (o == 0 || !operator_known(op)) {
-		write_error(r, 400, "operator", o == 0 ? "required" : "enum",
-		    "operator must be one of equals, in, contains, starts_with, ends_with, "
-		    "matches, lt, lte, gt, gte, semver_eq, semver_lt, semver_gt, before, "
-		    "after, cidr");
+	if (o == 0 || vx_op_from_string(op, &opn) != VX_EVAL_OK) {
+		char msg[320];
+
+		operator_message(msg, sizeof(msg));
+		write_error(r, 400, "operator", o == 0 ? "required" : "enum", msg);
 		return;
 	}
 	if (v == 0 || c.n_values == 0) {

@@ -279,14 +279,23 @@ Test(compile, copies_the_source_so_the_caller_may_free_it)
 Test(compile, accepts_every_operator_and_ignores_case_for_typed_ones)
 {
 	const char *vals[VX_OP_COUNT_] = {
-		[VX_OP_EQUALS] = "x", [VX_OP_IN] = "x", [VX_OP_CONTAINS] = "x",
-		[VX_OP_STARTS_WITH] = "x", [VX_OP_ENDS_WITH] = "x",
-		[VX_OP_MATCHES] = "^x$", [VX_OP_LT] = "1", [VX_OP_LTE] = "1",
-		[VX_OP_GT] = "1", [VX_OP_GTE] = "1", [VX_OP_SEMVER_EQ] = "1.0.0",
-		[VX_OP_SEMVER_LT] = "1.0.0", [VX_OP_SEMVER_GT] = "1.0.0",
-		[VX_OP_BEFORE] = "2025-01-01T00:00:00Z",
-		[VX_OP_AFTER] = "2025-01-01T00:00:00Z",
-		[VX_OP_CIDR] = "10.0.0.0/8",
+	    [VX_OP_EQUALS] = "x",
+	    [VX_OP_IN] = "x",
+	    [VX_OP_CONTAINS] = "x",
+	    [VX_OP_STARTS_WITH] = "x",
+	    [VX_OP_ENDS_WITH] = "x",
+	    [VX_OP_MATCHES] = "^x$",
+	    [VX_OP_LT] = "1",
+	    [VX_OP_LTE] = "1",
+	    [VX_OP_GT] = "1",
+	    [VX_OP_GTE] = "1",
+	    [VX_OP_SEMVER_EQ] = "1.0.0",
+	    [VX_OP_SEMVER_LT] = "1.0.0",
+	    [VX_OP_SEMVER_GT] = "1.0.0",
+	    [VX_OP_BEFORE] = "2025-01-01T00:00:00Z",
+	    [VX_OP_AFTER] = "2025-01-01T00:00:00Z",
+	    [VX_OP_CIDR] = "10.0.0.0/8",
+	    [VX_OP_NUM_EQ] = "1",
 	};
 	vx_eval_condition_src c[VX_OP_COUNT_];
 

@@ -571,9 +571,9 @@ Test(context, finds_well_known_and_custom_attributes)
 
 Test(names, round_trip_every_operator_and_reject_unknown_ones)
 {
-	const char *want[] = { "equals", "in", "contains", "starts_with",
-		"ends_with", "matches", "lt", "lte", "gt", "gte", "semver_eq",
-		"semver_lt", "semver_gt", "before", "after", "cidr" };
+	const char *want[] = {"equals", "in", "contains", "starts_with", "ends_with",
+	    "matches", "lt", "lte", "gt", "gte", "semver_eq", "semver_lt", "semver_gt",
+	    "before", "after", "cidr", "num_eq"};
 	int op = -1;
 
 	cr_assert_eq(ARRAY_LEN(want), VX_OP_COUNT_);

@@ -396,6 +396,26 @@ Test(op_numeric, parses_string_attributes_and_rejects_non_numbers)
 	run_cond_cases(cases, ARRAY_LEN(cases));
 }
 
+Test(op_num_eq, compares_numbers_given_as_text_by_value)
+{
+	const struct cond_case cases[] = {
+	    {VX_OP_NUM_EQ, VALS("12"), ASTR("12.0"), .want = true},
+	    {VX_OP_NUM_EQ, VALS("12.0"), ANUM(12), .want = true},
+	    {VX_OP_NUM_EQ, VALS("1.2e1"), ASTR("12"), .want = true},
+	    {VX_OP_NUM_EQ, VALS("3", "12"), ASTR("12"), .want = true},
+	    {VX_OP_NUM_EQ, VALS("12"), ASTR("12.5"), .want = false},
+	    {VX_OP_NUM_EQ, VALS("12"), ASTR("12.5"), .negate = true, .want = true},
+	    {VX_OP_NUM_EQ, VALS("12"), ASTR("twelve"), .want = false},
+	    {VX_OP_NUM_EQ, VALS("12"), ASTR("twelve"), .negate = true, .want = false},
+	    {VX_OP_NUM_EQ, VALS("12"), ABOOL(true), .want = false},
+	    {VX_OP_NUM_EQ, VALS("12"), ALIST("7", "12.00"), .want = true},
+	    /* equals stays a string comparison for string attributes. */
+	    {VX_OP_EQUALS, VALS("12"), ASTR("12.0"), .want = false},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
 Test(op_semver, orders_by_semver_precedence)
 {
 	const struct cond_case cases[] = {

@@ -466,12 +466,23 @@ Test(platform, scopes)
 Test(platform, rules)
 {
 	static const char *const ops[][2] = {
-		{"equals", "a"}, {"in", "a"}, {"contains", "a"}, {"starts_with", "a"},
-		{"ends_with", "@company.com"}, {"matches", "^a.*$"}, {"lt", "5"},
-		{"lte", "5"}, {"gt", "5"}, {"gte", "5"}, {"semver_eq", "1.2.3"},
-		{"semver_lt", "1.2.3"}, {"semver_gt", "1.2.3"},
-		{"before", "2025-01-01T00:00:00Z"}, {"after", "2025-01-01T00:00:00Z"},
-		{"cidr", "10.0.0.0/8"},
+	    {"equals", "a"},
+	    {"in", "a"},
+	    {"contains", "a"},
+	    {"starts_with", "a"},
+	    {"ends_with", "@company.com"},
+	    {"matches", "^a.*$"},
+	    {"lt", "5"},
+	    {"lte", "5"},
+	    {"gt", "5"},
+	    {"gte", "5"},
+	    {"semver_eq", "1.2.3"},
+	    {"semver_lt", "1.2.3"},
+	    {"semver_gt", "1.2.3"},
+	    {"before", "2025-01-01T00:00:00Z"},
+	    {"after", "2025-01-01T00:00:00Z"},
+	    {"cidr", "10.0.0.0/8"},
+	    {"num_eq", "12"},
 	};
 	char id[32], rule[32];
 	vx_http_res r;

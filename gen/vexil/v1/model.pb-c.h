@@ -140,7 +140,7 @@ struct  Vexil__V1__Condition
   char *attribute;
   /*
    * equals, in, contains, starts_with, ends_with, matches, lt, lte, gt, gte,
-   * semver_eq, semver_lt, semver_gt, before, after, cidr.
+   * semver_eq, semver_lt, semver_gt, before, after, cidr, num_eq.
    */
   char *operator_;
   size_t n_values;
