@@ -559,29 +559,30 @@ apply_env_fn(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
 }
 
 /*
- * Checks the environments a multi-environment request names: `all` alone,
- * or `one` and/or more[] (when `need`, at least one). *env gets the one
- * environment the change notice names, or "" for several.
+ * Checks the environments a multi-environment request names: `all` (with
+ * more[] after it when more_with_all), or `one` and/or more[]; at least
+ * one. *env gets the one environment the change notice names, or "" for
+ * several.
  */
 static int
 check_env_targets(vx_call *c, bool all, const char *one, const char *one_field,
-    char **more, size_t nmore, const char *more_field, bool need, const char **env)
+    char **more, size_t nmore, const char *more_field, bool more_with_all,
+    const char **env)
 {
 	int rc;
 
 	*env = "";
-	if (all) {
-		if (*one || nmore)
-			return vx_fail(c, VX_EINVAL, "all_environments", "exclusive",
-			    "all_environments names every environment: give no other");
-		return 0;
-	}
+	if (all && (*one || (nmore && !more_with_all)))
+		return vx_fail(c, VX_EINVAL, "all_environments", "exclusive",
+		    "all_environments names every environment: name no other");
 	if (*one && (rc = vx_check_key(c, one_field, one, 64)) != 0)
 		return rc;
 	for (size_t i = 0; i < nmore; i++)
 		if ((rc = vx_check_key(c, more_field, more[i], 64)) != 0)
 			return rc;
-	if (need && !*one && nmore == 0)
+	if (all)
+		return 0;
+	if (!*one && nmore == 0)
 		return vx_fail(c, VX_EINVAL, one_field, "required",
 		    "%s (or environments, or all_environments) is required", one_field);
 	if (nmore == 0 || (!*one && nmore == 1))
@@ -778,7 +779,7 @@ set_flag_enabled(Vexil__V1__FlagService_Service *svc,
 	(void)svc;
 	if ((rc = check_env_targets(c, in->all_environments, in->environment,
 	         "environment", in->environments, in->n_environments, "environments",
-	         true, &env)) == 0)
+	         false, &env)) == 0)
 		rc = flag_write(c, in->project, in->key,
 		    VEXIL__V1__CHANGE_KIND__FLAG_TOGGLED, env, set_enabled_mut,
 		    (void *)in, &f);
