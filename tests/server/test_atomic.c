@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "auth/auth.h"
 #include "harness.h"
@@ -874,4 +875,46 @@ Test(atomic, a_project_key_makes_keys_for_its_own_project)
 	cr_assert_eq(s->key->project_id, 1);
 	vx_free(s);
 	vx_client_close(c);
+}
+
+/* ---- vexilctl's read-modify-write ---- */
+
+Test(atomic, concurrent_vexilctl_variant_adds_lose_no_variant)
+{
+	enum { N = 6 };
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Variant v = VEXIL__V1__VARIANT__INIT, *vs[] = {&v};
+	char cmd[N][800];
+	FILE *p[N];
+	vx_status st;
+
+	f.key = "colors";
+	f.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_STRING;
+	v.key = "base";
+	v.value = "\"base\"";
+	f.variants = vs;
+	f.n_variants = 1;
+	in.project = P;
+	in.flag = &f;
+	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+	/* All at once: each reads the same list and writes it back longer. */
+	for (int i = 0; i < N; i++) {
+		snprintf(cmd[i], sizeof(cmd[i]),
+		    "%s --rpc %s --key %s variant add --project default colors c%d "
+		    "'\"c%d\"' 2>&1",
+		    VX_VEXILCTL_PATH, h.rpc, h.key, i, i);
+		cr_assert_not_null(p[i] = popen(cmd[i], "r"));
+	}
+	for (int i = 0; i < N; i++) {
+		char buf[256];
+		while (fgets(buf, sizeof(buf), p[i]) != NULL)
+			;
+		int rc = pclose(p[i]);
+		cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "vexilctl %d failed", i);
+	}
+	Vexil__V1__Flag *got = get_flag("colors");
+	cr_assert_eq(got->n_variants, 1 + N, "every concurrent add kept");
+	vx_free(got);
 }
