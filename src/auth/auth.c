@@ -299,10 +299,11 @@ vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential, vx_princ
 		*why = "missing credential";
 		return VX_EAUTH;
 	}
-	/* A client that tells SDK keys by one prefix only sends the other
-	 * form as an API key; the key's own prefix decides. */
+	/* A client that knows only the new SDK prefix sends an SDK key of
+	 * the old form as an API key; it is still an SDK key. A new one must
+	 * come as what it is. */
 	if (strncmp(credential, "ApiKey ", 7) == 0)
-		return vx_is_sdk_key(credential + 7)
+		return strncmp(credential + 7, VX_SDKKEY_PREFIX_OLD, 4) == 0
 		           ? sdk_key(txn, s, credential + 7, who, why)
 		           : api_key(txn, s, credential + 7, who, why);
 	if (strncmp(credential, "SdkKey ", 7) == 0)

@@ -831,9 +831,9 @@ Test(atomic, sdk_keys_have_the_documented_form_and_old_keys_still_work)
 	cr_assert_eq(strncmp(k->key->prefix, k->secret, 12), 0);
 	snprintf(cred, sizeof(cred), "SdkKey %s", k->secret);
 	cr_assert_eq(evaluate_with(cred), 0);
-	/* Sent as an API key (a client that knows one prefix only). */
+	/* A new SDK key is no API key. */
 	snprintf(cred, sizeof(cred), "ApiKey %s", k->secret);
-	cr_assert_eq(evaluate_with(cred), 0);
+	cr_assert_eq(evaluate_with(cred), VX_EAUTH);
 	vx_free(k);
 
 	/* A key issued before, in the old form, put straight into the store. */
