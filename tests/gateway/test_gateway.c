@@ -550,7 +550,8 @@ Test(gateway, projects_create_list_get_update_and_delete)
 	r = req("GET", vx_fmt("/api/projects/%s", id), t, NULL);
 	expect_error(&r, 404, "Project not found");
 	r = req("GET", "/api/projects", t, NULL);
-	cr_assert_eq(cJSON_GetArraySize(r.json), 2, "and the sign-up default: %s", r.body);
+	cr_assert_eq(
+	    cJSON_GetArraySize(r.json), 2, "and the sign-up default: %s", r.body);
 	vx_http_res_free(&r);
 	free(t);
 }
