@@ -601,6 +601,21 @@ vx_store_meta_put(vx_wtxn *w, const char *key, const void *val, size_t len)
 }
 
 int
+vx_store_seq_last(MDB_txn *txn, vx_store *s, enum vx_seq seq, uint64_t *last)
+{
+	uint8_t buf[8];
+	size_t len;
+	int rc = vx_store_meta_get(txn, s, vx_store_seq_names[seq], buf, sizeof(buf), &len);
+
+	*last = 0;
+	if (rc == 0 && len == 8)
+		*last = vx_be64_get(buf);
+	else if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	return 0;
+}
+
+int
 vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
 {
 	uint8_t buf[8];

@@ -158,6 +158,9 @@ int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
 int vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method) VX_MUST_USE;
 
+/* The last id a sequence gave (0 when none yet). */
+int vx_store_seq_last(MDB_txn *txn, vx_store *s, enum vx_seq seq, uint64_t *last)
+    VX_MUST_USE;
 /* Takes the next id of a sequence. */
 int vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id) VX_MUST_USE;
 

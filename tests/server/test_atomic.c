@@ -918,3 +918,72 @@ Test(atomic, concurrent_vexilctl_variant_adds_lose_no_variant)
 	cr_assert_eq(got->n_variants, 1 + N, "every concurrent add kept");
 	vx_free(got);
 }
+
+/* ---- every user has their own default ---- */
+
+/* A user as vexild stored them before sign-up made their `default`. */
+static int
+put_bare_user(vx_wtxn *w, void *arg)
+{
+	Vexil__V1__User u = VEXIL__V1__USER__INIT;
+	int rc;
+
+	if ((rc = vx_store_next_id(w, VX_SEQ_USER, &u.id)) != 0)
+		return rc;
+	u.email = "old@example.com";
+	u.password_hash = "x";
+	u.created_at = 1;
+	*(uint64_t *)arg = u.id;
+	return vx_store_user_put(w, &u);
+}
+
+static int
+check_dir(void)
+{
+	char cmd[600];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s --check --data %s >/dev/null 2>&1", VX_VEXILD_PATH,
+	    h.dir);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+Test(atomic, users_from_before_get_their_default_at_start_and_check_requires_it)
+{
+	vx_store *s;
+	vx_store_opts o = {.path = h.dir};
+	uint64_t uid;
+
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	cr_assert(vx_store_open(&s, &o) == 0);
+	cr_assert(vx_store_write(s, NULL, put_bare_user, &uid) == 0);
+	vx_store_close(s);
+	cr_assert_eq(check_dir(), 1, "--check reports the user without a default");
+	vx_harness_restart(&h);
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	cr_assert_eq(check_dir(), 0, "clean once vexild gave it");
+	vx_harness_restart(&h);
+}
+
+Test(atomic, a_default_project_cannot_be_renamed)
+{
+	Vexil__V1__UpdateProjectRequest in = VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project upd = VEXIL__V1__PROJECT__INIT, *p;
+	char *mask[] = {"name"};
+	vx_status st;
+	uint64_t rev = revision();
+
+	upd.name = "renamed";
+	in.project = P;
+	in.update = &upd;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	cr_assert_eq(vx_update_project(h.admin, &in, &p, &st), VX_ESTATE);
+	cr_assert_str_eq(st.field, "name");
+	cr_assert_eq(revision(), rev);
+	mask[0] = "description";
+	upd.description = "still fine";
+	cr_assert(vx_update_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+}

@@ -147,6 +147,10 @@ struct  Vexil__V1__ProjectList
     , 0,NULL, 0 }
 
 
+/*
+ * A project named "default" can be neither deleted nor renamed
+ * (FAILED_PRECONDITION, details.field "project" or "name").
+ */
 struct  Vexil__V1__UpdateProjectRequest
 {
   ProtobufCMessage base;
