@@ -385,7 +385,7 @@ create_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__CreateFlagRequ
 		rc = vx_fail(c, VX_EINVAL, "flag.key", "derived",
 		    "flag.key must be empty when derive_key is set");
 	else if (in->derive_key)
-		rc = vx_check_text(c, "flag.name", in->flag->name, 1, VX_NAME_MAX);
+		rc = vx_check_text(c, "flag.name", in->flag->name, 1, VX_FLAG_NAME_MAX);
 	else
 		rc = vx_check_key(c, "flag.key", in->flag->key, VX_KEY_MAX);
 	if (rc == 0)

@@ -123,6 +123,9 @@ bool vx_mask_has(char **mask, size_t n, const char *name);
 #define VX_KEY_MAX 128
 #define VX_NAME_MAX 200
 #define VX_DESC_MAX 2000
+/* A flag's name is free text: the table API's name_flag is a long text
+ * column (a 5000-character name is valid there). */
+#define VX_FLAG_NAME_MAX 10000
 
 /* Bootstraps a fresh data dir, and loads (or makes) the JWT secret
  * (bootstrap.c). */

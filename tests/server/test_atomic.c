@@ -987,3 +987,25 @@ Test(atomic, a_default_project_cannot_be_renamed)
 	cr_assert(vx_update_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
 	vx_free(p);
 }
+
+Test(atomic, a_flag_name_is_long_text_and_a_long_name_derives_a_short_key)
+{
+	char *name = malloc(5001);
+	Vexil__V1__Flag *f;
+	vx_status st;
+	int rc;
+
+	memset(name, 'n', 5000);
+	name[5000] = '\0';
+	name[10] = ' ';
+	f = create_named(h.admin, name, false, &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(strlen(f->name), 5000);
+	cr_assert_eq(strlen(f->key), 120, "the derived key is cut to 120: %s", f->key);
+	vx_free(f);
+	f = create_named(h.admin, name, false, &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(strlen(f->key), 122, "with -2: %s", f->key);
+	vx_free(f);
+	free(name);
+}
