@@ -42,7 +42,7 @@ usage(FILE *to)
 	    "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
 	    "              [--tag T ...]\n"
 	    "  flag delete --project P KEY\n"
-	    "  flag enable|disable --project P KEY --env E\n"
+	    "  flag enable|disable --project P KEY --env E [--env E ...] | --env '*'\n"
 	    "  flag rollout --project P KEY --env E PERCENT\n"
 	    "  rule add --project P KEY --env E [--cond '[!]ATTR OP V1,V2' ...]\n"
 	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
@@ -583,9 +583,16 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 		Vexil__V1__SetFlagEnabledRequest in =
 		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
 		Vexil__V1__Flag *out;
-		if (need_pos(a, 1, "KEY") != 0 ||
-		    (in.environment = (char *)need_opt(a, "env")) == NULL)
+		/* Every --env (or --env '*': all of them) in one write. */
+		if (need_pos(a, 1, "KEY") != 0 || need_opt(a, "env") == NULL)
 			return 2;
+		in.environments = vals;
+		in.n_environments = opts(a, "env", vals);
+		for (size_t i = 0; i < in.n_environments; i++)
+			if (strcmp(vals[i], "*") == 0)
+				in.all_environments = true;
+		if (in.all_environments)
+			in.n_environments = 0;
 		in.project = (char *)project;
 		in.key = (char *)a->pos[0];
 		in.enabled = strcmp(verb, "enable") == 0;

@@ -1009,3 +1009,35 @@ Test(atomic, a_flag_name_is_long_text_and_a_long_name_derives_a_short_key)
 	vx_free(f);
 	free(name);
 }
+
+Test(atomic, vexilctl_enables_a_flag_in_every_environment_in_one_write)
+{
+	char cmd[800];
+	uint64_t rev;
+	int rc;
+
+	make_flag("ctl_all");
+	rev = revision();
+	snprintf(cmd, sizeof(cmd),
+	    "%s --rpc %s --key %s flag enable --project default ctl_all --env '*' >/dev/null 2>&1",
+	    VX_VEXILCTL_PATH, h.rpc, h.key);
+	rc = system(cmd);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+	cr_assert_eq(revision(), rev + 1);
+	Vexil__V1__Flag *f = get_flag("ctl_all");
+	for (size_t i = 0; i < 3; i++)
+		cr_assert(env_of(f, envs[i])->enabled, "%s", envs[i]);
+	vx_free(f);
+	snprintf(cmd, sizeof(cmd),
+	    "%s --rpc %s --key %s flag disable --project default ctl_all --env staging "
+	    "--env production >/dev/null 2>&1",
+	    VX_VEXILCTL_PATH, h.rpc, h.key);
+	rc = system(cmd);
+	cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+	cr_assert_eq(revision(), rev + 2);
+	f = get_flag("ctl_all");
+	cr_assert(env_of(f, "development")->enabled);
+	cr_assert_not(env_of(f, "staging")->enabled);
+	cr_assert_not(env_of(f, "production")->enabled);
+	vx_free(f);
+}
