@@ -11,30 +11,57 @@
 void
 vx_auth_hash(const char *secret, uint8_t hash[32])
 {
-	crypto_generichash(hash, 32, (const unsigned char *)secret, strlen(secret),
-	    NULL, 0);
+	crypto_generichash(
+	    hash, 32, (const unsigned char *)secret, strlen(secret), NULL, 0);
 }
 
 void
 vx_auth_new_key(const char *prefix, char secret[VX_KEY_LEN], uint8_t hash[32],
     char shown[VX_KEY_SHOWN + 1])
 {
+	static const char alnum[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	uint8_t raw[20];
 
-	randombytes_buf(raw, sizeof(raw));
 	memcpy(secret, prefix, 4);
-	vx_hex(secret + 4, raw, sizeof(raw));
-	sodium_memzero(raw, sizeof(raw));
+	if (strcmp(prefix, VX_SDKKEY_PREFIX) == 0) {
+		/* The documented form; 32 of 62 symbols are 190 bits. */
+		for (size_t i = 0; i < VX_SDKKEY_CHARS; i++)
+			secret[4 + i] = alnum[randombytes_uniform(sizeof(alnum) - 1)];
+		secret[4 + VX_SDKKEY_CHARS] = '\0';
+	} else {
+		randombytes_buf(raw, sizeof(raw));
+		vx_hex(secret + 4, raw, sizeof(raw));
+		sodium_memzero(raw, sizeof(raw));
+	}
 	vx_auth_hash(secret, hash);
 	memcpy(shown, secret, VX_KEY_SHOWN);
 	shown[VX_KEY_SHOWN] = '\0';
 }
 
-/* Checks a presented secret's shape and hashes it. */
+static bool
+all_alnum(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		        (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+/* Checks a presented secret's shape and hashes it: prefix + 40 characters,
+ * or for SDK keys also the documented "sdk_" + 32 alphanumerics. */
 static int
 presented(const char *secret, const char *prefix, uint8_t hash[32])
 {
-	if (strlen(secret) != VX_KEY_LEN - 1 || strncmp(secret, prefix, 4) != 0)
+	size_t n = strlen(secret);
+	bool sdk = strcmp(prefix, VX_SDKKEY_PREFIX) == 0;
+
+	if (sdk && n == 4 + VX_SDKKEY_CHARS &&
+	    strncmp(secret, VX_SDKKEY_PREFIX, 4) == 0 && all_alnum(secret + 4))
+		;
+	else if (n != VX_KEY_LEN - 1 ||
+	         strncmp(secret, sdk ? VX_SDKKEY_PREFIX_OLD : prefix, 4) != 0)
 		return VX_EAUTH;
 	vx_auth_hash(secret, hash);
 	return 0;
@@ -60,8 +87,8 @@ admit(const ProtobufCBinaryData *stored, const uint8_t hash[32], bool revoked, b
 }
 
 static void
-principal(vx_principal *who, enum vx_principal_kind kind, uint64_t id, uint64_t project_id,
-    Vexil__V1__Role role, const char *env)
+principal(vx_principal *who, enum vx_principal_kind kind, uint64_t id,
+    uint64_t project_id, Vexil__V1__Role role, const char *env)
 {
 	who->kind = kind;
 	who->id = id;
@@ -73,7 +100,8 @@ principal(vx_principal *who, enum vx_principal_kind kind, uint64_t id, uint64_t 
 }
 
 static int
-api_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
+api_key(
+    MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
 {
 	Vexil__V1__ApiKey *k = NULL;
 	uint8_t hash[32];
@@ -97,7 +125,8 @@ api_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const 
 
 /* An SDK key reads its project (and only its environment, when bound). */
 static int
-sdk_key(MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
+sdk_key(
+    MDB_txn *txn, vx_store *s, const char *secret, vx_principal *who, const char **why)
 {
 	Vexil__V1__SdkKey *k = NULL;
 	uint8_t hash[32];
@@ -135,7 +164,8 @@ vx_auth_set_jwt_secret(const uint8_t secret[32])
 static size_t
 b64url(char *out, size_t cap, const void *in, size_t len)
 {
-	if (sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING) > cap)
+	if (sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING) >
+	    cap)
 		return 0;
 	sodium_bin2base64(out, cap, in, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	return strlen(out);
@@ -149,7 +179,8 @@ vx_auth_jwt_issue(uint64_t user_id, int64_t now_ms, int64_t exp_ms, char *out, s
 	size_t n, m;
 
 	snprintf(payload, sizeof(payload), "{\"sub\":\"%llu\",\"iat\":%lld,\"exp\":%lld}",
-	    (unsigned long long)user_id, (long long)(now_ms / 1000), (long long)(exp_ms / 1000));
+	    (unsigned long long)user_id, (long long)(now_ms / 1000),
+	    (long long)(exp_ms / 1000));
 	if ((n = b64url(out, cap, jwt_header, strlen(jwt_header))) == 0 || n + 2 >= cap)
 		return VX_EINVAL;
 	out[n++] = '.';
@@ -185,7 +216,8 @@ json_number(const char *json, const char *name)
 int
 vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id, const char **why)
 {
-	uint8_t mac[crypto_auth_hmacsha256_BYTES], given[crypto_auth_hmacsha256_BYTES + 4];
+	uint8_t mac[crypto_auth_hmacsha256_BYTES],
+	    given[crypto_auth_hmacsha256_BYTES + 4];
 	char payload[256], header[128];
 	const char *dot1, *dot2;
 	size_t plen = 0, hlen = 0, mlen = 0;
@@ -196,27 +228,27 @@ vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id, const c
 	    (dot2 = strchr(dot1 + 1, '.')) == NULL || strchr(dot2 + 1, '.') != NULL)
 		return VX_EAUTH;
 	if (sodium_base642bin((unsigned char *)header, sizeof(header) - 1, token,
-		(size_t)(dot1 - token), NULL, &hlen, NULL,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+	        (size_t)(dot1 - token), NULL, &hlen, NULL,
+	        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
 		return VX_EAUTH;
 	header[hlen] = '\0';
 	if (strcmp(header, jwt_header) != 0) {
 		*why = "unsupported token algorithm";
 		return VX_EAUTH;
 	}
-	if (sodium_base642bin(given, sizeof(given), dot2 + 1, strlen(dot2 + 1), NULL, &mlen, NULL,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	if (sodium_base642bin(given, sizeof(given), dot2 + 1, strlen(dot2 + 1), NULL,
+	        &mlen, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    mlen != crypto_auth_hmacsha256_BYTES)
 		return VX_EAUTH;
-	crypto_auth_hmacsha256(mac, (const unsigned char *)token, (size_t)(dot2 - token),
-	    jwt_secret);
+	crypto_auth_hmacsha256(
+	    mac, (const unsigned char *)token, (size_t)(dot2 - token), jwt_secret);
 	if (sodium_memcmp(mac, given, sizeof(mac)) != 0) {
 		*why = "token signature does not match";
 		return VX_EAUTH;
 	}
 	if (sodium_base642bin((unsigned char *)payload, sizeof(payload) - 1, dot1 + 1,
-		(size_t)(dot2 - dot1 - 1), NULL, &plen, NULL,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+	        (size_t)(dot2 - dot1 - 1), NULL, &plen, NULL,
+	        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
 		return VX_EAUTH;
 	payload[plen] = '\0';
 	if ((exp = json_number(payload, "exp")) < 0) {
@@ -259,16 +291,21 @@ bearer(MDB_txn *txn, vx_store *s, const char *token, vx_principal *who, const ch
 }
 
 int
-vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
-    vx_principal *who, const char **why)
+vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential, vx_principal *who,
+    const char **why)
 {
 	memset(who, 0, sizeof(*who));
 	if (credential == NULL || *credential == '\0') {
 		*why = "missing credential";
 		return VX_EAUTH;
 	}
+	/* A client that knows only the new SDK prefix sends an SDK key of
+	 * the old form as an API key; it is still an SDK key. A new one must
+	 * come as what it is. */
 	if (strncmp(credential, "ApiKey ", 7) == 0)
-		return api_key(txn, s, credential + 7, who, why);
+		return strncmp(credential + 7, VX_SDKKEY_PREFIX_OLD, 4) == 0
+		           ? sdk_key(txn, s, credential + 7, who, why)
+		           : api_key(txn, s, credential + 7, who, why);
 	if (strncmp(credential, "SdkKey ", 7) == 0)
 		return sdk_key(txn, s, credential + 7, who, why);
 	if (strncmp(credential, "Bearer ", 7) == 0)
@@ -278,8 +315,8 @@ vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
 }
 
 int
-vx_auth_check(const vx_principal *who, uint64_t project_id, uint64_t owner,
-    Vexil__V1__Role need)
+vx_auth_check(
+    const vx_principal *who, uint64_t project_id, uint64_t owner, Vexil__V1__Role need)
 {
 	if (who->kind == VX_PRINCIPAL_NONE)
 		return VX_EAUTH;

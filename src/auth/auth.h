@@ -19,16 +19,17 @@
 
 /* VX_APIKEY_PREFIX and VX_SDKKEY_PREFIX are in common.h: clients tell
  * the two kinds apart by them too. */
-/* "vxk_" (or "vxs_") + 40 hex digits + NUL. */
+/* The longest key + NUL: "vxk_" (or an old "vxs_") + 40 hex digits. A
+ * new SDK key is shorter: "sdk_" + VX_SDKKEY_CHARS alphanumerics. */
 #define VX_KEY_LEN 45
-/* How much of a key is kept in clear to recognise it: "vxk_" + 8 hex. */
+/* How much of a key is kept in clear to recognise it: "vxk_" + 8. */
 #define VX_KEY_SHOWN 12
 
 enum vx_principal_kind {
 	VX_PRINCIPAL_NONE,
 	VX_PRINCIPAL_APIKEY,
 	VX_PRINCIPAL_SDKKEY,
-	VX_PRINCIPAL_USER,  /* a JWT: admin of the projects the user owns */
+	VX_PRINCIPAL_USER, /* a JWT: admin of the projects the user owns */
 };
 
 /* How long a login token is valid. */
@@ -37,14 +38,15 @@ enum vx_principal_kind {
 typedef struct vx_principal {
 	enum vx_principal_kind kind;
 	uint64_t id;
-	uint64_t project_id;   /* 0: every project */
+	uint64_t project_id; /* 0: every project */
 	Vexil__V1__Role role;
-	char actor[32];        /* "apikey:<id>", for logs and the audit log */
-	char env[72];          /* an SDK key's environment, or "" for any */
+	char actor[32]; /* "apikey:<id>", for logs and the audit log */
+	char env[72];   /* an SDK key's environment, or "" for any */
 } vx_principal;
 
 /*
- * Makes a new key secret with prefix VX_APIKEY_PREFIX or VX_SDKKEY_PREFIX.
+ * Makes a new key secret with prefix VX_APIKEY_PREFIX (then 40 hex digits)
+ * or VX_SDKKEY_PREFIX (then VX_SDKKEY_CHARS letters and digits).
  * @param[out] secret  VX_KEY_LEN bytes: the key, NUL-terminated.
  * @param[out] hash    its hash, the only form that is stored.
  * @param[out] shown   VX_KEY_SHOWN+1 bytes: the recognisable prefix.
@@ -60,15 +62,15 @@ void vx_auth_set_jwt_secret(const uint8_t secret[32]);
  * Issues an HS256 JWT for user_id, valid until exp_ms (unix ms).
  * @return 0, or VX_EINVAL when out (cap bytes) is too small.
  */
-int vx_auth_jwt_issue(uint64_t user_id, int64_t now_ms, int64_t exp_ms, char *out,
-    size_t cap) VX_MUST_USE;
+int vx_auth_jwt_issue(
+    uint64_t user_id, int64_t now_ms, int64_t exp_ms, char *out, size_t cap) VX_MUST_USE;
 /*
  * Verifies a JWT: exactly the header we issue (the algorithm is pinned),
  * a signature that matches in constant time, and an `exp` in the future.
  * @return 0 with *user_id set, or VX_EAUTH with *why.
  */
-int vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id,
-    const char **why) VX_MUST_USE;
+int vx_auth_jwt_verify(
+    const char *token, int64_t now_ms, uint64_t *user_id, const char **why) VX_MUST_USE;
 
 /*
  * Resolves a credential ("ApiKey <key>", "SdkKey <key>" or "Bearer <jwt>")

@@ -28,8 +28,17 @@ vx_strerror(int err)
 	case VX_ECLOSED: return "closed";
 	case VX_EPROTO: return "protocol error";
 	case VX_ESTATE: return "failed precondition";
+	case VX_ESTALE: return "the project has changed since the given revision";
 	default: return "internal error";
 	}
+}
+
+bool
+vx_is_sdk_key(const char *key)
+{
+	return key != NULL &&
+	       (strncmp(key, VX_SDKKEY_PREFIX, strlen(VX_SDKKEY_PREFIX)) == 0 ||
+	           strncmp(key, VX_SDKKEY_PREFIX_OLD, strlen(VX_SDKKEY_PREFIX_OLD)) == 0);
 }
 
 int64_t
@@ -76,8 +85,8 @@ vx_log(enum vx_log_level lvl, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
-	    ts.tv_nsec / 1000000, names[lvl]);
+	r = snprintf(
+	    line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000, names[lvl]);
 	n += (size_t)r;
 	va_start(ap, fmt);
 	r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

@@ -9,31 +9,44 @@
 #define VX_COMMON_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define VX_MUST_USE __attribute__((warn_unused_result))
 #define VX_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-/* How an API key and an SDK key begin (see src/auth/auth.h). */
+/*
+ * How keys begin, the one place that says so (see src/auth/auth.h). An
+ * API key is "vxk_" + 40 hex digits. An SDK key is "sdk_" + 32 letters and
+ * digits, the form the flag-service document shows; SDK keys issued
+ * before that are "vxs_" + 40 hex digits and are still accepted.
+ */
 #define VX_APIKEY_PREFIX "vxk_"
-#define VX_SDKKEY_PREFIX "vxs_"
+#define VX_SDKKEY_PREFIX "sdk_"
+#define VX_SDKKEY_PREFIX_OLD "vxs_"
+#define VX_SDKKEY_CHARS 32 /* alphanumerics after VX_SDKKEY_PREFIX */
+
+/* True when key begins like an SDK key (either form): clients send such a
+ * key as "SdkKey <key>", any other as "ApiKey <key>". */
+bool vx_is_sdk_key(const char *key);
 
 enum {
 	VX_OK = 0,
-	VX_EINVAL = -1,   /* bad argument or malformed input */
+	VX_EINVAL = -1, /* bad argument or malformed input */
 	VX_ENOTFOUND = -2,
 	VX_EEXIST = -3,
 	VX_ENOMEM = -4,
-	VX_EFULL = -5,    /* storage at its configured cap */
-	VX_EIO = -6,      /* storage or system error */
-	VX_EAUTH = -7,    /* no or bad credential */
-	VX_EPERM = -8,    /* authenticated, not allowed */
+	VX_EFULL = -5, /* storage at its configured cap */
+	VX_EIO = -6,   /* storage or system error */
+	VX_EAUTH = -7, /* no or bad credential */
+	VX_EPERM = -8, /* authenticated, not allowed */
 	VX_ETIMEDOUT = -9,
 	VX_ECLOSED = -10,
-	VX_EPROTO = -11,  /* malformed wire message */
-	VX_ESTATE = -12,  /* failed precondition */
+	VX_EPROTO = -11, /* malformed wire message */
+	VX_ESTATE = -12, /* failed precondition */
 	VX_EINTERNAL = -13,
+	VX_ESTALE = -14, /* a write's if_revision precondition failed */
 };
 
 /* A short, static description of a VX_E* code. */

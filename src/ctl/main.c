@@ -16,9 +16,9 @@
 #include <time.h>
 
 #include "auth/auth.h"
-#include "json/pbjson.h"
 #include "vexil.h"
 #include "vexil_watch.h"
+#include "json/pbjson.h"
 
 #define MAX_ARGS 64
 
@@ -42,7 +42,7 @@ usage(FILE *to)
 	    "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
 	    "              [--tag T ...]\n"
 	    "  flag delete --project P KEY\n"
-	    "  flag enable|disable --project P KEY --env E\n"
+	    "  flag enable|disable --project P KEY --env E [--env E ...] | --env '*'\n"
 	    "  flag rollout --project P KEY --env E PERCENT\n"
 	    "  rule add --project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"
 	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
@@ -86,8 +86,9 @@ parse_args(int argc, char **argv, struct args *a)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			a->json = true;
-		} else if ((strcmp(argv[i], "--all") == 0 || strcmp(argv[i], "--disabled") == 0) &&
-		    a->nopt < MAX_ARGS) {
+		} else if ((strcmp(argv[i], "--all") == 0 ||
+		               strcmp(argv[i], "--disabled") == 0) &&
+		           a->nopt < MAX_ARGS) {
 			a->name[a->nopt] = argv[i] + 2;
 			a->val[a->nopt++] = "1";
 		} else if (strncmp(argv[i], "--", 2) == 0) {
@@ -140,7 +141,8 @@ opt_u32(const struct args *a, const char *name, uint32_t max, uint32_t *out)
 	if (v == NULL)
 		return 0;
 	if (vx_parse_u64(v, &n) != 0 || n > max) {
-		fprintf(stderr, "vexilctl: --%s must be a number from 0 to %u\n", name, max);
+		fprintf(
+		    stderr, "vexilctl: --%s must be a number from 0 to %u\n", name, max);
 		return -1;
 	}
 	*out = (uint32_t)n;
@@ -162,7 +164,8 @@ only_opts(const struct args *a, const char *const *known)
 		while (*k && strcmp(*k, a->name[i]) != 0)
 			k++;
 		if (*k == NULL) {
-			fprintf(stderr, "vexilctl: unknown option --%s for this command\n",
+			fprintf(stderr,
+			    "vexilctl: unknown option --%s for this command\n",
 			    a->name[i]);
 			return -1;
 		}
@@ -200,7 +203,8 @@ fail(int rc, const vx_status *st)
 		fprintf(stderr, "vexilctl: %s: %s (field %s)\n", vx_code_name(st->code),
 		    st->message, st->field);
 	else
-		fprintf(stderr, "vexilctl: %s: %s\n", vx_code_name(st->code), st->message);
+		fprintf(
+		    stderr, "vexilctl: %s: %s\n", vx_code_name(st->code), st->message);
 	(void)rc;
 	return 1;
 }
@@ -234,14 +238,16 @@ print_flag(const Vexil__V1__Flag *f, bool detail)
 {
 	printf("%-32s", f->key);
 	for (size_t i = 0; i < f->n_envs; i++)
-		printf(" %s=%s", f->envs[i]->environment, f->envs[i]->enabled ? "on" : "off");
+		printf(" %s=%s", f->envs[i]->environment,
+		    f->envs[i]->enabled ? "on" : "off");
 	printf("\n");
 	if (!detail)
 		return;
 	printf("  id: %llu\n  name: %s\n  description: %s\n  type: %s\n",
 	    (unsigned long long)f->id, f->name, f->description,
-	    protobuf_c_enum_descriptor_get_value(&vexil__v1__flag_type__descriptor,
-		(int)f->type)->name);
+	    protobuf_c_enum_descriptor_get_value(
+	        &vexil__v1__flag_type__descriptor, (int)f->type)
+	        ->name);
 	for (size_t i = 0; i < f->n_variants; i++)
 		printf("  variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
 	for (size_t i = 0; i < f->n_envs; i++)
@@ -300,18 +306,21 @@ cmd_project(vx_client *c, const char *verb, struct args *a)
 	if (only_opts(a, known) != 0)
 		return 2;
 	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+		Vexil__V1__CreateProjectRequest in =
+		    VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
 		Vexil__V1__Project *out;
 		if (need_pos(a, 1, "NAME") != 0)
 			return 2;
 		in.name = (char *)a->pos[0];
-		in.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		in.description =
+		    (char *)(opt(a, "description") ? opt(a, "description") : "");
 		if ((rc = vx_create_project(c, &in, &out, &st)) != 0)
 			return fail(rc, &st);
 		return done(a, out, human_project);
 	}
 	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+		Vexil__V1__ListProjectsRequest in =
+		    VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
 		Vexil__V1__ProjectList *out;
 		if (need_pos(a, 0, "") != 0)
 			return 2;
@@ -333,7 +342,8 @@ cmd_project(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, human_project);
 	}
 	if (strcmp(verb, "update") == 0) {
-		Vexil__V1__UpdateProjectRequest in = VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
+		Vexil__V1__UpdateProjectRequest in =
+		    VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
 		Vexil__V1__Project upd = VEXIL__V1__PROJECT__INIT, *out;
 		char *mask[2];
 		if (need_pos(a, 1, "project") != 0)
@@ -354,7 +364,8 @@ cmd_project(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, human_project);
 	}
 	if (strcmp(verb, "delete") == 0) {
-		Vexil__V1__DeleteProjectRequest in = VEXIL__V1__DELETE_PROJECT_REQUEST__INIT;
+		Vexil__V1__DeleteProjectRequest in =
+		    VEXIL__V1__DELETE_PROJECT_REQUEST__INIT;
 		Vexil__V1__Empty *out;
 		if (need_pos(a, 1, "project") != 0)
 			return 2;
@@ -378,20 +389,23 @@ cmd_env(vx_client *c, const char *verb, struct args *a)
 	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
 		return 2;
 	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateEnvironmentRequest in = VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__CreateEnvironmentRequest in =
+		    VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
 		Vexil__V1__Environment *out;
 		if (need_pos(a, 1, "KEY") != 0)
 			return 2;
 		in.project = (char *)project;
 		in.key = (char *)a->pos[0];
 		in.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
-		in.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		in.description =
+		    (char *)(opt(a, "description") ? opt(a, "description") : "");
 		if ((rc = vx_create_environment(c, &in, &out, &st)) != 0)
 			return fail(rc, &st);
 		return done(a, out, human_env);
 	}
 	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+		Vexil__V1__ListEnvironmentsRequest in =
+		    VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 		Vexil__V1__EnvironmentList *out;
 		if (need_pos(a, 0, "") != 0)
 			return 2;
@@ -404,7 +418,8 @@ cmd_env(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, NULL);
 	}
 	if (strcmp(verb, "get") == 0) {
-		Vexil__V1__GetEnvironmentRequest in = VEXIL__V1__GET_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__GetEnvironmentRequest in =
+		    VEXIL__V1__GET_ENVIRONMENT_REQUEST__INIT;
 		Vexil__V1__Environment *out;
 		if (need_pos(a, 1, "KEY") != 0)
 			return 2;
@@ -415,7 +430,8 @@ cmd_env(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, human_env);
 	}
 	if (strcmp(verb, "delete") == 0) {
-		Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__DeleteEnvironmentRequest in =
+		    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 		Vexil__V1__Empty *out;
 		if (need_pos(a, 1, "KEY") != 0)
 			return 2;
@@ -446,8 +462,8 @@ parse_type(const char *s, Vexil__V1__FlagType *t)
 static int
 cmd_flag(vx_client *c, const char *verb, struct args *a)
 {
-	static const char *const known[] = {"project", "name", "description", "type", "variant",
-		"tag", "owner", "env", "limit", "offset", NULL};
+	static const char *const known[] = {"project", "name", "description", "type",
+	    "variant", "tag", "owner", "env", "limit", "offset", NULL};
 	const char *project;
 	char *tags[MAX_ARGS], *vals[MAX_ARGS];
 	vx_status st;
@@ -464,7 +480,8 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 			return 2;
 		f.key = (char *)a->pos[0];
 		f.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
-		f.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+		f.description =
+		    (char *)(opt(a, "description") ? opt(a, "description") : "");
 		f.owner = (char *)(opt(a, "owner") ? opt(a, "owner") : "");
 		if (has_opt(a, "type") && parse_type(opt(a, "type"), &f.type) != 0)
 			return 2;
@@ -474,7 +491,8 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 		for (size_t i = 0; i < nv; i++) {
 			char *eq = strchr(vals[i], '=');
 			if (eq == NULL) {
-				fprintf(stderr, "vexilctl: --variant takes KEY=JSON, got %s\n",
+				fprintf(stderr,
+				    "vexilctl: --variant takes KEY=JSON, got %s\n",
 				    vals[i]);
 				return 2;
 			}
@@ -506,7 +524,8 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 	if (strcmp(verb, "list") == 0) {
 		Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 		Vexil__V1__FlagList *out;
-		if (need_pos(a, 0, "") != 0 || opt_u32(a, "limit", UINT32_MAX, &in.limit) != 0 ||
+		if (need_pos(a, 0, "") != 0 ||
+		    opt_u32(a, "limit", UINT32_MAX, &in.limit) != 0 ||
 		    opt_u32(a, "offset", UINT32_MAX, &in.offset) != 0)
 			return 2;
 		in.project = (char *)project;
@@ -561,10 +580,19 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, human_ok);
 	}
 	if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
-		Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__SetFlagEnabledRequest in =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
 		Vexil__V1__Flag *out;
-		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+		/* Every --env (or --env '*': all of them) in one write. */
+		if (need_pos(a, 1, "KEY") != 0 || need_opt(a, "env") == NULL)
 			return 2;
+		in.environments = vals;
+		in.n_environments = opts(a, "env", vals);
+		for (size_t i = 0; i < in.n_environments; i++)
+			if (strcmp(vals[i], "*") == 0)
+				in.all_environments = true;
+		if (in.all_environments)
+			in.n_environments = 0;
 		in.project = (char *)project;
 		in.key = (char *)a->pos[0];
 		in.enabled = strcmp(verb, "enable") == 0;
@@ -573,12 +601,14 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 		return done(a, out, human_flag);
 	}
 	if (strcmp(verb, "rollout") == 0) {
-		Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+		Vexil__V1__UpdateFlagEnvRequest in =
+		    VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
 		Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 		Vexil__V1__Flag *out;
 		char *mask[] = {"rollout_percentage"};
 		uint64_t pct;
-		if (need_pos(a, 2, "KEY PERCENT") != 0 || (cfg.environment = (char *)need_opt(a, "env")) == NULL)
+		if (need_pos(a, 2, "KEY PERCENT") != 0 ||
+		    (cfg.environment = (char *)need_opt(a, "env")) == NULL)
 			return 2;
 		if (vx_parse_u64(a->pos[1], &pct) != 0 || pct > 100) {
 			fprintf(stderr, "vexilctl: PERCENT must be 0..100\n");
@@ -666,7 +696,7 @@ static int
 cmd_rule(vx_client *c, const char *verb, struct args *a)
 {
 	static const char *const known[] = {"project", "env", "cond", "variant", "split",
-		"priority", "rollout", "stickiness", "name", "disabled", NULL};
+	    "priority", "rollout", "stickiness", "name", "disabled", NULL};
 	const char *project;
 	vx_status st;
 	int rc;
@@ -683,7 +713,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 		size_t n;
 		uint64_t num;
 
-		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+		if (need_pos(a, 1, "KEY") != 0 ||
+		    (in.environment = (char *)need_opt(a, "env")) == NULL)
 			return 2;
 		n = opts(a, "cond", texts);
 		if (n > 16) {
@@ -704,7 +735,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 			char *end;
 			long p = strtol(opt(a, "priority"), &end, 10);
 			if (*end || p < -1000000 || p > 1000000) {
-				fprintf(stderr, "vexilctl: --priority must be a number\n");
+				fprintf(
+				    stderr, "vexilctl: --priority must be a number\n");
 				return 2;
 			}
 			r.priority = (int32_t)p;
@@ -712,15 +744,18 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 		if (has_opt(a, "rollout")) {
 			if (opt_u32(a, "rollout", 100, &ro.percentage) != 0)
 				return 2;
-			ro.stickiness = (char *)(opt(a, "stickiness") ? opt(a, "stickiness") : "");
+			ro.stickiness =
+			    (char *)(opt(a, "stickiness") ? opt(a, "stickiness") : "");
 			r.rollout = &ro;
 		}
 		if ((split = (char *)opt(a, "split")) != NULL) {
 			for (char *it = strtok_r(split, ",", &save); it && r.n_split < 16;
 			     it = strtok_r(NULL, ",", &save)) {
 				char *eq = strchr(it, '=');
-				if (eq == NULL || vx_parse_u64(eq + 1, &num) != 0 || num > 10000) {
-					fprintf(stderr, "vexilctl: --split takes V=WEIGHT,...\n");
+				if (eq == NULL || vx_parse_u64(eq + 1, &num) != 0 ||
+				    num > 10000) {
+					fprintf(stderr,
+					    "vexilctl: --split takes V=WEIGHT,...\n");
 					return 2;
 				}
 				*eq = '\0';
@@ -742,7 +777,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 	if (strcmp(verb, "list") == 0) {
 		Vexil__V1__ListRulesRequest in = VEXIL__V1__LIST_RULES_REQUEST__INIT;
 		Vexil__V1__RuleList *out;
-		if (need_pos(a, 1, "KEY") != 0 || (in.environment = (char *)need_opt(a, "env")) == NULL)
+		if (need_pos(a, 1, "KEY") != 0 ||
+		    (in.environment = (char *)need_opt(a, "env")) == NULL)
 			return 2;
 		in.project = (char *)project;
 		in.flag_key = (char *)a->pos[0];
@@ -774,6 +810,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 }
 
 /* Variants change through UpdateFlag with the whole new list. */
+#define CAS_TRIES 20
+
 static int
 cmd_variant(vx_client *c, const char *verb, struct args *a)
 {
@@ -787,7 +825,8 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 	size_t n = 0;
 	int rc;
 
-	if (only_opts(a, known) != 0 || (g.project = (char *)need_opt(a, "project")) == NULL)
+	if (only_opts(a, known) != 0 ||
+	    (g.project = (char *)need_opt(a, "project")) == NULL)
 		return 2;
 	if (a->npos < 1) {
 		fprintf(stderr, "vexilctl: missing KEY\n");
@@ -811,7 +850,8 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 			printf("]\n");
 		} else {
 			for (size_t i = 0; i < f->n_variants; i++)
-				printf("%-16s %s\n", f->variants[i]->key, f->variants[i]->value);
+				printf("%-16s %s\n", f->variants[i]->key,
+				    f->variants[i]->value);
 		}
 		vx_free(f);
 		return 0;
@@ -823,39 +863,57 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 	}
 	if (need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
 		return 2;
-	if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
-		return fail(rc, &st);
-	list = calloc(f->n_variants + 1, sizeof(*list));
-	if (list == NULL) {
-		vx_free(f);
-		return 1;
-	}
-	for (size_t i = 0; i < f->n_variants; i++)
-		if (add || strcmp(f->variants[i]->key, a->pos[1]) != 0)
-			list[n++] = f->variants[i];
-	if (!add && n == f->n_variants) {
-		fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key, a->pos[1]);
+	/* A read-modify-write: the update carries the project revision read
+	 * before the flag, so an edit made in between refuses it (and it is
+	 * read again) instead of being lost. */
+	for (int attempt = 0;; attempt++) {
+		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project *p;
+
+		gp.project = g.project;
+		if ((rc = vx_get_project(c, &gp, &p, &st)) != 0)
+			return fail(rc, &st);
+		up.if_revision = p->revision;
+		vx_free(p);
+		if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
+			return fail(rc, &st);
+		n = 0;
+		list = calloc(f->n_variants + 1, sizeof(*list));
+		if (list == NULL) {
+			vx_free(f);
+			return 1;
+		}
+		for (size_t i = 0; i < f->n_variants; i++)
+			if (add || strcmp(f->variants[i]->key, a->pos[1]) != 0)
+				list[n++] = f->variants[i];
+		if (!add && n == f->n_variants) {
+			fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key,
+			    a->pos[1]);
+			free(list);
+			vx_free(f);
+			return 1;
+		}
+		if (add) {
+			nv.key = (char *)a->pos[1];
+			nv.value = (char *)a->pos[2];
+			list[n++] = &nv;
+		}
+		upd.variants = list;
+		upd.n_variants = n;
+		up.project = g.project;
+		up.key = g.key;
+		up.update = &upd;
+		up.update_mask = mask;
+		up.n_update_mask = 1;
+		rc = vx_update_flag(c, &up, &out, &st);
 		free(list);
 		vx_free(f);
-		return 1;
+		if (rc == 0)
+			break;
+		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
+		    attempt + 1 == CAS_TRIES)
+			return fail(rc, &st);
 	}
-	if (add) {
-		nv.key = (char *)a->pos[1];
-		nv.value = (char *)a->pos[2];
-		list[n++] = &nv;
-	}
-	upd.variants = list;
-	upd.n_variants = n;
-	up.project = g.project;
-	up.key = g.key;
-	up.update = &upd;
-	up.update_mask = mask;
-	up.n_update_mask = 1;
-	rc = vx_update_flag(c, &up, &out, &st);
-	free(list);
-	vx_free(f);
-	if (rc != 0)
-		return fail(rc, &st);
 	return done(a, out, human_flag);
 }
 
@@ -877,13 +935,15 @@ cmd_key(vx_client *c, const char *verb, struct args *a)
 	if (only_opts(a, known) != 0)
 		return 2;
 	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+		Vexil__V1__CreateApiKeyRequest in =
+		    VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
 		Vexil__V1__CreatedApiKey *out;
 		const char *role;
 		if (need_pos(a, 1, "NAME") != 0 || (role = need_opt(a, "role")) == NULL)
 			return 2;
 		if (vx_role_parse(role, &in.role) != 0) {
-			fprintf(stderr, "vexilctl: --role must be read, write or admin\n");
+			fprintf(
+			    stderr, "vexilctl: --role must be read, write or admin\n");
 			return 2;
 		}
 		in.name = (char *)a->pos[0];
@@ -903,14 +963,17 @@ cmd_key(vx_client *c, const char *verb, struct args *a)
 		if (!a->json)
 			for (size_t i = 0; i < out->n_keys; i++)
 				printf("%-6llu %-16s %-6s project %-6llu %s%s\n",
-				    (unsigned long long)out->keys[i]->id, out->keys[i]->prefix,
+				    (unsigned long long)out->keys[i]->id,
+				    out->keys[i]->prefix,
 				    vx_role_name(out->keys[i]->role),
-				    (unsigned long long)out->keys[i]->project_id, out->keys[i]->name,
+				    (unsigned long long)out->keys[i]->project_id,
+				    out->keys[i]->name,
 				    out->keys[i]->revoked ? " (revoked)" : "");
 		return done(a, out, NULL);
 	}
 	if (strcmp(verb, "revoke") == 0) {
-		Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+		Vexil__V1__RevokeApiKeyRequest in =
+		    VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
 		Vexil__V1__Empty *out;
 		if (need_pos(a, 1, "ID") != 0)
 			return 2;
@@ -944,9 +1007,11 @@ cmd_sdk_key(vx_client *c, const char *verb, struct args *a)
 	if (only_opts(a, known) != 0)
 		return 2;
 	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+		Vexil__V1__CreateSdkKeyRequest in =
+		    VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
 		Vexil__V1__CreatedSdkKey *out;
-		if (need_pos(a, 0, "") != 0 || (in.project = (char *)need_opt(a, "project")) == NULL)
+		if (need_pos(a, 0, "") != 0 ||
+		    (in.project = (char *)need_opt(a, "project")) == NULL)
 			return 2;
 		in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
 		if ((rc = vx_create_sdk_key(c, &in, &out, &st)) != 0)
@@ -956,20 +1021,24 @@ cmd_sdk_key(vx_client *c, const char *verb, struct args *a)
 	if (strcmp(verb, "list") == 0) {
 		Vexil__V1__ListSdkKeysRequest in = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
 		Vexil__V1__SdkKeyList *out;
-		if (need_pos(a, 0, "") != 0 || (in.project = (char *)need_opt(a, "project")) == NULL)
+		if (need_pos(a, 0, "") != 0 ||
+		    (in.project = (char *)need_opt(a, "project")) == NULL)
 			return 2;
 		if ((rc = vx_list_sdk_keys(c, &in, &out, &st)) != 0)
 			return fail(rc, &st);
 		if (!a->json)
 			for (size_t i = 0; i < out->n_keys; i++)
-				printf("%-6llu %-16s %-16s%s\n", (unsigned long long)out->keys[i]->id,
+				printf("%-6llu %-16s %-16s%s\n",
+				    (unsigned long long)out->keys[i]->id,
 				    out->keys[i]->prefix,
-				    *out->keys[i]->environment ? out->keys[i]->environment : "(any)",
+				    *out->keys[i]->environment ? out->keys[i]->environment
+				                               : "(any)",
 				    out->keys[i]->revoked ? " (revoked)" : "");
 		return done(a, out, NULL);
 	}
 	if (strcmp(verb, "revoke") == 0) {
-		Vexil__V1__RevokeSdkKeyRequest in = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+		Vexil__V1__RevokeSdkKeyRequest in =
+		    VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
 		Vexil__V1__Empty *out;
 		if (need_pos(a, 1, "ID") != 0)
 			return 2;
@@ -994,7 +1063,8 @@ cmd_stats(vx_client *c, struct args *a)
 	vx_status st;
 	int rc;
 
-	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	if (only_opts(a, known) != 0 ||
+	    (in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, 0, "") != 0 || opt_u32(a, "days", 3660, &in.days) != 0)
 		return 2;
 	in.flag_key = (char *)(opt(a, "flag") ? opt(a, "flag") : "");
@@ -1008,9 +1078,10 @@ cmd_stats(vx_client *c, struct args *a)
 			char day[16];
 			gmtime_r(&t, &tm);
 			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-			printf("%s %-10s %-14s %-32s %-12s %llu\n", day, out->counts[i]->kind,
-			    out->counts[i]->environment, out->counts[i]->flag_key,
-			    out->counts[i]->variant, (unsigned long long)out->counts[i]->count);
+			printf("%s %-10s %-14s %-32s %-12s %llu\n", day,
+			    out->counts[i]->kind, out->counts[i]->environment,
+			    out->counts[i]->flag_key, out->counts[i]->variant,
+			    (unsigned long long)out->counts[i]->count);
 		}
 		if (out->dropped)
 			printf("(%llu records dropped since vexild started)\n",
@@ -1028,14 +1099,16 @@ cmd_evals(vx_client *c, struct args *a)
 	vx_status st;
 	int rc;
 
-	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	if (only_opts(a, known) != 0 ||
+	    (in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
 		return 2;
 	if ((rc = vx_list_eval_log(c, &in, &out, &st)) != 0)
 		return fail(rc, &st);
 	if (!a->json)
 		for (size_t i = 0; i < out->n_records; i++)
-			printf("%lld %-14s %-32s %-12s %-16s %s\n", (long long)out->records[i]->time,
+			printf("%lld %-14s %-32s %-12s %-16s %s\n",
+			    (long long)out->records[i]->time,
 			    out->records[i]->environment, out->records[i]->flag_key,
 			    out->records[i]->variant, out->records[i]->reason,
 			    out->records[i]->user_id);
@@ -1071,16 +1144,19 @@ cmd_audit(vx_client *c, struct args *a)
 	vx_status st;
 	int rc;
 
-	if (only_opts(a, known) != 0 || (in.project = (char *)need_opt(a, "project")) == NULL ||
+	if (only_opts(a, known) != 0 ||
+	    (in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
 		return 2;
 	if ((rc = vx_list_audit(c, &in, &out, &st)) != 0)
 		return fail(rc, &st);
 	if (!a->json)
 		for (size_t i = 0; i < out->n_entries; i++)
-			printf("%lld rev %-5llu %-16s %-40s %s\n", (long long)out->entries[i]->time,
-			    (unsigned long long)out->entries[i]->revision, out->entries[i]->actor,
-			    out->entries[i]->method, out->entries[i]->target);
+			printf("%lld rev %-5llu %-16s %-40s %s\n",
+			    (long long)out->entries[i]->time,
+			    (unsigned long long)out->entries[i]->revision,
+			    out->entries[i]->actor, out->entries[i]->method,
+			    out->entries[i]->target);
 	return done(a, out, NULL);
 }
 
@@ -1091,8 +1167,9 @@ cmd_audit(vx_client *c, struct args *a)
  */
 static int
 build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
-    Vexil__V1__EvalContext__AttributesEntry *ents, Vexil__V1__EvalContext__AttributesEntry **eptrs,
-    Vexil__V1__AttrValue *vals, Vexil__V1__StringList *lists, char **groups)
+    Vexil__V1__EvalContext__AttributesEntry *ents,
+    Vexil__V1__EvalContext__AttributesEntry **eptrs, Vexil__V1__AttrValue *vals,
+    Vexil__V1__StringList *lists, char **groups)
 {
 	char *items[MAX_ARGS];
 	size_t n = opts(a, "ctx", items), ng = 0;
@@ -1100,7 +1177,8 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 	for (size_t i = 0; i < n; i++) {
 		char *eq = strchr(items[i], '='), *v, *end;
 		if (eq == NULL || eq == items[i]) {
-			fprintf(stderr, "vexilctl: --ctx takes ATTR=VALUE, got %s\n", items[i]);
+			fprintf(stderr, "vexilctl: --ctx takes ATTR=VALUE, got %s\n",
+			    items[i]);
 			return -1;
 		}
 		*eq = '\0';
@@ -1114,13 +1192,15 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 		} else if (strcmp(items[i], "ip") == 0) {
 			ctx->ip = v;
 		} else if (strcmp(items[i], "groups") == 0) {
-			for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
+			for (char *g = strtok(v, ","); g && ng < MAX_ARGS;
+			     g = strtok(NULL, ","))
 				groups[ng++] = g;
 			ctx->groups = groups;
 			ctx->n_groups = ng;
 		} else {
 			Vexil__V1__AttrValue *val = &vals[ctx->n_attributes];
-			Vexil__V1__EvalContext__AttributesEntry *e = &ents[ctx->n_attributes];
+			Vexil__V1__EvalContext__AttributesEntry *e =
+			    &ents[ctx->n_attributes];
 			vexil__v1__attr_value__init(val);
 			vexil__v1__eval_context__attributes_entry__init(e);
 			double d = strtod(v, &end);
@@ -1134,7 +1214,8 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 				Vexil__V1__StringList *l = &lists[ctx->n_attributes];
 				vexil__v1__string_list__init(l);
 				l->items = &groups[ng];
-				for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
+				for (char *g = strtok(v, ","); g && ng < MAX_ARGS;
+				     g = strtok(NULL, ","))
 					groups[ng++] = g, l->n_items++;
 				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
 				val->list = l;
@@ -1171,7 +1252,8 @@ cmd_eval(vx_client *c, struct args *a)
 	int rc;
 
 	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL ||
-	    (env = need_opt(a, "env")) == NULL || build_ctx(a, &ctx, ents, eptrs, vals, lists, groups) != 0)
+	    (env = need_opt(a, "env")) == NULL ||
+	    build_ctx(a, &ctx, ents, eptrs, vals, lists, groups) != 0)
 		return 2;
 	if (has_opt(a, "all")) {
 		Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
@@ -1207,10 +1289,11 @@ static void
 print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 {
 	const struct args *a = arg;
-	const ProtobufCEnumValue *kind =
-	    protobuf_c_enum_descriptor_get_value(&vexil__v1__change_kind__descriptor, (int)c->kind);
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
+	    &vexil__v1__change_kind__descriptor, (int)c->kind);
 	const char *kname = c->kind == VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED
-	    ? "RESYNC" : (kind ? kind->name : "UNKNOWN");
+	                        ? "RESYNC"
+	                        : (kind ? kind->name : "UNKNOWN");
 
 	if (a->json) {
 		cJSON *o = cJSON_CreateObject();
@@ -1218,16 +1301,19 @@ print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 		cJSON_AddNumberToObject(o, "project_id", (double)c->project_id);
 		cJSON_AddStringToObject(o, "kind", kname);
 		cJSON_AddStringToObject(o, "flag_key", c->flag_key ? c->flag_key : "");
-		cJSON_AddStringToObject(o, "environment", c->environment ? c->environment : "");
-		cJSON_AddItemToObject(o, "entity", flag ? vx_pb_to_json(&flag->base) : cJSON_CreateNull());
+		cJSON_AddStringToObject(
+		    o, "environment", c->environment ? c->environment : "");
+		cJSON_AddItemToObject(
+		    o, "entity", flag ? vx_pb_to_json(&flag->base) : cJSON_CreateNull());
 		char *t = cJSON_PrintUnformatted(o);
 		if (t)
 			printf("%s\n", t);
 		free(t);
 		cJSON_Delete(o);
 	} else {
-		printf("rev %-8llu %-22s %s%s%s\n", (unsigned long long)c->revision, kname,
-		    c->flag_key ? c->flag_key : "", c->environment && *c->environment ? " " : "",
+		printf("rev %-8llu %-22s %s%s%s\n", (unsigned long long)c->revision,
+		    kname, c->flag_key ? c->flag_key : "",
+		    c->environment && *c->environment ? " " : "",
 		    c->environment ? c->environment : "");
 	}
 	fflush(stdout);
@@ -1235,8 +1321,8 @@ print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 
 /* Runs until SIGINT or SIGTERM, riding out vexild restarts. */
 static int
-cmd_watch(const char *rpc, const char *pub, const char *key, const char *tls_ca,
-    struct args *a)
+cmd_watch(
+    const char *rpc, const char *pub, const char *key, const char *tls_ca, struct args *a)
 {
 	static const char *const known[] = {"project", NULL};
 	vx_watch_opts o = {0};
@@ -1300,7 +1386,8 @@ main(int argc, char **argv)
 			tls_ca = argv[i + 1];
 		} else if (strcmp(argv[i], "--timeout") == 0) {
 			if (vx_parse_u64(argv[i + 1], &t) != 0 || t == 0 || t > 3600000) {
-				fprintf(stderr, "vexilctl: --timeout takes milliseconds\n");
+				fprintf(
+				    stderr, "vexilctl: --timeout takes milliseconds\n");
 				return 2;
 			}
 			co.timeout_ms = (int)t;
@@ -1315,8 +1402,8 @@ main(int argc, char **argv)
 	}
 	const char *noun = argv[i++];
 	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0 ||
-	    strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0 ||
-	    strcmp(noun, "watch") == 0 || strcmp(noun, "backup") == 0;
+	                strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0 ||
+	                strcmp(noun, "watch") == 0 || strcmp(noun, "backup") == 0;
 	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
 	if (verb == NULL) {
 		fprintf(stderr, "vexilctl: %s needs a command\n", noun);

@@ -13,6 +13,9 @@
  * in every environment, their extra columns kept as flag metadata. Being
  * part of the bootstrap write, they are created exactly once, on a new
  * database. (That write records one change per entity, revisions 1..4.)
+ *
+ * Every start also gives each user who signed up before RegisterUser made
+ * the user's own `default` project one now, so that every user has it.
  */
 #include "server/server.h"
 
@@ -179,6 +182,73 @@ jwt_secret_tx(vx_wtxn *w, void *arg)
 	return vx_store_meta_put(w, "jwt.secret", j->secret, 32);
 }
 
+/* Users given their `default` per write (each is one change). */
+#define USERS_PER_WRITE 8
+
+struct user_defaults {
+	vx_store *s;
+	vx_arena arena;
+	uint64_t from, next;  /* user ids: this write starts at from */
+};
+
+static int
+user_defaults_tx(vx_wtxn *w, void *arg)
+{
+	struct user_defaults *u = arg;
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Project *p;
+	Vexil__V1__User *usr;
+	uint64_t last, pid;
+	size_t made = 0;
+	vx_call c;
+	int rc;
+
+	if ((rc = vx_store_seq_last(txn, u->s, VX_SEQ_USER, &last)) != 0)
+		return rc;
+	vx_arena_reset(&u->arena);
+	memset(&c, 0, sizeof(c));
+	c.store = u->s;
+	c.arena = &u->arena;
+	c.alloc = &u->arena.pb;
+	c.method = "bootstrap";
+	for (u->next = u->from; u->next <= last && made < USERS_PER_WRITE; u->next++) {
+		rc = vx_store_user_get(txn, u->s, u->next, NULL, &usr);
+		if (rc == VX_ENOTFOUND)
+			continue;
+		if (rc != 0)
+			return rc;
+		protobuf_c_message_free_unpacked(&usr->base, NULL);
+		rc = vx_store_project_find(txn, u->s, u->next, VX_USER_PROJECT, &pid);
+		if (rc == 0)
+			continue;
+		if (rc != VX_ENOTFOUND)
+			return rc;
+		snprintf(c.who.actor, sizeof(c.who.actor), "user:%llu", (unsigned long long)u->next);
+		if ((rc = vx_project_create(w, &c, VX_USER_PROJECT, VX_USER_PROJECT_DESC, u->next,
+			 &p)) != 0)
+			return rc;
+		made++;
+	}
+	return made ? 0 : VX_EEXIST; /* nothing to write */
+}
+
+/* Gives every user without one their own `default` project. */
+static int
+user_defaults(vx_store *s)
+{
+	struct user_defaults u = {.s = s, .from = 1};
+	int rc;
+
+	vx_arena_init(&u.arena, 1 << 20);
+	while ((rc = vx_store_write(s, NULL, user_defaults_tx, &u)) == 0) {
+		vx_log(VX_LOG_INFO, "users up to %llu now have their own default project",
+		    (unsigned long long)(u.next - 1));
+		u.from = u.next;
+	}
+	vx_arena_fini(&u.arena);
+	return rc == VX_EEXIST ? 0 : rc;
+}
+
 int
 vx_bootstrap(vx_store *s, const char *data_dir)
 {
@@ -204,5 +274,5 @@ vx_bootstrap(vx_store *s, const char *data_dir)
 		return rc;
 	vx_auth_set_jwt_secret(j.secret);
 	sodium_memzero(j.secret, sizeof(j.secret));
-	return 0;
+	return user_defaults(s);
 }

@@ -181,7 +181,7 @@ vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 	int rc;
 
 	if ((rc = vx_check_key(c, "key", f->key, VX_KEY_MAX)) != 0 ||
-	    (rc = vx_check_text(c, "name", f->name, 1, VX_NAME_MAX)) != 0 ||
+	    (rc = vx_check_text(c, "name", f->name, 1, VX_FLAG_NAME_MAX)) != 0 ||
 	    (rc = vx_check_text(c, "description", f->description, 0, VX_DESC_MAX)) != 0 ||
 	    (rc = vx_check_text(c, "owner", f->owner, 0, VX_NAME_MAX)) != 0)
 		return rc;

@@ -124,15 +124,15 @@ number_rules(vx_wtxn *w, Vexil__V1__FlagEnvConfig *cfg)
 
 /* ---- the shared write path ---- */
 
-typedef int (*flag_mutate_fn)(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
-    Vexil__V1__Flag *f, void *arg);
+typedef int (*flag_mutate_fn)(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg);
 
 struct flag_op {
 	vx_call *c;
 	const char *project;
 	const char *key;
 	Vexil__V1__ChangeKind kind;
-	const char *env;         /* for the change notice */
+	const char *env; /* for the change notice */
 	flag_mutate_fn mutate;
 	void *arg;
 	Vexil__V1__Flag *out;
@@ -144,8 +144,8 @@ flag_load(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, const char *key,
 {
 	int rc = vx_store_flag_get(txn, c->store, p->id, key, c->alloc, out);
 	if (rc == VX_ENOTFOUND)
-		return vx_fail(c, rc, "key", NULL, "flag %.128s not found in project %.100s",
-		    key, p->name);
+		return vx_fail(c, rc, "key", NULL,
+		    "flag %.128s not found in project %.100s", key, p->name);
 	return rc;
 }
 
@@ -159,7 +159,8 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Flag *f;
 	int rc;
 
-	if ((rc = vx_call_project(c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
+	if ((rc = vx_call_project(
+	         c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
 	    (rc = flag_load(c, txn, p, op->key, &f)) != 0)
 		return rc;
 	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
@@ -179,8 +180,8 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	if (rc != 0)
 		return rc;
 	op->out = f;
-	return vx_store_record_change(w, p, op->kind, op->env, f->key, f->id, c->who.actor,
-	    c->method);
+	return vx_store_record_change(
+	    w, p, op->kind, op->env, f->key, f->id, c->who.actor, c->method);
 }
 
 static int
@@ -204,6 +205,98 @@ struct create_op {
 	const Vexil__V1__CreateFlagRequest *in;
 	Vexil__V1__Flag *out;
 };
+
+/* Derived keys: a base of at most SLUG_MAX leaves room for "-100000". */
+#define SLUG_MAX 120
+#define SUFFIX_MAX 100000
+
+static bool
+key_ok(const char *s)
+{
+	for (size_t i = 0; s[i]; i++) {
+		char ch = s[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		             (ch >= '0' && ch <= '9');
+		if (!alnum && (i == 0 || (ch != '_' && ch != '-' && ch != '.')))
+			return false;
+	}
+	return *s != '\0';
+}
+
+/* The base of a key derived from a name: the name when it is a valid key
+ * of at most SLUG_MAX; else its letters, digits, '_' and '.' with every
+ * other run of bytes as one '-', from the first letter or digit ("flag"
+ * when nothing is left). */
+static char *
+key_base(vx_call *c, const char *name)
+{
+	size_t n = strlen(name), o = 0;
+	char *k;
+
+	if (n <= SLUG_MAX && key_ok(name))
+		return vx_arena_strdup(c->arena, name);
+	if ((k = vx_arena_alloc(c->arena, SLUG_MAX + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n && o < SLUG_MAX; i++) {
+		char ch = name[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		             (ch >= '0' && ch <= '9');
+		if (alnum || (o > 0 && (ch == '_' || ch == '.')))
+			k[o++] = ch;
+		else if (o > 0 && k[o - 1] != '-')
+			k[o++] = '-';
+	}
+	while (o > 0 && k[o - 1] == '-')
+		o--;
+	k[o] = '\0';
+	return o ? k : vx_arena_strdup(c->arena, "flag");
+}
+
+/* Sets f->key to the first of base, base-2, base-3, ... that is free in p. */
+static int
+derive_key(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+{
+	Vexil__V1__Flag *old;
+	char *base = key_base(c, f->name), *key;
+	int rc;
+
+	if (base == NULL)
+		return VX_ENOMEM;
+	for (int n = 1; n <= SUFFIX_MAX; n++) {
+		key = n == 1 ? base : vx_arena_printf(c->arena, "%s-%d", base, n);
+		if (key == NULL)
+			return VX_ENOMEM;
+		rc = vx_store_flag_get(txn, c->store, p->id, key, c->alloc, &old);
+		if (rc == VX_ENOTFOUND) {
+			f->key = key;
+			return 0;
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return vx_fail(c, VX_EEXIST, "key", "unique",
+	    "every key derived from this name is taken in project %.100s", p->name);
+}
+
+/* Adds an enabled config for every environment the flag does not configure. */
+static int
+enable_everywhere(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+{
+	Vexil__V1__Environment **envs;
+	size_t n;
+	int rc;
+
+	if ((rc = vx_store_env_list(txn, c->store, p->id, c->alloc, &envs, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (vx_flag_env(f, envs[i]->key) != NULL)
+			continue;
+		if ((rc = vx_flag_add_env(c, f, envs[i]->key)) != 0)
+			return rc;
+		f->envs[f->n_envs - 1]->enabled = true;
+	}
+	return 0;
+}
 
 int
 vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
@@ -250,8 +343,8 @@ vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f
 			return rc;
 	if ((rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
 		return rc;
-	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "", f->key,
-	    f->id, c->who.actor, c->method);
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "",
+	    f->key, f->id, c->who.actor, c->method);
 }
 
 static int
@@ -262,9 +355,16 @@ create_flag_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), op->in->project, VEXIL__V1__ROLE__ROLE_WRITE,
-		 &p)) != 0 ||
-	    (rc = vx_flag_create(w, c, p, op->in->flag)) != 0)
+	if ((rc = vx_call_project(c, vx_wtxn_txn(w), op->in->project,
+	         VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
+		return rc;
+	if (op->in->derive_key &&
+	    (rc = derive_key(c, vx_wtxn_txn(w), p, op->in->flag)) != 0)
+		return rc;
+	if (op->in->enabled &&
+	    (rc = enable_everywhere(c, vx_wtxn_txn(w), p, op->in->flag)) != 0)
+		return rc;
+	if ((rc = vx_flag_create(w, c, p, op->in->flag)) != 0)
 		return rc;
 	op->out = op->in->flag;
 	return 0;
@@ -281,7 +381,14 @@ create_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__CreateFlagRequ
 	(void)svc;
 	if (in->flag == NULL)
 		rc = vx_fail(c, VX_EINVAL, "flag", "required", "flag is required");
-	else if ((rc = vx_check_key(c, "flag.key", in->flag->key, VX_KEY_MAX)) == 0)
+	else if (in->derive_key && *in->flag->key != '\0')
+		rc = vx_fail(c, VX_EINVAL, "flag.key", "derived",
+		    "flag.key must be empty when derive_key is set");
+	else if (in->derive_key)
+		rc = vx_check_text(c, "flag.name", in->flag->name, 1, VX_FLAG_NAME_MAX);
+	else
+		rc = vx_check_key(c, "flag.key", in->flag->key, VX_KEY_MAX);
+	if (rc == 0)
 		rc = vx_store_write(c->store, c->reader, create_flag_tx, &op);
 	VX_REPLY(c, rc, op.out);
 }
@@ -301,14 +408,17 @@ get_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__GetFlagRequest *i
 	if (*in->key) {
 		rc = flag_load(c, c->reader->txn, p, in->key, &f);
 	} else if (in->id) {
-		rc = vx_store_flag_get_by_id(c->reader->txn, c->store, in->id, c->alloc, &f);
+		rc = vx_store_flag_get_by_id(
+		    c->reader->txn, c->store, in->id, c->alloc, &f);
 		if (rc == 0 && f->project_id != p->id)
 			rc = VX_ENOTFOUND;
 		if (rc == VX_ENOTFOUND)
-			rc = vx_fail(c, rc, "id", NULL, "flag %llu not found in project %.100s",
+			rc = vx_fail(c, rc, "id", NULL,
+			    "flag %llu not found in project %.100s",
 			    (unsigned long long)in->id, p->name);
 	} else {
-		rc = vx_fail(c, VX_EINVAL, "key", "required", "flag key or id is required");
+		rc = vx_fail(
+		    c, VX_EINVAL, "key", "required", "flag key or id is required");
 	}
 out:
 	VX_REPLY(c, rc, f);
@@ -345,16 +455,17 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	}
 	vexil__v1__flag_list__init(out);
 	rc = vx_store_flag_page(c->reader->txn, c->store, p->id, in->offset,
-	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX, *in->tag ? has_tag : NULL,
-	    in->tag, c->alloc, &out->flags, &out->n_flags, &total);
+	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX,
+	    *in->tag ? has_tag : NULL, in->tag, c->alloc, &out->flags, &out->n_flags,
+	    &total);
 	out->total = (uint32_t)total;
 out:
 	VX_REPLY(c, rc, out);
 }
 
-static const char *const flag_mask[] = {"name", "description", "tags", "owner", "metadata",
-	"type", "variants", "env.enabled", "env.default_variant", "env.off_variant",
-	"env.rollout_percentage", "env.rollout", NULL};
+static const char *const flag_mask[] = {"name", "description", "tags", "owner",
+    "metadata", "type", "variants", "env.enabled", "env.default_variant",
+    "env.off_variant", "env.rollout_percentage", "env.rollout", NULL};
 
 static int env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
     const char *env, Vexil__V1__FlagEnvConfig **out);
@@ -373,8 +484,8 @@ static int
 apply_env_mask(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
     const Vexil__V1__FlagEnvConfig *u, char **m, size_t nm, const char *prefix)
 {
-	static const char *const fields[] = {"enabled", "default_variant", "off_variant",
-		"rollout_percentage", "rollout"};
+	static const char *const fields[] = {
+	    "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout"};
 	Vexil__V1__FlagEnvConfig *cfg;
 	bool want[5];
 	char name[40];
@@ -399,9 +510,89 @@ apply_env_mask(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f
 	return 0;
 }
 
+/* Something done to one environment's config by each_env(). */
+typedef int (*env_fn)(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *u, void *arg);
+
+/*
+ * Calls fn for every environment of the project (all; u as the template,
+ * its environment replaced), else for `one` when it names an environment,
+ * then for each of more[] in order; an environment is done once, by its
+ * last mention.
+ */
 static int
-update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+each_env(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, bool all,
+    const Vexil__V1__FlagEnvConfig *one, Vexil__V1__FlagEnvConfig *const *more,
+    size_t nmore, env_fn fn, void *arg)
+{
+	Vexil__V1__FlagEnvConfig u;
+	int rc;
+
+	if (all) {
+		Vexil__V1__Environment **envs;
+		size_t n;
+		if ((rc = vx_store_env_list(
+		         vx_wtxn_txn(w), c->store, p->id, c->alloc, &envs, &n)) != 0)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			u = *one;
+			u.environment = envs[i]->key;
+			if ((rc = fn(c, w, p, f, &u, arg)) != 0)
+				return rc;
+		}
+	} else if (one != NULL && *one->environment != '\0' &&
+	           (rc = fn(c, w, p, f, one, arg)) != 0) {
+		return rc;
+	}
+	for (size_t i = 0; i < nmore; i++)
+		if ((rc = fn(c, w, p, f, more[i], arg)) != 0)
+			return rc;
+	return 0;
+}
+
+static int
+apply_env_fn(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *u, void *arg)
+{
+	const Vexil__V1__UpdateFlagRequest *in = arg;
+	return apply_env_mask(c, w, p, f, u, in->update_mask, in->n_update_mask, "env.");
+}
+
+/*
+ * Checks the environments a multi-environment request names: `all` (with
+ * more[] after it when more_with_all), or `one` and/or more[]; at least
+ * one. *env gets the one environment the change notice names, or "" for
+ * several.
+ */
+static int
+check_env_targets(vx_call *c, bool all, const char *one, const char *one_field,
+    char **more, size_t nmore, const char *more_field, bool more_with_all,
+    const char **env)
+{
+	int rc;
+
+	*env = "";
+	if (all && (*one || (nmore && !more_with_all)))
+		return vx_fail(c, VX_EINVAL, "all_environments", "exclusive",
+		    "all_environments names every environment: name no other");
+	if (*one && (rc = vx_check_key(c, one_field, one, 64)) != 0)
+		return rc;
+	for (size_t i = 0; i < nmore; i++)
+		if ((rc = vx_check_key(c, more_field, more[i], 64)) != 0)
+			return rc;
+	if (all)
+		return 0;
+	if (!*one && nmore == 0)
+		return vx_fail(c, VX_EINVAL, one_field, "required",
+		    "%s (or environments, or all_environments) is required", one_field);
+	if (nmore == 0 || (!*one && nmore == 1))
+		*env = *one ? one : more[0];
+	return 0;
+}
+
+static int
+update_flag_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	const Vexil__V1__UpdateFlagRequest *in = arg;
 	const Vexil__V1__Flag *u = in->update;
@@ -431,9 +622,40 @@ update_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 		if (rc != 0)
 			return rc;
 	}
-	if (mask_has_env(m, nm))
-		return apply_env_mask(c, w, p, f, in->env, m, nm, "env.");
-	return 0;
+	if (!mask_has_env(m, nm))
+		return 0;
+	return each_env(c, w, p, f, in->all_environments, in->env, in->envs, in->n_envs,
+	    apply_env_fn, (void *)in);
+}
+
+/* The environments an UpdateFlag's env.* fields go to; *env as above. */
+static int
+check_update_envs(vx_call *c, const Vexil__V1__UpdateFlagRequest *in, const char **env)
+{
+	bool has_env = mask_has_env(in->update_mask, in->n_update_mask);
+	const char *one = in->env ? in->env->environment : "";
+	char **more = NULL;
+	int rc;
+
+	*env = "";
+	if (!has_env) {
+		if (in->all_environments || in->n_envs)
+			return vx_fail(c, VX_EINVAL, "update_mask", "required",
+			    "update_mask names no env.* field for the environments to "
+			    "change");
+		return 0;
+	}
+	if (in->all_environments && in->env == NULL)
+		return vx_fail(c, VX_EINVAL, "env", "required",
+		    "env holds the values all_environments sets");
+	if (in->n_envs &&
+	    (more = vx_arena_alloc(c->arena, in->n_envs * sizeof(*more))) == NULL)
+		return VX_ENOMEM;
+	for (size_t i = 0; i < in->n_envs; i++)
+		more[i] = in->envs[i]->environment;
+	rc = check_env_targets(c, in->all_environments, one, "env.environment", more,
+	    in->n_envs, "envs.environment", true, env);
+	return rc;
 }
 
 static void
@@ -442,26 +664,25 @@ update_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlagRequ
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Flag *f = NULL;
+	const char *env;
 	int rc;
 
 	(void)svc;
 	if (in->update == NULL)
 		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, flag_mask)) != 0)
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, flag_mask)) !=
+	         0)
 		;
-	else if (mask_has_env(in->update_mask, in->n_update_mask) &&
-	    (in->env == NULL || *in->env->environment == '\0'))
-		rc = vx_fail(c, VX_EINVAL, "env.environment", "required",
-		    "env.environment names the environment that env.* fields change");
-	else
-		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED,
-		    in->env ? in->env->environment : "", update_flag_mut, (void *)in, &f);
+	else if ((rc = check_update_envs(c, in, &env)) == 0)
+		rc = flag_write(c, in->project, in->key,
+		    VEXIL__V1__CHANGE_KIND__FLAG_UPDATED, env, update_flag_mut,
+		    (void *)in, &f);
 	VX_REPLY(c, rc, f);
 }
 
 static int
-delete_flag_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+delete_flag_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	(void)c;
 	(void)w;
@@ -506,15 +727,43 @@ env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
 }
 
 static int
-set_enabled_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+set_enabled_fn(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *u, void *arg)
 {
 	const Vexil__V1__SetFlagEnabledRequest *in = arg;
 	Vexil__V1__FlagEnvConfig *cfg;
-	int rc = env_config(c, vx_wtxn_txn(w), p, f, in->environment, &cfg);
+	int rc = env_config(c, vx_wtxn_txn(w), p, f, u->environment, &cfg);
 	if (rc == 0)
 		cfg->enabled = in->toggle ? !cfg->enabled : in->enabled;
 	return rc;
+}
+
+static int
+set_enabled_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
+{
+	const Vexil__V1__SetFlagEnabledRequest *in = arg;
+	Vexil__V1__FlagEnvConfig one = VEXIL__V1__FLAG_ENV_CONFIG__INIT, **more = NULL;
+	size_t n = 0;
+
+	one.environment = in->environment;
+	/* Each environment once, so that toggling flips it once. */
+	if (in->n_environments &&
+	    (more = vx_arena_alloc(c->arena, in->n_environments * sizeof(*more))) == NULL)
+		return VX_ENOMEM;
+	for (size_t i = 0; i < in->n_environments; i++) {
+		bool dup = strcmp(in->environments[i], in->environment) == 0;
+		for (size_t j = 0; !dup && j < n; j++)
+			dup = strcmp(more[j]->environment, in->environments[i]) == 0;
+		if (dup)
+			continue;
+		if ((more[n] = vx_arena_alloc(c->arena, sizeof(**more))) == NULL)
+			return VX_ENOMEM;
+		vexil__v1__flag_env_config__init(more[n]);
+		more[n++]->environment = in->environments[i];
+	}
+	return each_env(
+	    c, w, p, f, in->all_environments, &one, more, n, set_enabled_fn, arg);
 }
 
 static void
@@ -524,29 +773,35 @@ set_flag_enabled(Vexil__V1__FlagService_Service *svc,
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Flag *f = NULL;
+	const char *env;
 	int rc;
 
 	(void)svc;
-	if ((rc = vx_check_key(c, "environment", in->environment, 64)) == 0)
-		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_TOGGLED,
-		    in->environment, set_enabled_mut, (void *)in, &f);
+	if ((rc = check_env_targets(c, in->all_environments, in->environment,
+	         "environment", in->environments, in->n_environments, "environments",
+	         false, &env)) == 0)
+		rc = flag_write(c, in->project, in->key,
+		    VEXIL__V1__CHANGE_KIND__FLAG_TOGGLED, env, set_enabled_mut,
+		    (void *)in, &f);
 	VX_REPLY(c, rc, f);
 }
 
-static const char *const env_cfg_mask[] = {"enabled", "default_variant", "off_variant",
-	"rollout_percentage", "rollout", NULL};
+static const char *const env_cfg_mask[] = {
+    "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout", NULL};
 
 static int
-update_env_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+update_env_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	const Vexil__V1__UpdateFlagEnvRequest *in = arg;
-	return apply_env_mask(c, w, p, f, in->update, in->update_mask, in->n_update_mask, "");
+	return apply_env_mask(
+	    c, w, p, f, in->update, in->update_mask, in->n_update_mask, "");
 }
 
 static void
-update_flag_env(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlagEnvRequest *in,
-    Vexil__V1__Flag_Closure closure, void *closure_data)
+update_flag_env(Vexil__V1__FlagService_Service *svc,
+    const Vexil__V1__UpdateFlagEnvRequest *in, Vexil__V1__Flag_Closure closure,
+    void *closure_data)
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Flag *f = NULL;
@@ -555,10 +810,13 @@ update_flag_env(Vexil__V1__FlagService_Service *svc, const Vexil__V1__UpdateFlag
 	(void)svc;
 	if (in->update == NULL)
 		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
-	else if ((rc = vx_check_key(c, "update.environment", in->update->environment, 64)) == 0 &&
-	    (rc = vx_check_mask(c, in->update_mask, in->n_update_mask, env_cfg_mask)) == 0)
-		rc = flag_write(c, in->project, in->key, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED,
-		    in->update->environment, update_env_mut, (void *)in, &f);
+	else if ((rc = vx_check_key(
+	              c, "update.environment", in->update->environment, 64)) == 0 &&
+	         (rc = vx_check_mask(
+	              c, in->update_mask, in->n_update_mask, env_cfg_mask)) == 0)
+		rc = flag_write(c, in->project, in->key,
+		    VEXIL__V1__CHANGE_KIND__FLAG_UPDATED, in->update->environment,
+		    update_env_mut, (void *)in, &f);
 	VX_REPLY(c, rc, f);
 }
 
@@ -583,8 +841,17 @@ rule_find(vx_call *c, Vexil__V1__Flag *f, const char *env, uint64_t id,
 			}
 		}
 	}
-	return vx_fail(c, VX_ENOTFOUND, "rule_id", NULL, "rule %llu not found in flag %.128s",
-	    (unsigned long long)id, f->key);
+	return vx_fail(c, VX_ENOTFOUND, "rule_id", NULL,
+	    "rule %llu not found in flag %.128s", (unsigned long long)id, f->key);
+}
+
+/* The platform API's model (CreateRuleRequest.targeted_fallthrough): an
+ * environment with rules serves only the users they match. */
+static void
+targeted_fallthrough(const Vexil__V1__Flag *f, Vexil__V1__FlagEnvConfig *cfg)
+{
+	cfg->default_variant =
+	    cfg->n_rules > 0 ? cfg->off_variant : (char *)variant_on(f);
 }
 
 struct rule_arg {
@@ -595,8 +862,8 @@ struct rule_arg {
 };
 
 static int
-create_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+create_rule_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	struct rule_arg *ra = arg;
 	Vexil__V1__FlagEnvConfig *cfg;
@@ -605,7 +872,8 @@ create_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 
 	if (rc != 0)
 		return rc;
-	if ((bigger = vx_arena_alloc(c->arena, (cfg->n_rules + 1) * sizeof(*bigger))) == NULL)
+	if ((bigger = vx_arena_alloc(c->arena, (cfg->n_rules + 1) * sizeof(*bigger))) ==
+	    NULL)
 		return VX_ENOMEM;
 	if (cfg->n_rules)
 		memcpy(bigger, cfg->rules, cfg->n_rules * sizeof(*bigger));
@@ -613,6 +881,8 @@ create_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 	bigger[cfg->n_rules] = r;
 	cfg->rules = bigger;
 	cfg->n_rules++;
+	if (ra->create->targeted_fallthrough)
+		targeted_fallthrough(f, cfg);
 	ra->out = r;
 	return 0;
 }
@@ -630,8 +900,9 @@ create_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__CreateRuleRequ
 	if (in->rule == NULL)
 		rc = vx_fail(c, VX_EINVAL, "rule", "required", "rule is required");
 	else if ((rc = vx_check_key(c, "environment", in->environment, 64)) == 0)
-		rc = flag_write(c, in->project, in->flag_key, VEXIL__V1__CHANGE_KIND__RULE_CREATED,
-		    in->environment, create_rule_mut, &ra, &f);
+		rc = flag_write(c, in->project, in->flag_key,
+		    VEXIL__V1__CHANGE_KIND__RULE_CREATED, in->environment,
+		    create_rule_mut, &ra, &f);
 	VX_REPLY(c, rc, ra.out);
 }
 
@@ -642,7 +913,8 @@ read_flag(vx_call *c, const char *project, const char *key, Vexil__V1__Flag **f)
 	int rc;
 
 	if (key == NULL || *key == '\0')
-		return vx_fail(c, VX_EINVAL, "flag_key", "required", "flag_key is required");
+		return vx_fail(
+		    c, VX_EINVAL, "flag_key", "required", "flag_key is required");
 	if ((rc = vx_call_project_read(c, project, &p)) != 0)
 		return rc;
 	return flag_load(c, c->reader->txn, p, key, f);
@@ -693,12 +965,12 @@ out:
 	VX_REPLY(c, rc, out);
 }
 
-static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions", "rollout",
-	"variant", "split", NULL};
+static const char *const rule_mask[] = {
+    "name", "priority", "enabled", "conditions", "rollout", "variant", "split", NULL};
 
 static int
-update_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+update_rule_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	struct rule_arg *ra = arg;
 	const Vexil__V1__Rule *u = ra->update->update;
@@ -711,7 +983,8 @@ update_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 
 	(void)w;
 	(void)p;
-	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) != 0)
+	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) !=
+	    0)
 		return rc;
 	r = cfg->rules[idx];
 	if (vx_mask_has(m, nm, "name"))
@@ -750,16 +1023,17 @@ update_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__UpdateRuleRequ
 	if (in->ref == NULL || in->update == NULL)
 		rc = vx_fail(c, VX_EINVAL, in->ref ? "update" : "ref", "required",
 		    "%s is required", in->ref ? "update" : "ref");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, rule_mask)) == 0)
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, rule_mask)) ==
+	         0)
 		rc = flag_write(c, in->ref->project, in->ref->flag_key,
-		    VEXIL__V1__CHANGE_KIND__RULE_UPDATED, in->ref->environment, update_rule_mut,
-		    &ra, &f);
+		    VEXIL__V1__CHANGE_KIND__RULE_UPDATED, in->ref->environment,
+		    update_rule_mut, &ra, &f);
 	VX_REPLY(c, rc, ra.out);
 }
 
 static int
-delete_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
-    void *arg)
+delete_rule_mut(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
 	struct rule_arg *ra = arg;
 	Vexil__V1__FlagEnvConfig *cfg;
@@ -768,11 +1042,14 @@ delete_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 
 	(void)w;
 	(void)p;
-	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) != 0)
+	if ((rc = rule_find(c, f, ra->ref->environment, ra->ref->rule_id, &cfg, &idx)) !=
+	    0)
 		return rc;
 	memmove(&cfg->rules[idx], &cfg->rules[idx + 1],
 	    (cfg->n_rules - idx - 1) * sizeof(*cfg->rules));
 	cfg->n_rules--;
+	if (ra->ref->targeted_fallthrough)
+		targeted_fallthrough(f, cfg);
 	return 0;
 }
 
@@ -786,8 +1063,9 @@ delete_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__RuleRef *in,
 	int rc;
 
 	(void)svc;
-	rc = flag_write(c, in->project, in->flag_key, VEXIL__V1__CHANGE_KIND__RULE_DELETED,
-	    in->environment, delete_rule_mut, &ra, &f);
+	rc =
+	    flag_write(c, in->project, in->flag_key, VEXIL__V1__CHANGE_KIND__RULE_DELETED,
+	        in->environment, delete_rule_mut, &ra, &f);
 	VX_REPLY(c, rc, &empty);
 }
 

@@ -72,7 +72,8 @@ create_key_tx(vx_wtxn *w, void *arg)
 	struct secret *sec;
 	int rc;
 
-	if (*in->project) {
+	/* A key bound to one project makes keys for that project. */
+	if (*in->project || c->who.project_id != 0) {
 		if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project,
 			 VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0)
 			return rc;

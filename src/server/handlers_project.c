@@ -46,8 +46,8 @@ vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *descript
 	p->sdk_key_id = sdk->id;
 	rc = vx_store_project_put(w, p);
 	if (rc == VX_EEXIST)
-		return vx_fail(c, rc, "name", "unique", "a project named %.100s already exists",
-		    name);
+		return vx_fail(c, rc, "name", "unique",
+		    "a project named %.100s already exists", name);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < 3; i++) {
@@ -62,8 +62,8 @@ vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *descript
 		if ((rc = vx_store_env_put(w, &e)) != 0)
 			return rc;
 	}
-	if ((rc = vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_CREATED, "",
-		 "", p->id, c->who.actor, c->method)) != 0)
+	if ((rc = vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_CREATED,
+	         "", "", p->id, c->who.actor, c->method)) != 0)
 		return rc;
 	*out = p;
 	return 0;
@@ -109,15 +109,17 @@ create_project(Vexil__V1__ProjectService_Service *svc,
 
 	(void)svc;
 	if ((rc = vx_auth_check(&c->who, 0, 0, VEXIL__V1__ROLE__ROLE_WRITE)) != 0)
-		rc = vx_fail(c, rc, NULL, NULL, "creating projects needs a global write key");
+		rc = vx_fail(
+		    c, rc, NULL, NULL, "creating projects needs a global write key");
 	else if ((rc = check_project_fields(c, in->name, in->description)) == 0)
 		rc = vx_store_write(c->store, c->reader, create_project_tx, &op);
 	VX_REPLY(c, rc, op.out);
 }
 
 static void
-get_project(Vexil__V1__ProjectService_Service *svc, const Vexil__V1__GetProjectRequest *in,
-    Vexil__V1__Project_Closure closure, void *closure_data)
+get_project(Vexil__V1__ProjectService_Service *svc,
+    const Vexil__V1__GetProjectRequest *in, Vexil__V1__Project_Closure closure,
+    void *closure_data)
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p = NULL;
@@ -151,7 +153,7 @@ list_projects(Vexil__V1__ProjectService_Service *svc,
 		/* A scoped key sees only its own project. */
 		for (size_t i = 0; i < n; i++)
 			if (vx_auth_check(&c->who, all[i]->id, all[i]->owner_user_id,
-				VEXIL__V1__ROLE__ROLE_READ) == 0)
+			        VEXIL__V1__ROLE__ROLE_READ) == 0)
 				all[k++] = all[i];
 		out->total = (uint32_t)k;
 		size_t off = in->offset < k ? in->offset : k;
@@ -175,9 +177,15 @@ update_project_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE,
-		 &p)) != 0)
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
 		return rc;
+	/* Like deleting it: the APIs that keep their records in `default`
+	 * (and a user's own, made at sign-up) rely on it being there. */
+	if (vx_mask_has(in->update_mask, in->n_update_mask, "name") &&
+	    strcmp(p->name, "default") == 0 && strcmp(in->update->name, "default") != 0)
+		return vx_fail(c, VX_ESTATE, "name", "default",
+		    "the default project cannot be renamed");
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "name"))
 		p->name = in->update->name;
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "description"))
@@ -188,11 +196,11 @@ update_project_tx(vx_wtxn *w, void *arg)
 	p->updated_by = c->who.actor;
 	rc = vx_store_project_put(w, p);
 	if (rc == VX_EEXIST)
-		return vx_fail(c, rc, "name", "unique", "a project named %.100s already exists",
-		    p->name);
+		return vx_fail(c, rc, "name", "unique",
+		    "a project named %.100s already exists", p->name);
 	if (rc == 0)
-		rc = vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_UPDATED, "", "",
-		    p->id, c->who.actor, c->method);
+		rc = vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_UPDATED,
+		    "", "", p->id, c->who.actor, c->method);
 	op->out = p;
 	return rc;
 }
@@ -209,7 +217,8 @@ update_project(Vexil__V1__ProjectService_Service *svc,
 	(void)svc;
 	if (in->update == NULL && in->n_update_mask > 0)
 		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, project_mask)) == 0)
+	else if ((rc = vx_check_mask(
+	              c, in->update_mask, in->n_update_mask, project_mask)) == 0)
 		rc = vx_store_write(c->store, c->reader, update_project_tx, &op);
 	VX_REPLY(c, rc, op.out);
 }
@@ -223,8 +232,8 @@ delete_project_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
-		 &p)) != 0)
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0)
 		return rc;
 	if (strcmp(p->name, "default") == 0)
 		return vx_fail(c, VX_ESTATE, "project", "default",
@@ -232,8 +241,8 @@ delete_project_tx(vx_wtxn *w, void *arg)
 	if ((rc = vx_store_project_del(w, p)) != 0 ||
 	    (rc = vx_sdk_key_revoke(w, c, p->sdk_key_id)) != 0)
 		return rc;
-	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_DELETED, "", "",
-	    p->id, c->who.actor, c->method);
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_DELETED, "",
+	    "", p->id, c->who.actor, c->method);
 }
 
 static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
@@ -248,8 +257,8 @@ regenerate_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__SdkKey *sdk;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
-		 &p)) != 0 ||
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0 ||
 	    (rc = vx_sdk_key_revoke(w, c, p->sdk_key_id)) != 0 ||
 	    (rc = vx_sdk_key_create(w, c, p->id, "", &sdk, &p->sdk_key)) != 0)
 		return rc;
@@ -259,8 +268,8 @@ regenerate_tx(vx_wtxn *w, void *arg)
 	if ((rc = vx_store_project_put(w, p)) != 0)
 		return rc;
 	op->out = p;
-	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_UPDATED, "", "", p->id,
-	    c->who.actor, c->method);
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__PROJECT_UPDATED, "",
+	    "", p->id, c->who.actor, c->method);
 }
 
 static void
@@ -302,13 +311,13 @@ struct env_op {
 };
 
 static int
-env_get(vx_call *c, MDB_txn *txn, uint64_t pid, const char *key,
-    Vexil__V1__Environment **out)
+env_get(
+    vx_call *c, MDB_txn *txn, uint64_t pid, const char *key, Vexil__V1__Environment **out)
 {
 	int rc = vx_store_env_get(txn, c->store, pid, key, c->alloc, out);
 	if (rc == VX_ENOTFOUND)
-		return vx_fail(c, rc, "environment", NULL, "environment %.64s not found",
-		    key);
+		return vx_fail(
+		    c, rc, "environment", NULL, "environment %.64s not found", key);
 	return rc;
 }
 
@@ -322,8 +331,8 @@ create_env_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Environment *e;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE,
-		 &p)) != 0)
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
 		return rc;
 	rc = vx_store_env_get(vx_wtxn_txn(w), c->store, p->id, in->key, c->alloc, &e);
 	if (rc == 0)
@@ -383,8 +392,8 @@ get_environment(Vexil__V1__EnvironmentService_Service *svc,
 
 static void
 list_environments(Vexil__V1__EnvironmentService_Service *svc,
-    const Vexil__V1__ListEnvironmentsRequest *in, Vexil__V1__EnvironmentList_Closure closure,
-    void *closure_data)
+    const Vexil__V1__ListEnvironmentsRequest *in,
+    Vexil__V1__EnvironmentList_Closure closure, void *closure_data)
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p;
@@ -416,8 +425,8 @@ update_env_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Environment *e;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE,
-		 &p)) != 0 ||
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
 	    (rc = env_get(c, vx_wtxn_txn(w), p->id, in->key, &e)) != 0)
 		return rc;
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "name"))
@@ -447,7 +456,8 @@ update_environment(Vexil__V1__EnvironmentService_Service *svc,
 	(void)svc;
 	if (in->update == NULL && in->n_update_mask > 0)
 		rc = vx_fail(c, VX_EINVAL, "update", "required", "update is required");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, env_mask)) == 0)
+	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, env_mask)) ==
+	         0)
 		rc = vx_store_write(c->store, c->reader, update_env_tx, &op);
 	VX_REPLY(c, rc, op.out);
 }
@@ -468,11 +478,12 @@ delete_env_tx(vx_wtxn *w, void *arg)
 	size_t n;
 	int rc;
 
-	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN,
-		 &p)) != 0 ||
+	if ((rc = vx_call_project(
+	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0 ||
 	    (rc = env_get(c, vx_wtxn_txn(w), p->id, in->key, &e)) != 0)
 		return rc;
-	if ((rc = vx_store_flag_list(vx_wtxn_txn(w), c->store, p->id, c->alloc, &flags, &n)) != 0)
+	if ((rc = vx_store_flag_list(
+	         vx_wtxn_txn(w), c->store, p->id, c->alloc, &flags, &n)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		Vexil__V1__Flag *f = flags[i];

@@ -16,9 +16,10 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
-#define FAIL_LIMIT 5               /* failures per window before refusing */
+#define FAIL_LIMIT 5 /* failures per window before refusing */
 #define FAIL_WINDOW_MS (5 * 60 * 1000)
 #define THROTTLE_SLOTS 1024
 
@@ -42,7 +43,8 @@ static void
 make_dummy(void)
 {
 	if (crypto_pwhash_str(dummy_hash, "not a password", 14,
-		crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+	        crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
 		dummy_hash[0] = '\0';
 }
 
@@ -55,8 +57,9 @@ throttled(const char *email)
 
 	pthread_mutex_lock(&throttle_lock);
 	size_t i = t % THROTTLE_SLOTS;
-	refuse = throttle[i].tag == t && now - throttle[i].window_start < FAIL_WINDOW_MS &&
-	    throttle[i].failures >= FAIL_LIMIT;
+	refuse = throttle[i].tag == t &&
+	         now - throttle[i].window_start < FAIL_WINDOW_MS &&
+	         throttle[i].failures >= FAIL_LIMIT;
 	pthread_mutex_unlock(&throttle_lock);
 	return refuse;
 }
@@ -72,7 +75,8 @@ note_failure(const char *email, bool failed)
 	if (!failed) {
 		if (throttle[i].tag == t)
 			throttle[i].failures = 0;
-	} else if (throttle[i].tag != t || now - throttle[i].window_start >= FAIL_WINDOW_MS) {
+	} else if (throttle[i].tag != t ||
+	           now - throttle[i].window_start >= FAIL_WINDOW_MS) {
 		throttle[i].tag = t;
 		throttle[i].failures = 1;
 		throttle[i].window_start = now;
@@ -94,7 +98,8 @@ check_email(vx_call *c, const char *in, char **out)
 		return vx_fail(c, VX_EINVAL, "email", "required", "email is required");
 	if (n > 254 || at == NULL || at == in || strchr(at + 1, '@') != NULL ||
 	    strchr(at + 1, '.') == NULL || at[1] == '.' || in[n - 1] == '.')
-		return vx_fail(c, VX_EINVAL, "email", "format", "email is not a valid address");
+		return vx_fail(
+		    c, VX_EINVAL, "email", "format", "email is not a valid address");
 	if ((e = vx_arena_strdup(c->arena, in)) == NULL)
 		return VX_ENOMEM;
 	for (char *p = e; *p; p++) {
@@ -131,11 +136,13 @@ register_tx(vx_wtxn *w, void *arg)
 	struct user_op *op = arg;
 	vx_call *c = op->c;
 	Vexil__V1__User *u, *old;
+	Vexil__V1__Project *p;
 	int rc;
 
 	rc = vx_store_user_find(vx_wtxn_txn(w), c->store, op->email, c->alloc, &old);
 	if (rc == 0)
-		return vx_fail(c, VX_EEXIST, "email", "unique", "email is already registered");
+		return vx_fail(
+		    c, VX_EEXIST, "email", "unique", "email is already registered");
 	if (rc != VX_ENOTFOUND)
 		return rc;
 	if ((u = vx_arena_alloc(c->arena, sizeof(*u))) == NULL)
@@ -147,8 +154,15 @@ register_tx(vx_wtxn *w, void *arg)
 	u->password_hash = op->hash;
 	u->created_at = vx_now_ms();
 	if ((rc = vx_store_user_put(w, u)) != 0 ||
-	    (rc = vx_store_audit(w, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, u->email,
-		 "", c->method)) != 0)
+	    (rc = vx_store_audit(w, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED,
+	         u->email, "", c->method)) != 0)
+		return rc;
+	/* The user's own `default` project comes with the account, so no API
+	 * has to create it on first use (two first requests would race). */
+	snprintf(
+	    c->who.actor, sizeof(c->who.actor), "user:%llu", (unsigned long long)u->id);
+	if ((rc = vx_project_create(
+	         w, c, VX_USER_PROJECT, VX_USER_PROJECT_DESC, u->id, &p)) != 0)
 		return rc;
 	op->out = public_user(c, u);
 	return op->out ? 0 : VX_ENOMEM;
@@ -167,9 +181,10 @@ register_user(Vexil__V1__UserService_Service *svc, const Vexil__V1__RegisterRequ
 	if ((rc = check_email(c, in->email, &op.email)) != 0)
 		goto out;
 	if (plen < 6 || plen > 1024) {
-		rc = vx_fail(c, VX_EINVAL, "password", plen < 6 ? "min_length" : "max_length",
+		rc = vx_fail(c, VX_EINVAL, "password",
+		    plen < 6 ? "min_length" : "max_length",
 		    plen < 6 ? "password must be at least 6 characters"
-			     : "password must be at most 1024 characters");
+		             : "password must be at most 1024 characters");
 		goto out;
 	}
 	if ((op.hash = vx_arena_alloc(c->arena, crypto_pwhash_STRBYTES)) == NULL) {
@@ -178,10 +193,11 @@ register_user(Vexil__V1__UserService_Service *svc, const Vexil__V1__RegisterRequ
 	}
 	/* Hash before the write: the writer lock is never held for Argon2. */
 	vx_store_reader_release(c->reader);
-	rc = crypto_pwhash_str(op.hash, in->password, plen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-	    crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	rc = crypto_pwhash_str(op.hash, in->password, plen,
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE);
 	if (rc != 0) {
-		rc = vx_fail(c, VX_ENOMEM, NULL, NULL, "out of memory hashing the password");
+		rc = vx_fail(
+		    c, VX_ENOMEM, NULL, NULL, "out of memory hashing the password");
 		goto out;
 	}
 	rc = vx_store_write(c->store, c->reader, register_tx, &op);
@@ -218,8 +234,8 @@ login(Vexil__V1__UserService_Service *svc, const Vexil__V1__LoginRequest *in,
 	if (u == NULL)
 		pthread_once(&dummy_once, make_dummy);
 	ok = crypto_pwhash_str_verify(u ? u->password_hash : dummy_hash, in->password,
-		 strlen(in->password)) == 0 &&
-	    u != NULL;
+	         strlen(in->password)) == 0 &&
+	     u != NULL;
 	note_failure(email, !ok);
 	if (!ok) {
 		rc = vx_fail(c, VX_EAUTH, NULL, NULL, "invalid email or password");
@@ -258,9 +274,11 @@ get_me(Vexil__V1__UserService_Service *svc, const Vexil__V1__GetMeRequest *in,
 	(void)svc;
 	(void)in;
 	if (c->who.kind != VX_PRINCIPAL_USER)
-		rc = vx_fail(c, VX_EPERM, "credential", NULL, "this call needs a user's token");
-	else if ((rc = vx_store_user_get(c->reader->txn, c->store, c->who.id, c->alloc, &u)) == 0 &&
-	    (out = public_user(c, u)) == NULL)
+		rc = vx_fail(
+		    c, VX_EPERM, "credential", NULL, "this call needs a user's token");
+	else if ((rc = vx_store_user_get(
+	              c->reader->txn, c->store, c->who.id, c->alloc, &u)) == 0 &&
+	         (out = public_user(c, u)) == NULL)
 		rc = VX_ENOMEM;
 	VX_REPLY(c, rc, out);
 }

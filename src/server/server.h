@@ -15,9 +15,9 @@
 #include <stdbool.h>
 
 #include "auth/auth.h"
+#include "common/arena.h"
 #include "server/evalcache.h"
 #include "server/evalrec.h"
-#include "common/arena.h"
 #include "store/store.h"
 #include "vexil/v1/service.pb-c.h"
 #include "wire/wire.h"
@@ -26,22 +26,22 @@ typedef struct vx_server_opts {
 	const char *data_dir;
 	const char *rpc_url;
 	const char *pub_url;
-	int workers;           /* REP contexts, each served by a thread */
-	int max_conns;         /* connections per socket; more are closed */
-	long rate_limit;       /* per API key per minute; -1: default 100 */
-	size_t max_msg;        /* NNG_OPT_RECVMAXSZ and the arena budget base */
+	int workers;     /* REP contexts, each served by a thread */
+	int max_conns;   /* connections per socket; more are closed */
+	long rate_limit; /* per API key per minute; -1: default 100 */
+	size_t max_msg;  /* NNG_OPT_RECVMAXSZ and the arena budget base */
 	size_t map_size;
 	size_t map_max;
 	bool no_sync;
-	bool quiet;            /* no per-request log line */
-	size_t eval_buffer;    /* evaluation records queued before dropping */
-	size_t eval_log_keep;  /* recent evaluations kept per project */
+	bool quiet;             /* no per-request log line */
+	size_t eval_buffer;     /* evaluation records queued before dropping */
+	size_t eval_log_keep;   /* recent evaluations kept per project */
 	size_t change_log_keep; /* change log entries kept per project */
-	const char *tls_cert;  /* PEM certificate (chain) for tls+tcp:// URLs */
-	const char *tls_key;   /* PEM private key for tls+tcp:// URLs */
-	int hash_workers;      /* concurrent Argon2 hashes; 0: 2 (at most 64) */
-	size_t hash_queue;     /* hashing requests waiting; 0: 64; more are
-	                        * refused RESOURCE_EXHAUSTED */
+	const char *tls_cert;   /* PEM certificate (chain) for tls+tcp:// URLs */
+	const char *tls_key;    /* PEM private key for tls+tcp:// URLs */
+	int hash_workers;       /* concurrent Argon2 hashes; 0: 2 (at most 64) */
+	size_t hash_queue;      /* hashing requests waiting; 0: 64; more are
+	                         * refused RESOURCE_EXHAUSTED */
 } vx_server_opts;
 
 typedef struct vx_server vx_server;
@@ -55,14 +55,14 @@ void vx_server_stop(vx_server *srv);
 typedef struct vx_call {
 	vx_server *srv;
 	vx_store *store;
-	vx_store_reader *reader;  /* active when the handler is entered */
+	vx_store_reader *reader; /* active when the handler is entered */
 	vx_arena *arena;
 	ProtobufCAllocator *alloc;
 	const char *method;
 	vx_principal who;
 	vx_evalcache *cache;
 	vx_evalrec *records;
-	vx_snapshot *snap;        /* held until the reply is packed */
+	vx_snapshot *snap; /* held until the reply is packed */
 	vx_status st;
 	const ProtobufCMessage *out;
 } vx_call;
@@ -104,8 +104,8 @@ void vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_
 int vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
     Vexil__V1__Project **out) VX_MUST_USE;
 /* Same as vx_call_project in the caller's read transaction. */
-int vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
-    VX_MUST_USE;
+int vx_call_project_read(
+    vx_call *c, const char *ref, Vexil__V1__Project **out) VX_MUST_USE;
 
 /* ---- validation (validate.c) ---- */
 
@@ -113,16 +113,19 @@ int vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
 int vx_check_key(vx_call *c, const char *field, const char *v, size_t max) VX_MUST_USE;
 /* Printable text without control characters, at most max bytes; required
  * when min is 1. */
-int vx_check_text(vx_call *c, const char *field, const char *v, size_t min,
-    size_t max) VX_MUST_USE;
+int vx_check_text(
+    vx_call *c, const char *field, const char *v, size_t min, size_t max) VX_MUST_USE;
 /* Every name in mask must be one of allowed (NULL-terminated). */
-int vx_check_mask(vx_call *c, char **mask, size_t n, const char *const *allowed)
-    VX_MUST_USE;
+int vx_check_mask(
+    vx_call *c, char **mask, size_t n, const char *const *allowed) VX_MUST_USE;
 bool vx_mask_has(char **mask, size_t n, const char *name);
 
 #define VX_KEY_MAX 128
 #define VX_NAME_MAX 200
 #define VX_DESC_MAX 2000
+/* A flag's name is free text: the table API's name_flag is a long text
+ * column (a 5000-character name is valid there). */
+#define VX_FLAG_NAME_MAX 10000
 
 /* Bootstraps a fresh data dir, and loads (or makes) the JWT secret
  * (bootstrap.c). */
@@ -135,14 +138,18 @@ int vx_sdk_key_create(vx_wtxn *w, vx_call *c, uint64_t project_id, const char *e
 /* Revokes an SDK key (a missing or revoked one is fine), inside a write. */
 int vx_sdk_key_revoke(vx_wtxn *w, vx_call *c, uint64_t id) VX_MUST_USE;
 
+/* The project every user gets at sign-up, owned by them (RegisterUser). */
+#define VX_USER_PROJECT "default"
+#define VX_USER_PROJECT_DESC "Your records in the feature-flag table and toggles APIs"
+
 /* Creates a project with the default environments, inside a write. */
 int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *description,
     uint64_t owner, Vexil__V1__Project **out) VX_MUST_USE;
 
 /* Creates flag f (id, timestamps and env configs are filled in) in project
  * p, inside a write, recording one change. */
-int vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
-    VX_MUST_USE;
+int vx_flag_create(
+    vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f) VX_MUST_USE;
 
 /* A flag's config for one environment, or NULL. */
 Vexil__V1__FlagEnvConfig *vx_flag_env(const Vexil__V1__Flag *f, const char *env);

@@ -3,8 +3,8 @@
  *
  * The checker shares the layout (layout.h) but not store.c's code: it
  * opens its own read-only environment, so it can run next to a serving
- * vexild (LMDB readers never block the writer) and never writes a byte. It reads everything in
- * one transaction, so what it sees is one committed state.
+ * vexild (LMDB readers never block the writer) and never writes a byte. It reads
+ * everything in one transaction, so what it sees is one committed state.
  */
 #include "store/check.h"
 #include "store/layout.h"
@@ -30,8 +30,7 @@ struct chk {
 	unsigned long problems;
 };
 
-static void VX_PRINTF(2, 3)
-problem(struct chk *k, const char *fmt, ...)
+static void VX_PRINTF(2, 3) problem(struct chk *k, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,8 +74,9 @@ decode(struct chk *k, int db, const ProtobufCMessageDescriptor *desc, const MDB_
 	void *m = unpack_val(desc, v);
 
 	if (m == NULL)
-		problem(k, "%s: the record at key %s does not decode as %s", vx_store_db_names[db],
-		    show(b, sizeof(b), key->mv_data, key->mv_size), desc->name);
+		problem(k, "%s: the record at key %s does not decode as %s",
+		    vx_store_db_names[db], show(b, sizeof(b), key->mv_data, key->mv_size),
+		    desc->name);
 	return m;
 }
 
@@ -121,7 +121,8 @@ walk(struct chk *k, int db, walk_fn fn, void *arg)
 	if (!k->have[db])
 		return 0;
 	if ((rc = mdb_cursor_open(k->txn, k->dbi[db], &cur)) != 0) {
-		problem(k, "%s: cannot open a cursor: %s", vx_store_db_names[db], mdb_strerror(rc));
+		problem(k, "%s: cannot open a cursor: %s", vx_store_db_names[db],
+		    mdb_strerror(rc));
 		return 0;
 	}
 	for (rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST); rc == 0;
@@ -130,7 +131,8 @@ walk(struct chk *k, int db, walk_fn fn, void *arg)
 		n++;
 	}
 	if (rc != MDB_NOTFOUND)
-		problem(k, "%s: read failed: %s", vx_store_db_names[db], mdb_strerror(rc));
+		problem(
+		    k, "%s: read failed: %s", vx_store_db_names[db], mdb_strerror(rc));
 	mdb_cursor_close(cur);
 	return n;
 }
@@ -190,11 +192,14 @@ each_project(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		Vexil__V1__SdkKey *sk = NULL;
 		if (!lookup_id(k, DB_SDKKEYS, p->sdk_key_id, &x) ||
 		    (sk = unpack_val(&vexil__v1__sdk_key__descriptor, &x)) == NULL)
-			problem(k, "projects: %s has primary SDK key %llu, which does not exist",
+			problem(k,
+			    "projects: %s has primary SDK key %llu, which does not exist",
 			    what, (unsigned long long)p->sdk_key_id);
 		else if (sk->project_id != p->id)
-			problem(k, "projects: %s has primary SDK key %llu of project %llu", what,
-			    (unsigned long long)p->sdk_key_id, (unsigned long long)sk->project_id);
+			problem(k,
+			    "projects: %s has primary SDK key %llu of project %llu", what,
+			    (unsigned long long)p->sdk_key_id,
+			    (unsigned long long)sk->project_id);
 		drop(sk);
 	}
 	drop(p);
@@ -214,14 +219,17 @@ each_project_name(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg
 		return;
 	}
 	if ((p = project_at(k, vx_be64_get(v->mv_data))) == NULL) {
-		problem(k, "project_names: name %s points to project %llu, which does not exist",
+		problem(k,
+		    "project_names: name %s points to project %llu, which does not exist",
 		    b, (unsigned long long)vx_be64_get(v->mv_data));
 		return;
 	}
 	if (p->owner_user_id != vx_be64_get(key->mv_data) ||
 	    strlen(p->name) != key->mv_size - 8 ||
 	    memcmp(p->name, (const char *)key->mv_data + 8, key->mv_size - 8) != 0)
-		problem(k, "project_names: name %s points to project %llu, which is named %.100s",
+		problem(k,
+		    "project_names: name %s points to project %llu, which is named "
+		    "%.100s",
 		    b, (unsigned long long)p->id, p->name);
 	drop(p);
 }
@@ -264,33 +272,40 @@ has_variant(const Vexil__V1__Flag *f, const char *key)
 }
 
 static void
-check_flag_env(struct chk *k, const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
-    const char *what)
+check_flag_env(struct chk *k, const Vexil__V1__Flag *f,
+    const Vexil__V1__FlagEnvConfig *cfg, const char *what)
 {
 	uint8_t ek[520];
-	size_t elen = vx_store_id_str_key(ek, sizeof(ek), f->project_id, cfg->environment);
+	size_t elen =
+	    vx_store_id_str_key(ek, sizeof(ek), f->project_id, cfg->environment);
 	MDB_val x;
 
 	if (elen == 0 || !lookup(k, DB_ENVS, ek, elen, &x))
-		problem(k, "flags: %s has a config for environment %.100s, which does not exist",
+		problem(k,
+		    "flags: %s has a config for environment %.100s, which does not exist",
 		    what, cfg->environment);
 	if (!has_variant(f, cfg->default_variant) || !has_variant(f, cfg->off_variant))
-		problem(k, "flags: %s in %.100s serves a variant it does not have "
-		    "(default %.100s, off %.100s)", what, cfg->environment, cfg->default_variant,
-		    cfg->off_variant);
+		problem(k,
+		    "flags: %s in %.100s serves a variant it does not have "
+		    "(default %.100s, off %.100s)",
+		    what, cfg->environment, cfg->default_variant, cfg->off_variant);
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		const Vexil__V1__Rule *r = cfg->rules[i];
 		char rw[1024];
-		snprintf(rw, sizeof(rw), "rule %llu of %s in %.100s", (unsigned long long)r->id,
-		    what, cfg->environment);
+		snprintf(rw, sizeof(rw), "rule %llu of %s in %.100s",
+		    (unsigned long long)r->id, what, cfg->environment);
 		check_seq(k, VX_SEQ_RULE, r->id, rw);
 		if (*r->variant && !has_variant(f, r->variant))
-			problem(k, "flags: %s serves variant %.100s, which the flag does not have",
+			problem(k,
+			    "flags: %s serves variant %.100s, which the flag does not "
+			    "have",
 			    rw, r->variant);
 		for (size_t j = 0; j < r->n_split; j++)
 			if (!has_variant(f, r->split[j]->variant))
-				problem(k, "flags: %s splits to variant %.100s, which the flag "
-				    "does not have", rw, r->split[j]->variant);
+				problem(k,
+				    "flags: %s splits to variant %.100s, which the flag "
+				    "does not have",
+				    rw, r->split[j]->variant);
 	}
 }
 
@@ -317,14 +332,16 @@ each_flag(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		problem(k, "flags: %s belongs to a project that does not exist", what);
 	if (!lookup_id(k, DB_FLAG_IDS, f->id, &x))
 		problem(k, "flag_ids: no entry for %s", what);
-	else if (x.mv_size != key->mv_size || memcmp(x.mv_data, key->mv_data, x.mv_size) != 0)
+	else if (x.mv_size != key->mv_size ||
+	         memcmp(x.mv_data, key->mv_data, x.mv_size) != 0)
 		problem(k, "flag_ids: the entry for %s points to key %s", what,
 		    show(b, sizeof(b), x.mv_data, x.mv_size));
 	for (size_t i = 0; i < f->n_envs; i++) {
 		check_flag_env(k, f, f->envs[i], what);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(f->envs[i]->environment, f->envs[j]->environment) == 0)
-				problem(k, "flags: %s has two configs for environment %.100s",
+				problem(k,
+				    "flags: %s has two configs for environment %.100s",
 				    what, f->envs[i]->environment);
 	}
 	/* A flag may lack a config for an environment made after it: one is
@@ -353,8 +370,8 @@ each_flag_id(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	f = unpack_val(&vexil__v1__flag__descriptor, &x);
 	if (f != NULL && f->id != vx_be64_get(key->mv_data))
 		problem(k, "flag_ids: flag id %llu points to flag %llu (%.100s)",
-		    (unsigned long long)vx_be64_get(key->mv_data), (unsigned long long)f->id,
-		    f->key);
+		    (unsigned long long)vx_be64_get(key->mv_data),
+		    (unsigned long long)f->id, f->key);
 	drop(f);
 }
 
@@ -367,13 +384,14 @@ struct keykind {
 };
 
 static const struct keykind apikeys = {DB_APIKEYS, DB_APIKEY_HASHES, VX_SEQ_APIKEY,
-	&vexil__v1__api_key__descriptor, "API key"};
+    &vexil__v1__api_key__descriptor, "API key"};
 static const struct keykind sdkkeys = {DB_SDKKEYS, DB_SDKKEY_HASHES, VX_SEQ_SDKKEY,
-	&vexil__v1__sdk_key__descriptor, "SDK key"};
+    &vexil__v1__sdk_key__descriptor, "SDK key"};
 
 /* The id and hash of either kind of key record. */
 static void
-key_fields(const struct keykind *kk, const void *m, uint64_t *id, ProtobufCBinaryData *hash)
+key_fields(
+    const struct keykind *kk, const void *m, uint64_t *id, ProtobufCBinaryData *hash)
 {
 	if (kk->db == DB_APIKEYS) {
 		*id = ((const Vexil__V1__ApiKey *)m)->id;
@@ -395,7 +413,8 @@ each_key(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	MDB_val x;
 
 	if (key->mv_size != 8) {
-		problem(k, "%s: a key of %zu bytes (want 8)", vx_store_db_names[kk->db], key->mv_size);
+		problem(k, "%s: a key of %zu bytes (want 8)", vx_store_db_names[kk->db],
+		    key->mv_size);
 		return;
 	}
 	if ((m = decode(k, kk->db, kk->desc, key, v)) == NULL)
@@ -403,16 +422,18 @@ each_key(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	key_fields(kk, m, &id, &hash);
 	snprintf(what, sizeof(what), "%s %llu", kk->name, (unsigned long long)id);
 	if (id != vx_be64_get(key->mv_data))
-		problem(k, "%s: %s is stored under id %llu", vx_store_db_names[kk->db], what,
-		    (unsigned long long)vx_be64_get(key->mv_data));
+		problem(k, "%s: %s is stored under id %llu", vx_store_db_names[kk->db],
+		    what, (unsigned long long)vx_be64_get(key->mv_data));
 	check_seq(k, kk->seq, id, what);
 	if (hash.len != 32)
-		problem(k, "%s: %s has a hash of %zu bytes (want 32)", vx_store_db_names[kk->db], what,
-		    hash.len);
+		problem(k, "%s: %s has a hash of %zu bytes (want 32)",
+		    vx_store_db_names[kk->db], what, hash.len);
 	else if (!lookup(k, kk->hashdb, hash.data, 32, &x))
-		problem(k, "%s: no entry for the hash of %s", vx_store_db_names[kk->hashdb], what);
+		problem(k, "%s: no entry for the hash of %s",
+		    vx_store_db_names[kk->hashdb], what);
 	else if (x.mv_size != 8 || vx_be64_get(x.mv_data) != id)
-		problem(k, "%s: the hash of %s points elsewhere", vx_store_db_names[kk->hashdb], what);
+		problem(k, "%s: the hash of %s points elsewhere",
+		    vx_store_db_names[kk->hashdb], what);
 	drop(m);
 }
 
@@ -431,8 +452,7 @@ each_key_hash(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		return;
 	}
 	id = vx_be64_get(v->mv_data);
-	if (!lookup_id(k, kk->db, id, &x) ||
-	    (m = unpack_val(kk->desc, &x)) == NULL) {
+	if (!lookup_id(k, kk->db, id, &x) || (m = unpack_val(kk->desc, &x)) == NULL) {
 		problem(k, "%s: a hash points to %s %llu, which does not exist",
 		    vx_store_db_names[kk->hashdb], kk->name, (unsigned long long)id);
 		return;
@@ -451,6 +471,8 @@ each_user(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 {
 	Vexil__V1__User *u;
 	MDB_val x;
+	uint8_t nk[16 + 8];
+	size_t nlen;
 
 	(void)arg;
 	if (key->mv_size != 8) {
@@ -460,15 +482,23 @@ each_user(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	if ((u = decode(k, DB_USERS, &vexil__v1__user__descriptor, key, v)) == NULL)
 		return;
 	if (u->id != vx_be64_get(key->mv_data))
-		problem(k, "users: user %llu is stored under id %llu", (unsigned long long)u->id,
+		problem(k, "users: user %llu is stored under id %llu",
+		    (unsigned long long)u->id,
 		    (unsigned long long)vx_be64_get(key->mv_data));
 	check_seq(k, VX_SEQ_USER, u->id, "a user");
-	if (*u->email == '\0' || !lookup(k, DB_USER_EMAILS, u->email, strlen(u->email), &x))
+	if (*u->email == '\0' ||
+	    !lookup(k, DB_USER_EMAILS, u->email, strlen(u->email), &x))
 		problem(k, "user_emails: no entry for user %llu (%.100s)",
 		    (unsigned long long)u->id, u->email);
 	else if (x.mv_size != 8 || vx_be64_get(x.mv_data) != u->id)
 		problem(k, "user_emails: the email of user %llu points elsewhere",
 		    (unsigned long long)u->id);
+	/* Signing up makes the user's own `default` (vexild gives one at start
+	 * to users from before that), and it cannot be deleted or renamed. */
+	nlen = vx_store_id_str_key(nk, sizeof(nk), u->id, "default");
+	if (nlen == 0 || !lookup(k, DB_PROJECT_NAMES, nk, nlen, &x))
+		problem(k, "projects: user %llu (%.100s) has no project named default",
+		    (unsigned long long)u->id, u->email);
 	drop(u);
 }
 
@@ -490,9 +520,9 @@ each_user_email(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		problem(k, "user_emails: %s points to user %llu, which does not exist", b,
 		    (unsigned long long)vx_be64_get(v->mv_data));
 	else if (strlen(u->email) != key->mv_size ||
-	    memcmp(u->email, key->mv_data, key->mv_size) != 0)
-		problem(k, "user_emails: %s points to user %llu, whose email is %.100s", b,
-		    (unsigned long long)u->id, u->email);
+	         memcmp(u->email, key->mv_data, key->mv_size) != 0)
+		problem(k, "user_emails: %s points to user %llu, whose email is %.100s",
+		    b, (unsigned long long)u->id, u->email);
 	drop(u);
 }
 
@@ -517,15 +547,18 @@ close_run(struct chk *k, struct logrun *run)
 	run->projects++;
 	if ((p = project_at(k, run->pid)) == NULL) {
 		if (run->last_kind != VEXIL__V1__CHANGE_KIND__PROJECT_DELETED)
-			problem(k, "changes: project %llu does not exist, but its log does not "
+			problem(k,
+			    "changes: project %llu does not exist, but its log does not "
 			    "end with its deletion (last revision %llu)",
 			    (unsigned long long)run->pid, (unsigned long long)run->last);
 		return;
 	}
 	if (p->revision != run->last)
-		problem(k, "changes: project %llu (%.100s) is at revision %llu, its change log "
-		    "ends at %llu", (unsigned long long)p->id, p->name,
-		    (unsigned long long)p->revision, (unsigned long long)run->last);
+		problem(k,
+		    "changes: project %llu (%.100s) is at revision %llu, its change log "
+		    "ends at %llu",
+		    (unsigned long long)p->id, p->name, (unsigned long long)p->revision,
+		    (unsigned long long)run->last);
 	drop(p);
 }
 
@@ -545,12 +578,16 @@ each_change(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	if ((c = decode(k, DB_CHANGES, &vexil__v1__change__descriptor, key, v)) == NULL)
 		return;
 	if (c->project_id != pid || c->revision != rev)
-		problem(k, "changes: the entry at project %llu revision %llu says project %llu "
-		    "revision %llu", (unsigned long long)pid, (unsigned long long)rev,
+		problem(k,
+		    "changes: the entry at project %llu revision %llu says project %llu "
+		    "revision %llu",
+		    (unsigned long long)pid, (unsigned long long)rev,
 		    (unsigned long long)c->project_id, (unsigned long long)c->revision);
 	if (run->open && run->pid == pid) {
 		if (rev != run->last + 1)
-			problem(k, "changes: project %llu's log jumps from revision %llu to %llu",
+			problem(k,
+			    "changes: project %llu's log jumps from revision %llu to "
+			    "%llu",
 			    (unsigned long long)pid, (unsigned long long)run->last,
 			    (unsigned long long)rev);
 	} else {
@@ -573,12 +610,14 @@ each_project_log(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	MDB_val x;
 
 	(void)arg;
-	if (key->mv_size != 8 || (p = unpack_val(&vexil__v1__project__descriptor, v)) == NULL)
+	if (key->mv_size != 8 ||
+	    (p = unpack_val(&vexil__v1__project__descriptor, v)) == NULL)
 		return; /* already reported */
 	vx_be64_put(ck, p->id);
 	vx_be64_put(ck + 8, p->revision);
 	if (p->revision == 0 || !lookup(k, DB_CHANGES, ck, 16, &x))
-		problem(k, "changes: no entry for project %llu (%.100s) at its revision %llu",
+		problem(k,
+		    "changes: no entry for project %llu (%.100s) at its revision %llu",
 		    (unsigned long long)p->id, p->name, (unsigned long long)p->revision);
 	drop(p);
 }
@@ -593,11 +632,13 @@ each_audit(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		problem(k, "audit: a key of %zu bytes (want 16)", key->mv_size);
 		return;
 	}
-	if ((a = decode(k, DB_AUDIT, &vexil__v1__audit_entry__descriptor, key, v)) == NULL)
+	if ((a = decode(k, DB_AUDIT, &vexil__v1__audit_entry__descriptor, key, v)) ==
+	    NULL)
 		return;
 	if (a->project_id != vx_be64_get(key->mv_data) ||
 	    a->seq != vx_be64_get((const uint8_t *)key->mv_data + 8))
-		problem(k, "audit: entry %llu of project %llu is stored under another key",
+		problem(k,
+		    "audit: entry %llu of project %llu is stored under another key",
 		    (unsigned long long)a->seq, (unsigned long long)a->project_id);
 	check_seq(k, VX_SEQ_AUDIT, a->seq, "an audit entry");
 	drop(a);
@@ -613,10 +654,12 @@ each_eval_record(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 		problem(k, "eval_log: a key of %zu bytes (want 16)", key->mv_size);
 		return;
 	}
-	if ((r = decode(k, DB_EVAL_LOG, &vexil__v1__eval_record__descriptor, key, v)) == NULL)
+	if ((r = decode(k, DB_EVAL_LOG, &vexil__v1__eval_record__descriptor, key, v)) ==
+	    NULL)
 		return;
 	if (r->project_id != vx_be64_get(key->mv_data))
-		problem(k, "eval_log: a record of project %llu is stored under project %llu",
+		problem(k,
+		    "eval_log: a record of project %llu is stored under project %llu",
 		    (unsigned long long)r->project_id,
 		    (unsigned long long)vx_be64_get(key->mv_data));
 	check_seq(k, VX_SEQ_EVALLOG, vx_be64_get((const uint8_t *)key->mv_data + 8),
@@ -634,7 +677,8 @@ each_eval_count(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	for (size_t i = 13; i < key->mv_size; i++)
 		nuls += p[i] == '\0';
 	if (key->mv_size < 15 || nuls != 2 || v->mv_size != 8)
-		problem(k, "eval_counts: a malformed entry (%zu-byte key, %zu-byte value)",
+		problem(k,
+		    "eval_counts: a malformed entry (%zu-byte key, %zu-byte value)",
 		    key->mv_size, v->mv_size);
 }
 
@@ -647,10 +691,12 @@ read_meta(struct chk *k)
 
 	for (int i = 0; i < VX_SEQ_COUNT_; i++) {
 		k->seq[i] = 0;
-		if (!lookup(k, DB_META, vx_store_seq_names[i], strlen(vx_store_seq_names[i]), &v))
+		if (!lookup(k, DB_META, vx_store_seq_names[i],
+		        strlen(vx_store_seq_names[i]), &v))
 			continue;
 		if (v.mv_size != 8)
-			problem(k, "meta: %s is %zu bytes (want 8)", vx_store_seq_names[i], v.mv_size);
+			problem(k, "meta: %s is %zu bytes (want 8)",
+			    vx_store_seq_names[i], v.mv_size);
 		else
 			k->seq[i] = vx_be64_get(v.mv_data);
 	}
@@ -665,10 +711,10 @@ report(struct chk *k, const char *what, size_t n, unsigned long before)
 	    k->problems == before ? "ok" : "PROBLEMS");
 }
 
-#define STEP(label, db, fn, arg)                                          \
-	do {                                                              \
-		unsigned long before_ = k.problems;                       \
-		report(&k, label, walk(&k, db, fn, arg), before_);        \
+#define STEP(label, db, fn, arg)                                                         \
+	do {                                                                             \
+		unsigned long before_ = k.problems;                                      \
+		report(&k, label, walk(&k, db, fn, arg), before_);                       \
 	} while (0)
 
 int
@@ -687,7 +733,8 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	    (rc = mdb_env_set_maxdbs(env, DB_COUNT_ + 8)) != 0 ||
 	    (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &k.txn)) != 0) {
-		fprintf(out, "cannot open the database in %s: %s\n", dir, mdb_strerror(rc));
+		fprintf(
+		    out, "cannot open the database in %s: %s\n", dir, mdb_strerror(rc));
 		if (env != NULL)
 			mdb_env_close(env);
 		return VX_EIO;
@@ -696,7 +743,8 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 		rc = mdb_dbi_open(k.txn, vx_store_db_names[i], 0, &k.dbi[i]);
 		k.have[i] = rc == 0;
 		if (rc != 0)
-			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
+			problem(&k, "database %s is missing: %s", vx_store_db_names[i],
+			    mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
 	read_meta(&k);
@@ -728,7 +776,8 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	if (k.problems == 0)
 		fprintf(out, "clean: no problems found\n");
 	else
-		fprintf(out, "%lu problem%s found\n", k.problems, k.problems == 1 ? "" : "s");
+		fprintf(
+		    out, "%lu problem%s found\n", k.problems, k.problems == 1 ? "" : "s");
 	*problems = k.problems;
 	return 0;
 }

@@ -49,6 +49,7 @@ struct vx_wtxn {
 	vx_store *s;
 	MDB_txn *txn;
 	bool map_full;
+	vx_store_reader *r;  /* whose if_revision applies, or NULL */
 	size_t nchanges;
 	Vexil__V1__Change changes[MAX_CHANGES];
 	const Vexil__V1__Change *change_ptrs[MAX_CHANGES];
@@ -226,6 +227,8 @@ vx_store_reader_init(vx_store_reader *r, vx_store *s)
 	r->s = s;
 	r->txn = NULL;
 	r->active = false;
+	r->if_revision = 0;
+	r->stale_revision = 0;
 }
 
 void
@@ -317,6 +320,7 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 		vx_store_reader_release(r);
 	memset(&w, 0, sizeof(w));
 	w.s = s;
+	w.r = r;
 	pthread_mutex_lock(&s->wlock);
 	for (;;) {
 		w.map_full = false;
@@ -597,6 +601,21 @@ vx_store_meta_put(vx_wtxn *w, const char *key, const void *val, size_t len)
 }
 
 int
+vx_store_seq_last(MDB_txn *txn, vx_store *s, enum vx_seq seq, uint64_t *last)
+{
+	uint8_t buf[8];
+	size_t len;
+	int rc = vx_store_meta_get(txn, s, vx_store_seq_names[seq], buf, sizeof(buf), &len);
+
+	*last = 0;
+	if (rc == 0 && len == 8)
+		*last = vx_be64_get(buf);
+	else if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	return 0;
+}
+
+int
 vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
 {
 	uint8_t buf[8];
@@ -656,6 +675,15 @@ vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
 
 	if (w->nchanges == MAX_CHANGES)
 		return VX_EINVAL;
+	if (w->r != NULL && w->r->if_revision != 0) {
+		bool first = true;
+		for (size_t i = 0; first && i < w->nchanges; i++)
+			first = w->changes[i].project_id != project->id;
+		if (first && project->revision != w->r->if_revision) {
+			w->r->stale_revision = project->revision;
+			return VX_ESTALE;
+		}
+	}
 	project->revision++;
 	vx_be64_put(key, project->id);
 	if (kind != VEXIL__V1__CHANGE_KIND__PROJECT_DELETED &&

@@ -94,6 +94,15 @@ typedef struct vx_store_reader {
 	vx_store *s;
 	MDB_txn *txn;   /* active between acquire and release */
 	bool active;
+	/*
+	 * The request's write precondition (a request's if_revision): when
+	 * not 0, a write passed this reader records a change to a project only
+	 * if that project's revision was exactly this when the write began,
+	 * and otherwise fails with VX_ESTALE, setting stale_revision to the
+	 * revision found. Set by whoever serves the request; 0 after init.
+	 */
+	uint64_t if_revision;
+	uint64_t stale_revision;
 } vx_store_reader;
 
 /* Prepares a reader; takes no transaction yet. */
@@ -119,8 +128,10 @@ typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
  * Runs fn in one write transaction and commits it (with fsync unless the
  * store was opened with no_sync). A reader the calling thread holds must
  * be passed as r: it is released first, because growing the map waits
- * for every reader, and is left released.
- * @return fn's code when it fails; VX_EFULL when the map is at its cap;
+ * for every reader, and is left released. r's if_revision applies to the
+ * write (see vx_store_reader).
+ * @return fn's code when it fails (VX_ESTALE from vx_store_record_change
+ *         when r's precondition does not hold); VX_EFULL when the map is at its cap;
  *         VX_EIO on a storage error; otherwise 0, after the commit hook
  *         has seen the changes.
  */
@@ -136,6 +147,8 @@ MDB_txn *vx_wtxn_txn(vx_wtxn *w);
  * @param actor   who made the change, "apikey:<id>" or "user:<id>".
  * @param method  the RPC, for the audit log.
  * @return 0, VX_EINVAL when the write already holds too many changes,
+ *         VX_ESTALE when the write's if_revision precondition fails for
+ *         this project (checked at its first change in the write),
  *         or a storage error.
  */
 int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
@@ -145,6 +158,9 @@ int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
 int vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method) VX_MUST_USE;
 
+/* The last id a sequence gave (0 when none yet). */
+int vx_store_seq_last(MDB_txn *txn, vx_store *s, enum vx_seq seq, uint64_t *last)
+    VX_MUST_USE;
 /* Takes the next id of a sequence. */
 int vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id) VX_MUST_USE;
 

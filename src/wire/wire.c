@@ -49,6 +49,7 @@ vx_code_from_err(int err)
 	case VX_ETIMEDOUT: return VEXIL__V1__CODE__DEADLINE_EXCEEDED;
 	case VX_ECLOSED: return VEXIL__V1__CODE__UNAVAILABLE;
 	case VX_ESTATE: return VEXIL__V1__CODE__FAILED_PRECONDITION;
+	case VX_ESTALE: return VEXIL__V1__CODE__FAILED_PRECONDITION;
 	default: return VEXIL__V1__CODE__INTERNAL;
 	}
 }

@@ -8,7 +8,8 @@
  * descriptors, and unpack the payload with the method's input descriptor.
  * Then the decoded input must re-encode to a message that decodes again
  * to the same bytes, print as JSON (src/json, as vexilctl --json does),
- * and the reply envelope must build (vx_wire_reply).
+ * and the reply envelope must build (vx_wire_reply). The text check
+ * (wire/text.h) must be able to walk every payload that decodes.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,17 +18,23 @@
 
 #include "common/arena.h"
 #include "fuzz.h"
-#include "json/pbjson.h"
 #include "vexil/v1/service.pb-c.h"
+#include "wire/text.h"
 #include "wire/wire.h"
+#include "json/pbjson.h"
 
 static const ProtobufCServiceDescriptor *const services[] = {
-	&vexil__v1__project_service__descriptor, &vexil__v1__user_service__descriptor,
-	&vexil__v1__environment_service__descriptor, &vexil__v1__flag_service__descriptor,
-	&vexil__v1__rule_service__descriptor, &vexil__v1__key_service__descriptor,
-	&vexil__v1__audit_service__descriptor, &vexil__v1__evaluation_service__descriptor,
-	&vexil__v1__watch_service__descriptor, &vexil__v1__admin_service__descriptor,
-	&vexil__v1__auth_service__descriptor,
+    &vexil__v1__project_service__descriptor,
+    &vexil__v1__user_service__descriptor,
+    &vexil__v1__environment_service__descriptor,
+    &vexil__v1__flag_service__descriptor,
+    &vexil__v1__rule_service__descriptor,
+    &vexil__v1__key_service__descriptor,
+    &vexil__v1__audit_service__descriptor,
+    &vexil__v1__evaluation_service__descriptor,
+    &vexil__v1__watch_service__descriptor,
+    &vexil__v1__admin_service__descriptor,
+    &vexil__v1__auth_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -71,13 +78,15 @@ has_unknown(const ProtobufCMessage *m)
 		    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)member;
+			size_t n =
+			    *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *arr =
+			    *(ProtobufCMessage *const *const *)member;
 			for (size_t j = 0; j < n; j++)
 				if (has_unknown(arr[j]))
 					return true;
 		} else if (*(ProtobufCMessage *const *)member != NULL &&
-		    has_unknown(*(ProtobufCMessage *const *)member)) {
+		           has_unknown(*(ProtobufCMessage *const *)member)) {
 			return true;
 		}
 	}
@@ -101,17 +110,19 @@ round_trip(const ProtobufCMessage *m)
 	ProtobufCMessage *again;
 
 	VX_FUZZ_ASSERT(a != NULL, "out of memory");
-	VX_FUZZ_ASSERT(protobuf_c_message_pack(m, a) == n, "%s packs to a size it did not say",
-	    m->descriptor->name);
+	VX_FUZZ_ASSERT(protobuf_c_message_pack(m, a) == n,
+	    "%s packs to a size it did not say", m->descriptor->name);
 	again = protobuf_c_message_unpack(m->descriptor, NULL, n, a);
-	VX_FUZZ_ASSERT(again != NULL, "%s does not decode its own encoding",
-	    m->descriptor->name);
+	VX_FUZZ_ASSERT(
+	    again != NULL, "%s does not decode its own encoding", m->descriptor->name);
 	n2 = protobuf_c_message_get_packed_size(again);
-	VX_FUZZ_ASSERT(n2 == n, "%s re-encodes to %zu bytes, not %zu", m->descriptor->name, n2, n);
+	VX_FUZZ_ASSERT(
+	    n2 == n, "%s re-encodes to %zu bytes, not %zu", m->descriptor->name, n2, n);
 	b = malloc(n2 + 1);
 	VX_FUZZ_ASSERT(b != NULL, "out of memory");
 	protobuf_c_message_pack(again, b);
-	VX_FUZZ_ASSERT(memcmp(a, b, n) == 0, "%s re-encodes differently", m->descriptor->name);
+	VX_FUZZ_ASSERT(
+	    memcmp(a, b, n) == 0, "%s re-encodes differently", m->descriptor->name);
 	protobuf_c_message_free_unpacked(again, NULL);
 	free(a);
 	free(b);
@@ -140,13 +151,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "unknown method");
 		round_trip(&req->base);
 	} else {
-		VX_FUZZ_ASSERT(strcmp(m->name, req->method) == 0, "found %s for %s", m->name,
-		    req->method);
+		VX_FUZZ_ASSERT(strcmp(m->name, req->method) == 0, "found %s for %s",
+		    m->name, req->method);
 		round_trip(&req->base);
-		in = protobuf_c_message_unpack(m->desc->input, &arena.pb, req->payload.len,
-		    req->payload.data);
+		in = protobuf_c_message_unpack(
+		    m->desc->input, &arena.pb, req->payload.len, req->payload.data);
 		if (in != NULL) {
-			VX_FUZZ_ASSERT(in->descriptor == m->desc->input, "wrong descriptor");
+			char path[64];
+			VX_FUZZ_ASSERT(
+			    in->descriptor == m->desc->input, "wrong descriptor");
+			/* What protobuf-c decodes, the text check walks. */
+			VX_FUZZ_ASSERT(
+			    vx_text_check(m->desc->input, req->payload.data,
+			        req->payload.len, path, sizeof(path)) != VX_TEXT_WIRE,
+			    "%s decodes but the text check cannot walk it",
+			    m->desc->input->name);
 			round_trip(in);
 			if ((j = vx_pb_to_json(in)) != NULL) {
 				char *text = cJSON_PrintUnformatted(j);
@@ -156,7 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				cJSON_Delete(j);
 			}
 		}
-		vx_status_set(&st, in ? VEXIL__V1__CODE__NOT_FOUND : VEXIL__V1__CODE__INVALID_ARGUMENT,
+		vx_status_set(&st,
+		    in ? VEXIL__V1__CODE__NOT_FOUND : VEXIL__V1__CODE__INVALID_ARGUMENT,
 		    "payload", NULL, "%s", in ? "not served here" : "malformed payload");
 	}
 	/* The error reply is built from the same untrusted names. */

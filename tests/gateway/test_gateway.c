@@ -515,7 +515,8 @@ Test(gateway, projects_create_list_get_update_and_delete)
 	r = req("GET", "/api/projects", t, NULL);
 	expect_status(&r, 200);
 	cr_assert(cJSON_IsArray(r.json));
-	cr_assert_eq(cJSON_GetArraySize(r.json), 2, "%s", r.body);
+	/* The two, and the user's own `default` from sign-up. */
+	cr_assert_eq(cJSON_GetArraySize(r.json), 3, "%s", r.body);
 	vx_http_res_free(&r);
 
 	r = req("GET", vx_fmt("/api/projects/%s", id), t, NULL);
@@ -549,7 +550,8 @@ Test(gateway, projects_create_list_get_update_and_delete)
 	r = req("GET", vx_fmt("/api/projects/%s", id), t, NULL);
 	expect_error(&r, 404, "Project not found");
 	r = req("GET", "/api/projects", t, NULL);
-	cr_assert_eq(cJSON_GetArraySize(r.json), 1);
+	cr_assert_eq(
+	    cJSON_GetArraySize(r.json), 2, "and the sign-up default: %s", r.body);
 	vx_http_res_free(&r);
 	free(t);
 }
@@ -599,7 +601,7 @@ Test(gateway, another_users_project_is_not_found)
 	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/toggle", pa, fa), b, NULL);
 	expect_error(&r, 404, "Project not found");
 	r = req("GET", "/api/projects", b, NULL);
-	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "b's sign-up default: %s", r.body);
 	vx_http_res_free(&r);
 	/* And the owner still has it, unchanged. */
 	r = req("GET", vx_fmt("/api/projects/%s", pa), a, NULL);
@@ -856,7 +858,7 @@ Test(gateway, malformed_json_and_non_object_bodies_are_400)
 	r = req("POST", "/api/projects", t, "");
 	expect_error(&r, 400, "Request body is required");
 	r = req("GET", "/api/projects", t, NULL);
-	cr_assert_eq(cJSON_GetArraySize(r.json), 0, "nothing was created: %s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "the sign-up default: %s", r.body);
 	vx_http_res_free(&r);
 	free(t);
 }
@@ -877,7 +879,7 @@ Test(gateway, bodies_over_the_limit_are_413)
 	expect_error(&r, 413, NULL);
 	r = req("GET", "/api/projects", t, NULL);
 	expect_status(&r, 200);
-	cr_assert_eq(cJSON_GetArraySize(r.json), 0);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "the sign-up default: %s", r.body);
 	vx_http_res_free(&r);
 	free(big);
 	free(t);

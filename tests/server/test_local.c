@@ -18,13 +18,13 @@ VX_SERVER_SUITE(local, 120);
 
 /* A flag with variants a, b, c and the rules given as (attr, op, value, variant). */
 static void
-flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4], size_t nrules,
-    bool split)
+flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
+    size_t nrules, bool split)
 {
 	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
-	Vexil__V1__Variant v[3] = {VEXIL__V1__VARIANT__INIT, VEXIL__V1__VARIANT__INIT,
-		VEXIL__V1__VARIANT__INIT};
+	Vexil__V1__Variant v[3] = {
+	    VEXIL__V1__VARIANT__INIT, VEXIL__V1__VARIANT__INIT, VEXIL__V1__VARIANT__INIT};
 	Vexil__V1__Variant *vp[] = {&v[0], &v[1], &v[2]};
 	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT, *cp[] = {&cfg};
 	Vexil__V1__Rule r[8], *rp[9];
@@ -32,7 +32,7 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	Vexil__V1__Rule sr = VEXIL__V1__RULE__INIT;
 	Vexil__V1__Rollout half = VEXIL__V1__ROLLOUT__INIT;
 	Vexil__V1__WeightedVariant w[3] = {VEXIL__V1__WEIGHTED_VARIANT__INIT,
-		VEXIL__V1__WEIGHTED_VARIANT__INIT, VEXIL__V1__WEIGHTED_VARIANT__INIT};
+	    VEXIL__V1__WEIGHTED_VARIANT__INIT, VEXIL__V1__WEIGHTED_VARIANT__INIT};
 	Vexil__V1__WeightedVariant *wp[] = {&w[0], &w[1], &w[2]};
 	char *vals[8][4], *copies[8] = {0};
 	vx_status st;
@@ -52,7 +52,8 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	for (size_t i = 0; i < nrules; i++) {
 		char *copy = copies[i] = strdup(rules[i][2]), *save = NULL;
 		size_t nv = 0;
-		for (char *t = strtok_r(copy, ",", &save); t && nv < 4; t = strtok_r(NULL, ",", &save))
+		for (char *t = strtok_r(copy, ",", &save); t && nv < 4;
+		     t = strtok_r(NULL, ",", &save))
 			vals[i][nv++] = t;
 		vexil__v1__condition__init(&c[i]);
 		c[i].attribute = (char *)rules[i][0];
@@ -88,29 +89,31 @@ flag_with_rules(const char *key, unsigned rollout, const char *const rules[][4],
 	f.n_envs = 1;
 	in.project = "default";
 	in.flag = &f;
-	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s: %s", st.field, st.message);
+	cr_assert(
+	    vx_create_flag(h.admin, &in, &out, &st) == 0, "%s: %s", st.field, st.message);
 	vx_free(out);
 	for (size_t i = 0; i < nrules - (split ? 1 : 0); i++)
 		free(copies[i]);
 }
 
 static const char *const rules_a[][4] = {
-	{"email", "ends_with", "@corp.example", "b"},
-	{"country", "in", "US,CA,MX", "c"},
-	{"groups", "contains", "beta", "b"},
-	{"age", "gte", "40", "c"},
-	{"version", "semver_lt", "2.0.0-rc.1", "b"},
-	{"email", "matches", "^[a-f].*@", "c"},
-	{"ip", "cidr", "10.1.0.0/16,2001:db8::/32", "b"},
+    {"email", "ends_with", "@corp.example", "b"},
+    {"country", "in", "US,CA,MX", "c"},
+    {"groups", "contains", "beta", "b"},
+    {"age", "gte", "40", "c"},
+    {"version", "semver_lt", "2.0.0-rc.1", "b"},
+    {"email", "matches", "^[a-f].*@", "c"},
+    {"ip", "cidr", "10.1.0.0/16,2001:db8::/32", "b"},
 };
 static const char *const rules_b[][4] = {
-	{"country", "equals", "DE", "b"},
-	{"plan", "starts_with", "ent", "c"},
+    {"country", "equals", "DE", "b"},
+    {"plan", "starts_with", "ent", "c"},
 };
 
 static const char *const countries[] = {"US", "DE", "FR", "CA", "BR", "JP"};
 static const char *const domains[] = {"@corp.example", "@gmail.com", "@example.org"};
-static const char *const versions[] = {"1.9.9", "2.0.0-beta", "2.0.0-rc.1", "2.0.0", "10.0.0"};
+static const char *const versions[] = {
+    "1.9.9", "2.0.0-beta", "2.0.0-rc.1", "2.0.0", "10.0.0"};
 static const char *const ips[] = {"10.1.2.3", "10.2.0.1", "2001:db8::1", "192.168.0.1"};
 static const char *const plans[] = {"enterprise", "free", "pro"};
 
@@ -122,8 +125,9 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 	flag_with_rules("alpha", 50, rules_a, 7, true);
 	flag_with_rules("bravo", 25, rules_b, 2, false);
 	flag_with_rules("charlie", 100, NULL, 0, true);
-	cr_assert(vx_eval_snapshot_fetch(h.admin, "default", "production", &snap, &st) == 0, "%s",
-	    st.message);
+	cr_assert(
+	    vx_eval_snapshot_fetch(h.admin, "default", "production", &snap, &st) == 0,
+	    "%s", st.message);
 
 	int seen[8] = {0};
 	srand(7);
@@ -179,7 +183,8 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 		in.project = "default";
 		in.environment = "production";
 		in.context = &ctx;
-		cr_assert(vx_evaluate_all(h.admin, &in, &out, &st) == 0, "%s", st.message);
+		cr_assert(
+		    vx_evaluate_all(h.admin, &in, &out, &st) == 0, "%s", st.message);
 		cr_assert_eq(out->n_results, 3 + 3, "ours and the three seeded flags");
 
 		vx_eval_attr attrs[8];
@@ -189,9 +194,10 @@ Test(local, server_and_local_evaluation_agree_on_ten_thousand_random_contexts)
 			const Vexil__V1__EvaluationResult *r = out->results[k];
 			vx_eval_result res;
 			uint64_t rule_id;
-			cr_assert(vx_eval_local(snap, r->flag_key, &lctx, &res, &rule_id) == 0);
-			cr_assert_str_eq(res.variant_key, r->variant, "context %d flag %s", i,
-			    r->flag_key);
+			cr_assert(
+			    vx_eval_local(snap, r->flag_key, &lctx, &res, &rule_id) == 0);
+			cr_assert_str_eq(res.variant_key, r->variant,
+			    "context %d flag %s", i, r->flag_key);
 			cr_assert_str_eq(vx_eval_reason_name(res.reason), r->reason);
 			cr_assert_eq(rule_id, r->rule_id);
 			cr_assert_str_eq(res.value, r->value);
@@ -220,26 +226,30 @@ Test(local, sdk_keys_evaluate_their_environment_and_nothing_else)
 	in.project = "default";
 	in.environment = "production";
 	cr_assert(vx_create_sdk_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
-	cr_assert(strncmp(k->secret, "vxs_", 4) == 0);
+	cr_assert(strncmp(k->secret, "sdk_", 4) == 0 && strlen(k->secret) == 36, "%s",
+	    k->secret);
 	cr_assert_null(k->key->hash.data);
 	snprintf(cred, sizeof(cred), "SdkKey %s", k->secret);
 	vx_client *sdk = vx_harness_client(&h, cred);
 
-	cr_assert(vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st) == 0, "%s",
-	    st.message);
+	cr_assert(vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st) == 0,
+	    "%s", st.message);
 	vx_eval_snapshot_free(snap);
-	cr_assert_eq(vx_eval_snapshot_fetch(sdk, "default", "staging", &snap, &st), VX_EPERM);
+	cr_assert_eq(
+	    vx_eval_snapshot_fetch(sdk, "default", "staging", &snap, &st), VX_EPERM);
 
 	Vexil__V1__GetFlagRequest gf = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag *f;
 	gf.project = "default";
 	gf.key = "charlie";
-	cr_assert_eq(vx_get_flag(sdk, &gf, &f, &st), VX_EPERM, "no management with an SDK key");
+	cr_assert_eq(
+	    vx_get_flag(sdk, &gf, &f, &st), VX_EPERM, "no management with an SDK key");
 
 	rv.id = k->key->id;
 	cr_assert(vx_revoke_sdk_key(h.admin, &rv, &e, &st) == 0, "%s", st.message);
 	vx_free(e);
-	cr_assert_eq(vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st), VX_EAUTH);
+	cr_assert_eq(
+	    vx_eval_snapshot_fetch(sdk, "default", "production", &snap, &st), VX_EAUTH);
 	vx_client_close(sdk);
 	vx_free(k);
 }
@@ -271,7 +281,8 @@ Test(local, every_evaluation_is_counted_and_logged)
 	/* Records are written in batches; wait for the flush, at most 5 s. */
 	for (int tries = 0; tries < 50 && total < 50; tries++) {
 		usleep(100000);
-		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s", st.message);
+		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s",
+		    st.message);
 		total = 0;
 		for (size_t i = 0; i < counts->n_counts; i++) {
 			cr_assert_str_eq(counts->counts[i]->environment, "production");
@@ -349,7 +360,8 @@ Test(local, a_full_record_buffer_drops_and_counts_without_blocking_evaluations)
 	for (int tries = 0; tries < 50 && total + dropped < evaluated; tries++) {
 		usleep(100000);
 		vx_free(counts);
-		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s", st.message);
+		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s",
+		    st.message);
 		total = 0;
 		for (size_t i = 0; i < counts->n_counts; i++)
 			total += counts->counts[i]->count;
@@ -379,7 +391,8 @@ Test(local, exposures_are_counted_apart_from_evaluations)
 	in.variant = "b";
 	in.user_id = "u1";
 	for (int i = 0; i < 7; i++) {
-		cr_assert(vx_record_exposure(h.admin, &in, &e, &st) == 0, "%s", st.message);
+		cr_assert(
+		    vx_record_exposure(h.admin, &in, &e, &st) == 0, "%s", st.message);
 		vx_free(e);
 	}
 	in.flag_key = "nope";
@@ -393,7 +406,8 @@ Test(local, exposures_are_counted_apart_from_evaluations)
 	for (int tries = 0; tries < 50 && exposures < 7; tries++) {
 		usleep(100000);
 		vx_free(counts);
-		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s", st.message);
+		cr_assert(vx_get_eval_counts(h.admin, &gc, &counts, &st) == 0, "%s",
+		    st.message);
 		exposures = evaluations = 0;
 		for (size_t i = 0; i < counts->n_counts; i++) {
 			if (strcmp(counts->counts[i]->kind, "exposure") == 0)

@@ -109,10 +109,10 @@ Test(users, repeated_failed_logins_are_refused_for_a_while)
 		cr_assert_eq(rc, VX_EAUTH);
 	}
 	cr_assert_null(log_in("brute@example.com", "secret-pw", &rc, &st));
-	cr_assert_eq(rc, VX_EFULL, "refused even with the right password: %s", st.message);
+	cr_assert_eq(
+	    rc, VX_EFULL, "refused even with the right password: %s", st.message);
 	cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED);
 }
-
 
 static int
 call_me(const char *token)
@@ -144,15 +144,17 @@ Test(users, forged_expired_and_unsigned_tokens_are_refused)
 	vx_auth_set_jwt_secret(secret);
 	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
 	cr_assert_eq(call_me(token), 0, "a token signed with the server's secret works");
-	cr_assert(vx_auth_jwt_issue(1, now - 7200000, now - 3600000, token, sizeof(token)) == 0);
+	cr_assert(vx_auth_jwt_issue(
+	              1, now - 7200000, now - 3600000, token, sizeof(token)) == 0);
 	cr_assert_eq(call_me(token), VX_EAUTH, "expired");
 	memset(other, 7, sizeof(other));
 	vx_auth_set_jwt_secret(other);
 	cr_assert(vx_auth_jwt_issue(1, now, now + 60000, token, sizeof(token)) == 0);
 	cr_assert_eq(call_me(token), VX_EAUTH, "signed with another secret");
 	/* alg "none": {"alg":"none","typ":"JWT"} . {"sub":"1","exp":9999999999} . */
-	cr_assert_eq(call_me("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5"
-			     "OTk5OTk5fQ."),
+	cr_assert_eq(
+	    call_me("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwiZXhwIjo5OTk5"
+	            "OTk5OTk5fQ."),
 	    VX_EAUTH);
 	cr_assert_eq(call_me("garbage"), VX_EAUTH);
 	vx_auth_set_jwt_secret(secret);
@@ -174,7 +176,8 @@ Test(users, users_see_only_their_own_projects)
 	cp.name = "My App";
 	cr_assert(vx_create_project(a, &cp, &p, &st) == 0, "%s", st.message);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)p->id);
-	cr_assert(strncmp(p->sdk_key, "vxs_", 4) == 0, "a readable primary SDK key");
+	cr_assert(strncmp(p->sdk_key, "sdk_", 4) == 0 && strlen(p->sdk_key) == 36,
+	    "a readable primary SDK key in the documented form: %s", p->sdk_key);
 	vx_free(p);
 	/* The same name is fine for another user. */
 	cr_assert(vx_create_project(b, &cp, &p, &st) == 0, "%s", st.message);
@@ -182,14 +185,19 @@ Test(users, users_see_only_their_own_projects)
 	cr_assert_eq(vx_create_project(a, &cp, &p, &st), VX_EEXIST);
 
 	gp.project = id;
-	cr_assert_eq(vx_get_project(b, &gp, &p, &st), VX_ENOTFOUND, "another user's project");
+	cr_assert_eq(
+	    vx_get_project(b, &gp, &p, &st), VX_ENOTFOUND, "another user's project");
 	cr_assert(vx_get_project(a, &gp, &p, &st) == 0, "%s", st.message);
 	vx_free(p);
 	cr_assert(vx_list_projects(b, &lp, &pl, &st) == 0);
-	cr_assert_eq(pl->n_projects, 1);
+	cr_assert_eq(pl->n_projects, 2, "b's own default (from sign-up) and My App");
 	vx_free(pl);
+	/* "default" is a's own, made at sign-up, never the API keys' one. */
 	gp.project = "default";
-	cr_assert_eq(vx_get_project(a, &gp, &p, &st), VX_ENOTFOUND);
+	cr_assert(vx_get_project(a, &gp, &p, &st) == 0, "%s", st.message);
+	cr_assert_neq(p->id, 1);
+	cr_assert_neq(p->owner_user_id, 0);
+	vx_free(p);
 	vx_client_close(a);
 	vx_client_close(b);
 }
@@ -219,7 +227,8 @@ Test(users, regenerating_the_sdk_key_kills_the_old_one_at_once)
 	gp.project = id;
 	cr_assert(vx_regenerate_sdk_key(a, &gp, &p2, &st) == 0, "%s", st.message);
 	cr_assert_str_neq(p2->sdk_key, p->sdk_key);
-	cr_assert_eq(vx_evaluate_all(sdk, &ea, &el, &st), VX_EAUTH, "the old key is dead");
+	cr_assert_eq(
+	    vx_evaluate_all(sdk, &ea, &el, &st), VX_EAUTH, "the old key is dead");
 	vx_client_close(sdk);
 	snprintf(cred, sizeof(cred), "SdkKey %s", p2->sdk_key);
 	sdk = vx_harness_client(&h, cred);
@@ -267,7 +276,8 @@ Test(users, admit_counts_requests_per_api_key_per_minute)
 	r = admit_as(key_b, &st, &rc);
 	cr_assert(!r->rate->limited, "another key is unaffected");
 	vx_free(r);
-	cr_assert_null(admit_as("ApiKey vxk_0000000000000000000000000000000000000000", &st, &rc));
+	cr_assert_null(
+	    admit_as("ApiKey vxk_0000000000000000000000000000000000000000", &st, &rc));
 	cr_assert_eq(rc, VX_EAUTH);
 }
 
@@ -305,7 +315,8 @@ signup_thread(void *arg)
  */
 Test(users, a_burst_of_sign_ups_past_the_hash_lane_is_refused_and_nothing_else_waits)
 {
-	static const char *const args[] = {"--hash-workers", "1", "--hash-queue", "1", NULL};
+	static const char *const args[] = {
+	    "--hash-workers", "1", "--hash-queue", "1", NULL};
 	Vexil__V1__ListProjectsRequest lp = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
 	Vexil__V1__ProjectList *pl;
 	struct signup s[SIGNUPS];
@@ -335,18 +346,21 @@ Test(users, a_burst_of_sign_ups_past_the_hash_lane_is_refused_and_nothing_else_w
 		if (s[i].rc == 0) {
 			ok++;
 			c = log_in(email, "secret-pw", &rc, &st);
-			cr_assert_eq(rc, 0, "%s signed up, so logs in: %s", email, st.message);
+			cr_assert_eq(
+			    rc, 0, "%s signed up, so logs in: %s", email, st.message);
 			vx_client_close(c);
 		} else {
 			cr_assert_eq(s[i].st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED,
-			    "a sign-up fails only for the full lane: %s", s[i].st.message);
+			    "a sign-up fails only for the full lane: %s",
+			    s[i].st.message);
 			refused++;
 			c = log_in(email, "secret-pw", &rc, &st);
-			cr_assert_neq(rc, 0, "a refused sign-up made no user (%s)", email);
+			cr_assert_neq(
+			    rc, 0, "a refused sign-up made no user (%s)", email);
 		}
 	}
 	cr_assert_gt(ok, 0, "the lane serves");
-	cr_assert_gt(refused, 0, "%d sign-ups at once overflow one hash and one place",
-	    SIGNUPS);
+	cr_assert_gt(
+	    refused, 0, "%d sign-ups at once overflow one hash and one place", SIGNUPS);
 	vx_client_close(anon);
 }

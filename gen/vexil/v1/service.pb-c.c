@@ -2917,7 +2917,7 @@ const ProtobufCMessageDescriptor vexil__v1__create_project_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__create_project_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__get_project_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor vexil__v1__get_project_request__field_descriptors[2] =
 {
   {
     "project",
@@ -2931,14 +2931,27 @@ static const ProtobufCFieldDescriptor vexil__v1__get_project_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetProjectRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__get_project_request__field_indices_by_name[] = {
+  1,   /* field[1] = if_revision */
   0,   /* field[0] = project */
 };
 static const ProtobufCIntRange vexil__v1__get_project_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor vexil__v1__get_project_request__descriptor =
 {
@@ -2948,7 +2961,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_project_request__descriptor =
   "Vexil__V1__GetProjectRequest",
   "vexil.v1",
   sizeof(Vexil__V1__GetProjectRequest),
-  1,
+  2,
   vexil__v1__get_project_request__field_descriptors,
   vexil__v1__get_project_request__field_indices_by_name,
   1,  vexil__v1__get_project_request__number_ranges,
@@ -3057,7 +3070,7 @@ const ProtobufCMessageDescriptor vexil__v1__project_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__project_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_project_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor vexil__v1__update_project_request__field_descriptors[4] =
 {
   {
     "project",
@@ -3095,8 +3108,21 @@ static const ProtobufCFieldDescriptor vexil__v1__update_project_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateProjectRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_project_request__field_indices_by_name[] = {
+  3,   /* field[3] = if_revision */
   0,   /* field[0] = project */
   1,   /* field[1] = update */
   2,   /* field[2] = update_mask */
@@ -3104,7 +3130,7 @@ static const unsigned vexil__v1__update_project_request__field_indices_by_name[]
 static const ProtobufCIntRange vexil__v1__update_project_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_project_request__descriptor =
 {
@@ -3114,14 +3140,14 @@ const ProtobufCMessageDescriptor vexil__v1__update_project_request__descriptor =
   "Vexil__V1__UpdateProjectRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateProjectRequest),
-  3,
+  4,
   vexil__v1__update_project_request__field_descriptors,
   vexil__v1__update_project_request__field_indices_by_name,
   1,  vexil__v1__update_project_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__update_project_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__delete_project_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor vexil__v1__delete_project_request__field_descriptors[2] =
 {
   {
     "project",
@@ -3135,14 +3161,27 @@ static const ProtobufCFieldDescriptor vexil__v1__delete_project_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__DeleteProjectRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__delete_project_request__field_indices_by_name[] = {
+  1,   /* field[1] = if_revision */
   0,   /* field[0] = project */
 };
 static const ProtobufCIntRange vexil__v1__delete_project_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor vexil__v1__delete_project_request__descriptor =
 {
@@ -3152,7 +3191,7 @@ const ProtobufCMessageDescriptor vexil__v1__delete_project_request__descriptor =
   "Vexil__V1__DeleteProjectRequest",
   "vexil.v1",
   sizeof(Vexil__V1__DeleteProjectRequest),
-  1,
+  2,
   vexil__v1__delete_project_request__field_descriptors,
   vexil__v1__delete_project_request__field_indices_by_name,
   1,  vexil__v1__delete_project_request__number_ranges,
@@ -3343,7 +3382,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_me_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_me_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__create_environment_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__create_environment_request__field_descriptors[5] =
 {
   {
     "project",
@@ -3393,9 +3432,22 @@ static const ProtobufCFieldDescriptor vexil__v1__create_environment_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateEnvironmentRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__create_environment_request__field_indices_by_name[] = {
   3,   /* field[3] = description */
+  4,   /* field[4] = if_revision */
   1,   /* field[1] = key */
   2,   /* field[2] = name */
   0,   /* field[0] = project */
@@ -3403,7 +3455,7 @@ static const unsigned vexil__v1__create_environment_request__field_indices_by_na
 static const ProtobufCIntRange vexil__v1__create_environment_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__create_environment_request__descriptor =
 {
@@ -3413,7 +3465,7 @@ const ProtobufCMessageDescriptor vexil__v1__create_environment_request__descript
   "Vexil__V1__CreateEnvironmentRequest",
   "vexil.v1",
   sizeof(Vexil__V1__CreateEnvironmentRequest),
-  4,
+  5,
   vexil__v1__create_environment_request__field_descriptors,
   vexil__v1__create_environment_request__field_indices_by_name,
   1,  vexil__v1__create_environment_request__number_ranges,
@@ -3547,7 +3599,7 @@ const ProtobufCMessageDescriptor vexil__v1__environment_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__environment_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_environment_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__update_environment_request__field_descriptors[5] =
 {
   {
     "project",
@@ -3597,8 +3649,21 @@ static const ProtobufCFieldDescriptor vexil__v1__update_environment_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateEnvironmentRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_environment_request__field_indices_by_name[] = {
+  4,   /* field[4] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
   2,   /* field[2] = update */
@@ -3607,7 +3672,7 @@ static const unsigned vexil__v1__update_environment_request__field_indices_by_na
 static const ProtobufCIntRange vexil__v1__update_environment_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_environment_request__descriptor =
 {
@@ -3617,14 +3682,14 @@ const ProtobufCMessageDescriptor vexil__v1__update_environment_request__descript
   "Vexil__V1__UpdateEnvironmentRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateEnvironmentRequest),
-  4,
+  5,
   vexil__v1__update_environment_request__field_descriptors,
   vexil__v1__update_environment_request__field_indices_by_name,
   1,  vexil__v1__update_environment_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__update_environment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__delete_environment_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__delete_environment_request__field_descriptors[3] =
 {
   {
     "project",
@@ -3650,15 +3715,28 @@ static const ProtobufCFieldDescriptor vexil__v1__delete_environment_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__DeleteEnvironmentRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__delete_environment_request__field_indices_by_name[] = {
+  2,   /* field[2] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
 };
 static const ProtobufCIntRange vexil__v1__delete_environment_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vexil__v1__delete_environment_request__descriptor =
 {
@@ -3668,14 +3746,14 @@ const ProtobufCMessageDescriptor vexil__v1__delete_environment_request__descript
   "Vexil__V1__DeleteEnvironmentRequest",
   "vexil.v1",
   sizeof(Vexil__V1__DeleteEnvironmentRequest),
-  2,
+  3,
   vexil__v1__delete_environment_request__field_descriptors,
   vexil__v1__delete_environment_request__field_indices_by_name,
   1,  vexil__v1__delete_environment_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__delete_environment_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__create_flag_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__create_flag_request__field_descriptors[5] =
 {
   {
     "project",
@@ -3701,15 +3779,54 @@ static const ProtobufCFieldDescriptor vexil__v1__create_flag_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "derive_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateFlagRequest, derive_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enabled",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateFlagRequest, enabled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_revision",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateFlagRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__create_flag_request__field_indices_by_name[] = {
+  2,   /* field[2] = derive_key */
+  3,   /* field[3] = enabled */
   1,   /* field[1] = flag */
+  4,   /* field[4] = if_revision */
   0,   /* field[0] = project */
 };
 static const ProtobufCIntRange vexil__v1__create_flag_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__create_flag_request__descriptor =
 {
@@ -3719,7 +3836,7 @@ const ProtobufCMessageDescriptor vexil__v1__create_flag_request__descriptor =
   "Vexil__V1__CreateFlagRequest",
   "vexil.v1",
   sizeof(Vexil__V1__CreateFlagRequest),
-  2,
+  5,
   vexil__v1__create_flag_request__field_descriptors,
   vexil__v1__create_flag_request__field_indices_by_name,
   1,  vexil__v1__create_flag_request__number_ranges,
@@ -3918,7 +4035,7 @@ const ProtobufCMessageDescriptor vexil__v1__flag_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__flag_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_descriptors[8] =
 {
   {
     "project",
@@ -3980,9 +4097,48 @@ static const ProtobufCFieldDescriptor vexil__v1__update_flag_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "all_environments",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateFlagRequest, all_environments),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "envs",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__UpdateFlagRequest, n_envs),
+    offsetof(Vexil__V1__UpdateFlagRequest, envs),
+    &vexil__v1__flag_env_config__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_revision",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateFlagRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_flag_request__field_indices_by_name[] = {
+  5,   /* field[5] = all_environments */
   4,   /* field[4] = env */
+  6,   /* field[6] = envs */
+  7,   /* field[7] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
   2,   /* field[2] = update */
@@ -3991,7 +4147,7 @@ static const unsigned vexil__v1__update_flag_request__field_indices_by_name[] = 
 static const ProtobufCIntRange vexil__v1__update_flag_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_flag_request__descriptor =
 {
@@ -4001,14 +4157,14 @@ const ProtobufCMessageDescriptor vexil__v1__update_flag_request__descriptor =
   "Vexil__V1__UpdateFlagRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateFlagRequest),
-  5,
+  8,
   vexil__v1__update_flag_request__field_descriptors,
   vexil__v1__update_flag_request__field_indices_by_name,
   1,  vexil__v1__update_flag_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__update_flag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__delete_flag_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__delete_flag_request__field_descriptors[3] =
 {
   {
     "project",
@@ -4034,15 +4190,28 @@ static const ProtobufCFieldDescriptor vexil__v1__delete_flag_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__DeleteFlagRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__delete_flag_request__field_indices_by_name[] = {
+  2,   /* field[2] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
 };
 static const ProtobufCIntRange vexil__v1__delete_flag_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vexil__v1__delete_flag_request__descriptor =
 {
@@ -4052,14 +4221,14 @@ const ProtobufCMessageDescriptor vexil__v1__delete_flag_request__descriptor =
   "Vexil__V1__DeleteFlagRequest",
   "vexil.v1",
   sizeof(Vexil__V1__DeleteFlagRequest),
-  2,
+  3,
   vexil__v1__delete_flag_request__field_descriptors,
   vexil__v1__delete_flag_request__field_indices_by_name,
   1,  vexil__v1__delete_flag_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__delete_flag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field_descriptors[8] =
 {
   {
     "project",
@@ -4121,10 +4290,49 @@ static const ProtobufCFieldDescriptor vexil__v1__set_flag_enabled_request__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "environments",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__SetFlagEnabledRequest, n_environments),
+    offsetof(Vexil__V1__SetFlagEnabledRequest, environments),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_environments",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__SetFlagEnabledRequest, all_environments),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_revision",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__SetFlagEnabledRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__set_flag_enabled_request__field_indices_by_name[] = {
+  6,   /* field[6] = all_environments */
   3,   /* field[3] = enabled */
   2,   /* field[2] = environment */
+  5,   /* field[5] = environments */
+  7,   /* field[7] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
   4,   /* field[4] = toggle */
@@ -4132,7 +4340,7 @@ static const unsigned vexil__v1__set_flag_enabled_request__field_indices_by_name
 static const ProtobufCIntRange vexil__v1__set_flag_enabled_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__set_flag_enabled_request__descriptor =
 {
@@ -4142,14 +4350,14 @@ const ProtobufCMessageDescriptor vexil__v1__set_flag_enabled_request__descriptor
   "Vexil__V1__SetFlagEnabledRequest",
   "vexil.v1",
   sizeof(Vexil__V1__SetFlagEnabledRequest),
-  5,
+  8,
   vexil__v1__set_flag_enabled_request__field_descriptors,
   vexil__v1__set_flag_enabled_request__field_indices_by_name,
   1,  vexil__v1__set_flag_enabled_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__set_flag_enabled_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_flag_env_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__update_flag_env_request__field_descriptors[5] =
 {
   {
     "project",
@@ -4199,8 +4407,21 @@ static const ProtobufCFieldDescriptor vexil__v1__update_flag_env_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateFlagEnvRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_flag_env_request__field_indices_by_name[] = {
+  4,   /* field[4] = if_revision */
   1,   /* field[1] = key */
   0,   /* field[0] = project */
   2,   /* field[2] = update */
@@ -4209,7 +4430,7 @@ static const unsigned vexil__v1__update_flag_env_request__field_indices_by_name[
 static const ProtobufCIntRange vexil__v1__update_flag_env_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_flag_env_request__descriptor =
 {
@@ -4219,14 +4440,14 @@ const ProtobufCMessageDescriptor vexil__v1__update_flag_env_request__descriptor 
   "Vexil__V1__UpdateFlagEnvRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateFlagEnvRequest),
-  4,
+  5,
   vexil__v1__update_flag_env_request__field_descriptors,
   vexil__v1__update_flag_env_request__field_indices_by_name,
   1,  vexil__v1__update_flag_env_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__update_flag_env_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__create_rule_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__create_rule_request__field_descriptors[6] =
 {
   {
     "project",
@@ -4276,17 +4497,43 @@ static const ProtobufCFieldDescriptor vexil__v1__create_rule_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "targeted_fallthrough",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateRuleRequest, targeted_fallthrough),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_revision",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateRuleRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__create_rule_request__field_indices_by_name[] = {
   2,   /* field[2] = environment */
   1,   /* field[1] = flag_key */
+  5,   /* field[5] = if_revision */
   0,   /* field[0] = project */
   3,   /* field[3] = rule */
+  4,   /* field[4] = targeted_fallthrough */
 };
 static const ProtobufCIntRange vexil__v1__create_rule_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vexil__v1__create_rule_request__descriptor =
 {
@@ -4296,14 +4543,14 @@ const ProtobufCMessageDescriptor vexil__v1__create_rule_request__descriptor =
   "Vexil__V1__CreateRuleRequest",
   "vexil.v1",
   sizeof(Vexil__V1__CreateRuleRequest),
-  4,
+  6,
   vexil__v1__create_rule_request__field_descriptors,
   vexil__v1__create_rule_request__field_indices_by_name,
   1,  vexil__v1__create_rule_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__create_rule_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule_ref__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__rule_ref__field_descriptors[6] =
 {
   {
     "project",
@@ -4353,17 +4600,43 @@ static const ProtobufCFieldDescriptor vexil__v1__rule_ref__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "targeted_fallthrough",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RuleRef, targeted_fallthrough),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "if_revision",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__RuleRef, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule_ref__field_indices_by_name[] = {
   2,   /* field[2] = environment */
   1,   /* field[1] = flag_key */
+  5,   /* field[5] = if_revision */
   0,   /* field[0] = project */
   3,   /* field[3] = rule_id */
+  4,   /* field[4] = targeted_fallthrough */
 };
 static const ProtobufCIntRange vexil__v1__rule_ref__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule_ref__descriptor =
 {
@@ -4373,7 +4646,7 @@ const ProtobufCMessageDescriptor vexil__v1__rule_ref__descriptor =
   "Vexil__V1__RuleRef",
   "vexil.v1",
   sizeof(Vexil__V1__RuleRef),
-  4,
+  6,
   vexil__v1__rule_ref__field_descriptors,
   vexil__v1__rule_ref__field_indices_by_name,
   1,  vexil__v1__rule_ref__number_ranges,
@@ -4482,7 +4755,7 @@ const ProtobufCMessageDescriptor vexil__v1__rule_list__descriptor =
   (ProtobufCMessageInit) vexil__v1__rule_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__update_rule_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor vexil__v1__update_rule_request__field_descriptors[4] =
 {
   {
     "ref",
@@ -4520,8 +4793,21 @@ static const ProtobufCFieldDescriptor vexil__v1__update_rule_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "if_revision",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateRuleRequest, if_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__update_rule_request__field_indices_by_name[] = {
+  3,   /* field[3] = if_revision */
   0,   /* field[0] = ref */
   1,   /* field[1] = update */
   2,   /* field[2] = update_mask */
@@ -4529,7 +4815,7 @@ static const unsigned vexil__v1__update_rule_request__field_indices_by_name[] = 
 static const ProtobufCIntRange vexil__v1__update_rule_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor vexil__v1__update_rule_request__descriptor =
 {
@@ -4539,7 +4825,7 @@ const ProtobufCMessageDescriptor vexil__v1__update_rule_request__descriptor =
   "Vexil__V1__UpdateRuleRequest",
   "vexil.v1",
   sizeof(Vexil__V1__UpdateRuleRequest),
-  3,
+  4,
   vexil__v1__update_rule_request__field_descriptors,
   vexil__v1__update_rule_request__field_indices_by_name,
   1,  vexil__v1__update_rule_request__number_ranges,

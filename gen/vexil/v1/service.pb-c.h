@@ -111,10 +111,14 @@ struct  Vexil__V1__GetProjectRequest
 {
   ProtobufCMessage base;
   char *project;
+  /*
+   * RegenerateSdkKey only
+   */
+  uint64_t if_revision;
 };
 #define VEXIL__V1__GET_PROJECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__get_project_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__ListProjectsRequest
@@ -143,6 +147,10 @@ struct  Vexil__V1__ProjectList
     , 0,NULL, 0 }
 
 
+/*
+ * A project named "default" can be neither deleted nor renamed
+ * (FAILED_PRECONDITION, details.field "project" or "name").
+ */
 struct  Vexil__V1__UpdateProjectRequest
 {
   ProtobufCMessage base;
@@ -153,20 +161,22 @@ struct  Vexil__V1__UpdateProjectRequest
    */
   size_t n_update_mask;
   char **update_mask;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_project_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, NULL, 0,NULL, 0 }
 
 
 struct  Vexil__V1__DeleteProjectRequest
 {
   ProtobufCMessage base;
   char *project;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__DELETE_PROJECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__delete_project_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__RegisterRequest
@@ -231,10 +241,11 @@ struct  Vexil__V1__CreateEnvironmentRequest
   char *key;
   char *name;
   char *description;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__create_environment_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__GetEnvironmentRequest
@@ -280,10 +291,11 @@ struct  Vexil__V1__UpdateEnvironmentRequest
    */
   size_t n_update_mask;
   char **update_mask;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_environment_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, 0 }
 
 
 struct  Vexil__V1__DeleteEnvironmentRequest
@@ -291,10 +303,11 @@ struct  Vexil__V1__DeleteEnvironmentRequest
   ProtobufCMessage base;
   char *project;
   char *key;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__delete_environment_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__CreateFlagRequest
@@ -305,10 +318,27 @@ struct  Vexil__V1__CreateFlagRequest
    * id, project_id, timestamps and actors are set by the server.
    */
   Vexil__V1__Flag *flag;
+  /*
+   * flag.key must then be empty: the server derives the key from
+   * flag.name (required) and picks a free one in the same transaction.
+   * The base is the name itself when it is a valid key of at most 120
+   * characters; otherwise its letters, digits, '_' and '.', every other run
+   * of bytes as one '-', from the first letter or digit, at most 120 long
+   * ("flag" when nothing is left). The first of base, base-2, base-3, ...
+   * that no flag of the project has is taken (ALREADY_EXISTS, field "key",
+   * only past base-100000).
+   */
+  protobuf_c_boolean derive_key;
+  /*
+   * Every environment that flag.envs does not configure starts enabled
+   * (otherwise disabled), in the same write.
+   */
+  protobuf_c_boolean enabled;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__CREATE_FLAG_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__create_flag_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0 }
 
 
 struct  Vexil__V1__GetFlagRequest
@@ -372,10 +402,23 @@ struct  Vexil__V1__UpdateFlagRequest
   size_t n_update_mask;
   char **update_mask;
   Vexil__V1__FlagEnvConfig *env;
+  /*
+   * The env.* fields of `env` go to every environment of the project
+   * (env.environment must then be empty).
+   */
+  protobuf_c_boolean all_environments;
+  /*
+   * More environments, applied after `env` in order, each with the env.*
+   * fields of update_mask taken from its own entry (so a later entry wins
+   * over `env` for its environment). Still one write and one revision.
+   */
+  size_t n_envs;
+  Vexil__V1__FlagEnvConfig **envs;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__UPDATE_FLAG_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_flag_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, NULL, 0, 0,NULL, 0 }
 
 
 struct  Vexil__V1__DeleteFlagRequest
@@ -383,12 +426,18 @@ struct  Vexil__V1__DeleteFlagRequest
   ProtobufCMessage base;
   char *project;
   char *key;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__DELETE_FLAG_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__delete_flag_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
+/*
+ * Sets (or toggles) `enabled` in `environment`, in each of `environments`,
+ * or with all_environments in every environment of the project: one write,
+ * one revision. At least one environment must be named (or all).
+ */
 struct  Vexil__V1__SetFlagEnabledRequest
 {
   ProtobufCMessage base;
@@ -400,10 +449,14 @@ struct  Vexil__V1__SetFlagEnabledRequest
    * flip the current state instead (ignores `enabled`)
    */
   protobuf_c_boolean toggle;
+  size_t n_environments;
+  char **environments;
+  protobuf_c_boolean all_environments;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__set_flag_enabled_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0 }
 
 
 struct  Vexil__V1__UpdateFlagEnvRequest
@@ -420,10 +473,11 @@ struct  Vexil__V1__UpdateFlagEnvRequest
    */
   size_t n_update_mask;
   char **update_mask;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_flag_env_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL, 0 }
 
 
 struct  Vexil__V1__CreateRuleRequest
@@ -436,12 +490,25 @@ struct  Vexil__V1__CreateRuleRequest
    * id, seq and timestamps are set by the server
    */
   Vexil__V1__Rule *rule;
+  /*
+   * The platform API's model, kept in the same write: an environment with
+   * rules serves its variants only to users a rule matches, so its
+   * default_variant becomes the environment's off_variant; an environment
+   * without rules serves the flag's first variant to everyone. With this
+   * set, the environment's default_variant is set so after the rule is
+   * added (and, on DeleteRule, after it is removed).
+   */
+  protobuf_c_boolean targeted_fallthrough;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__CREATE_RULE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__create_rule_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0 }
 
 
+/*
+ * Names a rule (GetRule, DeleteRule).
+ */
 struct  Vexil__V1__RuleRef
 {
   ProtobufCMessage base;
@@ -452,10 +519,18 @@ struct  Vexil__V1__RuleRef
    */
   char *environment;
   uint64_t rule_id;
+  /*
+   * DeleteRule only: see CreateRuleRequest.targeted_fallthrough.
+   */
+  protobuf_c_boolean targeted_fallthrough;
+  /*
+   * DeleteRule only
+   */
+  uint64_t if_revision;
 };
 #define VEXIL__V1__RULE_REF__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule_ref__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Vexil__V1__ListRulesRequest
@@ -494,10 +569,11 @@ struct  Vexil__V1__UpdateRuleRequest
    */
   size_t n_update_mask;
   char **update_mask;
+  uint64_t if_revision;
 };
 #define VEXIL__V1__UPDATE_RULE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_rule_request__descriptor) \
-    , NULL, NULL, 0,NULL }
+    , NULL, NULL, 0,NULL, 0 }
 
 
 struct  Vexil__V1__CreateApiKeyRequest
@@ -505,7 +581,8 @@ struct  Vexil__V1__CreateApiKeyRequest
   ProtobufCMessage base;
   char *name;
   /*
-   * empty: every project (admin only)
+   * Empty: the caller's own project when its key is bound to one; else
+   * every project (global admin keys only).
    */
   char *project;
   Vexil__V1__Role role;
@@ -563,9 +640,16 @@ struct  Vexil__V1__RevokeApiKeyRequest
     , 0 }
 
 
+/*
+ * SDK keys are "sdk_" followed by 32 letters and digits; keys issued
+ * before as "vxs_" + 40 hex digits are still accepted.
+ */
 struct  Vexil__V1__CreateSdkKeyRequest
 {
   ProtobufCMessage base;
+  /*
+   * empty: the caller's own, when bound to one
+   */
   char *project;
   /*
    * empty: any environment of the project
