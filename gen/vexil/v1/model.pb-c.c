@@ -1126,62 +1126,108 @@ const ProtobufCMessageDescriptor vexil__v1__variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] = {
-    {
-        "attribute", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_STRING,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, attribute), NULL, &protobuf_c_empty_string,
-        0,            /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "operator", 2, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_STRING,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, operator_), NULL, &protobuf_c_empty_string,
-        0,            /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "values", 3, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_STRING,
-        offsetof(Vexil__V1__Condition, n_values), offsetof(Vexil__V1__Condition, values),
-        NULL, &protobuf_c_empty_string, 0, /* flags */
-        0, NULL, NULL                      /* reserved1,reserved2, etc */
-    },
-    {
-        "negate", 4, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0,                                                     /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, negate), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "case_insensitive", 5, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, case_insensitive), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "missing", 6, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0,                                                      /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, missing), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
+static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] =
+{
+  {
+    "attribute",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, attribute),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operator",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, operator_),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Condition, n_values),
+    offsetof(Vexil__V1__Condition, values),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, negate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "case_insensitive",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, case_insensitive),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "missing",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, missing),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__condition__field_indices_by_name[] = {
-    0, /* field[0] = attribute */
-    4, /* field[4] = case_insensitive */
-    5, /* field[5] = missing */
-    3, /* field[3] = negate */
-    1, /* field[1] = operator */
-    2, /* field[2] = values */
+  0,   /* field[0] = attribute */
+  4,   /* field[4] = case_insensitive */
+  5,   /* field[5] = missing */
+  3,   /* field[3] = negate */
+  1,   /* field[1] = operator */
+  2,   /* field[2] = values */
 };
-static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] = {
-    {1, 0}, {0, 6}};
-const ProtobufCMessageDescriptor vexil__v1__condition__descriptor = {
-    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC, "vexil.v1.Condition", "Condition",
-    "Vexil__V1__Condition", "vexil.v1", sizeof(Vexil__V1__Condition), 6,
-    vexil__v1__condition__field_descriptors, vexil__v1__condition__field_indices_by_name,
-    1, vexil__v1__condition__number_ranges,
-    (ProtobufCMessageInit)vexil__v1__condition__init, NULL, NULL, NULL /* reserved[123] */
+static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Condition",
+  "Condition",
+  "Vexil__V1__Condition",
+  "vexil.v1",
+  sizeof(Vexil__V1__Condition),
+  6,
+  vexil__v1__condition__field_descriptors,
+  vexil__v1__condition__field_indices_by_name,
+  1,  vexil__v1__condition__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__condition__init,
+  NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vexil__v1__rollout__field_descriptors[3] =
 {

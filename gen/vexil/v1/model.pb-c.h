@@ -154,12 +154,10 @@ struct  Vexil__V1__Condition
    */
   protobuf_c_boolean missing;
 };
-#define VEXIL__V1__CONDITION__INIT                                                       \
-	{                                                                                \
-		PROTOBUF_C_MESSAGE_INIT(&vexil__v1__condition__descriptor)               \
-		, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,   \
-		    NULL, 0, 0, 0                                                        \
-	}
+#define VEXIL__V1__CONDITION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__condition__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+
 
 struct  Vexil__V1__Rollout
 {
