@@ -109,7 +109,10 @@ int vx_call_project_read(
 
 /* ---- validation (validate.c) ---- */
 
-/* A key: 1..max of [A-Za-z0-9_.-], starting with a letter or digit. */
+/*
+ * A key: 1..max bytes of UTF-8 letters and digits (any script), combining
+ * marks, '_', '-' and '.', starting with a letter or digit, in NFC.
+ */
 int vx_check_key(vx_call *c, const char *field, const char *v, size_t max) VX_MUST_USE;
 /* Printable text without control characters, at most max bytes; required
  * when min is 1. */

@@ -491,6 +491,21 @@ Test(ofrep, every_surface_reports_the_same_value_and_reason)
 	vx_http_res_free(&fs);
 }
 
+/* A key in UTF-8 is one percent-encoded path segment. */
+Test(ofrep, a_utf8_flag_key_evaluates_percent_encoded)
+{
+	vx_http_res r;
+
+	ctl("flag create --project default \xc3\xbcnicode-flag");
+	ctl("flag enable --project default \xc3\xbcnicode-flag --env production");
+	r = post("/ofrep/v1/evaluate/flags/%C3%BCnicode-flag", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "key"), "\xc3\xbcnicode-flag");
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	vx_http_res_free(&r);
+}
+
 /* ---- bulk ---- */
 
 Test(ofrep, bulk_evaluates_every_flag_with_an_event_stream)

@@ -309,3 +309,47 @@ Test(eval_rpc, oversized_patterns_are_refused_naming_the_condition_and_writes_go
 	cr_assert_str_eq(res->variant, "on");
 	vx_free(res);
 }
+
+/* Keys in any script, as Unleash allows, kept and compared in NFC. */
+Test(eval_rpc, flag_keys_take_utf8_letters_in_nfc)
+{
+	/* "ünicode-flag" (NFC, U+00FC) and "日本-フラグ". */
+	const char *nfc = "\xc3\xbcnicode-flag",
+	           *cjk = "\xe6\x97\xa5\xe6\x9c\xac-\xe3\x83\x95"
+	                  "\xe3\x83\xa9\xe3\x82\xb0";
+	/* The same as the first, decomposed: u + U+0308. */
+	const char *nfd = "u\xcc\x88nicode-flag";
+	const char *bad[] = {
+	    "has space", "a/b", "-lead", "\xcc\x88lead-mark", "tab\tkey"};
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__EvaluationResult *r;
+	vx_status st;
+	int rc;
+
+	make_flag(nfc);
+	make_flag(cjk);
+	set_enabled(nfc, true);
+	r = eval(nfc, "u1", NULL, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->flag_key, nfc);
+	cr_assert_str_eq(r->variant, "on");
+	vx_free(r);
+	r = eval(cjk, "u1", NULL, &rc);
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(r->reason, "DISABLED");
+	vx_free(r);
+
+	in.project = "default";
+	in.flag = &f;
+	f.key = (char *)nfd;
+	cr_assert_eq(vx_create_flag(h.admin, &in, &out, &st), VX_EINVAL);
+	cr_assert_str_eq(st.field, "flag.key");
+	cr_assert_str_eq(st.constraint, "nfc");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.key = (char *)bad[i];
+		cr_assert_eq(
+		    vx_create_flag(h.admin, &in, &out, &st), VX_EINVAL, "%s", bad[i]);
+		cr_assert_str_eq(st.field, "flag.key", "%s", bad[i]);
+	}
+}
