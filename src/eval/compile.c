@@ -114,6 +114,18 @@ measure_rule(const vx_eval_rule_src *r, size_t ri, struct sizes *sz,
 		ok = ok && add_str(&sz->strings, r->rollout.stickiness);
 	if (r->rollout.group_id != NULL)
 		ok = ok && add_str(&sz->strings, r->rollout.group_id);
+	/* A split of its own copies its (or the rollout's) strings again. */
+	if (r->split_stickiness != NULL || r->split_group_id != NULL) {
+		const char *st =
+		    r->split_stickiness ? r->split_stickiness : r->rollout.stickiness;
+		const char *g =
+		    r->split_group_id ? r->split_group_id : r->rollout.group_id;
+
+		if (st != NULL)
+			ok = ok && add_str(&sz->strings, st);
+		if (g != NULL)
+			ok = ok && add_str(&sz->strings, g);
+	}
 	for (size_t ci = 0; ok && ci < r->nconditions; ci++) {
 		const vx_eval_condition_src *c = &r->conditions[ci];
 
@@ -514,6 +526,16 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	    r->rollout.stickiness, r->rollout.group_id, &out->ro, where, e);
 	if (rc != 0)
 		return rc;
+	out->split_ro = out->ro;
+	out->split_own = r->split_stickiness != NULL || r->split_group_id != NULL;
+	if (out->split_own) {
+		rc = compile_rollout(fl, f, false, 0,
+		    r->split_stickiness ? r->split_stickiness : r->rollout.stickiness,
+		    r->split_group_id ? r->split_group_id : r->rollout.group_id,
+		    &out->split_ro, where, e);
+		if (rc != 0)
+			return rc;
+	}
 	return compile_serve(fl, f, r, out, where, e);
 }
 

@@ -57,9 +57,12 @@
  *    points (a total of 10000) for the design's 10000 buckets. Keep
  *    Unleash's own weights (a total of 1000) so that imported users keep
  *    their buckets; scaling them to 10000 would move users.
- *  - A split uses the rule's rollout stickiness and group (the rollout
- *    settings apply even when the rollout is not enabled), or the default
- *    stickiness and the flag key. A context with no value for a named
+ *  - A split uses its own stickiness and group when the rule gives them
+ *    (split_stickiness, split_group_id; each NULL falls back on its own),
+ *    else the rule's rollout stickiness and group (the rollout settings
+ *    apply even when the rollout is not enabled), or the default
+ *    stickiness and the flag key. So a rule can admit 25% of accounts and
+ *    split them by user. A context with no value for a named
  *    stickiness attribute cannot be bucketed, so the rule does not apply,
  *    and evaluation moves on to the next rule.
  *
@@ -281,6 +284,9 @@ typedef struct vx_eval_rule_src {
 	uint32_t variant; /* served when nsplits == 0 */
 	const vx_eval_split_src *splits; /* weighted split, if nsplits > 0 */
 	size_t nsplits;
+	/* The split's own stickiness and group; NULL: the rollout's. */
+	const char *split_stickiness;
+	const char *split_group_id;
 } vx_eval_rule_src;
 
 /* A variant: a key and its value as JSON text (e.g. `true`, `"blue"`). */

@@ -133,6 +133,8 @@ struct vxe_rule {
 	const struct vxe_cond *conds;
 	size_t nconds;
 	struct vxe_rollout ro;
+	struct vxe_rollout split_ro; /* the split's stickiness and group */
+	bool split_own;              /* split_ro differs from ro */
 	uint32_t variant;
 	const struct vxe_split *splits;
 	size_t nsplits;

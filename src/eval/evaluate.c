@@ -527,9 +527,13 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		*variant = r->variant;
 		return T_YES;
 	}
-	if (!have_stick && !stick_value(ctx, &r->ro, &st))
+	if (r->split_own) {
+		if (!stick_value(ctx, &r->split_ro, &st))
+			return T_NO;
+	} else if (!have_stick && !stick_value(ctx, &r->ro, &st)) {
 		return T_NO;
-	b = bucket(&r->ro, &st, VXE_HASH_VARIANT, r->total_weight);
+	}
+	b = bucket(&r->split_ro, &st, VXE_HASH_VARIANT, r->total_weight);
 	res->split_bucket = b;
 	/* The last cum is total_weight >= b, so the loop always serves. */
 	for (size_t i = 0; i < r->nsplits; i++) {

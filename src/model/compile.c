@@ -112,6 +112,8 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 			conds[ci].case_insensitive = k->case_insensitive;
 		}
 		rollout_src(r->rollout, &rs->rollout);
+		rs->split_stickiness = *r->split_stickiness ? r->split_stickiness : NULL;
+		rs->split_group_id = *r->split_group_id ? r->split_group_id : NULL;
 		if (r->n_split) {
 			rs->splits = &splits[si];
 			rs->nsplits = r->n_split;

@@ -98,6 +98,13 @@ check_rule(vx_call *c, const Vexil__V1__Flag *f, const char *at, const Vexil__V1
 	snprintf(field, sizeof(field), "%s.rollout", at);
 	if ((rc = check_rollout(c, field, r->rollout)) != 0)
 		return rc;
+	snprintf(field, sizeof(field), "%s.split_stickiness", at);
+	if (*r->split_stickiness &&
+	    (rc = vx_check_key(c, field, r->split_stickiness, 64)) != 0)
+		return rc;
+	snprintf(field, sizeof(field), "%s.split_group_id", at);
+	if ((rc = vx_check_text(c, field, r->split_group_id, 0, VX_KEY_MAX)) != 0)
+		return rc;
 	if (*r->variant && r->n_split)
 		return vx_fail(c, VX_EINVAL, at, "one_of",
 		    "%s serves either a variant or a split, not both", at);

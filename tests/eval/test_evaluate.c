@@ -519,6 +519,58 @@ Test(evaluate, fills_both_buckets_for_a_rollout_rule_with_a_split)
 	vx_eval_flag_free(f);
 }
 
+/* 25% of accounts are in; each of their users gets a colour of their own. */
+Test(evaluate, lets_a_split_bucket_by_other_stickiness_and_group_than_the_rollout)
+{
+	vx_eval_split_src split[] = {{1, 5000}, {2, 5000}};
+	vx_eval_rule_src r = rule_on(NULL, 0);
+	vx_eval_flag_src src = color_flag(&r, 1);
+	vx_eval_flag *f;
+	int seen[4] = {0};
+
+	r.splits = split;
+	r.nsplits = 2;
+	r.rollout = (vx_eval_rollout_src){.enabled = true,
+	    .percentage = 25,
+	    .stickiness = "account",
+	    .group_id = "accounts"};
+	r.split_stickiness = "user_id";
+	r.split_group_id = "colours";
+	f = must_compile(&src);
+	for (int a = 0; a < 200; a++) {
+		char acct[16];
+		vx_eval_attr attr = {
+		    .name = "account", .kind = VX_ATTR_STRING, .u.s = acct};
+		uint32_t ab;
+
+		snprintf(acct, sizeof(acct), "acct-%d", a);
+		ab = vx_eval_bucket("accounts", acct, 0, 100);
+		for (int u = 0; u < 5; u++) {
+			char id[16];
+			vx_eval_ctx ctx = {.user_id = id, .attrs = &attr, .nattrs = 1};
+			vx_eval_result res;
+			uint32_t sb;
+
+			snprintf(id, sizeof(id), "u-%d-%d", a, u);
+			res = must_eval(f, &ctx);
+			if (ab > 25) {
+				cr_assert_eq(res.reason, VX_REASON_DEFAULT);
+				continue;
+			}
+			sb = vx_eval_bucket("colours", id, VX_EVAL_VARIANT_SEED, 10000);
+			cr_assert_eq(res.reason, VX_REASON_TARGETING_MATCH);
+			cr_assert_eq(res.bucket, ab);
+			cr_assert_eq(res.split_bucket, sb);
+			cr_assert_eq(res.variant, sb <= 5000 ? 1 : 2);
+			seen[res.variant]++;
+		}
+	}
+	/* Users of one account do not all get the same colour. */
+	cr_expect_gt(seen[1], 0);
+	cr_expect_gt(seen[2], 0);
+	vx_eval_flag_free(f);
+}
+
 Test(evaluate, gives_the_same_result_every_time_for_the_same_user)
 {
 	vx_eval_split_src split[] = { { 1, 1 }, { 2, 1 }, { 3, 1 } };

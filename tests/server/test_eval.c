@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eval/eval.h"
 #include "harness.h"
 
 VX_SERVER_SUITE(eval_rpc, 60);
@@ -352,4 +353,51 @@ Test(eval_rpc, flag_keys_take_utf8_letters_in_nfc)
 		    vx_create_flag(h.admin, &in, &out, &st), VX_EINVAL, "%s", bad[i]);
 		cr_assert_str_eq(st.field, "flag.key", "%s", bad[i]);
 	}
+}
+
+/* A rule's split can bucket by another attribute and group than its rollout. */
+Test(eval_rpc, a_split_keeps_its_own_stickiness_and_group)
+{
+	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__WeightedVariant on = VEXIL__V1__WEIGHTED_VARIANT__INIT,
+	                           off = VEXIL__V1__WEIGHTED_VARIANT__INIT;
+	Vexil__V1__WeightedVariant *split[] = {&on, &off};
+	vx_status st;
+	int rc;
+
+	make_flag("colour");
+	set_enabled("colour", true);
+	on.variant = "on", on.weight = 5000;
+	off.variant = "off", off.weight = 5000;
+	r.enabled = true;
+	r.split = split;
+	r.n_split = 2;
+	r.split_stickiness = "email";
+	r.split_group_id = "by-mail";
+	in.project = "default";
+	in.flag_key = "colour";
+	in.environment = "production";
+	in.rule = &r;
+	cr_assert(vx_create_rule(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	cr_assert_str_eq(out->split_stickiness, "email");
+	cr_assert_str_eq(out->split_group_id, "by-mail");
+	vx_free(out);
+	for (int i = 0; i < 40; i++) {
+		char user[16], email[32];
+		Vexil__V1__EvaluationResult *res;
+		uint32_t b;
+
+		snprintf(user, sizeof(user), "u%d", i);
+		snprintf(email, sizeof(email), "m%d@example.com", i % 7);
+		b = vx_eval_bucket("by-mail", email, VX_EVAL_VARIANT_SEED, 10000);
+		res = eval("colour", user, email, &rc);
+		cr_assert_eq(rc, 0);
+		cr_assert_str_eq(res->reason, "TARGETING_MATCH");
+		cr_assert_str_eq(res->variant, b <= 5000 ? "on" : "off", "%s", email);
+		vx_free(res);
+	}
+	r.split_stickiness = "not a key";
+	cr_assert_eq(vx_create_rule(h.admin, &in, &out, &st), VX_EINVAL);
+	cr_assert(strstr(st.field, "split_stickiness") != NULL, "%s", st.field);
 }

@@ -1344,7 +1344,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[11] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[13] =
 {
   {
     "id",
@@ -1478,6 +1478,30 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[11] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "split_stickiness",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Rule, split_stickiness),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "split_group_id",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Rule, split_group_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1489,13 +1513,15 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   5,   /* field[5] = rollout */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
+  12,   /* field[12] = split_group_id */
+  11,   /* field[11] = split_stickiness */
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
 static const ProtobufCIntRange vexil__v1__rule__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1505,7 +1531,7 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  11,
+  13,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
   1,  vexil__v1__rule__number_ranges,

@@ -216,10 +216,17 @@ struct  Vexil__V1__Rule
   uint64_t seq;
   int64_t created_at;
   int64_t updated_at;
+  /*
+   * What a split buckets by, when not what the rollout does: a stickiness
+   * ("default", "random" or an attribute) and a group id; empty: the
+   * rollout's (or the defaults: default stickiness, the flag key).
+   */
+  char *split_stickiness;
+  char *split_group_id;
 };
 #define VEXIL__V1__RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__FlagEnvConfig
