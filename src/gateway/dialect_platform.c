@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
@@ -1111,7 +1112,7 @@ sdk_evaluate(vx_gw_req *r)
 		return;
 	in.environment = (char *)env;
 	in.context = &ctx;
-	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_evaluate_all(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
