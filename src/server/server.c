@@ -225,11 +225,12 @@ static bool
 sdk_may_call(const vx_wire_method *m)
 {
 	static const char *const allowed[] = {
-		"vexil.v1.EvaluationService/Evaluate",
-		"vexil.v1.EvaluationService/EvaluateAll",
-		"vexil.v1.EvaluationService/GetSnapshot",
-		"vexil.v1.WatchService/Changes",
-		"vexil.v1.AuthService/Admit",
+	    "vexil.v1.EvaluationService/Evaluate",
+	    "vexil.v1.EvaluationService/EvaluateAll",
+	    "vexil.v1.EvaluationService/GetSnapshot",
+	    "vexil.v1.WatchService/Changes",
+	    "vexil.v1.AuthService/Admit",
+	    "vexil.v1.EdgeService/RecordEvaluations",
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcmp(m->name, allowed[i]) == 0)
@@ -585,10 +586,18 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	vx_server *srv;
 	vx_store_opts so = {0};
 	ProtobufCService *services[] = {
-		&vx_project_service.base, &vx_environment_service.base,
-		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
-		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
-		&vx_user_service.base, &vx_admin_service.base, &vx_auth_service.base,
+	    &vx_project_service.base,
+	    &vx_environment_service.base,
+	    &vx_flag_service.base,
+	    &vx_rule_service.base,
+	    &vx_key_service.base,
+	    &vx_audit_service.base,
+	    &vx_evaluation_service.base,
+	    &vx_watch_service.base,
+	    &vx_user_service.base,
+	    &vx_admin_service.base,
+	    &vx_auth_service.base,
+	    &vx_edge_service.base,
 	};
 	int rc;
 
