@@ -36,6 +36,8 @@
 #define MAX_ATTRS 64   /* as vexild's handlers_eval.c */
 #define ENV_MAX 72
 #define POLL_MS 1000 /* the watches' quiet-period catch-up */
+#define REC_CAP 4096 /* evaluation records buffered per snapshot */
+#define FLUSH_MS 100 /* how often they are sent */
 
 struct key_ent {
 	bool used;
@@ -46,14 +48,30 @@ struct key_ent {
 	int64_t expires_at;
 };
 
+/* One evaluation answered here, for vexild's counts and recent log (the
+ * sizes are what vexild keeps, server/evalrec.c). */
+struct rec {
+	char flag[129];
+	char variant[65];
+	const char *reason; /* static: vx_eval_reason_name() */
+	char user[129];
+};
+
 struct snap {
 	uint64_t project_id;
 	char env[ENV_MAX];
 	vx_watch *w;
+	char *credential; /* the watch's, for the record batches */
 	atomic_int refs;
 	_Atomic int64_t used_at;
 	atomic_bool stale;
 	struct snap *next; /* in the graveyard */
+
+	pthread_mutex_t rlock; /* recs, nrec, dropped */
+	struct rec *recs;      /* REC_CAP, or NULL before the first record */
+	size_t nrec;
+	uint64_t dropped;
+	struct rec *spare; /* the flusher's own */
 };
 
 struct vx_gw_edge {
@@ -76,6 +94,8 @@ struct vx_gw_edge {
 	bool started;
 	atomic_bool stop;
 	atomic_uint_fast64_t served, misses;
+	atomic_uint_fast64_t rec_dropped; /* records vexild never got */
+	int64_t flushed_at;
 	atomic_int pipes; /* connections to vexild's PUB socket */
 	atomic_bool ever; /* there was one */
 };
@@ -250,6 +270,8 @@ target_env(const struct who *who, const char *project, const char *env)
 
 /* ---- snapshots ---- */
 
+static void snap_free(vx_gw_edge *e, struct snap *s);
+
 static void
 unref(struct snap *s)
 {
@@ -306,6 +328,11 @@ start(vx_gw_edge *e, vx_gw_req *r, uint64_t project_id, const char *env)
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto out;
+	if ((s->credential = strdup(r->credential)) == NULL) {
+		free(s);
+		goto out;
+	}
+	pthread_mutex_init(&s->rlock, NULL);
 	snprintf(pid, sizeof(pid), "%" PRIu64, project_id);
 	wo.rpc_url = e->rpc_url;
 	wo.pub_url = e->sub_url;
@@ -319,7 +346,7 @@ start(vx_gw_edge *e, vx_gw_req *r, uint64_t project_id, const char *env)
 		vx_log(VX_LOG_WARN,
 		    "edge: cannot follow project %" PRIu64 " environment %s: %s",
 		    project_id, env, st.message);
-		free(s);
+		snap_free(e, s);
 		goto out;
 	}
 	s->project_id = project_id;
@@ -361,6 +388,160 @@ check_stale(struct snap *s)
 		    "edge: project %" PRIu64
 		    " environment %s caught up at revision %" PRIu64,
 		    s->project_id, s->env, vx_watch_revision(s->w));
+}
+
+/* ---- evaluation records ---- */
+
+static void
+copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+/*
+ * Buffers what was answered, for vexild. A short lock shared only with
+ * other evaluations of this snapshot and the flusher's pointer swap; a
+ * full buffer drops (and counts) instead of waiting.
+ */
+static void
+push_records(
+    struct snap *s, const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
+{
+	pthread_mutex_lock(&s->rlock);
+	if (s->recs == NULL)
+		s->recs = malloc(REC_CAP * sizeof(*s->recs));
+	for (size_t i = 0; i < n; i++) {
+		struct rec *r;
+		if (s->recs == NULL || s->nrec == REC_CAP) {
+			s->dropped += n - i;
+			break;
+		}
+		r = &s->recs[s->nrec++];
+		copy(r->flag, sizeof(r->flag), res[i].flag_key);
+		copy(r->variant, sizeof(r->variant), res[i].variant);
+		r->reason = res[i].reason;
+		copy(r->user, sizeof(r->user), user);
+	}
+	pthread_mutex_unlock(&s->rlock);
+}
+
+/* Sends s's buffered records in one EdgeService/RecordEvaluations call,
+ * with the credential the watch follows with. The flusher's only. */
+static void
+flush(vx_gw_edge *e, struct snap *s)
+{
+	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
+	Vexil__V1__EdgeRecordsReply *out;
+	Vexil__V1__EdgeEvalRecord *items = NULL, **ptrs = NULL;
+	struct rec *b;
+	char pid[24];
+	uint64_t dropped;
+	vx_status st;
+	size_t n;
+
+	pthread_mutex_lock(&s->rlock);
+	n = s->nrec;
+	dropped = s->dropped;
+	pthread_mutex_unlock(&s->rlock);
+	if (n == 0 && dropped == 0)
+		return;
+	if (s->spare == NULL && (s->spare = malloc(REC_CAP * sizeof(*s->spare))) == NULL)
+		return;
+	pthread_mutex_lock(&s->rlock);
+	b = s->recs;
+	n = s->nrec;
+	dropped = s->dropped;
+	if (b != NULL) {
+		s->recs = s->spare;
+		s->spare = b;
+	}
+	s->nrec = 0;
+	s->dropped = 0;
+	pthread_mutex_unlock(&s->rlock);
+	if (n == 0 && dropped == 0)
+		return;
+	if (down(e) || (items = calloc(n + 1, sizeof(*items))) == NULL ||
+	    (ptrs = calloc(n + 1, sizeof(*ptrs))) == NULL)
+		goto lost;
+	for (size_t i = 0; i < n; i++) {
+		vexil__v1__edge_eval_record__init(&items[i]);
+		items[i].flag_key = b[i].flag;
+		items[i].variant = b[i].variant;
+		items[i].reason = (char *)b[i].reason;
+		items[i].user_id = b[i].user;
+		ptrs[i] = &items[i];
+	}
+	snprintf(pid, sizeof(pid), "%" PRIu64, s->project_id);
+	in.project = pid;
+	in.environment = s->env;
+	in.records = ptrs;
+	in.n_records = n;
+	in.dropped = dropped;
+	if (vx_record_evaluations_as(e->client,
+	        &(vx_call_opts){
+	            .credential = s->credential, .timeout_ms = e->o.timeout_ms},
+	        &in, &out, &st) != 0) {
+		vx_log(VX_LOG_WARN,
+		    "edge: %zu evaluation records of project %" PRIu64 " lost: %s", n,
+		    s->project_id, st.message);
+		goto lost;
+	}
+	vx_free(out);
+	free(items);
+	free(ptrs);
+	if (dropped)
+		atomic_fetch_add(&e->rec_dropped, dropped);
+	return;
+lost:
+	free(items);
+	free(ptrs);
+	atomic_fetch_add(&e->rec_dropped, n + dropped);
+}
+
+/* Flushes every live snapshot, at most every FLUSH_MS. */
+static void
+flush_all(vx_gw_edge *e)
+{
+	struct snap **held;
+	int64_t now = vx_now_ms();
+	size_t n = 0;
+
+	if (now - e->flushed_at < FLUSH_MS)
+		return;
+	e->flushed_at = now;
+	if ((held = calloc(e->o.max_snapshots + 1, sizeof(*held))) == NULL)
+		return;
+	pthread_rwlock_rdlock(&e->lock);
+	for (size_t i = 0; i < e->n; i++) {
+		held[n] = e->snaps[i];
+		atomic_fetch_add(&held[n++]->refs, 1);
+	}
+	pthread_rwlock_unlock(&e->lock);
+	for (size_t i = 0; i < n; i++) {
+		flush(e, held[i]);
+		unref(held[i]);
+	}
+	free(held);
+}
+
+static void
+snap_free(vx_gw_edge *e, struct snap *s)
+{
+	flush(e, s);
+	vx_watch_stop(s->w);
+	if (s->credential != NULL) {
+		sodium_memzero(s->credential, strlen(s->credential));
+		free(s->credential);
+	}
+	free(s->recs);
+	free(s->spare);
+	pthread_mutex_destroy(&s->rlock);
+	free(s);
 }
 
 /* ---- the notice thread ---- */
@@ -433,8 +614,7 @@ sweep(vx_gw_edge *e, bool all)
 	while (done != NULL) {
 		struct snap *s = done;
 		done = s->next;
-		vx_watch_stop(s->w);
-		free(s);
+		snap_free(e, s);
 	}
 }
 
@@ -450,6 +630,7 @@ run(void *arg)
 			nng_msg_free(msg);
 		}
 		sweep(e, false);
+		flush_all(e);
 	}
 	return NULL;
 }
@@ -501,11 +682,11 @@ acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
 	return snap;
 }
 
+/* Unpins the compiled set; the caller still holds s (unref() it). */
 static void
 release(struct snap *s, const vx_eval_snapshot *snap)
 {
 	vx_watch_release(s->w, snap);
-	unref(s);
 }
 
 int
@@ -539,6 +720,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	ptrs = vx_arena_alloc(r->arena, (n + 1) * sizeof(*ptrs));
 	if (list == NULL || res == NULL || ptrs == NULL) {
 		release(s, snap);
+		unref(s);
 		return vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
 	}
 	vexil__v1__evaluation_list__init(list);
@@ -552,8 +734,12 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	list->n_results = n;
 	list->revision = n ? res[0].revision : vx_watch_revision(s->w);
 	release(s, snap);
-	if (rc != 0)
+	if (rc != 0) {
+		unref(s);
 		return vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+	}
+	push_records(s, res, n, ctx.user_id);
+	unref(s);
 	atomic_fetch_add(&e->served, 1);
 	*out = list;
 	return 0;
@@ -589,8 +775,12 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 			rc = copy_result(r, res);
 	}
 	release(s, snap);
-	if (rc != 0)
+	if (rc != 0) {
+		unref(s);
 		return vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+	}
+	push_records(s, res, 1, ctx.user_id);
+	unref(s);
 	atomic_fetch_add(&e->served, 1);
 	*out = res;
 	return 0;

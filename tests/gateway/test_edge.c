@@ -534,3 +534,102 @@ Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
 	cr_assert(strstr(a.body, "\"value\":true") != NULL, "the edge never caught up");
 	vx_http_res_free(&a);
 }
+
+/* How many of the recent evaluations vexild logged are user's. */
+static size_t
+logged(const char *user, const char *reason_of_f0, bool *reason_ok)
+{
+	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+	Vexil__V1__EvalLog *log;
+	vx_status st;
+	size_t n = 0;
+
+	in.project = "default";
+	in.limit = 1000;
+	cr_assert_eq(vx_list_eval_log(h.admin, &in, &log, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < log->n_records; i++) {
+		const Vexil__V1__EvalRecord *r = log->records[i];
+		if (strcmp(r->user_id, user) != 0)
+			continue;
+		n++;
+		cr_assert_str_eq(r->environment, "production");
+		if (strcmp(r->flag_key, "f0") == 0 &&
+		    strcmp(r->reason, reason_of_f0) != 0)
+			*reason_ok = false;
+	}
+	vx_free(log);
+	return n;
+}
+
+Test(edge, sends_its_evaluation_records_to_vexild)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"edge-rec\"}}";
+	char reason[32] = "";
+	size_t flags = 0, n = 0;
+	bool same = true;
+
+	warm(sdk_key, "{\"context\":{\"targetingKey\":\"warm\"}}");
+	for (int i = 0; i < 5; i++) {
+		vx_http_res a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		const cJSON *f;
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		flags = (size_t)cJSON_GetArraySize(item(a.json, "flags"));
+		cJSON_ArrayForEach(
+		    f, item(a.json, "flags")) if (strcmp(item(f, "key")->valuestring,
+		                                      "f0") == 0) snprintf(reason,
+		    sizeof(reason), "%s", item(f, "reason")->valuestring);
+		vx_http_res_free(&a);
+	}
+	/* Batches leave every 100 ms and vexild writes every 500 ms: wait,
+	 * bounded, for all of them. */
+	for (int i = 0; i < 100 && (n = logged("edge-rec", reason, &same)) < 5 * flags;
+	     i++)
+		usleep(50000);
+	cr_assert_eq(n, 5 * flags, "vexild logged %zu of the edge's %zu evaluations", n,
+	    5 * flags);
+	cr_assert(same, "a logged reason is not the one the edge answered");
+}
+
+Test(edge, refuses_records_outside_the_credential)
+{
+	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
+	Vexil__V1__EdgeEvalRecord rec = VEXIL__V1__EDGE_EVAL_RECORD__INIT,
+	                          *recs[] = {&rec};
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__EdgeRecordsReply *out;
+	Vexil__V1__Project *other;
+	vx_client *c = vx_harness_client(&h, vx_fmt("SdkKey %s", sdk_key));
+	vx_status st;
+
+	cp.name = "other";
+	cr_assert_eq(vx_create_project(h.admin, &cp, &other, &st), 0, "%s", st.message);
+	rec.flag_key = "f0";
+	rec.variant = "on";
+	rec.reason = "DEFAULT";
+	in.records = recs;
+	in.n_records = 1;
+	/* Another project, another environment than the key's, an unknown
+	 * flag, a made-up reason. */
+	in.project = (char *)vx_fmt("%llu", (unsigned long long)other->id);
+	cr_assert_neq(vx_record_evaluations(c, &in, &out, &st), 0);
+	in.project = "";
+	in.environment = "development";
+	cr_assert_neq(vx_record_evaluations(c, &in, &out, &st), 0);
+	in.environment = "";
+	rec.flag_key = "no-such-flag";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 0);
+	vx_free(out);
+	rec.flag_key = "f0";
+	rec.reason = "BECAUSE";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 0);
+	vx_free(out);
+	rec.reason = "DEFAULT";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 1);
+	vx_free(out);
+	vx_free(other);
+	vx_client_close(c);
+}
