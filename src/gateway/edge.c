@@ -848,6 +848,11 @@ vx_gw_edge_stop(vx_gw_edge *e)
 		pthread_join(e->thread, NULL);
 	/* No request is in flight any more: the server stopped first. */
 	sweep(e, true);
+	vx_log(VX_LOG_INFO,
+	    "edge: answered %" PRIu64 " evaluations, asked vexild about %" PRIu64
+	    " credentials, dropped %" PRIu64 " evaluation records",
+	    (uint64_t)atomic_load(&e->served), (uint64_t)atomic_load(&e->misses),
+	    (uint64_t)atomic_load(&e->rec_dropped));
 	vx_client_close(e->client);
 	if (e->keys != NULL)
 		sodium_memzero(e->keys, KEY_SLOTS * sizeof(*e->keys));
@@ -859,16 +864,4 @@ vx_gw_edge_stop(vx_gw_edge *e)
 	pthread_mutex_destroy(&e->starting);
 	pthread_mutex_destroy(&e->klock);
 	free(e);
-}
-
-uint64_t
-vx_gw_edge_served(const vx_gw_edge *e)
-{
-	return e ? atomic_load(&((vx_gw_edge *)e)->served) : 0;
-}
-
-uint64_t
-vx_gw_edge_key_misses(const vx_gw_edge *e)
-{
-	return e ? atomic_load(&((vx_gw_edge *)e)->misses) : 0;
 }

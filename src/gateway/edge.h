@@ -21,11 +21,21 @@
  * known flag. Everything else (the first request for a target, errors,
  * refusals) is the core call as before, so every error reads as it did.
  * When vexild is out of reach the edge keeps answering from the last
- * snapshot and logs that it is stale; with no snapshot the core call
- * fails and the dialect answers 503.
+ * snapshot and logs that it is stale; with no snapshot (and the PUB
+ * connection gone) it answers UNAVAILABLE at once, which the dialects
+ * turn into 503.
  *
- * Not yet sent from the edge: evaluation records (counts, the recent log)
- * of the evaluations it answers.
+ * What the edge answers is recorded in vexild as if vexild had answered:
+ * each snapshot buffers its evaluation records (bounded; past the bound
+ * they are dropped and counted) and sends them every 100 ms in one
+ * EdgeService/RecordEvaluations call, with the credential its watch
+ * follows with. A watch and its batches hold that credential in memory,
+ * as any libvexil client does; the credential cache holds only hashes.
+ *
+ * The per-key rate limit is still vexild's: the platform and OFREP
+ * dialects call AuthService/Admit for every API-key request before
+ * evaluating, so an API-key evaluation at the edge costs one core call
+ * (an SDK-key one costs none). Leasing tokens is not done.
  */
 #ifndef VX_GW_EDGE_H
 #define VX_GW_EDGE_H
@@ -68,10 +78,5 @@ int vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
     vx_status *st) VX_MUST_USE;
 int vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateRequest *in,
     Vexil__V1__EvaluationResult **out, vx_status *st) VX_MUST_USE;
-
-/* Counters, for tests and logs: evaluations answered at the edge, and
- * credential look-ups that went to vexild. */
-uint64_t vx_gw_edge_served(const vx_gw_edge *e);
-uint64_t vx_gw_edge_key_misses(const vx_gw_edge *e);
 
 #endif
