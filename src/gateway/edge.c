@@ -653,12 +653,12 @@ copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 
 /*
  * The snapshot of r's target, acquired; NULL when the edge cannot answer
- * (then *pid and *envp say what to start after a successful core call,
- * *pid 0 for nothing).
+ * (then *pid and start_env say what to start after a successful core
+ * call, *pid 0 for nothing).
  */
 static const vx_eval_snapshot *
 acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
-    struct snap **sp, uint64_t *pid, const char **envp)
+    struct snap **sp, uint64_t *pid, char start_env[ENV_MAX])
 {
 	const vx_eval_snapshot *snap;
 	struct who who;
@@ -670,7 +670,8 @@ acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
 		return NULL;
 	if ((s = find(e, who.project_id, env)) == NULL) {
 		*pid = who.project_id;
-		*envp = env;
+		/* env may be who's own, which ends with this call. */
+		snprintf(start_env, ENV_MAX, "%s", env);
 		return NULL;
 	}
 	if ((snap = vx_watch_acquire(s->w)) == NULL) {
@@ -699,13 +700,13 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	const vx_eval_snapshot *snap;
 	vx_eval_attr attrs[MAX_ATTRS];
 	vx_eval_ctx ctx;
-	const char *env = NULL;
+	char env[ENV_MAX];
 	struct snap *s = NULL;
 	uint64_t pid;
 	size_t n;
 	int rc = 0;
 
-	snap = acquire(e, r, in->project, in->environment, &s, &pid, &env);
+	snap = acquire(e, r, in->project, in->environment, &s, &pid, env);
 	if (snap == NULL) {
 		if (e != NULL && down(e))
 			return unavailable(st);
@@ -753,12 +754,12 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	const vx_eval_snapshot *snap;
 	vx_eval_attr attrs[MAX_ATTRS];
 	vx_eval_ctx ctx;
-	const char *env = NULL;
+	char env[ENV_MAX];
 	struct snap *s = NULL;
 	uint64_t pid;
 	int rc;
 
-	snap = acquire(e, r, in->project, in->environment, &s, &pid, &env);
+	snap = acquire(e, r, in->project, in->environment, &s, &pid, env);
 	if (snap == NULL) {
 		if (e != NULL && down(e))
 			return unavailable(st);
