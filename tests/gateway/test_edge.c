@@ -283,19 +283,30 @@ warm(const char *key, const char *body)
 	}
 }
 
-static bool
-log_has(const vx_gateway *g, const char *what)
+/* How often the gateways' log (one file for all of a test's) says what. */
+static int
+log_count(const vx_gateway *g, const char *what)
 {
-	char buf[65536];
+	static char buf[1 << 20];
 	FILE *f = fopen(g->log, "r");
+	const char *p;
 	size_t n;
+	int k = 0;
 
 	if (f == NULL)
-		return false;
+		return 0;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
 	fclose(f);
-	return strstr(buf, what) != NULL;
+	for (p = buf; (p = strstr(p, what)) != NULL; p++)
+		k++;
+	return k;
+}
+
+static bool
+log_has(const vx_gateway *g, const char *what)
+{
+	return log_count(g, what) > 0;
 }
 
 /* ---- tests ---- */
@@ -632,4 +643,35 @@ Test(edge, refuses_records_outside_the_credential)
 	vx_free(out);
 	vx_free(other);
 	vx_client_close(c);
+}
+
+Test(edge, evicts_and_drops_snapshots_and_still_answers_as_the_core)
+{
+	static const char *const envs[] = {"development", "staging", "production"};
+	const char *extra[] = {"--edge-max-snapshots", "1", "--edge-idle", "1", NULL};
+	vx_gateway small;
+
+	/* One snapshot for three environments: every switch evicts one, and
+	 * a pause longer than --edge-idle drops it. */
+	vx_gateway_start(&small, &h, NULL, extra, NULL);
+	for (int i = 0; i < 30; i++) {
+		const char *body =
+		    vx_fmt("{\"context\":{\"targetingKey\":\"u%d\",\"environment\":"
+		           "\"%s\",\"country\":\"NL\"}}",
+		        i, envs[(i / 2) % 3]);
+		vx_http_res a = call(
+		    &small, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any), body);
+		vx_http_res b = call(
+		    &core, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any), body);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		expect_same_flags(&a, &b, body);
+		cr_assert_str_eq(a.etag, b.etag);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+		if (i == 20)
+			usleep(1600000);
+	}
+	/* A snapshot for each run of two requests but the first of each. */
+	cr_assert_geq(log_count(&small, "edge: following project"), 10);
+	cr_assert_eq(vx_gateway_stop(&small), 0);
 }
