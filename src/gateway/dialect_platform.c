@@ -993,7 +993,7 @@ sdk_config(vx_gw_req *r)
 		return;
 	}
 	in.environment = (char *)env;
-	if (vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_snapshot(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

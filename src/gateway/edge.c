@@ -866,3 +866,85 @@ vx_gw_edge_stop(vx_gw_edge *e)
 	pthread_mutex_destroy(&e->klock);
 	free(e);
 }
+
+/* ---- the environment's flags ---- */
+
+/* A copy of f in r's arena keeping only env's config, as GetSnapshot
+ * sends it. NULL when out of memory. */
+static Vexil__V1__Flag *
+arena_flag(vx_gw_req *r, const Vexil__V1__Flag *f, const char *env)
+{
+	size_t len = vexil__v1__flag__get_packed_size(f);
+	uint8_t *buf = vx_arena_alloc(r->arena, len ? len : 1);
+	Vexil__V1__FlagEnvConfig **one;
+	Vexil__V1__Flag *copy;
+	size_t k;
+
+	if (buf == NULL)
+		return NULL;
+	vexil__v1__flag__pack(f, buf);
+	if ((copy = vexil__v1__flag__unpack(&r->arena->pb, len, buf)) == NULL)
+		return NULL;
+	for (k = 0; k < copy->n_envs; k++)
+		if (copy->envs[k] && strcmp(copy->envs[k]->environment, env) == 0)
+			break;
+	if (k == copy->n_envs) {
+		copy->n_envs = 0;
+		return copy;
+	}
+	if ((one = vx_arena_alloc(r->arena, sizeof(*one))) == NULL)
+		return NULL;
+	one[0] = copy->envs[k];
+	copy->envs = one;
+	copy->n_envs = 1;
+	return copy;
+}
+
+int
+vx_gw_edge_snapshot(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__GetSnapshotRequest *in,
+    Vexil__V1__Snapshot **out, vx_status *st)
+{
+	const vx_eval_snapshot *snap;
+	Vexil__V1__Snapshot *res = NULL;
+	Vexil__V1__Flag **flags = NULL;
+	char env[ENV_MAX];
+	struct snap *s = NULL;
+	uint64_t pid, rev;
+	size_t n = 0, i = 0;
+	int rc;
+
+	snap = acquire(e, r, in->project, in->environment, &s, &pid, env);
+	if (snap == NULL) {
+		if (e != NULL && down(e))
+			return unavailable(st);
+		rc = vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		if (rc == 0 && pid != 0)
+			start(e, r, pid, env);
+		return rc;
+	}
+	/* The flags, not the compiled set: the watch keeps both. */
+	release(s, snap);
+	if (vx_watch_flags(s->w, &flags, &n, &rev) == 0 &&
+	    (res = vx_arena_alloc(r->arena, sizeof(*res))) != NULL) {
+		vexil__v1__snapshot__init(res);
+		res->project_id = s->project_id;
+		res->revision = rev;
+		res->environment = vx_arena_strdup(r->arena, s->env);
+		res->flags = vx_arena_alloc(r->arena, (n + 1) * sizeof(*res->flags));
+		for (i = 0; res->flags && i < n; i++)
+			if ((res->flags[i] = arena_flag(r, flags[i], s->env)) == NULL)
+				break;
+		res->n_flags = n;
+		if (res->environment == NULL || res->flags == NULL || i < n)
+			res = NULL;
+	}
+	for (size_t k = 0; k < n; k++)
+		vx_free(flags[k]);
+	free(flags);
+	unref(s);
+	if (res == NULL)
+		return vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+	atomic_fetch_add(&e->served, 1);
+	*out = res;
+	return 0;
+}

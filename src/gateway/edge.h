@@ -78,5 +78,10 @@ int vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
     vx_status *st) VX_MUST_USE;
 int vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateRequest *in,
     Vexil__V1__EvaluationResult **out, vx_status *st) VX_MUST_USE;
+/* EvaluationService/GetSnapshot for r, the same way: the watch's flags,
+ * each with only the asked environment's config. */
+int vx_gw_edge_snapshot(vx_gw_edge *e, vx_gw_req *r,
+    const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
+    vx_status *st) VX_MUST_USE;
 
 #endif

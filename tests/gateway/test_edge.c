@@ -675,3 +675,29 @@ Test(edge, evicts_and_drops_snapshots_and_still_answers_as_the_core)
 	cr_assert_geq(log_count(&small, "edge: following project"), 10);
 	cr_assert_eq(vx_gateway_stop(&small), 0);
 }
+
+Test(edge, serves_the_platform_sdk_config_as_the_core)
+{
+	const char *auth = vx_fmt("Authorization: ApiKey %s", api_key);
+	static const char *const envs[] = {"production", "staging"};
+
+	for (int i = 0; i < 6; i++) {
+		const char *path = vx_fmt("/v1/sdk/config?environment=%s", envs[i % 2]);
+		vx_http_res a, b;
+		if (i == 4)
+			ctl("flag disable --project default --env production f0");
+		a = call(&edge, "GET", path, auth, NULL);
+		b = call(&core, "GET", path, auth, NULL);
+		/* After the change, wait (bounded) for its notice. */
+		for (int k = 0; i >= 4 && k < 500 && strcmp(a.body, b.body) != 0; k++) {
+			vx_http_res_free(&a);
+			usleep(10000);
+			a = call(&edge, "GET", path, auth, NULL);
+		}
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		cr_assert_str_eq(a.body, b.body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+	}
+	cr_assert(log_has(&edge, "environment staging"), "the edge follows no staging");
+}
