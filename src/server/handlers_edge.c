@@ -22,7 +22,12 @@ static bool
 reason_ok(const char *r)
 {
 	static const char *const reasons[] = {
-		"STATIC", "TARGETING_MATCH", "SPLIT", "DISABLED", "DEFAULT", "ERROR",
+	    "STATIC",
+	    "TARGETING_MATCH",
+	    "SPLIT",
+	    "DISABLED",
+	    "DEFAULT",
+	    "ERROR",
 	};
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (strcmp(r, reasons[i]) == 0)
@@ -31,8 +36,9 @@ reason_ok(const char *r)
 }
 
 static void
-record_evaluations(Vexil__V1__EdgeService_Service *svc, const Vexil__V1__EdgeRecordsRequest *in,
-    Vexil__V1__EdgeRecordsReply_Closure closure, void *closure_data)
+record_evaluations(Vexil__V1__EdgeService_Service *svc,
+    const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply_Closure closure,
+    void *closure_data)
 {
 	vx_call *c = closure_data;
 	Vexil__V1__EdgeRecordsReply *out = NULL;
@@ -51,14 +57,16 @@ record_evaluations(Vexil__V1__EdgeService_Service *svc, const Vexil__V1__EdgeRec
 	    (rc = vx_call_project_read(c, in->project, &p)) != 0)
 		goto out;
 	if (c->who.env[0] && strcmp(c->who.env, env) != 0) {
-		rc = vx_fail(c, VX_EPERM, "environment", NULL, "this SDK key is bound to environment %s",
-		    c->who.env);
+		rc = vx_fail(c, VX_EPERM, "environment", NULL,
+		    "this SDK key is bound to environment %s", c->who.env);
 		goto out;
 	}
 	rc = vx_store_env_get(c->reader->txn, c->store, p->id, env, c->alloc, &e);
 	if (rc == VX_ENOTFOUND)
-		rc = vx_fail(c, rc, "environment", NULL, "environment %.64s not found", env);
-	if (rc != 0 || (rc = vx_evalcache_get(c->cache, c->reader->txn, c->store, p, env, &snap)) != 0)
+		rc = vx_fail(
+		    c, rc, "environment", NULL, "environment %.64s not found", env);
+	if (rc != 0 || (rc = vx_evalcache_get(
+	                    c->cache, c->reader->txn, c->store, p, env, &snap)) != 0)
 		goto out;
 	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
 		rc = VX_ENOMEM;
@@ -71,12 +79,13 @@ record_evaluations(Vexil__V1__EdgeService_Service *svc, const Vexil__V1__EdgeRec
 		if (r == NULL || !reason_ok(r->reason) ||
 		    (cf = vx_flagset_find(snap->fs, r->flag_key)) == NULL)
 			continue;
-		vx_evalrec_push(c->records, VX_COUNT_EVALUATION, p->id, snap->fs->env, cf->key,
-		    r->variant, r->reason, r->user_id);
+		vx_evalrec_push(c->records, VX_COUNT_EVALUATION, p->id, snap->fs->env,
+		    cf->key, r->variant, r->reason, r->user_id);
 		out->accepted++;
 	}
 	if (in->dropped)
-		vx_log(VX_LOG_WARN, "edge: a gateway dropped %llu evaluation records of project %llu",
+		vx_log(VX_LOG_WARN,
+		    "edge: a gateway dropped %llu evaluation records of project %llu",
 		    (unsigned long long)in->dropped, (unsigned long long)p->id);
 out:
 	c->snap = snap;
