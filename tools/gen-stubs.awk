@@ -26,6 +26,14 @@ function snake(s,    out, i, ch) {
 /^[ \t]*service[ \t]+[A-Za-z0-9_]+/ {
 	svc = $2
 	sub(/\{.*/, "", svc)
+	# The header of each proto file that declares a service.
+	hdr = FILENAME
+	sub(/^.*\//, "", hdr)
+	sub(/\.proto$/, ".pb-c.h", hdr)
+	if (!(hdr in seen)) {
+		seen[hdr] = 1
+		hdrs[++nh] = hdr
+	}
 	next
 }
 
@@ -46,7 +54,8 @@ END {
 		print "#ifndef VX_STUBS_H"
 		print "#define VX_STUBS_H"
 		print ""
-		print "#include \"vexil/v1/service.pb-c.h\""
+		for (i = 1; i <= nh; i++)
+			printf "#include \"vexil/v1/%s\"\n", hdrs[i]
 		print "#include \"wire/wire.h\""
 		print ""
 		print "typedef struct vx_client vx_client;"

@@ -8,7 +8,10 @@
 #   - GET  /api/projects/{id}/flags/{id} (JWT),
 #   - GET  /health, the floor: the gateway and HTTP without the core.
 # It prints wrk's req/s and latency percentiles for each, and stops both
-# processes at the end. No thresholds.
+# processes at the end. No thresholds. Beside each it prints the CPU time
+# vexild and the gateway spent during the run (from /proc/PID/stat).
+# Extra gateway options come from $GATEWAY_ARGS, e.g. edge evaluation:
+#   GATEWAY_ARGS="--edge-max-snapshots 16" bench/gateway/run.sh build
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +36,9 @@ G="http://127.0.0.1:$http_port"
 "$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 0 --quiet \
 	2>"$tmp/vexild.log" &
 vexild=$!
-"$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet 2>"$tmp/gateway.log" &
+# shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
+"$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
+	2>"$tmp/gateway.log" &
 gateway=$!
 cleanup() {
 	kill -TERM "$gateway" "$vexild" 2>/dev/null || true
@@ -91,18 +96,27 @@ cat >"$tmp/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
 
+# utime + stime of a process, in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick=$(getconf CLK_TCK)
+
 run() { # name url [script]
+	v0=$(cpu "$vexild")
+	g0=$(cpu "$gateway")
 	out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency ${3:+-s "$3"} "$2")
+	vcpu=$((($(cpu "$vexild") - v0) * 1000 / tick))
+	gcpu=$((($(cpu "$gateway") - g0) * 1000 / tick))
 	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 	p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
 	p90=$(echo "$out" | awk '$1 == "90%" {print $2}')
 	p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
 	errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-	printf '%-22s %10s %9s %9s %9s  %s\n' "$1" "$rps" "$p50" "$p90" "$p99" "${errs:-}"
+	printf '%-22s %10s %9s %9s %9s %9s %9s  %s\n' "$1" "$rps" "$p50" "$p90" "$p99" \
+		"${vcpu}ms" "${gcpu}ms" "${errs:-}"
 }
 
 echo "bench_gateway: wrk -t2 -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs"
-printf '%-22s %10s %9s %9s %9s\n' endpoint req/s p50 p90 p99
+printf '%-22s %10s %9s %9s %9s %9s %9s\n' endpoint req/s p50 p90 p99 vexild-cpu gw-cpu
 run "GET /health (floor)" "$G/health"
 run "POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/evaluate.lua"
 run "POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep.lua"

@@ -69,3 +69,27 @@ vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx
 		return VX_ENOTFOUND;
 	return rc == VX_EVAL_OK ? 0 : VX_ENOMEM;
 }
+
+size_t
+vx_eval_snapshot_count(const vx_eval_snapshot *s)
+{
+	return s->fs->n;
+}
+
+const char *
+vx_eval_snapshot_env(const vx_eval_snapshot *s)
+{
+	return s->fs->env;
+}
+
+int
+vx_eval_local_result(const vx_eval_snapshot *s, size_t i, const char *key,
+    const vx_eval_ctx *ctx, Vexil__V1__EvaluationResult *out)
+{
+	const vx_compiled *cf = key            ? vx_flagset_find(s->fs, key)
+	                        : i < s->fs->n ? &s->fs->flags[i]
+	                                       : NULL;
+	if (cf == NULL)
+		return VX_ENOTFOUND;
+	return vx_flagset_result(s->fs, cf, ctx, out);
+}

@@ -39,4 +39,20 @@ uint64_t vx_eval_snapshot_revision(const vx_eval_snapshot *s);
 int vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx,
     vx_eval_result *res, uint64_t *rule_id) VX_MUST_USE;
 
+/* How many flags the snapshot holds (index them 0..count-1, in key order). */
+size_t vx_eval_snapshot_count(const vx_eval_snapshot *s);
+/* The environment the snapshot was compiled for. */
+const char *vx_eval_snapshot_env(const vx_eval_snapshot *s);
+
+/*
+ * Evaluates the snapshot's i-th flag (or, with key non-NULL, flag `key`)
+ * for ctx into out, field by field as vexild's EvaluationService fills an
+ * EvaluationResult, so a gateway answering from a snapshot gives the
+ * core's reply. out's strings point into the snapshot. No allocation.
+ * @return 0; VX_ENOTFOUND for an unknown key or an index past the end;
+ *         VX_EINTERNAL when the engine fails (vexild answers INTERNAL).
+ */
+int vx_eval_local_result(const vx_eval_snapshot *s, size_t i, const char *key,
+    const vx_eval_ctx *ctx, Vexil__V1__EvaluationResult *out) VX_MUST_USE;
+
 #endif

@@ -51,7 +51,8 @@ typedef struct vx_watch_opts {
 } vx_watch_opts;
 
 /*
- * Starts a watch and returns once the cache holds the project.
+ * Starts a watch and returns once the cache holds the project. The
+ * credential needs only WatchService/Changes (an SDK key will do).
  * @param[out] out  the watch; stop it with vx_watch_stop().
  * @return 0; the first failing call's code (st says why) when the project
  *         cannot be read: bad URL, credential or project, or no vexild.
@@ -61,6 +62,10 @@ int vx_watch_start(vx_watch **out, const vx_watch_opts *opts, vx_status *st) VX_
 void vx_watch_stop(vx_watch *w);
 /* The revision the cache holds. */
 uint64_t vx_watch_revision(vx_watch *w);
+/* When the cache last caught up with vexild (unix ms): a watch polls
+ * every poll_ms, so a time well past that means vexild is out of reach
+ * and the cache is stale. */
+int64_t vx_watch_synced_at(vx_watch *w);
 /* How many times the cache was resynced from a full snapshot. */
 uint64_t vx_watch_resyncs(vx_watch *w);
 

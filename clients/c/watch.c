@@ -36,6 +36,7 @@ struct vx_watch {
 	size_t n, cap;
 	atomic_uint_fast64_t revision;
 	atomic_uint_fast64_t resyncs;
+	_Atomic int64_t synced_at;
 
 	_Atomic(vx_eval_snapshot *) live;
 	atomic_int readers;
@@ -246,6 +247,8 @@ sync_once(vx_watch *w, vx_status *st)
 	int rc = 0;
 	while (more && rc == 0 && !atomic_load(&w->stop))
 		rc = sync_step(w, st, &more);
+	if (rc == 0)
+		atomic_store(&w->synced_at, vx_now_ms());
 	return rc;
 }
 
@@ -304,8 +307,8 @@ run(void *arg)
 int
 vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 {
-	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
+	Vexil__V1__ChangesRequest head = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *p;
 	vx_client_opts co = {0};
 	vx_wire_tls tls;
 	vx_watch *w;
@@ -331,10 +334,13 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	}
 	if ((rc = vx_client_open(&w->client, o->rpc_url, &co)) != 0)
 		goto fail;
-	gp.project = w->project;
-	if ((rc = vx_get_project(w->client, &gp, &p, st)) != 0)
+	/* Where the project is, through the one method every credential that
+	 * may watch can call (an SDK key cannot read the project itself). */
+	head.project = w->project;
+	head.head_only = true;
+	if ((rc = vx_changes(w->client, &head, &p, st)) != 0)
 		goto fail;
-	w->project_id = p->id;
+	w->project_id = p->project_id;
 	vx_free(p);
 
 	/* Subscribe before the first fetch: the clone pattern. */
@@ -402,6 +408,12 @@ uint64_t
 vx_watch_revision(vx_watch *w)
 {
 	return atomic_load(&w->revision);
+}
+
+int64_t
+vx_watch_synced_at(vx_watch *w)
+{
+	return atomic_load(&w->synced_at);
 }
 
 uint64_t

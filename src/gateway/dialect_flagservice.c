@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
@@ -1125,7 +1126,7 @@ sdk_evaluate(vx_gw_req *r)
 	in.project = "";
 	in.environment = ENV;
 	in.context = &ctx;
-	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_evaluate_all(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

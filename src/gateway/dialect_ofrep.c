@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
 #include "gateway/sse.h"
@@ -364,7 +365,7 @@ evaluate_flag(vx_gw_req *r)
 	in.environment = (char *)t.env;
 	in.flag_key = (char *)vx_gw_param(r, "key");
 	in.context = &ctx;
-	if (vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_evaluate(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -467,7 +468,7 @@ evaluate_all(vx_gw_req *r)
 	in.project = "";
 	in.environment = (char *)t.env;
 	in.context = &ctx;
-	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_evaluate_all(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

@@ -29,6 +29,7 @@
 
 #include "eval/eval.h"
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
@@ -998,7 +999,7 @@ sdk_config(vx_gw_req *r)
 		return;
 	}
 	in.environment = (char *)env;
-	if (vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_snapshot(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1117,7 +1118,7 @@ sdk_evaluate(vx_gw_req *r)
 		return;
 	in.environment = (char *)env;
 	in.context = &ctx;
-	if (vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	if (vx_gw_edge_evaluate_all(r->rpc->edge, r, &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}

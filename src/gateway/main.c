@@ -15,6 +15,7 @@
 
 #include "common/common.h"
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/server.h"
 
 static void
@@ -32,7 +33,8 @@ usage(FILE *to)
 	    "  --sub URL           vexild's change notices, for GET /ofrep/v1/events\n"
 	    "                      (default tcp://127.0.0.1:7312)\n"
 	    "  --workers N         threads calling vexild (default 16)\n"
-	    "  --queue N           requests waiting for a worker before new ones get 503\n"
+	    "  --queue N           requests waiting for a worker before new ones get "
+	    "503\n"
 	    "                      (default 512)\n"
 	    "  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
 	    "  --rpc-timeout MS    per call to vexild (default 10000)\n"
@@ -40,7 +42,8 @@ usage(FILE *to)
 	    "  --max-headers N     more request headers get 431 (default 100)\n"
 	    "  --max-header-bytes BYTES\n"
 	    "                      a larger request head gets 431 (default 16384)\n"
-	    "  --header-timeout S  a request head not complete this long after its first\n"
+	    "  --header-timeout S  a request head not complete this long after its "
+	    "first\n"
 	    "                      byte gets 408 and the connection closes (default 10)\n"
 	    "  --body-timeout S    the same for a request body (default 30)\n"
 	    "  --idle-timeout S    an idle keep-alive connection is closed (default 60)\n"
@@ -48,8 +51,16 @@ usage(FILE *to)
 	    "                      closed (default 1024)\n"
 	    "  --sse-heartbeat S   keep-alive comment on event streams (default 15)\n"
 	    "  --max-streams N     open event streams; past it 503 (default 1000)\n"
-	    "  --assets DIR        node_modules holding swagger-ui-dist and redoc, served\n"
+	    "  --assets DIR        node_modules holding swagger-ui-dist and redoc, "
+	    "served\n"
 	    "                      at /docs and /redoc (default %s)\n"
+	    "  --edge-max-snapshots N\n"
+	    "                      answer evaluations from up to N live snapshots, the\n"
+	    "                      least recently used evicted (default 0: every\n"
+	    "                      evaluation asks vexild; docs/gateway.md)\n"
+	    "  --edge-idle S       drop a snapshot unused this long (default 300)\n"
+	    "  --edge-key-ttl S    ask vexild about a cached SDK or API key again after\n"
+	    "                      this (change notices drop it sooner; default 5)\n"
 	    "  --quiet             no access-log line per request\n"
 	    "  --help              this text\n",
 	    vx_gw_docs_assets());
@@ -99,6 +110,7 @@ main(int argc, char **argv)
 		.sse_heartbeat_ms = 15000,
 		.max_streams = 1000,
 	};
+	vx_gw_edge_opts eo = {.idle_ms = 300000, .key_ttl_ms = 5000};
 	vx_gw_server *srv;
 	sigset_t set;
 	uint64_t n;
@@ -179,6 +191,16 @@ main(int argc, char **argv)
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
 			o.max_conns = (size_t)n;
+		} else if (strcmp(a, "--edge-max-snapshots") == 0) {
+			if (parse_num(a, v, 0, 1 << 16, &n) != 0)
+				return 2;
+			eo.max_snapshots = (size_t)n;
+		} else if (strcmp(a, "--edge-key-ttl") == 0) {
+			if (parse_secs(a, v, &eo.key_ttl_ms) != 0)
+				return 2;
+		} else if (strcmp(a, "--edge-idle") == 0) {
+			if (parse_secs(a, v, &eo.idle_ms) != 0)
+				return 2;
 		} else if (strcmp(a, "--max-streams") == 0) {
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
@@ -197,14 +219,23 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	eo.rpc_url = o.rpc_url;
+	eo.sub_url = o.sub_url;
+	eo.timeout_ms = o.rpc_timeout_ms;
+	if (eo.max_snapshots > 0 && vx_gw_edge_start(&o.edge, &eo) != 0) {
+		vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
+		return 1;
+	}
 	if (vx_gw_server_start(&srv, &o) != 0) {
 		vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
+		vx_gw_edge_stop(o.edge);
 		return 1;
 	}
 	sigwait(&set, &sig);
 	vx_log(VX_LOG_INFO, "vexil-gateway: %s received, finishing in-flight requests",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
 	vx_gw_server_stop(srv);
+	vx_gw_edge_stop(o.edge);
 	vx_log(VX_LOG_INFO, "vexil-gateway: stopped cleanly");
 	return 0;
 }

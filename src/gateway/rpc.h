@@ -27,6 +27,7 @@
 struct vx_gw_rpc {
 	vx_client *client;
 	int timeout_ms;  /* per call */
+	struct vx_gw_edge *edge; /* evaluations from live snapshots; NULL: none */
 };
 
 /* The client r's core calls go through (one for the whole gateway). */

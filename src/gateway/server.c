@@ -1413,6 +1413,7 @@ vx_gw_server_start(vx_gw_server **out, const vx_gw_opts *o)
 	s->o = *o;
 	s->max_jobs = o->queue + (size_t)o->workers;
 	s->rpc.timeout_ms = o->rpc_timeout_ms;
+	s->rpc.edge = o->edge;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->idle, NULL);

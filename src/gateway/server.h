@@ -41,6 +41,7 @@ typedef struct vx_gw_opts {
 	int sse_heartbeat_ms;    /* comment line on every event stream */
 	size_t max_streams;      /* open event streams; past it 503 */
 	bool quiet;              /* no access log */
+	struct vx_gw_edge *edge; /* edge.h; NULL: every evaluation asks vexild */
 } vx_gw_opts;
 
 typedef struct vx_gw_server vx_gw_server;

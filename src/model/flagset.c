@@ -112,3 +112,25 @@ vx_flagset_find(const vx_flagset *fs, const char *key)
 	}
 	return NULL;
 }
+
+int
+vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx *ctx,
+    Vexil__V1__EvaluationResult *out)
+{
+	vx_eval_result res;
+	int rc = vx_eval_flag_evaluate(cf->flag, ctx, &res);
+
+	if (rc != VX_EVAL_OK && rc != VX_EVAL_ENOMEM)
+		return VX_EINTERNAL;
+	vexil__v1__evaluation_result__init(out);
+	out->flag_key = cf->key;
+	out->variant = (char *)(res.variant_key ? res.variant_key : "");
+	out->value = (char *)(res.value ? res.value : "");
+	out->reason = (char *)vx_eval_reason_name(res.reason);
+	out->rule_id = res.rule >= 0 ? cf->rule_ids[res.rule] : 0;
+	out->type = cf->type;
+	out->revision = fs->revision;
+	out->environment = fs->env;
+	out->is_static = vx_eval_flag_is_static(cf->flag);
+	return 0;
+}

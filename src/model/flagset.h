@@ -45,4 +45,15 @@ void vx_flagset_free(vx_flagset *fs);
 /* The compiled flag with this key, or NULL. */
 const vx_compiled *vx_flagset_find(const vx_flagset *fs, const char *key);
 
+/*
+ * Evaluates cf, a flag of fs, for ctx and fills out as EvaluationService
+ * answers: vexild's handlers and libvexil's vx_eval_local_result() (which
+ * gateways answer from) both go through here, so their answers cannot
+ * drift. out's strings point into fs. No allocation.
+ * @return 0 (also when regexec() failed: the engine then answers as
+ *         documented); VX_EINTERNAL when the engine fails.
+ */
+int vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx *ctx,
+    Vexil__V1__EvaluationResult *out) VX_MUST_USE;
+
 #endif

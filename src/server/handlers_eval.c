@@ -19,21 +19,8 @@ static int
 fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, const vx_snapshot *snap,
     Vexil__V1__EvaluationResult *out)
 {
-	vx_eval_result res;
-	int rc = vx_eval_flag_evaluate(cf->flag, ctx, &res);
-
-	if (rc != VX_EVAL_OK && rc != VX_EVAL_ENOMEM)
+	if (vx_flagset_result(snap->fs, cf, ctx, out) != 0)
 		return vx_fail(c, VX_EINTERNAL, NULL, NULL, "evaluation failed");
-	vexil__v1__evaluation_result__init(out);
-	out->flag_key = (char *)cf->key;
-	out->variant = (char *)(res.variant_key ? res.variant_key : "");
-	out->value = (char *)(res.value ? res.value : "");
-	out->reason = (char *)vx_eval_reason_name(res.reason);
-	out->rule_id = res.rule >= 0 ? cf->rule_ids[res.rule] : 0;
-	out->type = cf->type;
-	out->revision = snap->fs->revision;
-	out->environment = snap->fs->env;
-	out->is_static = vx_eval_flag_is_static(cf->flag);
 	return 0;
 }
 

@@ -178,6 +178,29 @@ out:
 	VX_REPLY(c, rc, out);
 }
 
+/*
+ * A revoked key of a project is a change of the project: its revision
+ * moves and the PUB notice tells every gateway to forget the key at once
+ * (a gateway caches credentials, edge.c). A global API key belongs to no
+ * project; gateways drop it when their cache entry expires.
+ */
+static int
+publish_revocation(vx_wtxn *w, vx_call *c, uint64_t project_id, uint64_t key_id)
+{
+	Vexil__V1__Project *p;
+	int rc;
+
+	if (project_id == 0)
+		return 0;
+	rc = vx_store_project_get(vx_wtxn_txn(w), c->store, project_id, c->alloc, &p);
+	if (rc == VX_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, "", "",
+	    key_id, c->who.actor, c->method);
+}
+
 static int
 revoke_key_tx(vx_wtxn *w, void *arg)
 {
@@ -193,10 +216,11 @@ revoke_key_tx(vx_wtxn *w, void *arg)
 	if (k->revoked)
 		return 0;
 	k->revoked = true;
-	if ((rc = vx_store_apikey_put(w, k)) != 0)
+	if ((rc = vx_store_apikey_put(w, k)) != 0 ||
+	    (rc = vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED,
+	         k->prefix, c->who.actor, c->method)) != 0)
 		return rc;
-	return vx_store_audit(w, k->project_id, VEXIL__V1__CHANGE_KIND__KEY_REVOKED, k->prefix,
-	    c->who.actor, c->method);
+	return publish_revocation(w, c, k->project_id, k->id);
 }
 
 static void
@@ -354,7 +378,11 @@ revoke_sdk_tx(vx_wtxn *w, void *arg)
 	rc = vx_store_sdkkey_get(vx_wtxn_txn(w), c->store, in->id, c->alloc, &k);
 	if ((rc = may_revoke(c, rc, "SDK key", in->id, rc == 0 ? k->project_id : 0)) != 0)
 		return rc;
-	return vx_sdk_key_revoke(w, c, k->id);
+	if (k->revoked)
+		return 0;
+	if ((rc = vx_sdk_key_revoke(w, c, k->id)) != 0)
+		return rc;
+	return publish_revocation(w, c, k->project_id, k->id);
 }
 
 static void

@@ -314,6 +314,7 @@ sdk_may_call(const vx_wire_method *m)
 	    "vexil.v1.EvaluationService/GetSnapshot",
 	    "vexil.v1.WatchService/Changes",
 	    "vexil.v1.AuthService/Admit",
+	    "vexil.v1.EdgeService/RecordEvaluations",
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcmp(m->name, allowed[i]) == 0)
@@ -696,6 +697,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_user_service.base,
 	    &vx_admin_service.base,
 	    &vx_auth_service.base,
+	    &vx_edge_service.base,
 	};
 	int rc;
 

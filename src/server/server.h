@@ -19,6 +19,7 @@
 #include "server/evalcache.h"
 #include "server/evalrec.h"
 #include "store/store.h"
+#include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "wire/wire.h"
 
@@ -79,6 +80,7 @@ extern Vexil__V1__WatchService_Service vx_watch_service;
 extern Vexil__V1__UserService_Service vx_user_service;
 extern Vexil__V1__AdminService_Service vx_admin_service;
 extern Vexil__V1__AuthService_Service vx_auth_service;
+extern Vexil__V1__EdgeService_Service vx_edge_service;
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);

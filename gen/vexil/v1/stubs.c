@@ -2,6 +2,26 @@
 #include "vexil.h"
 
 int
+vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__edge_service__descriptor, o, st);
+	vexil__v1__edge_service__record_evaluations(&stub.base, in,
+	    (Vexil__V1__EdgeRecordsReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__EdgeRecordsReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out,
+    vx_status *st)
+{
+	return vx_record_evaluations_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
 {

@@ -2,6 +2,7 @@
 #ifndef VX_STUBS_H
 #define VX_STUBS_H
 
+#include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "wire/wire.h"
 
@@ -17,6 +18,11 @@ typedef struct vx_call_opts vx_call_opts;
  * is a negative VX_E* code and st (which may be NULL) holds the status
  * code and message. See vexil.h.
  */
+int vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
     __attribute__((warn_unused_result));

@@ -1,0 +1,87 @@
+/*
+ * Vexil gateway — edge evaluation: answering evaluations from live local
+ * snapshots instead of a call to vexild per request.
+ *
+ * For each (project, environment) that an evaluation asks for, the edge
+ * keeps a libvexil watch (vexil_watch.h): a compiled snapshot kept live
+ * from vexild's PUB notices, evaluated with no I/O and no allocation. At
+ * most max_snapshots are held, the least recently used evicted, and one
+ * unused for idle_ms is dropped.
+ *
+ * Credentials are resolved at the edge too: a cache keyed by the BLAKE2b
+ * hash of the credential (never the secret) maps it to the principal
+ * AuthService/Admit names (kind, project, bound environment). A miss asks
+ * vexild once. Every change notice about keys or the project (revocation,
+ * SDK key regeneration, deletion) drops the project's entries at once,
+ * and a short TTL backs that up; so a revoked key is refused within the
+ * push latency.
+ *
+ * The edge answers only what it can answer exactly as vexild would: a
+ * known principal, an environment it may evaluate, a live snapshot, a
+ * known flag. Everything else (the first request for a target, errors,
+ * refusals) is the core call as before, so every error reads as it did.
+ * When vexild is out of reach the edge keeps answering from the last
+ * snapshot and logs that it is stale; with no snapshot (and the PUB
+ * connection gone) it answers UNAVAILABLE at once, which the dialects
+ * turn into 503.
+ *
+ * What the edge answers is recorded in vexild as if vexild had answered:
+ * each snapshot buffers its evaluation records (bounded; past the bound
+ * they are dropped and counted) and sends them every 100 ms in one
+ * EdgeService/RecordEvaluations call, with the credential its watch
+ * follows with. A watch and its batches hold that credential in memory,
+ * as any libvexil client does; the credential cache holds only hashes.
+ *
+ * The per-key rate limit is still vexild's: the platform and OFREP
+ * dialects call AuthService/Admit for every API-key request before
+ * evaluating, so an API-key evaluation at the edge costs one core call
+ * (an SDK-key one costs none). Leasing tokens is not done.
+ */
+#ifndef VX_GW_EDGE_H
+#define VX_GW_EDGE_H
+
+#include <stddef.h>
+
+#include "gateway/http.h"
+#include "vexil.h"
+#include "vexil/v1/service.pb-c.h"
+
+typedef struct vx_gw_edge vx_gw_edge;
+
+typedef struct vx_gw_edge_opts {
+	const char *rpc_url;  /* vexild's REP socket */
+	const char *sub_url;  /* vexild's PUB socket */
+	size_t max_snapshots; /* live snapshots held; the LRU one is evicted */
+	int idle_ms;          /* a snapshot unused this long is dropped */
+	int key_ttl_ms;       /* a cached credential is asked again after this */
+	int timeout_ms;       /* per core call */
+} vx_gw_edge_opts;
+
+/*
+ * Starts the edge: a core connection for credential look-ups and a
+ * thread following every project's notices.
+ * @return 0; VX_EINVAL for a bad URL; VX_ENOMEM. The reason is logged.
+ */
+int vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o) VX_MUST_USE;
+/* Stops every watch and the thread, and frees e. NULL is a no-op. */
+void vx_gw_edge_stop(vx_gw_edge *e);
+
+/*
+ * EvaluationService/EvaluateAll and /Evaluate for r, with r's credential:
+ * from a live snapshot when the edge can (see above), else the core call.
+ * Same contract as the typed calls (rpc.h): 0 with *out set (allocated in
+ * r's arena), or a negative VX_E* code with st set. e may be NULL (no
+ * edge: always the core call).
+ */
+int vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
+    const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
+    vx_status *st) VX_MUST_USE;
+int vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateRequest *in,
+    Vexil__V1__EvaluationResult **out, vx_status *st) VX_MUST_USE;
+/* EvaluationService/GetSnapshot for r, the same way: the watch's flags,
+ * each with only the asked environment's config. */
+int vx_gw_edge_snapshot(vx_gw_edge *e, vx_gw_req *r,
+    const Vexil__V1__GetSnapshotRequest *in, Vexil__V1__Snapshot **out,
+    vx_status *st) VX_MUST_USE;
+
+#endif

@@ -1,0 +1,703 @@
+/*
+ * Vexil gateway integration tests: edge evaluation (src/gateway/edge.c).
+ *
+ * Every test gets a fresh vexild (the harness) and two gateways in front
+ * of it: `edge`, started with --edge-max-snapshots, which answers
+ * evaluations from live snapshots, and `core`, without, which asks vexild
+ * for every one. The edge's answers are compared with the core gateway's,
+ * byte for byte (bodies and ETags), and with vexild's own EvaluateAll, on
+ * randomized flags and contexts (the seed is printed to reproduce a run).
+ *
+ * The edge's credential cache lives for a day here (--edge-key-ttl), so a
+ * revoked or regenerated key can only be refused through the change
+ * notice, not because its cache entry ran out.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+#define NFLAGS 10
+#define NCONTEXTS 150
+
+static vx_harness h;
+static vx_gateway edge, core;
+static char sdk_key[128]; /* bound to production */
+static char sdk_any[128]; /* any environment of the default project */
+static char sdk_id[32];   /* sdk_key's id */
+static char api_key[128]; /* a read key of the default project */
+
+/* Runs vexilctl with the admin key; returns its first line of output. */
+static const char *
+ctl(const char *fmt, ...)
+{
+	static char line[4096];
+	char args[2048], cmd[4096];
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s --key %s %s 2>&1", VX_VEXILCTL_PATH,
+	    h.rpc, h.key, args);
+	line[0] = '\0';
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	if (fgets(line, sizeof(line), p) == NULL)
+		line[0] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	cr_assert_eq(pclose(p), 0, "vexilctl %s failed: %s", args, line);
+	line[strcspn(line, "\n")] = '\0';
+	return line;
+}
+
+static void
+make_sdk_key(const char *env_arg, char out[128], char id[32])
+{
+	cJSON *j =
+	    cJSON_Parse(ctl("sdk-key create --project default %s --json", env_arg));
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "secret");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key");
+	const cJSON *i = cJSON_GetObjectItemCaseSensitive(k ? k : j, "id");
+
+	cr_assert(cJSON_IsString(s), "sdk-key create answered no secret");
+	snprintf(out, 128, "%s", s->valuestring);
+	if (id != NULL) {
+		cr_assert(i != NULL, "sdk-key create answered no id");
+		if (cJSON_IsNumber(i))
+			snprintf(id, 32, "%.0f", i->valuedouble);
+		else
+			snprintf(id, 32, "%s", i->valuestring);
+	}
+	cJSON_Delete(j);
+}
+
+static const char *const conds[] = {
+    "country equals NL",
+    "country in NL,DE",
+    "email ends_with @example.com",
+    "groups contains beta",
+    "age gte 30",
+    "!country equals US",
+    "age lt 20",
+};
+
+/* NFLAGS flags of random type, state, rollout and rules in production. */
+static void
+random_flags(void)
+{
+	const char *on = "--project default --env production";
+
+	for (int i = 0; i < NFLAGS; i++) {
+		bool str = rand() % 2;
+		int nrules = rand() % 3;
+		if (str)
+			ctl("flag create --project default f%d --type string --variant "
+			    "a='\"a\"' "
+			    "--variant b='\"b\"' --variant c='\"c\"'",
+			    i);
+		else
+			ctl("flag create --project default f%d", i);
+		if (rand() % 4 != 0)
+			ctl("flag enable %s f%d", on, i);
+		if (rand() % 2)
+			ctl("flag rollout %s f%d %d", on, i, rand() % 101);
+		for (int k = 0; k < nrules; k++) {
+			const char *c1 =
+			    conds[rand() % (sizeof(conds) / sizeof(conds[0]))];
+			const char *c2 =
+			    conds[rand() % (sizeof(conds) / sizeof(conds[0]))];
+			const char *v =
+			    str ? (rand() % 2 ? "--variant c" : "--split a=50,b=50")
+			        : (rand() % 2 ? "--variant on" : "--variant off");
+			ctl("rule add %s f%d --cond '%s' %s %s --priority %d%s", on, i,
+			    c1, rand() % 2 ? vx_fmt("--cond '%s'", c2) : "", v, 10 + k,
+			    rand() % 3 == 0 ? " --rollout 50" : "");
+		}
+	}
+}
+
+static void
+start_gateways(void)
+{
+	const char *extra[] = {
+	    "--edge-max-snapshots", "4", "--edge-key-ttl", "86400", NULL};
+
+	vx_gateway_start(&edge, &h, NULL, extra, NULL);
+	vx_gateway_start(&core, &h, NULL, NULL, NULL);
+}
+
+static void
+setup(void)
+{
+	/* The harness keeps the arguments for a restart. */
+	static const char *const args[] = {"--rate-limit", "1000000", NULL};
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+
+	fprintf(stderr, "edge: seed %u\n", seed);
+	srand(seed);
+	vx_harness_start(&h, args);
+	random_flags();
+	make_sdk_key("--env production", sdk_key, sdk_id);
+	make_sdk_key("", sdk_any, NULL);
+	vx_harness_key(
+	    &h, "default", VEXIL__V1__ROLE__ROLE_READ, api_key, sizeof(api_key));
+	start_gateways();
+}
+
+static void
+teardown(void)
+{
+	vx_gateway_stop(&core);
+	vx_gateway_teardown(&edge, &h);
+}
+
+TestSuite(edge, .init = setup, .fini = teardown, .timeout = 240);
+
+/* ---- helpers ---- */
+
+static vx_http_res
+call(const vx_gateway *g, const char *method, const char *path, const char *header,
+    const char *body)
+{
+	const char *headers[] = {header, NULL};
+	char url[1024];
+	vx_http_req rq = {.method = method, .url = url, .headers = headers, .body = body};
+
+	snprintf(url, sizeof(url), "%s%s", g->base, path);
+	return vx_http(&rq);
+}
+
+static const char *
+bearer(const char *key)
+{
+	return vx_fmt("Authorization: Bearer %s", key);
+}
+
+/* A random context as OFREP's JSON, and the same as an EvalContext. */
+static const char *
+random_context(Vexil__V1__EvalContext *ctx, Vexil__V1__EvalContext__AttributesEntry *ent,
+    Vexil__V1__AttrValue *age, char **groups)
+{
+	static char uid[32], email[64];
+	static const char *const countries[] = {"NL", "DE", "US", ""};
+	static const char *const domains[] = {"@example.com", "@other.org"};
+	const char *country = countries[rand() % 4];
+	int a = rand() % 60, has_email = rand() % 3;
+
+	snprintf(uid, sizeof(uid), "u%d", rand() % 100000);
+	snprintf(email, sizeof(email), "p%d%s", rand() % 10, domains[rand() % 2]);
+	ctx->user_id = uid;
+	ctx->email = has_email ? email : "";
+	ctx->country = (char *)country;
+	ctx->groups = groups;
+	groups[0] = "beta";
+	ctx->n_groups = (size_t)(rand() % 2);
+	vexil__v1__attr_value__init(age);
+	age->kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+	age->num = a;
+	vexil__v1__eval_context__attributes_entry__init(ent);
+	ent->key = "age";
+	ent->value = age;
+	ctx->n_attributes = 1;
+	return vx_fmt("{\"context\":{\"targetingKey\":\"%s\"%s%s%s%s%s%s,\"age\":%d}}",
+	    uid, has_email ? ",\"email\":\"" : "", has_email ? email : "",
+	    has_email ? "\"" : "", *country ? ",\"country\":\"" : "", country,
+	    *country ? "\"" : "", a);
+}
+
+/* The OFREP body with groups, when the context has them. */
+static const char *
+with_groups(const char *body, const Vexil__V1__EvalContext *ctx)
+{
+	size_t n = strlen(body);
+
+	if (ctx->n_groups == 0)
+		return body;
+	return vx_fmt("%.*s,\"groups\":[\"beta\"]}}", (int)(n - 2), body);
+}
+
+static const cJSON *
+item(const cJSON *o, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+/* The same "flags", to the byte (the bodies differ in eventStreams' URL,
+ * which names each gateway's port). */
+static void
+expect_same_flags(const vx_http_res *a, const vx_http_res *b, const char *ctx)
+{
+	char *x = cJSON_PrintUnformatted(item(a->json, "flags"));
+	char *y = cJSON_PrintUnformatted(item(b->json, "flags"));
+	size_t d = 0;
+
+	cr_assert(x != NULL && y != NULL, "%s\n%s", a->body, b->body);
+	while (x[d] && x[d] == y[d])
+		d++;
+	if (x[d] != y[d]) {
+		d = d > 80 ? d - 80 : 0;
+		cr_assert_fail(
+		    "context %s\nedge ...%.300s\ncore ...%.300s", ctx, x + d, y + d);
+	}
+	free(x);
+	free(y);
+}
+
+/* The edge's OFREP flag against vexild's own result. */
+static void
+expect_core_result(const cJSON *f, const Vexil__V1__EvaluationResult *e)
+{
+	cJSON *want = cJSON_Parse(e->value);
+	const cJSON *md = item(f, "metadata"), *rule = item(md, "ruleId");
+
+	cr_assert_str_eq(item(f, "key")->valuestring, e->flag_key);
+	cr_assert_str_eq(
+	    item(f, "variant")->valuestring, e->variant, "flag %s", e->flag_key);
+	cr_assert_str_eq(
+	    item(f, "reason")->valuestring, e->reason, "flag %s", e->flag_key);
+	cr_assert(
+	    cJSON_Compare(item(f, "value"), want, true), "flag %s value", e->flag_key);
+	cr_assert_eq(rule ? (uint64_t)rule->valuedouble : 0, e->rule_id, "flag %s rule",
+	    e->flag_key);
+	cJSON_Delete(want);
+}
+
+/* Waits (bounded, with no claim on how fast) until the edge follows. */
+static void
+warm(const char *key, const char *body)
+{
+	for (int i = 0; i < 2; i++) {
+		vx_http_res r =
+		    call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(key), body);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		vx_http_res_free(&r);
+	}
+}
+
+/* How often the gateways' log (one file for all of a test's) says what. */
+static int
+log_count(const vx_gateway *g, const char *what)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(g->log, "r");
+	const char *p;
+	size_t n;
+	int k = 0;
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	for (p = buf; (p = strstr(p, what)) != NULL; p++)
+		k++;
+	return k;
+}
+
+static bool
+log_has(const vx_gateway *g, const char *what)
+{
+	return log_count(g, what) > 0;
+}
+
+/* ---- tests ---- */
+
+Test(edge, answers_as_the_core_does_on_random_flags_and_contexts)
+{
+	vx_client *c = vx_harness_client(&h, vx_fmt("SdkKey %s", sdk_key));
+	const char *empty = "{\"context\":{\"targetingKey\":\"x\"}}";
+
+	warm(sdk_key, empty);
+	cr_assert(log_has(&edge, "edge: following project"), "the edge follows nothing");
+	for (int n = 0; n < NCONTEXTS; n++) {
+		Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+		Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+		Vexil__V1__EvalContext__AttributesEntry ent, *ents[1] = {&ent};
+		Vexil__V1__EvaluationList *want;
+		Vexil__V1__AttrValue age;
+		char *groups[1], single[64];
+		const char *body;
+		vx_http_res a, b;
+		const cJSON *flags, *f;
+		vx_status st;
+		size_t i = 0;
+
+		body = random_context(&ctx, &ent, &age, groups);
+		body = with_groups(vx_fmt("%s", body), &ctx);
+		ctx.attributes = ents;
+		in.project = "";
+		in.context = &ctx;
+
+		/* Bulk: the same bytes and ETag as the core gateway, and vexild's
+		 * results flag by flag. */
+		a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		b = call(
+		    &core, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		expect_same_flags(&a, &b, body);
+		cr_assert_str_eq(a.etag, b.etag);
+		cr_assert_eq(vx_evaluate_all(c, &in, &want, &st), 0, "%s", st.message);
+		flags = item(a.json, "flags");
+		cr_assert_eq((size_t)cJSON_GetArraySize(flags), want->n_results);
+		cJSON_ArrayForEach(f, flags) expect_core_result(f, want->results[i++]);
+		vx_free(want);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+
+		/* One flag, and an unknown one. */
+		snprintf(single, sizeof(single), "/ofrep/v1/evaluate/flags/%s",
+		    n % 7 == 0 ? "ghost" : vx_fmt("f%d", rand() % NFLAGS));
+		a = call(&edge, "POST", single, bearer(sdk_key), body);
+		b = call(&core, "POST", single, bearer(sdk_key), body);
+		cr_assert_eq(a.status, b.status);
+		cr_assert_str_eq(a.body, b.body, "%s %s", single, body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+
+		/* An API key, which names the environment in the context. */
+		body =
+		    vx_fmt("{\"context\":{\"environment\":\"production\",%s", body + 12);
+		a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(api_key), body);
+		b = call(
+		    &core, "POST", "/ofrep/v1/evaluate/flags", bearer(api_key), body);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		expect_same_flags(&a, &b, body);
+		cr_assert_str_eq(a.etag, b.etag);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+	}
+
+	/* The flag-service and platform dialects, for one user each way. */
+	for (int n = 0; n < 20; n++) {
+		const char *fs =
+		    vx_fmt("{\"user_id\":\"u%d\",\"user_email\":\"x%d@example.com\","
+		           "\"custom_attributes\":{\"country\":\"NL\",\"age\":%d}}",
+		        n, n, n * 3);
+		const char *pl =
+		    vx_fmt("{\"environment\":\"production\",\"user\":{\"id\":\"u%d\","
+		           "\"country\":\"%s\",\"age\":%d,\"groups\":[\"beta\"]}}",
+		        n, n % 2 ? "NL" : "US", n * 3);
+		vx_http_res a = call(&edge, "POST", "/sdk/v1/evaluate",
+		    vx_fmt("X-SDK-Key: %s", sdk_any), fs);
+		vx_http_res b = call(&core, "POST", "/sdk/v1/evaluate",
+		    vx_fmt("X-SDK-Key: %s", sdk_any), fs);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		cr_assert_str_eq(a.body, b.body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+		a = call(&edge, "POST", "/v1/sdk/evaluate",
+		    vx_fmt("Authorization: ApiKey %s", api_key), pl);
+		b = call(&core, "POST", "/v1/sdk/evaluate",
+		    vx_fmt("Authorization: ApiKey %s", api_key), pl);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		cr_assert(
+		    cJSON_Compare(item(a.json, "flags"), item(b.json, "flags"), true),
+		    "%s\n%s", a.body, b.body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+	}
+	vx_client_close(c);
+}
+
+Test(edge, follows_a_change_pushed_by_vexild)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"u1\",\"country\":\"SE\"}}";
+	vx_http_res a;
+	bool seen = false;
+
+	warm(sdk_key, body);
+	ctl("flag create --project default pushed");
+	ctl("flag enable --project default --env production pushed");
+	/* The change reaches the edge as a notice; wait for it, bounded. */
+	for (int i = 0; i < 500 && !seen; i++) {
+		a = call(&edge, "POST", "/ofrep/v1/evaluate/flags/pushed",
+		    bearer(sdk_key), body);
+		seen = a.status == 200 && strstr(a.body, "\"value\":true") != NULL;
+		vx_http_res_free(&a);
+		if (!seen)
+			usleep(10000);
+	}
+	cr_assert(seen, "the edge never saw the new flag");
+}
+
+Test(edge, refuses_a_revoked_sdk_key_through_the_notice)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"u1\"}}";
+	struct timespec t0, t1;
+	long status = 200;
+	int i;
+
+	warm(sdk_key, body);
+	ctl("sdk-key revoke %s", sdk_id);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* The cache entry lives a day: only the notice can drop it. */
+	for (i = 0; i < 1000 && status == 200; i++) {
+		vx_http_res a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		status = a.status;
+		vx_http_res_free(&a);
+		if (status == 200)
+			usleep(1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(status, 401, "a revoked key still evaluates at the edge");
+	fprintf(stderr, "edge: revoked key refused after %d requests, %.2f ms\n", i,
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	/* Another key of the project still evaluates. */
+	{
+		vx_http_res a =
+		    call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any),
+		        "{\"context\":{\"targetingKey\":\"u1\",\"environment\":"
+		        "\"production\"}}");
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+	}
+}
+
+Test(edge, refuses_a_regenerated_sdk_key_through_the_notice)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	const char *fs = "{\"user_id\":\"u1\"}";
+	char old[128];
+	long status = 200;
+	vx_status st;
+
+	in.project = "default";
+	cr_assert_eq(vx_get_project(h.admin, &in, &p, &st), 0, "%s", st.message);
+	snprintf(old, sizeof(old), "%s", p->sdk_key);
+	vx_free(p);
+	for (int i = 0; i < 2; i++) {
+		vx_http_res a = call(
+		    &edge, "POST", "/sdk/v1/evaluate", vx_fmt("X-SDK-Key: %s", old), fs);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+	}
+	cr_assert_eq(vx_regenerate_sdk_key(h.admin, &in, &p, &st), 0, "%s", st.message);
+	vx_free(p);
+	for (int i = 0; i < 1000 && status == 200; i++) {
+		vx_http_res a = call(
+		    &edge, "POST", "/sdk/v1/evaluate", vx_fmt("X-SDK-Key: %s", old), fs);
+		status = a.status;
+		vx_http_res_free(&a);
+		if (status == 200)
+			usleep(1000);
+	}
+	cr_assert_eq(status, 401, "a regenerated key still evaluates at the edge");
+}
+
+Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"u1\"}}";
+	vx_http_res a, b;
+	char before[8192];
+
+	warm(sdk_key, body);
+	a = call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+	snprintf(before, sizeof(before), "%s", a.body);
+	vx_http_res_free(&a);
+	cr_assert_eq(vx_harness_stop(&h), 0);
+
+	a = call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+	cr_assert_eq(a.status, 200, "%s", a.body);
+	cr_assert_str_eq(a.body, before);
+	vx_http_res_free(&a);
+	/* No snapshot of staging, and no vexild to ask. */
+	b = call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any),
+	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"staging\"}}");
+	cr_assert_eq(b.status, 503, "%s", b.body);
+	vx_http_res_free(&b);
+	/* Stale after the watch's quiet period: logged once. */
+	for (int i = 0; i < 100 && !log_has(&edge, "(stale)"); i++) {
+		a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		cr_assert_eq(a.status, 200);
+		vx_http_res_free(&a);
+		usleep(100000);
+	}
+	cr_assert(log_has(&edge, "(stale)"), "no stale line in %s", edge.log);
+
+	/* vexild back: the edge catches up, and asks about keys again. */
+	vx_harness_restart(&h);
+	ctl("flag create --project default after");
+	ctl("flag enable --project default --env production after");
+	for (int i = 0; i < 500; i++) {
+		a = call(&edge, "POST", "/ofrep/v1/evaluate/flags/after", bearer(sdk_key),
+		    body);
+		if (a.status == 200 && strstr(a.body, "\"value\":true") != NULL)
+			break;
+		vx_http_res_free(&a);
+		usleep(10000);
+	}
+	cr_assert_eq(a.status, 200, "%s", a.body);
+	cr_assert(strstr(a.body, "\"value\":true") != NULL, "the edge never caught up");
+	vx_http_res_free(&a);
+}
+
+/* How many of the recent evaluations vexild logged are user's. */
+static size_t
+logged(const char *user, const char *reason_of_f0, bool *reason_ok)
+{
+	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+	Vexil__V1__EvalLog *log;
+	vx_status st;
+	size_t n = 0;
+
+	in.project = "default";
+	in.limit = 1000;
+	cr_assert_eq(vx_list_eval_log(h.admin, &in, &log, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < log->n_records; i++) {
+		const Vexil__V1__EvalRecord *r = log->records[i];
+		if (strcmp(r->user_id, user) != 0)
+			continue;
+		n++;
+		cr_assert_str_eq(r->environment, "production");
+		if (strcmp(r->flag_key, "f0") == 0 &&
+		    strcmp(r->reason, reason_of_f0) != 0)
+			*reason_ok = false;
+	}
+	vx_free(log);
+	return n;
+}
+
+Test(edge, sends_its_evaluation_records_to_vexild)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"edge-rec\"}}";
+	char reason[32] = "";
+	size_t flags = 0, n = 0;
+	bool same = true;
+
+	warm(sdk_key, "{\"context\":{\"targetingKey\":\"warm\"}}");
+	for (int i = 0; i < 5; i++) {
+		vx_http_res a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
+		const cJSON *f;
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		flags = (size_t)cJSON_GetArraySize(item(a.json, "flags"));
+		cJSON_ArrayForEach(
+		    f, item(a.json, "flags")) if (strcmp(item(f, "key")->valuestring,
+		                                      "f0") == 0) snprintf(reason,
+		    sizeof(reason), "%s", item(f, "reason")->valuestring);
+		vx_http_res_free(&a);
+	}
+	/* Batches leave every 100 ms and vexild writes every 500 ms: wait,
+	 * bounded, for all of them. */
+	for (int i = 0; i < 100 && (n = logged("edge-rec", reason, &same)) < 5 * flags;
+	     i++)
+		usleep(50000);
+	cr_assert_eq(n, 5 * flags, "vexild logged %zu of the edge's %zu evaluations", n,
+	    5 * flags);
+	cr_assert(same, "a logged reason is not the one the edge answered");
+}
+
+Test(edge, refuses_records_outside_the_credential)
+{
+	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
+	Vexil__V1__EdgeEvalRecord rec = VEXIL__V1__EDGE_EVAL_RECORD__INIT,
+	                          *recs[] = {&rec};
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__EdgeRecordsReply *out;
+	Vexil__V1__Project *other;
+	vx_client *c = vx_harness_client(&h, vx_fmt("SdkKey %s", sdk_key));
+	vx_status st;
+
+	cp.name = "other";
+	cr_assert_eq(vx_create_project(h.admin, &cp, &other, &st), 0, "%s", st.message);
+	rec.flag_key = "f0";
+	rec.variant = "on";
+	rec.reason = "DEFAULT";
+	in.records = recs;
+	in.n_records = 1;
+	/* Another project, another environment than the key's, an unknown
+	 * flag, a made-up reason. */
+	in.project = (char *)vx_fmt("%llu", (unsigned long long)other->id);
+	cr_assert_neq(vx_record_evaluations(c, &in, &out, &st), 0);
+	in.project = "";
+	in.environment = "development";
+	cr_assert_neq(vx_record_evaluations(c, &in, &out, &st), 0);
+	in.environment = "";
+	rec.flag_key = "no-such-flag";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 0);
+	vx_free(out);
+	rec.flag_key = "f0";
+	rec.reason = "BECAUSE";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 0);
+	vx_free(out);
+	rec.reason = "DEFAULT";
+	cr_assert_eq(vx_record_evaluations(c, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->accepted, 1);
+	vx_free(out);
+	vx_free(other);
+	vx_client_close(c);
+}
+
+Test(edge, evicts_and_drops_snapshots_and_still_answers_as_the_core)
+{
+	static const char *const envs[] = {"development", "staging", "production"};
+	const char *extra[] = {"--edge-max-snapshots", "1", "--edge-idle", "1", NULL};
+	vx_gateway small;
+
+	/* One snapshot for three environments: every switch evicts one, and
+	 * a pause longer than --edge-idle drops it. */
+	vx_gateway_start(&small, &h, NULL, extra, NULL);
+	for (int i = 0; i < 30; i++) {
+		const char *body =
+		    vx_fmt("{\"context\":{\"targetingKey\":\"u%d\",\"environment\":"
+		           "\"%s\",\"country\":\"NL\"}}",
+		        i, envs[(i / 2) % 3]);
+		vx_http_res a = call(
+		    &small, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any), body);
+		vx_http_res b = call(
+		    &core, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any), body);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		expect_same_flags(&a, &b, body);
+		cr_assert_str_eq(a.etag, b.etag);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+		if (i == 20)
+			usleep(1600000);
+	}
+	/* A snapshot for each run of two requests but the first of each. */
+	cr_assert_geq(log_count(&small, "edge: following project"), 10);
+	cr_assert_eq(vx_gateway_stop(&small), 0);
+}
+
+Test(edge, serves_the_platform_sdk_config_as_the_core)
+{
+	const char *auth = vx_fmt("Authorization: ApiKey %s", api_key);
+	static const char *const envs[] = {"production", "staging"};
+
+	for (int i = 0; i < 6; i++) {
+		const char *path = vx_fmt("/v1/sdk/config?environment=%s", envs[i % 2]);
+		vx_http_res a, b;
+		if (i == 4)
+			ctl("flag disable --project default --env production f0");
+		a = call(&edge, "GET", path, auth, NULL);
+		b = call(&core, "GET", path, auth, NULL);
+		/* After the change, wait (bounded) for its notice. */
+		for (int k = 0; i >= 4 && k < 500 && strcmp(a.body, b.body) != 0; k++) {
+			vx_http_res_free(&a);
+			usleep(10000);
+			a = call(&edge, "GET", path, auth, NULL);
+		}
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		cr_assert_str_eq(a.body, b.body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+	}
+	cr_assert(log_has(&edge, "environment staging"), "the edge follows no staging");
+}
