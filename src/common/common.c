@@ -49,6 +49,26 @@ vx_mono_ns(void)
 }
 
 void
+vx_format_time_ms(char out[VX_TIME_LEN], int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
+	struct tm tm;
+	size_t n;
+
+	if (frac < 0) {
+		frac += 1000;
+		t--;
+	}
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(out, VX_TIME_LEN, "%lld", (long long)ms);
+		return;
+	}
+	n = strftime(out, VX_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, VX_TIME_LEN - n, ".%03dZ", frac);
+}
+
+void
 vx_log_set_level(enum vx_log_level lvl)
 {
 	log_level = (int)lvl;

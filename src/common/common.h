@@ -43,6 +43,10 @@ const char *vx_strerror(int err);
 int64_t vx_now_ms(void);
 /* Monotonic time in nanoseconds, for durations. */
 uint64_t vx_mono_ns(void);
+/* Unix milliseconds as RFC 3339 in UTC ("2026-12-07T02:35:19.123Z") into
+ * out, which holds VX_TIME_LEN bytes. */
+#define VX_TIME_LEN 32
+void vx_format_time_ms(char out[VX_TIME_LEN], int64_t ms);
 
 enum vx_log_level { VX_LOG_ERROR, VX_LOG_WARN, VX_LOG_INFO, VX_LOG_DEBUG };
 
