@@ -1924,10 +1924,6 @@ main(int argc, char **argv)
 	uint64_t t;
 	int i = 1, n, used, rc;
 
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-		printf("vexilctl %s\n", VX_VERSION);
-		return 0;
-	}
 	/* vexilctl's own options, up to the command. */
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
