@@ -24,6 +24,17 @@ vx_envopts_name(char *out, size_t cap, const char *option)
 	out[n] = '\0';
 }
 
+/* The last line built, freed at exit: a binary parses it once, and its
+ * options may point into it for as long as the process runs. */
+static char **built;
+
+static void
+free_built(void)
+{
+	free(built);
+	built = NULL;
+}
+
 static bool
 truthy(const char *v)
 {
@@ -77,6 +88,10 @@ vx_envopts_argv(const char *spec, int argc, char **argv, int *out_argc, char ***
 	for (int i = 1; i < argc; i++)
 		av[n++] = argv[i];
 	av[n] = NULL;
+	if (built == NULL)
+		atexit(free_built);
+	free(built);
+	built = av;
 	*out_argc = n;
 	*out_argv = av;
 	return 0;

@@ -24,8 +24,8 @@ void vx_envopts_name(char *out, size_t cap, const char *option);
  * empty, then argv[1..]. spec lists the options, space-separated, a
  * trailing '=' on those that take a value ("data= rpc= no-sync"); an
  * option that takes none is set by any value but 0, false, no or off.
- * @param[out] out_argc, out_argv  the new line; free *out_argv (one
- *             block) with free().
+ * @param[out] out_argc, out_argv  the new line; it lives until the
+ *             process exits (or the next call) and is freed then.
  * @return 0, or VX_ENOMEM.
  */
 int vx_envopts_argv(
