@@ -1613,7 +1613,9 @@ print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 static int
 cmd_watch(struct cli *s, struct args *a)
 {
+	vx_client_opts probe = {.credential = s->key, .tls_ca = s->tls_ca, .connect_now = true};
 	vx_watch_opts o = {0};
+	vx_client *c;
 	vx_watch *w;
 	vx_status st;
 	sigset_t set;
@@ -1621,6 +1623,12 @@ cmd_watch(struct cli *s, struct args *a)
 
 	if (need_pos(a, 0, "") != 0)
 		return 2;
+	/* It waits for a vexild that is not there, but should say so. */
+	probe.status = &st;
+	if (vx_client_open(&c, s->rpc, &probe) == 0)
+		vx_client_close(c);
+	else
+		fprintf(stderr, "vexilctl: %s; waiting for it\n", st.message);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
