@@ -47,7 +47,8 @@ vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 	}
 	tls.ca_file = opts->tls_ca;
 	tls.server_name = opts->tls_server_name;
-	if ((rc = vx_wire_client_open_tls(&c->wire, url, opts->max_msg, &tls, st)) != 0) {
+	if ((rc = vx_wire_client_open_tls(
+	         &c->wire, url, opts->max_msg, &tls, opts->connect_now, st)) != 0) {
 		if (opts->status == NULL)
 			vx_log(VX_LOG_ERROR, "libvexil: %s", st->message);
 		free(c->credential);

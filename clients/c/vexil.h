@@ -59,6 +59,13 @@ typedef struct vx_client_opts {
 	/* When not NULL, says why vx_client_open() failed; when NULL, the
 	 * reason is logged (vx_log) instead. */
 	vx_status *status;
+	/*
+	 * Connect during the open: a vexild that cannot be reached fails it at
+	 * once (VX_EIO, status UNAVAILABLE "cannot connect to URL: connection
+	 * refused") rather than each call after its timeout. For one-shot
+	 * tools; a service that may start before vexild leaves it false.
+	 */
+	bool connect_now;
 } vx_client_opts;
 
 /*
@@ -72,7 +79,8 @@ typedef struct vx_client_opts {
  * @param[out] out   the client; close it with vx_client_close().
  * @param      opts  may be NULL for the defaults; copied.
  * @return 0; VX_EINVAL for a malformed URL or a missing or unusable CA
- *         file; VX_EAUTH when the TLS handshake failed; VX_ENOMEM; VX_EIO.
+ *         file; VX_EAUTH when the TLS handshake failed; VX_ENOMEM; VX_EIO
+ *         (also when connect_now is set and vexild cannot be reached).
  */
 int vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
     VX_MUST_USE;

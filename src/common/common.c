@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 static volatile int log_level = VX_LOG_INFO;
+static volatile int log_format = VX_LOG_TEXT;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 const char *
 vx_strerror(int err)
@@ -58,6 +60,26 @@ vx_mono_ns(void)
 }
 
 void
+vx_format_time_ms(char out[VX_TIME_LEN], int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
+	struct tm tm;
+	size_t n;
+
+	if (frac < 0) {
+		frac += 1000;
+		t--;
+	}
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(out, VX_TIME_LEN, "%lld", (long long)ms);
+		return;
+	}
+	n = strftime(out, VX_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, VX_TIME_LEN - n, ".%03dZ", frac);
+}
+
+void
 vx_log_set_level(enum vx_log_level lvl)
 {
 	log_level = (int)lvl;
@@ -69,33 +91,94 @@ vx_log_enabled(enum vx_log_level lvl)
 	return (int)lvl <= log_level;
 }
 
+int
+vx_log_parse_level(const char *name, enum vx_log_level *out)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = (enum vx_log_level)i;
+			return 0;
+		}
+	}
+	return VX_EINVAL;
+}
+
+void
+vx_log_set_format(enum vx_log_format fmt)
+{
+	log_format = (int)fmt;
+}
+
+int
+vx_log_parse_format(const char *name, enum vx_log_format *out)
+{
+	if (strcmp(name, "text") == 0)
+		*out = VX_LOG_TEXT;
+	else if (strcmp(name, "json") == 0)
+		*out = VX_LOG_JSON;
+	else
+		return VX_EINVAL;
+	return 0;
+}
+
+/* Escapes msg[0..n) as a JSON string body into out; returns its length. */
+static size_t
+json_escape(char *out, size_t cap, const char *msg, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 7 < cap; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c < 0x20) {
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 15];
+			o += 6;
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	return o;
+}
+
 void
 vx_log(enum vx_log_level lvl, const char *fmt, ...)
 {
-	static const char *names[] = {"error", "warn", "info", "debug"};
-	char line[2048];
-	struct timespec ts;
-	struct tm tm;
+	char msg[2048], line[4200], when[VX_TIME_LEN];
 	size_t n;
 	int r;
 	va_list ap;
 
 	if (!vx_log_enabled(lvl))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(
-	    line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000, names[lvl]);
-	n += (size_t)r;
+	vx_format_time_ms(when, vx_now_ms());
 	va_start(ap, fmt);
-	r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	r = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (r < 0)
 		r = 0;
-	n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if ((size_t)r >= sizeof(msg))
+		r = sizeof(msg) - 1;
+	if (log_format == VX_LOG_JSON) {
+		n = (size_t)snprintf(line, sizeof(line),
+		    "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", when,
+		    level_names[lvl]);
+		n += json_escape(line + n, sizeof(line) - n - 4, msg, (size_t)r);
+		memcpy(line + n, "\"}", 2);
+		n += 2;
+	} else {
+		n = (size_t)snprintf(
+		    line, sizeof(line), "%s %s %s", when, level_names[lvl], msg);
+		if (n > sizeof(line) - 2)
+			n = sizeof(line) - 2;
+	}
 	line[n++] = '\n';
 	/* One write per line; a short write to stderr is not worth a retry. */
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -56,16 +56,29 @@ const char *vx_strerror(int err);
 int64_t vx_now_ms(void);
 /* Monotonic time in nanoseconds, for durations. */
 uint64_t vx_mono_ns(void);
+/* Unix milliseconds as RFC 3339 in UTC ("2026-12-07T02:35:19.123Z") into
+ * out, which holds VX_TIME_LEN bytes. */
+#define VX_TIME_LEN 32
+void vx_format_time_ms(char out[VX_TIME_LEN], int64_t ms);
 
 enum vx_log_level { VX_LOG_ERROR, VX_LOG_WARN, VX_LOG_INFO, VX_LOG_DEBUG };
 
 /* Sets the most verbose level that is written (default VX_LOG_INFO). */
 void vx_log_set_level(enum vx_log_level lvl);
 int vx_log_enabled(enum vx_log_level lvl);
+/* "error", "warn", "info" or "debug" into *out; VX_EINVAL for anything else. */
+int vx_log_parse_level(const char *name, enum vx_log_level *out) VX_MUST_USE;
+
+/* text: "2026-12-07T02:35:19.123Z info message"; json: one object a line,
+ * {"time":"…","level":"info","msg":"message"}, for log collectors. */
+enum vx_log_format { VX_LOG_TEXT, VX_LOG_JSON };
+void vx_log_set_format(enum vx_log_format fmt);
+/* "text" or "json" into *out; VX_EINVAL for anything else. */
+int vx_log_parse_format(const char *name, enum vx_log_format *out) VX_MUST_USE;
 /*
- * Writes one line to stderr with a UTC timestamp and the level. The line is
- * assembled first and written with one write(2), so lines from concurrent
- * threads never interleave.
+ * Writes one line to stderr with a UTC timestamp and the level, in the
+ * format set. The line is assembled first and written with one write(2),
+ * so lines from concurrent threads never interleave.
  */
 void vx_log(enum vx_log_level lvl, const char *fmt, ...) VX_PRINTF(2, 3);
 

@@ -1,75 +1,47 @@
 /*
  * Vexil — vexilctl, the command line built on libvexil.
  *
- *   vexilctl [--rpc URL] [--key KEY] [--timeout MS] NOUN VERB [ARGS] [--json]
+ *   vexilctl [--rpc URL] [--key KEY] [--timeout MS] NOUN [VERB] [ARGS] [--json]
  *
- * The forms in usage() are a contract scripts rely on. Every failure exits
- * non-zero with one line on stderr: 1 when vexild refused or could not be
- * reached, 2 for a usage error.
+ * Every command is one row of `commands` (at the bottom): its noun and verb,
+ * its usage, the options it takes and its handler. Parsing, --help,
+ * `vexilctl help`, and the suggestions for a mistyped command or option all
+ * come from that table, so a new command is a handler and one row. A
+ * handler validates its arguments, makes its calls and prints the reply; it
+ * returns the exit status.
+ *
+ * The forms in the usage lines are a contract scripts rely on. Every failure
+ * exits non-zero with one line on stderr: 1 when vexild refused or could not
+ * be reached, 2 for a usage error. Times print as RFC 3339 in UTC, tables
+ * have a header line, and a flag's environments are listed by key.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth/auth.h"
+#include "json/pbjson.h"
 #include "vexil.h"
 #include "vexil_watch.h"
-#include "json/pbjson.h"
+
+#ifndef VX_VERSION
+#define VX_VERSION "unknown"
+#endif
 
 #define MAX_ARGS 64
 
-static void
-usage(FILE *to)
-{
-	fputs(
-	    "usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS]\n"
-	    "                [--tls-ca FILE] COMMAND [--json]\n"
-	    "\n"
-	    "  project create NAME [--description D]\n"
-	    "  project list | get P | delete P\n"
-	    "  project update P [--name N] [--description D]\n"
-	    "  env create --project P KEY [--name N] [--description D]\n"
-	    "  env list --project P | get --project P KEY | delete --project P KEY\n"
-	    "  flag create --project P KEY [--name N] [--description D]\n"
-	    "              [--type boolean|string|number|json] [--variant KEY=JSON ...]\n"
-	    "              [--tag T ...] [--owner O]\n"
-	    "  flag get --project P KEY\n"
-	    "  flag list --project P [--tag T] [--limit N] [--offset N]\n"
-	    "  flag update --project P KEY [--name N] [--description D] [--owner O]\n"
-	    "              [--tag T ...]\n"
-	    "  flag delete --project P KEY\n"
-	    "  flag enable|disable --project P KEY --env E [--env E ...] | --env '*'\n"
-	    "  flag rollout --project P KEY --env E PERCENT\n"
-	    "  rule add --project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"
-	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
-	    "           [--stickiness ATTR] [--name N] [--disabled]\n"
-	    "  rule list --project P KEY --env E | remove --project P KEY ID\n"
-	    "  variant add --project P KEY VKEY JSON | list --project P KEY\n"
-	    "  variant remove --project P KEY VKEY\n"
-	    "  key create NAME --role read|write|admin [--project P]\n"
-	    "  key list [--project P]\n"
-	    "  key revoke ID\n"
-	    "  sdk-key create --project P [--env E] | list --project P | revoke ID\n"
-	    "  stats --project P [--flag KEY] [--env E] [--days N]\n"
-	    "  evals --project P [--limit N]\n"
-	    "  audit --project P [--limit N]\n"
-	    "  watch [--project P]   (one line per change until interrupted)\n"
-	    "  backup DIR|FILE.mdb   (a compacted copy, written by vexild on its host)\n"
-	    "  eval --project P --env E KEY [--ctx ATTR=VALUE ...]\n"
-	    "  eval --project P --env E --all [--ctx ATTR=VALUE ...]\n"
-	    "\n"
-	    "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
-	    "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and "
-	    "7312).\n"
-	    "tls+tcp:// URLs check vexild's certificate against --tls-ca FILE, else\n"
-	    "$VEXIL_TLS_CA.\n",
-	    to);
-}
+/* What a handler gets besides its arguments. */
+struct cli {
+	vx_client *c; /* connected; NULL for watch, which dials by itself */
+	const char *rpc, *pub, *key, *tls_ca;
+};
 
+/* A command line after the noun and verb, checked against its command. */
 struct args {
 	const char *pos[MAX_ARGS];
 	int npos;
@@ -77,36 +49,209 @@ struct args {
 	const char *val[MAX_ARGS];
 	int nopt;
 	bool json;
+	/* Options any command takes (see `globals`), NULL when absent. */
+	const char *rpc, *pub, *key, *tls_ca, *timeout;
 };
 
-static int
-parse_args(int argc, char **argv, struct args *a)
+struct command {
+	const char *noun;
+	const char *verb; /* NULL when the noun alone is the command */
+	const char *args; /* the usage after "vexilctl NOUN [VERB]"; \n continues */
+	/* The options it takes, space-separated; a trailing '=' marks one
+	 * that takes a value. --json and --help are always accepted. */
+	const char *opts;
+	int (*run)(struct cli *s, struct args *a);
+	const char *summary;
+};
+
+/* The options of vexilctl itself, before the command or among its own. */
+static const char globals[] = "rpc= pub= key= timeout= tls-ca=";
+
+static const struct command commands[];
+
+/* ---- the command line ---- */
+
+/* Whether spec lists the option name[0..len), and whether it takes a value. */
+static bool
+spec_has(const char *spec, const char *name, size_t len, bool *value)
 {
-	memset(a, 0, sizeof(*a));
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			a->json = true;
-		} else if ((strcmp(argv[i], "--all") == 0 ||
-		               strcmp(argv[i], "--disabled") == 0) &&
-		           a->nopt < MAX_ARGS) {
-			a->name[a->nopt] = argv[i] + 2;
-			a->val[a->nopt++] = "1";
-		} else if (strncmp(argv[i], "--", 2) == 0) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "vexilctl: %s needs a value\n", argv[i]);
-				return -1;
-			}
-			if (a->nopt == MAX_ARGS)
-				return -1;
-			a->name[a->nopt] = argv[i] + 2;
-			a->val[a->nopt++] = argv[++i];
-		} else {
-			if (a->npos == MAX_ARGS)
-				return -1;
-			a->pos[a->npos++] = argv[i];
+	for (const char *p = spec; *p;) {
+		size_t n = strcspn(p, " ");
+		size_t k = n && p[n - 1] == '=' ? n - 1 : n;
+		if (k == len && strncmp(p, name, len) == 0) {
+			*value = k != n;
+			return true;
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/* Levenshtein distance, for suggestions; long words count as far. */
+static size_t
+distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t row[48], prev, tmp;
+
+	if (la >= 48 || lb >= 48)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = row[j] + 1;
+			tmp = row[j];
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			if (prev + (a[i - 1] != b[j - 1]) < best)
+				best = prev + (a[i - 1] != b[j - 1]);
+			row[j] = best;
+			prev = tmp;
 		}
 	}
-	return 0;
+	return row[lb];
+}
+
+/* Keeps in *best the candidate closest to word, if it is close enough. */
+static void
+closer(const char *word, size_t len, const char *cand, size_t clen, const char **best,
+    size_t *best_len, size_t *best_d)
+{
+	size_t d = distance(word, len, cand, clen);
+
+	if (d < *best_d && d < len && (d <= 2 || d <= len / 3)) {
+		*best = cand;
+		*best_len = clen;
+		*best_d = d;
+	}
+}
+
+/* The option of spec (or --json, --help) closest to name, into out. */
+static bool
+closest_option(const char *spec, const char *name, size_t len, char *out, size_t cap)
+{
+	const char *best = NULL;
+	size_t best_len = 0, best_d = SIZE_MAX;
+
+	closer(name, len, "json", 4, &best, &best_len, &best_d);
+	closer(name, len, "help", 4, &best, &best_len, &best_d);
+	for (const char *p = spec; *p;) {
+		size_t n = strcspn(p, " ");
+		closer(name, len, p, n && p[n - 1] == '=' ? n - 1 : n, &best, &best_len,
+		    &best_d);
+		p += n;
+		p += strspn(p, " ");
+	}
+	if (best == NULL)
+		return false;
+	snprintf(out, cap, "%.*s", (int)best_len, best);
+	return true;
+}
+
+static void
+print_name(FILE *to, const struct command *cmd)
+{
+	fprintf(
+	    to, "%s%s%s", cmd->noun, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
+}
+
+static void
+unknown_option(const struct command *cmd, const char *name, size_t len)
+{
+	char near[48];
+
+	fprintf(stderr, "vexilctl: unknown option --%.*s", (int)len, name);
+	if (cmd) {
+		fputs(" for ", stderr);
+		print_name(stderr, cmd);
+	}
+	if (closest_option(cmd ? cmd->opts : globals, name, len, near, sizeof(near)) ||
+	    (cmd && closest_option(globals, name, len, near, sizeof(near))))
+		fprintf(stderr, "; did you mean --%s?", near);
+	fputc('\n', stderr);
+}
+
+/* Sets a global option; false when name is not one. */
+static bool
+set_global(struct args *a, const char *name, const char *val)
+{
+	const char **slot = strcmp(name, "rpc") == 0       ? &a->rpc
+	                    : strcmp(name, "pub") == 0     ? &a->pub
+	                    : strcmp(name, "key") == 0     ? &a->key
+	                    : strcmp(name, "tls-ca") == 0  ? &a->tls_ca
+	                    : strcmp(name, "timeout") == 0 ? &a->timeout
+	                                                   : NULL;
+	if (slot)
+		*slot = val;
+	return slot != NULL;
+}
+
+/*
+ * Splits argv into positionals and the options of cmd (NULL: the global
+ * options only, and stops at the first positional, the command's noun).
+ * Takes --opt VALUE and --opt=VALUE. Returns how many arguments it used, or
+ * -1 after a message.
+ */
+static int
+parse_args(const struct command *cmd, int argc, char **argv, struct args *a)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		char *name = argv[i] + 2, *eq;
+		const char *val = NULL;
+		size_t len;
+		bool takes, global;
+
+		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+			if (cmd == NULL)
+				break;
+			if (a->npos == MAX_ARGS) {
+				fprintf(stderr, "vexilctl: too many arguments\n");
+				return -1;
+			}
+			a->pos[a->npos++] = argv[i];
+			continue;
+		}
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		if (len == 4 && strncmp(name, "json", 4) == 0 && eq == NULL) {
+			a->json = true;
+			continue;
+		}
+		global = spec_has(globals, name, len, &takes);
+		if (!global && (cmd == NULL || !spec_has(cmd->opts, name, len, &takes))) {
+			unknown_option(cmd, name, len);
+			return -1;
+		}
+		if (eq)
+			*eq = '\0';
+		if (takes) {
+			val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+			if (val == NULL) {
+				fprintf(stderr, "vexilctl: --%s needs a value\n", name);
+				return -1;
+			}
+		} else if (eq) {
+			fprintf(stderr, "vexilctl: --%s takes no value\n", name);
+			return -1;
+		} else {
+			val = "1";
+		}
+		if (global) {
+			set_global(a, name, val);
+		} else if (a->nopt == MAX_ARGS) {
+			fprintf(stderr, "vexilctl: too many options\n");
+			return -1;
+		} else {
+			a->name[a->nopt] = name;
+			a->val[a->nopt++] = val;
+		}
+	}
+	return i;
 }
 
 /* The last value of --name, or NULL. */
@@ -118,6 +263,14 @@ opt(const struct args *a, const char *name)
 		if (strcmp(a->name[i], name) == 0)
 			v = a->val[i];
 	return v;
+}
+
+/* The value of --name, or "" when absent. */
+static char *
+opt_or_empty(const struct args *a, const char *name)
+{
+	const char *v = opt(a, name);
+	return (char *)(v ? v : "");
 }
 
 /* Every value of a repeatable --name. */
@@ -141,8 +294,7 @@ opt_u32(const struct args *a, const char *name, uint32_t max, uint32_t *out)
 	if (v == NULL)
 		return 0;
 	if (vx_parse_u64(v, &n) != 0 || n > max) {
-		fprintf(
-		    stderr, "vexilctl: --%s must be a number from 0 to %u\n", name, max);
+		fprintf(stderr, "vexilctl: --%s must be a number from 0 to %u\n", name, max);
 		return -1;
 	}
 	*out = (uint32_t)n;
@@ -153,24 +305,6 @@ static bool
 has_opt(const struct args *a, const char *name)
 {
 	return opt(a, name) != NULL;
-}
-
-/* Refuses options the command does not know, so typos do not pass silently. */
-static int
-only_opts(const struct args *a, const char *const *known)
-{
-	for (int i = 0; i < a->nopt; i++) {
-		const char *const *k = known;
-		while (*k && strcmp(*k, a->name[i]) != 0)
-			k++;
-		if (*k == NULL) {
-			fprintf(stderr,
-			    "vexilctl: unknown option --%s for this command\n",
-			    a->name[i]);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 static int
@@ -187,6 +321,19 @@ need_pos(const struct args *a, int n, const char *what)
 	return 0;
 }
 
+/* The id at positional i, which must be the last: -1 after a message. */
+static int
+need_id(const struct args *a, int i, const char *what, uint64_t *out)
+{
+	if (need_pos(a, i + 1, what) != 0)
+		return -1;
+	if (vx_parse_u64(a->pos[i], out) != 0) {
+		fprintf(stderr, "vexilctl: ID must be a number\n");
+		return -1;
+	}
+	return 0;
+}
+
 static const char *
 need_opt(const struct args *a, const char *name)
 {
@@ -196,8 +343,19 @@ need_opt(const struct args *a, const char *name)
 	return v;
 }
 
+/* The common "--project P KEY": -1 after a message. */
 static int
-fail(int rc, const vx_status *st)
+need_project_key(const struct args *a, char **project, char **key)
+{
+	if ((*project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 1, "KEY") != 0)
+		return -1;
+	*key = (char *)a->pos[0];
+	return 0;
+}
+
+static int
+fail(const vx_status *st)
 {
 	if (st->field[0])
 		fprintf(stderr, "vexilctl: %s: %s (field %s)\n", vx_code_name(st->code),
@@ -205,8 +363,25 @@ fail(int rc, const vx_status *st)
 	else
 		fprintf(
 		    stderr, "vexilctl: %s: %s\n", vx_code_name(st->code), st->message);
-	(void)rc;
 	return 1;
+}
+
+/* ---- output ---- */
+
+static const char *
+when(char buf[VX_TIME_LEN], int64_t ms)
+{
+	if (ms == 0)
+		return "-";
+	vx_format_time_ms(buf, ms);
+	return buf;
+}
+
+static const char *
+type_name(Vexil__V1__FlagType t)
+{
+	static const char *const names[] = {"boolean", "string", "number", "json"};
+	return (unsigned)t < 4 ? names[t] : "unknown";
 }
 
 static void
@@ -220,11 +395,38 @@ print_json(const void *m)
 	cJSON_Delete(j);
 }
 
+static int
+by_env_key(const void *x, const void *y)
+{
+	const Vexil__V1__FlagEnvConfig *const *a = x, *const *b = y;
+	return strcmp((*a)->environment, (*b)->environment);
+}
+
+/* A flag's environments in one order everywhere: by key. */
+static void
+sort_envs(Vexil__V1__Flag *f)
+{
+	if (f->n_envs > 1)
+		qsort(f->envs, f->n_envs, sizeof(*f->envs), by_env_key);
+}
+
+static void
+project_header(void)
+{
+	printf("%-6s %-24s %-8s %s\n", "ID", "NAME", "REVISION", "DESCRIPTION");
+}
+
 static void
 print_project(const Vexil__V1__Project *p)
 {
-	printf("%-6llu %-24s rev %-6llu %s\n", (unsigned long long)p->id, p->name,
+	printf("%-6llu %-24s %-8llu %s\n", (unsigned long long)p->id, p->name,
 	    (unsigned long long)p->revision, p->description);
+}
+
+static void
+env_header(void)
+{
+	printf("%-16s %-24s %s\n", "KEY", "NAME", "DESCRIPTION");
 }
 
 static void
@@ -234,32 +436,41 @@ print_env(const Vexil__V1__Environment *e)
 }
 
 static void
-print_flag(const Vexil__V1__Flag *f, bool detail)
+flag_header(void)
 {
-	printf("%-32s", f->key);
-	for (size_t i = 0; i < f->n_envs; i++)
-		printf(" %s=%s", f->envs[i]->environment,
-		    f->envs[i]->enabled ? "on" : "off");
-	printf("\n");
-	if (!detail)
+	printf("%-32s %s\n", "KEY", "ENVIRONMENTS");
+}
+
+static void
+print_flag(Vexil__V1__Flag *f, bool detail)
+{
+	char c[VX_TIME_LEN], u[VX_TIME_LEN];
+
+	sort_envs(f);
+	if (!detail) {
+		printf("%-32s", f->key);
+		for (size_t i = 0; i < f->n_envs; i++)
+			printf(" %s=%s", f->envs[i]->environment,
+			    f->envs[i]->enabled ? "on" : "off");
+		printf("\n");
 		return;
-	printf("  id: %llu\n  name: %s\n  description: %s\n  type: %s\n",
-	    (unsigned long long)f->id, f->name, f->description,
-	    protobuf_c_enum_descriptor_get_value(
-	        &vexil__v1__flag_type__descriptor, (int)f->type)
-	        ->name);
+	}
+	printf("key:         %s\nid:          %llu\nname:        %s\ndescription: %s\n"
+	       "type:        %s\ncreated:     %s\nupdated:     %s\n",
+	    f->key, (unsigned long long)f->id, f->name, f->description,
+	    type_name(f->type), when(c, f->created_at), when(u, f->updated_at));
 	for (size_t i = 0; i < f->n_variants; i++)
-		printf("  variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
+		printf("variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
 	for (size_t i = 0; i < f->n_envs; i++)
-		printf("  env %s: %s, rollout %u%%, default %s, off %s, %zu rules\n",
-		    f->envs[i]->environment, f->envs[i]->enabled ? "enabled" : "disabled",
+		printf("env %s: %s, rollout %u%%, default %s, off %s, %zu rules\n",
+		    f->envs[i]->environment, f->envs[i]->enabled ? "on" : "off",
 		    f->envs[i]->rollout_percentage, f->envs[i]->default_variant,
 		    f->envs[i]->off_variant, f->envs[i]->n_rules);
 }
 
-/* Prints a reply and frees it. */
+/* Prints a reply (as JSON, or with human when not NULL) and frees it. */
 static int
-done(const struct args *a, void *m, void (*human)(const void *))
+done(const struct args *a, void *m, void (*human)(void *))
 {
 	if (a->json)
 		print_json(m);
@@ -270,187 +481,219 @@ done(const struct args *a, void *m, void (*human)(const void *))
 }
 
 static void
-human_project(const void *m)
+human_project(void *m)
 {
+	project_header();
 	print_project(m);
 }
 
 static void
-human_env(const void *m)
+human_env(void *m)
 {
+	env_header();
 	print_env(m);
 }
 
 static void
-human_flag(const void *m)
+human_flag(void *m)
 {
 	print_flag(m, true);
 }
 
 static void
-human_ok(const void *m)
+human_ok(void *m)
 {
 	(void)m;
 	printf("ok\n");
 }
 
-/* ---- commands ---- */
+/* A flag reply, its environments in order. */
+static int
+flag_done(const struct args *a, Vexil__V1__Flag *f)
+{
+	sort_envs(f);
+	return done(a, f, human_flag);
+}
+
+/* ---- projects ---- */
 
 static int
-cmd_project(vx_client *c, const char *verb, struct args *a)
+project_create(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"description", "name", NULL};
+	Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *out;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0)
+	if (need_pos(a, 1, "NAME") != 0)
 		return 2;
-	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateProjectRequest in =
-		    VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
-		Vexil__V1__Project *out;
-		if (need_pos(a, 1, "NAME") != 0)
-			return 2;
-		in.name = (char *)a->pos[0];
-		in.description =
-		    (char *)(opt(a, "description") ? opt(a, "description") : "");
-		if ((rc = vx_create_project(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_project);
-	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListProjectsRequest in =
-		    VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
-		Vexil__V1__ProjectList *out;
-		if (need_pos(a, 0, "") != 0)
-			return 2;
-		if ((rc = vx_list_projects(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_projects; i++)
-				print_project(out->projects[i]);
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "get") == 0) {
-		Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-		Vexil__V1__Project *out;
-		if (need_pos(a, 1, "project") != 0)
-			return 2;
-		in.project = (char *)a->pos[0];
-		if ((rc = vx_get_project(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_project);
-	}
-	if (strcmp(verb, "update") == 0) {
-		Vexil__V1__UpdateProjectRequest in =
-		    VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
-		Vexil__V1__Project upd = VEXIL__V1__PROJECT__INIT, *out;
-		char *mask[2];
-		if (need_pos(a, 1, "project") != 0)
-			return 2;
-		in.project = (char *)a->pos[0];
-		in.update = &upd;
-		in.update_mask = mask;
-		if (has_opt(a, "name")) {
-			upd.name = (char *)opt(a, "name");
-			mask[in.n_update_mask++] = "name";
-		}
-		if (has_opt(a, "description")) {
-			upd.description = (char *)opt(a, "description");
-			mask[in.n_update_mask++] = "description";
-		}
-		if ((rc = vx_update_project(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_project);
-	}
-	if (strcmp(verb, "delete") == 0) {
-		Vexil__V1__DeleteProjectRequest in =
-		    VEXIL__V1__DELETE_PROJECT_REQUEST__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 1, "project") != 0)
-			return 2;
-		in.project = (char *)a->pos[0];
-		if ((rc = vx_delete_project(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	fprintf(stderr, "vexilctl: unknown command: project %s\n", verb);
-	return 2;
+	in.name = (char *)a->pos[0];
+	in.description = opt_or_empty(a, "description");
+	if (vx_create_project(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_project);
 }
 
 static int
-cmd_env(vx_client *c, const char *verb, struct args *a)
+project_list(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "name", "description", NULL};
-	const char *project;
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+	if (need_pos(a, 0, "") != 0)
 		return 2;
-	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateEnvironmentRequest in =
-		    VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
-		Vexil__V1__Environment *out;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		in.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
-		in.description =
-		    (char *)(opt(a, "description") ? opt(a, "description") : "");
-		if ((rc = vx_create_environment(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_env);
+	if (vx_list_projects(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		project_header();
+		for (size_t i = 0; i < out->n_projects; i++)
+			print_project(out->projects[i]);
 	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListEnvironmentsRequest in =
-		    VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
-		Vexil__V1__EnvironmentList *out;
-		if (need_pos(a, 0, "") != 0)
-			return 2;
-		in.project = (char *)project;
-		if ((rc = vx_list_environments(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_environments; i++)
-				print_env(out->environments[i]);
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "get") == 0) {
-		Vexil__V1__GetEnvironmentRequest in =
-		    VEXIL__V1__GET_ENVIRONMENT_REQUEST__INIT;
-		Vexil__V1__Environment *out;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		if ((rc = vx_get_environment(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_env);
-	}
-	if (strcmp(verb, "delete") == 0) {
-		Vexil__V1__DeleteEnvironmentRequest in =
-		    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		if ((rc = vx_delete_environment(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	fprintf(stderr, "vexilctl: unknown command: env %s\n", verb);
-	return 2;
+	return done(a, out, NULL);
 }
+
+static int
+project_get(struct cli *s, struct args *a)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *out;
+	vx_status st;
+
+	if (need_pos(a, 1, "project") != 0)
+		return 2;
+	in.project = (char *)a->pos[0];
+	if (vx_get_project(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_project);
+}
+
+static int
+project_update(struct cli *s, struct args *a)
+{
+	Vexil__V1__UpdateProjectRequest in = VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project upd = VEXIL__V1__PROJECT__INIT, *out;
+	char *mask[2];
+	vx_status st;
+
+	if (need_pos(a, 1, "project") != 0)
+		return 2;
+	in.project = (char *)a->pos[0];
+	in.update = &upd;
+	in.update_mask = mask;
+	if (has_opt(a, "name")) {
+		upd.name = (char *)opt(a, "name");
+		mask[in.n_update_mask++] = "name";
+	}
+	if (has_opt(a, "description")) {
+		upd.description = (char *)opt(a, "description");
+		mask[in.n_update_mask++] = "description";
+	}
+	if (vx_update_project(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_project);
+}
+
+static int
+project_delete(struct cli *s, struct args *a)
+{
+	Vexil__V1__DeleteProjectRequest in = VEXIL__V1__DELETE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_pos(a, 1, "project") != 0)
+		return 2;
+	in.project = (char *)a->pos[0];
+	if (vx_delete_project(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+/* ---- environments ---- */
+
+static int
+env_create(struct cli *s, struct args *a)
+{
+	Vexil__V1__CreateEnvironmentRequest in =
+	    VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	in.name = opt_or_empty(a, "name");
+	in.description = opt_or_empty(a, "description");
+	if (vx_create_environment(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_env);
+}
+
+static int
+by_key(const void *x, const void *y)
+{
+	const Vexil__V1__Environment *const *a = x, *const *b = y;
+	return strcmp((*a)->key, (*b)->key);
+}
+
+static int
+env_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListEnvironmentsRequest in =
+	    VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	Vexil__V1__EnvironmentList *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (vx_list_environments(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (out->n_environments > 1)
+		qsort(out->environments, out->n_environments, sizeof(*out->environments),
+		    by_key);
+	if (!a->json) {
+		env_header();
+		for (size_t i = 0; i < out->n_environments; i++)
+			print_env(out->environments[i]);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+env_get(struct cli *s, struct args *a)
+{
+	Vexil__V1__GetEnvironmentRequest in = VEXIL__V1__GET_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	if (vx_get_environment(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_env);
+}
+
+static int
+env_delete(struct cli *s, struct args *a)
+{
+	Vexil__V1__DeleteEnvironmentRequest in =
+	    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	if (vx_delete_environment(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+/* ---- flags ---- */
 
 static int
 parse_type(const char *s, Vexil__V1__FlagType *t)
 {
-	static const char *const names[] = {"boolean", "string", "number", "json"};
 	for (int i = 0; i < 4; i++) {
-		if (strcmp(s, names[i]) == 0) {
+		if (strcmp(s, type_name((Vexil__V1__FlagType)i)) == 0) {
 			*t = (Vexil__V1__FlagType)i;
 			return 0;
 		}
@@ -460,178 +703,216 @@ parse_type(const char *s, Vexil__V1__FlagType *t)
 }
 
 static int
-cmd_flag(vx_client *c, const char *verb, struct args *a)
+flag_create(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "name", "description", "type",
-	    "variant", "tag", "owner", "env", "limit", "offset", NULL};
-	const char *project;
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Variant vs[MAX_ARGS], *vp[MAX_ARGS];
 	char *tags[MAX_ARGS], *vals[MAX_ARGS];
 	vx_status st;
-	int rc;
+	size_t nv;
 
-	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+	if (need_project_key(a, &in.project, &f.key) != 0)
 		return 2;
-	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-		Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
-		Vexil__V1__Variant vs[MAX_ARGS], *vp[MAX_ARGS];
-		size_t nv;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		f.key = (char *)a->pos[0];
-		f.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
-		f.description =
-		    (char *)(opt(a, "description") ? opt(a, "description") : "");
-		f.owner = (char *)(opt(a, "owner") ? opt(a, "owner") : "");
-		if (has_opt(a, "type") && parse_type(opt(a, "type"), &f.type) != 0)
-			return 2;
-		f.n_tags = opts(a, "tag", tags);
-		f.tags = tags;
-		nv = opts(a, "variant", vals);
-		for (size_t i = 0; i < nv; i++) {
-			char *eq = strchr(vals[i], '=');
-			if (eq == NULL) {
-				fprintf(stderr,
-				    "vexilctl: --variant takes KEY=JSON, got %s\n",
-				    vals[i]);
-				return 2;
-			}
-			*eq = '\0';
-			vexil__v1__variant__init(&vs[i]);
-			vs[i].key = vals[i];
-			vs[i].value = eq + 1;
-			vp[i] = &vs[i];
-		}
-		f.variants = vp;
-		f.n_variants = nv;
-		in.project = (char *)project;
-		in.flag = &f;
-		if ((rc = vx_create_flag(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_flag);
-	}
-	if (strcmp(verb, "get") == 0) {
-		Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
-		Vexil__V1__Flag *out;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		if ((rc = vx_get_flag(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_flag);
-	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
-		Vexil__V1__FlagList *out;
-		if (need_pos(a, 0, "") != 0 ||
-		    opt_u32(a, "limit", UINT32_MAX, &in.limit) != 0 ||
-		    opt_u32(a, "offset", UINT32_MAX, &in.offset) != 0)
-			return 2;
-		in.project = (char *)project;
-		in.tag = (char *)(opt(a, "tag") ? opt(a, "tag") : "");
-		if ((rc = vx_list_flags(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_flags; i++)
-				print_flag(out->flags[i], false);
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "update") == 0) {
-		Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
-		Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *out;
-		char *mask[8];
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		in.update = &upd;
-		in.update_mask = mask;
-		if (has_opt(a, "name")) {
-			upd.name = (char *)opt(a, "name");
-			mask[in.n_update_mask++] = "name";
-		}
-		if (has_opt(a, "description")) {
-			upd.description = (char *)opt(a, "description");
-			mask[in.n_update_mask++] = "description";
-		}
-		if (has_opt(a, "owner")) {
-			upd.owner = (char *)opt(a, "owner");
-			mask[in.n_update_mask++] = "owner";
-		}
-		if (has_opt(a, "tag")) {
-			upd.n_tags = opts(a, "tag", tags);
-			upd.tags = tags;
-			mask[in.n_update_mask++] = "tags";
-		}
-		if ((rc = vx_update_flag(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_flag);
-	}
-	if (strcmp(verb, "delete") == 0) {
-		Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		if ((rc = vx_delete_flag(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
-		Vexil__V1__SetFlagEnabledRequest in =
-		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-		Vexil__V1__Flag *out;
-		/* Every --env (or --env '*': all of them) in one write. */
-		if (need_pos(a, 1, "KEY") != 0 || need_opt(a, "env") == NULL)
-			return 2;
-		in.environments = vals;
-		in.n_environments = opts(a, "env", vals);
-		for (size_t i = 0; i < in.n_environments; i++)
-			if (strcmp(vals[i], "*") == 0)
-				in.all_environments = true;
-		if (in.all_environments)
-			in.n_environments = 0;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		in.enabled = strcmp(verb, "enable") == 0;
-		if ((rc = vx_set_flag_enabled(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_flag);
-	}
-	if (strcmp(verb, "rollout") == 0) {
-		Vexil__V1__UpdateFlagEnvRequest in =
-		    VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
-		Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
-		Vexil__V1__Flag *out;
-		char *mask[] = {"rollout_percentage"};
-		uint64_t pct;
-		if (need_pos(a, 2, "KEY PERCENT") != 0 ||
-		    (cfg.environment = (char *)need_opt(a, "env")) == NULL)
-			return 2;
-		if (vx_parse_u64(a->pos[1], &pct) != 0 || pct > 100) {
-			fprintf(stderr, "vexilctl: PERCENT must be 0..100\n");
+	f.name = opt_or_empty(a, "name");
+	f.description = opt_or_empty(a, "description");
+	f.owner = opt_or_empty(a, "owner");
+	if (has_opt(a, "type") && parse_type(opt(a, "type"), &f.type) != 0)
+		return 2;
+	f.n_tags = opts(a, "tag", tags);
+	f.tags = tags;
+	nv = opts(a, "variant", vals);
+	for (size_t i = 0; i < nv; i++) {
+		char *eq = strchr(vals[i], '=');
+		if (eq == NULL) {
+			fprintf(stderr, "vexilctl: --variant takes KEY=JSON, got %s\n",
+			    vals[i]);
 			return 2;
 		}
-		cfg.rollout_percentage = (uint32_t)pct;
-		in.project = (char *)project;
-		in.key = (char *)a->pos[0];
-		in.update = &cfg;
-		in.update_mask = mask;
-		in.n_update_mask = 1;
-		if ((rc = vx_update_flag_env(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_flag);
+		*eq = '\0';
+		vexil__v1__variant__init(&vs[i]);
+		vs[i].key = vals[i];
+		vs[i].value = eq + 1;
+		vp[i] = &vs[i];
 	}
-	fprintf(stderr, "vexilctl: unknown command: flag %s\n", verb);
-	return 2;
+	f.variants = vp;
+	f.n_variants = nv;
+	in.flag = &f;
+	if (vx_create_flag(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return flag_done(a, out);
+}
+
+static int
+flag_get(struct cli *s, struct args *a)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	if (vx_get_flag(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return flag_done(a, out);
+}
+
+static int
+flag_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
+	Vexil__V1__FlagList *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", UINT32_MAX, &in.limit) != 0 ||
+	    opt_u32(a, "offset", UINT32_MAX, &in.offset) != 0)
+		return 2;
+	in.tag = opt_or_empty(a, "tag");
+	if (vx_list_flags(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	for (size_t i = 0; i < out->n_flags; i++)
+		sort_envs(out->flags[i]);
+	if (!a->json) {
+		flag_header();
+		for (size_t i = 0; i < out->n_flags; i++)
+			print_flag(out->flags[i], false);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+flag_update(struct cli *s, struct args *a)
+{
+	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *out;
+	char *mask[8], *tags[MAX_ARGS];
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	in.update = &upd;
+	in.update_mask = mask;
+	if (has_opt(a, "name")) {
+		upd.name = (char *)opt(a, "name");
+		mask[in.n_update_mask++] = "name";
+	}
+	if (has_opt(a, "description")) {
+		upd.description = (char *)opt(a, "description");
+		mask[in.n_update_mask++] = "description";
+	}
+	if (has_opt(a, "owner")) {
+		upd.owner = (char *)opt(a, "owner");
+		mask[in.n_update_mask++] = "owner";
+	}
+	if (has_opt(a, "tag")) {
+		upd.n_tags = opts(a, "tag", tags);
+		upd.tags = tags;
+		mask[in.n_update_mask++] = "tags";
+	}
+	if (vx_update_flag(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return flag_done(a, out);
+}
+
+static int
+flag_delete(struct cli *s, struct args *a)
+{
+	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.key) != 0)
+		return 2;
+	if (vx_delete_flag(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+/* enable, disable and toggle: one SetFlagEnabled each, so a toggle is atomic. */
+static int
+set_enabled(struct cli *s, struct args *a, bool enabled, bool toggle)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Flag *out;
+	char *envs[MAX_ARGS];
+	vx_status st;
+
+	/* Every --env (or --env '*': all of them) in one write. */
+	if (need_project_key(a, &in.project, &in.key) != 0 || need_opt(a, "env") == NULL)
+		return 2;
+	in.environments = envs;
+	in.n_environments = opts(a, "env", envs);
+	for (size_t i = 0; i < in.n_environments; i++)
+		if (strcmp(envs[i], "*") == 0)
+			in.all_environments = true;
+	if (in.all_environments)
+		in.n_environments = 0;
+	in.enabled = enabled;
+	in.toggle = toggle;
+	if (vx_set_flag_enabled(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return flag_done(a, out);
+}
+
+static int
+flag_enable(struct cli *s, struct args *a)
+{
+	return set_enabled(s, a, true, false);
+}
+
+static int
+flag_disable(struct cli *s, struct args *a)
+{
+	return set_enabled(s, a, false, false);
+}
+
+static int
+flag_toggle(struct cli *s, struct args *a)
+{
+	return set_enabled(s, a, false, true);
+}
+
+static int
+flag_rollout(struct cli *s, struct args *a)
+{
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Flag *out;
+	char *mask[] = {"rollout_percentage"};
+	vx_status st;
+	uint64_t pct;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 2, "KEY PERCENT") != 0 ||
+	    (cfg.environment = (char *)need_opt(a, "env")) == NULL)
+		return 2;
+	if (vx_parse_u64(a->pos[1], &pct) != 0 || pct > 100) {
+		fprintf(stderr, "vexilctl: PERCENT must be 0..100\n");
+		return 2;
+	}
+	cfg.rollout_percentage = (uint32_t)pct;
+	in.key = (char *)a->pos[0];
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	if (vx_update_flag_env(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return flag_done(a, out);
+}
+
+/* ---- rules ---- */
+
+static void
+rule_header(void)
+{
+	printf("%-6s %-8s %-8s %s\n", "ID", "PRIORITY", "STATE", "CONDITIONS => SERVES");
 }
 
 static void
 print_rule(const Vexil__V1__Rule *r)
 {
-	printf("%-6llu prio %-4d %-8s", (unsigned long long)r->id, r->priority,
+	printf("%-6llu %-8d %-8s", (unsigned long long)r->id, r->priority,
 	    r->enabled ? "enabled" : "disabled");
 	for (size_t i = 0; i < r->n_conditions; i++) {
 		printf(" %s%s%s %s ", r->conditions[i]->missing ? "?" : "",
@@ -653,8 +934,9 @@ print_rule(const Vexil__V1__Rule *r)
 }
 
 static void
-human_rule(const void *m)
+human_rule(void *m)
 {
+	rule_header();
 	print_rule(m);
 }
 
@@ -693,129 +975,151 @@ parse_cond(char *text, Vexil__V1__Condition *c, char **vals, size_t cap)
 }
 
 static int
-cmd_rule(vx_client *c, const char *verb, struct args *a)
+rule_add(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "env", "cond", "variant", "split",
-	    "priority", "rollout", "stickiness", "name", "disabled", NULL};
-	const char *project;
+	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Condition conds[16], *cp[16];
+	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
+	Vexil__V1__WeightedVariant wv[16], *wp[16];
+	char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL;
 	vx_status st;
-	int rc;
+	size_t n;
+	uint64_t num;
 
-	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+	if (need_project_key(a, &in.project, &in.flag_key) != 0 ||
+	    (in.environment = (char *)need_opt(a, "env")) == NULL)
 		return 2;
-	if (strcmp(verb, "add") == 0) {
-		Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
-		Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
-		Vexil__V1__Condition conds[16], *cp[16];
-		Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
-		Vexil__V1__WeightedVariant wv[16], *wp[16];
-		char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL;
-		size_t n;
-		uint64_t num;
-
-		if (need_pos(a, 1, "KEY") != 0 ||
-		    (in.environment = (char *)need_opt(a, "env")) == NULL)
+	n = opts(a, "cond", texts);
+	if (n > 16) {
+		fprintf(stderr, "vexilctl: at most 16 --cond\n");
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (parse_cond(texts[i], &conds[i], vals[i], 64) != 0)
 			return 2;
-		n = opts(a, "cond", texts);
-		if (n > 16) {
-			fprintf(stderr, "vexilctl: at most 16 --cond\n");
+		cp[i] = &conds[i];
+	}
+	r.conditions = cp;
+	r.n_conditions = n;
+	r.enabled = !has_opt(a, "disabled");
+	r.name = opt_or_empty(a, "name");
+	r.variant = opt_or_empty(a, "variant");
+	if (has_opt(a, "priority")) {
+		char *end;
+		long p = strtol(opt(a, "priority"), &end, 10);
+		if (*end || p < -1000000 || p > 1000000) {
+			fprintf(stderr, "vexilctl: --priority must be a number\n");
 			return 2;
 		}
-		for (size_t i = 0; i < n; i++) {
-			if (parse_cond(texts[i], &conds[i], vals[i], 64) != 0)
-				return 2;
-			cp[i] = &conds[i];
-		}
-		r.conditions = cp;
-		r.n_conditions = n;
-		r.enabled = !has_opt(a, "disabled");
-		r.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
-		r.variant = (char *)(opt(a, "variant") ? opt(a, "variant") : "");
-		if (has_opt(a, "priority")) {
-			char *end;
-			long p = strtol(opt(a, "priority"), &end, 10);
-			if (*end || p < -1000000 || p > 1000000) {
-				fprintf(
-				    stderr, "vexilctl: --priority must be a number\n");
+		r.priority = (int32_t)p;
+	}
+	if (has_opt(a, "rollout")) {
+		if (opt_u32(a, "rollout", 100, &ro.percentage) != 0)
+			return 2;
+		ro.stickiness = opt_or_empty(a, "stickiness");
+		r.rollout = &ro;
+	}
+	if ((split = (char *)opt(a, "split")) != NULL) {
+		for (char *it = strtok_r(split, ",", &save); it && r.n_split < 16;
+		     it = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(it, '=');
+			if (eq == NULL || vx_parse_u64(eq + 1, &num) != 0 ||
+			    num > 10000) {
+				fprintf(stderr, "vexilctl: --split takes V=WEIGHT,...\n");
 				return 2;
 			}
-			r.priority = (int32_t)p;
+			*eq = '\0';
+			vexil__v1__weighted_variant__init(&wv[r.n_split]);
+			wv[r.n_split].variant = it;
+			wv[r.n_split].weight = (uint32_t)num;
+			wp[r.n_split] = &wv[r.n_split];
+			r.n_split++;
 		}
-		if (has_opt(a, "rollout")) {
-			if (opt_u32(a, "rollout", 100, &ro.percentage) != 0)
-				return 2;
-			ro.stickiness =
-			    (char *)(opt(a, "stickiness") ? opt(a, "stickiness") : "");
-			r.rollout = &ro;
-		}
-		if ((split = (char *)opt(a, "split")) != NULL) {
-			for (char *it = strtok_r(split, ",", &save); it && r.n_split < 16;
-			     it = strtok_r(NULL, ",", &save)) {
-				char *eq = strchr(it, '=');
-				if (eq == NULL || vx_parse_u64(eq + 1, &num) != 0 ||
-				    num > 10000) {
-					fprintf(stderr,
-					    "vexilctl: --split takes V=WEIGHT,...\n");
-					return 2;
-				}
-				*eq = '\0';
-				vexil__v1__weighted_variant__init(&wv[r.n_split]);
-				wv[r.n_split].variant = it;
-				wv[r.n_split].weight = (uint32_t)num;
-				wp[r.n_split] = &wv[r.n_split];
-				r.n_split++;
-			}
-			r.split = wp;
-		}
-		in.project = (char *)project;
-		in.flag_key = (char *)a->pos[0];
-		in.rule = &r;
-		if ((rc = vx_create_rule(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_rule);
+		r.split = wp;
 	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListRulesRequest in = VEXIL__V1__LIST_RULES_REQUEST__INIT;
-		Vexil__V1__RuleList *out;
-		if (need_pos(a, 1, "KEY") != 0 ||
-		    (in.environment = (char *)need_opt(a, "env")) == NULL)
-			return 2;
-		in.project = (char *)project;
-		in.flag_key = (char *)a->pos[0];
-		if ((rc = vx_list_rules(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_rules; i++)
-				print_rule(out->rules[i]);
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "remove") == 0) {
-		Vexil__V1__RuleRef in = VEXIL__V1__RULE_REF__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 2, "KEY ID") != 0)
-			return 2;
-		if (vx_parse_u64(a->pos[1], &in.rule_id) != 0) {
-			fprintf(stderr, "vexilctl: ID must be a number\n");
-			return 2;
-		}
-		in.project = (char *)project;
-		in.flag_key = (char *)a->pos[0];
-		in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
-		if ((rc = vx_delete_rule(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	fprintf(stderr, "vexilctl: unknown command: rule %s\n", verb);
-	return 2;
+	in.rule = &r;
+	if (vx_create_rule(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_rule);
 }
 
-/* Variants change through UpdateFlag with the whole new list. */
-#define CAS_TRIES 20
+static int
+rule_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListRulesRequest in = VEXIL__V1__LIST_RULES_REQUEST__INIT;
+	Vexil__V1__RuleList *out;
+	vx_status st;
+
+	if (need_project_key(a, &in.project, &in.flag_key) != 0 ||
+	    (in.environment = (char *)need_opt(a, "env")) == NULL)
+		return 2;
+	if (vx_list_rules(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		rule_header();
+		for (size_t i = 0; i < out->n_rules; i++)
+			print_rule(out->rules[i]);
+	}
+	return done(a, out, NULL);
+}
 
 static int
-cmd_variant(vx_client *c, const char *verb, struct args *a)
+rule_remove(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", NULL};
+	Vexil__V1__RuleRef in = VEXIL__V1__RULE_REF__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_id(a, 1, "KEY ID", &in.rule_id) != 0)
+		return 2;
+	in.flag_key = (char *)a->pos[0];
+	in.environment = opt_or_empty(a, "env");
+	if (vx_delete_rule(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+/* ---- variants: they change through UpdateFlag with the whole new list ---- */
+
+static int
+variant_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__GetFlagRequest g = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	vx_status st;
+
+	if (need_project_key(a, &g.project, &g.key) != 0)
+		return 2;
+	if (vx_get_flag(s->c, &g, &f, &st) != 0)
+		return fail(&st);
+	if (a->json) {
+		printf("[");
+		for (size_t i = 0; i < f->n_variants; i++) {
+			cJSON *j = vx_pb_to_json(&f->variants[i]->base);
+			char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+			printf("%s%s", i ? "," : "", t ? t : "null");
+			free(t);
+			cJSON_Delete(j);
+		}
+		printf("]\n");
+	} else {
+		printf("%-16s %s\n", "KEY", "VALUE");
+		for (size_t i = 0; i < f->n_variants; i++)
+			printf("%-16s %s\n", f->variants[i]->key, f->variants[i]->value);
+	}
+	vx_free(f);
+	return 0;
+}
+
+/* Read-modify-write attempts before a busy flag's edit gives up. */
+#define CAS_TRIES 20
+
+/* Adds (JSON not NULL) or removes variant vkey. */
+static int
+variant_change(struct cli *s, struct args *a, bool add)
+{
 	Vexil__V1__GetFlagRequest g = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag *f, upd = VEXIL__V1__FLAG__INIT, *out;
@@ -825,58 +1129,26 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 	size_t n = 0;
 	int rc;
 
-	if (only_opts(a, known) != 0 ||
-	    (g.project = (char *)need_opt(a, "project")) == NULL)
+	if ((g.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
 		return 2;
-	if (a->npos < 1) {
-		fprintf(stderr, "vexilctl: missing KEY\n");
-		return 2;
-	}
 	g.key = (char *)a->pos[0];
-	if (strcmp(verb, "list") == 0) {
-		if (need_pos(a, 1, "KEY") != 0)
-			return 2;
-		if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
-			return fail(rc, &st);
-		if (a->json) {
-			printf("[");
-			for (size_t i = 0; i < f->n_variants; i++) {
-				cJSON *j = vx_pb_to_json(&f->variants[i]->base);
-				char *t = j ? cJSON_PrintUnformatted(j) : NULL;
-				printf("%s%s", i ? "," : "", t ? t : "null");
-				free(t);
-				cJSON_Delete(j);
-			}
-			printf("]\n");
-		} else {
-			for (size_t i = 0; i < f->n_variants; i++)
-				printf("%-16s %s\n", f->variants[i]->key,
-				    f->variants[i]->value);
-		}
-		vx_free(f);
-		return 0;
-	}
-	bool add = strcmp(verb, "add") == 0;
-	if (!add && strcmp(verb, "remove") != 0) {
-		fprintf(stderr, "vexilctl: unknown command: variant %s\n", verb);
-		return 2;
-	}
-	if (need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
-		return 2;
-	/* A read-modify-write: the update carries the project revision read
+	/*
+	 * A read-modify-write: the update carries the project revision read
 	 * before the flag, so an edit made in between refuses it (and it is
-	 * read again) instead of being lost. */
+	 * read again) instead of being lost.
+	 */
 	for (int attempt = 0;; attempt++) {
 		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
 		Vexil__V1__Project *p;
 
 		gp.project = g.project;
-		if ((rc = vx_get_project(c, &gp, &p, &st)) != 0)
-			return fail(rc, &st);
+		if (vx_get_project(s->c, &gp, &p, &st) != 0)
+			return fail(&st);
 		up.if_revision = p->revision;
 		vx_free(p);
-		if ((rc = vx_get_flag(c, &g, &f, &st)) != 0)
-			return fail(rc, &st);
+		if (vx_get_flag(s->c, &g, &f, &st) != 0)
+			return fail(&st);
 		n = 0;
 		list = calloc(f->n_variants + 1, sizeof(*list));
 		if (list == NULL) {
@@ -887,8 +1159,7 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 			if (add || strcmp(f->variants[i]->key, a->pos[1]) != 0)
 				list[n++] = f->variants[i];
 		if (!add && n == f->n_variants) {
-			fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key,
-			    a->pos[1]);
+			fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key, a->pos[1]);
 			free(list);
 			vx_free(f);
 			return 1;
@@ -905,92 +1176,116 @@ cmd_variant(vx_client *c, const char *verb, struct args *a)
 		up.update = &upd;
 		up.update_mask = mask;
 		up.n_update_mask = 1;
-		rc = vx_update_flag(c, &up, &out, &st);
+		rc = vx_update_flag(s->c, &up, &out, &st);
 		free(list);
 		vx_free(f);
 		if (rc == 0)
 			break;
 		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
 		    attempt + 1 == CAS_TRIES)
-			return fail(rc, &st);
+			return fail(&st);
 	}
-	return done(a, out, human_flag);
-}
-
-static void
-human_key(const void *m)
-{
-	const Vexil__V1__CreatedApiKey *k = m;
-	printf("id %llu, role %s: %s\n", (unsigned long long)k->key->id,
-	    vx_role_name(k->key->role), k->secret);
+	return flag_done(a, out);
 }
 
 static int
-cmd_key(vx_client *c, const char *verb, struct args *a)
+variant_add(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "role", NULL};
-	vx_status st;
-	int rc;
+	return variant_change(s, a, true);
+}
 
-	if (only_opts(a, known) != 0)
-		return 2;
-	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateApiKeyRequest in =
-		    VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
-		Vexil__V1__CreatedApiKey *out;
-		const char *role;
-		if (need_pos(a, 1, "NAME") != 0 || (role = need_opt(a, "role")) == NULL)
-			return 2;
-		if (vx_role_parse(role, &in.role) != 0) {
-			fprintf(
-			    stderr, "vexilctl: --role must be read, write or admin\n");
-			return 2;
-		}
-		in.name = (char *)a->pos[0];
-		in.project = (char *)(opt(a, "project") ? opt(a, "project") : "");
-		if ((rc = vx_create_api_key(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_key);
-	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
-		Vexil__V1__ApiKeyList *out;
-		if (need_pos(a, 0, "") != 0)
-			return 2;
-		in.project = (char *)(opt(a, "project") ? opt(a, "project") : "");
-		if ((rc = vx_list_api_keys(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_keys; i++)
-				printf("%-6llu %-16s %-6s project %-6llu %s%s\n",
-				    (unsigned long long)out->keys[i]->id,
-				    out->keys[i]->prefix,
-				    vx_role_name(out->keys[i]->role),
-				    (unsigned long long)out->keys[i]->project_id,
-				    out->keys[i]->name,
-				    out->keys[i]->revoked ? " (revoked)" : "");
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "revoke") == 0) {
-		Vexil__V1__RevokeApiKeyRequest in =
-		    VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 1, "ID") != 0)
-			return 2;
-		if (vx_parse_u64(a->pos[0], &in.id) != 0) {
-			fprintf(stderr, "vexilctl: ID must be a number\n");
-			return 2;
-		}
-		if ((rc = vx_revoke_api_key(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	fprintf(stderr, "vexilctl: unknown command: key %s\n", verb);
-	return 2;
+static int
+variant_remove(struct cli *s, struct args *a)
+{
+	return variant_change(s, a, false);
+}
+
+/* ---- keys ---- */
+
+/* A key's scope: its project's id, or "global" for every project. */
+static const char *
+scope(char buf[24], uint64_t project_id)
+{
+	if (project_id == 0)
+		return "global";
+	snprintf(buf, 24, "%llu", (unsigned long long)project_id);
+	return buf;
 }
 
 static void
-human_sdk_key(const void *m)
+human_key(void *m)
+{
+	const Vexil__V1__CreatedApiKey *k = m;
+	char p[24];
+
+	printf("id %llu, role %s, project %s: %s\n", (unsigned long long)k->key->id,
+	    vx_role_name(k->key->role), scope(p, k->key->project_id), k->secret);
+}
+
+static int
+key_create(struct cli *s, struct args *a)
+{
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *out;
+	const char *role;
+	vx_status st;
+
+	if (need_pos(a, 1, "NAME") != 0 || (role = need_opt(a, "role")) == NULL)
+		return 2;
+	if (vx_role_parse(role, &in.role) != 0) {
+		fprintf(stderr, "vexilctl: --role must be read, write or admin\n");
+		return 2;
+	}
+	in.name = (char *)a->pos[0];
+	in.project = opt_or_empty(a, "project");
+	if (vx_create_api_key(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_key);
+}
+
+static int
+key_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
+	Vexil__V1__ApiKeyList *out;
+	char p[24], t[VX_TIME_LEN];
+	vx_status st;
+
+	if (need_pos(a, 0, "") != 0)
+		return 2;
+	in.project = opt_or_empty(a, "project");
+	if (vx_list_api_keys(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-6s %-16s %-6s %-8s %-24s %s\n", "ID", "PREFIX", "ROLE",
+		    "PROJECT", "CREATED", "NAME");
+		for (size_t i = 0; i < out->n_keys; i++)
+			printf("%-6llu %-16s %-6s %-8s %-24s %s%s\n",
+			    (unsigned long long)out->keys[i]->id, out->keys[i]->prefix,
+			    vx_role_name(out->keys[i]->role),
+			    scope(p, out->keys[i]->project_id),
+			    when(t, out->keys[i]->created_at), out->keys[i]->name,
+			    out->keys[i]->revoked ? " (revoked)" : "");
+	}
+	return done(a, out, NULL);
+}
+
+static int
+key_revoke(struct cli *s, struct args *a)
+{
+	Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_id(a, 0, "ID", &in.id) != 0)
+		return 2;
+	if (vx_revoke_api_key(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+static void
+human_sdk_key(void *m)
 {
 	const Vexil__V1__CreatedSdkKey *k = m;
 	printf("id %llu, environment %s: %s\n", (unsigned long long)k->key->id,
@@ -998,87 +1293,85 @@ human_sdk_key(const void *m)
 }
 
 static int
-cmd_sdk_key(vx_client *c, const char *verb, struct args *a)
+sdk_key_create(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "env", NULL};
+	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *out;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0)
+	if (need_pos(a, 0, "") != 0 ||
+	    (in.project = (char *)need_opt(a, "project")) == NULL)
 		return 2;
-	if (strcmp(verb, "create") == 0) {
-		Vexil__V1__CreateSdkKeyRequest in =
-		    VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
-		Vexil__V1__CreatedSdkKey *out;
-		if (need_pos(a, 0, "") != 0 ||
-		    (in.project = (char *)need_opt(a, "project")) == NULL)
-			return 2;
-		in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
-		if ((rc = vx_create_sdk_key(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_sdk_key);
-	}
-	if (strcmp(verb, "list") == 0) {
-		Vexil__V1__ListSdkKeysRequest in = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
-		Vexil__V1__SdkKeyList *out;
-		if (need_pos(a, 0, "") != 0 ||
-		    (in.project = (char *)need_opt(a, "project")) == NULL)
-			return 2;
-		if ((rc = vx_list_sdk_keys(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
-			for (size_t i = 0; i < out->n_keys; i++)
-				printf("%-6llu %-16s %-16s%s\n",
-				    (unsigned long long)out->keys[i]->id,
-				    out->keys[i]->prefix,
-				    *out->keys[i]->environment ? out->keys[i]->environment
-				                               : "(any)",
-				    out->keys[i]->revoked ? " (revoked)" : "");
-		return done(a, out, NULL);
-	}
-	if (strcmp(verb, "revoke") == 0) {
-		Vexil__V1__RevokeSdkKeyRequest in =
-		    VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
-		Vexil__V1__Empty *out;
-		if (need_pos(a, 1, "ID") != 0)
-			return 2;
-		if (vx_parse_u64(a->pos[0], &in.id) != 0) {
-			fprintf(stderr, "vexilctl: ID must be a number\n");
-			return 2;
-		}
-		if ((rc = vx_revoke_sdk_key(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		return done(a, out, human_ok);
-	}
-	fprintf(stderr, "vexilctl: unknown command: sdk-key %s\n", verb);
-	return 2;
+	in.environment = opt_or_empty(a, "env");
+	if (vx_create_sdk_key(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_sdk_key);
 }
 
 static int
-cmd_stats(vx_client *c, struct args *a)
+sdk_key_list(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "flag", "env", "days", NULL};
+	Vexil__V1__ListSdkKeysRequest in = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
+	Vexil__V1__SdkKeyList *out;
+	vx_status st;
+
+	if (need_pos(a, 0, "") != 0 ||
+	    (in.project = (char *)need_opt(a, "project")) == NULL)
+		return 2;
+	if (vx_list_sdk_keys(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-6s %-16s %s\n", "ID", "PREFIX", "ENVIRONMENT");
+		for (size_t i = 0; i < out->n_keys; i++)
+			printf("%-6llu %-16s %s%s\n",
+			    (unsigned long long)out->keys[i]->id, out->keys[i]->prefix,
+			    *out->keys[i]->environment ? out->keys[i]->environment
+			                               : "(any)",
+			    out->keys[i]->revoked ? " (revoked)" : "");
+	}
+	return done(a, out, NULL);
+}
+
+static int
+sdk_key_revoke(struct cli *s, struct args *a)
+{
+	Vexil__V1__RevokeSdkKeyRequest in = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_id(a, 0, "ID", &in.id) != 0)
+		return 2;
+	if (vx_revoke_sdk_key(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
+}
+
+/* ---- records ---- */
+
+static int
+cmd_stats(struct cli *s, struct args *a)
+{
 	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
 	Vexil__V1__EvalCountList *out;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0 ||
-	    (in.project = (char *)need_opt(a, "project")) == NULL ||
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, 0, "") != 0 || opt_u32(a, "days", 3660, &in.days) != 0)
 		return 2;
-	in.flag_key = (char *)(opt(a, "flag") ? opt(a, "flag") : "");
-	in.environment = (char *)(opt(a, "env") ? opt(a, "env") : "");
-	if ((rc = vx_get_eval_counts(c, &in, &out, &st)) != 0)
-		return fail(rc, &st);
+	in.flag_key = opt_or_empty(a, "flag");
+	in.environment = opt_or_empty(a, "env");
+	if (vx_get_eval_counts(s->c, &in, &out, &st) != 0)
+		return fail(&st);
 	if (!a->json) {
+		printf("%-10s %-10s %-14s %-32s %-12s %s\n", "DAY", "KIND", "ENVIRONMENT",
+		    "FLAG", "VARIANT", "COUNT");
 		for (size_t i = 0; i < out->n_counts; i++) {
 			time_t t = (time_t)out->counts[i]->day * 86400;
 			struct tm tm;
 			char day[16];
 			gmtime_r(&t, &tm);
 			strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-			printf("%s %-10s %-14s %-32s %-12s %llu\n", day,
+			printf("%-10s %-10s %-14s %-32s %-12s %llu\n", day,
 			    out->counts[i]->kind, out->counts[i]->environment,
 			    out->counts[i]->flag_key, out->counts[i]->variant,
 			    (unsigned long long)out->counts[i]->count);
@@ -1091,74 +1384,75 @@ cmd_stats(vx_client *c, struct args *a)
 }
 
 static int
-cmd_evals(vx_client *c, struct args *a)
+cmd_evals(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", "limit", NULL};
 	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
 	Vexil__V1__EvalLog *out;
+	char t[VX_TIME_LEN];
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0 ||
-	    (in.project = (char *)need_opt(a, "project")) == NULL ||
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
 		return 2;
-	if ((rc = vx_list_eval_log(c, &in, &out, &st)) != 0)
-		return fail(rc, &st);
-	if (!a->json)
+	if (vx_list_eval_log(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-24s %-14s %-32s %-12s %-16s %s\n", "TIME", "ENVIRONMENT",
+		    "FLAG", "VARIANT", "REASON", "USER");
 		for (size_t i = 0; i < out->n_records; i++)
-			printf("%lld %-14s %-32s %-12s %-16s %s\n",
-			    (long long)out->records[i]->time,
-			    out->records[i]->environment, out->records[i]->flag_key,
-			    out->records[i]->variant, out->records[i]->reason,
-			    out->records[i]->user_id);
+			printf("%-24s %-14s %-32s %-12s %-16s %s\n",
+			    when(t, out->records[i]->time), out->records[i]->environment,
+			    out->records[i]->flag_key, out->records[i]->variant,
+			    out->records[i]->reason, out->records[i]->user_id);
+	}
 	return done(a, out, NULL);
 }
 
 static int
-cmd_backup(vx_client *c, struct args *a)
+cmd_audit(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {NULL};
+	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *out;
+	char t[VX_TIME_LEN];
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
+		return 2;
+	if (vx_list_audit(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-24s %-8s %-16s %-40s %s\n", "TIME", "REVISION", "ACTOR",
+		    "METHOD", "TARGET");
+		for (size_t i = 0; i < out->n_entries; i++)
+			printf("%-24s %-8llu %-16s %-40s %s\n",
+			    when(t, out->entries[i]->time),
+			    (unsigned long long)out->entries[i]->revision,
+			    out->entries[i]->actor, out->entries[i]->method,
+			    out->entries[i]->target);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+cmd_backup(struct cli *s, struct args *a)
+{
 	Vexil__V1__BackupRequest in = VEXIL__V1__BACKUP_REQUEST__INIT;
 	Vexil__V1__BackupReply *out;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0 || need_pos(a, 1, "DIR|FILE.mdb") != 0)
+	if (need_pos(a, 1, "DIR|FILE.mdb") != 0)
 		return 2;
 	in.path = (char *)a->pos[0];
-	if ((rc = vx_backup(c, &in, &out, &st)) != 0)
-		return fail(rc, &st);
+	if (vx_backup(s->c, &in, &out, &st) != 0)
+		return fail(&st);
 	if (!a->json)
 		printf("backup written to %s (%llu bytes)\n", out->path,
 		    (unsigned long long)out->bytes);
 	return done(a, out, NULL);
 }
 
-static int
-cmd_audit(vx_client *c, struct args *a)
-{
-	static const char *const known[] = {"project", "limit", NULL};
-	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
-	Vexil__V1__AuditList *out;
-	vx_status st;
-	int rc;
-
-	if (only_opts(a, known) != 0 ||
-	    (in.project = (char *)need_opt(a, "project")) == NULL ||
-	    need_pos(a, 0, "") != 0 || opt_u32(a, "limit", 100000, &in.limit) != 0)
-		return 2;
-	if ((rc = vx_list_audit(c, &in, &out, &st)) != 0)
-		return fail(rc, &st);
-	if (!a->json)
-		for (size_t i = 0; i < out->n_entries; i++)
-			printf("%lld rev %-5llu %-16s %-40s %s\n",
-			    (long long)out->entries[i]->time,
-			    (unsigned long long)out->entries[i]->revision,
-			    out->entries[i]->actor, out->entries[i]->method,
-			    out->entries[i]->target);
-	return done(a, out, NULL);
-}
+/* ---- evaluation ---- */
 
 /*
  * --ctx ATTR=VALUE: user_id, email, country and ip are the well-known
@@ -1167,9 +1461,8 @@ cmd_audit(vx_client *c, struct args *a)
  */
 static int
 build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
-    Vexil__V1__EvalContext__AttributesEntry *ents,
-    Vexil__V1__EvalContext__AttributesEntry **eptrs, Vexil__V1__AttrValue *vals,
-    Vexil__V1__StringList *lists, char **groups)
+    Vexil__V1__EvalContext__AttributesEntry *ents, Vexil__V1__EvalContext__AttributesEntry **eptrs,
+    Vexil__V1__AttrValue *vals, Vexil__V1__StringList *lists, char **groups)
 {
 	char *items[MAX_ARGS];
 	size_t n = opts(a, "ctx", items), ng = 0;
@@ -1177,8 +1470,7 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 	for (size_t i = 0; i < n; i++) {
 		char *eq = strchr(items[i], '='), *v, *end;
 		if (eq == NULL || eq == items[i]) {
-			fprintf(stderr, "vexilctl: --ctx takes ATTR=VALUE, got %s\n",
-			    items[i]);
+			fprintf(stderr, "vexilctl: --ctx takes ATTR=VALUE, got %s\n", items[i]);
 			return -1;
 		}
 		*eq = '\0';
@@ -1192,15 +1484,13 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 		} else if (strcmp(items[i], "ip") == 0) {
 			ctx->ip = v;
 		} else if (strcmp(items[i], "groups") == 0) {
-			for (char *g = strtok(v, ","); g && ng < MAX_ARGS;
-			     g = strtok(NULL, ","))
+			for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
 				groups[ng++] = g;
 			ctx->groups = groups;
 			ctx->n_groups = ng;
 		} else {
 			Vexil__V1__AttrValue *val = &vals[ctx->n_attributes];
-			Vexil__V1__EvalContext__AttributesEntry *e =
-			    &ents[ctx->n_attributes];
+			Vexil__V1__EvalContext__AttributesEntry *e = &ents[ctx->n_attributes];
 			vexil__v1__attr_value__init(val);
 			vexil__v1__eval_context__attributes_entry__init(e);
 			double d = strtod(v, &end);
@@ -1214,8 +1504,7 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 				Vexil__V1__StringList *l = &lists[ctx->n_attributes];
 				vexil__v1__string_list__init(l);
 				l->items = &groups[ng];
-				for (char *g = strtok(v, ","); g && ng < MAX_ARGS;
-				     g = strtok(NULL, ","))
+				for (char *g = strtok(v, ","); g && ng < MAX_ARGS; g = strtok(NULL, ","))
 					groups[ng++] = g, l->n_items++;
 				val->kind_case = VEXIL__V1__ATTR_VALUE__KIND_LIST;
 				val->list = l;
@@ -1238,10 +1527,15 @@ print_result(const Vexil__V1__EvaluationResult *r)
 	printf("%-32s %-12s %-16s %s\n", r->flag_key, r->variant, r->reason, r->value);
 }
 
-static int
-cmd_eval(vx_client *c, struct args *a)
+static void
+result_header(void)
 {
-	static const char *const known[] = {"project", "env", "ctx", "all", NULL};
+	printf("%-32s %-12s %-16s %s\n", "FLAG", "VARIANT", "REASON", "VALUE");
+}
+
+static int
+cmd_eval(struct cli *s, struct args *a)
+{
 	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
 	Vexil__V1__EvalContext__AttributesEntry ents[MAX_ARGS], *eptrs[MAX_ARGS];
 	Vexil__V1__AttrValue vals[MAX_ARGS];
@@ -1249,9 +1543,8 @@ cmd_eval(vx_client *c, struct args *a)
 	char *groups[MAX_ARGS];
 	const char *project, *env;
 	vx_status st;
-	int rc;
 
-	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL ||
+	if ((project = need_opt(a, "project")) == NULL ||
 	    (env = need_opt(a, "env")) == NULL ||
 	    build_ctx(a, &ctx, ents, eptrs, vals, lists, groups) != 0)
 		return 2;
@@ -1263,11 +1556,13 @@ cmd_eval(vx_client *c, struct args *a)
 		in.project = (char *)project;
 		in.environment = (char *)env;
 		in.context = &ctx;
-		if ((rc = vx_evaluate_all(c, &in, &out, &st)) != 0)
-			return fail(rc, &st);
-		if (!a->json)
+		if (vx_evaluate_all(s->c, &in, &out, &st) != 0)
+			return fail(&st);
+		if (!a->json) {
+			result_header();
 			for (size_t i = 0; i < out->n_results; i++)
 				print_result(out->results[i]);
+		}
 		return done(a, out, NULL);
 	}
 	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
@@ -1278,180 +1573,469 @@ cmd_eval(vx_client *c, struct args *a)
 	in.environment = (char *)env;
 	in.flag_key = (char *)a->pos[0];
 	in.context = &ctx;
-	if ((rc = vx_evaluate(c, &in, &out, &st)) != 0)
-		return fail(rc, &st);
-	if (!a->json)
+	if (vx_evaluate(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		result_header();
 		print_result(out);
+	}
 	return done(a, out, NULL);
+}
+
+/* ---- the change stream ---- */
+
+/* "on" or "off" for the flag in the changed environment, else NULL. */
+static const char *
+state_in(const Vexil__V1__Flag *flag, const char *env)
+{
+	if (flag == NULL || env == NULL || *env == '\0')
+		return NULL;
+	for (size_t i = 0; i < flag->n_envs; i++)
+		if (strcmp(flag->envs[i]->environment, env) == 0)
+			return flag->envs[i]->enabled ? "on" : "off";
+	return NULL;
 }
 
 static void
 print_change(void *arg, const Vexil__V1__Change *c, const Vexil__V1__Flag *flag)
 {
 	const struct args *a = arg;
-	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
-	    &vexil__v1__change_kind__descriptor, (int)c->kind);
+	const ProtobufCEnumValue *kind =
+	    protobuf_c_enum_descriptor_get_value(&vexil__v1__change_kind__descriptor, (int)c->kind);
 	const char *kname = c->kind == VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED
 	                        ? "RESYNC"
 	                        : (kind ? kind->name : "UNKNOWN");
+	const char *state = state_in(flag, c->environment);
+	char t[VX_TIME_LEN];
 
+	vx_format_time_ms(t, c->time ? c->time : vx_now_ms());
 	if (a->json) {
 		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "time", t);
 		cJSON_AddNumberToObject(o, "revision", (double)c->revision);
 		cJSON_AddNumberToObject(o, "project_id", (double)c->project_id);
 		cJSON_AddStringToObject(o, "kind", kname);
 		cJSON_AddStringToObject(o, "flag_key", c->flag_key ? c->flag_key : "");
-		cJSON_AddStringToObject(
-		    o, "environment", c->environment ? c->environment : "");
+		cJSON_AddStringToObject(o, "environment", c->environment ? c->environment : "");
+		if (state)
+			cJSON_AddStringToObject(o, "state", state);
+		else
+			cJSON_AddNullToObject(o, "state");
 		cJSON_AddItemToObject(
 		    o, "entity", flag ? vx_pb_to_json(&flag->base) : cJSON_CreateNull());
-		char *t = cJSON_PrintUnformatted(o);
-		if (t)
-			printf("%s\n", t);
-		free(t);
+		char *text = cJSON_PrintUnformatted(o);
+		if (text)
+			printf("%s\n", text);
+		free(text);
 		cJSON_Delete(o);
 	} else {
-		printf("rev %-8llu %-22s %s%s%s\n", (unsigned long long)c->revision,
-		    kname, c->flag_key ? c->flag_key : "",
+		printf("%s rev %-8llu %-22s %s%s%s%s%s\n", t,
+		    (unsigned long long)c->revision, kname,
+		    c->flag_key ? c->flag_key : "",
 		    c->environment && *c->environment ? " " : "",
-		    c->environment ? c->environment : "");
+		    c->environment ? c->environment : "", state ? " " : "",
+		    state ? state : "");
 	}
 	fflush(stdout);
 }
 
 /* Runs until SIGINT or SIGTERM, riding out vexild restarts. */
 static int
-cmd_watch(
-    const char *rpc, const char *pub, const char *key, const char *tls_ca, struct args *a)
+cmd_watch(struct cli *s, struct args *a)
 {
-	static const char *const known[] = {"project", NULL};
+	vx_client_opts probe = {.credential = s->key, .tls_ca = s->tls_ca, .connect_now = true};
 	vx_watch_opts o = {0};
+	vx_client *c;
 	vx_watch *w;
 	vx_status st;
 	sigset_t set;
-	int sig, rc;
+	int sig;
 
-	if (only_opts(a, known) != 0 || need_pos(a, 0, "") != 0)
+	if (need_pos(a, 0, "") != 0)
 		return 2;
+	/* It waits for a vexild that is not there, but should say so. */
+	probe.status = &st;
+	if (vx_client_open(&c, s->rpc, &probe) == 0)
+		vx_client_close(c);
+	else
+		fprintf(stderr, "vexilctl: %s; waiting for it\n", st.message);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	o.rpc_url = rpc;
-	o.pub_url = pub;
-	o.credential = key;
-	o.tls_ca = tls_ca;
+	o.rpc_url = s->rpc;
+	o.pub_url = s->pub;
+	o.credential = s->key;
+	o.tls_ca = s->tls_ca;
 	o.project = opt(a, "project") ? opt(a, "project") : "default";
 	o.on_change = print_change;
 	o.arg = a;
-	if ((rc = vx_watch_start(&w, &o, &st)) != 0)
-		return fail(rc, &st);
+	if (vx_watch_start(&w, &o, &st) != 0)
+		return fail(&st);
 	sigwait(&set, &sig);
 	vx_watch_stop(w);
 	return 0;
 }
 
+/* ---- the commands ---- */
+
+#define FLAG_NEW                                                                         \
+	"--project P KEY [--name N] [--description D]\n"                                 \
+	"[--type boolean|string|number|json] [--variant KEY=JSON ...]\n"                 \
+	"[--tag T ...] [--owner O]"
+#define RULE_NEW                                                                         \
+	"--project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"                   \
+	"[--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"               \
+	"[--stickiness ATTR] [--name N] [--disabled]"
+
+static const struct command commands[] = {
+    {"project", "create", "NAME [--description D]", "description=", project_create,
+        "Creates a project with the environments development, staging and production."},
+    {"project", "list", "", "", project_list, "Lists the projects the key can see."},
+    {"project", "get", "P", "", project_get, "Shows one project (by id or name)."},
+    {"project", "update", "P [--name N] [--description D]", "name= description=",
+        project_update, "Renames a project or changes its description."},
+    {"project", "delete", "P", "", project_delete, "Deletes a project and all it holds."},
+    {"env", "create", "--project P KEY [--name N] [--description D]",
+        "project= name= description=", env_create, "Creates an environment."},
+    {"env", "list", "--project P", "project=", env_list,
+        "Lists a project's environments."},
+    {"env", "get", "--project P KEY", "project=", env_get, "Shows one environment."},
+    {"env", "delete", "--project P KEY", "project=", env_delete,
+        "Deletes an environment and every flag's state in it."},
+    {"flag", "create", FLAG_NEW, "project= name= description= type= variant= tag= owner=",
+        flag_create, "Creates a flag, off in every environment."},
+    {"flag", "get", "--project P KEY", "project=", flag_get,
+        "Shows a flag with its variants and its state per environment."},
+    {"flag", "list", "--project P [--tag T] [--limit N] [--offset N]",
+        "project= tag= limit= offset=", flag_list, "Lists flags and where each is on."},
+    {"flag", "update",
+        "--project P KEY [--name N] [--description D] [--owner O]\n[--tag T ...]",
+        "project= name= description= owner= tag=", flag_update,
+        "Changes a flag's name, description, owner or tags."},
+    {"flag", "delete", "--project P KEY", "project=", flag_delete, "Deletes a flag."},
+    {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'", "project= env=",
+        flag_enable, "Turns a flag on in the environments named (* for all), in one write."},
+    {"flag", "disable", "--project P KEY --env E [--env E ...] | --env '*'", "project= env=",
+        flag_disable, "Turns a flag off in the environments named (* for all), in one write."},
+    {"flag", "toggle", "--project P KEY --env E [--env E ...]", "project= env=", flag_toggle,
+        "Flips a flag on or off in each environment named, in one atomic write."},
+    {"flag", "rollout", "--project P KEY --env E PERCENT", "project= env=", flag_rollout,
+        "Sets the share of users (0..100) who get the default variant."},
+    {"rule", "add", RULE_NEW,
+        "project= env= cond= variant= split= priority= rollout= stickiness= name= "
+        "disabled",
+        rule_add, "Adds a targeting rule to a flag in one environment."},
+    {"rule", "list", "--project P KEY --env E", "project= env=", rule_list,
+        "Lists a flag's rules in one environment."},
+    {"rule", "remove", "--project P KEY ID [--env E]", "project= env=", rule_remove,
+        "Removes a rule."},
+    {"variant", "add", "--project P KEY VKEY JSON", "project=", variant_add,
+        "Adds a variant whose value is JSON of the flag's type."},
+    {"variant", "list", "--project P KEY", "project=", variant_list,
+        "Lists a flag's variants."},
+    {"variant", "remove", "--project P KEY VKEY", "project=", variant_remove,
+        "Removes a variant."},
+    {"eval", NULL,
+        "--project P --env E KEY [--ctx ATTR=VALUE ...]\n"
+        "--project P --env E --all [--ctx ATTR=VALUE ...]",
+        "project= env= ctx= all", cmd_eval,
+        "Evaluates one flag (or --all) for a context: user_id, email, country, ip,\n"
+        "groups=a,b, or any attribute (a number, true/false, a list a,b, a string)."},
+    {"key", "create", "NAME --role read|write|admin [--project P]", "role= project=",
+        key_create, "Creates an API key, for one project or (no --project) all."},
+    {"key", "list", "[--project P]", "project=", key_list, "Lists API keys."},
+    {"key", "revoke", "ID", "", key_revoke, "Revokes an API key at once."},
+    {"sdk-key", "create", "--project P [--env E]", "project= env=", sdk_key_create,
+        "Creates an SDK key, which can only evaluate and follow changes."},
+    {"sdk-key", "list", "--project P", "project=", sdk_key_list, "Lists SDK keys."},
+    {"sdk-key", "revoke", "ID", "", sdk_key_revoke, "Revokes an SDK key at once."},
+    {"stats", NULL, "--project P [--flag KEY] [--env E] [--days N]",
+        "project= flag= env= days=", cmd_stats, "Counts evaluations per day."},
+    {"evals", NULL, "--project P [--limit N]", "project= limit=", cmd_evals,
+        "Lists recent evaluations."},
+    {"audit", NULL, "--project P [--limit N]", "project= limit=", cmd_audit,
+        "Lists recent changes: who did what, and when."},
+    {"watch", NULL, "[--project P]", "project=", cmd_watch,
+        "Prints one line per committed change until interrupted; rides out\n"
+        "vexild restarts."},
+    {"backup", NULL, "DIR|FILE.mdb", "", cmd_backup,
+        "Makes vexild write a compacted copy of its database, on its host\n"
+        "(an absolute path; never overwritten)."},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+/* ---- help ---- */
+
+/* Prints text, indenting the lines after the first by indent columns. */
+static void
+indented(FILE *to, const char *text, int indent)
+{
+	for (; *text; text++) {
+		fputc(*text, to);
+		if (*text == '\n')
+			fprintf(to, "%*s", indent, "");
+	}
+}
+
+static void
+print_usage_line(FILE *to, const struct command *cmd, const char *lead)
+{
+	int n = fprintf(to, "%s", lead);
+
+	print_name(to, cmd);
+	n += (int)strlen(cmd->noun) + (cmd->verb ? (int)strlen(cmd->verb) + 1 : 0);
+	if (*cmd->args) {
+		fputc(' ', to);
+		indented(to, cmd->args, n + 1);
+	}
+	fputc('\n', to);
+}
+
+static void
+usage(FILE *to)
+{
+	fputs("usage: vexilctl [--rpc URL] [--pub URL] [--key KEY] [--timeout MS]\n"
+	      "                [--tls-ca FILE] COMMAND [--json]\n"
+	      "       vexilctl help [COMMAND] | --help | --version\n\n",
+	    to);
+	for (const struct command *c = commands; c->noun; c++)
+		print_usage_line(to, c, "  ");
+	fputs(
+	    "\n"
+	    "--project takes a project's id or name. The key falls back to $VEXIL_KEY,\n"
+	    "the URLs to $VEXIL_RPC and $VEXIL_PUB (default tcp://127.0.0.1:7311 and "
+	    "7312).\n"
+	    "tls+tcp:// URLs check vexild's certificate against --tls-ca FILE, else\n"
+	    "$VEXIL_TLS_CA. --json prints the reply as JSON. `vexilctl help COMMAND`\n"
+	    "or `vexilctl COMMAND --help` tells more about one command.\n",
+	    to);
+}
+
+static void
+command_help(const struct command *cmd)
+{
+	print_usage_line(stdout, cmd, "usage: vexilctl ");
+	fputs("\n", stdout);
+	indented(stdout, cmd->summary, 0);
+	fputs("\n\n--json prints the reply as JSON. vexilctl's own options (--rpc, "
+	      "--key, ...)\n"
+	      "go before the command or among its options: see vexilctl --help.\n",
+	    stdout);
+}
+
+static void
+noun_help(FILE *to, const char *noun)
+{
+	fprintf(to, "usage: vexilctl %s COMMAND\n\n", noun);
+	for (const struct command *c = commands; c->noun; c++) {
+		if (strcmp(c->noun, noun) != 0)
+			continue;
+		print_usage_line(to, c, "  ");
+		fputs("      ", to);
+		indented(to, c->summary, 6);
+		fputc('\n', to);
+	}
+	fprintf(to, "\nvexilctl %s COMMAND --help tells more about one.\n", noun);
+}
+
+static const struct command *
+find_noun(const char *noun)
+{
+	for (const struct command *c = commands; c->noun; c++)
+		if (strcmp(c->noun, noun) == 0)
+			return c;
+	return NULL;
+}
+
+static const struct command *
+find_verb(const char *noun, const char *verb)
+{
+	for (const struct command *c = commands; c->noun; c++)
+		if (c->verb && strcmp(c->noun, noun) == 0 && strcmp(c->verb, verb) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+unknown_noun(const char *noun)
+{
+	const char *best = NULL;
+	size_t best_len = 0, best_d = SIZE_MAX, len = strlen(noun);
+
+	closer(noun, len, "help", 4, &best, &best_len, &best_d);
+	for (const struct command *c = commands; c->noun; c++)
+		closer(noun, len, c->noun, strlen(c->noun), &best, &best_len, &best_d);
+	fprintf(stderr, "vexilctl: unknown command %s", noun);
+	if (best)
+		fprintf(stderr, "; did you mean %.*s?", (int)best_len, best);
+	fputs(" (vexilctl --help lists them)\n", stderr);
+}
+
+static void
+unknown_verb(const char *noun, const char *verb)
+{
+	const char *best = NULL;
+	size_t best_len = 0, best_d = SIZE_MAX, len = strlen(verb);
+
+	for (const struct command *c = commands; c->noun; c++)
+		if (c->verb && strcmp(c->noun, noun) == 0)
+			closer(verb, len, c->verb, strlen(c->verb), &best, &best_len,
+			    &best_d);
+	fprintf(stderr, "vexilctl: unknown command %s %s", noun, verb);
+	if (best)
+		fprintf(stderr, "; did you mean %s %.*s?", noun, (int)best_len, best);
+	fprintf(stderr, " (vexilctl %s --help lists them)\n", noun);
+}
+
+/*
+ * Finds the command named by argv (its noun, and its verb when it has
+ * verbs) and sets *used to how many words that took. Returns NULL after a
+ * message when there is none.
+ */
+static const struct command *
+lookup(int argc, char **argv, int *used)
+{
+	const struct command *c = find_noun(argv[0]);
+
+	if (c == NULL) {
+		unknown_noun(argv[0]);
+		return NULL;
+	}
+	*used = 1;
+	if (c->verb == NULL)
+		return c;
+	if (argc < 2 || strncmp(argv[1], "--", 2) == 0) {
+		fprintf(stderr, "vexilctl: %s needs a command:", argv[0]);
+		for (; c->noun; c++)
+			if (strcmp(c->noun, argv[0]) == 0)
+				fprintf(stderr, " %s", c->verb);
+		fputc('\n', stderr);
+		return NULL;
+	}
+	if ((c = find_verb(argv[0], argv[1])) == NULL) {
+		unknown_verb(argv[0], argv[1]);
+		return NULL;
+	}
+	*used = 2;
+	return c;
+}
+
+/* `vexilctl help [NOUN [VERB]]` and `vexilctl ... --help`. */
+static int
+help(int argc, char **argv)
+{
+	const struct command *c;
+	int used;
+
+	if (argc == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if ((c = find_noun(argv[0])) != NULL && c->verb && argc == 1) {
+		noun_help(stdout, argv[0]);
+		return 0;
+	}
+	if ((c = lookup(argc, argv, &used)) == NULL)
+		return 2;
+	command_help(c);
+	return 0;
+}
+
+static bool
+wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *url = getenv("VEXIL_RPC"), *key = getenv("VEXIL_KEY");
-	const char *pub = getenv("VEXIL_PUB"), *tls_ca = NULL;
+	struct args a = {0};
+	struct cli s = {0};
 	vx_client_opts co = {0};
+	const struct command *cmd;
 	vx_status st;
-	vx_client *c;
-	struct args a;
 	uint64_t t;
-	int i = 1, rc;
+	int i = 1, n, used, rc;
 
-	if (url == NULL || *url == '\0')
-		url = "tcp://127.0.0.1:7311";
-	if (pub == NULL || *pub == '\0')
-		pub = "tcp://127.0.0.1:7312";
-	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+	/* vexilctl's own options, up to the command. */
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
 		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "vexilctl: %s needs a value\n", argv[i]);
-			return 2;
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("vexilctl %s\n", VX_VERSION);
+			return 0;
 		}
-		if (strcmp(argv[i], "--rpc") == 0) {
-			url = argv[i + 1];
-		} else if (strcmp(argv[i], "--pub") == 0) {
-			pub = argv[i + 1];
-		} else if (strcmp(argv[i], "--key") == 0) {
-			key = argv[i + 1];
-		} else if (strcmp(argv[i], "--tls-ca") == 0) {
-			tls_ca = argv[i + 1];
-		} else if (strcmp(argv[i], "--timeout") == 0) {
-			if (vx_parse_u64(argv[i + 1], &t) != 0 || t == 0 || t > 3600000) {
-				fprintf(
-				    stderr, "vexilctl: --timeout takes milliseconds\n");
-				return 2;
-			}
-			co.timeout_ms = (int)t;
-		} else {
-			fprintf(stderr, "vexilctl: unknown option %s\n", argv[i]);
+		/* Each of them but --json takes a value: --opt VALUE or --opt=VALUE. */
+		n = strchr(argv[i], '=') || i + 1 >= argc ||
+		            strcmp(argv[i], "--json") == 0
+		        ? 1
+		        : 2;
+		if (parse_args(NULL, n, argv + i, &a) < 0)
 			return 2;
-		}
+		i += n - 1;
 	}
 	if (i >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	const char *noun = argv[i++];
-	bool verbless = strcmp(noun, "audit") == 0 || strcmp(noun, "eval") == 0 ||
-	                strcmp(noun, "stats") == 0 || strcmp(noun, "evals") == 0 ||
-	                strcmp(noun, "watch") == 0 || strcmp(noun, "backup") == 0;
-	const char *verb = verbless ? "" : (i < argc ? argv[i++] : NULL);
-	if (verb == NULL) {
-		fprintf(stderr, "vexilctl: %s needs a command\n", noun);
-		return 2;
+	if (strcmp(argv[i], "help") == 0)
+		return help(argc - i - 1, argv + i + 1);
+	if (wants_help(argc - i, argv + i)) {
+		const struct command *c = find_noun(argv[i]);
+		if (c && c->verb &&
+		    (i + 1 >= argc || strncmp(argv[i + 1], "-", 1) == 0)) {
+			noun_help(stdout, argv[i]);
+			return 0;
+		}
+		if ((cmd = lookup(argc - i, argv + i, &used)) == NULL)
+			return 2;
+		command_help(cmd);
+		return 0;
 	}
-	if (parse_args(argc - i, argv + i, &a) != 0)
+	if ((cmd = lookup(argc - i, argv + i, &used)) == NULL)
 		return 2;
-	if (key == NULL || *key == '\0') {
+	i += used;
+	if (parse_args(cmd, argc - i, argv + i, &a) < 0)
+		return 2;
+
+	s.rpc = a.rpc ? a.rpc : getenv("VEXIL_RPC");
+	s.pub = a.pub ? a.pub : getenv("VEXIL_PUB");
+	s.key = a.key ? a.key : getenv("VEXIL_KEY");
+	s.tls_ca = a.tls_ca;
+	if (s.rpc == NULL || *s.rpc == '\0')
+		s.rpc = "tcp://127.0.0.1:7311";
+	if (s.pub == NULL || *s.pub == '\0')
+		s.pub = "tcp://127.0.0.1:7312";
+	if (a.timeout) {
+		if (vx_parse_u64(a.timeout, &t) != 0 || t == 0 || t > 3600000) {
+			fprintf(stderr, "vexilctl: --timeout takes milliseconds\n");
+			return 2;
+		}
+		co.timeout_ms = (int)t;
+	}
+	if (s.key == NULL || *s.key == '\0') {
 		fprintf(stderr, "vexilctl: no API key: pass --key or set VEXIL_KEY\n");
 		return 2;
 	}
-	co.credential = key;
-	co.tls_ca = tls_ca;
+	/* watch makes its own connections and rides out vexild's absence. */
+	if (cmd->run == cmd_watch)
+		return cmd->run(&s, &a);
+	co.credential = s.key;
+	co.tls_ca = s.tls_ca;
 	co.status = &st;
-	if (strcmp(noun, "watch") == 0)
-		return cmd_watch(url, pub, key, tls_ca, &a);
-	if ((rc = vx_client_open(&c, url, &co)) != 0) {
-		fprintf(stderr, "vexilctl: cannot use %s: %s\n", url, st.message);
+	co.connect_now = true;
+	if (vx_client_open(&s.c, s.rpc, &co) != 0) {
+		fprintf(stderr, "vexilctl: %s\n", st.message);
 		return 1;
 	}
-	if (strcmp(noun, "project") == 0)
-		rc = cmd_project(c, verb, &a);
-	else if (strcmp(noun, "env") == 0)
-		rc = cmd_env(c, verb, &a);
-	else if (strcmp(noun, "flag") == 0)
-		rc = cmd_flag(c, verb, &a);
-	else if (strcmp(noun, "key") == 0)
-		rc = cmd_key(c, verb, &a);
-	else if (strcmp(noun, "audit") == 0)
-		rc = cmd_audit(c, &a);
-	else if (strcmp(noun, "eval") == 0)
-		rc = cmd_eval(c, &a);
-	else if (strcmp(noun, "rule") == 0)
-		rc = cmd_rule(c, verb, &a);
-	else if (strcmp(noun, "variant") == 0)
-		rc = cmd_variant(c, verb, &a);
-	else if (strcmp(noun, "sdk-key") == 0)
-		rc = cmd_sdk_key(c, verb, &a);
-	else if (strcmp(noun, "stats") == 0)
-		rc = cmd_stats(c, &a);
-	else if (strcmp(noun, "evals") == 0)
-		rc = cmd_evals(c, &a);
-	else if (strcmp(noun, "backup") == 0)
-		rc = cmd_backup(c, &a);
-	else {
-		fprintf(stderr, "vexilctl: unknown command %s\n", noun);
-		rc = 2;
-	}
-	vx_client_close(c);
+	rc = cmd->run(&s, &a);
+	vx_client_close(s.c);
 	return rc;
 }

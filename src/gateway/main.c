@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "common/envopts.h"
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
 #include "gateway/server.h"
@@ -62,9 +63,24 @@ usage(FILE *to)
 	    "  --edge-key-ttl S    ask vexild about a cached SDK or API key again after\n"
 	    "                      this (change notices drop it sooner; default 5)\n"
 	    "  --quiet             no access-log line per request\n"
-	    "  --help              this text\n",
+	    "  --log-level L       error, warn, info (default) or debug\n"
+	    "  --log-format F      text (default) or json, one object a line\n"
+	    "  --version           print the version and exit\n"
+	    "  --help              this text\n"
+	    "\n"
+	    "Every option can also come from the environment as VEXIL_ and its name\n"
+	    "upper-cased with - as _: VEXIL_LISTEN, VEXIL_RPC, VEXIL_SUB,\n"
+	    "VEXIL_RPC_TIMEOUT, VEXIL_QUIET=1, VEXIL_LOG_FORMAT=json, ... The command\n"
+	    "line wins.\n",
 	    vx_gw_docs_assets());
 }
+
+/* The options that can come from the environment (see common/envopts.h). */
+static const char env_options[] =
+    "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-body= "
+    "rpc-timeout= max-url= max-headers= max-header-bytes= header-timeout= "
+    "body-timeout= idle-timeout= max-conns= sse-heartbeat= max-streams= assets= "
+    "quiet log-level= log-format=";
 
 static int
 parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -111,15 +127,22 @@ main(int argc, char **argv)
 		.max_streams = 1000,
 	};
 	vx_gw_edge_opts eo = {.idle_ms = 300000, .key_ttl_ms = 5000};
+	enum vx_log_level level;
+	enum vx_log_format format;
 	vx_gw_server *srv;
 	sigset_t set;
 	uint64_t n;
 	int sig;
 
+	if (vx_envopts_argv(env_options, argc, argv, &argc, &argv) != 0)
+		return 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("vexil-gateway %s\n", VX_VERSION);
 			return 0;
 		} else if (strcmp(a, "--quiet") == 0) {
 			o.quiet = true;
@@ -205,6 +228,21 @@ main(int argc, char **argv)
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
 			o.max_streams = (size_t)n;
+		} else if (strcmp(a, "--log-level") == 0) {
+			if (vx_log_parse_level(v, &level) != 0) {
+				fprintf(stderr, "vexil-gateway: --log-level must be "
+				                "error, warn, info "
+				                "or debug\n");
+				return 2;
+			}
+			vx_log_set_level(level);
+		} else if (strcmp(a, "--log-format") == 0) {
+			if (vx_log_parse_format(v, &format) != 0) {
+				fprintf(stderr,
+				    "vexil-gateway: --log-format must be text or json\n");
+				return 2;
+			}
+			vx_log_set_format(format);
 		} else {
 			fprintf(stderr, "vexil-gateway: unknown option %s\n", a);
 			usage(stderr);

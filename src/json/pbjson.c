@@ -28,9 +28,49 @@ elem_size(ProtobufCType t)
 	}
 }
 
+/* Timestamps are int64 unix milliseconds in fields named at, time or *_at. */
+static bool
+is_time(const ProtobufCFieldDescriptor *f)
+{
+	size_t n = strlen(f->name);
+
+	if (f->type != PROTOBUF_C_TYPE_INT64)
+		return false;
+	return strcmp(f->name, "at") == 0 || strcmp(f->name, "time") == 0 ||
+	       (n > 3 && strcmp(f->name + n - 3, "_at") == 0);
+}
+
+/*
+ * An enum value without its type's prefix, lower-cased: FLAG_TYPE_BOOLEAN of
+ * FlagType reads "boolean", ROLE_ADMIN of Role "admin". Values that do not
+ * carry the prefix (NOT_FOUND of Code) keep their name.
+ */
+static cJSON *
+enum_name(const ProtobufCEnumDescriptor *d, const ProtobufCEnumValue *ev)
+{
+	char prefix[64], name[64];
+	size_t n = 0, i;
+
+	for (const char *c = d->short_name; *c && n < sizeof(prefix) - 2; c++) {
+		if (*c >= 'A' && *c <= 'Z' && c != d->short_name)
+			prefix[n++] = '_';
+		prefix[n++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+	}
+	prefix[n++] = '_';
+	if (strncmp(ev->name, prefix, n) != 0 || strlen(ev->name + n) >= sizeof(name))
+		return cJSON_CreateString(ev->name);
+	for (i = 0; ev->name[n + i]; i++) {
+		char c = ev->name[n + i];
+		name[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	name[i] = '\0';
+	return cJSON_CreateString(name);
+}
+
 static cJSON *
 scalar(const ProtobufCFieldDescriptor *f, const void *p)
 {
+	char when[VX_TIME_LEN];
 	char hex[129];
 	const ProtobufCBinaryData *b;
 	const ProtobufCEnumValue *ev;
@@ -43,7 +83,14 @@ scalar(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_FIXED32: return cJSON_CreateNumber(*(const uint32_t *)p);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64: return cJSON_CreateNumber((double)*(const int64_t *)p);
+	case PROTOBUF_C_TYPE_SFIXED64:
+		if (is_time(f)) {
+			if (*(const int64_t *)p == 0)
+				return cJSON_CreateNull();
+			vx_format_time_ms(when, *(const int64_t *)p);
+			return cJSON_CreateString(when);
+		}
+		return cJSON_CreateNumber((double)*(const int64_t *)p);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64: return cJSON_CreateNumber((double)*(const uint64_t *)p);
 	case PROTOBUF_C_TYPE_FLOAT: return cJSON_CreateNumber(*(const float *)p);
@@ -51,7 +98,8 @@ scalar(const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_BOOL: return cJSON_CreateBool(*(const protobuf_c_boolean *)p);
 	case PROTOBUF_C_TYPE_ENUM:
 		ev = protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
-		return ev ? cJSON_CreateString(ev->name) : cJSON_CreateNumber(*(const int *)p);
+		return ev ? enum_name(f->descriptor, ev)
+		          : cJSON_CreateNumber(*(const int *)p);
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)p;
 		return cJSON_CreateString(s ? s : "");

@@ -3,7 +3,10 @@
  *
  * vexilctl's --json output (and `watch`) print any model message without a
  * hand-written mapper: field names are the proto names, enums print as
- * their names, maps as objects, 64-bit integers as numbers, bytes as hex.
+ * their names without the type's prefix (FLAG_TYPE_BOOLEAN reads "boolean"),
+ * timestamps (int64 milliseconds named at, time or *_at) as RFC 3339 UTC
+ * strings or null when unset, maps as objects, other 64-bit integers as
+ * numbers, bytes as hex.
  * Fields with no value set are printed too, so the shape is stable.
  */
 #ifndef VX_PBJSON_H

@@ -4,8 +4,31 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/*
+ * The directory a backup goes into must exist (a directory backup creates
+ * only its last component): say which one is missing rather than let the
+ * copy fail with an I/O error. Returns 0, or errno with dir set.
+ */
+static int
+parent_missing(const char *path, char *dir, size_t cap)
+{
+	struct stat sb;
+	char *slash;
+
+	snprintf(dir, cap, "%s", path);
+	while ((slash = strrchr(dir, '/')) != NULL && slash[1] == '\0' && slash != dir)
+		*slash = '\0'; /* "/a/b/" names b */
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return 0;
+	slash[slash == dir ? 1 : 0] = '\0';
+	if (stat(dir, &sb) != 0)
+		return errno;
+	return S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
+}
 
 static void
 backup(Vexil__V1__AdminService_Service *svc, const Vexil__V1__BackupRequest *in,
@@ -14,7 +37,8 @@ backup(Vexil__V1__AdminService_Service *svc, const Vexil__V1__BackupRequest *in,
 	vx_call *c = closure_data;
 	Vexil__V1__BackupReply *out = NULL;
 	uint64_t bytes = 0;
-	int rc;
+	char dir[4096];
+	int rc, err;
 
 	(void)svc;
 	if ((rc = vx_auth_check(&c->who, 0, 0, VEXIL__V1__ROLE__ROLE_ADMIN)) != 0 ||
@@ -25,6 +49,14 @@ backup(Vexil__V1__AdminService_Service *svc, const Vexil__V1__BackupRequest *in,
 	if (in->path[0] != '/' || (rc = vx_check_text(c, "path", in->path, 2, 4000)) != 0) {
 		if (rc == 0)
 			rc = vx_fail(c, VX_EINVAL, "path", "absolute", "path must be absolute");
+		goto out;
+	}
+	if ((err = parent_missing(in->path, dir, sizeof(dir))) != 0) {
+		rc = vx_fail(c, VX_EINVAL, "path", "parent",
+		    "cannot write a backup to %s: %s %s", in->path, dir,
+		    err == ENOENT    ? "does not exist on vexild's host"
+		    : err == ENOTDIR ? "is not a directory"
+		                     : strerror(err));
 		goto out;
 	}
 	if (!vx_store_backup_is_file(in->path) && mkdir(in->path, 0700) != 0 &&

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/envopts.h"
 #include "server/server.h"
 #include "store/check.h"
 
@@ -25,7 +26,8 @@ usage(FILE *to)
 	    "usage: vexild [options]\n"
 	    "  --data DIR        data directory (default ./var)\n"
 	    "  --rpc URL         REP socket for RPCs (default tcp://127.0.0.1:7311)\n"
-	    "  --pub URL         PUB socket for change notices (default tcp://127.0.0.1:7312)\n"
+	    "  --pub URL         PUB socket for change notices (default "
+	    "tcp://127.0.0.1:7312)\n"
 	    "  --workers N       request workers (default 16)\n"
 	    "  --max-msg BYTES   largest accepted message (default 1048576)\n"
 	    "  --max-conns N     connections per socket, RPC and PUB (default 1024)\n"
@@ -42,15 +44,29 @@ usage(FILE *to)
 	    "  --eval-buffer N   evaluation records queued before they are dropped\n"
 	    "                    (default 16384)\n"
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
-	    "  --change-log-keep N  change log entries kept per project (default 100000)\n"
+	    "  --change-log-keep N  change log entries kept per project (default "
+	    "100000)\n"
 	    "  --tls-cert FILE   PEM certificate (chain) for tls+tcp:// URLs\n"
 	    "  --tls-key FILE    PEM private key for tls+tcp:// URLs\n"
 	    "  --quiet           no log line per request\n"
 	    "  --log-level L     error, warn, info (default) or debug\n"
+	    "  --log-format F    text (default) or json, one object a line\n"
 	    "  --check           verify the database in --data and exit: 0 when\n"
 	    "                    clean, 1 when a problem was found (each is printed)\n"
-	    "  --help            this text\n");
+	    "  --version         print the version and exit\n"
+	    "  --help            this text\n"
+	    "\n"
+	    "Every option can also come from the environment as VEXIL_ and its name\n"
+	    "upper-cased with - as _: VEXIL_DATA, VEXIL_RPC, VEXIL_PUB, "
+	    "VEXIL_MAX_CONNS,\n"
+	    "VEXIL_NO_SYNC=1, VEXIL_LOG_FORMAT=json, ... The command line wins.\n");
 }
+
+/* The options that can come from the environment (see common/envopts.h). */
+static const char env_options[] =
+    "data= rpc= pub= workers= max-msg= max-conns= rate-limit= map-size= map-max= "
+    "no-sync hash-workers= hash-queue= eval-buffer= eval-log-keep= change-log-keep= "
+    "tls-cert= tls-key= quiet log-level= log-format=";
 
 static int
 parse_size(const char *opt, const char *v, size_t *out)
@@ -112,16 +128,23 @@ main(int argc, char **argv)
 		.workers = 16,
 		.rate_limit = -1,
 	};
+	enum vx_log_level level;
+	enum vx_log_format format;
 	vx_server *srv;
 	sigset_t set;
 	size_t n;
 	int sig;
 	bool check = false;
 
+	if (vx_envopts_argv(env_options, argc, argv, &argc, &argv) != 0)
+		return 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("vexild %s\n", VX_VERSION);
 			return 0;
 		} else if (strcmp(a, "--no-sync") == 0) {
 			o.no_sync = true;
@@ -198,18 +221,20 @@ main(int argc, char **argv)
 			if (parse_size(a, v, &o.change_log_keep) != 0)
 				return 2;
 		} else if (strcmp(a, "--log-level") == 0) {
-			if (strcmp(v, "error") == 0)
-				vx_log_set_level(VX_LOG_ERROR);
-			else if (strcmp(v, "warn") == 0)
-				vx_log_set_level(VX_LOG_WARN);
-			else if (strcmp(v, "info") == 0)
-				vx_log_set_level(VX_LOG_INFO);
-			else if (strcmp(v, "debug") == 0)
-				vx_log_set_level(VX_LOG_DEBUG);
-			else {
-				fprintf(stderr, "vexild: unknown log level %s\n", v);
+			if (vx_log_parse_level(v, &level) != 0) {
+				fprintf(stderr,
+				    "vexild: --log-level must be error, warn, info or "
+				    "debug\n");
 				return 2;
 			}
+			vx_log_set_level(level);
+		} else if (strcmp(a, "--log-format") == 0) {
+			if (vx_log_parse_format(v, &format) != 0) {
+				fprintf(stderr,
+				    "vexild: --log-format must be text or json\n");
+				return 2;
+			}
+			vx_log_set_format(format);
 		} else {
 			fprintf(stderr, "vexild: unknown option %s\n", a);
 			usage(stderr);

@@ -227,10 +227,15 @@ fail:
 	return rv == NNG_EINVAL ? VX_EINVAL : VX_ENOMEM;
 }
 
-int
-vx_wire_dial(nng_socket sock, const char *url, const vx_wire_tls *tls, bool wait,
+/* How a dial treats a server that is not there: keep trying in the
+ * background, try once first (and then keep trying), or fail at once. */
+enum dial_mode { DIAL_BACKGROUND, DIAL_TRY_FIRST, DIAL_NOW };
+
+static int
+dial(nng_socket sock, const char *url, const vx_wire_tls *tls, enum dial_mode mode,
     vx_status *st)
 {
+	bool wait = mode != DIAL_BACKGROUND;
 	nng_tls_config *cfg = NULL;
 	nng_dialer d;
 	bool is_tls = vx_wire_is_tls(url);
@@ -256,6 +261,20 @@ vx_wire_dial(nng_socket sock, const char *url, const vx_wire_tls *tls, bool wait
 			nng_tls_config_free(cfg);
 			return VX_EAUTH;
 		}
+		if (mode == DIAL_NOW) {
+			char why[64];
+			snprintf(why, sizeof(why), "%s", nng_strerror(rv));
+			if (why[0] >= 'A' && why[0] <= 'Z')
+				why[0] = (char)(why[0] - 'A' + 'a');
+			vx_status_set(st, VEXIL__V1__CODE__UNAVAILABLE, "url", NULL,
+			    "cannot connect to %s: %s", url, why);
+			if (cfg)
+				nng_tls_config_free(cfg);
+			return rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ||
+			               rv == NNG_EINVAL
+			           ? VX_EINVAL
+			           : VX_EIO;
+		}
 		if ((rv = nng_dialer_create(&d, sock, url)) != 0 ||
 		    (cfg && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0) ||
 		    (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
@@ -277,14 +296,21 @@ fail:
 }
 
 int
+vx_wire_dial(
+    nng_socket sock, const char *url, const vx_wire_tls *tls, bool wait, vx_status *st)
+{
+	return dial(sock, url, tls, wait ? DIAL_TRY_FIRST : DIAL_BACKGROUND, st);
+}
+
+int
 vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
 {
-	return vx_wire_client_open_tls(out, url, max_msg, NULL, NULL);
+	return vx_wire_client_open_tls(out, url, max_msg, NULL, false, NULL);
 }
 
 int
 vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
-    const vx_wire_tls *tls, vx_status *st)
+    const vx_wire_tls *tls, bool connect_now, vx_status *st)
 {
 	vx_status local;
 	vx_wire_client *c;
@@ -309,7 +335,8 @@ vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
 		rv = NNG_EINVAL;
 		goto fail;
 	}
-	if ((rc = vx_wire_dial(c->sock, url, tls, false, st ? st : &local)) != 0) {
+	if ((rc = dial(c->sock, url, tls, connect_now ? DIAL_NOW : DIAL_BACKGROUND,
+	         st ? st : &local)) != 0) {
 		nng_close(c->sock);
 		pthread_mutex_destroy(&c->lock);
 		free(c);

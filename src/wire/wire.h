@@ -95,9 +95,12 @@ int vx_wire_dial(nng_socket sock, const char *url, const vx_wire_tls *tls, bool 
 int vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
     VX_MUST_USE;
 /* Same, with the TLS check for tls+tcp:// URLs (tls may be NULL) and st
- * (may be NULL) saying why the open failed. */
+ * (may be NULL) saying why the open failed. With connect_now the first
+ * connection is made before it returns, and a server that cannot be
+ * reached fails the open (VX_EIO, UNAVAILABLE "cannot connect to URL:
+ * connection refused") instead of being dialled in the background. */
 int vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
-    const vx_wire_tls *tls, vx_status *st) VX_MUST_USE;
+    const vx_wire_tls *tls, bool connect_now, vx_status *st) VX_MUST_USE;
 void vx_wire_client_close(vx_wire_client *c);
 
 /*
