@@ -65,6 +65,9 @@ struct snap {
 	atomic_int refs;
 	_Atomic int64_t used_at;
 	atomic_bool stale;
+	/* The newest project revision a notice announced: a watch behind it
+	 * has not applied a committed write yet, so the core answers. */
+	atomic_uint_fast64_t heard;
 	struct snap *next; /* in the graveyard */
 
 	pthread_mutex_t rlock; /* recs, nrec, dropped */
@@ -94,6 +97,7 @@ struct vx_gw_edge {
 	bool started;
 	atomic_bool stop;
 	atomic_uint_fast64_t served, misses;
+	atomic_uint_fast64_t behind;      /* answered by the core: a watch was behind */
 	atomic_uint_fast64_t rec_dropped; /* records vexild never got */
 	int64_t flushed_at;
 	atomic_int pipes; /* connections to vexild's PUB socket */
@@ -179,6 +183,36 @@ keys_drop(vx_gw_edge *e, uint64_t project_id)
 }
 
 /*
+ * Caches what an Admit said of the credential with this hash, unless a
+ * notice dropped credentials since epoch (the answer may predate it).
+ * 0 with *who; -1 for an answer that is not of the credential's kind.
+ */
+static int
+learn(vx_gw_edge *e, const uint8_t hash[32], bool sdk, const Vexil__V1__AdmitReply *out,
+    uint64_t epoch, int64_t now, struct who *who)
+{
+	struct key_ent *k = key_slot(e, hash);
+
+	if (strcmp(out->kind, sdk ? "sdkkey" : "apikey") != 0 ||
+	    strlen(out->environment) >= ENV_MAX)
+		return -1;
+	who->sdk = sdk;
+	who->project_id = out->project_id;
+	snprintf(who->env, sizeof(who->env), "%s", out->environment);
+	pthread_mutex_lock(&e->klock);
+	if (epoch == e->epoch) {
+		k->used = true;
+		memcpy(k->hash, hash, 32);
+		k->sdk = who->sdk;
+		k->project_id = who->project_id;
+		memcpy(k->env, who->env, sizeof(k->env));
+		k->expires_at = now + e->o.key_ttl_ms;
+	}
+	pthread_mutex_unlock(&e->klock);
+	return 0;
+}
+
+/*
  * Resolves r's credential: the cache, else AuthService/Admit. When vexild
  * is out of reach, an expired entry still answers (degraded mode); one
  * dropped by a notice never does. 0 with *who; -1 when the edge cannot
@@ -230,23 +264,38 @@ resolve(vx_gw_edge *e, vx_gw_req *r, struct who *who)
 		           : -1;
 	if (out->rate && out->rate->limited) /* the dialect's own Admit says 429 */
 		return -1;
-	if (strcmp(out->kind, sdk ? "sdkkey" : "apikey") != 0 ||
-	    strlen(out->environment) >= ENV_MAX)
-		return -1;
-	who->sdk = sdk;
-	who->project_id = out->project_id;
-	snprintf(who->env, sizeof(who->env), "%s", out->environment);
+	return learn(e, hash, sdk, out, epoch, now, who);
+}
+
+uint64_t
+vx_gw_edge_epoch(vx_gw_edge *e)
+{
+	uint64_t epoch;
+
+	if (e == NULL)
+		return 0;
 	pthread_mutex_lock(&e->klock);
-	if (epoch == e->epoch) {
-		k->used = true;
-		memcpy(k->hash, hash, sizeof(hash));
-		k->sdk = who->sdk;
-		k->project_id = who->project_id;
-		memcpy(k->env, who->env, sizeof(k->env));
-		k->expires_at = now + e->o.key_ttl_ms;
-	}
+	epoch = e->epoch;
 	pthread_mutex_unlock(&e->klock);
-	return 0;
+	return epoch;
+}
+
+void
+vx_gw_edge_admitted(
+    vx_gw_edge *e, const char *credential, const Vexil__V1__AdmitReply *a, uint64_t epoch)
+{
+	uint8_t hash[32];
+	struct who who;
+	bool sdk;
+
+	if (e == NULL || credential == NULL || a == NULL || (a->rate && a->rate->limited))
+		return;
+	sdk = strncmp(credential, "SdkKey ", 7) == 0;
+	if (!sdk && strncmp(credential, "ApiKey ", 7) != 0)
+		return;
+	crypto_generichash(
+	    hash, sizeof(hash), (const uint8_t *)credential, strlen(credential), NULL, 0);
+	(void)learn(e, hash, sdk, a, epoch, vx_now_ms(), &who);
 }
 
 /*
@@ -564,6 +613,16 @@ on_notice(vx_gw_edge *e, nng_msg *msg)
 	if (n == NULL)
 		return;
 	pid = n->project_id;
+	pthread_rwlock_rdlock(&e->lock);
+	for (size_t i = 0; i < e->n; i++) {
+		struct snap *s = e->snaps[i];
+		uint_fast64_t h = atomic_load(&s->heard);
+
+		while (s->project_id == pid && h < n->revision &&
+		       !atomic_compare_exchange_weak(&s->heard, &h, n->revision))
+			;
+	}
+	pthread_rwlock_unlock(&e->lock);
 	switch (n->kind) {
 	case VEXIL__V1__CHANGE_KIND__KEY_CREATED:
 	case VEXIL__V1__CHANGE_KIND__KEY_REVOKED:
@@ -674,7 +733,15 @@ acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
 		snprintf(start_env, ENV_MAX, "%s", env);
 		return NULL;
 	}
+	/* Read your writes: a committed change announced but not applied
+	 * yet is the core's to answer, never an older answer of ours. */
 	if ((snap = vx_watch_acquire(s->w)) == NULL) {
+		unref(s);
+		return NULL;
+	}
+	if (vx_eval_snapshot_revision(snap) < atomic_load(&s->heard)) {
+		atomic_fetch_add(&e->behind, 1);
+		vx_watch_release(s->w, snap);
 		unref(s);
 		return NULL;
 	}
@@ -850,10 +917,11 @@ vx_gw_edge_stop(vx_gw_edge *e)
 	/* No request is in flight any more: the server stopped first. */
 	sweep(e, true);
 	vx_log(VX_LOG_INFO,
-	    "edge: answered %" PRIu64 " evaluations, asked vexild about %" PRIu64
+	    "edge: answered %" PRIu64 " evaluations (%" PRIu64 " more went to vexild "
+	    "while a watch caught up), asked vexild about %" PRIu64
 	    " credentials, dropped %" PRIu64 " evaluation records",
-	    (uint64_t)atomic_load(&e->served), (uint64_t)atomic_load(&e->misses),
-	    (uint64_t)atomic_load(&e->rec_dropped));
+	    (uint64_t)atomic_load(&e->served), (uint64_t)atomic_load(&e->behind),
+	    (uint64_t)atomic_load(&e->misses), (uint64_t)atomic_load(&e->rec_dropped));
 	vx_client_close(e->client);
 	if (e->keys != NULL)
 		sodium_memzero(e->keys, KEY_SLOTS * sizeof(*e->keys));

@@ -63,6 +63,17 @@ typedef struct vx_gw_edge_opts {
  * @return 0; VX_EINVAL for a bad URL; VX_ENOMEM. The reason is logged.
  */
 int vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o) VX_MUST_USE;
+/*
+ * A dialect's own AuthService/Admit for a request (rpc.c vx_gw_admit) also
+ * fills the credential cache, so an admitted request never pays for a
+ * second Admit here (which would also count twice against a rate limit).
+ * Take the epoch before the Admit: an answer that a revocation notice
+ * overtook is not cached. Both accept e == NULL.
+ */
+uint64_t vx_gw_edge_epoch(vx_gw_edge *e);
+void vx_gw_edge_admitted(vx_gw_edge *e, const char *credential,
+    const Vexil__V1__AdmitReply *a, uint64_t epoch);
+
 /* Stops every watch and the thread, and frees e. NULL is a no-op. */
 void vx_gw_edge_stop(vx_gw_edge *e);
 

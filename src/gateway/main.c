@@ -57,7 +57,7 @@ usage(FILE *to)
 	    "                      at /docs and /redoc (default %s)\n"
 	    "  --edge-max-snapshots N\n"
 	    "                      answer evaluations from up to N live snapshots, the\n"
-	    "                      least recently used evicted (default 0: every\n"
+	    "                      least recently used evicted (default 256; 0: every\n"
 	    "                      evaluation asks vexild; docs/gateway.md)\n"
 	    "  --edge-idle S       drop a snapshot unused this long (default 300)\n"
 	    "  --edge-key-ttl S    ask vexild about a cached SDK or API key again after\n"
@@ -126,7 +126,8 @@ main(int argc, char **argv)
 		.sse_heartbeat_ms = 15000,
 		.max_streams = 1000,
 	};
-	vx_gw_edge_opts eo = {.idle_ms = 300000, .key_ttl_ms = 5000};
+	vx_gw_edge_opts eo = {
+	    .max_snapshots = 256, .idle_ms = 300000, .key_ttl_ms = 5000};
 	enum vx_log_level level;
 	enum vx_log_format format;
 	vx_gw_server *srv;

@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gateway/edge.h"
+
 int
 vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 {
@@ -16,8 +18,11 @@ vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 	int64_t now, wait;
 	int rc;
 
+	uint64_t epoch = vx_gw_edge_epoch(r->rpc->edge);
+
 	if ((rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st)) != 0)
 		return rc;
+	vx_gw_edge_admitted(r->rpc->edge, r->credential, *out, epoch);
 	if ((rate = (*out)->rate) == NULL || rate->limit == 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
