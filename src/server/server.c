@@ -36,7 +36,7 @@ struct worker {
 	vx_server *srv;
 	pthread_t thread;
 	bool started;
-	bool slow;     /* serves the slow lane (password hashing) */
+	bool slow; /* serves the slow lane (password hashing) */
 	nng_ctx ctx;
 	nng_aio *aio;
 	vx_arena arena;
@@ -53,7 +53,7 @@ struct vx_server {
 	nng_socket pub;
 	bool rep_open, pub_open;
 	atomic_bool stopping;
-	atomic_int conns[2];  /* pipes on REP and PUB */
+	atomic_int conns[2]; /* pipes on REP and PUB */
 	/* The slow lane: requests that hash passwords, handed over with
 	 * their REP context so that request workers never run Argon2. */
 	struct worker slow[SLOW_MAX];
@@ -61,7 +61,7 @@ struct vx_server {
 	struct slow_job {
 		nng_ctx ctx;
 		nng_msg *msg;
-	} *queue;
+	} * queue;
 	size_t qcap, qhead, qlen;
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
@@ -72,8 +72,8 @@ struct vx_server {
 };
 
 int
-vx_fail(vx_call *c, int err, const char *field, const char *constraint,
-    const char *fmt, ...)
+vx_fail(
+    vx_call *c, int err, const char *field, const char *constraint, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[sizeof(c->st.message)];
@@ -99,10 +99,11 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 		rc = VX_EINTERNAL;
 	if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
 		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL,
-		    "the answer exceeds the request's memory budget; ask for less (limit)");
+		    "the answer exceeds the request's memory budget; ask for less "
+		    "(limit)");
 	else if (c->st.code == VEXIL__V1__CODE__OK)
-		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL, "%s",
-		    vx_strerror(rc));
+		vx_status_set(
+		    &c->st, vx_code_from_err(rc), NULL, NULL, "%s", vx_strerror(rc));
 	cl(NULL, closure_data);
 }
 
@@ -116,7 +117,8 @@ vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
 	if (ref == NULL || *ref == '\0') {
 		/* A key bound to one project names it by itself. */
 		if (c->who.project_id == 0)
-			return vx_fail(c, VX_EINVAL, "project", "required", "project is required");
+			return vx_fail(
+			    c, VX_EINVAL, "project", "required", "project is required");
 		id = c->who.project_id;
 	} else if (vx_parse_u64(ref, &id) != 0) {
 		rc = vx_store_project_find(txn, c->store, owner, ref, &id);
@@ -169,8 +171,8 @@ publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 		note.environment = changes[i]->environment;
 		note.kind = changes[i]->kind;
 		note.flag_key = changes[i]->flag_key;
-		tlen = (size_t)snprintf(topic, sizeof(topic), "p/%llu/",
-		    (unsigned long long)note.project_id);
+		tlen = (size_t)snprintf(
+		    topic, sizeof(topic), "p/%llu/", (unsigned long long)note.project_id);
 		blen = vexil__v1__change_notice__get_packed_size(&note);
 		if (nng_msg_alloc(&msg, tlen + blen) != 0) {
 			vx_log(VX_LOG_ERROR, "pub: out of memory, notice %llu dropped",
@@ -178,7 +180,8 @@ publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 			continue;
 		}
 		memcpy(nng_msg_body(msg), topic, tlen);
-		vexil__v1__change_notice__pack(&note, (uint8_t *)nng_msg_body(msg) + tlen);
+		vexil__v1__change_notice__pack(
+		    &note, (uint8_t *)nng_msg_body(msg) + tlen);
 		/* PUB never blocks; a slow subscriber loses notices and catches
 		 * up through WatchService/Changes. */
 		if (nng_sendmsg(srv->pub, msg, 0) != 0)
@@ -210,7 +213,7 @@ static bool
 is_public(const vx_wire_method *m)
 {
 	return strcmp(m->name, "vexil.v1.UserService/RegisterUser") == 0 ||
-	    strcmp(m->name, "vexil.v1.UserService/Login") == 0;
+	       strcmp(m->name, "vexil.v1.UserService/Login") == 0;
 }
 
 /* Methods that hash a password: they run in the slow lane. */
@@ -225,11 +228,11 @@ static bool
 sdk_may_call(const vx_wire_method *m)
 {
 	static const char *const allowed[] = {
-		"vexil.v1.EvaluationService/Evaluate",
-		"vexil.v1.EvaluationService/EvaluateAll",
-		"vexil.v1.EvaluationService/GetSnapshot",
-		"vexil.v1.WatchService/Changes",
-		"vexil.v1.AuthService/Admit",
+	    "vexil.v1.EvaluationService/Evaluate",
+	    "vexil.v1.EvaluationService/EvaluateAll",
+	    "vexil.v1.EvaluationService/GetSnapshot",
+	    "vexil.v1.WatchService/Changes",
+	    "vexil.v1.AuthService/Admit",
 	};
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcmp(m->name, allowed[i]) == 0)
@@ -289,22 +292,25 @@ serve(struct worker *w, nng_msg *msg)
 		goto reply;
 	}
 	rc = is_public(m) && *req->credential == '\0'
-	    ? 0 : vx_auth_authenticate(w->reader.txn, srv->store, req->credential, &c.who, &why);
+	         ? 0
+	         : vx_auth_authenticate(
+	               w->reader.txn, srv->store, req->credential, &c.who, &why);
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
 		goto reply;
 	}
 	if (c.who.kind == VX_PRINCIPAL_SDKKEY && !sdk_may_call(m)) {
-		vx_status_set(&c.st, VEXIL__V1__CODE__PERMISSION_DENIED, "credential", NULL,
-		    "an SDK key can only evaluate flags");
+		vx_status_set(&c.st, VEXIL__V1__CODE__PERMISSION_DENIED, "credential",
+		    NULL, "an SDK key can only evaluate flags");
 		goto reply;
 	}
-	in = protobuf_c_message_unpack(m->desc->input, c.alloc, req->payload.len,
-	    req->payload.data);
+	in = protobuf_c_message_unpack(
+	    m->desc->input, c.alloc, req->payload.len, req->payload.data);
 	if (in == NULL) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__INVALID_ARGUMENT, "payload", NULL,
-		    "malformed %s payload (or over the size budget)", m->desc->input->name);
+		    "malformed %s payload (or over the size budget)",
+		    m->desc->input->name);
 		goto reply;
 	}
 	m->service->invoke(m->service, m->index, in, take_output, &c);
@@ -426,8 +432,8 @@ worker_main(void *arg)
 			if (hand_over(w, msg))
 				continue;
 			vx_status busy;
-			vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
-			    "too many sign-ups and logins at once; retry shortly");
+			vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL,
+			    NULL, "too many sign-ups and logins at once; retry shortly");
 			if (vx_wire_reply(msg, &busy, NULL) != 0)
 				vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
 		}
@@ -459,85 +465,14 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		if (atomic_fetch_add(&srv->conns[pc->which], 1) >= srv->opts.max_conns) {
 			atomic_fetch_sub(&srv->conns[pc->which], 1);
 			if (atomic_fetch_add(&srv->refused, 1) % 1000 == 0)
-				vx_log(VX_LOG_WARN, "%s: connection refused, at the limit of %d",
+				vx_log(VX_LOG_WARN,
+				    "%s: connection refused, at the limit of %d",
 				    pc->which ? "pub" : "rpc", srv->opts.max_conns);
 			nng_pipe_close(p);
 		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&srv->conns[pc->which], 1);
 	}
-}
-
-/* Reads a whole PEM file (NUL-terminated, as nng wants it) for TLS. */
-static int
-read_pem(const char *opt, const char *path, char **out)
-{
-	enum { PEM_MAX = 1 << 20 };
-	char *buf = NULL;
-	size_t n;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		vx_log(VX_LOG_ERROR, "%s %s: cannot read: %s", opt, path, strerror(errno));
-		return VX_EINVAL;
-	}
-	if ((buf = malloc(PEM_MAX + 1)) == NULL) {
-		fclose(f);
-		return VX_ENOMEM;
-	}
-	n = fread(buf, 1, PEM_MAX + 1, f);
-	fclose(f);
-	buf[n > PEM_MAX ? PEM_MAX : n] = '\0';
-	if (n == 0 || n > PEM_MAX || strstr(buf, "-----BEGIN ") == NULL) {
-		vx_log(VX_LOG_ERROR, "%s %s: %s", opt, path,
-		    n == 0 ? "the file is empty" : n > PEM_MAX ? "the file is over 1 MiB"
-		    : "not a PEM file (no -----BEGIN line)");
-		free(buf);
-		return VX_EINVAL;
-	}
-	*out = buf;
-	return 0;
-}
-
-/*
- * The server side of tls+tcp://: our certificate and key, and no client
- * certificates asked for (callers authenticate with their credential).
- */
-static int
-tls_server_config(const vx_server_opts *o, nng_tls_config **out)
-{
-	nng_tls_config *cfg = NULL;
-	char *cert = NULL, *key = NULL;
-	int rc, rv;
-
-	if (o->tls_cert == NULL || o->tls_key == NULL) {
-		vx_log(VX_LOG_ERROR, "tls+tcp:// needs --tls-cert FILE and --tls-key FILE");
-		return VX_EINVAL;
-	}
-	if ((rc = read_pem("--tls-cert", o->tls_cert, &cert)) != 0 ||
-	    (rc = read_pem("--tls-key", o->tls_key, &key)) != 0)
-		goto out;
-	rc = VX_EINVAL;
-	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) != 0 ||
-	    (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE)) != 0) {
-		vx_log(VX_LOG_ERROR, "cannot set up TLS: %s", nng_strerror(rv));
-		goto out;
-	}
-	if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-		vx_log(VX_LOG_ERROR, "--tls-cert %s with --tls-key %s: not a usable "
-		    "certificate and matching private key (%s)", o->tls_cert, o->tls_key,
-		    nng_strerror(rv));
-		goto out;
-	}
-	*out = cfg;
-	cfg = NULL;
-	rc = 0;
-out:
-	if (cfg)
-		nng_tls_config_free(cfg);
-	free(cert);
-	free(key);
-	return rc;
 }
 
 static int
@@ -548,7 +483,8 @@ listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const 
 	nng_listener l;
 	int rv;
 
-	if (vx_wire_is_tls(url) && tls_server_config(&srv->opts, &cfg) != 0) {
+	if (vx_wire_is_tls(url) &&
+	    vx_wire_tls_server_config(srv->opts.tls_cert, srv->opts.tls_key, &cfg) != 0) {
 		vx_log(VX_LOG_ERROR, "cannot listen for %s on %s without TLS", what, url);
 		return VX_EINVAL;
 	}
@@ -557,8 +493,10 @@ listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const 
 		goto fail;
 	pipe_counts[which] = (struct pipe_count){srv, which};
 	if (vx_wire_harden(*sock, srv->opts.max_msg) != 0 ||
-	    nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_PRE, on_pipe, &pipe_counts[which]) != 0 ||
-	    nng_pipe_notify(*sock, NNG_PIPE_EV_REM_POST, on_pipe, &pipe_counts[which]) != 0) {
+	    nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_PRE, on_pipe, &pipe_counts[which]) !=
+	        0 ||
+	    nng_pipe_notify(*sock, NNG_PIPE_EV_REM_POST, on_pipe, &pipe_counts[which]) !=
+	        0) {
 		rv = NNG_EINVAL;
 		goto fail;
 	}
@@ -575,7 +513,8 @@ listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const 
 fail:
 	if (cfg)
 		nng_tls_config_free(cfg);
-	vx_log(VX_LOG_ERROR, "cannot listen for %s on %s: %s", what, url, nng_strerror(rv));
+	vx_log(
+	    VX_LOG_ERROR, "cannot listen for %s on %s: %s", what, url, nng_strerror(rv));
 	return VX_EIO;
 }
 
@@ -585,10 +524,17 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	vx_server *srv;
 	vx_store_opts so = {0};
 	ProtobufCService *services[] = {
-		&vx_project_service.base, &vx_environment_service.base,
-		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
-		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
-		&vx_user_service.base, &vx_admin_service.base, &vx_auth_service.base,
+	    &vx_project_service.base,
+	    &vx_environment_service.base,
+	    &vx_flag_service.base,
+	    &vx_rule_service.base,
+	    &vx_key_service.base,
+	    &vx_audit_service.base,
+	    &vx_evaluation_service.base,
+	    &vx_watch_service.base,
+	    &vx_user_service.base,
+	    &vx_admin_service.base,
+	    &vx_auth_service.base,
 	};
 	int rc;
 
@@ -622,7 +568,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	if ((rc = vx_wire_registry_alloc(&srv->registry)) != 0 ||
 	    (rc = vx_evalcache_alloc(&srv->cache)) != 0 ||
 	    (rc = vx_evalrec_start(&srv->records, srv->store,
-		 opts->eval_buffer ? opts->eval_buffer : 16384, opts->eval_log_keep)) != 0)
+	         opts->eval_buffer ? opts->eval_buffer : 16384, opts->eval_log_keep)) !=
+	        0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
 		if ((rc = vx_wire_registry_add(srv->registry, services[i])) != 0)
@@ -685,8 +632,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		w->started = true;
 		srv->nworkers = i + 1;
 	}
-	vx_log(VX_LOG_INFO, "vexild serving with %d workers, data in %s", srv->opts.workers,
-	    opts->data_dir);
+	vx_log(VX_LOG_INFO, "vexild serving with %d workers, data in %s",
+	    srv->opts.workers, opts->data_dir);
 	*out = srv;
 	return 0;
 fail:
