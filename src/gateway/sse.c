@@ -31,7 +31,6 @@
 #include <time.h>
 
 #include "common/arena.h"
-#include "gateway/dialects.h"
 #include "gateway/rpc.h"
 #include "vexil/v1/model.pb-c.h"
 
