@@ -177,15 +177,18 @@ static int
 codings(const char *v, const char **why)
 {
 	bool last_chunked = false, chunked_before = false, other = false, any = false;
+	bool more = true;
 
-	for (;;) {
+	while (more) {
 		const char *tok;
 		size_t len;
 		bool params = false;
 
-		while (*v == ' ' || *v == '\t' || *v == ',')
+		/* Empty list elements are valid list syntax, but not all
+		 * parsers agree on them here: refused (len == 0 below). */
+		while (*v == ' ' || *v == '\t')
 			v++;
-		if (*v == '\0')
+		if (*v == '\0' && !any)
 			break;
 		for (tok = v; tchar((unsigned char)*v); v++)
 			;
@@ -201,6 +204,9 @@ codings(const char *v, const char **why)
 		} else if (*v != ',' && *v != '\0') {
 			return refuse(why, "Malformed Transfer-Encoding", 400);
 		}
+		more = *v == ',';
+		if (more)
+			v++;
 		if (len == 8 && strncasecmp(tok, "identity", 8) == 0)
 			return refuse(why,
 			    "Transfer-Encoding: identity is not a transfer coding", 400);
