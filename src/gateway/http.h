@@ -1,7 +1,7 @@
 /*
  * Vexil gateway — one HTTP request and its response, as handlers see them.
  *
- * The server (server.c) reads a request and its body, a worker thread wraps
+ * The connection layer (conn.c) reads a request and its body, a worker (pool.c) wraps
  * it in a vx_gw_req, the router (router.c) picks the route and its dialect,
  * and the route's handler answers through the reply helpers below. A
  * handler never touches nng: it reads headers, path parameters, the query
