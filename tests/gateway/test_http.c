@@ -472,25 +472,6 @@ Test(http, conflicting_or_duplicated_framing_headers_are_refused_and_close)
 	expect_health();
 }
 
-Test(http, one_content_length_frames_the_body_and_the_next_request)
-{
-	struct conn c;
-	struct resp r;
-
-	start(NULL);
-	c.fd = dial();
-	c.len = 0;
-	sends(c.fd, "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-	            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-	cr_assert(read_resp(&c, &r, false));
-	cr_assert_eq(r.status, 400, "the body {} is not a login: %s", r.head);
-	resp_free(&r);
-	cr_assert(read_resp(&c, &r, false));
-	cr_assert_eq(r.status, 200, "%s", r.head);
-	resp_free(&r);
-	close(c.fd);
-}
-
 /* ---- control bytes ---- */
 
 Test(http, nul_and_control_bytes_in_a_header_value_are_refused)
