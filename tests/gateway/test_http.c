@@ -596,6 +596,33 @@ Test(http, a_body_either_fits_vexilds_message_limit_or_gets_413)
 	expect_health();
 }
 
+Test(http, a_max_body_that_cannot_fit_vexilds_message_limit_is_refused_at_startup)
+{
+	char log[] = "/tmp/vexil-test-maxbody-XXXXXX";
+	const char *argv[] = {VX_GATEWAY_PATH, "--listen", NULL, "--rpc", h.rpc, "--sub",
+	    "tcp://127.0.0.1:1", "--max-msg", "65536", "--max-body", "65536", NULL};
+	char listen[64], text[4096] = "";
+	int fd = mkstemp(log), status = 0;
+	FILE *f;
+	pid_t pid;
+
+	cr_assert(fd >= 0);
+	close(fd);
+	snprintf(listen, sizeof(listen), "http://127.0.0.1:%d", vx_free_port());
+	argv[2] = listen;
+	pid = vx_spawn(argv, log);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 1, "exits 1, not %d", status);
+	cr_assert_not_null(f = fopen(log, "r"));
+	text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+	fclose(f);
+	cr_assert(
+	    strstr(text, "--max-body 65536 does not fit in vexild's --max-msg 65536"),
+	    "%s", text);
+	unlink(log);
+}
+
 /* ---- connections ---- */
 
 Test(http, pipelined_requests_are_answered_in_order)
