@@ -237,6 +237,15 @@ framing(vx_http1_head *h, const char **why)
 
 	for (size_t i = 0; i < h->n_fields; i++) {
 		const char *name = h->fields[i].name;
+		/* Some parsers take any name that begins like a framing field's
+		 * for that field (libhttp-parser 2.9 does, for
+		 * Transfer-Encoding): such a name frames nothing here, so it
+		 * is refused rather than read two ways. */
+		if ((strncasecmp(name, "Transfer-Encoding", 17) == 0 &&
+		        name[17] != '\0') ||
+		    (strncasecmp(name, "Content-Length", 14) == 0 && name[14] != '\0'))
+			return refuse(
+			    why, "A header name that extends a framing header's", 400);
 		if (strcasecmp(name, "Transfer-Encoding") == 0) {
 			if (te)
 				return refuse(

@@ -112,7 +112,9 @@ int vx_http1_scan(
  *         byte in a value, obs-fold, no or several Host, a bad or repeated
  *         Content-Length, more than one Transfer-Encoding field, both
  *         Transfer-Encoding and Content-Length, "identity" anywhere in
- *         Transfer-Encoding, or a final coding other than chunked); 414
+ *         Transfer-Encoding, empty list elements in it, a final coding
+ *         other than chunked, or a field name that begins with
+ *         "Transfer-Encoding" or "Content-Length" and goes on); 414
  *         target over lim->max_target; 431 more fields than
  *         lim->max_fields; 501 a transfer coding other than chunked, last
  *         and alone; 505 an HTTP version other than 1.0 and 1.1.

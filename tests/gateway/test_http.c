@@ -437,6 +437,10 @@ Test(http, conflicting_or_duplicated_framing_headers_are_refused_and_close)
 	    {"Content-Length:\r\n", 400},
 	    {"Content-Length: 99999999999999999999999\r\n", 400},
 	    {"Content-Length : 5\r\n", 400},
+	    /* Names that extend a framing header's (some parsers match the
+	     * prefix). */
+	    {"Content-Length: 5\r\nTransfer-EncodingX: chunked\r\n", 400},
+	    {"Content-LengthX: 5\r\n", 400},
 	    /* Codings we do not implement, chunked last: 501. */
 	    {"Transfer-Encoding: gzip, chunked\r\n", 501},
 	    {"Transfer-Encoding: x-custom, chunked\r\n", 501},
