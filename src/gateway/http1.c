@@ -161,6 +161,13 @@ field_line(
 		if (!vchar((unsigned char)*q))
 			return refuse(why, "Control character in a header value", 400);
 	*colon = '\0';
+	/* Tabs are white space in a value, but not every parser reads them
+	 * so around a length (libhttp-parser refuses a trailing one): the
+	 * framing fields take none. */
+	if ((strcasecmp(line, "Content-Length") == 0 ||
+	        strcasecmp(line, "Transfer-Encoding") == 0) &&
+	    memchr(colon + 1, '\t', (size_t)(line + n - colon - 1)) != NULL)
+		return refuse(why, "A tab in a framing header", 400);
 	for (val = colon + 1; *val == ' ' || *val == '\t'; val++)
 		;
 	for (e = line + n; e > val && (e[-1] == ' ' || e[-1] == '\t'); e--)

@@ -113,8 +113,9 @@ int vx_http1_scan(
  *         Content-Length, more than one Transfer-Encoding field, both
  *         Transfer-Encoding and Content-Length, "identity" anywhere in
  *         Transfer-Encoding, empty list elements in it, a final coding
- *         other than chunked, or a field name that begins with
- *         "Transfer-Encoding" or "Content-Length" and goes on); 414
+ *         other than chunked, a field name that begins with
+ *         "Transfer-Encoding" or "Content-Length" and goes on, or an HTAB
+ *         anywhere in the value of either); 414
  *         target over lim->max_target; 431 more fields than
  *         lim->max_fields; 501 a transfer coding other than chunked, last
  *         and alone; 505 an HTTP version other than 1.0 and 1.1.
