@@ -107,6 +107,9 @@ request_line(
 	char *sp1, *sp2, *v;
 	size_t tlen;
 
+	/* A NUL would cut the line short for the string functions below. */
+	if (memchr(line, '\0', n) != NULL)
+		return refuse(why, "Malformed request line", 400);
 	line[n] = '\0';
 	if ((sp1 = memchr(line, ' ', n)) == NULL || sp1 == line ||
 	    (sp2 = strchr(sp1 + 1, ' ')) == NULL || sp2 == sp1 + 1)

@@ -8,7 +8,7 @@
  * Invariants:
  *  - every answer is 0, VX_HTTP1_MORE (scan only) or a status this layer
  *    may refuse with, and a refusal says why;
- *  - an accepted head is framed exactly one way: by one Content-Length
+ *  - an accepted head holds no NUL, and is framed exactly one way: by one Content-Length
  *    and no Transfer-Encoding, by one Transfer-Encoding of chunked alone
  *    and no Content-Length, or by neither (no body); no field value holds
  *    a control byte but HTAB;
@@ -369,6 +369,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != 0) {
 		VX_FUZZ_ASSERT(refusal(rc) && ours.why != NULL, "parse: %d", rc);
 	} else {
+		/* Nothing of an accepted head is cut off unseen by a NUL. */
+		VX_FUZZ_ASSERT(
+		    memchr(in + skip, '\0', end) == NULL, "a NUL in an accepted head");
 		check_accepted(&ours.h);
 		round_trip(&ours.h);
 	}

@@ -517,6 +517,10 @@ Test(http, nul_and_control_bytes_in_a_header_value_are_refused)
 	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x7f"
 	                   "b\r\n\r\n",
 	    400);
+	/* Nor a NUL in the request line, after the version. */
+	exchange_n("GET /health HTTP/1.1\0junk\r\nHost: x\r\n\r\n", 38, &r);
+	cr_assert_eq(r.status, 400, "%s%s", r.head, r.body);
+	resp_free(&r);
 	/* A bare CR inside a value is no line end either. */
 	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400);
 	/* HTAB and obs-text are field content. */
