@@ -46,23 +46,24 @@ on_accept(void *arg)
 {
 	vx_gw_server *s = arg;
 	int rv = nng_aio_result(s->acc);
-	nng_stream *st = rv == 0 ? nng_aio_get_output(s->acc, 0) : NULL;
+	bool again;
 
+	/* rv != 0: a failed handshake or a connection reset before it was
+	 * taken; nng backs off by itself when out of descriptors. A stream
+	 * accepted while stopping goes to the connections all the same:
+	 * they close it with the others (the stop waits for this callback
+	 * before it closes them). */
+	if (rv == 0)
+		vx_gw_conns_accept(s->conns, nng_aio_get_output(s->acc, 0));
 	pthread_mutex_lock(&s->mu);
-	if (s->stopping || rv == NNG_ECLOSED) {
-		if (st)
-			nng_stream_free(st);
+	again = !s->stopping && rv != NNG_ECLOSED;
+	if (!again) {
 		s->accepting = false;
 		pthread_cond_broadcast(&s->idle);
-		pthread_mutex_unlock(&s->mu);
-		return;
 	}
 	pthread_mutex_unlock(&s->mu);
-	/* rv != 0: a failed handshake or a connection reset before it was
-	 * taken; nng backs off by itself when out of descriptors. */
-	if (st)
-		vx_gw_conns_accept(s->conns, st);
-	nng_stream_listener_accept(s->lst, s->acc);
+	if (again)
+		nng_stream_listener_accept(s->lst, s->acc);
 }
 
 static int
