@@ -2,7 +2,7 @@
  * Vexil gateway — the REST dialects this build serves.
  *
  * Each is a route table and an error writer (router.h) in a file of its
- * own. dialects.c lists them; server.c hands the list to the one router,
+ * own. dialects.c lists them; main.c hands the list to the server's router,
  * and the OpenAPI coverage test walks it. The first is the fallback that
  * answers paths no dialect owns.
  */

@@ -15,7 +15,6 @@
 
 #include <nng/supplemental/util/platform.h>
 
-#include "gateway/router.h"
 #include "gateway/status.h"
 
 void
@@ -27,7 +26,8 @@ vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *q
 	r->path = path;
 	r->query = query ? query : "";
 	r->http = http;
-	snprintf(r->request_id, sizeof(r->request_id), "%s", request_id ? request_id : "");
+	snprintf(
+	    r->request_id, sizeof(r->request_id), "%s", request_id ? request_id : "");
 }
 
 void
@@ -65,12 +65,7 @@ vx_gw_split_target(char *target, const char **path, const char **query)
 const char *
 vx_gw_header(const vx_gw_req *r, const char *name)
 {
-	if (r->http == NULL)
-		return NULL;
-	for (size_t i = 0; i < r->http->n; i++)
-		if (strcasecmp(r->http->fields[i].name, name) == 0)
-			return r->http->fields[i].value;
-	return NULL;
+	return r->http ? vx_http1_field_get(r->http->fields, r->http->n, name) : NULL;
 }
 
 const char *
@@ -105,7 +100,8 @@ vx_gw_pct_decode(char *dst, const char *src, size_t n, bool plus_is_space)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			if ((hi = hexval(src[i + 1])) < 0 || (lo = hexval(src[i + 2])) < 0)
+			if ((hi = hexval(src[i + 1])) < 0 ||
+			    (lo = hexval(src[i + 2])) < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);
 			i += 2;
@@ -137,7 +133,8 @@ vx_gw_query(vx_gw_req *r, const char *name, const char **out)
 		if (strcmp(k, name) == 0) {
 			size_t vlen = eq ? (size_t)(end - eq - 1) : 0;
 			char *v = vx_arena_alloc(r->arena, vlen + 1);
-			if (v == NULL || vx_gw_pct_decode(v, eq ? eq + 1 : "", vlen, true) < 0)
+			if (v == NULL ||
+			    vx_gw_pct_decode(v, eq ? eq + 1 : "", vlen, true) < 0)
 				goto bad;
 			*out = v;
 			return 1;
@@ -160,7 +157,8 @@ vx_gw_request_id(const char *in, char out[VX_GW_REQUEST_ID_MAX + 1])
 	for (size_t i = 0; ok && i < n; i++) {
 		char c = in[i];
 		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
+		     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
+		     c == '-';
 	}
 	if (ok) {
 		memcpy(out, in, n + 1);
@@ -173,8 +171,8 @@ vx_gw_request_id(const char *in, char out[VX_GW_REQUEST_ID_MAX + 1])
 }
 
 void
-vx_gw_reply(vx_gw_req *r, int status, const char *content_type, const void *data,
-    size_t len)
+vx_gw_reply(
+    vx_gw_req *r, int status, const char *content_type, const void *data, size_t len)
 {
 	free(r->res_body);
 	r->res_body = NULL;
@@ -285,4 +283,28 @@ vx_gw_token_ok(const char *t)
 		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
 			return false;
 	return true;
+}
+
+/* Copies text from the client for the log: no control bytes or spaces,
+ * and nothing from the first byte of stop on. */
+static void
+clean(char *out, size_t cap, const char *in, const char *stop)
+{
+	size_t i;
+
+	for (i = 0; in[i] && !strchr(stop, in[i]) && i + 1 < cap; i++)
+		out[i] = (in[i] > ' ' && in[i] < 127) ? in[i] : '?';
+	out[i] = '\0';
+}
+
+void
+vx_gw_access_log(
+    const char *method, const char *path, int status, uint64_t t0, const char *rid)
+{
+	char m[17], p[257];
+
+	clean(m, sizeof(m), method ? method : "-", "");
+	clean(p, sizeof(p), path ? path : "-", "?");
+	vx_log(VX_LOG_INFO, "http method=%s path=%s status=%d us=%llu req=%s", m, p,
+	    status, (unsigned long long)((vx_mono_ns() - t0) / 1000), rid);
 }

@@ -1,7 +1,7 @@
 /*
  * Vexil gateway — one HTTP request and its response, as handlers see them.
  *
- * The server (server.c) reads a request and its body, a worker thread wraps
+ * The connection layer (conn.c) reads a request and its body, a worker (pool.c) wraps
  * it in a vx_gw_req, the router (router.c) picks the route and its dialect,
  * and the route's handler answers through the reply helpers below. A
  * handler never touches nng: it reads headers, path parameters, the query
@@ -26,6 +26,7 @@
 
 #include "common/arena.h"
 #include "common/common.h"
+#include "gateway/http1.h"
 #include "wire/wire.h"
 
 #define VX_GW_MAX_PARAMS 8
@@ -38,12 +39,9 @@ typedef struct vx_gw_dialect vx_gw_dialect;
 typedef struct vx_gw_rpc vx_gw_rpc;
 typedef struct vx_gw_stream vx_gw_stream;
 
-/* One request header as parsed (server.c): the name as sent, the value
+/* One request header as parsed (http1.c): the name as sent, the value
  * without its surrounding white space. */
-typedef struct vx_gw_header_field {
-	const char *name;
-	const char *value;
-} vx_gw_header_field;
+typedef vx_http1_field vx_gw_header_field;
 
 /* A request's headers, in the order sent. */
 typedef struct vx_gw_headers {
@@ -51,53 +49,80 @@ typedef struct vx_gw_headers {
 	size_t n;
 } vx_gw_headers;
 
-typedef struct vx_gw_req {
+typedef struct vx_gw_req vx_gw_req;
+
+/* ---- dialects ---- */
+
+typedef void (*vx_gw_handler)(vx_gw_req *r);
+
+typedef struct vx_gw_route {
+	const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+	const char *pattern; /* "/api/projects/{project_id}/flags" */
+	vx_gw_handler fn;
+} vx_gw_route;
+
+/*
+ * A dialect: one REST document. A table of routes, the path prefixes it
+ * owns, and the way it writes errors (vx_gw_fail() calls it). The router
+ * (router.h) matches routes; the HTTP layer only asks which dialect owns
+ * a path, to write its own errors in that dialect's format.
+ */
+struct vx_gw_dialect {
+	const char *name;            /* for logs: "flag-service" */
+	const char *const *prefixes; /* NULL-terminated: "/api/projects", ... */
+	void (*error)(vx_gw_req *r, int status, const char *field, const char *message);
+	const vx_gw_route *routes;
+	size_t n_routes;
+};
+
+struct vx_gw_req {
 	/* ---- the request, as read ---- */
-	const char *method;      /* as sent: "GET", "POST", ... */
-	const char *path;        /* the raw path, without the query */
-	const char *query;       /* the raw query after '?', or "" */
-	const vx_gw_headers *http;  /* for headers; NULL when there is none */
-	const uint8_t *body;     /* exactly body_len bytes, not NUL-terminated */
+	const char *method;        /* as sent: "GET", "POST", ... */
+	const char *path;          /* the raw path, without the query */
+	const char *query;         /* the raw query after '?', or "" */
+	const vx_gw_headers *http; /* for headers; NULL when there is none */
+	const uint8_t *body;       /* exactly body_len bytes, not NUL-terminated */
 	size_t body_len;
 	char request_id[VX_GW_REQUEST_ID_MAX + 1];
-	bool tls;                /* the gateway listens on https:// */
+	bool tls; /* the gateway listens on https:// */
 
 	/* ---- set by the router ---- */
 	const vx_gw_dialect *dialect;
 	size_t n_params;
 	const char *param_names[VX_GW_MAX_PARAMS];
-	const char *params[VX_GW_MAX_PARAMS];  /* percent-decoded */
+	const char *params[VX_GW_MAX_PARAMS]; /* percent-decoded */
 
 	/* ---- per-request state ---- */
-	vx_arena *arena;         /* NULL before a worker has the request */
+	vx_arena *arena; /* NULL before a worker has the request */
 	const vx_gw_rpc *rpc;
-	const char *credential;  /* set by the dialect; NULL sends none */
-	cJSON *json;             /* the parsed body, see vx_gw_json_body() */
-	char err_field[64];      /* the field a JSON helper refused */
-	char err_msg[256];       /* and why, naming the field */
+	const char *credential; /* set by the dialect; NULL sends none */
+	cJSON *json;            /* the parsed body, see vx_gw_json_body() */
+	char err_field[64];     /* the field a JSON helper refused */
+	char err_msg[256];      /* and why, naming the field */
 
 	/* ---- the response ---- */
-	int status;              /* 0 until a reply helper ran */
+	int status; /* 0 until a reply helper ran */
 	const char *content_type;
-	char *res_body;          /* heap, res_len bytes */
+	char *res_body; /* heap, res_len bytes */
 	size_t res_len;
-	char allow[64];          /* the Allow header of a 405 */
-	size_t n_headers;        /* extra headers, see vx_gw_set_header() */
+	char allow[64];   /* the Allow header of a 405 */
+	size_t n_headers; /* extra headers, see vx_gw_set_header() */
 	struct {
-		const char *name;    /* static */
+		const char *name; /* static */
 		char value[VX_GW_HEADER_VALUE_MAX];
 	} headers[VX_GW_MAX_HEADERS];
-	bool close;              /* send Connection: close */
-	void *conn;              /* the server's connection (for streams), or NULL */
-	vx_gw_stream *stream;    /* set by vx_gw_reply_stream() */
-} vx_gw_req;
+	bool close;           /* send Connection: close */
+	bool no_length;       /* a stream's head: no Content-Length */
+	void *conn;           /* the server's connection (for streams), or NULL */
+	vx_gw_stream *stream; /* set by vx_gw_reply_stream() */
+};
 
 /*
  * Prepares r for one request. The strings are borrowed and must outlive r.
  * request_id is copied (truncated to VX_GW_REQUEST_ID_MAX).
  */
-void vx_gw_req_init(vx_gw_req *r, const char *method, const char *path,
-    const char *query, const vx_gw_headers *http, const char *request_id);
+void vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *query,
+    const vx_gw_headers *http, const char *request_id);
 /* Frees what r owns (the JSON body and the response body). */
 void vx_gw_req_fini(vx_gw_req *r);
 
@@ -151,8 +176,8 @@ const char *vx_gw_res_header(const vx_gw_req *r, const char *name);
  * application/json. Out of memory becomes a bare 500. */
 void vx_gw_reply_json(vx_gw_req *r, int status, cJSON *body);
 /* Sends len bytes of data (copied) with the content type. */
-void vx_gw_reply(vx_gw_req *r, int status, const char *content_type, const void *data,
-    size_t len);
+void vx_gw_reply(
+    vx_gw_req *r, int status, const char *content_type, const void *data, size_t len);
 /* Sends an empty response (204, or any status with no body). */
 void vx_gw_reply_empty(vx_gw_req *r, int status);
 
@@ -187,8 +212,11 @@ typedef void (*vx_gw_stream_fn)(void *arg);
  * vx_gw_stream_release() (it may do so inside on_close). Up to
  * max_backlog bytes may wait unsent; a send past that closes the stream
  * (a consumer that slow is disconnected).
- * @return the stream; NULL (r answered 500) when out of memory or when r
- *         did not come from a connection.
+ *
+ * A HEAD request gets the same head and no stream: the connection closes
+ * after it.
+ * @return the stream; NULL when r is a HEAD (answered as above), or (r
+ *         answered 500) when out of memory or r came from no connection.
  */
 vx_gw_stream *vx_gw_reply_stream(vx_gw_req *r, const char *content_type,
     size_t max_backlog, vx_gw_stream_fn on_close, void *arg);
@@ -203,6 +231,14 @@ int vx_gw_stream_send(vx_gw_stream *s, const void *data, size_t len);
 void vx_gw_stream_close(vx_gw_stream *s);
 /* Gives back the caller's reference. */
 void vx_gw_stream_release(vx_gw_stream *s);
+
+/*
+ * Writes one access-log line (INFO): method, path (without the query),
+ * status, microseconds since t0 (vx_mono_ns) and the request id. Bytes
+ * from the client are made printable.
+ */
+void vx_gw_access_log(
+    const char *method, const char *path, int status, uint64_t t0, const char *rid);
 
 /* Longest credential a request may carry. */
 #define VX_GW_CREDENTIAL_MAX 4096

@@ -1,10 +1,11 @@
 /*
  * Vexil gateway — vexil-gateway, the REST front of vexild.
  *
- * Parses the command line, starts the HTTP server (server.c) and waits for
- * SIGINT or SIGTERM. As in vexild, the stop signals are blocked in every
- * thread before any starts and taken here with sigwait(), so shutdown is
- * ordinary code: new requests get 503, requests in flight finish and are
+ * Parses the command line, opens the core connection (rpc.h), starts the
+ * change stream's hub (sse.h) and the HTTP server (server.h) with every
+ * dialect (dialects.h), and waits for SIGINT or SIGTERM. As in vexild, the stop signals
+ * are blocked in every thread before any starts and taken here with sigwait(), so
+ * shutdown is ordinary code: new requests get 503, requests in flight finish and are
  * answered, then everything closes and we exit 0.
  */
 #include <pthread.h>
@@ -17,7 +18,9 @@
 #include "common/envopts.h"
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
+#include "gateway/rpc.h"
 #include "gateway/server.h"
+#include "gateway/sse.h"
 
 static void
 usage(FILE *to)
@@ -37,7 +40,10 @@ usage(FILE *to)
 	    "  --queue N           requests waiting for a worker before new ones get "
 	    "503\n"
 	    "                      (default 512)\n"
-	    "  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
+	    "  --max-msg BYTES     vexild's --max-msg (default 1048576): the largest\n"
+	    "                      request the core takes\n"
+	    "  --max-body BYTES    larger request bodies get 413 (default: what fits in\n"
+	    "                      --max-msg with the request around it)\n"
 	    "  --rpc-timeout MS    per call to vexild (default 10000)\n"
 	    "  --max-url BYTES     longer request targets get 414 (default 8192)\n"
 	    "  --max-headers N     more request headers get 431 (default 100)\n"
@@ -77,10 +83,10 @@ usage(FILE *to)
 
 /* The options that can come from the environment (see common/envopts.h). */
 static const char env_options[] =
-    "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-body= "
+    "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-msg= max-body= "
     "rpc-timeout= max-url= max-headers= max-header-bytes= header-timeout= "
     "body-timeout= idle-timeout= max-conns= sse-heartbeat= max-streams= assets= "
-    "quiet log-level= log-format=";
+    "edge-max-snapshots= edge-idle= edge-key-ttl= quiet log-level= log-format=";
 
 static int
 parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -109,28 +115,32 @@ int
 main(int argc, char **argv)
 {
 	vx_gw_opts o = {
-		.listen_url = "http://127.0.0.1:8080",
-		.rpc_url = "tcp://127.0.0.1:7311",
-		.sub_url = "tcp://127.0.0.1:7312",
-		.workers = 16,
-		.queue = 512,
-		.max_body = 1048576,
-		.rpc_timeout_ms = 10000,
-		.max_url = 8192,
-		.max_headers = 100,
-		.max_header_bytes = 16384,
-		.header_timeout_ms = 10000,
-		.body_timeout_ms = 30000,
-		.idle_timeout_ms = 60000,
-		.max_conns = 1024,
-		.sse_heartbeat_ms = 15000,
-		.max_streams = 1000,
+	    .listen_url = "http://127.0.0.1:8080",
+	    .dialects = vx_gw_dialects,
+	    .n_dialects = vx_gw_n_dialects,
+	    .workers = 16,
+	    .queue = 512,
+	    .max_url = 8192,
+	    .max_headers = 100,
+	    .max_header_bytes = 16384,
+	    .header_timeout_ms = 10000,
+	    .body_timeout_ms = 30000,
+	    .idle_timeout_ms = 60000,
+	    .max_conns = 1024,
 	};
+	const char *rpc_url = "tcp://127.0.0.1:7311";
+	vx_gw_sse_opts so = {
+	    .sub_url = "tcp://127.0.0.1:7312",
+	    .heartbeat_ms = 15000,
+	    .max_streams = 1000,
+	};
+	vx_gw_rpc rpc = {.timeout_ms = 10000};
 	vx_gw_edge_opts eo = {
 	    .max_snapshots = 256, .idle_ms = 300000, .key_ttl_ms = 5000};
 	enum vx_log_level level;
 	enum vx_log_format format;
 	vx_gw_server *srv;
+	int rc;
 	sigset_t set;
 	uint64_t n;
 	int sig;
@@ -162,14 +172,14 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--tls-key") == 0) {
 			o.tls_key = v;
 		} else if (strcmp(a, "--rpc") == 0) {
-			o.rpc_url = v;
+			rpc_url = v;
 		} else if (strcmp(a, "--rpc-tls-ca") == 0) {
 			/* libvexil reads it for every tls+tcp:// connection. */
 			setenv("VEXIL_TLS_CA", v, 1);
 		} else if (strcmp(a, "--assets") == 0) {
 			vx_gw_docs_set_assets(v);
 		} else if (strcmp(a, "--sub") == 0) {
-			o.sub_url = v;
+			so.sub_url = v;
 		} else if (strcmp(a, "--workers") == 0) {
 			if (parse_num(a, v, 1, 1024, &n) != 0)
 				return 2;
@@ -178,6 +188,10 @@ main(int argc, char **argv)
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
 			o.queue = (size_t)n;
+		} else if (strcmp(a, "--max-msg") == 0) {
+			if (parse_num(a, v, 1024, (uint64_t)1 << 30, &n) != 0)
+				return 2;
+			o.max_msg = (size_t)n;
 		} else if (strcmp(a, "--max-body") == 0) {
 			/* Bodies are held whole in memory, one per admitted request. */
 			if (parse_num(a, v, 1, (uint64_t)1 << 30, &n) != 0)
@@ -186,7 +200,7 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--rpc-timeout") == 0) {
 			if (parse_num(a, v, 1, 3600000, &n) != 0)
 				return 2;
-			o.rpc_timeout_ms = (int)n;
+			rpc.timeout_ms = (int)n;
 		} else if (strcmp(a, "--max-url") == 0) {
 			if (parse_num(a, v, 16, 1 << 20, &n) != 0)
 				return 2;
@@ -209,7 +223,7 @@ main(int argc, char **argv)
 			if (parse_secs(a, v, &o.idle_timeout_ms) != 0)
 				return 2;
 		} else if (strcmp(a, "--sse-heartbeat") == 0) {
-			if (parse_secs(a, v, &o.sse_heartbeat_ms) != 0)
+			if (parse_secs(a, v, &so.heartbeat_ms) != 0)
 				return 2;
 		} else if (strcmp(a, "--max-conns") == 0) {
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
@@ -228,7 +242,7 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--max-streams") == 0) {
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
-			o.max_streams = (size_t)n;
+			so.max_streams = (size_t)n;
 		} else if (strcmp(a, "--log-level") == 0) {
 			if (vx_log_parse_level(v, &level) != 0) {
 				fprintf(stderr, "vexil-gateway: --log-level must be "
@@ -258,23 +272,41 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	eo.rpc_url = o.rpc_url;
-	eo.sub_url = o.sub_url;
-	eo.timeout_ms = o.rpc_timeout_ms;
-	if (eo.max_snapshots > 0 && vx_gw_edge_start(&o.edge, &eo) != 0) {
-		vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
+	/* No credential of its own: every call carries its caller's. */
+	if ((rc = vx_client_open(&rpc.client, rpc_url, NULL)) != 0) {
+		vx_log(VX_LOG_ERROR, "gateway: bad --rpc URL %s: %s", rpc_url, vx_strerror(rc));
 		return 1;
 	}
-	if (vx_gw_server_start(&srv, &o) != 0) {
-		vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
-		vx_gw_edge_stop(o.edge);
-		return 1;
-	}
+	eo.rpc_url = rpc_url;
+	eo.sub_url = so.sub_url;
+	eo.timeout_ms = rpc.timeout_ms;
+	if (eo.max_snapshots > 0 && vx_gw_edge_start(&rpc.edge, &eo) != 0)
+		goto fail_client;
+	o.rpc = &rpc;
+	so.rpc = &rpc;
+	if (vx_gw_sse_start(&so) != 0)
+		goto fail_edge;
+	if (vx_gw_server_start(&srv, &o) != 0)
+		goto fail_sse;
+	vx_log(VX_LOG_INFO, "vexil-gateway: vexild at %s", rpc_url);
 	sigwait(&set, &sig);
 	vx_log(VX_LOG_INFO, "vexil-gateway: %s received, finishing in-flight requests",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* The server first: once its connections are closed, no stream is
+	 * left for the hub, which then closes; the edge's watches and the core
+	 * connection last. */
 	vx_gw_server_stop(srv);
-	vx_gw_edge_stop(o.edge);
+	vx_gw_sse_stop();
+	vx_gw_edge_stop(rpc.edge);
+	vx_client_close(rpc.client);
 	vx_log(VX_LOG_INFO, "vexil-gateway: stopped cleanly");
 	return 0;
+fail_sse:
+	vx_gw_sse_stop();
+fail_edge:
+	vx_gw_edge_stop(rpc.edge);
+fail_client:
+	vx_client_close(rpc.client);
+	vx_log(VX_LOG_ERROR, "vexil-gateway: startup failed");
+	return 1;
 }

@@ -1,9 +1,9 @@
 /*
  * Vexil gateway — the one router every dialect shares.
  *
- * A dialect (one REST document) is a table of routes, the path prefixes it
- * owns, and the way it writes errors. The router matches a request's
- * method and path against every dialect's routes: path patterns are
+ * A dialect (one REST document, struct vx_gw_dialect in http.h) is a table
+ * of routes, the path prefixes it owns, and the way it writes errors. The router matches
+ * a request's method and path against every dialect's routes: path patterns are
  * '/'-separated literal segments and "{name}" segments that capture one
  * percent-decoded segment. When nothing matches, the dialect owning the
  * longest matching prefix answers 404 (no route has this path) or 405 (a
@@ -11,7 +11,7 @@
  * its own error format. A path no dialect owns gets the fallback dialect's
  * 404.
  *
- * HEAD is routed as GET (server.c drops the body of a HEAD response). A single
+ * HEAD is routed as GET (conn.c drops the body of a HEAD response). A single
  * trailing slash is ignored, so "/api/projects/" is "/api/projects".
  */
 #ifndef VX_GW_ROUTER_H
@@ -22,23 +22,6 @@
 #include "common/common.h"
 #include "gateway/http.h"
 
-typedef void (*vx_gw_handler)(vx_gw_req *r);
-
-typedef struct vx_gw_route {
-	const char *method;   /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-	const char *pattern;  /* "/api/projects/{project_id}/flags" */
-	vx_gw_handler fn;
-} vx_gw_route;
-
-struct vx_gw_dialect {
-	const char *name;              /* for logs: "flag-service" */
-	const char *const *prefixes;   /* NULL-terminated: "/api/projects", ... */
-	/* Writes the dialect's error response; see vx_gw_fail(). */
-	void (*error)(vx_gw_req *r, int status, const char *field, const char *message);
-	const vx_gw_route *routes;
-	size_t n_routes;
-};
-
 typedef struct vx_gw_router vx_gw_router;
 
 /*
@@ -47,8 +30,8 @@ typedef struct vx_gw_router vx_gw_router;
  * @return 0; VX_EINVAL for a malformed pattern (too many segments or
  *         parameters, an unclosed brace); VX_ENOMEM.
  */
-int vx_gw_router_alloc(vx_gw_router **out, const vx_gw_dialect *const *dialects,
-    size_t n, const vx_gw_dialect *fallback) VX_MUST_USE;
+int vx_gw_router_alloc(vx_gw_router **out, const vx_gw_dialect *const *dialects, size_t n,
+    const vx_gw_dialect *fallback) VX_MUST_USE;
 void vx_gw_router_free(vx_gw_router *rt);
 
 /* The dialect that owns path (the fallback when none does). Does no I/O

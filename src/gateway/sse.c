@@ -18,6 +18,14 @@
  * new subscriber starts with a fill too (since its Last-Event-ID, or since
  * the head it learnt when it connected), which also covers the changes
  * committed between that and its joining the hub.
+ *
+ * Credentials. A key may be revoked (or an SDK key regenerated) while its
+ * stream is open. So before the hub sends the events of a batch of
+ * notices, every stream of a project in the batch has its credential
+ * checked again, by a fill (Changes with that credential, which vexild
+ * authenticates and authorises): once per distinct credential and project,
+ * however many streams share them. A refused credential ends all of them,
+ * before any event of the batch reaches them.
  */
 #include "gateway/sse.h"
 
@@ -31,7 +39,6 @@
 #include <time.h>
 
 #include "common/arena.h"
-#include "gateway/dialects.h"
 #include "gateway/rpc.h"
 #include "vexil/v1/model.pb-c.h"
 
@@ -49,17 +56,20 @@
 struct sub {
 	struct sub *next;
 	vx_gw_stream *st;
-	char *credential;        /* "ApiKey ..." or "SdkKey ..." */
-	char project[24];        /* the project id, as the core takes it */
+	char *credential; /* "ApiKey ..." or "SdkKey ..." */
+	char project[24]; /* the project id, as the core takes it */
 	uint64_t project_id;
-	char env[ENV_MAX];       /* an SDK key's environment, or "" */
+	char env[ENV_MAX]; /* an SDK key's environment, or "" */
 	char rid[VX_GW_REQUEST_ID_MAX + 1];
-	uint64_t last;           /* the revision accounted for */
-	bool fill;               /* Changes since last are owed */
-	bool filling;            /* the hub thread is at it, unlocked */
-	bool refill;             /* and another is owed after it */
-	bool dead;               /* the stream ended */
-	uint64_t retry_at;       /* mono ns; 0: now */
+	uint64_t last;     /* the revision accounted for */
+	bool fill;         /* Changes since last are owed */
+	bool filling;      /* the hub thread is at it, unlocked */
+	bool refill;       /* and another is owed after it */
+	bool dead;         /* the stream ended */
+	bool check;        /* its credential is due a check (hub thread) */
+	int checked;       /* that check's result: fill()'s return, or 1
+	                    * while there is none */
+	uint64_t retry_at; /* mono ns; 0: now */
 };
 
 struct notice {
@@ -76,11 +86,11 @@ struct hub {
 	nng_socket sock;
 	nng_aio *rx;
 	struct sub *subs;
-	size_t nsubs;            /* linked or being set up */
+	size_t nsubs; /* linked or being set up */
 	struct notice ring[RING];
 	size_t ring_head, ring_len;
 	uint64_t dropped;
-	vx_arena arena;          /* the hub thread's, for Changes replies */
+	vx_arena arena; /* the hub thread's, for Changes replies */
 };
 
 static struct hub *the_hub;
@@ -168,7 +178,8 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 static bool
 env_matches(const struct sub *s, const char *env)
 {
-	return s->env[0] == '\0' || env == NULL || env[0] == '\0' || strcmp(s->env, env) == 0;
+	return s->env[0] == '\0' || env == NULL || env[0] == '\0' ||
+	       strcmp(s->env, env) == 0;
 }
 
 static void
@@ -205,8 +216,10 @@ apply(struct sub *s, const struct notice *n)
  * Brings s up to the project's head from Changes, on the hub thread
  * without the lock (only this thread frees subscribers or moves `last`
  * outside apply(), which skips a subscriber owing a fill).
+ * @return 0; VX_EAUTH the credential was refused and the stream closed;
+ *         VX_EIO a failure that may pass (a retry is scheduled).
  */
-static void
+static int
 fill(struct hub *h, struct sub *s)
 {
 	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
@@ -233,16 +246,17 @@ fill(struct hub *h, struct sub *s)
 				vx_log(VX_LOG_INFO, "sse: stream req=%s ends: %s", s->rid,
 				    st.message);
 				vx_gw_stream_close(s->st);
-				break;
+				return VX_EAUTH;
 			}
 			vx_log(VX_LOG_WARN, "sse: Changes for project %s: %s; retrying",
-			    s->project, st.message[0] ? st.message : vx_code_name(st.code));
+			    s->project,
+			    st.message[0] ? st.message : vx_code_name(st.code));
 			pthread_mutex_lock(&h->mu);
 			s->last = last;
 			s->refill = false;
 			s->retry_at = now_ns() + (uint64_t)RETRY_MS * 1000000;
 			pthread_mutex_unlock(&h->mu);
-			return;
+			return VX_EIO;
 		}
 		if (out->snapshot) {
 			/* The log no longer reaches back to `last`: one event at
@@ -272,6 +286,56 @@ fill(struct hub *h, struct sub *s)
 	s->fill = s->refill;
 	s->refill = false;
 	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+/* An earlier subscriber of `subs` whose check for the same credential and
+ * project is done, or NULL. */
+static const struct sub *
+checked_twin(const struct sub *subs, const struct sub *s)
+{
+	for (const struct sub *t = subs; t && t != s; t = t->next)
+		if (!t->check && t->checked != 1 && t->project_id == s->project_id &&
+		    strcmp(t->credential, s->credential) == 0)
+			return t;
+	return NULL;
+}
+
+/*
+ * Checks the credential of every subscriber marked `check`, once per
+ * credential and project (hub thread, h->mu held; let go around each
+ * fill). Subscribers are only linked at the head and only this thread
+ * unlinks them, so the walk from `first` stays valid unlocked.
+ */
+static void
+recheck(struct hub *h)
+{
+	struct sub *first = h->subs;
+
+	for (struct sub *s = first; s; s = s->next)
+		if (s->check)
+			s->checked = 1; /* not yet */
+	for (struct sub *s = first; s; s = s->next) {
+		const struct sub *twin;
+		if (!s->check)
+			continue;
+		s->check = false;
+		if (s->dead || s->fill) {
+			/* A fill is owed anyway, and checks the credential;
+			 * till then this is no answer for its twins. */
+			s->checked = 1;
+		} else if ((twin = checked_twin(first, s)) != NULL) {
+			s->checked = twin->checked;
+			if (s->checked == VX_EAUTH)
+				vx_gw_stream_close(s->st);
+		} else {
+			s->filling = true;
+			pthread_mutex_unlock(&h->mu);
+			s->checked = fill(h, s);
+			pthread_mutex_lock(&h->mu);
+			s->filling = false;
+		}
+	}
 }
 
 static void
@@ -326,13 +390,26 @@ hub_main(void *arg)
 		struct timespec ts;
 
 		reap(h);
-		while (h->ring_len > 0) {
-			struct notice *n = &h->ring[h->ring_head];
-			for (struct sub *s = h->subs; s; s = s->next)
-				if (s->project_id == n->project_id)
-					apply(s, n);
-			h->ring_head = (h->ring_head + 1) % RING;
-			h->ring_len--;
+		if (h->ring_len > 0) {
+			/* The notices waiting now are one batch: the credentials
+			 * of their projects' streams are checked first. */
+			size_t batch = h->ring_len;
+			for (size_t i = 0; i < batch; i++) {
+				struct notice *n = &h->ring[(h->ring_head + i) % RING];
+				for (struct sub *s = h->subs; s; s = s->next)
+					s->check =
+					    s->check || s->project_id == n->project_id;
+			}
+			recheck(h);
+			for (size_t i = 0; i < batch; i++) {
+				struct notice *n = &h->ring[h->ring_head];
+				for (struct sub *s = h->subs; s; s = s->next)
+					if (s->project_id == n->project_id &&
+					    s->checked != VX_EAUTH)
+						apply(s, n);
+				h->ring_head = (h->ring_head + 1) % RING;
+				h->ring_len--;
+			}
 		}
 		now = now_ns();
 		if (now >= next_beat) {
@@ -353,7 +430,7 @@ hub_main(void *arg)
 		if (due) {
 			due->filling = true;
 			pthread_mutex_unlock(&h->mu);
-			fill(h, due);
+			(void)fill(h, due);
 			pthread_mutex_lock(&h->mu);
 			due->filling = false;
 			continue;
@@ -497,7 +574,8 @@ admit(vx_gw_req *r, uint64_t *project, const char **env)
 		return false;
 	}
 	if (out->project_id == 0) {
-		vx_gw_fail(r, 400, NULL, "The change stream needs a key bound to one project");
+		vx_gw_fail(
+		    r, 400, NULL, "The change stream needs a key bound to one project");
 		return false;
 	}
 	*project = out->project_id;
@@ -550,7 +628,8 @@ vx_gw_sse_events(vx_gw_req *r)
 	snprintf(s->rid, sizeof(s->rid), "%s", r->request_id);
 	if ((lei = vx_gw_header(r, "Last-Event-ID")) != NULL && *lei != '\0') {
 		if (vx_parse_u64(lei, &last) != 0) {
-			vx_gw_fail(r, 400, NULL, "Last-Event-ID must be a revision number");
+			vx_gw_fail(
+			    r, 400, NULL, "Last-Event-ID must be a revision number");
 			goto fail;
 		}
 	} else if (!head_revision(r, s->project, &last)) {
@@ -567,8 +646,8 @@ vx_gw_sse_events(vx_gw_req *r)
 		vx_gw_fail(r, 503, NULL, "Too many open event streams, retry later");
 		goto fail;
 	}
-	if ((s->st = vx_gw_reply_stream(r, "text/event-stream", BACKLOG, on_stream_closed,
-	         s)) == NULL) {
+	if ((s->st = vx_gw_reply_stream(
+	         r, "text/event-stream", BACKLOG, on_stream_closed, s)) == NULL) {
 		pthread_mutex_lock(&h->mu);
 		h->nsubs--;
 		pthread_mutex_unlock(&h->mu);

@@ -7,8 +7,6 @@
  * and are answered, then the sockets and the store close, and we exit 0.
  */
 #include <errno.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/x509_crt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +16,7 @@
 #include "common/envopts.h"
 #include "server/server.h"
 #include "store/check.h"
+#include "wire/wire.h"
 
 static void
 usage(FILE *to)
@@ -81,52 +80,29 @@ parse_size(const char *opt, const char *v, size_t *out)
 }
 
 /*
- * Checks --tls-cert and --tls-key before anything starts: readable, PEM,
- * and the key belongs to the certificate (nng would take a mismatched pair
- * and every handshake would fail later). nng's TLS is mbedTLS, so this is
- * the same parser.
+ * Checks --tls-cert and --tls-key before anything starts, with the
+ * function the listeners use later (it logs what is wrong).
  */
 static int
 check_tls_files(const char *cert, const char *key)
 {
-	mbedtls_x509_crt crt;
-	mbedtls_pk_context pk;
-	int rc = -1;
+	nng_tls_config *cfg;
 
-	if (access(cert, R_OK) != 0) {
-		fprintf(stderr, "vexild: --tls-cert %s: cannot read: %s\n", cert, strerror(errno));
+	if (vx_wire_tls_server_config(cert, key, &cfg) != 0)
 		return -1;
-	}
-	if (access(key, R_OK) != 0) {
-		fprintf(stderr, "vexild: --tls-key %s: cannot read: %s\n", key, strerror(errno));
-		return -1;
-	}
-	mbedtls_x509_crt_init(&crt);
-	mbedtls_pk_init(&pk);
-	if (mbedtls_x509_crt_parse_file(&crt, cert) != 0)
-		fprintf(stderr, "vexild: --tls-cert %s: not a PEM certificate\n", cert);
-	else if (mbedtls_pk_parse_keyfile(&pk, key, NULL) != 0)
-		fprintf(stderr, "vexild: --tls-key %s: not a PEM private key (or one with a "
-				"passphrase)\n", key);
-	else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0)
-		fprintf(stderr, "vexild: --tls-key %s is not the key of the certificate in "
-				"--tls-cert %s\n", key, cert);
-	else
-		rc = 0;
-	mbedtls_pk_free(&pk);
-	mbedtls_x509_crt_free(&crt);
-	return rc;
+	nng_tls_config_free(cfg);
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
 	vx_server_opts o = {
-		.data_dir = "./var",
-		.rpc_url = "tcp://127.0.0.1:7311",
-		.pub_url = "tcp://127.0.0.1:7312",
-		.workers = 16,
-		.rate_limit = -1,
+	    .data_dir = "./var",
+	    .rpc_url = "tcp://127.0.0.1:7311",
+	    .pub_url = "tcp://127.0.0.1:7312",
+	    .workers = 16,
+	    .rate_limit = -1,
 	};
 	enum vx_log_level level;
 	enum vx_log_format format;
@@ -179,14 +155,16 @@ main(int argc, char **argv)
 			o.workers = (int)n;
 		} else if (strcmp(a, "--max-conns") == 0) {
 			if (parse_size(a, v, &n) != 0 || n > 1000000) {
-				fprintf(stderr, "vexild: --max-conns must be 1..1000000\n");
+				fprintf(
+				    stderr, "vexild: --max-conns must be 1..1000000\n");
 				return 2;
 			}
 			o.max_conns = (int)n;
 		} else if (strcmp(a, "--rate-limit") == 0) {
 			uint64_t r;
 			if (vx_parse_u64(v, &r) != 0 || r > 1000000000) {
-				fprintf(stderr, "vexild: --rate-limit must be 0..1000000000\n");
+				fprintf(stderr,
+				    "vexild: --rate-limit must be 0..1000000000\n");
 				return 2;
 			}
 			o.rate_limit = (long)r;
@@ -208,7 +186,8 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--hash-queue") == 0) {
 			if (parse_size(a, v, &o.hash_queue) != 0 || o.hash_queue < 1 ||
 			    o.hash_queue > 65536) {
-				fprintf(stderr, "vexild: --hash-queue must be 1..65536\n");
+				fprintf(
+				    stderr, "vexild: --hash-queue must be 1..65536\n");
 				return 2;
 			}
 		} else if (strcmp(a, "--eval-buffer") == 0) {
@@ -252,13 +231,15 @@ main(int argc, char **argv)
 
 	bool tls = vx_wire_is_tls(o.rpc_url) || vx_wire_is_tls(o.pub_url);
 	if (tls && (o.tls_cert == NULL || o.tls_key == NULL)) {
-		fprintf(stderr, "vexild: a tls+tcp:// --rpc or --pub needs --tls-cert FILE "
-				"and --tls-key FILE\n");
+		fprintf(stderr,
+		    "vexild: a tls+tcp:// --rpc or --pub needs --tls-cert FILE "
+		    "and --tls-key FILE\n");
 		return 2;
 	}
 	if (!tls && (o.tls_cert != NULL || o.tls_key != NULL)) {
-		fprintf(stderr, "vexild: --tls-cert and --tls-key need a tls+tcp:// --rpc "
-				"or --pub\n");
+		fprintf(stderr,
+		    "vexild: --tls-cert and --tls-key need a tls+tcp:// --rpc "
+		    "or --pub\n");
 		return 2;
 	}
 	if (tls && check_tls_files(o.tls_cert, o.tls_key) != 0)

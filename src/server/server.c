@@ -562,82 +562,6 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Reads a whole PEM file (NUL-terminated, as nng wants it) for TLS. */
-static int
-read_pem(const char *opt, const char *path, char **out)
-{
-	enum { PEM_MAX = 1 << 20 };
-	char *buf = NULL;
-	size_t n;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		vx_log(
-		    VX_LOG_ERROR, "%s %s: cannot read: %s", opt, path, strerror(errno));
-		return VX_EINVAL;
-	}
-	if ((buf = malloc(PEM_MAX + 1)) == NULL) {
-		fclose(f);
-		return VX_ENOMEM;
-	}
-	n = fread(buf, 1, PEM_MAX + 1, f);
-	fclose(f);
-	buf[n > PEM_MAX ? PEM_MAX : n] = '\0';
-	if (n == 0 || n > PEM_MAX || strstr(buf, "-----BEGIN ") == NULL) {
-		vx_log(VX_LOG_ERROR, "%s %s: %s", opt, path,
-		    n == 0        ? "the file is empty"
-		    : n > PEM_MAX ? "the file is over 1 MiB"
-		                  : "not a PEM file (no -----BEGIN line)");
-		free(buf);
-		return VX_EINVAL;
-	}
-	*out = buf;
-	return 0;
-}
-
-/*
- * The server side of tls+tcp://: our certificate and key, and no client
- * certificates asked for (callers authenticate with their credential).
- */
-static int
-tls_server_config(const vx_server_opts *o, nng_tls_config **out)
-{
-	nng_tls_config *cfg = NULL;
-	char *cert = NULL, *key = NULL;
-	int rc, rv;
-
-	if (o->tls_cert == NULL || o->tls_key == NULL) {
-		vx_log(
-		    VX_LOG_ERROR, "tls+tcp:// needs --tls-cert FILE and --tls-key FILE");
-		return VX_EINVAL;
-	}
-	if ((rc = read_pem("--tls-cert", o->tls_cert, &cert)) != 0 ||
-	    (rc = read_pem("--tls-key", o->tls_key, &key)) != 0)
-		goto out;
-	rc = VX_EINVAL;
-	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) != 0 ||
-	    (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE)) != 0) {
-		vx_log(VX_LOG_ERROR, "cannot set up TLS: %s", nng_strerror(rv));
-		goto out;
-	}
-	if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-		vx_log(VX_LOG_ERROR,
-		    "--tls-cert %s with --tls-key %s: not a usable "
-		    "certificate and matching private key (%s)",
-		    o->tls_cert, o->tls_key, nng_strerror(rv));
-		goto out;
-	}
-	*out = cfg;
-	cfg = NULL;
-	rc = 0;
-out:
-	if (cfg)
-		nng_tls_config_free(cfg);
-	free(cert);
-	free(key);
-	return rc;
-}
-
 static int
 listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const char *url,
     int which, const char *what)
@@ -646,7 +570,8 @@ listen_on(vx_server *srv, nng_socket *sock, int (*open_fn)(nng_socket *), const 
 	nng_listener l;
 	int rv;
 
-	if (vx_wire_is_tls(url) && tls_server_config(&srv->opts, &cfg) != 0) {
+	if (vx_wire_is_tls(url) &&
+	    vx_wire_tls_server_config(srv->opts.tls_cert, srv->opts.tls_key, &cfg) != 0) {
 		vx_log(VX_LOG_ERROR, "cannot listen for %s on %s without TLS", what, url);
 		return VX_EINVAL;
 	}

@@ -20,6 +20,7 @@
 #define VX_WIRE_H
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,8 +35,8 @@
 typedef struct vx_status {
 	Vexil__V1__Code code;
 	char message[256];
-	char field[64];       /* the request field at fault, or "" */
-	char constraint[32];  /* the rule it broke, or "" */
+	char field[64];      /* the request field at fault, or "" */
+	char constraint[32]; /* the rule it broke, or "" */
 } vx_status;
 
 /* "OK", "NOT_FOUND", ... */
@@ -54,6 +55,22 @@ void vx_status_set(vx_status *st, Vexil__V1__Code code, const char *field,
  */
 int vx_wire_harden(nng_socket sock, size_t max_msg) VX_MUST_USE;
 
+/* ---- server side ---- */
+
+/*
+ * The TLS configuration of a server (vexild's tls+tcp:// sockets, the
+ * gateway's https:// listener): the PEM certificate (chain) and private
+ * key read from two files (each at most 1 MiB), checked to be a pair with
+ * mbedTLS, and no client certificate asked for (callers authenticate with
+ * their credential). Every failure is logged, naming the file and why.
+ * @param out  the configuration; the caller frees it with
+ *             nng_tls_config_free() (a listener keeps its own reference).
+ * @return 0; VX_EINVAL a file is missing, unreadable, not PEM, or the key
+ *         is not the certificate's; VX_ENOMEM.
+ */
+int vx_wire_tls_server_config(
+    const char *cert_path, const char *key_path, nng_tls_config **out) VX_MUST_USE;
+
 /* ---- client side ---- */
 
 typedef struct vx_wire_client vx_wire_client;
@@ -64,10 +81,10 @@ typedef struct vx_wire_client vx_wire_client;
  * refused.
  */
 typedef struct vx_wire_tls {
-	const char *ca_file;      /* PEM CA the server's certificate must chain to;
-	                           * NULL or "": $VEXIL_TLS_CA */
-	const char *server_name;  /* name the certificate must carry; NULL: the
-	                           * URL's host */
+	const char *ca_file;     /* PEM CA the server's certificate must chain to;
+	                          * NULL or "": $VEXIL_TLS_CA */
+	const char *server_name; /* name the certificate must carry; NULL: the
+	                          * URL's host */
 } vx_wire_tls;
 
 /* True for a tls+tcp:// (or tls+tcp4/6://) URL. */
@@ -92,8 +109,8 @@ int vx_wire_dial(nng_socket sock, const char *url, const vx_wire_tls *tls, bool 
  * @param max_msg  cap on replies, 0 for VX_WIRE_MAX_MSG.
  * @return 0, VX_EINVAL for a bad URL, VX_ENOMEM, VX_EIO.
  */
-int vx_wire_client_open(vx_wire_client **out, const char *url, size_t max_msg)
-    VX_MUST_USE;
+int vx_wire_client_open(
+    vx_wire_client **out, const char *url, size_t max_msg) VX_MUST_USE;
 /* Same, with the TLS check for tls+tcp:// URLs (tls may be NULL) and st
  * (may be NULL) saying why the open failed. With connect_now the first
  * connection is made before it returns, and a server that cannot be
@@ -127,7 +144,7 @@ typedef struct vx_wire_method {
 	ProtobufCService *service;
 	unsigned index;
 	const ProtobufCMethodDescriptor *desc;
-	const char *name;  /* "vexil.v1.FlagService/CreateFlag" */
+	const char *name; /* "vexil.v1.FlagService/CreateFlag" */
 } vx_wire_method;
 
 int vx_wire_registry_alloc(vx_wire_registry **out) VX_MUST_USE;
@@ -135,14 +152,13 @@ void vx_wire_registry_free(vx_wire_registry *r);
 /* Registers every method of an initialised generated service. */
 int vx_wire_registry_add(vx_wire_registry *r, ProtobufCService *service) VX_MUST_USE;
 /* Finds a method by its full name, or NULL. */
-const vx_wire_method *vx_wire_registry_find(const vx_wire_registry *r,
-    const char *name);
+const vx_wire_method *vx_wire_registry_find(const vx_wire_registry *r, const char *name);
 
 /*
  * Replaces msg's body with a packed Response: the status, and when the
  * code is OK, the packed output message.
  */
-int vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
-    VX_MUST_USE;
+int vx_wire_reply(
+    nng_msg *msg, const vx_status *st, const ProtobufCMessage *out) VX_MUST_USE;
 
 #endif

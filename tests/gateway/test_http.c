@@ -12,13 +12,13 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <signal.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -243,7 +243,8 @@ Test(http, a_request_target_over_max_url_is_414)
 	start(args);
 	memset(path, 'a', sizeof(path) - 1);
 	path[sizeof(path) - 1] = '\0';
-	expect_layer_error(vx_fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), 414);
+	expect_layer_error(
+	    vx_fmt("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n", path), 414);
 	/* A target exactly at the limit is served. */
 	path[100 - strlen("/health?")] = '\0';
 	struct resp r;
@@ -278,12 +279,13 @@ Test(http, a_head_over_max_header_bytes_is_431)
 	start(args);
 	memset(big, 'v', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	expect_layer_error(vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big),
-	    431);
+	expect_layer_error(
+	    vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big), 431);
 	/* Within it, served. */
 	big[800] = '\0';
 	struct resp r;
-	exchange(vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big), &r, NULL);
+	exchange(vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", big), &r,
+	    NULL);
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	resp_free(&r);
 }
@@ -295,7 +297,8 @@ Test(http, a_body_over_max_body_is_413_in_the_paths_dialect)
 	bool gone;
 
 	start(args);
-	exchange("POST /v1/flags HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", &r, &gone);
+	exchange("POST /v1/flags HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", &r,
+	    &gone);
 	cr_assert_eq(r.status, 413, "%s", r.head);
 	cr_assert(header(&r, "X-Request-Id"));
 	/* /v1 belongs to the platform dialect: its error object. */
@@ -303,7 +306,8 @@ Test(http, a_body_over_max_body_is_413_in_the_paths_dialect)
 	cr_assert(gone);
 	resp_free(&r);
 	/* A path no dialect owns: the fallback's (a bare JSON string). */
-	exchange("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", &r, NULL);
+	exchange(
+	    "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", &r, NULL);
 	cr_assert_eq(r.status, 413, "%s", r.head);
 	cr_assert(cJSON_IsString(r.json), "%s", r.body);
 	resp_free(&r);
@@ -317,12 +321,15 @@ Test(http, malformed_requests_get_a_json_400_or_505_with_a_request_id)
 	expect_layer_error("GARBAGE\r\n\r\n", 400);
 	expect_layer_error("GET /health\r\nHost: x\r\n\r\n", 400);
 	expect_layer_error("GET  /health HTTP/1.1\r\nHost: x\r\n\r\n", 400);
-	expect_layer_error("GET /health HTTP/1.1\r\n\r\n", 400);       /* no Host */
+	expect_layer_error("GET /health HTTP/1.1\r\n\r\n", 400); /* no Host */
 	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400);
 	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400);
-	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n", 400);
+	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+	                   "b\r\n\r\n",
+	    400);
 	expect_layer_error("GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505);
-	expect_layer_error("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400);
+	expect_layer_error(
+	    "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400);
 	expect_health();
 }
 
@@ -360,7 +367,7 @@ Test(http, head_answers_the_length_without_a_body)
 	c.fd = dial();
 	c.len = 0;
 	sends(c.fd, "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"
-		    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+	            "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
 	cr_assert(read_resp(&c, &r, true));
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	cr_assert(atoi(header(&r, "Content-Length")) > 0);
@@ -370,6 +377,261 @@ Test(http, head_answers_the_length_without_a_body)
 	cr_assert_eq(r.status, 200, "%s", r.head);
 	resp_free(&r);
 	close(c.fd);
+}
+
+/* ---- framing (RFC 9112 6.1, 6.3): one way to frame a request, or none ---- */
+
+/* Sends raw bytes (n of them: NULs allowed) on a new connection and reads
+ * one response; the connection must close after it. */
+static void
+exchange_n(const char *raw, size_t n, struct resp *r)
+{
+	struct conn c = {.fd = dial()};
+
+	send_all(c.fd, raw, n);
+	cr_assert(read_resp(&c, r, false), "no response to %.80s", raw);
+	cr_assert(closed(&c), "the connection closes after %d: %.80s", r->status, raw);
+	close(c.fd);
+}
+
+Test(http, conflicting_or_duplicated_framing_headers_are_refused_and_close)
+{
+	/* Every framing header combination this layer must not guess at:
+	 * the head (after the request line and Host), and its answer. */
+	static const struct {
+		const char *fields;
+		int status;
+	} cases[] = {
+	    /* The smuggling of issue 14: Content-Length framed it, and the
+	     * chunk data ran as a second request. */
+	    {"Content-Length: 5\r\nTransfer-Encoding: identity\r\n"
+	     "Transfer-Encoding: chunked\r\n",
+	        400},
+	    {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+	    {"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400},
+	    {"content-length: 5\r\ntransfer-encoding: CHUNKED\r\n", 400},
+	    {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400},
+	    {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 400},
+	    {"Transfer-Encoding: identity\r\n", 400},
+	    {"Transfer-Encoding: IdEnTiTy\r\n", 400},
+	    {"Transfer-Encoding: identity, chunked\r\n", 400},
+	    {"Transfer-Encoding: chunked, identity\r\n", 400},
+	    {"Transfer-Encoding: chunked, chunked\r\n", 400},
+	    {"Transfer-Encoding: chunked, gzip\r\n", 400},
+	    {"Transfer-Encoding: gzip\r\n", 400},
+	    {"Transfer-Encoding: \"chunked\"\r\n", 400},
+	    {"Transfer-Encoding: chunked;x=1\r\n", 400},
+	    {"Transfer-Encoding: chunked x\r\n", 400},
+	    {"Transfer-Encoding:\r\n", 400},
+	    {"Transfer-Encoding : chunked\r\n", 400},
+	    {"Transfer-Encoding: identity\r\n chunked\r\n", 400}, /* folded */
+	    {"Transfer-Encoding:\r\n\tchunked\r\n", 400},         /* folded */
+	    {"Content-Length: 5\r\n 5\r\n", 400},                 /* folded */
+	    {"Content-Length: 5\r\nContent-Length: 5\r\n", 400},
+	    {"Content-Length: 5\r\ncontent-length: 6\r\n", 400},
+	    {"Content-Length: 5, 5\r\n", 400},
+	    {"Content-Length: +5\r\n", 400},
+	    {"Content-Length: -1\r\n", 400},
+	    {"Content-Length: 0x5\r\n", 400},
+	    {"Content-Length: 5 5\r\n", 400},
+	    {"Content-Length:\r\n", 400},
+	    {"Content-Length: 99999999999999999999999\r\n", 400},
+	    {"Content-Length : 5\r\n", 400},
+	    /* Tabs in framing values (parsers differ on them). */
+	    {"Content-Length: 5\t\r\n", 400},
+	    {"Transfer-Encoding:\tchunked\r\n", 400},
+	    /* Names that extend a framing header's (some parsers match the
+	     * prefix). */
+	    {"Content-Length: 5\r\nTransfer-EncodingX: chunked\r\n", 400},
+	    {"Content-LengthX: 5\r\n", 400},
+	    /* Codings we do not implement, chunked last: 501. */
+	    {"Transfer-Encoding: gzip, chunked\r\n", 501},
+	    {"Transfer-Encoding: x-custom, chunked\r\n", 501},
+	    {"Transfer-Encoding: deflate;q=1, chunked\r\n", 501},
+	    /* Unambiguous chunked, in any case: not decoded (docs/gateway.md). */
+	    {"Transfer-Encoding: chunked\r\n", 411},
+	    {"Transfer-Encoding: Chunked\r\n", 411},
+	    {"TRANSFER-ENCODING:  chunked \r\n", 411},
+	};
+	struct resp r;
+
+	start(NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* Chunk data that would be a request of its own if the head
+		 * were framed by Content-Length. */
+		const char *raw =
+		    vx_fmt("POST /v1/flags HTTP/1.1\r\nHost: x\r\n%s\r\n"
+		           "0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+		        cases[i].fields);
+		exchange_n(raw, strlen(raw), &r);
+		cr_assert_eq(r.status, cases[i].status, "case %zu (%s): %s%s", i,
+		    cases[i].fields, r.head, r.body);
+		cr_assert(header(&r, "X-Request-Id"));
+		cr_assert(r.json != NULL, "a JSON error: %s", r.body);
+		resp_free(&r);
+	}
+	/* The same with HTTP/1.0. */
+	exchange("POST /v1/flags HTTP/1.0\r\nContent-Length: 2\r\n"
+	         "Transfer-Encoding: chunked\r\n\r\n{}",
+	    &r, NULL);
+	cr_assert_eq(r.status, 400, "%s", r.head);
+	resp_free(&r);
+	expect_health();
+}
+
+/* ---- control bytes ---- */
+
+Test(http, nul_and_control_bytes_in_a_header_value_are_refused)
+{
+	char key[128], raw[512];
+	struct resp r;
+	int n;
+
+	start(NULL);
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, key, sizeof(key));
+	/* The key alone is good. */
+	exchange(
+	    vx_fmt(
+	        "GET /v1/flags HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey %s\r\n\r\n",
+	        key),
+	    &r, NULL);
+	cr_assert_eq(r.status, 200, "%s%s", r.head, r.body);
+	resp_free(&r);
+	/* With a NUL and junk after it: 400, not authenticated by the key. */
+	n = snprintf(raw, sizeof(raw),
+	    "GET /v1/flags HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey %s@junk\r\n\r\n",
+	    key);
+	cr_assert(n > 0 && (size_t)n < sizeof(raw));
+	*strchr(raw, '@') = '\0';
+	exchange_n(raw, (size_t)n, &r);
+	cr_assert_eq(r.status, 400, "%s%s", r.head, r.body);
+	resp_free(&r);
+	/* Every control byte but HTAB, and DEL. */
+	for (int ch = 1; ch < 32; ch++) {
+		if (ch == '\t' || ch == '\r' || ch == '\n')
+			continue;
+		expect_layer_error(
+		    vx_fmt("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a%cb\r\n\r\n", ch),
+		    400);
+	}
+	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x7f"
+	                   "b\r\n\r\n",
+	    400);
+	/* Nor a NUL in the request line, after the version. */
+	exchange_n("GET /health HTTP/1.1\0junk\r\nHost: x\r\n\r\n", 38, &r);
+	cr_assert_eq(r.status, 400, "%s%s", r.head, r.body);
+	resp_free(&r);
+	/* A bare CR inside a value is no line end either. */
+	expect_layer_error("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400);
+	/* HTAB and obs-text are field content. */
+	exchange("GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\tb\xe9\r\n\r\n", &r, NULL);
+	cr_assert_eq(r.status, 200, "%s", r.head);
+	resp_free(&r);
+}
+
+/* ---- empty lines before a request line ---- */
+
+Test(http, empty_lines_start_the_head_deadline_and_are_bounded)
+{
+	const char *args[] = {"--header-timeout", "1", NULL};
+	struct conn c;
+	struct resp r;
+
+	start(args);
+	/* A few are tolerated (RFC 9112 2.2). */
+	exchange("\r\n\r\n\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n", &r, NULL);
+	cr_assert_eq(r.status, 200, "%s", r.head);
+	resp_free(&r);
+	/* More is a 400, and the connection closes. */
+	expect_layer_error(
+	    "\r\n\r\n\r\n\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+	/* One empty line starts the head's deadline: 408, not a silent
+	 * idle close that a trickle of them would put off forever. */
+	c.fd = dial();
+	c.len = 0;
+	sends(c.fd, "\r\n");
+	cr_assert(read_resp(&c, &r, false), "an answer, not a silent close");
+	cr_assert_eq(r.status, 408, "%s", r.head);
+	cr_assert(closed(&c));
+	resp_free(&r);
+	close(c.fd);
+	/* A trickle (one empty line per read) ends the same way. */
+	c.fd = dial();
+	c.len = 0;
+	for (int i = 0; i < 4; i++)
+		sends(c.fd, "\n");
+	cr_assert(read_resp(&c, &r, false));
+	cr_assert(r.status == 408, "%s", r.head);
+	cr_assert(closed(&c));
+	resp_free(&r);
+	close(c.fd);
+	expect_health();
+}
+
+/* ---- the body limit and vexild's message limit ---- */
+
+Test(http, a_body_either_fits_vexilds_message_limit_or_gets_413)
+{
+	struct resp r;
+	const cJSON *msg;
+	unsigned long max = 0;
+	char *body;
+	size_t hl;
+
+	start(NULL);
+	/* Just under vexild's 1 MiB --max-msg: the envelope would not fit. */
+	exchange("POST /v1/flags HTTP/1.1\r\nHost: x\r\nContent-Length: 1048575\r\n\r\n",
+	    &r, NULL);
+	cr_assert_eq(r.status, 413, "%s%s", r.head, r.body);
+	msg = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "error"), "message");
+	cr_assert(cJSON_IsString(msg), "%s", r.body);
+	cr_assert(
+	    sscanf(msg->valuestring, "Request body is larger than %lu bytes", &max) == 1,
+	    "%s", msg->valuestring);
+	cr_assert(max > 0 && max < 1048576);
+	resp_free(&r);
+	/* A body of exactly the limit reaches vexild and is answered on its
+	 * merits (an unknown key is 401), never 503. */
+	body = malloc(max + 256);
+	cr_assert_not_null(body);
+	hl = (size_t)snprintf(body, 256,
+	    "POST /v1/flags HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey vxk_nope\r\n"
+	    "Content-Length: %lu\r\n\r\n{\"key\":\"big\",\"description\":\"",
+	    max);
+	memset(body + hl, 'd', max - 34);
+	memcpy(body + hl + max - 34, "\"}", 2);
+	exchange_n(body, hl + max - 32, &r);
+	free(body);
+	cr_assert(r.status != 503 && r.status != 413, "%s%s", r.head, r.body);
+	resp_free(&r);
+	expect_health();
+}
+
+Test(http, a_max_body_that_cannot_fit_vexilds_message_limit_is_refused_at_startup)
+{
+	char log[] = "/tmp/vexil-test-maxbody-XXXXXX";
+	const char *argv[] = {VX_GATEWAY_PATH, "--listen", NULL, "--rpc", h.rpc, "--sub",
+	    "tcp://127.0.0.1:1", "--max-msg", "65536", "--max-body", "65536", NULL};
+	char listen[64], text[4096] = "";
+	int fd = mkstemp(log), status = 0;
+	FILE *f;
+	pid_t pid;
+
+	cr_assert(fd >= 0);
+	close(fd);
+	snprintf(listen, sizeof(listen), "http://127.0.0.1:%d", vx_free_port());
+	argv[2] = listen;
+	pid = vx_spawn(argv, log);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 1, "exits 1, not %d", status);
+	cr_assert_not_null(f = fopen(log, "r"));
+	text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+	fclose(f);
+	cr_assert(
+	    strstr(text, "--max-body 65536 does not fit in vexild's --max-msg 65536"),
+	    "%s", text);
+	unlink(log);
 }
 
 /* ---- connections ---- */
@@ -383,10 +645,10 @@ Test(http, pipelined_requests_are_answered_in_order)
 	c.fd = dial();
 	c.len = 0;
 	sends(c.fd, "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: first\r\n\r\n"
-		    "GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: second\r\n\r\n"
-		    "POST /auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: third\r\n"
-		    "Content-Length: 2\r\n\r\n{}"
-		    "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: fourth\r\n\r\n");
+	            "GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: second\r\n\r\n"
+	            "POST /auth/login HTTP/1.1\r\nHost: x\r\nX-Request-Id: third\r\n"
+	            "Content-Length: 2\r\n\r\n{}"
+	            "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: fourth\r\n\r\n");
 	const char *ids[] = {"first", "second", "third", "fourth"};
 	int want[] = {200, 404, 400, 200};
 	for (int i = 0; i < 4; i++) {
@@ -427,7 +689,8 @@ Test(http, a_body_that_stalls_gets_408)
 	start(args);
 	c.fd = dial();
 	c.len = 0;
-	sends(c.fd, "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"a\"");
+	sends(c.fd,
+	    "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"a\"");
 	cr_assert(read_resp(&c, &r, false));
 	cr_assert_eq(r.status, 408, "%s", r.head);
 	cr_assert(closed(&c));
@@ -537,9 +800,9 @@ Test(http, https_with_a_self_signed_certificate)
 	vx_http_res_free(&res);
 	snprintf(url, sizeof(url), "%s/auth/register", g.base);
 	vx_http_req reg = {.method = "POST",
-		.url = url,
-		.body = "{\"email\":\"tls@example.com\",\"password\":\"secret-pw\"}",
-		.cainfo = cert};
+	    .url = url,
+	    .body = "{\"email\":\"tls@example.com\",\"password\":\"secret-pw\"}",
+	    .cainfo = cert};
 	res = vx_http(&reg);
 	cr_assert_eq(res.status, 201, "%s", res.body);
 	vx_http_res_free(&res);
@@ -549,8 +812,8 @@ Test(http, https_with_a_self_signed_certificate)
 
 /* ---- the change stream ---- */
 
-static char p1[32], p2[32];          /* project ids */
-static char k1[128], k2[128];        /* write keys of p1 and p2 */
+static char p1[32], p2[32];   /* project ids */
+static char k1[128], k2[128]; /* write keys of p1 and p2 */
 
 static void
 make_project(const char *name, char out[32])
@@ -614,8 +877,8 @@ open_stream(struct conn *c, const char *auth, const char *extra, struct resp *r)
 {
 	c->fd = dial();
 	c->len = 0;
-	sends(c->fd, vx_fmt("GET /ofrep/v1/events HTTP/1.1\r\nHost: x\r\n%s%s\r\n", auth ? auth : "",
-			 extra ? extra : ""));
+	sends(c->fd, vx_fmt("GET /ofrep/v1/events HTTP/1.1\r\nHost: x\r\n%s%s\r\n",
+	                 auth ? auth : "", extra ? extra : ""));
 	cr_assert(read_resp(c, r, true), "a response head");
 	return r->status;
 }
@@ -637,8 +900,10 @@ next_event(struct conn *c)
 				continue;
 			cr_assert(sscanf(ev, "id: %llu\n", &id) == 1, "an id: %s", ev);
 			cr_assert(strstr(ev, "\nevent: message\n"), "%s", ev);
-			cr_assert(strstr(ev, vx_fmt("\ndata: {\"type\":\"refetchEvaluation\","
-						 "\"etag\":\"\\\"%llu\\\"\"}\n\n", id)),
+			cr_assert(
+			    strstr(ev, vx_fmt("\ndata: {\"type\":\"refetchEvaluation\","
+			                      "\"etag\":\"\\\"%llu\\\"\"}\n\n",
+			                   id)),
 			    "%s", ev);
 			return id;
 		}
@@ -655,7 +920,8 @@ Test(http, a_change_reaches_the_stream_with_its_revision)
 
 	sse_start(NULL);
 	before = head_of(p1);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200,
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200,
 	    "%s", r.head);
 	cr_assert(strncmp(header(&r, "Content-Type"), "text/event-stream", 17) == 0);
 	cr_assert_str_eq(header(&r, "Cache-Control"), "no-cache");
@@ -689,7 +955,8 @@ Test(http, last_event_id_replays_exactly_the_missed_revisions)
 	uint64_t seen, head;
 
 	sse_start(NULL);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	change(k1, "first");
 	seen = next_event(&a);
@@ -699,8 +966,9 @@ Test(http, last_event_id_replays_exactly_the_missed_revisions)
 	change(k1, "second");
 	change(k1, "third");
 	head = head_of(p1);
-	cr_assert(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
-			  vx_fmt("Last-Event-ID: %llu\r\n", (unsigned long long)seen), &r) == 200);
+	cr_assert(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
+	        vx_fmt("Last-Event-ID: %llu\r\n", (unsigned long long)seen), &r) == 200);
 	resp_free(&r);
 	for (uint64_t rev = seen + 1; rev <= head; rev++)
 		cr_assert_eq(next_event(&a), rev, "the missed revisions, in order");
@@ -723,7 +991,8 @@ Test(http, a_stream_survives_a_vexild_restart_without_a_gap)
 	uint64_t seen, head;
 
 	sse_start(NULL);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	change(k1, "before");
 	seen = next_event(&a);
@@ -753,7 +1022,7 @@ Test(http, a_last_event_id_beyond_the_log_gets_one_refetch_at_the_head)
 	sse_start(NULL);
 	change(k1, "x");
 	cr_assert(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
-			  "Last-Event-ID: 999999\r\n", &r) == 200);
+	              "Last-Event-ID: 999999\r\n", &r) == 200);
 	resp_free(&r);
 	cr_assert_eq(next_event(&a), head_of(p1));
 	close(a.fd);
@@ -769,11 +1038,12 @@ Test(http, the_stream_needs_a_valid_key)
 	cr_assert_str_eq(header(&r, "Content-Length"), "0");
 	resp_free(&r);
 	close(a.fd);
-	cr_assert_eq(open_stream(&a, "Authorization: Bearer vxk_nope\r\n", NULL, &r), 401);
+	cr_assert_eq(
+	    open_stream(&a, "Authorization: Bearer vxk_nope\r\n", NULL, &r), 401);
 	resp_free(&r);
 	close(a.fd);
 	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1),
-			 "Last-Event-ID: banana\r\n", &r),
+	                 "Last-Event-ID: banana\r\n", &r),
 	    400);
 	resp_free(&r);
 	close(a.fd);
@@ -787,16 +1057,19 @@ Test(http, max_streams_is_enforced_and_a_closed_stream_is_freed)
 	int st;
 
 	sse_start(args);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
-	cr_assert_eq(open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r), 503);
+	cr_assert_eq(
+	    open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r), 503);
 	resp_free(&r);
 	close(b.fd);
 	/* The client goes away: its place is freed and the gateway serves on. */
 	close(a.fd);
 	for (int i = 0;; i++) {
 		cr_assert(i < 1000, "the closed stream was never freed");
-		st = open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r);
+		st =
+		    open_stream(&b, vx_fmt("Authorization: Bearer %s\r\n", k2), NULL, &r);
 		resp_free(&r);
 		if (st == 200)
 			break;
@@ -845,13 +1118,15 @@ Test(http, an_sdk_key_bound_to_an_environment_skips_the_others_changes)
 	vx_free(k);
 	snprintf(url, sizeof(url), "%s/v1/flags", g.base);
 	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", k1);
-	vx_http_req rq = {.method = "POST", .url = url, .headers = hs, .body = "{\"key\":\"f\"}"};
+	vx_http_req rq = {
+	    .method = "POST", .url = url, .headers = hs, .body = "{\"key\":\"f\"}"};
 	vx_http_res cr = vx_http(&rq);
 	cr_assert_eq(cr.status, 201, "%s", cr.body);
 	snprintf(id, sizeof(id), "%s", cJSON_GetObjectItem(cr.json, "id")->valuestring);
 	vx_http_res_free(&cr);
 
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", sdk), NULL, &r), 200,
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", sdk), NULL, &r), 200,
 	    "%s", r.head);
 	resp_free(&r);
 	set_state(k1, id, "staging");
@@ -868,7 +1143,8 @@ Test(http, an_idle_stream_gets_heartbeat_comments)
 	struct resp r;
 
 	sse_start(args);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	for (;;) {
 		a.buf[a.len] = '\0';
@@ -885,10 +1161,123 @@ Test(http, a_stop_ends_open_streams_and_exits_zero)
 	struct resp r;
 
 	sse_start(NULL);
-	cr_assert_eq(open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r), 200);
 	resp_free(&r);
 	cr_assert_eq(vx_gateway_stop(&g), 0);
 	cr_assert(closed(&a) || next_event(&a) == 0, "the stream ends");
 	close(a.fd);
 	unlink(g.log);
+}
+
+Test(http, head_on_the_event_stream_answers_its_head_and_closes)
+{
+	struct conn a;
+	struct resp r;
+
+	sse_start(NULL);
+	a.fd = dial();
+	a.len = 0;
+	sends(a.fd, vx_fmt("HEAD /ofrep/v1/events HTTP/1.1\r\nHost: x\r\n"
+	                   "Authorization: Bearer %s\r\n\r\n",
+	                k1));
+	cr_assert(read_resp(&a, &r, true));
+	cr_assert_eq(r.status, 200, "%s", r.head);
+	cr_assert(strncmp(header(&r, "Content-Type"), "text/event-stream", 17) == 0, "%s",
+	    r.head);
+	cr_assert_null(header(&r, "Content-Length"));
+	cr_assert_str_eq(header(&r, "Connection"), "close");
+	resp_free(&r);
+	/* No body, not even a heartbeat: the connection just closes. */
+	cr_assert(closed(&a), "%.*s", (int)a.len, a.buf);
+	close(a.fd);
+	/* A change later reaches no one, and the gateway serves on. */
+	change(k1, "after-head");
+	expect_health();
+}
+
+Test(http, a_revoked_keys_stream_ends_at_the_revocation)
+{
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__RevokeApiKeyRequest rv = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *k;
+	Vexil__V1__Empty *e;
+	struct conn a, b;
+	struct resp r;
+	char doomed[128];
+	vx_status st;
+
+	sse_start(NULL);
+	in.name = "doomed";
+	in.project = p1;
+	in.role = VEXIL__V1__ROLE__ROLE_READ;
+	cr_assert(vx_create_api_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
+	snprintf(doomed, sizeof(doomed), "%s", k->secret);
+	rv.id = k->key->id;
+	vx_free(k);
+	/* Two streams of the doomed key (checked once for both), one of k1. */
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", doomed), NULL, &r),
+	    200);
+	resp_free(&r);
+	cr_assert_eq(open_stream(&b, vx_fmt("X-API-Key: %s\r\n", doomed), NULL, &r), 200);
+	resp_free(&r);
+	struct conn live;
+	cr_assert_eq(
+	    open_stream(&live, vx_fmt("Authorization: Bearer %s\r\n", k1), NULL, &r),
+	    200);
+	resp_free(&r);
+	change(k1, "seen");
+	cr_assert_eq(next_event(&a), head_of(p1));
+	cr_assert_eq(next_event(&b), head_of(p1));
+	cr_assert_eq(next_event(&live), head_of(p1));
+	cr_assert(vx_revoke_api_key(h.admin, &rv, &e, &st) == 0, "%s", st.message);
+	vx_free(e);
+	/* A revocation is a change of its project: it is the first the
+	 * doomed streams would see, so they end there. */
+	uint64_t revoked = head_of(p1);
+	change(k1, "unseen");
+	cr_assert_eq(next_event(&a), 0, "the revoked key's stream ends");
+	cr_assert_eq(next_event(&b), 0, "the revoked key's stream ends");
+	cr_assert_eq(next_event(&live), revoked, "the other key's stream goes on");
+	cr_assert_eq(next_event(&live), head_of(p1), "the other key's stream goes on");
+	close(a.fd);
+	close(b.fd);
+	close(live.fd);
+	/* The revoked key opens nothing new. */
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", doomed), NULL, &r),
+	    401);
+	resp_free(&r);
+	close(a.fd);
+}
+
+Test(http, a_regenerated_sdk_keys_stream_ends)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	struct conn a;
+	struct resp r;
+	char sdk[128];
+	vx_status st;
+
+	sse_start(NULL);
+	in.project = p1;
+	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	snprintf(sdk, sizeof(sdk), "%s", p->sdk_key);
+	vx_free(p);
+	cr_assert_eq(
+	    open_stream(&a, vx_fmt("Authorization: Bearer %s\r\n", sdk), NULL, &r), 200,
+	    "%s", r.head);
+	resp_free(&r);
+	change(k1, "before");
+	cr_assert_eq(next_event(&a), head_of(p1));
+	/* Regenerating is a change of the project: the old key's stream
+	 * checks its key again and ends. */
+	cr_assert(vx_regenerate_sdk_key(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	cr_assert_str_neq(p->sdk_key, sdk);
+	vx_free(p);
+	cr_assert_eq(next_event(&a), 0, "the old SDK key's stream ends");
+	close(a.fd);
+	expect_health();
 }
