@@ -39,6 +39,7 @@
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 100
 #define MAX_LIST 256
+#define DEFAULT_PROJECT "default"
 
 /* ---- errors ---- */
 
@@ -92,15 +93,38 @@ error(vx_gw_req *r, int status, const char *field, const char *message)
 	write_error(r, status, field, NULL, message);
 }
 
-/* A refused core call, with the core's field and constraint. The core's
- * "project" field is this document's project_id. */
+/*
+ * The request field a core field path names: the core's paths are its
+ * messages' ("flag.key", "rule.conditions.values", "update.name"), the
+ * document's are the body's ("key", "values", "name"); the core's
+ * "project" is project_id and a flag's environment configs are `state`.
+ */
+static const char *
+body_field(const char *field)
+{
+	static const char *const strip[] = {
+	    "flag.", "update.", "rule.conditions.", "rule.", "env."};
+	size_t n;
+
+	if (strcmp(field, "project") == 0)
+		return "project_id";
+	if (strncmp(field, "flag.envs", 9) == 0)
+		return "state";
+	if (strncmp(field, "rule.conditions", 15) == 0 && field[15] != '.')
+		return "values";
+	for (size_t i = 0; i < sizeof(strip) / sizeof(strip[0]); i++)
+		if (strncmp(field, strip[i], n = strlen(strip[i])) == 0)
+			return field + n;
+	return field;
+}
+
+/* A refused core call, with the core's field (in the document's terms)
+ * and constraint. */
 static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
-	const char *field = st->field[0] ? st->field : NULL;
+	const char *field = st->field[0] ? body_field(st->field) : NULL;
 
-	if (field && strcmp(field, "project") == 0)
-		field = "project_id";
 	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
@@ -135,12 +159,12 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 
 /*
  * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
- * false after answering 401 or 429.
+ * false after answering 401 or 429; *who is the admitted key.
  * Admitted requests carry the X-RateLimit-* headers, and a 429 also
  * Retry-After.
  */
 static bool
-admit(vx_gw_req *r)
+admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 {
 	Vexil__V1__AdmitReply *out;
 	const char *h = vx_gw_header(r, "Authorization");
@@ -173,13 +197,18 @@ admit(vx_gw_req *r)
 		write_error(r, 429, NULL, "rate_limit", msg);
 		return false;
 	}
+	*who = out;
 	return true;
 }
 
-/* The core's project reference: "" (the key's own) or the id from
- * ?project_id=proj-<id> (or body_ref, from a body). NULL after answering. */
+/*
+ * The core's project reference: the id from ?project_id= (or body_ref,
+ * from a body), in any form the dialects print (vx_gw_id_parse); without
+ * one, "" (the key's own project) for a key bound to a project and
+ * "default" for a global key. NULL after answering.
+ */
 static char *
-project_ref(vx_gw_req *r, const char *body_ref)
+project_ref(vx_gw_req *r, const Vexil__V1__AdmitReply *who, const char *body_ref)
 {
 	const char *q = body_ref;
 	char *ref;
@@ -191,9 +220,9 @@ project_ref(vx_gw_req *r, const char *body_ref)
 			fail_input(r);
 			return NULL;
 		}
-		return (char *)"";
+		return (char *)(who->project_id ? "" : DEFAULT_PROJECT);
 	}
-	if (id_parse(q, "proj", &id) != 0) {
+	if (vx_gw_id_parse(q, VX_GW_KIND_PROJECT, &id) != 0) {
 		write_error(r, 404, "project_id", "exists", "Project not found");
 		return NULL;
 	}
@@ -210,7 +239,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 	vx_status st;
 	uint64_t id;
 
-	if (id_parse(vx_gw_param(r, "flag_id"), "flag", &id) != 0) {
+	if (vx_gw_id_parse(vx_gw_param(r, "flag_id"), VX_GW_KIND_FLAG, &id) != 0) {
 		write_error(r, 404, "flag_id", "exists", "Flag not found");
 		return false;
 	}
@@ -386,6 +415,7 @@ json_strings(vx_gw_req *r, const cJSON *obj, const char *name, char ***out, size
 static void
 flag_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 	Vexil__V1__FlagList *out;
 	const char *q, *env = NULL;
@@ -396,7 +426,7 @@ flag_list(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "limit", &q)) < 0) {
 		fail_input(r);
@@ -477,10 +507,12 @@ flag_list(vx_gw_req *r)
 static void
 flag_get(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__Flag *f;
 	char *project;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
 	vx_gw_reply_json(r, 200, flag_json(r, f, true));
 }
@@ -524,6 +556,7 @@ read_state(vx_gw_req *r, const cJSON *state, Vexil__V1__FlagEnvConfig ***out, si
 static void
 flag_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
 	Vexil__V1__Variant von = VEXIL__V1__VARIANT__INIT, voff = VEXIL__V1__VARIANT__INIT;
@@ -535,7 +568,7 @@ flag_create(vx_gw_req *r)
 	cJSON *b;
 	int k, n;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
@@ -552,7 +585,7 @@ flag_create(vx_gw_req *r)
 		write_error(r, 400, "key", "required", "key is required");
 		return;
 	}
-	if ((project = project_ref(r, pid)) == NULL)
+	if ((project = project_ref(r, who, pid)) == NULL)
 		return;
 	f.key = (char *)key;
 	f.name = (char *)(n == 1 && *name ? name : key);
@@ -576,6 +609,7 @@ flag_create(vx_gw_req *r)
 static void
 flag_update(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
 	const char *name = NULL, *desc = NULL, *key = NULL;
@@ -584,7 +618,7 @@ flag_update(vx_gw_req *r)
 	cJSON *b;
 	int n, d, t, k;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, true, &b) != 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
@@ -630,6 +664,7 @@ flag_update(vx_gw_req *r)
 static void
 flag_state(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
 	const char *env = NULL;
 	bool enabled = false;
@@ -640,7 +675,7 @@ flag_state(vx_gw_req *r)
 	bool ok;
 	int e, en;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
@@ -678,13 +713,15 @@ flag_state(vx_gw_req *r)
 static void
 flag_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag *f;
 	Vexil__V1__Empty *e;
 	char *project;
 	vx_status st;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
 	in.project = project;
 	in.key = f->key;
@@ -708,39 +745,10 @@ operator_message(char *buf, size_t cap)
 		    buf + n, cap - n, "%s%s", i ? ", " : "", vx_op_name(i));
 }
 
-/*
- * An environment with rules targets: its fallthrough (default variant) is
- * "off", so an enabled flag serves "on" only to users a rule matches;
- * without rules it is "on", for everyone. Called after a rule is added or
- * removed; a second core call, not atomic with the first.
- */
-static bool
-set_fallthrough(vx_gw_req *r, const char *project, const char *key, const char *env,
-    bool targeted)
-{
-	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
-	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
-	Vexil__V1__Flag *f;
-	char *mask[] = {"default_variant"};
-	vx_status st;
-
-	cfg.environment = (char *)env;
-	cfg.default_variant = targeted ? OFF : ON;
-	in.project = (char *)project;
-	in.key = (char *)key;
-	in.update = &cfg;
-	in.update_mask = mask;
-	in.n_update_mask = 1;
-	if (vx_update_flag_env_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
-		fail_call(r, &st);
-		return false;
-	}
-	return true;
-}
-
 static void
 rule_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
 	Vexil__V1__Rule rl = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
@@ -753,7 +761,7 @@ rule_create(vx_gw_req *r)
 	cJSON *b;
 	int t, a, o, e, v;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (t = vx_gw_json_string(r, b, "type", &type)) < 0 ||
@@ -803,51 +811,49 @@ rule_create(vx_gw_req *r)
 	in.flag_key = f->key;
 	in.environment = (char *)env;
 	in.rule = &rl;
+	/* The environment's fallthrough becomes "off" in the same write. */
+	in.targeted_fallthrough = true;
 	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
-	if (!set_fallthrough(r, project, f->key, env, true))
-		return;
 	vx_gw_reply_json(r, 201, rule_json(r, out, env));
 }
 
 static void
 rule_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
-	const Vexil__V1__FlagEnvConfig *cfg = NULL;
 	Vexil__V1__Flag *f;
 	Vexil__V1__Empty *e;
 	char *project;
 	vx_status st;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
-	if (id_parse(vx_gw_param(r, "rule_id"), "rule", &ref.rule_id) != 0) {
-		write_error(r, 404, "rule_id", "exists", "Rule not found");
-		return;
-	}
-	/* The environment the rule lives in, for the fallthrough below. */
-	for (size_t i = 0; cfg == NULL && i < f->n_envs; i++)
-		for (size_t k = 0; f->envs[i] && k < f->envs[i]->n_rules; k++)
-			if (f->envs[i]->rules[k]->id == ref.rule_id)
-				cfg = f->envs[i];
-	if (cfg == NULL) {
+	if (vx_gw_id_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, &ref.rule_id) !=
+	    0) {
 		write_error(r, 404, "rule_id", "exists", "Rule not found");
 		return;
 	}
 	ref.project = project;
 	ref.flag_key = f->key;
+	/* The environment's fallthrough is "on" again when its last rule goes,
+	 * in the same write. */
+	ref.targeted_fallthrough = true;
 	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
-		if (st.code == VEXIL__V1__CODE__NOT_FOUND)
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
+		    strcmp(st.field, "rule_id") == 0)
 			write_error(r, 404, "rule_id", "exists", "Rule not found");
+		else if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
+		         strcmp(st.field, "project") != 0)
+			write_error(r, 404, "flag_id", "exists", "Flag not found");
 		else
 			fail_call(r, &st);
 		return;
 	}
-	if (cfg->n_rules == 1 && !set_fallthrough(r, project, f->key, cfg->environment, false))
-		return;
 	vx_gw_reply_empty(r, 204);
 }
 
@@ -870,13 +876,14 @@ env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
 static void
 env_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 	Vexil__V1__EnvironmentList *out;
 	vx_status st;
 	cJSON *o, *arr;
 	bool ok;
 
-	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
@@ -897,6 +904,7 @@ env_list(vx_gw_req *r)
 static void
 env_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateEnvironmentRequest in = VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__Environment *out;
 	const char *key = NULL, *name = NULL, *desc = NULL, *pid = NULL;
@@ -904,7 +912,7 @@ env_create(vx_gw_req *r)
 	cJSON *b;
 	int k, n;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
@@ -918,7 +926,7 @@ env_create(vx_gw_req *r)
 		write_error(r, 400, "key", "required", "key is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.key = (char *)key;
 	in.name = (char *)(n == 1 && *name ? name : key);
@@ -933,6 +941,7 @@ env_create(vx_gw_req *r)
 static void
 env_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListEnvironmentsRequest le = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 	Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__EnvironmentList *envs;
@@ -941,7 +950,7 @@ env_delete(vx_gw_req *r)
 	vx_status st;
 	uint64_t id;
 
-	if (!admit(r) || (le.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (le.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (id_parse(vx_gw_param(r, "environment_id"), "env", &id) != 0) {
 		write_error(r, 404, "environment_id", "exists", "Environment not found");
@@ -978,6 +987,7 @@ now_text(char out[32])
 static void
 sdk_config(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__GetSnapshotRequest in = VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT;
 	Vexil__V1__Snapshot *out;
 	const char *env = NULL;
@@ -987,7 +997,7 @@ sdk_config(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "environment", &env)) < 0) {
 		fail_input(r);
@@ -1084,6 +1094,7 @@ read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
 static void
 sdk_evaluate(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
 	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
 	Vexil__V1__EvaluationList *out;
@@ -1095,7 +1106,7 @@ sdk_evaluate(vx_gw_req *r)
 	bool ok;
 	int e;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
@@ -1113,7 +1124,7 @@ sdk_evaluate(vx_gw_req *r)
 		write_error(r, 400, "user", "required", "user is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.environment = (char *)env;
 	in.context = &ctx;
@@ -1153,6 +1164,7 @@ sdk_evaluate(vx_gw_req *r)
 static void
 exposure(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ExposureRequest in = VEXIL__V1__EXPOSURE_REQUEST__INIT;
 	Vexil__V1__Empty *out;
 	const char *key = NULL, *env = NULL, *uid = NULL, *ts = NULL, *cid = NULL;
@@ -1161,7 +1173,7 @@ exposure(vx_gw_req *r)
 	cJSON *b;
 	int k, e;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "flag_key", &key)) < 0 ||
@@ -1182,7 +1194,7 @@ exposure(vx_gw_req *r)
 		write_error(r, 400, "environment", "required", "environment is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.flag_key = (char *)key;
 	in.environment = (char *)env;
@@ -1203,6 +1215,7 @@ exposure(vx_gw_req *r)
 static void
 stats(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
 	Vexil__V1__EvalCountList *out;
 	const char *period = "7d", *env = NULL;
@@ -1215,7 +1228,7 @@ stats(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "period", &period)) < 0 ||
 	    vx_gw_query(r, "environment", &env) < 0) {
@@ -1310,6 +1323,7 @@ key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
 static void
 key_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
 	Vexil__V1__CreatedApiKey *out;
 	const char *name = NULL, *role = NULL, *pid = NULL;
@@ -1318,7 +1332,7 @@ key_create(vx_gw_req *r)
 	bool ok;
 	int n, ro, p;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
@@ -1341,7 +1355,7 @@ key_create(vx_gw_req *r)
 	in.role = role[0] == 'r' ? VEXIL__V1__ROLE__ROLE_READ :
 	    role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE : VEXIL__V1__ROLE__ROLE_ADMIN;
 	/* No project_id: every project, which only a global admin key may make. */
-	if (p == 1 && (in.project = project_ref(r, pid)) == NULL)
+	if (p == 1 && (in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	if (p == 0)
 		in.project = "";
@@ -1358,6 +1372,7 @@ key_create(vx_gw_req *r)
 static void
 key_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
 	Vexil__V1__ApiKeyList *out;
 	vx_status st;
@@ -1366,14 +1381,14 @@ key_list(vx_gw_req *r)
 	int rc;
 	const char *q;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	/* Without project_id: every key the caller may see. */
 	if ((rc = vx_gw_query(r, "project_id", &q)) < 0) {
 		fail_input(r);
 		return;
 	}
-	if (rc == 1 && (in.project = project_ref(r, q)) == NULL)
+	if (rc == 1 && (in.project = project_ref(r, who, q)) == NULL)
 		return;
 	if (vx_list_api_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
@@ -1397,11 +1412,12 @@ key_list(vx_gw_req *r)
 static void
 key_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
 	Vexil__V1__Empty *e;
 	vx_status st;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (id_parse(vx_gw_param(r, "key_id"), "key", &in.id) != 0) {
 		write_error(r, 404, "key_id", "exists", "API key not found");

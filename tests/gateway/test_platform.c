@@ -406,8 +406,8 @@ Test(platform, list_filters)
 	r = req("GET", "/v1/flags?environment_id=env-999999", k_read, NULL);
 	expect_error(&r, 404, "not_found", "environment_id");
 
-	/* project_id: the key's own project, another one (404), or a global
-	 * key that must name it. */
+	/* project_id: the key's own project, another one (404); a global key
+	 * without one acts on the `default` project (its three seeded flags). */
 	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
@@ -417,7 +417,9 @@ Test(platform, list_filters)
 	r = req("GET", "/v1/flags?project_id=banana", k_read, NULL);
 	expect_error(&r, 404, "not_found", "project_id");
 	r = req("GET", "/v1/flags", h.key, NULL);
-	expect_error(&r, 400, "invalid_request", "project_id");
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	vx_http_res_free(&r);
 	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), h.key, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
