@@ -160,4 +160,36 @@ expect_422(vx_http_res *r, const char *where, const char *field, const char *typ
 	vx_http_res_free(r);
 }
 
+/* ---- one request, one write ---- */
+
+/* The revision of the `default` project, where both documents' records
+ * live, read through libvexil. */
+static uint64_t
+rev(void)
+{
+	return vx_project_revision(h.admin, "default");
+}
+
+/* A request with the admin key that must answer status and move the
+ * revision by exactly writes (0 for a read or a refusal). */
+static vx_http_res
+counted(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	uint64_t before = rev();
+	vx_http_res r = req(method, path, body);
+
+	vx_expect_writes(
+	    &r, status, before, rev(), writes, vx_fmt("%s %s", method, path));
+	return r;
+}
+
+static void
+counted_free(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	vx_http_res r = counted(method, path, body, status, writes);
+	vx_http_res_free(&r);
+}
+
 #endif

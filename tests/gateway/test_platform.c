@@ -981,3 +981,182 @@ Test(platform_default_limit, the_101st_request_in_a_minute_answers_429)
 	r = req("GET", "/v1/environments", k_write, NULL);
 	ok_free(r, 200);
 }
+
+/* ---- one request, one write ---- */
+
+/* p1's revision, read through libvexil. */
+static uint64_t
+rev(void)
+{
+	return vx_project_revision(h.admin, p1 + 5);
+}
+
+/* The request answers status and moves p1's revision by exactly writes. */
+static vx_http_res
+counted(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	uint64_t before = rev();
+	vx_http_res r = req(method, path, k_admin, body);
+
+	vx_expect_writes(
+	    &r, status, before, rev(), writes, vx_fmt("%s %s", method, path));
+	return r;
+}
+
+static void
+counted_free(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	vx_http_res r = counted(method, path, body, status, writes);
+	vx_http_res_free(&r);
+}
+
+/* The production config of flag key in p1, from the core. */
+static Vexil__V1__FlagEnvConfig *
+prod_config(const char *key, Vexil__V1__Flag **f)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	vx_status st;
+
+	in.project = p1 + 5;
+	in.key = (char *)key;
+	cr_assert(vx_get_flag(h.admin, &in, f, &st) == 0, "%s", st.message);
+	for (size_t i = 0; i < (*f)->n_envs; i++)
+		if (strcmp((*f)->envs[i]->environment, "production") == 0)
+			return (*f)->envs[i];
+	cr_assert_fail("no production config");
+	return NULL;
+}
+
+#define RULE_BODY                                                                        \
+	"{\"type\":\"user\",\"attribute\":\"user_id\",\"operator\":\"equals\","          \
+	"\"values\":[\"u1\"],\"environment\":\"production\"}"
+
+Test(platform, every_write_request_makes_one_revision_and_a_read_none)
+{
+	char id[32], rule[32], env[32];
+	vx_http_res r;
+
+	r = counted("POST", "/v1/flags",
+	    "{\"key\":\"counted\",\"state\":{\"production\":true}}", 201, 1);
+	snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("GET", "/v1/flags", NULL, 200, 0);
+	counted_free("GET", vx_fmt("/v1/flags/%s", id), NULL, 200, 0);
+	counted_free("PUT", vx_fmt("/v1/flags/%s", id),
+	    "{\"name\":\"Counted\",\"description\":\"d\",\"tags\":[\"t\"]}", 200, 1);
+	counted_free("PATCH", vx_fmt("/v1/flags/%s/state", id),
+	    "{\"environment\":\"staging\",\"enabled\":true}", 200, 1);
+	/* A rule and the environment's fallthrough: one write each way. */
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id), RULE_BODY, 201, 1);
+	snprintf(rule, sizeof(rule), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), NULL, 204, 1);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), NULL, 404, 0);
+	r = counted("POST", "/v1/environments", "{\"key\":\"qa\"}", 201, 1);
+	snprintf(env, sizeof(env), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("GET", "/v1/environments", NULL, 200, 0);
+	counted_free("DELETE", vx_fmt("/v1/environments/%s", env), NULL, 204, 1);
+	counted_free("GET", "/v1/sdk/config?environment=production", NULL, 200, 0);
+	counted_free("POST", "/v1/sdk/evaluate",
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}", 200, 0);
+	counted_free("GET", vx_fmt("/v1/analytics/flags/%s/stats", id), NULL, 200, 0);
+	/* Refused requests write nothing. */
+	counted_free("POST", "/v1/flags", "{\"key\":\"bad key\"}", 400, 0);
+	counted_free("POST", "/v1/flags", "{\"key\":\"counted\"}", 409, 0);
+	counted_free("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"attribute\":\"a\",\"operator\":\"equals\",\"values\":[\"a\"],"
+	    "\"environment\":\"nowhere\"}",
+	    404, 0);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s", id), NULL, 204, 1);
+}
+
+/* A flag `key` in p1, enabled in production with n rules there; fills
+ * its id and the rules' ids, and the Authorization header of k_write. */
+static void
+targeted_flag(const char *key, int n, char id[32], char rules[][32], char auth[300])
+{
+	vx_http_res r;
+
+	snprintf(auth, 300, "Authorization: ApiKey %s", k_write);
+	new_flag(vx_fmt("{\"key\":\"%s\",\"state\":{\"production\":true}}", key), id);
+	for (int i = 0; i < n; i++) {
+		r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write, RULE_BODY);
+		expect_status(&r, 201);
+		snprintf(rules[i], 32, "%s", jstr(&r, "id"));
+		vx_http_res_free(&r);
+	}
+}
+
+/* The issue's case: deleting a flag's last two rules at once left an
+ * enabled flag serving off to everyone. */
+Test(platform, deleting_the_last_two_rules_at_once_serves_on_to_everyone_again)
+{
+	for (int round = 0; round < 10; round++) {
+		char id[32], rules[2][32], url[2][300], auth[300];
+		const char *key = vx_fmt("race-%d", round), *hs[] = {auth, NULL};
+		vx_http_req rq[2];
+		vx_http_res res[2];
+		Vexil__V1__FlagEnvConfig *cfg;
+		Vexil__V1__Flag *f;
+
+		targeted_flag(key, 2, id, rules, auth);
+		for (int i = 0; i < 2; i++) {
+			snprintf(url[i], sizeof(url[i]), "%s/v1/flags/%s/rules/%s",
+			    g.base, id, rules[i]);
+			rq[i] = (vx_http_req){
+			    .method = "DELETE", .url = url[i], .headers = hs};
+		}
+		vx_http_race(rq, 2, res);
+		for (int i = 0; i < 2; i++) {
+			expect_status(&res[i], 204);
+			vx_http_res_free(&res[i]);
+		}
+		cfg = prod_config(key, &f);
+		cr_assert_eq(cfg->n_rules, 0);
+		cr_assert(cfg->enabled);
+		cr_assert_str_eq(
+		    cfg->default_variant, "on", "round %d: no rules serve on", round);
+		vx_free(f);
+	}
+}
+
+/* The issue's other case: deleting one rule while adding another left a
+ * targeted flag on for everyone. */
+Test(platform, deleting_a_rule_while_adding_one_keeps_the_flag_targeted)
+{
+	for (int round = 0; round < 10; round++) {
+		char id[32], rule[1][32], url[2][300], auth[300];
+		const char *key = vx_fmt("swap-%d", round), *hs[] = {auth, NULL};
+		vx_http_req rq[2];
+		vx_http_res res[2], r;
+		Vexil__V1__FlagEnvConfig *cfg;
+		Vexil__V1__Flag *f;
+
+		targeted_flag(key, 1, id, rule, auth);
+		snprintf(url[0], sizeof(url[0]), "%s/v1/flags/%s/rules/%s", g.base, id,
+		    rule[0]);
+		snprintf(url[1], sizeof(url[1]), "%s/v1/flags/%s/rules", g.base, id);
+		rq[0] = (vx_http_req){.method = "DELETE", .url = url[0], .headers = hs};
+		rq[1] = (vx_http_req){
+		    .method = "POST", .url = url[1], .headers = hs, .body = RULE_BODY};
+		vx_http_race(rq, 2, res);
+		expect_status(&res[0], 204);
+		expect_status(&res[1], 201);
+		vx_http_res_free(&res[0]);
+		vx_http_res_free(&res[1]);
+		cfg = prod_config(key, &f);
+		cr_assert_eq(cfg->n_rules, 1);
+		cr_assert_str_eq(
+		    cfg->default_variant, "off", "round %d: a rule targets", round);
+		vx_free(f);
+		/* And served so: the rule's user gets on, anyone else off. */
+		r = req("POST", "/v1/sdk/evaluate", k_read,
+		    "{\"environment\":\"production\",\"user\":{\"id\":\"u2\"}}");
+		expect_status(&r, 200);
+		cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), key)), "%s", r.body);
+		vx_http_res_free(&r);
+	}
+}

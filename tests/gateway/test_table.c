@@ -496,3 +496,108 @@ Test(table, delete_answers_204_and_the_record_is_gone)
 	expect_detail(&r, 404, "Feature flag not found");
 	cr_assert_eq(count(), 2);
 }
+
+/* ---- one request, one write ---- */
+
+Test(table, every_write_request_makes_one_revision_and_a_read_none)
+{
+	vx_http_res r;
+	int id, id2;
+	size_t n;
+
+	/* Create: the key derived and every environment enabled, one write. */
+	r = counted("POST", "/api/feature-flags/", EXAMPLE, 201, 1);
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), n);
+	/* The same name again: a second key, still one write. */
+	r = counted("POST", "/api/feature-flags/", EXAMPLE, 201, 1);
+	id2 = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	cr_assert_neq(id, id2);
+	counted_free("GET", "/api/feature-flags/", NULL, 200, 0);
+	counted_free("GET", vx_fmt("/api/feature-flags/%d", id), NULL, 200, 0);
+	/* is_enabled in every environment, the name and the columns: one. */
+	counted_free("PUT", vx_fmt("/api/feature-flags/%d", id),
+	    "{\"is_enabled\":false,\"name_flag\":\"renamed\",\"status\":\"ga\","
+	    "\"updated_by\":11}",
+	    200, 1);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), 0);
+	counted_free("PUT", vx_fmt("/api/feature-flags/%d", id),
+	    "{\"is_enabled\":true,\"updated_by\":12}", 200, 1);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), n);
+	/* Refusals write nothing. */
+	counted_free(
+	    "PUT", vx_fmt("/api/feature-flags/%d", id), "{\"is_enabled\":true}", 422, 0);
+	counted_free("PUT", "/api/feature-flags/999999", "{\"updated_by\":1}", 404, 0);
+	counted_free("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"\",\"strategy\":\"s\"}", 422, 0);
+	counted_free("DELETE", vx_fmt("/api/feature-flags/%d", id), NULL, 204, 1);
+	counted_free("DELETE", vx_fmt("/api/feature-flags/%d", id), NULL, 404, 0);
+}
+
+/* A PUT with the caller's columns. */
+static vx_http_req
+put_req(char *url, size_t cap, const char *const *hs, int id, const char *body)
+{
+	snprintf(url, cap, "%s/api/feature-flags/%d", g.base, id);
+	return (vx_http_req){.method = "PUT", .url = url, .headers = hs, .body = body};
+}
+
+/* The issue's case: concurrent PUTs of is_enabled left environments
+ * disagreeing. Here PUTs that set is_enabled one way or the other, and
+ * others that change only a column, race: every environment agrees with
+ * the others afterwards, and no PUT's column is lost to another's
+ * read-modify-write. */
+Test(table, concurrent_puts_leave_every_environment_agreeing_and_lose_no_column)
+{
+	enum { N = 8 };
+	char auth[300], urls[N][300];
+	const char *hs[] = {auth, NULL};
+	const char *bodies[N];
+	vx_http_req rq[N];
+	vx_http_res res[N], r;
+	size_t n, on;
+	int id;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", h.key);
+	r = req("POST", "/api/feature-flags/", EXAMPLE);
+	expect_status(&r, 201);
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < N; i++) {
+			/* Even: is_enabled; odd: a column of its own (created_by,
+			 * status, strategy, variation). */
+			static const char *const cols[] = {
+			    "created_by", "status", "strategy", "variation"};
+			if (i % 2 == 0)
+				bodies[i] =
+				    vx_fmt("{\"is_enabled\":%s,\"updated_by\":%d}",
+				        (i / 2) % 2 ? "true" : "false", i);
+			else if (i / 2 == 0)
+				bodies[i] =
+				    vx_fmt("{\"created_by\":%d,\"updated_by\":%d}",
+				        100 + round, i);
+			else
+				bodies[i] = vx_fmt("{\"%s\":\"r%d\",\"updated_by\":%d}",
+				    cols[i / 2], round, i);
+			rq[i] = put_req(urls[i], sizeof(urls[i]), hs, id, bodies[i]);
+		}
+		vx_http_race(rq, N, res);
+		for (int i = 0; i < N; i++) {
+			expect_status(&res[i], 200);
+			vx_http_res_free(&res[i]);
+		}
+		on = envs_enabled((uint64_t)id, &n);
+		cr_assert(on == 0 || on == n, "round %d: %zu of %zu environments on",
+		    round, on, n);
+		r = req("GET", vx_fmt("/api/feature-flags/%d", id), NULL);
+		expect_status(&r, 200);
+		cr_assert_eq(jnum(r.json, "created_by"), 100 + round, "%s", r.body);
+		cr_assert_str_eq(jstr(r.json, "status"), vx_fmt("r%d", round));
+		cr_assert_str_eq(jstr(r.json, "strategy"), vx_fmt("r%d", round));
+		cr_assert_str_eq(jstr(r.json, "variation"), vx_fmt("r%d", round));
+		vx_http_res_free(&r);
+	}
+}
