@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -1792,5 +1793,72 @@ Test(gateway_bulk, the_flag_list_has_every_flag_of_the_project)
 	    "f1004");
 	vx_http_res_free(&r);
 	vx_client_close(c);
+	free(token);
+}
+
+/* ---- one credential and id story ---- */
+
+/* The document's SDK key form, sent as it says: X-SDK-Key: sdk_... */
+Test(gateway, sdk_keys_are_sdk_and_32_alphanumerics_sent_as_x_sdk_key)
+{
+	char *token = user_token("sdk@example.com");
+	char pid[64], sdk[128], fid[64];
+	vx_http_res r;
+
+	new_project(token, "keyed", pid, sdk);
+	cr_assert_eq(strlen(sdk), 36, "%s", sdk);
+	cr_assert(strncmp(sdk, "sdk_", 4) == 0, "%s", sdk);
+	for (size_t i = 4; i < 36; i++)
+		cr_assert(isalnum((unsigned char)sdk[i]), "%s", sdk);
+	new_flag(token, pid,
+	    "{\"key\":\"k\",\"enabled\":true,\"rollout_percentage\":100}", fid);
+	r = evaluate(sdk, "{\"user_id\":\"u1\"}");
+	expect_status(&r, 200);
+	expect_eval(&r, "k", true, "rollout");
+	vx_http_res_free(&r);
+	free(token);
+}
+
+/* Ids as the platform API ("proj-7", "flag-9") and the table API (9)
+ * print them name the same objects. */
+Test(gateway, ids_in_the_other_dialects_forms_name_the_same_objects)
+{
+	char *token = user_token("forms@example.com");
+	char pid[64], fid[64], rid[64];
+	uint64_t p, f, rl;
+	vx_http_res r;
+
+	new_project(token, "forms", pid, NULL);
+	new_flag(token, pid, "{\"key\":\"k\"}", fid);
+	new_rule(
+	    token, pid, fid, "{\"rule_type\":\"user_id\",\"rule_value\":\"u\"}", rid);
+	cr_assert_eq(vx_gw_uuid_parse(pid, VX_GW_KIND_PROJECT, &p), 0);
+	cr_assert_eq(vx_gw_uuid_parse(fid, VX_GW_KIND_FLAG, &f), 0);
+	cr_assert_eq(vx_gw_uuid_parse(rid, VX_GW_KIND_RULE, &rl), 0);
+	r = req(
+	    "GET", vx_fmt("/api/projects/proj-%llu", (unsigned long long)p), token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), pid);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/api/projects/%llu/flags/flag-%llu", (unsigned long long)p,
+	        (unsigned long long)f),
+	    token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), fid);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/api/projects/%s/flags/%llu/rules/rule-%llu", pid,
+	        (unsigned long long)f, (unsigned long long)rl),
+	    token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), rid);
+	vx_http_res_free(&r);
+	/* Still 404: the wrong kind's prefix, a leading zero. */
+	r = req(
+	    "GET", vx_fmt("/api/projects/flag-%llu", (unsigned long long)p), token, NULL);
+	expect_error(&r, 404, "Project not found");
+	r = req("GET", vx_fmt("/api/projects/0%llu", (unsigned long long)p), token, NULL);
+	expect_error(&r, 404, "Project not found");
 	free(token);
 }

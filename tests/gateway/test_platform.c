@@ -1160,3 +1160,112 @@ Test(platform, deleting_a_rule_while_adding_one_keeps_the_flag_targeted)
 		vx_http_res_free(&r);
 	}
 }
+
+/* ---- one credential and id story ---- */
+
+/* The rate limit is the key's, whichever API it calls: a key refused on
+ * /v1 is refused by the FastAPI dialects too, in their error format. */
+Test(platform_limit, a_key_over_its_limit_is_refused_by_every_dialect)
+{
+	char auth[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_res r;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", k_read);
+	for (int i = 0; i < 3; i++)
+		ok_free(req("GET", "/v1/environments", k_read, NULL), 200);
+	/* The FastAPI dialects count too: requests 4 and 5 of the minute. */
+	ok_free(
+	    req_h("GET", vx_fmt("/feature-toggles/?application=%s", p1), hs, NULL), 200);
+	ok_free(req_h("GET", "/api/feature-flags/", hs, NULL), 404);
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_error(&r, 429, "rate_limited", NULL);
+	r = req_h("GET", vx_fmt("/feature-toggles/?application=%s", p1), hs, NULL);
+	expect_status(&r, 429);
+	cr_assert(r.retry_after[0], "Retry-After on the 429");
+	cr_assert(cJSON_IsString(jget(r.json, "detail")), "FastAPI's body: %s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/api/feature-flags/", hs,
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\"}");
+	expect_status(&r, 429);
+	cr_assert(cJSON_IsString(jget(r.json, "detail")), "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+/* The document names no project: the global admin key acts on the
+ * `default` project, and project_id still selects another. */
+Test(platform, the_global_admin_key_acts_on_the_default_project)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	vx_status st;
+	vx_http_res r;
+
+	r = req("POST", "/v1/flags", h.key, "{\"key\":\"in_default\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(&r, "project_id"), "proj-1", "%s", r.body);
+	vx_http_res_free(&r);
+	in.project = "default";
+	in.key = "in_default";
+	cr_assert(vx_get_flag(h.admin, &in, &f, &st) == 0, "%s", st.message);
+	vx_free(f);
+	r = req("GET", "/v1/environments", h.key, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "environments")), 3, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags/flag-1", h.key, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "key"), "average_user");
+	vx_http_res_free(&r);
+	r = req(
+	    "POST", vx_fmt("/v1/flags?project_id=%s", p2), h.key, "{\"key\":\"in_p2\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(&r, "project_id"), p2);
+	vx_http_res_free(&r);
+}
+
+/* One identity across the APIs: the ids the other dialects print name the
+ * same objects here. */
+Test(platform, ids_in_the_other_dialects_forms_name_the_same_objects)
+{
+	char id[32], uuid[40], rules[1][32], auth[300];
+	unsigned long long n, rn;
+	vx_http_res r;
+
+	targeted_flag("forms", 1, id, rules, auth);
+	n = strtoull(id + 5, NULL, 10);
+	rn = strtoull(rules[0] + 5, NULL, 10);
+	/* The flag-service form: kind 3 (flag), the id's low 48 bits. */
+	snprintf(uuid, sizeof(uuid), "00000003-0000-4000-8000-%012llx", n);
+	r = req("GET", vx_fmt("/v1/flags/%s", uuid), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), id);
+	vx_http_res_free(&r);
+	r = req("GET", vx_fmt("/v1/flags/%llu", n), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), id);
+	vx_http_res_free(&r);
+	/* The project as the table API's number and the flag-service UUID. */
+	r = req("GET", vx_fmt("/v1/flags/%s?project_id=%s", id, p1 + 5), k_read, NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/v1/flags/%s?project_id=00000002-0000-4000-8000-%012llx", id,
+	        strtoull(p1 + 5, NULL, 10)),
+	    k_read, NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	/* A rule by its UUID (kind 4). */
+	snprintf(uuid, sizeof(uuid), "00000004-0000-4000-8000-%012llx", rn);
+	r = req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, uuid), k_write, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	/* Still no id of the wrong kind, leading zeros or garbage. */
+	r = req("GET", vx_fmt("/v1/flags/rule-%llu", n), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", vx_fmt("/v1/flags/0%llu", n), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	snprintf(uuid, sizeof(uuid), "00000002-0000-4000-8000-%012llx", n);
+	r = req("GET", vx_fmt("/v1/flags/%s", uuid), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+}

@@ -601,3 +601,24 @@ Test(table, concurrent_puts_leave_every_environment_agreeing_and_lose_no_column)
 		vx_http_res_free(&r);
 	}
 }
+
+/* ---- ids ---- */
+
+/* A record's id as the platform API ("flag-7") and the flag-service API
+ * (its UUID) print it names the same record. */
+Test(table, ids_in_the_other_dialects_forms_name_the_same_record)
+{
+	vx_http_res r = req("GET", "/api/feature-flags/flag-2", NULL);
+
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(r.json, "id"), 2);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/00000003-0000-4000-8000-000000000003", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(r.json, "id"), 3);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/rule-2", NULL);
+	expect_422(&r, "path", "feature_flag_id", "int_parsing");
+	r = req("GET", "/api/feature-flags/flag-999999", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+}

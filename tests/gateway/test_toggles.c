@@ -518,3 +518,40 @@ Test(toggles, concurrent_puts_of_different_environments_are_all_kept)
 		vx_http_res_free(&r);
 	}
 }
+
+/* ---- ids ---- */
+
+/* An application by the ids the other dialects print: "proj-7", the
+ * flag-service UUID, or the number. */
+Test(toggles, an_application_is_named_by_any_id_form)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	vx_http_res r;
+	unsigned long long id;
+
+	make_project("shop");
+	in.project = "shop";
+	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	id = (unsigned long long)p->id;
+	vx_free(p);
+	r = req("POST", vx_fmt("/feature-toggles/?application=proj-%llu", id),
+	    "{\"name\":\"cart\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/cart?application=shop", NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET", vx_fmt("/feature-toggles/cart?application=%llu", id), NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt(
+	        "/feature-toggles/cart?application=00000002-0000-4000-8000-%012llx", id),
+	    NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/cart?application=proj-999999", NULL);
+	expect_detail(&r, 404, "Application not found");
+}
