@@ -8,15 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/text.h"
+
 int
 vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
 {
+	char msg[sizeof(r->err_msg)];
 	va_list ap;
 
-	snprintf(r->err_field, sizeof(r->err_field), "%.63s", field ? field : "");
+	/* Both may echo the request (a key of its JSON): escaped, so that
+	 * the error body is valid JSON and one log line. */
+	vx_text_escape(r->err_field, sizeof(r->err_field), field ? field : "");
 	va_start(ap, fmt);
-	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	vx_text_escape(r->err_msg, sizeof(r->err_msg), msg);
 	return -1;
 }
 

@@ -1862,3 +1862,32 @@ Test(gateway, ids_in_the_other_dialects_forms_name_the_same_objects)
 	expect_error(&r, 404, "Project not found");
 	free(token);
 }
+
+/* ---- text the core refuses ---- */
+
+Test(gateway, text_that_is_not_utf8_or_holds_nul_is_a_400_naming_the_field)
+{
+	char *token = user_token("text@example.com");
+	char pid[64], fid[64];
+	vx_http_res r;
+
+	new_project(token, "texts", pid, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/flags", pid), token,
+	    "{\"key\":\"nul\\u0000tail\"}");
+	expect_error(&r, 400, "key must not contain a NUL character (\\u0000)");
+	r = req("POST", vx_fmt("/api/projects/%s/flags", pid), token,
+	    "{\"key\":\"k\",\"name\":\"bad\xff\"}");
+	expect_error(&r, 400, "name must be valid UTF-8 text");
+	r = req(
+	    "POST", "/api/projects", token, "{\"name\":\"p\",\"description\":\"\xc3\"}");
+	expect_error(&r, 400, "description must be valid UTF-8 text");
+	new_flag(token, pid, "{\"key\":\"k\"}", fid);
+	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/rules", pid, fid), token,
+	    "{\"rule_type\":\"user_id\",\"rule_value\":\"\xff\"}");
+	expect_error(&r, 400, "rule_value must be valid UTF-8 text");
+	r = req("GET", vx_fmt("/api/projects/%s/flags", pid), token, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	free(token);
+}

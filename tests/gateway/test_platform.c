@@ -1269,3 +1269,45 @@ Test(platform, ids_in_the_other_dialects_forms_name_the_same_objects)
 	r = req("GET", vx_fmt("/v1/flags/%s", uuid), k_read, NULL);
 	expect_error(&r, 404, "not_found", "flag_id");
 }
+
+/* ---- text the core refuses ---- */
+
+Test(platform, text_that_is_not_utf8_or_holds_nul_is_refused_naming_the_field)
+{
+	char id[32];
+	vx_http_res r;
+
+	/* A NUL escape is refused, not cut to "nul". */
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"nul\\u0000tail\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	r = req("GET", "/v1/flags/nul", k_read, NULL);
+	expect_status(&r, 404);
+	vx_http_res_free(&r);
+	/* Invalid UTF-8: the core's refusal, in the document's field names. */
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"ok\",\"name\":\"bad\xff\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"ok\",\"tags\":[\"a\",\"\xc3\"]}");
+	expect_error(&r, 400, "invalid_request", "tags");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"bad key\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	new_flag("{\"key\":\"ok\"}", id);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[\"\xe2\x82\"],"
+	    "\"environment\":\"production\"}");
+	expect_error(&r, 400, "invalid_request", "values");
+	/* Nothing of it was stored: the list is valid JSON with one flag. */
+	r = req("GET", "/v1/flags", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert(r.json != NULL, "valid JSON: %s", r.body);
+	cr_assert_eq(jnum(&r, "total"), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	/* A value echoed in a message is escaped: the body stays JSON. */
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"e\",\"state\":{\"\xff\x01\":1}}");
+	expect_error(&r, 400, "invalid_request", "state");
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"e\",\"state\":{\"\xff\x01\":1}}");
+	cr_assert(strstr(r.body, "\\\\xff\\\\x01") != NULL, "%s", r.body);
+	vx_http_res_free(&r);
+}

@@ -622,3 +622,84 @@ Test(table, ids_in_the_other_dialects_forms_name_the_same_record)
 	r = req("GET", "/api/feature-flags/flag-999999", NULL);
 	expect_detail(&r, 404, "Feature flag not found");
 }
+
+/* ---- text and long text ---- */
+
+Test(table, text_that_is_not_utf8_or_holds_nul_is_a_422_at_its_column)
+{
+	size_t before = count();
+	vx_http_res r;
+
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"bad\xff\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "string_unicode");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"n\",\"strategy\":\"s\xc3\"}");
+	expect_422(&r, "body", "strategy", "string_unicode");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"n\",\"strategy\":\"s\",\"variation\":\"\xed\xa0\x80\"}");
+	expect_422(&r, "body", "variation", "string_unicode");
+	/* \u0000 is refused, not cut. */
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"nul\\u0000tail\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "value_error");
+	r = req(
+	    "PUT", "/api/feature-flags/1", "{\"status\":\"a\\u0000b\",\"updated_by\":1}");
+	expect_422(&r, "body", "status", "value_error");
+	r = req("PUT", "/api/feature-flags/1", "{\"status\":\"\xff\",\"updated_by\":1}");
+	expect_422(&r, "body", "status", "string_unicode");
+	cr_assert_eq(count(), before);
+	r = req("GET", "/api/feature-flags/1", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "status"), "active");
+	vx_http_res_free(&r);
+}
+
+/* name_flag and strategy are long text; name_flag is no key (the id is),
+ * so any number of records share one; an empty one is a 422. */
+Test(table, name_flag_and_strategy_are_long_text_and_names_repeat)
+{
+	char *name = malloc(301), *strategy = malloc(5001);
+	vx_http_res r;
+	size_t before;
+
+	memset(name, 'n', 300);
+	name[300] = '\0';
+	memset(strategy, 's', 5000);
+	strategy[5000] = '\0';
+	r = req("POST", "/api/feature-flags/",
+	    vx_fmt("{\"name_flag\":\"%s\",\"strategy\":\"%s\"}", name, "x"));
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "name_flag"), name);
+	vx_http_res_free(&r);
+	{
+		/* vx_fmt's buffers hold 4 KiB: build this body by hand. */
+		size_t n = strlen(strategy) + 64;
+		char *body = malloc(n);
+		snprintf(
+		    body, n, "{\"name_flag\":\"long\",\"strategy\":\"%s\"}", strategy);
+		r = req("POST", "/api/feature-flags/", body);
+		free(body);
+	}
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "strategy"), strategy);
+	vx_http_res_free(&r);
+	before = count();
+	for (int i = 0; i < 101; i++) {
+		r = req("POST", "/api/feature-flags/",
+		    "{\"name_flag\":\"same\",\"strategy\":\"s\"}");
+		expect_status(&r, 201);
+		cr_assert_str_eq(jstr(r.json, "name_flag"), "same");
+		vx_http_res_free(&r);
+	}
+	r = req("GET", "/api/feature-flags/?limit=1000", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq((size_t)cJSON_GetArraySize(r.json), before + 101);
+	vx_http_res_free(&r);
+	r = req("POST", "/api/feature-flags/", "{\"name_flag\":\"\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "string_too_short");
+	r = req("PUT", "/api/feature-flags/1", "{\"name_flag\":\"\",\"updated_by\":1}");
+	expect_422(&r, "body", "name_flag", "string_too_short");
+	free(name);
+	free(strategy);
+}

@@ -555,3 +555,30 @@ Test(toggles, an_application_is_named_by_any_id_form)
 	r = req("GET", "/feature-toggles/cart?application=proj-999999", NULL);
 	expect_detail(&r, 404, "Application not found");
 }
+
+/* ---- text the core refuses ---- */
+
+Test(toggles, text_that_is_not_utf8_or_holds_nul_is_a_422_at_its_field)
+{
+	vx_http_res r;
+
+	r = req("POST", "/feature-toggles/", "{\"name\":\"nul\\u0000tail\"}");
+	expect_422(&r, "body", "name", "value_error");
+	r = req("GET", "/feature-toggles/nul", NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\",\"description\":\"\xff\"}");
+	expect_422(&r, "body", "description", "string_unicode");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\",\"owner\":\"\xc3(\"}");
+	expect_422(&r, "body", "owner", "string_unicode");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/t", "{\"metadata\":{\"team\":\"\xf5\"}}");
+	expect_422(&r, "body", "metadata", "string_unicode");
+	r = req("PUT", "/feature-toggles/t", "{\"description\":\"a\\u0000b\"}");
+	expect_422(&r, "body", "description", "value_error");
+	r = req("GET", "/feature-toggles/t", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "description"), "");
+	vx_http_res_free(&r);
+}
