@@ -1354,7 +1354,8 @@ key_create(vx_gw_req *r)
 	in.name = (char *)name;
 	in.role = role[0] == 'r' ? VEXIL__V1__ROLE__ROLE_READ :
 	    role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE : VEXIL__V1__ROLE__ROLE_ADMIN;
-	/* No project_id: every project, which only a global admin key may make. */
+	/* No project_id: the caller's own project for a key bound to one (the
+	 * core's rule), else a global key, which only a global admin may make. */
 	if (p == 1 && (in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	if (p == 0)

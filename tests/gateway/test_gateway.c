@@ -1716,6 +1716,11 @@ Test(gateway, every_write_request_makes_one_revision_and_a_read_none)
 	counted_free(&k, "POST", flags, "{\"key\":\"9f\"}", 400, 0);
 	counted_free(&k, "PUT", vx_fmt("/api/projects/%s", pid),
 	    "{\"description\":\"d\"}", 200, 1);
+	r = counted(
+	    &k, "POST", vx_fmt("/api/projects/%s/regenerate-key", pid), NULL, 200, 1);
+	cr_assert(strncmp(jstr(&r, "sdk_key"), "sdk_", 4) == 0, "%s", r.body);
+	cr_assert_eq(strlen(jstr(&r, "sdk_key")), 36, "%s", r.body);
+	vx_http_res_free(&r);
 	counted_free(&k, "DELETE", flag, NULL, 204, 1);
 	vx_client_close(k.c);
 	free((void *)flags);
