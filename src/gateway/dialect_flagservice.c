@@ -64,6 +64,9 @@ fail_call(vx_gw_req *r, const vx_status *st)
 	}
 	if (what) {
 		vx_gw_fail(r, 404, st->field, "%s", what);
+	} else if (st->code == VEXIL__V1__CODE__FAILED_PRECONDITION &&
+	           strcmp(st->field, "if_revision") == 0) {
+		vx_gw_fail(r, 409, NULL, "Changed by another request; try again");
 	} else if (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
 	           (strcmp(st->constraint, "utf8") == 0 ||
 	               strcmp(st->constraint, "nul") == 0)) {
@@ -967,6 +970,24 @@ load_rule(vx_gw_req *r, Vexil__V1__RuleRef *ref, Vexil__V1__Flag **f,
 	return true;
 }
 
+/* {project_id}'s revision, for a write that must not lose another. */
+static bool
+project_revision(vx_gw_req *r, uint64_t *rev)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	if ((in.project = project_ref(r)) == NULL)
+		return false;
+	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	*rev = p->revision;
+	return true;
+}
+
 static void
 rule_get(vx_gw_req *r)
 {
@@ -1000,6 +1021,11 @@ rule_update(vx_gw_req *r)
 		fail_input(r);
 		return;
 	}
+	/* A new type alone keeps the stored value (and a value the type): a
+	 * read-modify-write, so the update carries the revision read before
+	 * the rule, and a rule changed in between is 409. */
+	if (rb.has_type != rb.has_value && !project_revision(r, &in.if_revision))
+		return;
 	if (!load_rule(r, &ref, &f, &rl))
 		return;
 	/* A new type or value is checked together with what it keeps. */

@@ -1709,6 +1709,8 @@ Test(gateway, every_write_request_makes_one_revision_and_a_read_none)
 	rule = strdup(vx_fmt("%s/%s", rules, rid));
 	counted_free(&k, "GET", rules, NULL, 200, 0);
 	counted_free(&k, "GET", rule, NULL, 200, 0);
+	/* A value alone keeps the type: read, then written with if_revision. */
+	counted_free(&k, "PUT", rule, "{\"rule_value\":\"u2\"}", 200, 1);
 	counted_free(&k, "PUT", rule, "{\"enabled\":false,\"priority\":3}", 200, 1);
 	counted_free(&k, "DELETE", rule, NULL, 204, 1);
 	counted_free(&k, "DELETE", rule, NULL, 404, 0);
