@@ -24,7 +24,10 @@ static vx_gateway g;
 static void
 start(const char *rate)
 {
-	const char *extra[] = {"--rate-limit", rate ? rate : "100000", NULL};
+	/* Static: the harness keeps the pointer for vx_harness_restart(). */
+	static const char *extra[] = {"--rate-limit", NULL, NULL};
+
+	extra[1] = rate ? rate : "100000";
 
 	vx_harness_start(&h, extra);
 	vx_gateway_start(&g, &h, NULL, NULL, NULL);

@@ -50,7 +50,7 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 180);
 static void
 setup_nosync(void)
 {
-	const char *extra[] = {"--no-sync", NULL};
+	static const char *const extra[] = {"--no-sync", NULL};
 
 	vx_harness_start(&h, extra);
 	vx_gateway_start(&g, &h, NULL, NULL, NULL);
