@@ -700,6 +700,20 @@ Test(table, name_flag_and_strategy_are_long_text_and_names_repeat)
 	expect_422(&r, "body", "name_flag", "string_too_short");
 	r = req("PUT", "/api/feature-flags/1", "{\"name_flag\":\"\",\"updated_by\":1}");
 	expect_422(&r, "body", "name_flag", "string_too_short");
+	/* Past the core's 10000 bytes: 422 at the column. */
+	{
+		char *big = malloc(10002), *body = malloc(10100);
+		memset(big, 'b', 10001);
+		big[10001] = '\0';
+		snprintf(body, 10100, "{\"name_flag\":\"n\",\"strategy\":\"%s\"}", big);
+		r = req("POST", "/api/feature-flags/", body);
+		expect_422(&r, "body", "strategy", "string_too_long");
+		snprintf(body, 10100, "{\"name_flag\":\"%s\",\"strategy\":\"s\"}", big);
+		r = req("POST", "/api/feature-flags/", body);
+		expect_422(&r, "body", "name_flag", "string_too_long");
+		free(body);
+		free(big);
+	}
 	free(name);
 	free(strategy);
 }
