@@ -63,10 +63,26 @@ fail_call(vx_gw_req *r, const vx_status *st)
 		    strcmp(st->field, "flag_key") == 0)
 			what = "Flag not found";
 	}
-	if (what)
+	if (what) {
 		vx_gw_fail(r, 404, st->field, "%s", what);
-	else
+	} else if (st->code == VEXIL__V1__CODE__FAILED_PRECONDITION &&
+	           strcmp(st->field, "if_revision") == 0) {
+		vx_gw_fail(r, 409, NULL, "Changed by another request; try again");
+	} else if (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
+	           (strcmp(st->constraint, "utf8") == 0 ||
+	               strcmp(st->constraint, "nul") == 0)) {
+		/* The core's path ("flag.name", "rule.conditions.values") in
+		 * the document's words ("name", "rule_value"). */
+		const char *f =
+		    strrchr(st->field, '.') ? strrchr(st->field, '.') + 1 : st->field;
+		if (strcmp(f, "values") == 0)
+			f = "rule_value";
+		vx_gw_fail(r, 400, f, "%s %s", f,
+		    st->constraint[0] == 'u' ? "must be valid UTF-8 text"
+		                             : "must not contain a NUL character");
+	} else {
 		vx_gw_fail_status(r, st);
+	}
 }
 
 /*
@@ -139,14 +155,15 @@ need_sdk_key(vx_gw_req *r)
 /* ---- ids in paths ---- */
 
 /* The core's project reference for {project_id}: its numeric id, which a
- * project name can never be. NULL after answering 404. */
+ * project name can never be. The id may come in any form a dialect
+ * prints (the UUID, "proj-7", "7"). NULL after answering 404. */
 static char *
 project_ref(vx_gw_req *r)
 {
 	uint64_t id;
 	char *ref;
 
-	if (vx_gw_uuid_parse(vx_gw_param(r, "project_id"), VX_GW_KIND_PROJECT, &id) != 0) {
+	if (vx_gw_id_parse(vx_gw_param(r, "project_id"), VX_GW_KIND_PROJECT, &id) != 0) {
 		refuse(r, 404, "project_id", "Project not found");
 		return NULL;
 	}
@@ -163,7 +180,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 	vx_status st;
 	uint64_t id;
 
-	if (vx_gw_uuid_parse(vx_gw_param(r, "flag_id"), VX_GW_KIND_FLAG, &id) != 0) {
+	if (vx_gw_id_parse(vx_gw_param(r, "flag_id"), VX_GW_KIND_FLAG, &id) != 0) {
 		refuse(r, 404, "flag_id", "Flag not found");
 		return false;
 	}
@@ -179,7 +196,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 static bool
 rule_id(vx_gw_req *r, uint64_t *id)
 {
-	if (vx_gw_uuid_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, id) != 0) {
+	if (vx_gw_id_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, id) != 0) {
 		refuse(r, 404, "rule_id", "Rule not found");
 		return false;
 	}
@@ -658,6 +675,8 @@ flag_create(vx_gw_req *r)
 	vx_gw_reply_json(r, 201, flag_json(out));
 }
 
+/* Every flag of the project, paged through the core (whose pages are at
+ * most 1000 flags): the document's list has no paging of its own. */
 static void
 flag_list(vx_gw_req *r)
 {
@@ -668,17 +687,26 @@ flag_list(vx_gw_req *r)
 
 	if (!need_user(r) || (in.project = project_ref(r)) == NULL)
 		return;
-	if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
-		fail_call(r, &st);
+	if ((arr = cJSON_CreateArray()) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
 		return;
 	}
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; arr && i < out->n_flags; i++) {
-		if (!vx_gw_json_append(arr, flag_json(out->flags[i]))) {
+	do {
+		if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) !=
+		    0) {
 			cJSON_Delete(arr);
-			arr = NULL;
+			fail_call(r, &st);
+			return;
 		}
-	}
+		for (size_t i = 0; i < out->n_flags; i++) {
+			if (!vx_gw_json_append(arr, flag_json(out->flags[i]))) {
+				cJSON_Delete(arr);
+				vx_gw_fail(r, 500, NULL, "out of memory");
+				return;
+			}
+		}
+		in.offset += (uint32_t)out->n_flags;
+	} while (out->n_flags > 0 && in.offset < out->total);
 	vx_gw_reply_json(r, 200, arr);
 }
 
@@ -943,6 +971,24 @@ load_rule(vx_gw_req *r, Vexil__V1__RuleRef *ref, Vexil__V1__Flag **f,
 	return true;
 }
 
+/* {project_id}'s revision, for a write that must not lose another. */
+static bool
+project_revision(vx_gw_req *r, uint64_t *rev)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	if ((in.project = project_ref(r)) == NULL)
+		return false;
+	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
+		fail_call(r, &st);
+		return false;
+	}
+	*rev = p->revision;
+	return true;
+}
+
 static void
 rule_get(vx_gw_req *r)
 {
@@ -976,6 +1022,11 @@ rule_update(vx_gw_req *r)
 		fail_input(r);
 		return;
 	}
+	/* A new type alone keeps the stored value (and a value the type): a
+	 * read-modify-write, so the update carries the revision read before
+	 * the rule, and a rule changed in between is 409. */
+	if (rb.has_type != rb.has_value && !project_revision(r, &in.if_revision))
+		return;
 	if (!load_rule(r, &ref, &f, &rl))
 		return;
 	/* A new type or value is checked together with what it keeps. */

@@ -40,6 +40,7 @@
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT 100
 #define MAX_LIST 256
+#define DEFAULT_PROJECT "default"
 
 /* ---- errors ---- */
 
@@ -93,15 +94,38 @@ error(vx_gw_req *r, int status, const char *field, const char *message)
 	write_error(r, status, field, NULL, message);
 }
 
-/* A refused core call, with the core's field and constraint. The core's
- * "project" field is this document's project_id. */
+/*
+ * The request field a core field path names: the core's paths are its
+ * messages' ("flag.key", "rule.conditions.values", "update.name"), the
+ * document's are the body's ("key", "values", "name"); the core's
+ * "project" is project_id and a flag's environment configs are `state`.
+ */
+static const char *
+body_field(const char *field)
+{
+	static const char *const strip[] = {
+	    "flag.", "update.", "rule.conditions.", "rule.", "env."};
+	size_t n;
+
+	if (strcmp(field, "project") == 0)
+		return "project_id";
+	if (strncmp(field, "flag.envs", 9) == 0)
+		return "state";
+	if (strncmp(field, "rule.conditions", 15) == 0 && field[15] != '.')
+		return "values";
+	for (size_t i = 0; i < sizeof(strip) / sizeof(strip[0]); i++)
+		if (strncmp(field, strip[i], n = strlen(strip[i])) == 0)
+			return field + n;
+	return field;
+}
+
+/* A refused core call, with the core's field (in the document's terms)
+ * and constraint. */
 static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
-	const char *field = st->field[0] ? st->field : NULL;
+	const char *field = st->field[0] ? body_field(st->field) : NULL;
 
-	if (field && strcmp(field, "project") == 0)
-		field = "project_id";
 	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
@@ -136,12 +160,12 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 
 /*
  * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
- * false after answering 401 or 429.
+ * false after answering 401 or 429; *who is the admitted key.
  * Admitted requests carry the X-RateLimit-* headers, and a 429 also
  * Retry-After.
  */
 static bool
-admit(vx_gw_req *r)
+admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 {
 	Vexil__V1__AdmitReply *out;
 	const char *h = vx_gw_header(r, "Authorization");
@@ -174,13 +198,18 @@ admit(vx_gw_req *r)
 		write_error(r, 429, NULL, "rate_limit", msg);
 		return false;
 	}
+	*who = out;
 	return true;
 }
 
-/* The core's project reference: "" (the key's own) or the id from
- * ?project_id=proj-<id> (or body_ref, from a body). NULL after answering. */
+/*
+ * The core's project reference: the id from ?project_id= (or body_ref,
+ * from a body), in any form the dialects print (vx_gw_id_parse); without
+ * one, "" (the key's own project) for a key bound to a project and
+ * "default" for a global key. NULL after answering.
+ */
 static char *
-project_ref(vx_gw_req *r, const char *body_ref)
+project_ref(vx_gw_req *r, const Vexil__V1__AdmitReply *who, const char *body_ref)
 {
 	const char *q = body_ref;
 	char *ref;
@@ -192,9 +221,9 @@ project_ref(vx_gw_req *r, const char *body_ref)
 			fail_input(r);
 			return NULL;
 		}
-		return (char *)"";
+		return (char *)(who->project_id ? "" : DEFAULT_PROJECT);
 	}
-	if (id_parse(q, "proj", &id) != 0) {
+	if (vx_gw_id_parse(q, VX_GW_KIND_PROJECT, &id) != 0) {
 		write_error(r, 404, "project_id", "exists", "Project not found");
 		return NULL;
 	}
@@ -211,7 +240,7 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 	vx_status st;
 	uint64_t id;
 
-	if (id_parse(vx_gw_param(r, "flag_id"), "flag", &id) != 0) {
+	if (vx_gw_id_parse(vx_gw_param(r, "flag_id"), VX_GW_KIND_FLAG, &id) != 0) {
 		write_error(r, 404, "flag_id", "exists", "Flag not found");
 		return false;
 	}
@@ -387,6 +416,7 @@ json_strings(vx_gw_req *r, const cJSON *obj, const char *name, char ***out, size
 static void
 flag_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 	Vexil__V1__FlagList *out;
 	const char *q, *env = NULL;
@@ -397,7 +427,7 @@ flag_list(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "limit", &q)) < 0) {
 		fail_input(r);
@@ -478,10 +508,12 @@ flag_list(vx_gw_req *r)
 static void
 flag_get(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__Flag *f;
 	char *project;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
 	vx_gw_reply_json(r, 200, flag_json(r, f, true));
 }
@@ -525,6 +557,7 @@ read_state(vx_gw_req *r, const cJSON *state, Vexil__V1__FlagEnvConfig ***out, si
 static void
 flag_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
 	Vexil__V1__Variant von = VEXIL__V1__VARIANT__INIT, voff = VEXIL__V1__VARIANT__INIT;
@@ -536,7 +569,7 @@ flag_create(vx_gw_req *r)
 	cJSON *b;
 	int k, n;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
@@ -553,7 +586,7 @@ flag_create(vx_gw_req *r)
 		write_error(r, 400, "key", "required", "key is required");
 		return;
 	}
-	if ((project = project_ref(r, pid)) == NULL)
+	if ((project = project_ref(r, who, pid)) == NULL)
 		return;
 	f.key = (char *)key;
 	f.name = (char *)(n == 1 && *name ? name : key);
@@ -577,6 +610,7 @@ flag_create(vx_gw_req *r)
 static void
 flag_update(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
 	const char *name = NULL, *desc = NULL, *key = NULL;
@@ -585,7 +619,7 @@ flag_update(vx_gw_req *r)
 	cJSON *b;
 	int n, d, t, k;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, true, &b) != 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
@@ -631,6 +665,7 @@ flag_update(vx_gw_req *r)
 static void
 flag_state(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
 	const char *env = NULL;
 	bool enabled = false;
@@ -641,7 +676,7 @@ flag_state(vx_gw_req *r)
 	bool ok;
 	int e, en;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
@@ -679,13 +714,15 @@ flag_state(vx_gw_req *r)
 static void
 flag_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag *f;
 	Vexil__V1__Empty *e;
 	char *project;
 	vx_status st;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
 	in.project = project;
 	in.key = f->key;
@@ -709,39 +746,10 @@ operator_message(char *buf, size_t cap)
 		    buf + n, cap - n, "%s%s", i ? ", " : "", vx_op_name(i));
 }
 
-/*
- * An environment with rules targets: its fallthrough (default variant) is
- * "off", so an enabled flag serves "on" only to users a rule matches;
- * without rules it is "on", for everyone. Called after a rule is added or
- * removed; a second core call, not atomic with the first.
- */
-static bool
-set_fallthrough(vx_gw_req *r, const char *project, const char *key, const char *env,
-    bool targeted)
-{
-	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
-	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
-	Vexil__V1__Flag *f;
-	char *mask[] = {"default_variant"};
-	vx_status st;
-
-	cfg.environment = (char *)env;
-	cfg.default_variant = targeted ? OFF : ON;
-	in.project = (char *)project;
-	in.key = (char *)key;
-	in.update = &cfg;
-	in.update_mask = mask;
-	in.n_update_mask = 1;
-	if (vx_update_flag_env_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
-		fail_call(r, &st);
-		return false;
-	}
-	return true;
-}
-
 static void
 rule_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
 	Vexil__V1__Rule rl = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
@@ -754,7 +762,7 @@ rule_create(vx_gw_req *r)
 	cJSON *b;
 	int t, a, o, e, v;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (t = vx_gw_json_string(r, b, "type", &type)) < 0 ||
@@ -804,51 +812,49 @@ rule_create(vx_gw_req *r)
 	in.flag_key = f->key;
 	in.environment = (char *)env;
 	in.rule = &rl;
+	/* The environment's fallthrough becomes "off" in the same write. */
+	in.targeted_fallthrough = true;
 	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
 	}
-	if (!set_fallthrough(r, project, f->key, env, true))
-		return;
 	vx_gw_reply_json(r, 201, rule_json(r, out, env));
 }
 
 static void
 rule_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
-	const Vexil__V1__FlagEnvConfig *cfg = NULL;
 	Vexil__V1__Flag *f;
 	Vexil__V1__Empty *e;
 	char *project;
 	vx_status st;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL || !load_flag(r, project, &f))
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
+	    !load_flag(r, project, &f))
 		return;
-	if (id_parse(vx_gw_param(r, "rule_id"), "rule", &ref.rule_id) != 0) {
-		write_error(r, 404, "rule_id", "exists", "Rule not found");
-		return;
-	}
-	/* The environment the rule lives in, for the fallthrough below. */
-	for (size_t i = 0; cfg == NULL && i < f->n_envs; i++)
-		for (size_t k = 0; f->envs[i] && k < f->envs[i]->n_rules; k++)
-			if (f->envs[i]->rules[k]->id == ref.rule_id)
-				cfg = f->envs[i];
-	if (cfg == NULL) {
+	if (vx_gw_id_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, &ref.rule_id) !=
+	    0) {
 		write_error(r, 404, "rule_id", "exists", "Rule not found");
 		return;
 	}
 	ref.project = project;
 	ref.flag_key = f->key;
+	/* The environment's fallthrough is "on" again when its last rule goes,
+	 * in the same write. */
+	ref.targeted_fallthrough = true;
 	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
-		if (st.code == VEXIL__V1__CODE__NOT_FOUND)
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
+		    strcmp(st.field, "rule_id") == 0)
 			write_error(r, 404, "rule_id", "exists", "Rule not found");
+		else if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
+		         strcmp(st.field, "project") != 0)
+			write_error(r, 404, "flag_id", "exists", "Flag not found");
 		else
 			fail_call(r, &st);
 		return;
 	}
-	if (cfg->n_rules == 1 && !set_fallthrough(r, project, f->key, cfg->environment, false))
-		return;
 	vx_gw_reply_empty(r, 204);
 }
 
@@ -871,13 +877,14 @@ env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
 static void
 env_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 	Vexil__V1__EnvironmentList *out;
 	vx_status st;
 	cJSON *o, *arr;
 	bool ok;
 
-	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
@@ -898,6 +905,7 @@ env_list(vx_gw_req *r)
 static void
 env_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateEnvironmentRequest in = VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__Environment *out;
 	const char *key = NULL, *name = NULL, *desc = NULL, *pid = NULL;
@@ -905,7 +913,7 @@ env_create(vx_gw_req *r)
 	cJSON *b;
 	int k, n;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
@@ -919,7 +927,7 @@ env_create(vx_gw_req *r)
 		write_error(r, 400, "key", "required", "key is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.key = (char *)key;
 	in.name = (char *)(n == 1 && *name ? name : key);
@@ -934,6 +942,7 @@ env_create(vx_gw_req *r)
 static void
 env_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListEnvironmentsRequest le = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 	Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__EnvironmentList *envs;
@@ -942,7 +951,7 @@ env_delete(vx_gw_req *r)
 	vx_status st;
 	uint64_t id;
 
-	if (!admit(r) || (le.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (le.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (id_parse(vx_gw_param(r, "environment_id"), "env", &id) != 0) {
 		write_error(r, 404, "environment_id", "exists", "Environment not found");
@@ -979,6 +988,7 @@ now_text(char out[32])
 static void
 sdk_config(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__GetSnapshotRequest in = VEXIL__V1__GET_SNAPSHOT_REQUEST__INIT;
 	Vexil__V1__Snapshot *out;
 	const char *env = NULL;
@@ -988,7 +998,7 @@ sdk_config(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (in.project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "environment", &env)) < 0) {
 		fail_input(r);
@@ -1085,6 +1095,7 @@ read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
 static void
 sdk_evaluate(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
 	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
 	Vexil__V1__EvaluationList *out;
@@ -1096,7 +1107,7 @@ sdk_evaluate(vx_gw_req *r)
 	bool ok;
 	int e;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
@@ -1114,7 +1125,7 @@ sdk_evaluate(vx_gw_req *r)
 		write_error(r, 400, "user", "required", "user is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.environment = (char *)env;
 	in.context = &ctx;
@@ -1154,6 +1165,7 @@ sdk_evaluate(vx_gw_req *r)
 static void
 exposure(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ExposureRequest in = VEXIL__V1__EXPOSURE_REQUEST__INIT;
 	Vexil__V1__Empty *out;
 	const char *key = NULL, *env = NULL, *uid = NULL, *ts = NULL, *cid = NULL;
@@ -1162,7 +1174,7 @@ exposure(vx_gw_req *r)
 	cJSON *b;
 	int k, e;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (k = vx_gw_json_string(r, b, "flag_key", &key)) < 0 ||
@@ -1183,7 +1195,7 @@ exposure(vx_gw_req *r)
 		write_error(r, 400, "environment", "required", "environment is required");
 		return;
 	}
-	if ((in.project = project_ref(r, pid)) == NULL)
+	if ((in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	in.flag_key = (char *)key;
 	in.environment = (char *)env;
@@ -1204,6 +1216,7 @@ exposure(vx_gw_req *r)
 static void
 stats(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
 	Vexil__V1__EvalCountList *out;
 	const char *period = "7d", *env = NULL;
@@ -1216,7 +1229,7 @@ stats(vx_gw_req *r)
 	bool ok;
 	int rc;
 
-	if (!admit(r) || (project = project_ref(r, NULL)) == NULL)
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if ((rc = vx_gw_query(r, "period", &period)) < 0 ||
 	    vx_gw_query(r, "environment", &env) < 0) {
@@ -1311,6 +1324,7 @@ key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
 static void
 key_create(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
 	Vexil__V1__CreatedApiKey *out;
 	const char *name = NULL, *role = NULL, *pid = NULL;
@@ -1319,7 +1333,7 @@ key_create(vx_gw_req *r)
 	bool ok;
 	int n, ro, p;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
@@ -1341,8 +1355,9 @@ key_create(vx_gw_req *r)
 	in.name = (char *)name;
 	in.role = role[0] == 'r' ? VEXIL__V1__ROLE__ROLE_READ :
 	    role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE : VEXIL__V1__ROLE__ROLE_ADMIN;
-	/* No project_id: every project, which only a global admin key may make. */
-	if (p == 1 && (in.project = project_ref(r, pid)) == NULL)
+	/* No project_id: the caller's own project for a key bound to one (the
+	 * core's rule), else a global key, which only a global admin may make. */
+	if (p == 1 && (in.project = project_ref(r, who, pid)) == NULL)
 		return;
 	if (p == 0)
 		in.project = "";
@@ -1359,6 +1374,7 @@ key_create(vx_gw_req *r)
 static void
 key_list(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
 	Vexil__V1__ApiKeyList *out;
 	vx_status st;
@@ -1367,14 +1383,14 @@ key_list(vx_gw_req *r)
 	int rc;
 	const char *q;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	/* Without project_id: every key the caller may see. */
 	if ((rc = vx_gw_query(r, "project_id", &q)) < 0) {
 		fail_input(r);
 		return;
 	}
-	if (rc == 1 && (in.project = project_ref(r, q)) == NULL)
+	if (rc == 1 && (in.project = project_ref(r, who, q)) == NULL)
 		return;
 	if (vx_list_api_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
@@ -1398,11 +1414,12 @@ key_list(vx_gw_req *r)
 static void
 key_delete(vx_gw_req *r)
 {
+	Vexil__V1__AdmitReply *who;
 	Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
 	Vexil__V1__Empty *e;
 	vx_status st;
 
-	if (!admit(r))
+	if (!admit(r, &who))
 		return;
 	if (id_parse(vx_gw_param(r, "key_id"), "key", &in.id) != 0) {
 		write_error(r, 404, "key_id", "exists", "API key not found");

@@ -5,18 +5,22 @@
  * A thin adapter over the one domain model (docs/gateway.md):
  *  - a record is a flag of the core's `default` project; `id` is the
  *    core's flag id, `name_flag` the flag's name;
- *  - the flag key is derived from name_flag: name_flag itself when it is a
- *    valid key, else a slug of it; on a clash "-2", "-3", ... is appended
- *    (the table has no unique names, the core has unique keys). Renaming
- *    keeps the key;
- *  - `is_enabled` is written to every environment of the project and read
- *    as the production environment's state;
+ *  - the flag key is derived from name_flag by the core (CreateFlag with
+ *    derive_key: it picks a free key in the same write; the table has no
+ *    unique names, the core has unique keys). Renaming keeps the key;
+ *  - `is_enabled` is written to every environment of the project (one
+ *    write: CreateFlag.enabled, UpdateFlag.all_environments) and read as
+ *    the production environment's state;
  *  - `status`, `strategy`, `variation`, `created_by` and `updated_by` are
  *    flag metadata (the integers as decimal strings);
  *  - `created_at`/`updated_at` are the core's times in RFC 3339.
+ * Every request makes at most one core write. A PUT merges the request's
+ * columns into the flag's metadata, a read-modify-write, so it carries
+ * if_revision (the project revision read before the flag) and reads again
+ * when another write came between.
  * Errors are FastAPI's: {"detail": "..."}, and 422 with
  * {"detail": [{"loc", "msg", "type"}]} for validation, with pydantic v2's
- * error types.
+ * error types; the core's refusals of a column are 422s at that column.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,41 +33,81 @@
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
+#include "wire/text.h"
 
 #define PROJECT "default"
 #define ENV "production"
-#define KEY_MAX 128
-#define SLUG_MAX 120      /* room for "-NNN" */
-#define MAX_SUFFIX 100    /* "-2" .. "-100" */
 #define PAGE 1000         /* the core's largest ListFlags page */
 #define NOT_FOUND "Feature flag not found"
+#define RETRIES 8 /* PUT's read-modify-write, when others write between */
 
 /* ---- errors ---- */
 
-
-/* A refused core call; the core's NOT_FOUND for the flag id is the
- * document's 404. */
-static void
-fail_call(vx_gw_req *r, const vx_status *st)
+/* The column a core field path names, or NULL. metadata entries are
+ * named by their key (c: the request's metadata, in the order sent). */
+static const char *
+column(const char *field, const Vexil__V1__Flag *sent)
 {
-	if (st->code == VEXIL__V1__CODE__NOT_FOUND &&
-	    (strcmp(st->field, "id") == 0 || strcmp(st->field, "key") == 0))
-		vx_gw_fail(r, 404, st->field, NOT_FOUND);
-	else
-		vx_gw_fail_status(r, st);
+	size_t i;
+
+	if (strcmp(field, "flag.name") == 0 || strcmp(field, "update.name") == 0 ||
+	    strcmp(field, "name") == 0)
+		return "name_flag";
+	if (sent == NULL)
+		return NULL;
+	/* flagcheck's "metadata[i]": the i-th entry sent. */
+	if (sscanf(field, "metadata[%zu]", &i) == 1 && i < sent->n_metadata)
+		return sent->metadata[i]->key;
+	/* The text check's path names no entry: the first not valid text. */
+	if (strstr(field, "metadata") != NULL)
+		for (i = 0; i < sent->n_metadata; i++)
+			if (!vx_utf8_valid((const uint8_t *)sent->metadata[i]->value,
+			        strlen(sent->metadata[i]->value)))
+				return sent->metadata[i]->key;
+	return NULL;
 }
 
+/*
+ * A refused core call. The core's NOT_FOUND for the flag id is the
+ * document's 404; a refused column is pydantic's 422 at that column; a
+ * write that lost its if_revision race too often is 409.
+ */
+static void
+fail_call(vx_gw_req *r, const vx_status *st, const Vexil__V1__Flag *sent)
+{
+	struct vx_fa_errors v = {0};
+	const char *col;
 
-
-/* Answers the collected errors; false when there were none. */
-
-/* The body as a JSON object; false after answering 422 as FastAPI does. */
-
-/* pydantic's strict-enough field checks. Each returns 1 present, 0 absent
- * (or null), -1 wrong (recorded in v). */
-
-
-
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND &&
+	    (strcmp(st->field, "id") == 0 || strcmp(st->field, "key") == 0)) {
+		vx_gw_fail(r, 404, st->field, NOT_FOUND);
+		return;
+	}
+	if (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
+	    (col = column(st->field, sent)) != NULL) {
+		if (strcmp(st->constraint, "required") == 0)
+			vx_fa_add(&v, "body", col, "string_too_short",
+			    "String should have at least 1 character");
+		else if (strcmp(st->constraint, "max_length") == 0)
+			vx_fa_add(&v, "body", col, "string_too_long", st->message);
+		else if (strcmp(st->constraint, "utf8") == 0)
+			vx_fa_add(&v, "body", col, "string_unicode",
+			    "Input should be a valid string, unable to parse raw data as "
+			    "a "
+			    "unicode string");
+		else
+			vx_fa_add(&v, "body", col, "value_error", st->message);
+		vx_fa_reply(r, &v);
+		return;
+	}
+	if (st->code == VEXIL__V1__CODE__FAILED_PRECONDITION &&
+	    strcmp(st->field, "if_revision") == 0) {
+		vx_gw_fail(r, 409, NULL,
+		    "Feature flag was changed by another request; try again");
+		return;
+	}
+	vx_gw_fail_status(r, st);
+}
 
 /* A query integer >= 0 with a default; errors are collected in v. */
 static void
@@ -191,6 +235,11 @@ read_cols(struct vx_fa_errors *v, const cJSON *b, struct cols *c, bool create)
 	c->has_name = vx_fa_str(v, b, "name_flag", &c->name);
 	if (create)
 		required(v, b, "name_flag", c->has_name, "string_type", s);
+	/* A create's empty name is the core's refusal (mapped to this 422);
+	 * an update's would rename the flag after its key instead. */
+	else if (c->has_name == 1 && *c->name == '\0')
+		vx_fa_add(v, "body", "name_flag", "string_too_short",
+		    "String should have at least 1 character");
 	c->has_enabled = vx_fa_bool(v, b, "is_enabled", &c->enabled);
 	c->has_status = vx_fa_str(v, b, "status", &c->status);
 	c->has_strategy = vx_fa_str(v, b, "strategy", &c->strategy);
@@ -264,94 +313,11 @@ merge_meta(vx_gw_req *r, const Vexil__V1__Flag *old, const struct cols *c,
 	return 0;
 }
 
-/* ---- keys from names ---- */
-
-static bool
-key_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > KEY_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9');
-		if (!alnum && (i == 0 || (ch != '_' && ch != '-' && ch != '.')))
-			return false;
-	}
-	return true;
-}
-
-/* name_flag when it is a valid key; else its letters, digits, '_' and '.'
- * with every other run of bytes as one '-', from the first letter or
- * digit, at most SLUG_MAX long ("flag" when nothing is left). */
-static char *
-slug(vx_gw_req *r, const char *name)
-{
-	size_t n = strlen(name), o = 0;
-	char *k;
-
-	if (key_ok(name) && n <= SLUG_MAX)
-		return vx_arena_printf(r->arena, "%s", name);
-	if ((k = vx_arena_alloc(r->arena, SLUG_MAX + 1)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < n && o < SLUG_MAX; i++) {
-		char ch = name[i];
-		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9');
-		if (alnum || (o > 0 && (ch == '_' || ch == '.')))
-			k[o++] = ch;
-		else if (o > 0 && k[o - 1] != '-')
-			k[o++] = '-';
-	}
-	while (o > 0 && k[o - 1] == '-')
-		o--;
-	k[o] = '\0';
-	return o ? k : vx_arena_printf(r->arena, "flag");
-}
-
 /* ---- core calls ---- */
 
-/* The keys of the project's environments; false after answering. */
-static bool
-env_keys(vx_gw_req *r, Vexil__V1__EnvironmentList **out)
-{
-	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
-	vx_status st;
-
-	in.project = PROJECT;
-	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
-		fail_call(r, &st);
-		return false;
-	}
-	return true;
-}
-
-/* Sets the flag on or off in every environment; *f is the last reply. */
-static bool
-set_everywhere(vx_gw_req *r, Vexil__V1__Flag **f, bool enabled)
-{
-	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-	Vexil__V1__EnvironmentList *envs;
-	vx_status st;
-
-	if (!env_keys(r, &envs))
-		return false;
-	in.project = PROJECT;
-	in.key = (*f)->key;
-	in.enabled = enabled;
-	for (size_t i = 0; i < envs->n_environments; i++) {
-		in.environment = envs->environments[i]->key;
-		if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
-			fail_call(r, &st);
-			return false;
-		}
-	}
-	return true;
-}
-
-/* {feature_flag_id}: an integer, or 422; ids under 1 are simply not found. */
+/* {feature_flag_id}: an integer (ids under 1 are simply not found), or
+ * the flag's id as the other dialects print it ("flag-7", the UUID form);
+ * anything else is 422. */
 static bool
 path_id(vx_gw_req *r, uint64_t *id)
 {
@@ -360,25 +326,25 @@ path_id(vx_gw_req *r, uint64_t *id)
 	char *end;
 	long long n = strtoll(s, &end, 10);
 
-	if (*s == '\0' || *end != '\0') {
-		vx_fa_add(&v, "path", "feature_flag_id", "int_parsing",
-		    "Input should be a valid integer, unable to parse string as an integer");
-		vx_fa_reply(r, &v);
-		return false;
+	if (*s != '\0' && *end == '\0') {
+		*id = n > 0 ? (uint64_t)n : 0;
+		return true;
 	}
-	*id = n > 0 ? (uint64_t)n : 0;
-	return true;
+	if (vx_gw_id_parse(s, VX_GW_KIND_FLAG, id) == 0)
+		return true;
+	vx_fa_add(&v, "path", "feature_flag_id", "int_parsing",
+	    "Input should be a valid integer, unable to parse string as an integer");
+	vx_fa_reply(r, &v);
+	return false;
 }
 
+/* GetFlag of {feature_flag_id}; false after answering. */
 static bool
-load(vx_gw_req *r, Vexil__V1__Flag **f)
+load_id(vx_gw_req *r, uint64_t id, Vexil__V1__Flag **f)
 {
 	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	vx_status st;
-	uint64_t id;
 
-	if (!path_id(r, &id))
-		return false;
 	if (id == 0) {
 		vx_gw_fail(r, 404, "feature_flag_id", NOT_FOUND);
 		return false;
@@ -386,9 +352,34 @@ load(vx_gw_req *r, Vexil__V1__Flag **f)
 	in.project = PROJECT;
 	in.id = id;
 	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
-		fail_call(r, &st);
+		fail_call(r, &st, NULL);
 		return false;
 	}
+	return true;
+}
+
+static bool
+load(vx_gw_req *r, Vexil__V1__Flag **f)
+{
+	uint64_t id;
+
+	return path_id(r, &id) && load_id(r, id, f);
+}
+
+/* The project's revision, read before the flag a PUT changes. */
+static bool
+revision(vx_gw_req *r, uint64_t *rev)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+
+	in.project = PROJECT;
+	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &p, &st) != 0) {
+		fail_call(r, &st, NULL);
+		return false;
+	}
+	*rev = p->revision;
 	return true;
 }
 
@@ -399,63 +390,33 @@ ff_create(vx_gw_req *r)
 {
 	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
-	Vexil__V1__FlagEnvConfig *cfgs = NULL, **pcfgs = NULL;
-	Vexil__V1__EnvironmentList *envs;
 	struct cols c = {0};
 	struct vx_fa_errors v = {0};
 	vx_status st;
-	char *base;
 	cJSON *b;
-	int rc;
 
 	if (!vx_fa_need_credential(r) || !vx_fa_body(r, &b))
 		return;
 	read_cols(&v, b, &c, true);
 	if (vx_fa_reply(r, &v))
 		return;
-	if ((base = slug(r, c.name)) == NULL || merge_meta(r, NULL, &c, &f) != 0) {
+	if (merge_meta(r, NULL, &c, &f) != 0) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return;
 	}
+	/* One write: the core derives a free key from the name, and
+	 * is_enabled (default true) holds in every environment. */
+	f.key = "";
 	f.name = (char *)c.name;
-	/* is_enabled (default true) holds in every environment: the configs
-	 * go in with the flag, so it is one write. */
-	if (c.has_enabled != 1 || c.enabled) {
-		if (!env_keys(r, &envs))
-			return;
-		cfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*cfgs));
-		pcfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*pcfgs));
-		if (cfgs == NULL || pcfgs == NULL) {
-			vx_gw_fail(r, 500, NULL, "out of memory");
-			return;
-		}
-		for (size_t i = 0; i < envs->n_environments; i++) {
-			vexil__v1__flag_env_config__init(&cfgs[i]);
-			cfgs[i].environment = envs->environments[i]->key;
-			cfgs[i].enabled = true;
-			cfgs[i].rollout_percentage = 100;
-			pcfgs[i] = &cfgs[i];
-		}
-		f.envs = pcfgs;
-		f.n_envs = envs->n_environments;
-	}
 	in.project = PROJECT;
 	in.flag = &f;
-	for (int n = 1; n <= MAX_SUFFIX; n++) {
-		f.key = n == 1 ? base : vx_arena_printf(r->arena, "%s-%d", base, n);
-		if (f.key == NULL) {
-			vx_gw_fail(r, 500, NULL, "out of memory");
-			return;
-		}
-		rc = vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st);
-		if (rc == 0) {
-			vx_gw_reply_json(r, 201, record_json(out));
-			return;
-		}
-		if (st.code != VEXIL__V1__CODE__ALREADY_EXISTS || strcmp(st.field, "key") != 0)
-			break;
+	in.derive_key = true;
+	in.enabled = c.has_enabled != 1 || c.enabled;
+	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st, &f);
+		return;
 	}
-	fail_call(r, &st);
+	vx_gw_reply_json(r, 201, record_json(out));
 }
 
 static void
@@ -487,7 +448,7 @@ ff_list(vx_gw_req *r)
 			in.limit = limit ? PAGE : 1;
 		if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 			cJSON_Delete(arr);
-			fail_call(r, &st);
+			fail_call(r, &st, NULL);
 			return;
 		}
 		for (size_t i = 0; i < out->n_flags && (uint32_t)cJSON_GetArraySize(arr) < limit;
@@ -516,14 +477,22 @@ ff_get(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, record_json(f));
 }
 
+/*
+ * One UpdateFlag: name, the metadata columns merged into the flag's, and
+ * is_enabled in every environment, all in one write. The merge reads the
+ * flag first, so the write carries the revision read before it; when
+ * another write came between, the core refuses it unchanged and the PUT
+ * reads again (RETRIES times at most, then 409).
+ */
 static void
 ff_update(vx_gw_req *r)
 {
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
+	Vexil__V1__FlagEnvConfig env = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 	struct cols c = {0};
 	struct vx_fa_errors v = {0};
-	char *mask[2];
+	char *mask[3];
 	vx_status st;
 	cJSON *b;
 	uint64_t id;
@@ -531,27 +500,38 @@ ff_update(vx_gw_req *r)
 	if (!vx_fa_need_credential(r) || !path_id(r, &id) || !vx_fa_body(r, &b))
 		return;
 	read_cols(&v, b, &c, false);
-	if (vx_fa_reply(r, &v) || !load(r, &f))
+	if (vx_fa_reply(r, &v))
 		return;
 	if (c.has_name == 1) {
 		upd.name = (char *)c.name;
 		mask[in.n_update_mask++] = "name";
 	}
-	if (merge_meta(r, f, &c, &upd) != 0) {
-		vx_gw_fail(r, 500, NULL, "out of memory");
-		return;
-	}
 	mask[in.n_update_mask++] = "metadata";
+	if (c.has_enabled == 1) {
+		env.enabled = c.enabled;
+		in.env = &env;
+		in.all_environments = true;
+		mask[in.n_update_mask++] = "env.enabled";
+	}
 	in.project = PROJECT;
-	in.key = f->key;
 	in.update = &upd;
 	in.update_mask = mask;
-	if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
-		fail_call(r, &st);
-		return;
+	for (int attempt = 0;; attempt++) {
+		if (!revision(r, &in.if_revision) || !load_id(r, id, &f))
+			return;
+		if (merge_meta(r, f, &c, &upd) != 0) {
+			vx_gw_fail(r, 500, NULL, "out of memory");
+			return;
+		}
+		in.key = f->key;
+		if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) == 0)
+			break;
+		if (st.code != VEXIL__V1__CODE__FAILED_PRECONDITION ||
+		    strcmp(st.field, "if_revision") != 0 || attempt + 1 == RETRIES) {
+			fail_call(r, &st, &upd);
+			return;
+		}
 	}
-	if (c.has_enabled == 1 && !set_everywhere(r, &f, c.enabled))
-		return;
 	vx_gw_reply_json(r, 200, record_json(f));
 }
 
@@ -568,7 +548,7 @@ ff_delete(vx_gw_req *r)
 	in.project = PROJECT;
 	in.key = f->key;
 	if (vx_delete_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
-		fail_call(r, &st);
+		fail_call(r, &st, NULL);
 		return;
 	}
 	vx_gw_reply_empty(r, 204);

@@ -10,7 +10,8 @@
  *  - `environments` is each environment's enabled state, and `is_active`
  *    is the production environment's state. Writing `is_active` without an
  *    `environment` sets every environment (global); with one, only that
- *    environment;
+ *    environment; either way one core write (UpdateFlag with
+ *    all_environments / env / envs);
  *  - `created_at`/`updated_at` are the core's times in RFC 3339.
  * Errors are FastAPI's: {"detail": "..."}, and 422 with
  * {"detail": [{"loc", "msg", "type"}]} for validation, with pydantic v2's
@@ -34,25 +35,80 @@
 
 /* ---- errors ---- */
 
+/* The body field a core field path names, or NULL. */
+static const char *
+body_field(const char *field)
+{
+	static const struct {
+		const char *core, *body;
+	} map[] = {
+	    {"flag.key", "name"},
+	    {"flag.name", "name"},
+	    {"key", "name"},
+	    {"flag.description", "description"},
+	    {"update.description", "description"},
+	    {"description", "description"},
+	    {"flag.owner", "owner"},
+	    {"update.owner", "owner"},
+	    {"owner", "owner"},
+	    {"flag.metadata", "metadata"},
+	    {"update.metadata", "metadata"},
+	    {"metadata", "metadata"},
+	    {"flag.envs", "environments"},
+	    {"envs", "environments"},
+	};
 
-/* A refused core call: what the core did not find, in the document's
- * words; anything else through the status table. */
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		size_t n = strlen(map[i].core);
+		if (strncmp(field, map[i].core, n) == 0 &&
+		    (field[n] == '\0' || field[n] == '.' || field[n] == '['))
+			return map[i].body;
+	}
+	return NULL;
+}
+
+/*
+ * A refused core call: what the core did not find, in the document's
+ * words; text or a value the core refuses, pydantic's 422 at the body's
+ * field; anything else through the status table.
+ */
 static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
-	if (st->code != VEXIL__V1__CODE__NOT_FOUND)
-		vx_gw_fail_status(r, st);
-	else if (strcmp(st->field, "project") == 0)
+	struct vx_fa_errors v = {0};
+	const char *f = st->field;
+
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND && strcmp(f, "project") == 0)
 		vx_gw_fail(r, 404, "application", "Application not found");
-	else if (strcmp(st->field, "environment") == 0)
+	else if ((st->code == VEXIL__V1__CODE__NOT_FOUND &&
+	             strcmp(f, "environment") == 0) ||
+	         (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
+	             (strcmp(f, "env.environment") == 0 ||
+	                 strcmp(f, "envs.environment") == 0)))
+		/* An environment key that cannot exist is not found either. */
 		vx_gw_fail(r, 404, "environment", "Environment not found");
-	else if (strcmp(st->field, "id") == 0 || strcmp(st->field, "key") == 0)
+	else if (st->code == VEXIL__V1__CODE__NOT_FOUND &&
+	         (strcmp(f, "id") == 0 || strcmp(f, "key") == 0))
 		vx_gw_fail(r, 404, "name", "Feature toggle not found");
-	else
+	else if (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
+	         (strcmp(st->constraint, "utf8") == 0 ||
+	             strcmp(st->constraint, "nul") == 0) &&
+	         strcmp(f, "project") == 0) {
+		vx_fa_add(&v, "body", "application", "string_unicode",
+		    "Input should be a valid string, unable to parse raw data as a "
+		    "unicode "
+		    "string");
+		vx_fa_reply(r, &v);
+	} else if (st->code == VEXIL__V1__CODE__INVALID_ARGUMENT &&
+	           strcmp(st->constraint, "utf8") == 0 && body_field(f) != NULL) {
+		vx_fa_add(&v, "body", body_field(f), "string_unicode",
+		    "Input should be a valid string, unable to parse raw data as a "
+		    "unicode "
+		    "string");
+		vx_fa_reply(r, &v);
+	} else
 		vx_gw_fail_status(r, st);
 }
-
-
 
 /* Answers the collected errors; false when there were none. */
 
@@ -153,6 +209,20 @@ metadata_of(vx_gw_req *r, const cJSON *m, Vexil__V1__Flag *f)
 	return true;
 }
 
+/* The core's reference for an application: its name, or its id in any
+ * form a dialect prints ("proj-7", the UUID, "7"). */
+static const char *
+project_of(vx_gw_req *r, const char *app)
+{
+	uint64_t id;
+	const char *ref;
+
+	if (vx_gw_id_parse(app, VX_GW_KIND_PROJECT, &id) != 0)
+		return app;
+	ref = vx_arena_printf(r->arena, "%llu", (unsigned long long)id);
+	return ref ? ref : app;
+}
+
 /* The project: the body's `application`, else the query's, else the
  * global `default`. NULL after answering. */
 static const char *
@@ -211,58 +281,33 @@ toggle_json(const Vexil__V1__Flag *f, const char *app)
 
 /* ---- core calls ---- */
 
+/* `environments` as FlagEnvConfigs with their state (in the arena). */
 static bool
-list_envs(vx_gw_req *r, const char *app, Vexil__V1__EnvironmentList **out)
+env_configs(
+    vx_gw_req *r, const cJSON *per_env, Vexil__V1__FlagEnvConfig ***out, size_t *n)
 {
-	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
-	vx_status st;
-
-	in.project = (char *)app;
-	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, &st) != 0) {
-		fail_call(r, &st);
-		return false;
-	}
-	return true;
-}
-
-static bool
-known_env(const Vexil__V1__EnvironmentList *envs, const char *key)
-{
-	for (size_t i = 0; i < envs->n_environments; i++)
-		if (strcmp(envs->environments[i]->key, key) == 0)
-			return true;
-	return false;
-}
-
-/* Every key of `environments` (may be NULL) is one of the application's. */
-static bool
-known_envs(const Vexil__V1__EnvironmentList *envs, const cJSON *per_env)
-{
+	Vexil__V1__FlagEnvConfig **cfgs;
 	const cJSON *e;
+	size_t i = 0;
 
+	*n = 0;
+	if (per_env == NULL || cJSON_GetArraySize(per_env) == 0)
+		return true;
+	if ((cfgs = vx_arena_alloc(
+	         r->arena, (size_t)cJSON_GetArraySize(per_env) * sizeof(*cfgs))) == NULL)
+		return false;
 	cJSON_ArrayForEach(e, per_env)
 	{
-		if (!known_env(envs, e->string))
+		if ((cfgs[i] = vx_arena_alloc(r->arena, sizeof(**cfgs))) == NULL)
 			return false;
+		vexil__v1__flag_env_config__init(cfgs[i]);
+		cfgs[i]->environment = e->string;
+		cfgs[i]->enabled = cJSON_IsTrue(e);
+		cfgs[i]->rollout_percentage = 100;
+		i++;
 	}
-	return true;
-}
-
-static bool
-set_enabled(vx_gw_req *r, const char *app, Vexil__V1__Flag **f, const char *env,
-    bool enabled)
-{
-	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-	vx_status st;
-
-	in.project = (char *)app;
-	in.key = (*f)->key;
-	in.environment = (char *)env;
-	in.enabled = enabled;
-	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
-		fail_call(r, &st);
-		return false;
-	}
+	*out = cfgs;
+	*n = i;
 	return true;
 }
 
@@ -272,7 +317,7 @@ load(vx_gw_req *r, const char *app, Vexil__V1__Flag **f)
 	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	vx_status st;
 
-	in.project = (char *)app;
+	in.project = (char *)project_of(r, app);
 	in.key = (char *)vx_gw_param(r, "toggle_name");
 	if (vx_get_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, f, &st) != 0) {
 		fail_call(r, &st);
@@ -288,8 +333,6 @@ t_create(vx_gw_req *r)
 {
 	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
-	Vexil__V1__FlagEnvConfig *cfgs, **pcfgs;
-	Vexil__V1__EnvironmentList *envs;
 	const cJSON *meta = NULL, *per_env = NULL;
 	const char *name = NULL, *desc = NULL, *owner = NULL, *app;
 	struct vx_fa_errors v = {0};
@@ -313,37 +356,22 @@ t_create(vx_gw_req *r)
 	if (vx_fa_obj(&v, b, "environments", &per_env) == 1)
 		check_environments(&v, per_env);
 	app = application(r, b, &v);
-	if (vx_fa_reply(r, &v) || !list_envs(r, app, &envs))
+	if (vx_fa_reply(r, &v))
 		return;
-	if (!known_envs(envs, per_env)) {
-		vx_gw_fail(r, 404, "environments", "Environment not found");
-		return;
-	}
-	cfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*cfgs));
-	pcfgs = vx_arena_alloc(r->arena, (envs->n_environments + 1) * sizeof(*pcfgs));
-	if (cfgs == NULL || pcfgs == NULL || (meta && !metadata_of(r, meta, &f))) {
+	if ((meta && !metadata_of(r, meta, &f)) ||
+	    !env_configs(r, per_env, &f.envs, &f.n_envs)) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return;
 	}
-	/* is_active holds everywhere, unless environments says otherwise;
-	 * the configs go in with the flag, so it is one write. */
-	for (size_t i = 0; i < envs->n_environments; i++) {
-		const cJSON *s = per_env ? cJSON_GetObjectItemCaseSensitive(per_env,
-		                               envs->environments[i]->key)
-		                         : NULL;
-		vexil__v1__flag_env_config__init(&cfgs[i]);
-		cfgs[i].environment = envs->environments[i]->key;
-		cfgs[i].enabled = s ? cJSON_IsTrue(s) : active;
-		cfgs[i].rollout_percentage = 100;
-		pcfgs[i] = &cfgs[i];
-	}
-	f.envs = pcfgs;
-	f.n_envs = envs->n_environments;
+	/* One write: `environments` as configs, and is_active in every other
+	 * environment of the application (CreateFlag.enabled). An unknown
+	 * environment is the core's NOT_FOUND, and nothing is made. */
 	f.key = (char *)name;
 	f.description = (char *)(desc ? desc : "");
 	f.owner = (char *)(owner ? owner : "");
-	in.project = (char *)app;
+	in.project = (char *)project_of(r, app);
 	in.flag = &f;
+	in.enabled = active;
 	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -370,7 +398,7 @@ t_list(vx_gw_req *r)
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return;
 	}
-	in.project = (char *)app;
+	in.project = (char *)project_of(r, app);
 	in.limit = PAGE;
 	do {
 		if (vx_list_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
@@ -407,18 +435,26 @@ t_get(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, toggle_json(f, app));
 }
 
+/*
+ * One UpdateFlag: description, owner, metadata (replaced whole) and the
+ * state in one write. `environment` with is_active sets that environment
+ * (env); is_active alone sets every environment (all_environments);
+ * `environments` sets each one named after those (envs). Nothing is read
+ * first, so there is nothing to lose to a concurrent write; an unknown
+ * toggle or environment is the core's NOT_FOUND and changes nothing.
+ */
 static void
 t_update(vx_gw_req *r)
 {
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
-	Vexil__V1__EnvironmentList *envs = NULL;
-	const cJSON *meta = NULL, *per_env = NULL, *e;
+	Vexil__V1__FlagEnvConfig one = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	const cJSON *meta = NULL, *per_env = NULL;
 	const char *desc = NULL, *owner = NULL, *env = NULL, *app;
 	struct vx_fa_errors v = {0};
 	bool active = false;
 	int has_active, has_env;
-	char *mask[3];
+	char *mask[4];
 	vx_status st;
 	cJSON *b;
 
@@ -440,47 +476,38 @@ t_update(vx_gw_req *r)
 	if (has_env == 1 && has_active == 0)
 		vx_fa_add(&v, "body", "is_active", "missing", "Field required");
 	app = application(r, b, &v);
-	if (vx_fa_reply(r, &v) || !load(r, app, &f))
+	if (vx_fa_reply(r, &v))
 		return;
-	/* Environments are checked before anything is written, so a PUT
-	 * naming an unknown one changes nothing. */
-	if (has_env == 1 || has_active == 1 || per_env) {
-		if (!list_envs(r, app, &envs))
-			return;
-		if ((has_env == 1 && !known_env(envs, env)) || !known_envs(envs, per_env)) {
-			vx_gw_fail(r, 404, "environment", "Environment not found");
-			return;
-		}
+	upd.description = (char *)(desc ? desc : "");
+	upd.owner = (char *)(owner ? owner : "");
+	if ((meta && !metadata_of(r, meta, &upd)) ||
+	    !env_configs(r, per_env, &in.envs, &in.n_envs)) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return;
 	}
-	if (in.n_update_mask > 0) {
-		upd.description = (char *)(desc ? desc : "");
-		upd.owner = (char *)(owner ? owner : "");
-		if (meta && !metadata_of(r, meta, &upd)) {
-			vx_gw_fail(r, 500, NULL, "out of memory");
-			return;
-		}
-		in.project = (char *)app;
-		in.key = f->key;
-		in.update = &upd;
-		in.update_mask = mask;
-		if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
-			fail_call(r, &st);
-			return;
-		}
+	if (has_active == 1) {
+		one.enabled = active;
+		if (has_env == 1)
+			one.environment = (char *)env;
+		else
+			in.all_environments = true;
+		in.env = &one;
 	}
-	if (has_env == 1) {
-		if (!set_enabled(r, app, &f, env, active))
-			return;
-	} else if (has_active == 1) {
-		/* No environment: the state is global, set in every environment. */
-		for (size_t i = 0; i < envs->n_environments; i++)
-			if (!set_enabled(r, app, &f, envs->environments[i]->key, active))
-				return;
+	if (has_active == 1 || in.n_envs > 0)
+		mask[in.n_update_mask++] = "env.enabled";
+	in.project = (char *)project_of(r, app);
+	in.key = (char *)vx_gw_param(r, "toggle_name");
+	if (in.n_update_mask == 0) {
+		/* Nothing to change: the toggle as it is, and no write. */
+		if (load(r, app, &f))
+			vx_gw_reply_json(r, 200, toggle_json(f, app));
+		return;
 	}
-	cJSON_ArrayForEach(e, per_env)
-	{
-		if (!set_enabled(r, app, &f, e->string, cJSON_IsTrue(e)))
-			return;
+	in.update = &upd;
+	in.update_mask = mask;
+	if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
+		fail_call(r, &st);
+		return;
 	}
 	vx_gw_reply_json(r, 200, toggle_json(f, app));
 }

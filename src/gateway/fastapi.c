@@ -7,9 +7,9 @@
  * `default`. A project name resolves in the caller's owner space (see
  * docs/gateway.md), so an API key sees the `default` project vexild
  * created with the database (and its seeded table flags), and a signed-up
- * user sees a `default` of their own, which is created on their first
- * request here. A user never reaches the shared one: sign-up is open, and
- * anyone could otherwise rewrite the service's global flags.
+ * user sees a `default` of their own, which vexild creates with the
+ * account (RegisterUser). A user never reaches the shared one: sign-up is
+ * open, and anyone could otherwise rewrite the service's global flags.
  */
 #include "gateway/fastapi.h"
 
@@ -21,9 +21,6 @@
 #include "gateway/format.h"
 #include "gateway/json.h"
 #include "gateway/rpc.h"
-
-#define USER_PROJECT "default"
-
 
 void
 vx_fa_error(vx_gw_req *r, int status, const char *field, const char *message)
@@ -101,6 +98,9 @@ vx_fa_body(vx_gw_req *r, cJSON **out)
 		if (r->body_len != 0)
 			return true;
 		vx_fa_add(&v, "body", NULL, "missing", "Field required");
+	} else if (r->json == NULL && r->err_field[0]) {
+		/* A string holding \u0000 (json.c), refused rather than cut. */
+		vx_fa_add(&v, "body", r->err_field, "value_error", r->err_msg);
 	} else if (r->json == NULL) {
 		vx_fa_add(&v, "body", NULL, "json_invalid", "JSON decode error");
 	} else {
@@ -186,32 +186,30 @@ vx_fa_int(struct vx_fa_errors *v, const cJSON *o, const char *name, int64_t *out
 }
 
 /*
- * A user's own `default` project, created on first use (see the top of the
- * file). A read first, so that later requests cost one lookup; two first
- * requests at once may both create, and the loser's ALREADY_EXISTS is
- * success. A bad or expired token fails the lookup with 401 here.
+ * An API key's request is admitted as on /v1 (vx_gw_admit): vexild counts
+ * it against the key's rate limit, so a key refused 429 there is refused
+ * here too. Over the limit: 429 {"detail": ...} with Retry-After. A
+ * user's token is not limited (vexild limits API keys only), so it costs
+ * no call here.
  */
 static bool
-user_default(vx_gw_req *r)
+admit(vx_gw_req *r)
 {
-	Vexil__V1__GetProjectRequest get = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__CreateProjectRequest add = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
+	Vexil__V1__AdmitReply *out;
 	vx_status st;
+	int rc = vx_gw_admit(r, &out, &st);
 
-	get.project = USER_PROJECT;
-	if (vx_get_project_as(vx_gw_client(r), VX_GW_OPTS(r), &get, &p, &st) == 0)
-		return true;
-	if (st.code == VEXIL__V1__CODE__NOT_FOUND) {
-		add.name = USER_PROJECT;
-		add.description = "Your records in the feature-flag table and toggles APIs";
-		if (vx_create_project_as(vx_gw_client(r), VX_GW_OPTS(r), &add, &p, &st) ==
-		        0 ||
-		    st.code == VEXIL__V1__CODE__ALREADY_EXISTS)
-			return true;
+	if (rc < 0) {
+		vx_gw_fail_status(r, &st);
+		return false;
 	}
-	vx_gw_fail_status(r, &st);
-	return false;
+	if (rc == 1) {
+		vx_gw_fail(r, 429, NULL,
+		    "Rate limit of %u requests per minute exceeded; retry in %s s",
+		    out->rate->limit, vx_gw_res_header(r, "Retry-After"));
+		return false;
+	}
+	return true;
 }
 
 bool
@@ -232,7 +230,7 @@ vx_fa_need_credential(vx_gw_req *r)
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
-	return strcmp(scheme, "Bearer") != 0 || user_default(r);
+	return strcmp(scheme, "ApiKey") != 0 || admit(r);
 }
 
 bool

@@ -39,8 +39,9 @@ int vx_fa_bool(struct vx_fa_errors *v, const cJSON *o, const char *name, bool *o
 int vx_fa_int(struct vx_fa_errors *v, const cJSON *o, const char *name, int64_t *out);
 int vx_fa_obj(struct vx_fa_errors *v, const cJSON *o, const char *name, const cJSON **out);
 /* "Authorization: Bearer <jwt>" or "ApiKey <key>" becomes the request's
- * credential; false after answering 401 "Not authenticated". A user's
- * own `default` project is created on their first request (fastapi.c). */
+ * credential, and an API key is admitted through its rate limit
+ * (vx_gw_admit); false after answering 401 "Not authenticated", the
+ * core's refusal of the key, or 429. */
 bool vx_fa_need_credential(vx_gw_req *r);
 /* Adds item under name (false when item is NULL). */
 bool vx_fa_put(cJSON *o, const char *name, cJSON *item);

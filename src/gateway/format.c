@@ -55,6 +55,32 @@ vx_gw_uuid_parse(const char *s, enum vx_gw_kind kind, uint64_t *id)
 	return 0;
 }
 
+static int
+decimal_id(const char *s, uint64_t *id)
+{
+	if (s[0] < '1' || s[0] > '9' || vx_parse_u64(s, id) != 0 || *id == 0)
+		return VX_EINVAL;
+	return 0;
+}
+
+int
+vx_gw_id_parse(const char *s, enum vx_gw_kind kind, uint64_t *id)
+{
+	static const char *const prefix[] = {[VX_GW_KIND_PROJECT] = "proj-",
+	    [VX_GW_KIND_FLAG] = "flag-",
+	    [VX_GW_KIND_RULE] = "rule-"};
+	const char *p =
+	    (size_t)kind < sizeof(prefix) / sizeof(prefix[0]) ? prefix[kind] : NULL;
+
+	if (s == NULL)
+		return VX_EINVAL;
+	if (vx_gw_uuid_parse(s, kind, id) == 0)
+		return 0;
+	if (p && strncmp(s, p, strlen(p)) == 0)
+		return decimal_id(s + strlen(p), id);
+	return decimal_id(s, id);
+}
+
 void
 vx_gw_time_format(char out[32], int64_t unix_ms)
 {

@@ -40,6 +40,16 @@ void vx_gw_uuid_format(char out[VX_GW_UUID_LEN + 1], enum vx_gw_kind kind, uint6
  */
 int vx_gw_uuid_parse(const char *s, enum vx_gw_kind kind, uint64_t *id) VX_MUST_USE;
 
+/*
+ * An id in any form a dialect prints for an entity of this kind: the UUID
+ * form above (the flag-service API), "<prefix>-<id>" with prefix "proj",
+ * "flag" or "rule" (the platform API; users have none), or the bare
+ * decimal id (the table API's ids, the core's own). Digits have no sign
+ * and no leading zero.
+ * @return 0 with *id set (never 0); VX_EINVAL for anything else.
+ */
+int vx_gw_id_parse(const char *s, enum vx_gw_kind kind, uint64_t *id) VX_MUST_USE;
+
 /* Writes unix_ms as RFC 3339 UTC with whole seconds, 2024-12-14T10:00:00Z
  * (21 bytes with the NUL; out has room for 32). */
 void vx_gw_time_format(char out[32], int64_t unix_ms);

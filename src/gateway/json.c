@@ -5,17 +5,24 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "wire/text.h"
 
 int
 vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
 {
+	char msg[sizeof(r->err_msg)];
 	va_list ap;
 
-	snprintf(r->err_field, sizeof(r->err_field), "%.63s", field ? field : "");
+	/* Both may echo the request (a key of its JSON): escaped, so that
+	 * the error body is valid JSON and one log line. */
+	vx_text_escape(r->err_field, sizeof(r->err_field), field ? field : "");
 	va_start(ap, fmt);
-	vsnprintf(r->err_msg, sizeof(r->err_msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	vx_text_escape(r->err_msg, sizeof(r->err_msg), msg);
 	return -1;
 }
 
@@ -28,10 +35,99 @@ only_space(const char *p, const char *end)
 	return true;
 }
 
+/*
+ * NUL inside a string. cJSON decodes "\u0000" into a NUL byte and so cuts
+ * the string there; {"key":"nul\u0000tail"} would become "nul". So the
+ * escape is rewritten before parsing into the two bytes C0 80 (an
+ * overlong NUL, never valid UTF-8, so never in a string we keep), and a
+ * string or key holding them afterwards is refused, naming the field.
+ */
+#define NUL_MARK "\xc0\x80"
+
+/* A copy of text[0..n) with every \u0000 escape inside a string as
+ * NUL_MARK (malloc'ed, *len set), or NULL when there is none or out of
+ * memory (*oom then). */
+static char *
+mark_nuls(const char *text, size_t n, size_t *len, bool *oom)
+{
+	bool in_str = false, any = false;
+	size_t o = 0;
+	char *c;
+
+	*oom = false;
+	for (size_t i = 0; i < n && !any; i++) {
+		if (!in_str)
+			in_str = text[i] == '"';
+		else if (text[i] == '"')
+			in_str = false;
+		else if (text[i] == '\\' && i + 1 < n) {
+			any = n - i >= 6 && memcmp(text + i, "\\u0000", 6) == 0;
+			i++;
+		}
+	}
+	if (!any)
+		return NULL;
+	if ((c = malloc(n)) == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		if (in_str && text[i] == '\\' && n - i >= 6 &&
+		    memcmp(text + i, "\\u0000", 6) == 0) {
+			memcpy(c + o, NUL_MARK, 2);
+			o += 2;
+			i += 5;
+			continue;
+		}
+		if (!in_str)
+			in_str = text[i] == '"';
+		else if (text[i] == '"')
+			in_str = false;
+		else if (text[i] == '\\' && i + 1 < n)
+			c[o++] = text[i++];
+		c[o++] = text[i];
+	}
+	*len = o;
+	return c;
+}
+
+/* The first member (at any depth) whose key or string holds NUL_MARK:
+ * its path ("metadata.owner", "values[2]") in out; false when none. */
+static bool
+find_nul(const cJSON *item, char *out, size_t cap, size_t len)
+{
+	int i = 0;
+
+	for (const cJSON *c = item->child; c; c = c->next, i++) {
+		int n = c->string ? snprintf(out + len, cap - len, "%s%s", len ? "." : "",
+		                        c->string)
+		                  : snprintf(out + len, cap - len, "[%d]", i);
+		size_t l = n < 0                   ? len
+		           : len + (size_t)n < cap ? len + (size_t)n
+		                                   : cap - 1;
+		if ((c->string && strstr(c->string, NUL_MARK)) ||
+		    (cJSON_IsString(c) && strstr(c->valuestring, NUL_MARK)) ||
+		    find_nul(c, out, cap, l)) {
+			/* A key is named up to its NUL. */
+			char *m = strstr(out, NUL_MARK);
+			if (m)
+				*m = '\0';
+			return true;
+		}
+		out[len] = '\0';
+	}
+	return false;
+}
+
 int
 vx_gw_json_body(vx_gw_req *r, bool empty_ok, cJSON **out)
 {
 	const char *text = (const char *)r->body, *end = NULL;
+	char path[64] = "";
+	size_t len = r->body_len;
+	char *marked = NULL;
+	bool oom;
 
 	*out = NULL;
 	if (r->json == NULL) {
@@ -41,16 +137,30 @@ vx_gw_json_body(vx_gw_req *r, bool empty_ok, cJSON **out)
 			if ((r->json = cJSON_CreateObject()) == NULL)
 				return vx_gw_json_refuse(r, NULL, "out of memory");
 		} else {
+			if ((marked = mark_nuls(text, len, &len, &oom)) != NULL)
+				text = marked;
+			else if (oom)
+				return vx_gw_json_refuse(r, NULL, "out of memory");
 			/* cJSON stops at a NUL, so one inside the body is trailing
 			 * garbage like any other. */
-			r->json = cJSON_ParseWithLengthOpts(text, r->body_len, &end, false);
-			if (r->json == NULL)
-				return vx_gw_json_refuse(r, NULL, "Malformed JSON in request body");
-			if (!only_space(end, text + r->body_len)) {
+			r->json = cJSON_ParseWithLengthOpts(text, len, &end, false);
+			if (r->json != NULL && !only_space(end, text + len)) {
 				cJSON_Delete(r->json);
 				r->json = NULL;
+				free(marked);
 				return vx_gw_json_refuse(r, NULL,
 				    "Malformed JSON in request body: trailing data");
+			}
+			free(marked);
+			if (r->json == NULL)
+				return vx_gw_json_refuse(
+				    r, NULL, "Malformed JSON in request body");
+			if (marked && find_nul(r->json, path, sizeof(path), 0)) {
+				cJSON_Delete(r->json);
+				r->json = NULL;
+				return vx_gw_json_refuse(r, path[0] ? path : "body",
+				    "%s must not contain a NUL character (\\u0000)",
+				    path[0] ? path : "body");
 			}
 		}
 	}

@@ -52,7 +52,6 @@ vx_gw_key_credential(vx_gw_req *r)
 		key = vx_gw_header(r, "X-API-Key");
 	if (key == NULL || !vx_gw_token_ok(key))
 		return NULL;
-	return vx_arena_printf(r->arena, "%s %s",
-	    strncmp(key, VX_SDKKEY_PREFIX, strlen(VX_SDKKEY_PREFIX)) == 0 ? "SdkKey" : "ApiKey",
-	    key);
+	return vx_arena_printf(
+	    r->arena, "%s %s", vx_is_sdk_key(key) ? "SdkKey" : "ApiKey", key);
 }

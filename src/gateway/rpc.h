@@ -65,8 +65,8 @@ int vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st) VX_MUS
 /*
  * The key of "Authorization: Bearer <key>" or "X-API-Key: <key>" (the
  * OFREP documents' forms) as a core credential: "SdkKey <key>" for an SDK
- * key (VX_SDKKEY_PREFIX), else "ApiKey <key>". NULL when there is none or
- * it is not a token (vx_gw_token_ok), or out of memory.
+ * key (vx_is_sdk_key: sdk_, or an old vxs_), else "ApiKey <key>". NULL when there is none
+ * or it is not a token (vx_gw_token_ok), or out of memory.
  */
 const char *vx_gw_key_credential(vx_gw_req *r);
 

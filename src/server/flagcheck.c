@@ -14,6 +14,9 @@
 
 #define MAX_TAGS 50
 #define MAX_META 64
+/* A metadata value is text like a flag's name (the table API keeps its
+ * long-text columns there). */
+#define META_VALUE_MAX 10000
 #define MAX_VARIANTS 100
 #define MAX_RULES 200
 #define MAX_CONDITIONS 50
@@ -207,8 +210,10 @@ vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 		    "at most %d metadata entries", MAX_META);
 	for (size_t i = 0; i < f->n_metadata; i++) {
 		snprintf(field, sizeof(field), "metadata[%zu]", i);
-		if ((rc = vx_check_text(c, field, f->metadata[i]->key, 1, VX_KEY_MAX)) != 0 ||
-		    (rc = vx_check_text(c, field, f->metadata[i]->value, 0, 4096)) != 0)
+		if ((rc = vx_check_text(c, field, f->metadata[i]->key, 1, VX_KEY_MAX)) !=
+		        0 ||
+		    (rc = vx_check_text(
+		         c, field, f->metadata[i]->value, 0, META_VALUE_MAX)) != 0)
 			return rc;
 	}
 	if (f->n_variants == 0)

@@ -72,42 +72,6 @@ struct vx_server {
 	int nworkers;
 };
 
-/*
- * Copies a formatted message into out, escaping what a request may have
- * put in it: control characters and bytes that are not UTF-8 become
- * \xNN, and a character cut by a %.Ns precision is dropped whole, so a
- * message is always printable UTF-8 (gateways put it in JSON, logs in
- * one line).
- */
-static void
-escape_message(char *out, size_t cap, const char *in)
-{
-	size_t o = 0, n = strlen(in);
-
-	for (size_t i = 0; i < n && o + 1 < cap;) {
-		unsigned char b = (unsigned char)in[i];
-		size_t len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
-		if (b >= 0x80 && i + len <= n &&
-		    vx_utf8_valid((const uint8_t *)in + i, len)) {
-			if (o + len + 1 > cap)
-				break;
-			memcpy(out + o, in + i, len);
-			o += len;
-			i += len;
-		} else if (b < 0x20 || b == 0x7f || b >= 0x80) {
-			if (o + 5 > cap)
-				break;
-			snprintf(out + o, cap - o, "\\x%02x", b);
-			o += 4;
-			i++;
-		} else {
-			out[o++] = (char)b;
-			i++;
-		}
-	}
-	out[o] = '\0';
-}
-
 int
 vx_fail(
     vx_call *c, int err, const char *field, const char *constraint, const char *fmt, ...)
@@ -118,7 +82,7 @@ vx_fail(
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	escape_message(esc, sizeof(esc), msg);
+	vx_text_escape(esc, sizeof(esc), msg);
 	vx_status_set(&c->st, vx_code_from_err(err), field, constraint, "%s", esc);
 	return err;
 }

@@ -50,6 +50,37 @@ vx_utf8_valid(const uint8_t *s, size_t n)
 	return true;
 }
 
+void
+vx_text_escape(char *out, size_t cap, const char *in)
+{
+	size_t o = 0, n = strlen(in);
+
+	if (cap == 0)
+		return;
+	for (size_t i = 0; i < n && o + 1 < cap;) {
+		unsigned char b = (unsigned char)in[i];
+		size_t len = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+		if (b >= 0x80 && i + len <= n &&
+		    vx_utf8_valid((const uint8_t *)in + i, len)) {
+			if (o + len + 1 > cap)
+				break;
+			memcpy(out + o, in + i, len);
+			o += len;
+			i += len;
+		} else if (b < 0x20 || b == 0x7f || b >= 0x80) {
+			if (o + 5 > cap)
+				break;
+			snprintf(out + o, cap - o, "\\x%02x", b);
+			o += 4;
+			i++;
+		} else {
+			out[o++] = (char)b;
+			i++;
+		}
+	}
+	out[o] = '\0';
+}
+
 static bool
 varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {

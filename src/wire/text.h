@@ -34,6 +34,15 @@ enum vx_text_fault {
 bool vx_utf8_valid(const uint8_t *s, size_t n);
 
 /*
+ * Copies in into out (cap bytes, NUL-terminated), escaping what a request
+ * may have put in it: control characters and bytes that are not UTF-8
+ * become \xNN, and a character that does not fit is dropped whole, so the
+ * copy is always printable UTF-8 (gateways put it in JSON, logs in one
+ * line). For messages that echo request values.
+ */
+void vx_text_escape(char *out, size_t cap, const char *in);
+
+/*
  * Checks every string field of the message packed in data[0..len) whose
  * type is d, nested messages included.
  * @param[out] path  on a fault, the field's path ("flag.variants.key"),

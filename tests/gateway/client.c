@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -196,4 +197,66 @@ vx_fmt(const char *f, ...)
 	vsnprintf(b, sizeof(bufs[0]), f, ap);
 	va_end(ap);
 	return b;
+}
+
+struct racer {
+	const vx_http_req *req;
+	vx_http_res *res;
+	pthread_barrier_t *go;
+};
+
+static void *
+race_one(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->go);
+	*r->res = vx_http(r->req);
+	return NULL;
+}
+
+void
+vx_http_race(const vx_http_req *reqs, size_t n, vx_http_res *out)
+{
+	pthread_t *th = calloc(n, sizeof(*th));
+	struct racer *rs = calloc(n, sizeof(*rs));
+	pthread_barrier_t go;
+
+	cr_assert(th && rs && n > 0);
+	cr_assert_eq(pthread_barrier_init(&go, NULL, (unsigned)n), 0);
+	for (size_t i = 0; i < n; i++) {
+		rs[i] = (struct racer){&reqs[i], &out[i], &go};
+		cr_assert_eq(pthread_create(&th[i], NULL, race_one, &rs[i]), 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	free(rs);
+	free(th);
+}
+
+uint64_t
+vx_project_revision(vx_client *c, const char *project)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	uint64_t rev;
+
+	in.project = (char *)project;
+	cr_assert(vx_get_project(c, &in, &p, &st) == 0, "GetProject %s: %s", project,
+	    st.message);
+	rev = p->revision;
+	vx_free(p);
+	return rev;
+}
+
+void
+vx_expect_writes(const vx_http_res *r, long status, uint64_t before, uint64_t after,
+    uint64_t writes, const char *what)
+{
+	cr_assert_eq(r->status, status, "%s: status %ld, wanted %ld: %s", what, r->status,
+	    status, r->body);
+	cr_assert_eq(after - before, writes, "%s made %llu writes, not %llu", what,
+	    (unsigned long long)(after - before), (unsigned long long)writes);
 }

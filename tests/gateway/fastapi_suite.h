@@ -19,11 +19,24 @@
 static vx_harness h;
 static vx_gateway g;
 
+/* vexild with a rate limit of its own per API key (every request with
+ * one is admitted through it); rate NULL: one no test reaches. */
+static void
+start(const char *rate)
+{
+	/* Static: the harness keeps the pointer for vx_harness_restart(). */
+	static const char *extra[] = {"--rate-limit", NULL, NULL};
+
+	extra[1] = rate ? rate : "100000";
+
+	vx_harness_start(&h, extra);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
 static void
 setup(void)
 {
-	vx_harness_start(&h, NULL);
-	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+	start(NULL);
 }
 
 static void
@@ -148,6 +161,38 @@ expect_422(vx_http_res *r, const char *where, const char *field, const char *typ
 	}
 	cr_assert(found, "no error at %s.%s in %s", where, field ? field : "", r->body);
 	vx_http_res_free(r);
+}
+
+/* ---- one request, one write ---- */
+
+/* The revision of the `default` project, where both documents' records
+ * live, read through libvexil. */
+static uint64_t
+rev(void)
+{
+	return vx_project_revision(h.admin, "default");
+}
+
+/* A request with the admin key that must answer status and move the
+ * revision by exactly writes (0 for a read or a refusal). */
+static vx_http_res
+counted(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	uint64_t before = rev();
+	vx_http_res r = req(method, path, body);
+
+	vx_expect_writes(
+	    &r, status, before, rev(), writes, vx_fmt("%s %s", method, path));
+	return r;
+}
+
+static void
+counted_free(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	vx_http_res r = counted(method, path, body, status, writes);
+	vx_http_res_free(&r);
 }
 
 #endif

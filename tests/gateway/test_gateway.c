@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@
 
 #include "auth/auth.h"
 #include "client.h"
+#include "gateway/format.h"
 #include "harness.h"
 
 static vx_harness h;
@@ -43,6 +45,18 @@ teardown(void)
 }
 
 TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 180);
+
+/* For tests that make a thousand flags: vexild without fsync. */
+static void
+setup_nosync(void)
+{
+	static const char *const extra[] = {"--no-sync", NULL};
+
+	vx_harness_start(&h, extra);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+}
+
+TestSuite(gateway_bulk, .init = setup_nosync, .fini = teardown, .timeout = 180);
 
 /* ---- helpers ---- */
 
@@ -1625,4 +1639,262 @@ Test(gateway, without_vexild_calls_fail_with_5xx_and_health_stays_up)
 	vx_http_res_free(&r);
 	cr_assert_eq(vx_gateway_stop(&lone), 0);
 	unlink(lone.log);
+}
+
+/* ---- one request, one write ---- */
+
+/* The revision of the project with this UUID, read as its owner. */
+static uint64_t
+rev_of(vx_client *c, const char *project_uuid)
+{
+	uint64_t id;
+
+	cr_assert_eq(vx_gw_uuid_parse(project_uuid, VX_GW_KIND_PROJECT, &id), 0);
+	return vx_project_revision(c, vx_fmt("%llu", (unsigned long long)id));
+}
+
+struct counter {
+	vx_client *c;
+	const char *token, *project;
+};
+
+static vx_http_res
+counted(const struct counter *k, const char *method, const char *path, const char *body,
+    long status, uint64_t writes)
+{
+	uint64_t before = rev_of(k->c, k->project), after;
+	vx_http_res r = req(method, path, k->token, body);
+
+	expect_status(&r, status);
+	after = rev_of(k->c, k->project);
+	cr_assert_eq(after - before, writes, "%s %s made %llu writes, not %llu", method,
+	    path, (unsigned long long)(after - before), (unsigned long long)writes);
+	return r;
+}
+
+static void
+counted_free(const struct counter *k, const char *method, const char *path,
+    const char *body, long status, uint64_t writes)
+{
+	vx_http_res r = counted(k, method, path, body, status, writes);
+	vx_http_res_free(&r);
+}
+
+Test(gateway, every_write_request_makes_one_revision_and_a_read_none)
+{
+	char *token = user_token("count@example.com");
+	char pid[64], fid[64], rid[64];
+	struct counter k = {
+	    vx_harness_client(&h, vx_fmt("Bearer %s", token)), token, pid};
+	const char *flags, *flag, *rules, *rule;
+	vx_http_res r;
+
+	new_project(token, "counted", pid, NULL);
+	flags = strdup(vx_fmt("/api/projects/%s/flags", pid));
+	r = counted(&k, "POST", flags, "{\"key\":\"f\",\"enabled\":true}", 201, 1);
+	snprintf(fid, sizeof(fid), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	flag = strdup(vx_fmt("%s/%s", flags, fid));
+	rules = strdup(vx_fmt("%s/rules", flag));
+	counted_free(&k, "GET", flags, NULL, 200, 0);
+	counted_free(&k, "GET", flag, NULL, 200, 0);
+	counted_free(&k, "GET", vx_fmt("/api/projects/%s", pid), NULL, 200, 0);
+	counted_free(&k, "PUT", flag,
+	    "{\"name\":\"F\",\"enabled\":false,\"rollout_percentage\":50}", 200, 1);
+	counted_free(&k, "POST", vx_fmt("%s/toggle", flag), NULL, 200, 1);
+	r = counted(&k, "POST", rules,
+	    "{\"rule_type\":\"user_id\",\"rule_value\":\"u1\"}", 201, 1);
+	snprintf(rid, sizeof(rid), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	rule = strdup(vx_fmt("%s/%s", rules, rid));
+	counted_free(&k, "GET", rules, NULL, 200, 0);
+	counted_free(&k, "GET", rule, NULL, 200, 0);
+	/* A value alone keeps the type: read, then written with if_revision. */
+	counted_free(&k, "PUT", rule, "{\"rule_value\":\"u2\"}", 200, 1);
+	counted_free(&k, "PUT", rule, "{\"enabled\":false,\"priority\":3}", 200, 1);
+	counted_free(&k, "DELETE", rule, NULL, 204, 1);
+	counted_free(&k, "DELETE", rule, NULL, 404, 0);
+	counted_free(&k, "POST", flags, "{\"key\":\"f\"}", 409, 0);
+	counted_free(&k, "POST", flags, "{\"key\":\"9f\"}", 400, 0);
+	counted_free(&k, "PUT", vx_fmt("/api/projects/%s", pid),
+	    "{\"description\":\"d\"}", 200, 1);
+	r = counted(
+	    &k, "POST", vx_fmt("/api/projects/%s/regenerate-key", pid), NULL, 200, 1);
+	cr_assert(strncmp(jstr(&r, "sdk_key"), "sdk_", 4) == 0, "%s", r.body);
+	cr_assert_eq(strlen(jstr(&r, "sdk_key")), 36, "%s", r.body);
+	vx_http_res_free(&r);
+	counted_free(&k, "DELETE", flag, NULL, 204, 1);
+	vx_client_close(k.c);
+	free((void *)flags);
+	free((void *)flag);
+	free((void *)rules);
+	free((void *)rule);
+	free(token);
+}
+
+/* Toggles flip the state inside the core's write: eight at once flip it
+ * eight times, back to where it was. */
+Test(gateway, concurrent_toggles_each_flip_the_flag_once)
+{
+	enum { N = 8 };
+	char *token = user_token("race@example.com");
+	char pid[64], fid[64], auth[1200], url[400];
+	const char *hs[] = {auth, NULL};
+	vx_http_req rq[N];
+	vx_http_res res[N], r;
+
+	new_project(token, "raced", pid, NULL);
+	new_flag(token, pid, "{\"key\":\"t\",\"enabled\":true}", fid);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	snprintf(
+	    url, sizeof(url), "%s/api/projects/%s/flags/%s/toggle", g.base, pid, fid);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++)
+			rq[i] =
+			    (vx_http_req){.method = "POST", .url = url, .headers = hs};
+		vx_http_race(rq, N - round % 2, res);
+		for (int i = 0; i < N - round % 2; i++) {
+			expect_status(&res[i], 200);
+			vx_http_res_free(&res[i]);
+		}
+		r = req(
+		    "GET", vx_fmt("/api/projects/%s/flags/%s", pid, fid), token, NULL);
+		expect_status(&r, 200);
+		/* Rounds flip 8, 7, 8 times: on, off, off. */
+		cr_assert_eq(
+		    jbool(&r, "enabled"), round == 0, "round %d: %s", round, r.body);
+		vx_http_res_free(&r);
+	}
+	free(token);
+}
+
+/* The document's list has no paging: every flag, past the core's pages of
+ * a thousand. */
+Test(gateway_bulk, the_flag_list_has_every_flag_of_the_project)
+{
+	char *token = user_token("many@example.com");
+	vx_client *c = vx_harness_client(&h, vx_fmt("Bearer %s", token));
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	char pid[64], key[32];
+	uint64_t id;
+	vx_status st;
+	vx_http_res r;
+
+	new_project(token, "many", pid, NULL);
+	cr_assert_eq(vx_gw_uuid_parse(pid, VX_GW_KIND_PROJECT, &id), 0);
+	in.project = (char *)vx_fmt("%llu", (unsigned long long)id);
+	in.flag = &f;
+	for (int i = 0; i < 1005; i++) {
+		snprintf(key, sizeof(key), "f%04d", i);
+		f.key = key;
+		cr_assert(vx_create_flag(c, &in, &out, &st) == 0, "%s", st.message);
+		vx_free(out);
+	}
+	r = req("GET", vx_fmt("/api/projects/%s/flags", pid), token, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1005);
+	cr_assert_str_eq(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(r.json, 1004), "key")
+	        ->valuestring,
+	    "f1004");
+	vx_http_res_free(&r);
+	vx_client_close(c);
+	free(token);
+}
+
+/* ---- one credential and id story ---- */
+
+/* The document's SDK key form, sent as it says: X-SDK-Key: sdk_... */
+Test(gateway, sdk_keys_are_sdk_and_32_alphanumerics_sent_as_x_sdk_key)
+{
+	char *token = user_token("sdk@example.com");
+	char pid[64], sdk[128], fid[64];
+	vx_http_res r;
+
+	new_project(token, "keyed", pid, sdk);
+	cr_assert_eq(strlen(sdk), 36, "%s", sdk);
+	cr_assert(strncmp(sdk, "sdk_", 4) == 0, "%s", sdk);
+	for (size_t i = 4; i < 36; i++)
+		cr_assert(isalnum((unsigned char)sdk[i]), "%s", sdk);
+	new_flag(token, pid,
+	    "{\"key\":\"k\",\"enabled\":true,\"rollout_percentage\":100}", fid);
+	r = evaluate(sdk, "{\"user_id\":\"u1\"}");
+	expect_status(&r, 200);
+	expect_eval(&r, "k", true, "rollout");
+	vx_http_res_free(&r);
+	free(token);
+}
+
+/* Ids as the platform API ("proj-7", "flag-9") and the table API (9)
+ * print them name the same objects. */
+Test(gateway, ids_in_the_other_dialects_forms_name_the_same_objects)
+{
+	char *token = user_token("forms@example.com");
+	char pid[64], fid[64], rid[64];
+	uint64_t p, f, rl;
+	vx_http_res r;
+
+	new_project(token, "forms", pid, NULL);
+	new_flag(token, pid, "{\"key\":\"k\"}", fid);
+	new_rule(
+	    token, pid, fid, "{\"rule_type\":\"user_id\",\"rule_value\":\"u\"}", rid);
+	cr_assert_eq(vx_gw_uuid_parse(pid, VX_GW_KIND_PROJECT, &p), 0);
+	cr_assert_eq(vx_gw_uuid_parse(fid, VX_GW_KIND_FLAG, &f), 0);
+	cr_assert_eq(vx_gw_uuid_parse(rid, VX_GW_KIND_RULE, &rl), 0);
+	r = req(
+	    "GET", vx_fmt("/api/projects/proj-%llu", (unsigned long long)p), token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), pid);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/api/projects/%llu/flags/flag-%llu", (unsigned long long)p,
+	        (unsigned long long)f),
+	    token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), fid);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/api/projects/%s/flags/%llu/rules/rule-%llu", pid,
+	        (unsigned long long)f, (unsigned long long)rl),
+	    token, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), rid);
+	vx_http_res_free(&r);
+	/* Still 404: the wrong kind's prefix, a leading zero. */
+	r = req(
+	    "GET", vx_fmt("/api/projects/flag-%llu", (unsigned long long)p), token, NULL);
+	expect_error(&r, 404, "Project not found");
+	r = req("GET", vx_fmt("/api/projects/0%llu", (unsigned long long)p), token, NULL);
+	expect_error(&r, 404, "Project not found");
+	free(token);
+}
+
+/* ---- text the core refuses ---- */
+
+Test(gateway, text_that_is_not_utf8_or_holds_nul_is_a_400_naming_the_field)
+{
+	char *token = user_token("text@example.com");
+	char pid[64], fid[64];
+	vx_http_res r;
+
+	new_project(token, "texts", pid, NULL);
+	r = req("POST", vx_fmt("/api/projects/%s/flags", pid), token,
+	    "{\"key\":\"nul\\u0000tail\"}");
+	expect_error(&r, 400, "key must not contain a NUL character (\\u0000)");
+	r = req("POST", vx_fmt("/api/projects/%s/flags", pid), token,
+	    "{\"key\":\"k\",\"name\":\"bad\xff\"}");
+	expect_error(&r, 400, "name must be valid UTF-8 text");
+	r = req(
+	    "POST", "/api/projects", token, "{\"name\":\"p\",\"description\":\"\xc3\"}");
+	expect_error(&r, 400, "description must be valid UTF-8 text");
+	new_flag(token, pid, "{\"key\":\"k\"}", fid);
+	r = req("POST", vx_fmt("/api/projects/%s/flags/%s/rules", pid, fid), token,
+	    "{\"rule_type\":\"user_id\",\"rule_value\":\"\xff\"}");
+	expect_error(&r, 400, "rule_value must be valid UTF-8 text");
+	r = req("GET", vx_fmt("/api/projects/%s/flags", pid), token, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(r.json), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	free(token);
 }

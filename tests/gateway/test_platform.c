@@ -406,8 +406,8 @@ Test(platform, list_filters)
 	r = req("GET", "/v1/flags?environment_id=env-999999", k_read, NULL);
 	expect_error(&r, 404, "not_found", "environment_id");
 
-	/* project_id: the key's own project, another one (404), or a global
-	 * key that must name it. */
+	/* project_id: the key's own project, another one (404); a global key
+	 * without one acts on the `default` project (its three seeded flags). */
 	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), k_read, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
@@ -417,7 +417,9 @@ Test(platform, list_filters)
 	r = req("GET", "/v1/flags?project_id=banana", k_read, NULL);
 	expect_error(&r, 404, "not_found", "project_id");
 	r = req("GET", "/v1/flags", h.key, NULL);
-	expect_error(&r, 400, "invalid_request", "project_id");
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	vx_http_res_free(&r);
 	r = req("GET", vx_fmt("/v1/flags?project_id=%s", p1), h.key, NULL);
 	expect_status(&r, 200);
 	cr_assert_eq(jnum(&r, "total"), 1);
@@ -978,4 +980,334 @@ Test(platform_default_limit, the_101st_request_in_a_minute_answers_429)
 	expect_error(&r, 429, "rate_limited", NULL);
 	r = req("GET", "/v1/environments", k_write, NULL);
 	ok_free(r, 200);
+}
+
+/* ---- one request, one write ---- */
+
+/* p1's revision, read through libvexil. */
+static uint64_t
+rev(void)
+{
+	return vx_project_revision(h.admin, p1 + 5);
+}
+
+/* The request answers status and moves p1's revision by exactly writes. */
+static vx_http_res
+counted(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	uint64_t before = rev();
+	vx_http_res r = req(method, path, k_admin, body);
+
+	vx_expect_writes(
+	    &r, status, before, rev(), writes, vx_fmt("%s %s", method, path));
+	return r;
+}
+
+static void
+counted_free(
+    const char *method, const char *path, const char *body, long status, uint64_t writes)
+{
+	vx_http_res r = counted(method, path, body, status, writes);
+	vx_http_res_free(&r);
+}
+
+/* The production config of flag key in p1, from the core. */
+static Vexil__V1__FlagEnvConfig *
+prod_config(const char *key, Vexil__V1__Flag **f)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	vx_status st;
+
+	in.project = p1 + 5;
+	in.key = (char *)key;
+	cr_assert(vx_get_flag(h.admin, &in, f, &st) == 0, "%s", st.message);
+	for (size_t i = 0; i < (*f)->n_envs; i++)
+		if (strcmp((*f)->envs[i]->environment, "production") == 0)
+			return (*f)->envs[i];
+	cr_assert_fail("no production config");
+	return NULL;
+}
+
+#define RULE_BODY                                                                        \
+	"{\"type\":\"user\",\"attribute\":\"user_id\",\"operator\":\"equals\","          \
+	"\"values\":[\"u1\"],\"environment\":\"production\"}"
+
+Test(platform, every_write_request_makes_one_revision_and_a_read_none)
+{
+	char id[32], rule[32], env[32];
+	vx_http_res r;
+
+	r = counted("POST", "/v1/flags",
+	    "{\"key\":\"counted\",\"state\":{\"production\":true}}", 201, 1);
+	snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("GET", "/v1/flags", NULL, 200, 0);
+	counted_free("GET", vx_fmt("/v1/flags/%s", id), NULL, 200, 0);
+	counted_free("PUT", vx_fmt("/v1/flags/%s", id),
+	    "{\"name\":\"Counted\",\"description\":\"d\",\"tags\":[\"t\"]}", 200, 1);
+	counted_free("PATCH", vx_fmt("/v1/flags/%s/state", id),
+	    "{\"environment\":\"staging\",\"enabled\":true}", 200, 1);
+	/* A rule and the environment's fallthrough: one write each way. */
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id), RULE_BODY, 201, 1);
+	snprintf(rule, sizeof(rule), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), NULL, 204, 1);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), NULL, 404, 0);
+	r = counted("POST", "/v1/environments", "{\"key\":\"qa\"}", 201, 1);
+	snprintf(env, sizeof(env), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	counted_free("GET", "/v1/environments", NULL, 200, 0);
+	counted_free("DELETE", vx_fmt("/v1/environments/%s", env), NULL, 204, 1);
+	counted_free("GET", "/v1/sdk/config?environment=production", NULL, 200, 0);
+	counted_free("POST", "/v1/sdk/evaluate",
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}", 200, 0);
+	counted_free("GET", vx_fmt("/v1/analytics/flags/%s/stats", id), NULL, 200, 0);
+	/* Refused requests write nothing. */
+	counted_free("POST", "/v1/flags", "{\"key\":\"bad key\"}", 400, 0);
+	counted_free("POST", "/v1/flags", "{\"key\":\"counted\"}", 409, 0);
+	counted_free("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"attribute\":\"a\",\"operator\":\"equals\",\"values\":[\"a\"],"
+	    "\"environment\":\"nowhere\"}",
+	    404, 0);
+	counted_free("DELETE", vx_fmt("/v1/flags/%s", id), NULL, 204, 1);
+}
+
+/* A flag `key` in p1, enabled in production with n rules there; fills
+ * its id and the rules' ids, and the Authorization header of k_write. */
+static void
+targeted_flag(const char *key, int n, char id[32], char rules[][32], char auth[300])
+{
+	vx_http_res r;
+
+	snprintf(auth, 300, "Authorization: ApiKey %s", k_write);
+	new_flag(vx_fmt("{\"key\":\"%s\",\"state\":{\"production\":true}}", key), id);
+	for (int i = 0; i < n; i++) {
+		r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write, RULE_BODY);
+		expect_status(&r, 201);
+		snprintf(rules[i], 32, "%s", jstr(&r, "id"));
+		vx_http_res_free(&r);
+	}
+}
+
+/* The issue's case: deleting a flag's last two rules at once left an
+ * enabled flag serving off to everyone. */
+Test(platform, deleting_the_last_two_rules_at_once_serves_on_to_everyone_again)
+{
+	for (int round = 0; round < 10; round++) {
+		char id[32], rules[2][32], url[2][300], auth[300];
+		const char *key = vx_fmt("race-%d", round), *hs[] = {auth, NULL};
+		vx_http_req rq[2];
+		vx_http_res res[2];
+		Vexil__V1__FlagEnvConfig *cfg;
+		Vexil__V1__Flag *f;
+
+		targeted_flag(key, 2, id, rules, auth);
+		for (int i = 0; i < 2; i++) {
+			snprintf(url[i], sizeof(url[i]), "%s/v1/flags/%s/rules/%s",
+			    g.base, id, rules[i]);
+			rq[i] = (vx_http_req){
+			    .method = "DELETE", .url = url[i], .headers = hs};
+		}
+		vx_http_race(rq, 2, res);
+		for (int i = 0; i < 2; i++) {
+			expect_status(&res[i], 204);
+			vx_http_res_free(&res[i]);
+		}
+		cfg = prod_config(key, &f);
+		cr_assert_eq(cfg->n_rules, 0);
+		cr_assert(cfg->enabled);
+		cr_assert_str_eq(
+		    cfg->default_variant, "on", "round %d: no rules serve on", round);
+		vx_free(f);
+	}
+}
+
+/* The issue's other case: deleting one rule while adding another left a
+ * targeted flag on for everyone. */
+Test(platform, deleting_a_rule_while_adding_one_keeps_the_flag_targeted)
+{
+	for (int round = 0; round < 10; round++) {
+		char id[32], rule[1][32], url[2][300], auth[300];
+		const char *key = vx_fmt("swap-%d", round), *hs[] = {auth, NULL};
+		vx_http_req rq[2];
+		vx_http_res res[2], r;
+		Vexil__V1__FlagEnvConfig *cfg;
+		Vexil__V1__Flag *f;
+
+		targeted_flag(key, 1, id, rule, auth);
+		snprintf(url[0], sizeof(url[0]), "%s/v1/flags/%s/rules/%s", g.base, id,
+		    rule[0]);
+		snprintf(url[1], sizeof(url[1]), "%s/v1/flags/%s/rules", g.base, id);
+		rq[0] = (vx_http_req){.method = "DELETE", .url = url[0], .headers = hs};
+		rq[1] = (vx_http_req){
+		    .method = "POST", .url = url[1], .headers = hs, .body = RULE_BODY};
+		vx_http_race(rq, 2, res);
+		expect_status(&res[0], 204);
+		expect_status(&res[1], 201);
+		vx_http_res_free(&res[0]);
+		vx_http_res_free(&res[1]);
+		cfg = prod_config(key, &f);
+		cr_assert_eq(cfg->n_rules, 1);
+		cr_assert_str_eq(
+		    cfg->default_variant, "off", "round %d: a rule targets", round);
+		vx_free(f);
+		/* And served so: the rule's user gets on, anyone else off. */
+		r = req("POST", "/v1/sdk/evaluate", k_read,
+		    "{\"environment\":\"production\",\"user\":{\"id\":\"u2\"}}");
+		expect_status(&r, 200);
+		cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), key)), "%s", r.body);
+		vx_http_res_free(&r);
+	}
+}
+
+/* ---- one credential and id story ---- */
+
+/* The rate limit is the key's, whichever API it calls: a key refused on
+ * /v1 is refused by the FastAPI dialects too, in their error format. */
+Test(platform_limit, a_key_over_its_limit_is_refused_by_every_dialect)
+{
+	char auth[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_res r;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", k_read);
+	for (int i = 0; i < 3; i++)
+		ok_free(req("GET", "/v1/environments", k_read, NULL), 200);
+	/* The FastAPI dialects count too: requests 4 and 5 of the minute. */
+	ok_free(
+	    req_h("GET", vx_fmt("/feature-toggles/?application=%s", p1), hs, NULL), 200);
+	ok_free(req_h("GET", "/api/feature-flags/", hs, NULL), 404);
+	r = req("GET", "/v1/environments", k_read, NULL);
+	expect_error(&r, 429, "rate_limited", NULL);
+	r = req_h("GET", vx_fmt("/feature-toggles/?application=%s", p1), hs, NULL);
+	expect_status(&r, 429);
+	cr_assert(r.retry_after[0], "Retry-After on the 429");
+	cr_assert(cJSON_IsString(jget(r.json, "detail")), "FastAPI's body: %s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/api/feature-flags/", hs,
+	    "{\"name_flag\":\"x\",\"strategy\":\"s\"}");
+	expect_status(&r, 429);
+	cr_assert(cJSON_IsString(jget(r.json, "detail")), "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+/* The document names no project: the global admin key acts on the
+ * `default` project, and project_id still selects another. */
+Test(platform, the_global_admin_key_acts_on_the_default_project)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	vx_status st;
+	vx_http_res r;
+
+	r = req("POST", "/v1/flags", h.key, "{\"key\":\"in_default\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(&r, "project_id"), "proj-1", "%s", r.body);
+	vx_http_res_free(&r);
+	in.project = "default";
+	in.key = "in_default";
+	cr_assert(vx_get_flag(h.admin, &in, &f, &st) == 0, "%s", st.message);
+	vx_free(f);
+	r = req("GET", "/v1/environments", h.key, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "environments")), 3, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags/flag-1", h.key, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "key"), "average_user");
+	vx_http_res_free(&r);
+	r = req(
+	    "POST", vx_fmt("/v1/flags?project_id=%s", p2), h.key, "{\"key\":\"in_p2\"}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(&r, "project_id"), p2);
+	vx_http_res_free(&r);
+}
+
+/* One identity across the APIs: the ids the other dialects print name the
+ * same objects here. */
+Test(platform, ids_in_the_other_dialects_forms_name_the_same_objects)
+{
+	char id[32], uuid[40], rules[1][32], auth[300];
+	unsigned long long n, rn;
+	vx_http_res r;
+
+	targeted_flag("forms", 1, id, rules, auth);
+	n = strtoull(id + 5, NULL, 10);
+	rn = strtoull(rules[0] + 5, NULL, 10);
+	/* The flag-service form: kind 3 (flag), the id's low 48 bits. */
+	snprintf(uuid, sizeof(uuid), "00000003-0000-4000-8000-%012llx", n);
+	r = req("GET", vx_fmt("/v1/flags/%s", uuid), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), id);
+	vx_http_res_free(&r);
+	r = req("GET", vx_fmt("/v1/flags/%llu", n), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "id"), id);
+	vx_http_res_free(&r);
+	/* The project as the table API's number and the flag-service UUID. */
+	r = req("GET", vx_fmt("/v1/flags/%s?project_id=%s", id, p1 + 5), k_read, NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt("/v1/flags/%s?project_id=00000002-0000-4000-8000-%012llx", id,
+	        strtoull(p1 + 5, NULL, 10)),
+	    k_read, NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	/* A rule by its UUID (kind 4). */
+	snprintf(uuid, sizeof(uuid), "00000004-0000-4000-8000-%012llx", rn);
+	r = req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, uuid), k_write, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	/* Still no id of the wrong kind, leading zeros or garbage. */
+	r = req("GET", vx_fmt("/v1/flags/rule-%llu", n), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", vx_fmt("/v1/flags/0%llu", n), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	snprintf(uuid, sizeof(uuid), "00000002-0000-4000-8000-%012llx", n);
+	r = req("GET", vx_fmt("/v1/flags/%s", uuid), k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+}
+
+/* ---- text the core refuses ---- */
+
+Test(platform, text_that_is_not_utf8_or_holds_nul_is_refused_naming_the_field)
+{
+	char id[32];
+	vx_http_res r;
+
+	/* A NUL escape is refused, not cut to "nul". */
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"nul\\u0000tail\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	r = req("GET", "/v1/flags/nul", k_read, NULL);
+	expect_status(&r, 404);
+	vx_http_res_free(&r);
+	/* Invalid UTF-8: the core's refusal, in the document's field names. */
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"ok\",\"name\":\"bad\xff\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"ok\",\"tags\":[\"a\",\"\xc3\"]}");
+	expect_error(&r, 400, "invalid_request", "tags");
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"bad key\"}");
+	expect_error(&r, 400, "invalid_request", "key");
+	new_flag("{\"key\":\"ok\"}", id);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"attribute\":\"email\",\"operator\":\"equals\",\"values\":[\"\xe2\x82\"],"
+	    "\"environment\":\"production\"}");
+	expect_error(&r, 400, "invalid_request", "values");
+	/* Nothing of it was stored: the list is valid JSON with one flag. */
+	r = req("GET", "/v1/flags", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert(r.json != NULL, "valid JSON: %s", r.body);
+	cr_assert_eq(jnum(&r, "total"), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	/* A value echoed in a message is escaped: the body stays JSON. */
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"e\",\"state\":{\"\xff\x01\":1}}");
+	expect_error(&r, 400, "invalid_request", "state");
+	r = req(
+	    "POST", "/v1/flags", k_write, "{\"key\":\"e\",\"state\":{\"\xff\x01\":1}}");
+	cr_assert(strstr(r.body, "\\\\xff\\\\x01") != NULL, "%s", r.body);
+	vx_http_res_free(&r);
 }

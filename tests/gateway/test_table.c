@@ -496,3 +496,224 @@ Test(table, delete_answers_204_and_the_record_is_gone)
 	expect_detail(&r, 404, "Feature flag not found");
 	cr_assert_eq(count(), 2);
 }
+
+/* ---- one request, one write ---- */
+
+Test(table, every_write_request_makes_one_revision_and_a_read_none)
+{
+	vx_http_res r;
+	int id, id2;
+	size_t n;
+
+	/* Create: the key derived and every environment enabled, one write. */
+	r = counted("POST", "/api/feature-flags/", EXAMPLE, 201, 1);
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), n);
+	/* The same name again: a second key, still one write. */
+	r = counted("POST", "/api/feature-flags/", EXAMPLE, 201, 1);
+	id2 = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	cr_assert_neq(id, id2);
+	counted_free("GET", "/api/feature-flags/", NULL, 200, 0);
+	counted_free("GET", vx_fmt("/api/feature-flags/%d", id), NULL, 200, 0);
+	/* is_enabled in every environment, the name and the columns: one. */
+	counted_free("PUT", vx_fmt("/api/feature-flags/%d", id),
+	    "{\"is_enabled\":false,\"name_flag\":\"renamed\",\"status\":\"ga\","
+	    "\"updated_by\":11}",
+	    200, 1);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), 0);
+	counted_free("PUT", vx_fmt("/api/feature-flags/%d", id),
+	    "{\"is_enabled\":true,\"updated_by\":12}", 200, 1);
+	cr_assert_eq(envs_enabled((uint64_t)id, &n), n);
+	/* Refusals write nothing. */
+	counted_free(
+	    "PUT", vx_fmt("/api/feature-flags/%d", id), "{\"is_enabled\":true}", 422, 0);
+	counted_free("PUT", "/api/feature-flags/999999", "{\"updated_by\":1}", 404, 0);
+	counted_free("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"\",\"strategy\":\"s\"}", 422, 0);
+	counted_free("DELETE", vx_fmt("/api/feature-flags/%d", id), NULL, 204, 1);
+	counted_free("DELETE", vx_fmt("/api/feature-flags/%d", id), NULL, 404, 0);
+}
+
+/* A PUT with the caller's columns. */
+static vx_http_req
+put_req(char *url, size_t cap, const char *const *hs, int id, const char *body)
+{
+	snprintf(url, cap, "%s/api/feature-flags/%d", g.base, id);
+	return (vx_http_req){.method = "PUT", .url = url, .headers = hs, .body = body};
+}
+
+/* The issue's case: concurrent PUTs of is_enabled left environments
+ * disagreeing. Here PUTs that set is_enabled one way or the other, and
+ * others that change only a column, race: every environment agrees with
+ * the others afterwards, and no PUT's column is lost to another's
+ * read-modify-write. */
+Test(table, concurrent_puts_leave_every_environment_agreeing_and_lose_no_column)
+{
+	enum { N = 8 };
+	char auth[300], urls[N][300];
+	const char *hs[] = {auth, NULL};
+	const char *bodies[N];
+	vx_http_req rq[N];
+	vx_http_res res[N], r;
+	size_t n, on;
+	int id;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", h.key);
+	r = req("POST", "/api/feature-flags/", EXAMPLE);
+	expect_status(&r, 201);
+	id = (int)jnum(r.json, "id");
+	vx_http_res_free(&r);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < N; i++) {
+			/* Even: is_enabled; odd: a column of its own (created_by,
+			 * status, strategy, variation). */
+			static const char *const cols[] = {
+			    "created_by", "status", "strategy", "variation"};
+			if (i % 2 == 0)
+				bodies[i] =
+				    vx_fmt("{\"is_enabled\":%s,\"updated_by\":%d}",
+				        (i / 2) % 2 ? "true" : "false", i);
+			else if (i / 2 == 0)
+				bodies[i] =
+				    vx_fmt("{\"created_by\":%d,\"updated_by\":%d}",
+				        100 + round, i);
+			else
+				bodies[i] = vx_fmt("{\"%s\":\"r%d\",\"updated_by\":%d}",
+				    cols[i / 2], round, i);
+			rq[i] = put_req(urls[i], sizeof(urls[i]), hs, id, bodies[i]);
+		}
+		vx_http_race(rq, N, res);
+		for (int i = 0; i < N; i++) {
+			expect_status(&res[i], 200);
+			vx_http_res_free(&res[i]);
+		}
+		on = envs_enabled((uint64_t)id, &n);
+		cr_assert(on == 0 || on == n, "round %d: %zu of %zu environments on",
+		    round, on, n);
+		r = req("GET", vx_fmt("/api/feature-flags/%d", id), NULL);
+		expect_status(&r, 200);
+		cr_assert_eq(jnum(r.json, "created_by"), 100 + round, "%s", r.body);
+		cr_assert_str_eq(jstr(r.json, "status"), vx_fmt("r%d", round));
+		cr_assert_str_eq(jstr(r.json, "strategy"), vx_fmt("r%d", round));
+		cr_assert_str_eq(jstr(r.json, "variation"), vx_fmt("r%d", round));
+		vx_http_res_free(&r);
+	}
+}
+
+/* ---- ids ---- */
+
+/* A record's id as the platform API ("flag-7") and the flag-service API
+ * (its UUID) print it names the same record. */
+Test(table, ids_in_the_other_dialects_forms_name_the_same_record)
+{
+	vx_http_res r = req("GET", "/api/feature-flags/flag-2", NULL);
+
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(r.json, "id"), 2);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/00000003-0000-4000-8000-000000000003", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(r.json, "id"), 3);
+	vx_http_res_free(&r);
+	r = req("GET", "/api/feature-flags/rule-2", NULL);
+	expect_422(&r, "path", "feature_flag_id", "int_parsing");
+	r = req("GET", "/api/feature-flags/flag-999999", NULL);
+	expect_detail(&r, 404, "Feature flag not found");
+}
+
+/* ---- text and long text ---- */
+
+Test(table, text_that_is_not_utf8_or_holds_nul_is_a_422_at_its_column)
+{
+	size_t before = count();
+	vx_http_res r;
+
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"bad\xff\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "string_unicode");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"n\",\"strategy\":\"s\xc3\"}");
+	expect_422(&r, "body", "strategy", "string_unicode");
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"n\",\"strategy\":\"s\",\"variation\":\"\xed\xa0\x80\"}");
+	expect_422(&r, "body", "variation", "string_unicode");
+	/* \u0000 is refused, not cut. */
+	r = req("POST", "/api/feature-flags/",
+	    "{\"name_flag\":\"nul\\u0000tail\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "value_error");
+	r = req(
+	    "PUT", "/api/feature-flags/1", "{\"status\":\"a\\u0000b\",\"updated_by\":1}");
+	expect_422(&r, "body", "status", "value_error");
+	r = req("PUT", "/api/feature-flags/1", "{\"status\":\"\xff\",\"updated_by\":1}");
+	expect_422(&r, "body", "status", "string_unicode");
+	cr_assert_eq(count(), before);
+	r = req("GET", "/api/feature-flags/1", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "status"), "active");
+	vx_http_res_free(&r);
+}
+
+/* name_flag and strategy are long text; name_flag is no key (the id is),
+ * so any number of records share one; an empty one is a 422. */
+Test(table, name_flag_and_strategy_are_long_text_and_names_repeat)
+{
+	char *name = malloc(301), *strategy = malloc(5001);
+	vx_http_res r;
+	size_t before;
+
+	memset(name, 'n', 300);
+	name[300] = '\0';
+	memset(strategy, 's', 5000);
+	strategy[5000] = '\0';
+	r = req("POST", "/api/feature-flags/",
+	    vx_fmt("{\"name_flag\":\"%s\",\"strategy\":\"%s\"}", name, "x"));
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "name_flag"), name);
+	vx_http_res_free(&r);
+	{
+		/* vx_fmt's buffers hold 4 KiB: build this body by hand. */
+		size_t n = strlen(strategy) + 64;
+		char *body = malloc(n);
+		snprintf(
+		    body, n, "{\"name_flag\":\"long\",\"strategy\":\"%s\"}", strategy);
+		r = req("POST", "/api/feature-flags/", body);
+		free(body);
+	}
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(r.json, "strategy"), strategy);
+	vx_http_res_free(&r);
+	before = count();
+	for (int i = 0; i < 101; i++) {
+		r = req("POST", "/api/feature-flags/",
+		    "{\"name_flag\":\"same\",\"strategy\":\"s\"}");
+		expect_status(&r, 201);
+		cr_assert_str_eq(jstr(r.json, "name_flag"), "same");
+		vx_http_res_free(&r);
+	}
+	r = req("GET", "/api/feature-flags/?limit=1000", NULL);
+	expect_status(&r, 200);
+	cr_assert_eq((size_t)cJSON_GetArraySize(r.json), before + 101);
+	vx_http_res_free(&r);
+	r = req("POST", "/api/feature-flags/", "{\"name_flag\":\"\",\"strategy\":\"s\"}");
+	expect_422(&r, "body", "name_flag", "string_too_short");
+	r = req("PUT", "/api/feature-flags/1", "{\"name_flag\":\"\",\"updated_by\":1}");
+	expect_422(&r, "body", "name_flag", "string_too_short");
+	/* Past the core's 10000 bytes: 422 at the column. */
+	{
+		char *big = malloc(10002), *body = malloc(10100);
+		memset(big, 'b', 10001);
+		big[10001] = '\0';
+		snprintf(body, 10100, "{\"name_flag\":\"n\",\"strategy\":\"%s\"}", big);
+		r = req("POST", "/api/feature-flags/", body);
+		expect_422(&r, "body", "strategy", "string_too_long");
+		snprintf(body, 10100, "{\"name_flag\":\"%s\",\"strategy\":\"s\"}", big);
+		r = req("POST", "/api/feature-flags/", body);
+		expect_422(&r, "body", "name_flag", "string_too_long");
+		free(body);
+		free(big);
+	}
+	free(name);
+	free(strategy);
+}

@@ -388,3 +388,197 @@ Test(toggles, each_user_has_global_toggles_of_their_own)
 	r = req_a("GET", "/feature-toggles/?application=shop", ana, NULL);
 	expect_detail(&r, 404, "Application not found");
 }
+
+/* ---- one request, one write ---- */
+
+Test(toggles, every_write_request_makes_one_revision_and_a_read_none)
+{
+	vx_http_res r;
+
+	counted_free("POST", "/feature-toggles/",
+	    "{\"name\":\"counted\",\"is_active\":true,\"environments\":{\"staging\":"
+	    "false}}",
+	    201, 1);
+	counted_free("GET", "/feature-toggles/", NULL, 200, 0);
+	counted_free("GET", "/feature-toggles/counted", NULL, 200, 0);
+	/* Global state (every environment), one environment, several, and the
+	 * fields with them: each one write. */
+	counted_free("PUT", "/feature-toggles/counted", "{\"is_active\":false}", 200, 1);
+	counted_free("PUT", "/feature-toggles/counted",
+	    "{\"environment\":\"staging\",\"is_active\":true,\"description\":\"d\"}", 200,
+	    1);
+	counted_free("PUT", "/feature-toggles/counted",
+	    "{\"environments\":{\"development\":true,\"production\":true},\"owner\":"
+	    "\"o\","
+	    "\"metadata\":{\"team\":\"a\"}}",
+	    200, 1);
+	r = req("GET", "/feature-toggles/counted", NULL);
+	expect_status(&r, 200);
+	expect_envs(&r, true, true, true);
+	cr_assert_str_eq(jstr(r.json, "owner"), "o");
+	vx_http_res_free(&r);
+	/* Nothing to change: no write. */
+	counted_free("PUT", "/feature-toggles/counted", "{}", 200, 0);
+	/* Refusals write nothing, an unknown environment among known ones
+	 * included. */
+	counted_free("PUT", "/feature-toggles/counted",
+	    "{\"description\":\"x\",\"environments\":{\"development\":false,\"moon\":"
+	    "true}}",
+	    404, 0);
+	counted_free("PUT", "/feature-toggles/counted",
+	    "{\"environment\":\"moon\",\"is_active\":true}", 404, 0);
+	counted_free("PUT", "/feature-toggles/nothing", "{\"is_active\":true}", 404, 0);
+	counted_free("POST", "/feature-toggles/",
+	    "{\"name\":\"other\",\"environments\":{\"moon\":true}}", 404, 0);
+	counted_free("POST", "/feature-toggles/", "{\"name\":\"counted\"}", 409, 0);
+	r = req("GET", "/feature-toggles/counted", NULL);
+	expect_status(&r, 200);
+	expect_envs(&r, true, true, true);
+	cr_assert_str_eq(jstr(r.json, "description"), "d");
+	vx_http_res_free(&r);
+}
+
+/* The issue's case: global PUTs looped over the environments, so
+ * concurrent ones left them disagreeing. Global PUTs one way and the
+ * other race with PUTs of single environments: afterwards the
+ * environments agree unless a single-environment PUT came last, and every
+ * request answered 200. */
+Test(toggles, concurrent_global_puts_leave_every_environment_agreeing)
+{
+	enum { N = 8 };
+	char auth[300], url[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_req rq[N];
+	vx_http_res res[N], r;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", h.key);
+	snprintf(url, sizeof(url), "%s/feature-toggles/raced", g.base);
+	r = req("POST", "/feature-toggles/", "{\"name\":\"raced\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	for (int round = 0; round < 10; round++) {
+		const cJSON *envs, *e;
+		int on = 0, n = 0;
+
+		for (int i = 0; i < N; i++)
+			rq[i] = (vx_http_req){.method = "PUT",
+			    .url = url,
+			    .headers = hs,
+			    .body =
+			        i % 2 ? "{\"is_active\":true}" : "{\"is_active\":false}"};
+		vx_http_race(rq, N, res);
+		for (int i = 0; i < N; i++) {
+			expect_status(&res[i], 200);
+			vx_http_res_free(&res[i]);
+		}
+		r = req("GET", "/feature-toggles/raced", NULL);
+		expect_status(&r, 200);
+		envs = jget(r.json, "environments");
+		cJSON_ArrayForEach(e, envs)
+		{
+			on += cJSON_IsTrue(e);
+			n++;
+		}
+		cr_assert(n == 3 && (on == 0 || on == n), "round %d: %s", round, r.body);
+		vx_http_res_free(&r);
+	}
+}
+
+/* PUTs of different environments at once: none is lost. */
+Test(toggles, concurrent_puts_of_different_environments_are_all_kept)
+{
+	static const char *const envs[] = {"development", "staging", "production"};
+	char auth[300], url[300];
+	const char *hs[] = {auth, NULL};
+	vx_http_req rq[3];
+	vx_http_res res[3], r;
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", h.key);
+	snprintf(url, sizeof(url), "%s/feature-toggles/parts", g.base);
+	r = req("POST", "/feature-toggles/", "{\"name\":\"parts\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	for (int round = 0; round < 6; round++) {
+		bool want = round % 2 == 0;
+		for (int i = 0; i < 3; i++)
+			rq[i] = (vx_http_req){.method = "PUT",
+			    .url = url,
+			    .headers = hs,
+			    .body = vx_fmt(
+			        "{\"environments\":{\"%s\":%s},\"description\":\"r%d\"}",
+			        envs[i], want ? "true" : "false", round)};
+		vx_http_race(rq, 3, res);
+		for (int i = 0; i < 3; i++) {
+			expect_status(&res[i], 200);
+			vx_http_res_free(&res[i]);
+		}
+		r = req("GET", "/feature-toggles/parts", NULL);
+		expect_status(&r, 200);
+		expect_envs(&r, want, want, want);
+		vx_http_res_free(&r);
+	}
+}
+
+/* ---- ids ---- */
+
+/* An application by the ids the other dialects print: "proj-7", the
+ * flag-service UUID, or the number. */
+Test(toggles, an_application_is_named_by_any_id_form)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	vx_http_res r;
+	unsigned long long id;
+
+	make_project("shop");
+	in.project = "shop";
+	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
+	id = (unsigned long long)p->id;
+	vx_free(p);
+	r = req("POST", vx_fmt("/feature-toggles/?application=proj-%llu", id),
+	    "{\"name\":\"cart\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/cart?application=shop", NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET", vx_fmt("/feature-toggles/cart?application=%llu", id), NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET",
+	    vx_fmt(
+	        "/feature-toggles/cart?application=00000002-0000-4000-8000-%012llx", id),
+	    NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("GET", "/feature-toggles/cart?application=proj-999999", NULL);
+	expect_detail(&r, 404, "Application not found");
+}
+
+/* ---- text the core refuses ---- */
+
+Test(toggles, text_that_is_not_utf8_or_holds_nul_is_a_422_at_its_field)
+{
+	vx_http_res r;
+
+	r = req("POST", "/feature-toggles/", "{\"name\":\"nul\\u0000tail\"}");
+	expect_422(&r, "body", "name", "value_error");
+	r = req("GET", "/feature-toggles/nul", NULL);
+	expect_detail(&r, 404, "Feature toggle not found");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\",\"description\":\"\xff\"}");
+	expect_422(&r, "body", "description", "string_unicode");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\",\"owner\":\"\xc3(\"}");
+	expect_422(&r, "body", "owner", "string_unicode");
+	r = req("POST", "/feature-toggles/", "{\"name\":\"t\"}");
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req("PUT", "/feature-toggles/t", "{\"metadata\":{\"team\":\"\xf5\"}}");
+	expect_422(&r, "body", "metadata", "string_unicode");
+	r = req("PUT", "/feature-toggles/t", "{\"description\":\"a\\u0000b\"}");
+	expect_422(&r, "body", "description", "value_error");
+	r = req("GET", "/feature-toggles/t", NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "description"), "");
+	vx_http_res_free(&r);
+}

@@ -52,6 +52,46 @@ Test(units, malformed_uuids_are_refused)
 	cr_assert_eq(vx_gw_uuid_parse(NULL, VX_GW_KIND_PROJECT, &id), VX_EINVAL);
 }
 
+Test(units, ids_parse_in_every_dialects_form_and_kind)
+{
+	const struct {
+		const char *s;
+		enum vx_gw_kind kind;
+		uint64_t id; /* 0: refused */
+	} cases[] = {
+	    {"7", VX_GW_KIND_FLAG, 7},
+	    {"flag-7", VX_GW_KIND_FLAG, 7},
+	    {"00000003-0000-4000-8000-000000000007", VX_GW_KIND_FLAG, 7},
+	    {"proj-12", VX_GW_KIND_PROJECT, 12},
+	    {"rule-9", VX_GW_KIND_RULE, 9},
+	    {"rule-9", VX_GW_KIND_FLAG, 0},
+	    {"proj-7", VX_GW_KIND_FLAG, 0},
+	    {"00000002-0000-4000-8000-000000000007", VX_GW_KIND_FLAG, 0},
+	    {"07", VX_GW_KIND_FLAG, 0},
+	    {"flag-07", VX_GW_KIND_FLAG, 0},
+	    {"0", VX_GW_KIND_FLAG, 0},
+	    {"flag-", VX_GW_KIND_FLAG, 0},
+	    {"-7", VX_GW_KIND_FLAG, 0},
+	    {"+7", VX_GW_KIND_FLAG, 0},
+	    {"7x", VX_GW_KIND_FLAG, 0},
+	    {"", VX_GW_KIND_FLAG, 0},
+	    {"99999999999999999999", VX_GW_KIND_FLAG, 0},
+	    {"user-1", VX_GW_KIND_USER, 0},
+	};
+	uint64_t id;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = vx_gw_id_parse(cases[i].s, cases[i].kind, &id);
+		if (cases[i].id == 0) {
+			cr_assert_eq(rc, VX_EINVAL, "%s", cases[i].s);
+		} else {
+			cr_assert_eq(rc, 0, "%s", cases[i].s);
+			cr_assert_eq(id, cases[i].id, "%s", cases[i].s);
+		}
+	}
+	cr_assert_eq(vx_gw_id_parse(NULL, VX_GW_KIND_FLAG, &id), VX_EINVAL);
+}
+
 Test(units, times_are_rfc3339_utc_seconds)
 {
 	char s[32];
@@ -218,6 +258,40 @@ Test(units, json_bodies_must_be_one_object)
 	r.body = (const uint8_t *)"{}\0{}";
 	r.body_len = 5;
 	cr_assert_eq(vx_gw_json_body(&r, true, &o), -1);
+	vx_gw_req_fini(&r);
+}
+
+Test(units, a_nul_escape_in_a_string_is_refused_naming_the_member)
+{
+	const struct {
+		const char *text, *field; /* field NULL: accepted */
+	} cases[] = {
+	    {"{\"key\":\"nul\\u0000tail\"}", "key"},
+	    {"{\"a\":{\"b\":[\"x\",\"\\u0000\"]}}", "a.b[1]"},
+	    {"{\"ke\\u0000y\":1}", "ke"},
+	    {"{\"key\":\"\\\\u0000\"}", NULL}, /* an escaped backslash, then text */
+	    {"{\"key\":\"\\u00001\"}", "key"},
+	    {"{\"key\":\"a\\u0001b\"}", NULL},
+	};
+	vx_gw_req r;
+	cJSON *o;
+
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		body(&r, cases[i].text);
+		if (cases[i].field == NULL) {
+			cr_assert_eq(
+			    vx_gw_json_body(&r, false, &o), 0, "%s", cases[i].text);
+			continue;
+		}
+		cr_assert_eq(vx_gw_json_body(&r, false, &o), -1, "%s", cases[i].text);
+		cr_assert_str_eq(r.err_field, cases[i].field, "%s", cases[i].text);
+		cr_assert(strstr(r.err_msg, "NUL") != NULL, "%s", r.err_msg);
+	}
+	/* An escaped backslash before "u0000" is text, kept whole. */
+	body(&r, "{\"key\":\"\\\\u0000\"}");
+	cr_assert_eq(vx_gw_json_body(&r, false, &o), 0);
+	cr_assert_str_eq(cJSON_GetObjectItem(o, "key")->valuestring, "\\u0000");
 	vx_gw_req_fini(&r);
 }
 
