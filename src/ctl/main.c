@@ -1014,12 +1014,31 @@ rule_add(struct cli *s, struct args *a)
 		}
 		r.priority = (int32_t)p;
 	}
+	/*
+	 * --stickiness and --group are the rollout's (and so the split's too,
+	 * as the engine reads them); with no --rollout they are the split's.
+	 * --split-stickiness and --split-group give the split its own.
+	 */
+	if ((has_opt(a, "stickiness") || has_opt(a, "group")) && !has_opt(a, "rollout") &&
+	    !has_opt(a, "split")) {
+		fprintf(stderr,
+		    "vexilctl: --stickiness and --group need --rollout or --split\n");
+		return 2;
+	}
 	if (has_opt(a, "rollout")) {
 		if (opt_u32(a, "rollout", 100, &ro.percentage) != 0)
 			return 2;
 		ro.stickiness = opt_or_empty(a, "stickiness");
+		ro.group_id = opt_or_empty(a, "group");
 		r.rollout = &ro;
+	} else {
+		r.split_stickiness = opt_or_empty(a, "stickiness");
+		r.split_group_id = opt_or_empty(a, "group");
 	}
+	if (has_opt(a, "split-stickiness"))
+		r.split_stickiness = opt_or_empty(a, "split-stickiness");
+	if (has_opt(a, "split-group"))
+		r.split_group_id = opt_or_empty(a, "split-group");
 	if ((split = (char *)opt(a, "split")) != NULL) {
 		for (char *it = strtok_r(split, ",", &save); it && r.n_split < 16;
 		     it = strtok_r(NULL, ",", &save)) {
@@ -1686,7 +1705,8 @@ cmd_watch(struct cli *s, struct args *a)
 #define RULE_NEW                                                                         \
 	"--project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"                   \
 	"[--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"               \
-	"[--stickiness ATTR] [--name N] [--disabled]"
+	"[--stickiness ATTR] [--group G] [--split-stickiness ATTR] [--split-group G]\n"  \
+	"[--name N] [--disabled]"
 
 static const struct command commands[] = {
     {"project", "create", "NAME [--description D]", "description=", project_create,
@@ -1714,17 +1734,20 @@ static const struct command commands[] = {
         "project= name= description= owner= tag=", flag_update,
         "Changes a flag's name, description, owner or tags."},
     {"flag", "delete", "--project P KEY", "project=", flag_delete, "Deletes a flag."},
-    {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'", "project= env=",
-        flag_enable, "Turns a flag on in the environments named (* for all), in one write."},
-    {"flag", "disable", "--project P KEY --env E [--env E ...] | --env '*'", "project= env=",
-        flag_disable, "Turns a flag off in the environments named (* for all), in one write."},
-    {"flag", "toggle", "--project P KEY --env E [--env E ...]", "project= env=", flag_toggle,
+    {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'",
+        "project= env=", flag_enable,
+        "Turns a flag on in the environments named (* for all), in one write."},
+    {"flag", "disable", "--project P KEY --env E [--env E ...] | --env '*'",
+        "project= env=", flag_disable,
+        "Turns a flag off in the environments named (* for all), in one write."},
+    {"flag", "toggle", "--project P KEY --env E [--env E ...]",
+        "project= env=", flag_toggle,
         "Flips a flag on or off in each environment named, in one atomic write."},
     {"flag", "rollout", "--project P KEY --env E PERCENT", "project= env=", flag_rollout,
         "Sets the share of users (0..100) who get the default variant."},
     {"rule", "add", RULE_NEW,
-        "project= env= cond= variant= split= priority= rollout= stickiness= name= "
-        "disabled",
+        "project= env= cond= variant= split= priority= rollout= stickiness= group= "
+        "split-stickiness= split-group= name= disabled",
         rule_add, "Adds a targeting rule to a flag in one environment."},
     {"rule", "list", "--project P KEY --env E", "project= env=", rule_list,
         "Lists a flag's rules in one environment."},

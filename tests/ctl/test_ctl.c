@@ -259,3 +259,29 @@ Test(ctl, vexild_takes_options_from_the_environment_and_the_command_line_wins)
 	cr_assert(strstr(out, env_rpc) == NULL, "not on VEXIL_RPC: %s", out);
 	cr_assert(strstr(out, pub) != NULL, "publishes on VEXIL_PUB: %s", out);
 }
+
+/* --stickiness/--group are the rollout's, or the split's without one. */
+Test(ctl, rule_add_sets_the_rollout_and_split_stickiness)
+{
+	cr_assert_eq(ctl("flag create --project default banner --type string "
+	                 "--variant blue='\"blue\"' --variant red='\"red\"'"),
+	    0, "%s", out);
+	cr_assert_eq(
+	    ctl("rule add --project default banner --env production --rollout 25 "
+	        "--stickiness account --group accounts --split blue=1,red=1 "
+	        "--split-stickiness user_id --split-group colours --json"),
+	    0, "%s", out);
+	cr_assert(strstr(out, "\"stickiness\":\"account\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "\"group_id\":\"accounts\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "\"split_stickiness\":\"user_id\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "\"split_group_id\":\"colours\"") != NULL, "%s", out);
+	cr_assert_eq(ctl("rule add --project default banner --env production "
+	                 "--split blue=1,red=1 --stickiness email --json"),
+	    0, "%s", out);
+	cr_assert(strstr(out, "\"split_stickiness\":\"email\"") != NULL, "%s", out);
+	cr_assert_eq(
+	    ctl("rule add --project default banner --env production --variant red "
+	        "--stickiness email"),
+	    2, "%s", out);
+	cr_assert(strstr(out, "need --rollout or --split") != NULL, "%s", out);
+}
