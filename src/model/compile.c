@@ -44,6 +44,7 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 	vx_eval_rule_src *rules = NULL;
 	vx_eval_condition_src *conds = NULL;
 	vx_eval_split_src *splits = NULL;
+	vx_eval_prereq_src *prereqs = NULL;
 	size_t nconds = 0, nsplits = 0, ci = 0, si = 0;
 	int rc = VX_ENOMEM, op;
 
@@ -58,7 +59,9 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 	rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*rules));
 	conds = calloc(nconds ? nconds : 1, sizeof(*conds));
 	splits = calloc(nsplits ? nsplits : 1, sizeof(*splits));
-	if (!variants || !rules || !conds || !splits)
+	prereqs =
+	    calloc(cfg->n_prerequisites ? cfg->n_prerequisites : 1, sizeof(*prereqs));
+	if (!variants || !rules || !conds || !splits || !prereqs)
 		goto out;
 
 	memset(&src, 0, sizeof(src));
@@ -130,6 +133,15 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 	}
 	src.rules = rules;
 	src.nrules = cfg->n_rules;
+	for (size_t i = 0; i < cfg->n_prerequisites; i++) {
+		const Vexil__V1__Prerequisite *p = cfg->prerequisites[i];
+		prereqs[i].flag = p->flag_key;
+		prereqs[i].when_off = p->when_off;
+		prereqs[i].variants = (const char *const *)p->variants;
+		prereqs[i].nvariants = p->n_variants;
+	}
+	src.prereqs = prereqs;
+	src.nprereqs = cfg->n_prerequisites;
 	rc = vx_eval_compile(&src, out, err, errlen);
 	rc = rc == VX_EVAL_OK ? 0 : rc == VX_EVAL_ENOMEM ? VX_ENOMEM : VX_EINVAL;
 out:
@@ -137,6 +149,7 @@ out:
 	free(rules);
 	free(conds);
 	free(splits);
+	free(prereqs);
 	return rc;
 }
 

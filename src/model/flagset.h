@@ -30,7 +30,12 @@ typedef struct vx_flagset {
 } vx_flagset;
 
 /*
- * Compiles env's config of each flag (flags need not be sorted). A flag
+ * Compiles env's config of each flag (flags need not be sorted), then links
+ * each flag's prerequisites to the set's flags (vx_eval_flag_link()), so
+ * evaluating a child evaluates its parents in the same set. A prerequisite
+ * on a key the set lacks always fails; a flag on a cycle or over the
+ * engine's depth bounds serves its off variant with reason ERROR and
+ * counts in nbroken. A flag
  * whose stored config does not compile does not fail the set: it serves
  * its off variant with reason ERROR (vx_flag_compile_broken()), or is left
  * out when even its variants do not compile; nbroken counts them, and err

@@ -171,6 +171,8 @@ check_env(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f, size_t idx)
 		if ((rc = check_rule(c, f, field, cfg->rules[i])) != 0)
 			return rc;
 	}
+	if ((rc = vx_prereq_fields_check(c, f, idx)) != 0)
+		return rc;
 	return vx_flag_compile_check(c, f, cfg);
 }
 
@@ -225,5 +227,5 @@ vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 	for (size_t i = 0; i < f->n_envs; i++)
 		if ((rc = check_env(c, txn, f, i)) != 0)
 			return rc;
-	return 0;
+	return vx_prereq_graph_check(c, txn, f);
 }

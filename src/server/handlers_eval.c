@@ -34,6 +34,7 @@ fill(vx_call *c, const vx_compiled *cf, const vx_eval_ctx *ctx, const vx_snapsho
 	out->revision = snap->fs->revision;
 	out->environment = snap->fs->env;
 	out->is_static = vx_eval_flag_is_static(cf->flag);
+	out->prerequisite = (char *)(res.prereq ? res.prereq : "");
 	return 0;
 }
 

@@ -154,6 +154,16 @@ int vx_flag_add_env(vx_call *c, Vexil__V1__Flag *f, const char *env) VX_MUST_USE
  * environment with the evaluation engine (flagcheck.c).
  */
 int vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
+/*
+ * Prerequisites (prereqcheck.c): the fields of environment idx's
+ * prerequisites; the project's graph with f as it is about to be stored
+ * (parents exist, variants exist, no cycle, within the engine's bounds),
+ * run when f has any; and, before f is deleted, that no flag requires it.
+ */
+int vx_prereq_fields_check(vx_call *c, const Vexil__V1__Flag *f, size_t idx) VX_MUST_USE;
+int vx_prereq_graph_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
+int vx_prereq_dependents_check(
+    vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
 /* Compiles one environment of a flag with the engine, to refuse what it
  * cannot evaluate (compile.c). */
 int vx_flag_compile_check(vx_call *c, const Vexil__V1__Flag *f,

@@ -322,6 +322,51 @@ void   vexil__v1__rule__free_unpacked
   assert(message->base.descriptor == &vexil__v1__rule__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__prerequisite__init
+                     (Vexil__V1__Prerequisite         *message)
+{
+  static const Vexil__V1__Prerequisite init_value = VEXIL__V1__PREREQUISITE__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__prerequisite__get_packed_size
+                     (const Vexil__V1__Prerequisite *message)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__prerequisite__pack
+                     (const Vexil__V1__Prerequisite *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__prerequisite__pack_to_buffer
+                     (const Vexil__V1__Prerequisite *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Prerequisite *
+       vexil__v1__prerequisite__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Prerequisite *)
+     protobuf_c_message_unpack (&vexil__v1__prerequisite__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__prerequisite__free_unpacked
+                     (Vexil__V1__Prerequisite *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__flag_env_config__init
                      (Vexil__V1__FlagEnvConfig         *message)
 {
@@ -1126,62 +1171,108 @@ const ProtobufCMessageDescriptor vexil__v1__variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] = {
-    {
-        "attribute", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_STRING,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, attribute), NULL, &protobuf_c_empty_string,
-        0,            /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "operator", 2, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_STRING,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, operator_), NULL, &protobuf_c_empty_string,
-        0,            /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "values", 3, PROTOBUF_C_LABEL_REPEATED, PROTOBUF_C_TYPE_STRING,
-        offsetof(Vexil__V1__Condition, n_values), offsetof(Vexil__V1__Condition, values),
-        NULL, &protobuf_c_empty_string, 0, /* flags */
-        0, NULL, NULL                      /* reserved1,reserved2, etc */
-    },
-    {
-        "negate", 4, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0,                                                     /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, negate), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "case_insensitive", 5, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0, /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, case_insensitive), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
-    {
-        "missing", 6, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_BOOL,
-        0,                                                      /* quantifier_offset */
-        offsetof(Vexil__V1__Condition, missing), NULL, NULL, 0, /* flags */
-        0, NULL, NULL /* reserved1,reserved2, etc */
-    },
+static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] =
+{
+  {
+    "attribute",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, attribute),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operator",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, operator_),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Condition, n_values),
+    offsetof(Vexil__V1__Condition, values),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "negate",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, negate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "case_insensitive",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, case_insensitive),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "missing",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, missing),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__condition__field_indices_by_name[] = {
-    0, /* field[0] = attribute */
-    4, /* field[4] = case_insensitive */
-    5, /* field[5] = missing */
-    3, /* field[3] = negate */
-    1, /* field[1] = operator */
-    2, /* field[2] = values */
+  0,   /* field[0] = attribute */
+  4,   /* field[4] = case_insensitive */
+  5,   /* field[5] = missing */
+  3,   /* field[3] = negate */
+  1,   /* field[1] = operator */
+  2,   /* field[2] = values */
 };
-static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] = {
-    {1, 0}, {0, 6}};
-const ProtobufCMessageDescriptor vexil__v1__condition__descriptor = {
-    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC, "vexil.v1.Condition", "Condition",
-    "Vexil__V1__Condition", "vexil.v1", sizeof(Vexil__V1__Condition), 6,
-    vexil__v1__condition__field_descriptors, vexil__v1__condition__field_indices_by_name,
-    1, vexil__v1__condition__number_ranges,
-    (ProtobufCMessageInit)vexil__v1__condition__init, NULL, NULL, NULL /* reserved[123] */
+static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Condition",
+  "Condition",
+  "Vexil__V1__Condition",
+  "vexil.v1",
+  sizeof(Vexil__V1__Condition),
+  6,
+  vexil__v1__condition__field_descriptors,
+  vexil__v1__condition__field_indices_by_name,
+  1,  vexil__v1__condition__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__condition__init,
+  NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vexil__v1__rollout__field_descriptors[3] =
 {
@@ -1466,7 +1557,71 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   (ProtobufCMessageInit) vexil__v1__rule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descriptors[7] =
+static const ProtobufCFieldDescriptor vexil__v1__prerequisite__field_descriptors[3] =
+{
+  {
+    "flag_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Prerequisite, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "when_off",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Prerequisite, when_off),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variants",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Prerequisite, n_variants),
+    offsetof(Vexil__V1__Prerequisite, variants),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__prerequisite__field_indices_by_name[] = {
+  0,   /* field[0] = flag_key */
+  2,   /* field[2] = variants */
+  1,   /* field[1] = when_off */
+};
+static const ProtobufCIntRange vexil__v1__prerequisite__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vexil__v1__prerequisite__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Prerequisite",
+  "Prerequisite",
+  "Vexil__V1__Prerequisite",
+  "vexil.v1",
+  sizeof(Vexil__V1__Prerequisite),
+  3,
+  vexil__v1__prerequisite__field_descriptors,
+  vexil__v1__prerequisite__field_indices_by_name,
+  1,  vexil__v1__prerequisite__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__prerequisite__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descriptors[8] =
 {
   {
     "environment",
@@ -1552,20 +1707,34 @@ static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prerequisites",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__FlagEnvConfig, n_prerequisites),
+    offsetof(Vexil__V1__FlagEnvConfig, prerequisites),
+    &vexil__v1__prerequisite__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__flag_env_config__field_indices_by_name[] = {
   2,   /* field[2] = default_variant */
   1,   /* field[1] = enabled */
   0,   /* field[0] = environment */
   3,   /* field[3] = off_variant */
+  7,   /* field[7] = prerequisites */
   5,   /* field[5] = rollout */
   4,   /* field[4] = rollout_percentage */
   6,   /* field[6] = rules */
 };
-static const ProtobufCIntRange vexil__v1__flag_env_config__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__flag_env_config__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 16, 7 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor =
 {
@@ -1575,10 +1744,10 @@ const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor =
   "Vexil__V1__FlagEnvConfig",
   "vexil.v1",
   sizeof(Vexil__V1__FlagEnvConfig),
-  7,
+  8,
   vexil__v1__flag_env_config__field_descriptors,
   vexil__v1__flag_env_config__field_indices_by_name,
-  1,  vexil__v1__flag_env_config__number_ranges,
+  2,  vexil__v1__flag_env_config__number_ranges,
   (ProtobufCMessageInit) vexil__v1__flag_env_config__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

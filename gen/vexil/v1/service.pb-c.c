@@ -5426,7 +5426,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[10] =
 {
   {
     "flag_key",
@@ -5536,11 +5536,24 @@ static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prerequisite",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, prerequisite),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   8,   /* field[8] = environment */
   0,   /* field[0] = flag_key */
   7,   /* field[7] = is_static */
+  9,   /* field[9] = prerequisite */
   3,   /* field[3] = reason */
   6,   /* field[6] = revision */
   4,   /* field[4] = rule_id */
@@ -5548,10 +5561,11 @@ static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   2,   /* field[2] = value */
   1,   /* field[1] = variant */
 };
-static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 16, 9 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
 {
@@ -5561,10 +5575,10 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
   "Vexil__V1__EvaluationResult",
   "vexil.v1",
   sizeof(Vexil__V1__EvaluationResult),
-  9,
+  10,
   vexil__v1__evaluation_result__field_descriptors,
   vexil__v1__evaluation_result__field_indices_by_name,
-  1,  vexil__v1__evaluation_result__number_ranges,
+  2,  vexil__v1__evaluation_result__number_ranges,
   (ProtobufCMessageInit) vexil__v1__evaluation_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

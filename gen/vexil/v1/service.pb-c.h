@@ -416,7 +416,8 @@ struct  Vexil__V1__UpdateFlagEnvRequest
    */
   Vexil__V1__FlagEnvConfig *update;
   /*
-   * "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout"
+   * "enabled", "default_variant", "off_variant", "rollout_percentage",
+   * "rollout", "prerequisites"
    */
   size_t n_update_mask;
   char **update_mask;
@@ -743,8 +744,8 @@ struct  Vexil__V1__EvaluationResult
    */
   char *value;
   /*
-   * STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, FLAG_NOT_FOUND or
-   * ERROR (docs/evaluation.md).
+   * STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, PREREQUISITE_FAILED,
+   * FLAG_NOT_FOUND or ERROR (docs/evaluation.md).
    */
   char *reason;
   /*
@@ -765,10 +766,15 @@ struct  Vexil__V1__EvaluationResult
    * the environment evaluated
    */
   char *environment;
+  /*
+   * For PREREQUISITE_FAILED: the key of the parent that failed (the first,
+   * in the flag's order).
+   */
+  char *prerequisite;
 };
 #define VEXIL__V1__EVALUATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__EvaluateAllRequest
