@@ -27,8 +27,8 @@
  *     its variant or split: reason VX_REASON_TARGETING_MATCH.
  *  4. Otherwise the environment's rollout decides. At 100% everyone gets
  *     the default variant without hashing: reason VX_REASON_STATIC when the
- *     flag has no enabled rule (its answer is the same for every context),
- *     else VX_REASON_SPLIT. Below 100% the bucket is
+ *     flag has no enabled rule and no prerequisite (its answer is the same
+ *     for every context), else VX_REASON_SPLIT. Below 100% the bucket is
  *     vx_eval_bucket(group, stickiness value, 0, 100), which is Unleash's
  *     normalizedValue(): murmur3_x86_32("<group>:<value>", 0) % 100 + 1.
  *     The group is the flag key unless set. When bucket <= percentage the

@@ -656,7 +656,9 @@ evaluate(
 		return VX_EVAL_OK;
 	}
 	if (f->ro.pct >= 100) {
-		serve(f, f->def, any_rule ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
+		/* An answer that hangs on a rule or a parent is not static. */
+		serve(f, f->def,
+		    any_rule || f->nprereqs ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
 		return VX_EVAL_OK;
 	}
 	if (!stick_value(ctx, &f->ro, &st)) {
