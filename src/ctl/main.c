@@ -44,6 +44,9 @@ usage(FILE *to)
 	    "  flag delete --project P KEY\n"
 	    "  flag enable|disable --project P KEY --env E\n"
 	    "  flag rollout --project P KEY --env E PERCENT\n"
+	    "  flag require --project P KEY --env E PARENT [--when on|off]\n"
+	    "               [--variant V ...]\n"
+	    "  flag unrequire --project P KEY --env E PARENT\n"
 	    "  rule add --project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"
 	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
 	    "           [--stickiness ATTR] [--name N] [--disabled]\n"
@@ -229,6 +232,19 @@ print_env(const Vexil__V1__Environment *e)
 	printf("%-16s %-24s %s\n", e->key, e->name, e->description);
 }
 
+/* "    requires beta (on: red,green)", one line per prerequisite. */
+static void
+print_prereqs(const Vexil__V1__FlagEnvConfig *cfg)
+{
+	for (size_t i = 0; i < cfg->n_prerequisites; i++) {
+		const Vexil__V1__Prerequisite *p = cfg->prerequisites[i];
+		printf("    requires %s (%s", p->flag_key, p->when_off ? "off" : "on");
+		for (size_t j = 0; j < p->n_variants; j++)
+			printf("%s%s", j ? "," : ": ", p->variants[j]);
+		printf(")\n");
+	}
+}
+
 static void
 print_flag(const Vexil__V1__Flag *f, bool detail)
 {
@@ -244,11 +260,13 @@ print_flag(const Vexil__V1__Flag *f, bool detail)
 		(int)f->type)->name);
 	for (size_t i = 0; i < f->n_variants; i++)
 		printf("  variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
-	for (size_t i = 0; i < f->n_envs; i++)
+	for (size_t i = 0; i < f->n_envs; i++) {
 		printf("  env %s: %s, rollout %u%%, default %s, off %s, %zu rules\n",
 		    f->envs[i]->environment, f->envs[i]->enabled ? "enabled" : "disabled",
 		    f->envs[i]->rollout_percentage, f->envs[i]->default_variant,
 		    f->envs[i]->off_variant, f->envs[i]->n_rules);
+		print_prereqs(f->envs[i]);
+	}
 }
 
 /* Prints a reply and frees it. */
@@ -443,6 +461,68 @@ parse_type(const char *s, Vexil__V1__FlagType *t)
 	return -1;
 }
 
+/*
+ * flag require|unrequire --project P KEY --env E PARENT [--when on|off]
+ * [--variant V ...]: adds (or replaces) or removes the prerequisite on
+ * PARENT in one environment. The flag is read, and its whole list for that
+ * environment written back with UpdateFlagEnv; vexild checks the result
+ * (parents of the project, no cycle) as for any write.
+ */
+static int
+cmd_flag_require(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "env", "when", "variant", NULL};
+	Vexil__V1__GetFlagRequest gin = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Prerequisite mine = VEXIL__V1__PREREQUISITE__INIT;
+	Vexil__V1__Prerequisite *list[VX_EVAL_PREREQ_MAX + 1];
+	Vexil__V1__Flag *f = NULL, *out;
+	const Vexil__V1__FlagEnvConfig *cur = NULL;
+	char *mask[] = {"prerequisites"}, *vals[MAX_ARGS];
+	bool add = strcmp(verb, "require") == 0;
+	const char *project, *when = opt(a, "when");
+	vx_status st;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL ||
+	    (cfg.environment = (char *)need_opt(a, "env")) == NULL ||
+	    need_pos(a, 2, "KEY PARENT") != 0)
+		return 2;
+	if (when != NULL && strcmp(when, "on") != 0 && strcmp(when, "off") != 0) {
+		fprintf(stderr, "vexilctl: --when must be on or off\n");
+		return 2;
+	}
+	mine.flag_key = (char *)a->pos[1];
+	mine.when_off = when != NULL && strcmp(when, "off") == 0;
+	mine.variants = vals;
+	mine.n_variants = opts(a, "variant", vals);
+	gin.project = (char *)project;
+	gin.key = (char *)a->pos[0];
+	if ((rc = vx_get_flag(c, &gin, &f, &st)) != 0)
+		return fail(rc, &st);
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (strcmp(f->envs[i]->environment, cfg.environment) == 0)
+			cur = f->envs[i];
+	for (size_t i = 0; cur != NULL && i < cur->n_prerequisites; i++)
+		if (strcmp(cur->prerequisites[i]->flag_key, mine.flag_key) != 0 &&
+		    cfg.n_prerequisites < VX_EVAL_PREREQ_MAX)
+			list[cfg.n_prerequisites++] = cur->prerequisites[i];
+	if (add)
+		list[cfg.n_prerequisites++] = &mine;
+	cfg.prerequisites = list;
+	in.project = (char *)project;
+	in.key = (char *)a->pos[0];
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	rc = vx_update_flag_env(c, &in, &out, &st);
+	vx_free(f);
+	if (rc != 0)
+		return fail(rc, &st);
+	return done(a, out, human_flag);
+}
+
 static int
 cmd_flag(vx_client *c, const char *verb, struct args *a)
 {
@@ -453,6 +533,8 @@ cmd_flag(vx_client *c, const char *verb, struct args *a)
 	vx_status st;
 	int rc;
 
+	if (strcmp(verb, "require") == 0 || strcmp(verb, "unrequire") == 0)
+		return cmd_flag_require(c, verb, a);
 	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
 		return 2;
 	if (strcmp(verb, "create") == 0) {
@@ -1154,7 +1236,10 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 static void
 print_result(const Vexil__V1__EvaluationResult *r)
 {
-	printf("%-32s %-12s %-16s %s\n", r->flag_key, r->variant, r->reason, r->value);
+	printf("%-32s %-12s %-16s %s", r->flag_key, r->variant, r->reason, r->value);
+	if (*r->prerequisite)
+		printf(" (prerequisite %s)", r->prerequisite);
+	printf("\n");
 }
 
 static int

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/prereq.h"
 #include "vexil/v1/model.pb-c.h"
 
 /* Stop printing problems past this many; they are still counted. */
@@ -330,6 +331,85 @@ each_flag(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	/* A flag may lack a config for an environment made after it: one is
 	 * added (disabled) when first needed, so that is no problem. */
 	drop(f);
+}
+
+/*
+ * Prerequisites are checked a project at a time: flags are keyed by project
+ * first, so one walk meets each project's flags together, and each of its
+ * environments' graphs is checked as vexild checks it at write
+ * (model/prereq.h).
+ */
+struct proj_flags {
+	uint64_t project_id;
+	Vexil__V1__Flag **flags;
+	size_t n, cap;
+	const char *env; /* the environment being checked */
+};
+
+static bool
+on_prereq_problem(void *arg, const Vexil__V1__Flag *f, size_t prereq, size_t variant,
+    int kind, const char *msg)
+{
+	struct chk *k = ((void **)arg)[0];
+	struct proj_flags *pf = ((void **)arg)[1];
+
+	(void)prereq;
+	(void)variant;
+	(void)kind;
+	problem(k, "flags: flag %llu (%llu/%.100s) in %.100s: %s",
+	    (unsigned long long)f->id, (unsigned long long)pf->project_id, f->key,
+	    pf->env, msg);
+	return true;
+}
+
+static void
+check_project_graph(struct chk *k, struct proj_flags *pf)
+{
+	void *arg[2] = {k, pf};
+
+	for (size_t i = 0; i < pf->n; i++) {
+		for (size_t j = 0; j < pf->flags[i]->n_envs; j++) {
+			const char *env = pf->flags[i]->envs[j]->environment;
+			bool seen = false;
+			/* Each environment once: the first flag that configures it. */
+			for (size_t a = 0; a < i && !seen; a++)
+				for (size_t b = 0; b < pf->flags[a]->n_envs && !seen; b++)
+					seen = strcmp(pf->flags[a]->envs[b]->environment,
+					           env) == 0;
+			pf->env = env;
+			if (!seen && vx_prereq_check(pf->flags, pf->n, env,
+			                 on_prereq_problem, arg) != 0)
+				problem(k, "flags: out of memory checking prerequisites");
+		}
+	}
+	for (size_t i = 0; i < pf->n; i++)
+		drop(pf->flags[i]);
+	pf->n = 0;
+}
+
+static void
+each_flag_graph(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
+{
+	struct proj_flags *pf = arg;
+	Vexil__V1__Flag *f, **bigger;
+
+	(void)key;
+	if ((f = unpack_val(&vexil__v1__flag__descriptor, v)) == NULL)
+		return; /* each_flag reported it */
+	if (pf->n > 0 && f->project_id != pf->project_id)
+		check_project_graph(k, pf);
+	pf->project_id = f->project_id;
+	if (pf->n == pf->cap) {
+		size_t cap = pf->cap ? pf->cap * 2 : 64;
+		if ((bigger = realloc(pf->flags, cap * sizeof(*bigger))) == NULL) {
+			problem(k, "flags: out of memory checking prerequisites");
+			drop(f);
+			return;
+		}
+		pf->flags = bigger;
+		pf->cap = cap;
+	}
+	pf->flags[pf->n++] = f;
 }
 
 static void
@@ -705,6 +785,14 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	STEP("envs", DB_ENVS, each_env, NULL);
 	STEP("flags", DB_FLAGS, each_flag, NULL);
 	STEP("flag_ids", DB_FLAG_IDS, each_flag_id, NULL);
+	{
+		struct proj_flags pf = {0};
+		unsigned long before = k.problems;
+		size_t n = walk(&k, DB_FLAGS, each_flag_graph, &pf);
+		check_project_graph(&k, &pf);
+		free(pf.flags);
+		report(&k, "prerequisites", n, before);
+	}
 	STEP("apikeys", DB_APIKEYS, each_key, (void *)&apikeys);
 	STEP("apikey_hashes", DB_APIKEY_HASHES, each_key_hash, (void *)&apikeys);
 	STEP("sdkkeys", DB_SDKKEYS, each_key, (void *)&sdkkeys);
