@@ -29,6 +29,7 @@ struct walk {
 	struct node *nodes; /* sorted by key */
 	size_t n;
 	size_t path[VX_EVAL_PREREQ_MAX_DEPTH + 2];
+	size_t pidx[VX_EVAL_PREREQ_MAX_DEPTH + 2]; /* the prerequisite taken */
 	size_t npath;
 	vx_prereq_problem_fn fn;
 	void *arg;
@@ -67,15 +68,20 @@ report(struct walk *w, const struct node *at, size_t i, size_t v, int problem,
 		w->stop = true;
 }
 
-/* "a -> b -> a": the path from the parent back round to it. */
+/*
+ * "a -> b -> a": the path from the parent back round to it. *from is where
+ * the cycle starts on the path: the cycle is reported at that flag, so a
+ * walk that starts at the flag being written reports it there.
+ */
 static void
-cycle_msg(struct walk *w, const struct node *parent, char *buf, size_t cap)
+cycle_msg(struct walk *w, const struct node *parent, char *buf, size_t cap, size_t *fromp)
 {
 	size_t from = 0, len = 0;
 
 	for (size_t i = 0; i < w->npath; i++)
 		if (&w->nodes[w->path[i]] == parent)
 			from = i;
+	*fromp = from;
 	len += (size_t)snprintf(buf, cap, "cycle: ");
 	for (size_t i = from; i < w->npath && len < cap; i++)
 		len += (size_t)snprintf(
@@ -118,9 +124,12 @@ visit(struct walk *w, struct node *at)
 				report(w, at, i, j, VX_PREREQ_VARIANT, msg);
 			}
 		}
+		w->pidx[w->npath - 1] = i;
 		if (parent->state == 1) {
-			cycle_msg(w, parent, msg, sizeof(msg));
-			report(w, at, i, 0, VX_PREREQ_CYCLE, msg);
+			size_t from;
+			cycle_msg(w, parent, msg, sizeof(msg), &from);
+			report(w, &w->nodes[w->path[from]], w->pidx[from], 0,
+			    VX_PREREQ_CYCLE, msg);
 			bad = true;
 			continue;
 		}
@@ -157,8 +166,9 @@ visit(struct walk *w, struct node *at)
 
 int
 vx_prereq_check(Vexil__V1__Flag *const *flags, size_t n, const char *env,
-    vx_prereq_problem_fn fn, void *arg)
+    const char *first, vx_prereq_problem_fn fn, void *arg)
 {
+	struct node *start;
 	struct walk w = {0};
 
 	if (n == 0)
@@ -175,6 +185,8 @@ vx_prereq_check(Vexil__V1__Flag *const *flags, size_t n, const char *env,
 				w.nodes[i].cfg = flags[i]->envs[j];
 	}
 	qsort(w.nodes, n, sizeof(*w.nodes), by_key);
+	if (first != NULL && (start = find(&w, first)) != NULL)
+		visit(&w, start);
 	for (size_t i = 0; i < n && !w.stop; i++)
 		if (w.nodes[i].state == 0)
 			visit(&w, &w.nodes[i]);

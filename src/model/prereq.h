@@ -36,11 +36,13 @@ typedef bool (*vx_prereq_problem_fn)(void *arg, const Vexil__V1__Flag *f, size_t
 
 /*
  * Checks the prerequisites that the flags (one project's, in any order)
- * have in environment env.
+ * have in environment env. The walk starts at the flag keyed `first` (when
+ * not NULL), so a cycle through it is reported at it, on the prerequisite
+ * that leads into the cycle; then it goes on in key order.
  * @return 0 when the walk ran (problems were reported through fn), or
  *         VX_ENOMEM.
  */
 int vx_prereq_check(Vexil__V1__Flag *const *flags, size_t n, const char *env,
-    vx_prereq_problem_fn fn, void *arg) VX_MUST_USE;
+    const char *first, vx_prereq_problem_fn fn, void *arg) VX_MUST_USE;
 
 #endif

@@ -120,7 +120,7 @@ vx_prereq_graph_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 	for (size_t i = 0; i < f->n_envs; i++) {
 		struct graph_check g = {c, f, i, 0};
 		if ((rc = vx_prereq_check(
-		         all, n, f->envs[i]->environment, on_problem, &g)) != 0)
+		         all, n, f->envs[i]->environment, f->key, on_problem, &g)) != 0)
 			return rc;
 		if (g.rc != 0)
 			return g.rc;

@@ -377,7 +377,7 @@ check_project_graph(struct chk *k, struct proj_flags *pf)
 					seen = strcmp(pf->flags[a]->envs[b]->environment,
 					           env) == 0;
 			pf->env = env;
-			if (!seen && vx_prereq_check(pf->flags, pf->n, env,
+			if (!seen && vx_prereq_check(pf->flags, pf->n, env, NULL,
 			                 on_prereq_problem, arg) != 0)
 				problem(k, "flags: out of memory checking prerequisites");
 		}

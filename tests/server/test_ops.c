@@ -102,11 +102,43 @@ Test(ops, a_database_after_a_workload_checks_clean_while_served_and_stopped)
 	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "clean: no problems found") != NULL, "%s", out);
 	cr_assert(strstr(out, "checked flag_ids") != NULL, "it says what it checked: %s", out);
+	cr_assert(strstr(out, "checked prerequisites") != NULL, "%s", out);
 	cr_assert_eq(vx_harness_stop(&h), 0);
 	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
 	/* It wrote nothing: vexild starts and serves as before. */
 	vx_harness_restart(&h);
 	cr_assert_eq(ctl("flag get --project shop checkout"), 0);
+}
+
+Test(ops, a_database_with_prerequisites_checks_clean)
+{
+	char out[16384];
+
+	cr_assert_eq(ctl("project create shop"), 0);
+	cr_assert_eq(ctl("flag create --project shop payments"), 0);
+	cr_assert_eq(ctl("flag create --project shop checkout"), 0);
+	cr_assert_eq(ctl("flag create --project shop upsell"), 0);
+	cr_assert_eq(ctl("flag require --project shop checkout --env production payments "
+	                 "--variant on"),
+	    0);
+	cr_assert_eq(
+	    ctl("flag require --project shop upsell --env production checkout"), 0);
+	cr_assert_eq(
+	    ctl("flag require --project shop upsell --env staging payments --when off"),
+	    0);
+	cr_assert_neq(ctl("flag require --project shop payments --env production upsell"),
+	    0, "a cycle is refused");
+	cr_assert_neq(
+	    ctl("flag delete --project shop checkout"), 0, "checkout is required");
+	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "checked prerequisites") != NULL, "%s", out);
+	cr_assert(strstr(out, "clean: no problems found") != NULL, "%s", out);
+	cr_assert_eq(
+	    ctl("flag unrequire --project shop upsell --env production checkout"), 0);
+	cr_assert_eq(ctl("flag delete --project shop upsell"), 0);
+	cr_assert_eq(
+	    ctl("flag unrequire --project shop checkout --env production payments"), 0);
+	cr_assert_eq(ctl("flag delete --project shop checkout"), 0);
 }
 
 Test(ops, check_of_a_missing_data_dir_fails_and_says_so)
