@@ -2,7 +2,11 @@
  * bench_eval.c: how long one in-process evaluation takes.
  *
  * It prints nanoseconds per evaluation for flags with 0, 5 and 20 rules,
- * and the cost of an EvaluateAll-style pass over 100 and over 1,000 flags.
+ * one `matches` rule, the common "50% rollout behind an ends_with rule",
+ * a prerequisite chain of depth 3 (when the engine has prerequisites:
+ * the file also builds against an engine without them, for before/after
+ * figures), and the cost of an EvaluateAll-style pass over 100 and over
+ * 1,000 flags.
  * The rule flags are worst cases. No rule matches the benchmark contexts,
  * so every condition of every rule is tested (the 20-rule flag includes a
  * regex), and then the environment rollout hashes the user. Users rotate
@@ -262,6 +266,83 @@ bench_matches(const struct users *u)
 }
 
 /*
+ * The common case: one rule, "email ends_with @example.org, 50% of them",
+ * which every user's email matches, so each evaluation tests the suffix
+ * and hashes the user; the half left out get the off variant (no
+ * environment rollout).
+ */
+static void
+bench_common(const struct users *u)
+{
+	const char *vals[] = {"@example.org"};
+	vx_eval_condition_src c = {
+	    .attribute = "email", .op = VX_OP_ENDS_WITH, .values = vals, .nvalues = 1};
+	vx_eval_rule_src r = {.enabled = true,
+	    .conditions = &c,
+	    .nconditions = 1,
+	    .rollout = {.enabled = true, .percentage = 50},
+	    .variant = 1};
+	vx_eval_flag_src src = {.key = "bench_common",
+	    .type = VX_FLAG_BOOL,
+	    .variants = variants,
+	    .nvariants = 2,
+	    .enabled = true,
+	    .default_variant = 1,
+	    .rollout_percentage = 0,
+	    .rules = &r,
+	    .nrules = 1};
+	vx_eval_flag *f;
+	char err[256];
+
+	if (vx_eval_compile(&src, &f, err, sizeof(err)) != VX_EVAL_OK) {
+		fprintf(stderr, "bench_eval: compile: %s\n", err);
+		exit(1);
+	}
+	printf(
+	    "evaluate, 50%% rollout behind ends_with %6.1f ns/eval\n", measure(&f, 1, u));
+	vx_eval_flag_free(f);
+}
+
+#ifdef VX_EVAL_PREREQ_MAX /* an engine with prerequisites */
+/*
+ * A prerequisite chain of depth 3: d requires c requires b requires a,
+ * where a is a 50% rollout and b, c and d are on for everyone. Evaluating
+ * d evaluates all four with the same context.
+ */
+static void
+bench_prereq_chain(const struct users *u)
+{
+	static const char *const keys[4] = {"a", "b", "c", "d"};
+	vx_eval_prereq_src p[4];
+	vx_eval_flag *f[4];
+	char err[256];
+
+	for (size_t i = 0; i < 4; i++) {
+		vx_eval_flag_src src = {.key = keys[i],
+		    .type = VX_FLAG_BOOL,
+		    .variants = variants,
+		    .nvariants = 2,
+		    .enabled = true,
+		    .default_variant = 1,
+		    .rollout_percentage = i == 0 ? 50 : 100,
+		    .prereqs = i ? &p[i] : NULL,
+		    .nprereqs = i ? 1 : 0};
+		p[i] = (vx_eval_prereq_src){.flag = i ? keys[i - 1] : NULL};
+		if (vx_eval_compile(&src, &f[i], err, sizeof(err)) != VX_EVAL_OK ||
+		    (i && vx_eval_flag_link(f[i], (const vx_eval_flag *const *)&f[i - 1],
+		              err, sizeof(err)) != VX_EVAL_OK)) {
+			fprintf(stderr, "bench_eval: compile: %s\n", err);
+			exit(1);
+		}
+	}
+	printf(
+	    "evaluate, prerequisite chain depth 3 %7.1f ns/eval\n", measure(&f[3], 1, u));
+	for (size_t i = 0; i < 4; i++)
+		vx_eval_flag_free(f[i]);
+}
+#endif
+
+/*
  * EvaluateAll: a project's flags against one context. The flags cycle
  * through 0, 1, 5 and 20 rules, so about a quarter carry the regex.
  */
@@ -314,6 +395,10 @@ main(void)
 	    RUNS, NUSERS);
 	bench_rules(u);
 	bench_matches(u);
+	bench_common(u);
+#ifdef VX_EVAL_PREREQ_MAX
+	bench_prereq_chain(u);
+#endif
 	bench_all(u, 100);
 	bench_all(u, 1000);
 	bench_compile();
