@@ -90,8 +90,9 @@ link_set(vx_flagset *fs, char *err, size_t errlen)
 }
 
 int
-vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
-    uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)
+vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *const *segs,
+    size_t nsegs, uint64_t project_id, uint64_t revision, const char *env,
+    vx_flagset **out, char *err, size_t errlen)
 {
 	vx_flagset *fs;
 	char why[200];
@@ -119,7 +120,8 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
 			goto fail_flag;
 		for (size_t j = 0; j < cfg->n_rules; j++)
 			cf->rule_ids[j] = cfg->rules[j]->id;
-		rc = vx_flag_compile(flags[i], cfg, &cf->flag, why, sizeof(why));
+		rc = vx_flag_compile_in(
+		    flags[i], cfg, segs, nsegs, &cf->flag, why, sizeof(why));
 		/*
 		 * A stored flag that no longer compiles (a pattern an older
 		 * engine took) serves its off variant with reason ERROR rather

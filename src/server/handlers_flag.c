@@ -695,8 +695,8 @@ out:
 	VX_REPLY(c, rc, out);
 }
 
-static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions", "rollout",
-	"variant", "split", NULL};
+static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions",
+    "rollout", "variant", "split", "segments", NULL};
 
 static int
 update_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
@@ -733,6 +733,10 @@ update_rule_mut(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *
 	if (vx_mask_has(m, nm, "split")) {
 		r->split = u->split;
 		r->n_split = u->n_split;
+	}
+	if (vx_mask_has(m, nm, "segments")) {
+		r->segments = u->segments;
+		r->n_segments = u->n_segments;
 	}
 	r->updated_at = vx_now_ms();
 	ra->out = r;

@@ -585,10 +585,18 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	vx_server *srv;
 	vx_store_opts so = {0};
 	ProtobufCService *services[] = {
-		&vx_project_service.base, &vx_environment_service.base,
-		&vx_flag_service.base, &vx_rule_service.base, &vx_key_service.base,
-		&vx_audit_service.base, &vx_evaluation_service.base, &vx_watch_service.base,
-		&vx_user_service.base, &vx_admin_service.base, &vx_auth_service.base,
+	    &vx_project_service.base,
+	    &vx_environment_service.base,
+	    &vx_flag_service.base,
+	    &vx_rule_service.base,
+	    &vx_key_service.base,
+	    &vx_audit_service.base,
+	    &vx_evaluation_service.base,
+	    &vx_watch_service.base,
+	    &vx_user_service.base,
+	    &vx_admin_service.base,
+	    &vx_auth_service.base,
+	    &vx_segment_service.base,
 	};
 	int rc;
 

@@ -285,6 +285,16 @@ check_flag_env(struct chk *k, const Vexil__V1__Flag *f, const Vexil__V1__FlagEnv
 		snprintf(rw, sizeof(rw), "rule %llu of %s in %.100s", (unsigned long long)r->id,
 		    what, cfg->environment);
 		check_seq(k, VX_SEQ_RULE, r->id, rw);
+		for (size_t j = 0; j < r->n_segments; j++) {
+			uint8_t sk[520];
+			size_t slen = vx_store_id_str_key(
+			    sk, sizeof(sk), f->project_id, r->segments[j]);
+			if (slen == 0 || !lookup(k, DB_SEGMENTS, sk, slen, &x))
+				problem(k,
+				    "flags: %s names segment %.100s, which does not "
+				    "exist",
+				    rw, r->segments[j]);
+		}
 		if (*r->variant && !has_variant(f, r->variant))
 			problem(k, "flags: %s serves variant %.100s, which the flag does not have",
 			    rw, r->variant);
@@ -331,6 +341,32 @@ each_flag(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	/* A flag may lack a config for an environment made after it: one is
 	 * added (disabled) when first needed, so that is no problem. */
 	drop(f);
+}
+
+/* ---- segments ---- */
+
+static void
+each_segment(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
+{
+	Vexil__V1__Segment *g;
+	uint8_t want[520];
+	size_t wlen;
+	char b[80], what[200];
+	MDB_val x;
+
+	(void)arg;
+	if ((g = decode(k, DB_SEGMENTS, &vexil__v1__segment__descriptor, key, v)) == NULL)
+		return;
+	snprintf(what, sizeof(what), "segment %llu (%llu/%.100s)",
+	    (unsigned long long)g->id, (unsigned long long)g->project_id, g->name);
+	wlen = vx_store_id_str_key(want, sizeof(want), g->project_id, g->name);
+	if (wlen != key->mv_size || memcmp(want, key->mv_data, wlen) != 0)
+		problem(k, "segments: %s is stored under key %s", what,
+		    show(b, sizeof(b), key->mv_data, key->mv_size));
+	check_seq(k, VX_SEQ_SEGMENT, g->id, what);
+	if (!lookup_id(k, DB_PROJECTS, g->project_id, &x))
+		problem(k, "segments: %s belongs to a project that does not exist", what);
+	drop(g);
 }
 
 /*
@@ -785,6 +821,7 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	STEP("envs", DB_ENVS, each_env, NULL);
 	STEP("flags", DB_FLAGS, each_flag, NULL);
 	STEP("flag_ids", DB_FLAG_IDS, each_flag_id, NULL);
+	STEP("segments", DB_SEGMENTS, each_segment, NULL);
 	{
 		struct proj_flags pf = {0};
 		unsigned long before = k.problems;

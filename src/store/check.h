@@ -11,7 +11,8 @@
  * revision, flags only refer to their project's environments and their
  * own variants, and each environment's prerequisites name flags of the
  * same project (and variants those have) with no cycle and within the
- * engine's bounds (model/prereq.h).
+ * engine's bounds (model/prereq.h), and rules name segments of their
+ * flag's project.
  */
 #ifndef VX_STORE_CHECK_H
 #define VX_STORE_CHECK_H

@@ -421,8 +421,8 @@ check_set(struct input *in, const vx_eval_ctx *ctx, bool deterministic)
 	in->set[n++] = &in->flag;
 	for (size_t i = 0; i < in->nparents; i++)
 		in->set[n++] = &in->parents[i];
-	VX_FUZZ_ASSERT(
-	    vx_flagset_build(in->set, n, 1, 1, "production", &fs, err, sizeof(err)) == 0,
+	VX_FUZZ_ASSERT(vx_flagset_build(in->set, n, NULL, 0, 1, 1, "production", &fs, err,
+	                   sizeof(err)) == 0,
 	    "flag set failed: %s", err);
 	for (size_t i = 0; i < fs->n; i++) {
 		const vx_compiled *cf = &fs->flags[i];

@@ -322,6 +322,51 @@ void   vexil__v1__rule__free_unpacked
   assert(message->base.descriptor == &vexil__v1__rule__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__segment__init
+                     (Vexil__V1__Segment         *message)
+{
+  static const Vexil__V1__Segment init_value = VEXIL__V1__SEGMENT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__segment__get_packed_size
+                     (const Vexil__V1__Segment *message)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__segment__pack
+                     (const Vexil__V1__Segment *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__segment__pack_to_buffer
+                     (const Vexil__V1__Segment *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Segment *
+       vexil__v1__segment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Segment *)
+     protobuf_c_message_unpack (&vexil__v1__segment__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__segment__free_unpacked
+                     (Vexil__V1__Segment *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__prerequisite__init
                      (Vexil__V1__Prerequisite         *message)
 {
@@ -1389,7 +1434,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[11] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[12] =
 {
   {
     "id",
@@ -1523,6 +1568,18 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[11] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "segments",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Rule, n_segments),
+    offsetof(Vexil__V1__Rule, segments),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1532,15 +1589,17 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   1,   /* field[1] = name */
   2,   /* field[2] = priority */
   5,   /* field[5] = rollout */
+  11,   /* field[11] = segments */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
-static const ProtobufCIntRange vexil__v1__rule__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__rule__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 16, 11 },
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1550,11 +1609,153 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  11,
+  12,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
-  1,  vexil__v1__rule__number_ranges,
+  2,  vexil__v1__rule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__rule__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__segment__field_descriptors[9] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "project_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conditions",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__Segment, n_conditions),
+    offsetof(Vexil__V1__Segment, conditions),
+    &vexil__v1__condition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, created_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, updated_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_by",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__segment__field_indices_by_name[] = {
+  4,   /* field[4] = conditions */
+  5,   /* field[5] = created_at */
+  7,   /* field[7] = created_by */
+  3,   /* field[3] = description */
+  0,   /* field[0] = id */
+  2,   /* field[2] = name */
+  1,   /* field[1] = project_id */
+  6,   /* field[6] = updated_at */
+  8,   /* field[8] = updated_by */
+};
+static const ProtobufCIntRange vexil__v1__segment__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor vexil__v1__segment__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Segment",
+  "Segment",
+  "Vexil__V1__Segment",
+  "vexil.v1",
+  sizeof(Vexil__V1__Segment),
+  9,
+  vexil__v1__segment__field_descriptors,
+  vexil__v1__segment__field_indices_by_name,
+  1,  vexil__v1__segment__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__segment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vexil__v1__prerequisite__field_descriptors[3] =
@@ -2988,7 +3189,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[16] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3006,11 +3207,14 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[16
   { "RULE_DELETED", "VEXIL__V1__CHANGE_KIND__RULE_DELETED", 13 },
   { "KEY_CREATED", "VEXIL__V1__CHANGE_KIND__KEY_CREATED", 14 },
   { "KEY_REVOKED", "VEXIL__V1__CHANGE_KIND__KEY_REVOKED", 15 },
+  { "SEGMENT_CREATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED", 32 },
+  { "SEGMENT_UPDATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED", 33 },
+  { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{0, 16}
+{0, 0},{32, 16},{0, 19}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[16] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[19] =
 {
   { "CHANGE_KIND_UNSPECIFIED", 0 },
   { "ENVIRONMENT_CREATED", 4 },
@@ -3028,6 +3232,9 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
   { "RULE_UPDATED", 12 },
+  { "SEGMENT_CREATED", 16 },
+  { "SEGMENT_DELETED", 18 },
+  { "SEGMENT_UPDATED", 17 },
 };
 const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
 {
@@ -3036,11 +3243,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  16,
+  19,
   vexil__v1__change_kind__enum_values_by_number,
-  16,
+  19,
   vexil__v1__change_kind__enum_values_by_name,
-  1,
+  2,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

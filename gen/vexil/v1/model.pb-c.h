@@ -22,6 +22,7 @@ typedef struct Vexil__V1__Condition Vexil__V1__Condition;
 typedef struct Vexil__V1__Rollout Vexil__V1__Rollout;
 typedef struct Vexil__V1__WeightedVariant Vexil__V1__WeightedVariant;
 typedef struct Vexil__V1__Rule Vexil__V1__Rule;
+typedef struct Vexil__V1__Segment Vexil__V1__Segment;
 typedef struct Vexil__V1__Prerequisite Vexil__V1__Prerequisite;
 typedef struct Vexil__V1__FlagEnvConfig Vexil__V1__FlagEnvConfig;
 typedef struct Vexil__V1__Flag Vexil__V1__Flag;
@@ -68,7 +69,10 @@ typedef enum _Vexil__V1__ChangeKind {
   VEXIL__V1__CHANGE_KIND__RULE_UPDATED = 12,
   VEXIL__V1__CHANGE_KIND__RULE_DELETED = 13,
   VEXIL__V1__CHANGE_KIND__KEY_CREATED = 14,
-  VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15
+  VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED = 32,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED = 33,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 
@@ -217,10 +221,50 @@ struct  Vexil__V1__Rule
   uint64_t seq;
   int64_t created_at;
   int64_t updated_at;
+  /*
+   * Names of segments of the flag's project. The rule holds only when all
+   * of each segment's conditions hold, as well as its own conditions.
+   */
+  size_t n_segments;
+  char **segments;
 };
 #define VEXIL__V1__RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0,NULL }
+
+
+/*
+ * A named, reusable set of conditions, kept once per project and named by
+ * rules of any of its flags (Unleash's segments, flagd's $ref). Changing it
+ * is one write: one project revision, and every flag using it evaluates
+ * the new conditions from that revision on.
+ */
+struct  Vexil__V1__Segment
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t project_id;
+  /*
+   * a key, unique within the project
+   */
+  char *name;
+  char *description;
+  /*
+   * All must hold; none: the segment holds for every context.
+   */
+  size_t n_conditions;
+  Vexil__V1__Condition **conditions;
+  /*
+   * unix milliseconds
+   */
+  int64_t created_at;
+  int64_t updated_at;
+  char *created_by;
+  char *updated_by;
+};
+#define VEXIL__V1__SEGMENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__segment__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -618,6 +662,25 @@ Vexil__V1__Rule *
 void   vexil__v1__rule__free_unpacked
                      (Vexil__V1__Rule *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__Segment methods */
+void   vexil__v1__segment__init
+                     (Vexil__V1__Segment         *message);
+size_t vexil__v1__segment__get_packed_size
+                     (const Vexil__V1__Segment   *message);
+size_t vexil__v1__segment__pack
+                     (const Vexil__V1__Segment   *message,
+                      uint8_t             *out);
+size_t vexil__v1__segment__pack_to_buffer
+                     (const Vexil__V1__Segment   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__Segment *
+       vexil__v1__segment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__segment__free_unpacked
+                     (Vexil__V1__Segment *message,
+                      ProtobufCAllocator *allocator);
 /* Vexil__V1__Prerequisite methods */
 void   vexil__v1__prerequisite__init
                      (Vexil__V1__Prerequisite         *message);
@@ -853,6 +916,9 @@ typedef void (*Vexil__V1__WeightedVariant_Closure)
 typedef void (*Vexil__V1__Rule_Closure)
                  (const Vexil__V1__Rule *message,
                   void *closure_data);
+typedef void (*Vexil__V1__Segment_Closure)
+                 (const Vexil__V1__Segment *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__Prerequisite_Closure)
                  (const Vexil__V1__Prerequisite *message,
                   void *closure_data);
@@ -905,6 +971,7 @@ extern const ProtobufCMessageDescriptor vexil__v1__condition__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__rollout__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__rule__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__segment__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__prerequisite__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__flag__descriptor;
