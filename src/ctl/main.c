@@ -48,8 +48,13 @@ usage(FILE *to)
 	    "               [--variant V ...]\n"
 	    "  flag unrequire --project P KEY --env E PARENT\n"
 	    "  rule add --project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"
-	    "           [--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"
-	    "           [--stickiness ATTR] [--name N] [--disabled]\n"
+	    "           [--segment NAME ...] [--variant V | --split V=W,V=W]\n"
+	    "           [--priority N] [--rollout PCT] [--stickiness ATTR] [--name N]\n"
+	    "           [--disabled]\n"
+	    "  segment create|update --project P NAME [--description D]\n"
+	    "                 [--cond '[?][!]ATTR OP V1,V2' ...]\n"
+	    "  segment list --project P | get --project P NAME | delete --project P "
+	    "NAME\n"
 	    "  rule list --project P KEY --env E | remove --project P KEY ID\n"
 	    "  variant add --project P KEY VKEY JSON | list --project P KEY\n"
 	    "  variant remove --project P KEY VKEY\n"
@@ -692,6 +697,8 @@ print_rule(const Vexil__V1__Rule *r)
 		for (size_t j = 0; j < r->conditions[i]->n_values; j++)
 			printf("%s%s", j ? "," : "", r->conditions[i]->values[j]);
 	}
+	for (size_t i = 0; i < r->n_segments; i++)
+		printf(" segment %s", r->segments[i]);
 	if (r->rollout)
 		printf(" rollout %u%%", r->rollout->percentage);
 	if (r->n_split) {
@@ -748,7 +755,7 @@ static int
 cmd_rule(vx_client *c, const char *verb, struct args *a)
 {
 	static const char *const known[] = {"project", "env", "cond", "variant", "split",
-		"priority", "rollout", "stickiness", "name", "disabled", NULL};
+	    "priority", "rollout", "stickiness", "name", "disabled", "segment", NULL};
 	const char *project;
 	vx_status st;
 	int rc;
@@ -761,7 +768,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 		Vexil__V1__Condition conds[16], *cp[16];
 		Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
 		Vexil__V1__WeightedVariant wv[16], *wp[16];
-		char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL;
+		char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL,
+		                                              *segs[MAX_ARGS];
 		size_t n;
 		uint64_t num;
 
@@ -779,6 +787,8 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 		}
 		r.conditions = cp;
 		r.n_conditions = n;
+		r.segments = segs;
+		r.n_segments = opts(a, "segment", segs);
 		r.enabled = !has_opt(a, "disabled");
 		r.name = (char *)(opt(a, "name") ? opt(a, "name") : "");
 		r.variant = (char *)(opt(a, "variant") ? opt(a, "variant") : "");
@@ -856,6 +866,130 @@ cmd_rule(vx_client *c, const char *verb, struct args *a)
 }
 
 /* Variants change through UpdateFlag with the whole new list. */
+static void
+print_segment(const Vexil__V1__Segment *g, bool detail)
+{
+	printf("%-32s %zu conditions  %s\n", g->name, g->n_conditions, g->description);
+	if (!detail)
+		return;
+	for (size_t i = 0; i < g->n_conditions; i++) {
+		const Vexil__V1__Condition *k = g->conditions[i];
+		printf("  %s%s%s %s ", k->missing ? "?" : "", k->negate ? "!" : "",
+		    k->attribute, k->operator_);
+		for (size_t j = 0; j < k->n_values; j++)
+			printf("%s%s", j ? "," : "", k->values[j]);
+		printf("\n");
+	}
+}
+
+static void
+human_segment(const void *m)
+{
+	print_segment(m, true);
+}
+
+static void
+human_segments(const void *m)
+{
+	const Vexil__V1__SegmentList *l = m;
+	for (size_t i = 0; i < l->n_segments; i++)
+		print_segment(l->segments[i], false);
+}
+
+/*
+ * segment create|update --project P NAME [--description D] [--cond C ...]
+ * segment list --project P | get --project P NAME | delete --project P NAME
+ * An update replaces the conditions when --cond is given.
+ */
+static int
+cmd_segment(vx_client *c, const char *verb, struct args *a)
+{
+	static const char *const known[] = {"project", "description", "cond", NULL};
+	Vexil__V1__Segment g = VEXIL__V1__SEGMENT__INIT;
+	Vexil__V1__Condition conds[16], *cp[16];
+	char *texts[MAX_ARGS], *vals[16][64];
+	const char *project;
+	vx_status st;
+	size_t n;
+	int rc;
+
+	if (only_opts(a, known) != 0 || (project = need_opt(a, "project")) == NULL)
+		return 2;
+	if (strcmp(verb, "list") == 0) {
+		Vexil__V1__ListSegmentsRequest in =
+		    VEXIL__V1__LIST_SEGMENTS_REQUEST__INIT;
+		Vexil__V1__SegmentList *out;
+		in.project = (char *)project;
+		if ((rc = vx_list_segments(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_segments);
+	}
+	if (need_pos(a, 1, "NAME") != 0)
+		return 2;
+	if (strcmp(verb, "get") == 0) {
+		Vexil__V1__GetSegmentRequest in = VEXIL__V1__GET_SEGMENT_REQUEST__INIT;
+		Vexil__V1__Segment *out;
+		in.project = (char *)project;
+		in.name = (char *)a->pos[0];
+		if ((rc = vx_get_segment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_segment);
+	}
+	if (strcmp(verb, "delete") == 0) {
+		Vexil__V1__DeleteSegmentRequest in =
+		    VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT;
+		Vexil__V1__Empty *out;
+		in.project = (char *)project;
+		in.name = (char *)a->pos[0];
+		if ((rc = vx_delete_segment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_ok);
+	}
+	if (strcmp(verb, "create") != 0 && strcmp(verb, "update") != 0) {
+		fprintf(stderr, "vexilctl: unknown command: segment %s\n", verb);
+		return 2;
+	}
+	if ((n = opts(a, "cond", texts)) > 16) {
+		fprintf(stderr, "vexilctl: at most 16 --cond\n");
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (parse_cond(texts[i], &conds[i], vals[i], 64) != 0)
+			return 2;
+		cp[i] = &conds[i];
+	}
+	g.name = (char *)a->pos[0];
+	g.description = (char *)(opt(a, "description") ? opt(a, "description") : "");
+	g.conditions = cp;
+	g.n_conditions = n;
+	if (strcmp(verb, "create") == 0) {
+		Vexil__V1__CreateSegmentRequest in =
+		    VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+		Vexil__V1__Segment *out;
+		in.project = (char *)project;
+		in.segment = &g;
+		if ((rc = vx_create_segment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_segment);
+	} else {
+		Vexil__V1__UpdateSegmentRequest in =
+		    VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT;
+		Vexil__V1__Segment *out;
+		char *mask[2];
+		in.project = (char *)project;
+		in.name = (char *)a->pos[0];
+		in.update = &g;
+		in.update_mask = mask;
+		if (has_opt(a, "description"))
+			mask[in.n_update_mask++] = "description";
+		if (n > 0)
+			mask[in.n_update_mask++] = "conditions";
+		if ((rc = vx_update_segment(c, &in, &out, &st)) != 0)
+			return fail(rc, &st);
+		return done(a, out, human_segment);
+	}
+}
+
 static int
 cmd_variant(vx_client *c, const char *verb, struct args *a)
 {
@@ -1438,6 +1572,8 @@ main(int argc, char **argv)
 		rc = cmd_rule(c, verb, &a);
 	else if (strcmp(noun, "variant") == 0)
 		rc = cmd_variant(c, verb, &a);
+	else if (strcmp(noun, "segment") == 0)
+		rc = cmd_segment(c, verb, &a);
 	else if (strcmp(noun, "sdk-key") == 0)
 		rc = cmd_sdk_key(c, verb, &a);
 	else if (strcmp(noun, "stats") == 0)

@@ -110,7 +110,7 @@ Test(ops, a_database_after_a_workload_checks_clean_while_served_and_stopped)
 	cr_assert_eq(ctl("flag get --project shop checkout"), 0);
 }
 
-Test(ops, a_database_with_prerequisites_checks_clean)
+Test(ops, a_database_with_prerequisites_and_segments_checks_clean)
 {
 	char out[16384];
 
@@ -130,8 +130,17 @@ Test(ops, a_database_with_prerequisites_checks_clean)
 	    0, "a cycle is refused");
 	cr_assert_neq(
 	    ctl("flag delete --project shop checkout"), 0, "checkout is required");
+	cr_assert_eq(ctl("segment create --project shop staff --cond 'email ends_with "
+	                 "@shop.example'"),
+	    0);
+	cr_assert_eq(
+	    ctl("rule add --project shop checkout --env production --segment staff "
+	        "--variant on"),
+	    0);
+	cr_assert_neq(ctl("segment delete --project shop staff"), 0, "staff is in use");
 	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
 	cr_assert(strstr(out, "checked prerequisites") != NULL, "%s", out);
+	cr_assert(strstr(out, "checked segments") != NULL, "%s", out);
 	cr_assert(strstr(out, "clean: no problems found") != NULL, "%s", out);
 	cr_assert_eq(
 	    ctl("flag unrequire --project shop upsell --env production checkout"), 0);
