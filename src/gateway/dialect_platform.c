@@ -346,6 +346,8 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	    cJSON_CreateArray());
 	put_item(o, &ok, "negate", cJSON_CreateBool(c && c->negate));
 	put_item(o, &ok, "missing", cJSON_CreateBool(c && c->missing));
+	/* Vexil's extension: the segments the rule names (docs/gateway.md). */
+	put_item(o, &ok, "segments", strings_json(rl->segments, rl->n_segments));
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
 	return vx_gw_json_done(o, ok);
