@@ -421,6 +421,11 @@ check_set(struct input *in, const vx_eval_ctx *ctx, bool deterministic)
 	in->set[n++] = &in->flag;
 	for (size_t i = 0; i < in->nparents; i++)
 		in->set[n++] = &in->parents[i];
+	/* Keys are unique in a project ("key" may follow a "parent" line). */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(in->set[i]->key, in->set[j]->key) == 0)
+				return;
 	VX_FUZZ_ASSERT(vx_flagset_build(in->set, n, NULL, 0, 1, 1, "production", &fs, err,
 	                   sizeof(err)) == 0,
 	    "flag set failed: %s", err);
