@@ -317,3 +317,49 @@ Test(prereq, a_flag_shows_its_prerequisites)
 	}
 	vx_free(f);
 }
+
+Test(prereq, a_flag_created_with_prerequisites_is_checked_like_an_update)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT, *cp[] = {&cfg};
+	Vexil__V1__Prerequisite p = VEXIL__V1__PREREQUISITE__INIT, *pp[] = {&p};
+	vx_status st;
+
+	bool_flag("default", "parent", 100);
+	f.key = "child";
+	cfg.environment = "staging";
+	cfg.enabled = true;
+	cfg.prerequisites = pp;
+	cfg.n_prerequisites = 1;
+	f.envs = cp;
+	f.n_envs = 1;
+	in.project = "default";
+	in.flag = &f;
+	p.flag_key = "nobody";
+	cr_assert_eq(
+	    vx_create_flag(h.admin, &in, &out, &st), VX_ESTATE, "%s", st.message);
+	cr_expect_str_eq(st.field, "envs[0].prerequisites[0].flag_key");
+	p.flag_key = "parent";
+	cr_assert(vx_create_flag(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+Test(prereq, a_chain_deeper_than_eight_is_refused)
+{
+	char key[16], parent[16];
+	vx_status st;
+	int i;
+
+	bool_flag("default", "c0", 100);
+	for (i = 1; i <= 9; i++) {
+		snprintf(key, sizeof(key), "c%d", i);
+		snprintf(parent, sizeof(parent), "c%d", i - 1);
+		bool_flag("default", key, 100);
+		if (require(key, parent, false, NULL, &st) != 0)
+			break;
+	}
+	cr_expect_eq(i, 9, "c1..c8 may chain; c9 would be 9 deep");
+	cr_expect_eq(st.code, VEXIL__V1__CODE__FAILED_PRECONDITION);
+	cr_expect(strstr(st.message, "deeper than 8") != NULL, "%s", st.message);
+}
