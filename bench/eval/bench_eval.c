@@ -2,14 +2,19 @@
  * bench_eval.c: how long one in-process evaluation takes.
  *
  * It prints nanoseconds per evaluation for flags with 0, 5 and 20 rules,
- * and the cost of an EvaluateAll-style pass over 100 and over 1,000 flags.
+ * one `matches` rule, the common "50% rollout behind an ends_with rule",
+ * a prerequisite chain of depth 3 (when the engine has prerequisites:
+ * the file also builds against an engine without them, for before/after
+ * figures), and the cost of an EvaluateAll-style pass over 100 and over
+ * 1,000 flags.
  * The rule flags are worst cases. No rule matches the benchmark contexts,
  * so every condition of every rule is tested (the 20-rule flag includes a
  * regex), and then the environment rollout hashes the user. Users rotate
  * through 1,024 ids, so the hash input changes on every call. Each figure
  * is the median of several timed runs, each long enough (about 0.2 s) to
- * dwarf clock_gettime() itself. It prints figures only; there are no
- * thresholds.
+ * dwarf clock_gettime() itself. Where perf events allow, each figure also
+ * gives the instructions retired per evaluation, which a loaded machine
+ * does not skew. It prints figures only; there are no thresholds.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -19,6 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "eval/eval.h"
 
@@ -165,14 +176,68 @@ cmp_double(const void *a, const void *b)
 /* Keeps results alive so the compiler cannot drop the evaluations. */
 static volatile uint32_t sink;
 
+/*
+ * Instructions retired in user space, per pass, from the last timed run:
+ * on a shared machine times swing with the load, this count does not, so
+ * before/after comparisons use it too. -1 when perf events are not
+ * available (perf_event_paranoid above 2, or not Linux).
+ */
+static int perf_fd = -1;
+static double last_instr = -1;
+
+static void
+perf_open(void)
+{
+#ifdef __linux__
+	struct perf_event_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_HARDWARE;
+	a.size = sizeof(a);
+	a.config = PERF_COUNT_HW_INSTRUCTIONS;
+	a.disabled = 1;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	perf_fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+#endif
+}
+
+static void
+perf_start(void)
+{
+#ifdef __linux__
+	if (perf_fd >= 0) {
+		ioctl(perf_fd, PERF_EVENT_IOC_RESET, 0);
+		ioctl(perf_fd, PERF_EVENT_IOC_ENABLE, 0);
+	}
+#endif
+}
+
+static double
+perf_stop(void)
+{
+#ifdef __linux__
+	long long n;
+
+	if (perf_fd >= 0) {
+		ioctl(perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+		if (read(perf_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+			return (double)n;
+	}
+#endif
+	return -1;
+}
+
 /* One timed run: iters passes over the flags; returns ns per pass. */
 static double
 run(vx_eval_flag *const *flags, size_t nflags, const struct users *u,
     size_t iters)
 {
 	uint32_t acc = 0;
-	double t0 = now_ns();
+	double t0, instr;
 
+	perf_start();
+	t0 = now_ns();
 	for (size_t i = 0; i < iters; i++) {
 		const vx_eval_ctx *ctx = &u->ctx[i % NUSERS];
 
@@ -185,7 +250,20 @@ run(vx_eval_flag *const *flags, size_t nflags, const struct users *u,
 		}
 	}
 	sink = acc;
-	return (now_ns() - t0) / (double)iters;
+	t0 = now_ns() - t0;
+	instr = perf_stop();
+	last_instr = instr < 0 ? -1 : instr / (double)iters;
+	return t0 / (double)iters;
+}
+
+/* Ends a figure's line with the last run's instructions per pass. */
+static void
+instr_line(void)
+{
+	if (last_instr >= 0)
+		printf("  %8.0f instr\n", last_instr);
+	else
+		printf("\n");
 }
 
 /* Median ns per pass, with the iteration count grown to fill a run. */
@@ -211,8 +289,9 @@ bench_rules(const struct users *u)
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
 		vx_eval_flag *f = make_flag("bench_flag", counts[i]);
 
-		printf("evaluate, %2zu rules%-15s %8.1f ns/eval\n", counts[i],
+		printf("evaluate, %2zu rules%-15s %8.1f ns/eval", counts[i],
 		    counts[i] == 20 ? " (1 regex)" : "", measure(&f, 1, u));
+		instr_line();
 		vx_eval_flag_free(f);
 	}
 }
@@ -255,11 +334,91 @@ bench_matches(const struct users *u)
 			fprintf(stderr, "bench_eval: compile: %s\n", err);
 			exit(1);
 		}
-		printf("evaluate, 1 rule: matches, %-8s %8.1f ns/eval\n", pats[i][1],
+		printf("evaluate, 1 rule: matches, %-8s %8.1f ns/eval", pats[i][1],
 		    measure(&f, 1, u));
+		instr_line();
 		vx_eval_flag_free(f);
 	}
 }
+
+/*
+ * The common case: one rule, "email ends_with @example.org, 50% of them",
+ * which every user's email matches, so each evaluation tests the suffix
+ * and hashes the user; the half left out get the off variant (no
+ * environment rollout).
+ */
+static void
+bench_common(const struct users *u)
+{
+	const char *vals[] = {"@example.org"};
+	vx_eval_condition_src c = {
+	    .attribute = "email", .op = VX_OP_ENDS_WITH, .values = vals, .nvalues = 1};
+	vx_eval_rule_src r = {.enabled = true,
+	    .conditions = &c,
+	    .nconditions = 1,
+	    .rollout = {.enabled = true, .percentage = 50},
+	    .variant = 1};
+	vx_eval_flag_src src = {.key = "bench_common",
+	    .type = VX_FLAG_BOOL,
+	    .variants = variants,
+	    .nvariants = 2,
+	    .enabled = true,
+	    .default_variant = 1,
+	    .rollout_percentage = 0,
+	    .rules = &r,
+	    .nrules = 1};
+	vx_eval_flag *f;
+	char err[256];
+
+	if (vx_eval_compile(&src, &f, err, sizeof(err)) != VX_EVAL_OK) {
+		fprintf(stderr, "bench_eval: compile: %s\n", err);
+		exit(1);
+	}
+	printf(
+	    "evaluate, 50%% rollout behind ends_with %6.1f ns/eval", measure(&f, 1, u));
+	instr_line();
+	vx_eval_flag_free(f);
+}
+
+#ifdef VX_EVAL_PREREQ_MAX /* an engine with prerequisites */
+/*
+ * A prerequisite chain of depth 3: d requires c requires b requires a,
+ * where a is a 50% rollout and b, c and d are on for everyone. Evaluating
+ * d evaluates all four with the same context.
+ */
+static void
+bench_prereq_chain(const struct users *u)
+{
+	static const char *const keys[4] = {"a", "b", "c", "d"};
+	vx_eval_prereq_src p[4];
+	vx_eval_flag *f[4];
+	char err[256];
+
+	for (size_t i = 0; i < 4; i++) {
+		vx_eval_flag_src src = {.key = keys[i],
+		    .type = VX_FLAG_BOOL,
+		    .variants = variants,
+		    .nvariants = 2,
+		    .enabled = true,
+		    .default_variant = 1,
+		    .rollout_percentage = i == 0 ? 50 : 100,
+		    .prereqs = i ? &p[i] : NULL,
+		    .nprereqs = i ? 1 : 0};
+		p[i] = (vx_eval_prereq_src){.flag = i ? keys[i - 1] : NULL};
+		if (vx_eval_compile(&src, &f[i], err, sizeof(err)) != VX_EVAL_OK ||
+		    (i && vx_eval_flag_link(f[i], (const vx_eval_flag *const *)&f[i - 1],
+		              err, sizeof(err)) != VX_EVAL_OK)) {
+			fprintf(stderr, "bench_eval: compile: %s\n", err);
+			exit(1);
+		}
+	}
+	printf(
+	    "evaluate, prerequisite chain depth 3 %7.1f ns/eval", measure(&f[3], 1, u));
+	instr_line();
+	for (size_t i = 0; i < 4; i++)
+		vx_eval_flag_free(f[i]);
+}
+#endif
 
 /*
  * EvaluateAll: a project's flags against one context. The flags cycle
@@ -282,8 +441,9 @@ bench_all(const struct users *u, size_t nflags)
 	}
 	ns = measure(flags, nflags, u);
 	printf("evaluate_all, %4zu flags          %8.1f us/call  "
-	       "(%.1f ns/flag)\n",
+	       "(%.1f ns/flag)",
 	    nflags, ns / 1e3, ns / (double)nflags);
+	instr_line();
 	for (size_t i = 0; i < nflags; i++)
 		vx_eval_flag_free(flags[i]);
 	free(flags);
@@ -309,11 +469,16 @@ main(void)
 	if (u == NULL)
 		return 1;
 	users_init(u);
+	perf_open();
 	printf("vx_eval bench: median of %d runs, %d rotating users, "
 	       "no rule matches\n",
 	    RUNS, NUSERS);
 	bench_rules(u);
 	bench_matches(u);
+	bench_common(u);
+#ifdef VX_EVAL_PREREQ_MAX
+	bench_prereq_chain(u);
+#endif
 	bench_all(u, 100);
 	bench_all(u, 1000);
 	bench_compile();

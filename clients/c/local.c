@@ -28,8 +28,9 @@ vx_eval_snapshot_fetch(vx_client *c, const char *project, const char *env,
 		vx_status_set(st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL, "out of memory");
 		return VX_ENOMEM;
 	}
-	rc = vx_flagset_build(snap->flags, snap->n_flags, snap->project_id, snap->revision, env,
-	    &s->fs, err, sizeof(err));
+	rc =
+	    vx_flagset_build(snap->flags, snap->n_flags, snap->segments, snap->n_segments,
+	        snap->project_id, snap->revision, env, &s->fs, err, sizeof(err));
 	vx_free(snap);
 	if (rc != 0) {
 		free(s);

@@ -34,6 +34,7 @@ struct vx_watch {
 	pthread_mutex_t lock;
 	Vexil__V1__Flag **flags; /* sorted by key; each unpacked on its own */
 	size_t n, cap;
+	Vexil__V1__SegmentList *segs; /* the project's, as of revision; or NULL */
 	atomic_uint_fast64_t revision;
 	atomic_uint_fast64_t resyncs;
 	_Atomic int64_t synced_at;
@@ -143,6 +144,34 @@ reclaim(vx_watch *w, bool force)
 	w->nretired = 0;
 }
 
+/*
+ * Replaces the cached segments with a reply's: every reply carries all of
+ * the project's, so a changed segment reaches each flag that names it at
+ * the next recompile.
+ */
+static int
+set_segments(vx_watch *w, Vexil__V1__Segment **segs, size_t n)
+{
+	Vexil__V1__SegmentList l = VEXIL__V1__SEGMENT_LIST__INIT, *copy;
+	size_t len;
+	uint8_t *buf;
+
+	l.segments = segs;
+	l.n_segments = n;
+	len = vexil__v1__segment_list__get_packed_size(&l);
+	if ((buf = malloc(len ? len : 1)) == NULL)
+		return VX_ENOMEM;
+	vexil__v1__segment_list__pack(&l, buf);
+	copy = vexil__v1__segment_list__unpack(NULL, len, buf);
+	free(buf);
+	if (copy == NULL)
+		return VX_ENOMEM;
+	if (w->segs != NULL)
+		vexil__v1__segment_list__free_unpacked(w->segs, NULL);
+	w->segs = copy;
+	return 0;
+}
+
 static int
 recompile(vx_watch *w)
 {
@@ -154,8 +183,9 @@ recompile(vx_watch *w)
 		return 0;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return VX_ENOMEM;
-	rc = vx_flagset_build(w->flags, w->n, w->project_id, atomic_load(&w->revision), w->env,
-	    &s->fs, err, sizeof(err));
+	rc = vx_flagset_build(w->flags, w->n, w->segs ? w->segs->segments : NULL,
+	    w->segs ? w->segs->n_segments : 0, w->project_id, atomic_load(&w->revision),
+	    w->env, &s->fs, err, sizeof(err));
 	if (rc != 0) {
 		vx_log(VX_LOG_ERROR, "watch: cannot compile: %s", err);
 		free(s);
@@ -211,6 +241,8 @@ sync_step(vx_watch *w, vx_status *st, bool *more)
 		rc = put_flag(w, out->flags[i]);
 	for (size_t i = 0; i < out->n_deleted_flags; i++)
 		drop_flag(w, out->deleted_flags[i]);
+	if (rc == 0)
+		rc = set_segments(w, out->segments, out->n_segments);
 	if (rc == 0) {
 		atomic_store(&w->revision, out->revision);
 		rc = recompile(w);
@@ -398,6 +430,8 @@ vx_watch_stop(vx_watch *w)
 	reclaim(w, true);
 	free(w->retired);
 	free(w->flags);
+	if (w->segs != NULL)
+		vexil__v1__segment_list__free_unpacked(w->segs, NULL);
 	free(w->project);
 	free(w->env);
 	pthread_mutex_destroy(&w->lock);

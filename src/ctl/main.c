@@ -441,6 +441,20 @@ flag_header(void)
 	printf("%-32s %s\n", "KEY", "ENVIRONMENTS");
 }
 
+/* "    requires beta (on: red,green)", one line per prerequisite. */
+static void
+print_prereqs(const Vexil__V1__FlagEnvConfig *cfg)
+{
+	for (size_t i = 0; i < cfg->n_prerequisites; i++) {
+		const Vexil__V1__Prerequisite *p = cfg->prerequisites[i];
+
+		printf("    requires %s (%s", p->flag_key, p->when_off ? "off" : "on");
+		for (size_t j = 0; j < p->n_variants; j++)
+			printf("%s%s", j ? "," : ": ", p->variants[j]);
+		printf(")\n");
+	}
+}
+
 static void
 print_flag(Vexil__V1__Flag *f, bool detail)
 {
@@ -461,11 +475,13 @@ print_flag(Vexil__V1__Flag *f, bool detail)
 	    type_name(f->type), when(c, f->created_at), when(u, f->updated_at));
 	for (size_t i = 0; i < f->n_variants; i++)
 		printf("variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
-	for (size_t i = 0; i < f->n_envs; i++)
+	for (size_t i = 0; i < f->n_envs; i++) {
 		printf("env %s: %s, rollout %u%%, default %s, off %s, %zu rules\n",
 		    f->envs[i]->environment, f->envs[i]->enabled ? "on" : "off",
 		    f->envs[i]->rollout_percentage, f->envs[i]->default_variant,
 		    f->envs[i]->off_variant, f->envs[i]->n_rules);
+		print_prereqs(f->envs[i]);
+	}
 }
 
 /* Prints a reply (as JSON, or with human when not NULL) and frees it. */
@@ -921,6 +937,8 @@ print_rule(const Vexil__V1__Rule *r)
 		for (size_t j = 0; j < r->conditions[i]->n_values; j++)
 			printf("%s%s", j ? "," : "", r->conditions[i]->values[j]);
 	}
+	for (size_t i = 0; i < r->n_segments; i++)
+		printf(" segment %s", r->segments[i]);
 	if (r->rollout)
 		printf(" rollout %u%%", r->rollout->percentage);
 	if (r->n_split) {
@@ -982,7 +1000,7 @@ rule_add(struct cli *s, struct args *a)
 	Vexil__V1__Condition conds[16], *cp[16];
 	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
 	Vexil__V1__WeightedVariant wv[16], *wp[16];
-	char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL;
+	char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL, *segs[MAX_ARGS];
 	vx_status st;
 	size_t n;
 	uint64_t num;
@@ -990,6 +1008,8 @@ rule_add(struct cli *s, struct args *a)
 	if (need_project_key(a, &in.project, &in.flag_key) != 0 ||
 	    (in.environment = (char *)need_opt(a, "env")) == NULL)
 		return 2;
+	r.segments = segs;
+	r.n_segments = opts(a, "segment", segs);
 	n = opts(a, "cond", texts);
 	if (n > 16) {
 		fprintf(stderr, "vexilctl: at most 16 --cond\n");
@@ -1217,6 +1237,249 @@ static int
 variant_remove(struct cli *s, struct args *a)
 {
 	return variant_change(s, a, false);
+}
+
+/* ---- prerequisites ---- */
+
+/*
+ * flag require|unrequire: adds (or replaces) or removes the prerequisite on
+ * PARENT in one environment. The flag is read and its whole list for that
+ * environment written back with UpdateFlagEnv, guarded by the project
+ * revision read first (so a concurrent edit is retried, not lost); vexild
+ * checks the result (parents of the project, no cycle) as for any write.
+ */
+static int
+set_prereq(struct cli *s, struct args *a, bool add)
+{
+	Vexil__V1__GetFlagRequest gin = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Prerequisite mine = VEXIL__V1__PREREQUISITE__INIT;
+	Vexil__V1__Prerequisite *list[VX_EVAL_PREREQ_MAX + 1];
+	Vexil__V1__Flag *f, *out = NULL;
+	char *mask[] = {"prerequisites"}, *vals[MAX_ARGS];
+	const char *when = opt(a, "when");
+	vx_status st;
+	int rc;
+
+	if ((gin.project = (char *)need_opt(a, "project")) == NULL ||
+	    (cfg.environment = (char *)need_opt(a, "env")) == NULL ||
+	    need_pos(a, 2, "KEY PARENT") != 0)
+		return 2;
+	gin.key = (char *)a->pos[0];
+	if (when != NULL && strcmp(when, "on") != 0 && strcmp(when, "off") != 0) {
+		fprintf(stderr, "vexilctl: --when must be on or off\n");
+		return 2;
+	}
+	mine.flag_key = (char *)a->pos[1];
+	mine.when_off = when != NULL && strcmp(when, "off") == 0;
+	mine.variants = vals;
+	mine.n_variants = opts(a, "variant", vals);
+	for (int attempt = 0;; attempt++) {
+		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+		const Vexil__V1__FlagEnvConfig *cur = NULL;
+		Vexil__V1__Project *p;
+
+		gp.project = gin.project;
+		if (vx_get_project(s->c, &gp, &p, &st) != 0)
+			return fail(&st);
+		in.if_revision = p->revision;
+		vx_free(p);
+		if (vx_get_flag(s->c, &gin, &f, &st) != 0)
+			return fail(&st);
+		for (size_t i = 0; i < f->n_envs; i++)
+			if (strcmp(f->envs[i]->environment, cfg.environment) == 0)
+				cur = f->envs[i];
+		cfg.n_prerequisites = 0;
+		for (size_t i = 0; cur != NULL && i < cur->n_prerequisites; i++)
+			if (strcmp(cur->prerequisites[i]->flag_key, mine.flag_key) != 0 &&
+			    cfg.n_prerequisites < VX_EVAL_PREREQ_MAX)
+				list[cfg.n_prerequisites++] = cur->prerequisites[i];
+		if (add)
+			list[cfg.n_prerequisites++] = &mine;
+		cfg.prerequisites = list;
+		in.project = gin.project;
+		in.key = gin.key;
+		in.update = &cfg;
+		in.update_mask = mask;
+		in.n_update_mask = 1;
+		rc = vx_update_flag_env(s->c, &in, &out, &st);
+		vx_free(f);
+		if (rc == 0)
+			break;
+		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
+		    attempt + 1 == CAS_TRIES)
+			return fail(&st);
+	}
+	return flag_done(a, out);
+}
+
+static int
+flag_require(struct cli *s, struct args *a)
+{
+	return set_prereq(s, a, true);
+}
+
+static int
+flag_unrequire(struct cli *s, struct args *a)
+{
+	return set_prereq(s, a, false);
+}
+
+/* ---- segments ---- */
+
+/* The common "--project P NAME": -1 after a message. */
+static int
+need_project_name(const struct args *a, char **project, char **name)
+{
+	if ((*project = (char *)need_opt(a, "project")) == NULL || need_pos(a, 1, "NAME") != 0)
+		return -1;
+	*name = (char *)a->pos[0];
+	return 0;
+}
+
+static void
+print_segment(const Vexil__V1__Segment *g, bool detail)
+{
+	printf("%-32s %-10zu %s\n", g->name, g->n_conditions, g->description);
+	if (!detail)
+		return;
+	for (size_t i = 0; i < g->n_conditions; i++) {
+		const Vexil__V1__Condition *k = g->conditions[i];
+
+		printf("  %s%s%s %s ", k->missing ? "?" : "", k->negate ? "!" : "", k->attribute,
+		    k->operator_);
+		for (size_t j = 0; j < k->n_values; j++)
+			printf("%s%s", j ? "," : "", k->values[j]);
+		printf("\n");
+	}
+}
+
+static void
+segment_header(void)
+{
+	printf("%-32s %-10s %s\n", "NAME", "CONDITIONS", "DESCRIPTION");
+}
+
+static void
+human_segment(void *m)
+{
+	segment_header();
+	print_segment(m, true);
+}
+
+static void
+human_segments(void *m)
+{
+	const Vexil__V1__SegmentList *l = m;
+
+	segment_header();
+	for (size_t i = 0; i < l->n_segments; i++)
+		print_segment(l->segments[i], false);
+}
+
+/* create (update false) or update: --cond replaces the conditions. */
+static int
+segment_write(struct cli *s, struct args *a, bool update)
+{
+	Vexil__V1__Segment g = VEXIL__V1__SEGMENT__INIT, *out;
+	Vexil__V1__Condition conds[16], *cp[16];
+	char *texts[MAX_ARGS], *vals[16][64], *project, *name, *mask[2];
+	vx_status st;
+	size_t n;
+	int rc;
+
+	if (need_project_name(a, &project, &name) != 0)
+		return 2;
+	if ((n = opts(a, "cond", texts)) > 16) {
+		fprintf(stderr, "vexilctl: at most 16 --cond\n");
+		return 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (parse_cond(texts[i], &conds[i], vals[i], 64) != 0)
+			return 2;
+		cp[i] = &conds[i];
+	}
+	g.name = name;
+	g.description = opt_or_empty(a, "description");
+	g.conditions = cp;
+	g.n_conditions = n;
+	if (!update) {
+		Vexil__V1__CreateSegmentRequest in = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+
+		in.project = project;
+		in.segment = &g;
+		rc = vx_create_segment(s->c, &in, &out, &st);
+	} else {
+		Vexil__V1__UpdateSegmentRequest in = VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT;
+
+		in.project = project;
+		in.name = name;
+		in.update = &g;
+		in.update_mask = mask;
+		if (has_opt(a, "description"))
+			mask[in.n_update_mask++] = "description";
+		if (n > 0)
+			mask[in.n_update_mask++] = "conditions";
+		rc = vx_update_segment(s->c, &in, &out, &st);
+	}
+	if (rc != 0)
+		return fail(&st);
+	return done(a, out, human_segment);
+}
+
+static int
+segment_create(struct cli *s, struct args *a)
+{
+	return segment_write(s, a, false);
+}
+
+static int
+segment_update(struct cli *s, struct args *a)
+{
+	return segment_write(s, a, true);
+}
+
+static int
+segment_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListSegmentsRequest in = VEXIL__V1__LIST_SEGMENTS_REQUEST__INIT;
+	Vexil__V1__SegmentList *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL || need_pos(a, 0, "") != 0)
+		return 2;
+	if (vx_list_segments(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_segments);
+}
+
+static int
+segment_get(struct cli *s, struct args *a)
+{
+	Vexil__V1__GetSegmentRequest in = VEXIL__V1__GET_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Segment *out;
+	vx_status st;
+
+	if (need_project_name(a, &in.project, &in.name) != 0)
+		return 2;
+	if (vx_get_segment(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_segment);
+}
+
+static int
+segment_delete(struct cli *s, struct args *a)
+{
+	Vexil__V1__DeleteSegmentRequest in = VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_project_name(a, &in.project, &in.name) != 0)
+		return 2;
+	if (vx_delete_segment(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_ok);
 }
 
 /* ---- keys ---- */
@@ -1543,7 +1806,10 @@ build_ctx(const struct args *a, Vexil__V1__EvalContext *ctx,
 static void
 print_result(const Vexil__V1__EvaluationResult *r)
 {
-	printf("%-32s %-12s %-16s %s\n", r->flag_key, r->variant, r->reason, r->value);
+	printf("%-32s %-12s %-16s %s", r->flag_key, r->variant, r->reason, r->value);
+	if (*r->prerequisite)
+		printf(" (prerequisite %s)", r->prerequisite);
+	printf("\n");
 }
 
 static void
@@ -1702,9 +1968,12 @@ cmd_watch(struct cli *s, struct args *a)
 	"--project P KEY [--name N] [--description D]\n"                                 \
 	"[--type boolean|string|number|json] [--variant KEY=JSON ...]\n"                 \
 	"[--tag T ...] [--owner O]"
+#define SEGMENT_NEW                                                                      \
+	"--project P NAME [--description D] [--cond '[?][!]ATTR OP V1,V2' ...]"
 #define RULE_NEW                                                                         \
 	"--project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"                   \
-	"[--variant V | --split V=W,V=W] [--priority N] [--rollout PCT]\n"               \
+	"[--segment NAME ...] [--variant V | --split V=W,V=W] [--priority N]\n"          \
+	"[--rollout PCT] "                                                               \
 	"[--stickiness ATTR] [--group G] [--split-stickiness ATTR] [--split-group G]\n"  \
 	"[--name N] [--disabled]"
 
@@ -1745,14 +2014,31 @@ static const struct command commands[] = {
         "Flips a flag on or off in each environment named, in one atomic write."},
     {"flag", "rollout", "--project P KEY --env E PERCENT", "project= env=", flag_rollout,
         "Sets the share of users (0..100) who get the default variant."},
+    {"flag", "require",
+        "--project P KEY --env E PARENT [--when on|off] [--variant V ...]",
+        "project= env= when= variant=", flag_require,
+        "Makes KEY serve its off variant in E unless PARENT is on (or off, or serves "
+        "one of the variants)."},
+    {"flag", "unrequire", "--project P KEY --env E PARENT", "project= env=",
+        flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
-        "project= env= cond= variant= split= priority= rollout= stickiness= group= "
-        "split-stickiness= split-group= name= disabled",
+        "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
+        "group= split-stickiness= split-group= name= disabled",
         rule_add, "Adds a targeting rule to a flag in one environment."},
     {"rule", "list", "--project P KEY --env E", "project= env=", rule_list,
         "Lists a flag's rules in one environment."},
     {"rule", "remove", "--project P KEY ID [--env E]", "project= env=", rule_remove,
         "Removes a rule."},
+    {"segment", "create", SEGMENT_NEW, "project= description= cond=", segment_create,
+        "Keeps a named set of conditions that rules of the project's flags can name."},
+    {"segment", "update", SEGMENT_NEW, "project= description= cond=", segment_update,
+        "Changes a segment (its conditions when --cond is given) in one write."},
+    {"segment", "list", "--project P", "project=", segment_list,
+        "Lists a project's segments."},
+    {"segment", "get", "--project P NAME", "project=", segment_get,
+        "Shows a segment and its conditions."},
+    {"segment", "delete", "--project P NAME", "project=", segment_delete,
+        "Deletes a segment no rule names."},
     {"variant", "add", "--project P KEY VKEY JSON", "project=", variant_add,
         "Adds a variant whose value is JSON of the flag's type."},
     {"variant", "list", "--project P KEY", "project=", variant_list,

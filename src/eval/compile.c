@@ -38,6 +38,8 @@ struct sizes {
 	size_t nvalues;
 	size_t nsplits;
 	size_t nregex;
+	size_t nprereqs;
+	size_t nprereq_variants;
 };
 
 /* Cursors into the block while the second pass fills it. */
@@ -47,6 +49,8 @@ struct fill {
 	struct vxe_cond *conds;
 	struct vxe_value *values;
 	struct vxe_split *splits;
+	const char **vkeys;
+	int32_t *vidx;
 	/* Compiled `matches` patterns so far, in bytes, and how many. */
 	size_t rx_cond, rx_rule, rx_flag, rx_jit, rx_count;
 };
@@ -159,6 +163,44 @@ measure_rule(const vx_eval_rule_src *r, size_t ri, struct sizes *sz,
 	return VX_EVAL_OK;
 }
 
+static int
+measure_prereqs(const vx_eval_flag_src *src, struct sizes *sz, struct cerr *e)
+{
+	bool ok = true;
+
+	if (src->nprereqs != 0 && src->prereqs == NULL) {
+		seterr(e, "prerequisites is NULL");
+		return VX_EVAL_EINVAL;
+	}
+	if (src->nprereqs > VX_EVAL_PREREQ_MAX) {
+		seterr(e, "more than %d prerequisites", VX_EVAL_PREREQ_MAX);
+		return VX_EVAL_EINVAL;
+	}
+	sz->nprereqs = src->nprereqs;
+	for (size_t i = 0; ok && i < src->nprereqs; i++) {
+		const vx_eval_prereq_src *p = &src->prereqs[i];
+
+		if (p->flag == NULL || (p->nvariants != 0 && p->variants == NULL)) {
+			seterr(e, "prerequisite %zu: flag or variants is NULL", i);
+			return VX_EVAL_EINVAL;
+		}
+		ok = add_str(&sz->strings, p->flag) &&
+		     add_size(&sz->nprereq_variants, p->nvariants);
+		for (size_t j = 0; ok && j < p->nvariants; j++) {
+			if (p->variants[j] == NULL) {
+				seterr(e, "prerequisite %zu: variant %zu is NULL", i, j);
+				return VX_EVAL_EINVAL;
+			}
+			ok = add_str(&sz->strings, p->variants[j]);
+		}
+	}
+	if (!ok) {
+		seterr(e, "prerequisites too large");
+		return VX_EVAL_ENOMEM;
+	}
+	return VX_EVAL_OK;
+}
+
 /* First pass: reject NULLs that would crash the second, and count. */
 static int
 measure(const vx_eval_flag_src *src, struct sizes *sz, struct cerr *e)
@@ -205,7 +247,7 @@ measure(const vx_eval_flag_src *src, struct sizes *sz, struct cerr *e)
 	for (size_t i = 0; i < src->nrules; i++)
 		if ((rc = measure_rule(&src->rules[i], i, sz, e)) != 0)
 			return rc;
-	return VX_EVAL_OK;
+	return measure_prereqs(src, sz, e);
 }
 
 /*
@@ -604,6 +646,62 @@ compile_variants(struct fill *fl, vx_eval_flag *f, const vx_eval_flag_src *src,
 	return VX_EVAL_OK;
 }
 
+/*
+ * Prerequisites keep their keys; vx_eval_flag_link() finds the parents.
+ * A flag with none is linked from the start.
+ */
+static int
+compile_prereqs(
+    struct fill *fl, vx_eval_flag *f, const vx_eval_flag_src *src, struct cerr *e)
+{
+	for (size_t i = 0; i < src->nprereqs; i++) {
+		const vx_eval_prereq_src *p = &src->prereqs[i];
+		struct vxe_prereq *d = &f->prereqs[i];
+
+		if (p->flag[0] == '\0') {
+			seterr(e, "prerequisite %zu: flag key is empty", i);
+			return VX_EVAL_EINVAL;
+		}
+		if (strcmp(p->flag, src->key) == 0) {
+			seterr(e, "prerequisite %zu: a flag cannot require itself", i);
+			return VX_EVAL_EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(src->prereqs[j].flag, p->flag) == 0) {
+				seterr(e,
+				    "prerequisite %zu: flag \"%s\" is required "
+				    "twice",
+				    i, p->flag);
+				return VX_EVAL_EINVAL;
+			}
+		}
+		if (p->when_off && p->nvariants != 0) {
+			seterr(e,
+			    "prerequisite %zu (\"%s\"): variants apply only "
+			    "when the parent must be on",
+			    i, p->flag);
+			return VX_EVAL_EINVAL;
+		}
+		d->key = copy_str(fl, p->flag, false, NULL);
+		d->parent = NULL;
+		d->when_off = p->when_off;
+		d->vkeys = fl->vkeys;
+		d->vidx = fl->vidx;
+		d->nvariants = p->nvariants;
+		for (size_t j = 0; j < p->nvariants; j++) {
+			d->vkeys[j] = copy_str(fl, p->variants[j], false, NULL);
+			d->vidx[j] = -1;
+		}
+		fl->vkeys += p->nvariants;
+		fl->vidx += p->nvariants;
+	}
+	f->nprereqs = src->nprereqs;
+	f->linked = src->nprereqs == 0;
+	f->depth = 0;
+	f->evals = 1;
+	return VX_EVAL_OK;
+}
+
 /* Evaluation order: priority descending, then creation order, then input. */
 static int
 rule_cmp(const void *pa, const void *pb)
@@ -640,6 +738,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	struct fill fl;
 	size_t off = sizeof(struct vx_eval_flag);
 	size_t o_var, o_rule, o_cond, o_val, o_split, o_re, o_str;
+	size_t o_pre, o_vkey, o_vidx;
 	vx_eval_flag *f = NULL;
 	char *block;
 	int rc;
@@ -659,6 +758,9 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value), &o_val) ||
 	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split), &o_split) ||
 	    !reserve(&off, sz.nregex, sizeof(pcre2_code *), &o_re) ||
+	    !reserve(&off, sz.nprereqs, sizeof(struct vxe_prereq), &o_pre) ||
+	    !reserve(&off, sz.nprereq_variants, sizeof(char *), &o_vkey) ||
+	    !reserve(&off, sz.nprereq_variants, sizeof(int32_t), &o_vidx) ||
 	    !reserve(&off, sz.strings, 1, &o_str)) {
 		seterr(&e, "flag too large");
 		return VX_EVAL_ENOMEM;
@@ -674,6 +776,9 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	fl.conds = (struct vxe_cond *)(void *)(block + o_cond);
 	fl.values = (struct vxe_value *)(void *)(block + o_val);
 	fl.splits = (struct vxe_split *)(void *)(block + o_split);
+	f->prereqs = (struct vxe_prereq *)(void *)(block + o_pre);
+	fl.vkeys = (const char **)(void *)(block + o_vkey);
+	fl.vidx = (int32_t *)(void *)(block + o_vidx);
 	fl.str = block + o_str;
 	fl.str_end = block + off;
 	fl.rx_cond = fl.rx_rule = fl.rx_flag = fl.rx_jit = fl.rx_count = 0;
@@ -704,6 +809,8 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 			goto fail;
 	}
 	f->nrules = src->nrules;
+	if ((rc = compile_prereqs(&fl, f, src, &e)) != 0)
+		goto fail;
 	qsort(f->rules, f->nrules, sizeof(f->rules[0]), rule_cmp);
 	*out = f;
 	return VX_EVAL_OK;
@@ -738,7 +845,7 @@ vx_eval_flag_type(const vx_eval_flag *f)
 bool
 vx_eval_flag_is_static(const vx_eval_flag *f)
 {
-	if (f == NULL || !f->enabled || f->ro.pct < 100)
+	if (f == NULL || !f->enabled || f->ro.pct < 100 || f->nprereqs != 0)
 		return false;
 	for (size_t i = 0; i < f->nrules; i++)
 		if (f->rules[i].enabled)

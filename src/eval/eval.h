@@ -18,14 +18,17 @@
  *
  *  1. No flag (f == NULL): reason VX_REASON_FLAG_NOT_FOUND.
  *  2. The flag is disabled: the off variant, reason VX_REASON_DISABLED.
+ *  2a. Its prerequisites, in order (see "Prerequisites" below). The first
+ *     that fails serves the off variant, reason
+ *     VX_REASON_PREREQUISITE_FAILED, with res->prereq naming the parent.
  *  3. The enabled rules, highest priority first and ties by `order` (then
  *     by position in the source array). The first rule whose conditions all
  *     hold, and whose own rollout (if it has one) lets the user in, serves
  *     its variant or split: reason VX_REASON_TARGETING_MATCH.
  *  4. Otherwise the environment's rollout decides. At 100% everyone gets
  *     the default variant without hashing: reason VX_REASON_STATIC when the
- *     flag has no enabled rule (its answer is the same for every context),
- *     else VX_REASON_SPLIT. Below 100% the bucket is
+ *     flag has no enabled rule and no prerequisite (its answer is the same
+ *     for every context), else VX_REASON_SPLIT. Below 100% the bucket is
  *     vx_eval_bucket(group, stickiness value, 0, 100), which is Unleash's
  *     normalizedValue(): murmur3_x86_32("<group>:<value>", 0) % 100 + 1.
  *     The group is the flag key unless set. When bucket <= percentage the
@@ -130,7 +133,29 @@
  *    IPv4-mapped IPv6 ones (::ffff:a.b.c.d). IPv6 prefixes match other IPv6
  *    addresses.
  *
- * Threads: a compiled flag is immutable. Any number of threads may evaluate
+ * Prerequisites:
+ *
+ *  - A flag may require other flags of its set (its project, in the same
+ *    environment): Unleash's dependent features, LaunchDarkly's
+ *    prerequisites. Each prerequisite names a parent and what it must do.
+ *    By default the parent must be on, that is, served with reason
+ *    TARGETING_MATCH, SPLIT or STATIC (a rule or the rollout let the
+ *    context in); with variants listed, it must also serve one of them.
+ *    With when_off, the parent must be off: DISABLED, DEFAULT (rolled
+ *    out) or PREREQUISITE_FAILED. A parent that is missing from the set,
+ *    or that evaluates with ERROR, fails the prerequisite either way.
+ *  - The parent is evaluated in full with the same context, its own
+ *    prerequisites first; a prerequisite holds or fails for the child
+ *    only, and the parent's result is not reported.
+ *  - Prerequisites are resolved after every flag of the set is compiled,
+ *    by vx_eval_flag_link(), parents before children. Linking refuses a
+ *    parent that is not yet linked, so a linked graph has no cycle, and
+ *    bounds the chain above a flag to VX_EVAL_PREREQ_MAX_DEPTH parents and
+ *    the flags one evaluation can reach to VX_EVAL_PREREQ_MAX_EVALS (a
+ *    parent reached along two paths counts twice, because it is evaluated
+ *    twice). A flag that is never linked fails each of its prerequisites.
+ *
+ * Threads: a compiled flag is immutable once linked. Any number of threads may evaluate
  * it at once. Each thread that evaluates a `matches` condition gets its own
  * PCRE2 match data on its first match (a few hundred bytes, plus the
  * interpreter's backtracking frames, at most VX_EVAL_MATCH_HEAP_LIMIT_KIB),
@@ -187,6 +212,16 @@
 #define VX_EVAL_REGEX_FLAG_PATTERNS 100
 #define VX_EVAL_REGEX_FLAG_JIT (1024 * 1024)
 
+/*
+ * Prerequisites: at most VX_EVAL_PREREQ_MAX per flag, chains at most
+ * VX_EVAL_PREREQ_MAX_DEPTH parents deep, and at most
+ * VX_EVAL_PREREQ_MAX_EVALS flag evaluations per evaluation, the flag's own
+ * included. A chain of depth 3 costs four flag evaluations.
+ */
+#define VX_EVAL_PREREQ_MAX 16
+#define VX_EVAL_PREREQ_MAX_DEPTH 8
+#define VX_EVAL_PREREQ_MAX_EVALS 64
+
 /* Hash seeds from Unleash: the rollout (normalizedValue) and variant seeds. */
 #define VX_EVAL_ROLLOUT_SEED 0u
 #define VX_EVAL_VARIANT_SEED 86028157u
@@ -225,13 +260,14 @@ enum vx_flag_type {
 
 /* Why a result is what it is. vx_eval_reason_name() gives the names. */
 enum vx_eval_reason {
-	VX_REASON_TARGETING_MATCH, /* a rule matched */
-	VX_REASON_SPLIT,           /* in the environment rollout: default */
-	VX_REASON_DISABLED,        /* flag disabled: off variant */
-	VX_REASON_DEFAULT,         /* out of the rollout: off variant */
-	VX_REASON_FLAG_NOT_FOUND,  /* no flag given */
-	VX_REASON_ERROR,           /* evaluation failed: off variant */
-	VX_REASON_STATIC           /* no enabled rule, 100%: default variant */
+	VX_REASON_TARGETING_MATCH,    /* a rule matched */
+	VX_REASON_SPLIT,              /* in the environment rollout: default */
+	VX_REASON_DISABLED,           /* flag disabled: off variant */
+	VX_REASON_DEFAULT,            /* out of the rollout: off variant */
+	VX_REASON_FLAG_NOT_FOUND,     /* no flag given */
+	VX_REASON_ERROR,              /* evaluation failed: off variant */
+	VX_REASON_STATIC,             /* no enabled rule, 100%: default variant */
+	VX_REASON_PREREQUISITE_FAILED /* a prerequisite failed: off variant */
 };
 
 /* Kinds of context attribute. */
@@ -289,6 +325,17 @@ typedef struct vx_eval_rule_src {
 	const char *split_group_id;
 } vx_eval_rule_src;
 
+/*
+ * A prerequisite: the parent flag `flag` must be on (and serve one of
+ * `variants`, when there are any), or, with when_off, be off.
+ */
+typedef struct vx_eval_prereq_src {
+	const char *flag;            /* the parent's key; not the flag's own */
+	bool when_off;               /* the parent must be off */
+	const char *const *variants; /* parent variant keys; only without when_off */
+	size_t nvariants;            /* 0: any variant */
+} vx_eval_prereq_src;
+
 /* A variant: a key and its value as JSON text (e.g. `true`, `"blue"`). */
 typedef struct vx_eval_variant_src {
 	const char *key;   /* unique within the flag */
@@ -316,6 +363,8 @@ typedef struct vx_eval_flag_src {
 	const char *group_id;	     /* NULL means the flag key */
 	const vx_eval_rule_src *rules;
 	size_t nrules;
+	const vx_eval_prereq_src *prereqs; /* checked in this order */
+	size_t nprereqs;                   /* 0..VX_EVAL_PREREQ_MAX */
 } vx_eval_flag_src;
 
 /*
@@ -369,6 +418,7 @@ typedef struct vx_eval_result {
 	const char *rule_id;	 /* the rule's id ("" if none), or NULL */
 	uint32_t bucket;	 /* rollout bucket 1..100 that decided, or 0 */
 	uint32_t split_bucket;	 /* split bucket 1..total weight, or 0 */
+	const char *prereq;      /* PREREQUISITE_FAILED: the parent, else NULL */
 } vx_eval_result;
 
 /* A compiled flag. Opaque. */
@@ -408,6 +458,38 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
     size_t errlen);
 
 /*
+ * Link a compiled flag's prerequisites to their parents (see
+ * "Prerequisites" above). Call it once per flag after the whole set is
+ * compiled, parents first; a flag with no prerequisites needs no call.
+ * Parents' variant keys are resolved to indices here; a key the parent
+ * does not have is never served, so that prerequisite fails when the
+ * parent is on.
+ *
+ * @param[in,out] f       the flag; it must not be evaluated concurrently.
+ * @param[in]     parents vx_eval_flag_prereq_count(f) entries, parents[i]
+ *                        for prerequisite i, or NULL when the set has no
+ *                        such flag (that prerequisite always fails).
+ * @param[out]    err     on VX_EVAL_EINVAL, why, naming the prerequisite.
+ * @return VX_EVAL_OK, or VX_EVAL_EINVAL: f is NULL or already linked; a
+ *         parent is not linked yet (a cycle, when parents come first); or
+ *         the chain would be deeper than VX_EVAL_PREREQ_MAX_DEPTH or cost
+ *         more than VX_EVAL_PREREQ_MAX_EVALS evaluations. On EINVAL a
+ *         non-NULL f is marked linked and broken: it serves its off
+ *         variant with reason VX_REASON_ERROR, and children may link to it.
+ */
+VX_EVAL_WUR int vx_eval_flag_link(
+    vx_eval_flag *f, const vx_eval_flag *const *parents, char *err, size_t errlen);
+
+/* How many prerequisites f has (0 for NULL). */
+size_t vx_eval_flag_prereq_count(const vx_eval_flag *f);
+
+/* The parent key of prerequisite i, or NULL when out of range. */
+const char *vx_eval_flag_prereq_key(const vx_eval_flag *f, size_t i);
+
+/* Whether f is linked (true for a flag with no prerequisites). */
+bool vx_eval_flag_is_linked(const vx_eval_flag *f);
+
+/*
  * Free a compiled flag and everything it owns. NULL is a no-op.
  * Results that point into it become invalid.
  */
@@ -445,8 +527,8 @@ vx_eval_flag_type(const vx_eval_flag *f);
 
 /*
  * Whether the flag's answer is fixed: it is enabled, has no enabled rule,
- * and its rollout is 100%, so every context gets the default variant with
- * reason VX_REASON_STATIC. false for NULL.
+ * no prerequisite, and its rollout is 100%, so every context gets the default variant
+ * with reason VX_REASON_STATIC. false for NULL.
  */
 bool
 vx_eval_flag_is_static(const vx_eval_flag *f);

@@ -146,6 +146,20 @@ struct vxe_variant {
 	const char *value;
 };
 
+/*
+ * A prerequisite. parent is NULL until vx_eval_flag_link() sets it, and
+ * stays NULL for a parent the set does not hold; such a prerequisite always
+ * fails. vidx[i] is the parent's index of variant vkeys[i], or -1.
+ */
+struct vxe_prereq {
+	const char *key;
+	const vx_eval_flag *parent;
+	bool when_off;
+	const char **vkeys;
+	int32_t *vidx;
+	size_t nvariants;
+};
+
 struct vx_eval_flag {
 	const char *key;
 	int type;
@@ -160,6 +174,17 @@ struct vx_eval_flag {
 	size_t nrules;
 	pcre2_code **regexes; /* nregex compiled, for pcre2_code_free() */
 	size_t nregex;
+	struct vxe_prereq *prereqs; /* in source order */
+	size_t nprereqs;
+	/*
+	 * Set by vx_eval_flag_link() (at compile when there is nothing to
+	 * link): depth is the longest chain of parents above the flag, and
+	 * evals how many flags one evaluation of it may evaluate, itself
+	 * included. Linking only to linked parents keeps the graph acyclic.
+	 */
+	bool linked;
+	uint32_t depth;
+	uint32_t evals;
 };
 
 void

@@ -555,16 +555,57 @@ serve(const vx_eval_flag *f, uint32_t variant, int reason,
 	res->value = f->variants[variant].value;
 }
 
+static int evaluate(
+    const vx_eval_flag *f, const vx_eval_ctx *ctx, vx_eval_result *res, uint32_t depth);
+
+/*
+ * Does the prerequisite hold? The parent is evaluated in full with the
+ * same context. Linking bounded the depth; the guard only keeps a flag
+ * that was never linked from recursing (its parents are NULL anyway).
+ */
+static int
+prereq_holds(const struct vxe_prereq *p, const vx_eval_ctx *ctx, uint32_t depth)
+{
+	vx_eval_result pr;
+	bool on;
+
+	if (p->parent == NULL || depth >= VX_EVAL_PREREQ_MAX_DEPTH)
+		return T_NO;
+	if (evaluate(p->parent, ctx, &pr, depth + 1) == VX_EVAL_ENOMEM)
+		return T_ERR;
+	if (pr.reason == VX_REASON_ERROR)
+		return T_NO;
+	on = pr.reason == VX_REASON_TARGETING_MATCH || pr.reason == VX_REASON_SPLIT ||
+	     pr.reason == VX_REASON_STATIC;
+	if (p->when_off)
+		return on ? T_NO : T_YES;
+	if (!on)
+		return T_NO;
+	if (p->nvariants == 0)
+		return T_YES;
+	for (size_t i = 0; i < p->nvariants; i++)
+		if (p->vidx[i] == pr.variant)
+			return T_YES;
+	return T_NO;
+}
+
 int
 vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
     vx_eval_result *res)
+{
+	if (res == NULL)
+		return VX_EVAL_EINVAL;
+	return evaluate(f, ctx, res, 0);
+}
+
+static int
+evaluate(
+    const vx_eval_flag *f, const vx_eval_ctx *ctx, vx_eval_result *res, uint32_t depth)
 {
 	struct stick st;
 	bool any_rule = false;
 	uint32_t b;
 
-	if (res == NULL)
-		return VX_EVAL_EINVAL;
 	memset(res, 0, sizeof(*res));
 	res->variant = -1;
 	res->rule = -1;
@@ -580,6 +621,19 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 	}
 	if (!f->enabled) {
 		serve(f, f->off, VX_REASON_DISABLED, res);
+		return VX_EVAL_OK;
+	}
+	for (size_t i = 0; i < f->nprereqs; i++) {
+		int t = prereq_holds(&f->prereqs[i], ctx, depth);
+
+		if (t == T_YES)
+			continue;
+		if (t == T_ERR) {
+			serve(f, f->off, VX_REASON_ERROR, res);
+			return VX_EVAL_ENOMEM;
+		}
+		serve(f, f->off, VX_REASON_PREREQUISITE_FAILED, res);
+		res->prereq = f->prereqs[i].key;
 		return VX_EVAL_OK;
 	}
 	for (size_t i = 0; i < f->nrules; i++) {
@@ -607,7 +661,9 @@ vx_eval_flag_evaluate(const vx_eval_flag *f, const vx_eval_ctx *ctx,
 		return VX_EVAL_OK;
 	}
 	if (f->ro.pct >= 100) {
-		serve(f, f->def, any_rule ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
+		/* An answer that hangs on a rule or a parent is not static. */
+		serve(f, f->def,
+		    any_rule || f->nprereqs ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
 		return VX_EVAL_OK;
 	}
 	if (!stick_value(ctx, &f->ro, &st)) {

@@ -37,6 +37,7 @@ static const char *const reason_names[] = {
     [VX_REASON_FLAG_NOT_FOUND] = "FLAG_NOT_FOUND",
     [VX_REASON_ERROR] = "ERROR",
     [VX_REASON_STATIC] = "STATIC",
+    [VX_REASON_PREREQUISITE_FAILED] = "PREREQUISITE_FAILED",
 };
 
 const char *

@@ -326,6 +326,40 @@ state_json(const Vexil__V1__Flag *f)
 	return o;
 }
 
+/*
+ * Vexil's extension (docs/gateway.md): {"<env>": [{"flag", "when",
+ * "variants"}]} for each environment whose config has prerequisites.
+ */
+static cJSON *
+prereqs_json(const Vexil__V1__Flag *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	for (size_t i = 0; ok && i < f->n_envs; i++) {
+		const Vexil__V1__FlagEnvConfig *cfg = f->envs[i];
+		cJSON *arr;
+		if (cfg == NULL || cfg->n_prerequisites == 0)
+			continue;
+		arr = cJSON_CreateArray();
+		for (size_t k = 0; arr && k < cfg->n_prerequisites; k++) {
+			const Vexil__V1__Prerequisite *p = cfg->prerequisites[k];
+			cJSON *e = cJSON_CreateObject();
+			bool eok = e != NULL;
+			put_str(e, &eok, "flag", p->flag_key);
+			put_str(e, &eok, "when", p->when_off ? "off" : "on");
+			put_item(e, &eok, "variants",
+			    strings_json(p->variants, p->n_variants));
+			if (!vx_gw_json_append(arr, vx_gw_json_done(e, eok))) {
+				cJSON_Delete(arr);
+				arr = NULL;
+			}
+		}
+		put_item(o, &ok, cfg->environment, arr);
+	}
+	return vx_gw_json_done(o, ok);
+}
+
 static cJSON *
 rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 {
@@ -343,6 +377,8 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	    cJSON_CreateArray());
 	put_item(o, &ok, "negate", cJSON_CreateBool(c && c->negate));
 	put_item(o, &ok, "missing", cJSON_CreateBool(c && c->missing));
+	/* Vexil's extension: the segments the rule names (docs/gateway.md). */
+	put_item(o, &ok, "segments", strings_json(rl->segments, rl->n_segments));
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
 	return vx_gw_json_done(o, ok);
@@ -363,6 +399,7 @@ flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
 	put_time(o, &ok, "updated_at", f->updated_at);
 	put_item(o, &ok, "state", state_json(f));
 	put_item(o, &ok, "tags", strings_json(f->tags, f->n_tags));
+	put_item(o, &ok, "prerequisites", prereqs_json(f));
 	if (rules && ok) {
 		arr = cJSON_CreateArray();
 		for (size_t i = 0; arr && i < f->n_envs; i++) {

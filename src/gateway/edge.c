@@ -705,7 +705,8 @@ copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 	               (res->variant = vx_arena_strdup(r->arena, res->variant)) != NULL &&
 	               (res->value = vx_arena_strdup(r->arena, res->value)) != NULL &&
 	               (res->environment = vx_arena_strdup(r->arena, res->environment)) !=
-	                   NULL
+	                   NULL &&
+	               (res->prerequisite = vx_arena_strdup(r->arena, res->prerequisite)) != NULL
 	           ? 0
 	           : VX_ENOMEM;
 }

@@ -35,15 +35,45 @@ rollout_src(const Vexil__V1__Rollout *r, vx_eval_rollout_src *out)
 	out->group_id = *r->group_id ? r->group_id : NULL;
 }
 
+static const Vexil__V1__Segment *
+find_segment(Vexil__V1__Segment *const *segs, size_t nsegs, const char *name)
+{
+	for (size_t i = 0; i < nsegs; i++)
+		if (strcmp(segs[i]->name, name) == 0)
+			return segs[i];
+	return NULL;
+}
+
+static void
+condition_src(const Vexil__V1__Condition *k, int op, vx_eval_condition_src *c)
+{
+	c->attribute = k->attribute;
+	c->op = op;
+	c->values = (const char *const *)k->values;
+	c->nvalues = k->n_values;
+	c->negate = k->negate;
+	c->missing = k->missing;
+	c->case_insensitive = k->case_insensitive;
+}
+
 int
 vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
     vx_eval_flag **out, char *err, size_t errlen)
+{
+	return vx_flag_compile_in(f, cfg, NULL, 0, out, err, errlen);
+}
+
+int
+vx_flag_compile_in(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
+    Vexil__V1__Segment *const *segs, size_t nsegs, vx_eval_flag **out, char *err,
+    size_t errlen)
 {
 	vx_eval_flag_src src;
 	vx_eval_variant_src *variants = NULL;
 	vx_eval_rule_src *rules = NULL;
 	vx_eval_condition_src *conds = NULL;
 	vx_eval_split_src *splits = NULL;
+	vx_eval_prereq_src *prereqs = NULL;
 	size_t nconds = 0, nsplits = 0, ci = 0, si = 0;
 	int rc = VX_ENOMEM, op;
 
@@ -53,12 +83,19 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		nconds += cfg->rules[i]->n_conditions;
 		nsplits += cfg->rules[i]->n_split;
+		for (size_t j = 0; j < cfg->rules[i]->n_segments; j++) {
+			const Vexil__V1__Segment *g =
+			    find_segment(segs, nsegs, cfg->rules[i]->segments[j]);
+			nconds += g ? g->n_conditions : 0;
+		}
 	}
 	variants = calloc(f->n_variants ? f->n_variants : 1, sizeof(*variants));
 	rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(*rules));
 	conds = calloc(nconds ? nconds : 1, sizeof(*conds));
 	splits = calloc(nsplits ? nsplits : 1, sizeof(*splits));
-	if (!variants || !rules || !conds || !splits)
+	prereqs =
+	    calloc(cfg->n_prerequisites ? cfg->n_prerequisites : 1, sizeof(*prereqs));
+	if (!variants || !rules || !conds || !splits || !prereqs)
 		goto out;
 
 	memset(&src, 0, sizeof(src));
@@ -103,13 +140,30 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 				    k->operator_);
 				goto out;
 			}
-			conds[ci].attribute = k->attribute;
-			conds[ci].op = op;
-			conds[ci].values = (const char *const *)k->values;
-			conds[ci].nvalues = k->n_values;
-			conds[ci].negate = k->negate;
-			conds[ci].missing = k->missing;
-			conds[ci].case_insensitive = k->case_insensitive;
+			condition_src(k, op, &conds[ci]);
+		}
+		/* A segment's conditions are inlined after the rule's own. */
+		for (size_t j = 0; j < r->n_segments; j++) {
+			const Vexil__V1__Segment *g =
+			    find_segment(segs, nsegs, r->segments[j]);
+			if (g == NULL) {
+				snprintf(err, errlen,
+				    "rules[%zu].segments[%zu]: no segment %.64s", i, j,
+				    r->segments[j]);
+				goto out;
+			}
+			for (size_t k = 0; k < g->n_conditions; k++, ci++) {
+				if (vx_op_from_string(g->conditions[k]->operator_, &op) !=
+				    VX_EVAL_OK) {
+					snprintf(err, errlen,
+					    "segment %.64s: conditions[%zu]: unknown "
+					    "operator %.32s",
+					    g->name, k, g->conditions[k]->operator_);
+					goto out;
+				}
+				condition_src(g->conditions[k], op, &conds[ci]);
+			}
+			rs->nconditions += g->n_conditions;
 		}
 		rollout_src(r->rollout, &rs->rollout);
 		rs->split_stickiness = *r->split_stickiness ? r->split_stickiness : NULL;
@@ -132,6 +186,15 @@ vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
 	}
 	src.rules = rules;
 	src.nrules = cfg->n_rules;
+	for (size_t i = 0; i < cfg->n_prerequisites; i++) {
+		const Vexil__V1__Prerequisite *p = cfg->prerequisites[i];
+		prereqs[i].flag = p->flag_key;
+		prereqs[i].when_off = p->when_off;
+		prereqs[i].variants = (const char *const *)p->variants;
+		prereqs[i].nvariants = p->n_variants;
+	}
+	src.prereqs = prereqs;
+	src.nprereqs = cfg->n_prerequisites;
 	rc = vx_eval_compile(&src, out, err, errlen);
 	rc = rc == VX_EVAL_OK ? 0 : rc == VX_EVAL_ENOMEM ? VX_ENOMEM : VX_EINVAL;
 out:
@@ -139,6 +202,7 @@ out:
 	free(rules);
 	free(conds);
 	free(splits);
+	free(prereqs);
 	return rc;
 }
 

@@ -18,7 +18,8 @@
 #include "vexil/v1/service.pb-c.h"
 
 /*
- * Compiles flag f as configured in environment env.
+ * Compiles flag f as configured in environment env, with no segments (a
+ * rule that names one is VX_EINVAL).
  * @param[out] out  the compiled flag; free with vx_eval_flag_free().
  * @param[out] err  on VX_EINVAL, why (naming the rule or variant at fault).
  * @return 0; VX_EINVAL when the flag cannot be evaluated, or has no config
@@ -27,6 +28,15 @@
  */
 int vx_flag_compile(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
     vx_eval_flag **out, char *err, size_t errlen) VX_MUST_USE;
+
+/*
+ * Same, with the segments of the flag's project: a rule that names a
+ * segment gets its conditions after its own (all must hold). A rule naming
+ * a segment that is not among segs is VX_EINVAL.
+ */
+int vx_flag_compile_in(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg,
+    Vexil__V1__Segment *const *segs, size_t nsegs, vx_eval_flag **out, char *err,
+    size_t errlen) VX_MUST_USE;
 
 /*
  * The stand-in for a stored flag that vx_flag_compile() refuses: its

@@ -3,6 +3,7 @@
  */
 #include "model/flagset.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,70 @@ by_key(const void *a, const void *b)
 	return strcmp(((const vx_compiled *)a)->key, ((const vx_compiled *)b)->key);
 }
 
+/*
+ * Links each flag to its parents, parents first (a depth-first walk in key
+ * order). A parent still on the walk's path is not linked yet, so the
+ * engine refuses it: a flag on a cycle, or over the depth bounds, becomes
+ * broken and serves its off variant with reason ERROR, and its children
+ * then fail their prerequisite on it.
+ */
+struct link_walk {
+	vx_flagset *fs;
+	uint8_t *state; /* 0 new, 1 on the path, 2 done */
+	char *err;
+	size_t errlen;
+};
+
+static void
+link_flag(struct link_walk *lw, size_t i, unsigned depth)
+{
+	vx_compiled *cf = &lw->fs->flags[i];
+	const vx_eval_flag *parents[VX_EVAL_PREREQ_MAX];
+	size_t np = vx_eval_flag_prereq_count(cf->flag);
+	char why[200];
+
+	if (lw->state[i] != 0)
+		return;
+	lw->state[i] = 1;
+	for (size_t j = 0; j < np && j < VX_EVAL_PREREQ_MAX; j++) {
+		const vx_compiled *p =
+		    vx_flagset_find(lw->fs, vx_eval_flag_prereq_key(cf->flag, j));
+		parents[j] = NULL;
+		if (p == NULL)
+			continue;
+		/* Past the bound the parent stays unlinked and the link fails. */
+		if (depth < VX_EVAL_PREREQ_MAX_DEPTH)
+			link_flag(lw, (size_t)(p - lw->fs->flags), depth + 1);
+		parents[j] = p->flag;
+	}
+	if (!vx_eval_flag_is_linked(cf->flag) &&
+	    vx_eval_flag_link(cf->flag, parents, why, sizeof(why)) != VX_EVAL_OK) {
+		lw->fs->nbroken++;
+		if (lw->err && lw->fs->nbroken == 1)
+			snprintf(lw->err, lw->errlen, "flag %.128s: %s", cf->key, why);
+	}
+	lw->state[i] = 2;
+}
+
+static int
+link_set(vx_flagset *fs, char *err, size_t errlen)
+{
+	struct link_walk lw = {fs, NULL, err, errlen};
+
+	if (fs->n == 0)
+		return 0;
+	if ((lw.state = calloc(fs->n, 1)) == NULL)
+		return VX_ENOMEM;
+	for (size_t i = 0; i < fs->n; i++)
+		link_flag(&lw, i, 0);
+	free(lw.state);
+	return 0;
+}
+
 int
-vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
-    uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)
+vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *const *segs,
+    size_t nsegs, uint64_t project_id, uint64_t revision, const char *env,
+    vx_flagset **out, char *err, size_t errlen)
 {
 	vx_flagset *fs;
 	char why[200];
@@ -58,7 +120,8 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
 			goto fail_flag;
 		for (size_t j = 0; j < cfg->n_rules; j++)
 			cf->rule_ids[j] = cfg->rules[j]->id;
-		rc = vx_flag_compile(flags[i], cfg, &cf->flag, why, sizeof(why));
+		rc = vx_flag_compile_in(
+		    flags[i], cfg, segs, nsegs, &cf->flag, why, sizeof(why));
 		/*
 		 * A stored flag that no longer compiles (a pattern an older
 		 * engine took) serves its off variant with reason ERROR rather
@@ -84,6 +147,8 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
 	}
 	if (fs->n > 1)
 		qsort(fs->flags, fs->n, sizeof(*fs->flags), by_key);
+	if ((rc = link_set(fs, err, errlen)) != 0)
+		goto fail;
 	*out = fs;
 	return 0;
 fail_flag:
@@ -132,5 +197,6 @@ vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx
 	out->revision = fs->revision;
 	out->environment = fs->env;
 	out->is_static = vx_eval_flag_is_static(cf->flag);
+	out->prerequisite = (char *)(res.prereq ? res.prereq : "");
 	return 0;
 }

@@ -30,7 +30,13 @@ typedef struct vx_flagset {
 } vx_flagset;
 
 /*
- * Compiles env's config of each flag (flags need not be sorted). A flag
+ * Compiles env's config of each flag (flags need not be sorted) with the
+ * project's segments (vx_flag_compile_in()), then links
+ * each flag's prerequisites to the set's flags (vx_eval_flag_link()), so
+ * evaluating a child evaluates its parents in the same set. A prerequisite
+ * on a key the set lacks always fails; a flag on a cycle or over the
+ * engine's depth bounds serves its off variant with reason ERROR and
+ * counts in nbroken. A flag
  * whose stored config does not compile does not fail the set: it serves
  * its off variant with reason ERROR (vx_flag_compile_broken()), or is left
  * out when even its variants do not compile; nbroken counts them, and err
@@ -38,9 +44,9 @@ typedef struct vx_flagset {
  * @param[out] out  the set; free with vx_flagset_free().
  * @return 0 or VX_ENOMEM.
  */
-int vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, uint64_t project_id,
-    uint64_t revision, const char *env, vx_flagset **out, char *err, size_t errlen)
-    VX_MUST_USE;
+int vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n,
+    Vexil__V1__Segment *const *segs, size_t nsegs, uint64_t project_id, uint64_t revision,
+    const char *env, vx_flagset **out, char *err, size_t errlen) VX_MUST_USE;
 void vx_flagset_free(vx_flagset *fs);
 /* The compiled flag with this key, or NULL. */
 const vx_compiled *vx_flagset_find(const vx_flagset *fs, const char *key);

@@ -63,16 +63,18 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
     vx_snapshot **out)
 {
 	Vexil__V1__Flag **flags = NULL;
+	Vexil__V1__Segment **segs = NULL;
 	vx_snapshot *s;
-	size_t n = 0;
+	size_t n = 0, nsegs = 0;
 	char err[300];
 	int rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return VX_ENOMEM;
-	if ((rc = vx_store_flag_list(txn, st, p->id, NULL, &flags, &n)) == 0) {
-		rc = vx_flagset_build(flags, n, p->id, p->revision, env, &s->fs, err,
-		    sizeof(err));
+	if ((rc = vx_store_flag_list(txn, st, p->id, NULL, &flags, &n)) == 0 &&
+	    (rc = vx_store_segment_list(txn, st, p->id, NULL, &segs, &nsegs)) == 0) {
+		rc = vx_flagset_build(flags, n, segs, nsegs, p->id, p->revision, env,
+		    &s->fs, err, sizeof(err));
 		if (rc == 0 && s->fs->nbroken > 0)
 			vx_log(VX_LOG_ERROR,
 			    "eval: %zu stored flag(s) of project %llu in %s do not "
@@ -83,6 +85,9 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 	for (size_t i = 0; i < n; i++)
 		protobuf_c_message_free_unpacked(&flags[i]->base, NULL);
 	free(flags);
+	for (size_t i = 0; i < nsegs; i++)
+		protobuf_c_message_free_unpacked(&segs[i]->base, NULL);
+	free(segs);
 	if (rc != 0) {
 		free(s);
 		return rc;

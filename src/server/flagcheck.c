@@ -26,11 +26,11 @@
 
 int
 vx_flag_compile_check(vx_call *c, const Vexil__V1__Flag *f,
-    const Vexil__V1__FlagEnvConfig *cfg)
+    const Vexil__V1__FlagEnvConfig *cfg, Vexil__V1__Segment *const *segs, size_t nsegs)
 {
 	vx_eval_flag *compiled;
 	char err[200];
-	int rc = vx_flag_compile(f, cfg, &compiled, err, sizeof(err));
+	int rc = vx_flag_compile_in(f, cfg, segs, nsegs, &compiled, err, sizeof(err));
 
 	if (rc == VX_EINVAL)
 		return vx_fail(c, rc, "rules", "compile", "environment %.64s: %s",
@@ -38,6 +38,38 @@ vx_flag_compile_check(vx_call *c, const Vexil__V1__Flag *f,
 	if (rc != 0)
 		return rc;
 	vx_eval_flag_free(compiled);
+	return 0;
+}
+
+int
+vx_conditions_check(
+    vx_call *c, const char *at, Vexil__V1__Condition *const *conds, size_t n)
+{
+	char field[256];
+	int rc;
+
+	if (n > MAX_CONDITIONS)
+		return vx_fail(c, VX_EINVAL, at, "max_items",
+		    "%s has more than %d conditions", at, MAX_CONDITIONS);
+	for (size_t i = 0; i < n; i++) {
+		const Vexil__V1__Condition *k = conds[i];
+		snprintf(field, sizeof(field), "%s%sconditions[%zu].attribute", at,
+		    *at ? "." : "", i);
+		if ((rc = vx_check_text(c, field, k->attribute, 1, 128)) != 0)
+			return rc;
+		snprintf(field, sizeof(field), "%s%sconditions[%zu].values", at,
+		    *at ? "." : "", i);
+		if (k->n_values == 0)
+			return vx_fail(c, VX_EINVAL, field, "min_items",
+			    "%s must hold at least one value", field);
+		if (k->n_values > MAX_VALUES)
+			return vx_fail(c, VX_EINVAL, field, "max_items",
+			    "%s holds more than %d values", field, MAX_VALUES);
+		for (size_t j = 0; j < k->n_values; j++)
+			if ((rc = vx_check_text(c, field, k->values[j], 0, VALUE_MAX)) !=
+			    0)
+				return rc;
+	}
 	return 0;
 }
 
@@ -79,25 +111,8 @@ check_rule(vx_call *c, const Vexil__V1__Flag *f, const char *at, const Vexil__V1
 	snprintf(field, sizeof(field), "%s.name", at);
 	if ((rc = vx_check_text(c, field, r->name, 0, VX_NAME_MAX)) != 0)
 		return rc;
-	if (r->n_conditions > MAX_CONDITIONS)
-		return vx_fail(c, VX_EINVAL, at, "max_items", "%s has more than %d conditions",
-		    at, MAX_CONDITIONS);
-	for (size_t i = 0; i < r->n_conditions; i++) {
-		const Vexil__V1__Condition *k = r->conditions[i];
-		snprintf(field, sizeof(field), "%s.conditions[%zu].attribute", at, i);
-		if ((rc = vx_check_text(c, field, k->attribute, 1, 128)) != 0)
-			return rc;
-		snprintf(field, sizeof(field), "%s.conditions[%zu].values", at, i);
-		if (k->n_values == 0)
-			return vx_fail(c, VX_EINVAL, field, "min_items",
-			    "%s must hold at least one value", field);
-		if (k->n_values > MAX_VALUES)
-			return vx_fail(c, VX_EINVAL, field, "max_items",
-			    "%s holds more than %d values", field, MAX_VALUES);
-		for (size_t j = 0; j < k->n_values; j++)
-			if ((rc = vx_check_text(c, field, k->values[j], 0, VALUE_MAX)) != 0)
-				return rc;
-	}
+	if ((rc = vx_conditions_check(c, at, r->conditions, r->n_conditions)) != 0)
+		return rc;
 	snprintf(field, sizeof(field), "%s.rollout", at);
 	if ((rc = check_rollout(c, field, r->rollout)) != 0)
 		return rc;
@@ -140,7 +155,8 @@ check_rule(vx_call *c, const Vexil__V1__Flag *f, const char *at, const Vexil__V1
 }
 
 static int
-check_env(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f, size_t idx)
+check_env(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f, size_t idx,
+    Vexil__V1__Segment *const *segs, size_t nsegs)
 {
 	const Vexil__V1__FlagEnvConfig *cfg = f->envs[idx];
 	Vexil__V1__Environment *e;
@@ -181,7 +197,10 @@ check_env(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f, size_t idx)
 		if ((rc = check_rule(c, f, field, cfg->rules[i])) != 0)
 			return rc;
 	}
-	return vx_flag_compile_check(c, f, cfg);
+	if ((rc = vx_prereq_fields_check(c, f, idx)) != 0 ||
+	    (rc = vx_segment_refs_check(c, cfg, segs, nsegs)) != 0)
+		return rc;
+	return vx_flag_compile_check(c, f, cfg, segs, nsegs);
 }
 
 int
@@ -234,8 +253,12 @@ vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 		if ((rc = vx_check_text(c, field, f->variants[i]->value, 1, VARIANT_VALUE_MAX)) != 0)
 			return rc;
 	}
+	Vexil__V1__Segment **segs = NULL;
+	size_t nsegs = 0;
+	if ((rc = vx_segments_for(c, txn, f, &segs, &nsegs)) != 0)
+		return rc;
 	for (size_t i = 0; i < f->n_envs; i++)
-		if ((rc = check_env(c, txn, f, i)) != 0)
+		if ((rc = check_env(c, txn, f, i, segs, nsegs)) != 0)
 			return rc;
-	return 0;
+	return vx_prereq_graph_check(c, txn, f);
 }

@@ -200,6 +200,8 @@ get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnap
 	}
 	out->flags = flags;
 	out->n_flags = n;
+	rc = vx_store_segment_list(
+	    c->reader->txn, c->store, p->id, c->alloc, &out->segments, &out->n_segments);
 out:
 	VX_REPLY(c, rc, out);
 }

@@ -465,7 +465,8 @@ out:
 
 static const char *const flag_mask[] = {"name", "description", "tags", "owner",
     "metadata", "type", "variants", "env.enabled", "env.default_variant",
-    "env.off_variant", "env.rollout_percentage", "env.rollout", NULL};
+    "env.off_variant", "env.rollout_percentage", "env.rollout", "env.prerequisites",
+    NULL};
 
 static int env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
     const char *env, Vexil__V1__FlagEnvConfig **out);
@@ -484,14 +485,14 @@ static int
 apply_env_mask(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f,
     const Vexil__V1__FlagEnvConfig *u, char **m, size_t nm, const char *prefix)
 {
-	static const char *const fields[] = {
-	    "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout"};
+	static const char *const fields[] = {"enabled", "default_variant", "off_variant",
+	    "rollout_percentage", "rollout", "prerequisites"};
 	Vexil__V1__FlagEnvConfig *cfg;
-	bool want[5];
+	bool want[6];
 	char name[40];
 	int rc;
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		snprintf(name, sizeof(name), "%s%s", prefix, fields[i]);
 		want[i] = vx_mask_has(m, nm, name);
 	}
@@ -507,6 +508,10 @@ apply_env_mask(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f
 		cfg->rollout_percentage = u->rollout_percentage;
 	if (want[4])
 		cfg->rollout = u->rollout;
+	if (want[5]) {
+		cfg->prerequisites = u->prerequisites;
+		cfg->n_prerequisites = u->n_prerequisites;
+	}
 	return 0;
 }
 
@@ -684,12 +689,9 @@ static int
 delete_flag_mut(
     vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, Vexil__V1__Flag *f, void *arg)
 {
-	(void)c;
-	(void)w;
 	(void)p;
-	(void)f;
 	(void)arg;
-	return 0;
+	return vx_prereq_dependents_check(c, vx_wtxn_txn(w), f);
 }
 
 static void
@@ -786,8 +788,8 @@ set_flag_enabled(Vexil__V1__FlagService_Service *svc,
 	VX_REPLY(c, rc, f);
 }
 
-static const char *const env_cfg_mask[] = {
-    "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout", NULL};
+static const char *const env_cfg_mask[] = {"enabled", "default_variant", "off_variant",
+    "rollout_percentage", "rollout", "prerequisites", NULL};
 
 static int
 update_env_mut(
@@ -965,8 +967,8 @@ out:
 	VX_REPLY(c, rc, out);
 }
 
-static const char *const rule_mask[] = {
-    "name", "priority", "enabled", "conditions", "rollout", "variant", "split", NULL};
+static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions",
+    "rollout", "variant", "split", "segments", NULL};
 
 static int
 update_rule_mut(
@@ -1004,6 +1006,10 @@ update_rule_mut(
 	if (vx_mask_has(m, nm, "split")) {
 		r->split = u->split;
 		r->n_split = u->n_split;
+	}
+	if (vx_mask_has(m, nm, "segments")) {
+		r->segments = u->segments;
+		r->n_segments = u->n_segments;
 	}
 	r->updated_at = vx_now_ms();
 	ra->out = r;

@@ -79,8 +79,10 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 		out->revision = 0;
 		goto out;
 	}
-	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc, &out->environments,
-		 &out->n_environments)) != 0)
+	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc,
+	         &out->environments, &out->n_environments)) != 0 ||
+	    (rc = vx_store_segment_list(c->reader->txn, c->store, p->id, c->alloc,
+	         &out->segments, &out->n_segments)) != 0)
 		goto out;
 	if (in->since == p->revision)
 		goto out;

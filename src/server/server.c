@@ -587,6 +587,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_admin_service.base,
 	    &vx_auth_service.base,
 	    &vx_edge_service.base,
+	    &vx_segment_service.base,
 	};
 	int rc;
 

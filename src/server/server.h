@@ -81,6 +81,7 @@ extern Vexil__V1__UserService_Service vx_user_service;
 extern Vexil__V1__AdminService_Service vx_admin_service;
 extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
+extern Vexil__V1__SegmentService_Service vx_segment_service;
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);
@@ -166,9 +167,32 @@ int vx_flag_add_env(vx_call *c, Vexil__V1__Flag *f, const char *env) VX_MUST_USE
  * environment with the evaluation engine (flagcheck.c).
  */
 int vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
+/*
+ * Prerequisites (prereqcheck.c): the fields of environment idx's
+ * prerequisites; the project's graph with f as it is about to be stored
+ * (parents exist, variants exist, no cycle, within the engine's bounds),
+ * run when f has any; and, before f is deleted, that no flag requires it.
+ */
+int vx_prereq_fields_check(vx_call *c, const Vexil__V1__Flag *f, size_t idx) VX_MUST_USE;
+int vx_prereq_graph_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
+int vx_prereq_dependents_check(
+    vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f) VX_MUST_USE;
 /* Compiles one environment of a flag with the engine, to refuse what it
  * cannot evaluate (compile.c). */
 int vx_flag_compile_check(vx_call *c, const Vexil__V1__Flag *f,
-    const Vexil__V1__FlagEnvConfig *cfg) VX_MUST_USE;
+    const Vexil__V1__FlagEnvConfig *cfg, Vexil__V1__Segment *const *segs,
+    size_t nsegs) VX_MUST_USE;
+/* The limits of a list of conditions; fields are named after `at` ("rules[2]"). */
+int vx_conditions_check(
+    vx_call *c, const char *at, Vexil__V1__Condition *const *conds, size_t n) VX_MUST_USE;
+/*
+ * Segments (handlers_segment.c): the project's segments when some rule of
+ * f names one (none otherwise), in the call's arena; and the segment names
+ * of cfg's rules, which must be segments of segs (FAILED_PRECONDITION).
+ */
+int vx_segments_for(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f,
+    Vexil__V1__Segment ***out, size_t *n) VX_MUST_USE;
+int vx_segment_refs_check(vx_call *c, const Vexil__V1__FlagEnvConfig *cfg,
+    Vexil__V1__Segment *const *segs, size_t nsegs) VX_MUST_USE;
 
 #endif

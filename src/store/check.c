@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/prereq.h"
 #include "vexil/v1/model.pb-c.h"
 
 /* Stop printing problems past this many; they are still counted. */
@@ -295,6 +296,16 @@ check_flag_env(struct chk *k, const Vexil__V1__Flag *f,
 		snprintf(rw, sizeof(rw), "rule %llu of %s in %.100s",
 		    (unsigned long long)r->id, what, cfg->environment);
 		check_seq(k, VX_SEQ_RULE, r->id, rw);
+		for (size_t j = 0; j < r->n_segments; j++) {
+			uint8_t sk[520];
+			size_t slen = vx_store_id_str_key(
+			    sk, sizeof(sk), f->project_id, r->segments[j]);
+			if (slen == 0 || !lookup(k, DB_SEGMENTS, sk, slen, &x))
+				problem(k,
+				    "flags: %s names segment %.100s, which does not "
+				    "exist",
+				    rw, r->segments[j]);
+		}
 		if (*r->variant && !has_variant(f, r->variant))
 			problem(k,
 			    "flags: %s serves variant %.100s, which the flag does not "
@@ -347,6 +358,111 @@ each_flag(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	/* A flag may lack a config for an environment made after it: one is
 	 * added (disabled) when first needed, so that is no problem. */
 	drop(f);
+}
+
+/* ---- segments ---- */
+
+static void
+each_segment(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
+{
+	Vexil__V1__Segment *g;
+	uint8_t want[520];
+	size_t wlen;
+	char b[80], what[200];
+	MDB_val x;
+
+	(void)arg;
+	if ((g = decode(k, DB_SEGMENTS, &vexil__v1__segment__descriptor, key, v)) == NULL)
+		return;
+	snprintf(what, sizeof(what), "segment %llu (%llu/%.100s)",
+	    (unsigned long long)g->id, (unsigned long long)g->project_id, g->name);
+	wlen = vx_store_id_str_key(want, sizeof(want), g->project_id, g->name);
+	if (wlen != key->mv_size || memcmp(want, key->mv_data, wlen) != 0)
+		problem(k, "segments: %s is stored under key %s", what,
+		    show(b, sizeof(b), key->mv_data, key->mv_size));
+	check_seq(k, VX_SEQ_SEGMENT, g->id, what);
+	if (!lookup_id(k, DB_PROJECTS, g->project_id, &x))
+		problem(k, "segments: %s belongs to a project that does not exist", what);
+	drop(g);
+}
+
+/*
+ * Prerequisites are checked a project at a time: flags are keyed by project
+ * first, so one walk meets each project's flags together, and each of its
+ * environments' graphs is checked as vexild checks it at write
+ * (model/prereq.h).
+ */
+struct proj_flags {
+	uint64_t project_id;
+	Vexil__V1__Flag **flags;
+	size_t n, cap;
+	const char *env; /* the environment being checked */
+};
+
+static bool
+on_prereq_problem(void *arg, const Vexil__V1__Flag *f, size_t prereq, size_t variant,
+    int kind, const char *msg)
+{
+	struct chk *k = ((void **)arg)[0];
+	struct proj_flags *pf = ((void **)arg)[1];
+
+	(void)prereq;
+	(void)variant;
+	(void)kind;
+	problem(k, "flags: flag %llu (%llu/%.100s) in %.100s: %s",
+	    (unsigned long long)f->id, (unsigned long long)pf->project_id, f->key,
+	    pf->env, msg);
+	return true;
+}
+
+static void
+check_project_graph(struct chk *k, struct proj_flags *pf)
+{
+	void *arg[2] = {k, pf};
+
+	for (size_t i = 0; i < pf->n; i++) {
+		for (size_t j = 0; j < pf->flags[i]->n_envs; j++) {
+			const char *env = pf->flags[i]->envs[j]->environment;
+			bool seen = false;
+			/* Each environment once: the first flag that configures it. */
+			for (size_t a = 0; a < i && !seen; a++)
+				for (size_t b = 0; b < pf->flags[a]->n_envs && !seen; b++)
+					seen = strcmp(pf->flags[a]->envs[b]->environment,
+					           env) == 0;
+			pf->env = env;
+			if (!seen && vx_prereq_check(pf->flags, pf->n, env, NULL,
+			                 on_prereq_problem, arg) != 0)
+				problem(k, "flags: out of memory checking prerequisites");
+		}
+	}
+	for (size_t i = 0; i < pf->n; i++)
+		drop(pf->flags[i]);
+	pf->n = 0;
+}
+
+static void
+each_flag_graph(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
+{
+	struct proj_flags *pf = arg;
+	Vexil__V1__Flag *f, **bigger;
+
+	(void)key;
+	if ((f = unpack_val(&vexil__v1__flag__descriptor, v)) == NULL)
+		return; /* each_flag reported it */
+	if (pf->n > 0 && f->project_id != pf->project_id)
+		check_project_graph(k, pf);
+	pf->project_id = f->project_id;
+	if (pf->n == pf->cap) {
+		size_t cap = pf->cap ? pf->cap * 2 : 64;
+		if ((bigger = realloc(pf->flags, cap * sizeof(*bigger))) == NULL) {
+			problem(k, "flags: out of memory checking prerequisites");
+			drop(f);
+			return;
+		}
+		pf->flags = bigger;
+		pf->cap = cap;
+	}
+	pf->flags[pf->n++] = f;
 }
 
 static void
@@ -742,9 +858,9 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	for (int i = 0; i < DB_COUNT_; i++) {
 		rc = mdb_dbi_open(k.txn, vx_store_db_names[i], 0, &k.dbi[i]);
 		k.have[i] = rc == 0;
-		if (rc != 0)
-			problem(&k, "database %s is missing: %s", vx_store_db_names[i],
-			    mdb_strerror(rc));
+		/* A data dir no vexild with segments has opened yet has none. */
+		if (rc != 0 && !(i == DB_SEGMENTS && rc == MDB_NOTFOUND))
+			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
 	read_meta(&k);
@@ -753,6 +869,15 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	STEP("envs", DB_ENVS, each_env, NULL);
 	STEP("flags", DB_FLAGS, each_flag, NULL);
 	STEP("flag_ids", DB_FLAG_IDS, each_flag_id, NULL);
+	STEP("segments", DB_SEGMENTS, each_segment, NULL);
+	{
+		struct proj_flags pf = {0};
+		unsigned long before = k.problems;
+		size_t n = walk(&k, DB_FLAGS, each_flag_graph, &pf);
+		check_project_graph(&k, &pf);
+		free(pf.flags);
+		report(&k, "prerequisites", n, before);
+	}
 	STEP("apikeys", DB_APIKEYS, each_key, (void *)&apikeys);
 	STEP("apikey_hashes", DB_APIKEY_HASHES, each_key_hash, (void *)&apikeys);
 	STEP("sdkkeys", DB_SDKKEYS, each_key, (void *)&sdkkeys);

@@ -8,8 +8,11 @@
  * API and SDK key hashes, user emails) and its primary records point at
  * each other both ways, sequences are ahead of every id they handed out,
  * each project's change log runs without a gap and ends at the project's
- * revision, and flags only refer to their project's environments and their
- * own variants.
+ * revision, flags only refer to their project's environments and their
+ * own variants, and each environment's prerequisites name flags of the
+ * same project (and variants those have) with no cycle and within the
+ * engine's bounds (model/prereq.h), and rules name segments of their
+ * flag's project.
  */
 #ifndef VX_STORE_CHECK_H
 #define VX_STORE_CHECK_H

@@ -30,6 +30,7 @@ enum vx_dbi_id {
 	DB_AUDIT,
 	DB_EVAL_COUNTS,
 	DB_EVAL_LOG,
+	DB_SEGMENTS, /* (project id, name) -> Segment */
 	DB_COUNT_
 };
 

@@ -20,14 +20,36 @@
 #include <unistd.h>
 
 const char *const vx_store_db_names[DB_COUNT_] = {
-	"meta", "projects", "project_names", "envs", "flags", "flag_ids",
-	"apikeys", "apikey_hashes", "sdkkeys", "sdkkey_hashes", "users",
-	"user_emails", "changes", "audit", "eval_counts", "eval_log",
+    "meta",
+    "projects",
+    "project_names",
+    "envs",
+    "flags",
+    "flag_ids",
+    "apikeys",
+    "apikey_hashes",
+    "sdkkeys",
+    "sdkkey_hashes",
+    "users",
+    "user_emails",
+    "changes",
+    "audit",
+    "eval_counts",
+    "eval_log",
+    "segments",
 };
 
 const char *const vx_store_seq_names[VX_SEQ_COUNT_] = {
-	"seq.project", "seq.env", "seq.flag", "seq.rule", "seq.apikey",
-	"seq.sdkkey", "seq.user", "seq.audit", "seq.evallog",
+    "seq.project",
+    "seq.env",
+    "seq.flag",
+    "seq.rule",
+    "seq.apikey",
+    "seq.sdkkey",
+    "seq.user",
+    "seq.audit",
+    "seq.evallog",
+    "seq.segment",
 };
 
 #define MAX_CHANGES 16
@@ -877,6 +899,7 @@ vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
 	vx_be64_put(key, p->id);
 	if ((rc = del_range(w, DB_FLAGS, key, 8, del_flag_id)) != 0 ||
 	    (rc = del_range(w, DB_ENVS, key, 8, NULL)) != 0 ||
+	    (rc = del_range(w, DB_SEGMENTS, key, 8, NULL)) != 0 ||
 	    (rc = del_range(w, DB_EVAL_COUNTS, key, 8, NULL)) != 0 ||
 	    (rc = del_range(w, DB_EVAL_LOG, key, 8, NULL)) != 0)
 		return rc;
@@ -1067,6 +1090,50 @@ vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
 	vx_be64_put(prefix, project_id);
 	return list_range(txn, s, DB_FLAGS, prefix, 8, false, 0,
 	    &vexil__v1__flag__descriptor, alloc, (void ***)out, n);
+}
+
+/* ---- segments ---- */
+
+int
+vx_store_segment_get(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *name,
+    ProtobufCAllocator *alloc, Vexil__V1__Segment **out)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, project_id, name, &klen) != 0)
+		return VX_ENOTFOUND;
+	return get_msg(txn, s, DB_SEGMENTS, k, klen, &vexil__v1__segment__descriptor,
+	    alloc, (void **)out);
+}
+
+int
+vx_store_segment_put(vx_wtxn *w, const Vexil__V1__Segment *g)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, g->project_id, g->name, &klen) != 0)
+		return VX_EINVAL;
+	return put_msg(w, DB_SEGMENTS, k, klen, &g->base);
+}
+
+int
+vx_store_segment_del(vx_wtxn *w, uint64_t project_id, const char *name)
+{
+	uint8_t k[KEY_MAX];
+	size_t klen;
+	if (id_str_key(k, project_id, name, &klen) != 0)
+		return VX_ENOTFOUND;
+	return del_key(w, DB_SEGMENTS, k, klen);
+}
+
+int
+vx_store_segment_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Segment ***out, size_t *n)
+{
+	uint8_t prefix[8];
+	vx_be64_put(prefix, project_id);
+	return list_range(txn, s, DB_SEGMENTS, prefix, 8, false, 0,
+	    &vexil__v1__segment__descriptor, alloc, (void ***)out, n);
 }
 
 /* ---- API keys and SDK keys: a record by id plus an index by hash ---- */

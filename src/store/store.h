@@ -46,6 +46,7 @@ enum vx_seq {
 	VX_SEQ_USER,
 	VX_SEQ_AUDIT,
 	VX_SEQ_EVALLOG,
+	VX_SEQ_SEGMENT,
 	VX_SEQ_COUNT_
 };
 
@@ -215,6 +216,15 @@ int vx_store_flag_put(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
 int vx_store_flag_del(vx_wtxn *w, const Vexil__V1__Flag *f) VX_MUST_USE;
 int vx_store_flag_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     ProtobufCAllocator *alloc, Vexil__V1__Flag ***out, size_t *n) VX_MUST_USE;
+/* ---- segments: keyed by (project id, name), listed in name order ---- */
+int vx_store_segment_get(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *name,
+    ProtobufCAllocator *alloc, Vexil__V1__Segment **out) VX_MUST_USE;
+/* Inserts or replaces. */
+int vx_store_segment_put(vx_wtxn *w, const Vexil__V1__Segment *g) VX_MUST_USE;
+int vx_store_segment_del(vx_wtxn *w, uint64_t project_id, const char *name) VX_MUST_USE;
+int vx_store_segment_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Segment ***out, size_t *n) VX_MUST_USE;
+
 /*
  * One page of a project's flags in key order: those `keep` accepts (all
  * when NULL), skipping `offset`, at most `limit` (0: none, just count).

@@ -16,6 +16,17 @@
  *   ctx NAME=VALUE                 user_id, email, country, ip, groups=a,b;
  *                                  others: a number, true/false, a list
  *                                  (with a comma) or a string
+ *   requires KEY [off|V1,V2]       a prerequisite of the flag: KEY on (serving
+ *                                  one of V1,V2), or off
+ *   parent KEY 1 50 [REQ]          another boolean flag of the set: enabled,
+ *                                  rollout %, and a flag it requires (which
+ *                                  may be the first: a cycle)
+ *
+ * With prerequisites or parents, the flags are also built into one set
+ * (vx_flagset_build, which links them) and every flag of it evaluated: a
+ * PREREQUISITE_FAILED names one of the flag's own prerequisites and
+ * serves its off variant, and whether the flag's prerequisites held must
+ * agree with what its parents served to the same context.
  *
  * These become the Flag and EvalContext messages vexild stores and
  * receives, compiled by src/model (as vexild and libvexil do) and
@@ -33,8 +44,10 @@
 #include "common/arena.h"
 #include "fuzz.h"
 #include "model/compile.h"
+#include "model/flagset.h"
 
 #define MAX_ITEMS 16
+#define MAX_PARENTS 4
 
 static vx_arena arena;
 
@@ -78,7 +91,80 @@ struct input {
 	Vexil__V1__EvalContext__AttributesEntry attrs[MAX_ITEMS], *attr_ptrs[MAX_ITEMS];
 	Vexil__V1__AttrValue values[MAX_ITEMS];
 	Vexil__V1__StringList lists[MAX_ITEMS];
+	Vexil__V1__Prerequisite prereqs[MAX_ITEMS], *prereq_ptrs[MAX_ITEMS];
+	/* Parents: boolean flags with on/off variants and one prerequisite. */
+	Vexil__V1__Flag parents[MAX_PARENTS], *set[MAX_PARENTS + 1];
+	Vexil__V1__FlagEnvConfig pcfg[MAX_PARENTS], *pcfg_ptrs[MAX_PARENTS];
+	Vexil__V1__Prerequisite preq[MAX_PARENTS], *preq_ptrs[MAX_PARENTS];
+	size_t nparents;
 };
+
+static Vexil__V1__Variant on_variant = {
+    PROTOBUF_C_MESSAGE_INIT(&vexil__v1__variant__descriptor), "on", "true", ""};
+static Vexil__V1__Variant off_variant = {
+    PROTOBUF_C_MESSAGE_INIT(&vexil__v1__variant__descriptor), "off", "false", ""};
+static Vexil__V1__Variant *bool_variants[2] = {&on_variant, &off_variant};
+
+/* "requires KEY [off|V1,V2]" */
+static void
+parse_requires(struct input *in, char *rest)
+{
+	size_t i = in->cfg.n_prerequisites;
+	Vexil__V1__Prerequisite *p = &in->prereqs[i];
+	char *save = NULL, *key, *how;
+
+	if (i == MAX_ITEMS || (key = strtok_r(rest, " ", &save)) == NULL)
+		return;
+	vexil__v1__prerequisite__init(p);
+	p->flag_key = vx_arena_strdup(&arena, key);
+	if ((how = strtok_r(NULL, " ", &save)) != NULL) {
+		if (strcmp(how, "off") == 0)
+			p->when_off = true;
+		else
+			p->n_variants = split(how, &p->variants);
+	}
+	in->prereq_ptrs[i] = p;
+	in->cfg.prerequisites = in->prereq_ptrs;
+	in->cfg.n_prerequisites++;
+}
+
+/* "parent KEY ENABLED PCT [REQ]" */
+static void
+parse_parent(struct input *in, char *rest)
+{
+	size_t i = in->nparents;
+	Vexil__V1__Flag *f = &in->parents[i];
+	Vexil__V1__FlagEnvConfig *cfg = &in->pcfg[i];
+	char *save = NULL, *t;
+
+	if (i == MAX_PARENTS || (t = strtok_r(rest, " ", &save)) == NULL)
+		return;
+	vexil__v1__flag__init(f);
+	vexil__v1__flag_env_config__init(cfg);
+	f->id = 2 + i;
+	f->project_id = 1;
+	f->key = vx_arena_strdup(&arena, t);
+	f->variants = bool_variants;
+	f->n_variants = 2;
+	cfg->environment = "production";
+	cfg->default_variant = "on";
+	cfg->off_variant = "off";
+	if ((t = strtok_r(NULL, " ", &save)) != NULL)
+		cfg->enabled = *t == '1';
+	if ((t = strtok_r(NULL, " ", &save)) != NULL)
+		cfg->rollout_percentage = (uint32_t)strtoul(t, NULL, 10);
+	if ((t = strtok_r(NULL, " ", &save)) != NULL) {
+		vexil__v1__prerequisite__init(&in->preq[i]);
+		in->preq[i].flag_key = vx_arena_strdup(&arena, t);
+		in->preq_ptrs[i] = &in->preq[i];
+		cfg->prerequisites = &in->preq_ptrs[i];
+		cfg->n_prerequisites = 1;
+	}
+	in->pcfg_ptrs[i] = cfg;
+	f->envs = &in->pcfg_ptrs[i];
+	f->n_envs = 1;
+	in->nparents++;
+}
 
 static void
 parse_rule(struct input *in, char *rest)
@@ -271,6 +357,10 @@ parse(struct input *in, char *text)
 			parse_cond(in, rest);
 		} else if (strcmp(line, "ctx") == 0) {
 			parse_ctx(in, rest);
+		} else if (strcmp(line, "requires") == 0) {
+			parse_requires(in, rest);
+		} else if (strcmp(line, "parent") == 0) {
+			parse_parent(in, rest);
 		}
 	}
 	in->cfg_ptr = &in->cfg;
@@ -291,6 +381,103 @@ check_result(const Vexil__V1__Flag *f, const vx_eval_result *res)
 	VX_FUZZ_ASSERT(res->bucket <= 100, "bucket %u", res->bucket);
 }
 
+static bool
+is_on(int reason)
+{
+	return reason == VX_REASON_TARGETING_MATCH || reason == VX_REASON_SPLIT ||
+	       reason == VX_REASON_STATIC;
+}
+
+/* Did prerequisite p hold, judging by what its parent serves to ctx? */
+static bool
+prereq_held(
+    const vx_flagset *fs, const Vexil__V1__Prerequisite *p, const vx_eval_ctx *ctx)
+{
+	const vx_compiled *parent = vx_flagset_find(fs, p->flag_key);
+	vx_eval_result r;
+
+	if (parent == NULL ||
+	    vx_eval_flag_evaluate(parent->flag, ctx, &r) != VX_EVAL_OK ||
+	    r.reason == VX_REASON_ERROR)
+		return false;
+	if (p->when_off)
+		return !is_on(r.reason);
+	if (!is_on(r.reason))
+		return false;
+	for (size_t i = 0; i < p->n_variants; i++)
+		if (strcmp(p->variants[i], r.variant_key) == 0)
+			return true;
+	return p->n_variants == 0;
+}
+
+/* Builds the main flag and its parents into one set, and checks each. */
+static void
+check_set(struct input *in, const vx_eval_ctx *ctx, bool deterministic)
+{
+	vx_flagset *fs;
+	char err[256];
+	size_t n = 0;
+
+	in->set[n++] = &in->flag;
+	for (size_t i = 0; i < in->nparents; i++)
+		in->set[n++] = &in->parents[i];
+	/* Keys are unique in a project ("key" may follow a "parent" line). */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(in->set[i]->key, in->set[j]->key) == 0)
+				return;
+	VX_FUZZ_ASSERT(vx_flagset_build(in->set, n, NULL, 0, 1, 1, "production", &fs, err,
+	                   sizeof(err)) == 0,
+	    "flag set failed: %s", err);
+	for (size_t i = 0; i < fs->n; i++) {
+		const vx_compiled *cf = &fs->flags[i];
+		const Vexil__V1__Flag *src = NULL;
+		const Vexil__V1__FlagEnvConfig *cfg;
+		vx_eval_result a, b;
+		bool held = true;
+
+		for (size_t j = 0; j < n && src == NULL; j++)
+			if (strcmp(in->set[j]->key, cf->key) == 0)
+				src = in->set[j];
+		VX_FUZZ_ASSERT(src != NULL, "flag %s is not in the input", cf->key);
+		cfg = src->envs[0];
+		VX_FUZZ_ASSERT(
+		    vx_eval_flag_evaluate(cf->flag, ctx, &a) == 0, "evaluation failed");
+		check_result(src, &a);
+		VX_FUZZ_ASSERT(
+		    vx_eval_flag_evaluate(cf->flag, ctx, &b) == 0, "evaluation failed");
+		VX_FUZZ_ASSERT(
+		    !deterministic || (a.variant == b.variant && a.reason == b.reason &&
+		                          (a.prereq == NULL) == (b.prereq == NULL)),
+		    "two evaluations of %s differ", cf->key);
+		if (a.reason == VX_REASON_PREREQUISITE_FAILED) {
+			bool mine = false;
+			VX_FUZZ_ASSERT(a.prereq != NULL,
+			    "%s: no failed prerequisite named", cf->key);
+			for (size_t j = 0; j < cfg->n_prerequisites; j++)
+				mine = mine || strcmp(cfg->prerequisites[j]->flag_key,
+				                   a.prereq) == 0;
+			VX_FUZZ_ASSERT(
+			    mine, "%s: %s is not its prerequisite", cf->key, a.prereq);
+			VX_FUZZ_ASSERT(strcmp(a.variant_key, cfg->off_variant) == 0,
+			    "%s: served %s, not its off variant", cf->key, a.variant_key);
+		} else {
+			VX_FUZZ_ASSERT(a.prereq == NULL,
+			    "%s: a prerequisite named for reason %s", cf->key,
+			    vx_eval_reason_name(a.reason));
+		}
+		if (!deterministic || a.reason == VX_REASON_DISABLED ||
+		    a.reason == VX_REASON_ERROR)
+			continue;
+		for (size_t j = 0; j < cfg->n_prerequisites; j++)
+			held = held && prereq_held(fs, cfg->prerequisites[j], ctx);
+		VX_FUZZ_ASSERT(held == (a.reason != VX_REASON_PREREQUISITE_FAILED),
+		    "%s: prerequisites held %d, reason %s", cf->key, held,
+		    vx_eval_reason_name(a.reason));
+	}
+	vx_flagset_free(fs);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -301,6 +488,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vx_eval_flag *f;
 	uint64_t n0, n1;
 	char *text, err[256];
+	bool random, deterministic;
 
 	if (size > 64 * 1024)
 		return 0;
@@ -310,6 +498,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	memset(&in, 0, sizeof(in));
+	random = strstr(text, "random") != NULL;
 	parse(&in, text);
 	if (vx_flag_compile(&in.flag, &in.cfg, &f, err, sizeof(err)) != 0)
 		return 0;
@@ -322,8 +511,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	VX_FUZZ_ASSERT(vx_eval_match_budget_exhausted() - n1 == n1 - n0,
 	    "match budgets ran out %llu times, then %llu", (unsigned long long)(n1 - n0),
 	    (unsigned long long)(vx_eval_match_budget_exhausted() - n1));
-	VX_FUZZ_ASSERT(a.variant == b.variant && a.reason == b.reason && a.rule == b.rule &&
-	    a.bucket == b.bucket && a.split_bucket == b.split_bucket,
+	/*
+	 * A random value (no user or session id under the default
+	 * stickiness, or "random") is drawn per evaluation, so two
+	 * evaluations may differ: then only the shape of each is checked.
+	 */
+	deterministic = ctx.user_id != NULL && !random;
+	VX_FUZZ_ASSERT(
+	    !deterministic ||
+	        (a.variant == b.variant && a.reason == b.reason && a.rule == b.rule &&
+	            a.bucket == b.bucket && a.split_bucket == b.split_bucket),
 	    "two evaluations of one context differ");
 	VX_FUZZ_ASSERT(vx_eval_flag_evaluate(f, &empty, &b) == 0, "evaluation failed");
 	check_result(&in.flag, &b);
@@ -335,5 +532,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		VX_FUZZ_ASSERT(vx_eval_ctx_get(&ctx, ctx.attrs[i].name, &got) == VX_EVAL_OK,
 		    "attribute %s is in the context but not found", ctx.attrs[i].name);
 	vx_eval_flag_free(f);
+	if (in.cfg.n_prerequisites > 0 || in.nparents > 0)
+		check_set(&in, &ctx, deterministic);
 	return 0;
 }

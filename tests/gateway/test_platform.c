@@ -1311,3 +1311,84 @@ Test(platform, text_that_is_not_utf8_or_holds_nul_is_refused_naming_the_field)
 	cr_assert(strstr(r.body, "\\\\xff\\\\x01") != NULL, "%s", r.body);
 	vx_http_res_free(&r);
 }
+
+/*
+ * Vexil's extensions to the flag JSON: a flag shows the flags it requires
+ * per environment, and its rules the segments they name.
+ */
+Test(platform, a_flag_shows_its_prerequisites_and_its_rules_segments)
+{
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Prerequisite p = VEXIL__V1__PREREQUISITE__INIT, *pp[] = {&p};
+	Vexil__V1__CreateSegmentRequest sin = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Segment seg = VEXIL__V1__SEGMENT__INIT, *sout;
+	Vexil__V1__CreateRuleRequest rin = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
+	Vexil__V1__Rule rule = VEXIL__V1__RULE__INIT, *rout;
+	Vexil__V1__Flag *out;
+	char *mask[] = {"prerequisites"}, *vars[] = {"on"}, *segs[] = {"staff"}, id[32];
+	const cJSON *pre, *prod, *rules;
+	vx_status st;
+	vx_http_res r;
+
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"parent\",\"name\":\"Parent\"}");
+	expect_status(&r, 201);
+	cr_assert(cJSON_GetArraySize(jget(r.json, "prerequisites")) == 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", "/v1/flags", k_write, "{\"key\":\"child\",\"name\":\"Child\"}");
+	expect_status(&r, 201);
+	snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+
+	p.flag_key = "parent";
+	p.variants = vars;
+	p.n_variants = 1;
+	cfg.environment = "production";
+	cfg.prerequisites = pp;
+	cfg.n_prerequisites = 1;
+	in.project = "p1";
+	in.key = "child";
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	cr_assert(vx_update_flag_env(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+	seg.name = "staff";
+	sin.project = "p1";
+	sin.segment = &seg;
+	cr_assert(vx_create_segment(h.admin, &sin, &sout, &st) == 0, "%s", st.message);
+	vx_free(sout);
+	rule.enabled = true;
+	rule.variant = "on";
+	rule.segments = segs;
+	rule.n_segments = 1;
+	rin.project = "p1";
+	rin.flag_key = "child";
+	rin.environment = "production";
+	rin.rule = &rule;
+	cr_assert(vx_create_rule(h.admin, &rin, &rout, &st) == 0, "%s", st.message);
+	vx_free(rout);
+
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	pre = jget(r.json, "prerequisites");
+	cr_assert(cJSON_IsObject(pre), "%s", r.body);
+	cr_assert_null(
+	    jget(pre, "staging"), "only environments that have any: %s", r.body);
+	prod = jget(pre, "production");
+	cr_assert_eq(cJSON_GetArraySize(prod), 1, "%s", r.body);
+	cr_expect_str_eq(
+	    jget(cJSON_GetArrayItem(prod, 0), "flag")->valuestring, "parent");
+	cr_expect_str_eq(jget(cJSON_GetArrayItem(prod, 0), "when")->valuestring, "on");
+	cr_expect_str_eq(
+	    cJSON_GetArrayItem(jget(cJSON_GetArrayItem(prod, 0), "variants"), 0)
+	        ->valuestring,
+	    "on");
+	rules = jget(r.json, "rules");
+	cr_assert_eq(cJSON_GetArraySize(rules), 1, "%s", r.body);
+	cr_expect_str_eq(
+	    cJSON_GetArrayItem(jget(cJSON_GetArrayItem(rules, 0), "segments"), 0)
+	        ->valuestring,
+	    "staff");
+	vx_http_res_free(&r);
+}

@@ -964,12 +964,18 @@ Test(security, the_matrix_names_only_routes_that_exist)
 
 /* Every service of proto/vexil/v1; the test checks the .proto for more. */
 static const ProtobufCServiceDescriptor *const services[] = {
-	&vexil__v1__project_service__descriptor, &vexil__v1__user_service__descriptor,
-	&vexil__v1__environment_service__descriptor, &vexil__v1__flag_service__descriptor,
-	&vexil__v1__rule_service__descriptor, &vexil__v1__key_service__descriptor,
-	&vexil__v1__audit_service__descriptor, &vexil__v1__evaluation_service__descriptor,
-	&vexil__v1__watch_service__descriptor, &vexil__v1__admin_service__descriptor,
-	&vexil__v1__auth_service__descriptor,
+    &vexil__v1__project_service__descriptor,
+    &vexil__v1__user_service__descriptor,
+    &vexil__v1__environment_service__descriptor,
+    &vexil__v1__flag_service__descriptor,
+    &vexil__v1__rule_service__descriptor,
+    &vexil__v1__key_service__descriptor,
+    &vexil__v1__audit_service__descriptor,
+    &vexil__v1__evaluation_service__descriptor,
+    &vexil__v1__watch_service__descriptor,
+    &vexil__v1__admin_service__descriptor,
+    &vexil__v1__auth_service__descriptor,
+    &vexil__v1__segment_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -994,48 +1000,53 @@ struct rpc_case {
 #define ADMIN VEXIL__V1__ROLE__ROLE_ADMIN
 
 static const struct rpc_case rpc_cases[] = {
-	{"vexil.v1.ProjectService/CreateProject", R_ANY, WRITE, false, 0},
-	{"vexil.v1.ProjectService/GetProject", R_PROJECT, READ, false, 0},
-	{"vexil.v1.ProjectService/ListProjects", R_ANY, READ, false, 0},
-	{"vexil.v1.ProjectService/UpdateProject", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.ProjectService/DeleteProject", R_PROJECT, ADMIN, false, 9},
-	{"vexil.v1.ProjectService/RegenerateSdkKey", R_PROJECT, WRITE, false, 4},
-	{"vexil.v1.UserService/RegisterUser", R_PUBLIC, READ, false, 0},
-	{"vexil.v1.UserService/Login", R_PUBLIC, READ, false, 0},
-	{"vexil.v1.UserService/GetMe", R_ANY, READ, false, 0},
-	{"vexil.v1.EnvironmentService/CreateEnvironment", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.EnvironmentService/GetEnvironment", R_PROJECT, READ, false, 0},
-	{"vexil.v1.EnvironmentService/ListEnvironments", R_PROJECT, READ, false, 0},
-	{"vexil.v1.EnvironmentService/UpdateEnvironment", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.EnvironmentService/DeleteEnvironment", R_PROJECT, ADMIN, false, 6},
-	{"vexil.v1.FlagService/CreateFlag", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.FlagService/GetFlag", R_PROJECT, READ, false, 0},
-	{"vexil.v1.FlagService/ListFlags", R_PROJECT, READ, false, 0},
-	{"vexil.v1.FlagService/UpdateFlag", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.FlagService/DeleteFlag", R_PROJECT, WRITE, false, 5},
-	{"vexil.v1.FlagService/SetFlagEnabled", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.FlagService/UpdateFlagEnv", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.RuleService/CreateRule", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.RuleService/GetRule", R_PROJECT, READ, false, 0},
-	{"vexil.v1.RuleService/ListRules", R_PROJECT, READ, false, 0},
-	{"vexil.v1.RuleService/UpdateRule", R_PROJECT, WRITE, false, 0},
-	{"vexil.v1.RuleService/DeleteRule", R_PROJECT, WRITE, false, 1},
-	{"vexil.v1.KeyService/CreateApiKey", R_PROJECT, ADMIN, false, 0},
-	{"vexil.v1.KeyService/ListApiKeys", R_PROJECT, ADMIN, false, 0},
-	{"vexil.v1.KeyService/RevokeApiKey", R_PROJECT, ADMIN, false, 2},
-	{"vexil.v1.KeyService/CreateSdkKey", R_PROJECT, ADMIN, false, 0},
-	{"vexil.v1.KeyService/ListSdkKeys", R_PROJECT, ADMIN, false, 0},
-	{"vexil.v1.KeyService/RevokeSdkKey", R_PROJECT, ADMIN, false, 3},
-	{"vexil.v1.AuditService/ListAudit", R_PROJECT, ADMIN, false, 0},
-	{"vexil.v1.EvaluationService/Evaluate", R_PROJECT, READ, true, 0},
-	{"vexil.v1.EvaluationService/EvaluateAll", R_PROJECT, READ, true, 0},
-	{"vexil.v1.EvaluationService/GetSnapshot", R_PROJECT, READ, true, 0},
-	{"vexil.v1.EvaluationService/GetEvalCounts", R_PROJECT, READ, false, 0},
-	{"vexil.v1.EvaluationService/RecordExposure", R_PROJECT, READ, false, 0},
-	{"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
-	{"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
-	{"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
-	{"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
+    {"vexil.v1.ProjectService/CreateProject", R_ANY, WRITE, false, 0},
+    {"vexil.v1.ProjectService/GetProject", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ProjectService/ListProjects", R_ANY, READ, false, 0},
+    {"vexil.v1.ProjectService/UpdateProject", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ProjectService/DeleteProject", R_PROJECT, ADMIN, false, 9},
+    {"vexil.v1.ProjectService/RegenerateSdkKey", R_PROJECT, WRITE, false, 4},
+    {"vexil.v1.UserService/RegisterUser", R_PUBLIC, READ, false, 0},
+    {"vexil.v1.UserService/Login", R_PUBLIC, READ, false, 0},
+    {"vexil.v1.UserService/GetMe", R_ANY, READ, false, 0},
+    {"vexil.v1.EnvironmentService/CreateEnvironment", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.EnvironmentService/GetEnvironment", R_PROJECT, READ, false, 0},
+    {"vexil.v1.EnvironmentService/ListEnvironments", R_PROJECT, READ, false, 0},
+    {"vexil.v1.EnvironmentService/UpdateEnvironment", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.EnvironmentService/DeleteEnvironment", R_PROJECT, ADMIN, false, 6},
+    {"vexil.v1.FlagService/CreateFlag", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.FlagService/GetFlag", R_PROJECT, READ, false, 0},
+    {"vexil.v1.FlagService/ListFlags", R_PROJECT, READ, false, 0},
+    {"vexil.v1.FlagService/UpdateFlag", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.FlagService/DeleteFlag", R_PROJECT, WRITE, false, 5},
+    {"vexil.v1.FlagService/SetFlagEnabled", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.FlagService/UpdateFlagEnv", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.RuleService/CreateRule", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.RuleService/GetRule", R_PROJECT, READ, false, 0},
+    {"vexil.v1.RuleService/ListRules", R_PROJECT, READ, false, 0},
+    {"vexil.v1.RuleService/UpdateRule", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.RuleService/DeleteRule", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.KeyService/CreateApiKey", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.KeyService/ListApiKeys", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.KeyService/RevokeApiKey", R_PROJECT, ADMIN, false, 2},
+    {"vexil.v1.KeyService/CreateSdkKey", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.KeyService/ListSdkKeys", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.KeyService/RevokeSdkKey", R_PROJECT, ADMIN, false, 3},
+    {"vexil.v1.AuditService/ListAudit", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.EvaluationService/Evaluate", R_PROJECT, READ, true, 0},
+    {"vexil.v1.EvaluationService/EvaluateAll", R_PROJECT, READ, true, 0},
+    {"vexil.v1.EvaluationService/GetSnapshot", R_PROJECT, READ, true, 0},
+    {"vexil.v1.EvaluationService/GetEvalCounts", R_PROJECT, READ, false, 0},
+    {"vexil.v1.EvaluationService/RecordExposure", R_PROJECT, READ, false, 0},
+    {"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
+    {"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
+    {"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
+    {"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
+    {"vexil.v1.SegmentService/CreateSegment", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.SegmentService/GetSegment", R_PROJECT, READ, false, 0},
+    {"vexil.v1.SegmentService/ListSegments", R_PROJECT, READ, false, 0},
+    {"vexil.v1.SegmentService/UpdateSegment", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.SegmentService/DeleteSegment", R_PROJECT, WRITE, false, 1},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1103,6 +1114,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				v = "production";
 			else if (strcmp(n, "variant") == 0)
 				v = "on";
+			else if (strcmp(n, "name") == 0 && strstr(method, "Segment"))
+				v = creates && !top ? "sec-rpc-seg" : "amark-seg";
 			else if (strcmp(n, "name") == 0)
 				v = "sec rpc";
 			else if (strcmp(n, "description") == 0)
@@ -1138,7 +1151,7 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			 * reference, an evaluation context, an update. */
 			if (strcmp(n, "flag") != 0 && strcmp(n, "rule") != 0 &&
 			    strcmp(n, "ref") != 0 && strcmp(n, "context") != 0 &&
-			    strcmp(n, "update") != 0)
+			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0)
 				break;
 			cr_assert_lt(fm->n, 32);
 			s = calloc(1, sub->sizeof_message);
@@ -1333,6 +1346,19 @@ Test(security, every_rpc_method_of_every_service)
 
 	rpc_rule_id = num_after_dash(pf_rule);
 	rpc_key_id = num_after_dash(pf_key);
+	{
+		/* A's segment, for the segment methods to find. */
+		Vexil__V1__CreateSegmentRequest sg =
+		    VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+		Vexil__V1__Segment seg = VEXIL__V1__SEGMENT__INIT, *gout;
+		vx_status gst;
+		seg.name = "amark-seg";
+		sg.project = "amarkpa";
+		sg.segment = &seg;
+		cr_assert(
+		    vx_create_segment(h.admin, &sg, &gout, &gst) == 0, "%s", gst.message);
+		vx_free(gout);
+	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);
 

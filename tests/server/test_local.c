@@ -461,8 +461,9 @@ Test(flagset, a_flag_that_no_longer_compiles_serves_its_off_variant_with_error)
 	good = bad;
 	good.key = "good", good.envs = gcfgs;
 
-	cr_assert_eq(
-	    vx_flagset_build(flags, 2, 1, 7, "production", &fs, err, sizeof(err)), 0);
+	cr_assert_eq(vx_flagset_build(
+	                 flags, 2, NULL, 0, 1, 7, "production", &fs, err, sizeof(err)),
+	    0);
 	cr_assert_eq(fs->n, 2);
 	cr_assert_eq(fs->nbroken, 1);
 	cr_assert(strstr(err, "bad") != NULL, "%s", err);

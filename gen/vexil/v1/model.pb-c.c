@@ -322,6 +322,96 @@ void   vexil__v1__rule__free_unpacked
   assert(message->base.descriptor == &vexil__v1__rule__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__segment__init
+                     (Vexil__V1__Segment         *message)
+{
+  static const Vexil__V1__Segment init_value = VEXIL__V1__SEGMENT__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__segment__get_packed_size
+                     (const Vexil__V1__Segment *message)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__segment__pack
+                     (const Vexil__V1__Segment *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__segment__pack_to_buffer
+                     (const Vexil__V1__Segment *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Segment *
+       vexil__v1__segment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Segment *)
+     protobuf_c_message_unpack (&vexil__v1__segment__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__segment__free_unpacked
+                     (Vexil__V1__Segment *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__segment__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__prerequisite__init
+                     (Vexil__V1__Prerequisite         *message)
+{
+  static const Vexil__V1__Prerequisite init_value = VEXIL__V1__PREREQUISITE__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__prerequisite__get_packed_size
+                     (const Vexil__V1__Prerequisite *message)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__prerequisite__pack
+                     (const Vexil__V1__Prerequisite *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__prerequisite__pack_to_buffer
+                     (const Vexil__V1__Prerequisite *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Prerequisite *
+       vexil__v1__prerequisite__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Prerequisite *)
+     protobuf_c_message_unpack (&vexil__v1__prerequisite__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__prerequisite__free_unpacked
+                     (Vexil__V1__Prerequisite *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__prerequisite__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__flag_env_config__init
                      (Vexil__V1__FlagEnvConfig         *message)
 {
@@ -1344,7 +1434,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[13] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
 {
   {
     "id",
@@ -1502,6 +1592,18 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[13] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "segments",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Rule, n_segments),
+    offsetof(Vexil__V1__Rule, segments),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1511,6 +1613,7 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   1,   /* field[1] = name */
   2,   /* field[2] = priority */
   5,   /* field[5] = rollout */
+  13,   /* field[13] = segments */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
   12,   /* field[12] = split_group_id */
@@ -1518,10 +1621,11 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
-static const ProtobufCIntRange vexil__v1__rule__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__rule__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 16, 13 },
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1531,14 +1635,220 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  13,
+  14,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
-  1,  vexil__v1__rule__number_ranges,
+  2,  vexil__v1__rule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__rule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descriptors[7] =
+static const ProtobufCFieldDescriptor vexil__v1__segment__field_descriptors[9] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "project_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conditions",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__Segment, n_conditions),
+    offsetof(Vexil__V1__Segment, conditions),
+    &vexil__v1__condition__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, created_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, updated_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_by",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Segment, updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__segment__field_indices_by_name[] = {
+  4,   /* field[4] = conditions */
+  5,   /* field[5] = created_at */
+  7,   /* field[7] = created_by */
+  3,   /* field[3] = description */
+  0,   /* field[0] = id */
+  2,   /* field[2] = name */
+  1,   /* field[1] = project_id */
+  6,   /* field[6] = updated_at */
+  8,   /* field[8] = updated_by */
+};
+static const ProtobufCIntRange vexil__v1__segment__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor vexil__v1__segment__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Segment",
+  "Segment",
+  "Vexil__V1__Segment",
+  "vexil.v1",
+  sizeof(Vexil__V1__Segment),
+  9,
+  vexil__v1__segment__field_descriptors,
+  vexil__v1__segment__field_indices_by_name,
+  1,  vexil__v1__segment__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__segment__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__prerequisite__field_descriptors[3] =
+{
+  {
+    "flag_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Prerequisite, flag_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "when_off",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Prerequisite, when_off),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "variants",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__Prerequisite, n_variants),
+    offsetof(Vexil__V1__Prerequisite, variants),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__prerequisite__field_indices_by_name[] = {
+  0,   /* field[0] = flag_key */
+  2,   /* field[2] = variants */
+  1,   /* field[1] = when_off */
+};
+static const ProtobufCIntRange vexil__v1__prerequisite__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vexil__v1__prerequisite__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Prerequisite",
+  "Prerequisite",
+  "Vexil__V1__Prerequisite",
+  "vexil.v1",
+  sizeof(Vexil__V1__Prerequisite),
+  3,
+  vexil__v1__prerequisite__field_descriptors,
+  vexil__v1__prerequisite__field_indices_by_name,
+  1,  vexil__v1__prerequisite__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__prerequisite__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descriptors[8] =
 {
   {
     "environment",
@@ -1624,20 +1934,34 @@ static const ProtobufCFieldDescriptor vexil__v1__flag_env_config__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prerequisites",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__FlagEnvConfig, n_prerequisites),
+    offsetof(Vexil__V1__FlagEnvConfig, prerequisites),
+    &vexil__v1__prerequisite__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__flag_env_config__field_indices_by_name[] = {
   2,   /* field[2] = default_variant */
   1,   /* field[1] = enabled */
   0,   /* field[0] = environment */
   3,   /* field[3] = off_variant */
+  7,   /* field[7] = prerequisites */
   5,   /* field[5] = rollout */
   4,   /* field[4] = rollout_percentage */
   6,   /* field[6] = rules */
 };
-static const ProtobufCIntRange vexil__v1__flag_env_config__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__flag_env_config__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 16, 7 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor =
 {
@@ -1647,10 +1971,10 @@ const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor =
   "Vexil__V1__FlagEnvConfig",
   "vexil.v1",
   sizeof(Vexil__V1__FlagEnvConfig),
-  7,
+  8,
   vexil__v1__flag_env_config__field_descriptors,
   vexil__v1__flag_env_config__field_indices_by_name,
-  1,  vexil__v1__flag_env_config__number_ranges,
+  2,  vexil__v1__flag_env_config__number_ranges,
   (ProtobufCMessageInit) vexil__v1__flag_env_config__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2891,7 +3215,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[16] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -2909,11 +3233,14 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[16
   { "RULE_DELETED", "VEXIL__V1__CHANGE_KIND__RULE_DELETED", 13 },
   { "KEY_CREATED", "VEXIL__V1__CHANGE_KIND__KEY_CREATED", 14 },
   { "KEY_REVOKED", "VEXIL__V1__CHANGE_KIND__KEY_REVOKED", 15 },
+  { "SEGMENT_CREATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED", 32 },
+  { "SEGMENT_UPDATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED", 33 },
+  { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{0, 16}
+{0, 0},{32, 16},{0, 19}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[16] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[19] =
 {
   { "CHANGE_KIND_UNSPECIFIED", 0 },
   { "ENVIRONMENT_CREATED", 4 },
@@ -2931,6 +3258,9 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
   { "RULE_UPDATED", 12 },
+  { "SEGMENT_CREATED", 16 },
+  { "SEGMENT_DELETED", 18 },
+  { "SEGMENT_UPDATED", 17 },
 };
 const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
 {
@@ -2939,11 +3269,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  16,
+  19,
   vexil__v1__change_kind__enum_values_by_number,
-  16,
+  19,
   vexil__v1__change_kind__enum_values_by_name,
-  1,
+  2,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -22,6 +22,8 @@ typedef struct Vexil__V1__Condition Vexil__V1__Condition;
 typedef struct Vexil__V1__Rollout Vexil__V1__Rollout;
 typedef struct Vexil__V1__WeightedVariant Vexil__V1__WeightedVariant;
 typedef struct Vexil__V1__Rule Vexil__V1__Rule;
+typedef struct Vexil__V1__Segment Vexil__V1__Segment;
+typedef struct Vexil__V1__Prerequisite Vexil__V1__Prerequisite;
 typedef struct Vexil__V1__FlagEnvConfig Vexil__V1__FlagEnvConfig;
 typedef struct Vexil__V1__Flag Vexil__V1__Flag;
 typedef struct Vexil__V1__Flag__MetadataEntry Vexil__V1__Flag__MetadataEntry;
@@ -67,7 +69,10 @@ typedef enum _Vexil__V1__ChangeKind {
   VEXIL__V1__CHANGE_KIND__RULE_UPDATED = 12,
   VEXIL__V1__CHANGE_KIND__RULE_DELETED = 13,
   VEXIL__V1__CHANGE_KIND__KEY_CREATED = 14,
-  VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15
+  VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED = 32,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED = 33,
+  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 
@@ -223,10 +228,78 @@ struct  Vexil__V1__Rule
    */
   char *split_stickiness;
   char *split_group_id;
+  /*
+   * Names of segments of the flag's project. The rule holds only when all
+   * of each segment's conditions hold, as well as its own conditions.
+   */
+  size_t n_segments;
+  char **segments;
 };
 #define VEXIL__V1__RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * A named, reusable set of conditions, kept once per project and named by
+ * rules of any of its flags (Unleash's segments, flagd's $ref). Changing it
+ * is one write: one project revision, and every flag using it evaluates
+ * the new conditions from that revision on.
+ */
+struct  Vexil__V1__Segment
+{
+  ProtobufCMessage base;
+  uint64_t id;
+  uint64_t project_id;
+  /*
+   * a key, unique within the project
+   */
+  char *name;
+  char *description;
+  /*
+   * All must hold; none: the segment holds for every context.
+   */
+  size_t n_conditions;
+  Vexil__V1__Condition **conditions;
+  /*
+   * unix milliseconds
+   */
+  int64_t created_at;
+  int64_t updated_at;
+  char *created_by;
+  char *updated_by;
+};
+#define VEXIL__V1__SEGMENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__segment__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A flag that this flag requires in one environment: Unleash's dependent
+ * features, LaunchDarkly's prerequisites (docs/evaluation.md). The parent
+ * is a flag of the same project; a child whose prerequisite fails serves
+ * its off variant with reason PREREQUISITE_FAILED.
+ */
+struct  Vexil__V1__Prerequisite
+{
+  ProtobufCMessage base;
+  char *flag_key;
+  /*
+   * false: the parent must be on (served by a rule or the rollout, reason
+   * TARGETING_MATCH, SPLIT or STATIC); true: it must be off (DISABLED,
+   * DEFAULT or PREREQUISITE_FAILED).
+   */
+  protobuf_c_boolean when_off;
+  /*
+   * When the parent must be on: it must serve one of these variants
+   * (empty: any). Not allowed with when_off.
+   */
+  size_t n_variants;
+  char **variants;
+};
+#define VEXIL__V1__PREREQUISITE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__prerequisite__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL }
 
 
 struct  Vexil__V1__FlagEnvConfig
@@ -249,10 +322,16 @@ struct  Vexil__V1__FlagEnvConfig
   Vexil__V1__Rollout *rollout;
   size_t n_rules;
   Vexil__V1__Rule **rules;
+  /*
+   * Checked in order after `enabled` and before the rules; every one must
+   * hold. At most 16, and no cycle (docs/evaluation.md).
+   */
+  size_t n_prerequisites;
+  Vexil__V1__Prerequisite **prerequisites;
 };
 #define VEXIL__V1__FLAG_ENV_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__flag_env_config__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0,NULL, 0,NULL }
 
 
 struct  Vexil__V1__Flag__MetadataEntry
@@ -590,6 +669,44 @@ Vexil__V1__Rule *
 void   vexil__v1__rule__free_unpacked
                      (Vexil__V1__Rule *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__Segment methods */
+void   vexil__v1__segment__init
+                     (Vexil__V1__Segment         *message);
+size_t vexil__v1__segment__get_packed_size
+                     (const Vexil__V1__Segment   *message);
+size_t vexil__v1__segment__pack
+                     (const Vexil__V1__Segment   *message,
+                      uint8_t             *out);
+size_t vexil__v1__segment__pack_to_buffer
+                     (const Vexil__V1__Segment   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__Segment *
+       vexil__v1__segment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__segment__free_unpacked
+                     (Vexil__V1__Segment *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__Prerequisite methods */
+void   vexil__v1__prerequisite__init
+                     (Vexil__V1__Prerequisite         *message);
+size_t vexil__v1__prerequisite__get_packed_size
+                     (const Vexil__V1__Prerequisite   *message);
+size_t vexil__v1__prerequisite__pack
+                     (const Vexil__V1__Prerequisite   *message,
+                      uint8_t             *out);
+size_t vexil__v1__prerequisite__pack_to_buffer
+                     (const Vexil__V1__Prerequisite   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__Prerequisite *
+       vexil__v1__prerequisite__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__prerequisite__free_unpacked
+                     (Vexil__V1__Prerequisite *message,
+                      ProtobufCAllocator *allocator);
 /* Vexil__V1__FlagEnvConfig methods */
 void   vexil__v1__flag_env_config__init
                      (Vexil__V1__FlagEnvConfig         *message);
@@ -806,6 +923,12 @@ typedef void (*Vexil__V1__WeightedVariant_Closure)
 typedef void (*Vexil__V1__Rule_Closure)
                  (const Vexil__V1__Rule *message,
                   void *closure_data);
+typedef void (*Vexil__V1__Segment_Closure)
+                 (const Vexil__V1__Segment *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__Prerequisite_Closure)
+                 (const Vexil__V1__Prerequisite *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__FlagEnvConfig_Closure)
                  (const Vexil__V1__FlagEnvConfig *message,
                   void *closure_data);
@@ -855,6 +978,8 @@ extern const ProtobufCMessageDescriptor vexil__v1__condition__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__rollout__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__rule__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__segment__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__prerequisite__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__flag_env_config__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__flag__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__flag__metadata_entry__descriptor;

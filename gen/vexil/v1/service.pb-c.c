@@ -1357,6 +1357,276 @@ void   vexil__v1__update_rule_request__free_unpacked
   assert(message->base.descriptor == &vexil__v1__update_rule_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__create_segment_request__init
+                     (Vexil__V1__CreateSegmentRequest         *message)
+{
+  static const Vexil__V1__CreateSegmentRequest init_value = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__create_segment_request__get_packed_size
+                     (const Vexil__V1__CreateSegmentRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__create_segment_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__create_segment_request__pack
+                     (const Vexil__V1__CreateSegmentRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__create_segment_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__create_segment_request__pack_to_buffer
+                     (const Vexil__V1__CreateSegmentRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__create_segment_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__CreateSegmentRequest *
+       vexil__v1__create_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__CreateSegmentRequest *)
+     protobuf_c_message_unpack (&vexil__v1__create_segment_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__create_segment_request__free_unpacked
+                     (Vexil__V1__CreateSegmentRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__create_segment_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__get_segment_request__init
+                     (Vexil__V1__GetSegmentRequest         *message)
+{
+  static const Vexil__V1__GetSegmentRequest init_value = VEXIL__V1__GET_SEGMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__get_segment_request__get_packed_size
+                     (const Vexil__V1__GetSegmentRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__get_segment_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__get_segment_request__pack
+                     (const Vexil__V1__GetSegmentRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__get_segment_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__get_segment_request__pack_to_buffer
+                     (const Vexil__V1__GetSegmentRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__get_segment_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__GetSegmentRequest *
+       vexil__v1__get_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__GetSegmentRequest *)
+     protobuf_c_message_unpack (&vexil__v1__get_segment_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__get_segment_request__free_unpacked
+                     (Vexil__V1__GetSegmentRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__get_segment_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__list_segments_request__init
+                     (Vexil__V1__ListSegmentsRequest         *message)
+{
+  static const Vexil__V1__ListSegmentsRequest init_value = VEXIL__V1__LIST_SEGMENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__list_segments_request__get_packed_size
+                     (const Vexil__V1__ListSegmentsRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__list_segments_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__list_segments_request__pack
+                     (const Vexil__V1__ListSegmentsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__list_segments_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__list_segments_request__pack_to_buffer
+                     (const Vexil__V1__ListSegmentsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__list_segments_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__ListSegmentsRequest *
+       vexil__v1__list_segments_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__ListSegmentsRequest *)
+     protobuf_c_message_unpack (&vexil__v1__list_segments_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__list_segments_request__free_unpacked
+                     (Vexil__V1__ListSegmentsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__list_segments_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__segment_list__init
+                     (Vexil__V1__SegmentList         *message)
+{
+  static const Vexil__V1__SegmentList init_value = VEXIL__V1__SEGMENT_LIST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__segment_list__get_packed_size
+                     (const Vexil__V1__SegmentList *message)
+{
+  assert(message->base.descriptor == &vexil__v1__segment_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__segment_list__pack
+                     (const Vexil__V1__SegmentList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__segment_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__segment_list__pack_to_buffer
+                     (const Vexil__V1__SegmentList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__segment_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__SegmentList *
+       vexil__v1__segment_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__SegmentList *)
+     protobuf_c_message_unpack (&vexil__v1__segment_list__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__segment_list__free_unpacked
+                     (Vexil__V1__SegmentList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__segment_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__update_segment_request__init
+                     (Vexil__V1__UpdateSegmentRequest         *message)
+{
+  static const Vexil__V1__UpdateSegmentRequest init_value = VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__update_segment_request__get_packed_size
+                     (const Vexil__V1__UpdateSegmentRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__update_segment_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__update_segment_request__pack
+                     (const Vexil__V1__UpdateSegmentRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__update_segment_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__update_segment_request__pack_to_buffer
+                     (const Vexil__V1__UpdateSegmentRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__update_segment_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__UpdateSegmentRequest *
+       vexil__v1__update_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__UpdateSegmentRequest *)
+     protobuf_c_message_unpack (&vexil__v1__update_segment_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__update_segment_request__free_unpacked
+                     (Vexil__V1__UpdateSegmentRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__update_segment_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__delete_segment_request__init
+                     (Vexil__V1__DeleteSegmentRequest         *message)
+{
+  static const Vexil__V1__DeleteSegmentRequest init_value = VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__delete_segment_request__get_packed_size
+                     (const Vexil__V1__DeleteSegmentRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__delete_segment_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__delete_segment_request__pack
+                     (const Vexil__V1__DeleteSegmentRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__delete_segment_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__delete_segment_request__pack_to_buffer
+                     (const Vexil__V1__DeleteSegmentRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__delete_segment_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__DeleteSegmentRequest *
+       vexil__v1__delete_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__DeleteSegmentRequest *)
+     protobuf_c_message_unpack (&vexil__v1__delete_segment_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__delete_segment_request__free_unpacked
+                     (Vexil__V1__DeleteSegmentRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__delete_segment_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__create_api_key_request__init
                      (Vexil__V1__CreateApiKeyRequest         *message)
 {
@@ -4832,6 +5102,312 @@ const ProtobufCMessageDescriptor vexil__v1__update_rule_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__update_rule_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vexil__v1__create_segment_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateSegmentRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "segment",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CreateSegmentRequest, segment),
+    &vexil__v1__segment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__create_segment_request__field_indices_by_name[] = {
+  0,   /* field[0] = project */
+  1,   /* field[1] = segment */
+};
+static const ProtobufCIntRange vexil__v1__create_segment_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__create_segment_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.CreateSegmentRequest",
+  "CreateSegmentRequest",
+  "Vexil__V1__CreateSegmentRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__CreateSegmentRequest),
+  2,
+  vexil__v1__create_segment_request__field_descriptors,
+  vexil__v1__create_segment_request__field_indices_by_name,
+  1,  vexil__v1__create_segment_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__create_segment_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__get_segment_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetSegmentRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__GetSegmentRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__get_segment_request__field_indices_by_name[] = {
+  1,   /* field[1] = name */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__get_segment_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__get_segment_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.GetSegmentRequest",
+  "GetSegmentRequest",
+  "Vexil__V1__GetSegmentRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__GetSegmentRequest),
+  2,
+  vexil__v1__get_segment_request__field_descriptors,
+  vexil__v1__get_segment_request__field_indices_by_name,
+  1,  vexil__v1__get_segment_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__get_segment_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__list_segments_request__field_descriptors[1] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListSegmentsRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__list_segments_request__field_indices_by_name[] = {
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__list_segments_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__list_segments_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.ListSegmentsRequest",
+  "ListSegmentsRequest",
+  "Vexil__V1__ListSegmentsRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__ListSegmentsRequest),
+  1,
+  vexil__v1__list_segments_request__field_descriptors,
+  vexil__v1__list_segments_request__field_indices_by_name,
+  1,  vexil__v1__list_segments_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__list_segments_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__segment_list__field_descriptors[1] =
+{
+  {
+    "segments",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__SegmentList, n_segments),
+    offsetof(Vexil__V1__SegmentList, segments),
+    &vexil__v1__segment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__segment_list__field_indices_by_name[] = {
+  0,   /* field[0] = segments */
+};
+static const ProtobufCIntRange vexil__v1__segment_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__segment_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.SegmentList",
+  "SegmentList",
+  "Vexil__V1__SegmentList",
+  "vexil.v1",
+  sizeof(Vexil__V1__SegmentList),
+  1,
+  vexil__v1__segment_list__field_descriptors,
+  vexil__v1__segment_list__field_indices_by_name,
+  1,  vexil__v1__segment_list__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__segment_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__update_segment_request__field_descriptors[4] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateSegmentRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateSegmentRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__UpdateSegmentRequest, update),
+    &vexil__v1__segment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_mask",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vexil__V1__UpdateSegmentRequest, n_update_mask),
+    offsetof(Vexil__V1__UpdateSegmentRequest, update_mask),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__update_segment_request__field_indices_by_name[] = {
+  1,   /* field[1] = name */
+  0,   /* field[0] = project */
+  2,   /* field[2] = update */
+  3,   /* field[3] = update_mask */
+};
+static const ProtobufCIntRange vexil__v1__update_segment_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vexil__v1__update_segment_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.UpdateSegmentRequest",
+  "UpdateSegmentRequest",
+  "Vexil__V1__UpdateSegmentRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__UpdateSegmentRequest),
+  4,
+  vexil__v1__update_segment_request__field_descriptors,
+  vexil__v1__update_segment_request__field_indices_by_name,
+  1,  vexil__v1__update_segment_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__update_segment_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__delete_segment_request__field_descriptors[2] =
+{
+  {
+    "project",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__DeleteSegmentRequest, project),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__DeleteSegmentRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__delete_segment_request__field_indices_by_name[] = {
+  1,   /* field[1] = name */
+  0,   /* field[0] = project */
+};
+static const ProtobufCIntRange vexil__v1__delete_segment_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__delete_segment_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.DeleteSegmentRequest",
+  "DeleteSegmentRequest",
+  "Vexil__V1__DeleteSegmentRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__DeleteSegmentRequest),
+  2,
+  vexil__v1__delete_segment_request__field_descriptors,
+  vexil__v1__delete_segment_request__field_indices_by_name,
+  1,  vexil__v1__delete_segment_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__delete_segment_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor vexil__v1__create_api_key_request__field_descriptors[3] =
 {
   {
@@ -5712,7 +6288,7 @@ const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[10] =
 {
   {
     "flag_key",
@@ -5822,11 +6398,24 @@ static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "prerequisite",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult, prerequisite),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   8,   /* field[8] = environment */
   0,   /* field[0] = flag_key */
   7,   /* field[7] = is_static */
+  9,   /* field[9] = prerequisite */
   3,   /* field[3] = reason */
   6,   /* field[6] = revision */
   4,   /* field[4] = rule_id */
@@ -5834,10 +6423,11 @@ static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   2,   /* field[2] = value */
   1,   /* field[1] = variant */
 };
-static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 16, 9 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
 {
@@ -5847,10 +6437,10 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
   "Vexil__V1__EvaluationResult",
   "vexil.v1",
   sizeof(Vexil__V1__EvaluationResult),
-  9,
+  10,
   vexil__v1__evaluation_result__field_descriptors,
   vexil__v1__evaluation_result__field_indices_by_name,
-  1,  vexil__v1__evaluation_result__number_ranges,
+  2,  vexil__v1__evaluation_result__number_ranges,
   (ProtobufCMessageInit) vexil__v1__evaluation_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -6020,7 +6610,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_snapshot_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_snapshot_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__snapshot__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__snapshot__field_descriptors[5] =
 {
   {
     "project_id",
@@ -6070,17 +6660,31 @@ static const ProtobufCFieldDescriptor vexil__v1__snapshot__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "segments",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__Snapshot, n_segments),
+    offsetof(Vexil__V1__Snapshot, segments),
+    &vexil__v1__segment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__snapshot__field_indices_by_name[] = {
   1,   /* field[1] = environment */
   3,   /* field[3] = flags */
   0,   /* field[0] = project_id */
   2,   /* field[2] = revision */
+  4,   /* field[4] = segments */
 };
-static const ProtobufCIntRange vexil__v1__snapshot__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__snapshot__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 16, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__snapshot__descriptor =
 {
@@ -6090,10 +6694,10 @@ const ProtobufCMessageDescriptor vexil__v1__snapshot__descriptor =
   "Vexil__V1__Snapshot",
   "vexil.v1",
   sizeof(Vexil__V1__Snapshot),
-  4,
+  5,
   vexil__v1__snapshot__field_descriptors,
   vexil__v1__snapshot__field_indices_by_name,
-  1,  vexil__v1__snapshot__number_ranges,
+  2,  vexil__v1__snapshot__number_ranges,
   (ProtobufCMessageInit) vexil__v1__snapshot__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -6481,7 +7085,7 @@ const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__changes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptors[9] =
 {
   {
     "project_id",
@@ -6579,6 +7183,18 @@ static const ProtobufCFieldDescriptor vexil__v1__changes_reply__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "segments",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__ChangesReply, n_segments),
+    offsetof(Vexil__V1__ChangesReply, segments),
+    &vexil__v1__segment__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__changes_reply__field_indices_by_name[] = {
   3,   /* field[3] = changes */
@@ -6588,12 +7204,14 @@ static const unsigned vexil__v1__changes_reply__field_indices_by_name[] = {
   7,   /* field[7] = head_revision */
   0,   /* field[0] = project_id */
   1,   /* field[1] = revision */
+  8,   /* field[8] = segments */
   2,   /* field[2] = snapshot */
 };
-static const ProtobufCIntRange vexil__v1__changes_reply__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__changes_reply__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 16, 8 },
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
 {
@@ -6603,10 +7221,10 @@ const ProtobufCMessageDescriptor vexil__v1__changes_reply__descriptor =
   "Vexil__V1__ChangesReply",
   "vexil.v1",
   sizeof(Vexil__V1__ChangesReply),
-  8,
+  9,
   vexil__v1__changes_reply__field_descriptors,
   vexil__v1__changes_reply__field_indices_by_name,
-  1,  vexil__v1__changes_reply__number_ranges,
+  2,  vexil__v1__changes_reply__number_ranges,
   (ProtobufCMessageInit) vexil__v1__changes_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -7270,6 +7888,79 @@ void vexil__v1__rule_service__init (Vexil__V1__RuleService_Service *service,
 {
   protobuf_c_service_generated_init (&service->base,
                                      &vexil__v1__rule_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor vexil__v1__segment_service__method_descriptors[5] =
+{
+  { "CreateSegment", &vexil__v1__create_segment_request__descriptor, &vexil__v1__segment__descriptor },
+  { "GetSegment", &vexil__v1__get_segment_request__descriptor, &vexil__v1__segment__descriptor },
+  { "ListSegments", &vexil__v1__list_segments_request__descriptor, &vexil__v1__segment_list__descriptor },
+  { "UpdateSegment", &vexil__v1__update_segment_request__descriptor, &vexil__v1__segment__descriptor },
+  { "DeleteSegment", &vexil__v1__delete_segment_request__descriptor, &vexil__v1__empty__descriptor },
+};
+const unsigned vexil__v1__segment_service__method_indices_by_name[] = {
+  0,        /* CreateSegment */
+  4,        /* DeleteSegment */
+  1,        /* GetSegment */
+  2,        /* ListSegments */
+  3         /* UpdateSegment */
+};
+const ProtobufCServiceDescriptor vexil__v1__segment_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "vexil.v1.SegmentService",
+  "SegmentService",
+  "Vexil__V1__SegmentService",
+  "vexil.v1",
+  5,
+  vexil__v1__segment_service__method_descriptors,
+  vexil__v1__segment_service__method_indices_by_name
+};
+void vexil__v1__segment_service__create_segment(ProtobufCService *service,
+                                                const Vexil__V1__CreateSegmentRequest *input,
+                                                Vexil__V1__Segment_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__segment_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__segment_service__get_segment(ProtobufCService *service,
+                                             const Vexil__V1__GetSegmentRequest *input,
+                                             Vexil__V1__Segment_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__segment_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__segment_service__list_segments(ProtobufCService *service,
+                                               const Vexil__V1__ListSegmentsRequest *input,
+                                               Vexil__V1__SegmentList_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__segment_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__segment_service__update_segment(ProtobufCService *service,
+                                                const Vexil__V1__UpdateSegmentRequest *input,
+                                                Vexil__V1__Segment_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__segment_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__segment_service__delete_segment(ProtobufCService *service,
+                                                const Vexil__V1__DeleteSegmentRequest *input,
+                                                Vexil__V1__Empty_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__segment_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__segment_service__init (Vexil__V1__SegmentService_Service *service,
+                                       Vexil__V1__SegmentService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &vexil__v1__segment_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
 static const ProtobufCMethodDescriptor vexil__v1__key_service__method_descriptors[6] =

@@ -46,6 +46,12 @@ typedef struct Vexil__V1__RuleRef Vexil__V1__RuleRef;
 typedef struct Vexil__V1__ListRulesRequest Vexil__V1__ListRulesRequest;
 typedef struct Vexil__V1__RuleList Vexil__V1__RuleList;
 typedef struct Vexil__V1__UpdateRuleRequest Vexil__V1__UpdateRuleRequest;
+typedef struct Vexil__V1__CreateSegmentRequest Vexil__V1__CreateSegmentRequest;
+typedef struct Vexil__V1__GetSegmentRequest Vexil__V1__GetSegmentRequest;
+typedef struct Vexil__V1__ListSegmentsRequest Vexil__V1__ListSegmentsRequest;
+typedef struct Vexil__V1__SegmentList Vexil__V1__SegmentList;
+typedef struct Vexil__V1__UpdateSegmentRequest Vexil__V1__UpdateSegmentRequest;
+typedef struct Vexil__V1__DeleteSegmentRequest Vexil__V1__DeleteSegmentRequest;
 typedef struct Vexil__V1__CreateApiKeyRequest Vexil__V1__CreateApiKeyRequest;
 typedef struct Vexil__V1__CreatedApiKey Vexil__V1__CreatedApiKey;
 typedef struct Vexil__V1__ListApiKeysRequest Vexil__V1__ListApiKeysRequest;
@@ -469,7 +475,8 @@ struct  Vexil__V1__UpdateFlagEnvRequest
    */
   Vexil__V1__FlagEnvConfig *update;
   /*
-   * "enabled", "default_variant", "off_variant", "rollout_percentage", "rollout"
+   * "enabled", "default_variant", "off_variant", "rollout_percentage",
+   * "rollout", "prerequisites"
    */
   size_t n_update_mask;
   char **update_mask;
@@ -565,7 +572,8 @@ struct  Vexil__V1__UpdateRuleRequest
   Vexil__V1__RuleRef *ref;
   Vexil__V1__Rule *update;
   /*
-   * "name", "priority", "enabled", "conditions", "rollout", "variant", "split"
+   * "name", "priority", "enabled", "conditions", "rollout", "variant", "split",
+   * "segments"
    */
   size_t n_update_mask;
   char **update_mask;
@@ -574,6 +582,83 @@ struct  Vexil__V1__UpdateRuleRequest
 #define VEXIL__V1__UPDATE_RULE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_rule_request__descriptor) \
     , NULL, NULL, 0,NULL, 0 }
+
+
+/*
+ * ---- segments ----
+ */
+struct  Vexil__V1__CreateSegmentRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  /*
+   * id, project_id, timestamps and actors are set by the server.
+   */
+  Vexil__V1__Segment *segment;
+};
+#define VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__create_segment_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Vexil__V1__GetSegmentRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *name;
+};
+#define VEXIL__V1__GET_SEGMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__get_segment_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__ListSegmentsRequest
+{
+  ProtobufCMessage base;
+  char *project;
+};
+#define VEXIL__V1__LIST_SEGMENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_segments_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vexil__V1__SegmentList
+{
+  ProtobufCMessage base;
+  size_t n_segments;
+  Vexil__V1__Segment **segments;
+};
+#define VEXIL__V1__SEGMENT_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__segment_list__descriptor) \
+    , 0,NULL }
+
+
+struct  Vexil__V1__UpdateSegmentRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *name;
+  Vexil__V1__Segment *update;
+  /*
+   * "description", "conditions"
+   */
+  size_t n_update_mask;
+  char **update_mask;
+};
+#define VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__update_segment_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL }
+
+
+struct  Vexil__V1__DeleteSegmentRequest
+{
+  ProtobufCMessage base;
+  char *project;
+  char *name;
+};
+#define VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__delete_segment_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__CreateApiKeyRequest
@@ -827,8 +912,8 @@ struct  Vexil__V1__EvaluationResult
    */
   char *value;
   /*
-   * STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, FLAG_NOT_FOUND or
-   * ERROR (docs/evaluation.md).
+   * STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT, PREREQUISITE_FAILED,
+   * FLAG_NOT_FOUND or ERROR (docs/evaluation.md).
    */
   char *reason;
   /*
@@ -849,10 +934,15 @@ struct  Vexil__V1__EvaluationResult
    * the environment evaluated
    */
   char *environment;
+  /*
+   * For PREREQUISITE_FAILED: the key of the parent that failed (the first,
+   * in the flag's order).
+   */
+  char *prerequisite;
 };
 #define VEXIL__V1__EVALUATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__EvaluateAllRequest
@@ -910,10 +1000,15 @@ struct  Vexil__V1__Snapshot
    */
   size_t n_flags;
   Vexil__V1__Flag **flags;
+  /*
+   * Every segment of the project, for the rules that name them.
+   */
+  size_t n_segments;
+  Vexil__V1__Segment **segments;
 };
 #define VEXIL__V1__SNAPSHOT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__snapshot__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
 
 
 struct  Vexil__V1__GetEvalCountsRequest
@@ -1052,10 +1147,17 @@ struct  Vexil__V1__ChangesReply
    * with since = revision.
    */
   uint64_t head_revision;
+  /*
+   * Every segment of the project, as of `revision` (not only changed
+   * ones): a segment change reaches each flag that uses it, so a caller
+   * replaces its segments with these and recompiles.
+   */
+  size_t n_segments;
+  Vexil__V1__Segment **segments;
 };
 #define VEXIL__V1__CHANGES_REPLY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_reply__descriptor) \
-    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0 }
+    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0,NULL }
 
 
 struct  Vexil__V1__BackupRequest
@@ -1707,6 +1809,120 @@ Vexil__V1__UpdateRuleRequest *
                       const uint8_t       *data);
 void   vexil__v1__update_rule_request__free_unpacked
                      (Vexil__V1__UpdateRuleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__CreateSegmentRequest methods */
+void   vexil__v1__create_segment_request__init
+                     (Vexil__V1__CreateSegmentRequest         *message);
+size_t vexil__v1__create_segment_request__get_packed_size
+                     (const Vexil__V1__CreateSegmentRequest   *message);
+size_t vexil__v1__create_segment_request__pack
+                     (const Vexil__V1__CreateSegmentRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__create_segment_request__pack_to_buffer
+                     (const Vexil__V1__CreateSegmentRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__CreateSegmentRequest *
+       vexil__v1__create_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__create_segment_request__free_unpacked
+                     (Vexil__V1__CreateSegmentRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__GetSegmentRequest methods */
+void   vexil__v1__get_segment_request__init
+                     (Vexil__V1__GetSegmentRequest         *message);
+size_t vexil__v1__get_segment_request__get_packed_size
+                     (const Vexil__V1__GetSegmentRequest   *message);
+size_t vexil__v1__get_segment_request__pack
+                     (const Vexil__V1__GetSegmentRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__get_segment_request__pack_to_buffer
+                     (const Vexil__V1__GetSegmentRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__GetSegmentRequest *
+       vexil__v1__get_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__get_segment_request__free_unpacked
+                     (Vexil__V1__GetSegmentRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__ListSegmentsRequest methods */
+void   vexil__v1__list_segments_request__init
+                     (Vexil__V1__ListSegmentsRequest         *message);
+size_t vexil__v1__list_segments_request__get_packed_size
+                     (const Vexil__V1__ListSegmentsRequest   *message);
+size_t vexil__v1__list_segments_request__pack
+                     (const Vexil__V1__ListSegmentsRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__list_segments_request__pack_to_buffer
+                     (const Vexil__V1__ListSegmentsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__ListSegmentsRequest *
+       vexil__v1__list_segments_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__list_segments_request__free_unpacked
+                     (Vexil__V1__ListSegmentsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__SegmentList methods */
+void   vexil__v1__segment_list__init
+                     (Vexil__V1__SegmentList         *message);
+size_t vexil__v1__segment_list__get_packed_size
+                     (const Vexil__V1__SegmentList   *message);
+size_t vexil__v1__segment_list__pack
+                     (const Vexil__V1__SegmentList   *message,
+                      uint8_t             *out);
+size_t vexil__v1__segment_list__pack_to_buffer
+                     (const Vexil__V1__SegmentList   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__SegmentList *
+       vexil__v1__segment_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__segment_list__free_unpacked
+                     (Vexil__V1__SegmentList *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__UpdateSegmentRequest methods */
+void   vexil__v1__update_segment_request__init
+                     (Vexil__V1__UpdateSegmentRequest         *message);
+size_t vexil__v1__update_segment_request__get_packed_size
+                     (const Vexil__V1__UpdateSegmentRequest   *message);
+size_t vexil__v1__update_segment_request__pack
+                     (const Vexil__V1__UpdateSegmentRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__update_segment_request__pack_to_buffer
+                     (const Vexil__V1__UpdateSegmentRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__UpdateSegmentRequest *
+       vexil__v1__update_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__update_segment_request__free_unpacked
+                     (Vexil__V1__UpdateSegmentRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__DeleteSegmentRequest methods */
+void   vexil__v1__delete_segment_request__init
+                     (Vexil__V1__DeleteSegmentRequest         *message);
+size_t vexil__v1__delete_segment_request__get_packed_size
+                     (const Vexil__V1__DeleteSegmentRequest   *message);
+size_t vexil__v1__delete_segment_request__pack
+                     (const Vexil__V1__DeleteSegmentRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__delete_segment_request__pack_to_buffer
+                     (const Vexil__V1__DeleteSegmentRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__DeleteSegmentRequest *
+       vexil__v1__delete_segment_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__delete_segment_request__free_unpacked
+                     (Vexil__V1__DeleteSegmentRequest *message,
                       ProtobufCAllocator *allocator);
 /* Vexil__V1__CreateApiKeyRequest methods */
 void   vexil__v1__create_api_key_request__init
@@ -2430,6 +2646,24 @@ typedef void (*Vexil__V1__RuleList_Closure)
 typedef void (*Vexil__V1__UpdateRuleRequest_Closure)
                  (const Vexil__V1__UpdateRuleRequest *message,
                   void *closure_data);
+typedef void (*Vexil__V1__CreateSegmentRequest_Closure)
+                 (const Vexil__V1__CreateSegmentRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__GetSegmentRequest_Closure)
+                 (const Vexil__V1__GetSegmentRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__ListSegmentsRequest_Closure)
+                 (const Vexil__V1__ListSegmentsRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__SegmentList_Closure)
+                 (const Vexil__V1__SegmentList *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__UpdateSegmentRequest_Closure)
+                 (const Vexil__V1__UpdateSegmentRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__DeleteSegmentRequest_Closure)
+                 (const Vexil__V1__DeleteSegmentRequest *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__CreateApiKeyRequest_Closure)
                  (const Vexil__V1__CreateApiKeyRequest *message,
                   void *closure_data);
@@ -2829,6 +3063,63 @@ void vexil__v1__rule_service__delete_rule(ProtobufCService *service,
                                           const Vexil__V1__RuleRef *input,
                                           Vexil__V1__Empty_Closure closure,
                                           void *closure_data);
+typedef struct Vexil__V1__SegmentService_Service Vexil__V1__SegmentService_Service;
+struct Vexil__V1__SegmentService_Service
+{
+  ProtobufCService base;
+  void (*create_segment)(Vexil__V1__SegmentService_Service *service,
+                         const Vexil__V1__CreateSegmentRequest *input,
+                         Vexil__V1__Segment_Closure closure,
+                         void *closure_data);
+  void (*get_segment)(Vexil__V1__SegmentService_Service *service,
+                      const Vexil__V1__GetSegmentRequest *input,
+                      Vexil__V1__Segment_Closure closure,
+                      void *closure_data);
+  void (*list_segments)(Vexil__V1__SegmentService_Service *service,
+                        const Vexil__V1__ListSegmentsRequest *input,
+                        Vexil__V1__SegmentList_Closure closure,
+                        void *closure_data);
+  void (*update_segment)(Vexil__V1__SegmentService_Service *service,
+                         const Vexil__V1__UpdateSegmentRequest *input,
+                         Vexil__V1__Segment_Closure closure,
+                         void *closure_data);
+  void (*delete_segment)(Vexil__V1__SegmentService_Service *service,
+                         const Vexil__V1__DeleteSegmentRequest *input,
+                         Vexil__V1__Empty_Closure closure,
+                         void *closure_data);
+};
+typedef void (*Vexil__V1__SegmentService_ServiceDestroy)(Vexil__V1__SegmentService_Service *);
+void vexil__v1__segment_service__init (Vexil__V1__SegmentService_Service *service,
+                                       Vexil__V1__SegmentService_ServiceDestroy destroy);
+#define VEXIL__V1__SEGMENT_SERVICE__BASE_INIT \
+    { &vexil__v1__segment_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define VEXIL__V1__SEGMENT_SERVICE__INIT(function_prefix__) \
+    { VEXIL__V1__SEGMENT_SERVICE__BASE_INIT,\
+      function_prefix__ ## create_segment,\
+      function_prefix__ ## get_segment,\
+      function_prefix__ ## list_segments,\
+      function_prefix__ ## update_segment,\
+      function_prefix__ ## delete_segment  }
+void vexil__v1__segment_service__create_segment(ProtobufCService *service,
+                                                const Vexil__V1__CreateSegmentRequest *input,
+                                                Vexil__V1__Segment_Closure closure,
+                                                void *closure_data);
+void vexil__v1__segment_service__get_segment(ProtobufCService *service,
+                                             const Vexil__V1__GetSegmentRequest *input,
+                                             Vexil__V1__Segment_Closure closure,
+                                             void *closure_data);
+void vexil__v1__segment_service__list_segments(ProtobufCService *service,
+                                               const Vexil__V1__ListSegmentsRequest *input,
+                                               Vexil__V1__SegmentList_Closure closure,
+                                               void *closure_data);
+void vexil__v1__segment_service__update_segment(ProtobufCService *service,
+                                                const Vexil__V1__UpdateSegmentRequest *input,
+                                                Vexil__V1__Segment_Closure closure,
+                                                void *closure_data);
+void vexil__v1__segment_service__delete_segment(ProtobufCService *service,
+                                                const Vexil__V1__DeleteSegmentRequest *input,
+                                                Vexil__V1__Empty_Closure closure,
+                                                void *closure_data);
 typedef struct Vexil__V1__KeyService_Service Vexil__V1__KeyService_Service;
 struct Vexil__V1__KeyService_Service
 {
@@ -3078,6 +3369,12 @@ extern const ProtobufCMessageDescriptor vexil__v1__rule_ref__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_rules_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__rule_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__update_rule_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__create_segment_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__get_segment_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__list_segments_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__segment_list__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__update_segment_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__delete_segment_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__create_api_key_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__created_api_key__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__list_api_keys_request__descriptor;
@@ -3117,6 +3414,7 @@ extern const ProtobufCServiceDescriptor vexil__v1__user_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__environment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__flag_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__rule_service__descriptor;
+extern const ProtobufCServiceDescriptor vexil__v1__segment_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__key_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__audit_service__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__evaluation_service__descriptor;

@@ -542,6 +542,106 @@ vx_delete_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Empty **ou
 }
 
 int
+vx_create_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__segment_service__descriptor, o, st);
+	vexil__v1__segment_service__create_segment(&stub.base, in,
+	    (Vexil__V1__Segment_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Segment *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_create_segment(vx_client *c, const Vexil__V1__CreateSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st)
+{
+	return vx_create_segment_as(c, NULL, in, out, st);
+}
+
+int
+vx_get_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__segment_service__descriptor, o, st);
+	vexil__v1__segment_service__get_segment(&stub.base, in,
+	    (Vexil__V1__Segment_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Segment *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_segment(vx_client *c, const Vexil__V1__GetSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st)
+{
+	return vx_get_segment_as(c, NULL, in, out, st);
+}
+
+int
+vx_list_segments_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSegmentsRequest *in, Vexil__V1__SegmentList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__segment_service__descriptor, o, st);
+	vexil__v1__segment_service__list_segments(&stub.base, in,
+	    (Vexil__V1__SegmentList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__SegmentList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_segments(vx_client *c, const Vexil__V1__ListSegmentsRequest *in, Vexil__V1__SegmentList **out,
+    vx_status *st)
+{
+	return vx_list_segments_as(c, NULL, in, out, st);
+}
+
+int
+vx_update_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__segment_service__descriptor, o, st);
+	vexil__v1__segment_service__update_segment(&stub.base, in,
+	    (Vexil__V1__Segment_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Segment *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_update_segment(vx_client *c, const Vexil__V1__UpdateSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st)
+{
+	return vx_update_segment_as(c, NULL, in, out, st);
+}
+
+int
+vx_delete_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteSegmentRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__segment_service__descriptor, o, st);
+	vexil__v1__segment_service__delete_segment(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_delete_segment(vx_client *c, const Vexil__V1__DeleteSegmentRequest *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_delete_segment_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_api_key_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out, vx_status *st)
 {

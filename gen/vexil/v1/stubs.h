@@ -153,6 +153,31 @@ int vx_delete_rule_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_delete_rule(vx_client *c, const Vexil__V1__RuleRef *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_create_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_create_segment(vx_client *c, const Vexil__V1__CreateSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_get_segment(vx_client *c, const Vexil__V1__GetSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_segments_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSegmentsRequest *in, Vexil__V1__SegmentList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_segments(vx_client *c, const Vexil__V1__ListSegmentsRequest *in, Vexil__V1__SegmentList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_update_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__UpdateSegmentRequest *in, Vexil__V1__Segment **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_update_segment(vx_client *c, const Vexil__V1__UpdateSegmentRequest *in, Vexil__V1__Segment **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_delete_segment_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__DeleteSegmentRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_delete_segment(vx_client *c, const Vexil__V1__DeleteSegmentRequest *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_create_api_key_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateApiKeyRequest *in, Vexil__V1__CreatedApiKey **out, vx_status *st)
     __attribute__((warn_unused_result));
