@@ -171,5 +171,8 @@ vx_text_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t l
 	if (cap == 0)
 		return VX_TEXT_WIRE;
 	path[0] = '\0';
+	/* An empty payload (all defaults) holds no text; data may be NULL. */
+	if (len == 0)
+		return VX_TEXT_OK;
 	return walk(d, data, data + len, path, cap, 0, 0);
 }
