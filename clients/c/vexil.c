@@ -55,6 +55,7 @@ vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 		free(c);
 		return rc;
 	}
+	vx_wire_client_set_unreachable(c->wire, opts->unreachable_ms);
 	*out = c;
 	return 0;
 }

@@ -22,6 +22,9 @@
 #include "gateway/server.h"
 #include "gateway/sse.h"
 
+/* How long a core call waits for a connection to vexild before 503. */
+#define UNREACHABLE_MS 250
+
 static void
 usage(FILE *to)
 {
@@ -273,7 +276,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* No credential of its own: every call carries its caller's. */
-	if ((rc = vx_client_open(&rpc.client, rpc_url, NULL)) != 0) {
+	/* Calls fail fast (503 naming vexild) while no connection is up. */
+	if ((rc = vx_client_open(&rpc.client, rpc_url,
+	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS})) != 0) {
 		vx_log(VX_LOG_ERROR, "gateway: bad --rpc URL %s: %s", rpc_url, vx_strerror(rc));
 		return 1;
 	}

@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +160,49 @@ struct vx_wire_client {
 	nng_socket sock;
 	pthread_mutex_t lock;
 	struct slot *free;  /* idle contexts, reused across calls */
+	atomic_int pipes;   /* connections to the server that are up */
+	atomic_int unreachable_ms; /* vx_wire_client_set_unreachable() */
+	char url[256];
 };
+
+/* Counts the connections that are up (nng's pipe events). */
+static void
+on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	vx_wire_client *c = arg;
+
+	(void)p;
+	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
+void
+vx_wire_client_set_unreachable(vx_wire_client *c, int ms)
+{
+	atomic_store(&c->unreachable_ms, ms);
+}
+
+/*
+ * With an unreachable wait set and no connection up: waits that long for
+ * one (a reconnect after a restart takes a few ms) and then fails the call
+ * UNAVAILABLE naming the server. 0 when one is up (or no wait is set).
+ */
+static int
+check_reachable(vx_wire_client *c, vx_status *st)
+{
+	int ms = atomic_load(&c->unreachable_ms);
+
+	if (ms <= 0)
+		return 0;
+	for (int waited = 0; atomic_load(&c->pipes) <= 0; waited += 5) {
+		if (waited >= ms) {
+			vx_status_set(st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
+			    "vexild at %s cannot be reached", c->url);
+			return VX_ECLOSED;
+		}
+		nng_msleep(5);
+	}
+	return 0;
+}
 
 bool
 vx_wire_is_tls(const char *url)
@@ -319,6 +363,7 @@ vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return VX_ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	snprintf(c->url, sizeof(c->url), "%s", url ? url : "");
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		free(c);
 		return VX_EIO;
@@ -329,9 +374,12 @@ vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
 	 * timeout decides instead.
 	 */
 	if (vx_wire_harden(c->sock, max_msg) != 0 ||
-	    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) != 0 ||
+	    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) !=
+	        0 ||
 	    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20) != 0 ||
-	    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000) != 0) {
+	    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000) != 0 ||
+	    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe, c) != 0 ||
+	    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe, c) != 0) {
 		rv = NNG_EINVAL;
 		goto fail;
 	}
@@ -451,6 +499,8 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 		    "input is not a %s", md->input->name);
 		return VX_EINVAL;
 	}
+	if ((rc = check_reachable(c, st)) != 0)
+		return rc;
 	snprintf(name, sizeof(name), "%s/%s", svc->name, md->name);
 	req.method = name;
 	req.credential = (char *)(credential ? credential : "");

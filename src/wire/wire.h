@@ -116,6 +116,12 @@ int vx_wire_client_open(
  * connection is made before it returns, and a server that cannot be
  * reached fails the open (VX_EIO, UNAVAILABLE "cannot connect to URL:
  * connection refused") instead of being dialled in the background. */
+/*
+ * When no connection to the server is up, a call waits at most ms for one
+ * and then fails UNAVAILABLE ("vexild at URL cannot be reached") instead of
+ * waiting out its timeout; 0 (the default) waits the whole timeout.
+ */
+void vx_wire_client_set_unreachable(vx_wire_client *c, int ms);
 int vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
     const vx_wire_tls *tls, bool connect_now, vx_status *st) VX_MUST_USE;
 void vx_wire_client_close(vx_wire_client *c);
