@@ -1155,6 +1155,40 @@ variant_list(struct cli *s, struct args *a)
 /* Read-modify-write attempts before a busy flag's edit gives up. */
 #define CAS_TRIES 20
 
+/*
+ * The read of a read-modify-write: the project's revision (*rev, for the
+ * write's if_revision), then the flag, so an edit made in between refuses
+ * the write instead of being lost. 0, or fail()'s code.
+ */
+static int
+read_for_update(struct cli *s, const Vexil__V1__GetFlagRequest *g, uint64_t *rev,
+    Vexil__V1__Flag **f, vx_status *st)
+{
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+
+	gp.project = g->project;
+	if (vx_get_project(s->c, &gp, &p, st) != 0)
+		return fail(st);
+	*rev = p->revision;
+	vx_free(p);
+	if (vx_get_flag(s->c, g, f, st) != 0)
+		return fail(st);
+	return 0;
+}
+
+/* After the write of attempt: 0 done, -1 read again, else fail()'s code. */
+static int
+write_done(int rc, const vx_status *st, int attempt)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == VX_ESTATE && strcmp(st->field, "if_revision") == 0 &&
+	    attempt + 1 < CAS_TRIES)
+		return -1;
+	return fail(st);
+}
+
 /* Adds (JSON not NULL) or removes variant vkey. */
 static int
 variant_change(struct cli *s, struct args *a, bool add)
@@ -1166,7 +1200,7 @@ variant_change(struct cli *s, struct args *a, bool add)
 	char *mask[] = {"variants"};
 	vx_status st;
 	size_t n = 0;
-	int rc;
+	int rc = -1;
 
 	if ((g.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
@@ -1177,17 +1211,9 @@ variant_change(struct cli *s, struct args *a, bool add)
 	 * before the flag, so an edit made in between refuses it (and it is
 	 * read again) instead of being lost.
 	 */
-	for (int attempt = 0;; attempt++) {
-		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-		Vexil__V1__Project *p;
-
-		gp.project = g.project;
-		if (vx_get_project(s->c, &gp, &p, &st) != 0)
-			return fail(&st);
-		up.if_revision = p->revision;
-		vx_free(p);
-		if (vx_get_flag(s->c, &g, &f, &st) != 0)
-			return fail(&st);
+	for (int attempt = 0; rc != 0; attempt++) {
+		if ((rc = read_for_update(s, &g, &up.if_revision, &f, &st)) != 0)
+			return rc;
 		n = 0;
 		list = calloc(f->n_variants + 1, sizeof(*list));
 		if (list == NULL) {
@@ -1218,11 +1244,8 @@ variant_change(struct cli *s, struct args *a, bool add)
 		rc = vx_update_flag(s->c, &up, &out, &st);
 		free(list);
 		vx_free(f);
-		if (rc == 0)
-			break;
-		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
-		    attempt + 1 == CAS_TRIES)
-			return fail(&st);
+		if ((rc = write_done(rc, &st, attempt)) > 0)
+			return rc;
 	}
 	return flag_done(a, out);
 }
@@ -1260,7 +1283,7 @@ set_prereq(struct cli *s, struct args *a, bool add)
 	char *mask[] = {"prerequisites"}, *vals[MAX_ARGS];
 	const char *when = opt(a, "when");
 	vx_status st;
-	int rc;
+	int rc = -1;
 
 	if ((gin.project = (char *)need_opt(a, "project")) == NULL ||
 	    (cfg.environment = (char *)need_opt(a, "env")) == NULL ||
@@ -1275,18 +1298,11 @@ set_prereq(struct cli *s, struct args *a, bool add)
 	mine.when_off = when != NULL && strcmp(when, "off") == 0;
 	mine.variants = vals;
 	mine.n_variants = opts(a, "variant", vals);
-	for (int attempt = 0;; attempt++) {
-		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	for (int attempt = 0; rc != 0; attempt++) {
 		const Vexil__V1__FlagEnvConfig *cur = NULL;
-		Vexil__V1__Project *p;
 
-		gp.project = gin.project;
-		if (vx_get_project(s->c, &gp, &p, &st) != 0)
-			return fail(&st);
-		in.if_revision = p->revision;
-		vx_free(p);
-		if (vx_get_flag(s->c, &gin, &f, &st) != 0)
-			return fail(&st);
+		if ((rc = read_for_update(s, &gin, &in.if_revision, &f, &st)) != 0)
+			return rc;
 		for (size_t i = 0; i < f->n_envs; i++)
 			if (strcmp(f->envs[i]->environment, cfg.environment) == 0)
 				cur = f->envs[i];
@@ -1305,11 +1321,8 @@ set_prereq(struct cli *s, struct args *a, bool add)
 		in.n_update_mask = 1;
 		rc = vx_update_flag_env(s->c, &in, &out, &st);
 		vx_free(f);
-		if (rc == 0)
-			break;
-		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
-		    attempt + 1 == CAS_TRIES)
-			return fail(&st);
+		if ((rc = write_done(rc, &st, attempt)) > 0)
+			return rc;
 	}
 	return flag_done(a, out);
 }
