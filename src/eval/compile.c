@@ -555,6 +555,7 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	out->priority = r->priority;
 	out->order = r->order;
 	out->enabled = r->enabled;
+	f->any_rule = f->any_rule || r->enabled;
 	out->conds = fl->conds;
 	out->nconds = r->nconditions;
 	fl->rx_rule = 0;
@@ -795,7 +796,8 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	}
 	f->key = copy_str(&fl, src->key, false, NULL);
 	f->type = src->type;
-	f->enabled = src->enabled;
+	/* A broken flag is never enabled: one branch on the hot path. */
+	f->enabled = src->enabled && !src->broken;
 	f->broken = src->broken;
 	if ((rc = compile_variants(&fl, f, src, &e)) != 0)
 		goto fail;
@@ -845,10 +847,6 @@ vx_eval_flag_type(const vx_eval_flag *f)
 bool
 vx_eval_flag_is_static(const vx_eval_flag *f)
 {
-	if (f == NULL || !f->enabled || f->ro.pct < 100 || f->nprereqs != 0)
-		return false;
-	for (size_t i = 0; i < f->nrules; i++)
-		if (f->rules[i].enabled)
-			return false;
-	return true;
+	return f != NULL && f->enabled && f->ro.pct >= 100 && f->nprereqs == 0 &&
+	       !f->any_rule;
 }

@@ -164,7 +164,8 @@ struct vx_eval_flag {
 	const char *key;
 	int type;
 	bool enabled;
-	bool broken; /* vx_eval_flag_src.broken */
+	bool broken;   /* vx_eval_flag_src.broken (then enabled is false) */
+	bool any_rule; /* some rule is enabled */
 	uint32_t def;
 	uint32_t off;
 	struct vxe_rollout ro;	     /* environment rollout; always enabled */

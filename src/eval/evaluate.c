@@ -471,15 +471,14 @@ stick_value(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *
 	    {"sessionId", VXE_SLOT_CUSTOM},
 	};
 
-	switch (ro->stick_mode) {
-	case VXE_STICK_ATTR: return attr_stick(ctx, &ro->stick, st);
-	case VXE_STICK_DEFAULT:
-		if (attr_stick(ctx, &ro->stick, st) || attr_stick(ctx, &session[0], st) ||
-		    attr_stick(ctx, &session[1], st))
-			return true;
-		break;
-	default: break;
-	}
+	/* The common case first: the attribute (user_id by default) is there. */
+	if (ro->stick_mode != VXE_STICK_RANDOM && attr_stick(ctx, &ro->stick, st))
+		return true;
+	if (ro->stick_mode == VXE_STICK_ATTR)
+		return false;
+	if (ro->stick_mode == VXE_STICK_DEFAULT &&
+	    (attr_stick(ctx, &session[0], st) || attr_stick(ctx, &session[1], st)))
+		return true;
 	random_stick(st);
 	return true;
 }
@@ -603,7 +602,6 @@ evaluate(
     const vx_eval_flag *f, const vx_eval_ctx *ctx, vx_eval_result *res, uint32_t depth)
 {
 	struct stick st;
-	bool any_rule = false;
 	uint32_t b;
 
 	memset(res, 0, sizeof(*res));
@@ -615,12 +613,8 @@ evaluate(
 	}
 	if (ctx == NULL)
 		ctx = &empty_ctx;
-	if (f->broken) {
-		serve(f, f->off, VX_REASON_ERROR, res);
-		return VX_EVAL_OK;
-	}
 	if (!f->enabled) {
-		serve(f, f->off, VX_REASON_DISABLED, res);
+		serve(f, f->off, f->broken ? VX_REASON_ERROR : VX_REASON_DISABLED, res);
 		return VX_EVAL_OK;
 	}
 	for (size_t i = 0; i < f->nprereqs; i++) {
@@ -643,7 +637,6 @@ evaluate(
 
 		if (!r->enabled)
 			continue;
-		any_rule = true;
 		t = rule_applies(r, ctx, &variant, res);
 		if (t == T_NO) {
 			/* A rule that was not taken must not leave buckets. */
@@ -663,7 +656,7 @@ evaluate(
 	if (f->ro.pct >= 100) {
 		/* An answer that hangs on a rule or a parent is not static. */
 		serve(f, f->def,
-		    any_rule || f->nprereqs ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
+		    f->any_rule || f->nprereqs ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
 		return VX_EVAL_OK;
 	}
 	if (!stick_value(ctx, &f->ro, &st)) {

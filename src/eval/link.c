@@ -20,6 +20,7 @@ refuse(vx_eval_flag *f)
 {
 	/* Broken flags serve their off variant with ERROR, never a parent. */
 	f->broken = true;
+	f->enabled = false; /* evaluate() checks broken only when disabled */
 	f->linked = true;
 	f->depth = 0;
 	f->evals = 1;
