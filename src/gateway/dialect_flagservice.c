@@ -1136,6 +1136,8 @@ reason_name(const char *core)
 	    {"TARGETING_MATCH", "rule_match"},
 	    {"SPLIT", "rollout"},
 	    {"STATIC", "rollout"},
+	    /* Off because a flag it requires is not as required. */
+	    {"PREREQUISITE_FAILED", "disabled"},
 	    {"DEFAULT", "rollout_excluded"},
 	};
 

@@ -506,6 +506,41 @@ Test(ofrep, a_utf8_flag_key_evaluates_percent_encoded)
 	vx_http_res_free(&r);
 }
 
+/* A failed prerequisite: OFREP names the reason, flag-service says disabled. */
+Test(ofrep, a_failed_prerequisite_reads_the_same_everywhere)
+{
+	char fs_key[300];
+	const char *fs_h[] = {fs_key, "Content-Type: application/json", NULL};
+	const cJSON *e;
+	vx_http_res r;
+
+	ctl("flag create --project default parent");
+	ctl("flag create --project default child");
+	ctl("flag enable --project default child --env production");
+	ctl("flag require --project default child --env production parent");
+	r = post("/ofrep/v1/evaluate/flags/child", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "PREREQUISITE_FAILED");
+	cr_assert(cJSON_IsFalse(jget(r.json, "value")), "%s", r.body);
+	vx_http_res_free(&r);
+	snprintf(fs_key, sizeof(fs_key), "X-SDK-Key: %s", sdk_key);
+	r = post_h("/sdk/v1/evaluate", fs_h, "{\"user_id\":\"u1\"}");
+	expect_status(&r, 200);
+	e = jget(r.json, "child");
+	cr_assert_not_null(e, "%s", r.body);
+	cr_assert_str_eq(jstr(e, "reason"), "disabled");
+	cr_assert(cJSON_IsFalse(jget(e, "enabled")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* Once the parent is on, so is the child. */
+	ctl("flag enable --project default parent --env production");
+	r = post("/ofrep/v1/evaluate/flags/child", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	vx_http_res_free(&r);
+}
+
 /* ---- bulk ---- */
 
 Test(ofrep, bulk_evaluates_every_flag_with_an_event_stream)
