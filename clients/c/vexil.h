@@ -67,11 +67,12 @@ typedef struct vx_client_opts {
 	 */
 	bool connect_now;
 	/*
-	 * When no connection to vexild is up, a call waits at most this many
-	 * ms for one and then fails at once (VX_ECLOSED, status UNAVAILABLE
-	 * "vexild at URL cannot be reached") instead of after its timeout. 0,
-	 * the default: a call waits its whole timeout for vexild to come back.
-	 * For a service that would rather answer "unavailable" than hang.
+	 * A grace in ms: when no connection to vexild is up, a call waits for
+	 * one only while it has been down for less than this (a restart), and
+	 * otherwise fails at once (VX_ECLOSED, status UNAVAILABLE "vexild at
+	 * URL cannot be reached") instead of after its timeout. 0, the
+	 * default: a call waits its whole timeout for vexild to come back. For
+	 * a service that would rather answer "unavailable" than hang.
 	 */
 	int unreachable_ms;
 } vx_client_opts;

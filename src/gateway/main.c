@@ -22,8 +22,9 @@
 #include "gateway/server.h"
 #include "gateway/sse.h"
 
-/* How long a core call waits for a connection to vexild before 503. */
-#define UNREACHABLE_MS 250
+/* vexild down this long: core calls answer 503 at once (wire.h). It is
+ * over nng's reconnect backoff (1 s), so a restart is waited for. */
+#define UNREACHABLE_MS 2000
 
 static void
 usage(FILE *to)

@@ -162,6 +162,7 @@ struct vx_wire_client {
 	struct slot *free;  /* idle contexts, reused across calls */
 	atomic_int pipes;   /* connections to the server that are up */
 	atomic_int unreachable_ms; /* vx_wire_client_set_unreachable() */
+	_Atomic uint64_t down_since; /* vx_mono_ns() when the last one went */
 	char url[256];
 };
 
@@ -172,7 +173,10 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	vx_wire_client *c = arg;
 
 	(void)p;
-	atomic_fetch_add(&c->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&c->pipes, 1);
+	else if (atomic_fetch_sub(&c->pipes, 1) == 1)
+		atomic_store(&c->down_since, vx_mono_ns());
 }
 
 void
@@ -182,19 +186,20 @@ vx_wire_client_set_unreachable(vx_wire_client *c, int ms)
 }
 
 /*
- * With an unreachable wait set and no connection up: waits that long for
- * one (a reconnect after a restart takes a few ms) and then fails the call
- * UNAVAILABLE naming the server. 0 when one is up (or no wait is set).
+ * With a grace set and no connection up: while the connection has been
+ * down for less than the grace (a restart, whose reconnect takes up to the
+ * reconnect backoff), the call waits for it; past that it fails at once,
+ * UNAVAILABLE naming the server. 0 when one is up (or no grace is set).
  */
 static int
 check_reachable(vx_wire_client *c, vx_status *st)
 {
-	int ms = atomic_load(&c->unreachable_ms);
+	uint64_t grace = (uint64_t)atomic_load(&c->unreachable_ms) * 1000000u;
 
-	if (ms <= 0)
+	if (grace == 0)
 		return 0;
-	for (int waited = 0; atomic_load(&c->pipes) <= 0; waited += 5) {
-		if (waited >= ms) {
+	while (atomic_load(&c->pipes) <= 0) {
+		if (vx_mono_ns() - atomic_load(&c->down_since) >= grace) {
 			vx_status_set(st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
 			    "vexild at %s cannot be reached", c->url);
 			return VX_ECLOSED;
@@ -364,6 +369,7 @@ vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
 		return VX_ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	snprintf(c->url, sizeof(c->url), "%s", url ? url : "");
+	atomic_init(&c->down_since, vx_mono_ns());
 	if ((rv = nng_req0_open(&c->sock)) != 0) {
 		free(c);
 		return VX_EIO;

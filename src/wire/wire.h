@@ -117,9 +117,11 @@ int vx_wire_client_open(
  * reached fails the open (VX_EIO, UNAVAILABLE "cannot connect to URL:
  * connection refused") instead of being dialled in the background. */
 /*
- * When no connection to the server is up, a call waits at most ms for one
- * and then fails UNAVAILABLE ("vexild at URL cannot be reached") instead of
- * waiting out its timeout; 0 (the default) waits the whole timeout.
+ * A grace of ms: when no connection to the server is up, a call waits for
+ * one only while the connection has been down (or, since the open, never
+ * up) for less than ms, and otherwise fails at once UNAVAILABLE ("vexild at
+ * URL cannot be reached") instead of waiting out its timeout; 0 (the
+ * default) waits the whole timeout.
  */
 void vx_wire_client_set_unreachable(vx_wire_client *c, int ms);
 int vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
