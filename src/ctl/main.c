@@ -1177,77 +1177,106 @@ read_for_update(struct cli *s, const Vexil__V1__GetFlagRequest *g, uint64_t *rev
 	return 0;
 }
 
-/* After the write of attempt: 0 done, -1 read again, else fail()'s code. */
+/*
+ * Makes the one update of a guarded edit from flag f as read at project
+ * revision rev (the update's if_revision). 0 with *out set; a negative
+ * VX_E* code with st set; or a positive exit code after its own message.
+ */
+typedef int (*flag_edit_fn)(struct cli *s, const Vexil__V1__GetFlagRequest *g,
+    const Vexil__V1__Flag *f, uint64_t rev, void *arg, Vexil__V1__Flag **out,
+    vx_status *st);
+
+/*
+ * A read-modify-write of one flag: read (revision, then flag), let edit
+ * make the update, and read again when a concurrent edit refused it
+ * (FAILED_PRECONDITION on if_revision), up to CAS_TRIES times, so no edit
+ * is lost. Prints the flag written, or fails.
+ */
 static int
-write_done(int rc, const vx_status *st, int attempt)
+edit_flag(struct cli *s, struct args *a, const Vexil__V1__GetFlagRequest *g,
+    flag_edit_fn edit, void *arg)
 {
-	if (rc == 0)
-		return 0;
-	if (rc == VX_ESTATE && strcmp(st->field, "if_revision") == 0 &&
-	    attempt + 1 < CAS_TRIES)
-		return -1;
-	return fail(st);
+	Vexil__V1__Flag *f, *out = NULL;
+	uint64_t rev = 0;
+	vx_status st;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		if ((rc = read_for_update(s, g, &rev, &f, &st)) != 0)
+			return rc;
+		rc = edit(s, g, f, rev, arg, &out, &st);
+		vx_free(f);
+		if (rc == 0)
+			return flag_done(a, out);
+		if (rc > 0)
+			return rc;
+		if (rc != VX_ESTATE || strcmp(st.field, "if_revision") != 0 ||
+		    attempt + 1 == CAS_TRIES)
+			return fail(&st);
+	}
 }
 
-/* Adds (JSON not NULL) or removes variant vkey. */
+/* A variant to add (json not NULL) or remove. */
+struct variant_edit {
+	const char *vkey, *json;
+};
+
+static int
+write_variants(struct cli *s, const Vexil__V1__GetFlagRequest *g,
+    const Vexil__V1__Flag *f, uint64_t rev, void *arg, Vexil__V1__Flag **out,
+    vx_status *st)
+{
+	const struct variant_edit *ve = arg;
+	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT;
+	Vexil__V1__Variant nv = VEXIL__V1__VARIANT__INIT, **list;
+	char *mask[] = {"variants"};
+	size_t n = 0;
+	int rc;
+
+	if ((list = calloc(f->n_variants + 1, sizeof(*list))) == NULL)
+		return 1;
+	for (size_t i = 0; i < f->n_variants; i++)
+		if (ve->json != NULL || strcmp(f->variants[i]->key, ve->vkey) != 0)
+			list[n++] = f->variants[i];
+	if (ve->json == NULL && n == f->n_variants) {
+		fprintf(
+		    stderr, "vexilctl: flag %s has no variant %s\n", f->key, ve->vkey);
+		free(list);
+		return 1;
+	}
+	if (ve->json != NULL) {
+		nv.key = (char *)ve->vkey;
+		nv.value = (char *)ve->json;
+		list[n++] = &nv;
+	}
+	upd.variants = list;
+	upd.n_variants = n;
+	up.project = g->project;
+	up.key = g->key;
+	up.update = &upd;
+	up.update_mask = mask;
+	up.n_update_mask = 1;
+	up.if_revision = rev;
+	rc = vx_update_flag(s->c, &up, out, st);
+	free(list);
+	return rc;
+}
+
+/* Adds (JSON given) or removes variant VKEY. */
 static int
 variant_change(struct cli *s, struct args *a, bool add)
 {
 	Vexil__V1__GetFlagRequest g = VEXIL__V1__GET_FLAG_REQUEST__INIT;
-	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag *f, upd = VEXIL__V1__FLAG__INIT, *out;
-	Vexil__V1__Variant nv = VEXIL__V1__VARIANT__INIT, **list;
-	char *mask[] = {"variants"};
-	vx_status st;
-	size_t n = 0;
-	int rc = -1;
+	struct variant_edit ve;
 
 	if ((g.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_pos(a, add ? 3 : 2, add ? "KEY VKEY JSON" : "KEY VKEY") != 0)
 		return 2;
 	g.key = (char *)a->pos[0];
-	/*
-	 * A read-modify-write: the update carries the project revision read
-	 * before the flag, so an edit made in between refuses it (and it is
-	 * read again) instead of being lost.
-	 */
-	for (int attempt = 0; rc != 0; attempt++) {
-		if ((rc = read_for_update(s, &g, &up.if_revision, &f, &st)) != 0)
-			return rc;
-		n = 0;
-		list = calloc(f->n_variants + 1, sizeof(*list));
-		if (list == NULL) {
-			vx_free(f);
-			return 1;
-		}
-		for (size_t i = 0; i < f->n_variants; i++)
-			if (add || strcmp(f->variants[i]->key, a->pos[1]) != 0)
-				list[n++] = f->variants[i];
-		if (!add && n == f->n_variants) {
-			fprintf(stderr, "vexilctl: flag %s has no variant %s\n", f->key, a->pos[1]);
-			free(list);
-			vx_free(f);
-			return 1;
-		}
-		if (add) {
-			nv.key = (char *)a->pos[1];
-			nv.value = (char *)a->pos[2];
-			list[n++] = &nv;
-		}
-		upd.variants = list;
-		upd.n_variants = n;
-		up.project = g.project;
-		up.key = g.key;
-		up.update = &upd;
-		up.update_mask = mask;
-		up.n_update_mask = 1;
-		rc = vx_update_flag(s->c, &up, &out, &st);
-		free(list);
-		vx_free(f);
-		if ((rc = write_done(rc, &st, attempt)) > 0)
-			return rc;
-	}
-	return flag_done(a, out);
+	ve.vkey = a->pos[1];
+	ve.json = add ? a->pos[2] : NULL;
+	return edit_flag(s, a, &g, write_variants, &ve);
 }
 
 static int
@@ -1271,25 +1300,63 @@ variant_remove(struct cli *s, struct args *a)
  * revision read first (so a concurrent edit is retried, not lost); vexild
  * checks the result (parents of the project, no cycle) as for any write.
  */
+/* The prerequisite on mine->flag_key to set (add) or drop, in env. */
+struct prereq_edit {
+	const char *env;
+	Vexil__V1__Prerequisite *mine;
+	bool add;
+};
+
+static int
+write_prereqs(struct cli *s, const Vexil__V1__GetFlagRequest *g, const Vexil__V1__Flag *f,
+    uint64_t rev, void *arg, Vexil__V1__Flag **out, vx_status *st)
+{
+	const struct prereq_edit *pe = arg;
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__Prerequisite *list[VX_EVAL_PREREQ_MAX + 1];
+	const Vexil__V1__FlagEnvConfig *cur = NULL;
+	char *mask[] = {"prerequisites"};
+
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (strcmp(f->envs[i]->environment, pe->env) == 0)
+			cur = f->envs[i];
+	for (size_t i = 0; cur != NULL && i < cur->n_prerequisites; i++)
+		if (strcmp(cur->prerequisites[i]->flag_key, pe->mine->flag_key) != 0 &&
+		    cfg.n_prerequisites < VX_EVAL_PREREQ_MAX)
+			list[cfg.n_prerequisites++] = cur->prerequisites[i];
+	if (pe->add)
+		list[cfg.n_prerequisites++] = pe->mine;
+	cfg.environment = (char *)pe->env;
+	cfg.prerequisites = list;
+	in.project = g->project;
+	in.key = g->key;
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	in.if_revision = rev;
+	return vx_update_flag_env(s->c, &in, out, st);
+}
+
+/*
+ * flag require|unrequire: adds (or replaces) or removes the prerequisite on
+ * PARENT in one environment: the flag's whole list for that environment is
+ * written back with UpdateFlagEnv as a guarded edit (edit_flag); vexild
+ * checks the result (parents of the project, no cycle) as for any write.
+ */
 static int
 set_prereq(struct cli *s, struct args *a, bool add)
 {
-	Vexil__V1__GetFlagRequest gin = VEXIL__V1__GET_FLAG_REQUEST__INIT;
-	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
-	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	Vexil__V1__GetFlagRequest g = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	Vexil__V1__Prerequisite mine = VEXIL__V1__PREREQUISITE__INIT;
-	Vexil__V1__Prerequisite *list[VX_EVAL_PREREQ_MAX + 1];
-	Vexil__V1__Flag *f, *out = NULL;
-	char *mask[] = {"prerequisites"}, *vals[MAX_ARGS];
+	struct prereq_edit pe = {.mine = &mine, .add = add};
 	const char *when = opt(a, "when");
-	vx_status st;
-	int rc = -1;
+	char *vals[MAX_ARGS];
 
-	if ((gin.project = (char *)need_opt(a, "project")) == NULL ||
-	    (cfg.environment = (char *)need_opt(a, "env")) == NULL ||
-	    need_pos(a, 2, "KEY PARENT") != 0)
+	if ((g.project = (char *)need_opt(a, "project")) == NULL ||
+	    (pe.env = need_opt(a, "env")) == NULL || need_pos(a, 2, "KEY PARENT") != 0)
 		return 2;
-	gin.key = (char *)a->pos[0];
+	g.key = (char *)a->pos[0];
 	if (when != NULL && strcmp(when, "on") != 0 && strcmp(when, "off") != 0) {
 		fprintf(stderr, "vexilctl: --when must be on or off\n");
 		return 2;
@@ -1298,33 +1365,7 @@ set_prereq(struct cli *s, struct args *a, bool add)
 	mine.when_off = when != NULL && strcmp(when, "off") == 0;
 	mine.variants = vals;
 	mine.n_variants = opts(a, "variant", vals);
-	for (int attempt = 0; rc != 0; attempt++) {
-		const Vexil__V1__FlagEnvConfig *cur = NULL;
-
-		if ((rc = read_for_update(s, &gin, &in.if_revision, &f, &st)) != 0)
-			return rc;
-		for (size_t i = 0; i < f->n_envs; i++)
-			if (strcmp(f->envs[i]->environment, cfg.environment) == 0)
-				cur = f->envs[i];
-		cfg.n_prerequisites = 0;
-		for (size_t i = 0; cur != NULL && i < cur->n_prerequisites; i++)
-			if (strcmp(cur->prerequisites[i]->flag_key, mine.flag_key) != 0 &&
-			    cfg.n_prerequisites < VX_EVAL_PREREQ_MAX)
-				list[cfg.n_prerequisites++] = cur->prerequisites[i];
-		if (add)
-			list[cfg.n_prerequisites++] = &mine;
-		cfg.prerequisites = list;
-		in.project = gin.project;
-		in.key = gin.key;
-		in.update = &cfg;
-		in.update_mask = mask;
-		in.n_update_mask = 1;
-		rc = vx_update_flag_env(s->c, &in, &out, &st);
-		vx_free(f);
-		if ((rc = write_done(rc, &st, attempt)) > 0)
-			return rc;
-	}
-	return flag_done(a, out);
+	return edit_flag(s, a, &g, write_prereqs, &pe);
 }
 
 static int
