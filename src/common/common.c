@@ -121,6 +121,32 @@ vx_log_parse_format(const char *name, enum vx_log_format *out)
 	return 0;
 }
 
+int
+vx_log_option(const char *prog, const char *opt, const char *v)
+{
+	enum vx_log_level level;
+	enum vx_log_format format;
+
+	if (strcmp(opt, "--log-level") == 0) {
+		if (vx_log_parse_level(v, &level) != 0) {
+			fprintf(stderr,
+			    "%s: --log-level must be error, warn, info or debug\n", prog);
+			return -1;
+		}
+		vx_log_set_level(level);
+		return 0;
+	}
+	if (strcmp(opt, "--log-format") == 0) {
+		if (vx_log_parse_format(v, &format) != 0) {
+			fprintf(stderr, "%s: --log-format must be text or json\n", prog);
+			return -1;
+		}
+		vx_log_set_format(format);
+		return 0;
+	}
+	return 1;
+}
+
 /* Escapes msg[0..n) as a JSON string body into out; returns its length. */
 static size_t
 json_escape(char *out, size_t cap, const char *msg, size_t n)

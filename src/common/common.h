@@ -76,6 +76,12 @@ void vx_log_set_format(enum vx_log_format fmt);
 /* "text" or "json" into *out; VX_EINVAL for anything else. */
 int vx_log_parse_format(const char *name, enum vx_log_format *out) VX_MUST_USE;
 /*
+ * The binaries' --log-level and --log-format: applies opt's value v.
+ * 0 applied; -1 after a message on stderr naming prog; 1 when opt is
+ * neither.
+ */
+int vx_log_option(const char *prog, const char *opt, const char *v) VX_MUST_USE;
+/*
  * Writes one line to stderr with a UTC timestamp and the level, in the
  * format set. The line is assembled first and written with one write(2),
  * so lines from concurrent threads never interleave.

@@ -141,8 +141,6 @@ main(int argc, char **argv)
 	vx_gw_rpc rpc = {.timeout_ms = 10000};
 	vx_gw_edge_opts eo = {
 	    .max_snapshots = 256, .idle_ms = 300000, .key_ttl_ms = 5000};
-	enum vx_log_level level;
-	enum vx_log_format format;
 	vx_gw_server *srv;
 	int rc;
 	sigset_t set;
@@ -247,21 +245,9 @@ main(int argc, char **argv)
 			if (parse_num(a, v, 1, 1 << 20, &n) != 0)
 				return 2;
 			so.max_streams = (size_t)n;
-		} else if (strcmp(a, "--log-level") == 0) {
-			if (vx_log_parse_level(v, &level) != 0) {
-				fprintf(stderr, "vexil-gateway: --log-level must be "
-				                "error, warn, info "
-				                "or debug\n");
+		} else if ((rc = vx_log_option("vexil-gateway", a, v)) != 1) {
+			if (rc != 0)
 				return 2;
-			}
-			vx_log_set_level(level);
-		} else if (strcmp(a, "--log-format") == 0) {
-			if (vx_log_parse_format(v, &format) != 0) {
-				fprintf(stderr,
-				    "vexil-gateway: --log-format must be text or json\n");
-				return 2;
-			}
-			vx_log_set_format(format);
 		} else {
 			fprintf(stderr, "vexil-gateway: unknown option %s\n", a);
 			usage(stderr);

@@ -104,9 +104,8 @@ main(int argc, char **argv)
 	    .workers = 16,
 	    .rate_limit = -1,
 	};
-	enum vx_log_level level;
-	enum vx_log_format format;
 	vx_server *srv;
+	int rc;
 	sigset_t set;
 	size_t n;
 	int sig;
@@ -199,21 +198,9 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--change-log-keep") == 0) {
 			if (parse_size(a, v, &o.change_log_keep) != 0)
 				return 2;
-		} else if (strcmp(a, "--log-level") == 0) {
-			if (vx_log_parse_level(v, &level) != 0) {
-				fprintf(stderr,
-				    "vexild: --log-level must be error, warn, info or "
-				    "debug\n");
+		} else if ((rc = vx_log_option("vexild", a, v)) != 1) {
+			if (rc != 0)
 				return 2;
-			}
-			vx_log_set_level(level);
-		} else if (strcmp(a, "--log-format") == 0) {
-			if (vx_log_parse_format(v, &format) != 0) {
-				fprintf(stderr,
-				    "vexild: --log-format must be text or json\n");
-				return 2;
-			}
-			vx_log_set_format(format);
 		} else {
 			fprintf(stderr, "vexild: unknown option %s\n", a);
 			usage(stderr);
