@@ -11,7 +11,7 @@
  *    stream GET /ofrep/v1/events (sse.c).
  *
  * Credentials: "Authorization: Bearer <key>" or "X-API-Key: <key>", an SDK
- * key (vxs_...) or an API key (vxk_...). A request with an API key is
+ * key (sdk_..., or an old vxs_...) or an API key (vxk_...). A request with an API key is
  * admitted once through AuthService/Admit, like the platform dialect:
  * authentication and the rate limit (X-RateLimit-*, 429 with Retry-After in
  * seconds). vexild does not limit SDK keys, so a request with one makes a
@@ -49,7 +49,6 @@
 #include "gateway/sse.h"
 #include "gateway/status.h"
 
-/* auth/auth.h's VX_SDKKEY_PREFIX: anything else is sent as an API key. */
 #define MAX_ATTRS 64
 #define EVENTS_PATH "/ofrep/v1/events"
 /* How long a client may keep the stream while idle (backgrounded). */

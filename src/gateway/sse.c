@@ -42,7 +42,6 @@
 #include "gateway/rpc.h"
 #include "vexil/v1/model.pb-c.h"
 
-/* auth/auth.h's VX_SDKKEY_PREFIX: any other key is sent as an API key. */
 /* Notices waiting for the hub thread; past it they are dropped, and the
  * next notice of the project shows the gap. */
 #define RING 4096

@@ -52,7 +52,7 @@ void vx_gw_sse_stop(void);
 
 /*
  * GET /ofrep/v1/events. Credential: "Authorization: Bearer <key>" or
- * "X-API-Key: <key>", an SDK key (vxs_...) or an API key bound to a
+ * "X-API-Key: <key>", an SDK key (sdk_..., or an old vxs_...) or an API key bound to a
  * project, admitted through AuthService/Admit: none or a refused one is
  * 401 with no body, over the rate limit 429 with Retry-After. A key bound
  * to no project is 400. Last-Event-ID, when sent, must be a revision.
