@@ -75,6 +75,15 @@ typedef struct vx_client_opts {
 	 * a service that would rather answer "unavailable" than hang.
 	 */
 	int unreachable_ms;
+	/*
+	 * Called after every call through this client, on the calling thread,
+	 * with the service, the method's index in it, the status code (OK on
+	 * success) and the call's round trip in nanoseconds: for metrics. It
+	 * must not block or call the client. NULL: none.
+	 */
+	void (*on_call)(void *arg, const ProtobufCServiceDescriptor *svc, unsigned method,
+	    Vexil__V1__Code code, uint64_t ns);
+	void *on_call_arg;
 } vx_client_opts;
 
 /*

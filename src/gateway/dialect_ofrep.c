@@ -45,6 +45,7 @@
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
 #include "gateway/json.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/sse.h"
 #include "gateway/status.h"
@@ -368,6 +369,7 @@ evaluate_flag(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_eval(out->reason);
 	o = result_json(out, &t, &status);
 	vx_gw_reply_json(r, status, o);
 }
@@ -471,6 +473,7 @@ evaluate_all(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_evals(out);
 	o = cJSON_CreateObject();
 	flags = cJSON_AddArrayToObject(o, "flags");
 	ok = flags != NULL;

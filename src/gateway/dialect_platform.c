@@ -32,6 +32,7 @@
 #include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/status.h"
 
@@ -1170,6 +1171,7 @@ sdk_evaluate(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_evals(out);
 	o = cJSON_CreateObject();
 	ok = o != NULL;
 	flags = cJSON_CreateObject();

@@ -23,11 +23,24 @@ extern const vx_gw_dialect vx_gw_toggles_dialect;
 extern const vx_gw_dialect vx_gw_ofrep_dialect;
 /* The API's documentation (dialect_docs.c): /openapi.json, /docs, /redoc. */
 extern const vx_gw_dialect vx_gw_docs_dialect;
+/* Operating the gateway (dialect_ops.c): /metrics, /readyz. */
+extern const vx_gw_dialect vx_gw_ops_dialect;
 
 /* Where /docs and /redoc find swagger-ui-dist and redoc (a node_modules
  * directory; --assets). dir is borrowed; set it before the server starts. */
 void vx_gw_docs_set_assets(const char *dir);
 const char *vx_gw_docs_assets(void);
+
+/*
+ * /metrics and /readyz (dialect_ops.c): token is --metrics-token (NULL or
+ * "": none), the token a scrape must send as "Authorization: Bearer";
+ * core_key is --metrics-key (NULL: none), the global admin API key whose
+ * OpsService/GetStats adds vexild's figures to /metrics. Both borrowed
+ * or copied before the server starts.
+ * @return 0; VX_EINVAL for a token that is not one (vx_gw_token_ok);
+ *         VX_ENOMEM.
+ */
+int vx_gw_ops_configure(const char *token, const char *core_key) VX_MUST_USE;
 
 /* Every dialect served, in routing order; vx_gw_dialects[0] is the fallback. */
 extern const vx_gw_dialect *const vx_gw_dialects[];

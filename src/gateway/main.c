@@ -18,6 +18,7 @@
 #include "common/envopts.h"
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/server.h"
 #include "gateway/sse.h"
@@ -72,6 +73,10 @@ usage(FILE *to)
 	    "  --edge-idle S       drop a snapshot unused this long (default 300)\n"
 	    "  --edge-key-ttl S    ask vexild about a cached SDK or API key again after\n"
 	    "                      this (change notices drop it sooner; default 5)\n"
+	    "  --metrics-token T   GET /metrics needs Authorization: Bearer T (default:\n"
+	    "                      open, like /health)\n"
+	    "  --metrics-key KEY   a global admin API key: /metrics then adds vexild's\n"
+	    "                      own figures (OpsService/GetStats)\n"
 	    "  --quiet             no access-log line per request\n"
 	    "  --log-level L       error, warn, info (default) or debug\n"
 	    "  --log-format F      text (default) or json, one object a line\n"
@@ -90,7 +95,8 @@ static const char env_options[] =
     "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-msg= max-body= "
     "rpc-timeout= max-url= max-headers= max-header-bytes= header-timeout= "
     "body-timeout= idle-timeout= max-conns= sse-heartbeat= max-streams= assets= "
-    "edge-max-snapshots= edge-idle= edge-key-ttl= quiet log-level= log-format=";
+    "edge-max-snapshots= edge-idle= edge-key-ttl= metrics-token= metrics-key= quiet "
+    "log-level= log-format=";
 
 static int
 parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -133,6 +139,7 @@ main(int argc, char **argv)
 	    .max_conns = 1024,
 	};
 	const char *rpc_url = "tcp://127.0.0.1:7311";
+	const char *metrics_token = NULL, *metrics_key = NULL;
 	vx_gw_sse_opts so = {
 	    .sub_url = "tcp://127.0.0.1:7312",
 	    .heartbeat_ms = 15000,
@@ -178,6 +185,10 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--rpc-tls-ca") == 0) {
 			/* libvexil reads it for every tls+tcp:// connection. */
 			setenv("VEXIL_TLS_CA", v, 1);
+		} else if (strcmp(a, "--metrics-token") == 0) {
+			metrics_token = v;
+		} else if (strcmp(a, "--metrics-key") == 0) {
+			metrics_key = v;
 		} else if (strcmp(a, "--assets") == 0) {
 			vx_gw_docs_set_assets(v);
 		} else if (strcmp(a, "--sub") == 0) {
@@ -255,6 +266,18 @@ main(int argc, char **argv)
 		}
 	}
 
+	if ((rc = vx_gw_ops_configure(metrics_token, metrics_key)) != 0) {
+		fprintf(stderr, "vexil-gateway: %s\n",
+		    rc == VX_EINVAL ? "--metrics-token must be printable ASCII without "
+		                      "spaces, up to 4096 characters"
+		                    : vx_strerror(rc));
+		return 2;
+	}
+	if (vx_gw_metrics_init(vx_gw_dialects, vx_gw_n_dialects) != 0) {
+		fprintf(stderr, "vexil-gateway: too many routes for the metrics table\n");
+		return 1;
+	}
+
 	/* Block the stop signals everywhere before any thread starts. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -265,7 +288,8 @@ main(int argc, char **argv)
 	/* No credential of its own: every call carries its caller's. */
 	/* Calls fail fast (503 naming vexild) while no connection is up. */
 	if ((rc = vx_client_open(&rpc.client, rpc_url,
-	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS})) != 0) {
+	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS,
+	             .on_call = vx_gw_metrics_core_call})) != 0) {
 		vx_log(VX_LOG_ERROR, "gateway: bad --rpc URL %s: %s", rpc_url, vx_strerror(rc));
 		return 1;
 	}

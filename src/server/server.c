@@ -67,6 +67,8 @@ struct vx_server {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	bool slow_started;
+	atomic_uint_fast64_t slow_refused; /* slow-lane requests refused, full */
+	uint64_t started_ns;               /* vx_mono_ns() at start */
 	atomic_uint_fast64_t refused;
 	struct worker *workers;
 	int nworkers;
@@ -424,11 +426,27 @@ hand_over(struct worker *w, nng_msg *msg)
 		ok = true;
 	}
 	pthread_mutex_unlock(&srv->qlock);
-	if (ok)
+	if (ok) {
 		w->ctx = fresh;
-	else
+	} else {
 		nng_ctx_close(fresh);
+		atomic_fetch_add_explicit(&srv->slow_refused, 1, memory_order_relaxed);
+	}
 	return ok;
+}
+
+void
+vx_server_figures_get(vx_server *srv, vx_server_figures *out)
+{
+	pthread_mutex_lock(&srv->qlock);
+	out->hash_queue_depth = (uint32_t)srv->qlen;
+	out->hash_queue_capacity = (uint32_t)srv->qcap;
+	pthread_mutex_unlock(&srv->qlock);
+	out->hash_refused_total =
+	    atomic_load_explicit(&srv->slow_refused, memory_order_relaxed);
+	out->rpc_connections = (uint32_t)atomic_load(&srv->conns[0]);
+	out->subscribers = (uint32_t)atomic_load(&srv->conns[1]);
+	out->uptime_seconds = (vx_mono_ns() - srv->started_ns) / 1000000000u;
 }
 
 static void *
@@ -588,6 +606,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_auth_service.base,
 	    &vx_edge_service.base,
 	    &vx_segment_service.base,
+	    &vx_ops_service.base,
 	};
 	int rc;
 
@@ -606,12 +625,14 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		srv->opts.max_conns = 1024;
 	vx_rate_limit_set(opts->rate_limit < 0 ? 100 : (uint32_t)opts->rate_limit);
 	atomic_init(&srv->stopping, false);
+	srv->started_ns = vx_mono_ns();
 
 	so.path = opts->data_dir;
 	so.map_size = opts->map_size;
 	so.map_max = opts->map_max;
 	so.no_sync = opts->no_sync;
 	so.change_log_keep = opts->change_log_keep;
+	so.audit_keep = opts->audit_keep;
 	so.on_commit = publish;
 	so.on_commit_arg = srv;
 	if ((rc = vx_store_open(&srv->store, &so)) != 0)

@@ -20,6 +20,7 @@
 #include "server/evalrec.h"
 #include "store/store.h"
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "wire/wire.h"
 
@@ -38,6 +39,7 @@ typedef struct vx_server_opts {
 	size_t eval_buffer;     /* evaluation records queued before dropping */
 	size_t eval_log_keep;   /* recent evaluations kept per project */
 	size_t change_log_keep; /* change log entries kept per project */
+	size_t audit_keep;      /* audit entries kept per project; 0: all */
 	const char *tls_cert;   /* PEM certificate (chain) for tls+tcp:// URLs */
 	const char *tls_key;    /* PEM private key for tls+tcp:// URLs */
 	int hash_workers;       /* concurrent Argon2 hashes; 0: 2 (at most 64) */
@@ -82,6 +84,19 @@ extern Vexil__V1__AdminService_Service vx_admin_service;
 extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
 extern Vexil__V1__SegmentService_Service vx_segment_service;
+extern Vexil__V1__OpsService_Service vx_ops_service;
+
+/* The server's own figures, for OpsService/GetStats (handlers_ops.c). */
+typedef struct vx_server_figures {
+	uint32_t hash_queue_depth;    /* slow-lane requests waiting */
+	uint32_t hash_queue_capacity; /* --hash-queue */
+	uint64_t hash_refused_total;  /* refused because the lane was full */
+	uint32_t subscribers;         /* pipes on the PUB socket */
+	uint32_t rpc_connections;     /* pipes on the REP socket */
+	uint64_t uptime_seconds;
+} vx_server_figures;
+
+void vx_server_figures_get(vx_server *srv, vx_server_figures *out);
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,9 @@ struct vx_store {
 	size_t map_size;
 	size_t map_max;
 	size_t change_keep;
+	size_t audit_keep;
+	atomic_uint_fast64_t writes;        /* committed write transactions */
+	atomic_uint_fast64_t audit_trimmed; /* committed audit trims */
 	pthread_mutex_t wlock;
 	pthread_rwlock_t maplock;
 	vx_store_commit_fn on_commit;
@@ -73,6 +77,7 @@ struct vx_wtxn {
 	bool map_full;
 	vx_store_reader *r;  /* whose if_revision applies, or NULL */
 	size_t nchanges;
+	uint64_t audit_trimmed; /* by this transaction, counted once it commits */
 	Vexil__V1__Change changes[MAX_CHANGES];
 	const Vexil__V1__Change *change_ptrs[MAX_CHANGES];
 };
@@ -110,6 +115,7 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	if (s->map_max < s->map_size)
 		s->map_max = s->map_size;
 	s->change_keep = opts->change_log_keep ? opts->change_log_keep : 100000;
+	s->audit_keep = opts->audit_keep;
 	s->on_commit = opts->on_commit;
 	s->on_commit_arg = opts->on_commit_arg;
 	pthread_mutex_init(&s->wlock, NULL);
@@ -346,6 +352,7 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 	pthread_mutex_lock(&s->wlock);
 	for (;;) {
 		w.map_full = false;
+		w.audit_trimmed = 0;
 		changes_clear(&w);
 		if ((rc = mdb_txn_begin(s->env, NULL, 0, &w.txn)) != 0) {
 			rc = mdb_err(&w, rc, "begin write");
@@ -367,6 +374,9 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 				continue;
 			break;
 		}
+		atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &s->audit_trimmed, w.audit_trimmed, memory_order_relaxed);
 		if (s->on_commit != NULL && w.nchanges > 0) {
 			for (size_t i = 0; i < w.nchanges; i++)
 				w.change_ptrs[i] = &w.changes[i];
@@ -657,6 +667,78 @@ vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
 	return 0;
 }
 
+/* Counts a project's audit entries (once, for a log that has no count). */
+static int
+audit_count_scan(vx_wtxn *w, uint64_t project_id, uint64_t *n)
+{
+	uint8_t prefix[8];
+	MDB_cursor *cur;
+	MDB_val k = {sizeof(prefix), prefix}, v;
+	int rc;
+
+	*n = 0;
+	vx_be64_put(prefix, project_id);
+	if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_AUDIT], &cur)) != 0)
+		return mdb_err(w, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, prefix, 8) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		(*n)++;
+	mdb_cursor_close(cur);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mdb_err(w, rc, "count audit");
+}
+
+/*
+ * After an audit entry of project_id was appended: keeps the project's
+ * count, and drops its oldest entries while it has more than audit_keep,
+ * at most VX_STORE_AUDIT_TRIM_MAX (store.h). With no audit_keep a count
+ * already kept is kept up (it stays right should audit_keep come back),
+ * and none is started.
+ */
+static int
+audit_trim(vx_wtxn *w, uint64_t project_id)
+{
+	char name[40];
+	uint8_t buf[8], prefix[8];
+	size_t len, keep = w->s->audit_keep;
+	uint64_t n;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	snprintf(name, sizeof(name), "audit.count.%llu", (unsigned long long)project_id);
+	rc = vx_store_meta_get(w->txn, w->s, name, buf, sizeof(buf), &len);
+	if (rc == 0 && len == 8)
+		n = vx_be64_get(buf) + 1;
+	else if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	else if (keep == 0)
+		return 0;
+	else if ((rc = audit_count_scan(w, project_id, &n)) != 0)
+		return rc;
+	if (keep > 0 && n > keep) {
+		vx_be64_put(prefix, project_id);
+		if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_AUDIT], &cur)) != 0)
+			return mdb_err(w, rc, "cursor");
+		/* The oldest first: sequences grow, so it is the range's start. */
+		for (int i = 0; i < VX_STORE_AUDIT_TRIM_MAX && n > keep; i++) {
+			k.mv_size = sizeof(prefix);
+			k.mv_data = prefix;
+			if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0 ||
+			    k.mv_size != 16 || memcmp(k.mv_data, prefix, 8) != 0 ||
+			    (rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			n--;
+			w->audit_trimmed++;
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_err(w, rc, "trim audit");
+	}
+	vx_be64_put(buf, n);
+	return vx_store_meta_put(w, name, buf, 8);
+}
+
 static int
 audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method)
@@ -676,7 +758,9 @@ audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeK
 	a.target = (char *)(target ? target : "");
 	vx_be64_put(key, project_id);
 	vx_be64_put(key + 8, a.seq);
-	return put_msg(w, DB_AUDIT, key, sizeof(key), &a.base);
+	if ((rc = put_msg(w, DB_AUDIT, key, sizeof(key), &a.base)) != 0)
+		return rc;
+	return audit_trim(w, project_id);
 }
 
 int
@@ -1469,4 +1553,57 @@ vx_store_user_put(vx_wtxn *w, const Vexil__V1__User *u)
 	if ((rc = put_raw(w, DB_USER_EMAILS, u->email, strlen(u->email), key, 8)) != 0)
 		return rc;
 	return put_msg(w, DB_USERS, key, 8, &u->base);
+}
+
+/* ---- figures ---- */
+
+int
+vx_store_stats_get(MDB_txn *txn, vx_store *s, vx_store_stats *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	const char *dir;
+	char path[4096];
+	struct stat sb;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->writes_total = atomic_load_explicit(&s->writes, memory_order_relaxed);
+	out->audit_trimmed_total =
+	    atomic_load_explicit(&s->audit_trimmed, memory_order_relaxed);
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(s->env, &st)) != 0)
+		return mdb_err(NULL, rc, "env info");
+	out->map_size_bytes = info.me_mapsize;
+	out->map_max_bytes = s->map_max;
+	out->pages_used = (uint64_t)info.me_last_pgno + 1;
+	out->page_size_bytes = st.ms_psize;
+	out->readers = info.me_numreaders;
+	out->max_readers = info.me_maxreaders;
+	if (mdb_env_get_path(s->env, &dir) == 0 &&
+	    snprintf(path, sizeof(path), "%s/data.mdb", dir) < (int)sizeof(path) &&
+	    stat(path, &sb) == 0)
+		out->data_file_bytes = (uint64_t)sb.st_size;
+	if ((rc = mdb_stat(txn, s->dbi[DB_CHANGES], &st)) != 0)
+		return mdb_err(NULL, rc, "stat changes");
+	out->change_log_entries = st.ms_entries;
+	if ((rc = mdb_stat(txn, s->dbi[DB_AUDIT], &st)) != 0)
+		return mdb_err(NULL, rc, "stat audit");
+	out->audit_entries = st.ms_entries;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_PROJECTS], &cur)) != 0)
+		return mdb_err(NULL, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Vexil__V1__Project *p =
+		    vexil__v1__project__unpack(NULL, v.mv_size, v.mv_data);
+		out->projects++;
+		if (p != NULL) {
+			out->revisions += p->revision;
+			vexil__v1__project__free_unpacked(p, NULL);
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : mdb_err(NULL, rc, "projects");
 }

@@ -59,6 +59,7 @@ typedef struct vx_store_opts {
 	size_t map_max;          /* growth cap; 0: 16 GiB */
 	bool no_sync;            /* opt-in: commit without fsync (MDB_NOSYNC) */
 	size_t change_log_keep;  /* change log entries kept per project; 0: 100000 */
+	size_t audit_keep;       /* audit entries kept per project; 0: all */
 	vx_store_commit_fn on_commit;  /* called after each commit, may be NULL */
 	void *on_commit_arg;
 } vx_store_opts;
@@ -297,5 +298,39 @@ int vx_store_changes_trim(vx_wtxn *w, uint64_t project_id, uint64_t revision,
 int vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     size_t limit, ProtobufCAllocator *alloc, Vexil__V1__AuditEntry ***out,
     size_t *n) VX_MUST_USE;
+/*
+ * With audit_keep (vx_store_opts), each audit entry appended drops the
+ * project's oldest while it has more than audit_keep, at most
+ * VX_STORE_AUDIT_TRIM_MAX per entry: bounded work in every write, so a
+ * smaller audit_keep on a large log converges over the next writes
+ * instead of stalling one. The count per project is kept in meta
+ * ("audit.count.<project id>", 8 bytes BE); a log without one (written
+ * before audit_keep was set) is counted once, in its project's next write.
+ */
+#define VX_STORE_AUDIT_TRIM_MAX 4
+
+/* ---- figures (OpsService/GetStats) ---- */
+
+typedef struct vx_store_stats {
+	uint64_t writes_total;        /* write transactions committed since open */
+	uint64_t audit_trimmed_total; /* audit entries dropped since open */
+	uint64_t projects;
+	uint64_t revisions; /* the sum of the projects' revisions */
+	uint64_t change_log_entries;
+	uint64_t audit_entries;
+	uint64_t map_size_bytes, map_max_bytes;
+	uint64_t pages_used; /* the last page number used + 1 */
+	uint32_t page_size_bytes;
+	uint64_t data_file_bytes; /* data.mdb's size on disk */
+	uint32_t readers, max_readers;
+} vx_store_stats;
+
+/*
+ * Fills *out from txn (a read transaction) and the environment. Reads
+ * every project record (to sum revisions), so it costs one cursor pass
+ * over the projects.
+ * @return 0, VX_EIO.
+ */
+int vx_store_stats_get(MDB_txn *txn, vx_store *s, vx_store_stats *out) VX_MUST_USE;
 
 #endif

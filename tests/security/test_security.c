@@ -976,6 +976,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
     &vexil__v1__segment_service__descriptor,
+    &vexil__v1__ops_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1041,6 +1042,7 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
     {"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
     {"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
+    {"vexil.v1.OpsService/GetStats", R_GLOBAL, ADMIN, false, 0},
     {"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
     {"vexil.v1.SegmentService/CreateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/GetSegment", R_PROJECT, READ, false, 0},

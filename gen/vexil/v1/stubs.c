@@ -22,6 +22,26 @@ vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vex
 }
 
 int
+vx_get_stats_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__ops_service__descriptor, o, st);
+	vexil__v1__ops_service__get_stats(&stub.base, in,
+	    (Vexil__V1__CoreStats_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__CoreStats *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_stats(vx_client *c, const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out,
+    vx_status *st)
+{
+	return vx_get_stats_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
 {
@@ -960,3 +980,22 @@ vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply 
 {
 	return vx_admit_as(c, NULL, in, out, st);
 }
+
+const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {
+    &vexil__v1__edge_service__descriptor,
+    &vexil__v1__ops_service__descriptor,
+    &vexil__v1__project_service__descriptor,
+    &vexil__v1__user_service__descriptor,
+    &vexil__v1__environment_service__descriptor,
+    &vexil__v1__flag_service__descriptor,
+    &vexil__v1__rule_service__descriptor,
+    &vexil__v1__segment_service__descriptor,
+    &vexil__v1__key_service__descriptor,
+    &vexil__v1__audit_service__descriptor,
+    &vexil__v1__evaluation_service__descriptor,
+    &vexil__v1__watch_service__descriptor,
+    &vexil__v1__admin_service__descriptor,
+    &vexil__v1__auth_service__descriptor,
+};
+const size_t vx_n_service_descriptors =
+    sizeof(vx_service_descriptors) / sizeof(vx_service_descriptors[0]);

@@ -3,6 +3,7 @@
 #define VX_STUBS_H
 
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "wire/wire.h"
 
@@ -22,6 +23,11 @@ int vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_stats_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_get_stats(vx_client *c, const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
@@ -258,5 +264,10 @@ int vx_admit_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+
+/* Every service of proto/vexil/v1, in file order: for code that walks
+ * them all (the gateway's metrics). */
+extern const ProtobufCServiceDescriptor *const vx_service_descriptors[];
+extern const size_t vx_n_service_descriptors;
 
 #endif
