@@ -611,6 +611,9 @@ static const struct route_case cases[] = {
 	{"GET", "/docs", S_PUBLIC, false, NULL},
 	{"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
 	{"GET", "/redoc", S_PUBLIC, false, NULL},
+	/* ops: open unless --metrics-token (tests/gateway/test_metrics.c) */
+	{"GET", "/metrics", S_PUBLIC, false, NULL},
+	{"GET", "/readyz", S_PUBLIC, false, NULL},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
