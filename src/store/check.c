@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -738,12 +739,50 @@ each_project_log(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	drop(p);
 }
 
+/* One project's audit entries, counted to compare with the count that
+ * --audit-keep keeps in meta (VX_STORE_AUDIT_COUNT_KEY). */
+struct auditrun {
+	bool open;
+	uint64_t project, n;
+};
+
+static void
+close_audit_run(struct chk *k, struct auditrun *run)
+{
+	char name[48];
+	MDB_val v;
+
+	if (!run->open)
+		return;
+	run->open = false;
+	snprintf(name, sizeof(name), VX_STORE_AUDIT_COUNT_KEY,
+	    (unsigned long long)run->project);
+	if (!lookup(k, DB_META, name, strlen(name), &v))
+		return; /* no count kept: nothing to agree with */
+	if (v.mv_size != 8)
+		problem(k, "meta: %s is %zu bytes (want 8)", name, v.mv_size);
+	else if (vx_be64_get(v.mv_data) != run->n)
+		problem(k,
+		    "audit: project %llu has %llu entries, its count in meta says %llu",
+		    (unsigned long long)run->project, (unsigned long long)run->n,
+		    (unsigned long long)vx_be64_get(v.mv_data));
+}
+
 static void
 each_audit(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 {
+	struct auditrun *run = arg;
 	Vexil__V1__AuditEntry *a;
 
-	(void)arg;
+	if (key->mv_size == 16 &&
+	    (!run->open || run->project != vx_be64_get(key->mv_data))) {
+		close_audit_run(k, run);
+		run->open = true;
+		run->project = vx_be64_get(key->mv_data);
+		run->n = 0;
+	}
+	if (key->mv_size == 16)
+		run->n++;
 	if (key->mv_size != 16) {
 		problem(k, "audit: a key of %zu bytes (want 16)", key->mv_size);
 		return;
@@ -891,7 +930,13 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 		walk(&k, DB_PROJECTS, each_project_log, NULL);
 		report(&k, "changes", n, before);
 	}
-	STEP("audit", DB_AUDIT, each_audit, NULL);
+	{
+		struct auditrun ar = {0};
+		unsigned long before = k.problems;
+		size_t n = walk(&k, DB_AUDIT, each_audit, &ar);
+		close_audit_run(&k, &ar);
+		report(&k, "audit", n, before);
+	}
 	STEP("eval_log", DB_EVAL_LOG, each_eval_record, NULL);
 	STEP("eval_counts", DB_EVAL_COUNTS, each_eval_count, NULL);
 	mdb_txn_abort(k.txn);

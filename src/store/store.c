@@ -706,7 +706,8 @@ audit_trim(vx_wtxn *w, uint64_t project_id)
 	MDB_val k, v;
 	int rc;
 
-	snprintf(name, sizeof(name), "audit.count.%llu", (unsigned long long)project_id);
+	snprintf(
+	    name, sizeof(name), VX_STORE_AUDIT_COUNT_KEY, (unsigned long long)project_id);
 	rc = vx_store_meta_get(w->txn, w->s, name, buf, sizeof(buf), &len);
 	if (rc == 0 && len == 8)
 		n = vx_be64_get(buf) + 1;
