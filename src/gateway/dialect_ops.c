@@ -109,8 +109,8 @@ render_core(vx_gw_mbuf *b, void *arg)
 	    s->page_size_bytes);
 	figure(b, "vexil_core_lmdb_data_file_bytes", "gauge", "data.mdb's size on disk",
 	    s->data_file_bytes);
-	figure(b, "vexil_core_lmdb_readers", "gauge", "LMDB reader slots in use",
-	    s->readers);
+	figure(b, "vexil_core_lmdb_readers", "gauge",
+	    "LMDB reader slots taken (mdb_env_info: the most used at once)", s->readers);
 	figure(b, "vexil_core_lmdb_max_readers", "gauge", "LMDB reader slots",
 	    s->max_readers);
 	figure(b, "vexil_core_eval_records_dropped_total", "counter",

@@ -82,7 +82,7 @@ struct  Vexil__V1__CoreStats
    */
   uint64_t data_file_bytes;
   /*
-   * LMDB reader slots in use
+   * LMDB reader slots taken (the most used at once)
    */
   uint32_t readers;
   uint32_t max_readers;
