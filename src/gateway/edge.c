@@ -701,6 +701,24 @@ run(void *arg)
 static int
 copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 {
+	Vexil__V1__EvaluationResult__MetadataEntry **md = res->metadata;
+
+	if (res->n_metadata) {
+		res->metadata = vx_arena_alloc(r->arena, res->n_metadata * sizeof(*md));
+		if (res->metadata == NULL)
+			return VX_ENOMEM;
+		for (size_t i = 0; i < res->n_metadata; i++) {
+			Vexil__V1__EvaluationResult__MetadataEntry *m =
+			    vx_arena_alloc(r->arena, sizeof(*m));
+			if (m == NULL)
+				return VX_ENOMEM;
+			*m = *md[i];
+			if ((m->key = vx_arena_strdup(r->arena, m->key)) == NULL ||
+			    (m->value = vx_arena_strdup(r->arena, m->value)) == NULL)
+				return VX_ENOMEM;
+			res->metadata[i] = m;
+		}
+	}
 	return (res->flag_key = vx_arena_strdup(r->arena, res->flag_key)) != NULL &&
 	               (res->variant = vx_arena_strdup(r->arena, res->variant)) != NULL &&
 	               (res->value = vx_arena_strdup(r->arena, res->value)) != NULL &&

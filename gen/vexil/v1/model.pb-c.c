@@ -2029,7 +2029,7 @@ const ProtobufCMessageDescriptor vexil__v1__flag__metadata_entry__descriptor =
   (ProtobufCMessageInit) vexil__v1__flag__metadata_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[15] =
+static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[16] =
 {
   {
     "id",
@@ -2211,11 +2211,24 @@ static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[15] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "disabled_serves_default",
+    240,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Flag, disabled_serves_default),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   11,   /* field[11] = created_at */
   13,   /* field[13] = created_by */
   4,   /* field[4] = description */
+  15,   /* field[15] = disabled_serves_default */
   10,   /* field[10] = envs */
   0,   /* field[0] = id */
   2,   /* field[2] = key */
@@ -2229,10 +2242,11 @@ static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   14,   /* field[14] = updated_by */
   9,   /* field[9] = variants */
 };
-static const ProtobufCIntRange vexil__v1__flag__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__flag__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 240, 15 },
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
 {
@@ -2242,10 +2256,10 @@ const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
   "Vexil__V1__Flag",
   "vexil.v1",
   sizeof(Vexil__V1__Flag),
-  15,
+  16,
   vexil__v1__flag__field_descriptors,
   vexil__v1__flag__field_indices_by_name,
-  1,  vexil__v1__flag__number_ranges,
+  2,  vexil__v1__flag__number_ranges,
   (ProtobufCMessageInit) vexil__v1__flag__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -367,10 +367,16 @@ struct  Vexil__V1__Flag
   int64_t updated_at;
   char *created_by;
   char *updated_by;
+  /*
+   * Where the flag is disabled, evaluations answer reason DISABLED with no
+   * variant and no value, so the caller's own default stands (flagd's
+   * meaning of a disabled flag); false serves the off variant (Vexil's).
+   */
+  protobuf_c_boolean disabled_serves_default;
 };
 #define VEXIL__V1__FLAG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__flag__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__User
