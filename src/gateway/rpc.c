@@ -20,9 +20,12 @@ vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 
 	uint64_t epoch = vx_gw_edge_epoch(r->rpc->edge);
 
-	if ((rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st)) != 0)
-		return rc;
-	vx_gw_edge_admitted(r->rpc->edge, r->credential, *out, epoch);
+	/* A key the edge knows is admitted there, against leased tokens. */
+	if (vx_gw_edge_admit(r->rpc->edge, r, out) != 0) {
+		if ((rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st)) != 0)
+			return rc;
+		vx_gw_edge_admitted(r->rpc->edge, r->credential, *out, epoch);
+	}
 	if ((rate = (*out)->rate) == NULL || rate->limit == 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
