@@ -97,51 +97,31 @@ core_pid=$((0x${pid##*-}))
 apikey=$("$build/vexilctl" --rpc "$rpc" --key "$(cat "$tmp/data/admin.key")" \
 	key create bench --role read --project "$core_pid" --json | field secret)
 
-cat >"$tmp/evaluate.lua" <<LUA
+# A wrk script POSTing JSON with one credential header, each request for
+# another user n: post_lua FILE HEADER VALUE BODY (BODY is a Lua
+# expression in n).
+post_lua() {
+	cat >"$1" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-SDK-Key"] = "$sdk"
+wrk.headers["$2"] = "$3"
 local n = 0
 request = function()
 	n = n + 1
-	return wrk.format(nil, nil, nil,
-		'{"user_id":"user-' .. n .. '","user_email":"u' .. n .. '@example.org"}')
+	return wrk.format(nil, nil, nil, $4)
 end
 LUA
+}
+post_lua "$tmp/evaluate.lua" X-SDK-Key "$sdk" \
+	"'{\"user_id\":\"user-' .. n .. '\",\"user_email\":\"u' .. n .. '@example.org\"}'"
 # The project's SDK key is bound to no environment: the context names it.
-cat >"$tmp/ofrep.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $sdk"
-local n = 0
-request = function()
-	n = n + 1
-	return wrk.format(nil, nil, nil, '{"context":{"targetingKey":"user-' .. n ..
-		'","email":"u' .. n .. '@example.org","environment":"production"}}')
-end
-LUA
-cat >"$tmp/ofrep_api.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $apikey"
-local n = 0
-request = function()
-	n = n + 1
-	return wrk.format(nil, nil, nil, '{"context":{"targetingKey":"user-' .. n ..
-		'","email":"u' .. n .. '@example.org","environment":"production"}}')
-end
-LUA
-cat >"$tmp/platform.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "ApiKey $apikey"
-local n = 0
-request = function()
-	n = n + 1
-	return wrk.format(nil, nil, nil, '{"environment":"production","user":{"id":"user-' ..
-		n .. '","email":"u' .. n .. '@example.org"}}')
-end
-LUA
+ofrep="'{\"context\":{\"targetingKey\":\"user-' .. n .. '\",\"email\":\"u' .. n ..
+	'@example.org\",\"environment\":\"production\"}}'"
+post_lua "$tmp/ofrep.lua" Authorization "Bearer $sdk" "$ofrep"
+post_lua "$tmp/ofrep_api.lua" Authorization "Bearer $apikey" "$ofrep"
+post_lua "$tmp/platform.lua" Authorization "ApiKey $apikey" \
+	"'{\"environment\":\"production\",\"user\":{\"id\":\"user-' .. n ..
+		'\",\"email\":\"u' .. n .. '@example.org\"}}'"
 cat >"$tmp/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
