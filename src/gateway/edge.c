@@ -1,20 +1,23 @@
 /*
  * Vexil gateway — edge evaluation: see edge.h.
  *
- * Three parts, each with its own lock:
+ * Four parts, each with its own lock, and two threads:
  *  - the snapshot table (a read-write lock; lookups take it shared): a
  *    small array scanned linearly, as the router does, since it holds at
  *    most max_snapshots entries. An entry is reference-counted; removing
  *    it (eviction, idle, a notice) moves it to the graveyard, and only the
- *    edge's own thread stops a watch, once no request holds it, so no
+ *    housekeeping thread stops a watch, once no request holds it, so no
  *    request ever waits for a watch thread to end;
- *  - the credential cache (a mutex): direct-mapped by the credential's
- *    BLAKE2b-256 hash, positive answers only. An epoch bumped by every
- *    invalidation keeps an Admit that raced with a revocation from
+ *  - the credential cache (a mutex): direct-mapped by the BLAKE2b-256
+ *    hash of the key's secret, positive answers only. An epoch bumped by
+ *    every invalidation keeps an Admit that raced with a revocation from
  *    filling the cache with what it learnt before it;
+ *  - the API keys' leased rate-limit tokens (a mutex), by key id;
  *  - the notice thread: one SUB socket on every project's topic, which
- *    drops credentials and snapshots as changes require and sweeps idle
- *    snapshots and the graveyard.
+ *    drops credentials and snapshots as changes require. It makes no
+ *    core call, so a revocation is applied the moment its notice
+ *    arrives; the housekeeping thread sends the record batches and sweeps
+ *    idle snapshots and the graveyard every FLUSH_MS.
  */
 #include "gateway/edge.h"
 
@@ -127,8 +130,10 @@ struct vx_gw_edge {
 	struct lease *leases;
 
 	nng_socket sub;
-	pthread_t thread;
-	bool started;
+	pthread_t thread, keeper;
+	bool started, keeping;
+	pthread_mutex_t wake_lock; /* wakes the keeper to stop */
+	pthread_cond_t wake;
 	atomic_bool stop;
 	atomic_uint_fast64_t served, misses;
 	atomic_uint_fast64_t admitted, leased; /* API-key admissions here; lease calls */
@@ -152,7 +157,7 @@ down(vx_gw_edge *e)
 	return atomic_load(&e->ever) && atomic_load(&e->pipes) == 0;
 }
 
-static void keys_drop(vx_gw_edge *e, uint64_t project_id);
+static void keys_expire(vx_gw_edge *e);
 
 static void
 on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -168,10 +173,12 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	/* Back after an outage (perhaps a restarted vexild): the notices
-	 * missed meanwhile may have revoked keys, so forget them all. The
-	 * watches catch up on their own. */
+	 * missed meanwhile may have revoked keys, so every key is asked about
+	 * again at its next use; until vexild can answer (the core
+	 * connection may redial later than this one) it is served as during
+	 * the outage. The watches catch up on their own. */
 	if (atomic_exchange(&e->ever, true))
-		keys_drop(e, 0);
+		keys_expire(e);
 	atomic_fetch_add(&e->pipes, 1);
 }
 
@@ -225,6 +232,17 @@ keys_drop(vx_gw_edge *e, uint64_t project_id)
 		    (project_id == 0 || e->keys[i].who.project_id == project_id ||
 		        e->keys[i].who.project_id == 0))
 			e->keys[i].used = false;
+	pthread_mutex_unlock(&e->klock);
+}
+
+/* Makes every cached credential expired (not dropped: see lookup). */
+static void
+keys_expire(vx_gw_edge *e)
+{
+	pthread_mutex_lock(&e->klock);
+	e->epoch++;
+	for (size_t i = 0; i < KEY_SLOTS; i++)
+		e->keys[i].expires_at = 0;
 	pthread_mutex_unlock(&e->klock);
 }
 
@@ -463,7 +481,8 @@ lease_take(vx_gw_edge *e, vx_gw_req *r, uint64_t id, Vexil__V1__RateLimit *rate)
 }
 
 int
-vx_gw_edge_admit(vx_gw_edge *e, vx_gw_req *r, Vexil__V1__AdmitReply **out)
+vx_gw_edge_admit(
+    vx_gw_edge *e, vx_gw_req *r, bool expired_ok, Vexil__V1__AdmitReply **out)
 {
 	static const char *const kinds[] = {"apikey", "sdkkey"};
 	Vexil__V1__AdmitReply *a;
@@ -477,7 +496,7 @@ vx_gw_edge_admit(vx_gw_edge *e, vx_gw_req *r, Vexil__V1__AdmitReply **out)
 	if (e == NULL || r->arena == NULL || key_hash(r->credential, &sdk, hash) != 0)
 		return VX_ENOTFOUND;
 	found = lookup(e, hash, sdk, vx_now_ms(), &who, &epoch);
-	if (found < 0 || (found == 1 && !down(e)))
+	if (found < 0 || (found == 1 && !down(e) && !expired_ok))
 		return VX_ENOTFOUND;
 	a = vx_arena_alloc(r->arena, sizeof(*a));
 	rate = vx_arena_alloc(r->arena, sizeof(*rate));
@@ -821,7 +840,7 @@ snap_free(vx_gw_edge *e, struct snap *s)
 	free(s);
 }
 
-/* ---- the notice thread ---- */
+/* ---- the notice and housekeeping threads ---- */
 
 static void
 on_notice(vx_gw_edge *e, nng_msg *msg)
@@ -905,6 +924,8 @@ sweep(vx_gw_edge *e, bool all)
 	}
 }
 
+/* The notice thread: only what is in memory, so that a revocation is
+ * applied as soon as it arrives, never behind a core call. */
 static void *
 run(void *arg)
 {
@@ -916,9 +937,35 @@ run(void *arg)
 			on_notice(e, msg);
 			nng_msg_free(msg);
 		}
+	}
+	return NULL;
+}
+
+/* The housekeeping thread: the record batches (core calls) and stopping
+ * idle and buried watches, every FLUSH_MS. */
+static void *
+keep(void *arg)
+{
+	vx_gw_edge *e = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&e->wake_lock);
+	while (!atomic_load(&e->stop)) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += FLUSH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->wake, &e->wake_lock, &until);
+		if (atomic_load(&e->stop))
+			break;
+		pthread_mutex_unlock(&e->wake_lock);
 		sweep(e, false);
 		flush_all(e);
+		pthread_mutex_lock(&e->wake_lock);
 	}
+	pthread_mutex_unlock(&e->wake_lock);
 	return NULL;
 }
 
@@ -1100,6 +1147,8 @@ vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o)
 	pthread_mutex_init(&e->starting, NULL);
 	pthread_mutex_init(&e->klock, NULL);
 	pthread_mutex_init(&e->llock, NULL);
+	pthread_mutex_init(&e->wake_lock, NULL);
+	pthread_cond_init(&e->wake, NULL);
 	if (sodium_init() < 0 || (e->rpc_url = strdup(o->rpc_url)) == NULL ||
 	    (e->sub_url = strdup(o->sub_url)) == NULL ||
 	    (e->snaps = calloc(o->max_snapshots + 1, sizeof(*e->snaps))) == NULL ||
@@ -1126,6 +1175,9 @@ vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o)
 	if (pthread_create(&e->thread, NULL, run, e) != 0)
 		goto nomem;
 	e->started = true;
+	if (pthread_create(&e->keeper, NULL, keep, e) != 0)
+		goto nomem;
+	e->keeping = true;
 	*out = e;
 	return 0;
 nomem:
@@ -1141,10 +1193,15 @@ vx_gw_edge_stop(vx_gw_edge *e)
 {
 	if (e == NULL)
 		return;
+	pthread_mutex_lock(&e->wake_lock);
 	atomic_store(&e->stop, true);
+	pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->wake_lock);
 	nng_close(e->sub);
 	if (e->started)
 		pthread_join(e->thread, NULL);
+	if (e->keeping)
+		pthread_join(e->keeper, NULL);
 	/* No request is in flight any more: the server stopped first. */
 	sweep(e, true);
 	vx_log(VX_LOG_INFO,
@@ -1167,6 +1224,8 @@ vx_gw_edge_stop(vx_gw_edge *e)
 	pthread_mutex_destroy(&e->starting);
 	pthread_mutex_destroy(&e->klock);
 	pthread_mutex_destroy(&e->llock);
+	pthread_mutex_destroy(&e->wake_lock);
+	pthread_cond_destroy(&e->wake);
 	free(e);
 }
 

@@ -81,14 +81,16 @@ void vx_gw_edge_admitted(vx_gw_edge *e, const char *credential,
 /*
  * Admits r's SDK or API key from the credential cache, with no core call
  * while the key's leased tokens last: *out (in r's arena) is what Admit
- * would say, rate included (rate->limited: the caller answers 429).
- * @return 0; VX_ENOTFOUND when the edge cannot say (not cached, expired
- *         while vexild is up, or vexild refused the lease): the caller
- *         calls AuthService/Admit and passes its answer to
- *         vx_gw_edge_admitted(); VX_ENOMEM. e may be NULL (VX_ENOTFOUND).
+ * would say, rate included (rate->limited: the caller answers 429). An
+ * expired entry answers only while vexild is out of reach, or with
+ * expired_ok (the caller's own Admit found vexild unreachable).
+ * @return 0; VX_ENOTFOUND when the edge cannot say (not cached, expired,
+ *         or vexild refused the lease): the caller calls AuthService/Admit
+ *         and passes its answer to vx_gw_edge_admitted(); VX_ENOMEM. e may
+ *         be NULL (VX_ENOTFOUND).
  */
-int vx_gw_edge_admit(
-    vx_gw_edge *e, vx_gw_req *r, Vexil__V1__AdmitReply **out) VX_MUST_USE;
+int vx_gw_edge_admit(vx_gw_edge *e, vx_gw_req *r, bool expired_ok,
+    Vexil__V1__AdmitReply **out) VX_MUST_USE;
 
 /* What the edge has done so far, for a metrics endpoint. */
 typedef struct vx_gw_edge_counters {
