@@ -42,8 +42,6 @@ http_port=$(free_port)
 G="http://127.0.0.1:$http_port"
 floor_port=$(free_port)
 F="http://127.0.0.1:$floor_port"
-http_port2=$(free_port)
-G2="http://127.0.0.1:$http_port2"
 floor_bin=${FLOOR:-$build/bench/bench_http_floor}
 # A limit no run reaches: API-key requests are admitted against leased
 # tokens, a call per 1000 requests.
@@ -72,8 +70,10 @@ up() { # url
 		curl -sf "$1" >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
+	echo "bench_gateway: $1 does not answer" >&2
+	return 1
 }
-up "$G/health"
+up "$G/health" || { cat "$tmp/gateway.log" >&2; exit 1; }
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 json='Content-Type: application/json'
@@ -164,11 +164,12 @@ run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
 run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
 
 # Scale-out: two gateways on one vexild, each loaded by its own wrk.
+G2="http://127.0.0.1:$(free_port)"
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
 "$build/vexil-gateway" --listen "$G2" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
 	2>"$tmp/gateway2.log" &
 gateway2=$!
-up "$G2/health"
+up "$G2/health" || { cat "$tmp/gateway2.log" >&2; exit 1; }
 half=$(((conns + 1) / 2))
 for g in "$G" "$G2"; do # warm: the second gateway's snapshot and keys
 	wrk -t1 -c2 -d1s -s "$tmp/evaluate.lua" "$g/sdk/v1/evaluate" >/dev/null
