@@ -12,13 +12,17 @@
  * every gateway evaluate with it (OFREP, one flag, on a keep-alive
  * connection per gateway) until each answers 200 from its edge (the key
  * cached, the snapshot live). One thread per gateway then keeps
- * evaluating with the key while the main thread revokes it
- * (KeyService/RevokeSdkKey); each thread records the time from just
- * before the revocation was sent to the first 401 its gateway answered.
+ * evaluating with the key, one request a millisecond, while the main
+ * thread revokes it (KeyService/RevokeSdkKey); each thread records the
+ * time from just before the revocation was sent to the first 401 its
+ * gateway answered. The pause matters: pollers without one make every
+ * gateway send vexild a batch of thousands of evaluation records every
+ * 100 ms, which on a small machine delays the revocation itself by
+ * seconds.
  *
  * Figures over every (round, gateway): the median, p99 and maximum of
  * revoke-sent to refused, and the revocation's own round trip (ack).
- * Polling adds up to one request's time to each figure; on a small
+ * Polling adds up to a millisecond and one request's time to each figure; on a small
  * machine G gateways and G pollers share its CPUs. No thresholds: it
  * exits 0 after printing a row per G, or non-zero with a message when a
  * process fails or a gateway still answers 200 five seconds after the
@@ -120,6 +124,7 @@ poll_until_refused(void *arg)
 		}
 		if (sent != 0 && now - sent > GIVE_UP_NS)
 			return NULL;
+		bench_sleep_ms(1);
 	}
 }
 
