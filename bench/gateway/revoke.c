@@ -22,11 +22,11 @@
  *
  * Figures over every (round, gateway): the median, p99 and maximum of
  * revoke-sent to refused, and the revocation's own round trip (ack).
- * Polling adds up to a millisecond and one request's time to each figure; on a small
- * machine G gateways and G pollers share its CPUs. No thresholds: it
- * exits 0 after printing a row per G, or non-zero with a message when a
- * process fails or a gateway still answers 200 five seconds after the
- * revocation.
+ * Polling adds up to a millisecond and one request's time to each
+ * figure; on a small machine G gateways and G pollers share its CPUs. No
+ * thresholds: it exits 0 after printing a row per G, or non-zero with a
+ * message when a process fails or a gateway still answers 200 five
+ * seconds after the revocation.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
