@@ -85,6 +85,13 @@ extern Vexil__V1__SegmentService_Service vx_segment_service;
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);
+/*
+ * Takes up to want requests from API key key_id's current window (a fixed
+ * window of a minute, kept in memory) and fills rate: the limit, what is
+ * left, when the window ends, and limited when fewer than want were left.
+ * @return the number taken; want when there is no limit.
+ */
+uint32_t vx_rate_take(uint64_t key_id, uint32_t want, Vexil__V1__RateLimit *rate);
 
 /*
  * Records a failure on the call and returns err. field and constraint may

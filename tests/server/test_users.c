@@ -281,6 +281,81 @@ Test(users, admit_counts_requests_per_api_key_per_minute)
 	cr_assert_eq(rc, VX_EAUTH);
 }
 
+static Vexil__V1__LeaseTokensReply *
+lease_as(const char *cred, uint32_t want, vx_status *st, int *rc)
+{
+	Vexil__V1__LeaseTokensRequest in = VEXIL__V1__LEASE_TOKENS_REQUEST__INIT;
+	Vexil__V1__LeaseTokensReply *out = NULL;
+	vx_client *c = vx_harness_client(&h, cred);
+
+	in.want = want;
+	*rc = vx_lease_tokens(c, &in, &out, st);
+	vx_client_close(c);
+	return out;
+}
+
+/* EdgeService/LeaseTokens takes blocks from the same window as Admit. */
+Test(users, lease_tokens_takes_blocks_of_an_api_keys_window)
+{
+	char key[128], cred[160];
+	Vexil__V1__LeaseTokensReply *l;
+	Vexil__V1__AdmitReply *a;
+	vx_status st;
+	int rc;
+
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, key, sizeof(key));
+	snprintf(cred, sizeof(cred), "ApiKey %s", key);
+	a = admit_as(key, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	vx_free(a);
+	l = lease_as(cred, 60, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 60);
+	cr_assert_eq(l->limit, 100);
+	cr_assert_eq(l->remaining, 39, "1 admitted and 60 leased of 100");
+	cr_assert_gt(l->reset_at, vx_now_ms());
+	cr_assert_gt(l->valid_ms, 0);
+	cr_assert_leq(l->valid_ms, 60000);
+	vx_free(l);
+	/* Only what is left, then nothing; Admit sees the window spent. */
+	l = lease_as(cred, 60, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 39);
+	cr_assert_eq(l->remaining, 0);
+	vx_free(l);
+	l = lease_as(cred, 1, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 0);
+	vx_free(l);
+	a = admit_as(key, &st, &rc);
+	cr_assert(a->rate->limited, "the window was leased out whole");
+	vx_free(a);
+
+	/* Bad input names the field and takes nothing. */
+	cr_assert_null(lease_as(cred, 0, &st, &rc));
+	cr_assert_eq(st.code, VEXIL__V1__CODE__INVALID_ARGUMENT);
+	cr_assert_str_eq(st.field, "want");
+	cr_assert_null(lease_as(cred, 1001, &st, &rc));
+	cr_assert_str_eq(st.field, "want");
+	/* SDK keys may not lease; an unknown key is not admitted. */
+	{
+		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project *p;
+		char sdk[160];
+
+		gp.project = "default";
+		cr_assert(vx_get_project(h.admin, &gp, &p, &st) == 0, "%s", st.message);
+		snprintf(sdk, sizeof(sdk), "SdkKey %s", p->sdk_key);
+		vx_free(p);
+		cr_assert_null(lease_as(sdk, 1, &st, &rc));
+		cr_assert_eq(
+		    st.code, VEXIL__V1__CODE__PERMISSION_DENIED, "%s", st.message);
+	}
+	cr_assert_null(
+	    lease_as("ApiKey vxk_0000000000000000000000000000000000000000", 1, &st, &rc));
+	cr_assert_eq(rc, VX_EAUTH);
+}
+
 /* ---- the hashing lane's limit (--hash-workers, --hash-queue) ---- */
 
 #define SIGNUPS 12

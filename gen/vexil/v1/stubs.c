@@ -22,6 +22,26 @@ vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vex
 }
 
 int
+vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__edge_service__descriptor, o, st);
+	vexil__v1__edge_service__lease_tokens(&stub.base, in,
+	    (Vexil__V1__LeaseTokensReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__LeaseTokensReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
+    vx_status *st)
+{
+	return vx_lease_tokens_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
 {

@@ -23,6 +23,11 @@ int vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
     __attribute__((warn_unused_result));
