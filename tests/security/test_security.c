@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -976,6 +977,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
     &vexil__v1__segment_service__descriptor,
+    &vexil__v1__member_service__descriptor,
+    &vexil__v1__edge_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1047,6 +1050,12 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.SegmentService/ListSegments", R_PROJECT, READ, false, 0},
     {"vexil.v1.SegmentService/UpdateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/DeleteSegment", R_PROJECT, WRITE, false, 1},
+    /* A's user joins A's API-key project, changes role, then leaves. */
+    {"vexil.v1.EdgeService/RecordEvaluations", R_PROJECT, READ, true, 0},
+    {"vexil.v1.MemberService/AddMember", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/ListMembers", R_PROJECT, READ, false, 0},
+    {"vexil.v1.MemberService/SetMemberRole", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/RemoveMember", R_PROJECT, ADMIN, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1151,7 +1160,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			 * reference, an evaluation context, an update. */
 			if (strcmp(n, "flag") != 0 && strcmp(n, "rule") != 0 &&
 			    strcmp(n, "ref") != 0 && strcmp(n, "context") != 0 &&
-			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0)
+			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0 &&
+			    strcmp(n, "member") != 0)
 				break;
 			cr_assert_lt(fm->n, 32);
 			s = calloc(1, sub->sizeof_message);
@@ -1390,13 +1400,15 @@ Test(security, every_rpc_method_of_every_service)
 	assert_no_failures();
 }
 
-/* Every service in the .proto files is walked above. */
-Test(security, every_service_of_the_proto_is_in_the_matrix)
+/* The services one .proto file declares, each checked against the
+ * matrix's list. */
+static void
+services_of(const char *path)
 {
-	FILE *f = fopen(VX_SOURCE_DIR "/proto/vexil/v1/service.proto", "r");
+	FILE *f = fopen(path, "r");
 	char line[512], svc[128], full[160];
 
-	cr_assert_not_null(f);
+	cr_assert_not_null(f, "%s", path);
 	while (fgets(line, sizeof(line), f)) {
 		bool found = false;
 		if (sscanf(line, "service %127s {", svc) != 1)
@@ -1405,9 +1417,30 @@ Test(security, every_service_of_the_proto_is_in_the_matrix)
 		for (size_t s = 0; s < N_SERVICES; s++)
 			found |= strcmp(services[s]->name, full) == 0;
 		if (!found)
-			fail("service %s: not walked by the security matrix", full);
+			fail("service %s (%s): not walked by the security matrix", full,
+			    path);
 	}
 	fclose(f);
+}
+
+/* Every service in the .proto files is walked above. */
+Test(security, every_service_of_the_proto_is_in_the_matrix)
+{
+	DIR *d = opendir(VX_SOURCE_DIR "/proto/vexil/v1");
+	struct dirent *e;
+	int nfiles = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (n > 6 && strcmp(e->d_name + n - 6, ".proto") == 0) {
+			services_of(
+			    fmt("%s/proto/vexil/v1/%s", VX_SOURCE_DIR, e->d_name));
+			nfiles++;
+		}
+	}
+	closedir(d);
+	cr_assert_gt(nfiles, 3, "the .proto files were found");
 	for (size_t i = 0; i < N_RPC_CASES; i++) {
 		bool found = false;
 		for (size_t s = 0; s < N_SERVICES; s++)
