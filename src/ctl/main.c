@@ -2080,6 +2080,120 @@ cmd_watch(struct cli *s, struct args *a)
 	return 0;
 }
 
+/* ---- members (docs/teams.md) ---- */
+
+static void
+print_member(const Vexil__V1__Member *m)
+{
+	char t[VX_TIME_LEN];
+
+	printf("%-8llu %-32s %-6s %-24s %s\n", (unsigned long long)m->user_id, m->email,
+	    vx_role_name(m->role), when(t, m->added_at), m->added_by);
+}
+
+static void
+human_member(void *m)
+{
+	print_member(m);
+}
+
+/* --role R into *role: -1 after a message. */
+static int
+need_role(const struct args *a, Vexil__V1__Role *role)
+{
+	const char *r = need_opt(a, "role");
+
+	if (r == NULL)
+		return -1;
+	if (vx_role_parse(r, role) != 0) {
+		fprintf(stderr, "vexilctl: --role must be read, write or admin\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* "--project P MEMBER": MEMBER is a user id or an email. */
+static int
+need_member(const struct args *a, Vexil__V1__MemberRef *ref)
+{
+	if ((ref->project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 1, "MEMBER (an email or a user id)") != 0)
+		return -1;
+	if (vx_parse_u64(a->pos[0], &ref->user_id) != 0)
+		ref->email = (char *)a->pos[0];
+	return 0;
+}
+
+static int
+member_add(struct cli *s, struct args *a)
+{
+	Vexil__V1__AddMemberRequest in = VEXIL__V1__ADD_MEMBER_REQUEST__INIT;
+	Vexil__V1__Member *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 1, "EMAIL") != 0 || need_role(a, &in.role) != 0)
+		return 2;
+	in.email = (char *)a->pos[0];
+	if (vx_add_member(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_member);
+}
+
+static int
+member_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListMembersRequest in = VEXIL__V1__LIST_MEMBERS_REQUEST__INIT;
+	Vexil__V1__MemberList *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (vx_list_members(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-8s %-32s %-6s %-24s %s\n", "USER", "EMAIL", "ROLE", "ADDED",
+		    "ADDED BY");
+		for (size_t i = 0; i < out->n_members; i++)
+			print_member(out->members[i]);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+member_role(struct cli *s, struct args *a)
+{
+	Vexil__V1__SetMemberRoleRequest in = VEXIL__V1__SET_MEMBER_ROLE_REQUEST__INIT;
+	Vexil__V1__MemberRef ref = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Member *out;
+	vx_status st;
+
+	if (need_member(a, &ref) != 0 || need_role(a, &in.role) != 0)
+		return 2;
+	in.member = &ref;
+	if (vx_set_member_role(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_member);
+}
+
+static int
+member_remove(struct cli *s, struct args *a)
+{
+	Vexil__V1__MemberRef in = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_member(a, &in) != 0)
+		return 2;
+	if (vx_remove_member(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	vx_free(out);
+	if (!a->json)
+		printf("removed %s from %s\n", a->pos[0], in.project);
+	return 0;
+}
+
 /* ---- the commands ---- */
 
 #define FLAG_NEW                                                                         \
@@ -2172,6 +2286,14 @@ static const struct command commands[] = {
         "project= env= ctx= all", cmd_eval,
         "Evaluates one flag (or --all) for a context: user_id, email, country, ip,\n"
         "groups=a,b, or any attribute (a number, true/false, a list a,b, a string)."},
+    {"member", "add", "--project P EMAIL --role read|write|admin", "project= role=",
+        member_add, "Shares a project with an existing user, with a role."},
+    {"member", "list", "--project P", "project=", member_list,
+        "Lists who shares a project: the owner (an admin), then the members."},
+    {"member", "role", "--project P MEMBER --role read|write|admin", "project= role=",
+        member_role, "Changes a member's role (MEMBER: an email or a user id)."},
+    {"member", "remove", "--project P MEMBER", "project=", member_remove,
+        "Removes a member (a member may remove themselves)."},
     {"key", "create", "NAME --role read|write|admin [--project P]", "role= project=",
         key_create, "Creates an API key, for one project or (no --project) all."},
     {"key", "list", "[--project P]", "project=", key_list, "Lists API keys."},

@@ -485,6 +485,9 @@ project_list(vx_gw_req *r)
 
 	if (!need_user(r))
 		return;
+	/* "Projects the user owns", as the document says: shared projects
+	 * (docs/teams.md) are reachable by id, not listed here. */
+	in.owned_only = true;
 	if (vx_list_projects_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;

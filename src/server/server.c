@@ -140,9 +140,12 @@ vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
 	if (rc != 0)
 		return rc;
 	/* A project outside the caller's scope does not exist for it. */
-	rc = vx_auth_check(&c->who, id, (*out)->owner_user_id, need);
+	rc = vx_auth_check_project(&c->who, *out, need);
 	if (rc == VX_ENOTFOUND)
 		goto notfound;
+	if (rc == VX_EPERM && c->who.kind == VX_PRINCIPAL_USER)
+		return vx_fail(c, rc, NULL, NULL, "a member with role %s cannot do this",
+		    vx_role_name(vx_auth_member_role(*out, c->who.id)));
 	if (rc == VX_EPERM)
 		return vx_fail(c, rc, NULL, NULL, "a %s key cannot do this",
 		    vx_role_name(c->who.role));
@@ -588,6 +591,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_auth_service.base,
 	    &vx_edge_service.base,
 	    &vx_segment_service.base,
+	    &vx_member_service.base,
 	};
 	int rc;
 

@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
+#include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
 
 typedef struct vx_server_opts {
@@ -81,6 +82,7 @@ extern Vexil__V1__UserService_Service vx_user_service;
 extern Vexil__V1__AdminService_Service vx_admin_service;
 extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
+extern Vexil__V1__MemberService_Service vx_member_service;
 extern Vexil__V1__SegmentService_Service vx_segment_service;
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */

@@ -977,6 +977,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
     &vexil__v1__segment_service__descriptor,
+    &vexil__v1__member_service__descriptor,
     &vexil__v1__edge_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
@@ -1051,6 +1052,11 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.SegmentService/DeleteSegment", R_PROJECT, WRITE, false, 1},
     {"vexil.v1.EdgeService/RecordEvaluations", R_PROJECT, READ, true, 0},
     {"vexil.v1.EdgeService/LeaseTokens", R_ANY, READ, false, 0},
+    /* A's user joins A's API-key project, changes role, then leaves. */
+    {"vexil.v1.MemberService/AddMember", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/ListMembers", R_PROJECT, READ, false, 0},
+    {"vexil.v1.MemberService/SetMemberRole", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/RemoveMember", R_PROJECT, ADMIN, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1159,7 +1165,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			 * reference, an evaluation context, an update. */
 			if (strcmp(n, "flag") != 0 && strcmp(n, "rule") != 0 &&
 			    strcmp(n, "ref") != 0 && strcmp(n, "context") != 0 &&
-			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0)
+			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0 &&
+			    strcmp(n, "member") != 0)
 				break;
 			cr_assert_lt(fm->n, 32);
 			s = calloc(1, sub->sizeof_message);

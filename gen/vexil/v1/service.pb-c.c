@@ -3244,7 +3244,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_project_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_project_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_descriptors[3] =
 {
   {
     "limit",
@@ -3270,15 +3270,29 @@ static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "owned_only",
+    240,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListProjectsRequest, owned_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__list_projects_request__field_indices_by_name[] = {
   0,   /* field[0] = limit */
   1,   /* field[1] = offset */
+  2,   /* field[2] = owned_only */
 };
-static const ProtobufCIntRange vexil__v1__list_projects_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__list_projects_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 240, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vexil__v1__list_projects_request__descriptor =
 {
@@ -3288,10 +3302,10 @@ const ProtobufCMessageDescriptor vexil__v1__list_projects_request__descriptor =
   "Vexil__V1__ListProjectsRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ListProjectsRequest),
-  2,
+  3,
   vexil__v1__list_projects_request__field_descriptors,
   vexil__v1__list_projects_request__field_indices_by_name,
-  1,  vexil__v1__list_projects_request__number_ranges,
+  2,  vexil__v1__list_projects_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__list_projects_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -136,10 +136,15 @@ struct  Vexil__V1__ListProjectsRequest
    */
   uint32_t limit;
   uint32_t offset;
+  /*
+   * A user's own projects only, not those shared with them (the
+   * flag-service API's GET /api/projects).
+   */
+  protobuf_c_boolean owned_only;
 };
 #define VEXIL__V1__LIST_PROJECTS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_projects_request__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Vexil__V1__ProjectList

@@ -980,3 +980,83 @@ vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply 
 {
 	return vx_admit_as(c, NULL, in, out, st);
 }
+
+int
+vx_add_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__add_member(&stub.base, in,
+	    (Vexil__V1__Member_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Member *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_add_member(vx_client *c, const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out,
+    vx_status *st)
+{
+	return vx_add_member_as(c, NULL, in, out, st);
+}
+
+int
+vx_list_members_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__list_members(&stub.base, in,
+	    (Vexil__V1__MemberList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__MemberList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_members(vx_client *c, const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out,
+    vx_status *st)
+{
+	return vx_list_members_as(c, NULL, in, out, st);
+}
+
+int
+vx_set_member_role_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__set_member_role(&stub.base, in,
+	    (Vexil__V1__Member_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Member *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_set_member_role(vx_client *c, const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out,
+    vx_status *st)
+{
+	return vx_set_member_role_as(c, NULL, in, out, st);
+}
+
+int
+vx_remove_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__remove_member(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_remove_member_as(c, NULL, in, out, st);
+}

@@ -4,6 +4,7 @@
 
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
+#include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
 
 typedef struct vx_client vx_client;
@@ -262,6 +263,26 @@ int vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_add_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_add_member(vx_client *c, const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_members_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_members(vx_client *c, const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_set_member_role_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_set_member_role(vx_client *c, const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_remove_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
 
 #endif
