@@ -102,16 +102,21 @@ expect_present(vx_client *c, const char *key)
 	    vx_code_name(st.code), st.message);
 }
 
-/* Runs `vexild --check` on dir: its exit status. */
+/* Runs `vexild --check` on dir: its exit status, its output in out. */
 static int
-check_dir(const char *dir)
+check_dir(const char *dir, char *out, size_t cap)
 {
 	char cmd[600];
+	size_t n = 0, got;
+	FILE *p;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "%s --check --data '%s' >/dev/null 2>&1", VX_VEXILD_PATH,
-	    dir);
-	rc = system(cmd);
+	snprintf(cmd, sizeof(cmd), "%s --check --data '%s' 2>&1", VX_VEXILD_PATH, dir);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	while (n + 1 < cap && (got = fread(out + n, 1, cap - 1 - n, p)) > 0)
+		n += got;
+	out[n] = '\0';
+	rc = pclose(p);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
@@ -160,7 +165,7 @@ json_str(const cJSON *o, const char *path0, const char *path1)
 Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_returns)
 {
 	static bool acked[FULL_MAX];
-	char ballast[128], key[32], pad[1500];
+	char ballast[128], key[32], pad[1500], out[8192];
 	vx_status st;
 	vx_http_res r;
 	int n, nsmall, refused = -1;
@@ -243,6 +248,10 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 	cr_assert_not_null(strstr(json_str(r.json, "detail", NULL), "no space left"), "%s", r.body);
 	vx_http_res_free(&r);
 
+	/* The check (next to the serving vexild) warns of the full device. */
+	cr_assert_eq(check_dir(h.dir, out, sizeof(out)), 0, "vexild --check: %s", out);
+	cr_assert_not_null(strstr(out, "warning: less than 10% of the device"), "%s", out);
+
 	/* Space comes back: the next write commits, with no restart. */
 	cr_assert_eq(unlink(ballast), 0);
 	cr_assert_eq(create_flag(h.admin, "after-space", 10, &st), 0, "%s: %s",
@@ -254,7 +263,7 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 	/* Every acknowledged write survives a restart, and the data is sound. */
 	cr_assert_eq(vx_gateway_stop(&g), 0);
 	cr_assert_eq(vx_harness_stop(&h), 0);
-	cr_assert_eq(check_dir(h.dir), 0, "vexild --check found problems in %s", h.dir);
+	cr_assert_eq(check_dir(h.dir, out, sizeof(out)), 0, "vexild --check: %s", out);
 	vx_harness_restart(&h);
 	for (int i = 0; i < refused; i++) {
 		snprintf(key, sizeof(key), "fill-%d", i);
@@ -310,7 +319,7 @@ Test(storage, a_failed_sync_is_never_acknowledged_and_stops_writes_until_a_resta
 {
 	static struct writer ws[WRITERS];
 	pthread_t t[WRITERS];
-	char dir[64], fault[128], key[32];
+	char dir[64], fault[128], key[32], out[8192];
 	int acked = 0, refused = 0;
 	vx_status st;
 	const char *opts = getenv("ASAN_OPTIONS");
@@ -377,7 +386,7 @@ Test(storage, a_failed_sync_is_never_acknowledged_and_stops_writes_until_a_resta
 	/* After a restart (no shim), every acknowledged write is there, and
 	 * none that was refused. */
 	cr_assert_eq(vx_harness_stop(&h), 0);
-	cr_assert_eq(check_dir(h.dir), 0, "vexild --check found problems in %s", h.dir);
+	cr_assert_eq(check_dir(h.dir, out, sizeof(out)), 0, "vexild --check: %s", out);
 	vx_harness_restart(&h);
 	for (int i = 0; i < WRITERS; i++) {
 		for (int n = 0; n < ws[i].done; n++) {
