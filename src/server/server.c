@@ -104,7 +104,8 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 		    "the project is at revision %llu, not %llu; read it again",
 		    (unsigned long long)c->reader->stale_revision,
 		    (unsigned long long)c->reader->if_revision);
-	else if (c->st.code == VEXIL__V1__CODE__OK && (rc == VX_ENOSPC || rc == VX_EUNAVAIL)) {
+	else if (c->st.code == VEXIL__V1__CODE__OK &&
+	         (rc == VX_ENOSPC || rc == VX_EUNAVAIL)) {
 		/* A storage fault: what happened and what to do. The gateway
 		 * answers a full disk 507, told apart by its constraint. */
 		char why[sizeof(c->st.message)];

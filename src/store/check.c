@@ -862,8 +862,9 @@ report_space(MDB_env *env, const char *dir, FILE *out)
 		fprintf(out, "space device  %s free of %s (%.0f%%)\n", human(a, avail),
 		    human(b, total), total ? 100.0 * (double)avail / (double)total : 0.0);
 		if (total && avail < total / 10)
-			fprintf(out, "warning: less than 10%% of the device holding %s is free; "
-				     "a full device refuses writes\n",
+			fprintf(out,
+			    "warning: less than 10%% of the device holding %s is free; "
+			    "a full device refuses writes\n",
 			    dir);
 	} else {
 		fprintf(out, "space device  unknown: statvfs %s failed\n", dir);
@@ -872,7 +873,8 @@ report_space(MDB_env *env, const char *dir, FILE *out)
 		return;
 	map = info.me_mapsize;
 	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-	fprintf(out, "space map     %s used of %s (%.0f%% headroom before vexild grows it)\n",
+	fprintf(out,
+	    "space map     %s used of %s (%.0f%% headroom before vexild grows it)\n",
 	    human(a, used), human(b, map),
 	    map ? 100.0 * (double)(map > used ? map - used : 0) / (double)map : 0.0);
 }

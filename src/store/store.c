@@ -86,15 +86,15 @@ struct vx_store {
 	vx_store_commit_fn on_commit;
 	void *on_commit_arg;
 	/* Storage faults, under flock (read by readiness outside wlock). */
-	char *path;          /* the data dir */
-	char *file;          /* its data.mdb */
-	int fd;              /* LMDB's descriptor of data.mdb */
-	dev_t dev;           /* data.mdb's identity when opened */
+	char *path; /* the data dir */
+	char *file; /* its data.mdb */
+	int fd;     /* LMDB's descriptor of data.mdb */
+	dev_t dev;  /* data.mdb's identity when opened */
 	ino_t ino;
 	pthread_mutex_t flock;
-	bool failed;         /* sticky: a commit failed with an I/O error */
-	bool disk_full;      /* the last commit found the device full */
-	char why[WHY_MAX];   /* why writes are refused (failed, or the last refusal) */
+	bool failed;       /* sticky: a commit failed with an I/O error */
+	bool disk_full;    /* the last commit found the device full */
+	char why[WHY_MAX]; /* why writes are refused (failed, or the last refusal) */
 };
 
 struct vx_wtxn {
@@ -349,9 +349,9 @@ dir_fault(vx_store *s, char *why, size_t cap)
 	    stat(s->file, &path_sb) != 0 || path_sb.st_dev != s->dev ||
 	    path_sb.st_ino != s->ino) {
 		snprintf(why, cap,
-		    "the data dir %s no longer holds the data.mdb vexild opened (removed, "
-		    "replaced or unmounted); writes are refused, reads are served from the "
-		    "open file; restore the data dir and restart vexild",
+		    "the data dir %s no longer holds the data.mdb vexild opened "
+		    "(removed, replaced or unmounted); writes are refused, reads are "
+		    "served from the open file; restore the data dir and restart vexild",
 		    s->path);
 		return VX_STORE_GONE;
 	}
@@ -361,9 +361,10 @@ dir_fault(vx_store *s, char *why, size_t cap)
 		ro = unwritable(s->file, &path_sb);
 	if (ro != 0) {
 		snprintf(why, cap,
-		    "the data dir %s is read-only (%s); writes are refused until it can be "
-		    "written again, reads are served",
-		    s->path, ro == EROFS ? "read-only file system" : "no write permission");
+		    "the data dir %s is read-only (%s); writes are refused until it "
+		    "can be written again, reads are served",
+		    s->path,
+		    ro == EROFS ? "read-only file system" : "no write permission");
 		return VX_STORE_READ_ONLY;
 	}
 	return VX_STORE_OK;
@@ -395,7 +396,8 @@ fail_writes(vx_store *s, int err, bool panic)
 		vx_log(VX_LOG_ERROR,
 		    "store: commit failed: %s (errno %d)%s; refusing writes until vexild "
 		    "restarts",
-		    strerror(err), err, panic ? "; LMDB marked the environment unusable" : "");
+		    strerror(err), err,
+		    panic ? "; LMDB marked the environment unusable" : "");
 	}
 	pthread_mutex_unlock(&s->flock);
 }
@@ -419,7 +421,8 @@ commit_failed(vx_store *s, int err)
 	if (rc == 0)
 		mdb_txn_abort(probe);
 	panic = rc == MDB_PANIC;
-	nearly_full = vx_store_device_space(s->path, &avail, NULL) == 0 && avail < NEARLY_FULL;
+	nearly_full =
+	    vx_store_device_space(s->path, &avail, NULL) == 0 && avail < NEARLY_FULL;
 	if (!panic && (err == ENOSPC || err == EDQUOT || (err == EIO && nearly_full))) {
 		vx_log(VX_LOG_WARN,
 		    "store: commit refused: no space left on the device holding %s (%s, "
@@ -432,8 +435,8 @@ commit_failed(vx_store *s, int err)
 	}
 	if (!panic && (err == EROFS || err == EACCES || err == EPERM)) {
 		snprintf(why, sizeof(why),
-		    "the data dir %s is read-only (%s); writes are refused until it can be "
-		    "written again, reads are served",
+		    "the data dir %s is read-only (%s); writes are refused until it "
+		    "can be written again, reads are served",
 		    s->path, strerror(err));
 		vx_log(VX_LOG_WARN, "store: commit refused: %s", why);
 		set_why(s, why);
@@ -484,10 +487,11 @@ vx_store_state(vx_store *s, char *why, size_t cap)
 	if ((st = dir_fault(s, why, cap)) != VX_STORE_OK)
 		return st;
 	/* Full until a write commits, or space comes back. */
-	if (full && vx_store_device_space(s->path, &avail, NULL) == 0 && avail < NEARLY_FULL) {
+	if (full && vx_store_device_space(s->path, &avail, NULL) == 0 &&
+	    avail < NEARLY_FULL) {
 		snprintf(why, cap,
-		    "no space left on the device holding the data dir %s (%llu bytes free); "
-		    "writes are refused until space is freed, reads are served",
+		    "no space left on the device holding the data dir %s (%llu bytes "
+		    "free); writes are refused until space is freed, reads are served",
 		    s->path, (unsigned long long)avail);
 		return VX_STORE_DISK_FULL;
 	}
@@ -498,8 +502,8 @@ void
 vx_store_refusal(vx_store *s, int err, char *buf, size_t cap)
 {
 	if (err == VX_ENOSPC) {
-		snprintf(buf, cap, "%s; writes succeed again once space is freed, reads "
-				   "still work",
+		snprintf(buf, cap,
+		    "%s; writes succeed again once space is freed, reads still work",
 		    vx_strerror(err));
 		return;
 	}

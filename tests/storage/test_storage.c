@@ -178,7 +178,7 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 		rmdir(mnt);
 		mnt[0] = '\0';
 		cr_skip_test("cannot mount a tmpfs to fill (%s): run as root or with "
-			     "CAP_SYS_ADMIN to test a full disk",
+		             "CAP_SYS_ADMIN to test a full disk",
 		    strerror(e));
 	}
 	/* 1 MiB that an operator can delete to make room. */
@@ -212,8 +212,9 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 	    vx_code_name(st.code), st.message);
 	cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, "got %s: %s",
 	    vx_code_name(st.code), st.message);
-	cr_assert_not_null(strstr(st.message, "no space left on the device holding the data dir"),
-	    "%s", st.message);
+	cr_assert_not_null(
+	    strstr(st.message, "no space left on the device holding the data dir"), "%s",
+	    st.message);
 	cr_assert_str_eq(st.constraint, "disk_full");
 	cr_assert_not_null(strstr(vexild_log(), "no space left on the device holding"),
 	    "vexild's log does not say why");
@@ -228,29 +229,35 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 	memset(pad, 'd', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';
 	r = gw("POST", "/v1/flags",
-	    vx_fmt("{\"key\":\"gw-full\",\"name\":\"Full\",\"description\":\"%s\"}", pad));
+	    vx_fmt(
+	        "{\"key\":\"gw-full\",\"name\":\"Full\",\"description\":\"%s\"}", pad));
 	cr_assert_eq(r.status, 507, "platform: %ld %s", r.status, r.body);
-	cr_assert_str_eq(json_str(r.json, "error", "code"), "insufficient_storage", "%s", r.body);
-	cr_assert_not_null(strstr(json_str(cJSON_GetObjectItem(r.json, "error"), "message", NULL),
-	                       "no space left"),
+	cr_assert_str_eq(
+	    json_str(r.json, "error", "code"), "insufficient_storage", "%s", r.body);
+	cr_assert_not_null(
+	    strstr(json_str(cJSON_GetObjectItem(r.json, "error"), "message", NULL),
+	        "no space left"),
 	    "%s", r.body);
 	vx_http_res_free(&r);
 	r = gw("POST", "/feature-toggles/",
 	    vx_fmt("{\"name\":\"gw-full\",\"description\":\"%s\"}", pad));
 	cr_assert_eq(r.status, 507, "toggles: %ld %s", r.status, r.body);
-	cr_assert_not_null(strstr(json_str(r.json, "detail", NULL), "no space left"), "%s", r.body);
+	cr_assert_not_null(
+	    strstr(json_str(r.json, "detail", NULL), "no space left"), "%s", r.body);
 	vx_http_res_free(&r);
 	r = gw("POST", "/api/feature-flags/",
 	    vx_fmt("{\"name_flag\":\"gw_full\",\"strategy\":\"%s\",\"status\":\"beta\","
-		   "\"created_by\":1}",
-		pad));
+	           "\"created_by\":1}",
+	        pad));
 	cr_assert_eq(r.status, 507, "table: %ld %s", r.status, r.body);
-	cr_assert_not_null(strstr(json_str(r.json, "detail", NULL), "no space left"), "%s", r.body);
+	cr_assert_not_null(
+	    strstr(json_str(r.json, "detail", NULL), "no space left"), "%s", r.body);
 	vx_http_res_free(&r);
 
 	/* The check (next to the serving vexild) warns of the full device. */
 	cr_assert_eq(check_dir(h.dir, out, sizeof(out)), 0, "vexild --check: %s", out);
-	cr_assert_not_null(strstr(out, "warning: less than 10% of the device"), "%s", out);
+	cr_assert_not_null(
+	    strstr(out, "warning: less than 10% of the device"), "%s", out);
 
 	/* Space comes back: the next write commits, with no restart. */
 	cr_assert_eq(unlink(ballast), 0);
@@ -285,10 +292,10 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 struct writer {
 	vx_client *c;
 	int id;
-	int done;                    /* writes made */
+	int done; /* writes made */
 	bool acked[PER_WRITER];
 	Vexil__V1__Code code[PER_WRITER];
-	char message[256];           /* the first refusal's */
+	char message[256]; /* the first refusal's */
 };
 
 static atomic_int nacked;
@@ -366,10 +373,10 @@ Test(storage, a_failed_sync_is_never_acknowledged_and_stops_writes_until_a_resta
 			cr_assert_eq(ws[i].code[n], VEXIL__V1__CODE__UNAVAILABLE,
 			    "w%d-%d: %s", i, n, vx_code_name(ws[i].code[n]));
 		}
-		cr_assert_not_null(strstr(ws[i].message, "writes are stopped"), "%s",
-		    ws[i].message);
-		cr_assert_not_null(strstr(ws[i].message, "Input/output error"), "%s",
-		    ws[i].message);
+		cr_assert_not_null(
+		    strstr(ws[i].message, "writes are stopped"), "%s", ws[i].message);
+		cr_assert_not_null(
+		    strstr(ws[i].message, "Input/output error"), "%s", ws[i].message);
 	}
 	cr_assert_geq(acked, 4 * WRITERS);
 	cr_assert_geq(refused, 3 * WRITERS);
@@ -434,7 +441,8 @@ Test(storage, a_removed_data_dir_refuses_writes_and_vexild_keeps_serving_reads)
 
 	cr_assert_neq(create_flag(h.admin, "while-gone", 0, &st), 0);
 	cr_assert_eq(st.code, VEXIL__V1__CODE__UNAVAILABLE, "%s", vx_code_name(st.code));
-	cr_assert_not_null(strstr(st.message, "no longer holds the data.mdb"), "%s", st.message);
+	cr_assert_not_null(
+	    strstr(st.message, "no longer holds the data.mdb"), "%s", st.message);
 	/* Reads come from the open file; vexild stays up and stops cleanly. */
 	expect_present(h.admin, "before");
 	cr_assert_neq(create_flag(h.admin, "still-gone", 0, &st), 0);
