@@ -88,7 +88,6 @@ struct vx_store {
 	/* Storage faults, under flock (read by readiness outside wlock). */
 	char *path; /* the data dir */
 	char *file; /* its data.mdb */
-	int fd;     /* LMDB's descriptor of data.mdb */
 	dev_t dev;  /* data.mdb's identity when opened */
 	ino_t ino;
 	pthread_mutex_t flock;
@@ -145,7 +144,6 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_rwlock_init(&s->maplock, NULL);
 	pthread_mutex_init(&s->flock, NULL);
-	s->fd = -1;
 	if ((s->path = strdup(opts->path)) == NULL ||
 	    (s->file = malloc(strlen(opts->path) + sizeof("/data.mdb"))) == NULL)
 		goto fail;
@@ -177,9 +175,10 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 		s->map_max = s->map_size;
 	{
 		struct stat sb;
-		if ((rc = mdb_env_get_fd(s->env, &s->fd)) != 0)
+		mdb_filehandle_t fd;
+		if ((rc = mdb_env_get_fd(s->env, &fd)) != 0)
 			goto fail_rc;
-		if (fstat(s->fd, &sb) != 0) {
+		if (fstat(fd, &sb) != 0) {
 			vx_log(VX_LOG_ERROR, "store: cannot stat %s: %s", s->file,
 			    strerror(errno));
 			goto fail;
@@ -323,31 +322,26 @@ vx_store_state_name(enum vx_store_state st)
 	}
 }
 
-/* 0 when we may write path: access(2) as the effective user, and some
- * write bit set, so that a chmod a-w holds even for root. Else EROFS or
- * EACCES. */
-static int
-unwritable(const char *path, const struct stat *sb)
-{
-	if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0)
-		return errno == EROFS ? EROFS : EACCES;
-	return (sb->st_mode & 0222) != 0 ? 0 : EACCES;
-}
-
 /*
  * Why the data dir cannot take a write now (VX_STORE_GONE or
- * VX_STORE_READ_ONLY, with a sentence in why), or VX_STORE_OK. A few
- * syscalls, next to a commit's fdatasync.
+ * VX_STORE_READ_ONLY, with a sentence in why), or VX_STORE_OK.
+ *
+ * Before a write this is one stat(2) of data.mdb (syscalls cost tens of
+ * microseconds on some sandboxes, next to a commit's fdatasync): the
+ * path must still name the file LMDB holds open (else it was removed,
+ * replaced or unmounted), and the file must keep a write bit (chmod a-w
+ * holds even for root, whom access(2) would let write). A read-only mount
+ * shows as EROFS when the commit writes (commit_failed); `thorough`
+ * (readiness) also asks statvfs so it shows before a write is tried.
  */
 static enum vx_store_state
-dir_fault(vx_store *s, char *why, size_t cap)
+dir_fault(vx_store *s, bool thorough, char *why, size_t cap)
 {
-	struct stat open_sb, path_sb, dir_sb;
-	int ro;
+	struct stat sb;
+	struct statvfs v;
+	int ro = 0;
 
-	if (fstat(s->fd, &open_sb) != 0 || open_sb.st_nlink == 0 ||
-	    stat(s->file, &path_sb) != 0 || path_sb.st_dev != s->dev ||
-	    path_sb.st_ino != s->ino) {
+	if (stat(s->file, &sb) != 0 || sb.st_dev != s->dev || sb.st_ino != s->ino) {
 		snprintf(why, cap,
 		    "the data dir %s no longer holds the data.mdb vexild opened "
 		    "(removed, replaced or unmounted); writes are refused, reads are "
@@ -355,10 +349,10 @@ dir_fault(vx_store *s, char *why, size_t cap)
 		    s->path);
 		return VX_STORE_GONE;
 	}
-	if (stat(s->path, &dir_sb) != 0)
+	if ((sb.st_mode & 0222) == 0)
 		ro = EACCES;
-	else if ((ro = unwritable(s->path, &dir_sb)) == 0)
-		ro = unwritable(s->file, &path_sb);
+	else if (thorough && statvfs(s->path, &v) == 0 && (v.f_flag & ST_RDONLY))
+		ro = EROFS;
 	if (ro != 0) {
 		snprintf(why, cap,
 		    "the data dir %s is read-only (%s); writes are refused until it "
@@ -461,7 +455,7 @@ write_allowed(vx_store *s)
 	pthread_mutex_unlock(&s->flock);
 	if (failed)
 		return VX_EUNAVAIL;
-	if (dir_fault(s, why, sizeof(why)) != VX_STORE_OK) {
+	if (dir_fault(s, false, why, sizeof(why)) != VX_STORE_OK) {
 		set_why(s, why);
 		return VX_EUNAVAIL;
 	}
@@ -484,7 +478,7 @@ vx_store_state(vx_store *s, char *why, size_t cap)
 	}
 	full = s->disk_full;
 	pthread_mutex_unlock(&s->flock);
-	if ((st = dir_fault(s, why, cap)) != VX_STORE_OK)
+	if ((st = dir_fault(s, true, why, cap)) != VX_STORE_OK)
 		return st;
 	/* Full until a write commits, or space comes back. */
 	if (full && vx_store_device_space(s->path, &avail, NULL) == 0 &&

@@ -99,9 +99,9 @@ size_t vx_store_map_size(vx_store *s);
  *    data dir (ENOSPC or EDQUOT, or a short write with the device nearly
  *    full). Writes are refused VX_ENOSPC while it lasts and are tried again
  *    as they come; the state clears when space is back or a write commits.
- *  - VX_STORE_READ_ONLY: the data dir or its data.mdb cannot be written
- *    (a read-only mount, or no write permission, even for root). Clears
- *    when it can be written again.
+ *  - VX_STORE_READ_ONLY: data.mdb cannot be written (a read-only mount,
+ *    or no write bit left on it, which holds even for root). Clears when
+ *    it can be written again.
  *  - VX_STORE_GONE: data.mdb was removed or replaced under vexild (rm -rf,
  *    an unmount): a write would go to a file nobody will open again.
  *  - VX_STORE_FAILED: a commit failed with an I/O error (a write or an

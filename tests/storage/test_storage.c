@@ -416,8 +416,13 @@ Test(storage, a_data_dir_made_read_only_refuses_writes_by_name_until_it_is_writa
 {
 	vx_status st;
 
+	char file[300];
+
 	vx_harness_start(&h, NULL);
 	cr_assert_eq(create_flag(h.admin, "before", 0, &st), 0, "%s", st.message);
+	/* chmod -R a-w, as an operator freezing the data dir would. */
+	snprintf(file, sizeof(file), "%s/data.mdb", h.dir);
+	cr_assert_eq(chmod(file, 0400), 0);
 	cr_assert_eq(chmod(h.dir, 0500), 0);
 	cr_assert_neq(create_flag(h.admin, "while-ro", 0, &st), 0);
 	cr_assert_eq(st.code, VEXIL__V1__CODE__UNAVAILABLE, "%s", vx_code_name(st.code));
@@ -425,6 +430,7 @@ Test(storage, a_data_dir_made_read_only_refuses_writes_by_name_until_it_is_writa
 	expect_present(h.admin, "before");
 
 	cr_assert_eq(chmod(h.dir, 0700), 0);
+	cr_assert_eq(chmod(file, 0600), 0);
 	cr_assert_eq(create_flag(h.admin, "after", 0, &st), 0, "%s", st.message);
 	cr_assert_eq(get_flag(h.admin, "while-ro", &st), VX_ENOTFOUND);
 }
