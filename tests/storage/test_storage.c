@@ -439,6 +439,7 @@ Test(storage, a_removed_data_dir_refuses_writes_and_vexild_keeps_serving_reads)
 {
 	char cmd[300];
 	vx_status st;
+	vx_http_res r;
 
 	vx_harness_start(&h, NULL);
 	cr_assert_eq(create_flag(h.admin, "before", 0, &st), 0, "%s", st.message);
@@ -451,6 +452,17 @@ Test(storage, a_removed_data_dir_refuses_writes_and_vexild_keeps_serving_reads)
 	    strstr(st.message, "no longer holds the data.mdb"), "%s", st.message);
 	/* Reads come from the open file; vexild stays up and stops cleanly. */
 	expect_present(h.admin, "before");
-	cr_assert_neq(create_flag(h.admin, "still-gone", 0, &st), 0);
+	/* The gateway passes the same refusal on: 503 in the dialect's body. */
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+	r = gw("POST", "/v1/flags", "{\"key\":\"gw-gone\",\"name\":\"Gone\"}");
+	cr_assert_eq(r.status, 503, "platform: %ld %s", r.status, r.body);
+	cr_assert_str_eq(json_str(r.json, "error", "code"), "unavailable", "%s", r.body);
+	cr_assert_not_null(strstr(r.body, "no longer holds the data.mdb"), "%s", r.body);
+	vx_http_res_free(&r);
+	r = gw("GET", "/v1/flags?limit=100", NULL);
+	cr_assert_eq(r.status, 200, "a read: %ld %s", r.status, r.body);
+	cr_assert_not_null(strstr(r.body, "\"key\":\"before\""), "%s", r.body);
+	vx_http_res_free(&r);
+	cr_assert_eq(vx_gateway_stop(&g), 0);
 	cr_assert_eq(vx_harness_stop(&h), 0);
 }
