@@ -6,6 +6,8 @@
  *   is RESOURCE_EXHAUSTED naming the full device (507 in each dialect's
  *   error format at the gateway), reads go on, and once a ballast file
  *   is deleted writes commit again without a restart.
+ *   The shim below can also fail LMDB's page writes with ENOSPC, which
+ *   tests the same refusal where mounting is not allowed.
  * - A failed sync: fault_shim.so, preloaded into vexild, makes fsync,
  *   fdatasync and msync fail while a file in the data dir exists. Several
  *   clients write meanwhile; no write that failed may be acknowledged,
@@ -284,6 +286,63 @@ Test(storage, a_full_disk_is_refused_by_name_and_writes_resume_when_space_return
 	expect_present(h.admin, "after-space");
 }
 
+/* Starts vexild on dir with fault_shim.so preloaded (only vexild gets it;
+ * an ASan vexild lets it load first). */
+static void
+start_with_shim(const char *dir)
+{
+	const char *opts = getenv("ASAN_OPTIONS");
+	char saved[512];
+
+	snprintf(saved, sizeof(saved), "%s", opts ? opts : "");
+	setenv("LD_PRELOAD", VX_FAULT_SHIM, 1);
+	setenv("ASAN_OPTIONS",
+	    vx_fmt("%s%sverify_asan_link_order=0", saved, saved[0] ? ":" : ""), 1);
+	vx_harness_start_in(&h, dir, NULL);
+	unsetenv("LD_PRELOAD");
+	if (opts != NULL)
+		setenv("ASAN_OPTIONS", saved, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+}
+
+/* The same refusal without mount(2): the shim fails LMDB's page writes
+ * with ENOSPC while a file exists. */
+Test(storage, enospc_from_the_device_is_refused_by_name_and_passes_without_a_restart)
+{
+	char dir[64], nospace[128];
+	vx_status st;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/vexil-nospc-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(nospace, sizeof(nospace), "%s/no-space", dir);
+	setenv("VX_NOSPACE_FILE", nospace, 1);
+	start_with_shim(dir);
+	cr_assert_eq(create_flag(h.admin, "before", 0, &st), 0, "%s", st.message);
+
+	cr_assert_not_null(f = fopen(nospace, "w"));
+	fclose(f);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_neq(create_flag(h.admin, "while-full", 100, &st), 0);
+		cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, "%s: %s",
+		    vx_code_name(st.code), st.message);
+		cr_assert_not_null(
+		    strstr(st.message, "no space left on the device holding the data dir"), "%s",
+		    st.message);
+		cr_assert_str_eq(st.constraint, "disk_full");
+	}
+	expect_present(h.admin, "before");
+	cr_assert_not_null(strstr(vexild_log(), "No space left on device"), "%s", h.log);
+
+	cr_assert_eq(unlink(nospace), 0);
+	cr_assert_eq(create_flag(h.admin, "after", 0, &st), 0, "%s", st.message);
+	cr_assert_eq(get_flag(h.admin, "while-full", &st), VX_ENOTFOUND);
+	cr_assert_eq(vx_harness_stop(&h), 0);
+	cr_assert_not_null(strstr(vexild_log(), "writes commit again"), "%s", h.log);
+	unsetenv("VX_NOSPACE_FILE");
+}
+
 /* ---- a failed sync ---- */
 
 #define WRITERS 4
@@ -329,22 +388,12 @@ Test(storage, a_failed_sync_is_never_acknowledged_and_stops_writes_until_a_resta
 	char dir[64], fault[128], key[32], out[8192];
 	int acked = 0, refused = 0;
 	vx_status st;
-	const char *opts = getenv("ASAN_OPTIONS");
 
 	snprintf(dir, sizeof(dir), "/tmp/vexil-sync-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(fault, sizeof(fault), "%s/fail-sync", dir);
-	/* Only vexild gets the shim (an ASan vexild lets it load first). */
 	setenv("VX_FAULT_FILE", fault, 1);
-	setenv("LD_PRELOAD", VX_FAULT_SHIM, 1);
-	setenv("ASAN_OPTIONS",
-	    vx_fmt("%s%sverify_asan_link_order=0", opts ? opts : "", opts ? ":" : ""), 1);
-	vx_harness_start_in(&h, dir, NULL);
-	unsetenv("LD_PRELOAD");
-	if (opts != NULL)
-		setenv("ASAN_OPTIONS", opts, 1);
-	else
-		unsetenv("ASAN_OPTIONS");
+	start_with_shim(dir);
 
 	atomic_init(&nacked, 0);
 	for (int i = 0; i < WRITERS; i++) {
