@@ -328,8 +328,9 @@ Test(storage, enospc_from_the_device_is_refused_by_name_and_passes_without_a_res
 		cr_assert_eq(st.code, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, "%s: %s",
 		    vx_code_name(st.code), st.message);
 		cr_assert_not_null(
-		    strstr(st.message, "no space left on the device holding the data dir"), "%s",
-		    st.message);
+		    strstr(
+		        st.message, "no space left on the device holding the data dir"),
+		    "%s", st.message);
 		cr_assert_str_eq(st.constraint, "disk_full");
 	}
 	expect_present(h.admin, "before");
