@@ -41,6 +41,8 @@ teardown(void)
 {
 	if (g.pid > 0)
 		vx_gateway_stop(&g);
+	if (g.log[0])
+		unlink(g.log);
 	if (h.pid > 0)
 		vx_harness_stop(&h);
 	if (h.dir[0])
