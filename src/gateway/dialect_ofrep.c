@@ -109,7 +109,7 @@ static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *msg = st->message[0] ? st->message : vx_code_name(st->code);
-	int status = vx_gw_http_status(st->code);
+	int status = vx_gw_call_status(st);
 
 	/* A key the core will not take (too long, bad characters) names no flag
 	 * either. */

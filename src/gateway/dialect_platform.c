@@ -60,6 +60,7 @@ code_name(int status)
 	case 501: return "not_implemented";
 	case 503: return "unavailable";
 	case 504: return "timeout";
+	case 507: return "insufficient_storage";
 	default: return status >= 500 ? "internal_error" : "invalid_request";
 	}
 }
@@ -126,7 +127,7 @@ fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *field = st->field[0] ? body_field(st->field) : NULL;
 
-	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
+	write_error(r, vx_gw_call_status(st), field, st->constraint,
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
 

@@ -52,6 +52,13 @@ typedef struct vx_server vx_server;
 int vx_server_start(vx_server **out, const vx_server_opts *opts) VX_MUST_USE;
 /* Lets in-flight requests finish, then closes sockets and the store. */
 void vx_server_stop(vx_server *srv);
+/*
+ * Readiness of the storage (store.h, vx_store_state): VX_STORE_OK, or the
+ * fault that refuses writes now, with a sentence for an operator in why
+ * (cap bytes). Reads are served in every state but a failed one where
+ * LMDB itself gave up (why says so). Safe from any thread; a few syscalls.
+ */
+enum vx_store_state vx_server_storage(vx_server *srv, char *why, size_t cap);
 
 /* One request being served. */
 typedef struct vx_call {
