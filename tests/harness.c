@@ -161,8 +161,10 @@ static void
 start(vx_harness *h, const char *scheme, const char *const *extra_args)
 {
 	saved_extra = extra_args;
-	snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
-	cr_assert(mkdtemp(h->dir) != NULL);
+	if (h->dir[0] == '\0') {
+		snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
+		cr_assert(mkdtemp(h->dir) != NULL);
+	}
 	snprintf(h->log, sizeof(h->log), "%s.log", h->dir);
 	snprintf(h->rpc, sizeof(h->rpc), "%s://127.0.0.1:%d", scheme, vx_free_port());
 	snprintf(h->pub, sizeof(h->pub), "%s://127.0.0.1:%d", scheme, vx_free_port());
@@ -175,6 +177,15 @@ vx_harness_start(vx_harness *h, const char *const *extra_args)
 {
 	memset(h, 0, sizeof(*h));
 	saved_tls[0] = NULL;
+	start(h, "tcp", extra_args);
+}
+
+void
+vx_harness_start_in(vx_harness *h, const char *dir, const char *const *extra_args)
+{
+	memset(h, 0, sizeof(*h));
+	saved_tls[0] = NULL;
+	snprintf(h->dir, sizeof(h->dir), "%s", dir);
 	start(h, "tcp", extra_args);
 }
 

@@ -42,6 +42,9 @@ void vx_harness_start(vx_harness *h, const char *const *extra_args);
  */
 void vx_harness_start_tls(vx_harness *h, const char *cert, const char *key, const char *ca,
     const char *const *extra_args);
+/* Same as vx_harness_start, on the data dir `dir` (made by vexild when
+ * missing), for tests that put it somewhere of their own (a tmpfs). */
+void vx_harness_start_in(vx_harness *h, const char *dir, const char *const *extra_args);
 /* Starts vexild again on the same dir and ports. */
 void vx_harness_restart(vx_harness *h);
 /* SIGTERM; returns vexild's exit status (0 when it shut down cleanly). */

@@ -2,17 +2,25 @@
 # bench/gateway: HTTP throughput and latency through vexil-gateway, with
 # wrk (Debian's package). It starts vexild and the gateway from this build
 # on a temp data dir and free ports, makes a user, a project and 10 flags
-# through the flag-service API, then runs wrk against
-#   - POST /sdk/v1/evaluate (all 10 flags for one user),
-#   - POST /ofrep/v1/evaluate/flags/{key} (OpenFeature's OFREP, one flag),
-#   - GET  /api/projects/{id}/flags/{id} (JWT),
-#   - GET  /health, the floor: the gateway and HTTP without the core.
-# It prints wrk's req/s and latency percentiles for each, and stops both
-# processes at the end. No thresholds. Beside each it prints the CPU time
-# vexild and the gateway spent during the run (from /proc/PID/stat).
-# Extra gateway options come from $GATEWAY_ARGS, e.g. edge evaluation:
-#   GATEWAY_ARGS="--edge-max-snapshots 16" bench/gateway/run.sh build
+# through the flag-service API and an API key with vexilctl, then runs wrk
+# against
+#   - GET  /floor of bench_http_floor: nng's bare HTTP server, static body,
+#   - GET  /health, the gateway and its HTTP without the core,
+#   - POST /sdk/v1/evaluate (all 10 flags for one user, SDK key),
+#   - POST /ofrep/v1/evaluate/flags/{key} (OFREP, one flag) with the SDK key
+#     and with the API key (admitted and rate-limited at the edge),
+#   - POST /v1/sdk/evaluate (platform, all flags, API key),
+#   - GET  /api/projects/{id}/flags/{id} (JWT: a core call each).
+# It prints wrk's req/s and latency percentiles for each, the CPU time
+# vexild and the gateway spent during the run (from /proc/PID/stat), and
+# each evaluation's req/s as a ratio of /health and of the floor in the
+# same run. Then a scale-out run: a second gateway on the same vexild, the
+# two loaded at once (each by its own wrk, half the connections), with
+# each gateway's req/s and vexild's CPU. No thresholds.
+# Extra gateway options come from $GATEWAY_ARGS, e.g. no edge evaluation:
+#   GATEWAY_ARGS="--edge-max-snapshots 0" bench/gateway/run.sh build
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
+# $FLOOR names another bench_http_floor binary (a build without one).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
@@ -32,25 +40,40 @@ rpc="tcp://127.0.0.1:$(free_port)"
 pub="tcp://127.0.0.1:$(free_port)"
 http_port=$(free_port)
 G="http://127.0.0.1:$http_port"
-# No rate limit: OFREP requests go through AuthService/Admit.
-"$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 0 --quiet \
-	2>"$tmp/vexild.log" &
+floor_port=$(free_port)
+F="http://127.0.0.1:$floor_port"
+floor_bin=${FLOOR:-$build/bench/bench_http_floor}
+# A limit no run reaches: API-key requests are admitted against leased
+# tokens, a call per 1000 requests.
+"$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 100000000 \
+	--quiet 2>"$tmp/vexild.log" &
 vexild=$!
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
 "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
 	2>"$tmp/gateway.log" &
 gateway=$!
+gateway2=
+floor=
+if [ -x "$floor_bin" ]; then
+	"$floor_bin" "$F" 2>"$tmp/floor.log" &
+	floor=$!
+fi
 cleanup() {
-	kill -TERM "$gateway" "$vexild" 2>/dev/null || true
-	wait "$gateway" "$vexild" 2>/dev/null || true
+	kill -TERM $gateway2 $floor "$gateway" "$vexild" 2>/dev/null || true
+	wait $gateway2 $floor "$gateway" "$vexild" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-for _ in $(seq 100); do
-	curl -sf "$G/health" >/dev/null 2>&1 && break
-	sleep 0.05
-done
+up() { # url
+	for _ in $(seq 100); do
+		curl -sf "$1" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	echo "bench_gateway: $1 does not answer" >&2
+	return 1
+}
+up "$G/health" || { cat "$tmp/gateway.log" >&2; exit 1; }
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 json='Content-Type: application/json'
@@ -68,30 +91,37 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
 		-d '{"rule_type":"email_domain","rule_value":"@example.com","priority":1}' >/dev/null
 done
 fid=$(echo "$flag" | field id)
+# The core's number of the project: the low 48 bits of the id the
+# flag-service API shows (src/gateway/format.h).
+core_pid=$((0x${pid##*-}))
+apikey=$("$build/vexilctl" --rpc "$rpc" --key "$(cat "$tmp/data/admin.key")" \
+	key create bench --role read --project "$core_pid" --json | field secret)
 
-cat >"$tmp/evaluate.lua" <<LUA
+# A wrk script POSTing JSON with one credential header, each request for
+# another user n: post_lua FILE HEADER VALUE BODY (BODY is a Lua
+# expression in n).
+post_lua() {
+	cat >"$1" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-SDK-Key"] = "$sdk"
+wrk.headers["$2"] = "$3"
 local n = 0
 request = function()
 	n = n + 1
-	return wrk.format(nil, nil, nil,
-		'{"user_id":"user-' .. n .. '","user_email":"u' .. n .. '@example.org"}')
+	return wrk.format(nil, nil, nil, $4)
 end
 LUA
+}
+post_lua "$tmp/evaluate.lua" X-SDK-Key "$sdk" \
+	"'{\"user_id\":\"user-' .. n .. '\",\"user_email\":\"u' .. n .. '@example.org\"}'"
 # The project's SDK key is bound to no environment: the context names it.
-cat >"$tmp/ofrep.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $sdk"
-local n = 0
-request = function()
-	n = n + 1
-	return wrk.format(nil, nil, nil, '{"context":{"targetingKey":"user-' .. n ..
-		'","email":"u' .. n .. '@example.org","environment":"production"}}')
-end
-LUA
+ofrep="'{\"context\":{\"targetingKey\":\"user-' .. n .. '\",\"email\":\"u' .. n ..
+	'@example.org\",\"environment\":\"production\"}}'"
+post_lua "$tmp/ofrep.lua" Authorization "Bearer $sdk" "$ofrep"
+post_lua "$tmp/ofrep_api.lua" Authorization "Bearer $apikey" "$ofrep"
+post_lua "$tmp/platform.lua" Authorization "ApiKey $apikey" \
+	"'{\"environment\":\"production\",\"user\":{\"id\":\"user-' .. n ..
+		'\",\"email\":\"u' .. n .. '@example.org\"}}'"
 cat >"$tmp/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
@@ -111,13 +141,61 @@ run() { # name url [script]
 	p90=$(echo "$out" | awk '$1 == "90%" {print $2}')
 	p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
 	errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-	printf '%-22s %10s %9s %9s %9s %9s %9s  %s\n' "$1" "$rps" "$p50" "$p90" "$p99" \
-		"${vcpu}ms" "${gcpu}ms" "${errs:-}"
+	xh=$(awk -v a="$rps" -v b="${health_rps:-}" 'BEGIN {if (b) printf "%.2fx", a / b}')
+	xf=$(awk -v a="$rps" -v b="${floor_rps:-}" 'BEGIN {if (b) printf "%.2fx", a / b}')
+	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s  %s\n' "$1" "$rps" "$p50" "$p90" \
+		"$p99" "${vcpu}ms" "${gcpu}ms" "${xh:--}" "${xf:--}" "${errs:-}"
+	last_rps=$rps
 }
 
 echo "bench_gateway: wrk -t2 -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs"
-printf '%-22s %10s %9s %9s %9s %9s %9s\n' endpoint req/s p50 p90 p99 vexild-cpu gw-cpu
-run "GET /health (floor)" "$G/health"
+printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
+	vexild-cpu gw-cpu x/health x/floor
+if [ -n "$floor" ] && up "$F/floor"; then
+	run "GET /floor (bare nng)" "$F/floor"
+	floor_rps=$last_rps
+fi
+run "GET /health" "$G/health"
+health_rps=$last_rps
 run "POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/evaluate.lua"
 run "POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep.lua"
+run "POST OFREP flag, API key" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep_api.lua"
+run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
 run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
+
+# Scale-out: two gateways on one vexild, each loaded by its own wrk.
+G2="http://127.0.0.1:$(free_port)"
+# shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
+"$build/vexil-gateway" --listen "$G2" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
+	2>"$tmp/gateway2.log" &
+gateway2=$!
+up "$G2/health" || { cat "$tmp/gateway2.log" >&2; exit 1; }
+half=$(((conns + 1) / 2))
+for g in "$G" "$G2"; do # warm: the second gateway's snapshot and keys
+	wrk -t1 -c2 -d1s -s "$tmp/evaluate.lua" "$g/sdk/v1/evaluate" >/dev/null
+done
+v0=$(cpu "$vexild")
+g10=$(cpu "$gateway")
+g20=$(cpu "$gateway2")
+wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G/sdk/v1/evaluate" \
+	>"$tmp/wrk1" &
+w1=$!
+wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G2/sdk/v1/evaluate" \
+	>"$tmp/wrk2" &
+w2=$!
+wait "$w1" "$w2"
+vcpu=$((($(cpu "$vexild") - v0) * 1000 / tick))
+g1cpu=$((($(cpu "$gateway") - g10) * 1000 / tick))
+g2cpu=$((($(cpu "$gateway2") - g20) * 1000 / tick))
+r1=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk1")
+r2=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk2")
+echo
+echo "scale-out: two gateways on one vexild, POST /sdk/v1/evaluate, wrk -t1 -c$half each"
+printf '%-26s %10s %9s %9s\n' gateway req/s p99 gw-cpu
+printf '%-26s %10s %9s %9s\n' "gateway 1" "$r1" "$(awk '$1 == "99%" {print $2}' "$tmp/wrk1")" \
+	"${g1cpu}ms"
+printf '%-26s %10s %9s %9s\n' "gateway 2" "$r2" "$(awk '$1 == "99%" {print $2}' "$tmp/wrk2")" \
+	"${g2cpu}ms"
+printf '%-26s %10s %9s %9s\n' "together" "$(awk -v a="$r1" -v b="$r2" 'BEGIN {print a + b}')" \
+	"" ""
+echo "vexild cpu during the scale-out run: ${vcpu}ms"

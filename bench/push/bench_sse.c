@@ -141,26 +141,6 @@ struct row {
 
 /* ---- vexild calls ---- */
 
-/* The streams' credential: an SDK key of default, bound to production. */
-static int
-create_sdk_key(vx_client *c, char *secret, size_t cap)
-{
-	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
-	Vexil__V1__CreatedSdkKey *k;
-	vx_status st;
-
-	in.project = "default";
-	in.environment = "production";
-	if (vx_create_sdk_key(c, &in, &k, &st) != 0) {
-		fprintf(stderr, "bench_sse: CreateSdkKey failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	snprintf(secret, cap, "%s", k->secret);
-	vx_free(k);
-	return 0;
-}
-
 /* ---- streams ---- */
 
 /* The offset just past the first "\n\n" in b[0..len), or 0. */
@@ -629,8 +609,9 @@ run(const struct opts *o, const char *root)
 	int rc = -1, failed = 0;
 
 	if (bench_vexild_start(&v, o->vexild, root, "sse", BENCH_TCP,
-		o->no_sync ? nosync_args : sync_args) != 0 ||
-	    bench_probe_create(v.client, FLAG_KEY, "SSE latency probe") != 0 || create_sdk_key(v.client, sdk_key, sizeof(sdk_key)) != 0 ||
+	        o->no_sync ? nosync_args : sync_args) != 0 ||
+	    bench_probe_create(v.client, FLAG_KEY, "SSE latency probe") != 0 ||
+	    bench_probe_sdk_key(v.client, sdk_key, sizeof(sdk_key), NULL) != 0 ||
 	    bench_gateway_start(&g, o->gateway, root, "sse", &v, NULL) != 0)
 		goto out;
 	for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {

@@ -8,6 +8,27 @@
 #include "bench_common.h"
 
 int
+bench_probe_sdk_key(vx_client *c, char *secret, size_t cap, uint64_t *id)
+{
+	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *k;
+	vx_status st;
+
+	in.project = "default";
+	in.environment = "production";
+	if (vx_create_sdk_key(c, &in, &k, &st) != 0) {
+		fprintf(stderr, "%s: CreateSdkKey failed: %s: %s\n", bench_prog,
+		    vx_code_name(st.code), st.message);
+		return -1;
+	}
+	snprintf(secret, cap, "%s", k->secret);
+	if (id != NULL)
+		*id = k->key->id;
+	vx_free(k);
+	return 0;
+}
+
+int
 bench_probe_revision(vx_client *c, uint64_t *rev)
 {
 	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;

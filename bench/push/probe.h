@@ -8,6 +8,7 @@
 #define VX_BENCH_PROBE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vexil.h"
@@ -16,6 +17,9 @@
 int bench_probe_create(vx_client *c, const char *key, const char *name);
 /* Flips `key` in production and *enabled with it. */
 int bench_probe_toggle(vx_client *c, const char *key, bool *enabled);
+/* An SDK key of default bound to production: its secret (and id, when
+ * id is not NULL). */
+int bench_probe_sdk_key(vx_client *c, char *secret, size_t cap, uint64_t *id);
 /* The revision of project default. */
 int bench_probe_revision(vx_client *c, uint64_t *rev);
 

@@ -281,12 +281,12 @@ bearer(MDB_txn *txn, vx_store *s, const char *token, vx_principal *who, const ch
 	}
 	if (rc != 0)
 		return rc;
-	protobuf_c_message_free_unpacked(&u->base, NULL);
 	who->kind = VX_PRINCIPAL_USER;
 	who->id = id;
 	who->project_id = 0;
 	who->role = VEXIL__V1__ROLE__ROLE_ADMIN;
-	snprintf(who->actor, sizeof(who->actor), "user:%llu", (unsigned long long)id);
+	vx_auth_user_actor(who, id, u->email);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 	return 0;
 }
 
@@ -330,6 +330,38 @@ vx_auth_check(
 	if ((int)who->role < (int)need)
 		return VX_EPERM;
 	return 0;
+}
+
+Vexil__V1__Role
+vx_auth_member_role(const Vexil__V1__Project *p, uint64_t user_id)
+{
+	if (user_id != 0 && p->owner_user_id == user_id)
+		return VEXIL__V1__ROLE__ROLE_ADMIN;
+	for (size_t i = 0; i < p->n_members; i++)
+		if (p->members[i]->user_id == user_id)
+			return p->members[i]->role;
+	return VEXIL__V1__ROLE__ROLE_UNSPECIFIED;
+}
+
+int
+vx_auth_check_project(
+    const vx_principal *who, const Vexil__V1__Project *p, Vexil__V1__Role need)
+{
+	Vexil__V1__Role role;
+
+	if (who->kind != VX_PRINCIPAL_USER)
+		return vx_auth_check(who, p->id, p->owner_user_id, need);
+	role = vx_auth_member_role(p, who->id);
+	if (role == VEXIL__V1__ROLE__ROLE_UNSPECIFIED)
+		return VX_ENOTFOUND;
+	return (int)role < (int)need ? VX_EPERM : 0;
+}
+
+void
+vx_auth_user_actor(vx_principal *who, uint64_t id, const char *email)
+{
+	snprintf(who->actor, sizeof(who->actor), "user:%llu (%s)", (unsigned long long)id,
+	    email);
 }
 
 const char *

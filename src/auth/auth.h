@@ -40,7 +40,9 @@ typedef struct vx_principal {
 	uint64_t id;
 	uint64_t project_id; /* 0: every project */
 	Vexil__V1__Role role;
-	char actor[32]; /* "apikey:<id>", for logs and the audit log */
+	/* "apikey:<id>", or "user:<id> (<email>)" with the email at the time,
+	 * for logs and the audit log */
+	char actor[300];
 	char env[72];   /* an SDK key's environment, or "" for any */
 } vx_principal;
 
@@ -93,6 +95,21 @@ int vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
  *         role is too low.
  */
 int vx_auth_check(const vx_principal *who, uint64_t project_id, uint64_t owner,
+    Vexil__V1__Role need) VX_MUST_USE;
+
+/*
+ * May `who` act on project p with at least `need`? As vx_auth_check(),
+ * and a user who is not p's owner acts with their role as one of p's
+ * members (p->members); a user who is neither does not see p.
+ */
+/* A user's role in p: admin for its owner, a member's own role, or
+ * ROLE_UNSPECIFIED for anyone else. */
+Vexil__V1__Role vx_auth_member_role(const Vexil__V1__Project *p, uint64_t user_id);
+
+/* Sets who->actor for user id with their email: "user:<id> (<email>)". */
+void vx_auth_user_actor(vx_principal *who, uint64_t id, const char *email);
+
+int vx_auth_check_project(const vx_principal *who, const Vexil__V1__Project *p,
     Vexil__V1__Role need) VX_MUST_USE;
 
 /* "read", "write", "admin"; and back (VX_EINVAL for anything else). */

@@ -46,7 +46,9 @@ enum {
 	VX_EPROTO = -11, /* malformed wire message */
 	VX_ESTATE = -12, /* failed precondition */
 	VX_EINTERNAL = -13,
-	VX_ESTALE = -14, /* a write's if_revision precondition failed */
+	VX_ESTALE = -14,   /* a write's if_revision precondition failed */
+	VX_ENOSPC = -15,   /* no space left on the device holding the data dir */
+	VX_EUNAVAIL = -16, /* storage refuses writes: read-only, removed or failed */
 };
 
 /* A short, static description of a VX_E* code. */

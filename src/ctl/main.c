@@ -473,6 +473,10 @@ print_flag(Vexil__V1__Flag *f, bool detail)
 	       "type:        %s\ncreated:     %s\nupdated:     %s\n",
 	    f->key, (unsigned long long)f->id, f->name, f->description,
 	    type_name(f->type), when(c, f->created_at), when(u, f->updated_at));
+	if (f->disabled_serves_default)
+		printf("when disabled: the caller's default (no value)\n");
+	for (size_t i = 0; i < f->n_metadata; i++)
+		printf("meta %s = %s\n", f->metadata[i]->key, f->metadata[i]->value);
 	for (size_t i = 0; i < f->n_variants; i++)
 		printf("variant %s = %s\n", f->variants[i]->key, f->variants[i]->value);
 	for (size_t i = 0; i < f->n_envs; i++) {
@@ -718,6 +722,62 @@ parse_type(const char *s, Vexil__V1__FlagType *t)
 	return -1;
 }
 
+/* Splits arg, the value of --name in the form KEY=..., at its first '='.
+ * 0, or 2 after saying what is wrong. */
+static int
+kv_arg(const char *name, const char *form, char *arg, char **key, char **value)
+{
+	char *eq = strchr(arg, '=');
+
+	if (eq == NULL) {
+		fprintf(stderr, "vexilctl: --%s takes %s, got %s\n", name, form, arg);
+		return 2;
+	}
+	*eq = '\0';
+	*key = arg;
+	*value = eq + 1;
+	return 0;
+}
+
+/*
+ * --meta K=V ... and --when-disabled off|default into f (ents and ep have
+ * room for MAX_ARGS). Sets *meta and *disabled when given; 0, or 2 after
+ * saying what is wrong.
+ */
+static int
+flag_extras(const struct args *a, Vexil__V1__Flag *f,
+    Vexil__V1__Flag__MetadataEntry *ents, Vexil__V1__Flag__MetadataEntry **ep, bool *meta,
+    bool *disabled)
+{
+	char *vals[MAX_ARGS];
+	size_t n = opts(a, "meta", vals);
+
+	*meta = has_opt(a, "meta");
+	for (size_t i = 0; i < n; i++) {
+		vexil__v1__flag__metadata_entry__init(&ents[i]);
+		if (kv_arg("meta", "KEY=VALUE", vals[i], &ents[i].key, &ents[i].value) !=
+		    0)
+			return 2;
+		ep[i] = &ents[i];
+	}
+	f->metadata = ep;
+	f->n_metadata = n;
+	*disabled = has_opt(a, "when-disabled");
+	if (*disabled) {
+		const char *w = opt(a, "when-disabled");
+		if (strcmp(w, "off") != 0 && strcmp(w, "default") != 0) {
+			fprintf(stderr,
+			    "vexilctl: --when-disabled takes off (serve the off "
+			    "variant) or default (no value: the caller's default), "
+			    "got %s\n",
+			    w);
+			return 2;
+		}
+		f->disabled_serves_default = strcmp(w, "default") == 0;
+	}
+	return 0;
+}
+
 static int
 flag_create(struct cli *s, struct args *a)
 {
@@ -725,6 +785,8 @@ flag_create(struct cli *s, struct args *a)
 	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
 	Vexil__V1__Variant vs[MAX_ARGS], *vp[MAX_ARGS];
 	char *tags[MAX_ARGS], *vals[MAX_ARGS];
+	Vexil__V1__Flag__MetadataEntry ments[MAX_ARGS], *mp[MAX_ARGS];
+	bool meta, disabled;
 	vx_status st;
 	size_t nv;
 
@@ -737,18 +799,13 @@ flag_create(struct cli *s, struct args *a)
 		return 2;
 	f.n_tags = opts(a, "tag", tags);
 	f.tags = tags;
+	if (flag_extras(a, &f, ments, mp, &meta, &disabled) != 0)
+		return 2;
 	nv = opts(a, "variant", vals);
 	for (size_t i = 0; i < nv; i++) {
-		char *eq = strchr(vals[i], '=');
-		if (eq == NULL) {
-			fprintf(stderr, "vexilctl: --variant takes KEY=JSON, got %s\n",
-			    vals[i]);
-			return 2;
-		}
-		*eq = '\0';
 		vexil__v1__variant__init(&vs[i]);
-		vs[i].key = vals[i];
-		vs[i].value = eq + 1;
+		if (kv_arg("variant", "KEY=JSON", vals[i], &vs[i].key, &vs[i].value) != 0)
+			return 2;
 		vp[i] = &vs[i];
 	}
 	f.variants = vp;
@@ -802,13 +859,20 @@ flag_update(struct cli *s, struct args *a)
 {
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Flag__MetadataEntry ments[MAX_ARGS], *mp[MAX_ARGS];
 	char *mask[8], *tags[MAX_ARGS];
+	bool meta, disabled;
 	vx_status st;
 
-	if (need_project_key(a, &in.project, &in.key) != 0)
+	if (need_project_key(a, &in.project, &in.key) != 0 ||
+	    flag_extras(a, &upd, ments, mp, &meta, &disabled) != 0)
 		return 2;
 	in.update = &upd;
 	in.update_mask = mask;
+	if (meta)
+		mask[in.n_update_mask++] = "metadata";
+	if (disabled)
+		mask[in.n_update_mask++] = "disabled_serves_default";
 	if (has_opt(a, "name")) {
 		upd.name = (char *)opt(a, "name");
 		mask[in.n_update_mask++] = "name";
@@ -2016,12 +2080,126 @@ cmd_watch(struct cli *s, struct args *a)
 	return 0;
 }
 
+/* ---- members (docs/teams.md) ---- */
+
+static void
+print_member(const Vexil__V1__Member *m)
+{
+	char t[VX_TIME_LEN];
+
+	printf("%-8llu %-32s %-6s %-24s %s\n", (unsigned long long)m->user_id, m->email,
+	    vx_role_name(m->role), when(t, m->added_at), m->added_by);
+}
+
+static void
+human_member(void *m)
+{
+	print_member(m);
+}
+
+/* --role R into *role: -1 after a message. */
+static int
+need_role(const struct args *a, Vexil__V1__Role *role)
+{
+	const char *r = need_opt(a, "role");
+
+	if (r == NULL)
+		return -1;
+	if (vx_role_parse(r, role) != 0) {
+		fprintf(stderr, "vexilctl: --role must be read, write or admin\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* "--project P MEMBER": MEMBER is a user id or an email. */
+static int
+need_member(const struct args *a, Vexil__V1__MemberRef *ref)
+{
+	if ((ref->project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 1, "MEMBER (an email or a user id)") != 0)
+		return -1;
+	if (vx_parse_u64(a->pos[0], &ref->user_id) != 0)
+		ref->email = (char *)a->pos[0];
+	return 0;
+}
+
+static int
+member_add(struct cli *s, struct args *a)
+{
+	Vexil__V1__AddMemberRequest in = VEXIL__V1__ADD_MEMBER_REQUEST__INIT;
+	Vexil__V1__Member *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 1, "EMAIL") != 0 || need_role(a, &in.role) != 0)
+		return 2;
+	in.email = (char *)a->pos[0];
+	if (vx_add_member(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_member);
+}
+
+static int
+member_list(struct cli *s, struct args *a)
+{
+	Vexil__V1__ListMembersRequest in = VEXIL__V1__LIST_MEMBERS_REQUEST__INIT;
+	Vexil__V1__MemberList *out;
+	vx_status st;
+
+	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
+	    need_pos(a, 0, "") != 0)
+		return 2;
+	if (vx_list_members(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	if (!a->json) {
+		printf("%-8s %-32s %-6s %-24s %s\n", "USER", "EMAIL", "ROLE", "ADDED",
+		    "ADDED BY");
+		for (size_t i = 0; i < out->n_members; i++)
+			print_member(out->members[i]);
+	}
+	return done(a, out, NULL);
+}
+
+static int
+member_role(struct cli *s, struct args *a)
+{
+	Vexil__V1__SetMemberRoleRequest in = VEXIL__V1__SET_MEMBER_ROLE_REQUEST__INIT;
+	Vexil__V1__MemberRef ref = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Member *out;
+	vx_status st;
+
+	if (need_member(a, &ref) != 0 || need_role(a, &in.role) != 0)
+		return 2;
+	in.member = &ref;
+	if (vx_set_member_role(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	return done(a, out, human_member);
+}
+
+static int
+member_remove(struct cli *s, struct args *a)
+{
+	Vexil__V1__MemberRef in = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Empty *out;
+	vx_status st;
+
+	if (need_member(a, &in) != 0)
+		return 2;
+	if (vx_remove_member(s->c, &in, &out, &st) != 0)
+		return fail(&st);
+	vx_free(out);
+	if (!a->json)
+		printf("removed %s from %s\n", a->pos[0], in.project);
+	return 0;
+}
+
 /* ---- the commands ---- */
 
 #define FLAG_NEW                                                                         \
 	"--project P KEY [--name N] [--description D]\n"                                 \
 	"[--type boolean|string|number|json] [--variant KEY=JSON ...]\n"                 \
-	"[--tag T ...] [--owner O]"
+	"[--tag T ...] [--owner O] [--meta K=V ...] [--when-disabled off|default]"
 #define SEGMENT_NEW                                                                      \
 	"--project P NAME [--description D] [--cond '[?][!]ATTR OP V1,V2' ...]"
 #define RULE_NEW                                                                         \
@@ -2046,16 +2224,19 @@ static const struct command commands[] = {
     {"env", "get", "--project P KEY", "project=", env_get, "Shows one environment."},
     {"env", "delete", "--project P KEY", "project=", env_delete,
         "Deletes an environment and every flag's state in it."},
-    {"flag", "create", FLAG_NEW, "project= name= description= type= variant= tag= owner=",
+    {"flag", "create", FLAG_NEW,
+        "project= name= description= type= variant= tag= owner= meta= when-disabled=",
         flag_create, "Creates a flag, off in every environment."},
     {"flag", "get", "--project P KEY", "project=", flag_get,
         "Shows a flag with its variants and its state per environment."},
     {"flag", "list", "--project P [--tag T] [--limit N] [--offset N]",
         "project= tag= limit= offset=", flag_list, "Lists flags and where each is on."},
     {"flag", "update",
-        "--project P KEY [--name N] [--description D] [--owner O]\n[--tag T ...]",
-        "project= name= description= owner= tag=", flag_update,
-        "Changes a flag's name, description, owner or tags."},
+        "--project P KEY [--name N] [--description D] [--owner O]\n[--tag T ...] "
+        "[--meta K=V ...] [--when-disabled off|default]",
+        "project= name= description= owner= tag= meta= when-disabled=", flag_update,
+        "Changes a flag's name, description, owner, tags, metadata (--meta replaces "
+        "all of it) or what it serves where it is disabled."},
     {"flag", "delete", "--project P KEY", "project=", flag_delete, "Deletes a flag."},
     {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'",
         "project= env=", flag_enable,
@@ -2073,8 +2254,8 @@ static const struct command commands[] = {
         "project= env= when= variant=", flag_require,
         "Makes KEY serve its off variant in E unless PARENT is on (or off, or serves "
         "one of the variants)."},
-    {"flag", "unrequire", "--project P KEY --env E PARENT", "project= env=",
-        flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
+    {"flag", "unrequire", "--project P KEY --env E PARENT",
+        "project= env=", flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
         "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
         "group= split-stickiness= split-group= name= disabled",
@@ -2105,6 +2286,14 @@ static const struct command commands[] = {
         "project= env= ctx= all", cmd_eval,
         "Evaluates one flag (or --all) for a context: user_id, email, country, ip,\n"
         "groups=a,b, or any attribute (a number, true/false, a list a,b, a string)."},
+    {"member", "add", "--project P EMAIL --role read|write|admin", "project= role=",
+        member_add, "Shares a project with an existing user, with a role."},
+    {"member", "list", "--project P", "project=", member_list,
+        "Lists who shares a project: the owner (an admin), then the members."},
+    {"member", "role", "--project P MEMBER --role read|write|admin", "project= role=",
+        member_role, "Changes a member's role (MEMBER: an email or a user id)."},
+    {"member", "remove", "--project P MEMBER", "project=", member_remove,
+        "Removes a member (a member may remove themselves)."},
     {"key", "create", "NAME --role read|write|admin [--project P]", "role= project=",
         key_create, "Creates an API key, for one project or (no --project) all."},
     {"key", "list", "[--project P]", "project=", key_list, "Lists API keys."},

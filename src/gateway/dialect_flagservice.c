@@ -486,6 +486,9 @@ project_list(vx_gw_req *r)
 
 	if (!need_user(r))
 		return;
+	/* "Projects the user owns", as the document says: shared projects
+	 * (docs/teams.md) are reachable by id, not listed here. */
+	in.owned_only = true;
 	if (vx_list_projects_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -1088,45 +1091,6 @@ rule_delete(vx_gw_req *r)
 
 /* ---- SDK ---- */
 
-static int
-custom_attributes(vx_gw_req *r, const cJSON *obj, Vexil__V1__EvalContext *ctx)
-{
-	int n = cJSON_GetArraySize(obj);
-	Vexil__V1__EvalContext__AttributesEntry **ents, *ent;
-	Vexil__V1__AttrValue *val;
-	const cJSON *v;
-	size_t i = 0;
-	int rc;
-
-	if (n > MAX_CUSTOM_ATTRS)
-		return vx_gw_json_refuse(r, "custom_attributes",
-		    "custom_attributes has more than %d entries", MAX_CUSTOM_ATTRS);
-	if (n == 0)
-		return 0;
-	if ((ents = vx_arena_alloc(r->arena, (size_t)n * sizeof(*ents))) == NULL)
-		return vx_gw_json_refuse(r, NULL, "out of memory");
-	cJSON_ArrayForEach(v, obj)
-	{
-		ent = vx_arena_alloc(r->arena, sizeof(*ent));
-		val = vx_arena_alloc(r->arena, sizeof(*val));
-		if (ent == NULL || val == NULL)
-			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if ((rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM)
-			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if (rc != 0)
-			return vx_gw_json_refuse(r, "custom_attributes",
-			    "custom_attributes.%.64s must be a string, number, boolean or list "
-			    "of strings", v->string);
-		vexil__v1__eval_context__attributes_entry__init(ent);
-		ent->key = v->string;
-		ent->value = val;
-		ents[i++] = ent;
-	}
-	ctx->attributes = ents;
-	ctx->n_attributes = i;
-	return 0;
-}
-
 static const char *
 reason_name(const char *core)
 {
@@ -1168,8 +1132,10 @@ sdk_evaluate(vx_gw_req *r)
 	    vx_gw_json_string(r, b, "user_email", &email) < 0 ||
 	    vx_gw_json_object(r, b, "custom_attributes", &custom) < 0 ||
 	    (u == 0 && vx_gw_json_refuse(r, "user_id", "user_id is required")) ||
-	    (*user_id == '\0' && vx_gw_json_refuse(r, "user_id", "user_id is required")) ||
-	    (custom && custom_attributes(r, custom, &ctx) != 0)) {
+	    (*user_id == '\0' &&
+	        vx_gw_json_refuse(r, "user_id", "user_id is required")) ||
+	    (custom && vx_gw_json_attrs(r, custom, "custom_attributes", NULL,
+	                   MAX_CUSTOM_ATTRS, &ctx) != 0)) {
 		fail_input(r);
 		return;
 	}

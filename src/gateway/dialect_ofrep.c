@@ -110,7 +110,7 @@ static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *msg = st->message[0] ? st->message : vx_code_name(st->code);
-	int status = vx_gw_http_status(st->code);
+	int status = vx_gw_call_status(st);
 
 	/* A key the core will not take (too long, bad characters) names no flag
 	 * either. */
@@ -208,35 +208,9 @@ context_groups(vx_gw_req *r, const cJSON *v, Vexil__V1__EvalContext *ctx)
 	return 0;
 }
 
-static int
-context_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__EvalContext *ctx)
-{
-	Vexil__V1__EvalContext__AttributesEntry *ent;
-	Vexil__V1__AttrValue *val;
-	int rc;
-
-	if (ctx->n_attributes == MAX_ATTRS) {
-		failure(r, 400, "INVALID_CONTEXT", "context has more than %d attributes",
-		    MAX_ATTRS);
-		return -1;
-	}
-	ent = vx_arena_alloc(r->arena, sizeof(*ent));
-	val = vx_arena_alloc(r->arena, sizeof(*val));
-	if (ent == NULL || val == NULL || (rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM) {
-		write_error(r, 500, NULL, "out of memory");
-		return -1;
-	}
-	if (rc != 0) {
-		failure(r, 400, "INVALID_CONTEXT", "context.%.64s must be a string, number, "
-		    "boolean or list of strings", v->string);
-		return -1;
-	}
-	vexil__v1__eval_context__attributes_entry__init(ent);
-	ent->key = v->string;
-	ent->value = val;
-	ctx->attributes[ctx->n_attributes++] = ent;
-	return 0;
-}
+/* The context members read above; every other one is an attribute. */
+static const char *const context_named[] = {
+    "targetingKey", "environment", "email", "country", "ip", "groups", NULL};
 
 /*
  * Reads {"context": {...}} into ctx and picks the environment (bound: ""
@@ -261,11 +235,6 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 		failure(r, 400, "INVALID_CONTEXT", "context must be an object");
 		return -1;
 	}
-	ctx->attributes = vx_arena_alloc(r->arena, MAX_ATTRS * sizeof(*ctx->attributes));
-	if (ctx->attributes == NULL) {
-		write_error(r, 500, NULL, "out of memory");
-		return -1;
-	}
 	for (v = c ? c->child : NULL; v && rc == 0; v = v->next) {
 		if (cJSON_IsNull(v))
 			continue;
@@ -281,11 +250,13 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 			rc = context_string(r, v, &ctx->ip);
 		else if (strcmp(v->string, "groups") == 0)
 			rc = context_groups(r, v, ctx);
-		else
-			rc = context_attr(r, v, ctx);
 	}
 	if (rc != 0)
 		return -1;
+	if (c && vx_gw_json_attrs(r, c, "context", context_named, MAX_ATTRS, ctx) != 0) {
+		failure(r, 400, "INVALID_CONTEXT", "%s", r->err_msg);
+		return -1;
+	}
 	t->env = env ? env : "";
 	if (bound && t->env[0] == '\0') {
 		failure(r, 400, "INVALID_CONTEXT", "no environment: this key is not bound to "
@@ -297,17 +268,71 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 
 /* ---- results ---- */
 
+/* Whether s is a JSON number as RFC 8259 writes one (no sign +, no
+ * leading zeros, no spaces). */
+static bool
+json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		s += strspn(s, "0123456789");
+	else
+		return false;
+	if (*s == '.') {
+		if (!(s[1] >= '0' && s[1] <= '9'))
+			return false;
+		s += 1 + strspn(s + 1, "0123456789");
+	}
+	if (*s == 'e' || *s == 'E') {
+		s += (s[1] == '+' || s[1] == '-') ? 2 : 1;
+		if (!(*s >= '0' && *s <= '9'))
+			return false;
+		s += strspn(s, "0123456789");
+	}
+	return *s == '\0';
+}
+
+/*
+ * The flag's own metadata (text values) as OFREP's metadata object: a
+ * value that is a JSON number, true or false is sent as that type, any
+ * other as a string; a flag without metadata has {}.
+ */
+static bool
+put_metadata(cJSON *o, const Vexil__V1__EvaluationResult *e)
+{
+	cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+
+	for (size_t i = 0; md && i < e->n_metadata; i++) {
+		const char *k = e->metadata[i]->key, *v = e->metadata[i]->value;
+		cJSON *item = json_number(v) ? cJSON_CreateNumber(strtod(v, NULL))
+		              : strcmp(v, "true") == 0  ? cJSON_CreateTrue()
+		              : strcmp(v, "false") == 0 ? cJSON_CreateFalse()
+		                                        : cJSON_CreateString(v);
+		if (item == NULL || !cJSON_AddItemToObject(md, k, item)) {
+			cJSON_Delete(item);
+			return false;
+		}
+	}
+	return md != NULL;
+}
+
 /*
  * One flag's result as the document's evaluationSuccess or
  * evaluationFailure; *status is what the single-flag endpoint answers
- * with it (200, 400 or 404). NULL when out of memory.
+ * with it (200, 400 or 404). A disabled flag that serves the caller's
+ * default (Flag.disabled_serves_default, flagd's meaning) has no value and
+ * no variant. NULL when out of memory.
  */
 static cJSON *
-result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *status)
+result_json(const Vexil__V1__EvaluationResult *e, int *status)
 {
 	const char *reason = e->reason, *code = NULL;
+	bool no_value = strcmp(reason, "DISABLED") == 0 && e->value[0] == '\0';
 	char details[256];
-	cJSON *o = cJSON_CreateObject(), *value = NULL, *md;
+	cJSON *o = cJSON_CreateObject(), *value = NULL;
 	bool ok = o != NULL;
 
 	*status = 200;
@@ -315,7 +340,7 @@ result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *s
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
-	} else if ((value = cJSON_Parse(e->value)) == NULL) {
+	} else if (!no_value && (value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
 		snprintf(details, sizeof(details), "flag %.128s has a stored value that is "
@@ -329,19 +354,24 @@ result_json(const Vexil__V1__EvaluationResult *e, const struct target *t, int *s
 			    cJSON_AddStringToObject(o, "errorDetails", details) != NULL;
 		return vx_gw_json_done(o, ok);
 	}
-	if (ok) {
+	if (ok && value) {
 		cJSON_AddItemToObject(o, "value", value);
 		value = NULL;
-		ok = cJSON_AddStringToObject(o, "variant", e->variant) != NULL &&
-		    cJSON_AddStringToObject(o, "reason", reason) != NULL &&
-		    (md = cJSON_AddObjectToObject(o, "metadata")) != NULL &&
-		    cJSON_AddStringToObject(md, "environment",
-		        e->environment[0] ? e->environment : t->env) != NULL &&
-		    (e->rule_id == 0 ||
-		        cJSON_AddNumberToObject(md, "ruleId", (double)e->rule_id) != NULL);
+		ok = cJSON_AddStringToObject(o, "variant", e->variant) != NULL;
 	}
+	ok = ok && cJSON_AddStringToObject(o, "reason", reason) != NULL &&
+	     put_metadata(o, e);
 	cJSON_Delete(value);
 	return vx_gw_json_done(o, ok);
+}
+
+/* The environment evaluated, as a response header (OFREP's metadata is
+ * the flag's own). */
+static void
+put_environment(vx_gw_req *r, const char *env)
+{
+	if (env && *env)
+		(void)vx_gw_set_header(r, "Vexil-Environment", "%s", env);
 }
 
 /* ---- single flag ---- */
@@ -370,7 +400,11 @@ evaluate_flag(vx_gw_req *r)
 		return;
 	}
 	vx_gw_metrics_eval(out->reason);
-	o = result_json(out, &t, &status);
+	o = result_json(out, &status);
+	put_environment(r, out->environment[0] ? out->environment : t.env);
+	if (out->rule_id)
+		(void)vx_gw_set_header(
+		    r, "Vexil-Rule-Id", "%llu", (unsigned long long)out->rule_id);
 	vx_gw_reply_json(r, status, o);
 }
 
@@ -479,7 +513,8 @@ evaluate_all(vx_gw_req *r)
 	ok = flags != NULL;
 	for (size_t i = 0; ok && i < out->n_results; i++)
 		if (out->results[i])
-			ok = vx_gw_json_append(flags, result_json(out->results[i], &t, &status));
+			ok = vx_gw_json_append(
+			    flags, result_json(out->results[i], &status));
 	/* The tag covers the evaluated flags: the same answer for the same
 	 * context is the same tag, whatever else changed in the project. */
 	if (!ok || (text = cJSON_PrintUnformatted(flags)) == NULL) {
@@ -490,6 +525,10 @@ evaluate_all(vx_gw_req *r)
 	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text));
 	free(text);
 	(void)vx_gw_set_header(r, "ETag", "%s", etag);
+	put_environment(
+	    r, out->n_results && out->results[0] && *out->results[0]->environment
+	           ? out->results[0]->environment
+	           : t.env);
 	if (etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
 		cJSON_Delete(o);
 		vx_gw_reply_empty(r, 304);

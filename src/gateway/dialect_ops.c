@@ -3,7 +3,8 @@
  *
  * /metrics answers in Prometheus's text format (0.0.4): everything the
  * registry holds (metrics.h: HTTP requests, evaluations, event streams,
- * core calls) and, when the gateway has a --metrics-key, vexild's own
+ * core calls), the edge's counters (edge.h, vx_gw_edge_counters_get) and,
+ * when the gateway has a --metrics-key, vexild's own
  * figures from OpsService/GetStats, one core call per scrape. With
  * --metrics-token a scrape must send "Authorization: Bearer <token>".
  *
@@ -24,6 +25,7 @@
 
 #include "eval/eval.h"
 #include "gateway/dialects.h"
+#include "gateway/edge.h"
 #include "gateway/metrics.h"
 #include "gateway/rpc.h"
 
@@ -63,7 +65,7 @@ ops_error(vx_gw_req *r, int status, const char *field, const char *message)
 
 struct core {
 	const Vexil__V1__CoreStats *s; /* NULL: not fetched */
-	const char *why;               /* why not, when a fetch failed */
+	vx_gw_edge_counters edge;      /* this gateway's edge (edge.h) */
 };
 
 static void
@@ -82,6 +84,23 @@ render_core(vx_gw_mbuf *b, void *arg)
 	figure(b, "vexil_gateway_regex_budget_exhausted_total", "counter",
 	    "Regex matches in this gateway's evaluations that ran out of their budget",
 	    vx_eval_match_budget_exhausted());
+	figure(b, "vexil_edge_evaluations_total", "counter",
+	    "Evaluations the edge answered from a live snapshot", c->edge.evaluations);
+	figure(b, "vexil_edge_behind_total", "counter",
+	    "Evaluations sent to vexild while a snapshot caught up", c->edge.behind);
+	figure(b, "vexil_edge_key_lookups_total", "counter",
+	    "Credentials the edge asked vexild about (Admit)", c->edge.key_lookups);
+	figure(b, "vexil_edge_admitted_total", "counter",
+	    "Requests the edge admitted from its credential cache", c->edge.admitted);
+	figure(b, "vexil_edge_leases_total", "counter",
+	    "Rate-limit token leases asked of vexild (LeaseTokens)", c->edge.leases);
+	figure(b, "vexil_edge_records_dropped_total", "counter",
+	    "Evaluation records the edge dropped before vexild got them",
+	    c->edge.records_dropped);
+	figure(b, "vexil_edge_snapshots", "gauge", "Live snapshots the edge holds",
+	    c->edge.snapshots);
+	figure(b, "vexil_edge_snapshots_stale", "gauge",
+	    "Snapshots kept while vexild is out of reach", c->edge.stale);
 	vx_gw_metrics_head(b, "vexil_core_up", "gauge",
 	    "1 when this scrape read vexild's figures (needs --metrics-key)");
 	vx_gw_mbuf_printf(b, "vexil_core_up %d\n", s != NULL);
@@ -174,6 +193,7 @@ metrics(vx_gw_req *r)
 			vx_log(VX_LOG_WARN, "metrics: vexild's figures: %s: %s",
 			    vx_code_name(st.code), st.message);
 	}
+	vx_gw_edge_counters_get(r->rpc->edge, &c.edge);
 	if (vx_gw_metrics_render(render_core, &c, &text, &len) != 0) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return;

@@ -61,6 +61,7 @@ code_name(int status)
 	case 501: return "not_implemented";
 	case 503: return "unavailable";
 	case 504: return "timeout";
+	case 507: return "insufficient_storage";
 	default: return status >= 500 ? "internal_error" : "invalid_request";
 	}
 }
@@ -127,7 +128,7 @@ fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *field = st->field[0] ? body_field(st->field) : NULL;
 
-	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
+	write_error(r, vx_gw_call_status(st), field, st->constraint,
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
 
@@ -1073,15 +1074,14 @@ sdk_config(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
-/* user {id, email, groups, country, ip, ...}: the rest become attributes. */
+/* user {id, email, groups, country, ip, ...}: the rest become attributes
+ * (a nested object's members by their dotted path). */
 static int
 read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
 {
-	int n = cJSON_GetArraySize(u);
-	Vexil__V1__EvalContext__AttributesEntry **ents;
+	static const char *const named[] = {
+	    "id", "email", "country", "ip", "groups", NULL};
 	const char *s;
-	const cJSON *v;
-	size_t i = 0;
 	int rc;
 
 	if ((rc = vx_gw_json_string(r, u, "id", &s)) < 0)
@@ -1099,35 +1099,7 @@ read_user(vx_gw_req *r, const cJSON *u, Vexil__V1__EvalContext *ctx)
 	if (json_strings(r, u, "groups", &ctx->groups, &ctx->n_groups) < 0)
 		return vx_gw_json_refuse(r, "user.groups", "user.groups must be an array of "
 		    "strings");
-	if (n > MAX_LIST)
-		return vx_gw_json_refuse(r, "user", "user has more than %d fields", MAX_LIST);
-	if ((ents = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*ents))) == NULL)
-		return vx_gw_json_refuse(r, NULL, "out of memory");
-	cJSON_ArrayForEach(v, u)
-	{
-		Vexil__V1__EvalContext__AttributesEntry *ent;
-		Vexil__V1__AttrValue *val;
-		if (strcmp(v->string, "id") == 0 || strcmp(v->string, "email") == 0 ||
-		    strcmp(v->string, "country") == 0 || strcmp(v->string, "ip") == 0 ||
-		    strcmp(v->string, "groups") == 0 || cJSON_IsNull(v))
-			continue;
-		ent = vx_arena_alloc(r->arena, sizeof(*ent));
-		val = vx_arena_alloc(r->arena, sizeof(*val));
-		if (ent == NULL || val == NULL)
-			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if ((rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM)
-			return vx_gw_json_refuse(r, NULL, "out of memory");
-		if (rc != 0)
-			return vx_gw_json_refuse(r, "user", "user.%.64s must be a string, number, "
-			    "boolean or list of strings", v->string);
-		vexil__v1__eval_context__attributes_entry__init(ent);
-		ent->key = v->string;
-		ent->value = val;
-		ents[i++] = ent;
-	}
-	ctx->attributes = ents;
-	ctx->n_attributes = i;
-	return 0;
+	return vx_gw_json_attrs(r, u, "user", named, MAX_LIST, ctx);
 }
 
 static void
@@ -1180,9 +1152,10 @@ sdk_evaluate(vx_gw_req *r)
 		if (res == NULL)
 			continue;
 		/* The served value in the flag's type: a boolean flag's true or
-		 * false, a string flag's "blue". */
-		if ((v = cJSON_Parse(res->value)) == NULL ||
-		    !cJSON_AddItemToObject(flags, res->flag_key, v)) {
+		 * false, a string flag's "blue"; null for a disabled flag that
+		 * serves the caller's default. */
+		v = *res->value ? cJSON_Parse(res->value) : cJSON_CreateNull();
+		if (v == NULL || !cJSON_AddItemToObject(flags, res->flag_key, v)) {
 			cJSON_Delete(v);
 			cJSON_Delete(flags);
 			flags = NULL;

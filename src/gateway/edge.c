@@ -1,20 +1,23 @@
 /*
  * Vexil gateway — edge evaluation: see edge.h.
  *
- * Three parts, each with its own lock:
+ * Four parts, each with its own lock, and two threads:
  *  - the snapshot table (a read-write lock; lookups take it shared): a
  *    small array scanned linearly, as the router does, since it holds at
  *    most max_snapshots entries. An entry is reference-counted; removing
  *    it (eviction, idle, a notice) moves it to the graveyard, and only the
- *    edge's own thread stops a watch, once no request holds it, so no
+ *    housekeeping thread stops a watch, once no request holds it, so no
  *    request ever waits for a watch thread to end;
- *  - the credential cache (a mutex): direct-mapped by the credential's
- *    BLAKE2b-256 hash, positive answers only. An epoch bumped by every
- *    invalidation keeps an Admit that raced with a revocation from
+ *  - the credential cache (a mutex): direct-mapped by the BLAKE2b-256
+ *    hash of the key's secret, positive answers only. An epoch bumped by
+ *    every invalidation keeps an Admit that raced with a revocation from
  *    filling the cache with what it learnt before it;
+ *  - the API keys' leased rate-limit tokens (a mutex), by key id;
  *  - the notice thread: one SUB socket on every project's topic, which
- *    drops credentials and snapshots as changes require and sweeps idle
- *    snapshots and the graveyard.
+ *    drops credentials and snapshots as changes require. It makes no
+ *    core call, so a revocation is applied the moment its notice
+ *    arrives; the housekeeping thread sends the record batches and sweeps
+ *    idle snapshots and the graveyard every FLUSH_MS.
  */
 #include "gateway/edge.h"
 
@@ -39,13 +42,44 @@
 #define REC_CAP 4096 /* evaluation records buffered per snapshot */
 #define FLUSH_MS 100 /* how often they are sent */
 
+#define LEASE_SLOTS 1024 /* a power of two */
+#define LEASE_SHARE 20   /* a lease is this fraction of the limit */
+#define LOCAL_WINDOW                                                                     \
+	60000 /* vexild's window (handlers_auth.c), kept alone                           \
+	       * while vexild is out of reach */
+
+/* The principal a credential resolves to: what Admit said of it. */
+struct who {
+	bool sdk;            /* an SDK key, else an API key */
+	uint64_t id;         /* the key's id */
+	uint64_t project_id; /* 0: every project */
+	int role;            /* Vexil__V1__Role */
+	char env[ENV_MAX];   /* the bound environment, or "" */
+};
+
 struct key_ent {
 	bool used;
-	uint8_t hash[32];
-	bool sdk;            /* an SDK key, else an API key */
-	uint64_t project_id; /* 0: every project */
-	char env[ENV_MAX];   /* the bound environment, or "" */
+	uint8_t hash[32]; /* of the secret, as vexild stores it */
+	struct who who;
 	int64_t expires_at;
+};
+
+/*
+ * An API key's rate-limit tokens leased from vexild (LeaseTokens), spent
+ * here one per request. Keyed by key id, not credential: a notice drops
+ * the credential (so the next request is admitted by vexild again) but
+ * the tokens already taken from the window stay spendable.
+ */
+struct lease {
+	uint64_t id;         /* the API key's; 0: free */
+	uint32_t limit;      /* per window; 0: unlimited */
+	uint32_t tokens;     /* leased and not spent */
+	uint32_t vremaining; /* what vexild's window had left at the last grant */
+	int64_t reset_at;    /* the window's end, unix ms (for the headers) */
+	int64_t valid_until; /* monotonic ms: the tokens end with the window */
+	bool spent;          /* vexild granted none: 429 until valid_until */
+	int64_t local_start; /* the window kept alone while vexild is away */
+	uint32_t local_used;
 };
 
 /* One evaluation answered here, for vexild's counts and recent log (the
@@ -92,23 +126,22 @@ struct vx_gw_edge {
 	struct key_ent *keys;
 	uint64_t epoch;
 
+	pthread_mutex_t llock;
+	struct lease *leases;
+
 	nng_socket sub;
-	pthread_t thread;
-	bool started;
+	pthread_t thread, keeper;
+	bool started, keeping;
+	pthread_mutex_t wake_lock; /* wakes the keeper to stop */
+	pthread_cond_t wake;
 	atomic_bool stop;
 	atomic_uint_fast64_t served, misses;
+	atomic_uint_fast64_t admitted, leased; /* API-key admissions here; lease calls */
 	atomic_uint_fast64_t behind;      /* answered by the core: a watch was behind */
 	atomic_uint_fast64_t rec_dropped; /* records vexild never got */
 	int64_t flushed_at;
 	atomic_int pipes; /* connections to vexild's PUB socket */
 	atomic_bool ever; /* there was one */
-};
-
-/* The principal a credential resolves to. */
-struct who {
-	bool sdk;
-	uint64_t project_id;
-	char env[ENV_MAX];
 };
 
 /* ---- vexild's reachability ---- */
@@ -124,7 +157,7 @@ down(vx_gw_edge *e)
 	return atomic_load(&e->ever) && atomic_load(&e->pipes) == 0;
 }
 
-static void keys_drop(vx_gw_edge *e, uint64_t project_id);
+static void keys_expire(vx_gw_edge *e);
 
 static void
 on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -140,10 +173,12 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	/* Back after an outage (perhaps a restarted vexild): the notices
-	 * missed meanwhile may have revoked keys, so forget them all. The
-	 * watches catch up on their own. */
+	 * missed meanwhile may have revoked keys, so every key is asked about
+	 * again at its next use; until vexild can answer (the core
+	 * connection may redial later than this one) it is served as during
+	 * the outage. The watches catch up on their own. */
 	if (atomic_exchange(&e->ever, true))
-		keys_drop(e, 0);
+		keys_expire(e);
 	atomic_fetch_add(&e->pipes, 1);
 }
 
@@ -157,6 +192,24 @@ unavailable(vx_status *st)
 }
 
 /* ---- credentials ---- */
+
+/*
+ * The hash of an SDK or API key credential ("SdkKey <key>", "ApiKey
+ * <key>"): BLAKE2b-256 of the secret alone, the form vexild stores and
+ * looks keys up by (auth.c vx_auth_hash). -1 for any other credential.
+ */
+static int
+key_hash(const char *credential, bool *sdk, uint8_t hash[32])
+{
+	if (credential == NULL)
+		return -1;
+	*sdk = strncmp(credential, "SdkKey ", 7) == 0;
+	if (!*sdk && strncmp(credential, "ApiKey ", 7) != 0)
+		return -1;
+	crypto_generichash(
+	    hash, 32, (const uint8_t *)credential + 7, strlen(credential + 7), NULL, 0);
+	return 0;
+}
 
 static struct key_ent *
 key_slot(vx_gw_edge *e, const uint8_t hash[32])
@@ -176,10 +229,44 @@ keys_drop(vx_gw_edge *e, uint64_t project_id)
 	e->epoch++;
 	for (size_t i = 0; i < KEY_SLOTS; i++)
 		if (e->keys[i].used &&
-		    (project_id == 0 || e->keys[i].project_id == project_id ||
-		        e->keys[i].project_id == 0))
+		    (project_id == 0 || e->keys[i].who.project_id == project_id ||
+		        e->keys[i].who.project_id == 0))
 			e->keys[i].used = false;
 	pthread_mutex_unlock(&e->klock);
+}
+
+/* Makes every cached credential expired (not dropped: see lookup). */
+static void
+keys_expire(vx_gw_edge *e)
+{
+	pthread_mutex_lock(&e->klock);
+	e->epoch++;
+	for (size_t i = 0; i < KEY_SLOTS; i++)
+		e->keys[i].expires_at = 0;
+	pthread_mutex_unlock(&e->klock);
+}
+
+/*
+ * The cached principal of the key with this hash and kind: 0 with *who
+ * while fresh; 1 with *who once expired (still good while vexild is out
+ * of reach: a notice, not the TTL, drops a revoked key); -1 with *epoch,
+ * the epoch to cache an answer under, when there is none.
+ */
+static int
+lookup(vx_gw_edge *e, const uint8_t hash[32], bool sdk, int64_t now, struct who *who,
+    uint64_t *epoch)
+{
+	struct key_ent *k = key_slot(e, hash);
+	int rc = -1;
+
+	pthread_mutex_lock(&e->klock);
+	if (k->used && k->who.sdk == sdk && sodium_memcmp(k->hash, hash, 32) == 0) {
+		*who = k->who;
+		rc = now < k->expires_at ? 0 : 1;
+	}
+	*epoch = e->epoch;
+	pthread_mutex_unlock(&e->klock);
+	return rc;
 }
 
 /*
@@ -197,15 +284,15 @@ learn(vx_gw_edge *e, const uint8_t hash[32], bool sdk, const Vexil__V1__AdmitRep
 	    strlen(out->environment) >= ENV_MAX)
 		return -1;
 	who->sdk = sdk;
+	who->id = out->id;
 	who->project_id = out->project_id;
+	who->role = (int)out->role;
 	snprintf(who->env, sizeof(who->env), "%s", out->environment);
 	pthread_mutex_lock(&e->klock);
 	if (epoch == e->epoch) {
 		k->used = true;
 		memcpy(k->hash, hash, 32);
-		k->sdk = who->sdk;
-		k->project_id = who->project_id;
-		memcpy(k->env, who->env, sizeof(k->env));
+		k->who = *who;
 		k->expires_at = now + e->o.key_ttl_ms;
 	}
 	pthread_mutex_unlock(&e->klock);
@@ -223,43 +310,25 @@ resolve(vx_gw_edge *e, vx_gw_req *r, struct who *who)
 {
 	Vexil__V1__AdmitRequest in = VEXIL__V1__ADMIT_REQUEST__INIT;
 	Vexil__V1__AdmitReply *out;
-	struct key_ent *k;
 	uint8_t hash[32];
 	int64_t now = vx_now_ms();
 	uint64_t epoch;
-	bool expired = false, sdk;
+	bool sdk;
 	vx_status st;
-	int rc;
+	int rc, found;
 
-	if (r->credential == NULL)
+	if (key_hash(r->credential, &sdk, hash) != 0)
 		return -1;
-	sdk = strncmp(r->credential, "SdkKey ", 7) == 0;
-	if (!sdk && strncmp(r->credential, "ApiKey ", 7) != 0)
-		return -1;
-	crypto_generichash(hash, sizeof(hash), (const uint8_t *)r->credential,
-	    strlen(r->credential), NULL, 0);
-	k = key_slot(e, hash);
-	pthread_mutex_lock(&e->klock);
-	if (k->used && sodium_memcmp(k->hash, hash, sizeof(hash)) == 0) {
-		who->sdk = k->sdk;
-		who->project_id = k->project_id;
-		memcpy(who->env, k->env, sizeof(who->env));
-		expired = now >= k->expires_at;
-		if (!expired) {
-			pthread_mutex_unlock(&e->klock);
-			return 0;
-		}
-	}
-	epoch = e->epoch;
-	pthread_mutex_unlock(&e->klock);
+	if ((found = lookup(e, hash, sdk, now, who, &epoch)) == 0)
+		return 0;
 	if (down(e))
-		return expired ? 0 : -1;
+		return found == 1 ? 0 : -1;
 
 	atomic_fetch_add(&e->misses, 1);
 	rc = vx_admit_as(e->client, VX_GW_OPTS(r), &in, &out, &st);
 	if (rc != 0)
-		return expired && (st.code == VEXIL__V1__CODE__UNAVAILABLE ||
-		                      st.code == VEXIL__V1__CODE__DEADLINE_EXCEEDED)
+		return found == 1 && (st.code == VEXIL__V1__CODE__UNAVAILABLE ||
+		                         st.code == VEXIL__V1__CODE__DEADLINE_EXCEEDED)
 		           ? 0
 		           : -1;
 	if (out->rate && out->rate->limited) /* the dialect's own Admit says 429 */
@@ -280,6 +349,175 @@ vx_gw_edge_epoch(vx_gw_edge *e)
 	return epoch;
 }
 
+/* ---- the rate limit: tokens leased from vexild ---- */
+
+static int64_t
+mono_ms(void)
+{
+	return (int64_t)(vx_mono_ns() / 1000000);
+}
+
+static struct lease *
+lease_slot(vx_gw_edge *e, uint64_t id)
+{
+	return &e->leases[(id * 0x9E3779B97F4A7C15ull >> 40) & (LEASE_SLOTS - 1)];
+}
+
+/* l as the key id's, its old tokens (another key's, or of a window that
+ * has ended) forgotten. Under llock. */
+static void
+lease_own(struct lease *l, uint64_t id, int64_t now)
+{
+	if (l->id == id && now < l->valid_until)
+		return;
+	if (l->id != id) {
+		memset(l, 0, sizeof(*l));
+		l->id = id;
+	}
+	l->tokens = 0;
+	l->spent = false;
+}
+
+/* Spends one of l's tokens into rate; false when there is none. Under
+ * llock. */
+static bool
+lease_spend(struct lease *l, int64_t now, Vexil__V1__RateLimit *rate)
+{
+	if (l->id == 0 || now >= l->valid_until)
+		return false;
+	rate->limit = l->limit;
+	if (l->limit == 0)
+		return true;
+	if (l->tokens == 0 && !l->spent)
+		return false;
+	if (l->tokens > 0)
+		l->tokens--;
+	else
+		rate->limited = true;
+	rate->remaining = l->vremaining + l->tokens;
+	rate->reset_at = l->reset_at;
+	return true;
+}
+
+/*
+ * While vexild is out of reach nothing can be leased: each gateway keeps
+ * the key's window alone, with the last limit vexild named (so N
+ * gateways admit up to N times the limit until it is back). Under llock.
+ */
+static void
+lease_alone(struct lease *l, int64_t now, Vexil__V1__RateLimit *rate)
+{
+	rate->limit = l->limit;
+	if (l->limit == 0)
+		return;
+	if (l->local_start == 0 || now - l->local_start >= LOCAL_WINDOW) {
+		l->local_start = now;
+		l->local_used = 0;
+	}
+	if (l->local_used < l->limit)
+		l->local_used++;
+	else
+		rate->limited = true;
+	rate->remaining = l->limit - l->local_used;
+	rate->reset_at = vx_now_ms() + (l->local_start + LOCAL_WINDOW - now);
+}
+
+/*
+ * Takes one request of API key id's limit into rate: a leased token, or
+ * a new lease (one LeaseTokens call for LEASE_SHARE-th of the limit),
+ * with r's credential. 0; -1 when vexild refused the credential (the
+ * caller's Admit gives the exact answer).
+ */
+static int
+lease_take(vx_gw_edge *e, vx_gw_req *r, uint64_t id, Vexil__V1__RateLimit *rate)
+{
+	Vexil__V1__LeaseTokensRequest in = VEXIL__V1__LEASE_TOKENS_REQUEST__INIT;
+	Vexil__V1__LeaseTokensReply *out;
+	struct lease *l = lease_slot(e, id);
+	int64_t sent = mono_ms();
+	bool ok;
+	vx_status st;
+	int rc;
+
+	pthread_mutex_lock(&e->llock);
+	ok = l->id == id && lease_spend(l, sent, rate);
+	in.want = l->id == id && l->limit > LEASE_SHARE ? l->limit / LEASE_SHARE : 1;
+	if (in.want > 1000)
+		in.want = 1000;
+	if (!ok && l->id == id && down(e)) {
+		lease_alone(l, sent, rate);
+		ok = true;
+	}
+	pthread_mutex_unlock(&e->llock);
+	if (ok)
+		return 0;
+
+	atomic_fetch_add(&e->leased, 1);
+	rc = vx_lease_tokens_as(e->client, VX_GW_OPTS(r), &in, &out, &st);
+	pthread_mutex_lock(&e->llock);
+	if (rc != 0) {
+		if (l->id == id && (st.code == VEXIL__V1__CODE__UNAVAILABLE ||
+		                       st.code == VEXIL__V1__CODE__DEADLINE_EXCEEDED)) {
+			lease_alone(l, mono_ms(), rate);
+			rc = 0;
+		}
+		pthread_mutex_unlock(&e->llock);
+		return rc == 0 ? 0 : -1;
+	}
+	lease_own(l, id, sent);
+	l->limit = out->limit;
+	l->vremaining = out->remaining;
+	l->reset_at = out->reset_at;
+	/* From when the call was sent: vexild's window ends no sooner. An
+	 * unlimited key asks again after the credential TTL. */
+	l->valid_until = sent + (out->limit ? (int64_t)out->valid_ms : e->o.key_ttl_ms);
+	l->tokens += out->granted;
+	l->spent = out->limit != 0 && out->granted == 0;
+	l->local_start = 0;
+	if (!lease_spend(l, sent, rate))
+		rate->limit = 0; /* a window that ended on the way: unlimited once */
+	pthread_mutex_unlock(&e->llock);
+	return 0;
+}
+
+int
+vx_gw_edge_admit(
+    vx_gw_edge *e, vx_gw_req *r, bool expired_ok, Vexil__V1__AdmitReply **out)
+{
+	static const char *const kinds[] = {"apikey", "sdkkey"};
+	Vexil__V1__AdmitReply *a;
+	Vexil__V1__RateLimit *rate;
+	struct who who;
+	uint8_t hash[32];
+	uint64_t epoch;
+	bool sdk;
+	int found;
+
+	if (e == NULL || r->arena == NULL || key_hash(r->credential, &sdk, hash) != 0)
+		return VX_ENOTFOUND;
+	found = lookup(e, hash, sdk, vx_now_ms(), &who, &epoch);
+	if (found < 0 || (found == 1 && !down(e) && !expired_ok))
+		return VX_ENOTFOUND;
+	a = vx_arena_alloc(r->arena, sizeof(*a));
+	rate = vx_arena_alloc(r->arena, sizeof(*rate));
+	if (a == NULL || rate == NULL)
+		return VX_ENOMEM;
+	vexil__v1__admit_reply__init(a);
+	vexil__v1__rate_limit__init(rate);
+	a->kind = (char *)kinds[who.sdk];
+	a->id = who.id;
+	a->project_id = who.project_id;
+	a->role = (Vexil__V1__Role)who.role;
+	if ((a->environment = vx_arena_strdup(r->arena, who.env)) == NULL)
+		return VX_ENOMEM;
+	a->rate = rate;
+	if (!who.sdk && lease_take(e, r, who.id, rate) != 0)
+		return VX_ENOTFOUND;
+	atomic_fetch_add(&e->admitted, 1);
+	*out = a;
+	return 0;
+}
+
 void
 vx_gw_edge_admitted(
     vx_gw_edge *e, const char *credential, const Vexil__V1__AdmitReply *a, uint64_t epoch)
@@ -288,14 +526,23 @@ vx_gw_edge_admitted(
 	struct who who;
 	bool sdk;
 
-	if (e == NULL || credential == NULL || a == NULL || (a->rate && a->rate->limited))
+	if (e == NULL || a == NULL || (a->rate && a->rate->limited) ||
+	    key_hash(credential, &sdk, hash) != 0 ||
+	    learn(e, hash, sdk, a, epoch, vx_now_ms(), &who) != 0 || sdk ||
+	    a->rate == NULL)
 		return;
-	sdk = strncmp(credential, "SdkKey ", 7) == 0;
-	if (!sdk && strncmp(credential, "ApiKey ", 7) != 0)
-		return;
-	crypto_generichash(
-	    hash, sizeof(hash), (const uint8_t *)credential, strlen(credential), NULL, 0);
-	(void)learn(e, hash, sdk, a, epoch, vx_now_ms(), &who);
+	/* The limit, for the first lease's size and for keeping the window
+	 * alone should vexild go away before one. */
+	pthread_mutex_lock(&e->llock);
+	{
+		struct lease *l = lease_slot(e, who.id);
+		if (l->id != who.id) {
+			memset(l, 0, sizeof(*l));
+			l->id = who.id;
+		}
+		l->limit = a->rate->limit;
+	}
+	pthread_mutex_unlock(&e->llock);
 }
 
 /*
@@ -593,7 +840,7 @@ snap_free(vx_gw_edge *e, struct snap *s)
 	free(s);
 }
 
-/* ---- the notice thread ---- */
+/* ---- the notice and housekeeping threads ---- */
 
 static void
 on_notice(vx_gw_edge *e, nng_msg *msg)
@@ -677,6 +924,8 @@ sweep(vx_gw_edge *e, bool all)
 	}
 }
 
+/* The notice thread: only what is in memory, so that a revocation is
+ * applied as soon as it arrives, never behind a core call. */
 static void *
 run(void *arg)
 {
@@ -688,9 +937,35 @@ run(void *arg)
 			on_notice(e, msg);
 			nng_msg_free(msg);
 		}
+	}
+	return NULL;
+}
+
+/* The housekeeping thread: the record batches (core calls) and stopping
+ * idle and buried watches, every FLUSH_MS. */
+static void *
+keep(void *arg)
+{
+	vx_gw_edge *e = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&e->wake_lock);
+	while (!atomic_load(&e->stop)) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += FLUSH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->wake, &e->wake_lock, &until);
+		if (atomic_load(&e->stop))
+			break;
+		pthread_mutex_unlock(&e->wake_lock);
 		sweep(e, false);
 		flush_all(e);
+		pthread_mutex_lock(&e->wake_lock);
 	}
+	pthread_mutex_unlock(&e->wake_lock);
 	return NULL;
 }
 
@@ -701,6 +976,24 @@ run(void *arg)
 static int
 copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 {
+	Vexil__V1__EvaluationResult__MetadataEntry **md = res->metadata;
+
+	if (res->n_metadata) {
+		res->metadata = vx_arena_alloc(r->arena, res->n_metadata * sizeof(*md));
+		if (res->metadata == NULL)
+			return VX_ENOMEM;
+		for (size_t i = 0; i < res->n_metadata; i++) {
+			Vexil__V1__EvaluationResult__MetadataEntry *m =
+			    vx_arena_alloc(r->arena, sizeof(*m));
+			if (m == NULL)
+				return VX_ENOMEM;
+			*m = *md[i];
+			if ((m->key = vx_arena_strdup(r->arena, m->key)) == NULL ||
+			    (m->value = vx_arena_strdup(r->arena, m->value)) == NULL)
+				return VX_ENOMEM;
+			res->metadata[i] = m;
+		}
+	}
 	return (res->flag_key = vx_arena_strdup(r->arena, res->flag_key)) != NULL &&
 	               (res->variant = vx_arena_strdup(r->arena, res->variant)) != NULL &&
 	               (res->value = vx_arena_strdup(r->arena, res->value)) != NULL &&
@@ -871,10 +1164,14 @@ vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o)
 	pthread_rwlock_init(&e->lock, NULL);
 	pthread_mutex_init(&e->starting, NULL);
 	pthread_mutex_init(&e->klock, NULL);
+	pthread_mutex_init(&e->llock, NULL);
+	pthread_mutex_init(&e->wake_lock, NULL);
+	pthread_cond_init(&e->wake, NULL);
 	if (sodium_init() < 0 || (e->rpc_url = strdup(o->rpc_url)) == NULL ||
 	    (e->sub_url = strdup(o->sub_url)) == NULL ||
 	    (e->snaps = calloc(o->max_snapshots + 1, sizeof(*e->snaps))) == NULL ||
-	    (e->keys = calloc(KEY_SLOTS, sizeof(*e->keys))) == NULL)
+	    (e->keys = calloc(KEY_SLOTS, sizeof(*e->keys))) == NULL ||
+	    (e->leases = calloc(LEASE_SLOTS, sizeof(*e->leases))) == NULL)
 		goto nomem;
 	co.timeout_ms = o->timeout_ms;
 	if (vx_client_open(&e->client, o->rpc_url, &co) != 0) {
@@ -896,6 +1193,9 @@ vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o)
 	if (pthread_create(&e->thread, NULL, run, e) != 0)
 		goto nomem;
 	e->started = true;
+	if (pthread_create(&e->keeper, NULL, keep, e) != 0)
+		goto nomem;
+	e->keeping = true;
 	*out = e;
 	return 0;
 nomem:
@@ -911,29 +1211,59 @@ vx_gw_edge_stop(vx_gw_edge *e)
 {
 	if (e == NULL)
 		return;
+	pthread_mutex_lock(&e->wake_lock);
 	atomic_store(&e->stop, true);
+	pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->wake_lock);
 	nng_close(e->sub);
 	if (e->started)
 		pthread_join(e->thread, NULL);
+	if (e->keeping)
+		pthread_join(e->keeper, NULL);
 	/* No request is in flight any more: the server stopped first. */
 	sweep(e, true);
 	vx_log(VX_LOG_INFO,
 	    "edge: answered %" PRIu64 " evaluations (%" PRIu64 " more went to vexild "
 	    "while a watch caught up), asked vexild about %" PRIu64
-	    " credentials, dropped %" PRIu64 " evaluation records",
+	    " credentials, admitted %" PRIu64 " API-key requests itself with %" PRIu64
+	    " token leases, dropped %" PRIu64 " evaluation records",
 	    (uint64_t)atomic_load(&e->served), (uint64_t)atomic_load(&e->behind),
-	    (uint64_t)atomic_load(&e->misses), (uint64_t)atomic_load(&e->rec_dropped));
+	    (uint64_t)atomic_load(&e->misses), (uint64_t)atomic_load(&e->admitted),
+	    (uint64_t)atomic_load(&e->leased), (uint64_t)atomic_load(&e->rec_dropped));
 	vx_client_close(e->client);
 	if (e->keys != NULL)
 		sodium_memzero(e->keys, KEY_SLOTS * sizeof(*e->keys));
 	free(e->keys);
+	free(e->leases);
 	free(e->snaps);
 	free(e->rpc_url);
 	free(e->sub_url);
 	pthread_rwlock_destroy(&e->lock);
 	pthread_mutex_destroy(&e->starting);
 	pthread_mutex_destroy(&e->klock);
+	pthread_mutex_destroy(&e->llock);
+	pthread_mutex_destroy(&e->wake_lock);
+	pthread_cond_destroy(&e->wake);
 	free(e);
+}
+
+void
+vx_gw_edge_counters_get(vx_gw_edge *e, vx_gw_edge_counters *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (e == NULL)
+		return;
+	c->evaluations = atomic_load(&e->served);
+	c->behind = atomic_load(&e->behind);
+	c->key_lookups = atomic_load(&e->misses);
+	c->admitted = atomic_load(&e->admitted);
+	c->leases = atomic_load(&e->leased);
+	c->records_dropped = atomic_load(&e->rec_dropped);
+	pthread_rwlock_rdlock(&e->lock);
+	c->snapshots = e->n;
+	for (size_t i = 0; i < e->n; i++)
+		c->stale += atomic_load(&e->snaps[i]->stale);
+	pthread_rwlock_unlock(&e->lock);
 }
 
 /* ---- the environment's flags ---- */

@@ -32,10 +32,14 @@
  * follows with. A watch and its batches hold that credential in memory,
  * as any libvexil client does; the credential cache holds only hashes.
  *
- * The per-key rate limit is still vexild's: the platform and OFREP
- * dialects call AuthService/Admit for every API-key request before
- * evaluating, so an API-key evaluation at the edge costs one core call
- * (an SDK-key one costs none). Leasing tokens is not done.
+ * Admission too (rpc.c vx_gw_admit, for every dialect that rate-limits):
+ * a key in the credential cache is admitted here, and an API key's
+ * request spends one of the tokens this gateway leased from vexild's
+ * window for the key (EdgeService/LeaseTokens, a twentieth of the limit
+ * per call). A window is never over-spent: tokens end with the window
+ * they were taken from. Tokens one gateway holds unspent when a window
+ * ends are lost to the others (the tolerance, docs/gateway.md). While
+ * vexild is out of reach each gateway keeps the key's window alone.
  */
 #ifndef VX_GW_EDGE_H
 #define VX_GW_EDGE_H
@@ -73,6 +77,35 @@ int vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o) VX_MUST_USE;
 uint64_t vx_gw_edge_epoch(vx_gw_edge *e);
 void vx_gw_edge_admitted(vx_gw_edge *e, const char *credential,
     const Vexil__V1__AdmitReply *a, uint64_t epoch);
+
+/*
+ * Admits r's SDK or API key from the credential cache, with no core call
+ * while the key's leased tokens last: *out (in r's arena) is what Admit
+ * would say, rate included (rate->limited: the caller answers 429). An
+ * expired entry answers only while vexild is out of reach, or with
+ * expired_ok (the caller's own Admit found vexild unreachable).
+ * @return 0; VX_ENOTFOUND when the edge cannot say (not cached, expired,
+ *         or vexild refused the lease): the caller calls AuthService/Admit
+ *         and passes its answer to vx_gw_edge_admitted(); VX_ENOMEM. e may
+ *         be NULL (VX_ENOTFOUND).
+ */
+int vx_gw_edge_admit(vx_gw_edge *e, vx_gw_req *r, bool expired_ok,
+    Vexil__V1__AdmitReply **out) VX_MUST_USE;
+
+/* What the edge has done so far, for a metrics endpoint. */
+typedef struct vx_gw_edge_counters {
+	uint64_t evaluations;     /* answered from a snapshot */
+	uint64_t behind;          /* sent to vexild while a watch caught up */
+	uint64_t key_lookups;     /* credentials asked of vexild (Admit) */
+	uint64_t admitted;        /* requests admitted from the cache */
+	uint64_t leases;          /* LeaseTokens calls */
+	uint64_t records_dropped; /* evaluation records vexild never got */
+	uint64_t snapshots;       /* live snapshots held */
+	uint64_t stale;           /* of which stale (vexild out of reach) */
+} vx_gw_edge_counters;
+
+/* Fills *c; all zero for e == NULL. */
+void vx_gw_edge_counters_get(vx_gw_edge *e, vx_gw_edge_counters *c);
 
 /* Stops every watch and the thread, and frees e. NULL is a no-op. */
 void vx_gw_edge_stop(vx_gw_edge *e);

@@ -238,8 +238,27 @@ vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name, const cJSON 
 	return 1;
 }
 
+/* An array item as list text: a string as is, a number in its shortest
+ * exact form, a boolean as true/false. NULL for anything else. */
+static char *
+list_item(vx_gw_req *r, const cJSON *e)
+{
+	char num[32];
+
+	if (cJSON_IsString(e))
+		return e->valuestring;
+	if (cJSON_IsBool(e))
+		return cJSON_IsTrue(e) ? "true" : "false";
+	if (!cJSON_IsNumber(e))
+		return NULL;
+	snprintf(num, sizeof(num), "%.15g", e->valuedouble);
+	if (strtod(num, NULL) != e->valuedouble)
+		snprintf(num, sizeof(num), "%.17g", e->valuedouble);
+	return vx_arena_strdup(r->arena, num);
+}
+
 /* A JSON value as an evaluation-context attribute: a string, number,
- * boolean or list of strings. */
+ * boolean or list of those (as text). */
 int
 vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
 {
@@ -265,9 +284,10 @@ vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
 		vexil__v1__string_list__init(l);
 		cJSON_ArrayForEach(e, v)
 		{
-			if (!cJSON_IsString(e))
+			if (!cJSON_IsString(e) && !cJSON_IsNumber(e) && !cJSON_IsBool(e))
 				return VX_EINVAL;
-			items[i++] = e->valuestring;
+			if ((items[i++] = list_item(r, e)) == NULL)
+				return VX_ENOMEM;
 		}
 		l->items = items;
 		l->n_items = i;
@@ -277,6 +297,92 @@ vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out)
 		return VX_EINVAL;
 	}
 	return 0;
+}
+
+static bool
+skipped(const char *name, const char *const *skip)
+{
+	for (; skip && *skip; skip++)
+		if (strcmp(name, *skip) == 0)
+			return true;
+	return false;
+}
+
+/* One attribute named key with v's value, after the bounds. */
+static int
+attr_add(vx_gw_req *r, const char *prefix, const char *key, const cJSON *v, size_t max,
+    Vexil__V1__EvalContext *ctx)
+{
+	Vexil__V1__EvalContext__AttributesEntry *ent;
+	Vexil__V1__AttrValue *val;
+	int rc;
+
+	if (ctx->n_attributes == max)
+		return vx_gw_json_refuse(
+		    r, prefix, "%s has more than %zu attributes", prefix, max);
+	for (size_t i = 0; i < ctx->n_attributes; i++)
+		if (strcmp(ctx->attributes[i]->key, key) == 0)
+			return vx_gw_json_refuse(
+			    r, prefix, "%s.%.128s is given twice", prefix, key);
+	ent = vx_arena_alloc(r->arena, sizeof(*ent));
+	val = vx_arena_alloc(r->arena, sizeof(*val));
+	if (ent == NULL || val == NULL || (rc = vx_gw_json_attr(r, v, val)) == VX_ENOMEM)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	if (rc != 0)
+		return vx_gw_json_refuse(r, prefix,
+		    "%s.%.128s must be a string, number, boolean, object, or list of "
+		    "strings, numbers or booleans",
+		    prefix, key);
+	vexil__v1__eval_context__attributes_entry__init(ent);
+	ent->key = (char *)key;
+	ent->value = val;
+	ctx->attributes[ctx->n_attributes++] = ent;
+	return 0;
+}
+
+static int
+attrs_walk(vx_gw_req *r, const cJSON *o, const char *path, int depth, const char *prefix,
+    const char *const *skip, size_t max, Vexil__V1__EvalContext *ctx)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, o)
+	{
+		const char *key = v->string;
+		int rc;
+
+		if (cJSON_IsNull(v) || (depth == 0 && skipped(key, skip)))
+			continue;
+		if (path && (key = vx_arena_printf(r->arena, "%s.%s", path, key)) == NULL)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		if (strlen(key) > VX_GW_ATTR_NAME_MAX)
+			return vx_gw_json_refuse(r, prefix,
+			    "%s.%.64s...: an attribute name is at most %d bytes", prefix,
+			    key, VX_GW_ATTR_NAME_MAX);
+		if (cJSON_IsObject(v)) {
+			if (depth + 1 == VX_GW_ATTR_DEPTH)
+				return vx_gw_json_refuse(r, prefix,
+				    "%s.%.128s: objects nest deeper than a name of %d "
+				    "parts",
+				    prefix, key, VX_GW_ATTR_DEPTH);
+			rc = attrs_walk(r, v, key, depth + 1, prefix, NULL, max, ctx);
+		} else {
+			rc = attr_add(r, prefix, key, v, max, ctx);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+vx_gw_json_attrs(vx_gw_req *r, const cJSON *o, const char *prefix,
+    const char *const *skip, size_t max, Vexil__V1__EvalContext *ctx)
+{
+	if (ctx->attributes == NULL && (ctx->attributes = vx_arena_alloc(r->arena,
+	                                    max * sizeof(*ctx->attributes))) == NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	return attrs_walk(r, o, NULL, 0, prefix, skip, max, ctx);
 }
 
 bool

@@ -54,10 +54,29 @@ void vx_gw_json_put_num(cJSON *o, bool *ok, const char *name, double v);
 cJSON *vx_gw_json_done(cJSON *o, bool ok);
 
 /*
- * A JSON value as an evaluation-context attribute (strings, numbers,
- * booleans, lists of strings), allocated in r's arena.
+ * A JSON value as an evaluation-context attribute (a string, number or
+ * boolean, or a list of those, kept as text), allocated in r's arena.
  * @return 0; VX_EINVAL for any other JSON type; VX_ENOMEM.
  */
 int vx_gw_json_attr(vx_gw_req *r, const cJSON *v, Vexil__V1__AttrValue *out) VX_MUST_USE;
+
+/* Bounds on the context attributes vx_gw_json_attrs() reads. */
+#define VX_GW_ATTR_DEPTH 8      /* parts of a dotted name */
+#define VX_GW_ATTR_NAME_MAX 256 /* bytes of a dotted name */
+
+/*
+ * The members of the JSON object o as evaluation-context attributes,
+ * appended to ctx->attributes (allocated for max when NULL): a string,
+ * number, boolean or list is one attribute under its name; the members
+ * of a nested object are attributes named by their dotted path
+ * ({"user": {"name": ...}} is "user.name"), up to VX_GW_ATTR_DEPTH levels.
+ * Null members, and o's own members named in skip (NULL-terminated, or
+ * NULL), are left out. A name given twice, over max attributes or any
+ * other value is refused as the readers refuse (messages name
+ * prefix.path).
+ * @return 0, or -1 after vx_gw_json_refuse().
+ */
+int vx_gw_json_attrs(vx_gw_req *r, const cJSON *o, const char *prefix,
+    const char *const *skip, size_t max, Vexil__V1__EvalContext *ctx) VX_MUST_USE;
 
 #endif

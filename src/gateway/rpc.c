@@ -20,9 +20,16 @@ vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 
 	uint64_t epoch = vx_gw_edge_epoch(r->rpc->edge);
 
-	if ((rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st)) != 0)
-		return rc;
-	vx_gw_edge_admitted(r->rpc->edge, r->credential, *out, epoch);
+	/* A key the edge knows is admitted there, against leased tokens; one
+	 * it knew before vexild went away, while vexild cannot say. */
+	if (vx_gw_edge_admit(r->rpc->edge, r, false, out) != 0) {
+		rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st);
+		if (rc != 0 && (st->code != VEXIL__V1__CODE__UNAVAILABLE ||
+		                   vx_gw_edge_admit(r->rpc->edge, r, true, out) != 0))
+			return rc;
+		if (rc == 0)
+			vx_gw_edge_admitted(r->rpc->edge, r->credential, *out, epoch);
+	}
 	if ((rate = (*out)->rate) == NULL || rate->limit == 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -17,6 +17,7 @@ vx_flagset_free(vx_flagset *fs)
 		vx_eval_flag_free(fs->flags[i].flag);
 		free(fs->flags[i].rule_ids);
 		free(fs->flags[i].key);
+		free(fs->flags[i].metadata);
 	}
 	free(fs->flags);
 	free(fs->env);
@@ -89,6 +90,40 @@ link_set(vx_flagset *fs, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Copies f's metadata into cf as result entries: one block holding the
+ * pointer array, the entries and their text. 0 or VX_ENOMEM.
+ */
+static int
+copy_metadata(const Vexil__V1__Flag *f, vx_compiled *cf)
+{
+	size_t n = f->n_metadata, text = 0;
+	Vexil__V1__EvaluationResult__MetadataEntry *ents;
+	char *p;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		text += strlen(f->metadata[i]->key) + strlen(f->metadata[i]->value) + 2;
+	cf->metadata = malloc(n * (sizeof(*cf->metadata) + sizeof(*ents)) + text);
+	if (cf->metadata == NULL)
+		return VX_ENOMEM;
+	ents = (void *)(cf->metadata + n);
+	p = (char *)(ents + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(f->metadata[i]->key) + 1;
+		size_t v = strlen(f->metadata[i]->value) + 1;
+
+		vexil__v1__evaluation_result__metadata_entry__init(&ents[i]);
+		ents[i].key = memcpy(p, f->metadata[i]->key, k);
+		ents[i].value = memcpy(p + k, f->metadata[i]->value, v);
+		p += k + v;
+		cf->metadata[i] = &ents[i];
+	}
+	cf->n_metadata = n;
+	return 0;
+}
+
 int
 vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *const *segs,
     size_t nsegs, uint64_t project_id, uint64_t revision, const char *env,
@@ -115,7 +150,9 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 		if (cfg == NULL)
 			continue; /* stored flags configure every environment */
 		cf->type = flags[i]->type;
+		cf->disabled_default = flags[i]->disabled_serves_default;
 		if ((cf->key = strdup(flags[i]->key)) == NULL ||
+		    copy_metadata(flags[i], cf) != 0 ||
 		    (cfg->n_rules && (cf->rule_ids = calloc(cfg->n_rules, 8)) == NULL))
 			goto fail_flag;
 		for (size_t j = 0; j < cfg->n_rules; j++)
@@ -136,8 +173,8 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 			if (rc == VX_EINVAL) {
 				free(cf->key);
 				free(cf->rule_ids);
-				cf->key = NULL;
-				cf->rule_ids = NULL;
+				free(cf->metadata);
+				memset(cf, 0, sizeof(*cf));
 				continue;
 			}
 		}
@@ -154,6 +191,7 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 fail_flag:
 	free(fs->flags[fs->n].key);
 	free(fs->flags[fs->n].rule_ids);
+	free(fs->flags[fs->n].metadata);
 	if (rc == 0)
 		rc = VX_ENOMEM;
 fail:
@@ -187,6 +225,7 @@ vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx
 
 	if (rc != VX_EVAL_OK && rc != VX_EVAL_ENOMEM)
 		return VX_EINTERNAL;
+	vx_compiled_disabled(cf, &res);
 	vexil__v1__evaluation_result__init(out);
 	out->flag_key = cf->key;
 	out->variant = (char *)(res.variant_key ? res.variant_key : "");
@@ -198,5 +237,17 @@ vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx
 	out->environment = fs->env;
 	out->is_static = vx_eval_flag_is_static(cf->flag);
 	out->prerequisite = (char *)(res.prereq ? res.prereq : "");
+	out->n_metadata = cf->n_metadata;
+	out->metadata = cf->metadata;
 	return 0;
+}
+
+void
+vx_compiled_disabled(const vx_compiled *cf, vx_eval_result *res)
+{
+	if (cf->disabled_default && res->reason == VX_REASON_DISABLED) {
+		res->variant = -1;
+		res->variant_key = NULL;
+		res->value = NULL;
+	}
 }

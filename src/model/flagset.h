@@ -18,6 +18,11 @@ typedef struct vx_compiled {
 	vx_eval_flag *flag;
 	Vexil__V1__FlagType type;
 	uint64_t *rule_ids;    /* by rule index, in evaluation order */
+	/* Flag.disabled_serves_default: disabled answers carry no value. */
+	bool disabled_default;
+	/* Flag.metadata, for results: one allocation (entries, then text). */
+	size_t n_metadata;
+	Vexil__V1__EvaluationResult__MetadataEntry **metadata;
 } vx_compiled;
 
 typedef struct vx_flagset {
@@ -52,10 +57,19 @@ void vx_flagset_free(vx_flagset *fs);
 const vx_compiled *vx_flagset_find(const vx_flagset *fs, const char *key);
 
 /*
+ * Where cf says a disabled flag serves the caller's default
+ * (disabled_default), takes the variant and value out of res, a DISABLED
+ * answer of cf's engine: variant -1, variant_key and value NULL.
+ */
+void vx_compiled_disabled(const vx_compiled *cf, vx_eval_result *res);
+
+/*
  * Evaluates cf, a flag of fs, for ctx and fills out as EvaluationService
  * answers: vexild's handlers and libvexil's vx_eval_local_result() (which
  * gateways answer from) both go through here, so their answers cannot
- * drift. out's strings point into fs. No allocation.
+ * drift. out's strings and metadata point into fs. No allocation. A
+ * disabled flag that serves the caller's default has an empty variant
+ * and value.
  * @return 0 (also when regexec() failed: the engine then answers as
  *         documented); VX_EINTERNAL when the engine fails.
  */

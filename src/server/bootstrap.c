@@ -217,13 +217,13 @@ user_defaults_tx(vx_wtxn *w, void *arg)
 			continue;
 		if (rc != 0)
 			return rc;
+		vx_auth_user_actor(&c.who, u->next, usr->email);
 		protobuf_c_message_free_unpacked(&usr->base, NULL);
 		rc = vx_store_project_find(txn, u->s, u->next, VX_USER_PROJECT, &pid);
 		if (rc == 0)
 			continue;
 		if (rc != VX_ENOTFOUND)
 			return rc;
-		snprintf(c.who.actor, sizeof(c.who.actor), "user:%llu", (unsigned long long)u->next);
 		if ((rc = vx_project_create(w, &c, VX_USER_PROJECT, VX_USER_PROJECT_DESC, u->next,
 			 &p)) != 0)
 			return rc;

@@ -5,7 +5,9 @@
  * window per key, kept here in memory, so every gateway in front of this
  * vexild shares it). SDK keys and users are not limited here. An admitted
  * request over the limit is answered OK with rate.limited set, so that the
- * gateway can still send the X-RateLimit-* headers with its 429.
+ * gateway can still send the X-RateLimit-* headers with its 429. Gateways
+ * that evaluate at the edge take the same windows in blocks
+ * (EdgeService/LeaseTokens, handlers_edge.c).
  */
 #include "server/server.h"
 
@@ -29,16 +31,16 @@ vx_rate_limit_set(uint32_t limit)
 	per_minute = limit;
 }
 
-/* Takes one request from key_id's window; fills rate. */
-static void
-take(uint64_t key_id, Vexil__V1__RateLimit *rate)
+uint32_t
+vx_rate_take(uint64_t key_id, uint32_t want, Vexil__V1__RateLimit *rate)
 {
 	int64_t now = vx_now_ms();
 	size_t i = (size_t)(key_id * 0x9E3779B97F4A7C15ull >> 52) % SLOTS, probe;
+	uint32_t granted;
 
 	rate->limit = per_minute;
 	if (per_minute == 0)
-		return;
+		return want;
 	pthread_mutex_lock(&lock);
 	/* Linear probing; a slot whose window has ended is free to reuse. */
 	for (probe = 0; probe < SLOTS; probe++, i = (i + 1) % SLOTS)
@@ -50,14 +52,15 @@ take(uint64_t key_id, Vexil__V1__RateLimit *rate)
 		windows[i].window_start = now;
 		windows[i].used = 0;
 	}
-	if (windows[i].used < per_minute) {
-		windows[i].used++;
-	} else {
-		rate->limited = true;
-	}
+	granted = per_minute - windows[i].used;
+	if (granted > want)
+		granted = want;
+	windows[i].used += granted;
+	rate->limited = granted < want;
 	rate->remaining = per_minute - windows[i].used;
 	rate->reset_at = windows[i].window_start + WINDOW_MS;
 	pthread_mutex_unlock(&lock);
+	return granted;
 }
 
 static void
@@ -84,7 +87,7 @@ admit(Vexil__V1__AuthService_Service *svc, const Vexil__V1__AdmitRequest *in,
 		out->role = c->who.role;
 		out->environment = c->who.env;
 		if (c->who.kind == VX_PRINCIPAL_APIKEY)
-			take(c->who.id, rate);
+			(void)vx_rate_take(c->who.id, 1, rate);
 		out->rate = rate;
 	}
 	VX_REPLY(c, rc, out);

@@ -10,6 +10,9 @@
  * allowed to evaluate the target, as in EvaluationService; records of
  * flags the environment does not have are skipped, so a key holder
  * cannot write counts for flags that do not exist.
+ *
+ * LeaseTokens hands such a gateway a block of an API key's rate limit at
+ * once (see lease_tokens below).
  */
 #include "server/server.h"
 
@@ -89,6 +92,46 @@ record_evaluations(Vexil__V1__EdgeService_Service *svc,
 		    (unsigned long long)in->dropped, (unsigned long long)p->id);
 out:
 	c->snap = snap;
+	VX_REPLY(c, rc, out);
+}
+
+/*
+ * A block of the caller's rate-limit window (vx_rate_take, as Admit takes
+ * one), for a gateway to spend without a call per request. Only API keys
+ * are limited; anyone else is granted what was asked, with limit 0.
+ */
+static void
+lease_tokens(Vexil__V1__EdgeService_Service *svc, const Vexil__V1__LeaseTokensRequest *in,
+    Vexil__V1__LeaseTokensReply_Closure closure, void *closure_data)
+{
+	Vexil__V1__RateLimit rate = VEXIL__V1__RATE_LIMIT__INIT;
+	vx_call *c = closure_data;
+	Vexil__V1__LeaseTokensReply *out = NULL;
+	int64_t now = vx_now_ms();
+	int rc = 0;
+
+	(void)svc;
+	if (in->want < 1 || in->want > 1000) {
+		rc = vx_fail(c, VX_EINVAL, "want", "range",
+		    "want must be 1 to 1000, not %u", in->want);
+		goto out;
+	}
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	vexil__v1__lease_tokens_reply__init(out);
+	if (c->who.kind != VX_PRINCIPAL_APIKEY) {
+		out->granted = in->want;
+		goto out;
+	}
+	out->granted = vx_rate_take(c->who.id, in->want, &rate);
+	out->limit = rate.limit;
+	out->remaining = rate.remaining;
+	out->reset_at = rate.reset_at;
+	if (rate.limit != 0 && rate.reset_at > now)
+		out->valid_ms = (uint32_t)(rate.reset_at - now);
+out:
 	VX_REPLY(c, rc, out);
 }
 

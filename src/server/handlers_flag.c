@@ -466,7 +466,7 @@ out:
 static const char *const flag_mask[] = {"name", "description", "tags", "owner",
     "metadata", "type", "variants", "env.enabled", "env.default_variant",
     "env.off_variant", "env.rollout_percentage", "env.rollout", "env.prerequisites",
-    NULL};
+    "disabled_serves_default", NULL};
 
 static int env_config(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Flag *f,
     const char *env, Vexil__V1__FlagEnvConfig **out);
@@ -620,6 +620,8 @@ update_flag_mut(
 		f->metadata = u->metadata;
 		f->n_metadata = u->n_metadata;
 	}
+	if (vx_mask_has(m, nm, "disabled_serves_default"))
+		f->disabled_serves_default = u->disabled_serves_default;
 	if (vx_mask_has(m, nm, "variants")) {
 		f->variants = u->variants;
 		f->n_variants = u->n_variants;

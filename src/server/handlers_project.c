@@ -150,10 +150,13 @@ list_projects(Vexil__V1__ProjectService_Service *svc,
 	vexil__v1__project_list__init(out);
 	rc = vx_store_project_list(c->reader->txn, c->store, c->alloc, &all, &n);
 	if (rc == 0) {
-		/* A scoped key sees only its own project. */
+		/* A scoped key sees only its own project; a user, the projects
+		 * they own and (unless owned_only) those they are a member of. */
 		for (size_t i = 0; i < n; i++)
-			if (vx_auth_check(&c->who, all[i]->id, all[i]->owner_user_id,
-			        VEXIL__V1__ROLE__ROLE_READ) == 0)
+			if (vx_auth_check_project(
+			        &c->who, all[i], VEXIL__V1__ROLE__ROLE_READ) == 0 &&
+			    (!in->owned_only || c->who.kind != VX_PRINCIPAL_USER ||
+			        all[i]->owner_user_id == c->who.id))
 				all[k++] = all[i];
 		out->total = (uint32_t)k;
 		size_t off = in->offset < k ? in->offset : k;

@@ -159,8 +159,7 @@ register_tx(vx_wtxn *w, void *arg)
 		return rc;
 	/* The user's own `default` project comes with the account, so no API
 	 * has to create it on first use (two first requests would race). */
-	snprintf(
-	    c->who.actor, sizeof(c->who.actor), "user:%llu", (unsigned long long)u->id);
+	vx_auth_user_actor(&c->who, u->id, u->email);
 	if ((rc = vx_project_create(
 	         w, c, VX_USER_PROJECT, VX_USER_PROJECT_DESC, u->id, &p)) != 0)
 		return rc;

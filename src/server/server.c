@@ -106,7 +106,15 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 		    "the project is at revision %llu, not %llu; read it again",
 		    (unsigned long long)c->reader->stale_revision,
 		    (unsigned long long)c->reader->if_revision);
-	else if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
+	else if (c->st.code == VEXIL__V1__CODE__OK &&
+	         (rc == VX_ENOSPC || rc == VX_EUNAVAIL)) {
+		/* A storage fault: what happened and what to do. The gateway
+		 * answers a full disk 507, told apart by its constraint. */
+		char why[sizeof(c->st.message)];
+		vx_store_refusal(c->store, rc, why, sizeof(why));
+		vx_status_set(&c->st, vx_code_from_err(rc), NULL,
+		    rc == VX_ENOSPC ? VX_CONSTRAINT_DISK_FULL : "storage", "%s", why);
+	} else if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
 		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL,
 		    "the answer exceeds the request's memory budget; ask for less "
 		    "(limit)");
@@ -142,9 +150,12 @@ vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
 	if (rc != 0)
 		return rc;
 	/* A project outside the caller's scope does not exist for it. */
-	rc = vx_auth_check(&c->who, id, (*out)->owner_user_id, need);
+	rc = vx_auth_check_project(&c->who, *out, need);
 	if (rc == VX_ENOTFOUND)
 		goto notfound;
+	if (rc == VX_EPERM && c->who.kind == VX_PRINCIPAL_USER)
+		return vx_fail(c, rc, NULL, NULL, "a member with role %s cannot do this",
+		    vx_role_name(vx_auth_member_role(*out, c->who.id)));
 	if (rc == VX_EPERM)
 		return vx_fail(c, rc, NULL, NULL, "a %s key cannot do this",
 		    vx_role_name(c->who.role));
@@ -335,9 +346,11 @@ serve(struct worker *w, nng_msg *msg)
 	}
 	if (is_slow(m) && !w->slow)
 		return false;
-	if (vx_store_reader_acquire(&w->reader) != 0) {
-		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
-		    "storage unavailable");
+	if ((rc = vx_store_reader_acquire(&w->reader)) != 0) {
+		char fault[sizeof(c.st.message)];
+		vx_store_refusal(srv->store, rc, fault, sizeof(fault));
+		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, "storage",
+		    "storage unavailable: %s", fault);
 		goto reply;
 	}
 	rc = is_public(m) && *req->credential == '\0'
@@ -606,6 +619,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_auth_service.base,
 	    &vx_edge_service.base,
 	    &vx_segment_service.base,
+	    &vx_member_service.base,
 	    &vx_ops_service.base,
 	};
 	int rc;
@@ -713,6 +727,12 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 fail:
 	vx_server_stop(srv);
 	return rc ? rc : VX_EIO;
+}
+
+enum vx_store_state
+vx_server_storage(vx_server *srv, char *why, size_t cap)
+{
+	return vx_store_state(srv->store, why, cap);
 }
 
 void

@@ -22,6 +22,7 @@
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
+#include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
 
 typedef struct vx_server_opts {
@@ -53,6 +54,13 @@ typedef struct vx_server vx_server;
 int vx_server_start(vx_server **out, const vx_server_opts *opts) VX_MUST_USE;
 /* Lets in-flight requests finish, then closes sockets and the store. */
 void vx_server_stop(vx_server *srv);
+/*
+ * Readiness of the storage (store.h, vx_store_state): VX_STORE_OK, or the
+ * fault that refuses writes now, with a sentence for an operator in why
+ * (cap bytes). Reads are served in every state but a failed one where
+ * LMDB itself gave up (why says so). Safe from any thread; a few syscalls.
+ */
+enum vx_store_state vx_server_storage(vx_server *srv, char *why, size_t cap);
 
 /* One request being served. */
 typedef struct vx_call {
@@ -83,6 +91,7 @@ extern Vexil__V1__UserService_Service vx_user_service;
 extern Vexil__V1__AdminService_Service vx_admin_service;
 extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
+extern Vexil__V1__MemberService_Service vx_member_service;
 extern Vexil__V1__SegmentService_Service vx_segment_service;
 extern Vexil__V1__OpsService_Service vx_ops_service;
 
@@ -100,6 +109,13 @@ void vx_server_figures_get(vx_server *srv, vx_server_figures *out);
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);
+/*
+ * Takes up to want requests from API key key_id's current window (a fixed
+ * window of a minute, kept in memory) and fills rate: the limit, what is
+ * left, when the window ends, and limited when fewer than want were left.
+ * @return the number taken; want when there is no limit.
+ */
+uint32_t vx_rate_take(uint64_t key_id, uint32_t want, Vexil__V1__RateLimit *rate);
 
 /*
  * Records a failure on the call and returns err. field and constraint may

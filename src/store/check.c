@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "model/prereq.h"
+#include "store/store.h"
 #include "vexil/v1/model.pb-c.h"
 
 /* Stop printing problems past this many; they are still counted. */
@@ -866,6 +867,57 @@ report(struct chk *k, const char *what, size_t n, unsigned long before)
 	    k->problems == before ? "ok" : "PROBLEMS");
 }
 
+/* A size for people: "12.3 MiB". */
+static const char *
+human(char buf[32], uint64_t bytes)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+/*
+ * What an operator watches (README, Operating): the free space on the
+ * device holding the data dir (a full one refuses writes), and how much of
+ * the map is used (vexild doubles it when full, up to --map-max). Low free
+ * space is a warning, not a problem: the data is sound.
+ */
+static void
+report_space(MDB_env *env, const char *dir, FILE *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t avail, total, used, map;
+	char a[32], b[32];
+
+	if (vx_store_device_space(dir, &avail, &total) == 0) {
+		fprintf(out, "space device  %s free of %s (%.0f%%)\n", human(a, avail),
+		    human(b, total), total ? 100.0 * (double)avail / (double)total : 0.0);
+		if (total && avail < total / 10)
+			fprintf(out,
+			    "warning: less than 10%% of the device holding %s is free; "
+			    "a full device refuses writes\n",
+			    dir);
+	} else {
+		fprintf(out, "space device  unknown: statvfs %s failed\n", dir);
+	}
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
+		return;
+	map = info.me_mapsize;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	fprintf(out,
+	    "space map     %s used of %s (%.0f%% headroom before vexild grows it)\n",
+	    human(a, used), human(b, map),
+	    map ? 100.0 * (double)(map > used ? map - used : 0) / (double)map : 0.0);
+}
+
 #define STEP(label, db, fn, arg)                                                         \
 	do {                                                                             \
 		unsigned long before_ = k.problems;                                      \
@@ -902,6 +954,7 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
+	report_space(env, dir, out);
 	read_meta(&k);
 	STEP("projects", DB_PROJECTS, each_project, NULL);
 	STEP("project_names", DB_PROJECT_NAMES, each_project_name, NULL);

@@ -90,6 +90,54 @@ bool vx_store_backup_is_file(const char *path);
 /* The current map size in bytes. */
 size_t vx_store_map_size(vx_store *s);
 
+/* ---- storage faults ---- */
+
+/*
+ * What the store can do now, for readiness. Reads are served in every
+ * state but VX_STORE_FAILED after LMDB itself gave up (the reason says so).
+ *
+ *  - VX_STORE_DISK_FULL: a commit found no space on the device holding the
+ *    data dir (ENOSPC or EDQUOT, or a short write with the device nearly
+ *    full). Writes are refused VX_ENOSPC while it lasts and are tried again
+ *    as they come; the state clears when space is back or a write commits.
+ *  - VX_STORE_READ_ONLY: data.mdb cannot be written (a read-only mount,
+ *    or no write bit left on it, which holds even for root). Clears when
+ *    it can be written again.
+ *  - VX_STORE_GONE: data.mdb was removed or replaced under vexild (rm -rf,
+ *    an unmount): a write would go to a file nobody will open again.
+ *  - VX_STORE_FAILED: a commit failed with an I/O error (a write or an
+ *    fsync/fdatasync): what reached the disk is unknown, so writes stay
+ *    refused until vexild restarts.
+ * The last three refuse writes with VX_EUNAVAIL.
+ */
+enum vx_store_state {
+	VX_STORE_OK,
+	VX_STORE_DISK_FULL,
+	VX_STORE_READ_ONLY,
+	VX_STORE_GONE,
+	VX_STORE_FAILED,
+};
+
+/* "ok", "disk_full", "read_only", "gone", "failed". */
+const char *vx_store_state_name(enum vx_store_state st);
+/*
+ * The store's state now, looking at the data dir as a write would, with
+ * a sentence for an operator in why (cap bytes; "" when VX_STORE_OK).
+ */
+enum vx_store_state vx_store_state(vx_store *s, char *why, size_t cap);
+/*
+ * The message for a write refused with err (VX_ENOSPC or VX_EUNAVAIL):
+ * what happened and what to do, into buf (cap bytes). Other codes get
+ * vx_strerror(err).
+ */
+void vx_store_refusal(vx_store *s, int err, char *buf, size_t cap);
+/*
+ * Space on the device holding path: bytes this process may still use
+ * (root may use the reserved blocks) and the device's size.
+ * @return 0, or VX_EIO when statvfs fails.
+ */
+int vx_store_device_space(const char *path, uint64_t *avail, uint64_t *total) VX_MUST_USE;
+
 /* ---- reading ---- */
 
 typedef struct vx_store_reader {
@@ -113,7 +161,8 @@ void vx_store_reader_init(vx_store_reader *r, vx_store *s);
 void vx_store_reader_fini(vx_store_reader *r);
 /*
  * Starts (or renews) the reader's read transaction and pins the map.
- * @return 0 or VX_EIO.
+ * @return 0, VX_EUNAVAIL when LMDB refuses every transaction after a
+ *         failed commit, or VX_EIO.
  */
 int vx_store_reader_acquire(vx_store_reader *r) VX_MUST_USE;
 /* Resets the read transaction and unpins the map. Safe to call twice. */
@@ -132,10 +181,15 @@ typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
  * be passed as r: it is released first, because growing the map waits
  * for every reader, and is left released. r's if_revision applies to the
  * write (see vx_store_reader).
+ * A failed commit is never reported as done: see vx_store_state for how
+ * it is classified.
  * @return fn's code when it fails (VX_ESTALE from vx_store_record_change
  *         when r's precondition does not hold); VX_EFULL when the map is at its cap;
- *         VX_EIO on a storage error; otherwise 0, after the commit hook
- *         has seen the changes.
+ *         VX_ENOSPC when the device holding the data dir is full;
+ *         VX_EUNAVAIL when the data dir is read-only or gone, or writes
+ *         stopped after a failed commit (vx_store_refusal says which);
+ *         VX_EIO on another storage error; otherwise 0, after the commit
+ *         hook has seen the changes.
  */
 int vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
     VX_MUST_USE;

@@ -39,6 +39,13 @@ typedef struct vx_status {
 	char constraint[32]; /* the rule it broke, or "" */
 } vx_status;
 
+/*
+ * The constraint of a RESOURCE_EXHAUSTED refusal for a full disk under the
+ * data dir, which HTTP answers 507 (Insufficient Storage) rather than the
+ * 429 of a rate limit (gateway/status.h).
+ */
+#define VX_CONSTRAINT_DISK_FULL "disk_full"
+
 /* "OK", "NOT_FOUND", ... */
 const char *vx_code_name(Vexil__V1__Code code);
 /* The status code for a VX_E* error code. */

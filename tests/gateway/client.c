@@ -58,6 +58,8 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	header_value(p, len, "Allow", res->allow, sizeof(res->allow));
 	header_value(p, len, "ETag", res->etag, sizeof(res->etag));
 	header_value(p, len, "Retry-After", res->retry_after, sizeof(res->retry_after));
+	header_value(p, len, "Vexil-Environment", res->vexil_env, sizeof(res->vexil_env));
+	header_value(p, len, "Vexil-Rule-Id", res->vexil_rule, sizeof(res->vexil_rule));
 	return len;
 }
 

@@ -46,6 +46,8 @@ typedef struct vx_http_res {
 	char allow[128];
 	char etag[128];
 	char retry_after[64];
+	char vexil_env[128]; /* Vexil-Environment (OFREP) */
+	char vexil_rule[32]; /* Vexil-Rule-Id (OFREP) */
 	cJSON *json;         /* the body parsed, or NULL */
 } vx_http_res;
 

@@ -59,25 +59,32 @@ ctl(const char *fmt, ...)
 	return line;
 }
 
+/* Makes an SDK or API key with vexilctl ("sdk-key create ..." or "key
+ * create ..."); out is its secret, id (if not NULL) its id. */
 static void
-make_sdk_key(const char *env_arg, char out[128], char id[32])
+make_key(const char *args, char out[128], char id[32])
 {
-	cJSON *j =
-	    cJSON_Parse(ctl("sdk-key create --project default %s --json", env_arg));
+	cJSON *j = cJSON_Parse(ctl("%s --json", args));
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "secret");
 	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key");
 	const cJSON *i = cJSON_GetObjectItemCaseSensitive(k ? k : j, "id");
 
-	cr_assert(cJSON_IsString(s), "sdk-key create answered no secret");
+	cr_assert(cJSON_IsString(s), "%s answered no secret", args);
 	snprintf(out, 128, "%s", s->valuestring);
 	if (id != NULL) {
-		cr_assert(i != NULL, "sdk-key create answered no id");
+		cr_assert(i != NULL, "%s answered no id", args);
 		if (cJSON_IsNumber(i))
 			snprintf(id, 32, "%.0f", i->valuedouble);
 		else
 			snprintf(id, 32, "%s", i->valuestring);
 	}
 	cJSON_Delete(j);
+}
+
+static void
+make_sdk_key(const char *env_arg, char out[128], char id[32])
+{
+	make_key(vx_fmt("sdk-key create --project default %s", env_arg), out, id);
 }
 
 static const char *const conds[] = {
@@ -257,7 +264,6 @@ static void
 expect_core_result(const cJSON *f, const Vexil__V1__EvaluationResult *e)
 {
 	cJSON *want = cJSON_Parse(e->value);
-	const cJSON *md = item(f, "metadata"), *rule = item(md, "ruleId");
 
 	cr_assert_str_eq(item(f, "key")->valuestring, e->flag_key);
 	cr_assert_str_eq(
@@ -266,8 +272,8 @@ expect_core_result(const cJSON *f, const Vexil__V1__EvaluationResult *e)
 	    item(f, "reason")->valuestring, e->reason, "flag %s", e->flag_key);
 	cr_assert(
 	    cJSON_Compare(item(f, "value"), want, true), "flag %s value", e->flag_key);
-	cr_assert_eq(rule ? (uint64_t)rule->valuedouble : 0, e->rule_id, "flag %s rule",
-	    e->flag_key);
+	cr_assert_eq(cJSON_GetArraySize(item(f, "metadata")), (int)e->n_metadata,
+	    "flag %s metadata", e->flag_key);
 	cJSON_Delete(want);
 }
 
@@ -283,12 +289,12 @@ warm(const char *key, const char *body)
 	}
 }
 
-/* How often the gateways' log (one file for all of a test's) says what. */
+/* How often a log file says what. */
 static int
-log_count(const vx_gateway *g, const char *what)
+file_count(const char *path, const char *what)
 {
-	static char buf[1 << 20];
-	FILE *f = fopen(g->log, "r");
+	static char buf[1 << 22];
+	FILE *f = fopen(path, "r");
 	const char *p;
 	size_t n;
 	int k = 0;
@@ -303,11 +309,56 @@ log_count(const vx_gateway *g, const char *what)
 	return k;
 }
 
+/* How often the gateways' log (one file for all of a test's) says what. */
+static int
+log_count(const vx_gateway *g, const char *what)
+{
+	return file_count(g->log, what);
+}
+
+/* How many calls of method (a prefix: "AuthService/Admit ") vexild has
+ * logged. */
+static int
+core_calls(const char *method)
+{
+	return file_count(h.log, vx_fmt("method=vexil.v1.%s", method));
+}
+
 static bool
 log_has(const vx_gateway *g, const char *what)
 {
 	return log_count(g, what) > 0;
 }
+
+/*
+ * Repeats the request (bounded, with no claim on how fast) until the edge
+ * refuses it with 401, and prints how long that took since t0: the key
+ * was revoked at t0, and its cache entry lives a day, so only the notice
+ * can drop it.
+ */
+static void
+until_refused(const struct timespec *t0, const char *path, const char *header,
+    const char *body, const char *what)
+{
+	struct timespec t1;
+	long status = 200;
+	int i;
+
+	for (i = 0; i < 1000 && status == 200; i++) {
+		vx_http_res a = call(&edge, "POST", path, header, body);
+		status = a.status;
+		vx_http_res_free(&a);
+		if (status == 200)
+			usleep(1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(status, 401, "a revoked %s still evaluates at the edge", what);
+	fprintf(stderr, "edge: revoked %s refused after %d requests, %.2f ms\n", what, i,
+	    (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	        (double)(t1.tv_nsec - t0->tv_nsec) / 1e6);
+}
+
+static void evaluate_with(const vx_gateway *g, const char *key, int n);
 
 /* ---- tests ---- */
 
@@ -434,27 +485,12 @@ Test(edge, follows_a_change_pushed_by_vexild)
 Test(edge, refuses_a_revoked_sdk_key_through_the_notice)
 {
 	const char *body = "{\"context\":{\"targetingKey\":\"u1\"}}";
-	struct timespec t0, t1;
-	long status = 200;
-	int i;
+	struct timespec t0;
 
 	warm(sdk_key, body);
 	ctl("sdk-key revoke %s", sdk_id);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* The cache entry lives a day: only the notice can drop it. */
-	for (i = 0; i < 1000 && status == 200; i++) {
-		vx_http_res a = call(
-		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
-		status = a.status;
-		vx_http_res_free(&a);
-		if (status == 200)
-			usleep(1000);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cr_assert_eq(status, 401, "a revoked key still evaluates at the edge");
-	fprintf(stderr, "edge: revoked key refused after %d requests, %.2f ms\n", i,
-	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	until_refused(&t0, "/ofrep/v1/evaluate/flags", bearer(sdk_key), body, "SDK key");
 	/* Another key of the project still evaluates. */
 	{
 		vx_http_res a =
@@ -505,6 +541,7 @@ Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
 	char before[8192];
 
 	warm(sdk_key, body);
+	evaluate_with(&edge, api_key, 3);
 	a = call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
 	snprintf(before, sizeof(before), "%s", a.body);
 	vx_http_res_free(&a);
@@ -514,12 +551,20 @@ Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
 	cr_assert_eq(a.status, 200, "%s", a.body);
 	cr_assert_str_eq(a.body, before);
 	vx_http_res_free(&a);
-	/* No snapshot of staging, and no vexild to ask. */
+	/* An API key the edge knows is admitted and evaluated there too. */
+	evaluate_with(&edge, api_key, 3);
+	/* No snapshot of staging, and no vexild to ask: 503 naming it. */
 	b = call(&edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_any),
 	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"staging\"}}");
 	cr_assert_eq(b.status, 503, "%s", b.body);
 	vx_http_res_free(&b);
-	/* Stale after the watch's quiet period: logged once. */
+	b = call(&edge, "POST", "/sdk/v1/evaluate", vx_fmt("X-SDK-Key: %s", sdk_any),
+	    "{\"user_id\":\"u1\",\"environment\":\"staging\"}");
+	cr_assert_eq(b.status, 503, "%s", b.body);
+	cr_assert(
+	    strstr(b.body, "vexild") != NULL, "the 503 does not name vexild: %s", b.body);
+	vx_http_res_free(&b);
+	/* Stale after the watch's quiet period: logged once, not per request. */
 	for (int i = 0; i < 100 && !log_has(&edge, "(stale)"); i++) {
 		a = call(
 		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(sdk_key), body);
@@ -528,6 +573,8 @@ Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
 		usleep(100000);
 	}
 	cr_assert(log_has(&edge, "(stale)"), "no stale line in %s", edge.log);
+	evaluate_with(&edge, api_key, 10);
+	cr_assert_eq(log_count(&edge, "(stale)"), 1, "stale logged more than once");
 
 	/* vexild back: the edge catches up, and asks about keys again. */
 	vx_harness_restart(&h);
@@ -544,6 +591,9 @@ Test(edge, serves_the_last_snapshot_while_vexild_is_gone_and_503_without_one)
 	cr_assert_eq(a.status, 200, "%s", a.body);
 	cr_assert(strstr(a.body, "\"value\":true") != NULL, "the edge never caught up");
 	vx_http_res_free(&a);
+	/* The credential cache was dropped on reconnecting: the API key is
+	 * asked about again, and still evaluates. */
+	evaluate_with(&edge, api_key, 2);
 }
 
 /* How many of the recent evaluations vexild logged are user's. */
@@ -700,4 +750,155 @@ Test(edge, serves_the_platform_sdk_config_as_the_core)
 		vx_http_res_free(&b);
 	}
 	cr_assert(log_has(&edge, "environment staging"), "the edge follows no staging");
+}
+
+/* ---- API keys: admission and the rate limit at the edge ---- */
+
+static const char *
+apikey(const char *key)
+{
+	return vx_fmt("Authorization: ApiKey %s", key);
+}
+
+#define PLATFORM_BODY "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"
+#define OFREP_BODY                                                                       \
+	"{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"
+
+/* n platform and OFREP evaluations with key at g, each answered 200. */
+static void
+evaluate_with(const vx_gateway *g, const char *key, int n)
+{
+	for (int i = 0; i < n; i++) {
+		vx_http_res a =
+		    call(g, "POST", "/v1/sdk/evaluate", apikey(key), PLATFORM_BODY);
+		vx_http_res b =
+		    call(g, "POST", "/ofrep/v1/evaluate/flags", bearer(key), OFREP_BODY);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		cr_assert_eq(b.status, 200, "%s", b.body);
+		vx_http_res_free(&a);
+		vx_http_res_free(&b);
+	}
+}
+
+Test(edge, repeated_api_key_evaluations_make_no_core_call)
+{
+	int admits, leases, evals;
+
+	/* The first asks vexild (Admit, the evaluation, the watch starts);
+	 * the next leases a block of the key's limit. */
+	evaluate_with(&edge, api_key, 3);
+	admits = core_calls("AuthService/Admit ");
+	leases = core_calls("EdgeService/LeaseTokens ");
+	evals = core_calls("EvaluationService/Evaluate");
+	cr_assert_gt(leases, 0, "the edge leased no tokens");
+
+	evaluate_with(&edge, api_key, 100);
+	cr_assert_eq(core_calls("AuthService/Admit "), admits,
+	    "API-key evaluations at the edge still call Admit");
+	cr_assert_eq(core_calls("EdgeService/LeaseTokens "), leases,
+	    "200 requests took more than the one block leased");
+	cr_assert_eq(core_calls("EvaluationService/Evaluate"), evals,
+	    "API-key evaluations at the edge still call vexild to evaluate");
+}
+
+Test(edge, refuses_a_revoked_api_key_through_the_notice)
+{
+	struct timespec t0;
+	char key[128], id[32];
+
+	make_key("key create edge-revoked --role read --project default", key, id);
+	evaluate_with(&edge, key, 3);
+	ctl("key revoke %s", id);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	until_refused(&t0, "/v1/sdk/evaluate", apikey(key), PLATFORM_BODY, "API key");
+	/* Still refused: the key's leased tokens do not let it back in. */
+	{
+		vx_http_res a = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags", bearer(key), OFREP_BODY);
+		cr_assert_eq(a.status, 401, "%s", a.body);
+		vx_http_res_free(&a);
+	}
+	evaluate_with(&edge, api_key, 1);
+}
+
+/* ---- the rate limit across gateways ---- */
+
+#define LIMIT 100
+#define BLOCK (LIMIT / 20) /* edge.c's LEASE_SHARE: the documented tolerance */
+
+static vx_gateway edge2;
+
+static void
+limit_setup(void)
+{
+	static const char *const args[] = {"--rate-limit", "100", NULL};
+	const char *extra[] = {"--edge-key-ttl", "86400", NULL};
+
+	vx_harness_start(&h, args);
+	ctl("flag create --project default f0");
+	ctl("flag enable --project default --env production f0");
+	vx_harness_key(
+	    &h, "default", VEXIL__V1__ROLE__ROLE_READ, api_key, sizeof(api_key));
+	vx_gateway_start(&edge, &h, NULL, extra, NULL);
+	vx_gateway_start(&edge2, &h, NULL, extra, NULL);
+}
+
+static void
+limit_teardown(void)
+{
+	cr_assert_eq(
+	    vx_gateway_stop(&edge2), 0, "the second gateway did not stop cleanly");
+	vx_gateway_teardown(&edge, &h);
+}
+
+TestSuite(edge_limit, .init = limit_setup, .fini = limit_teardown, .timeout = 120);
+
+Test(edge_limit, two_gateways_together_admit_no_more_than_the_limit)
+{
+	enum { PER = 4, ROUNDS = 40 };
+	const char *headers[] = {apikey(api_key), NULL};
+	char url1[256], url2[256];
+	vx_http_req rq[2 * PER];
+	vx_http_res res[2 * PER];
+	int ok = 0, limited = 0, calls;
+
+	snprintf(url1, sizeof(url1), "%s/v1/sdk/evaluate", edge.base);
+	snprintf(url2, sizeof(url2), "%s/v1/sdk/evaluate", edge2.base);
+	for (int i = 0; i < 2 * PER; i++)
+		rq[i] = (vx_http_req){.method = "POST",
+		    .url = i % 2 ? url2 : url1,
+		    .headers = headers,
+		    .body = PLATFORM_BODY};
+	/* curl's global init, from the main thread. */
+	res[0] = vx_http(&rq[0]);
+	cr_assert_eq(res[0].status, 200, "%s", res[0].body);
+	vx_http_res_free(&res[0]);
+	ok = 1;
+	for (int round = 0; round < ROUNDS; round++) {
+		vx_http_race(rq, 2 * PER, res);
+		for (int i = 0; i < 2 * PER; i++) {
+			if (res[i].status == 200) {
+				ok++;
+			} else {
+				cr_assert_eq(res[i].status, 429, "%s", res[i].body);
+				cr_assert(
+				    res[i].retry_after[0], "a 429 without Retry-After");
+				limited++;
+			}
+			vx_http_res_free(&res[i]);
+		}
+	}
+	calls = core_calls("AuthService/Admit ") + core_calls("EdgeService/LeaseTokens ");
+	fprintf(stderr,
+	    "edge_limit: %d admitted, %d refused of %d requests through two gateways; "
+	    "%d core calls\n",
+	    ok, limited, 1 + 2 * PER * ROUNDS, calls);
+	cr_assert_leq(
+	    ok, LIMIT, "two gateways admitted %d requests past a limit of %d", ok, LIMIT);
+	cr_assert_geq(ok, LIMIT - 2 * BLOCK,
+	    "two gateways admitted only %d of a limit of %d (tolerance: a block each)",
+	    ok, LIMIT);
+	cr_assert_gt(core_calls("EdgeService/LeaseTokens "), 0, "no tokens were leased");
+	cr_assert_lt(calls, ok, "not fewer core calls (%d) than admitted requests (%d)",
+	    calls, ok);
 }

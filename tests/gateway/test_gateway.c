@@ -1162,7 +1162,7 @@ Test(gateway, sdk_evaluate_needs_a_key_and_a_user_id)
 	expect_error(&r, 400, "user_id must be a string");
 	r = evaluate(sdk, "{\"user_id\":\"u\",\"custom_attributes\":[]}");
 	expect_error(&r, 400, "custom_attributes must be an object");
-	r = evaluate(sdk, "{\"user_id\":\"u\",\"custom_attributes\":{\"x\":{}}}");
+	r = evaluate(sdk, "{\"user_id\":\"u\",\"custom_attributes\":{\"x\":[{}]}}");
 	expect_error(&r, 400, NULL);
 	r = evaluate(sdk,
 	    "{\"user_id\":\"u\",\"custom_attributes\":{\"plan\":\"pro\",\"n\":3,"

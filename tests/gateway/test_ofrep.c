@@ -150,6 +150,17 @@ post(const char *path, const char *key, const char *body)
 	return post_h(path, hs, body);
 }
 
+/* POST to the platform API with "Authorization: ApiKey <api_key>". */
+static vx_http_res
+post_platform(const char *path, const char *body)
+{
+	char auth[300];
+	const char *hs[] = {auth, "Content-Type: application/json", NULL};
+
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", api_key);
+	return post_h(path, hs, body);
+}
+
 static const cJSON *
 jget(const cJSON *o, const char *name)
 {
@@ -223,8 +234,12 @@ Test(ofrep, a_single_flag_answers_value_variant_reason_and_metadata)
 	cr_assert_str_eq(jstr(r.json, "value"), "green");
 	cr_assert_str_eq(jstr(r.json, "variant"), "green");
 	cr_assert_str_eq(jstr(r.json, "reason"), "TARGETING_MATCH");
-	cr_assert_str_eq(jstr(jget(r.json, "metadata"), "environment"), "production");
-	cr_assert(cJSON_IsNumber(jget(jget(r.json, "metadata"), "ruleId")), "%s", r.body);
+	/* metadata is the flag's own (none here); the environment and the
+	 * rule are headers. */
+	cr_assert(cJSON_IsObject(jget(r.json, "metadata")), "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "metadata")), 0, "%s", r.body);
+	cr_assert_str_eq(r.vexil_env, "production");
+	cr_assert_gt(strtoull(r.vexil_rule, NULL, 10), 0, "%s", r.vexil_rule);
 	vx_http_res_free(&r);
 
 	/* Values keep the flag's type. */
@@ -397,9 +412,23 @@ Test(ofrep, bad_bodies_and_contexts_are_400_naming_the_problem)
 	cr_assert(strstr(r.body, "targetingKey") != NULL, "%s", r.body);
 	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
 	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
-	    "{\"context\":{\"targetingKey\":\"u1\",\"address\":{\"city\":\"Oslo\"}}}");
+	    "{\"context\":{\"targetingKey\":\"u1\",\"address\":[{\"city\":\"Oslo\"}]}}");
 	expect_status(&r, 400);
-	cr_assert(strstr(r.body, "address") != NULL, "%s", r.body);
+	cr_assert(strstr(r.body, "context.address") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	/* Nested objects are read by dotted path, within bounds. */
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"a\":{\"b\":{\"c\":{\"d\":{\"e\":"
+	    "{\"f\":{\"g\":{\"h\":{\"i\":1}}}}}}}}}}");
+	expect_status(&r, 400);
+	cr_assert(strstr(r.body, "a name of 8 parts") != NULL, "%s", r.body);
+	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"user.name\":\"a\","
+	    "\"user\":{\"name\":\"b\"}}}");
+	expect_status(&r, 400);
+	cr_assert(
+	    strstr(r.body, "context.user.name is given twice") != NULL, "%s", r.body);
 	expect_failure(&r, 400, "INVALID_CONTEXT", "banner");
 	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
 	    "{\"context\":{\"targetingKey\":\"u1\",\"groups\":[1]}}");
@@ -409,6 +438,122 @@ Test(ofrep, bad_bodies_and_contexts_are_400_naming_the_problem)
 	    "{\"context\":{\"targetingKey\":\"u1\",\"groups\":[\"a\"],\"n\":null}}");
 	expect_status(&r, 200);
 	cr_assert_str_eq(jstr(r.json, "value"), "blue");
+	vx_http_res_free(&r);
+}
+
+/* ---- flagd's expectations (nested context, metadata, disabled) ---- */
+
+Test(ofrep, a_nested_context_is_matched_by_dotted_path)
+{
+	const char *on = "--project default --env production";
+	vx_http_res r;
+
+	ctl("flag create --project default nested");
+	ctl("flag enable %s nested", on);
+	ctl("flag rollout %s nested 0", on);
+	ctl("rule add %s nested --cond 'user.address.city equals Oslo' "
+	    "--cond 'user.tier in 1,2' --variant on",
+	    on);
+	r = post("/ofrep/v1/evaluate/flags/nested", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"user\":{\"tier\":2,"
+	    "\"address\":{\"city\":\"Oslo\",\"zip\":null}}}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "reason"), "TARGETING_MATCH");
+	vx_http_res_free(&r);
+	/* Another city: the rule does not match. */
+	r = post("/ofrep/v1/evaluate/flags/nested", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"user\":{\"tier\":2,"
+	    "\"address\":{\"city\":\"Bergen\"}}}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(r.json, "value")), "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DEFAULT");
+	vx_http_res_free(&r);
+	/* The same context flattened by the caller is the same attribute. */
+	r = post("/ofrep/v1/evaluate/flags/nested", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\",\"user.tier\":1,"
+	    "\"user.address.city\":\"Oslo\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "value")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* The platform API's user object nests the same way. */
+	r = post_platform("/v1/sdk/evaluate",
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\",\"user\":"
+	    "{\"tier\":1,\"address\":{\"city\":\"Oslo\"}}}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "nested")), "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, metadata_is_the_flags_own_with_json_scalars_typed)
+{
+	vx_http_res r;
+	const cJSON *md;
+
+	ctl("flag update --project default banner --meta version=1.0.2 --meta count=2 "
+	    "--meta ratio=0.1 --meta beta=true --meta code=007");
+	r = post("/ofrep/v1/evaluate/flags/banner", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	md = jget(r.json, "metadata");
+	cr_assert_str_eq(jstr(md, "version"), "1.0.2");
+	cr_assert(cJSON_IsNumber(jget(md, "count")), "%s", r.body);
+	cr_assert_eq(jget(md, "count")->valuedouble, 2);
+	cr_assert_float_eq(jget(md, "ratio")->valuedouble, 0.1, 1e-12);
+	cr_assert(cJSON_IsTrue(jget(md, "beta")), "%s", r.body);
+	cr_assert_str_eq(jstr(md, "code"), "007", "not a JSON number: kept as text");
+	cr_assert_eq(cJSON_GetArraySize(md), 5, "%s", r.body);
+	vx_http_res_free(&r);
+	/* The same in a bulk answer, with the environment as a header. */
+	r = post("/ofrep/v1/evaluate/flags", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(r.vexil_env, "production");
+	md = jget(bulk_item(jget(r.json, "flags"), "banner"), "metadata");
+	cr_assert_eq(cJSON_GetArraySize(md), 5, "%s", r.body);
+	md = jget(bulk_item(jget(r.json, "flags"), "static-on"), "metadata");
+	cr_assert(cJSON_IsObject(md) && cJSON_GetArraySize(md) == 0, "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+Test(ofrep, a_disabled_flag_can_leave_the_callers_default_standing)
+{
+	vx_http_res r;
+
+	/* Vexil's meaning: the off variant. */
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "variant"), "light");
+	vx_http_res_free(&r);
+	/* flagd's: reason DISABLED with no value and no variant. */
+	ctl("flag update --project default theme --when-disabled default");
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "reason"), "DISABLED");
+	cr_assert_null(jget(r.json, "value"), "%s", r.body);
+	cr_assert_null(jget(r.json, "variant"), "%s", r.body);
+	vx_http_res_free(&r);
+	r = post_platform("/v1/sdk/evaluate",
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsNull(jget(jget(r.json, "flags"), "theme")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* Where the flag is on, it serves as before. */
+	ctl("flag enable --project default --env production theme");
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsObject(jget(r.json, "value")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* And back to Vexil's meaning. */
+	ctl("flag disable --project default --env production theme");
+	ctl("flag update --project default theme --when-disabled off");
+	r = post("/ofrep/v1/evaluate/flags/theme", sdk_key,
+	    "{\"context\":{\"targetingKey\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(r.json, "variant"), "light");
 	vx_http_res_free(&r);
 }
 

@@ -709,7 +709,7 @@ Test(platform, sdk)
 	    "{\"environment\":\"production\",\"user\":{\"groups\":\"x\"}}");
 	expect_error(&r, 400, "invalid_request", "user.groups");
 	r = req("POST", "/v1/sdk/evaluate", k_read,
-	    "{\"environment\":\"production\",\"user\":{\"nested\":{\"a\":1}}}");
+	    "{\"environment\":\"production\",\"user\":{\"nested\":[{\"a\":1}]}}");
 	expect_error(&r, 400, "invalid_request", "user");
 }
 

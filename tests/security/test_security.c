@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -979,6 +980,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
     &vexil__v1__segment_service__descriptor,
+    &vexil__v1__member_service__descriptor,
+    &vexil__v1__edge_service__descriptor,
     &vexil__v1__ops_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
@@ -1052,6 +1055,13 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.SegmentService/ListSegments", R_PROJECT, READ, false, 0},
     {"vexil.v1.SegmentService/UpdateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/DeleteSegment", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.EdgeService/RecordEvaluations", R_PROJECT, READ, true, 0},
+    {"vexil.v1.EdgeService/LeaseTokens", R_ANY, READ, false, 0},
+    /* A's user joins A's API-key project, changes role, then leaves. */
+    {"vexil.v1.MemberService/AddMember", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/ListMembers", R_PROJECT, READ, false, 0},
+    {"vexil.v1.MemberService/SetMemberRole", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.MemberService/RemoveMember", R_PROJECT, ADMIN, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1145,6 +1155,10 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			else if (strcmp(n, "id") == 0 && top && strstr(method, "RevokeSdkKey"))
 				*(uint64_t *)at = rpc_sdk_id;
 			break;
+		case PROTOBUF_C_TYPE_UINT32:
+			if (strcmp(n, "want") == 0) /* LeaseTokens */
+				*(uint32_t *)at = 1;
+			break;
 		case PROTOBUF_C_TYPE_ENUM:
 			if (strcmp(n, "role") == 0)
 				*(int *)at = READ;
@@ -1156,7 +1170,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			 * reference, an evaluation context, an update. */
 			if (strcmp(n, "flag") != 0 && strcmp(n, "rule") != 0 &&
 			    strcmp(n, "ref") != 0 && strcmp(n, "context") != 0 &&
-			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0)
+			    strcmp(n, "update") != 0 && strcmp(n, "segment") != 0 &&
+			    strcmp(n, "member") != 0)
 				break;
 			cr_assert_lt(fm->n, 32);
 			s = calloc(1, sub->sizeof_message);
@@ -1398,21 +1413,33 @@ Test(security, every_rpc_method_of_every_service)
 /* Every service in the .proto files is walked above. */
 Test(security, every_service_of_the_proto_is_in_the_matrix)
 {
-	FILE *f = fopen(VX_SOURCE_DIR "/proto/vexil/v1/service.proto", "r");
+	DIR *dir = opendir(VX_SOURCE_DIR "/proto/vexil/v1");
+	const struct dirent *de;
 	char line[512], svc[128], full[160];
 
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		bool found = false;
-		if (sscanf(line, "service %127s {", svc) != 1)
+	cr_assert_not_null(dir);
+	while ((de = readdir(dir)) != NULL) {
+		size_t len = strlen(de->d_name);
+		FILE *f;
+
+		if (len < 6 || strcmp(de->d_name + len - 6, ".proto") != 0)
 			continue;
-		snprintf(full, sizeof(full), "vexil.v1.%s", svc);
-		for (size_t s = 0; s < N_SERVICES; s++)
-			found |= strcmp(services[s]->name, full) == 0;
-		if (!found)
-			fail("service %s: not walked by the security matrix", full);
+		f = fopen(fmt(VX_SOURCE_DIR "/proto/vexil/v1/%s", de->d_name), "r");
+		cr_assert_not_null(f, "%s", de->d_name);
+		while (fgets(line, sizeof(line), f)) {
+			bool found = false;
+			if (sscanf(line, "service %127s {", svc) != 1)
+				continue;
+			snprintf(full, sizeof(full), "vexil.v1.%s", svc);
+			for (size_t s = 0; s < N_SERVICES; s++)
+				found |= strcmp(services[s]->name, full) == 0;
+			if (!found)
+				fail("service %s (%s): not walked by the security matrix",
+				    full, de->d_name);
+		}
+		fclose(f);
 	}
-	fclose(f);
+	closedir(dir);
 	for (size_t i = 0; i < N_RPC_CASES; i++) {
 		bool found = false;
 		for (size_t s = 0; s < N_SERVICES; s++)

@@ -103,6 +103,11 @@ Test(ops, a_database_after_a_workload_checks_clean_while_served_and_stopped)
 	cr_assert(strstr(out, "clean: no problems found") != NULL, "%s", out);
 	cr_assert(strstr(out, "checked flag_ids") != NULL, "it says what it checked: %s", out);
 	cr_assert(strstr(out, "checked prerequisites") != NULL, "%s", out);
+	/* What to watch: the device's free space and the map's headroom. */
+	cr_assert(strstr(out, "space device") != NULL && strstr(out, " free of ") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "space map") != NULL && strstr(out, "headroom") != NULL,
+	    "%s", out);
 	cr_assert_eq(vx_harness_stop(&h), 0);
 	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
 	/* It wrote nothing: vexild starts and serves as before. */

@@ -281,6 +281,81 @@ Test(users, admit_counts_requests_per_api_key_per_minute)
 	cr_assert_eq(rc, VX_EAUTH);
 }
 
+static Vexil__V1__LeaseTokensReply *
+lease_as(const char *cred, uint32_t want, vx_status *st, int *rc)
+{
+	Vexil__V1__LeaseTokensRequest in = VEXIL__V1__LEASE_TOKENS_REQUEST__INIT;
+	Vexil__V1__LeaseTokensReply *out = NULL;
+	vx_client *c = vx_harness_client(&h, cred);
+
+	in.want = want;
+	*rc = vx_lease_tokens(c, &in, &out, st);
+	vx_client_close(c);
+	return out;
+}
+
+/* EdgeService/LeaseTokens takes blocks from the same window as Admit. */
+Test(users, lease_tokens_takes_blocks_of_an_api_keys_window)
+{
+	char key[128], cred[160];
+	Vexil__V1__LeaseTokensReply *l;
+	Vexil__V1__AdmitReply *a;
+	vx_status st;
+	int rc;
+
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_READ, key, sizeof(key));
+	snprintf(cred, sizeof(cred), "ApiKey %s", key);
+	a = admit_as(key, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	vx_free(a);
+	l = lease_as(cred, 60, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 60);
+	cr_assert_eq(l->limit, 100);
+	cr_assert_eq(l->remaining, 39, "1 admitted and 60 leased of 100");
+	cr_assert_gt(l->reset_at, vx_now_ms());
+	cr_assert_gt(l->valid_ms, 0);
+	cr_assert_leq(l->valid_ms, 60000);
+	vx_free(l);
+	/* Only what is left, then nothing; Admit sees the window spent. */
+	l = lease_as(cred, 60, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 39);
+	cr_assert_eq(l->remaining, 0);
+	vx_free(l);
+	l = lease_as(cred, 1, &st, &rc);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_eq(l->granted, 0);
+	vx_free(l);
+	a = admit_as(key, &st, &rc);
+	cr_assert(a->rate->limited, "the window was leased out whole");
+	vx_free(a);
+
+	/* Bad input names the field and takes nothing. */
+	cr_assert_null(lease_as(cred, 0, &st, &rc));
+	cr_assert_eq(st.code, VEXIL__V1__CODE__INVALID_ARGUMENT);
+	cr_assert_str_eq(st.field, "want");
+	cr_assert_null(lease_as(cred, 1001, &st, &rc));
+	cr_assert_str_eq(st.field, "want");
+	/* SDK keys may not lease; an unknown key is not admitted. */
+	{
+		Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+		Vexil__V1__Project *p;
+		char sdk[160];
+
+		gp.project = "default";
+		cr_assert(vx_get_project(h.admin, &gp, &p, &st) == 0, "%s", st.message);
+		snprintf(sdk, sizeof(sdk), "SdkKey %s", p->sdk_key);
+		vx_free(p);
+		cr_assert_null(lease_as(sdk, 1, &st, &rc));
+		cr_assert_eq(
+		    st.code, VEXIL__V1__CODE__PERMISSION_DENIED, "%s", st.message);
+	}
+	cr_assert_null(
+	    lease_as("ApiKey vxk_0000000000000000000000000000000000000000", 1, &st, &rc));
+	cr_assert_eq(rc, VX_EAUTH);
+}
+
 /* ---- the hashing lane's limit (--hash-workers, --hash-queue) ---- */
 
 #define SIGNUPS 12
@@ -363,4 +438,242 @@ Test(users, a_burst_of_sign_ups_past_the_hash_lane_is_refused_and_nothing_else_w
 	cr_assert_gt(
 	    refused, 0, "%d sign-ups at once overflow one hash and one place", SIGNUPS);
 	vx_client_close(anon);
+}
+
+/* ---- teams: members and roles (docs/teams.md) ---- */
+
+/* Creates a project named name as c; returns its id as text in id. */
+static uint64_t
+new_project(vx_client *c, const char *name, char id[32])
+{
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	uint64_t n;
+
+	cp.name = (char *)name;
+	cr_assert(vx_create_project(c, &cp, &p, &st) == 0, "%s", st.message);
+	n = p->id;
+	snprintf(id, 32, "%llu", (unsigned long long)n);
+	vx_free(p);
+	return n;
+}
+
+static int
+add_member(vx_client *c, const char *project, const char *email, Vexil__V1__Role role,
+    vx_status *st)
+{
+	Vexil__V1__AddMemberRequest in = VEXIL__V1__ADD_MEMBER_REQUEST__INIT;
+	Vexil__V1__Member *m = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	in.email = (char *)email;
+	in.role = role;
+	rc = vx_add_member(c, &in, &m, st);
+	vx_free(m);
+	return rc;
+}
+
+static int
+set_role(vx_client *c, const char *project, const char *email, Vexil__V1__Role role,
+    vx_status *st)
+{
+	Vexil__V1__SetMemberRoleRequest in = VEXIL__V1__SET_MEMBER_ROLE_REQUEST__INIT;
+	Vexil__V1__MemberRef ref = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Member *m = NULL;
+	int rc;
+
+	ref.project = (char *)project;
+	ref.email = (char *)email;
+	in.member = &ref;
+	in.role = role;
+	rc = vx_set_member_role(c, &in, &m, st);
+	vx_free(m);
+	return rc;
+}
+
+static int
+remove_member(vx_client *c, const char *project, const char *email, vx_status *st)
+{
+	Vexil__V1__MemberRef in = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Empty *e = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	in.email = (char *)email;
+	rc = vx_remove_member(c, &in, &e, st);
+	vx_free(e);
+	return rc;
+}
+
+static int
+get_project(vx_client *c, const char *id, uint64_t *revision)
+{
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	int rc;
+
+	gp.project = (char *)id;
+	if ((rc = vx_get_project(c, &gp, &p, &st)) == 0) {
+		if (revision)
+			*revision = p->revision;
+		vx_free(p);
+	}
+	return rc;
+}
+
+static int
+create_flag(vx_client *c, const char *project, const char *key, vx_status *st)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	f.key = (char *)key;
+	in.flag = &f;
+	rc = vx_create_flag(c, &in, &out, st);
+	vx_free(out);
+	return rc;
+}
+
+/* Whether the project list c sees holds project id (owned_only or not). */
+static bool
+lists(vx_client *c, uint64_t id, bool owned_only)
+{
+	Vexil__V1__ListProjectsRequest lp = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *pl;
+	vx_status st;
+	bool found = false;
+
+	lp.owned_only = owned_only;
+	cr_assert(vx_list_projects(c, &lp, &pl, &st) == 0, "%s", st.message);
+	for (size_t i = 0; i < pl->n_projects; i++)
+		found = found || pl->projects[i]->id == id;
+	vx_free(pl);
+	return found;
+}
+
+Test(users, a_shared_project_gives_each_member_exactly_their_roles_rights)
+{
+	vx_client *ann = user("ann@example.com"), *bob = user("bob@example.com");
+	vx_client *cat = user("cat@example.com");
+	char id[32];
+	uint64_t pid = new_project(ann, "Team", id), rev0 = 0, rev = 0;
+	vx_status st;
+
+	/* Not a member: the project does not exist for bob. */
+	cr_assert_eq(get_project(bob, id, NULL), VX_ENOTFOUND);
+	cr_assert(!lists(bob, pid, false));
+	cr_assert_eq(create_flag(bob, id, "f0", &st), VX_ENOTFOUND);
+	cr_assert_eq(
+	    add_member(bob, id, "bob@example.com", VEXIL__V1__ROLE__ROLE_ADMIN, &st),
+	    VX_ENOTFOUND, "no way in by oneself");
+
+	/* read: sees it (and its list), may not write. Emails match in any case. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(
+	    add_member(ann, id, "Bob@Example.com", VEXIL__V1__ROLE__ROLE_READ, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(get_project(bob, id, &rev), 0);
+	cr_assert_eq(rev, rev0 + 1, "one change, one revision");
+	cr_assert(lists(bob, pid, false));
+	cr_assert(!lists(bob, pid, true), "owned_only lists bob's own projects only");
+	cr_assert_eq(create_flag(bob, id, "f1", &st), VX_EPERM);
+	cr_assert(strstr(st.message, "role read") != NULL, "%s", st.message);
+
+	/* write: writes flags, cannot manage members. */
+	cr_assert_eq(
+	    set_role(ann, id, "bob@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(create_flag(bob, id, "f1", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(bob, id, "cat@example.com", VEXIL__V1__ROLE__ROLE_READ, &st),
+	    VX_EPERM);
+
+	/* admin: manages members, but the owner stays an admin. */
+	cr_assert_eq(
+	    set_role(ann, id, "bob@example.com", VEXIL__V1__ROLE__ROLE_ADMIN, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(
+	    add_member(bob, id, "cat@example.com", VEXIL__V1__ROLE__ROLE_READ, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(remove_member(bob, id, "ann@example.com", &st), VX_ESTATE);
+	cr_assert(strstr(st.message, "owner") != NULL, "%s", st.message);
+	cr_assert_eq(
+	    set_role(bob, id, "ann@example.com", VEXIL__V1__ROLE__ROLE_READ, &st),
+	    VX_ESTATE);
+
+	/* The audit log names the member who wrote, with their email. */
+	Vexil__V1__ListAuditRequest la = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *al;
+	bool named = false;
+	la.project = id;
+	cr_assert_eq(vx_list_audit(ann, &la, &al, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < al->n_entries; i++)
+		named = named ||
+		        (strstr(al->entries[i]->actor, "(bob@example.com)") != NULL &&
+		            strcmp(al->entries[i]->target, "f1") == 0);
+	vx_free(al);
+	cr_assert(named, "bob's flag write is audited with bob's email");
+
+	/* Removal takes effect on the next call; a member may leave alone. */
+	cr_assert_eq(remove_member(ann, id, "bob@example.com", &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(bob, id, NULL), VX_ENOTFOUND);
+	cr_assert_eq(create_flag(bob, id, "f2", &st), VX_ENOTFOUND);
+	cr_assert_eq(remove_member(cat, id, "cat@example.com", &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(cat, id, NULL), VX_ENOTFOUND);
+	vx_client_close(ann);
+	vx_client_close(bob);
+	vx_client_close(cat);
+}
+
+Test(users, member_changes_refuse_bad_input_and_change_nothing)
+{
+	vx_client *ann = user("owner@example.com"), *dan = user("dan@example.com");
+	Vexil__V1__ListMembersRequest lm = VEXIL__V1__LIST_MEMBERS_REQUEST__INIT;
+	Vexil__V1__MemberList *ml;
+	char id[32];
+	uint64_t rev0 = 0, rev = 0;
+	vx_status st;
+
+	new_project(ann, "Refusals", id);
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(
+	    add_member(ann, id, "nobody@example.com", VEXIL__V1__ROLE__ROLE_READ, &st),
+	    VX_ENOTFOUND);
+	cr_assert(strstr(st.message, "nobody@example.com") != NULL, "%s", st.message);
+	cr_assert_eq(add_member(ann, id, "dan@example.com",
+	                 VEXIL__V1__ROLE__ROLE_UNSPECIFIED, &st),
+	    VX_EINVAL);
+	cr_assert_eq(
+	    add_member(ann, id, "dan@example.com", (Vexil__V1__Role)9, &st), VX_EINVAL);
+	cr_assert_eq(add_member(ann, id, "", VEXIL__V1__ROLE__ROLE_READ, &st), VX_EINVAL);
+	cr_assert_eq(
+	    add_member(ann, id, "owner@example.com", VEXIL__V1__ROLE__ROLE_READ, &st),
+	    VX_EEXIST);
+	cr_assert_eq(
+	    set_role(ann, id, "dan@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st),
+	    VX_ENOTFOUND, "not a member yet");
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "nothing was written");
+
+	cr_assert_eq(
+	    add_member(ann, id, "dan@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "dan@example.com", VEXIL__V1__ROLE__ROLE_READ, &st),
+	    VX_EEXIST);
+	lm.project = id;
+	cr_assert_eq(vx_list_members(dan, &lm, &ml, &st), 0, "%s", st.message);
+	cr_assert_eq(ml->n_members, 2);
+	cr_assert_str_eq(ml->members[0]->email, "owner@example.com");
+	cr_assert_eq(ml->members[0]->role, VEXIL__V1__ROLE__ROLE_ADMIN);
+	cr_assert_str_eq(ml->members[1]->email, "dan@example.com");
+	cr_assert_eq(ml->members[1]->role, VEXIL__V1__ROLE__ROLE_WRITE);
+	vx_free(ml);
+	vx_client_close(ann);
+	vx_client_close(dan);
 }

@@ -142,6 +142,96 @@ void   vexil__v1__edge_records_reply__free_unpacked
   assert(message->base.descriptor == &vexil__v1__edge_records_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__lease_tokens_request__init
+                     (Vexil__V1__LeaseTokensRequest         *message)
+{
+  static const Vexil__V1__LeaseTokensRequest init_value = VEXIL__V1__LEASE_TOKENS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__lease_tokens_request__get_packed_size
+                     (const Vexil__V1__LeaseTokensRequest *message)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__lease_tokens_request__pack
+                     (const Vexil__V1__LeaseTokensRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__lease_tokens_request__pack_to_buffer
+                     (const Vexil__V1__LeaseTokensRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__LeaseTokensRequest *
+       vexil__v1__lease_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__LeaseTokensRequest *)
+     protobuf_c_message_unpack (&vexil__v1__lease_tokens_request__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__lease_tokens_request__free_unpacked
+                     (Vexil__V1__LeaseTokensRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vexil__v1__lease_tokens_reply__init
+                     (Vexil__V1__LeaseTokensReply         *message)
+{
+  static const Vexil__V1__LeaseTokensReply init_value = VEXIL__V1__LEASE_TOKENS_REPLY__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__lease_tokens_reply__get_packed_size
+                     (const Vexil__V1__LeaseTokensReply *message)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__lease_tokens_reply__pack
+                     (const Vexil__V1__LeaseTokensReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__lease_tokens_reply__pack_to_buffer
+                     (const Vexil__V1__LeaseTokensReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__LeaseTokensReply *
+       vexil__v1__lease_tokens_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__LeaseTokensReply *)
+     protobuf_c_message_unpack (&vexil__v1__lease_tokens_reply__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__lease_tokens_reply__free_unpacked
+                     (Vexil__V1__LeaseTokensReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__lease_tokens_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vexil__v1__edge_eval_record__field_descriptors[4] =
 {
   {
@@ -334,11 +424,141 @@ const ProtobufCMessageDescriptor vexil__v1__edge_records_reply__descriptor =
   (ProtobufCMessageInit) vexil__v1__edge_records_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor vexil__v1__edge_service__method_descriptors[1] =
+static const ProtobufCFieldDescriptor vexil__v1__lease_tokens_request__field_descriptors[1] =
+{
+  {
+    "want",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensRequest, want),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__lease_tokens_request__field_indices_by_name[] = {
+  0,   /* field[0] = want */
+};
+static const ProtobufCIntRange vexil__v1__lease_tokens_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vexil__v1__lease_tokens_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.LeaseTokensRequest",
+  "LeaseTokensRequest",
+  "Vexil__V1__LeaseTokensRequest",
+  "vexil.v1",
+  sizeof(Vexil__V1__LeaseTokensRequest),
+  1,
+  vexil__v1__lease_tokens_request__field_descriptors,
+  vexil__v1__lease_tokens_request__field_indices_by_name,
+  1,  vexil__v1__lease_tokens_request__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__lease_tokens_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__lease_tokens_reply__field_descriptors[5] =
+{
+  {
+    "granted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensReply, granted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensReply, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remaining",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensReply, remaining),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reset_at",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensReply, reset_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "valid_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__LeaseTokensReply, valid_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__lease_tokens_reply__field_indices_by_name[] = {
+  0,   /* field[0] = granted */
+  1,   /* field[1] = limit */
+  2,   /* field[2] = remaining */
+  3,   /* field[3] = reset_at */
+  4,   /* field[4] = valid_ms */
+};
+static const ProtobufCIntRange vexil__v1__lease_tokens_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor vexil__v1__lease_tokens_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.LeaseTokensReply",
+  "LeaseTokensReply",
+  "Vexil__V1__LeaseTokensReply",
+  "vexil.v1",
+  sizeof(Vexil__V1__LeaseTokensReply),
+  5,
+  vexil__v1__lease_tokens_reply__field_descriptors,
+  vexil__v1__lease_tokens_reply__field_indices_by_name,
+  1,  vexil__v1__lease_tokens_reply__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__lease_tokens_reply__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor vexil__v1__edge_service__method_descriptors[2] =
 {
   { "RecordEvaluations", &vexil__v1__edge_records_request__descriptor, &vexil__v1__edge_records_reply__descriptor },
+  { "LeaseTokens", &vexil__v1__lease_tokens_request__descriptor, &vexil__v1__lease_tokens_reply__descriptor },
 };
 const unsigned vexil__v1__edge_service__method_indices_by_name[] = {
+  1,        /* LeaseTokens */
   0         /* RecordEvaluations */
 };
 const ProtobufCServiceDescriptor vexil__v1__edge_service__descriptor =
@@ -348,7 +568,7 @@ const ProtobufCServiceDescriptor vexil__v1__edge_service__descriptor =
   "EdgeService",
   "Vexil__V1__EdgeService",
   "vexil.v1",
-  1,
+  2,
   vexil__v1__edge_service__method_descriptors,
   vexil__v1__edge_service__method_indices_by_name
 };
@@ -359,6 +579,14 @@ void vexil__v1__edge_service__record_evaluations(ProtobufCService *service,
 {
   assert(service->descriptor == &vexil__v1__edge_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__edge_service__lease_tokens(ProtobufCService *service,
+                                           const Vexil__V1__LeaseTokensRequest *input,
+                                           Vexil__V1__LeaseTokensReply_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__edge_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__edge_service__init (Vexil__V1__EdgeService_Service *service,
                                     Vexil__V1__EdgeService_ServiceDestroy destroy)

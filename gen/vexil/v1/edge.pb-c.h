@@ -18,6 +18,8 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Vexil__V1__EdgeEvalRecord Vexil__V1__EdgeEvalRecord;
 typedef struct Vexil__V1__EdgeRecordsRequest Vexil__V1__EdgeRecordsRequest;
 typedef struct Vexil__V1__EdgeRecordsReply Vexil__V1__EdgeRecordsReply;
+typedef struct Vexil__V1__LeaseTokensRequest Vexil__V1__LeaseTokensRequest;
+typedef struct Vexil__V1__LeaseTokensReply Vexil__V1__LeaseTokensReply;
 
 
 /* --- enums --- */
@@ -78,6 +80,54 @@ struct  Vexil__V1__EdgeRecordsReply
     , 0 }
 
 
+/*
+ * A block of an API key's rate limit (vexild --rate-limit), taken from the
+ * key's current window in vexild, for a gateway to spend locally
+ * (docs/gateway.md, "The rate limit at the edge").
+ */
+struct  Vexil__V1__LeaseTokensRequest
+{
+  ProtobufCMessage base;
+  /*
+   * tokens asked for, 1 to 1000
+   */
+  uint32_t want;
+};
+#define VEXIL__V1__LEASE_TOKENS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__lease_tokens_request__descriptor) \
+    , 0 }
+
+
+struct  Vexil__V1__LeaseTokensReply
+{
+  ProtobufCMessage base;
+  /*
+   * at most want; 0 when the window is spent
+   */
+  uint32_t granted;
+  /*
+   * requests per window; 0: unlimited (nothing to lease)
+   */
+  uint32_t limit;
+  /*
+   * what the window has left after this grant
+   */
+  uint32_t remaining;
+  /*
+   * unix milliseconds when the window ends
+   */
+  int64_t reset_at;
+  /*
+   * reset_at - vexild's clock: the granted tokens are valid this long from
+   * when the call was sent, whatever the gateway's clock says.
+   */
+  uint32_t valid_ms;
+};
+#define VEXIL__V1__LEASE_TOKENS_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__lease_tokens_reply__descriptor) \
+    , 0, 0, 0, 0, 0 }
+
+
 /* Vexil__V1__EdgeEvalRecord methods */
 void   vexil__v1__edge_eval_record__init
                      (Vexil__V1__EdgeEvalRecord         *message);
@@ -135,6 +185,44 @@ Vexil__V1__EdgeRecordsReply *
 void   vexil__v1__edge_records_reply__free_unpacked
                      (Vexil__V1__EdgeRecordsReply *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__LeaseTokensRequest methods */
+void   vexil__v1__lease_tokens_request__init
+                     (Vexil__V1__LeaseTokensRequest         *message);
+size_t vexil__v1__lease_tokens_request__get_packed_size
+                     (const Vexil__V1__LeaseTokensRequest   *message);
+size_t vexil__v1__lease_tokens_request__pack
+                     (const Vexil__V1__LeaseTokensRequest   *message,
+                      uint8_t             *out);
+size_t vexil__v1__lease_tokens_request__pack_to_buffer
+                     (const Vexil__V1__LeaseTokensRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__LeaseTokensRequest *
+       vexil__v1__lease_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__lease_tokens_request__free_unpacked
+                     (Vexil__V1__LeaseTokensRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__LeaseTokensReply methods */
+void   vexil__v1__lease_tokens_reply__init
+                     (Vexil__V1__LeaseTokensReply         *message);
+size_t vexil__v1__lease_tokens_reply__get_packed_size
+                     (const Vexil__V1__LeaseTokensReply   *message);
+size_t vexil__v1__lease_tokens_reply__pack
+                     (const Vexil__V1__LeaseTokensReply   *message,
+                      uint8_t             *out);
+size_t vexil__v1__lease_tokens_reply__pack_to_buffer
+                     (const Vexil__V1__LeaseTokensReply   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__LeaseTokensReply *
+       vexil__v1__lease_tokens_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__lease_tokens_reply__free_unpacked
+                     (Vexil__V1__LeaseTokensReply *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vexil__V1__EdgeEvalRecord_Closure)
@@ -145,6 +233,12 @@ typedef void (*Vexil__V1__EdgeRecordsRequest_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__EdgeRecordsReply_Closure)
                  (const Vexil__V1__EdgeRecordsReply *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__LeaseTokensRequest_Closure)
+                 (const Vexil__V1__LeaseTokensRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__LeaseTokensReply_Closure)
+                 (const Vexil__V1__LeaseTokensReply *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -157,6 +251,10 @@ struct Vexil__V1__EdgeService_Service
                              const Vexil__V1__EdgeRecordsRequest *input,
                              Vexil__V1__EdgeRecordsReply_Closure closure,
                              void *closure_data);
+  void (*lease_tokens)(Vexil__V1__EdgeService_Service *service,
+                       const Vexil__V1__LeaseTokensRequest *input,
+                       Vexil__V1__LeaseTokensReply_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Vexil__V1__EdgeService_ServiceDestroy)(Vexil__V1__EdgeService_Service *);
 void vexil__v1__edge_service__init (Vexil__V1__EdgeService_Service *service,
@@ -165,17 +263,24 @@ void vexil__v1__edge_service__init (Vexil__V1__EdgeService_Service *service,
     { &vexil__v1__edge_service__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define VEXIL__V1__EDGE_SERVICE__INIT(function_prefix__) \
     { VEXIL__V1__EDGE_SERVICE__BASE_INIT,\
-      function_prefix__ ## record_evaluations  }
+      function_prefix__ ## record_evaluations,\
+      function_prefix__ ## lease_tokens  }
 void vexil__v1__edge_service__record_evaluations(ProtobufCService *service,
                                                  const Vexil__V1__EdgeRecordsRequest *input,
                                                  Vexil__V1__EdgeRecordsReply_Closure closure,
                                                  void *closure_data);
+void vexil__v1__edge_service__lease_tokens(ProtobufCService *service,
+                                           const Vexil__V1__LeaseTokensRequest *input,
+                                           Vexil__V1__LeaseTokensReply_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor vexil__v1__edge_eval_record__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__edge_records_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__edge_records_reply__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__lease_tokens_request__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__lease_tokens_reply__descriptor;
 extern const ProtobufCServiceDescriptor vexil__v1__edge_service__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -52,6 +52,51 @@ void   vexil__v1__project__free_unpacked
   assert(message->base.descriptor == &vexil__v1__project__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__member__init
+                     (Vexil__V1__Member         *message)
+{
+  static const Vexil__V1__Member init_value = VEXIL__V1__MEMBER__INIT;
+  *message = init_value;
+}
+size_t vexil__v1__member__get_packed_size
+                     (const Vexil__V1__Member *message)
+{
+  assert(message->base.descriptor == &vexil__v1__member__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vexil__v1__member__pack
+                     (const Vexil__V1__Member *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vexil__v1__member__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vexil__v1__member__pack_to_buffer
+                     (const Vexil__V1__Member *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vexil__v1__member__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vexil__V1__Member *
+       vexil__v1__member__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vexil__V1__Member *)
+     protobuf_c_message_unpack (&vexil__v1__member__descriptor,
+                                allocator, len, data);
+}
+void   vexil__v1__member__free_unpacked
+                     (Vexil__V1__Member *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vexil__v1__member__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vexil__v1__environment__init
                      (Vexil__V1__Environment         *message)
 {
@@ -868,7 +913,7 @@ void   vexil__v1__eval_count__free_unpacked
   assert(message->base.descriptor == &vexil__v1__eval_count__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[11] =
+static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[12] =
 {
   {
     "id",
@@ -1002,12 +1047,25 @@ static const ProtobufCFieldDescriptor vexil__v1__project__field_descriptors[11] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "members",
+    240,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__Project, n_members),
+    offsetof(Vexil__V1__Project, members),
+    &vexil__v1__member__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__project__field_indices_by_name[] = {
   5,   /* field[5] = created_at */
   7,   /* field[7] = created_by */
   2,   /* field[2] = description */
   0,   /* field[0] = id */
+  11,   /* field[11] = members */
   1,   /* field[1] = name */
   3,   /* field[3] = owner_user_id */
   4,   /* field[4] = revision */
@@ -1016,10 +1074,11 @@ static const unsigned vexil__v1__project__field_indices_by_name[] = {
   6,   /* field[6] = updated_at */
   8,   /* field[8] = updated_by */
 };
-static const ProtobufCIntRange vexil__v1__project__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__project__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 240, 11 },
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor vexil__v1__project__descriptor =
 {
@@ -1029,11 +1088,101 @@ const ProtobufCMessageDescriptor vexil__v1__project__descriptor =
   "Vexil__V1__Project",
   "vexil.v1",
   sizeof(Vexil__V1__Project),
-  11,
+  12,
   vexil__v1__project__field_descriptors,
   vexil__v1__project__field_indices_by_name,
-  1,  vexil__v1__project__number_ranges,
+  2,  vexil__v1__project__number_ranges,
   (ProtobufCMessageInit) vexil__v1__project__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__member__field_descriptors[5] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Member, user_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Member, role),
+    &vexil__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Member, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "added_at",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Member, added_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "added_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Member, added_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__member__field_indices_by_name[] = {
+  3,   /* field[3] = added_at */
+  4,   /* field[4] = added_by */
+  2,   /* field[2] = email */
+  1,   /* field[1] = role */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange vexil__v1__member__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor vexil__v1__member__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.Member",
+  "Member",
+  "Vexil__V1__Member",
+  "vexil.v1",
+  sizeof(Vexil__V1__Member),
+  5,
+  vexil__v1__member__field_descriptors,
+  vexil__v1__member__field_indices_by_name,
+  1,  vexil__v1__member__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vexil__v1__environment__field_descriptors[7] =
@@ -2029,7 +2178,7 @@ const ProtobufCMessageDescriptor vexil__v1__flag__metadata_entry__descriptor =
   (ProtobufCMessageInit) vexil__v1__flag__metadata_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[15] =
+static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[16] =
 {
   {
     "id",
@@ -2211,11 +2360,24 @@ static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[15] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "disabled_serves_default",
+    240,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Flag, disabled_serves_default),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   11,   /* field[11] = created_at */
   13,   /* field[13] = created_by */
   4,   /* field[4] = description */
+  15,   /* field[15] = disabled_serves_default */
   10,   /* field[10] = envs */
   0,   /* field[0] = id */
   2,   /* field[2] = key */
@@ -2229,10 +2391,11 @@ static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   14,   /* field[14] = updated_by */
   9,   /* field[9] = variants */
 };
-static const ProtobufCIntRange vexil__v1__flag__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__flag__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 240, 15 },
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
 {
@@ -2242,10 +2405,10 @@ const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
   "Vexil__V1__Flag",
   "vexil.v1",
   sizeof(Vexil__V1__Flag),
-  15,
+  16,
   vexil__v1__flag__field_descriptors,
   vexil__v1__flag__field_indices_by_name,
-  1,  vexil__v1__flag__number_ranges,
+  2,  vexil__v1__flag__number_ranges,
   (ProtobufCMessageInit) vexil__v1__flag__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

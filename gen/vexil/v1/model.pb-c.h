@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Vexil__V1__Project Vexil__V1__Project;
+typedef struct Vexil__V1__Member Vexil__V1__Member;
 typedef struct Vexil__V1__Environment Vexil__V1__Environment;
 typedef struct Vexil__V1__Variant Vexil__V1__Variant;
 typedef struct Vexil__V1__Condition Vexil__V1__Condition;
@@ -102,10 +103,39 @@ struct  Vexil__V1__Project
    */
   char *sdk_key;
   uint64_t sdk_key_id;
+  /*
+   * Users who share the project, each with a role (docs/teams.md). The
+   * owner is not listed: the owner is always an admin.
+   */
+  size_t n_members;
+  Vexil__V1__Member **members;
 };
 #define VEXIL__V1__PROJECT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__project__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+/*
+ * A user's place in a project (MemberService).
+ */
+struct  Vexil__V1__Member
+{
+  ProtobufCMessage base;
+  uint64_t user_id;
+  Vexil__V1__Role role;
+  /*
+   * the user's email when added
+   */
+  char *email;
+  /*
+   * unix milliseconds
+   */
+  int64_t added_at;
+  char *added_by;
+};
+#define VEXIL__V1__MEMBER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__member__descriptor) \
+    , 0, VEXIL__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__Environment
@@ -367,10 +397,16 @@ struct  Vexil__V1__Flag
   int64_t updated_at;
   char *created_by;
   char *updated_by;
+  /*
+   * Where the flag is disabled, evaluations answer reason DISABLED with no
+   * variant and no value, so the caller's own default stands (flagd's
+   * meaning of a disabled flag); false serves the off variant (Vexil's).
+   */
+  protobuf_c_boolean disabled_serves_default;
 };
 #define VEXIL__V1__FLAG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__flag__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__User
@@ -554,6 +590,25 @@ Vexil__V1__Project *
                       const uint8_t       *data);
 void   vexil__v1__project__free_unpacked
                      (Vexil__V1__Project *message,
+                      ProtobufCAllocator *allocator);
+/* Vexil__V1__Member methods */
+void   vexil__v1__member__init
+                     (Vexil__V1__Member         *message);
+size_t vexil__v1__member__get_packed_size
+                     (const Vexil__V1__Member   *message);
+size_t vexil__v1__member__pack
+                     (const Vexil__V1__Member   *message,
+                      uint8_t             *out);
+size_t vexil__v1__member__pack_to_buffer
+                     (const Vexil__V1__Member   *message,
+                      ProtobufCBuffer     *buffer);
+Vexil__V1__Member *
+       vexil__v1__member__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vexil__v1__member__free_unpacked
+                     (Vexil__V1__Member *message,
                       ProtobufCAllocator *allocator);
 /* Vexil__V1__Environment methods */
 void   vexil__v1__environment__init
@@ -905,6 +960,9 @@ void   vexil__v1__eval_count__free_unpacked
 typedef void (*Vexil__V1__Project_Closure)
                  (const Vexil__V1__Project *message,
                   void *closure_data);
+typedef void (*Vexil__V1__Member_Closure)
+                 (const Vexil__V1__Member *message,
+                  void *closure_data);
 typedef void (*Vexil__V1__Environment_Closure)
                  (const Vexil__V1__Environment *message,
                   void *closure_data);
@@ -972,6 +1030,7 @@ extern const ProtobufCEnumDescriptor    vexil__v1__role__descriptor;
 extern const ProtobufCEnumDescriptor    vexil__v1__flag_type__descriptor;
 extern const ProtobufCEnumDescriptor    vexil__v1__change_kind__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__project__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__member__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__environment__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__variant__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__condition__descriptor;

@@ -2353,6 +2353,12 @@ void   vexil__v1__evaluate_request__free_unpacked
   assert(message->base.descriptor == &vexil__v1__evaluate_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vexil__v1__evaluation_result__metadata_entry__init
+                     (Vexil__V1__EvaluationResult__MetadataEntry         *message)
+{
+  static const Vexil__V1__EvaluationResult__MetadataEntry init_value = VEXIL__V1__EVALUATION_RESULT__METADATA_ENTRY__INIT;
+  *message = init_value;
+}
 void   vexil__v1__evaluation_result__init
                      (Vexil__V1__EvaluationResult         *message)
 {
@@ -3238,7 +3244,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_project_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_project_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_descriptors[3] =
 {
   {
     "limit",
@@ -3264,15 +3270,29 @@ static const ProtobufCFieldDescriptor vexil__v1__list_projects_request__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "owned_only",
+    240,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListProjectsRequest, owned_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__list_projects_request__field_indices_by_name[] = {
   0,   /* field[0] = limit */
   1,   /* field[1] = offset */
+  2,   /* field[2] = owned_only */
 };
-static const ProtobufCIntRange vexil__v1__list_projects_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__list_projects_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 240, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vexil__v1__list_projects_request__descriptor =
 {
@@ -3282,10 +3302,10 @@ const ProtobufCMessageDescriptor vexil__v1__list_projects_request__descriptor =
   "Vexil__V1__ListProjectsRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ListProjectsRequest),
-  2,
+  3,
   vexil__v1__list_projects_request__field_descriptors,
   vexil__v1__list_projects_request__field_indices_by_name,
-  1,  vexil__v1__list_projects_request__number_ranges,
+  2,  vexil__v1__list_projects_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__list_projects_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -6288,7 +6308,58 @@ const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__evaluate_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[10] =
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__metadata_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult__MetadataEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EvaluationResult__MetadataEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vexil__v1__evaluation_result__metadata_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange vexil__v1__evaluation_result__metadata_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vexil__v1__evaluation_result__metadata_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vexil.v1.EvaluationResult.MetadataEntry",
+  "MetadataEntry",
+  "Vexil__V1__EvaluationResult__MetadataEntry",
+  "vexil.v1",
+  sizeof(Vexil__V1__EvaluationResult__MetadataEntry),
+  2,
+  vexil__v1__evaluation_result__metadata_entry__field_descriptors,
+  vexil__v1__evaluation_result__metadata_entry__field_indices_by_name,
+  1,  vexil__v1__evaluation_result__metadata_entry__number_ranges,
+  (ProtobufCMessageInit) vexil__v1__evaluation_result__metadata_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descriptors[11] =
 {
   {
     "flag_key",
@@ -6410,11 +6481,24 @@ static const ProtobufCFieldDescriptor vexil__v1__evaluation_result__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "metadata",
+    240,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vexil__V1__EvaluationResult, n_metadata),
+    offsetof(Vexil__V1__EvaluationResult, metadata),
+    &vexil__v1__evaluation_result__metadata_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   8,   /* field[8] = environment */
   0,   /* field[0] = flag_key */
   7,   /* field[7] = is_static */
+  10,   /* field[10] = metadata */
   9,   /* field[9] = prerequisite */
   3,   /* field[3] = reason */
   6,   /* field[6] = revision */
@@ -6423,11 +6507,12 @@ static const unsigned vexil__v1__evaluation_result__field_indices_by_name[] = {
   2,   /* field[2] = value */
   1,   /* field[1] = variant */
 };
-static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__evaluation_result__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 16, 9 },
-  { 0, 10 }
+  { 240, 10 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
 {
@@ -6437,10 +6522,10 @@ const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor =
   "Vexil__V1__EvaluationResult",
   "vexil.v1",
   sizeof(Vexil__V1__EvaluationResult),
-  10,
+  11,
   vexil__v1__evaluation_result__field_descriptors,
   vexil__v1__evaluation_result__field_indices_by_name,
-  2,  vexil__v1__evaluation_result__number_ranges,
+  3,  vexil__v1__evaluation_result__number_ranges,
   (ProtobufCMessageInit) vexil__v1__evaluation_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

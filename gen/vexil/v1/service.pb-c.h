@@ -70,6 +70,7 @@ typedef struct Vexil__V1__EvalContext Vexil__V1__EvalContext;
 typedef struct Vexil__V1__EvalContext__AttributesEntry Vexil__V1__EvalContext__AttributesEntry;
 typedef struct Vexil__V1__EvaluateRequest Vexil__V1__EvaluateRequest;
 typedef struct Vexil__V1__EvaluationResult Vexil__V1__EvaluationResult;
+typedef struct Vexil__V1__EvaluationResult__MetadataEntry Vexil__V1__EvaluationResult__MetadataEntry;
 typedef struct Vexil__V1__EvaluateAllRequest Vexil__V1__EvaluateAllRequest;
 typedef struct Vexil__V1__EvaluationList Vexil__V1__EvaluationList;
 typedef struct Vexil__V1__GetSnapshotRequest Vexil__V1__GetSnapshotRequest;
@@ -135,10 +136,15 @@ struct  Vexil__V1__ListProjectsRequest
    */
   uint32_t limit;
   uint32_t offset;
+  /*
+   * A user's own projects only, not those shared with them (the
+   * flag-service API's GET /api/projects).
+   */
+  protobuf_c_boolean owned_only;
 };
 #define VEXIL__V1__LIST_PROJECTS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_projects_request__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Vexil__V1__ProjectList
@@ -902,6 +908,17 @@ struct  Vexil__V1__EvaluateRequest
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
+struct  Vexil__V1__EvaluationResult__MetadataEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define VEXIL__V1__EVALUATION_RESULT__METADATA_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__metadata_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Vexil__V1__EvaluationResult
 {
   ProtobufCMessage base;
@@ -939,10 +956,15 @@ struct  Vexil__V1__EvaluationResult
    * in the flag's order).
    */
   char *prerequisite;
+  /*
+   * The flag's own metadata (Flag.metadata), as OFREP shows it.
+   */
+  size_t n_metadata;
+  Vexil__V1__EvaluationResult__MetadataEntry **metadata;
 };
 #define VEXIL__V1__EVALUATION_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__evaluation_result__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 struct  Vexil__V1__EvaluateAllRequest
@@ -2231,6 +2253,9 @@ Vexil__V1__EvaluateRequest *
 void   vexil__v1__evaluate_request__free_unpacked
                      (Vexil__V1__EvaluateRequest *message,
                       ProtobufCAllocator *allocator);
+/* Vexil__V1__EvaluationResult__MetadataEntry methods */
+void   vexil__v1__evaluation_result__metadata_entry__init
+                     (Vexil__V1__EvaluationResult__MetadataEntry         *message);
 /* Vexil__V1__EvaluationResult methods */
 void   vexil__v1__evaluation_result__init
                      (Vexil__V1__EvaluationResult         *message);
@@ -2714,6 +2739,9 @@ typedef void (*Vexil__V1__EvalContext_Closure)
                   void *closure_data);
 typedef void (*Vexil__V1__EvaluateRequest_Closure)
                  (const Vexil__V1__EvaluateRequest *message,
+                  void *closure_data);
+typedef void (*Vexil__V1__EvaluationResult__MetadataEntry_Closure)
+                 (const Vexil__V1__EvaluationResult__MetadataEntry *message,
                   void *closure_data);
 typedef void (*Vexil__V1__EvaluationResult_Closure)
                  (const Vexil__V1__EvaluationResult *message,
@@ -3393,6 +3421,7 @@ extern const ProtobufCMessageDescriptor vexil__v1__eval_context__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__eval_context__attributes_entry__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluate_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluation_result__descriptor;
+extern const ProtobufCMessageDescriptor vexil__v1__evaluation_result__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluate_all_request__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__evaluation_list__descriptor;
 extern const ProtobufCMessageDescriptor vexil__v1__get_snapshot_request__descriptor;

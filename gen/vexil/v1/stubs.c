@@ -22,6 +22,26 @@ vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vex
 }
 
 int
+vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__edge_service__descriptor, o, st);
+	vexil__v1__edge_service__lease_tokens(&stub.base, in,
+	    (Vexil__V1__LeaseTokensReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__LeaseTokensReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
+    vx_status *st)
+{
+	return vx_lease_tokens_as(c, NULL, in, out, st);
+}
+
+int
 vx_get_stats_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
 {
@@ -981,6 +1001,86 @@ vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply 
 	return vx_admit_as(c, NULL, in, out, st);
 }
 
+int
+vx_add_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__add_member(&stub.base, in,
+	    (Vexil__V1__Member_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Member *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_add_member(vx_client *c, const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out,
+    vx_status *st)
+{
+	return vx_add_member_as(c, NULL, in, out, st);
+}
+
+int
+vx_list_members_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__list_members(&stub.base, in,
+	    (Vexil__V1__MemberList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__MemberList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_members(vx_client *c, const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out,
+    vx_status *st)
+{
+	return vx_list_members_as(c, NULL, in, out, st);
+}
+
+int
+vx_set_member_role_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__set_member_role(&stub.base, in,
+	    (Vexil__V1__Member_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Member *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_set_member_role(vx_client *c, const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out,
+    vx_status *st)
+{
+	return vx_set_member_role_as(c, NULL, in, out, st);
+}
+
+int
+vx_remove_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__member_service__descriptor, o, st);
+	vexil__v1__member_service__remove_member(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_remove_member_as(c, NULL, in, out, st);
+}
+
 const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {
     &vexil__v1__edge_service__descriptor,
     &vexil__v1__ops_service__descriptor,
@@ -996,6 +1096,7 @@ const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {
     &vexil__v1__watch_service__descriptor,
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
+    &vexil__v1__member_service__descriptor,
 };
 const size_t vx_n_service_descriptors =
     sizeof(vx_service_descriptors) / sizeof(vx_service_descriptors[0]);

@@ -5,6 +5,7 @@
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
+#include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
 
 typedef struct vx_client vx_client;
@@ -23,6 +24,11 @@ int vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_record_evaluations(vx_client *c, const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_get_stats_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
@@ -263,6 +269,26 @@ int vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_admit(vx_client *c, const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_add_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_add_member(vx_client *c, const Vexil__V1__AddMemberRequest *in, Vexil__V1__Member **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_members_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_members(vx_client *c, const Vexil__V1__ListMembersRequest *in, Vexil__V1__MemberList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_set_member_role_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_set_member_role(vx_client *c, const Vexil__V1__SetMemberRoleRequest *in, Vexil__V1__Member **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_remove_member_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
 
 /* Every service of proto/vexil/v1, in file order: for code that walks
