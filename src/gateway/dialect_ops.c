@@ -151,6 +151,12 @@ render_core(vx_gw_mbuf *b, void *arg)
 	    s->regex_budget_exhausted_total);
 	figure(b, "vexil_core_uptime_seconds", "gauge", "Seconds since vexild started",
 	    s->uptime_seconds);
+	vx_gw_metrics_head(b, "vexil_core_storage_ok", "gauge",
+	    "1 when vexild's writes can commit; else 0, with the state as a label "
+	    "(disk_full, read_only, gone, failed)");
+	vx_gw_mbuf_printf(b, "vexil_core_storage_ok{state=\"");
+	vx_gw_metrics_label(b, s->storage_state);
+	vx_gw_mbuf_printf(b, "\"} %d\n", strcmp(s->storage_state, "ok") == 0);
 }
 
 /* ---- handlers ---- */

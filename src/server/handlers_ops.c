@@ -57,6 +57,12 @@ get_stats(Vexil__V1__OpsService_Service *svc, const Vexil__V1__GetStatsRequest *
 	out->rpc_connections = sf.rpc_connections;
 	out->regex_budget_exhausted_total = vx_eval_match_budget_exhausted();
 	out->uptime_seconds = sf.uptime_seconds;
+	if ((out->storage_why = vx_arena_alloc(c->arena, 256)) == NULL) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	out->storage_state =
+	    (char *)vx_store_state_name(vx_server_storage(c->srv, out->storage_why, 256));
 out:
 	VX_REPLY(c, rc, out);
 }

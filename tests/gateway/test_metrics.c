@@ -333,6 +333,10 @@ Test(metrics, counts_move_by_exactly_the_requests_made)
 	cr_assert_eq(delta(&a, &b, "vexil_core_change_log_entries"), 4);
 	cr_assert_eq(delta(&a, &b, "vexil_core_audit_entries"), 4);
 	cr_assert_eq(val(&b, "vexil_core_projects"), 1);
+	cr_assert_eq(val(&b, "vexil_core_storage_ok{state=\"ok\"}"), 1);
+	/* The edge's counters are served whether or not it answered yet. */
+	cr_assert(has(&b, "vexil_edge_evaluations_total"));
+	cr_assert(has(&b, "vexil_edge_snapshots"));
 	cr_assert_geq(val(&b, "vexil_core_subscribers"), 1); /* the gateway's SUB */
 	cr_assert_gt(val(&b, "vexil_core_lmdb_pages_used"), 0);
 	cr_assert_geq(val(&b, "vexil_core_lmdb_map_size_bytes"),

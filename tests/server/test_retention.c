@@ -177,6 +177,8 @@ Test(retention, stats_count_writes_and_trims_exactly)
 	cr_assert_geq(b->data_file_bytes, b->page_size_bytes);
 	cr_assert_eq(b->hash_queue_capacity, 64);
 	cr_assert_eq(b->eval_records_dropped_total, 0);
+	cr_assert_str_eq(b->storage_state, "ok");
+	cr_assert_str_eq(b->storage_why, "");
 	vx_free(a);
 	vx_free(b);
 }

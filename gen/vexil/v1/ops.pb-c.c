@@ -115,7 +115,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_stats_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[21] =
+static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[23] =
 {
   {
     "writes_total",
@@ -369,6 +369,30 @@ static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "storage_state",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CoreStats, storage_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "storage_why",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CoreStats, storage_why),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__core_stats__field_indices_by_name[] = {
   4,   /* field[4] = audit_entries */
@@ -389,6 +413,8 @@ static const unsigned vexil__v1__core_stats__field_indices_by_name[] = {
   19,   /* field[19] = regex_budget_exhausted_total */
   2,   /* field[2] = revisions */
   18,   /* field[18] = rpc_connections */
+  21,   /* field[21] = storage_state */
+  22,   /* field[22] = storage_why */
   17,   /* field[17] = subscribers */
   20,   /* field[20] = uptime_seconds */
   0,   /* field[0] = writes_total */
@@ -396,7 +422,7 @@ static const unsigned vexil__v1__core_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange vexil__v1__core_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor vexil__v1__core_stats__descriptor =
 {
@@ -406,7 +432,7 @@ const ProtobufCMessageDescriptor vexil__v1__core_stats__descriptor =
   "Vexil__V1__CoreStats",
   "vexil.v1",
   sizeof(Vexil__V1__CoreStats),
-  21,
+  23,
   vexil__v1__core_stats__field_descriptors,
   vexil__v1__core_stats__field_indices_by_name,
   1,  vexil__v1__core_stats__number_ranges,

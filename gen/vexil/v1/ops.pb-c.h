@@ -115,10 +115,16 @@ struct  Vexil__V1__CoreStats
    */
   uint64_t regex_budget_exhausted_total;
   uint64_t uptime_seconds;
+  /*
+   * Whether writes can commit (store.h vx_store_state): "ok", "disk_full",
+   * "read_only", "gone" or "failed", and a sentence saying why when not ok.
+   */
+  char *storage_state;
+  char *storage_why;
 };
 #define VEXIL__V1__CORE_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__core_stats__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Vexil__V1__GetStatsRequest methods */
