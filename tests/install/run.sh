@@ -21,26 +21,11 @@
 set -eu
 
 build=$1 readme=$2
-work=$(mktemp -d "${TMPDIR:-/tmp}/vexil-install.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../scratch.sh"
+scratch install
 fail() {
 	echo "install: $*" >&2
 	exit 1
-}
-
-# A free loopback port, as tests/readme/run.sh picks them.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-	done
 }
 
 prefix=$work/prefix

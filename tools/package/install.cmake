@@ -116,6 +116,8 @@ vexil-gateway, and ships vexilctl and the C client library libvexil \
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
+# Stripped, as Debian ships binaries (the build keeps its debug info).
+set(CPACK_STRIP_FILES ON)
 # Depends: the Debian runtime packages of the libraries the binaries
 # link, found by dpkg-shlibdeps; adduser for postinst.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
