@@ -16,7 +16,7 @@
 #    systemd-analyze verify accepts them, when it is installed.
 set -eu
 
-build=$1
+build=$(readlink -f "$1")
 . "$(dirname "$0")/../scratch.sh"
 scratch deb
 fail() {
@@ -78,8 +78,18 @@ need "$prefix/lib(/[a-z0-9_-]+)?/libvexil\.so\.0"
 need "$prefix/lib(/[a-z0-9_-]+)?/libvexil\.a"
 need "$prefix/lib(/[a-z0-9_-]+)?/pkgconfig/vexil\.pc"
 
-# ---- the units ----
 dpkg-deb -x "$deb" "$work/root"
+# vexil.pc of the extracted tree names its headers and library.
+pc=$(find "$work/root" -name vexil.pc)
+pcvar() { PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --variable="$1" vexil; }
+if [ "$prefix" != /usr ]; then
+	[ -e "$(pcvar includedir)/vexil/vexil.h" ] ||
+		fail "the packaged vexil.pc's includedir $(pcvar includedir) has no vexil/vexil.h"
+	[ -e "$(pcvar libdir)/libvexil.so" ] ||
+		fail "the packaged vexil.pc's libdir $(pcvar libdir) has no libvexil.so"
+fi
+
+# ---- the units ----
 units=$work/root$prefix/lib/systemd/system
 for u in vexild vexil-gateway; do
 	f=$units/$u.service

@@ -16,11 +16,11 @@
 #    static, runs against the installed vexild on a temp data dir and free
 #    ports: it prints the flag, and a missing flag exits 1 with NOT_FOUND;
 #  - the installed gateway serves /docs and /redoc with no --assets;
-#  - every option of the README's vexild table is in the installed
-#    vexild's --help.
+#  - every option of the README's vexild and gateway tables is in the
+#    installed binary's --help.
 set -eu
 
-build=$1 readme=$2
+build=$(readlink -f "$1") readme=$(readlink -f "$2")
 . "$(dirname "$0")/../scratch.sh"
 scratch install
 fail() {
@@ -144,11 +144,17 @@ for path in /docs /redoc /docs/swagger-ui-bundle.js /docs/redoc.standalone.js; d
 done
 
 # ---- --help against the README ----
-help=$("$prefix/bin/vexild" --help)
-opts=$(awk '/^## vexild$/ { on = 1; next } /^## / { on = 0 }
-	on && /^\| `--/ { print }' "$readme" | grep -o '`--[a-z-]*' | tr -d '`' | sort -u)
-[ -n "$opts" ] || fail "no option table under '## vexild' in $readme"
-for o in $opts; do
-	grep -q -- "$o\b" <<<"$help" || fail "vexild --help lacks $o, which the README lists"
-done
+# Every option in the table under the heading $1 is in $2's --help.
+help_has_readme_options() {
+	local help opts o
+	help=$("$prefix/bin/$2" --help)
+	opts=$(awk -v h="$1" '$0 == h { on = 1; next } /^#/ { on = 0 }
+		on && /^\| `--/ { print }' "$readme" | grep -o '`--[a-z-]*' | tr -d '`' | sort -u)
+	[ -n "$opts" ] || fail "no option table under '$1' in $readme"
+	for o in $opts; do
+		grep -q -- "$o\b" <<<"$help" || fail "$2 --help lacks $o, which the README lists"
+	done
+}
+help_has_readme_options "## vexild" vexild
+help_has_readme_options "## The REST gateway" vexil-gateway
 echo "install: ok ($prefix)"

@@ -55,11 +55,18 @@ foreach(p ${VX_PROTOS})
 endforeach()
 install(FILES ${VX_GEN_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vexil/v1)
 
-# vexil.pc finds its prefix from its own place (${pcfiledir}), so it
-# needs the way up from the pkgconfig dir to the prefix.
-file(RELATIVE_PATH VX_PC_UP ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
-  ${CMAKE_INSTALL_PREFIX})
-string(REGEX REPLACE "/$" "" VX_PC_UP "${VX_PC_UP}")
+# vexil.pc finds its prefix from its own place (${pcfiledir} and the way
+# up from the pkgconfig dir), so an install moved elsewhere still links;
+# but /usr is written as it is, for pkg-config to drop -I/usr/include (an
+# -I of the system's own dir would break gcc's #include_next).
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(VX_PC_PREFIX /usr)
+else()
+  file(RELATIVE_PATH VX_PC_UP ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
+    ${CMAKE_INSTALL_PREFIX})
+  string(REGEX REPLACE "/$" "" VX_PC_UP "${VX_PC_UP}")
+  set(VX_PC_PREFIX "\${pcfiledir}/${VX_PC_UP}")
+endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/vexil.pc.in ${CMAKE_BINARY_DIR}/vexil.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/vexil.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
