@@ -38,6 +38,7 @@ libdir=${libdir%/pkgconfig}
 [ -n "$libdir" ] || fail "no vexil.pc installed"
 for f in bin/vexild bin/vexil-gateway bin/vexilctl include/vexil/vexil.h \
 	include/vexil/errors.h include/vexil/status.h include/vexil/v1/stubs.h \
+	include/vexil/eval.h include/vexil/watch.h include/vexil/context.h \
 	share/vexil/assets/swagger-ui-dist/swagger-ui-bundle.js \
 	share/vexil/assets/redoc/bundles/redoc.standalone.js \
 	lib/systemd/system/vexild.service lib/systemd/system/vexil-gateway.service; do
@@ -69,7 +70,8 @@ done
 # ---- exports ----
 exports=$(nm -D --defined-only "$libdir/libvexil.so" | awk '{ print $3 }')
 for sym in vx_client_open vx_client_close vx_get_flag vx_get_flag_as vx_call_as \
-	vx_free vx_strerror vx_code_name vexil__v1__flag__descriptor; do
+	vx_free vx_strerror vx_code_name vexil__v1__flag__descriptor vx_eval_snapshot_fetch \
+	vx_eval_local vx_eval_reason_name vx_watch_start vx_watch_acquire; do
 	grep -qx "$sym" <<<"$exports" || fail "libvexil.so does not export $sym"
 done
 internal=$(grep -vE '^(vx_[a-z0-9_]+|vexil__v1__[a-z0-9_]+)$' <<<"$exports" || true)
@@ -79,19 +81,25 @@ for sym in vx_wire_client_call vx_log vx_status_set vx_arena_alloc vx_eval_compi
 done
 
 # ---- the README's example, built from outside ----
-awk 'found && /^```c$/ { on = 1; next } on && /^```$/ { exit }
-	on { print } /^<!-- tests\/install: example.c -->$/ { found = 1 }' "$readme" >"$work/example.c"
-grep -q 'int$' "$work/example.c" && grep -q '^main' "$work/example.c" ||
-	fail "no C example after <!-- tests/install: example.c --> in $readme"
+# The ```c block after the line <!-- tests/install: $1 --> into $work/$1.
+readme_block() {
+	awk -v m="<!-- tests/install: $1 -->" 'found && /^```c$/ { on = 1; next }
+		on && /^```$/ { exit } on { print } $0 == m { found = 1 }' "$readme" >"$work/$1"
+	grep -q '^main(void)$' "$work/$1" || fail "no C program after <!-- tests/install: $1 --> in $readme"
+}
+readme_block example.c
+readme_block watch.c
 cd "$work"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Wextra -Werror -o example example.c $(pkg-config --cflags --libs vexil) ||
-	fail "the README's example does not build with pkg-config --cflags --libs vexil"
+for prog in example watch; do
+	cc -std=c11 -Wall -Wextra -Werror -o $prog $prog.c $(pkg-config --cflags --libs vexil) ||
+		fail "the README's $prog.c does not build with pkg-config --cflags --libs vexil"
+done
 objdump -p example | grep -q 'NEEDED *libvexil.so.0' || fail "example is not linked to libvexil.so.0"
 # Which headers it reads: the prefix's, and the system's C library and
 # protobuf-c, never nng's or the source tree's.
-cc -std=c11 -H -fsyntax-only $cflags example.c 2>"$work/headers" ||
-	fail "cc -H example.c failed"
+cc -std=c11 -H -fsyntax-only $cflags example.c watch.c 2>"$work/headers" ||
+	fail "cc -H example.c watch.c failed"
 bad=$(sed -n 's/^\.* //p' "$work/headers" | grep -v "^$prefix/include/vexil/" |
 	grep -vE '^/usr/(lib/gcc/[^/]+/[0-9]+/)?include/' | grep -E 'nng|/src/|/clients/|/gen/' || true)
 [ -z "$bad" ] || fail "the example reads headers from outside the install: $bad"
@@ -119,12 +127,19 @@ done
 [ -s "$work/data/admin.key" ] || { cat "$work/vexild.log" >&2; fail "vexild did not start"; }
 export VEXIL_KEY=$(cat "$work/data/admin.key") VEXIL_RPC=$rpc VEXIL_PUB=$pub
 ctl() { "$prefix/bin/vexilctl" --timeout 5000 "$@" >/dev/null; }
-for _ in $(seq 50); do ctl project list && break; sleep 0.1; done
+for _ in $(seq 50); do ctl project list 2>/dev/null && break; sleep 0.1; done
 ctl flag create --project default new-checkout --name "New checkout"
 for prog in example example-static; do
 	out=$(LD_LIBRARY_PATH=$libdir ./$prog) || fail "$prog failed: $out"
 	[ "$out" = "new-checkout: New checkout" ] || fail "$prog printed '$out'"
 done
+# The live cache, evaluating locally: the new flag is off in production
+# until enabled.
+out=$(LD_LIBRARY_PATH=$libdir ./watch) || fail "watch failed: $out"
+[ "$out" = "new-checkout: off (DISABLED)" ] || fail "watch printed '$out'"
+ctl flag enable --project default new-checkout --env production
+out=$(LD_LIBRARY_PATH=$libdir ./watch) || fail "watch failed: $out"
+[ "$out" = "new-checkout: on (STATIC)" ] || fail "watch printed '$out' for the enabled flag"
 ctl flag delete --project default new-checkout
 if out=$(LD_LIBRARY_PATH=$libdir ./example 2>&1); then fail "example found a deleted flag: $out"; fi
 case "$out" in NOT_FOUND:*new-checkout*) ;; *) fail "example's error was '$out'" ;; esac
