@@ -16,8 +16,9 @@
 #    static, runs against the installed vexild on a temp data dir and free
 #    ports: it prints the flag, and a missing flag exits 1 with NOT_FOUND;
 #  - the installed gateway serves /docs and /redoc with no --assets;
-#  - every option of the README's vexild and gateway tables is in the
-#    installed binary's --help.
+#  - every option of the README's vexild and gateway tables, and every
+#    command and option of its vexilctl usage, is in the installed
+#    binary's --help.
 set -eu
 
 build=$(readlink -f "$1") readme=$(readlink -f "$2")
@@ -172,4 +173,16 @@ help_has_readme_options() {
 }
 help_has_readme_options "## vexild" vexild
 help_has_readme_options "## The REST gateway" vexil-gateway
+# vexilctl: the usage block under "## vexilctl": each command and option
+# it shows is in vexilctl --help.
+help=$("$prefix/bin/vexilctl" --help)
+usage=$(awk '/^## vexilctl$/ { s = 1; next } s && /^```$/ { if (u) exit; u = 1; next }
+	u { print }' "$readme")
+[ -n "$usage" ] || fail "no usage block under '## vexilctl' in $readme"
+for c in $(sed -n 's/^  \([a-z-]*\).*/\1/p' <<<"$usage" | sort -u); do
+	grep -qE "^  $c( |$)" <<<"$help" || fail "vexilctl --help lacks the command $c, which the README shows"
+done
+for o in $(grep -o -- '--[a-z-]*' <<<"$usage" | sort -u); do
+	grep -q -- "$o\b" <<<"$help" || fail "vexilctl --help lacks $o, which the README shows"
+done
 echo "install: ok ($prefix)"
