@@ -26,7 +26,11 @@ find_library(VX_MBEDTLS mbedtls REQUIRED)
 add_library(vexil_shared SHARED ${VX_LIBVEXIL_OBJECTS})
 target_link_libraries(vexil_shared PRIVATE nng::nng PkgConfig::PROTOBUFC
   PkgConfig::VX_PC_PCRE2 ${VX_MBEDX509} ${VX_MBEDCRYPTO} Threads::Threads m)
-target_link_options(vexil_shared PRIVATE -Wl,--no-undefined)
+# Every symbol resolved at link time; not under the sanitizers, whose
+# runtime (clang's, and libFuzzer's coverage hooks) only the executable has.
+if(NOT VX_SANITIZE AND NOT VX_FUZZ)
+  target_link_options(vexil_shared PRIVATE -Wl,--no-undefined)
+endif()
 add_library(vexil_static STATIC ${VX_LIBVEXIL_OBJECTS})
 # Both are build/lib/libvexil.*, apart from the in-tree static `vexil`
 # (build/libvexil.a, which the binaries and tests link).
