@@ -6,8 +6,8 @@
 #
 #  - control (-I): package vexil at the project's version; Depends names
 #    the Debian runtime packages of the libraries the binaries link (found
-#    by dpkg-shlibdeps) and adduser; the maintainer scripts are there and
-#    postinst creates the vexil system user;
+#    by dpkg-shlibdeps) and adduser; the maintainer scripts are there,
+#    postinst creates the vexil system user, and ldconfig is triggered;
 #  - contents (-c): the binaries, libvexil (soname link, shared and
 #    static), the headers, vexil.pc, the docs assets, both systemd units;
 #  - the units (extracted with -x): they start the packaged binaries as
@@ -60,6 +60,8 @@ dpkg-deb -e "$deb" "$work/control"
 grep -q 'adduser --system --group' "$work/control/postinst" ||
 	fail "postinst does not create a system user"
 grep -q ' vexil$\| vexil >/dev/null' "$work/control/postinst" || fail "postinst's user is not vexil"
+grep -qx 'activate-noawait ldconfig' "$work/control/triggers" 2>/dev/null ||
+	fail "no ldconfig trigger for libvexil.so.0"
 
 # ---- contents ----
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$work/files"
