@@ -57,11 +57,23 @@ for s in postinst prerm postrm; do
 done
 mkdir "$work/control"
 dpkg-deb -e "$deb" "$work/control"
-grep -q 'adduser --system --group' "$work/control/postinst" ||
-	fail "postinst does not create a system user"
-grep -q ' vexil$\| vexil >/dev/null' "$work/control/postinst" || fail "postinst's user is not vexil"
 grep -qx 'activate-noawait ldconfig' "$work/control/triggers" 2>/dev/null ||
 	fail "no ldconfig trigger for libvexil.so.0"
+# postinst run as dpkg would (configure), with getent, adduser and
+# systemctl stubbed to record their calls instead of changing this system:
+# the user is created when missing, and only then.
+mkdir "$work/stub"
+for t in adduser systemctl; do
+	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$t" "$work/calls" >"$work/stub/$t"
+done
+printf '#!/bin/sh\n[ -e "%s" ]\n' "$work/user-exists" >"$work/stub/getent"
+chmod +x "$work/stub/"*
+PATH=$work/stub:$PATH sh "$work/control/postinst" configure || fail "postinst configure failed"
+grep -qx 'adduser --system --group --home /var/lib/vexil --no-create-home --gecos Vexil feature-flag service vexil' \
+	"$work/calls" || fail "postinst did not create the user vexil: $(cat "$work/calls")"
+: >"$work/calls" && touch "$work/user-exists"
+PATH=$work/stub:$PATH sh "$work/control/postinst" configure || fail "postinst configure failed"
+if grep -q adduser "$work/calls"; then fail "postinst ran adduser for an existing user"; fi
 
 # ---- contents ----
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$work/files"
