@@ -5,7 +5,7 @@
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
-#include "wire/wire.h"
+#include "vexil/status.h"
 
 typedef struct vx_client vx_client;
 typedef struct vx_call_opts vx_call_opts;
