@@ -976,6 +976,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__admin_service__descriptor,
     &vexil__v1__auth_service__descriptor,
     &vexil__v1__segment_service__descriptor,
+    &vexil__v1__schedule_service__descriptor,
+    &vexil__v1__stale_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1047,6 +1049,10 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.SegmentService/ListSegments", R_PROJECT, READ, false, 0},
     {"vexil.v1.SegmentService/UpdateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/DeleteSegment", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.ScheduleService/CreateSchedule", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ScheduleService/ListSchedules", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ScheduleService/CancelSchedule", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.StaleService/StaleFlags", R_PROJECT, READ, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1060,7 +1066,7 @@ rpc_case_for(const char *name)
 }
 
 /* Ids the generic filler puts into inputs. */
-static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id;
+static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id, rpc_schedule_id;
 static char backup_dir[300];
 
 /* Allocations of one filled input, freed together. */
@@ -1081,6 +1087,24 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 	bool env_msg = strstr(d->name, "Environment") != NULL;
 	bool creates = strstr(method, "/Create") != NULL;
 
+	/* A schedule of a write to A's flag, an hour ahead. */
+	if (strcmp(d->short_name, "CreateScheduleRequest") == 0) {
+		Vexil__V1__CreateScheduleRequest *cs = (void *)m;
+		Vexil__V1__SetFlagEnabledRequest w =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		w.project = "amarkpa";
+		w.key = "amark-pflag";
+		w.environment = "production";
+		w.enabled = true;
+		cr_assert_lt(fm->n, 32);
+		cs->payload.len = protobuf_c_message_get_packed_size(&w.base);
+		cr_assert_not_null(cs->payload.data = malloc(cs->payload.len + 1));
+		fm->p[fm->n++] = cs->payload.data;
+		protobuf_c_message_pack(&w.base, cs->payload.data);
+		cs->method = "vexil.v1.FlagService/SetFlagEnabled";
+		cs->at = vx_now_ms() + 3600 * 1000;
+		return;
+	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		void *at = (char *)m + f->offset;
@@ -1139,6 +1163,9 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				*(uint64_t *)at = rpc_key_id;
 			else if (strcmp(n, "id") == 0 && top && strstr(method, "RevokeSdkKey"))
 				*(uint64_t *)at = rpc_sdk_id;
+			else if (strcmp(n, "id") == 0 && top &&
+			         strstr(method, "CancelSchedule"))
+				*(uint64_t *)at = rpc_schedule_id;
 			break;
 		case PROTOBUF_C_TYPE_ENUM:
 			if (strcmp(n, "role") == 0)
@@ -1359,6 +1386,21 @@ Test(security, every_rpc_method_of_every_service)
 		    vx_create_segment(h.admin, &sg, &gout, &gst) == 0, "%s", gst.message);
 		vx_free(gout);
 	}
+	{
+		/* A's schedule, for CancelSchedule to cancel. */
+		Vexil__V1__CreateScheduleRequest cs =
+		    VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+		Vexil__V1__Schedule *sout;
+		struct fillmem sfm = {0};
+		vx_status sst;
+		fill_msg(&cs.base, "vexil.v1.ScheduleService/CreateSchedule", true, &sfm);
+		cr_assert(vx_create_schedule(h.admin, &cs, &sout, &sst) == 0, "%s",
+		    sst.message);
+		rpc_schedule_id = sout->id;
+		vx_free(sout);
+		for (int i = 0; i < sfm.n; i++)
+			free(sfm.p[i]);
+	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);
 
@@ -1393,21 +1435,26 @@ Test(security, every_rpc_method_of_every_service)
 /* Every service in the .proto files is walked above. */
 Test(security, every_service_of_the_proto_is_in_the_matrix)
 {
-	FILE *f = fopen(VX_SOURCE_DIR "/proto/vexil/v1/service.proto", "r");
+	static const char *const protos[] = {"service", "schedule"};
 	char line[512], svc[128], full[160];
 
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		bool found = false;
-		if (sscanf(line, "service %127s {", svc) != 1)
-			continue;
-		snprintf(full, sizeof(full), "vexil.v1.%s", svc);
-		for (size_t s = 0; s < N_SERVICES; s++)
-			found |= strcmp(services[s]->name, full) == 0;
-		if (!found)
-			fail("service %s: not walked by the security matrix", full);
+	for (size_t p = 0; p < sizeof(protos) / sizeof(protos[0]); p++) {
+		FILE *f = fopen(
+		    fmt("%s/proto/vexil/v1/%s.proto", VX_SOURCE_DIR, protos[p]), "r");
+		cr_assert_not_null(f);
+		while (fgets(line, sizeof(line), f)) {
+			bool found = false;
+			if (sscanf(line, "service %127s {", svc) != 1)
+				continue;
+			snprintf(full, sizeof(full), "vexil.v1.%s", svc);
+			for (size_t s = 0; s < N_SERVICES; s++)
+				found |= strcmp(services[s]->name, full) == 0;
+			if (!found)
+				fail("service %s: not walked by the security matrix",
+				    full);
+		}
+		fclose(f);
 	}
-	fclose(f);
 	for (size_t i = 0; i < N_RPC_CASES; i++) {
 		bool found = false;
 		for (size_t s = 0; s < N_SERVICES; s++)
