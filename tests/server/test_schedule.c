@@ -689,3 +689,57 @@ Test(schedule, stale_report_tells_unevaluated_from_one_variant_flags)
 	cr_assert(strstr(out, "steady") && strstr(out, "one-variant"), "%s", out);
 	cr_assert_null(strstr(out, "mixed"), "%s", out);
 }
+
+Test(schedule, a_schedule_keeps_its_project_across_a_rename)
+{
+	Vexil__V1__UpdateRuleRequest in = VEXIL__V1__UPDATE_RULE_REQUEST__INIT;
+	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
+	Vexil__V1__Rule upd = VEXIL__V1__RULE__INIT;
+	Vexil__V1__ListRulesRequest lr = VEXIL__V1__LIST_RULES_REQUEST__INIT;
+	Vexil__V1__RuleList *rules;
+	Vexil__V1__Schedule *sc;
+	char out[4096], *mask[] = {"priority"};
+	const char *p;
+	vx_status st;
+
+	ctl_ok("project create shop");
+	ctl_ok("flag create --project shop cart");
+	cr_assert_eq(ctl(out, sizeof(out),
+	                 "rule add --project shop cart --env production "
+	                 "--cond 'country equals DE' --variant on --priority 1 --json"),
+	    0, "%s", out);
+	cr_assert_not_null(p = strstr(out, "\"id\":"), "%s", out);
+	ref.rule_id = strtoull(p + 5 + (p[5] == '"'), NULL, 10);
+	ref.project = "shop";
+	ref.flag_key = "cart";
+	upd.priority = 7;
+	in.ref = &ref;
+	in.update = &upd;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	/* UpdateRule names its project in ref.project. */
+	sc = schedule_as(h.admin, "vexil.v1.RuleService/UpdateRule", &in.base,
+	    vx_now_ms() + 4000, &st);
+	cr_assert_not_null(sc, "%s", st.message);
+	cr_assert_str_eq(sc->target, "cart");
+	ctl_ok("project update shop --name store");
+
+	lr.project = "store";
+	lr.flag_key = "cart";
+	lr.environment = "production";
+	for (int i = 0; i < 600; i++) {
+		cr_assert(
+		    vx_list_rules(h.admin, &lr, &rules, &st) == 0, "%s", st.message);
+		bool done = rules->n_rules == 1 && rules->rules[0]->priority == 7;
+		vx_free(rules);
+		if (done)
+			break;
+		usleep(50000);
+	}
+	cr_assert(vx_list_rules(h.admin, &lr, &rules, &st) == 0, "%s", st.message);
+	cr_assert_eq(rules->n_rules, 1);
+	cr_assert_eq(
+	    rules->rules[0]->priority, 7, "the renamed project's rule was not updated");
+	vx_free(rules);
+	vx_free(sc);
+}
