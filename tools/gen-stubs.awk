@@ -57,7 +57,7 @@ END {
 		print ""
 		for (i = 1; i <= nh; i++)
 			printf "#include \"vexil/v1/%s\"\n", hdrs[i]
-		print "#include \"wire/wire.h\""
+		print "#include \"vexil/status.h\""
 		print ""
 		print "typedef struct vx_client vx_client;"
 		print "typedef struct vx_call_opts vx_call_opts;"

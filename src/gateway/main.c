@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/common.h"
 #include "common/envopts.h"
@@ -22,6 +24,12 @@
 #include "gateway/rpc.h"
 #include "gateway/server.h"
 #include "gateway/sse.h"
+
+/* Where an install keeps the docs assets, relative to the directory of
+ * this binary ("../share/vexil/assets"; the CMakeLists computes it). */
+#ifndef VX_INSTALL_ASSETS_REL
+#define VX_INSTALL_ASSETS_REL "../share/vexil/assets"
+#endif
 
 /* vexild down this long: core calls answer 503 at once (wire.h). It is
  * over nng's reconnect backoff (1 s), so a restart is waited for. */
@@ -90,6 +98,34 @@ usage(FILE *to)
 	    vx_gw_docs_assets());
 }
 
+/*
+ * The default of --assets: the install's share/vexil/assets beside this
+ * binary's bin/ when it is there, so an installed gateway serves /docs and
+ * /redoc wherever its prefix is (a package, a temp prefix, a moved tree);
+ * otherwise the compiled-in default stays (web/node_modules of the source
+ * tree, for a gateway run from its build folder).
+ */
+static void
+find_installed_assets(void)
+{
+	static char dir[4096];
+	char exe[4096];
+	struct stat st;
+	char *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return;
+	*slash = '\0';
+	n = snprintf(dir, sizeof(dir), "%s/%s", exe, VX_INSTALL_ASSETS_REL);
+	if (n > 0 && (size_t)n < sizeof(dir) && stat(dir, &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		vx_gw_docs_set_assets(dir);
+}
+
 /* The options that can come from the environment (see common/envopts.h). */
 static const char env_options[] =
     "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-msg= max-body= "
@@ -154,6 +190,7 @@ main(int argc, char **argv)
 	uint64_t n;
 	int sig;
 
+	find_installed_assets();
 	if (vx_envopts_argv(env_options, argc, argv, &argc, &argv) != 0)
 		return 1;
 	for (int i = 1; i < argc; i++) {

@@ -274,7 +274,7 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
-static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64];
+static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64];
 static char tb_id[64];
 
 static const char tg_name[] = "amark-toggle";
@@ -470,6 +470,14 @@ setup(void)
 	make("POST", "/v1/api-keys", bearer,
 	    fmt("{\"name\":\"amark-victim\",\"role\":\"read\",\"project_id\":\"%s\"}", pa_ref),
 	    "id", pf_key, sizeof(pf_key));
+	{
+		/* A write scheduled an hour ahead (the ?at= extension). */
+		char at[VX_TIME_LEN];
+		vx_format_time_ms(at, vx_now_ms() + 3600 * 1000);
+		make("PATCH", fmt("/v1/flags/%s/state?at=%s", pf_flag, at), bearer,
+		    "{\"environment\":\"production\",\"enabled\":true}", "id", pf_sched,
+		    sizeof(pf_sched));
+	}
 
 	/* table and toggles: records of the default project. */
 	snprintf(bearer, sizeof(bearer), "Authorization: ApiKey %s", kD_admin);
@@ -586,6 +594,10 @@ static const struct route_case cases[] = {
 	    "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
 	{"GET", "/v1/api-keys", S_APIKEY, false, NULL},
 	{"DELETE", "/v1/api-keys/{key_id}", S_APIKEY, true, NULL},
+	/* Vexil extensions: scheduled writes and stale flags. */
+	{"GET", "/v1/flags/stale", S_APIKEY, false, NULL},
+	{"GET", "/v1/schedules", S_APIKEY, false, NULL},
+	{"DELETE", "/v1/schedules/{schedule_id}", S_APIKEY, true, NULL},
 	/* feature-flag table */
 	{"POST", "/api/feature-flags", S_FA, true,
 	    "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_by\":1}"},
@@ -643,6 +655,8 @@ param(const char *pattern, const char *name)
 		return pf_env;
 	if (strcmp(name, "key_id") == 0)
 		return pf_key;
+	if (strcmp(name, "schedule_id") == 0)
+		return pf_sched;
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)
@@ -982,6 +996,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__segment_service__descriptor,
     &vexil__v1__member_service__descriptor,
     &vexil__v1__edge_service__descriptor,
+    &vexil__v1__schedule_service__descriptor,
+    &vexil__v1__stale_service__descriptor,
     &vexil__v1__ops_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
@@ -1062,6 +1078,10 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.MemberService/ListMembers", R_PROJECT, READ, false, 0},
     {"vexil.v1.MemberService/SetMemberRole", R_PROJECT, ADMIN, false, 0},
     {"vexil.v1.MemberService/RemoveMember", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.ScheduleService/CreateSchedule", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ScheduleService/ListSchedules", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ScheduleService/CancelSchedule", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.StaleService/StaleFlags", R_PROJECT, READ, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1075,7 +1095,7 @@ rpc_case_for(const char *name)
 }
 
 /* Ids the generic filler puts into inputs. */
-static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id;
+static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id, rpc_schedule_id;
 static char backup_dir[300];
 
 /* Allocations of one filled input, freed together. */
@@ -1096,6 +1116,24 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 	bool env_msg = strstr(d->name, "Environment") != NULL;
 	bool creates = strstr(method, "/Create") != NULL;
 
+	/* A schedule of a write to A's flag, an hour ahead. */
+	if (strcmp(d->short_name, "CreateScheduleRequest") == 0) {
+		Vexil__V1__CreateScheduleRequest *cs = (void *)m;
+		Vexil__V1__SetFlagEnabledRequest w =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		w.project = "amarkpa";
+		w.key = "amark-pflag";
+		w.environment = "production";
+		w.enabled = true;
+		cr_assert_lt(fm->n, 32);
+		cs->payload.len = protobuf_c_message_get_packed_size(&w.base);
+		cr_assert_not_null(cs->payload.data = malloc(cs->payload.len + 1));
+		fm->p[fm->n++] = cs->payload.data;
+		protobuf_c_message_pack(&w.base, cs->payload.data);
+		cs->method = "vexil.v1.FlagService/SetFlagEnabled";
+		cs->at = vx_now_ms() + 3600 * 1000;
+		return;
+	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		void *at = (char *)m + f->offset;
@@ -1154,6 +1192,9 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				*(uint64_t *)at = rpc_key_id;
 			else if (strcmp(n, "id") == 0 && top && strstr(method, "RevokeSdkKey"))
 				*(uint64_t *)at = rpc_sdk_id;
+			else if (strcmp(n, "id") == 0 && top &&
+			         strstr(method, "CancelSchedule"))
+				*(uint64_t *)at = rpc_schedule_id;
 			break;
 		case PROTOBUF_C_TYPE_UINT32:
 			if (strcmp(n, "want") == 0) /* LeaseTokens */
@@ -1378,6 +1419,21 @@ Test(security, every_rpc_method_of_every_service)
 		cr_assert(
 		    vx_create_segment(h.admin, &sg, &gout, &gst) == 0, "%s", gst.message);
 		vx_free(gout);
+	}
+	{
+		/* A's schedule, for CancelSchedule to cancel. */
+		Vexil__V1__CreateScheduleRequest cs =
+		    VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+		Vexil__V1__Schedule *sout;
+		struct fillmem sfm = {0};
+		vx_status sst;
+		fill_msg(&cs.base, "vexil.v1.ScheduleService/CreateSchedule", true, &sfm);
+		cr_assert(vx_create_schedule(h.admin, &cs, &sout, &sst) == 0, "%s",
+		    sst.message);
+		rpc_schedule_id = sout->id;
+		vx_free(sout);
+		for (int i = 0; i < sfm.n; i++)
+			free(sfm.p[i]);
 	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);

@@ -4,9 +4,10 @@
 
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/ops.pb-c.h"
+#include "vexil/v1/schedule.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
-#include "wire/wire.h"
+#include "vexil/status.h"
 
 typedef struct vx_client vx_client;
 typedef struct vx_call_opts vx_call_opts;
@@ -34,6 +35,26 @@ int vx_get_stats_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_get_stats(vx_client *c, const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_create_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_create_schedule(vx_client *c, const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_schedules_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_schedules(vx_client *c, const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_cancel_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_cancel_schedule(vx_client *c, const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_stale_flags_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_stale_flags(vx_client *c, const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
