@@ -159,25 +159,31 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 /* ---- auth and the rate limit ---- */
 
 /*
- * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
- * false after answering 401 or 429; *who is the admitted key.
+ * Every request: "Authorization: ApiKey <key>", or (Vexil's extension, for
+ * the admin UI and scripts of signed-in users) "Authorization: Bearer
+ * <jwt>" from the flag-service API's /auth/login, and AuthService/Admit.
+ * false after answering 401 or 429; *who is the admitted key or user.
  * Admitted requests carry the X-RateLimit-* headers, and a 429 also
- * Retry-After.
+ * Retry-After (users are not limited).
  */
 static bool
 admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 {
 	Vexil__V1__AdmitReply *out;
 	const char *h = vx_gw_header(r, "Authorization");
+	bool user = h != NULL && strncasecmp(h, "Bearer ", 7) == 0;
 	vx_status st;
 	int rc;
 
-	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !vx_gw_token_ok(h + 7)) {
+	if (h == NULL || (!user && strncasecmp(h, "ApiKey ", 7) != 0) ||
+	    !vx_gw_token_ok(h + 7)) {
 		write_error(r, 401, "Authorization", "required",
-		    "API key is missing or invalid (Authorization: ApiKey <key>)");
+		    "API key is missing or invalid (Authorization: ApiKey <key>, or "
+		    "Bearer <token> from /auth/login)");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(r->arena, "ApiKey %s", h + 7)) == NULL) {
+	if ((r->credential = vx_arena_printf(
+	         r->arena, "%s %s", user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
@@ -185,8 +191,10 @@ admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 		fail_call(r, &st);
 		return false;
 	}
-	if (strcmp(out->kind, "apikey") != 0) {
-		write_error(r, 401, "Authorization", "api_key", "API key is missing or invalid");
+	if (strcmp(out->kind, user ? "user" : "apikey") != 0) {
+		write_error(r, 401, "Authorization", user ? "token" : "api_key",
+		    user ? "Token is missing or invalid"
+		         : "API key is missing or invalid");
 		return false;
 	}
 	if (rc == 1) {
@@ -508,6 +516,18 @@ flag_list(vx_gw_req *r)
 			return;
 		}
 	}
+	/* Vexil's extensions: ?tag= (exact) and ?q= (key, name or a tag
+	 * containing it), filtered in the core so paging stays right. */
+	if ((rc = vx_gw_query(r, "tag", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.tag = rc == 1 ? (char *)q : "";
+	if ((rc = vx_gw_query(r, "q", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.search = rc == 1 ? (char *)q : "";
 	in.project = project;
 	in.limit = (uint32_t)limit;
 	in.offset = (uint32_t)offset;
@@ -1469,27 +1489,177 @@ key_delete(vx_gw_req *r)
 	vx_gw_reply_empty(r, 204);
 }
 
+/* ---- projects and the audit log (Vexil's extensions) ---- */
+
+static cJSON *
+project_json(vx_gw_req *r, const Vexil__V1__Project *p)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "proj", p->id);
+	put_str(o, &ok, "name", p->name);
+	put_str(o, &ok, "description", p->description);
+	vx_gw_json_put_num(o, &ok, "revision", (double)p->revision);
+	/* The project's primary SDK key, as the flag-service API shows it:
+	 * the admin UI follows /ofrep/v1/events and evaluates with it. */
+	put_str(o, &ok, "sdk_key", p->sdk_key);
+	put_time(o, &ok, "created_at", p->created_at);
+	put_time(o, &ok, "updated_at", p->updated_at);
+	return vx_gw_json_done(o, ok);
+}
+
+/* Every project the caller may see: a user's own, a key's one, or all of
+ * them for a global key. */
+static void
+project_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_list_projects_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_projects; i++)
+		if (!vx_gw_json_append(arr, project_json(r, out->projects[i]))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	put_item(o, &ok, "projects", arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
+static void
+project_create(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *out;
+	const char *name = NULL, *desc = NULL;
+	vx_status st;
+	cJSON *b;
+	int n;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    vx_gw_json_string(r, b, "description", &desc) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (n == 0) {
+		write_error(r, 400, "name", "required", "name is required");
+		return;
+	}
+	in.name = (char *)name;
+	in.description = (char *)(desc ? desc : "");
+	if (vx_create_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, project_json(r, out));
+}
+
+/* The project's audit log, newest first: ?limit= 1..1000 (default 100),
+ * and ?target= keeps the entries about that flag key (or other target). */
+static void
+audit_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *out;
+	const char *q, *target = NULL;
+	uint64_t limit = 100;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+	int rc;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if ((rc = vx_gw_query(r, "limit", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && (vx_parse_u64(q, &limit) != 0 || limit < 1 || limit > 1000)) {
+		write_error(
+		    r, 400, "limit", "range", "limit must be an integer from 1 to 1000");
+		return;
+	}
+	if (vx_gw_query(r, "target", &target) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.limit = (uint32_t)limit;
+	if (vx_list_audit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_entries; i++) {
+		const Vexil__V1__AuditEntry *a = out->entries[i];
+		const ProtobufCEnumValue *k = protobuf_c_enum_descriptor_get_value(
+		    &vexil__v1__change_kind__descriptor, a->kind);
+		cJSON *e;
+		bool eok;
+
+		if (target && strcmp(a->target, target) != 0)
+			continue;
+		e = cJSON_CreateObject();
+		eok = e != NULL;
+		vx_gw_json_put_num(e, &eok, "seq", (double)a->seq);
+		vx_gw_json_put_num(e, &eok, "revision", (double)a->revision);
+		put_time(e, &eok, "time", a->time);
+		put_str(e, &eok, "actor", a->actor);
+		put_str(e, &eok, "method", a->method);
+		put_str(e, &eok, "kind", k ? k->name : "");
+		put_str(e, &eok, "target", a->target);
+		if (!vx_gw_json_append(arr, vx_gw_json_done(e, eok))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "entries", arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
 /* ---- the dialect ---- */
 
 static const vx_gw_route routes[] = {
-	{"GET", "/v1/flags", flag_list},
-	{"POST", "/v1/flags", flag_create},
-	{"GET", "/v1/flags/{flag_id}", flag_get},
-	{"PUT", "/v1/flags/{flag_id}", flag_update},
-	{"DELETE", "/v1/flags/{flag_id}", flag_delete},
-	{"PATCH", "/v1/flags/{flag_id}/state", flag_state},
-	{"POST", "/v1/flags/{flag_id}/rules", rule_create},
-	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
-	{"GET", "/v1/environments", env_list},
-	{"POST", "/v1/environments", env_create},
-	{"DELETE", "/v1/environments/{environment_id}", env_delete},
-	{"GET", "/v1/sdk/config", sdk_config},
-	{"POST", "/v1/sdk/evaluate", sdk_evaluate},
-	{"POST", "/v1/analytics/exposure", exposure},
-	{"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
-	{"POST", "/v1/api-keys", key_create},
-	{"GET", "/v1/api-keys", key_list},
-	{"DELETE", "/v1/api-keys/{key_id}", key_delete},
+    {"GET", "/v1/flags", flag_list},
+    {"POST", "/v1/flags", flag_create},
+    {"GET", "/v1/flags/{flag_id}", flag_get},
+    {"PUT", "/v1/flags/{flag_id}", flag_update},
+    {"DELETE", "/v1/flags/{flag_id}", flag_delete},
+    {"PATCH", "/v1/flags/{flag_id}/state", flag_state},
+    {"POST", "/v1/flags/{flag_id}/rules", rule_create},
+    {"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
+    {"GET", "/v1/environments", env_list},
+    {"POST", "/v1/environments", env_create},
+    {"DELETE", "/v1/environments/{environment_id}", env_delete},
+    {"GET", "/v1/sdk/config", sdk_config},
+    {"POST", "/v1/sdk/evaluate", sdk_evaluate},
+    {"POST", "/v1/analytics/exposure", exposure},
+    {"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
+    {"POST", "/v1/api-keys", key_create},
+    {"GET", "/v1/api-keys", key_list},
+    {"DELETE", "/v1/api-keys/{key_id}", key_delete},
+    {"GET", "/v1/projects", project_list},
+    {"POST", "/v1/projects", project_create},
+    {"GET", "/v1/audit", audit_list},
 };
 
 static const char *const prefixes[] = {"/v1", NULL};

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
 
@@ -424,13 +425,37 @@ out:
 	VX_REPLY(c, rc, f);
 }
 
+/* ListFlags' filters: an exact tag and a text searched for in the key,
+ * the name and the tags; NULL or "" passes everything. */
+struct flag_filter {
+	const char *tag, *search;
+};
+
+/* Whether needle occurs in hay, ASCII letters without case (keys and
+ * names are UTF-8; other bytes compare exactly). */
 static bool
-has_tag(const Vexil__V1__Flag *f, void *tag)
+contains_text(const char *hay, const char *needle)
 {
-	for (size_t i = 0; i < f->n_tags; i++)
-		if (strcmp(f->tags[i], tag) == 0)
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
 			return true;
-	return false;
+	return n == 0;
+}
+
+static bool
+flag_passes(const Vexil__V1__Flag *f, void *arg)
+{
+	const struct flag_filter *ff = arg;
+	bool tag = !*ff->tag, text = !*ff->search || contains_text(f->key, ff->search) ||
+	                             contains_text(f->name, ff->search);
+
+	for (size_t i = 0; i < f->n_tags; i++) {
+		tag = tag || strcmp(f->tags[i], ff->tag) == 0;
+		text = text || contains_text(f->tags[i], ff->search);
+	}
+	return tag && text;
 }
 
 /* A page of flags; without a limit, at most this many come back. */
@@ -443,6 +468,7 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p;
 	Vexil__V1__FlagList *out = NULL;
+	struct flag_filter ff = {in->tag, in->search};
 	size_t total;
 	int rc;
 
@@ -456,8 +482,8 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vexil__v1__flag_list__init(out);
 	rc = vx_store_flag_page(c->reader->txn, c->store, p->id, in->offset,
 	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX,
-	    *in->tag ? has_tag : NULL, in->tag, c->alloc, &out->flags, &out->n_flags,
-	    &total);
+	    *in->tag || *in->search ? flag_passes : NULL, &ff, c->alloc, &out->flags,
+	    &out->n_flags, &total);
 	out->total = (uint32_t)total;
 out:
 	VX_REPLY(c, rc, out);

@@ -1392,3 +1392,154 @@ Test(platform, a_flag_shows_its_prerequisites_and_its_rules_segments)
 	    "staff");
 	vx_http_res_free(&r);
 }
+
+/* ---- Vexil's extensions for the admin UI (docs/ui.md) ---- */
+
+/* Signs up and in through the flag-service API; fills "Bearer <token>". */
+static void
+sign_in(const char *email, char auth[600])
+{
+	const char *body = vx_fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email);
+	vx_http_res r = req_h("POST", "/auth/register", NULL, body);
+
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/auth/login", NULL, body);
+	expect_status(&r, 200);
+	snprintf(auth, 600, "Authorization: Bearer %s", jstr(&r, "token"));
+	vx_http_res_free(&r);
+}
+
+Test(platform, a_signed_in_user_works_with_its_token_on_its_own_projects_only)
+{
+	char auth[600], other[600], pid[32];
+	const char *hs[] = {auth, NULL}, *hs_other[] = {other, NULL};
+	vx_http_res r;
+	uint64_t before;
+
+	sign_in("ann@example.com", auth);
+	sign_in("bob@example.com", other);
+	/* A new user has its own `default` project and sees nothing else. */
+	r = req_h("GET", "/v1/projects", hs, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "projects"), 0), "name")->valuestring,
+	    "default");
+	vx_http_res_free(&r);
+
+	r = req_h(
+	    "POST", "/v1/projects", hs, "{\"name\":\"shop\",\"description\":\"d\"}");
+	expect_status(&r, 201);
+	snprintf(pid, sizeof(pid), "%s", jstr(&r, "id"));
+	cr_assert_str_eq(jstr(&r, "name"), "shop");
+	cr_assert(strncmp(jstr(&r, "sdk_key"), "sdk_", 4) == 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/v1/projects", hs, "{\"description\":\"no name\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+
+	/* A flag write with the token is one core write, as with a key. */
+	before = vx_project_revision(h.admin, pid + 5);
+	r = req_h("POST", "/v1/flags", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"key\":\"checkout\"}", pid));
+	vx_expect_writes(&r, 201, before, vx_project_revision(h.admin, pid + 5), 1,
+	    "POST /v1/flags with a token");
+	vx_http_res_free(&r);
+
+	/* Another user's project does not exist for this one. */
+	r = req_h("GET", vx_fmt("/v1/flags?project_id=%s", pid), hs_other, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+	r = req_h("GET", "/v1/projects", hs_other, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	/* A key of a project lists that project only. */
+	r = req("GET", "/v1/projects", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "projects"), 0), "id")->valuestring, p1);
+	vx_http_res_free(&r);
+	/* A read key may not create a project. */
+	r = req("POST", "/v1/projects", k_read, "{\"name\":\"nope\"}");
+	cr_assert(r.status == 403 || r.status == 404, "%ld %s", r.status, r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, search_finds_flags_by_key_name_or_tag_and_pages_the_matches)
+{
+	vx_http_res r;
+
+	new_flag("{\"key\":\"new-checkout\",\"name\":\"New checkout\"}", NULL);
+	new_flag("{\"key\":\"dark-mode\",\"name\":\"Dark CHECKOUT theme\"}", NULL);
+	new_flag("{\"key\":\"banner\",\"tags\":[\"checkout-team\"]}", NULL);
+	new_flag("{\"key\":\"other\",\"tags\":[\"web\"]}", NULL);
+
+	r = req("GET", "/v1/flags?q=Checkout", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	vx_http_res_free(&r);
+	/* Paging counts the matches only. */
+	r = req("GET", "/v1/flags?q=checkout&limit=2&offset=2", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?tag=web", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "flags"), 0), "key")->valuestring,
+	    "other");
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?tag=web&q=checkout", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?q=zzz", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 0, "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, the_audit_log_lists_who_changed_what_newest_first)
+{
+	char id[32];
+	vx_http_res r;
+	const cJSON *e;
+	uint64_t before;
+
+	new_flag("{\"key\":\"audited\"}", id);
+	new_flag("{\"key\":\"bystander\"}", NULL);
+	ok_free(req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	            "{\"environment\":\"production\",\"enabled\":true}"),
+	    200);
+
+	/* The core's rule: reading the audit log takes more than a read key. */
+	r = req("GET", "/v1/audit", k_read, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	before = vx_project_revision(h.admin, "p1");
+	r = req("GET", "/v1/audit?target=audited", k_admin, NULL);
+	vx_expect_writes(
+	    &r, 200, before, vx_project_revision(h.admin, "p1"), 0, "GET /v1/audit");
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "entries")), 2, "%s", r.body);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 0);
+	cr_assert_str_eq(jget(e, "kind")->valuestring, "FLAG_TOGGLED", "%s", r.body);
+	cr_assert_str_eq(jget(e, "target")->valuestring, "audited");
+	cr_assert(
+	    strncmp(jget(e, "actor")->valuestring, "apikey:", 7) == 0, "%s", r.body);
+	cr_assert(strstr(jget(e, "method")->valuestring, "SetFlagEnabled"), "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "entries"), 1), "kind")->valuestring,
+	    "FLAG_CREATED");
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/audit?limit=1", k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "entries")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/audit?limit=0", k_admin, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req("GET", vx_fmt("/v1/audit?project_id=%s", p2), k_admin, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+}
