@@ -318,16 +318,21 @@ async function viewFlag(pid, fid) {
   const statsBox = h('div', {});
   const auditBox = h('div', {});
 
+  // One card per environment, made once: a live update redraws its state
+  // and rules, never the rule being typed into its form.
+  const cards = envs.map((e) => envCard(e));
+  envBox.replaceChildren(...cards.map((c) => c.el));
   function drawEnvs() {
-    envBox.replaceChildren(...envs.map((e) => envCard(e)));
+    for (const c of cards) c.draw();
   }
 
   function envCard(e) {
-    const on = !!flag.state[e.key];
-    const rules = (flag.rules || []).filter((r) => r.environment === e.key);
-    const box = h('input', { type: 'checkbox', checked: on, 'aria-label': `On in ${e.key}` });
+    const box = h('input', { type: 'checkbox', 'aria-label': `On in ${e.key}` });
+    const label = h('span', {});
     const stateErr = h('p', { class: 'err', role: 'alert' });
+    const rulesBox = h('div', {});
     box.addEventListener('change', async () => {
+      stateErr.textContent = '';
       try {
         await call('PATCH', `/v1/flags/${fid}/state`, { query: { project_id: pid }, body: { environment: e.key, enabled: box.checked } });
         await reload();
@@ -348,6 +353,9 @@ async function viewFlag(pid, fid) {
         await call('POST', `/v1/flags/${fid}/rules`, { query: { project_id: pid }, body: {
           environment: e.key, attribute: attr.input.value.trim(), operator: op.input.value,
           values: vals.input.value.split(',').map((v) => v.trim()).filter(Boolean), negate: neg.checked } });
+        ruleErrs.clear();
+        attr.input.value = vals.input.value = '';
+        neg.checked = false;
         await reload();
       } catch (err) {
         ruleErrs.show(err);
@@ -355,10 +363,13 @@ async function viewFlag(pid, fid) {
     } }, h('div', { class: 'row' }, attr.wrap, op.wrap, vals.wrap,
       h('div', {}, h('label', { class: 'switch' }, neg, 'Negate')),
       h('div', {}, h('button', { type: 'submit' }, 'Add rule'))), ruleGeneral);
-    return h('section', { class: 'card', 'data-env': e.key, 'aria-label': `Environment ${e.key}` },
-      h('h2', {}, e.name || e.key, ' ', h('label', { class: 'switch' }, box, h('span', { class: on ? 'state-on' : 'state-off' }, on ? 'On' : 'Off'))),
-      stateErr,
-      rules.length ? h('div', {}, h('p', { class: 'note' }, 'Serves on to users a rule matches, off to the rest; rules are tried in this order.'),
+    function draw() {
+      const on = !!flag.state[e.key];
+      const rules = (flag.rules || []).filter((r) => r.environment === e.key);
+      box.checked = on;
+      label.className = on ? 'state-on' : 'state-off';
+      label.textContent = on ? 'On' : 'Off';
+      rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, 'Serves on to users a rule matches, off to the rest; rules are tried in this order.'),
         h('ol', { class: 'rules' }, rules.map((r) => h('li', { 'data-rule': r.id }, h('code', {}, ruleText(r)), ' ',
           h('button', { type: 'button', class: 'danger', 'aria-label': `Delete rule ${ruleText(r)}`, onclick: async () => {
             try {
@@ -368,8 +379,12 @@ async function viewFlag(pid, fid) {
               stateErr.textContent = err.message;
             }
           } }, 'Delete')))))
-        : h('p', { class: 'note' }, on ? 'No rules: serves on to everyone.' : 'No rules.'),
-      form);
+        : h('p', { class: 'note' }, on ? 'No rules: serves on to everyone.' : 'No rules.'));
+    }
+    const el = h('section', { class: 'card', 'data-env': e.key, 'aria-label': `Environment ${e.key}` },
+      h('h2', {}, e.name || e.key, ' ', h('label', { class: 'switch' }, box, label)),
+      stateErr, rulesBox, form);
+    return { el, draw };
   }
 
   async function reload(fromStream) {
