@@ -5,8 +5,9 @@
 //
 // Signs up a new user, creates a project and a flag, turns it on in
 // production and adds an ends_with rule, checks through OFREP that the
-// evaluation changed, watches a second browser context see a toggle live
-// (and warn an editor of the change), reads the change in the audit log,
+// evaluation changed, adds a second rule at 50% and moves it first,
+// watches a second browser context see a toggle live (and warn an editor of
+// the change, whose stale save is refused), reads the change in the audit log,
 // runs the playground, creates an API key, and checks that an expired
 // credential returns to sign-in with a message. Throughout: no console
 // error, no script error, no request leaving the gateway, and a first load
@@ -152,6 +153,18 @@ try {
   check(outRule.value === false, `not matching: ${JSON.stringify(outRule)}`);
   step(`OFREP: ${before.reason} -> ${inRule.reason} for @example.com, ${outRule.reason} for others`);
 
+  // A second rule, moved above the first: the order is the API's too.
+  await prod.getByLabel('Attribute').fill('country');
+  await prod.getByLabel('Operator').selectOption('in');
+  await prod.getByLabel('Values (comma-separated)').fill('NZ, AU');
+  await prod.getByLabel('Serve to % of matches').fill('50');
+  await prod.getByRole('button', { name: 'Add rule' }).click();
+  await prod.locator('ol.rules li').nth(1).filter({ hasText: 'country in NZ, AU' }).waitFor();
+  await prod.getByRole('button', { name: 'Move country in NZ, AU up' }).click();
+  await prod.locator('ol.rules li').nth(0).filter({ hasText: 'country in NZ, AU' }).waitFor();
+  check(await prod.getByLabel('Serve country in NZ, AU to % of matches').inputValue() === '50', 'the rule keeps its 50%');
+  step('a second rule at 50% moved first');
+
   // A bad rule: the API's error next to the field it names.
   await prod.getByLabel('Attribute').fill('email');
   await prod.getByLabel('Values (comma-separated)').fill('');
@@ -205,12 +218,19 @@ try {
   check(c.status === 200, `PUT: ${c.status}`);
   await b.getByText('This flag was changed by someone else').waitFor();
   await shot(b, 'flag-changed-underneath');
-  step('B was warned of a change underneath');
+  // Saving anyway is refused by the core (if_revision), not a silent overwrite.
+  expectRefusal(400, /\/v1\/flags\/[^/?]+\?/);
+  await b.getByRole('button', { name: 'Save' }).click();
+  await b.getByText('Not saved: the project changed').waitFor();
+  const after = await api('GET', `/v1/flags?project_id=${pid}&q=new-checkout`, auth);
+  check(after.json.flags[0].description === 'Changed by a script', `overwritten: ${after.json.flags[0].description}`);
+  step('B was warned of a change underneath, and its stale save refused');
 
   // The audit log names the change.
   await a.getByRole('link', { name: 'Audit log' }).click();
   await a.getByRole('heading', { name: 'Audit log of shop' }).waitFor();
-  await a.locator('table.audit tr', { hasText: 'added a rule to new-checkout' }).waitFor();
+  await a.locator('table.audit tr', { hasText: 'added a rule to new-checkout' }).first().waitFor();
+  await a.locator('table.audit tr', { hasText: 'changed a rule of new-checkout' }).first().waitFor();
   await a.locator('table.audit tr', { hasText: 'switched flag new-checkout' }).first().waitFor();
   await shot(a, 'audit');
   step('audit log shows the rule and the toggles');
@@ -230,6 +250,12 @@ try {
   const secret = await a.locator('[data-secret]').textContent();
   check(/^vxk_/.test(secret), `secret shown: ${secret}`);
   check((await api('GET', `/v1/flags?project_id=${pid}`, `ApiKey ${secret}`)).status === 200, 'the new key works');
+  // An SDK key bound to staging: shown once, and it evaluates staging.
+  await a.getByLabel('Environment', { exact: true }).selectOption('staging');
+  await a.getByRole('button', { name: 'Create SDK key' }).click();
+  const sdkSecret = await a.locator('[data-sdk-secret]').textContent();
+  const staged = await api('POST', '/ofrep/v1/evaluate/flags/new-checkout', `Bearer ${sdkSecret}`, { context: {} });
+  check(staged.status === 200 && staged.json.metadata.environment === 'staging', `the SDK key: ${JSON.stringify(staged.json)}`);
   await shot(a, 'settings');
 
   // Flag page with the chart.

@@ -89,8 +89,8 @@ export async function call(method, path, opts = {}) {
   return res.json();
 }
 
-// Follows GET /ofrep/v1/events with the project's SDK key; fn() on each
-// event. Returns a stop function. EventSource cannot send a header, so the
+// Follows GET /ofrep/v1/events with the project's SDK key; fn(revision)
+// on each event (its id is the project's revision). Returns a stop function. EventSource cannot send a header, so the
 // stream is read with fetch.
 export function follow(sdkKey, fn, onState) {
   let stopped = false, ctl = null, delay = 500;
@@ -116,7 +116,8 @@ export function follow(sdkKey, fn, onState) {
           while ((i = buf.indexOf('\n\n')) >= 0) {
             const ev = buf.slice(0, i);
             buf = buf.slice(i + 2);
-            if (/^data:/m.test(ev)) fn(ev);
+            const id = /^id: *(\d+)/m.exec(ev);
+            if (/^data:/m.test(ev)) fn(id ? Number(id[1]) : 0);
           }
         }
       } catch (e) {

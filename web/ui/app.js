@@ -36,10 +36,12 @@ function followProject(p) {
   stopLive();
   if (!p.sdk_key) return;
   let timer = null;
-  const stop = follow(p.sdk_key, () => {
+  let latest = 0;
+  const stop = follow(p.sdk_key, (rev) => {
+    latest = Math.max(latest, rev);
     // Changes come in bursts: one reload for a burst.
     clearTimeout(timer);
-    timer = setTimeout(() => refresh && refresh(true), 100);
+    timer = setTimeout(() => refresh && refresh(true, latest), 100);
   }, (up) => {
     document.body.dataset.live = up ? 'on' : 'off';
   });
@@ -304,6 +306,9 @@ function ruleText(r) {
 async function viewFlag(pid, fid) {
   await project(pid);
   renderNav(pid, 'flags');
+  // The project's revision read before the flag: saves send it as
+  // if_revision, so a change made since is refused rather than overwritten.
+  let rev = (await loadProjects(true)).find((x) => x.id === pid).revision;
   let flag = await call('GET', `/v1/flags/${fid}`, { query: { project_id: pid } });
   const envs = await environments(pid);
   const name = field('Name', h('input', { value: flag.name }), 'name');
@@ -312,7 +317,10 @@ async function viewFlag(pid, fid) {
   const general = h('p', { class: 'err', role: 'alert' });
   const errs = errors({ name, description: desc, tags }, general);
   const stale = h('div', { role: 'alert' });
-  let dirty = false, seen = flag.updated_at;
+  // What the form was filled from: a change of these underneath an edit is
+  // what the person must be told about (updated_at is to the second only).
+  const fields = (f) => JSON.stringify([f.name, f.description, f.tags]);
+  let dirty = false, seen = fields(flag);
   for (const f of [name, desc, tags]) f.input.addEventListener('input', () => { dirty = true; });
   const envBox = h('div', {});
   const statsBox = h('div', {});
@@ -345,49 +353,95 @@ async function viewFlag(pid, fid) {
     const op = field('Operator', h('select', {}, OPERATORS.map((o) => h('option', { value: o }, o))), 'operator');
     const vals = field('Values (comma-separated)', h('input', { placeholder: '@example.com' }), 'values');
     const neg = h('input', { type: 'checkbox' });
+    const share = field('Serve to % of matches', h('input', { type: 'number', min: 0, max: 100, value: 100, class: 'pct' }), 'rollout');
     const ruleGeneral = h('p', { class: 'err', role: 'alert' });
-    const ruleErrs = errors({ attribute: attr, operator: op, values: vals }, ruleGeneral);
+    const ruleErrs = errors({ attribute: attr, operator: op, values: vals, rollout: share }, ruleGeneral);
+    // The environment's rollout: the share of users no rule matches that
+    // get the flag.
+    const pct = field('Rollout % (users no rule matches)', h('input', { type: 'number', min: 0, max: 100, class: 'pct' }), 'rollout_percentage');
+    const pctErrs = errors({ rollout_percentage: pct }, stateErr);
+    pct.input.addEventListener('change', async () => {
+      try {
+        await call('PATCH', `/v1/flags/${fid}/state`, { query: { project_id: pid },
+          body: { environment: e.key, rollout_percentage: Number(pct.input.value) } });
+        pctErrs.clear();
+        await reload();
+      } catch (err) {
+        pctErrs.show(err);
+      }
+    });
     const form = h('form', { 'aria-label': `Add a rule in ${e.key}`, onsubmit: async (ev) => {
       ev.preventDefault();
       try {
-        await call('POST', `/v1/flags/${fid}/rules`, { query: { project_id: pid }, body: {
-          environment: e.key, attribute: attr.input.value.trim(), operator: op.input.value,
-          values: vals.input.value.split(',').map((v) => v.trim()).filter(Boolean), negate: neg.checked } });
+        const rules = (flag.rules || []).filter((r) => r.environment === e.key);
+        const body = { environment: e.key, attribute: attr.input.value.trim(), operator: op.input.value,
+          values: vals.input.value.split(',').map((v) => v.trim()).filter(Boolean), negate: neg.checked,
+          // A new rule goes last: below the lowest priority there is.
+          priority: rules.length ? Math.min(...rules.map((r) => r.priority)) - 1 : 0 };
+        if (share.input.value !== '' && Number(share.input.value) !== 100) body.rollout = Number(share.input.value);
+        await call('POST', `/v1/flags/${fid}/rules`, { query: { project_id: pid }, body });
         ruleErrs.clear();
         attr.input.value = vals.input.value = '';
+        share.input.value = 100;
         neg.checked = false;
         await reload();
       } catch (err) {
         ruleErrs.show(err);
       }
     } }, h('div', { class: 'row' }, attr.wrap, op.wrap, vals.wrap,
-      h('div', {}, h('label', { class: 'switch' }, neg, 'Negate')),
+      h('div', {}, h('label', { class: 'switch' }, neg, 'Negate')), share.wrap,
       h('div', {}, h('button', { type: 'submit' }, 'Add rule'))), ruleGeneral);
+
+    // One PATCH of one rule: a new priority (to move it past a neighbour)
+    // or a new rollout.
+    async function patchRule(r, body) {
+      try {
+        await call('PATCH', `/v1/flags/${fid}/rules/${r.id}`, { query: { project_id: pid }, body });
+        stateErr.textContent = '';
+        await reload();
+      } catch (err) {
+        stateErr.textContent = err.message;
+      }
+    }
+
+    function ruleItem(r, i, rules) {
+      const text = ruleText(r);
+      const roll = h('input', { type: 'number', min: 0, max: 100, class: 'pct', value: r.rollout === null ? 100 : r.rollout,
+        'aria-label': `Serve ${text} to % of matches` });
+      roll.addEventListener('change', () => patchRule(r, { rollout: Number(roll.value) === 100 ? null : Number(roll.value) }));
+      return h('li', { 'data-rule': r.id }, h('code', {}, text), ' ',
+        h('label', { class: 'switch' }, 'to ', roll, '%'), ' ',
+        h('button', { type: 'button', disabled: i === 0, 'aria-label': `Move ${text} up`,
+          onclick: () => patchRule(r, { priority: rules[i - 1].priority + 1 }) }, '↑'), ' ',
+        h('button', { type: 'button', disabled: i === rules.length - 1, 'aria-label': `Move ${text} down`,
+          onclick: () => patchRule(r, { priority: rules[i + 1].priority - 1 }) }, '↓'), ' ',
+        h('button', { type: 'button', class: 'danger', 'aria-label': `Delete rule ${text}`, onclick: async () => {
+          try {
+            await call('DELETE', `/v1/flags/${fid}/rules/${r.id}`, { query: { project_id: pid } });
+            await reload();
+          } catch (err) {
+            stateErr.textContent = err.message;
+          }
+        } }, 'Delete'));
+    }
     function draw() {
       const on = !!flag.state[e.key];
       const rules = (flag.rules || []).filter((r) => r.environment === e.key);
       box.checked = on;
       label.className = on ? 'state-on' : 'state-off';
       label.textContent = on ? 'On' : 'Off';
-      rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, 'Serves on to users a rule matches, off to the rest; rules are tried in this order.'),
-        h('ol', { class: 'rules' }, rules.map((r) => h('li', { 'data-rule': r.id }, h('code', {}, ruleText(r)), ' ',
-          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete rule ${ruleText(r)}`, onclick: async () => {
-            try {
-              await call('DELETE', `/v1/flags/${fid}/rules/${r.id}`, { query: { project_id: pid } });
-              await reload();
-            } catch (err) {
-              stateErr.textContent = err.message;
-            }
-          } }, 'Delete')))))
-        : h('p', { class: 'note' }, on ? 'No rules: serves on to everyone.' : 'No rules.'));
+      if (document.activeElement !== pct.input) pct.input.value = flag.rollout ? flag.rollout[e.key] : 100;
+      rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, 'Serves on to the users a rule matches (the first that matches decides), off to the rest; rules are tried in this order.'),
+        h('ol', { class: 'rules' }, rules.map((r, i) => ruleItem(r, i, rules))))
+        : h('p', { class: 'note' }, on ? 'No rules: serves on to everyone in the rollout.' : 'No rules.'));
     }
     const el = h('section', { class: 'card', 'data-env': e.key, 'aria-label': `Environment ${e.key}` },
       h('h2', {}, e.name || e.key, ' ', h('label', { class: 'switch' }, box, label)),
-      stateErr, rulesBox, form);
+      stateErr, pct.wrap, rulesBox, form);
     return { el, draw };
   }
 
-  async function reload(fromStream) {
+  async function reload(fromStream, eventRev) {
     let f;
     try {
       f = await call('GET', `/v1/flags/${fid}`, { query: { project_id: pid } });
@@ -395,13 +449,16 @@ async function viewFlag(pid, fid) {
       if (err.status === 404) stale.replaceChildren(h('p', { class: 'warn' }, 'This flag was deleted.'));
       return;
     }
-    if (fromStream && dirty && f.updated_at !== seen) {
+    if (fromStream && dirty && fields(f) !== seen) {
       stale.replaceChildren(h('p', { class: 'warn' }, 'This flag was changed by someone else while you were editing. ',
         h('button', { type: 'button', onclick: () => { dirty = false; viewFlag(pid, fid); } }, 'Reload it'),
         ' or save to overwrite the name, description and tags.'));
     }
+    // The form's edits stay based on what was read before, unless nothing
+    // it shows changed.
+    if (!dirty || fields(f) === seen) rev = Math.max(rev, eventRev || 0);
     flag = f;
-    if (!dirty) seen = f.updated_at;
+    if (!dirty) seen = fields(f);
     drawEnvs();
     loadAudit();
   }
@@ -409,7 +466,8 @@ async function viewFlag(pid, fid) {
   async function loadStats(period) {
     try {
       const s = await call('GET', `/v1/analytics/flags/${fid}/stats`, { query: { project_id: pid, period } });
-      statsBox.replaceChildren(chart(s, period));
+      const ev = await call('GET', '/v1/analytics/evaluations', { query: { project_id: pid, flag_id: fid, limit: 1000 } });
+      statsBox.replaceChildren(chart(s, period), recentEvaluations(ev.evaluations.slice(0, 20)));
     } catch (err) {
       statsBox.replaceChildren(h('p', { class: 'err' }, err.message));
     }
@@ -438,7 +496,7 @@ async function viewFlag(pid, fid) {
     }
   } }, 'Delete flag');
 
-  refresh = (fromStream) => reload(fromStream);
+  refresh = (fromStream, eventRev) => reload(fromStream, eventRev);
   const periodSel = field('Period', h('select', {}, h('option', { value: '7d' }, 'Last 7 days'), h('option', { value: '30d' }, 'Last 30 days')), 'period');
   periodSel.input.addEventListener('change', () => loadStats(periodSel.input.value));
   mount(h('div', {}, h('p', {}, h('a', { href: `#/p/${pid}/flags` }, '← All flags')),
@@ -446,15 +504,23 @@ async function viewFlag(pid, fid) {
     h('form', { class: 'card', onsubmit: async (e) => {
       e.preventDefault();
       try {
-        flag = await call('PUT', `/v1/flags/${fid}`, { query: { project_id: pid }, body: {
+        flag = await call('PUT', `/v1/flags/${fid}`, { query: { project_id: pid, if_revision: rev }, body: {
           name: name.input.value, description: desc.input.value, tags: tagsOf(tags.input.value) } });
+        rev = (await loadProjects(true)).find((x) => x.id === pid).revision;
         dirty = false;
-        seen = flag.updated_at;
+        seen = fields(flag);
         stale.replaceChildren();
         errs.clear();
         general.textContent = 'Saved.';
       } catch (err) {
-        errs.show(err);
+        if (err.field === 'if_revision') {
+          errs.clear();
+          general.textContent = 'Not saved: the project changed since this flag was read. Reload it, then save again.';
+          stale.replaceChildren(h('p', { class: 'warn' }, 'This flag may have changed since you opened it. ',
+            h('button', { type: 'button', onclick: () => { dirty = false; viewFlag(pid, fid); } }, 'Reload it')));
+        } else {
+          errs.show(err);
+        }
       }
     } }, h('h2', {}, 'Details'), name.wrap, desc.wrap, tags.wrap, general,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), del)),
@@ -466,19 +532,38 @@ async function viewFlag(pid, fid) {
   loadAudit();
 }
 
-// An SVG bar chart of evaluations per day.
+// An SVG bar chart of evaluations per day, each bar stacked by variant.
+const SHADES = ['#0b5cad', '#f59e0b', '#1a7f37', '#8250df', '#b42318', '#57606a'];
+
 function chart(s, period) {
-  const days = Object.entries(s.exposures.breakdown);
-  const max = Math.max(1, ...days.map(([, n]) => n));
+  const days = Object.keys(s.exposures.breakdown);
+  const variants = Object.keys(s.exposures.by_variant || {});
+  const max = Math.max(1, ...Object.values(s.exposures.breakdown));
   const W = 720, H = 160, bw = W / Math.max(1, days.length);
+  const bars = days.map((day, i) => {
+    let y = H;
+    const parts = variants.map((v, k) => {
+      const n = s.exposures.by_variant[v][day] || 0;
+      const bh = (n / max) * H;
+      y -= bh;
+      return n ? h('rect', { x: i * bw + 1, y, width: Math.max(1, bw - 2), height: bh, fill: SHADES[k % SHADES.length] },
+        h('title', {}, `${day}: ${n} × ${v}`)) : null;
+    });
+    return h('g', {}, parts, days.length <= 8 || i % 5 === 0 ? h('text', { x: i * bw + 2, y: H + 14 }, day.slice(5)) : null);
+  });
   return h('figure', {},
-    h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H + 20}`, role: 'img', 'aria-label': `Evaluations per day, ${period}: ${s.exposures.total} in all` },
-      days.map(([day, n], i) => {
-        const bh = Math.round((n / max) * H);
-        return h('g', {}, h('rect', { x: i * bw + 1, y: H - bh, width: Math.max(1, bw - 2), height: bh }, h('title', {}, `${day}: ${n}`)),
-          days.length <= 8 || i % 5 === 0 ? h('text', { x: i * bw + 2, y: H + 14 }, day.slice(5)) : null);
-      })),
-    h('figcaption', { class: 'note' }, `${s.exposures.total} evaluations in the period (every environment and variant).`));
+    h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H + 20}`, role: 'img', 'aria-label': `Evaluations per day, ${period}: ${s.exposures.total} in all` }, bars),
+    h('figcaption', { class: 'note' }, `${s.exposures.total} evaluations in the period, every environment. `,
+      variants.map((v, k) => h('span', { class: 'legend' }, h('span', { class: `swatch s${k % SHADES.length}` }), ` ${v}: `,
+        Object.values(s.exposures.by_variant[v]).reduce((a, b) => a + b, 0), ' '))));
+}
+
+function recentEvaluations(list) {
+  if (!list.length) return h('p', { class: 'note' }, 'No recent evaluations.');
+  return h('table', { class: 'evals' }, h('caption', { class: 'note' }, 'Recent evaluations, newest first'),
+    h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Environment'), h('th', {}, 'User'), h('th', {}, 'Variant'), h('th', {}, 'Reason'))),
+    h('tbody', {}, list.map((e) => h('tr', {}, h('td', {}, e.time.replace('T', ' ').replace('Z', ' UTC')),
+      h('td', {}, e.environment), h('td', { class: 'key' }, e.user_id || '—'), h('td', {}, e.variant), h('td', {}, e.reason)))));
 }
 
 // ---- audit ----
@@ -584,6 +669,9 @@ async function viewSettings(pid) {
   renderNav(pid, 'settings');
   const envBox = h('tbody', {});
   const keyBox = h('tbody', {});
+  const sdkBox = h('tbody', {});
+  const sdkErr = h('p', { class: 'err', role: 'alert' });
+  const sdkShown = h('div', { 'aria-live': 'polite' });
   const envErr = h('p', { class: 'err', role: 'alert' });
   const keyErr = h('p', { class: 'err', role: 'alert' });
   const shown = h('div', { 'aria-live': 'polite' });
@@ -591,6 +679,8 @@ async function viewSettings(pid) {
   async function load() {
     try {
       const envs = await environments(pid);
+      if (sdkEnv.input.options.length !== envs.length + 1)
+        sdkEnv.input.replaceChildren(h('option', { value: '' }, 'any environment'), ...envs.map((e) => h('option', { value: e.key }, e.key)));
       envBox.replaceChildren(...envs.map((e) => h('tr', {}, h('td', { class: 'key' }, e.key), h('td', {}, e.name),
         h('td', {}, h('button', { type: 'button', class: 'danger', 'aria-label': `Delete environment ${e.key}`, onclick: async () => {
           try {
@@ -602,6 +692,24 @@ async function viewSettings(pid) {
         } }, 'Delete')))));
     } catch (err) {
       envErr.textContent = err.message;
+    }
+    try {
+      const keys = (await call('GET', '/v1/sdk-keys', { query: { project_id: pid } })).sdk_keys;
+      sdkBox.replaceChildren(...keys.map((k) => h('tr', {}, h('td', { class: 'key' }, `${k.prefix}…`),
+        h('td', {}, k.environment || 'any'), h('td', {}, k.created_at.slice(0, 10)),
+        // The primary key is the project's own (this page follows changes
+        // with it): it is replaced, not revoked (the flag-service API's
+        // regenerate-key).
+        h('td', {}, p.sdk_key && p.sdk_key.startsWith(k.prefix) ? h('span', { class: 'note' }, 'primary') : h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke SDK key ${k.prefix}`, onclick: async () => {
+          try {
+            await call('DELETE', `/v1/sdk-keys/${k.id}`, { query: { project_id: pid } });
+            load();
+          } catch (err) {
+            sdkErr.textContent = err.message;
+          }
+        } }, 'Revoke')))));
+    } catch (err) {
+      sdkErr.textContent = err.message;
     }
     try {
       const keys = (await call('GET', '/v1/api-keys', { query: { project_id: pid } })).api_keys;
@@ -622,6 +730,8 @@ async function viewSettings(pid) {
   const ek = field('Key', h('input', { required: true }), 'key');
   const en = field('Name', h('input', {}), 'name');
   const envErrs = errors({ key: ek, name: en }, envErr);
+  const sdkEnv = field('Environment', h('select', {}), 'environment');
+  const sdkErrs = errors({ environment: sdkEnv }, sdkErr);
   const kn = field('Name', h('input', { required: true }), 'name');
   const kr = field('Role', h('select', {}, ['read', 'write', 'admin'].map((r) => h('option', { value: r }, r))), 'role');
   const keyErrs = errors({ name: kn, role: kr }, keyErr);
@@ -640,9 +750,23 @@ async function viewSettings(pid) {
           envErrs.show(err);
         }
       } }, h('div', { class: 'row' }, ek.wrap, en.wrap, h('div', {}, h('button', { type: 'submit' }, 'Add environment'))), envErr)),
-    h('section', { class: 'card' }, h('h2', {}, 'SDK key'),
-      h('p', { class: 'note' }, 'For OpenFeature SDKs (OFREP) and libvexil; it evaluates every environment of this project.'),
-      h('p', {}, h('span', { class: 'secret' }, p.sdk_key || '(hidden)'), ' ', p.sdk_key ? copyButton(p.sdk_key) : null)),
+    h('section', { class: 'card' }, h('h2', {}, 'SDK keys'),
+      h('p', { class: 'note' }, 'For OpenFeature SDKs (OFREP), /sdk/v1 and libvexil. The primary key evaluates every environment:'),
+      h('p', {}, h('span', { class: 'secret' }, p.sdk_key || '(hidden)'), ' ', p.sdk_key ? copyButton(p.sdk_key) : null),
+      h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Environment'), h('th', {}, 'Created'), h('th', {}, ''))), sdkBox),
+      h('form', { onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          const k = await call('POST', '/v1/sdk-keys', { body: { project_id: pid, environment: sdkEnv.input.value || undefined } });
+          sdkErrs.clear();
+          sdkShown.replaceChildren(h('div', { class: 'warn' }, h('p', {}, `The new SDK key (${k.environment || 'any environment'}), shown this once:`),
+            h('p', {}, h('span', { class: 'secret', 'data-sdk-secret': '' }, k.key), ' ', copyButton(k.key))));
+          load();
+        } catch (err) {
+          sdkErrs.show(err);
+        }
+      } }, h('div', { class: 'row' }, sdkEnv.wrap, h('div', {}, h('button', { type: 'submit' }, 'Create SDK key'))), sdkErr),
+      sdkShown),
     h('section', { class: 'card' }, h('h2', {}, 'API keys'),
       h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Role'), h('th', {}, 'Id'), h('th', {}, ''))), keyBox),
       h('form', { onsubmit: async (e) => {
