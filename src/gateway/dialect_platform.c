@@ -2002,6 +2002,8 @@ audit_list(vx_gw_req *r)
 		put_str(e, &eok, "method", a->method);
 		put_str(e, &eok, "kind", k ? k->name : "");
 		put_str(e, &eok, "target", a->target);
+		/* What a flag or rule write changed, a "field: old → new" a line. */
+		put_str(e, &eok, "detail", a->detail);
 		if (!vx_gw_json_append(arr, vx_gw_json_done(e, eok))) {
 			cJSON_Delete(arr);
 			arr = NULL;

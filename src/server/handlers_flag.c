@@ -10,6 +10,7 @@
  * highest priority first, ties in creation order.
  */
 #include "server/server.h"
+#include "server/flagdiff.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,12 +159,17 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	MDB_txn *txn = vx_wtxn_txn(w);
 	Vexil__V1__Project *p;
 	Vexil__V1__Flag *f;
+	char *before = NULL, *after, *detail;
 	int rc;
 
 	if ((rc = vx_call_project(
 	         c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
 	    (rc = flag_load(c, txn, p, op->key, &f)) != 0)
 		return rc;
+	/* The audit entry says what changed (flagdiff.h). */
+	if (op->kind != VEXIL__V1__CHANGE_KIND__FLAG_DELETED &&
+	    (before = vx_flag_summary(c->arena, f)) == NULL)
+		return VX_ENOMEM;
 	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
 		return rc;
 	if (op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED) {
@@ -181,6 +187,12 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	if (rc != 0)
 		return rc;
 	op->out = f;
+	if (before != NULL) {
+		if ((after = vx_flag_summary(c->arena, f)) == NULL ||
+		    (detail = vx_flag_diff(c->arena, before, after)) == NULL)
+			return VX_ENOMEM;
+		vx_store_audit_detail(w, detail);
+	}
 	return vx_store_record_change(
 	    w, p, op->kind, op->env, f->key, f->id, c->who.actor, c->method);
 }

@@ -1529,9 +1529,37 @@ Test(platform, the_audit_log_lists_who_changed_what_newest_first)
 	cr_assert(
 	    strncmp(jget(e, "actor")->valuestring, "apikey:", 7) == 0, "%s", r.body);
 	cr_assert(strstr(jget(e, "method")->valuestring, "SetFlagEnabled"), "%s", r.body);
+	/* What changed, in words: the field, before and after. */
+	cr_assert_str_eq(jget(e, "detail")->valuestring, "production.enabled: off → on", "%s",
+	    r.body);
 	cr_assert_str_eq(
 	    jget(cJSON_GetArrayItem(jget(r.json, "entries"), 1), "kind")->valuestring,
 	    "FLAG_CREATED");
+	vx_http_res_free(&r);
+
+	/* A rule and a rename, each a line per field changed. */
+	ok_free(req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	            "{\"environment\":\"production\",\"attribute\":\"email\",\"operator\":"
+	            "\"ends_with\",\"values\":[\"@a.com\"],\"negate\":true,\"rollout\":20}"),
+	    201);
+	ok_free(req("PUT", vx_fmt("/v1/flags/%s", id), k_write,
+	            "{\"name\":\"Audited\\nflag\",\"tags\":[\"x\",\"y\"]}"),
+	    200);
+	r = req("GET", "/v1/audit?target=audited&limit=2", k_admin, NULL);
+	expect_status(&r, 200);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 0);
+	cr_assert_str_eq(jget(e, "detail")->valuestring,
+	    "name: audited → Audited flag\ntags: (none) → x, y", "%s", r.body);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 1);
+	cr_assert(strstr(jget(e, "detail")->valuestring,
+	              "production.rules: (none) → if !email ends_with @a.com then on (20%)"),
+	    "%s", r.body);
+	vx_http_res_free(&r);
+	/* Changes that are not flag writes say nothing more. */
+	r = req("GET", "/v1/audit?target=bystander", k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(jget(r.json, "entries"), 0), "detail")->valuestring,
+	    "", "%s", r.body);
 	vx_http_res_free(&r);
 
 	r = req("GET", "/v1/audit?limit=1", k_admin, NULL);

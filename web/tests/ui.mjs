@@ -232,6 +232,10 @@ try {
   await a.locator('table.audit tr', { hasText: 'added a rule to new-checkout' }).first().waitFor();
   await a.locator('table.audit tr', { hasText: 'changed a rule of new-checkout' }).first().waitFor();
   await a.locator('table.audit tr', { hasText: 'switched flag new-checkout' }).first().waitFor();
+  await a.locator('table.audit td', { hasText: `you (${email})` }).first().waitFor();
+  // Each with what changed: the field, before and after.
+  await a.locator('table.audit li', { hasText: 'production.enabled: off → on' }).first().waitFor();
+  await a.locator('table.audit li', { hasText: 'if email ends_with @example.com then on' }).first().waitFor();
   await shot(a, 'audit');
   step('audit log shows the rule and the toggles');
 

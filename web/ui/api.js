@@ -60,7 +60,8 @@ export async function call(method, path, opts = {}) {
   const c = credential();
   const headers = {};
   const auth = opts.auth !== false;
-  if (auth && c) headers.Authorization = opts.authorization || authHeader(c);
+  if (opts.authorization) headers.Authorization = opts.authorization;
+  else if (auth && c) headers.Authorization = authHeader(c);
   let url = path;
   if (opts.query) {
     const q = new URLSearchParams();

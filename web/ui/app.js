@@ -139,7 +139,17 @@ function viewSignin() {
         const body = { email: email.input.value.trim(), password: password.input.value };
         if (mode === 1) await call('POST', '/auth/register', { body, auth: false });
         const t = await call('POST', '/auth/login', { body, auth: false });
-        setCredential({ kind: 'token', value: t.token, email: body.email });
+        // Who "user:<id>" in the audit log is: the flag-service API's ids
+        // are UUIDs that carry the number (docs/gateway.md, "Ids").
+        let actor = null;
+        try {
+          const me = await call('GET', '/api/me', { authorization: `Bearer ${t.token}` });
+          const hex = me.user_id.replace(/-/g, '');
+          actor = `user:${parseInt(hex.slice(8, 12), 16) * 2 ** 48 + parseInt(hex.slice(20), 16)}`;
+        } catch (e) {
+          // Only the audit log's "you" depends on it.
+        }
+        setCredential({ kind: 'token', value: t.token, email: body.email, actor });
       }
       signinMessage = '';
       location.hash = '#/projects';
@@ -577,13 +587,27 @@ const VERBS = {
   SEGMENT_CREATED: 'created segment', SEGMENT_UPDATED: 'changed segment', SEGMENT_DELETED: 'deleted segment',
 };
 
+function actorName(actor) {
+  const c = credential();
+  return c && c.actor === actor ? `you (${c.email})` : actor;
+}
+
+// "field: old → new", the core's words for one change, as a readable diff.
+function diffLine(line) {
+  const colon = line.indexOf(': '), arrow = line.indexOf(' → ', colon);
+  if (colon < 0 || arrow < 0) return h('li', {}, line);
+  return h('li', {}, h('span', { class: 'field' }, line.slice(0, colon)), ': ',
+    h('del', {}, line.slice(colon + 2, arrow) || '(empty)'), ' → ', h('ins', {}, line.slice(arrow + 3) || '(empty)'));
+}
+
 function auditList(entries) {
   if (!entries.length) return h('p', {}, 'No changes recorded.');
   return h('table', { class: 'audit' }, h('thead', {}, h('tr', {}, h('th', {}, 'When'), h('th', {}, 'Who'), h('th', {}, 'What'), h('th', {}, 'Call'))),
     h('tbody', {}, entries.map((a) => h('tr', {},
       h('td', {}, h('time', { datetime: a.time }, a.time.replace('T', ' ').replace('Z', ' UTC'))),
-      h('td', {}, a.actor),
-      h('td', {}, `${VERBS[a.kind] || a.kind} `, h('code', {}, a.target), ` (revision ${a.revision})`),
+      h('td', {}, actorName(a.actor)),
+      h('td', {}, `${VERBS[a.kind] || a.kind} `, h('code', {}, a.target), ` (revision ${a.revision})`,
+        a.detail ? h('ul', { class: 'diff' }, a.detail.split('\n').map(diffLine)) : null),
       h('td', { class: 'key' }, a.method)))));
 }
 

@@ -2803,7 +2803,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_notice__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[9] =
 {
   {
     "seq",
@@ -2901,9 +2901,22 @@ static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "detail",
+    140,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AuditEntry, detail),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   2,   /* field[2] = actor */
+  8,   /* field[8] = detail */
   6,   /* field[6] = kind */
   3,   /* field[3] = method */
   4,   /* field[4] = project_id */
@@ -2912,10 +2925,11 @@ static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   7,   /* field[7] = target */
   1,   /* field[1] = time */
 };
-static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 140, 8 },
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
 {
@@ -2925,10 +2939,10 @@ const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
   "Vexil__V1__AuditEntry",
   "vexil.v1",
   sizeof(Vexil__V1__AuditEntry),
-  8,
+  9,
   vexil__v1__audit_entry__field_descriptors,
   vexil__v1__audit_entry__field_indices_by_name,
-  1,  vexil__v1__audit_entry__number_ranges,
+  2,  vexil__v1__audit_entry__number_ranges,
   (ProtobufCMessageInit) vexil__v1__audit_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
