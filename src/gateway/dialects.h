@@ -21,10 +21,19 @@ extern const vx_gw_dialect vx_gw_table_dialect;
 extern const vx_gw_dialect vx_gw_toggles_dialect;
 /* OpenFeature's OFREP (dialect_ofrep.c): /ofrep. */
 extern const vx_gw_dialect vx_gw_ofrep_dialect;
-/* The API's documentation (dialect_docs.c): /openapi.json, /docs, /redoc. */
+/* The API's documentation and the admin UI (dialect_docs.c): /openapi.json,
+ * /docs, /redoc, /ui. */
 extern const vx_gw_dialect vx_gw_docs_dialect;
 /* Operating the gateway (dialect_ops.c): /metrics, /readyz. */
 extern const vx_gw_dialect vx_gw_ops_dialect;
+
+/* A file compiled into the binary by embed.cmake (its DIR mode): the admin
+ * UI's web/ui. A table of them ends with a NULL name. */
+typedef struct {
+	const char *name;
+	const unsigned char *data;
+	size_t len;
+} vx_gw_embedded;
 
 /* Where /docs and /redoc find swagger-ui-dist and redoc (a node_modules
  * directory; --assets). dir is borrowed; set it before the server starts. */

@@ -10,10 +10,12 @@
  * highest priority first, ties in creation order.
  */
 #include "server/server.h"
+#include "server/flagdiff.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
 
@@ -157,12 +159,17 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	MDB_txn *txn = vx_wtxn_txn(w);
 	Vexil__V1__Project *p;
 	Vexil__V1__Flag *f;
+	char *before = NULL, *after, *detail;
 	int rc;
 
 	if ((rc = vx_call_project(
 	         c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
 	    (rc = flag_load(c, txn, p, op->key, &f)) != 0)
 		return rc;
+	/* The audit entry says what changed (flagdiff.h). */
+	if (op->kind != VEXIL__V1__CHANGE_KIND__FLAG_DELETED &&
+	    (before = vx_flag_summary(c->arena, f)) == NULL)
+		return VX_ENOMEM;
 	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
 		return rc;
 	if (op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED) {
@@ -180,6 +187,12 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	if (rc != 0)
 		return rc;
 	op->out = f;
+	if (before != NULL) {
+		if ((after = vx_flag_summary(c->arena, f)) == NULL ||
+		    (detail = vx_flag_diff(c->arena, before, after)) == NULL)
+			return VX_ENOMEM;
+		vx_store_audit_detail(w, detail);
+	}
 	return vx_store_record_change(
 	    w, p, op->kind, op->env, f->key, f->id, c->who.actor, c->method);
 }
@@ -424,13 +437,37 @@ out:
 	VX_REPLY(c, rc, f);
 }
 
+/* ListFlags' filters: an exact tag and a text searched for in the key,
+ * the name and the tags; NULL or "" passes everything. */
+struct flag_filter {
+	const char *tag, *search;
+};
+
+/* Whether needle occurs in hay, ASCII letters without case (keys and
+ * names are UTF-8; other bytes compare exactly). */
 static bool
-has_tag(const Vexil__V1__Flag *f, void *tag)
+contains_text(const char *hay, const char *needle)
 {
-	for (size_t i = 0; i < f->n_tags; i++)
-		if (strcmp(f->tags[i], tag) == 0)
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
 			return true;
-	return false;
+	return n == 0;
+}
+
+static bool
+flag_passes(const Vexil__V1__Flag *f, void *arg)
+{
+	const struct flag_filter *ff = arg;
+	bool tag = !*ff->tag, text = !*ff->search || contains_text(f->key, ff->search) ||
+	                             contains_text(f->name, ff->search);
+
+	for (size_t i = 0; i < f->n_tags; i++) {
+		tag = tag || strcmp(f->tags[i], ff->tag) == 0;
+		text = text || contains_text(f->tags[i], ff->search);
+	}
+	return tag && text;
 }
 
 /* A page of flags; without a limit, at most this many come back. */
@@ -443,6 +480,7 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p;
 	Vexil__V1__FlagList *out = NULL;
+	struct flag_filter ff = {in->tag, in->search};
 	size_t total;
 	int rc;
 
@@ -456,8 +494,8 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vexil__v1__flag_list__init(out);
 	rc = vx_store_flag_page(c->reader->txn, c->store, p->id, in->offset,
 	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX,
-	    *in->tag ? has_tag : NULL, in->tag, c->alloc, &out->flags, &out->n_flags,
-	    &total);
+	    *in->tag || *in->search ? flag_passes : NULL, &ff, c->alloc, &out->flags,
+	    &out->n_flags, &total);
 	out->total = (uint32_t)total;
 out:
 	VX_REPLY(c, rc, out);

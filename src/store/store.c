@@ -111,6 +111,7 @@ struct vx_wtxn {
 	uint64_t audit_trimmed; /* by this transaction, counted once it commits */
 	Vexil__V1__Change changes[MAX_CHANGES];
 	const Vexil__V1__Change *change_ptrs[MAX_CHANGES];
+	const char *audit_detail;  /* for the next audit entry; borrowed */
 };
 
 /* Maps an LMDB return code, noting a full map so the write can grow it. */
@@ -1065,11 +1066,19 @@ audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeK
 	a.kind = kind;
 	a.target = (char *)(target ? target : "");
 	a.schedule_id = w->r != NULL ? w->r->schedule_id : 0;
+	a.detail = (char *)(w->audit_detail ? w->audit_detail : "");
+	w->audit_detail = NULL;
 	vx_be64_put(key, project_id);
 	vx_be64_put(key + 8, a.seq);
 	if ((rc = put_msg(w, DB_AUDIT, key, sizeof(key), &a.base)) != 0)
 		return rc;
 	return audit_trim(w, project_id);
+}
+
+void
+vx_store_audit_detail(vx_wtxn *w, const char *detail)
+{
+	w->audit_detail = detail;
 }
 
 int

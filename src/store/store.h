@@ -225,6 +225,10 @@ MDB_txn *vx_wtxn_txn(vx_wtxn *w);
 int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
     Vexil__V1__ChangeKind kind, const char *environment, const char *flag_key,
     uint64_t entity_id, const char *actor, const char *method) VX_MUST_USE;
+/* What the next audit entry of this write (vx_store_record_change's or
+ * vx_store_audit's) says was changed (AuditEntry.detail); detail is
+ * borrowed until then, and applies to that one entry only. */
+void vx_store_audit_detail(vx_wtxn *w, const char *detail);
 /* Appends to the audit log without touching a revision (key management). */
 int vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method) VX_MUST_USE;

@@ -2966,7 +2966,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_notice__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[10] =
 {
   {
     "seq",
@@ -3076,9 +3076,22 @@ static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "detail",
+    140,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AuditEntry, detail),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   2,   /* field[2] = actor */
+  9,   /* field[9] = detail */
   6,   /* field[6] = kind */
   3,   /* field[3] = method */
   4,   /* field[4] = project_id */
@@ -3088,11 +3101,12 @@ static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   7,   /* field[7] = target */
   1,   /* field[1] = time */
 };
-static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 120, 8 },
-  { 0, 9 }
+  { 140, 9 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
 {
@@ -3102,10 +3116,10 @@ const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
   "Vexil__V1__AuditEntry",
   "vexil.v1",
   sizeof(Vexil__V1__AuditEntry),
-  9,
+  10,
   vexil__v1__audit_entry__field_descriptors,
   vexil__v1__audit_entry__field_indices_by_name,
-  2,  vexil__v1__audit_entry__number_ranges,
+  3,  vexil__v1__audit_entry__number_ranges,
   (ProtobufCMessageInit) vexil__v1__audit_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

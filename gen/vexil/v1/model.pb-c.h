@@ -534,10 +534,15 @@ struct  Vexil__V1__AuditEntry
    * (the actor is who scheduled it).
    */
   uint64_t schedule_id;
+  /*
+   * What a flag or rule write changed, one "field: before → after" a line
+   * (`<env>.enabled: false → true`); empty for other changes.
+   */
+  char *detail;
 };
 #define VEXIL__V1__AUDIT_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__audit_entry__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*

@@ -4197,7 +4197,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_flag_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_flag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descriptors[5] =
 {
   {
     "project",
@@ -4247,17 +4247,31 @@ static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "search",
+    140,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListFlagsRequest, search),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__list_flags_request__field_indices_by_name[] = {
   1,   /* field[1] = limit */
   2,   /* field[2] = offset */
   0,   /* field[0] = project */
+  4,   /* field[4] = search */
   3,   /* field[3] = tag */
 };
-static const ProtobufCIntRange vexil__v1__list_flags_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__list_flags_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 140, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__list_flags_request__descriptor =
 {
@@ -4267,10 +4281,10 @@ const ProtobufCMessageDescriptor vexil__v1__list_flags_request__descriptor =
   "Vexil__V1__ListFlagsRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ListFlagsRequest),
-  4,
+  5,
   vexil__v1__list_flags_request__field_descriptors,
   vexil__v1__list_flags_request__field_indices_by_name,
-  1,  vexil__v1__list_flags_request__number_ranges,
+  2,  vexil__v1__list_flags_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__list_flags_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -381,10 +381,15 @@ struct  Vexil__V1__ListFlagsRequest
    * only flags carrying this tag
    */
   char *tag;
+  /*
+   * Only flags whose key or name contains this text, or that carry a tag
+   * containing it (ASCII letters compared without case); with `tag`, both.
+   */
+  char *search;
 };
 #define VEXIL__V1__LIST_FLAGS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_flags_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__FlagList
