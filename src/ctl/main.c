@@ -25,33 +25,14 @@
 #include <time.h>
 
 #include "auth/auth.h"
-#include "json/pbjson.h"
+#include "ctl/ctl.h"
 #include "vexil.h"
 #include "vexil_watch.h"
+#include "json/pbjson.h"
 
 #ifndef VX_VERSION
 #define VX_VERSION "unknown"
 #endif
-
-#define MAX_ARGS 64
-
-/* What a handler gets besides its arguments. */
-struct cli {
-	vx_client *c; /* connected; NULL for watch, which dials by itself */
-	const char *rpc, *pub, *key, *tls_ca;
-};
-
-/* A command line after the noun and verb, checked against its command. */
-struct args {
-	const char *pos[MAX_ARGS];
-	int npos;
-	const char *name[MAX_ARGS];
-	const char *val[MAX_ARGS];
-	int nopt;
-	bool json;
-	/* Options any command takes (see `globals`), NULL when absent. */
-	const char *rpc, *pub, *key, *tls_ca, *timeout;
-};
 
 struct command {
 	const char *noun;
@@ -494,6 +475,32 @@ done(const struct args *a, void *m, void (*human)(void *))
 		human(m);
 	vx_free(m);
 	return 0;
+}
+
+/* ---- for the commands in other files (ctl.h) ---- */
+
+const char *
+vx_ctl_opt(const struct args *a, const char *name)
+{
+	return opt(a, name);
+}
+
+int
+vx_ctl_need_pos(const struct args *a, int n, const char *what)
+{
+	return need_pos(a, n, what);
+}
+
+int
+vx_ctl_fail(const vx_status *st)
+{
+	return fail(st);
+}
+
+int
+vx_ctl_done(const struct args *a, void *m)
+{
+	return done(a, m, NULL);
 }
 
 static void
@@ -2073,8 +2080,8 @@ static const struct command commands[] = {
         "project= env= when= variant=", flag_require,
         "Makes KEY serve its off variant in E unless PARENT is on (or off, or serves "
         "one of the variants)."},
-    {"flag", "unrequire", "--project P KEY --env E PARENT", "project= env=",
-        flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
+    {"flag", "unrequire", "--project P KEY --env E PARENT",
+        "project= env=", flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
         "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
         "group= split-stickiness= split-group= name= disabled",
@@ -2125,6 +2132,15 @@ static const struct command commands[] = {
     {"backup", NULL, "DIR|FILE.mdb", "", cmd_backup,
         "Makes vexild write a compacted copy of its database, on its host\n"
         "(an absolute path; never overwritten)."},
+    {"import", NULL, "--format vexil FILE [--project P] [--dry-run]",
+        "format= project= env= dry-run", vx_ctl_import,
+        "Writes a project file's environments, segments and flags in one\n"
+        "transaction: all or nothing, one revision (FILE - reads stdin).\n"
+        "--dry-run checks everything and prints the plan, changing nothing."},
+    {"export", NULL, "--format vexil FILE [--project P]",
+        "format= project= env=", vx_ctl_export,
+        "Writes a project's environments, segments and flags to FILE (- for\n"
+        "stdout), as of one revision."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -3215,7 +3215,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[20] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3236,11 +3236,12 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19
   { "SEGMENT_CREATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED", 32 },
   { "SEGMENT_UPDATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED", 33 },
   { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
+  { "PROJECT_IMPORTED", "VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED", 180 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{32, 16},{0, 19}
+{0, 0},{32, 16},{180, 19},{0, 20}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[19] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[20] =
 {
   { "CHANGE_KIND_UNSPECIFIED", 0 },
   { "ENVIRONMENT_CREATED", 4 },
@@ -3254,6 +3255,7 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "KEY_REVOKED", 15 },
   { "PROJECT_CREATED", 1 },
   { "PROJECT_DELETED", 3 },
+  { "PROJECT_IMPORTED", 19 },
   { "PROJECT_UPDATED", 2 },
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
@@ -3269,11 +3271,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  19,
+  20,
   vexil__v1__change_kind__enum_values_by_number,
-  19,
+  20,
   vexil__v1__change_kind__enum_values_by_name,
-  2,
+  3,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -72,7 +72,12 @@ typedef enum _Vexil__V1__ChangeKind {
   VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15,
   VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED = 32,
   VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED = 33,
-  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34
+  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34,
+  /*
+   * AdminService/Import: many flags and segments in one revision; a
+   * watcher refetches the whole project (a snapshot).
+   */
+  VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED = 180
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 

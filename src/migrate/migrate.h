@@ -1,0 +1,45 @@
+/*
+ * Vexil — project files in and out: Vexil's own JSON, Unleash's feature
+ * export and flagd's flag definitions (docs/migrate.md).
+ *
+ * A reader turns a file into an ImportRequest for AdminService/Import; a
+ * writer turns an ExportReply from AdminService/Export into a file. Neither
+ * does I/O or talks to vexild, so vexilctl, the gateway and the tests share
+ * them. What a reader cannot express in the model it does not approximate:
+ * it adds a line to the report naming the flag and the construct, and the
+ * caller refuses the import when the report has any.
+ */
+#ifndef VX_MIGRATE_H
+#define VX_MIGRATE_H
+
+#include <stddef.h>
+
+#include "common/common.h"
+#include "vexil/v1/migrate.pb-c.h"
+
+/* What a conversion could not express: one line per flag and construct. */
+typedef struct vx_mig_report {
+	char **lines; /* malloc'd, each malloc'd */
+	size_t n;
+} vx_mig_report;
+
+void vx_mig_report_fini(vx_mig_report *r);
+/* Adds a line ("flag KEY: what"); returns VX_ENOMEM or 0. */
+int vx_mig_report_add(vx_mig_report *r, const char *fmt, ...) VX_PRINTF(2, 3);
+
+/*
+ * Vexil's format: the JSON of a project's environments, segments and flags
+ * without what the server owns (ids, timestamps, actors), in the order
+ * Export gives them, so export -> import -> export is byte for byte the
+ * same file.
+ * @param[out] out  freed with protobuf_c_message_free_unpacked(out, NULL).
+ * @param err       why the file is not one, naming the field.
+ * @return 0, VX_EINVAL (err set), VX_ENOMEM.
+ */
+int vx_mig_vexil_read(const char *text, size_t len, Vexil__V1__ImportRequest **out,
+    char *err, size_t cap) VX_MUST_USE;
+/* The file, malloc'd and NUL-terminated, ending in a newline; NULL when out
+ * of memory. */
+char *vx_mig_vexil_write(const Vexil__V1__ExportReply *in);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * Vexil — Vexil's own project file: the model's JSON (json/pbjson.h)
+ * without the fields the server owns.
+ */
+#include "migrate/migrate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/pbjson.h"
+
+/* The version of the file's shape; a reader refuses any other. */
+#define VEXIL_FORMAT 1
+
+void
+vx_mig_report_fini(vx_mig_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->lines[i]);
+	free(r->lines);
+	r->lines = NULL;
+	r->n = 0;
+}
+
+int
+vx_mig_report_add(vx_mig_report *r, const char *fmt, ...)
+{
+	char **bigger, line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if ((bigger = realloc(r->lines, (r->n + 1) * sizeof(*bigger))) == NULL)
+		return VX_ENOMEM;
+	r->lines = bigger;
+	if ((r->lines[r->n] = strdup(line)) == NULL)
+		return VX_ENOMEM;
+	r->n++;
+	return 0;
+}
+
+/* Fields the server sets, at any depth; an import ignores them anyway. */
+static const char *const server_owned[] = {"id", "project_id", "seq", "created_at",
+    "updated_at", "created_by", "updated_by", NULL};
+
+static void
+strip(cJSON *j)
+{
+	cJSON *it;
+
+	if (cJSON_IsArray(j)) {
+		cJSON_ArrayForEach(it, j) strip(it);
+		return;
+	}
+	if (!cJSON_IsObject(j))
+		return;
+	for (const char *const *k = server_owned; *k; k++)
+		cJSON_DeleteItemFromObjectCaseSensitive(j, *k);
+	cJSON_ArrayForEach(it, j) strip(it);
+}
+
+char *
+vx_mig_vexil_write(const Vexil__V1__ExportReply *in)
+{
+	cJSON *j = vx_pb_to_json(&in->base), *file = cJSON_CreateObject();
+	char *text = NULL, *nl;
+	size_t n;
+
+	if (j == NULL || file == NULL)
+		goto out;
+	strip(j);
+	if (cJSON_AddNumberToObject(file, "vexil", VEXIL_FORMAT) == NULL)
+		goto out;
+	for (const char *const *k =
+	         (const char *const[]){"environments", "segments", "flags", NULL};
+	     *k; k++)
+		cJSON_AddItemToObject(file, *k, cJSON_DetachItemFromObject(j, *k));
+	if ((text = cJSON_Print(file)) == NULL)
+		goto out;
+	n = strlen(text);
+	if ((nl = realloc(text, n + 2)) == NULL) {
+		free(text);
+		text = NULL;
+		goto out;
+	}
+	text = nl;
+	memcpy(text + n, "\n", 2);
+out:
+	cJSON_Delete(j);
+	cJSON_Delete(file);
+	return text;
+}
+
+int
+vx_mig_vexil_read(
+    const char *text, size_t len, Vexil__V1__ImportRequest **out, char *err, size_t cap)
+{
+	const char *end = NULL;
+	cJSON *file = cJSON_ParseWithLengthOpts(text, len, &end, false), *v;
+	ProtobufCMessage *m = NULL;
+	int rc = VX_EINVAL;
+
+	*out = NULL;
+	if (file == NULL || !cJSON_IsObject(file)) {
+		snprintf(err, cap, "not a JSON object (at byte %zu)",
+		    end ? (size_t)(end - text) : (size_t)0);
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(file, "vexil");
+	if (!cJSON_IsNumber(v) || v->valuedouble != VEXIL_FORMAT) {
+		snprintf(err, cap, "vexil: must be %d (the version of the file's shape)",
+		    VEXIL_FORMAT);
+		goto out;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(file, "vexil");
+	/* Only the three lists: the rest of ImportRequest is the caller's. */
+	cJSON_ArrayForEach(v, file)
+	{
+		if (strcmp(v->string, "environments") != 0 &&
+		    strcmp(v->string, "segments") != 0 &&
+		    strcmp(v->string, "flags") != 0) {
+			snprintf(err, cap, "%.100s: unknown field", v->string);
+			goto out;
+		}
+	}
+	if ((rc = vx_json_to_pb(
+	         &vexil__v1__import_request__descriptor, file, &m, err, cap)) != 0)
+		goto out;
+	*out = (Vexil__V1__ImportRequest *)m;
+out:
+	cJSON_Delete(file);
+	return rc;
+}
