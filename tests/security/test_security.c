@@ -1041,6 +1041,8 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
     {"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
     {"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Import", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Export", R_PROJECT, ADMIN, false, 0},
     {"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
     {"vexil.v1.SegmentService/CreateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/GetSegment", R_PROJECT, READ, false, 0},
