@@ -19,7 +19,7 @@
 /* A file is read whole; larger ones do not fit an Import call anyway. */
 #define FILE_MAX (256u << 20)
 
-enum format { FMT_VEXIL };
+enum format { FMT_VEXIL, FMT_UNLEASH };
 
 static int
 parse_format(const struct args *a, enum format *out)
@@ -27,7 +27,7 @@ parse_format(const struct args *a, enum format *out)
 	const char *f = vx_ctl_opt(a, "format");
 
 	if (f == NULL) {
-		fprintf(stderr, "vexilctl: --format is required (vexil)\n");
+		fprintf(stderr, "vexilctl: --format is required (vexil, unleash)\n");
 		return -1;
 	}
 	if (strcmp(f, "vexil") == 0) {
@@ -40,7 +40,18 @@ parse_format(const struct args *a, enum format *out)
 		}
 		return 0;
 	}
-	fprintf(stderr, "vexilctl: --format %s is not a format (vexil)\n", f);
+	if (strcmp(f, "unleash") == 0) {
+		*out = FMT_UNLEASH;
+		if (vx_ctl_opt(a, "env") == NULL) {
+			fprintf(stderr,
+			    "vexilctl: --format %s needs --env E: its file holds one "
+			    "environment\n",
+			    f);
+			return -1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "vexilctl: --format %s is not a format (vexil, unleash)\n", f);
 	return -1;
 }
 
@@ -113,6 +124,10 @@ vx_ctl_import(struct cli *s, struct args *a)
 		return 1;
 	switch (fmt) {
 	case FMT_VEXIL: rc = vx_mig_vexil_read(text, len, &in, err, sizeof(err)); break;
+	case FMT_UNLEASH:
+		rc = vx_mig_unleash_read(
+		    text, len, vx_ctl_opt(a, "env"), &in, &report, err, sizeof(err));
+		break;
 	}
 	free(text);
 	if (rc != 0) {
@@ -155,6 +170,7 @@ vx_ctl_export(struct cli *s, struct args *a)
 {
 	Vexil__V1__ExportRequest in = VEXIL__V1__EXPORT_REQUEST__INIT;
 	Vexil__V1__ExportReply *out;
+	vx_mig_report report = {NULL, 0};
 	enum format fmt;
 	vx_status st;
 	char *text = NULL;
@@ -168,10 +184,26 @@ vx_ctl_export(struct cli *s, struct args *a)
 		return vx_ctl_fail(&st);
 	switch (fmt) {
 	case FMT_VEXIL: text = vx_mig_vexil_write(out); break;
+	case FMT_UNLEASH:
+		text = vx_mig_unleash_write(
+		    out, vx_ctl_opt(a, "env"), out->project->name, &report);
+		break;
 	}
 	vx_free(out);
 	if (text == NULL) {
 		fprintf(stderr, "vexilctl: out of memory\n");
+		vx_mig_report_fini(&report);
+		return 1;
+	}
+	if (report.n > 0) {
+		for (size_t i = 0; i < report.n; i++)
+			fprintf(stderr, "%s\n", report.lines[i]);
+		fprintf(stderr,
+		    "vexilctl: refused: %zu construct%s cannot be expressed in "
+		    "%s; nothing was written\n",
+		    report.n, report.n == 1 ? "" : "s", vx_ctl_opt(a, "format"));
+		vx_mig_report_fini(&report);
+		free(text);
 		return 1;
 	}
 	f = strcmp(a->pos[0], "-") == 0 ? stdout : fopen(a->pos[0], "wb");

@@ -42,4 +42,25 @@ int vx_mig_vexil_read(const char *text, size_t len, Vexil__V1__ImportRequest **o
  * of memory. */
 char *vx_mig_vexil_write(const Vexil__V1__ExportReply *in);
 
+/*
+ * Unleash's feature export (features, featureStrategies,
+ * featureEnvironments, segments, dependencies, featureTags; one
+ * environment's) into environment env of the project. Constructs Vexil
+ * cannot express add lines to rep (the flag's other constructs are still
+ * read): the caller refuses the import when rep->n > 0.
+ * @return 0, VX_EINVAL when text is not such a file (err says why),
+ *         VX_ENOMEM.
+ */
+int vx_mig_unleash_read(const char *text, size_t len, const char *env,
+    Vexil__V1__ImportRequest **out, vx_mig_report *rep, char *err,
+    size_t cap) VX_MUST_USE;
+/*
+ * A project's environment env as an Unleash feature export for project
+ * `project`. What Unleash cannot express adds lines to rep; the file is
+ * still written with the other flags (the caller decides).
+ * @return the file (malloc'd), or NULL when out of memory.
+ */
+char *vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
+    const char *project, vx_mig_report *rep);
+
 #endif
