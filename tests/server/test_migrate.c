@@ -5,14 +5,20 @@
  * An import is all or nothing and one revision; a watcher that was behind
  * it gets a snapshot; a file exported, imported elsewhere and exported
  * again is the same file byte for byte; evaluation agrees before and after.
+ * For Unleash, Unleash's own Node SDK (unleash-client, through
+ * web/tests/unleash-oracle.mjs) is the oracle: on randomized contexts it
+ * must answer what Vexil answers, for an Unleash file imported into Vexil
+ * and for a Vexil project exported as an Unleash file.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "migrate/migrate.h"
+#include "json/pbjson.h"
 
 VX_SERVER_SUITE(migrate, 120);
 
@@ -359,4 +365,396 @@ Test(migrate, a_file_with_an_unknown_field_is_refused_naming_it)
 	cr_assert_eq(vx_mig_vexil_read("{\"flags\": []}", 13, &in, err, sizeof(err)),
 	    VX_EINVAL);
 	cr_expect(strstr(err, "vexil") != NULL, "%s", err);
+}
+
+/* ---- Unleash: the SDK as the oracle ---- */
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f, "cannot read %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	cr_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Imports an Unleash file into env production of project; the file must
+ * translate without a report. */
+static void
+import_unleash(const char *project, const char *text)
+{
+	Vexil__V1__ImportRequest *in;
+	Vexil__V1__ImportReply *out;
+	vx_mig_report rep = {NULL, 0};
+	vx_status st;
+	char err[256];
+
+	cr_assert(vx_mig_unleash_read(
+	              text, strlen(text), "production", &in, &rep, err, sizeof(err)) == 0,
+	    "%s", err);
+	cr_assert_eq(rep.n, 0, "the file has what Vexil cannot express: %s",
+	    rep.n ? rep.lines[0] : "");
+	in->project = (char *)project;
+	cr_assert(vx_import(h.admin, in, &out, &st) == 0, "%s", st.message);
+	in->project = NULL;
+	protobuf_c_message_free_unpacked(&in->base, NULL);
+	vx_free(out);
+}
+
+/* Project's production environment as an Unleash file, with no report. */
+static char *
+export_unleash(const char *project)
+{
+	Vexil__V1__ExportRequest in = VEXIL__V1__EXPORT_REQUEST__INIT;
+	Vexil__V1__ExportReply *out;
+	vx_mig_report rep = {NULL, 0};
+	vx_status st;
+	char *text;
+
+	in.project = (char *)project;
+	cr_assert(vx_export(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	text = vx_mig_unleash_write(out, "production", project, &rep);
+	vx_free(out);
+	cr_assert_not_null(text);
+	cr_assert_eq(rep.n, 0, "Unleash cannot express: %s", rep.n ? rep.lines[0] : "");
+	return text;
+}
+
+/* unleash-client's answers on count randomized contexts (see
+ * web/tests/unleash-oracle.mjs). */
+static cJSON *
+unleash_sdk(const char *file, int count, unsigned seed)
+{
+	char cmd[1024];
+	size_t cap = 1 << 20, n = 0, got;
+	char *out = malloc(cap);
+	FILE *p;
+	cJSON *j;
+
+	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){"unleash-client"}, 1);
+	snprintf(cmd, sizeof(cmd), "node %s/tests/unleash-oracle.mjs %s %d %u",
+	    VX_WEB_DIR, file, count, seed);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+		n += got;
+		if (n + 1 == cap)
+			cr_assert_not_null(out = realloc(out, cap *= 2));
+	}
+	out[n] = '\0';
+	cr_assert_eq(pclose(p), 0, "%s failed: %.500s", cmd, out);
+	j = cJSON_Parse(out);
+	cr_assert(
+	    cJSON_IsArray(j), "unleash-oracle.mjs printed no JSON array: %.500s", out);
+	free(out);
+	return j;
+}
+
+/* Vexil's answer for flag in env production of project, for an Unleash
+ * context: "variant reason type". */
+static void
+vexil_answer(const char *project, const char *flag, const cJSON *uctx, char *variant,
+    char *reason, int *type)
+{
+	Vexil__V1__EvaluateRequest in = VEXIL__V1__EVALUATE_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvalContext__AttributesEntry ents[16], *ep[16];
+	Vexil__V1__AttrValue vals[16];
+	Vexil__V1__EvaluationResult *out;
+	const cJSON *props = cJSON_GetObjectItem(uctx, "properties"), *it;
+	const cJSON *sid = cJSON_GetObjectItem(uctx, "sessionId");
+	const cJSON *ip = cJSON_GetObjectItem(uctx, "remoteAddress");
+	size_t n = 0;
+	vx_status st;
+
+	ctx.user_id = cJSON_GetObjectItem(uctx, "userId")->valuestring;
+	if (cJSON_IsString(ip))
+		ctx.ip = ip->valuestring;
+	for (it = sid; it != NULL; it = NULL) {
+		vexil__v1__eval_context__attributes_entry__init(&ents[n]);
+		vexil__v1__attr_value__init(&vals[n]);
+		vals[n].kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		vals[n].str = it->valuestring;
+		ents[n].key = "sessionId";
+		ents[n].value = &vals[n];
+		ep[n] = &ents[n];
+		n++;
+	}
+	cJSON_ArrayForEach(it, props)
+	{
+		if (strcmp(it->string, "email") == 0) {
+			ctx.email = it->valuestring;
+			continue;
+		}
+		if (strcmp(it->string, "country") == 0) {
+			ctx.country = it->valuestring;
+			continue;
+		}
+		cr_assert(n < 16);
+		vexil__v1__eval_context__attributes_entry__init(&ents[n]);
+		vexil__v1__attr_value__init(&vals[n]);
+		vals[n].kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+		vals[n].str = it->valuestring;
+		ents[n].key = it->string;
+		ents[n].value = &vals[n];
+		ep[n] = &ents[n];
+		n++;
+	}
+	ctx.attributes = ep;
+	ctx.n_attributes = n;
+	in.project = (char *)project;
+	in.environment = "production";
+	in.flag_key = (char *)flag;
+	in.context = &ctx;
+	cr_assert(vx_evaluate(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	snprintf(variant, 64, "%s", out->variant);
+	snprintf(reason, 64, "%s", out->reason);
+	*type = out->type;
+	vx_free(out);
+}
+
+/*
+ * Every answer of the SDK on file agrees with Vexil's for project: on
+ * exactly when Vexil serves by a rule or rollout, and the same variant
+ * (Unleash's "disabled" stands for Vexil's off variant, and for a flag on
+ * without a variant). Returns how many (context, flag) pairs were checked.
+ */
+static int
+sdk_agrees(const char *project, const char *file, unsigned seed)
+{
+	cJSON *res = unleash_sdk(file, 150, seed), *e, *r;
+	char variant[64], reason[64];
+	int type, checked = 0, on_count = 0;
+
+	cJSON_ArrayForEach(e, res)
+	{
+		const cJSON *uctx = cJSON_GetObjectItem(e, "context");
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(e, "results"))
+		{
+			bool enabled = cJSON_IsTrue(cJSON_GetObjectItem(r, "enabled")),
+			     on;
+			const char *uv = cJSON_GetObjectItem(r, "variant")->valuestring;
+			char *c = cJSON_PrintUnformatted(uctx);
+
+			vexil_answer(project, r->string, uctx, variant, reason, &type);
+			on = strcmp(reason, "TARGETING_MATCH") == 0 ||
+			     strcmp(reason, "SPLIT") == 0 ||
+			     strcmp(reason, "STATIC") == 0;
+			cr_expect_eq(enabled, on,
+			    "seed %u, flag %s, context %s: Unleash says %s, Vexil %s "
+			    "(%s)",
+			    seed, r->string, c, enabled ? "on" : "off", variant, reason);
+			if (strcmp(uv, "disabled") != 0)
+				cr_expect_str_eq(variant, uv,
+				    "seed %u, flag %s, context %s", seed, r->string, c);
+			else if (on)
+				cr_expect(
+				    type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN ||
+				        strcmp(variant, "enabled") == 0,
+				    "seed %u, flag %s, context %s: Unleash serves no "
+				    "variant, Vexil %s",
+				    seed, r->string, c, variant);
+			free(c);
+			checked++;
+			on_count += on;
+		}
+	}
+	cJSON_Delete(res);
+	/* Contexts that reach both answers, or the check proves little. */
+	cr_expect(on_count > checked / 10 && on_count < checked - checked / 10,
+	    "%d of %d answers on", on_count, checked);
+	return checked;
+}
+
+/* Flags of Vexil's own that Unleash can express: rules with conditions,
+ * segments, rollouts with stickiness and group, a split over 1000, an
+ * address range, a prerequisite, and an environment rollout. */
+static const char expressible[] =
+    "{\"vexil\": 1,"
+    " \"segments\": [{\"name\": \"staff\", \"conditions\": ["
+    "   {\"attribute\": \"email\", \"operator\": \"ends_with\", \"values\": "
+    "[\"@corp.com\"],"
+    "    \"case_insensitive\": true}]}],"
+    " \"flags\": ["
+    "  {\"key\": \"dark\", \"envs\": [{\"environment\": \"production\", \"enabled\": "
+    "true,"
+    "    \"rollout_percentage\": 40, \"rollout\": {\"stickiness\": \"user_id\"},"
+    "    \"rules\": ["
+    "     {\"enabled\": true, \"segments\": [\"staff\"], \"variant\": \"on\"},"
+    "     {\"enabled\": true, \"conditions\": [{\"attribute\": \"ip\", \"operator\": "
+    "\"cidr\","
+    "       \"values\": [\"10.0.0.0/8\"]}], \"variant\": \"on\"},"
+    "     {\"enabled\": true, \"variant\": \"on\", \"conditions\": ["
+    "       {\"attribute\": \"country\", \"operator\": \"in\", \"values\": [\"DE\", "
+    "\"FR\"]},"
+    "       {\"attribute\": \"plan\", \"operator\": \"in\", \"values\": [\"free\"],"
+    "        \"negate\": true, \"missing\": true}],"
+    "      \"rollout\": {\"percentage\": 60, \"group_id\": \"eu\"}}]}]},"
+    "  {\"key\": \"theme\", \"type\": \"string\", \"variants\": ["
+    "    {\"key\": \"a\", \"value\": \"\\\"A\\\"\"}, {\"key\": \"b\", \"value\": "
+    "\"\\\"B\\\"\"},"
+    "    {\"key\": \"c\", \"value\": \"\\\"C\\\"\"}, {\"key\": \"off\", \"value\": "
+    "\"\\\"-\\\"\"}],"
+    "   \"envs\": [{\"environment\": \"production\", \"enabled\": true,"
+    "    \"default_variant\": \"a\", \"off_variant\": \"off\", \"rollout_percentage\": "
+    "30,"
+    "    \"prerequisites\": [{\"flag_key\": \"dark\"}],"
+    "    \"rules\": ["
+    "     {\"enabled\": true, \"conditions\": [{\"attribute\": \"appVersion\","
+    "       \"operator\": \"semver_gt\", \"values\": [\"1.2.0\"]}], \"variant\": \"c\"},"
+    "     {\"enabled\": true, \"conditions\": [{\"attribute\": \"age\", \"operator\": "
+    "\"gte\","
+    "       \"values\": [\"18\"]}], \"rollout\": {\"percentage\": 80, \"stickiness\": "
+    "\"sessionId\","
+    "       \"group_id\": \"adults\"},"
+    "      \"split\": [{\"variant\": \"a\", \"weight\": 250}, {\"variant\": \"b\", "
+    "\"weight\": 750}],"
+    "      \"split_stickiness\": \"user_id\"}]}]}"
+    " ]}";
+
+Test(migrate, the_unleash_sdk_agrees_with_vexil_on_an_imported_unleash_file)
+{
+	char *text = slurp(VX_TESTS_DIR "/migrate/unleash-oracle.json");
+
+	make_project("un");
+	import_unleash("un", text);
+	free(text);
+	cr_expect_gt(sdk_agrees("un", VX_TESTS_DIR "/migrate/unleash-oracle.json", 7), 0);
+}
+
+Test(migrate, a_vexil_project_exported_for_unleash_makes_the_sdk_answer_as_vexil)
+{
+	Vexil__V1__ImportReply *r;
+	vx_status st;
+	char path[300], *text;
+	FILE *f;
+
+	make_project("src");
+	cr_assert(import_text(h.admin, "src", expressible, false, &r, &st) == 0, "%s",
+	    st.message);
+	vx_free(r);
+	text = export_unleash("src");
+	snprintf(path, sizeof(path), "%s/unleash.json", h.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	cr_expect_gt(sdk_agrees("src", path, 11), 0);
+}
+
+Test(migrate, vexil_to_unleash_to_vexil_keeps_every_answer)
+{
+	Vexil__V1__ImportReply *r;
+	vx_status st;
+	char *text, path[300], va[64], ra[64], vb[64], rb[64];
+	int ta, tb, differ = 0, n = 0;
+	cJSON *res, *e, *x;
+	FILE *f;
+
+	make_project("src");
+	make_project("back");
+	cr_assert(import_text(h.admin, "src", expressible, false, &r, &st) == 0, "%s",
+	    st.message);
+	vx_free(r);
+	text = export_unleash("src");
+	import_unleash("back", text);
+	snprintf(path, sizeof(path), "%s/unleash.json", h.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	/* The SDK's contexts, asked of both projects. */
+	res = unleash_sdk(path, 150, 5);
+	cJSON_ArrayForEach(e, res)
+	{
+		cJSON_ArrayForEach(x, cJSON_GetObjectItem(e, "results"))
+		{
+			const cJSON *uctx = cJSON_GetObjectItem(e, "context");
+			vexil_answer("src", x->string, uctx, va, ra, &ta);
+			vexil_answer("back", x->string, uctx, vb, rb, &tb);
+			/* The off variant comes back as Unleash's "disabled". */
+			bool off_a = strcmp(ra, "DISABLED") == 0 ||
+			             strcmp(ra, "DEFAULT") == 0 ||
+			             strcmp(ra, "PREREQUISITE_FAILED") == 0;
+			bool off_b = strcmp(rb, "DISABLED") == 0 ||
+			             strcmp(rb, "DEFAULT") == 0 ||
+			             strcmp(rb, "PREREQUISITE_FAILED") == 0;
+			if (off_a != off_b || (!off_a && strcmp(va, vb) != 0)) {
+				differ++;
+				cr_expect(false, "flag %s: %s %s before, %s %s after",
+				    x->string, va, ra, vb, rb);
+			}
+			cr_expect_eq(ta, tb);
+			n++;
+		}
+	}
+	cJSON_Delete(res);
+	cr_expect_eq(differ, 0, "%d of %d answers changed", differ, n);
+}
+
+Test(migrate, an_unleash_file_with_what_vexil_cannot_express_is_reported_by_flag)
+{
+	static const char file[] =
+	    "{\"features\": [{\"name\": \"ok\"}, {\"name\": \"custom\"}, {\"name\": "
+	    "\"timed\"}],"
+	    " \"featureStrategies\": ["
+	    "  {\"name\": \"default\", \"featureName\": \"ok\"},"
+	    "  {\"name\": \"myStrategy\", \"featureName\": \"custom\", \"parameters\": "
+	    "{}},"
+	    "  {\"name\": \"default\", \"featureName\": \"timed\", \"constraints\": ["
+	    "    {\"contextName\": \"currentTime\", \"operator\": \"DATE_AFTER\","
+	    "     \"value\": \"2026-01-01T00:00:00Z\"}]}],"
+	    " \"featureEnvironments\": []}";
+	Vexil__V1__ImportRequest *in;
+	vx_mig_report rep = {NULL, 0};
+	char err[256];
+
+	cr_assert(vx_mig_unleash_read(
+	              file, strlen(file), "production", &in, &rep, err, sizeof(err)) == 0,
+	    "%s", err);
+	protobuf_c_message_free_unpacked(&in->base, NULL);
+	cr_assert_eq(rep.n, 2);
+	cr_expect(
+	    strstr(rep.lines[0], "flag custom") && strstr(rep.lines[0], "myStrategy"),
+	    "%s", rep.lines[0]);
+	cr_expect(
+	    strstr(rep.lines[1], "flag timed") && strstr(rep.lines[1], "currentTime"),
+	    "%s", rep.lines[1]);
+	vx_mig_report_fini(&rep);
+}
+
+Test(migrate, what_unleash_cannot_express_is_reported_by_flag_on_export)
+{
+	Vexil__V1__ImportReply *r;
+	Vexil__V1__ExportRequest in = VEXIL__V1__EXPORT_REQUEST__INIT;
+	Vexil__V1__ExportReply *out;
+	vx_mig_report rep = {NULL, 0};
+	vx_status st;
+	char *text;
+
+	make_project("src");
+	cr_assert(
+	    import_text(h.admin, "src", fixture, false, &r, &st) == 0, "%s", st.message);
+	vx_free(r);
+	in.project = "src";
+	cr_assert(vx_export(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	text = vx_mig_unleash_write(out, "production", "src", &rep);
+	vx_free(out);
+	free(text);
+	/* The fixture's split totals 100, and its "plan" condition holds on a
+	 * missing attribute without being negated the way NOT_IN is. */
+	cr_assert_geq(rep.n, 1);
+	for (size_t i = 0; i < rep.n; i++)
+		cr_expect(strncmp(rep.lines[i], "flag checkout: ", 15) == 0, "%s",
+		    rep.lines[i]);
+	vx_mig_report_fini(&rep);
 }
