@@ -311,9 +311,11 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 	ro->group = group != NULL ? copy_str(fl, group, false, NULL) : f->key;
 	vxe_mm3_init(&ro->prefix[VXE_HASH_ROLLOUT], VX_EVAL_ROLLOUT_SEED);
 	vxe_mm3_init(&ro->prefix[VXE_HASH_VARIANT], VX_EVAL_VARIANT_SEED);
-	for (int i = 0; i < 2; i++) {
+	vxe_mm3_init(&ro->prefix[VXE_HASH_FLAGD], 0);
+	for (int i = 0; i < VXE_HASH_N; i++) {
 		vxe_mm3_update(&ro->prefix[i], ro->group, strlen(ro->group));
-		vxe_mm3_update(&ro->prefix[i], ":", 1);
+		if (i != VXE_HASH_FLAGD)
+			vxe_mm3_update(&ro->prefix[i], ":", 1);
 	}
 	return VX_EVAL_OK;
 }
@@ -570,7 +572,18 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	if (rc != 0)
 		return rc;
 	out->split_ro = out->ro;
-	out->split_own = r->split_stickiness != NULL || r->split_group_id != NULL;
+	out->split_flagd = r->split_flagd;
+	if (r->split_flagd && r->nsplits > 0 &&
+	    (r->split_stickiness == NULL || strcmp(r->split_stickiness, "default") == 0 ||
+	        strcmp(r->split_stickiness, "random") == 0)) {
+		seterr(e,
+		    "%s: a flagd split needs its bucketing attribute "
+		    "(split_stickiness)",
+		    where);
+		return VX_EVAL_EINVAL;
+	}
+	out->split_own =
+	    r->split_flagd || r->split_stickiness != NULL || r->split_group_id != NULL;
 	if (out->split_own) {
 		rc = compile_rollout(fl, f, false, 0,
 		    r->split_stickiness ? r->split_stickiness : r->rollout.stickiness,

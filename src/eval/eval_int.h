@@ -97,7 +97,9 @@ struct vxe_mm3 {
 	unsigned ncarry;
 };
 
-enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT };
+/* Hash prefixes: Unleash's rollout and variant seeds after "<group>:", and
+ * flagd's (seed 0) after "<group>". */
+enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT, VXE_HASH_FLAGD, VXE_HASH_N };
 
 /*
  * Where a rollout's stickiness value comes from: one attribute; Unleash's
@@ -116,7 +118,7 @@ struct vxe_rollout {
 	 * The hash state after "<group>:", one per seed (VXE_HASH_*). A
 	 * bucket then only hashes the stickiness value.
 	 */
-	struct vxe_mm3 prefix[2];
+	struct vxe_mm3 prefix[VXE_HASH_N];
 };
 
 struct vxe_split {
@@ -135,6 +137,7 @@ struct vxe_rule {
 	struct vxe_rollout ro;
 	struct vxe_rollout split_ro; /* the split's stickiness and group */
 	bool split_own;              /* split_ro differs from ro */
+	bool split_flagd;            /* flagd's fractional bucketing */
 	uint32_t variant;
 	const struct vxe_split *splits;
 	size_t nsplits;

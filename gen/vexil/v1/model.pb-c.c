@@ -1434,7 +1434,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[15] =
 {
   {
     "id",
@@ -1604,6 +1604,18 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "split_bucketing",
+    180,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Rule, split_bucketing),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1616,16 +1628,18 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   13,   /* field[13] = segments */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
+  14,   /* field[14] = split_bucketing */
   12,   /* field[12] = split_group_id */
   11,   /* field[11] = split_stickiness */
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
-static const ProtobufCIntRange vexil__v1__rule__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__rule__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 16, 13 },
-  { 0, 14 }
+  { 180, 14 },
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1635,10 +1649,10 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  14,
+  15,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
-  2,  vexil__v1__rule__number_ranges,
+  3,  vexil__v1__rule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__rule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
