@@ -19,7 +19,7 @@
 /* A file is read whole; larger ones do not fit an Import call anyway. */
 #define FILE_MAX (256u << 20)
 
-enum format { FMT_VEXIL, FMT_UNLEASH };
+enum format { FMT_VEXIL, FMT_UNLEASH, FMT_FLAGD };
 
 static int
 parse_format(const struct args *a, enum format *out)
@@ -27,7 +27,8 @@ parse_format(const struct args *a, enum format *out)
 	const char *f = vx_ctl_opt(a, "format");
 
 	if (f == NULL) {
-		fprintf(stderr, "vexilctl: --format is required (vexil, unleash)\n");
+		fprintf(
+		    stderr, "vexilctl: --format is required (vexil, unleash, flagd)\n");
 		return -1;
 	}
 	if (strcmp(f, "vexil") == 0) {
@@ -40,8 +41,8 @@ parse_format(const struct args *a, enum format *out)
 		}
 		return 0;
 	}
-	if (strcmp(f, "unleash") == 0) {
-		*out = FMT_UNLEASH;
+	if (strcmp(f, "unleash") == 0 || strcmp(f, "flagd") == 0) {
+		*out = f[0] == 'u' ? FMT_UNLEASH : FMT_FLAGD;
 		if (vx_ctl_opt(a, "env") == NULL) {
 			fprintf(stderr,
 			    "vexilctl: --format %s needs --env E: its file holds one "
@@ -51,7 +52,8 @@ parse_format(const struct args *a, enum format *out)
 		}
 		return 0;
 	}
-	fprintf(stderr, "vexilctl: --format %s is not a format (vexil, unleash)\n", f);
+	fprintf(
+	    stderr, "vexilctl: --format %s is not a format (vexil, unleash, flagd)\n", f);
 	return -1;
 }
 
@@ -128,6 +130,10 @@ vx_ctl_import(struct cli *s, struct args *a)
 		rc = vx_mig_unleash_read(
 		    text, len, vx_ctl_opt(a, "env"), &in, &report, err, sizeof(err));
 		break;
+	case FMT_FLAGD:
+		rc = vx_mig_flagd_read(
+		    text, len, vx_ctl_opt(a, "env"), &in, &report, err, sizeof(err));
+		break;
 	}
 	free(text);
 	if (rc != 0) {
@@ -187,6 +193,9 @@ vx_ctl_export(struct cli *s, struct args *a)
 	case FMT_UNLEASH:
 		text = vx_mig_unleash_write(
 		    out, vx_ctl_opt(a, "env"), out->project->name, &report);
+		break;
+	case FMT_FLAGD:
+		text = vx_mig_flagd_write(out, vx_ctl_opt(a, "env"), &report);
 		break;
 	}
 	vx_free(out);

@@ -12,7 +12,10 @@
 #ifndef VX_MIGRATE_H
 #define VX_MIGRATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <cjson/cJSON.h>
 
 #include "common/common.h"
 #include "vexil/v1/migrate.pb-c.h"
@@ -26,6 +29,19 @@ typedef struct vx_mig_report {
 void vx_mig_report_fini(vx_mig_report *r);
 /* Adds a line ("flag KEY: what"); returns VX_ENOMEM or 0. */
 int vx_mig_report_add(vx_mig_report *r, const char *fmt, ...) VX_PRINTF(2, 3);
+
+/*
+ * For the readers: a JSON literal as a condition value (a string as it is,
+ * true/false, a number as JavaScript prints it: 42, 1.5), or NULL for
+ * anything else.
+ */
+cJSON *vx_mig_json_text(const cJSON *v);
+/* The ImportRequest of a file in the vexil file's shape (vx_json_to_pb). */
+int vx_mig_request(
+    const cJSON *file, Vexil__V1__ImportRequest **out, char *err, size_t cap) VX_MUST_USE;
+/* A condition in the vexil file's shape; takes values. */
+cJSON *vx_mig_condition(
+    const char *attr, const char *op, cJSON *values, bool negate, bool missing, bool ci);
 
 /*
  * Vexil's format: the JSON of a project's environments, segments and flags
@@ -62,5 +78,18 @@ int vx_mig_unleash_read(const char *text, size_t len, const char *env,
  */
 char *vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
     const char *project, vx_mig_report *rep);
+
+/*
+ * flagd's flag definitions (flags with state, variants, defaultVariant,
+ * targeting in JSON Logic, metadata; $evaluators) into environment env.
+ * Reporting as vx_mig_unleash_read().
+ */
+int vx_mig_flagd_read(const char *text, size_t len, const char *env,
+    Vexil__V1__ImportRequest **out, vx_mig_report *rep, char *err,
+    size_t cap) VX_MUST_USE;
+/* Environment env as flagd's definitions (segments as $evaluators);
+ * reporting as vx_mig_unleash_write(). */
+char *vx_mig_flagd_write(
+    const Vexil__V1__ExportReply *in, const char *env, vx_mig_report *rep);
 
 #endif

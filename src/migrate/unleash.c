@@ -103,25 +103,6 @@ note(struct reader *r, const char *flag, const char *what, const char *detail)
 		r->oom = 1;
 }
 
-/* A value of a constraint or parameter: strings as they are, numbers as
- * JavaScript prints integers. */
-static cJSON *
-value_str(const cJSON *v)
-{
-	char buf[64];
-
-	if (cJSON_IsString(v))
-		return cJSON_CreateString(v->valuestring);
-	if (cJSON_IsNumber(v)) {
-		if (v->valuedouble == (double)(long long)v->valuedouble)
-			snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
-		else
-			snprintf(buf, sizeof(buf), "%.17g", v->valuedouble);
-		return cJSON_CreateString(buf);
-	}
-	return NULL;
-}
-
 /* "a, b,c" -> ["a","b","c"] (Unleash's list parameters). */
 static cJSON *
 split_list(const char *s)
@@ -144,21 +125,6 @@ split_list(const char *s)
 		s += n + (s[n] == ',');
 	}
 	return out;
-}
-
-static cJSON *
-condition(
-    const char *attr, const char *op, cJSON *values, bool negate, bool missing, bool ci)
-{
-	cJSON *c = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(c, "attribute", attr);
-	cJSON_AddStringToObject(c, "operator", op);
-	cJSON_AddItemToObject(c, "values", values);
-	cJSON_AddBoolToObject(c, "negate", negate);
-	cJSON_AddBoolToObject(c, "case_insensitive", ci);
-	cJSON_AddBoolToObject(c, "missing", missing);
-	return c;
 }
 
 /*
@@ -194,10 +160,11 @@ constraint(struct reader *r, const char *flag, const cJSON *k)
 	}
 	values = cJSON_CreateArray();
 	if (vals && cJSON_GetArraySize(vals) > 0) {
-		cJSON_ArrayForEach(it, vals) cJSON_AddItemToArray(values, value_str(it));
+		cJSON_ArrayForEach(it, vals)
+		    cJSON_AddItemToArray(values, vx_mig_json_text(it));
 	} else if (cJSON_GetObjectItemCaseSensitive(k, "value") != NULL) {
-		cJSON_AddItemToArray(
-		    values, value_str(cJSON_GetObjectItemCaseSensitive(k, "value")));
+		cJSON_AddItemToArray(values,
+		    vx_mig_json_text(cJSON_GetObjectItemCaseSensitive(k, "value")));
 	}
 	if (cJSON_GetArraySize(values) == 0) {
 		cJSON_Delete(values);
@@ -205,7 +172,7 @@ constraint(struct reader *r, const char *flag, const cJSON *k)
 		return NULL;
 	}
 	negate = inverted != (strcmp(op, "NOT_IN") == 0);
-	return condition(attr_from_unleash(name), vop, values, negate, negate,
+	return vx_mig_condition(attr_from_unleash(name), vop, values, negate, negate,
 	    strncmp(op, "STR_", 4) == 0 && truthy(k, "caseInsensitive", false));
 }
 
@@ -343,19 +310,19 @@ strategy_rule(
 		return 0;
 	if (strcmp(name, "userWithId") == 0) {
 		cJSON_AddItemToArray(
-		    conds, condition("user_id", "in", split_list(str(params, "userIds")),
-		               false, false, false));
+		    conds, vx_mig_condition("user_id", "in",
+		               split_list(str(params, "userIds")), false, false, false));
 		return 0;
 	}
 	if (strcmp(name, "remoteAddress") == 0) {
 		cJSON_AddItemToArray(
-		    conds, condition("ip", "cidr", split_list(str(params, "IPs")), false,
-		               false, false));
+		    conds, vx_mig_condition("ip", "cidr", split_list(str(params, "IPs")),
+		               false, false, false));
 		return 0;
 	}
 	if (strcmp(name, "applicationHostname") == 0) {
 		cJSON_AddItemToArray(
-		    conds, condition("hostname", "in",
+		    conds, vx_mig_condition("hostname", "in",
 		               split_list(str(params, "hostNames")), false, false, true));
 		return 0;
 	}
@@ -386,8 +353,8 @@ strategy_rule(
 	    ro, "group_id", strcmp(stick, "random") == 0 ? "" : (group ? group : flag));
 	cJSON_AddItemToObject(rule, "rollout", ro);
 	if (pct == 100 && strcmp(stick, "default") != 0 && strcmp(stick, "random") != 0)
-		cJSON_AddItemToArray(conds,
-		    condition(stick, "matches", split_list("^"), false, false, false));
+		cJSON_AddItemToArray(conds, vx_mig_condition(stick, "matches",
+		                                split_list("^"), false, false, false));
 	return 0;
 }
 
@@ -510,7 +477,7 @@ strategy_rules(struct reader *r, const char *flag, const cJSON *s, const cJSON *
 				if (ctx == NULL)
 					continue;
 				cJSON_ArrayForEach(x, arr(o, "values"))
-				    cJSON_AddItemToArray(vals, value_str(x));
+				    cJSON_AddItemToArray(vals, vx_mig_json_text(x));
 				cJSON_DeleteItemFromObjectCaseSensitive(copy, "split");
 				cJSON_DeleteItemFromObjectCaseSensitive(
 				    copy, "split_stickiness");
@@ -518,8 +485,8 @@ strategy_rules(struct reader *r, const char *flag, const cJSON *s, const cJSON *
 				    copy, "split_group_id");
 				cJSON_AddItemToArray(
 				    cJSON_GetObjectItemCaseSensitive(copy, "conditions"),
-				    condition(attr_from_unleash(ctx), "in", vals, false,
-				        false, false));
+				    vx_mig_condition(attr_from_unleash(ctx), "in", vals,
+				        false, false, false));
 				cJSON_AddStringToObject(copy, "variant", str(v, "name"));
 				cJSON_AddItemToArray(rules, copy);
 			}
@@ -726,7 +693,6 @@ vx_mig_unleash_read(const char *text, size_t len, const char *env,
 	struct reader r = {NULL, env, rep, NULL, 0};
 	cJSON *file = cJSON_ParseWithLength(text, len), *vx = NULL, *flags, *g;
 	const cJSON *feat;
-	ProtobufCMessage *m = NULL;
 	int rc = VX_EINVAL;
 
 	*out = NULL;
@@ -757,9 +723,7 @@ vx_mig_unleash_read(const char *text, size_t len, const char *env,
 		rc = VX_ENOMEM;
 		goto out;
 	}
-	if ((rc = vx_json_to_pb(
-	         &vexil__v1__import_request__descriptor, vx, &m, err, cap)) == 0)
-		*out = (Vexil__V1__ImportRequest *)m;
+	rc = vx_mig_request(vx, out, err, cap);
 out:
 	cJSON_Delete(r.segs);
 	cJSON_Delete(vx);

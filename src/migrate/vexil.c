@@ -42,6 +42,52 @@ vx_mig_report_add(vx_mig_report *r, const char *fmt, ...)
 	return 0;
 }
 
+cJSON *
+vx_mig_json_text(const cJSON *v)
+{
+	char buf[64];
+
+	if (cJSON_IsString(v))
+		return cJSON_CreateString(v->valuestring);
+	if (cJSON_IsBool(v))
+		return cJSON_CreateString(cJSON_IsTrue(v) ? "true" : "false");
+	if (cJSON_IsNumber(v)) {
+		if (v->valuedouble == (double)(long long)v->valuedouble)
+			snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+		else
+			snprintf(buf, sizeof(buf), "%.17g", v->valuedouble);
+		return cJSON_CreateString(buf);
+	}
+	return NULL;
+}
+
+cJSON *
+vx_mig_condition(
+    const char *attr, const char *op, cJSON *values, bool negate, bool missing, bool ci)
+{
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "attribute", attr);
+	cJSON_AddStringToObject(c, "operator", op);
+	cJSON_AddItemToObject(c, "values", values);
+	cJSON_AddBoolToObject(c, "negate", negate);
+	cJSON_AddBoolToObject(c, "case_insensitive", ci);
+	cJSON_AddBoolToObject(c, "missing", missing);
+	return c;
+}
+
+int
+vx_mig_request(const cJSON *file, Vexil__V1__ImportRequest **out, char *err, size_t cap)
+{
+	ProtobufCMessage *m;
+	int rc =
+	    vx_json_to_pb(&vexil__v1__import_request__descriptor, file, &m, err, cap);
+
+	if (rc == 0)
+		*out = (Vexil__V1__ImportRequest *)m;
+	return rc;
+}
+
 /* Fields the server sets, at any depth; an import ignores them anyway. */
 static const char *const server_owned[] = {"id", "project_id", "seq", "created_at",
     "updated_at", "created_by", "updated_by", NULL};
@@ -100,7 +146,6 @@ vx_mig_vexil_read(
 {
 	const char *end = NULL;
 	cJSON *file = cJSON_ParseWithLengthOpts(text, len, &end, false), *v;
-	ProtobufCMessage *m = NULL;
 	int rc = VX_EINVAL;
 
 	*out = NULL;
@@ -126,10 +171,7 @@ vx_mig_vexil_read(
 			goto out;
 		}
 	}
-	if ((rc = vx_json_to_pb(
-	         &vexil__v1__import_request__descriptor, file, &m, err, cap)) != 0)
-		goto out;
-	*out = (Vexil__V1__ImportRequest *)m;
+	rc = vx_mig_request(file, out, err, cap);
 out:
 	cJSON_Delete(file);
 	return rc;

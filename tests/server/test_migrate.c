@@ -387,10 +387,13 @@ slurp(const char *path)
 	return buf;
 }
 
-/* Imports an Unleash file into env production of project; the file must
- * translate without a report. */
+typedef int (*reader_fn)(const char *, size_t, const char *, Vexil__V1__ImportRequest **,
+    vx_mig_report *, char *, size_t);
+
+/* Imports a file (read by `read`) into env production of project; the
+ * file must translate without a report. */
 static void
-import_unleash(const char *project, const char *text)
+import_file(reader_fn read, const char *project, const char *text)
 {
 	Vexil__V1__ImportRequest *in;
 	Vexil__V1__ImportReply *out;
@@ -398,8 +401,8 @@ import_unleash(const char *project, const char *text)
 	vx_status st;
 	char err[256];
 
-	cr_assert(vx_mig_unleash_read(
-	              text, strlen(text), "production", &in, &rep, err, sizeof(err)) == 0,
+	cr_assert(
+	    read(text, strlen(text), "production", &in, &rep, err, sizeof(err)) == 0,
 	    "%s", err);
 	cr_assert_eq(rep.n, 0, "the file has what Vexil cannot express: %s",
 	    rep.n ? rep.lines[0] : "");
@@ -408,6 +411,12 @@ import_unleash(const char *project, const char *text)
 	in->project = NULL;
 	protobuf_c_message_free_unpacked(&in->base, NULL);
 	vx_free(out);
+}
+
+static void
+import_unleash(const char *project, const char *text)
+{
+	import_file(vx_mig_unleash_read, project, text);
 }
 
 /* Project's production environment as an Unleash file, with no report. */
@@ -429,10 +438,11 @@ export_unleash(const char *project)
 	return text;
 }
 
-/* unleash-client's answers on count randomized contexts (see
- * web/tests/unleash-oracle.mjs). */
+/* What an ecosystem evaluator run by web/tests/SCRIPT (which needs npm
+ * package PACKAGE) answers on count randomized contexts for file. */
 static cJSON *
-unleash_sdk(const char *file, int count, unsigned seed)
+oracle(
+    const char *script, const char *package, const char *file, int count, unsigned seed)
 {
 	char cmd[1024];
 	size_t cap = 1 << 20, n = 0, got;
@@ -440,9 +450,9 @@ unleash_sdk(const char *file, int count, unsigned seed)
 	FILE *p;
 	cJSON *j;
 
-	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){"unleash-client"}, 1);
-	snprintf(cmd, sizeof(cmd), "node %s/tests/unleash-oracle.mjs %s %d %u",
-	    VX_WEB_DIR, file, count, seed);
+	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){package}, 1);
+	snprintf(cmd, sizeof(cmd), "node %s/tests/%s %s %d %u", VX_WEB_DIR, script, file,
+	    count, seed);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
@@ -453,10 +463,17 @@ unleash_sdk(const char *file, int count, unsigned seed)
 	out[n] = '\0';
 	cr_assert_eq(pclose(p), 0, "%s failed: %.500s", cmd, out);
 	j = cJSON_Parse(out);
-	cr_assert(
-	    cJSON_IsArray(j), "unleash-oracle.mjs printed no JSON array: %.500s", out);
+	cr_assert(cJSON_IsArray(j), "%s printed no JSON array: %.500s", script, out);
 	free(out);
 	return j;
+}
+
+/* unleash-client's answers on count randomized contexts (see
+ * web/tests/unleash-oracle.mjs). */
+static cJSON *
+unleash_sdk(const char *file, int count, unsigned seed)
+{
+	return oracle("unleash-oracle.mjs", "unleash-client", file, count, seed);
 }
 
 /* Vexil's answer for flag in env production of project, for an Unleash
@@ -502,8 +519,13 @@ vexil_answer(const char *project, const char *flag, const cJSON *uctx, char *var
 		cr_assert(n < 16);
 		vexil__v1__eval_context__attributes_entry__init(&ents[n]);
 		vexil__v1__attr_value__init(&vals[n]);
-		vals[n].kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
-		vals[n].str = it->valuestring;
+		if (cJSON_IsNumber(it)) {
+			vals[n].kind_case = VEXIL__V1__ATTR_VALUE__KIND_NUM;
+			vals[n].num = it->valuedouble;
+		} else {
+			vals[n].kind_case = VEXIL__V1__ATTR_VALUE__KIND_STR;
+			vals[n].str = it->valuestring;
+		}
 		ents[n].key = it->string;
 		ents[n].value = &vals[n];
 		ep[n] = &ents[n];
@@ -756,5 +778,130 @@ Test(migrate, what_unleash_cannot_express_is_reported_by_flag_on_export)
 	for (size_t i = 0; i < rep.n; i++)
 		cr_expect(strncmp(rep.lines[i], "flag checkout: ", 15) == 0, "%s",
 		    rep.lines[i]);
+	vx_mig_report_fini(&rep);
+}
+
+/* ---- flagd: flagd's own evaluator as the oracle ---- */
+
+static void
+import_flagd(const char *project, const char *text)
+{
+	import_file(vx_mig_flagd_read, project, text);
+}
+
+/* Project's production environment as flagd definitions in the test's
+ * data dir; returns the path. */
+static const char *
+export_flagd(const char *project)
+{
+	static char path[300];
+	Vexil__V1__ExportRequest in = VEXIL__V1__EXPORT_REQUEST__INIT;
+	Vexil__V1__ExportReply *out;
+	vx_mig_report rep = {NULL, 0};
+	vx_status st;
+	char *text;
+	FILE *f;
+
+	in.project = (char *)project;
+	cr_assert(vx_export(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	text = vx_mig_flagd_write(out, "production", &rep);
+	vx_free(out);
+	cr_assert_not_null(text);
+	cr_assert_eq(rep.n, 0, "flagd cannot express: %s", rep.n ? rep.lines[0] : "");
+	snprintf(path, sizeof(path), "%s/flagd-%s.json", h.dir, project);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	return path;
+}
+
+/* flagd-core's variant on file agrees with Vexil's for project on every
+ * randomized context (every flag of the fixture is enabled). */
+static void
+flagd_agrees(const char *project, const char *file, unsigned seed)
+{
+	cJSON *res =
+	    oracle("flagd-oracle.mjs", "@openfeature/flagd-core", file, 200, seed);
+	cJSON *e, *r;
+	char variant[64], reason[64];
+	int type, checked = 0, matched = 0;
+
+	cJSON_ArrayForEach(e, res)
+	{
+		const cJSON *ctx = cJSON_GetObjectItem(e, "context");
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(e, "results"))
+		{
+			const cJSON *fv = cJSON_GetObjectItem(r, "variant");
+			char *c = cJSON_PrintUnformatted(ctx);
+			vexil_answer(project, r->string, ctx, variant, reason, &type);
+			cr_expect(
+			    cJSON_IsString(fv) && strcmp(fv->valuestring, variant) == 0,
+			    "seed %u, flag %s, context %s: flagd serves %s, Vexil %s "
+			    "(%s)",
+			    seed, r->string, c,
+			    cJSON_IsString(fv) ? fv->valuestring : "nothing", variant,
+			    reason);
+			matched += strcmp(reason, "TARGETING_MATCH") == 0;
+			checked++;
+			free(c);
+		}
+	}
+	cJSON_Delete(res);
+	cr_expect(matched > checked / 10, "only %d of %d answers came from targeting",
+	    matched, checked);
+}
+
+Test(migrate, flagds_evaluator_agrees_with_vexil_on_an_imported_flagd_file)
+{
+	char *text = slurp(VX_TESTS_DIR "/migrate/flagd-flags.json");
+
+	make_project("fd");
+	import_flagd("fd", text);
+	free(text);
+	flagd_agrees("fd", VX_TESTS_DIR "/migrate/flagd-flags.json", 3);
+}
+
+Test(migrate, a_project_exported_for_flagd_makes_flagd_answer_as_vexil_and_comes_back)
+{
+	char *text = slurp(VX_TESTS_DIR "/migrate/flagd-flags.json"), *again;
+	const char *path;
+
+	make_project("fd");
+	make_project("back");
+	import_flagd("fd", text);
+	free(text);
+	path = export_flagd("fd");
+	flagd_agrees("fd", path, 9);
+	/* Vexil -> flagd -> Vexil: the same answers again. */
+	again = slurp(path);
+	import_flagd("back", again);
+	free(again);
+	flagd_agrees("back", path, 10);
+}
+
+Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
+{
+	char *text = slurp(VX_FLAGD_TESTKIT);
+	Vexil__V1__ImportRequest *in;
+	vx_mig_report rep = {NULL, 0};
+	char err[256];
+	bool tilde = false, ref = false;
+
+	cr_assert(vx_mig_flagd_read(
+	              text, strlen(text), "production", &in, &rep, err, sizeof(err)) == 0,
+	    "%s", err);
+	free(text);
+	/* The flags that translate are there; the report names the rest. */
+	cr_expect_gt(in->n_flags, 30);
+	protobuf_c_message_free_unpacked(&in->base, NULL);
+	for (size_t i = 0; i < rep.n; i++) {
+		tilde =
+		    tilde || (strstr(rep.lines[i], "flag major-minor-version-flag: ") &&
+		                 strstr(rep.lines[i], "~"));
+		ref = ref || strstr(rep.lines[i],
+		                 "flag ref-to-nonexistent-evaluator-flag: $ref");
+	}
+	cr_expect(tilde && ref, "%zu lines, first: %s", rep.n, rep.n ? rep.lines[0] : "");
 	vx_mig_report_fini(&rep);
 }

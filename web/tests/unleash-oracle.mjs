@@ -14,6 +14,7 @@
 // so node finds web/node_modules.
 import { readFileSync } from 'node:fs';
 import { Unleash, InMemStorageProvider } from 'unleash-client';
+import { seeded } from './seeded.mjs';
 
 const [file, countText, seedText] = process.argv.slice(2);
 if (!file || !countText || !seedText) {
@@ -51,16 +52,7 @@ const features = exp.features
     };
   });
 
-// A small seeded generator (mulberry32), so a failure can be replayed.
-let state = Number(seedText) >>> 0;
-function rand() {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+const { rand, pick } = seeded(seedText);
 
 function context(i) {
   // Always a userId: without one, Unleash's default stickiness draws a
