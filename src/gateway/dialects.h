@@ -9,6 +9,8 @@
 #ifndef VX_GW_DIALECTS_H
 #define VX_GW_DIALECTS_H
 
+#include <stdbool.h>
+
 #include "gateway/router.h"
 
 /* flag-service-api.md: /health, /auth, /api/me, /api/projects, /sdk/v1. */
@@ -21,6 +23,8 @@ extern const vx_gw_dialect vx_gw_table_dialect;
 extern const vx_gw_dialect vx_gw_toggles_dialect;
 /* OpenFeature's OFREP (dialect_ofrep.c): /ofrep. */
 extern const vx_gw_dialect vx_gw_ofrep_dialect;
+/* A flagd sync source (dialect_flagd.c): /flagd/v1/{project}/{env}.json. */
+extern const vx_gw_dialect vx_gw_flagd_dialect;
 /* The API's documentation (dialect_docs.c): /openapi.json, /docs, /redoc. */
 extern const vx_gw_dialect vx_gw_docs_dialect;
 
@@ -28,6 +32,18 @@ extern const vx_gw_dialect vx_gw_docs_dialect;
  * directory; --assets). dir is borrowed; set it before the server starts. */
 void vx_gw_docs_set_assets(const char *dir);
 const char *vx_gw_docs_assets(void);
+
+/*
+ * OFREP's credentials (dialect_ofrep.c), shared by the flagd sync source:
+ * an SDK key goes straight on (*bound NULL: the core knows its
+ * environment); an API key is admitted by vexild (*bound "", or 429).
+ * false after answering (401 without a body, 429, or the core's refusal).
+ */
+bool vx_gw_ofrep_admit(vx_gw_req *r, const char **bound);
+
+/* Whether an If-None-Match value (a list of tags, or "*") names etag; a
+ * weak tag compares weakly, which is all a 304 needs (dialect_ofrep.c). */
+bool vx_gw_etag_matches(const char *inm, const char *etag);
 
 /* Every dialect served, in routing order; vx_gw_dialects[0] is the fallback. */
 extern const vx_gw_dialect *const vx_gw_dialects[];

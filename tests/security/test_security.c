@@ -527,90 +527,94 @@ struct route_case {
  * case uses, so each positive control can succeed once.
  */
 static const struct route_case cases[] = {
-	/* flag-service */
-	{"GET", "/health", S_PUBLIC, false, NULL},
-	{"POST", "/auth/register", S_LOGIN, false,
-	    "{\"email\":\"new@example.com\",\"password\":\"another-pw-1\"}"},
-	{"POST", "/auth/login", S_LOGIN, false,
-	    "{\"email\":\"amark@example.com\",\"password\":\"amark-password-1\"}"},
-	{"GET", "/api/me", S_JWT, false, NULL},
-	{"POST", "/api/projects", S_JWT, true, "{\"name\":\"sec-new-project\"}"},
-	{"GET", "/api/projects", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}", S_JWT, false, NULL},
-	{"PUT", "/api/projects/{project_id}", S_JWT, true, "{\"description\":\"changed\"}"},
-	{"DELETE", "/api/projects/{project_id}", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/regenerate-key", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags", S_JWT, true,
-	    "{\"name\":\"sec new\",\"key\":\"sec_new_flag\"}"},
-	{"GET", "/api/projects/{project_id}/flags", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, false, NULL},
-	{"PUT", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true,
-	    "{\"description\":\"changed\"}"},
-	{"DELETE", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags/{flag_id}/toggle", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, true,
-	    "{\"rule_type\":\"user_id\",\"rule_value\":\"u1\",\"priority\":2}"},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, false,
-	    NULL},
-	{"PUT", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
-	    "{\"priority\":3}"},
-	{"DELETE", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
-	    NULL},
-	{"POST", "/sdk/v1/evaluate", S_SDK, false, "{\"user_id\":\"u1\"}"},
-	/* platform v1 */
-	{"GET", "/v1/flags", S_APIKEY, false, NULL},
-	{"POST", "/v1/flags", S_APIKEY, true, "{\"key\":\"sec-new-flag\"}"},
-	{"GET", "/v1/flags/{flag_id}", S_APIKEY, false, NULL},
-	{"PUT", "/v1/flags/{flag_id}", S_APIKEY, true, "{\"description\":\"changed\"}"},
-	{"DELETE", "/v1/flags/{flag_id}", S_APIKEY, true, NULL},
-	{"PATCH", "/v1/flags/{flag_id}/state", S_APIKEY, true,
-	    "{\"environment\":\"staging\",\"enabled\":true}"},
-	{"POST", "/v1/flags/{flag_id}/rules", S_APIKEY, true,
-	    "{\"type\":\"user\",\"attribute\":\"country\",\"operator\":\"equals\","
-	    "\"values\":[\"DE\"],\"environment\":\"production\"}"},
-	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, NULL},
-	{"GET", "/v1/environments", S_APIKEY, false, NULL},
-	{"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
-	{"DELETE", "/v1/environments/{environment_id}", S_APIKEY, true, NULL},
-	{"GET", "/v1/sdk/config", S_APIKEY, false, NULL},
-	{"POST", "/v1/sdk/evaluate", S_APIKEY, false,
-	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"},
-	/* Exposure is evaluation telemetry, as an SDK sends it: not a write. */
-	{"POST", "/v1/analytics/exposure", S_APIKEY, false,
-	    "{\"flag_key\":\"amark-pflag\",\"environment\":\"production\",\"user_id\":\"u1\","
-	    "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web\"}"},
-	{"GET", "/v1/analytics/flags/{flag_id}/stats", S_APIKEY, false, NULL},
-	{"POST", "/v1/api-keys", S_APIKEY, true,
-	    "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
-	{"GET", "/v1/api-keys", S_APIKEY, false, NULL},
-	{"DELETE", "/v1/api-keys/{key_id}", S_APIKEY, true, NULL},
-	/* feature-flag table */
-	{"POST", "/api/feature-flags", S_FA, true,
-	    "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_by\":1}"},
-	{"GET", "/api/feature-flags", S_FA, false, NULL},
-	{"GET", "/api/feature-flags/{feature_flag_id}", S_FA, false, NULL},
-	{"PUT", "/api/feature-flags/{feature_flag_id}", S_FA, true,
-	    "{\"name_flag\":\"amark_table\",\"strategy\":\"changed\",\"status\":\"beta\","
-	    "\"updated_by\":1}"},
-	{"DELETE", "/api/feature-flags/{feature_flag_id}", S_FA, true, NULL},
-	/* toggles */
-	{"POST", "/feature-toggles", S_FA, true,
-	    "{\"name\":\"sec-new\",\"description\":\"d\",\"owner\":\"o\",\"metadata\":{}}"},
-	{"GET", "/feature-toggles", S_FA, false, NULL},
-	{"GET", "/feature-toggles/{toggle_name}", S_FA, false, NULL},
-	{"PUT", "/feature-toggles/{toggle_name}", S_FA, true,
-	    "{\"environment\":\"staging\",\"is_active\":true}"},
-	/* OFREP */
-	{"POST", "/ofrep/v1/evaluate/flags", S_OFREP, false, "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
-	{"POST", "/ofrep/v1/evaluate/flags/{key}", S_OFREP, false,
-	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
-	{"GET", "/ofrep/v1/events", S_STREAM, false, NULL},
-	/* docs */
-	{"GET", "/openapi.json", S_PUBLIC, false, NULL},
-	{"GET", "/docs", S_PUBLIC, false, NULL},
-	{"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
-	{"GET", "/redoc", S_PUBLIC, false, NULL},
+    /* flag-service */
+    {"GET", "/health", S_PUBLIC, false, NULL},
+    {"POST", "/auth/register", S_LOGIN, false,
+        "{\"email\":\"new@example.com\",\"password\":\"another-pw-1\"}"},
+    {"POST", "/auth/login", S_LOGIN, false,
+        "{\"email\":\"amark@example.com\",\"password\":\"amark-password-1\"}"},
+    {"GET", "/api/me", S_JWT, false, NULL},
+    {"POST", "/api/projects", S_JWT, true, "{\"name\":\"sec-new-project\"}"},
+    {"GET", "/api/projects", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}", S_JWT, false, NULL},
+    {"PUT", "/api/projects/{project_id}", S_JWT, true, "{\"description\":\"changed\"}"},
+    {"DELETE", "/api/projects/{project_id}", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/regenerate-key", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags", S_JWT, true,
+        "{\"name\":\"sec new\",\"key\":\"sec_new_flag\"}"},
+    {"GET", "/api/projects/{project_id}/flags", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, false, NULL},
+    {"PUT", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true,
+        "{\"description\":\"changed\"}"},
+    {"DELETE", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags/{flag_id}/toggle", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, true,
+        "{\"rule_type\":\"user_id\",\"rule_value\":\"u1\",\"priority\":2}"},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, false,
+        NULL},
+    {"PUT", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
+        "{\"priority\":3}"},
+    {"DELETE", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
+        NULL},
+    {"POST", "/sdk/v1/evaluate", S_SDK, false, "{\"user_id\":\"u1\"}"},
+    /* platform v1 */
+    {"GET", "/v1/flags", S_APIKEY, false, NULL},
+    {"POST", "/v1/flags", S_APIKEY, true, "{\"key\":\"sec-new-flag\"}"},
+    {"GET", "/v1/flags/{flag_id}", S_APIKEY, false, NULL},
+    {"PUT", "/v1/flags/{flag_id}", S_APIKEY, true, "{\"description\":\"changed\"}"},
+    {"DELETE", "/v1/flags/{flag_id}", S_APIKEY, true, NULL},
+    {"PATCH", "/v1/flags/{flag_id}/state", S_APIKEY, true,
+        "{\"environment\":\"staging\",\"enabled\":true}"},
+    {"POST", "/v1/flags/{flag_id}/rules", S_APIKEY, true,
+        "{\"type\":\"user\",\"attribute\":\"country\",\"operator\":\"equals\","
+        "\"values\":[\"DE\"],\"environment\":\"production\"}"},
+    {"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, NULL},
+    {"GET", "/v1/environments", S_APIKEY, false, NULL},
+    {"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
+    {"DELETE", "/v1/environments/{environment_id}", S_APIKEY, true, NULL},
+    {"GET", "/v1/sdk/config", S_APIKEY, false, NULL},
+    {"POST", "/v1/sdk/evaluate", S_APIKEY, false,
+        "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"},
+    /* Exposure is evaluation telemetry, as an SDK sends it: not a write. */
+    {"POST", "/v1/analytics/exposure", S_APIKEY, false,
+        "{\"flag_key\":\"amark-pflag\",\"environment\":\"production\",\"user_id\":\"u1\","
+        "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web\"}"},
+    {"GET", "/v1/analytics/flags/{flag_id}/stats", S_APIKEY, false, NULL},
+    {"POST", "/v1/api-keys", S_APIKEY, true,
+        "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
+    {"GET", "/v1/api-keys", S_APIKEY, false, NULL},
+    {"DELETE", "/v1/api-keys/{key_id}", S_APIKEY, true, NULL},
+    /* feature-flag table */
+    {"POST", "/api/feature-flags", S_FA, true,
+        "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_"
+        "by\":1}"},
+    {"GET", "/api/feature-flags", S_FA, false, NULL},
+    {"GET", "/api/feature-flags/{feature_flag_id}", S_FA, false, NULL},
+    {"PUT", "/api/feature-flags/{feature_flag_id}", S_FA, true,
+        "{\"name_flag\":\"amark_table\",\"strategy\":\"changed\",\"status\":\"beta\","
+        "\"updated_by\":1}"},
+    {"DELETE", "/api/feature-flags/{feature_flag_id}", S_FA, true, NULL},
+    /* toggles */
+    {"POST", "/feature-toggles", S_FA, true,
+        "{\"name\":\"sec-new\",\"description\":\"d\",\"owner\":\"o\",\"metadata\":{}}"},
+    {"GET", "/feature-toggles", S_FA, false, NULL},
+    {"GET", "/feature-toggles/{toggle_name}", S_FA, false, NULL},
+    {"PUT", "/feature-toggles/{toggle_name}", S_FA, true,
+        "{\"environment\":\"staging\",\"is_active\":true}"},
+    /* OFREP */
+    {"POST", "/ofrep/v1/evaluate/flags", S_OFREP, false,
+        "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
+    {"POST", "/ofrep/v1/evaluate/flags/{key}", S_OFREP, false,
+        "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
+    {"GET", "/ofrep/v1/events", S_STREAM, false, NULL},
+    /* flagd sync source: OFREP's credentials */
+    {"GET", "/flagd/v1/{project}/{file}", S_OFREP, false, NULL},
+    /* docs */
+    {"GET", "/openapi.json", S_PUBLIC, false, NULL},
+    {"GET", "/docs", S_PUBLIC, false, NULL},
+    {"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
+    {"GET", "/redoc", S_PUBLIC, false, NULL},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -647,6 +651,10 @@ param(const char *pattern, const char *name)
 		return of_key;
 	if (strcmp(name, "asset") == 0)
 		return "swagger-ui.css";
+	if (strcmp(name, "project") == 0)
+		return "amarkpa";
+	if (strcmp(name, "file") == 0)
+		return "production.json";
 	return NULL;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "harness.h"
 #include "migrate/migrate.h"
 #include "json/pbjson.h"
@@ -904,4 +905,77 @@ Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
 	}
 	cr_expect(tilde && ref, "%zu lines, first: %s", rep.n, rep.n ? rep.lines[0] : "");
 	vx_mig_report_fini(&rep);
+}
+
+/*
+ * The gateway as a flagd sync source: the file it serves is what flagd
+ * evaluates as Vexil does, its ETag answers 304 until the project
+ * changes, and a flag flagd cannot express is left out of it.
+ */
+Test(migrate, the_gateway_serves_a_flagd_sync_file_that_flagd_evaluates_as_vexil)
+{
+	Vexil__V1__CreateSdkKeyRequest kin = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *key;
+	Vexil__V1__ImportReply *ir;
+	vx_gateway g;
+	vx_status st;
+	char *text = slurp(VX_TESTS_DIR "/migrate/flagd-flags.json"), path[300],
+	     auth[200];
+	const char *hdr[3] = {auth, NULL, NULL};
+	vx_http_res res, again;
+	FILE *f;
+
+	make_project("fd");
+	import_flagd("fd", text);
+	free(text);
+	/* Unleash's hashing in a rollout: flagd cannot express it. */
+	cr_assert(import_text(h.admin, "fd",
+	              "{\"vexil\": 1, \"flags\": [{\"key\": \"unleashy\", \"envs\": [{"
+	              "\"environment\": \"production\", \"enabled\": true,"
+	              " \"rollout_percentage\": 30}]}]}",
+	              false, &ir, &st) == 0,
+	    "%s", st.message);
+	vx_free(ir);
+	kin.project = "fd";
+	kin.environment = "production";
+	cr_assert(vx_create_sdk_key(h.admin, &kin, &key, &st) == 0, "%s", st.message);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key->secret);
+	vx_free(key);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+
+	res = vx_http(&(vx_http_req){.method = "GET",
+	    .url = vx_fmt("%s/flagd/v1/fd/production.json", g.base),
+	    .headers = hdr});
+	cr_assert_eq(res.status, 200, "%s", res.body);
+	cr_assert_not_null(res.json, "%s", res.body);
+	cr_expect(cJSON_HasObjectItem(cJSON_GetObjectItem(res.json, "flags"), "color"));
+	cr_expect(
+	    !cJSON_HasObjectItem(cJSON_GetObjectItem(res.json, "flags"), "unleashy"),
+	    "a flag flagd cannot express was served");
+	cr_assert_neq(res.etag[0], '\0');
+	snprintf(path, sizeof(path), "%s/synced.json", h.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(res.body, f);
+	fclose(f);
+	flagd_agrees("fd", path, 21);
+
+	hdr[1] = vx_fmt("If-None-Match: %s", res.etag);
+	again = vx_http(&(vx_http_req){.method = "GET",
+	    .url = vx_fmt("%s/flagd/v1/fd/production.json", g.base),
+	    .headers = hdr});
+	cr_expect_eq(again.status, 304);
+	vx_http_res_free(&again);
+	/* Without a key: 401; a file that is not an environment's: 404. */
+	again = vx_http(&(vx_http_req){
+	    .method = "GET", .url = vx_fmt("%s/flagd/v1/fd/production.json", g.base)});
+	cr_expect_eq(again.status, 401);
+	vx_http_res_free(&again);
+	hdr[1] = NULL;
+	again = vx_http(&(vx_http_req){.method = "GET",
+	    .url = vx_fmt("%s/flagd/v1/fd/production.yaml", g.base),
+	    .headers = hdr});
+	cr_expect_eq(again.status, 404);
+	vx_http_res_free(&again);
+	vx_http_res_free(&res);
+	cr_expect_eq(vx_gateway_stop(&g), 0);
 }
