@@ -26,9 +26,8 @@
 #include "gateway/status.h"
 #include "migrate/migrate.h"
 
-/* {"error": message}; 401 and 403 carry no body, as in OFREP. */
-static void
-error(vx_gw_req *r, int status, const char *field, const char *message)
+void
+vx_gw_sync_error(vx_gw_req *r, int status, const char *field, const char *message)
 {
 	cJSON *o;
 
@@ -43,10 +42,8 @@ error(vx_gw_req *r, int status, const char *field, const char *message)
 	        o, o && cJSON_AddStringToObject(o, "error", message) != NULL));
 }
 
-/* X-Vexil-Omitted: the keys of the flags the report names, as far as
- * they fit. */
-static void
-name_omitted(vx_gw_req *r, const vx_mig_report *rep)
+void
+vx_gw_name_omitted(vx_gw_req *r, const vx_mig_report *rep)
 {
 	char list[VX_GW_HEADER_VALUE_MAX];
 	size_t n = 0;
@@ -67,6 +64,31 @@ name_omitted(vx_gw_req *r, const vx_mig_report *rep)
 		(void)vx_gw_set_header(r, "X-Vexil-Omitted", "%s", list);
 }
 
+/* Whether a rule of the snapshot's flags names a segment. */
+static bool
+names_segments(const Vexil__V1__Snapshot *s)
+{
+	for (size_t i = 0; i < s->n_flags; i++)
+		for (size_t j = 0; j < s->flags[i]->n_envs; j++)
+			for (size_t k = 0; k < s->flags[i]->envs[j]->n_rules; k++)
+				if (s->flags[i]->envs[j]->rules[k]->n_segments > 0)
+					return true;
+	return false;
+}
+
+int
+vx_gw_snapshot_whole(vx_gw_req *r, const Vexil__V1__GetSnapshotRequest *in,
+    Vexil__V1__Snapshot **out, vx_status *st)
+{
+	int rc = vx_gw_edge_snapshot(r->rpc->edge, r, in, out, st);
+
+	/* The edge's snapshot carries the flags only: when a rule names a
+	 * segment, the core's has the segments too. */
+	if (rc == 0 && (*out)->n_segments == 0 && names_segments(*out))
+		rc = vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+	return rc;
+}
+
 static void
 sync_file(vx_gw_req *r)
 {
@@ -81,21 +103,21 @@ sync_file(vx_gw_req *r)
 	vx_status st;
 
 	if (n <= 5 || strcmp(file + n - 5, ".json") != 0) {
-		error(r, 404, NULL,
+		vx_gw_sync_error(r, 404, NULL,
 		    "the sync file is /flagd/v1/{project}/{environment}.json");
 		return;
 	}
 	if (!vx_gw_ofrep_admit(r, &bound))
 		return;
 	if ((env = vx_arena_alloc(r->arena, n - 4)) == NULL) {
-		error(r, 500, NULL, "out of memory");
+		vx_gw_sync_error(r, 500, NULL, "out of memory");
 		return;
 	}
 	memcpy(env, file, n - 5);
 	env[n - 5] = '\0';
 	in.project = (char *)vx_gw_param(r, "project");
 	in.environment = env;
-	if (vx_gw_edge_snapshot(r->rpc->edge, r, &in, &out, &st) != 0) {
+	if (vx_gw_snapshot_whole(r, &in, &out, &st) != 0) {
 		vx_gw_fail_status(r, &st);
 		return;
 	}
@@ -112,10 +134,10 @@ sync_file(vx_gw_req *r)
 	view.n_segments = out->n_segments;
 	if ((text = vx_mig_flagd_write(&view, env, &rep)) == NULL) {
 		vx_mig_report_fini(&rep);
-		error(r, 500, NULL, "out of memory");
+		vx_gw_sync_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	name_omitted(r, &rep);
+	vx_gw_name_omitted(r, &rep);
 	vx_mig_report_fini(&rep);
 	vx_gw_reply(r, 200, "application/json", text, strlen(text));
 	free(text);
@@ -130,7 +152,7 @@ static const char *const prefixes[] = {"/flagd", NULL};
 const vx_gw_dialect vx_gw_flagd_dialect = {
     .name = "flagd",
     .prefixes = prefixes,
-    .error = error,
+    .error = vx_gw_sync_error,
     .routes = routes,
     .n_routes = sizeof(routes) / sizeof(routes[0]),
 };

@@ -374,9 +374,8 @@ evaluate_flag(vx_gw_req *r)
 
 /* ---- bulk ---- */
 
-/* FNV-1a, 64 bits: an entity tag, not a secret. */
-static uint64_t
-fnv1a(const char *s)
+uint64_t
+vx_gw_fnv1a(const char *s)
 {
 	uint64_t h = 14695981039346656037ULL;
 
@@ -483,7 +482,8 @@ evaluate_all(vx_gw_req *r)
 		write_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text));
+	snprintf(
+	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
 	free(text);
 	(void)vx_gw_set_header(r, "ETag", "%s", etag);
 	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {

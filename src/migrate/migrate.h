@@ -21,10 +21,11 @@
 #include "vexil/v1/migrate.pb-c.h"
 
 /* What a conversion could not express: one line per flag and construct. */
-typedef struct vx_mig_report {
+typedef struct vx_mig_report vx_mig_report;
+struct vx_mig_report {
 	char **lines; /* malloc'd, each malloc'd */
 	size_t n;
-} vx_mig_report;
+};
 
 void vx_mig_report_fini(vx_mig_report *r);
 /* Adds a line ("flag KEY: what"); returns VX_ENOMEM or 0. */
@@ -78,6 +79,17 @@ int vx_mig_unleash_read(const char *text, size_t len, const char *env,
  */
 char *vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
     const char *project, vx_mig_report *rep);
+
+/*
+ * The same environment as Unleash's client API serves it to server-side
+ * SDKs (GET /api/client/features, version 2: features with their
+ * strategies, variants and dependencies, and segments), only the flags
+ * whose key starts with name_prefix (NULL: all). Flags Unleash cannot
+ * express are left out and added to rep. Returns the JSON (malloc'd) or
+ * NULL when out of memory.
+ */
+char *vx_mig_unleash_client(const Vexil__V1__ExportReply *in, const char *env,
+    const char *project, const char *name_prefix, uint64_t revision, vx_mig_report *rep);
 
 /*
  * flagd's flag definitions (flags with state, variants, defaultVariant,

@@ -1106,13 +1106,13 @@ write_flag(struct writer *w, const Vexil__V1__Flag *f, const char *env,
 	}
 }
 
-char *
-vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
-    const char *project, vx_mig_report *rep)
+/* The export as a tree; NULL when out of memory. */
+static cJSON *
+export_tree(const Vexil__V1__ExportReply *in, const char *env, const char *project,
+    vx_mig_report *rep)
 {
 	struct writer w = {in, rep, cJSON_CreateObject(), false, 0};
 	cJSON *out = cJSON_CreateObject(), *segs, *ctx, *it;
-	char *text;
 
 	cJSON_AddNumberToObject(out, "version", 1);
 	cJSON_AddArrayToObject(out, "features");
@@ -1162,8 +1162,96 @@ vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
 			}
 		}
 	}
-	text = w.oom ? NULL : cJSON_Print(out);
-	cJSON_Delete(out);
 	cJSON_Delete(w.context);
+	if (w.oom) {
+		cJSON_Delete(out);
+		return NULL;
+	}
+	return out;
+}
+
+char *
+vx_mig_unleash_write(const Vexil__V1__ExportReply *in, const char *env,
+    const char *project, vx_mig_report *rep)
+{
+	cJSON *out = export_tree(in, env, project, rep);
+	char *text = out ? cJSON_Print(out) : NULL;
+
+	cJSON_Delete(out);
+	return text;
+}
+
+/* Moves the members of `from` named in keep (NULL-terminated) to `to`. */
+static void
+keep_members(cJSON *to, cJSON *from, const char *const *keep)
+{
+	for (; *keep; keep++) {
+		cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(from, *keep);
+		if (v != NULL)
+			cJSON_AddItemToObject(to, *keep, v);
+	}
+}
+
+char *
+vx_mig_unleash_client(const Vexil__V1__ExportReply *in, const char *env,
+    const char *project, const char *name_prefix, uint64_t revision, vx_mig_report *rep)
+{
+	static const char *const strategy_fields[] = {
+	    "name", "title", "constraints", "parameters", "segments", "variants", NULL};
+	cJSON *exp = export_tree(in, env, project, rep), *out, *features, *f, *s, *fe, *d;
+	char *text;
+
+	if (exp == NULL)
+		return NULL;
+	out = cJSON_CreateObject();
+	cJSON_AddNumberToObject(out, "version", 2);
+	features = cJSON_AddArrayToObject(out, "features");
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(exp, "features"))
+	{
+		const char *name = str(f, "name");
+		cJSON *o, *strats;
+		if (name_prefix && strncmp(name, name_prefix, strlen(name_prefix)) != 0)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddStringToObject(o, "type", str(f, "type"));
+		cJSON_AddStringToObject(o, "description", str(f, "description"));
+		cJSON_AddStringToObject(o, "project", project);
+		cJSON_AddBoolToObject(o, "stale", false);
+		cJSON_AddBoolToObject(
+		    o, "impressionData", truthy(f, "impressionData", false));
+		cJSON_ArrayForEach(
+		    fe, cJSON_GetObjectItemCaseSensitive(exp,
+		            "featureEnvironments")) if (named(fe, "featureName", name))
+		{
+			cJSON_AddBoolToObject(o, "enabled", truthy(fe, "enabled", false));
+			cJSON_AddItemToObject(
+			    o, "variants", cJSON_Duplicate(arr(fe, "variants"), true));
+		}
+		strats = cJSON_AddArrayToObject(o, "strategies");
+		cJSON_ArrayForEach(
+		    s, cJSON_GetObjectItemCaseSensitive(exp, "featureStrategies"))
+		{
+			cJSON *c;
+			if (!named(s, "featureName", name) ||
+			    truthy(s, "disabled", false))
+				continue;
+			c = cJSON_CreateObject();
+			keep_members(c, s, strategy_fields);
+			cJSON_AddItemToArray(strats, c);
+		}
+		cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(exp,
+		                          "dependencies")) if (named(d, "feature", name))
+		    cJSON_AddItemToObject(
+		        o, "dependencies", cJSON_Duplicate(arr(d, "dependencies"), true));
+		cJSON_AddItemToArray(features, o);
+	}
+	cJSON_AddItemToObject(
+	    out, "segments", cJSON_DetachItemFromObjectCaseSensitive(exp, "segments"));
+	cJSON *meta = cJSON_AddObjectToObject(out, "meta");
+	cJSON_AddNumberToObject(meta, "revisionId", (double)revision);
+	text = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	cJSON_Delete(exp);
 	return text;
 }

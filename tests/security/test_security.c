@@ -610,6 +610,8 @@ static const struct route_case cases[] = {
     {"GET", "/ofrep/v1/events", S_STREAM, false, NULL},
     /* flagd sync source: OFREP's credentials */
     {"GET", "/flagd/v1/{project}/{file}", S_OFREP, false, NULL},
+    /* Unleash's client API: OFREP's credentials (and the bare key) */
+    {"GET", "/api/client/features", S_OFREP, false, NULL},
     /* docs */
     {"GET", "/openapi.json", S_PUBLIC, false, NULL},
     {"GET", "/docs", S_PUBLIC, false, NULL},
@@ -683,7 +685,9 @@ fill(const char *method, const char *pattern, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	/* Required query parameters. */
-	if (strcmp(method, "GET") == 0 && strcmp(pattern, "/v1/sdk/config") == 0)
+	if (strcmp(method, "GET") == 0 &&
+	    (strcmp(pattern, "/v1/sdk/config") == 0 ||
+	        strcmp(pattern, "/api/client/features") == 0))
 		snprintf(out + n, cap - n, "?environment=production");
 	return true;
 }

@@ -439,6 +439,9 @@ export_unleash(const char *project)
 	return text;
 }
 
+/* The key the Unleash SDK sends when it fetches from the gateway. */
+static char oracle_key[128];
+
 /* What an ecosystem evaluator run by web/tests/SCRIPT (which needs npm
  * package PACKAGE) answers on count randomized contexts for file. */
 static cJSON *
@@ -452,8 +455,8 @@ oracle(
 	cJSON *j;
 
 	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){package}, 1);
-	snprintf(cmd, sizeof(cmd), "node %s/tests/%s %s %d %u", VX_WEB_DIR, script, file,
-	    count, seed);
+	snprintf(cmd, sizeof(cmd), "UNLEASH_KEY='%s' node %s/tests/%s %s %d %u",
+	    oracle_key, VX_WEB_DIR, script, file, count, seed);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
@@ -977,5 +980,49 @@ Test(migrate, the_gateway_serves_a_flagd_sync_file_that_flagd_evaluates_as_vexil
 	cr_expect_eq(again.status, 404);
 	vx_http_res_free(&again);
 	vx_http_res_free(&res);
+	cr_expect_eq(vx_gateway_stop(&g), 0);
+}
+
+/*
+ * Unleash's Node SDK, pointed at the gateway's /api/client/features with
+ * an SDK key of the environment as Unleash SDKs send it, answers what
+ * Vexil answers on every randomized context.
+ */
+Test(migrate, the_unleash_sdk_fetching_from_the_gateway_answers_as_vexil)
+{
+	Vexil__V1__CreateSdkKeyRequest kin = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *key;
+	char *text = slurp(VX_TESTS_DIR "/migrate/unleash-oracle.json"), auth[200];
+	const char *hdr[3] = {auth, NULL, NULL};
+	vx_http_res res, again;
+	vx_gateway g;
+	vx_status st;
+
+	make_project("un");
+	import_unleash("un", text);
+	free(text);
+	kin.project = "un";
+	kin.environment = "production";
+	cr_assert(vx_create_sdk_key(h.admin, &kin, &key, &st) == 0, "%s", st.message);
+	snprintf(oracle_key, sizeof(oracle_key), "%s", key->secret);
+	snprintf(auth, sizeof(auth), "Authorization: %s", key->secret);
+	vx_free(key);
+	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+
+	res = vx_http(&(vx_http_req){.method = "GET",
+	    .url = vx_fmt("%s/api/client/features?namePrefix=new-", g.base),
+	    .headers = hdr});
+	cr_assert_eq(res.status, 200, "%s", res.body);
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(res.json, "features")), 1,
+	    "%s", res.body);
+	hdr[1] = vx_fmt("If-None-Match: %s", res.etag);
+	again = vx_http(&(vx_http_req){.method = "GET",
+	    .url = vx_fmt("%s/api/client/features?namePrefix=new-", g.base),
+	    .headers = hdr});
+	cr_expect_eq(again.status, 304);
+	vx_http_res_free(&again);
+	vx_http_res_free(&res);
+
+	cr_expect_gt(sdk_agrees("un", vx_fmt("%s/api/", g.base), 13), 0);
 	cr_expect_eq(vx_gateway_stop(&g), 0);
 }

@@ -8,7 +8,10 @@
 //
 // FILE is the export (features, featureStrategies, featureEnvironments,
 // segments, dependencies). The SDK gets it as bootstrap data in its own
-// client-API shape and never reaches a server. The output is one line: a
+// client-API shape and never reaches a server. Or FILE is the URL of an
+// Unleash API (http://gateway/api/): the SDK then fetches
+// client/features from it, as it would from Unleash, with the key in
+// $UNLEASH_KEY, and evaluates the flags it lists. The output is one line: a
 // JSON array with, per context, {context, results: {flag: {enabled,
 // variant}}}. tests/server/test_migrate.c runs this; it lives under web/
 // so node finds web/node_modules.
@@ -21,10 +24,11 @@ if (!file || !countText || !seedText) {
   console.error('usage: node unleash-oracle.mjs FILE COUNT SEED');
   process.exit(2);
 }
-const exp = JSON.parse(readFileSync(file, 'utf8'));
+const remote = /^https?:/.test(file);
+const exp = remote ? null : JSON.parse(readFileSync(file, 'utf8'));
 
 // The export's lists, regrouped as GET /api/client/features serves them.
-const features = exp.features
+const features = remote ? [] : exp.features
   .filter((f) => !f.archived)
   .map((f) => {
     const env = (exp.featureEnvironments ?? []).find((e) => e.featureName === f.name);
@@ -77,13 +81,15 @@ function context(i) {
 }
 
 const unleash = new Unleash({
-  url: 'http://127.0.0.1:9/api/',
+  url: remote ? file : 'http://127.0.0.1:9/api/',
   appName: 'vexil-oracle',
   disableMetrics: true,
   disableAutoStart: true,
-  refreshInterval: 0,
+  refreshInterval: remote ? 60_000 : 0,
   storageProvider: new InMemStorageProvider(),
-  bootstrap: { data: features, segments: exp.segments ?? [] },
+  ...(remote
+    ? { customHeaders: { Authorization: process.env.UNLEASH_KEY ?? '' } }
+    : { bootstrap: { data: features, segments: exp.segments ?? [] } }),
 });
 unleash.on('error', () => {});
 unleash.on('warn', (m) => process.env.ORACLE_DEBUG && console.error('warn', m));
@@ -96,7 +102,9 @@ const out = [];
 for (let i = 0; i < Number(countText); i++) {
   const ctx = context(i);
   const results = {};
-  for (const f of features) {
+  const names = remote ? unleash.getFeatureToggleDefinitions().map((f) => f.name) : features.map((f) => f.name);
+  for (const name of names) {
+    const f = { name };
     const v = unleash.getVariant(f.name, ctx);
     results[f.name] = {
       enabled: unleash.isEnabled(f.name, ctx),
