@@ -311,11 +311,9 @@ compile_rollout(struct fill *fl, const vx_eval_flag *f, bool enabled,
 	ro->group = group != NULL ? copy_str(fl, group, false, NULL) : f->key;
 	vxe_mm3_init(&ro->prefix[VXE_HASH_ROLLOUT], VX_EVAL_ROLLOUT_SEED);
 	vxe_mm3_init(&ro->prefix[VXE_HASH_VARIANT], VX_EVAL_VARIANT_SEED);
-	vxe_mm3_init(&ro->prefix[VXE_HASH_FLAGD], 0);
-	for (int i = 0; i < VXE_HASH_N; i++) {
+	for (int i = 0; i < 2; i++) {
 		vxe_mm3_update(&ro->prefix[i], ro->group, strlen(ro->group));
-		if (i != VXE_HASH_FLAGD)
-			vxe_mm3_update(&ro->prefix[i], ":", 1);
+		vxe_mm3_update(&ro->prefix[i], ":", 1);
 	}
 	return VX_EVAL_OK;
 }

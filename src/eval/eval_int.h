@@ -97,9 +97,7 @@ struct vxe_mm3 {
 	unsigned ncarry;
 };
 
-/* Hash prefixes: Unleash's rollout and variant seeds after "<group>:", and
- * flagd's (seed 0) after "<group>". */
-enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT, VXE_HASH_FLAGD, VXE_HASH_N };
+enum { VXE_HASH_ROLLOUT, VXE_HASH_VARIANT };
 
 /*
  * Where a rollout's stickiness value comes from: one attribute; Unleash's
@@ -118,7 +116,7 @@ struct vxe_rollout {
 	 * The hash state after "<group>:", one per seed (VXE_HASH_*). A
 	 * bucket then only hashes the stickiness value.
 	 */
-	struct vxe_mm3 prefix[VXE_HASH_N];
+	struct vxe_mm3 prefix[2];
 };
 
 struct vxe_split {

@@ -533,7 +533,10 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		return T_NO;
 	}
 	if (r->split_flagd) {
-		struct vxe_mm3 h = r->split_ro.prefix[VXE_HASH_FLAGD];
+		/* Hashed whole here, so rollouts keep no third prefix state. */
+		struct vxe_mm3 h;
+		vxe_mm3_init(&h, 0);
+		vxe_mm3_update(&h, r->split_ro.group, strlen(r->split_ro.group));
 		vxe_mm3_update(&h, st.s, st.len);
 		/* flagd's 0..total-1, shifted to the 1..total of "cum >= b". */
 		b = (uint32_t)(((uint64_t)vxe_mm3_final(&h) * r->total_weight) >> 32) + 1;
