@@ -480,6 +480,9 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	r->bad = false;
 	r->depth = 0;
 	cJSON_AddStringToObject(f, "key", key);
+	/* flagd's meaning of DISABLED: no value, the caller's default stands
+	 * (docs/gateway.md, "Disabled flags"). */
+	cJSON_AddBoolToObject(f, "disabled_serves_default", true);
 	vs = cJSON_AddArrayToObject(f, "variants");
 	if (!cJSON_IsObject(variants) || cJSON_GetArraySize(variants) == 0)
 		refuse(r, "no variants");
@@ -769,10 +772,13 @@ write_flag(struct writer *w, const Vexil__V1__Flag *f, const Vexil__V1__ExportRe
 		    "an environment rollout of %u%% (flagd has no Unleash-hashed "
 		    "rollout)",
 		    cfg->rollout_percentage);
-	if (!cfg->enabled && strcmp(cfg->off_variant, cfg->default_variant) != 0)
+	/* A disabled flagd flag serves no value (the caller's default): what
+	 * a Vexil flag with disabled_serves_default does. */
+	if (!cfg->enabled && !f->disabled_serves_default)
 		wrefuse(w,
-		    "an off variant (%s) other than the default: a disabled flagd flag "
-		    "serves no variant",
+		    "disabled, serving its off variant (%s): a disabled flagd flag serves "
+		    "no value; `vexilctl flag update --when-disabled default` gives it "
+		    "flagd's meaning",
 		    cfg->off_variant);
 	if (cfg->n_prerequisites > 0)
 		wrefuse(w, "prerequisites (flagd has none)");
