@@ -299,3 +299,21 @@ vx_harness_ctl(vx_harness *h, char *out, size_t cap, const char *fmt, ...)
 	rc = pclose(p);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
+
+void
+vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n)
+{
+	char path[512];
+	FILE *p = popen("command -v node", "r");
+
+	cr_assert(p && fgets(path, sizeof(path), p) != NULL,
+	    "node is not on PATH: ./tools/dev installs it");
+	pclose(p);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/node_modules/%s/package.json", web_dir,
+		    packages[i]);
+		cr_assert(access(path, R_OK) == 0,
+		    "%s is missing from %s/node_modules: run ./tools/dev to install it",
+		    packages[i], web_dir);
+	}
+}

@@ -77,4 +77,10 @@ int vx_free_port(void);
 void vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, char *out,
     size_t cap);
 
+/*
+ * Fails the test unless node is on PATH and each of the n npm packages is
+ * installed in web_dir/node_modules (./tools/dev installs them).
+ */
+void vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n);
+
 #endif

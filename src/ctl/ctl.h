@@ -1,7 +1,8 @@
 /*
  * Vexil — vexilctl's shared pieces: what a command handler gets, and the
  * argument and output helpers every command file uses (main.c holds the
- * command table, the parser and the helpers; other files hold commands).
+ * command table, the parser and the helpers; other files hold commands:
+ * schedule.c, migrate.c).
  */
 #ifndef VX_CTL_H
 #define VX_CTL_H
@@ -63,5 +64,10 @@ int ctl_schedule_write(
 int schedule_list(struct cli *s, struct args *a);
 int schedule_cancel(struct cli *s, struct args *a);
 int flag_stale(struct cli *s, struct args *a);
+
+/* ---- migrate.c: vexilctl import and export ---- */
+
+int cmd_import(struct cli *s, struct args *a);
+int cmd_export(struct cli *s, struct args *a);
 
 #endif

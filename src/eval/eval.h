@@ -65,7 +65,13 @@
  *    else the rule's rollout stickiness and group (the rollout settings
  *    apply even when the rollout is not enabled), or the default
  *    stickiness and the flag key. So a rule can admit 25% of accounts and
- *    split them by user. A context with no value for a named
+ *    split them by user.
+ *  - A split with split_flagd buckets as flagd's `fractional` does:
+ *    h = MurmurHash3 x86_32, seed 0, of "<group><value>" (no separator;
+ *    flagd's default is the flag key then the targeting key), bucket =
+ *    (h * total_weight) >> 32 in 0..total-1, and it serves the first entry
+ *    whose cumulative weight is > bucket. res->split_bucket is bucket + 1.
+ *    A context with no value for a named
  *    stickiness attribute cannot be bucketed, so the rule does not apply,
  *    and evaluation moves on to the next rule.
  *
@@ -308,6 +314,13 @@ typedef struct vx_eval_rule_src {
 	/* The split's own stickiness and group; NULL: the rollout's. */
 	const char *split_stickiness;
 	const char *split_group_id;
+	/*
+	 * flagd's fractional bucketing for the split, instead of Unleash's:
+	 * see "Rollouts and splits". split_stickiness must then name an
+	 * attribute, and split_group_id is the hash prefix as it is ("" for
+	 * none; NULL: the flag key).
+	 */
+	bool split_flagd;
 } vx_eval_rule_src;
 
 /*

@@ -135,8 +135,8 @@ fail_call(vx_gw_req *r, const vx_status *st)
  * API keys are not bound to an environment); an SDK key goes straight to
  * the evaluation (*bound is NULL: the core knows). false after answering.
  */
-static bool
-admit(vx_gw_req *r, const char **bound)
+bool
+vx_gw_ofrep_admit(vx_gw_req *r, const char **bound)
 {
 	Vexil__V1__AdmitReply *out;
 	vx_status st;
@@ -388,7 +388,7 @@ evaluate_flag(vx_gw_req *r)
 	cJSON *o;
 	int status;
 
-	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
 		return;
 	/* An empty project is the key's own. */
 	in.project = "";
@@ -410,9 +410,8 @@ evaluate_flag(vx_gw_req *r)
 
 /* ---- bulk ---- */
 
-/* FNV-1a, 64 bits: an entity tag, not a secret. */
-static uint64_t
-fnv1a(const char *s)
+uint64_t
+vx_gw_fnv1a(const char *s)
 {
 	uint64_t h = 14695981039346656037ULL;
 
@@ -421,9 +420,8 @@ fnv1a(const char *s)
 	return h;
 }
 
-/* Whether If-None-Match (a list of tags, or "*") names etag. */
-static bool
-etag_matches(const char *inm, const char *etag)
+bool
+vx_gw_etag_matches(const char *inm, const char *etag)
 {
 	size_t n = strlen(etag);
 
@@ -498,7 +496,7 @@ evaluate_all(vx_gw_req *r)
 	bool ok;
 	int status;
 
-	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
 		return;
 	in.project = "";
 	in.environment = (char *)t.env;
@@ -522,14 +520,15 @@ evaluate_all(vx_gw_req *r)
 		write_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text));
+	snprintf(
+	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
 	free(text);
 	(void)vx_gw_set_header(r, "ETag", "%s", etag);
 	put_environment(
 	    r, out->n_results && out->results[0] && *out->results[0]->environment
 	           ? out->results[0]->environment
 	           : t.env);
-	if (etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
+	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
 		cJSON_Delete(o);
 		vx_gw_reply_empty(r, 304);
 		return;

@@ -312,26 +312,28 @@ enable_everywhere(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Fl
 }
 
 int
-vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+vx_flag_prepare(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__Flag *old)
 {
 	MDB_txn *txn = vx_wtxn_txn(w);
-	Vexil__V1__Flag *old;
 	Vexil__V1__Environment **envs;
 	size_t nenvs;
 	int rc;
 
-	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
-	if (rc == 0)
-		return vx_fail(c, VX_EEXIST, "key", "unique",
-		    "flag %s already exists in project %.100s", f->key, p->name);
-	if (rc != VX_ENOTFOUND)
-		return rc;
 	/* Server-owned fields are never taken from the request. */
-	if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f->id)) != 0)
-		return rc;
+	if (old != NULL) {
+		f->id = old->id;
+		f->created_at = old->created_at;
+		f->created_by = old->created_by;
+	} else {
+		if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f->id)) != 0)
+			return rc;
+		f->created_at = vx_now_ms();
+		f->created_by = c->who.actor;
+	}
 	f->project_id = p->id;
-	f->created_at = f->updated_at = vx_now_ms();
-	f->created_by = f->updated_by = c->who.actor;
+	f->updated_at = vx_now_ms();
+	f->updated_by = c->who.actor;
 	if (*f->name == '\0')
 		f->name = f->key;
 	if ((rc = default_variants(c, f)) != 0)
@@ -354,7 +356,24 @@ vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f
 		if (vx_flag_env(f, envs[i]->key) == NULL &&
 		    (rc = vx_flag_add_env(c, f, envs[i]->key)) != 0)
 			return rc;
-	if ((rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
+	return 0;
+}
+
+int
+vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+{
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Flag *old;
+	int rc;
+
+	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
+	if (rc == 0)
+		return vx_fail(c, VX_EEXIST, "key", "unique",
+		    "flag %s already exists in project %.100s", f->key, p->name);
+	if (rc != VX_ENOTFOUND)
+		return rc;
+	if ((rc = vx_flag_prepare(w, c, p, f, NULL)) != 0 ||
+	    (rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
 		return rc;
 	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "",
 	    f->key, f->id, c->who.actor, c->method);

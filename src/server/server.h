@@ -133,6 +133,14 @@ int vx_scheduler_start(vx_scheduler **out, vx_server *srv, vx_store *store,
 void vx_scheduler_wake(vx_scheduler *sch);
 void vx_scheduler_stop(vx_scheduler *sch);
 
+/* AdminService/Import and Export (handlers_migrate.c). */
+void vx_admin_import(Vexil__V1__AdminService_Service *svc,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply_Closure closure,
+    void *closure_data);
+void vx_admin_export(Vexil__V1__AdminService_Service *svc,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply_Closure closure,
+    void *closure_data);
+
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);
 /*
@@ -166,6 +174,15 @@ int vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role n
 /* Same as vx_call_project in the caller's read transaction. */
 int vx_call_project_read(
     vx_call *c, const char *ref, Vexil__V1__Project **out) VX_MUST_USE;
+
+/*
+ * A segment's own fields, and its conditions compiled by the engine; and
+ * that every flag of p naming g still compiles with g as it is about to be
+ * stored (handlers_segment.c).
+ */
+int vx_segment_check(vx_call *c, const Vexil__V1__Segment *g) VX_MUST_USE;
+int vx_segment_users_compile(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
+    Vexil__V1__Segment *g) VX_MUST_USE;
 
 /* ---- validation (validate.c) ---- */
 
@@ -213,6 +230,16 @@ int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *desc
  * p, inside a write, recording one change. */
 int vx_flag_create(
     vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f) VX_MUST_USE;
+
+/*
+ * Fills in what the server owns of flag f about to be stored in project p,
+ * inside a write: its id, project and timestamps (kept from old when it
+ * replaces that flag, else new), on/off variants of a boolean flag given
+ * none, rule ids, and a default (disabled) config for each environment of
+ * p that f does not configure. Checks nothing: vx_flag_check() does.
+ */
+int vx_flag_prepare(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__Flag *old) VX_MUST_USE;
 
 /* A flag's config for one environment, or NULL. */
 Vexil__V1__FlagEnvConfig *vx_flag_env(const Vexil__V1__Flag *f, const char *env);

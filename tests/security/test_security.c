@@ -636,6 +636,10 @@ static const struct route_case cases[] = {
 	{"GET", "/docs", S_PUBLIC, false, NULL},
 	{"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
 	{"GET", "/redoc", S_PUBLIC, false, NULL},
+	/* flagd sync source: OFREP's credentials */
+	{"GET", "/flagd/v1/{project}/{file}", S_OFREP, false, NULL},
+	/* Unleash's client API: OFREP's credentials (and the bare key) */
+	{"GET", "/api/client/features", S_OFREP, false, NULL},
 	{"GET", "/ui", S_PUBLIC, false, NULL},
 	{"GET", "/ui/{asset}", S_PUBLIC, false, NULL},
 	/* ops: open unless --metrics-token (tests/gateway/test_metrics.c) */
@@ -681,6 +685,10 @@ param(const char *pattern, const char *name)
 		return of_key;
 	if (strcmp(name, "asset") == 0)
 		return strncmp(pattern, "/ui/", 4) == 0 ? "app.js" : "swagger-ui.css";
+	if (strcmp(name, "project") == 0)
+		return "amarkpa";
+	if (strcmp(name, "file") == 0)
+		return "production.json";
 	return NULL;
 }
 
@@ -709,7 +717,9 @@ fill(const char *method, const char *pattern, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	/* Required query parameters. */
-	if (strcmp(method, "GET") == 0 && strcmp(pattern, "/v1/sdk/config") == 0)
+	if (strcmp(method, "GET") == 0 &&
+	    (strcmp(pattern, "/v1/sdk/config") == 0 ||
+	        strcmp(pattern, "/api/client/features") == 0))
 		snprintf(out + n, cap - n, "?environment=production");
 	return true;
 }
@@ -1093,6 +1103,8 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
     {"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
     {"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Import", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Export", R_PROJECT, ADMIN, false, 0},
     {"vexil.v1.OpsService/GetStats", R_GLOBAL, ADMIN, false, 0},
     {"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
     {"vexil.v1.SegmentService/CreateSegment", R_PROJECT, WRITE, false, 0},

@@ -1583,7 +1583,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[15] =
 {
   {
     "id",
@@ -1753,6 +1753,18 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "split_bucketing",
+    180,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Rule, split_bucketing),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1765,16 +1777,18 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   13,   /* field[13] = segments */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
+  14,   /* field[14] = split_bucketing */
   12,   /* field[12] = split_group_id */
   11,   /* field[11] = split_stickiness */
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
-static const ProtobufCIntRange vexil__v1__rule__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__rule__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 16, 13 },
-  { 0, 14 }
+  { 180, 14 },
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1784,10 +1798,10 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  14,
+  15,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
-  2,  vexil__v1__rule__number_ranges,
+  3,  vexil__v1__rule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__rule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3406,7 +3420,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[21] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[22] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3429,11 +3443,12 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[21
   { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
   { "SCHEDULE_CREATED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED", 120 },
   { "SCHEDULE_CANCELLED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED", 121 },
+  { "PROJECT_IMPORTED", "VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED", 180 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{32, 16},{120, 19},{0, 21}
+{0, 0},{32, 16},{120, 19},{180, 21},{0, 22}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[21] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[22] =
 {
   { "CHANGE_KIND_UNSPECIFIED", 0 },
   { "ENVIRONMENT_CREATED", 4 },
@@ -3447,6 +3462,7 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "KEY_REVOKED", 15 },
   { "PROJECT_CREATED", 1 },
   { "PROJECT_DELETED", 3 },
+  { "PROJECT_IMPORTED", 21 },
   { "PROJECT_UPDATED", 2 },
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
@@ -3464,11 +3480,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  21,
+  22,
   vexil__v1__change_kind__enum_values_by_number,
-  21,
+  22,
   vexil__v1__change_kind__enum_values_by_name,
-  3,
+  4,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

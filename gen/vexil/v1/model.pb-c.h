@@ -79,7 +79,12 @@ typedef enum _Vexil__V1__ChangeKind {
    * (proto/vexil/v1/schedule.proto); target is "schedule:<id>".
    */
   VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED = 120,
-  VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED = 121
+  VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED = 121,
+  /*
+   * AdminService/Import: many flags and segments in one revision; a
+   * watcher refetches the whole project (a snapshot).
+   */
+  VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED = 180
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 
@@ -270,10 +275,20 @@ struct  Vexil__V1__Rule
    */
   size_t n_segments;
   char **segments;
+  /*
+   * How the split turns a context into a bucket: "" (or "unleash"):
+   * Unleash's variant hash, as above; "flagd": flagd's fractional
+   * bucketing, MurmurHash3 x86_32 (seed 0) of the split group followed by
+   * the stickiness value with no separator, bucket (hash * total weight)
+   * >> 32, the first entry whose running weight exceeds it. In flagd mode
+   * split_group_id is that prefix as it is (empty: none) and
+   * split_stickiness must name the attribute (flagd's bucketing key).
+   */
+  char *split_bucketing;
 };
 #define VEXIL__V1__RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*

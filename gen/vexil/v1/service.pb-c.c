@@ -8294,12 +8294,16 @@ void vexil__v1__watch_service__init (Vexil__V1__WatchService_Service *service,
                                      &vexil__v1__watch_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor vexil__v1__admin_service__method_descriptors[1] =
+static const ProtobufCMethodDescriptor vexil__v1__admin_service__method_descriptors[3] =
 {
   { "Backup", &vexil__v1__backup_request__descriptor, &vexil__v1__backup_reply__descriptor },
+  { "Import", &vexil__v1__import_request__descriptor, &vexil__v1__import_reply__descriptor },
+  { "Export", &vexil__v1__export_request__descriptor, &vexil__v1__export_reply__descriptor },
 };
 const unsigned vexil__v1__admin_service__method_indices_by_name[] = {
-  0         /* Backup */
+  0,        /* Backup */
+  2,        /* Export */
+  1         /* Import */
 };
 const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor =
 {
@@ -8308,7 +8312,7 @@ const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor =
   "AdminService",
   "Vexil__V1__AdminService",
   "vexil.v1",
-  1,
+  3,
   vexil__v1__admin_service__method_descriptors,
   vexil__v1__admin_service__method_indices_by_name
 };
@@ -8319,6 +8323,22 @@ void vexil__v1__admin_service__backup(ProtobufCService *service,
 {
   assert(service->descriptor == &vexil__v1__admin_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__admin_service__import(ProtobufCService *service,
+                                      const Vexil__V1__ImportRequest *input,
+                                      Vexil__V1__ImportReply_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__admin_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__admin_service__export(ProtobufCService *service,
+                                      const Vexil__V1__ExportRequest *input,
+                                      Vexil__V1__ExportReply_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__admin_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
                                      Vexil__V1__AdminService_ServiceDestroy destroy)

@@ -1062,6 +1062,46 @@ vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupRep
 }
 
 int
+vx_import_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__admin_service__descriptor, o, st);
+	vexil__v1__admin_service__import(&stub.base, in,
+	    (Vexil__V1__ImportReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ImportReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_import(vx_client *c, const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out,
+    vx_status *st)
+{
+	return vx_import_as(c, NULL, in, out, st);
+}
+
+int
+vx_export_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__admin_service__descriptor, o, st);
+	vexil__v1__admin_service__export(&stub.base, in,
+	    (Vexil__V1__ExportReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ExportReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_export(vx_client *c, const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out,
+    vx_status *st)
+{
+	return vx_export_as(c, NULL, in, out, st);
+}
+
+int
 vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
 {

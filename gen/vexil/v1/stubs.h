@@ -286,6 +286,16 @@ int vx_backup_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_import_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_import(vx_client *c, const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_export_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_export(vx_client *c, const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
     __attribute__((warn_unused_result));
