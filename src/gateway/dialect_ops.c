@@ -11,7 +11,10 @@
  * /readyz says whether this gateway can serve: 200 when vexild answers a
  * call (any answer from vexild will do, a refusal of the credential
  * included, so no key is needed), 503 with the reason when it cannot be
- * reached or does not answer in time. /health (flag-service) stays the
+ * reached or does not answer in time. With --metrics-key vexild also says
+ * how its storage is: when it refuses writes (a full disk, a read-only or
+ * removed data dir, a failed commit) the answer is still 200, reads being
+ * served, with "degraded: <state>: <why>". /health (flag-service) stays the
  * gateway's own liveness, as its document defines it.
  *
  * Both are extensions of ours, documented in docs/openapi.json under the
@@ -220,11 +223,21 @@ readyz(vx_gw_req *r)
 	o.credential = metrics_credential;
 	if (o.timeout_ms > READY_TIMEOUT_MS)
 		o.timeout_ms = READY_TIMEOUT_MS;
-	if (vx_get_stats_as(vx_gw_client(r), &o, &in, &stats, &st) != 0 &&
-	    (st.code == VEXIL__V1__CODE__UNAVAILABLE ||
-	        st.code == VEXIL__V1__CODE__DEADLINE_EXCEEDED)) {
-		vx_gw_fail(r, 503, NULL, "not ready: %s", st.message);
-		return;
+	if (vx_get_stats_as(vx_gw_client(r), &o, &in, &stats, &st) != 0) {
+		if (st.code == VEXIL__V1__CODE__UNAVAILABLE ||
+		    st.code == VEXIL__V1__CODE__DEADLINE_EXCEEDED) {
+			vx_gw_fail(r, 503, NULL, "not ready: %s", st.message);
+			return;
+		}
+	} else if (strcmp(stats->storage_state, "ok") != 0) {
+		/* Reads are still served, so still ready; say why writes are not
+		 * (with --metrics-key, which lets vexild tell). */
+		char *text = vx_arena_printf(r->arena, "degraded: %s: %s\n",
+		    stats->storage_state, stats->storage_why);
+		if (text != NULL) {
+			vx_gw_reply(r, 200, "text/plain; charset=utf-8", text, strlen(text));
+			return;
+		}
 	}
 	vx_gw_reply(r, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }

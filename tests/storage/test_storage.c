@@ -504,8 +504,14 @@ Test(storage, a_removed_data_dir_refuses_writes_and_vexild_keeps_serving_reads)
 	    strstr(st.message, "no longer holds the data.mdb"), "%s", st.message);
 	/* Reads come from the open file; vexild stays up and stops cleanly. */
 	expect_present(h.admin, "before");
-	/* The gateway passes the same refusal on: 503 in the dialect's body. */
-	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+	/* The gateway passes the same refusal on: 503 in the dialect's body;
+	 * its readiness (told by vexild with --metrics-key) reads degraded. */
+	const char *args[] = {"--metrics-key", h.key, NULL};
+	vx_gateway_start(&g, &h, NULL, args, NULL);
+	r = gw("GET", "/readyz", NULL);
+	cr_assert_eq(r.status, 200, "reads are served: %ld %s", r.status, r.body);
+	cr_assert(strncmp(r.body, "degraded: gone: ", 16) == 0, "%s", r.body);
+	vx_http_res_free(&r);
 	r = gw("POST", "/v1/flags", "{\"key\":\"gw-gone\",\"name\":\"Gone\"}");
 	cr_assert_eq(r.status, 503, "platform: %ld %s", r.status, r.body);
 	cr_assert_str_eq(json_str(r.json, "error", "code"), "unavailable", "%s", r.body);
