@@ -424,6 +424,15 @@ vx_wire_client_close(vx_wire_client *c)
 	free(c);
 }
 
+void
+vx_wire_client_shutdown(vx_wire_client *c)
+{
+	/* Closing again in vx_wire_client_close() is harmless: the id is
+	 * not reused and nng answers NNG_ECLOSED. */
+	if (c != NULL)
+		nng_close(c->sock);
+}
+
 static struct slot *
 slot_get(vx_wire_client *c)
 {
