@@ -76,7 +76,8 @@ struct slot {
 	struct slot *next_all;  /* every slot, for the stop */
 	struct slot *next_park; /* parked on a project, or spare */
 	nng_ctx ctx;
-	nng_aio *aio;
+	nng_aio *aio;      /* receives and sends */
+	nng_aio *park_aio; /* the long-poll's sleep, cancelled by a commit */
 	enum slot_state state;
 	bool rotation; /* counts towards the receiving contexts */
 	bool woken;    /* a parked request served again */
@@ -244,7 +245,7 @@ wake_parked(vx_server *srv, const Vexil__V1__Change *const *changes, size_t n)
 		sl->next_park = NULL;
 		sl->park_project = 0;
 		srv->nparked--;
-		nng_aio_cancel(sl->aio);
+		nng_aio_cancel(sl->park_aio);
 	}
 	pthread_mutex_unlock(&srv->slock);
 }
@@ -535,6 +536,7 @@ reply:
 /* ---- slots ---- */
 
 static void slot_cb(void *arg);
+static void park_cb(void *arg);
 
 /* A new slot on the REP socket, IDLE, on the list of all slots. */
 static int
@@ -550,6 +552,12 @@ slot_alloc(vx_server *srv, struct slot **out)
 		return VX_EIO;
 	}
 	if (nng_aio_alloc(&sl->aio, slot_cb, sl) != 0) {
+		nng_ctx_close(sl->ctx);
+		free(sl);
+		return VX_EIO;
+	}
+	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0) {
+		nng_aio_free(sl->aio);
 		nng_ctx_close(sl->ctx);
 		free(sl);
 		return VX_EIO;
@@ -678,10 +686,8 @@ slot_park(struct slot *sl, uint64_t project, uint32_t ms, bool *full)
 	sl->next_park = srv->parked;
 	srv->parked = sl;
 	srv->nparked++;
-	/* Under slock, so that wake_parked() cannot cancel before it. The
-	 * receive's timeout would cut the sleep short. */
-	nng_aio_set_timeout(sl->aio, NNG_DURATION_DEFAULT);
-	nng_sleep_aio((nng_duration)ms, sl->aio);
+	/* Under slock, so that wake_parked() cannot cancel before it. */
+	nng_sleep_aio((nng_duration)ms, sl->park_aio);
 	if (sl->rotation) {
 		sl->rotation = false;
 		srv->rotation--;
@@ -753,6 +759,18 @@ dispatch(struct slot *sl)
 	}
 }
 
+/* A parked slot's sleep ended: its time is up (0) or a commit woke it
+ * (NNG_ECANCELED); either way the request is served again. */
+static void
+park_cb(void *arg)
+{
+	struct slot *sl = arg;
+
+	slot_unpark(sl);
+	sl->woken = true;
+	dispatch(sl);
+}
+
 static void
 slot_cb(void *arg)
 {
@@ -777,12 +795,6 @@ slot_cb(void *arg)
 		}
 		sl->msg = nng_aio_get_msg(sl->aio);
 		sl->woken = false;
-		dispatch(sl);
-		return;
-	case SLOT_PARKED:
-		/* Its time is up (0) or a commit woke it (NNG_ECANCELED). */
-		slot_unpark(sl);
-		sl->woken = true;
 		dispatch(sl);
 		return;
 	case SLOT_SEND:
@@ -1047,7 +1059,7 @@ vx_server_stop(vx_server *srv)
 		sl->next_park = NULL;
 		sl->park_project = 0;
 		srv->nparked--;
-		nng_aio_cancel(sl->aio);
+		nng_aio_cancel(sl->park_aio);
 	}
 	/* Receives notice within RECV_POLL_MS; every request received,
 	 * queued or parked is answered first. */
@@ -1060,6 +1072,7 @@ vx_server_stop(vx_server *srv)
 	for (struct slot *sl = srv->all, *next; sl != NULL; sl = next) {
 		next = sl->next_all;
 		nng_aio_free(sl->aio);
+		nng_aio_free(sl->park_aio);
 		nng_ctx_close(sl->ctx);
 		vx_store_reader_fini(&sl->reader);
 		vx_arena_fini(&sl->arena);
