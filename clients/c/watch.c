@@ -439,8 +439,8 @@ vx_watch_stop(vx_watch *w)
 	if (w == NULL)
 		return;
 	atomic_store(&w->stop, true);
-	/* Closing the sockets wakes the thread out of its receive or its
-	 * long-poll at once. */
+	/* Cancelling the call and closing the SUB socket wake the thread out
+	 * of its long-poll or its receive at once. */
 	vx_client_shutdown(w->client);
 	nng_close(w->sub);
 	if (w->started)
