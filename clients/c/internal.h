@@ -13,8 +13,5 @@ struct vx_eval_snapshot {
 
 /* The credential the client sends, as on the wire ("ApiKey <key>"), or NULL. */
 const char *vx_client_credential(const vx_client *c);
-/* Fails the calls in progress, and later ones, with VX_ECLOSED, so that a
- * thread blocked in a long call returns; close the client afterwards. */
-void vx_client_shutdown(vx_client *c);
 
 #endif

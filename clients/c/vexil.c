@@ -78,13 +78,6 @@ vx_client_credential(const vx_client *c)
 }
 
 void
-vx_client_shutdown(vx_client *c)
-{
-	if (c != NULL)
-		vx_wire_client_shutdown(c->wire);
-}
-
-void
 vx_client_set_timeout(vx_client *c, int timeout_ms)
 {
 	if (timeout_ms > 0)

@@ -8,9 +8,10 @@
  * the subscription. (When the PUB socket cannot be reached at start, the
  * watch keeps dialling and the poll below covers the gap.)
  * After that the watch long-polls: it asks for the changes since the
- * cache's revision with wait_ms = poll_ms, and vexild, finding none,
+ * cache's revision with wait_ms = poll_ms (at most 1 s, which also bounds
+ * how long vx_watch_stop() waits for the call), and vexild, finding none,
  * holds the call until the next commit to the project and answers with
- * it, or after poll_ms with nothing. A change thus costs each watch one
+ * it, or after the wait with nothing. A change thus costs each watch one
  * reply, with no notice-then-fetch round trip and no burst of fetches
  * from every subscriber at once. While calls fail, they are retried with
  * backoff, and a notice newer than the cache cuts the wait short; nng
@@ -46,7 +47,7 @@ typedef struct vx_watch_opts {
 	const char *environment;  /* compiled for vx_watch_acquire(); NULL: none */
 	vx_watch_fn on_change;    /* may be NULL */
 	void *arg;
-	int poll_ms;              /* the long-poll's wait; 0: 1000, at most 60000 */
+	int poll_ms;              /* the long-poll's wait; 0: 1000, at most 1000 */
 	int timeout_ms;           /* per call; 0: 2000 */
 	const char *tls_ca;       /* for tls+tcp:// URLs, as in vx_client_opts:
 	                           * checks both the REQ and the SUB connection */

@@ -24,6 +24,9 @@
 
 #include "internal.h"
 
+/* The longest a long-poll waits, which bounds vx_watch_stop(). */
+#define LONG_POLL_MAX_MS 1000
+
 struct vx_watch {
 	vx_watch_opts o;
 	char *project, *env;
@@ -339,8 +342,10 @@ run(void *arg)
 
 	while (!atomic_load(&w->stop)) {
 		/* Caught up: the long-poll answers at the next commit, or after
-		 * poll_ms with nothing (a quiet check that vexild is there). */
-		if (sync_once(w, &st, w->o.poll_ms) == 0) {
+		 * its wait with nothing (a quiet check that vexild is there). */
+		if (sync_once(w, &st,
+		        w->o.poll_ms < LONG_POLL_MAX_MS ? w->o.poll_ms
+		                                        : LONG_POLL_MAX_MS) == 0) {
 			backoff = 0;
 			/* The notices it made redundant. */
 			await_notice(w, 0);
@@ -372,9 +377,6 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	w->o = *o;
 	if (w->o.poll_ms <= 0)
 		w->o.poll_ms = 1000;
-	/* vexild holds a long-poll for at most a minute. */
-	if (w->o.poll_ms > 60000)
-		w->o.poll_ms = 60000;
 	if (w->o.timeout_ms <= 0)
 		w->o.timeout_ms = 2000;
 	pthread_mutex_init(&w->lock, NULL);
@@ -439,9 +441,11 @@ vx_watch_stop(vx_watch *w)
 	if (w == NULL)
 		return;
 	atomic_store(&w->stop, true);
-	/* Cancelling the call and closing the SUB socket wake the thread out
-	 * of its long-poll or its receive at once. */
-	vx_client_shutdown(w->client);
+	/*
+	 * Closing the SUB socket wakes the thread out of a receive at once; a
+	 * long-poll ends within LONG_POLL_MAX_MS. (Cancelling it instead
+	 * leaves nng 1.5's REQ socket hanging in nng_close().)
+	 */
 	nng_close(w->sub);
 	if (w->started)
 		pthread_join(w->thread, NULL);

@@ -152,7 +152,6 @@ vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
 
 struct slot {
 	struct slot *next;
-	struct slot *next_busy;
 	nng_ctx ctx;
 	nng_aio *aio;
 };
@@ -161,8 +160,6 @@ struct vx_wire_client {
 	nng_socket sock;
 	pthread_mutex_t lock;
 	struct slot *free;  /* idle contexts, reused across calls */
-	struct slot *busy;  /* contexts of calls in progress */
-	bool shut;          /* vx_wire_client_shutdown() was called */
 	atomic_int pipes;   /* connections to the server that are up */
 	atomic_int unreachable_ms; /* vx_wire_client_set_unreachable() */
 	_Atomic uint64_t down_since; /* vx_mono_ns() when the last one went */
@@ -427,41 +424,6 @@ vx_wire_client_close(vx_wire_client *c)
 	free(c);
 }
 
-/*
- * Cancels the calls in progress rather than closing the socket: nng 1.5
- * can hang in nng_close() when a caller closes a context at the same time.
- * Operations are started under the lock (start_op), so none slips past.
- */
-void
-vx_wire_client_shutdown(vx_wire_client *c)
-{
-	if (c == NULL)
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->shut = true;
-	for (struct slot *s = c->busy; s != NULL; s = s->next_busy)
-		nng_aio_cancel(s->aio);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Starts a send or a receive on s, unless the client is shut down. */
-static int
-start_op(vx_wire_client *c, struct slot *s, bool send)
-{
-	pthread_mutex_lock(&c->lock);
-	if (c->shut) {
-		pthread_mutex_unlock(&c->lock);
-		return NNG_ECLOSED;
-	}
-	if (send)
-		nng_ctx_send(s->ctx, s->aio);
-	else
-		nng_ctx_recv(s->ctx, s->aio);
-	pthread_mutex_unlock(&c->lock);
-	nng_aio_wait(s->aio);
-	return nng_aio_result(s->aio);
-}
-
 static struct slot *
 slot_get(vx_wire_client *c)
 {
@@ -471,23 +433,19 @@ slot_get(vx_wire_client *c)
 	if ((s = c->free) != NULL)
 		c->free = s->next;
 	pthread_mutex_unlock(&c->lock);
-	if (s == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return NULL;
-		if (nng_ctx_open(&s->ctx, c->sock) != 0) {
-			free(s);
-			return NULL;
-		}
-		if (nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
-			nng_ctx_close(s->ctx);
-			free(s);
-			return NULL;
-		}
+	if (s != NULL)
+		return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (nng_ctx_open(&s->ctx, c->sock) != 0) {
+		free(s);
+		return NULL;
 	}
-	pthread_mutex_lock(&c->lock);
-	s->next_busy = c->busy;
-	c->busy = s;
-	pthread_mutex_unlock(&c->lock);
+	if (nng_aio_alloc(&s->aio, NULL, NULL) != 0) {
+		nng_ctx_close(s->ctx);
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -495,11 +453,6 @@ static void
 slot_put(vx_wire_client *c, struct slot *s)
 {
 	pthread_mutex_lock(&c->lock);
-	for (struct slot **pp = &c->busy; *pp != NULL; pp = &(*pp)->next_busy)
-		if (*pp == s) {
-			*pp = s->next_busy;
-			break;
-		}
 	s->next = c->free;
 	c->free = s;
 	pthread_mutex_unlock(&c->lock);
@@ -576,7 +529,9 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 
 	nng_aio_set_msg(s->aio, msg);
 	nng_aio_set_timeout(s->aio, timeout_ms > 0 ? timeout_ms : NNG_DURATION_INFINITE);
-	if ((rv = start_op(c, s, true)) != 0) {
+	nng_ctx_send(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
 		/* A failed send leaves the message with us. */
 		nng_msg_free(nng_aio_get_msg(s->aio));
 		rc = nng_to_vx(rv, st);
@@ -587,7 +542,9 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 		nng_aio_set_timeout(s->aio, now >= deadline ? 1
 		    : (nng_duration)((deadline - now + 999999) / 1000000));
 	}
-	if ((rv = start_op(c, s, false)) != 0) {
+	nng_ctx_recv(s->ctx, s->aio);
+	nng_aio_wait(s->aio);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
 		rc = nng_to_vx(rv, st);
 		goto done;
 	}

@@ -127,10 +127,6 @@ void vx_wire_client_set_unreachable(vx_wire_client *c, int ms);
 int vx_wire_client_open_tls(vx_wire_client **out, const char *url, size_t max_msg,
     const vx_wire_tls *tls, bool connect_now, vx_status *st) VX_MUST_USE;
 void vx_wire_client_close(vx_wire_client *c);
-/* Fails the calls in progress (cancelled) and later ones (VX_ECLOSED), so
- * that a thread blocked in a long call returns; the client is still freed
- * with vx_wire_client_close(). */
-void vx_wire_client_shutdown(vx_wire_client *c);
 
 /*
  * Makes one call. request_id (may be NULL) goes into the envelope and
