@@ -30,7 +30,7 @@ typedef struct vx_server_opts {
 	const char *data_dir;
 	const char *rpc_url;
 	const char *pub_url;
-	int workers;     /* REP contexts receiving requests */
+	int workers;     /* REP contexts, each served by a thread */
 	int max_conns;   /* connections per socket; more are closed */
 	long rate_limit; /* per API key per minute; -1: default 100 */
 	size_t max_msg;  /* NNG_OPT_RECVMAXSZ and the arena budget base */
@@ -78,15 +78,6 @@ typedef struct vx_call {
 	vx_snapshot *snap; /* held until the reply is packed */
 	vx_status st;
 	const ProtobufCMessage *out;
-	/*
-	 * A long-poll that found nothing new sets park_ms (and the project it
-	 * waits on) and answers as usual: unless woken is set, the dispatcher
-	 * then holds the request until a commit to that project or park_ms,
-	 * and serves it again with woken set, answering what it finds then.
-	 */
-	uint32_t park_ms;
-	uint64_t park_project;
-	bool woken;
 } vx_call;
 
 /* The generated services, initialised with the handlers. */
