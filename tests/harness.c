@@ -10,6 +10,7 @@
 #include <lmdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,4 +262,29 @@ vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, char *o
 	cr_assert(vx_create_api_key(h->admin, &in, &k, &st) == 0, "%s", st.message);
 	snprintf(out, cap, "%s", k->secret);
 	vx_free(k);
+}
+
+int
+vx_harness_ctl(vx_harness *h, char *out, size_t cap, const char *fmt, ...)
+{
+	char args[1024], cmd[2048];
+	size_t n = 0, got;
+	va_list ap;
+	FILE *p;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s --key %s %s 2>&1", VX_VEXILCTL_PATH,
+	    h->rpc, h->key, args);
+	if ((p = popen(cmd, "r")) == NULL)
+		return -1;
+	/* Read to the end, so the child never blocks on a full pipe. */
+	while ((got = fread(out + n, 1, cap - 1 - n, p)) > 0)
+		if ((n += got) + 1 == cap)
+			n = 0;
+	out[n] = '\0';
+	rc = pclose(p);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

@@ -58,6 +58,14 @@ pid_t vx_spawn(const char *const *argv, const char *log);
 /* Reads vexild's JWT secret from the data dir, to mint test tokens. */
 void vx_harness_jwt_secret(vx_harness *h, uint8_t out[32]);
 
+/*
+ * Runs this build's vexilctl against h with the admin key and the
+ * arguments fmt makes (shell words); its stdout and stderr, as much as fits,
+ * into out (cap bytes). @return its exit status, -1 when it did not exit.
+ */
+int vx_harness_ctl(vx_harness *h, char *out, size_t cap, const char *fmt, ...)
+    VX_PRINTF(4, 5);
+
 /* A new client with the given credential (NULL: none). */
 vx_client *vx_harness_client(vx_harness *h, const char *credential);
 /* A free TCP port on 127.0.0.1. */

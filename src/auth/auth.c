@@ -268,26 +268,60 @@ vx_auth_jwt_verify(const char *token, int64_t now_ms, uint64_t *user_id, const c
 static int
 bearer(MDB_txn *txn, vx_store *s, const char *token, vx_principal *who, const char **why)
 {
-	Vexil__V1__User *u;
 	uint64_t id;
 	int rc;
 
 	if ((rc = vx_auth_jwt_verify(token, vx_now_ms(), &id, why)) != 0)
 		return rc;
 	/* A token outlives nothing: a deleted user's token stops working. */
-	if ((rc = vx_store_user_get(txn, s, id, NULL, &u)) == VX_ENOTFOUND) {
-		*why = "unknown user";
-		return VX_EAUTH;
-	}
-	if (rc != 0)
+	return vx_auth_principal(txn, s, VX_PRINCIPAL_USER, id, who, why);
+}
+
+int
+vx_auth_principal(MDB_txn *txn, vx_store *s, enum vx_principal_kind kind, uint64_t id,
+    vx_principal *who, const char **why)
+{
+	Vexil__V1__ApiKey *k;
+	Vexil__V1__User *u;
+	int rc;
+
+	memset(who, 0, sizeof(*who));
+	if (kind == VX_PRINCIPAL_APIKEY) {
+		if ((rc = vx_store_apikey_get(txn, s, id, NULL, &k)) == VX_ENOTFOUND) {
+			*why = "unknown API key";
+			return VX_EAUTH;
+		}
+		if (rc != 0)
+			return rc;
+		if (k->revoked) {
+			*why = "API key revoked";
+			rc = VX_EAUTH;
+		} else {
+			principal(
+			    who, VX_PRINCIPAL_APIKEY, k->id, k->project_id, k->role, "");
+		}
+		protobuf_c_message_free_unpacked(&k->base, NULL);
 		return rc;
-	who->kind = VX_PRINCIPAL_USER;
-	who->id = id;
-	who->project_id = 0;
-	who->role = VEXIL__V1__ROLE__ROLE_ADMIN;
-	vx_auth_user_actor(who, id, u->email);
-	protobuf_c_message_free_unpacked(&u->base, NULL);
-	return 0;
+	}
+	if (kind == VX_PRINCIPAL_USER) {
+		if ((rc = vx_store_user_get(txn, s, id, NULL, &u)) == VX_ENOTFOUND) {
+			*why = "unknown user";
+			return VX_EAUTH;
+		}
+		if (rc != 0)
+			return rc;
+		/* A signed-up user: admin of the projects they own; a member
+		 * of others' acts with the role vx_auth_check_project finds. */
+		who->kind = VX_PRINCIPAL_USER;
+		who->id = id;
+		who->project_id = 0;
+		who->role = VEXIL__V1__ROLE__ROLE_ADMIN;
+		vx_auth_user_actor(who, id, u->email);
+		protobuf_c_message_free_unpacked(&u->base, NULL);
+		return 0;
+	}
+	*why = "no such principal";
+	return VX_EAUTH;
 }
 
 int

@@ -87,6 +87,16 @@ int vx_auth_authenticate(MDB_txn *txn, vx_store *s, const char *credential,
     vx_principal *who, const char **why) VX_MUST_USE;
 
 /*
+ * Loads a principal again by kind (API key or user) and id, as the
+ * credential would resolve now: for work done later on someone's behalf
+ * (a scheduled write).
+ * @return 0; VX_EAUTH when the key is gone or revoked or the user is
+ *         gone (*why says which); VX_EIO on a storage error.
+ */
+int vx_auth_principal(MDB_txn *txn, vx_store *s, enum vx_principal_kind kind, uint64_t id,
+    vx_principal *who, const char **why) VX_MUST_USE;
+
+/*
  * May `who` act on project_id, owned by user `owner` (0: no user), with
  * at least `need`? project_id 0 asks about a global action: users may
  * create projects (need <= write) and nothing more.

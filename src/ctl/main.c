@@ -25,33 +25,14 @@
 #include <time.h>
 
 #include "auth/auth.h"
-#include "json/pbjson.h"
+#include "ctl/ctl.h"
 #include "vexil.h"
 #include "vexil_watch.h"
+#include "json/pbjson.h"
 
 #ifndef VX_VERSION
 #define VX_VERSION "unknown"
 #endif
-
-#define MAX_ARGS 64
-
-/* What a handler gets besides its arguments. */
-struct cli {
-	vx_client *c; /* connected; NULL for watch, which dials by itself */
-	const char *rpc, *pub, *key, *tls_ca;
-};
-
-/* A command line after the noun and verb, checked against its command. */
-struct args {
-	const char *pos[MAX_ARGS];
-	int npos;
-	const char *name[MAX_ARGS];
-	const char *val[MAX_ARGS];
-	int nopt;
-	bool json;
-	/* Options any command takes (see `globals`), NULL when absent. */
-	const char *rpc, *pub, *key, *tls_ca, *timeout;
-};
 
 struct command {
 	const char *noun;
@@ -255,7 +236,7 @@ parse_args(const struct command *cmd, int argc, char **argv, struct args *a)
 }
 
 /* The last value of --name, or NULL. */
-static const char *
+const char *
 opt(const struct args *a, const char *name)
 {
 	const char *v = NULL;
@@ -266,7 +247,7 @@ opt(const struct args *a, const char *name)
 }
 
 /* The value of --name, or "" when absent. */
-static char *
+char *
 opt_or_empty(const struct args *a, const char *name)
 {
 	const char *v = opt(a, name);
@@ -285,7 +266,7 @@ opts(const struct args *a, const char *name, char **out)
 }
 
 /* A numeric --name in 0..max, left as is when absent; -1 after a message. */
-static int
+int
 opt_u32(const struct args *a, const char *name, uint32_t max, uint32_t *out)
 {
 	const char *v = opt(a, name);
@@ -301,13 +282,13 @@ opt_u32(const struct args *a, const char *name, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-static bool
+bool
 has_opt(const struct args *a, const char *name)
 {
 	return opt(a, name) != NULL;
 }
 
-static int
+int
 need_pos(const struct args *a, int n, const char *what)
 {
 	if (a->npos < n) {
@@ -322,7 +303,7 @@ need_pos(const struct args *a, int n, const char *what)
 }
 
 /* The id at positional i, which must be the last: -1 after a message. */
-static int
+int
 need_id(const struct args *a, int i, const char *what, uint64_t *out)
 {
 	if (need_pos(a, i + 1, what) != 0)
@@ -334,7 +315,7 @@ need_id(const struct args *a, int i, const char *what, uint64_t *out)
 	return 0;
 }
 
-static const char *
+const char *
 need_opt(const struct args *a, const char *name)
 {
 	const char *v = opt(a, name);
@@ -354,7 +335,7 @@ need_project_key(const struct args *a, char **project, char **key)
 	return 0;
 }
 
-static int
+int
 fail(const vx_status *st)
 {
 	if (st->field[0])
@@ -368,7 +349,7 @@ fail(const vx_status *st)
 
 /* ---- output ---- */
 
-static const char *
+const char *
 when(char buf[VX_TIME_LEN], int64_t ms)
 {
 	if (ms == 0)
@@ -384,7 +365,7 @@ type_name(Vexil__V1__FlagType t)
 	return (unsigned)t < 4 ? names[t] : "unknown";
 }
 
-static void
+void
 print_json(const void *m)
 {
 	cJSON *j = vx_pb_to_json(m);
@@ -489,7 +470,7 @@ print_flag(Vexil__V1__Flag *f, bool detail)
 }
 
 /* Prints a reply (as JSON, or with human when not NULL) and frees it. */
-static int
+int
 done(const struct args *a, void *m, void (*human)(void *))
 {
 	if (a->json)
@@ -520,7 +501,7 @@ human_flag(void *m)
 	print_flag(m, true);
 }
 
-static void
+void
 human_ok(void *m)
 {
 	(void)m;
@@ -637,11 +618,15 @@ env_create(struct cli *s, struct args *a)
 	    VEXIL__V1__CREATE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__Environment *out;
 	vx_status st;
+	int rc;
 
 	if (need_project_key(a, &in.project, &in.key) != 0)
 		return 2;
 	in.name = opt_or_empty(a, "name");
 	in.description = opt_or_empty(a, "description");
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.EnvironmentService/CreateEnvironment", &in.base)) >= 0)
+		return rc;
 	if (vx_create_environment(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_env);
@@ -699,9 +684,13 @@ env_delete(struct cli *s, struct args *a)
 	    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__Empty *out;
 	vx_status st;
+	int rc;
 
 	if (need_project_key(a, &in.project, &in.key) != 0)
 		return 2;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.EnvironmentService/DeleteEnvironment", &in.base)) >= 0)
+		return rc;
 	if (vx_delete_environment(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_ok);
@@ -788,6 +777,7 @@ flag_create(struct cli *s, struct args *a)
 	Vexil__V1__Flag__MetadataEntry ments[MAX_ARGS], *mp[MAX_ARGS];
 	bool meta, disabled;
 	vx_status st;
+	int rc;
 	size_t nv;
 
 	if (need_project_key(a, &in.project, &f.key) != 0)
@@ -811,6 +801,9 @@ flag_create(struct cli *s, struct args *a)
 	f.variants = vp;
 	f.n_variants = nv;
 	in.flag = &f;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.FlagService/CreateFlag", &in.base)) >= 0)
+		return rc;
 	if (vx_create_flag(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return flag_done(a, out);
@@ -863,6 +856,7 @@ flag_update(struct cli *s, struct args *a)
 	char *mask[8], *tags[MAX_ARGS];
 	bool meta, disabled;
 	vx_status st;
+	int rc;
 
 	if (need_project_key(a, &in.project, &in.key) != 0 ||
 	    flag_extras(a, &upd, ments, mp, &meta, &disabled) != 0)
@@ -890,6 +884,9 @@ flag_update(struct cli *s, struct args *a)
 		upd.tags = tags;
 		mask[in.n_update_mask++] = "tags";
 	}
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.FlagService/UpdateFlag", &in.base)) >= 0)
+		return rc;
 	if (vx_update_flag(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return flag_done(a, out);
@@ -901,9 +898,13 @@ flag_delete(struct cli *s, struct args *a)
 	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
 	Vexil__V1__Empty *out;
 	vx_status st;
+	int rc;
 
 	if (need_project_key(a, &in.project, &in.key) != 0)
 		return 2;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.FlagService/DeleteFlag", &in.base)) >= 0)
+		return rc;
 	if (vx_delete_flag(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_ok);
@@ -917,6 +918,7 @@ set_enabled(struct cli *s, struct args *a, bool enabled, bool toggle)
 	Vexil__V1__Flag *out;
 	char *envs[MAX_ARGS];
 	vx_status st;
+	int rc;
 
 	/* Every --env (or --env '*': all of them) in one write. */
 	if (need_project_key(a, &in.project, &in.key) != 0 || need_opt(a, "env") == NULL)
@@ -930,6 +932,9 @@ set_enabled(struct cli *s, struct args *a, bool enabled, bool toggle)
 		in.n_environments = 0;
 	in.enabled = enabled;
 	in.toggle = toggle;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.FlagService/SetFlagEnabled", &in.base)) >= 0)
+		return rc;
 	if (vx_set_flag_enabled(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return flag_done(a, out);
@@ -961,6 +966,7 @@ flag_rollout(struct cli *s, struct args *a)
 	Vexil__V1__Flag *out;
 	char *mask[] = {"rollout_percentage"};
 	vx_status st;
+	int rc;
 	uint64_t pct;
 
 	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
@@ -976,6 +982,9 @@ flag_rollout(struct cli *s, struct args *a)
 	in.update = &cfg;
 	in.update_mask = mask;
 	in.n_update_mask = 1;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.FlagService/UpdateFlagEnv", &in.base)) >= 0)
+		return rc;
 	if (vx_update_flag_env(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return flag_done(a, out);
@@ -1066,6 +1075,7 @@ rule_add(struct cli *s, struct args *a)
 	Vexil__V1__WeightedVariant wv[16], *wp[16];
 	char *texts[MAX_ARGS], *vals[16][64], *split, *save = NULL, *segs[MAX_ARGS];
 	vx_status st;
+	int rc;
 	size_t n;
 	uint64_t num;
 
@@ -1142,6 +1152,9 @@ rule_add(struct cli *s, struct args *a)
 		r.split = wp;
 	}
 	in.rule = &r;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.RuleService/CreateRule", &in.base)) >= 0)
+		return rc;
 	if (vx_create_rule(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_rule);
@@ -1173,12 +1186,16 @@ rule_remove(struct cli *s, struct args *a)
 	Vexil__V1__RuleRef in = VEXIL__V1__RULE_REF__INIT;
 	Vexil__V1__Empty *out;
 	vx_status st;
+	int rc;
 
 	if ((in.project = (char *)need_opt(a, "project")) == NULL ||
 	    need_id(a, 1, "KEY ID", &in.rule_id) != 0)
 		return 2;
 	in.flag_key = (char *)a->pos[0];
 	in.environment = opt_or_empty(a, "env");
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.RuleService/DeleteRule", &in.base)) >= 0)
+		return rc;
 	if (vx_delete_rule(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_ok);
@@ -1527,6 +1544,9 @@ segment_write(struct cli *s, struct args *a, bool update)
 
 		in.project = project;
 		in.segment = &g;
+		if ((rc = ctl_schedule_write(
+		         s, a, "vexil.v1.SegmentService/CreateSegment", &in.base)) >= 0)
+			return rc;
 		rc = vx_create_segment(s->c, &in, &out, &st);
 	} else {
 		Vexil__V1__UpdateSegmentRequest in = VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT;
@@ -1539,6 +1559,9 @@ segment_write(struct cli *s, struct args *a, bool update)
 			mask[in.n_update_mask++] = "description";
 		if (n > 0)
 			mask[in.n_update_mask++] = "conditions";
+		if ((rc = ctl_schedule_write(
+		         s, a, "vexil.v1.SegmentService/UpdateSegment", &in.base)) >= 0)
+			return rc;
 		rc = vx_update_segment(s->c, &in, &out, &st);
 	}
 	if (rc != 0)
@@ -1592,9 +1615,13 @@ segment_delete(struct cli *s, struct args *a)
 	Vexil__V1__DeleteSegmentRequest in = VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT;
 	Vexil__V1__Empty *out;
 	vx_status st;
+	int rc;
 
 	if (need_project_name(a, &in.project, &in.name) != 0)
 		return 2;
+	if ((rc = ctl_schedule_write(
+	         s, a, "vexil.v1.SegmentService/DeleteSegment", &in.base)) >= 0)
+		return rc;
 	if (vx_delete_segment(s->c, &in, &out, &st) != 0)
 		return fail(&st);
 	return done(a, out, human_ok);
@@ -1824,12 +1851,18 @@ cmd_audit(struct cli *s, struct args *a)
 	if (!a->json) {
 		printf("%-24s %-8s %-16s %-40s %s\n", "TIME", "REVISION", "ACTOR",
 		    "METHOD", "TARGET");
-		for (size_t i = 0; i < out->n_entries; i++)
-			printf("%-24s %-8llu %-16s %-40s %s\n",
+		for (size_t i = 0; i < out->n_entries; i++) {
+			printf("%-24s %-8llu %-16s %-40s %s",
 			    when(t, out->entries[i]->time),
 			    (unsigned long long)out->entries[i]->revision,
 			    out->entries[i]->actor, out->entries[i]->method,
 			    out->entries[i]->target);
+			/* A write vexild made at its scheduled time. */
+			if (out->entries[i]->schedule_id)
+				printf(" (schedule %llu)",
+				    (unsigned long long)out->entries[i]->schedule_id);
+			printf("\n");
+		}
 	}
 	return done(a, out, NULL);
 }
@@ -2199,15 +2232,17 @@ member_remove(struct cli *s, struct args *a)
 #define FLAG_NEW                                                                         \
 	"--project P KEY [--name N] [--description D]\n"                                 \
 	"[--type boolean|string|number|json] [--variant KEY=JSON ...]\n"                 \
-	"[--tag T ...] [--owner O] [--meta K=V ...] [--when-disabled off|default]"
+	"[--tag T ...] [--owner O] [--meta K=V ...] [--when-disabled off|default]\n" \
+	"[--at TIME]"
 #define SEGMENT_NEW                                                                      \
-	"--project P NAME [--description D] [--cond '[?][!]ATTR OP V1,V2' ...]"
+	"--project P NAME [--description D] [--cond '[?][!]ATTR OP V1,V2' ...]\n"        \
+	"[--at TIME]"
 #define RULE_NEW                                                                         \
 	"--project P KEY --env E [--cond '[?][!]ATTR OP V1,V2' ...]\n"                   \
 	"[--segment NAME ...] [--variant V | --split V=W,V=W] [--priority N]\n"          \
 	"[--rollout PCT] "                                                               \
 	"[--stickiness ATTR] [--group G] [--split-stickiness ATTR] [--split-group G]\n"  \
-	"[--name N] [--disabled]"
+	"[--name N] [--disabled] [--at TIME]"
 
 static const struct command commands[] = {
     {"project", "create", "NAME [--description D]", "description=", project_create,
@@ -2217,15 +2252,16 @@ static const struct command commands[] = {
     {"project", "update", "P [--name N] [--description D]", "name= description=",
         project_update, "Renames a project or changes its description."},
     {"project", "delete", "P", "", project_delete, "Deletes a project and all it holds."},
-    {"env", "create", "--project P KEY [--name N] [--description D]",
-        "project= name= description=", env_create, "Creates an environment."},
+    {"env", "create", "--project P KEY [--name N] [--description D] [--at TIME]",
+        "project= name= description= at=", env_create, "Creates an environment."},
     {"env", "list", "--project P", "project=", env_list,
         "Lists a project's environments."},
     {"env", "get", "--project P KEY", "project=", env_get, "Shows one environment."},
-    {"env", "delete", "--project P KEY", "project=", env_delete,
+    {"env", "delete", "--project P KEY [--at TIME]", "project= at=", env_delete,
         "Deletes an environment and every flag's state in it."},
     {"flag", "create", FLAG_NEW,
-        "project= name= description= type= variant= tag= owner= meta= when-disabled=",
+        "project= name= description= type= variant= tag= owner= meta= when-disabled= "
+        "at=",
         flag_create, "Creates a flag, off in every environment."},
     {"flag", "get", "--project P KEY", "project=", flag_get,
         "Shows a flag with its variants and its state per environment."},
@@ -2233,22 +2269,30 @@ static const struct command commands[] = {
         "project= tag= limit= offset=", flag_list, "Lists flags and where each is on."},
     {"flag", "update",
         "--project P KEY [--name N] [--description D] [--owner O]\n[--tag T ...] "
-        "[--meta K=V ...] [--when-disabled off|default]",
-        "project= name= description= owner= tag= meta= when-disabled=", flag_update,
+        "[--meta K=V ...] [--when-disabled off|default] [--at TIME]",
+        "project= name= description= owner= tag= meta= when-disabled= at=", flag_update,
         "Changes a flag's name, description, owner, tags, metadata (--meta replaces "
         "all of it) or what it serves where it is disabled."},
-    {"flag", "delete", "--project P KEY", "project=", flag_delete, "Deletes a flag."},
-    {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'",
-        "project= env=", flag_enable,
-        "Turns a flag on in the environments named (* for all), in one write."},
-    {"flag", "disable", "--project P KEY --env E [--env E ...] | --env '*'",
-        "project= env=", flag_disable,
+    {"flag", "delete", "--project P KEY [--at TIME]", "project= at=", flag_delete,
+        "Deletes a flag."},
+    {"flag", "enable", "--project P KEY --env E [--env E ...] | --env '*'\n[--at TIME]",
+        "project= env= at=", flag_enable,
+        "Turns a flag on in the environments named (* for all), in one write;\n"
+        "with --at (RFC 3339, e.g. 2026-12-24T09:00:00Z) vexild makes the write\n"
+        "then (every write command here that shows --at works so)."},
+    {"flag", "disable", "--project P KEY --env E [--env E ...] | --env '*'\n[--at TIME]",
+        "project= env= at=", flag_disable,
         "Turns a flag off in the environments named (* for all), in one write."},
-    {"flag", "toggle", "--project P KEY --env E [--env E ...]",
-        "project= env=", flag_toggle,
+    {"flag", "toggle", "--project P KEY --env E [--env E ...] [--at TIME]",
+        "project= env= at=", flag_toggle,
         "Flips a flag on or off in each environment named, in one atomic write."},
-    {"flag", "rollout", "--project P KEY --env E PERCENT", "project= env=", flag_rollout,
+    {"flag", "rollout", "--project P KEY --env E PERCENT [--at TIME]",
+        "project= env= at=", flag_rollout,
         "Sets the share of users (0..100) who get the default variant."},
+    {"flag", "stale", "--project P [--days N]", "project= days=", flag_stale,
+        "Lists flags no environment evaluated in the last N days (default 30),\n"
+        "and flags that served one variant to every evaluation in them, with\n"
+        "the last day each environment evaluated them."},
     {"flag", "require",
         "--project P KEY --env E PARENT [--when on|off] [--variant V ...]",
         "project= env= when= variant=", flag_require,
@@ -2258,21 +2302,21 @@ static const struct command commands[] = {
         "project= env=", flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
         "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
-        "group= split-stickiness= split-group= name= disabled",
+        "group= split-stickiness= split-group= name= disabled at=",
         rule_add, "Adds a targeting rule to a flag in one environment."},
     {"rule", "list", "--project P KEY --env E", "project= env=", rule_list,
         "Lists a flag's rules in one environment."},
-    {"rule", "remove", "--project P KEY ID [--env E]", "project= env=", rule_remove,
-        "Removes a rule."},
-    {"segment", "create", SEGMENT_NEW, "project= description= cond=", segment_create,
+    {"rule", "remove", "--project P KEY ID [--env E] [--at TIME]",
+        "project= env= at=", rule_remove, "Removes a rule."},
+    {"segment", "create", SEGMENT_NEW, "project= description= cond= at=", segment_create,
         "Keeps a named set of conditions that rules of the project's flags can name."},
-    {"segment", "update", SEGMENT_NEW, "project= description= cond=", segment_update,
+    {"segment", "update", SEGMENT_NEW, "project= description= cond= at=", segment_update,
         "Changes a segment (its conditions when --cond is given) in one write."},
     {"segment", "list", "--project P", "project=", segment_list,
         "Lists a project's segments."},
     {"segment", "get", "--project P NAME", "project=", segment_get,
         "Shows a segment and its conditions."},
-    {"segment", "delete", "--project P NAME", "project=", segment_delete,
+    {"segment", "delete", "--project P NAME [--at TIME]", "project= at=", segment_delete,
         "Deletes a segment no rule names."},
     {"variant", "add", "--project P KEY VKEY JSON", "project=", variant_add,
         "Adds a variant whose value is JSON of the flag's type."},
@@ -2308,6 +2352,10 @@ static const struct command commands[] = {
         "Lists recent evaluations."},
     {"audit", NULL, "--project P [--limit N]", "project= limit=", cmd_audit,
         "Lists recent changes: who did what, and when."},
+    {"schedule", "list", "--project P", "project=", schedule_list,
+        "Lists a project's scheduled writes, due first; a failed one with its error."},
+    {"schedule", "cancel", "ID [--project P]", "project=", schedule_cancel,
+        "Cancels a scheduled write, pending or failed."},
     {"watch", NULL, "[--project P]", "project=", cmd_watch,
         "Prints one line per committed change until interrupted; rides out\n"
         "vexild restarts."},

@@ -591,4 +591,11 @@ uint32_t
 vx_eval_bucket(const char *group, const char *stickiness, uint32_t seed,
     uint32_t modulus);
 
+/*
+ * Parses an RFC 3339 time (the form the `before` and `after` operators
+ * take: "2026-12-24T09:00:00Z", an offset, or a date alone as midnight UTC)
+ * into unix milliseconds. Returns true on success.
+ */
+bool vx_parse_rfc3339_ms(const char *s, int64_t *out_ms);
+
 #endif /* VX_EVAL_EVAL_H */

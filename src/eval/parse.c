@@ -328,6 +328,17 @@ done:
 }
 
 bool
+vx_parse_rfc3339_ms(const char *s, int64_t *out_ms)
+{
+	struct vxe_time t;
+
+	if (!vxe_parse_rfc3339(s, &t))
+		return false;
+	*out_ms = t.sec * 1000 + t.nsec / 1000000;
+	return true;
+}
+
+bool
 vxe_time_from_unix(double secs, struct vxe_time *out)
 {
 	int64_t whole;

@@ -450,6 +450,219 @@ json_strings(vx_gw_req *r, const cJSON *obj, const char *name, char ***out, size
 
 /* ---- flags ---- */
 
+/* ---- scheduled writes and stale flags (extensions, docs/gateway.md) ---- */
+
+static cJSON *
+schedule_json(vx_gw_req *r, const Vexil__V1__Schedule *sc)
+{
+	cJSON *o = cJSON_CreateObject(), *e;
+	bool ok = o != NULL;
+	const char *slash = strrchr(sc->method, '/');
+
+	put_id(r, o, &ok, "id", "schedule", sc->id);
+	put_time(o, &ok, "at", sc->at);
+	put_str(o, &ok, "state",
+	    sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED ? "failed"
+	                                                            : "pending");
+	put_str(o, &ok, "operation", slash ? slash + 1 : sc->method);
+	put_str(o, &ok, "target", sc->target);
+	put_str(o, &ok, "created_by", sc->actor);
+	put_time(o, &ok, "created_at", sc->created_at);
+	if (sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED && sc->error) {
+		e = cJSON_CreateObject();
+		put_str(e, &ok, "code", vx_code_name(sc->error->code));
+		put_str(e, &ok, "message", sc->error->message);
+		put_time(e, &ok, "failed_at", sc->failed_at);
+		put_item(o, &ok, "error", e);
+	} else if (ok) {
+		ok = cJSON_AddNullToObject(o, "error") != NULL;
+	}
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+schedule_item(vx_gw_req *r, const void *sc)
+{
+	return schedule_json(r, sc);
+}
+
+/* 200 with {name: [item(each)]}, as the list routes answer. */
+static void
+reply_items(vx_gw_req *r, const char *name, const void *const *items, size_t n,
+    cJSON *(*item)(vx_gw_req *r, const void *))
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+	bool ok = o != NULL;
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (!vx_gw_json_append(arr, item(r, items[i]))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	put_item(o, &ok, name, arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
+/*
+ * `?at=<RFC 3339>` on a write: instead of making it, schedules the core
+ * write `method` with input `in` for that time (ScheduleService) and
+ * answers 202 with the schedule. false (nothing done) without `at`; true
+ * after answering.
+ */
+static bool
+scheduled(vx_gw_req *r, const char *method, const ProtobufCMessage *in)
+{
+	Vexil__V1__CreateScheduleRequest req = VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__Schedule *out;
+	const char *at;
+	vx_status st;
+	int rc;
+
+	if ((rc = vx_gw_query(r, "at", &at)) == 0)
+		return false;
+	if (rc < 0) {
+		fail_input(r);
+		return true;
+	}
+	if (!vx_parse_rfc3339_ms(at, &req.at)) {
+		write_error(r, 400, "at", "format",
+		    "at must be an RFC 3339 time, such as 2026-12-24T09:00:00Z");
+		return true;
+	}
+	req.method = (char *)method;
+	req.payload.len = protobuf_c_message_get_packed_size(in);
+	if ((req.payload.data = vx_arena_alloc(r->arena, req.payload.len + 1)) == NULL) {
+		vx_gw_fail(r, 500, NULL, "out of memory");
+		return true;
+	}
+	protobuf_c_message_pack(in, req.payload.data);
+	if (vx_create_schedule_as(vx_gw_client(r), VX_GW_OPTS(r), &req, &out, &st) != 0)
+		fail_call(r, &st);
+	else
+		vx_gw_reply_json(r, 202, schedule_json(r, out));
+	return true;
+}
+
+static void
+schedule_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListSchedulesRequest in = VEXIL__V1__LIST_SCHEDULES_REQUEST__INIT;
+	Vexil__V1__ScheduleList *out;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_list_schedules_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	reply_items(r, "schedules", (const void *const *)out->schedules, out->n_schedules,
+	    schedule_item);
+}
+
+static void
+schedule_delete(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__CancelScheduleRequest in = VEXIL__V1__CANCEL_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (id_parse(vx_gw_param(r, "schedule_id"), "schedule", &in.id) != 0) {
+		write_error(r, 404, "schedule_id", "exists", "Schedule not found");
+		return;
+	}
+	if (vx_cancel_schedule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
+		if (st.code == VEXIL__V1__CODE__NOT_FOUND)
+			write_error(
+			    r, 404, "schedule_id", "exists", "Schedule not found");
+		else
+			fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/* A day number as its date, or null for 0 (never). */
+static void
+put_day(cJSON *o, bool *ok, const char *name, int32_t day)
+{
+	char s[32];
+
+	if (day == 0) {
+		if (*ok)
+			*ok = cJSON_AddNullToObject(o, name) != NULL;
+		return;
+	}
+	vx_gw_time_format(s, (int64_t)day * 86400000);
+	s[10] = '\0';
+	put_str(o, ok, name, s);
+}
+
+static void
+flags_stale(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__StaleFlagsRequest in = VEXIL__V1__STALE_FLAGS_REQUEST__INIT;
+	Vexil__V1__StaleFlagsReply *out;
+	const char *q;
+	uint64_t days = 30;
+	cJSON *o, *arr;
+	vx_status st;
+	bool ok;
+	int rc;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if ((rc = vx_gw_query(r, "days", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && (vx_parse_u64(q, &days) != 0 || days == 0 || days > 3650)) {
+		write_error(
+		    r, 400, "days", "range", "days must be an integer from 1 to 3650");
+		return;
+	}
+	in.days = (uint32_t)days;
+	if (vx_stale_flags_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_flags; i++) {
+		const Vexil__V1__StaleFlag *f = out->flags[i];
+		cJSON *fj = cJSON_CreateObject(), *last = cJSON_CreateObject();
+		bool fok = fj != NULL;
+		put_str(fj, &fok, "key", f->key);
+		put_str(fj, &fok, "reason",
+		    f->reason == VEXIL__V1__STALE_REASON__STALE_ONE_VARIANT
+		        ? "one_variant"
+		        : "not_evaluated");
+		if (*f->variant)
+			put_str(fj, &fok, "variant", f->variant);
+		else if (fok)
+			fok = cJSON_AddNullToObject(fj, "variant") != NULL;
+		put_time(fj, &fok, "created_at", f->created_at);
+		for (size_t j = 0; last && j < f->n_envs; j++)
+			put_day(
+			    last, &fok, f->envs[j]->environment, f->envs[j]->last_day);
+		put_item(fj, &fok, "last_evaluated", last);
+		if (!vx_gw_json_append(arr, vx_gw_json_done(fj, fok))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	vx_gw_json_put_num(o, &ok, "days", out->days);
+	put_day(o, &ok, "since", out->from_day);
+	put_item(o, &ok, "flags", arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
 static void
 flag_list(vx_gw_req *r)
 {
@@ -637,6 +850,8 @@ flag_create(vx_gw_req *r)
 	f.n_variants = 2;
 	in.project = project;
 	in.flag = &f;
+	if (scheduled(r, "vexil.v1.FlagService/CreateFlag", &in.base))
+		return;
 	if (vx_create_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -691,6 +906,8 @@ flag_update(vx_gw_req *r)
 		in.key = f->key;
 		in.update = &upd;
 		in.update_mask = mask;
+		if (scheduled(r, "vexil.v1.FlagService/UpdateFlag", &in.base))
+			return;
 		if (vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 			fail_call(r, &st);
 			return;
@@ -735,6 +952,8 @@ flag_state(vx_gw_req *r)
 	in.key = f->key;
 	in.environment = (char *)env;
 	in.enabled = enabled;
+	if (scheduled(r, "vexil.v1.FlagService/SetFlagEnabled", &in.base))
+		return;
 	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -763,6 +982,8 @@ flag_delete(vx_gw_req *r)
 		return;
 	in.project = project;
 	in.key = f->key;
+	if (scheduled(r, "vexil.v1.FlagService/DeleteFlag", &in.base))
+		return;
 	if (vx_delete_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -851,6 +1072,8 @@ rule_create(vx_gw_req *r)
 	in.rule = &rl;
 	/* The environment's fallthrough becomes "off" in the same write. */
 	in.targeted_fallthrough = true;
+	if (scheduled(r, "vexil.v1.RuleService/CreateRule", &in.base))
+		return;
 	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -881,6 +1104,8 @@ rule_delete(vx_gw_req *r)
 	/* The environment's fallthrough is "on" again when its last rule goes,
 	 * in the same write. */
 	ref.targeted_fallthrough = true;
+	if (scheduled(r, "vexil.v1.RuleService/DeleteRule", &ref.base))
+		return;
 	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
 		if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
 		    strcmp(st.field, "rule_id") == 0)
@@ -911,6 +1136,12 @@ env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
 	return vx_gw_json_done(o, ok);
 }
 
+static cJSON *
+env_item(vx_gw_req *r, const void *e)
+{
+	return env_json(r, e);
+}
+
 static void
 env_list(vx_gw_req *r)
 {
@@ -918,8 +1149,6 @@ env_list(vx_gw_req *r)
 	Vexil__V1__ListEnvironmentsRequest in = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
 	Vexil__V1__EnvironmentList *out;
 	vx_status st;
-	cJSON *o, *arr;
-	bool ok;
 
 	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
 		return;
@@ -927,16 +1156,8 @@ env_list(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
-	o = cJSON_CreateObject();
-	ok = o != NULL;
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; arr && i < out->n_environments; i++)
-		if (!vx_gw_json_append(arr, env_json(r, out->environments[i]))) {
-			cJSON_Delete(arr);
-			arr = NULL;
-		}
-	put_item(o, &ok, "environments", arr);
-	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+	reply_items(r, "environments", (const void *const *)out->environments,
+	    out->n_environments, env_item);
 }
 
 static void
@@ -969,6 +1190,8 @@ env_create(vx_gw_req *r)
 	in.key = (char *)key;
 	in.name = (char *)(n == 1 && *name ? name : key);
 	in.description = (char *)(desc ? desc : "");
+	if (scheduled(r, "vexil.v1.EnvironmentService/CreateEnvironment", &in.base))
+		return;
 	if (vx_create_environment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -1007,6 +1230,8 @@ env_delete(vx_gw_req *r)
 	}
 	in.project = le.project;
 	in.key = (char *)key;
+	if (scheduled(r, "vexil.v1.EnvironmentService/DeleteEnvironment", &in.base))
+		return;
 	if (vx_delete_environment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
 		fail_call(r, &st);
 		return;
@@ -1444,24 +1669,27 @@ key_delete(vx_gw_req *r)
 /* ---- the dialect ---- */
 
 static const vx_gw_route routes[] = {
-	{"GET", "/v1/flags", flag_list},
-	{"POST", "/v1/flags", flag_create},
-	{"GET", "/v1/flags/{flag_id}", flag_get},
-	{"PUT", "/v1/flags/{flag_id}", flag_update},
-	{"DELETE", "/v1/flags/{flag_id}", flag_delete},
-	{"PATCH", "/v1/flags/{flag_id}/state", flag_state},
-	{"POST", "/v1/flags/{flag_id}/rules", rule_create},
-	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
-	{"GET", "/v1/environments", env_list},
-	{"POST", "/v1/environments", env_create},
-	{"DELETE", "/v1/environments/{environment_id}", env_delete},
-	{"GET", "/v1/sdk/config", sdk_config},
-	{"POST", "/v1/sdk/evaluate", sdk_evaluate},
-	{"POST", "/v1/analytics/exposure", exposure},
-	{"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
-	{"POST", "/v1/api-keys", key_create},
-	{"GET", "/v1/api-keys", key_list},
-	{"DELETE", "/v1/api-keys/{key_id}", key_delete},
+    {"GET", "/v1/flags", flag_list},
+    {"POST", "/v1/flags", flag_create},
+    {"GET", "/v1/flags/stale", flags_stale},
+    {"GET", "/v1/flags/{flag_id}", flag_get},
+    {"PUT", "/v1/flags/{flag_id}", flag_update},
+    {"DELETE", "/v1/flags/{flag_id}", flag_delete},
+    {"PATCH", "/v1/flags/{flag_id}/state", flag_state},
+    {"POST", "/v1/flags/{flag_id}/rules", rule_create},
+    {"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
+    {"GET", "/v1/environments", env_list},
+    {"POST", "/v1/environments", env_create},
+    {"DELETE", "/v1/environments/{environment_id}", env_delete},
+    {"GET", "/v1/sdk/config", sdk_config},
+    {"POST", "/v1/sdk/evaluate", sdk_evaluate},
+    {"POST", "/v1/analytics/exposure", exposure},
+    {"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
+    {"POST", "/v1/api-keys", key_create},
+    {"GET", "/v1/api-keys", key_list},
+    {"DELETE", "/v1/api-keys/{key_id}", key_delete},
+    {"GET", "/v1/schedules", schedule_list},
+    {"DELETE", "/v1/schedules/{schedule_id}", schedule_delete},
 };
 
 static const char *const prefixes[] = {"/v1", NULL};

@@ -70,6 +70,7 @@ struct vx_server {
 	atomic_uint_fast64_t refused;
 	struct worker *workers;
 	int nworkers;
+	vx_scheduler *sched;
 };
 
 int
@@ -256,6 +257,30 @@ if_revision(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *in)
 	return *(const uint64_t *)((const char *)in + fd->offset);
 }
 
+void
+vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
+{
+	c->reader->if_revision = if_revision(m->desc->input, in);
+	c->reader->stale_revision = 0;
+	m->service->invoke(m->service, m->index, in, take_output, c);
+	if (c->st.code == VEXIL__V1__CODE__OK && c->out == NULL)
+		vx_status_set(&c->st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
+		    "handler gave no reply");
+	c->reader->if_revision = 0;
+}
+
+const vx_wire_method *
+vx_server_method(vx_server *srv, const char *name)
+{
+	return vx_wire_registry_find(srv->registry, name);
+}
+
+vx_scheduler *
+vx_server_scheduler(vx_server *srv)
+{
+	return srv->sched;
+}
+
 /* Signing up and logging in are the calls made before one has a credential. */
 static bool
 is_public(const vx_wire_method *m)
@@ -365,12 +390,7 @@ serve(struct worker *w, nng_msg *msg)
 	}
 	if (!text_ok(&c, m->desc->input, &req->payload))
 		goto reply;
-	w->reader.if_revision = if_revision(m->desc->input, in);
-	w->reader.stale_revision = 0;
-	m->service->invoke(m->service, m->index, in, take_output, &c);
-	if (c.st.code == VEXIL__V1__CODE__OK && c.out == NULL)
-		vx_status_set(&c.st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
-		    "handler gave no reply");
+	vx_invoke(&c, m, in);
 reply:
 	if (vx_wire_reply(msg, &c.st, c.out) != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
@@ -592,6 +612,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_edge_service.base,
 	    &vx_segment_service.base,
 	    &vx_member_service.base,
+	    &vx_schedule_service.base,
+	    &vx_stale_service.base,
 	};
 	int rc;
 
@@ -635,6 +657,11 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	if ((rc = listen_on(srv, &srv->pub, nng_pub0_open, opts->pub_url, 1, "pub")) != 0)
 		goto fail;
 	srv->pub_open = true;
+	/* Writes whose time passed while vexild was down apply now, in order,
+	 * before anyone can call. */
+	if ((rc = vx_scheduler_start(&srv->sched, srv, srv->store, srv->cache,
+	         srv->records, opts->quiet)) != 0)
+		goto fail;
 	if ((rc = listen_on(srv, &srv->rep, nng_rep0_open, opts->rpc_url, 0, "rpc")) != 0)
 		goto fail;
 	srv->rep_open = true;
@@ -704,6 +731,7 @@ vx_server_stop(vx_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stopping, true);
+	vx_scheduler_stop(srv->sched);
 	/* Workers notice within one receive timeout; in-flight requests finish
 	 * and are answered first. */
 	for (int i = 0; i < srv->opts.workers && srv->workers; i++) {

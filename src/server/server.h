@@ -20,6 +20,7 @@
 #include "server/evalrec.h"
 #include "store/store.h"
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/schedule.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
@@ -47,6 +48,7 @@ typedef struct vx_server_opts {
 } vx_server_opts;
 
 typedef struct vx_server vx_server;
+typedef struct vx_scheduler vx_scheduler;
 
 /* Opens the store, bootstraps a fresh data dir, binds REP and PUB. */
 int vx_server_start(vx_server **out, const vx_server_opts *opts) VX_MUST_USE;
@@ -84,6 +86,30 @@ extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
 extern Vexil__V1__MemberService_Service vx_member_service;
 extern Vexil__V1__SegmentService_Service vx_segment_service;
+extern Vexil__V1__ScheduleService_Service vx_schedule_service;
+extern Vexil__V1__StaleService_Service vx_stale_service;
+
+/*
+ * Runs method m with input in as call c (whose reader is active): applies
+ * the input's if_revision to the call's writes and invokes the handler,
+ * which answers into c->st and c->out. The one way a request, or a
+ * scheduled write, reaches a handler.
+ */
+void vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in);
+/* A registered method by its full name, or NULL. */
+const vx_wire_method *vx_server_method(vx_server *srv, const char *name);
+vx_scheduler *vx_server_scheduler(vx_server *srv);
+
+/*
+ * The scheduler (schedule.c): a thread that applies due schedules, the
+ * overdue ones first, as ordinary writes. Start applies what is overdue
+ * before it returns. Wake tells it a schedule was made. Stop waits for a
+ * write in progress; NULL is fine.
+ */
+int vx_scheduler_start(vx_scheduler **out, vx_server *srv, vx_store *store,
+    vx_evalcache *cache, vx_evalrec *records, bool quiet) VX_MUST_USE;
+void vx_scheduler_wake(vx_scheduler *sch);
+void vx_scheduler_stop(vx_scheduler *sch);
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);

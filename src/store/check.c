@@ -386,6 +386,39 @@ each_segment(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	drop(g);
 }
 
+/* ---- schedules ---- */
+
+static void
+each_schedule(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
+{
+	Vexil__V1__Schedule *sc;
+	char what[64];
+	MDB_val x;
+
+	(void)arg;
+	if ((sc = decode(k, DB_SCHEDULES, &vexil__v1__schedule__descriptor, key, v)) ==
+	    NULL)
+		return;
+	snprintf(what, sizeof(what), "schedule %llu", (unsigned long long)sc->id);
+	if (key->mv_size != 8 || vx_be64_get(key->mv_data) != sc->id)
+		problem(k, "schedules: %s is stored under another id", what);
+	check_seq(k, VX_SEQ_SCHEDULE, sc->id, what);
+	if (!lookup_id(k, DB_PROJECTS, sc->project_id, &x))
+		problem(
+		    k, "schedules: %s belongs to a project that does not exist", what);
+	if (*sc->method == '\0' || sc->at <= 0 ||
+	    (sc->state != VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING &&
+	        sc->state != VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED) ||
+	    (sc->caller != VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_API_KEY &&
+	        sc->caller != VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_USER) ||
+	    sc->caller_id == 0)
+		problem(k, "schedules: %s lacks its method, time, state or caller", what);
+	else if (sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED &&
+	         (sc->error == NULL || sc->error->code == VEXIL__V1__CODE__OK))
+		problem(k, "schedules: %s failed but keeps no error", what);
+	drop(sc);
+}
+
 /*
  * Prerequisites are checked a project at a time: flags are keyed by project
  * first, so one walk meets each project's flags together, and each of its
@@ -859,7 +892,8 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 		rc = mdb_dbi_open(k.txn, vx_store_db_names[i], 0, &k.dbi[i]);
 		k.have[i] = rc == 0;
 		/* A data dir no vexild with segments has opened yet has none. */
-		if (rc != 0 && !(i == DB_SEGMENTS && rc == MDB_NOTFOUND))
+		if (rc != 0 &&
+		    !((i == DB_SEGMENTS || i == DB_SCHEDULES) && rc == MDB_NOTFOUND))
 			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
@@ -870,6 +904,7 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 	STEP("flags", DB_FLAGS, each_flag, NULL);
 	STEP("flag_ids", DB_FLAG_IDS, each_flag_id, NULL);
 	STEP("segments", DB_SEGMENTS, each_segment, NULL);
+	STEP("schedules", DB_SCHEDULES, each_schedule, NULL);
 	{
 		struct proj_flags pf = {0};
 		unsigned long before = k.problems;

@@ -30,7 +30,8 @@ enum vx_dbi_id {
 	DB_AUDIT,
 	DB_EVAL_COUNTS,
 	DB_EVAL_LOG,
-	DB_SEGMENTS, /* (project id, name) -> Segment */
+	DB_SEGMENTS,  /* (project id, name) -> Segment */
+	DB_SCHEDULES, /* schedule id -> Schedule */
 	DB_COUNT_
 };
 

@@ -37,6 +37,7 @@ const char *const vx_store_db_names[DB_COUNT_] = {
     "eval_counts",
     "eval_log",
     "segments",
+    "schedules",
 };
 
 const char *const vx_store_seq_names[VX_SEQ_COUNT_] = {
@@ -50,6 +51,7 @@ const char *const vx_store_seq_names[VX_SEQ_COUNT_] = {
     "seq.audit",
     "seq.evallog",
     "seq.segment",
+    "seq.schedule",
 };
 
 #define MAX_CHANGES 16
@@ -251,6 +253,9 @@ vx_store_reader_init(vx_store_reader *r, vx_store *s)
 	r->active = false;
 	r->if_revision = 0;
 	r->stale_revision = 0;
+	r->dry_run = false;
+	r->schedule_id = 0;
+	r->schedule_done = false;
 }
 
 void
@@ -354,10 +359,16 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 			break;
 		}
 		rc = fn(&w, arg);
+		if (rc == 0 && r != NULL && r->schedule_id != 0)
+			rc = vx_store_schedule_del(&w, r->schedule_id);
 		if (rc != 0) {
 			mdb_txn_abort(w.txn);
 			if (w.map_full && (rc = grow(s)) == 0)
 				continue;
+			break;
+		}
+		if (r != NULL && r->dry_run) {
+			mdb_txn_abort(w.txn);
 			break;
 		}
 		rc = mdb_txn_commit(w.txn);
@@ -372,6 +383,8 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 				w.change_ptrs[i] = &w.changes[i];
 			s->on_commit(s->on_commit_arg, w.change_ptrs, w.nchanges);
 		}
+		if (r != NULL && r->schedule_id != 0)
+			r->schedule_done = true;
 		break;
 	}
 	changes_clear(&w);
@@ -674,6 +687,7 @@ audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeK
 	a.revision = revision;
 	a.kind = kind;
 	a.target = (char *)(target ? target : "");
+	a.schedule_id = w->r != NULL ? w->r->schedule_id : 0;
 	vx_be64_put(key, project_id);
 	vx_be64_put(key + 8, a.seq);
 	return put_msg(w, DB_AUDIT, key, sizeof(key), &a.base);
@@ -890,6 +904,30 @@ del_flag_id(vx_wtxn *w, const MDB_val *k, const MDB_val *v)
 	return rc == VX_ENOTFOUND ? 0 : rc;
 }
 
+/* Drops a project's schedules (keyed by id: a scan, they are few). */
+static int
+del_schedules(vx_wtxn *w, uint64_t project_id)
+{
+	Vexil__V1__Schedule *sc;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_SCHEDULES], &cur)) != 0)
+		return mdb_err(w, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		sc = vexil__v1__schedule__unpack(NULL, v.mv_size, v.mv_data);
+		bool mine = sc != NULL && sc->project_id == project_id;
+		if (sc != NULL)
+			vexil__v1__schedule__free_unpacked(sc, NULL);
+		if (mine && (rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : mdb_err(w, rc, "schedules");
+}
+
 int
 vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
 {
@@ -901,7 +939,8 @@ vx_store_project_del(vx_wtxn *w, const Vexil__V1__Project *p)
 	    (rc = del_range(w, DB_ENVS, key, 8, NULL)) != 0 ||
 	    (rc = del_range(w, DB_SEGMENTS, key, 8, NULL)) != 0 ||
 	    (rc = del_range(w, DB_EVAL_COUNTS, key, 8, NULL)) != 0 ||
-	    (rc = del_range(w, DB_EVAL_LOG, key, 8, NULL)) != 0)
+	    (rc = del_range(w, DB_EVAL_LOG, key, 8, NULL)) != 0 ||
+	    (rc = del_schedules(w, p->id)) != 0)
 		return rc;
 	uint8_t nk[KEY_MAX];
 	size_t nlen;
@@ -1286,19 +1325,16 @@ vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, int kind,
 }
 
 int
-vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t from_day,
-    const char *env, const char *flag, ProtobufCAllocator *alloc,
-    Vexil__V1__EvalCount ***out, size_t *n)
+vx_store_evalcount_each(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t from_day,
+    int (*fn)(const Vexil__V1__EvalCount *c, void *arg), void *arg)
 {
 	uint8_t start[12];
+	char variant[KEY_MAX + 1];
 	MDB_cursor *cur;
 	MDB_val k, v;
-	Vexil__V1__EvalCount **arr = NULL, **bigger, *c;
-	size_t cnt = 0, cap = 0;
+	Vexil__V1__EvalCount c;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
 	vx_be64_put(start, project_id);
 	start[8] = (uint8_t)((uint32_t)from_day >> 24);
 	start[9] = (uint8_t)((uint32_t)from_day >> 16);
@@ -1324,52 +1360,83 @@ vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t 
 		if (var == NULL)
 			continue;
 		var++;
-		if ((*env && strcmp(env, e) != 0) || (*flag && strcmp(flag, f) != 0))
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((bigger = alloc_mem(alloc, cap * sizeof(*arr))) == NULL)
-				goto nomem;
-			if (cnt)
-				memcpy(bigger, arr, cnt * sizeof(*arr));
-			free_mem(alloc, arr);
-			arr = bigger;
-		}
 		size_t vlen = k.mv_size - (size_t)(var - kp);
-		size_t need = sizeof(*c) + strlen(e) + strlen(f) + vlen + 3;
-		if ((c = alloc_mem(alloc, need)) == NULL)
-			goto nomem;
-		vexil__v1__eval_count__init(c);
-		char *p = (char *)(c + 1);
-		c->day = (int32_t)(((uint32_t)ub[8] << 24) | ((uint32_t)ub[9] << 16) |
-		    ((uint32_t)ub[10] << 8) | ub[11]);
-		c->kind = ub[12] == VX_COUNT_EXPOSURE ? "exposure" : "evaluation";
-		c->environment = strcpy(p, e);
-		p += strlen(e) + 1;
-		c->flag_key = strcpy(p, f);
-		p += strlen(f) + 1;
-		memcpy(p, var, vlen);
-		p[vlen] = '\0';
-		c->variant = p;
-		c->count = vx_be64_get(v.mv_data);
-		arr[cnt++] = c;
+		memcpy(variant, var, vlen);
+		variant[vlen] = '\0';
+		vexil__v1__eval_count__init(&c);
+		c.day = (int32_t)(((uint32_t)ub[8] << 24) | ((uint32_t)ub[9] << 16) |
+		                  ((uint32_t)ub[10] << 8) | ub[11]);
+		c.kind = ub[12] == VX_COUNT_EXPOSURE ? "exposure" : "evaluation";
+		c.environment = (char *)e;
+		c.flag_key = (char *)f;
+		c.variant = variant;
+		c.count = vx_be64_get(v.mv_data);
+		if ((rc = fn(&c, arg)) != 0) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
 	}
 	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		rc = mdb_err(NULL, rc, "cursor");
-		goto fail;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : mdb_err(NULL, rc, "cursor");
+}
+
+struct count_list {
+	const char *env, *flag;
+	ProtobufCAllocator *alloc;
+	Vexil__V1__EvalCount **arr;
+	size_t cnt, cap;
+};
+
+static int
+count_collect(const Vexil__V1__EvalCount *in, void *arg)
+{
+	struct count_list *l = arg;
+	Vexil__V1__EvalCount **bigger, *c;
+
+	if ((*l->env && strcmp(l->env, in->environment) != 0) ||
+	    (*l->flag && strcmp(l->flag, in->flag_key) != 0))
+		return 0;
+	if (l->cnt == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		if ((bigger = alloc_mem(l->alloc, l->cap * sizeof(*bigger))) == NULL)
+			return VX_ENOMEM;
+		if (l->cnt)
+			memcpy(bigger, l->arr, l->cnt * sizeof(*bigger));
+		free_mem(l->alloc, l->arr);
+		l->arr = bigger;
 	}
-	*out = arr;
-	*n = cnt;
+	size_t a = strlen(in->environment) + 1, b = strlen(in->flag_key) + 1,
+	       v = strlen(in->variant) + 1;
+	if ((c = alloc_mem(l->alloc, sizeof(*c) + a + b + v)) == NULL)
+		return VX_ENOMEM;
+	*c = *in;
+	c->environment = memcpy((char *)(c + 1), in->environment, a);
+	c->flag_key = memcpy((char *)(c + 1) + a, in->flag_key, b);
+	c->variant = memcpy((char *)(c + 1) + a + b, in->variant, v);
+	l->arr[l->cnt++] = c;
 	return 0;
-nomem:
-	mdb_cursor_close(cur);
-	rc = VX_ENOMEM;
-fail:
-	for (size_t i = 0; i < cnt; i++)
-		free_mem(alloc, arr[i]);
-	free_mem(alloc, arr);
-	return rc;
+}
+
+int
+vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id, int32_t from_day,
+    const char *env, const char *flag, ProtobufCAllocator *alloc,
+    Vexil__V1__EvalCount ***out, size_t *n)
+{
+	struct count_list l = {env, flag, alloc, NULL, 0, 0};
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = vx_store_evalcount_each(txn, s, project_id, from_day, count_collect, &l);
+	if (rc != 0) {
+		for (size_t i = 0; i < l.cnt; i++)
+			free_mem(alloc, l.arr[i]);
+		free_mem(alloc, l.arr);
+		return rc;
+	}
+	*out = l.arr;
+	*n = l.cnt;
+	return 0;
 }
 
 int
@@ -1469,4 +1536,57 @@ vx_store_user_put(vx_wtxn *w, const Vexil__V1__User *u)
 	if ((rc = put_raw(w, DB_USER_EMAILS, u->email, strlen(u->email), key, 8)) != 0)
 		return rc;
 	return put_msg(w, DB_USERS, key, 8, &u->base);
+}
+
+/* ---- schedules ---- */
+
+int
+vx_store_schedule_get(MDB_txn *txn, vx_store *s, uint64_t id, ProtobufCAllocator *alloc,
+    Vexil__V1__Schedule **out)
+{
+	return key_get(txn, s, DB_SCHEDULES, &vexil__v1__schedule__descriptor, id, alloc,
+	    (void **)out);
+}
+
+int
+vx_store_schedule_put(vx_wtxn *w, const Vexil__V1__Schedule *sc)
+{
+	uint8_t key[8];
+	vx_be64_put(key, sc->id);
+	return put_msg(w, DB_SCHEDULES, key, sizeof(key), &sc->base);
+}
+
+int
+vx_store_schedule_del(vx_wtxn *w, uint64_t id)
+{
+	uint8_t key[8];
+	vx_be64_put(key, id);
+	return del_key(w, DB_SCHEDULES, key, sizeof(key));
+}
+
+int
+vx_store_schedule_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Schedule ***out, size_t *n)
+{
+	Vexil__V1__Schedule **all;
+	size_t m = 0;
+	int rc;
+
+	/* Schedules are few (changes waiting for their time), so one project's
+	 * are a filtered scan rather than a second index to keep in step. */
+	rc = list_range(txn, s, DB_SCHEDULES, NULL, 0, false, 0,
+	    &vexil__v1__schedule__descriptor, alloc, (void ***)&all, n);
+	if (rc != 0 || project_id == 0) {
+		*out = all;
+		return rc;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		if (all[i]->project_id == project_id)
+			all[m++] = all[i];
+		else
+			protobuf_c_message_free_unpacked(&all[i]->base, alloc);
+	}
+	*n = m;
+	*out = all;
+	return 0;
 }

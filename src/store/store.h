@@ -32,6 +32,7 @@
 
 #include "common/common.h"
 #include "vexil/v1/model.pb-c.h"
+#include "vexil/v1/schedule.pb-c.h"
 
 typedef struct vx_store vx_store;
 
@@ -47,6 +48,7 @@ enum vx_seq {
 	VX_SEQ_AUDIT,
 	VX_SEQ_EVALLOG,
 	VX_SEQ_SEGMENT,
+	VX_SEQ_SCHEDULE,
 	VX_SEQ_COUNT_
 };
 
@@ -104,6 +106,19 @@ typedef struct vx_store_reader {
 	 */
 	uint64_t if_revision;
 	uint64_t stale_revision;
+	/*
+	 * Scheduled writes (server/schedule.c). dry_run: a write passed this
+	 * reader runs its body and is then aborted, reporting success without
+	 * committing or notifying anyone (how a schedule is checked when it is
+	 * made). schedule_id: the write is schedule schedule_id's; it removes
+	 * the schedule in the same transaction (failing VX_ENOTFOUND when the
+	 * schedule is gone: cancelled meanwhile), its audit entries carry the
+	 * id, and schedule_done is set once it has committed. Set by whoever
+	 * serves the request; false and 0 after init.
+	 */
+	bool dry_run;
+	uint64_t schedule_id;
+	bool schedule_done;
 } vx_store_reader;
 
 /* Prepares a reader; takes no transaction yet. */
@@ -262,6 +277,16 @@ int vx_store_sdkkey_put(vx_wtxn *w, const Vexil__V1__SdkKey *k) VX_MUST_USE;
 int vx_store_sdkkey_list(MDB_txn *txn, vx_store *s, ProtobufCAllocator *alloc,
     Vexil__V1__SdkKey ***out, size_t *n) VX_MUST_USE;
 
+/* ---- schedules: keyed by id, listed in id order ---- */
+int vx_store_schedule_get(MDB_txn *txn, vx_store *s, uint64_t id,
+    ProtobufCAllocator *alloc, Vexil__V1__Schedule **out) VX_MUST_USE;
+/* Inserts or replaces. */
+int vx_store_schedule_put(vx_wtxn *w, const Vexil__V1__Schedule *sc) VX_MUST_USE;
+int vx_store_schedule_del(vx_wtxn *w, uint64_t id) VX_MUST_USE;
+/* Every schedule of every project (project_id 0), or of one. */
+int vx_store_schedule_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    ProtobufCAllocator *alloc, Vexil__V1__Schedule ***out, size_t *n) VX_MUST_USE;
+
 /* ---- evaluation records (written in batches, never one per evaluation) ---- */
 enum vx_count_kind { VX_COUNT_EVALUATION, VX_COUNT_EXPOSURE };
 
@@ -273,6 +298,12 @@ int vx_store_evalcount_add(vx_wtxn *w, uint64_t project_id, int32_t day, int kin
 int vx_store_evalcount_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     int32_t from_day, const char *env, const char *flag, ProtobufCAllocator *alloc,
     Vexil__V1__EvalCount ***out, size_t *n) VX_MUST_USE;
+/* Calls fn with each count of a project from from_day on, in (day, kind,
+ * env, flag, variant) order; the count's strings last only for the call.
+ * Stops at fn's first non-zero return, which it returns. */
+int vx_store_evalcount_each(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    int32_t from_day, int (*fn)(const Vexil__V1__EvalCount *c, void *arg),
+    void *arg) VX_MUST_USE;
 /* Appends to a project's recent log. */
 int vx_store_evallog_append(vx_wtxn *w, const Vexil__V1__EvalRecord *r) VX_MUST_USE;
 /* Drops all but the newest `keep` records of a project's log. */

@@ -1392,3 +1392,129 @@ Test(platform, a_flag_shows_its_prerequisites_and_its_rules_segments)
 	    "staff");
 	vx_http_res_free(&r);
 }
+
+/* ---- extensions: scheduled writes (?at=) and stale flags ---- */
+
+/* The flag's state in env, read through the API. */
+static bool
+state_now(const char *id, const char *env)
+{
+	vx_http_res r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	bool on;
+
+	expect_status(&r, 200);
+	on = state_of(&r, env);
+	vx_http_res_free(&r);
+	return on;
+}
+
+Test(platform, a_write_with_at_is_scheduled_and_made_at_that_time)
+{
+	char id[32], at[VX_TIME_LEN], sid[32];
+	vx_http_res r;
+	const cJSON *l;
+
+	new_flag("{\"key\":\"later\"}", id);
+	vx_format_time_ms(at, vx_now_ms() + 1500);
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=%s", id, at), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	expect_status(&r, 202);
+	snprintf(sid, sizeof(sid), "%s", jstr(&r, "id"));
+	cr_assert_eq(strncmp(sid, "schedule-", 9), 0, "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "state"), "pending");
+	cr_assert_str_eq(jstr(&r, "operation"), "SetFlagEnabled");
+	cr_assert_str_eq(jstr(&r, "target"), "later");
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/schedules", k_read, NULL);
+	expect_status(&r, 200);
+	l = jget(r.json, "schedules");
+	cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", r.body);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(l, 0), "id")->valuestring, sid);
+	vx_http_res_free(&r);
+
+	for (int i = 0; i < 600 && !state_now(id, "staging"); i++)
+		usleep(50000);
+	cr_assert(state_now(id, "staging"), "the scheduled write was never made");
+	r = req("GET", "/v1/schedules", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "schedules")), 0, "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, scheduled_writes_are_checked_when_made_and_can_be_cancelled)
+{
+	char id[32], at[VX_TIME_LEN], sid[32];
+	vx_http_res r;
+
+	new_flag("{\"key\":\"checked\"}", id);
+	vx_format_time_ms(at, vx_now_ms() + 3600 * 1000);
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=tomorrow", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	expect_error(&r, 400, "invalid_request", "at");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=2020-01-01T00:00:00Z", id),
+	    k_write, "{\"environment\":\"staging\",\"enabled\":true}");
+	expect_error(&r, 400, "invalid_request", "at");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=%s", id, at), k_write,
+	    "{\"environment\":\"moon\",\"enabled\":true}");
+	cr_assert(r.status == 404 || r.status == 400, "%s", r.body);
+	expect_error(&r, r.status, NULL, "environment");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=%s", id, at), k_read,
+	    "{\"environment\":\"staging\",\"enabled\":true}");
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("DELETE", vx_fmt("/v1/environments/env-1?at=%s", at), k_write, NULL);
+	cr_assert(r.status == 403 || r.status == 404, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/schedules", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "schedules")), 0, "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("DELETE", vx_fmt("/v1/flags/%s?at=%s", id, at), k_write, NULL);
+	expect_status(&r, 202);
+	snprintf(sid, sizeof(sid), "%s", jstr(&r, "id"));
+	cr_assert_str_eq(jstr(&r, "operation"), "DeleteFlag");
+	vx_http_res_free(&r);
+	r = req("DELETE", vx_fmt("/v1/schedules/%s", sid), k_other, NULL);
+	expect_error(&r, 404, "not_found", "schedule_id");
+	r = req("DELETE", vx_fmt("/v1/schedules/%s", sid), k_read, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	ok_free(req("DELETE", vx_fmt("/v1/schedules/%s", sid), k_write, NULL), 204);
+	r = req("DELETE", vx_fmt("/v1/schedules/%s", sid), k_write, NULL);
+	expect_error(&r, 404, "not_found", "schedule_id");
+	ok_free(req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL), 200);
+}
+
+Test(platform, stale_flags_report)
+{
+	char used[32], unused[32];
+	const cJSON *flags, *f;
+	vx_http_res r;
+	bool saw_used = false, saw_unused = false;
+
+	new_flag("{\"key\":\"used\",\"state\":{\"production\":true}}", used);
+	new_flag("{\"key\":\"unused\"}", unused);
+	r = req("GET", "/v1/flags/stale?days=7", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "days"), 7);
+	cr_assert_eq(strlen(jstr(&r, "since")), 10, "%s", r.body);
+	flags = jget(r.json, "flags");
+	cJSON_ArrayForEach(f, flags)
+	{
+		const char *k = jget(f, "key")->valuestring;
+		cr_assert_str_eq(
+		    jget(f, "reason")->valuestring, "not_evaluated", "%s", r.body);
+		cr_assert(cJSON_IsNull(jget(jget(f, "last_evaluated"), "production")),
+		    "%s", r.body);
+		saw_used |= strcmp(k, "used") == 0;
+		saw_unused |= strcmp(k, "unused") == 0;
+	}
+	cr_assert(saw_used && saw_unused, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags/stale?days=0", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "days");
+	r = req("GET", "/v1/flags/stale", k_other, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 0, "%s", r.body);
+	vx_http_res_free(&r);
+}

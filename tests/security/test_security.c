@@ -274,7 +274,7 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
-static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64];
+static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64];
 static char tb_id[64];
 
 static const char tg_name[] = "amark-toggle";
@@ -470,6 +470,14 @@ setup(void)
 	make("POST", "/v1/api-keys", bearer,
 	    fmt("{\"name\":\"amark-victim\",\"role\":\"read\",\"project_id\":\"%s\"}", pa_ref),
 	    "id", pf_key, sizeof(pf_key));
+	{
+		/* A write scheduled an hour ahead (the ?at= extension). */
+		char at[VX_TIME_LEN];
+		vx_format_time_ms(at, vx_now_ms() + 3600 * 1000);
+		make("PATCH", fmt("/v1/flags/%s/state?at=%s", pf_flag, at), bearer,
+		    "{\"environment\":\"production\",\"enabled\":true}", "id", pf_sched,
+		    sizeof(pf_sched));
+	}
 
 	/* table and toggles: records of the default project. */
 	snprintf(bearer, sizeof(bearer), "Authorization: ApiKey %s", kD_admin);
@@ -528,90 +536,95 @@ struct route_case {
  * case uses, so each positive control can succeed once.
  */
 static const struct route_case cases[] = {
-	/* flag-service */
-	{"GET", "/health", S_PUBLIC, false, NULL},
-	{"POST", "/auth/register", S_LOGIN, false,
-	    "{\"email\":\"new@example.com\",\"password\":\"another-pw-1\"}"},
-	{"POST", "/auth/login", S_LOGIN, false,
-	    "{\"email\":\"amark@example.com\",\"password\":\"amark-password-1\"}"},
-	{"GET", "/api/me", S_JWT, false, NULL},
-	{"POST", "/api/projects", S_JWT, true, "{\"name\":\"sec-new-project\"}"},
-	{"GET", "/api/projects", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}", S_JWT, false, NULL},
-	{"PUT", "/api/projects/{project_id}", S_JWT, true, "{\"description\":\"changed\"}"},
-	{"DELETE", "/api/projects/{project_id}", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/regenerate-key", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags", S_JWT, true,
-	    "{\"name\":\"sec new\",\"key\":\"sec_new_flag\"}"},
-	{"GET", "/api/projects/{project_id}/flags", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, false, NULL},
-	{"PUT", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true,
-	    "{\"description\":\"changed\"}"},
-	{"DELETE", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags/{flag_id}/toggle", S_JWT, true, NULL},
-	{"POST", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, true,
-	    "{\"rule_type\":\"user_id\",\"rule_value\":\"u1\",\"priority\":2}"},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, false, NULL},
-	{"GET", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, false,
-	    NULL},
-	{"PUT", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
-	    "{\"priority\":3}"},
-	{"DELETE", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
-	    NULL},
-	{"POST", "/sdk/v1/evaluate", S_SDK, false, "{\"user_id\":\"u1\"}"},
-	/* platform v1 */
-	{"GET", "/v1/flags", S_APIKEY, false, NULL},
-	{"POST", "/v1/flags", S_APIKEY, true, "{\"key\":\"sec-new-flag\"}"},
-	{"GET", "/v1/flags/{flag_id}", S_APIKEY, false, NULL},
-	{"PUT", "/v1/flags/{flag_id}", S_APIKEY, true, "{\"description\":\"changed\"}"},
-	{"DELETE", "/v1/flags/{flag_id}", S_APIKEY, true, NULL},
-	{"PATCH", "/v1/flags/{flag_id}/state", S_APIKEY, true,
-	    "{\"environment\":\"staging\",\"enabled\":true}"},
-	{"POST", "/v1/flags/{flag_id}/rules", S_APIKEY, true,
-	    "{\"type\":\"user\",\"attribute\":\"country\",\"operator\":\"equals\","
-	    "\"values\":[\"DE\"],\"environment\":\"production\"}"},
-	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, NULL},
-	{"GET", "/v1/environments", S_APIKEY, false, NULL},
-	{"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
-	{"DELETE", "/v1/environments/{environment_id}", S_APIKEY, true, NULL},
-	{"GET", "/v1/sdk/config", S_APIKEY, false, NULL},
-	{"POST", "/v1/sdk/evaluate", S_APIKEY, false,
-	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"},
-	/* Exposure is evaluation telemetry, as an SDK sends it: not a write. */
-	{"POST", "/v1/analytics/exposure", S_APIKEY, false,
-	    "{\"flag_key\":\"amark-pflag\",\"environment\":\"production\",\"user_id\":\"u1\","
-	    "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web\"}"},
-	{"GET", "/v1/analytics/flags/{flag_id}/stats", S_APIKEY, false, NULL},
-	{"POST", "/v1/api-keys", S_APIKEY, true,
-	    "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
-	{"GET", "/v1/api-keys", S_APIKEY, false, NULL},
-	{"DELETE", "/v1/api-keys/{key_id}", S_APIKEY, true, NULL},
-	/* feature-flag table */
-	{"POST", "/api/feature-flags", S_FA, true,
-	    "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_by\":1}"},
-	{"GET", "/api/feature-flags", S_FA, false, NULL},
-	{"GET", "/api/feature-flags/{feature_flag_id}", S_FA, false, NULL},
-	{"PUT", "/api/feature-flags/{feature_flag_id}", S_FA, true,
-	    "{\"name_flag\":\"amark_table\",\"strategy\":\"changed\",\"status\":\"beta\","
-	    "\"updated_by\":1}"},
-	{"DELETE", "/api/feature-flags/{feature_flag_id}", S_FA, true, NULL},
-	/* toggles */
-	{"POST", "/feature-toggles", S_FA, true,
-	    "{\"name\":\"sec-new\",\"description\":\"d\",\"owner\":\"o\",\"metadata\":{}}"},
-	{"GET", "/feature-toggles", S_FA, false, NULL},
-	{"GET", "/feature-toggles/{toggle_name}", S_FA, false, NULL},
-	{"PUT", "/feature-toggles/{toggle_name}", S_FA, true,
-	    "{\"environment\":\"staging\",\"is_active\":true}"},
-	/* OFREP */
-	{"POST", "/ofrep/v1/evaluate/flags", S_OFREP, false, "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
-	{"POST", "/ofrep/v1/evaluate/flags/{key}", S_OFREP, false,
-	    "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
-	{"GET", "/ofrep/v1/events", S_STREAM, false, NULL},
-	/* docs */
-	{"GET", "/openapi.json", S_PUBLIC, false, NULL},
-	{"GET", "/docs", S_PUBLIC, false, NULL},
-	{"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
-	{"GET", "/redoc", S_PUBLIC, false, NULL},
+    /* flag-service */
+    {"GET", "/health", S_PUBLIC, false, NULL},
+    {"POST", "/auth/register", S_LOGIN, false,
+        "{\"email\":\"new@example.com\",\"password\":\"another-pw-1\"}"},
+    {"POST", "/auth/login", S_LOGIN, false,
+        "{\"email\":\"amark@example.com\",\"password\":\"amark-password-1\"}"},
+    {"GET", "/api/me", S_JWT, false, NULL},
+    {"POST", "/api/projects", S_JWT, true, "{\"name\":\"sec-new-project\"}"},
+    {"GET", "/api/projects", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}", S_JWT, false, NULL},
+    {"PUT", "/api/projects/{project_id}", S_JWT, true, "{\"description\":\"changed\"}"},
+    {"DELETE", "/api/projects/{project_id}", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/regenerate-key", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags", S_JWT, true,
+        "{\"name\":\"sec new\",\"key\":\"sec_new_flag\"}"},
+    {"GET", "/api/projects/{project_id}/flags", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, false, NULL},
+    {"PUT", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true,
+        "{\"description\":\"changed\"}"},
+    {"DELETE", "/api/projects/{project_id}/flags/{flag_id}", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags/{flag_id}/toggle", S_JWT, true, NULL},
+    {"POST", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, true,
+        "{\"rule_type\":\"user_id\",\"rule_value\":\"u1\",\"priority\":2}"},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}/rules", S_JWT, false, NULL},
+    {"GET", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, false,
+        NULL},
+    {"PUT", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
+        "{\"priority\":3}"},
+    {"DELETE", "/api/projects/{project_id}/flags/{flag_id}/rules/{rule_id}", S_JWT, true,
+        NULL},
+    {"POST", "/sdk/v1/evaluate", S_SDK, false, "{\"user_id\":\"u1\"}"},
+    /* platform v1 */
+    {"GET", "/v1/flags", S_APIKEY, false, NULL},
+    {"POST", "/v1/flags", S_APIKEY, true, "{\"key\":\"sec-new-flag\"}"},
+    {"GET", "/v1/flags/{flag_id}", S_APIKEY, false, NULL},
+    {"PUT", "/v1/flags/{flag_id}", S_APIKEY, true, "{\"description\":\"changed\"}"},
+    {"DELETE", "/v1/flags/{flag_id}", S_APIKEY, true, NULL},
+    {"PATCH", "/v1/flags/{flag_id}/state", S_APIKEY, true,
+        "{\"environment\":\"staging\",\"enabled\":true}"},
+    {"POST", "/v1/flags/{flag_id}/rules", S_APIKEY, true,
+        "{\"type\":\"user\",\"attribute\":\"country\",\"operator\":\"equals\","
+        "\"values\":[\"DE\"],\"environment\":\"production\"}"},
+    {"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, NULL},
+    {"GET", "/v1/environments", S_APIKEY, false, NULL},
+    {"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
+    {"DELETE", "/v1/environments/{environment_id}", S_APIKEY, true, NULL},
+    {"GET", "/v1/sdk/config", S_APIKEY, false, NULL},
+    {"POST", "/v1/sdk/evaluate", S_APIKEY, false,
+        "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"},
+    /* Exposure is evaluation telemetry, as an SDK sends it: not a write. */
+    {"POST", "/v1/analytics/exposure", S_APIKEY, false,
+        "{\"flag_key\":\"amark-pflag\",\"environment\":\"production\",\"user_id\":\"u1\","
+        "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web\"}"},
+    {"GET", "/v1/analytics/flags/{flag_id}/stats", S_APIKEY, false, NULL},
+    {"POST", "/v1/api-keys", S_APIKEY, true,
+        "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
+    {"GET", "/v1/api-keys", S_APIKEY, false, NULL},
+    {"DELETE", "/v1/api-keys/{key_id}", S_APIKEY, true, NULL},
+    {"GET", "/v1/flags/stale", S_APIKEY, false, NULL},
+    {"GET", "/v1/schedules", S_APIKEY, false, NULL},
+    {"DELETE", "/v1/schedules/{schedule_id}", S_APIKEY, true, NULL},
+    /* feature-flag table */
+    {"POST", "/api/feature-flags", S_FA, true,
+        "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_"
+        "by\":1}"},
+    {"GET", "/api/feature-flags", S_FA, false, NULL},
+    {"GET", "/api/feature-flags/{feature_flag_id}", S_FA, false, NULL},
+    {"PUT", "/api/feature-flags/{feature_flag_id}", S_FA, true,
+        "{\"name_flag\":\"amark_table\",\"strategy\":\"changed\",\"status\":\"beta\","
+        "\"updated_by\":1}"},
+    {"DELETE", "/api/feature-flags/{feature_flag_id}", S_FA, true, NULL},
+    /* toggles */
+    {"POST", "/feature-toggles", S_FA, true,
+        "{\"name\":\"sec-new\",\"description\":\"d\",\"owner\":\"o\",\"metadata\":{}}"},
+    {"GET", "/feature-toggles", S_FA, false, NULL},
+    {"GET", "/feature-toggles/{toggle_name}", S_FA, false, NULL},
+    {"PUT", "/feature-toggles/{toggle_name}", S_FA, true,
+        "{\"environment\":\"staging\",\"is_active\":true}"},
+    /* OFREP */
+    {"POST", "/ofrep/v1/evaluate/flags", S_OFREP, false,
+        "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
+    {"POST", "/ofrep/v1/evaluate/flags/{key}", S_OFREP, false,
+        "{\"context\":{\"targetingKey\":\"u1\",\"environment\":\"production\"}}"},
+    {"GET", "/ofrep/v1/events", S_STREAM, false, NULL},
+    /* docs */
+    {"GET", "/openapi.json", S_PUBLIC, false, NULL},
+    {"GET", "/docs", S_PUBLIC, false, NULL},
+    {"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
+    {"GET", "/redoc", S_PUBLIC, false, NULL},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -640,6 +653,8 @@ param(const char *pattern, const char *name)
 		return pf_env;
 	if (strcmp(name, "key_id") == 0)
 		return pf_key;
+	if (strcmp(name, "schedule_id") == 0)
+		return pf_sched;
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)
@@ -979,6 +994,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__segment_service__descriptor,
     &vexil__v1__member_service__descriptor,
     &vexil__v1__edge_service__descriptor,
+    &vexil__v1__schedule_service__descriptor,
+    &vexil__v1__stale_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1057,6 +1074,10 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.MemberService/ListMembers", R_PROJECT, READ, false, 0},
     {"vexil.v1.MemberService/SetMemberRole", R_PROJECT, ADMIN, false, 0},
     {"vexil.v1.MemberService/RemoveMember", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.ScheduleService/CreateSchedule", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ScheduleService/ListSchedules", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ScheduleService/CancelSchedule", R_PROJECT, WRITE, false, 1},
+    {"vexil.v1.StaleService/StaleFlags", R_PROJECT, READ, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1070,7 +1091,7 @@ rpc_case_for(const char *name)
 }
 
 /* Ids the generic filler puts into inputs. */
-static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id;
+static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id, rpc_schedule_id;
 static char backup_dir[300];
 
 /* Allocations of one filled input, freed together. */
@@ -1091,6 +1112,24 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 	bool env_msg = strstr(d->name, "Environment") != NULL;
 	bool creates = strstr(method, "/Create") != NULL;
 
+	/* A schedule of a write to A's flag, an hour ahead. */
+	if (strcmp(d->short_name, "CreateScheduleRequest") == 0) {
+		Vexil__V1__CreateScheduleRequest *cs = (void *)m;
+		Vexil__V1__SetFlagEnabledRequest w =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		w.project = "amarkpa";
+		w.key = "amark-pflag";
+		w.environment = "production";
+		w.enabled = true;
+		cr_assert_lt(fm->n, 32);
+		cs->payload.len = protobuf_c_message_get_packed_size(&w.base);
+		cr_assert_not_null(cs->payload.data = malloc(cs->payload.len + 1));
+		fm->p[fm->n++] = cs->payload.data;
+		protobuf_c_message_pack(&w.base, cs->payload.data);
+		cs->method = "vexil.v1.FlagService/SetFlagEnabled";
+		cs->at = vx_now_ms() + 3600 * 1000;
+		return;
+	}
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		void *at = (char *)m + f->offset;
@@ -1149,6 +1188,9 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				*(uint64_t *)at = rpc_key_id;
 			else if (strcmp(n, "id") == 0 && top && strstr(method, "RevokeSdkKey"))
 				*(uint64_t *)at = rpc_sdk_id;
+			else if (strcmp(n, "id") == 0 && top &&
+			         strstr(method, "CancelSchedule"))
+				*(uint64_t *)at = rpc_schedule_id;
 			break;
 		case PROTOBUF_C_TYPE_UINT32:
 			if (strcmp(n, "want") == 0) /* LeaseTokens */
@@ -1373,6 +1415,21 @@ Test(security, every_rpc_method_of_every_service)
 		cr_assert(
 		    vx_create_segment(h.admin, &sg, &gout, &gst) == 0, "%s", gst.message);
 		vx_free(gout);
+	}
+	{
+		/* A's schedule, for CancelSchedule to cancel. */
+		Vexil__V1__CreateScheduleRequest cs =
+		    VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+		Vexil__V1__Schedule *sout;
+		struct fillmem sfm = {0};
+		vx_status sst;
+		fill_msg(&cs.base, "vexil.v1.ScheduleService/CreateSchedule", true, &sfm);
+		cr_assert(vx_create_schedule(h.admin, &cs, &sout, &sst) == 0, "%s",
+		    sst.message);
+		rpc_schedule_id = sout->id;
+		vx_free(sout);
+		for (int i = 0; i < sfm.n; i++)
+			free(sfm.p[i]);
 	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);

@@ -24,21 +24,8 @@
 VX_SERVER_SUITE(ops, 300);
 
 /* Runs vexilctl against h with the admin key; returns its exit status. */
-static int VX_PRINTF(1, 2)
-ctl(const char *fmt, ...)
-{
-	char args[1024], cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s --rpc %s --key %s %s >/dev/null 2>&1", VX_VEXILCTL_PATH,
-	    h.rpc, h.key, args);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static char ctl_out[8192];
+#define ctl(...) vx_harness_ctl(&h, ctl_out, sizeof(ctl_out), __VA_ARGS__)
 
 /* Runs `vexild --check` on dir; returns its exit status, output in out. */
 static int

@@ -2966,7 +2966,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_notice__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[8] =
+static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[9] =
 {
   {
     "seq",
@@ -3064,6 +3064,18 @@ static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "schedule_id",
+    120,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AuditEntry, schedule_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   2,   /* field[2] = actor */
@@ -3071,14 +3083,16 @@ static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   3,   /* field[3] = method */
   4,   /* field[4] = project_id */
   5,   /* field[5] = revision */
+  8,   /* field[8] = schedule_id */
   0,   /* field[0] = seq */
   7,   /* field[7] = target */
   1,   /* field[1] = time */
 };
-static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 120, 8 },
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
 {
@@ -3088,10 +3102,10 @@ const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
   "Vexil__V1__AuditEntry",
   "vexil.v1",
   sizeof(Vexil__V1__AuditEntry),
-  8,
+  9,
   vexil__v1__audit_entry__field_descriptors,
   vexil__v1__audit_entry__field_indices_by_name,
-  1,  vexil__v1__audit_entry__number_ranges,
+  2,  vexil__v1__audit_entry__number_ranges,
   (ProtobufCMessageInit) vexil__v1__audit_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3378,7 +3392,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[21] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3399,11 +3413,13 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[19
   { "SEGMENT_CREATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED", 32 },
   { "SEGMENT_UPDATED", "VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED", 33 },
   { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
+  { "SCHEDULE_CREATED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED", 120 },
+  { "SCHEDULE_CANCELLED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED", 121 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{32, 16},{0, 19}
+{0, 0},{32, 16},{120, 19},{0, 21}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[19] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[21] =
 {
   { "CHANGE_KIND_UNSPECIFIED", 0 },
   { "ENVIRONMENT_CREATED", 4 },
@@ -3421,6 +3437,8 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
   { "RULE_UPDATED", 12 },
+  { "SCHEDULE_CANCELLED", 20 },
+  { "SCHEDULE_CREATED", 19 },
   { "SEGMENT_CREATED", 16 },
   { "SEGMENT_DELETED", 18 },
   { "SEGMENT_UPDATED", 17 },
@@ -3432,11 +3450,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  19,
+  21,
   vexil__v1__change_kind__enum_values_by_number,
-  19,
+  21,
   vexil__v1__change_kind__enum_values_by_name,
-  2,
+  3,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

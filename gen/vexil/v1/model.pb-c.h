@@ -73,7 +73,13 @@ typedef enum _Vexil__V1__ChangeKind {
   VEXIL__V1__CHANGE_KIND__KEY_REVOKED = 15,
   VEXIL__V1__CHANGE_KIND__SEGMENT_CREATED = 32,
   VEXIL__V1__CHANGE_KIND__SEGMENT_UPDATED = 33,
-  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34
+  VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED = 34,
+  /*
+   * Audit only (no revision): a write scheduled or a schedule cancelled
+   * (proto/vexil/v1/schedule.proto); target is "schedule:<id>".
+   */
+  VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED = 120,
+  VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED = 121
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 
@@ -523,10 +529,15 @@ struct  Vexil__V1__AuditEntry
   uint64_t revision;
   Vexil__V1__ChangeKind kind;
   char *target;
+  /*
+   * A write applied by vexild at its scheduled time: the schedule's id
+   * (the actor is who scheduled it).
+   */
+  uint64_t schedule_id;
 };
 #define VEXIL__V1__AUDIT_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__audit_entry__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
 
 
 /*

@@ -42,6 +42,86 @@ vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1
 }
 
 int
+vx_create_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__schedule_service__descriptor, o, st);
+	vexil__v1__schedule_service__create_schedule(&stub.base, in,
+	    (Vexil__V1__Schedule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Schedule *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_create_schedule(vx_client *c, const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out,
+    vx_status *st)
+{
+	return vx_create_schedule_as(c, NULL, in, out, st);
+}
+
+int
+vx_list_schedules_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__schedule_service__descriptor, o, st);
+	vexil__v1__schedule_service__list_schedules(&stub.base, in,
+	    (Vexil__V1__ScheduleList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ScheduleList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_schedules(vx_client *c, const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out,
+    vx_status *st)
+{
+	return vx_list_schedules_as(c, NULL, in, out, st);
+}
+
+int
+vx_cancel_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__schedule_service__descriptor, o, st);
+	vexil__v1__schedule_service__cancel_schedule(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_cancel_schedule(vx_client *c, const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_cancel_schedule_as(c, NULL, in, out, st);
+}
+
+int
+vx_stale_flags_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__stale_service__descriptor, o, st);
+	vexil__v1__stale_service__stale_flags(&stub.base, in,
+	    (Vexil__V1__StaleFlagsReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__StaleFlagsReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_stale_flags(vx_client *c, const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out,
+    vx_status *st)
+{
+	return vx_stale_flags_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
 {

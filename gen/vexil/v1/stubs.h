@@ -3,6 +3,7 @@
 #define VX_STUBS_H
 
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/schedule.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
 #include "wire/wire.h"
@@ -28,6 +29,26 @@ int vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_create_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_create_schedule(vx_client *c, const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_list_schedules_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_schedules(vx_client *c, const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_cancel_schedule_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_cancel_schedule(vx_client *c, const Vexil__V1__CancelScheduleRequest *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_stale_flags_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_stale_flags(vx_client *c, const Vexil__V1__StaleFlagsRequest *in, Vexil__V1__StaleFlagsReply **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_create_project_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateProjectRequest *in, Vexil__V1__Project **out, vx_status *st)
