@@ -996,6 +996,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__edge_service__descriptor,
     &vexil__v1__schedule_service__descriptor,
     &vexil__v1__stale_service__descriptor,
+    &vexil__v1__change_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1078,6 +1079,12 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.ScheduleService/ListSchedules", R_PROJECT, READ, false, 0},
     {"vexil.v1.ScheduleService/CancelSchedule", R_PROJECT, WRITE, false, 1},
     {"vexil.v1.StaleService/StaleFlags", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/ListChanges", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/GetChange", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/CommentChange", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/ApproveChange", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ChangeService/RejectChange", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ChangeService/WithdrawChange", R_PROJECT, READ, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1092,6 +1099,9 @@ rpc_case_for(const char *name)
 
 /* Ids the generic filler puts into inputs. */
 static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id, rpc_schedule_id;
+/* A's change requests, by a write key: approved, rejected, withdrawn. */
+static uint64_t rpc_change_ids[3];
+static char kA_write[128];
 static char backup_dir[300];
 
 /* Allocations of one filled input, freed together. */
@@ -1176,6 +1186,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				v = strstr(method, "/Register") ? "rpc-new-password" : passwordA;
 			else if (strcmp(n, "path") == 0)
 				v = backup_dir;
+			else if (strcmp(n, "text") == 0) /* CommentChange */
+				v = "looks right";
 			else if (strcmp(n, "user_id") == 0)
 				v = "u1";
 			if (v)
@@ -1191,6 +1203,12 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			else if (strcmp(n, "id") == 0 && top &&
 			         strstr(method, "CancelSchedule"))
 				*(uint64_t *)at = rpc_schedule_id;
+			else if (strcmp(n, "id") == 0 &&
+			         strcmp(d->short_name, "ChangeRef") == 0)
+				*(uint64_t *)at =
+				    rpc_change_ids[strstr(method, "Approve")    ? 0
+				                   : strstr(method, "Withdraw") ? 2
+				                                                : 1];
 			break;
 		case PROTOBUF_C_TYPE_UINT32:
 			if (strcmp(n, "want") == 0) /* LeaseTokens */
@@ -1380,6 +1398,9 @@ rpc_positive(const ProtobufCServiceDescriptor *svc, unsigned m, const struct rpc
 		rpc_expect(svc, m, fmt("Bearer %s", jwtA), "A's own JWT", NULL);
 	else if (c->kind == R_PUBLIC)
 		rpc_expect(svc, m, "", "no credential (public)", NULL);
+	else if (strcmp(c->method, "vexil.v1.ChangeService/WithdrawChange") == 0)
+		rpc_expect(svc, m, fmt("ApiKey %s", kA_write),
+		    "its author, A's write key", NULL);
 	else
 		rpc_expect(svc, m, fmt("ApiKey %s", kA_admin), "A's own admin key", NULL);
 }
@@ -1430,6 +1451,57 @@ Test(security, every_rpc_method_of_every_service)
 		vx_free(sout);
 		for (int i = 0; i < sfm.n; i++)
 			free(sfm.p[i]);
+	}
+	{
+		/* Three change requests of A's write key to amarkenv, protected
+		 * while they are made. */
+		Vexil__V1__UpdateEnvironmentRequest ue =
+		    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__SetFlagEnabledRequest se =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *eout;
+		Vexil__V1__Flag *fout = NULL;
+		char *mask[] = {"protected"};
+		unsigned long long cid;
+		vx_status cst;
+		vx_client *w;
+
+		/* Their own flag: the matrix's writes to A's flag would make
+		 * them stale. */
+		Vexil__V1__CreateFlagRequest cf = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag nf = VEXIL__V1__FLAG__INIT;
+		nf.key = "amark-cflag";
+		cf.project = "amarkpa";
+		cf.flag = &nf;
+		cr_assert(
+		    vx_create_flag(h.admin, &cf, &fout, &cst) == 0, "%s", cst.message);
+		vx_free(fout);
+		make_key(
+		    "amarkpa", VEXIL__V1__ROLE__ROLE_WRITE, kA_write, sizeof(kA_write));
+		ue.project = se.project = "amarkpa";
+		ue.key = se.environment = "amarkenv";
+		ue.update = &upd;
+		ue.update_mask = mask;
+		ue.n_update_mask = 1;
+		for (int on = 1; on >= 0; on--) {
+			upd.protected_ = on;
+			cr_assert(vx_update_environment(h.admin, &ue, &eout, &cst) == 0,
+			    "%s", cst.message);
+			vx_free(eout);
+			if (!on)
+				break;
+			w = vx_harness_client(&h, fmt("ApiKey %s", kA_write));
+			se.key = "amark-cflag";
+			for (int i = 0; i < 3; i++) {
+				se.enabled = true; /* held: the flag stays off */
+				cr_assert(vx_set_flag_enabled(w, &se, &fout, &cst) != 0);
+				cr_assert(
+				    sscanf(cst.message, "change request %llu", &cid) == 1,
+				    "%s", cst.message);
+				rpc_change_ids[i] = cid;
+			}
+			vx_client_close(w);
+		}
 	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);
