@@ -423,18 +423,18 @@ approve_change(Vexil__V1__ChangeService_Service *svc, const Vexil__V1__ChangeRef
 	if ((rc = change_get(
 	         c, c->reader->txn, in, VEXIL__V1__ROLE__ROLE_WRITE, &sc, &p)) != 0)
 		goto out;
+	if (is_author(c, sc)) {
+		rc = vx_fail(c, VX_EPERM, "id", "author",
+		    "change request %llu is yours: another member must approve it",
+		    (unsigned long long)sc->id);
+		goto out;
+	}
 	/* A key that could bypass protection may approve; no other key. */
 	if (c->who.kind != VX_PRINCIPAL_USER &&
 	    c->who.role != VEXIL__V1__ROLE__ROLE_ADMIN) {
 		rc = vx_fail(c, VX_EPERM, "credential", "member",
 		    "a change request is approved by a member with write or admin, or "
 		    "an admin API key");
-		goto out;
-	}
-	if (is_author(c, sc)) {
-		rc = vx_fail(c, VX_EPERM, "id", "author",
-		    "change request %llu is yours: another member must approve it",
-		    (unsigned long long)sc->id);
 		goto out;
 	}
 	if ((m = vx_server_method(c->srv, sc->method)) == NULL) {
