@@ -72,8 +72,8 @@ vx_protect_before(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
 
 /* Did the flag change after revision base (or can the log not tell)? */
 static int
-stale_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
-    const Vexil__V1__Flag *f, const struct vx_review *rv)
+stale_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *key,
+    const struct vx_review *rv)
 {
 	Vexil__V1__Change **chs;
 	size_t n;
@@ -90,12 +90,12 @@ stale_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
 		    "its base revision %llu; propose the change again",
 		    (unsigned long long)rv->id, (unsigned long long)rv->base_revision);
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(chs[i]->flag_key, f->key) == 0)
+		if (strcmp(chs[i]->flag_key, key) == 0)
 			return vx_fail(c, VX_ESTATE, "id", "stale",
 			    "change request %llu is stale: flag %.128s changed at "
 			    "revision %llu, after its base revision %llu; propose the "
 			    "change again",
-			    (unsigned long long)rv->id, f->key,
+			    (unsigned long long)rv->id, key,
 			    (unsigned long long)chs[i]->revision,
 			    (unsigned long long)rv->base_revision);
 	return 0;
@@ -111,7 +111,8 @@ vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1_
 	int rc;
 
 	if (c->review != NULL) {
-		if ((rc = stale_check(c, vx_wtxn_txn(w), p, f, c->review)) != 0)
+		if ((rc = stale_check(c, vx_wtxn_txn(w), p, f->key, c->review)) != 0 ||
+		    c->review->approver == NULL) /* approved ahead of its time */
 			return rc;
 		snprintf(target, sizeof(target), "change:%llu",
 		    (unsigned long long)c->review->id);
@@ -149,6 +150,30 @@ vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1_
 
 /* ---- opening a request ---- */
 
+bool
+vx_schedule_in_review(const Vexil__V1__Schedule *sc)
+{
+	return sc->review != NULL &&
+	       sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW;
+}
+
+int
+vx_change_review(vx_call *c, const vx_call *stopped, Vexil__V1__Schedule *sc)
+{
+	Vexil__V1__ChangeReview *rv;
+
+	if (stopped->protected_env == NULL)
+		return VX_ESTATE;
+	if ((rv = vx_arena_alloc(c->arena, sizeof(*rv))) == NULL)
+		return VX_ENOMEM;
+	vexil__v1__change_review__init(rv);
+	rv->environment = (char *)stopped->protected_env;
+	rv->base_revision = stopped->protected_base;
+	sc->review = rv;
+	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW;
+	return 0;
+}
+
 struct open_op {
 	vx_call *c;
 	Vexil__V1__Schedule *sc;
@@ -174,26 +199,17 @@ void
 vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 {
 	Vexil__V1__Schedule *sc;
-	Vexil__V1__ChangeReview *rv;
 	struct open_op op = {c, NULL};
 	const char *env = c->protected_env;
+	vx_call stopped = *c;
 	vx_status why = c->st;
 	int rc;
 
 	c->protected_env = NULL;
 	memset(&c->st, 0, sizeof(c->st));
 	if ((rc = vx_schedule_record(c, m, in, c->protected_project, &sc)) != 0 ||
-	    (rv = vx_arena_alloc(c->arena, sizeof(*rv))) == NULL) {
-		if (rc == 0)
-			rc = VX_ENOMEM;
+	    (rc = vx_change_review(c, &stopped, sc)) != 0)
 		goto failed;
-	}
-	vexil__v1__change_review__init(rv);
-	rv->environment = (char *)env;
-	rv->base_revision = c->protected_base;
-	sc->review = rv;
-	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW;
-	sc->at = 0;
 	op.sc = sc;
 	if ((rc = vx_store_write(c->store, c->reader, open_tx, &op)) != 0)
 		goto failed;
@@ -227,7 +243,7 @@ change_get(vx_call *c, MDB_txn *txn, const Vexil__V1__ChangeRef *ref,
 	if (ref == NULL)
 		return vx_fail(c, VX_EINVAL, "ref", "required", "ref is required");
 	rc = vx_store_schedule_get(txn, c->store, ref->id, c->alloc, sc);
-	if (rc == 0 && (*sc)->review == NULL)
+	if (rc == 0 && !vx_schedule_in_review(*sc))
 		rc = VX_ENOTFOUND;
 	if (rc == 0) {
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)(*sc)->project_id);
@@ -402,6 +418,42 @@ withdraw_change(Vexil__V1__ChangeService_Service *svc, const Vexil__V1__ChangeRe
 	VX_REPLY(c, rc, &empty);
 }
 
+/* Approving a timed request ahead of its time: it becomes a pending
+ * schedule again, which the scheduler makes at its time. */
+struct ahead_op {
+	vx_call *c;
+	const Vexil__V1__ChangeRef *ref;
+	Vexil__V1__Schedule *out;
+};
+
+static int
+ahead_tx(vx_wtxn *w, void *arg)
+{
+	struct ahead_op *op = arg;
+	vx_call *c = op->c;
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Schedule *sc;
+	Vexil__V1__Project *p;
+	struct vx_review rv = {op->ref->id, 0, NULL};
+	char target[32];
+	int rc;
+
+	if ((rc = change_get(c, txn, op->ref, VEXIL__V1__ROLE__ROLE_WRITE, &sc, &p)) != 0)
+		return rc;
+	rv.base_revision = sc->review->base_revision;
+	if ((rc = stale_check(c, txn, p, sc->target, &rv)) != 0)
+		return rc;
+	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING;
+	sc->review->approved_by = c->who.actor;
+	sc->review->approved_at = vx_now_ms();
+	if ((rc = vx_store_schedule_put(w, sc)) != 0)
+		return rc;
+	op->out = sc;
+	snprintf(target, sizeof(target), "change:%llu", (unsigned long long)sc->id);
+	return vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED, target,
+	    c->who.actor, c->method);
+}
+
 /*
  * Approval: by a member with write or admin (or an admin API key) who is
  * not the author; the stored write then runs as its author (loaded again, so a
@@ -435,6 +487,14 @@ approve_change(Vexil__V1__ChangeService_Service *svc, const Vexil__V1__ChangeRef
 		rc = vx_fail(c, VX_EPERM, "credential", "member",
 		    "a change request is approved by a member with write or admin, or "
 		    "an admin API key");
+		goto out;
+	}
+	if (sc->at > vx_now_ms()) {
+		struct ahead_op op = {c, in, NULL};
+		if ((rc = vx_store_write(c->store, c->reader, ahead_tx, &op)) == 0) {
+			sc = op.out;
+			vx_scheduler_wake(vx_server_scheduler(c->srv));
+		}
 		goto out;
 	}
 	if ((m = vx_server_method(c->srv, sc->method)) == NULL) {

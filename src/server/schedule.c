@@ -288,7 +288,8 @@ create_schedule(Vexil__V1__ScheduleService_Service *svc,
 	c->reader->dry_run = true;
 	rc = vx_run_stored(&dry, m, &sc->payload);
 	c->reader->dry_run = false;
-	if (rc != 0) {
+	/* A write a protected environment stops waits for review. */
+	if (rc != 0 && (rc = vx_change_review(c, &dry, sc)) != 0) {
 		c->st = dry.st;
 		goto out;
 	}
@@ -323,7 +324,7 @@ vx_schedules_of(
 	         c->reader->txn, c->store, p->id, c->alloc, out, n)) != 0)
 		return rc;
 	for (size_t i = 0; i < *n; i++)
-		if (((*out)[i]->review != NULL) == changes)
+		if (vx_schedule_in_review((*out)[i]) == changes)
 			(*out)[k++] = (*out)[i];
 	if ((*n = k) > 1)
 		qsort(*out, k, sizeof(**out), by_time);
@@ -387,7 +388,7 @@ cancel_schedule(Vexil__V1__ScheduleService_Service *svc,
 
 	(void)svc;
 	rc = vx_store_schedule_get(c->reader->txn, c->store, in->id, c->alloc, &sc);
-	if (rc == 0 && sc->review != NULL) /* a change request: ChangeService's */
+	if (rc == 0 && vx_schedule_in_review(sc)) /* ChangeService's */
 		rc = VX_ENOTFOUND;
 	if (rc == 0) {
 		/* Outside the caller's scope, or not of the project it names, a
@@ -504,6 +505,10 @@ apply(vx_scheduler *sch, const Vexil__V1__Schedule *sc)
 		    why, sc->actor);
 		goto failed;
 	}
+	/* An approved change request: its write passes the protection. */
+	struct vx_review rv = {id, sc->review ? sc->review->base_revision : 0, NULL};
+	if (sc->review != NULL)
+		c.review = &rv;
 	sch->reader.schedule_id = id;
 	sch->reader.schedule_done = false;
 	rc = vx_run_stored(&c, m, &sc->payload);

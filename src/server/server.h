@@ -86,7 +86,7 @@ typedef struct vx_call {
 struct vx_review {
 	uint64_t id;
 	uint64_t base_revision;
-	const char *approver; /* actor */
+	const char *approver; /* actor; NULL: approved before, audited then */
 };
 
 /* The generated services, initialised with the handlers. */
@@ -165,6 +165,15 @@ int vx_protect_before(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
 int vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
     const Vexil__V1__Flag *f, const struct vx_protect *g) VX_MUST_USE;
 void vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in);
+/*
+ * When the write of call `stopped` was stopped by a protected environment,
+ * makes schedule sc a change request (review set, awaiting review) and
+ * returns 0; otherwise returns VX_ESTATE.
+ */
+int vx_change_review(vx_call *c, const vx_call *stopped, Vexil__V1__Schedule *sc);
+/* Is sc a change request awaiting review (ChangeService's, not a
+ * schedule)? An approved timed one is a schedule again. */
+bool vx_schedule_in_review(const Vexil__V1__Schedule *sc);
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "harness.h"
@@ -987,6 +988,72 @@ Test(users, stale_withdrawn_and_rejected_change_requests_change_nothing)
 	cs.id = open;
 	cr_assert_eq(vx_cancel_schedule(ann, &cs, &e, &st), VX_ENOTFOUND);
 	vx_client_close(key);
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
+
+/* Waits up to 30 s for cond, checking every 50 ms. */
+#define WAIT_FOR(cond)                                                                   \
+	do {                                                                             \
+		for (int i_ = 0; i_ < 600 && !(cond); i_++)                              \
+			usleep(50000);                                                   \
+	} while (0)
+
+Test(users, a_scheduled_protected_change_is_approved_ahead_of_its_time)
+{
+	vx_client *ann = user("ta@example.com"), *bob = user("tb@example.com");
+	Vexil__V1__CreateScheduleRequest cs = VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__SetFlagEnabledRequest w = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__ListSchedulesRequest ls = VEXIL__V1__LIST_SCHEDULES_REQUEST__INIT;
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__ScheduleList *sl;
+	Vexil__V1__Schedule *sc;
+	uint8_t buf[512];
+	char id[32];
+	uint64_t ids[4], rev0 = 0, rev = 0;
+	vx_status st;
+
+	new_project(ann, "Timed", id);
+	cr_assert_eq(create_flag(ann, id, "t", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "tb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* A scheduled write to a protected environment waits for review. */
+	w.project = id;
+	w.key = "t";
+	w.environment = PROD;
+	w.enabled = true;
+	cs.method = "vexil.v1.FlagService/SetFlagEnabled";
+	cs.payload.len = protobuf_c_message_pack(&w.base, buf);
+	cs.payload.data = buf;
+	cs.at = vx_now_ms() + 5000;
+	cr_assert_eq(vx_create_schedule(bob, &cs, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW);
+	ref.id = sc->id;
+	vx_free(sc);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 1);
+	cr_assert_eq(ids[0], ref.id);
+	ls.project = id;
+	cr_assert_eq(vx_list_schedules(ann, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 0, "not a schedule while in review");
+	vx_free(sl);
+
+	/* Approved ahead of its time: a pending schedule, made at its time. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(vx_approve_change(ann, &ref, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING);
+	cr_assert(strstr(sc->review->approved_by, "(ta@example.com)") != NULL);
+	vx_free(sc);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0);
+	cr_assert_eq(vx_list_schedules(ann, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 1);
+	vx_free(sl);
+	WAIT_FOR(enabled_in(ann, id, "t", PROD));
+	cr_assert(enabled_in(ann, id, "t", PROD), "made at its time");
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0 + 1);
 	vx_client_close(ann);
 	vx_client_close(bob);
 }

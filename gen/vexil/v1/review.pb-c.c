@@ -161,7 +161,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_comment__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_comment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptors[3] =
+static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptors[5] =
 {
   {
     "environment",
@@ -199,8 +199,34 @@ static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "approved_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangeReview, approved_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approved_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangeReview, approved_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__change_review__field_indices_by_name[] = {
+  4,   /* field[4] = approved_at */
+  3,   /* field[3] = approved_by */
   1,   /* field[1] = base_revision */
   2,   /* field[2] = comments */
   0,   /* field[0] = environment */
@@ -208,7 +234,7 @@ static const unsigned vexil__v1__change_review__field_indices_by_name[] = {
 static const ProtobufCIntRange vexil__v1__change_review__number_ranges[1 + 1] =
 {
   { 2, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__change_review__descriptor =
 {
@@ -218,7 +244,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_review__descriptor =
   "Vexil__V1__ChangeReview",
   "vexil.v1",
   sizeof(Vexil__V1__ChangeReview),
-  3,
+  5,
   vexil__v1__change_review__field_descriptors,
   vexil__v1__change_review__field_indices_by_name,
   1,  vexil__v1__change_review__number_ranges,

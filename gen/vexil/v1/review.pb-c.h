@@ -56,10 +56,16 @@ struct  Vexil__V1__ChangeReview
   uint64_t base_revision;
   size_t n_comments;
   Vexil__V1__ChangeComment **comments;
+  /*
+   * A timed request approved ahead of its time (it is then a pending
+   * schedule): who approved it, and when.
+   */
+  char *approved_by;
+  int64_t approved_at;
 };
 #define VEXIL__V1__CHANGE_REVIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__change_review__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Vexil__V1__ChangeComment methods */
