@@ -463,7 +463,9 @@ schedule_json(vx_gw_req *r, const Vexil__V1__Schedule *sc)
 	put_time(o, &ok, "at", sc->at);
 	put_str(o, &ok, "state",
 	    sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED ? "failed"
-	                                                            : "pending");
+	    : sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW
+	        ? "review" /* a change request (docs/teams.md) */
+	        : "pending");
 	put_str(o, &ok, "operation", slash ? slash + 1 : sc->method);
 	put_str(o, &ok, "target", sc->target);
 	put_str(o, &ok, "created_by", sc->actor);
