@@ -2303,8 +2303,8 @@ static const struct command commands[] = {
         "project= env= when= variant=", flag_require,
         "Makes KEY serve its off variant in E unless PARENT is on (or off, or serves "
         "one of the variants)."},
-    {"flag", "unrequire", "--project P KEY --env E PARENT",
-        "project= env=", flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
+    {"flag", "unrequire", "--project P KEY --env E PARENT", "project= env=",
+        flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
         "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
         "group= split-stickiness= split-group= name= disabled at=",

@@ -501,7 +501,7 @@ apply(vx_scheduler *sch, const Vexil__V1__Schedule *sc)
 	    sc->caller_id, &c.who, &why);
 	if (rc != 0) {
 		vx_store_reader_release(&sch->reader);
-		rc = vx_fail(&c, rc, "credential", NULL, "%s of %s, who scheduled this",
+		rc = vx_fail(&c, rc, "credential", NULL, "%s (%s, who scheduled this)",
 		    why, sc->actor);
 		goto failed;
 	}

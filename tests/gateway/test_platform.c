@@ -1415,7 +1415,7 @@ Test(platform, a_write_with_at_is_scheduled_and_made_at_that_time)
 	const cJSON *l;
 
 	new_flag("{\"key\":\"later\"}", id);
-	vx_format_time_ms(at, vx_now_ms() + 1500);
+	vx_format_time_ms(at, vx_now_ms() + 4000); /* room for the list below first */
 	r = req("PATCH", vx_fmt("/v1/flags/%s/state?at=%s", id, at), k_write,
 	    "{\"environment\":\"staging\",\"enabled\":true}");
 	expect_status(&r, 202);
