@@ -527,6 +527,11 @@ approve_change(Vexil__V1__ChangeService_Service *svc, const Vexil__V1__ChangeRef
 	if (rc != 0) {
 		c->st = run.st;
 		rc = VX_ESTATE;
+	} else {
+		/* The reply: the request as approved (and made). */
+		sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING;
+		sc->review->approved_by = c->who.actor;
+		sc->review->approved_at = vx_now_ms();
 	}
 out:
 	VX_REPLY(c, rc, rc == 0 ? sc : NULL);
