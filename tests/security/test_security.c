@@ -275,6 +275,10 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
 static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64];
+/* A's change requests, by A's write key (docs/teams.md): one to approve,
+ * one to reject, one to withdraw, one to comment on. */
+static uint64_t rpc_change_ids[4];
+static char kA_write[128];
 static char tb_id[64];
 
 static const char tg_name[] = "amark-toggle";
@@ -478,6 +482,57 @@ setup(void)
 		    "{\"environment\":\"production\",\"enabled\":true}", "id", pf_sched,
 		    sizeof(pf_sched));
 	}
+	{
+		/* Four change requests of A's write key to amarkenv, protected
+		 * while they are made. */
+		Vexil__V1__UpdateEnvironmentRequest ue =
+		    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__SetFlagEnabledRequest se =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *eout;
+		Vexil__V1__Flag *fout = NULL;
+		char *mask[] = {"protected"};
+		unsigned long long cid;
+		vx_status cst;
+		vx_client *w;
+
+		/* Their own flag: the matrix's writes to A's flag would make
+		 * them stale. */
+		Vexil__V1__CreateFlagRequest cf = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag nf = VEXIL__V1__FLAG__INIT;
+		nf.key = "amark-cflag";
+		cf.project = "amarkpa";
+		cf.flag = &nf;
+		cr_assert(
+		    vx_create_flag(h.admin, &cf, &fout, &cst) == 0, "%s", cst.message);
+		vx_free(fout);
+		make_key(
+		    "amarkpa", VEXIL__V1__ROLE__ROLE_WRITE, kA_write, sizeof(kA_write));
+		ue.project = se.project = "amarkpa";
+		ue.key = se.environment = "amarkenv";
+		ue.update = &upd;
+		ue.update_mask = mask;
+		ue.n_update_mask = 1;
+		for (int on = 1; on >= 0; on--) {
+			upd.protected_ = on;
+			cr_assert(vx_update_environment(h.admin, &ue, &eout, &cst) == 0,
+			    "%s", cst.message);
+			vx_free(eout);
+			if (!on)
+				break;
+			w = vx_harness_client(&h, fmt("ApiKey %s", kA_write));
+			se.key = "amark-cflag";
+			for (int i = 0; i < 4; i++) {
+				se.enabled = true; /* held: the flag stays off */
+				cr_assert(vx_set_flag_enabled(w, &se, &fout, &cst) != 0);
+				cr_assert(
+				    sscanf(cst.message, "change request %llu", &cid) == 1,
+				    "%s", cst.message);
+				rpc_change_ids[i] = cid;
+			}
+			vx_client_close(w);
+		}
+	}
 
 	/* table and toggles: records of the default project. */
 	snprintf(bearer, sizeof(bearer), "Authorization: ApiKey %s", kD_admin);
@@ -598,6 +653,13 @@ static const struct route_case cases[] = {
 	{"GET", "/v1/flags/stale", S_APIKEY, false, NULL},
 	{"GET", "/v1/schedules", S_APIKEY, false, NULL},
 	{"DELETE", "/v1/schedules/{schedule_id}", S_APIKEY, true, NULL},
+	/* Vexil extensions: change requests (withdrawn by their author). */
+	{"GET", "/v1/change-requests", S_APIKEY, false, NULL},
+	{"POST", "/v1/change-requests/{change_id}/approve", S_APIKEY, true, NULL},
+	{"POST", "/v1/change-requests/{change_id}/reject", S_APIKEY, true, NULL},
+	{"POST", "/v1/change-requests/{change_id}/withdraw", S_APIKEY, false, NULL},
+	{"POST", "/v1/change-requests/{change_id}/comments", S_APIKEY, false,
+	    "{\"text\":\"looks right\"}"},
 	/* feature-flag table */
 	{"POST", "/api/feature-flags", S_FA, true,
 	    "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_by\":1}"},
@@ -654,6 +716,13 @@ param(const char *pattern, const char *name)
 		return pf_key;
 	if (strcmp(name, "schedule_id") == 0)
 		return pf_sched;
+	if (strcmp(name, "change_id") == 0)
+		return fmt("change-%llu",
+		    (unsigned long long)
+		        rpc_change_ids[strstr(pattern, "/approve")    ? 0
+		                       : strstr(pattern, "/reject")   ? 1
+		                       : strstr(pattern, "/withdraw") ? 2
+		                                                      : 3]);
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)
@@ -894,6 +963,9 @@ positive(const struct route_case *c, const char *path)
 		return;  /* it streams: the refusals are the point */
 	if (c->scheme == S_LOGIN || c->scheme == S_PUBLIC)
 		r = http(c->method, path, NULL, NULL, c->body);
+	else if (strstr(c->pattern, "/withdraw")) /* its author's */
+		r = http(c->method, path, fmt("Authorization: ApiKey %s", kA_write), NULL,
+		    c->body);
 	else
 		r = http(c->method, path, k.owner, NULL, c->body);
 	if (r.status < 200 || r.status > 299)
@@ -1098,9 +1170,6 @@ rpc_case_for(const char *name)
 
 /* Ids the generic filler puts into inputs. */
 static uint64_t rpc_rule_id, rpc_key_id, rpc_sdk_id, rpc_schedule_id;
-/* A's change requests, by a write key: approved, rejected, withdrawn. */
-static uint64_t rpc_change_ids[3];
-static char kA_write[128];
 static char backup_dir[300];
 
 /* Allocations of one filled input, freed together. */
@@ -1206,8 +1275,9 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			         strcmp(d->short_name, "ChangeRef") == 0)
 				*(uint64_t *)at =
 				    rpc_change_ids[strstr(method, "Approve")    ? 0
+				                   : strstr(method, "Reject")   ? 1
 				                   : strstr(method, "Withdraw") ? 2
-				                                                : 1];
+				                                                : 3];
 			break;
 		case PROTOBUF_C_TYPE_UINT32:
 			if (strcmp(n, "want") == 0) /* LeaseTokens */
@@ -1450,57 +1520,6 @@ Test(security, every_rpc_method_of_every_service)
 		vx_free(sout);
 		for (int i = 0; i < sfm.n; i++)
 			free(sfm.p[i]);
-	}
-	{
-		/* Three change requests of A's write key to amarkenv, protected
-		 * while they are made. */
-		Vexil__V1__UpdateEnvironmentRequest ue =
-		    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
-		Vexil__V1__SetFlagEnabledRequest se =
-		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
-		Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *eout;
-		Vexil__V1__Flag *fout = NULL;
-		char *mask[] = {"protected"};
-		unsigned long long cid;
-		vx_status cst;
-		vx_client *w;
-
-		/* Their own flag: the matrix's writes to A's flag would make
-		 * them stale. */
-		Vexil__V1__CreateFlagRequest cf = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-		Vexil__V1__Flag nf = VEXIL__V1__FLAG__INIT;
-		nf.key = "amark-cflag";
-		cf.project = "amarkpa";
-		cf.flag = &nf;
-		cr_assert(
-		    vx_create_flag(h.admin, &cf, &fout, &cst) == 0, "%s", cst.message);
-		vx_free(fout);
-		make_key(
-		    "amarkpa", VEXIL__V1__ROLE__ROLE_WRITE, kA_write, sizeof(kA_write));
-		ue.project = se.project = "amarkpa";
-		ue.key = se.environment = "amarkenv";
-		ue.update = &upd;
-		ue.update_mask = mask;
-		ue.n_update_mask = 1;
-		for (int on = 1; on >= 0; on--) {
-			upd.protected_ = on;
-			cr_assert(vx_update_environment(h.admin, &ue, &eout, &cst) == 0,
-			    "%s", cst.message);
-			vx_free(eout);
-			if (!on)
-				break;
-			w = vx_harness_client(&h, fmt("ApiKey %s", kA_write));
-			se.key = "amark-cflag";
-			for (int i = 0; i < 3; i++) {
-				se.enabled = true; /* held: the flag stays off */
-				cr_assert(vx_set_flag_enabled(w, &se, &fout, &cst) != 0);
-				cr_assert(
-				    sscanf(cst.message, "change request %llu", &cid) == 1,
-				    "%s", cst.message);
-				rpc_change_ids[i] = cid;
-			}
-			vx_client_close(w);
-		}
 	}
 	rpc_sdk_id = make_sdk_key("amarkpa", name, sizeof(name));
 	snprintf(backup_dir, sizeof(backup_dir), "%s.backup", h.dir);
