@@ -207,6 +207,19 @@ vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 
 	c->protected_env = NULL;
 	memset(&c->st, 0, sizeof(c->st));
+	/* A read-modify-write's if_revision becomes the base revision: the
+	 * request is stale if its flag changed after what the caller read,
+	 * while other flags' writes do not stop it. */
+	const ProtobufCFieldDescriptor *fd =
+	    protobuf_c_message_descriptor_get_field_by_name(
+	        in->descriptor, "if_revision");
+	if (fd != NULL && fd->type == PROTOBUF_C_TYPE_UINT64 &&
+	    fd->label != PROTOBUF_C_LABEL_REPEATED) {
+		uint64_t *ifr = (uint64_t *)((char *)in + fd->offset);
+		if (*ifr != 0 && *ifr < stopped.protected_base)
+			stopped.protected_base = *ifr;
+		*ifr = 0;
+	}
 	if ((rc = vx_schedule_record(c, m, in, c->protected_project, &sc)) != 0 ||
 	    (rc = vx_change_review(c, &stopped, sc)) != 0)
 		goto failed;

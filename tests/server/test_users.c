@@ -1057,3 +1057,56 @@ Test(users, a_scheduled_protected_change_is_approved_ahead_of_its_time)
 	vx_client_close(ann);
 	vx_client_close(bob);
 }
+
+/* A held write's if_revision is its base: only its own flag's writes after
+ * it make it stale. */
+static uint64_t
+propose_read(vx_client *c, const char *project, const char *key, bool on, uint64_t read)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Flag *out = NULL;
+	unsigned long long id = 0;
+	vx_status st;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	in.environment = PROD;
+	in.enabled = on;
+	in.if_revision = read;
+	cr_assert_eq(vx_set_flag_enabled(c, &in, &out, &st), VX_ESTATE, "%s", st.message);
+	cr_assert_eq(
+	    sscanf(st.message, "change request %llu opened", &id), 1, "%s", st.message);
+	return id;
+}
+
+Test(users, a_held_read_modify_write_is_stale_only_when_its_flag_changed)
+{
+	vx_client *ann = user("ra@example.com"), *bob = user("rb@example.com");
+	char id[32];
+	uint64_t read = 0;
+	vx_status st;
+
+	new_project(ann, "Reads", id);
+	cr_assert_eq(create_flag(ann, id, "a", &st), 0, "%s", st.message);
+	cr_assert_eq(create_flag(ann, id, "b", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "rb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &read), 0);
+
+	uint64_t on_a = propose_read(bob, id, "a", true, read);
+	uint64_t on_b = propose_read(bob, id, "b", true, read);
+	/* Another flag's write moves the project, not these requests. */
+	cr_assert_eq(create_flag(ann, id, "c", &st), 0, "%s", st.message);
+	cr_assert_eq(review_as(ann, APPROVE, id, on_a, &st), 0, "%s", st.message);
+	cr_assert_eq(review_as(ann, APPROVE, id, on_b, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "a", PROD) && enabled_in(ann, id, "b", PROD));
+	/* Proposed on what was read before a changed: stale. */
+	uint64_t off_a = propose_read(bob, id, "a", false, read);
+	cr_assert_eq(review_as(ann, APPROVE, id, off_a, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "stale");
+	cr_assert(enabled_in(ann, id, "a", PROD));
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
