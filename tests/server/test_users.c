@@ -1110,3 +1110,59 @@ Test(users, a_held_read_modify_write_is_stale_only_when_its_flag_changed)
 	vx_client_close(ann);
 	vx_client_close(bob);
 }
+
+/* Whether the project's only schedule has failed (with its error into msg). */
+static bool
+schedule_failed(vx_client *c, const char *project, char *msg, size_t cap)
+{
+	Vexil__V1__ListSchedulesRequest ls = VEXIL__V1__LIST_SCHEDULES_REQUEST__INIT;
+	Vexil__V1__ScheduleList *sl;
+	vx_status st;
+	bool failed;
+
+	ls.project = (char *)project;
+	cr_assert_eq(vx_list_schedules(c, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 1);
+	failed = sl->schedules[0]->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED;
+	if (failed)
+		snprintf(msg, cap, "%s", sl->schedules[0]->error->message);
+	vx_free(sl);
+	return failed;
+}
+
+Test(users, a_schedule_made_before_protection_fails_at_its_time)
+{
+	vx_client *ann = user("fa@example.com"), *bob = user("fb@example.com");
+	Vexil__V1__CreateScheduleRequest cs = VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__SetFlagEnabledRequest w = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Schedule *sc;
+	uint8_t buf[512];
+	char id[32], msg[256] = "";
+	uint64_t ids[4];
+	vx_status st;
+
+	new_project(ann, "Before", id);
+	cr_assert_eq(create_flag(ann, id, "x", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "fb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	w.project = id;
+	w.key = "x";
+	w.environment = PROD;
+	w.enabled = true;
+	cs.method = "vexil.v1.FlagService/SetFlagEnabled";
+	cs.payload.len = protobuf_c_message_pack(&w.base, buf);
+	cs.payload.data = buf;
+	cs.at = vx_now_ms() + 3000;
+	cr_assert_eq(vx_create_schedule(bob, &cs, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING);
+	vx_free(sc);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	WAIT_FOR(schedule_failed(ann, id, msg, sizeof(msg)));
+	cr_assert(strstr(msg, "is protected") != NULL, "%s", msg);
+	cr_assert(!enabled_in(ann, id, "x", PROD));
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0, "no request is made for it");
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
