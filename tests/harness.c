@@ -162,8 +162,10 @@ static void
 start(vx_harness *h, const char *scheme, const char *const *extra_args)
 {
 	saved_extra = extra_args;
-	snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
-	cr_assert(mkdtemp(h->dir) != NULL);
+	if (h->dir[0] == '\0') {
+		snprintf(h->dir, sizeof(h->dir), "/tmp/vexil-test-XXXXXX");
+		cr_assert(mkdtemp(h->dir) != NULL);
+	}
 	snprintf(h->log, sizeof(h->log), "%s.log", h->dir);
 	snprintf(h->rpc, sizeof(h->rpc), "%s://127.0.0.1:%d", scheme, vx_free_port());
 	snprintf(h->pub, sizeof(h->pub), "%s://127.0.0.1:%d", scheme, vx_free_port());
@@ -176,6 +178,15 @@ vx_harness_start(vx_harness *h, const char *const *extra_args)
 {
 	memset(h, 0, sizeof(*h));
 	saved_tls[0] = NULL;
+	start(h, "tcp", extra_args);
+}
+
+void
+vx_harness_start_in(vx_harness *h, const char *dir, const char *const *extra_args)
+{
+	memset(h, 0, sizeof(*h));
+	saved_tls[0] = NULL;
+	snprintf(h->dir, sizeof(h->dir), "%s", dir);
 	start(h, "tcp", extra_args);
 }
 
@@ -287,4 +298,22 @@ vx_harness_ctl(vx_harness *h, char *out, size_t cap, const char *fmt, ...)
 	out[n] = '\0';
 	rc = pclose(p);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+void
+vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n)
+{
+	char path[512];
+	FILE *p = popen("command -v node", "r");
+
+	cr_assert(p && fgets(path, sizeof(path), p) != NULL,
+	    "node is not on PATH: ./tools/dev installs it");
+	pclose(p);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/node_modules/%s/package.json", web_dir,
+		    packages[i]);
+		cr_assert(access(path, R_OK) == 0,
+		    "%s is missing from %s/node_modules: run ./tools/dev to install it",
+		    packages[i], web_dir);
+	}
 }

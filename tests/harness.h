@@ -42,6 +42,9 @@ void vx_harness_start(vx_harness *h, const char *const *extra_args);
  */
 void vx_harness_start_tls(vx_harness *h, const char *cert, const char *key, const char *ca,
     const char *const *extra_args);
+/* Same as vx_harness_start, on the data dir `dir` (made by vexild when
+ * missing), for tests that put it somewhere of their own (a tmpfs). */
+void vx_harness_start_in(vx_harness *h, const char *dir, const char *const *extra_args);
 /* Starts vexild again on the same dir and ports. */
 void vx_harness_restart(vx_harness *h);
 /* SIGTERM; returns vexild's exit status (0 when it shut down cleanly). */
@@ -73,5 +76,11 @@ int vx_free_port(void);
 /* Creates an API key and returns its secret (static buffer per call site). */
 void vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, char *out,
     size_t cap);
+
+/*
+ * Fails the test unless node is on PATH and each of the n npm packages is
+ * installed in web_dir/node_modules (./tools/dev installs them).
+ */
+void vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n);
 
 #endif

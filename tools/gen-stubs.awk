@@ -34,6 +34,7 @@ function snake(s,    out, i, ch) {
 		seen[hdr] = 1
 		hdrs[++nh] = hdr
 	}
+	svcs[++ns] = svc
 	next
 }
 
@@ -56,7 +57,7 @@ END {
 		print ""
 		for (i = 1; i <= nh; i++)
 			printf "#include \"vexil/v1/%s\"\n", hdrs[i]
-		print "#include \"wire/wire.h\""
+		print "#include \"vexil/status.h\""
 		print ""
 		print "typedef struct vx_client vx_client;"
 		print "typedef struct vx_call_opts vx_call_opts;"
@@ -77,6 +78,11 @@ END {
 			printf "int vx_%s(vx_client *c, const Vexil__V1__%s *in, Vexil__V1__%s **out,\n", snake(name[i]), input[i], output[i]
 			printf "    vx_status *st) __attribute__((warn_unused_result));\n"
 		}
+		print ""
+		print "/* Every service of proto/vexil/v1, in file order: for code that walks"
+		print " * them all (the gateway's metrics). */"
+		print "extern const ProtobufCServiceDescriptor *const vx_service_descriptors[];"
+		print "extern const size_t vx_n_service_descriptors;"
 		print ""
 		print "#endif"
 	} else {
@@ -104,5 +110,12 @@ END {
 			printf "\treturn vx_%s_as(c, NULL, in, out, st);\n", snake(name[i])
 			print "}"
 		}
+		print ""
+		print "const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {"
+		for (i = 1; i <= ns; i++)
+			printf "    &vexil__v1__%s__descriptor,\n", snake(svcs[i])
+		print "};"
+		print "const size_t vx_n_service_descriptors ="
+		print "    sizeof(vx_service_descriptors) / sizeof(vx_service_descriptors[0]);"
 	}
 }

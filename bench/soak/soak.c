@@ -20,8 +20,17 @@
  * with the data and are the kernel's to drop). At the end it says whether
  * memory plateaued: after a warm-up fifth, the peak RssAnon of the second
  * half of the run may exceed that of the first half by at most 5% (or
- * 1 MiB). Exit status: 0 when every operation succeeded and memory
- * plateaued, 1 otherwise, 2 for a usage error.
+ * 1 MiB).
+ *
+ * Retention: the vexild it starts keeps --keep N entries per project of
+ * each log (--change-log-keep, --audit-keep, --eval-log-keep; default
+ * 200, so a short run reaches the caps), and each row also shows the size
+ * of its data file (data.mdb). Once the caps are reached, trimmed pages
+ * are reused, so the file stops growing: after the warm-up fifth, the
+ * file may grow in the second half by at most 5% of its size in the first
+ * (or 256 KiB), which the end says. Exit status: 0 when every operation
+ * succeeded, memory plateaued and the data file stopped growing, 1
+ * otherwise, 2 for a usage error.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,12 +57,14 @@ struct opts {
 	const char *rpc, *key, *gateway;
 	pid_t vexild_pid, gateway_pid;
 	const char *vexild, *gateway_bin;
+	const char *keep; /* the started vexild's log caps */
 };
 
 struct sample {
 	double t;
 	uint64_t ops, errors;
 	long rss[2], anon[2]; /* kB: vexild, gateway */
+	long data_kb;         /* data.mdb, when we started vexild; else -1 */
 };
 
 static struct opts o;
@@ -316,7 +328,9 @@ usage(FILE *to)
 	    "  --rpc URL --key KEY      use a running vexild instead of starting one\n"
 	    "  --gateway URL            and a running gateway (http://host:port)\n"
 	    "  --vexild-pid P --gateway-pid P   their processes, for the memory columns\n"
-	    "  --vexild PATH --gateway-bin PATH the binaries to start\n");
+	    "  --vexild PATH --gateway-bin PATH the binaries to start\n"
+	    "  --keep N          the started vexild's --change-log-keep, --audit-keep\n"
+	    "                    and --eval-log-keep (default 200)\n");
 }
 
 static int
@@ -328,6 +342,7 @@ parse_args(int argc, char **argv)
 	o.threads = 8;
 	o.mix[0] = 55, o.mix[1] = 10, o.mix[2] = 25, o.mix[3] = 10;
 	o.vexild = VX_VEXILD_PATH;
+	o.keep = "200";
 	o.gateway_bin = VX_GATEWAY_PATH;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -371,6 +386,13 @@ parse_args(int argc, char **argv)
 			if (bench_parse_int(a, v, 1, 1 << 30, &n) != 0)
 				return -1;
 			*(a[2] == 'v' ? &o.vexild_pid : &o.gateway_pid) = (pid_t)n;
+		} else if (strcmp(a, "--keep") == 0) {
+			if (atoi(v) <= 0) {
+				fprintf(stderr,
+				    "bench_soak: --keep needs a positive number\n");
+				return -1;
+			}
+			o.keep = v;
 		} else if (strcmp(a, "--vexild") == 0) {
 			o.vexild = v;
 		} else if (strcmp(a, "--gateway-bin") == 0) {
@@ -436,8 +458,9 @@ wait_gateway(CURL *curl)
 static void
 print_row(const struct sample *s)
 {
-	printf("%7.0f %10llu %7llu %9ld %9ld %9ld %9ld\n", s->t, (unsigned long long)s->ops,
-	    (unsigned long long)s->errors, s->rss[0], s->anon[0], s->rss[1], s->anon[1]);
+	printf("%7.0f %10llu %7llu %9ld %9ld %9ld %9ld %9ld\n", s->t,
+	    (unsigned long long)s->ops, (unsigned long long)s->errors, s->rss[0],
+	    s->anon[0], s->rss[1], s->anon[1], s->data_kb);
 	fflush(stdout);
 }
 
@@ -476,6 +499,47 @@ plateaued(const struct sample *s, size_t n, int which, const char *name)
 	return second - first <= allowed;
 }
 
+/* data.mdb's size in kB, or -1. */
+static long
+data_kb(const char *dir)
+{
+	char path[400];
+	struct stat sb;
+
+	if (dir[0] == '\0')
+		return -1;
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	return stat(path, &sb) == 0 ? (long)(sb.st_size / 1024) : -1;
+}
+
+/* Whether the data file stopped growing, as plateaued() for memory. */
+static bool
+data_stopped(const struct sample *s, size_t n)
+{
+	size_t warm = n / 5, mid;
+	long first = -1, second = -1, allowed;
+
+	if (n - warm < 4)
+		return false; /* plateaued() has said so */
+	mid = warm + (n - warm) / 2;
+	for (size_t i = warm; i < n; i++) {
+		long *m = i < mid ? &first : &second;
+		if (s[i].data_kb > *m)
+			*m = s[i].data_kb;
+	}
+	if (first < 0 || second < 0) {
+		printf("data file: not ours to watch (a running vexild)\n");
+		return true;
+	}
+	allowed = first / 20 > 256 ? first / 20 : 256;
+	printf(
+	    "data file: %ld kB in the first half, %ld kB in the second (%+ld kB, allowed "
+	    "%ld) with every log capped at %s per project: %s\n",
+	    first, second, second - first, allowed, o.keep,
+	    second - first <= allowed ? "stopped growing" : "STILL GROWING");
+	return second - first <= allowed;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -494,7 +558,8 @@ main(int argc, char **argv)
 		return 2;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (o.rpc == NULL) {
-		static const char *const args[] = {"--rate-limit", "0", NULL};
+		const char *const args[] = {"--rate-limit", "0", "--change-log-keep",
+		    o.keep, "--audit-keep", o.keep, "--eval-log-keep", o.keep, NULL};
 		if (bench_make_root(root, sizeof(root)) != 0)
 			return 1;
 		if (bench_vexild_start(&v, o.vexild, root, "soak", BENCH_TCP, args) != 0)
@@ -539,8 +604,8 @@ main(int argc, char **argv)
 	printf("bench_soak: %.0f s at %d ops/s, mix reads %d%% writes %d%% evaluations %d%% "
 	    "gateway %d%%, %d threads\n", o.seconds, o.rate, o.mix[0], o.mix[1], o.mix[2],
 	    o.mix[3], o.threads);
-	printf("%7s %10s %7s %9s %9s %9s %9s\n", "time_s", "ops", "errors", "vexild_kB",
-	    "(anon)", "gw_kB", "(anon)");
+	printf("%7s %10s %7s %9s %9s %9s %9s %9s\n", "time_s", "ops", "errors",
+	    "vexild_kB", "(anon)", "gw_kB", "(anon)", "data_kB");
 	t0 = bench_now_ns();
 	for (int i = 0; i < o.threads; i++)
 		pthread_create(&th[i], NULL, work, &w[i]);
@@ -554,6 +619,7 @@ main(int argc, char **argv)
 		s->errors = atomic_load(&errors);
 		mem_of(o.vexild_pid, &s->rss[0], &s->anon[0]);
 		mem_of(o.gateway_pid, &s->rss[1], &s->anon[1]);
+		s->data_kb = data_kb(o.rpc == NULL ? v.data : "");
 		print_row(s);
 		if (s->t + 0.1 >= o.seconds)
 			break;
@@ -578,8 +644,12 @@ main(int argc, char **argv)
 		ok = plateaued(samples, n, 0, "vexild");
 		if (o.gateway_pid > 0)
 			ok = plateaued(samples, n, 1, "gateway") && ok;
+		ok = data_stopped(samples, n) && ok;
 		rc = ok && bad == 0 && !bench_interrupted ? 0 : 1;
-		printf("result: %s\n", rc == 0 ? "PASS (no errors, memory plateaued)" : "FAIL");
+		printf("result: %s\n",
+		    rc == 0 ? "PASS (no errors, memory plateaued, data file "
+		              "stopped growing)"
+		            : "FAIL");
 	}
 out_clients:
 	for (int i = 0; i < o.threads; i++) {

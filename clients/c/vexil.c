@@ -16,6 +16,9 @@ struct vx_client {
 	vx_wire_client *wire;
 	char *credential;
 	atomic_int timeout_ms;
+	void (*on_call)(void *arg, const ProtobufCServiceDescriptor *svc, unsigned method,
+	    Vexil__V1__Code code, uint64_t ns);
+	void *on_call_arg;
 };
 
 int
@@ -56,6 +59,8 @@ vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 		return rc;
 	}
 	vx_wire_client_set_unreachable(c->wire, opts->unreachable_ms);
+	c->on_call = opts->on_call;
+	c->on_call_arg = opts->on_call_arg;
 	*out = c;
 	return 0;
 }
@@ -83,9 +88,17 @@ vx_call_as(vx_client *c, const char *credential, const char *request_id,
     int timeout_ms, ProtobufCAllocator *alloc, ProtobufCMessage **out, vx_status *st)
 {
 	vx_status local;
-	return vx_wire_client_call(c->wire, svc, method, in, credential, request_id,
-	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), alloc, out,
-	    st ? st : &local);
+	uint64_t t0 = c->on_call ? vx_mono_ns() : 0;
+	int rc;
+
+	if (st == NULL)
+		st = &local;
+	rc = vx_wire_client_call(c->wire, svc, method, in, credential, request_id,
+	    timeout_ms > 0 ? timeout_ms : atomic_load(&c->timeout_ms), alloc, out, st);
+	if (c->on_call)
+		c->on_call(c->on_call_arg, svc, method,
+		    rc == 0 ? VEXIL__V1__CODE__OK : st->code, vx_mono_ns() - t0);
+	return rc;
 }
 
 int

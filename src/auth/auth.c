@@ -310,8 +310,8 @@ vx_auth_principal(MDB_txn *txn, vx_store *s, enum vx_principal_kind kind, uint64
 		}
 		if (rc != 0)
 			return rc;
-		/* A signed-up user: admin of the projects they own; a member
-		 * of others' acts with the role vx_auth_check_project finds. */
+		/* A signed-up user: admin of the projects they own, and what
+		 * their membership gives them in others' (vx_auth_check_project). */
 		who->kind = VX_PRINCIPAL_USER;
 		who->id = id;
 		who->project_id = 0;

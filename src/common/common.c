@@ -31,6 +31,8 @@ vx_strerror(int err)
 	case VX_EPROTO: return "protocol error";
 	case VX_ESTATE: return "failed precondition";
 	case VX_ESTALE: return "the project has changed since the given revision";
+	case VX_ENOSPC: return "no space left on the device holding the data dir";
+	case VX_EUNAVAIL: return "storage is not accepting writes";
 	default: return "internal error";
 	}
 }

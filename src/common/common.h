@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VX_MUST_USE __attribute__((warn_unused_result))
+/* VX_MUST_USE, the VX_E* codes and vx_strerror(): libvexil's public
+ * header, so a program linking libvexil sees the codes used here. */
+#include "vexil/errors.h"
+
 #define VX_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /*
@@ -30,27 +33,6 @@
 /* True when key begins like an SDK key (either form): clients send such a
  * key as "SdkKey <key>", any other as "ApiKey <key>". */
 bool vx_is_sdk_key(const char *key);
-
-enum {
-	VX_OK = 0,
-	VX_EINVAL = -1, /* bad argument or malformed input */
-	VX_ENOTFOUND = -2,
-	VX_EEXIST = -3,
-	VX_ENOMEM = -4,
-	VX_EFULL = -5, /* storage at its configured cap */
-	VX_EIO = -6,   /* storage or system error */
-	VX_EAUTH = -7, /* no or bad credential */
-	VX_EPERM = -8, /* authenticated, not allowed */
-	VX_ETIMEDOUT = -9,
-	VX_ECLOSED = -10,
-	VX_EPROTO = -11, /* malformed wire message */
-	VX_ESTATE = -12, /* failed precondition */
-	VX_EINTERNAL = -13,
-	VX_ESTALE = -14, /* a write's if_revision precondition failed */
-};
-
-/* A short, static description of a VX_E* code. */
-const char *vx_strerror(int err);
 
 /* Wall-clock time in unix milliseconds. */
 int64_t vx_now_ms(void);

@@ -1,7 +1,8 @@
 /*
  * Vexil — vexilctl's shared pieces: what a command handler gets, and the
  * argument and output helpers every command file uses (main.c holds the
- * command table, the parser and the helpers; other files hold commands).
+ * command table, the parser and the helpers; other files hold commands:
+ * schedule.c, migrate.c).
  */
 #ifndef VX_CTL_H
 #define VX_CTL_H
@@ -75,5 +76,9 @@ int change_reject(struct cli *s, struct args *a);
 int change_withdraw(struct cli *s, struct args *a);
 /* Prints an environment (main.c). */
 void human_env(void *m);
+/* ---- migrate.c: vexilctl import and export ---- */
+
+int cmd_import(struct cli *s, struct args *a);
+int cmd_export(struct cli *s, struct args *a);
 
 #endif

@@ -2381,6 +2381,21 @@ static const struct command commands[] = {
     {"backup", NULL, "DIR|FILE.mdb", "", cmd_backup,
         "Makes vexild write a compacted copy of its database, on its host\n"
         "(an absolute path; never overwritten)."},
+    {"import", NULL,
+        "--format vexil|unleash|flagd FILE [--project P] [--env E] [--dry-run]",
+        "format= project= env= dry-run", cmd_import,
+        "Writes a project file's environments, segments and flags in one\n"
+        "transaction: all or nothing, one revision (FILE - reads stdin).\n"
+        "unleash: Unleash's feature export of one environment, into --env E;\n"
+        "flagd: flagd's flag definitions, into --env E.\n"
+        "What Vexil cannot express is listed and nothing is imported.\n"
+        "--dry-run checks everything and prints the plan, changing nothing."},
+    {"export", NULL, "--format vexil FILE [--project P]",
+        "format= project= env=", cmd_export,
+        "Writes a project's environments, segments and flags to FILE (- for\n"
+        "stdout), as of one revision. unleash, flagd: environment --env E as\n"
+        "an Unleash feature export or flagd definitions; what they cannot\n"
+        "express is listed and nothing is written."},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -570,7 +570,18 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	if (rc != 0)
 		return rc;
 	out->split_ro = out->ro;
-	out->split_own = r->split_stickiness != NULL || r->split_group_id != NULL;
+	out->split_flagd = r->split_flagd;
+	if (r->split_flagd && r->nsplits > 0 &&
+	    (r->split_stickiness == NULL || strcmp(r->split_stickiness, "default") == 0 ||
+	        strcmp(r->split_stickiness, "random") == 0)) {
+		seterr(e,
+		    "%s: a flagd split needs its bucketing attribute "
+		    "(split_stickiness)",
+		    where);
+		return VX_EVAL_EINVAL;
+	}
+	out->split_own =
+	    r->split_flagd || r->split_stickiness != NULL || r->split_group_id != NULL;
 	if (out->split_own) {
 		rc = compile_rollout(fl, f, false, 0,
 		    r->split_stickiness ? r->split_stickiness : r->rollout.stickiness,

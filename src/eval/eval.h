@@ -65,7 +65,13 @@
  *    else the rule's rollout stickiness and group (the rollout settings
  *    apply even when the rollout is not enabled), or the default
  *    stickiness and the flag key. So a rule can admit 25% of accounts and
- *    split them by user. A context with no value for a named
+ *    split them by user.
+ *  - A split with split_flagd buckets as flagd's `fractional` does:
+ *    h = MurmurHash3 x86_32, seed 0, of "<group><value>" (no separator;
+ *    flagd's default is the flag key then the targeting key), bucket =
+ *    (h * total_weight) >> 32 in 0..total-1, and it serves the first entry
+ *    whose cumulative weight is > bucket. res->split_bucket is bucket + 1.
+ *    A context with no value for a named
  *    stickiness attribute cannot be bucketed, so the rule does not apply,
  *    and evaluation moves on to the next rule.
  *
@@ -173,6 +179,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The context and result types and the reasons: part of libvexil's
+ * public headers (clients/c/include), since local evaluation takes and
+ * gives them. */
+#include "vexil/context.h"
+
 /* Status codes, returned by every function below that reports success. */
 #define VX_EVAL_OK 0
 #define VX_EVAL_EINVAL (-1)	/* bad input; compile writes why into err */
@@ -258,26 +269,6 @@ enum vx_flag_type {
 	VX_FLAG_JSON	/* any JSON text; not validated here */
 };
 
-/* Why a result is what it is. vx_eval_reason_name() gives the names. */
-enum vx_eval_reason {
-	VX_REASON_TARGETING_MATCH,    /* a rule matched */
-	VX_REASON_SPLIT,              /* in the environment rollout: default */
-	VX_REASON_DISABLED,           /* flag disabled: off variant */
-	VX_REASON_DEFAULT,            /* out of the rollout: off variant */
-	VX_REASON_FLAG_NOT_FOUND,     /* no flag given */
-	VX_REASON_ERROR,              /* evaluation failed: off variant */
-	VX_REASON_STATIC,             /* no enabled rule, 100%: default variant */
-	VX_REASON_PREREQUISITE_FAILED /* a prerequisite failed: off variant */
-};
-
-/* Kinds of context attribute. */
-enum vx_attr_kind {
-	VX_ATTR_STRING,
-	VX_ATTR_NUMBER,
-	VX_ATTR_BOOL,
-	VX_ATTR_LIST /* list of strings */
-};
-
 /*
  * Source form. The caller owns all of it, and vx_eval_compile() copies what
  * it needs, so it may be freed as soon as compile returns.
@@ -323,6 +314,13 @@ typedef struct vx_eval_rule_src {
 	/* The split's own stickiness and group; NULL: the rollout's. */
 	const char *split_stickiness;
 	const char *split_group_id;
+	/*
+	 * flagd's fractional bucketing for the split, instead of Unleash's:
+	 * see "Rollouts and splits". split_stickiness must then name an
+	 * attribute, and split_group_id is the hash prefix as it is ("" for
+	 * none; NULL: the flag key).
+	 */
+	bool split_flagd;
 } vx_eval_rule_src;
 
 /*
@@ -367,59 +365,9 @@ typedef struct vx_eval_flag_src {
 	size_t nprereqs;                   /* 0..VX_EVAL_PREREQ_MAX */
 } vx_eval_flag_src;
 
-/*
- * Evaluation context. The caller builds it, typically on the stack, and
- * owns every string in it. Nothing is copied, and nothing needs freeing.
- */
-
-/* A custom attribute. */
-typedef struct vx_eval_attr {
-	const char *name;
-	int kind; /* enum vx_attr_kind */
-	union {
-		const char *s; /* VX_ATTR_STRING: NUL-terminated */
-		double num;    /* VX_ATTR_NUMBER */
-		bool b;	       /* VX_ATTR_BOOL */
-		struct {
-			const char *const *items; /* VX_ATTR_LIST */
-			size_t n;
-		} list;
-	} u;
-} vx_eval_attr;
-
-/*
- * The context. The well-known attributes have their own fields. A NULL field
- * is a missing attribute (groups is present whenever groups != NULL, even
- * with ngroups == 0). If a well-known field is NULL, a custom attribute
- * with that name is used instead. For duplicate custom names, the first wins.
- * Initialise with `vx_eval_ctx ctx = {0};`.
- */
-typedef struct vx_eval_ctx {
-	const char *user_id;
-	const char *email;
-	const char *country;
-	const char *ip;
-	const char *const *groups;
-	size_t ngroups;
-	const vx_eval_attr *attrs;
-	size_t nattrs;
-} vx_eval_ctx;
-
-/*
- * An evaluation result. Its pointers point into the compiled flag and are
- * valid until that flag is freed.
- */
-typedef struct vx_eval_result {
-	int reason;		 /* enum vx_eval_reason */
-	int32_t variant;	 /* variant index, or -1 (FLAG_NOT_FOUND) */
-	const char *variant_key; /* NULL when variant == -1 */
-	const char *value;	 /* JSON text; NULL when variant == -1 */
-	int32_t rule;		 /* index in the source rules[], or -1 */
-	const char *rule_id;	 /* the rule's id ("" if none), or NULL */
-	uint32_t bucket;	 /* rollout bucket 1..100 that decided, or 0 */
-	uint32_t split_bucket;	 /* split bucket 1..total weight, or 0 */
-	const char *prereq;      /* PREREQUISITE_FAILED: the parent, else NULL */
-} vx_eval_result;
+/* The evaluation context (vx_eval_attr, vx_eval_ctx), the result
+ * (vx_eval_result), the reasons and vx_eval_reason_name() are in
+ * vexil/context.h, included above: libvexil's public headers use them. */
 
 /* A compiled flag. Opaque. */
 typedef struct vx_eval_flag vx_eval_flag;
@@ -560,10 +508,6 @@ vx_op_from_string(const char *name, int *op);
 /* The snake_case name of an operator, or NULL if op is not one. */
 const char *
 vx_op_name(int op);
-
-/* The name of a reason ("TARGETING_MATCH", ...), or NULL if unknown. */
-const char *
-vx_eval_reason_name(int reason);
 
 /*
  * How many `matches` searches have run out of their budget in this process

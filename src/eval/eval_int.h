@@ -135,6 +135,7 @@ struct vxe_rule {
 	struct vxe_rollout ro;
 	struct vxe_rollout split_ro; /* the split's stickiness and group */
 	bool split_own;              /* split_ro differs from ro */
+	bool split_flagd;            /* flagd's fractional bucketing */
 	uint32_t variant;
 	const struct vxe_split *splits;
 	size_t nsplits;

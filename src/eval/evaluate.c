@@ -532,7 +532,17 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 	} else if (!have_stick && !stick_value(ctx, &r->ro, &st)) {
 		return T_NO;
 	}
-	b = bucket(&r->split_ro, &st, VXE_HASH_VARIANT, r->total_weight);
+	if (r->split_flagd) {
+		/* Hashed whole here, so rollouts keep no third prefix state. */
+		struct vxe_mm3 h;
+		vxe_mm3_init(&h, 0);
+		vxe_mm3_update(&h, r->split_ro.group, strlen(r->split_ro.group));
+		vxe_mm3_update(&h, st.s, st.len);
+		/* flagd's 0..total-1, shifted to the 1..total of "cum >= b". */
+		b = (uint32_t)(((uint64_t)vxe_mm3_final(&h) * r->total_weight) >> 32) + 1;
+	} else {
+		b = bucket(&r->split_ro, &st, VXE_HASH_VARIANT, r->total_weight);
+	}
 	res->split_bucket = b;
 	/* The last cum is total_weight >= b, so the loop always serves. */
 	for (size_t i = 0; i < r->nsplits; i++) {

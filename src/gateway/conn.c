@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "gateway/http1.h"
+#include "gateway/metrics.h"
 
 /* Connections past --max-conns that are still answered 503 (the rest are
  * closed at once). */
@@ -275,6 +276,8 @@ fail_conn(conn *c, int status, const char *method, const char *path, const char 
 	r.dialect = vx_gw_router_owner(o->router, path ? path : "");
 	vx_gw_fail(&r, status, NULL, "%s", msg);
 	build(&c->out, &r, method && strcmp(method, "HEAD") == 0, true);
+	vx_gw_metrics_http(
+	    r.dialect, NULL, r.status, c->head_t0 ? vx_mono_ns() - c->head_t0 : 0);
 	if (!o->quiet)
 		vx_gw_access_log(
 		    method, path, r.status, c->head_t0 ? c->head_t0 : vx_mono_ns(), rid);

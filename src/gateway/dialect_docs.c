@@ -17,6 +17,14 @@
  * and the asset paths answer 503 with a message that says how to install
  * them; /openapi.json needs nothing on disk.
  *
+ * /ui/ is the admin UI (web/ui: our own HTML, script and CSS, no framework
+ * and no build step), compiled into the binary like /openapi.json
+ * (embed.cmake, ui_assets.c in the build tree): /ui/ is its index.html and
+ * /ui/<file> any other file of the directory, nothing else. Every /ui
+ * answer carries a strict Content-Security-Policy header (scripts,
+ * styles and requests from this gateway only, no inline script, no eval),
+ * and the UI calls only the documented APIs (docs/ui.md).
+ *
  * Errors are text/plain: these paths are read by browsers and people.
  */
 #include <errno.h>
@@ -33,6 +41,8 @@
 /* Written by embed.cmake from docs/openapi.json. */
 extern const unsigned char vx_gw_openapi_json[];
 extern const size_t vx_gw_openapi_json_len;
+/* Written by embed.cmake from web/ui. */
+extern const vx_gw_embedded vx_gw_ui_files[];
 
 #ifndef VX_ASSETS_DIR
 #define VX_ASSETS_DIR "web/node_modules"
@@ -214,6 +224,67 @@ out:
 	return err;
 }
 
+/* The admin UI may run nothing but its own files and talk to nothing but
+ * this gateway (no inline script or style, no eval: none is allowed), and
+ * is never framed. index.html adds a <meta> policy for what the header's
+ * size (VX_GW_HEADER_VALUE_MAX) leaves out: base-uri, form-action, object-src. */
+#define UI_CSP "default-src 'self'; frame-ancestors 'none'"
+_Static_assert(sizeof(UI_CSP) <= VX_GW_HEADER_VALUE_MAX, "UI_CSP fits a header value");
+
+static const char *
+ui_type(const char *name)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+static void
+ui_file(vx_gw_req *r, const char *name)
+{
+	const vx_gw_embedded *f = vx_gw_ui_files;
+
+	while (f->name != NULL && strcmp(f->name, name) != 0)
+		f++;
+	if (f->name == NULL) {
+		vx_gw_fail(
+		    r, 404, "asset", "No such file of the admin UI: /ui/%.100s", name);
+		return;
+	}
+	(void)vx_gw_set_header(r, "Content-Security-Policy", UI_CSP);
+	(void)vx_gw_set_header(r, "X-Content-Type-Options", "nosniff");
+	(void)vx_gw_set_header(r, "Referrer-Policy", "no-referrer");
+	/* The files change with the build. */
+	(void)vx_gw_set_header(r, "Cache-Control", CACHE_PAGE);
+	vx_gw_reply(r, 200, ui_type(f->name), f->data, f->len);
+}
+
+static void
+ui_index(vx_gw_req *r)
+{
+	ui_file(r, "index.html");
+}
+
+static void
+ui_asset(vx_gw_req *r)
+{
+	const char *name = vx_gw_param(r, "asset");
+
+	ui_file(r, name ? name : "");
+}
+
 static void
 openapi(vx_gw_req *r)
 {
@@ -291,9 +362,11 @@ static const vx_gw_route routes[] = {
     {"GET", "/docs", swagger},
     {"GET", "/docs/{asset}", asset},
     {"GET", "/redoc", redoc},
+    {"GET", "/ui", ui_index},
+    {"GET", "/ui/{asset}", ui_asset},
 };
 
-static const char *const prefixes[] = {"/openapi.json", "/docs", "/redoc", NULL};
+static const char *const prefixes[] = {"/openapi.json", "/docs", "/redoc", "/ui", NULL};
 
 const vx_gw_dialect vx_gw_docs_dialect = {
     .name = "docs",

@@ -29,6 +29,7 @@
 #include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 
 #define ENV "production"
@@ -1149,6 +1150,7 @@ sdk_evaluate(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_evals(out);
 	res = cJSON_CreateObject();
 	for (size_t i = 0; res && i < out->n_results; i++) {
 		const Vexil__V1__EvaluationResult *e = out->results[i];

@@ -45,6 +45,7 @@
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
 #include "gateway/json.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/sse.h"
 #include "gateway/status.h"
@@ -109,7 +110,7 @@ static void
 fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *msg = st->message[0] ? st->message : vx_code_name(st->code);
-	int status = vx_gw_http_status(st->code);
+	int status = vx_gw_call_status(st);
 
 	/* A key the core will not take (too long, bad characters) names no flag
 	 * either. */
@@ -134,8 +135,8 @@ fail_call(vx_gw_req *r, const vx_status *st)
  * API keys are not bound to an environment); an SDK key goes straight to
  * the evaluation (*bound is NULL: the core knows). false after answering.
  */
-static bool
-admit(vx_gw_req *r, const char **bound)
+bool
+vx_gw_ofrep_admit(vx_gw_req *r, const char **bound)
 {
 	Vexil__V1__AdmitReply *out;
 	vx_status st;
@@ -387,7 +388,7 @@ evaluate_flag(vx_gw_req *r)
 	cJSON *o;
 	int status;
 
-	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
 		return;
 	/* An empty project is the key's own. */
 	in.project = "";
@@ -398,6 +399,7 @@ evaluate_flag(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_eval(out->reason);
 	o = result_json(out, &status);
 	put_environment(r, out->environment[0] ? out->environment : t.env);
 	if (out->rule_id)
@@ -408,9 +410,8 @@ evaluate_flag(vx_gw_req *r)
 
 /* ---- bulk ---- */
 
-/* FNV-1a, 64 bits: an entity tag, not a secret. */
-static uint64_t
-fnv1a(const char *s)
+uint64_t
+vx_gw_fnv1a(const char *s)
 {
 	uint64_t h = 14695981039346656037ULL;
 
@@ -419,9 +420,8 @@ fnv1a(const char *s)
 	return h;
 }
 
-/* Whether If-None-Match (a list of tags, or "*") names etag. */
-static bool
-etag_matches(const char *inm, const char *etag)
+bool
+vx_gw_etag_matches(const char *inm, const char *etag)
 {
 	size_t n = strlen(etag);
 
@@ -496,7 +496,7 @@ evaluate_all(vx_gw_req *r)
 	bool ok;
 	int status;
 
-	if (!admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
+	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
 		return;
 	in.project = "";
 	in.environment = (char *)t.env;
@@ -505,6 +505,7 @@ evaluate_all(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_evals(out);
 	o = cJSON_CreateObject();
 	flags = cJSON_AddArrayToObject(o, "flags");
 	ok = flags != NULL;
@@ -519,14 +520,15 @@ evaluate_all(vx_gw_req *r)
 		write_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a(text));
+	snprintf(
+	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
 	free(text);
 	(void)vx_gw_set_header(r, "ETag", "%s", etag);
 	put_environment(
 	    r, out->n_results && out->results[0] && *out->results[0]->environment
 	           ? out->results[0]->environment
 	           : t.env);
-	if (etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
+	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
 		cJSON_Delete(o);
 		vx_gw_reply_empty(r, 304);
 		return;

@@ -32,6 +32,7 @@
 #include "gateway/edge.h"
 #include "gateway/format.h"
 #include "gateway/json.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/status.h"
 
@@ -60,6 +61,7 @@ code_name(int status)
 	case 501: return "not_implemented";
 	case 503: return "unavailable";
 	case 504: return "timeout";
+	case 507: return "insufficient_storage";
 	default: return status >= 500 ? "internal_error" : "invalid_request";
 	}
 }
@@ -126,7 +128,7 @@ fail_call(vx_gw_req *r, const vx_status *st)
 {
 	const char *field = st->field[0] ? body_field(st->field) : NULL;
 
-	write_error(r, vx_gw_http_status(st->code), field, st->constraint,
+	write_error(r, vx_gw_call_status(st), field, st->constraint,
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
 
@@ -159,25 +161,31 @@ id_text(vx_gw_req *r, const char *prefix, uint64_t id)
 /* ---- auth and the rate limit ---- */
 
 /*
- * Every request: "Authorization: ApiKey <key>" and AuthService/Admit.
- * false after answering 401 or 429; *who is the admitted key.
+ * Every request: "Authorization: ApiKey <key>", or (Vexil's extension, for
+ * the admin UI and scripts of signed-in users) "Authorization: Bearer
+ * <jwt>" from the flag-service API's /auth/login, and AuthService/Admit.
+ * false after answering 401 or 429; *who is the admitted key or user.
  * Admitted requests carry the X-RateLimit-* headers, and a 429 also
- * Retry-After.
+ * Retry-After (users are not limited).
  */
 static bool
 admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 {
 	Vexil__V1__AdmitReply *out;
 	const char *h = vx_gw_header(r, "Authorization");
+	bool user = h != NULL && strncasecmp(h, "Bearer ", 7) == 0;
 	vx_status st;
 	int rc;
 
-	if (h == NULL || strncasecmp(h, "ApiKey ", 7) != 0 || !vx_gw_token_ok(h + 7)) {
+	if (h == NULL || (!user && strncasecmp(h, "ApiKey ", 7) != 0) ||
+	    !vx_gw_token_ok(h + 7)) {
 		write_error(r, 401, "Authorization", "required",
-		    "API key is missing or invalid (Authorization: ApiKey <key>)");
+		    "API key is missing or invalid (Authorization: ApiKey <key>, or "
+		    "Bearer <token> from /auth/login)");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(r->arena, "ApiKey %s", h + 7)) == NULL) {
+	if ((r->credential = vx_arena_printf(
+	         r->arena, "%s %s", user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
@@ -185,8 +193,10 @@ admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 		fail_call(r, &st);
 		return false;
 	}
-	if (strcmp(out->kind, "apikey") != 0) {
-		write_error(r, 401, "Authorization", "api_key", "API key is missing or invalid");
+	if (strcmp(out->kind, user ? "user" : "apikey") != 0) {
+		write_error(r, 401, "Authorization", user ? "token" : "api_key",
+		    user ? "Token is missing or invalid"
+		         : "API key is missing or invalid");
 		return false;
 	}
 	if (rc == 1) {
@@ -232,15 +242,15 @@ project_ref(vx_gw_req *r, const Vexil__V1__AdmitReply *who, const char *body_ref
 	return ref;
 }
 
-/* Loads {flag_id}; false after answering. */
+/* Loads the flag the id text names (in any form); false after answering. */
 static bool
-load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
+load_flag_id(vx_gw_req *r, const char *project, const char *text, Vexil__V1__Flag **out)
 {
 	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	vx_status st;
 	uint64_t id;
 
-	if (vx_gw_id_parse(vx_gw_param(r, "flag_id"), VX_GW_KIND_FLAG, &id) != 0) {
+	if (vx_gw_id_parse(text, VX_GW_KIND_FLAG, &id) != 0) {
 		write_error(r, 404, "flag_id", "exists", "Flag not found");
 		return false;
 	}
@@ -254,6 +264,13 @@ load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
 		return false;
 	}
 	return true;
+}
+
+/* Loads {flag_id}; false after answering. */
+static bool
+load_flag(vx_gw_req *r, const char *project, Vexil__V1__Flag **out)
+{
+	return load_flag_id(r, project, vx_gw_param(r, "flag_id"), out);
 }
 
 /* ---- JSON out ---- */
@@ -326,6 +343,21 @@ state_json(const Vexil__V1__Flag *f)
 	return o;
 }
 
+/* Vexil's extension: {"<env>": percentage}, the share of the users no
+ * rule matches that get the flag in each environment. */
+static cJSON *
+rollout_json(const Vexil__V1__Flag *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	for (size_t i = 0; ok && i < f->n_envs; i++)
+		if (f->envs[i] != NULL)
+			vx_gw_json_put_num(o, &ok, f->envs[i]->environment,
+			    f->envs[i]->rollout_percentage);
+	return vx_gw_json_done(o, ok);
+}
+
 /*
  * Vexil's extension (docs/gateway.md): {"<env>": [{"flag", "when",
  * "variants"}]} for each environment whose config has prerequisites.
@@ -377,8 +409,14 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	    cJSON_CreateArray());
 	put_item(o, &ok, "negate", cJSON_CreateBool(c && c->negate));
 	put_item(o, &ok, "missing", cJSON_CreateBool(c && c->missing));
-	/* Vexil's extension: the segments the rule names (docs/gateway.md). */
+	/* Vexil's extensions: the segments the rule names, its priority
+	 * (higher first) and the share of matching users it serves
+	 * (docs/gateway.md). */
 	put_item(o, &ok, "segments", strings_json(rl->segments, rl->n_segments));
+	vx_gw_json_put_num(o, &ok, "priority", rl->priority);
+	put_item(o, &ok, "rollout",
+	    rl->rollout ? cJSON_CreateNumber(rl->rollout->percentage)
+	                : cJSON_CreateNull());
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
 	return vx_gw_json_done(o, ok);
@@ -400,6 +438,7 @@ flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
 	put_item(o, &ok, "state", state_json(f));
 	put_item(o, &ok, "tags", strings_json(f->tags, f->n_tags));
 	put_item(o, &ok, "prerequisites", prereqs_json(f));
+	put_item(o, &ok, "rollout", rollout_json(f));
 	if (rules && ok) {
 		arr = cJSON_CreateArray();
 		for (size_t i = 0; arr && i < f->n_envs; i++) {
@@ -832,6 +871,32 @@ flags_stale(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
+/*
+ * Vexil's extension on writes: ?if_revision=N, the project's revision the
+ * caller read (GET /v1/projects, or the id of the last event of
+ * /ofrep/v1/events); the core refuses the write, changing nothing, when
+ * the project has moved on since (400 naming if_revision). 0 when absent;
+ * false after answering.
+ */
+static bool
+if_revision(vx_gw_req *r, uint64_t *out)
+{
+	const char *q;
+	int rc;
+
+	*out = 0;
+	if ((rc = vx_gw_query(r, "if_revision", &q)) < 0) {
+		fail_input(r);
+		return false;
+	}
+	if (rc == 1 && (vx_parse_u64(q, out) != 0 || *out == 0)) {
+		write_error(r, 400, "if_revision", "range",
+		    "if_revision must be a revision number (1 or more)");
+		return false;
+	}
+	return true;
+}
+
 static void
 flag_list(vx_gw_req *r)
 {
@@ -890,6 +955,18 @@ flag_list(vx_gw_req *r)
 			return;
 		}
 	}
+	/* Vexil's extensions: ?tag= (exact) and ?q= (key, name or a tag
+	 * containing it), filtered in the core so paging stays right. */
+	if ((rc = vx_gw_query(r, "tag", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.tag = rc == 1 ? (char *)q : "";
+	if ((rc = vx_gw_query(r, "q", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.search = rc == 1 ? (char *)q : "";
 	in.project = project;
 	in.limit = (uint32_t)limit;
 	in.offset = (uint32_t)offset;
@@ -1054,7 +1131,7 @@ flag_update(vx_gw_req *r)
 		write_error(r, 400, "name", "required", "name cannot be empty");
 		return;
 	}
-	if (!load_flag(r, project, &f))
+	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
 		return;
 	if (k == 1 && strcmp(key, f->key) != 0) {
 		write_error(r, 400, "key", "immutable", "a flag's key cannot change");
@@ -1085,25 +1162,37 @@ flag_update(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, flag_json(r, f, false));
 }
 
+/*
+ * PATCH .../state: {environment, enabled} is SetFlagEnabled. Vexil's
+ * extension: with `rollout_percentage` (0..100, `enabled` then optional)
+ * it is one UpdateFlag of that environment's env.enabled and
+ * env.rollout_percentage instead.
+ */
 static void
 flag_state(vx_gw_req *r)
 {
 	Vexil__V1__AdmitReply *who;
 	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 	const char *env = NULL;
 	bool enabled = false;
+	int64_t pct = 0;
+	char *mask[2];
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
 	cJSON *b, *o;
 	bool ok;
-	int e, en;
+	int e, en, ro, rc;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
-	    (en = vx_gw_json_bool(r, b, "enabled", &enabled)) < 0) {
+	    (en = vx_gw_json_bool(r, b, "enabled", &enabled)) < 0 ||
+	    (ro = vx_gw_json_int(r, b, "rollout_percentage", 0, 100, &pct)) < 0) {
 		fail_input(r);
 		return;
 	}
@@ -1111,19 +1200,38 @@ flag_state(vx_gw_req *r)
 		write_error(r, 400, "environment", "required", "environment is required");
 		return;
 	}
-	if (en == 0) {
+	if (en == 0 && ro == 0) {
 		write_error(r, 400, "enabled", "required", "enabled is required");
 		return;
 	}
-	if (!load_flag(r, project, &f))
+	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
 		return;
-	in.project = project;
-	in.key = f->key;
-	in.environment = (char *)env;
-	in.enabled = enabled;
-	if (scheduled(r, "vexil.v1.FlagService/SetFlagEnabled", &in.base))
-		return;
-	if (vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
+	if (ro == 0) {
+		in.project = project;
+		in.key = f->key;
+		in.environment = (char *)env;
+		in.enabled = enabled;
+		if (scheduled(r, "vexil.v1.FlagService/SetFlagEnabled", &in.base))
+			return;
+		rc = vx_set_flag_enabled_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st);
+	} else {
+		cfg.environment = (char *)env;
+		cfg.enabled = enabled;
+		cfg.rollout_percentage = (uint32_t)pct;
+		if (en == 1)
+			mask[up.n_update_mask++] = "env.enabled";
+		mask[up.n_update_mask++] = "env.rollout_percentage";
+		up.project = project;
+		up.key = f->key;
+		up.update = &upd;
+		up.update_mask = mask;
+		up.env = &cfg;
+		up.if_revision = in.if_revision;
+		if (scheduled(r, "vexil.v1.FlagService/UpdateFlag", &up.base))
+			return;
+		rc = vx_update_flag_as(vx_gw_client(r), VX_GW_OPTS(r), &up, &f, &st);
+	}
+	if (rc != 0) {
 		fail_call(r, &st);
 		return;
 	}
@@ -1132,6 +1240,7 @@ flag_state(vx_gw_req *r)
 	put_id(r, o, &ok, "id", "flag", f->id);
 	put_str(o, &ok, "key", f->key);
 	put_item(o, &ok, "state", state_json(f));
+	put_item(o, &ok, "rollout", rollout_json(f));
 	put_time(o, &ok, "updated_at", f->updated_at);
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
@@ -1182,12 +1291,14 @@ rule_create(vx_gw_req *r)
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
 	const char *type = NULL, *attr = NULL, *op = NULL, *env = NULL;
 	bool negate = false, missing = false;
+	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
+	int64_t priority = 0, pct = 100;
 	int opn;
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
 	cJSON *b;
-	int t, a, o, e, v;
+	int t, a, o, e, v, rp;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
@@ -1198,7 +1309,9 @@ rule_create(vx_gw_req *r)
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
 	    (v = json_strings(r, b, "values", &c.values, &c.n_values)) < 0 ||
 	    vx_gw_json_bool(r, b, "negate", &negate) < 0 ||
-	    vx_gw_json_bool(r, b, "missing", &missing) < 0) {
+	    vx_gw_json_bool(r, b, "missing", &missing) < 0 ||
+	    vx_gw_json_int(r, b, "priority", INT32_MIN, INT32_MAX, &priority) < 0 ||
+	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0) {
 		fail_input(r);
 		return;
 	}
@@ -1225,7 +1338,7 @@ rule_create(vx_gw_req *r)
 		write_error(r, 400, "environment", "required", "environment is required");
 		return;
 	}
-	if (!load_flag(r, project, &f))
+	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
 		return;
 	c.attribute = (char *)attr;
 	c.operator_ = (char *)op;
@@ -1235,6 +1348,11 @@ rule_create(vx_gw_req *r)
 	rl.n_conditions = 1;
 	rl.enabled = true;
 	rl.variant = ON;
+	rl.priority = (int32_t)priority;
+	if (rp == 1) {
+		ro.percentage = (uint32_t)pct;
+		rl.rollout = &ro;
+	}
 	in.project = project;
 	in.flag_key = f->key;
 	in.environment = (char *)env;
@@ -1250,6 +1368,96 @@ rule_create(vx_gw_req *r)
 	vx_gw_reply_json(r, 201, rule_json(r, out, env));
 }
 
+/* The rule {rule_id} of the flag f; false after answering 404. */
+static bool
+rule_ref(
+    vx_gw_req *r, const char *project, const Vexil__V1__Flag *f, Vexil__V1__RuleRef *ref)
+{
+	if (vx_gw_id_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, &ref->rule_id) !=
+	    0) {
+		write_error(r, 404, "rule_id", "exists", "Rule not found");
+		return false;
+	}
+	ref->project = (char *)project;
+	ref->flag_key = f->key;
+	return true;
+}
+
+/* A refused call on a rule: its 404s in the document's terms. */
+static void
+fail_rule_call(vx_gw_req *r, const vx_status *st)
+{
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st->field, "rule_id") == 0)
+		write_error(r, 404, "rule_id", "exists", "Rule not found");
+	else if (st->code == VEXIL__V1__CODE__NOT_FOUND &&
+	         strcmp(st->field, "project") != 0)
+		write_error(r, 404, "flag_id", "exists", "Flag not found");
+	else
+		fail_call(r, st);
+}
+
+/*
+ * Vexil's extension: PATCH .../rules/{rule_id} {priority?, rollout?} is one
+ * UpdateRule of the fields given (rollout null: the rule serves every
+ * matching user again), so rules can be reordered and rolled out.
+ */
+static void
+rule_update(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__UpdateRuleRequest in = VEXIL__V1__UPDATE_RULE_REQUEST__INIT;
+	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
+	Vexil__V1__Rule upd = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
+	int64_t priority = 0, pct = 0;
+	const char *env = "";
+	char *project, *mask[2];
+	Vexil__V1__Flag *f;
+	vx_status st;
+	cJSON *b;
+	int p, rp;
+
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (p = vx_gw_json_int(r, b, "priority", INT32_MIN, INT32_MAX, &priority)) < 0 ||
+	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (p == 1) {
+		upd.priority = (int32_t)priority;
+		mask[in.n_update_mask++] = "priority";
+	}
+	if (rp == 1) {
+		ro.percentage = (uint32_t)pct;
+		upd.rollout = &ro;
+	}
+	if (rp == 1 || cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "rollout")))
+		mask[in.n_update_mask++] = "rollout";
+	if (in.n_update_mask == 0) {
+		write_error(
+		    r, 400, NULL, "required", "give priority or rollout to change");
+		return;
+	}
+	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f) ||
+	    !rule_ref(r, project, f, &ref))
+		return;
+	in.ref = &ref;
+	in.update = &upd;
+	in.update_mask = mask;
+	if (vx_update_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_rule_call(r, &st);
+		return;
+	}
+	/* A rule stays in its environment: the one it was read in. */
+	for (size_t i = 0; i < f->n_envs; i++)
+		for (size_t k = 0; f->envs[i] && k < f->envs[i]->n_rules; k++)
+			if (f->envs[i]->rules[k]->id == ref.rule_id)
+				env = f->envs[i]->environment;
+	vx_gw_reply_json(r, 200, rule_json(r, out, env));
+}
+
 static void
 rule_delete(vx_gw_req *r)
 {
@@ -1261,29 +1469,15 @@ rule_delete(vx_gw_req *r)
 	vx_status st;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL ||
-	    !load_flag(r, project, &f))
+	    !load_flag(r, project, &f) || !rule_ref(r, project, f, &ref))
 		return;
-	if (vx_gw_id_parse(vx_gw_param(r, "rule_id"), VX_GW_KIND_RULE, &ref.rule_id) !=
-	    0) {
-		write_error(r, 404, "rule_id", "exists", "Rule not found");
-		return;
-	}
-	ref.project = project;
-	ref.flag_key = f->key;
 	/* The environment's fallthrough is "on" again when its last rule goes,
 	 * in the same write. */
 	ref.targeted_fallthrough = true;
 	if (scheduled(r, "vexil.v1.RuleService/DeleteRule", &ref.base))
 		return;
 	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
-		if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
-		    strcmp(st.field, "rule_id") == 0)
-			write_error(r, 404, "rule_id", "exists", "Rule not found");
-		else if (st.code == VEXIL__V1__CODE__NOT_FOUND &&
-		         strcmp(st.field, "project") != 0)
-			write_error(r, 404, "flag_id", "exists", "Flag not found");
-		else
-			fail_call(r, &st);
+		fail_rule_call(r, &st);
 		return;
 	}
 	vx_gw_reply_empty(r, 204);
@@ -1535,6 +1729,7 @@ sdk_evaluate(vx_gw_req *r)
 		fail_call(r, &st);
 		return;
 	}
+	vx_gw_metrics_evals(out);
 	o = cJSON_CreateObject();
 	ok = o != NULL;
 	flags = cJSON_CreateObject();
@@ -1616,6 +1811,43 @@ exposure(vx_gw_req *r)
 	vx_gw_reply_empty(r, 204);
 }
 
+/* Vexil's extension: {"<variant>": {"<day>": count}} over the period, every
+ * day of it for each variant counted at all, oldest first. */
+static cJSON *
+by_variant(const Vexil__V1__EvalCountList *out, int64_t today, uint32_t days)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	for (size_t i = 0; ok && i < out->n_counts; i++) {
+		const char *v = out->counts[i]->variant;
+		cJSON *row;
+
+		if (cJSON_GetObjectItemCaseSensitive(o, v) != NULL)
+			continue;
+		row = cJSON_CreateObject();
+		for (int64_t d = today - (int64_t)days + 1; row && d <= today; d++) {
+			char day[32];
+			double n = 0;
+			bool rok = true;
+
+			vx_gw_time_format(day, d * 86400000);
+			day[10] = '\0';
+			for (size_t k = 0; k < out->n_counts; k++)
+				if (out->counts[k]->day == d &&
+				    strcmp(out->counts[k]->variant, v) == 0)
+					n += (double)out->counts[k]->count;
+			vx_gw_json_put_num(row, &rok, day, n);
+			if (!rok) {
+				cJSON_Delete(row);
+				row = NULL;
+			}
+		}
+		put_item(o, &ok, v, row);
+	}
+	return vx_gw_json_done(o, ok);
+}
+
 static void
 stats(vx_gw_req *r)
 {
@@ -1682,6 +1914,7 @@ stats(vx_gw_req *r)
 	}
 	vx_gw_json_put_num(exp, &ok, "total", total);
 	put_item(exp, &ok, "breakdown", bd);
+	put_item(exp, &ok, "by_variant", by_variant(out, today, in.days));
 	put_id(r, o, &ok, "flag_id", "flag", f->id);
 	put_str(o, &ok, "flag_key", f->key);
 	if (env)
@@ -1690,6 +1923,87 @@ stats(vx_gw_req *r)
 		ok = cJSON_AddNullToObject(o, "environment") != NULL;
 	put_str(o, &ok, "period", period);
 	put_item(o, &ok, "exposures", exp);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
+/* ?limit= of the extensions' logs: 1..1000, *limit untouched without one;
+ * false after answering. */
+static bool
+query_limit(vx_gw_req *r, uint64_t *limit)
+{
+	const char *q;
+	int rc;
+
+	if ((rc = vx_gw_query(r, "limit", &q)) < 0) {
+		fail_input(r);
+		return false;
+	}
+	if (rc == 1 && (vx_parse_u64(q, limit) != 0 || *limit < 1 || *limit > 1000)) {
+		write_error(
+		    r, 400, "limit", "range", "limit must be an integer from 1 to 1000");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Vexil's extension: GET /v1/analytics/evaluations[?flag_id=&limit=], the
+ * project's recent evaluations, newest first (EvaluationService/ListEvalLog,
+ * the core's bounded log); with flag_id only that flag's, of those read.
+ */
+static void
+evaluations(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListEvalLogRequest in = VEXIL__V1__LIST_EVAL_LOG_REQUEST__INIT;
+	Vexil__V1__EvalLog *out;
+	Vexil__V1__Flag *f = NULL;
+	const char *q;
+	uint64_t limit = 100;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+	int rc;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL ||
+	    !query_limit(r, &limit))
+		return;
+	if ((rc = vx_gw_query(r, "flag_id", &q)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (rc == 1 && !load_flag_id(r, in.project, q, &f))
+		return;
+	in.limit = (uint32_t)limit;
+	if (vx_list_eval_log_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_records; i++) {
+		const Vexil__V1__EvalRecord *e = out->records[i];
+		cJSON *j;
+		bool jok;
+
+		if (f && strcmp(e->flag_key, f->key) != 0)
+			continue;
+		j = cJSON_CreateObject();
+		jok = j != NULL;
+		put_time(j, &jok, "time", e->time);
+		put_str(j, &jok, "environment", e->environment);
+		put_str(j, &jok, "flag_key", e->flag_key);
+		put_str(j, &jok, "variant", e->variant);
+		put_str(j, &jok, "reason", e->reason);
+		put_str(j, &jok, "user_id", e->user_id);
+		if (!vx_gw_json_append(arr, vx_gw_json_done(j, jok))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "evaluations", arr);
+	vx_gw_json_put_num(o, &ok, "dropped", (double)out->dropped);
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
@@ -1719,6 +2033,23 @@ key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
 		put_id(r, o, &ok, "project_id", "proj", k->project_id);
 	else if (ok)
 		ok = cJSON_AddNullToObject(o, "project_id") != NULL;
+	put_str(o, &ok, "prefix", k->prefix);
+	put_time(o, &ok, "created_at", k->created_at);
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+sdk_key_json(vx_gw_req *r, const Vexil__V1__SdkKey *k)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "sdkkey", k->id);
+	put_id(r, o, &ok, "project_id", "proj", k->project_id);
+	if (*k->environment)
+		put_str(o, &ok, "environment", k->environment);
+	else if (ok)
+		ok = cJSON_AddNullToObject(o, "environment") != NULL;
 	put_str(o, &ok, "prefix", k->prefix);
 	put_time(o, &ok, "created_at", k->created_at);
 	return vx_gw_json_done(o, ok);
@@ -1774,12 +2105,19 @@ key_create(vx_gw_req *r)
 	vx_gw_reply_json(r, 201, vx_gw_json_done(o, ok));
 }
 
+/*
+ * GET /v1/api-keys[?project_id=] (without it, every key the caller may see)
+ * and (Vexil's extension) GET /v1/sdk-keys (the project's): the keys that
+ * are not revoked, without secrets.
+ */
 static void
-key_list(vx_gw_req *r)
+list_keys(vx_gw_req *r, bool sdk)
 {
 	Vexil__V1__AdmitReply *who;
 	Vexil__V1__ListApiKeysRequest in = VEXIL__V1__LIST_API_KEYS_REQUEST__INIT;
-	Vexil__V1__ApiKeyList *out;
+	Vexil__V1__ListSdkKeysRequest sin = VEXIL__V1__LIST_SDK_KEYS_REQUEST__INIT;
+	Vexil__V1__ApiKeyList *out = NULL;
+	Vexil__V1__SdkKeyList *sout = NULL;
 	vx_status st;
 	cJSON *o, *arr;
 	bool ok;
@@ -1788,82 +2126,301 @@ key_list(vx_gw_req *r)
 
 	if (!admit(r, &who))
 		return;
-	/* Without project_id: every key the caller may see. */
 	if ((rc = vx_gw_query(r, "project_id", &q)) < 0) {
 		fail_input(r);
 		return;
 	}
-	if (rc == 1 && (in.project = project_ref(r, who, q)) == NULL)
+	if ((rc == 1 || sdk) && (in.project = project_ref(r, who, rc == 1 ? q : NULL)) == NULL)
 		return;
-	if (vx_list_api_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+	sin.project = in.project;
+	rc = sdk ? vx_list_sdk_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &sin, &sout, &st) :
+	           vx_list_api_keys_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st);
+	if (rc != 0) {
 		fail_call(r, &st);
 		return;
 	}
 	o = cJSON_CreateObject();
 	ok = o != NULL;
 	arr = cJSON_CreateArray();
-	for (size_t i = 0; arr && i < out->n_keys; i++) {
-		if (out->keys[i]->revoked)
+	for (size_t i = 0; arr && i < (sdk ? sout->n_keys : out->n_keys); i++) {
+		if (sdk ? sout->keys[i]->revoked : out->keys[i]->revoked)
 			continue;
-		if (!vx_gw_json_append(arr, key_json(r, out->keys[i]))) {
+		if (!vx_gw_json_append(arr, sdk ? sdk_key_json(r, sout->keys[i]) :
+		                                  key_json(r, out->keys[i]))) {
 			cJSON_Delete(arr);
 			arr = NULL;
 		}
 	}
-	put_item(o, &ok, "api_keys", arr);
+	put_item(o, &ok, sdk ? "sdk_keys" : "api_keys", arr);
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
 static void
-key_delete(vx_gw_req *r)
+key_list(vx_gw_req *r)
+{
+	list_keys(r, false);
+}
+
+/* DELETE /v1/api-keys/key-<id> and (Vexil's extension)
+ * /v1/sdk-keys/sdkkey-<id>: one revocation, effective at once. */
+static void
+revoke_key(vx_gw_req *r, bool sdk)
 {
 	Vexil__V1__AdmitReply *who;
 	Vexil__V1__RevokeApiKeyRequest in = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__RevokeSdkKeyRequest sin = VEXIL__V1__REVOKE_SDK_KEY_REQUEST__INIT;
+	const char *param = sdk ? "sdk_key_id" : "key_id";
 	Vexil__V1__Empty *e;
 	vx_status st;
+	int rc;
 
 	if (!admit(r, &who))
 		return;
-	if (id_parse(vx_gw_param(r, "key_id"), "key", &in.id) != 0) {
-		write_error(r, 404, "key_id", "exists", "API key not found");
+	if (id_parse(vx_gw_param(r, param), sdk ? "sdkkey" : "key", &in.id) != 0) {
+		write_error(r, 404, param, "exists", sdk ? "SDK key not found" : "API key not found");
 		return;
 	}
-	if (vx_revoke_api_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
+	sin.id = in.id;
+	rc = sdk ? vx_revoke_sdk_key_as(vx_gw_client(r), VX_GW_OPTS(r), &sin, &e, &st) :
+	           vx_revoke_api_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st);
+	if (rc != 0) {
 		fail_call(r, &st);
 		return;
 	}
 	vx_gw_reply_empty(r, 204);
 }
 
+static void
+key_delete(vx_gw_req *r)
+{
+	revoke_key(r, false);
+}
+
+/* ---- SDK keys (Vexil's extension) ---- */
+
+/* POST /v1/sdk-keys {environment?}: KeyService/CreateSdkKey in the
+ * project; the secret is in `key`, shown this once. */
+static void
+sdk_key_create(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__CreateSdkKeyRequest in = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *out;
+	const char *env = NULL, *pid = NULL;
+	vx_status st;
+	cJSON *b, *o;
+	bool ok;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_gw_json_body(r, true, &b) != 0 ||
+	    vx_gw_json_string(r, b, "environment", &env) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0) {
+		fail_input(r);
+		return;
+	}
+	if ((in.project = project_ref(r, who, pid)) == NULL)
+		return;
+	in.environment = (char *)(env ? env : "");
+	if (vx_create_sdk_key_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = sdk_key_json(r, out->key);
+	ok = o != NULL;
+	put_str(o, &ok, "key", out->secret);
+	vx_gw_reply_json(r, 201, vx_gw_json_done(o, ok));
+}
+
+static void
+sdk_key_list(vx_gw_req *r)
+{
+	list_keys(r, true);
+}
+
+static void
+sdk_key_delete(vx_gw_req *r)
+{
+	revoke_key(r, true);
+}
+
+/* ---- projects and the audit log (Vexil's extensions) ---- */
+
+static cJSON *
+project_json(vx_gw_req *r, const Vexil__V1__Project *p)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "proj", p->id);
+	put_str(o, &ok, "name", p->name);
+	put_str(o, &ok, "description", p->description);
+	vx_gw_json_put_num(o, &ok, "revision", (double)p->revision);
+	/* The project's primary SDK key, as the flag-service API shows it:
+	 * the admin UI follows /ofrep/v1/events and evaluates with it. */
+	put_str(o, &ok, "sdk_key", p->sdk_key);
+	put_time(o, &ok, "created_at", p->created_at);
+	put_time(o, &ok, "updated_at", p->updated_at);
+	return vx_gw_json_done(o, ok);
+}
+
+/* Every project the caller may see: a user's own, a key's one, or all of
+ * them for a global key. */
+static void
+project_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_list_projects_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_projects; i++)
+		if (!vx_gw_json_append(arr, project_json(r, out->projects[i]))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	put_item(o, &ok, "projects", arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
+static void
+project_create(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__CreateProjectRequest in = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *out;
+	const char *name = NULL, *desc = NULL;
+	vx_status st;
+	cJSON *b;
+	int n;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    vx_gw_json_string(r, b, "description", &desc) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (n == 0) {
+		write_error(r, 400, "name", "required", "name is required");
+		return;
+	}
+	in.name = (char *)name;
+	in.description = (char *)(desc ? desc : "");
+	if (vx_create_project_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, project_json(r, out));
+}
+
+/* The project's audit log, newest first: ?limit= 1..1000 (default 100),
+ * and ?target= keeps the entries about that flag key (or other target). */
+static void
+audit_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *out;
+	const char *target = NULL;
+	uint64_t limit = 100;
+	vx_status st;
+	cJSON *o, *arr;
+	bool ok;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL ||
+	    !query_limit(r, &limit))
+		return;
+	if (vx_gw_query(r, "target", &target) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.limit = (uint32_t)limit;
+	if (vx_list_audit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	o = cJSON_CreateObject();
+	ok = o != NULL;
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < out->n_entries; i++) {
+		const Vexil__V1__AuditEntry *a = out->entries[i];
+		const ProtobufCEnumValue *k = protobuf_c_enum_descriptor_get_value(
+		    &vexil__v1__change_kind__descriptor, a->kind);
+		cJSON *e;
+		bool eok;
+
+		if (target && strcmp(a->target, target) != 0)
+			continue;
+		e = cJSON_CreateObject();
+		eok = e != NULL;
+		vx_gw_json_put_num(e, &eok, "seq", (double)a->seq);
+		vx_gw_json_put_num(e, &eok, "revision", (double)a->revision);
+		put_time(e, &eok, "time", a->time);
+		put_str(e, &eok, "actor", a->actor);
+		put_str(e, &eok, "method", a->method);
+		put_str(e, &eok, "kind", k ? k->name : "");
+		put_str(e, &eok, "target", a->target);
+		/* What a flag or rule write changed, a "field: old → new" a line. */
+		put_str(e, &eok, "detail", a->detail);
+		if (!vx_gw_json_append(arr, vx_gw_json_done(e, eok))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "entries", arr);
+	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
+}
+
 /* ---- the dialect ---- */
 
 static const vx_gw_route routes[] = {
-    {"GET", "/v1/flags", flag_list},
-    {"POST", "/v1/flags", flag_create},
-    {"GET", "/v1/flags/stale", flags_stale},
-    {"GET", "/v1/flags/{flag_id}", flag_get},
-    {"PUT", "/v1/flags/{flag_id}", flag_update},
-    {"DELETE", "/v1/flags/{flag_id}", flag_delete},
-    {"PATCH", "/v1/flags/{flag_id}/state", flag_state},
-    {"POST", "/v1/flags/{flag_id}/rules", rule_create},
-    {"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
-    {"GET", "/v1/environments", env_list},
-    {"POST", "/v1/environments", env_create},
-    {"DELETE", "/v1/environments/{environment_id}", env_delete},
-    {"GET", "/v1/sdk/config", sdk_config},
-    {"POST", "/v1/sdk/evaluate", sdk_evaluate},
-    {"POST", "/v1/analytics/exposure", exposure},
-    {"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
-    {"POST", "/v1/api-keys", key_create},
-    {"GET", "/v1/api-keys", key_list},
-    {"DELETE", "/v1/api-keys/{key_id}", key_delete},
-    {"GET", "/v1/schedules", schedule_list},
-    {"DELETE", "/v1/schedules/{schedule_id}", schedule_delete},
-    {"GET", "/v1/change-requests", change_list},
-    {"POST", "/v1/change-requests/{change_id}/approve", change_approve},
-    {"POST", "/v1/change-requests/{change_id}/reject", change_reject},
-    {"POST", "/v1/change-requests/{change_id}/withdraw", change_withdraw},
-    {"POST", "/v1/change-requests/{change_id}/comments", change_comment},
+	{"GET", "/v1/flags", flag_list},
+	{"POST", "/v1/flags", flag_create},
+	{"GET", "/v1/flags/stale", flags_stale},
+	{"GET", "/v1/flags/{flag_id}", flag_get},
+	{"PUT", "/v1/flags/{flag_id}", flag_update},
+	{"DELETE", "/v1/flags/{flag_id}", flag_delete},
+	{"PATCH", "/v1/flags/{flag_id}/state", flag_state},
+	{"POST", "/v1/flags/{flag_id}/rules", rule_create},
+	{"PATCH", "/v1/flags/{flag_id}/rules/{rule_id}", rule_update},
+	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
+	{"GET", "/v1/environments", env_list},
+	{"POST", "/v1/environments", env_create},
+	{"DELETE", "/v1/environments/{environment_id}", env_delete},
+	{"GET", "/v1/sdk/config", sdk_config},
+	{"POST", "/v1/sdk/evaluate", sdk_evaluate},
+	{"POST", "/v1/analytics/exposure", exposure},
+	{"GET", "/v1/analytics/flags/{flag_id}/stats", stats},
+	{"GET", "/v1/analytics/evaluations", evaluations},
+	{"POST", "/v1/api-keys", key_create},
+	{"GET", "/v1/api-keys", key_list},
+	{"DELETE", "/v1/api-keys/{key_id}", key_delete},
+	{"POST", "/v1/sdk-keys", sdk_key_create},
+	{"GET", "/v1/sdk-keys", sdk_key_list},
+	{"DELETE", "/v1/sdk-keys/{sdk_key_id}", sdk_key_delete},
+	{"GET", "/v1/projects", project_list},
+	{"POST", "/v1/projects", project_create},
+	{"GET", "/v1/audit", audit_list},
+	{"GET", "/v1/schedules", schedule_list},
+	{"DELETE", "/v1/schedules/{schedule_id}", schedule_delete},
+	{"GET", "/v1/change-requests", change_list},
+	{"POST", "/v1/change-requests/{change_id}/approve", change_approve},
+	{"POST", "/v1/change-requests/{change_id}/reject", change_reject},
+	{"POST", "/v1/change-requests/{change_id}/withdraw", change_withdraw},
+	{"POST", "/v1/change-requests/{change_id}/comments", change_comment},
 };
 
 static const char *const prefixes[] = {"/v1", NULL};

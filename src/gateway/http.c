@@ -268,7 +268,7 @@ vx_gw_fail_input(vx_gw_req *r)
 void
 vx_gw_fail_status(vx_gw_req *r, const vx_status *st)
 {
-	vx_gw_fail(r, vx_gw_http_status(st->code), st->field[0] ? st->field : NULL, "%s",
+	vx_gw_fail(r, vx_gw_call_status(st), st->field[0] ? st->field : NULL, "%s",
 	    st->message[0] ? st->message : vx_code_name(st->code));
 }
 

@@ -88,6 +88,7 @@ struct vx_gw_req {
 
 	/* ---- set by the router ---- */
 	const vx_gw_dialect *dialect;
+	const vx_gw_route *route; /* the route that answered; NULL: none */
 	size_t n_params;
 	const char *param_names[VX_GW_MAX_PARAMS];
 	const char *params[VX_GW_MAX_PARAMS]; /* percent-decoded */

@@ -393,6 +393,7 @@ vx_http1_reason(int status)
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
 	default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Error";
 	}
 }

@@ -13,14 +13,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/common.h"
 #include "common/envopts.h"
 #include "gateway/dialects.h"
 #include "gateway/edge.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "gateway/server.h"
 #include "gateway/sse.h"
+
+/* Where an install keeps the docs assets, relative to the directory of
+ * this binary ("../share/vexil/assets"; the CMakeLists computes it). */
+#ifndef VX_INSTALL_ASSETS_REL
+#define VX_INSTALL_ASSETS_REL "../share/vexil/assets"
+#endif
 
 /* vexild down this long: core calls answer 503 at once (wire.h). It is
  * over nng's reconnect backoff (1 s), so a restart is waited for. */
@@ -72,6 +81,10 @@ usage(FILE *to)
 	    "  --edge-idle S       drop a snapshot unused this long (default 300)\n"
 	    "  --edge-key-ttl S    ask vexild about a cached SDK or API key again after\n"
 	    "                      this (change notices drop it sooner; default 5)\n"
+	    "  --metrics-token T   GET /metrics needs Authorization: Bearer T (default:\n"
+	    "                      open, like /health)\n"
+	    "  --metrics-key KEY   a global admin API key: /metrics then adds vexild's\n"
+	    "                      own figures (OpsService/GetStats)\n"
 	    "  --quiet             no access-log line per request\n"
 	    "  --log-level L       error, warn, info (default) or debug\n"
 	    "  --log-format F      text (default) or json, one object a line\n"
@@ -85,12 +98,41 @@ usage(FILE *to)
 	    vx_gw_docs_assets());
 }
 
+/*
+ * The default of --assets: the install's share/vexil/assets beside this
+ * binary's bin/ when it is there, so an installed gateway serves /docs and
+ * /redoc wherever its prefix is (a package, a temp prefix, a moved tree);
+ * otherwise the compiled-in default stays (web/node_modules of the source
+ * tree, for a gateway run from its build folder).
+ */
+static void
+find_installed_assets(void)
+{
+	static char dir[4096];
+	char exe[4096];
+	struct stat st;
+	char *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return;
+	*slash = '\0';
+	n = snprintf(dir, sizeof(dir), "%s/%s", exe, VX_INSTALL_ASSETS_REL);
+	if (n > 0 && (size_t)n < sizeof(dir) && stat(dir, &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		vx_gw_docs_set_assets(dir);
+}
+
 /* The options that can come from the environment (see common/envopts.h). */
 static const char env_options[] =
     "listen= tls-cert= tls-key= rpc= rpc-tls-ca= sub= workers= queue= max-msg= max-body= "
     "rpc-timeout= max-url= max-headers= max-header-bytes= header-timeout= "
     "body-timeout= idle-timeout= max-conns= sse-heartbeat= max-streams= assets= "
-    "edge-max-snapshots= edge-idle= edge-key-ttl= quiet log-level= log-format=";
+    "edge-max-snapshots= edge-idle= edge-key-ttl= metrics-token= metrics-key= quiet "
+    "log-level= log-format=";
 
 static int
 parse_num(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -133,6 +175,7 @@ main(int argc, char **argv)
 	    .max_conns = 1024,
 	};
 	const char *rpc_url = "tcp://127.0.0.1:7311";
+	const char *metrics_token = NULL, *metrics_key = NULL;
 	vx_gw_sse_opts so = {
 	    .sub_url = "tcp://127.0.0.1:7312",
 	    .heartbeat_ms = 15000,
@@ -147,6 +190,7 @@ main(int argc, char **argv)
 	uint64_t n;
 	int sig;
 
+	find_installed_assets();
 	if (vx_envopts_argv(env_options, argc, argv, &argc, &argv) != 0)
 		return 1;
 	for (int i = 1; i < argc; i++) {
@@ -178,6 +222,10 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--rpc-tls-ca") == 0) {
 			/* libvexil reads it for every tls+tcp:// connection. */
 			setenv("VEXIL_TLS_CA", v, 1);
+		} else if (strcmp(a, "--metrics-token") == 0) {
+			metrics_token = v;
+		} else if (strcmp(a, "--metrics-key") == 0) {
+			metrics_key = v;
 		} else if (strcmp(a, "--assets") == 0) {
 			vx_gw_docs_set_assets(v);
 		} else if (strcmp(a, "--sub") == 0) {
@@ -255,6 +303,18 @@ main(int argc, char **argv)
 		}
 	}
 
+	if ((rc = vx_gw_ops_configure(metrics_token, metrics_key)) != 0) {
+		fprintf(stderr, "vexil-gateway: %s\n",
+		    rc == VX_EINVAL ? "--metrics-token must be printable ASCII without "
+		                      "spaces, up to 4096 characters"
+		                    : vx_strerror(rc));
+		return 2;
+	}
+	if (vx_gw_metrics_init(vx_gw_dialects, vx_gw_n_dialects) != 0) {
+		fprintf(stderr, "vexil-gateway: too many routes for the metrics table\n");
+		return 1;
+	}
+
 	/* Block the stop signals everywhere before any thread starts. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -265,7 +325,8 @@ main(int argc, char **argv)
 	/* No credential of its own: every call carries its caller's. */
 	/* Calls fail fast (503 naming vexild) while no connection is up. */
 	if ((rc = vx_client_open(&rpc.client, rpc_url,
-	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS})) != 0) {
+	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS,
+	             .on_call = vx_gw_metrics_core_call})) != 0) {
 		vx_log(VX_LOG_ERROR, "gateway: bad --rpc URL %s: %s", rpc_url, vx_strerror(rc));
 		return 1;
 	}

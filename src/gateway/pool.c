@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "gateway/metrics.h"
 
 /* Unpacked core replies per request; the core's replies are <= 1 MiB. */
 #define ARENA_BUDGET ((size_t)32 << 20)
@@ -160,6 +161,8 @@ process(struct worker *w, vx_gw_job *j)
 	r.body_len = j->body_len;
 	r.conn = j->conn;
 	vx_gw_router_dispatch(o->router, &r);
+	vx_gw_metrics_http(
+	    r.dialect, r.route, r.status ? r.status : 500, vx_mono_ns() - j->t0);
 	if (!o->quiet)
 		vx_gw_access_log(
 		    r.method, r.path, r.status ? r.status : 500, j->t0, r.request_id);

@@ -236,6 +236,7 @@ vx_gw_router_dispatch(const vx_gw_router *rt, vx_gw_req *r)
 			continue;
 		}
 		r->dialect = c->dialect;
+		r->route = c->route;
 		r->n_params = 0;
 		for (size_t k = 0; k < c->nseg; k++) {
 			if (!c->param[k])

@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "common/arena.h"
+#include "gateway/metrics.h"
 #include "gateway/rpc.h"
 #include "vexil/v1/model.pb-c.h"
 
@@ -93,6 +94,12 @@ struct hub {
 };
 
 static struct hub *the_hub;
+
+/* For GET /metrics (metrics.h). */
+static vx_gw_metric streams_open = {"vexil_sse_streams_open", "gauge",
+    "Open OFREP event streams (GET /ofrep/v1/events)", 0, false};
+static vx_gw_metric events_sent = {"vexil_sse_events_sent_total", "counter",
+    "Change events queued to OFREP event streams", 0, false};
 
 static uint64_t
 now_ns(void)
@@ -191,7 +198,8 @@ send_event(struct sub *s, uint64_t revision)
 	    (unsigned long long)revision, (unsigned long long)revision);
 
 	/* A failed send has closed the stream; its callback marks s dead. */
-	(void)vx_gw_stream_send(s->st, ev, (size_t)n);
+	if (vx_gw_stream_send(s->st, ev, (size_t)n) == 0)
+		vx_gw_metric_add(&events_sent, 1);
 }
 
 /* A live notice for s's project (hub.mu held). */
@@ -459,6 +467,9 @@ vx_gw_sse_start(const vx_gw_sse_opts *o)
 	vx_status st;
 	int rv, rc = VX_ENOMEM;
 
+	if (vx_gw_metric_register(&streams_open) != 0 ||
+	    vx_gw_metric_register(&events_sent) != 0)
+		return VX_EFULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return VX_ENOMEM;
 	h->o = *o;
@@ -536,6 +547,7 @@ on_stream_closed(void *arg)
 	struct sub *s = arg;
 	struct hub *h = the_hub;
 
+	vx_gw_metric_add(&streams_open, -1);
 	if (h == NULL)
 		return;
 	pthread_mutex_lock(&h->mu);
@@ -652,6 +664,7 @@ vx_gw_sse_events(vx_gw_req *r)
 		pthread_mutex_unlock(&h->mu);
 		goto fail;
 	}
+	vx_gw_metric_add(&streams_open, 1);
 	/* The fill (since Last-Event-ID, or since the head just read) runs
 	 * on the hub thread; events queue behind the response head. */
 	pthread_mutex_lock(&h->mu);

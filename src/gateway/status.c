@@ -8,6 +8,8 @@
  */
 #include "gateway/status.h"
 
+#include <string.h>
+
 int
 vx_gw_http_status(Vexil__V1__Code code)
 {
@@ -27,4 +29,13 @@ vx_gw_http_status(Vexil__V1__Code code)
 	case VEXIL__V1__CODE__DEADLINE_EXCEEDED: return 504;
 	default: return 500;
 	}
+}
+
+int
+vx_gw_call_status(const vx_status *st)
+{
+	if (st->code == VEXIL__V1__CODE__RESOURCE_EXHAUSTED &&
+	    strcmp(st->constraint, VX_CONSTRAINT_DISK_FULL) == 0)
+		return 507;
+	return vx_gw_http_status(st->code);
 }

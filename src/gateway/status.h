@@ -10,8 +10,16 @@
 #define VX_GW_STATUS_H
 
 #include "vexil/v1/envelope.pb-c.h"
+#include "wire/wire.h"
 
 /* The HTTP status for a status code: 200 for OK, 500 for anything unknown. */
 int vx_gw_http_status(Vexil__V1__Code code);
+/*
+ * The HTTP status for a refused call: the code's, except that a full disk
+ * under vexild's data dir (RESOURCE_EXHAUSTED with the constraint
+ * VX_CONSTRAINT_DISK_FULL) is 507 Insufficient Storage, not a rate limit's
+ * 429: retrying soon does not help, freeing space does.
+ */
+int vx_gw_call_status(const vx_status *st);
 
 #endif

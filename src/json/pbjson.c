@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -174,4 +176,252 @@ vx_pb_to_json(const ProtobufCMessage *m)
 		cJSON_AddItemToObject(obj, f->name, v);
 	}
 	return obj;
+}
+
+/* ---- JSON to protobuf ---- */
+
+struct jerr {
+	char *buf;
+	size_t cap;
+};
+
+static int
+bad(struct jerr *e, const char *path, const char *why)
+{
+	snprintf(e->buf, e->cap, "%s: %s", *path ? path : "(top level)", why);
+	return VX_EINVAL;
+}
+
+static int fill(const ProtobufCMessageDescriptor *d, const cJSON *obj,
+    ProtobufCMessage *m, const char *path, struct jerr *e);
+
+/* An enum value by short lower-case name (as vx_pb_to_json prints it) or
+ * by its full name. */
+static int
+enum_value(const ProtobufCEnumDescriptor *d, const cJSON *v, int *out)
+{
+	for (unsigned i = 0; cJSON_IsString(v) && i < d->n_values; i++) {
+		cJSON *name = enum_name(d, &d->values[i]);
+		bool same = name && strcmp(name->valuestring, v->valuestring) == 0;
+		cJSON_Delete(name);
+		if (same || strcmp(d->values[i].name, v->valuestring) == 0) {
+			*out = d->values[i].value;
+			return 0;
+		}
+	}
+	return VX_EINVAL;
+}
+
+static int
+integer(const cJSON *v, double lo, double hi, double *out)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
+	    v->valuedouble < lo || v->valuedouble > hi)
+		return VX_EINVAL;
+	*out = v->valuedouble;
+	return 0;
+}
+
+/* One value of field f from v into p. */
+static int
+scalar_in(const ProtobufCFieldDescriptor *f, const cJSON *v, void *p, const char *path,
+    struct jerr *e)
+{
+	double n;
+	int ev;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		if (integer(v, INT32_MIN, INT32_MAX, &n) != 0)
+			return bad(e, path, "must be an integer (32-bit)");
+		*(int32_t *)p = (int32_t)n;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		if (integer(v, 0, UINT32_MAX, &n) != 0)
+			return bad(e, path, "must be a non-negative integer (32-bit)");
+		*(uint32_t *)p = (uint32_t)n;
+		return 0;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		if (is_time(f) && cJSON_IsString(v))
+			return 0; /* server-owned; see vx_json_to_pb() */
+		if (integer(v, -9007199254740992.0, 9007199254740992.0, &n) != 0)
+			return bad(e, path, "must be an integer");
+		*(int64_t *)p = (int64_t)n;
+		return 0;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		if (integer(v, 0, 9007199254740992.0, &n) != 0)
+			return bad(e, path, "must be a non-negative integer");
+		*(uint64_t *)p = (uint64_t)n;
+		return 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		if (!cJSON_IsNumber(v))
+			return bad(e, path, "must be a number");
+		if (f->type == PROTOBUF_C_TYPE_FLOAT)
+			*(float *)p = (float)v->valuedouble;
+		else
+			*(double *)p = v->valuedouble;
+		return 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		if (!cJSON_IsBool(v))
+			return bad(e, path, "must be true or false");
+		*(protobuf_c_boolean *)p = cJSON_IsTrue(v);
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM:
+		if (enum_value(f->descriptor, v, &ev) != 0)
+			return bad(e, path, "is not one of the names this field takes");
+		*(int *)p = ev;
+		return 0;
+	case PROTOBUF_C_TYPE_STRING:
+		if (!cJSON_IsString(v))
+			return bad(e, path, "must be a string");
+		if ((*(char **)p = strdup(v->valuestring)) == NULL)
+			return VX_ENOMEM;
+		return 0;
+	case PROTOBUF_C_TYPE_BYTES: return bad(e, path, "bytes cannot be given in JSON");
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessageDescriptor *md = f->descriptor;
+		ProtobufCMessage *sub;
+		if (!cJSON_IsObject(v))
+			return bad(e, path, "must be an object");
+		if ((sub = calloc(1, md->sizeof_message)) == NULL)
+			return VX_ENOMEM;
+		md->message_init(sub);
+		*(ProtobufCMessage **)p = sub;
+		return fill(md, v, sub, path, e);
+	}
+	}
+	return bad(e, path, "has a type JSON cannot give");
+}
+
+/* A map field from a JSON object: one entry message per member. */
+static int
+map_in(const ProtobufCFieldDescriptor *f, const cJSON *v, ProtobufCMessage *m,
+    const char *path, struct jerr *e)
+{
+	const ProtobufCMessageDescriptor *ed = f->descriptor;
+	size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
+	ProtobufCMessage **arr;
+	char sub[512];
+	const cJSON *it;
+	int rc;
+
+	if (!cJSON_IsObject(v))
+		return bad(e, path, "must be an object");
+	if (n == 0)
+		return 0;
+	if ((arr = calloc(n, sizeof(*arr))) == NULL)
+		return VX_ENOMEM;
+	*(ProtobufCMessage ***)((char *)m + f->offset) = arr;
+	cJSON_ArrayForEach(it, v)
+	{
+		ProtobufCMessage *ent = calloc(1, ed->sizeof_message);
+		if (ent == NULL)
+			return VX_ENOMEM;
+		ed->message_init(ent);
+		arr[i++] = ent;
+		*(size_t *)((char *)m + f->quantifier_offset) = i;
+		if (snprintf(sub, sizeof(sub), "%s.%s", path, it->string) < 0)
+			sub[0] = '\0';
+		if ((*(char **)((char *)ent + ed->fields[0].offset) =
+		            strdup(it->string)) == NULL)
+			return VX_ENOMEM;
+		if ((rc = scalar_in(&ed->fields[1], it,
+		         (char *)ent + ed->fields[1].offset, sub, e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+fill(const ProtobufCMessageDescriptor *d, const cJSON *obj, ProtobufCMessage *m,
+    const char *path, struct jerr *e)
+{
+	char sub[512];
+	const cJSON *v;
+	int rc;
+
+	cJSON_ArrayForEach(v, obj)
+	{
+		const ProtobufCFieldDescriptor *f =
+		    protobuf_c_message_descriptor_get_field_by_name(d, v->string);
+		void *at;
+
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", v->string);
+		if (f == NULL || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+			return bad(e, sub, "unknown field");
+		if (cJSON_IsNull(v))
+			continue;
+		at = (char *)m + f->offset;
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(void **)at != NULL)
+				return bad(e, sub, "is given twice");
+			if (f->type == PROTOBUF_C_TYPE_STRING && *(char **)at != NULL &&
+			    *(char **)at != (char *)f->default_value) {
+				free(*(char **)at);
+				*(char **)at = NULL;
+			}
+			if ((rc = scalar_in(f, v, at, sub, e)) != 0)
+				return rc;
+			continue;
+		}
+		if (*(size_t *)((char *)m + f->quantifier_offset) != 0)
+			return bad(e, sub, "is given twice");
+		if (is_map_entry(f)) {
+			if ((rc = map_in(f, v, m, sub, e)) != 0)
+				return rc;
+			continue;
+		}
+		if (!cJSON_IsArray(v))
+			return bad(e, sub, "must be an array");
+		size_t n = (size_t)cJSON_GetArraySize(v), i = 0, sz = elem_size(f->type);
+		char *arr;
+		const cJSON *it;
+		if (n == 0)
+			continue;
+		if ((arr = calloc(n, sz)) == NULL)
+			return VX_ENOMEM;
+		*(char **)at = arr;
+		cJSON_ArrayForEach(it, v)
+		{
+			snprintf(sub, sizeof(sub), "%s%s%s[%zu]", path, *path ? "." : "",
+			    v->string, i);
+			if (cJSON_IsNull(it))
+				return bad(e, sub, "must not be null");
+			/* Counted before it is filled, so a failure frees it. */
+			*(size_t *)((char *)m + f->quantifier_offset) = i + 1;
+			if ((rc = scalar_in(f, it, arr + i * sz, sub, e)) != 0)
+				return rc;
+			i++;
+		}
+	}
+	return 0;
+}
+
+int
+vx_json_to_pb(const ProtobufCMessageDescriptor *d, const cJSON *obj,
+    ProtobufCMessage **out, char *err, size_t cap)
+{
+	struct jerr e = {err, cap};
+	ProtobufCMessage *m;
+	int rc;
+
+	*out = NULL;
+	if (!cJSON_IsObject(obj))
+		return bad(&e, "", "must be an object");
+	if ((m = calloc(1, d->sizeof_message)) == NULL)
+		return VX_ENOMEM;
+	d->message_init(m);
+	if ((rc = fill(d, obj, m, "", &e)) != 0) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return rc;
+	}
+	*out = m;
+	return 0;
 }

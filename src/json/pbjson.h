@@ -1,5 +1,5 @@
 /*
- * Vexil — protobuf messages as JSON, driven by their descriptors.
+ * Vexil — protobuf messages as JSON and back, driven by their descriptors.
  *
  * vexilctl's --json output (and `watch`) print any model message without a
  * hand-written mapper: field names are the proto names, enums print as
@@ -18,5 +18,22 @@
 /* Builds the JSON form of m; the caller frees it with cJSON_Delete().
  * Returns NULL when out of memory. */
 cJSON *vx_pb_to_json(const ProtobufCMessage *m);
+
+/*
+ * The reverse, for files people write (vexilctl import): fills a new
+ * message of type d from obj, which must be a JSON object. Field names are
+ * the proto names; enums by their short lower-case name ("boolean") or
+ * their full name; integers must be integral and in range; maps are
+ * objects of strings; null leaves a field unset. Timestamps (a number of
+ * milliseconds, or any string, which is ignored) are accepted because
+ * the server owns them. Bytes fields are refused.
+ * @param[out] out  the message, freed with protobuf_c_message_free_unpacked
+ *                  (out, NULL).
+ * @param err       on failure, says which field (its path, as
+ *                  "flags[2].variants[0].key") and why.
+ * @return 0, VX_EINVAL (err set) or VX_ENOMEM.
+ */
+int vx_json_to_pb(const ProtobufCMessageDescriptor *d, const cJSON *obj,
+    ProtobufCMessage **out, char *err, size_t cap);
 
 #endif

@@ -168,6 +168,10 @@ vx_flag_compile_in(const Vexil__V1__Flag *f, const Vexil__V1__FlagEnvConfig *cfg
 		rollout_src(r->rollout, &rs->rollout);
 		rs->split_stickiness = *r->split_stickiness ? r->split_stickiness : NULL;
 		rs->split_group_id = *r->split_group_id ? r->split_group_id : NULL;
+		/* flagd's prefix is literal: empty is no prefix, not the flag key. */
+		rs->split_flagd = strcmp(r->split_bucketing, "flagd") == 0;
+		if (rs->split_flagd)
+			rs->split_group_id = r->split_group_id;
 		if (r->n_split) {
 			rs->splits = &splits[si];
 			rs->nsplits = r->n_split;

@@ -120,6 +120,12 @@ check_rule(vx_call *c, const Vexil__V1__Flag *f, const char *at, const Vexil__V1
 	if (*r->split_stickiness &&
 	    (rc = vx_check_key(c, field, r->split_stickiness, 64)) != 0)
 		return rc;
+	snprintf(field, sizeof(field), "%s.split_bucketing", at);
+	if (*r->split_bucketing && strcmp(r->split_bucketing, "unleash") != 0 &&
+	    strcmp(r->split_bucketing, "flagd") != 0)
+		return vx_fail(c, VX_EINVAL, field, "enum",
+		    "%s must be \"unleash\" or \"flagd\", not %.32s", field,
+		    r->split_bucketing);
 	snprintf(field, sizeof(field), "%s.split_group_id", at);
 	if ((rc = vx_check_text(c, field, r->split_group_id, 0, VX_KEY_MAX)) != 0)
 		return rc;

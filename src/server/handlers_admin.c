@@ -92,4 +92,5 @@ out:
 	VX_REPLY(c, rc, out);
 }
 
-Vexil__V1__AdminService_Service vx_admin_service = VEXIL__V1__ADMIN_SERVICE__INIT();
+Vexil__V1__AdminService_Service vx_admin_service = {
+    VEXIL__V1__ADMIN_SERVICE__BASE_INIT, backup, vx_admin_import, vx_admin_export};

@@ -10,10 +10,12 @@
  * highest priority first, ties in creation order.
  */
 #include "server/server.h"
+#include "server/flagdiff.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static Vexil__V1__Empty empty = VEXIL__V1__EMPTY__INIT;
 
@@ -158,6 +160,7 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Project *p;
 	Vexil__V1__Flag *f;
 	struct vx_protect guard;
+	char *before = NULL, *after, *detail;
 	int rc;
 
 	if ((rc = vx_call_project(
@@ -165,6 +168,10 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	    (rc = flag_load(c, txn, p, op->key, &f)) != 0 ||
 	    (rc = vx_protect_before(c, txn, p, f, &guard)) != 0)
 		return rc;
+	/* The audit entry says what changed (flagdiff.h). */
+	if (op->kind != VEXIL__V1__CHANGE_KIND__FLAG_DELETED &&
+	    (before = vx_flag_summary(c->arena, f)) == NULL)
+		return VX_ENOMEM;
 	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
 		return rc;
 	if (op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED) {
@@ -183,6 +190,12 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	if (rc != 0)
 		return rc;
 	op->out = f;
+	if (before != NULL) {
+		if ((after = vx_flag_summary(c->arena, f)) == NULL ||
+		    (detail = vx_flag_diff(c->arena, before, after)) == NULL)
+			return VX_ENOMEM;
+		vx_store_audit_detail(w, detail);
+	}
 	return vx_store_record_change(
 	    w, p, op->kind, op->env, f->key, f->id, c->who.actor, c->method);
 }
@@ -302,26 +315,28 @@ enable_everywhere(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, Vexil__V1__Fl
 }
 
 int
-vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+vx_flag_prepare(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__Flag *old)
 {
 	MDB_txn *txn = vx_wtxn_txn(w);
-	Vexil__V1__Flag *old;
 	Vexil__V1__Environment **envs;
 	size_t nenvs;
 	int rc;
 
-	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
-	if (rc == 0)
-		return vx_fail(c, VX_EEXIST, "key", "unique",
-		    "flag %s already exists in project %.100s", f->key, p->name);
-	if (rc != VX_ENOTFOUND)
-		return rc;
 	/* Server-owned fields are never taken from the request. */
-	if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f->id)) != 0)
-		return rc;
+	if (old != NULL) {
+		f->id = old->id;
+		f->created_at = old->created_at;
+		f->created_by = old->created_by;
+	} else {
+		if ((rc = vx_store_next_id(w, VX_SEQ_FLAG, &f->id)) != 0)
+			return rc;
+		f->created_at = vx_now_ms();
+		f->created_by = c->who.actor;
+	}
 	f->project_id = p->id;
-	f->created_at = f->updated_at = vx_now_ms();
-	f->created_by = f->updated_by = c->who.actor;
+	f->updated_at = vx_now_ms();
+	f->updated_by = c->who.actor;
 	if (*f->name == '\0')
 		f->name = f->key;
 	if ((rc = default_variants(c, f)) != 0)
@@ -344,7 +359,24 @@ vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f
 		if (vx_flag_env(f, envs[i]->key) == NULL &&
 		    (rc = vx_flag_add_env(c, f, envs[i]->key)) != 0)
 			return rc;
-	if ((rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
+	return 0;
+}
+
+int
+vx_flag_create(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f)
+{
+	MDB_txn *txn = vx_wtxn_txn(w);
+	Vexil__V1__Flag *old;
+	int rc;
+
+	rc = vx_store_flag_get(txn, c->store, p->id, f->key, c->alloc, &old);
+	if (rc == 0)
+		return vx_fail(c, VX_EEXIST, "key", "unique",
+		    "flag %s already exists in project %.100s", f->key, p->name);
+	if (rc != VX_ENOTFOUND)
+		return rc;
+	if ((rc = vx_flag_prepare(w, c, p, f, NULL)) != 0 ||
+	    (rc = vx_flag_check(c, txn, f)) != 0 || (rc = vx_store_flag_put(w, f)) != 0)
 		return rc;
 	return vx_store_record_change(w, p, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "",
 	    f->key, f->id, c->who.actor, c->method);
@@ -427,13 +459,37 @@ out:
 	VX_REPLY(c, rc, f);
 }
 
+/* ListFlags' filters: an exact tag and a text searched for in the key,
+ * the name and the tags; NULL or "" passes everything. */
+struct flag_filter {
+	const char *tag, *search;
+};
+
+/* Whether needle occurs in hay, ASCII letters without case (keys and
+ * names are UTF-8; other bytes compare exactly). */
 static bool
-has_tag(const Vexil__V1__Flag *f, void *tag)
+contains_text(const char *hay, const char *needle)
 {
-	for (size_t i = 0; i < f->n_tags; i++)
-		if (strcmp(f->tags[i], tag) == 0)
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
 			return true;
-	return false;
+	return n == 0;
+}
+
+static bool
+flag_passes(const Vexil__V1__Flag *f, void *arg)
+{
+	const struct flag_filter *ff = arg;
+	bool tag = !*ff->tag, text = !*ff->search || contains_text(f->key, ff->search) ||
+	                             contains_text(f->name, ff->search);
+
+	for (size_t i = 0; i < f->n_tags; i++) {
+		tag = tag || strcmp(f->tags[i], ff->tag) == 0;
+		text = text || contains_text(f->tags[i], ff->search);
+	}
+	return tag && text;
 }
 
 /* A page of flags; without a limit, at most this many come back. */
@@ -446,6 +502,7 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vx_call *c = closure_data;
 	Vexil__V1__Project *p;
 	Vexil__V1__FlagList *out = NULL;
+	struct flag_filter ff = {in->tag, in->search};
 	size_t total;
 	int rc;
 
@@ -459,8 +516,8 @@ list_flags(Vexil__V1__FlagService_Service *svc, const Vexil__V1__ListFlagsReques
 	vexil__v1__flag_list__init(out);
 	rc = vx_store_flag_page(c->reader->txn, c->store, p->id, in->offset,
 	    in->limit && in->limit < LIST_MAX ? in->limit : LIST_MAX,
-	    *in->tag ? has_tag : NULL, in->tag, c->alloc, &out->flags, &out->n_flags,
-	    &total);
+	    *in->tag || *in->search ? flag_passes : NULL, &ff, c->alloc, &out->flags,
+	    &out->n_flags, &total);
 	out->total = (uint32_t)total;
 out:
 	VX_REPLY(c, rc, out);

@@ -100,8 +100,8 @@ vx_segment_refs_check(vx_call *c, const Vexil__V1__FlagEnvConfig *cfg,
 }
 
 /* The segment's own fields, and its conditions compiled by the engine. */
-static int
-segment_check(vx_call *c, const Vexil__V1__Segment *g)
+int
+vx_segment_check(vx_call *c, const Vexil__V1__Segment *g)
 {
 	Vexil__V1__Variant on = VEXIL__V1__VARIANT__INIT, *vp[] = {&on};
 	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *rp[] = {&r};
@@ -154,8 +154,8 @@ segment_load(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *
  * Every flag of p that names segment g->name must still compile with g as
  * it is about to be stored, in each environment.
  */
-static int
-users_compile(
+int
+vx_segment_users_compile(
     vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, Vexil__V1__Segment *g)
 {
 	Vexil__V1__Flag **flags;
@@ -272,8 +272,9 @@ seg_write_tx(vx_wtxn *w, void *arg)
 		}
 		g->updated_at = vx_now_ms();
 		g->updated_by = c->who.actor;
-		if ((rc = segment_check(c, g)) != 0 ||
-		    (sw->op == SEG_UPDATE && (rc = users_compile(c, txn, p, g)) != 0))
+		if ((rc = vx_segment_check(c, g)) != 0 ||
+		    (sw->op == SEG_UPDATE &&
+		        (rc = vx_segment_users_compile(c, txn, p, g)) != 0))
 			return rc;
 		rc = vx_store_segment_put(w, g);
 	}

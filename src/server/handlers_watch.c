@@ -53,6 +53,15 @@ add_changed_flags(vx_call *c, uint64_t pid, Vexil__V1__ChangesReply *out)
 	return 0;
 }
 
+static bool
+any_import(const Vexil__V1__ChangesReply *out)
+{
+	for (size_t i = 0; i < out->n_changes; i++)
+		if (out->changes[i]->kind == VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED)
+			return true;
+	return false;
+}
+
 static void
 changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *in,
     Vexil__V1__ChangesReply_Closure closure, void *closure_data)
@@ -91,8 +100,10 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 		    c->alloc, &out->changes, &out->n_changes, &oldest);
 		if (rc != 0)
 			goto out;
-		/* Covered: the log holds every revision after `since`. */
-		if (oldest != 0 && oldest <= in->since + 1) {
+		/* Covered: the log holds every revision after `since`, and
+		 * none of them is an import, which names no flag (a snapshot
+		 * brings the caller up to date instead). */
+		if (oldest != 0 && oldest <= in->since + 1 && !any_import(out)) {
 			if (out->n_changes > 0)
 				out->revision = out->changes[out->n_changes - 1]->revision;
 			rc = add_changed_flags(c, p->id, out);

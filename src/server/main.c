@@ -45,6 +45,8 @@ usage(FILE *to)
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
 	    "  --change-log-keep N  change log entries kept per project (default "
 	    "100000)\n"
+	    "  --audit-keep N    audit entries kept per project, the oldest dropped a\n"
+	    "                    few per write (default: all)\n"
 	    "  --tls-cert FILE   PEM certificate (chain) for tls+tcp:// URLs\n"
 	    "  --tls-key FILE    PEM private key for tls+tcp:// URLs\n"
 	    "  --quiet           no log line per request\n"
@@ -65,6 +67,7 @@ usage(FILE *to)
 static const char env_options[] =
     "data= rpc= pub= workers= max-msg= max-conns= rate-limit= map-size= map-max= "
     "no-sync hash-workers= hash-queue= eval-buffer= eval-log-keep= change-log-keep= "
+    "audit-keep= "
     "tls-cert= tls-key= quiet log-level= log-format=";
 
 static int
@@ -197,6 +200,9 @@ main(int argc, char **argv)
 				return 2;
 		} else if (strcmp(a, "--change-log-keep") == 0) {
 			if (parse_size(a, v, &o.change_log_keep) != 0)
+				return 2;
+		} else if (strcmp(a, "--audit-keep") == 0) {
+			if (parse_size(a, v, &o.audit_keep) != 0)
 				return 2;
 		} else if ((rc = vx_log_option("vexild", a, v)) != 1) {
 			if (rc != 0)

@@ -67,6 +67,8 @@ struct vx_server {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	bool slow_started;
+	atomic_uint_fast64_t slow_refused; /* slow-lane requests refused, full */
+	uint64_t started_ns;               /* vx_mono_ns() at start */
 	atomic_uint_fast64_t refused;
 	struct worker *workers;
 	int nworkers;
@@ -105,7 +107,15 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 		    "the project is at revision %llu, not %llu; read it again",
 		    (unsigned long long)c->reader->stale_revision,
 		    (unsigned long long)c->reader->if_revision);
-	else if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
+	else if (c->st.code == VEXIL__V1__CODE__OK &&
+	         (rc == VX_ENOSPC || rc == VX_EUNAVAIL)) {
+		/* A storage fault: what happened and what to do. The gateway
+		 * answers a full disk 507, told apart by its constraint. */
+		char why[sizeof(c->st.message)];
+		vx_store_refusal(c->store, rc, why, sizeof(why));
+		vx_status_set(&c->st, vx_code_from_err(rc), NULL,
+		    rc == VX_ENOSPC ? VX_CONSTRAINT_DISK_FULL : "storage", "%s", why);
+	} else if (c->st.code == VEXIL__V1__CODE__OK && rc == VX_ENOMEM)
 		vx_status_set(&c->st, vx_code_from_err(rc), NULL, NULL,
 		    "the answer exceeds the request's memory budget; ask for less "
 		    "(limit)");
@@ -367,9 +377,11 @@ serve(struct worker *w, nng_msg *msg)
 	}
 	if (is_slow(m) && !w->slow)
 		return false;
-	if (vx_store_reader_acquire(&w->reader) != 0) {
-		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, NULL,
-		    "storage unavailable");
+	if ((rc = vx_store_reader_acquire(&w->reader)) != 0) {
+		char fault[sizeof(c.st.message)];
+		vx_store_refusal(srv->store, rc, fault, sizeof(fault));
+		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, "storage",
+		    "storage unavailable: %s", fault);
 		goto reply;
 	}
 	rc = is_public(m) && *req->credential == '\0'
@@ -453,11 +465,27 @@ hand_over(struct worker *w, nng_msg *msg)
 		ok = true;
 	}
 	pthread_mutex_unlock(&srv->qlock);
-	if (ok)
+	if (ok) {
 		w->ctx = fresh;
-	else
+	} else {
 		nng_ctx_close(fresh);
+		atomic_fetch_add_explicit(&srv->slow_refused, 1, memory_order_relaxed);
+	}
 	return ok;
+}
+
+void
+vx_server_figures_get(vx_server *srv, vx_server_figures *out)
+{
+	pthread_mutex_lock(&srv->qlock);
+	out->hash_queue_depth = (uint32_t)srv->qlen;
+	out->hash_queue_capacity = (uint32_t)srv->qcap;
+	pthread_mutex_unlock(&srv->qlock);
+	out->hash_refused_total =
+	    atomic_load_explicit(&srv->slow_refused, memory_order_relaxed);
+	out->rpc_connections = (uint32_t)atomic_load(&srv->conns[0]);
+	out->subscribers = (uint32_t)atomic_load(&srv->conns[1]);
+	out->uptime_seconds = (vx_mono_ns() - srv->started_ns) / 1000000000u;
 }
 
 static void *
@@ -621,6 +649,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_schedule_service.base,
 	    &vx_stale_service.base,
 	    &vx_change_service.base,
+	    &vx_ops_service.base,
 	};
 	int rc;
 
@@ -639,12 +668,14 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		srv->opts.max_conns = 1024;
 	vx_rate_limit_set(opts->rate_limit < 0 ? 100 : (uint32_t)opts->rate_limit);
 	atomic_init(&srv->stopping, false);
+	srv->started_ns = vx_mono_ns();
 
 	so.path = opts->data_dir;
 	so.map_size = opts->map_size;
 	so.map_max = opts->map_max;
 	so.no_sync = opts->no_sync;
 	so.change_log_keep = opts->change_log_keep;
+	so.audit_keep = opts->audit_keep;
 	so.on_commit = publish;
 	so.on_commit_arg = srv;
 	if ((rc = vx_store_open(&srv->store, &so)) != 0)
@@ -730,6 +761,12 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 fail:
 	vx_server_stop(srv);
 	return rc ? rc : VX_EIO;
+}
+
+enum vx_store_state
+vx_server_storage(vx_server *srv, char *why, size_t cap)
+{
+	return vx_store_state(srv->store, why, cap);
 }
 
 void

@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "vexil/v1/changes.pb-c.h"
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/schedule.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
@@ -41,6 +42,7 @@ typedef struct vx_server_opts {
 	size_t eval_buffer;     /* evaluation records queued before dropping */
 	size_t eval_log_keep;   /* recent evaluations kept per project */
 	size_t change_log_keep; /* change log entries kept per project */
+	size_t audit_keep;      /* audit entries kept per project; 0: all */
 	const char *tls_cert;   /* PEM certificate (chain) for tls+tcp:// URLs */
 	const char *tls_key;    /* PEM private key for tls+tcp:// URLs */
 	int hash_workers;       /* concurrent Argon2 hashes; 0: 2 (at most 64) */
@@ -55,6 +57,13 @@ typedef struct vx_scheduler vx_scheduler;
 int vx_server_start(vx_server **out, const vx_server_opts *opts) VX_MUST_USE;
 /* Lets in-flight requests finish, then closes sockets and the store. */
 void vx_server_stop(vx_server *srv);
+/*
+ * Readiness of the storage (store.h, vx_store_state): VX_STORE_OK, or the
+ * fault that refuses writes now, with a sentence for an operator in why
+ * (cap bytes). Reads are served in every state but a failed one where
+ * LMDB itself gave up (why says so). Safe from any thread; a few syscalls.
+ */
+enum vx_store_state vx_server_storage(vx_server *srv, char *why, size_t cap);
 
 /* One request being served. */
 typedef struct vx_call {
@@ -104,6 +113,19 @@ extern Vexil__V1__AuthService_Service vx_auth_service;
 extern Vexil__V1__EdgeService_Service vx_edge_service;
 extern Vexil__V1__MemberService_Service vx_member_service;
 extern Vexil__V1__SegmentService_Service vx_segment_service;
+extern Vexil__V1__OpsService_Service vx_ops_service;
+
+/* The server's own figures, for OpsService/GetStats (handlers_ops.c). */
+typedef struct vx_server_figures {
+	uint32_t hash_queue_depth;    /* slow-lane requests waiting */
+	uint32_t hash_queue_capacity; /* --hash-queue */
+	uint64_t hash_refused_total;  /* refused because the lane was full */
+	uint32_t subscribers;         /* pipes on the PUB socket */
+	uint32_t rpc_connections;     /* pipes on the REP socket */
+	uint64_t uptime_seconds;
+} vx_server_figures;
+
+void vx_server_figures_get(vx_server *srv, vx_server_figures *out);
 extern Vexil__V1__ScheduleService_Service vx_schedule_service;
 extern Vexil__V1__StaleService_Service vx_stale_service;
 extern Vexil__V1__ChangeService_Service vx_change_service;
@@ -174,6 +196,13 @@ int vx_change_review(vx_call *c, const vx_call *stopped, Vexil__V1__Schedule *sc
 /* Is sc a change request awaiting review (ChangeService's, not a
  * schedule)? An approved timed one is a schedule again. */
 bool vx_schedule_in_review(const Vexil__V1__Schedule *sc);
+/* AdminService/Import and Export (handlers_migrate.c). */
+void vx_admin_import(Vexil__V1__AdminService_Service *svc,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply_Closure closure,
+    void *closure_data);
+void vx_admin_export(Vexil__V1__AdminService_Service *svc,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply_Closure closure,
+    void *closure_data);
 
 /* Requests per minute per API key for AuthService/Admit; 0: unlimited. */
 void vx_rate_limit_set(uint32_t limit);
@@ -208,6 +237,15 @@ int vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role n
 /* Same as vx_call_project in the caller's read transaction. */
 int vx_call_project_read(
     vx_call *c, const char *ref, Vexil__V1__Project **out) VX_MUST_USE;
+
+/*
+ * A segment's own fields, and its conditions compiled by the engine; and
+ * that every flag of p naming g still compiles with g as it is about to be
+ * stored (handlers_segment.c).
+ */
+int vx_segment_check(vx_call *c, const Vexil__V1__Segment *g) VX_MUST_USE;
+int vx_segment_users_compile(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
+    Vexil__V1__Segment *g) VX_MUST_USE;
 
 /* ---- validation (validate.c) ---- */
 
@@ -255,6 +293,16 @@ int vx_project_create(vx_wtxn *w, vx_call *c, const char *name, const char *desc
  * p, inside a write, recording one change. */
 int vx_flag_create(
     vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f) VX_MUST_USE;
+
+/*
+ * Fills in what the server owns of flag f about to be stored in project p,
+ * inside a write: its id, project and timestamps (kept from old when it
+ * replaces that flag, else new), on/off variants of a boolean flag given
+ * none, rule ids, and a default (disabled) config for each environment of
+ * p that f does not configure. Checks nothing: vx_flag_check() does.
+ */
+int vx_flag_prepare(vx_wtxn *w, vx_call *c, Vexil__V1__Project *p, Vexil__V1__Flag *f,
+    const Vexil__V1__Flag *old) VX_MUST_USE;
 
 /* A flag's config for one environment, or NULL. */
 Vexil__V1__FlagEnvConfig *vx_flag_env(const Vexil__V1__Flag *f, const char *env);

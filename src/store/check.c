@@ -13,10 +13,12 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/prereq.h"
+#include "store/store.h"
 #include "vexil/v1/model.pb-c.h"
 
 /* Stop printing problems past this many; they are still counted. */
@@ -776,12 +778,50 @@ each_project_log(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	drop(p);
 }
 
+/* One project's audit entries, counted to compare with the count that
+ * --audit-keep keeps in meta (VX_STORE_AUDIT_COUNT_KEY). */
+struct auditrun {
+	bool open;
+	uint64_t project, n;
+};
+
+static void
+close_audit_run(struct chk *k, struct auditrun *run)
+{
+	char name[48];
+	MDB_val v;
+
+	if (!run->open)
+		return;
+	run->open = false;
+	snprintf(name, sizeof(name), VX_STORE_AUDIT_COUNT_KEY,
+	    (unsigned long long)run->project);
+	if (!lookup(k, DB_META, name, strlen(name), &v))
+		return; /* no count kept: nothing to agree with */
+	if (v.mv_size != 8)
+		problem(k, "meta: %s is %zu bytes (want 8)", name, v.mv_size);
+	else if (vx_be64_get(v.mv_data) != run->n)
+		problem(k,
+		    "audit: project %llu has %llu entries, its count in meta says %llu",
+		    (unsigned long long)run->project, (unsigned long long)run->n,
+		    (unsigned long long)vx_be64_get(v.mv_data));
+}
+
 static void
 each_audit(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 {
+	struct auditrun *run = arg;
 	Vexil__V1__AuditEntry *a;
 
-	(void)arg;
+	if (key->mv_size == 16 &&
+	    (!run->open || run->project != vx_be64_get(key->mv_data))) {
+		close_audit_run(k, run);
+		run->open = true;
+		run->project = vx_be64_get(key->mv_data);
+		run->n = 0;
+	}
+	if (key->mv_size == 16)
+		run->n++;
 	if (key->mv_size != 16) {
 		problem(k, "audit: a key of %zu bytes (want 16)", key->mv_size);
 		return;
@@ -865,6 +905,57 @@ report(struct chk *k, const char *what, size_t n, unsigned long before)
 	    k->problems == before ? "ok" : "PROBLEMS");
 }
 
+/* A size for people: "12.3 MiB". */
+static const char *
+human(char buf[32], uint64_t bytes)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+/*
+ * What an operator watches (README, Operating): the free space on the
+ * device holding the data dir (a full one refuses writes), and how much of
+ * the map is used (vexild doubles it when full, up to --map-max). Low free
+ * space is a warning, not a problem: the data is sound.
+ */
+static void
+report_space(MDB_env *env, const char *dir, FILE *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t avail, total, used, map;
+	char a[32], b[32];
+
+	if (vx_store_device_space(dir, &avail, &total) == 0) {
+		fprintf(out, "space device  %s free of %s (%.0f%%)\n", human(a, avail),
+		    human(b, total), total ? 100.0 * (double)avail / (double)total : 0.0);
+		if (total && avail < total / 10)
+			fprintf(out,
+			    "warning: less than 10%% of the device holding %s is free; "
+			    "a full device refuses writes\n",
+			    dir);
+	} else {
+		fprintf(out, "space device  unknown: statvfs %s failed\n", dir);
+	}
+	if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
+		return;
+	map = info.me_mapsize;
+	used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	fprintf(out,
+	    "space map     %s used of %s (%.0f%% headroom before vexild grows it)\n",
+	    human(a, used), human(b, map),
+	    map ? 100.0 * (double)(map > used ? map - used : 0) / (double)map : 0.0);
+}
+
 #define STEP(label, db, fn, arg)                                                         \
 	do {                                                                             \
 		unsigned long before_ = k.problems;                                      \
@@ -902,6 +993,7 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 			problem(&k, "database %s is missing: %s", vx_store_db_names[i], mdb_strerror(rc));
 	}
 	fprintf(out, "checking %s\n", dir);
+	report_space(env, dir, out);
 	read_meta(&k);
 	STEP("projects", DB_PROJECTS, each_project, NULL);
 	STEP("project_names", DB_PROJECT_NAMES, each_project_name, NULL);
@@ -931,7 +1023,13 @@ vx_store_check(const char *dir, FILE *out, unsigned long *problems)
 		walk(&k, DB_PROJECTS, each_project_log, NULL);
 		report(&k, "changes", n, before);
 	}
-	STEP("audit", DB_AUDIT, each_audit, NULL);
+	{
+		struct auditrun ar = {0};
+		unsigned long before = k.problems;
+		size_t n = walk(&k, DB_AUDIT, each_audit, &ar);
+		close_audit_run(&k, &ar);
+		report(&k, "audit", n, before);
+	}
 	STEP("eval_log", DB_EVAL_LOG, each_eval_record, NULL);
 	STEP("eval_counts", DB_EVAL_COUNTS, each_eval_count, NULL);
 	mdb_txn_abort(k.txn);

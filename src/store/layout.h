@@ -56,4 +56,8 @@ vx_store_id_str_key(uint8_t *buf, size_t cap, uint64_t id, const char *s)
 	return 8 + n;
 }
 
+/* The meta key of a project's audit entry count (store.h, audit_keep):
+ * printf with the project id as unsigned long long. */
+#define VX_STORE_AUDIT_COUNT_KEY "audit.count.%llu"
+
 #endif

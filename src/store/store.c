@@ -6,6 +6,21 @@
  * notices leave in revision order. Growing the map must not race a reader
  * in this process, so readers hold `maplock` shared while their
  * transaction is live and the grower takes it exclusively.
+ *
+ * Storage faults. LMDB reports a failed commit with an errno and aborts
+ * the transaction; if it could not write the meta page it also marks the
+ * environment unusable, after which every transaction gets MDB_PANIC. A
+ * commit writes the transaction's pages, fdatasyncs them (unless
+ * --no-sync), then writes the meta page through a descriptor opened with
+ * O_DSYNC, so nothing of a failed commit is ever acknowledged. What
+ * follows depends on the errno (commit_failed): a full device or a
+ * read-only one is a condition that passes, so later writes are simply
+ * tried again; anything else (EIO from a write or an fsync) leaves the
+ * disk's contents unknown (Linux may drop the pages that failed to write
+ * back), so writes stop until an operator restarts vexild, and reads go on
+ * from what LMDB still serves. Before each write the data dir is looked
+ * at (dir_fault): a data.mdb that was removed or replaced would swallow
+ * every later commit, and one made read-only should refuse them.
  */
 #include "store/store.h"
 #include "store/layout.h"
@@ -13,10 +28,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 const char *const vx_store_db_names[DB_COUNT_] = {
@@ -56,6 +73,10 @@ const char *const vx_store_seq_names[VX_SEQ_COUNT_] = {
 
 #define MAX_CHANGES 16
 #define KEY_MAX 511 /* LMDB's default maximum key size */
+/* A short write (LMDB reports it as EIO) with less than this left on the
+ * device is taken for a full device. */
+#define NEARLY_FULL ((uint64_t)1 << 20)
+#define WHY_MAX 240
 
 struct vx_store {
 	MDB_env *env;
@@ -63,10 +84,22 @@ struct vx_store {
 	size_t map_size;
 	size_t map_max;
 	size_t change_keep;
+	size_t audit_keep;
+	atomic_uint_fast64_t writes;        /* committed write transactions */
+	atomic_uint_fast64_t audit_trimmed; /* committed audit trims */
 	pthread_mutex_t wlock;
 	pthread_rwlock_t maplock;
 	vx_store_commit_fn on_commit;
 	void *on_commit_arg;
+	/* Storage faults, under flock (read by readiness outside wlock). */
+	char *path; /* the data dir */
+	char *file; /* its data.mdb */
+	dev_t dev;  /* data.mdb's identity when opened */
+	ino_t ino;
+	pthread_mutex_t flock;
+	bool failed;       /* sticky: a commit failed with an I/O error */
+	bool disk_full;    /* the last commit found the device full */
+	char why[WHY_MAX]; /* why writes are refused (failed, or the last refusal) */
 };
 
 struct vx_wtxn {
@@ -75,8 +108,10 @@ struct vx_wtxn {
 	bool map_full;
 	vx_store_reader *r;  /* whose if_revision applies, or NULL */
 	size_t nchanges;
+	uint64_t audit_trimmed; /* by this transaction, counted once it commits */
 	Vexil__V1__Change changes[MAX_CHANGES];
 	const Vexil__V1__Change *change_ptrs[MAX_CHANGES];
+	const char *audit_detail;  /* for the next audit entry; borrowed */
 };
 
 /* Maps an LMDB return code, noting a full map so the write can grow it. */
@@ -112,10 +147,16 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	if (s->map_max < s->map_size)
 		s->map_max = s->map_size;
 	s->change_keep = opts->change_log_keep ? opts->change_log_keep : 100000;
+	s->audit_keep = opts->audit_keep;
 	s->on_commit = opts->on_commit;
 	s->on_commit_arg = opts->on_commit_arg;
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_rwlock_init(&s->maplock, NULL);
+	pthread_mutex_init(&s->flock, NULL);
+	if ((s->path = strdup(opts->path)) == NULL ||
+	    (s->file = malloc(strlen(opts->path) + sizeof("/data.mdb"))) == NULL)
+		goto fail;
+	sprintf(s->file, "%s/data.mdb", opts->path);
 
 	if (mkdir(opts->path, 0700) != 0 && errno != EEXIST) {
 		vx_log(VX_LOG_ERROR, "store: cannot create %s: %s", opts->path,
@@ -141,6 +182,19 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	s->map_size = info.me_mapsize;
 	if (s->map_max < s->map_size)
 		s->map_max = s->map_size;
+	{
+		struct stat sb;
+		mdb_filehandle_t fd;
+		if ((rc = mdb_env_get_fd(s->env, &fd)) != 0)
+			goto fail_rc;
+		if (fstat(fd, &sb) != 0) {
+			vx_log(VX_LOG_ERROR, "store: cannot stat %s: %s", s->file,
+			    strerror(errno));
+			goto fail;
+		}
+		s->dev = sb.st_dev;
+		s->ino = sb.st_ino;
+	}
 
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail_rc;
@@ -163,6 +217,9 @@ fail:
 		mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->flock);
+	free(s->path);
+	free(s->file);
 	free(s);
 	return VX_EIO;
 }
@@ -175,6 +232,9 @@ vx_store_close(vx_store *s)
 	mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->flock);
+	free(s->path);
+	free(s->file);
 	free(s);
 }
 
@@ -243,6 +303,222 @@ vx_store_map_size(vx_store *s)
 	return s->map_size;
 }
 
+/* ---- storage faults ---- */
+
+int
+vx_store_device_space(const char *path, uint64_t *avail, uint64_t *total)
+{
+	struct statvfs v;
+
+	if (statvfs(path, &v) != 0)
+		return VX_EIO;
+	/* Root may write into the blocks reserved for it. */
+	*avail = (uint64_t)(geteuid() == 0 ? v.f_bfree : v.f_bavail) * v.f_frsize;
+	if (total != NULL)
+		*total = (uint64_t)v.f_blocks * v.f_frsize;
+	return 0;
+}
+
+const char *
+vx_store_state_name(enum vx_store_state st)
+{
+	switch (st) {
+	case VX_STORE_OK: return "ok";
+	case VX_STORE_DISK_FULL: return "disk_full";
+	case VX_STORE_READ_ONLY: return "read_only";
+	case VX_STORE_GONE: return "gone";
+	default: return "failed";
+	}
+}
+
+/*
+ * Why the data dir cannot take a write now (VX_STORE_GONE or
+ * VX_STORE_READ_ONLY, with a sentence in why), or VX_STORE_OK.
+ *
+ * Before a write this is one stat(2) of data.mdb (syscalls cost tens of
+ * microseconds on some sandboxes, next to a commit's fdatasync): the
+ * path must still name the file LMDB holds open (else it was removed,
+ * replaced or unmounted), and the file must keep a write bit (chmod a-w
+ * holds even for root, whom access(2) would let write). A read-only mount
+ * shows as EROFS when the commit writes (commit_failed); `thorough`
+ * (readiness) also asks statvfs so it shows before a write is tried.
+ */
+static enum vx_store_state
+dir_fault(vx_store *s, bool thorough, char *why, size_t cap)
+{
+	struct stat sb;
+	struct statvfs v;
+	int ro = 0;
+
+	if (stat(s->file, &sb) != 0 || sb.st_dev != s->dev || sb.st_ino != s->ino) {
+		snprintf(why, cap,
+		    "the data dir %s no longer holds the data.mdb vexild opened "
+		    "(removed, replaced or unmounted); writes are refused, reads are "
+		    "served from the open file; restore the data dir and restart vexild",
+		    s->path);
+		return VX_STORE_GONE;
+	}
+	if ((sb.st_mode & 0222) == 0)
+		ro = EACCES;
+	else if (thorough && statvfs(s->path, &v) == 0 && (v.f_flag & ST_RDONLY))
+		ro = EROFS;
+	if (ro != 0) {
+		snprintf(why, cap,
+		    "the data dir %s is read-only (%s); writes are refused until it "
+		    "can be written again, reads are served",
+		    s->path,
+		    ro == EROFS ? "read-only file system" : "no write permission");
+		return VX_STORE_READ_ONLY;
+	}
+	return VX_STORE_OK;
+}
+
+static void
+set_why(vx_store *s, const char *why)
+{
+	pthread_mutex_lock(&s->flock);
+	snprintf(s->why, sizeof(s->why), "%s", why);
+	pthread_mutex_unlock(&s->flock);
+}
+
+/* Stops writes for good (until a restart), saying why. */
+static void
+fail_writes(vx_store *s, int err, bool panic)
+{
+	char why[WHY_MAX];
+
+	snprintf(why, sizeof(why),
+	    "writes are stopped: a commit failed (%s)%s, so what reached the disk is "
+	    "unknown; %s; restart vexild once the device is healthy",
+	    strerror(err), panic ? " and LMDB refuses to go on" : "",
+	    panic ? "reads fail too" : "reads are still served");
+	pthread_mutex_lock(&s->flock);
+	if (!s->failed) {
+		s->failed = true;
+		snprintf(s->why, sizeof(s->why), "%s", why);
+		vx_log(VX_LOG_ERROR,
+		    "store: commit failed: %s (errno %d)%s; refusing writes until vexild "
+		    "restarts",
+		    strerror(err), err,
+		    panic ? "; LMDB marked the environment unusable" : "");
+	}
+	pthread_mutex_unlock(&s->flock);
+}
+
+/*
+ * A commit (or a write's begin) failed with errno err: never acknowledged,
+ * and classified as the header says. Called under wlock, with no write
+ * transaction open.
+ */
+static int
+commit_failed(vx_store *s, int err)
+{
+	MDB_txn *probe;
+	uint64_t avail = 0;
+	bool panic, nearly_full;
+	char why[WHY_MAX];
+	int rc;
+
+	/* A failed meta page write leaves LMDB refusing every transaction. */
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe);
+	if (rc == 0)
+		mdb_txn_abort(probe);
+	panic = rc == MDB_PANIC;
+	nearly_full =
+	    vx_store_device_space(s->path, &avail, NULL) == 0 && avail < NEARLY_FULL;
+	if (!panic && (err == ENOSPC || err == EDQUOT || (err == EIO && nearly_full))) {
+		vx_log(VX_LOG_WARN,
+		    "store: commit refused: no space left on the device holding %s (%s, "
+		    "%llu bytes free); writes resume when space is freed",
+		    s->path, strerror(err), (unsigned long long)avail);
+		pthread_mutex_lock(&s->flock);
+		s->disk_full = true;
+		pthread_mutex_unlock(&s->flock);
+		return VX_ENOSPC;
+	}
+	if (!panic && (err == EROFS || err == EACCES || err == EPERM)) {
+		snprintf(why, sizeof(why),
+		    "the data dir %s is read-only (%s); writes are refused until it "
+		    "can be written again, reads are served",
+		    s->path, strerror(err));
+		vx_log(VX_LOG_WARN, "store: commit refused: %s", why);
+		set_why(s, why);
+		return VX_EUNAVAIL;
+	}
+	fail_writes(s, err, panic);
+	return VX_EUNAVAIL;
+}
+
+/*
+ * Whether a write may start: VX_EUNAVAIL after a failed commit or when the
+ * data dir is gone or read-only (the reason kept for vx_store_refusal).
+ */
+static int
+write_allowed(vx_store *s)
+{
+	char why[WHY_MAX];
+	bool failed;
+
+	pthread_mutex_lock(&s->flock);
+	failed = s->failed;
+	pthread_mutex_unlock(&s->flock);
+	if (failed)
+		return VX_EUNAVAIL;
+	if (dir_fault(s, false, why, sizeof(why)) != VX_STORE_OK) {
+		set_why(s, why);
+		return VX_EUNAVAIL;
+	}
+	return 0;
+}
+
+enum vx_store_state
+vx_store_state(vx_store *s, char *why, size_t cap)
+{
+	enum vx_store_state st;
+	uint64_t avail;
+	bool full;
+
+	*why = '\0';
+	pthread_mutex_lock(&s->flock);
+	if (s->failed) {
+		snprintf(why, cap, "%s", s->why);
+		pthread_mutex_unlock(&s->flock);
+		return VX_STORE_FAILED;
+	}
+	full = s->disk_full;
+	pthread_mutex_unlock(&s->flock);
+	if ((st = dir_fault(s, true, why, cap)) != VX_STORE_OK)
+		return st;
+	/* Full until a write commits, or space comes back. */
+	if (full && vx_store_device_space(s->path, &avail, NULL) == 0 &&
+	    avail < NEARLY_FULL) {
+		snprintf(why, cap,
+		    "no space left on the device holding the data dir %s (%llu bytes "
+		    "free); writes are refused until space is freed, reads are served",
+		    s->path, (unsigned long long)avail);
+		return VX_STORE_DISK_FULL;
+	}
+	return VX_STORE_OK;
+}
+
+void
+vx_store_refusal(vx_store *s, int err, char *buf, size_t cap)
+{
+	if (err == VX_ENOSPC) {
+		snprintf(buf, cap,
+		    "%s; writes succeed again once space is freed, reads still work",
+		    vx_strerror(err));
+		return;
+	}
+	if (err != VX_EUNAVAIL) {
+		snprintf(buf, cap, "%s", vx_strerror(err));
+		return;
+	}
+	pthread_mutex_lock(&s->flock);
+	snprintf(buf, cap, "%s", s->why[0] ? s->why : vx_strerror(err));
+	pthread_mutex_unlock(&s->flock);
+}
+
 /* ---- readers ---- */
 
 void
@@ -282,6 +558,10 @@ vx_store_reader_acquire(vx_store_reader *r)
 		if (r->txn != NULL) {
 			mdb_txn_abort(r->txn);
 			r->txn = NULL;
+		}
+		if (rc == MDB_PANIC) {
+			fail_writes(r->s, EIO, true);
+			return VX_EUNAVAIL;
 		}
 		return mdb_err(NULL, rc, "begin read");
 	}
@@ -351,8 +631,15 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 	pthread_mutex_lock(&s->wlock);
 	for (;;) {
 		w.map_full = false;
+		w.audit_trimmed = 0;
 		changes_clear(&w);
+		if ((rc = write_allowed(s)) != 0)
+			break;
 		if ((rc = mdb_txn_begin(s->env, NULL, 0, &w.txn)) != 0) {
+			if (rc == MDB_PANIC) {
+				rc = commit_failed(s, EIO);
+				break;
+			}
 			rc = mdb_err(&w, rc, "begin write");
 			if (w.map_full && (rc = grow(s)) == 0)
 				continue;
@@ -372,11 +659,29 @@ vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
 			break;
 		}
 		rc = mdb_txn_commit(w.txn);
+		if (rc == ENOMEM) {
+			rc = VX_ENOMEM;
+			break;
+		}
+		if (rc > 0 || rc == MDB_PANIC) {
+			/* An errno from writing or syncing: never acknowledged. */
+			rc = commit_failed(s, rc > 0 ? rc : EIO);
+			break;
+		}
 		if (rc != 0) {
 			rc = mdb_err(&w, rc, "commit");
 			if (w.map_full && (rc = grow(s)) == 0)
 				continue;
 			break;
+		}
+		atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &s->audit_trimmed, w.audit_trimmed, memory_order_relaxed);
+		if (s->disk_full) {
+			pthread_mutex_lock(&s->flock);
+			s->disk_full = false;
+			pthread_mutex_unlock(&s->flock);
+			vx_log(VX_LOG_INFO, "store: writes commit again on %s", s->path);
 		}
 		if (s->on_commit != NULL && w.nchanges > 0) {
 			for (size_t i = 0; i < w.nchanges; i++)
@@ -670,6 +975,79 @@ vx_store_next_id(vx_wtxn *w, enum vx_seq seq, uint64_t *id)
 	return 0;
 }
 
+/* Counts a project's audit entries (once, for a log that has no count). */
+static int
+audit_count_scan(vx_wtxn *w, uint64_t project_id, uint64_t *n)
+{
+	uint8_t prefix[8];
+	MDB_cursor *cur;
+	MDB_val k = {sizeof(prefix), prefix}, v;
+	int rc;
+
+	*n = 0;
+	vx_be64_put(prefix, project_id);
+	if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_AUDIT], &cur)) != 0)
+		return mdb_err(w, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size == 16 && memcmp(k.mv_data, prefix, 8) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		(*n)++;
+	mdb_cursor_close(cur);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : mdb_err(w, rc, "count audit");
+}
+
+/*
+ * After an audit entry of project_id was appended: keeps the project's
+ * count, and drops its oldest entries while it has more than audit_keep,
+ * at most VX_STORE_AUDIT_TRIM_MAX (store.h). With no audit_keep a count
+ * already kept is kept up (it stays right should audit_keep come back),
+ * and none is started.
+ */
+static int
+audit_trim(vx_wtxn *w, uint64_t project_id)
+{
+	char name[40];
+	uint8_t buf[8], prefix[8];
+	size_t len, keep = w->s->audit_keep;
+	uint64_t n;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	snprintf(
+	    name, sizeof(name), VX_STORE_AUDIT_COUNT_KEY, (unsigned long long)project_id);
+	rc = vx_store_meta_get(w->txn, w->s, name, buf, sizeof(buf), &len);
+	if (rc == 0 && len == 8)
+		n = vx_be64_get(buf) + 1;
+	else if (rc != 0 && rc != VX_ENOTFOUND)
+		return rc;
+	else if (keep == 0)
+		return 0;
+	else if ((rc = audit_count_scan(w, project_id, &n)) != 0)
+		return rc;
+	if (keep > 0 && n > keep) {
+		vx_be64_put(prefix, project_id);
+		if ((rc = mdb_cursor_open(w->txn, w->s->dbi[DB_AUDIT], &cur)) != 0)
+			return mdb_err(w, rc, "cursor");
+		/* The oldest first: sequences grow, so it is the range's start. */
+		for (int i = 0; i < VX_STORE_AUDIT_TRIM_MAX && n > keep; i++) {
+			k.mv_size = sizeof(prefix);
+			k.mv_data = prefix;
+			if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0 ||
+			    k.mv_size != 16 || memcmp(k.mv_data, prefix, 8) != 0 ||
+			    (rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			n--;
+			w->audit_trimmed++;
+		}
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return mdb_err(w, rc, "trim audit");
+	}
+	vx_be64_put(buf, n);
+	return vx_store_meta_put(w, name, buf, 8);
+}
+
 static int
 audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method)
@@ -688,9 +1066,19 @@ audit_put(vx_wtxn *w, uint64_t project_id, uint64_t revision, Vexil__V1__ChangeK
 	a.kind = kind;
 	a.target = (char *)(target ? target : "");
 	a.schedule_id = w->r != NULL ? w->r->schedule_id : 0;
+	a.detail = (char *)(w->audit_detail ? w->audit_detail : "");
+	w->audit_detail = NULL;
 	vx_be64_put(key, project_id);
 	vx_be64_put(key + 8, a.seq);
-	return put_msg(w, DB_AUDIT, key, sizeof(key), &a.base);
+	if ((rc = put_msg(w, DB_AUDIT, key, sizeof(key), &a.base)) != 0)
+		return rc;
+	return audit_trim(w, project_id);
+}
+
+void
+vx_store_audit_detail(vx_wtxn *w, const char *detail)
+{
+	w->audit_detail = detail;
 }
 
 int
@@ -1536,6 +1924,59 @@ vx_store_user_put(vx_wtxn *w, const Vexil__V1__User *u)
 	if ((rc = put_raw(w, DB_USER_EMAILS, u->email, strlen(u->email), key, 8)) != 0)
 		return rc;
 	return put_msg(w, DB_USERS, key, 8, &u->base);
+}
+
+/* ---- figures ---- */
+
+int
+vx_store_stats_get(MDB_txn *txn, vx_store *s, vx_store_stats *out)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	const char *dir;
+	char path[4096];
+	struct stat sb;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->writes_total = atomic_load_explicit(&s->writes, memory_order_relaxed);
+	out->audit_trimmed_total =
+	    atomic_load_explicit(&s->audit_trimmed, memory_order_relaxed);
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(s->env, &st)) != 0)
+		return mdb_err(NULL, rc, "env info");
+	out->map_size_bytes = info.me_mapsize;
+	out->map_max_bytes = s->map_max;
+	out->pages_used = (uint64_t)info.me_last_pgno + 1;
+	out->page_size_bytes = st.ms_psize;
+	out->readers = info.me_numreaders;
+	out->max_readers = info.me_maxreaders;
+	if (mdb_env_get_path(s->env, &dir) == 0 &&
+	    snprintf(path, sizeof(path), "%s/data.mdb", dir) < (int)sizeof(path) &&
+	    stat(path, &sb) == 0)
+		out->data_file_bytes = (uint64_t)sb.st_size;
+	if ((rc = mdb_stat(txn, s->dbi[DB_CHANGES], &st)) != 0)
+		return mdb_err(NULL, rc, "stat changes");
+	out->change_log_entries = st.ms_entries;
+	if ((rc = mdb_stat(txn, s->dbi[DB_AUDIT], &st)) != 0)
+		return mdb_err(NULL, rc, "stat audit");
+	out->audit_entries = st.ms_entries;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_PROJECTS], &cur)) != 0)
+		return mdb_err(NULL, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Vexil__V1__Project *p =
+		    vexil__v1__project__unpack(NULL, v.mv_size, v.mv_data);
+		out->projects++;
+		if (p != NULL) {
+			out->revisions += p->revision;
+			vexil__v1__project__free_unpacked(p, NULL);
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : mdb_err(NULL, rc, "projects");
 }
 
 /* ---- schedules ---- */

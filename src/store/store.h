@@ -61,6 +61,7 @@ typedef struct vx_store_opts {
 	size_t map_max;          /* growth cap; 0: 16 GiB */
 	bool no_sync;            /* opt-in: commit without fsync (MDB_NOSYNC) */
 	size_t change_log_keep;  /* change log entries kept per project; 0: 100000 */
+	size_t audit_keep;       /* audit entries kept per project; 0: all */
 	vx_store_commit_fn on_commit;  /* called after each commit, may be NULL */
 	void *on_commit_arg;
 } vx_store_opts;
@@ -90,6 +91,54 @@ int vx_store_backup(vx_store *s, const char *dir, uint64_t *bytes) VX_MUST_USE;
 bool vx_store_backup_is_file(const char *path);
 /* The current map size in bytes. */
 size_t vx_store_map_size(vx_store *s);
+
+/* ---- storage faults ---- */
+
+/*
+ * What the store can do now, for readiness. Reads are served in every
+ * state but VX_STORE_FAILED after LMDB itself gave up (the reason says so).
+ *
+ *  - VX_STORE_DISK_FULL: a commit found no space on the device holding the
+ *    data dir (ENOSPC or EDQUOT, or a short write with the device nearly
+ *    full). Writes are refused VX_ENOSPC while it lasts and are tried again
+ *    as they come; the state clears when space is back or a write commits.
+ *  - VX_STORE_READ_ONLY: data.mdb cannot be written (a read-only mount,
+ *    or no write bit left on it, which holds even for root). Clears when
+ *    it can be written again.
+ *  - VX_STORE_GONE: data.mdb was removed or replaced under vexild (rm -rf,
+ *    an unmount): a write would go to a file nobody will open again.
+ *  - VX_STORE_FAILED: a commit failed with an I/O error (a write or an
+ *    fsync/fdatasync): what reached the disk is unknown, so writes stay
+ *    refused until vexild restarts.
+ * The last three refuse writes with VX_EUNAVAIL.
+ */
+enum vx_store_state {
+	VX_STORE_OK,
+	VX_STORE_DISK_FULL,
+	VX_STORE_READ_ONLY,
+	VX_STORE_GONE,
+	VX_STORE_FAILED,
+};
+
+/* "ok", "disk_full", "read_only", "gone", "failed". */
+const char *vx_store_state_name(enum vx_store_state st);
+/*
+ * The store's state now, looking at the data dir as a write would, with
+ * a sentence for an operator in why (cap bytes; "" when VX_STORE_OK).
+ */
+enum vx_store_state vx_store_state(vx_store *s, char *why, size_t cap);
+/*
+ * The message for a write refused with err (VX_ENOSPC or VX_EUNAVAIL):
+ * what happened and what to do, into buf (cap bytes). Other codes get
+ * vx_strerror(err).
+ */
+void vx_store_refusal(vx_store *s, int err, char *buf, size_t cap);
+/*
+ * Space on the device holding path: bytes this process may still use
+ * (root may use the reserved blocks) and the device's size.
+ * @return 0, or VX_EIO when statvfs fails.
+ */
+int vx_store_device_space(const char *path, uint64_t *avail, uint64_t *total) VX_MUST_USE;
 
 /* ---- reading ---- */
 
@@ -127,7 +176,8 @@ void vx_store_reader_init(vx_store_reader *r, vx_store *s);
 void vx_store_reader_fini(vx_store_reader *r);
 /*
  * Starts (or renews) the reader's read transaction and pins the map.
- * @return 0 or VX_EIO.
+ * @return 0, VX_EUNAVAIL when LMDB refuses every transaction after a
+ *         failed commit, or VX_EIO.
  */
 int vx_store_reader_acquire(vx_store_reader *r) VX_MUST_USE;
 /* Resets the read transaction and unpins the map. Safe to call twice. */
@@ -146,10 +196,15 @@ typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
  * be passed as r: it is released first, because growing the map waits
  * for every reader, and is left released. r's if_revision applies to the
  * write (see vx_store_reader).
+ * A failed commit is never reported as done: see vx_store_state for how
+ * it is classified.
  * @return fn's code when it fails (VX_ESTALE from vx_store_record_change
  *         when r's precondition does not hold); VX_EFULL when the map is at its cap;
- *         VX_EIO on a storage error; otherwise 0, after the commit hook
- *         has seen the changes.
+ *         VX_ENOSPC when the device holding the data dir is full;
+ *         VX_EUNAVAIL when the data dir is read-only or gone, or writes
+ *         stopped after a failed commit (vx_store_refusal says which);
+ *         VX_EIO on another storage error; otherwise 0, after the commit
+ *         hook has seen the changes.
  */
 int vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
     VX_MUST_USE;
@@ -170,6 +225,10 @@ MDB_txn *vx_wtxn_txn(vx_wtxn *w);
 int vx_store_record_change(vx_wtxn *w, Vexil__V1__Project *project,
     Vexil__V1__ChangeKind kind, const char *environment, const char *flag_key,
     uint64_t entity_id, const char *actor, const char *method) VX_MUST_USE;
+/* What the next audit entry of this write (vx_store_record_change's or
+ * vx_store_audit's) says was changed (AuditEntry.detail); detail is
+ * borrowed until then, and applies to that one entry only. */
+void vx_store_audit_detail(vx_wtxn *w, const char *detail);
 /* Appends to the audit log without touching a revision (key management). */
 int vx_store_audit(vx_wtxn *w, uint64_t project_id, Vexil__V1__ChangeKind kind,
     const char *target, const char *actor, const char *method) VX_MUST_USE;
@@ -328,5 +387,39 @@ int vx_store_changes_trim(vx_wtxn *w, uint64_t project_id, uint64_t revision,
 int vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
     size_t limit, ProtobufCAllocator *alloc, Vexil__V1__AuditEntry ***out,
     size_t *n) VX_MUST_USE;
+/*
+ * With audit_keep (vx_store_opts), each audit entry appended drops the
+ * project's oldest while it has more than audit_keep, at most
+ * VX_STORE_AUDIT_TRIM_MAX per entry: bounded work in every write, so a
+ * smaller audit_keep on a large log converges over the next writes
+ * instead of stalling one. The count per project is kept in meta
+ * ("audit.count.<project id>", 8 bytes BE); a log without one (written
+ * before audit_keep was set) is counted once, in its project's next write.
+ */
+#define VX_STORE_AUDIT_TRIM_MAX 4
+
+/* ---- figures (OpsService/GetStats) ---- */
+
+typedef struct vx_store_stats {
+	uint64_t writes_total;        /* write transactions committed since open */
+	uint64_t audit_trimmed_total; /* audit entries dropped since open */
+	uint64_t projects;
+	uint64_t revisions; /* the sum of the projects' revisions */
+	uint64_t change_log_entries;
+	uint64_t audit_entries;
+	uint64_t map_size_bytes, map_max_bytes;
+	uint64_t pages_used; /* the last page number used + 1 */
+	uint32_t page_size_bytes;
+	uint64_t data_file_bytes; /* data.mdb's size on disk */
+	uint32_t readers, max_readers;
+} vx_store_stats;
+
+/*
+ * Fills *out from txn (a read transaction) and the environment. Reads
+ * every project record (to sum revisions), so it costs one cursor pass
+ * over the projects.
+ * @return 0, VX_EIO.
+ */
+int vx_store_stats_get(MDB_txn *txn, vx_store *s, vx_store_stats *out) VX_MUST_USE;
 
 #endif

@@ -26,25 +26,24 @@
 #include <stddef.h>
 
 #include "common/common.h"
+#include "vexil/status.h"
 #include "vexil/v1/envelope.pb-c.h"
 
 /* Default cap on any message a Vexil socket accepts. */
 #define VX_WIRE_MAX_MSG (1024 * 1024)
 
-/* The outcome of a call: a gRPC-style code and what went wrong. */
-typedef struct vx_status {
-	Vexil__V1__Code code;
-	char message[256];
-	char field[64];      /* the request field at fault, or "" */
-	char constraint[32]; /* the rule it broke, or "" */
-} vx_status;
+/* vx_status, vx_code_name() and vx_err_from_code() are libvexil's public
+ * vexil/status.h. */
 
-/* "OK", "NOT_FOUND", ... */
-const char *vx_code_name(Vexil__V1__Code code);
+/*
+ * The constraint of a RESOURCE_EXHAUSTED refusal for a full disk under the
+ * data dir, which HTTP answers 507 (Insufficient Storage) rather than the
+ * 429 of a rate limit (gateway/status.h).
+ */
+#define VX_CONSTRAINT_DISK_FULL "disk_full"
+
 /* The status code for a VX_E* error code. */
 Vexil__V1__Code vx_code_from_err(int err);
-/* The VX_E* error code for a status code (VX_OK for OK). */
-int vx_err_from_code(Vexil__V1__Code code);
 /* Fills st; fmt may be NULL for the code's default message. */
 void vx_status_set(vx_status *st, Vexil__V1__Code code, const char *field,
     const char *constraint, const char *fmt, ...) VX_PRINTF(5, 6);

@@ -684,3 +684,95 @@ Test(evaluate, calls_an_enabled_flag_with_no_enabled_rule_and_full_rollout_stati
 	cr_expect_not(vx_eval_flag_is_static(f), "a disabled flag is DISABLED");
 	vx_eval_flag_free(f);
 }
+
+/*
+ * flagd's fractional bucketing (split_flagd), on vectors from OpenFeature's
+ * flagd-testbed (evaluator/gherkin/fractional.feature, @fractional-v2):
+ * what a flagd-compatible evaluator answers for these keys.
+ */
+static const vx_eval_variant_src suit_variants[] = {{"clubs", "\"clubs\""},
+    {"diamonds", "\"diamonds\""}, {"hearts", "\"hearts\""}, {"spades", "\"spades\""},
+    {"wild", "\"wild\""}};
+
+static const char *
+flagd_pick(const char *key, const char *group, const char *attr, const char *value,
+    const vx_eval_split_src *split, size_t n, const vx_eval_variant_src *vars, size_t nv)
+{
+	vx_eval_rule_src r = rule_on(NULL, 0);
+	vx_eval_flag_src src = bool_flag(&r, 1);
+	vx_eval_attr a = {.name = attr, .kind = VX_ATTR_STRING, .u.s = value};
+	vx_eval_ctx ctx = {.attrs = &a, .nattrs = 1};
+	static char out[32];
+	vx_eval_flag *f;
+	vx_eval_result res;
+
+	src.key = key;
+	src.type = VX_FLAG_STRING;
+	src.variants = vars;
+	src.nvariants = nv;
+	r.splits = split;
+	r.nsplits = n;
+	r.split_flagd = true;
+	r.split_stickiness = attr;
+	r.split_group_id = group;
+	f = must_compile(&src);
+	res = must_eval(f, &ctx);
+	cr_assert_eq(res.reason, VX_REASON_TARGETING_MATCH);
+	snprintf(out, sizeof(out), "%s", res.variant_key);
+	vx_eval_flag_free(f);
+	return out;
+}
+
+Test(evaluate, buckets_a_flagd_split_as_flagd_does)
+{
+	vx_eval_split_src quarters[] = {{0, 25}, {1, 25}, {2, 25}, {3, 25}};
+	vx_eval_split_src halves[] = {{0, 50}, {1, 50}};
+	vx_eval_split_src coin[] = {{0, 1}, {1, 1}};
+	static const vx_eval_variant_src edge[] = {
+	    {"lower", "\"lower\""}, {"upper", "\"upper\""}};
+	static const vx_eval_variant_src heads[] = {
+	    {"heads", "\"heads\""}, {"tails", "\"tails\""}};
+	static const struct {
+		const char *name, *want;
+	} seed[] = {{"seven", "hearts"}, {"eight", "diamonds"}, {"nine", "clubs"},
+	    {"two", "spades"}},
+	  hash_edge[] = {{"ejOoVL", "lower"}, {"bY9fO-", "lower"}, {"SI7p-", "lower"},
+	      {"6LvT0", "upper"}, {"ceQdGm", "upper"}};
+
+	/* {"cat": ["shared-seed", {"var": "user.name"}]} over four quarters. */
+	for (size_t i = 0; i < ARRAY_LEN(seed); i++)
+		cr_expect_str_eq(
+		    flagd_pick("fractional-flag-A-shared-seed", "shared-seed",
+		        "user.name", seed[i].name, quarters, 4, suit_variants, 5),
+		    seed[i].want, "%s", seed[i].name);
+	/* {"var": "targetingKey"} alone: no prefix at all. */
+	for (size_t i = 0; i < ARRAY_LEN(hash_edge); i++)
+		cr_expect_str_eq(
+		    flagd_pick("fractional-hash-edge-flag", "", "targetingKey",
+		        hash_edge[i].name, halves, 2, edge, 2),
+		    hash_edge[i].want, "%s", hash_edge[i].name);
+	/* The shorthand: the flag key, then the targeting key. */
+	cr_expect_str_eq(
+	    flagd_pick("fractional-flag-shorthand", "fractional-flag-shorthand",
+	        "targetingKey", "jon@company.com", coin, 2, heads, 2),
+	    "heads");
+	cr_expect_str_eq(
+	    flagd_pick("fractional-flag-shorthand", "fractional-flag-shorthand",
+	        "targetingKey", "jane@company.com", coin, 2, heads, 2),
+	    "tails");
+}
+
+Test(evaluate, refuses_a_flagd_split_without_its_bucketing_attribute)
+{
+	vx_eval_split_src halves[] = {{0, 50}, {1, 50}};
+	vx_eval_rule_src r = rule_on(NULL, 0);
+	vx_eval_flag_src src = bool_flag(&r, 1);
+	vx_eval_flag *f;
+	char err[200];
+
+	r.splits = halves;
+	r.nsplits = 2;
+	r.split_flagd = true;
+	cr_expect_eq(vx_eval_compile(&src, &f, err, sizeof(err)), VX_EVAL_EINVAL);
+	cr_expect(strstr(err, "bucketing attribute") != NULL, "%s", err);
+}

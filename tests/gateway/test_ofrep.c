@@ -795,23 +795,13 @@ node_sdk(const char *key, const char *spec)
 {
 	static const char *const needed[] = {"@openfeature/server-sdk",
 		"@openfeature/ofrep-provider", "@openfeature/ofrep-core"};
-	char path[512], cmd[8192];
+	char cmd[8192];
 	static char out[65536];
 	size_t n;
 	FILE *p;
 	cJSON *j;
 
-	p = popen("command -v node", "r");
-	cr_assert(p && fgets(path, sizeof(path), p) != NULL,
-	    "node is not on PATH: ./tools/dev installs it");
-	pclose(p);
-	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-		snprintf(path, sizeof(path), "%s/node_modules/%s/package.json", VX_WEB_DIR,
-		    needed[i]);
-		cr_assert(access(path, R_OK) == 0,
-		    "%s is missing from %s/node_modules: run ./tools/dev to install it",
-		    needed[i], VX_WEB_DIR);
-	}
+	vx_harness_need_node(VX_WEB_DIR, needed, sizeof(needed) / sizeof(needed[0]));
 	cr_assert_null(strchr(spec, '\''));
 	snprintf(cmd, sizeof(cmd), "node %s/tests/ofrep-sdk.mjs %s %s '%s'", VX_WEB_DIR,
 	    g.base, key, spec);

@@ -14,14 +14,22 @@
  *
  * docs_browser: the same, then web/tests/docs-render.mjs loads /docs and
  * /redoc in headless Chromium and counts the operations each renders.
+ *
+ * ui_http: the admin UI at /ui/ is every file of web/ui byte for byte,
+ * with its type and the strict Content-Security-Policy, and nothing else.
+ *
+ * ui_browser: web/tests/ui.mjs drives the UI in headless Chromium, as a
+ * person would, from sign-up to the audit log (the ctest entry `ui`).
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,6 +292,7 @@ typedef struct res {
 	size_t len;
 	char type[128];
 	char cache[128];
+	char csp[256];
 } res;
 
 static size_t
@@ -326,6 +335,7 @@ on_header(char *p, size_t size, size_t n, void *ud)
 
 	header_value(r->type, sizeof(r->type), p, size * n, "Content-Type");
 	header_value(r->cache, sizeof(r->cache), p, size * n, "Cache-Control");
+	header_value(r->csp, sizeof(r->csp), p, size * n, "Content-Security-Policy");
 	return size * n;
 }
 
@@ -607,6 +617,144 @@ Test(docs_browser, swagger_ui_and_redoc_render_every_operation)
 	cr_assert(strstr(out, want), "wanted \"%s\":\n%s", want, out);
 	snprintf(want, sizeof(want), "redoc operations=%d", operations());
 	cr_assert(strstr(out, want), "wanted \"%s\":\n%s", want, out);
+	free(out);
+	unlink(log);
+}
+
+/* ---- the admin UI ---- */
+
+TestSuite(ui_http, .init = http_setup, .fini = teardown, .timeout = 120);
+
+static const char *
+ui_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot == NULL)
+		return "application/octet-stream";
+	if (strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	return "application/octet-stream";
+}
+
+/* The policy forbids inline script and eval, and loads only from here. */
+static void
+expect_strict_csp(const res *r, const char *path)
+{
+	cr_expect(strstr(r->csp, "default-src 'self'"), "%s: CSP %s", path, r->csp);
+	cr_expect(strstr(r->csp, "frame-ancestors 'none'"), "%s: CSP %s", path, r->csp);
+	cr_expect_null(strstr(r->csp, "unsafe"), "%s: CSP %s", path, r->csp);
+	cr_expect_null(strstr(r->csp, "*"), "%s: CSP %s", path, r->csp);
+}
+
+Test(ui_http, the_index_is_served_at_ui_with_a_strict_policy_and_no_inline_script)
+{
+	static const char *const paths[] = {"/ui/", "/ui", "/ui/index.html"};
+	static const char ours[] = "<script type=\"module\" src=\"/ui/";
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		res r = get(g.base, paths[i]);
+		const char *s;
+
+		cr_assert_eq(r.status, 200, "%s: %s", paths[i], r.body);
+		cr_expect_str_eq(r.type, "text/html; charset=utf-8", "%s", paths[i]);
+		cr_expect_str_eq(r.cache, "no-cache", "%s", paths[i]);
+		expect_strict_csp(&r, paths[i]);
+		/* Every script is a file of ours, none inline; nothing names
+		 * another host. */
+		for (s = strstr(r.body, "<script"); s; s = strstr(s + 1, "<script"))
+			cr_expect(strncmp(s, ours, sizeof(ours) - 1) == 0 &&
+			              strstr(s, "></script>") == strchr(s, '>'),
+			    "%s: an inline or foreign script: %.80s", paths[i], s);
+		cr_expect_null(strstr(r.body, "://"), "%s", r.body);
+		cr_expect_null(strstr(r.body, " style="), "%s", r.body);
+		res_free(&r);
+	}
+}
+
+Test(ui_http, every_file_of_web_ui_is_served_as_it_is_with_its_type)
+{
+	DIR *d = opendir(VX_WEB_DIR "/ui");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "cannot open %s", VX_WEB_DIR "/ui");
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+		struct stat st;
+		size_t len;
+		char *want;
+		res r;
+
+		snprintf(path, sizeof(path), "%s/%s", VX_WEB_DIR "/ui", e->d_name);
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		want = slurp(path, &len);
+		snprintf(path, sizeof(path), "/ui/%s", e->d_name);
+		r = get(g.base, path);
+		cr_expect_eq(r.status, 200, "%s: %s", path, r.body);
+		cr_expect_str_eq(r.type, ui_type(e->d_name), "%s", path);
+		expect_strict_csp(&r, path);
+		cr_expect(r.len == len && memcmp(r.body, want, len) == 0,
+		    "%s differs from web/ui/%s (%zu bytes, the file has %zu): rebuild",
+		    path, e->d_name, r.len, len);
+		free(want);
+		res_free(&r);
+		n++;
+	}
+	closedir(d);
+	cr_assert_gt(n, 3, "web/ui holds %d files", n);
+}
+
+Test(ui_http, nothing_outside_web_ui_is_served_under_ui)
+{
+	static const char *const tries[] = {
+	    "/ui/nope.js",
+	    "/ui/../README.md",
+	    "/ui/..%2FREADME.md",
+	    "/ui/%2e%2e/%2e%2e/etc/passwd",
+	    "/ui/app.js/..",
+	    "/ui/app.js%00.html",
+	    "/ui/tests%2Fui.mjs",
+	};
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		res r = get(g.base, tries[i]);
+		cr_expect(
+		    r.status == 404 || r.status == 400, "%s: %ld", tries[i], r.status);
+		cr_expect_lt(r.len, 1024, "%s served %zu bytes", tries[i], r.len);
+		res_free(&r);
+	}
+	expect_serving();
+}
+
+TestSuite(ui_browser, .init = http_setup, .fini = teardown, .timeout = 300);
+
+Test(ui_browser, a_new_user_manages_a_flag_end_to_end_in_chromium)
+{
+	char log[300];
+	const char *argv[] = {"/usr/bin/env", "node", VX_WEB_DIR "/tests/ui.mjs", g.base,
+	    VX_SHOT_DIR "/ui-screens", NULL};
+	int status;
+	char *out;
+	pid_t pid;
+
+	cr_assert_eq(access("/usr/bin/chromium", X_OK), 0,
+	    "/usr/bin/chromium is missing: ./tools/dev installs it");
+	(void)mkdir(VX_SHOT_DIR "/ui-screens", 0755);
+	snprintf(log, sizeof(log), "%s.ui.log", h.dir);
+	pid = vx_spawn(argv, log);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	out = slurp(log, NULL);
+	cr_assert(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "ui.mjs failed:\n%s", out);
+	cr_assert(strstr(out, "ui ok"), "%s", out);
 	free(out);
 	unlink(log);
 }

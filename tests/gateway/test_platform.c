@@ -1658,3 +1658,443 @@ Test(platform, stale_withdrawn_and_rejected_change_requests)
 	r = req("POST", "/v1/change-requests/change-x/reject", k_admin, NULL);
 	expect_error(&r, 404, "not_found", "change_id");
 }
+
+/* ---- Vexil's extensions for the admin UI (docs/ui.md) ---- */
+
+/* Signs up and in through the flag-service API; fills "Bearer <token>". */
+static void
+sign_in(const char *email, char auth[600])
+{
+	const char *body = vx_fmt("{\"email\":\"%s\",\"password\":\"secret-pw\"}", email);
+	vx_http_res r = req_h("POST", "/auth/register", NULL, body);
+
+	expect_status(&r, 201);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/auth/login", NULL, body);
+	expect_status(&r, 200);
+	snprintf(auth, 600, "Authorization: Bearer %s", jstr(&r, "token"));
+	vx_http_res_free(&r);
+}
+
+Test(platform, a_signed_in_user_works_with_its_token_on_its_own_projects_only)
+{
+	char auth[600], other[600], pid[32];
+	const char *hs[] = {auth, NULL}, *hs_other[] = {other, NULL};
+	vx_http_res r;
+	uint64_t before;
+
+	sign_in("ann@example.com", auth);
+	sign_in("bob@example.com", other);
+	/* A new user has its own `default` project and sees nothing else. */
+	r = req_h("GET", "/v1/projects", hs, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "projects"), 0), "name")->valuestring,
+	    "default");
+	vx_http_res_free(&r);
+
+	r = req_h(
+	    "POST", "/v1/projects", hs, "{\"name\":\"shop\",\"description\":\"d\"}");
+	expect_status(&r, 201);
+	snprintf(pid, sizeof(pid), "%s", jstr(&r, "id"));
+	cr_assert_str_eq(jstr(&r, "name"), "shop");
+	cr_assert(strncmp(jstr(&r, "sdk_key"), "sdk_", 4) == 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("POST", "/v1/projects", hs, "{\"description\":\"no name\"}");
+	expect_error(&r, 400, "invalid_request", "name");
+
+	/* A flag write with the token is one core write, as with a key. */
+	before = vx_project_revision(h.admin, pid + 5);
+	r = req_h("POST", "/v1/flags", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"key\":\"checkout\"}", pid));
+	vx_expect_writes(&r, 201, before, vx_project_revision(h.admin, pid + 5), 1,
+	    "POST /v1/flags with a token");
+	vx_http_res_free(&r);
+
+	/* Another user's project does not exist for this one. */
+	r = req_h("GET", vx_fmt("/v1/flags?project_id=%s", pid), hs_other, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+	r = req_h("GET", "/v1/projects", hs_other, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	/* A key of a project lists that project only. */
+	r = req("GET", "/v1/projects", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "projects")), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "projects"), 0), "id")->valuestring, p1);
+	vx_http_res_free(&r);
+	/* A read key may not create a project. */
+	r = req("POST", "/v1/projects", k_read, "{\"name\":\"nope\"}");
+	cr_assert(r.status == 403 || r.status == 404, "%ld %s", r.status, r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, search_finds_flags_by_key_name_or_tag_and_pages_the_matches)
+{
+	vx_http_res r;
+
+	new_flag("{\"key\":\"new-checkout\",\"name\":\"New checkout\"}", NULL);
+	new_flag("{\"key\":\"dark-mode\",\"name\":\"Dark CHECKOUT theme\"}", NULL);
+	new_flag("{\"key\":\"banner\",\"tags\":[\"checkout-team\"]}", NULL);
+	new_flag("{\"key\":\"other\",\"tags\":[\"web\"]}", NULL);
+
+	r = req("GET", "/v1/flags?q=Checkout", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	vx_http_res_free(&r);
+	/* Paging counts the matches only. */
+	r = req("GET", "/v1/flags?q=checkout&limit=2&offset=2", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 3, "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "flags")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?tag=web", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 1, "%s", r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "flags"), 0), "key")->valuestring,
+	    "other");
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?tag=web&q=checkout", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/flags?q=zzz", k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(jnum(&r, "total"), 0, "%s", r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, the_audit_log_lists_who_changed_what_newest_first)
+{
+	char id[32];
+	vx_http_res r;
+	const cJSON *e;
+	uint64_t before;
+
+	new_flag("{\"key\":\"audited\"}", id);
+	new_flag("{\"key\":\"bystander\"}", NULL);
+	ok_free(req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	            "{\"environment\":\"production\",\"enabled\":true}"),
+	    200);
+
+	/* The core's rule: reading the audit log takes more than a read key. */
+	r = req("GET", "/v1/audit", k_read, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	before = vx_project_revision(h.admin, "p1");
+	r = req("GET", "/v1/audit?target=audited", k_admin, NULL);
+	vx_expect_writes(
+	    &r, 200, before, vx_project_revision(h.admin, "p1"), 0, "GET /v1/audit");
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "entries")), 2, "%s", r.body);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 0);
+	cr_assert_str_eq(jget(e, "kind")->valuestring, "FLAG_TOGGLED", "%s", r.body);
+	cr_assert_str_eq(jget(e, "target")->valuestring, "audited");
+	cr_assert(
+	    strncmp(jget(e, "actor")->valuestring, "apikey:", 7) == 0, "%s", r.body);
+	cr_assert(strstr(jget(e, "method")->valuestring, "SetFlagEnabled"), "%s", r.body);
+	/* What changed, in words: the field, before and after. */
+	cr_assert_str_eq(jget(e, "detail")->valuestring, "production.enabled: off → on", "%s",
+	    r.body);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "entries"), 1), "kind")->valuestring,
+	    "FLAG_CREATED");
+	vx_http_res_free(&r);
+
+	/* A rule and a rename, each a line per field changed. */
+	ok_free(req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	            "{\"environment\":\"production\",\"attribute\":\"email\",\"operator\":"
+	            "\"ends_with\",\"values\":[\"@a.com\"],\"negate\":true,\"rollout\":20}"),
+	    201);
+	ok_free(req("PUT", vx_fmt("/v1/flags/%s", id), k_write,
+	            "{\"name\":\"Audited\\nflag\",\"tags\":[\"x\",\"y\"]}"),
+	    200);
+	r = req("GET", "/v1/audit?target=audited&limit=2", k_admin, NULL);
+	expect_status(&r, 200);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 0);
+	cr_assert_str_eq(jget(e, "detail")->valuestring,
+	    "name: audited → Audited flag\ntags: (none) → x, y", "%s", r.body);
+	e = cJSON_GetArrayItem(jget(r.json, "entries"), 1);
+	cr_assert(strstr(jget(e, "detail")->valuestring,
+	              "production.rules: (none) → if !email ends_with @a.com then on (20%)"),
+	    "%s", r.body);
+	vx_http_res_free(&r);
+	/* Changes that are not flag writes say nothing more. */
+	r = req("GET", "/v1/audit?target=bystander", k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(jget(r.json, "entries"), 0), "detail")->valuestring,
+	    "", "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/audit?limit=1", k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "entries")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/audit?limit=0", k_admin, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req("GET", vx_fmt("/v1/audit?project_id=%s", p2), k_admin, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+}
+
+/* The flag's id and its one rule in production: "rule-<id>". */
+static void
+flag_with_rule(const char *key, char id[32], char rule[32], const char *rule_body)
+{
+	vx_http_res r;
+
+	new_flag(vx_fmt("{\"key\":\"%s\",\"state\":{\"production\":true}}", key), id);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write, rule_body);
+	expect_status(&r, 201);
+	snprintf(rule, 32, "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+}
+
+Test(platform, rules_take_a_priority_and_a_rollout_and_can_be_reordered)
+{
+	char id[32], first[32], second[32];
+	vx_http_res r;
+	uint64_t before;
+
+	flag_with_rule("ordered", id, first,
+	    "{\"environment\":\"production\",\"attribute\":\"email\",\"operator\":"
+	    "\"ends_with\",\"values\":[\"@a.com\"],\"priority\":1,\"rollout\":0}");
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"environment\":\"production\",\"attribute\":\"country\",\"operator\":"
+	    "\"equals\",\"values\":[\"NZ\"],\"priority\":2}");
+	expect_status(&r, 201);
+	snprintf(second, sizeof(second), "%s", jstr(&r, "id"));
+	cr_assert_eq(jnum(&r, "priority"), 2);
+	cr_assert(cJSON_IsNull(jget(r.json, "rollout")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* A rule at 0% serves nobody it matches. */
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\",\"email\":\"x@a."
+	    "com\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "ordered")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* Reordered and rolled out to everyone: one write each. */
+	before = vx_project_revision(h.admin, "p1");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, first), k_write,
+	    "{\"priority\":3,\"rollout\":null}");
+	vx_expect_writes(
+	    &r, 200, before, vx_project_revision(h.admin, "p1"), 1, "PATCH a rule");
+	cr_assert_eq(jnum(&r, "priority"), 3);
+	cr_assert(cJSON_IsNull(jget(r.json, "rollout")), "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "environment"), "production");
+	vx_http_res_free(&r);
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\",\"email\":\"x@a."
+	    "com\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(jget(r.json, "flags"), "ordered")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* The flag lists its rules highest priority first, as they run. */
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "rules"), 0), "id")->valuestring, first,
+	    "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, second), k_write, "{}");
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = req("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, second), k_write,
+	    "{\"rollout\":101}");
+	expect_error(&r, 400, "invalid_request", "rollout");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/rules/rule-999999", id), k_write,
+	    "{\"priority\":1}");
+	expect_error(&r, 404, "not_found", "rule_id");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, second), k_read,
+	    "{\"priority\":1}");
+	expect_error(&r, 403, "forbidden", NULL);
+}
+
+Test(platform, state_takes_a_rollout_percentage_in_one_write)
+{
+	char id[32];
+	vx_http_res r;
+	uint64_t before;
+
+	new_flag("{\"key\":\"rolled\"}", id);
+	before = vx_project_revision(h.admin, "p1");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"enabled\":true,\"rollout_percentage\":0}");
+	vx_expect_writes(&r, 200, before, vx_project_revision(h.admin, "p1"), 1,
+	    "PATCH state with a rollout");
+	cr_assert(state_of(&r, "staging"));
+	cr_assert_eq(
+	    jget(jget(r.json, "rollout"), "staging")->valuedouble, 0, "%s", r.body);
+	cr_assert_eq(jget(jget(r.json, "rollout"), "production")->valuedouble, 100);
+	vx_http_res_free(&r);
+	/* At 0% an enabled environment serves its default to nobody. */
+	r = req("POST", "/v1/sdk/evaluate", k_read,
+	    "{\"environment\":\"staging\",\"user\":{\"id\":\"u1\"}}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsFalse(jget(jget(r.json, "flags"), "rolled")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* The rollout alone keeps the state. */
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"rollout_percentage\":100}");
+	expect_status(&r, 200);
+	cr_assert(state_of(&r, "staging"));
+	vx_http_res_free(&r);
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"staging\",\"rollout_percentage\":101}");
+	expect_error(&r, 400, "invalid_request", "rollout_percentage");
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    "{\"environment\":\"nope\",\"rollout_percentage\":5}");
+	cr_assert(r.status == 400 || r.status == 404, "%ld %s", r.status, r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, a_write_with_a_stale_if_revision_changes_nothing)
+{
+	char id[32];
+	vx_http_res r;
+	uint64_t rev;
+
+	new_flag("{\"key\":\"guarded\"}", id);
+	rev = vx_project_revision(h.admin, "p1");
+	/* Another write comes between the read and this one. */
+	ok_free(req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	            "{\"environment\":\"production\",\"enabled\":true}"),
+	    200);
+	r = req("PUT",
+	    vx_fmt("/v1/flags/%s?if_revision=%llu", id, (unsigned long long)rev), k_write,
+	    "{\"description\":\"stale\"}");
+	expect_error(&r, 400, "invalid_request", "if_revision");
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	cr_assert_str_eq(jstr(&r, "description"), "");
+	vx_http_res_free(&r);
+	rev = vx_project_revision(h.admin, "p1");
+	r = req("PUT",
+	    vx_fmt("/v1/flags/%s?if_revision=%llu", id, (unsigned long long)rev), k_write,
+	    "{\"description\":\"fresh\"}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "description"), "fresh");
+	vx_http_res_free(&r);
+	r = req("PUT", vx_fmt("/v1/flags/%s?if_revision=banana", id), k_write,
+	    "{\"description\":\"x\"}");
+	expect_error(&r, 400, "invalid_request", "if_revision");
+}
+
+/* Polls GET path with the read key until its body holds want (the core
+ * batches evaluation records); returns the last answer. */
+static vx_http_res
+poll_for(const char *path, const char *want)
+{
+	vx_http_res r = {0};
+
+	for (int i = 0; i < 1000; i++) {
+		if (i > 0) {
+			vx_http_res_free(&r);
+			usleep(10000);
+		}
+		r = req("GET", path, k_read, NULL);
+		if (r.status == 200 && strstr(r.body, want) != NULL)
+			break;
+	}
+	return r;
+}
+
+Test(platform, recent_evaluations_and_counts_by_variant_show_what_was_served)
+{
+	char id[32], other[32];
+	vx_http_res r;
+	const cJSON *e, *on;
+
+	new_flag("{\"key\":\"watched\",\"state\":{\"production\":true}}", id);
+	new_flag("{\"key\":\"unwatched\",\"state\":{\"production\":true}}", other);
+	ok_free(req("POST", "/v1/sdk/evaluate", k_read,
+	            "{\"environment\":\"production\",\"user\":{\"id\":\"u-log\"}}"),
+	    200);
+
+	r = poll_for(vx_fmt("/v1/analytics/evaluations?flag_id=%s", id), "u-log");
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "evaluations")), 1, "%s", r.body);
+	e = cJSON_GetArrayItem(jget(r.json, "evaluations"), 0);
+	cr_assert_str_eq(jget(e, "flag_key")->valuestring, "watched");
+	cr_assert_str_eq(jget(e, "variant")->valuestring, "on");
+	cr_assert_str_eq(jget(e, "reason")->valuestring, "STATIC");
+	cr_assert_str_eq(jget(e, "environment")->valuestring, "production");
+	cr_assert(cJSON_IsNumber(jget(r.json, "dropped")), "%s", r.body);
+	vx_http_res_free(&r);
+	/* Without flag_id, every flag's. */
+	r = poll_for("/v1/analytics/evaluations", "unwatched");
+	expect_status(&r, 200);
+	cr_assert_geq(cJSON_GetArraySize(jget(r.json, "evaluations")), 2, "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = poll_for(vx_fmt("/v1/analytics/flags/%s/stats?period=7d", id), "\"on\"");
+	expect_status(&r, 200);
+	on = jget(jget(jget(r.json, "exposures"), "by_variant"), "on");
+	cr_assert_eq(cJSON_GetArraySize(on), 7, "%s", r.body);
+	cr_assert_geq(cJSON_GetArrayItem(on, 6)->valuedouble, 1, "today's: %s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("GET", "/v1/analytics/evaluations?flag_id=flag-999999", k_read, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	r = req("GET", "/v1/analytics/evaluations?limit=0", k_read, NULL);
+	expect_error(&r, 400, "invalid_request", "limit");
+	r = req(
+	    "GET", vx_fmt("/v1/analytics/evaluations?project_id=%s", p2), k_read, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+}
+
+Test(platform, sdk_keys_are_created_shown_once_listed_and_revoked)
+{
+	char secret[128], kid[32];
+	const char *hs[2] = {NULL, NULL};
+	char auth[200];
+	vx_http_res r;
+	const cJSON *e;
+	bool listed = false;
+
+	r = req("POST", "/v1/sdk-keys", k_admin, "{\"environment\":\"staging\"}");
+	expect_status(&r, 201);
+	snprintf(secret, sizeof(secret), "%s", jstr(&r, "key"));
+	snprintf(kid, sizeof(kid), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(secret, "sdk_", 4) == 0, "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "environment"), "staging");
+	cr_assert_str_eq(jstr(&r, "project_id"), p1);
+	vx_http_res_free(&r);
+
+	/* The key evaluates its environment through OFREP. */
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+	hs[0] = auth;
+	new_flag("{\"key\":\"sdk-seen\"}", NULL);
+	r = req_h("POST", "/ofrep/v1/evaluate/flags/sdk-seen", hs, "{\"context\":{}}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(r.vexil_env, "staging", "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* Listed without its secret. */
+	r = req("GET", "/v1/sdk-keys", k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_null(strstr(r.body, secret), "a secret in the list: %s", r.body);
+	cJSON_ArrayForEach(e, jget(r.json, "sdk_keys"))
+		listed |= strcmp(jget(e, "id")->valuestring, kid) == 0;
+	cr_assert(listed, "%s not in %s", kid, r.body);
+	vx_http_res_free(&r);
+
+	ok_free(req("DELETE", vx_fmt("/v1/sdk-keys/%s", kid), k_admin, NULL), 204);
+	r = req_h("POST", "/ofrep/v1/evaluate/flags/sdk-seen", hs, "{\"context\":{}}");
+	expect_status(&r, 401);
+	vx_http_res_free(&r);
+	r = req("GET", "/v1/sdk-keys", k_admin, NULL);
+	cr_assert_null(strstr(r.body, kid), "a revoked key listed: %s", r.body);
+	vx_http_res_free(&r);
+	r = req("DELETE", "/v1/sdk-keys/key-1", k_admin, NULL);
+	expect_error(&r, 404, "not_found", "sdk_key_id");
+	r = req("POST", "/v1/sdk-keys", k_read, "{}");
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", "/v1/sdk-keys", k_admin, "{\"environment\":\"moon\"}");
+	cr_assert(r.status == 400 || r.status == 404, "%ld %s", r.status, r.body);
+	vx_http_res_free(&r);
+}

@@ -220,6 +220,18 @@ Test(units, the_status_table_is_grpc_gateways)
 	cr_assert_eq(vx_gw_http_status((Vexil__V1__Code)99), 500);
 }
 
+Test(units, a_full_disk_under_vexild_is_507_and_a_rate_limit_stays_429)
+{
+	vx_status st = {.code = VEXIL__V1__CODE__RESOURCE_EXHAUSTED};
+
+	cr_assert_eq(vx_gw_call_status(&st), 429);
+	snprintf(st.constraint, sizeof(st.constraint), "%s", VX_CONSTRAINT_DISK_FULL);
+	cr_assert_eq(vx_gw_call_status(&st), 507);
+	st.code = VEXIL__V1__CODE__UNAVAILABLE;
+	snprintf(st.constraint, sizeof(st.constraint), "storage");
+	cr_assert_eq(vx_gw_call_status(&st), 503);
+}
+
 /* ---- JSON readers ---- */
 
 static void

@@ -27,24 +27,8 @@ for tool in jq curl; do
 	command -v $tool >/dev/null || { echo "readme: $tool is needed (apt-get install $tool)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/vexil-readme.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A free loopback port: one nothing answers on now, below the ephemeral
-# range (32768-) where outgoing connections hold ports they do not listen on.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-	done
-}
+. "$(dirname "$0")/../scratch.sh"
+scratch readme
 
 mkdir -p "$work/run/build" "$work/data"
 ln -s "$vexild" "$work/run/build/vexild"

@@ -274,7 +274,7 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
-static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64];
+static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64], pf_sdk[64];
 /* A's change requests, by A's write key (docs/teams.md): one to approve,
  * one to reject, one to withdraw, one to comment on. */
 static uint64_t rpc_change_ids[4];
@@ -533,6 +533,8 @@ setup(void)
 			vx_client_close(w);
 		}
 	}
+	make("POST", "/v1/sdk-keys", bearer, "{\"environment\":\"staging\"}", "id", pf_sdk,
+	    sizeof(pf_sdk));
 
 	/* table and toggles: records of the default project. */
 	snprintf(bearer, sizeof(bearer), "Authorization: ApiKey %s", kD_admin);
@@ -573,7 +575,8 @@ enum scheme {
 	S_LOGIN,   /* public, takes email and password */
 	S_JWT,     /* flag-service /api: Authorization: Bearer <jwt> */
 	S_SDK,     /* flag-service /sdk: X-SDK-Key */
-	S_APIKEY,  /* platform: Authorization: ApiKey <key> */
+	S_APIKEY,  /* platform: Authorization: ApiKey <key> (or a user's Bearer <jwt>) */
+	S_V1JWT,   /* platform, what a user does with Bearer <jwt> (make a project) */
 	S_FA,      /* table, toggles: ApiKey <key> or Bearer <jwt> */
 	S_OFREP,   /* Authorization: Bearer <key> or X-API-Key: <key> */
 	S_STREAM,  /* OFREP's event stream: only refusals are tried */
@@ -633,6 +636,7 @@ static const struct route_case cases[] = {
 	{"POST", "/v1/flags/{flag_id}/rules", S_APIKEY, true,
 	    "{\"type\":\"user\",\"attribute\":\"country\",\"operator\":\"equals\","
 	    "\"values\":[\"DE\"],\"environment\":\"production\"}"},
+	{"PATCH", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, "{\"priority\":4}"},
 	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", S_APIKEY, true, NULL},
 	{"GET", "/v1/environments", S_APIKEY, false, NULL},
 	{"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
@@ -645,6 +649,7 @@ static const struct route_case cases[] = {
 	    "{\"flag_key\":\"amark-pflag\",\"environment\":\"production\",\"user_id\":\"u1\","
 	    "\"timestamp\":\"2025-04-07T18:10:00Z\",\"client_id\":\"web\"}"},
 	{"GET", "/v1/analytics/flags/{flag_id}/stats", S_APIKEY, false, NULL},
+	{"GET", "/v1/analytics/evaluations", S_APIKEY, false, NULL},
 	{"POST", "/v1/api-keys", S_APIKEY, true,
 	    "{\"name\":\"sec-new\",\"role\":\"read\",\"project_id\":\"{pa}\"}"},
 	{"GET", "/v1/api-keys", S_APIKEY, false, NULL},
@@ -660,6 +665,13 @@ static const struct route_case cases[] = {
 	{"POST", "/v1/change-requests/{change_id}/withdraw", S_APIKEY, false, NULL},
 	{"POST", "/v1/change-requests/{change_id}/comments", S_APIKEY, false,
 	    "{\"text\":\"looks right\"}"},
+	/* the admin UI's extensions */
+	{"POST", "/v1/sdk-keys", S_APIKEY, true, "{\"environment\":\"production\"}"},
+	{"GET", "/v1/sdk-keys", S_APIKEY, false, NULL},
+	{"DELETE", "/v1/sdk-keys/{sdk_key_id}", S_APIKEY, true, NULL},
+	{"GET", "/v1/projects", S_APIKEY, false, NULL},
+	{"POST", "/v1/projects", S_V1JWT, true, "{\"name\":\"sec-new-v1-project\"}"},
+	{"GET", "/v1/audit", S_APIKEY, false, NULL},
 	/* feature-flag table */
 	{"POST", "/api/feature-flags", S_FA, true,
 	    "{\"name_flag\":\"sec_new\",\"strategy\":\"s\",\"status\":\"beta\",\"created_by\":1}"},
@@ -686,6 +698,15 @@ static const struct route_case cases[] = {
 	{"GET", "/docs", S_PUBLIC, false, NULL},
 	{"GET", "/docs/{asset}", S_PUBLIC, false, NULL},
 	{"GET", "/redoc", S_PUBLIC, false, NULL},
+	/* flagd sync source: OFREP's credentials */
+	{"GET", "/flagd/v1/{project}/{file}", S_OFREP, false, NULL},
+	/* Unleash's client API: OFREP's credentials (and the bare key) */
+	{"GET", "/api/client/features", S_OFREP, false, NULL},
+	{"GET", "/ui", S_PUBLIC, false, NULL},
+	{"GET", "/ui/{asset}", S_PUBLIC, false, NULL},
+	/* ops: open unless --metrics-token (tests/gateway/test_metrics.c) */
+	{"GET", "/metrics", S_PUBLIC, false, NULL},
+	{"GET", "/readyz", S_PUBLIC, false, NULL},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -723,6 +744,8 @@ param(const char *pattern, const char *name)
 		                       : strstr(pattern, "/reject")   ? 1
 		                       : strstr(pattern, "/withdraw") ? 2
 		                                                      : 3]);
+	if (strcmp(name, "sdk_key_id") == 0)
+		return pf_sdk;
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)
@@ -730,7 +753,11 @@ param(const char *pattern, const char *name)
 	if (strcmp(name, "key") == 0)
 		return of_key;
 	if (strcmp(name, "asset") == 0)
-		return "swagger-ui.css";
+		return strncmp(pattern, "/ui/", 4) == 0 ? "app.js" : "swagger-ui.css";
+	if (strcmp(name, "project") == 0)
+		return "amarkpa";
+	if (strcmp(name, "file") == 0)
+		return "production.json";
 	return NULL;
 }
 
@@ -759,7 +786,9 @@ fill(const char *method, const char *pattern, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	/* Required query parameters. */
-	if (strcmp(method, "GET") == 0 && strcmp(pattern, "/v1/sdk/config") == 0)
+	if (strcmp(method, "GET") == 0 &&
+	    (strcmp(pattern, "/v1/sdk/config") == 0 ||
+	        strcmp(pattern, "/api/client/features") == 0))
 		snprintf(out + n, cap - n, "?environment=production");
 	return true;
 }
@@ -846,6 +875,19 @@ creds_for(enum scheme s, struct creds *c)
 		SET(revoked, "Authorization: ApiKey %s", kA_rev);
 		SET(sdk[0], "Authorization: ApiKey %s", sA);
 		SET(sdk[1], "Authorization: SdkKey %s", sA);
+		SET(read, "Authorization: ApiKey %s", kA_read);
+		/* A user acts on projects of their own, never A's. */
+		SET(other2, "Authorization: Bearer %s", jwtB);
+		break;
+	case S_V1JWT:
+		SET(owner, "Authorization: Bearer %s", jwtA);
+		SET(other, "Authorization: Bearer %s", jwtB);
+		SET(forged_jwt, "Authorization: Bearer %s", jwt_forged);
+		SET(expired_jwt, "Authorization: Bearer %s", jwt_expired);
+		SET(unknown_key, "Authorization: ApiKey %s", forged_key);
+		SET(revoked, "Authorization: ApiKey %s", kA_rev);
+		SET(sdk[0], "Authorization: Bearer %s", sA);
+		SET(sdk[1], "Authorization: ApiKey %s", sA);
 		SET(read, "Authorization: ApiKey %s", kA_read);
 		break;
 	case S_FA:
@@ -1068,6 +1110,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__schedule_service__descriptor,
     &vexil__v1__stale_service__descriptor,
     &vexil__v1__change_service__descriptor,
+    &vexil__v1__ops_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
 
@@ -1133,6 +1176,9 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.EvaluationService/ListEvalLog", R_PROJECT, READ, false, 0},
     {"vexil.v1.WatchService/Changes", R_PROJECT, READ, true, 0},
     {"vexil.v1.AdminService/Backup", R_GLOBAL, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Import", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.AdminService/Export", R_PROJECT, ADMIN, false, 0},
+    {"vexil.v1.OpsService/GetStats", R_GLOBAL, ADMIN, false, 0},
     {"vexil.v1.AuthService/Admit", R_ANY, READ, true, 0},
     {"vexil.v1.SegmentService/CreateSegment", R_PROJECT, WRITE, false, 0},
     {"vexil.v1.SegmentService/GetSegment", R_PROJECT, READ, false, 0},

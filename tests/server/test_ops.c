@@ -112,6 +112,11 @@ Test(ops, a_database_after_a_workload_checks_clean_while_served_and_stopped)
 	cr_assert(strstr(out, "clean: no problems found") != NULL, "%s", out);
 	cr_assert(strstr(out, "checked flag_ids") != NULL, "it says what it checked: %s", out);
 	cr_assert(strstr(out, "checked prerequisites") != NULL, "%s", out);
+	/* What to watch: the device's free space and the map's headroom. */
+	cr_assert(strstr(out, "space device") != NULL && strstr(out, " free of ") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "space map") != NULL && strstr(out, "headroom") != NULL,
+	    "%s", out);
 	cr_assert_eq(vx_harness_stop(&h), 0);
 	cr_assert_eq(check(h.dir, out, sizeof(out)), 0, "%s", out);
 	/* It wrote nothing: vexild starts and serves as before. */
@@ -246,6 +251,25 @@ Test(ops, a_bumped_revision_is_named)
 	cr_assert(strstr(out, "problem: changes: project 2 (shop) is at revision") != NULL,
 	    "%s", out);
 	cr_assert(strstr(out, "its change log ends at") != NULL, "%s", out);
+}
+
+Test(ops, an_audit_count_that_disagrees_with_the_log_is_named)
+{
+	MDB_txn *txn;
+	MDB_env *env;
+	MDB_val k = {strlen("audit.count.1"), "audit.count.1"}, v;
+	uint8_t n[8] = {0, 0, 0, 0, 0, 0, 0, 99};
+	char out[16384];
+
+	workload();
+	env = open_env(&txn);
+	v.mv_size = sizeof(n);
+	v.mv_data = n;
+	cr_assert_eq(mdb_put(txn, dbi(txn, "meta"), &k, &v, 0), 0);
+	close_env(env, txn);
+	cr_assert_eq(check(h.dir, out, sizeof(out)), 1, "%s", out);
+	cr_assert(strstr(out, "problem: audit: project 1 has ") != NULL, "%s", out);
+	cr_assert(strstr(out, "its count in meta says 99") != NULL, "%s", out);
 }
 
 Test(ops, a_lost_key_hash_and_an_undecodable_record_are_named)

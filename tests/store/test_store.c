@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/store.h"
 
@@ -283,4 +284,36 @@ Test(store, the_change_log_keeps_a_bounded_window_and_reads_from_since)
 	}
 	free(ch);
 	vx_store_reader_fini(&r);
+}
+
+/* Readiness (vx_store_state, behind vx_server_storage) sees what a write
+ * would find, and a write is refused with the same sentence. */
+Test(store, the_state_tells_a_read_only_and_a_removed_data_file_and_writes_follow_it)
+{
+	struct mk m = {.name = "faults"};
+	char why[256], said[256], file[128], moved[140];
+
+	cr_assert_eq(vx_store_state(s, why, sizeof(why)), VX_STORE_OK, "%s", why);
+	cr_assert_str_eq(why, "");
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	cr_assert_eq(chmod(file, 0400), 0);
+	cr_assert_eq(vx_store_state(s, why, sizeof(why)), VX_STORE_READ_ONLY);
+	cr_assert_not_null(strstr(why, "is read-only"), "%s", why);
+	cr_assert_eq(vx_store_write(s, NULL, make_project, &m), VX_EUNAVAIL);
+	vx_store_refusal(s, VX_EUNAVAIL, said, sizeof(said));
+	cr_assert_str_eq(said, why);
+	cr_assert_eq(chmod(file, 0600), 0);
+	cr_assert_eq(vx_store_write(s, NULL, make_project, &m), 0);
+
+	/* Moved away: the path no longer names the open file. */
+	snprintf(moved, sizeof(moved), "%s/moved.mdb", dir);
+	cr_assert_eq(rename(file, moved), 0);
+	cr_assert_eq(vx_store_state(s, why, sizeof(why)), VX_STORE_GONE);
+	cr_assert_str_eq(vx_store_state_name(VX_STORE_GONE), "gone");
+	m.name = "lost";
+	cr_assert_eq(vx_store_write(s, NULL, make_project, &m), VX_EUNAVAIL);
+	vx_store_refusal(s, VX_EUNAVAIL, said, sizeof(said));
+	cr_assert_not_null(strstr(said, "no longer holds the data.mdb"), "%s", said);
+	cr_assert_eq(rename(moved, file), 0);
+	cr_assert_eq(vx_store_state(s, why, sizeof(why)), VX_STORE_OK, "%s", why);
 }

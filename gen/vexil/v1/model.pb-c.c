@@ -1597,7 +1597,7 @@ const ProtobufCMessageDescriptor vexil__v1__weighted_variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__weighted_variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
+static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[15] =
 {
   {
     "id",
@@ -1767,6 +1767,18 @@ static const ProtobufCFieldDescriptor vexil__v1__rule__field_descriptors[14] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "split_bucketing",
+    180,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Rule, split_bucketing),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   4,   /* field[4] = conditions */
@@ -1779,16 +1791,18 @@ static const unsigned vexil__v1__rule__field_indices_by_name[] = {
   13,   /* field[13] = segments */
   8,   /* field[8] = seq */
   7,   /* field[7] = split */
+  14,   /* field[14] = split_bucketing */
   12,   /* field[12] = split_group_id */
   11,   /* field[11] = split_stickiness */
   10,   /* field[10] = updated_at */
   6,   /* field[6] = variant */
 };
-static const ProtobufCIntRange vexil__v1__rule__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__rule__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 16, 13 },
-  { 0, 14 }
+  { 180, 14 },
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
 {
@@ -1798,10 +1812,10 @@ const ProtobufCMessageDescriptor vexil__v1__rule__descriptor =
   "Vexil__V1__Rule",
   "vexil.v1",
   sizeof(Vexil__V1__Rule),
-  14,
+  15,
   vexil__v1__rule__field_descriptors,
   vexil__v1__rule__field_indices_by_name,
-  2,  vexil__v1__rule__number_ranges,
+  3,  vexil__v1__rule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__rule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2980,7 +2994,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_notice__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[10] =
 {
   {
     "seq",
@@ -3090,9 +3104,22 @@ static const ProtobufCFieldDescriptor vexil__v1__audit_entry__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "detail",
+    140,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__AuditEntry, detail),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   2,   /* field[2] = actor */
+  9,   /* field[9] = detail */
   6,   /* field[6] = kind */
   3,   /* field[3] = method */
   4,   /* field[4] = project_id */
@@ -3102,11 +3129,12 @@ static const unsigned vexil__v1__audit_entry__field_indices_by_name[] = {
   7,   /* field[7] = target */
   1,   /* field[1] = time */
 };
-static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__audit_entry__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 120, 8 },
-  { 0, 9 }
+  { 140, 9 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
 {
@@ -3116,10 +3144,10 @@ const ProtobufCMessageDescriptor vexil__v1__audit_entry__descriptor =
   "Vexil__V1__AuditEntry",
   "vexil.v1",
   sizeof(Vexil__V1__AuditEntry),
-  9,
+  10,
   vexil__v1__audit_entry__field_descriptors,
   vexil__v1__audit_entry__field_indices_by_name,
-  2,  vexil__v1__audit_entry__number_ranges,
+  3,  vexil__v1__audit_entry__number_ranges,
   (ProtobufCMessageInit) vexil__v1__audit_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3406,7 +3434,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[27] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[28] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3429,6 +3457,7 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[27
   { "SEGMENT_DELETED", "VEXIL__V1__CHANGE_KIND__SEGMENT_DELETED", 34 },
   { "SCHEDULE_CREATED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED", 120 },
   { "SCHEDULE_CANCELLED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED", 121 },
+  { "PROJECT_IMPORTED", "VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED", 180 },
   { "CHANGE_REQUESTED", "VEXIL__V1__CHANGE_KIND__CHANGE_REQUESTED", 260 },
   { "CHANGE_APPROVED", "VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED", 261 },
   { "CHANGE_REJECTED", "VEXIL__V1__CHANGE_KIND__CHANGE_REJECTED", 262 },
@@ -3437,16 +3466,16 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[27
   { "PROTECTION_BYPASSED", "VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED", 265 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{32, 16},{120, 19},{260, 21},{0, 27}
+{0, 0},{32, 16},{120, 19},{180, 21},{260, 22},{0, 28}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[27] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[28] =
 {
-  { "CHANGE_APPROVED", 22 },
-  { "CHANGE_COMMENTED", 25 },
+  { "CHANGE_APPROVED", 23 },
+  { "CHANGE_COMMENTED", 26 },
   { "CHANGE_KIND_UNSPECIFIED", 0 },
-  { "CHANGE_REJECTED", 23 },
-  { "CHANGE_REQUESTED", 21 },
-  { "CHANGE_WITHDRAWN", 24 },
+  { "CHANGE_REJECTED", 24 },
+  { "CHANGE_REQUESTED", 22 },
+  { "CHANGE_WITHDRAWN", 25 },
   { "ENVIRONMENT_CREATED", 4 },
   { "ENVIRONMENT_DELETED", 6 },
   { "ENVIRONMENT_UPDATED", 5 },
@@ -3458,8 +3487,9 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "KEY_REVOKED", 15 },
   { "PROJECT_CREATED", 1 },
   { "PROJECT_DELETED", 3 },
+  { "PROJECT_IMPORTED", 21 },
   { "PROJECT_UPDATED", 2 },
-  { "PROTECTION_BYPASSED", 26 },
+  { "PROTECTION_BYPASSED", 27 },
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
   { "RULE_UPDATED", 12 },
@@ -3476,11 +3506,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  27,
+  28,
   vexil__v1__change_kind__enum_values_by_number,
-  27,
+  28,
   vexil__v1__change_kind__enum_values_by_name,
-  4,
+  5,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

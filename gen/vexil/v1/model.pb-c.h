@@ -95,7 +95,12 @@ typedef enum _Vexil__V1__ChangeKind {
    * An admin API key changed a protected environment directly; the target
    * is "environment:<key>".
    */
-  VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED = 265
+  VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED = 265,
+  /*
+   * AdminService/Import: many flags and segments in one revision; a
+   * watcher refetches the whole project (a snapshot).
+   */
+  VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED = 180
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__CHANGE_KIND)
 } Vexil__V1__ChangeKind;
 
@@ -291,10 +296,20 @@ struct  Vexil__V1__Rule
    */
   size_t n_segments;
   char **segments;
+  /*
+   * How the split turns a context into a bucket: "" (or "unleash"):
+   * Unleash's variant hash, as above; "flagd": flagd's fractional
+   * bucketing, MurmurHash3 x86_32 (seed 0) of the split group followed by
+   * the stickiness value with no separator, bucket (hash * total weight)
+   * >> 32, the first entry whose running weight exceeds it. In flagd mode
+   * split_group_id is that prefix as it is (empty: none) and
+   * split_stickiness must name the attribute (flagd's bucketing key).
+   */
+  char *split_bucketing;
 };
 #define VEXIL__V1__RULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__rule__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -555,10 +570,15 @@ struct  Vexil__V1__AuditEntry
    * (the actor is who scheduled it).
    */
   uint64_t schedule_id;
+  /*
+   * What a flag or rule write changed, one "field: before → after" a line
+   * (`<env>.enabled: false → true`); empty for other changes.
+   */
+  char *detail;
 };
 #define VEXIL__V1__AUDIT_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__audit_entry__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*

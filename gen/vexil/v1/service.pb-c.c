@@ -4197,7 +4197,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_flag_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_flag_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descriptors[5] =
 {
   {
     "project",
@@ -4247,17 +4247,31 @@ static const ProtobufCFieldDescriptor vexil__v1__list_flags_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "search",
+    140,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ListFlagsRequest, search),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__list_flags_request__field_indices_by_name[] = {
   1,   /* field[1] = limit */
   2,   /* field[2] = offset */
   0,   /* field[0] = project */
+  4,   /* field[4] = search */
   3,   /* field[3] = tag */
 };
-static const ProtobufCIntRange vexil__v1__list_flags_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__list_flags_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 140, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__list_flags_request__descriptor =
 {
@@ -4267,10 +4281,10 @@ const ProtobufCMessageDescriptor vexil__v1__list_flags_request__descriptor =
   "Vexil__V1__ListFlagsRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ListFlagsRequest),
-  4,
+  5,
   vexil__v1__list_flags_request__field_descriptors,
   vexil__v1__list_flags_request__field_indices_by_name,
-  1,  vexil__v1__list_flags_request__number_ranges,
+  2,  vexil__v1__list_flags_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__list_flags_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -8280,12 +8294,16 @@ void vexil__v1__watch_service__init (Vexil__V1__WatchService_Service *service,
                                      &vexil__v1__watch_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor vexil__v1__admin_service__method_descriptors[1] =
+static const ProtobufCMethodDescriptor vexil__v1__admin_service__method_descriptors[3] =
 {
   { "Backup", &vexil__v1__backup_request__descriptor, &vexil__v1__backup_reply__descriptor },
+  { "Import", &vexil__v1__import_request__descriptor, &vexil__v1__import_reply__descriptor },
+  { "Export", &vexil__v1__export_request__descriptor, &vexil__v1__export_reply__descriptor },
 };
 const unsigned vexil__v1__admin_service__method_indices_by_name[] = {
-  0         /* Backup */
+  0,        /* Backup */
+  2,        /* Export */
+  1         /* Import */
 };
 const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor =
 {
@@ -8294,7 +8312,7 @@ const ProtobufCServiceDescriptor vexil__v1__admin_service__descriptor =
   "AdminService",
   "Vexil__V1__AdminService",
   "vexil.v1",
-  1,
+  3,
   vexil__v1__admin_service__method_descriptors,
   vexil__v1__admin_service__method_indices_by_name
 };
@@ -8305,6 +8323,22 @@ void vexil__v1__admin_service__backup(ProtobufCService *service,
 {
   assert(service->descriptor == &vexil__v1__admin_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__admin_service__import(ProtobufCService *service,
+                                      const Vexil__V1__ImportRequest *input,
+                                      Vexil__V1__ImportReply_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__admin_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vexil__v1__admin_service__export(ProtobufCService *service,
+                                      const Vexil__V1__ExportRequest *input,
+                                      Vexil__V1__ExportReply_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vexil__v1__admin_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
                                      Vexil__V1__AdminService_ServiceDestroy destroy)

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "vexil/v1/model.pb-c.h"
+#include "vexil/v1/migrate.pb-c.h"
 
 typedef struct Vexil__V1__Empty Vexil__V1__Empty;
 typedef struct Vexil__V1__CreateProjectRequest Vexil__V1__CreateProjectRequest;
@@ -381,10 +382,15 @@ struct  Vexil__V1__ListFlagsRequest
    * only flags carrying this tag
    */
   char *tag;
+  /*
+   * Only flags whose key or name contains this text, or that carry a tag
+   * containing it (ASCII letters compared without case); with `tag`, both.
+   */
+  char *search;
 };
 #define VEXIL__V1__LIST_FLAGS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__list_flags_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__FlagList
@@ -3330,6 +3336,14 @@ struct Vexil__V1__AdminService_Service
                  const Vexil__V1__BackupRequest *input,
                  Vexil__V1__BackupReply_Closure closure,
                  void *closure_data);
+  void (*import)(Vexil__V1__AdminService_Service *service,
+                 const Vexil__V1__ImportRequest *input,
+                 Vexil__V1__ImportReply_Closure closure,
+                 void *closure_data);
+  void (*export)(Vexil__V1__AdminService_Service *service,
+                 const Vexil__V1__ExportRequest *input,
+                 Vexil__V1__ExportReply_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Vexil__V1__AdminService_ServiceDestroy)(Vexil__V1__AdminService_Service *);
 void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
@@ -3338,10 +3352,20 @@ void vexil__v1__admin_service__init (Vexil__V1__AdminService_Service *service,
     { &vexil__v1__admin_service__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define VEXIL__V1__ADMIN_SERVICE__INIT(function_prefix__) \
     { VEXIL__V1__ADMIN_SERVICE__BASE_INIT,\
-      function_prefix__ ## backup  }
+      function_prefix__ ## backup,\
+      function_prefix__ ## import,\
+      function_prefix__ ## export  }
 void vexil__v1__admin_service__backup(ProtobufCService *service,
                                       const Vexil__V1__BackupRequest *input,
                                       Vexil__V1__BackupReply_Closure closure,
+                                      void *closure_data);
+void vexil__v1__admin_service__import(ProtobufCService *service,
+                                      const Vexil__V1__ImportRequest *input,
+                                      Vexil__V1__ImportReply_Closure closure,
+                                      void *closure_data);
+void vexil__v1__admin_service__export(ProtobufCService *service,
+                                      const Vexil__V1__ExportRequest *input,
+                                      Vexil__V1__ExportReply_Closure closure,
                                       void *closure_data);
 typedef struct Vexil__V1__AuthService_Service Vexil__V1__AuthService_Service;
 struct Vexil__V1__AuthService_Service

@@ -162,6 +162,26 @@ vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1
 }
 
 int
+vx_get_stats_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__ops_service__descriptor, o, st);
+	vexil__v1__ops_service__get_stats(&stub.base, in,
+	    (Vexil__V1__CoreStats_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__CoreStats *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_stats(vx_client *c, const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out,
+    vx_status *st)
+{
+	return vx_get_stats_as(c, NULL, in, out, st);
+}
+
+int
 vx_create_schedule_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out, vx_status *st)
 {
@@ -1162,6 +1182,46 @@ vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupRep
 }
 
 int
+vx_import_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__admin_service__descriptor, o, st);
+	vexil__v1__admin_service__import(&stub.base, in,
+	    (Vexil__V1__ImportReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ImportReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_import(vx_client *c, const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out,
+    vx_status *st)
+{
+	return vx_import_as(c, NULL, in, out, st);
+}
+
+int
+vx_export_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__admin_service__descriptor, o, st);
+	vexil__v1__admin_service__export(&stub.base, in,
+	    (Vexil__V1__ExportReply_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ExportReply *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_export(vx_client *c, const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out,
+    vx_status *st)
+{
+	return vx_export_as(c, NULL, in, out, st);
+}
+
+int
 vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
 {
@@ -1260,3 +1320,26 @@ vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty 
 {
 	return vx_remove_member_as(c, NULL, in, out, st);
 }
+
+const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {
+    &vexil__v1__change_service__descriptor,
+    &vexil__v1__edge_service__descriptor,
+    &vexil__v1__ops_service__descriptor,
+    &vexil__v1__schedule_service__descriptor,
+    &vexil__v1__stale_service__descriptor,
+    &vexil__v1__project_service__descriptor,
+    &vexil__v1__user_service__descriptor,
+    &vexil__v1__environment_service__descriptor,
+    &vexil__v1__flag_service__descriptor,
+    &vexil__v1__rule_service__descriptor,
+    &vexil__v1__segment_service__descriptor,
+    &vexil__v1__key_service__descriptor,
+    &vexil__v1__audit_service__descriptor,
+    &vexil__v1__evaluation_service__descriptor,
+    &vexil__v1__watch_service__descriptor,
+    &vexil__v1__admin_service__descriptor,
+    &vexil__v1__auth_service__descriptor,
+    &vexil__v1__member_service__descriptor,
+};
+const size_t vx_n_service_descriptors =
+    sizeof(vx_service_descriptors) / sizeof(vx_service_descriptors[0]);

@@ -4,10 +4,11 @@
 
 #include "vexil/v1/changes.pb-c.h"
 #include "vexil/v1/edge.pb-c.h"
+#include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/schedule.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 #include "vexil/v1/teams.pb-c.h"
-#include "wire/wire.h"
+#include "vexil/status.h"
 
 typedef struct vx_client vx_client;
 typedef struct vx_call_opts vx_call_opts;
@@ -60,6 +61,11 @@ int vx_lease_tokens_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out, vx_status *st)
     __attribute__((warn_unused_result));
 int vx_lease_tokens(vx_client *c, const Vexil__V1__LeaseTokensRequest *in, Vexil__V1__LeaseTokensReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_stats_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_get_stats(vx_client *c, const Vexil__V1__GetStatsRequest *in, Vexil__V1__CoreStats **out,
     vx_status *st) __attribute__((warn_unused_result));
 int vx_create_schedule_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__CreateScheduleRequest *in, Vexil__V1__Schedule **out, vx_status *st)
@@ -311,6 +317,16 @@ int vx_backup_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_backup(vx_client *c, const Vexil__V1__BackupRequest *in, Vexil__V1__BackupReply **out,
     vx_status *st) __attribute__((warn_unused_result));
+int vx_import_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_import(vx_client *c, const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_export_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_export(vx_client *c, const Vexil__V1__ExportRequest *in, Vexil__V1__ExportReply **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_admit_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__AdmitRequest *in, Vexil__V1__AdmitReply **out, vx_status *st)
     __attribute__((warn_unused_result));
@@ -336,5 +352,10 @@ int vx_remove_member_as(vx_client *c, const vx_call_opts *o,
     __attribute__((warn_unused_result));
 int vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty **out,
     vx_status *st) __attribute__((warn_unused_result));
+
+/* Every service of proto/vexil/v1, in file order: for code that walks
+ * them all (the gateway's metrics). */
+extern const ProtobufCServiceDescriptor *const vx_service_descriptors[];
+extern const size_t vx_n_service_descriptors;
 
 #endif

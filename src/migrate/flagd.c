@@ -1,0 +1,875 @@
+/*
+ * Vexil — flagd's flag definitions in and out.
+ *
+ * A flagd flag's targeting is a JSON Logic expression that yields a variant
+ * name. The reader flattens the shapes that mean "first match wins" into
+ * Vexil's ordered rules: an `if` chain is one rule per condition (an `or`
+ * is one rule per alternative), `fractional` is a split in flagd's own
+ * bucketing mode (Rule.split_bucketing "flagd"), a literal is a rule
+ * serving it, and `$ref` is replaced by its evaluator. Conditions are the
+ * comparisons of a `var` with literals (`==`, `!=`, `in`, `starts_with`,
+ * `ends_with`, `sem_ver`, `<`...`>=`), joined by `and`, under `!`. Anything
+ * else is reported, naming the flag and the construct, and not imported.
+ * Like unleash.c it builds the Vexil file's JSON and lets vx_json_to_pb()
+ * make the ImportRequest. The writer does the reverse, for what flagd can
+ * express (docs/migrate.md).
+ */
+#include "migrate/migrate.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/pbjson.h"
+
+/* flagd's targeting key is Vexil's user_id. */
+static const char *
+attr_in(const char *var)
+{
+	return strcmp(var, "targetingKey") == 0 ? "user_id" : var;
+}
+
+static const char *
+attr_out(const char *attr)
+{
+	return strcmp(attr, "user_id") == 0 ? "targetingKey" : attr;
+}
+
+/* ---- reading ---- */
+
+struct reader {
+	const cJSON *evaluators;
+	vx_mig_report *rep;
+	const char *flag;
+	bool bad;
+	int oom;
+	int depth;
+};
+
+static void refuse(struct reader *r, const char *fmt, ...) VX_PRINTF(2, 3);
+
+static void
+refuse(struct reader *r, const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (vx_mig_report_add(r->rep, "flag %s: %s", r->flag, line) != 0)
+		r->oom = 1;
+	r->bad = true;
+}
+
+/* The only operator of a JSON Logic object ({"op": args}), or NULL. */
+static const cJSON *
+logic_op(const cJSON *e, const char **op)
+{
+	if (!cJSON_IsObject(e) || cJSON_GetArraySize(e) != 1)
+		return NULL;
+	*op = e->child->string;
+	return e->child;
+}
+
+/* A `$ref` resolved, or e itself. */
+static const cJSON *
+deref(struct reader *r, const cJSON *e)
+{
+	const char *op;
+	const cJSON *a = logic_op(e, &op);
+
+	while (a != NULL && strcmp(op, "$ref") == 0 && r->depth < 16) {
+		const cJSON *t = cJSON_IsString(a) ? cJSON_GetObjectItemCaseSensitive(
+		                                         r->evaluators, a->valuestring)
+		                                   : NULL;
+		if (t == NULL) {
+			refuse(r, "$ref to %s, which $evaluators does not hold",
+			    cJSON_IsString(a) ? a->valuestring : "(not a name)");
+			return NULL;
+		}
+		r->depth++;
+		e = t;
+		a = logic_op(e, &op);
+	}
+	return e;
+}
+
+/* {"var": "name"} (or ["name"]) -> "name". */
+static const char *
+var_name(const cJSON *e)
+{
+	const char *op;
+	const cJSON *a = logic_op(e, &op);
+
+	if (a == NULL || strcmp(op, "var") != 0)
+		return NULL;
+	if (cJSON_IsArray(a) && cJSON_GetArraySize(a) == 1)
+		a = a->child;
+	return cJSON_IsString(a) ? a->valuestring : NULL;
+}
+
+static cJSON *
+cond(const char *attr, const char *op, cJSON *values, bool negate)
+{
+	/* JSON Logic on a missing var: the comparison is false, so its
+	 * negation holds. */
+	return vx_mig_condition(attr_in(attr), op, values, negate, negate, false);
+}
+
+static cJSON *
+one(cJSON *v)
+{
+	cJSON *a = cJSON_CreateArray();
+	cJSON_AddItemToArray(a, v);
+	return a;
+}
+
+/* One comparison as a condition, or NULL after a report. */
+static cJSON *
+atom(struct reader *r, const cJSON *e, bool negate)
+{
+	static const char *const cmp[][2] = {
+	    {"<", "lt"}, {"<=", "lte"}, {">", "gt"}, {">=", "gte"}, {NULL, NULL}};
+	const char *op, *var;
+	const cJSON *a = logic_op(e, &op), *x, *y;
+	cJSON *v;
+
+	if (a != NULL && strcmp(op, "!") == 0 && !cJSON_IsArray(a))
+		return atom(r, deref(r, a), !negate); /* {"!": x} is {"!": [x]} */
+	if (a == NULL || !cJSON_IsArray(a)) {
+		refuse(r, "a condition that is not a comparison of a var with values");
+		return NULL;
+	}
+	x = cJSON_GetArrayItem(a, 0);
+	y = cJSON_GetArrayItem(a, 1);
+	if (strcmp(op, "!") == 0 || strcmp(op, "!!") == 0) {
+		if (cJSON_GetArraySize(a) == 1 && strcmp(op, "!") == 0)
+			return atom(r, deref(r, x), !negate);
+		refuse(r, "%s of something other than one comparison", op);
+		return NULL;
+	}
+	if ((strcmp(op, "==") == 0 || strcmp(op, "===") == 0 || strcmp(op, "!=") == 0 ||
+	        strcmp(op, "!==") == 0) &&
+	    cJSON_GetArraySize(a) == 2) {
+		bool ne = op[0] == '!';
+		if ((var = var_name(x)) == NULL) {
+			var = var_name(y);
+			y = x;
+		}
+		if (var == NULL || (v = vx_mig_json_text(y)) == NULL) {
+			refuse(r, "%s between other things than a var and a literal", op);
+			return NULL;
+		}
+		return cond(var, "equals", one(v), negate != ne);
+	}
+	if (strcmp(op, "in") == 0 && cJSON_GetArraySize(a) == 2) {
+		if ((var = var_name(x)) != NULL && cJSON_IsArray(y)) {
+			cJSON *vals = cJSON_CreateArray();
+			const cJSON *it;
+			cJSON_ArrayForEach(it, y)
+			{
+				cJSON *lit = vx_mig_json_text(it);
+				if (lit == NULL) {
+					cJSON_Delete(vals);
+					refuse(r, "in with a list of other things than "
+					          "literals");
+					return NULL;
+				}
+				cJSON_AddItemToArray(vals, lit);
+			}
+			return cond(var, "in", vals, negate);
+		}
+		if (cJSON_IsString(x) && (var = var_name(y)) != NULL)
+			return cond(var, "contains",
+			    one(cJSON_CreateString(x->valuestring)), negate);
+		refuse(r, "in other than var-in-list or text-in-var");
+		return NULL;
+	}
+	if ((strcmp(op, "starts_with") == 0 || strcmp(op, "ends_with") == 0) &&
+	    cJSON_GetArraySize(a) == 2 && (var = var_name(x)) != NULL &&
+	    cJSON_IsString(y))
+		return cond(var, op, one(cJSON_CreateString(y->valuestring)), negate);
+	if (strcmp(op, "sem_ver") == 0 && cJSON_GetArraySize(a) == 3 &&
+	    (var = var_name(x)) != NULL && cJSON_IsString(y)) {
+		const cJSON *ver = cJSON_GetArrayItem(a, 2);
+		const char *s = y->valuestring;
+		if (!cJSON_IsString(ver)) {
+			refuse(r, "sem_ver against something other than a version");
+			return NULL;
+		}
+		v = one(cJSON_CreateString(ver->valuestring));
+		/* A missing or unparseable version fails every sem_ver, so the
+		 * negated forms keep missing false. */
+		cJSON *c = strcmp(s, "=") == 0    ? cond(var, "semver_eq", v, false)
+		           : strcmp(s, "!=") == 0 ? cond(var, "semver_eq", v, true)
+		           : strcmp(s, "<") == 0  ? cond(var, "semver_lt", v, false)
+		           : strcmp(s, ">") == 0  ? cond(var, "semver_gt", v, false)
+		           : strcmp(s, "<=") == 0 ? cond(var, "semver_gt", v, true)
+		           : strcmp(s, ">=") == 0 ? cond(var, "semver_lt", v, true)
+		                                  : NULL;
+		if (c == NULL) {
+			cJSON_Delete(v);
+			refuse(
+			    r, "sem_ver operator %s (Vexil has =, !=, <, <=, >, >=)", s);
+			return NULL;
+		}
+		cJSON_ReplaceItemInObjectCaseSensitive(c, "missing", cJSON_CreateFalse());
+		if (negate) {
+			refuse(r, "! of a sem_ver comparison");
+			cJSON_Delete(c);
+			return NULL;
+		}
+		return c;
+	}
+	for (int i = 0; cmp[i][0]; i++) {
+		if (strcmp(op, cmp[i][0]) != 0 || cJSON_GetArraySize(a) != 2)
+			continue;
+		if ((var = var_name(x)) == NULL || !cJSON_IsNumber(y)) {
+			refuse(r, "%s other than a var against a number", op);
+			return NULL;
+		}
+		if (negate) {
+			refuse(r, "! of a numeric comparison");
+			return NULL;
+		}
+		cJSON *c = cond(var, cmp[i][1], one(vx_mig_json_text(y)), false);
+		return c;
+	}
+	refuse(r, "operator %s", op);
+	return NULL;
+}
+
+/*
+ * A condition as alternatives, each a list of conditions that must all
+ * hold: or -> several alternatives, and -> their product.
+ */
+static cJSON *
+alternatives(struct reader *r, const cJSON *e)
+{
+	const char *op;
+	const cJSON *a, *it;
+	cJSON *out = cJSON_CreateArray(), *c;
+
+	if ((e = deref(r, e)) == NULL)
+		return out;
+	if (cJSON_IsTrue(e)) {
+		cJSON_AddItemToArray(out, cJSON_CreateArray());
+		return out;
+	}
+	a = logic_op(e, &op);
+	if (a != NULL && strcmp(op, "or") == 0 && cJSON_IsArray(a)) {
+		cJSON_ArrayForEach(it, a)
+		{
+			cJSON *sub = alternatives(r, it), *alt;
+			while ((alt = cJSON_DetachItemFromArray(sub, 0)) != NULL)
+				cJSON_AddItemToArray(out, alt);
+			cJSON_Delete(sub);
+		}
+		return out;
+	}
+	if (a != NULL && strcmp(op, "and") == 0 && cJSON_IsArray(a)) {
+		cJSON_AddItemToArray(out, cJSON_CreateArray());
+		cJSON_ArrayForEach(it, a)
+		{
+			cJSON *sub = alternatives(r, it), *prod = cJSON_CreateArray(), *x,
+			      *y;
+			cJSON_ArrayForEach(x, out) cJSON_ArrayForEach(y, sub)
+			{
+				cJSON *both = cJSON_Duplicate(x, true), *k;
+				cJSON_ArrayForEach(k, y)
+				    cJSON_AddItemToArray(both, cJSON_Duplicate(k, true));
+				cJSON_AddItemToArray(prod, both);
+			}
+			cJSON_Delete(out);
+			cJSON_Delete(sub);
+			out = prod;
+			if (cJSON_GetArraySize(out) > 64) {
+				refuse(r, "and/or nesting that expands to over 64 rules");
+				break;
+			}
+		}
+		return out;
+	}
+	if ((c = atom(r, e, false)) != NULL)
+		cJSON_AddItemToArray(out, one(c));
+	return out;
+}
+
+/* A variant name a branch yields, checked against the flag's. */
+static const char *
+variant_name(struct reader *r, const cJSON *v, const cJSON *variants)
+{
+	const char *name = cJSON_IsString(v)  ? v->valuestring
+	                   : cJSON_IsTrue(v)  ? "true"
+	                   : cJSON_IsFalse(v) ? "false"
+	                                      : NULL;
+
+	if (name == NULL) {
+		refuse(r, "a branch that yields a computed variant name");
+		return NULL;
+	}
+	if (!cJSON_HasObjectItem(variants, name)) {
+		refuse(r, "a branch yields %s, which is not a variant", name);
+		return NULL;
+	}
+	return name;
+}
+
+/* The fractional split of a rule: {"fractional": [bucketBy?, [name, w]...]}. */
+static bool
+fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *rule)
+{
+	const cJSON *it, *first = cJSON_GetArrayItem(args, 0);
+	cJSON *split = cJSON_CreateArray();
+	char prefix[256] = "";
+	const char *attr = "targetingKey";
+	size_t used = 0;
+	bool by = first != NULL && !cJSON_IsArray(first);
+
+	snprintf(prefix, sizeof(prefix), "%s", r->flag);
+	if (by) {
+		const char *op, *var;
+		const cJSON *a = logic_op(first, &op), *p;
+		if ((var = var_name(first)) != NULL) {
+			prefix[0] = '\0';
+			attr = var;
+		} else if (a != NULL && strcmp(op, "cat") == 0 && cJSON_IsArray(a) &&
+		           (var = var_name(cJSON_GetArrayItem(
+		                a, cJSON_GetArraySize(a) - 1))) != NULL) {
+			prefix[0] = '\0';
+			for (p = a->child; p && p->next; p = p->next) {
+				const char *s = cJSON_IsString(p) ? p->valuestring : NULL;
+				const char *pv = var_name(p);
+				if (pv != NULL && strcmp(pv, "$flagd.flagKey") == 0)
+					s = r->flag;
+				if (s == NULL || used + strlen(s) >= sizeof(prefix)) {
+					refuse(r, "a fractional bucketing key other than "
+					          "literals, "
+					          "the flag key and one var");
+					cJSON_Delete(split);
+					return false;
+				}
+				memcpy(prefix + used, s, strlen(s) + 1);
+				used += strlen(s);
+			}
+			attr = var;
+		} else {
+			refuse(r,
+			    "a fractional bucketing key other than a var or a cat ending "
+			    "in one");
+			cJSON_Delete(split);
+			return false;
+		}
+	}
+	cJSON_ArrayForEach(it, args)
+	{
+		const cJSON *name, *w;
+		double weight = 1;
+		if (by && it == first)
+			continue;
+		name = cJSON_GetArrayItem(it, 0);
+		w = cJSON_GetArrayItem(it, 1);
+		if (!cJSON_IsArray(it) || (w != NULL && !cJSON_IsNumber(w))) {
+			refuse(r, "a fractional entry other than [variant, weight]");
+			cJSON_Delete(split);
+			return false;
+		}
+		const char *v = variant_name(r, name, variants);
+		if (v == NULL) {
+			cJSON_Delete(split);
+			return false;
+		}
+		if (w != NULL)
+			weight =
+			    w->valuedouble < 0 ? 0 : w->valuedouble; /* flagd clamps */
+		if (weight != (double)(uint32_t)weight) {
+			refuse(r, "a fractional weight that is not a whole number");
+			cJSON_Delete(split);
+			return false;
+		}
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "variant", v);
+		cJSON_AddNumberToObject(e, "weight", weight);
+		cJSON_AddItemToArray(split, e);
+	}
+	bool any = false;
+	cJSON_ArrayForEach(it, split) any =
+	    any || cJSON_GetObjectItem(it, "weight")->valuedouble > 0;
+	if (!any) {
+		/* flagd answers null: the default variant. The rule is left out. */
+		cJSON_Delete(split);
+		return false;
+	}
+	cJSON_AddItemToObject(rule, "split", split);
+	cJSON_AddStringToObject(rule, "split_bucketing", "flagd");
+	cJSON_AddStringToObject(rule, "split_stickiness", attr_in(attr));
+	cJSON_AddStringToObject(rule, "split_group_id", prefix);
+	return true;
+}
+
+/* Appends the rules a targeting expression is, each behind `conds`. */
+static void
+rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *variants,
+    cJSON *rules)
+{
+	const char *op;
+	const cJSON *a;
+
+	if (r->bad || ++r->depth > 64) {
+		if (!r->bad)
+			refuse(r, "targeting nested over 64 deep");
+		return;
+	}
+	if ((e = deref(r, e)) == NULL || cJSON_IsNull(e))
+		return; /* null: the default variant */
+	a = logic_op(e, &op);
+	if (a != NULL && strcmp(op, "if") == 0 && cJSON_IsArray(a)) {
+		int n = cJSON_GetArraySize(a), i;
+		for (i = 0; i + 1 < n; i += 2) {
+			cJSON *alts = alternatives(r, cJSON_GetArrayItem(a, i)), *alt;
+			cJSON_ArrayForEach(alt, alts)
+			{
+				cJSON *both = cJSON_Duplicate(conds, true), *k;
+				cJSON_ArrayForEach(k, alt)
+				    cJSON_AddItemToArray(both, cJSON_Duplicate(k, true));
+				rules_of(r, cJSON_GetArrayItem(a, i + 1), both, variants,
+				    rules);
+				cJSON_Delete(both);
+			}
+			cJSON_Delete(alts);
+		}
+		if (i < n)
+			rules_of(r, cJSON_GetArrayItem(a, i), conds, variants, rules);
+		return;
+	}
+	cJSON *rule = cJSON_CreateObject();
+	cJSON_AddBoolToObject(rule, "enabled", true);
+	cJSON_AddItemToObject(rule, "conditions", cJSON_Duplicate(conds, true));
+	if (a != NULL && strcmp(op, "fractional") == 0 && cJSON_IsArray(a)) {
+		if (!fractional(r, a, variants, rule)) {
+			cJSON_Delete(rule);
+			return;
+		}
+	} else {
+		const char *v = variant_name(r, e, variants);
+		if (v == NULL) {
+			cJSON_Delete(rule);
+			return;
+		}
+		cJSON_AddStringToObject(rule, "variant", v);
+	}
+	cJSON_AddItemToArray(rules, rule);
+}
+
+static cJSON *
+read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
+{
+	const cJSON *variants = cJSON_GetObjectItemCaseSensitive(fl, "variants"), *v;
+	const cJSON *dflt = cJSON_GetObjectItemCaseSensitive(fl, "defaultVariant");
+	const cJSON *targeting = cJSON_GetObjectItemCaseSensitive(fl, "targeting");
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(fl, "metadata");
+	const char *state =
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fl, "state"));
+	cJSON *f = cJSON_CreateObject(), *vs, *envc, *m;
+	bool all_bool = true, all_str = true, all_num = true;
+
+	r->flag = key;
+	r->bad = false;
+	r->depth = 0;
+	cJSON_AddStringToObject(f, "key", key);
+	/* flagd's meaning of DISABLED: no value, the caller's default stands
+	 * (docs/gateway.md, "Disabled flags"). */
+	cJSON_AddBoolToObject(f, "disabled_serves_default", true);
+	vs = cJSON_AddArrayToObject(f, "variants");
+	if (!cJSON_IsObject(variants) || cJSON_GetArraySize(variants) == 0)
+		refuse(r, "no variants");
+	cJSON_ArrayForEach(v, variants)
+	{
+		char *text = cJSON_PrintUnformatted(v);
+		cJSON *o = cJSON_CreateObject();
+		all_bool = all_bool && cJSON_IsBool(v);
+		all_str = all_str && cJSON_IsString(v);
+		all_num = all_num && cJSON_IsNumber(v);
+		cJSON_AddStringToObject(o, "key", v->string);
+		cJSON_AddStringToObject(o, "value", text ? text : "null");
+		cJSON_AddItemToArray(vs, o);
+		free(text);
+	}
+	cJSON_AddStringToObject(f, "type",
+	    all_bool  ? "boolean"
+	    : all_str ? "string"
+	    : all_num ? "number"
+	              : "json");
+	if (!cJSON_IsString(dflt) || !cJSON_HasObjectItem(variants, dflt->valuestring))
+		refuse(r, "defaultVariant is absent, null or not a variant (the caller's "
+		          "default would stand)");
+	m = cJSON_AddObjectToObject(f, "metadata");
+	cJSON_ArrayForEach(v, meta)
+	{
+		cJSON *lit = vx_mig_json_text(v);
+		if (lit == NULL) {
+			refuse(r, "metadata %s is not a string, number or boolean",
+			    v->string);
+			continue;
+		}
+		cJSON_AddItemToObject(m, v->string, lit);
+	}
+	envc = cJSON_CreateObject();
+	cJSON_AddStringToObject(envc, "environment", env);
+	cJSON_AddBoolToObject(
+	    envc, "enabled", state == NULL || strcmp(state, "DISABLED") != 0);
+	if (cJSON_IsString(dflt)) {
+		cJSON_AddStringToObject(envc, "default_variant", dflt->valuestring);
+		cJSON_AddStringToObject(envc, "off_variant", dflt->valuestring);
+	}
+	cJSON_AddNumberToObject(envc, "rollout_percentage", 100);
+	cJSON *rules = cJSON_AddArrayToObject(envc, "rules"), *none = cJSON_CreateArray();
+	if (targeting != NULL && !(cJSON_IsObject(targeting) && targeting->child == NULL))
+		rules_of(r, targeting, none, variants, rules);
+	cJSON_Delete(none);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "envs"), envc);
+	if (r->bad) {
+		cJSON_Delete(f);
+		return NULL;
+	}
+	return f;
+}
+
+int
+vx_mig_flagd_read(const char *text, size_t len, const char *env,
+    Vexil__V1__ImportRequest **out, vx_mig_report *rep, char *err, size_t cap)
+{
+	cJSON *file = cJSON_ParseWithLength(text, len), *vx = NULL, *flags;
+	const cJSON *fl, *all;
+	struct reader r = {NULL, rep, NULL, false, 0, 0};
+	int rc = VX_EINVAL;
+
+	*out = NULL;
+	all = cJSON_GetObjectItemCaseSensitive(file, "flags");
+	if (!cJSON_IsObject(all)) {
+		snprintf(err, cap, "not a flagd definition (no \"flags\" object)");
+		goto out;
+	}
+	r.evaluators = cJSON_GetObjectItemCaseSensitive(file, "$evaluators");
+	vx = cJSON_CreateObject();
+	flags = cJSON_AddArrayToObject(vx, "flags");
+	cJSON_ArrayForEach(fl, all)
+	{
+		cJSON *f = read_flag(&r, fl->string, fl, env);
+		if (f != NULL)
+			cJSON_AddItemToArray(flags, f);
+	}
+	if (r.oom) {
+		rc = VX_ENOMEM;
+		goto out;
+	}
+	rc = vx_mig_request(vx, out, err, cap);
+out:
+	cJSON_Delete(vx);
+	cJSON_Delete(file);
+	return rc;
+}
+
+/* ---- writing ---- */
+
+struct writer {
+	vx_mig_report *rep;
+	const char *what, *key;
+	bool bad;
+	int oom;
+};
+
+static void wrefuse(struct writer *w, const char *fmt, ...) VX_PRINTF(2, 3);
+
+static void
+wrefuse(struct writer *w, const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (vx_mig_report_add(w->rep, "%s %s: %s", w->what, w->key, line) != 0)
+		w->oom = 1;
+	w->bad = true;
+}
+
+static cJSON *
+var(const char *attr)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "var", attr_out(attr));
+	return o;
+}
+
+static cJSON *
+op2(const char *op, cJSON *x, cJSON *y)
+{
+	cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, op);
+	cJSON_AddItemToArray(a, x);
+	cJSON_AddItemToArray(a, y);
+	return o;
+}
+
+/* A condition as JSON Logic, or NULL after a report. */
+static cJSON *
+logic_of(struct writer *w, const Vexil__V1__Condition *k)
+{
+	const char *op = k->operator_;
+	cJSON *e = NULL, *any;
+
+	if (k->case_insensitive) {
+		wrefuse(w, "a case-insensitive %s (flagd compares exactly)", op);
+		return NULL;
+	}
+	if (strcmp(op, "in") == 0 || strcmp(op, "equals") == 0) {
+		cJSON *list = cJSON_CreateArray();
+		for (size_t i = 0; i < k->n_values; i++)
+			cJSON_AddItemToArray(list, cJSON_CreateString(k->values[i]));
+		e = op2("in", var(k->attribute), list);
+	} else if (strcmp(op, "starts_with") == 0 || strcmp(op, "ends_with") == 0 ||
+	           strcmp(op, "contains") == 0) {
+		any = cJSON_CreateArray();
+		for (size_t i = 0; i < k->n_values; i++)
+			cJSON_AddItemToArray(
+			    any, strcmp(op, "contains") == 0
+			             ? op2("in", cJSON_CreateString(k->values[i]),
+			                   var(k->attribute))
+			             : op2(op, var(k->attribute),
+			                   cJSON_CreateString(k->values[i])));
+		if (k->n_values == 1) {
+			e = cJSON_DetachItemFromArray(any, 0);
+			cJSON_Delete(any);
+		} else {
+			e = cJSON_CreateObject();
+			cJSON_AddItemToObject(e, "or", any);
+		}
+	} else if (strncmp(op, "semver_", 7) == 0 && k->n_values == 1) {
+		/* sem_ver fails on a missing version, negated or not; so a negated
+		 * condition that fails there too is the opposite comparison, and one
+		 * that holds there is a "!" (handled below). */
+		bool flip = k->negate && !k->missing;
+		cJSON *o = cJSON_CreateObject(),
+		      *a = cJSON_AddArrayToObject(o, "sem_ver");
+		cJSON_AddItemToArray(a, var(k->attribute));
+		cJSON_AddItemToArray(a,
+		    cJSON_CreateString(strcmp(op, "semver_eq") == 0 ? (flip ? "!=" : "=")
+		                       : strcmp(op, "semver_lt") == 0
+		                           ? (flip ? ">=" : "<")
+		                           : (flip ? "<=" : ">")));
+		cJSON_AddItemToArray(a, cJSON_CreateString(k->values[0]));
+		if (flip)
+			return o;
+		e = o;
+	} else if ((strcmp(op, "lt") == 0 || strcmp(op, "lte") == 0 ||
+	               strcmp(op, "gt") == 0 || strcmp(op, "gte") == 0) &&
+	           k->n_values == 1 && !k->negate && !k->missing) {
+		const char *js = strcmp(op, "lt") == 0    ? "<"
+		                 : strcmp(op, "lte") == 0 ? "<="
+		                 : strcmp(op, "gt") == 0  ? ">"
+		                                          : ">=";
+		return op2(js, var(k->attribute), cJSON_CreateNumber(atof(k->values[0])));
+	} else {
+		wrefuse(w, "operator %s%s has no flagd form", k->negate ? "negated " : "",
+		    op);
+		return NULL;
+	}
+	if (k->missing != k->negate) {
+		wrefuse(w, "a condition on %s that %s on a missing attribute",
+		    k->attribute, k->missing ? "holds" : "fails");
+		cJSON_Delete(e);
+		return NULL;
+	}
+	if (k->negate) {
+		cJSON *n = cJSON_CreateObject();
+		cJSON_AddItemToObject(n, "!", e);
+		return n;
+	}
+	return e;
+}
+
+static cJSON *
+conjunction(struct writer *w, Vexil__V1__Condition *const *ks, size_t n, cJSON *and)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *c = logic_of(w, ks[i]);
+		if (c != NULL)
+			cJSON_AddItemToArray(and, c);
+	}
+	return and;
+}
+
+/* What a rule serves, as a targeting branch. */
+static cJSON *
+serve_of(struct writer *w, const Vexil__V1__Flag *f, const Vexil__V1__Rule *r)
+{
+	cJSON *o, *a, *by;
+
+	if (r->n_split == 0)
+		return cJSON_CreateString(r->variant);
+	if (strcmp(r->split_bucketing, "flagd") != 0) {
+		wrefuse(w, "a split in Unleash's bucketing (flagd's fractional hashes "
+		           "differently; users would move)");
+		return NULL;
+	}
+	o = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(o, "fractional");
+	if (*r->split_group_id == '\0') {
+		by = var(r->split_stickiness);
+	} else {
+		by = cJSON_CreateObject();
+		cJSON *cat = cJSON_AddArrayToObject(by, "cat");
+		if (strcmp(r->split_group_id, f->key) == 0) {
+			cJSON *fk = cJSON_CreateObject();
+			cJSON_AddStringToObject(fk, "var", "$flagd.flagKey");
+			cJSON_AddItemToArray(cat, fk);
+		} else {
+			cJSON_AddItemToArray(cat, cJSON_CreateString(r->split_group_id));
+		}
+		cJSON_AddItemToArray(cat, var(r->split_stickiness));
+	}
+	cJSON_AddItemToArray(a, by);
+	for (size_t i = 0; i < r->n_split; i++) {
+		cJSON *e = cJSON_CreateArray();
+		cJSON_AddItemToArray(e, cJSON_CreateString(r->split[i]->variant));
+		cJSON_AddItemToArray(e, cJSON_CreateNumber(r->split[i]->weight));
+		cJSON_AddItemToArray(a, e);
+	}
+	return o;
+}
+
+static cJSON *
+write_flag(struct writer *w, const Vexil__V1__Flag *f, const Vexil__V1__ExportReply *in,
+    const char *env)
+{
+	const Vexil__V1__FlagEnvConfig *cfg = NULL;
+	cJSON *o, *vars, *chain;
+
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (strcmp(f->envs[i]->environment, env) == 0)
+			cfg = f->envs[i];
+	if (cfg == NULL)
+		return NULL;
+	w->what = "flag";
+	w->key = f->key;
+	w->bad = false;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "state", cfg->enabled ? "ENABLED" : "DISABLED");
+	vars = cJSON_AddObjectToObject(o, "variants");
+	for (size_t i = 0; i < f->n_variants; i++) {
+		cJSON *v = cJSON_Parse(f->variants[i]->value);
+		cJSON_AddItemToObject(
+		    vars, f->variants[i]->key, v ? v : cJSON_CreateNull());
+	}
+	cJSON_AddStringToObject(o, "defaultVariant", cfg->default_variant);
+	if (cfg->enabled && strcmp(cfg->off_variant, cfg->default_variant) != 0 &&
+	    cfg->rollout_percentage < 100)
+		wrefuse(w,
+		    "an environment rollout of %u%% (flagd has no Unleash-hashed "
+		    "rollout)",
+		    cfg->rollout_percentage);
+	/* A disabled flagd flag serves no value (the caller's default): what
+	 * a Vexil flag with disabled_serves_default does. */
+	if (!cfg->enabled && !f->disabled_serves_default)
+		wrefuse(w,
+		    "disabled, serving its off variant (%s): a disabled flagd flag serves "
+		    "no value; `vexilctl flag update --when-disabled default` gives it "
+		    "flagd's meaning",
+		    cfg->off_variant);
+	if (cfg->n_prerequisites > 0)
+		wrefuse(w, "prerequisites (flagd has none)");
+	chain = cJSON_CreateArray();
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const Vexil__V1__Rule *r = cfg->rules[i];
+		cJSON *and = cJSON_CreateArray(), *c, *s;
+		if (!r->enabled)
+			continue;
+		if (r->rollout != NULL && r->rollout->percentage < 100)
+			wrefuse(w, "a rule rollout (Unleash's hashing; flagd's "
+			           "fractional differs)");
+		conjunction(w, r->conditions, r->n_conditions, and);
+		for (size_t j = 0; j < r->n_segments; j++) {
+			cJSON *ref = cJSON_CreateObject();
+			cJSON_AddStringToObject(ref, "$ref", r->segments[j]);
+			cJSON_AddItemToArray(and, ref);
+		}
+		if ((s = serve_of(w, f, r)) == NULL) {
+			cJSON_Delete(and);
+			continue;
+		}
+		if (cJSON_GetArraySize(and) == 0) {
+			c = cJSON_CreateTrue();
+			cJSON_Delete(and);
+		} else if (cJSON_GetArraySize(and) == 1) {
+			c = cJSON_DetachItemFromArray(and, 0);
+			cJSON_Delete(and);
+		} else {
+			c = cJSON_CreateObject();
+			cJSON_AddItemToObject(c, "and", and);
+		}
+		cJSON_AddItemToArray(chain, c);
+		cJSON_AddItemToArray(chain, s);
+	}
+	if (cJSON_GetArraySize(chain) > 0) {
+		cJSON *t = cJSON_AddObjectToObject(o, "targeting");
+		cJSON_AddItemToObject(t, "if", chain);
+	} else {
+		cJSON_Delete(chain);
+		cJSON_AddObjectToObject(o, "targeting");
+	}
+	if (f->n_metadata > 0) {
+		cJSON *m = cJSON_AddObjectToObject(o, "metadata");
+		for (size_t i = 0; i < f->n_metadata; i++)
+			cJSON_AddStringToObject(
+			    m, f->metadata[i]->key, f->metadata[i]->value);
+	}
+	(void)in;
+	if (w->bad) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *
+vx_mig_flagd_write(const Vexil__V1__ExportReply *in, const char *env, vx_mig_report *rep)
+{
+	struct writer w = {rep, NULL, NULL, false, 0};
+	cJSON *out = cJSON_CreateObject(), *flags, *evs;
+	char *text;
+
+	cJSON_AddStringToObject(out, "$schema", "https://flagd.dev/schema/v0/flags.json");
+	flags = cJSON_AddObjectToObject(out, "flags");
+	for (size_t i = 0; i < in->n_flags; i++) {
+		cJSON *f = write_flag(&w, in->flags[i], in, env);
+		if (f != NULL)
+			cJSON_AddItemToObject(flags, in->flags[i]->key, f);
+	}
+	/* Segments are evaluators that rules name with $ref. */
+	evs = cJSON_AddObjectToObject(out, "$evaluators");
+	for (size_t i = 0; i < in->n_segments; i++) {
+		const Vexil__V1__Segment *g = in->segments[i];
+		cJSON *and = cJSON_CreateArray(), *e;
+		w.what = "segment";
+		w.key = g->name;
+		conjunction(&w, g->conditions, g->n_conditions, and);
+		if (cJSON_GetArraySize(and) == 1) {
+			e = cJSON_DetachItemFromArray(and, 0);
+			cJSON_Delete(and);
+		} else if (cJSON_GetArraySize(and) == 0) {
+			e = cJSON_CreateTrue();
+			cJSON_Delete(and);
+		} else {
+			e = cJSON_CreateObject();
+			cJSON_AddItemToObject(e, "and", and);
+		}
+		cJSON_AddItemToObject(evs, g->name, e);
+	}
+	text = w.oom ? NULL : cJSON_Print(out);
+	cJSON_Delete(out);
+	return text;
+}

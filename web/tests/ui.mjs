@@ -1,0 +1,296 @@
+// Vexil: drives the admin UI (/ui/) in headless Chromium, as a person would,
+// against a real gateway and vexild.
+//
+//   node web/tests/ui.mjs http://127.0.0.1:PORT OUTDIR
+//
+// Signs up a new user, creates a project and a flag, turns it on in
+// production and adds an ends_with rule, checks through OFREP that the
+// evaluation changed, adds a second rule at 50% and moves it first,
+// watches a second browser context see a toggle live (and warn an editor of
+// the change, whose stale save is refused), reads the change in the audit log,
+// runs the playground, creates an API key, and checks that an expired
+// credential returns to sign-in with a message. Throughout: no console
+// error, no script error, no request leaving the gateway, and a first load
+// of at most 300 KB. One screenshot per screen goes to OUTDIR (ui-*.png).
+// Prints "ui ok" and exits 0 on success. Run by the ctest entry `ui`
+// (tests/gateway/test_ui.c).
+import { chromium } from 'playwright-core';
+
+const [base, outDir] = process.argv.slice(2);
+if (!base || !outDir) {
+  console.error('usage: ui.mjs BASE_URL OUTDIR');
+  process.exit(2);
+}
+const CHROMIUM = process.env.VX_CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = 20000;
+const FIRST_LOAD_MAX = 300 * 1024;
+const email = `ann-${Date.now()}@example.com`;
+const password = 'correct-horse-battery';
+
+const offBox = [], problems = [];
+// Refusals the test provokes on purpose: Chromium logs each failed
+// request as a console error; these (and only these) are expected.
+const expected = [];
+function expectRefusal(status, path) {
+  expected.push({ status, path });
+}
+function step(s) {
+  console.log(`- ${s}`);
+}
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+async function newPage(browser, viewport, name) {
+  const ctx = await browser.newContext({ viewport });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  // Every request must go to the gateway itself.
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(base + '/') || url.startsWith('data:')) return route.continue();
+    offBox.push(url);
+    return route.abort();
+  });
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const url = m.location().url || '';
+    if (expected.some((x) => m.text().includes(`status of ${x.status}`) && x.path.test(url))) return;
+    problems.push(`${name} console: ${m.text()} (${url})`);
+  });
+  page.on('pageerror', (e) => problems.push(`${name} script: ${e}`));
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${outDir}/ui-${name}.png`, fullPage: true });
+}
+
+async function api(method, path, auth, body) {
+  const res = await fetch(base + path, {
+    method, headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
+}
+
+async function ofrep(sdkKey, who) {
+  const r = await api('POST', '/ofrep/v1/evaluate/flags/new-checkout', `Bearer ${sdkKey}`,
+    { context: { targetingKey: 'u-1', email: who, environment: 'production' } });
+  check(r.status === 200, `OFREP: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+let browser, failed = false;
+try {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const a = await newPage(browser, { width: 1280, height: 900 }, 'A');
+
+  // First load: the page and everything it loads, counted as sent.
+  let firstLoad = 0;
+  const count = async (res) => { try { firstLoad += (await res.body()).length; } catch (e) { /* redirect */ } };
+  a.on('response', count);
+  await a.goto(`${base}/ui/`, { waitUntil: 'networkidle' });
+  a.off('response', count);
+  step(`first load ${firstLoad} bytes`);
+  check(firstLoad > 0 && firstLoad <= FIRST_LOAD_MAX, `first load is ${firstLoad} bytes, over ${FIRST_LOAD_MAX}`);
+
+  // Sign up, with the keyboard only.
+  await a.getByRole('heading', { name: 'Sign in to Vexil' }).waitFor();
+  await shot(a, 'signin');
+  await a.getByRole('tab', { name: 'Create account' }).click();
+  await a.getByLabel('Email').focus();
+  await a.keyboard.type(email);
+  await a.keyboard.press('Tab');
+  expectRefusal(400, /\/auth\/register$/);
+  await a.keyboard.type('short');
+  await a.keyboard.press('Enter');
+  // The API's error is shown next to the field it is about.
+  await a.locator('#main .err:not(:empty)').first().waitFor();
+  step(`short password refused: ${await a.locator('#main .err:not(:empty)').first().textContent()}`);
+  await a.getByLabel('Password').fill(password);
+  await a.getByLabel('Password').press('Enter');
+  await a.getByRole('heading', { name: 'Projects' }).waitFor();
+  step('signed up and in');
+
+  // A project, then a flag.
+  await a.getByLabel('Name').fill('shop');
+  await a.getByRole('button', { name: 'Create project' }).click();
+  await a.getByRole('heading', { name: 'Flags of shop' }).waitFor();
+  const pid = a.url().match(/#\/p\/([^/]+)\//)[1];
+  await shot(a, 'projects-empty-flags');
+  await a.getByRole('link', { name: 'New flag' }).click();
+  await a.getByLabel('Key').fill('new-checkout');
+  await a.getByLabel('Name').fill('New checkout');
+  await a.getByLabel('Tags (comma-separated)').fill('payments, web');
+  await a.getByRole('button', { name: 'Create flag' }).click();
+  await a.getByRole('heading', { name: 'Flag new-checkout' }).waitFor();
+  step(`project ${pid} and flag new-checkout created`);
+
+  // The token and the project's SDK key, as a script would get them.
+  const cred = JSON.parse(await a.evaluate(() => sessionStorage.getItem('vexil.credential')));
+  const auth = `Bearer ${cred.value}`;
+  const projects = await api('GET', '/v1/projects', auth);
+  const sdkKey = projects.json.projects.find((p) => p.id === pid).sdk_key;
+  const before = await ofrep(sdkKey, 'ann@example.com');
+  check(before.value === false && before.reason === 'DISABLED', `before: ${JSON.stringify(before)}`);
+
+  // On in production, then an ends_with rule there.
+  const prod = a.locator('section[data-env="production"]');
+  await prod.getByLabel('On in production').check();
+  await prod.locator('.state-on').waitFor();
+  await prod.getByLabel('Attribute').fill('email');
+  await prod.getByLabel('Operator').selectOption('ends_with');
+  await prod.getByLabel('Values (comma-separated)').fill('@example.com');
+  await prod.getByRole('button', { name: 'Add rule' }).click();
+  await prod.locator('ol.rules li', { hasText: 'email ends_with @example.com' }).waitFor();
+  await shot(a, 'flag');
+  const inRule = await ofrep(sdkKey, 'ann@example.com');
+  const outRule = await ofrep(sdkKey, 'bob@other.org');
+  check(inRule.value === true && inRule.reason === 'TARGETING_MATCH', `matching: ${JSON.stringify(inRule)}`);
+  check(outRule.value === false, `not matching: ${JSON.stringify(outRule)}`);
+  step(`OFREP: ${before.reason} -> ${inRule.reason} for @example.com, ${outRule.reason} for others`);
+
+  // A second rule, moved above the first: the order is the API's too.
+  await prod.getByLabel('Attribute').fill('country');
+  await prod.getByLabel('Operator').selectOption('in');
+  await prod.getByLabel('Values (comma-separated)').fill('NZ, AU');
+  await prod.getByLabel('Serve to % of matches').fill('50');
+  await prod.getByRole('button', { name: 'Add rule' }).click();
+  await prod.locator('ol.rules li').nth(1).filter({ hasText: 'country in NZ, AU' }).waitFor();
+  await prod.getByRole('button', { name: 'Move country in NZ, AU up' }).click();
+  await prod.locator('ol.rules li').nth(0).filter({ hasText: 'country in NZ, AU' }).waitFor();
+  check(await prod.getByLabel('Serve country in NZ, AU to % of matches').inputValue() === '50', 'the rule keeps its 50%');
+  step('a second rule at 50% moved first');
+
+  // A bad rule: the API's error next to the field it names.
+  await prod.getByLabel('Attribute').fill('email');
+  await prod.getByLabel('Values (comma-separated)').fill('');
+  expectRefusal(400, /\/v1\/flags\/[^/]+\/rules\?/);
+  await prod.getByRole('button', { name: 'Add rule' }).click();
+  await prod.locator('[aria-invalid="true"]').waitFor();
+  step(`empty values refused next to ${await prod.locator('[aria-invalid="true"]').getAttribute('name')}`);
+
+  // More flags for the list, through the API as a script would.
+  for (const [key, name, tags] of [['dark-mode', 'Dark mode', ['web']], ['search-v2', 'New search', ['search']],
+    ['checkout-upsell', 'Upsell at checkout', ['payments']], ['beta-banner', 'Beta banner', []]])
+    check((await api('POST', '/v1/flags', auth, { project_id: pid, key, name, tags, state: { production: key === 'dark-mode' } })).status === 201, `create ${key}`);
+
+  // A second browser context: the same person in another window.
+  const b = await newPage(browser, { width: 1280, height: 900 }, 'B');
+  await b.goto(`${base}/ui/`);
+  await b.getByLabel('Email').fill(email);
+  await b.getByLabel('Password').fill(password);
+  await b.getByRole('button', { name: 'Sign in' }).click();
+  await b.getByRole('heading', { name: 'Projects' }).waitFor();
+  await b.getByRole('link', { name: 'shop' }).click();
+  await b.getByRole('heading', { name: 'Flags of shop' }).waitFor();
+  const bBox = b.locator('tr[data-flag="new-checkout"] input[type="checkbox"]');
+  await bBox.waitFor();
+  check(await bBox.isChecked(), 'B sees new-checkout on in production');
+  await b.waitForFunction(() => document.body.dataset.live === 'on');
+  // Search by tag text.
+  await b.getByLabel('Search by key, name or tag').fill('payments');
+  await b.locator('tr[data-flag="checkout-upsell"]').waitFor();
+  await b.waitForFunction(() => document.querySelectorAll('tr[data-flag]').length === 2);
+  await b.getByLabel('Search by key, name or tag').fill('');
+  await b.waitForFunction(() => document.querySelectorAll('tr[data-flag]').length === 5);
+  await shot(b, 'flags');
+
+  // A turns it off from its list; B sees it without reloading.
+  await a.getByRole('link', { name: 'Flags', exact: true }).click();
+  await a.getByRole('heading', { name: 'Flags of shop' }).waitFor();
+  await a.locator('tr[data-flag="new-checkout"] input[type="checkbox"]').uncheck();
+  await b.waitForFunction(() => {
+    const x = document.querySelector('tr[data-flag="new-checkout"] input[type="checkbox"]');
+    return x && !x.checked;
+  });
+  step('B saw the toggle live');
+
+  // B edits the flag while A changes it: B is told before saving.
+  await b.locator('tr[data-flag="new-checkout"] a').click();
+  await b.getByRole('heading', { name: 'Flag new-checkout' }).waitFor();
+  await b.getByLabel('Description').fill('Being edited in B');
+  const c = await api('PUT', `/v1/flags/${(await api('GET', `/v1/flags?project_id=${pid}&q=new-checkout`, auth)).json.flags[0].id}?project_id=${pid}`,
+    auth, { description: 'Changed by a script' });
+  check(c.status === 200, `PUT: ${c.status}`);
+  await b.getByText('This flag was changed by someone else').waitFor();
+  await shot(b, 'flag-changed-underneath');
+  // Saving anyway is refused by the core (if_revision), not a silent overwrite.
+  expectRefusal(400, /\/v1\/flags\/[^/?]+\?/);
+  await b.getByRole('button', { name: 'Save' }).click();
+  await b.getByText('Not saved: the project changed').waitFor();
+  const after = await api('GET', `/v1/flags?project_id=${pid}&q=new-checkout`, auth);
+  check(after.json.flags[0].description === 'Changed by a script', `overwritten: ${after.json.flags[0].description}`);
+  step('B was warned of a change underneath, and its stale save refused');
+
+  // The audit log names the change.
+  await a.getByRole('link', { name: 'Audit log' }).click();
+  await a.getByRole('heading', { name: 'Audit log of shop' }).waitFor();
+  await a.locator('table.audit tr', { hasText: 'added a rule to new-checkout' }).first().waitFor();
+  await a.locator('table.audit tr', { hasText: 'changed a rule of new-checkout' }).first().waitFor();
+  await a.locator('table.audit tr', { hasText: 'switched flag new-checkout' }).first().waitFor();
+  await a.locator('table.audit td', { hasText: `you (${email})` }).first().waitFor();
+  // Each with what changed: the field, before and after.
+  await a.locator('table.audit li', { hasText: 'production.enabled: off → on' }).first().waitFor();
+  await a.locator('table.audit li', { hasText: 'if email ends_with @example.com then on' }).first().waitFor();
+  await shot(a, 'audit');
+  step('audit log shows the rule and the toggles');
+
+  // The playground.
+  await a.getByRole('link', { name: 'Playground' }).click();
+  await a.getByLabel('Email').fill('ann@example.com');
+  await a.getByRole('button', { name: 'Evaluate' }).click();
+  await a.locator('tr[data-flag="dark-mode"]', { hasText: 'STATIC' }).waitFor();
+  await shot(a, 'playground');
+
+  // Environments and keys: the secret shown once.
+  await a.getByRole('link', { name: 'Environments and keys' }).click();
+  await a.getByRole('heading', { name: 'Environments and keys of shop' }).waitFor();
+  await a.locator('form', { hasText: 'Create API key' }).getByLabel('Name').fill('ci');
+  await a.getByRole('button', { name: 'Create API key' }).click();
+  const secret = await a.locator('[data-secret]').textContent();
+  check(/^vxk_/.test(secret), `secret shown: ${secret}`);
+  check((await api('GET', `/v1/flags?project_id=${pid}`, `ApiKey ${secret}`)).status === 200, 'the new key works');
+  // An SDK key bound to staging: shown once, and it evaluates staging.
+  await a.getByLabel('Environment', { exact: true }).selectOption('staging');
+  await a.getByRole('button', { name: 'Create SDK key' }).click();
+  const sdkSecret = await a.locator('[data-sdk-secret]').textContent();
+  const staged = await api('POST', '/ofrep/v1/evaluate/flags/new-checkout', `Bearer ${sdkSecret}`, { context: {} });
+  check(staged.status === 200 && staged.headers.get('vexil-environment') === 'staging', `the SDK key: ${JSON.stringify(staged.json)}`);
+  await shot(a, 'settings');
+
+  // Flag page with the chart.
+  await a.getByRole('link', { name: 'Flags', exact: true }).click();
+  await a.locator('tr[data-flag="new-checkout"] a').click();
+  await a.locator('svg.chart').waitFor();
+
+  // A phone-sized screen.
+  await a.setViewportSize({ width: 390, height: 844 });
+  await a.getByRole('link', { name: 'Flags', exact: true }).click();
+  await a.getByRole('heading', { name: 'Flags of shop' }).waitFor();
+  await shot(a, 'flags-phone');
+  const wide = await a.evaluate(() => document.documentElement.scrollWidth);
+  check(wide <= 390, `the phone layout scrolls sideways (${wide} px)`);
+
+  // An expired or refused token: back to sign-in, with a message.
+  expectRefusal(401, /\/v1\/projects$/);
+  await a.evaluate(() => sessionStorage.setItem('vexil.credential',
+    JSON.stringify({ kind: 'token', value: 'eyJhbGciOiJIUzI1NiJ9.e30.expired', email: 'x' })));
+  await a.reload();
+  await a.getByRole('heading', { name: 'Sign in to Vexil' }).waitFor();
+  await a.getByText('Signed out:').waitFor();
+  step('a refused token returns to sign-in with a message');
+
+  if (problems.length) throw new Error(`errors in the page:\n${problems.join('\n')}`);
+  if (offBox.length) throw new Error(`requests off the gateway: ${offBox.join(', ')}`);
+  console.log('ui ok');
+} catch (e) {
+  console.error(`ui: ${e.stack || e.message}`);
+  failed = true;
+} finally {
+  if (browser) await browser.close();
+}
+process.exit(failed ? 1 : 0);
