@@ -65,6 +65,17 @@ int schedule_list(struct cli *s, struct args *a);
 int schedule_cancel(struct cli *s, struct args *a);
 int flag_stale(struct cli *s, struct args *a);
 
+/* ---- change.c ---- */
+
+int env_protect(struct cli *s, struct args *a);
+int change_list(struct cli *s, struct args *a);
+int change_show(struct cli *s, struct args *a);
+int change_comment(struct cli *s, struct args *a);
+int change_approve(struct cli *s, struct args *a);
+int change_reject(struct cli *s, struct args *a);
+int change_withdraw(struct cli *s, struct args *a);
+/* Prints an environment (main.c). */
+void human_env(void *m);
 /* ---- migrate.c: vexilctl import and export ---- */
 
 int cmd_import(struct cli *s, struct args *a);

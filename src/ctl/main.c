@@ -413,7 +413,8 @@ env_header(void)
 static void
 print_env(const Vexil__V1__Environment *e)
 {
-	printf("%-16s %-24s %s\n", e->key, e->name, e->description);
+	printf("%-16s %-24s %s%s\n", e->key, e->name, e->description,
+	    e->protected_ ? " [protected]" : "");
 }
 
 static void
@@ -488,7 +489,7 @@ human_project(void *m)
 	print_project(m);
 }
 
-static void
+void
 human_env(void *m)
 {
 	env_header();
@@ -2232,7 +2233,7 @@ member_remove(struct cli *s, struct args *a)
 #define FLAG_NEW                                                                         \
 	"--project P KEY [--name N] [--description D]\n"                                 \
 	"[--type boolean|string|number|json] [--variant KEY=JSON ...]\n"                 \
-	"[--tag T ...] [--owner O] [--meta K=V ...] [--when-disabled off|default]\n"          \
+	"[--tag T ...] [--owner O] [--meta K=V ...] [--when-disabled off|default]\n" \
 	"[--at TIME]"
 #define SEGMENT_NEW                                                                      \
 	"--project P NAME [--description D] [--cond '[?][!]ATTR OP V1,V2' ...]\n"        \
@@ -2257,10 +2258,15 @@ static const struct command commands[] = {
     {"env", "list", "--project P", "project=", env_list,
         "Lists a project's environments."},
     {"env", "get", "--project P KEY", "project=", env_get, "Shows one environment."},
+    {"env", "protect", "--project P KEY [--off]", "project= off", env_protect,
+        "Protects an environment (admins only): a member's change to a flag's\n"
+        "state there becomes a change request another member approves;\n"
+        "--off lifts it."},
     {"env", "delete", "--project P KEY [--at TIME]", "project= at=", env_delete,
         "Deletes an environment and every flag's state in it."},
     {"flag", "create", FLAG_NEW,
-        "project= name= description= type= variant= tag= owner= meta= when-disabled= at=",
+        "project= name= description= type= variant= tag= owner= meta= when-disabled= "
+        "at=",
         flag_create, "Creates a flag, off in every environment."},
     {"flag", "get", "--project P KEY", "project=", flag_get,
         "Shows a flag with its variants and its state per environment."},
@@ -2297,8 +2303,8 @@ static const struct command commands[] = {
         "project= env= when= variant=", flag_require,
         "Makes KEY serve its off variant in E unless PARENT is on (or off, or serves "
         "one of the variants)."},
-    {"flag", "unrequire", "--project P KEY --env E PARENT",
-        "project= env=", flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
+    {"flag", "unrequire", "--project P KEY --env E PARENT", "project= env=",
+        flag_unrequire, "Removes KEY's prerequisite on PARENT in E."},
     {"rule", "add", RULE_NEW,
         "project= env= cond= segment= variant= split= priority= rollout= stickiness= "
         "group= split-stickiness= split-group= name= disabled at=",
@@ -2355,6 +2361,20 @@ static const struct command commands[] = {
         "Lists a project's scheduled writes, due first; a failed one with its error."},
     {"schedule", "cancel", "ID [--project P]", "project=", schedule_cancel,
         "Cancels a scheduled write, pending or failed."},
+    {"change", "list", "--project P", "project=", change_list,
+        "Lists a project's open change requests, oldest first."},
+    {"change", "show", "ID [--project P]", "project=", change_show,
+        "Shows a change request: the write it holds, its base revision and\n"
+        "its comments."},
+    {"change", "comment", "ID --text T [--project P]", "project= text=", change_comment,
+        "Comments on a change request (any member)."},
+    {"change", "approve", "ID [--project P]", "project=", change_approve,
+        "Approves and applies a change request (another member with write or\n"
+        "admin; refused as stale when its flag changed since it was made)."},
+    {"change", "reject", "ID [--project P]", "project=", change_reject,
+        "Rejects a change request (a member with write or admin)."},
+    {"change", "withdraw", "ID [--project P]", "project=", change_withdraw,
+        "Withdraws your own change request."},
     {"watch", NULL, "[--project P]", "project=", cmd_watch,
         "Prints one line per committed change until interrupted; rides out\n"
         "vexild restarts."},

@@ -29,7 +29,9 @@ state_name(Vexil__V1__ScheduleState s)
 {
 	return s == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING  ? "pending"
 	       : s == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED ? "failed"
-	                                                         : "unknown";
+	       : s == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW
+	           ? "review" /* a change request (vexilctl change) */
+	           : "unknown";
 }
 
 static void

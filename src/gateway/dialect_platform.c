@@ -502,7 +502,9 @@ schedule_json(vx_gw_req *r, const Vexil__V1__Schedule *sc)
 	put_time(o, &ok, "at", sc->at);
 	put_str(o, &ok, "state",
 	    sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED ? "failed"
-	                                                            : "pending");
+	    : sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW
+	        ? "review" /* a change request (docs/teams.md) */
+	        : "pending");
 	put_str(o, &ok, "operation", slash ? slash + 1 : sc->method);
 	put_str(o, &ok, "target", sc->target);
 	put_str(o, &ok, "created_by", sc->actor);
@@ -623,6 +625,173 @@ schedule_delete(vx_gw_req *r)
 		return;
 	}
 	vx_gw_reply_empty(r, 204);
+}
+
+/* ---- change requests (extensions, docs/teams.md) ---- */
+
+static cJSON *
+change_json(vx_gw_req *r, const Vexil__V1__Schedule *sc)
+{
+	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray(), *c;
+	const Vexil__V1__ChangeReview *rv = sc->review;
+	bool ok = o != NULL && rv != NULL;
+	const char *slash = strrchr(sc->method, '/');
+
+	put_id(r, o, &ok, "id", "change", sc->id);
+	/* approved: made now (at null), or a schedule waiting for its time */
+	put_str(o, &ok, "state",
+	    sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW
+	        ? "open"
+	        : "approved");
+	if (rv != NULL && *rv->approved_by)
+		put_str(o, &ok, "approved_by", rv->approved_by);
+	put_str(o, &ok, "operation", slash ? slash + 1 : sc->method);
+	put_str(o, &ok, "target", sc->target);
+	put_str(o, &ok, "environment", rv ? rv->environment : "");
+	if (ok)
+		ok = cJSON_AddNumberToObject(
+		         o, "base_revision", rv ? (double)rv->base_revision : 0) != NULL;
+	put_str(o, &ok, "created_by", sc->actor);
+	put_time(o, &ok, "created_at", sc->created_at);
+	if (sc->at != 0)
+		put_time(o, &ok, "at", sc->at);
+	else if (ok)
+		ok = cJSON_AddNullToObject(o, "at") != NULL;
+	for (size_t i = 0; ok && arr && rv && i < rv->n_comments; i++) {
+		bool cok = (c = cJSON_CreateObject()) != NULL;
+		put_str(c, &cok, "by", rv->comments[i]->actor);
+		put_time(c, &cok, "at", rv->comments[i]->time);
+		put_str(c, &cok, "text", rv->comments[i]->text);
+		if (!vx_gw_json_append(arr, vx_gw_json_done(c, cok))) {
+			cJSON_Delete(arr);
+			arr = NULL;
+		}
+	}
+	put_item(o, &ok, "comments", arr);
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+change_item(vx_gw_req *r, const void *sc)
+{
+	return change_json(r, sc);
+}
+
+static void
+change_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListChangesRequest in = VEXIL__V1__LIST_CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangeList *out;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_list_changes_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	reply_items(r, "change_requests", (const void *const *)out->changes,
+	    out->n_changes, change_item);
+}
+
+/* The {change_id} of the path, in ref; false after answering. */
+static bool
+change_ref(vx_gw_req *r, Vexil__V1__ChangeRef *ref)
+{
+	Vexil__V1__AdmitReply *who;
+
+	if (!admit(r, &who) || (ref->project = project_ref(r, who, NULL)) == NULL)
+		return false;
+	if (id_parse(vx_gw_param(r, "change_id"), "change", &ref->id) != 0) {
+		write_error(r, 404, "change_id", "exists", "Change request not found");
+		return false;
+	}
+	return true;
+}
+
+static void
+fail_change(vx_gw_req *r, const vx_status *st)
+{
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st->field, "id") == 0)
+		write_error(r, 404, "change_id", "exists", "Change request not found");
+	else if (st->code == VEXIL__V1__CODE__FAILED_PRECONDITION &&
+	         strcmp(st->constraint, "stale") == 0)
+		write_error(r, 409, "change_id", "stale", st->message);
+	else
+		fail_call(r, st);
+}
+
+static void
+change_approve(vx_gw_req *r)
+{
+	Vexil__V1__ChangeRef in = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Schedule *out;
+	vx_status st;
+
+	if (!change_ref(r, &in))
+		return;
+	if (vx_approve_change_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0)
+		fail_change(r, &st);
+	else
+		vx_gw_reply_json(r, 200, change_json(r, out));
+}
+
+/* Reject or withdraw: 204. */
+static void
+change_drop(vx_gw_req *r, bool withdraw)
+{
+	Vexil__V1__ChangeRef in = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Empty *e;
+	vx_status st;
+	int rc;
+
+	if (!change_ref(r, &in))
+		return;
+	rc = withdraw
+	         ? vx_withdraw_change_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st)
+	         : vx_reject_change_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st);
+	if (rc != 0)
+		fail_change(r, &st);
+	else
+		vx_gw_reply_empty(r, 204);
+}
+
+static void
+change_reject(vx_gw_req *r)
+{
+	change_drop(r, false);
+}
+
+static void
+change_withdraw(vx_gw_req *r)
+{
+	change_drop(r, true);
+}
+
+static void
+change_comment(vx_gw_req *r)
+{
+	Vexil__V1__CommentChangeRequest in = VEXIL__V1__COMMENT_CHANGE_REQUEST__INIT;
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Schedule *out;
+	const char *text = NULL;
+	vx_status st;
+	cJSON *b;
+
+	if (!change_ref(r, &ref))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    vx_gw_json_string(r, b, "text", &text) < 0) {
+		fail_input(r);
+		return;
+	}
+	in.ref = &ref;
+	in.text = (char *)(text ? text : "");
+	if (vx_comment_change_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0)
+		fail_change(r, &st);
+	else
+		vx_gw_reply_json(r, 201, change_json(r, out));
 }
 
 /* A day number as its date, or null for 0 (never). */
@@ -2247,6 +2416,11 @@ static const vx_gw_route routes[] = {
 	{"GET", "/v1/audit", audit_list},
 	{"GET", "/v1/schedules", schedule_list},
 	{"DELETE", "/v1/schedules/{schedule_id}", schedule_delete},
+	{"GET", "/v1/change-requests", change_list},
+	{"POST", "/v1/change-requests/{change_id}/approve", change_approve},
+	{"POST", "/v1/change-requests/{change_id}/reject", change_reject},
+	{"POST", "/v1/change-requests/{change_id}/withdraw", change_withdraw},
+	{"POST", "/v1/change-requests/{change_id}/comments", change_comment},
 };
 
 static const char *const prefixes[] = {"/v1", NULL};

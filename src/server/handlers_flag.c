@@ -159,12 +159,14 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	MDB_txn *txn = vx_wtxn_txn(w);
 	Vexil__V1__Project *p;
 	Vexil__V1__Flag *f;
+	struct vx_protect guard;
 	char *before = NULL, *after, *detail;
 	int rc;
 
 	if ((rc = vx_call_project(
 	         c, txn, op->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
-	    (rc = flag_load(c, txn, p, op->key, &f)) != 0)
+	    (rc = flag_load(c, txn, p, op->key, &f)) != 0 ||
+	    (rc = vx_protect_before(c, txn, p, f, &guard)) != 0)
 		return rc;
 	/* The audit entry says what changed (flagdiff.h). */
 	if (op->kind != VEXIL__V1__CHANGE_KIND__FLAG_DELETED &&
@@ -178,7 +180,8 @@ flag_write_tx(vx_wtxn *w, void *arg)
 		for (size_t i = 0; i < f->n_envs; i++)
 			if ((rc = number_rules(w, f->envs[i])) != 0)
 				return rc;
-		if ((rc = vx_flag_check(c, txn, f)) != 0)
+		if ((rc = vx_flag_check(c, txn, f)) != 0 ||
+		    (rc = vx_protect_after(c, w, p, f, &guard)) != 0)
 			return rc;
 		f->updated_at = vx_now_ms();
 		f->updated_by = c->who.actor;

@@ -416,7 +416,7 @@ list_environments(Vexil__V1__EnvironmentService_Service *svc,
 	VX_REPLY(c, rc, out);
 }
 
-static const char *const env_mask[] = {"name", "description", NULL};
+static const char *const env_mask[] = {"name", "description", "protected", NULL};
 
 static int
 update_env_tx(vx_wtxn *w, void *arg)
@@ -428,10 +428,16 @@ update_env_tx(vx_wtxn *w, void *arg)
 	Vexil__V1__Environment *e;
 	int rc;
 
-	if ((rc = vx_call_project(
-	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0 ||
+	/* Protecting an environment, or lifting it, is for admins. */
+	bool protect = vx_mask_has(in->update_mask, in->n_update_mask, "protected");
+
+	if ((rc = vx_call_project(c, vx_wtxn_txn(w), in->project,
+	         protect ? VEXIL__V1__ROLE__ROLE_ADMIN : VEXIL__V1__ROLE__ROLE_WRITE,
+	         &p)) != 0 ||
 	    (rc = env_get(c, vx_wtxn_txn(w), p->id, in->key, &e)) != 0)
 		return rc;
+	if (protect)
+		e->protected_ = in->update->protected_;
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "name"))
 		e->name = in->update->name;
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "description"))

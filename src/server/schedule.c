@@ -143,12 +143,8 @@ target_of(ProtobufCMessage *in)
 	return "";
 }
 
-/*
- * Runs the write m with the packed input as c's caller, in c's arena,
- * with c's reader active. The outcome is in c->st (and c->out).
- */
-static int
-run_write(vx_call *c, const vx_wire_method *m, const ProtobufCBinaryData *payload)
+int
+vx_run_stored(vx_call *c, const vx_wire_method *m, const ProtobufCBinaryData *payload)
 {
 	ProtobufCMessage *in;
 	char path[sizeof(c->st.field)];
@@ -175,6 +171,40 @@ run_write(vx_call *c, const vx_wire_method *m, const ProtobufCBinaryData *payloa
 		c->snap = NULL;
 	}
 	return c->st.code == VEXIL__V1__CODE__OK ? 0 : VX_EINVAL;
+}
+
+int
+vx_schedule_record(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in,
+    uint64_t project_id, Vexil__V1__Schedule **out)
+{
+	Vexil__V1__Schedule *sc;
+	char **proj = project_field(in);
+
+	if (proj == NULL)
+		return vx_fail(
+		    c, VX_EINTERNAL, "method", NULL, "%s names no project", m->name);
+	if ((sc = vx_arena_alloc(c->arena, sizeof(*sc))) == NULL ||
+	    (*proj = vx_arena_printf(c->arena, "%llu", (unsigned long long)project_id)) ==
+	        NULL)
+		return VX_ENOMEM;
+	vexil__v1__schedule__init(sc);
+	sc->project_id = project_id;
+	sc->method = (char *)m->name;
+	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING;
+	sc->actor = c->who.actor;
+	sc->role = c->who.role;
+	sc->created_at = vx_now_ms();
+	sc->target = (char *)target_of(in);
+	sc->caller = c->who.kind == VX_PRINCIPAL_USER
+	                 ? VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_USER
+	                 : VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_API_KEY;
+	sc->caller_id = c->who.id;
+	sc->payload.len = protobuf_c_message_get_packed_size(in);
+	if ((sc->payload.data = vx_arena_alloc(c->arena, sc->payload.len + 1)) == NULL)
+		return VX_ENOMEM;
+	protobuf_c_message_pack(in, sc->payload.data);
+	*out = sc;
+	return 0;
 }
 
 /* ---- ScheduleService ---- */
@@ -247,40 +277,19 @@ create_schedule(Vexil__V1__ScheduleService_Service *svc,
 	if ((rc = vx_call_project(
 	         c, c->reader->txn, *proj, VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
 		goto out;
-	if ((sc = vx_arena_alloc(c->arena, sizeof(*sc))) == NULL ||
-	    (*proj = vx_arena_printf(c->arena, "%llu", (unsigned long long)p->id)) ==
-	        NULL) {
-		rc = VX_ENOMEM;
+	if ((rc = vx_schedule_record(c, m, req, p->id, &sc)) != 0)
 		goto out;
-	}
-	vexil__v1__schedule__init(sc);
-	sc->project_id = p->id;
-	sc->method = (char *)m->name;
 	sc->at = in->at;
-	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING;
-	sc->actor = c->who.actor;
-	sc->role = c->who.role;
-	sc->created_at = now;
-	sc->target = (char *)target_of(req);
-	sc->caller = c->who.kind == VX_PRINCIPAL_USER
-	                 ? VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_USER
-	                 : VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_API_KEY;
-	sc->caller_id = c->who.id;
-	sc->payload.len = protobuf_c_message_get_packed_size(req);
-	if ((sc->payload.data = vx_arena_alloc(c->arena, sc->payload.len + 1)) == NULL) {
-		rc = VX_ENOMEM;
-		goto out;
-	}
-	protobuf_c_message_pack(req, sc->payload.data);
 
 	/* The write as it would run now, aborted: its own checks refuse it. */
 	dry = *c;
 	memset(&dry.st, 0, sizeof(dry.st));
 	dry.snap = NULL;
 	c->reader->dry_run = true;
-	rc = run_write(&dry, m, &sc->payload);
+	rc = vx_run_stored(&dry, m, &sc->payload);
 	c->reader->dry_run = false;
-	if (rc != 0) {
+	/* A write a protected environment stops waits for review. */
+	if (rc != 0 && (rc = vx_change_review(c, &dry, sc)) != 0) {
 		c->st = dry.st;
 		goto out;
 	}
@@ -302,29 +311,41 @@ by_time(const void *x, const void *y)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+int
+vx_schedules_of(
+    vx_call *c, const char *project, bool changes, Vexil__V1__Schedule ***out, size_t *n)
+{
+	Vexil__V1__Project *p;
+	size_t k = 0;
+	int rc;
+
+	if ((rc = vx_call_project_read(c, project, &p)) != 0 ||
+	    (rc = vx_store_schedule_list(
+	         c->reader->txn, c->store, p->id, c->alloc, out, n)) != 0)
+		return rc;
+	for (size_t i = 0; i < *n; i++)
+		if (vx_schedule_in_review((*out)[i]) == changes)
+			(*out)[k++] = (*out)[i];
+	if ((*n = k) > 1)
+		qsort(*out, k, sizeof(**out), by_time);
+	return 0;
+}
+
 static void
 list_schedules(Vexil__V1__ScheduleService_Service *svc,
     const Vexil__V1__ListSchedulesRequest *in, Vexil__V1__ScheduleList_Closure closure,
     void *closure_data)
 {
 	vx_call *c = closure_data;
-	Vexil__V1__ScheduleList *out = NULL;
-	Vexil__V1__Project *p;
-	int rc;
+	Vexil__V1__ScheduleList *out;
+	int rc = VX_ENOMEM;
 
 	(void)svc;
-	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
-		goto done;
-	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
-		rc = VX_ENOMEM;
-		goto done;
+	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) != NULL) {
+		vexil__v1__schedule_list__init(out);
+		rc = vx_schedules_of(
+		    c, in->project, false, &out->schedules, &out->n_schedules);
 	}
-	vexil__v1__schedule_list__init(out);
-	rc = vx_store_schedule_list(c->reader->txn, c->store, p->id, c->alloc,
-	    &out->schedules, &out->n_schedules);
-	if (rc == 0 && out->n_schedules > 1)
-		qsort(out->schedules, out->n_schedules, sizeof(*out->schedules), by_time);
-done:
 	VX_REPLY(c, rc, out);
 }
 
@@ -367,6 +388,8 @@ cancel_schedule(Vexil__V1__ScheduleService_Service *svc,
 
 	(void)svc;
 	rc = vx_store_schedule_get(c->reader->txn, c->store, in->id, c->alloc, &sc);
+	if (rc == 0 && vx_schedule_in_review(sc)) /* ChangeService's */
+		rc = VX_ENOTFOUND;
 	if (rc == 0) {
 		/* Outside the caller's scope, or not of the project it names, a
 		 * schedule does not exist for it. */
@@ -482,9 +505,13 @@ apply(vx_scheduler *sch, const Vexil__V1__Schedule *sc)
 		    why, sc->actor);
 		goto failed;
 	}
+	/* An approved change request: its write passes the protection. */
+	struct vx_review rv = {id, sc->review ? sc->review->base_revision : 0, NULL};
+	if (sc->review != NULL)
+		c.review = &rv;
 	sch->reader.schedule_id = id;
 	sch->reader.schedule_done = false;
-	rc = run_write(&c, m, &sc->payload);
+	rc = vx_run_stored(&c, m, &sc->payload);
 	sch->reader.schedule_id = 0;
 	vx_store_reader_release(&sch->reader);
 	if (rc != 0)

@@ -272,11 +272,17 @@ vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 {
 	c->reader->if_revision = if_revision(m->desc->input, in);
 	c->reader->stale_revision = 0;
+	c->protected_env = NULL;
 	m->service->invoke(m->service, m->index, in, take_output, c);
 	if (c->st.code == VEXIL__V1__CODE__OK && c->out == NULL)
 		vx_status_set(&c->st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
 		    "handler gave no reply");
 	c->reader->if_revision = 0;
+	/* A write a protected environment stopped is kept for review (not
+	 * when it is only checked, nor when a schedule's time comes). */
+	if (c->protected_env != NULL && !c->reader->dry_run &&
+	    c->reader->schedule_id == 0)
+		vx_change_open(c, m, in);
 }
 
 const vx_wire_method *
@@ -642,6 +648,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	    &vx_member_service.base,
 	    &vx_schedule_service.base,
 	    &vx_stale_service.base,
+	    &vx_change_service.base,
 	    &vx_ops_service.base,
 	};
 	int rc;

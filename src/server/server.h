@@ -19,6 +19,7 @@
 #include "server/evalcache.h"
 #include "server/evalrec.h"
 #include "store/store.h"
+#include "vexil/v1/changes.pb-c.h"
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/schedule.pb-c.h"
@@ -78,7 +79,24 @@ typedef struct vx_call {
 	vx_snapshot *snap; /* held until the reply is packed */
 	vx_status st;
 	const ProtobufCMessage *out;
+	/*
+	 * Change requests (changes.c). review: set while an approved request's
+	 * write runs, which may then change protected environments if its flag
+	 * did not change after the request's base revision. protected_*: set
+	 * by a flag write that a protected environment stopped, so that
+	 * vx_invoke stores it as a change request.
+	 */
+	const struct vx_review *review;
+	const char *protected_env;
+	uint64_t protected_project, protected_base;
 } vx_call;
+
+/* The change request whose approved write a call is making. */
+struct vx_review {
+	uint64_t id;
+	uint64_t base_revision;
+	const char *approver; /* actor; NULL: approved before, audited then */
+};
 
 /* The generated services, initialised with the handlers. */
 extern Vexil__V1__ProjectService_Service vx_project_service;
@@ -110,6 +128,7 @@ typedef struct vx_server_figures {
 void vx_server_figures_get(vx_server *srv, vx_server_figures *out);
 extern Vexil__V1__ScheduleService_Service vx_schedule_service;
 extern Vexil__V1__StaleService_Service vx_stale_service;
+extern Vexil__V1__ChangeService_Service vx_change_service;
 
 /*
  * Runs method m with input in as call c (whose reader is active): applies
@@ -133,6 +152,50 @@ int vx_scheduler_start(vx_scheduler **out, vx_server *srv, vx_store *store,
 void vx_scheduler_wake(vx_scheduler *sch);
 void vx_scheduler_stop(vx_scheduler *sch);
 
+/*
+ * Runs the write m with the packed input as c's caller, in c's arena,
+ * with c's reader active. The outcome is in c->st (and c->out).
+ */
+int vx_run_stored(
+    vx_call *c, const vx_wire_method *m, const ProtobufCBinaryData *payload) VX_MUST_USE;
+/*
+ * A schedule record (pending, at 0) of write m with input in, made by c's
+ * caller in project_id, which in names by id from then on; in c's arena.
+ */
+int vx_schedule_record(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in,
+    uint64_t project_id, Vexil__V1__Schedule **out) VX_MUST_USE;
+/* The schedules of a project the caller may read (changes: its change
+ * requests instead), due first (change requests, with no time: by id). */
+int vx_schedules_of(vx_call *c, const char *project, bool changes,
+    Vexil__V1__Schedule ***out, size_t *n) VX_MUST_USE;
+
+/*
+ * Change requests (changes.c). vx_protect_before notes the state of f's
+ * protected environments before a flag write changes f; vx_protect_after
+ * then lets the write go on (an approved change request's, after its
+ * stale check, or an admin API key's, audited as a bypass) or stops it,
+ * setting c->protected_*. vx_change_open stores a stopped write as a
+ * change request and answers the call with its id.
+ */
+struct vx_protect {
+	size_t n;
+	const char **env;
+	ProtobufCBinaryData *before;
+};
+int vx_protect_before(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
+    const Vexil__V1__Flag *f, struct vx_protect *g) VX_MUST_USE;
+int vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
+    const Vexil__V1__Flag *f, const struct vx_protect *g) VX_MUST_USE;
+void vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in);
+/*
+ * When the write of call `stopped` was stopped by a protected environment,
+ * makes schedule sc a change request (review set, awaiting review) and
+ * returns 0; otherwise returns VX_ESTATE.
+ */
+int vx_change_review(vx_call *c, const vx_call *stopped, Vexil__V1__Schedule *sc);
+/* Is sc a change request awaiting review (ChangeService's, not a
+ * schedule)? An approved timed one is a schedule again. */
+bool vx_schedule_in_review(const Vexil__V1__Schedule *sc);
 /* AdminService/Import and Export (handlers_migrate.c). */
 void vx_admin_import(Vexil__V1__AdminService_Service *svc,
     const Vexil__V1__ImportRequest *in, Vexil__V1__ImportReply_Closure closure,

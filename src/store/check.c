@@ -408,9 +408,14 @@ each_schedule(struct chk *k, const MDB_val *key, const MDB_val *v, void *arg)
 	if (!lookup_id(k, DB_PROJECTS, sc->project_id, &x))
 		problem(
 		    k, "schedules: %s belongs to a project that does not exist", what);
-	if (*sc->method == '\0' || sc->at <= 0 ||
+	/* A change request awaits review with or without a time; approved
+	 * ahead of its time, it is a schedule again. */
+	bool review = sc->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW;
+	if (review && (sc->review == NULL || sc->at < 0))
+		problem(k, "schedules: change request %s keeps no review", what);
+	if (*sc->method == '\0' || (sc->at <= 0 && !review) ||
 	    (sc->state != VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING &&
-	        sc->state != VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED) ||
+	        sc->state != VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED && !review) ||
 	    (sc->caller != VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_API_KEY &&
 	        sc->caller != VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_USER) ||
 	    sc->caller_id == 0)

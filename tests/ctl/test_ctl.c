@@ -285,3 +285,37 @@ Test(ctl, rule_add_sets_the_rollout_and_split_stickiness)
 	    2, "%s", out);
 	cr_assert(strstr(out, "need --rollout or --split") != NULL, "%s", out);
 }
+
+Test(ctl, a_protected_environment_turns_a_write_into_a_change_request)
+{
+	char key[200];
+	const char *at;
+	unsigned long long id = 0;
+
+	cr_assert_eq(ctl("env protect --project default production"), 0, "%s", out);
+	cr_assert(strstr(out, "[protected]") != NULL, "%s", out);
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_WRITE, key, sizeof(key));
+	cr_assert_eq(ctl("flag disable --project default average_user --env production "
+	                 "--key %s",
+	                 key),
+	    1, "%s", out);
+	cr_assert_not_null(at = strstr(out, "change request "), "%s", out);
+	cr_assert_eq(sscanf(at, "change request %llu opened", &id), 1, "%s", out);
+	cr_assert_eq(ctl("change list --project default"), 0, "%s", out);
+	cr_assert(
+	    strstr(out, "SetFlagEnabled") != NULL && strstr(out, "production") != NULL,
+	    "%s", out);
+	cr_assert_eq(
+	    ctl("change comment %llu --text 'after the release'", id), 0, "%s", out);
+	cr_assert_eq(ctl("change show %llu --project default", id), 0, "%s", out);
+	cr_assert(strstr(out, "\"key\":\"average_user\"") != NULL, "the write: %s", out);
+	cr_assert(strstr(out, "after the release") != NULL, "%s", out);
+	cr_assert_eq(ctl("change approve %llu --key %s", id, key), 1, "%s", out);
+	cr_assert(strstr(out, "another member") != NULL, "%s", out);
+	cr_assert_eq(ctl("change approve %llu", id), 0, "%s", out);
+	cr_assert(strstr(out, "approved and applied") != NULL, "%s", out);
+	cr_assert_eq(ctl("flag get --project default average_user"), 0, "%s", out);
+	cr_assert(strstr(out, "production: off") != NULL, "%s", out);
+	cr_assert_eq(ctl("env protect --project default production --off"), 0, "%s", out);
+	cr_assert(strstr(out, "[protected]") == NULL, "%s", out);
+}

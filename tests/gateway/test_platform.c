@@ -1519,6 +1519,146 @@ Test(platform, stale_flags_report)
 	vx_http_res_free(&r);
 }
 
+/* ---- change requests (docs/teams.md) ---- */
+
+/* Makes `env` of p1 protected (or not), as the harness's admin. */
+static void
+protect_env(const char *env, bool on)
+{
+	Vexil__V1__UpdateEnvironmentRequest in =
+	    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *out;
+	char *mask[] = {"protected"};
+	vx_status st;
+
+	in.project = "p1";
+	in.key = (char *)env;
+	upd.protected_ = on;
+	in.update = &upd;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	cr_assert(vx_update_environment(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+/* A toggle of flag id in production that protection holds: the change
+ * request's id ("change-<n>") into cid. */
+static void
+held_toggle(const char *id, bool on, char cid[32])
+{
+	vx_http_res r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	    on ? "{\"environment\":\"production\",\"enabled\":true}"
+	       : "{\"environment\":\"production\",\"enabled\":false}");
+	const cJSON *e = jget(r.json, "error");
+	unsigned long long n = 0;
+
+	expect_status(&r, 400);
+	cr_assert(cJSON_IsString(jget(e, "message")), "%s", r.body);
+	cr_assert_eq(
+	    sscanf(jget(e, "message")->valuestring, "change request %llu opened", &n), 1,
+	    "%s", r.body);
+	snprintf(cid, 32, "change-%llu", n);
+	vx_http_res_free(&r);
+}
+
+static int
+open_count(void)
+{
+	vx_http_res r = req("GET", "/v1/change-requests", k_read, NULL);
+	int n;
+
+	expect_status(&r, 200);
+	n = cJSON_GetArraySize(jget(r.json, "change_requests"));
+	vx_http_res_free(&r);
+	return n;
+}
+
+Test(platform, change_requests_are_listed_commented_and_approved_by_another_key)
+{
+	char id[32], cid[32];
+	const cJSON *l, *c;
+	vx_http_res r;
+
+	new_flag("{\"key\":\"guarded\"}", id);
+	protect_env("production", true);
+	held_toggle(id, true, cid);
+	cr_assert(!state_now(id, "production"), "held, not made");
+
+	r = req("GET", "/v1/change-requests", k_read, NULL);
+	expect_status(&r, 200);
+	l = jget(r.json, "change_requests");
+	cr_assert_eq(cJSON_GetArraySize(l), 1, "%s", r.body);
+	c = cJSON_GetArrayItem(l, 0);
+	cr_assert_str_eq(jget(c, "id")->valuestring, cid);
+	cr_assert_str_eq(jget(c, "state")->valuestring, "open");
+	cr_assert_str_eq(jget(c, "environment")->valuestring, "production");
+	cr_assert_str_eq(jget(c, "operation")->valuestring, "SetFlagEnabled");
+	cr_assert_str_eq(jget(c, "target")->valuestring, "guarded");
+	cr_assert(cJSON_IsNull(jget(c, "at")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	r = req("POST", vx_fmt("/v1/change-requests/%s/comments", cid), k_read,
+	    "{\"text\":\"after the freeze\"}");
+	expect_status(&r, 201);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "comments")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/comments", cid), k_read,
+	    "{\"text\":\"\"}");
+	expect_error(&r, 400, NULL, "text");
+
+	/* Not its author; not a key without admin; a stranger sees nothing. */
+	r = req("POST", vx_fmt("/v1/change-requests/%s/approve", cid), k_write, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/approve", cid), k_other, NULL);
+	expect_error(&r, 404, "not_found", "change_id");
+	cr_assert(!state_now(id, "production"));
+
+	r = req("POST", vx_fmt("/v1/change-requests/%s/approve", cid), k_admin, NULL);
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "state"), "approved");
+	cr_assert(strstr(jstr(&r, "approved_by"), "apikey:") != NULL, "%s", r.body);
+	vx_http_res_free(&r);
+	cr_assert(state_now(id, "production"), "approved: made");
+	cr_assert_eq(open_count(), 0);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/approve", cid), k_admin, NULL);
+	expect_error(&r, 404, "not_found", "change_id");
+}
+
+Test(platform, stale_withdrawn_and_rejected_change_requests)
+{
+	char id[32], stale[32], other[32];
+	vx_http_res r;
+
+	new_flag("{\"key\":\"held\"}", id);
+	protect_env("production", true);
+	held_toggle(id, true, stale);
+	held_toggle(id, true, other);
+	cr_assert_eq(open_count(), 2);
+
+	/* An admin key bypasses protection; the flag has changed since. */
+	r = req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_admin,
+	    "{\"environment\":\"production\",\"enabled\":true}");
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/approve", stale), k_admin, NULL);
+	expect_error(&r, 409, NULL, "change_id");
+
+	/* Only the author withdraws; a read key cannot reject. */
+	r = req("POST", vx_fmt("/v1/change-requests/%s/withdraw", stale), k_admin, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/withdraw", stale), k_write, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/reject", other), k_read, NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req("POST", vx_fmt("/v1/change-requests/%s/reject", other), k_admin, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	cr_assert_eq(open_count(), 0);
+	r = req("POST", "/v1/change-requests/change-x/reject", k_admin, NULL);
+	expect_error(&r, 404, "not_found", "change_id");
+}
+
 /* ---- Vexil's extensions for the admin UI (docs/ui.md) ---- */
 
 /* Signs up and in through the flag-service API; fills "Bearer <token>". */

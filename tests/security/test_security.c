@@ -275,6 +275,10 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
 static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64], pf_sdk[64];
+/* A's change requests, by A's write key (docs/teams.md): one to approve,
+ * one to reject, one to withdraw, one to comment on. */
+static uint64_t rpc_change_ids[4];
+static char kA_write[128];
 static char tb_id[64];
 
 static const char tg_name[] = "amark-toggle";
@@ -478,6 +482,57 @@ setup(void)
 		    "{\"environment\":\"production\",\"enabled\":true}", "id", pf_sched,
 		    sizeof(pf_sched));
 	}
+	{
+		/* Four change requests of A's write key to amarkenv, protected
+		 * while they are made. */
+		Vexil__V1__UpdateEnvironmentRequest ue =
+		    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+		Vexil__V1__SetFlagEnabledRequest se =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *eout;
+		Vexil__V1__Flag *fout = NULL;
+		char *mask[] = {"protected"};
+		unsigned long long cid;
+		vx_status cst;
+		vx_client *w;
+
+		/* Their own flag: the matrix's writes to A's flag would make
+		 * them stale. */
+		Vexil__V1__CreateFlagRequest cf = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag nf = VEXIL__V1__FLAG__INIT;
+		nf.key = "amark-cflag";
+		cf.project = "amarkpa";
+		cf.flag = &nf;
+		cr_assert(
+		    vx_create_flag(h.admin, &cf, &fout, &cst) == 0, "%s", cst.message);
+		vx_free(fout);
+		make_key(
+		    "amarkpa", VEXIL__V1__ROLE__ROLE_WRITE, kA_write, sizeof(kA_write));
+		ue.project = se.project = "amarkpa";
+		ue.key = se.environment = "amarkenv";
+		ue.update = &upd;
+		ue.update_mask = mask;
+		ue.n_update_mask = 1;
+		for (int on = 1; on >= 0; on--) {
+			upd.protected_ = on;
+			cr_assert(vx_update_environment(h.admin, &ue, &eout, &cst) == 0,
+			    "%s", cst.message);
+			vx_free(eout);
+			if (!on)
+				break;
+			w = vx_harness_client(&h, fmt("ApiKey %s", kA_write));
+			se.key = "amark-cflag";
+			for (int i = 0; i < 4; i++) {
+				se.enabled = true; /* held: the flag stays off */
+				cr_assert(vx_set_flag_enabled(w, &se, &fout, &cst) != 0);
+				cr_assert(
+				    sscanf(cst.message, "change request %llu", &cid) == 1,
+				    "%s", cst.message);
+				rpc_change_ids[i] = cid;
+			}
+			vx_client_close(w);
+		}
+	}
 	make("POST", "/v1/sdk-keys", bearer, "{\"environment\":\"staging\"}", "id", pf_sdk,
 	    sizeof(pf_sdk));
 
@@ -603,6 +658,13 @@ static const struct route_case cases[] = {
 	{"GET", "/v1/flags/stale", S_APIKEY, false, NULL},
 	{"GET", "/v1/schedules", S_APIKEY, false, NULL},
 	{"DELETE", "/v1/schedules/{schedule_id}", S_APIKEY, true, NULL},
+	/* Vexil extensions: change requests (withdrawn by their author). */
+	{"GET", "/v1/change-requests", S_APIKEY, false, NULL},
+	{"POST", "/v1/change-requests/{change_id}/approve", S_APIKEY, true, NULL},
+	{"POST", "/v1/change-requests/{change_id}/reject", S_APIKEY, true, NULL},
+	{"POST", "/v1/change-requests/{change_id}/withdraw", S_APIKEY, false, NULL},
+	{"POST", "/v1/change-requests/{change_id}/comments", S_APIKEY, false,
+	    "{\"text\":\"looks right\"}"},
 	/* the admin UI's extensions */
 	{"POST", "/v1/sdk-keys", S_APIKEY, true, "{\"environment\":\"production\"}"},
 	{"GET", "/v1/sdk-keys", S_APIKEY, false, NULL},
@@ -675,6 +737,13 @@ param(const char *pattern, const char *name)
 		return pf_key;
 	if (strcmp(name, "schedule_id") == 0)
 		return pf_sched;
+	if (strcmp(name, "change_id") == 0)
+		return fmt("change-%llu",
+		    (unsigned long long)
+		        rpc_change_ids[strstr(pattern, "/approve")    ? 0
+		                       : strstr(pattern, "/reject")   ? 1
+		                       : strstr(pattern, "/withdraw") ? 2
+		                                                      : 3]);
 	if (strcmp(name, "sdk_key_id") == 0)
 		return pf_sdk;
 	if (strcmp(name, "feature_flag_id") == 0)
@@ -936,6 +1005,9 @@ positive(const struct route_case *c, const char *path)
 		return;  /* it streams: the refusals are the point */
 	if (c->scheme == S_LOGIN || c->scheme == S_PUBLIC)
 		r = http(c->method, path, NULL, NULL, c->body);
+	else if (strstr(c->pattern, "/withdraw")) /* its author's */
+		r = http(c->method, path, fmt("Authorization: ApiKey %s", kA_write), NULL,
+		    c->body);
 	else
 		r = http(c->method, path, k.owner, NULL, c->body);
 	if (r.status < 200 || r.status > 299)
@@ -1037,6 +1109,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
     &vexil__v1__edge_service__descriptor,
     &vexil__v1__schedule_service__descriptor,
     &vexil__v1__stale_service__descriptor,
+    &vexil__v1__change_service__descriptor,
     &vexil__v1__ops_service__descriptor,
 };
 #define N_SERVICES (sizeof(services) / sizeof(services[0]))
@@ -1123,6 +1196,12 @@ static const struct rpc_case rpc_cases[] = {
     {"vexil.v1.ScheduleService/ListSchedules", R_PROJECT, READ, false, 0},
     {"vexil.v1.ScheduleService/CancelSchedule", R_PROJECT, WRITE, false, 1},
     {"vexil.v1.StaleService/StaleFlags", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/ListChanges", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/GetChange", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/CommentChange", R_PROJECT, READ, false, 0},
+    {"vexil.v1.ChangeService/ApproveChange", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ChangeService/RejectChange", R_PROJECT, WRITE, false, 0},
+    {"vexil.v1.ChangeService/WithdrawChange", R_PROJECT, READ, false, 0},
 };
 #define N_RPC_CASES (sizeof(rpc_cases) / sizeof(rpc_cases[0]))
 
@@ -1221,6 +1300,8 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 				v = strstr(method, "/Register") ? "rpc-new-password" : passwordA;
 			else if (strcmp(n, "path") == 0)
 				v = backup_dir;
+			else if (strcmp(n, "text") == 0) /* CommentChange */
+				v = "looks right";
 			else if (strcmp(n, "user_id") == 0)
 				v = "u1";
 			if (v)
@@ -1236,6 +1317,13 @@ fill_msg(ProtobufCMessage *m, const char *method, bool top, struct fillmem *fm)
 			else if (strcmp(n, "id") == 0 && top &&
 			         strstr(method, "CancelSchedule"))
 				*(uint64_t *)at = rpc_schedule_id;
+			else if (strcmp(n, "id") == 0 &&
+			         strcmp(d->short_name, "ChangeRef") == 0)
+				*(uint64_t *)at =
+				    rpc_change_ids[strstr(method, "Approve")    ? 0
+				                   : strstr(method, "Reject")   ? 1
+				                   : strstr(method, "Withdraw") ? 2
+				                                                : 3];
 			break;
 		case PROTOBUF_C_TYPE_UINT32:
 			if (strcmp(n, "want") == 0) /* LeaseTokens */
@@ -1425,6 +1513,9 @@ rpc_positive(const ProtobufCServiceDescriptor *svc, unsigned m, const struct rpc
 		rpc_expect(svc, m, fmt("Bearer %s", jwtA), "A's own JWT", NULL);
 	else if (c->kind == R_PUBLIC)
 		rpc_expect(svc, m, "", "no credential (public)", NULL);
+	else if (strcmp(c->method, "vexil.v1.ChangeService/WithdrawChange") == 0)
+		rpc_expect(svc, m, fmt("ApiKey %s", kA_write),
+		    "its author, A's write key", NULL);
 	else
 		rpc_expect(svc, m, fmt("ApiKey %s", kA_admin), "A's own admin key", NULL);
 }

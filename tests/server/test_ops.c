@@ -74,6 +74,28 @@ workload(void)
 	cr_assert_eq(ctl("project delete gone"), 0);
 	cr_assert_eq(ctl("eval --project shop --env production checkout --ctx user_id=u1 "
 	    "--ctx email=a@example.com"), 0);
+	{
+		/* An open change request: production protected, a write key's
+		 * toggle held for review. */
+		Vexil__V1__SetFlagEnabledRequest se =
+		    VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+		Vexil__V1__Flag *f = NULL;
+		char key[200], cred[256];
+		vx_client *w;
+
+		cr_assert_eq(
+		    ctl("env protect --project shop production"), 0, "%s", ctl_out);
+		vx_harness_key(&h, "shop", VEXIL__V1__ROLE__ROLE_WRITE, key, sizeof(key));
+		snprintf(cred, sizeof(cred), "ApiKey %s", key);
+		w = vx_harness_client(&h, cred);
+		se.project = "shop";
+		se.key = "checkout";
+		se.environment = "production";
+		cr_assert_eq(
+		    vx_set_flag_enabled(w, &se, &f, &st), VX_ESTATE, "%s", st.message);
+		cr_assert_str_eq(st.constraint, "change_request");
+		vx_client_close(w);
+	}
 	reg.email = "Ops@Example.com";
 	reg.password = "correct horse battery";
 	cr_assert(vx_register_user(anon, &reg, &u, &st) == 0, "%s", st.message);

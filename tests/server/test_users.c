@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/auth.h"
 #include "harness.h"
@@ -676,4 +677,492 @@ Test(users, member_changes_refuse_bad_input_and_change_nothing)
 	vx_free(ml);
 	vx_client_close(ann);
 	vx_client_close(dan);
+}
+
+/* ---- protected environments and change requests (docs/teams.md) ---- */
+
+#define PROD "production"
+
+static int
+protect(vx_client *c, const char *project, const char *env, bool on, vx_status *st)
+{
+	Vexil__V1__UpdateEnvironmentRequest in =
+	    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *out = NULL;
+	char *mask[] = {"protected"};
+	int rc;
+
+	in.project = (char *)project;
+	in.key = (char *)env;
+	upd.protected_ = on;
+	in.update = &upd;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	rc = vx_update_environment(c, &in, &out, st);
+	vx_free(out);
+	return rc;
+}
+
+static int
+set_enabled(vx_client *c, const char *project, const char *key, const char *env, bool on,
+    vx_status *st)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Flag *out = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	in.environment = (char *)env;
+	in.enabled = on;
+	rc = vx_set_flag_enabled(c, &in, &out, st);
+	vx_free(out);
+	return rc;
+}
+
+/* A write the protected environment stops: the change request's id. */
+static uint64_t
+propose(vx_client *c, const char *project, const char *key, bool on)
+{
+	vx_status st;
+	unsigned long long id = 0;
+
+	cr_assert_eq(
+	    set_enabled(c, project, key, PROD, on, &st), VX_ESTATE, "%s", st.message);
+	cr_assert_eq(st.code, VEXIL__V1__CODE__FAILED_PRECONDITION);
+	cr_assert_str_eq(st.constraint, "change_request");
+	cr_assert_eq(
+	    sscanf(st.message, "change request %llu opened", &id), 1, "%s", st.message);
+	return id;
+}
+
+static bool
+enabled_in(vx_client *c, const char *project, const char *key, const char *env)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f;
+	vx_status st;
+	bool on = false;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	cr_assert_eq(vx_get_flag(c, &in, &f, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < f->n_envs; i++)
+		if (strcmp(f->envs[i]->environment, env) == 0)
+			on = f->envs[i]->enabled;
+	vx_free(f);
+	return on;
+}
+
+enum review_step { APPROVE, REJECT, WITHDRAW };
+
+static int
+review_as(
+    vx_client *c, enum review_step step, const char *project, uint64_t id, vx_status *st)
+{
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Schedule *sc = NULL;
+	Vexil__V1__Empty *e = NULL;
+	int rc;
+
+	ref.project = (char *)project;
+	ref.id = id;
+	rc = step == APPROVE  ? vx_approve_change(c, &ref, &sc, st)
+	     : step == REJECT ? vx_reject_change(c, &ref, &e, st)
+	                      : vx_withdraw_change(c, &ref, &e, st);
+	vx_free(sc);
+	vx_free(e);
+	return rc;
+}
+
+/* The ids of the project's open change requests, oldest first. */
+static size_t
+open_changes(vx_client *c, const char *project, uint64_t *ids, size_t cap)
+{
+	Vexil__V1__ListChangesRequest in = VEXIL__V1__LIST_CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangeList *cl;
+	vx_status st;
+	size_t n;
+
+	in.project = (char *)project;
+	cr_assert_eq(vx_list_changes(c, &in, &cl, &st), 0, "%s", st.message);
+	n = cl->n_changes;
+	for (size_t i = 0; i < n && i < cap; i++) {
+		cr_assert_not_null(cl->changes[i]->review);
+		cr_assert_str_eq(cl->changes[i]->review->environment, PROD);
+		ids[i] = cl->changes[i]->id;
+	}
+	vx_free(cl);
+	return n;
+}
+
+/* Whether the audit log holds an entry of kind on target by an actor
+ * containing who. */
+static bool
+audited(vx_client *c, const char *project, Vexil__V1__ChangeKind kind, const char *target,
+    const char *who)
+{
+	Vexil__V1__ListAuditRequest la = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *al;
+	vx_status st;
+	bool found = false;
+
+	la.project = (char *)project;
+	cr_assert_eq(vx_list_audit(c, &la, &al, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < al->n_entries; i++)
+		found = found || (al->entries[i]->kind == kind &&
+		                     strcmp(al->entries[i]->target, target) == 0 &&
+		                     strstr(al->entries[i]->actor, who) != NULL);
+	vx_free(al);
+	return found;
+}
+
+Test(users, a_protected_change_waits_for_another_members_approval)
+{
+	vx_client *ann = user("pa@example.com"), *bob = user("pb@example.com");
+	vx_client *cat = user("pc@example.com");
+	Vexil__V1__CommentChangeRequest cm = VEXIL__V1__COMMENT_CHANGE_REQUEST__INIT;
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__ChangesRequest cq = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *cr;
+	Vexil__V1__Schedule *sc;
+	char id[32], target[40];
+	uint64_t rev0 = 0, rev = 0, ids[4];
+	vx_status st;
+
+	new_project(ann, "Guarded", id);
+	cr_assert_eq(create_flag(ann, id, "pay", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "pb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "pc@example.com", VEXIL__V1__ROLE__ROLE_READ, &st), 0,
+	    "%s", st.message);
+
+	/* Only an admin protects an environment. */
+	cr_assert_eq(protect(bob, id, PROD, true, &st), VX_EPERM);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* Other environments are as before; production's write is held. */
+	cr_assert_eq(
+	    set_enabled(bob, id, "pay", "staging", true, &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	uint64_t cr_id = propose(bob, id, "pay", true);
+	cr_assert(!enabled_in(ann, id, "pay", PROD), "the write was not made");
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "a change request is no revision");
+	cr_assert_eq(open_changes(cat, id, ids, 4), 1);
+	cr_assert_eq(ids[0], cr_id);
+
+	/* Anyone who reads the project may comment and look. */
+	ref.project = id;
+	ref.id = cr_id;
+	cm.ref = &ref;
+	cm.text = "ship it?";
+	cr_assert_eq(vx_comment_change(cat, &cm, &sc, &st), 0, "%s", st.message);
+	vx_free(sc);
+	cr_assert_eq(vx_get_change(ann, &ref, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->review->n_comments, 1);
+	cr_assert_str_eq(sc->review->comments[0]->text, "ship it?");
+	cr_assert_eq(sc->review->base_revision, rev0);
+	cr_assert(strstr(sc->actor, "(pb@example.com)") != NULL, "%s", sc->actor);
+	vx_free(sc);
+
+	/* Not the author, not a reader. */
+	cr_assert_eq(review_as(bob, APPROVE, id, cr_id, &st), VX_EPERM);
+	cr_assert(strstr(st.message, "another member") != NULL, "%s", st.message);
+	cr_assert_eq(review_as(cat, APPROVE, id, cr_id, &st), VX_EPERM);
+	cr_assert(strstr(st.message, "role read") != NULL, "%s", st.message);
+	cr_assert(!enabled_in(ann, id, "pay", PROD));
+
+	/* Another member with write or admin: one write, one revision, one
+	 * change in the log (what a watcher is pushed). */
+	cr_assert_eq(review_as(ann, APPROVE, id, cr_id, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "pay", PROD));
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0 + 1, "one approval, one revision");
+	cq.project = id;
+	cq.since = rev0;
+	cr_assert_eq(vx_changes(ann, &cq, &cr, &st), 0, "%s", st.message);
+	cr_assert_eq(cr->n_changes, 1);
+	cr_assert_str_eq(cr->changes[0]->flag_key, "pay");
+	cr_assert_str_eq(cr->changes[0]->environment, PROD);
+	vx_free(cr);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0, "applied, it is no longer open");
+	cr_assert_eq(
+	    review_as(ann, APPROVE, id, cr_id, &st), VX_ENOTFOUND, "applies once");
+
+	/* The audit log tells the story with the users' emails. */
+	snprintf(target, sizeof(target), "change:%llu", (unsigned long long)cr_id);
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__CHANGE_REQUESTED, target,
+	    "(pb@example.com)"));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__CHANGE_COMMENTED, target,
+	    "(pc@example.com)"));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED, target,
+	    "(pa@example.com)"));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__FLAG_TOGGLED, "pay",
+	              "(pb@example.com)"),
+	    "the write itself is its author's");
+
+	/* Lifted, production takes writes again. */
+	cr_assert_eq(protect(ann, id, PROD, false, &st), 0, "%s", st.message);
+	cr_assert_eq(set_enabled(bob, id, "pay", PROD, false, &st), 0, "%s", st.message);
+	vx_client_close(ann);
+	vx_client_close(bob);
+	vx_client_close(cat);
+}
+
+Test(users, stale_withdrawn_and_rejected_change_requests_change_nothing)
+{
+	vx_client *ann = user("sa@example.com"), *bob = user("sb@example.com");
+	Vexil__V1__CommentChangeRequest cm = VEXIL__V1__COMMENT_CHANGE_REQUEST__INIT;
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Schedule *sc = NULL;
+	vx_client *key;
+	char id[32], secret[200], cred[256], target[40];
+	uint64_t rev0 = 0, rev = 0, ids[4];
+	vx_status st;
+
+	new_project(ann, "Stale", id);
+	cr_assert_eq(create_flag(ann, id, "f", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "sb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* The owner's own writes are held too. */
+	uint64_t stale = propose(bob, id, "f", true);
+	uint64_t own = propose(ann, id, "f", true);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 2);
+
+	/* An admin API key bypasses protection, audited as such. */
+	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_ADMIN, secret, sizeof(secret));
+	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
+	key = vx_harness_client(&h, cred);
+	cr_assert_eq(set_enabled(key, id, "f", PROD, true, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "f", PROD));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED,
+	    "environment:" PROD, "apikey:"));
+
+	/* The flag changed after both requests were made: stale. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(review_as(ann, APPROVE, id, stale, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "stale");
+	cr_assert(
+	    strstr(st.message, "propose the change again") != NULL, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "a refused approval writes nothing");
+	cr_assert_eq(open_changes(ann, id, ids, 4), 2, "a stale request stays listed");
+
+	/* Only the author withdraws; a member with write rejects. */
+	cr_assert_eq(review_as(ann, WITHDRAW, id, stale, &st), VX_EPERM);
+	cr_assert_eq(review_as(bob, WITHDRAW, id, stale, &st), 0, "%s", st.message);
+	cr_assert_eq(review_as(bob, REJECT, id, own, &st), 0, "%s", st.message);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0);
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "withdrawing and rejecting change no flag");
+	snprintf(target, sizeof(target), "change:%llu", (unsigned long long)stale);
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__CHANGE_WITHDRAWN, target,
+	    "(sb@example.com)"));
+	snprintf(target, sizeof(target), "change:%llu", (unsigned long long)own);
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__CHANGE_REJECTED, target,
+	    "(sb@example.com)"));
+
+	/* Gone or never there: not found; a bad comment changes nothing. */
+	cr_assert_eq(review_as(ann, APPROVE, id, own, &st), VX_ENOTFOUND);
+	cr_assert_eq(review_as(ann, APPROVE, id, 999999, &st), VX_ENOTFOUND);
+	uint64_t open = propose(bob, id, "f", false);
+	ref.project = id;
+	ref.id = open;
+	cm.ref = &ref;
+	cm.text = "";
+	cr_assert_eq(vx_comment_change(ann, &cm, &sc, &st), VX_EINVAL);
+	cr_assert_str_eq(st.field, "text");
+	cr_assert_eq(vx_get_change(ann, &ref, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->review->n_comments, 0);
+	vx_free(sc);
+	/* A change request is no schedule: ScheduleService does not see it. */
+	Vexil__V1__CancelScheduleRequest cs = VEXIL__V1__CANCEL_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__Empty *e = NULL;
+	cs.project = id;
+	cs.id = open;
+	cr_assert_eq(vx_cancel_schedule(ann, &cs, &e, &st), VX_ENOTFOUND);
+	vx_client_close(key);
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
+
+/* Waits up to 30 s for cond, checking every 50 ms. */
+#define WAIT_FOR(cond)                                                                   \
+	do {                                                                             \
+		for (int i_ = 0; i_ < 600 && !(cond); i_++)                              \
+			usleep(50000);                                                   \
+	} while (0)
+
+Test(users, a_scheduled_protected_change_is_approved_ahead_of_its_time)
+{
+	vx_client *ann = user("ta@example.com"), *bob = user("tb@example.com");
+	Vexil__V1__CreateScheduleRequest cs = VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__SetFlagEnabledRequest w = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__ListSchedulesRequest ls = VEXIL__V1__LIST_SCHEDULES_REQUEST__INIT;
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__ScheduleList *sl;
+	Vexil__V1__Schedule *sc;
+	uint8_t buf[512];
+	char id[32];
+	uint64_t ids[4], rev0 = 0, rev = 0;
+	vx_status st;
+
+	new_project(ann, "Timed", id);
+	cr_assert_eq(create_flag(ann, id, "t", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "tb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* A scheduled write to a protected environment waits for review. */
+	w.project = id;
+	w.key = "t";
+	w.environment = PROD;
+	w.enabled = true;
+	cs.method = "vexil.v1.FlagService/SetFlagEnabled";
+	cs.payload.len = protobuf_c_message_pack(&w.base, buf);
+	cs.payload.data = buf;
+	cs.at = vx_now_ms() + 5000;
+	cr_assert_eq(vx_create_schedule(bob, &cs, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW);
+	ref.id = sc->id;
+	vx_free(sc);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 1);
+	cr_assert_eq(ids[0], ref.id);
+	ls.project = id;
+	cr_assert_eq(vx_list_schedules(ann, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 0, "not a schedule while in review");
+	vx_free(sl);
+
+	/* Approved ahead of its time: a pending schedule, made at its time. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(vx_approve_change(ann, &ref, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING);
+	cr_assert(strstr(sc->review->approved_by, "(ta@example.com)") != NULL);
+	vx_free(sc);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0);
+	cr_assert_eq(vx_list_schedules(ann, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 1);
+	vx_free(sl);
+	WAIT_FOR(enabled_in(ann, id, "t", PROD));
+	cr_assert(enabled_in(ann, id, "t", PROD), "made at its time");
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0 + 1);
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
+
+/* A held write's if_revision is its base: only its own flag's writes after
+ * it make it stale. */
+static uint64_t
+propose_read(vx_client *c, const char *project, const char *key, bool on, uint64_t read)
+{
+	Vexil__V1__SetFlagEnabledRequest in = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Flag *out = NULL;
+	unsigned long long id = 0;
+	vx_status st;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	in.environment = PROD;
+	in.enabled = on;
+	in.if_revision = read;
+	cr_assert_eq(vx_set_flag_enabled(c, &in, &out, &st), VX_ESTATE, "%s", st.message);
+	cr_assert_eq(
+	    sscanf(st.message, "change request %llu opened", &id), 1, "%s", st.message);
+	return id;
+}
+
+Test(users, a_held_read_modify_write_is_stale_only_when_its_flag_changed)
+{
+	vx_client *ann = user("ra@example.com"), *bob = user("rb@example.com");
+	char id[32];
+	uint64_t read = 0;
+	vx_status st;
+
+	new_project(ann, "Reads", id);
+	cr_assert_eq(create_flag(ann, id, "a", &st), 0, "%s", st.message);
+	cr_assert_eq(create_flag(ann, id, "b", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "rb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &read), 0);
+
+	uint64_t on_a = propose_read(bob, id, "a", true, read);
+	uint64_t on_b = propose_read(bob, id, "b", true, read);
+	/* Another flag's write moves the project, not these requests. */
+	cr_assert_eq(create_flag(ann, id, "c", &st), 0, "%s", st.message);
+	cr_assert_eq(review_as(ann, APPROVE, id, on_a, &st), 0, "%s", st.message);
+	cr_assert_eq(review_as(ann, APPROVE, id, on_b, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "a", PROD) && enabled_in(ann, id, "b", PROD));
+	/* Proposed on what was read before a changed: stale. */
+	uint64_t off_a = propose_read(bob, id, "a", false, read);
+	cr_assert_eq(review_as(ann, APPROVE, id, off_a, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "stale");
+	cr_assert(enabled_in(ann, id, "a", PROD));
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
+
+/* Whether the project's only schedule has failed (with its error into msg). */
+static bool
+schedule_failed(vx_client *c, const char *project, char *msg, size_t cap)
+{
+	Vexil__V1__ListSchedulesRequest ls = VEXIL__V1__LIST_SCHEDULES_REQUEST__INIT;
+	Vexil__V1__ScheduleList *sl;
+	vx_status st;
+	bool failed;
+
+	ls.project = (char *)project;
+	cr_assert_eq(vx_list_schedules(c, &ls, &sl, &st), 0, "%s", st.message);
+	cr_assert_eq(sl->n_schedules, 1);
+	failed = sl->schedules[0]->state == VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED;
+	if (failed)
+		snprintf(msg, cap, "%s", sl->schedules[0]->error->message);
+	vx_free(sl);
+	return failed;
+}
+
+Test(users, a_schedule_made_before_protection_fails_at_its_time)
+{
+	vx_client *ann = user("fa@example.com"), *bob = user("fb@example.com");
+	Vexil__V1__CreateScheduleRequest cs = VEXIL__V1__CREATE_SCHEDULE_REQUEST__INIT;
+	Vexil__V1__SetFlagEnabledRequest w = VEXIL__V1__SET_FLAG_ENABLED_REQUEST__INIT;
+	Vexil__V1__Schedule *sc;
+	uint8_t buf[512];
+	char id[32], msg[256] = "";
+	uint64_t ids[4];
+	vx_status st;
+
+	new_project(ann, "Before", id);
+	cr_assert_eq(create_flag(ann, id, "x", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "fb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	w.project = id;
+	w.key = "x";
+	w.environment = PROD;
+	w.enabled = true;
+	cs.method = "vexil.v1.FlagService/SetFlagEnabled";
+	cs.payload.len = protobuf_c_message_pack(&w.base, buf);
+	cs.payload.data = buf;
+	cs.at = vx_now_ms() + 3000;
+	cr_assert_eq(vx_create_schedule(bob, &cs, &sc, &st), 0, "%s", st.message);
+	cr_assert_eq(sc->state, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING);
+	vx_free(sc);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	WAIT_FOR(schedule_failed(ann, id, msg, sizeof(msg)));
+	cr_assert(strstr(msg, "is protected") != NULL, "%s", msg);
+	cr_assert(!enabled_in(ann, id, "x", PROD));
+	cr_assert_eq(open_changes(ann, id, ids, 4), 0, "no request is made for it");
+	vx_client_close(ann);
+	vx_client_close(bob);
 }

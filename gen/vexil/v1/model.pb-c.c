@@ -1185,7 +1185,7 @@ const ProtobufCMessageDescriptor vexil__v1__member__descriptor =
   (ProtobufCMessageInit) vexil__v1__member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__environment__field_descriptors[7] =
+static const ProtobufCFieldDescriptor vexil__v1__environment__field_descriptors[8] =
 {
   {
     "id",
@@ -1271,6 +1271,18 @@ static const ProtobufCFieldDescriptor vexil__v1__environment__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "protected",
+    260,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Environment, protected_),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__environment__field_indices_by_name[] = {
   5,   /* field[5] = created_at */
@@ -1279,12 +1291,14 @@ static const unsigned vexil__v1__environment__field_indices_by_name[] = {
   2,   /* field[2] = key */
   3,   /* field[3] = name */
   1,   /* field[1] = project_id */
+  7,   /* field[7] = protected */
   6,   /* field[6] = updated_at */
 };
-static const ProtobufCIntRange vexil__v1__environment__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__environment__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 260, 7 },
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor vexil__v1__environment__descriptor =
 {
@@ -1294,10 +1308,10 @@ const ProtobufCMessageDescriptor vexil__v1__environment__descriptor =
   "Vexil__V1__Environment",
   "vexil.v1",
   sizeof(Vexil__V1__Environment),
-  7,
+  8,
   vexil__v1__environment__field_descriptors,
   vexil__v1__environment__field_indices_by_name,
-  1,  vexil__v1__environment__number_ranges,
+  2,  vexil__v1__environment__number_ranges,
   (ProtobufCMessageInit) vexil__v1__environment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3420,7 +3434,7 @@ const ProtobufCEnumDescriptor vexil__v1__flag_type__descriptor =
   vexil__v1__flag_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[22] =
+static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[28] =
 {
   { "CHANGE_KIND_UNSPECIFIED", "VEXIL__V1__CHANGE_KIND__CHANGE_KIND_UNSPECIFIED", 0 },
   { "PROJECT_CREATED", "VEXIL__V1__CHANGE_KIND__PROJECT_CREATED", 1 },
@@ -3444,13 +3458,24 @@ static const ProtobufCEnumValue vexil__v1__change_kind__enum_values_by_number[22
   { "SCHEDULE_CREATED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED", 120 },
   { "SCHEDULE_CANCELLED", "VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED", 121 },
   { "PROJECT_IMPORTED", "VEXIL__V1__CHANGE_KIND__PROJECT_IMPORTED", 180 },
+  { "CHANGE_REQUESTED", "VEXIL__V1__CHANGE_KIND__CHANGE_REQUESTED", 260 },
+  { "CHANGE_APPROVED", "VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED", 261 },
+  { "CHANGE_REJECTED", "VEXIL__V1__CHANGE_KIND__CHANGE_REJECTED", 262 },
+  { "CHANGE_WITHDRAWN", "VEXIL__V1__CHANGE_KIND__CHANGE_WITHDRAWN", 263 },
+  { "CHANGE_COMMENTED", "VEXIL__V1__CHANGE_KIND__CHANGE_COMMENTED", 264 },
+  { "PROTECTION_BYPASSED", "VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED", 265 },
 };
 static const ProtobufCIntRange vexil__v1__change_kind__value_ranges[] = {
-{0, 0},{32, 16},{120, 19},{180, 21},{0, 22}
+{0, 0},{32, 16},{120, 19},{180, 21},{260, 22},{0, 28}
 };
-static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[22] =
+static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name[28] =
 {
+  { "CHANGE_APPROVED", 23 },
+  { "CHANGE_COMMENTED", 26 },
   { "CHANGE_KIND_UNSPECIFIED", 0 },
+  { "CHANGE_REJECTED", 24 },
+  { "CHANGE_REQUESTED", 22 },
+  { "CHANGE_WITHDRAWN", 25 },
   { "ENVIRONMENT_CREATED", 4 },
   { "ENVIRONMENT_DELETED", 6 },
   { "ENVIRONMENT_UPDATED", 5 },
@@ -3464,6 +3489,7 @@ static const ProtobufCEnumValueIndex vexil__v1__change_kind__enum_values_by_name
   { "PROJECT_DELETED", 3 },
   { "PROJECT_IMPORTED", 21 },
   { "PROJECT_UPDATED", 2 },
+  { "PROTECTION_BYPASSED", 27 },
   { "RULE_CREATED", 11 },
   { "RULE_DELETED", 13 },
   { "RULE_UPDATED", 12 },
@@ -3480,11 +3506,11 @@ const ProtobufCEnumDescriptor vexil__v1__change_kind__descriptor =
   "ChangeKind",
   "Vexil__V1__ChangeKind",
   "vexil.v1",
-  22,
+  28,
   vexil__v1__change_kind__enum_values_by_number,
-  22,
+  28,
   vexil__v1__change_kind__enum_values_by_name,
-  4,
+  5,
   vexil__v1__change_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -81,6 +81,22 @@ typedef enum _Vexil__V1__ChangeKind {
   VEXIL__V1__CHANGE_KIND__SCHEDULE_CREATED = 120,
   VEXIL__V1__CHANGE_KIND__SCHEDULE_CANCELLED = 121,
   /*
+   * Change requests (changes.proto); the target is "change:<id>".
+   */
+  VEXIL__V1__CHANGE_KIND__CHANGE_REQUESTED = 260,
+  /*
+   * approved, and applied in the same write
+   */
+  VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED = 261,
+  VEXIL__V1__CHANGE_KIND__CHANGE_REJECTED = 262,
+  VEXIL__V1__CHANGE_KIND__CHANGE_WITHDRAWN = 263,
+  VEXIL__V1__CHANGE_KIND__CHANGE_COMMENTED = 264,
+  /*
+   * An admin API key changed a protected environment directly; the target
+   * is "environment:<key>".
+   */
+  VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED = 265,
+  /*
    * AdminService/Import: many flags and segments in one revision; a
    * watcher refetches the whole project (a snapshot).
    */
@@ -159,10 +175,15 @@ struct  Vexil__V1__Environment
   char *description;
   int64_t created_at;
   int64_t updated_at;
+  /*
+   * A protected environment's flag state changes only through a change
+   * request another member approves, or by an admin API key (docs/teams.md).
+   */
+  protobuf_c_boolean protected_;
 };
 #define VEXIL__V1__ENVIRONMENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__environment__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Vexil__V1__Variant

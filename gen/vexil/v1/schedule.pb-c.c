@@ -412,7 +412,7 @@ void   vexil__v1__stale_flags_reply__free_unpacked
   assert(message->base.descriptor == &vexil__v1__stale_flags_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vexil__v1__schedule__field_descriptors[14] =
+static const ProtobufCFieldDescriptor vexil__v1__schedule__field_descriptors[15] =
 {
   {
     "id",
@@ -582,6 +582,18 @@ static const ProtobufCFieldDescriptor vexil__v1__schedule__field_descriptors[14]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "review",
+    260,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Schedule, review),
+    &vexil__v1__change_review__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__schedule__field_indices_by_name[] = {
   6,   /* field[6] = actor */
@@ -595,14 +607,16 @@ static const unsigned vexil__v1__schedule__field_indices_by_name[] = {
   2,   /* field[2] = method */
   3,   /* field[3] = payload */
   1,   /* field[1] = project_id */
+  14,   /* field[14] = review */
   7,   /* field[7] = role */
   5,   /* field[5] = state */
   9,   /* field[9] = target */
 };
-static const ProtobufCIntRange vexil__v1__schedule__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__schedule__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 260, 14 },
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor vexil__v1__schedule__descriptor =
 {
@@ -612,10 +626,10 @@ const ProtobufCMessageDescriptor vexil__v1__schedule__descriptor =
   "Vexil__V1__Schedule",
   "vexil.v1",
   sizeof(Vexil__V1__Schedule),
-  14,
+  15,
   vexil__v1__schedule__field_descriptors,
   vexil__v1__schedule__field_indices_by_name,
-  1,  vexil__v1__schedule__number_ranges,
+  2,  vexil__v1__schedule__number_ranges,
   (ProtobufCMessageInit) vexil__v1__schedule__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1079,17 +1093,19 @@ const ProtobufCMessageDescriptor vexil__v1__stale_flags_reply__descriptor =
   (ProtobufCMessageInit) vexil__v1__stale_flags_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue vexil__v1__schedule_state__enum_values_by_number[3] =
+static const ProtobufCEnumValue vexil__v1__schedule_state__enum_values_by_number[4] =
 {
   { "SCHEDULE_STATE_UNSPECIFIED", "VEXIL__V1__SCHEDULE_STATE__SCHEDULE_STATE_UNSPECIFIED", 0 },
   { "SCHEDULE_PENDING", "VEXIL__V1__SCHEDULE_STATE__SCHEDULE_PENDING", 1 },
   { "SCHEDULE_FAILED", "VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED", 2 },
+  { "SCHEDULE_AWAITING_REVIEW", "VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW", 260 },
 };
 static const ProtobufCIntRange vexil__v1__schedule_state__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{260, 3},{0, 4}
 };
-static const ProtobufCEnumValueIndex vexil__v1__schedule_state__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex vexil__v1__schedule_state__enum_values_by_name[4] =
 {
+  { "SCHEDULE_AWAITING_REVIEW", 3 },
   { "SCHEDULE_FAILED", 2 },
   { "SCHEDULE_PENDING", 1 },
   { "SCHEDULE_STATE_UNSPECIFIED", 0 },
@@ -1101,11 +1117,11 @@ const ProtobufCEnumDescriptor vexil__v1__schedule_state__descriptor =
   "ScheduleState",
   "Vexil__V1__ScheduleState",
   "vexil.v1",
-  3,
+  4,
   vexil__v1__schedule_state__enum_values_by_number,
-  3,
+  4,
   vexil__v1__schedule_state__enum_values_by_name,
-  1,
+  2,
   vexil__v1__schedule_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "vexil/v1/envelope.pb-c.h"
 #include "vexil/v1/model.pb-c.h"
+#include "vexil/v1/review.pb-c.h"
 #include "vexil/v1/service.pb-c.h"
 
 typedef struct Vexil__V1__Schedule Vexil__V1__Schedule;
@@ -37,7 +38,12 @@ typedef enum _Vexil__V1__ScheduleState {
   /*
    * its write failed at its time; see error
    */
-  VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED = 2
+  VEXIL__V1__SCHEDULE_STATE__SCHEDULE_FAILED = 2,
+  /*
+   * A change request (review is set) not approved yet: never applied by
+   * the scheduler (changes.proto).
+   */
+  VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW = 260
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VEXIL__V1__SCHEDULE_STATE)
 } Vexil__V1__ScheduleState;
 /*
@@ -101,10 +107,15 @@ struct  Vexil__V1__Schedule
   Vexil__V1__Status *error;
   Vexil__V1__ScheduleCaller caller;
   uint64_t caller_id;
+  /*
+   * Set on a change request (changes.proto): its review state. `at` is 0
+   * for a change applied when it is approved.
+   */
+  Vexil__V1__ChangeReview *review;
 };
 #define VEXIL__V1__SCHEDULE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__schedule__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, 0, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, VEXIL__V1__ROLE__ROLE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_UNSPECIFIED, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string, {0,NULL}, 0, VEXIL__V1__SCHEDULE_STATE__SCHEDULE_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, VEXIL__V1__ROLE__ROLE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, NULL, VEXIL__V1__SCHEDULE_CALLER__SCHEDULE_CALLER_UNSPECIFIED, 0, NULL }
 
 
 struct  Vexil__V1__CreateScheduleRequest

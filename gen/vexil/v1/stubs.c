@@ -2,6 +2,126 @@
 #include "vexil.h"
 
 int
+vx_list_changes_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListChangesRequest *in, Vexil__V1__ChangeList **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__list_changes(&stub.base, in,
+	    (Vexil__V1__ChangeList_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__ChangeList *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_list_changes(vx_client *c, const Vexil__V1__ListChangesRequest *in, Vexil__V1__ChangeList **out,
+    vx_status *st)
+{
+	return vx_list_changes_as(c, NULL, in, out, st);
+}
+
+int
+vx_get_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__get_change(&stub.base, in,
+	    (Vexil__V1__Schedule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Schedule *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_get_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out,
+    vx_status *st)
+{
+	return vx_get_change_as(c, NULL, in, out, st);
+}
+
+int
+vx_comment_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CommentChangeRequest *in, Vexil__V1__Schedule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__comment_change(&stub.base, in,
+	    (Vexil__V1__Schedule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Schedule *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_comment_change(vx_client *c, const Vexil__V1__CommentChangeRequest *in, Vexil__V1__Schedule **out,
+    vx_status *st)
+{
+	return vx_comment_change_as(c, NULL, in, out, st);
+}
+
+int
+vx_approve_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__approve_change(&stub.base, in,
+	    (Vexil__V1__Schedule_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Schedule *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_approve_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out,
+    vx_status *st)
+{
+	return vx_approve_change_as(c, NULL, in, out, st);
+}
+
+int
+vx_reject_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__reject_change(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_reject_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_reject_change_as(c, NULL, in, out, st);
+}
+
+int
+vx_withdraw_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out, vx_status *st)
+{
+	vx_client_stub stub;
+
+	vx_client_stub_init(&stub, c, &vexil__v1__change_service__descriptor, o, st);
+	vexil__v1__change_service__withdraw_change(&stub.base, in,
+	    (Vexil__V1__Empty_Closure)vx_client_stub_closure, &stub);
+	*out = (Vexil__V1__Empty *)stub.out;
+	return stub.rc;
+}
+
+int
+vx_withdraw_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out,
+    vx_status *st)
+{
+	return vx_withdraw_change_as(c, NULL, in, out, st);
+}
+
+int
 vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
 {
@@ -1202,6 +1322,7 @@ vx_remove_member(vx_client *c, const Vexil__V1__MemberRef *in, Vexil__V1__Empty 
 }
 
 const ProtobufCServiceDescriptor *const vx_service_descriptors[] = {
+    &vexil__v1__change_service__descriptor,
     &vexil__v1__edge_service__descriptor,
     &vexil__v1__ops_service__descriptor,
     &vexil__v1__schedule_service__descriptor,

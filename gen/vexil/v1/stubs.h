@@ -2,6 +2,7 @@
 #ifndef VX_STUBS_H
 #define VX_STUBS_H
 
+#include "vexil/v1/changes.pb-c.h"
 #include "vexil/v1/edge.pb-c.h"
 #include "vexil/v1/ops.pb-c.h"
 #include "vexil/v1/schedule.pb-c.h"
@@ -21,6 +22,36 @@ typedef struct vx_call_opts vx_call_opts;
  * is a negative VX_E* code and st (which may be NULL) holds the status
  * code and message. See vexil.h.
  */
+int vx_list_changes_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ListChangesRequest *in, Vexil__V1__ChangeList **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_list_changes(vx_client *c, const Vexil__V1__ListChangesRequest *in, Vexil__V1__ChangeList **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_get_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_get_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_comment_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__CommentChangeRequest *in, Vexil__V1__Schedule **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_comment_change(vx_client *c, const Vexil__V1__CommentChangeRequest *in, Vexil__V1__Schedule **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_approve_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_approve_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Schedule **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_reject_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_reject_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
+int vx_withdraw_change_as(vx_client *c, const vx_call_opts *o,
+    const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out, vx_status *st)
+    __attribute__((warn_unused_result));
+int vx_withdraw_change(vx_client *c, const Vexil__V1__ChangeRef *in, Vexil__V1__Empty **out,
+    vx_status *st) __attribute__((warn_unused_result));
 int vx_record_evaluations_as(vx_client *c, const vx_call_opts *o,
     const Vexil__V1__EdgeRecordsRequest *in, Vexil__V1__EdgeRecordsReply **out, vx_status *st)
     __attribute__((warn_unused_result));
