@@ -83,21 +83,21 @@ set(VX_ASSET_FILES
   swagger-ui-dist/favicon-32x32.png swagger-ui-dist/LICENSE
   redoc/bundles/redoc.standalone.js redoc/LICENSE)
 set(VX_ASSETS_SRC ${CMAKE_SOURCE_DIR}/web/node_modules)
-set(VX_ASSETS_MISSING)
+# Looked for when installing, not when configuring: ./tools/dev up fetches
+# them while the build runs, so a configure may come first.
 foreach(f ${VX_ASSET_FILES})
-  if(EXISTS ${VX_ASSETS_SRC}/${f})
-    get_filename_component(d ${f} DIRECTORY)
-    install(FILES ${VX_ASSETS_SRC}/${f}
-      DESTINATION ${CMAKE_INSTALL_DATADIR}/vexil/assets/${d})
-  else()
-    list(APPEND VX_ASSETS_MISSING ${f})
-  endif()
+  get_filename_component(d ${f} DIRECTORY)
+  install(FILES ${VX_ASSETS_SRC}/${f} OPTIONAL
+    DESTINATION ${CMAKE_INSTALL_DATADIR}/vexil/assets/${d})
 endforeach()
-if(VX_ASSETS_MISSING)
-  message(WARNING "web/node_modules lacks ${VX_ASSETS_MISSING}: an installed "
-    "gateway will answer /docs and /redoc with 503 (./tools/dev up or test "
-    "installs them, as does npm ci in web/; then configure again)")
-endif()
+install(CODE "
+  foreach(f ${VX_ASSET_FILES})
+    if(NOT EXISTS \"${VX_ASSETS_SRC}/\${f}\")
+      message(WARNING \"web/node_modules lacks \${f}: this installed gateway \"
+        \"will answer /docs and /redoc with 503 (npm ci --omit=dev in web/, \"
+        \"then install again)\")
+    endif()
+  endforeach()")
 file(RELATIVE_PATH VX_INSTALL_ASSETS_REL ${CMAKE_INSTALL_FULL_BINDIR}
   ${CMAKE_INSTALL_FULL_DATADIR}/vexil/assets)
 target_compile_definitions(vexil-gateway PRIVATE
