@@ -1627,6 +1627,9 @@ Test(gateway, without_vexild_calls_fail_with_5xx_and_health_stays_up)
 	 * --rpc-timeout with 504.
 	 */
 	snprintf(nowhere.rpc, sizeof(nowhere.rpc), "tcp://127.0.0.1:%d", vx_free_port());
+	/* Its own log, beside the suite gateway's (named after the dir). */
+	cr_assert_lt((size_t)snprintf(nowhere.dir, sizeof(nowhere.dir), "%s-lone", h.dir),
+	    sizeof(nowhere.dir));
 	const char *args[] = {"--rpc-timeout", "60000", NULL};
 	vx_gateway_start(&lone, &nowhere, NULL, args, NULL);
 	snprintf(url, sizeof(url), "%s/auth/login", lone.base);
@@ -1641,7 +1644,8 @@ Test(gateway, without_vexild_calls_fail_with_5xx_and_health_stays_up)
 	r = vx_http(&hr);
 	expect_status(&r, 200);
 	vx_http_res_free(&r);
-	cr_assert_eq(vx_gateway_stop(&lone), 0);
+	int rc = vx_gateway_stop(&lone);
+	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, lone.log);
 	unlink(lone.log);
 }
 
