@@ -1645,7 +1645,8 @@ Test(gateway, without_vexild_calls_fail_with_5xx_and_health_stays_up)
 	expect_status(&r, 200);
 	vx_http_res_free(&r);
 	int rc = vx_gateway_stop(&lone);
-	cr_assert_eq(rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, lone.log);
+	cr_assert_eq(
+	    rc, 0, "SIGTERM makes the gateway exit 0, not %d (see %s)", rc, lone.log);
 	unlink(lone.log);
 }
 
