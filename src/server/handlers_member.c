@@ -161,7 +161,7 @@ set_role_tx(vx_wtxn *w, void *arg)
 	MDB_txn *txn = vx_wtxn_txn(w);
 	Vexil__V1__Project *p;
 	uint64_t id;
-	size_t at;
+	size_t at = 0;
 	int rc;
 
 	if ((rc = vx_call_project(
@@ -201,7 +201,7 @@ remove_tx(vx_wtxn *w, void *arg)
 	MDB_txn *txn = vx_wtxn_txn(w);
 	Vexil__V1__Project *p;
 	uint64_t id;
-	size_t at;
+	size_t at = 0;
 	int rc;
 
 	/* Members may leave by themselves; removing another takes admin. The
