@@ -2,9 +2,10 @@
  * Vexil — protected environments and change requests (docs/teams.md).
  *
  * Every flag write (UpdateFlag, SetFlagEnabled, UpdateFlagEnv, the rule
- * writes) goes through flag_write_tx (handlers_flag.c), which calls
- * vx_protect_before and vx_protect_after around its mutation: when the
- * state of a protected environment of the flag changed, the write goes on
+ * writes, DeleteFlag) goes through flag_write_tx (handlers_flag.c), which
+ * calls vx_protect_before and vx_protect_after (vx_protect_delete for a
+ * delete) around its mutation, and CreateFlag calls vx_protect_create: when
+ * the state of a protected environment of the flag changed, the write goes on
  * only for an approved change request (review set on the call) or an
  * admin API key (audited PROTECTION_BYPASSED); anyone else's write is
  * aborted and the call remembers why. vx_invoke then hands the request to

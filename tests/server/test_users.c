@@ -1320,6 +1320,19 @@ Test(users,
 	cr_assert_neq(review_as(ann, APPROVE, id, twice, &st), 0);
 	cr_assert(!enabled_in(ann, id, "loud2", PROD));
 
+	/* A write API key's delete and create-on are held like a user's. */
+	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_WRITE, secret, sizeof(secret));
+	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
+	key = vx_harness_client(&h, cred);
+	uint64_t by_key = opened(delete_flag(key, id, "quiet", &st), &st);
+	opened(create_flag_on(key, id, "keyed", NULL, true, &st), &st);
+	cr_assert(flag_exists(ann, id, "quiet") && !flag_exists(ann, id, "keyed"));
+	cr_assert_eq(review_as(bob, APPROVE, id, by_key, &st), 0, "%s", st.message);
+	cr_assert(!flag_exists(ann, id, "quiet"), "a member approves a key's request");
+	cr_assert(
+	    create_flag_on(ann, id, "quiet", NULL, false, &st) == 0, "%s", st.message);
+	vx_client_close(key);
+
 	/* An admin API key deletes directly, audited as a bypass. */
 	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_ADMIN, secret, sizeof(secret));
 	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
