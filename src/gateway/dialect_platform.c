@@ -648,6 +648,8 @@ change_json(vx_gw_req *r, const Vexil__V1__Schedule *sc)
 	put_str(o, &ok, "operation", slash ? slash + 1 : sc->method);
 	put_str(o, &ok, "target", sc->target);
 	put_str(o, &ok, "environment", rv ? rv->environment : "");
+	/* What the write changes: "field: old → new" lines, as in the audit. */
+	put_str(o, &ok, "diff", rv ? rv->diff : "");
 	if (ok)
 		ok = cJSON_AddNumberToObject(
 		         o, "base_revision", rv ? (double)rv->base_revision : 0) != NULL;
@@ -695,19 +697,30 @@ change_list(vx_gw_req *r)
 	    out->n_changes, change_item);
 }
 
+/* Admits the request and reads its project and the "<prefix>-<id>" of
+ * path parameter param (404 `missing` when malformed); false after
+ * answering. */
+static bool
+path_ref(vx_gw_req *r, const char *param, const char *prefix, const char *missing,
+    char **project, uint64_t *id)
+{
+	Vexil__V1__AdmitReply *who;
+
+	if (!admit(r, &who) || (*project = project_ref(r, who, NULL)) == NULL)
+		return false;
+	if (id_parse(vx_gw_param(r, param), prefix, id) != 0) {
+		write_error(r, 404, param, "exists", missing);
+		return false;
+	}
+	return true;
+}
+
 /* The {change_id} of the path, in ref; false after answering. */
 static bool
 change_ref(vx_gw_req *r, Vexil__V1__ChangeRef *ref)
 {
-	Vexil__V1__AdmitReply *who;
-
-	if (!admit(r, &who) || (ref->project = project_ref(r, who, NULL)) == NULL)
-		return false;
-	if (id_parse(vx_gw_param(r, "change_id"), "change", &ref->id) != 0) {
-		write_error(r, 404, "change_id", "exists", "Change request not found");
-		return false;
-	}
-	return true;
+	return path_ref(r, "change_id", "change", "Change request not found",
+	    &ref->project, &ref->id);
 }
 
 static void
@@ -1496,6 +1509,10 @@ env_json(vx_gw_req *r, const Vexil__V1__Environment *e)
 	put_str(o, &ok, "name", e->name);
 	put_str(o, &ok, "description", e->description);
 	put_time(o, &ok, "created_at", e->created_at);
+	/* Vexil's extension: writes to its flags' state are change requests
+	 * (docs/teams.md). */
+	if (ok)
+		ok = cJSON_AddBoolToObject(o, "protected", e->protected_) != NULL;
 	return vx_gw_json_done(o, ok);
 }
 
@@ -1562,36 +1579,46 @@ env_create(vx_gw_req *r)
 	vx_gw_reply_json(r, 201, env_json(r, out));
 }
 
+/* The key of {environment_id} in project (the core names environments by
+ * key); NULL after answering. */
+static const char *
+env_key(vx_gw_req *r, const char *project)
+{
+	Vexil__V1__ListEnvironmentsRequest le =
+	    VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
+	Vexil__V1__EnvironmentList *envs;
+	vx_status st;
+	uint64_t id;
+
+	if (id_parse(vx_gw_param(r, "environment_id"), "env", &id) != 0) {
+		write_error(r, 404, "environment_id", "exists", "Environment not found");
+		return NULL;
+	}
+	le.project = (char *)project;
+	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &le, &envs, &st) != 0) {
+		fail_call(r, &st);
+		return NULL;
+	}
+	for (size_t i = 0; i < envs->n_environments; i++)
+		if (envs->environments[i]->id == id)
+			return envs->environments[i]->key;
+	write_error(r, 404, "environment_id", "exists", "Environment not found");
+	return NULL;
+}
+
 static void
 env_delete(vx_gw_req *r)
 {
 	Vexil__V1__AdmitReply *who;
-	Vexil__V1__ListEnvironmentsRequest le = VEXIL__V1__LIST_ENVIRONMENTS_REQUEST__INIT;
-	Vexil__V1__DeleteEnvironmentRequest in = VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
-	Vexil__V1__EnvironmentList *envs;
+	Vexil__V1__DeleteEnvironmentRequest in =
+	    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
 	Vexil__V1__Empty *e;
-	const char *key = NULL;
+	const char *key;
 	vx_status st;
-	uint64_t id;
 
-	if (!admit(r, &who) || (le.project = project_ref(r, who, NULL)) == NULL)
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL ||
+	    (key = env_key(r, in.project)) == NULL)
 		return;
-	if (id_parse(vx_gw_param(r, "environment_id"), "env", &id) != 0) {
-		write_error(r, 404, "environment_id", "exists", "Environment not found");
-		return;
-	}
-	if (vx_list_environments_as(vx_gw_client(r), VX_GW_OPTS(r), &le, &envs, &st) != 0) {
-		fail_call(r, &st);
-		return;
-	}
-	for (size_t i = 0; i < envs->n_environments; i++)
-		if (envs->environments[i]->id == id)
-			key = envs->environments[i]->key;
-	if (key == NULL) {
-		write_error(r, 404, "environment_id", "exists", "Environment not found");
-		return;
-	}
-	in.project = le.project;
 	in.key = (char *)key;
 	if (scheduled(r, "vexil.v1.EnvironmentService/DeleteEnvironment", &in.base))
 		return;
@@ -1600,6 +1627,59 @@ env_delete(vx_gw_req *r)
 		return;
 	}
 	vx_gw_reply_empty(r, 204);
+}
+
+/*
+ * PATCH /v1/environments/{id} (Vexil's extension): {name, description,
+ * protected}, each optional; EnvironmentService/UpdateEnvironment with the
+ * mask of the fields sent (protected needs admin).
+ */
+static void
+env_update(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__UpdateEnvironmentRequest in =
+	    VEXIL__V1__UPDATE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Environment upd = VEXIL__V1__ENVIRONMENT__INIT, *out;
+	const char *name = NULL, *desc = NULL, *key;
+	char *mask[3];
+	bool prot = false;
+	vx_status st;
+	cJSON *b;
+	int n, d, pr;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    (d = vx_gw_json_string(r, b, "description", &desc)) < 0 ||
+	    (pr = vx_gw_json_bool(r, b, "protected", &prot)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if ((key = env_key(r, in.project)) == NULL)
+		return;
+	in.key = (char *)key;
+	in.update = &upd;
+	in.update_mask = mask;
+	if (n == 1) {
+		upd.name = (char *)name;
+		mask[in.n_update_mask++] = "name";
+	}
+	if (d == 1) {
+		upd.description = (char *)desc;
+		mask[in.n_update_mask++] = "description";
+	}
+	if (pr == 1) {
+		upd.protected_ = prot;
+		mask[in.n_update_mask++] = "protected";
+	}
+	if (vx_update_environment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) !=
+	    0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 200, env_json(r, out));
 }
 
 /* ---- SDK ---- */
@@ -2020,6 +2100,22 @@ role_name(Vexil__V1__Role role)
 	}
 }
 
+/* A body's role (NULL: absent) as the core's; false after answering. */
+static bool
+role_parse(vx_gw_req *r, const char *role, Vexil__V1__Role *out)
+{
+	if (role == NULL || (strcmp(role, "read") != 0 && strcmp(role, "write") != 0 &&
+	                        strcmp(role, "admin") != 0)) {
+		write_error(r, 400, "role", role == NULL ? "required" : "enum",
+		    "role must be read, write or admin");
+		return false;
+	}
+	*out = role[0] == 'r'   ? VEXIL__V1__ROLE__ROLE_READ
+	       : role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE
+	                        : VEXIL__V1__ROLE__ROLE_ADMIN;
+	return true;
+}
+
 static cJSON *
 key_json(vx_gw_req *r, const Vexil__V1__ApiKey *k)
 {
@@ -2080,15 +2176,9 @@ key_create(vx_gw_req *r)
 		write_error(r, 400, "name", "required", "name is required");
 		return;
 	}
-	if (ro == 0 || (strcmp(role, "read") != 0 && strcmp(role, "write") != 0 &&
-	                   strcmp(role, "admin") != 0)) {
-		write_error(r, 400, "role", ro == 0 ? "required" : "enum",
-		    "role must be read, write or admin");
+	if (!role_parse(r, ro == 1 ? role : NULL, &in.role))
 		return;
-	}
 	in.name = (char *)name;
-	in.role = role[0] == 'r' ? VEXIL__V1__ROLE__ROLE_READ :
-	    role[0] == 'w' ? VEXIL__V1__ROLE__ROLE_WRITE : VEXIL__V1__ROLE__ROLE_ADMIN;
 	/* No project_id: the caller's own project for a key bound to one (the
 	 * core's rule), else a global key, which only a global admin may make. */
 	if (p == 1 && (in.project = project_ref(r, who, pid)) == NULL)
@@ -2384,6 +2474,132 @@ audit_list(vx_gw_req *r)
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
 
+/* ---- members (extensions, docs/teams.md) ---- */
+
+static cJSON *
+member_json(vx_gw_req *r, const Vexil__V1__Member *m)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "user", m->user_id);
+	put_str(o, &ok, "email", m->email);
+	put_str(o, &ok, "role", role_name(m->role));
+	put_time(o, &ok, "added_at", m->added_at);
+	put_str(o, &ok, "added_by", m->added_by);
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+member_item(vx_gw_req *r, const void *m)
+{
+	return member_json(r, m);
+}
+
+static void
+member_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListMembersRequest in = VEXIL__V1__LIST_MEMBERS_REQUEST__INIT;
+	Vexil__V1__MemberList *out;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_list_members_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	reply_items(
+	    r, "members", (const void *const *)out->members, out->n_members, member_item);
+}
+
+/* POST /v1/members {project_id, email, role}: 201 with the member. */
+static void
+member_add(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__AddMemberRequest in = VEXIL__V1__ADD_MEMBER_REQUEST__INIT;
+	Vexil__V1__Member *out;
+	const char *email = NULL, *role = NULL, *pid = NULL;
+	vx_status st;
+	cJSON *b;
+	int e, ro, p;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (e = vx_gw_json_string(r, b, "email", &email)) < 0 ||
+	    (ro = vx_gw_json_string(r, b, "role", &role)) < 0 ||
+	    (p = vx_gw_json_string(r, b, "project_id", &pid)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (e == 0 || *email == '\0') {
+		write_error(r, 400, "email", "required", "email is required");
+		return;
+	}
+	if (!role_parse(r, ro == 1 ? role : NULL, &in.role) ||
+	    (in.project = project_ref(r, who, p == 1 ? pid : NULL)) == NULL)
+		return;
+	in.email = (char *)email;
+	if (vx_add_member_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0)
+		fail_call(r, &st);
+	else
+		vx_gw_reply_json(r, 201, member_json(r, out));
+}
+
+/* The {member_id} of the path ("user-<id>") in ref; false after answering. */
+static bool
+member_ref(vx_gw_req *r, Vexil__V1__MemberRef *ref)
+{
+	return path_ref(
+	    r, "member_id", "user", "Member not found", &ref->project, &ref->user_id);
+}
+
+/* PATCH /v1/members/{member_id} {role}: 200 with the member. */
+static void
+member_role(vx_gw_req *r)
+{
+	Vexil__V1__SetMemberRoleRequest in = VEXIL__V1__SET_MEMBER_ROLE_REQUEST__INIT;
+	Vexil__V1__MemberRef ref = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Member *out;
+	const char *role = NULL;
+	vx_status st;
+	cJSON *b;
+	int ro;
+
+	if (!member_ref(r, &ref))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (ro = vx_gw_json_string(r, b, "role", &role)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (!role_parse(r, ro == 1 ? role : NULL, &in.role))
+		return;
+	in.member = &ref;
+	if (vx_set_member_role_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0)
+		fail_call(r, &st);
+	else
+		vx_gw_reply_json(r, 200, member_json(r, out));
+}
+
+static void
+member_remove(vx_gw_req *r)
+{
+	Vexil__V1__MemberRef ref = VEXIL__V1__MEMBER_REF__INIT;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	if (!member_ref(r, &ref))
+		return;
+	if (vx_remove_member_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0)
+		fail_call(r, &st);
+	else
+		vx_gw_reply_empty(r, 204);
+}
+
 /* ---- the dialect ---- */
 
 static const vx_gw_route routes[] = {
@@ -2400,6 +2616,7 @@ static const vx_gw_route routes[] = {
 	{"GET", "/v1/environments", env_list},
 	{"POST", "/v1/environments", env_create},
 	{"DELETE", "/v1/environments/{environment_id}", env_delete},
+	{"PATCH", "/v1/environments/{environment_id}", env_update},
 	{"GET", "/v1/sdk/config", sdk_config},
 	{"POST", "/v1/sdk/evaluate", sdk_evaluate},
 	{"POST", "/v1/analytics/exposure", exposure},
@@ -2421,6 +2638,10 @@ static const vx_gw_route routes[] = {
 	{"POST", "/v1/change-requests/{change_id}/reject", change_reject},
 	{"POST", "/v1/change-requests/{change_id}/withdraw", change_withdraw},
 	{"POST", "/v1/change-requests/{change_id}/comments", change_comment},
+	{"GET", "/v1/members", member_list},
+	{"POST", "/v1/members", member_add},
+	{"PATCH", "/v1/members/{member_id}", member_role},
+	{"DELETE", "/v1/members/{member_id}", member_remove},
 };
 
 static const char *const prefixes[] = {"/v1", NULL};

@@ -2,9 +2,10 @@
  * Vexil — protected environments and change requests (docs/teams.md).
  *
  * Every flag write (UpdateFlag, SetFlagEnabled, UpdateFlagEnv, the rule
- * writes) goes through flag_write_tx (handlers_flag.c), which calls
- * vx_protect_before and vx_protect_after around its mutation: when the
- * state of a protected environment of the flag changed, the write goes on
+ * writes, DeleteFlag) goes through flag_write_tx (handlers_flag.c), which
+ * calls vx_protect_before and vx_protect_after (vx_protect_delete for a
+ * delete) around its mutation, and CreateFlag calls vx_protect_create: when
+ * the state of a protected environment of the flag changed, the write goes on
  * only for an approved change request (review set on the call) or an
  * admin API key (audited PROTECTION_BYPASSED); anyone else's write is
  * aborted and the call remembers why. vx_invoke then hands the request to
@@ -17,6 +18,7 @@
  * audit entries (its own, and CHANGE_APPROVED naming the approver) and
  * change notice like any other.
  */
+#include "server/flagdiff.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -101,50 +103,112 @@ stale_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *k
 	return 0;
 }
 
+/* An approved request's write: its stale check, and CHANGE_APPROVED
+ * naming the approver (unless it was approved ahead of its time). */
+static int
+approved(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const char *key)
+{
+	char target[160];
+	int rc;
+
+	if ((rc = stale_check(c, vx_wtxn_txn(w), p, key, c->review)) != 0 ||
+	    c->review->approver == NULL)
+		return rc;
+	snprintf(
+	    target, sizeof(target), "change:%llu", (unsigned long long)c->review->id);
+	return vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED, target,
+	    c->review->approver, "vexil.v1.ChangeService/ApproveChange");
+}
+
+/*
+ * The write changes protected environment env of p: an admin API key goes
+ * on, audited as a bypass; anyone else's write stops, and the call notes
+ * what to store (its diff: the flag's summary before, against after, NULL
+ * when the flag is deleted).
+ */
+static int
+changed(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const char *env,
+    const char *before, const Vexil__V1__Flag *after)
+{
+	char target[160];
+	const char *now = "";
+
+	if (c->who.kind == VX_PRINCIPAL_APIKEY &&
+	    c->who.role == VEXIL__V1__ROLE__ROLE_ADMIN) {
+		snprintf(target, sizeof(target), "environment:%.128s", env);
+		return vx_store_audit(w, p->id,
+		    VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED, target, c->who.actor,
+		    c->method);
+	}
+	if (after != NULL && (now = vx_flag_summary(c->arena, after)) == NULL)
+		return VX_ENOMEM;
+	c->protected_diff = vx_flag_diff(c->arena, before ? before : "", now);
+	if (c->protected_diff == NULL)
+		return VX_ENOMEM;
+	c->protected_env = env;
+	c->protected_project = p->id;
+	c->protected_base = p->revision;
+	return vx_fail(c, VX_ESTATE, "environment", "protected",
+	    "environment %.128s is protected: this write needs a change "
+	    "request that another member approves",
+	    env);
+}
+
 int
 vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1__Flag *f,
     const struct vx_protect *g)
 {
 	ProtobufCBinaryData now;
-	const char *changed = NULL;
-	char target[160];
 	int rc;
 
-	if (c->review != NULL) {
-		if ((rc = stale_check(c, vx_wtxn_txn(w), p, f->key, c->review)) != 0 ||
-		    c->review->approver == NULL) /* approved ahead of its time */
-			return rc;
-		snprintf(target, sizeof(target), "change:%llu",
-		    (unsigned long long)c->review->id);
-		return vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__CHANGE_APPROVED,
-		    target, c->review->approver, "vexil.v1.ChangeService/ApproveChange");
-	}
+	if (c->review != NULL)
+		return approved(c, w, p, f->key);
 	for (size_t i = 0; i < g->n; i++) {
 		if ((rc = pack_env(c, vx_flag_env(f, g->env[i]), &now)) != 0)
 			return rc;
 		if (now.len == g->before[i].len &&
 		    (now.len == 0 || memcmp(now.data, g->before[i].data, now.len) == 0))
 			continue;
-		changed = g->env[i];
 		/* An admin API key may: each protected environment it changes
 		 * is audited as a bypass. */
-		if (c->who.kind == VX_PRINCIPAL_APIKEY &&
-		    c->who.role == VEXIL__V1__ROLE__ROLE_ADMIN) {
-			snprintf(target, sizeof(target), "environment:%.128s", changed);
-			if ((rc = vx_store_audit(w, p->id,
-			         VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED, target,
-			         c->who.actor, c->method)) != 0)
-				return rc;
-			continue;
-		}
-		c->protected_env = changed;
-		c->protected_project = p->id;
-		c->protected_base = p->revision;
-		return vx_fail(c, VX_ESTATE, "environment", "protected",
-		    "environment %.128s is protected: this write needs a change "
-		    "request that another member approves",
-		    changed);
+		if ((rc = changed(c, w, p, g->env[i], g->summary, f)) != 0)
+			return rc;
 	}
+	return 0;
+}
+
+int
+vx_protect_delete(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1__Flag *f,
+    const struct vx_protect *g)
+{
+	int rc;
+
+	if (c->review != NULL)
+		return approved(c, w, p, f->key);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->before[i].len > 0 &&
+		    (rc = changed(c, w, p, g->env[i], g->summary, NULL)) != 0)
+			return rc;
+	return 0;
+}
+
+int
+vx_protect_create(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1__Flag *f)
+{
+	Vexil__V1__Environment **envs;
+	const Vexil__V1__FlagEnvConfig *cfg;
+	size_t n;
+	int rc;
+
+	if (c->review != NULL)
+		return approved(c, w, p, f->key);
+	if ((rc = vx_store_env_list(
+	         vx_wtxn_txn(w), c->store, p->id, c->alloc, &envs, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (envs[i]->protected_ && (cfg = vx_flag_env(f, envs[i]->key)) != NULL &&
+		    cfg->enabled && (rc = changed(c, w, p, envs[i]->key, "", f)) != 0)
+			return rc;
 	return 0;
 }
 
@@ -169,6 +233,7 @@ vx_change_review(vx_call *c, const vx_call *stopped, Vexil__V1__Schedule *sc)
 	vexil__v1__change_review__init(rv);
 	rv->environment = (char *)stopped->protected_env;
 	rv->base_revision = stopped->protected_base;
+	rv->diff = (char *)(stopped->protected_diff ? stopped->protected_diff : "");
 	sc->review = rv;
 	sc->state = VEXIL__V1__SCHEDULE_STATE__SCHEDULE_AWAITING_REVIEW;
 	return 0;
@@ -190,6 +255,7 @@ open_tx(vx_wtxn *w, void *arg)
 	    (rc = vx_store_schedule_put(w, op->sc)) != 0)
 		return rc;
 	snprintf(target, sizeof(target), "change:%llu", (unsigned long long)op->sc->id);
+	vx_store_audit_detail(w, op->sc->review->diff);
 	return vx_store_audit(w, op->sc->project_id,
 	    VEXIL__V1__CHANGE_KIND__CHANGE_REQUESTED, target, op->c->who.actor,
 	    op->c->method);

@@ -168,13 +168,18 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	    (rc = flag_load(c, txn, p, op->key, &f)) != 0 ||
 	    (rc = vx_protect_before(c, txn, p, f, &guard)) != 0)
 		return rc;
-	/* The audit entry says what changed (flagdiff.h). */
-	if (op->kind != VEXIL__V1__CHANGE_KIND__FLAG_DELETED &&
-	    (before = vx_flag_summary(c->arena, f)) == NULL)
+	/* The audit entry says what changed (flagdiff.h), and so does a
+	 * change request. */
+	bool gone = op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED;
+	if ((!gone || guard.n > 0) && (before = vx_flag_summary(c->arena, f)) == NULL)
 		return VX_ENOMEM;
+	guard.summary = before;
 	if ((rc = op->mutate(c, w, p, f, op->arg)) != 0)
 		return rc;
-	if (op->kind == VEXIL__V1__CHANGE_KIND__FLAG_DELETED) {
+	if (gone) {
+		/* Deleting a flag changes every protected environment it has. */
+		if ((rc = vx_protect_delete(c, w, p, f, &guard)) != 0)
+			return rc;
 		rc = vx_store_flag_del(w, f);
 	} else {
 		for (size_t i = 0; i < f->n_envs; i++)
@@ -190,7 +195,7 @@ flag_write_tx(vx_wtxn *w, void *arg)
 	if (rc != 0)
 		return rc;
 	op->out = f;
-	if (before != NULL) {
+	if (!gone) {
 		if ((after = vx_flag_summary(c->arena, f)) == NULL ||
 		    (detail = vx_flag_diff(c->arena, before, after)) == NULL)
 			return VX_ENOMEM;
@@ -388,20 +393,29 @@ create_flag_tx(vx_wtxn *w, void *arg)
 	struct create_op *op = arg;
 	vx_call *c = op->c;
 	Vexil__V1__Project *p;
+	Vexil__V1__Flag *f;
 	int rc;
 
 	if ((rc = vx_call_project(c, vx_wtxn_txn(w), op->in->project,
 	         VEXIL__V1__ROLE__ROLE_WRITE, &p)) != 0)
 		return rc;
-	if (op->in->derive_key &&
-	    (rc = derive_key(c, vx_wtxn_txn(w), p, op->in->flag)) != 0)
+	/* The write fills in a copy: a held create is stored as it was sent
+	 * (a derived key is derived again when it is approved). */
+	if ((f = vx_arena_alloc(c->arena, sizeof(*f))) == NULL)
+		return VX_ENOMEM;
+	*f = *op->in->flag;
+	if (op->in->derive_key && (rc = derive_key(c, vx_wtxn_txn(w), p, f)) != 0)
 		return rc;
-	if (op->in->enabled &&
-	    (rc = enable_everywhere(c, vx_wtxn_txn(w), p, op->in->flag)) != 0)
+	if (op->in->enabled && (rc = enable_everywhere(c, vx_wtxn_txn(w), p, f)) != 0)
 		return rc;
-	if ((rc = vx_flag_create(w, c, p, op->in->flag)) != 0)
+	/* A flag that starts on in a protected environment is a change of
+	 * it: held after the create's own checks, or, approved, checked for
+	 * staleness before the create records its own change. */
+	if ((c->review != NULL && (rc = vx_protect_create(c, w, p, f)) != 0) ||
+	    (rc = vx_flag_create(w, c, p, f)) != 0 ||
+	    (c->review == NULL && (rc = vx_protect_create(c, w, p, f)) != 0))
 		return rc;
-	op->out = op->in->flag;
+	op->out = f;
 	return 0;
 }
 

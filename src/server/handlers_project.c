@@ -436,6 +436,10 @@ update_env_tx(vx_wtxn *w, void *arg)
 	         &p)) != 0 ||
 	    (rc = env_get(c, vx_wtxn_txn(w), p->id, in->key, &e)) != 0)
 		return rc;
+	/* Lifting a protection, or setting one, is said in its audit entry. */
+	if (protect && e->protected_ != in->update->protected_)
+		vx_store_audit_detail(w, in->update->protected_ ? "protected: no → yes"
+		                                                : "protected: yes → no");
 	if (protect)
 		e->protected_ = in->update->protected_;
 	if (vx_mask_has(in->update_mask, in->n_update_mask, "name"))
@@ -491,6 +495,13 @@ delete_env_tx(vx_wtxn *w, void *arg)
 	         c, vx_wtxn_txn(w), in->project, VEXIL__V1__ROLE__ROLE_ADMIN, &p)) != 0 ||
 	    (rc = env_get(c, vx_wtxn_txn(w), p->id, in->key, &e)) != 0)
 		return rc;
+	/* A protected environment goes in two steps, each an admin's and
+	 * audited: lifting its protection, then deleting it. */
+	if (e->protected_)
+		return vx_fail(c, VX_ESTATE, "key", "protected",
+		    "environment %.128s is protected: an admin lifts its protection "
+		    "before deleting it",
+		    e->key);
 	if ((rc = vx_store_flag_list(
 	         vx_wtxn_txn(w), c->store, p->id, c->alloc, &flags, &n)) != 0)
 		return rc;

@@ -84,10 +84,11 @@ typedef struct vx_call {
 	 * write runs, which may then change protected environments if its flag
 	 * did not change after the request's base revision. protected_*: set
 	 * by a flag write that a protected environment stopped, so that
-	 * vx_invoke stores it as a change request.
+	 * vx_invoke stores it as a change request; protected_diff: what that
+	 * write would have changed (vx_flag_diff's lines).
 	 */
 	const struct vx_review *review;
-	const char *protected_env;
+	const char *protected_env, *protected_diff;
 	uint64_t protected_project, protected_base;
 } vx_call;
 
@@ -181,11 +182,21 @@ struct vx_protect {
 	size_t n;
 	const char **env;
 	ProtobufCBinaryData *before;
+	const char *summary; /* the flag's before the write (flagdiff.h) */
 };
 int vx_protect_before(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p,
     const Vexil__V1__Flag *f, struct vx_protect *g) VX_MUST_USE;
 int vx_protect_after(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
     const Vexil__V1__Flag *f, const struct vx_protect *g) VX_MUST_USE;
+/* The same for a DeleteFlag of f: every protected environment f has a
+ * configuration in is changed. */
+int vx_protect_delete(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
+    const Vexil__V1__Flag *f, const struct vx_protect *g) VX_MUST_USE;
+/* The same for a CreateFlag of f: a protected environment it starts
+ * enabled in is changed (one it starts off in serves its off variant,
+ * which needs no review). */
+int vx_protect_create(
+    vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1__Flag *f) VX_MUST_USE;
 void vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in);
 /*
  * When the write of call `stopped` was stopped by a protected environment,

@@ -736,11 +736,14 @@ Test(ui_http, nothing_outside_web_ui_is_served_under_ui)
 
 TestSuite(ui_browser, .init = http_setup, .fini = teardown, .timeout = 300);
 
-Test(ui_browser, a_new_user_manages_a_flag_end_to_end_in_chromium)
+/* Runs web/tests/<script> against the gateway (screenshots into
+ * build/ui-screens) and expects it to exit 0 printing `ok`. */
+static void
+run_ui_script(const char *script, const char *ok)
 {
-	char log[300];
-	const char *argv[] = {"/usr/bin/env", "node", VX_WEB_DIR "/tests/ui.mjs", g.base,
-	    VX_SHOT_DIR "/ui-screens", NULL};
+	char log[300], path[300];
+	const char *argv[] = {
+	    "/usr/bin/env", "node", path, g.base, VX_SHOT_DIR "/ui-screens", NULL};
 	int status;
 	char *out;
 	pid_t pid;
@@ -748,13 +751,26 @@ Test(ui_browser, a_new_user_manages_a_flag_end_to_end_in_chromium)
 	cr_assert_eq(access("/usr/bin/chromium", X_OK), 0,
 	    "/usr/bin/chromium is missing: ./tools/dev installs it");
 	(void)mkdir(VX_SHOT_DIR "/ui-screens", 0755);
-	snprintf(log, sizeof(log), "%s.ui.log", h.dir);
+	snprintf(path, sizeof(path), "%s/tests/%s", VX_WEB_DIR, script);
+	snprintf(log, sizeof(log), "%s.%s.log", h.dir, script);
 	pid = vx_spawn(argv, log);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	out = slurp(log, NULL);
 	cr_assert(
-	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "ui.mjs failed:\n%s", out);
-	cr_assert(strstr(out, "ui ok"), "%s", out);
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s failed:\n%s", script, out);
+	cr_assert(strstr(out, ok), "%s", out);
 	free(out);
 	unlink(log);
+}
+
+Test(ui_browser, a_new_user_manages_a_flag_end_to_end_in_chromium)
+{
+	run_ui_script("ui.mjs", "ui ok");
+}
+
+/* web/tests/ui-teams.mjs: members, a protected environment and the
+ * change-request queue, as three people in three browser contexts. */
+Test(ui_browser, members_review_a_change_to_production_in_chromium)
+{
+	run_ui_script("ui-teams.mjs", "ui-teams ok");
 }

@@ -1732,6 +1732,150 @@ Test(platform, a_signed_in_user_works_with_its_token_on_its_own_projects_only)
 	vx_http_res_free(&r);
 }
 
+/* The environment of project pid (as auth sees it) with key, its id into id. */
+static void
+env_id_of(const char *const *hs, const char *pid, const char *key, char id[32])
+{
+	vx_http_res r =
+	    req_h("GET", vx_fmt("/v1/environments?project_id=%s", pid), hs, NULL);
+	const cJSON *e;
+
+	expect_status(&r, 200);
+	id[0] = '\0';
+	cJSON_ArrayForEach(e,
+	    jget(r.json, "environments")) if (strcmp(jget(e, "key")->valuestring, key) ==
+	                                      0)
+	    snprintf(id, 32, "%s", jget(e, "id")->valuestring);
+	cr_assert(id[0], "%s in %s", key, r.body);
+	vx_http_res_free(&r);
+}
+
+Test(platform, members_and_protection_through_the_extensions)
+{
+	char auth[600], other[600], pid[32], fid[32], env[32], mid[32];
+	const char *hs[] = {auth, NULL}, *hb[] = {other, NULL};
+	const cJSON *c;
+	vx_http_res r;
+	unsigned long long n = 0;
+	uint64_t before;
+
+	sign_in("mann@example.com", auth);
+	sign_in("mbob@example.com", other);
+	r = req_h("POST", "/v1/projects", hs, "{\"name\":\"team\"}");
+	expect_status(&r, 201);
+	snprintf(pid, sizeof(pid), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+	r = req_h("POST", "/v1/flags", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"key\":\"f\"}", pid));
+	expect_status(&r, 201);
+	snprintf(fid, sizeof(fid), "%s", jstr(&r, "id"));
+	vx_http_res_free(&r);
+
+	/* Bad input names its field and adds no one. */
+	r = req_h("POST", "/v1/members", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"email\":\"mbob@example.com\",\"role\":"
+	           "\"boss\"}",
+	        pid));
+	expect_error(&r, 400, "invalid_request", "role");
+	r = req_h("POST", "/v1/members", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"email\":\"nobody@example.com\",\"role\":"
+	           "\"write\"}",
+	        pid));
+	cr_assert(r.status == 400 || r.status == 404, "%ld %s", r.status, r.body);
+	expect_error(&r, r.status, NULL, "email");
+	r = req_h("GET", vx_fmt("/v1/flags?project_id=%s", pid), hb, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+
+	/* Added, bob sees the project with his role. */
+	before = vx_project_revision(h.admin, pid + 5);
+	r = req_h("POST", "/v1/members", hs,
+	    vx_fmt("{\"project_id\":\"%s\",\"email\":\"mbob@example.com\",\"role\":"
+	           "\"write\"}",
+	        pid));
+	vx_expect_writes(&r, 201, before, vx_project_revision(h.admin, pid + 5), 1,
+	    "POST /v1/members");
+	cr_assert_str_eq(jstr(&r, "role"), "write");
+	cr_assert_str_eq(jstr(&r, "email"), "mbob@example.com");
+	snprintf(mid, sizeof(mid), "%s", jstr(&r, "id"));
+	cr_assert(strncmp(mid, "user-", 5) == 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("GET", vx_fmt("/v1/members?project_id=%s", pid), hb, NULL);
+	expect_status(&r, 200);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "members")), 2, "%s", r.body);
+	c = cJSON_GetArrayItem(jget(r.json, "members"), 0);
+	cr_assert_str_eq(jget(c, "email")->valuestring, "mann@example.com");
+	cr_assert_str_eq(jget(c, "role")->valuestring, "admin");
+	vx_http_res_free(&r);
+	r = req_h("POST", "/v1/members", hb,
+	    vx_fmt("{\"project_id\":\"%s\",\"email\":\"mbob@example.com\",\"role\":"
+	           "\"admin\"}",
+	        pid));
+	expect_error(&r, 403, "forbidden", NULL);
+
+	/* Only an admin protects; the environment says it is protected. */
+	env_id_of(hs, pid, "production", env);
+	r = req_h("PATCH", vx_fmt("/v1/environments/%s?project_id=%s", env, pid), hb,
+	    "{\"protected\":true}");
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req_h("PATCH", vx_fmt("/v1/environments/%s?project_id=%s", env, pid), hs,
+	    "{\"protected\":true}");
+	expect_status(&r, 200);
+	cr_assert(cJSON_IsTrue(jget(r.json, "protected")), "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* Bob's delete is held, with its diff; Ann approves it. */
+	before = vx_project_revision(h.admin, pid + 5);
+	r = req_h("DELETE", vx_fmt("/v1/flags/%s?project_id=%s", fid, pid), hb, NULL);
+	expect_status(&r, 400);
+	cr_assert_eq(sscanf(jget(jget(r.json, "error"), "message")->valuestring,
+	                 "change request %llu opened", &n),
+	    1, "%s", r.body);
+	vx_http_res_free(&r);
+	cr_assert_eq(vx_project_revision(h.admin, pid + 5), before, "held: no write");
+	r = req_h("GET", vx_fmt("/v1/change-requests?project_id=%s", pid), hs, NULL);
+	expect_status(&r, 200);
+	c = cJSON_GetArrayItem(jget(r.json, "change_requests"), 0);
+	cr_assert_str_eq(jget(c, "operation")->valuestring, "DeleteFlag");
+	cr_assert(
+	    strstr(jget(c, "diff")->valuestring, "production.enabled: off → (none)"),
+	    "%s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("POST",
+	    vx_fmt("/v1/change-requests/change-%llu/approve?project_id=%s", n, pid), hb,
+	    NULL);
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req_h("POST",
+	    vx_fmt("/v1/change-requests/change-%llu/approve?project_id=%s", n, pid), hs,
+	    NULL);
+	expect_status(&r, 200);
+	vx_http_res_free(&r);
+	r = req_h("GET", vx_fmt("/v1/flags/%s?project_id=%s", fid, pid), hs, NULL);
+	expect_error(&r, 404, "not_found", "flag_id");
+	/* Deleting production waits for its protection to be lifted. */
+	r = req_h(
+	    "DELETE", vx_fmt("/v1/environments/%s?project_id=%s", env, pid), hs, NULL);
+	expect_error(&r, 400, NULL, "key");
+
+	/* Role changes and removal take effect on the next call. */
+	r = req_h("PATCH", vx_fmt("/v1/members/%s?project_id=%s", mid, pid), hs,
+	    "{\"role\":\"read\"}");
+	expect_status(&r, 200);
+	cr_assert_str_eq(jstr(&r, "role"), "read");
+	vx_http_res_free(&r);
+	r = req_h("POST", "/v1/flags", hb,
+	    vx_fmt("{\"project_id\":\"%s\",\"key\":\"g\"}", pid));
+	expect_error(&r, 403, "forbidden", NULL);
+	r = req_h(
+	    "DELETE", vx_fmt("/v1/members/user-999999?project_id=%s", pid), hs, NULL);
+	cr_assert_eq(r.status, 404, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req_h("DELETE", vx_fmt("/v1/members/%s?project_id=%s", mid, pid), hs, NULL);
+	expect_status(&r, 204);
+	vx_http_res_free(&r);
+	r = req_h("GET", vx_fmt("/v1/members?project_id=%s", pid), hb, NULL);
+	expect_error(&r, 404, "not_found", "project_id");
+}
+
 Test(platform, search_finds_flags_by_key_name_or_tag_and_pages_the_matches)
 {
 	vx_http_res r;

@@ -270,6 +270,9 @@ static char sA[128], sA_rev[128], sB[128], sD[128], sFS[128], sFS_rev[128];
 static char jwtA[1024], jwtB[1024], jwt_expired[1024], jwt_forged[1024];
 static char forged_key[64];
 static uint64_t userA, userB;
+/* A user project A's admin key adds as a member (/v1/members). */
+static char jwtM[1024];
+static uint64_t userM;
 static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 
 /* Ids of A's objects, per dialect. */
@@ -423,6 +426,7 @@ setup(void)
 
 	userA = make_user("amark@example.com", passwordA, jwtA, sizeof(jwtA));
 	userB = make_user("b@example.com", passwordB, jwtB, sizeof(jwtB));
+	userM = make_user("amark-member@example.com", passwordB, jwtM, sizeof(jwtM));
 	vx_auth_set_jwt_secret(secret);
 	cr_assert(vx_auth_jwt_issue(userA, now - 7200000, now - 3600000, jwt_expired,
 		      sizeof(jwt_expired)) == 0);
@@ -641,6 +645,14 @@ static const struct route_case cases[] = {
 	{"GET", "/v1/environments", S_APIKEY, false, NULL},
 	{"POST", "/v1/environments", S_APIKEY, true, "{\"key\":\"secnewenv\"}"},
 	{"DELETE", "/v1/environments/{environment_id}", S_APIKEY, true, NULL},
+	{"PATCH", "/v1/environments/{environment_id}", S_APIKEY, true,
+	    "{\"name\":\"renamed\"}"},
+	{"GET", "/v1/members", S_APIKEY, false, NULL},
+	{"POST", "/v1/members", S_APIKEY, true,
+	    "{\"email\":\"amark-member@example.com\",\"role\":\"read\","
+	    "\"project_id\":\"{pa}\"}"},
+	{"PATCH", "/v1/members/{member_id}", S_APIKEY, true, "{\"role\":\"write\"}"},
+	{"DELETE", "/v1/members/{member_id}", S_APIKEY, true, NULL},
 	{"GET", "/v1/sdk/config", S_APIKEY, false, NULL},
 	{"POST", "/v1/sdk/evaluate", S_APIKEY, false,
 	    "{\"environment\":\"production\",\"user\":{\"id\":\"u1\"}}"},
@@ -746,6 +758,8 @@ param(const char *pattern, const char *name)
 		                                                      : 3]);
 	if (strcmp(name, "sdk_key_id") == 0)
 		return pf_sdk;
+	if (strcmp(name, "member_id") == 0)
+		return fmt("user-%llu", (unsigned long long)userM);
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)

@@ -1166,3 +1166,227 @@ Test(users, a_schedule_made_before_protection_fails_at_its_time)
 	vx_client_close(ann);
 	vx_client_close(bob);
 }
+
+/* A DeleteFlag of project's flag key: 0, or the refusal in st. */
+static int
+delete_flag(vx_client *c, const char *project, const char *key, vx_status *st)
+{
+	Vexil__V1__DeleteFlagRequest in = VEXIL__V1__DELETE_FLAG_REQUEST__INIT;
+	Vexil__V1__Empty *e = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	rc = vx_delete_flag(c, &in, &e, st);
+	vx_free(e);
+	return rc;
+}
+
+/* A CreateFlag of key (or one derived from name when key is NULL), on in
+ * every environment when enabled. */
+static int
+create_flag_on(vx_client *c, const char *project, const char *key, const char *name,
+    bool enabled, vx_status *st)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out = NULL;
+	int rc;
+
+	in.project = (char *)project;
+	in.enabled = enabled;
+	f.key = (char *)(key ? key : "");
+	f.name = (char *)(name ? name : "");
+	in.derive_key = key == NULL;
+	in.flag = &f;
+	rc = vx_create_flag(c, &in, &out, st);
+	vx_free(out);
+	return rc;
+}
+
+static bool
+flag_exists(vx_client *c, const char *project, const char *key)
+{
+	Vexil__V1__GetFlagRequest in = VEXIL__V1__GET_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *f = NULL;
+	vx_status st;
+	int rc;
+
+	in.project = (char *)project;
+	in.key = (char *)key;
+	rc = vx_get_flag(c, &in, &f, &st);
+	vx_free(f);
+	cr_assert(rc == 0 || rc == VX_ENOTFOUND, "%s", st.message);
+	return rc == 0;
+}
+
+/* The id of the change request a refused write opened (st its refusal). */
+static uint64_t
+opened(int rc, const vx_status *st)
+{
+	unsigned long long id = 0;
+
+	cr_assert_eq(rc, VX_ESTATE, "%s", st->message);
+	cr_assert_str_eq(st->constraint, "change_request");
+	cr_assert_eq(
+	    sscanf(st->message, "change request %llu opened", &id), 1, "%s", st->message);
+	return id;
+}
+
+/* The diff change request id shows (its proposed change), in buf. */
+static void
+change_diff(vx_client *c, const char *project, uint64_t id, char *buf, size_t cap)
+{
+	Vexil__V1__ChangeRef ref = VEXIL__V1__CHANGE_REF__INIT;
+	Vexil__V1__Schedule *sc;
+	vx_status st;
+
+	ref.project = (char *)project;
+	ref.id = id;
+	cr_assert_eq(vx_get_change(c, &ref, &sc, &st), 0, "%s", st.message);
+	snprintf(buf, cap, "%s", sc->review->diff);
+	vx_free(sc);
+}
+
+Test(users,
+    deleting_a_flag_or_creating_it_on_in_a_protected_environment_is_a_change_request)
+{
+	vx_client *ann = user("da@example.com"), *bob = user("db@example.com"), *key;
+	char id[32], secret[200], cred[256], diff[4096];
+	uint64_t rev0 = 0, rev = 0, ids[4];
+	vx_status st;
+
+	new_project(ann, "Deletes", id);
+	cr_assert_eq(create_flag(ann, id, "old", &st), 0, "%s", st.message);
+	cr_assert_eq(create_flag(ann, id, "kept", &st), 0, "%s", st.message);
+	cr_assert_eq(
+	    add_member(ann, id, "db@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* A delete is held: the flag stays, no revision; its diff shows
+	 * production's state going. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	uint64_t del = opened(delete_flag(bob, id, "old", &st), &st);
+	cr_assert(flag_exists(ann, id, "old"));
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0);
+	change_diff(ann, id, del, diff, sizeof(diff));
+	cr_assert(strstr(diff, PROD ".enabled: off → (none)") != NULL, "%s", diff);
+	/* Approved by another member: deleted in one revision. */
+	cr_assert_eq(review_as(bob, APPROVE, id, del, &st), VX_EPERM);
+	cr_assert_eq(review_as(ann, APPROVE, id, del, &st), 0, "%s", st.message);
+	cr_assert(!flag_exists(ann, id, "old"));
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0 + 1, "one approval, one revision");
+	cr_assert(audited(
+	    ann, id, VEXIL__V1__CHANGE_KIND__FLAG_DELETED, "old", "(db@example.com)"));
+
+	/* A held delete of a flag changed since is stale, and deletes
+	 * nothing. */
+	uint64_t stale = opened(delete_flag(bob, id, "kept", &st), &st);
+	cr_assert_eq(
+	    set_enabled(bob, id, "kept", "staging", true, &st), 0, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(review_as(ann, APPROVE, id, stale, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "stale");
+	cr_assert(strstr(st.message, "flag kept changed") != NULL, "%s", st.message);
+	cr_assert(flag_exists(ann, id, "kept"));
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "a stale approval writes nothing");
+	cr_assert_eq(review_as(bob, WITHDRAW, id, stale, &st), 0, "%s", st.message);
+
+	/* A flag created off everywhere needs no review; created on, it is
+	 * held, and made when approved. */
+	cr_assert_eq(
+	    create_flag_on(bob, id, "quiet", NULL, false, &st), 0, "%s", st.message);
+	uint64_t made = opened(create_flag_on(bob, id, "loud", NULL, true, &st), &st);
+	cr_assert(!flag_exists(ann, id, "loud"));
+	change_diff(ann, id, made, diff, sizeof(diff));
+	cr_assert(strstr(diff, PROD ".enabled: (none) → on") != NULL, "%s", diff);
+	/* A derived key is derived again at approval, from the name sent. */
+	uint64_t named =
+	    opened(create_flag_on(bob, id, NULL, "Big Launch", true, &st), &st);
+	cr_assert_eq(open_changes(ann, id, ids, 4), 2);
+	cr_assert_eq(review_as(ann, APPROVE, id, made, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "loud", PROD));
+	cr_assert_eq(review_as(ann, APPROVE, id, named, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "Big-Launch", PROD));
+	cr_assert(audited(
+	    ann, id, VEXIL__V1__CHANGE_KIND__FLAG_CREATED, "loud", "(db@example.com)"));
+	/* Approved again after its key was taken: refused, nothing made. */
+	uint64_t twice = opened(create_flag_on(bob, id, "loud2", NULL, true, &st), &st);
+	cr_assert_eq(
+	    create_flag_on(ann, id, "loud2", NULL, false, &st), 0, "%s", st.message);
+	cr_assert_neq(review_as(ann, APPROVE, id, twice, &st), 0);
+	cr_assert(!enabled_in(ann, id, "loud2", PROD));
+
+	/* A write API key's delete and create-on are held like a user's. */
+	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_WRITE, secret, sizeof(secret));
+	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
+	key = vx_harness_client(&h, cred);
+	uint64_t by_key = opened(delete_flag(key, id, "quiet", &st), &st);
+	opened(create_flag_on(key, id, "keyed", NULL, true, &st), &st);
+	cr_assert(flag_exists(ann, id, "quiet") && !flag_exists(ann, id, "keyed"));
+	cr_assert_eq(review_as(bob, APPROVE, id, by_key, &st), 0, "%s", st.message);
+	cr_assert(!flag_exists(ann, id, "quiet"), "a member approves a key's request");
+	cr_assert(
+	    create_flag_on(ann, id, "quiet", NULL, false, &st) == 0, "%s", st.message);
+	vx_client_close(key);
+
+	/* An admin API key deletes directly, audited as a bypass. */
+	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_ADMIN, secret, sizeof(secret));
+	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
+	key = vx_harness_client(&h, cred);
+	cr_assert_eq(delete_flag(key, id, "quiet", &st), 0, "%s", st.message);
+	cr_assert(!flag_exists(ann, id, "quiet"));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED,
+	    "environment:" PROD, "apikey:"));
+	vx_client_close(key);
+	vx_client_close(ann);
+	vx_client_close(bob);
+}
+
+Test(users, a_protected_environment_is_deleted_only_after_its_protection_is_lifted)
+{
+	vx_client *ann = user("ea@example.com"), *bob = user("eb@example.com");
+	Vexil__V1__DeleteEnvironmentRequest de =
+	    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__ListAuditRequest la = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *al;
+	Vexil__V1__Empty *e = NULL;
+	char id[32];
+	uint64_t rev0 = 0, rev = 0;
+	vx_status st;
+	bool lifted = false;
+
+	new_project(ann, "Envs", id);
+	cr_assert_eq(
+	    add_member(ann, id, "eb@example.com", VEXIL__V1__ROLE__ROLE_WRITE, &st), 0,
+	    "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+	de.project = id;
+	de.key = PROD;
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(vx_delete_environment(ann, &de, &e, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "protected");
+	cr_assert(strstr(st.message, "lifts its protection") != NULL, "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "a refused delete changes nothing");
+	/* Lifting it is an admin's, and the audit log says so. */
+	cr_assert_eq(protect(bob, id, PROD, false, &st), VX_EPERM);
+	cr_assert_eq(protect(ann, id, PROD, false, &st), 0, "%s", st.message);
+	la.project = id;
+	cr_assert_eq(vx_list_audit(ann, &la, &al, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < al->n_entries; i++)
+		lifted = lifted ||
+		         (al->entries[i]->kind ==
+		                 VEXIL__V1__CHANGE_KIND__ENVIRONMENT_UPDATED &&
+		             strcmp(al->entries[i]->detail, "protected: yes → no") == 0 &&
+		             strstr(al->entries[i]->actor, "(ea@example.com)") != NULL);
+	vx_free(al);
+	cr_assert(lifted, "the audit log names who lifted the protection");
+	cr_assert_eq(vx_delete_environment(ann, &de, &e, &st), 0, "%s", st.message);
+	vx_free(e);
+	vx_client_close(ann);
+	vx_client_close(bob);
+}

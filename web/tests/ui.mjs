@@ -15,6 +15,7 @@
 // Prints "ui ok" and exits 0 on success. Run by the ctest entry `ui`
 // (tests/gateway/test_ui.c).
 import { chromium } from 'playwright-core';
+import { browserKit } from './browser.mjs';
 
 const [base, outDir] = process.argv.slice(2);
 if (!base || !outDir) {
@@ -22,57 +23,16 @@ if (!base || !outDir) {
   process.exit(2);
 }
 const CHROMIUM = process.env.VX_CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT = 20000;
 const FIRST_LOAD_MAX = 300 * 1024;
 const email = `ann-${Date.now()}@example.com`;
 const password = 'correct-horse-battery';
 
-const offBox = [], problems = [];
-// Refusals the test provokes on purpose: Chromium logs each failed
-// request as a console error; these (and only these) are expected.
-const expected = [];
-function expectRefusal(status, path) {
-  expected.push({ status, path });
-}
+const { newPage, shot, api, expectRefusal, assertClean } = browserKit(base, outDir, 'ui');
 function step(s) {
   console.log(`- ${s}`);
 }
 function check(cond, what) {
   if (!cond) throw new Error(what);
-}
-
-async function newPage(browser, viewport, name) {
-  const ctx = await browser.newContext({ viewport });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  // Every request must go to the gateway itself.
-  await page.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(base + '/') || url.startsWith('data:')) return route.continue();
-    offBox.push(url);
-    return route.abort();
-  });
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    const url = m.location().url || '';
-    if (expected.some((x) => m.text().includes(`status of ${x.status}`) && x.path.test(url))) return;
-    problems.push(`${name} console: ${m.text()} (${url})`);
-  });
-  page.on('pageerror', (e) => problems.push(`${name} script: ${e}`));
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${outDir}/ui-${name}.png`, fullPage: true });
-}
-
-async function api(method, path, auth, body) {
-  const res = await fetch(base + path, {
-    method, headers: { Authorization: auth, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
 }
 
 async function ofrep(sdkKey, who) {
@@ -284,8 +244,7 @@ try {
   await a.getByText('Signed out:').waitFor();
   step('a refused token returns to sign-in with a message');
 
-  if (problems.length) throw new Error(`errors in the page:\n${problems.join('\n')}`);
-  if (offBox.length) throw new Error(`requests off the gateway: ${offBox.join(', ')}`);
+  assertClean();
   console.log('ui ok');
 } catch (e) {
   console.error(`ui: ${e.stack || e.message}`);

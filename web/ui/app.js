@@ -2,6 +2,8 @@
 // (#/p/proj-1/flags), so /ui/ is the one page the gateway serves.
 import { call, credential, setCredential, whenUnauthorized, follow, ApiError } from './api.js';
 import { h, field, errors, mount } from './dom.js';
+import { viewMembers } from './members.js';
+import { viewChanges, showOutcome, protectToggle } from './changes.js';
 
 const PAGE = 50;
 const OPERATORS = ['equals', 'in', 'contains', 'starts_with', 'ends_with', 'matches', 'lt',
@@ -80,7 +82,8 @@ function renderNav(pid, current) {
     'aria-current': current === name ? 'page' : null }, text);
   nav.replaceChildren(h('a', { href: '#/projects' }, p ? p.name : pid),
     link('flags', 'Flags', 'flags'), link('playground', 'Playground', 'playground'),
-    link('audit', 'Audit log', 'audit'), link('settings', 'Environments and keys', 'settings'));
+    link('audit', 'Audit log', 'audit'), link('settings', 'Environments and keys', 'settings'),
+    link('members', 'Members', 'members'), link('changes', 'Change requests', 'changes'));
 }
 
 async function loadProjects(force) {
@@ -250,7 +253,7 @@ async function viewFlags(pid) {
         err.textContent = '';
       } catch (e) {
         box.checked = !box.checked;
-        err.textContent = e.message;
+        showOutcome(err, e, pid);
       }
       box.disabled = false;
     });
@@ -356,7 +359,7 @@ async function viewFlag(pid, fid) {
         await reload();
       } catch (err) {
         box.checked = !box.checked;
-        stateErr.textContent = err.message;
+        showOutcome(stateErr, err, pid);
       }
     });
     const attr = field('Attribute', h('input', { placeholder: 'email', autocomplete: 'off' }), 'attribute');
@@ -502,7 +505,7 @@ async function viewFlag(pid, fid) {
       await call('DELETE', `/v1/flags/${fid}`, { query: { project_id: pid } });
       location.hash = `#/p/${pid}/flags`;
     } catch (err) {
-      general.textContent = err.message;
+      showOutcome(general, err, pid);
     }
   } }, 'Delete flag');
 
@@ -709,6 +712,7 @@ async function viewSettings(pid) {
       if (sdkEnv.input.options.length !== envs.length + 1)
         sdkEnv.input.replaceChildren(h('option', { value: '' }, 'any environment'), ...envs.map((e) => h('option', { value: e.key }, e.key)));
       envBox.replaceChildren(...envs.map((e) => h('tr', {}, h('td', { class: 'key' }, e.key), h('td', {}, e.name),
+        h('td', {}, protectToggle(pid, e, envErr, load)),
         h('td', {}, h('button', { type: 'button', class: 'danger', 'aria-label': `Delete environment ${e.key}`, onclick: async () => {
           try {
             await call('DELETE', `/v1/environments/${e.id}`, { query: { project_id: pid } });
@@ -765,7 +769,7 @@ async function viewSettings(pid) {
   refresh = load;
   mount(h('div', {}, h('h1', {}, `Environments and keys of ${p.name}`),
     h('section', { class: 'card' }, h('h2', {}, 'Environments'),
-      h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Name'), h('th', {}, ''))), envBox),
+      h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Name'), h('th', {}, 'Changes'), h('th', {}, ''))), envBox),
       h('form', { onsubmit: async (e) => {
         e.preventDefault();
         try {
@@ -815,6 +819,9 @@ async function viewSettings(pid) {
 
 // ---- routing ----
 
+// What the pages in other modules (members.js, changes.js) use of this one.
+const shell = { project, renderNav, setRefresh: (fn) => { refresh = fn; } };
+
 async function route() {
   refresh = null;
   setStatus('');
@@ -833,6 +840,8 @@ async function route() {
       else if (parts[2] === 'audit') await viewAudit(pid);
       else if (parts[2] === 'playground') await viewPlayground(pid);
       else if (parts[2] === 'settings') await viewSettings(pid);
+      else if (parts[2] === 'members') await viewMembers(shell, pid);
+      else if (parts[2] === 'changes') await viewChanges(shell, pid);
       else await viewFlags(pid);
     } else if (parts[0] === 'signin') {
       location.hash = '#/projects';

@@ -161,7 +161,7 @@ const ProtobufCMessageDescriptor vexil__v1__change_comment__descriptor =
   (ProtobufCMessageInit) vexil__v1__change_comment__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptors[6] =
 {
   {
     "environment",
@@ -223,18 +223,32 @@ static const ProtobufCFieldDescriptor vexil__v1__change_review__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "diff",
+    266,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangeReview, diff),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__change_review__field_indices_by_name[] = {
   4,   /* field[4] = approved_at */
   3,   /* field[3] = approved_by */
   1,   /* field[1] = base_revision */
   2,   /* field[2] = comments */
+  5,   /* field[5] = diff */
   0,   /* field[0] = environment */
 };
-static const ProtobufCIntRange vexil__v1__change_review__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__change_review__number_ranges[2 + 1] =
 {
   { 2, 0 },
-  { 0, 5 }
+  { 266, 5 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vexil__v1__change_review__descriptor =
 {
@@ -244,10 +258,10 @@ const ProtobufCMessageDescriptor vexil__v1__change_review__descriptor =
   "Vexil__V1__ChangeReview",
   "vexil.v1",
   sizeof(Vexil__V1__ChangeReview),
-  5,
+  6,
   vexil__v1__change_review__field_descriptors,
   vexil__v1__change_review__field_indices_by_name,
-  1,  vexil__v1__change_review__number_ranges,
+  2,  vexil__v1__change_review__number_ranges,
   (ProtobufCMessageInit) vexil__v1__change_review__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

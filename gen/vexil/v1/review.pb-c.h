@@ -62,10 +62,16 @@ struct  Vexil__V1__ChangeReview
    */
   char *approved_by;
   int64_t approved_at;
+  /*
+   * What the write changes, in the audit log's words ("field: old → new"
+   * lines, AuditEntry.detail): the flag's summary before and after the
+   * write as it would have been made when it was proposed.
+   */
+  char *diff;
 };
 #define VEXIL__V1__CHANGE_REVIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__change_review__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /* Vexil__V1__ChangeComment methods */
