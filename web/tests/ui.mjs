@@ -8,7 +8,10 @@
 // evaluation changed, adds a second rule at 50% and moves it first,
 // watches a second browser context see a toggle live (and warn an editor of
 // the change, whose stale save is refused), reads the change in the audit log,
-// runs the playground, creates an API key, and checks that an expired
+// runs the playground, creates an API key, makes a segment and a string
+// flag with three variants, a rule of two conditions serving a 50/50 split,
+// a rule requiring the segment and a prerequisite, each seen through OFREP,
+// and checks that an expired
 // credential returns to sign-in with a message. Throughout: no console
 // error, no script error, no request leaving the gateway, and a first load
 // of at most 300 KB. One screenshot per screen goes to OUTDIR (ui-*.png).
@@ -73,6 +76,12 @@ async function api(method, path, auth, body) {
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null, headers: res.headers };
+}
+
+async function ofrepFlag(sdkKey, key, context) {
+  const r = await api('POST', `/ofrep/v1/evaluate/flags/${key}`, `Bearer ${sdkKey}`, { context: { environment: 'production', ...context } });
+  check(r.status === 200, `OFREP ${key}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
 }
 
 async function ofrep(sdkKey, who) {
@@ -266,6 +275,98 @@ try {
   await a.getByRole('link', { name: 'Flags', exact: true }).click();
   await a.locator('tr[data-flag="new-checkout"] a').click();
   await a.locator('svg.chart').waitFor();
+
+  // A segment: users in New Zealand.
+  await a.getByRole('link', { name: 'Segments' }).click();
+  await a.getByRole('heading', { name: 'Segments of shop' }).waitFor();
+  const segForm = a.locator('form[aria-label="New segment"]');
+  await segForm.getByLabel('Name').fill('kiwis');
+  await segForm.getByLabel('Description').fill('Users in New Zealand');
+  await segForm.getByLabel('Attribute', { exact: true }).fill('country');
+  await segForm.getByLabel('Operator', { exact: true }).selectOption('equals');
+  await segForm.getByLabel('Values (comma-separated)', { exact: true }).fill('NZ');
+  await segForm.getByRole('button', { name: 'Create segment' }).click();
+  await a.locator('tr[data-segment="kiwis"]', { hasText: 'country equals NZ' }).waitFor();
+  await shot(a, 'segments');
+  step('segment kiwis created');
+
+  // A string flag with three variants.
+  await a.getByRole('link', { name: 'Flags', exact: true }).click();
+  await a.getByRole('link', { name: 'New flag' }).click();
+  await a.getByLabel('Key').fill('banner-color');
+  await a.getByLabel('Name').fill('Banner color');
+  await a.getByLabel('Type').selectOption('string');
+  await a.getByLabel('Variant 1', { exact: true }).fill('red');
+  await a.getByLabel('Value of variant 1').fill('red');
+  await a.getByLabel('Variant 2', { exact: true }).fill('green');
+  await a.getByLabel('Value of variant 2').fill('green');
+  await a.getByRole('button', { name: 'Add variant' }).click();
+  await a.getByLabel('Variant 3', { exact: true }).fill('blue');
+  await a.getByLabel('Value of variant 3').fill('blue');
+  await shot(a, 'new-string-flag');
+  await a.getByRole('button', { name: 'Create flag' }).click();
+  await a.getByRole('heading', { name: 'Flag banner-color' }).waitFor();
+  const vflag = (await api('GET', `/v1/flags?project_id=${pid}&q=banner-color`, auth)).json.flags[0];
+  check(vflag.type === 'string' && vflag.variants.map((v) => v.value).join() === 'red,green,blue', `the flag: ${JSON.stringify(vflag)}`);
+  step('string flag banner-color with variants red, green, blue');
+
+  // On in production; a rule of two conditions serving a 50/50 split.
+  const vprod = a.locator('section[data-env="production"]');
+  await vprod.getByLabel('On in production').check();
+  await vprod.locator('.state-on').waitFor();
+  await vprod.getByLabel('Attribute', { exact: true }).fill('plan');
+  await vprod.getByLabel('Operator', { exact: true }).selectOption('equals');
+  await vprod.getByLabel('Values (comma-separated)', { exact: true }).fill('pro');
+  await vprod.getByRole('button', { name: 'Add condition' }).click();
+  await vprod.getByLabel('Attribute (condition 2)').fill('country');
+  await vprod.getByLabel('Operator (condition 2)').selectOption('in');
+  await vprod.getByLabel('Values (comma-separated) (condition 2)').fill('NZ, AU');
+  await vprod.getByLabel('Serves').selectOption('');
+  // Weights must add up to 100%: refused in the page, nothing sent.
+  await vprod.getByLabel('Weight of red (%)').fill('60');
+  await vprod.getByLabel('Weight of green (%)').fill('50');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.getByText('The weights add up to 110%, not 100%').waitFor();
+  await vprod.getByLabel('Weight of red (%)').fill('50');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.locator('ol.rules li', { hasText: 'plan equals pro and country in NZ, AU' }).waitFor();
+  const served = {};
+  for (let i = 0; i < 40; i++) {
+    const r = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `user-${i}`, plan: 'pro', country: 'NZ' });
+    check((r.value === 'red' || r.value === 'green') && r.variant === r.value, `the split serves red or green: ${JSON.stringify(r)}`);
+    served[r.value] = (served[r.value] || 0) + 1;
+  }
+  check(served.red > 0 && served.green > 0, `both halves served: ${JSON.stringify(served)}`);
+  const outside = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  check(outside.value === 'red', `no rule matches: the default, red: ${JSON.stringify(outside)}`);
+  step(`OFREP: the split served ${JSON.stringify(served)}, others red`);
+
+  // The default variant, then a rule requiring the segment.
+  await vprod.getByLabel('Default variant').selectOption('blue');
+  await vprod.getByText('blue to the rest').waitFor();
+  const elsewhere = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
+  check(elsewhere.value === 'blue', `the default variant is blue: ${JSON.stringify(elsewhere)}`);
+  await vprod.getByLabel('Segment kiwis').check();
+  await vprod.getByLabel('Serves').selectOption('green');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.locator('ol.rules li', { hasText: 'segment kiwis' }).waitFor();
+  const kiwi = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  const french = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
+  check(kiwi.value === 'green' && french.value === 'blue', `segment: ${JSON.stringify(kiwi)} ${JSON.stringify(french)}`);
+  step('OFREP: the segment rule serves green in NZ, the default blue elsewhere');
+
+  // A prerequisite: beta-banner (off in production) must be on.
+  await vprod.getByLabel('Requires flag').fill('beta-banner');
+  await vprod.getByRole('button', { name: 'Add prerequisite' }).click();
+  await vprod.locator('ul.prereqs li', { hasText: 'beta-banner on' }).waitFor();
+  const blocked = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  check(blocked.value === 'blue' && blocked.reason === 'PREREQUISITE_FAILED', `parent off: ${JSON.stringify(blocked)}`);
+  const parent = (await api('GET', `/v1/flags?project_id=${pid}&q=beta-banner`, auth)).json.flags[0];
+  check((await api('PATCH', `/v1/flags/${parent.id}/state?project_id=${pid}`, auth, { environment: 'production', enabled: true })).status === 200, 'beta-banner on');
+  const unblocked = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  check(unblocked.value === 'green', `parent on: ${JSON.stringify(unblocked)}`);
+  await shot(a, 'flag-variants');
+  step(`OFREP: ${blocked.reason} while beta-banner is off, green once it is on`);
 
   // A phone-sized screen.
   await a.setViewportSize({ width: 390, height: 844 });
