@@ -91,11 +91,12 @@ async function ofrep(sdkKey, who) {
   return r.json;
 }
 
-let browser, failed = false;
+let browser, failed = false, pageA = null;
 try {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   const a = await newPage(browser, { width: 1280, height: 900 }, 'A');
+  pageA = a;
 
   // First load: the page and everything it loads, counted as sent.
   let firstLoad = 0;
@@ -346,6 +347,15 @@ try {
   await vprod.getByText('blue to the rest').waitFor();
   const elsewhere = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
   check(elsewhere.value === 'blue', `the default variant is blue: ${JSON.stringify(elsewhere)}`);
+  // The split's rule changed in place: Australia leaves it.
+  await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ, AU' }).click();
+  await vprod.getByLabel('Values (comma-separated) (condition 2)').fill('NZ');
+  await vprod.getByRole('button', { name: 'Save rule' }).click();
+  await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ', exact: true }).waitFor();
+  const aussie = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'AU' });
+  const kiwiPro = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'NZ' });
+  check(aussie.value === 'blue' && (kiwiPro.value === 'red' || kiwiPro.value === 'green'), `edited rule: ${JSON.stringify([aussie, kiwiPro])}`);
+  step('the split rule edited in place: AU now gets the default');
   await vprod.getByLabel('Segment kiwis').check();
   await vprod.getByLabel('Serves').selectOption('green');
   await vprod.getByRole('button', { name: 'Add rule' }).click();
@@ -367,6 +377,23 @@ try {
   check(unblocked.value === 'green', `parent on: ${JSON.stringify(unblocked)}`);
   await shot(a, 'flag-variants');
   step(`OFREP: ${blocked.reason} while beta-banner is off, green once it is on`);
+
+  // Segments: edit one; one in use cannot go; an unused one can.
+  await a.getByRole('link', { name: 'Segments' }).click();
+  await a.getByRole('button', { name: 'Edit segment kiwis' }).click();
+  const segEdit = a.locator('form[aria-label="Edit segment kiwis"]');
+  await segEdit.getByLabel('Description').fill('Only New Zealand');
+  await segEdit.getByRole('button', { name: 'Save segment' }).click();
+  await a.locator('tr[data-segment="kiwis"]', { hasText: 'Only New Zealand' }).waitFor();
+  expectRefusal(400, /\/v1\/segments\/kiwis/);
+  await a.getByRole('button', { name: 'Delete segment kiwis' }).click();
+  await a.getByText('remove it from the rule first').waitFor();
+  await a.locator('form[aria-label="New segment"]').getByLabel('Name').fill('short-lived');
+  await a.getByRole('button', { name: 'Create segment' }).click();
+  await a.getByRole('button', { name: 'Delete segment short-lived' }).click();
+  await a.locator('tr[data-segment="short-lived"]').waitFor({ state: 'detached' });
+  check((await api('GET', `/v1/segments?project_id=${pid}`, auth)).json.segments.map((x) => x.name).join() === 'kiwis', 'only kiwis is left');
+  step('segment edited; the one in use refused deletion, an unused one deleted');
 
   // A phone-sized screen.
   await a.setViewportSize({ width: 390, height: 844 });
@@ -390,6 +417,8 @@ try {
   console.log('ui ok');
 } catch (e) {
   console.error(`ui: ${e.stack || e.message}`);
+  // What the page showed when it failed.
+  if (pageA) await shot(pageA, 'failure').catch(() => {});
   failed = true;
 } finally {
   if (browser) await browser.close();

@@ -406,7 +406,7 @@ async function viewFlag(pid, fid) {
       if (document.activeElement !== pct.input) pct.input.value = flag.rollout ? flag.rollout[e.key] : 100;
       const dv = (flag.default_variant || {})[e.key];
       rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, `Serves what the first matching rule serves, ${dv} to the rest; rules are tried in this order.`),
-        h('ol', { class: 'rules' }, rules.map((r, i) => ruleItem(r, i, rules, { flag, patch: patchRule, remove: removeRule }))))
+        h('ol', { class: 'rules' }, rules.map((r, i) => ruleItem(r, i, rules, { flag, patch: patchRule, remove: removeRule, edit: (x) => form.edit(x) }))))
         : h('p', { class: 'note' }, on ? `No rules: serves ${dv} to everyone in the rollout.` : 'No rules.'));
       serving.draw(flag);
       form.draw(flag, segments);

@@ -61,6 +61,9 @@ export function conditionsEditor(initial) {
   return {
     el: h('div', {}, box, h('p', {}, add)),
     read: raw,
+    focus() {
+      rows[0].attr.input.focus();
+    },
     reset(list) {
       draw(list && list.length ? list : [{}]);
     },
@@ -86,11 +89,11 @@ export function conditionsEditor(initial) {
   };
 }
 
-// The form adding a rule to one environment of a flag: {el, draw(flag,
-// segments)}. opts: {pid, fid, env, reload}.
+// The form adding a rule to one environment of a flag, or changing one:
+// {el, draw(flag, segments), edit(rule)}. opts: {pid, fid, env, reload}.
 export function ruleForm(opts) {
   const { pid, fid, env, reload } = opts;
-  let flag = null;
+  let flag = null, editing = null;
   const conds = conditionsEditor();
   const general = h('p', { class: 'err', role: 'alert' });
   const segBox = h('div', { class: 'row' });
@@ -111,11 +114,43 @@ export function ruleForm(opts) {
     return list.filter((s) => s.weight > 0);
   }
 
+  const heading = h('h3', {}, 'Add a rule');
+  const submit = h('button', { type: 'submit' }, 'Add rule');
+  const cancel = h('button', { type: 'button', hidden: true, onclick: () => done() }, 'Cancel');
+  function done() {
+    editing = null;
+    conds.reset();
+    share.input.value = 100;
+    sticky.input.disabled = false;
+    for (const c of segChecks) c.checked = false;
+    heading.textContent = 'Add a rule';
+    submit.textContent = 'Add rule';
+    cancel.hidden = true;
+  }
+
   const el = h('form', { 'aria-label': `Add a rule in ${env}`, onsubmit: async (ev) => {
     ev.preventDefault();
     general.textContent = splitErr.textContent = '';
     conds.clear();
     share.error.textContent = '';
+    if (editing) {
+      try {
+        // One UpdateRule: what the form shows replaces the rule's.
+        const body = { conditions: conds.read().filter((c) => c.attribute || c.values.length),
+          segments: segChecks.filter((c) => c.checked).map((c) => c.value),
+          rollout: share.input.value === '' || Number(share.input.value) === 100 ? null : Number(share.input.value) };
+        if (serve.input.value === '') body.split = split();
+        else body.variant = serve.input.value;
+        await call('PATCH', `/v1/flags/${fid}/rules/${editing.id}`, { query: { project_id: pid }, body });
+        done();
+        await reload();
+      } catch (err) {
+        if (/^split/.test(err.field || '')) splitErr.textContent = err.message;
+        else if (err.field === 'rollout') share.error.textContent = err.message;
+        else if (!conds.show(err)) general.textContent = err.message;
+      }
+      return;
+    }
     try {
       const rules = (flag.rules || []).filter((r) => r.environment === env);
       const list = conds.read().filter((c) => c.attribute || c.values.length || list0(c));
@@ -134,17 +169,15 @@ export function ruleForm(opts) {
       }
       if (share.input.value !== '' && Number(share.input.value) !== 100) body.rollout = Number(share.input.value);
       await call('POST', `/v1/flags/${fid}/rules`, { query: { project_id: pid }, body });
-      conds.reset();
-      share.input.value = 100;
-      for (const c of segChecks) c.checked = false;
+      done();
       await reload();
     } catch (err) {
       if (err.field === 'split' || /^split/.test(err.field || '')) splitErr.textContent = err.message;
       else if (err.field === 'rollout') share.error.textContent = err.message;
       else if (!conds.show(err)) general.textContent = err.message;
     }
-  } }, conds.el, segBox, h('div', { class: 'row' }, serve.wrap, share.wrap), splitBox, general,
-  h('p', {}, h('button', { type: 'submit' }, 'Add rule')));
+  } }, heading, conds.el, segBox, h('div', { class: 'row' }, serve.wrap, share.wrap), splitBox, general,
+  h('p', {}, submit, ' ', cancel));
 
   // A row left as it came (no attribute, no values) is not a condition,
   // unless it is the only thing the rule would have.
@@ -154,6 +187,28 @@ export function ruleForm(opts) {
 
   return {
     el,
+    // Fills the form from rule r; saving sends one PATCH of it. The split's
+    // stickiness is the one it was made with (UpdateRule keeps it).
+    edit(r) {
+      editing = r;
+      conds.reset(r.conditions);
+      for (const c of segChecks) c.checked = (r.segments || []).includes(c.value);
+      share.input.value = r.rollout === null ? 100 : r.rollout;
+      const hasSplit = r.split && r.split.length;
+      serve.input.value = hasSplit ? '' : (r.variant || 'on');
+      splitBox.hidden = !hasSplit;
+      const total = hasSplit ? r.split.reduce((a, s) => a + s.weight, 0) : 0;
+      for (const i of weights.querySelectorAll('input')) {
+        const s = hasSplit && r.split.find((x) => x.variant === i.dataset.variant);
+        i.value = hasSplit ? (s ? Math.round((s.weight * 100) / total) : 0) : i.value;
+      }
+      sticky.input.value = r.split_stickiness || '';
+      sticky.input.disabled = true;
+      heading.textContent = `Change the rule ${ruleText(r)}`;
+      submit.textContent = 'Save rule';
+      cancel.hidden = false;
+      conds.focus();
+    },
     draw(f, segments) {
       flag = f;
       const keys = f.variants.map((v) => v.key);
@@ -182,8 +237,8 @@ export function ruleForm(opts) {
 }
 
 // One rule of the list: its matches, what it serves (a select to change the
-// variant), its rollout, its order and delete. opts: {flag, patch(r,
-// body), remove(r)}.
+// variant), its rollout, edit, its order and delete. opts: {flag, patch(r,
+// body), remove(r), edit(r)}.
 export function ruleItem(r, i, rules, opts) {
   const text = ruleText(r);
   const roll = h('input', { type: 'number', min: 0, max: 100, class: 'pct', value: r.rollout === null ? 100 : r.rollout,
@@ -196,6 +251,7 @@ export function ruleItem(r, i, rules, opts) {
   sel.addEventListener('change', () => { if (sel.value) opts.patch(r, { variant: sel.value }); });
   return h('li', { 'data-rule': r.id }, h('code', {}, text), ' → ', sel, ' ',
     h('label', { class: 'switch' }, 'to ', roll, '%'), ' ',
+    h('button', { type: 'button', 'aria-label': `Edit rule ${text}`, onclick: () => opts.edit(r) }, 'Edit'), ' ',
     h('button', { type: 'button', disabled: i === 0, 'aria-label': `Move ${text} up`,
       onclick: () => opts.patch(r, { priority: rules[i - 1].priority + 1 }) }, '↑'), ' ',
     h('button', { type: 'button', disabled: i === rules.length - 1, 'aria-label': `Move ${text} down`,

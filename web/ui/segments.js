@@ -16,6 +16,9 @@ export async function viewSegments(p, box) {
   const pid = p.id;
   const list = h('div', {});
   const listErr = h('p', { class: 'err', role: 'alert' });
+  // The segment whose row is open for editing: live updates leave the
+  // page alone meanwhile, so nothing typed is lost.
+  let editing = null;
 
   function editor(s) {
     const desc = field('Description', h('input', { value: s ? s.description : '' }), 'description');
@@ -31,6 +34,8 @@ export async function viewSegments(p, box) {
       try {
         if (s) await call('PUT', `/v1/segments/${encodeURIComponent(s.name)}`, { query: { project_id: pid }, body: { description: desc.input.value, conditions } });
         else await call('POST', '/v1/segments', { body: { project_id: pid, name: name.input.value.trim(), description: desc.input.value, conditions } });
+        if (s) editing = null;
+        else creator.replaceChildren(editor(null));
         await load();
       } catch (err) {
         if (!conds.show(err)) errs.show(err);
@@ -39,7 +44,7 @@ export async function viewSegments(p, box) {
     h('div', { class: 'row' }, name ? name.wrap : null, desc.wrap), h('p', { class: 'note' }, 'Every condition must hold; none: everyone.'),
     conds.el, general,
     h('p', {}, h('button', { type: 'submit', class: 'primary' }, s ? 'Save segment' : 'Create segment'), ' ',
-      s ? h('button', { type: 'button', onclick: load }, 'Cancel') : null));
+      s ? h('button', { type: 'button', onclick: () => { editing = null; load(); } }, 'Cancel') : null));
     return form;
   }
 
@@ -53,14 +58,13 @@ export async function viewSegments(p, box) {
       listErr.textContent = err.message;
       return;
     }
-    creator.replaceChildren(editor(null));
     list.replaceChildren(segs.length ? h('table', { class: 'segments' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Description'), h('th', {}, 'Conditions'), h('th', {}, ''))),
       h('tbody', {}, segs.map((s) => {
         const row = h('tr', { 'data-segment': s.name }, h('td', { class: 'key' }, s.name), h('td', {}, s.description),
           h('td', {}, h('code', {}, s.conditions.length ? ruleText({ conditions: s.conditions }) : 'everyone')),
           h('td', {}, h('button', { type: 'button', 'aria-label': `Edit segment ${s.name}`,
-            onclick: () => row.replaceWith(h('tr', {}, h('td', { colspan: 4 }, editor(s)))) }, 'Edit'), ' ',
+            onclick: () => { editing = s.name; row.replaceWith(h('tr', {}, h('td', { colspan: 4 }, editor(s)))); } }, 'Edit'), ' ',
           h('button', { type: 'button', class: 'danger', 'aria-label': `Delete segment ${s.name}`, onclick: async () => {
             try {
               await call('DELETE', `/v1/segments/${encodeURIComponent(s.name)}`, { query: { project_id: pid } });
@@ -76,7 +80,7 @@ export async function viewSegments(p, box) {
     h('p', { class: 'note' }, 'A rule that requires a segment matches only users for whom all of the segment\'s conditions hold. Changing a segment changes every flag that uses it, in one write.'),
     listErr, list, creator));
   await load();
-  return load;
+  return () => (editing ? null : load());
 }
 
 // A flag's prerequisites in one environment: {el, draw(flag)}. Each
