@@ -84,6 +84,19 @@ async function ofrepFlag(sdkKey, key, context) {
   return r.json;
 }
 
+// OFREP asked again until ok(answer): a write's change notice reaches the
+// gateway's edge a moment after the write's reply (docs/gateway.md, "Not
+// behind"), so an answer right after a write may be from before it.
+async function ofrepUntil(sdkKey, key, context, ok) {
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = await ofrepFlag(sdkKey, key, context);
+    if (ok(r)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return r;
+}
+
 async function ofrep(sdkKey, who) {
   const r = await api('POST', '/ofrep/v1/evaluate/flags/new-checkout', `Bearer ${sdkKey}`,
     { context: { targetingKey: 'u-1', email: who, environment: 'production' } });
@@ -332,6 +345,7 @@ try {
   await vprod.getByRole('button', { name: 'Add rule' }).click();
   await vprod.locator('ol.rules li', { hasText: 'plan equals pro and country in NZ, AU' }).waitFor();
   const served = {};
+  await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-0', plan: 'pro', country: 'NZ' }, (r) => !['STATIC', 'DEFAULT', 'DISABLED'].includes(r.reason));
   for (let i = 0; i < 40; i++) {
     const r = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `user-${i}`, plan: 'pro', country: 'NZ' });
     check((r.value === 'red' || r.value === 'green') && r.variant === r.value, `the split serves red or green: ${JSON.stringify(r)}`);
@@ -345,14 +359,14 @@ try {
   // The default variant, then a rule requiring the segment.
   await vprod.getByLabel('Default variant').selectOption('blue');
   await vprod.getByText('blue to the rest').waitFor();
-  const elsewhere = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
+  const elsewhere = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' }, (r) => r.value === 'blue');
   check(elsewhere.value === 'blue', `the default variant is blue: ${JSON.stringify(elsewhere)}`);
   // The split's rule changed in place: Australia leaves it.
   await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ, AU' }).click();
   await vprod.getByLabel('Values (comma-separated) (condition 2)').fill('NZ');
   await vprod.getByRole('button', { name: 'Save rule' }).click();
   await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ', exact: true }).waitFor();
-  const aussie = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'AU' });
+  const aussie = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'AU' }, (r) => r.value === 'blue');
   const kiwiPro = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'NZ' });
   check(aussie.value === 'blue' && (kiwiPro.value === 'red' || kiwiPro.value === 'green'), `edited rule: ${JSON.stringify([aussie, kiwiPro])}`);
   step('the split rule edited in place: AU now gets the default');
@@ -360,7 +374,7 @@ try {
   await vprod.getByLabel('Serves').selectOption('green');
   await vprod.getByRole('button', { name: 'Add rule' }).click();
   await vprod.locator('ol.rules li', { hasText: 'segment kiwis' }).waitFor();
-  const kiwi = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  const kiwi = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.value === 'green');
   const french = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
   check(kiwi.value === 'green' && french.value === 'blue', `segment: ${JSON.stringify(kiwi)} ${JSON.stringify(french)}`);
   step('OFREP: the segment rule serves green in NZ, the default blue elsewhere');
@@ -369,11 +383,11 @@ try {
   await vprod.getByLabel('Requires flag').fill('beta-banner');
   await vprod.getByRole('button', { name: 'Add prerequisite' }).click();
   await vprod.locator('ul.prereqs li', { hasText: 'beta-banner on' }).waitFor();
-  const blocked = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  const blocked = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.reason === 'PREREQUISITE_FAILED');
   check(blocked.value === 'blue' && blocked.reason === 'PREREQUISITE_FAILED', `parent off: ${JSON.stringify(blocked)}`);
   const parent = (await api('GET', `/v1/flags?project_id=${pid}&q=beta-banner`, auth)).json.flags[0];
   check((await api('PATCH', `/v1/flags/${parent.id}/state?project_id=${pid}`, auth, { environment: 'production', enabled: true })).status === 200, 'beta-banner on');
-  const unblocked = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  const unblocked = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.value === 'green');
   check(unblocked.value === 'green', `parent on: ${JSON.stringify(unblocked)}`);
   await shot(a, 'flag-variants');
   step(`OFREP: ${blocked.reason} while beta-banner is off, green once it is on`);

@@ -257,7 +257,7 @@ async function viewFlags(pid) {
     });
     return h('tr', { 'data-flag': f.key },
       h('td', { class: 'key' }, h('a', { href: `#/p/${pid}/flags/${f.id}` }, f.key)),
-      h('td', {}, f.name),
+      h('td', {}, f.name, f.type && f.type !== 'boolean' ? [' ', h('span', { class: 'tag', title: 'type' }, f.type)] : null),
       h('td', { class: 'desc' }, f.description),
       h('td', { class: 'tags' }, f.tags.map((t) => h('span', { class: 'tag' }, t))),
       h('td', {}, h('label', { class: 'switch' }, box, h('span', { class: on ? 'state-on' : 'state-off' }, on ? 'On' : 'Off')), err));
