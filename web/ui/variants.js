@@ -54,7 +54,10 @@ export function variantsEditor(type, variants) {
         onclick: () => { const cur = raw(); cur.splice(i, 1); draw(cur); } }, 'Remove');
       return { key, value, desc, el: h('div', { class: 'row variant' }, key, value, desc, rm) };
     });
-    box.replaceChildren(...rows.map((r) => r.el));
+    // Column names for the eye; each input has its own label.
+    const head = h('div', { class: 'row variant head', 'aria-hidden': 'true' },
+      h('span', {}, 'Key'), h('span', {}, kind === 'string' ? 'Value (text)' : 'Value (JSON)'), h('span', {}, 'Note'), h('span', { class: 'rm' }));
+    box.replaceChildren(...(rows.length ? [head] : []), ...rows.map((r) => r.el));
   }
   function fill(t, list) {
     kind = t;
@@ -65,6 +68,7 @@ export function variantsEditor(type, variants) {
     el: h('div', {}, box, error, h('p', {}, add)),
     setType(t) {
       kind = t;
+      draw(raw());
     },
     read() {
       error.textContent = '';
