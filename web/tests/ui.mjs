@@ -392,6 +392,15 @@ try {
   await shot(a, 'flag-variants');
   step(`OFREP: ${blocked.reason} while beta-banner is off, green once it is on`);
 
+  // Variants being edited here and changed by a script: the page says so.
+  await a.getByLabel('Note on variant 1').fill('the classic');
+  check((await api('PUT', `/v1/flags/${vflag.id}?project_id=${pid}`, auth, { variants: [
+    { key: 'red', value: 'red', description: 'set by a script' }, { key: 'green', value: 'green' }, { key: 'blue', value: 'blue' }] })).status === 200, 'PUT variants');
+  await a.getByText('The variants were changed by someone else').waitFor();
+  await a.getByRole('button', { name: 'Show theirs' }).click();
+  check(await a.getByLabel('Note on variant 1').inputValue() === 'set by a script', 'their variants are shown');
+  step('an edit of the variants was told of a change underneath');
+
   // Segments: edit one; one in use cannot go; an unused one can.
   await a.getByRole('link', { name: 'Segments' }).click();
   await a.getByRole('button', { name: 'Edit segment kiwis' }).click();

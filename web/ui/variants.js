@@ -114,7 +114,9 @@ export function newFlagVariants() {
 // The variants card of a flag's page: {el, draw(flag)}. A redraw from a
 // live change leaves rows being edited alone.
 export function variantsCard(pid, fid, onSaved) {
-  let flag = null, dirty = false;
+  let flag = null, dirty = false, seen = '';
+  const shown = (f) => JSON.stringify([f.type, f.variants]);
+  const warn = h('div', { role: 'alert' });
   const type = field('Type', h('select', {}, TYPES.map((t) => h('option', { value: t }, t))), 'type');
   const ed = variantsEditor('boolean', []);
   const status = h('p', { class: 'note', role: 'status' });
@@ -127,6 +129,7 @@ export function variantsCard(pid, fid, onSaved) {
       if (type.input.value !== flag.type) body.type = type.input.value;
       await call('PUT', `/v1/flags/${fid}`, { query: { project_id: pid }, body });
       dirty = false;
+      warn.replaceChildren();
       status.textContent = 'Variants updated.';
       await onSaved();
     } catch (err) {
@@ -135,18 +138,22 @@ export function variantsCard(pid, fid, onSaved) {
         else ed.show(new ApiError(err.status, err.message, 'variants'));
       }
     }
-  } }, h('h2', {}, 'Variants'), type.wrap, ed.el, status,
+  } }, h('h2', {}, 'Variants'), warn, type.wrap, ed.el, status,
   h('button', { type: 'submit' }, 'Update variants'));
   type.input.addEventListener('change', () => ed.setType(type.input.value));
-  return {
-    el,
-    draw(f) {
-      flag = f;
-      if (dirty) return;
-      type.input.value = f.type;
-      ed.fill(f.type, f.variants);
-    },
-  };
+  function draw(f) {
+    flag = f;
+    // Changed underneath an edit: say so before it is saved over.
+    if (dirty && shown(f) !== seen) {
+      warn.replaceChildren(h('p', { class: 'warn' }, 'The variants were changed by someone else while you were editing; updating replaces them with yours. ',
+        h('button', { type: 'button', onclick: () => { dirty = false; warn.replaceChildren(); draw(flag); } }, 'Show theirs')));
+    }
+    if (dirty) return;
+    seen = shown(f);
+    type.input.value = f.type;
+    ed.fill(f.type, f.variants);
+  }
+  return { el, draw };
 }
 
 // What an environment serves by default and when off: {el, draw(flag)}.
