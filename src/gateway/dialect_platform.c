@@ -17,8 +17,13 @@
  *    key's); a global key names it with `project_id` ("proj-<id>") in the
  *    query, or in the body of a create;
  *  - a flag's `state` is {environment key: enabled} from its per-environment
- *    configs; flags are boolean (variants on/off);
- *  - a rule is one condition in one environment, serving "on".
+ *    configs; flags are boolean (variants on/off), or (an extension) of
+ *    any type with the variants given;
+ *  - a rule is one condition in one environment, serving "on"; or (an
+ *    extension) several conditions and segments, serving a variant or a
+ *    weighted split;
+ *  - segments and prerequisites are extensions onto SegmentService and
+ *    UpdateFlagEnv.
  * Errors: {"error":{"code","message","details":{"field","constraint"}}}.
  */
 #include <stdio.h>
@@ -106,7 +111,7 @@ static const char *
 body_field(const char *field)
 {
 	static const char *const strip[] = {
-	    "flag.", "update.", "rule.conditions.", "rule.", "env."};
+	    "flag.", "update.", "rule.conditions.", "rule.", "env.", "segment."};
 	size_t n;
 
 	if (strcmp(field, "project") == 0)
@@ -392,6 +397,102 @@ prereqs_json(const Vexil__V1__Flag *f)
 	return vx_gw_json_done(o, ok);
 }
 
+static const char *const flag_types[] = {"boolean", "string", "number", "json"};
+
+static const char *
+type_name(Vexil__V1__FlagType t)
+{
+	return (unsigned)t < 4 ? flag_types[t] : "boolean";
+}
+
+/* A variant's value: its JSON text as JSON (a string when it is not). */
+static cJSON *
+value_json(const char *text)
+{
+	cJSON *v = cJSON_Parse(text ? text : "");
+
+	return v ? v : cJSON_CreateString(text ? text : "");
+}
+
+static cJSON *
+variants_json(const Vexil__V1__Flag *f)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; a && i < f->n_variants; i++) {
+		cJSON *o = cJSON_CreateObject();
+		bool ok = o != NULL;
+		put_str(o, &ok, "key", f->variants[i]->key);
+		put_item(o, &ok, "value", value_json(f->variants[i]->value));
+		put_str(o, &ok, "description", f->variants[i]->description);
+		if (!vx_gw_json_append(a, vx_gw_json_done(o, ok))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* {"<env>": variant key}: each environment's default (or off) variant. */
+static cJSON *
+env_variants_json(const Vexil__V1__Flag *f, bool off)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	for (size_t i = 0; ok && i < f->n_envs; i++)
+		if (f->envs[i] != NULL)
+			put_str(o, &ok, f->envs[i]->environment,
+			    off ? f->envs[i]->off_variant : f->envs[i]->default_variant);
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+condition_json(const Vexil__V1__Condition *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_str(o, &ok, "attribute", c->attribute);
+	put_str(o, &ok, "operator", c->operator_);
+	put_item(o, &ok, "values", strings_json(c->values, c->n_values));
+	put_item(o, &ok, "negate", cJSON_CreateBool(c->negate));
+	put_item(o, &ok, "missing", cJSON_CreateBool(c->missing));
+	put_item(o, &ok, "case_insensitive", cJSON_CreateBool(c->case_insensitive));
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+conditions_json(Vexil__V1__Condition *const *cs, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (!vx_gw_json_append(a, condition_json(cs[i]))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	return a;
+}
+
+static cJSON *
+split_json(const Vexil__V1__Rule *rl)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; a && i < rl->n_split; i++) {
+		cJSON *o = cJSON_CreateObject();
+		bool ok = o != NULL;
+		put_str(o, &ok, "variant", rl->split[i]->variant);
+		vx_gw_json_put_num(o, &ok, "weight", rl->split[i]->weight);
+		if (!vx_gw_json_append(a, vx_gw_json_done(o, ok))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 static cJSON *
 rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 {
@@ -417,6 +518,12 @@ rule_json(vx_gw_req *r, const Vexil__V1__Rule *rl, const char *env)
 	put_item(o, &ok, "rollout",
 	    rl->rollout ? cJSON_CreateNumber(rl->rollout->percentage)
 	                : cJSON_CreateNull());
+	/* Vexil's extensions: every condition (all must hold), and what the
+	 * rule serves: a variant, or a weighted split with its stickiness. */
+	put_item(o, &ok, "conditions", conditions_json(rl->conditions, rl->n_conditions));
+	put_str(o, &ok, "variant", rl->variant);
+	put_item(o, &ok, "split", split_json(rl));
+	put_str(o, &ok, "split_stickiness", rl->split_stickiness);
 	put_str(o, &ok, "environment", env);
 	put_time(o, &ok, "created_at", rl->created_at);
 	return vx_gw_json_done(o, ok);
@@ -439,6 +546,12 @@ flag_json(vx_gw_req *r, const Vexil__V1__Flag *f, bool rules)
 	put_item(o, &ok, "tags", strings_json(f->tags, f->n_tags));
 	put_item(o, &ok, "prerequisites", prereqs_json(f));
 	put_item(o, &ok, "rollout", rollout_json(f));
+	/* Vexil's extensions: the type, the variants and what each
+	 * environment serves by default and when off. */
+	put_str(o, &ok, "type", type_name(f->type));
+	put_item(o, &ok, "variants", variants_json(f));
+	put_item(o, &ok, "default_variant", env_variants_json(f, false));
+	put_item(o, &ok, "off_variant", env_variants_json(f, true));
 	if (rules && ok) {
 		arr = cJSON_CreateArray();
 		for (size_t i = 0; arr && i < f->n_envs; i++) {
@@ -484,6 +597,233 @@ json_strings(vx_gw_req *r, const cJSON *obj, const char *name, char ***out, size
 	}
 	*out = items;
 	*n = i;
+	return 1;
+}
+
+/* "operator must be one of equals, in, ...": the engine's own list. */
+static void
+operator_message(char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "operator must be one of ");
+
+	for (int i = 0; i < VX_OP_COUNT_ && n < cap; i++)
+		n += (size_t)snprintf(
+		    buf + n, cap - n, "%s%s", i ? ", " : "", vx_op_name(i));
+}
+
+/* ---- variants, conditions and splits (extensions, docs/gateway.md) ---- */
+
+/* An optional array of objects `name`; *items points into the body. Same
+ * contract as the json.h readers. */
+static int
+json_objects(vx_gw_req *r, const cJSON *obj, const char *name, const cJSON **arr, int *n)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name), *e;
+
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return vx_gw_json_refuse(r, name, "%s must be an array of objects", name);
+	if ((*n = cJSON_GetArraySize(v)) > MAX_LIST)
+		return vx_gw_json_refuse(
+		    r, name, "%s has more than %d items", name, MAX_LIST);
+	cJSON_ArrayForEach(e, v)
+	{
+		if (!cJSON_IsObject(e))
+			return vx_gw_json_refuse(
+			    r, name, "%s must be an array of objects", name);
+	}
+	*arr = v;
+	return 1;
+}
+
+/* Room for n pointers to messages of size sz, each initialised by init. */
+static void **
+arena_msgs(vx_gw_req *r, int n, size_t sz, void (*init)(void *))
+{
+	void **v = vx_arena_alloc(r->arena, (size_t)(n ? n : 1) * sizeof(*v));
+
+	for (int i = 0; v && i < n; i++)
+		if ((v[i] = vx_arena_alloc(r->arena, sz)) == NULL)
+			return NULL;
+		else
+			init(v[i]);
+	return v;
+}
+
+static void
+init_variant(void *m)
+{
+	vexil__v1__variant__init(m);
+}
+
+static void
+init_condition(void *m)
+{
+	vexil__v1__condition__init(m);
+}
+
+static void
+init_weighted(void *m)
+{
+	vexil__v1__weighted_variant__init(m);
+}
+
+static void
+init_prereq(void *m)
+{
+	vexil__v1__prerequisite__init(m);
+}
+
+/*
+ * `variants`: [{key, value, description?}], value any JSON (kept as its
+ * JSON text, the core's form). Same contract as the json.h readers.
+ */
+static int
+json_variants(vx_gw_req *r, const cJSON *obj, Vexil__V1__Variant ***out, size_t *n)
+{
+	const cJSON *arr = NULL, *e;
+	Vexil__V1__Variant **v;
+	int cnt = 0, rc, i = 0;
+
+	if ((rc = json_objects(r, obj, "variants", &arr, &cnt)) <= 0)
+		return rc;
+	if ((v = (Vexil__V1__Variant **)arena_msgs(r, cnt, sizeof(**v), init_variant)) ==
+	    NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(e, arr)
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+		const cJSON *val = cJSON_GetObjectItemCaseSensitive(e, "value");
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "description");
+		char *text;
+
+		if (!cJSON_IsString(k) || *k->valuestring == '\0')
+			return vx_gw_json_refuse(r, "variants.key",
+			    "variants[%d].key must be a non-empty string", i);
+		if (val == NULL || cJSON_IsNull(val))
+			return vx_gw_json_refuse(
+			    r, "variants.value", "variants[%d].value is required", i);
+		if (d != NULL && !cJSON_IsNull(d) && !cJSON_IsString(d))
+			return vx_gw_json_refuse(r, "variants.description",
+			    "variants[%d].description must be a string", i);
+		if ((text = cJSON_PrintUnformatted(val)) == NULL)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		v[i]->value = vx_arena_strdup(r->arena, text);
+		free(text);
+		if (v[i]->value == NULL)
+			return vx_gw_json_refuse(r, NULL, "out of memory");
+		v[i]->key = k->valuestring;
+		v[i]->description = cJSON_IsString(d) ? d->valuestring : "";
+		i++;
+	}
+	*out = v;
+	*n = (size_t)i;
+	return 1;
+}
+
+/* `type`: boolean, string, number or json. Same contract. */
+static int
+json_type(vx_gw_req *r, const cJSON *obj, Vexil__V1__FlagType *out)
+{
+	const char *t;
+	int rc;
+
+	if ((rc = vx_gw_json_string(r, obj, "type", &t)) <= 0)
+		return rc;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(t, flag_types[i]) == 0) {
+			*out = (Vexil__V1__FlagType)i;
+			return 1;
+		}
+	return vx_gw_json_refuse(
+	    r, "type", "type must be boolean, string, number or json");
+}
+
+/*
+ * `conditions`: [{attribute, operator, values, negate?, missing?,
+ * case_insensitive?}], every one must hold. The operator is checked here
+ * against the engine's list (as the one-condition form is); the rest is
+ * the core's. Same contract.
+ */
+static int
+json_conditions(vx_gw_req *r, const cJSON *obj, Vexil__V1__Condition ***out, size_t *n)
+{
+	const cJSON *arr = NULL, *e;
+	Vexil__V1__Condition **v;
+	int cnt = 0, rc, i = 0, opn;
+
+	if ((rc = json_objects(r, obj, "conditions", &arr, &cnt)) <= 0)
+		return rc;
+	if ((v = (Vexil__V1__Condition **)arena_msgs(
+	         r, cnt, sizeof(**v), init_condition)) == NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(e, arr)
+	{
+		const char *attr = NULL, *op = NULL;
+		bool negate = false, missing = false, ci = false;
+
+		if (vx_gw_json_string(r, e, "attribute", &attr) != 1 || *attr == '\0')
+			return vx_gw_json_refuse(r, "conditions.attribute",
+			    "conditions[%d].attribute must be a non-empty string", i);
+		if (vx_gw_json_string(r, e, "operator", &op) != 1 ||
+		    vx_op_from_string(op, &opn) != VX_EVAL_OK) {
+			char msg[320];
+			operator_message(msg, sizeof(msg));
+			return vx_gw_json_refuse(
+			    r, "conditions.operator", "conditions[%d].%s", i, msg);
+		}
+		if (json_strings(r, e, "values", &v[i]->values, &v[i]->n_values) < 0)
+			return vx_gw_json_refuse(r, "conditions.values",
+			    "conditions[%d].values must be an array of strings", i);
+		if (vx_gw_json_bool(r, e, "negate", &negate) < 0 ||
+		    vx_gw_json_bool(r, e, "missing", &missing) < 0 ||
+		    vx_gw_json_bool(r, e, "case_insensitive", &ci) < 0)
+			return vx_gw_json_refuse(r, "conditions", "conditions[%d]: %s", i,
+			    "negate, missing and case_insensitive must be booleans");
+		v[i]->attribute = (char *)attr;
+		v[i]->operator_ = (char *)op;
+		v[i]->negate = negate;
+		v[i]->missing = missing;
+		v[i]->case_insensitive = ci;
+		i++;
+	}
+	*out = v;
+	*n = (size_t)i;
+	return 1;
+}
+
+/* `split`: [{variant, weight}], weights relative (the core's: each at most
+ * 10000, not all 0). Same contract. */
+static int
+json_split(vx_gw_req *r, const cJSON *obj, Vexil__V1__WeightedVariant ***out, size_t *n)
+{
+	const cJSON *arr = NULL, *e;
+	Vexil__V1__WeightedVariant **v;
+	int cnt = 0, rc, i = 0;
+
+	if ((rc = json_objects(r, obj, "split", &arr, &cnt)) <= 0)
+		return rc;
+	if ((v = (Vexil__V1__WeightedVariant **)arena_msgs(
+	         r, cnt, sizeof(**v), init_weighted)) == NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(e, arr)
+	{
+		const char *var = NULL;
+		int64_t w = 0;
+
+		if (vx_gw_json_string(r, e, "variant", &var) != 1)
+			return vx_gw_json_refuse(
+			    r, "split.variant", "split[%d].variant must be a string", i);
+		if (vx_gw_json_int(r, e, "weight", 0, UINT32_MAX, &w) != 1)
+			return vx_gw_json_refuse(r, "split.weight",
+			    "split[%d].weight must be a non-negative integer", i);
+		v[i]->variant = (char *)var;
+		v[i]->weight = (uint32_t)w;
+		i++;
+	}
+	*out = v;
+	*n = (size_t)i;
 	return 1;
 }
 
@@ -1052,8 +1392,9 @@ read_state(vx_gw_req *r, const cJSON *state, Vexil__V1__FlagEnvConfig ***out, si
 		vexil__v1__flag_env_config__init(c);
 		c->environment = v->string;
 		c->enabled = cJSON_IsTrue(v);
-		c->default_variant = ON;
-		c->off_variant = OFF;
+		/* Empty: the core's, the flag's first and last variants. */
+		c->default_variant = "";
+		c->off_variant = "";
 		/* The core's default for environments not given: everyone. */
 		c->rollout_percentage = 100;
 		envs[i++] = c;
@@ -1076,11 +1417,12 @@ flag_create(vx_gw_req *r)
 	char *project;
 	vx_status st;
 	cJSON *b;
-	int k, n;
+	int k, n, nv;
 
 	if (!admit(r, &who))
 		return;
-	if (vx_gw_json_body(r, false, &b) != 0 ||
+	if (vx_gw_json_body(r, false, &b) != 0 || json_type(r, b, &f.type) < 0 ||
+	    (nv = json_variants(r, b, &f.variants, &f.n_variants)) < 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
 	    vx_gw_json_string(r, b, "description", &desc) < 0 ||
@@ -1100,13 +1442,21 @@ flag_create(vx_gw_req *r)
 	f.key = (char *)key;
 	f.name = (char *)(n == 1 && *name ? name : key);
 	f.description = (char *)(desc ? desc : "");
-	f.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
-	von.key = ON;
-	von.value = "true";
-	voff.key = OFF;
-	voff.value = "false";
-	f.variants = variants;
-	f.n_variants = 2;
+	/* Vexil's extension: `type` and `variants`; without them a boolean
+	 * flag with variants on and off, as the document has it. */
+	if (nv == 0 && f.type != VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN) {
+		write_error(r, 400, "variants", "required",
+		    "variants is required for a string, number or json flag");
+		return;
+	}
+	if (nv == 0) {
+		von.key = ON;
+		von.value = "true";
+		voff.key = OFF;
+		voff.value = "false";
+		f.variants = variants;
+		f.n_variants = 2;
+	}
 	in.project = project;
 	in.flag = &f;
 	if (scheduled(r, "vexil.v1.FlagService/CreateFlag", &in.base))
@@ -1125,14 +1475,15 @@ flag_update(vx_gw_req *r)
 	Vexil__V1__UpdateFlagRequest in = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT, *f;
 	const char *name = NULL, *desc = NULL, *key = NULL;
-	char *project, *mask[3];
+	char *project, *mask[5];
 	vx_status st;
 	cJSON *b;
-	int n, d, t, k;
+	int n, d, t, k, ty, nv;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
-	if (vx_gw_json_body(r, true, &b) != 0 ||
+	if (vx_gw_json_body(r, true, &b) != 0 || (ty = json_type(r, b, &upd.type)) < 0 ||
+	    (nv = json_variants(r, b, &upd.variants, &upd.n_variants)) < 0 ||
 	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
 	    (d = vx_gw_json_string(r, b, "description", &desc)) < 0 ||
 	    (k = vx_gw_json_string(r, b, "key", &key)) < 0 ||
@@ -1160,6 +1511,12 @@ flag_update(vx_gw_req *r)
 	}
 	if (t == 1)
 		mask[in.n_update_mask++] = "tags";
+	/* Vexil's extension: the type and the variants, checked by the core
+	 * against every environment and rule that names one. */
+	if (ty == 1)
+		mask[in.n_update_mask++] = "type";
+	if (nv == 1)
+		mask[in.n_update_mask++] = "variants";
 	if (in.n_update_mask > 0) {
 		in.project = project;
 		in.key = f->key;
@@ -1177,9 +1534,9 @@ flag_update(vx_gw_req *r)
 
 /*
  * PATCH .../state: {environment, enabled} is SetFlagEnabled. Vexil's
- * extension: with `rollout_percentage` (0..100, `enabled` then optional)
- * it is one UpdateFlag of that environment's env.enabled and
- * env.rollout_percentage instead.
+ * extension: with `rollout_percentage` (0..100), `default_variant` or
+ * `off_variant` (`enabled` then optional) it is one UpdateFlag of that
+ * environment's fields given instead.
  */
 static void
 flag_state(vx_gw_req *r)
@@ -1189,23 +1546,25 @@ flag_state(vx_gw_req *r)
 	Vexil__V1__UpdateFlagRequest up = VEXIL__V1__UPDATE_FLAG_REQUEST__INIT;
 	Vexil__V1__Flag upd = VEXIL__V1__FLAG__INIT;
 	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
-	const char *env = NULL;
+	const char *env = NULL, *dv = NULL, *ov = NULL;
 	bool enabled = false;
 	int64_t pct = 0;
-	char *mask[2];
+	char *mask[4];
 	Vexil__V1__Flag *f;
 	char *project;
 	vx_status st;
 	cJSON *b, *o;
 	bool ok;
-	int e, en, ro, rc;
+	int e, en, ro, rc, d, of;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
 	    (en = vx_gw_json_bool(r, b, "enabled", &enabled)) < 0 ||
-	    (ro = vx_gw_json_int(r, b, "rollout_percentage", 0, 100, &pct)) < 0) {
+	    (ro = vx_gw_json_int(r, b, "rollout_percentage", 0, 100, &pct)) < 0 ||
+	    (d = vx_gw_json_string(r, b, "default_variant", &dv)) < 0 ||
+	    (of = vx_gw_json_string(r, b, "off_variant", &ov)) < 0) {
 		fail_input(r);
 		return;
 	}
@@ -1213,13 +1572,13 @@ flag_state(vx_gw_req *r)
 		write_error(r, 400, "environment", "required", "environment is required");
 		return;
 	}
-	if (en == 0 && ro == 0) {
+	if (en == 0 && ro == 0 && d == 0 && of == 0) {
 		write_error(r, 400, "enabled", "required", "enabled is required");
 		return;
 	}
 	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
 		return;
-	if (ro == 0) {
+	if (ro == 0 && d == 0 && of == 0) {
 		in.project = project;
 		in.key = f->key;
 		in.environment = (char *)env;
@@ -1231,9 +1590,16 @@ flag_state(vx_gw_req *r)
 		cfg.environment = (char *)env;
 		cfg.enabled = enabled;
 		cfg.rollout_percentage = (uint32_t)pct;
+		cfg.default_variant = (char *)(dv ? dv : "");
+		cfg.off_variant = (char *)(ov ? ov : "");
 		if (en == 1)
 			mask[up.n_update_mask++] = "env.enabled";
-		mask[up.n_update_mask++] = "env.rollout_percentage";
+		if (ro == 1)
+			mask[up.n_update_mask++] = "env.rollout_percentage";
+		if (d == 1)
+			mask[up.n_update_mask++] = "env.default_variant";
+		if (of == 1)
+			mask[up.n_update_mask++] = "env.off_variant";
 		up.project = project;
 		up.key = f->key;
 		up.update = &upd;
@@ -1254,6 +1620,8 @@ flag_state(vx_gw_req *r)
 	put_str(o, &ok, "key", f->key);
 	put_item(o, &ok, "state", state_json(f));
 	put_item(o, &ok, "rollout", rollout_json(f));
+	put_item(o, &ok, "default_variant", env_variants_json(f, false));
+	put_item(o, &ok, "off_variant", env_variants_json(f, true));
 	put_time(o, &ok, "updated_at", f->updated_at);
 	vx_gw_reply_json(r, 200, vx_gw_json_done(o, ok));
 }
@@ -1284,17 +1652,6 @@ flag_delete(vx_gw_req *r)
 
 /* ---- rules ---- */
 
-/* "operator must be one of equals, in, ...": the engine's own list. */
-static void
-operator_message(char *buf, size_t cap)
-{
-	size_t n = (size_t)snprintf(buf, cap, "operator must be one of ");
-
-	for (int i = 0; i < VX_OP_COUNT_ && n < cap; i++)
-		n += (size_t)snprintf(
-		    buf + n, cap - n, "%s%s", i ? ", " : "", vx_op_name(i));
-}
-
 static void
 rule_create(vx_gw_req *r)
 {
@@ -1303,6 +1660,7 @@ rule_create(vx_gw_req *r)
 	Vexil__V1__Rule rl = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Condition c = VEXIL__V1__CONDITION__INIT, *cs[1] = {&c};
 	const char *type = NULL, *attr = NULL, *op = NULL, *env = NULL;
+	const char *variant = NULL, *sticky = NULL;
 	bool negate = false, missing = false;
 	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
 	int64_t priority = 0, pct = 100;
@@ -1311,7 +1669,7 @@ rule_create(vx_gw_req *r)
 	char *project;
 	vx_status st;
 	cJSON *b;
-	int t, a, o, e, v, rp;
+	int t, a, o, e, v, rp, nc, ns, vr, sp;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
@@ -1324,7 +1682,12 @@ rule_create(vx_gw_req *r)
 	    vx_gw_json_bool(r, b, "negate", &negate) < 0 ||
 	    vx_gw_json_bool(r, b, "missing", &missing) < 0 ||
 	    vx_gw_json_int(r, b, "priority", INT32_MIN, INT32_MAX, &priority) < 0 ||
-	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0) {
+	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0 ||
+	    (nc = json_conditions(r, b, &rl.conditions, &rl.n_conditions)) < 0 ||
+	    (ns = json_strings(r, b, "segments", &rl.segments, &rl.n_segments)) < 0 ||
+	    (vr = vx_gw_json_string(r, b, "variant", &variant)) < 0 ||
+	    (sp = json_split(r, b, &rl.split, &rl.n_split)) < 0 ||
+	    vx_gw_json_string(r, b, "split_stickiness", &sticky) < 0) {
 		fail_input(r);
 		return;
 	}
@@ -1332,20 +1695,38 @@ rule_create(vx_gw_req *r)
 		write_error(r, 400, "type", "enum", "type must be user or attribute");
 		return;
 	}
-	if (a == 0 || *attr == '\0') {
-		write_error(r, 400, "attribute", "required", "attribute is required");
+	/* Vexil's extension: `conditions` (all must hold) instead of the one
+	 * condition, or none with `segments`. */
+	if (nc == 1 && (a == 1 || o == 1 || v == 1)) {
+		write_error(r, 400, "conditions", "one_of",
+		    "give conditions, or attribute, operator and values, not both");
 		return;
 	}
-	if (o == 0 || vx_op_from_string(op, &opn) != VX_EVAL_OK) {
-		char msg[320];
+	if (nc == 0 && (a == 1 || ns == 0)) {
+		if (a == 0 || *attr == '\0') {
+			write_error(
+			    r, 400, "attribute", "required", "attribute is required");
+			return;
+		}
+		if (o == 0 || vx_op_from_string(op, &opn) != VX_EVAL_OK) {
+			char msg[320];
 
-		operator_message(msg, sizeof(msg));
-		write_error(r, 400, "operator", o == 0 ? "required" : "enum", msg);
-		return;
-	}
-	if (v == 0 || c.n_values == 0) {
-		write_error(r, 400, "values", "required", "values must list at least one value");
-		return;
+			operator_message(msg, sizeof(msg));
+			write_error(
+			    r, 400, "operator", o == 0 ? "required" : "enum", msg);
+			return;
+		}
+		if (v == 0 || c.n_values == 0) {
+			write_error(r, 400, "values", "required",
+			    "values must list at least one value");
+			return;
+		}
+		c.attribute = (char *)attr;
+		c.operator_ = (char *)op;
+		c.negate = negate;
+		c.missing = missing;
+		rl.conditions = cs;
+		rl.n_conditions = 1;
 	}
 	if (e == 0 || *env == '\0') {
 		write_error(r, 400, "environment", "required", "environment is required");
@@ -1353,15 +1734,15 @@ rule_create(vx_gw_req *r)
 	}
 	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
 		return;
-	c.attribute = (char *)attr;
-	c.operator_ = (char *)op;
-	c.negate = negate;
-	c.missing = missing;
-	rl.conditions = cs;
-	rl.n_conditions = 1;
 	rl.enabled = true;
-	rl.variant = ON;
 	rl.priority = (int32_t)priority;
+	/* What it serves: `variant` or a `split` (Vexil's extension, the
+	 * environment's default left as it is), else "on", the document's
+	 * model, whose environment then serves only the users rules match:
+	 * its fallthrough becomes "off" in the same write. */
+	rl.variant = (char *)(vr == 1 ? variant : sp == 1 ? "" : ON);
+	rl.split_stickiness = (char *)(sticky ? sticky : "");
+	in.targeted_fallthrough = vr == 0 && sp == 0;
 	if (rp == 1) {
 		ro.percentage = (uint32_t)pct;
 		rl.rollout = &ro;
@@ -1370,8 +1751,6 @@ rule_create(vx_gw_req *r)
 	in.flag_key = f->key;
 	in.environment = (char *)env;
 	in.rule = &rl;
-	/* The environment's fallthrough becomes "off" in the same write. */
-	in.targeted_fallthrough = true;
 	if (scheduled(r, "vexil.v1.RuleService/CreateRule", &in.base))
 		return;
 	if (vx_create_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
@@ -1410,9 +1789,11 @@ fail_rule_call(vx_gw_req *r, const vx_status *st)
 }
 
 /*
- * Vexil's extension: PATCH .../rules/{rule_id} {priority?, rollout?} is one
- * UpdateRule of the fields given (rollout null: the rule serves every
- * matching user again), so rules can be reordered and rolled out.
+ * Vexil's extension: PATCH .../rules/{rule_id} {priority?, rollout?,
+ * conditions?, segments?, variant?, split?} is one UpdateRule of the fields
+ * given (rollout null: the rule serves every matching user again), so
+ * rules can be reordered, rolled out and rewritten. A variant replaces the
+ * rule's split and a split its variant.
  */
 static void
 rule_update(vx_gw_req *r)
@@ -1423,20 +1804,33 @@ rule_update(vx_gw_req *r)
 	Vexil__V1__Rule upd = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
 	int64_t priority = 0, pct = 0;
-	const char *env = "";
-	char *project, *mask[2];
+	const char *env = "", *variant = NULL;
+	char *project, *mask[7];
 	Vexil__V1__Flag *f;
 	vx_status st;
 	cJSON *b;
-	int p, rp;
+	int p, rp, nc, ns, vr, sp;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
 	if (vx_gw_json_body(r, false, &b) != 0 ||
 	    (p = vx_gw_json_int(r, b, "priority", INT32_MIN, INT32_MAX, &priority)) < 0 ||
-	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0) {
+	    (rp = vx_gw_json_int(r, b, "rollout", 0, 100, &pct)) < 0 ||
+	    (nc = json_conditions(r, b, &upd.conditions, &upd.n_conditions)) < 0 ||
+	    (ns = json_strings(r, b, "segments", &upd.segments, &upd.n_segments)) < 0 ||
+	    (vr = vx_gw_json_string(r, b, "variant", &variant)) < 0 ||
+	    (sp = json_split(r, b, &upd.split, &upd.n_split)) < 0) {
 		fail_input(r);
 		return;
+	}
+	if (nc == 1)
+		mask[in.n_update_mask++] = "conditions";
+	if (ns == 1)
+		mask[in.n_update_mask++] = "segments";
+	if (vr == 1 || sp == 1) {
+		upd.variant = (char *)(vr == 1 ? variant : "");
+		mask[in.n_update_mask++] = "variant";
+		mask[in.n_update_mask++] = "split";
 	}
 	if (p == 1) {
 		upd.priority = (int32_t)priority;
@@ -1449,8 +1843,9 @@ rule_update(vx_gw_req *r)
 	if (rp == 1 || cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "rollout")))
 		mask[in.n_update_mask++] = "rollout";
 	if (in.n_update_mask == 0) {
-		write_error(
-		    r, 400, NULL, "required", "give priority or rollout to change");
+		write_error(r, 400, NULL, "required",
+		    "give priority, rollout, conditions, segments, variant or split to "
+		    "change");
 		return;
 	}
 	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f) ||
@@ -1485,8 +1880,9 @@ rule_delete(vx_gw_req *r)
 	    !load_flag(r, project, &f) || !rule_ref(r, project, f, &ref))
 		return;
 	/* The environment's fallthrough is "on" again when its last rule goes,
-	 * in the same write. */
-	ref.targeted_fallthrough = true;
+	 * in the same write: the document's model, for its boolean flags; a
+	 * flag of another type keeps the default variant it was given. */
+	ref.targeted_fallthrough = f->type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
 	if (scheduled(r, "vexil.v1.RuleService/DeleteRule", &ref.base))
 		return;
 	if (vx_delete_rule_as(vx_gw_client(r), VX_GW_OPTS(r), &ref, &e, &st) != 0) {
@@ -2600,6 +2996,274 @@ member_remove(vx_gw_req *r)
 		vx_gw_reply_empty(r, 204);
 }
 
+/* ---- segments and prerequisites (extensions, docs/gateway.md) ---- */
+
+static cJSON *
+segment_json(vx_gw_req *r, const Vexil__V1__Segment *sg)
+{
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o != NULL;
+
+	put_id(r, o, &ok, "id", "seg", sg->id);
+	put_str(o, &ok, "name", sg->name);
+	put_str(o, &ok, "description", sg->description);
+	put_item(o, &ok, "conditions", conditions_json(sg->conditions, sg->n_conditions));
+	put_time(o, &ok, "created_at", sg->created_at);
+	put_time(o, &ok, "updated_at", sg->updated_at);
+	return vx_gw_json_done(o, ok);
+}
+
+static cJSON *
+segment_item(vx_gw_req *r, const void *sg)
+{
+	return segment_json(r, sg);
+}
+
+/* A refused call on the segment of the path: the core's "name" is the
+ * path's segment_name (404 when there is none). */
+static void
+fail_segment(vx_gw_req *r, const vx_status *st)
+{
+	if (st->code == VEXIL__V1__CODE__NOT_FOUND && strcmp(st->field, "name") == 0)
+		write_error(r, 404, "segment_name", "exists", "Segment not found");
+	else if (strcmp(st->field, "name") == 0)
+		write_error(r, vx_gw_call_status(st), "segment_name", st->constraint,
+		    st->message);
+	else
+		fail_call(r, st);
+}
+
+/* GET /v1/segments: SegmentService/ListSegments of the project. */
+static void
+segment_list(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__ListSegmentsRequest in = VEXIL__V1__LIST_SEGMENTS_REQUEST__INIT;
+	Vexil__V1__SegmentList *out;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_list_segments_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	reply_items(r, "segments", (const void *const *)out->segments, out->n_segments,
+	    segment_item);
+}
+
+static void
+segment_get(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__GetSegmentRequest in = VEXIL__V1__GET_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Segment *out;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	in.name = (char *)vx_gw_param(r, "segment_name");
+	if (vx_get_segment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_segment(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 200, segment_json(r, out));
+}
+
+/* POST /v1/segments {name, description?, conditions?, project_id?}: one
+ * CreateSegment. */
+static void
+segment_create(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__CreateSegmentRequest in = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Segment sg = VEXIL__V1__SEGMENT__INIT, *out;
+	const char *name = NULL, *desc = NULL, *pid = NULL;
+	vx_status st;
+	cJSON *b;
+	int n;
+
+	if (!admit(r, &who))
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (n = vx_gw_json_string(r, b, "name", &name)) < 0 ||
+	    vx_gw_json_string(r, b, "description", &desc) < 0 ||
+	    vx_gw_json_string(r, b, "project_id", &pid) < 0 ||
+	    json_conditions(r, b, &sg.conditions, &sg.n_conditions) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (n == 0 || *name == '\0') {
+		write_error(r, 400, "name", "required", "name is required");
+		return;
+	}
+	if ((in.project = project_ref(r, who, pid)) == NULL)
+		return;
+	sg.name = (char *)name;
+	sg.description = (char *)(desc ? desc : "");
+	in.segment = &sg;
+	if (vx_create_segment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 201, segment_json(r, out));
+}
+
+/* PUT /v1/segments/{segment_name} {description?, conditions?}: one
+ * UpdateSegment, which every flag naming the segment follows. */
+static void
+segment_update(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__UpdateSegmentRequest in = VEXIL__V1__UPDATE_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Segment upd = VEXIL__V1__SEGMENT__INIT, *out;
+	const char *desc = NULL;
+	char *mask[2];
+	vx_status st;
+	cJSON *b;
+	int d, c;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (d = vx_gw_json_string(r, b, "description", &desc)) < 0 ||
+	    (c = json_conditions(r, b, &upd.conditions, &upd.n_conditions)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (d == 1) {
+		upd.description = (char *)desc;
+		mask[in.n_update_mask++] = "description";
+	}
+	if (c == 1)
+		mask[in.n_update_mask++] = "conditions";
+	if (in.n_update_mask == 0) {
+		write_error(
+		    r, 400, NULL, "required", "give description or conditions to change");
+		return;
+	}
+	in.name = (char *)vx_gw_param(r, "segment_name");
+	in.update = &upd;
+	in.update_mask = mask;
+	if (vx_update_segment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &out, &st) != 0) {
+		fail_segment(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 200, segment_json(r, out));
+}
+
+/* DELETE /v1/segments/{segment_name}: refused (409 from the core) while a
+ * rule names it. */
+static void
+segment_delete(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__DeleteSegmentRequest in = VEXIL__V1__DELETE_SEGMENT_REQUEST__INIT;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	if (!admit(r, &who) || (in.project = project_ref(r, who, NULL)) == NULL)
+		return;
+	in.name = (char *)vx_gw_param(r, "segment_name");
+	if (vx_delete_segment_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &e, &st) != 0) {
+		fail_segment(r, &st);
+		return;
+	}
+	vx_gw_reply_empty(r, 204);
+}
+
+/*
+ * `prerequisites`: [{flag, when?: "on"|"off", variants?}], into the arena.
+ * Same contract as the json.h readers.
+ */
+static int
+json_prereqs(vx_gw_req *r, const cJSON *obj, Vexil__V1__Prerequisite ***out, size_t *n)
+{
+	const cJSON *arr = NULL, *e;
+	Vexil__V1__Prerequisite **v;
+	int cnt = 0, rc, i = 0;
+
+	if ((rc = json_objects(r, obj, "prerequisites", &arr, &cnt)) <= 0)
+		return rc;
+	if ((v = (Vexil__V1__Prerequisite **)arena_msgs(
+	         r, cnt, sizeof(**v), init_prereq)) == NULL)
+		return vx_gw_json_refuse(r, NULL, "out of memory");
+	cJSON_ArrayForEach(e, arr)
+	{
+		const char *flag = NULL, *when = NULL;
+		int w;
+
+		if (vx_gw_json_string(r, e, "flag", &flag) != 1 || *flag == '\0')
+			return vx_gw_json_refuse(r, "prerequisites.flag",
+			    "prerequisites[%d].flag must be a flag key", i);
+		if ((w = vx_gw_json_string(r, e, "when", &when)) < 0 ||
+		    (w == 1 && strcmp(when, "on") != 0 && strcmp(when, "off") != 0))
+			return vx_gw_json_refuse(r, "prerequisites.when",
+			    "prerequisites[%d].when must be on or off", i);
+		if (json_strings(r, e, "variants", &v[i]->variants, &v[i]->n_variants) <
+		    0)
+			return vx_gw_json_refuse(r, "prerequisites.variants",
+			    "prerequisites[%d].variants must be an array of strings", i);
+		v[i]->flag_key = (char *)flag;
+		v[i]->when_off = w == 1 && strcmp(when, "off") == 0;
+		i++;
+	}
+	*out = v;
+	*n = (size_t)i;
+	return 1;
+}
+
+/*
+ * PUT /v1/flags/{flag_id}/prerequisites {environment, prerequisites}: the
+ * environment's whole list, one UpdateFlagEnv (the core checks the parents,
+ * their variants, the limit and cycles).
+ */
+static void
+flag_prereqs(vx_gw_req *r)
+{
+	Vexil__V1__AdmitReply *who;
+	Vexil__V1__UpdateFlagEnvRequest in = VEXIL__V1__UPDATE_FLAG_ENV_REQUEST__INIT;
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+	char *mask[] = {"prerequisites"};
+	const char *env = NULL;
+	Vexil__V1__Flag *f;
+	char *project;
+	vx_status st;
+	cJSON *b;
+	int e, p;
+
+	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
+		return;
+	if (vx_gw_json_body(r, false, &b) != 0 ||
+	    (e = vx_gw_json_string(r, b, "environment", &env)) < 0 ||
+	    (p = json_prereqs(r, b, &cfg.prerequisites, &cfg.n_prerequisites)) < 0) {
+		fail_input(r);
+		return;
+	}
+	if (e == 0 || *env == '\0') {
+		write_error(r, 400, "environment", "required", "environment is required");
+		return;
+	}
+	if (p == 0) {
+		write_error(r, 400, "prerequisites", "required",
+		    "prerequisites is required ([] for none)");
+		return;
+	}
+	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f))
+		return;
+	cfg.environment = (char *)env;
+	in.project = project;
+	in.key = f->key;
+	in.update = &cfg;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	if (vx_update_flag_env_as(vx_gw_client(r), VX_GW_OPTS(r), &in, &f, &st) != 0) {
+		fail_call(r, &st);
+		return;
+	}
+	vx_gw_reply_json(r, 200, flag_json(r, f, false));
+}
+
 /* ---- the dialect ---- */
 
 static const vx_gw_route routes[] = {
@@ -2613,6 +3277,12 @@ static const vx_gw_route routes[] = {
 	{"POST", "/v1/flags/{flag_id}/rules", rule_create},
 	{"PATCH", "/v1/flags/{flag_id}/rules/{rule_id}", rule_update},
 	{"DELETE", "/v1/flags/{flag_id}/rules/{rule_id}", rule_delete},
+	{"PUT", "/v1/flags/{flag_id}/prerequisites", flag_prereqs},
+	{"GET", "/v1/segments", segment_list},
+	{"POST", "/v1/segments", segment_create},
+	{"GET", "/v1/segments/{segment_name}", segment_get},
+	{"PUT", "/v1/segments/{segment_name}", segment_update},
+	{"DELETE", "/v1/segments/{segment_name}", segment_delete},
 	{"GET", "/v1/environments", env_list},
 	{"POST", "/v1/environments", env_create},
 	{"DELETE", "/v1/environments/{environment_id}", env_delete},

@@ -2242,3 +2242,369 @@ Test(platform, sdk_keys_are_created_shown_once_listed_and_revoked)
 	cr_assert(r.status == 400 || r.status == 404, "%ld %s", r.status, r.body);
 	vx_http_res_free(&r);
 }
+
+/* ---- extensions: flag types and variants, compound rules and splits,
+ * segments and prerequisites (the admin UI's, docs/gateway.md) ---- */
+
+/* What /v1/sdk/evaluate serves flag `key` in production for the user
+ * given as a JSON object's members ("\"id\":\"u1\""). The caller frees
+ * nothing: the value is printed into a static buffer. */
+static const char *
+served(const char *key, const char *user)
+{
+	static char out[256];
+	vx_http_res r = req("POST", "/v1/sdk/evaluate", k_read,
+	    vx_fmt("{\"environment\":\"production\",\"user\":{%s}}", user));
+	char *s;
+
+	expect_status(&r, 200);
+	s = cJSON_PrintUnformatted(jget(jget(r.json, "flags"), key));
+	cr_assert(s != NULL, "%s is not served: %s", key, r.body);
+	snprintf(out, sizeof(out), "%s", s);
+	free(s);
+	vx_http_res_free(&r);
+	return out;
+}
+
+/* served(), asked again until it is want: a write's change notice reaches
+ * the gateway's edge a moment after the write's reply (docs/gateway.md,
+ * "Not behind"), so an evaluation right after a write may still answer
+ * from before it. */
+static void
+expect_served(const char *key, const char *user, const char *want)
+{
+	char v[256] = "";
+
+	for (int i = 0; i < 1000; i++) {
+		if (i > 0)
+			usleep(10000);
+		snprintf(v, sizeof(v), "%s", served(key, user));
+		if (strcmp(v, want) == 0)
+			return;
+	}
+	cr_assert_fail("%s for {%s} is %s, not %s", key, user, v, want);
+}
+
+#define COLOR_FLAG                                                                       \
+	"{\"key\":\"color\",\"type\":\"string\",\"state\":{\"production\":true},"        \
+	"\"variants\":[{\"key\":\"red\",\"value\":\"red\"},{\"key\":\"green\","          \
+	"\"value\":\"green\"},{\"key\":\"blue\",\"value\":\"blue\",\"description\":"     \
+	"\"the last\"}]}"
+
+Test(platform, a_flag_of_any_type_is_made_with_its_variants_and_serves_the_ones_chosen)
+{
+	char id[32];
+	const cJSON *v;
+	vx_http_res r;
+
+	r = req("POST", "/v1/flags", k_write, COLOR_FLAG);
+	expect_status(&r, 201);
+	snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+	cr_assert_str_eq(jstr(&r, "type"), "string");
+	v = jget(r.json, "variants");
+	cr_assert_eq(cJSON_GetArraySize(v), 3, "%s", r.body);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(v, 2), "value")->valuestring, "blue");
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(v, 2), "description")->valuestring, "the last");
+	/* The core's defaults: the first variant on, the last off. */
+	cr_assert_str_eq(
+	    jget(jget(r.json, "default_variant"), "production")->valuestring, "red");
+	cr_assert_str_eq(
+	    jget(jget(r.json, "off_variant"), "production")->valuestring, "blue");
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\"", "\"red\"");
+
+	/* Pick what production serves by default and when off: one write. */
+	r = counted("PATCH", vx_fmt("/v1/flags/%s/state", id),
+	    "{\"environment\":\"production\",\"default_variant\":\"green\","
+	    "\"off_variant\":\"red\"}",
+	    200, 1);
+	cr_assert_str_eq(
+	    jget(jget(r.json, "default_variant"), "production")->valuestring, "green");
+	cr_assert(state_of(&r, "production"), "enabled is left as it was: %s", r.body);
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\"", "\"green\"");
+	ok_free(req("PATCH", vx_fmt("/v1/flags/%s/state", id), k_write,
+	            "{\"environment\":\"production\",\"enabled\":false}"),
+	    200);
+	expect_served("color", "\"id\":\"u1\"", "\"red\"");
+
+	/* Edit the variants: one UpdateFlag; a variant an environment serves
+	 * cannot go, and the refusal changes nothing. */
+	counted_free("PUT", vx_fmt("/v1/flags/%s", id),
+	    "{\"variants\":[{\"key\":\"red\",\"value\":\"crimson\"},{\"key\":\"green\","
+	    "\"value\":\"green\"}]}",
+	    400, 0);
+	r = counted("PUT", vx_fmt("/v1/flags/%s", id),
+	    "{\"variants\":[{\"key\":\"red\",\"value\":\"crimson\"},{\"key\":\"green\","
+	    "\"value\":\"green\"},{\"key\":\"blue\",\"value\":\"navy\"}]}",
+	    200, 1);
+	cr_assert_str_eq(
+	    jget(cJSON_GetArrayItem(jget(r.json, "variants"), 0), "value")->valuestring,
+	    "crimson");
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\"", "\"crimson\"");
+
+	/* Numbers and JSON keep their JSON type. */
+	r = req("POST", "/v1/flags", k_write,
+	    "{\"key\":\"limit\",\"type\":\"number\",\"state\":{\"production\":true},"
+	    "\"variants\":[{\"key\":\"high\",\"value\":100},{\"key\":\"low\",\"value\":5}"
+	    "]}");
+	expect_status(&r, 201);
+	cr_assert_str_eq(jstr(&r, "type"), "number");
+	cr_assert(cJSON_IsNumber(
+	              jget(cJSON_GetArrayItem(jget(r.json, "variants"), 0), "value")),
+	    "%s", r.body);
+	vx_http_res_free(&r);
+	expect_served("limit", "\"id\":\"u1\"", "100");
+	new_flag("{\"key\":\"cfg\",\"type\":\"json\",\"state\":{\"production\":true},"
+	         "\"variants\":[{\"key\":\"a\",\"value\":{\"n\":1}},{\"key\":\"b\","
+	         "\"value\":{\"n\":2}}]}",
+	    NULL);
+	expect_served("cfg", "\"id\":\"u1\"", "{\"n\":1}");
+
+	/* Refusals name the field and write nothing. */
+	r = counted("POST", "/v1/flags", "{\"key\":\"t1\",\"type\":\"text\"}", 400, 0);
+	expect_error(&r, 400, "invalid_request", "type");
+	r = counted("POST", "/v1/flags", "{\"key\":\"t2\",\"type\":\"string\"}", 400, 0);
+	expect_error(&r, 400, "invalid_request", "variants");
+	r = counted("POST", "/v1/flags",
+	    "{\"key\":\"t3\",\"type\":\"string\",\"variants\":[{\"key\":\"a\"}]}", 400,
+	    0);
+	expect_error(&r, 400, "invalid_request", "variants.value");
+	r = counted("POST", "/v1/flags",
+	    "{\"key\":\"t4\",\"type\":\"number\",\"variants\":[{\"key\":\"a\",\"value\":"
+	    "\"x\"}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = counted("PATCH", vx_fmt("/v1/flags/%s/state", id),
+	    "{\"environment\":\"production\",\"default_variant\":\"purple\"}", 400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+}
+
+Test(platform, a_rule_takes_several_conditions_and_serves_a_variant_or_a_split)
+{
+	char id[32], rule[32], split[32];
+	int seen[3] = {0, 0, 0};
+	const cJSON *rl;
+	vx_http_res r;
+
+	new_flag(COLOR_FLAG, id);
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"priority\":10,\"variant\":\"green\","
+	    "\"conditions\":[{\"attribute\":\"country\",\"operator\":\"in\",\"values\":"
+	    "[\"NZ\",\"AU\"]},{\"attribute\":\"plan\",\"operator\":\"equals\",\"values\":"
+	    "[\"free\"],\"negate\":true},{\"attribute\":\"beta\",\"operator\":\"equals\","
+	    "\"values\":[\"yes\"],\"missing\":true}]}",
+	    201, 1);
+	snprintf(rule, sizeof(rule), "%s", jstr(&r, "id"));
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "conditions")), 3, "%s", r.body);
+	cr_assert(cJSON_IsTrue(
+	              jget(cJSON_GetArrayItem(jget(r.json, "conditions"), 1), "negate")),
+	    "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "variant"), "green");
+	vx_http_res_free(&r);
+	/* Every condition must hold; the default stays what it was. */
+	expect_served(
+	    "color", "\"id\":\"u1\",\"country\":\"NZ\",\"plan\":\"pro\"", "\"green\"");
+	expect_served(
+	    "color", "\"id\":\"u1\",\"country\":\"NZ\",\"plan\":\"free\"", "\"red\"");
+	expect_served("color",
+	    "\"id\":\"u1\",\"country\":\"NZ\",\"plan\":\"pro\",\"beta\":\"no\"",
+	    "\"red\"");
+	expect_served(
+	    "color", "\"id\":\"u1\",\"country\":\"FR\",\"plan\":\"pro\"", "\"red\"");
+
+	/* A 50/50 split by a chosen attribute. */
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"priority\":5,\"split\":[{\"variant\":"
+	    "\"green\",\"weight\":50},{\"variant\":\"blue\",\"weight\":50}],"
+	    "\"split_stickiness\":\"account\",\"conditions\":[{\"attribute\":\"plan\","
+	    "\"operator\":\"equals\",\"values\":[\"free\"]}]}",
+	    201, 1);
+	snprintf(split, sizeof(split), "%s", jstr(&r, "id"));
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "split")), 2, "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "split_stickiness"), "account");
+	cr_assert_str_eq(jstr(&r, "variant"), "");
+	vx_http_res_free(&r);
+	/* The rule is in force once a matching user no longer gets red. */
+	for (int i = 0;
+	     i < 1000 &&
+	     strcmp(served("color", "\"id\":\"u\",\"plan\":\"free\",\"account\":\"a0\""),
+	         "\"red\"") == 0;
+	     i++)
+		usleep(10000);
+	for (int i = 0; i < 40; i++) {
+		char v[64];
+
+		snprintf(v, sizeof(v), "%s",
+		    served("color",
+		        vx_fmt("\"id\":\"u\",\"plan\":\"free\",\"account\":\"a%d\"", i)));
+		cr_assert(strcmp(v, "\"green\"") == 0 || strcmp(v, "\"blue\"") == 0,
+		    "a split serves its variants only: %s", v);
+		seen[strcmp(v, "\"green\"") == 0]++;
+		/* Sticky: the same account gets the same variant again. */
+		cr_assert_str_eq(v,
+		    served("color",
+		        vx_fmt("\"id\":\"other\",\"plan\":\"free\",\"account\":\"a%d\"",
+		            i)));
+	}
+	cr_assert(seen[0] > 0 && seen[1] > 0, "both halves are served");
+
+	/* PATCH rewrites the conditions, or turns a split into a variant. */
+	r = counted("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, split),
+	    "{\"variant\":\"blue\",\"conditions\":[{\"attribute\":\"plan\",\"operator\":"
+	    "\"equals\",\"values\":[\"trial\"]}]}",
+	    200, 1);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "split")), 0, "%s", r.body);
+	cr_assert_str_eq(jstr(&r, "variant"), "blue");
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\",\"plan\":\"trial\"", "\"blue\"");
+	expect_served("color", "\"id\":\"u1\",\"plan\":\"free\"", "\"red\"");
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	rl = cJSON_GetArrayItem(jget(r.json, "rules"), 0);
+	cr_assert_str_eq(jget(rl, "id")->valuestring, rule, "%s", r.body);
+	cr_assert_eq(cJSON_GetArraySize(jget(rl, "conditions")), 3, "%s", r.body);
+	vx_http_res_free(&r);
+
+	/* Refusals name the field and write nothing. */
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"variant\":\"red\",\"attribute\":\"a\","
+	    "\"conditions\":[]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", "conditions");
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"variant\":\"red\",\"conditions\":"
+	    "[{\"attribute\":\"a\",\"operator\":\"near\",\"values\":[\"x\"]}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", "conditions.operator");
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"split\":[{\"variant\":\"purple\","
+	    "\"weight\":1}],\"conditions\":[]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"variant\":\"red\",\"split\":[{\"variant\":"
+	    "\"red\",\"weight\":1}],\"conditions\":[]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	/* Deleting a rule of a string flag keeps the default chosen. */
+	ok_free(
+	    req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL), 204);
+	ok_free(req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, split), k_write, NULL),
+	    204);
+	expect_served("color", "\"id\":\"u1\"", "\"red\"");
+}
+
+Test(platform, segments_are_made_named_by_rules_changed_and_deleted)
+{
+	char id[32], rule[32];
+	vx_http_res r;
+
+	new_flag(COLOR_FLAG, id);
+	r = counted("POST", "/v1/segments",
+	    "{\"name\":\"kiwis\",\"description\":\"NZ\",\"conditions\":[{\"attribute\":"
+	    "\"country\",\"operator\":\"equals\",\"values\":[\"NZ\"]}]}",
+	    201, 1);
+	cr_assert_str_eq(jstr(&r, "name"), "kiwis");
+	cr_assert_eq(strncmp(jstr(&r, "id"), "seg-", 4), 0, "%s", r.body);
+	vx_http_res_free(&r);
+	r = counted("GET", "/v1/segments", NULL, 200, 0);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "segments")), 1, "%s", r.body);
+	vx_http_res_free(&r);
+	r = req("POST", vx_fmt("/v1/flags/%s/rules", id), k_write,
+	    "{\"environment\":\"production\",\"variant\":\"blue\",\"segments\":["
+	    "\"kiwis\"]}");
+	expect_status(&r, 201);
+	snprintf(rule, sizeof(rule), "%s", jstr(&r, "id"));
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "conditions")), 0, "%s", r.body);
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\",\"country\":\"NZ\"", "\"blue\"");
+	expect_served("color", "\"id\":\"u1\",\"country\":\"AU\"", "\"red\"");
+
+	/* Changing the segment changes every rule naming it, in one write. */
+	r = counted("PUT", "/v1/segments/kiwis",
+	    "{\"conditions\":[{\"attribute\":\"country\",\"operator\":\"equals\","
+	    "\"values\":[\"AU\"]}]}",
+	    200, 1);
+	cr_assert_str_eq(jstr(&r, "description"), "NZ");
+	vx_http_res_free(&r);
+	expect_served("color", "\"id\":\"u1\",\"country\":\"AU\"", "\"blue\"");
+	expect_served("color", "\"id\":\"u1\",\"country\":\"NZ\"", "\"red\"");
+
+	/* Refusals: an unknown segment, one in use, bad conditions. */
+	r = counted("POST", vx_fmt("/v1/flags/%s/rules", id),
+	    "{\"environment\":\"production\",\"variant\":\"blue\",\"segments\":["
+	    "\"nobody\"]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = counted("DELETE", "/v1/segments/kiwis", NULL, 400, 0);
+	expect_error(&r, 400, "invalid_request", "segment_name");
+	r = counted("PUT", "/v1/segments/kiwis",
+	    "{\"conditions\":[{\"attribute\":\"country\",\"operator\":\"nearby\","
+	    "\"values\":[\"AU\"]}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", "conditions.operator");
+	r = counted("POST", "/v1/segments", "{\"description\":\"x\"}", 400, 0);
+	expect_error(&r, 400, "invalid_request", "name");
+	r = counted("GET", "/v1/segments/nobody", NULL, 404, 0);
+	expect_error(&r, 404, "not_found", "segment_name");
+	r = req("POST", "/v1/segments", k_read, "{\"name\":\"readers\"}");
+	expect_error(&r, 403, "forbidden", NULL);
+
+	ok_free(
+	    req("DELETE", vx_fmt("/v1/flags/%s/rules/%s", id, rule), k_write, NULL), 204);
+	counted_free("DELETE", "/v1/segments/kiwis", NULL, 204, 1);
+	r = req("GET", "/v1/segments/kiwis", k_read, NULL);
+	expect_error(&r, 404, "not_found", "segment_name");
+}
+
+Test(platform, prerequisites_are_set_per_environment_in_one_write)
+{
+	char parent[32], child[32];
+	const cJSON *pre;
+	vx_http_res r;
+
+	new_flag("{\"key\":\"parent\"}", parent);
+	new_flag(COLOR_FLAG, child);
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"environment\":\"production\",\"prerequisites\":[{\"flag\":\"parent\","
+	    "\"variants\":[\"on\"]}]}",
+	    200, 1);
+	pre = jget(jget(r.json, "prerequisites"), "production");
+	cr_assert_eq(cJSON_GetArraySize(pre), 1, "%s", r.body);
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(pre, 0), "flag")->valuestring, "parent");
+	cr_assert_str_eq(jget(cJSON_GetArrayItem(pre, 0), "when")->valuestring, "on");
+	vx_http_res_free(&r);
+	/* The parent is off: the child serves its off variant. */
+	expect_served("color", "\"id\":\"u1\"", "\"blue\"");
+	ok_free(req("PATCH", vx_fmt("/v1/flags/%s/state", parent), k_write,
+	            "{\"environment\":\"production\",\"enabled\":true}"),
+	    200);
+	expect_served("color", "\"id\":\"u1\"", "\"red\"");
+
+	/* Refusals: an unknown parent, itself, a bad `when`; nothing written. */
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"environment\":\"production\",\"prerequisites\":[{\"flag\":\"nope\"}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"environment\":\"production\",\"prerequisites\":[{\"flag\":\"color\"}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", NULL);
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"environment\":\"production\",\"prerequisites\":[{\"flag\":\"parent\","
+	    "\"when\":\"maybe\"}]}",
+	    400, 0);
+	expect_error(&r, 400, "invalid_request", "prerequisites.when");
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"prerequisites\":[]}", 400, 0);
+	expect_error(&r, 400, "invalid_request", "environment");
+
+	/* [] removes them. */
+	r = counted("PUT", vx_fmt("/v1/flags/%s/prerequisites", child),
+	    "{\"environment\":\"production\",\"prerequisites\":[]}", 200, 1);
+	cr_assert_null(jget(jget(r.json, "prerequisites"), "production"), "%s", r.body);
+	vx_http_res_free(&r);
+}

@@ -278,6 +278,7 @@ static char passwordA[] = "amark-password-1", passwordB[] = "b-password-123";
 /* Ids of A's objects, per dialect. */
 static char fs_proj[64], fs_flag[64], fs_rule[64];
 static char pf_flag[64], pf_rule[64], pf_env[64], pf_key[64], pf_sched[64], pf_sdk[64];
+static char pf_seg[64];
 /* A's change requests, by A's write key (docs/teams.md): one to approve,
  * one to reject, one to withdraw, one to comment on. */
 static uint64_t rpc_change_ids[4];
@@ -539,6 +540,8 @@ setup(void)
 	}
 	make("POST", "/v1/sdk-keys", bearer, "{\"environment\":\"staging\"}", "id", pf_sdk,
 	    sizeof(pf_sdk));
+	make("POST", "/v1/segments", bearer, "{\"name\":\"amark-v1seg\"}", "id", pf_seg,
+	    sizeof(pf_seg));
 
 	/* table and toggles: records of the default project. */
 	snprintf(bearer, sizeof(bearer), "Authorization: ApiKey %s", kD_admin);
@@ -681,6 +684,13 @@ static const struct route_case cases[] = {
 	{"POST", "/v1/sdk-keys", S_APIKEY, true, "{\"environment\":\"production\"}"},
 	{"GET", "/v1/sdk-keys", S_APIKEY, false, NULL},
 	{"DELETE", "/v1/sdk-keys/{sdk_key_id}", S_APIKEY, true, NULL},
+	{"PUT", "/v1/flags/{flag_id}/prerequisites", S_APIKEY, true,
+	    "{\"environment\":\"staging\",\"prerequisites\":[]}"},
+	{"GET", "/v1/segments", S_APIKEY, false, NULL},
+	{"POST", "/v1/segments", S_APIKEY, true, "{\"name\":\"sec-new-seg\"}"},
+	{"GET", "/v1/segments/{segment_name}", S_APIKEY, false, NULL},
+	{"PUT", "/v1/segments/{segment_name}", S_APIKEY, true, "{\"description\":\"changed\"}"},
+	{"DELETE", "/v1/segments/{segment_name}", S_APIKEY, true, NULL},
 	{"GET", "/v1/projects", S_APIKEY, false, NULL},
 	{"POST", "/v1/projects", S_V1JWT, true, "{\"name\":\"sec-new-v1-project\"}"},
 	{"GET", "/v1/audit", S_APIKEY, false, NULL},
@@ -760,6 +770,8 @@ param(const char *pattern, const char *name)
 		return pf_sdk;
 	if (strcmp(name, "member_id") == 0)
 		return fmt("user-%llu", (unsigned long long)userM);
+	if (strcmp(name, "segment_name") == 0)
+		return "amark-v1seg";
 	if (strcmp(name, "feature_flag_id") == 0)
 		return tb_id;
 	if (strcmp(name, "toggle_name") == 0)

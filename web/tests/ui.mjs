@@ -8,7 +8,10 @@
 // evaluation changed, adds a second rule at 50% and moves it first,
 // watches a second browser context see a toggle live (and warn an editor of
 // the change, whose stale save is refused), reads the change in the audit log,
-// runs the playground, creates an API key, and checks that an expired
+// runs the playground, creates an API key, makes a segment and a string
+// flag with three variants, a rule of two conditions serving a 50/50 split,
+// a rule requiring the segment and a prerequisite, each seen through OFREP,
+// and checks that an expired
 // credential returns to sign-in with a message. Throughout: no console
 // error, no script error, no request leaving the gateway, and a first load
 // of at most 300 KB. One screenshot per screen goes to OUTDIR (ui-*.png).
@@ -35,6 +38,25 @@ function check(cond, what) {
   if (!cond) throw new Error(what);
 }
 
+async function ofrepFlag(sdkKey, key, context) {
+  const r = await api('POST', `/ofrep/v1/evaluate/flags/${key}`, `Bearer ${sdkKey}`, { context: { environment: 'production', ...context } });
+  check(r.status === 200, `OFREP ${key}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+// OFREP asked again until ok(answer): a write's change notice reaches the
+// gateway's edge a moment after the write's reply (docs/gateway.md, "Not
+// behind"), so an answer right after a write may be from before it.
+async function ofrepUntil(sdkKey, key, context, ok) {
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = await ofrepFlag(sdkKey, key, context);
+    if (ok(r)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return r;
+}
+
 async function ofrep(sdkKey, who) {
   const r = await api('POST', '/ofrep/v1/evaluate/flags/new-checkout', `Bearer ${sdkKey}`,
     { context: { targetingKey: 'u-1', email: who, environment: 'production' } });
@@ -42,11 +64,12 @@ async function ofrep(sdkKey, who) {
   return r.json;
 }
 
-let browser, failed = false;
+let browser, failed = false, pageA = null;
 try {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   const a = await newPage(browser, { width: 1280, height: 900 }, 'A');
+  pageA = a;
 
   // First load: the page and everything it loads, counted as sent.
   let firstLoad = 0;
@@ -227,6 +250,134 @@ try {
   await a.locator('tr[data-flag="new-checkout"] a').click();
   await a.locator('svg.chart').waitFor();
 
+  // A segment: users in New Zealand.
+  await a.getByRole('link', { name: 'Segments' }).click();
+  await a.getByRole('heading', { name: 'Segments of shop' }).waitFor();
+  const segForm = a.locator('form[aria-label="New segment"]');
+  await segForm.getByLabel('Name').fill('kiwis');
+  await segForm.getByLabel('Description').fill('Users in New Zealand');
+  await segForm.getByLabel('Attribute', { exact: true }).fill('country');
+  await segForm.getByLabel('Operator', { exact: true }).selectOption('equals');
+  await segForm.getByLabel('Values (comma-separated)', { exact: true }).fill('NZ');
+  await segForm.getByRole('button', { name: 'Create segment' }).click();
+  await a.locator('tr[data-segment="kiwis"]', { hasText: 'country equals NZ' }).waitFor();
+  await shot(a, 'segments');
+  step('segment kiwis created');
+
+  // A string flag with three variants.
+  await a.getByRole('link', { name: 'Flags', exact: true }).click();
+  await a.getByRole('link', { name: 'New flag' }).click();
+  await a.getByLabel('Key').fill('banner-color');
+  await a.getByLabel('Name').fill('Banner color');
+  await a.getByLabel('Type').selectOption('string');
+  await a.getByLabel('Variant 1', { exact: true }).fill('red');
+  await a.getByLabel('Value of variant 1').fill('red');
+  await a.getByLabel('Variant 2', { exact: true }).fill('green');
+  await a.getByLabel('Value of variant 2').fill('green');
+  await a.getByRole('button', { name: 'Add variant' }).click();
+  await a.getByLabel('Variant 3', { exact: true }).fill('blue');
+  await a.getByLabel('Value of variant 3').fill('blue');
+  await shot(a, 'new-string-flag');
+  await a.getByRole('button', { name: 'Create flag' }).click();
+  await a.getByRole('heading', { name: 'Flag banner-color' }).waitFor();
+  const vflag = (await api('GET', `/v1/flags?project_id=${pid}&q=banner-color`, auth)).json.flags[0];
+  check(vflag.type === 'string' && vflag.variants.map((v) => v.value).join() === 'red,green,blue', `the flag: ${JSON.stringify(vflag)}`);
+  step('string flag banner-color with variants red, green, blue');
+
+  // On in production; a rule of two conditions serving a 50/50 split.
+  const vprod = a.locator('section[data-env="production"]');
+  await vprod.getByLabel('On in production').check();
+  await vprod.locator('.state-on').waitFor();
+  await vprod.getByLabel('Attribute', { exact: true }).fill('plan');
+  await vprod.getByLabel('Operator', { exact: true }).selectOption('equals');
+  await vprod.getByLabel('Values (comma-separated)', { exact: true }).fill('pro');
+  await vprod.getByRole('button', { name: 'Add condition' }).click();
+  await vprod.getByLabel('Attribute (condition 2)').fill('country');
+  await vprod.getByLabel('Operator (condition 2)').selectOption('in');
+  await vprod.getByLabel('Values (comma-separated) (condition 2)').fill('NZ, AU');
+  await vprod.getByLabel('Serves').selectOption('');
+  // Weights must add up to 100%: refused in the page, nothing sent.
+  await vprod.getByLabel('Weight of red (%)').fill('60');
+  await vprod.getByLabel('Weight of green (%)').fill('50');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.getByText('The weights add up to 110%, not 100%').waitFor();
+  await vprod.getByLabel('Weight of red (%)').fill('50');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.locator('ol.rules li', { hasText: 'plan equals pro and country in NZ, AU' }).waitFor();
+  const served = {};
+  await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-0', plan: 'pro', country: 'NZ' }, (r) => !['STATIC', 'DEFAULT', 'DISABLED'].includes(r.reason));
+  for (let i = 0; i < 40; i++) {
+    const r = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `user-${i}`, plan: 'pro', country: 'NZ' });
+    check((r.value === 'red' || r.value === 'green') && r.variant === r.value, `the split serves red or green: ${JSON.stringify(r)}`);
+    served[r.value] = (served[r.value] || 0) + 1;
+  }
+  check(served.red > 0 && served.green > 0, `both halves served: ${JSON.stringify(served)}`);
+  const outside = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' });
+  check(outside.value === 'red', `no rule matches: the default, red: ${JSON.stringify(outside)}`);
+  step(`OFREP: the split served ${JSON.stringify(served)}, others red`);
+
+  // The default variant, then a rule requiring the segment.
+  await vprod.getByLabel('Default variant').selectOption('blue');
+  await vprod.getByText('blue to the rest').waitFor();
+  const elsewhere = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' }, (r) => r.value === 'blue');
+  check(elsewhere.value === 'blue', `the default variant is blue: ${JSON.stringify(elsewhere)}`);
+  // The split's rule changed in place: Australia leaves it.
+  await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ, AU' }).click();
+  await vprod.getByLabel('Values (comma-separated) (condition 2)').fill('NZ');
+  await vprod.getByRole('button', { name: 'Save rule' }).click();
+  await vprod.getByRole('button', { name: 'Edit rule plan equals pro and country in NZ', exact: true }).waitFor();
+  const aussie = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'AU' }, (r) => r.value === 'blue');
+  const kiwiPro = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'NZ' });
+  check(aussie.value === 'blue' && (kiwiPro.value === 'red' || kiwiPro.value === 'green'), `edited rule: ${JSON.stringify([aussie, kiwiPro])}`);
+  step('the split rule edited in place: AU now gets the default');
+  await vprod.getByLabel('Segment kiwis').check();
+  await vprod.getByLabel('Serves').selectOption('green');
+  await vprod.getByRole('button', { name: 'Add rule' }).click();
+  await vprod.locator('ol.rules li', { hasText: 'segment kiwis' }).waitFor();
+  const kiwi = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.value === 'green');
+  const french = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'FR' });
+  check(kiwi.value === 'green' && french.value === 'blue', `segment: ${JSON.stringify(kiwi)} ${JSON.stringify(french)}`);
+  step('OFREP: the segment rule serves green in NZ, the default blue elsewhere');
+
+  // A prerequisite: beta-banner (off in production) must be on.
+  await vprod.getByLabel('Requires flag').fill('beta-banner');
+  await vprod.getByRole('button', { name: 'Add prerequisite' }).click();
+  await vprod.locator('ul.prereqs li', { hasText: 'beta-banner on' }).waitFor();
+  const blocked = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.reason === 'PREREQUISITE_FAILED');
+  check(blocked.value === 'blue' && blocked.reason === 'PREREQUISITE_FAILED', `parent off: ${JSON.stringify(blocked)}`);
+  const parent = (await api('GET', `/v1/flags?project_id=${pid}&q=beta-banner`, auth)).json.flags[0];
+  check((await api('PATCH', `/v1/flags/${parent.id}/state?project_id=${pid}`, auth, { environment: 'production', enabled: true })).status === 200, 'beta-banner on');
+  const unblocked = await ofrepUntil(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'free', country: 'NZ' }, (r) => r.value === 'green');
+  check(unblocked.value === 'green', `parent on: ${JSON.stringify(unblocked)}`);
+  await shot(a, 'flag-variants');
+  step(`OFREP: ${blocked.reason} while beta-banner is off, green once it is on`);
+
+  // Variants being edited here and changed by a script: the page says so.
+  await a.getByLabel('Note on variant 1').fill('the classic');
+  check((await api('PUT', `/v1/flags/${vflag.id}?project_id=${pid}`, auth, { variants: [
+    { key: 'red', value: 'red', description: 'set by a script' }, { key: 'green', value: 'green' }, { key: 'blue', value: 'blue' }] })).status === 200, 'PUT variants');
+  await a.getByText('The variants were changed by someone else').waitFor();
+  await a.getByRole('button', { name: 'Show theirs' }).click();
+  check(await a.getByLabel('Note on variant 1').inputValue() === 'set by a script', 'their variants are shown');
+  step('an edit of the variants was told of a change underneath');
+
+  // Segments: edit one; one in use cannot go; an unused one can.
+  await a.getByRole('link', { name: 'Segments' }).click();
+  await a.getByRole('button', { name: 'Edit segment kiwis' }).click();
+  const segEdit = a.locator('form[aria-label="Edit segment kiwis"]');
+  await segEdit.getByLabel('Description').fill('Only New Zealand');
+  await segEdit.getByRole('button', { name: 'Save segment' }).click();
+  await a.locator('tr[data-segment="kiwis"]', { hasText: 'Only New Zealand' }).waitFor();
+  expectRefusal(400, /\/v1\/segments\/kiwis/);
+  await a.getByRole('button', { name: 'Delete segment kiwis' }).click();
+  await a.getByText('remove it from the rule first').waitFor();
+  await a.locator('form[aria-label="New segment"]').getByLabel('Name').fill('short-lived');
+  await a.getByRole('button', { name: 'Create segment' }).click();
+  await a.getByRole('button', { name: 'Delete segment short-lived' }).click();
+  await a.locator('tr[data-segment="short-lived"]').waitFor({ state: 'detached' });
+  check((await api('GET', `/v1/segments?project_id=${pid}`, auth)).json.segments.map((x) => x.name).join() === 'kiwis', 'only kiwis is left');
+  step('segment edited; the one in use refused deletion, an unused one deleted');
+
   // A phone-sized screen.
   await a.setViewportSize({ width: 390, height: 844 });
   await a.getByRole('link', { name: 'Flags', exact: true }).click();
@@ -248,6 +399,8 @@ try {
   console.log('ui ok');
 } catch (e) {
   console.error(`ui: ${e.stack || e.message}`);
+  // What the page showed when it failed.
+  if (pageA) await shot(pageA, 'failure').catch(() => {});
   failed = true;
 } finally {
   if (browser) await browser.close();

@@ -4,10 +4,11 @@ import { call, credential, setCredential, whenUnauthorized, follow, ApiError } f
 import { h, field, errors, mount } from './dom.js';
 import { viewMembers } from './members.js';
 import { viewChanges, showOutcome, protectToggle } from './changes.js';
+import { newFlagVariants, variantsCard, servingControls } from './variants.js';
+import { ruleForm, ruleItem } from './rules.js';
+import { viewSegments, listSegments, prereqEditor } from './segments.js';
 
 const PAGE = 50;
-const OPERATORS = ['equals', 'in', 'contains', 'starts_with', 'ends_with', 'matches', 'lt',
-  'lte', 'gt', 'gte', 'semver_eq', 'semver_lt', 'semver_gt', 'before', 'after', 'cidr', 'num_eq'];
 
 let signinMessage = '';
 let projects = null; // cached list
@@ -81,7 +82,7 @@ function renderNav(pid, current) {
   const link = (to, text, name) => h('a', { href: `#/p/${pid}/${to}`,
     'aria-current': current === name ? 'page' : null }, text);
   nav.replaceChildren(h('a', { href: '#/projects' }, p ? p.name : pid),
-    link('flags', 'Flags', 'flags'), link('playground', 'Playground', 'playground'),
+    link('flags', 'Flags', 'flags'), link('segments', 'Segments', 'segments'), link('playground', 'Playground', 'playground'),
     link('audit', 'Audit log', 'audit'), link('settings', 'Environments and keys', 'settings'),
     link('members', 'Members', 'members'), link('changes', 'Change requests', 'changes'));
 }
@@ -259,7 +260,7 @@ async function viewFlags(pid) {
     });
     return h('tr', { 'data-flag': f.key },
       h('td', { class: 'key' }, h('a', { href: `#/p/${pid}/flags/${f.id}` }, f.key)),
-      h('td', {}, f.name),
+      h('td', {}, f.name, f.type && f.type !== 'boolean' ? [' ', h('span', { class: 'tag', title: 'type' }, f.type)] : null),
       h('td', { class: 'desc' }, f.description),
       h('td', { class: 'tags' }, f.tags.map((t) => h('span', { class: 'tag' }, t))),
       h('td', {}, h('label', { class: 'switch' }, box, h('span', { class: on ? 'state-on' : 'state-off' }, on ? 'On' : 'Off')), err));
@@ -296,24 +297,21 @@ async function viewNewFlag(pid) {
   const tags = field('Tags (comma-separated)', h('input', {}), 'tags');
   const general = h('p', { class: 'err', role: 'alert' });
   const errs = errors({ key, name, description: desc, tags }, general);
+  const typed = newFlagVariants();
   mount(h('form', { class: 'card', onsubmit: async (e) => {
     e.preventDefault();
     try {
       const f = await call('POST', '/v1/flags', { body: { project_id: pid, key: key.input.value.trim(),
-        name: name.input.value.trim() || undefined, description: desc.input.value, tags: tagsOf(tags.input.value) } });
+        name: name.input.value.trim() || undefined, description: desc.input.value, tags: tagsOf(tags.input.value), ...typed.body() } });
       location.hash = `#/p/${pid}/flags/${f.id}`;
     } catch (err) {
-      errs.show(err);
+      if (!typed.show(err)) errs.show(err);
     }
   } }, h('h1', {}, `New flag in ${p.name}`),
-  h('p', { class: 'note' }, 'Flags made here are boolean (variants on and off), off in every environment.'),
-  key.wrap, name.wrap, desc.wrap, tags.wrap, general,
+  h('p', { class: 'note' }, 'A boolean flag has the variants on and off; the other types list theirs. A new flag is off in every environment.'),
+  key.wrap, name.wrap, desc.wrap, tags.wrap, typed.el, general,
   h('p', {}, h('button', { type: 'submit', class: 'primary' }, 'Create flag'), ' ', h('a', { href: `#/p/${pid}/flags` }, 'Cancel'))));
   key.input.focus();
-}
-
-function ruleText(r) {
-  return [r.negate ? 'not ' : '', r.attribute, ' ', r.operator, ' ', r.values.join(', ')].join('');
 }
 
 async function viewFlag(pid, fid) {
@@ -336,6 +334,8 @@ async function viewFlag(pid, fid) {
   let dirty = false, seen = fields(flag);
   for (const f of [name, desc, tags]) f.input.addEventListener('input', () => { dirty = true; });
   const envBox = h('div', {});
+  const variants = variantsCard(pid, fid, () => reload());
+  let segments = await listSegments(pid);
   const statsBox = h('div', {});
   const auditBox = h('div', {});
 
@@ -344,6 +344,7 @@ async function viewFlag(pid, fid) {
   const cards = envs.map((e) => envCard(e));
   envBox.replaceChildren(...cards.map((c) => c.el));
   function drawEnvs() {
+    variants.draw(flag);
     for (const c of cards) c.draw();
   }
 
@@ -362,13 +363,6 @@ async function viewFlag(pid, fid) {
         showOutcome(stateErr, err, pid);
       }
     });
-    const attr = field('Attribute', h('input', { placeholder: 'email', autocomplete: 'off' }), 'attribute');
-    const op = field('Operator', h('select', {}, OPERATORS.map((o) => h('option', { value: o }, o))), 'operator');
-    const vals = field('Values (comma-separated)', h('input', { placeholder: '@example.com' }), 'values');
-    const neg = h('input', { type: 'checkbox' });
-    const share = field('Serve to % of matches', h('input', { type: 'number', min: 0, max: 100, value: 100, class: 'pct' }), 'rollout');
-    const ruleGeneral = h('p', { class: 'err', role: 'alert' });
-    const ruleErrs = errors({ attribute: attr, operator: op, values: vals, rollout: share }, ruleGeneral);
     // The environment's rollout: the share of users no rule matches that
     // get the flag.
     const pct = field('Rollout % (users no rule matches)', h('input', { type: 'number', min: 0, max: 100, class: 'pct' }), 'rollout_percentage');
@@ -383,28 +377,9 @@ async function viewFlag(pid, fid) {
         pctErrs.show(err);
       }
     });
-    const form = h('form', { 'aria-label': `Add a rule in ${e.key}`, onsubmit: async (ev) => {
-      ev.preventDefault();
-      try {
-        const rules = (flag.rules || []).filter((r) => r.environment === e.key);
-        const body = { environment: e.key, attribute: attr.input.value.trim(), operator: op.input.value,
-          values: vals.input.value.split(',').map((v) => v.trim()).filter(Boolean), negate: neg.checked,
-          // A new rule goes last: below the lowest priority there is.
-          priority: rules.length ? Math.min(...rules.map((r) => r.priority)) - 1 : 0 };
-        if (share.input.value !== '' && Number(share.input.value) !== 100) body.rollout = Number(share.input.value);
-        await call('POST', `/v1/flags/${fid}/rules`, { query: { project_id: pid }, body });
-        ruleErrs.clear();
-        attr.input.value = vals.input.value = '';
-        share.input.value = 100;
-        neg.checked = false;
-        await reload();
-      } catch (err) {
-        ruleErrs.show(err);
-      }
-    } }, h('div', { class: 'row' }, attr.wrap, op.wrap, vals.wrap,
-      h('div', {}, h('label', { class: 'switch' }, neg, 'Negate')), share.wrap,
-      h('div', {}, h('button', { type: 'submit' }, 'Add rule'))), ruleGeneral);
-
+    const form = ruleForm({ pid, fid, env: e.key, reload });
+    const serving = servingControls(pid, fid, e.key, reload, (m) => { stateErr.textContent = m; });
+    const prereqs = prereqEditor(pid, fid, e.key, reload);
     // One PATCH of one rule: a new priority (to move it past a neighbour)
     // or a new rollout.
     async function patchRule(r, body) {
@@ -417,26 +392,14 @@ async function viewFlag(pid, fid) {
       }
     }
 
-    function ruleItem(r, i, rules) {
-      const text = ruleText(r);
-      const roll = h('input', { type: 'number', min: 0, max: 100, class: 'pct', value: r.rollout === null ? 100 : r.rollout,
-        'aria-label': `Serve ${text} to % of matches` });
-      roll.addEventListener('change', () => patchRule(r, { rollout: Number(roll.value) === 100 ? null : Number(roll.value) }));
-      return h('li', { 'data-rule': r.id }, h('code', {}, text), ' ',
-        h('label', { class: 'switch' }, 'to ', roll, '%'), ' ',
-        h('button', { type: 'button', disabled: i === 0, 'aria-label': `Move ${text} up`,
-          onclick: () => patchRule(r, { priority: rules[i - 1].priority + 1 }) }, '↑'), ' ',
-        h('button', { type: 'button', disabled: i === rules.length - 1, 'aria-label': `Move ${text} down`,
-          onclick: () => patchRule(r, { priority: rules[i + 1].priority - 1 }) }, '↓'), ' ',
-        h('button', { type: 'button', class: 'danger', 'aria-label': `Delete rule ${text}`, onclick: async () => {
-          try {
-            await call('DELETE', `/v1/flags/${fid}/rules/${r.id}`, { query: { project_id: pid } });
-            await reload();
-          } catch (err) {
-            stateErr.textContent = err.message;
-          }
-        } }, 'Delete'));
-    }
+    const removeRule = async (r) => {
+      try {
+        await call('DELETE', `/v1/flags/${fid}/rules/${r.id}`, { query: { project_id: pid } });
+        await reload();
+      } catch (err) {
+        stateErr.textContent = err.message;
+      }
+    };
     function draw() {
       const on = !!flag.state[e.key];
       const rules = (flag.rules || []).filter((r) => r.environment === e.key);
@@ -444,13 +407,17 @@ async function viewFlag(pid, fid) {
       label.className = on ? 'state-on' : 'state-off';
       label.textContent = on ? 'On' : 'Off';
       if (document.activeElement !== pct.input) pct.input.value = flag.rollout ? flag.rollout[e.key] : 100;
-      rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, 'Serves on to the users a rule matches (the first that matches decides), off to the rest; rules are tried in this order.'),
-        h('ol', { class: 'rules' }, rules.map((r, i) => ruleItem(r, i, rules))))
-        : h('p', { class: 'note' }, on ? 'No rules: serves on to everyone in the rollout.' : 'No rules.'));
+      const dv = (flag.default_variant || {})[e.key];
+      rulesBox.replaceChildren(rules.length ? h('div', {}, h('p', { class: 'note' }, `Serves what the first matching rule serves, ${dv} to the rest; rules are tried in this order.`),
+        h('ol', { class: 'rules' }, rules.map((r, i) => ruleItem(r, i, rules, { flag, patch: patchRule, remove: removeRule, edit: (x) => form.edit(x) }))))
+        : h('p', { class: 'note' }, on ? `No rules: serves ${dv} to everyone in the rollout.` : 'No rules.'));
+      serving.draw(flag);
+      form.draw(flag, segments);
+      prereqs.draw(flag);
     }
     const el = h('section', { class: 'card', 'data-env': e.key, 'aria-label': `Environment ${e.key}` },
       h('h2', {}, e.name || e.key, ' ', h('label', { class: 'switch' }, box, label)),
-      stateErr, pct.wrap, rulesBox, form);
+      stateErr, h('div', { class: 'row' }, pct.wrap, serving.el), rulesBox, form.el, prereqs.el);
     return { el, draw };
   }
 
@@ -472,6 +439,11 @@ async function viewFlag(pid, fid) {
     if (!dirty || fields(f) === seen) rev = Math.max(rev, eventRev || 0);
     flag = f;
     if (!dirty) seen = fields(f);
+    try {
+      segments = await listSegments(pid);
+    } catch (err) {
+      // The rule form offers the segments last read.
+    }
     drawEnvs();
     loadAudit();
   }
@@ -537,6 +509,7 @@ async function viewFlag(pid, fid) {
       }
     } }, h('h2', {}, 'Details'), name.wrap, desc.wrap, tags.wrap, general,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save'), del)),
+    variants.el,
     h('h2', {}, 'Environments'), envBox,
     h('section', { class: 'card' }, h('h2', {}, 'Evaluations'), periodSel.wrap, statsBox),
     h('section', { class: 'card' }, h('h2', {}, 'Recent changes'), auditBox)));
@@ -838,6 +811,11 @@ async function route() {
       if (parts[2] === 'flags' && parts[3]) await viewFlag(pid, parts[3]);
       else if (parts[2] === 'new-flag') await viewNewFlag(pid);
       else if (parts[2] === 'audit') await viewAudit(pid);
+      else if (parts[2] === 'segments') {
+        const p = await project(pid);
+        renderNav(pid, 'segments');
+        refresh = await viewSegments(p, document.getElementById('main'));
+      }
       else if (parts[2] === 'playground') await viewPlayground(pid);
       else if (parts[2] === 'settings') await viewSettings(pid);
       else if (parts[2] === 'members') await viewMembers(shell, pid);
