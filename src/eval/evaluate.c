@@ -272,7 +272,7 @@ test_parsed(const struct vxe_cond *c, int op, const char *s)
  * against every value of the condition. One loop per operator, so the
  * operator is dispatched once per condition rather than once per value.
  */
-static int
+static inline int
 test_string(const struct vxe_cond *c, const char *s, bool in_list)
 {
 	const struct vxe_value *v = c->values;
@@ -540,15 +540,36 @@ bucket(const struct vxe_rollout *ro, const struct stick *st, int which, uint32_t
 }
 
 /*
- * A rule whose conditions hold and that hashes (vxe_rule.hashes): does its
- * rollout let the context in, and which variant does its split serve? On
- * T_YES, *variant is what it serves and res has its buckets; on T_NO, res
- * has none. A rollout bucket that is the environment rollout's too (see
- * vxe_rule.ro_env) goes to *env_bucket, so that a context the rule turns
- * away is not hashed again for the same answer.
+ * A rule's rollout, for a rule whose conditions hold: does it let the
+ * context in? On T_YES, res has its bucket and st the stickiness value. A
+ * bucket that is the environment rollout's too (see vxe_rule.ro_env) goes
+ * to *env_bucket, so that a context the rule turns away is not hashed
+ * again for the same answer.
+ */
+static inline int
+rule_rollout(const struct vxe_rule *r, const vx_eval_ctx *ctx, struct stick *st,
+    vx_eval_result *res, uint32_t *env_bucket)
+{
+	uint32_t b;
+
+	if (!stick_value(ctx, &r->ro, st))
+		return T_NO;
+	b = bucket(&r->ro, st, VXE_HASH_ROLLOUT, 100);
+	if (r->ro_env && !st->random)
+		*env_bucket = b;
+	if (b > r->ro.pct)
+		return T_NO;
+	res->bucket = b;
+	return T_YES;
+}
+
+/*
+ * A rule with a split whose conditions hold: does its rollout let the
+ * context in, and which variant does the split serve? On T_YES, *variant
+ * is what it serves and res has its buckets; on T_NO, res has none.
  */
 static __attribute__((noinline)) int
-rule_buckets(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant,
+rule_split(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant,
     vx_eval_result *res, uint32_t *env_bucket)
 {
 	struct stick st;
@@ -557,19 +578,9 @@ rule_buckets(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant
 
 	/* 100% lets everyone in without hashing. */
 	if (r->ro.enabled && r->ro.pct < 100) {
-		if (!stick_value(ctx, &r->ro, &st))
+		if (rule_rollout(r, ctx, &st, res, env_bucket) != T_YES)
 			return T_NO;
 		have_stick = true;
-		b = bucket(&r->ro, &st, VXE_HASH_ROLLOUT, 100);
-		if (r->ro_env && !st.random)
-			*env_bucket = b;
-		if (b > r->ro.pct)
-			return T_NO;
-		res->bucket = b;
-	}
-	if (r->nsplits == 0) {
-		*variant = r->variant;
-		return T_YES;
 	}
 	if (r->split_own) {
 		if (!stick_value(ctx, &r->split_ro, &st))
@@ -698,8 +709,10 @@ evaluate(
 			continue;
 		for (size_t j = 0; j < r->nconds && t == T_YES; j++)
 			t = cond_holds(&r->conds[j], ctx);
+		/* hashes without a split: a rollout under 100%. */
 		if (t == T_YES && r->hashes)
-			t = rule_buckets(r, ctx, &variant, res, &b);
+			t = r->nsplits == 0 ? rule_rollout(r, ctx, &st, res, &b)
+			                    : rule_split(r, ctx, &variant, res, &b);
 		if (t == T_NO)
 			continue;
 		res->rule = r->src_index;
