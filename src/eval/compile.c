@@ -389,6 +389,7 @@ compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c
 	fl->rx_count++;
 	f->regexes[f->nregex++] = rx.re;
 	v->u.re = rx.re;
+	v->jit = rx.jit_size > 0;
 	return VX_EVAL_OK;
 }
 

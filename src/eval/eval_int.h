@@ -77,6 +77,7 @@ struct vxe_value {
 	/* For equals/in against number and bool attributes (u.num). */
 	bool has_num;
 	int8_t boolv; /* 1 true, 0 false, -1 not a bool */
+	bool jit;     /* u.re has JIT code (vxe_regex.jit_size > 0) */
 };
 
 struct vxe_cond {
@@ -362,11 +363,13 @@ enum {
 };
 
 /*
- * Search s (len bytes) for re under the match budget. Safe to call from
- * any number of threads on the same re; allocates only on a thread's first
- * call (its match data) and when PCRE2's cached frames must grow.
+ * Search s (len bytes) for re under the match budget. jit says that re has
+ * JIT code (vxe_regex.jit_size > 0), which is then called directly. Safe to
+ * call from any number of threads on the same re; allocates only on a
+ * thread's first call (its match data) and when PCRE2's cached frames must
+ * grow.
  */
-int vxe_regex_match(const pcre2_code *re, const char *s, size_t len);
+int vxe_regex_match(const pcre2_code *re, bool jit, const char *s, size_t len);
 
 /* ASCII-only folding: locale-independent and the same on every host. */
 static inline unsigned char

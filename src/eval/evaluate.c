@@ -11,6 +11,16 @@
  * (missing attribute, wrong type, unparseable value, or a `matches` search
  * that ran out of its budget). The third is false even under negate, so a
  * negated condition never matches a context that lacks the attribute.
+ *
+ * A flag pays only for what it uses. compile.c decides per rule whether
+ * it hashes at all (vxe_rule.hashes) and whether its rollout's bucket is
+ * the environment rollout's (vxe_rule.ro_env). The common steps are
+ * inline: a set well-known field as the attribute or stickiness value,
+ * the string operators, a rule's rollout, and the bucket's hash from its
+ * precomputed prefix (vxe_mm3_finish). The rest is out of line: custom
+ * and list attributes, the parsing operators and `matches`
+ * (test_parsed), the stickiness fallbacks (stick_chain), splits
+ * (rule_split) and prerequisites.
  */
 #include <string.h>
 #include <time.h>
@@ -255,7 +265,7 @@ test_parsed(const struct vxe_cond *c, int op, const char *s)
 		 * Another value may still match; if none does, a budget that
 		 * ran out leaves the test undecided.
 		 */
-		int rc = vxe_regex_match(c->values[i].u.re, s, len);
+		int rc = vxe_regex_match(c->values[i].u.re, c->values[i].jit, s, len);
 
 		if (rc == VXE_RX_YES)
 			return T_YES;
