@@ -127,7 +127,7 @@ struct vxe_split {
 
 /*
  * A rule. The fields evaluate.c reads for every rule come first, so a
- * rule that does not match costs one cache line.
+ * rule whose conditions fail is read from its first 32 bytes.
  */
 struct vxe_rule {
 	bool enabled;
