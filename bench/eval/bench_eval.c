@@ -15,6 +15,19 @@
  * dwarf clock_gettime() itself. Where perf events allow, each figure also
  * gives the instructions retired per evaluation, which a loaded machine
  * does not skew. It prints figures only; there are no thresholds.
+ *
+ * With --iters N, each figure is a single run of N passes instead (no
+ * calibration, no median), and --only NAME runs one figure (rules-0,
+ * rules-5, rules-20, matches-no, matches-yes, common, chain, all-100,
+ * all-1000, compile). Together they count instructions under valgrind
+ * where perf events are not available:
+ *
+ *   valgrind --tool=callgrind --toggle-collect='run*' \
+ *       bench_eval --iters 10240 --only common
+ *
+ * The profile's "summary:" count over N is the instructions per
+ * evaluation (per pass over the flags for all-*). run() may be cloned as
+ * run.constprop.0, hence the pattern.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -228,10 +241,35 @@ perf_stop(void)
 	return -1;
 }
 
-/* One timed run: iters passes over the flags; returns ns per pass. */
-static double
-run(vx_eval_flag *const *flags, size_t nflags, const struct users *u,
-    size_t iters)
+/* --iters: passes per figure, in one run; 0 to calibrate and take medians. */
+static size_t fixed_iters;
+
+/* --only: the one figure to run, or NULL for all of them. */
+static const char *only;
+static const char *const figures[] = {"rules-0", "rules-5", "rules-20", "matches-no",
+    "matches-yes", "common", "chain", "all-100", "all-1000", "compile"};
+
+static bool
+known_figure(const char *name)
+{
+	for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+		if (strcmp(name, figures[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+wanted(const char *name)
+{
+	return only == NULL || strcmp(only, name) == 0;
+}
+
+/*
+ * One timed run: iters passes over the flags; returns ns per pass. Never
+ * inlined: --iters counts instructions by this function's name.
+ */
+static __attribute__((noinline)) double
+run(vx_eval_flag *const *flags, size_t nflags, const struct users *u, size_t iters)
 {
 	uint32_t acc = 0;
 	double t0, instr;
@@ -273,6 +311,8 @@ measure(vx_eval_flag *const *flags, size_t nflags, const struct users *u)
 	double t[RUNS];
 	size_t iters = 64;
 
+	if (fixed_iters != 0)
+		return run(flags, nflags, u, fixed_iters);
 	while (run(flags, nflags, u, iters) * (double)iters < MIN_RUN_NS)
 		iters *= 2;
 	for (int i = 0; i < RUNS; i++)
@@ -285,9 +325,14 @@ static void
 bench_rules(const struct users *u)
 {
 	static const size_t counts[] = { 0, 5, 20 };
+	static const char *const names[] = {"rules-0", "rules-5", "rules-20"};
 
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-		vx_eval_flag *f = make_flag("bench_flag", counts[i]);
+		vx_eval_flag *f;
+
+		if (!wanted(names[i]))
+			continue;
+		f = make_flag("bench_flag", counts[i]);
 
 		printf("evaluate, %2zu rules%-15s %8.1f ns/eval", counts[i],
 		    counts[i] == 20 ? " (1 regex)" : "", measure(&f, 1, u));
@@ -310,7 +355,11 @@ bench_matches(const struct users *u)
 	    {"^someone[0-9]+@example\\.org$", "matching"},
 	};
 
+	static const char *const names[] = {"matches-no", "matches-yes"};
+
 	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		if (!wanted(names[i]))
+			continue;
 		const char *vals[] = {pats[i][0]};
 		vx_eval_condition_src c = {.attribute = "email",
 		    .op = VX_OP_MATCHES,
@@ -370,6 +419,8 @@ bench_common(const struct users *u)
 	vx_eval_flag *f;
 	char err[256];
 
+	if (!wanted("common"))
+		return;
 	if (vx_eval_compile(&src, &f, err, sizeof(err)) != VX_EVAL_OK) {
 		fprintf(stderr, "bench_eval: compile: %s\n", err);
 		exit(1);
@@ -394,6 +445,8 @@ bench_prereq_chain(const struct users *u)
 	vx_eval_flag *f[4];
 	char err[256];
 
+	if (!wanted("chain"))
+		return;
 	for (size_t i = 0; i < 4; i++) {
 		vx_eval_flag_src src = {.key = keys[i],
 		    .type = VX_FLAG_BOOL,
@@ -428,10 +481,12 @@ static void
 bench_all(const struct users *u, size_t nflags)
 {
 	static const size_t mix[] = { 0, 1, 5, 20 };
-	vx_eval_flag **flags = calloc(nflags, sizeof(*flags));
+	vx_eval_flag **flags;
 	double ns;
 
-	if (flags == NULL)
+	if (!wanted(nflags == 100 ? "all-100" : "all-1000"))
+		return;
+	if ((flags = calloc(nflags, sizeof(*flags))) == NULL)
 		abort();
 	for (size_t i = 0; i < nflags; i++) {
 		char key[32];
@@ -455,6 +510,8 @@ bench_compile(void)
 	size_t iters = 20000;
 	double t0 = now_ns();
 
+	if (!wanted("compile"))
+		return;
 	for (size_t i = 0; i < iters; i++)
 		vx_eval_flag_free(make_flag("bench_flag", 20));
 	printf("compile, 20 rules (1 regex)       %8.1f us/flag\n",
@@ -462,17 +519,44 @@ bench_compile(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	struct users *u = malloc(sizeof(*u));
+	struct users *u;
+	char *end;
 
-	if (u == NULL)
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
+			fixed_iters = strtoul(argv[++i], &end, 10);
+			if (*end != '\0' || fixed_iters == 0) {
+				fprintf(stderr,
+				    "bench_eval: --iters wants a positive count\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+			only = argv[++i];
+			if (!known_figure(only)) {
+				fprintf(stderr,
+				    "bench_eval: no figure \"%s\" (see bench_eval.c)\n",
+				    only);
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "usage: bench_eval [--iters N] [--only NAME]\n");
+			return 2;
+		}
+	}
+	if ((u = malloc(sizeof(*u))) == NULL)
 		return 1;
 	users_init(u);
 	perf_open();
-	printf("vx_eval bench: median of %d runs, %d rotating users, "
-	       "no rule matches\n",
-	    RUNS, NUSERS);
+	if (fixed_iters != 0)
+		printf("vx_eval bench: one run of %zu passes, %d rotating users, "
+		       "no rule matches\n",
+		    fixed_iters, NUSERS);
+	else
+		printf("vx_eval bench: median of %d runs, %d rotating users, "
+		       "no rule matches\n",
+		    RUNS, NUSERS);
 	bench_rules(u);
 	bench_matches(u);
 	bench_common(u);

@@ -389,6 +389,7 @@ compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c
 	fl->rx_count++;
 	f->regexes[f->nregex++] = rx.re;
 	v->u.re = rx.re;
+	v->jit = rx.jit_size > 0;
 	return VX_EVAL_OK;
 }
 
@@ -542,6 +543,15 @@ compile_serve(struct fill *fl, const vx_eval_flag *f, const vx_eval_rule_src *r,
 	return VX_EVAL_OK;
 }
 
+/* Whether two rollouts bucket a context alike: stickiness and group. */
+static bool
+same_buckets(const struct vxe_rollout *a, const struct vxe_rollout *b)
+{
+	return a->stick_mode == b->stick_mode && a->stick.slot == b->stick.slot &&
+	       strcmp(a->stick.name, b->stick.name) == 0 &&
+	       strcmp(a->group, b->group) == 0;
+}
+
 static int
 compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
     size_t ri, struct vxe_rule *out, struct cerr *e)
@@ -590,7 +600,11 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 		if (rc != 0)
 			return rc;
 	}
-	return compile_serve(fl, f, r, out, where, e);
+	rc = compile_serve(fl, f, r, out, where, e);
+	/* 100% lets everyone in without hashing (see eval.h). */
+	out->hashes = (out->ro.enabled && out->ro.pct < 100) || out->nsplits != 0;
+	out->ro_env = same_buckets(&out->ro, &f->ro);
+	return rc;
 }
 
 static bool

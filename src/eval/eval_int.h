@@ -77,6 +77,7 @@ struct vxe_value {
 	/* For equals/in against number and bool attributes (u.num). */
 	bool has_num;
 	int8_t boolv; /* 1 true, 0 false, -1 not a bool */
+	bool jit;     /* u.re has JIT code (vxe_regex.jit_size > 0) */
 };
 
 struct vxe_cond {
@@ -124,19 +125,35 @@ struct vxe_split {
 	uint32_t cum; /* running total of weights up to this entry */
 };
 
+/*
+ * A rule. The fields evaluate.c reads for every rule come first, so a
+ * rule whose conditions fail is read from its first 32 bytes.
+ */
 struct vxe_rule {
-	const char *id;
-	int32_t src_index;
-	int32_t priority;
-	uint32_t order;
 	bool enabled;
+	/*
+	 * The rule has a rollout under 100% or a split, so a context its
+	 * conditions let in is still to be bucketed. Without one, it serves
+	 * `variant` to everyone they let in.
+	 */
+	bool hashes;
+	/*
+	 * ro buckets a context as the environment rollout does (the same
+	 * stickiness and group), so a bucket it computes from an attribute is
+	 * the environment's too.
+	 */
+	bool ro_env;
+	bool split_own;   /* split_ro differs from ro */
+	bool split_flagd; /* flagd's fractional bucketing */
+	int32_t src_index;
+	uint32_t variant;
 	const struct vxe_cond *conds;
 	size_t nconds;
+	const char *id;
+	int32_t priority;
+	uint32_t order;
 	struct vxe_rollout ro;
 	struct vxe_rollout split_ro; /* the split's stickiness and group */
-	bool split_own;              /* split_ro differs from ro */
-	bool split_flagd;            /* flagd's fractional bucketing */
-	uint32_t variant;
 	const struct vxe_split *splits;
 	size_t nsplits;
 	uint32_t total_weight;
@@ -161,23 +178,24 @@ struct vxe_prereq {
 	size_t nvariants;
 };
 
+/* A compiled flag. What every evaluation reads comes first. */
 struct vx_eval_flag {
-	const char *key;
-	int type;
 	bool enabled;
 	bool broken;   /* vx_eval_flag_src.broken (then enabled is false) */
 	bool any_rule; /* some rule is enabled */
 	uint32_t def;
 	uint32_t off;
-	struct vxe_rollout ro;	     /* environment rollout; always enabled */
 	struct vxe_variant *variants;
-	size_t nvariants;
 	struct vxe_rule *rules;	     /* sorted into evaluation order */
 	size_t nrules;
-	pcre2_code **regexes; /* nregex compiled, for pcre2_code_free() */
-	size_t nregex;
 	struct vxe_prereq *prereqs; /* in source order */
 	size_t nprereqs;
+	struct vxe_rollout ro; /* environment rollout; always enabled */
+	const char *key;
+	int type;
+	size_t nvariants;
+	pcre2_code **regexes; /* nregex compiled, for pcre2_code_free() */
+	size_t nregex;
 	/*
 	 * Set by vx_eval_flag_link() (at compile when there is nothing to
 	 * link): depth is the longest chain of parents above the flag, and
@@ -195,6 +213,103 @@ void
 vxe_mm3_update(struct vxe_mm3 *st, const void *data, size_t len);
 uint32_t
 vxe_mm3_final(const struct vxe_mm3 *st);
+
+/* MurmurHash3 x86_32's pieces, inline for the hot path's bucket. */
+static inline uint32_t
+vxe_mm3_rotl(uint32_t x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static inline uint32_t
+vxe_mm3_scramble(uint32_t k)
+{
+	k *= 0xcc9e2d51u;
+	k = vxe_mm3_rotl(k, 15);
+	return k * 0x1b873593u;
+}
+
+static inline uint32_t
+vxe_mm3_mix(uint32_t h, uint32_t k)
+{
+	h ^= vxe_mm3_scramble(k);
+	h = vxe_mm3_rotl(h, 13);
+	return h * 5 + 0xe6546b64u;
+}
+
+/* Blocks are read little-endian whatever the host's byte order. */
+static inline uint32_t
+vxe_mm3_load(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint32_t
+vxe_mm3_fmix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * The hash of a prefix state (a rollout's "<group>:") followed by len
+ * bytes at data: vxe_mm3_update() then vxe_mm3_final() on a copy, in one
+ * pass and without writing the state back.
+ */
+static inline uint32_t
+vxe_mm3_finish(const struct vxe_mm3 *pre, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t h = pre->h;
+	uint32_t carry = pre->carry;
+	uint32_t total = pre->total + (uint32_t)len;
+	unsigned n = pre->ncarry;
+
+	/* Complete the block the prefix left partial (n is 0..3). */
+	if (n != 0 && len >= 4 - n) {
+		switch (n) {
+		case 1:
+			carry |= (uint32_t)p[0] << 8 | (uint32_t)p[1] << 16 |
+			         (uint32_t)p[2] << 24;
+			break;
+		case 2: carry |= (uint32_t)p[0] << 16 | (uint32_t)p[1] << 24; break;
+		default: carry |= (uint32_t)p[0] << 24; break;
+		}
+		h = vxe_mm3_mix(h, carry);
+		p += 4 - n;
+		len -= 4 - n;
+		n = 0;
+	} else if (n != 0) {
+		/* Too short to complete it: all of it goes to the carry. */
+		for (; len != 0; n++, len--)
+			carry |= (uint32_t)*p++ << (8 * n);
+	}
+	/* Here len != 0 only when n == 0. */
+	if (len != 0) {
+		for (; len >= 4; p += 4, len -= 4)
+			h = vxe_mm3_mix(h, vxe_mm3_load(p));
+		n = (unsigned)len;
+		carry = 0;
+		switch (len) {
+		case 3:
+			carry |= (uint32_t)p[2] << 16;
+			/* fall through */
+		case 2:
+			carry |= (uint32_t)p[1] << 8;
+			/* fall through */
+		case 1: carry |= p[0]; break;
+		default: break;
+		}
+	}
+	if (n != 0)
+		h ^= vxe_mm3_scramble(carry);
+	return vxe_mm3_fmix(h ^ total);
+}
 
 /* Parsers: return true on success. None of them allocates. */
 bool
@@ -248,11 +363,13 @@ enum {
 };
 
 /*
- * Search s (len bytes) for re under the match budget. Safe to call from
- * any number of threads on the same re; allocates only on a thread's first
- * call (its match data) and when PCRE2's cached frames must grow.
+ * Search s (len bytes) for re under the match budget. jit says that re has
+ * JIT code (vxe_regex.jit_size > 0), which is then called directly. Safe to
+ * call from any number of threads on the same re; allocates only on a
+ * thread's first call (its match data) and when PCRE2's cached frames must
+ * grow.
  */
-int vxe_regex_match(const pcre2_code *re, const char *s, size_t len);
+int vxe_regex_match(const pcre2_code *re, bool jit, const char *s, size_t len);
 
 /* ASCII-only folding: locale-independent and the same on every host. */
 static inline unsigned char

@@ -11,6 +11,16 @@
  * (missing attribute, wrong type, unparseable value, or a `matches` search
  * that ran out of its budget). The third is false even under negate, so a
  * negated condition never matches a context that lacks the attribute.
+ *
+ * A flag pays only for what it uses. compile.c decides per rule whether
+ * it hashes at all (vxe_rule.hashes) and whether its rollout's bucket is
+ * the environment rollout's (vxe_rule.ro_env). The common steps are
+ * inline: a set well-known field as the attribute or stickiness value,
+ * the string operators, a rule's rollout, and the bucket's hash from its
+ * precomputed prefix (vxe_mm3_finish). The rest is out of line: custom
+ * and list attributes, the parsing operators and `matches`
+ * (test_parsed), the stickiness fallbacks (stick_chain), splits
+ * (rule_split) and prerequisites.
  */
 #include <string.h>
 #include <time.h>
@@ -53,7 +63,9 @@ find_custom(const vx_eval_ctx *ctx, const char *name, vx_eval_attr *out)
 	for (size_t i = 0; i < ctx->nattrs; i++) {
 		const vx_eval_attr *a = &ctx->attrs[i];
 
-		if (a->name == NULL || strcmp(a->name, name) != 0)
+		/* The first byte turns most names away without a call. */
+		if (a->name == NULL || a->name[0] != name[0] ||
+		    strcmp(a->name, name) != 0)
 			continue;
 		/* A malformed attribute is treated as missing, not a crash. */
 		if ((a->kind == VX_ATTR_STRING && a->u.s == NULL) ||
@@ -67,41 +79,39 @@ find_custom(const vx_eval_ctx *ctx, const char *name, vx_eval_attr *out)
 	return false;
 }
 
-static bool
-lookup(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref,
-    vx_eval_attr *out)
+/* The well-known string field a slot names, or NULL (unset, or no field). */
+static inline const char *
+slot_str(const vx_eval_ctx *ctx, int slot)
 {
-	const char *s = NULL;
-
-	switch (ref->slot) {
-	case VXE_SLOT_USER_ID:
-		s = ctx->user_id;
-		break;
-	case VXE_SLOT_EMAIL:
-		s = ctx->email;
-		break;
-	case VXE_SLOT_COUNTRY:
-		s = ctx->country;
-		break;
-	case VXE_SLOT_IP:
-		s = ctx->ip;
-		break;
-	case VXE_SLOT_GROUPS:
-		if (ctx->groups != NULL) {
-			out->name = ref->name;
-			out->kind = VX_ATTR_LIST;
-			out->u.list.items = ctx->groups;
-			out->u.list.n = ctx->ngroups;
-			return true;
-		}
-		break;
-	default:
-		break;
+	switch (slot) {
+	case VXE_SLOT_USER_ID: return ctx->user_id;
+	case VXE_SLOT_EMAIL: return ctx->email;
+	case VXE_SLOT_COUNTRY: return ctx->country;
+	case VXE_SLOT_IP: return ctx->ip;
+	default: return NULL;
 	}
+}
+
+/*
+ * A well-known field that is set is that attribute; one that is not set
+ * may still come as a custom attribute of the same name.
+ */
+static bool
+lookup(const vx_eval_ctx *ctx, const struct vxe_attr_ref *ref, vx_eval_attr *out)
+{
+	const char *s = slot_str(ctx, ref->slot);
+
 	if (s != NULL) {
 		out->name = ref->name;
 		out->kind = VX_ATTR_STRING;
 		out->u.s = s;
+		return true;
+	}
+	if (ref->slot == VXE_SLOT_GROUPS && ctx->groups != NULL) {
+		out->name = ref->name;
+		out->kind = VX_ATTR_LIST;
+		out->u.list.items = ctx->groups;
+		out->u.list.n = ctx->ngroups;
 		return true;
 	}
 	return find_custom(ctx, ref->name, out);
@@ -132,10 +142,13 @@ eq_fold(const char *a, const char *b, size_t n)
 	return true;
 }
 
-static bool
+static inline bool
 bytes_eq(const char *a, const char *b, size_t n, bool ci)
 {
-	return ci ? eq_fold(a, b, n) : memcmp(a, b, n) == 0;
+	if (ci)
+		return eq_fold(a, b, n);
+	/* The first byte turns most values away without a call. */
+	return n == 0 || (a[0] == b[0] && memcmp(a + 1, b + 1, n - 1) == 0);
 }
 
 static bool
@@ -201,23 +214,20 @@ test_num(const struct vxe_cond *c, double n)
 }
 
 /*
- * Test a string attribute, or one element of a list attribute (in_list),
- * against every value of the condition.
+ * A string attribute against the operators that parse it first (numbers,
+ * versions, times, addresses) and `matches`. Out of line, so the string
+ * comparisons below stay small.
  */
-static int
-test_string(const struct vxe_cond *c, const char *s, bool in_list)
+static __attribute__((noinline)) int
+test_parsed(const struct vxe_cond *c, int op, const char *s)
 {
-	size_t len = strlen(s);
-	int op = c->op;
 	struct vxe_semver sv;
 	struct vxe_time t;
 	struct vxe_cidr ip;
 	double n;
+	size_t len;
 	bool undecided = false;
 
-	/* For a list element, contains means "equals a value": membership. */
-	if (in_list && op == VX_OP_CONTAINS)
-		op = VX_OP_EQUALS;
 	switch (op) {
 	case VX_OP_LT:
 	case VX_OP_LTE:
@@ -243,55 +253,75 @@ test_string(const struct vxe_cond *c, const char *s, bool in_list)
 			if (vxe_cidr_contains(&c->values[i].u.cidr, &ip))
 				return T_YES;
 		return T_NO;
-	case VX_OP_MATCHES:
-		/* Long subjects only spend the match budget faster. */
-		if (len > VX_EVAL_MATCH_MAX_LEN)
-			return T_NA;
-		break;
-	default:
-		break;
+	case VX_OP_MATCHES: break;
+	default: return T_NA;
 	}
+	/* Long subjects only spend the match budget faster. */
+	len = strlen(s);
+	if (len > VX_EVAL_MATCH_MAX_LEN)
+		return T_NA;
 	for (size_t i = 0; i < c->nvalues; i++) {
-		const struct vxe_value *v = &c->values[i];
-		int rc;
+		/*
+		 * Another value may still match; if none does, a budget that
+		 * ran out leaves the test undecided.
+		 */
+		int rc = vxe_regex_match(c->values[i].u.re, c->values[i].jit, s, len);
 
-		switch (op) {
-		case VX_OP_EQUALS:
-		case VX_OP_IN:
+		if (rc == VXE_RX_YES)
+			return T_YES;
+		if (rc == VXE_RX_ENOMEM)
+			return T_ERR;
+		if (rc == VXE_RX_UNDECIDED)
+			undecided = true;
+	}
+	return undecided ? T_NA : T_NO;
+}
+
+/*
+ * Test a string attribute, or one element of a list attribute (in_list),
+ * against every value of the condition. One loop per operator, so the
+ * operator is dispatched once per condition rather than once per value.
+ */
+static inline int
+test_string(const struct vxe_cond *c, const char *s, bool in_list)
+{
+	const struct vxe_value *v = c->values;
+	const struct vxe_value *end = v + c->nvalues;
+	size_t len;
+
+	switch (c->op) {
+	case VX_OP_CONTAINS:
+		/* For a list element, contains means "equals a value". */
+		if (!in_list) {
+			len = strlen(s);
+			for (; v < end; v++)
+				if (has_substr(s, len, v, c->ci))
+					return T_YES;
+			return T_NO;
+		}
+		/* fall through */
+	case VX_OP_EQUALS:
+	case VX_OP_IN:
+		len = strlen(s);
+		for (; v < end; v++)
 			if (len == v->len && bytes_eq(s, v->s, len, c->ci))
 				return T_YES;
-			break;
-		case VX_OP_CONTAINS:
-			if (has_substr(s, len, v, c->ci))
-				return T_YES;
-			break;
-		case VX_OP_STARTS_WITH:
+		return T_NO;
+	case VX_OP_STARTS_WITH:
+		len = strlen(s);
+		for (; v < end; v++)
 			if (len >= v->len && bytes_eq(s, v->s, v->len, c->ci))
 				return T_YES;
-			break;
-		case VX_OP_ENDS_WITH:
+		return T_NO;
+	case VX_OP_ENDS_WITH:
+		len = strlen(s);
+		for (; v < end; v++)
 			if (len >= v->len &&
 			    bytes_eq(s + len - v->len, v->s, v->len, c->ci))
 				return T_YES;
-			break;
-		case VX_OP_MATCHES:
-			/*
-			 * Another value may still match; if none does, a
-			 * budget that ran out leaves the test undecided.
-			 */
-			rc = vxe_regex_match(v->u.re, s, len);
-			if (rc == VXE_RX_YES)
-				return T_YES;
-			if (rc == VXE_RX_ENOMEM)
-				return T_ERR;
-			if (rc == VXE_RX_UNDECIDED)
-				undecided = true;
-			break;
-		default:
-			return T_NA;
-		}
+		return T_NO;
+	default: return test_parsed(c, c->op, s);
 	}
-	return undecided ? T_NA : T_NO;
 }
 
 static int
@@ -334,9 +364,15 @@ test_bool_attr(const struct vxe_cond *c, bool b)
 static int
 cond_holds(const struct vxe_cond *c, const vx_eval_ctx *ctx)
 {
+	const char *s = slot_str(ctx, c->attr.slot);
 	vx_eval_attr a;
 	int r;
 
+	/* The common case: a well-known string field (email, country...). */
+	if (s != NULL) {
+		r = test_string(c, s, false);
+		goto done;
+	}
 	if (!lookup(ctx, &c->attr, &a))
 		return c->missing ? T_YES : T_NO;
 	switch (a.kind) {
@@ -370,6 +406,7 @@ cond_holds(const struct vxe_cond *c, const vx_eval_ctx *ctx)
 		}
 		break;
 	}
+done:
 	if (r == T_ERR)
 		return T_ERR;
 	if (r == T_NA)
@@ -381,6 +418,7 @@ cond_holds(const struct vxe_cond *c, const vx_eval_ctx *ctx)
 struct stick {
 	const char *s;
 	size_t len;
+	bool random; /* drawn by random_stick(), not read from the context */
 	char buf[24];
 };
 
@@ -456,6 +494,7 @@ random_stick(struct stick *st)
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
+	st->random = true;
 	format_int(st, (int64_t)((x * 0x2545F4914F6CDD1Du) >> 33) % 10000 + 1);
 }
 
@@ -463,14 +502,15 @@ random_stick(struct stick *st)
  * The stickiness value a rollout buckets by (see eval.h, "Rollouts and
  * splits"). false only for a named attribute the context lacks.
  */
-static bool
-stick_value(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *st)
+static __attribute__((noinline)) bool
+stick_chain(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *st)
 {
 	static const struct vxe_attr_ref session[] = {
 	    {"session_id", VXE_SLOT_CUSTOM},
 	    {"sessionId", VXE_SLOT_CUSTOM},
 	};
 
+	st->random = false;
 	/* The common case first: the attribute (user_id by default) is there. */
 	if (ro->stick_mode != VXE_STICK_RANDOM && attr_stick(ctx, &ro->stick, st))
 		return true;
@@ -483,54 +523,80 @@ stick_value(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *
 	return true;
 }
 
-/* Unleash's normalised bucket, from the precomputed "<group>:" state. */
-static uint32_t
-bucket(const struct vxe_rollout *ro, const struct stick *st, int which,
-    uint32_t modulus)
+/*
+ * stick_chain(), with its most common case inline: a non-empty
+ * well-known field, such as the user_id of the default stickiness.
+ */
+static inline bool
+stick_value(const vx_eval_ctx *ctx, const struct vxe_rollout *ro, struct stick *st)
 {
-	struct vxe_mm3 h = ro->prefix[which];
+	const char *s;
 
-	vxe_mm3_update(&h, st->s, st->len);
-	return vxe_mm3_final(&h) % modulus + 1;
+	if (ro->stick_mode != VXE_STICK_RANDOM &&
+	    (s = slot_str(ctx, ro->stick.slot)) != NULL && s[0] != '\0') {
+		st->s = s;
+		st->len = strlen(s);
+		st->random = false;
+		return true;
+	}
+	return stick_chain(ctx, ro, st);
+}
+
+/* Unleash's normalised bucket, from the precomputed "<group>:" state. */
+static inline uint32_t
+bucket(const struct vxe_rollout *ro, const struct stick *st, int which, uint32_t modulus)
+{
+	return vxe_mm3_finish(&ro->prefix[which], st->s, st->len) % modulus + 1;
 }
 
 /*
- * Does the rule apply to this context? On T_YES, *variant is what it serves
- * and res has its buckets.
+ * A rule's rollout, for a rule whose conditions hold: does it let the
+ * context in? On T_YES, res has its bucket and st the stickiness value. A
+ * bucket that is the environment rollout's too (see vxe_rule.ro_env) goes
+ * to *env_bucket, so that a context the rule turns away is not hashed
+ * again for the same answer.
  */
-static int
-rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
-    uint32_t *variant, vx_eval_result *res)
+static inline int
+rule_rollout(const struct vxe_rule *r, const vx_eval_ctx *ctx, struct stick *st,
+    vx_eval_result *res, uint32_t *env_bucket)
+{
+	uint32_t b;
+
+	if (!stick_value(ctx, &r->ro, st))
+		return T_NO;
+	b = bucket(&r->ro, st, VXE_HASH_ROLLOUT, 100);
+	if (r->ro_env && !st->random)
+		*env_bucket = b;
+	if (b > r->ro.pct)
+		return T_NO;
+	res->bucket = b;
+	return T_YES;
+}
+
+/*
+ * A rule with a split whose conditions hold: does its rollout let the
+ * context in, and which variant does the split serve? On T_YES, *variant
+ * is what it serves and res has its buckets; on T_NO, res has none.
+ */
+static __attribute__((noinline)) int
+rule_split(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant,
+    vx_eval_result *res, uint32_t *env_bucket)
 {
 	struct stick st;
 	bool have_stick = false;
 	uint32_t b;
 
-	for (size_t i = 0; i < r->nconds; i++) {
-		int t = cond_holds(&r->conds[i], ctx);
-
-		if (t != T_YES)
-			return t;
-	}
 	/* 100% lets everyone in without hashing. */
 	if (r->ro.enabled && r->ro.pct < 100) {
-		if (!stick_value(ctx, &r->ro, &st))
+		if (rule_rollout(r, ctx, &st, res, env_bucket) != T_YES)
 			return T_NO;
 		have_stick = true;
-		b = bucket(&r->ro, &st, VXE_HASH_ROLLOUT, 100);
-		if (b > r->ro.pct)
-			return T_NO;
-		res->bucket = b;
-	}
-	if (r->nsplits == 0) {
-		*variant = r->variant;
-		return T_YES;
 	}
 	if (r->split_own) {
 		if (!stick_value(ctx, &r->split_ro, &st))
-			return T_NO;
+			goto out;
 	} else if (!have_stick && !stick_value(ctx, &r->ro, &st)) {
-		return T_NO;
+		goto out;
 	}
 	if (r->split_flagd) {
 		/* Hashed whole here, so rollouts keep no third prefix state. */
@@ -552,6 +618,10 @@ rule_applies(const struct vxe_rule *r, const vx_eval_ctx *ctx,
 		}
 	}
 	return T_YES;
+out:
+	/* A rule that was not taken must not leave buckets. */
+	res->bucket = 0;
+	return T_NO;
 }
 
 static void
@@ -612,7 +682,7 @@ evaluate(
     const vx_eval_flag *f, const vx_eval_ctx *ctx, vx_eval_result *res, uint32_t depth)
 {
 	struct stick st;
-	uint32_t b;
+	uint32_t b = 0; /* the environment rollout's bucket, once known */
 
 	memset(res, 0, sizeof(*res));
 	res->variant = -1;
@@ -642,21 +712,22 @@ evaluate(
 	}
 	for (size_t i = 0; i < f->nrules; i++) {
 		const struct vxe_rule *r = &f->rules[i];
-		uint32_t variant = 0;
-		int t;
+		uint32_t variant = r->variant;
+		int t = T_YES;
 
 		if (!r->enabled)
 			continue;
-		t = rule_applies(r, ctx, &variant, res);
-		if (t == T_NO) {
-			/* A rule that was not taken must not leave buckets. */
-			res->bucket = res->split_bucket = 0;
+		for (size_t j = 0; j < r->nconds && t == T_YES; j++)
+			t = cond_holds(&r->conds[j], ctx);
+		/* hashes without a split: a rollout under 100%. */
+		if (t == T_YES && r->hashes)
+			t = r->nsplits == 0 ? rule_rollout(r, ctx, &st, res, &b)
+			                    : rule_split(r, ctx, &variant, res, &b);
+		if (t == T_NO)
 			continue;
-		}
 		res->rule = r->src_index;
 		res->rule_id = r->id;
 		if (t == T_ERR) {
-			res->bucket = res->split_bucket = 0;
 			serve(f, f->off, VX_REASON_ERROR, res);
 			return VX_EVAL_ENOMEM;
 		}
@@ -669,11 +740,13 @@ evaluate(
 		    f->any_rule || f->nprereqs ? VX_REASON_SPLIT : VX_REASON_STATIC, res);
 		return VX_EVAL_OK;
 	}
-	if (!stick_value(ctx, &f->ro, &st)) {
-		serve(f, f->off, VX_REASON_DEFAULT, res);
-		return VX_EVAL_OK;
+	if (b == 0) {
+		if (!stick_value(ctx, &f->ro, &st)) {
+			serve(f, f->off, VX_REASON_DEFAULT, res);
+			return VX_EVAL_OK;
+		}
+		b = bucket(&f->ro, &st, VXE_HASH_ROLLOUT, 100);
 	}
-	b = bucket(&f->ro, &st, VXE_HASH_ROLLOUT, 100);
 	res->bucket = b;
 	if (b <= f->ro.pct)
 		serve(f, f->def, VX_REASON_SPLIT, res);

@@ -7,43 +7,13 @@
  * whatever the host's byte order. The hash is incremental, so a bucket
  * hashes "<group>", ":" and "<value>" in turn. It never has to assemble
  * them in a buffer, so any length works without allocating. The one-shot
- * vx_murmur3_32() is the same code with a single update.
+ * vx_murmur3_32() is the same code with a single update. The mixing steps
+ * are inline in eval_int.h, where evaluate.c finishes a bucket's hash from
+ * its rollout's precomputed prefix with vxe_mm3_finish().
  */
 #include <string.h>
 
 #include "eval_int.h"
-
-#define C1 0xcc9e2d51u
-#define C2 0x1b873593u
-
-static inline uint32_t
-rotl32(uint32_t x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
-
-static inline uint32_t
-scramble(uint32_t k)
-{
-	k *= C1;
-	k = rotl32(k, 15);
-	return k * C2;
-}
-
-static inline uint32_t
-mix(uint32_t h, uint32_t k)
-{
-	h ^= scramble(k);
-	h = rotl32(h, 13);
-	return h * 5 + 0xe6546b64u;
-}
-
-static inline uint32_t
-load_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
 
 void
 vxe_mm3_init(struct vxe_mm3 *st, uint32_t seed)
@@ -67,13 +37,13 @@ vxe_mm3_update(struct vxe_mm3 *st, const void *data, size_t len)
 		st->carry |= (uint32_t)*p++ << (8 * st->ncarry);
 		len--;
 		if (++st->ncarry == 4) {
-			st->h = mix(st->h, st->carry);
+			st->h = vxe_mm3_mix(st->h, st->carry);
 			st->carry = 0;
 			st->ncarry = 0;
 		}
 	}
 	for (; len >= 4; p += 4, len -= 4)
-		st->h = mix(st->h, load_le32(p));
+		st->h = vxe_mm3_mix(st->h, vxe_mm3_load(p));
 	while (len != 0) {
 		st->carry |= (uint32_t)*p++ << (8 * st->ncarry++);
 		len--;
@@ -86,14 +56,8 @@ vxe_mm3_final(const struct vxe_mm3 *st)
 	uint32_t h = st->h;
 
 	if (st->ncarry != 0)
-		h ^= scramble(st->carry);
-	h ^= st->total;
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+		h ^= vxe_mm3_scramble(st->carry);
+	return vxe_mm3_fmix(h ^ st->total);
 }
 
 uint32_t

@@ -150,14 +150,22 @@ nomem:
 }
 
 int
-vxe_regex_match(const pcre2_code *re, const char *s, size_t len)
+vxe_regex_match(const pcre2_code *re, bool jit, const char *s, size_t len)
 {
 	pcre2_match_data *md = thread_match_data();
 	int rc;
 
 	if (md == NULL)
 		return VXE_RX_ENOMEM;
-	rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, rx_mctx);
+	/*
+	 * pcre2_match() would call the JIT code too, after checks that these
+	 * options make moot: no UTF check (PCRE2_MATCH_INVALID_UTF) and no
+	 * match-time option that JIT lacks (JIT compiled PCRE2_JIT_COMPLETE).
+	 */
+	if (jit)
+		rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, 0, 0, md, rx_mctx);
+	else
+		rc = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, rx_mctx);
 	/* 0: a match with more captures than the one pair; still a match. */
 	if (rc >= 0)
 		return VXE_RX_YES;
