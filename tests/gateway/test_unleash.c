@@ -537,25 +537,38 @@ Test(unleash, the_frontend_api_lists_enabled_toggles_with_variant_and_impression
 
 /* ---- Unleash's own SDK ---- */
 
-Test(unleash, the_unleash_node_sdk_registers_and_its_metrics_become_counts)
+/* Runs a node script (needing npm package) and returns its output
+ * (malloc'd); fails the test when it fails. */
+static char *
+node(const char *package, const char *cmd)
 {
-	char cmd[1024];
-	size_t n = 0, got;
-	char out[65536];
-	cJSON *j;
-	long on, off, yes, no;
+	size_t cap = 1 << 16, n = 0, got;
+	char *out = malloc(cap);
 	FILE *p;
 
-	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){"unleash-client"}, 1);
-	snprintf(cmd, sizeof(cmd),
-	    "UNLEASH_KEY='%s' node %s/tests/unleash-metrics.mjs %s/api/ b 40", sdk_key,
-	    VX_WEB_DIR, g.base);
+	vx_harness_need_node(VX_WEB_DIR, (const char *const[]){package}, 1);
+	cr_assert_not_null(out);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
-	while ((got = fread(out + n, 1, sizeof(out) - n - 1, p)) > 0)
+	while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
 		n += got;
+		if (n + 1 == cap)
+			cr_assert_not_null(out = realloc(out, cap *= 2));
+	}
 	out[n] = '\0';
-	cr_assert_eq(pclose(p), 0, "%s failed: %s", cmd, out);
+	cr_assert_eq(pclose(p), 0, "%s failed: %.500s", cmd, out);
+	return out;
+}
+
+Test(unleash, the_unleash_node_sdk_registers_and_its_metrics_become_counts)
+{
+	long on, off, yes, no;
+	cJSON *j;
+	char *out;
+
+	out = node("unleash-client",
+	    vx_fmt("UNLEASH_KEY='%s' node %s/tests/unleash-metrics.mjs %s/api/ b 40",
+	        sdk_key, VX_WEB_DIR, g.base));
 	j = cJSON_Parse(out);
 	cr_assert_not_null(j, "%s", out);
 	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(j, "registered")), "%s", out);
@@ -570,4 +583,77 @@ Test(unleash, the_unleash_node_sdk_registers_and_its_metrics_become_counts)
 	cr_expect(on == yes && off == no, "SDK: %ld yes, %ld no; Vexil: on %ld, off %ld",
 	    yes, no, on, off);
 	cJSON_Delete(j);
+	free(out);
+}
+
+/*
+ * Unleash's proxy SDK on the frontend API, by GET and by POST, answers
+ * what OFREP answers on every randomized context.
+ */
+Test(unleash, the_unleash_proxy_sdk_agrees_with_ofrep_on_random_contexts)
+{
+	static const char *const countries[] = {"NL", "US", "DE", NULL};
+	static const char *const plans[] = {"pro", "free", NULL};
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	cJSON *list = cJSON_CreateArray(), *ofctx[40];
+	char path[300], want[1024], *text;
+	const char *mode[] = {"get", "post"};
+	int on = 0;
+	FILE *f;
+
+	fprintf(stderr, "unleash proxy: seed %u\n", seed);
+	srand(seed);
+	for (int i = 0; i < 40; i++) {
+		cJSON *c = cJSON_CreateObject(), *props = cJSON_CreateObject();
+		const char *country = countries[rand() % 4], *plan = plans[rand() % 3];
+		char user[32];
+		snprintf(user, sizeof(user), "user-%d", rand() % 100000);
+		cJSON_AddStringToObject(c, "userId", user);
+		cJSON_AddStringToObject(c, "sessionId", vx_fmt("s%d", i));
+		ofctx[i] = cJSON_CreateObject();
+		cJSON_AddStringToObject(ofctx[i], "targetingKey", user);
+		cJSON_AddStringToObject(ofctx[i], "sessionId", vx_fmt("s%d", i));
+		cJSON_AddStringToObject(ofctx[i], "appName", "vexil-frontend-test");
+		if (country) {
+			cJSON_AddStringToObject(props, "country", country);
+			cJSON_AddStringToObject(ofctx[i], "country", country);
+		}
+		if (plan) {
+			cJSON_AddStringToObject(props, "plan", plan);
+			cJSON_AddStringToObject(ofctx[i], "plan", plan);
+		}
+		cJSON_AddItemToObject(c, "properties", props);
+		cJSON_AddItemToArray(list, c);
+	}
+	snprintf(path, sizeof(path), "%s/contexts.json", h.dir);
+	cr_assert_not_null(text = cJSON_PrintUnformatted(list));
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	for (int m = 0; m < 2; m++) {
+		char *out = node("unleash-proxy-client",
+		    vx_fmt("UNLEASH_KEY='%s' node %s/tests/unleash-frontend.mjs "
+		           "%s/api/frontend "
+		           "%s %s",
+		        sdk_key, VX_WEB_DIR, g.base, path, mode[m]));
+		cJSON *res = cJSON_Parse(out);
+		cr_assert(cJSON_GetArraySize(res) == 40, "%s", out);
+		for (int i = 0; i < 40; i++) {
+			char *c = cJSON_PrintUnformatted(ofctx[i]);
+			const char *got = cJSON_GetArrayItem(res, i)->valuestring;
+			ofrep_toggles(c, want, sizeof(want));
+			cr_expect_str_eq(
+			    got, want, "seed %u, %s, context %s", seed, mode[m], c);
+			on +=
+			    strstr(want, "s=c;") != NULL || strstr(want, "pro=") != NULL;
+			free(c);
+		}
+		cJSON_Delete(res);
+		free(out);
+	}
+	cr_expect(on > 0, "no context reached a rule");
+	for (int i = 0; i < 40; i++)
+		cJSON_Delete(ofctx[i]);
+	cJSON_Delete(list);
 }
