@@ -66,9 +66,11 @@ json_field(const char *text, const char *name, char *out, size_t cap)
 static void
 setup(void)
 {
+	/* The stats are polled with an API key: no limit to spend. */
+	static const char *const args[] = {"--rate-limit", "1000000", NULL};
 	const char *on = "--project default --env production";
 
-	vx_harness_start(&h, NULL);
+	vx_harness_start(&h, args);
 	json_field(
 	    ctl("flag create --project default b --json"), "id", id_b, sizeof(id_b));
 	ctl("flag enable %s b", on);
@@ -656,4 +658,35 @@ Test(unleash, the_unleash_proxy_sdk_agrees_with_ofrep_on_random_contexts)
 	for (int i = 0; i < 40; i++)
 		cJSON_Delete(ofctx[i]);
 	cJSON_Delete(list);
+}
+
+/* An API key is admitted by vexild and names the environment: with
+ * ?environment= for metrics, with the context's environment for the
+ * frontend API; without one it is refused and nothing is counted. */
+Test(unleash, an_api_key_names_the_environment)
+{
+	static const char bucket[] =
+	    "{\"appName\": \"a\", \"bucket\": {\"start\": \"2026-12-07T10:00:00Z\", "
+	    "\"stop\": \"2026-12-07T10:01:00Z\", \"toggles\": {\"b\": {\"yes\": 2, "
+	    "\"no\": "
+	    "1}}}}";
+	vx_http_res r;
+
+	cr_expect_eq(
+	    status_of("POST", "/api/client/metrics", api_key, bucket, NULL), 400);
+	cr_expect_eq(status_of("POST", "/api/client/metrics?environment=nowhere", api_key,
+	                 bucket, "nowhere"),
+	    404);
+	cr_expect_eq(status_of("POST", "/api/client/metrics?environment=production",
+	                 api_key, bucket, NULL),
+	    202);
+	cr_expect_eq(wait_counts(id_b, 3), 3);
+	r = call("GET",
+	    "/api/frontend?userId=u1&properties[plan]=pro&environment=production",
+	    api_key, NULL);
+	cr_expect_eq(r.status, 200, "%s", r.body);
+	cr_expect(strstr(r.body ? r.body : "", "\"pro\"") != NULL, "%s", r.body);
+	vx_http_res_free(&r);
+	cr_expect_eq(
+	    status_of("GET", "/api/frontend?userId=u1", api_key, NULL, NULL), 400);
 }
