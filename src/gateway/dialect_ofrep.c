@@ -142,7 +142,9 @@ vx_gw_ofrep_admit(vx_gw_req *r, const char **bound)
 	vx_status st;
 	int rc;
 
-	if ((r->credential = vx_gw_key_credential(r)) == NULL) {
+	/* A dialect may have read the key in its own form (Unleash's bare
+	 * Authorization) before. */
+	if (r->credential == NULL && (r->credential = vx_gw_key_credential(r)) == NULL) {
 		vx_gw_reply_empty(r, 401);
 		return false;
 	}

@@ -28,9 +28,8 @@
 #include "gateway/rpc.h"
 #include "migrate/migrate.h"
 
-/* Unleash SDKs send the bare key in Authorization; OFREP's forms too. */
-static bool
-admit(vx_gw_req *r)
+bool
+vx_gw_unleash_admit(vx_gw_req *r)
 {
 	const char *raw = vx_gw_header(r, "Authorization"), *bound;
 
@@ -47,6 +46,20 @@ admit(vx_gw_req *r)
 	return vx_gw_ofrep_admit(r, &bound);
 }
 
+void
+vx_gw_reply_tagged(vx_gw_req *r, const char *text)
+{
+	char etag[24];
+
+	snprintf(
+	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
+	(void)vx_gw_set_header(r, "ETag", "%s", etag);
+	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag))
+		vx_gw_reply_empty(r, 304);
+	else
+		vx_gw_reply(r, 200, "application/json", text, strlen(text));
+}
+
 static void
 client_features(vx_gw_req *r)
 {
@@ -55,7 +68,7 @@ client_features(vx_gw_req *r)
 	Vexil__V1__Snapshot *out;
 	vx_mig_report rep = {NULL, 0};
 	const char *project = NULL, *env = NULL, *prefix = NULL;
-	char *text, etag[24];
+	char *text;
 	vx_status st;
 
 	if (vx_gw_query(r, "project", &project) < 0 ||
@@ -64,7 +77,7 @@ client_features(vx_gw_req *r)
 		vx_gw_fail_input(r);
 		return;
 	}
-	if (!admit(r))
+	if (!vx_gw_unleash_admit(r))
 		return;
 	in.project = (char *)(project ? project : "");
 	in.environment = (char *)(env ? env : "");
@@ -86,13 +99,7 @@ client_features(vx_gw_req *r)
 	}
 	vx_gw_name_omitted(r, &rep);
 	vx_mig_report_fini(&rep);
-	snprintf(
-	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
-	(void)vx_gw_set_header(r, "ETag", "%s", etag);
-	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag))
-		vx_gw_reply_empty(r, 304);
-	else
-		vx_gw_reply(r, 200, "application/json", text, strlen(text));
+	vx_gw_reply_tagged(r, text);
 	free(text);
 }
 

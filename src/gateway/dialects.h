@@ -28,6 +28,10 @@ extern const vx_gw_dialect vx_gw_ofrep_dialect;
 /* Unleash's client API for server-side SDKs (dialect_unleash.c):
  * GET /api/client/features. */
 extern const vx_gw_dialect vx_gw_unleash_dialect;
+/* Unleash's client register and metrics and its frontend API
+ * (dialect_unleash_api.c): /api/client/register, /api/client/metrics,
+ * /api/frontend. */
+extern const vx_gw_dialect vx_gw_unleash_api_dialect;
 /* A flagd sync source (dialect_flagd.c): /flagd/v1/{project}/{env}.json. */
 extern const vx_gw_dialect vx_gw_flagd_dialect;
 /* The API's documentation and the admin UI (dialect_docs.c): /openapi.json,
@@ -56,6 +60,18 @@ const char *vx_gw_docs_assets(void);
  * false after answering (401 without a body, 429, or the core's refusal).
  */
 bool vx_gw_ofrep_admit(vx_gw_req *r, const char **bound);
+
+/*
+ * The credentials of Unleash's APIs (dialect_unleash.c): the bare key in
+ * Authorization, as Unleash SDKs send it, or OFREP's forms. An SDK key
+ * goes straight on (the core authenticates it with the call); an API key
+ * is admitted by vexild first. false after answering.
+ */
+bool vx_gw_unleash_admit(vx_gw_req *r);
+
+/* 200 with the JSON text and an ETag that is its FNV-1a hash, or 304
+ * when If-None-Match names that tag (dialect_unleash.c). */
+void vx_gw_reply_tagged(vx_gw_req *r, const char *text);
 
 /* FNV-1a, 64 bits, of s: an entity tag, not a secret (dialect_ofrep.c). */
 uint64_t vx_gw_fnv1a(const char *s);

@@ -92,6 +92,16 @@ char *vx_mig_unleash_client(const Vexil__V1__ExportReply *in, const char *env,
     const char *project, const char *name_prefix, uint64_t revision, vx_mig_report *rep);
 
 /*
+ * A variant's value (JSON text) as an Unleash variant payload: {"type":
+ * "string", "value": the text} for a JSON string, else "number" or "json"
+ * with the JSON text as value. The caller owns the object (NULL when out
+ * of memory).
+ */
+cJSON *vx_mig_unleash_payload(const char *value);
+/* f's variant with this key (borrowed from f), or NULL. */
+const Vexil__V1__Variant *vx_mig_flag_variant(const Vexil__V1__Flag *f, const char *key);
+
+/*
  * flagd's flag definitions (flags with state, variants, defaultVariant,
  * targeting in JSON Logic, metadata; $evaluators) into environment env.
  * Reporting as vx_mig_unleash_read().

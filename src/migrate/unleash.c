@@ -846,11 +846,10 @@ stickiness_to_unleash(const char *s)
 	return attr_to_unleash(s);
 }
 
-/* The variant's Unleash payload from its JSON value. */
-static cJSON *
-payload_of(const Vexil__V1__Variant *v)
+cJSON *
+vx_mig_unleash_payload(const char *value)
 {
-	cJSON *val = cJSON_Parse(v->value), *p = cJSON_CreateObject();
+	cJSON *val = cJSON_Parse(value), *p = cJSON_CreateObject();
 
 	if (cJSON_IsString(val)) {
 		cJSON_AddStringToObject(p, "type", "string");
@@ -858,14 +857,14 @@ payload_of(const Vexil__V1__Variant *v)
 	} else {
 		cJSON_AddStringToObject(
 		    p, "type", cJSON_IsNumber(val) ? "number" : "json");
-		cJSON_AddStringToObject(p, "value", v->value);
+		cJSON_AddStringToObject(p, "value", value);
 	}
 	cJSON_Delete(val);
 	return p;
 }
 
-static const Vexil__V1__Variant *
-variant(const Vexil__V1__Flag *f, const char *key)
+const Vexil__V1__Variant *
+vx_mig_flag_variant(const Vexil__V1__Flag *f, const char *key)
 {
 	for (size_t i = 0; i < f->n_variants; i++)
 		if (strcmp(f->variants[i]->key, key) == 0)
@@ -877,7 +876,7 @@ static cJSON *
 strategy_variant(
     const Vexil__V1__Flag *f, const char *key, double weight, const char *stick)
 {
-	const Vexil__V1__Variant *v = variant(f, key);
+	const Vexil__V1__Variant *v = vx_mig_flag_variant(f, key);
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "name", key);
@@ -885,7 +884,7 @@ strategy_variant(
 	cJSON_AddStringToObject(o, "weightType", "fix");
 	cJSON_AddStringToObject(o, "stickiness", stick);
 	if (v != NULL)
-		cJSON_AddItemToObject(o, "payload", payload_of(v));
+		cJSON_AddItemToObject(o, "payload", vx_mig_unleash_payload(v->value));
 	return o;
 }
 
@@ -901,7 +900,7 @@ segment_id(const struct writer *w, const char *name)
 static bool
 is_true(const Vexil__V1__Flag *f, const char *key)
 {
-	const Vexil__V1__Variant *v = variant(f, key);
+	const Vexil__V1__Variant *v = vx_mig_flag_variant(f, key);
 	return v != NULL && strcmp(v->value, "true") == 0;
 }
 

@@ -20,6 +20,8 @@ struct rec {
 	char variant[65];
 	char reason[20];
 	char user[129];
+	uint64_t n; /* evaluations this record stands for */
+	bool tally; /* an aggregate (push_count): counted, not logged */
 };
 
 struct cell {
@@ -63,9 +65,9 @@ copy(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-void
-vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
-    const char *flag, const char *variant, const char *reason, const char *user_id)
+static void
+push(vx_evalrec *r, int kind, uint64_t project_id, const char *env, const char *flag,
+    const char *variant, const char *reason, const char *user_id, uint64_t n)
 {
 	size_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
 	struct cell *c;
@@ -95,8 +97,25 @@ vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
 	copy(c->r.variant, sizeof(c->r.variant), variant);
 	copy(c->r.reason, sizeof(c->r.reason), reason);
 	copy(c->r.user, sizeof(c->r.user), user_id);
+	c->r.n = n;
+	c->r.tally = n != 0;
 	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
 	atomic_fetch_add_explicit(&r->pushed, 1, memory_order_relaxed);
+}
+
+void
+vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
+    const char *flag, const char *variant, const char *reason, const char *user_id)
+{
+	push(r, kind, project_id, env, flag, variant, reason, user_id, 0);
+}
+
+void
+vx_evalrec_push_count(vx_evalrec *r, uint64_t project_id, const char *env,
+    const char *flag, const char *variant, uint64_t n)
+{
+	if (n != 0)
+		push(r, VX_COUNT_EVALUATION, project_id, env, flag, variant, "", "", n);
 }
 
 uint64_t
@@ -145,7 +164,7 @@ aggregate(vx_evalrec *r, size_t n)
 		}
 		if (j == r->naggs)
 			r->aggs[r->naggs++] = (struct agg){x, day, 0};
-		r->aggs[j].n++;
+		r->aggs[j].n += x->tally ? x->n : 1;
 	}
 }
 
@@ -173,7 +192,7 @@ write_batch(vx_wtxn *w, void *arg)
 	start = b->n > r->keep * 4 ? b->n - r->keep * 4 : 0;
 	for (size_t i = start; i < b->n; i++) {
 		const struct rec *x = &r->batch[i];
-		if (x->kind != VX_COUNT_EVALUATION)
+		if (x->kind != VX_COUNT_EVALUATION || x->tally)
 			continue;
 		vexil__v1__eval_record__init(&e);
 		e.time = x->time;

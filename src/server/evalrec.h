@@ -34,6 +34,13 @@ void vx_evalrec_stop(vx_evalrec *r);
  */
 void vx_evalrec_push(vx_evalrec *r, int kind, uint64_t project_id, const char *env,
     const char *flag, const char *variant, const char *reason, const char *user_id);
+/*
+ * Queues n evaluations of one variant that a client counted itself and
+ * reported in aggregate (EdgeEvalRecord.count: Unleash SDK metrics): one
+ * slot, counted as n, never in the recent log. Never blocks.
+ */
+void vx_evalrec_push_count(vx_evalrec *r, uint64_t project_id, const char *env,
+    const char *flag, const char *variant, uint64_t n);
 /* Records dropped because the queue was full, since start. */
 uint64_t vx_evalrec_dropped(vx_evalrec *r);
 /* Waits until everything queued before the call has been written. */

@@ -6,7 +6,9 @@
  * batches, one call per (project, environment) and batch, with the
  * credential of one of the requests it answered. Each record goes into
  * the same queue as vexild's own evaluations (evalrec.h), so counts and
- * the recent log read as if vexild had evaluated. The caller must be
+ * the recent log read as if vexild had evaluated; a record with a count
+ * is that many evaluations an SDK reported in aggregate (Unleash's client
+ * metrics), counted but not logged. The caller must be
  * allowed to evaluate the target, as in EvaluationService; records of
  * flags the environment does not have are skipped, so a key holder
  * cannot write counts for flags that do not exist.
@@ -79,11 +81,15 @@ record_evaluations(Vexil__V1__EdgeService_Service *svc,
 	for (size_t i = 0; i < in->n_records; i++) {
 		const Vexil__V1__EdgeEvalRecord *r = in->records[i];
 		const vx_compiled *cf;
-		if (r == NULL || !reason_ok(r->reason) ||
+		if (r == NULL || (r->count == 0 && !reason_ok(r->reason)) ||
 		    (cf = vx_flagset_find(snap->fs, r->flag_key)) == NULL)
 			continue;
-		vx_evalrec_push(c->records, VX_COUNT_EVALUATION, p->id, snap->fs->env,
-		    cf->key, r->variant, r->reason, r->user_id);
+		if (r->count != 0)
+			vx_evalrec_push_count(c->records, p->id, snap->fs->env, cf->key,
+			    r->variant, r->count);
+		else
+			vx_evalrec_push(c->records, VX_COUNT_EVALUATION, p->id,
+			    snap->fs->env, cf->key, r->variant, r->reason, r->user_id);
 		out->accepted++;
 	}
 	if (in->dropped)

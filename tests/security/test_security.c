@@ -724,6 +724,19 @@ static const struct route_case cases[] = {
 	{"GET", "/flagd/v1/{project}/{file}", S_OFREP, false, NULL},
 	/* Unleash's client API: OFREP's credentials (and the bare key) */
 	{"GET", "/api/client/features", S_OFREP, false, NULL},
+	/* Unleash's register, metrics and frontend API: the same; metrics are
+	 * evaluation telemetry, not a write */
+	{"POST", "/api/client/register", S_OFREP, false, "{\"appName\":\"sec\"}"},
+	{"POST", "/api/client/metrics", S_OFREP, false,
+	    "{\"appName\":\"sec\",\"bucket\":{\"start\":\"2026-12-07T10:00:00Z\","
+	    "\"stop\":\"2026-12-07T10:01:00Z\",\"toggles\":{\"amark-pflag\":{\"yes\":1}}}}"},
+	{"GET", "/api/frontend", S_OFREP, false, NULL},
+	{"POST", "/api/frontend", S_OFREP, false,
+	    "{\"context\":{\"userId\":\"u1\",\"environment\":\"production\"}}"},
+	{"POST", "/api/frontend/client/register", S_OFREP, false, "{\"appName\":\"sec\"}"},
+	{"POST", "/api/frontend/client/metrics", S_OFREP, false,
+	    "{\"appName\":\"sec\",\"bucket\":{\"start\":\"2026-12-07T10:00:00Z\","
+	    "\"stop\":\"2026-12-07T10:01:00Z\",\"toggles\":{}}}"},
 	{"GET", "/ui", S_PUBLIC, false, NULL},
 	{"GET", "/ui/{asset}", S_PUBLIC, false, NULL},
 	/* ops: open unless --metrics-token (tests/gateway/test_metrics.c) */
@@ -812,9 +825,9 @@ fill(const char *method, const char *pattern, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	/* Required query parameters. */
-	if (strcmp(method, "GET") == 0 &&
-	    (strcmp(pattern, "/v1/sdk/config") == 0 ||
-	        strcmp(pattern, "/api/client/features") == 0))
+	if ((strcmp(method, "GET") == 0 && strcmp(pattern, "/v1/sdk/config") == 0) ||
+	    strncmp(pattern, "/api/client/", 12) == 0 ||
+	    strncmp(pattern, "/api/frontend", 13) == 0)
 		snprintf(out + n, cap - n, "?environment=production");
 	return true;
 }

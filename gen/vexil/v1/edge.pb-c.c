@@ -232,7 +232,7 @@ void   vexil__v1__lease_tokens_reply__free_unpacked
   assert(message->base.descriptor == &vexil__v1__lease_tokens_reply__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vexil__v1__edge_eval_record__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vexil__v1__edge_eval_record__field_descriptors[5] =
 {
   {
     "flag_key",
@@ -282,17 +282,31 @@ static const ProtobufCFieldDescriptor vexil__v1__edge_eval_record__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "count",
+    340,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__EdgeEvalRecord, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__edge_eval_record__field_indices_by_name[] = {
+  4,   /* field[4] = count */
   0,   /* field[0] = flag_key */
   2,   /* field[2] = reason */
   3,   /* field[3] = user_id */
   1,   /* field[1] = variant */
 };
-static const ProtobufCIntRange vexil__v1__edge_eval_record__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__edge_eval_record__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 340, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vexil__v1__edge_eval_record__descriptor =
 {
@@ -302,10 +316,10 @@ const ProtobufCMessageDescriptor vexil__v1__edge_eval_record__descriptor =
   "Vexil__V1__EdgeEvalRecord",
   "vexil.v1",
   sizeof(Vexil__V1__EdgeEvalRecord),
-  4,
+  5,
   vexil__v1__edge_eval_record__field_descriptors,
   vexil__v1__edge_eval_record__field_indices_by_name,
-  1,  vexil__v1__edge_eval_record__number_ranges,
+  2,  vexil__v1__edge_eval_record__number_ranges,
   (ProtobufCMessageInit) vexil__v1__edge_eval_record__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

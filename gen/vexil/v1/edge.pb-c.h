@@ -38,10 +38,18 @@ struct  Vexil__V1__EdgeEvalRecord
   char *variant;
   char *reason;
   char *user_id;
+  /*
+   * 0: one evaluation, as above. N > 0: N evaluations that an SDK counted
+   * itself and reported in aggregate (Unleash's client metrics, the
+   * gateway's dialect_unleash_api.c): counted under variant, never added to
+   * the recent-evaluation log (they are no single evaluation), and reason
+   * may be empty.
+   */
+  uint64_t count;
 };
 #define VEXIL__V1__EDGE_EVAL_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__edge_eval_record__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Vexil__V1__EdgeRecordsRequest
