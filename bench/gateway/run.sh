@@ -74,6 +74,9 @@ up() { # url
 	return 1
 }
 up "$G/health" || { cat "$tmp/gateway.log" >&2; exit 1; }
+# /health does not ask vexild: /readyz does, so the setup below does not
+# race vexild's start on a loaded machine.
+up "$G/readyz" || { cat "$tmp/vexild.log" "$tmp/gateway.log" >&2; exit 1; }
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 json='Content-Type: application/json'

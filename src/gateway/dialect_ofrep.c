@@ -539,6 +539,10 @@ evaluate_all(vx_gw_req *r)
 /* ---- the dialect ---- */
 
 /* GET /ofrep/v1/events (the change stream) is served by sse.c. */
+/* Tried on the connection's thread first (http.h): their only core
+ * calls are vx_gw_admit() and the edge's. */
+static const vx_gw_handler nonblocking[] = {evaluate_all, evaluate_flag, NULL};
+
 static const vx_gw_route routes[] = {
 	{"POST", "/ofrep/v1/evaluate/flags", evaluate_all},
 	{"POST", "/ofrep/v1/evaluate/flags/{key}", evaluate_flag},
@@ -548,9 +552,10 @@ static const vx_gw_route routes[] = {
 static const char *const prefixes[] = {"/ofrep", NULL};
 
 const vx_gw_dialect vx_gw_ofrep_dialect = {
-	.name = "ofrep",
-	.prefixes = prefixes,
-	.error = error,
-	.routes = routes,
-	.n_routes = sizeof(routes) / sizeof(routes[0]),
+    .name = "ofrep",
+    .prefixes = prefixes,
+    .error = error,
+    .routes = routes,
+    .n_routes = sizeof(routes) / sizeof(routes[0]),
+    .nonblocking = nonblocking,
 };
