@@ -449,9 +449,12 @@ void
 vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n = strlen(s);
+	size_t n;
 	char *o;
 
+	if (s == NULL)
+		s = "";
+	n = strlen(s);
 	/* At most six bytes for each (a \u00XX escape), and the quotes. */
 	if (!jbuf_room(b, 6 * n + 2))
 		return;

@@ -9,6 +9,7 @@
 #include "gateway/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ struct vx_gw_pool {
 	vx_gw_job *free_jobs;
 	size_t njobs, max_jobs;
 	size_t inflight; /* jobs taken and not yet given back */
-	bool draining, stopping;
+	atomic_bool draining; /* read without mu by every answer */
+	bool stopping;
 	struct worker *workers;
 	int nworkers;
 };
@@ -140,12 +142,7 @@ vx_gw_pool_submit(vx_gw_pool *p, vx_gw_job *j)
 bool
 vx_gw_pool_draining(vx_gw_pool *p)
 {
-	bool d;
-
-	pthread_mutex_lock(&p->mu);
-	d = p->draining;
-	pthread_mutex_unlock(&p->mu);
-	return d;
+	return atomic_load(&p->draining);
 }
 
 /* Routes j's request and answers it; false when r blocked (no_block: it
