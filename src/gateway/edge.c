@@ -756,22 +756,36 @@ static void
 push_records(
     struct snap *s, const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
 {
-	pthread_mutex_lock(&s->rlock);
-	if (s->recs == NULL)
-		s->recs = malloc(REC_CAP * sizeof(*s->recs));
-	for (size_t i = 0; i < n; i++) {
-		struct rec *r;
-		if (s->recs == NULL || s->nrec == REC_CAP) {
-			s->dropped += n - i;
-			break;
+	/* Filled outside the lock, a chunk at a time, so the lock is held
+	 * for a copy only. */
+	struct rec chunk[16];
+
+	for (size_t i = 0; i < n;) {
+		size_t k = n - i < 16 ? n - i : 16, room;
+		for (size_t j = 0; j < k; j++) {
+			struct rec *r = &chunk[j];
+			copy(r->flag, sizeof(r->flag), res[i + j].flag_key);
+			copy(r->variant, sizeof(r->variant), res[i + j].variant);
+			r->reason = res[i + j].reason;
+			copy(r->user, sizeof(r->user), user);
 		}
-		r = &s->recs[s->nrec++];
-		copy(r->flag, sizeof(r->flag), res[i].flag_key);
-		copy(r->variant, sizeof(r->variant), res[i].variant);
-		r->reason = res[i].reason;
-		copy(r->user, sizeof(r->user), user);
+		pthread_mutex_lock(&s->rlock);
+		if (s->recs == NULL)
+			s->recs = malloc(REC_CAP * sizeof(*s->recs));
+		room = s->recs == NULL ? 0 : REC_CAP - s->nrec;
+		if (room < k) {
+			s->dropped += n - i - room;
+			n = i + room; /* this chunk's room, and no more */
+			k = room;
+		}
+		if (k > 0)
+			memcpy(&s->recs[s->nrec], chunk, k * sizeof(*chunk));
+		s->nrec += k;
+		pthread_mutex_unlock(&s->rlock);
+		i += k;
+		if (k == 0)
+			break;
 	}
-	pthread_mutex_unlock(&s->rlock);
 }
 
 /* Sends s's buffered records in one EdgeService/RecordEvaluations call,
