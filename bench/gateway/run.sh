@@ -29,9 +29,10 @@ conns=${3:-32}
 command -v wrk >/dev/null || { echo "bench_gateway: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 free_port() {
-	# A random port that nothing listens on yet.
+	# A random port that no socket uses yet: one that only an outgoing
+	# connection holds as its local port still cannot be listened on.
 	port=$(shuf -i 20000-60000 -n 1)
-	while ss -ltn 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
+	while ss -tan 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
 	echo "$port"
 }
 
@@ -74,6 +75,9 @@ up() { # url
 	return 1
 }
 up "$G/health" || { cat "$tmp/gateway.log" >&2; exit 1; }
+# /health does not ask vexild: /readyz does, so the setup below does not
+# race vexild's start on a loaded machine.
+up "$G/readyz" || { cat "$tmp/vexild.log" "$tmp/gateway.log" >&2; exit 1; }
 
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 json='Content-Type: application/json'

@@ -74,6 +74,7 @@ struct vx_gw_conns {
 static void on_read(void *arg);
 static void on_write(void *arg);
 static void try_head(conn *c);
+static void answer_locked(vx_gw_job *j, vx_gw_req *r);
 
 /* ---- responses ---- */
 
@@ -341,6 +342,13 @@ dispatch(conn *c)
 	c->state = C_WORK;
 	c->in_work = true;
 	c->job = NULL;
+	/* What needs no core call (health, an evaluation from a live
+	 * snapshot with a cached key) is answered here, on this callback,
+	 * without the hand-off to a worker and back. */
+	if (vx_gw_pool_try(c->cs->o.pool, j, answer_locked)) {
+		vx_gw_pool_release(c->cs->o.pool, j);
+		return;
+	}
 	vx_gw_pool_submit(c->cs->o.pool, j);
 }
 
@@ -589,14 +597,14 @@ out:
 
 /* ---- the worker's side ---- */
 
-void
-vx_gw_conn_answer(vx_gw_job *j, vx_gw_req *r)
+/* Writes the answer to j's request (c->mu held). */
+static void
+answer_locked(vx_gw_job *j, vx_gw_req *r)
 {
 	conn *c = j->conn;
 	bool head_only = strcmp(j->h.method, "HEAD") == 0;
 	bool close = j->h.close || r->close;
 
-	pthread_mutex_lock(&c->mu);
 	c->in_work = false;
 	if (c->closing) {
 		if (!c->rd_busy && !c->wr_busy) {
@@ -612,6 +620,15 @@ vx_gw_conn_answer(vx_gw_job *j, vx_gw_req *r)
 		build(&c->out, r, head_only, close);
 		send_out(c, close);
 	}
+}
+
+void
+vx_gw_conn_answer(vx_gw_job *j, vx_gw_req *r)
+{
+	conn *c = j->conn;
+
+	pthread_mutex_lock(&c->mu);
+	answer_locked(j, r);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -302,69 +302,70 @@ json_number(const char *s)
  * value that is a JSON number, true or false is sent as that type, any
  * other as a string; a flag without metadata has {}.
  */
-static bool
-put_metadata(cJSON *o, const Vexil__V1__EvaluationResult *e)
+/* The flag's metadata as an object: numbers, booleans and strings. */
+static void
+put_metadata(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e)
 {
-	cJSON *md = cJSON_AddObjectToObject(o, "metadata");
-
-	for (size_t i = 0; md && i < e->n_metadata; i++) {
+	VX_GW_JBUF_LIT(jb, ",\"metadata\":{");
+	for (size_t i = 0; i < e->n_metadata; i++) {
 		const char *k = e->metadata[i]->key, *v = e->metadata[i]->value;
-		cJSON *item = json_number(v) ? cJSON_CreateNumber(strtod(v, NULL))
-		              : strcmp(v, "true") == 0  ? cJSON_CreateTrue()
-		              : strcmp(v, "false") == 0 ? cJSON_CreateFalse()
-		                                        : cJSON_CreateString(v);
-		if (item == NULL || !cJSON_AddItemToObject(md, k, item)) {
-			cJSON_Delete(item);
-			return false;
-		}
+		if (i > 0)
+			VX_GW_JBUF_LIT(jb, ",");
+		vx_gw_jbuf_str(jb, k);
+		VX_GW_JBUF_LIT(jb, ":");
+		if (json_number(v) || strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+			vx_gw_jbuf_value(jb, v);
+		else
+			vx_gw_jbuf_str(jb, v);
 	}
-	return md != NULL;
+	VX_GW_JBUF_LIT(jb, "}");
 }
 
-/*
- * One flag's result as the document's evaluationSuccess or
- * evaluationFailure; *status is what the single-flag endpoint answers
- * with it (200, 400 or 404). A disabled flag that serves the caller's
- * default (Flag.disabled_serves_default, flagd's meaning) has no value and
- * no variant. NULL when out of memory.
- */
-static cJSON *
-result_json(const Vexil__V1__EvaluationResult *e, int *status)
+/* One evaluation as OFREP's result object, appended to jb; *status is
+ * what it answers alone (404 for an unknown flag, 400 for a stored value
+ * that is not JSON). */
+static void
+put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 {
 	const char *reason = e->reason, *code = NULL;
 	bool no_value = strcmp(reason, "DISABLED") == 0 && e->value[0] == '\0';
 	char details[256];
-	cJSON *o = cJSON_CreateObject(), *value = NULL;
-	bool ok = o != NULL;
+	cJSON *value = NULL;
 
 	*status = 200;
 	if (strcmp(reason, "FLAG_NOT_FOUND") == 0) {
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
-	} else if (!no_value && (value = cJSON_Parse(e->value)) == NULL) {
+	} else if (!no_value && strcmp(e->value, "true") != 0 &&
+	           strcmp(e->value, "false") != 0 &&
+	           (value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
 		snprintf(details, sizeof(details), "flag %.128s has a stored value that is "
 		    "not JSON", e->flag_key);
 	}
-	if (ok)
-		ok = cJSON_AddStringToObject(o, "key", e->flag_key) != NULL;
-	if (code) {
-		if (ok)
-			ok = cJSON_AddStringToObject(o, "errorCode", code) != NULL &&
-			    cJSON_AddStringToObject(o, "errorDetails", details) != NULL;
-		return vx_gw_json_done(o, ok);
-	}
-	if (ok && value) {
-		cJSON_AddItemToObject(o, "value", value);
-		value = NULL;
-		ok = cJSON_AddStringToObject(o, "variant", e->variant) != NULL;
-	}
-	ok = ok && cJSON_AddStringToObject(o, "reason", reason) != NULL &&
-	     put_metadata(o, e);
 	cJSON_Delete(value);
-	return vx_gw_json_done(o, ok);
+	VX_GW_JBUF_LIT(jb, "{\"key\":");
+	vx_gw_jbuf_str(jb, e->flag_key);
+	if (code) {
+		VX_GW_JBUF_LIT(jb, ",\"errorCode\":");
+		vx_gw_jbuf_str(jb, code);
+		VX_GW_JBUF_LIT(jb, ",\"errorDetails\":");
+		vx_gw_jbuf_str(jb, details);
+		VX_GW_JBUF_LIT(jb, "}");
+		return;
+	}
+	if (!no_value) {
+		VX_GW_JBUF_LIT(jb, ",\"value\":");
+		vx_gw_jbuf_value(jb, e->value);
+		VX_GW_JBUF_LIT(jb, ",\"variant\":");
+		vx_gw_jbuf_str(jb, e->variant);
+	}
+	VX_GW_JBUF_LIT(jb, ",\"reason\":");
+	vx_gw_jbuf_str(jb, reason);
+	put_metadata(jb, e);
+	VX_GW_JBUF_LIT(jb, "}");
 }
 
 /* The environment evaluated, as a response header (OFREP's metadata is
@@ -386,8 +387,8 @@ evaluate_flag(vx_gw_req *r)
 	Vexil__V1__EvaluationResult *out;
 	struct target t;
 	const char *bound;
+	vx_gw_jbuf jb = {0};
 	vx_status st;
-	cJSON *o;
 	int status;
 
 	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
@@ -402,24 +403,31 @@ evaluate_flag(vx_gw_req *r)
 		return;
 	}
 	vx_gw_metrics_eval(out->reason);
-	o = result_json(out, &status);
+	put_result(&jb, out, &status);
 	put_environment(r, out->environment[0] ? out->environment : t.env);
 	if (out->rule_id)
 		(void)vx_gw_set_header(
 		    r, "Vexil-Rule-Id", "%llu", (unsigned long long)out->rule_id);
-	vx_gw_reply_json(r, status, o);
+	vx_gw_jbuf_reply(r, status, &jb);
 }
 
 /* ---- bulk ---- */
 
-uint64_t
-vx_gw_fnv1a(const char *s)
+/* FNV-1a over n bytes of s. */
+static uint64_t
+fnv1a_n(const char *s, size_t n)
 {
 	uint64_t h = 14695981039346656037ULL;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
 	return h;
+}
+
+uint64_t
+vx_gw_fnv1a(const char *s)
+{
+	return fnv1a_n(s, strlen(s));
 }
 
 bool
@@ -463,25 +471,25 @@ host_ok(const char *h)
  * wins, for a gateway behind a TLS-terminating proxy. Without a usable
  * Host there is no URL to give, and the entry is left out (clients poll).
  */
-static bool
-put_event_streams(vx_gw_req *r, cJSON *o)
+static void
+put_event_streams(vx_gw_req *r, vx_gw_jbuf *jb)
 {
 	const char *host = vx_gw_header(r, "Host");
 	const char *proto = vx_gw_header(r, "X-Forwarded-Proto");
-	char url[320];
-	cJSON *arr, *s;
+	char url[320], delay[24];
 
 	if (!host_ok(host))
-		return true;
+		return;
 	if (proto == NULL || (strcasecmp(proto, "http") != 0 && strcasecmp(proto, "https") != 0))
 		proto = r->tls ? "https" : "http";
 	snprintf(url, sizeof(url), "%s://%s%s", strcasecmp(proto, "https") == 0 ? "https" :
 	    "http", host, EVENTS_PATH);
-	return (arr = cJSON_AddArrayToObject(o, "eventStreams")) != NULL &&
-	    vx_gw_json_append(arr, s = cJSON_CreateObject()) &&
-	    cJSON_AddStringToObject(s, "type", "sse") != NULL &&
-	    cJSON_AddStringToObject(s, "url", url) != NULL &&
-	    cJSON_AddNumberToObject(s, "inactivityDelaySec", INACTIVITY_DELAY_SEC) != NULL;
+	snprintf(delay, sizeof(delay), "%d", INACTIVITY_DELAY_SEC);
+	VX_GW_JBUF_LIT(jb, ",\"eventStreams\":[{\"type\":\"sse\",\"url\":");
+	vx_gw_jbuf_str(jb, url);
+	VX_GW_JBUF_LIT(jb, ",\"inactivityDelaySec\":");
+	vx_gw_jbuf_raw(jb, delay, strlen(delay));
+	VX_GW_JBUF_LIT(jb, "}]");
 }
 
 static void
@@ -492,10 +500,9 @@ evaluate_all(vx_gw_req *r)
 	Vexil__V1__EvaluationList *out;
 	struct target t;
 	const char *bound;
-	char *text, etag[24];
+	char etag[24];
+	vx_gw_jbuf jb = {0};
 	vx_status st;
-	cJSON *o, *flags;
-	bool ok;
 	int status;
 
 	if (!vx_gw_ofrep_admit(r, &bound) || read_context(r, bound, &ctx, &t) != 0)
@@ -508,39 +515,47 @@ evaluate_all(vx_gw_req *r)
 		return;
 	}
 	vx_gw_metrics_evals(out);
-	o = cJSON_CreateObject();
-	flags = cJSON_AddArrayToObject(o, "flags");
-	ok = flags != NULL;
-	for (size_t i = 0; ok && i < out->n_results; i++)
-		if (out->results[i])
-			ok = vx_gw_json_append(
-			    flags, result_json(out->results[i], &status));
-	/* The tag covers the evaluated flags: the same answer for the same
-	 * context is the same tag, whatever else changed in the project. */
-	if (!ok || (text = cJSON_PrintUnformatted(flags)) == NULL) {
-		cJSON_Delete(o);
+	VX_GW_JBUF_LIT(&jb, "{\"flags\":[");
+	for (size_t i = 0, n = 0; i < out->n_results; i++) {
+		if (out->results[i] == NULL)
+			continue;
+		if (n++ > 0)
+			VX_GW_JBUF_LIT(&jb, ",");
+		put_result(&jb, out->results[i], &status);
+	}
+	VX_GW_JBUF_LIT(&jb, "]");
+	if (jb.failed) {
+		free(jb.p);
 		write_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	snprintf(
-	    etag, sizeof(etag), "\"%016llx\"", (unsigned long long)vx_gw_fnv1a(text));
-	free(text);
+	/* The tag covers the evaluated flags (the array's text): the same
+	 * answer for the same context is the same tag, whatever else changed
+	 * in the project. */
+	snprintf(etag, sizeof(etag), "\"%016llx\"",
+	    (unsigned long long)fnv1a_n(jb.p + 9, jb.len - 9));
 	(void)vx_gw_set_header(r, "ETag", "%s", etag);
 	put_environment(
 	    r, out->n_results && out->results[0] && *out->results[0]->environment
 	           ? out->results[0]->environment
 	           : t.env);
 	if (vx_gw_etag_matches(vx_gw_header(r, "If-None-Match"), etag)) {
-		cJSON_Delete(o);
+		free(jb.p);
 		vx_gw_reply_empty(r, 304);
 		return;
 	}
-	vx_gw_reply_json(r, 200, vx_gw_json_done(o, put_event_streams(r, o)));
+	put_event_streams(r, &jb);
+	VX_GW_JBUF_LIT(&jb, "}");
+	vx_gw_jbuf_reply(r, 200, &jb);
 }
 
 /* ---- the dialect ---- */
 
 /* GET /ofrep/v1/events (the change stream) is served by sse.c. */
+/* Tried on the connection's thread first (http.h): their only core
+ * calls are vx_gw_admit() and the edge's. */
+static const vx_gw_handler nonblocking[] = {evaluate_all, evaluate_flag, NULL};
+
 static const vx_gw_route routes[] = {
 	{"POST", "/ofrep/v1/evaluate/flags", evaluate_all},
 	{"POST", "/ofrep/v1/evaluate/flags/{key}", evaluate_flag},
@@ -550,9 +565,10 @@ static const vx_gw_route routes[] = {
 static const char *const prefixes[] = {"/ofrep", NULL};
 
 const vx_gw_dialect vx_gw_ofrep_dialect = {
-	.name = "ofrep",
-	.prefixes = prefixes,
-	.error = error,
-	.routes = routes,
-	.n_routes = sizeof(routes) / sizeof(routes[0]),
+    .name = "ofrep",
+    .prefixes = prefixes,
+    .error = error,
+    .routes = routes,
+    .n_routes = sizeof(routes) / sizeof(routes[0]),
+    .nonblocking = nonblocking,
 };

@@ -323,6 +323,8 @@ resolve(vx_gw_edge *e, vx_gw_req *r, struct who *who)
 		return 0;
 	if (down(e))
 		return found == 1 ? 0 : -1;
+	if (r->no_block)
+		return -1; /* the caller's core call sets r aside */
 
 	atomic_fetch_add(&e->misses, 1);
 	rc = vx_admit_as(e->client, VX_GW_OPTS(r), &in, &out, &st);
@@ -400,6 +402,47 @@ lease_spend(struct lease *l, int64_t now, Vexil__V1__RateLimit *rate)
 }
 
 /*
+ * A token spent for a request tried on its connection's thread, given
+ * back should the request go on to need a core call: a worker runs it
+ * again from the start, and spends again.
+ */
+struct spent {
+	vx_gw_edge *e;
+	uint64_t id;
+	int64_t window; /* valid_until, or local_start when alone */
+	bool alone;
+};
+
+static void
+give_back(vx_gw_req *r, void *arg)
+{
+	struct spent *t = arg;
+	struct lease *l = lease_slot(t->e, t->id);
+
+	(void)r;
+	pthread_mutex_lock(&t->e->llock);
+	if (l->id == t->id && !t->alone && l->valid_until == t->window)
+		l->tokens++;
+	else if (l->id == t->id && t->alone && l->local_start == t->window &&
+	         l->local_used > 0)
+		l->local_used--;
+	pthread_mutex_unlock(&t->e->llock);
+}
+
+/* Remembers the token just spent from l for r. Under llock. */
+static void
+spent_on(vx_gw_edge *e, vx_gw_req *r, const struct lease *l, bool alone)
+{
+	struct spent *t = vx_arena_alloc(r->arena, sizeof(*t));
+
+	if (t == NULL)
+		return;
+	*t = (struct spent){e, l->id, alone ? l->local_start : l->valid_until, alone};
+	r->undo = give_back;
+	r->undo_arg = t;
+}
+
+/*
  * While vexild is out of reach nothing can be leased: each gateway keeps
  * the key's window alone, with the last limit vexild named (so N
  * gateways admit up to N times the limit until it is back). Under llock.
@@ -435,22 +478,27 @@ lease_take(vx_gw_edge *e, vx_gw_req *r, uint64_t id, Vexil__V1__RateLimit *rate)
 	Vexil__V1__LeaseTokensReply *out;
 	struct lease *l = lease_slot(e, id);
 	int64_t sent = mono_ms();
-	bool ok;
+	bool ok, alone;
 	vx_status st;
 	int rc;
 
 	pthread_mutex_lock(&e->llock);
 	ok = l->id == id && lease_spend(l, sent, rate);
+	alone = false;
 	in.want = l->id == id && l->limit > LEASE_SHARE ? l->limit / LEASE_SHARE : 1;
 	if (in.want > 1000)
 		in.want = 1000;
 	if (!ok && l->id == id && down(e)) {
 		lease_alone(l, sent, rate);
-		ok = true;
+		ok = alone = true;
 	}
+	if (ok && r->no_block && rate->limit != 0 && !rate->limited)
+		spent_on(e, r, l, alone);
 	pthread_mutex_unlock(&e->llock);
 	if (ok)
 		return 0;
+	if (r->no_block)
+		return -1; /* the caller's Admit sets r aside */
 
 	atomic_fetch_add(&e->leased, 1);
 	rc = vx_lease_tokens_as(e->client, VX_GW_OPTS(r), &in, &out, &st);
@@ -708,22 +756,36 @@ static void
 push_records(
     struct snap *s, const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
 {
-	pthread_mutex_lock(&s->rlock);
-	if (s->recs == NULL)
-		s->recs = malloc(REC_CAP * sizeof(*s->recs));
-	for (size_t i = 0; i < n; i++) {
-		struct rec *r;
-		if (s->recs == NULL || s->nrec == REC_CAP) {
-			s->dropped += n - i;
-			break;
+	/* Filled outside the lock, a chunk at a time, so the lock is held
+	 * for a copy only. */
+	struct rec chunk[16];
+
+	for (size_t i = 0; i < n;) {
+		size_t k = n - i < 16 ? n - i : 16, room;
+		for (size_t j = 0; j < k; j++) {
+			struct rec *r = &chunk[j];
+			copy(r->flag, sizeof(r->flag), res[i + j].flag_key);
+			copy(r->variant, sizeof(r->variant), res[i + j].variant);
+			r->reason = res[i + j].reason;
+			copy(r->user, sizeof(r->user), user);
 		}
-		r = &s->recs[s->nrec++];
-		copy(r->flag, sizeof(r->flag), res[i].flag_key);
-		copy(r->variant, sizeof(r->variant), res[i].variant);
-		r->reason = res[i].reason;
-		copy(r->user, sizeof(r->user), user);
+		pthread_mutex_lock(&s->rlock);
+		if (s->recs == NULL)
+			s->recs = malloc(REC_CAP * sizeof(*s->recs));
+		room = s->recs == NULL ? 0 : REC_CAP - s->nrec;
+		if (room < k) {
+			s->dropped += n - i - room;
+			n = i + room; /* this chunk's room, and no more */
+			k = room;
+		}
+		if (k > 0)
+			memcpy(&s->recs[s->nrec], chunk, k * sizeof(*chunk));
+		s->nrec += k;
+		pthread_mutex_unlock(&s->rlock);
+		i += k;
+		if (k == 0)
+			break;
 	}
-	pthread_mutex_unlock(&s->rlock);
 }
 
 /* Sends s's buffered records in one EdgeService/RecordEvaluations call,
@@ -1034,7 +1096,8 @@ acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
 		return NULL;
 	}
 	if (vx_eval_snapshot_revision(snap) < atomic_load(&s->heard)) {
-		atomic_fetch_add(&e->behind, 1);
+		if (!r->no_block) /* else counted when a worker asks */
+			atomic_fetch_add(&e->behind, 1);
 		vx_watch_release(s->w, snap);
 		unref(s);
 		return NULL;
@@ -1042,6 +1105,25 @@ acquire(vx_gw_edge *e, vx_gw_req *r, const char *project, const char *env,
 	check_stale(s);
 	*sp = s;
 	return snap;
+}
+
+/* The core calls the edge falls back on; none while r->no_block. */
+static int
+core_all(vx_gw_req *r, const Vexil__V1__EvaluateAllRequest *in,
+    Vexil__V1__EvaluationList **out, vx_status *st)
+{
+	if (vx_gw_would_block(r, st))
+		return VX_EUNAVAIL;
+	return vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+}
+
+static int
+core_one(vx_gw_req *r, const Vexil__V1__EvaluateRequest *in,
+    Vexil__V1__EvaluationResult **out, vx_status *st)
+{
+	if (vx_gw_would_block(r, st))
+		return VX_EUNAVAIL;
+	return vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
 }
 
 /* Unpins the compiled set; the caller still holds s (unref() it). */
@@ -1071,7 +1153,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	if (snap == NULL) {
 		if (e != NULL && down(e))
 			return unavailable(st);
-		rc = vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		rc = core_all(r, in, out, st);
 		if (rc == 0 && pid != 0)
 			start(e, r, pid, env);
 		return rc;
@@ -1083,7 +1165,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	if (list == NULL || res == NULL || ptrs == NULL) {
 		release(s, snap);
 		unref(s);
-		return vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		return core_all(r, in, out, st);
 	}
 	vexil__v1__evaluation_list__init(list);
 	list->results = ptrs;
@@ -1098,7 +1180,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	release(s, snap);
 	if (rc != 0) {
 		unref(s);
-		return vx_evaluate_all_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		return core_all(r, in, out, st);
 	}
 	push_records(s, res, n, ctx.user_id);
 	unref(s);
@@ -1124,7 +1206,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	if (snap == NULL) {
 		if (e != NULL && down(e))
 			return unavailable(st);
-		rc = vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		rc = core_one(r, in, out, st);
 		if (rc == 0 && pid != 0)
 			start(e, r, pid, env);
 		return rc;
@@ -1139,7 +1221,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	release(s, snap);
 	if (rc != 0) {
 		unref(s);
-		return vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		return core_one(r, in, out, st);
 	}
 	push_records(s, res, 1, ctx.user_id);
 	unref(s);

@@ -164,10 +164,25 @@ vx_gw_request_id(const char *in, char out[VX_GW_REQUEST_ID_MAX + 1])
 		memcpy(out, in, n + 1);
 		return;
 	}
-	/* nng_random() is seeded from the system's entropy; the id only needs
-	 * to be unique enough to find a request in the logs. */
-	snprintf(out, VX_GW_REQUEST_ID_MAX + 1, "%08x%08x%08x%08x", nng_random(),
-	    nng_random(), nng_random(), nng_random());
+	/* The id only needs to be unique enough to find a request in the
+	 * logs: a per-thread splitmix64 sequence seeded from nng_random()
+	 * (the system's entropy) once, rather than four getrandom() calls a
+	 * request. */
+	static _Thread_local uint64_t state;
+	static const char hex[] = "0123456789abcdef";
+	uint64_t w[2];
+
+	if (state == 0)
+		state = (uint64_t)nng_random() << 32 | nng_random() | 1;
+	for (int k = 0; k < 2; k++) {
+		uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+		z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+		z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+		w[k] = z ^ (z >> 31);
+	}
+	for (int i = 0; i < 32; i++)
+		out[i] = hex[(w[i / 16] >> (60 - 4 * (i % 16))) & 15];
+	out[32] = '\0';
 }
 
 void
@@ -256,6 +271,21 @@ vx_gw_fail(vx_gw_req *r, int status, const char *field, const char *fmt, ...)
 		r->dialect->error(r, status, field, msg);
 	else
 		vx_gw_reply(r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+bool
+vx_gw_would_block(vx_gw_req *r, vx_status *st)
+{
+	if (!r->no_block)
+		return false;
+	if (!r->blocked && r->undo)
+		r->undo(r, r->undo_arg);
+	r->undo = NULL;
+	r->blocked = true;
+	st->code = VEXIL__V1__CODE__UNAVAILABLE;
+	snprintf(st->message, sizeof(st->message), "%s", "needs a worker");
+	st->field[0] = st->constraint[0] = '\0';
+	return true;
 }
 
 void

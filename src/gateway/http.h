@@ -73,6 +73,15 @@ struct vx_gw_dialect {
 	void (*error)(vx_gw_req *r, int status, const char *field, const char *message);
 	const vx_gw_route *routes;
 	size_t n_routes;
+	/*
+	 * Handlers that may be tried on the connection's own thread, before
+	 * any worker (NULL-terminated; NULL: none). Each makes its core calls
+	 * only through vx_gw_admit() and the edge (edge.h), which refuse to
+	 * call while r->no_block: the request is then set aside unanswered
+	 * and a worker runs it from the start. So such a handler does nothing
+	 * that counts (metrics, records, writes) before its last core call.
+	 */
+	const vx_gw_handler *nonblocking;
 };
 
 struct vx_gw_req {
@@ -100,6 +109,11 @@ struct vx_gw_req {
 	cJSON *json;            /* the parsed body, see vx_gw_json_body() */
 	char err_field[64];     /* the field a JSON helper refused */
 	char err_msg[256];      /* and why, naming the field */
+	bool no_block;          /* on the connection's thread: no core call */
+	bool blocked;           /* one was needed: a worker runs r again */
+	/* Gives back what was spent for r before it blocked (edge.c). */
+	void (*undo)(vx_gw_req *r, void *arg);
+	void *undo_arg;
 
 	/* ---- the response ---- */
 	int status; /* 0 until a reply helper ran */
@@ -188,6 +202,13 @@ void vx_gw_reply_empty(vx_gw_req *r, int status);
  */
 void vx_gw_fail(vx_gw_req *r, int status, const char *field, const char *fmt, ...)
     VX_PRINTF(4, 5);
+/*
+ * Call before every core call that a nonblocking handler can reach: with
+ * r->no_block it marks r blocked, undoes what r spent (r->undo), fills st
+ * (UNAVAILABLE) and returns true, and the caller fails as on an error
+ * (that answer is thrown away). Otherwise false.
+ */
+bool vx_gw_would_block(vx_gw_req *r, vx_status *st);
 /* 400 with the error a JSON or query helper left in r->err_msg. */
 void vx_gw_fail_input(vx_gw_req *r);
 /* The error of a refused core call: its code mapped to HTTP (status.h),

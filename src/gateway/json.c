@@ -412,3 +412,117 @@ vx_gw_json_put_num(cJSON *o, bool *ok, const char *name, double v)
 	if (*ok && cJSON_AddNumberToObject(o, name, v) == NULL)
 		*ok = false;
 }
+
+/* ---- replies written directly ---- */
+
+static bool
+jbuf_room(vx_gw_jbuf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed)
+		return false;
+	if (b->len + n <= b->cap)
+		return true;
+	for (cap = b->cap ? b->cap * 2 : 1024; cap < b->len + n; cap *= 2)
+		;
+	if ((p = realloc(b->p, cap)) == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+void
+vx_gw_jbuf_raw(vx_gw_jbuf *b, const char *s, size_t n)
+{
+	if (jbuf_room(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
+
+void
+vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n;
+	char *o;
+
+	if (s == NULL)
+		s = "";
+	n = strlen(s);
+	/* At most six bytes for each (a \u00XX escape), and the quotes. */
+	if (!jbuf_room(b, 6 * n + 2))
+		return;
+	o = b->p + b->len;
+	*o++ = '"';
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c >= 32 && *c != '"' && *c != '\\') {
+			*o++ = (char)*c;
+			continue;
+		}
+		*o++ = '\\';
+		switch (*c) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[*c >> 4];
+			*o++ = hex[*c & 15];
+		}
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
+}
+
+void
+vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json)
+{
+	cJSON *v;
+	char *text;
+
+	/* The common cases as they are; anything else is printed by cJSON,
+	 * so a number or string reads exactly as the tree built it. */
+	if (json == NULL || *json == '\0' || strcmp(json, "null") == 0) {
+		vx_gw_jbuf_raw(b, "null", 4);
+	} else if (strcmp(json, "true") == 0 || strcmp(json, "false") == 0) {
+		vx_gw_jbuf_raw(b, json, strlen(json));
+	} else if ((v = cJSON_Parse(json)) == NULL) {
+		vx_gw_jbuf_raw(b, "null", 4);
+	} else {
+		if ((text = cJSON_PrintUnformatted(v)) == NULL)
+			b->failed = true;
+		else
+			vx_gw_jbuf_raw(b, text, strlen(text));
+		free(text);
+		cJSON_Delete(v);
+	}
+}
+
+void
+vx_gw_jbuf_reply(vx_gw_req *r, int status, vx_gw_jbuf *b)
+{
+	if (b->failed || b->len == 0) {
+		free(b->p);
+		*b = (vx_gw_jbuf){0};
+		vx_gw_reply(r, 500, NULL, NULL, 0);
+		return;
+	}
+	free(r->res_body);
+	r->res_body = b->p;
+	r->res_len = b->len;
+	r->content_type = "application/json";
+	r->status = status;
+	*b = (vx_gw_jbuf){0};
+}

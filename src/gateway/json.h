@@ -46,6 +46,31 @@ int vx_gw_json_object(vx_gw_req *r, const cJSON *obj, const char *name,
 int vx_gw_json_refuse(vx_gw_req *r, const char *field, const char *fmt, ...)
     VX_PRINTF(3, 4);
 
+/*
+ * Replies written straight into their body, without a cJSON tree, for the
+ * evaluation endpoints (the hot path). The text is what cJSON_Print-
+ * Unformatted() would write for the same tree, byte for byte. A failed
+ * allocation sticks: vx_gw_jbuf_reply() then answers 500.
+ */
+typedef struct vx_gw_jbuf {
+	char *p; /* heap; handed to the reply */
+	size_t len, cap;
+	bool failed;
+} vx_gw_jbuf;
+
+/* n bytes of s, as they are. */
+void vx_gw_jbuf_raw(vx_gw_jbuf *b, const char *s, size_t n);
+/* A string literal, as it is. */
+#define VX_GW_JBUF_LIT(b, lit) vx_gw_jbuf_raw((b), "" lit, sizeof(lit) - 1)
+/* s as a JSON string: quoted, escaped as cJSON escapes. */
+void vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s);
+/* A JSON text (a served value from the core, "" for none) as cJSON would
+ * print it once parsed; "" and text cJSON cannot parse are null. */
+void vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json);
+/* Answers r with b's text as application/json (b's buffer is taken over;
+ * a failed b, or one left with nothing, is a 500). */
+void vx_gw_jbuf_reply(vx_gw_req *r, int status, vx_gw_jbuf *b);
+
 /* Building replies: append item to arr (false, and item freed, when either
  * is NULL); add a number unless *ok is already false (a failure clears it);
  * o when ok, else NULL with o freed. */

@@ -9,6 +9,7 @@
 #include "gateway/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ struct vx_gw_pool {
 	vx_gw_job *free_jobs;
 	size_t njobs, max_jobs;
 	size_t inflight; /* jobs taken and not yet given back */
-	bool draining, stopping;
+	atomic_bool draining; /* read without mu by every answer */
+	bool stopping;
 	struct worker *workers;
 	int nworkers;
 };
@@ -55,6 +57,7 @@ job_alloc(const vx_gw_pool *p)
 		free(j);
 		return NULL;
 	}
+	vx_arena_init(&j->arena, ARENA_BUDGET);
 	return j;
 }
 
@@ -64,6 +67,7 @@ job_free(vx_gw_job *j)
 	free(j->head);
 	free(j->h.fields);
 	free(j->body);
+	vx_arena_fini(&j->arena);
 	free(j);
 }
 
@@ -97,6 +101,7 @@ vx_gw_pool_take(vx_gw_pool *p, vx_gw_job **out)
 	j->conn = NULL;
 	j->body_len = j->body_got = 0;
 	j->h.n_fields = 0;
+	j->path = j->query = NULL;
 	j->hdrs.fields = j->h.fields;
 	j->hdrs.n = 0;
 	*out = j;
@@ -137,37 +142,55 @@ vx_gw_pool_submit(vx_gw_pool *p, vx_gw_job *j)
 bool
 vx_gw_pool_draining(vx_gw_pool *p)
 {
-	bool d;
-
-	pthread_mutex_lock(&p->mu);
-	d = p->draining;
-	pthread_mutex_unlock(&p->mu);
-	return d;
+	return atomic_load(&p->draining);
 }
 
-static void
-process(struct worker *w, vx_gw_job *j)
+/* Routes j's request and answers it; false when r blocked (no_block: it
+ * needed a core call, and nothing was answered or counted). */
+static bool
+process(
+    vx_gw_pool *p, vx_arena *arena, vx_gw_job *j, bool no_block, vx_gw_answer_fn answer)
 {
-	const vx_gw_pool_opts *o = &w->pool->o;
+	const vx_gw_pool_opts *o = &p->o;
 	const char *path, *query;
 	vx_gw_req r;
 
-	vx_gw_split_target((char *)j->h.target, &path, &query);
+	/* A job tried on its connection's thread first has its target split
+	 * already (the split is in place and cannot run twice). */
+	if (j->path == NULL)
+		vx_gw_split_target((char *)j->h.target, &j->path, &j->query);
+	path = j->path;
+	query = j->query;
 	vx_gw_req_init(&r, j->h.method, path, query, &j->hdrs, j->rid);
-	r.arena = &w->arena;
+	r.arena = arena;
 	r.rpc = o->rpc;
 	r.tls = o->tls;
 	r.body = j->body;
 	r.body_len = j->body_len;
 	r.conn = j->conn;
+	r.no_block = no_block;
 	vx_gw_router_dispatch(o->router, &r);
+	if (r.blocked) {
+		vx_gw_req_fini(&r);
+		return false;
+	}
 	vx_gw_metrics_http(
 	    r.dialect, r.route, r.status ? r.status : 500, vx_mono_ns() - j->t0);
 	if (!o->quiet)
 		vx_gw_access_log(
 		    r.method, r.path, r.status ? r.status : 500, j->t0, r.request_id);
-	o->answer(j, &r);
+	answer(j, &r);
 	vx_gw_req_fini(&r);
+	return true;
+}
+
+bool
+vx_gw_pool_try(vx_gw_pool *p, vx_gw_job *j, vx_gw_answer_fn answer)
+{
+	bool done = process(p, &j->arena, j, true, answer);
+
+	vx_arena_reset(&j->arena);
+	return done;
 }
 
 static void *
@@ -188,7 +211,7 @@ worker_main(void *arg)
 		if ((p->head = j->next) == NULL)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		process(w, j);
+		(void)process(p, &w->arena, j, false, p->o.answer);
 		vx_arena_reset(&w->arena);
 		vx_gw_pool_release(p, j);
 	}

@@ -31,10 +31,12 @@ typedef struct vx_gw_job {
 	char *head;         /* max_header_bytes + 1, parsed in place */
 	vx_http1_head h;    /* h.fields: max_headers of them */
 	vx_gw_headers hdrs; /* h's fields, as handlers read them */
+	const char *path, *query; /* h.target split; NULL until it is */
 	uint8_t *body;      /* body_len bytes and a NUL */
 	size_t body_len, body_cap, body_got;
 	uint64_t t0; /* mono ns of the head's first byte */
 	char rid[VX_GW_REQUEST_ID_MAX + 1];
+	vx_arena arena; /* for vx_gw_pool_try(): reset after each request */
 } vx_gw_job;
 
 /* Called on the worker with the answered request; r is finished with
@@ -70,6 +72,17 @@ int vx_gw_pool_start(vx_gw_pool **out, const vx_gw_pool_opts *o) VX_MUST_USE;
  *         pool stops (close without an answer); VX_ENOMEM.
  */
 int vx_gw_pool_take(vx_gw_pool *p, vx_gw_job **out) VX_MUST_USE;
+
+/*
+ * Runs j's request on the calling thread (the connection's, which must
+ * not block) when its handler is one of its dialect's nonblocking ones
+ * and it needs no core call; then answer is called, with the caller's
+ * locks held, as a worker would (metrics and the access log too).
+ * @return true answered (j is still the caller's: give it back with
+ *         vx_gw_pool_release()); false nothing happened that counts:
+ *         submit j.
+ */
+bool vx_gw_pool_try(vx_gw_pool *p, vx_gw_job *j, vx_gw_answer_fn answer);
 
 /* Queues a job taken with vx_gw_pool_take() for a worker. */
 void vx_gw_pool_submit(vx_gw_pool *p, vx_gw_job *j);

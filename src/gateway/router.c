@@ -20,6 +20,7 @@ struct croute {
 	size_t nseg;
 	const char *seg[MAX_SEGS];   /* a literal, or the parameter name */
 	bool param[MAX_SEGS];
+	bool nonblocking; /* in its dialect's nonblocking list */
 };
 
 struct prefix {
@@ -44,6 +45,8 @@ compile(struct croute *c, const vx_gw_route *rt, const vx_gw_dialect *d)
 
 	c->route = rt;
 	c->dialect = d;
+	for (const vx_gw_handler *h = d->nonblocking; h && *h; h++)
+		c->nonblocking = c->nonblocking || *h == rt->fn;
 	if (rt->pattern[0] != '/' || (c->copy = strdup(rt->pattern + 1)) == NULL)
 		return rt->pattern[0] != '/' ? VX_EINVAL : VX_ENOMEM;
 	for (p = c->copy; *p; p = slash + 1) {
@@ -236,6 +239,11 @@ vx_gw_router_dispatch(const vx_gw_router *rt, vx_gw_req *r)
 			continue;
 		}
 		r->dialect = c->dialect;
+		if (r->no_block && !c->nonblocking) {
+			/* A worker routes it again, from the start. */
+			r->blocked = true;
+			return;
+		}
 		r->route = c->route;
 		r->n_params = 0;
 		for (size_t k = 0; k < c->nseg; k++) {

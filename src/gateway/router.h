@@ -41,7 +41,9 @@ const vx_gw_dialect *vx_gw_router_owner(const vx_gw_router *rt, const char *path
 /*
  * Routes r (path, method) and runs the handler, which answers. Sets
  * r->dialect and the parameters first. Answers 400 itself for a path that
- * does not decode, and 404/405 as above. Needs r->arena.
+ * does not decode, and 404/405 as above. Needs r->arena. With r->no_block
+ * a route whose handler is not in its dialect's nonblocking list is not
+ * run: r->blocked is set instead, and r has no answer.
  */
 void vx_gw_router_dispatch(const vx_gw_router *rt, vx_gw_req *r);
 

@@ -23,6 +23,8 @@ vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 	/* A key the edge knows is admitted there, against leased tokens; one
 	 * it knew before vexild went away, while vexild cannot say. */
 	if (vx_gw_edge_admit(r->rpc->edge, r, false, out) != 0) {
+		if (vx_gw_would_block(r, st))
+			return VX_EUNAVAIL;
 		rc = vx_admit_as(vx_gw_client(r), VX_GW_OPTS(r), &in, out, st);
 		if (rc != 0 && (st->code != VEXIL__V1__CODE__UNAVAILABLE ||
 		                   vx_gw_edge_admit(r->rpc->edge, r, true, out) != 0))

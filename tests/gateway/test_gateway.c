@@ -1478,6 +1478,7 @@ Test(gateway, sigterm_answers_requests_in_flight_then_exits_zero)
 
 struct probe {
 	const char *url;
+	const char *token;    /* sent as a bearer token when set */
 	_Atomic long status;  /* read while the probe's thread runs */
 };
 
@@ -1485,7 +1486,13 @@ static void *
 probe_health(void *arg)
 {
 	struct probe *pr = arg;
-	vx_http_req rq = {.method = "GET", .url = pr->url};
+	char auth[1200];
+	const char *hs[] = {auth, NULL};
+	vx_http_req rq = {
+	    .method = "GET", .url = pr->url, .headers = pr->token ? hs : NULL};
+
+	snprintf(
+	    auth, sizeof(auth), "Authorization: Bearer %s", pr->token ? pr->token : "");
 	vx_http_res r = vx_http(&rq);
 
 	pr->status = r.status;
@@ -1503,10 +1510,12 @@ Test(gateway, a_full_queue_answers_503_at_once)
 	vx_gateway small;
 	char url[200];
 
-	/* One worker, one queued request: two requests in all. */
+	/* One worker, one queued request: two requests in all. The probes
+	 * need a worker (/health would be answered on its connection). */
 	vx_gateway_start(&small, &h, NULL, args, NULL);
-	snprintf(url, sizeof(url), "%s/health", small.base);
+	snprintf(url, sizeof(url), "%s/api/me", small.base);
 	b.url = c.url = url;
+	b.token = c.token = pd.token;
 	/* The first request holds the worker, waiting on a frozen vexild. */
 	freeze(h.pid);
 	snprintf(pd.body, sizeof(pd.body), "%s", small.base);
@@ -1527,6 +1536,51 @@ Test(gateway, a_full_queue_answers_503_at_once)
 	cr_assert_eq(pd.status, 200);
 	long sb = b.status, sc = c.status;
 	cr_assert((sb == 200 && sc == 503) || (sb == 503 && sc == 200), "%ld %ld", sb, sc);
+	cr_assert_eq(vx_gateway_stop(&small), 0);
+	unlink(small.log);
+	free(pd.token);
+}
+
+Test(gateway, health_is_answered_while_every_worker_waits_on_vexild)
+{
+	const char *args[] = {"--workers", "1", "--queue", "4", NULL};
+	int rpc_port = atoi(strrchr(h.rpc, ':') + 1);
+	struct pending pd = {.token = user_token("busy@example.com")};
+	struct probe b = {0};
+	pthread_t ta, tb;
+	vx_gateway small;
+	char url[200], me[200];
+	vx_http_res r;
+
+	vx_gateway_start(&small, &h, NULL, args, NULL);
+	/* The only worker waits on a frozen vexild. */
+	freeze(h.pid);
+	snprintf(pd.body, sizeof(pd.body), "%s", small.base);
+	cr_assert_eq(pthread_create(&ta, NULL, slow_list_at, &pd), 0);
+	wait_for_unread_data(rpc_port);
+	/* A request for the core queues behind it... */
+	snprintf(me, sizeof(me), "%s/api/me", small.base);
+	b.url = me;
+	b.token = pd.token;
+	cr_assert_eq(pthread_create(&tb, NULL, probe_health, &b), 0);
+	/* ...while health, which needs no core call, is answered at once,
+	 * and HEAD too, with GET's head and no body. */
+	snprintf(url, sizeof(url), "%s/health", small.base);
+	r = vx_http(&(vx_http_req){.method = "GET", .url = url});
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(r.json ? r.json->valuestring : "", "OK");
+	vx_http_res_free(&r);
+	r = vx_http(&(vx_http_req){.method = "HEAD", .url = url});
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(r.len, 0);
+	vx_http_res_free(&r);
+	cr_assert_eq(
+	    b.status, 0, "the core's request waits for the worker: %ld", (long)b.status);
+	cr_assert_eq(kill(h.pid, SIGCONT), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	cr_assert_eq(pd.status, 200);
+	cr_assert_eq(b.status, 200);
 	cr_assert_eq(vx_gateway_stop(&small), 0);
 	unlink(small.log);
 	free(pd.token);

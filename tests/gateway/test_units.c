@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/format.h"
@@ -479,4 +480,159 @@ Test(units, malformed_route_patterns_are_refused)
 		cr_assert_eq(vx_gw_router_alloc(&rt, ds, 1, &d), VX_EINVAL, "table %zu", i);
 		cr_assert_null(rt);
 	}
+}
+
+/* ---- the connection's thread ---- */
+
+/* A handler that needs the core unless its query says otherwise. */
+static void
+maybe_core(vx_gw_req *r)
+{
+	vx_status st;
+
+	if (strcmp(r->query, "local") != 0 && vx_gw_would_block(r, &st)) {
+		vx_gw_fail(r, 503, NULL, "%s", st.message);
+		return;
+	}
+	vx_gw_reply(r, 200, "text/plain", "local", 5);
+}
+
+static int undone;
+
+static void
+undo_count(vx_gw_req *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	undone++;
+}
+
+static const vx_gw_route routes_c[] = {
+    {"GET", "/c/quick", maybe_core},
+    {"GET", "/c/slow", echo},
+};
+static const vx_gw_handler nonblocking_c[] = {maybe_core, NULL};
+static const char *const prefixes_c[] = {"/c", NULL};
+static const vx_gw_dialect dialect_c = {.name = "C",
+    .prefixes = prefixes_c,
+    .error = err_a,
+    .routes = routes_c,
+    .n_routes = 2,
+    .nonblocking = nonblocking_c};
+
+/* Routes method path?query, on the connection's thread or not, with
+ * undo_count to give back; returns whether it blocked. */
+static bool
+try_route(const vx_gw_router *rt, vx_gw_req *r, const char *path, const char *query,
+    bool no_block)
+{
+	vx_gw_req_fini(r);
+	req_at(r, "GET", path, query);
+	r->no_block = no_block;
+	r->undo = undo_count;
+	vx_gw_router_dispatch(rt, r);
+	return r->blocked;
+}
+
+Test(units, only_nonblocking_handlers_run_on_the_connections_thread)
+{
+	const vx_gw_dialect *ds[] = {&dialect_c};
+	vx_gw_router *rt;
+	vx_gw_req r;
+
+	memset(&r, 0, sizeof(r));
+	vx_arena_init(&arena, 1 << 20);
+	cr_assert_eq(vx_gw_router_alloc(&rt, ds, 1, &dialect_c), 0);
+	undone = 0;
+	/* A handler outside the list is not run at all. */
+	cr_assert(try_route(rt, &r, "/c/slow", "", true));
+	cr_assert_eq(r.status, 0, "nothing was answered");
+	/* One in the list answers when it needs no core call... */
+	cr_assert_not(try_route(rt, &r, "/c/quick", "local", true));
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(undone, 0);
+	/* ...and is set aside, with what it spent given back once, when it
+	 * does. */
+	cr_assert(try_route(rt, &r, "/c/quick", "", true));
+	cr_assert_eq(undone, 1);
+	/* On a worker the same handler makes its call. */
+	cr_assert_not(try_route(rt, &r, "/c/quick", "", false));
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(undone, 1, "nothing to give back");
+	vx_gw_req_fini(&r);
+	vx_gw_router_free(rt);
+	vx_arena_fini(&arena);
+}
+
+/* ---- replies written directly ---- */
+
+/* b's text, NUL-terminated (b is reset). */
+static char *
+jbuf_text(vx_gw_jbuf *b)
+{
+	char *s = malloc(b->len + 1);
+
+	cr_assert_not_null(s);
+	cr_assert_not(b->failed);
+	memcpy(s, b->p, b->len);
+	s[b->len] = '\0';
+	free(b->p);
+	*b = (vx_gw_jbuf){0};
+	return s;
+}
+
+/* vx_gw_jbuf_str(s) is what cJSON prints for the string s. */
+static void
+str_as_cjson(const char *s)
+{
+	vx_gw_jbuf jb = {0};
+	cJSON *item = cJSON_CreateString(s);
+	char *a, *b;
+
+	vx_gw_jbuf_str(&jb, s);
+	a = jbuf_text(&jb);
+	b = cJSON_PrintUnformatted(item);
+	cr_assert_str_eq(a, b);
+	free(a);
+	cJSON_free(b);
+	cJSON_Delete(item);
+}
+
+Test(units, direct_json_reads_byte_for_byte_as_cjson_prints_it)
+{
+	const char *values[] = {"true", "false", "null", "1.50", "-0", "1e3", "\"blue\"",
+	    " \"sp\" ", "{\"a\": [1, 2, {\"b\": null}]}", "\"\\u00e9\\n\"", "[]"};
+	char s[300], *a, *b;
+	vx_gw_jbuf jb = {0};
+	unsigned x = 12345;
+
+	/* Every byte but NUL, alone and among others, and random strings. */
+	for (int c = 1; c < 256; c++) {
+		snprintf(s, sizeof(s), "a%cb%c", c, c);
+		str_as_cjson(s);
+	}
+	for (int n = 0; n < 200; n++) {
+		size_t len = (size_t)(n % 120);
+		for (size_t i = 0; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			s[i] = (char)(1 + (x >> 16) % 255);
+		}
+		s[len] = '\0';
+		str_as_cjson(s);
+	}
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		cJSON *v = cJSON_Parse(values[i]);
+		vx_gw_jbuf_value(&jb, values[i]);
+		a = jbuf_text(&jb);
+		b = cJSON_PrintUnformatted(v);
+		cr_assert_str_eq(a, b, "%s", values[i]);
+		free(a);
+		cJSON_free(b);
+		cJSON_Delete(v);
+	}
+	vx_gw_jbuf_value(&jb, "");
+	vx_gw_jbuf_value(&jb, "{oops");
+	a = jbuf_text(&jb);
+	cr_assert_str_eq(a, "nullnull", "no value, or one that does not parse, is null");
+	free(a);
 }
