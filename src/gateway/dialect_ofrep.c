@@ -322,15 +322,20 @@ put_metadata(cJSON *o, const Vexil__V1__EvaluationResult *e)
 /*
  * One flag's result as the document's evaluationSuccess or
  * evaluationFailure; *status is what the single-flag endpoint answers
- * with it (200, 400 or 404). A disabled flag that serves the caller's
- * default (Flag.disabled_serves_default, flagd's meaning) has no value and
- * no variant. NULL when out of memory.
+ * with it (200, 400 or 404). An answer without a value (a disabled flag
+ * with Flag.disabled_serves_default, reason DISABLED; one without a
+ * default variant, Flag.no_default_variant, reason DEFAULT) has no value
+ * and no variant, so the caller's default stands, as flagd answers; a
+ * flag whose definition did not translate (Flag.parse_error: ERROR, no
+ * value) is the failure PARSE_ERROR. A number keeps the text it is stored
+ * with (an integer stays an integer). NULL when out of memory.
  */
 static cJSON *
 result_json(const Vexil__V1__EvaluationResult *e, int *status)
 {
 	const char *reason = e->reason, *code = NULL;
-	bool no_value = strcmp(reason, "DISABLED") == 0 && e->value[0] == '\0';
+	bool no_value = e->value[0] == '\0' && (strcmp(reason, "DISABLED") == 0 ||
+	                                           strcmp(reason, "DEFAULT") == 0);
 	char details[256];
 	cJSON *o = cJSON_CreateObject(), *value = NULL;
 	bool ok = o != NULL;
@@ -340,6 +345,15 @@ result_json(const Vexil__V1__EvaluationResult *e, int *status)
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
+	} else if (strcmp(reason, "ERROR") == 0 && e->value[0] == '\0') {
+		*status = 400;
+		code = "PARSE_ERROR";
+		snprintf(details, sizeof(details),
+		    "flag %.128s has a definition that "
+		    "could not be translated (vexilctl flag get says why)",
+		    e->flag_key);
+	} else if (!no_value && json_number(e->value)) {
+		value = cJSON_CreateRaw(e->value);
 	} else if (!no_value && (value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
