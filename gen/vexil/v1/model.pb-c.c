@@ -1379,7 +1379,7 @@ const ProtobufCMessageDescriptor vexil__v1__variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] =
+static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[7] =
 {
   {
     "attribute",
@@ -1453,19 +1453,33 @@ static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "loose_semver",
+    320,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, loose_semver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__condition__field_indices_by_name[] = {
   0,   /* field[0] = attribute */
   4,   /* field[4] = case_insensitive */
+  6,   /* field[6] = loose_semver */
   5,   /* field[5] = missing */
   3,   /* field[3] = negate */
   1,   /* field[1] = operator */
   2,   /* field[2] = values */
 };
-static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__condition__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 320, 6 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
 {
@@ -1475,10 +1489,10 @@ const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
   "Vexil__V1__Condition",
   "vexil.v1",
   sizeof(Vexil__V1__Condition),
-  6,
+  7,
   vexil__v1__condition__field_descriptors,
   vexil__v1__condition__field_indices_by_name,
-  1,  vexil__v1__condition__number_ranges,
+  2,  vexil__v1__condition__number_ranges,
   (ProtobufCMessageInit) vexil__v1__condition__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -220,10 +220,16 @@ struct  Vexil__V1__Condition
    * Unleash's meaning for NOT_IN and inverted operators).
    */
   protobuf_c_boolean missing;
+  /*
+   * semver_* only: read the attribute as flagd's sem_ver does (flags
+   * imported from flagd): a leading v or V dropped, "1" and "1.2" as 1.0.0
+   * and 1.2.0, a number attribute as its decimal text (1.2 is 1.2.0).
+   */
+  protobuf_c_boolean loose_semver;
 };
 #define VEXIL__V1__CONDITION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__condition__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Vexil__V1__Rollout
