@@ -192,9 +192,12 @@ flagd_version(
 static cJSON *
 semver_cond(const char *var, const char *op, const char *ver, bool negate)
 {
-	/* A missing or unparseable version fails sem_ver, negated or not. */
-	return vx_mig_condition(
+	/* A missing or unparseable version fails sem_ver, negated or not;
+	 * versions are read as flagd reads them. */
+	cJSON *c = vx_mig_condition(
 	    attr_in(var), op, one(cJSON_CreateString(ver)), negate, false, false);
+	cJSON_AddBoolToObject(c, "loose_semver", true);
+	return c;
 }
 
 /*
