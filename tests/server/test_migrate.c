@@ -933,6 +933,35 @@ Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
 	vx_mig_report_fini(&rep);
 }
 
+Test(migrate, a_flagd_sem_ver_does_not_export_to_unleash_which_reads_versions_strictly)
+{
+	static const char file[] =
+	    "{\"flags\": {\"v\": {\"state\": \"ENABLED\", \"defaultVariant\": \"no\","
+	    " \"variants\": {\"yes\": true, \"no\": false}, \"targeting\": {\"if\": ["
+	    "  {\"sem_ver\": [{\"var\": \"version\"}, \">\", \"v1.2\"]}, \"yes\"]}}}}";
+	Vexil__V1__ExportRequest in = VEXIL__V1__EXPORT_REQUEST__INIT;
+	Vexil__V1__ExportReply *out;
+	vx_mig_report rep = {NULL, 0};
+	vx_status st;
+
+	make_project("fd");
+	import_flagd("fd", file);
+	in.project = "fd";
+	cr_assert(vx_export(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	/* The flag's version was read as flagd reads it. */
+	for (size_t i = 0; i < out->flags[0]->n_envs; i++) {
+		const Vexil__V1__FlagEnvConfig *e = out->flags[0]->envs[i];
+		if (strcmp(e->environment, "production") == 0)
+			cr_expect_str_eq(e->rules[0]->conditions[0]->values[0], "1.2.0");
+	}
+	free(vx_mig_unleash_write(out, "production", "fd", &rep));
+	vx_free(out);
+	cr_assert_eq(rep.n, 1);
+	cr_expect(strstr(rep.lines[0], "flag v: ") && strstr(rep.lines[0], "flagd"), "%s",
+	    rep.lines[0]);
+	vx_mig_report_fini(&rep);
+}
+
 /*
  * flagd-testbed's evaluator suite (../shared/conformance, read in place):
  * testkit-flags.json imported with `vexilctl import --format flagd` into a
