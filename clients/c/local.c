@@ -65,7 +65,7 @@ vx_eval_local(const vx_eval_snapshot *s, const char *key, const vx_eval_ctx *ctx
 	int rc = vx_eval_flag_evaluate(cf ? cf->flag : NULL, ctx, res);
 
 	if (cf && rc == VX_EVAL_OK)
-		vx_compiled_disabled(cf, res);
+		vx_compiled_settle(cf, res);
 	if (rule_id)
 		*rule_id = cf && res->rule >= 0 ? cf->rule_ids[res->rule] : 0;
 	if (rc == VX_EVAL_ENOTFOUND)

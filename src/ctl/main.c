@@ -457,6 +457,12 @@ print_flag(Vexil__V1__Flag *f, bool detail)
 	    type_name(f->type), when(c, f->created_at), when(u, f->updated_at));
 	if (f->disabled_serves_default)
 		printf("when disabled: the caller's default (no value)\n");
+	if (f->no_default_variant)
+		printf("when no rule serves: the caller's default (no value), DEFAULT\n");
+	else if (f->targeted_default)
+		printf("when no rule serves: the default variant, DEFAULT\n");
+	if (f->parse_error[0])
+		printf("parse error: %s (answers ERROR)\n", f->parse_error);
 	for (size_t i = 0; i < f->n_metadata; i++)
 		printf("meta %s = %s\n", f->metadata[i]->key, f->metadata[i]->value);
 	for (size_t i = 0; i < f->n_variants; i++)

@@ -483,6 +483,7 @@ compile_cond(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	out->negate = c->negate;
 	out->missing = c->missing;
 	out->ci = c->case_insensitive;
+	out->loose = c->loose_semver;
 	out->values = fl->values;
 	out->nvalues = c->nvalues;
 	for (size_t vi = 0; vi < c->nvalues; vi++) {

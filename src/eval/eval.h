@@ -283,6 +283,7 @@ typedef struct vx_eval_condition_src {
 	bool negate;		    /* invert (see "Conditions" above) */
 	bool case_insensitive;	    /* ASCII folding for string ops */
 	bool missing;               /* holds when the attribute is missing */
+	bool loose_semver;          /* semver_*: flagd's lenient versions */
 } vx_eval_condition_src;
 
 /* A rollout: a percentage of the users, bucketed by a stickiness value. */

@@ -86,6 +86,7 @@ struct vxe_cond {
 	bool negate;
 	bool ci;
 	bool missing; /* the condition's value when the attribute is missing */
+	bool loose;   /* semver_*: vxe_parse_semver_loose() on the attribute */
 	const struct vxe_value *values;
 	size_t nvalues;
 };
@@ -316,6 +317,9 @@ bool
 vxe_parse_number(const char *s, double *out);
 bool
 vxe_parse_semver(const char *s, struct vxe_semver *out);
+/* flagd's sem_ver reading (flagd-core's normalizeVersion): a leading v or
+ * V dropped, then strict SemVer, or "M" or "M.m" as M.0.0 and M.m.0. */
+bool vxe_parse_semver_loose(const char *s, struct vxe_semver *out);
 int
 vxe_semver_cmp(const struct vxe_semver *a, const struct vxe_semver *b);
 bool

@@ -22,6 +22,7 @@
  * (test_parsed), the stickiness fallbacks (stick_chain), splits
  * (rule_split) and prerequisites.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -237,7 +238,8 @@ test_parsed(const struct vxe_cond *c, int op, const char *s)
 	case VX_OP_SEMVER_EQ:
 	case VX_OP_SEMVER_LT:
 	case VX_OP_SEMVER_GT:
-		if (!vxe_parse_semver(s, &sv))
+		if (!(c->loose ? vxe_parse_semver_loose(s, &sv)
+		               : vxe_parse_semver(s, &sv)))
 			return T_NA;
 		for (size_t i = 0; i < c->nvalues; i++)
 			if (cmp_holds(op, vxe_semver_cmp(&sv, &c->values[i].u.sv)))
@@ -328,6 +330,7 @@ static int
 test_number_attr(const struct vxe_cond *c, double n)
 {
 	struct vxe_time t;
+	char text[32];
 
 	switch (c->op) {
 	case VX_OP_EQUALS:
@@ -344,6 +347,14 @@ test_number_attr(const struct vxe_cond *c, double n)
 	case VX_OP_BEFORE:
 	case VX_OP_AFTER:
 		return vxe_time_from_unix(n, &t) ? test_time(c, &t) : T_NA;
+	case VX_OP_SEMVER_EQ:
+	case VX_OP_SEMVER_LT:
+	case VX_OP_SEMVER_GT:
+		/* flagd reads a number as its text: 1.2 is 1.2.0. */
+		if (!c->loose)
+			return T_NA;
+		snprintf(text, sizeof(text), "%.15g", n);
+		return test_string(c, text, false);
 	default:
 		return T_NA;
 	}

@@ -160,6 +160,26 @@ vxe_parse_semver(const char *s, struct vxe_semver *out)
 	return *p == '\0';
 }
 
+bool
+vxe_parse_semver_loose(const char *s, struct vxe_semver *out)
+{
+	const char *p;
+
+	if (*s == 'v' || *s == 'V')
+		s++;
+	if (vxe_parse_semver(s, out))
+		return true;
+	p = s;
+	out->minor = out->patch = 0;
+	if (!semver_part(&p, &out->major))
+		return false;
+	if (*p == '.' && (p++, !semver_part(&p, &out->minor)))
+		return false;
+	out->pre = p;
+	out->prelen = 0;
+	return *p == '\0';
+}
+
 static int
 cmp_u64(uint64_t a, uint64_t b)
 {

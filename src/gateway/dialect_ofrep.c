@@ -321,14 +321,23 @@ put_metadata(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e)
 	VX_GW_JBUF_LIT(jb, "}");
 }
 
-/* One evaluation as OFREP's result object, appended to jb; *status is
- * what it answers alone (404 for an unknown flag, 400 for a stored value
- * that is not JSON). */
+/*
+ * One flag's result as the document's evaluationSuccess or
+ * evaluationFailure, appended to jb; *status is what the single-flag
+ * endpoint answers with it (200, 400 or 404). An answer without a value
+ * (a disabled flag with Flag.disabled_serves_default, reason DISABLED; one
+ * without a default variant, Flag.no_default_variant, reason DEFAULT) has
+ * no value and no variant, so the caller's default stands, as flagd
+ * answers; a flag whose definition did not translate (Flag.parse_error:
+ * ERROR, no value) is the failure PARSE_ERROR. A number keeps the text it
+ * is stored with (an integer stays an integer).
+ */
 static void
 put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 {
 	const char *reason = e->reason, *code = NULL;
-	bool no_value = strcmp(reason, "DISABLED") == 0 && e->value[0] == '\0';
+	bool no_value = e->value[0] == '\0' && (strcmp(reason, "DISABLED") == 0 ||
+	                                           strcmp(reason, "DEFAULT") == 0);
 	char details[256];
 	cJSON *value = NULL;
 
@@ -337,8 +346,15 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
+	} else if (strcmp(reason, "ERROR") == 0 && e->value[0] == '\0') {
+		*status = 400;
+		code = "PARSE_ERROR";
+		snprintf(details, sizeof(details),
+		    "flag %.128s has a definition that "
+		    "could not be translated (vexilctl flag get says why)",
+		    e->flag_key);
 	} else if (!no_value && strcmp(e->value, "true") != 0 &&
-	           strcmp(e->value, "false") != 0 &&
+	           strcmp(e->value, "false") != 0 && !json_number(e->value) &&
 	           (value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
@@ -358,7 +374,10 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 	}
 	if (!no_value) {
 		VX_GW_JBUF_LIT(jb, ",\"value\":");
-		vx_gw_jbuf_value(jb, e->value);
+		if (json_number(e->value))
+			vx_gw_jbuf_raw(jb, e->value, strlen(e->value));
+		else
+			vx_gw_jbuf_value(jb, e->value);
 		VX_GW_JBUF_LIT(jb, ",\"variant\":");
 		vx_gw_jbuf_str(jb, e->variant);
 	}

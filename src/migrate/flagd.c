@@ -46,6 +46,13 @@ struct reader {
 	bool bad;
 	int oom;
 	int depth;
+	/* A `$ref` to a missing evaluator: the flag is stored with this as
+	 * its parse_error and no rules (flagd answers it PARSE_ERROR). */
+	char broken[200];
+	/* Negating for the branch a condition's false takes (a top-level
+	 * comparison serves "false"): an operator that errors (null in JSON
+	 * Logic) serves neither, so the negation fails there too. */
+	bool falsy;
 };
 
 static void refuse(struct reader *r, const char *fmt, ...) VX_PRINTF(2, 3);
@@ -56,6 +63,8 @@ refuse(struct reader *r, const char *fmt, ...)
 	char line[300];
 	va_list ap;
 
+	if (r->broken[0])
+		return; /* what follows a missing $ref is not read */
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
@@ -86,8 +95,11 @@ deref(struct reader *r, const cJSON *e)
 		                                         r->evaluators, a->valuestring)
 		                                   : NULL;
 		if (t == NULL) {
-			refuse(r, "$ref to %s, which $evaluators does not hold",
-			    cJSON_IsString(a) ? a->valuestring : "(not a name)");
+			if (!r->broken[0])
+				snprintf(r->broken, sizeof(r->broken),
+				    "$ref to %.100s, which $evaluators does not hold",
+				    cJSON_IsString(a) ? a->valuestring : "(not a name)");
+			r->bad = true;
 			return NULL;
 		}
 		r->depth++;
@@ -125,6 +137,122 @@ one(cJSON *v)
 	cJSON *a = cJSON_CreateArray();
 	cJSON_AddItemToArray(a, v);
 	return a;
+}
+
+/*
+ * A version on the flag's side as flagd reads it (flagd-core's
+ * normalizeVersion): a leading v or V dropped, "1" and "1.2" padded to
+ * "1.0.0" and "1.2.0", a number as its text. The major and minor come
+ * back for ^ and ~. False when it is no version (flagd's sem_ver is then
+ * null on every context).
+ */
+static bool
+flagd_version(
+    const cJSON *v, char *out, size_t cap, unsigned long *maj, unsigned long *min)
+{
+	char num[64];
+	const char *s, *p;
+	int parts = 0;
+
+	if (cJSON_IsNumber(v)) {
+		snprintf(num, sizeof(num), "%.15g", v->valuedouble);
+		s = num;
+	} else if (cJSON_IsString(v)) {
+		s = v->valuestring;
+	} else {
+		return false;
+	}
+	if (*s == 'v' || *s == 'V')
+		s++;
+	*maj = *min = 0;
+	for (p = s; parts < 3; parts++) {
+		size_t d = strspn(p, "0123456789");
+		if (d == 0 || d > 9)
+			return false;
+		if (parts == 0)
+			*maj = strtoul(p, NULL, 10);
+		else if (parts == 1)
+			*min = strtoul(p, NULL, 10);
+		p += d;
+		if (*p != '.')
+			break;
+		p++;
+	}
+	if (parts < 2 ? *p != '\0' : (*p != '\0' && *p != '-' && *p != '+'))
+		return false;
+	if (parts == 0)
+		snprintf(out, cap, "%s.0.0", s);
+	else if (parts == 1)
+		snprintf(out, cap, "%s.0", s);
+	else
+		snprintf(out, cap, "%s", s);
+	return strlen(s) + 4 < cap;
+}
+
+static cJSON *
+semver_cond(const char *var, const char *op, const char *ver, bool negate)
+{
+	/* A missing or unparseable version fails sem_ver, negated or not;
+	 * versions are read as flagd reads them. */
+	cJSON *c = vx_mig_condition(
+	    attr_in(var), op, one(cJSON_CreateString(ver)), negate, false, false);
+	cJSON_AddBoolToObject(c, "loose_semver", true);
+	return c;
+}
+
+/*
+ * {"sem_ver": [var, s, version]}: one condition, or for ^ (the same
+ * major) and ~ (the same major and minor) the pair of bounds in one rule,
+ * as an array: >= M.0.0-0 (the lowest version of that major, prereleases
+ * included) and < (M+1).0.0-0. negate is allowed only for the false
+ * branch of a top-level comparison (r->falsy), where flagd's null on a bad
+ * version serves neither branch, as Vexil's negated semver does.
+ */
+static cJSON *
+semver(struct reader *r, const char *var, const char *s, const cJSON *ver, bool negate)
+{
+	char v[80], lo[64], hi[64];
+	unsigned long maj, min;
+	cJSON *c, *pair;
+	bool ne = false;
+	const char *op = strcmp(s, "=") == 0    ? "semver_eq"
+	                 : strcmp(s, "!=") == 0 ? (ne = true, "semver_eq")
+	                 : strcmp(s, "<") == 0  ? "semver_lt"
+	                 : strcmp(s, ">") == 0  ? "semver_gt"
+	                 : strcmp(s, "<=") == 0 ? (ne = true, "semver_gt")
+	                 : strcmp(s, ">=") == 0 ? (ne = true, "semver_lt")
+	                                        : NULL;
+
+	if (negate && !r->falsy) {
+		refuse(r, "! of a sem_ver comparison");
+		return NULL;
+	}
+	if (!flagd_version(ver, v, sizeof(v), &maj, &min)) {
+		refuse(r, "sem_ver against something other than a version");
+		return NULL;
+	}
+	if (op != NULL)
+		return semver_cond(var, op, v, ne != negate);
+	if (strcmp(s, "^") != 0 && strcmp(s, "~") != 0) {
+		refuse(r, "sem_ver operator %s (flagd has =, !=, <, <=, >, >=, ^, ~)", s);
+		return NULL;
+	}
+	if (negate) {
+		refuse(r, "the false branch of sem_ver %s (either bound may fail)", s);
+		return NULL;
+	}
+	if (s[0] == '^') {
+		snprintf(lo, sizeof(lo), "%lu.0.0-0", maj);
+		snprintf(hi, sizeof(hi), "%lu.0.0-0", maj + 1);
+	} else {
+		snprintf(lo, sizeof(lo), "%lu.%lu.0-0", maj, min);
+		snprintf(hi, sizeof(hi), "%lu.%lu.0-0", maj, min + 1);
+	}
+	pair = cJSON_CreateArray();
+	cJSON_AddItemToArray(pair, semver_cond(var, "semver_lt", lo, true));
+	c = semver_cond(var, "semver_lt", hi, false);
+	cJSON_AddItemToArray(pair, c);
+	return pair;
 }
 
 /* One comparison as a condition, or NULL after a report. */
@@ -191,39 +319,14 @@ atom(struct reader *r, const cJSON *e, bool negate)
 	if ((strcmp(op, "starts_with") == 0 || strcmp(op, "ends_with") == 0) &&
 	    cJSON_GetArraySize(a) == 2 && (var = var_name(x)) != NULL &&
 	    cJSON_IsString(y))
-		return cond(var, op, one(cJSON_CreateString(y->valuestring)), negate);
+		return r->falsy ? vx_mig_condition(attr_in(var), op,
+		                      one(cJSON_CreateString(y->valuestring)), true,
+		                      false, false)
+		                : cond(var, op, one(cJSON_CreateString(y->valuestring)),
+		                      negate);
 	if (strcmp(op, "sem_ver") == 0 && cJSON_GetArraySize(a) == 3 &&
-	    (var = var_name(x)) != NULL && cJSON_IsString(y)) {
-		const cJSON *ver = cJSON_GetArrayItem(a, 2);
-		const char *s = y->valuestring;
-		if (!cJSON_IsString(ver)) {
-			refuse(r, "sem_ver against something other than a version");
-			return NULL;
-		}
-		v = one(cJSON_CreateString(ver->valuestring));
-		/* A missing or unparseable version fails every sem_ver, so the
-		 * negated forms keep missing false. */
-		cJSON *c = strcmp(s, "=") == 0    ? cond(var, "semver_eq", v, false)
-		           : strcmp(s, "!=") == 0 ? cond(var, "semver_eq", v, true)
-		           : strcmp(s, "<") == 0  ? cond(var, "semver_lt", v, false)
-		           : strcmp(s, ">") == 0  ? cond(var, "semver_gt", v, false)
-		           : strcmp(s, "<=") == 0 ? cond(var, "semver_gt", v, true)
-		           : strcmp(s, ">=") == 0 ? cond(var, "semver_lt", v, true)
-		                                  : NULL;
-		if (c == NULL) {
-			cJSON_Delete(v);
-			refuse(
-			    r, "sem_ver operator %s (Vexil has =, !=, <, <=, >, >=)", s);
-			return NULL;
-		}
-		cJSON_ReplaceItemInObjectCaseSensitive(c, "missing", cJSON_CreateFalse());
-		if (negate) {
-			refuse(r, "! of a sem_ver comparison");
-			cJSON_Delete(c);
-			return NULL;
-		}
-		return c;
-	}
+	    (var = var_name(x)) != NULL && cJSON_IsString(y))
+		return semver(r, var, y->valuestring, cJSON_GetArrayItem(a, 2), negate);
 	for (int i = 0; cmp[i][0]; i++) {
 		if (strcmp(op, cmp[i][0]) != 0 || cJSON_GetArraySize(a) != 2)
 			continue;
@@ -294,7 +397,7 @@ alternatives(struct reader *r, const cJSON *e)
 		return out;
 	}
 	if ((c = atom(r, e, false)) != NULL)
-		cJSON_AddItemToArray(out, one(c));
+		cJSON_AddItemToArray(out, cJSON_IsArray(c) ? c : one(c));
 	return out;
 }
 
@@ -318,9 +421,14 @@ variant_name(struct reader *r, const cJSON *v, const cJSON *variants)
 	return name;
 }
 
-/* The fractional split of a rule: {"fractional": [bucketBy?, [name, w]...]}. */
+/*
+ * The fractional split of a rule: {"fractional": [bucketBy?, [name, w]...]}.
+ * tf, when not NULL, is the variants an `if` serves for a fractional
+ * condition's true and false entries.
+ */
 static bool
-fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *rule)
+fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *rule,
+    const char *const *tf)
 {
 	const cJSON *it, *first = cJSON_GetArrayItem(args, 0);
 	cJSON *split = cJSON_CreateArray();
@@ -377,8 +485,23 @@ fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *ru
 			cJSON_Delete(split);
 			return false;
 		}
-		const char *v = variant_name(r, name, variants);
+		if (var_name(name) != NULL) {
+			refuse(r,
+			    "a fractional variant name read from the context (var "
+			    "%s; flagd answers an error where it names no variant, "
+			    "which a split cannot serve)",
+			    var_name(name));
+			cJSON_Delete(split);
+			return false;
+		}
+		const char *v = tf == NULL            ? variant_name(r, name, variants)
+		                : cJSON_IsTrue(name)  ? tf[0]
+		                : cJSON_IsFalse(name) ? tf[1]
+		                                      : NULL;
 		if (v == NULL) {
+			if (tf != NULL)
+				refuse(r, "a fractional condition with an entry other "
+				          "than true or false");
 			cJSON_Delete(split);
 			return false;
 		}
@@ -410,6 +533,151 @@ fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *ru
 	return true;
 }
 
+/*
+ * A fractional entry whose variant name or weight is computed by an `if`
+ * ({"if": [c, x, y]}): flagd evaluates it before bucketing, so the split
+ * is the same as one rule per outcome, in order: behind c (each of its
+ * alternatives) the entry with x, then the entry with y. Returns the
+ * expression with that part replaced by x (then) or y (!then), or NULL
+ * when no entry is computed; *c is the condition.
+ */
+static cJSON *
+fractional_outcome(const cJSON *e, const cJSON *args, bool then, const cJSON **c)
+{
+	const cJSON *it;
+	int i = 0;
+
+	cJSON_ArrayForEach(it, args)
+	{
+		for (int part = 0; cJSON_IsArray(it) && part < 2; part++) {
+			const char *op;
+			const cJSON *x = cJSON_GetArrayItem(it, part),
+			            *a = logic_op(x, &op);
+			if (a == NULL || strcmp(op, "if") != 0 || !cJSON_IsArray(a) ||
+			    cJSON_GetArraySize(a) != 3)
+				continue;
+			*c = cJSON_GetArrayItem(a, 0);
+			cJSON *copy = cJSON_Duplicate(e, true);
+			cJSON *entry = cJSON_GetArrayItem(copy->child, i);
+			cJSON_ReplaceItemInArray(entry, part,
+			    cJSON_Duplicate(cJSON_GetArrayItem(a, then ? 1 : 2), true));
+			return copy;
+		}
+		i++;
+	}
+	return NULL;
+}
+
+/* A comparison: JSON Logic's value is true, false or (on an error) null. */
+static bool
+comparison(const char *op)
+{
+	static const char *const ops[] = {"==", "===", "!=", "!==", "in", "starts_with",
+	    "ends_with", "sem_ver", "<", "<=", ">", ">=", NULL};
+
+	for (int i = 0; ops[i]; i++)
+		if (strcmp(op, ops[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether flagd's operator is null on every context: starts_with and
+ * ends_with take 2 arguments, sem_ver 3 with a known operator. */
+static bool
+always_null(const char *op, const cJSON *a)
+{
+	int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+	const cJSON *s = cJSON_GetArrayItem(a, 1);
+	static const char *const known[] = {
+	    "=", "!=", "<", "<=", ">", ">=", "^", "~", NULL};
+
+	if (strcmp(op, "starts_with") == 0 || strcmp(op, "ends_with") == 0)
+		return n != 2;
+	if (strcmp(op, "sem_ver") != 0)
+		return false;
+	if (n != 3 || !cJSON_IsString(s))
+		return true;
+	for (int i = 0; known[i]; i++)
+		if (strcmp(s->valuestring, known[i]) == 0)
+			return false;
+	return true;
+}
+
+/*
+ * A comparison where a variant name is expected: flagd serves the variant
+ * named "true" or "false" (a rule each, behind conds), and on null (a
+ * missing or wrong-typed value for the operators that are null there)
+ * neither: the default.
+ */
+static void
+comparison_rules(struct reader *r, const cJSON *e, const cJSON *op_args, const char *op,
+    const cJSON *conds, const cJSON *variants, cJSON *rules)
+{
+	if (always_null(op, op_args))
+		return; /* never a variant: the default */
+	for (int pass = 0; pass < 2; pass++) {
+		cJSON *name = pass == 0 ? cJSON_CreateTrue() : cJSON_CreateFalse(), *c;
+		const char *v = variant_name(r, name, variants);
+		cJSON_Delete(name);
+		if (v == NULL)
+			return;
+		r->falsy = pass == 1;
+		c = atom(r, e, pass == 1);
+		r->falsy = false;
+		if (c == NULL)
+			return;
+		cJSON *rule = cJSON_CreateObject(), *all = cJSON_Duplicate(conds, true),
+		      *k;
+		cJSON_AddBoolToObject(rule, "enabled", true);
+		if (cJSON_IsArray(c)) {
+			cJSON_ArrayForEach(k, c)
+			    cJSON_AddItemToArray(all, cJSON_Duplicate(k, true));
+			cJSON_Delete(c);
+		} else {
+			cJSON_AddItemToArray(all, c);
+		}
+		cJSON_AddItemToObject(rule, "conditions", all);
+		cJSON_AddStringToObject(rule, "variant", v);
+		cJSON_AddItemToArray(rules, rule);
+	}
+}
+
+/*
+ * {"if": [..., {"fractional": [..., [true, w1], [false, w2]]}, A, B]} with
+ * A and B variant names and B the chain's last branch: a split serving A
+ * for the true entries and B for the false ones (behind conds). A context
+ * the split cannot bucket (fractional is null, so the `if` takes B) goes
+ * on to B's rule, which the chain adds after. False when the condition at
+ * a[i] is not such a fractional.
+ */
+static bool
+fractional_if(struct reader *r, const cJSON *a, int i, const cJSON *conds,
+    const cJSON *variants, cJSON *rules)
+{
+	const char *op, *tf[2];
+	const cJSON *c = deref(r, cJSON_GetArrayItem(a, i)), *args = logic_op(c, &op);
+	const cJSON *x = cJSON_GetArrayItem(a, i + 1), *y = cJSON_GetArrayItem(a, i + 2);
+
+	if (args == NULL || strcmp(op, "fractional") != 0 || !cJSON_IsArray(args))
+		return false;
+	if (cJSON_GetArraySize(a) != i + 3 || !cJSON_IsString(x) || !cJSON_IsString(y)) {
+		refuse(r, "fractional as a condition other than the last of an if "
+		          "between two variant names");
+		return true;
+	}
+	if ((tf[0] = variant_name(r, x, variants)) == NULL ||
+	    (tf[1] = variant_name(r, y, variants)) == NULL)
+		return true;
+	cJSON *rule = cJSON_CreateObject();
+	cJSON_AddBoolToObject(rule, "enabled", true);
+	cJSON_AddItemToObject(rule, "conditions", cJSON_Duplicate(conds, true));
+	if (fractional(r, args, variants, rule, tf))
+		cJSON_AddItemToArray(rules, rule);
+	else
+		cJSON_Delete(rule);
+	return true;
+}
+
 /* Appends the rules a targeting expression is, each behind `conds`. */
 static void
 rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *variants,
@@ -429,6 +697,8 @@ rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *vari
 	if (a != NULL && strcmp(op, "if") == 0 && cJSON_IsArray(a)) {
 		int n = cJSON_GetArraySize(a), i;
 		for (i = 0; i + 1 < n; i += 2) {
+			if (fractional_if(r, a, i, conds, variants, rules))
+				continue;
 			cJSON *alts = alternatives(r, cJSON_GetArrayItem(a, i)), *alt;
 			cJSON_ArrayForEach(alt, alts)
 			{
@@ -445,11 +715,35 @@ rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *vari
 			rules_of(r, cJSON_GetArrayItem(a, i), conds, variants, rules);
 		return;
 	}
+	if (a != NULL && comparison(op)) {
+		comparison_rules(r, e, a, op, conds, variants, rules);
+		return;
+	}
+	const cJSON *c;
+	cJSON *then;
+	if (a != NULL && strcmp(op, "fractional") == 0 && cJSON_IsArray(a) &&
+	    (then = fractional_outcome(e, a, true, &c)) != NULL) {
+		cJSON *alts = alternatives(r, c), *alt,
+		      *other = fractional_outcome(e, a, false, &c);
+		cJSON_ArrayForEach(alt, alts)
+		{
+			cJSON *both = cJSON_Duplicate(conds, true), *k;
+			cJSON_ArrayForEach(k, alt)
+			    cJSON_AddItemToArray(both, cJSON_Duplicate(k, true));
+			rules_of(r, then, both, variants, rules);
+			cJSON_Delete(both);
+		}
+		rules_of(r, other, conds, variants, rules);
+		cJSON_Delete(alts);
+		cJSON_Delete(then);
+		cJSON_Delete(other);
+		return;
+	}
 	cJSON *rule = cJSON_CreateObject();
 	cJSON_AddBoolToObject(rule, "enabled", true);
 	cJSON_AddItemToObject(rule, "conditions", cJSON_Duplicate(conds, true));
 	if (a != NULL && strcmp(op, "fractional") == 0 && cJSON_IsArray(a)) {
-		if (!fractional(r, a, variants, rule)) {
+		if (!fractional(r, a, variants, rule, NULL)) {
 			cJSON_Delete(rule);
 			return;
 		}
@@ -479,6 +773,7 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	r->flag = key;
 	r->bad = false;
 	r->depth = 0;
+	r->broken[0] = '\0';
 	cJSON_AddStringToObject(f, "key", key);
 	/* flagd's meaning of DISABLED: no value, the caller's default stands
 	 * (docs/gateway.md, "Disabled flags"). */
@@ -503,9 +798,14 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	    : all_str ? "string"
 	    : all_num ? "number"
 	              : "json");
-	if (!cJSON_IsString(dflt) || !cJSON_HasObjectItem(variants, dflt->valuestring))
-		refuse(r, "defaultVariant is absent, null or not a variant (the caller's "
-		          "default would stand)");
+	/* No defaultVariant: where targeting gives no variant, the caller's
+	 * default stands (reason DEFAULT). */
+	bool no_default = dflt == NULL || cJSON_IsNull(dflt);
+	if (no_default)
+		cJSON_AddBoolToObject(f, "no_default_variant", true);
+	else if (!cJSON_IsString(dflt) ||
+	         !cJSON_HasObjectItem(variants, dflt->valuestring))
+		refuse(r, "defaultVariant is not a variant");
 	m = cJSON_AddObjectToObject(f, "metadata");
 	cJSON_ArrayForEach(v, meta)
 	{
@@ -521,15 +821,34 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	cJSON_AddStringToObject(envc, "environment", env);
 	cJSON_AddBoolToObject(
 	    envc, "enabled", state == NULL || strcmp(state, "DISABLED") != 0);
-	if (cJSON_IsString(dflt)) {
-		cJSON_AddStringToObject(envc, "default_variant", dflt->valuestring);
-		cJSON_AddStringToObject(envc, "off_variant", dflt->valuestring);
+	/* Without one, the first variant stands in where the model needs a
+	 * default and off variant; no_default_variant keeps it unserved. */
+	const char *dv = cJSON_IsString(dflt) ? dflt->valuestring
+	                 : cJSON_IsObject(variants) && variants->child
+	                     ? variants->child->string
+	                     : NULL;
+	if (dv != NULL) {
+		cJSON_AddStringToObject(envc, "default_variant", dv);
+		cJSON_AddStringToObject(envc, "off_variant", dv);
 	}
 	cJSON_AddNumberToObject(envc, "rollout_percentage", 100);
 	cJSON *rules = cJSON_AddArrayToObject(envc, "rules"), *none = cJSON_CreateArray();
-	if (targeting != NULL && !(cJSON_IsObject(targeting) && targeting->child == NULL))
+	if (targeting != NULL &&
+	    !(cJSON_IsObject(targeting) && targeting->child == NULL)) {
+		/* flagd answers DEFAULT, not STATIC, where targeting gives no
+		 * variant. */
+		cJSON_AddBoolToObject(f, "targeted_default", true);
 		rules_of(r, targeting, none, variants, rules);
+	}
 	cJSON_Delete(none);
+	if (r->broken[0]) {
+		/* The flag is kept, answering PARSE_ERROR, and the rest of the
+		 * file is imported. */
+		while (cJSON_GetArraySize(rules) > 0)
+			cJSON_DeleteItemFromArray(rules, 0);
+		cJSON_AddStringToObject(f, "parse_error", r->broken);
+		r->bad = false;
+	}
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(f, "envs"), envc);
 	if (r->bad) {
 		cJSON_Delete(f);
@@ -544,7 +863,7 @@ vx_mig_flagd_read(const char *text, size_t len, const char *env,
 {
 	cJSON *file = cJSON_ParseWithLength(text, len), *vx = NULL, *flags;
 	const cJSON *fl, *all;
-	struct reader r = {NULL, rep, NULL, false, 0, 0};
+	struct reader r = {NULL, rep, NULL, false, 0, 0, "", false};
 	int rc = VX_EINVAL;
 
 	*out = NULL;
@@ -765,7 +1084,12 @@ write_flag(struct writer *w, const Vexil__V1__Flag *f, const Vexil__V1__ExportRe
 		cJSON_AddItemToObject(
 		    vars, f->variants[i]->key, v ? v : cJSON_CreateNull());
 	}
-	cJSON_AddStringToObject(o, "defaultVariant", cfg->default_variant);
+	if (f->no_default_variant)
+		cJSON_AddNullToObject(o, "defaultVariant");
+	else
+		cJSON_AddStringToObject(o, "defaultVariant", cfg->default_variant);
+	if (f->parse_error[0])
+		wrefuse(w, "its definition did not translate (%s)", f->parse_error);
 	if (cfg->enabled && strcmp(cfg->off_variant, cfg->default_variant) != 0 &&
 	    cfg->rollout_percentage < 100)
 		wrefuse(w,

@@ -804,6 +804,13 @@ constraints_of(struct writer *w, const char *what, const char *key,
 			    k->attribute, k->missing ? "holds" : "fails");
 			continue;
 		}
+		if (k->loose_semver) {
+			refuse(w, what, key,
+			    "%s reading versions as flagd does (Unleash's SemVer is "
+			    "strict)",
+			    k->operator_);
+			continue;
+		}
 		if (k->case_insensitive && in) {
 			refuse(w, what, key,
 			    "a case-insensitive %s (Unleash's IN is exact)",

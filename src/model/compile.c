@@ -54,6 +54,7 @@ condition_src(const Vexil__V1__Condition *k, int op, vx_eval_condition_src *c)
 	c->negate = k->negate;
 	c->missing = k->missing;
 	c->case_insensitive = k->case_insensitive;
+	c->loose_semver = k->loose_semver;
 }
 
 int

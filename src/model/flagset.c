@@ -151,14 +151,20 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 			continue; /* stored flags configure every environment */
 		cf->type = flags[i]->type;
 		cf->disabled_default = flags[i]->disabled_serves_default;
+		cf->targeted_default = flags[i]->targeted_default;
+		cf->no_default = flags[i]->no_default_variant;
+		cf->parse_error = flags[i]->parse_error[0] != '\0';
 		if ((cf->key = strdup(flags[i]->key)) == NULL ||
 		    copy_metadata(flags[i], cf) != 0 ||
 		    (cfg->n_rules && (cf->rule_ids = calloc(cfg->n_rules, 8)) == NULL))
 			goto fail_flag;
 		for (size_t j = 0; j < cfg->n_rules; j++)
 			cf->rule_ids[j] = cfg->rules[j]->id;
-		rc = vx_flag_compile_in(
-		    flags[i], cfg, segs, nsegs, &cf->flag, why, sizeof(why));
+		/* A definition that did not translate answers ERROR, as a
+		 * stored flag that no longer compiles does. */
+		rc = cf->parse_error ? vx_flag_compile_broken(flags[i], cfg, &cf->flag)
+		                     : vx_flag_compile_in(flags[i], cfg, segs, nsegs,
+		                           &cf->flag, why, sizeof(why));
 		/*
 		 * A stored flag that no longer compiles (a pattern an older
 		 * engine took) serves its off variant with reason ERROR rather
@@ -225,7 +231,7 @@ vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx
 
 	if (rc != VX_EVAL_OK && rc != VX_EVAL_ENOMEM)
 		return VX_EINTERNAL;
-	vx_compiled_disabled(cf, &res);
+	vx_compiled_settle(cf, &res);
 	vexil__v1__evaluation_result__init(out);
 	out->flag_key = cf->key;
 	out->variant = (char *)(res.variant_key ? res.variant_key : "");
@@ -243,9 +249,21 @@ vx_flagset_result(const vx_flagset *fs, const vx_compiled *cf, const vx_eval_ctx
 }
 
 void
-vx_compiled_disabled(const vx_compiled *cf, vx_eval_result *res)
+vx_compiled_settle(const vx_compiled *cf, vx_eval_result *res)
 {
-	if (cf->disabled_default && res->reason == VX_REASON_DISABLED) {
+	bool none = false;
+
+	if (res->reason == VX_REASON_DISABLED)
+		none = cf->disabled_default;
+	else if (res->reason == VX_REASON_ERROR)
+		none = cf->parse_error;
+	else if (res->rule < 0 &&
+	         (res->reason == VX_REASON_STATIC || res->reason == VX_REASON_SPLIT)) {
+		if (cf->no_default || cf->targeted_default)
+			res->reason = VX_REASON_DEFAULT;
+		none = cf->no_default;
+	}
+	if (none) {
 		res->variant = -1;
 		res->variant_key = NULL;
 		res->value = NULL;

@@ -20,6 +20,9 @@ typedef struct vx_compiled {
 	uint64_t *rule_ids;    /* by rule index, in evaluation order */
 	/* Flag.disabled_serves_default: disabled answers carry no value. */
 	bool disabled_default;
+	/* Flag.targeted_default, no_default_variant, parse_error (not empty):
+	 * flagd's answers when no rule serves (vx_compiled_settle()). */
+	bool targeted_default, no_default, parse_error;
 	/* Flag.metadata, for results: one allocation (entries, then text). */
 	size_t n_metadata;
 	Vexil__V1__EvaluationResult__MetadataEntry **metadata;
@@ -57,11 +60,17 @@ void vx_flagset_free(vx_flagset *fs);
 const vx_compiled *vx_flagset_find(const vx_flagset *fs, const char *key);
 
 /*
- * Where cf says a disabled flag serves the caller's default
- * (disabled_default), takes the variant and value out of res, a DISABLED
- * answer of cf's engine: variant -1, variant_key and value NULL.
+ * Settles res, an answer of cf's engine, by the flag's own settings, where
+ * the answer is chosen (the engine's rule loop knows none of them):
+ *  - disabled_default and reason DISABLED: no variant, no value;
+ *  - parse_error (the engine answers ERROR for such a flag): no variant,
+ *    no value;
+ *  - no rule served (res->rule < 0) with reason STATIC or SPLIT:
+ *    no_default gives reason DEFAULT with no variant and no value,
+ *    targeted_default gives reason DEFAULT with the default variant.
+ * "No variant" is variant -1, variant_key and value NULL.
  */
-void vx_compiled_disabled(const vx_compiled *cf, vx_eval_result *res);
+void vx_compiled_settle(const vx_compiled *cf, vx_eval_result *res);
 
 /*
  * Evaluates cf, a flag of fs, for ctx and fills out as EvaluationService

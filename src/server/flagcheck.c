@@ -218,7 +218,8 @@ vx_flag_check(vx_call *c, MDB_txn *txn, const Vexil__V1__Flag *f)
 	if ((rc = vx_check_key(c, "key", f->key, VX_KEY_MAX)) != 0 ||
 	    (rc = vx_check_text(c, "name", f->name, 1, VX_FLAG_NAME_MAX)) != 0 ||
 	    (rc = vx_check_text(c, "description", f->description, 0, VX_DESC_MAX)) != 0 ||
-	    (rc = vx_check_text(c, "owner", f->owner, 0, VX_NAME_MAX)) != 0)
+	    (rc = vx_check_text(c, "owner", f->owner, 0, VX_NAME_MAX)) != 0 ||
+	    (rc = vx_check_text(c, "parse_error", f->parse_error, 0, VX_DESC_MAX)) != 0)
 		return rc;
 	if ((unsigned)f->type > VEXIL__V1__FLAG_TYPE__FLAG_TYPE_JSON)
 		return vx_fail(c, VX_EINVAL, "type", "enum", "type %d is not a flag type",

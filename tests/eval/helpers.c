@@ -134,6 +134,7 @@ run_cond_cases(const struct cond_case *cases, size_t n)
 		cs.negate = c->negate;
 		cs.case_insensitive = c->ci;
 		cs.missing = c->missing;
+		cs.loose_semver = c->loose;
 		r = rule_on(&cs, 1);
 		src = bool_flag(&r, 1);
 		f = must_compile(&src);

@@ -38,6 +38,7 @@ struct cond_case {
 	bool negate;
 	bool ci;
 	bool missing; /* the condition holds on a missing attribute */
+	bool loose;   /* loose_semver */
 	bool want;
 };
 

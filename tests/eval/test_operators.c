@@ -456,6 +456,32 @@ Test(op_semver, is_false_for_versions_that_do_not_parse)
 	run_cond_cases(cases, ARRAY_LEN(cases));
 }
 
+Test(op_semver, reads_versions_as_flagd_does_when_loose)
+{
+	const struct cond_case cases[] = {
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("v1.0.0"), .loose = true, .want = true},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("V1.0.0"), .loose = true, .want = true},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("1"), .loose = true, .want = true},
+	    {VX_OP_SEMVER_EQ, VALS("1.2.0"), ASTR("1.2"), .loose = true, .want = true},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ANUM(1), .loose = true, .want = true},
+	    {VX_OP_SEMVER_GT, VALS("1.1.0"), ANUM(1.2), .loose = true, .want = true},
+	    {VX_OP_SEMVER_GT, VALS("1.1.0"), ANUM(1.1), .loose = true, .want = false},
+	    /* Still no version: four parts, a word, a prefix on a partial
+	     * pre-release; negated too. */
+	    {VX_OP_SEMVER_EQ, VALS("2.0.0"), ASTR("2.0.0.0"), .loose = true,
+	        .want = false},
+	    {VX_OP_SEMVER_EQ, VALS("2.0.0"), ASTR("2.0.0.0"), .loose = true,
+	        .negate = true, .want = false},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("not-a-version"), .loose = true,
+	        .want = false},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("1-rc"), .loose = true, .want = false},
+	    {VX_OP_SEMVER_EQ, VALS("1.0.0"), ASTR("vv1.0.0"), .loose = true,
+	        .want = false},
+	};
+
+	run_cond_cases(cases, ARRAY_LEN(cases));
+}
+
 Test(op_dates, compare_instants_across_time_zone_offsets)
 {
 	const struct cond_case cases[] = {

@@ -1379,7 +1379,7 @@ const ProtobufCMessageDescriptor vexil__v1__variant__descriptor =
   (ProtobufCMessageInit) vexil__v1__variant__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6] =
+static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[7] =
 {
   {
     "attribute",
@@ -1453,19 +1453,33 @@ static const ProtobufCFieldDescriptor vexil__v1__condition__field_descriptors[6]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "loose_semver",
+    320,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Condition, loose_semver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__condition__field_indices_by_name[] = {
   0,   /* field[0] = attribute */
   4,   /* field[4] = case_insensitive */
+  6,   /* field[6] = loose_semver */
   5,   /* field[5] = missing */
   3,   /* field[3] = negate */
   1,   /* field[1] = operator */
   2,   /* field[2] = values */
 };
-static const ProtobufCIntRange vexil__v1__condition__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__condition__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 320, 6 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
 {
@@ -1475,10 +1489,10 @@ const ProtobufCMessageDescriptor vexil__v1__condition__descriptor =
   "Vexil__V1__Condition",
   "vexil.v1",
   sizeof(Vexil__V1__Condition),
-  6,
+  7,
   vexil__v1__condition__field_descriptors,
   vexil__v1__condition__field_indices_by_name,
-  1,  vexil__v1__condition__number_ranges,
+  2,  vexil__v1__condition__number_ranges,
   (ProtobufCMessageInit) vexil__v1__condition__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2206,7 +2220,7 @@ const ProtobufCMessageDescriptor vexil__v1__flag__metadata_entry__descriptor =
   (ProtobufCMessageInit) vexil__v1__flag__metadata_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[16] =
+static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[19] =
 {
   {
     "id",
@@ -2400,6 +2414,42 @@ static const ProtobufCFieldDescriptor vexil__v1__flag__field_descriptors[16] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "targeted_default",
+    320,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Flag, targeted_default),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "no_default_variant",
+    321,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Flag, no_default_variant),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "parse_error",
+    322,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Flag, parse_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   11,   /* field[11] = created_at */
@@ -2411,19 +2461,23 @@ static const unsigned vexil__v1__flag__field_indices_by_name[] = {
   2,   /* field[2] = key */
   7,   /* field[7] = metadata */
   3,   /* field[3] = name */
+  17,   /* field[17] = no_default_variant */
   6,   /* field[6] = owner */
+  18,   /* field[18] = parse_error */
   1,   /* field[1] = project_id */
   5,   /* field[5] = tags */
+  16,   /* field[16] = targeted_default */
   8,   /* field[8] = type */
   12,   /* field[12] = updated_at */
   14,   /* field[14] = updated_by */
   9,   /* field[9] = variants */
 };
-static const ProtobufCIntRange vexil__v1__flag__number_ranges[2 + 1] =
+static const ProtobufCIntRange vexil__v1__flag__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 240, 15 },
-  { 0, 16 }
+  { 320, 16 },
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
 {
@@ -2433,10 +2487,10 @@ const ProtobufCMessageDescriptor vexil__v1__flag__descriptor =
   "Vexil__V1__Flag",
   "vexil.v1",
   sizeof(Vexil__V1__Flag),
-  16,
+  19,
   vexil__v1__flag__field_descriptors,
   vexil__v1__flag__field_indices_by_name,
-  2,  vexil__v1__flag__number_ranges,
+  3,  vexil__v1__flag__number_ranges,
   (ProtobufCMessageInit) vexil__v1__flag__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -220,10 +220,16 @@ struct  Vexil__V1__Condition
    * Unleash's meaning for NOT_IN and inverted operators).
    */
   protobuf_c_boolean missing;
+  /*
+   * semver_* only: read the attribute as flagd's sem_ver does (flags
+   * imported from flagd): a leading v or V dropped, "1" and "1.2" as 1.0.0
+   * and 1.2.0, a number attribute as its decimal text (1.2 is 1.2.0).
+   */
+  protobuf_c_boolean loose_semver;
 };
 #define VEXIL__V1__CONDITION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__condition__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Vexil__V1__Rollout
@@ -445,10 +451,28 @@ struct  Vexil__V1__Flag
    * meaning of a disabled flag); false serves the off variant (Vexil's).
    */
   protobuf_c_boolean disabled_serves_default;
+  /*
+   * flagd's answers when a flag is enabled and no rule serves it (flags
+   * imported from flagd; docs/evaluation.md, "flagd's answers"):
+   * targeted_default: reason DEFAULT (flagd's targeting gave no variant)
+   * rather than SPLIT or STATIC, for the default variant;
+   */
+  protobuf_c_boolean targeted_default;
+  /*
+   * no_default_variant: reason DEFAULT with no variant and no value, so the
+   * caller's default stands (a flagd flag without a defaultVariant).
+   */
+  protobuf_c_boolean no_default_variant;
+  /*
+   * Not empty: the flag's definition could not be translated (why), and
+   * every evaluation answers reason ERROR with no variant and no value
+   * (OFREP's PARSE_ERROR); the rest of the import still stands.
+   */
+  char *parse_error;
 };
 #define VEXIL__V1__FLAG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__flag__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN, 0,NULL, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vexil__V1__User
