@@ -15,6 +15,13 @@
  * once. Receives time out every 200 ms so that a stop request is noticed;
  * a request already received is always answered.
  *
+ * --workers contexts are always receiving. A slot whose request leaves the
+ * callback (queued to a lane, or parked) leaves that pool first and a spare
+ * or new slot takes its place on the socket; coming back, it receives again
+ * only if the pool is short, and is spare otherwise. Without that, --workers
+ * writes waiting for fsync (or sign-ups waiting for Argon2) left no context
+ * receiving, and every read waited behind them.
+ *
  * A long-poll Changes (wait_ms) that finds nothing new parks its slot on
  * an nng sleep and a fresh slot takes its place on the socket; the commit
  * hook cancels the sleep of every slot parked on the project it committed
@@ -653,7 +660,8 @@ slot_retire_locked(struct slot *sl, bool spare)
 }
 
 /* After a reply: back to receiving, or spare when the pool is full
- * without it (it came back from a long-poll), or idle when stopping. */
+ * without it (it came back from a lane or a long-poll, or the pool is over
+ * by a replacement that raced its return), or idle when stopping. */
 static void
 slot_next(struct slot *sl)
 {
@@ -663,7 +671,8 @@ slot_next(struct slot *sl)
 	pthread_mutex_lock(&srv->slock);
 	if (atomic_load(&srv->stopping)) {
 		slot_retire_locked(sl, false);
-	} else if (!sl->rotation && srv->rotation >= srv->opts.workers) {
+	} else if (srv->rotation > srv->opts.workers ||
+	           (!sl->rotation && srv->rotation >= srv->opts.workers)) {
 		slot_retire_locked(sl, true);
 	} else {
 		if (!sl->rotation) {
@@ -678,30 +687,61 @@ slot_next(struct slot *sl)
 }
 
 /*
- * Puts a slot on the socket in place of one that parked: a spare one, or
- * a new one. Without one the pool is a context short until the parked
- * slot comes back.
+ * Puts a slot on the socket in place of one that left the pool: a spare
+ * one, or a new one. Without one the pool is a context short until a slot
+ * comes back. Called while the slot that left is still live, so that a
+ * stop cannot have finished meanwhile.
  */
 static void
 slot_replace(vx_server *srv)
 {
 	struct slot *sl;
+	bool recv = false;
 
 	pthread_mutex_lock(&srv->slock);
 	if ((sl = srv->spare) != NULL)
 		srv->spare = sl->next_park;
 	pthread_mutex_unlock(&srv->slock);
 	if (sl == NULL && slot_alloc(srv, &sl) != 0) {
-		vx_log(VX_LOG_WARN, "rpc: no context to replace a parked one");
+		vx_log(VX_LOG_WARN, "rpc: no context to replace one taken by a request");
 		return;
 	}
 	pthread_mutex_lock(&srv->slock);
 	sl->next_park = NULL;
-	sl->rotation = true;
-	srv->rotation++;
-	srv->live++;
+	if (atomic_load(&srv->stopping)) {
+		sl->next_park = srv->spare;
+		srv->spare = sl;
+	} else {
+		sl->rotation = true;
+		srv->rotation++;
+		srv->live++;
+		recv = true;
+	}
 	pthread_mutex_unlock(&srv->slock);
-	slot_recv(sl);
+	if (recv)
+		slot_recv(sl);
+}
+
+/*
+ * sl's request leaves the callback (to a lane, or to park): sl leaves the
+ * receiving pool and another slot takes its place, so that the pool keeps
+ * --workers contexts receiving however many requests wait elsewhere.
+ */
+static void
+slot_hand_off(struct slot *sl)
+{
+	vx_server *srv = sl->srv;
+	bool replace = false;
+
+	pthread_mutex_lock(&srv->slock);
+	if (sl->rotation) {
+		sl->rotation = false;
+		srv->rotation--;
+		replace = true;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	if (replace)
+		slot_replace(srv);
 }
 
 /*
@@ -713,12 +753,20 @@ static bool
 slot_park(struct slot *sl, uint64_t project, uint32_t ms, bool *full)
 {
 	vx_server *srv = sl->srv;
-	bool replace = false;
 
 	pthread_mutex_lock(&srv->slock);
 	*full = srv->nparked >= MAX_PARKED;
 	if (*full || atomic_load(&srv->stopping) ||
 	    atomic_load(&srv->commit_seq) != sl->seq) {
+		pthread_mutex_unlock(&srv->slock);
+		return false;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	/* Replaced before it parks: once parked, a commit may answer it and
+	 * a stop finish before a replacement could be put on. */
+	slot_hand_off(sl);
+	pthread_mutex_lock(&srv->slock);
+	if (atomic_load(&srv->stopping) || atomic_load(&srv->commit_seq) != sl->seq) {
 		pthread_mutex_unlock(&srv->slock);
 		return false;
 	}
@@ -729,14 +777,7 @@ slot_park(struct slot *sl, uint64_t project, uint32_t ms, bool *full)
 	srv->nparked++;
 	/* Under slock, so that wake_parked() cannot cancel before it. */
 	nng_sleep_aio((nng_duration)ms, sl->park_aio);
-	if (sl->rotation) {
-		sl->rotation = false;
-		srv->rotation--;
-		replace = true;
-	}
 	pthread_mutex_unlock(&srv->slock);
-	if (replace)
-		slot_replace(srv);
 	return true;
 }
 
@@ -807,6 +848,10 @@ dispatch(struct slot *sl)
 	case SERVED: slot_send(sl); return;
 	case PARKED: return;
 	case ELSEWHERE:
+		/* Replaced first: once queued, the lane may answer it and a stop
+		 * finish before a replacement could be put on. Refused, it is
+		 * answered here and goes spare (the pool is full without it). */
+		slot_hand_off(sl);
 		if (lane_push(&srv->lanes[want], sl))
 			return;
 		vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
@@ -858,7 +903,9 @@ slot_cb(void *arg)
 		return;
 	case SLOT_SEND:
 		if (rv != 0) {
+			/* A failed send leaves the message with us. */
 			nng_msg_free(nng_aio_get_msg(sl->aio));
+			nng_aio_set_msg(sl->aio, NULL);
 			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
 		}
 		slot_next(sl);
