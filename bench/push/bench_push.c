@@ -6,8 +6,9 @@
  * then, for each subscriber count N (--subscribers, default 1,10,100),
  * starts N watches with vx_watch_start() on project "default",
  * environment "production", each with its own connections and thread, as
- * N separate services would have. poll_ms is 5 s, so that the watchers'
- * quiet-time catch-up cannot stand in for a push during a level.
+ * N separate services would have. Once caught up, each watch long-polls
+ * WatchService/Changes (wait_ms), so a write reaches it as the reply to
+ * its parked call; poll_ms is 5 s (the watch caps its wait at 1 s).
  *
  * A writer then makes W sequential writes (--writes, default 300):
  * SetFlagEnabled toggling the flag in production, each sent as soon as

@@ -183,8 +183,8 @@ describe_exit(char *buf, size_t cap, int status)
  * Forks and execs argv[0] with its output appended to log; the child only
  * makes async-signal-safe calls, so argv is built before the fork.
  */
-static int
-spawn(pid_t *pid, const char *log, const char *const *argv)
+int
+bench_spawn(pid_t *pid, const char *log, const char *const *argv)
 {
 	pid_t parent = getpid();
 	long maxfd = sysconf(_SC_OPEN_MAX);
@@ -271,8 +271,8 @@ child_check(pid_t *pid, const char *log, const char *name, const char *during)
 }
 
 /* SIGTERM, then SIGKILL past STOP_TIMEOUT_MS; 0 when it exited with status 0. */
-static int
-child_stop(pid_t *pid, const char *log, const char *name)
+int
+bench_child_stop(pid_t *pid, const char *log, const char *name)
 {
 	uint64_t deadline;
 	char why[64];
@@ -315,7 +315,7 @@ vexild_spawn(struct bench_vexild *v, const char *path, const char *const *args)
 
 	if (add_args(argv, &argc, 8 + MAX_EXTRA_ARGS, args, "vexild") != 0)
 		return -1;
-	return spawn(&v->pid, v->log, argv);
+	return bench_spawn(&v->pid, v->log, argv);
 }
 
 bool
@@ -418,7 +418,7 @@ bench_vexild_stop(struct bench_vexild *v)
 {
 	vx_client_close(v->client);
 	v->client = NULL;
-	return child_stop(&v->pid, v->log, "vexild");
+	return bench_child_stop(&v->pid, v->log, "vexild");
 }
 
 /* ---- vexil-gateway ---- */
@@ -483,7 +483,7 @@ bench_gateway_start(struct bench_gateway *g, const char *path, const char *root,
 		return -1;
 	snprintf(g->listen, sizeof(g->listen), "http://127.0.0.1:%d", g->port);
 	if (add_args(argv, &argc, 8 + MAX_EXTRA_ARGS, args, "gateway") != 0 ||
-	    spawn(&g->pid, g->log, argv) != 0)
+	    bench_spawn(&g->pid, g->log, argv) != 0)
 		return -1;
 	deadline = bench_now_ns() + START_TIMEOUT_MS * 1000000ull;
 	for (;;) {
@@ -517,7 +517,7 @@ bench_gateway_check(struct bench_gateway *g, const char *during)
 int
 bench_gateway_stop(struct bench_gateway *g)
 {
-	return child_stop(&g->pid, g->log, "the gateway");
+	return bench_child_stop(&g->pid, g->log, "the gateway");
 }
 
 /* ---- figures ---- */

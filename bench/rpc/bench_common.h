@@ -106,6 +106,15 @@ int bench_gateway_stop(struct bench_gateway *g);
 /* A blocking TCP connection to 127.0.0.1:port, or -1 (errno set). */
 int bench_dial(int port);
 
+/*
+ * Forks and execs argv[0] (NULL-terminated argv) in its own process group,
+ * with its output appended to log and SIGTERM when we die.
+ */
+int bench_spawn(pid_t *pid, const char *log, const char *const *argv);
+/* SIGTERM, then SIGKILL if it hangs; 0 when it exited with status 0. A
+ * pid of 0 is a no-op; *pid is 0 afterwards. name is for messages. */
+int bench_child_stop(pid_t *pid, const char *log, const char *name);
+
 /* qsort comparators. */
 int bench_cmp_u64(const void *a, const void *b);
 int bench_cmp_i64(const void *a, const void *b);

@@ -1,33 +1,41 @@
 /*
- * bench_rpc — what one GetFlag and one Evaluate cost through vexild, next
- * to the floor.
+ * bench_rpc — what one GetFlag, one Evaluate and one EvaluateAll cost
+ * through vexild, next to the floor.
  *
  * For each transport (ipc, tcp) it starts the real vexild (the one from
  * this build, or --vexild PATH) on a fresh temp data dir and free
- * addresses, creates two flags through libvexil, and then, for each method
- * (--method) and each concurrency level N, runs N threads that call it in
- * a loop through one shared vx_client: a short warm-up, then a fixed
- * measured time. `getflag` is vx_get_flag() on a flag with variants and
- * targeting rules; `evaluate` is vx_evaluate() (EvaluationService/Evaluate)
- * in production on a flag with an email ends_with rule, a country split,
- * a 30% rollout rule and a 50% environment rollout, over a pool of
- * contexts with varying user ids, emails, countries and plans, so every
- * rule and both rollouts are taken. Every measured call is timed with
- * CLOCK_MONOTONIC into a per-thread array allocated (and touched) before
- * the run, so the loop itself never allocates; the arrays are merged
- * afterwards for p50 and p99, and throughput is the successful calls over
- * the measured window.
+ * addresses, creates seven flags through libvexil (the default project
+ * then holds ten, with the three it is seeded with), and then, for each
+ * method (--method), each mode (--mode) and each level N of calls in
+ * flight, measures vexild and the floor one after the other: a short
+ * warm-up, then a fixed measured time. `getflag` is GetFlag on a flag
+ * with variants and targeting rules; `evaluate` is
+ * EvaluationService/Evaluate in production on a flag with an email
+ * ends_with rule, a country split, a 30% rollout rule and a 50%
+ * environment rollout, over a pool of contexts with varying user ids,
+ * emails, countries and plans, so every rule and both rollouts are taken;
+ * `evalall` is EvaluateAll over the project's ten flags with the same
+ * contexts.
  *
- * The floor runs in the same process and the same run: an nng REP socket
- * with 16 contexts, one thread each, that answers every request at once
- * with a pre-packed Response holding what vexild returned for the method
- * (the Flag, or an EvaluationResult), so the reply has the same size. It
- * is driven through the same client code path at the same levels, so the
- * ratio between the two is what vexild adds per request: envelope decode,
- * credential check, LMDB read, rule evaluation and the evaluation record,
- * reply build, and its threading. Client, floor and vexild share this
- * machine's CPUs; read the figures as relative to the floor on the same
- * box, not as absolute server cost.
+ * Two modes. `sync` runs N threads that call the method in a loop through
+ * one shared vx_client (libvexil's synchronous calls): what a threaded
+ * service sees. `async` keeps N calls in flight from one client thread
+ * over N REQ contexts driven by aio callbacks (async_load.c): what a
+ * pipelining service sees, and the only way to load vexild past what
+ * client threads can drive on a small box. Every measured call is timed
+ * with CLOCK_MONOTONIC into arrays allocated (and touched) before the run;
+ * p50 and p99 come from all of them, and throughput is the successful
+ * calls over the measured window.
+ *
+ * The floor runs in the same run, as a separate process (this program
+ * with --floor-serve): an nng REP socket with asynchronous contexts, in
+ * the style of nng's demo/async, that answers every request at once with
+ * a pre-packed Response holding what vexild returned for the method, so
+ * the reply has the same size. The ratio between the two is what vexild
+ * adds per request: envelope decode, credential check, LMDB read, rule
+ * evaluation and the evaluation record, reply build, and its threading.
+ * Client, floor and vexild share this machine's CPUs; read the figures as
+ * relative to the floor on the same box, not as absolute server cost.
  *
  * vexild queues every evaluation in a bounded buffer that a flusher writes
  * out in batches, dropping (and counting) records when it is full rather
@@ -37,8 +45,9 @@
  * how many it reports dropped.
  *
  * There are no thresholds. It prints a settings line and one row per
- * (method, transport, concurrency), and exits 0; or non-zero, with a
- * message, when vexild cannot be started or stopped or any call fails.
+ * (method, transport, mode, level), and exits 0; or non-zero, with a
+ * message, when vexild or the floor cannot be started or stopped or any
+ * call fails.
  */
 #include <errno.h>
 #include <nng/nng.h>
@@ -52,6 +61,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "async_load.h"
 #include "bench_common.h"
 #include "vexil.h"
 
@@ -59,7 +69,6 @@
 #define VX_VEXILD_PATH "vexild"
 #endif
 
-#define FLOOR_WORKERS 16
 #define MAX_LEVELS 16
 #define MAX_THREADS 1024
 /* A call slower than this is reported as a stall (on stderr). */
@@ -83,8 +92,15 @@
 
 static const char *const vexild_args[] = {"--workers", "16", NULL};
 
-enum method { M_GETFLAG, M_EVALUATE, M_COUNT };
-static const char *const method_names[M_COUNT] = {"getflag", "evaluate"};
+enum method { M_GETFLAG, M_EVALUATE, M_EVALUATE_ALL, M_COUNT };
+static const char *const method_names[M_COUNT] = {"getflag", "evaluate", "evalall"};
+static const char *const method_rpc[M_COUNT] = {"vexil.v1.FlagService/GetFlag",
+    "vexil.v1.EvaluationService/Evaluate", "vexil.v1.EvaluationService/EvaluateAll"};
+
+enum mode { MODE_SYNC, MODE_ASYNC, MODE_COUNT };
+static const char *const mode_names[MODE_COUNT] = {"sync", "async"};
+/* Flags created besides bench-flag and bench-eval, for EvaluateAll's ten. */
+#define EXTRA_FLAGS 5
 
 struct opts {
 	const char *vexild;
@@ -92,6 +108,7 @@ struct opts {
 	double warmup;
 	bool transports[BENCH_TRANSPORTS];
 	bool methods[M_COUNT];
+	bool modes[MODE_COUNT];
 	int levels[MAX_LEVELS];
 	int nlevels;
 };
@@ -332,9 +349,48 @@ create_eval_flag(vx_client *c)
 	return 0;
 }
 
+/*
+ * Plain boolean flags, enabled in production, so that EvaluateAll answers
+ * for ten flags: these, the two above and the three the project is seeded
+ * with.
+ */
+static int
+create_extra_flags(vx_client *c)
+{
+	for (int i = 0; i < EXTRA_FLAGS; i++) {
+		Vexil__V1__FlagEnvConfig prod = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
+		Vexil__V1__FlagEnvConfig *envs[] = {&prod};
+		Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
+		Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+		Vexil__V1__Flag *out;
+		vx_status st;
+		char key[32];
+
+		snprintf(key, sizeof(key), "bench-extra-%d", i);
+		prod.environment = "production";
+		prod.enabled = true;
+		prod.rollout_percentage = 100;
+		flag.key = key;
+		flag.name = key;
+		flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
+		flag.envs = envs;
+		flag.n_envs = 1;
+		in.project = "default";
+		in.flag = &flag;
+		if (vx_create_flag(c, &in, &out, &st) != 0) {
+			fprintf(stderr, "bench_rpc: CreateFlag %s failed: %s: %s\n", key,
+			    vx_code_name(st.code), st.message);
+			return -1;
+		}
+		vx_free(out);
+	}
+	return 0;
+}
+
 /* One prepared Evaluate request; its pointers point into itself. */
 struct eval_case {
 	Vexil__V1__EvaluateRequest req;
+	Vexil__V1__EvaluateAllRequest all; /* the same context, every flag */
 	Vexil__V1__EvalContext ctx;
 	Vexil__V1__EvalContext__AttributesEntry plan;
 	Vexil__V1__EvalContext__AttributesEntry *attrs[1];
@@ -386,6 +442,10 @@ build_eval_cases(void)
 		e->req.environment = "production";
 		e->req.flag_key = "bench-eval";
 		e->req.context = &e->ctx;
+		vexil__v1__evaluate_all_request__init(&e->all);
+		e->all.project = "default";
+		e->all.environment = "production";
+		e->all.context = &e->ctx;
 	}
 	return cs;
 }
@@ -427,165 +487,45 @@ pack_canned(const ProtobufCMessage *msg, struct canned *out)
 	return 0;
 }
 
-/* The Flag vexild returns for req, canned. */
-static int
-build_getflag_reply(vx_client *c, const Vexil__V1__GetFlagRequest *req, struct canned *out)
-{
-	Vexil__V1__Flag *f;
-	vx_status st;
-	int rc;
-
-	if (vx_get_flag(c, req, &f, &st) != 0) {
-		fprintf(stderr, "bench_rpc: GetFlag failed: %s: %s\n",
-		    vx_code_name(st.code), st.message);
-		return -1;
-	}
-	rc = pack_canned(&f->base, out);
-	vx_free(f);
-	return rc;
-}
-
 /*
- * The EvaluationResult vexild returns for the first context, canned. That
- * one is a staff user, so the answer carries a rule id: the largest of
- * the kinds of answer the pool gets, by a few bytes.
+ * What vexild answers to method m, canned: the Flag for req; for Evaluate
+ * and EvaluateAll, the answer for the first context, a staff user, so it
+ * carries a rule id: the largest of the kinds of answer the pool gets, by
+ * a few bytes.
  */
 static int
-build_evaluate_reply(vx_client *c, const struct eval_case *cases, struct canned *out)
+build_reply(vx_client *c, enum method m, const Vexil__V1__GetFlagRequest *req,
+    const struct eval_case *cases, struct canned *out)
 {
-	Vexil__V1__EvaluationResult *r;
+	ProtobufCMessage *msg = NULL;
 	vx_status st;
 	int rc;
 
-	if (vx_evaluate(c, &cases[0].req, &r, &st) != 0) {
-		fprintf(stderr, "bench_rpc: Evaluate failed: %s: %s%s%s\n",
+	if (m == M_GETFLAG)
+		rc = vx_get_flag(c, req, (Vexil__V1__Flag **)&msg, &st);
+	else if (m == M_EVALUATE)
+		rc = vx_evaluate(
+		    c, &cases[0].req, (Vexil__V1__EvaluationResult **)&msg, &st);
+	else
+		rc = vx_evaluate_all(
+		    c, &cases[0].all, (Vexil__V1__EvaluationList **)&msg, &st);
+	if (rc != 0) {
+		fprintf(stderr, "bench_rpc: %s failed: %s: %s%s%s\n", method_rpc[m],
 		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
 		    st.field);
 		return -1;
 	}
-	rc = pack_canned(&r->base, out);
-	vx_free(r);
+	if (m == M_EVALUATE_ALL &&
+	    ((Vexil__V1__EvaluationList *)msg)->n_results != EXTRA_FLAGS + 5)
+		fprintf(stderr,
+		    "bench_rpc: note: EvaluateAll answers %zu flags, not %d\n",
+		    ((Vexil__V1__EvaluationList *)msg)->n_results, EXTRA_FLAGS + 5);
+	rc = pack_canned(msg, out);
+	vx_free(msg);
 	return rc;
 }
 
 /* ---- the floor ---- */
-
-struct floor_worker {
-	struct floor *fl;
-	pthread_t thread;
-	bool started;
-	nng_ctx ctx;
-	nng_aio *aio;
-};
-
-struct floor {
-	nng_socket sock;
-	bool open;
-	char url[300];
-	/* Swapped between methods, while no call is in flight. */
-	_Atomic(const struct canned *) reply;
-	atomic_uint errors; /* failed receives or sends; should stay 0 */
-	struct floor_worker w[FLOOR_WORKERS];
-};
-
-/* recv -> overwrite the body with the canned reply -> send, until closed. */
-static void *
-floor_worker_main(void *arg)
-{
-	struct floor_worker *w = arg;
-	struct floor *fl = w->fl;
-	const struct canned *reply;
-	nng_msg *msg;
-	int rv;
-
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) != 0) {
-			if (rv == NNG_ECLOSED)
-				break;
-			atomic_fetch_add(&fl->errors, 1);
-			continue;
-		}
-		msg = nng_aio_get_msg(w->aio);
-		reply = atomic_load_explicit(&fl->reply, memory_order_acquire);
-		/* Reusing the request message is what vexild does too. */
-		nng_msg_clear(msg);
-		if (nng_msg_append(msg, reply->buf, reply->len) != 0) {
-			nng_msg_free(msg);
-			atomic_fetch_add(&fl->errors, 1);
-			continue;
-		}
-		nng_aio_set_msg(w->aio, msg);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) != 0) {
-			nng_msg_free(nng_aio_get_msg(w->aio));
-			if (rv == NNG_ECLOSED)
-				break;
-			atomic_fetch_add(&fl->errors, 1);
-		}
-	}
-	return NULL;
-}
-
-static void
-floor_stop(struct floor *fl)
-{
-	if (!fl->open)
-		return;
-	/* Closing the socket fails every pending receive with NNG_ECLOSED. */
-	nng_close(fl->sock);
-	for (int i = 0; i < FLOOR_WORKERS; i++) {
-		if (fl->w[i].started)
-			pthread_join(fl->w[i].thread, NULL);
-		if (fl->w[i].aio != NULL)
-			nng_aio_free(fl->w[i].aio);
-	}
-	fl->open = false;
-}
-
-static int
-floor_start(struct floor *fl, const char *root, enum bench_transport t,
-    const struct canned *reply)
-{
-	int port, rv;
-
-	memset(fl, 0, sizeof(*fl));
-	atomic_init(&fl->reply, reply);
-	atomic_init(&fl->errors, 0);
-	if (t == BENCH_IPC) {
-		snprintf(fl->url, sizeof(fl->url), "ipc://%s/floor-rpc.sock", root);
-	} else {
-		if (bench_free_ports(&port, 1) != 0)
-			return -1;
-		snprintf(fl->url, sizeof(fl->url), "tcp://127.0.0.1:%d", port);
-	}
-	if ((rv = nng_rep0_open(&fl->sock)) != 0)
-		goto fail;
-	fl->open = true;
-	/* Same cap as vexild (vx_wire_harden), since nng 1.5 has none. */
-	rv = nng_socket_set_size(fl->sock, NNG_OPT_RECVMAXSZ, VX_WIRE_MAX_MSG);
-	if (rv != 0 || (rv = nng_listen(fl->sock, fl->url, NULL, 0)) != 0)
-		goto fail;
-	for (int i = 0; i < FLOOR_WORKERS; i++) {
-		struct floor_worker *w = &fl->w[i];
-		w->fl = fl;
-		if ((rv = nng_ctx_open(&w->ctx, fl->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0)
-			goto fail;
-		if (pthread_create(&w->thread, NULL, floor_worker_main, w) != 0) {
-			rv = NNG_ENOMEM;
-			goto fail;
-		}
-		w->started = true;
-	}
-	return 0;
-fail:
-	fprintf(stderr, "bench_rpc: floor on %s: %s\n", fl->url, nng_strerror(rv));
-	floor_stop(fl);
-	return -1;
-}
 
 /* ---- load ---- */
 
@@ -618,18 +558,6 @@ struct loader {
 	vx_status first_err;
 };
 
-struct result {
-	double p50_us;
-	double p99_us;
-	double rate;
-	uint64_t calls;
-	uint64_t answered;
-	uint64_t errors;
-	uint64_t dropped;
-	uint64_t max_ns;
-	char first_err[320];
-};
-
 static void
 note_error(struct loader *l, int rc, const vx_status *st)
 {
@@ -656,10 +584,15 @@ call_once(struct loader *l, void **out, vx_status *st)
 		Vexil__V1__Flag *f = NULL;
 		rc = vx_get_flag(pt->client, pt->getflag, &f, st);
 		*out = f;
-	} else {
+	} else if (pt->method == M_EVALUATE) {
 		Vexil__V1__EvaluationResult *r = NULL;
 		rc = vx_evaluate(pt->client, &pt->cases[l->next++ & (EVAL_CASES - 1)].req,
 		    &r, st);
+		*out = r;
+	} else {
+		Vexil__V1__EvaluationList *r = NULL;
+		rc = vx_evaluate_all(
+		    pt->client, &pt->cases[l->next++ & (EVAL_CASES - 1)].all, &r, st);
 		*out = r;
 	}
 	return rc;
@@ -721,8 +654,8 @@ run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *get
 {
 	struct point pt = {.client = client, .method = m, .getflag = getflag, .cases = cases};
 	struct loader *ls;
-	uint64_t *all = NULL, last = 0;
-	size_t cap, total = 0;
+	uint64_t **lats = NULL, last = 0;
+	size_t cap, *ns = NULL;
 	double budget;
 	int started = 0, rc = -1;
 
@@ -733,7 +666,9 @@ run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *get
 	cap = (size_t)(budget / nthreads);
 	if (cap < MIN_SAMPLES)
 		cap = MIN_SAMPLES;
-	if ((ls = calloc((size_t)nthreads, sizeof(*ls))) == NULL)
+	if ((ls = calloc((size_t)nthreads, sizeof(*ls))) == NULL ||
+	    (lats = calloc((size_t)nthreads, sizeof(*lats))) == NULL ||
+	    (ns = calloc((size_t)nthreads, sizeof(*ns))) == NULL)
 		goto nomem;
 	for (int i = 0; i < nthreads; i++) {
 		ls[i].pt = &pt;
@@ -772,7 +707,8 @@ run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *get
 	}
 
 	for (int i = 0; i < nthreads; i++) {
-		total += ls[i].n;
+		lats[i] = ls[i].lat;
+		ns[i] = ls[i].n;
 		r->calls += ls[i].calls;
 		r->answered += ls[i].answered;
 		r->dropped += ls[i].dropped;
@@ -785,18 +721,8 @@ run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *get
 		if (ls[i].max_ns > r->max_ns)
 			r->max_ns = ls[i].max_ns;
 	}
-	if (total > 0) {
-		if ((all = malloc(total * sizeof(*all))) == NULL)
-			goto nomem;
-		total = 0;
-		for (int i = 0; i < nthreads; i++) {
-			memcpy(all + total, ls[i].lat, ls[i].n * sizeof(*all));
-			total += ls[i].n;
-		}
-		qsort(all, total, sizeof(*all), bench_cmp_u64);
-		r->p50_us = (double)all[bench_rank(total, 0.50)] / 1000.0;
-		r->p99_us = (double)all[bench_rank(total, 0.99)] / 1000.0;
-	}
+	if (result_percentiles(r, lats, ns, nthreads) != 0)
+		goto nomem;
 	if (last > pt.warm_end)
 		r->rate = (double)r->calls * 1e9 / (double)(last - pt.warm_end);
 	rc = 0;
@@ -804,7 +730,8 @@ run_point(vx_client *client, enum method m, const Vexil__V1__GetFlagRequest *get
 nomem:
 	fprintf(stderr, "bench_rpc: out of memory for %d threads\n", nthreads);
 out:
-	free(all);
+	free(lats);
+	free(ns);
 	for (int i = 0; ls != NULL && i < nthreads; i++)
 		free(ls[i].lat);
 	free(ls);
@@ -816,78 +743,68 @@ out:
 static void
 print_header(const struct opts *o, const struct canned *replies)
 {
-	printf("bench_rpc: one shared vx_client per target; %g s per point after %g s"
-	       " warm-up; vexild --workers %s (%s); floor: in-process REP, %d ctx;"
-	       " %ld CPUs\n",
-	    o->seconds, o->warmup, vexild_args[1], o->vexild, FLOOR_WORKERS,
+	printf("bench_rpc: %g s per point after %g s warm-up; vexild --workers %s (%s);"
+	       " sync: threads on one shared vx_client; async: REQ contexts on one"
+	       " socket; floor: separate process, REP, %d async ctx; %ld CPUs\n",
+	    o->seconds, o->warmup, vexild_args[1], o->vexild, FLOOR_CONTEXTS,
 	    sysconf(_SC_NPROCESSORS_ONLN));
 	printf("bench_rpc: replies: getflag %zu B (Flag %zu B); evaluate %zu B"
-	       " (EvaluationResult %zu B), %d contexts\n",
-	    replies[M_GETFLAG].len, replies[M_GETFLAG].payload_len, replies[M_EVALUATE].len,
-	    replies[M_EVALUATE].payload_len, EVAL_CASES);
-	printf("%-8s %-9s %5s | %9s %9s %10s | %9s %9s %10s | %9s %9s | %s\n", "method",
-	    "transport", "conc", "vx_p50us", "vx_p99us", "vx_call/s", "fl_p50us", "fl_p99us",
-	    "fl_call/s", "p50_vx/fl", "tput_fl/vx", "errors vx/fl");
+	       " (EvaluationResult %zu B); evalall %zu B (EvaluationList %zu B);"
+	       " %d contexts\n",
+	    replies[M_GETFLAG].len, replies[M_GETFLAG].payload_len,
+	    replies[M_EVALUATE].len, replies[M_EVALUATE].payload_len,
+	    replies[M_EVALUATE_ALL].len, replies[M_EVALUATE_ALL].payload_len, EVAL_CASES);
+	printf("%-8s %-9s %-5s %5s | %9s %9s %10s | %9s %9s %10s | %9s %9s | %s\n",
+	    "method", "transport", "mode", "conc", "vx_p50us", "vx_p99us", "vx_call/s",
+	    "fl_p50us", "fl_p99us", "fl_call/s", "p50_vx/fl", "tput_vx/fl",
+	    "errors vx/fl");
 	fflush(stdout);
 }
 
 static void
-print_row(enum method m, enum bench_transport t, int conc, const struct result *v,
-    const struct result *f)
+print_row(enum method m, enum bench_transport t, enum mode md, int conc,
+    const struct result *v, const struct result *f)
 {
-	printf("%-8s %-9s %5d | %9.1f %9.1f %10.0f | %9.1f %9.1f %10.0f | %9.2f %9.2f | "
-	       "%llu/%llu\n",
-	    method_names[m], bench_transport_names[t], conc, v->p50_us, v->p99_us, v->rate,
-	    f->p50_us, f->p99_us, f->rate, f->p50_us > 0 ? v->p50_us / f->p50_us : 0.0,
-	    v->rate > 0 ? f->rate / v->rate : 0.0, (unsigned long long)v->errors,
+	printf("%-8s %-9s %-5s %5d | %9.1f %9.1f %10.0f | %9.1f %9.1f %10.0f | %9.2f "
+	       "%9.2f | %llu/%llu\n",
+	    method_names[m], bench_transport_names[t], mode_names[md], conc, v->p50_us,
+	    v->p99_us, v->rate, f->p50_us, f->p99_us, f->rate,
+	    f->p50_us > 0 ? v->p50_us / f->p50_us : 0.0,
+	    f->rate > 0 ? v->rate / f->rate : 0.0, (unsigned long long)v->errors,
 	    (unsigned long long)f->errors);
 	fflush(stdout);
 }
 
 /* Reports on stderr what the table cannot show; returns -1 on errors. */
 static int
-check_result(const char *who, enum method m, enum bench_transport t, int conc,
-    const struct result *r)
+check_result(const char *who, enum method m, enum bench_transport t, enum mode md,
+    int conc, const struct result *r)
 {
 	const char *mn = method_names[m], *tn = bench_transport_names[t];
+	const char *dn = mode_names[md];
 	int rc = 0;
 
 	if (r->errors) {
-		fprintf(stderr, "bench_rpc: %s %s %s x%d: %llu calls failed; first: %s\n",
-		    who, mn, tn, conc, (unsigned long long)r->errors, r->first_err);
+		fprintf(stderr,
+		    "bench_rpc: %s %s %s %s x%d: %llu calls failed; first: %s\n", who, mn,
+		    tn, dn, conc, (unsigned long long)r->errors, r->first_err);
 		rc = -1;
 	}
 	if (r->calls == 0) {
-		fprintf(stderr, "bench_rpc: %s %s %s x%d: no call succeeded\n", who, mn, tn,
-		    conc);
+		fprintf(stderr, "bench_rpc: %s %s %s %s x%d: no call succeeded\n", who,
+		    mn, tn, dn, conc);
 		rc = -1;
 	}
 	if (r->max_ns >= STALL_NS)
 		fprintf(stderr,
-		    "bench_rpc: note: %s %s %s x%d: slowest call took %.1f ms\n", who, mn,
-		    tn, conc, (double)r->max_ns / 1e6);
+		    "bench_rpc: note: %s %s %s %s x%d: slowest call took %.1f ms\n", who,
+		    mn, tn, dn, conc, (double)r->max_ns / 1e6);
 	if (r->dropped)
 		fprintf(stderr,
-		    "bench_rpc: note: %s %s %s x%d: %llu calls beyond the sample"
+		    "bench_rpc: note: %s %s %s %s x%d: %llu calls beyond the sample"
 		    " arrays were counted but not timed\n",
-		    who, mn, tn, conc, (unsigned long long)r->dropped);
+		    who, mn, tn, dn, conc, (unsigned long long)r->dropped);
 	return rc;
-}
-
-/* Waits until one call through c succeeds (the floor dials in the background). */
-static int
-wait_floor(vx_client *c, const Vexil__V1__GetFlagRequest *req, const char *url)
-{
-	Vexil__V1__Flag *out;
-	vx_status st;
-
-	if (vx_get_flag(c, req, &out, &st) != 0) {
-		fprintf(stderr, "bench_rpc: the floor on %s did not answer: %s\n", url,
-		    st.message);
-		return -1;
-	}
-	vx_free(out);
-	return 0;
 }
 
 /*
@@ -937,40 +854,102 @@ report_eval_counts(vx_client *c, enum bench_transport t, uint64_t answered, uint
 	return 0;
 }
 
+/* The packed envelopes the async mode cycles through, per method. */
+struct envelopes {
+	struct async_req *reqs[M_COUNT];
+	size_t n[M_COUNT];
+};
+
+static void
+envelopes_free(struct envelopes *e)
+{
+	for (int m = 0; m < M_COUNT; m++) {
+		for (size_t i = 0; e->reqs[m] != NULL && i < e->n[m]; i++)
+			free(e->reqs[m][i].buf);
+		free(e->reqs[m]);
+	}
+}
+
 static int
-run_transport(const struct opts *o, const char *root, enum bench_transport t,
-    const struct eval_case *cases, bool *header_done)
+envelopes_build(struct envelopes *e, const Vexil__V1__GetFlagRequest *getflag,
+    const struct eval_case *cases, const char *key)
+{
+	char cred[160];
+
+	snprintf(cred, sizeof(cred), "%s%s", strchr(key, ' ') ? "" : "ApiKey ", key);
+	for (int m = 0; m < M_COUNT; m++) {
+		e->n[m] = m == M_GETFLAG ? 1 : EVAL_CASES;
+		if ((e->reqs[m] = calloc(e->n[m], sizeof(struct async_req))) == NULL)
+			return -1;
+		for (size_t i = 0; i < e->n[m]; i++) {
+			const ProtobufCMessage *in = m == M_GETFLAG ? &getflag->base
+			                             : m == M_EVALUATE
+			                                 ? &cases[i].req.base
+			                                 : &cases[i].all.base;
+			if (async_req_pack(&e->reqs[m][i], method_rpc[m], in, cred) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* One point against one target (vexild or the floor). */
+static int
+measure(vx_client *client, const char *url, const struct envelopes *env, enum method m,
+    enum mode md, const Vexil__V1__GetFlagRequest *getflag, const struct eval_case *cases,
+    int n, const struct opts *o, struct result *r)
+{
+	struct async_point ap;
+	double budget;
+
+	if (md == MODE_SYNC)
+		return run_point(client, m, getflag, cases, n, o, r);
+	budget = o->seconds * SAMPLES_PER_SEC;
+	if (budget > MAX_SAMPLES)
+		budget = MAX_SAMPLES;
+	ap = (struct async_point){.url = url,
+	    .reqs = env->reqs[m],
+	    .nreqs = env->n[m],
+	    .inflight = n,
+	    .warmup = o->warmup,
+	    .seconds = o->seconds,
+	    .cap =
+	        (size_t)(budget / n) < MIN_SAMPLES ? MIN_SAMPLES : (size_t)(budget / n)};
+	return async_run(&ap, r);
+}
+
+static int
+run_transport(const struct opts *o, const char *self, const char *root,
+    enum bench_transport t, const struct eval_case *cases, bool *header_done)
 {
 	Vexil__V1__GetFlagRequest req = VEXIL__V1__GET_FLAG_REQUEST__INIT;
 	struct bench_vexild v = {.pid = 0};
-	struct floor fl = {.open = false};
+	struct floor_proc fl = {.pid = 0};
 	struct canned replies[M_COUNT] = {{NULL, 0, 0}};
+	struct envelopes env = {{NULL}, {0}};
 	struct result rv, rf;
 	vx_client *fc = NULL;
-	/* The setup evaluation that built the floor's reply counts too. */
-	uint64_t eval_answered = 1, eval_failed = 0;
+	char tag[32];
+	/* The setup evaluations that built the floors' replies count too:
+	 * Evaluate's, and EvaluateAll's of bench-eval among the ten. */
+	uint64_t eval_answered = 2, eval_failed = 0;
 	int rc = -1, failed = 0;
 
 	req.project = "default";
 	req.key = "bench-flag";
-	if (bench_vexild_start(&v, o->vexild, root, bench_transport_names[t], t,
-		vexild_args) != 0 ||
+	if (bench_vexild_start(
+	        &v, o->vexild, root, bench_transport_names[t], t, vexild_args) != 0 ||
 	    create_bench_flag(v.client) != 0 || create_eval_flag(v.client) != 0 ||
-	    build_getflag_reply(v.client, &req, &replies[M_GETFLAG]) != 0 ||
-	    build_evaluate_reply(v.client, cases, &replies[M_EVALUATE]) != 0 ||
-	    floor_start(&fl, root, t, &replies[M_GETFLAG]) != 0)
+	    create_extra_flags(v.client) != 0 ||
+	    build_reply(v.client, M_GETFLAG, &req, cases, &replies[M_GETFLAG]) != 0 ||
+	    build_reply(v.client, M_EVALUATE, &req, cases, &replies[M_EVALUATE]) != 0 ||
+	    build_reply(
+	        v.client, M_EVALUATE_ALL, &req, cases, &replies[M_EVALUATE_ALL]) != 0)
 		goto out;
-	{
-		/* The floor ignores the credential; it is sent to match vexild. */
-		vx_client_opts co = {.credential = v.key, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
-		if (vx_client_open(&fc, fl.url, &co) != 0) {
-			fprintf(stderr, "bench_rpc: cannot open a client for %s\n",
-			    fl.url);
-			goto out;
-		}
+	if (envelopes_build(&env, &req, cases, v.key) != 0) {
+		fprintf(stderr, "bench_rpc: out of memory for the request envelopes\n");
+		goto out;
 	}
-	if (wait_floor(fc, &req, fl.url) != 0)
-		goto out;
 	if (!*header_done) {
 		print_header(o, replies);
 		*header_done = true;
@@ -979,25 +958,50 @@ run_transport(const struct opts *o, const char *root, enum bench_transport t,
 		enum method m = (enum method)mi;
 		if (!o->methods[m])
 			continue;
-		/* No call is in flight between points, so the swap is seen whole. */
-		atomic_store_explicit(&fl.reply, &replies[m], memory_order_release);
-		for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {
-			int n = o->levels[i];
-			if (run_point(v.client, m, &req, cases, n, o, &rv) != 0 ||
-			    run_point(fc, m, &req, cases, n, o, &rf) != 0)
+		/* A floor per method, answering with that method's reply. */
+		snprintf(
+		    tag, sizeof(tag), "%s-%s", bench_transport_names[t], method_names[m]);
+		if (floor_proc_start(
+		        &fl, self, root, tag, t, replies[m].buf, replies[m].len) != 0)
+			goto out;
+		{
+			/* The floor ignores the credential; it is sent to match vexild.
+			 */
+			vx_client_opts co = {
+			    .credential = v.key, .timeout_ms = BENCH_CALL_TIMEOUT_MS};
+			if (vx_client_open(&fc, fl.url, &co) != 0) {
+				fprintf(stderr,
+				    "bench_rpc: cannot open a client for %s\n", fl.url);
 				goto out;
-			if (bench_interrupted)
-				break;
-			print_row(m, t, n, &rv, &rf);
-			failed |= check_result("vexild", m, t, n, &rv) != 0;
-			failed |= check_result("floor", m, t, n, &rf) != 0;
-			if (m == M_EVALUATE) {
-				eval_answered += rv.answered;
-				eval_failed += rv.errors;
 			}
-			if (bench_vexild_check(&v, "under load") != 0)
-				goto out;
 		}
+		for (int md = 0; md < MODE_COUNT && !bench_interrupted; md++) {
+			if (!o->modes[md])
+				continue;
+			for (int i = 0; i < o->nlevels && !bench_interrupted; i++) {
+				int n = o->levels[i];
+				if (measure(v.client, v.rpc, &env, m, (enum mode)md, &req,
+				        cases, n, o, &rv) != 0 ||
+				    measure(fc, fl.url, &env, m, (enum mode)md, &req,
+				        cases, n, o, &rf) != 0)
+					goto out;
+				if (bench_interrupted)
+					break;
+				print_row(m, t, (enum mode)md, n, &rv, &rf);
+				failed |= check_result("vexild", m, t, md, n, &rv) != 0;
+				failed |= check_result("floor", m, t, md, n, &rf) != 0;
+				if (m == M_EVALUATE) {
+					eval_answered += rv.answered;
+					eval_failed += rv.errors;
+				}
+				if (bench_vexild_check(&v, "under load") != 0)
+					goto out;
+			}
+		}
+		vx_client_close(fc);
+		fc = NULL;
+		if (floor_proc_stop(&fl) != 0)
+			failed = 1;
 		if (m == M_EVALUATE && !bench_interrupted &&
 		    report_eval_counts(v.client, t, eval_answered, eval_failed) != 0)
 			failed = 1;
@@ -1009,14 +1013,11 @@ run_transport(const struct opts *o, const char *root, enum bench_transport t,
 	rc = failed ? -1 : 0;
 out:
 	vx_client_close(fc);
-	floor_stop(&fl);
-	if (atomic_load(&fl.errors) != 0) {
-		fprintf(stderr, "bench_rpc: the floor server saw %u transport errors\n",
-		    atomic_load(&fl.errors));
+	if (floor_proc_stop(&fl) != 0)
 		rc = -1;
-	}
 	if (bench_vexild_stop(&v) != 0)
 		rc = -1;
+	envelopes_free(&env);
 	for (int m = 0; m < M_COUNT; m++)
 		free(replies[m].buf);
 	return rc;
@@ -1030,11 +1031,13 @@ usage(FILE *to)
 	fprintf(to,
 	    "usage: bench_rpc [options]\n"
 	    "  --vexild PATH          vexild to run (default %s)\n"
-	    "  --method M             getflag, evaluate or all (default all)\n"
+	    "  --method M             getflag, evaluate, evalall or all (default all)\n"
+	    "  --mode LIST            from sync,async (default sync,async)\n"
 	    "  --seconds S            measured time per point (default 2)\n"
 	    "  --warmup S             unmeasured calls before each point (default 0.3)\n"
 	    "  --transports LIST      from ipc,tcp (default ipc,tcp)\n"
-	    "  --concurrency LIST     threads per point, e.g. 1,16,64 (default)\n"
+	    "  --concurrency LIST     calls in flight per point (threads in sync\n"
+	    "                         mode, contexts in async), default 1,16,64\n"
 	    "  --help                 this text\n",
 	    VX_VEXILD_PATH);
 }
@@ -1050,36 +1053,40 @@ parse_method(const char *v, struct opts *o)
 		any |= o->methods[m];
 	}
 	if (!any) {
-		fprintf(stderr, "bench_rpc: unknown method %s (getflag, evaluate, all)\n", v);
+		fprintf(stderr,
+		    "bench_rpc: unknown method %s (getflag, evaluate, evalall, all)\n",
+		    v);
 		return -1;
 	}
 	return 0;
 }
 
+/*
+ * Parses a comma list of names from names[0..n) into on[] (true for each
+ * named); what names the kind in messages. None named is an error.
+ */
 static int
-parse_transports(const char *v, struct opts *o)
+parse_names(const char *v, const char *what, const char *const *names, int n, bool *on)
 {
 	char buf[64], *tok, *save = NULL;
-	int t;
+	bool any = false;
+	int i;
 
-	memset(o->transports, 0, sizeof(o->transports));
+	memset(on, 0, (size_t)n * sizeof(*on));
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		for (t = 0; t < BENCH_TRANSPORTS; t++)
-			if (strcmp(tok, bench_transport_names[t]) == 0)
+		for (i = 0; i < n; i++)
+			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (t == BENCH_TRANSPORTS) {
-			fprintf(stderr, "bench_rpc: unknown transport %s (ipc, tcp)\n",
-			    tok);
+		if (i == n) {
+			fprintf(stderr, "bench_rpc: unknown %s %s\n", what, tok);
 			return -1;
 		}
-		o->transports[t] = true;
+		on[i] = any = true;
 	}
-	for (t = 0; t < BENCH_TRANSPORTS; t++)
-		if (o->transports[t])
-			return 0;
-	fprintf(stderr, "bench_rpc: --transports names none\n");
-	return -1;
+	if (!any)
+		fprintf(stderr, "bench_rpc: the %s list names none\n", what);
+	return any ? 0 : -1;
 }
 
 static int
@@ -1108,8 +1115,12 @@ parse_args(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--warmup") == 0) {
 			if (bench_parse_seconds(a, v, 0, &o->warmup) != 0)
 				return -1;
+		} else if (strcmp(a, "--mode") == 0) {
+			if (parse_names(v, "mode", mode_names, MODE_COUNT, o->modes) != 0)
+				return -1;
 		} else if (strcmp(a, "--transports") == 0) {
-			if (parse_transports(v, o) != 0)
+			if (parse_names(v, "transport", bench_transport_names,
+			        BENCH_TRANSPORTS, o->transports) != 0)
 				return -1;
 		} else if (strcmp(a, "--concurrency") == 0) {
 			if (bench_parse_ints(a, v, 1, MAX_THREADS, o->levels, MAX_LEVELS,
@@ -1132,16 +1143,27 @@ main(int argc, char **argv)
 	    .seconds = 2.0,
 	    .warmup = 0.3,
 	    .transports = {true, true},
-	    .methods = {true, true},
+	    .methods = {true, true, true},
+	    .modes = {true, true},
 	    .levels = {1, 16, 64},
 	    .nlevels = 3,
 	};
 	struct eval_case *cases;
-	char root[64];
+	char root[64], self[512];
 	bool header_done = false;
+	ssize_t len;
 	int rc = 0;
 
 	bench_init("bench_rpc");
+	/* The floor process: bench_rpc --floor-serve URL FILE (not in --help). */
+	if (argc == 4 && strcmp(argv[1], "--floor-serve") == 0)
+		return floor_serve_main(argv[2], argv[3]);
+	if ((len = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
+		fprintf(stderr, "bench_rpc: cannot find its own program: %s\n",
+		    strerror(errno));
+		return 1;
+	}
+	self[len] = '\0';
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	if (access(o.vexild, X_OK) != 0) {
@@ -1159,7 +1181,8 @@ main(int argc, char **argv)
 	/* A failed transport does not hide the other's figures. */
 	for (int t = 0; t < BENCH_TRANSPORTS && !bench_interrupted; t++)
 		if (o.transports[t] &&
-		    run_transport(&o, root, (enum bench_transport)t, cases, &header_done) != 0)
+		    run_transport(&o, self, root, (enum bench_transport)t, cases,
+		        &header_done) != 0)
 			rc = 1;
 	if (bench_interrupted)
 		rc = 1;

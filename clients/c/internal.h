@@ -11,4 +11,7 @@ struct vx_eval_snapshot {
 	vx_flagset *fs;
 };
 
+/* The credential the client sends, as on the wire ("ApiKey <key>"), or NULL. */
+const char *vx_client_credential(const vx_client *c);
+
 #endif

@@ -6,6 +6,7 @@
  * vx_call_as(), the one path every call takes.
  */
 #include "vexil.h"
+#include "internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -73,6 +74,12 @@ vx_client_close(vx_client *c)
 	vx_wire_client_close(c->wire);
 	free(c->credential);
 	free(c);
+}
+
+const char *
+vx_client_credential(const vx_client *c)
+{
+	return c->credential;
 }
 
 void

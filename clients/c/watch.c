@@ -2,6 +2,10 @@
  * libvexil — the change subscription and live cache: see vexil_watch.h.
  *
  * One thread per watch owns the SUB socket and every write to the cache.
+ * Once caught up it long-polls (Changes with wait_ms): vexild holds the
+ * call until the next commit to the project and answers with the change,
+ * so a change costs one reply and no notice-then-fetch round trip. The
+ * notices wake the watch only while long-polls fail.
  * The flag map is guarded by a mutex (it is read only by
  * vx_watch_flags()); the compiled set is published with an atomic pointer
  * swap and read without locks.
@@ -19,6 +23,9 @@
 #include <string.h>
 
 #include "internal.h"
+
+/* The longest a long-poll waits, which bounds vx_watch_stop(). */
+#define LONG_POLL_MAX_MS 1000
 
 struct vx_watch {
 	vx_watch_opts o;
@@ -213,10 +220,13 @@ cached(vx_watch *w, const char *key)
 }
 
 /* Fetches what changed since the cache's revision and applies it, one
- * bounded reply; *more says the head is further on. */
+ * bounded reply; *more says the head is further on. With wait_ms, a cache
+ * already at the head waits up to that long for the next change. */
 static int
-sync_step(vx_watch *w, vx_status *st, bool *more)
+sync_step(vx_watch *w, vx_status *st, bool *more, int wait_ms)
 {
+	vx_call_opts poll = {.credential = vx_client_credential(w->client),
+	    .timeout_ms = w->o.timeout_ms + wait_ms};
 	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
 	Vexil__V1__ChangesReply *out;
 	char pid[24];
@@ -226,8 +236,10 @@ sync_step(vx_watch *w, vx_status *st, bool *more)
 	snprintf(pid, sizeof(pid), "%llu", (unsigned long long)w->project_id);
 	in.project = pid;
 	in.since = before;
+	in.wait_ms = (uint32_t)wait_ms;
 	*more = false;
-	if ((rc = vx_changes(w->client, &in, &out, st)) != 0)
+	if ((rc = vx_changes_as(w->client, wait_ms > 0 ? &poll : NULL, &in, &out, st)) !=
+	    0)
 		return rc;
 	*more = out->revision < out->head_revision;
 	if (out->revision == before && !out->snapshot) {
@@ -273,12 +285,12 @@ sync_step(vx_watch *w, vx_status *st, bool *more)
 }
 
 static int
-sync_once(vx_watch *w, vx_status *st)
+sync_once(vx_watch *w, vx_status *st, int wait_ms)
 {
 	bool more = true;
 	int rc = 0;
 	while (more && rc == 0 && !atomic_load(&w->stop))
-		rc = sync_step(w, st, &more);
+		rc = sync_step(w, st, &more, wait_ms);
 	if (rc == 0)
 		atomic_store(&w->synced_at, vx_now_ms());
 	return rc;
@@ -302,36 +314,49 @@ notice_revision(vx_watch *w, nng_msg *msg)
 	return rev;
 }
 
+/*
+ * Waits up to ms for a notice newer than the cache, and returns when one
+ * came or the time is up; with ms 0 it only drains what is queued.
+ */
+static void
+await_notice(vx_watch *w, int ms)
+{
+	uint64_t deadline = vx_mono_ns() + (uint64_t)ms * 1000000u;
+	nng_msg *msg;
+	bool newer;
+
+	while (nng_recvmsg(w->sub, &msg, ms > 0 ? 0 : NNG_FLAG_NONBLOCK) == 0) {
+		newer = notice_revision(w, msg) > atomic_load(&w->revision);
+		nng_msg_free(msg);
+		if (ms > 0 && (newer || vx_mono_ns() >= deadline))
+			return;
+	}
+}
+
 static void *
 run(void *arg)
 {
 	vx_watch *w = arg;
 	vx_status st;
-	int backoff = 0, rv;
+	int backoff = 0;
 
 	while (!atomic_load(&w->stop)) {
-		nng_msg *msg;
-		bool need = false;
-
-		rv = nng_recvmsg(w->sub, &msg, 0);
-		if (rv == 0) {
-			need = notice_revision(w, msg) > atomic_load(&w->revision);
-			nng_msg_free(msg);
-		} else if (rv == NNG_ETIMEDOUT) {
-			need = true; /* quiet: make sure nothing was missed */
-		} else if (rv == NNG_ECLOSED) {
-			break;
-		}
-		if (!need)
-			continue;
-		if (sync_once(w, &st) == 0) {
+		/* Caught up: the long-poll answers at the next commit, or after
+		 * its wait with nothing (a quiet check that vexild is there). */
+		if (sync_once(w, &st,
+		        w->o.poll_ms < LONG_POLL_MAX_MS ? w->o.poll_ms
+		                                        : LONG_POLL_MAX_MS) == 0) {
 			backoff = 0;
+			/* The notices it made redundant. */
+			await_notice(w, 0);
 			continue;
 		}
-		/* vexild away or refusing: back off, 50 ms doubling to 2 s. */
+		/* vexild away or refusing: back off, 50 ms doubling to 2 s, cut
+		 * short by a notice (the SUB socket's receive times out after
+		 * poll_ms at most). */
 		backoff = backoff ? (backoff * 2 > 2000 ? 2000 : backoff * 2) : 50;
-		for (int t = 0; t < backoff && !atomic_load(&w->stop); t += 10)
-			nng_msleep(10);
+		if (!atomic_load(&w->stop))
+			await_notice(w, backoff);
 	}
 	return NULL;
 }
@@ -352,11 +377,13 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	w->o = *o;
 	if (w->o.poll_ms <= 0)
 		w->o.poll_ms = 1000;
+	if (w->o.timeout_ms <= 0)
+		w->o.timeout_ms = 2000;
 	pthread_mutex_init(&w->lock, NULL);
 	w->project = strdup(o->project ? o->project : "");
 	w->env = o->environment ? strdup(o->environment) : NULL;
 	co.credential = o->credential;
-	co.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
+	co.timeout_ms = w->o.timeout_ms;
 	co.tls_ca = tls.ca_file = o->tls_ca;
 	co.tls_server_name = tls.server_name = o->tls_server_name;
 	co.status = st;
@@ -394,7 +421,7 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	 */
 	if ((rc = vx_wire_dial(w->sub, o->pub_url, &tls, true, st)) != 0)
 		goto fail;
-	if ((rc = sync_once(w, st)) != 0)
+	if ((rc = sync_once(w, st, 0)) != 0)
 		goto fail;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
 		rc = VX_ENOMEM;
@@ -414,7 +441,11 @@ vx_watch_stop(vx_watch *w)
 	if (w == NULL)
 		return;
 	atomic_store(&w->stop, true);
-	/* Closing the socket wakes the thread out of its receive at once. */
+	/*
+	 * Closing the SUB socket wakes the thread out of a receive at once; a
+	 * long-poll ends within LONG_POLL_MAX_MS. (Cancelling it instead
+	 * leaves nng 1.5's REQ socket hanging in nng_close().)
+	 */
 	nng_close(w->sub);
 	if (w->started)
 		pthread_join(w->thread, NULL);

@@ -9,6 +9,11 @@
  * harmless, since the caller goes on to the head). When the log no longer
  * reaches back to `since` (or the caller has nothing yet), the reply is a
  * full snapshot at the head.
+ *
+ * With wait_ms, a caller already at the head is held (the dispatcher
+ * parks the request, server.c) until a write to the project commits, and
+ * then gets that change in the reply: one reply per subscriber per write,
+ * with no notice-then-fetch round trip.
  */
 #include "server/server.h"
 
@@ -16,6 +21,8 @@
 
 /* Log entries per reply; the caller asks again for the rest. */
 #define MAX_ENTRIES 1000
+/* The longest a long-poll may wait. */
+#define MAX_WAIT_MS 60000
 
 static bool
 seen_before(Vexil__V1__Change **ch, size_t i)
@@ -73,6 +80,11 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 	int rc;
 
 	(void)svc;
+	if (in->wait_ms > MAX_WAIT_MS) {
+		rc = vx_fail(
+		    c, VX_EINVAL, "wait_ms", "max", "wait_ms is at most %d", MAX_WAIT_MS);
+		goto out;
+	}
 	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
 		goto out;
 	if ((out = vx_arena_alloc(c->arena, sizeof(*out))) == NULL) {
@@ -93,8 +105,13 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 	    (rc = vx_store_segment_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->segments, &out->n_segments)) != 0)
 		goto out;
-	if (in->since == p->revision)
+	if (in->since == p->revision) {
+		if (in->wait_ms > 0 && !in->head_only && !c->woken) {
+			c->park_ms = in->wait_ms;
+			c->park_project = p->id;
+		}
 		goto out;
+	}
 	if (in->since != 0 && in->since < p->revision) {
 		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES,
 		    c->alloc, &out->changes, &out->n_changes, &oldest);

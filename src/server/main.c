@@ -27,7 +27,7 @@ usage(FILE *to)
 	    "  --rpc URL         REP socket for RPCs (default tcp://127.0.0.1:7311)\n"
 	    "  --pub URL         PUB socket for change notices (default "
 	    "tcp://127.0.0.1:7312)\n"
-	    "  --workers N       request workers (default 16)\n"
+	    "  --workers N       REP contexts receiving requests (default 64)\n"
 	    "  --max-msg BYTES   largest accepted message (default 1048576)\n"
 	    "  --max-conns N     connections per socket, RPC and PUB (default 1024)\n"
 	    "  --rate-limit N    requests per minute per API key through gateways\n"
@@ -104,7 +104,7 @@ main(int argc, char **argv)
 	    .data_dir = "./var",
 	    .rpc_url = "tcp://127.0.0.1:7311",
 	    .pub_url = "tcp://127.0.0.1:7312",
-	    .workers = 16,
+	    .workers = 64,
 	    .rate_limit = -1,
 	};
 	vx_server *srv;

@@ -1,13 +1,33 @@
 /*
- * Vexil — vexild's dispatcher and worker pool.
+ * Vexil — vexild's dispatcher and its asynchronous request path.
  *
- * The REP socket is served by a pool of nng contexts, one per worker
- * thread (the model is nng's demo/async/server.c, but with our own threads
- * because a write blocks on fsync and must not stall nng's task threads).
- * Each worker owns a request arena and a store reader, so a request
- * allocates nothing from the heap in the steady state and holds its read
- * transaction only while it runs. Receives time out every 200 ms so that a
- * stop request is noticed; a request already received is always answered.
+ * The REP socket is served by a pool of nng contexts driven by aio
+ * callbacks, as in nng's demo/async/server.c: no thread waits on a
+ * context. Each context is a slot that owns a request arena and a store
+ * reader, so a request allocates nothing from the heap in the steady state
+ * and holds its read transaction only while it runs. A request that only
+ * reads (gets, lists, evaluations, Changes) is answered on the receive
+ * callback itself, with no thread hand-off. One that writes waits for
+ * fsync, which must not stall nng's task threads, so its slot is queued to
+ * the write lane: a few threads of our own that serve it and send the
+ * reply; password hashing has a lane of its own (the slow lane). A lane's
+ * queue is bounded and a request past it is answered RESOURCE_EXHAUSTED at
+ * once. Receives time out every 200 ms so that a stop request is noticed;
+ * a request already received is always answered.
+ *
+ * --workers contexts are always receiving. A slot whose request leaves the
+ * callback (queued to a lane, or parked) leaves that pool first and a spare
+ * or new slot takes its place on the socket; coming back, it receives again
+ * only if the pool is short, and is spare otherwise. Without that, --workers
+ * writes waiting for fsync (or sign-ups waiting for Argon2) left no context
+ * receiving, and every read waited behind them.
+ *
+ * A long-poll Changes (wait_ms) that finds nothing new parks its slot on
+ * an nng sleep and a fresh slot takes its place on the socket; the commit
+ * hook cancels the sleep of every slot parked on the project it committed
+ * to, and the slot serves the request again, now with the change. So a
+ * caught-up subscriber gets each change in one reply, with no notice and
+ * no request in between.
  *
  * Committed changes reach the PUB socket from the store's commit hook,
  * which runs under the writer lock, so notices leave in revision order.
@@ -32,16 +52,61 @@
 #define SLOW_QUEUE 64
 #define SLOW_MAX 64
 #define SLOW_QUEUE_MAX 65536
+/*
+ * The write lane: its threads (LMDB has one writer at a time; a second
+ * thread validates the next write while one waits for fsync) and the
+ * writes that may wait for them.
+ */
+#define WRITE_THREADS 2
+#define WRITE_QUEUE 1024
+/* Receives time out this often, so that a stop is noticed. */
+#define RECV_POLL_MS 200
+#define SEND_TIMEOUT_MS 5000
+/* Long-polls parked at once; more are refused RESOURCE_EXHAUSTED. */
+#define MAX_PARKED 4096
+/* Times a long-poll reads again when commits race its parking. */
+#define PARK_TRIES 8
 
-struct worker {
+enum lane_kind { LANE_READ, LANE_WRITE, LANE_SLOW, LANES };
+
+enum slot_state {
+	SLOT_IDLE,   /* off the socket: stopped, or spare */
+	SLOT_RECV,   /* waiting for a request */
+	SLOT_BUSY,   /* serving one, on a callback or in a lane */
+	SLOT_PARKED, /* a long-poll waiting for a commit or its time */
+	SLOT_SEND,   /* sending the reply */
+};
+
+/* One REP context and what serving a request on it needs. */
+struct slot {
 	vx_server *srv;
-	pthread_t thread;
-	bool started;
-	bool slow; /* serves the slow lane (password hashing) */
+	struct slot *next_all;  /* every slot, for the stop */
+	struct slot *next_park; /* parked on a project, or spare */
 	nng_ctx ctx;
-	nng_aio *aio;
+	nng_aio *aio;      /* receives and sends */
+	nng_aio *park_aio; /* the long-poll's sleep, cancelled by a commit */
+	enum slot_state state;
+	bool rotation; /* counts towards the receiving contexts */
+	bool woken;    /* a parked request served again */
+	uint64_t park_project;
+	uint64_t seq; /* the commit count before the request's reader began */
+	nng_msg *msg;
 	vx_arena arena;
 	vx_store_reader reader;
+};
+
+/* Slots waiting for threads of our own, and the threads. */
+struct lane {
+	vx_server *srv;
+	enum lane_kind kind;
+	const char *busy; /* the refusal when the queue is full */
+	pthread_t threads[SLOW_MAX];
+	int nthreads;
+	struct slot **queue;
+	size_t cap, head, len;
+	bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 };
 
 struct vx_server {
@@ -55,23 +120,24 @@ struct vx_server {
 	bool rep_open, pub_open;
 	atomic_bool stopping;
 	atomic_int conns[2]; /* pipes on REP and PUB */
-	/* The slow lane: requests that hash passwords, handed over with
-	 * their REP context so that request workers never run Argon2. */
-	struct worker slow[SLOW_MAX];
-	int nslow;
-	struct slow_job {
-		nng_ctx ctx;
-		nng_msg *msg;
-	} * queue;
-	size_t qcap, qhead, qlen;
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	bool slow_started;
+	atomic_uint_fast64_t refused;
+	/* The write and slow lanes (lanes[LANE_READ] is unused). */
+	struct lane lanes[LANES];
+	bool lanes_started;
+	/*
+	 * Slots: every one (all), the spare ones (spare), the parked ones
+	 * (parked), how many are off IDLE (live) and how many receive for the
+	 * pool (rotation, kept at opts.workers while parked slots are out).
+	 * commit_seq counts commits; a request that parks checks it did not
+	 * move since its reader began. All under slock.
+	 */
+	pthread_mutex_t slock;
+	pthread_cond_t scond;
+	struct slot *all, *spare, *parked;
+	int live, rotation, nparked;
+	atomic_uint_fast64_t commit_seq;
 	atomic_uint_fast64_t slow_refused; /* slow-lane requests refused, full */
 	uint64_t started_ns;               /* vx_mono_ns() at start */
-	atomic_uint_fast64_t refused;
-	struct worker *workers;
-	int nworkers;
 	vx_scheduler *sched;
 };
 
@@ -174,6 +240,37 @@ vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
 
 /* ---- publishing ---- */
 
+/*
+ * Counts the commit and wakes the long-polls parked on a project it
+ * changed: cancelling a slot's sleep runs its callback, which serves the
+ * request again. The sleep is cancelled under slock, where the slot
+ * parked, so it cannot be a later operation of that slot's.
+ */
+static void
+wake_parked(vx_server *srv, const Vexil__V1__Change *const *changes, size_t n)
+{
+	if (n == 0)
+		return; /* a write that changed no project (key bookkeeping) */
+	pthread_mutex_lock(&srv->slock);
+	atomic_fetch_add(&srv->commit_seq, 1);
+	for (struct slot **pp = &srv->parked; *pp != NULL;) {
+		struct slot *sl = *pp;
+		bool hit = false;
+		for (size_t i = 0; i < n && !hit; i++)
+			hit = changes[i]->project_id == sl->park_project;
+		if (!hit) {
+			pp = &sl->next_park;
+			continue;
+		}
+		*pp = sl->next_park;
+		sl->next_park = NULL;
+		sl->park_project = 0;
+		srv->nparked--;
+		nng_aio_cancel(sl->park_aio);
+	}
+	pthread_mutex_unlock(&srv->slock);
+}
+
 static void
 publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 {
@@ -183,6 +280,7 @@ publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 	nng_msg *msg;
 	size_t tlen, blen;
 
+	wake_parked(srv, changes, n);
 	if (!srv->pub_open)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -331,14 +429,47 @@ sdk_may_call(const vx_wire_method *m)
 }
 
 /*
- * Serves one request in place: msg becomes the reply. Returns false
- * without touching msg when the request belongs to the slow lane and w is
- * a request worker; the caller hands it over.
+ * The lane a method runs in: reads on the receive callback; writes, which
+ * wait for fsync, on the write lane; password hashing on the slow lane.
+ * A method not known to only read is taken for a write: that is always
+ * correct, only slower.
  */
-static bool
-serve(struct worker *w, nng_msg *msg)
+static enum lane_kind
+lane_of(const vx_wire_method *m)
 {
-	vx_server *srv = w->srv;
+	static const char *const read_verbs[] = {"Get", "List", "Evaluate", "Changes",
+	    "Admit", "RecordEvaluations", "RecordExposure"};
+	const char *verb = strchr(m->name, '/');
+
+	if (is_slow(m))
+		return LANE_SLOW;
+	if (verb == NULL)
+		return LANE_WRITE;
+	verb++;
+	for (size_t i = 0; i < sizeof(read_verbs) / sizeof(read_verbs[0]); i++)
+		if (strncmp(verb, read_verbs[i], strlen(read_verbs[i])) == 0)
+			return LANE_READ;
+	return LANE_WRITE;
+}
+
+enum served {
+	SERVED,    /* sl->msg is the reply */
+	PARKED,    /* a long-poll waits; sl->msg is kept as it was */
+	ELSEWHERE, /* belongs to another lane; sl->msg untouched */
+};
+
+static bool slot_park(struct slot *sl, uint64_t project, uint32_t ms, bool *full);
+
+/*
+ * Serves the request in sl->msg in lane `here`. On the read lane, a
+ * request of another lane is left for it (*want) and a long-poll with
+ * nothing new may park; a lane's thread serves whatever it is handed.
+ */
+static enum served
+serve(struct slot *sl, enum lane_kind here, enum lane_kind *want)
+{
+	vx_server *srv = sl->srv;
+	nng_msg *msg = sl->msg;
 	vx_call c;
 	Vexil__V1__Request *req;
 	const vx_wire_method *m = NULL;
@@ -346,18 +477,21 @@ serve(struct worker *w, nng_msg *msg)
 	const char *why = NULL;
 	char name[96], rid[40];
 	uint64_t t0 = vx_mono_ns();
-	int rc;
+	bool full = false;
+	int rc, tries = 0;
 
+again:
 	memset(&c, 0, sizeof(c));
 	c.srv = srv;
 	c.store = srv->store;
-	c.reader = &w->reader;
-	w->reader.if_revision = 0;
-	c.arena = &w->arena;
-	c.alloc = &w->arena.pb;
+	c.reader = &sl->reader;
+	sl->reader.if_revision = 0;
+	c.arena = &sl->arena;
+	c.alloc = &sl->arena.pb;
 	c.cache = srv->cache;
 	c.records = srv->records;
-	vx_arena_reset(&w->arena);
+	c.woken = sl->woken || here != LANE_READ;
+	vx_arena_reset(&sl->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
 	if (req == NULL) {
@@ -375,9 +509,10 @@ serve(struct worker *w, nng_msg *msg)
 		    "unknown method %s", name);
 		goto reply;
 	}
-	if (is_slow(m) && !w->slow)
-		return false;
-	if ((rc = vx_store_reader_acquire(&w->reader)) != 0) {
+	if (here == LANE_READ && (*want = lane_of(m)) != LANE_READ)
+		return ELSEWHERE;
+	sl->seq = atomic_load(&srv->commit_seq);
+	if ((rc = vx_store_reader_acquire(&sl->reader)) != 0) {
 		char fault[sizeof(c.st.message)];
 		vx_store_refusal(srv->store, rc, fault, sizeof(fault));
 		vx_status_set(&c.st, VEXIL__V1__CODE__UNAVAILABLE, NULL, "storage",
@@ -387,7 +522,7 @@ serve(struct worker *w, nng_msg *msg)
 	rc = is_public(m) && *req->credential == '\0'
 	         ? 0
 	         : vx_auth_authenticate(
-	               w->reader.txn, srv->store, req->credential, &c.who, &why);
+	               sl->reader.txn, srv->store, req->credential, &c.who, &why);
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
@@ -409,6 +544,24 @@ serve(struct worker *w, nng_msg *msg)
 	if (!text_ok(&c, m->desc->input, &req->payload))
 		goto reply;
 	vx_invoke(&c, m, in);
+	if (c.park_ms != 0 && c.st.code == VEXIL__V1__CODE__OK) {
+		vx_store_reader_release(&sl->reader);
+		if (c.snap != NULL)
+			vx_evalcache_release(srv->cache, c.snap);
+		c.snap = NULL;
+		if (slot_park(sl, c.park_project, c.park_ms, &full))
+			return PARKED;
+		if (!full) {
+			/* A commit came in meanwhile, maybe to this project: read
+			 * again, and park again if it was not; after a few tries
+			 * (a busy server), or when stopping, answer as is. */
+			sl->woken = ++tries >= PARK_TRIES || atomic_load(&srv->stopping);
+			goto again;
+		}
+		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, "wait_ms", NULL,
+		    "too many long-polls waiting; retry shortly, or without wait_ms");
+		c.out = NULL;
+	}
 reply:
 	if (vx_wire_reply(msg, &c.st, c.out) != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
@@ -416,7 +569,7 @@ reply:
 		if (vx_wire_reply(msg, &c.st, NULL) != 0)
 			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
 	}
-	vx_store_reader_release(&w->reader);
+	vx_store_reader_release(&sl->reader);
 	if (c.snap != NULL)
 		vx_evalcache_release(srv->cache, c.snap);
 	if (!srv->opts.quiet)
@@ -425,62 +578,256 @@ reply:
 		    (unsigned long long)((vx_mono_ns() - t0) / 1000),
 		    c.who.actor[0] ? c.who.actor : "-", rid[0] ? rid : "-",
 		    c.st.code ? " msg=" : "", c.st.code ? c.st.message : "");
-	return true;
+	return SERVED;
 }
 
-/* Sends msg as the reply on ctx; a failed send leaves msg with us. */
-static void
-reply_on(struct worker *w, nng_ctx ctx, nng_msg *msg)
-{
-	int rv;
+/* ---- slots ---- */
 
-	nng_aio_set_msg(w->aio, msg);
-	nng_aio_set_timeout(w->aio, 5000);
-	nng_ctx_send(ctx, w->aio);
-	nng_aio_wait(w->aio);
-	if ((rv = nng_aio_result(w->aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(w->aio));
-		vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+static void slot_cb(void *arg);
+static void park_cb(void *arg);
+
+/* A new slot on the REP socket, IDLE, on the list of all slots. */
+static int
+slot_alloc(vx_server *srv, struct slot **out)
+{
+	struct slot *sl = calloc(1, sizeof(*sl));
+
+	if (sl == NULL)
+		return VX_ENOMEM;
+	sl->srv = srv;
+	if (nng_ctx_open(&sl->ctx, srv->rep) != 0) {
+		free(sl);
+		return VX_EIO;
 	}
+	if (nng_aio_alloc(&sl->aio, slot_cb, sl) != 0) {
+		nng_ctx_close(sl->ctx);
+		free(sl);
+		return VX_EIO;
+	}
+	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0) {
+		nng_aio_free(sl->aio);
+		nng_ctx_close(sl->ctx);
+		free(sl);
+		return VX_EIO;
+	}
+	/* Room for the decoded request and the reply built from it. */
+	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
+	vx_store_reader_init(&sl->reader, srv->store);
+	pthread_mutex_lock(&srv->slock);
+	sl->next_all = srv->all;
+	srv->all = sl;
+	pthread_mutex_unlock(&srv->slock);
+	*out = sl;
+	return 0;
+}
+
+static void
+slot_recv(struct slot *sl)
+{
+	sl->state = SLOT_RECV;
+	nng_aio_set_timeout(sl->aio, RECV_POLL_MS);
+	nng_ctx_recv(sl->ctx, sl->aio);
+}
+
+/* Sends sl->msg as the reply; the callback takes it from there. */
+static void
+slot_send(struct slot *sl)
+{
+	sl->state = SLOT_SEND;
+	nng_aio_set_msg(sl->aio, sl->msg);
+	sl->msg = NULL;
+	nng_aio_set_timeout(sl->aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(sl->ctx, sl->aio);
+}
+
+/* Takes sl off the socket, under slock; the last one wakes the stop. */
+static void
+slot_retire_locked(struct slot *sl, bool spare)
+{
+	vx_server *srv = sl->srv;
+
+	sl->state = SLOT_IDLE;
+	if (sl->rotation) {
+		sl->rotation = false;
+		srv->rotation--;
+	}
+	if (spare) {
+		sl->next_park = srv->spare;
+		srv->spare = sl;
+	}
+	if (--srv->live == 0)
+		pthread_cond_broadcast(&srv->scond);
+}
+
+/* After a reply: back to receiving, or spare when the pool is full
+ * without it (it came back from a lane or a long-poll, or the pool is over
+ * by a replacement that raced its return), or idle when stopping. */
+static void
+slot_next(struct slot *sl)
+{
+	vx_server *srv = sl->srv;
+	bool recv = false;
+
+	pthread_mutex_lock(&srv->slock);
+	if (atomic_load(&srv->stopping)) {
+		slot_retire_locked(sl, false);
+	} else if (srv->rotation > srv->opts.workers ||
+	           (!sl->rotation && srv->rotation >= srv->opts.workers)) {
+		slot_retire_locked(sl, true);
+	} else {
+		if (!sl->rotation) {
+			sl->rotation = true;
+			srv->rotation++;
+		}
+		recv = true;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	if (recv)
+		slot_recv(sl);
 }
 
 /*
- * Hands a slow request, with the context it came on, to the slow lane and
- * gives the worker a fresh context. Returns false when the lane is full.
+ * Puts a slot on the socket in place of one that left the pool: a spare
+ * one, or a new one. Without one the pool is a context short until a slot
+ * comes back. Called while the slot that left is still live, so that a
+ * stop cannot have finished meanwhile.
+ */
+static void
+slot_replace(vx_server *srv)
+{
+	struct slot *sl;
+	bool recv = false;
+
+	pthread_mutex_lock(&srv->slock);
+	if ((sl = srv->spare) != NULL)
+		srv->spare = sl->next_park;
+	pthread_mutex_unlock(&srv->slock);
+	if (sl == NULL && slot_alloc(srv, &sl) != 0) {
+		vx_log(VX_LOG_WARN, "rpc: no context to replace one taken by a request");
+		return;
+	}
+	pthread_mutex_lock(&srv->slock);
+	sl->next_park = NULL;
+	if (atomic_load(&srv->stopping)) {
+		sl->next_park = srv->spare;
+		srv->spare = sl;
+	} else {
+		sl->rotation = true;
+		srv->rotation++;
+		srv->live++;
+		recv = true;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	if (recv)
+		slot_recv(sl);
+}
+
+/*
+ * sl's request leaves the callback (to a lane, or to park): sl leaves the
+ * receiving pool and another slot takes its place, so that the pool keeps
+ * --workers contexts receiving however many requests wait elsewhere.
+ */
+static void
+slot_hand_off(struct slot *sl)
+{
+	vx_server *srv = sl->srv;
+	bool replace = false;
+
+	pthread_mutex_lock(&srv->slock);
+	if (sl->rotation) {
+		sl->rotation = false;
+		srv->rotation--;
+		replace = true;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	if (replace)
+		slot_replace(srv);
+}
+
+/*
+ * Parks sl on an nng sleep of ms until a commit to project wakes it. Not
+ * parked when a commit came in since the request's reader began, when
+ * stopping, or (*full) with MAX_PARKED already parked.
  */
 static bool
-hand_over(struct worker *w, nng_msg *msg)
+slot_park(struct slot *sl, uint64_t project, uint32_t ms, bool *full)
 {
-	vx_server *srv = w->srv;
-	nng_ctx fresh;
+	vx_server *srv = sl->srv;
+
+	pthread_mutex_lock(&srv->slock);
+	*full = srv->nparked >= MAX_PARKED;
+	if (*full || atomic_load(&srv->stopping) ||
+	    atomic_load(&srv->commit_seq) != sl->seq) {
+		pthread_mutex_unlock(&srv->slock);
+		return false;
+	}
+	pthread_mutex_unlock(&srv->slock);
+	/* Replaced before it parks: once parked, a commit may answer it and
+	 * a stop finish before a replacement could be put on. */
+	slot_hand_off(sl);
+	pthread_mutex_lock(&srv->slock);
+	if (atomic_load(&srv->stopping) || atomic_load(&srv->commit_seq) != sl->seq) {
+		pthread_mutex_unlock(&srv->slock);
+		return false;
+	}
+	sl->state = SLOT_PARKED;
+	sl->park_project = project;
+	sl->next_park = srv->parked;
+	srv->parked = sl;
+	srv->nparked++;
+	/* Under slock, so that wake_parked() cannot cancel before it. */
+	nng_sleep_aio((nng_duration)ms, sl->park_aio);
+	pthread_mutex_unlock(&srv->slock);
+	return true;
+}
+
+/* A parked slot's sleep ended: off the list if a commit did not take it. */
+static void
+slot_unpark(struct slot *sl)
+{
+	vx_server *srv = sl->srv;
+
+	pthread_mutex_lock(&srv->slock);
+	if (sl->park_project != 0) {
+		for (struct slot **pp = &srv->parked; *pp != NULL; pp = &(*pp)->next_park)
+			if (*pp == sl) {
+				*pp = sl->next_park;
+				srv->nparked--;
+				break;
+			}
+		sl->park_project = 0;
+	}
+	sl->next_park = NULL;
+	pthread_mutex_unlock(&srv->slock);
+}
+
+/* Queues sl for a lane's threads; false when the queue is full. */
+static bool
+lane_push(struct lane *l, struct slot *sl)
+{
 	bool ok = false;
 
-	if (nng_ctx_open(&fresh, srv->rep) != 0)
-		return false;
-	pthread_mutex_lock(&srv->qlock);
-	if (srv->qlen < srv->qcap) {
-		srv->queue[(srv->qhead + srv->qlen++) % srv->qcap] =
-		    (struct slow_job){w->ctx, msg};
-		pthread_cond_signal(&srv->qcond);
+	pthread_mutex_lock(&l->lock);
+	if (l->len < l->cap) {
+		l->queue[(l->head + l->len++) % l->cap] = sl;
+		pthread_cond_signal(&l->cond);
 		ok = true;
 	}
-	pthread_mutex_unlock(&srv->qlock);
-	if (ok) {
-		w->ctx = fresh;
-	} else {
-		nng_ctx_close(fresh);
-		atomic_fetch_add_explicit(&srv->slow_refused, 1, memory_order_relaxed);
-	}
+	pthread_mutex_unlock(&l->lock);
+	if (!ok && l->kind == LANE_SLOW)
+		atomic_fetch_add_explicit(&l->srv->slow_refused, 1, memory_order_relaxed);
 	return ok;
 }
 
 void
 vx_server_figures_get(vx_server *srv, vx_server_figures *out)
 {
-	pthread_mutex_lock(&srv->qlock);
-	out->hash_queue_depth = (uint32_t)srv->qlen;
-	out->hash_queue_capacity = (uint32_t)srv->qcap;
-	pthread_mutex_unlock(&srv->qlock);
+	struct lane *l = &srv->lanes[LANE_SLOW];
+
+	pthread_mutex_lock(&l->lock);
+	out->hash_queue_depth = (uint32_t)l->len;
+	out->hash_queue_capacity = (uint32_t)l->cap;
+	pthread_mutex_unlock(&l->lock);
 	out->hash_refused_total =
 	    atomic_load_explicit(&srv->slow_refused, memory_order_relaxed);
 	out->rpc_connections = (uint32_t)atomic_load(&srv->conns[0]);
@@ -488,66 +835,145 @@ vx_server_figures_get(vx_server *srv, vx_server_figures *out)
 	out->uptime_seconds = (vx_mono_ns() - srv->started_ns) / 1000000000u;
 }
 
-static void *
-slow_main(void *arg)
+/* Serves a received request on the callback, or hands it to its lane. */
+static void
+dispatch(struct slot *sl)
 {
-	struct worker *w = arg;
-	vx_server *srv = w->srv;
-	struct slow_job job;
+	vx_server *srv = sl->srv;
+	enum lane_kind want = LANE_READ;
+	vx_status busy;
+
+	sl->state = SLOT_BUSY;
+	switch (serve(sl, LANE_READ, &want)) {
+	case SERVED: slot_send(sl); return;
+	case PARKED: return;
+	case ELSEWHERE:
+		/* Replaced first: once queued, the lane may answer it and a stop
+		 * finish before a replacement could be put on. Refused, it is
+		 * answered here and goes spare (the pool is full without it). */
+		slot_hand_off(sl);
+		if (lane_push(&srv->lanes[want], sl))
+			return;
+		vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
+		    "%s", srv->lanes[want].busy);
+		if (vx_wire_reply(sl->msg, &busy, NULL) != 0)
+			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
+		slot_send(sl);
+		return;
+	}
+}
+
+/* A parked slot's sleep ended: its time is up (0) or a commit woke it
+ * (NNG_ECANCELED); either way the request is served again. */
+static void
+park_cb(void *arg)
+{
+	struct slot *sl = arg;
+
+	slot_unpark(sl);
+	sl->woken = true;
+	dispatch(sl);
+}
+
+static void
+slot_cb(void *arg)
+{
+	struct slot *sl = arg;
+	vx_server *srv = sl->srv;
+	int rv = nng_aio_result(sl->aio);
+
+	switch (sl->state) {
+	case SLOT_RECV:
+		if (rv != 0) {
+			if (rv != NNG_ETIMEDOUT && rv != NNG_ECLOSED)
+				vx_log(VX_LOG_WARN, "rpc: receive failed: %s",
+				    nng_strerror(rv));
+			if (rv != NNG_ECLOSED && !atomic_load(&srv->stopping)) {
+				slot_recv(sl);
+				return;
+			}
+			pthread_mutex_lock(&srv->slock);
+			slot_retire_locked(sl, false);
+			pthread_mutex_unlock(&srv->slock);
+			return;
+		}
+		sl->msg = nng_aio_get_msg(sl->aio);
+		sl->woken = false;
+		dispatch(sl);
+		return;
+	case SLOT_SEND:
+		if (rv != 0) {
+			/* A failed send leaves the message with us. */
+			nng_msg_free(nng_aio_get_msg(sl->aio));
+			nng_aio_set_msg(sl->aio, NULL);
+			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+		}
+		slot_next(sl);
+		return;
+	default: vx_log(VX_LOG_ERROR, "rpc: callback on a slot in state %d", sl->state);
+	}
+}
+
+static void *
+lane_main(void *arg)
+{
+	struct lane *l = arg;
+	struct slot *sl;
+	enum lane_kind want;
 
 	for (;;) {
-		pthread_mutex_lock(&srv->qlock);
-		while (srv->qlen == 0 && !atomic_load(&srv->stopping))
-			pthread_cond_wait(&srv->qcond, &srv->qlock);
-		if (srv->qlen == 0) {
-			pthread_mutex_unlock(&srv->qlock);
+		pthread_mutex_lock(&l->lock);
+		while (l->len == 0 && !l->stop)
+			pthread_cond_wait(&l->cond, &l->lock);
+		if (l->len == 0) {
+			pthread_mutex_unlock(&l->lock);
 			break;
 		}
-		job = srv->queue[srv->qhead];
-		srv->qhead = (srv->qhead + 1) % srv->qcap;
-		srv->qlen--;
-		pthread_mutex_unlock(&srv->qlock);
-		(void)serve(w, job.msg);
-		reply_on(w, job.ctx, job.msg);
-		nng_ctx_close(job.ctx);
+		sl = l->queue[l->head];
+		l->head = (l->head + 1) % l->cap;
+		l->len--;
+		pthread_mutex_unlock(&l->lock);
+		(void)serve(sl, l->kind, &want);
+		slot_send(sl);
 	}
 	return NULL;
 }
 
-static void *
-worker_main(void *arg)
+static int
+lane_start(
+    vx_server *srv, enum lane_kind kind, int nthreads, size_t cap, const char *busy)
 {
-	struct worker *w = arg;
-	vx_server *srv = w->srv;
-	nng_msg *msg;
-	int rv;
+	struct lane *l = &srv->lanes[kind];
 
-	while (!atomic_load(&srv->stopping)) {
-		nng_aio_set_timeout(w->aio, 200);
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
-		if (rv == NNG_ETIMEDOUT)
-			continue;
-		if (rv == NNG_ECLOSED)
-			break;
-		if (rv != 0) {
-			vx_log(VX_LOG_WARN, "rpc: receive failed: %s", nng_strerror(rv));
-			continue;
-		}
-		msg = nng_aio_get_msg(w->aio);
-		if (!serve(w, msg)) {
-			if (hand_over(w, msg))
-				continue;
-			vx_status busy;
-			vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL,
-			    NULL, "too many sign-ups and logins at once; retry shortly");
-			if (vx_wire_reply(msg, &busy, NULL) != 0)
-				vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
-		}
-		reply_on(w, w->ctx, msg);
-	}
-	return NULL;
+	l->srv = srv;
+	l->kind = kind;
+	l->busy = busy;
+	l->cap = cap;
+	if ((l->queue = calloc(cap, sizeof(*l->queue))) == NULL)
+		return VX_ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	for (; l->nthreads < nthreads; l->nthreads++)
+		if (pthread_create(&l->threads[l->nthreads], NULL, lane_main, l) != 0)
+			return VX_EIO;
+	return 0;
+}
+
+/* Lets the lane's threads finish what is queued, then joins them. */
+static void
+lane_stop(struct lane *l)
+{
+	if (l->queue == NULL)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->stop = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	for (int i = 0; i < l->nthreads; i++)
+		pthread_join(l->threads[i], NULL);
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	free(l->queue);
 }
 
 /* ---- start and stop ---- */
@@ -661,7 +1087,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		return VX_ENOMEM;
 	srv->opts = *opts;
 	if (srv->opts.workers <= 0)
-		srv->opts.workers = 16;
+		srv->opts.workers = 64;
 	if (srv->opts.max_msg == 0)
 		srv->opts.max_msg = VX_WIRE_MAX_MSG;
 	if (srv->opts.max_conns <= 0)
@@ -669,6 +1095,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	vx_rate_limit_set(opts->rate_limit < 0 ? 100 : (uint32_t)opts->rate_limit);
 	atomic_init(&srv->stopping, false);
 	srv->started_ns = vx_mono_ns();
+	pthread_mutex_init(&srv->slock, NULL);
+	pthread_cond_init(&srv->scond, NULL);
 
 	so.path = opts->data_dir;
 	so.map_size = opts->map_size;
@@ -704,57 +1132,29 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 		goto fail;
 	srv->rep_open = true;
 
-	srv->nslow = opts->hash_workers > 0 ? opts->hash_workers : SLOW_WORKERS;
-	if (srv->nslow > SLOW_MAX)
-		srv->nslow = SLOW_MAX;
-	srv->qcap = opts->hash_queue > 0 ? opts->hash_queue : SLOW_QUEUE;
-	if (srv->qcap > SLOW_QUEUE_MAX)
-		srv->qcap = SLOW_QUEUE_MAX;
-	if ((srv->queue = calloc(srv->qcap, sizeof(*srv->queue))) == NULL) {
-		rc = VX_ENOMEM;
-		goto fail;
-	}
-	pthread_mutex_init(&srv->qlock, NULL);
-	pthread_cond_init(&srv->qcond, NULL);
-	srv->slow_started = true;
-	for (int i = 0; i < srv->nslow; i++) {
-		struct worker *w = &srv->slow[i];
-		w->srv = srv;
-		w->slow = true;
-		vx_arena_init(&w->arena, 4 * srv->opts.max_msg + (1 << 20));
-		vx_store_reader_init(&w->reader, srv->store);
-		if (nng_aio_alloc(&w->aio, NULL, NULL) != 0 ||
-		    pthread_create(&w->thread, NULL, slow_main, w) != 0) {
-			rc = VX_EIO;
+	{
+		int nslow = opts->hash_workers > 0 ? opts->hash_workers : SLOW_WORKERS;
+		size_t qcap = opts->hash_queue > 0 ? opts->hash_queue : SLOW_QUEUE;
+		srv->lanes_started = true;
+		if ((rc = lane_start(srv, LANE_WRITE, WRITE_THREADS, WRITE_QUEUE,
+		         "too many writes waiting; retry shortly")) != 0 ||
+		    (rc = lane_start(srv, LANE_SLOW, nslow > SLOW_MAX ? SLOW_MAX : nslow,
+		         qcap > SLOW_QUEUE_MAX ? SLOW_QUEUE_MAX : qcap,
+		         "too many sign-ups and logins at once; retry shortly")) != 0)
 			goto fail;
-		}
-		w->started = true;
-	}
-
-	srv->workers = calloc((size_t)srv->opts.workers, sizeof(*srv->workers));
-	if (srv->workers == NULL) {
-		rc = VX_ENOMEM;
-		goto fail;
 	}
 	for (int i = 0; i < srv->opts.workers; i++) {
-		struct worker *w = &srv->workers[i];
-		w->srv = srv;
-		/* Room for the decoded request and the reply built from it. */
-		vx_arena_init(&w->arena, 4 * srv->opts.max_msg + (1 << 20));
-		vx_store_reader_init(&w->reader, srv->store);
-		if (nng_ctx_open(&w->ctx, srv->rep) != 0 ||
-		    nng_aio_alloc(&w->aio, NULL, NULL) != 0) {
-			rc = VX_EIO;
+		struct slot *sl;
+		if ((rc = slot_alloc(srv, &sl)) != 0)
 			goto fail;
-		}
-		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-			rc = VX_EIO;
-			goto fail;
-		}
-		w->started = true;
-		srv->nworkers = i + 1;
+		pthread_mutex_lock(&srv->slock);
+		sl->rotation = true;
+		srv->rotation++;
+		srv->live++;
+		pthread_mutex_unlock(&srv->slock);
+		slot_recv(sl);
 	}
-	vx_log(VX_LOG_INFO, "vexild serving with %d workers, data in %s",
+	vx_log(VX_LOG_INFO, "vexild serving with %d contexts, data in %s",
 	    srv->opts.workers, opts->data_dir);
 	*out = srv;
 	return 0;
@@ -776,36 +1176,32 @@ vx_server_stop(vx_server *srv)
 		return;
 	atomic_store(&srv->stopping, true);
 	vx_scheduler_stop(srv->sched);
-	/* Workers notice within one receive timeout; in-flight requests finish
-	 * and are answered first. */
-	for (int i = 0; i < srv->opts.workers && srv->workers; i++) {
-		struct worker *w = &srv->workers[i];
-		if (w->started)
-			pthread_join(w->thread, NULL);
-		if (w->aio) {
-			nng_aio_free(w->aio);
-			nng_ctx_close(w->ctx);
-		}
-		vx_store_reader_fini(&w->reader);
-		vx_arena_fini(&w->arena);
+	/* Parked long-polls are answered now, with what there is. */
+	pthread_mutex_lock(&srv->slock);
+	while (srv->parked != NULL) {
+		struct slot *sl = srv->parked;
+		srv->parked = sl->next_park;
+		sl->next_park = NULL;
+		sl->park_project = 0;
+		srv->nparked--;
+		nng_aio_cancel(sl->park_aio);
 	}
-	free(srv->workers);
-	/* The slow lane finishes what it was handed, then stops. */
-	if (srv->slow_started) {
-		pthread_mutex_lock(&srv->qlock);
-		pthread_cond_broadcast(&srv->qcond);
-		pthread_mutex_unlock(&srv->qlock);
-		for (int i = 0; i < srv->nslow; i++) {
-			struct worker *w = &srv->slow[i];
-			if (w->started)
-				pthread_join(w->thread, NULL);
-			if (w->aio)
-				nng_aio_free(w->aio);
-			vx_store_reader_fini(&w->reader);
-			vx_arena_fini(&w->arena);
-		}
-		pthread_mutex_destroy(&srv->qlock);
-		pthread_cond_destroy(&srv->qcond);
+	/* Receives notice within RECV_POLL_MS; every request received,
+	 * queued or parked is answered first. */
+	while (srv->live > 0)
+		pthread_cond_wait(&srv->scond, &srv->slock);
+	pthread_mutex_unlock(&srv->slock);
+	if (srv->lanes_started)
+		for (int i = 0; i < LANES; i++)
+			lane_stop(&srv->lanes[i]);
+	for (struct slot *sl = srv->all, *next; sl != NULL; sl = next) {
+		next = sl->next_all;
+		nng_aio_free(sl->aio);
+		nng_aio_free(sl->park_aio);
+		nng_ctx_close(sl->ctx);
+		vx_store_reader_fini(&sl->reader);
+		vx_arena_fini(&sl->arena);
+		free(sl);
 	}
 	if (srv->rep_open) {
 		/* Give the last replies a moment to leave before the pipes go. */
@@ -821,6 +1217,7 @@ vx_server_stop(vx_server *srv)
 	/* The last records are written before the store closes. */
 	vx_evalrec_stop(srv->records);
 	vx_store_close(srv->store);
-	free(srv->queue);
+	pthread_mutex_destroy(&srv->slock);
+	pthread_cond_destroy(&srv->scond);
 	free(srv);
 }

@@ -31,7 +31,7 @@ typedef struct vx_server_opts {
 	const char *data_dir;
 	const char *rpc_url;
 	const char *pub_url;
-	int workers;     /* REP contexts, each served by a thread */
+	int workers;     /* REP contexts receiving requests */
 	int max_conns;   /* connections per socket; more are closed */
 	long rate_limit; /* per API key per minute; -1: default 100 */
 	size_t max_msg;  /* NNG_OPT_RECVMAXSZ and the arena budget base */
@@ -90,6 +90,15 @@ typedef struct vx_call {
 	const struct vx_review *review;
 	const char *protected_env, *protected_diff;
 	uint64_t protected_project, protected_base;
+	/*
+	 * A long-poll that found nothing new sets park_ms (and the project it
+	 * waits on) and answers as usual: unless woken is set, the dispatcher
+	 * then holds the request until a commit to that project or park_ms,
+	 * and serves it again with woken set, answering what it finds then.
+	 */
+	uint32_t park_ms;
+	uint64_t park_project;
+	bool woken;
 } vx_call;
 
 /* The change request whose approved write a call is making. */

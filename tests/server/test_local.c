@@ -303,6 +303,7 @@ Test(local, every_evaluation_is_counted_and_logged)
 
 struct burst {
 	atomic_ullong *evaluated;
+	char why[320]; /* the status of the call that failed, if one did */
 };
 
 /* Concurrent producers refill the queue while the flusher drains it. */
@@ -321,8 +322,11 @@ burst(void *arg)
 	in.context = &ctx;
 	ctx.user_id = "burst";
 	for (int i = 0; i < 15; i++) {
-		if (vx_evaluate_all(c, &in, &out, &st) != 0)
+		if (vx_evaluate_all(c, &in, &out, &st) != 0) {
+			snprintf(b->why, sizeof(b->why), "%.40s: %.250s",
+			    vx_code_name(st.code), st.message);
 			break;
+		}
 		atomic_fetch_add(b->evaluated, out->n_results);
 		vx_free(out);
 	}
@@ -347,13 +351,17 @@ Test(local, a_full_record_buffer_drops_and_counts_without_blocking_evaluations)
 		flag_with_rules(key, 100, NULL, 0, false);
 	}
 	atomic_ullong count = 0;
-	struct burst b = {&count};
+	struct burst b[4];
 	pthread_t t[4];
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, burst, &b);
+	for (int i = 0; i < 4; i++) {
+		b[i] = (struct burst){.evaluated = &count};
+		pthread_create(&t[i], NULL, burst, &b[i]);
+	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	evaluated = atomic_load(&count);
+	for (int i = 0; i < 4; i++)
+		cr_assert_str_empty(b[i].why, "producer %d: %s", i, b[i].why);
 	cr_assert_eq(evaluated, 4 * 15 * (200 + 3), "ours and the three seeded flags");
 	gc.project = "default";
 	/* Wait for the flusher to write what it kept, then account for all. */

@@ -7120,7 +7120,7 @@ const ProtobufCMessageDescriptor vexil__v1__eval_log__descriptor =
   (ProtobufCMessageInit) vexil__v1__eval_log__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descriptors[4] =
 {
   {
     "project",
@@ -7158,16 +7158,30 @@ static const ProtobufCFieldDescriptor vexil__v1__changes_request__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "wait_ms",
+    220,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__ChangesRequest, wait_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__changes_request__field_indices_by_name[] = {
   2,   /* field[2] = head_only */
   0,   /* field[0] = project */
   1,   /* field[1] = since */
+  3,   /* field[3] = wait_ms */
 };
-static const ProtobufCIntRange vexil__v1__changes_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__changes_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 220, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
 {
@@ -7177,10 +7191,10 @@ const ProtobufCMessageDescriptor vexil__v1__changes_request__descriptor =
   "Vexil__V1__ChangesRequest",
   "vexil.v1",
   sizeof(Vexil__V1__ChangesRequest),
-  3,
+  4,
   vexil__v1__changes_request__field_descriptors,
   vexil__v1__changes_request__field_indices_by_name,
-  1,  vexil__v1__changes_request__number_ranges,
+  2,  vexil__v1__changes_request__number_ranges,
   (ProtobufCMessageInit) vexil__v1__changes_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

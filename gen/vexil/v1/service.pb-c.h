@@ -1132,10 +1132,17 @@ struct  Vexil__V1__ChangesRequest
    * subscriber learns where the project is before following it).
    */
   protobuf_c_boolean head_only;
+  /*
+   * A long-poll: when the project is still at `since`, vexild holds the
+   * call for up to wait_ms (at most 60000) and answers as soon as a write
+   * to the project commits, with that change; when the time is up, it
+   * answers with nothing new. 0 answers at once.
+   */
+  uint32_t wait_ms;
 };
 #define VEXIL__V1__CHANGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__changes_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Vexil__V1__ChangesReply

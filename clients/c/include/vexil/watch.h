@@ -8,11 +8,15 @@
  * meanwhile: the clone pattern, so no change falls between the fetch and
  * the subscription. (When the PUB socket cannot be reached at start, the
  * watch keeps dialling and the poll below covers the gap.)
- * After that every notice newer than the cache asks for the changes since
- * the cache's revision, so a missed notice (a gap, a slow subscriber, a
- * restarted vexild) is caught up by the next one, and a quiet period of
- * poll_ms triggers the same catch-up in case the last notices were lost.
- * Calls that fail are retried with backoff; nng reconnects by itself.
+ * After that the watch long-polls: it asks for the changes since the
+ * cache's revision with wait_ms = poll_ms (at most 1 s, which also bounds
+ * how long vx_watch_stop() waits for the call), and vexild, finding none,
+ * holds the call until the next commit to the project and answers with
+ * it, or after the wait with nothing. A change thus costs each watch one
+ * reply, with no notice-then-fetch round trip and no burst of fetches
+ * from every subscriber at once. While calls fail, they are retried with
+ * backoff, and a notice newer than the cache cuts the wait short; nng
+ * reconnects by itself.
  *
  * The cache keeps every flag of the project. With an environment set, it
  * also keeps that environment compiled: vx_watch_acquire() pins the
@@ -46,7 +50,7 @@ typedef struct vx_watch_opts {
 	const char *environment; /* compiled for vx_watch_acquire(); NULL: none */
 	vx_watch_fn on_change;   /* may be NULL */
 	void *arg;
-	int poll_ms;        /* catch up after this much quiet; 0: 1000 */
+	int poll_ms;        /* the long-poll's wait; 0: 1000, at most 1000 */
 	int timeout_ms;     /* per call; 0: 2000 */
 	const char *tls_ca; /* for tls+tcp:// URLs, as in vx_client_opts:
 	                     * checks both the REQ and the SUB connection */
