@@ -20,6 +20,8 @@ struct vx_client {
 	void (*on_call)(void *arg, const ProtobufCServiceDescriptor *svc, unsigned method,
 	    Vexil__V1__Code code, uint64_t ns);
 	void *on_call_arg;
+	void (*on_commit)(void *arg, uint64_t project_id, uint64_t revision);
+	void *on_commit_arg;
 };
 
 int
@@ -62,6 +64,8 @@ vx_client_open(vx_client **out, const char *url, const vx_client_opts *opts)
 	vx_wire_client_set_unreachable(c->wire, opts->unreachable_ms);
 	c->on_call = opts->on_call;
 	c->on_call_arg = opts->on_call_arg;
+	c->on_commit = opts->on_commit;
+	c->on_commit_arg = opts->on_commit_arg;
 	*out = c;
 	return 0;
 }
@@ -105,6 +109,8 @@ vx_call_as(vx_client *c, const char *credential, const char *request_id,
 	if (c->on_call)
 		c->on_call(c->on_call_arg, svc, method,
 		    rc == 0 ? VEXIL__V1__CODE__OK : st->code, vx_mono_ns() - t0);
+	if (rc == 0 && st->revision != 0 && c->on_commit)
+		c->on_commit(c->on_commit_arg, st->project_id, st->revision);
 	return rc;
 }
 

@@ -159,6 +159,23 @@ down(vx_gw_edge *e)
 
 static void keys_expire(vx_gw_edge *e);
 
+void
+vx_gw_edge_heard(vx_gw_edge *e, uint64_t project_id, uint64_t revision)
+{
+	if (e == NULL)
+		return;
+	pthread_rwlock_rdlock(&e->lock);
+	for (size_t i = 0; i < e->n; i++) {
+		struct snap *s = e->snaps[i];
+		uint_fast64_t h = atomic_load(&s->heard);
+
+		while (s->project_id == project_id && h < revision &&
+		       !atomic_compare_exchange_weak(&s->heard, &h, revision))
+			;
+	}
+	pthread_rwlock_unlock(&e->lock);
+}
+
 static void
 on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -922,16 +939,7 @@ on_notice(vx_gw_edge *e, nng_msg *msg)
 	if (n == NULL)
 		return;
 	pid = n->project_id;
-	pthread_rwlock_rdlock(&e->lock);
-	for (size_t i = 0; i < e->n; i++) {
-		struct snap *s = e->snaps[i];
-		uint_fast64_t h = atomic_load(&s->heard);
-
-		while (s->project_id == pid && h < n->revision &&
-		       !atomic_compare_exchange_weak(&s->heard, &h, n->revision))
-			;
-	}
-	pthread_rwlock_unlock(&e->lock);
+	vx_gw_edge_heard(e, pid, n->revision);
 	switch (n->kind) {
 	case VEXIL__V1__CHANGE_KIND__KEY_CREATED:
 	case VEXIL__V1__CHANGE_KIND__KEY_REVOKED:

@@ -111,6 +111,14 @@ void vx_gw_edge_counters_get(vx_gw_edge *e, vx_gw_edge_counters *c);
 void vx_gw_edge_stop(vx_gw_edge *e);
 
 /*
+ * The project reached this revision (a change notice, or the reply to a
+ * write this gateway made: vx_client_opts.on_commit): its snapshots are
+ * not answered from until their watch has applied it, so a gateway reads
+ * its own writes. e may be NULL (no edge).
+ */
+void vx_gw_edge_heard(vx_gw_edge *e, uint64_t project_id, uint64_t revision);
+
+/*
  * EvaluationService/EvaluateAll and /Evaluate for r, with r's credential:
  * from a live snapshot when the edge can (see above), else the core call.
  * Same contract as the typed calls (rpc.h): 0 with *out set (allocated in

@@ -157,6 +157,14 @@ parse_secs(const char *opt, const char *v, int *ms)
 	return 0;
 }
 
+/* vx_client_opts.on_commit of the core connection: rpc.edge is set before
+ * the server starts, so before any call. */
+static void
+on_commit(void *arg, uint64_t project_id, uint64_t revision)
+{
+	vx_gw_edge_heard(((vx_gw_rpc *)arg)->edge, project_id, revision);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -324,9 +332,13 @@ main(int argc, char **argv)
 
 	/* No credential of its own: every call carries its caller's. */
 	/* Calls fail fast (503 naming vexild) while no connection is up. */
+	/* A write's reply tells the edge that its project moved on, before
+	 * the notice does: the gateway reads its own writes. */
 	if ((rc = vx_client_open(&rpc.client, rpc_url,
 	         &(vx_client_opts){.unreachable_ms = UNREACHABLE_MS,
-	             .on_call = vx_gw_metrics_core_call})) != 0) {
+	             .on_call = vx_gw_metrics_core_call,
+	             .on_commit = on_commit,
+	             .on_commit_arg = &rpc})) != 0) {
 		vx_log(VX_LOG_ERROR, "gateway: bad --rpc URL %s: %s", rpc_url, vx_strerror(rc));
 		return 1;
 	}

@@ -271,6 +271,16 @@ wake_parked(vx_server *srv, const Vexil__V1__Change *const *changes, size_t n)
 	pthread_mutex_unlock(&srv->slock);
 }
 
+/*
+ * The project and revision the last commit on this thread made: the store
+ * calls publish() on the committing thread, inside the handler vx_invoke()
+ * runs, which puts them in the call's status for the reply (so a gateway
+ * reads its own writes before their notice arrives).
+ */
+static _Thread_local struct {
+	uint64_t project, revision;
+} committed;
+
 static void
 publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 {
@@ -280,6 +290,10 @@ publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 	nng_msg *msg;
 	size_t tlen, blen;
 
+	if (n > 0) {
+		committed.project = changes[n - 1]->project_id;
+		committed.revision = changes[n - 1]->revision;
+	}
 	wake_parked(srv, changes, n);
 	if (!srv->pub_open)
 		return;
@@ -371,10 +385,15 @@ vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 	c->reader->if_revision = if_revision(m->desc->input, in);
 	c->reader->stale_revision = 0;
 	c->protected_env = NULL;
+	committed.project = committed.revision = 0;
 	m->service->invoke(m->service, m->index, in, take_output, c);
 	if (c->st.code == VEXIL__V1__CODE__OK && c->out == NULL)
 		vx_status_set(&c->st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
 		    "handler gave no reply");
+	if (c->st.code == VEXIL__V1__CODE__OK) {
+		c->st.project_id = committed.project;
+		c->st.revision = committed.revision;
+	}
 	c->reader->if_revision = 0;
 	/* A write a protected environment stopped is kept for review (not
 	 * when it is only checked, nor when a schedule's time comes). */

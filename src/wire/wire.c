@@ -84,6 +84,7 @@ vx_status_set(vx_status *st, Vexil__V1__Code code, const char *field,
 	va_list ap;
 
 	st->code = code;
+	st->project_id = st->revision = 0;
 	snprintf(st->field, sizeof(st->field), "%s", field ? field : "");
 	snprintf(st->constraint, sizeof(st->constraint), "%s",
 	    constraint ? constraint : "");
@@ -147,6 +148,10 @@ vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
 		s.details = &d;
 	}
 	r.status = &s;
+	if (st->code == VEXIL__V1__CODE__OK) {
+		r.project_id = st->project_id;
+		r.revision = st->revision;
+	}
 	return pack_envelope(msg, &r.base, st->code == VEXIL__V1__CODE__OK ? out : NULL);
 }
 
@@ -574,6 +579,8 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 		rc = VX_EPROTO;
 		goto done_msg;
 	}
+	st->project_id = resp->project_id;
+	st->revision = resp->revision;
 	rc = 0;
 done_msg:
 	if (resp)

@@ -902,3 +902,42 @@ Test(edge_limit, two_gateways_together_admit_no_more_than_the_limit)
 	cr_assert_lt(calls, ok, "not fewer core calls (%d) than admitted requests (%d)",
 	    calls, ok);
 }
+
+/*
+ * Read your writes: a write made through the gateway, then an evaluation
+ * at once. The write's reply names the revision it made, so the edge does
+ * not answer from a snapshot behind it even when the change notice has not
+ * come yet (before, an evaluation right after a write could still see the
+ * old state now and then).
+ */
+Test(edge, reads_its_own_writes_at_once)
+{
+	const char *body = "{\"context\":{\"targetingKey\":\"u1\"}}";
+	char wkey[128], id[32], auth[160];
+	vx_http_res r;
+
+	vx_harness_key(&h, "default", VEXIL__V1__ROLE__ROLE_WRITE, wkey, sizeof(wkey));
+	snprintf(auth, sizeof(auth), "Authorization: ApiKey %s", wkey);
+	r = call(&edge, "POST", "/v1/flags", auth, "{\"key\":\"ryw\",\"name\":\"ryw\"}");
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	snprintf(id, sizeof(id), "%s",
+	    cJSON_GetObjectItemCaseSensitive(r.json, "id")->valuestring);
+	vx_http_res_free(&r);
+	warm(sdk_key, body);
+	for (int i = 0; i < 200; i++) {
+		bool on = i % 2 == 0;
+
+		r = call(&edge, "PATCH", vx_fmt("/v1/flags/%s/state", id), auth,
+		    vx_fmt("{\"environment\":\"production\",\"enabled\":%s}",
+		        on ? "true" : "false"));
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		vx_http_res_free(&r);
+		r = call(
+		    &edge, "POST", "/ofrep/v1/evaluate/flags/ryw", bearer(sdk_key), body);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		cr_assert(strstr(r.body, on ? "\"value\":true" : "\"value\":false"),
+		    "write %d turned the flag %s, the evaluation after it: %s", i,
+		    on ? "on" : "off", r.body);
+		vx_http_res_free(&r);
+	}
+}

@@ -1041,3 +1041,54 @@ Test(atomic, vexilctl_enables_a_flag_in_every_environment_in_one_write)
 	cr_assert_not(env_of(f, "production")->enabled);
 	vx_free(f);
 }
+
+/*
+ * A write's reply names the project it changed and the revision it made
+ * (vx_status.project_id and .revision, from the envelope), so a cache
+ * kept from change notices can tell it is behind its own write before the
+ * notice comes; a read, a refusal and a write that changed nothing name
+ * none. Also vx_client_opts.on_commit hears each one.
+ */
+static uint64_t heard_project, heard_revision;
+static int heard;
+
+static void
+on_commit(void *arg, uint64_t project_id, uint64_t revision_made)
+{
+	(void)arg;
+	heard_project = project_id;
+	heard_revision = revision_made;
+	heard++;
+}
+
+Test(atomic, a_write_reply_names_the_project_and_revision_it_made)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__GetProjectRequest gp = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Flag f = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Project *p;
+	vx_client *c;
+	vx_status st;
+
+	cr_assert_eq(vx_client_open(&c, h.rpc,
+	                 &(vx_client_opts){.credential = h.key, .on_commit = on_commit}),
+	    0);
+	f.key = "named-revision";
+	in.project = P;
+	in.flag = &f;
+	cr_assert(vx_create_flag(c, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+	gp.project = P;
+	cr_assert(vx_get_project(c, &gp, &p, &st) == 0, "%s", st.message);
+	cr_assert_eq(st.revision, 0, "a read names revision %llu",
+	    (unsigned long long)st.revision);
+	cr_assert_eq(heard, 1);
+	cr_assert_eq(heard_project, p->id);
+	cr_assert_eq(heard_revision, p->revision);
+	vx_free(p);
+	/* Refused: nothing committed, nothing named, nothing heard. */
+	cr_assert(vx_create_flag(c, &in, &out, &st) != 0);
+	cr_assert_eq(st.revision, 0);
+	cr_assert_eq(heard, 1);
+	vx_client_close(c);
+}

@@ -379,7 +379,7 @@ const ProtobufCMessageDescriptor vexil__v1__status__descriptor =
   (ProtobufCMessageInit) vexil__v1__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vexil__v1__response__field_descriptors[4] =
 {
   {
     "status",
@@ -405,15 +405,41 @@ static const ProtobufCFieldDescriptor vexil__v1__response__field_descriptors[2] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "project_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Response, project_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revision",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__Response, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__response__field_indices_by_name[] = {
   1,   /* field[1] = payload */
+  2,   /* field[2] = project_id */
+  3,   /* field[3] = revision */
   0,   /* field[0] = status */
 };
 static const ProtobufCIntRange vexil__v1__response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor vexil__v1__response__descriptor =
 {
@@ -423,7 +449,7 @@ const ProtobufCMessageDescriptor vexil__v1__response__descriptor =
   "Vexil__V1__Response",
   "vexil.v1",
   sizeof(Vexil__V1__Response),
-  2,
+  4,
   vexil__v1__response__field_descriptors,
   vexil__v1__response__field_indices_by_name,
   1,  vexil__v1__response__number_ranges,

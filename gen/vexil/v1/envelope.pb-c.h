@@ -108,10 +108,18 @@ struct  Vexil__V1__Response
    * The method's output message, protobuf-encoded; empty unless status is OK.
    */
   ProtobufCBinaryData payload;
+  /*
+   * A write that committed: the project it changed and the revision it
+   * made (the change notice for it follows on PUB). 0 otherwise. A reader
+   * that evaluates from a live snapshot (the gateway's edge) uses it to
+   * read its own writes: a snapshot older than this is not answered from.
+   */
+  uint64_t project_id;
+  uint64_t revision;
 };
 #define VEXIL__V1__RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__response__descriptor) \
-    , NULL, {0,NULL} }
+    , NULL, {0,NULL}, 0, 0 }
 
 
 /* Vexil__V1__Request methods */

@@ -10,6 +10,8 @@
 #ifndef VEXIL_STATUS_H
 #define VEXIL_STATUS_H
 
+#include <stdint.h>
+
 #include "vexil/errors.h"
 #include "vexil/v1/envelope.pb-c.h"
 
@@ -21,6 +23,10 @@ typedef struct vx_status {
 	char message[256];
 	char field[64];      /* the request field at fault, or "" */
 	char constraint[32]; /* the rule it broke, or "" */
+	/* A write that committed: the project it changed and the revision it
+	 * made; 0 for reads, refusals and writes that changed nothing. */
+	uint64_t project_id;
+	uint64_t revision;
 } vx_status;
 
 /* "OK", "NOT_FOUND", ...: a static string. */

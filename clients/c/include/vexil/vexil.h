@@ -87,6 +87,16 @@ typedef struct vx_client_opts {
 	void (*on_call)(void *arg, const ProtobufCServiceDescriptor *svc, unsigned method,
 	    Vexil__V1__Code code, uint64_t ns);
 	void *on_call_arg;
+	/*
+	 * Called after every call through this client that committed a write,
+	 * on the calling thread, with the project it changed and the revision
+	 * it made (vx_status.project_id and .revision), before the call
+	 * returns: so a cache kept live from change notices can tell that it
+	 * is behind its own write before the notice comes. It must not block
+	 * or call the client. NULL: none.
+	 */
+	void (*on_commit)(void *arg, uint64_t project_id, uint64_t revision);
+	void *on_commit_arg;
 } vx_client_opts;
 
 /*
