@@ -276,7 +276,7 @@ do_metrics(vx_gw_req *r, int status)
 {
 	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
 	Vexil__V1__EdgeRecordsReply *out;
-	const cJSON *bucket, *toggles;
+	const cJSON *bucket = NULL, *toggles = NULL;
 	const char *app, *s, *env;
 	Vexil__V1__Snapshot *snap;
 	struct batch b = {0};

@@ -353,12 +353,18 @@ async function viewFlag(pid, fid) {
     const label = h('span', {});
     const stateErr = h('p', { class: 'err', role: 'alert' });
     const rulesBox = h('div', {});
+    // While a switch is being saved, a live redraw (another change that
+    // arrives meanwhile) leaves it as the person set it.
+    let saving = false;
     box.addEventListener('change', async () => {
       stateErr.textContent = '';
+      saving = true;
       try {
         await call('PATCH', `/v1/flags/${fid}/state`, { query: { project_id: pid }, body: { environment: e.key, enabled: box.checked } });
+        saving = false;
         await reload();
       } catch (err) {
+        saving = false;
         box.checked = !box.checked;
         showOutcome(stateErr, err, pid);
       }
@@ -403,7 +409,7 @@ async function viewFlag(pid, fid) {
     function draw() {
       const on = !!flag.state[e.key];
       const rules = (flag.rules || []).filter((r) => r.environment === e.key);
-      box.checked = on;
+      if (!saving) box.checked = on;
       label.className = on ? 'state-on' : 'state-off';
       label.textContent = on ? 'On' : 'Off';
       if (document.activeElement !== pct.input) pct.input.value = flag.rollout ? flag.rollout[e.key] : 100;
