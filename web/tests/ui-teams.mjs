@@ -100,8 +100,16 @@ try {
     const s = document.querySelector(`tr[data-member="${c}"] select`);
     return s && s.value === 'read';
   }, cat);
-  const members = (await api('GET', `/v1/members?project_id=${pid}`, annAuth)).json.members;
-  check(members.map((m) => `${m.email}:${m.role}`).join(' ') === `${ann}:admin ${bob}:write ${cat}:read`,
+  // The select shows the choice at once; its PATCH may still be on its
+  // way, so the API is asked until it has landed (bounded).
+  const want = `${ann}:admin ${bob}:write ${cat}:read`;
+  let members = [];
+  for (let i = 0; i < 100; i++) {
+    members = (await api('GET', `/v1/members?project_id=${pid}`, annAuth)).json.members;
+    if (members.map((m) => `${m.email}:${m.role}`).join(' ') === want) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  check(members.map((m) => `${m.email}:${m.role}`).join(' ') === want,
     `members: ${JSON.stringify(members)}`);
   await shot(a, 'members');
   step('Bob (write) and Cat (read) added on the members page');
