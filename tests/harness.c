@@ -317,3 +317,19 @@ vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n)
 		    packages[i], web_dir);
 	}
 }
+
+uint64_t
+vx_project_revision(vx_client *c, const char *project)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	vx_status st;
+	uint64_t rev;
+
+	in.project = (char *)project;
+	cr_assert(vx_get_project(c, &in, &p, &st) == 0, "GetProject %s: %s", project,
+	    st.message);
+	rev = p->revision;
+	vx_free(p);
+	return rev;
+}

@@ -83,4 +83,7 @@ void vx_harness_key(vx_harness *h, const char *project, Vexil__V1__Role role, ch
  */
 void vx_harness_need_node(const char *web_dir, const char *const *packages, size_t n);
 
+/* The project's revision, read with GetProject through libvexil. */
+uint64_t vx_project_revision(vx_client *c, const char *project);
+
 #endif

@@ -338,6 +338,9 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 	const char *reason = e->reason, *code = NULL;
 	bool no_value = e->value[0] == '\0' && (strcmp(reason, "DISABLED") == 0 ||
 	                                           strcmp(reason, "DEFAULT") == 0);
+	bool literal = !no_value && (strcmp(e->value, "true") == 0 ||
+	                                strcmp(e->value, "false") == 0 ||
+	                                json_number(e->value));
 	char details[256];
 	cJSON *value = NULL;
 
@@ -353,15 +356,12 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 		    "flag %.128s has a definition that "
 		    "could not be translated (vexilctl flag get says why)",
 		    e->flag_key);
-	} else if (!no_value && strcmp(e->value, "true") != 0 &&
-	           strcmp(e->value, "false") != 0 && !json_number(e->value) &&
-	           (value = cJSON_Parse(e->value)) == NULL) {
+	} else if (!no_value && !literal && (value = cJSON_Parse(e->value)) == NULL) {
 		*status = 400;
 		code = "GENERAL";
 		snprintf(details, sizeof(details), "flag %.128s has a stored value that is "
 		    "not JSON", e->flag_key);
 	}
-	cJSON_Delete(value);
 	VX_GW_JBUF_LIT(jb, "{\"key\":");
 	vx_gw_jbuf_str(jb, e->flag_key);
 	if (code) {
@@ -373,11 +373,14 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 		return;
 	}
 	if (!no_value) {
+		/* true, false and numbers in their stored text; anything else
+		 * from the tree parsed above (once). */
 		VX_GW_JBUF_LIT(jb, ",\"value\":");
-		if (json_number(e->value))
+		if (literal)
 			vx_gw_jbuf_raw(jb, e->value, strlen(e->value));
 		else
-			vx_gw_jbuf_value(jb, e->value);
+			vx_gw_jbuf_tree(jb, value);
+		cJSON_Delete(value);
 		VX_GW_JBUF_LIT(jb, ",\"variant\":");
 		vx_gw_jbuf_str(jb, e->variant);
 	}

@@ -490,7 +490,6 @@ void
 vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json)
 {
 	cJSON *v;
-	char *text;
 
 	/* The common cases as they are; anything else is printed by cJSON,
 	 * so a number or string reads exactly as the tree built it. */
@@ -501,13 +500,21 @@ vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json)
 	} else if ((v = cJSON_Parse(json)) == NULL) {
 		vx_gw_jbuf_raw(b, "null", 4);
 	} else {
-		if ((text = cJSON_PrintUnformatted(v)) == NULL)
-			b->failed = true;
-		else
-			vx_gw_jbuf_raw(b, text, strlen(text));
-		free(text);
+		vx_gw_jbuf_tree(b, v);
 		cJSON_Delete(v);
 	}
+}
+
+void
+vx_gw_jbuf_tree(vx_gw_jbuf *b, const cJSON *v)
+{
+	char *text = cJSON_PrintUnformatted(v);
+
+	if (text == NULL)
+		b->failed = true;
+	else
+		vx_gw_jbuf_raw(b, text, strlen(text));
+	free(text);
 }
 
 void

@@ -67,6 +67,8 @@ void vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s);
 /* A JSON text (a served value from the core, "" for none) as cJSON would
  * print it once parsed; "" and text cJSON cannot parse are null. */
 void vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json);
+/* A parsed JSON value, as cJSON prints it unformatted. */
+void vx_gw_jbuf_tree(vx_gw_jbuf *b, const cJSON *v);
 /* Answers r with b's text as application/json (b's buffer is taken over;
  * a failed b, or one left with nothing, is a 500). */
 void vx_gw_jbuf_reply(vx_gw_req *r, int status, vx_gw_jbuf *b);

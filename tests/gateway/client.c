@@ -237,22 +237,6 @@ vx_http_race(const vx_http_req *reqs, size_t n, vx_http_res *out)
 	free(th);
 }
 
-uint64_t
-vx_project_revision(vx_client *c, const char *project)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-	uint64_t rev;
-
-	in.project = (char *)project;
-	cr_assert(vx_get_project(c, &in, &p, &st) == 0, "GetProject %s: %s", project,
-	    st.message);
-	rev = p->revision;
-	vx_free(p);
-	return rev;
-}
-
 void
 vx_expect_writes(const vx_http_res *r, long status, uint64_t before, uint64_t after,
     uint64_t writes, const char *what)

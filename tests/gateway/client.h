@@ -72,9 +72,6 @@ void vx_http_res_free(vx_http_res *res);
  */
 void vx_http_race(const vx_http_req *reqs, size_t n, vx_http_res *out);
 
-/* The project's revision, read with GetProject through libvexil. */
-uint64_t vx_project_revision(vx_client *c, const char *project);
-
 /* Fails the test unless r answered status and the project's revision went
  * from before to after by exactly writes; what names the request. */
 void vx_expect_writes(const vx_http_res *r, long status, uint64_t before, uint64_t after,

@@ -29,16 +29,7 @@ VX_SERVER_SUITE(atomic, 120);
 static uint64_t
 revision(void)
 {
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-	uint64_t rev;
-
-	in.project = P;
-	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
-	rev = p->revision;
-	vx_free(p);
-	return rev;
+	return vx_project_revision(h.admin, P);
 }
 
 static void

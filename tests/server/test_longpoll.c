@@ -60,21 +60,6 @@ poll_join(struct poll *p)
 	vx_client_close(p->client);
 }
 
-static uint64_t
-head(const char *project)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-	uint64_t rev;
-
-	in.project = (char *)project;
-	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
-	rev = p->revision;
-	vx_free(p);
-	return rev;
-}
-
 static void
 create_flag(const char *project, const char *key)
 {
@@ -109,7 +94,7 @@ Test(longpoll, a_long_poll_at_the_head_is_answered_with_the_next_write, .timeout
 	uint64_t rev;
 
 	vx_harness_start(&h, NULL);
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	poll_start(&p, "default", rev, 30000);
 	/* Give the poll time to park first (were it answered at once, it
 	 * would carry nothing). */
@@ -135,7 +120,7 @@ Test(longpoll, a_long_poll_with_nothing_new_answers_nothing_when_its_time_is_up,
 	uint64_t rev;
 
 	vx_harness_start(&h, NULL);
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	poll_start(&p, "default", rev, 300);
 	poll_join(&p);
 	cr_assert_eq(p.rc, 0, "%s", p.st.message);
@@ -154,7 +139,7 @@ Test(longpoll, a_write_to_another_project_does_not_answer_a_long_poll, .timeout 
 
 	vx_harness_start(&h, NULL);
 	create_project("elsewhere");
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	poll_start(&p, "default", rev, 30000);
 	usleep(300000);
 	create_flag("elsewhere", "not-this-one");
@@ -175,7 +160,7 @@ Test(longpoll, a_long_poll_behind_the_head_is_answered_at_once, .timeout = 60)
 	uint64_t rev;
 
 	vx_harness_start(&h, NULL);
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	create_flag("default", "already-there");
 	/* A wait far longer than the test's timeout: it must not be waited. */
 	poll_start(&p, "default", rev, 60000);
@@ -195,7 +180,7 @@ Test(longpoll, wait_ms_over_a_minute_is_refused_naming_the_field, .timeout = 60)
 
 	vx_harness_start(&h, NULL);
 	in.project = "default";
-	in.since = head("default");
+	in.since = vx_project_revision(h.admin, "default");
 	in.wait_ms = 60001;
 	cr_assert_neq(vx_changes(h.admin, &in, &out, &st), 0);
 	cr_assert_eq(st.code, VEXIL__V1__CODE__INVALID_ARGUMENT);
@@ -216,11 +201,12 @@ Test(longpoll, parked_long_polls_leave_the_contexts_to_other_requests, .timeout 
 	uint64_t rev;
 
 	vx_harness_start(&h, args);
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	for (int i = 0; i < 8; i++)
 		poll_start(&p[i], "default", rev, 30000);
 	usleep(500000);
-	cr_assert_eq(head("default"), rev, "a read is served meanwhile");
+	cr_assert_eq(
+	    vx_project_revision(h.admin, "default"), rev, "a read is served meanwhile");
 	create_flag("default", "wakes-all-eight");
 	for (int i = 0; i < 8; i++) {
 		poll_join(&p[i]);
@@ -238,7 +224,7 @@ Test(longpoll, stopping_vexild_answers_a_parked_long_poll, .timeout = 60)
 	uint64_t rev;
 
 	vx_harness_start(&h, NULL);
-	rev = head("default");
+	rev = vx_project_revision(h.admin, "default");
 	poll_start(&p, "default", rev, 60000);
 	usleep(300000);
 	cr_assert_eq(vx_harness_stop(&h), 0, "vexild stops cleanly");

@@ -68,21 +68,6 @@ make_project(const char *name)
 	vx_free(p);
 }
 
-static uint64_t
-revision(const char *project)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-	uint64_t rev;
-
-	in.project = (char *)project;
-	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
-	rev = p->revision;
-	vx_free(p);
-	return rev;
-}
-
 /* Imports text into project; returns the call's rc. */
 static int
 import_text(vx_client *c, const char *project, const char *text, bool dry,
@@ -220,11 +205,11 @@ Test(migrate, an_import_is_one_revision)
 	uint64_t before;
 
 	make_project("src");
-	before = revision("src");
+	before = vx_project_revision(h.admin, "src");
 	cr_assert(import_text(h.admin, "src", fixture, false, &r, &st) == 0, "%s",
 	    st.message);
 	cr_expect_eq(r->revision, before + 1);
-	cr_expect_eq(revision("src"), before + 1);
+	cr_expect_eq(vx_project_revision(h.admin, "src"), before + 1);
 	vx_free(r);
 }
 
@@ -243,12 +228,12 @@ Test(migrate, an_import_with_one_bad_flag_changes_nothing)
 	uint64_t before;
 
 	make_project("src");
-	before = revision("src");
+	before = vx_project_revision(h.admin, "src");
 	cr_assert(import_text(h.admin, "src", bad, false, &r, &st) != 0);
 	cr_expect_eq(st.code, VEXIL__V1__CODE__INVALID_ARGUMENT);
 	cr_expect(strstr(st.message, "flag broken") != NULL, "%s", st.message);
 	cr_expect(strncmp(st.field, "flags[1].", 9) == 0, "%s", st.field);
-	cr_expect_eq(revision("src"), before);
+	cr_expect_eq(vx_project_revision(h.admin, "src"), before);
 	lin.project = "src";
 	cr_assert(vx_list_flags(h.admin, &lin, &flags, &st) == 0, "%s", st.message);
 	cr_expect_eq(flags->total, 0, "the good flag was kept");
@@ -270,14 +255,14 @@ Test(migrate, a_dry_run_checks_and_counts_but_changes_nothing)
 	char *text;
 
 	make_project("src");
-	before = revision("src");
+	before = vx_project_revision(h.admin, "src");
 	cr_assert(import_text(h.admin, "src", fixture, true, &r, &st) == 0, "%s",
 	    st.message);
 	cr_expect(r->dry_run);
 	cr_expect_eq(r->flags_created, 2);
 	cr_expect_eq(r->revision, before);
 	vx_free(r);
-	cr_expect_eq(revision("src"), before);
+	cr_expect_eq(vx_project_revision(h.admin, "src"), before);
 	text = export_text("src");
 	cr_expect(strstr(text, "checkout") == NULL);
 	free(text);
@@ -315,7 +300,7 @@ Test(migrate, a_watcher_behind_an_import_gets_a_snapshot)
 	uint64_t before;
 
 	make_project("src");
-	before = revision("src");
+	before = vx_project_revision(h.admin, "src");
 	cr_assert(import_text(h.admin, "src", fixture, false, &r, &st) == 0, "%s",
 	    st.message);
 	vx_free(r);

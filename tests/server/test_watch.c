@@ -66,26 +66,12 @@ watch(struct seen *s, const char *cred, const char *project)
 	return w;
 }
 
-static uint64_t
-server_revision(const char *project)
-{
-	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
-	Vexil__V1__Project *p;
-	vx_status st;
-	uint64_t rev;
-	in.project = (char *)project;
-	cr_assert(vx_get_project(h.admin, &in, &p, &st) == 0, "%s", st.message);
-	rev = p->revision;
-	vx_free(p);
-	return rev;
-}
-
 /* Waits for the cache to reach the server's revision, then compares every
  * flag byte for byte. */
 static void
 assert_cache_equals_server(vx_watch *w, const char *project)
 {
-	uint64_t rev = server_revision(project), have = 0;
+	uint64_t rev = vx_project_revision(h.admin, project), have = 0;
 	Vexil__V1__ListFlagsRequest in = VEXIL__V1__LIST_FLAGS_REQUEST__INIT;
 	Vexil__V1__FlagList *list;
 	Vexil__V1__Flag **mine;
@@ -198,11 +184,11 @@ Test(watch, four_writers_make_ten_thousand_writes_and_the_subscriber_sees_each_i
 	static const char *const args[] = {"--no-sync", "--quiet", NULL};
 	struct seen s = {0};
 	vx_harness_start(&h, args);
-	uint64_t start = server_revision("default");
+	uint64_t start = vx_project_revision(h.admin, "default");
 	vx_watch *w = watch(&s, h.key, "default");
 
 	run_writers(4, 2500);
-	uint64_t end = server_revision("default");
+	uint64_t end = vx_project_revision(h.admin, "default");
 	cr_assert_eq(end - start, 10000);
 	assert_cache_equals_server(w, "default");
 	assert_saw_every_revision(&s, start, end);
@@ -226,7 +212,7 @@ Test(watch, a_vexild_killed_mid_stream_loses_and_repeats_nothing, .timeout = 120
 	struct seen s = {0};
 	pthread_t writers;
 	vx_harness_start(&h, args);
-	uint64_t start = server_revision("default");
+	uint64_t start = vx_project_revision(h.admin, "default");
 	vx_watch *w = watch(&s, h.key, "default");
 
 	/* vexild is started from this thread: it dies with its parent thread. */
@@ -238,7 +224,7 @@ Test(watch, a_vexild_killed_mid_stream_loses_and_repeats_nothing, .timeout = 120
 	usleep(200000);
 	vx_harness_restart(&h);
 	pthread_join(writers, NULL);
-	uint64_t end = server_revision("default");
+	uint64_t end = vx_project_revision(h.admin, "default");
 	assert_cache_equals_server(w, "default");
 	assert_saw_every_revision(&s, start, end);
 	vx_watch_stop(w);
@@ -251,14 +237,14 @@ Test(watch, a_slow_subscriber_catches_up_through_changes, .timeout = 120)
 	static const char *const args[] = {"--no-sync", "--quiet", NULL};
 	struct seen s = {.delay_us = 300};
 	vx_harness_start(&h, args);
-	uint64_t start = server_revision("default");
+	uint64_t start = vx_project_revision(h.admin, "default");
 	vx_watch *w = watch(&s, h.key, "default");
 
 	/* Hold the callback while 3000 writes go by, so its socket overflows. */
 	atomic_store(&s.hold, 1);
 	run_writers(2, 1500);
 	atomic_store(&s.hold, 0);
-	uint64_t end = server_revision("default");
+	uint64_t end = vx_project_revision(h.admin, "default");
 	assert_cache_equals_server(w, "default");
 	assert_saw_every_revision(&s, start, end);
 	vx_watch_stop(w);
