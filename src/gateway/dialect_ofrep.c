@@ -338,9 +338,9 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 	const char *reason = e->reason, *code = NULL;
 	bool no_value = e->value[0] == '\0' && (strcmp(reason, "DISABLED") == 0 ||
 	                                           strcmp(reason, "DEFAULT") == 0);
-	bool literal = !no_value && (strcmp(e->value, "true") == 0 ||
-	                                strcmp(e->value, "false") == 0 ||
-	                                json_number(e->value));
+	bool literal =
+	    !no_value && (strcmp(e->value, "true") == 0 ||
+	                     strcmp(e->value, "false") == 0 || json_number(e->value));
 	char details[256];
 	cJSON *value = NULL;
 
