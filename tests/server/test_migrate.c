@@ -1108,6 +1108,115 @@ Test(migrate, the_gateway_serves_a_flagd_sync_file_that_flagd_evaluates_as_vexil
 	cr_expect_eq(vx_gateway_stop(&g), 0);
 }
 
+/* The flagd file imported into a new project's production environment
+ * and a gateway started; auth is the environment's SDK key as a header. */
+static void
+flagd_behind_gateway(
+    const char *project, const char *file, vx_gateway *g, char *auth, size_t cap)
+{
+	Vexil__V1__CreateSdkKeyRequest kin = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *key;
+	vx_status st;
+
+	make_project(project);
+	import_flagd(project, file);
+	kin.project = (char *)project;
+	kin.environment = "production";
+	cr_assert(vx_create_sdk_key(h.admin, &kin, &key, &st) == 0, "%s", st.message);
+	snprintf(auth, cap, "Authorization: Bearer %s", key->secret);
+	vx_free(key);
+	vx_gateway_start(g, &h, NULL, NULL, NULL);
+}
+
+/* POST /ofrep/v1/evaluate/flags/{flag} with {"context": ctx}. */
+static vx_http_res
+ofrep_eval(const vx_gateway *g, const char *auth, const char *flag, const char *ctx)
+{
+	const char *hdr[3] = {auth, "Content-Type: application/json", NULL};
+
+	return vx_http(&(vx_http_req){.method = "POST",
+	    .url = vx_fmt("%s/ofrep/v1/evaluate/flags/%s", g->base, flag),
+	    .headers = hdr,
+	    .body = vx_fmt("{\"context\": %s}", ctx)});
+}
+
+/*
+ * A fractional entry whose variant name is {"var": "color"}: the user's
+ * bucket is the same whatever color says; color names the variant there,
+ * and where it names none (or is missing) the default variant stands in
+ * (flagd: an error, or DEFAULT). Without a targeting key nothing buckets:
+ * DEFAULT, as flagd answers. Too large an expansion, or no default
+ * variant to stand in, is refused by name.
+ */
+Test(migrate, a_fractional_variant_name_read_from_the_context_serves_the_variant_it_names)
+{
+	static const char file[] =
+	    "{\"flags\": {\"paint\": {\"state\": \"ENABLED\", \"defaultVariant\": "
+	    "\"grey\", \"variants\": {\"red\": \"r\", \"green\": \"g\", \"grey\": "
+	    "\"-\"}, \"targeting\": {\"fractional\": [[{\"var\": \"color\"}, 1], "
+	    "[\"grey\", 0]]}}}}";
+	static const char *const cases[][3] = {
+	    {"{\"targetingKey\": \"u1\", \"color\": \"red\"}", "\"r\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u2\", \"color\": \"green\"}", "\"g\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u1\", \"color\": \"blue\"}", "\"-\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u1\"}", "\"-\"", "TARGETING_MATCH"},
+	    {"{\"color\": \"red\"}", "\"-\"", "DEFAULT"},
+	};
+	char auth[200];
+	vx_gateway g;
+
+	flagd_behind_gateway("pa", file, &g, auth, sizeof(auth));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vx_http_res res = ofrep_eval(&g, auth, "paint", cases[i][0]);
+		char *value = res.json ? cJSON_PrintUnformatted(
+		                             cJSON_GetObjectItem(res.json, "value"))
+		                       : NULL;
+		cr_expect_eq(res.status, 200, "%s: %s", cases[i][0], res.body);
+		cr_expect(value && strcmp(value, cases[i][1]) == 0, "%s: %s", cases[i][0],
+		    res.body);
+		cr_expect_str_eq(
+		    cJSON_GetStringValue(cJSON_GetObjectItem(res.json, "reason")),
+		    cases[i][2], "%s: %s", cases[i][0], res.body);
+		free(value);
+		vx_http_res_free(&res);
+	}
+	cr_expect_eq(vx_gateway_stop(&g), 0);
+
+	/* 8 variants and two var-named entries: 81 splits. No defaultVariant:
+	 * nothing to serve where the name is no variant. */
+	static const char *const refused[][2] = {
+	    {"{\"flags\": {\"big\": {\"state\": \"ENABLED\", \"defaultVariant\": "
+	     "\"a\", \"variants\": {\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": "
+	     "5, \"f\": 6, \"g\": 7, \"h\": 8}, \"targeting\": {\"fractional\": "
+	     "[[{\"var\": \"x\"}, 1], [{\"var\": \"y\"}, 1]]}}}}",
+	        "flag big: fractional variant names read from the context that "
+	        "expand to over 64 splits"},
+	    {"{\"flags\": {\"nodef\": {\"state\": \"ENABLED\", \"variants\": "
+	     "{\"a\": 1, \"b\": 2}, \"targeting\": {\"fractional\": [[{\"var\": "
+	     "\"x\"}, 1], [\"b\", 1]]}}}}",
+	        "flag nodef: a fractional variant name read from the context (var x) "
+	        "in a flag without defaultVariant"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		Vexil__V1__ImportRequest *in;
+		vx_mig_report rep = {NULL, 0};
+		char err[256];
+		cr_assert(vx_mig_flagd_read(refused[i][0], strlen(refused[i][0]),
+		              "production", &in, &rep, err, sizeof(err)) == 0,
+		    "%s", err);
+		cr_expect_eq(in->n_flags, 0);
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+		cr_assert_eq(rep.n, 1, "%zu lines", rep.n);
+		cr_expect(
+		    strncmp(rep.lines[0], refused[i][1], strlen(refused[i][1])) == 0,
+		    "%s", rep.lines[0]);
+		vx_mig_report_fini(&rep);
+	}
+}
+
 /* A flagd float variant (1.0, 0.0) keeps its text through the import,
  * vexild, the gateway's OFREP answer and the export back to flagd, so a
  * typed SDK reads a float; an integer stays an integer. */
@@ -1129,27 +1238,12 @@ Test(migrate, a_flagd_float_variant_is_served_as_a_float_and_an_integer_as_an_in
 	    {"float-zero", "{}", "0.0"},
 	    {"float-zero", "{\"size\": \"big\"}", "-2.50e3"},
 	};
-	Vexil__V1__CreateSdkKeyRequest kin = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
-	Vexil__V1__CreatedSdkKey *key;
-	const char *hdr[3] = {NULL, "Content-Type: application/json", NULL};
 	char auth[200], want[64], *text;
 	vx_gateway g;
-	vx_status st;
 
-	make_project("fl");
-	import_flagd("fl", file);
-	kin.project = "fl";
-	kin.environment = "production";
-	cr_assert(vx_create_sdk_key(h.admin, &kin, &key, &st) == 0, "%s", st.message);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key->secret);
-	hdr[0] = auth;
-	vx_free(key);
-	vx_gateway_start(&g, &h, NULL, NULL, NULL);
+	flagd_behind_gateway("fl", file, &g, auth, sizeof(auth));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		vx_http_res res = vx_http(&(vx_http_req){.method = "POST",
-		    .url = vx_fmt("%s/ofrep/v1/evaluate/flags/%s", g.base, cases[i][0]),
-		    .headers = hdr,
-		    .body = vx_fmt("{\"context\": %s}", cases[i][1])});
+		vx_http_res res = ofrep_eval(&g, auth, cases[i][0], cases[i][1]);
 		snprintf(want, sizeof(want), "\"value\":%s,", cases[i][2]);
 		cr_expect_eq(res.status, 200, "%s: %s", cases[i][0], res.body);
 		cr_expect(strstr(res.body, want) != NULL, "%s %s: wanted %s in %s",
