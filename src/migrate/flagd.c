@@ -5,7 +5,8 @@
  * name. The reader flattens the shapes that mean "first match wins" into
  * Vexil's ordered rules: an `if` chain is one rule per condition (an `or`
  * is one rule per alternative), `fractional` is a split in flagd's own
- * bucketing mode (Rule.split_bucketing "flagd"), a literal is a rule
+ * bucketing mode (Rule.split_bucketing "flagd"; a variant name read from
+ * the context is a split per variant behind a condition), a literal is a rule
  * serving it, and `$ref` is replaced by its evaluator. Conditions are the
  * comparisons of a `var` with literals (`==`, `!=`, `in`, `starts_with`,
  * `ends_with`, `sem_ver`, `<`...`>=`), joined by `and`, under `!`. Anything
@@ -53,6 +54,8 @@ struct reader {
 	 * comparison serves "false"): an operator that errors (null in JSON
 	 * Logic) serves neither, so the negation fails there too. */
 	bool falsy;
+	/* The flag's defaultVariant, or NULL when it has none. */
+	const char *dflt;
 };
 
 static void refuse(struct reader *r, const char *fmt, ...) VX_PRINTF(2, 3);
@@ -485,15 +488,6 @@ fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *ru
 			cJSON_Delete(split);
 			return false;
 		}
-		if (var_name(name) != NULL) {
-			refuse(r,
-			    "a fractional variant name read from the context (var "
-			    "%s; flagd answers an error where it names no variant, "
-			    "which a split cannot serve)",
-			    var_name(name));
-			cJSON_Delete(split);
-			return false;
-		}
 		const char *v = tf == NULL            ? variant_name(r, name, variants)
 		                : cJSON_IsTrue(name)  ? tf[0]
 		                : cJSON_IsFalse(name) ? tf[1]
@@ -531,6 +525,92 @@ fractional(struct reader *r, const cJSON *args, const cJSON *variants, cJSON *ru
 	cJSON_AddStringToObject(rule, "split_stickiness", attr_in(attr));
 	cJSON_AddStringToObject(rule, "split_group_id", prefix);
 	return true;
+}
+
+/* At most this many splits from one fractional with variant names read
+ * from the context ((variants + 1) ^ such entries). */
+#define VAR_SPLITS_MAX 64
+
+/* Whether a fractional entry's variant name is a var ([{"var": X}, w]). */
+static bool
+var_named(const cJSON *entry)
+{
+	return cJSON_IsArray(entry) && var_name(cJSON_GetArrayItem(entry, 0)) != NULL;
+}
+
+/*
+ * {"fractional": [..., [{"var": X}, w], ...]}: flagd buckets the user and
+ * then serves the variant that X names. The variants are a finite set, so
+ * this is one split per variant v, behind X equals v, with v in that
+ * entry, then one split without a condition on X with the default variant
+ * in it (X missing, or naming no variant: flagd answers its default, or an
+ * error so the caller's default stands). Every split buckets on the same
+ * key, so a user lands in the same entry in each. Several such entries
+ * multiply, in order (the first entry's variant varies slowest), so the
+ * first split that holds is the one each X names; the expansion is
+ * bounded by VAR_SPLITS_MAX.
+ */
+static void
+var_named_rules(struct reader *r, const cJSON *args, const cJSON *conds,
+    const cJSON *variants, cJSON *rules)
+{
+	int at[8], pick[8] = {0}, n = 0, i = 0, j;
+	int nv = cJSON_GetArraySize(variants);
+	long splits = 1;
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, args)
+	{
+		if (var_named(it)) {
+			if (n < 8)
+				at[n] = i;
+			n++;
+			splits = splits > VAR_SPLITS_MAX ? splits : splits * (nv + 1);
+		}
+		i++;
+	}
+	if (n > 8 || splits > VAR_SPLITS_MAX) {
+		refuse(r,
+		    "fractional variant names read from the context that expand "
+		    "to over %d splits (%d variants + 1, to the power of %d such "
+		    "entries)",
+		    VAR_SPLITS_MAX, nv, n);
+		return;
+	}
+	if (r->dflt == NULL) {
+		refuse(r,
+		    "a fractional variant name read from the context (var %s) in "
+		    "a flag without defaultVariant (where the name is no variant "
+		    "flagd answers no value, which a split cannot serve)",
+		    var_name(cJSON_GetArrayItem(cJSON_GetArrayItem(args, at[0]), 0)));
+		return;
+	}
+	do {
+		cJSON *copy = cJSON_Duplicate(args, true), *rule = cJSON_CreateObject();
+		cJSON *all = cJSON_Duplicate(conds, true);
+		for (j = 0; j < n; j++) {
+			const char *x = var_name(
+			    cJSON_GetArrayItem(cJSON_GetArrayItem(args, at[j]), 0));
+			const char *v =
+			    pick[j] < nv ? cJSON_GetArrayItem(variants, pick[j])->string
+			                 : r->dflt;
+			if (pick[j] < nv)
+				cJSON_AddItemToArray(all,
+				    cond(x, "equals", one(cJSON_CreateString(v)), false));
+			cJSON_ReplaceItemInArray(
+			    cJSON_GetArrayItem(copy, at[j]), 0, cJSON_CreateString(v));
+		}
+		cJSON_AddBoolToObject(rule, "enabled", true);
+		cJSON_AddItemToObject(rule, "conditions", all);
+		if (fractional(r, copy, variants, rule, NULL))
+			cJSON_AddItemToArray(rules, rule);
+		else
+			cJSON_Delete(rule);
+		cJSON_Delete(copy);
+		/* The next combination: the last entry varies fastest. */
+		for (j = n - 1; j >= 0 && ++pick[j] > nv; j--)
+			pick[j] = 0;
+	} while (j >= 0 && !r->bad);
 }
 
 /*
@@ -739,6 +819,13 @@ rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *vari
 		cJSON_Delete(other);
 		return;
 	}
+	if (a != NULL && strcmp(op, "fractional") == 0 && cJSON_IsArray(a)) {
+		cJSON_ArrayForEach(c, a) if (var_named(c)) break;
+		if (c != NULL) {
+			var_named_rules(r, a, conds, variants, rules);
+			return;
+		}
+	}
 	cJSON *rule = cJSON_CreateObject();
 	cJSON_AddBoolToObject(rule, "enabled", true);
 	cJSON_AddItemToObject(rule, "conditions", cJSON_Duplicate(conds, true));
@@ -758,6 +845,55 @@ rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *vari
 	cJSON_AddItemToArray(rules, rule);
 }
 
+/*
+ * cJSON keeps a number as a double, so 1.0 would print as 1 and a float
+ * variant would come back an integer. Each number node of the tree parsed
+ * from text gets its text as written in valuestring (cJSON frees and
+ * duplicates it with the node, and reads it for no number), so a variant
+ * keeps its type: the numbers of the text in order, matched with the
+ * tree's number nodes in document order. Returns the next unmatched
+ * position in text; *oom on a failed allocation.
+ */
+static const char *
+number_text(cJSON *node, const char *p, const char *end, int *oom)
+{
+	if (cJSON_IsNumber(node)) {
+		/* The next number outside a string. */
+		while (p < end && *p != '-' && (*p < '0' || *p > '9')) {
+			if (*p++ != '"')
+				continue;
+			for (; p < end && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+			p = p < end ? p + 1 : end;
+		}
+		size_t n = 0;
+		while (p + n < end && strchr("-+.0123456789eE", p[n]) != NULL &&
+		       p[n] != '\0')
+			n++;
+		if ((node->valuestring = malloc(n + 1)) == NULL) {
+			*oom = 1;
+			return end;
+		}
+		memcpy(node->valuestring, p, n);
+		node->valuestring[n] = '\0';
+		return p + n;
+	}
+	for (cJSON *c = node->child; c != NULL; c = c->next)
+		p = number_text(c, p, end, oom);
+	return p;
+}
+
+/* Whether v is a number with its text from number_text(). */
+static bool
+as_written(const cJSON *v)
+{
+	char *e;
+
+	return cJSON_IsNumber(v) && v->valuestring != NULL && v->valuestring[0] &&
+	       strtod(v->valuestring, &e) == v->valuedouble && *e == '\0';
+}
+
 static cJSON *
 read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 {
@@ -774,6 +910,7 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	r->bad = false;
 	r->depth = 0;
 	r->broken[0] = '\0';
+	r->dflt = cJSON_IsString(dflt) ? dflt->valuestring : NULL;
 	cJSON_AddStringToObject(f, "key", key);
 	/* flagd's meaning of DISABLED: no value, the caller's default stands
 	 * (docs/gateway.md, "Disabled flags"). */
@@ -783,7 +920,10 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 		refuse(r, "no variants");
 	cJSON_ArrayForEach(v, variants)
 	{
-		char *text = cJSON_PrintUnformatted(v);
+		/* A number as written (1.0 stays a float), else as cJSON
+		 * prints it. */
+		char *text =
+		    as_written(v) ? strdup(v->valuestring) : cJSON_PrintUnformatted(v);
 		cJSON *o = cJSON_CreateObject();
 		all_bool = all_bool && cJSON_IsBool(v);
 		all_str = all_str && cJSON_IsString(v);
@@ -863,7 +1003,7 @@ vx_mig_flagd_read(const char *text, size_t len, const char *env,
 {
 	cJSON *file = cJSON_ParseWithLength(text, len), *vx = NULL, *flags;
 	const cJSON *fl, *all;
-	struct reader r = {NULL, rep, NULL, false, 0, 0, "", false};
+	struct reader r = {NULL, rep, NULL, false, 0, 0, "", false, NULL};
 	int rc = VX_EINVAL;
 
 	*out = NULL;
@@ -872,6 +1012,7 @@ vx_mig_flagd_read(const char *text, size_t len, const char *env,
 		snprintf(err, cap, "not a flagd definition (no \"flags\" object)");
 		goto out;
 	}
+	(void)number_text(file, text, text + len, &r.oom);
 	r.evaluators = cJSON_GetObjectItemCaseSensitive(file, "$evaluators");
 	vx = cJSON_CreateObject();
 	flags = cJSON_AddArrayToObject(vx, "flags");
@@ -1080,7 +1221,13 @@ write_flag(struct writer *w, const Vexil__V1__Flag *f, const Vexil__V1__ExportRe
 	cJSON_AddStringToObject(o, "state", cfg->enabled ? "ENABLED" : "DISABLED");
 	vars = cJSON_AddObjectToObject(o, "variants");
 	for (size_t i = 0; i < f->n_variants; i++) {
-		cJSON *v = cJSON_Parse(f->variants[i]->value);
+		const char *text = f->variants[i]->value;
+		cJSON *v = cJSON_Parse(text);
+		/* A number as it is stored, so a float stays one (1.0). */
+		if (cJSON_IsNumber(v) && text[strspn(text, "-+.0123456789eE")] == '\0') {
+			cJSON_Delete(v);
+			v = cJSON_CreateRaw(text);
+		}
 		cJSON_AddItemToObject(
 		    vars, f->variants[i]->key, v ? v : cJSON_CreateNull());
 	}

@@ -880,7 +880,7 @@ Test(migrate, a_project_exported_for_flagd_makes_flagd_answer_as_vexil_and_comes
 	flagd_agrees("back", path, 10);
 }
 
-Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
+Test(migrate, every_flag_of_flagds_testbed_imports)
 {
 	/* flagd-testbed is read in place from ../shared/conformance, which a
 	 * checkout elsewhere may not have (cmake -DVX_CONFORMANCE_DIR=...). */
@@ -890,16 +890,20 @@ Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
 	Vexil__V1__ImportRequest *in;
 	vx_mig_report rep = {NULL, 0};
 	char err[256];
-	bool ref = false, nodefault = false;
+	bool ref = false, nodefault = false, var = false;
 
 	cr_assert(vx_mig_flagd_read(
 	              text, strlen(text), "production", &in, &rep, err, sizeof(err)) == 0,
 	    "%s", err);
 	free(text);
-	/* One construct is refused, naming its flag; a $ref to a missing
-	 * evaluator keeps its flag, answering PARSE_ERROR, and a flag without
-	 * a defaultVariant answers the caller's default. */
-	cr_expect_eq(in->n_flags, 59);
+	cr_expect_eq(rep.n, 0, "%zu lines, first: %s", rep.n, rep.n ? rep.lines[0] : "");
+	vx_mig_report_fini(&rep);
+	/* A $ref to a missing evaluator keeps its flag, answering
+	 * PARSE_ERROR; a flag without a defaultVariant answers the caller's
+	 * default; a fractional whose variant name is {"var": "color"} is a
+	 * split per variant behind color equals it, then one with the
+	 * default variant where color names none. */
+	cr_expect_eq(in->n_flags, 60);
 	for (size_t i = 0; i < in->n_flags; i++) {
 		const Vexil__V1__Flag *f = in->flags[i];
 		if (strcmp(f->key, "ref-to-nonexistent-evaluator-flag") == 0)
@@ -907,15 +911,31 @@ Test(migrate, a_flagd_file_with_what_vexil_cannot_express_is_reported_by_flag)
 			      f->envs[0]->n_rules == 0;
 		if (strcmp(f->key, "undefined-default-flag") == 0)
 			nodefault = f->no_default_variant;
+		if (strcmp(f->key, "fractional-nested-var-flag") != 0)
+			continue;
+		const Vexil__V1__FlagEnvConfig *e = f->envs[0];
+		cr_assert_eq(e->n_rules, f->n_variants + 1);
+		var = true;
+		for (size_t k = 0; k < e->n_rules; k++) {
+			const Vexil__V1__Rule *ru = e->rules[k];
+			const char *first =
+			    k < f->n_variants ? f->variants[k]->key : "fallback";
+			cr_expect_eq(ru->n_conditions, k < f->n_variants ? 1u : 0u);
+			if (k < f->n_variants) {
+				cr_expect_str_eq(ru->conditions[0]->attribute, "color");
+				cr_expect_str_eq(ru->conditions[0]->values[0], first);
+			}
+			cr_assert_eq(ru->n_split, 2);
+			cr_expect_str_eq(ru->split[0]->variant, first);
+			cr_expect_str_eq(ru->split[1]->variant, "blue");
+			cr_expect_str_eq(ru->split_bucketing, "flagd");
+			cr_expect_str_eq(ru->split_stickiness, "user_id");
+		}
 	}
 	cr_expect(ref, "the $ref flag is not kept with its parse error");
 	cr_expect(nodefault, "undefined-default-flag has a default variant");
+	cr_expect(var, "fractional-nested-var-flag is not imported");
 	protobuf_c_message_free_unpacked(&in->base, NULL);
-	cr_assert_eq(rep.n, 1, "%zu lines, first: %s", rep.n, rep.n ? rep.lines[0] : "");
-	cr_expect(strstr(rep.lines[0], "flag fractional-nested-var-flag: ") &&
-	              strstr(rep.lines[0], "var color"),
-	    "%s", rep.lines[0]);
-	vx_mig_report_fini(&rep);
 }
 
 Test(migrate, a_flagd_sem_ver_does_not_export_to_unleash_which_reads_versions_strictly)
@@ -977,40 +997,12 @@ Test(migrate, flagds_evaluator_suite_passes_through_a_flagd_import_and_ofrep)
 	*strrchr(dir, '/') = '\0';
 	strcat(dir, "/gherkin");
 
-	/* What the import refuses (it names the flag and the construct) is
-	 * left out of a copy in the test's data dir, so the rest imports; the
-	 * scenarios of a left-out flag are listed, and must be the known
-	 * ones. */
-	char *file = slurp(VX_FLAGD_TESTKIT), path[600];
-	Vexil__V1__ImportRequest *in;
-	vx_mig_report rep = {NULL, 0};
-	cJSON *kit = cJSON_Parse(file), *flags = cJSON_GetObjectItem(kit, "flags");
-	cJSON *refused = cJSON_CreateObject();
-	FILE *f;
-	cr_assert(vx_mig_flagd_read(
-	              file, strlen(file), "production", &in, &rep, out, sizeof(out)) == 0,
-	    "%s", out);
-	protobuf_c_message_free_unpacked(&in->base, NULL);
-	free(file);
-	for (size_t i = 0; i < rep.n; i++) {
-		char name[128];
-		cr_assert_eq(
-		    sscanf(rep.lines[i], "flag %127[^:]:", name), 1, "%s", rep.lines[i]);
-		fprintf(stderr, "flagd-testbed: the import refuses %s\n", rep.lines[i]);
-		cJSON_DeleteItemFromObjectCaseSensitive(flags, name);
-		cJSON_AddTrueToObject(refused, name);
-	}
-	cr_expect_eq(rep.n, 1, "the import refuses more than fractional-nested-var-flag");
-	snprintf(path, sizeof(path), "%s/testkit-importable.json", h.dir);
-	cr_assert_not_null(f = fopen(path, "w"));
-	file = cJSON_Print(kit);
-	fputs(file, f);
-	fclose(f);
-	free(file);
-
+	/* Every flag imports (the report of a refused one would fail the
+	 * import). */
 	make_project("tk");
 	cr_assert_eq(vx_harness_ctl(&h, out, sizeof(out),
-	                 "import --format flagd %s --project tk --env production", path),
+	                 "import --format flagd %s --project tk --env production",
+	                 VX_FLAGD_TESTKIT),
 	    0, "%s", out);
 	kin.project = "tk";
 	kin.environment = "production";
@@ -1026,27 +1018,15 @@ Test(migrate, flagds_evaluator_suite_passes_through_a_flagd_import_and_ofrep)
 		const cJSON *o = cJSON_GetObjectItem(sc, "ofrep");
 		const cJSON *fd = cJSON_GetObjectItem(sc, "flagd");
 
-		const char *flag = cJSON_GetStringValue(cJSON_GetObjectItem(sc, "flag"));
-		bool out_of_it = cJSON_HasObjectItem(refused, flag ? flag : "");
-
 		total++;
 		ofrep += cJSON_IsNull(o);
 		flagd += cJSON_IsNull(fd);
-		if (out_of_it) {
-			fprintf(stderr,
-			    "flagd-testbed: cannot pass (flag %s is refused): %s\n", flag,
-			    name);
-			continue;
-		}
 		cr_expect(
 		    cJSON_IsNull(o), "OFREP: %s: %s", name, cJSON_GetStringValue(o));
 		cr_expect(cJSON_IsNull(fd), "flagd-core: %s: %s", name,
 		    cJSON_GetStringValue(fd));
 	}
 	cJSON_Delete(res);
-	cJSON_Delete(kit);
-	cJSON_Delete(refused);
-	vx_mig_report_fini(&rep);
 	fprintf(stderr,
 	    "flagd-testbed: %d scenarios, %d pass through OFREP, %d through "
 	    "flagd-core\n",
@@ -1126,6 +1106,164 @@ Test(migrate, the_gateway_serves_a_flagd_sync_file_that_flagd_evaluates_as_vexil
 	vx_http_res_free(&again);
 	vx_http_res_free(&res);
 	cr_expect_eq(vx_gateway_stop(&g), 0);
+}
+
+/* The flagd file imported into a new project's production environment
+ * and a gateway started; auth is the environment's SDK key as a header. */
+static void
+flagd_behind_gateway(
+    const char *project, const char *file, vx_gateway *g, char *auth, size_t cap)
+{
+	Vexil__V1__CreateSdkKeyRequest kin = VEXIL__V1__CREATE_SDK_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedSdkKey *key;
+	vx_status st;
+
+	make_project(project);
+	import_flagd(project, file);
+	kin.project = (char *)project;
+	kin.environment = "production";
+	cr_assert(vx_create_sdk_key(h.admin, &kin, &key, &st) == 0, "%s", st.message);
+	snprintf(auth, cap, "Authorization: Bearer %s", key->secret);
+	vx_free(key);
+	vx_gateway_start(g, &h, NULL, NULL, NULL);
+}
+
+/* POST /ofrep/v1/evaluate/flags/{flag} with {"context": ctx}. */
+static vx_http_res
+ofrep_eval(const vx_gateway *g, const char *auth, const char *flag, const char *ctx)
+{
+	const char *hdr[3] = {auth, "Content-Type: application/json", NULL};
+
+	return vx_http(&(vx_http_req){.method = "POST",
+	    .url = vx_fmt("%s/ofrep/v1/evaluate/flags/%s", g->base, flag),
+	    .headers = hdr,
+	    .body = vx_fmt("{\"context\": %s}", ctx)});
+}
+
+/*
+ * A fractional entry whose variant name is {"var": "color"}: the user's
+ * bucket is the same whatever color says; color names the variant there,
+ * and where it names none (or is missing) the default variant stands in
+ * (flagd: an error, or DEFAULT). Without a targeting key nothing buckets:
+ * DEFAULT, as flagd answers. Too large an expansion, or no default
+ * variant to stand in, is refused by name.
+ */
+Test(migrate, a_fractional_variant_name_read_from_the_context_serves_the_variant_it_names)
+{
+	static const char file[] =
+	    "{\"flags\": {\"paint\": {\"state\": \"ENABLED\", \"defaultVariant\": "
+	    "\"grey\", \"variants\": {\"red\": \"r\", \"green\": \"g\", \"grey\": "
+	    "\"-\"}, \"targeting\": {\"fractional\": [[{\"var\": \"color\"}, 1], "
+	    "[\"grey\", 0]]}}}}";
+	static const char *const cases[][3] = {
+	    {"{\"targetingKey\": \"u1\", \"color\": \"red\"}", "\"r\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u2\", \"color\": \"green\"}", "\"g\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u1\", \"color\": \"blue\"}", "\"-\"",
+	        "TARGETING_MATCH"},
+	    {"{\"targetingKey\": \"u1\"}", "\"-\"", "TARGETING_MATCH"},
+	    {"{\"color\": \"red\"}", "\"-\"", "DEFAULT"},
+	};
+	char auth[200];
+	vx_gateway g;
+
+	flagd_behind_gateway("pa", file, &g, auth, sizeof(auth));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vx_http_res res = ofrep_eval(&g, auth, "paint", cases[i][0]);
+		char *value = res.json ? cJSON_PrintUnformatted(
+		                             cJSON_GetObjectItem(res.json, "value"))
+		                       : NULL;
+		cr_expect_eq(res.status, 200, "%s: %s", cases[i][0], res.body);
+		cr_expect(value && strcmp(value, cases[i][1]) == 0, "%s: %s", cases[i][0],
+		    res.body);
+		cr_expect_str_eq(
+		    cJSON_GetStringValue(cJSON_GetObjectItem(res.json, "reason")),
+		    cases[i][2], "%s: %s", cases[i][0], res.body);
+		free(value);
+		vx_http_res_free(&res);
+	}
+	cr_expect_eq(vx_gateway_stop(&g), 0);
+
+	/* 8 variants and two var-named entries: 81 splits. No defaultVariant:
+	 * nothing to serve where the name is no variant. */
+	static const char *const refused[][2] = {
+	    {"{\"flags\": {\"big\": {\"state\": \"ENABLED\", \"defaultVariant\": "
+	     "\"a\", \"variants\": {\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": "
+	     "5, \"f\": 6, \"g\": 7, \"h\": 8}, \"targeting\": {\"fractional\": "
+	     "[[{\"var\": \"x\"}, 1], [{\"var\": \"y\"}, 1]]}}}}",
+	        "flag big: fractional variant names read from the context that "
+	        "expand to over 64 splits"},
+	    {"{\"flags\": {\"nodef\": {\"state\": \"ENABLED\", \"variants\": "
+	     "{\"a\": 1, \"b\": 2}, \"targeting\": {\"fractional\": [[{\"var\": "
+	     "\"x\"}, 1], [\"b\", 1]]}}}}",
+	        "flag nodef: a fractional variant name read from the context (var x) "
+	        "in a flag without defaultVariant"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		Vexil__V1__ImportRequest *in;
+		vx_mig_report rep = {NULL, 0};
+		char err[256];
+		cr_assert(vx_mig_flagd_read(refused[i][0], strlen(refused[i][0]),
+		              "production", &in, &rep, err, sizeof(err)) == 0,
+		    "%s", err);
+		cr_expect_eq(in->n_flags, 0);
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+		cr_assert_eq(rep.n, 1, "%zu lines", rep.n);
+		cr_expect(
+		    strncmp(rep.lines[0], refused[i][1], strlen(refused[i][1])) == 0,
+		    "%s", rep.lines[0]);
+		vx_mig_report_fini(&rep);
+	}
+}
+
+/* A flagd float variant (1.0, 0.0) keeps its text through the import,
+ * vexild, the gateway's OFREP answer and the export back to flagd, so a
+ * typed SDK reads a float; an integer stays an integer. */
+Test(migrate, a_flagd_float_variant_is_served_as_a_float_and_an_integer_as_an_integer)
+{
+	static const char file[] =
+	    "{\"flags\": {"
+	    " \"float-one\": {\"state\": \"ENABLED\", \"defaultVariant\": \"one\","
+	    "  \"variants\": {\"one\": 1.0, \"int\": 1}},"
+	    " \"int-one\": {\"state\": \"ENABLED\", \"defaultVariant\": \"int\","
+	    "  \"variants\": {\"one\": 1.0, \"int\": 1}},"
+	    " \"float-zero\": {\"state\": \"ENABLED\", \"defaultVariant\": \"zero\","
+	    "  \"variants\": {\"zero\": 0.0, \"big\": -2.50e3},"
+	    "  \"targeting\": {\"if\": [{\"==\": [{\"var\": \"size\"}, \"big\"]},"
+	    "   \"big\", \"zero\"]}}}}";
+	static const char *const cases[][3] = {
+	    {"float-one", "{}", "1.0"},
+	    {"int-one", "{}", "1"},
+	    {"float-zero", "{}", "0.0"},
+	    {"float-zero", "{\"size\": \"big\"}", "-2.50e3"},
+	};
+	char auth[200], want[64], *text;
+	vx_gateway g;
+
+	flagd_behind_gateway("fl", file, &g, auth, sizeof(auth));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vx_http_res res = ofrep_eval(&g, auth, cases[i][0], cases[i][1]);
+		snprintf(want, sizeof(want), "\"value\":%s,", cases[i][2]);
+		cr_expect_eq(res.status, 200, "%s: %s", cases[i][0], res.body);
+		cr_expect(strstr(res.body, want) != NULL, "%s %s: wanted %s in %s",
+		    cases[i][0], cases[i][1], want, res.body);
+		vx_http_res_free(&res);
+	}
+	cr_expect_eq(vx_gateway_stop(&g), 0);
+
+	/* Exported back to flagd, the variants are written as they came. */
+	text = slurp(export_flagd("fl"));
+	size_t n = 0;
+	for (size_t k = 0; text[k]; k++)
+		if (strchr(" \t\r\n", text[k]) == NULL)
+			text[n++] = text[k];
+	text[n] = '\0';
+	cr_expect(
+	    strstr(text, "\"variants\":{\"one\":1.0,\"int\":1}") != NULL, "%s", text);
+	cr_expect(strstr(text, "\"variants\":{\"zero\":0.0,\"big\":-2.50e3}") != NULL,
+	    "%s", text);
+	free(text);
 }
 
 /*
