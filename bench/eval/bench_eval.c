@@ -5,8 +5,11 @@
  * one `matches` rule, the common "50% rollout behind an ends_with rule",
  * a prerequisite chain of depth 3 (when the engine has prerequisites:
  * the file also builds against an engine without them, for before/after
- * figures), and the cost of an EvaluateAll-style pass over 100 and over
- * 1,000 flags.
+ * figures), the cost of an EvaluateAll-style pass over 100 and over
+ * 1,000 flags, and the cost of compiling the 20-rule flag, once with the
+ * same `matches` pattern every time (warm: what recompiling a flag set
+ * costs when its patterns did not change) and once with a new pattern
+ * every time (cold).
  * The rule flags are worst cases. No rule matches the benchmark contexts,
  * so every condition of every rule is tested (the 20-rule flag includes a
  * regex), and then the environment rollout hashes the user. Users rotate
@@ -19,7 +22,7 @@
  * With --iters N, each figure is a single run of N passes instead (no
  * calibration, no median), and --only NAME runs one figure (rules-0,
  * rules-5, rules-20, matches-no, matches-yes, common, chain, all-100,
- * all-1000, compile). Together they count instructions under valgrind
+ * all-1000, compile, compile-new). Together they count instructions under valgrind
  * where perf events are not available:
  *
  *   valgrind --tool=callgrind --toggle-collect='run*' \
@@ -126,7 +129,7 @@ users_init(struct users *u)
  * (plan and age), and the negated country rule holds for nobody in DE.
  */
 static vx_eval_flag *
-make_flag(const char *key, size_t nrules)
+make_flag_rx(const char *key, size_t nrules, const char *pattern)
 {
 	vx_eval_condition_src c[21];
 	vx_eval_rule_src r[20];
@@ -135,6 +138,8 @@ make_flag(const char *key, size_t nrules)
 	vx_eval_flag *f;
 
 	memcpy(c, conds, sizeof(c));
+	if (pattern != NULL)
+		c[6].values = &pattern; /* rule 5's `matches` */
 	c[17].negate = true;
 	c[10].case_insensitive = true;
 	for (size_t i = 0; i < nrules; i++) {
@@ -167,6 +172,12 @@ make_flag(const char *key, size_t nrules)
 		exit(1);
 	}
 	return f;
+}
+
+static vx_eval_flag *
+make_flag(const char *key, size_t nrules)
+{
+	return make_flag_rx(key, nrules, NULL);
 }
 
 static double
@@ -247,7 +258,7 @@ static size_t fixed_iters;
 /* --only: the one figure to run, or NULL for all of them. */
 static const char *only;
 static const char *const figures[] = {"rules-0", "rules-5", "rules-20", "matches-no",
-    "matches-yes", "common", "chain", "all-100", "all-1000", "compile"};
+    "matches-yes", "common", "chain", "all-100", "all-1000", "compile", "compile-new"};
 
 static bool
 known_figure(const char *name)
@@ -504,18 +515,48 @@ bench_all(const struct users *u, size_t nflags)
 	free(flags);
 }
 
+/*
+ * Median us per compile of the 20-rule flag, over RUNS runs of n compiles.
+ * With fresh, each compile's `matches` pattern is one no compile saw before
+ * (the same length and shape: "^(admin|root|o12345)[0-9]*@"), which is the
+ * cold cost. Without, it is the same pattern every time, as when a flag set
+ * is recompiled after a change that left most patterns as they were; an
+ * engine that keeps compiled patterns (regex.c's cache) reuses it.
+ */
+static double
+time_compile(size_t n, bool fresh, size_t *serial)
+{
+	double t[RUNS], t0;
+	char pat[48];
+
+	for (int r = 0; r < RUNS; r++) {
+		t0 = now_ns();
+		for (size_t i = 0; i < n; i++) {
+			if (fresh)
+				snprintf(pat, sizeof(pat), "^(admin|root|o%zu)[0-9]*@",
+				    (*serial)++);
+			vx_eval_flag_free(
+			    make_flag_rx("bench_flag", 20, fresh ? pat : NULL));
+		}
+		t[r] = (now_ns() - t0) / (double)n / 1e3;
+	}
+	qsort(t, RUNS, sizeof(t[0]), cmp_double);
+	return t[RUNS / 2];
+}
+
 static void
 bench_compile(void)
 {
-	size_t iters = 20000;
-	double t0 = now_ns();
+	size_t n = fixed_iters != 0 ? fixed_iters : 4000, serial = 10000;
 
-	if (!wanted("compile"))
-		return;
-	for (size_t i = 0; i < iters; i++)
-		vx_eval_flag_free(make_flag("bench_flag", 20));
-	printf("compile, 20 rules (1 regex)       %8.1f us/flag\n",
-	    (now_ns() - t0) / (double)iters / 1e3);
+	if (wanted("compile"))
+		printf("compile, 20 rules (1 regex)       %8.1f us/flag  "
+		       "(same pattern each time)\n",
+		    time_compile(n, false, &serial));
+	if (wanted("compile-new"))
+		printf("compile, new pattern each time    %8.1f us/flag  "
+		       "(cold: a pattern never compiled before)\n",
+		    time_compile(n, true, &serial));
 }
 
 int

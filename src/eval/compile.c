@@ -7,8 +7,9 @@
  * rejects NULL pointers and counts how much it needs. The second fills one
  * block sized from those counts. The block holds the flag, its variants,
  * rules, conditions, values, splits, pattern pointers and a copy of every
- * string. So a compiled flag is one allocation (plus what PCRE2 keeps per
- * pattern), cache-friendly to walk, and freed in one call. The second pass
+ * string. So a compiled flag is one allocation (plus its references to
+ * compiled patterns, which regex.c shares between flags), cache-friendly to
+ * walk, and freed in one call. The second pass
  * also parses each rule value for its operator, and compiles `matches`
  * patterns with regex.c, adding up their compiled sizes per condition, rule
  * and flag against the bounds in eval.h, so that one write cannot make its
@@ -378,7 +379,7 @@ compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c
 		total = fl->rx_flag;
 	}
 	if (over != NULL) {
-		pcre2_code_free(rx.re);
+		vxe_regex_release(rx.rx);
 		seterr(e,
 		    "%s: pattern %s brings the %s's patterns to %zu "
 		    "bytes compiled, over the limit of %zu per %s",
@@ -387,7 +388,7 @@ compile_pattern(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c
 	}
 	fl->rx_jit += rx.jit_size;
 	fl->rx_count++;
-	f->regexes[f->nregex++] = rx.re;
+	f->regexes[f->nregex++] = rx.rx;
 	v->u.re = rx.re;
 	v->jit = rx.jit_size > 0;
 	return VX_EVAL_OK;
@@ -784,7 +785,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	    !reserve(&off, sz.nconds, sizeof(struct vxe_cond), &o_cond) ||
 	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value), &o_val) ||
 	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split), &o_split) ||
-	    !reserve(&off, sz.nregex, sizeof(pcre2_code *), &o_re) ||
+	    !reserve(&off, sz.nregex, sizeof(struct vxe_rx *), &o_re) ||
 	    !reserve(&off, sz.nprereqs, sizeof(struct vxe_prereq), &o_pre) ||
 	    !reserve(&off, sz.nprereq_variants, sizeof(char *), &o_vkey) ||
 	    !reserve(&off, sz.nprereq_variants, sizeof(int32_t), &o_vidx) ||
@@ -799,7 +800,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	f = (vx_eval_flag *)(void *)block;
 	f->variants = (struct vxe_variant *)(void *)(block + o_var);
 	f->rules = (struct vxe_rule *)(void *)(block + o_rule);
-	f->regexes = (pcre2_code **)(void *)(block + o_re);
+	f->regexes = (struct vxe_rx **)(void *)(block + o_re);
 	fl.conds = (struct vxe_cond *)(void *)(block + o_cond);
 	fl.values = (struct vxe_value *)(void *)(block + o_val);
 	fl.splits = (struct vxe_split *)(void *)(block + o_split);
@@ -854,7 +855,7 @@ vx_eval_flag_free(vx_eval_flag *f)
 	if (f == NULL)
 		return;
 	for (size_t i = 0; i < f->nregex; i++)
-		pcre2_code_free(f->regexes[i]);
+		vxe_regex_release(f->regexes[i]);
 	free(f);
 }
 

@@ -195,7 +195,7 @@ struct vx_eval_flag {
 	const char *key;
 	int type;
 	size_t nvariants;
-	pcre2_code **regexes; /* nregex compiled, for pcre2_code_free() */
+	struct vxe_rx **regexes; /* nregex shared patterns, for vxe_regex_release() */
 	size_t nregex;
 	/*
 	 * Set by vx_eval_flag_link() (at compile when there is nothing to
@@ -339,24 +339,55 @@ vxe_json_number_valid(const char *s);
 bool
 vxe_json_string_valid(const char *s);
 
+/* A shared compiled pattern, a reference-counted entry of regex.c's cache. */
+struct vxe_rx;
+
 /* A compiled `matches` pattern and what it costs to keep. */
 struct vxe_regex {
-	pcre2_code *re;
-	size_t size;     /* PCRE2_INFO_SIZE: the compiled pattern, bytes */
-	size_t jit_size; /* PCRE2_INFO_JITSIZE, or 0 without JIT */
+	struct vxe_rx *rx; /* the reference, for vxe_regex_release() */
+	pcre2_code *re;    /* rx's compiled pattern, read-only */
+	size_t size;       /* PCRE2_INFO_SIZE: the compiled pattern, bytes */
+	size_t jit_size;   /* PCRE2_INFO_JITSIZE, or 0 without JIT */
 };
 
 /*
- * Compile a `matches` pattern (regex.c). Refuses a pattern longer than
- * VX_EVAL_PATTERN_MAX_LEN or one PCRE2 cannot compile, writing why into
- * why, to follow the pattern in a message ("does not compile at offset 5:
- * missing closing parenthesis"). JIT-compiles it when JIT works and its
- * code fits in jit_room bytes; otherwise it runs interpreted. On success
- * the caller owns out->re (pcre2_code_free). Returns VX_EVAL_OK,
- * VX_EVAL_EINVAL or VX_EVAL_ENOMEM.
+ * Compile a `matches` pattern (regex.c), or take it from the cache of
+ * compiled patterns, keyed by (pattern, caseless). Refuses a pattern longer
+ * than VX_EVAL_PATTERN_MAX_LEN or one PCRE2 cannot compile, writing why
+ * into why, to follow the pattern in a message ("does not compile at
+ * offset 5: missing closing parenthesis"). Gives JIT code when JIT works
+ * and its code fits in jit_room bytes; otherwise the pattern runs
+ * interpreted. On success the caller holds a reference to out->rx and
+ * drops it with vxe_regex_release(); out->re lives as long as it. Thread
+ * safe. Returns VX_EVAL_OK, VX_EVAL_EINVAL or VX_EVAL_ENOMEM.
  */
 int vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
     struct vxe_regex *out, char *why, size_t whylen);
+
+/*
+ * Drop a reference taken by vxe_regex_compile(). The last one makes the
+ * entry idle: kept for the next compile of the same pattern while the cache
+ * is within its bounds, evicted least recently released first. NULL is a
+ * no-op.
+ */
+void vxe_regex_release(struct vxe_rx *rx);
+
+/* What the cache holds and has done, for tests and benchmarks. */
+struct vxe_regex_cache_stats {
+	size_t entries; /* in use and idle */
+	size_t idle;    /* no reference: evictable */
+	size_t bytes;   /* entries' cost: compiled size, JIT code, key */
+	uint64_t hits, misses, evictions;
+};
+
+void vxe_regex_cache_stats(struct vxe_regex_cache_stats *out);
+
+/*
+ * Bound the cache to entries entries and bytes bytes (tests: the defaults
+ * are regex.c's RX_CACHE_ENTRIES and RX_CACHE_BYTES). Idle entries past the
+ * new bounds go at once; entries in use stay whatever the bounds.
+ */
+void vxe_regex_cache_limit(size_t entries, size_t bytes);
 
 /* vxe_regex_match() outcomes. */
 enum {

@@ -23,9 +23,26 @@
  * matches and keeps it until it exits (a tss destructor frees it). The
  * frames it caches grow at most to the heap limit. JIT code runs on its
  * default 32 KiB stack, taken from the calling thread's stack.
+ *
+ * Compiled patterns are shared. Compiling one (above all JIT-compiling it)
+ * costs microseconds, and a flag set is recompiled whole after every change
+ * in its environment, where most patterns did not change. So a process-wide
+ * cache keyed by (pattern bytes, caseless, with or without JIT) holds each
+ * compiled pattern once, with a count of the compiled flags that use it;
+ * vxe_regex_compile() takes a reference and vxe_regex_release() drops it.
+ * A pattern is read-only once compiled, so any number of flags and threads
+ * may match with it at once. An entry nobody uses stays, idle, for the next
+ * compile, but only while the whole cache is within RX_CACHE_ENTRIES
+ * entries and RX_CACHE_BYTES bytes: past that, idle entries go, least
+ * recently released first. Entries in use are never evicted (their flags
+ * need them, and they cost the same whether the cache lists them or not).
+ * One mutex guards the table; compilation runs outside it, and of two
+ * threads that compile the same pattern at once, the second to finish
+ * frees its copy and takes the first's.
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <threads.h>
 
@@ -38,6 +55,40 @@
 
 /* Groups may nest this deep; PCRE2's default is 250. */
 #define RX_NEST_MAX 64
+
+/* Idle entries are kept while the cache is within these (see above). */
+#define RX_CACHE_ENTRIES 1024
+#define RX_CACHE_BYTES (8u * 1024 * 1024)
+#define RX_CACHE_MIN_BUCKETS 256
+
+/* A shared compiled pattern: one cache entry. */
+struct vxe_rx {
+	struct vxe_rx *hnext;       /* hash chain; a victims list once evicted */
+	struct vxe_rx *prev, *next; /* idle list, while refs == 0 */
+	pcre2_code *re;
+	size_t size;     /* PCRE2_INFO_SIZE */
+	size_t jit_size; /* PCRE2_INFO_JITSIZE, or 0 */
+	size_t cost;     /* bytes counted against RX_CACHE_BYTES */
+	size_t refs;
+	uint32_t hash;
+	bool caseless;
+	bool jit; /* JIT was asked for (jit_size is 0 if it did not work) */
+	size_t len;
+	char pattern[]; /* len bytes and a NUL */
+};
+
+static struct {
+	mtx_t lock;
+	bool ok; /* the mutex was created */
+	struct vxe_rx **buckets;
+	size_t nbuckets; /* a power of two, or 0 before the first entry */
+	size_t entries, bytes;
+	size_t max_entries, max_bytes;
+	struct vxe_rx *idle_head, *idle_tail; /* least recently released first */
+	struct vxe_regex_cache_stats st;
+} cache;
+
+static once_flag cache_once = ONCE_FLAG_INIT;
 
 static atomic_uint_fast64_t exhausted;
 
@@ -89,23 +140,170 @@ thread_match_data(void)
 	return md;
 }
 
-int
-vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
-    struct vxe_regex *out, char *why, size_t whylen)
+static void
+cache_init(void)
+{
+	cache.ok = mtx_init(&cache.lock, mtx_plain) == thrd_success;
+	cache.max_entries = RX_CACHE_ENTRIES;
+	cache.max_bytes = RX_CACHE_BYTES;
+}
+
+static uint32_t
+key_hash(const char *pattern, size_t len, bool caseless, bool jit)
+{
+	struct vxe_mm3 st;
+
+	vxe_mm3_init(&st, (uint32_t)caseless | (uint32_t)jit << 1);
+	vxe_mm3_update(&st, pattern, len);
+	return vxe_mm3_final(&st);
+}
+
+/* The entry for this key, or NULL. Under the lock. */
+static struct vxe_rx *
+find(uint32_t hash, const char *pattern, size_t len, bool caseless, bool jit)
+{
+	struct vxe_rx *e;
+
+	if (cache.nbuckets == 0)
+		return NULL;
+	for (e = cache.buckets[hash & (cache.nbuckets - 1)]; e != NULL; e = e->hnext)
+		if (e->hash == hash && e->len == len && e->caseless == caseless &&
+		    e->jit == jit && memcmp(e->pattern, pattern, len) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+idle_unlink(struct vxe_rx *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		cache.idle_head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		cache.idle_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+/* Take a reference to e. Under the lock. */
+static void
+ref(struct vxe_rx *e)
+{
+	if (e->refs++ == 0)
+		idle_unlink(e);
+}
+
+/*
+ * Evict idle entries, oldest first, until the cache is within its bounds;
+ * returns them chained on hnext, to be freed after the lock is let go.
+ * Under the lock.
+ */
+static struct vxe_rx *
+trim(void)
+{
+	struct vxe_rx *victims = NULL, *e, **pp;
+
+	while ((e = cache.idle_head) != NULL &&
+	       (cache.entries > cache.max_entries || cache.bytes > cache.max_bytes)) {
+		idle_unlink(e);
+		pp = &cache.buckets[e->hash & (cache.nbuckets - 1)];
+		while (*pp != e)
+			pp = &(*pp)->hnext;
+		*pp = e->hnext;
+		cache.entries--;
+		cache.bytes -= e->cost;
+		cache.st.evictions++;
+		e->hnext = victims;
+		victims = e;
+	}
+	return victims;
+}
+
+static void
+free_entries(struct vxe_rx *e)
+{
+	struct vxe_rx *next;
+
+	for (; e != NULL; e = next) {
+		next = e->hnext;
+		pcre2_code_free(e->re);
+		free(e);
+	}
+}
+
+/* Double the table when chains would grow past two on average. */
+static bool
+grow(void)
+{
+	size_t n = cache.nbuckets != 0 ? cache.nbuckets * 2 : RX_CACHE_MIN_BUCKETS;
+	struct vxe_rx **b, *e, *next;
+
+	if (cache.entries < cache.nbuckets * 2)
+		return true;
+	if ((b = calloc(n, sizeof(*b))) == NULL)
+		return cache.nbuckets != 0; /* longer chains, still correct */
+	for (size_t i = 0; i < cache.nbuckets; i++)
+		for (e = cache.buckets[i]; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	free(cache.buckets);
+	cache.buckets = b;
+	cache.nbuckets = n;
+	return true;
+}
+
+/*
+ * Enter a freshly compiled entry with one reference, or, if another thread
+ * entered the same key meanwhile, free it and take a reference to that one.
+ * Returns NULL only if the table cannot be allocated (fresh is then freed).
+ */
+static struct vxe_rx *
+enter(struct vxe_rx *fresh)
+{
+	struct vxe_rx *e, *victims = NULL;
+	size_t i;
+
+	mtx_lock(&cache.lock);
+	e = find(fresh->hash, fresh->pattern, fresh->len, fresh->caseless, fresh->jit);
+	if (e != NULL) {
+		ref(e);
+	} else if (grow()) {
+		e = fresh;
+		fresh = NULL;
+		e->refs = 1;
+		i = e->hash & (cache.nbuckets - 1);
+		e->hnext = cache.buckets[i];
+		cache.buckets[i] = e;
+		cache.entries++;
+		cache.bytes += e->cost;
+		victims = trim();
+	}
+	mtx_unlock(&cache.lock);
+	free_entries(victims);
+	if (fresh != NULL) {
+		fresh->hnext = NULL;
+		free_entries(fresh);
+	}
+	return e;
+}
+
+/* Compile a pattern, with JIT if asked, into a new entry (not entered). */
+static int
+build(const char *pattern, size_t len, uint32_t hash, bool caseless, bool jit,
+    struct vxe_rx **out, char *why, size_t whylen)
 {
 	pcre2_compile_context *cc;
 	pcre2_code *re;
+	struct vxe_rx *e;
 	PCRE2_UCHAR msg[120];
 	PCRE2_SIZE at = 0;
-	size_t len = strlen(pattern), jit = 0;
 	int code = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (len > VX_EVAL_PATTERN_MAX_LEN) {
-		snprintf(why, whylen, "is %zu bytes long, over the limit of %d", len,
-		    VX_EVAL_PATTERN_MAX_LEN);
-		return VX_EVAL_EINVAL;
-	}
+	*out = NULL;
 	if ((cc = pcre2_compile_context_create(NULL)) == NULL)
 		goto nomem;
 	pcre2_set_parens_nest_limit(cc, RX_NEST_MAX);
@@ -122,31 +320,159 @@ vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
 		    (const char *)msg);
 		return VX_EVAL_EINVAL;
 	}
-	if (pcre2_pattern_info(re, PCRE2_INFO_SIZE, &out->size) != 0)
-		out->size = len;
-	/*
-	 * JIT where it works; the interpreter is the fallback, with the same
-	 * results. A flag's JIT code is capped (jit_room): past it, keep a
-	 * copy without JIT, since pcre2_code_copy() leaves the JIT code out.
-	 */
-	if (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0 &&
-	    pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit) == 0 && jit > 0) {
-		if (jit <= jit_room) {
-			out->jit_size = jit;
-		} else {
-			pcre2_code *plain = pcre2_code_copy(re);
-
-			pcre2_code_free(re);
-			if ((re = plain) == NULL)
-				goto nomem;
-		}
+	if ((e = calloc(1, sizeof(*e) + len + 1)) == NULL) {
+		pcre2_code_free(re);
+		goto nomem;
 	}
-	out->re = re;
+	e->re = re;
+	e->hash = hash;
+	e->caseless = caseless;
+	e->jit = jit;
+	e->len = len;
+	memcpy(e->pattern, pattern, len);
+	if (pcre2_pattern_info(re, PCRE2_INFO_SIZE, &e->size) != 0)
+		e->size = len;
+	/* JIT where it works; the interpreter is the fallback, same results. */
+	if (jit && (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) != 0 ||
+	               pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &e->jit_size) != 0))
+		e->jit_size = 0;
+	e->cost = sizeof(*e) + len + 1 + e->size + e->jit_size;
+	*out = e;
 	return VX_EVAL_OK;
 
 nomem:
 	snprintf(why, whylen, "could not be compiled: out of memory");
 	return VX_EVAL_ENOMEM;
+}
+
+/*
+ * The entry for a key with a reference taken, from the cache or compiled
+ * and entered.
+ */
+static int
+get(const char *pattern, size_t len, bool caseless, bool jit, struct vxe_rx **out,
+    char *why, size_t whylen)
+{
+	uint32_t hash = key_hash(pattern, len, caseless, jit);
+	struct vxe_rx *e;
+	int rc;
+
+	mtx_lock(&cache.lock);
+	if ((e = find(hash, pattern, len, caseless, jit)) != NULL) {
+		ref(e);
+		cache.st.hits++;
+	} else {
+		cache.st.misses++;
+	}
+	mtx_unlock(&cache.lock);
+	if (e == NULL) {
+		if ((rc = build(pattern, len, hash, caseless, jit, &e, why, whylen)) != 0)
+			return rc;
+		if ((e = enter(e)) == NULL) {
+			snprintf(why, whylen, "could not be compiled: out of memory");
+			return VX_EVAL_ENOMEM;
+		}
+	}
+	*out = e;
+	return VX_EVAL_OK;
+}
+
+int
+vxe_regex_compile(const char *pattern, bool caseless, size_t jit_room,
+    struct vxe_regex *out, char *why, size_t whylen)
+{
+	struct vxe_rx *e;
+	size_t len = strlen(pattern);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > VX_EVAL_PATTERN_MAX_LEN) {
+		snprintf(why, whylen, "is %zu bytes long, over the limit of %d", len,
+		    VX_EVAL_PATTERN_MAX_LEN);
+		return VX_EVAL_EINVAL;
+	}
+	call_once(&cache_once, cache_init);
+	if (!cache.ok) {
+		snprintf(why, whylen, "could not be compiled: no lock for the cache");
+		return VX_EVAL_ENOMEM;
+	}
+	if ((rc = get(pattern, len, caseless, true, &e, why, whylen)) != 0)
+		return rc;
+	/*
+	 * A flag's JIT code is capped (jit_room): past it, the flag uses the
+	 * pattern without JIT, an entry of its own. The JIT entry stays for
+	 * flags with room; it is idle now if only this compile wanted it.
+	 */
+	if (e->jit_size > jit_room) {
+		vxe_regex_release(e);
+		if ((rc = get(pattern, len, caseless, false, &e, why, whylen)) != 0)
+			return rc;
+	}
+	out->rx = e;
+	out->re = e->re;
+	out->size = e->size;
+	out->jit_size = e->jit_size;
+	return VX_EVAL_OK;
+}
+
+void
+vxe_regex_release(struct vxe_rx *e)
+{
+	struct vxe_rx *victims = NULL;
+
+	if (e == NULL)
+		return;
+	mtx_lock(&cache.lock);
+	if (--e->refs == 0) {
+		e->prev = cache.idle_tail;
+		e->next = NULL;
+		if (cache.idle_tail != NULL)
+			cache.idle_tail->next = e;
+		else
+			cache.idle_head = e;
+		cache.idle_tail = e;
+		victims = trim();
+	}
+	mtx_unlock(&cache.lock);
+	free_entries(victims);
+}
+
+/* Lock the cache, creating it first if need be; false if it cannot be. */
+static bool
+cache_lock(void)
+{
+	call_once(&cache_once, cache_init);
+	return cache.ok && mtx_lock(&cache.lock) == thrd_success;
+}
+
+void
+vxe_regex_cache_stats(struct vxe_regex_cache_stats *out)
+{
+	struct vxe_rx *e;
+
+	memset(out, 0, sizeof(*out));
+	if (!cache_lock())
+		return;
+	*out = cache.st;
+	out->entries = cache.entries;
+	out->bytes = cache.bytes;
+	for (e = cache.idle_head; e != NULL; e = e->next)
+		out->idle++;
+	mtx_unlock(&cache.lock);
+}
+
+void
+vxe_regex_cache_limit(size_t entries, size_t bytes)
+{
+	struct vxe_rx *victims;
+
+	if (!cache_lock())
+		return;
+	cache.max_entries = entries;
+	cache.max_bytes = bytes;
+	victims = trim();
+	mtx_unlock(&cache.lock);
+	free_entries(victims);
 }
 
 int

@@ -5,11 +5,22 @@
  * entries as environments that have been evaluated. Building runs outside
  * the lock; when two readers race to build, the newer revision is
  * installed and the other copy is freed with its last reference.
+ *
+ * A build unpacks every flag of the project (about 2 KiB each) only to
+ * compile them, so the unpacked messages go into an arena of their own
+ * and leave with it. With thousands of flags the arena's blocks are large
+ * enough to be mapped apart from the heap (vexild fixes malloc's mmap
+ * threshold at start-up, see main.c), so their pages go back to the
+ * system at once instead of staying in a malloc arena as free holes
+ * between the compiled flags that outlive them.
  */
 #include "server/evalcache.h"
 
+#include "common/arena.h"
+
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,14 +76,17 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 	Vexil__V1__Flag **flags = NULL;
 	Vexil__V1__Segment **segs = NULL;
 	vx_snapshot *s;
+	vx_arena unpacked;
 	size_t n = 0, nsegs = 0;
 	char err[300];
 	int rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return VX_ENOMEM;
-	if ((rc = vx_store_flag_list(txn, st, p->id, NULL, &flags, &n)) == 0 &&
-	    (rc = vx_store_segment_list(txn, st, p->id, NULL, &segs, &nsegs)) == 0) {
+	vx_arena_init(&unpacked, SIZE_MAX);
+	if ((rc = vx_store_flag_list(txn, st, p->id, &unpacked.pb, &flags, &n)) == 0 &&
+	    (rc = vx_store_segment_list(txn, st, p->id, &unpacked.pb, &segs, &nsegs)) ==
+	        0) {
 		rc = vx_flagset_build(flags, n, segs, nsegs, p->id, p->revision, env,
 		    &s->fs, err, sizeof(err));
 		if (rc == 0 && s->fs->nbroken > 0)
@@ -82,12 +96,7 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 			    "first: %s",
 			    s->fs->nbroken, (unsigned long long)p->id, env, err);
 	}
-	for (size_t i = 0; i < n; i++)
-		protobuf_c_message_free_unpacked(&flags[i]->base, NULL);
-	free(flags);
-	for (size_t i = 0; i < nsegs; i++)
-		protobuf_c_message_free_unpacked(&segs[i]->base, NULL);
-	free(segs);
+	vx_arena_fini(&unpacked);
 	if (rc != 0) {
 		free(s);
 		return rc;
