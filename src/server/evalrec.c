@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+/* A record as the flusher reads it. */
 struct rec {
 	int kind;
 	uint64_t project_id;
@@ -22,12 +23,45 @@ struct rec {
 	char user[129];
 	uint64_t n; /* evaluations this record stands for */
 	bool tally; /* an aggregate (push_count): counted, not logged */
+	size_t pos; /* its position in the queue */
 };
+
+/*
+ * A queue slot: 128 bytes. A record takes one or more consecutive slots:
+ * its head slot holds the numbers and the first HEAD_TEXT bytes of its
+ * strings (env, flag, variant, reason, user, unterminated, lengths in
+ * len[]), and the rest follow in the next slots, MORE_TEXT bytes each.
+ * Most records (a flag key, an environment, a variant, a user id of a few
+ * dozen bytes) fit one slot; the longest take four. The queue was an
+ * array of 456-byte records, 7 MiB at the default size and all of it
+ * resident from the start.
+ */
+enum { FIELDS = 5, SLOT_BYTES = 120 };
+
+struct head {
+	uint8_t kind, slots, tally, len[FIELDS];
+	int64_t time;
+	uint64_t project_id;
+	uint64_t n;
+};
+
+#define HEAD_TEXT (SLOT_BYTES - sizeof(struct head))
+#define MORE_TEXT SLOT_BYTES
+#define TEXT_MAX (64 + 128 + 64 + 19 + 128)
+#define SLOTS_MAX (1 + (TEXT_MAX - HEAD_TEXT + MORE_TEXT - 1) / MORE_TEXT)
 
 struct cell {
 	atomic_size_t seq;
-	struct rec r;
+	union {
+		struct {
+			struct head h;
+			char text[HEAD_TEXT];
+		} first;
+		char more[MORE_TEXT];
+	} u;
 };
+_Static_assert(sizeof(struct cell) == 128, "a queue slot is 128 bytes");
+_Static_assert(SLOTS_MAX < 1024, "the smallest queue holds the longest record");
 
 /* One aggregated count, while a batch is being written. */
 struct agg {
@@ -35,6 +69,15 @@ struct agg {
 	int32_t day;
 	uint64_t n;
 };
+
+/*
+ * Records written per write transaction. The flusher drains the queue a
+ * chunk at a time, so its batch (and the aggregation table) stay small
+ * however large --eval-buffer is: a full queue of 16,384 records used to
+ * be copied whole into a second array of the same 7 MiB.
+ */
+#define CHUNK 1024
+#define AGG_SLOTS (2 * CHUNK) /* a power of two, at least twice CHUNK */
 
 struct vx_evalrec {
 	vx_store *store;
@@ -50,56 +93,119 @@ struct vx_evalrec {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rec *batch;  /* drained records, flusher only */
+	size_t batch_cap;
+	size_t log_from; /* positions before this are counted, not logged */
 	struct agg *aggs;
 	size_t naggs;
+	uint32_t *slots; /* AGG_SLOTS indices into aggs, plus one; 0: empty */
 };
 
-static void
-copy(char *dst, size_t cap, const char *src)
+/* The length of src kept in a record field of cap bytes (with its NUL). */
+static uint8_t
+kept(const char *src, size_t cap)
 {
 	size_t n = src ? strlen(src) : 0;
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
+	return (uint8_t)(n >= cap ? cap - 1 : n);
+}
+
+/* Where byte off of the text of the record at pos lies, and how many
+ * bytes of its slot follow it. */
+static char *
+text_at(const vx_evalrec *r, size_t pos, size_t off, size_t *room)
+{
+	struct cell *c;
+	if (off < HEAD_TEXT) {
+		c = &r->cells[pos & r->mask];
+		*room = HEAD_TEXT - off;
+		return c->u.first.text + off;
+	}
+	off -= HEAD_TEXT;
+	c = &r->cells[(pos + 1 + off / MORE_TEXT) & r->mask];
+	*room = MORE_TEXT - off % MORE_TEXT;
+	return c->u.more + off % MORE_TEXT;
+}
+
+/* Copies n bytes between a record's text, from offset off, and buf. */
+static void
+text_copy(const vx_evalrec *r, size_t pos, size_t off, char *buf, size_t n, bool put)
+{
+	while (n > 0) {
+		size_t room;
+		char *at = text_at(r, pos, off, &room);
+		if (room > n)
+			room = n;
+		memcpy(put ? at : buf, put ? buf : at, room);
+		buf += room;
+		off += room;
+		n -= room;
+	}
+}
+
+/* Claims k consecutive slots; false when the queue has no room for them. */
+static bool
+claim(vx_evalrec *r, size_t k, size_t *out)
+{
+	size_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	for (;;) {
+		struct cell *c = &r->cells[pos & r->mask];
+		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+		if (dif == 0) {
+			/* The flusher frees slots in order: if the last is free for
+			 * this lap, so is every one before it. */
+			if (k > 1) {
+				struct cell *last = &r->cells[(pos + k - 1) & r->mask];
+				size_t ls = atomic_load_explicit(
+				    &last->seq, memory_order_acquire);
+				if ((intptr_t)ls - (intptr_t)(pos + k - 1) < 0)
+					return false;
+			}
+			if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + k,
+			        memory_order_relaxed, memory_order_relaxed)) {
+				*out = pos;
+				return true;
+			}
+		} else if (dif < 0) {
+			return false;
+		} else {
+			pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+		}
+	}
 }
 
 static void
 push(vx_evalrec *r, int kind, uint64_t project_id, const char *env, const char *flag,
     const char *variant, const char *reason, const char *user_id, uint64_t n)
 {
-	size_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
-	struct cell *c;
+	const char *src[FIELDS] = {env, flag, variant, reason, user_id};
+	static const size_t cap[FIELDS] = {65, 129, 65, 20, 129};
+	struct head h = {
+	    .kind = (uint8_t)kind, .tally = n != 0, .project_id = project_id, .n = n};
+	size_t total = 0, k, pos, off = 0;
 	struct timespec ts;
 
-	for (;;) {
-		c = &r->cells[pos & r->mask];
-		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		intptr_t dif = (intptr_t)seq - (intptr_t)pos;
-		if (dif == 0) {
-			if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1,
-				memory_order_relaxed, memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-			return;
-		} else {
-			pos = atomic_load_explicit(&r->head, memory_order_relaxed);
-		}
+	for (int i = 0; i < FIELDS; i++)
+		total += h.len[i] = kept(src[i], cap[i]);
+	k = total <= HEAD_TEXT ? 1 : 1 + (total - HEAD_TEXT + MORE_TEXT - 1) / MORE_TEXT;
+	h.slots = (uint8_t)k;
+	if (!claim(r, k, &pos)) {
+		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	c->r.kind = kind;
-	c->r.project_id = project_id;
-	c->r.time = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	copy(c->r.env, sizeof(c->r.env), env);
-	copy(c->r.flag, sizeof(c->r.flag), flag);
-	copy(c->r.variant, sizeof(c->r.variant), variant);
-	copy(c->r.reason, sizeof(c->r.reason), reason);
-	copy(c->r.user, sizeof(c->r.user), user_id);
-	c->r.n = n;
-	c->r.tally = n != 0;
-	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+	h.time = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	r->cells[pos & r->mask].u.first.h = h;
+	for (int i = 0; i < FIELDS; i++) {
+		text_copy(r, pos, off, (char *)src[i], h.len[i], true);
+		off += h.len[i];
+	}
+	/* The head slot last: the flusher reads the record once it is set. */
+	for (size_t i = k - 1; i > 0; i--)
+		atomic_store_explicit(&r->cells[(pos + i) & r->mask].seq, pos + i + 1,
+		    memory_order_release);
+	atomic_store_explicit(
+	    &r->cells[pos & r->mask].seq, pos + 1, memory_order_release);
 	atomic_fetch_add_explicit(&r->pushed, 1, memory_order_relaxed);
 }
 
@@ -125,45 +231,87 @@ vx_evalrec_dropped(vx_evalrec *r)
 }
 
 /*
- * Moves ready records into the batch; returns how many. At most one
- * queue's worth: producers refill the slots as they are freed, and the
- * batch holds no more than that.
+ * Moves ready records into the batch; returns how many, at most a chunk.
+ * Producers refill the slots as they are freed.
  */
 static size_t
 drain(vx_evalrec *r)
 {
 	size_t n = 0;
-	while (n <= r->mask) {
+	while (n < r->batch_cap) {
 		struct cell *c = &r->cells[r->tail & r->mask];
 		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
 		if ((intptr_t)seq - (intptr_t)(r->tail + 1) < 0)
 			break;
-		r->batch[n++] = c->r;
-		atomic_store_explicit(&c->seq, r->tail + r->mask + 1, memory_order_release);
-		r->tail++;
+		struct head h = c->u.first.h;
+		struct rec *x = &r->batch[n++];
+		char *dst[FIELDS] = {x->env, x->flag, x->variant, x->reason, x->user};
+		size_t off = 0;
+		x->kind = h.kind;
+		x->project_id = h.project_id;
+		x->time = h.time;
+		x->n = h.n;
+		x->tally = h.tally;
+		x->pos = r->tail;
+		for (int i = 0; i < FIELDS; i++) {
+			text_copy(r, r->tail, off, dst[i], h.len[i], false);
+			dst[i][h.len[i]] = '\0';
+			off += h.len[i];
+		}
+		for (size_t i = 0; i < h.slots; i++)
+			atomic_store_explicit(&r->cells[(r->tail + i) & r->mask].seq,
+			    r->tail + i + r->mask + 1, memory_order_release);
+		r->tail += h.slots;
 	}
 	return n;
 }
 
+static uint32_t
+agg_hash(const struct rec *x, int32_t day)
+{
+	/* FNV-1a over what a count is kept by. */
+	uint32_t h = 2166136261u;
+	const char *parts[] = {x->flag, x->env, x->variant};
+	uint64_t nums[] = {x->project_id, (uint64_t)(uint32_t)day, (uint64_t)x->kind};
+
+	for (size_t i = 0; i < 3; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u;
+		for (int b = 0; b < 64; b += 8)
+			h = (h ^ (uint8_t)(nums[i] >> b)) * 16777619u;
+	}
+	return h;
+}
+
+/* Sums the batch's records by (day, project, kind, flag, environment,
+ * variant), through a hash table: an EvaluateAll of a large project puts
+ * as many distinct flags in one batch. */
 static void
 aggregate(vx_evalrec *r, size_t n)
 {
 	r->naggs = 0;
+	memset(r->slots, 0, AGG_SLOTS * sizeof(*r->slots));
 	for (size_t i = 0; i < n; i++) {
 		const struct rec *x = &r->batch[i];
 		int32_t day = (int32_t)(x->time / 86400000);
-		size_t j;
-		/* Batches hold few distinct keys; a linear scan is enough. */
-		for (j = 0; j < r->naggs; j++) {
+		size_t h = agg_hash(x, day) & (AGG_SLOTS - 1), j;
+
+		for (;; h = (h + 1) & (AGG_SLOTS - 1)) {
+			if (r->slots[h] == 0) {
+				j = r->naggs++;
+				r->aggs[j] = (struct agg){x, day, 0};
+				r->slots[h] = (uint32_t)j + 1;
+				break;
+			}
+			j = r->slots[h] - 1;
 			const struct rec *y = r->aggs[j].r;
 			if (r->aggs[j].day == day && y->project_id == x->project_id &&
-			    y->kind == x->kind &&
-			    strcmp(y->flag, x->flag) == 0 && strcmp(y->env, x->env) == 0 &&
+			    y->kind == x->kind && strcmp(y->flag, x->flag) == 0 &&
+			    strcmp(y->env, x->env) == 0 &&
 			    strcmp(y->variant, x->variant) == 0)
 				break;
 		}
-		if (j == r->naggs)
-			r->aggs[r->naggs++] = (struct agg){x, day, 0};
 		r->aggs[j].n += x->tally ? x->n : 1;
 	}
 }
@@ -179,7 +327,6 @@ write_batch(vx_wtxn *w, void *arg)
 	struct batch_arg *b = arg;
 	vx_evalrec *r = b->r;
 	Vexil__V1__EvalRecord e;
-	size_t start;
 	int rc;
 
 	for (size_t i = 0; i < r->naggs; i++) {
@@ -188,10 +335,11 @@ write_batch(vx_wtxn *w, void *arg)
 			 x->flag, x->variant, r->aggs[i].n)) != 0)
 			return rc;
 	}
-	/* Only the newest `keep` of a batch can survive the trim anyway. */
-	start = b->n > r->keep * 4 ? b->n - r->keep * 4 : 0;
-	for (size_t i = start; i < b->n; i++) {
+	for (size_t i = 0; i < b->n; i++) {
 		const struct rec *x = &r->batch[i];
+		/* Only the newest `keep` can survive the trim anyway. */
+		if ((intptr_t)x->pos - (intptr_t)r->log_from < 0)
+			continue;
 		if (x->kind != VX_COUNT_EVALUATION || x->tally)
 			continue;
 		vexil__v1__eval_record__init(&e);
@@ -216,22 +364,30 @@ write_batch(vx_wtxn *w, void *arg)
 	return 0;
 }
 
+/* Writes what is queued, a chunk per write transaction. Records more
+ * than 4 × keep older than the newest are counted but not logged. */
 static void
 flush_once(vx_evalrec *r)
 {
-	struct batch_arg b = {r, drain(r)};
+	size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	struct batch_arg b = {r, 0};
 	int rc;
 
-	if (b.n == 0)
-		return;
-	aggregate(r, b.n);
-	rc = vx_store_write(r->store, NULL, write_batch, &b);
-	if (rc != 0)
-		vx_log(VX_LOG_ERROR, "evalrec: %zu records not written: %s", b.n, vx_strerror(rc));
-	pthread_mutex_lock(&r->lock);
-	atomic_fetch_add(&r->written, b.n);
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	r->log_from =
+	    head - (head - r->tail > r->keep * 4 ? r->keep * 4 : head - r->tail);
+	while ((b.n = drain(r)) != 0) {
+		aggregate(r, b.n);
+		rc = vx_store_write(r->store, NULL, write_batch, &b);
+		if (rc != 0)
+			vx_log(VX_LOG_ERROR, "evalrec: %zu records not written: %s", b.n,
+			    vx_strerror(rc));
+		pthread_mutex_lock(&r->lock);
+		atomic_fetch_add(&r->written, b.n);
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		if (b.n < r->batch_cap)
+			break;
+	}
 }
 
 static void *
@@ -284,9 +440,11 @@ vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep)
 	r->mask = cap - 1;
 	r->keep = keep ? keep : 1000;
 	r->cells = calloc(cap, sizeof(*r->cells));
-	r->batch = calloc(cap, sizeof(*r->batch));
-	r->aggs = calloc(cap, sizeof(*r->aggs));
-	if (!r->cells || !r->batch || !r->aggs)
+	r->batch_cap = cap < CHUNK ? cap : CHUNK;
+	r->batch = calloc(r->batch_cap, sizeof(*r->batch));
+	r->aggs = calloc(r->batch_cap, sizeof(*r->aggs));
+	r->slots = calloc(AGG_SLOTS, sizeof(*r->slots));
+	if (!r->cells || !r->batch || !r->aggs || !r->slots)
 		goto fail;
 	for (size_t i = 0; i < cap; i++)
 		atomic_init(&r->cells[i].seq, i);
@@ -303,6 +461,7 @@ fail:
 	free(r->cells);
 	free(r->batch);
 	free(r->aggs);
+	free(r->slots);
 	free(r);
 	return VX_ENOMEM;
 }
@@ -322,5 +481,6 @@ vx_evalrec_stop(vx_evalrec *r)
 	free(r->cells);
 	free(r->batch);
 	free(r->aggs);
+	free(r->slots);
 	free(r);
 }

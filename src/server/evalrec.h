@@ -2,10 +2,11 @@
  * Vexil — evaluation records: counted and logged without ever waiting.
  *
  * An evaluation pushes one record into a bounded lock-free queue (a
- * Vyukov MPMC ring; the flusher is its only consumer). When the queue is
+ * Vyukov MPMC ring of 128-byte slots, a record taking one to four
+ * consecutive ones; the flusher is its only consumer). When the queue is
  * full the record is dropped and counted, so an evaluation never blocks
  * and never allocates. A flusher thread drains the queue every half second
- * and writes one transaction: the per (project, day, environment, flag,
+ * and writes it, 1,024 records a transaction: the per (project, day, environment, flag,
  * variant) counts, aggregated in memory first, and the recent-evaluation
  * log, trimmed to the newest records per project.
  */

@@ -43,7 +43,7 @@ usage(FILE *to)
 	    "                    (default 2)\n"
 	    "  --hash-queue N    sign-ups and logins waiting for a hash; more are\n"
 	    "                    refused RESOURCE_EXHAUSTED (default 64)\n"
-	    "  --eval-buffer N   evaluation records queued before they are dropped\n"
+	    "  --eval-buffer N   128-byte slots of queued evaluation records (1-4 each)\n"
 	    "                    (default 16384)\n"
 	    "  --eval-log-keep N recent evaluations kept per project (default 1000)\n"
 	    "  --change-log-keep N  change log entries kept per project (default "

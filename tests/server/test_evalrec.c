@@ -94,3 +94,107 @@ Test(evalrec, stopping_writes_what_is_queued)
 	vx_evalrec_stop(r);
 	cr_assert_eq(counted(), 3000);
 }
+
+/* More distinct flags than a write chunk holds, queued at once (as one
+ * EvaluateAll of a large project does): each is counted exactly once, and
+ * the recent log holds the newest `keep`, newest first. */
+Test(evalrec, a_queue_of_many_distinct_flags_is_counted_per_flag_and_logs_the_newest)
+{
+	enum { FLAGS = 5000, KEEP = 100 };
+	vx_evalrec *r;
+	vx_store_reader rd;
+	Vexil__V1__EvalCount **c;
+	Vexil__V1__EvalRecord **log;
+	size_t n, nlog;
+	char key[32];
+
+	cr_assert(vx_evalrec_start(&r, s, 8192, KEEP) == 0);
+	for (int i = 0; i < FLAGS; i++) {
+		snprintf(key, sizeof(key), "flag-%05d", i);
+		vx_evalrec_push(
+		    r, VX_COUNT_EVALUATION, 7, "production", key, "on", "STATIC", "u");
+	}
+	vx_evalrec_stop(r);
+
+	vx_store_reader_init(&rd, s);
+	cr_assert(vx_store_reader_acquire(&rd) == 0);
+	cr_assert(vx_store_evalcount_list(rd.txn, s, 7, 0, "", "", NULL, &c, &n) == 0);
+	cr_expect_eq(n, FLAGS, "%zu counts for %d flags", n, FLAGS);
+	for (size_t i = 0; i < n; i++) {
+		cr_expect_eq(c[i]->count, 1, "%s counted %llu times", c[i]->flag_key,
+		    (unsigned long long)c[i]->count);
+		free(c[i]);
+	}
+	free(c);
+	cr_assert(vx_store_evallog_list(rd.txn, s, 7, 0, NULL, &log, &nlog) == 0);
+	cr_expect_eq(nlog, KEEP, "the log holds %zu records", nlog);
+	for (size_t i = 0; i < nlog; i++) {
+		snprintf(key, sizeof(key), "flag-%05d", FLAGS - 1 - (int)i);
+		cr_expect_str_eq(log[i]->flag_key, key, "log entry %zu", i);
+		vexil__v1__eval_record__free_unpacked(log[i], NULL);
+	}
+	free(log);
+	vx_store_reader_fini(&rd);
+}
+
+enum { LONG_PRODUCERS = 4, LONG_PER_PRODUCER = 50000 };
+
+/* Records of every length, from one slot to the longest (a 128-byte flag
+ * key and user id, which take four), pushed by racing producers: each is
+ * counted once under its whole key, nothing is lost uncounted, and the
+ * log's strings come back intact. */
+static void *
+produce_long(void *arg)
+{
+	vx_evalrec *r = arg;
+	char flag[129], user[129];
+	for (int i = 0; i < LONG_PER_PRODUCER; i++) {
+		size_t fl = 1 + (size_t)i % 128, ul = (size_t)(i * 7) % 129;
+		memset(flag, 'a' + i % 3, fl);
+		flag[fl] = '\0';
+		memset(user, 'u', ul);
+		user[ul] = '\0';
+		vx_evalrec_push(
+		    r, VX_COUNT_EVALUATION, 7, "production", flag, "on", "SPLIT", user);
+	}
+	return NULL;
+}
+
+Test(evalrec, long_and_short_records_from_racing_producers_are_counted_whole)
+{
+	vx_evalrec *r;
+	pthread_t t[LONG_PRODUCERS];
+	vx_store_reader rd;
+	Vexil__V1__EvalRecord **log;
+	size_t nlog;
+
+	cr_assert(vx_evalrec_start(&r, s, 1024, 100) == 0);
+	for (int i = 0; i < LONG_PRODUCERS; i++)
+		pthread_create(&t[i], NULL, produce_long, r);
+	for (int i = 0; i < LONG_PRODUCERS; i++)
+		pthread_join(t[i], NULL);
+	vx_evalrec_flush(r);
+	uint64_t dropped = vx_evalrec_dropped(r);
+	vx_evalrec_stop(r);
+	cr_assert_eq(counted() + dropped, (uint64_t)LONG_PRODUCERS * LONG_PER_PRODUCER);
+
+	vx_store_reader_init(&rd, s);
+	cr_assert(vx_store_reader_acquire(&rd) == 0);
+	cr_assert(vx_store_evallog_list(rd.txn, s, 7, 0, NULL, &log, &nlog) == 0);
+	cr_expect_gt(nlog, 0);
+	for (size_t i = 0; i < nlog; i++) {
+		const char *f = log[i]->flag_key, *u = log[i]->user_id;
+		char one[2] = {f[0], '\0'};
+		size_t fl = strlen(f);
+		cr_expect(
+		    fl >= 1 && fl <= 128 && strchr("abc", f[0]) && strspn(f, one) == fl,
+		    "flag key %s", f);
+		cr_expect_eq(strspn(u, "u"), strlen(u), "user %s", u);
+		cr_expect_str_eq(log[i]->environment, "production");
+		cr_expect_str_eq(log[i]->variant, "on");
+		cr_expect_str_eq(log[i]->reason, "SPLIT");
+		vexil__v1__eval_record__free_unpacked(log[i], NULL);
+	}
+	free(log);
+	vx_store_reader_fini(&rd);
+}
