@@ -16,7 +16,9 @@
  *
  * Every call is timed with CLOCK_MONOTONIC; it prints acknowledged writes
  * per second with their p50 and p99, reads per second with their p50 and
- * p99 in each phase, and the ratio of reads in the two phases. The
+ * p99 in each phase, the ratio of reads in the two phases, and how many
+ * writes vexild committed per transaction (GetStats: writes_total over
+ * commits_total; 0 commits from a vexild without group commit). The
  * project's revision is read before and after the write phase, and the
  * run fails unless it moved by exactly the writes acknowledged. There are
  * no thresholds; it exits non-zero, with a message, when vexild cannot be
@@ -239,6 +241,24 @@ out:
 	return rc;
 }
 
+/* vexild's write and commit counters (GetStats). */
+static int
+counters(vx_client *c, uint64_t *writes, uint64_t *commits)
+{
+	Vexil__V1__GetStatsRequest in = VEXIL__V1__GET_STATS_REQUEST__INIT;
+	Vexil__V1__CoreStats *out;
+	vx_status st;
+
+	if (vx_get_stats(c, &in, &out, &st) != 0) {
+		fprintf(stderr, "%s: GetStats: %s\n", bench_prog, st.message);
+		return -1;
+	}
+	*writes = out->writes_total;
+	*commits = out->commits_total;
+	vx_free(out);
+	return 0;
+}
+
 /* The writers' flags, and the flag the readers evaluate (on, 50% rollout). */
 static int
 make_flags(vx_client *c, int writers)
@@ -284,7 +304,7 @@ run(const struct opts *o)
 	struct bench_vexild v = {0};
 	struct figures alone, rd, wr, none;
 	char root[32];
-	uint64_t before, after;
+	uint64_t before, after, w0, w1, c0, c1;
 	int rc = -1;
 
 	if (bench_make_root(root, sizeof(root)) != 0)
@@ -301,8 +321,9 @@ run(const struct opts *o)
 	if (run_phase(o, &v, false, &alone, &none) != 0)
 		goto out;
 	if (bench_probe_revision(v.client, &before) != 0 ||
-	    run_phase(o, &v, true, &rd, &wr) != 0 ||
-	    bench_probe_revision(v.client, &after) != 0)
+	    counters(v.client, &w0, &c0) != 0 || run_phase(o, &v, true, &rd, &wr) != 0 ||
+	    bench_probe_revision(v.client, &after) != 0 ||
+	    counters(v.client, &w1, &c1) != 0)
 		goto out;
 	if (bench_vexild_check(&v, "the run") != 0)
 		goto out;
@@ -312,6 +333,10 @@ run(const struct opts *o)
 	    alone.per_s, alone.p50_us, alone.p99_us);
 	printf("%-14s %10.0f %9.2f %9.2f %10.0f %9.1f %9.1f\n", "writes+reads", wr.per_s,
 	    wr.p50_us / 1000.0, wr.p99_us / 1000.0, rd.per_s, rd.p50_us, rd.p99_us);
+	printf("write phase (with warm-up): %llu writes in %llu commits, %.1f writes per "
+	       "commit\n",
+	    (unsigned long long)(w1 - w0), (unsigned long long)(c1 - c0),
+	    c1 > c0 ? (double)(w1 - w0) / (double)(c1 - c0) : 0.0);
 	printf("reads with writes / alone: throughput %.2fx, p50 %.2fx, p99 %.2fx\n",
 	    alone.per_s > 0 ? rd.per_s / alone.per_s : 0,
 	    alone.p50_us > 0 ? rd.p50_us / alone.p50_us : 0,

@@ -158,15 +158,36 @@ has_flag(const Vexil__V1__FlagList *list, const char *key)
 	return false;
 }
 
+static Vexil__V1__CoreStats *
+stats(void)
+{
+	Vexil__V1__GetStatsRequest in = VEXIL__V1__GET_STATS_REQUEST__INIT;
+	Vexil__V1__CoreStats *out;
+	vx_status st;
+
+	cr_assert(vx_get_stats(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	return out;
+}
+
 Test(group, sixteen_writers_are_all_acknowledged_and_survive_a_kill_9)
 {
 	static const char *const args[] = {"--quiet", NULL};
 	static struct writer w[WRITERS];
+	Vexil__V1__CoreStats *a, *b;
 	uint64_t start;
 
 	vx_harness_start(&h, args);
 	start = vx_project_revision(h.admin, P);
+	a = stats();
 	run_writers(w, 0);
+	b = stats();
+	cr_assert_eq(b->writes_total - a->writes_total, WRITERS * PER_WRITER);
+	cr_assert(b->commits_total > a->commits_total &&
+	              b->commits_total - a->commits_total <= WRITERS * PER_WRITER,
+	    "%llu transactions",
+	    (unsigned long long)(b->commits_total - a->commits_total));
+	vx_free(a);
+	vx_free(b);
 	for (int i = 0; i < WRITERS; i++)
 		for (int j = 0; j < PER_WRITER; j++) {
 			cr_assert_eq(
