@@ -109,8 +109,11 @@ render_core(vx_gw_mbuf *b, void *arg)
 	vx_gw_mbuf_printf(b, "vexil_core_up %d\n", s != NULL);
 	if (s == NULL)
 		return;
-	figure(b, "vexil_core_writes_total", "counter",
-	    "Write transactions vexild committed", s->writes_total);
+	figure(b, "vexil_core_writes_total", "counter", "Writes vexild committed",
+	    s->writes_total);
+	figure(b, "vexil_core_commits_total", "counter",
+	    "LMDB transactions (fsyncs) those writes took (group commit)",
+	    s->commits_total);
 	figure(b, "vexil_core_projects", "gauge", "Projects", s->projects);
 	figure(b, "vexil_core_revisions", "gauge", "The sum of every project's revision",
 	    s->revisions);

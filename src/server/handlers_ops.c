@@ -37,6 +37,7 @@ get_stats(Vexil__V1__OpsService_Service *svc, const Vexil__V1__GetStatsRequest *
 	vx_server_figures_get(c->srv, &sf);
 	vexil__v1__core_stats__init(out);
 	out->writes_total = ss.writes_total;
+	out->commits_total = ss.commits_total;
 	out->projects = ss.projects;
 	out->revisions = ss.revisions;
 	out->change_log_entries = ss.change_log_entries;

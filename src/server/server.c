@@ -9,11 +9,13 @@
  * reads (gets, lists, evaluations, Changes) is answered on the receive
  * callback itself, with no thread hand-off. One that writes waits for
  * fsync, which must not stall nng's task threads, so its slot is queued to
- * the write lane: a few threads of our own that serve it and send the
- * reply; password hashing has a lane of its own (the slow lane). A lane's
- * queue is bounded and a request past it is answered RESOURCE_EXHAUSTED at
- * once. Receives time out every 200 ms so that a stop request is noticed;
- * a request already received is always answered.
+ * the write lane: threads of our own that serve it and send the reply,
+ * and whose writes the store group-commits (several in one transaction
+ * and one fsync) when they arrive together. Password hashing has a lane
+ * of its own (the slow lane). A lane's queue is bounded and a request
+ * past it is answered RESOURCE_EXHAUSTED at once. Receives time out every
+ * 200 ms so that a stop request is noticed; a request already received is
+ * always answered.
  *
  * --workers contexts are always receiving. A slot whose request leaves the
  * callback (queued to a lane, or parked) leaves that pool first and a spare
@@ -53,11 +55,13 @@
 #define SLOW_MAX 64
 #define SLOW_QUEUE_MAX 65536
 /*
- * The write lane: its threads (LMDB has one writer at a time; a second
- * thread validates the next write while one waits for fsync) and the
- * writes that may wait for them.
+ * The write lane: its threads and the writes that may wait for them. A
+ * thread serves one write at a time and mostly waits in vx_store_write()
+ * for the group commit its write is in, so there are enough of them for
+ * the writes arriving during one fsync to be committed together by the
+ * next (the store commits up to VX_STORE_BATCH_MAX at once).
  */
-#define WRITE_THREADS 2
+#define WRITE_THREADS 32
 #define WRITE_QUEUE 1024
 /* Receives time out this often, so that a stop is noticed. */
 #define RECV_POLL_MS 200
@@ -271,16 +275,6 @@ wake_parked(vx_server *srv, const Vexil__V1__Change *const *changes, size_t n)
 	pthread_mutex_unlock(&srv->slock);
 }
 
-/*
- * The project and revision the last commit on this thread made: the store
- * calls publish() on the committing thread, inside the handler vx_invoke()
- * runs, which puts them in the call's status for the reply (so a gateway
- * reads its own writes before their notice arrives).
- */
-static _Thread_local struct {
-	uint64_t project, revision;
-} committed;
-
 static void
 publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 {
@@ -290,10 +284,6 @@ publish(void *arg, const Vexil__V1__Change *const *changes, size_t n)
 	nng_msg *msg;
 	size_t tlen, blen;
 
-	if (n > 0) {
-		committed.project = changes[n - 1]->project_id;
-		committed.revision = changes[n - 1]->revision;
-	}
 	wake_parked(srv, changes, n);
 	if (!srv->pub_open)
 		return;
@@ -385,14 +375,16 @@ vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 	c->reader->if_revision = if_revision(m->desc->input, in);
 	c->reader->stale_revision = 0;
 	c->protected_env = NULL;
-	committed.project = committed.revision = 0;
+	/* The store names the project and revision the request's last write
+	 * made (so a gateway reads its own writes before their notice). */
+	c->reader->committed_project = c->reader->committed_revision = 0;
 	m->service->invoke(m->service, m->index, in, take_output, c);
 	if (c->st.code == VEXIL__V1__CODE__OK && c->out == NULL)
 		vx_status_set(&c->st, VEXIL__V1__CODE__INTERNAL, NULL, NULL,
 		    "handler gave no reply");
 	if (c->st.code == VEXIL__V1__CODE__OK) {
-		c->st.project_id = committed.project;
-		c->st.revision = committed.revision;
+		c->st.project_id = c->reader->committed_project;
+		c->st.revision = c->reader->committed_revision;
 	}
 	c->reader->if_revision = 0;
 	/* A write a protected environment stopped is kept for review (not

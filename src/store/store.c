@@ -85,10 +85,17 @@ struct vx_store {
 	size_t map_max;
 	size_t change_keep;
 	size_t audit_keep;
-	atomic_uint_fast64_t writes;        /* committed write transactions */
+	atomic_uint_fast64_t writes;        /* committed writes */
 	atomic_uint_fast64_t audit_trimmed; /* committed audit trims */
+	atomic_uint_fast64_t commits;       /* write transactions committed */
 	pthread_mutex_t wlock;
 	pthread_rwlock_t maplock;
+	/* Writes waiting for a group commit, and whether one runs. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct pending *qhead, **qtail;
+	size_t nqueued;
+	bool leading;
 	vx_store_commit_fn on_commit;
 	void *on_commit_arg;
 	/* Storage faults, under flock (read by readiness outside wlock). */
@@ -153,6 +160,9 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_rwlock_init(&s->maplock, NULL);
 	pthread_mutex_init(&s->flock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	s->qtail = &s->qhead;
 	if ((s->path = strdup(opts->path)) == NULL ||
 	    (s->file = malloc(strlen(opts->path) + sizeof("/data.mdb"))) == NULL)
 		goto fail;
@@ -218,6 +228,8 @@ fail:
 	pthread_mutex_destroy(&s->wlock);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->flock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qcond);
 	free(s->path);
 	free(s->file);
 	free(s);
@@ -233,6 +245,8 @@ vx_store_close(vx_store *s)
 	pthread_mutex_destroy(&s->wlock);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->flock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qcond);
 	free(s->path);
 	free(s->file);
 	free(s);
@@ -532,6 +546,8 @@ vx_store_reader_init(vx_store_reader *r, vx_store *s)
 	r->dry_run = false;
 	r->schedule_id = 0;
 	r->schedule_done = false;
+	r->committed_project = 0;
+	r->committed_revision = 0;
 }
 
 void
@@ -617,84 +633,254 @@ grow(vx_store *s)
 	return 0;
 }
 
-int
-vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
+/*
+ * Group commit. Each vx_store_write() queues a pending write and waits;
+ * the first caller that finds no batch running leads: it takes up to
+ * VX_STORE_BATCH_MAX queued writes (its own and those that queued while
+ * the last batch was committing), runs them in order in one LMDB write
+ * transaction, commits once (one fsync) and only then marks each done.
+ * With more than one write in the batch each body runs in a nested
+ * transaction of its own, so a body that fails (validation, a stale
+ * precondition, a dry run) is rolled back alone and the others commit.
+ * Every write keeps its own vx_wtxn: its own revisions, change log and
+ * audit entries, and its own changes for the commit hook, which sees
+ * them write by write in the order they were applied.
+ */
+struct pending {
+	vx_wtxn w; /* w.r: the caller's reader, or NULL */
+	vx_store_write_fn fn;
+	void *arg;
+	int rc;
+	bool ok;   /* its body succeeded and it is to be committed */
+	bool done; /* answered: rc is final (under qlock) */
+	struct pending *next;
+};
+
+/* Sets rc for every write of the batch that has none yet. */
+static void
+batch_fail(struct pending **batch, size_t n, int rc)
 {
-	vx_wtxn w;
+	for (size_t i = 0; i < n; i++)
+		if (batch[i]->ok || batch[i]->rc == 0) {
+			batch[i]->ok = false;
+			batch[i]->rc = rc;
+			changes_clear(&batch[i]->w);
+		}
+}
+
+/*
+ * Runs one write's body in txn (top, or a child of top when nest) and
+ * sets p->ok and p->rc. Returns non-zero only when the nested transaction
+ * itself cannot begin or commit, which fails the whole batch.
+ */
+static int
+apply(vx_store *s, MDB_txn *top, struct pending *p, bool nest)
+{
+	vx_wtxn *w = &p->w;
+	vx_store_reader *r = w->r;
+	bool keep;
 	int rc;
 
-	if (r != NULL)
-		vx_store_reader_release(r);
-	memset(&w, 0, sizeof(w));
-	w.s = s;
-	w.r = r;
-	pthread_mutex_lock(&s->wlock);
+	w->map_full = false;
+	w->audit_trimmed = 0;
+	w->audit_detail = NULL;
+	changes_clear(w);
+	p->ok = false;
+	w->txn = top;
+	if (nest && (rc = mdb_txn_begin(s->env, top, 0, &w->txn)) != 0)
+		return mdb_err(w, rc, "begin nested write");
+	p->rc = p->fn(w, p->arg);
+	if (p->rc == 0 && r != NULL && r->schedule_id != 0)
+		p->rc = vx_store_schedule_del(w, r->schedule_id);
+	keep = p->rc == 0 && !(r != NULL && r->dry_run);
+	if (!keep)
+		changes_clear(w);
+	if (!nest) {
+		p->ok = keep;
+		return 0;
+	}
+	if (!keep) {
+		mdb_txn_abort(w->txn);
+		return 0;
+	}
+	if ((rc = mdb_txn_commit(w->txn)) != 0)
+		return mdb_err(w, rc, "commit nested write");
+	p->ok = true;
+	return 0;
+}
+
+/* Runs and commits a batch under wlock; sets every write's rc. */
+static void
+run_batch(vx_store *s, struct pending **batch, size_t n)
+{
+	bool nest = n > 1, at_cap = false, full;
+	size_t keep;
+	MDB_txn *top;
+	uint64_t trimmed;
+	int rc;
+
 	for (;;) {
-		w.map_full = false;
-		w.audit_trimmed = 0;
-		changes_clear(&w);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->rc = 0;
+			batch[i]->ok = false;
+		}
 		if ((rc = write_allowed(s)) != 0)
-			break;
-		if ((rc = mdb_txn_begin(s->env, NULL, 0, &w.txn)) != 0) {
+			goto fail;
+		if ((rc = mdb_txn_begin(s->env, NULL, 0, &top)) != 0) {
+			vx_wtxn probe = {.s = s};
 			if (rc == MDB_PANIC) {
 				rc = commit_failed(s, EIO);
+				goto fail;
+			}
+			rc = mdb_err(&probe, rc, "begin write");
+			if (probe.map_full && (rc = grow(s)) == 0)
+				continue;
+			goto fail;
+		}
+		full = false;
+		keep = 0;
+		for (size_t i = 0; i < n; i++) {
+			if ((rc = apply(s, top, batch[i], nest)) != 0) {
+				mdb_txn_abort(top);
+				if (batch[i]->w.map_full && !at_cap) {
+					full = true;
+					break;
+				}
+				goto fail;
+			}
+			/* A full map aborts the batch to grow it, unless it is at
+			 * its cap: then the write that did not fit fails alone. */
+			if (batch[i]->w.map_full && !at_cap) {
+				mdb_txn_abort(top);
+				full = true;
 				break;
 			}
-			rc = mdb_err(&w, rc, "begin write");
-			if (w.map_full && (rc = grow(s)) == 0)
-				continue;
-			break;
+			keep += batch[i]->ok;
 		}
-		rc = fn(&w, arg);
-		if (rc == 0 && r != NULL && r->schedule_id != 0)
-			rc = vx_store_schedule_del(&w, r->schedule_id);
-		if (rc != 0) {
-			mdb_txn_abort(w.txn);
-			if (w.map_full && (rc = grow(s)) == 0)
-				continue;
-			break;
+		if (full) {
+			if (grow(s) != 0)
+				at_cap = true;
+			continue;
 		}
-		if (r != NULL && r->dry_run) {
-			mdb_txn_abort(w.txn);
-			break;
+		if (keep == 0) {
+			/* Nothing to commit: every write failed or was a dry run. */
+			mdb_txn_abort(top);
+			return;
 		}
-		rc = mdb_txn_commit(w.txn);
+		rc = mdb_txn_commit(top);
 		if (rc == ENOMEM) {
 			rc = VX_ENOMEM;
-			break;
+			goto fail;
 		}
 		if (rc > 0 || rc == MDB_PANIC) {
 			/* An errno from writing or syncing: never acknowledged. */
 			rc = commit_failed(s, rc > 0 ? rc : EIO);
-			break;
+			goto fail;
 		}
 		if (rc != 0) {
-			rc = mdb_err(&w, rc, "commit");
-			if (w.map_full && (rc = grow(s)) == 0)
+			vx_wtxn probe = {.s = s};
+			rc = mdb_err(&probe, rc, "commit");
+			if (probe.map_full && !at_cap) {
+				if (grow(s) != 0)
+					at_cap = true;
 				continue;
-			break;
+			}
+			goto fail;
 		}
-		atomic_fetch_add_explicit(&s->writes, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(
-		    &s->audit_trimmed, w.audit_trimmed, memory_order_relaxed);
-		if (s->disk_full) {
-			pthread_mutex_lock(&s->flock);
-			s->disk_full = false;
-			pthread_mutex_unlock(&s->flock);
-			vx_log(VX_LOG_INFO, "store: writes commit again on %s", s->path);
-		}
-		if (s->on_commit != NULL && w.nchanges > 0) {
-			for (size_t i = 0; i < w.nchanges; i++)
-				w.change_ptrs[i] = &w.changes[i];
-			s->on_commit(s->on_commit_arg, w.change_ptrs, w.nchanges);
-		}
-		if (r != NULL && r->schedule_id != 0)
-			r->schedule_done = true;
 		break;
 	}
-	changes_clear(&w);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
+	/* Durable: count, clear a disk-full state, and publish write by write. */
+	trimmed = 0;
+	for (size_t i = 0; i < n; i++)
+		if (batch[i]->ok)
+			trimmed += batch[i]->w.audit_trimmed;
+	atomic_fetch_add_explicit(&s->writes, keep, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->commits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->audit_trimmed, trimmed, memory_order_relaxed);
+	if (s->disk_full) {
+		pthread_mutex_lock(&s->flock);
+		s->disk_full = false;
+		pthread_mutex_unlock(&s->flock);
+		vx_log(VX_LOG_INFO, "store: writes commit again on %s", s->path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		vx_wtxn *w = &batch[i]->w;
+		if (!batch[i]->ok)
+			continue;
+		if (w->nchanges > 0 && w->r != NULL) {
+			w->r->committed_project = w->changes[w->nchanges - 1].project_id;
+			w->r->committed_revision = w->changes[w->nchanges - 1].revision;
+		}
+		if (s->on_commit != NULL && w->nchanges > 0) {
+			for (size_t j = 0; j < w->nchanges; j++)
+				w->change_ptrs[j] = &w->changes[j];
+			s->on_commit(s->on_commit_arg, w->change_ptrs, w->nchanges);
+		}
+		if (w->r != NULL && w->r->schedule_id != 0)
+			w->r->schedule_done = true;
+		changes_clear(w);
+	}
+	return;
+fail:
+	batch_fail(batch, n, rc);
+}
+
+int
+vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
+{
+	struct pending me, *batch[VX_STORE_BATCH_MAX];
+	size_t n;
+
+	if (r != NULL)
+		vx_store_reader_release(r);
+	memset(&me, 0, sizeof(me));
+	me.w.s = s;
+	me.w.r = r;
+	me.fn = fn;
+	me.arg = arg;
+	pthread_mutex_lock(&s->qlock);
+	*s->qtail = &me;
+	s->qtail = &me.next;
+	s->nqueued++;
+	for (;;) {
+		while (!me.done && s->leading)
+			pthread_cond_wait(&s->qcond, &s->qlock);
+		if (me.done)
+			break;
+		/* Lead a batch: the oldest queued writes, this one among them
+		 * unless VX_STORE_BATCH_MAX are ahead of it. */
+		s->leading = true;
+		for (n = 0; n < VX_STORE_BATCH_MAX && s->qhead != NULL; n++) {
+			batch[n] = s->qhead;
+			s->qhead = s->qhead->next;
+		}
+		s->nqueued -= n;
+		if (s->qhead == NULL)
+			s->qtail = &s->qhead;
+		pthread_mutex_unlock(&s->qlock);
+		pthread_mutex_lock(&s->wlock);
+		run_batch(s, batch, n);
+		pthread_mutex_unlock(&s->wlock);
+		pthread_mutex_lock(&s->qlock);
+		/* A write marked done may return at once: no touching it after. */
+		for (size_t i = 0; i < n; i++)
+			batch[i]->done = true;
+		s->leading = false;
+		pthread_cond_broadcast(&s->qcond);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return me.rc;
+}
+
+size_t
+vx_store_writes_waiting(vx_store *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->qlock);
+	n = s->nqueued;
+	pthread_mutex_unlock(&s->qlock);
+	return n;
 }
 
 MDB_txn *
@@ -1942,6 +2128,7 @@ vx_store_stats_get(MDB_txn *txn, vx_store *s, vx_store_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	out->writes_total = atomic_load_explicit(&s->writes, memory_order_relaxed);
+	out->commits_total = atomic_load_explicit(&s->commits, memory_order_relaxed);
 	out->audit_trimmed_total =
 	    atomic_load_explicit(&s->audit_trimmed, memory_order_relaxed);
 	if ((rc = mdb_env_info(s->env, &info)) != 0 ||

@@ -12,6 +12,10 @@
  * Writes go through vx_store_write(): the whole body runs in one write
  * transaction, which also bumps the project revision and appends to the
  * change log and the audit log, and commits with sync before returning.
+ * Writes that arrive together from several threads are group-committed:
+ * one thread runs up to VX_STORE_BATCH_MAX of them, each in a nested
+ * transaction of its own (a body that fails is rolled back alone), and
+ * commits them with one fsync before any of them returns.
  * When the map is full the transaction is aborted, the map grows (up to a
  * cap) and the body runs again, so a body must only touch the store and
  * memory it can redo. Committed changes are handed to the commit hook in
@@ -168,6 +172,14 @@ typedef struct vx_store_reader {
 	bool dry_run;
 	uint64_t schedule_id;
 	bool schedule_done;
+	/*
+	 * Set by a write passed this reader once it has committed with
+	 * changes: the project and revision of its last change (so a reply
+	 * can name what it made). Left as they were by a write that failed or
+	 * changed no project; whoever serves the request clears them.
+	 */
+	uint64_t committed_project;
+	uint64_t committed_revision;
 } vx_store_reader;
 
 /* Prepares a reader; takes no transaction yet. */
@@ -187,12 +199,21 @@ void vx_store_reader_release(vx_store_reader *r);
 
 typedef struct vx_wtxn vx_wtxn;
 
+/* Writes group-committed in one transaction at most. */
+#define VX_STORE_BATCH_MAX 64
+
 /* A write body. Returns 0 to commit, or a VX_E* code to abort. */
 typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
 
 /*
  * Runs fn in one write transaction and commits it (with fsync unless the
- * store was opened with no_sync). A reader the calling thread holds must
+ * store was opened with no_sync), returning once it is durable. When
+ * other threads write at the same time, fn may run on one of theirs,
+ * in a nested transaction inside a batch that commits once for all (group
+ * commit): fn must not rely on the calling thread. fn failing aborts
+ * this write only; a failed commit fails every write of the batch, and
+ * none is reported done. The commit hook sees each write's changes in the
+ * order the writes were applied. A reader the calling thread holds must
  * be passed as r: it is released first, because growing the map waits
  * for every reader, and is left released. r's if_revision applies to the
  * write (see vx_store_reader).
@@ -208,6 +229,8 @@ typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
  */
 int vx_store_write(vx_store *s, vx_store_reader *r, vx_store_write_fn fn, void *arg)
     VX_MUST_USE;
+/* Writes queued for the next group commit (not yet in a running one). */
+size_t vx_store_writes_waiting(vx_store *s);
 /* The transaction behind a write body, for the store's own functions. */
 MDB_txn *vx_wtxn_txn(vx_wtxn *w);
 
@@ -401,7 +424,8 @@ int vx_store_audit_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
 /* ---- figures (OpsService/GetStats) ---- */
 
 typedef struct vx_store_stats {
-	uint64_t writes_total;        /* write transactions committed since open */
+	uint64_t writes_total;        /* writes committed since open */
+	uint64_t commits_total;       /* transactions they took (group commit) */
 	uint64_t audit_trimmed_total; /* audit entries dropped since open */
 	uint64_t projects;
 	uint64_t revisions; /* the sum of the projects' revisions */

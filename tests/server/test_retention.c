@@ -167,6 +167,8 @@ Test(retention, stats_count_writes_and_trims_exactly)
 		toggle("default", "average_user");
 	b = stats();
 	cr_assert_eq(b->writes_total - a->writes_total, 5);
+	cr_assert_eq(b->commits_total - a->commits_total, 5,
+	    "one after another, each write is a transaction of its own");
 	cr_assert_eq(b->audit_trimmed_total - a->audit_trimmed_total, 5);
 	cr_assert_eq(b->revisions - a->revisions, 5);
 	cr_assert_eq(b->change_log_entries - a->change_log_entries, 5);

@@ -2,10 +2,13 @@
  * Vexil store unit tests: the LMDB layer on a temp dir, no server.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store.h"
 
@@ -316,4 +319,168 @@ Test(store, the_state_tells_a_read_only_and_a_removed_data_file_and_writes_follo
 	cr_assert_not_null(strstr(said, "no longer holds the data.mdb"), "%s", said);
 	cr_assert_eq(rename(moved, file), 0);
 	cr_assert_eq(vx_store_state(s, why, sizeof(why)), VX_STORE_OK, "%s", why);
+}
+
+/* ---- group commit ---- */
+
+/* A write that holds the batch it runs in until released. */
+struct gate {
+	atomic_int entered, release;
+};
+
+static int
+gate_body(vx_wtxn *w, void *arg)
+{
+	struct gate *g = arg;
+	atomic_store(&g->entered, 1);
+	while (!atomic_load(&g->release))
+		usleep(1000);
+	return vx_store_meta_put(w, "test.gate", "1", 1);
+}
+
+static void *
+gate_thread(void *arg)
+{
+	return (void *)(intptr_t)vx_store_write(s, NULL, gate_body, arg);
+}
+
+/* One change to project id; then fails with fail, or succeeds. */
+struct bump {
+	uint64_t id;
+	int fail, rc;
+	char key[16];
+};
+
+static int
+bump_body(vx_wtxn *w, void *arg)
+{
+	struct bump *b = arg;
+	Vexil__V1__Project *p;
+	int rc;
+
+	if ((rc = vx_store_project_get(vx_wtxn_txn(w), s, b->id, NULL, &p)) != 0)
+		return rc;
+	rc = vx_store_record_change(
+	    w, p, VEXIL__V1__CHANGE_KIND__FLAG_UPDATED, "", b->key, 0, "test", "bump");
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	return rc ? rc : b->fail;
+}
+
+static void *
+bump_thread(void *arg)
+{
+	struct bump *b = arg;
+	b->rc = vx_store_write(s, NULL, bump_body, b);
+	return NULL;
+}
+
+static void
+stats(vx_store_stats *out)
+{
+	vx_store_reader r;
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_stats_get(r.txn, s, out) == 0);
+	vx_store_reader_fini(&r);
+}
+
+/*
+ * Holds a batch with the gate's write, then queues n bumps of project id
+ * behind it (bump i keys "<prefix><i>" and fails with fail[i]), and waits
+ * until all n are queued: they will commit as the next batch.
+ */
+static void
+queue_behind_gate(struct gate *g, pthread_t *gt, struct bump *b, pthread_t *bt, int n,
+    uint64_t id, const char *prefix, const int *fail)
+{
+	*g = (struct gate){0};
+	pthread_create(gt, NULL, gate_thread, g);
+	while (!atomic_load(&g->entered))
+		usleep(1000);
+	for (int i = 0; i < n; i++) {
+		b[i] = (struct bump){.id = id, .fail = fail ? fail[i] : 0};
+		snprintf(b[i].key, sizeof(b[i].key), "%s%d", prefix, i);
+		pthread_create(&bt[i], NULL, bump_thread, &b[i]);
+	}
+	while (vx_store_writes_waiting(s) < (size_t)n)
+		usleep(1000);
+}
+
+/* Writes that queue while a batch commits go in the next one together,
+ * and the one whose body fails is rolled back alone: the others keep
+ * their own consecutive revisions, change log entries and audit entries. */
+Test(store, writes_queued_together_commit_as_one_and_a_failing_one_alone_is_refused)
+{
+	static const int fail[6] = {0, 0, VX_EINVAL, 0, 0, 0};
+	struct mk m = {.name = "batch"};
+	struct gate g;
+	struct bump b[6];
+	pthread_t gt, bt[6];
+	vx_store_stats before, after;
+	vx_store_reader r;
+	Vexil__V1__Change **ch;
+	Vexil__V1__AuditEntry **au;
+	Vexil__V1__Project *p;
+	size_t n;
+	uint64_t oldest;
+	void *grc;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	stats(&before);
+	queue_behind_gate(&g, &gt, b, bt, 6, m.id, "w", fail);
+	atomic_store(&g.release, 1);
+	pthread_join(gt, &grc);
+	cr_assert_eq((intptr_t)grc, 0);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(bt[i], NULL);
+		cr_assert_eq(b[i].rc, fail[i], "write %d: %d", i, b[i].rc);
+	}
+	stats(&after);
+	cr_assert_eq(after.commits_total - before.commits_total, 2,
+	    "the gate's write, then the six queued ones in one transaction");
+	cr_assert_eq(after.writes_total - before.writes_total, 6, "the gate and five");
+	cr_assert_eq(commits, 1 + 5, "the hook saw each committed change once");
+
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	cr_assert(vx_store_project_get(r.txn, s, m.id, NULL, &p) == 0);
+	cr_assert_eq(p->revision, 1 + 5, "one revision per committed write");
+	protobuf_c_message_free_unpacked(&p->base, NULL);
+	cr_assert(vx_store_changes(r.txn, s, m.id, 1, 0, NULL, &ch, &n, &oldest) == 0);
+	cr_assert_eq(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(ch[i]->revision, 2 + i, "dense revisions");
+		cr_assert_str_neq(
+		    ch[i]->flag_key, "w2", "the failed write left no change");
+	}
+	cr_assert(vx_store_audit_list(r.txn, s, m.id, 0, NULL, &au, &n) == 0);
+	cr_assert_eq(n, 1 + 5, "an audit entry per committed write, none for the failed");
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_neq(au[i]->target, "w2");
+	vx_store_reader_fini(&r);
+}
+
+/* A batch that the storage refuses acknowledges none of its writes. */
+Test(store, a_batch_refused_by_the_storage_acknowledges_none_of_its_writes)
+{
+	struct mk m = {.name = "refused"};
+	struct gate g;
+	struct bump b[4];
+	pthread_t gt, bt[4];
+	char file[128];
+	void *grc;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	queue_behind_gate(&g, &gt, b, bt, 4, m.id, "r", NULL);
+	/* The next batch finds the data file read-only. */
+	cr_assert_eq(chmod(file, 0400), 0);
+	atomic_store(&g.release, 1);
+	pthread_join(gt, &grc);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(bt[i], NULL);
+		cr_assert_eq(b[i].rc, VX_EUNAVAIL, "write %d: %d", i, b[i].rc);
+	}
+	cr_assert_eq(chmod(file, 0600), 0);
+	cr_assert_eq(commits, 1, "only the project's creation was published");
 }

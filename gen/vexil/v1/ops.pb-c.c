@@ -115,7 +115,7 @@ const ProtobufCMessageDescriptor vexil__v1__get_stats_request__descriptor =
   (ProtobufCMessageInit) vexil__v1__get_stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[23] =
+static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[24] =
 {
   {
     "writes_total",
@@ -393,11 +393,24 @@ static const ProtobufCFieldDescriptor vexil__v1__core_stats__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "commits_total",
+    400,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vexil__V1__CoreStats, commits_total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vexil__v1__core_stats__field_indices_by_name[] = {
   4,   /* field[4] = audit_entries */
   5,   /* field[5] = audit_trimmed_total */
   3,   /* field[3] = change_log_entries */
+  23,   /* field[23] = commits_total */
   10,   /* field[10] = data_file_bytes */
   13,   /* field[13] = eval_records_dropped_total */
   15,   /* field[15] = hash_queue_capacity */
@@ -419,10 +432,11 @@ static const unsigned vexil__v1__core_stats__field_indices_by_name[] = {
   20,   /* field[20] = uptime_seconds */
   0,   /* field[0] = writes_total */
 };
-static const ProtobufCIntRange vexil__v1__core_stats__number_ranges[1 + 1] =
+static const ProtobufCIntRange vexil__v1__core_stats__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 23 }
+  { 400, 23 },
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor vexil__v1__core_stats__descriptor =
 {
@@ -432,10 +446,10 @@ const ProtobufCMessageDescriptor vexil__v1__core_stats__descriptor =
   "Vexil__V1__CoreStats",
   "vexil.v1",
   sizeof(Vexil__V1__CoreStats),
-  23,
+  24,
   vexil__v1__core_stats__field_descriptors,
   vexil__v1__core_stats__field_indices_by_name,
-  1,  vexil__v1__core_stats__number_ranges,
+  2,  vexil__v1__core_stats__number_ranges,
   (ProtobufCMessageInit) vexil__v1__core_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

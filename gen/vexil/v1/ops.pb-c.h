@@ -41,7 +41,7 @@ struct  Vexil__V1__CoreStats
 {
   ProtobufCMessage base;
   /*
-   * write transactions committed
+   * writes committed
    */
   uint64_t writes_total;
   /*
@@ -121,10 +121,16 @@ struct  Vexil__V1__CoreStats
    */
   char *storage_state;
   char *storage_why;
+  /*
+   * The LMDB transactions (and fsyncs) those writes took: writes that
+   * arrive together are group-committed, so writes_total /
+   * commits_total is the mean batch (docs/storage.md, "Group commit").
+   */
+  uint64_t commits_total;
 };
 #define VEXIL__V1__CORE_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vexil__v1__core_stats__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Vexil__V1__GetStatsRequest methods */
