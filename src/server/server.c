@@ -33,6 +33,7 @@
  * which runs under the writer lock, so notices leave in revision order.
  */
 #include "server/server.h"
+#include "server/readmemo.h"
 #include "wire/text.h"
 
 #include <errno.h>
@@ -93,6 +94,7 @@ struct slot {
 	nng_msg *msg;
 	vx_arena arena;
 	vx_store_reader reader;
+	vx_readmemo memo; /* the last credential admitted, per snapshot */
 };
 
 /* Slots waiting for threads of our own, and the threads. */
@@ -540,8 +542,8 @@ again:
 	}
 	rc = is_public(m) && *req->credential == '\0'
 	         ? 0
-	         : vx_auth_authenticate(
-	               sl->reader.txn, srv->store, req->credential, &c.who, &why);
+	         : vx_readmemo_authenticate(&sl->memo, sl->reader.txn, srv->store,
+	               req->credential, &c.who, &why);
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
@@ -632,6 +634,7 @@ slot_alloc(vx_server *srv, struct slot **out)
 	/* Room for the decoded request and the reply built from it. */
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
+	vx_readmemo_init(&sl->memo);
 	pthread_mutex_lock(&srv->slock);
 	sl->next_all = srv->all;
 	srv->all = sl;
@@ -1220,6 +1223,7 @@ vx_server_stop(vx_server *srv)
 		nng_ctx_close(sl->ctx);
 		vx_store_reader_fini(&sl->reader);
 		vx_arena_fini(&sl->arena);
+		vx_readmemo_fini(&sl->memo);
 		free(sl);
 	}
 	if (srv->rep_open) {

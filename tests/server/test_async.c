@@ -91,3 +91,90 @@ Test(async, sign_ups_waiting_for_argon2_leave_the_contexts_to_reads, .timeout = 
 	vx_client_close(anon);
 	vx_harness_fini(&h);
 }
+
+#define MEMO_CLIENTS 6
+#define MEMO_CALLS 30
+
+struct lister {
+	vx_client *c;
+	int ok, revoked, other;
+	char last[256];
+};
+
+/* MEMO_CALLS reads with one key, counted by how they were answered. */
+static void *
+lister_main(void *arg)
+{
+	struct lister *l = arg;
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out;
+	vx_status st;
+
+	for (int i = 0; i < MEMO_CALLS; i++) {
+		int rc = vx_list_projects(l->c, &in, &out, &st);
+		if (rc == 0) {
+			l->ok++;
+			vx_free(out);
+		} else if (rc == VX_EAUTH && strstr(st.message, "revoked") != NULL) {
+			l->revoked++;
+		} else {
+			l->other++;
+			snprintf(l->last, sizeof(l->last), "%s", st.message);
+		}
+	}
+	return NULL;
+}
+
+/* MEMO_CLIENTS connections read with key at once; the tallies in l. */
+static void
+read_with(const char *key, struct lister l[MEMO_CLIENTS])
+{
+	pthread_t th[MEMO_CLIENTS];
+
+	for (int i = 0; i < MEMO_CLIENTS; i++) {
+		l[i] = (struct lister){.c = vx_harness_client(&h, key)};
+		cr_assert_eq(pthread_create(&th[i], NULL, lister_main, &l[i]), 0);
+	}
+	for (int i = 0; i < MEMO_CLIENTS; i++) {
+		pthread_join(th[i], NULL);
+		vx_client_close(l[i].c);
+	}
+}
+
+/*
+ * Each receiving context remembers the last key it admitted, for as long
+ * as no commit came in (server/readmemo.h). Reads from several
+ * connections at once spread one key over every context; once the key is
+ * revoked, every read with it is refused, whichever context takes it.
+ */
+Test(async, a_revoked_key_is_refused_by_every_context_that_admitted_it, .timeout = 120)
+{
+	static const char *const args[] = {"--workers", "4", NULL};
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__RevokeApiKeyRequest rv = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *k;
+	Vexil__V1__Empty *e;
+	struct lister l[MEMO_CLIENTS];
+	vx_status st;
+
+	vx_harness_start(&h, args);
+	in.name = "memo";
+	in.role = VEXIL__V1__ROLE__ROLE_READ;
+	cr_assert(vx_create_api_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
+	read_with(k->secret, l);
+	for (int i = 0; i < MEMO_CLIENTS; i++)
+		cr_assert_eq(l[i].ok, MEMO_CALLS,
+		    "client %d: %d of %d reads answered (%s)", i, l[i].ok, MEMO_CALLS,
+		    l[i].last);
+
+	rv.id = k->key->id;
+	cr_assert(vx_revoke_api_key(h.admin, &rv, &e, &st) == 0, "%s", st.message);
+	vx_free(e);
+	read_with(k->secret, l);
+	for (int i = 0; i < MEMO_CLIENTS; i++)
+		cr_assert_eq(l[i].revoked, MEMO_CALLS,
+		    "client %d: %d of %d reads refused as revoked, %d answered (%s)", i,
+		    l[i].revoked, MEMO_CALLS, l[i].ok, l[i].last);
+	vx_free(k);
+	vx_harness_fini(&h);
+}

@@ -1,0 +1,53 @@
+/*
+ * Vexil — what a request slot learnt in one read snapshot, for its next
+ * requests in the same one.
+ *
+ * Every read request begins by proving its credential: it hashes the key
+ * (BLAKE2b), looks the hash up in LMDB and decodes the key record. A
+ * client sends the same key on every call, so each slot of the REP socket
+ * keeps the last credential it admitted and the principal it proved. The
+ * memo is keyed on the LMDB transaction id of the request's read
+ * transaction: two read transactions with the same id see the same
+ * committed data, so a hit answers exactly what the lookup would. Any
+ * commit (a revoked key, a changed role, anything) moves the id, and the
+ * next request through the slot forgets the memo and looks again, so a
+ * revoked key is refused by the first request that can see the revocation.
+ *
+ * Only API and SDK keys are memoised: what they prove depends on the store
+ * alone. A bearer token also depends on the clock (it expires), so it is
+ * verified on every request. Refusals are not memoised either.
+ *
+ * A memo belongs to one slot, used by one thread at a time; it takes no
+ * lock. The remembered secret is wiped when it is replaced and at fini.
+ */
+#ifndef VX_READMEMO_H
+#define VX_READMEMO_H
+
+#include "auth/auth.h"
+#include "store/store.h"
+
+/* The longest credential remembered: a scheme, a space and a key. */
+#define VX_READMEMO_CRED 64
+
+typedef struct vx_readmemo {
+	size_t txnid;    /* the snapshot the memo holds for; 0: none yet */
+	size_t cred_len; /* 0: no credential remembered */
+	char cred[VX_READMEMO_CRED];
+	vx_principal who;
+} vx_readmemo;
+
+void vx_readmemo_init(vx_readmemo *m);
+/* Wipes what m remembers. */
+void vx_readmemo_fini(vx_readmemo *m);
+
+/*
+ * vx_auth_authenticate(txn, s, credential, who, why), answered from m when
+ * the slot admitted the same credential in a read transaction with the
+ * same id as txn, and remembered in m when it is admitted now.
+ * @param txn  the request's active read transaction.
+ * @return what vx_auth_authenticate() returns.
+ */
+int vx_readmemo_authenticate(vx_readmemo *m, MDB_txn *txn, vx_store *s,
+    const char *credential, vx_principal *who, const char **why) VX_MUST_USE;
+
+#endif
