@@ -193,11 +193,16 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 	cl(NULL, closure_data);
 }
 
-int
-vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+/*
+ * vx_call_project, with the project decoded into the call's arena, or
+ * (view) shared from the slot's memo when the call has one.
+ */
+static int
+call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need, bool view,
     Vexil__V1__Project **out)
 {
 	uint64_t id, owner = c->who.kind == VX_PRINCIPAL_USER ? c->who.id : 0;
+	const Vexil__V1__Project *shared;
 	int rc;
 
 	if (ref == NULL || *ref == '\0') {
@@ -207,13 +212,22 @@ vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
 			    c, VX_EINVAL, "project", "required", "project is required");
 		id = c->who.project_id;
 	} else if (vx_parse_u64(ref, &id) != 0) {
-		rc = vx_store_project_find(txn, c->store, owner, ref, &id);
+		rc = view && c->memo != NULL
+		         ? vx_readmemo_project_find(
+		               c->memo, txn, c->store, owner, ref, &id)
+		         : vx_store_project_find(txn, c->store, owner, ref, &id);
 		if (rc == VX_ENOTFOUND)
 			goto notfound;
 		if (rc != 0)
 			return rc;
 	}
-	rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	if (view && c->memo != NULL) {
+		rc = vx_readmemo_project(c->memo, txn, c->store, id, &shared);
+		/* Handed out as const by vx_call_project_view. */
+		*out = (Vexil__V1__Project *)shared;
+	} else {
+		rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	}
 	if (rc == VX_ENOTFOUND)
 		goto notfound;
 	if (rc != 0)
@@ -235,9 +249,27 @@ notfound:
 }
 
 int
+vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+    Vexil__V1__Project **out)
+{
+	return call_project(c, txn, ref, need, false, out);
+}
+
+int
 vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
 {
 	return vx_call_project(c, c->reader->txn, ref, VEXIL__V1__ROLE__ROLE_READ, out);
+}
+
+int
+vx_call_project_view(vx_call *c, const char *ref, const Vexil__V1__Project **out)
+{
+	Vexil__V1__Project *p = NULL;
+	int rc =
+	    call_project(c, c->reader->txn, ref, VEXIL__V1__ROLE__ROLE_READ, true, &p);
+
+	*out = p;
+	return rc;
 }
 
 /* ---- publishing ---- */
@@ -512,6 +544,7 @@ again:
 	c.cache = srv->cache;
 	c.records = srv->records;
 	c.woken = sl->woken || here != LANE_READ;
+	c.memo = &sl->memo;
 	vx_arena_reset(&sl->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
