@@ -17,8 +17,8 @@
  * alone. A bearer token also depends on the clock (it expires), so it is
  * verified on every request. Refusals are not memoised either.
  *
- * An evaluation then finds its project by name, decodes it (members and
- * all) and checks that its environment exists; the memo keeps the last
+ * An evaluation (or a GetFlag) then finds its project by name, decodes it
+ * (members and all) and checks that its environment exists; the memo keeps the last
  * name found, project decoded and environment found, under the same rule. The project is
  * shared by the slot's requests, so it is handed out read-only; the caller still checks
  * the principal's access to it on every request.

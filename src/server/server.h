@@ -262,7 +262,8 @@ int vx_call_project_read(
 /*
  * Same as vx_call_project_read, for a caller that only reads the project:
  * it may be shared with the slot's earlier requests in the same snapshot
- * (readmemo.h), and stays valid until the call ends.
+ * (readmemo.h), and stays valid until the call ends or its next
+ * vx_call_project_view.
  */
 int vx_call_project_view(
     vx_call *c, const char *ref, const Vexil__V1__Project **out) VX_MUST_USE;
