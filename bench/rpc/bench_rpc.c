@@ -90,7 +90,14 @@
 /* vexild's flusher drains the evaluation records every 500 ms. */
 #define EVAL_FLUSH_WAIT_MS 1500
 
-static const char *const vexild_args[] = {"--workers", "16", NULL};
+/*
+ * vexild's receiving contexts: its default, 64, unless --workers. With
+ * fewer contexts than calls in flight, every request past them waits on
+ * the pipe until a context asks for it, and nng then hands it to a task
+ * thread instead of completing the receive on the pipe's own.
+ */
+static char workers_arg[12] = "64";
+static const char *vexild_args[] = {"--workers", workers_arg, NULL};
 
 enum method { M_GETFLAG, M_EVALUATE, M_EVALUATE_ALL, M_COUNT };
 static const char *const method_names[M_COUNT] = {"getflag", "evaluate", "evalall"};
@@ -1038,6 +1045,7 @@ usage(FILE *to)
 	    "  --transports LIST      from ipc,tcp (default ipc,tcp)\n"
 	    "  --concurrency LIST     calls in flight per point (threads in sync\n"
 	    "                         mode, contexts in async), default 1,16,64\n"
+	    "  --workers N            vexild's --workers (default 64, its own)\n"
 	    "  --help                 this text\n",
 	    VX_VEXILD_PATH);
 }
@@ -1122,6 +1130,11 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (parse_names(v, "transport", bench_transport_names,
 			        BENCH_TRANSPORTS, o->transports) != 0)
 				return -1;
+		} else if (strcmp(a, "--workers") == 0) {
+			int n;
+			if (bench_parse_int(a, v, 1, 1024, &n) != 0)
+				return -1;
+			snprintf(workers_arg, sizeof(workers_arg), "%d", n);
 		} else if (strcmp(a, "--concurrency") == 0) {
 			if (bench_parse_ints(a, v, 1, MAX_THREADS, o->levels, MAX_LEVELS,
 				&o->nlevels) != 0)

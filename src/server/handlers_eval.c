@@ -12,6 +12,7 @@
 #include "model/compile.h"
 #include "server/evalcache.h"
 #include "server/evalrec.h"
+#include "server/readmemo.h"
 
 #define MAX_ATTRS 64
 
@@ -33,16 +34,25 @@ record(vx_call *c, const vx_snapshot *snap, const Vexil__V1__EvaluationResult *r
 	    r->variant, r->reason, ctx->user_id);
 }
 
+/* 0 when the project has environment env, or VX_ENOTFOUND. */
+static int
+env_exists(vx_call *c, uint64_t project_id, const char *env)
+{
+	Vexil__V1__Environment *e;
+
+	return vx_store_env_get(c->reader->txn, c->store, project_id, env, c->alloc, &e);
+}
+
 /*
  * Resolves and checks the project and environment an evaluation targets.
  * No environment, with an SDK key bound to one, means that one (*envp is
- * set to it).
+ * set to it). The project may be shared with the slot's earlier requests
+ * (vx_call_project_view): read it, never change it.
  */
 static int
-target(vx_call *c, const char *project, const char **envp, Vexil__V1__Project **out)
+target(vx_call *c, const char *project, const char **envp, const Vexil__V1__Project **out)
 {
-	Vexil__V1__Project *p;
-	Vexil__V1__Environment *e;
+	const Vexil__V1__Project *p;
 	const char *env = *envp;
 	int rc;
 
@@ -53,13 +63,15 @@ target(vx_call *c, const char *project, const char **envp, Vexil__V1__Project **
 		    "no environment: this SDK key is not bound to one, so the request must "
 		    "name it");
 	if ((rc = vx_check_key(c, "environment", env, 64)) != 0 ||
-	    (rc = vx_call_project_read(c, project, &p)) != 0)
+	    (rc = vx_call_project_view(c, project, &p)) != 0)
 		return rc;
 	/* An SDK key bound to one environment evaluates only that one. */
 	if (c->who.env[0] && strcmp(c->who.env, env) != 0)
 		return vx_fail(c, VX_EPERM, "environment", NULL,
 		    "this SDK key is bound to environment %s", c->who.env);
-	rc = vx_store_env_get(c->reader->txn, c->store, p->id, env, c->alloc, &e);
+	rc = c->memo != NULL
+	         ? vx_readmemo_env(c->memo, c->reader->txn, c->store, p->id, env)
+	         : env_exists(c, p->id, env);
 	if (rc == VX_ENOTFOUND)
 		return vx_fail(c, rc, "environment", NULL,
 		    "environment %.64s not found in project %.100s", env, p->name);
@@ -73,7 +85,7 @@ target(vx_call *c, const char *project, const char **envp, Vexil__V1__Project **
 static int
 snapshot(vx_call *c, const char *project, const char *env, vx_snapshot **out)
 {
-	Vexil__V1__Project *p = NULL;
+	const Vexil__V1__Project *p = NULL;
 	int rc = target(c, project, &env, &p);
 
 	if (rc != 0)
@@ -164,7 +176,7 @@ get_snapshot(Vexil__V1__EvaluationService_Service *svc, const Vexil__V1__GetSnap
 {
 	vx_call *c = closure_data;
 	Vexil__V1__Snapshot *out = NULL;
-	Vexil__V1__Project *p;
+	const Vexil__V1__Project *p;
 	Vexil__V1__Flag **flags;
 	const char *env = in->environment;
 	size_t n;

@@ -141,7 +141,7 @@ struct flag_op {
 };
 
 static int
-flag_load(vx_call *c, MDB_txn *txn, Vexil__V1__Project *p, const char *key,
+flag_load(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *key,
     Vexil__V1__Flag **out)
 {
 	int rc = vx_store_flag_get(txn, c->store, p->id, key, c->alloc, out);
@@ -447,12 +447,12 @@ get_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__GetFlagRequest *i
     Vexil__V1__Flag_Closure closure, void *closure_data)
 {
 	vx_call *c = closure_data;
-	Vexil__V1__Project *p;
+	const Vexil__V1__Project *p;
 	Vexil__V1__Flag *f = NULL;
 	int rc;
 
 	(void)svc;
-	if ((rc = vx_call_project_read(c, in->project, &p)) != 0)
+	if ((rc = vx_call_project_view(c, in->project, &p)) != 0)
 		goto out;
 	if (*in->key) {
 		rc = flag_load(c, c->reader->txn, p, in->key, &f);

@@ -35,6 +35,7 @@
  * which runs under the writer lock, so notices leave in revision order.
  */
 #include "server/server.h"
+#include "server/readmemo.h"
 #include "wire/text.h"
 
 #include <errno.h>
@@ -97,6 +98,7 @@ struct slot {
 	nng_msg *msg;
 	vx_arena arena;
 	vx_store_reader reader;
+	vx_readmemo memo; /* the last credential admitted, per snapshot */
 };
 
 /* Slots waiting for threads of our own, and the threads. */
@@ -195,11 +197,16 @@ vx_reply(vx_call *c, int rc, const void *out, void *closure, void *closure_data)
 	cl(NULL, closure_data);
 }
 
-int
-vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+/*
+ * vx_call_project, with the project decoded into the call's arena, or
+ * (view) shared from the slot's memo when the call has one.
+ */
+static int
+call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need, bool view,
     Vexil__V1__Project **out)
 {
 	uint64_t id, owner = c->who.kind == VX_PRINCIPAL_USER ? c->who.id : 0;
+	const Vexil__V1__Project *shared;
 	int rc;
 
 	if (ref == NULL || *ref == '\0') {
@@ -209,13 +216,22 @@ vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
 			    c, VX_EINVAL, "project", "required", "project is required");
 		id = c->who.project_id;
 	} else if (vx_parse_u64(ref, &id) != 0) {
-		rc = vx_store_project_find(txn, c->store, owner, ref, &id);
+		rc = view && c->memo != NULL
+		         ? vx_readmemo_project_find(
+		               c->memo, txn, c->store, owner, ref, &id)
+		         : vx_store_project_find(txn, c->store, owner, ref, &id);
 		if (rc == VX_ENOTFOUND)
 			goto notfound;
 		if (rc != 0)
 			return rc;
 	}
-	rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	if (view && c->memo != NULL) {
+		rc = vx_readmemo_project(c->memo, txn, c->store, id, &shared);
+		/* Handed out as const by vx_call_project_view. */
+		*out = (Vexil__V1__Project *)shared;
+	} else {
+		rc = vx_store_project_get(txn, c->store, id, c->alloc, out);
+	}
 	if (rc == VX_ENOTFOUND)
 		goto notfound;
 	if (rc != 0)
@@ -237,9 +253,27 @@ notfound:
 }
 
 int
+vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role need,
+    Vexil__V1__Project **out)
+{
+	return call_project(c, txn, ref, need, false, out);
+}
+
+int
 vx_call_project_read(vx_call *c, const char *ref, Vexil__V1__Project **out)
 {
 	return vx_call_project(c, c->reader->txn, ref, VEXIL__V1__ROLE__ROLE_READ, out);
+}
+
+int
+vx_call_project_view(vx_call *c, const char *ref, const Vexil__V1__Project **out)
+{
+	Vexil__V1__Project *p = NULL;
+	int rc =
+	    call_project(c, c->reader->txn, ref, VEXIL__V1__ROLE__ROLE_READ, true, &p);
+
+	*out = p;
+	return rc;
 }
 
 /* ---- publishing ---- */
@@ -502,6 +536,7 @@ again:
 	c.cache = srv->cache;
 	c.records = srv->records;
 	c.woken = sl->woken || here != LANE_READ;
+	c.memo = &sl->memo;
 	vx_arena_reset(&sl->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
@@ -532,8 +567,8 @@ again:
 	}
 	rc = is_public(m) && *req->credential == '\0'
 	         ? 0
-	         : vx_auth_authenticate(
-	               sl->reader.txn, srv->store, req->credential, &c.who, &why);
+	         : vx_readmemo_authenticate(&sl->memo, sl->reader.txn, srv->store,
+	               req->credential, &c.who, &why);
 	if (rc != 0) {
 		vx_status_set(&c.st, vx_code_from_err(rc), "credential", NULL, "%s",
 		    why ? why : vx_strerror(rc));
@@ -624,6 +659,7 @@ slot_alloc(vx_server *srv, struct slot **out)
 	/* Room for the decoded request and the reply built from it. */
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
+	vx_readmemo_init(&sl->memo);
 	pthread_mutex_lock(&srv->slock);
 	sl->next_all = srv->all;
 	srv->all = sl;
@@ -1212,6 +1248,7 @@ vx_server_stop(vx_server *srv)
 		nng_ctx_close(sl->ctx);
 		vx_store_reader_fini(&sl->reader);
 		vx_arena_fini(&sl->arena);
+		vx_readmemo_fini(&sl->memo);
 		free(sl);
 	}
 	if (srv->rep_open) {

@@ -99,6 +99,8 @@ typedef struct vx_call {
 	uint32_t park_ms;
 	uint64_t park_project;
 	bool woken;
+	/* What the slot learnt in this snapshot (readmemo.h); NULL: none. */
+	struct vx_readmemo *memo;
 } vx_call;
 
 /* The change request whose approved write a call is making. */
@@ -257,6 +259,14 @@ int vx_call_project(vx_call *c, MDB_txn *txn, const char *ref, Vexil__V1__Role n
 /* Same as vx_call_project in the caller's read transaction. */
 int vx_call_project_read(
     vx_call *c, const char *ref, Vexil__V1__Project **out) VX_MUST_USE;
+/*
+ * Same as vx_call_project_read, for a caller that only reads the project:
+ * it may be shared with the slot's earlier requests in the same snapshot
+ * (readmemo.h), and stays valid until the call ends or its next
+ * vx_call_project_view.
+ */
+int vx_call_project_view(
+    vx_call *c, const char *ref, const Vexil__V1__Project **out) VX_MUST_USE;
 
 /*
  * A segment's own fields, and its conditions compiled by the engine; and

@@ -97,13 +97,20 @@ varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 	return false;
 }
 
-/* Appends ".name" (or "name" at the top) to path[0..*plen). */
+/* Appends ".name" (or "name" at the top) to path[0..*plen), cut to cap.
+ * It runs for every nested message of every request: no snprintf. */
 static void
 path_push(char *path, size_t cap, size_t *plen, const char *name)
 {
-	int n = snprintf(path + *plen, cap - *plen, "%s%s", *plen ? "." : "", name);
-	if (n > 0)
-		*plen = *plen + (size_t)n < cap ? *plen + (size_t)n : cap - 1;
+	size_t at = *plen, n = strlen(name);
+
+	if (at > 0 && at + 1 < cap)
+		path[at++] = '.';
+	if (n > cap - 1 - at)
+		n = cap - 1 - at;
+	memcpy(path + at, name, n);
+	path[at + n] = '\0';
+	*plen = at + n;
 }
 
 static enum vx_text_fault

@@ -91,3 +91,175 @@ Test(async, sign_ups_waiting_for_argon2_leave_the_contexts_to_reads, .timeout = 
 	vx_client_close(anon);
 	vx_harness_fini(&h);
 }
+
+#define MEMO_CLIENTS 6
+#define MEMO_CALLS 30
+
+/* One read, its vx_* result code and status. */
+typedef int (*read_fn)(vx_client *c, vx_status *st);
+
+struct reader {
+	vx_client *c;
+	read_fn call;
+	int want, ok, as_wanted, other; /* want: the refusal expected */
+	char last[sizeof(((vx_status *)0)->message) + 16];
+};
+
+/* MEMO_CALLS reads, counted by how they were answered. */
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	vx_status st;
+
+	for (int i = 0; i < MEMO_CALLS; i++) {
+		int rc = r->call(r->c, &st);
+		if (rc == 0) {
+			r->ok++;
+		} else if (rc == r->want) {
+			r->as_wanted++;
+		} else {
+			r->other++;
+			snprintf(r->last, sizeof(r->last), "%d: %s", rc, st.message);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * MEMO_CLIENTS connections with credential make MEMO_CALLS reads each at
+ * once, spread over every receiving context; asserts that all of them were
+ * answered (want 0) or all refused with want.
+ */
+static void
+read_everywhere(const char *credential, read_fn call, int want)
+{
+	struct reader r[MEMO_CLIENTS];
+	pthread_t th[MEMO_CLIENTS];
+
+	for (int i = 0; i < MEMO_CLIENTS; i++) {
+		r[i] = (struct reader){
+		    .c = vx_harness_client(&h, credential), .call = call, .want = want};
+		cr_assert_eq(pthread_create(&th[i], NULL, reader_main, &r[i]), 0);
+	}
+	for (int i = 0; i < MEMO_CLIENTS; i++) {
+		pthread_join(th[i], NULL);
+		vx_client_close(r[i].c);
+	}
+	for (int i = 0; i < MEMO_CLIENTS; i++)
+		cr_assert_eq(want == 0 ? r[i].ok : r[i].as_wanted, MEMO_CALLS,
+		    "client %d: of %d reads, %d answered, %d refused with %d, %d "
+		    "otherwise "
+		    "(%s)",
+		    i, MEMO_CALLS, r[i].ok, r[i].as_wanted, want, r[i].other, r[i].last);
+}
+
+static int
+list_projects(vx_client *c, vx_status *st)
+{
+	Vexil__V1__ListProjectsRequest in = VEXIL__V1__LIST_PROJECTS_REQUEST__INIT;
+	Vexil__V1__ProjectList *out = NULL;
+	int rc = vx_list_projects(c, &in, &out, st);
+
+	if (rc == VX_EAUTH && strstr(st->message, "revoked") == NULL)
+		rc = VX_EINTERNAL; /* refused, but not for the revocation */
+	vx_free(out);
+	return rc;
+}
+
+/* What evaluate_in() evaluates, and the field a refusal must name. */
+static const char *eval_project, *eval_env, *eval_field;
+
+static int
+evaluate_in(vx_client *c, vx_status *st)
+{
+	Vexil__V1__EvaluateAllRequest in = VEXIL__V1__EVALUATE_ALL_REQUEST__INIT;
+	Vexil__V1__EvalContext ctx = VEXIL__V1__EVAL_CONTEXT__INIT;
+	Vexil__V1__EvaluationList *out = NULL;
+	int rc;
+
+	in.project = (char *)eval_project;
+	in.environment = (char *)eval_env;
+	in.context = &ctx;
+	ctx.user_id = "memo-user";
+	rc = vx_evaluate_all(c, &in, &out, st);
+	if (rc != 0 && strcmp(st->field, eval_field) != 0)
+		rc = VX_EINTERNAL; /* refused, but not for that field */
+	vx_free(out);
+	return rc;
+}
+
+/*
+ * Each receiving context remembers the last key it admitted, for as long
+ * as no commit came in (server/readmemo.h). Reads from several
+ * connections at once spread one key over every context; once the key is
+ * revoked, every read with it is refused, whichever context takes it.
+ */
+Test(async, a_revoked_key_is_refused_by_every_context_that_admitted_it, .timeout = 120)
+{
+	static const char *const args[] = {"--workers", "4", NULL};
+	Vexil__V1__CreateApiKeyRequest in = VEXIL__V1__CREATE_API_KEY_REQUEST__INIT;
+	Vexil__V1__RevokeApiKeyRequest rv = VEXIL__V1__REVOKE_API_KEY_REQUEST__INIT;
+	Vexil__V1__CreatedApiKey *k;
+	Vexil__V1__Empty *e;
+	vx_status st;
+
+	vx_harness_start(&h, args);
+	in.name = "memo";
+	in.role = VEXIL__V1__ROLE__ROLE_READ;
+	cr_assert(vx_create_api_key(h.admin, &in, &k, &st) == 0, "%s", st.message);
+	read_everywhere(k->secret, list_projects, 0);
+	rv.id = k->key->id;
+	cr_assert(vx_revoke_api_key(h.admin, &rv, &e, &st) == 0, "%s", st.message);
+	vx_free(e);
+	read_everywhere(k->secret, list_projects, VX_EAUTH);
+	vx_free(k);
+	vx_harness_fini(&h);
+}
+
+/*
+ * The contexts also remember the project an evaluation found by name and
+ * the environment it found in it, under the same rule: once the project
+ * is renamed, or the environment deleted, every context says so.
+ */
+Test(async, a_renamed_project_and_a_deleted_environment_are_seen_by_every_context,
+    .timeout = 120)
+{
+	static const char *const args[] = {"--workers", "4", NULL};
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__UpdateProjectRequest up = VEXIL__V1__UPDATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__DeleteEnvironmentRequest de =
+	    VEXIL__V1__DELETE_ENVIRONMENT_REQUEST__INIT;
+	Vexil__V1__Project *p, update = VEXIL__V1__PROJECT__INIT;
+	Vexil__V1__Empty *e;
+	char *mask[] = {"name"};
+	vx_status st;
+
+	vx_harness_start(&h, args);
+	cp.name = "memo-p";
+	cr_assert(vx_create_project(h.admin, &cp, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+	eval_project = "memo-p";
+	eval_env = "staging";
+	eval_field = "project";
+	read_everywhere(h.key, evaluate_in, 0);
+
+	up.project = "memo-p";
+	update.name = "memo-q";
+	up.update = &update;
+	up.update_mask = mask;
+	up.n_update_mask = 1;
+	cr_assert(vx_update_project(h.admin, &up, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+	read_everywhere(h.key, evaluate_in, VX_ENOTFOUND);
+
+	eval_project = "memo-q";
+	read_everywhere(h.key, evaluate_in, 0);
+	de.project = "memo-q";
+	de.key = "staging";
+	cr_assert(vx_delete_environment(h.admin, &de, &e, &st) == 0, "%s", st.message);
+	vx_free(e);
+	eval_field = "environment";
+	read_everywhere(h.key, evaluate_in, VX_ENOTFOUND);
+	vx_harness_fini(&h);
+}
