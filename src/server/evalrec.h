@@ -6,9 +6,10 @@
  * consecutive ones; the flusher is its only consumer). When the queue is
  * full the record is dropped and counted, so an evaluation never blocks
  * and never allocates. A flusher thread drains the queue every half second
- * and writes it, 1,024 records a transaction: the per (project, day, environment, flag,
- * variant) counts, aggregated in memory first, and the recent-evaluation
- * log, trimmed to the newest records per project.
+ * (sooner when it is half full) and writes it, 1,024 records a
+ * transaction: the per (project, day, environment, flag, variant) counts,
+ * aggregated in memory first, and the recent-evaluation log, trimmed to
+ * the newest records per project.
  */
 #ifndef VX_EVALREC_H
 #define VX_EVALREC_H
