@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -32,11 +33,15 @@ struct vx_watch {
 	char *project, *env;
 	vx_client *client;
 	nng_socket sub;
+	nng_aio *rx; /* the one receive on sub; it has no timeout */
 	uint64_t project_id;
 	char topic[32];
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
+	pthread_mutex_t wake_lock; /* notified */
+	pthread_cond_t wake;       /* a newer notice came, or stop */
+	bool notified;
 
 	pthread_mutex_t lock;
 	Vexil__V1__Flag **flags; /* sorted by key; each unpacked on its own */
@@ -315,22 +320,61 @@ notice_revision(vx_watch *w, nng_msg *msg)
 }
 
 /*
- * Waits up to ms for a notice newer than the cache, and returns when one
- * came or the time is up; with ms 0 it only drains what is queued.
+ * The receive's callback (an nng thread): notes a notice newer than the
+ * cache and receives the next one, until the socket is closed.
+ *
+ * No receive on the socket has a timeout, so that vx_watch_stop() can
+ * close it at any time: nng 1.5.2 may run a timed-out receive's cancel in
+ * its timer thread after another thread's nng_close() has freed the
+ * socket, and aborts ("pthread_mutex_lock: Invalid argument"). The waits
+ * are timed here instead, on a condition variable.
+ */
+static void
+on_rx(void *arg)
+{
+	vx_watch *w = arg;
+	int rv = nng_aio_result(w->rx);
+
+	if (rv == 0) {
+		nng_msg *msg = nng_aio_get_msg(w->rx);
+		bool newer = notice_revision(w, msg) > atomic_load(&w->revision);
+		nng_msg_free(msg);
+		if (newer) {
+			pthread_mutex_lock(&w->wake_lock);
+			w->notified = true;
+			pthread_cond_signal(&w->wake);
+			pthread_mutex_unlock(&w->wake_lock);
+		}
+	}
+	if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+		nng_recv_aio(w->sub, w->rx);
+}
+
+/*
+ * Waits up to ms (poll_ms at most) for a notice newer than the cache, and
+ * returns when one came, the time is up or the watch stops; with ms 0 it
+ * only forgets the notices that came meanwhile.
  */
 static void
 await_notice(vx_watch *w, int ms)
 {
-	uint64_t deadline = vx_mono_ns() + (uint64_t)ms * 1000000u;
-	nng_msg *msg;
-	bool newer;
+	struct timespec until;
 
-	while (nng_recvmsg(w->sub, &msg, ms > 0 ? 0 : NNG_FLAG_NONBLOCK) == 0) {
-		newer = notice_revision(w, msg) > atomic_load(&w->revision);
-		nng_msg_free(msg);
-		if (ms > 0 && (newer || vx_mono_ns() >= deadline))
-			return;
+	if (ms > w->o.poll_ms)
+		ms = w->o.poll_ms;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
+	pthread_mutex_lock(&w->wake_lock);
+	while (ms > 0 && !w->notified && !atomic_load(&w->stop) &&
+	       pthread_cond_timedwait(&w->wake, &w->wake_lock, &until) == 0)
+		;
+	w->notified = false;
+	pthread_mutex_unlock(&w->wake_lock);
 }
 
 static void *
@@ -368,6 +412,7 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	Vexil__V1__ChangesReply *p;
 	vx_client_opts co = {0};
 	vx_wire_tls tls;
+	pthread_condattr_t ca;
 	vx_watch *w;
 	int rc, rv;
 
@@ -380,6 +425,11 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	if (w->o.timeout_ms <= 0)
 		w->o.timeout_ms = 2000;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->wake_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	w->project = strdup(o->project ? o->project : "");
 	w->env = o->environment ? strdup(o->environment) : NULL;
 	co.credential = o->credential;
@@ -406,7 +456,6 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	snprintf(w->topic, sizeof(w->topic), "p/%llu/", (unsigned long long)w->project_id);
 	if ((rv = nng_sub0_open(&w->sub)) != 0 || vx_wire_harden(w->sub, 0) != 0 ||
 	    nng_socket_set(w->sub, NNG_OPT_SUB_SUBSCRIBE, w->topic, strlen(w->topic)) != 0 ||
-	    nng_socket_set_ms(w->sub, NNG_OPT_RECVTIMEO, w->o.poll_ms) != 0 ||
 	    nng_socket_set_ms(w->sub, NNG_OPT_RECONNMINT, 20) != 0 ||
 	    nng_socket_set_ms(w->sub, NNG_OPT_RECONNMAXT, 1000) != 0) {
 		vx_status_set(st, VEXIL__V1__CODE__INVALID_ARGUMENT, "pub_url", NULL,
@@ -421,6 +470,11 @@ vx_watch_start(vx_watch **out, const vx_watch_opts *o, vx_status *st)
 	 */
 	if ((rc = vx_wire_dial(w->sub, o->pub_url, &tls, true, st)) != 0)
 		goto fail;
+	if (nng_aio_alloc(&w->rx, on_rx, w) != 0) {
+		rc = VX_ENOMEM;
+		goto fail;
+	}
+	nng_recv_aio(w->sub, w->rx);
 	if ((rc = sync_once(w, st, 0)) != 0)
 		goto fail;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
@@ -442,13 +496,22 @@ vx_watch_stop(vx_watch *w)
 		return;
 	atomic_store(&w->stop, true);
 	/*
-	 * Closing the SUB socket wakes the thread out of a receive at once; a
-	 * long-poll ends within LONG_POLL_MAX_MS. (Cancelling it instead
-	 * leaves nng 1.5's REQ socket hanging in nng_close().)
+	 * The thread wakes out of a wait for a notice at once; a long-poll
+	 * ends within LONG_POLL_MAX_MS. (Cancelling it instead leaves nng
+	 * 1.5's REQ socket hanging in nng_close().) Closing the SUB socket
+	 * ends the receive, which has no timeout (see on_rx()); the callback
+	 * is stopped before w goes.
 	 */
+	pthread_mutex_lock(&w->wake_lock);
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->wake_lock);
 	nng_close(w->sub);
 	if (w->started)
 		pthread_join(w->thread, NULL);
+	if (w->rx != NULL) {
+		nng_aio_stop(w->rx);
+		nng_aio_free(w->rx);
+	}
 	vx_client_close(w->client);
 	pthread_mutex_lock(&w->lock);
 	clear_flags(w);
@@ -466,6 +529,8 @@ vx_watch_stop(vx_watch *w)
 	free(w->project);
 	free(w->env);
 	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->wake_lock);
+	pthread_cond_destroy(&w->wake);
 	free(w);
 }
 

@@ -994,16 +994,27 @@ sweep(vx_gw_edge *e, bool all)
 	}
 }
 
-/* The notice thread: only what is in memory, so that a revocation is
- * applied as soon as it arrives, never behind a core call. */
+/*
+ * The notice thread: only what is in memory, so that a revocation is
+ * applied as soon as it arrives, never behind a core call.
+ *
+ * The receive has no timeout: vx_gw_edge_stop() ends it by closing the
+ * socket. A receive with one may be expiring in nng's timer thread while
+ * another thread closes the socket, and nng 1.5.2 then runs the SUB
+ * socket's cancel on a socket it has already freed (the gateway aborted
+ * with "panic: pthread_mutex_lock: Invalid argument" at SIGTERM). A
+ * receive without a timeout is only ever ended by a message or by the
+ * close itself.
+ */
 static void *
 run(void *arg)
 {
 	vx_gw_edge *e = arg;
+	nng_msg *msg;
+	int rv;
 
-	while (!atomic_load(&e->stop)) {
-		nng_msg *msg;
-		if (nng_recvmsg(e->sub, &msg, 0) == 0) {
+	while ((rv = nng_recvmsg(e->sub, &msg, 0)) != NNG_ECLOSED) {
+		if (rv == 0) {
 			on_notice(e, msg);
 			nng_msg_free(msg);
 		}
@@ -1270,7 +1281,6 @@ vx_gw_edge_start(vx_gw_edge **out, const vx_gw_edge_opts *o)
 	}
 	if ((rv = nng_sub0_open(&e->sub)) != 0 ||
 	    (rv = nng_socket_set(e->sub, NNG_OPT_SUB_SUBSCRIBE, "p/", 2)) != 0 ||
-	    (rv = nng_socket_set_ms(e->sub, NNG_OPT_RECVTIMEO, 500)) != 0 ||
 	    (rv = nng_socket_set_ms(e->sub, NNG_OPT_RECONNMINT, 20)) != 0 ||
 	    (rv = nng_socket_set_ms(e->sub, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
 	    (rv = nng_pipe_notify(e->sub, NNG_PIPE_EV_ADD_POST, on_pipe, e)) != 0 ||

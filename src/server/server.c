@@ -1033,8 +1033,12 @@ struct pipe_count {
 static struct pipe_count pipe_counts[2];
 
 /*
- * Counts connections and refuses those past --max-conns: a pipe closed
- * before it is added never reaches the socket (and gets no removal event).
+ * Counts connections and refuses those past --max-conns. A pipe closed in
+ * its ADD_PRE event never reaches the socket, but nng still sends its
+ * REM_POST event when it is torn down, so it stays counted until then:
+ * taking it off the count at the refusal as well made every refused
+ * connection free a slot that was not free, and the refused client's
+ * next redial got in past the limit.
  */
 static void
 on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -1044,7 +1048,6 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		if (atomic_fetch_add(&srv->conns[pc->which], 1) >= srv->opts.max_conns) {
-			atomic_fetch_sub(&srv->conns[pc->which], 1);
 			if (atomic_fetch_add(&srv->refused, 1) % 1000 == 0)
 				vx_log(VX_LOG_WARN,
 				    "%s: connection refused, at the limit of %d",
