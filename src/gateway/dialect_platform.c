@@ -3268,7 +3268,7 @@ flag_prereqs(vx_gw_req *r)
 
 /* Tried on the connection's thread first (http.h): their only core
  * calls are vx_gw_admit() and the edge's. */
-static const vx_gw_handler nonblocking[] = {sdk_evaluate, NULL};
+static const vx_gw_handler nonblocking[] = {sdk_evaluate, sdk_config, NULL};
 
 static const vx_gw_route routes[] = {
 	{"GET", "/v1/flags", flag_list},
