@@ -1188,8 +1188,10 @@ sdk_evaluate(vx_gw_req *r)
 		if (jb.len > 1)
 			VX_GW_JBUF_LIT(&jb, ",");
 		vx_gw_jbuf_str(&jb, e->flag_key);
-		VX_GW_JBUF_LIT(&jb, ":{\"enabled\":");
-		vx_gw_jbuf_value(&jb, enabled ? "true" : "false");
+		if (enabled)
+			VX_GW_JBUF_LIT(&jb, ":{\"enabled\":true");
+		else
+			VX_GW_JBUF_LIT(&jb, ":{\"enabled\":false");
 		if (e->type != VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN && *e->value) {
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);

@@ -1145,10 +1145,18 @@ keep(void *arg)
 
 /* ---- evaluation ---- */
 
+/* s in r's arena; an empty string is not copied (most results have no
+ * prerequisite, and many no variant). */
+static char *
+arena_str(vx_gw_req *r, const char *s)
+{
+	return s != NULL && *s ? vx_arena_strdup(r->arena, s) : "";
+}
+
 /* A result of its own in r's arena: the snapshot's strings outlive no
- * release. */
+ * release. env is the request's copy of the environment's name. */
 static int
-copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
+copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res, char *env)
 {
 	Vexil__V1__EvaluationResult__MetadataEntry **md = res->metadata;
 
@@ -1168,12 +1176,11 @@ copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 			res->metadata[i] = m;
 		}
 	}
-	return (res->flag_key = vx_arena_strdup(r->arena, res->flag_key)) != NULL &&
-	               (res->variant = vx_arena_strdup(r->arena, res->variant)) != NULL &&
-	               (res->value = vx_arena_strdup(r->arena, res->value)) != NULL &&
-	               (res->environment = vx_arena_strdup(r->arena, res->environment)) !=
-	                   NULL &&
-	               (res->prerequisite = vx_arena_strdup(r->arena, res->prerequisite)) != NULL
+	res->environment = env;
+	return env != NULL && (res->flag_key = arena_str(r, res->flag_key)) != NULL &&
+	               (res->variant = arena_str(r, res->variant)) != NULL &&
+	               (res->value = arena_str(r, res->value)) != NULL &&
+	               (res->prerequisite = arena_str(r, res->prerequisite)) != NULL
 	           ? 0
 	           : VX_ENOMEM;
 }
@@ -1264,7 +1271,8 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	const vx_eval_snapshot *snap;
 	vx_eval_attr attrs[MAX_ATTRS];
 	vx_eval_ctx ctx;
-	char env[ENV_MAX];
+	char env[ENV_MAX], *renv = NULL;
+	const char *senv = NULL;
 	struct snap *s = NULL;
 	uint64_t pid;
 	size_t n;
@@ -1292,8 +1300,13 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	list->results = ptrs;
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if ((rc = vx_eval_local_result(snap, i, NULL, &ctx, &res[i])) == 0)
-			rc = copy_result(r, &res[i]);
+		if ((rc = vx_eval_local_result(snap, i, NULL, &ctx, &res[i])) != 0)
+			break;
+		/* One copy of the environment's name for all results that
+		 * point at the same one (all, from one snapshot). */
+		if (i == 0 || res[i].environment != senv)
+			renv = arena_str(r, senv = res[i].environment);
+		rc = copy_result(r, &res[i], renv);
 		ptrs[i] = &res[i];
 	}
 	list->n_results = n;
@@ -1337,7 +1350,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	if ((res = vx_arena_alloc(r->arena, sizeof(*res))) != NULL) {
 		vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
 		if ((rc = vx_eval_local_result(snap, 0, in->flag_key, &ctx, res)) == 0)
-			rc = copy_result(r, res);
+			rc = copy_result(r, res, arena_str(r, res->environment));
 	}
 	release(s, snap);
 	if (rc != 0) {
