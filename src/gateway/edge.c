@@ -39,7 +39,11 @@
 #define MAX_ATTRS 64   /* as vexild's handlers_eval.c */
 #define ENV_MAX 72
 #define POLL_MS 1000 /* the watches' quiet-period catch-up */
-#define LOG_CAP 1024 /* evaluations per snapshot and batch sent one by one */
+/* Evaluations per snapshot and batch sent one by one (2560 a second):
+ * more than vexild's recent log keeps (--eval-log-keep, 1000 per project),
+ * and few enough that many gateways do not fill vexild's record queue
+ * (--eval-buffer, 16384 per half second), where a count is one record. */
+#define LOG_CAP 256
 #define TALLY_MIN 64 /* (flag, variant) counts per batch: first table */
 #define TALLY_MAX 8192 /* and the most, a power of two (3/4 used) */
 #define FLUSH_MS 100   /* how often a batch is sent */

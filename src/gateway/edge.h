@@ -28,7 +28,7 @@
  * What the edge answers is recorded in vexild as if vexild had answered:
  * each snapshot buffers its evaluations and sends them every 100 ms in
  * one EdgeService/RecordEvaluations call, with the credential its watch
- * follows with. The first 1024 of a batch go one by one (vexild's recent
+ * follows with. The first 256 of a batch go one by one (vexild's recent
  * log keeps those, with their user), every later one as a count of its
  * (flag, variant) (EdgeEvalRecord.count), so every evaluation is counted
  * however many there are; only a batch with more than 6144 distinct

@@ -876,6 +876,60 @@ Test(edge, serves_the_platform_sdk_config_as_the_core)
 	cr_assert(log_has(&edge, "environment staging"), "the edge follows no staging");
 }
 
+/* A counter of g's /metrics (one without labels). */
+static double
+metric(const vx_gateway *g, const char *name)
+{
+	vx_http_res r = call(g, "GET", "/metrics", NULL, NULL);
+	size_t n = strlen(name);
+	double v = -1;
+
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	for (const char *p = r.body; p != NULL && *p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = strtod(p + n + 1, NULL);
+	}
+	vx_http_res_free(&r);
+	cr_assert_geq(v, 0, "/metrics has no %s", name);
+	return v;
+}
+
+/* Once its snapshot is live and its key cached, /v1/sdk/config is answered
+ * on the connection's thread, as /v1/sdk/evaluate is: no worker. */
+Test(edge, answers_the_platform_sdk_config_on_the_connections_thread)
+{
+	const char *auth = vx_fmt("Authorization: ApiKey %s", api_key);
+	const char *path = "/v1/sdk/config?environment=production";
+	const char *here = "vexil_http_requests_on_conn_thread_total";
+	double before, after;
+	bool seen = false;
+
+	/* Until one is (bounded, no claim on how fast): the first starts
+	 * the watch and caches the key, the next may find it catching up. */
+	before = metric(&edge, here);
+	for (int i = 0; i < 200 && !seen; i++) {
+		vx_http_res a = call(&edge, "GET", path, auth, NULL);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+		after = metric(&edge, here);
+		seen = after > before;
+		before = after;
+		if (!seen)
+			usleep(10000);
+	}
+	cr_assert(seen, "/v1/sdk/config never answered on the connection's thread");
+	before = metric(&edge, here);
+	for (int i = 0; i < 20; i++) {
+		vx_http_res a = call(&edge, "GET", path, auth, NULL);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+	}
+	after = metric(&edge, here);
+	cr_assert_eq(after - before, 20, "%.0f of 20 answered on the connection's thread",
+	    after - before);
+}
+
 /* ---- API keys: admission and the rate limit at the edge ---- */
 
 static const char *
