@@ -189,8 +189,8 @@ admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 		    "Bearer <token> from /auth/login)");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(
-	         r->arena, "%s %s", user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
+	if ((r->credential =
+	            vx_arena_join(r->arena, user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
