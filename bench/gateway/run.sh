@@ -21,12 +21,20 @@
 #   GATEWAY_ARGS="--edge-max-snapshots 0" bench/gateway/run.sh build
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 # $FLOOR names another bench_http_floor binary (a build without one).
+# Pinning (taskset CPU lists), so that the servers and the load generator
+# do not take each other's core on a small machine: $SERVER_CPUS for
+# vexild, the gateways and the floor, $WRK_CPUS for wrk, $WRK_THREADS for
+# its threads (default 2), e.g.
+#   SERVER_CPUS=0 WRK_CPUS=1 WRK_THREADS=1 bench/gateway/run.sh build 8 32
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
 secs=${2:-5}
 conns=${3:-32}
 command -v wrk >/dev/null || { echo "bench_gateway: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+srv=${SERVER_CPUS:+taskset -c $SERVER_CPUS}
+wrk="${WRK_CPUS:+taskset -c $WRK_CPUS }wrk"
+wt=${WRK_THREADS:-2}
 
 free_port() {
 	# A random port that no socket uses yet: one that only an outgoing
@@ -46,17 +54,17 @@ F="http://127.0.0.1:$floor_port"
 floor_bin=${FLOOR:-$build/bench/bench_http_floor}
 # A limit no run reaches: API-key requests are admitted against leased
 # tokens, a call per 1000 requests.
-"$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 100000000 \
+$srv "$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 100000000 \
 	--quiet 2>"$tmp/vexild.log" &
 vexild=$!
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
-"$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
+$srv "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
 	2>"$tmp/gateway.log" &
 gateway=$!
 gateway2=
 floor=
 if [ -x "$floor_bin" ]; then
-	"$floor_bin" "$F" 2>"$tmp/floor.log" &
+	$srv "$floor_bin" "$F" 2>"$tmp/floor.log" &
 	floor=$!
 fi
 cleanup() {
@@ -137,7 +145,7 @@ tick=$(getconf CLK_TCK)
 run() { # name url [script]
 	v0=$(cpu "$vexild")
 	g0=$(cpu "$gateway")
-	out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency ${3:+-s "$3"} "$2")
+	out=$($wrk -t"$wt" -c"$conns" -d"${secs}s" --latency ${3:+-s "$3"} "$2")
 	vcpu=$((($(cpu "$vexild") - v0) * 1000 / tick))
 	gcpu=$((($(cpu "$gateway") - g0) * 1000 / tick))
 	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -152,7 +160,7 @@ run() { # name url [script]
 	last_rps=$rps
 }
 
-echo "bench_gateway: wrk -t2 -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs"
+echo "bench_gateway: wrk -t$wt -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs${SERVER_CPUS:+; servers on CPU $SERVER_CPUS}${WRK_CPUS:+, wrk on CPU $WRK_CPUS}"
 printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
 	vexild-cpu gw-cpu x/health x/floor
 if [ -n "$floor" ] && up "$F/floor"; then
@@ -170,21 +178,21 @@ run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
 # Scale-out: two gateways on one vexild, each loaded by its own wrk.
 G2="http://127.0.0.1:$(free_port)"
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
-"$build/vexil-gateway" --listen "$G2" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
+$srv "$build/vexil-gateway" --listen "$G2" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
 	2>"$tmp/gateway2.log" &
 gateway2=$!
 up "$G2/health" || { cat "$tmp/gateway2.log" >&2; exit 1; }
 half=$(((conns + 1) / 2))
 for g in "$G" "$G2"; do # warm: the second gateway's snapshot and keys
-	wrk -t1 -c2 -d1s -s "$tmp/evaluate.lua" "$g/sdk/v1/evaluate" >/dev/null
+	$wrk -t1 -c2 -d1s -s "$tmp/evaluate.lua" "$g/sdk/v1/evaluate" >/dev/null
 done
 v0=$(cpu "$vexild")
 g10=$(cpu "$gateway")
 g20=$(cpu "$gateway2")
-wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G/sdk/v1/evaluate" \
+$wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G/sdk/v1/evaluate" \
 	>"$tmp/wrk1" &
 w1=$!
-wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G2/sdk/v1/evaluate" \
+$wrk -t1 -c"$half" -d"${secs}s" --latency -s "$tmp/evaluate.lua" "$G2/sdk/v1/evaluate" \
 	>"$tmp/wrk2" &
 w2=$!
 wait "$w1" "$w2"

@@ -101,6 +101,20 @@ vx_arena_alloc(vx_arena *a, size_t n)
 }
 
 char *
+vx_arena_join(vx_arena *ar, const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	char *p = vx_arena_alloc(ar, na + nb + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, a, na);
+	p[na] = ' ';
+	memcpy(p + na + 1, b, nb + 1);
+	return p;
+}
+
+char *
 vx_arena_strdup(vx_arena *a, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;

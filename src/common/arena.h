@@ -36,5 +36,8 @@ void *vx_arena_alloc(vx_arena *a, size_t n);
 char *vx_arena_strdup(vx_arena *a, const char *s);
 /* printf into the arena. */
 char *vx_arena_printf(vx_arena *a, const char *fmt, ...) VX_PRINTF(2, 3);
+/* a, a space and b into the arena (a credential: "SdkKey <secret>"), as
+ * vx_arena_printf(ar, "%s %s", a, b) without its cost on a hot path. */
+char *vx_arena_join(vx_arena *ar, const char *a, const char *b);
 
 #endif

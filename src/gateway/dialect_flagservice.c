@@ -129,7 +129,7 @@ need_user(vx_gw_req *r)
 		vx_gw_fail(r, 401, NULL, "Missing or invalid authorization token");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(r->arena, "Bearer %s", h + 7)) == NULL) {
+	if ((r->credential = vx_arena_join(r->arena, "Bearer", h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
@@ -146,7 +146,7 @@ need_sdk_key(vx_gw_req *r)
 		vx_gw_fail(r, 401, NULL, "Missing or invalid SDK key");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(r->arena, "SdkKey %s", h)) == NULL) {
+	if ((r->credential = vx_arena_join(r->arena, "SdkKey", h)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
@@ -1107,7 +1107,7 @@ reason_name(const char *core)
 	};
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (strcmp(reasons[i].core, core) == 0)
+		if (reasons[i].core[0] == core[0] && strcmp(reasons[i].core, core) == 0)
 			return reasons[i].doc;
 	/* FLAG_NOT_FOUND or ERROR: a flag that could not be evaluated. */
 	return "error";
@@ -1188,8 +1188,10 @@ sdk_evaluate(vx_gw_req *r)
 		if (jb.len > 1)
 			VX_GW_JBUF_LIT(&jb, ",");
 		vx_gw_jbuf_str(&jb, e->flag_key);
-		VX_GW_JBUF_LIT(&jb, ":{\"enabled\":");
-		vx_gw_jbuf_value(&jb, enabled ? "true" : "false");
+		if (enabled)
+			VX_GW_JBUF_LIT(&jb, ":{\"enabled\":true");
+		else
+			VX_GW_JBUF_LIT(&jb, ":{\"enabled\":false");
 		if (e->type != VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN && *e->value) {
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);

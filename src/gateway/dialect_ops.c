@@ -98,7 +98,7 @@ render_core(vx_gw_mbuf *b, void *arg)
 	figure(b, "vexil_edge_leases_total", "counter",
 	    "Rate-limit token leases asked of vexild (LeaseTokens)", c->edge.leases);
 	figure(b, "vexil_edge_records_dropped_total", "counter",
-	    "Evaluation records the edge dropped before vexild got them",
+	    "Evaluations the edge answered that vexild never recorded",
 	    c->edge.records_dropped);
 	figure(b, "vexil_edge_snapshots", "gauge", "Live snapshots the edge holds",
 	    c->edge.snapshots);

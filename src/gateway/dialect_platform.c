@@ -189,8 +189,8 @@ admit(vx_gw_req *r, Vexil__V1__AdmitReply **who)
 		    "Bearer <token> from /auth/login)");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(
-	         r->arena, "%s %s", user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
+	if ((r->credential =
+	            vx_arena_join(r->arena, user ? "Bearer" : "ApiKey", h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}
@@ -3268,7 +3268,7 @@ flag_prereqs(vx_gw_req *r)
 
 /* Tried on the connection's thread first (http.h): their only core
  * calls are vx_gw_admit() and the edge's. */
-static const vx_gw_handler nonblocking[] = {sdk_evaluate, NULL};
+static const vx_gw_handler nonblocking[] = {sdk_evaluate, sdk_config, NULL};
 
 static const vx_gw_route routes[] = {
 	{"GET", "/v1/flags", flag_list},

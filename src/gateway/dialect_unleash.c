@@ -34,8 +34,8 @@ vx_gw_unleash_admit(vx_gw_req *r)
 	const char *raw = vx_gw_header(r, "Authorization"), *bound;
 
 	if (raw != NULL && strchr(raw, ' ') == NULL && vx_gw_token_ok(raw)) {
-		r->credential = vx_arena_printf(
-		    r->arena, "%s %s", vx_is_sdk_key(raw) ? "SdkKey" : "ApiKey", raw);
+		r->credential = vx_arena_join(
+		    r->arena, vx_is_sdk_key(raw) ? "SdkKey" : "ApiKey", raw);
 		if (r->credential == NULL) {
 			vx_gw_sync_error(r, 500, NULL, "out of memory");
 			return false;

@@ -39,8 +39,14 @@
 #define MAX_ATTRS 64   /* as vexild's handlers_eval.c */
 #define ENV_MAX 72
 #define POLL_MS 1000 /* the watches' quiet-period catch-up */
-#define REC_CAP 4096 /* evaluation records buffered per snapshot */
-#define FLUSH_MS 100 /* how often they are sent */
+/* Evaluations per snapshot and batch sent one by one (2560 a second):
+ * more than vexild's recent log keeps (--eval-log-keep, 1000 per project),
+ * and few enough that many gateways do not fill vexild's record queue
+ * (--eval-buffer, 16384 per half second), where a count is one record. */
+#define LOG_CAP 256
+#define TALLY_MIN 64 /* (flag, variant) counts per batch: first table */
+#define TALLY_MAX 8192 /* and the most, a power of two (3/4 used) */
+#define FLUSH_MS 100   /* how often a batch is sent */
 
 #define LEASE_SLOTS 1024 /* a power of two */
 #define LEASE_SHARE 20   /* a lease is this fraction of the limit */
@@ -91,6 +97,30 @@ struct rec {
 	char user[129];
 };
 
+/* The evaluations of one (flag, variant) past a batch's LOG_CAP: sent as
+ * one EdgeEvalRecord with its count, so every evaluation is counted. */
+struct tally {
+	uint64_t n; /* 0: a free slot */
+	uint32_t hash;
+	char flag[129];
+	char variant[65];
+};
+
+/* An open-addressed table of tallies, grown by doubling to TALLY_MAX. */
+struct tallies {
+	struct tally *t; /* NULL before the first */
+	size_t cap, used;
+};
+
+/* What one batch will carry: the first LOG_CAP evaluations one by one (for
+ * the recent-evaluation log, user included), the rest as counts. */
+struct batch {
+	struct rec *log; /* LOG_CAP, or NULL before the first record */
+	size_t nlog;
+	struct tallies tal;
+	uint64_t dropped; /* a tally table was full at TALLY_MAX */
+};
+
 struct snap {
 	uint64_t project_id;
 	char env[ENV_MAX];
@@ -104,11 +134,9 @@ struct snap {
 	atomic_uint_fast64_t heard;
 	struct snap *next; /* in the graveyard */
 
-	pthread_mutex_t rlock; /* recs, nrec, dropped */
-	struct rec *recs;      /* REC_CAP, or NULL before the first record */
-	size_t nrec;
-	uint64_t dropped;
-	struct rec *spare; /* the flusher's own */
+	pthread_mutex_t rlock; /* cur */
+	struct batch cur;      /* filled by evaluations */
+	struct batch spare;    /* the flusher's own, swapped with cur */
 };
 
 struct vx_gw_edge {
@@ -764,45 +792,119 @@ copy(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+/* FNV-1a of the flag key and the variant, as the tally table keys them
+ * (truncated as they are stored). */
+static uint32_t
+tally_hash(const char *flag, const char *variant)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; flag[i] && i < 128; i++)
+		h = (h ^ (uint8_t)flag[i]) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u; /* no byte of a string: the separator */
+	for (size_t i = 0; variant[i] && i < 64; i++)
+		h = (h ^ (uint8_t)variant[i]) * 16777619u;
+	return h;
+}
+
+static bool
+tally_is(const struct tally *t, uint32_t hash, const char *flag, const char *variant)
+{
+	return t->hash == hash && strncmp(t->flag, flag, sizeof(t->flag) - 1) == 0 &&
+	       strncmp(t->variant, variant, sizeof(t->variant) - 1) == 0;
+}
+
+/* Moves the tallies into a table of cap slots (a power of two); false
+ * when out of memory (then nothing changed). */
+static bool
+tally_grow(struct tallies *ts, size_t cap)
+{
+	struct tally *t = calloc(cap, sizeof(*t));
+
+	if (t == NULL)
+		return false;
+	for (size_t i = 0; i < ts->cap; i++) {
+		const struct tally *o = &ts->t[i];
+		size_t j;
+		if (o->n == 0)
+			continue;
+		for (j = o->hash & (cap - 1); t[j].n != 0; j = (j + 1) & (cap - 1))
+			;
+		t[j] = *o;
+	}
+	free(ts->t);
+	ts->t = t;
+	ts->cap = cap;
+	return true;
+}
+
+/* Counts one evaluation of (flag, variant); false when the table is full
+ * (at TALLY_MAX, or out of memory), and the evaluation is dropped. */
+static bool
+tally_add(struct tallies *ts, const char *flag, const char *variant)
+{
+	uint32_t hash = tally_hash(flag, variant);
+	size_t j;
+
+	if (ts->cap != 0) {
+		for (j = hash & (ts->cap - 1); ts->t[j].n != 0;
+		     j = (j + 1) & (ts->cap - 1))
+			if (tally_is(&ts->t[j], hash, flag, variant)) {
+				ts->t[j].n++;
+				return true;
+			}
+	}
+	if ((ts->used + 1) * 4 > ts->cap * 3) {
+		if (ts->cap >= TALLY_MAX ||
+		    !tally_grow(ts, ts->cap ? ts->cap * 2 : TALLY_MIN))
+			return false;
+	}
+	for (j = hash & (ts->cap - 1); ts->t[j].n != 0; j = (j + 1) & (ts->cap - 1))
+		;
+	ts->t[j].n = 1;
+	ts->t[j].hash = hash;
+	copy(ts->t[j].flag, sizeof(ts->t[j].flag), flag);
+	copy(ts->t[j].variant, sizeof(ts->t[j].variant), variant);
+	ts->used++;
+	return true;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->log);
+	free(b->tal.t);
+}
+
 /*
- * Buffers what was answered, for vexild. A short lock shared only with
- * other evaluations of this snapshot and the flusher's pointer swap; a
- * full buffer drops (and counts) instead of waiting.
+ * Buffers what was answered, for vexild: the first LOG_CAP evaluations of
+ * a batch one by one (the recent log keeps single evaluations with their
+ * user), every later one as a count of its (flag, variant), so that a
+ * batch counts every evaluation. A short lock shared only with other
+ * evaluations of this snapshot and the flusher's swap; nothing waits for
+ * vexild.
  */
 static void
 push_records(
     struct snap *s, const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
 {
-	/* Filled outside the lock, a chunk at a time, so the lock is held
-	 * for a copy only. */
-	struct rec chunk[16];
+	struct batch *b = &s->cur;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n;) {
-		size_t k = n - i < 16 ? n - i : 16, room;
-		for (size_t j = 0; j < k; j++) {
-			struct rec *r = &chunk[j];
-			copy(r->flag, sizeof(r->flag), res[i + j].flag_key);
-			copy(r->variant, sizeof(r->variant), res[i + j].variant);
-			r->reason = res[i + j].reason;
-			copy(r->user, sizeof(r->user), user);
-		}
-		pthread_mutex_lock(&s->rlock);
-		if (s->recs == NULL)
-			s->recs = malloc(REC_CAP * sizeof(*s->recs));
-		room = s->recs == NULL ? 0 : REC_CAP - s->nrec;
-		if (room < k) {
-			s->dropped += n - i - room;
-			n = i + room; /* this chunk's room, and no more */
-			k = room;
-		}
-		if (k > 0)
-			memcpy(&s->recs[s->nrec], chunk, k * sizeof(*chunk));
-		s->nrec += k;
-		pthread_mutex_unlock(&s->rlock);
-		i += k;
-		if (k == 0)
-			break;
+	pthread_mutex_lock(&s->rlock);
+	if (b->nlog < LOG_CAP && b->log == NULL)
+		b->log = malloc(LOG_CAP * sizeof(*b->log));
+	for (; b->log != NULL && b->nlog < LOG_CAP && i < n; i++) {
+		struct rec *r = &b->log[b->nlog++];
+		copy(r->flag, sizeof(r->flag), res[i].flag_key);
+		copy(r->variant, sizeof(r->variant), res[i].variant);
+		r->reason = res[i].reason;
+		copy(r->user, sizeof(r->user), user);
 	}
+	for (; i < n; i++)
+		if (!tally_add(&b->tal, res[i].flag_key, res[i].variant))
+			b->dropped++;
+	pthread_mutex_unlock(&s->rlock);
 }
 
 /* Sends s's buffered records in one EdgeService/RecordEvaluations call,
@@ -813,69 +915,75 @@ flush(vx_gw_edge *e, struct snap *s)
 	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
 	Vexil__V1__EdgeRecordsReply *out;
 	Vexil__V1__EdgeEvalRecord *items = NULL, **ptrs = NULL;
-	struct rec *b;
+	struct batch *b = &s->spare, t;
+	uint64_t lost = 0;
 	char pid[24];
-	uint64_t dropped;
 	vx_status st;
-	size_t n;
+	size_t n = 0;
 
 	pthread_mutex_lock(&s->rlock);
-	n = s->nrec;
-	dropped = s->dropped;
-	pthread_mutex_unlock(&s->rlock);
-	if (n == 0 && dropped == 0)
+	if (s->cur.nlog == 0 && s->cur.tal.used == 0 && s->cur.dropped == 0) {
+		pthread_mutex_unlock(&s->rlock);
 		return;
-	if (s->spare == NULL && (s->spare = malloc(REC_CAP * sizeof(*s->spare))) == NULL)
-		return;
-	pthread_mutex_lock(&s->rlock);
-	b = s->recs;
-	n = s->nrec;
-	dropped = s->dropped;
-	if (b != NULL) {
-		s->recs = s->spare;
-		s->spare = b;
 	}
-	s->nrec = 0;
-	s->dropped = 0;
+	t = s->cur;
+	s->cur = *b;
+	*b = t;
 	pthread_mutex_unlock(&s->rlock);
-	if (n == 0 && dropped == 0)
-		return;
-	if (down(e) || (items = calloc(n + 1, sizeof(*items))) == NULL ||
-	    (ptrs = calloc(n + 1, sizeof(*ptrs))) == NULL)
+	for (size_t i = 0; i < b->tal.cap; i++)
+		lost += b->tal.t[i].n;
+	lost += b->nlog;
+	if (down(e) ||
+	    (items = calloc(b->nlog + b->tal.used + 1, sizeof(*items))) == NULL ||
+	    (ptrs = calloc(b->nlog + b->tal.used + 1, sizeof(*ptrs))) == NULL)
 		goto lost;
-	for (size_t i = 0; i < n; i++) {
-		vexil__v1__edge_eval_record__init(&items[i]);
-		items[i].flag_key = b[i].flag;
-		items[i].variant = b[i].variant;
-		items[i].reason = (char *)b[i].reason;
-		items[i].user_id = b[i].user;
-		ptrs[i] = &items[i];
+	for (size_t i = 0; i < b->nlog; i++, n++) {
+		vexil__v1__edge_eval_record__init(&items[n]);
+		items[n].flag_key = b->log[i].flag;
+		items[n].variant = b->log[i].variant;
+		items[n].reason = (char *)b->log[i].reason;
+		items[n].user_id = b->log[i].user;
+		ptrs[n] = &items[n];
+	}
+	for (size_t i = 0; i < b->tal.cap; i++) {
+		const struct tally *x = &b->tal.t[i];
+		if (x->n == 0)
+			continue;
+		vexil__v1__edge_eval_record__init(&items[n]);
+		items[n].flag_key = (char *)x->flag;
+		items[n].variant = (char *)x->variant;
+		items[n].count = x->n;
+		ptrs[n] = &items[n];
+		n++;
 	}
 	snprintf(pid, sizeof(pid), "%" PRIu64, s->project_id);
 	in.project = pid;
 	in.environment = s->env;
 	in.records = ptrs;
 	in.n_records = n;
-	in.dropped = dropped;
+	in.dropped = b->dropped;
 	if (vx_record_evaluations_as(e->client,
 	        &(vx_call_opts){
 	            .credential = s->credential, .timeout_ms = e->o.timeout_ms},
 	        &in, &out, &st) != 0) {
 		vx_log(VX_LOG_WARN,
-		    "edge: %zu evaluation records of project %" PRIu64 " lost: %s", n,
-		    s->project_id, st.message);
+		    "edge: %" PRIu64 " evaluations of project %" PRIu64
+		    " not recorded: %s",
+		    lost, s->project_id, st.message);
 		goto lost;
 	}
 	vx_free(out);
-	free(items);
-	free(ptrs);
-	if (dropped)
-		atomic_fetch_add(&e->rec_dropped, dropped);
-	return;
+	lost = 0;
 lost:
 	free(items);
 	free(ptrs);
-	atomic_fetch_add(&e->rec_dropped, n + dropped);
+	if (lost + b->dropped)
+		atomic_fetch_add(&e->rec_dropped, lost + b->dropped);
+	b->nlog = 0;
+	b->dropped = 0;
+	if (b->tal.used != 0)
+		memset(b->tal.t, 0, b->tal.cap * sizeof(*b->tal.t));
+	b->tal.used = 0;
 }
 
 /* Flushes every live snapshot, at most every FLUSH_MS. */
@@ -913,8 +1021,8 @@ snap_free(vx_gw_edge *e, struct snap *s)
 		sodium_memzero(s->credential, strlen(s->credential));
 		free(s->credential);
 	}
-	free(s->recs);
-	free(s->spare);
+	batch_free(&s->cur);
+	batch_free(&s->spare);
 	pthread_mutex_destroy(&s->rlock);
 	free(s);
 }
@@ -1052,10 +1160,18 @@ keep(void *arg)
 
 /* ---- evaluation ---- */
 
+/* s in r's arena; an empty string is not copied (most results have no
+ * prerequisite, and many no variant). */
+static char *
+arena_str(vx_gw_req *r, const char *s)
+{
+	return s != NULL && *s ? vx_arena_strdup(r->arena, s) : "";
+}
+
 /* A result of its own in r's arena: the snapshot's strings outlive no
- * release. */
+ * release. env is the request's copy of the environment's name. */
 static int
-copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
+copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res, char *env)
 {
 	Vexil__V1__EvaluationResult__MetadataEntry **md = res->metadata;
 
@@ -1075,12 +1191,11 @@ copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res)
 			res->metadata[i] = m;
 		}
 	}
-	return (res->flag_key = vx_arena_strdup(r->arena, res->flag_key)) != NULL &&
-	               (res->variant = vx_arena_strdup(r->arena, res->variant)) != NULL &&
-	               (res->value = vx_arena_strdup(r->arena, res->value)) != NULL &&
-	               (res->environment = vx_arena_strdup(r->arena, res->environment)) !=
-	                   NULL &&
-	               (res->prerequisite = vx_arena_strdup(r->arena, res->prerequisite)) != NULL
+	res->environment = env;
+	return env != NULL && (res->flag_key = arena_str(r, res->flag_key)) != NULL &&
+	               (res->variant = arena_str(r, res->variant)) != NULL &&
+	               (res->value = arena_str(r, res->value)) != NULL &&
+	               (res->prerequisite = arena_str(r, res->prerequisite)) != NULL
 	           ? 0
 	           : VX_ENOMEM;
 }
@@ -1145,6 +1260,15 @@ core_one(vx_gw_req *r, const Vexil__V1__EvaluateRequest *in,
 	return vx_evaluate_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
 }
 
+static int
+core_snapshot(vx_gw_req *r, const Vexil__V1__GetSnapshotRequest *in,
+    Vexil__V1__Snapshot **out, vx_status *st)
+{
+	if (vx_gw_would_block(r, st))
+		return VX_EUNAVAIL;
+	return vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+}
+
 /* Unpins the compiled set; the caller still holds s (unref() it). */
 static void
 release(struct snap *s, const vx_eval_snapshot *snap)
@@ -1162,7 +1286,8 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	const vx_eval_snapshot *snap;
 	vx_eval_attr attrs[MAX_ATTRS];
 	vx_eval_ctx ctx;
-	char env[ENV_MAX];
+	char env[ENV_MAX], *renv = NULL;
+	const char *senv = NULL;
 	struct snap *s = NULL;
 	uint64_t pid;
 	size_t n;
@@ -1190,8 +1315,13 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	list->results = ptrs;
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		if ((rc = vx_eval_local_result(snap, i, NULL, &ctx, &res[i])) == 0)
-			rc = copy_result(r, &res[i]);
+		if ((rc = vx_eval_local_result(snap, i, NULL, &ctx, &res[i])) != 0)
+			break;
+		/* One copy of the environment's name for all results that
+		 * point at the same one (all, from one snapshot). */
+		if (i == 0 || res[i].environment != senv)
+			renv = arena_str(r, senv = res[i].environment);
+		rc = copy_result(r, &res[i], renv);
 		ptrs[i] = &res[i];
 	}
 	list->n_results = n;
@@ -1235,7 +1365,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	if ((res = vx_arena_alloc(r->arena, sizeof(*res))) != NULL) {
 		vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
 		if ((rc = vx_eval_local_result(snap, 0, in->flag_key, &ctx, res)) == 0)
-			rc = copy_result(r, res);
+			rc = copy_result(r, res, arena_str(r, res->environment));
 	}
 	release(s, snap);
 	if (rc != 0) {
@@ -1416,7 +1546,7 @@ vx_gw_edge_snapshot(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__GetSnapshotReq
 	if (snap == NULL) {
 		if (e != NULL && down(e))
 			return unavailable(st);
-		rc = vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		rc = core_snapshot(r, in, out, st);
 		if (rc == 0 && pid != 0)
 			start(e, r, pid, env);
 		return rc;
@@ -1442,7 +1572,7 @@ vx_gw_edge_snapshot(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__GetSnapshotReq
 	free(flags);
 	unref(s);
 	if (res == NULL)
-		return vx_get_snapshot_as(vx_gw_client(r), VX_GW_OPTS(r), in, out, st);
+		return core_snapshot(r, in, out, st);
 	atomic_fetch_add(&e->served, 1);
 	*out = res;
 	return 0;

@@ -26,11 +26,15 @@
  * turn into 503.
  *
  * What the edge answers is recorded in vexild as if vexild had answered:
- * each snapshot buffers its evaluation records (bounded; past the bound
- * they are dropped and counted) and sends them every 100 ms in one
- * EdgeService/RecordEvaluations call, with the credential its watch
- * follows with. A watch and its batches hold that credential in memory,
- * as any libvexil client does; the credential cache holds only hashes.
+ * each snapshot buffers its evaluations and sends them every 100 ms in
+ * one EdgeService/RecordEvaluations call, with the credential its watch
+ * follows with. The first 256 of a batch go one by one (vexild's recent
+ * log keeps those, with their user), every later one as a count of its
+ * (flag, variant) (EdgeEvalRecord.count), so every evaluation is counted
+ * however many there are; only a batch with more than 6144 distinct
+ * (flag, variant) pairs drops (and counts) the rest. A watch and its batches hold that
+ * credential in memory, as any libvexil client does; the credential cache holds only
+ * hashes.
  *
  * Admission too (rpc.c vx_gw_admit, for every dialect that rate-limits):
  * a key in the credential cache is admitted here, and an API key's
@@ -99,7 +103,7 @@ typedef struct vx_gw_edge_counters {
 	uint64_t key_lookups;     /* credentials asked of vexild (Admit) */
 	uint64_t admitted;        /* requests admitted from the cache */
 	uint64_t leases;          /* LeaseTokens calls */
-	uint64_t records_dropped; /* evaluation records vexild never got */
+	uint64_t records_dropped; /* evaluations vexild never got */
 	uint64_t snapshots;       /* live snapshots held */
 	uint64_t stale;           /* of which stale (vexild out of reach) */
 } vx_gw_edge_counters;

@@ -226,7 +226,7 @@ vx_fa_need_credential(vx_gw_req *r)
 		vx_gw_fail(r, 401, NULL, "Not authenticated");
 		return false;
 	}
-	if ((r->credential = vx_arena_printf(r->arena, "%s %s", scheme, h + 7)) == NULL) {
+	if ((r->credential = vx_arena_join(r->arena, scheme, h + 7)) == NULL) {
 		vx_gw_fail(r, 500, NULL, "out of memory");
 		return false;
 	}

@@ -26,8 +26,10 @@ vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *q
 	r->path = path;
 	r->query = query ? query : "";
 	r->http = http;
-	snprintf(
-	    r->request_id, sizeof(r->request_id), "%s", request_id ? request_id : "");
+	if (request_id != NULL) {
+		size_t n = strnlen(request_id, sizeof(r->request_id) - 1);
+		memcpy(r->request_id, request_id, n); /* the memset ended it */
+	}
 }
 
 void

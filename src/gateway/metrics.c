@@ -265,7 +265,11 @@ vx_gw_metrics_eval(const char *reason)
 
 	if (!g.ready)
 		return;
-	while (i < N_REASON - 1 && strcmp(reasons[i], reason ? reason : "") != 0)
+	if (reason == NULL)
+		reason = "";
+	/* The first letters differ but for the rare ones: compare them first. */
+	while (i < N_REASON - 1 &&
+	       (reasons[i][0] != reason[0] || strcmp(reasons[i], reason) != 0))
 		i++;
 	vx_gw_metrics_add(g.eval_first + i, 1);
 }

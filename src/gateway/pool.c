@@ -184,12 +184,19 @@ process(
 	return true;
 }
 
+/* For GET /metrics: how many requests needed no worker. */
+static vx_gw_metric answered_here = {"vexil_http_requests_on_conn_thread_total",
+    "counter", "Requests answered on the thread that read them, with no worker", 0,
+    false};
+
 bool
 vx_gw_pool_try(vx_gw_pool *p, vx_gw_job *j, vx_gw_answer_fn answer)
 {
 	bool done = process(p, &j->arena, j, true, answer);
 
 	vx_arena_reset(&j->arena);
+	if (done)
+		vx_gw_metric_add(&answered_here, 1);
 	return done;
 }
 
@@ -266,6 +273,8 @@ vx_gw_pool_start(vx_gw_pool **out, const vx_gw_pool_opts *o)
 	vx_gw_pool *p;
 
 	*out = NULL;
+	if (vx_gw_metric_register(&answered_here) != 0)
+		return VX_EFULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return VX_ENOMEM;
 	p->o = *o;

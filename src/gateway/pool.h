@@ -59,8 +59,10 @@ typedef struct vx_gw_pool vx_gw_pool;
 
 /*
  * Starts the workers. o is copied; router and rpc are borrowed and must
- * outlive the pool.
- * @return 0; VX_ENOMEM (also when a thread cannot start).
+ * outlive the pool. Registers its metric (requests answered on the
+ * connection's thread, vx_gw_pool_try).
+ * @return 0; VX_ENOMEM (also when a thread cannot start); VX_EFULL (no
+ *         room for the metric).
  */
 int vx_gw_pool_start(vx_gw_pool **out, const vx_gw_pool_opts *o) VX_MUST_USE;
 

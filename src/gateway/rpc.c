@@ -61,6 +61,5 @@ vx_gw_key_credential(vx_gw_req *r)
 		key = vx_gw_header(r, "X-API-Key");
 	if (key == NULL || !vx_gw_token_ok(key))
 		return NULL;
-	return vx_arena_printf(
-	    r->arena, "%s %s", vx_is_sdk_key(key) ? "SdkKey" : "ApiKey", key);
+	return vx_arena_join(r->arena, vx_is_sdk_key(key) ? "SdkKey" : "ApiKey", key);
 }

@@ -13,6 +13,8 @@
  * notice, not because its cache entry ran out.
  */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -652,6 +654,128 @@ Test(edge, sends_its_evaluation_records_to_vexild)
 	cr_assert(same, "a logged reason is not the one the edge answered");
 }
 
+/* One thread of a burst: its own keep-alive connection, each request a
+ * bulk evaluation of every flag. */
+struct burster {
+	const char *url, *auth;
+	int n, ok;
+};
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+static void *
+burst_one(void *arg)
+{
+	struct burster *b = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *hs = curl_slist_append(NULL, b->auth);
+	char body[96];
+
+	hs = curl_slist_append(hs, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, b->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	for (int i = 0; i < b->n; i++) {
+		long status = 0;
+		snprintf(body, sizeof(body),
+		    "{\"context\":{\"targetingKey\":\"burst-%d\"}}", i % 50);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		if (curl_easy_perform(c) == CURLE_OK &&
+		    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+		    status == 200)
+			b->ok++;
+	}
+	curl_slist_free_all(hs);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+/* vexild's evaluation count of the default project's production, every
+ * flag and variant. */
+static uint64_t
+counted(uint64_t *dropped)
+{
+	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *out;
+	uint64_t n = 0;
+	vx_status st;
+
+	in.project = "default";
+	in.environment = "production";
+	cr_assert_eq(vx_get_eval_counts(h.admin, &in, &out, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < out->n_counts; i++)
+		if (strcmp(out->counts[i]->kind, "evaluation") == 0)
+			n += out->counts[i]->count;
+	*dropped = out->dropped;
+	vx_free(out);
+	return n;
+}
+
+/*
+ * A burst of 2000 requests (26,000 evaluations) from 8 connections at
+ * once, far past what a batch sends one by one (and past the 4096 records
+ * a batch used to hold, dropping the rest): vexild counts every one.
+ */
+Test(edge, counts_every_evaluation_of_a_burst)
+{
+	enum { THREADS = 8, EACH = 250 };
+	struct burster b[THREADS];
+	pthread_t th[THREADS];
+	uint64_t want, got = 0, dropped = 0;
+	int ok = 0, flags = 0;
+
+	/* Two requests, the first perhaps the core's: counted all the same.
+	 * Every flag of the project is evaluated (the project's own three
+	 * besides the test's). */
+	for (int i = 0; i < 2; i++) {
+		vx_http_res a = call(&edge, "POST", "/ofrep/v1/evaluate/flags",
+		    bearer(sdk_key), "{\"context\":{\"targetingKey\":\"warm\"}}");
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		flags = cJSON_GetArraySize(item(a.json, "flags"));
+		vx_http_res_free(&a);
+	}
+	cr_assert_geq(flags, NFLAGS);
+	for (int i = 0; i < THREADS; i++) {
+		b[i] = (struct burster){
+		    .url = vx_fmt("%s/ofrep/v1/evaluate/flags", edge.base),
+		    .auth = bearer(sdk_key),
+		    .n = EACH,
+		};
+		b[i].url = strdup(b[i].url);
+		b[i].auth = strdup(b[i].auth);
+		cr_assert_eq(pthread_create(&th[i], NULL, burst_one, &b[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ok += b[i].ok;
+		free((char *)b[i].url);
+		free((char *)b[i].auth);
+	}
+	cr_assert_eq(ok, THREADS * EACH, "%d of %d burst requests answered 200", ok,
+	    THREADS * EACH);
+	want = (uint64_t)(2 + ok) * (uint64_t)flags;
+	/* Batches leave every 100 ms and vexild writes every 500 ms: wait,
+	 * bounded, for all of them. */
+	for (int i = 0; i < 100 && (got = counted(&dropped)) < want; i++)
+		usleep(100000);
+	cr_assert_eq(got, want, "vexild counted %llu of %llu evaluations",
+	    (unsigned long long)got, (unsigned long long)want);
+	cr_assert_eq(
+	    dropped, 0, "vexild dropped %llu records", (unsigned long long)dropped);
+	/* Nothing more arrives later (a count is never sent twice). */
+	usleep(700000);
+	cr_assert_eq(counted(&dropped), want, "counts grew past the evaluations made");
+	cr_assert_eq(log_count(&edge, "not recorded"), 0, "the edge lost a batch");
+}
+
 Test(edge, refuses_records_outside_the_credential)
 {
 	Vexil__V1__EdgeRecordsRequest in = VEXIL__V1__EDGE_RECORDS_REQUEST__INIT;
@@ -750,6 +874,60 @@ Test(edge, serves_the_platform_sdk_config_as_the_core)
 		vx_http_res_free(&b);
 	}
 	cr_assert(log_has(&edge, "environment staging"), "the edge follows no staging");
+}
+
+/* A counter of g's /metrics (one without labels). */
+static double
+metric(const vx_gateway *g, const char *name)
+{
+	vx_http_res r = call(g, "GET", "/metrics", NULL, NULL);
+	size_t n = strlen(name);
+	double v = -1;
+
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	for (const char *p = r.body; p != NULL && *p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = strtod(p + n + 1, NULL);
+	}
+	vx_http_res_free(&r);
+	cr_assert_geq(v, 0, "/metrics has no %s", name);
+	return v;
+}
+
+/* Once its snapshot is live and its key cached, /v1/sdk/config is answered
+ * on the connection's thread, as /v1/sdk/evaluate is: no worker. */
+Test(edge, answers_the_platform_sdk_config_on_the_connections_thread)
+{
+	const char *auth = vx_fmt("Authorization: ApiKey %s", api_key);
+	const char *path = "/v1/sdk/config?environment=production";
+	const char *here = "vexil_http_requests_on_conn_thread_total";
+	double before, after;
+	bool seen = false;
+
+	/* Until one is (bounded, no claim on how fast): the first starts
+	 * the watch and caches the key, the next may find it catching up. */
+	before = metric(&edge, here);
+	for (int i = 0; i < 200 && !seen; i++) {
+		vx_http_res a = call(&edge, "GET", path, auth, NULL);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+		after = metric(&edge, here);
+		seen = after > before;
+		before = after;
+		if (!seen)
+			usleep(10000);
+	}
+	cr_assert(seen, "/v1/sdk/config never answered on the connection's thread");
+	before = metric(&edge, here);
+	for (int i = 0; i < 20; i++) {
+		vx_http_res a = call(&edge, "GET", path, auth, NULL);
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		vx_http_res_free(&a);
+	}
+	after = metric(&edge, here);
+	cr_assert_eq(after - before, 20, "%.0f of 20 answered on the connection's thread",
+	    after - before);
 }
 
 /* ---- API keys: admission and the rate limit at the edge ---- */

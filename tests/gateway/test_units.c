@@ -154,6 +154,28 @@ req_at(vx_gw_req *r, const char *method, const char *path, const char *query)
 	r->arena = &arena;
 }
 
+/* vx_arena_join (the credentials) reads as "%s %s"; a request id is kept
+ * whole up to its size, and cut there. */
+Test(units, arena_join_and_request_ids_read_as_printf_did)
+{
+	char want[sizeof(((vx_gw_req *)0)->request_id) + 10];
+	vx_gw_req r;
+
+	vx_arena_init(&arena, 1 << 20);
+	cr_assert_str_eq(
+	    vx_arena_join(&arena, "SdkKey", "vx_sdk_abc"), "SdkKey vx_sdk_abc");
+	cr_assert_str_eq(vx_arena_join(&arena, "", ""), " ");
+	vx_gw_req_init(&r, "GET", "/", NULL, NULL, "req-1");
+	cr_assert_str_eq(r.request_id, "req-1");
+	vx_gw_req_init(&r, "GET", "/", NULL, NULL, NULL);
+	cr_assert_str_eq(r.request_id, "");
+	memset(want, 'x', sizeof(want) - 1);
+	want[sizeof(want) - 1] = '\0';
+	vx_gw_req_init(&r, "GET", "/", NULL, NULL, want);
+	cr_assert_eq(strlen(r.request_id), sizeof(r.request_id) - 1);
+	cr_assert_eq(strncmp(r.request_id, want, sizeof(r.request_id) - 1), 0);
+}
+
 Test(units, query_parameters_are_found_and_decoded)
 {
 	vx_gw_req r;
