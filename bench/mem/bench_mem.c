@@ -129,11 +129,8 @@ create_flag(vx_client *c, int i)
 	Vexil__V1__Rule rule = VEXIL__V1__RULE__INIT;
 	Vexil__V1__Rule *rules[] = {&rule};
 	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag *out;
 	char *countries[] = {"DE", "FR"};
 	char key[32];
-	vx_status st;
 
 	snprintf(key, sizeof(key), "mem-flag-%05d", i);
 	cond.attribute = "country";
@@ -154,15 +151,8 @@ create_flag(vx_client *c, int i)
 	flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
 	flag.envs = envs;
 	flag.n_envs = 1;
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_mem: CreateFlag %s: %s: %s%s%s\n", key,
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
+	if (bench_create_flag(c, &flag) != 0)
 		return -1;
-	}
-	vx_free(out);
 	return 0;
 }
 

@@ -49,25 +49,16 @@ bench_probe_revision(vx_client *c, uint64_t *rev)
 int
 bench_probe_create(vx_client *c, const char *key, const char *name)
 {
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT, *out;
+	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
 	char description[64];
-	vx_status st;
 
 	snprintf(description, sizeof(description), "Toggled by %s.", bench_prog);
 	flag.key = (char *)key;
 	flag.name = (char *)name;
 	flag.description = description;
 	flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "%s: CreateFlag failed: %s: %s%s%s\n", bench_prog,
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
+	if (bench_create_flag(c, &flag) != 0)
 		return -1;
-	}
-	vx_free(out);
 	return 0;
 }
 

@@ -608,3 +608,22 @@ bench_parse_seconds(const char *opt, const char *v, double min, double *out)
 	*out = d;
 	return 0;
 }
+
+int
+bench_create_flag(vx_client *c, Vexil__V1__Flag *flag)
+{
+	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
+	Vexil__V1__Flag *out;
+	vx_status st;
+
+	in.project = "default";
+	in.flag = flag;
+	if (vx_create_flag(c, &in, &out, &st) != 0) {
+		fprintf(stderr, "%s: CreateFlag %s failed: %s: %s%s%s\n", bench_prog,
+		    flag->key, vx_code_name(st.code), st.message,
+		    st.field[0] ? " field=" : "", st.field);
+		return -1;
+	}
+	vx_free(out);
+	return 0;
+}

@@ -105,6 +105,8 @@ int bench_gateway_check(struct bench_gateway *g, const char *during);
 int bench_gateway_stop(struct bench_gateway *g);
 /* A blocking TCP connection to 127.0.0.1:port, or -1 (errno set). */
 int bench_dial(int port);
+/* CreateFlag of flag in the default project; prints why on failure. */
+int bench_create_flag(vx_client *c, Vexil__V1__Flag *flag);
 
 /*
  * Forks and execs argv[0] (NULL-terminated argv) in its own process group,

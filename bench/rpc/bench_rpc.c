@@ -156,9 +156,6 @@ create_bench_flag(vx_client *c)
 	Vexil__V1__FlagEnvConfig prod = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 	Vexil__V1__FlagEnvConfig *envs[] = {&prod};
 	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag *out;
-	vx_status st;
 
 	control.key = "control";
 	control.value = "\"blue\"";
@@ -228,15 +225,8 @@ create_bench_flag(vx_client *c)
 	flag.envs = envs;
 	flag.n_envs = 1;
 
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_rpc: CreateFlag failed: %s: %s%s%s\n",
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
+	if (bench_create_flag(c, &flag) != 0)
 		return -1;
-	}
-	vx_free(out);
 	return 0;
 }
 
@@ -274,9 +264,6 @@ create_eval_flag(vx_client *c)
 	Vexil__V1__FlagEnvConfig prod = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 	Vexil__V1__FlagEnvConfig *envs[] = {&prod};
 	Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
-	Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-	Vexil__V1__Flag *out;
-	vx_status st;
 
 	control.key = "control";
 	control.value = "\"classic\"";
@@ -344,15 +331,8 @@ create_eval_flag(vx_client *c)
 	flag.envs = envs;
 	flag.n_envs = 1;
 
-	in.project = "default";
-	in.flag = &flag;
-	if (vx_create_flag(c, &in, &out, &st) != 0) {
-		fprintf(stderr, "bench_rpc: CreateFlag bench-eval failed: %s: %s%s%s\n",
-		    vx_code_name(st.code), st.message, st.field[0] ? " field=" : "",
-		    st.field);
+	if (bench_create_flag(c, &flag) != 0)
 		return -1;
-	}
-	vx_free(out);
 	return 0;
 }
 
@@ -368,9 +348,6 @@ create_extra_flags(vx_client *c)
 		Vexil__V1__FlagEnvConfig prod = VEXIL__V1__FLAG_ENV_CONFIG__INIT;
 		Vexil__V1__FlagEnvConfig *envs[] = {&prod};
 		Vexil__V1__Flag flag = VEXIL__V1__FLAG__INIT;
-		Vexil__V1__CreateFlagRequest in = VEXIL__V1__CREATE_FLAG_REQUEST__INIT;
-		Vexil__V1__Flag *out;
-		vx_status st;
 		char key[32];
 
 		snprintf(key, sizeof(key), "bench-extra-%d", i);
@@ -382,14 +359,8 @@ create_extra_flags(vx_client *c)
 		flag.type = VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN;
 		flag.envs = envs;
 		flag.n_envs = 1;
-		in.project = "default";
-		in.flag = &flag;
-		if (vx_create_flag(c, &in, &out, &st) != 0) {
-			fprintf(stderr, "bench_rpc: CreateFlag %s failed: %s: %s\n", key,
-			    vx_code_name(st.code), st.message);
+		if (bench_create_flag(c, &flag) != 0)
 			return -1;
-		}
-		vx_free(out);
 	}
 	return 0;
 }
