@@ -65,7 +65,7 @@ print_mem(pid_t pid, const char *when)
  * unnamed mapping of up to 64 MiB a thread's malloc arena or a stack.
  */
 struct map {
-	char name[128];
+	char name[160]; /* a path of up to 127 bytes and its size */
 	long anon;
 	long rss;
 };
