@@ -100,18 +100,20 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 		out->revision = 0;
 		goto out;
 	}
+	if (in->since == p->revision && in->wait_ms > 0 && !c->woken) {
+		/* Parked: this reply is never sent (the request is served again
+		 * when woken), so it reads no more than the revision. */
+		c->park_ms = in->wait_ms;
+		c->park_project = p->id;
+		goto out;
+	}
 	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->environments, &out->n_environments)) != 0 ||
 	    (rc = vx_store_segment_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->segments, &out->n_segments)) != 0)
 		goto out;
-	if (in->since == p->revision) {
-		if (in->wait_ms > 0 && !in->head_only && !c->woken) {
-			c->park_ms = in->wait_ms;
-			c->park_project = p->id;
-		}
+	if (in->since == p->revision)
 		goto out;
-	}
 	if (in->since != 0 && in->since < p->revision) {
 		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES,
 		    c->alloc, &out->changes, &out->n_changes, &oldest);

@@ -917,7 +917,11 @@ park_cb(void *arg)
 {
 	struct slot *sl = arg;
 
-	slot_unpark(sl);
+	/* Cancelled, it was taken off the list first (wake_parked(), the
+	 * stop): not taking slock here keeps the slots a commit wakes from
+	 * queueing on the lock their waker holds. */
+	if (nng_aio_result(sl->park_aio) != NNG_ECANCELED)
+		slot_unpark(sl);
 	sl->woken = true;
 	dispatch(sl);
 }

@@ -113,6 +113,83 @@ Test(longpoll, a_long_poll_at_the_head_is_answered_with_the_next_write, .timeout
 	vx_harness_fini(&h);
 }
 
+static void
+create_segment(const char *project, const char *name)
+{
+	Vexil__V1__Segment g = VEXIL__V1__SEGMENT__INIT, *out;
+	Vexil__V1__Condition k = VEXIL__V1__CONDITION__INIT, *kp[] = {&k};
+	Vexil__V1__CreateSegmentRequest in = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+	char *vals[] = {"@corp.example"};
+	vx_status st;
+
+	k.attribute = "email";
+	k.operator_ = "ends_with";
+	k.values = vals;
+	k.n_values = 1;
+	g.name = (char *)name;
+	g.conditions = kp;
+	g.n_conditions = 1;
+	in.project = (char *)project;
+	in.segment = &g;
+	cr_assert(vx_create_segment(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+/* The environments and segments a reply carries, as a plain Changes from
+ * since gives them. */
+static void
+assert_same_lists(const Vexil__V1__ChangesReply *got, uint64_t since, const char *when)
+{
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *want;
+	vx_status st;
+
+	in.project = "default";
+	in.since = since;
+	cr_assert(vx_changes(h.admin, &in, &want, &st) == 0, "%s", st.message);
+	cr_assert_gt(want->n_environments, 0);
+	cr_assert_eq(want->n_segments, 1);
+	cr_assert_eq(got->n_environments, want->n_environments, "%s", when);
+	for (size_t i = 0; i < want->n_environments; i++)
+		cr_assert_str_eq(got->environments[i]->key, want->environments[i]->key,
+		    "%s: environment %zu", when, i);
+	cr_assert_eq(got->n_segments, 1, "%s: the project's segment comes with it", when);
+	cr_assert_str_eq(got->segments[0]->name, "staff", "%s", when);
+	vx_free(want);
+}
+
+/*
+ * A parked long-poll reads nothing but the revision; what it answers,
+ * woken by a write or at the end of its wait, still carries the project's
+ * environments and segments like any Changes reply.
+ */
+Test(longpoll, a_long_poll_answer_carries_the_environments_and_segments, .timeout = 60)
+{
+	struct poll p;
+	uint64_t rev;
+
+	vx_harness_start(&h, NULL);
+	create_segment("default", "staff");
+	rev = vx_project_revision(h.admin, "default");
+	poll_start(&p, "default", rev, 300);
+	poll_join(&p);
+	cr_assert_eq(p.rc, 0, "%s", p.st.message);
+	cr_assert_eq(p.out->revision, rev, "nothing new: its time ran out");
+	assert_same_lists(p.out, rev, "timed out");
+	vx_free(p.out);
+
+	poll_start(&p, "default", rev, 30000);
+	usleep(300000);
+	create_flag("default", "wakes-it");
+	poll_join(&p);
+	cr_assert_eq(p.rc, 0, "%s", p.st.message);
+	cr_assert_eq(p.out->revision, rev + 1, "woken by the write");
+	cr_assert_eq(p.out->n_changes, 1);
+	assert_same_lists(p.out, rev + 1, "woken");
+	vx_free(p.out);
+	vx_harness_fini(&h);
+}
+
 Test(longpoll, a_long_poll_with_nothing_new_answers_nothing_when_its_time_is_up,
     .timeout = 60)
 {
