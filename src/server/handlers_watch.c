@@ -107,6 +107,14 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 		c->park_project = p->id;
 		goto out;
 	}
+	/* The same answer, packed for another caller in this snapshot. */
+	c->share.txnid = mdb_txn_id(c->reader->txn);
+	c->share.project = p->id;
+	c->share.since = in->since;
+	if (c->replies != NULL && (c->packed = vx_replymemo_find(c->replies, &c->share,
+	                               c->arena, &c->packed_len)) != NULL)
+		goto out;
+	c->sharing = c->replies != NULL;
 	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->environments, &out->n_environments)) != 0 ||
 	    (rc = vx_store_segment_list(c->reader->txn, c->store, p->id, c->alloc,
