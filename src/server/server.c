@@ -139,6 +139,7 @@ struct vx_server {
 	 */
 	pthread_mutex_t slock;
 	vx_replymemo replies; /* the last Changes reply packed */
+	vx_credmemo creds;    /* the last credential admitted, for every slot */
 	pthread_cond_t scond;
 	struct slot *all, *spare, *parked;
 	int live, rotation, nparked;
@@ -668,6 +669,7 @@ slot_alloc(vx_server *srv, struct slot **out)
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
 	vx_readmemo_init(&sl->memo);
+	sl->memo.shared = &srv->creds;
 	pthread_mutex_lock(&srv->slock);
 	sl->next_all = srv->all;
 	srv->all = sl;
@@ -1159,6 +1161,7 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	srv->started_ns = vx_mono_ns();
 	pthread_mutex_init(&srv->slock, NULL);
 	vx_replymemo_init(&srv->replies);
+	vx_credmemo_init(&srv->creds);
 	pthread_cond_init(&srv->scond, NULL);
 
 	so.path = opts->data_dir;
@@ -1283,6 +1286,7 @@ vx_server_stop(vx_server *srv)
 	vx_store_close(srv->store);
 	pthread_mutex_destroy(&srv->slock);
 	vx_replymemo_fini(&srv->replies);
+	vx_credmemo_fini(&srv->creds);
 	pthread_cond_destroy(&srv->scond);
 	free(srv);
 }
