@@ -211,7 +211,8 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	(void)p;
 	if (ev == NNG_PIPE_EV_REM_POST) {
-		if (atomic_fetch_sub(&e->pipes, 1) == 1)
+		/* At stop the edge closes the socket itself: nothing is lost. */
+		if (atomic_fetch_sub(&e->pipes, 1) == 1 && !atomic_load(&e->stop))
 			vx_log(VX_LOG_WARN,
 			    "edge: lost vexild's change notices; answering from the "
 			    "snapshots held");
