@@ -45,9 +45,11 @@ struct head {
 	uint64_t n;
 };
 
+/* The bytes a record's field keeps, with its NUL: the size in struct rec. */
+#define CAP(f) sizeof(((struct rec *)0)->f)
 #define HEAD_TEXT (SLOT_BYTES - sizeof(struct head))
 #define MORE_TEXT SLOT_BYTES
-#define TEXT_MAX (64 + 128 + 64 + 19 + 128)
+#define TEXT_MAX (CAP(env) + CAP(flag) + CAP(variant) + CAP(reason) + CAP(user) - FIELDS)
 #define SLOTS_MAX (1 + (TEXT_MAX - HEAD_TEXT + MORE_TEXT - 1) / MORE_TEXT)
 
 struct cell {
@@ -61,7 +63,7 @@ struct cell {
 	} u;
 };
 _Static_assert(sizeof(struct cell) == 128, "a queue slot is 128 bytes");
-_Static_assert(SLOTS_MAX < 1024, "the smallest queue holds the longest record");
+_Static_assert(CAP(flag) - 1 <= UINT8_MAX && CAP(user) - 1 <= UINT8_MAX, "a length fits len[]");
 
 /* One aggregated count, while a batch is being written. */
 struct agg {
@@ -71,13 +73,15 @@ struct agg {
 };
 
 /*
- * Records written per write transaction. The flusher drains the queue a
- * chunk at a time, so its batch (and the aggregation table) stay small
- * however large --eval-buffer is: a full queue of 16,384 records used to
- * be copied whole into a second array of the same 7 MiB.
+ * Records written per write transaction, and the smallest queue. The
+ * flusher drains the queue a chunk at a time, so its batch (and the
+ * aggregation table) stay small however large --eval-buffer is: a full
+ * queue of 16,384 records used to be copied whole into a second array of
+ * the same 7 MiB.
  */
 #define CHUNK 1024
 #define AGG_SLOTS (2 * CHUNK) /* a power of two, at least twice CHUNK */
+_Static_assert(SLOTS_MAX < CHUNK, "the smallest queue holds the longest record");
 
 struct vx_evalrec {
 	vx_store *store;
@@ -93,7 +97,6 @@ struct vx_evalrec {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rec *batch;  /* drained records, flusher only */
-	size_t batch_cap;
 	size_t log_from; /* positions before this are counted, not logged */
 	struct agg *aggs;
 	size_t naggs;
@@ -179,7 +182,8 @@ push(vx_evalrec *r, int kind, uint64_t project_id, const char *env, const char *
     const char *variant, const char *reason, const char *user_id, uint64_t n)
 {
 	const char *src[FIELDS] = {env, flag, variant, reason, user_id};
-	static const size_t cap[FIELDS] = {65, 129, 65, 20, 129};
+	static const size_t cap[FIELDS] = {
+	    CAP(env), CAP(flag), CAP(variant), CAP(reason), CAP(user)};
 	struct head h = {
 	    .kind = (uint8_t)kind, .tally = n != 0, .project_id = project_id, .n = n};
 	size_t total = 0, k, pos, off = 0;
@@ -245,7 +249,7 @@ static size_t
 drain(vx_evalrec *r)
 {
 	size_t n = 0;
-	while (n < r->batch_cap) {
+	while (n < CHUNK) {
 		struct cell *c = &r->cells[r->tail & r->mask];
 		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
 		if ((intptr_t)seq - (intptr_t)(r->tail + 1) < 0)
@@ -392,7 +396,7 @@ flush_once(vx_evalrec *r)
 		atomic_fetch_add(&r->written, b.n);
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
-		if (b.n < r->batch_cap)
+		if (b.n < CHUNK)
 			break;
 	}
 }
@@ -437,7 +441,7 @@ int
 vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep)
 {
 	vx_evalrec *r;
-	size_t cap = 1024;
+	size_t cap = CHUNK; /* the smallest queue */
 
 	while (cap < capacity)
 		cap <<= 1;
@@ -447,9 +451,8 @@ vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep)
 	r->mask = cap - 1;
 	r->keep = keep ? keep : 1000;
 	r->cells = calloc(cap, sizeof(*r->cells));
-	r->batch_cap = cap < CHUNK ? cap : CHUNK;
-	r->batch = calloc(r->batch_cap, sizeof(*r->batch));
-	r->aggs = calloc(r->batch_cap, sizeof(*r->aggs));
+	r->batch = calloc(CHUNK, sizeof(*r->batch));
+	r->aggs = calloc(CHUNK, sizeof(*r->aggs));
 	r->slots = calloc(AGG_SLOTS, sizeof(*r->slots));
 	if (!r->cells || !r->batch || !r->aggs || !r->slots)
 		goto fail;
