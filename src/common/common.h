@@ -74,6 +74,22 @@ void vx_log(enum vx_log_level lvl, const char *fmt, ...) VX_PRINTF(2, 3);
 void vx_be64_put(uint8_t out[8], uint64_t v);
 uint64_t vx_be64_get(const uint8_t in[8]);
 
+/*
+ * 32-bit FNV-1a, for in-memory hash tables: start from VX_FNV32_INIT and
+ * feed bytes; feed VX_FNV32_SEP between strings (0xff is in no UTF-8
+ * text), so ("ab", "c") and ("a", "bc") differ.
+ */
+#define VX_FNV32_INIT 2166136261u
+#define VX_FNV32_SEP "\xff"
+static inline uint32_t
+vx_fnv32(uint32_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
 void vx_hex(char *out, const uint8_t *in, size_t len);
 

@@ -798,14 +798,10 @@ copy(char *dst, size_t cap, const char *src)
 static uint32_t
 tally_hash(const char *flag, const char *variant)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = vx_fnv32(VX_FNV32_INIT, flag, strnlen(flag, 128));
 
-	for (size_t i = 0; flag[i] && i < 128; i++)
-		h = (h ^ (uint8_t)flag[i]) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u; /* no byte of a string: the separator */
-	for (size_t i = 0; variant[i] && i < 64; i++)
-		h = (h ^ (uint8_t)variant[i]) * 16777619u;
-	return h;
+	h = vx_fnv32(h, VX_FNV32_SEP, 1);
+	return vx_fnv32(h, variant, strnlen(variant, 64));
 }
 
 static bool

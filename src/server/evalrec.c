@@ -280,17 +280,14 @@ drain(vx_evalrec *r)
 static uint32_t
 agg_hash(const struct rec *x, int32_t day)
 {
-	/* FNV-1a over what a count is kept by. */
-	uint32_t h = 2166136261u;
+	/* What a count is kept by. */
 	const char *parts[] = {x->flag, x->env, x->variant};
-	uint64_t nums[] = {x->project_id, (uint64_t)(uint32_t)day, (uint64_t)x->kind};
+	int64_t nums[] = {(int64_t)x->project_id, day, x->kind};
+	uint32_t h = vx_fnv32(VX_FNV32_INIT, nums, sizeof(nums));
 
 	for (size_t i = 0; i < 3; i++) {
-		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
-			h = (h ^ *p) * 16777619u;
-		h = (h ^ 0xffu) * 16777619u;
-		for (int b = 0; b < 64; b += 8)
-			h = (h ^ (uint8_t)(nums[i] >> b)) * 16777619u;
+		h = vx_fnv32(h, parts[i], strlen(parts[i]));
+		h = vx_fnv32(h, VX_FNV32_SEP, 1);
 	}
 	return h;
 }
