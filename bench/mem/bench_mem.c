@@ -185,7 +185,6 @@ main(int argc, char **argv)
 	static const char *const args[] = {"--no-sync", "--max-msg", "67108864", NULL};
 	const char *vexild = VX_VEXILD_PATH;
 	struct bench_vexild v;
-	vx_client_opts co = {0};
 	vx_client *c = NULL;
 	char root[64];
 	int n = 10000, rc = 1, maps = 0, evals = 20;
@@ -217,13 +216,8 @@ main(int argc, char **argv)
 		return 1;
 	if (bench_vexild_start(&v, vexild, root, "mem", BENCH_IPC, args) != 0)
 		goto stop;
-	co.credential = v.key;
-	co.timeout_ms = 600000;
-	co.max_msg = 64u << 20;
-	if (vx_client_open(&c, v.rpc, &co) != 0) {
-		fprintf(stderr, "bench_mem: cannot open a client\n");
+	if (bench_vexild_bulk_client(&v, &c) != 0)
 		goto stop;
-	}
 	printf("vexild memory with %d flags in one project (pid %d):\n", n, (int)v.pid);
 	print_mem(v.pid, "started");
 	t0 = bench_now_ns();

@@ -102,7 +102,6 @@ main(int argc, char **argv)
 	static const char *const args[] = {"--max-msg", "67108864", NULL};
 	const char *vexild = VX_VEXILD_PATH;
 	struct bench_vexild v;
-	vx_client_opts co = {0};
 	vx_client *c = NULL;
 	struct flag_mem *mem = NULL;
 	Vexil__V1__Flag **flags = NULL;
@@ -142,13 +141,8 @@ main(int argc, char **argv)
 		goto out;
 	if (bench_vexild_start(&v, vexild, root, "import", BENCH_IPC, args) != 0)
 		goto stop;
-	co.credential = v.key;
-	co.timeout_ms = 600000;
-	co.max_msg = 64u << 20;
-	if (vx_client_open(&c, v.rpc, &co) != 0) {
-		fprintf(stderr, "bench_import: cannot open a client\n");
+	if (bench_vexild_bulk_client(&v, &c) != 0)
 		goto stop;
-	}
 	in.project = "default";
 	in.flags = flags;
 	in.n_flags = (size_t)n;

@@ -627,3 +627,15 @@ bench_create_flag(vx_client *c, Vexil__V1__Flag *flag)
 	vx_free(out);
 	return 0;
 }
+
+int
+bench_vexild_bulk_client(struct bench_vexild *v, vx_client **out)
+{
+	vx_client_opts co = {.credential = v->key, .timeout_ms = 600000, .max_msg = 64u << 20};
+
+	if (vx_client_open(out, v->rpc, &co) != 0) {
+		fprintf(stderr, "%s: cannot open a client for %s\n", bench_prog, v->rpc);
+		return -1;
+	}
+	return 0;
+}

@@ -105,6 +105,10 @@ int bench_gateway_check(struct bench_gateway *g, const char *during);
 int bench_gateway_stop(struct bench_gateway *g);
 /* A blocking TCP connection to 127.0.0.1:port, or -1 (errno set). */
 int bench_dial(int port);
+/* A client of v with the admin key for calls of large messages (64 MiB)
+ * that may take long (600 s): bulk imports, EvaluateAll of many flags.
+ * Prints why on failure. */
+int bench_vexild_bulk_client(struct bench_vexild *v, vx_client **out);
 /* CreateFlag of flag in the default project; prints why on failure. */
 int bench_create_flag(vx_client *c, Vexil__V1__Flag *flag);
 
