@@ -40,13 +40,20 @@ attr_out(const char *attr)
 
 /* ---- reading ---- */
 
+/* Bounds on one flag's targeting: if/fractional nesting, rules_of's calls
+ * in all, and the length of a chain of $refs. */
+#define MAX_DEPTH 64
+#define MAX_STEPS 4096
+#define MAX_REFS 16
+
 struct reader {
 	const cJSON *evaluators;
 	vx_mig_report *rep;
 	const char *flag;
 	bool bad;
 	int oom;
-	int depth;
+	int depth; /* rules_of's nesting, at most MAX_DEPTH */
+	int steps; /* rules_of's calls for this flag, at most MAX_STEPS */
 	/* A `$ref` to a missing evaluator: the flag is stored with this as
 	 * its parse_error and no rules (flagd answers it PARSE_ERROR). */
 	char broken[200];
@@ -92,8 +99,14 @@ deref(struct reader *r, const cJSON *e)
 {
 	const char *op;
 	const cJSON *a = logic_op(e, &op);
+	int hops = 0;
 
-	while (a != NULL && strcmp(op, "$ref") == 0 && r->depth < 16) {
+	while (a != NULL && strcmp(op, "$ref") == 0) {
+		if (++hops > MAX_REFS) {
+			if (!r->bad) /* the same chain may be read twice */
+				refuse(r, "a $ref chain over %d long", MAX_REFS);
+			return NULL;
+		}
 		const cJSON *t = cJSON_IsString(a) ? cJSON_GetObjectItemCaseSensitive(
 		                                         r->evaluators, a->valuestring)
 		                                   : NULL;
@@ -105,7 +118,6 @@ deref(struct reader *r, const cJSON *e)
 			r->bad = true;
 			return NULL;
 		}
-		r->depth++;
 		e = t;
 		a = logic_op(e, &op);
 	}
@@ -758,19 +770,40 @@ fractional_if(struct reader *r, const cJSON *a, int i, const cJSON *conds,
 	return true;
 }
 
-/* Appends the rules a targeting expression is, each behind `conds`. */
+static void rules_in(struct reader *r, const cJSON *e, const cJSON *conds,
+    const cJSON *variants, cJSON *rules);
+
+/*
+ * Appends the rules a targeting expression is, each behind `conds`. Its
+ * nesting is bounded, and so is its work in all (a tree of ifs doubles
+ * the branches at each level).
+ */
 static void
 rules_of(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *variants,
+    cJSON *rules)
+{
+	if (r->bad)
+		return;
+	if (r->depth == MAX_DEPTH) {
+		refuse(r, "targeting nested over %d deep", MAX_DEPTH);
+		return;
+	}
+	if (++r->steps > MAX_STEPS) {
+		refuse(r, "targeting with over %d branches", MAX_STEPS);
+		return;
+	}
+	r->depth++;
+	rules_in(r, e, conds, variants, rules);
+	r->depth--;
+}
+
+static void
+rules_in(struct reader *r, const cJSON *e, const cJSON *conds, const cJSON *variants,
     cJSON *rules)
 {
 	const char *op;
 	const cJSON *a;
 
-	if (r->bad || ++r->depth > 64) {
-		if (!r->bad)
-			refuse(r, "targeting nested over 64 deep");
-		return;
-	}
 	if ((e = deref(r, e)) == NULL || cJSON_IsNull(e))
 		return; /* null: the default variant */
 	a = logic_op(e, &op);
@@ -909,6 +942,7 @@ read_flag(struct reader *r, const char *key, const cJSON *fl, const char *env)
 	r->flag = key;
 	r->bad = false;
 	r->depth = 0;
+	r->steps = 0;
 	r->broken[0] = '\0';
 	r->dflt = cJSON_IsString(dflt) ? dflt->valuestring : NULL;
 	cJSON_AddStringToObject(f, "key", key);
@@ -1003,7 +1037,7 @@ vx_mig_flagd_read(const char *text, size_t len, const char *env,
 {
 	cJSON *file = cJSON_ParseWithLength(text, len), *vx = NULL, *flags;
 	const cJSON *fl, *all;
-	struct reader r = {NULL, rep, NULL, false, 0, 0, "", false, NULL};
+	struct reader r = {.rep = rep};
 	int rc = VX_EINVAL;
 
 	*out = NULL;

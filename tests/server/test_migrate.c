@@ -1217,6 +1217,94 @@ Test(migrate, a_fractional_variant_name_read_from_the_context_serves_the_variant
 	}
 }
 
+/* A flagd flag of n if-levels, each testing x against its level, with
+ * "v<level>" on match and "none" at the bottom; or, with wide, one if
+ * of n condition/variant pairs. */
+static char *
+if_chain(int n, bool wide)
+{
+	size_t cap = 200 + (size_t)n * 120, len;
+	char *out = malloc(cap);
+	int i;
+
+	cr_assert_not_null(out);
+	len = (size_t)snprintf(out, cap,
+	    "{\"flags\": {\"deep\": {\"state\": \"ENABLED\", \"defaultVariant\": "
+	    "\"none\", \"variants\": {\"none\": \"-\"");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, cap - len, ", \"v%d\": \"%d\"", i, i);
+	len += (size_t)snprintf(
+	    out + len, cap - len, "}, \"targeting\": %s", wide ? "{\"if\": [" : "");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, cap - len,
+		    "%s{\"==\": [{\"var\": \"x\"}, %d]}, \"v%d\", ",
+		    wide ? "" : "{\"if\": [", i, i);
+	len += (size_t)snprintf(out + len, cap - len, "\"none\"");
+	for (i = 0; i < (wide ? 1 : n); i++)
+		len += (size_t)snprintf(out + len, cap - len, "]}");
+	snprintf(out + len, cap - len, "}}}");
+	return out;
+}
+
+/*
+ * flagd targeting is bounded by its nesting, not by its breadth: an if
+ * of 90 branches is imported whole and its last branch serves, while
+ * ifs nested 65 deep, or a $ref chain of 17, are refused by name.
+ */
+Test(migrate, a_wide_flagd_if_is_imported_and_only_deep_nesting_is_refused)
+{
+	char auth[200], *file = if_chain(90, true);
+	vx_gateway g;
+
+	flagd_behind_gateway("wide", file, &g, auth, sizeof(auth));
+	free(file);
+	for (int x = 0; x <= 90; x += 30) {
+		vx_http_res res = ofrep_eval(&g, auth, "deep", vx_fmt("{\"x\": %d}", x));
+		const char *want =
+		    x < 90 ? vx_fmt("\"value\":\"%d\"", x) : "\"value\":\"-\"";
+		cr_expect_eq(res.status, 200, "x=%d: %s", x, res.body);
+		cr_expect(strstr(res.body, want) != NULL, "x=%d: wanted %s in %s", x,
+		    want, res.body);
+		vx_http_res_free(&res);
+	}
+	cr_expect_eq(vx_gateway_stop(&g), 0);
+
+	/* 63 nested ifs put the bottom variant 64 deep: the bound itself. */
+	file = if_chain(63, false);
+	make_project("deep");
+	import_flagd("deep", file);
+	free(file);
+
+	char *refs = malloc(4096);
+	size_t len = (size_t)snprintf(refs, 4096, "{\"$evaluators\": {");
+	for (int i = 0; i < 17; i++)
+		len += (size_t)snprintf(
+		    refs + len, 4096 - len, "\"e%d\": {\"$ref\": \"e%d\"}, ", i, i + 1);
+	snprintf(refs + len, 4096 - len,
+	    "\"e17\": {\"==\": [{\"var\": \"x\"}, 1]}}, \"flags\": {\"deep\": "
+	    "{\"state\": \"ENABLED\", \"defaultVariant\": \"a\", \"variants\": "
+	    "{\"a\": 1, \"b\": 2}, \"targeting\": {\"if\": [{\"$ref\": \"e0\"}, "
+	    "\"b\", \"a\"]}}}}");
+	char *const refused[][2] = {
+	    {if_chain(64, false), "flag deep: targeting nested over 64 deep"},
+	    {refs, "flag deep: a $ref chain over 16 long"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		Vexil__V1__ImportRequest *in;
+		vx_mig_report rep = {NULL, 0};
+		char err[256];
+		cr_assert(vx_mig_flagd_read(refused[i][0], strlen(refused[i][0]),
+		              "production", &in, &rep, err, sizeof(err)) == 0,
+		    "%s", err);
+		cr_expect_eq(in->n_flags, 0);
+		protobuf_c_message_free_unpacked(&in->base, NULL);
+		cr_assert_eq(rep.n, 1, "%zu lines", rep.n);
+		cr_expect_str_eq(rep.lines[0], refused[i][1]);
+		vx_mig_report_fini(&rep);
+		free(refused[i][0]);
+	}
+}
+
 /* A flagd float variant (1.0, 0.0) keeps its text through the import,
  * vexild, the gateway's OFREP answer and the export back to flagd, so a
  * typed SDK reads a float; an integer stays an integer. */
