@@ -120,6 +120,24 @@ approved(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const char *key)
 	    c->review->approver, "vexil.v1.ChangeService/ApproveChange");
 }
 
+static bool
+may_bypass(const vx_call *c)
+{
+	return c->who.kind == VX_PRINCIPAL_APIKEY &&
+	       c->who.role == VEXIL__V1__ROLE__ROLE_ADMIN;
+}
+
+/* An admin API key's write to protected environment env, audited. */
+static int
+bypass(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const char *env)
+{
+	char target[160];
+
+	snprintf(target, sizeof(target), "environment:%.128s", env);
+	return vx_store_audit(w, p->id, VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED,
+	    target, c->who.actor, c->method);
+}
+
 /*
  * The write changes protected environment env of p: an admin API key goes
  * on, audited as a bypass; anyone else's write stops, and the call notes
@@ -130,16 +148,10 @@ static int
 changed(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const char *env,
     const char *before, const Vexil__V1__Flag *after)
 {
-	char target[160];
 	const char *now = "";
 
-	if (c->who.kind == VX_PRINCIPAL_APIKEY &&
-	    c->who.role == VEXIL__V1__ROLE__ROLE_ADMIN) {
-		snprintf(target, sizeof(target), "environment:%.128s", env);
-		return vx_store_audit(w, p->id,
-		    VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED, target, c->who.actor,
-		    c->method);
-	}
+	if (may_bypass(c))
+		return bypass(c, w, p, env);
 	if (after != NULL && (now = vx_flag_summary(c->arena, after)) == NULL)
 		return VX_ENOMEM;
 	c->protected_diff = vx_flag_diff(c->arena, before ? before : "", now);
@@ -209,6 +221,69 @@ vx_protect_create(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1
 		if (envs[i]->protected_ && (cfg = vx_flag_env(f, envs[i]->key)) != NULL &&
 		    cfg->enabled && (rc = changed(c, w, p, envs[i]->key, "", f)) != 0)
 			return rc;
+	return 0;
+}
+
+/* cfg (or NULL) packed with every rule id 0: an import numbers its rules
+ * anew, and the same rules must compare the same. */
+static int
+pack_env_unnumbered(vx_call *c, Vexil__V1__FlagEnvConfig *cfg, ProtobufCBinaryData *out)
+{
+	uint64_t *ids = NULL;
+	int rc;
+
+	if (cfg != NULL && cfg->n_rules > 0) {
+		if ((ids = vx_arena_alloc(c->arena, cfg->n_rules * sizeof(*ids))) == NULL)
+			return VX_ENOMEM;
+		for (size_t i = 0; i < cfg->n_rules; i++) {
+			ids[i] = cfg->rules[i]->id;
+			cfg->rules[i]->id = 0;
+		}
+	}
+	rc = pack_env(c, cfg, out);
+	for (size_t i = 0; ids != NULL && i < cfg->n_rules; i++)
+		cfg->rules[i]->id = ids[i];
+	return rc;
+}
+
+int
+vx_protect_import(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
+    const Vexil__V1__Flag *old, const Vexil__V1__Flag *f)
+{
+	Vexil__V1__Environment **envs;
+	Vexil__V1__FlagEnvConfig *was, *now;
+	ProtobufCBinaryData a, b;
+	size_t n;
+	int rc;
+
+	if ((rc = vx_store_env_list(
+	         vx_wtxn_txn(w), c->store, p->id, c->alloc, &envs, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!envs[i]->protected_)
+			continue;
+		now = (Vexil__V1__FlagEnvConfig *)vx_flag_env(f, envs[i]->key);
+		if (old == NULL) {
+			if (now == NULL || !now->enabled)
+				continue; /* starts off: as CreateFlag, no review */
+		} else {
+			was = (Vexil__V1__FlagEnvConfig *)vx_flag_env(old, envs[i]->key);
+			if ((rc = pack_env_unnumbered(c, was, &a)) != 0 ||
+			    (rc = pack_env_unnumbered(c, now, &b)) != 0)
+				return rc;
+			if (a.len == b.len &&
+			    (a.len == 0 || memcmp(a.data, b.data, a.len) == 0))
+				continue;
+		}
+		if (!may_bypass(c))
+			return vx_fail(c, VX_ESTATE, "environment", "protected",
+			    "environment %.128s is protected: an import may change it "
+			    "only with an admin API key (a change request holds one "
+			    "flag write, not an import)",
+			    envs[i]->key);
+		if ((rc = bypass(c, w, p, envs[i]->key)) != 0)
+			return rc;
+	}
 	return 0;
 }
 

@@ -181,6 +181,7 @@ import_flags(vx_wtxn *w, struct import_op *op, Vexil__V1__Project *p)
 			return rc;
 		}
 		if ((rc = vx_flag_prepare(w, c, p, f, old)) != 0 ||
+		    (rc = vx_protect_import(c, w, p, old, f)) != 0 ||
 		    (rc = vx_store_flag_put(w, f)) != 0)
 			return name_failure(c, rc, "flags", i, f->key);
 	}

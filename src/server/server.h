@@ -208,6 +208,14 @@ int vx_protect_delete(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
  * which needs no review). */
 int vx_protect_create(
     vx_call *c, vx_wtxn *w, Vexil__V1__Project *p, const Vexil__V1__Flag *f) VX_MUST_USE;
+/*
+ * The same for an Import that replaces flag old (NULL: creates) with f,
+ * both prepared: an import is never held as a change request, so only an
+ * admin API key may change a protected environment with one (audited as a
+ * bypass); anyone else's import is refused, naming the environment.
+ */
+int vx_protect_import(vx_call *c, vx_wtxn *w, Vexil__V1__Project *p,
+    const Vexil__V1__Flag *old, const Vexil__V1__Flag *f) VX_MUST_USE;
 void vx_change_open(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in);
 /*
  * When the write of call `stopped` was stopped by a protected environment,

@@ -1390,3 +1390,96 @@ Test(users, a_protected_environment_is_deleted_only_after_its_protection_is_lift
 	vx_client_close(ann);
 	vx_client_close(bob);
 }
+
+/* Imports the project's own export into it, with flag `key` (when given)
+ * turned on or off in production; returns Import's result. */
+static int
+reimport(vx_client *c, const char *project, const char *key, bool on, vx_status *st)
+{
+	Vexil__V1__ExportRequest ex = VEXIL__V1__EXPORT_REQUEST__INIT;
+	Vexil__V1__ImportRequest in = VEXIL__V1__IMPORT_REQUEST__INIT;
+	Vexil__V1__ExportReply *out;
+	Vexil__V1__ImportReply *rep = NULL;
+	int rc;
+
+	ex.project = (char *)project;
+	cr_assert_eq(vx_export(c, &ex, &out, st), 0, "%s", st->message);
+	for (size_t i = 0; key != NULL && i < out->n_flags; i++)
+		for (size_t j = 0;
+		     strcmp(out->flags[i]->key, key) == 0 && j < out->flags[i]->n_envs;
+		     j++)
+			if (strcmp(out->flags[i]->envs[j]->environment, PROD) == 0)
+				out->flags[i]->envs[j]->enabled = on;
+	in.project = (char *)project;
+	in.flags = out->flags;
+	in.n_flags = out->n_flags;
+	rc = vx_import(c, &in, &rep, st);
+	vx_free(rep);
+	vx_free(out);
+	return rc;
+}
+
+/*
+ * An import is one write of many flags and is never held for review, so
+ * it may change a protected environment only with an admin API key
+ * (audited as a bypass). Anyone else's import that would is refused,
+ * naming the environment, and changes nothing; one that leaves the
+ * protected environment as it is goes through.
+ */
+Test(users, an_import_changes_a_protected_environment_only_with_an_admin_api_key)
+{
+	vx_client *ann = user("ia@example.com"), *key;
+	char id[32], secret[200], cred[256];
+	uint64_t rev0 = 0, rev = 0;
+	vx_status st;
+
+	new_project(ann, "Imports", id);
+	cr_assert_eq(create_flag(ann, id, "pay", &st), 0, "%s", st.message);
+	cr_assert_eq(protect(ann, id, PROD, true, &st), 0, "%s", st.message);
+
+	/* The same flags again (with rules numbered anew): nothing changes. */
+	cr_assert_eq(reimport(ann, id, NULL, false, &st), 0, "%s", st.message);
+
+	/* Turning pay on in production, even by the project's admin, is not. */
+	cr_assert_eq(get_project(ann, id, &rev0), 0);
+	cr_assert_eq(reimport(ann, id, "pay", true, &st), VX_ESTATE);
+	cr_assert_eq(st.code, VEXIL__V1__CODE__FAILED_PRECONDITION);
+	cr_assert_str_eq(st.constraint, "protected");
+	cr_assert(
+	    strstr(st.message, "flag pay: environment production is protected") != NULL,
+	    "%s", st.message);
+	cr_assert_eq(get_project(ann, id, &rev), 0);
+	cr_assert_eq(rev, rev0, "a refused import changes nothing");
+	cr_assert(!enabled_in(ann, id, "pay", PROD));
+
+	/* A new flag that starts on there is refused too; one that starts
+	 * off needs no review, as with CreateFlag. */
+	Vexil__V1__ImportRequest in = VEXIL__V1__IMPORT_REQUEST__INIT;
+	Vexil__V1__ImportReply *rep = NULL;
+	Vexil__V1__Flag nf = VEXIL__V1__FLAG__INIT, *flags[] = {&nf};
+	Vexil__V1__FlagEnvConfig cfg = VEXIL__V1__FLAG_ENV_CONFIG__INIT, *cfgs[] = {&cfg};
+	nf.key = "fresh";
+	nf.envs = cfgs;
+	nf.n_envs = 1;
+	cfg.environment = PROD;
+	cfg.enabled = true;
+	in.project = id;
+	in.flags = flags;
+	in.n_flags = 1;
+	cr_assert_eq(vx_import(ann, &in, &rep, &st), VX_ESTATE);
+	cr_assert_str_eq(st.constraint, "protected");
+	cfg.enabled = false;
+	cr_assert_eq(vx_import(ann, &in, &rep, &st), 0, "%s", st.message);
+	vx_free(rep);
+
+	/* An admin API key may, audited as a bypass. */
+	vx_harness_key(&h, id, VEXIL__V1__ROLE__ROLE_ADMIN, secret, sizeof(secret));
+	snprintf(cred, sizeof(cred), "ApiKey %s", secret);
+	key = vx_harness_client(&h, cred);
+	cr_assert_eq(reimport(key, id, "pay", true, &st), 0, "%s", st.message);
+	cr_assert(enabled_in(ann, id, "pay", PROD));
+	cr_assert(audited(ann, id, VEXIL__V1__CHANGE_KIND__PROTECTION_BYPASSED,
+	    "environment:" PROD, "apikey:"));
+	vx_client_close(key);
+	vx_client_close(ann);
+}
