@@ -639,12 +639,12 @@ grow(vx_store *s)
  * VX_STORE_BATCH_MAX queued writes (its own and those that queued while
  * the last batch was committing), runs them in order in one LMDB write
  * transaction, commits once (one fsync) and only then marks each done.
- * With more than one write in the batch each body runs in a nested
- * transaction of its own, so a body that fails (validation, a stale
- * precondition, a dry run) is rolled back alone and the others commit.
- * Every write keeps its own vx_wtxn: its own revisions, change log and
- * audit entries, and its own changes for the commit hook, which sees
- * them write by write in the order they were applied.
+ * When a body fails (validation, a stale precondition) the batch runs
+ * again with each body in a nested transaction of its own (as a batch
+ * with a dry run does from the start), so that one is rolled back alone
+ * and the others commit. Every write keeps its own vx_wtxn: its own revisions, change log
+ * and audit entries, and its own changes for the commit hook, which sees them write by
+ * write in the order they were applied.
  */
 struct pending {
 	vx_wtxn w; /* w.r: the caller's reader, or NULL */
@@ -713,12 +713,21 @@ apply(vx_store *s, MDB_txn *top, struct pending *p, bool nest)
 static void
 run_batch(vx_store *s, struct pending **batch, size_t n)
 {
-	bool nest = n > 1, at_cap = false, full;
+	bool nest = false, at_cap = false, full, redo;
 	size_t keep;
 	MDB_txn *top;
 	uint64_t trimmed;
 	int rc;
 
+	/* A batch runs flat, every body straight in the one transaction,
+	 * until a body fails: then it runs again with each body nested, so
+	 * that the failed one is rolled back alone. A nested transaction
+	 * costs LMDB a dirty-page list of its own and a copy of each page it
+	 * touches, for bodies that nearly always succeed. A dry run fails by
+	 * design, so a batch holding one is nested from the start. */
+	for (size_t i = 0; i < n && n > 1; i++)
+		if (batch[i]->w.r != NULL && batch[i]->w.r->dry_run)
+			nest = true;
 	for (;;) {
 		for (size_t i = 0; i < n; i++) {
 			batch[i]->rc = 0;
@@ -737,7 +746,7 @@ run_batch(vx_store *s, struct pending **batch, size_t n)
 				continue;
 			goto fail;
 		}
-		full = false;
+		full = redo = false;
 		keep = 0;
 		for (size_t i = 0; i < n; i++) {
 			if ((rc = apply(s, top, batch[i], nest)) != 0) {
@@ -755,8 +764,16 @@ run_batch(vx_store *s, struct pending **batch, size_t n)
 				full = true;
 				break;
 			}
+			if (!batch[i]->ok && n > 1 && !nest) {
+				/* It may have written before failing. */
+				mdb_txn_abort(top);
+				nest = redo = true;
+				break;
+			}
 			keep += batch[i]->ok;
 		}
+		if (redo)
+			continue;
 		if (full) {
 			if (grow(s) != 0)
 				at_cap = true;

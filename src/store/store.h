@@ -13,12 +13,13 @@
  * transaction, which also bumps the project revision and appends to the
  * change log and the audit log, and commits with sync before returning.
  * Writes that arrive together from several threads are group-committed:
- * one thread runs up to VX_STORE_BATCH_MAX of them, each in a nested
- * transaction of its own (a body that fails is rolled back alone), and
- * commits them with one fsync before any of them returns.
- * When the map is full the transaction is aborted, the map grows (up to a
- * cap) and the body runs again, so a body must only touch the store and
- * memory it can redo. Committed changes are handed to the commit hook in
+ * one thread runs up to VX_STORE_BATCH_MAX of them in one transaction
+ * (a body that fails is rolled back alone: the batch runs again with each
+ * body nested), and commits them with one fsync before any of them
+ * returns. When the map is full, or a body of a batch fails, the
+ * transaction is aborted and the bodies run again (the map grown up to a
+ * cap first), so a body must only touch the store and memory it can
+ * redo. Committed changes are handed to the commit hook in
  * revision order, under the writer lock, which is where vexild publishes.
  *
  * Every returned message is unpacked into the allocator the caller passes
@@ -209,8 +210,8 @@ typedef int (*vx_store_write_fn)(vx_wtxn *w, void *arg);
  * Runs fn in one write transaction and commits it (with fsync unless the
  * store was opened with no_sync), returning once it is durable. When
  * other threads write at the same time, fn may run on one of theirs,
- * in a nested transaction inside a batch that commits once for all (group
- * commit): fn must not rely on the calling thread. fn failing aborts
+ * inside a batch that commits once for all (group commit), and more than
+ * once: fn must not rely on the calling thread. fn failing aborts
  * this write only; a failed commit fails every write of the batch, and
  * none is reported done. The commit hook sees each write's changes in the
  * order the writes were applied. A reader the calling thread holds must
