@@ -55,6 +55,9 @@ mark_nuls(const char *text, size_t n, size_t *len, bool *oom)
 	char *c;
 
 	*oom = false;
+	/* Most bodies have no escape at all. */
+	if (memchr(text, '\\', n) == NULL)
+		return NULL;
 	for (size_t i = 0; i < n && !any; i++) {
 		if (!in_str)
 			in_str = text[i] == '"';

@@ -446,15 +446,32 @@ route(const vx_gw_router *rt, vx_gw_req *r, const char *method, const char *path
 	    (int)r->res_len, r->res_body);
 }
 
+/* A router over ds for one test, with the test's arena and r zeroed. */
+static vx_gw_router *
+router_open(const vx_gw_dialect *const *ds, size_t n, vx_gw_req *r)
+{
+	vx_gw_router *rt;
+
+	memset(r, 0, sizeof(*r));
+	vx_arena_init(&arena, 1 << 20);
+	cr_assert_eq(vx_gw_router_alloc(&rt, ds, n, ds[0]), 0);
+	return rt;
+}
+
+static void
+router_close(vx_gw_router *rt, vx_gw_req *r)
+{
+	vx_gw_req_fini(r);
+	vx_gw_router_free(rt);
+	vx_arena_fini(&arena);
+}
+
 Test(units, the_router_matches_params_and_answers_404_405_per_dialect)
 {
 	const vx_gw_dialect *ds[] = {&dialect_a, &dialect_b};
-	vx_gw_router *rt;
 	vx_gw_req r;
+	vx_gw_router *rt = router_open(ds, 2, &r);
 
-	memset(&r, 0, sizeof(r));
-	vx_arena_init(&arena, 1 << 20);
-	cr_assert_eq(vx_gw_router_alloc(&rt, ds, 2, &dialect_a), 0);
 	route(rt, &r, "GET", "/a/items", 200, "A");
 	route(rt, &r, "GET", "/a/items/", 200, "A");
 	route(rt, &r, "HEAD", "/a/items", 200, "A");
@@ -483,9 +500,36 @@ Test(units, the_router_matches_params_and_answers_404_405_per_dialect)
 	route(rt, &r, "GET", "/a/silent", 500, "A:-:the handler gave no answer");
 	cr_assert(vx_gw_router_owner(rt, "/a/items/special") == &dialect_b);
 	cr_assert(vx_gw_router_owner(rt, "/a/items/specialist") == &dialect_a);
-	vx_gw_req_fini(&r);
-	vx_gw_router_free(rt);
-	vx_arena_fini(&arena);
+	router_close(rt, &r);
+}
+
+static const vx_gw_route routes_root[] = {
+    {"GET", "/fixed/info", posted},
+    {"GET", "/{t}/info", echo},
+    {"GET", "/{t}/first", echo},
+    {"GET", "/lit/first", posted},
+    {"GET", "/", echo},
+};
+static const vx_gw_dialect dialect_c_root = {
+    .name = "C", .error = err_a, .routes = routes_root, .n_routes = 5};
+
+Test(units, the_first_route_in_table_order_wins_whatever_its_first_segment)
+{
+	const vx_gw_dialect *ds[] = {&dialect_c_root};
+	vx_gw_req r;
+	vx_gw_router *rt = router_open(ds, 1, &r);
+
+	route(rt, &r, "GET", "/fixed/info", 201, "posted");
+	route(rt, &r, "GET", "/q/info", 200, "C t=q");
+	route(rt, &r, "GET", "/a%2Fb/info", 200, "C t=a/b");
+	/* A parameter first segment matches any literal, before a later
+	 * route that names it. */
+	route(rt, &r, "GET", "/lit/first", 200, "C t=lit");
+	route(rt, &r, "GET", "/", 200, "C");
+	route(rt, &r, "POST", "/", 405, "A:-:Method not allowed");
+	route(rt, &r, "POST", "/x/info", 405, "A:-:Method not allowed");
+	route(rt, &r, "GET", "/x/y", 404, "A:-:Not found");
+	router_close(rt, &r);
 }
 
 Test(units, malformed_route_patterns_are_refused)
