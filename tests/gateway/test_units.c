@@ -10,6 +10,7 @@
 
 #include "gateway/format.h"
 #include "gateway/http.h"
+#include "gateway/http1.h"
 #include "gateway/json.h"
 #include "gateway/router.h"
 #include "gateway/status.h"
@@ -530,6 +531,36 @@ Test(units, the_first_route_in_table_order_wins_whatever_its_first_segment)
 	route(rt, &r, "POST", "/x/info", 405, "A:-:Method not allowed");
 	route(rt, &r, "GET", "/x/y", 404, "A:-:Not found");
 	router_close(rt, &r);
+}
+
+/* RFC 9110 5.6.2's tchar, as the RFC lists it. */
+static bool
+rfc_tchar(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+Test(units, header_names_and_methods_take_exactly_the_token_bytes)
+{
+	for (int c = 1; c < 256; c++) {
+		char head[128];
+		vx_http1_field fields[8];
+		vx_http1_head h = {.fields = fields};
+		const vx_http1_limits lim = {.max_target = 64, .max_fields = 8};
+		const char *why = NULL;
+		int n = snprintf(head, sizeof(head),
+		    "GET / HTTP/1.1\r\nHost: h\r\nX%cY: v\r\n\r\n", c);
+		int rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+		/* A colon ends the name early: "X" with the value "Y: v". */
+		cr_assert_eq(rc == 0, rfc_tchar(c) || c == ':', "name byte %d: %d %s", c,
+		    rc, why ? why : "");
+		n = snprintf(head, sizeof(head), "G%cT / HTTP/1.1\r\nHost: h\r\n\r\n", c);
+		rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+		/* A space ends the method early: "G T" is a bad request line. */
+		cr_assert_eq(rc == 0, rfc_tchar(c), "method byte %d: %d %s", c, rc,
+		    why ? why : "");
+	}
 }
 
 Test(units, malformed_route_patterns_are_refused)
