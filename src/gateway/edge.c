@@ -346,6 +346,14 @@ learn(vx_gw_edge *e, const uint8_t hash[32], bool sdk, const Vexil__V1__AdmitRep
 	return 0;
 }
 
+/* What vx_gw_edge_admit() found for r's credential, kept in r so that
+ * the evaluation that follows in the same request neither hashes nor
+ * looks the key up again (r->edge_memo). */
+struct memo {
+	const char *credential; /* r->credential then: the memo is for it only */
+	struct who who;
+};
+
 /*
  * Resolves r's credential: the cache, else AuthService/Admit. When vexild
  * is out of reach, an expired entry still answers (degraded mode); one
@@ -364,6 +372,11 @@ resolve(vx_gw_edge *e, vx_gw_req *r, struct who *who)
 	vx_status st;
 	int rc, found;
 
+	if (r->edge_memo != NULL &&
+	    ((const struct memo *)r->edge_memo)->credential == r->credential) {
+		*who = ((const struct memo *)r->edge_memo)->who;
+		return 0;
+	}
 	if (key_hash(r->credential, &sdk, hash) != 0)
 		return -1;
 	if ((found = lookup(e, hash, sdk, now, who, &epoch)) == 0)
@@ -582,6 +595,7 @@ vx_gw_edge_admit(
 	static const char *const kinds[] = {"apikey", "sdkkey"};
 	Vexil__V1__AdmitReply *a;
 	Vexil__V1__RateLimit *rate;
+	struct memo *m;
 	struct who who;
 	uint8_t hash[32];
 	uint64_t epoch;
@@ -608,6 +622,12 @@ vx_gw_edge_admit(
 	a->rate = rate;
 	if (!who.sdk && lease_take(e, r, who.id, rate) != 0)
 		return VX_ENOTFOUND;
+	/* Fresh only: an expired entry is the evaluation's to ask about. */
+	if (found == 0 && (m = vx_arena_alloc(r->arena, sizeof(*m))) != NULL) {
+		m->credential = r->credential;
+		m->who = who;
+		r->edge_memo = m;
+	}
 	atomic_fetch_add(&e->admitted, 1);
 	*out = a;
 	return 0;

@@ -118,6 +118,9 @@ struct vx_gw_req {
 	 * edge's pinned snapshot, whose strings the results point into). */
 	void (*hold_release)(void *arg);
 	void *hold_arg;
+	/* The edge's principal for this request's credential, once it was
+	 * admitted at the edge (edge.c; in the arena). */
+	void *edge_memo;
 
 	/* ---- the response ---- */
 	int status; /* 0 until a reply helper ran */
