@@ -1122,7 +1122,9 @@ serves_true(const char *value)
 	cJSON *v;
 	bool yes;
 
-	if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+	/* The first letter first: this runs for every flag of a reply. */
+	if ((value[0] == 't' && strcmp(value, "true") == 0) ||
+	    (value[0] == 'f' && strcmp(value, "false") == 0))
 		return value[0] == 't';
 	v = cJSON_Parse(value);
 	yes = cJSON_IsTrue(v);

@@ -174,6 +174,10 @@ vx_gw_router_owner(const vx_gw_router *rt, const char *path)
 
 	for (size_t i = 0; i < rt->np; i++) {
 		const struct prefix *p = &rt->prefixes[i];
+		/* Every prefix starts with '/': the byte after it tells most
+		 * of them apart before a strncmp(). */
+		if (p->len > 1 && path[0] != '\0' && path[1] != p->text[1])
+			continue;
 		if (strncmp(path, p->text, p->len) == 0 &&
 		    (path[p->len] == '\0' || path[p->len] == '/') &&
 		    (best == NULL || p->len > best->len))
