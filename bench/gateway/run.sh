@@ -21,6 +21,11 @@
 #   GATEWAY_ARGS="--edge-max-snapshots 0" bench/gateway/run.sh build
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 # $FLOOR names another bench_http_floor binary (a build without one).
+# For bench/gateway/count.sh (instructions per request): $GATEWAY_WRAP is
+# put before the gateway's command (valgrind), $ON_ENDPOINT is run as
+# "$ON_ENDPOINT begin|end NAME GATEWAY_PID" around each endpoint's load,
+# $UP_TRIES is how many 50 ms waits a server gets to answer (100), and
+# SCALE_OUT=0 skips the scale-out run.
 # Pinning (taskset CPU lists), so that the servers and the load generator
 # do not take each other's core on a small machine: $SERVER_CPUS for
 # vexild, the gateways and the floor, $WRK_CPUS for wrk, $WRK_THREADS for
@@ -57,9 +62,9 @@ floor_bin=${FLOOR:-$build/bench/bench_http_floor}
 $srv "$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 100000000 \
 	--quiet 2>"$tmp/vexild.log" &
 vexild=$!
-# shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words
-$srv "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet ${GATEWAY_ARGS:-} \
-	2>"$tmp/gateway.log" &
+# shellcheck disable=SC2086 # GATEWAY_WRAP and GATEWAY_ARGS are lists of words
+$srv ${GATEWAY_WRAP:-} "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "$pub" --quiet \
+	${GATEWAY_ARGS:-} 2>"$tmp/gateway.log" &
 gateway=$!
 gateway2=
 floor=
@@ -75,7 +80,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 up() { # url
-	for _ in $(seq 100); do
+	for _ in $(seq "${UP_TRIES:-100}"); do
 		curl -sf "$1" >/dev/null 2>&1 && return 0
 		sleep 0.05
 	done
@@ -145,7 +150,9 @@ tick=$(getconf CLK_TCK)
 run() { # name url [script]
 	v0=$(cpu "$vexild")
 	g0=$(cpu "$gateway")
+	[ -z "${ON_ENDPOINT:-}" ] || $ON_ENDPOINT begin "$1" "$gateway"
 	out=$($wrk -t"$wt" -c"$conns" -d"${secs}s" --latency ${3:+-s "$3"} "$2")
+	[ -z "${ON_ENDPOINT:-}" ] || $ON_ENDPOINT end "$1" "$gateway"
 	vcpu=$((($(cpu "$vexild") - v0) * 1000 / tick))
 	gcpu=$((($(cpu "$gateway") - g0) * 1000 / tick))
 	rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -175,6 +182,7 @@ run "POST OFREP flag, API key" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep_a
 run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
 run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
 
+[ "${SCALE_OUT:-1}" != 0 ] || exit 0
 # Scale-out: two gateways on one vexild, each loaded by its own wrk.
 G2="http://127.0.0.1:$(free_port)"
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a list of words

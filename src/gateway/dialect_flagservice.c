@@ -1091,26 +1091,28 @@ rule_delete(vx_gw_req *r)
 
 /* ---- SDK ---- */
 
+/* The document's reason for a core reason, as a JSON string (quoted: it
+ * is written as it is). */
 static const char *
-reason_name(const char *core)
+reason_json(const char *core)
 {
 	static const struct {
 		const char *core, *doc;
 	} reasons[] = {
-	    {"DISABLED", "disabled"},
-	    {"TARGETING_MATCH", "rule_match"},
-	    {"SPLIT", "rollout"},
-	    {"STATIC", "rollout"},
+	    {"DISABLED", "\"disabled\""},
+	    {"TARGETING_MATCH", "\"rule_match\""},
+	    {"SPLIT", "\"rollout\""},
+	    {"STATIC", "\"rollout\""},
 	    /* Off because a flag it requires is not as required. */
-	    {"PREREQUISITE_FAILED", "disabled"},
-	    {"DEFAULT", "rollout_excluded"},
+	    {"PREREQUISITE_FAILED", "\"disabled\""},
+	    {"DEFAULT", "\"rollout_excluded\""},
 	};
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].core[0] == core[0] && strcmp(reasons[i].core, core) == 0)
 			return reasons[i].doc;
 	/* FLAG_NOT_FOUND or ERROR: a flag that could not be evaluated. */
-	return "error";
+	return "\"error\"";
 }
 
 /* Whether a boolean flag's served value (JSON text) is true. */
@@ -1120,7 +1122,9 @@ serves_true(const char *value)
 	cJSON *v;
 	bool yes;
 
-	if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+	/* The first letter first: this runs for every flag of a reply. */
+	if ((value[0] == 't' && strcmp(value, "true") == 0) ||
+	    (value[0] == 'f' && strcmp(value, "false") == 0))
 		return value[0] == 't';
 	v = cJSON_Parse(value);
 	yes = cJSON_IsTrue(v);
@@ -1171,6 +1175,7 @@ sdk_evaluate(vx_gw_req *r)
 	VX_GW_JBUF_LIT(&jb, "{");
 	for (size_t i = 0; i < out->n_results; i++) {
 		const Vexil__V1__EvaluationResult *e = out->results[i];
+		const char *reason;
 		bool enabled;
 		if (e == NULL)
 			continue;
@@ -1196,8 +1201,9 @@ sdk_evaluate(vx_gw_req *r)
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);
 		}
+		reason = reason_json(e->reason);
 		VX_GW_JBUF_LIT(&jb, ",\"reason\":");
-		vx_gw_jbuf_str(&jb, reason_name(e->reason));
+		vx_gw_jbuf_raw(&jb, reason, strlen(reason));
 		VX_GW_JBUF_LIT(&jb, "}");
 	}
 	VX_GW_JBUF_LIT(&jb, "}");

@@ -102,6 +102,7 @@ struct rec {
 struct tally {
 	uint64_t n; /* 0: a free slot */
 	uint32_t hash;
+	uint8_t fl, vl; /* strlen(flag), strlen(variant) */
 	char flag[129];
 	char variant[65];
 };
@@ -345,6 +346,14 @@ learn(vx_gw_edge *e, const uint8_t hash[32], bool sdk, const Vexil__V1__AdmitRep
 	return 0;
 }
 
+/* What vx_gw_edge_admit() found for r's credential, kept in r so that
+ * the evaluation that follows in the same request neither hashes nor
+ * looks the key up again (r->edge_memo). */
+struct memo {
+	const char *credential; /* r->credential then: the memo is for it only */
+	struct who who;
+};
+
 /*
  * Resolves r's credential: the cache, else AuthService/Admit. When vexild
  * is out of reach, an expired entry still answers (degraded mode); one
@@ -363,6 +372,11 @@ resolve(vx_gw_edge *e, vx_gw_req *r, struct who *who)
 	vx_status st;
 	int rc, found;
 
+	if (r->edge_memo != NULL &&
+	    ((const struct memo *)r->edge_memo)->credential == r->credential) {
+		*who = ((const struct memo *)r->edge_memo)->who;
+		return 0;
+	}
 	if (key_hash(r->credential, &sdk, hash) != 0)
 		return -1;
 	if ((found = lookup(e, hash, sdk, now, who, &epoch)) == 0)
@@ -581,6 +595,7 @@ vx_gw_edge_admit(
 	static const char *const kinds[] = {"apikey", "sdkkey"};
 	Vexil__V1__AdmitReply *a;
 	Vexil__V1__RateLimit *rate;
+	struct memo *m;
 	struct who who;
 	uint8_t hash[32];
 	uint64_t epoch;
@@ -607,6 +622,12 @@ vx_gw_edge_admit(
 	a->rate = rate;
 	if (!who.sdk && lease_take(e, r, who.id, rate) != 0)
 		return VX_ENOTFOUND;
+	/* Fresh only: an expired entry is the evaluation's to ask about. */
+	if (found == 0 && (m = vx_arena_alloc(r->arena, sizeof(*m))) != NULL) {
+		m->credential = r->credential;
+		m->who = who;
+		r->edge_memo = m;
+	}
 	atomic_fetch_add(&e->admitted, 1);
 	*out = a;
 	return 0;
@@ -689,9 +710,14 @@ find(vx_gw_edge *e, uint64_t project_id, const char *env)
 	for (size_t i = 0; i < e->n; i++)
 		if (e->snaps[i]->project_id == project_id &&
 		    strcmp(e->snaps[i]->env, env) == 0) {
+			int64_t now = vx_now_ms();
 			s = e->snaps[i];
 			atomic_fetch_add(&s->refs, 1);
-			atomic_store(&s->used_at, vx_now_ms());
+			/* Written once a millisecond, not by every request:
+			 * the line is shared by every connection's thread. */
+			if (atomic_load_explicit(&s->used_at, memory_order_relaxed) !=
+			    now)
+				atomic_store(&s->used_at, now);
 			break;
 		}
 	pthread_rwlock_unlock(&e->lock);
@@ -794,21 +820,22 @@ copy(char *dst, size_t cap, const char *src)
 }
 
 /* FNV-1a of the flag key and the variant, as the tally table keys them
- * (truncated as they are stored). */
+ * (truncated as they are stored: fl and vl bytes). */
 static uint32_t
-tally_hash(const char *flag, const char *variant)
+tally_hash(const char *flag, size_t fl, const char *variant, size_t vl)
 {
-	uint32_t h = vx_fnv32(VX_FNV32_INIT, flag, strnlen(flag, 128));
+	uint32_t h = vx_fnv32(VX_FNV32_INIT, flag, fl);
 
 	h = vx_fnv32(h, VX_FNV32_SEP, 1);
-	return vx_fnv32(h, variant, strnlen(variant, 64));
+	return vx_fnv32(h, variant, vl);
 }
 
 static bool
-tally_is(const struct tally *t, uint32_t hash, const char *flag, const char *variant)
+tally_is(const struct tally *t, uint32_t hash, const char *flag, size_t fl,
+    const char *variant, size_t vl)
 {
-	return t->hash == hash && strncmp(t->flag, flag, sizeof(t->flag) - 1) == 0 &&
-	       strncmp(t->variant, variant, sizeof(t->variant) - 1) == 0;
+	return t->hash == hash && t->fl == fl && t->vl == vl &&
+	       memcmp(t->flag, flag, fl) == 0 && memcmp(t->variant, variant, vl) == 0;
 }
 
 /* Moves the tallies into a table of cap slots (a power of two); false
@@ -840,13 +867,15 @@ tally_grow(struct tallies *ts, size_t cap)
 static bool
 tally_add(struct tallies *ts, const char *flag, const char *variant)
 {
-	uint32_t hash = tally_hash(flag, variant);
+	size_t fl = strnlen(flag, sizeof(ts->t->flag) - 1);
+	size_t vl = strnlen(variant, sizeof(ts->t->variant) - 1);
+	uint32_t hash = tally_hash(flag, fl, variant, vl);
 	size_t j;
 
 	if (ts->cap != 0) {
 		for (j = hash & (ts->cap - 1); ts->t[j].n != 0;
 		     j = (j + 1) & (ts->cap - 1))
-			if (tally_is(&ts->t[j], hash, flag, variant)) {
+			if (tally_is(&ts->t[j], hash, flag, fl, variant, vl)) {
 				ts->t[j].n++;
 				return true;
 			}
@@ -860,8 +889,12 @@ tally_add(struct tallies *ts, const char *flag, const char *variant)
 		;
 	ts->t[j].n = 1;
 	ts->t[j].hash = hash;
-	copy(ts->t[j].flag, sizeof(ts->t[j].flag), flag);
-	copy(ts->t[j].variant, sizeof(ts->t[j].variant), variant);
+	ts->t[j].fl = (uint8_t)fl;
+	ts->t[j].vl = (uint8_t)vl;
+	memcpy(ts->t[j].flag, flag, fl);
+	ts->t[j].flag[fl] = '\0';
+	memcpy(ts->t[j].variant, variant, vl);
+	ts->t[j].variant[vl] = '\0';
 	ts->used++;
 	return true;
 }
@@ -1165,8 +1198,9 @@ arena_str(vx_gw_req *r, const char *s)
 	return s != NULL && *s ? vx_arena_strdup(r->arena, s) : "";
 }
 
-/* A result of its own in r's arena: the snapshot's strings outlive no
- * release. env is the request's copy of the environment's name. */
+/* A result of its own in r's arena, for a request that cannot pin the
+ * snapshot (struct pin): its strings outlive no release. env is the
+ * request's copy of the environment's name. */
 static int
 copy_result(vx_gw_req *r, Vexil__V1__EvaluationResult *res, char *env)
 {
@@ -1273,6 +1307,49 @@ release(struct snap *s, const vx_eval_snapshot *snap)
 	vx_watch_release(s->w, snap);
 }
 
+/*
+ * What a request's results point into: the compiled set stays pinned, and
+ * its table entry referenced, until vx_gw_req_fini() (r->hold_release),
+ * so the results borrow the snapshot's strings instead of copying them.
+ */
+struct pin {
+	struct snap *s;
+	const vx_eval_snapshot *snap;
+};
+
+static void
+unpin(void *arg)
+{
+	struct pin *p = arg;
+
+	release(p->s, p->snap);
+	unref(p->s);
+}
+
+/* A pin for r's results; NULL when r holds one already (a second
+ * evaluation in one request copies its results) or out of memory. */
+static struct pin *
+pin_alloc(vx_gw_req *r)
+{
+	return r->hold_release == NULL ? vx_arena_alloc(r->arena, sizeof(struct pin))
+	                               : NULL;
+}
+
+/* Hands s and snap to r (p) or, with no pin, lets go of them now. */
+static void
+pin_or_release(vx_gw_req *r, struct pin *p, struct snap *s, const vx_eval_snapshot *snap)
+{
+	if (p == NULL) {
+		release(s, snap);
+		unref(s);
+		return;
+	}
+	p->s = s;
+	p->snap = snap;
+	r->hold_release = unpin;
+	r->hold_arg = p;
+}
+
 int
 vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
     const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,
@@ -1286,6 +1363,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	char env[ENV_MAX], *renv = NULL;
 	const char *senv = NULL;
 	struct snap *s = NULL;
+	struct pin *pin;
 	uint64_t pid;
 	size_t n;
 	int rc = 0;
@@ -1311,25 +1389,28 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 	vexil__v1__evaluation_list__init(list);
 	list->results = ptrs;
 	vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
+	pin = pin_alloc(r);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if ((rc = vx_eval_local_result(snap, i, NULL, &ctx, &res[i])) != 0)
 			break;
+		ptrs[i] = &res[i];
+		if (pin != NULL)
+			continue;
 		/* One copy of the environment's name for all results that
 		 * point at the same one (all, from one snapshot). */
 		if (i == 0 || res[i].environment != senv)
 			renv = arena_str(r, senv = res[i].environment);
 		rc = copy_result(r, &res[i], renv);
-		ptrs[i] = &res[i];
 	}
 	list->n_results = n;
 	list->revision = n ? res[0].revision : vx_watch_revision(s->w);
-	release(s, snap);
 	if (rc != 0) {
+		release(s, snap);
 		unref(s);
 		return core_all(r, in, out, st);
 	}
 	push_records(s, res, n, ctx.user_id);
-	unref(s);
+	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = list;
 	return 0;
@@ -1345,6 +1426,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	vx_eval_ctx ctx;
 	char env[ENV_MAX];
 	struct snap *s = NULL;
+	struct pin *pin;
 	uint64_t pid;
 	int rc;
 
@@ -1359,18 +1441,20 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 	}
 	/* An unknown flag: the core's refusal, word for word. */
 	rc = VX_ENOTFOUND;
+	pin = pin_alloc(r);
 	if ((res = vx_arena_alloc(r->arena, sizeof(*res))) != NULL) {
 		vx_ctx_from_proto(in->context, attrs, MAX_ATTRS, &ctx);
-		if ((rc = vx_eval_local_result(snap, 0, in->flag_key, &ctx, res)) == 0)
+		if ((rc = vx_eval_local_result(snap, 0, in->flag_key, &ctx, res)) == 0 &&
+		    pin == NULL)
 			rc = copy_result(r, res, arena_str(r, res->environment));
 	}
-	release(s, snap);
 	if (rc != 0) {
+		release(s, snap);
 		unref(s);
 		return core_one(r, in, out, st);
 	}
 	push_records(s, res, 1, ctx.user_id);
-	unref(s);
+	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = res;
 	return 0;

@@ -127,7 +127,10 @@ void vx_gw_edge_heard(vx_gw_edge *e, uint64_t project_id, uint64_t revision);
  * from a live snapshot when the edge can (see above), else the core call.
  * Same contract as the typed calls (rpc.h): 0 with *out set (allocated in
  * r's arena), or a negative VX_E* code with st set. e may be NULL (no
- * edge: always the core call).
+ * edge: always the core call). An answer from a snapshot points into it:
+ * the snapshot stays pinned until vx_gw_req_fini(r) (r->hold_release), so
+ * *out is good until then, as an arena's is (a second evaluation in the
+ * same request gets copies instead).
  */
 int vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
     const Vexil__V1__EvaluateAllRequest *in, Vexil__V1__EvaluationList **out,

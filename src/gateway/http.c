@@ -35,6 +35,10 @@ vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *q
 void
 vx_gw_req_fini(vx_gw_req *r)
 {
+	if (r->hold_release != NULL) {
+		r->hold_release(r->hold_arg);
+		r->hold_release = NULL;
+	}
 	cJSON_Delete(r->json);
 	r->json = NULL;
 	free(r->res_body);

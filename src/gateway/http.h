@@ -114,6 +114,13 @@ struct vx_gw_req {
 	/* Gives back what was spent for r before it blocked (edge.c). */
 	void (*undo)(vx_gw_req *r, void *arg);
 	void *undo_arg;
+	/* Run by vx_gw_req_fini(): lets go of what the answer borrowed (the
+	 * edge's pinned snapshot, whose strings the results point into). */
+	void (*hold_release)(void *arg);
+	void *hold_arg;
+	/* The edge's principal for this request's credential, once it was
+	 * admitted at the edge (edge.c; in the arena). */
+	void *edge_memo;
 
 	/* ---- the response ---- */
 	int status; /* 0 until a reply helper ran */
@@ -138,7 +145,8 @@ struct vx_gw_req {
  */
 void vx_gw_req_init(vx_gw_req *r, const char *method, const char *path, const char *query,
     const vx_gw_headers *http, const char *request_id);
-/* Frees what r owns (the JSON body and the response body). */
+/* Frees what r owns (the JSON body and the response body) and runs
+ * r->hold_release. */
 void vx_gw_req_fini(vx_gw_req *r);
 
 /*

@@ -55,6 +55,9 @@ mark_nuls(const char *text, size_t n, size_t *len, bool *oom)
 	char *c;
 
 	*oom = false;
+	/* Most bodies have no escape at all. */
+	if (memchr(text, '\\', n) == NULL)
+		return NULL;
 	for (size_t i = 0; i < n && !any; i++) {
 		if (!in_str)
 			in_str = text[i] == '"';
@@ -415,8 +418,8 @@ vx_gw_json_put_num(cJSON *o, bool *ok, const char *name, double v)
 
 /* ---- replies written directly ---- */
 
-static bool
-jbuf_room(vx_gw_jbuf *b, size_t n)
+bool
+vx_gw_jbuf_grow(vx_gw_jbuf *b, size_t n)
 {
 	size_t cap;
 	char *p;
@@ -437,15 +440,6 @@ jbuf_room(vx_gw_jbuf *b, size_t n)
 }
 
 void
-vx_gw_jbuf_raw(vx_gw_jbuf *b, const char *s, size_t n)
-{
-	if (jbuf_room(b, n)) {
-		memcpy(b->p + b->len, s, n);
-		b->len += n;
-	}
-}
-
-void
 vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -456,7 +450,7 @@ vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
 		s = "";
 	n = strlen(s);
 	/* At most six bytes for each (a \u00XX escape), and the quotes. */
-	if (!jbuf_room(b, 6 * n + 2))
+	if (!vx_gw_jbuf_grow(b, 6 * n + 2))
 		return;
 	o = b->p + b->len;
 	*o++ = '"';

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gateway/http.h"
 #include "vexil/v1/service.pb-c.h"
@@ -58,8 +59,19 @@ typedef struct vx_gw_jbuf {
 	bool failed;
 } vx_gw_jbuf;
 
-/* n bytes of s, as they are. */
-void vx_gw_jbuf_raw(vx_gw_jbuf *b, const char *s, size_t n);
+/* Makes room for n more bytes, growing b; false once b failed. */
+bool vx_gw_jbuf_grow(vx_gw_jbuf *b, size_t n);
+/* n bytes of s, as they are. Inline: most replies are a few dozen short
+ * literals, where a call and a memcpy() of unknown size cost more than
+ * the copy (with a literal, n is a constant and the copy a move or two). */
+static inline void
+vx_gw_jbuf_raw(vx_gw_jbuf *b, const char *s, size_t n)
+{
+	if (b->len + n <= b->cap || vx_gw_jbuf_grow(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
 /* A string literal, as it is. */
 #define VX_GW_JBUF_LIT(b, lit) vx_gw_jbuf_raw((b), "" lit, sizeof(lit) - 1)
 /* s as a JSON string: quoted, escaped as cJSON escapes. */

@@ -258,28 +258,50 @@ vx_gw_metrics_http(const vx_gw_dialect *d, const vx_gw_route *rt, int status, ui
 	vx_gw_metrics_observe(first + N_STATUS, ns);
 }
 
-void
-vx_gw_metrics_eval(const char *reason)
+/* The reasons[] index of a reason ("other" for an unknown one). */
+static size_t
+reason_index(const char *reason)
 {
 	size_t i = 0;
 
-	if (!g.ready)
-		return;
 	if (reason == NULL)
 		reason = "";
 	/* The first letters differ but for the rare ones: compare them first. */
 	while (i < N_REASON - 1 &&
 	       (reasons[i][0] != reason[0] || strcmp(reasons[i], reason) != 0))
 		i++;
-	vx_gw_metrics_add(g.eval_first + i, 1);
+	return i;
+}
+
+void
+vx_gw_metrics_eval(const char *reason)
+{
+	if (g.ready)
+		vx_gw_metrics_add(g.eval_first + reason_index(reason), 1);
 }
 
 void
 vx_gw_metrics_evals(const Vexil__V1__EvaluationList *l)
 {
-	for (size_t i = 0; l != NULL && i < l->n_results; i++)
-		if (l->results[i] != NULL)
-			vx_gw_metrics_eval(l->results[i]->reason);
+	uint64_t n[N_REASON] = {0};
+	const char *last = NULL;
+	size_t k = 0;
+
+	if (!g.ready || l == NULL)
+		return;
+	/* Counted here, then one atomic add per reason seen: the results of
+	 * one snapshot share their reasons' strings, so most are the last. */
+	for (size_t i = 0; i < l->n_results; i++) {
+		const Vexil__V1__EvaluationResult *res = l->results[i];
+		if (res == NULL)
+			continue;
+		if (last == NULL || res->reason != last)
+			k = reason_index(last = res->reason);
+		n[k]++;
+	}
+	for (size_t i = 0; i < N_REASON; i++)
+		if (n[i] != 0)
+			vx_gw_metrics_add(g.eval_first + i, n[i]);
 }
 
 void

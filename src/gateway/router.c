@@ -2,9 +2,10 @@
  * Vexil gateway — route matching shared by every dialect: see router.h.
  *
  * Patterns are split once at startup; a request's path is split and
- * decoded once per request into the arena. Matching is a linear walk over
- * the route table: there are a few dozen routes, and comparing a handful
- * of short segments costs less than anything a trie would save.
+ * decoded once per request into the arena. Matching walks, in table
+ * order, only the routes whose first segment hashes as the request's
+ * (struct bucket): of the ~150 routes, the few that can match, where a
+ * walk over all of them was most of an OFREP request's routing.
  */
 #include "gateway/router.h"
 
@@ -29,9 +30,22 @@ struct prefix {
 	const vx_gw_dialect *dialect;
 };
 
+/* Routes by their first segment (FNV-1a, BUCKETS of them; a route whose
+ * first segment is a parameter is in every bucket), in table order, so
+ * a request is matched against the few that can match, first one wins as
+ * in a scan of the whole table. Bucket BUCKETS holds the routes with no
+ * segment ("/"). */
+#define BUCKETS 64
+
+struct bucket {
+	size_t *idx; /* into routes */
+	size_t n;
+};
+
 struct vx_gw_router {
 	struct croute *routes;
 	size_t n;
+	struct bucket buckets[BUCKETS + 1];
 	struct prefix *prefixes;
 	size_t np;
 	const vx_gw_dialect *fallback;
@@ -74,6 +88,18 @@ compile(struct croute *c, const vx_gw_route *rt, const vx_gw_dialect *d)
 	return 0;
 }
 
+static size_t
+seg_bucket(const char *seg)
+{
+	return vx_fnv32(VX_FNV32_INIT, seg, strlen(seg)) & (BUCKETS - 1);
+}
+
+static void
+bucket_add(struct bucket *b, size_t i)
+{
+	b->idx[b->n++] = i;
+}
+
 int
 vx_gw_router_alloc(vx_gw_router **out, const vx_gw_dialect *const *dialects, size_t n,
     const vx_gw_dialect *fallback)
@@ -105,6 +131,21 @@ vx_gw_router_alloc(vx_gw_router **out, const vx_gw_dialect *const *dialects, siz
 			rt->np++;
 		}
 	}
+	for (size_t b = 0; b <= BUCKETS; b++)
+		if ((rt->buckets[b].idx = calloc(rt->n ? rt->n : 1, sizeof(size_t))) ==
+		    NULL)
+			goto fail;
+	for (size_t i = 0; i < rt->n; i++) {
+		const struct croute *c = &rt->routes[i];
+		if (c->nseg == 0) {
+			bucket_add(&rt->buckets[BUCKETS], i);
+		} else if (c->param[0]) {
+			for (size_t b = 0; b < BUCKETS; b++)
+				bucket_add(&rt->buckets[b], i);
+		} else {
+			bucket_add(&rt->buckets[seg_bucket(c->seg[0])], i);
+		}
+	}
 	*out = rt;
 	return 0;
 fail:
@@ -120,6 +161,8 @@ vx_gw_router_free(vx_gw_router *rt)
 	for (size_t i = 0; rt->routes && i < rt->n; i++)
 		free(rt->routes[i].copy);
 	free(rt->routes);
+	for (size_t b = 0; b <= BUCKETS; b++)
+		free(rt->buckets[b].idx);
 	free(rt->prefixes);
 	free(rt);
 }
@@ -131,6 +174,10 @@ vx_gw_router_owner(const vx_gw_router *rt, const char *path)
 
 	for (size_t i = 0; i < rt->np; i++) {
 		const struct prefix *p = &rt->prefixes[i];
+		/* Every prefix starts with '/': the byte after it tells most
+		 * of them apart before a strncmp(). */
+		if (p->len > 1 && path[0] != '\0' && path[1] != p->text[1])
+			continue;
 		if (strncmp(path, p->text, p->len) == 0 &&
 		    (path[p->len] == '\0' || path[p->len] == '/') &&
 		    (best == NULL || p->len > best->len))
@@ -216,6 +263,7 @@ vx_gw_router_dispatch(const vx_gw_router *rt, vx_gw_req *r)
 	const char *seg[MAX_SEGS];
 	const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
 	const vx_gw_dialect *path_owner = NULL;
+	const struct bucket *bk;
 	long n;
 
 	r->dialect = vx_gw_router_owner(rt, r->path);
@@ -228,8 +276,9 @@ vx_gw_router_dispatch(const vx_gw_router *rt, vx_gw_req *r)
 		vx_gw_fail(r, 404, NULL, "Not found");
 		return;
 	}
-	for (size_t i = 0; i < rt->n; i++) {
-		const struct croute *c = &rt->routes[i];
+	bk = &rt->buckets[n == 0 ? BUCKETS : seg_bucket(seg[0])];
+	for (size_t i = 0; i < bk->n; i++) {
+		const struct croute *c = &rt->routes[bk->idx[i]];
 		if (!path_matches(c, seg, (size_t)n))
 			continue;
 		if (strcmp(c->route->method, method) != 0) {

@@ -390,6 +390,22 @@ Test(metrics, evaluations_count_by_reason)
 	    reason->valuestring);
 	cr_assert_geq(delta(&a, &b, series), 1, "%s did not move", series);
 	cr_assert_eq(total, 1 + nflags);
+	/* Each reason by itself: the bulk's are counted per request, one add
+	 * per reason, and must still be exactly what the answers say. */
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		const cJSON *f;
+		double want = strcmp(reason->valuestring, reasons[i]) == 0;
+		cJSON_ArrayForEach(
+		    f, cJSON_GetObjectItemCaseSensitive(bulk.json, "flags"))
+		{
+			const cJSON *fr = cJSON_GetObjectItemCaseSensitive(f, "reason");
+			want += cJSON_IsString(fr) &&
+			        strcmp(fr->valuestring, reasons[i]) == 0;
+		}
+		snprintf(series, sizeof(series), "vexil_evaluations_total{reason=\"%s\"}",
+		    reasons[i]);
+		cr_assert_eq(delta(&a, &b, series), want, "%s: %s", series, bulk.body);
+	}
 	cr_assert_eq(delta(&a, &b,
 	                 HTTP "{dialect=\"ofrep\",route=\"/ofrep/v1/evaluate/flags/"
 	                      "{key}\",status=\"200\"}"),

@@ -10,6 +10,7 @@
 
 #include "gateway/format.h"
 #include "gateway/http.h"
+#include "gateway/http1.h"
 #include "gateway/json.h"
 #include "gateway/router.h"
 #include "gateway/status.h"
@@ -446,15 +447,32 @@ route(const vx_gw_router *rt, vx_gw_req *r, const char *method, const char *path
 	    (int)r->res_len, r->res_body);
 }
 
+/* A router over ds for one test, with the test's arena and r zeroed. */
+static vx_gw_router *
+router_open(const vx_gw_dialect *const *ds, size_t n, vx_gw_req *r)
+{
+	vx_gw_router *rt;
+
+	memset(r, 0, sizeof(*r));
+	vx_arena_init(&arena, 1 << 20);
+	cr_assert_eq(vx_gw_router_alloc(&rt, ds, n, ds[0]), 0);
+	return rt;
+}
+
+static void
+router_close(vx_gw_router *rt, vx_gw_req *r)
+{
+	vx_gw_req_fini(r);
+	vx_gw_router_free(rt);
+	vx_arena_fini(&arena);
+}
+
 Test(units, the_router_matches_params_and_answers_404_405_per_dialect)
 {
 	const vx_gw_dialect *ds[] = {&dialect_a, &dialect_b};
-	vx_gw_router *rt;
 	vx_gw_req r;
+	vx_gw_router *rt = router_open(ds, 2, &r);
 
-	memset(&r, 0, sizeof(r));
-	vx_arena_init(&arena, 1 << 20);
-	cr_assert_eq(vx_gw_router_alloc(&rt, ds, 2, &dialect_a), 0);
 	route(rt, &r, "GET", "/a/items", 200, "A");
 	route(rt, &r, "GET", "/a/items/", 200, "A");
 	route(rt, &r, "HEAD", "/a/items", 200, "A");
@@ -483,9 +501,66 @@ Test(units, the_router_matches_params_and_answers_404_405_per_dialect)
 	route(rt, &r, "GET", "/a/silent", 500, "A:-:the handler gave no answer");
 	cr_assert(vx_gw_router_owner(rt, "/a/items/special") == &dialect_b);
 	cr_assert(vx_gw_router_owner(rt, "/a/items/specialist") == &dialect_a);
-	vx_gw_req_fini(&r);
-	vx_gw_router_free(rt);
-	vx_arena_fini(&arena);
+	router_close(rt, &r);
+}
+
+static const vx_gw_route routes_root[] = {
+    {"GET", "/fixed/info", posted},
+    {"GET", "/{t}/info", echo},
+    {"GET", "/{t}/first", echo},
+    {"GET", "/lit/first", posted},
+    {"GET", "/", echo},
+};
+static const vx_gw_dialect dialect_c_root = {
+    .name = "C", .error = err_a, .routes = routes_root, .n_routes = 5};
+
+Test(units, the_first_route_in_table_order_wins_whatever_its_first_segment)
+{
+	const vx_gw_dialect *ds[] = {&dialect_c_root};
+	vx_gw_req r;
+	vx_gw_router *rt = router_open(ds, 1, &r);
+
+	route(rt, &r, "GET", "/fixed/info", 201, "posted");
+	route(rt, &r, "GET", "/q/info", 200, "C t=q");
+	route(rt, &r, "GET", "/a%2Fb/info", 200, "C t=a/b");
+	/* A parameter first segment matches any literal, before a later
+	 * route that names it. */
+	route(rt, &r, "GET", "/lit/first", 200, "C t=lit");
+	route(rt, &r, "GET", "/", 200, "C");
+	route(rt, &r, "POST", "/", 405, "A:-:Method not allowed");
+	route(rt, &r, "POST", "/x/info", 405, "A:-:Method not allowed");
+	route(rt, &r, "GET", "/x/y", 404, "A:-:Not found");
+	router_close(rt, &r);
+}
+
+/* RFC 9110 5.6.2's tchar, as the RFC lists it. */
+static bool
+rfc_tchar(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z') || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+Test(units, header_names_and_methods_take_exactly_the_token_bytes)
+{
+	for (int c = 1; c < 256; c++) {
+		char head[128];
+		vx_http1_field fields[8];
+		vx_http1_head h = {.fields = fields};
+		const vx_http1_limits lim = {.max_target = 64, .max_fields = 8};
+		const char *why = NULL;
+		int n = snprintf(head, sizeof(head),
+		    "GET / HTTP/1.1\r\nHost: h\r\nX%cY: v\r\n\r\n", c);
+		int rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+		/* A colon ends the name early: "X" with the value "Y: v". */
+		cr_assert_eq(rc == 0, rfc_tchar(c) || c == ':', "name byte %d: %d %s", c,
+		    rc, why ? why : "");
+		n = snprintf(head, sizeof(head), "G%cT / HTTP/1.1\r\nHost: h\r\n\r\n", c);
+		rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+		/* A space ends the method early: "G T" is a bad request line. */
+		cr_assert_eq(rc == 0, rfc_tchar(c), "method byte %d: %d %s", c, rc,
+		    why ? why : "");
+	}
 }
 
 Test(units, malformed_route_patterns_are_refused)
