@@ -24,6 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A build that read at least this many flags leaves the map's pages out of
+ * vexild's page tables (vx_store_unmap()). Reading 10,000 flags maps every
+ * page of them (some 4 MiB), on top of the pages the writes that made
+ * them mapped (change log, audit), and the set just built answers for all
+ * of them until the project changes; left mapped, they would count in
+ * vexild's resident set as long as they stay in the page cache. Smaller
+ * builds are frequent and read little, so they keep what they map.
+ */
+#define BULK_FLAGS 1000
+
 struct slot {
 	struct slot *next;
 	vx_snapshot *snap;
@@ -101,6 +112,9 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 		free(s);
 		return rc;
 	}
+	/* The set now answers for what the walk read: see BULK_FLAGS. */
+	if (n >= BULK_FLAGS)
+		vx_store_unmap(txn, st);
 	*out = s;
 	return 0;
 }

@@ -32,8 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 const char *const vx_store_db_names[DB_COUNT_] = {
@@ -593,6 +595,50 @@ vx_store_reader_release(vx_store_reader *r)
 	mdb_txn_reset(r->txn);
 	pthread_rwlock_unlock(&r->s->maplock);
 	r->active = false;
+}
+
+/*
+ * Where LMDB mapped data.mdb: mdb_env_info() gives the address only for
+ * MDB_FIXEDMAP, so it is found in /proc/self/maps by the file's device
+ * and inode. 0 or VX_ENOTFOUND.
+ */
+static int
+map_range(vx_store *s, void **addr, size_t *len)
+{
+	char line[512];
+	unsigned long lo, hi, ino, maj, min;
+	int rc = VX_ENOTFOUND;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (f == NULL)
+		return VX_ENOTFOUND;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &lo, &hi, &maj, &min,
+		        &ino) == 5 &&
+		    ino == (unsigned long)s->ino && maj == major(s->dev) &&
+		    min == minor(s->dev)) {
+			*addr = (void *)lo;
+			*len = hi - lo;
+			rc = 0;
+			break;
+		}
+	fclose(f);
+	return rc;
+}
+
+void
+vx_store_unmap(MDB_txn *txn, vx_store *s)
+{
+	void *addr;
+	size_t len;
+
+	/* Without a transaction of the caller's, growing the map must wait. */
+	if (txn == NULL)
+		pthread_rwlock_rdlock(&s->maplock);
+	if (map_range(s, &addr, &len) == 0 && madvise(addr, len, MADV_DONTNEED) != 0)
+		vx_log(VX_LOG_WARN, "store: madvise on the map: %s", strerror(errno));
+	if (txn == NULL)
+		pthread_rwlock_unlock(&s->maplock);
 }
 
 /* ---- writes ---- */
