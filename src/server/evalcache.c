@@ -18,6 +18,9 @@
 
 #include "common/arena.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,10 +62,27 @@ vx_evalcache_alloc(vx_evalcache **out)
 static void
 snap_free(vx_snapshot *s)
 {
+	bool bulk;
+
 	if (s == NULL)
 		return;
+	bulk = s->fs->n >= BULK_FLAGS;
 	vx_flagset_free(s->fs);
 	free(s);
+	/*
+	 * A large set's compiled flags (some 700 bytes each) were malloc'd by
+	 * the thread that built it, in that thread's malloc arena, and leave
+	 * free holes there that glibc keeps: every change to a project of
+	 * 10,000 flags, its set rebuilt on one worker thread or another,
+	 * added some 7 MiB to vexild (bench_mem). malloc_trim() gives the
+	 * whole free pages of every arena back.
+	 */
+#ifdef __GLIBC__
+	if (bulk)
+		malloc_trim(0);
+#else
+	(void)bulk;
+#endif
 }
 
 void

@@ -379,7 +379,6 @@ flush_once(vx_evalrec *r)
 {
 	size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 	struct batch_arg b = {r, 0};
-	size_t total = 0;
 	int rc;
 
 	r->log_from =
@@ -394,18 +393,17 @@ flush_once(vx_evalrec *r)
 		atomic_fetch_add(&r->written, b.n);
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
-		total += b.n;
 		if (b.n < CHUNK)
 			break;
-	}
-	/*
-	 * A chunk or more updated counts across many flags, which maps the
-	 * pages of all their counters: leave them to the page cache
-	 * (vx_store_unmap()), as a compiled flag set's build does, so that
-	 * vexild's resident set does not grow with the counters it updates.
-	 */
-	if (total >= CHUNK)
+		/*
+		 * A full chunk updated counters across many flags, which maps
+		 * their pages, and the next chunk maps their new copies: leave
+		 * them to the page cache (vx_store_unmap()), as a compiled flag
+		 * set's build does, so that vexild's resident set does not grow
+		 * with the counters it updates.
+		 */
 		vx_store_unmap(NULL, r->store);
+	}
 }
 
 static void *
