@@ -7,7 +7,9 @@
  * each, then serves EvaluateAll for the production environment (which
  * compiles the project's flag set and answers for every flag), 20 times
  * (--evals) since each of vexild's worker threads that serves one may
- * keep memory of its own, and prints vexild's memory after each step: VmRSS, RssAnon and
+ * keep memory of its own, then --changes times (5) creates one more flag and serves
+ * EvaluateAll again (each change makes vexild build the set anew, on whichever thread
+ * serves it, and free the old one), and prints vexild's memory after each step: VmRSS, RssAnon and
  * RssFile from /proc/PID/status (RssFile is mostly LMDB's map, file pages the kernel may
  * drop), Anonymous and Private_Dirty from /proc/PID/smaps_rollup, and its thread count.
  * Each flag is a boolean flag enabled in production with one rule (country in DE, FR) and
@@ -260,7 +262,7 @@ main(int argc, char **argv)
 	struct bench_vexild v;
 	vx_client *c = NULL;
 	char root[64];
-	int n = 10000, rc = 1, maps = 0, evals = 20;
+	int n = 10000, rc = 1, maps = 0, evals = 20, changes = 5;
 	size_t answered = 0;
 	uint64_t t0;
 
@@ -273,6 +275,9 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--evals") == 0 && i + 1 < argc) {
 			if (bench_parse_int("--evals", argv[++i], 1, 100000, &evals) != 0)
 				return 2;
+		} else if (strcmp(argv[i], "--changes") == 0 && i + 1 < argc) {
+			if (bench_parse_int("--changes", argv[++i], 0, 100000, &changes) != 0)
+				return 2;
 		} else if (strcmp(argv[i], "--maps") == 0 && i + 1 < argc) {
 			if (bench_parse_int("--maps", argv[++i], 1, 1000, &maps) != 0)
 				return 2;
@@ -281,7 +286,7 @@ main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 			    "usage: bench_mem [--flags N (10000)] [--evals N (20)] "
-			    "[--maps TOP] [--vexild PATH]\n");
+			    "[--changes N (5)] [--maps TOP] [--vexild PATH]\n");
 			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
 		}
 	}
@@ -307,6 +312,19 @@ main(int argc, char **argv)
 			char when[64];
 
 			snprintf(when, sizeof(when), "EvaluateAll served %dx", i + 1);
+			print_mem(v.pid, when);
+		}
+	}
+	/* A change makes the next EvaluateAll build the set again, on
+	 * whichever worker thread serves it, and frees the old one. */
+	for (int i = 0; i < changes; i++) {
+		if (create_flag(c, n + i) != 0 || bench_vexild_check(&v, "CreateFlag") != 0 ||
+		    evaluate_all(c, &answered) != 0)
+			goto stop;
+		if (i == 0 || i == changes - 1) {
+			char when[64];
+
+			snprintf(when, sizeof(when), "%d change(s) + EvaluateAll", i + 1);
 			print_mem(v.pid, when);
 		}
 	}
