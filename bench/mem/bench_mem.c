@@ -9,14 +9,15 @@
  * (--evals) since each of vexild's worker threads that serves one may
  * keep memory of its own, then --changes times (5) creates one more flag and serves
  * EvaluateAll again (each change makes vexild build the set anew, on whichever thread
- * serves it, and free the old one), and prints vexild's memory after each step: VmRSS, RssAnon and
- * RssFile from /proc/PID/status (RssFile is mostly LMDB's map, file pages the kernel may
- * drop), Anonymous and Private_Dirty from /proc/PID/smaps_rollup, and its thread count.
- * Each flag is a boolean flag enabled in production with one rule (country in DE, FR) and
- * a 50% rollout, as a flag in use looks. At the end it says where the resident memory
- * is, by kind of mapping (print_breakdown()). With --maps TOP it also lists the TOP
- * mappings holding the most anonymous memory. vexild runs with --no-sync: durability
- * does not change what it keeps in memory, and 10,000 fsyncs would make the run long.
+ * serves it, and free the old one), and prints vexild's memory after each step: VmRSS,
+ * RssAnon and RssFile from /proc/PID/status (RssFile is mostly LMDB's map, file pages the
+ * kernel may drop), Anonymous and Private_Dirty from /proc/PID/smaps_rollup, and its
+ * thread count. Each flag is a boolean flag enabled in production with one rule (country
+ * in DE, FR) and a 50% rollout, as a flag in use looks. At the end it says where the
+ * resident memory is, by kind of mapping (print_breakdown()). With --maps TOP it also
+ * lists the TOP mappings holding the most anonymous memory. vexild runs with --no-sync:
+ * durability does not change what it keeps in memory, and 10,000 fsyncs would make the
+ * run long.
  *
  * It prints figures only; the target is checked by reading them.
  */
@@ -276,7 +277,8 @@ main(int argc, char **argv)
 			if (bench_parse_int("--evals", argv[++i], 1, 100000, &evals) != 0)
 				return 2;
 		} else if (strcmp(argv[i], "--changes") == 0 && i + 1 < argc) {
-			if (bench_parse_int("--changes", argv[++i], 0, 100000, &changes) != 0)
+			if (bench_parse_int(
+			        "--changes", argv[++i], 0, 100000, &changes) != 0)
 				return 2;
 		} else if (strcmp(argv[i], "--maps") == 0 && i + 1 < argc) {
 			if (bench_parse_int("--maps", argv[++i], 1, 1000, &maps) != 0)
@@ -318,7 +320,8 @@ main(int argc, char **argv)
 	/* A change makes the next EvaluateAll build the set again, on
 	 * whichever worker thread serves it, and frees the old one. */
 	for (int i = 0; i < changes; i++) {
-		if (create_flag(c, n + i) != 0 || bench_vexild_check(&v, "CreateFlag") != 0 ||
+		if (create_flag(c, n + i) != 0 ||
+		    bench_vexild_check(&v, "CreateFlag") != 0 ||
 		    evaluate_all(c, &answered) != 0)
 			goto stop;
 		if (i == 0 || i == changes - 1) {
