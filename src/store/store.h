@@ -204,8 +204,8 @@ void vx_store_reader_release(vx_store_reader *r);
  * being unmapped first. Data is never lost: the map is read-only and the
  * file is its backing. txn is a live transaction of s in this thread,
  * which keeps the map in place, or NULL when this thread has none (the
- * map is then held in place for the call). Costs a read of
- * /proc/self/maps and a walk of the page tables; no I/O.
+ * map is then held in place for the call). Costs a walk of the page
+ * tables, and the minor faults that map back what is read next; no I/O.
  */
 void vx_store_unmap(MDB_txn *txn, vx_store *s);
 
