@@ -80,7 +80,9 @@ struct agg {
  * the same 7 MiB.
  */
 #define CHUNK 1024
-#define UNMAP_MS 100          /* the flusher's vx_store_unmap(), at most this often */
+/* A batch updating this many counters (some 2 KiB of the map per 16 of
+ * them) is followed by vx_store_unmap(). */
+#define UNMAP_COUNTERS 256
 #define AGG_SLOTS (2 * CHUNK) /* a power of two, at least twice CHUNK */
 _Static_assert(SLOTS_MAX < CHUNK, "the smallest queue holds the longest record");
 
@@ -91,7 +93,6 @@ struct vx_evalrec {
 	size_t keep;
 	atomic_size_t head; /* next slot to fill */
 	size_t tail;        /* next slot to drain; the flusher's alone */
-	uint64_t unmapped_ns; /* the flusher's last vx_store_unmap() */
 	atomic_uint_fast64_t dropped;
 	atomic_uint_fast64_t pushed, written;
 	atomic_bool stopping;
@@ -381,7 +382,6 @@ flush_once(vx_evalrec *r)
 {
 	size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 	struct batch_arg b = {r, 0};
-	uint64_t now;
 	int rc;
 
 	r->log_from =
@@ -396,23 +396,21 @@ flush_once(vx_evalrec *r)
 		atomic_fetch_add(&r->written, b.n);
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
+		/*
+		 * A batch that updated counters across many flags mapped the
+		 * pages of all of them, and the next one maps their new copies:
+		 * leave them to the page cache (vx_store_unmap()), as a
+		 * compiled flag set's build does, so that vexild's resident set
+		 * does not grow with the counters it updates. A batch of a few
+		 * counters (the common load: many evaluations of few flags)
+		 * maps a few pages, the same ones again and again, and
+		 * unmapping after it would only make readers fault the map's
+		 * hot pages back in, hundreds of times a second.
+		 */
+		if (r->naggs >= UNMAP_COUNTERS)
+			vx_store_unmap(NULL, r->store);
 		if (b.n < CHUNK)
 			break;
-		/*
-		 * A full chunk updated counters across many flags, which maps
-		 * their pages, and the next chunk maps their new copies: leave
-		 * them to the page cache (vx_store_unmap()), as a compiled flag
-		 * set's build does, so that vexild's resident set does not grow
-		 * with the counters it updates. At most every UNMAP_MS: under
-		 * an evaluation load of 200,000 records a second, unmapping
-		 * after every chunk made readers fault the map's hot pages
-		 * back in 200 times a second.
-		 */
-		now = vx_mono_ns();
-		if (now - r->unmapped_ns >= UNMAP_MS * 1000000ull) {
-			vx_store_unmap(NULL, r->store);
-			r->unmapped_ns = now;
-		}
 	}
 }
 
