@@ -7,13 +7,17 @@
  * each, then serves EvaluateAll for the production environment (which
  * compiles the project's flag set and answers for every flag), 20 times
  * (--evals) since each of vexild's worker threads that serves one may
- * keep memory of its own, and prints vexild's memory after each step: VmRSS, RssAnon and
- * RssFile from /proc/PID/status (RssFile is mostly LMDB's map, file pages the kernel may
- * drop), Anonymous and Private_Dirty from /proc/PID/smaps_rollup, and its thread count.
- * Each flag is a boolean flag enabled in production with one rule (country in DE, FR) and
- * a 50% rollout, as a flag in use looks. With --maps TOP it also lists the TOP mappings
- * holding the most anonymous memory at the end. vexild runs with --no-sync: durability
- * does not change what it keeps in memory, and 10,000 fsyncs would make the run long.
+ * keep memory of its own, then --changes times (5) creates one more flag and serves
+ * EvaluateAll again (each change makes vexild build the set anew, on whichever thread
+ * serves it, and free the old one), and prints vexild's memory after each step: VmRSS,
+ * RssAnon and RssFile from /proc/PID/status (RssFile is mostly LMDB's map, file pages the
+ * kernel may drop), Anonymous and Private_Dirty from /proc/PID/smaps_rollup, and its
+ * thread count. Each flag is a boolean flag enabled in production with one rule (country
+ * in DE, FR) and a 50% rollout, as a flag in use looks. At the end it says where the
+ * resident memory is, by kind of mapping (print_breakdown()). With --maps TOP it also
+ * lists the TOP mappings holding the most anonymous memory. vexild runs with --no-sync:
+ * durability does not change what it keeps in memory, and 10,000 fsyncs would make the
+ * run long.
  *
  * It prints figures only; the target is checked by reading them.
  */
@@ -119,6 +123,78 @@ print_maps(pid_t pid, int top)
 	free(m);
 }
 
+/*
+ * Where vexild's resident memory is, from /proc/PID/smaps, by kind of
+ * mapping: LMDB's map of data.mdb; the binary and its libraries; malloc's
+ * main heap ([heap]); thread stacks (a read-write mapping right above a
+ * 4 KiB guard page; only their touched pages count); malloc's per-thread
+ * arenas (mappings at a 64 MiB boundary: glibc's heaps); and any other
+ * anonymous mapping (blocks of 128 KiB or more that malloc maps apart,
+ * such as a flag set's array, the evaluation-record queue, LMDB's buffers).
+ */
+enum kind { K_MDB, K_FILES, K_HEAP, K_STACK, K_ARENA, K_OTHER, KINDS };
+
+static void
+print_breakdown(pid_t pid)
+{
+	static const char *const names[KINDS] = {"data.mdb map", "binary+libs", "[heap]",
+	    "thread stacks", "malloc arenas", "other anon"};
+	char path[64], line[512];
+	long rss[KINDS] = {0}, count[KINDS] = {0}, big[3] = {0};
+	unsigned long lo, hi, guard_hi = 0;
+	int kind = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char perm[8] = "", name[128] = "";
+		long kb;
+
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %127s", &lo, &hi, perm, name) >=
+		        3 &&
+		    strchr(line, ':') - line > 8) {
+			if (strstr(name, "data.mdb") != NULL)
+				kind = K_MDB;
+			else if (name[0] == '/')
+				kind = K_FILES;
+			else if (strcmp(name, "[heap]") == 0)
+				kind = K_HEAP;
+			else if (name[0] != '\0' || strcmp(perm, "rw-p") != 0)
+				kind = -1; /* [stack], [vdso], guards: counted elsewhere
+				              or nil */
+			else if (lo == guard_hi)
+				kind = K_STACK;
+			else if ((lo & ((64UL << 20) - 1)) == 0)
+				kind = K_ARENA;
+			else
+				kind = K_OTHER;
+			guard_hi = strcmp(perm, "---p") == 0 && hi - lo == 4096 ? hi : 0;
+			if (kind >= 0)
+				count[kind]++;
+		} else if (kind >= 0 && strncmp(line, "Rss:", 4) == 0) {
+			kb = strtol(line + 4, NULL, 10);
+			rss[kind] += kb;
+			if (kind == K_OTHER)
+				for (int i = 0; i < 3; i++)
+					if (kb > big[i]) {
+						long t = big[i];
+						big[i] = kb;
+						kb = t;
+					}
+		}
+	}
+	fclose(f);
+	printf("  where it is (resident KiB):");
+	for (int k = 0; k < KINDS; k++)
+		printf("%s %s %ld (%ld)", k ? "," : "", names[k], rss[k], count[k]);
+	printf(
+	    "\n  (count of mappings in brackets; the largest other anon: %ld, %ld, %ld "
+	    "KiB)\n",
+	    big[0], big[1], big[2]);
+}
+
 static int
 create_flag(vx_client *c, int i)
 {
@@ -187,7 +263,7 @@ main(int argc, char **argv)
 	struct bench_vexild v;
 	vx_client *c = NULL;
 	char root[64];
-	int n = 10000, rc = 1, maps = 0, evals = 20;
+	int n = 10000, rc = 1, maps = 0, evals = 20, changes = 5;
 	size_t answered = 0;
 	uint64_t t0;
 
@@ -200,6 +276,10 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--evals") == 0 && i + 1 < argc) {
 			if (bench_parse_int("--evals", argv[++i], 1, 100000, &evals) != 0)
 				return 2;
+		} else if (strcmp(argv[i], "--changes") == 0 && i + 1 < argc) {
+			if (bench_parse_int(
+			        "--changes", argv[++i], 0, 100000, &changes) != 0)
+				return 2;
 		} else if (strcmp(argv[i], "--maps") == 0 && i + 1 < argc) {
 			if (bench_parse_int("--maps", argv[++i], 1, 1000, &maps) != 0)
 				return 2;
@@ -208,7 +288,7 @@ main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 			    "usage: bench_mem [--flags N (10000)] [--evals N (20)] "
-			    "[--maps TOP] [--vexild PATH]\n");
+			    "[--changes N (5)] [--maps TOP] [--vexild PATH]\n");
 			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
 		}
 	}
@@ -237,7 +317,22 @@ main(int argc, char **argv)
 			print_mem(v.pid, when);
 		}
 	}
+	/* A change makes the next EvaluateAll build the set again, on
+	 * whichever worker thread serves it, and frees the old one. */
+	for (int i = 0; i < changes; i++) {
+		if (create_flag(c, n + i) != 0 ||
+		    bench_vexild_check(&v, "CreateFlag") != 0 ||
+		    evaluate_all(c, &answered) != 0)
+			goto stop;
+		if (i == 0 || i == changes - 1) {
+			char when[64];
+
+			snprintf(when, sizeof(when), "%d change(s) + EvaluateAll", i + 1);
+			print_mem(v.pid, when);
+		}
+	}
 	printf("  (EvaluateAll answered %zu flags)\n", answered);
+	print_breakdown(v.pid);
 	if (maps > 0)
 		print_maps(v.pid, maps);
 	printf("target: VmRSS at most 20 MiB with 10000 flags served: %s\n",

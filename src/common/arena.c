@@ -2,8 +2,10 @@
  * Vexil — budgeted request arena: see arena.h.
  *
  * Blocks are chained; a request that needs more than the first block gets
- * further blocks, up to the budget. Reset keeps only the first block, so a
- * worker's steady state is one block and no malloc per request.
+ * further blocks, up to the budget. Reset keeps only the first block, and
+ * only at its usual size (FIRST_BLOCK), so a worker's steady state is one
+ * small block and no malloc per request, and a large request's memory goes
+ * back to the allocator at the reset that follows it.
  */
 #include "common/arena.h"
 
@@ -68,7 +70,17 @@ vx_arena_reset(vx_arena *a)
 		free(b);
 		b = next;
 	}
-	b->off = 0;
+	/*
+	 * Unless a large first allocation made it larger than a first block:
+	 * kept, a request's megabytes would stay with the arena's owner (a
+	 * vexild slot, of which there are dozens) until it is used again.
+	 */
+	if (b->size > FIRST_BLOCK) {
+		free(b);
+		b = NULL;
+	} else {
+		b->off = 0;
+	}
 	a->head = b;
 	a->used = 0;
 }

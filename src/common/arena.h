@@ -27,7 +27,9 @@ typedef struct vx_arena {
 void vx_arena_init(vx_arena *a, size_t budget);
 /* Frees every block. The arena may be initialised again afterwards. */
 void vx_arena_fini(vx_arena *a);
-/* Forgets every allocation; keeps the first block for reuse. */
+/* Forgets every allocation and frees every block but the first, which it
+ * keeps for reuse when it is of the usual first size (64 KiB); a larger
+ * one (a large first allocation) is freed too. */
 void vx_arena_reset(vx_arena *a);
 
 /* Returns 16-byte aligned memory, or NULL when the budget is spent. */

@@ -38,6 +38,7 @@ struct sizes {
 	size_t nconds;
 	size_t nvalues;
 	size_t nsplits;
+	size_t nsplit_ros; /* rules with a split rollout of their own */
 	size_t nregex;
 	size_t nprereqs;
 	size_t nprereq_variants;
@@ -50,6 +51,7 @@ struct fill {
 	struct vxe_cond *conds;
 	struct vxe_value *values;
 	struct vxe_split *splits;
+	struct vxe_rollout *split_ros;
 	const char **vkeys;
 	int32_t *vidx;
 	/* Compiled `matches` patterns so far, in bytes, and how many. */
@@ -119,6 +121,8 @@ measure_rule(const vx_eval_rule_src *r, size_t ri, struct sizes *sz,
 		ok = ok && add_str(&sz->strings, r->rollout.stickiness);
 	if (r->rollout.group_id != NULL)
 		ok = ok && add_str(&sz->strings, r->rollout.group_id);
+	if (r->split_flagd || r->split_stickiness != NULL || r->split_group_id != NULL)
+		ok = ok && add_size(&sz->nsplit_ros, 1);
 	/* A split of its own copies its (or the rollout's) strings again. */
 	if (r->split_stickiness != NULL || r->split_group_id != NULL) {
 		const char *st =
@@ -402,9 +406,15 @@ compile_value(struct fill *fl, vx_eval_flag *f, const vx_eval_condition_src *c,
 	bool fold = c->case_insensitive && c->op <= VX_OP_ENDS_WITH;
 	bool ok = true;
 	const char *what = NULL;
+	size_t len;
 
 	memset(v, 0, sizeof(*v));
-	v->s = copy_str(fl, text, fold, &v->len);
+	v->s = copy_str(fl, text, fold, &len);
+	if (len > UINT32_MAX) {
+		seterr(e, "%s: a value of %zu bytes is too long", where, len);
+		return VX_EVAL_EINVAL;
+	}
+	v->len = (uint32_t)len;
 	v->boolv = -1;
 	switch (c->op) {
 	case VX_OP_EQUALS:
@@ -581,7 +591,7 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	    r->rollout.stickiness, r->rollout.group_id, &out->ro, where, e);
 	if (rc != 0)
 		return rc;
-	out->split_ro = out->ro;
+	out->split_ro = NULL; /* &out->ro once the rules are sorted */
 	out->split_flagd = r->split_flagd;
 	if (r->split_flagd && r->nsplits > 0 &&
 	    (r->split_stickiness == NULL || strcmp(r->split_stickiness, "default") == 0 ||
@@ -595,12 +605,15 @@ compile_rule(struct fill *fl, vx_eval_flag *f, const vx_eval_rule_src *r,
 	out->split_own =
 	    r->split_flagd || r->split_stickiness != NULL || r->split_group_id != NULL;
 	if (out->split_own) {
+		struct vxe_rollout *sro = fl->split_ros++;
+
 		rc = compile_rollout(fl, f, false, 0,
 		    r->split_stickiness ? r->split_stickiness : r->rollout.stickiness,
-		    r->split_group_id ? r->split_group_id : r->rollout.group_id,
-		    &out->split_ro, where, e);
+		    r->split_group_id ? r->split_group_id : r->rollout.group_id, sro,
+		    where, e);
 		if (rc != 0)
 			return rc;
+		out->split_ro = sro;
 	}
 	rc = compile_serve(fl, f, r, out, where, e);
 	/* 100% lets everyone in without hashing (see eval.h). */
@@ -743,11 +756,13 @@ rule_cmp(const void *pa, const void *pb)
 	return (a->src_index > b->src_index) - (a->src_index < b->src_index);
 }
 
-/* Reserve count elements of size at an aligned offset in the block. */
+/*
+ * Reserve count elements of size at an offset aligned for them in the block
+ * (align: their type's, so no section pads past what it needs).
+ */
 static bool
-reserve(size_t *off, size_t count, size_t size, size_t *at)
+reserve(size_t *off, size_t count, size_t size, size_t align, size_t *at)
 {
-	size_t align = _Alignof(max_align_t);
 	size_t start = (*off + align - 1) / align * align;
 
 	if (start < *off || (size != 0 && count > (SIZE_MAX - start) / size))
@@ -765,7 +780,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	struct sizes sz = { 0 };
 	struct fill fl;
 	size_t off = sizeof(struct vx_eval_flag);
-	size_t o_var, o_rule, o_cond, o_val, o_split, o_re, o_str;
+	size_t o_var, o_rule, o_cond, o_val, o_split, o_sro, o_re, o_str;
 	size_t o_pre, o_vkey, o_vidx;
 	vx_eval_flag *f = NULL;
 	char *block;
@@ -780,16 +795,27 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	*out = NULL;
 	if ((rc = measure(src, &sz, &e)) != 0)
 		return rc;
-	if (!reserve(&off, src->nvariants, sizeof(struct vxe_variant), &o_var) ||
-	    !reserve(&off, src->nrules, sizeof(struct vxe_rule), &o_rule) ||
-	    !reserve(&off, sz.nconds, sizeof(struct vxe_cond), &o_cond) ||
-	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value), &o_val) ||
-	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split), &o_split) ||
-	    !reserve(&off, sz.nregex, sizeof(struct vxe_rx *), &o_re) ||
-	    !reserve(&off, sz.nprereqs, sizeof(struct vxe_prereq), &o_pre) ||
-	    !reserve(&off, sz.nprereq_variants, sizeof(char *), &o_vkey) ||
-	    !reserve(&off, sz.nprereq_variants, sizeof(int32_t), &o_vidx) ||
-	    !reserve(&off, sz.strings, 1, &o_str)) {
+	if (!reserve(&off, src->nvariants, sizeof(struct vxe_variant),
+	        _Alignof(struct vxe_variant), &o_var) ||
+	    !reserve(&off, src->nrules, sizeof(struct vxe_rule),
+	        _Alignof(struct vxe_rule), &o_rule) ||
+	    !reserve(&off, sz.nconds, sizeof(struct vxe_cond), _Alignof(struct vxe_cond),
+	        &o_cond) ||
+	    !reserve(&off, sz.nvalues, sizeof(struct vxe_value),
+	        _Alignof(struct vxe_value), &o_val) ||
+	    !reserve(&off, sz.nsplits, sizeof(struct vxe_split),
+	        _Alignof(struct vxe_split), &o_split) ||
+	    !reserve(&off, sz.nsplit_ros, sizeof(struct vxe_rollout),
+	        _Alignof(struct vxe_rollout), &o_sro) ||
+	    !reserve(&off, sz.nregex, sizeof(struct vxe_rx *), _Alignof(struct vxe_rx *),
+	        &o_re) ||
+	    !reserve(&off, sz.nprereqs, sizeof(struct vxe_prereq),
+	        _Alignof(struct vxe_prereq), &o_pre) ||
+	    !reserve(
+	        &off, sz.nprereq_variants, sizeof(char *), _Alignof(char *), &o_vkey) ||
+	    !reserve(
+	        &off, sz.nprereq_variants, sizeof(int32_t), _Alignof(int32_t), &o_vidx) ||
+	    !reserve(&off, sz.strings, 1, 1, &o_str)) {
 		seterr(&e, "flag too large");
 		return VX_EVAL_ENOMEM;
 	}
@@ -804,6 +830,7 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	fl.conds = (struct vxe_cond *)(void *)(block + o_cond);
 	fl.values = (struct vxe_value *)(void *)(block + o_val);
 	fl.splits = (struct vxe_split *)(void *)(block + o_split);
+	fl.split_ros = (struct vxe_rollout *)(void *)(block + o_sro);
 	f->prereqs = (struct vxe_prereq *)(void *)(block + o_pre);
 	fl.vkeys = (const char **)(void *)(block + o_vkey);
 	fl.vidx = (int32_t *)(void *)(block + o_vidx);
@@ -841,6 +868,10 @@ vx_eval_compile(const vx_eval_flag_src *src, vx_eval_flag **out, char *err,
 	if ((rc = compile_prereqs(&fl, f, src, &e)) != 0)
 		goto fail;
 	qsort(f->rules, f->nrules, sizeof(f->rules[0]), rule_cmp);
+	/* Sorting moved the rules: only now can a split point at its rule's. */
+	for (size_t i = 0; i < f->nrules; i++)
+		if (f->rules[i].split_ro == NULL)
+			f->rules[i].split_ro = &f->rules[i].ro;
 	*out = f;
 	return VX_EVAL_OK;
 

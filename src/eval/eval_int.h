@@ -66,7 +66,11 @@ struct vxe_cidr {
 /* One condition value, pre-parsed for its operator. */
 struct vxe_value {
 	const char *s; /* the text, ASCII-folded when case-insensitive */
-	size_t len;
+	uint32_t len;  /* a request is far smaller than 4 GiB */
+	/* For equals/in against number and bool attributes (u.num). */
+	bool has_num;
+	int8_t boolv; /* 1 true, 0 false, -1 not a bool */
+	bool jit;     /* u.re has JIT code (vxe_regex.jit_size > 0) */
 	union {
 		double num;
 		struct vxe_semver sv;
@@ -74,10 +78,6 @@ struct vxe_value {
 		struct vxe_cidr cidr;
 		const pcre2_code *re;
 	} u;
-	/* For equals/in against number and bool attributes (u.num). */
-	bool has_num;
-	int8_t boolv; /* 1 true, 0 false, -1 not a bool */
-	bool jit;     /* u.re has JIT code (vxe_regex.jit_size > 0) */
 };
 
 struct vxe_cond {
@@ -154,7 +154,12 @@ struct vxe_rule {
 	int32_t priority;
 	uint32_t order;
 	struct vxe_rollout ro;
-	struct vxe_rollout split_ro; /* the split's stickiness and group */
+	/*
+	 * The split's stickiness and group: &ro, or (split_own) a rollout of
+	 * the flag's own block, kept out of the rule so that the many rules
+	 * without a split of their own stay small.
+	 */
+	const struct vxe_rollout *split_ro;
 	const struct vxe_split *splits;
 	size_t nsplits;
 	uint32_t total_weight;

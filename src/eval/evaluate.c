@@ -604,7 +604,7 @@ rule_split(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant,
 		have_stick = true;
 	}
 	if (r->split_own) {
-		if (!stick_value(ctx, &r->split_ro, &st))
+		if (!stick_value(ctx, r->split_ro, &st))
 			goto out;
 	} else if (!have_stick && !stick_value(ctx, &r->ro, &st)) {
 		goto out;
@@ -613,12 +613,12 @@ rule_split(const struct vxe_rule *r, const vx_eval_ctx *ctx, uint32_t *variant,
 		/* Hashed whole here, so rollouts keep no third prefix state. */
 		struct vxe_mm3 h;
 		vxe_mm3_init(&h, 0);
-		vxe_mm3_update(&h, r->split_ro.group, strlen(r->split_ro.group));
+		vxe_mm3_update(&h, r->split_ro->group, strlen(r->split_ro->group));
 		vxe_mm3_update(&h, st.s, st.len);
 		/* flagd's 0..total-1, shifted to the 1..total of "cum >= b". */
 		b = (uint32_t)(((uint64_t)vxe_mm3_final(&h) * r->total_weight) >> 32) + 1;
 	} else {
-		b = bucket(&r->split_ro, &st, VXE_HASH_VARIANT, r->total_weight);
+		b = bucket(r->split_ro, &st, VXE_HASH_VARIANT, r->total_weight);
 	}
 	res->split_bucket = b;
 	/* The last cum is total_weight >= b, so the loop always serves. */

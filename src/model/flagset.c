@@ -16,7 +16,6 @@ vx_flagset_free(vx_flagset *fs)
 	for (size_t i = 0; i < fs->n; i++) {
 		vx_eval_flag_free(fs->flags[i].flag);
 		free(fs->flags[i].rule_ids);
-		free(fs->flags[i].key);
 		free(fs->flags[i].metadata);
 	}
 	free(fs->flags);
@@ -154,8 +153,7 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 		cf->targeted_default = flags[i]->targeted_default;
 		cf->no_default = flags[i]->no_default_variant;
 		cf->parse_error = flags[i]->parse_error[0] != '\0';
-		if ((cf->key = strdup(flags[i]->key)) == NULL ||
-		    copy_metadata(flags[i], cf) != 0 ||
+		if (copy_metadata(flags[i], cf) != 0 ||
 		    (cfg->n_rules && (cf->rule_ids = calloc(cfg->n_rules, 8)) == NULL))
 			goto fail_flag;
 		for (size_t j = 0; j < cfg->n_rules; j++)
@@ -177,7 +175,6 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 				snprintf(err, errlen, "flag %.128s: %s", flags[i]->key, why);
 			rc = vx_flag_compile_broken(flags[i], cfg, &cf->flag);
 			if (rc == VX_EINVAL) {
-				free(cf->key);
 				free(cf->rule_ids);
 				free(cf->metadata);
 				memset(cf, 0, sizeof(*cf));
@@ -186,6 +183,8 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 		}
 		if (rc != 0)
 			goto fail_flag;
+		/* The compiled flag's own copy: one string less per flag. */
+		cf->key = (char *)vx_eval_flag_key(cf->flag);
 		fs->n++;
 	}
 	if (fs->n > 1)
@@ -195,7 +194,6 @@ vx_flagset_build(Vexil__V1__Flag *const *flags, size_t n, Vexil__V1__Segment *co
 	*out = fs;
 	return 0;
 fail_flag:
-	free(fs->flags[fs->n].key);
 	free(fs->flags[fs->n].rule_ids);
 	free(fs->flags[fs->n].metadata);
 	if (rc == 0)

@@ -14,7 +14,7 @@
 #include "model/compile.h"
 
 typedef struct vx_compiled {
-	char *key;             /* flag key */
+	char *key; /* flag key: the compiled flag's (vx_eval_flag_key()) */
 	vx_eval_flag *flag;
 	Vexil__V1__FlagType type;
 	uint64_t *rule_ids;    /* by rule index, in evaluation order */

@@ -18,11 +18,25 @@
 
 #include "common/arena.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * A build that read at least this many flags leaves the map's pages out of
+ * vexild's page tables (vx_store_unmap()). Reading 10,000 flags maps every
+ * page of them (some 4 MiB), on top of the pages the writes that made
+ * them mapped (change log, audit), and the set just built answers for all
+ * of them until the project changes; left mapped, they would count in
+ * vexild's resident set as long as they stay in the page cache. Smaller
+ * builds are frequent and read little, so they keep what they map.
+ */
+#define BULK_FLAGS 1000
 
 struct slot {
 	struct slot *next;
@@ -48,10 +62,27 @@ vx_evalcache_alloc(vx_evalcache **out)
 static void
 snap_free(vx_snapshot *s)
 {
+	bool bulk;
+
 	if (s == NULL)
 		return;
+	bulk = s->fs->n >= BULK_FLAGS;
 	vx_flagset_free(s->fs);
 	free(s);
+	/*
+	 * A large set's compiled flags (some 700 bytes each) were malloc'd by
+	 * the thread that built it, in that thread's malloc arena, and leave
+	 * free holes there that glibc keeps: every change to a project of
+	 * 10,000 flags, its set rebuilt on one worker thread or another,
+	 * added some 7 MiB to vexild (bench_mem). malloc_trim() gives the
+	 * whole free pages of every arena back.
+	 */
+#ifdef __GLIBC__
+	if (bulk)
+		malloc_trim(0);
+#else
+	(void)bulk;
+#endif
 }
 
 void
@@ -101,6 +132,9 @@ build(MDB_txn *txn, vx_store *st, const Vexil__V1__Project *p, const char *env,
 		free(s);
 		return rc;
 	}
+	/* The set now answers for what the walk read: see BULK_FLAGS. */
+	if (n >= BULK_FLAGS)
+		vx_store_unmap(txn, st);
 	*out = s;
 	return 0;
 }

@@ -80,6 +80,9 @@ struct agg {
  * the same 7 MiB.
  */
 #define CHUNK 1024
+/* A batch updating this many counters (some 2 KiB of the map per 16 of
+ * them) is followed by vx_store_unmap(). */
+#define UNMAP_COUNTERS 256
 #define AGG_SLOTS (2 * CHUNK) /* a power of two, at least twice CHUNK */
 _Static_assert(SLOTS_MAX < CHUNK, "the smallest queue holds the longest record");
 
@@ -393,6 +396,19 @@ flush_once(vx_evalrec *r)
 		atomic_fetch_add(&r->written, b.n);
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->lock);
+		/*
+		 * A batch that updated counters across many flags mapped the
+		 * pages of all of them, and the next one maps their new copies:
+		 * leave them to the page cache (vx_store_unmap()), as a
+		 * compiled flag set's build does, so that vexild's resident set
+		 * does not grow with the counters it updates. A batch of a few
+		 * counters (the common load: many evaluations of few flags)
+		 * maps a few pages, the same ones again and again, and
+		 * unmapping after it would only make readers fault the map's
+		 * hot pages back in, hundreds of times a second.
+		 */
+		if (r->naggs >= UNMAP_COUNTERS)
+			vx_store_unmap(NULL, r->store);
 		if (b.n < CHUNK)
 			break;
 	}

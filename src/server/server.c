@@ -624,6 +624,9 @@ reply:
 		    (unsigned long long)((vx_mono_ns() - t0) / 1000),
 		    c.who.actor[0] ? c.who.actor : "-", rid[0] ? rid : "-",
 		    c.st.code ? " msg=" : "", c.st.code ? c.st.message : "");
+	/* The reply is packed: what the request decoded and built goes back
+	 * now, not when this slot next serves (dozens of slots take turns). */
+	vx_arena_reset(&sl->arena);
 	return SERVED;
 }
 

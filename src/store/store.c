@@ -32,8 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 const char *const vx_store_db_names[DB_COUNT_] = {
@@ -103,6 +105,10 @@ struct vx_store {
 	char *file; /* its data.mdb */
 	dev_t dev;  /* data.mdb's identity when opened */
 	ino_t ino;
+	/* LMDB's map of data.mdb (map_range()), for vx_store_unmap(); set at
+	 * open and by grow() under maplock; NULL when not found. */
+	void *map_addr;
+	size_t map_len;
 	pthread_mutex_t flock;
 	bool failed;       /* sticky: a commit failed with an I/O error */
 	bool disk_full;    /* the last commit found the device full */
@@ -137,6 +143,8 @@ mdb_err(vx_wtxn *w, int rc, const char *what)
 		return VX_EIO;
 	}
 }
+
+static int map_range(vx_store *s, void **addr, size_t *len);
 
 int
 vx_store_open(vx_store **out, const vx_store_opts *opts)
@@ -205,6 +213,8 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 		s->dev = sb.st_dev;
 		s->ino = sb.st_ino;
 	}
+	if (map_range(s, &s->map_addr, &s->map_len) != 0)
+		s->map_addr = NULL;
 
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto fail_rc;
@@ -595,6 +605,48 @@ vx_store_reader_release(vx_store_reader *r)
 	r->active = false;
 }
 
+/*
+ * Where LMDB mapped data.mdb: mdb_env_info() gives the address only for
+ * MDB_FIXEDMAP, so it is found in /proc/self/maps by the file's device
+ * and inode, once at open and again when the map grows. 0 or
+ * VX_ENOTFOUND.
+ */
+static int
+map_range(vx_store *s, void **addr, size_t *len)
+{
+	char line[512];
+	unsigned long lo, hi, ino, maj, min;
+	int rc = VX_ENOTFOUND;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (f == NULL)
+		return VX_ENOTFOUND;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &lo, &hi, &maj, &min,
+		        &ino) == 5 &&
+		    ino == (unsigned long)s->ino && maj == major(s->dev) &&
+		    min == minor(s->dev)) {
+			*addr = (void *)lo;
+			*len = hi - lo;
+			rc = 0;
+			break;
+		}
+	fclose(f);
+	return rc;
+}
+
+void
+vx_store_unmap(MDB_txn *txn, vx_store *s)
+{
+	/* Without a transaction of the caller's, growing the map must wait. */
+	if (txn == NULL)
+		pthread_rwlock_rdlock(&s->maplock);
+	if (s->map_addr != NULL && madvise(s->map_addr, s->map_len, MADV_DONTNEED) != 0)
+		vx_log(VX_LOG_WARN, "store: madvise on the map: %s", strerror(errno));
+	if (txn == NULL)
+		pthread_rwlock_unlock(&s->maplock);
+}
+
 /* ---- writes ---- */
 
 static void
@@ -626,6 +678,9 @@ grow(vx_store *s)
 	rc = mdb_env_set_mapsize(s->env, next);
 	if (rc == 0)
 		s->map_size = next;
+	/* LMDB mapped the file anew, maybe elsewhere. */
+	if (map_range(s, &s->map_addr, &s->map_len) != 0)
+		s->map_addr = NULL;
 	pthread_rwlock_unlock(&s->maplock);
 	if (rc != 0)
 		return mdb_err(NULL, rc, "grow map");

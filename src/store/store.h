@@ -195,6 +195,20 @@ void vx_store_reader_fini(vx_store_reader *r);
 int vx_store_reader_acquire(vx_store_reader *r) VX_MUST_USE;
 /* Resets the read transaction and unpins the map. Safe to call twice. */
 void vx_store_reader_release(vx_store_reader *r);
+/*
+ * Takes the map's pages out of this process's page tables
+ * (madvise(MADV_DONTNEED) on LMDB's read-only shared map), after a bulk
+ * read that left megabytes mapped which nothing will read again soon (a
+ * flag set compiled from thousands of flags). The pages stay in the page
+ * cache: a later read maps them again, without I/O while they are cached.
+ * They stop counting in vexild's resident set and can be reclaimed without
+ * being unmapped first. Data is never lost: the map is read-only and the
+ * file is its backing. txn is a live transaction of s in this thread,
+ * which keeps the map in place, or NULL when this thread has none (the
+ * map is then held in place for the call). Costs a walk of the page
+ * tables, and the minor faults that map back what is read next; no I/O.
+ */
+void vx_store_unmap(MDB_txn *txn, vx_store *s);
 
 /* ---- writing ---- */
 

@@ -519,6 +519,57 @@ Test(evaluate, fills_both_buckets_for_a_rollout_rule_with_a_split)
 	vx_eval_flag_free(f);
 }
 
+/*
+ * Rules are sorted into evaluation order after they are compiled, so each
+ * split must still bucket by its own rule's stickiness and group once its
+ * rule has moved: here the rule written first is evaluated last.
+ */
+Test(evaluate, keeps_each_split_with_its_rule_when_rules_are_reordered)
+{
+	static const char *const de[] = {"DE", NULL}, *const fr[] = {"FR", NULL};
+	vx_eval_condition_src in_de = cond("country", VX_OP_IN, de);
+	vx_eval_condition_src in_fr = cond("country", VX_OP_IN, fr);
+	vx_eval_split_src split[] = {{1, 3000}, {2, 3000}, {3, 4000}};
+	vx_eval_rule_src r[2] = {rule_on(&in_de, 1), rule_on(&in_fr, 1)};
+	vx_eval_flag_src src = color_flag(r, 2);
+	vx_eval_flag *f;
+
+	/* Written first, evaluated last: a split of its own. */
+	r[0].priority = 1;
+	r[0].splits = split;
+	r[0].nsplits = 3;
+	r[0].split_stickiness = "team";
+	r[0].split_group_id = "teams";
+	/* Written second, evaluated first: the split buckets as its rollout,
+	 * whose group is not the other rule's. */
+	r[1].priority = 5;
+	r[1].splits = split;
+	r[1].nsplits = 3;
+	r[1].rollout =
+	    (vx_eval_rollout_src){.enabled = true, .percentage = 100, .group_id = "fr"};
+	f = must_compile(&src);
+	for (int i = 0; i < 50; i++) {
+		char id[16], team[16];
+		vx_eval_attr attr = {.name = "team", .kind = VX_ATTR_STRING, .u.s = team};
+		vx_eval_ctx ctx = {.user_id = id, .attrs = &attr, .nattrs = 1};
+		vx_eval_result res;
+
+		snprintf(id, sizeof(id), "u-%d", i);
+		snprintf(team, sizeof(team), "t-%d", i % 7);
+		ctx.country = "DE";
+		res = must_eval(f, &ctx);
+		cr_assert_eq(res.rule, 0);
+		cr_assert_eq(res.split_bucket,
+		    vx_eval_bucket("teams", team, VX_EVAL_VARIANT_SEED, 10000));
+		ctx.country = "FR";
+		res = must_eval(f, &ctx);
+		cr_assert_eq(res.rule, 1);
+		cr_assert_eq(res.split_bucket,
+		    vx_eval_bucket("fr", id, VX_EVAL_VARIANT_SEED, 10000));
+	}
+	vx_eval_flag_free(f);
+}
+
 /* 25% of accounts are in; each of their users gets a colour of their own. */
 Test(evaluate, lets_a_split_bucket_by_other_stickiness_and_group_than_the_rollout)
 {

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,70 @@ Test(store, the_map_grows_from_a_tiny_start_and_nothing_is_lost)
 	for (size_t i = 0; i < n; i++)
 		protobuf_c_message_free_unpacked(&fl[i]->base, NULL);
 	free(fl);
+	vx_store_reader_fini(&r);
+}
+
+/* Resident KiB of this process's map of the test's data.mdb; -1 if none. */
+static long
+map_rss_kb(void)
+{
+	char file[96], line[512];
+	long kb = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	cr_assert(f != NULL);
+	snprintf(file, sizeof(file), "%s/data.mdb", dir);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strchr(line, '-') != NULL && strstr(line, " r") != NULL &&
+		    strchr(line, ':') - line > 8)
+			in = strstr(line, file) != NULL;
+		else if (in && strncmp(line, "Rss:", 4) == 0)
+			kb = strtol(line + 4, NULL, 10);
+	}
+	fclose(f);
+	return kb;
+}
+
+static void
+check_flags(vx_store_reader *r, uint64_t project, size_t want, size_t desc_len)
+{
+	Vexil__V1__Flag **fl;
+	size_t n;
+
+	cr_assert(vx_store_flag_list(r->txn, s, project, NULL, &fl, &n) == 0);
+	cr_assert_eq(n, want);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(strlen(fl[i]->description), desc_len);
+		cr_assert_eq(fl[i]->description[desc_len / 2], 'x');
+		protobuf_c_message_free_unpacked(&fl[i]->base, NULL);
+	}
+	free(fl);
+}
+
+Test(store, unmapping_the_map_drops_its_resident_pages_and_loses_nothing)
+{
+	struct mk m = {.name = "mapped"}, more = {.name = "later"};
+	vx_store_reader r;
+
+	cr_assert(vx_store_write(s, NULL, make_project, &m) == 0);
+	m.nflags = 1000;
+	m.desc_len = 1000;
+	cr_assert(vx_store_write(s, NULL, add_flags, &m) == 0);
+	vx_store_reader_init(&r, s);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	check_flags(&r, m.id, 1000, 1000);
+	cr_assert_geq(map_rss_kb(), 1000, "reading 1 MB of flags mapped their pages");
+	vx_store_unmap(r.txn, s);
+	cr_assert_eq(map_rss_kb(), 0, "no page of the map is left resident");
+	check_flags(&r, m.id, 1000, 1000);
+	vx_store_reader_release(&r);
+	/* Without a transaction of the caller's; writes and reads go on. */
+	vx_store_unmap(NULL, s);
+	cr_assert_eq(map_rss_kb(), 0);
+	cr_assert(vx_store_write(s, NULL, make_project, &more) == 0);
+	cr_assert(vx_store_reader_acquire(&r) == 0);
+	check_flags(&r, m.id, 1000, 1000);
 	vx_store_reader_fini(&r);
 }
 
