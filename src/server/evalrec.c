@@ -23,6 +23,7 @@ struct rec {
 	char user[129];
 	uint64_t n; /* evaluations this record stands for */
 	bool tally; /* an aggregate (push_count): counted, not logged */
+	bool log;   /* goes to the recent log (decided before the write) */
 	size_t pos; /* its position in the queue */
 };
 
@@ -84,6 +85,25 @@ struct agg {
  * them) is followed by vx_store_unmap(). */
 #define UNMAP_COUNTERS 256
 #define AGG_SLOTS (2 * CHUNK) /* a power of two, at least twice CHUNK */
+/*
+ * The recent log keeps the newest `keep` records per project, so a flush
+ * first counts each project's loggable records queued (the look-ahead)
+ * and logs a record only when fewer than `keep` of its project follow it:
+ * the others would be trimmed by the same flush. At tens of thousands of
+ * evaluations a second that is most of them, and appending each only to
+ * delete it again was most of the flusher's work. AHEAD_SLOTS projects
+ * are counted (a power of two); records of any other, or queued after the
+ * look-ahead, are logged and trimmed as before.
+ */
+#define AHEAD_SLOTS 256
+/* Projects a chunk trims by name; past them it trims every project. */
+#define TRIM_MAX 16
+
+/* One project's loggable records the flush has not passed yet. */
+struct ahead {
+	uint64_t project_id; /* 0: empty */
+	size_t left;
+};
 _Static_assert(SLOTS_MAX < CHUNK, "the smallest queue holds the longest record");
 
 struct vx_evalrec {
@@ -101,6 +121,10 @@ struct vx_evalrec {
 	pthread_cond_t cond;
 	struct rec *batch;  /* drained records, flusher only */
 	size_t log_from; /* positions before this are counted, not logged */
+	size_t ahead_end;        /* positions from here on were not counted ahead */
+	struct ahead *ahead;     /* AHEAD_SLOTS; flusher only */
+	uint64_t trim[TRIM_MAX]; /* projects the chunk logged for */
+	size_t ntrim;            /* TRIM_MAX + 1: trim every project */
 	struct agg *aggs;
 	size_t naggs;
 	uint32_t *slots; /* AGG_SLOTS indices into aggs, plus one; 0: empty */
@@ -280,6 +304,88 @@ drain(vx_evalrec *r)
 	return n;
 }
 
+/* The look-ahead entry of project_id; NULL when the table is full. */
+static struct ahead *
+ahead_slot(vx_evalrec *r, uint64_t project_id)
+{
+	size_t h = (size_t)(project_id * 0x9e3779b97f4a7c15ull) & (AHEAD_SLOTS - 1);
+
+	if (project_id == 0)
+		return NULL; /* the empty mark: never counted */
+	for (size_t i = 0; i < AHEAD_SLOTS; i++, h = (h + 1) & (AHEAD_SLOTS - 1))
+		if (r->ahead[h].project_id == project_id || r->ahead[h].project_id == 0) {
+			r->ahead[h].project_id = project_id;
+			return &r->ahead[h];
+		}
+	return NULL;
+}
+
+/* Whether a record of head h is one for the recent log. */
+static bool
+loggable(const struct head *h)
+{
+	return h->kind == VX_COUNT_EVALUATION && !h->tally;
+}
+
+/*
+ * Counts the loggable records ready in the queue per project, up to head,
+ * without taking them: the flusher alone frees slots, so what is ready
+ * now stays put until it drains it.
+ */
+static void
+look_ahead(vx_evalrec *r, size_t head)
+{
+	size_t pos = r->tail;
+
+	memset(r->ahead, 0, AHEAD_SLOTS * sizeof(*r->ahead));
+	while ((intptr_t)head - (intptr_t)pos > 0) {
+		struct cell *c = &r->cells[pos & r->mask];
+		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		if ((intptr_t)seq - (intptr_t)(pos + 1) < 0)
+			break;
+		const struct head *h = &c->u.first.h;
+		struct ahead *a;
+		if (loggable(h) && (a = ahead_slot(r, h->project_id)) != NULL)
+			a->left++;
+		pos += h->slots;
+	}
+	r->ahead_end = pos;
+}
+
+/*
+ * Decides which of the batch's n records are logged (x->log) and which
+ * projects the chunk trims. Done once per chunk, outside the write, which
+ * the store may run again.
+ */
+static void
+choose_logged(vx_evalrec *r, size_t n)
+{
+	r->ntrim = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct rec *x = &r->batch[i];
+		struct head h = {.kind = (uint8_t)x->kind, .tally = x->tally};
+		struct ahead *a = NULL;
+		if (!(x->log = loggable(&h)))
+			continue;
+		if ((intptr_t)x->pos - (intptr_t)r->ahead_end < 0)
+			a = ahead_slot(r, x->project_id);
+		if (a != NULL && a->left > 0)
+			/* Logged unless `keep` newer ones of its project follow. */
+			x->log = --a->left < r->keep;
+		else /* not counted: only the newest 4 × keep overall */
+			x->log = (intptr_t)x->pos - (intptr_t)r->log_from >= 0;
+		if (!x->log)
+			continue;
+		size_t j = 0;
+		while (j < r->ntrim && j < TRIM_MAX && r->trim[j] != x->project_id)
+			j++;
+		if (j == r->ntrim && j < TRIM_MAX)
+			r->trim[r->ntrim++] = x->project_id;
+		else if (j == TRIM_MAX)
+			r->ntrim = TRIM_MAX + 1;
+	}
+}
+
 static uint32_t
 agg_hash(const struct rec *x, int32_t day)
 {
@@ -348,10 +454,7 @@ write_batch(vx_wtxn *w, void *arg)
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		const struct rec *x = &r->batch[i];
-		/* Only the newest `keep` can survive the trim anyway. */
-		if ((intptr_t)x->pos - (intptr_t)r->log_from < 0)
-			continue;
-		if (x->kind != VX_COUNT_EVALUATION || x->tally)
+		if (!x->log)
 			continue;
 		vexil__v1__eval_record__init(&e);
 		e.time = x->time;
@@ -364,7 +467,11 @@ write_batch(vx_wtxn *w, void *arg)
 		if ((rc = vx_store_evallog_append(w, &e)) != 0)
 			return rc;
 	}
-	for (size_t i = 0; i < r->naggs; i++) {
+	/* Only a project the chunk logged for can be over `keep`. */
+	for (size_t i = 0; i < r->ntrim && i < TRIM_MAX; i++)
+		if ((rc = vx_store_evallog_trim(w, r->trim[i], r->keep)) != 0)
+			return rc;
+	for (size_t i = 0; r->ntrim > TRIM_MAX && i < r->naggs; i++) {
 		uint64_t pid = r->aggs[i].r->project_id;
 		bool seen = false;
 		for (size_t j = 0; j < i && !seen; j++)
@@ -375,8 +482,10 @@ write_batch(vx_wtxn *w, void *arg)
 	return 0;
 }
 
-/* Writes what is queued, a chunk per write transaction. Records more
- * than 4 × keep older than the newest are counted but not logged. */
+/* Writes what is queued, a chunk per write transaction. Every record is
+ * counted; the log gets those its trim keeps (choose_logged), and of
+ * records the look-ahead did not count, none more than 4 × keep older
+ * than the newest. */
 static void
 flush_once(vx_evalrec *r)
 {
@@ -386,8 +495,10 @@ flush_once(vx_evalrec *r)
 
 	r->log_from =
 	    head - (head - r->tail > r->keep * 4 ? r->keep * 4 : head - r->tail);
+	look_ahead(r, head);
 	while ((b.n = drain(r)) != 0) {
 		aggregate(r, b.n);
+		choose_logged(r, b.n);
 		rc = vx_store_write(r->store, NULL, write_batch, &b);
 		if (rc != 0)
 			vx_log(VX_LOG_ERROR, "evalrec: %zu records not written: %s", b.n,
@@ -467,7 +578,8 @@ vx_evalrec_start(vx_evalrec **out, vx_store *s, size_t capacity, size_t keep)
 	r->batch = calloc(CHUNK, sizeof(*r->batch));
 	r->aggs = calloc(CHUNK, sizeof(*r->aggs));
 	r->slots = calloc(AGG_SLOTS, sizeof(*r->slots));
-	if (!r->cells || !r->batch || !r->aggs || !r->slots)
+	r->ahead = calloc(AHEAD_SLOTS, sizeof(*r->ahead));
+	if (!r->cells || !r->batch || !r->aggs || !r->slots || !r->ahead)
 		goto fail;
 	for (size_t i = 0; i < cap; i++)
 		atomic_init(&r->cells[i].seq, i);
@@ -485,6 +597,7 @@ fail:
 	free(r->batch);
 	free(r->aggs);
 	free(r->slots);
+	free(r->ahead);
 	free(r);
 	return VX_ENOMEM;
 }
@@ -505,5 +618,6 @@ vx_evalrec_stop(vx_evalrec *r)
 	free(r->batch);
 	free(r->aggs);
 	free(r->slots);
+	free(r->ahead);
 	free(r);
 }

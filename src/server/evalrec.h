@@ -9,7 +9,9 @@
  * (sooner when it is half full) and writes it, 1,024 records a
  * transaction: the per (project, day, environment, flag, variant) counts,
  * aggregated in memory first, and the recent-evaluation log, trimmed to
- * the newest records per project.
+ * the newest records per project. A flush counts each project's records
+ * before it writes, and logs only those that its trim keeps, so a busy
+ * project costs `keep` log writes per flush, not one per evaluation.
  */
 #ifndef VX_EVALREC_H
 #define VX_EVALREC_H

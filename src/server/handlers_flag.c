@@ -140,15 +140,44 @@ struct flag_op {
 	Vexil__V1__Flag *out;
 };
 
+/* rc, recorded as the flag key not found when it is VX_ENOTFOUND. */
 static int
-flag_load(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *key,
-    Vexil__V1__Flag **out)
+flag_found(vx_call *c, int rc, const Vexil__V1__Project *p, const char *key)
 {
-	int rc = vx_store_flag_get(txn, c->store, p->id, key, c->alloc, out);
 	if (rc == VX_ENOTFOUND)
 		return vx_fail(c, rc, "key", NULL,
 		    "flag %.128s not found in project %.100s", key, p->name);
 	return rc;
+}
+
+static int
+flag_load(vx_call *c, MDB_txn *txn, const Vexil__V1__Project *p, const char *key,
+    Vexil__V1__Flag **out)
+{
+	return flag_found(
+	    c, vx_store_flag_get(txn, c->store, p->id, key, c->alloc, out), p, key);
+}
+
+/*
+ * GetFlag by key: the flag is stored as a packed Flag, its wire form, so
+ * the reply carries the stored bytes as they are (c->out_packed) instead
+ * of decoding and packing them again; *out is a stand-in.
+ */
+static int
+flag_load_packed(
+    vx_call *c, const Vexil__V1__Project *p, const char *key, Vexil__V1__Flag **out)
+{
+	static const Vexil__V1__Flag stand_in = VEXIL__V1__FLAG__INIT;
+	int rc = vx_store_flag_get_packed(
+	    c->reader->txn, c->store, p->id, key, &c->out_packed);
+
+	if (rc != 0) {
+		c->out_packed.len = 0;
+		c->out_packed.data = NULL;
+		return flag_found(c, rc, p, key);
+	}
+	*out = (Vexil__V1__Flag *)&stand_in; /* packed as nothing: out_packed is sent */
+	return 0;
 }
 
 static int
@@ -455,7 +484,7 @@ get_flag(Vexil__V1__FlagService_Service *svc, const Vexil__V1__GetFlagRequest *i
 	if ((rc = vx_call_project_view(c, in->project, &p)) != 0)
 		goto out;
 	if (*in->key) {
-		rc = flag_load(c, c->reader->txn, p, in->key, &f);
+		rc = flag_load_packed(c, p, in->key, &f);
 	} else if (in->id) {
 		rc = vx_store_flag_get_by_id(
 		    c->reader->txn, c->store, in->id, c->alloc, &f);

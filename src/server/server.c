@@ -408,6 +408,8 @@ vx_invoke(vx_call *c, const vx_wire_method *m, ProtobufCMessage *in)
 {
 	c->reader->if_revision = if_revision(m->desc->input, in);
 	c->reader->stale_revision = 0;
+	c->out_packed.len = 0;
+	c->out_packed.data = NULL;
 	c->protected_env = NULL;
 	/* The store names the project and revision the request's last write
 	 * made (so a gateway reads its own writes before their notice). */
@@ -607,9 +609,14 @@ again:
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, "wait_ms", NULL,
 		    "too many long-polls waiting; retry shortly, or without wait_ms");
 		c.out = NULL;
+		c.out_packed.len = 0;
 	}
 reply:
-	if (vx_wire_reply(msg, &c.st, c.out) != 0) {
+	/* Packed before the reader is released: out_packed may be its pages. */
+	rc = c.out_packed.len != 0
+	         ? vx_wire_reply_packed(msg, &c.st, c.out_packed.data, c.out_packed.len)
+	         : vx_wire_reply(msg, &c.st, c.out);
+	if (rc != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
 		    "reply too large");
 		if (vx_wire_reply(msg, &c.st, NULL) != 0)

@@ -80,6 +80,12 @@ typedef struct vx_call {
 	vx_status st;
 	const ProtobufCMessage *out;
 	/*
+	 * The reply's payload already packed (out's type; out is then only a
+	 * stand-in): stored bytes sent as they are, valid until the reader is
+	 * released, which is after the reply is built. len 0: pack out.
+	 */
+	ProtobufCBinaryData out_packed;
+	/*
 	 * Change requests (changes.c). review: set while an approved request's
 	 * write runs, which may then change protected environments if its flag
 	 * did not change after the request's base revision. protected_*: set

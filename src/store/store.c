@@ -1017,15 +1017,23 @@ unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc,
 	return 0;
 }
 
+/* The stored bytes of key in db, in txn's pages. */
+static int
+get_raw(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *key, size_t klen,
+    MDB_val *v)
+{
+	MDB_val k = {klen, (void *)key};
+	int rc = mdb_get(txn, s->dbi[db], &k, v);
+	return rc != 0 ? mdb_err(NULL, rc, vx_store_db_names[db]) : 0;
+}
+
 static int
 get_msg(MDB_txn *txn, vx_store *s, enum vx_dbi_id db, const void *key, size_t klen,
     const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *alloc, void **out)
 {
-	MDB_val k = {klen, (void *)key}, v;
-	int rc = mdb_get(txn, s->dbi[db], &k, &v);
-	if (rc != 0)
-		return mdb_err(NULL, rc, vx_store_db_names[db]);
-	return unpack(desc, alloc, &v, out);
+	MDB_val v;
+	int rc = get_raw(txn, s, db, key, klen, &v);
+	return rc != 0 ? rc : unpack(desc, alloc, &v, out);
 }
 
 /* A key of 8 big-endian id bytes followed by a string. */
@@ -1662,6 +1670,24 @@ vx_store_flag_get(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *ke
 		return VX_ENOTFOUND;
 	return get_msg(txn, s, DB_FLAGS, k, klen, &vexil__v1__flag__descriptor, alloc,
 	    (void **)out);
+}
+
+int
+vx_store_flag_get_packed(MDB_txn *txn, vx_store *s, uint64_t project_id, const char *key,
+    ProtobufCBinaryData *out)
+{
+	uint8_t k[KEY_MAX];
+	MDB_val v;
+	size_t klen;
+	int rc;
+
+	if (id_str_key(k, project_id, key, &klen) != 0)
+		return VX_ENOTFOUND;
+	if ((rc = get_raw(txn, s, DB_FLAGS, k, klen, &v)) != 0)
+		return rc;
+	out->len = v.mv_size;
+	out->data = v.mv_data;
+	return 0;
 }
 
 int

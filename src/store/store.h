@@ -321,6 +321,13 @@ int vx_store_env_list(MDB_txn *txn, vx_store *s, uint64_t project_id,
 /* ---- flags ---- */
 int vx_store_flag_get(MDB_txn *txn, vx_store *s, uint64_t project_id,
     const char *key, ProtobufCAllocator *alloc, Vexil__V1__Flag **out) VX_MUST_USE;
+/*
+ * The flag as stored: its packed Flag, which is also its wire form, for a
+ * reply that sends it as it is. *out points into txn's pages and is valid
+ * until txn ends; do not change it. 0, VX_ENOTFOUND, or another VX_E...
+ */
+int vx_store_flag_get_packed(MDB_txn *txn, vx_store *s, uint64_t project_id,
+    const char *key, ProtobufCBinaryData *out) VX_MUST_USE;
 int vx_store_flag_get_by_id(MDB_txn *txn, vx_store *s, uint64_t id,
     ProtobufCAllocator *alloc, Vexil__V1__Flag **out) VX_MUST_USE;
 /* Inserts or replaces, keeping the id index in step. */

@@ -105,17 +105,22 @@ vx_wire_harden(nng_socket sock, size_t max_msg)
 	return rv ? VX_EIO : 0;
 }
 
-/* Packs head, then payload as field 2, into msg's body (replacing it). */
+/*
+ * Packs head, then the payload as field 2, into msg's body (replacing it):
+ * the message payload, or (payload NULL) the rawlen bytes at raw, which
+ * are one already packed.
+ */
 static int
-pack_envelope(nng_msg *msg, const ProtobufCMessage *head, const ProtobufCMessage *payload)
+pack_envelope(nng_msg *msg, const ProtobufCMessage *head, const ProtobufCMessage *payload,
+    const uint8_t *raw, size_t rawlen)
 {
 	size_t hlen = protobuf_c_message_get_packed_size(head);
-	size_t plen = payload ? protobuf_c_message_get_packed_size(payload) : 0;
+	size_t plen = payload ? protobuf_c_message_get_packed_size(payload) : rawlen;
 	uint8_t pre[11];
 	size_t prelen = 0, v;
 	uint8_t *body;
 
-	if (payload != NULL && plen > 0) {
+	if (plen > 0) {
 		pre[prelen++] = (2 << 3) | 2; /* field 2, length-delimited */
 		for (v = plen; v >= 0x80; v >>= 7)
 			pre[prelen++] = (uint8_t)(v | 0x80);
@@ -128,17 +133,23 @@ pack_envelope(nng_msg *msg, const ProtobufCMessage *head, const ProtobufCMessage
 	protobuf_c_message_pack(head, body);
 	if (prelen) {
 		memcpy(body + hlen, pre, prelen);
-		protobuf_c_message_pack(payload, body + hlen + prelen);
+		if (payload != NULL)
+			protobuf_c_message_pack(payload, body + hlen + prelen);
+		else
+			memcpy(body + hlen + prelen, raw, plen);
 	}
 	return 0;
 }
 
-int
-vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
+/* A Response: st, and when OK, out packed or the rawlen bytes at raw. */
+static int
+reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out, const uint8_t *raw,
+    size_t rawlen)
 {
 	Vexil__V1__Response r = VEXIL__V1__RESPONSE__INIT;
 	Vexil__V1__Status s = VEXIL__V1__STATUS__INIT;
 	Vexil__V1__StatusDetail d = VEXIL__V1__STATUS_DETAIL__INIT;
+	bool ok = st->code == VEXIL__V1__CODE__OK;
 
 	s.code = st->code;
 	s.message = (char *)st->message;
@@ -148,11 +159,24 @@ vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
 		s.details = &d;
 	}
 	r.status = &s;
-	if (st->code == VEXIL__V1__CODE__OK) {
+	if (ok) {
 		r.project_id = st->project_id;
 		r.revision = st->revision;
 	}
-	return pack_envelope(msg, &r.base, st->code == VEXIL__V1__CODE__OK ? out : NULL);
+	return pack_envelope(
+	    msg, &r.base, ok ? out : NULL, ok ? raw : NULL, ok ? rawlen : 0);
+}
+
+int
+vx_wire_reply(nng_msg *msg, const vx_status *st, const ProtobufCMessage *out)
+{
+	return reply(msg, st, out, NULL, 0);
+}
+
+int
+vx_wire_reply_packed(nng_msg *msg, const vx_status *st, const uint8_t *data, size_t len)
+{
+	return reply(msg, st, NULL, data, len);
 }
 
 /* ---- client ---- */
@@ -523,7 +547,8 @@ vx_wire_client_call(vx_wire_client *c, const ProtobufCServiceDescriptor *svc,
 		    "out of memory");
 		return VX_ENOMEM;
 	}
-	if (nng_msg_alloc(&msg, 0) != 0 || pack_envelope(msg, &req.base, in) != 0) {
+	if (nng_msg_alloc(&msg, 0) != 0 ||
+	    pack_envelope(msg, &req.base, in, NULL, 0) != 0) {
 		if (msg)
 			nng_msg_free(msg);
 		slot_put(c, s);

@@ -167,5 +167,11 @@ const vx_wire_method *vx_wire_registry_find(const vx_wire_registry *r, const cha
  */
 int vx_wire_reply(
     nng_msg *msg, const vx_status *st, const ProtobufCMessage *out) VX_MUST_USE;
+/*
+ * vx_wire_reply() with the output message already packed (len bytes at
+ * data, copied): for bytes stored in the wire form, sent as they are.
+ */
+int vx_wire_reply_packed(
+    nng_msg *msg, const vx_status *st, const uint8_t *data, size_t len) VX_MUST_USE;
 
 #endif

@@ -198,3 +198,100 @@ Test(evalrec, long_and_short_records_from_racing_producers_are_counted_whole)
 	free(log);
 	vx_store_reader_fini(&rd);
 }
+
+/* The flag keys of project's recent log, newest first, as "k1 k2 ...". */
+static void
+log_keys(uint64_t project, char *out, size_t cap, size_t *n)
+{
+	vx_store_reader rd;
+	Vexil__V1__EvalRecord **log;
+	size_t used = 0;
+
+	out[0] = '\0';
+	vx_store_reader_init(&rd, s);
+	cr_assert(vx_store_reader_acquire(&rd) == 0);
+	cr_assert(vx_store_evallog_list(rd.txn, s, project, 0, NULL, &log, n) == 0);
+	for (size_t i = 0; i < *n; i++) {
+		used += (size_t)snprintf(
+		    out + used, cap - used, "%s%s", i ? " " : "", log[i]->flag_key);
+		cr_assert(used < cap);
+		vexil__v1__eval_record__free_unpacked(log[i], NULL);
+	}
+	free(log);
+	vx_store_reader_fini(&rd);
+}
+
+/* What the newest `keep` of `total` records named f-<i> read as. */
+static void
+expect_keys(size_t total, size_t keep, size_t step, size_t first, char *out, size_t cap)
+{
+	size_t used = 0, k = 0;
+
+	out[0] = '\0';
+	for (size_t i = total; i-- > 0 && k < keep;) {
+		if (i % step != first)
+			continue;
+		used += (size_t)snprintf(
+		    out + used, cap - used, "%sf-%zu", k++ ? " " : "", i);
+		cr_assert(used < cap);
+	}
+}
+
+/*
+ * A flush logs only what can survive its trim, and that changes nothing
+ * the log shows: two projects interleaved over several write chunks (one
+ * busy, one seldom evaluated), with aggregates and exposures among them,
+ * leave each project's newest `keep` evaluations, newest first; the quiet
+ * project keeps all of its own. A second flush replaces the first's.
+ */
+Test(evalrec, the_recent_log_keeps_the_newest_per_project_across_chunks_and_flushes)
+{
+	enum { TOTAL = 5000, KEEP = 100, QUIET_EVERY = 100 };
+	static char got[16384], want[16384];
+	vx_evalrec *r;
+	char key[32];
+	size_t n;
+
+	cr_assert(vx_evalrec_start(&r, s, 16384, KEEP) == 0);
+	for (size_t i = 0; i < TOTAL; i++) {
+		snprintf(key, sizeof(key), "f-%zu", i);
+		vx_evalrec_push(r, VX_COUNT_EVALUATION, i % QUIET_EVERY == 3 ? 8 : 7,
+		    "production", key, "on", "SPLIT", "u");
+		if (i % 700 == 0) {
+			vx_evalrec_push(r, VX_COUNT_EXPOSURE, 7, "production", "x", "on",
+			    "SPLIT", "u");
+			vx_evalrec_push_count(r, 8, "production", "tallied", "on", 5);
+		}
+	}
+	vx_evalrec_flush(r);
+	log_keys(7, got, sizeof(got), &n);
+	cr_expect_eq(n, KEEP);
+	/* Project 7 holds every i but those of 8 (i % 100 == 3). */
+	{
+		size_t used = 0, k = 0;
+		want[0] = '\0';
+		for (size_t i = TOTAL; i-- > 0 && k < KEEP;)
+			if (i % QUIET_EVERY != 3)
+				used += (size_t)snprintf(want + used, sizeof(want) - used,
+				    "%sf-%zu", k++ ? " " : "", i);
+	}
+	cr_expect_str_eq(got, want);
+	log_keys(8, got, sizeof(got), &n);
+	cr_expect_eq(n, TOTAL / QUIET_EVERY, "the quiet project keeps all %zu", n);
+	expect_keys(TOTAL, KEEP, QUIET_EVERY, 3, want, sizeof(want));
+	cr_expect_str_eq(got, want);
+
+	/* A second flush of project 8 alone: its newest KEEP, none older. */
+	for (size_t i = 0; i < 3 * KEEP; i++) {
+		snprintf(key, sizeof(key), "f-%zu", TOTAL + i);
+		vx_evalrec_push(
+		    r, VX_COUNT_EVALUATION, 8, "production", key, "on", "SPLIT", "u");
+	}
+	vx_evalrec_stop(r);
+	log_keys(8, got, sizeof(got), &n);
+	cr_expect_eq(n, KEEP);
+	expect_keys(TOTAL + 3 * KEEP, KEEP, 1, 0, want, sizeof(want));
+	cr_expect_str_eq(got, want);
+	log_keys(7, got, sizeof(got), &n);
+	cr_expect_eq(n, KEEP, "project 7's log is untouched");
+}
