@@ -138,6 +138,8 @@ struct vx_server {
 	 * move since its reader began. All under slock.
 	 */
 	pthread_mutex_t slock;
+	vx_replymemo replies; /* the last Changes reply packed */
+	vx_credmemo creds;    /* the last credential admitted, for every slot */
 	pthread_cond_t scond;
 	struct slot *all, *spare, *parked;
 	int live, rotation, nparked;
@@ -537,6 +539,7 @@ again:
 	c.records = srv->records;
 	c.woken = sl->woken || here != LANE_READ;
 	c.memo = &sl->memo;
+	c.replies = &srv->replies;
 	vx_arena_reset(&sl->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
@@ -609,12 +612,18 @@ again:
 		c.out = NULL;
 	}
 reply:
-	if (vx_wire_reply(msg, &c.st, c.out) != 0) {
+	if (c.packed != NULL && c.st.code == VEXIL__V1__CODE__OK) {
+		nng_msg_clear(msg);
+		if (nng_msg_append(msg, c.packed, c.packed_len) != 0)
+			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
+	} else if (vx_wire_reply(msg, &c.st, c.out) != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
 		    "reply too large");
 		if (vx_wire_reply(msg, &c.st, NULL) != 0)
 			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
-	}
+	} else if (c.sharing && c.st.code == VEXIL__V1__CODE__OK)
+		vx_replymemo_keep(
+		    &srv->replies, &c.share, nng_msg_body(msg), nng_msg_len(msg));
 	vx_store_reader_release(&sl->reader);
 	if (c.snap != NULL)
 		vx_evalcache_release(srv->cache, c.snap);
@@ -660,6 +669,7 @@ slot_alloc(vx_server *srv, struct slot **out)
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
 	vx_readmemo_init(&sl->memo);
+	sl->memo.shared = &srv->creds;
 	pthread_mutex_lock(&srv->slock);
 	sl->next_all = srv->all;
 	srv->all = sl;
@@ -917,7 +927,11 @@ park_cb(void *arg)
 {
 	struct slot *sl = arg;
 
-	slot_unpark(sl);
+	/* Cancelled, it was taken off the list first (wake_parked(), the
+	 * stop): not taking slock here keeps the slots a commit wakes from
+	 * queueing on the lock their waker holds. */
+	if (nng_aio_result(sl->park_aio) != NNG_ECANCELED)
+		slot_unpark(sl);
 	sl->woken = true;
 	dispatch(sl);
 }
@@ -1146,6 +1160,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	atomic_init(&srv->stopping, false);
 	srv->started_ns = vx_mono_ns();
 	pthread_mutex_init(&srv->slock, NULL);
+	vx_replymemo_init(&srv->replies);
+	vx_credmemo_init(&srv->creds);
 	pthread_cond_init(&srv->scond, NULL);
 
 	so.path = opts->data_dir;
@@ -1269,6 +1285,8 @@ vx_server_stop(vx_server *srv)
 	vx_evalrec_stop(srv->records);
 	vx_store_close(srv->store);
 	pthread_mutex_destroy(&srv->slock);
+	vx_replymemo_fini(&srv->replies);
+	vx_credmemo_fini(&srv->creds);
 	pthread_cond_destroy(&srv->scond);
 	free(srv);
 }

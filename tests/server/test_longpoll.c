@@ -113,6 +113,169 @@ Test(longpoll, a_long_poll_at_the_head_is_answered_with_the_next_write, .timeout
 	vx_harness_fini(&h);
 }
 
+static void
+create_segment(const char *project, const char *name)
+{
+	Vexil__V1__Segment g = VEXIL__V1__SEGMENT__INIT, *out;
+	Vexil__V1__Condition k = VEXIL__V1__CONDITION__INIT, *kp[] = {&k};
+	Vexil__V1__CreateSegmentRequest in = VEXIL__V1__CREATE_SEGMENT_REQUEST__INIT;
+	char *vals[] = {"@corp.example"};
+	vx_status st;
+
+	k.attribute = "email";
+	k.operator_ = "ends_with";
+	k.values = vals;
+	k.n_values = 1;
+	g.name = (char *)name;
+	g.conditions = kp;
+	g.n_conditions = 1;
+	in.project = (char *)project;
+	in.segment = &g;
+	cr_assert(vx_create_segment(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	vx_free(out);
+}
+
+/* The environments and segments a reply carries, as a plain Changes from
+ * since gives them. */
+static void
+assert_same_lists(const Vexil__V1__ChangesReply *got, uint64_t since, const char *when)
+{
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *want;
+	vx_status st;
+
+	in.project = "default";
+	in.since = since;
+	cr_assert(vx_changes(h.admin, &in, &want, &st) == 0, "%s", st.message);
+	cr_assert_gt(want->n_environments, 0);
+	cr_assert_eq(want->n_segments, 1);
+	cr_assert_eq(got->n_environments, want->n_environments, "%s", when);
+	for (size_t i = 0; i < want->n_environments; i++)
+		cr_assert_str_eq(got->environments[i]->key, want->environments[i]->key,
+		    "%s: environment %zu", when, i);
+	cr_assert_eq(got->n_segments, 1, "%s: the project's segment comes with it", when);
+	cr_assert_str_eq(got->segments[0]->name, "staff", "%s", when);
+	vx_free(want);
+}
+
+/*
+ * A parked long-poll reads nothing but the revision; what it answers,
+ * woken by a write or at the end of its wait, still carries the project's
+ * environments and segments like any Changes reply.
+ */
+Test(longpoll, a_long_poll_answer_carries_the_environments_and_segments, .timeout = 60)
+{
+	struct poll p;
+	uint64_t rev;
+
+	vx_harness_start(&h, NULL);
+	create_segment("default", "staff");
+	rev = vx_project_revision(h.admin, "default");
+	poll_start(&p, "default", rev, 300);
+	poll_join(&p);
+	cr_assert_eq(p.rc, 0, "%s", p.st.message);
+	cr_assert_eq(p.out->revision, rev, "nothing new: its time ran out");
+	assert_same_lists(p.out, rev, "timed out");
+	vx_free(p.out);
+
+	poll_start(&p, "default", rev, 30000);
+	usleep(300000);
+	create_flag("default", "wakes-it");
+	poll_join(&p);
+	cr_assert_eq(p.rc, 0, "%s", p.st.message);
+	cr_assert_eq(p.out->revision, rev + 1, "woken by the write");
+	cr_assert_eq(p.out->n_changes, 1);
+	assert_same_lists(p.out, rev + 1, "woken");
+	vx_free(p.out);
+	vx_harness_fini(&h);
+}
+
+/* Changes of "default" from since, through cl; rc, and the reply in *out. */
+static int
+changes_since(vx_client *cl, uint64_t since, Vexil__V1__ChangesReply **out, vx_status *st)
+{
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+
+	in.project = "default";
+	in.since = since;
+	*out = NULL;
+	return vx_changes(cl, &in, out, st);
+}
+
+/* A reply holds exactly the changes after since, up to rev0 + 3. */
+static void
+assert_changes_after(const Vexil__V1__ChangesReply *r, uint64_t rev0, uint64_t since,
+    const char *const keys[3], const char *who)
+{
+	size_t want = (size_t)(rev0 + 3 - since);
+
+	cr_assert(!r->snapshot, "%s: since %llu", who, (unsigned long long)since);
+	cr_assert_eq(r->revision, rev0 + 3, "%s", who);
+	cr_assert_eq(r->n_changes, want, "%s: %zu changes after %llu, not %zu", who,
+	    r->n_changes, (unsigned long long)since, want);
+	for (size_t i = 0; i < want; i++) {
+		cr_assert_eq(r->changes[i]->revision, since + 1 + i, "%s", who);
+		cr_assert_str_eq(
+		    r->changes[i]->flag_key, keys[since - rev0 + i], "%s", who);
+	}
+	cr_assert_eq(r->n_flags, want, "%s: the changed flags' states", who);
+}
+
+/*
+ * The woken long-polls of one commit share one packed answer, and so may
+ * any call asking the same in the same snapshot: each caller still gets
+ * exactly the changes after its own since, and a caller without access
+ * to the project is refused whatever was packed for others.
+ */
+Test(longpoll, shared_answers_hold_the_changes_after_each_callers_since, .timeout = 90)
+{
+	static const char *const keys[3] = {"first", "second", "third"};
+	static const uint64_t order[] = {2, 2, 0, 0, 1, 2, 1, 0};
+	char other_key[128];
+	struct poll p[6];
+	Vexil__V1__ChangesReply *r;
+	vx_client *other;
+	vx_status st;
+	uint64_t rev0;
+	char who[32];
+
+	vx_harness_start(&h, NULL);
+	create_project("elsewhere");
+	vx_harness_key(
+	    &h, "elsewhere", VEXIL__V1__ROLE__ROLE_READ, other_key, sizeof(other_key));
+	rev0 = vx_project_revision(h.admin, "default");
+	create_flag("default", keys[0]);
+	create_flag("default", keys[1]);
+	for (int i = 0; i < 6; i++)
+		poll_start(&p[i], "default", rev0 + 2, 30000);
+	usleep(500000);
+	create_flag("default", keys[2]);
+	for (int i = 0; i < 6; i++) {
+		poll_join(&p[i]);
+		snprintf(who, sizeof(who), "woken poll %d", i);
+		cr_assert_eq(p[i].rc, 0, "%s: %s", who, p[i].st.message);
+		assert_changes_after(p[i].out, rev0, rev0 + 2, keys, who);
+		vx_free(p[i].out);
+	}
+	/* No commit from here on: one snapshot, sinces taking turns. */
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		snprintf(who, sizeof(who), "call %zu", i);
+		cr_assert_eq(changes_since(h.admin, rev0 + order[i], &r, &st), 0,
+		    "%s: %s", who, st.message);
+		assert_changes_after(r, rev0, rev0 + order[i], keys, who);
+		vx_free(r);
+	}
+	other = vx_harness_client(&h, other_key);
+	cr_assert_neq(changes_since(other, rev0, &r, &st), 0,
+	    "a key of another project reads nothing of this one");
+	cr_assert(st.code == VEXIL__V1__CODE__PERMISSION_DENIED ||
+	              st.code == VEXIL__V1__CODE__NOT_FOUND,
+	    "%s", st.message);
+	cr_assert_null(r);
+	vx_client_close(other);
+	vx_harness_fini(&h);
+}
+
 Test(longpoll, a_long_poll_with_nothing_new_answers_nothing_when_its_time_is_up,
     .timeout = 60)
 {
