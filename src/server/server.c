@@ -88,7 +88,8 @@ struct slot {
 	struct slot *next_all;  /* every slot, for the stop */
 	struct slot *next_park; /* parked on a project, or spare */
 	nng_ctx ctx;
-	nng_aio *aio;      /* receives and sends */
+	nng_aio *aio;      /* receives (timed: RECV_POLL_MS) */
+	nng_aio *send_aio; /* sends the reply: never the receives' aio */
 	nng_aio *park_aio; /* the long-poll's sleep, cancelled by a commit */
 	enum slot_state state;
 	bool rotation; /* counts towards the receiving contexts */
@@ -639,6 +640,7 @@ reply:
 /* ---- slots ---- */
 
 static void slot_cb(void *arg);
+static void send_cb(void *arg);
 static void park_cb(void *arg);
 
 /* A new slot on the REP socket, IDLE, on the list of all slots. */
@@ -659,7 +661,14 @@ slot_alloc(vx_server *srv, struct slot **out)
 		free(sl);
 		return VX_EIO;
 	}
+	if (nng_aio_alloc(&sl->send_aio, send_cb, sl) != 0) {
+		nng_aio_free(sl->aio);
+		nng_ctx_close(sl->ctx);
+		free(sl);
+		return VX_EIO;
+	}
 	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0) {
+		nng_aio_free(sl->send_aio);
 		nng_aio_free(sl->aio);
 		nng_ctx_close(sl->ctx);
 		free(sl);
@@ -686,15 +695,29 @@ slot_recv(struct slot *sl)
 	nng_ctx_recv(sl->ctx, sl->aio);
 }
 
-/* Sends sl->msg as the reply; the callback takes it from there. */
+/*
+ * Sends sl->msg as the reply; the callback takes it from there.
+ *
+ * On an aio of its own, never the receives' one: nng 1.5.2's timer thread
+ * collects the operations that fall due, lets go of its lock, and only
+ * then cancels each with the cancel function the aio holds at that
+ * moment. A receive that fell due just as a request arrived is collected,
+ * completes with the request anyway, and the request is served on the
+ * callback; its reply, sent on the same aio and waiting for the pipe
+ * (another reply to the same peer ahead of it), was then the operation
+ * cancelled, "Timed out" at once, and the caller never had an answer
+ * (the gateway's 504 after 10 s, its OFREP stream's fill retried 10 s
+ * late). A stale cancel on the receive aio only ends the next receive,
+ * which receives again.
+ */
 static void
 slot_send(struct slot *sl)
 {
 	sl->state = SLOT_SEND;
-	nng_aio_set_msg(sl->aio, sl->msg);
+	nng_aio_set_msg(sl->send_aio, sl->msg);
 	sl->msg = NULL;
-	nng_aio_set_timeout(sl->aio, SEND_TIMEOUT_MS);
-	nng_ctx_send(sl->ctx, sl->aio);
+	nng_aio_set_timeout(sl->send_aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(sl->ctx, sl->send_aio);
 }
 
 /* Takes sl off the socket, under slock; the last one wakes the stop. */
@@ -962,17 +985,24 @@ slot_cb(void *arg)
 		sl->woken = false;
 		dispatch(sl);
 		return;
-	case SLOT_SEND:
-		if (rv != 0) {
-			/* A failed send leaves the message with us. */
-			nng_msg_free(nng_aio_get_msg(sl->aio));
-			nng_aio_set_msg(sl->aio, NULL);
-			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
-		}
-		slot_next(sl);
-		return;
 	default: vx_log(VX_LOG_ERROR, "rpc: callback on a slot in state %d", sl->state);
 	}
+}
+
+/* A reply went out (or failed to): the slot goes on (slot_next). */
+static void
+send_cb(void *arg)
+{
+	struct slot *sl = arg;
+	int rv = nng_aio_result(sl->send_aio);
+
+	if (rv != 0) {
+		/* A failed send leaves the message with us. */
+		nng_msg_free(nng_aio_get_msg(sl->send_aio));
+		nng_aio_set_msg(sl->send_aio, NULL);
+		vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+	}
+	slot_next(sl);
 }
 
 static void *
@@ -1263,6 +1293,7 @@ vx_server_stop(vx_server *srv)
 	for (struct slot *sl = srv->all, *next; sl != NULL; sl = next) {
 		next = sl->next_all;
 		nng_aio_free(sl->aio);
+		nng_aio_free(sl->send_aio);
 		nng_aio_free(sl->park_aio);
 		nng_ctx_close(sl->ctx);
 		vx_store_reader_fini(&sl->reader);

@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -396,5 +398,210 @@ Test(longpoll, stopping_vexild_answers_a_parked_long_poll, .timeout = 60)
 	cr_assert_eq(p.out->revision, rev);
 	cr_assert_eq(p.out->n_changes, 0);
 	vx_free(p.out);
+	vx_harness_fini(&h);
+}
+
+/*
+ * What the gateway does on its one connection to vexild: long-polls that
+ * follow the head (the edge's watches) and plain Changes from the
+ * revision before each commit (the OFREP stream's fills), all at once on
+ * one client (one socket, one pipe), while commits land. vexild answers
+ * the woken polls and the fills of a commit together, so their replies
+ * queue on the pipe; every call must still get its reply, and a fill
+ * must hold the change it asked after.
+ */
+#define FOLLOW_THREADS 4
+#define FILL_THREADS 4
+#define FOLLOW_WRITES 60
+
+struct follower {
+	pthread_t thread;
+	vx_client *client;
+	bool poll; /* a long-poll at the head; else a plain Changes per commit */
+	int calls, lost;
+	uint64_t last;
+	char why[400];
+};
+
+static atomic_bool follow_done;
+
+static void *
+follower_main(void *arg)
+{
+	struct follower *f = arg;
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *out;
+	vx_call_opts o = {.credential = NULL, .timeout_ms = 0};
+	vx_status st;
+	char cred[160];
+
+	snprintf(cred, sizeof(cred), "ApiKey %s", h.key);
+	o.credential = cred;
+	in.project = "default";
+	while (!atomic_load(&follow_done)) {
+		in.since = f->last;
+		in.wait_ms = f->poll ? 1000 : 0;
+		/* A lost reply shows as this call's timeout: far longer than
+		 * anything here takes, even on a loaded machine. */
+		o.timeout_ms = (int)in.wait_ms + 8000;
+		f->calls++;
+		if (vx_changes_as(f->client, &o, &in, &out, &st) != 0) {
+			f->lost++;
+			snprintf(f->why, sizeof(f->why), "since %llu: %s (%s)",
+			    (unsigned long long)in.since, vx_code_name(st.code),
+			    st.message);
+			continue;
+		}
+		if (out->revision > f->last)
+			f->last = out->revision;
+		vx_free(out);
+		if (!f->poll)
+			usleep(2000);
+	}
+	return NULL;
+}
+
+Test(longpoll, every_call_on_one_connection_is_answered_while_commits_wake_polls,
+    .timeout = 240)
+{
+	struct follower f[FOLLOW_THREADS + FILL_THREADS];
+	vx_client *shared;
+	uint64_t rev;
+	char key[32];
+
+	vx_harness_start(&h, NULL);
+	rev = vx_project_revision(h.admin, "default");
+	shared = vx_harness_client(&h, h.key);
+	atomic_store(&follow_done, false);
+	for (int i = 0; i < FOLLOW_THREADS + FILL_THREADS; i++) {
+		f[i] = (struct follower){
+		    .client = shared, .poll = i < FOLLOW_THREADS, .last = rev};
+		cr_assert_eq(pthread_create(&f[i].thread, NULL, follower_main, &f[i]), 0);
+	}
+	for (int i = 0; i < FOLLOW_WRITES; i++) {
+		snprintf(key, sizeof(key), "followed-%d", i);
+		create_flag("default", key);
+		usleep(20000);
+	}
+	/* The last polls see the head and time out in their second. */
+	usleep(1500000);
+	atomic_store(&follow_done, true);
+	for (int i = 0; i < FOLLOW_THREADS + FILL_THREADS; i++)
+		pthread_join(f[i].thread, NULL);
+	vx_client_close(shared);
+	for (int i = 0; i < FOLLOW_THREADS + FILL_THREADS; i++) {
+		cr_expect_eq(f[i].lost, 0, "%s %d: %d of %d calls unanswered; last: %s",
+		    f[i].poll ? "poll" : "fill", i, f[i].lost, f[i].calls, f[i].why);
+		cr_expect_eq(f[i].last, rev + FOLLOW_WRITES, "%s %d reached %llu of %llu",
+		    f[i].poll ? "poll" : "fill", i, (unsigned long long)f[i].last,
+		    (unsigned long long)(rev + FOLLOW_WRITES));
+	}
+	vx_harness_fini(&h);
+}
+
+/*
+ * Replies that queue on one pipe, as the gateway's do: bursts of calls
+ * from many threads over one client, so that a reply often waits for the
+ * one ahead of it, while vexild's contexts' 200 ms receives keep falling
+ * due. nng 1.5.2's timer thread collects the receives that fall due and
+ * cancels them one by one afterwards; a context whose receive completed
+ * with a request meanwhile, and which answered it on the callback, must
+ * not lose the reply waiting for the pipe to that cancel (server.c,
+ * slot_send). Many contexts make many receives fall due together, and two
+ * spinning threads keep the machine as busy as a loaded CI runner, which
+ * widens the timer thread's window as it was in the browser tests' runs.
+ * Every call must get its reply: a lost one is this call's timeout.
+ */
+#define BURST_THREADS 16
+#define BURST_ROUNDS 300
+
+struct burster {
+	pthread_t thread;
+	vx_client *client;
+	pthread_barrier_t *start;
+	struct burster *first;
+	int lost;
+	char why[400];
+};
+
+static atomic_bool spin_done;
+
+static void *
+spin_main(void *arg)
+{
+	volatile unsigned long n = 0;
+
+	(void)arg;
+	while (!atomic_load(&spin_done))
+		n++;
+	return NULL;
+}
+
+static void *
+burster_main(void *arg)
+{
+	struct burster *b = arg;
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *out;
+	vx_call_opts o = {.timeout_ms = 8000};
+	vx_status st;
+	char cred[160];
+
+	snprintf(cred, sizeof(cred), "ApiKey %s", h.key);
+	o.credential = cred;
+	in.project = "default";
+	for (int i = 0; i < BURST_ROUNDS; i++) {
+		pthread_barrier_wait(b->start);
+		/* Bursts spread over many of the receives' 200 ms turns. */
+		if (b == b->first)
+			usleep((useconds_t)(1000 * (i * 7 % 41)));
+		pthread_barrier_wait(b->start);
+		in.since = (uint64_t)(i % 3);
+		if (vx_changes_as(b->client, &o, &in, &out, &st) != 0) {
+			b->lost++;
+			snprintf(b->why, sizeof(b->why), "round %d: %s (%s)", i,
+			    vx_code_name(st.code), st.message);
+			continue;
+		}
+		vx_free(out);
+	}
+	return NULL;
+}
+
+Test(longpoll, replies_queued_on_one_pipe_all_arrive, .timeout = 300)
+{
+	static const char *const args[] = {"--workers", "1024", NULL};
+	struct burster b[BURST_THREADS];
+	pthread_t spin[2];
+	pthread_barrier_t start;
+	vx_client *shared;
+	char key[32];
+
+	vx_harness_start(&h, args);
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "burst-flag-%02d", i);
+		create_flag("default", key);
+	}
+	shared = vx_harness_client(&h, h.key);
+	cr_assert_eq(pthread_barrier_init(&start, NULL, BURST_THREADS), 0);
+	atomic_store(&spin_done, false);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&spin[i], NULL, spin_main, NULL), 0);
+	for (int i = 0; i < BURST_THREADS; i++) {
+		b[i] =
+		    (struct burster){.client = shared, .start = &start, .first = &b[0]};
+		cr_assert_eq(pthread_create(&b[i].thread, NULL, burster_main, &b[i]), 0);
+	}
+	for (int i = 0; i < BURST_THREADS; i++)
+		pthread_join(b[i].thread, NULL);
+	atomic_store(&spin_done, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(spin[i], NULL);
+	pthread_barrier_destroy(&start);
+	vx_client_close(shared);
+	for (int i = 0; i < BURST_THREADS; i++)
+		cr_expect_eq(b[i].lost, 0,
+		    "thread %d: %d of %d calls unanswered; last: %s", i, b[i].lost,
+		    BURST_ROUNDS, b[i].why);
 	vx_harness_fini(&h);
 }
