@@ -570,7 +570,7 @@ burster_main(void *arg)
 
 Test(longpoll, replies_queued_on_one_pipe_all_arrive, .timeout = 300)
 {
-	static const char *const args[] = {"--workers", "1024", NULL};
+	static const char *const args[] = {"--workers", "512", NULL};
 	struct burster b[BURST_THREADS];
 	pthread_t spin[2];
 	pthread_barrier_t start;
