@@ -100,18 +100,28 @@ changes(Vexil__V1__WatchService_Service *svc, const Vexil__V1__ChangesRequest *i
 		out->revision = 0;
 		goto out;
 	}
+	if (in->since == p->revision && in->wait_ms > 0 && !c->woken) {
+		/* Parked: this reply is never sent (the request is served again
+		 * when woken), so it reads no more than the revision. */
+		c->park_ms = in->wait_ms;
+		c->park_project = p->id;
+		goto out;
+	}
+	/* The same answer, packed for another caller in this snapshot. */
+	c->share.txnid = mdb_txn_id(c->reader->txn);
+	c->share.project = p->id;
+	c->share.since = in->since;
+	if (c->replies != NULL && (c->packed = vx_replymemo_find(c->replies, &c->share,
+	                               c->arena, &c->packed_len)) != NULL)
+		goto out;
+	c->sharing = c->replies != NULL;
 	if ((rc = vx_store_env_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->environments, &out->n_environments)) != 0 ||
 	    (rc = vx_store_segment_list(c->reader->txn, c->store, p->id, c->alloc,
 	         &out->segments, &out->n_segments)) != 0)
 		goto out;
-	if (in->since == p->revision) {
-		if (in->wait_ms > 0 && !in->head_only && !c->woken) {
-			c->park_ms = in->wait_ms;
-			c->park_project = p->id;
-		}
+	if (in->since == p->revision)
 		goto out;
-	}
 	if (in->since != 0 && in->since < p->revision) {
 		rc = vx_store_changes(c->reader->txn, c->store, p->id, in->since, MAX_ENTRIES,
 		    c->alloc, &out->changes, &out->n_changes, &oldest);

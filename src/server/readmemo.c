@@ -12,6 +12,51 @@ vx_readmemo_init(vx_readmemo *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void
+vx_credmemo_init(vx_credmemo *m)
+{
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+}
+
+void
+vx_credmemo_fini(vx_credmemo *m)
+{
+	sodium_memzero(m->cred, sizeof(m->cred));
+	m->cred_len = 0;
+	m->txnid = 0;
+	pthread_mutex_destroy(&m->lock);
+}
+
+/* The principal another slot proved for credential (len) in snapshot txnid. */
+static bool
+shared_find(
+    vx_credmemo *m, size_t txnid, const char *credential, size_t len, vx_principal *who)
+{
+	bool hit;
+
+	pthread_mutex_lock(&m->lock);
+	hit = m->txnid == txnid && m->cred_len != 0 && len == m->cred_len &&
+	      sodium_memcmp(m->cred, credential, len) == 0;
+	if (hit)
+		*who = m->who;
+	pthread_mutex_unlock(&m->lock);
+	return hit;
+}
+
+static void
+shared_keep(vx_credmemo *m, size_t txnid, const char *credential, size_t len,
+    const vx_principal *who)
+{
+	pthread_mutex_lock(&m->lock);
+	sodium_memzero(m->cred, sizeof(m->cred));
+	memcpy(m->cred, credential, len);
+	m->cred_len = len;
+	m->who = *who;
+	m->txnid = txnid;
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void
 forget_cred(vx_readmemo *m)
 {
@@ -78,7 +123,12 @@ vx_readmemo_authenticate(vx_readmemo *m, MDB_txn *txn, vx_store *s,
 		*who = m->who;
 		return 0;
 	}
-	rc = vx_auth_authenticate(txn, s, credential, who, why);
+	if (m->shared != NULL && len != 0 && memoisable(credential, len) &&
+	    shared_find(m->shared, m->txnid, credential, len, who))
+		rc = 0;
+	else if ((rc = vx_auth_authenticate(txn, s, credential, who, why)) == 0 &&
+	         m->shared != NULL && memoisable(credential, len))
+		shared_keep(m->shared, m->txnid, credential, len, who);
 	if (rc == 0 && memoisable(credential, len)) {
 		forget_cred(m);
 		memcpy(m->cred, credential, len);

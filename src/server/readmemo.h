@@ -29,6 +29,8 @@
 #ifndef VX_READMEMO_H
 #define VX_READMEMO_H
 
+#include <pthread.h>
+
 #include "auth/auth.h"
 #include "store/store.h"
 
@@ -39,7 +41,28 @@
 /* The longest environment key remembered, + NUL. */
 #define VX_READMEMO_ENV 72
 
+/*
+ * The last credential any slot admitted, shared by every slot (under a
+ * mutex) and held to the same rule: the same read snapshot and the same
+ * credential. A commit moves the snapshot of every slot at once, and the
+ * slots it wakes (the long-polls parked on its project) and the requests
+ * that follow all prove the same few keys: the first proves it, and the
+ * others copy its principal instead of hashing and looking it up again.
+ */
+typedef struct vx_credmemo {
+	pthread_mutex_t lock;
+	size_t txnid; /* 0: nothing remembered */
+	size_t cred_len;
+	char cred[VX_READMEMO_CRED];
+	vx_principal who;
+} vx_credmemo;
+
+void vx_credmemo_init(vx_credmemo *m);
+/* Wipes what m remembers. */
+void vx_credmemo_fini(vx_credmemo *m);
+
 typedef struct vx_readmemo {
+	vx_credmemo *shared; /* consulted when the slot's own memo misses; or NULL */
 	size_t txnid;    /* the snapshot the memo holds for; 0: none yet */
 	size_t cred_len; /* 0: no credential remembered */
 	char cred[VX_READMEMO_CRED];
@@ -59,7 +82,8 @@ void vx_readmemo_fini(vx_readmemo *m);
 /*
  * vx_auth_authenticate(txn, s, credential, who, why), answered from m when
  * the slot admitted the same credential in a read transaction with the
- * same id as txn, and remembered in m when it is admitted now.
+ * same id as txn (or from m->shared when any slot did), and remembered in
+ * m (and m->shared) when it is admitted now.
  * @param txn  the request's active read transaction. Every txn passed to
  *             the memo must be a read transaction: a write transaction's
  *             id is that of the snapshot its commit will make.

@@ -88,7 +88,8 @@ struct slot {
 	struct slot *next_all;  /* every slot, for the stop */
 	struct slot *next_park; /* parked on a project, or spare */
 	nng_ctx ctx;
-	nng_aio *aio;      /* receives and sends */
+	nng_aio *aio;      /* receives (timed: RECV_POLL_MS) */
+	nng_aio *send_aio; /* sends the reply: never the receives' aio */
 	nng_aio *park_aio; /* the long-poll's sleep, cancelled by a commit */
 	enum slot_state state;
 	bool rotation; /* counts towards the receiving contexts */
@@ -138,6 +139,8 @@ struct vx_server {
 	 * move since its reader began. All under slock.
 	 */
 	pthread_mutex_t slock;
+	vx_replymemo replies; /* the last Changes reply packed */
+	vx_credmemo creds;    /* the last credential admitted, for every slot */
 	pthread_cond_t scond;
 	struct slot *all, *spare, *parked;
 	int live, rotation, nparked;
@@ -539,6 +542,7 @@ again:
 	c.records = srv->records;
 	c.woken = sl->woken || here != LANE_READ;
 	c.memo = &sl->memo;
+	c.replies = &srv->replies;
 	vx_arena_reset(&sl->arena);
 
 	req = vexil__v1__request__unpack(c.alloc, nng_msg_len(msg), nng_msg_body(msg));
@@ -612,16 +616,22 @@ again:
 		c.out_packed.len = 0;
 	}
 reply:
-	/* Packed before the reader is released: out_packed may be its pages. */
-	rc = c.out_packed.len != 0
-	         ? vx_wire_reply_packed(msg, &c.st, c.out_packed.data, c.out_packed.len)
-	         : vx_wire_reply(msg, &c.st, c.out);
-	if (rc != 0) {
+	/* Packed before the reader is released: out_packed may be its pages.
+	 * c.packed is a whole Changes reply another slot packed (replymemo). */
+	if (c.packed != NULL && c.st.code == VEXIL__V1__CODE__OK) {
+		nng_msg_clear(msg);
+		if (nng_msg_append(msg, c.packed, c.packed_len) != 0)
+			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
+	} else if ((c.out_packed.len != 0 ? vx_wire_reply_packed(msg, &c.st,
+	                                        c.out_packed.data, c.out_packed.len)
+	                                  : vx_wire_reply(msg, &c.st, c.out)) != 0) {
 		vx_status_set(&c.st, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,
 		    "reply too large");
 		if (vx_wire_reply(msg, &c.st, NULL) != 0)
 			vx_log(VX_LOG_ERROR, "rpc: cannot build a reply");
-	}
+	} else if (c.sharing && c.st.code == VEXIL__V1__CODE__OK)
+		vx_replymemo_keep(
+		    &srv->replies, &c.share, nng_msg_body(msg), nng_msg_len(msg));
 	vx_store_reader_release(&sl->reader);
 	if (c.snap != NULL)
 		vx_evalcache_release(srv->cache, c.snap);
@@ -640,6 +650,7 @@ reply:
 /* ---- slots ---- */
 
 static void slot_cb(void *arg);
+static void send_cb(void *arg);
 static void park_cb(void *arg);
 
 /* A new slot on the REP socket, IDLE, on the list of all slots. */
@@ -660,7 +671,14 @@ slot_alloc(vx_server *srv, struct slot **out)
 		free(sl);
 		return VX_EIO;
 	}
+	if (nng_aio_alloc(&sl->send_aio, send_cb, sl) != 0) {
+		nng_aio_free(sl->aio);
+		nng_ctx_close(sl->ctx);
+		free(sl);
+		return VX_EIO;
+	}
 	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0) {
+		nng_aio_free(sl->send_aio);
 		nng_aio_free(sl->aio);
 		nng_ctx_close(sl->ctx);
 		free(sl);
@@ -670,6 +688,7 @@ slot_alloc(vx_server *srv, struct slot **out)
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
 	vx_readmemo_init(&sl->memo);
+	sl->memo.shared = &srv->creds;
 	pthread_mutex_lock(&srv->slock);
 	sl->next_all = srv->all;
 	srv->all = sl;
@@ -686,15 +705,29 @@ slot_recv(struct slot *sl)
 	nng_ctx_recv(sl->ctx, sl->aio);
 }
 
-/* Sends sl->msg as the reply; the callback takes it from there. */
+/*
+ * Sends sl->msg as the reply; the callback takes it from there.
+ *
+ * On an aio of its own, never the receives' one: nng 1.5.2's timer thread
+ * collects the operations that fall due, lets go of its lock, and only
+ * then cancels each with the cancel function the aio holds at that
+ * moment. A receive that fell due just as a request arrived is collected,
+ * completes with the request anyway, and the request is served on the
+ * callback; its reply, sent on the same aio and waiting for the pipe
+ * (another reply to the same peer ahead of it), was then the operation
+ * cancelled, "Timed out" at once, and the caller never had an answer
+ * (the gateway's 504 after 10 s, its OFREP stream's fill retried 10 s
+ * late). A stale cancel on the receive aio only ends the next receive,
+ * which receives again.
+ */
 static void
 slot_send(struct slot *sl)
 {
 	sl->state = SLOT_SEND;
-	nng_aio_set_msg(sl->aio, sl->msg);
+	nng_aio_set_msg(sl->send_aio, sl->msg);
 	sl->msg = NULL;
-	nng_aio_set_timeout(sl->aio, SEND_TIMEOUT_MS);
-	nng_ctx_send(sl->ctx, sl->aio);
+	nng_aio_set_timeout(sl->send_aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(sl->ctx, sl->send_aio);
 }
 
 /* Takes sl off the socket, under slock; the last one wakes the stop. */
@@ -927,7 +960,11 @@ park_cb(void *arg)
 {
 	struct slot *sl = arg;
 
-	slot_unpark(sl);
+	/* Cancelled, it was taken off the list first (wake_parked(), the
+	 * stop): not taking slock here keeps the slots a commit wakes from
+	 * queueing on the lock their waker holds. */
+	if (nng_aio_result(sl->park_aio) != NNG_ECANCELED)
+		slot_unpark(sl);
 	sl->woken = true;
 	dispatch(sl);
 }
@@ -958,17 +995,24 @@ slot_cb(void *arg)
 		sl->woken = false;
 		dispatch(sl);
 		return;
-	case SLOT_SEND:
-		if (rv != 0) {
-			/* A failed send leaves the message with us. */
-			nng_msg_free(nng_aio_get_msg(sl->aio));
-			nng_aio_set_msg(sl->aio, NULL);
-			vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
-		}
-		slot_next(sl);
-		return;
 	default: vx_log(VX_LOG_ERROR, "rpc: callback on a slot in state %d", sl->state);
 	}
+}
+
+/* A reply went out (or failed to): the slot goes on (slot_next). */
+static void
+send_cb(void *arg)
+{
+	struct slot *sl = arg;
+	int rv = nng_aio_result(sl->send_aio);
+
+	if (rv != 0) {
+		/* A failed send leaves the message with us. */
+		nng_msg_free(nng_aio_get_msg(sl->send_aio));
+		nng_aio_set_msg(sl->send_aio, NULL);
+		vx_log(VX_LOG_WARN, "rpc: reply not sent: %s", nng_strerror(rv));
+	}
+	slot_next(sl);
 }
 
 static void *
@@ -1156,6 +1200,8 @@ vx_server_start(vx_server **out, const vx_server_opts *opts)
 	atomic_init(&srv->stopping, false);
 	srv->started_ns = vx_mono_ns();
 	pthread_mutex_init(&srv->slock, NULL);
+	vx_replymemo_init(&srv->replies);
+	vx_credmemo_init(&srv->creds);
 	pthread_cond_init(&srv->scond, NULL);
 
 	so.path = opts->data_dir;
@@ -1257,6 +1303,7 @@ vx_server_stop(vx_server *srv)
 	for (struct slot *sl = srv->all, *next; sl != NULL; sl = next) {
 		next = sl->next_all;
 		nng_aio_free(sl->aio);
+		nng_aio_free(sl->send_aio);
 		nng_aio_free(sl->park_aio);
 		nng_ctx_close(sl->ctx);
 		vx_store_reader_fini(&sl->reader);
@@ -1279,6 +1326,8 @@ vx_server_stop(vx_server *srv)
 	vx_evalrec_stop(srv->records);
 	vx_store_close(srv->store);
 	pthread_mutex_destroy(&srv->slock);
+	vx_replymemo_fini(&srv->replies);
+	vx_credmemo_fini(&srv->creds);
 	pthread_cond_destroy(&srv->scond);
 	free(srv);
 }

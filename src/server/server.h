@@ -18,6 +18,7 @@
 #include "common/arena.h"
 #include "server/evalcache.h"
 #include "server/evalrec.h"
+#include "server/replymemo.h"
 #include "store/store.h"
 #include "vexil/v1/changes.pb-c.h"
 #include "vexil/v1/edge.pb-c.h"
@@ -107,6 +108,17 @@ typedef struct vx_call {
 	bool woken;
 	/* What the slot learnt in this snapshot (readmemo.h); NULL: none. */
 	struct vx_readmemo *memo;
+	/*
+	 * Changes replies shared by the calls asking the same (replymemo.h):
+	 * a handler that finds one sets packed (in the call's arena), which
+	 * is sent as the whole reply; one that builds its own sets sharing
+	 * and share, and the dispatcher keeps the packed reply under share.
+	 */
+	vx_replymemo *replies;
+	const uint8_t *packed;
+	size_t packed_len;
+	bool sharing;
+	vx_replykey share;
 } vx_call;
 
 /* The change request whose approved write a call is making. */

@@ -217,6 +217,76 @@ Test(async, a_revoked_key_is_refused_by_every_context_that_admitted_it, .timeout
 	vx_harness_fini(&h);
 }
 
+static int
+get_default(vx_client *c, vx_status *st)
+{
+	Vexil__V1__GetProjectRequest in = VEXIL__V1__GET_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *out = NULL;
+	int rc;
+
+	in.project = "default";
+	rc = vx_get_project(c, &in, &out, st);
+	vx_free(out);
+	return rc;
+}
+
+/*
+ * The contexts also share the last key any of them admitted in the
+ * snapshot (server/readmemo.h, vx_credmemo). A key of this project, a key
+ * of another one and a forged key one character off the first, used at
+ * once over every context, are each answered as their own.
+ */
+Test(async, keys_used_at_once_over_every_context_are_each_answered_as_their_own,
+    .timeout = 120)
+{
+	static const char *const args[] = {"--workers", "4", NULL};
+	Vexil__V1__CreateProjectRequest cp = VEXIL__V1__CREATE_PROJECT_REQUEST__INIT;
+	Vexil__V1__Project *p;
+	char keys[3][128];
+	int want[3] = {0, 0, VX_EAUTH};
+	struct reader r[3][2];
+	pthread_t th[3][2];
+	vx_client *once;
+	vx_status st;
+	size_t len;
+
+	vx_harness_start(&h, args);
+	cp.name = "memo-b";
+	cr_assert(vx_create_project(h.admin, &cp, &p, &st) == 0, "%s", st.message);
+	vx_free(p);
+	vx_harness_key(
+	    &h, "default", VEXIL__V1__ROLE__ROLE_READ, keys[0], sizeof(keys[0]));
+	vx_harness_key(
+	    &h, "memo-b", VEXIL__V1__ROLE__ROLE_READ, keys[1], sizeof(keys[1]));
+	strcpy(keys[2], keys[0]);
+	len = strlen(keys[2]);
+	keys[2][len - 1] = keys[2][len - 1] == 'a' ? 'b' : 'a';
+	once = vx_harness_client(&h, keys[1]);
+	want[1] = get_default(once, &st);
+	cr_assert_neq(want[1], 0, "a key of memo-b reads nothing of default");
+	vx_client_close(once);
+	for (int k = 0; k < 3; k++)
+		for (int i = 0; i < 2; i++) {
+			r[k][i] = (struct reader){.c = vx_harness_client(&h, keys[k]),
+			    .call = get_default,
+			    .want = want[k]};
+			cr_assert_eq(
+			    pthread_create(&th[k][i], NULL, reader_main, &r[k][i]), 0);
+		}
+	for (int k = 0; k < 3; k++)
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[k][i], NULL);
+			vx_client_close(r[k][i].c);
+			cr_assert_eq(k == 0 ? r[k][i].ok : r[k][i].as_wanted, MEMO_CALLS,
+			    "key %d, client %d: of %d reads, %d answered, %d refused "
+			    "with "
+			    "%d, %d otherwise (%s)",
+			    k, i, MEMO_CALLS, r[k][i].ok, r[k][i].as_wanted, want[k],
+			    r[k][i].other, r[k][i].last);
+		}
+	vx_harness_fini(&h);
+}
+
 /*
  * The contexts also remember the project an evaluation found by name and
  * the environment it found in it, under the same rule: once the project

@@ -19,6 +19,10 @@ export async function viewSegments(p, box) {
   // The segment whose row is open for editing: live updates leave the
   // page alone meanwhile, so nothing typed is lost.
   let editing = null;
+  // Whether listErr says the list could not be read (a live reload that
+  // reads it clears that), rather than why a delete was refused: that
+  // stays until the person acts again, whatever live update comes in.
+  let readErr = false;
 
   function editor(s) {
     const desc = field('Description', h('input', { value: s ? s.description : '' }), 'description');
@@ -49,13 +53,15 @@ export async function viewSegments(p, box) {
   }
 
   const creator = h('div', {}, editor(null));
-  async function load() {
+  async function load(live) {
     let segs;
     try {
       segs = await listSegments(pid);
-      listErr.textContent = '';
+      if (!live || readErr) listErr.textContent = '';
+      readErr = false;
     } catch (err) {
       listErr.textContent = err.message;
+      readErr = true;
       return;
     }
     list.replaceChildren(segs.length ? h('table', { class: 'segments' },
@@ -71,6 +77,7 @@ export async function viewSegments(p, box) {
               await load();
             } catch (err) {
               listErr.textContent = err.message;
+              readErr = false;
             }
           } }, 'Delete')));
         return row;
@@ -80,7 +87,7 @@ export async function viewSegments(p, box) {
     h('p', { class: 'note' }, 'A rule that requires a segment matches only users for whom all of the segment\'s conditions hold. Changing a segment changes every flag that uses it, in one write.'),
     listErr, list, creator));
   await load();
-  return () => (editing ? null : load());
+  return () => (editing ? null : load(true));
 }
 
 // A flag's prerequisites in one environment: {el, draw(flag)}. Each
