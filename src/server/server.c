@@ -597,7 +597,9 @@ again:
 		goto reply;
 	vx_invoke(&c, m, in);
 	if (c.park_ms != 0 && c.st.code == VEXIL__V1__CODE__OK) {
-		vx_store_reader_release(&sl->reader);
+		/* Parked, it holds no LMDB reader slot: there may be more
+		 * long-polls (MAX_PARKED) than slots. */
+		vx_store_reader_fini(&sl->reader);
 		if (c.snap != NULL)
 			vx_evalcache_release(srv->cache, c.snap);
 		c.snap = NULL;
@@ -742,6 +744,7 @@ slot_retire_locked(struct slot *sl, bool spare)
 		srv->rotation--;
 	}
 	if (spare) {
+		vx_store_reader_fini(&sl->reader); /* its LMDB reader slot */
 		sl->next_park = srv->spare;
 		srv->spare = sl;
 	}
@@ -942,6 +945,9 @@ dispatch(struct slot *sl)
 		 * finish before a replacement could be put on. Refused, it is
 		 * answered here and goes spare (the pool is full without it). */
 		slot_hand_off(sl);
+		/* Queued, it holds no LMDB reader slot (WRITE_QUEUE and the slow
+		 * lane's queue exceed them); its lane's thread takes one. */
+		vx_store_reader_fini(&sl->reader);
 		if (lane_push(&srv->lanes[want], sl))
 			return;
 		vx_status_set(&busy, VEXIL__V1__CODE__RESOURCE_EXHAUSTED, NULL, NULL,

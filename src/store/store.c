@@ -185,7 +185,7 @@ vx_store_open(vx_store **out, const vx_store_opts *opts)
 		flags |= MDB_NOSYNC;
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(s->env, DB_COUNT_ + 8)) != 0 ||
-	    (rc = mdb_env_set_maxreaders(s->env, 1024)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, VX_STORE_MAX_READERS)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0 ||
 	    (rc = mdb_env_open(s->env, opts->path, flags, 0600)) != 0) {
 		vx_log(VX_LOG_ERROR, "store: cannot open %s: %s", opts->path,

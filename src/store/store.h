@@ -185,7 +185,10 @@ typedef struct vx_store_reader {
 
 /* Prepares a reader; takes no transaction yet. */
 void vx_store_reader_init(vx_store_reader *r, vx_store *s);
-/* Aborts the reader's transaction for good. */
+/*
+ * Aborts the reader's transaction, which frees its LMDB reader slot (a
+ * reset one keeps it). The reader may be acquired again, with a new one.
+ */
 void vx_store_reader_fini(vx_store_reader *r);
 /*
  * Starts (or renews) the reader's read transaction and pins the map.
@@ -213,6 +216,16 @@ void vx_store_unmap(MDB_txn *txn, vx_store *s);
 /* ---- writing ---- */
 
 typedef struct vx_wtxn vx_wtxn;
+
+/*
+ * LMDB reader slots: one per read transaction open or reset in any
+ * process on the data dir. vexild's request slots hold one only while
+ * receiving or serving (a parked long-poll, a request queued to a lane and
+ * a spare slot give theirs back), so at most --workers (1024) plus its
+ * lanes' threads, with room for the record flusher and vexilctl's offline
+ * commands.
+ */
+#define VX_STORE_MAX_READERS 2048
 
 /* Writes group-committed in one transaction at most. */
 #define VX_STORE_BATCH_MAX 64

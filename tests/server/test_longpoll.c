@@ -605,3 +605,84 @@ Test(longpoll, replies_queued_on_one_pipe_all_arrive, .timeout = 300)
 		    BURST_ROUNDS, b[i].why);
 	vx_harness_fini(&h);
 }
+
+/*
+ * More long-polls parked at once than LMDB has reader slots for its
+ * transactions' worth of 1024 (the old limit): a parked slot gives its
+ * reader slot back, so every poll is answered with the write that wakes
+ * them, and reads go on meanwhile. Before, each parked slot kept a reset
+ * read transaction, and past about a thousand subscribers every read was
+ * refused "storage unavailable".
+ */
+#define MANY_POLLS 1100
+
+struct many_poll {
+	pthread_t thread;
+	vx_client *client;
+	uint64_t since;
+	int rc;
+	uint64_t revision;
+	char why[200];
+};
+
+static void *
+many_poll_main(void *arg)
+{
+	struct many_poll *p = arg;
+	Vexil__V1__ChangesRequest in = VEXIL__V1__CHANGES_REQUEST__INIT;
+	Vexil__V1__ChangesReply *out;
+	vx_status st;
+
+	in.project = "default";
+	in.since = p->since;
+	in.wait_ms = 60000;
+	if ((p->rc = vx_changes(p->client, &in, &out, &st)) != 0) {
+		snprintf(p->why, sizeof(p->why), "%s: %.150s", vx_code_name(st.code),
+		    st.message);
+		return NULL;
+	}
+	p->revision = out->revision;
+	vx_free(out);
+	return NULL;
+}
+
+Test(longpoll, more_parked_long_polls_than_lmdb_reader_slots_are_all_answered,
+    .timeout = 240)
+{
+	static struct many_poll polls[MANY_POLLS];
+	static const char *const args[] = {"--max-conns", "4096", NULL};
+	pthread_attr_t attr;
+	vx_client *shared;
+	uint64_t rev;
+	int failed = 0;
+
+	vx_harness_start(&h, args);
+	rev = vx_project_revision(h.admin, "default");
+	shared = vx_harness_client(&h, h.key);
+	vx_client_set_timeout(shared, 120000);
+	cr_assert_eq(pthread_attr_init(&attr), 0);
+	cr_assert_eq(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+	for (int i = 0; i < MANY_POLLS; i++) {
+		polls[i] = (struct many_poll){.client = shared, .since = rev};
+		cr_assert_eq(
+		    pthread_create(&polls[i].thread, &attr, many_poll_main, &polls[i]),
+		    0);
+	}
+	pthread_attr_destroy(&attr);
+	/* Time for them all to park; one that is late reads the write. */
+	sleep(3);
+	create_flag("default", "wakes-them-all");
+	for (int i = 0; i < MANY_POLLS; i++) {
+		pthread_join(polls[i].thread, NULL);
+		if (polls[i].rc != 0 || polls[i].revision != rev + 1) {
+			if (failed++ == 0)
+				cr_log_error("poll %d: rc %d, revision %llu: %s", i,
+				    polls[i].rc, (unsigned long long)polls[i].revision,
+				    polls[i].why);
+		}
+	}
+	cr_expect_eq(failed, 0, "%d of %d long-polls not answered with the write", failed,
+	    MANY_POLLS);
+	vx_client_close(shared);
+	vx_harness_fini(&h);
+}
