@@ -607,12 +607,11 @@ Test(longpoll, replies_queued_on_one_pipe_all_arrive, .timeout = 300)
 }
 
 /*
- * More long-polls parked at once than LMDB has reader slots for its
- * transactions' worth of 1024 (the old limit): a parked slot gives its
- * reader slot back, so every poll is answered with the write that wakes
- * them, and reads go on meanwhile. Before, each parked slot kept a reset
- * read transaction, and past about a thousand subscribers every read was
- * refused "storage unavailable".
+ * More long-polls parked at once (1,100) than LMDB had reader slots
+ * (1,024): a parked slot gives its reader slot back, so the write that
+ * wakes them is made and every poll is answered with it. Before, each
+ * parked slot kept a reset read transaction, and past about a thousand
+ * subscribers every read and write was refused "storage unavailable".
  */
 #define MANY_POLLS 1100
 
