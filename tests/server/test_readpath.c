@@ -51,7 +51,9 @@ raw_get_flag(const char *key, uint64_t id, uint8_t **payload, size_t *plen)
 	code = r->status->code;
 	*plen = r->payload.len;
 	*payload = malloc(r->payload.len + 1);
-	memcpy(*payload, r->payload.data, r->payload.len);
+	cr_assert_not_null(*payload);
+	if (r->payload.len > 0) /* a NOT_FOUND carries none (data NULL) */
+		memcpy(*payload, r->payload.data, r->payload.len);
 	if (code == VEXIL__V1__CODE__NOT_FOUND) {
 		cr_expect_not_null(r->status->details);
 		if (r->status->details)
