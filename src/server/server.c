@@ -664,28 +664,14 @@ slot_alloc(vx_server *srv, struct slot **out)
 	if (sl == NULL)
 		return VX_ENOMEM;
 	sl->srv = srv;
-	if (nng_ctx_open(&sl->ctx, srv->rep) != 0) {
-		free(sl);
-		return VX_EIO;
-	}
-	if (nng_aio_alloc(&sl->aio, slot_cb, sl) != 0) {
-		nng_ctx_close(sl->ctx);
-		free(sl);
-		return VX_EIO;
-	}
-	if (nng_aio_alloc(&sl->send_aio, send_cb, sl) != 0) {
-		nng_aio_free(sl->aio);
-		nng_ctx_close(sl->ctx);
-		free(sl);
-		return VX_EIO;
-	}
-	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0) {
-		nng_aio_free(sl->send_aio);
-		nng_aio_free(sl->aio);
-		nng_ctx_close(sl->ctx);
-		free(sl);
-		return VX_EIO;
-	}
+	if (nng_ctx_open(&sl->ctx, srv->rep) != 0)
+		goto no_ctx;
+	if (nng_aio_alloc(&sl->aio, slot_cb, sl) != 0)
+		goto no_aio;
+	if (nng_aio_alloc(&sl->send_aio, send_cb, sl) != 0)
+		goto no_send_aio;
+	if (nng_aio_alloc(&sl->park_aio, park_cb, sl) != 0)
+		goto no_park_aio;
 	/* Room for the decoded request and the reply built from it. */
 	vx_arena_init(&sl->arena, 4 * srv->opts.max_msg + (1 << 20));
 	vx_store_reader_init(&sl->reader, srv->store);
@@ -697,6 +683,16 @@ slot_alloc(vx_server *srv, struct slot **out)
 	pthread_mutex_unlock(&srv->slock);
 	*out = sl;
 	return 0;
+
+no_park_aio:
+	nng_aio_free(sl->send_aio);
+no_send_aio:
+	nng_aio_free(sl->aio);
+no_aio:
+	nng_ctx_close(sl->ctx);
+no_ctx:
+	free(sl);
+	return VX_EIO;
 }
 
 static void
