@@ -697,9 +697,10 @@ grow(vx_store *s)
  * When a body fails (validation, a stale precondition) the batch runs
  * again with each body in a nested transaction of its own (as a batch
  * with a dry run does from the start), so that one is rolled back alone
- * and the others commit. Every write keeps its own vx_wtxn: its own revisions, change log
- * and audit entries, and its own changes for the commit hook, which sees them write by
- * write in the order they were applied.
+ * and the others commit. Every write keeps its own vx_wtxn: its own
+ * revisions, change log and audit entries, and its own changes for the
+ * commit hook, which sees them write by write in the order they were
+ * applied.
  */
 struct pending {
 	vx_wtxn w; /* w.r: the caller's reader, or NULL */
