@@ -4,6 +4,8 @@
 # on a temp data dir and free ports, makes a user, a project and 10 flags
 # through the flag-service API and an API key with vexilctl, then runs wrk
 # against
+#   - GET  / of bench_tcp_floor: one epoll thread and no nng, the same
+#     static body: what loopback TCP itself allows on this machine,
 #   - GET  /floor of bench_http_floor: nng's bare HTTP server, static body,
 #   - GET  /health, the gateway and its HTTP without the core,
 #   - POST /sdk/v1/evaluate (all 10 flags for one user, SDK key),
@@ -20,7 +22,13 @@
 # Extra gateway options come from $GATEWAY_ARGS, e.g. no edge evaluation:
 #   GATEWAY_ARGS="--edge-max-snapshots 0" bench/gateway/run.sh build
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
-# $FLOOR names another bench_http_floor binary (a build without one).
+# $FLOOR names another bench_http_floor binary (a build without one), and
+# $TCP_FLOOR another bench_tcp_floor.
+# $ROUNDS (default 1) repeats the whole list that many times, each
+# endpoint's ratios taken against the /health and floor of its own round,
+# and ends with each ratio's median over the rounds: on a shared machine
+# req/s drifts by a tenth or more from one run to the next, so compare
+# medians of 3 rounds or more, never one run.
 # For bench/gateway/count.sh (instructions per request): $GATEWAY_WRAP is
 # put before the gateway's command (valgrind), $ON_ENDPOINT is run as
 # "$ON_ENDPOINT begin|end NAME GATEWAY_PID" around each endpoint's load,
@@ -57,6 +65,9 @@ G="http://127.0.0.1:$http_port"
 floor_port=$(free_port)
 F="http://127.0.0.1:$floor_port"
 floor_bin=${FLOOR:-$build/bench/bench_http_floor}
+tcp_port=$(free_port)
+T="http://127.0.0.1:$tcp_port"
+tcp_bin=${TCP_FLOOR:-$build/bench/bench_tcp_floor}
 # A limit no run reaches: API-key requests are admitted against leased
 # tokens, a call per 1000 requests.
 $srv "$build/vexild" --data "$tmp/data" --rpc "$rpc" --pub "$pub" --rate-limit 100000000 \
@@ -68,13 +79,18 @@ $srv ${GATEWAY_WRAP:-} "$build/vexil-gateway" --listen "$G" --rpc "$rpc" --sub "
 gateway=$!
 gateway2=
 floor=
+tcpf=
 if [ -x "$floor_bin" ]; then
 	$srv "$floor_bin" "$F" 2>"$tmp/floor.log" &
 	floor=$!
 fi
+if [ -x "$tcp_bin" ]; then
+	$srv "$tcp_bin" "$tcp_port" 2>"$tmp/tcp_floor.log" &
+	tcpf=$!
+fi
 cleanup() {
-	kill -TERM $gateway2 $floor "$gateway" "$vexild" 2>/dev/null || true
-	wait $gateway2 $floor "$gateway" "$vexild" 2>/dev/null || true
+	kill -TERM $gateway2 $floor $tcpf "$gateway" "$vexild" 2>/dev/null || true
+	wait $gateway2 $floor $tcpf "$gateway" "$vexild" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -162,25 +178,64 @@ run() { # name url [script]
 	errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
 	xh=$(awk -v a="$rps" -v b="${health_rps:-}" 'BEGIN {if (b) printf "%.2fx", a / b}')
 	xf=$(awk -v a="$rps" -v b="${floor_rps:-}" 'BEGIN {if (b) printf "%.2fx", a / b}')
+	echo "$1|$rps|$p99|${xh%x}|${xf%x}" >>"$tmp/runs"
 	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s  %s\n' "$1" "$rps" "$p50" "$p90" \
 		"$p99" "${vcpu}ms" "${gcpu}ms" "${xh:--}" "${xf:--}" "${errs:-}"
 	last_rps=$rps
 }
 
 echo "bench_gateway: wrk -t$wt -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs${SERVER_CPUS:+; servers on CPU $SERVER_CPUS}${WRK_CPUS:+, wrk on CPU $WRK_CPUS}"
-printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
-	vexild-cpu gw-cpu x/health x/floor
-if [ -n "$floor" ] && up "$F/floor"; then
-	run "GET /floor (bare nng)" "$F/floor"
-	floor_rps=$last_rps
+rounds=${ROUNDS:-1}
+for round in $(seq "$rounds"); do
+	[ "$rounds" = 1 ] || echo "round $round of $rounds"
+	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
+		vexild-cpu gw-cpu x/health x/floor
+	health_rps=
+	floor_rps=
+	if [ -n "$tcpf" ] && up "$T/"; then
+		run "GET / (bare epoll)" "$T/"
+	fi
+	if [ -n "$floor" ] && up "$F/floor"; then
+		run "GET /floor (bare nng)" "$F/floor"
+		floor_rps=$last_rps
+	fi
+	run "GET /health" "$G/health"
+	health_rps=$last_rps
+	run "POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/evaluate.lua"
+	run "POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep.lua"
+	run "POST OFREP flag, API key" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep_api.lua"
+	run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
+	run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
+done
+if [ "$rounds" != 1 ]; then
+	# Each endpoint's medians over the rounds (run() keeps one line of
+	# name|req/s|p99|x/health|x/floor per run in $tmp/runs).
+	echo
+	echo "medians of $rounds rounds"
+	printf '%-26s %10s %9s %8s %8s\n' endpoint req/s p99 x/health x/floor
+	awk -F'|' '
+	function ms(v) { # wrk prints us, ms or s
+		if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+		if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+		return v + 0 }
+	function median(s,   a, n, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 2; i <= n; i++) # insertion sort: a handful of rounds
+			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	!($1 in seen) { seen[$1] = 1; order[++k] = $1 }
+	{ rps[$1] = rps[$1] " " $2; p99[$1] = p99[$1] " " ms($3)
+	  if ($4 != "") xh[$1] = xh[$1] " " $4
+	  if ($5 != "") xf[$1] = xf[$1] " " $5 }
+	END {
+		for (i = 1; i <= k; i++) {
+			e = order[i]
+			printf "%-26s %10.0f %7.2fms %8s %8s\n", e, median(rps[e]), median(p99[e]),
+				xh[e] == "" ? "-" : sprintf("%.2fx", median(xh[e])),
+				xf[e] == "" ? "-" : sprintf("%.2fx", median(xf[e])) } }' "$tmp/runs"
 fi
-run "GET /health" "$G/health"
-health_rps=$last_rps
-run "POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/evaluate.lua"
-run "POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep.lua"
-run "POST OFREP flag, API key" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/ofrep_api.lua"
-run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
-run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
 
 [ "${SCALE_OUT:-1}" != 0 ] || exit 0
 # Scale-out: two gateways on one vexild, each loaded by its own wrk.
