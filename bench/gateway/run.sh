@@ -24,6 +24,12 @@
 #   bench/gateway/run.sh [BUILD_DIR] [SECONDS] [CONNECTIONS]
 # $FLOOR names another bench_http_floor binary (a build without one), and
 # $TCP_FLOOR another bench_tcp_floor.
+# $PACE_MS (unset: none) adds a paced pass at the end: every connection
+# waits that many ms between its requests (wrk's delay()), so the load is
+# below what the server can take and the latency is the server's own, not
+# the queue of a saturated core (at full load the tail is set by how often
+# the scheduler preempts a thread in the middle of a request; compare the
+# epoll floor's p99 with nng's).
 # $ROUNDS (default 1) repeats the whole list that many times, each
 # endpoint's ratios taken against the /health and floor of its own round,
 # and ends with each ratio's median over the rounds: on a shared machine
@@ -207,6 +213,24 @@ for round in $(seq "$rounds"); do
 	run "POST /v1/sdk/evaluate" "$G/v1/sdk/evaluate" "$tmp/platform.lua"
 	run "GET flag (JWT)" "$G/api/projects/$pid/flags/$fid" "$tmp/get.lua"
 done
+if [ -n "${PACE_MS:-}" ]; then
+	echo
+	echo "paced: each of the $conns connections waits ${PACE_MS} ms between requests"
+	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
+		vexild-cpu gw-cpu x/health x/floor
+	for f in none evaluate ofrep; do
+		# A copy of the endpoint's script (none: a bare GET) with delay().
+		{ [ "$f" = none ] || cat "$tmp/$f.lua"; echo "function delay() return $PACE_MS end"; } \
+			>"$tmp/paced_$f.lua"
+	done
+	health_rps=
+	floor_rps=
+	[ -z "$tcpf" ] || run "paced GET / (bare epoll)" "$T/" "$tmp/paced_none.lua"
+	[ -z "$floor" ] || run "paced GET /floor (bare nng)" "$F/floor" "$tmp/paced_none.lua"
+	run "paced GET /health" "$G/health" "$tmp/paced_none.lua"
+	run "paced POST /sdk/v1/evaluate" "$G/sdk/v1/evaluate" "$tmp/paced_evaluate.lua"
+	run "paced POST OFREP one flag" "$G/ofrep/v1/evaluate/flags/flag_5" "$tmp/paced_ofrep.lua"
+fi
 if [ "$rounds" != 1 ]; then
 	# Each endpoint's medians over the rounds (run() keeps one line of
 	# name|req/s|p99|x/health|x/floor per run in $tmp/runs).
