@@ -42,6 +42,53 @@ vchar(unsigned char ch)
 	return ch == '\t' || (ch >= ' ' && ch != 127);
 }
 
+/*
+ * Eight bytes at a time, for the long runs (field values, the target): a
+ * word is known good when none of its bytes is below lo nor DEL, nor (if
+ * high) 0x80 or above; a word that may hold one is looked at byte by byte.
+ * (w - lo * ONES) & ~w & HIGHS is nonzero exactly when some byte of w is
+ * below lo (lo <= 128): a borrow can only mark bytes above a true one.
+ */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline bool
+word_ok(uint64_t w, unsigned lo, bool high)
+{
+	uint64_t del = w ^ (127 * ONES);
+	uint64_t bad = ((w - lo * ONES) & ~w) | ((del - ONES) & ~del) | (high ? w : 0);
+
+	return (bad & HIGHS) == 0;
+}
+
+/* Whether every byte of p[0..n) passes ok(), the words first. */
+static bool
+all_of(const char *p, size_t n, unsigned lo, bool high, bool (*ok)(unsigned char))
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if (word_ok(w, lo, high))
+			continue;
+		for (size_t j = i; j < i + 8; j++)
+			if (!ok((unsigned char)p[j]))
+				return false;
+	}
+	for (; i < n; i++)
+		if (!ok((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+/* A request target's bytes: visible ASCII. */
+static bool
+target_char(unsigned char ch)
+{
+	return ch > ' ' && ch < 127;
+}
+
 /* The length of the line at p (without its LF or CRLF), and where the
  * next begins; -1 when a CR stands anywhere but before the LF. */
 static long
@@ -63,13 +110,15 @@ line_len(const char *p, const char *end, const char **next)
 static size_t
 head_end(const char *buf, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
+	const char *p = buf, *end = buf + len, *nl;
+
+	while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		size_t i = (size_t)(nl - buf);
 		if (i + 1 < len && buf[i + 1] == '\n')
 			return i + 2;
 		if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
 			return i + 3;
+		p = nl + 1;
 	}
 	return 0;
 }
@@ -146,9 +195,8 @@ request_line(
 	tlen = (size_t)(sp2 - sp1 - 1);
 	if (tlen > lim->max_target)
 		return refuse(why, "Request target is too long", 414);
-	for (const char *t = sp1 + 1; *t; t++)
-		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 127)
-			return refuse(why, "Malformed request target", 400);
+	if (!all_of(sp1 + 1, tlen, '!', true, target_char))
+		return refuse(why, "Malformed request target", 400);
 	if (sp1[1] != '/' && strncasecmp(sp1 + 1, "http://", 7) != 0 &&
 	    strncasecmp(sp1 + 1, "https://", 8) != 0 &&
 	    !(strcmp(sp1 + 1, "*") == 0 && strcmp(line, "OPTIONS") == 0))
@@ -159,10 +207,9 @@ request_line(
 }
 
 /*
- * strcasecmp(a, b) == 0 and strncasecmp(a, b, n) == 0, with the first
- * letters compared first: most names differ there, and every request's
- * fields are compared with a few names. Equal letters in any case are
- * equal with 0x20 set; other bytes are then only equal if strcasecmp says.
+ * strcasecmp(a, b) == 0, with the first letters compared first: most
+ * names differ there. Equal letters in any case are equal with 0x20 set;
+ * other bytes are then only equal if strcasecmp says.
  */
 static inline bool
 name_is(const char *a, const char *b)
@@ -170,16 +217,50 @@ name_is(const char *a, const char *b)
 	return (a[0] | 0x20) == (b[0] | 0x20) && strcasecmp(a, b) == 0;
 }
 
-static inline bool
-name_starts(const char *a, const char *b, size_t n)
+/* The fields the parser itself reads, each named once per field line. */
+enum field_kind {
+	F_OTHER,
+	F_HOST,
+	F_LENGTH,
+	F_CODING,
+	F_CONNECTION,
+	F_EXPECT,
+	F_EXTENDS
+};
+
+/* The kind of the name at name (len bytes; any case). Some parsers take
+ * any name that begins like a framing field's for that field
+ * (libhttp-parser 2.9 does, for Transfer-Encoding): F_EXTENDS. */
+static enum field_kind
+field_kind(const char *name, size_t len)
 {
-	return (a[0] | 0x20) == (b[0] | 0x20) && strncasecmp(a, b, n) == 0;
+	switch (name[0] | 0x20) {
+	case 'c':
+		if (len >= 14 && strncasecmp(name, "Content-Length", 14) == 0)
+			return len == 14 ? F_LENGTH : F_EXTENDS;
+		if (len == 10 && strncasecmp(name, "Connection", 10) == 0)
+			return F_CONNECTION;
+		break;
+	case 't':
+		if (len >= 17 && strncasecmp(name, "Transfer-Encoding", 17) == 0)
+			return len == 17 ? F_CODING : F_EXTENDS;
+		break;
+	case 'h':
+		if (len == 4 && strncasecmp(name, "Host", 4) == 0)
+			return F_HOST;
+		break;
+	case 'e':
+		if (len == 6 && strncasecmp(name, "Expect", 6) == 0)
+			return F_EXPECT;
+		break;
+	}
+	return F_OTHER;
 }
 
-/* One field line, cut in place into h->fields. */
+/* One field line, cut in place into h->fields; *kind says what it is. */
 static int
-field_line(
-    char *line, size_t n, const vx_http1_limits *lim, vx_http1_head *h, const char **why)
+field_line(char *line, size_t n, const vx_http1_limits *lim, vx_http1_head *h,
+    enum field_kind *kind, const char **why)
 {
 	char *colon, *val, *e;
 
@@ -192,14 +273,14 @@ field_line(
 	for (char *q = line; q < colon; q++)
 		if (!tchar((unsigned char)*q))
 			return refuse(why, "Malformed header name", 400);
-	for (char *q = colon + 1; q < line + n; q++)
-		if (!vchar((unsigned char)*q))
-			return refuse(why, "Control character in a header value", 400);
+	if (!all_of(colon + 1, (size_t)(line + n - colon - 1), ' ', false, vchar))
+		return refuse(why, "Control character in a header value", 400);
+	*kind = field_kind(line, (size_t)(colon - line));
 	*colon = '\0';
 	/* Tabs are white space in a value, but not every parser reads them
 	 * so around a length (libhttp-parser refuses a trailing one): the
 	 * framing fields take none. */
-	if ((name_is(line, "Content-Length") || name_is(line, "Transfer-Encoding")) &&
+	if ((*kind == F_LENGTH || *kind == F_CODING) &&
 	    memchr(colon + 1, '\t', (size_t)(line + n - colon - 1)) != NULL)
 		return refuse(why, "A tab in a framing header", 400);
 	for (val = colon + 1; *val == ' ' || *val == '\t'; val++)
@@ -269,35 +350,13 @@ codings(const char *v, const char **why)
 	return 0;
 }
 
-/* Decides h's framing from all of its fields (RFC 9112 6.1, 6.3). */
+/* Decides h's framing from its Transfer-Encoding and Content-Length
+ * values (NULL: none), the only one of each (RFC 9112 6.1, 6.3). */
 static int
-framing(vx_http1_head *h, const char **why)
+framing(vx_http1_head *h, const char *te, const char *cl, const char **why)
 {
-	const char *te = NULL, *cl = NULL;
 	int rc;
 
-	for (size_t i = 0; i < h->n_fields; i++) {
-		const char *name = h->fields[i].name;
-		/* Some parsers take any name that begins like a framing field's
-		 * for that field (libhttp-parser 2.9 does, for
-		 * Transfer-Encoding): such a name frames nothing here, so it
-		 * is refused rather than read two ways. */
-		if ((name_starts(name, "Transfer-Encoding", 17) && name[17] != '\0') ||
-		    (name_starts(name, "Content-Length", 14) && name[14] != '\0'))
-			return refuse(
-			    why, "A header name that extends a framing header's", 400);
-		if (name_is(name, "Transfer-Encoding")) {
-			if (te)
-				return refuse(
-				    why, "More than one Transfer-Encoding header", 400);
-			te = h->fields[i].value;
-		} else if (name_is(name, "Content-Length")) {
-			if (cl)
-				return refuse(
-				    why, "More than one Content-Length header", 400);
-			cl = h->fields[i].value;
-		}
-	}
 	if (te && cl)
 		return refuse(why, "Transfer-Encoding and Content-Length together", 400);
 	if (te) {
@@ -324,7 +383,8 @@ vx_http1_parse(
     char *buf, size_t n, const vx_http1_limits *lim, vx_http1_head *h, const char **why)
 {
 	const char *end = buf + n, *next;
-	const char *conn, *expect;
+	const char *te = NULL, *cl = NULL, *conn = NULL, *expect = NULL;
+	const char *frame_why = NULL; /* the first framing field refused */
 	char *p = buf;
 	bool host = false;
 	long len;
@@ -342,23 +402,49 @@ vx_http1_parse(
 	if ((rc = request_line(p, (size_t)len, lim, h, why)) != 0)
 		return rc;
 	for (p = (char *)next; (len = line_len(p, end, &next)) != 0; p = (char *)next) {
+		enum field_kind kind;
+		const char *value;
+
 		if (len < 0)
 			return refuse(why, "Malformed header line", 400);
-		if ((rc = field_line(p, (size_t)len, lim, h, why)) != 0)
+		if ((rc = field_line(p, (size_t)len, lim, h, &kind, why)) != 0)
 			return rc;
-		if (name_is(h->fields[h->n_fields - 1].name, "Host")) {
+		value = h->fields[h->n_fields - 1].value;
+		switch (kind) {
+		case F_HOST:
 			if (host)
 				return refuse(why, "More than one Host header", 400);
 			host = true;
+			break;
+		/* Framing faults are told after every line has been read (a
+		 * malformed line or a missing Host first), the first one. */
+		case F_EXTENDS:
+			if (!frame_why)
+				frame_why =
+				    "A header name that extends a framing header's";
+			break;
+		case F_CODING:
+			if (te && !frame_why)
+				frame_why = "More than one Transfer-Encoding header";
+			te = value;
+			break;
+		case F_LENGTH:
+			if (cl && !frame_why)
+				frame_why = "More than one Content-Length header";
+			cl = value;
+			break;
+		case F_CONNECTION: conn = conn ? conn : value; break;
+		case F_EXPECT: expect = expect ? expect : value; break;
+		case F_OTHER: break;
 		}
 	}
 	if (h->minor == 1 && !host)
 		return refuse(why, "Missing Host header", 400);
-	if ((rc = framing(h, why)) != 0)
+	if (frame_why)
+		return refuse(why, frame_why, 400);
+	if ((rc = framing(h, te, cl, why)) != 0)
 		return rc;
-	conn = vx_http1_field_get(h->fields, h->n_fields, "Connection");
 	h->close = h->minor == 0 || (conn && vx_http1_has_token(conn, "close"));
-	expect = vx_http1_field_get(h->fields, h->n_fields, "Expect");
 	h->expect_continue =
 	    h->minor == 1 && expect && strcasecmp(expect, "100-continue") == 0;
 	return 0;

@@ -563,6 +563,52 @@ Test(units, header_names_and_methods_take_exactly_the_token_bytes)
 	}
 }
 
+/* Values and targets are checked eight bytes at a time: every byte value at
+ * every position of a word (and in the tail after the last whole word)
+ * gets the verdict RFC 9110/9112 give it. */
+Test(units, header_values_and_targets_take_exactly_their_bytes)
+{
+	for (int c = 0; c < 256; c++)
+		for (int at = 0; at < 19; at++) {
+			char head[160], value[20], target[21];
+			vx_http1_field fields[8];
+			vx_http1_head h = {.fields = fields};
+			const vx_http1_limits lim = {.max_target = 64, .max_fields = 8};
+			const char *why = NULL;
+			bool value_ok = c == '\t' || (c >= ' ' && c != 127);
+			bool target_ok = c > ' ' && c < 127;
+			int n, rc;
+
+			/* 19 bytes: two whole words and a tail of 3. */
+			memset(value, 'v', 19);
+			value[19] = '\0';
+			value[at] = (char)c;
+			if (c == '\0' || c == '\r' || c == '\n')
+				continue; /* end the line, not the value: elsewhere */
+			n = snprintf(head, sizeof(head),
+			    "GET / HTTP/1.1\r\nHost: h\r\nX-V: %s\r\n\r\n", value);
+			rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+			cr_assert_eq(rc == 0, value_ok, "value byte %d at %d: %d %s", c,
+			    at, rc, why ? why : "");
+			/* (White space at either end is trimmed off the value.) */
+			if (rc == 0 &&
+			    !((at == 0 || at == 18) && (c == ' ' || c == '\t')))
+				cr_assert_str_eq(
+				    vx_http1_field_get(fields, h.n_fields, "X-V"), value,
+				    "value byte %d at %d", c, at);
+			target[0] = '/';
+			memset(target + 1, 't', 19);
+			target[20] = '\0';
+			target[1 + at] = (char)c;
+			n = snprintf(head, sizeof(head),
+			    "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+			rc = vx_http1_parse(head, (size_t)n, &lim, &h, &why);
+			/* A space splits the line in three pieces or more. */
+			cr_assert_eq(rc == 0, target_ok, "target byte %d at %d: %d %s", c,
+			    at, rc, why ? why : "");
+		}
+}
+
 Test(units, malformed_route_patterns_are_refused)
 {
 	static const vx_gw_route bad1[] = {{"GET", "no-slash", echo}};
