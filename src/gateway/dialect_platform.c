@@ -1790,10 +1790,11 @@ fail_rule_call(vx_gw_req *r, const vx_status *st)
 
 /*
  * Vexil's extension: PATCH .../rules/{rule_id} {priority?, rollout?,
- * conditions?, segments?, variant?, split?} is one UpdateRule of the fields
- * given (rollout null: the rule serves every matching user again), so
- * rules can be reordered, rolled out and rewritten. A variant replaces the
- * rule's split and a split its variant.
+ * conditions?, segments?, variant?, split?, split_stickiness?} is one
+ * UpdateRule of the fields given (rollout null: the rule serves every
+ * matching user again; split_stickiness null: the split buckets by the
+ * rollout's stickiness again), so rules can be reordered, rolled out and
+ * rewritten. A variant replaces the rule's split and a split its variant.
  */
 static void
 rule_update(vx_gw_req *r)
@@ -1804,12 +1805,12 @@ rule_update(vx_gw_req *r)
 	Vexil__V1__Rule upd = VEXIL__V1__RULE__INIT, *out;
 	Vexil__V1__Rollout ro = VEXIL__V1__ROLLOUT__INIT;
 	int64_t priority = 0, pct = 0;
-	const char *env = "", *variant = NULL;
-	char *project, *mask[7];
+	const char *env = "", *variant = NULL, *sticky = NULL;
+	char *project, *mask[8];
 	Vexil__V1__Flag *f;
 	vx_status st;
 	cJSON *b;
-	int p, rp, nc, ns, vr, sp;
+	int p, rp, nc, ns, vr, sp, ss;
 
 	if (!admit(r, &who) || (project = project_ref(r, who, NULL)) == NULL)
 		return;
@@ -1819,9 +1820,21 @@ rule_update(vx_gw_req *r)
 	    (nc = json_conditions(r, b, &upd.conditions, &upd.n_conditions)) < 0 ||
 	    (ns = json_strings(r, b, "segments", &upd.segments, &upd.n_segments)) < 0 ||
 	    (vr = vx_gw_json_string(r, b, "variant", &variant)) < 0 ||
-	    (sp = json_split(r, b, &upd.split, &upd.n_split)) < 0) {
+	    (sp = json_split(r, b, &upd.split, &upd.n_split)) < 0 ||
+	    (ss = vx_gw_json_string(r, b, "split_stickiness", &sticky)) < 0) {
 		fail_input(r);
 		return;
+	}
+	if (ss == 1 && *sticky == '\0') {
+		write_error(r, 400, "split_stickiness", "required",
+		    "split_stickiness must name an attribute (null: the rollout's "
+		    "stickiness again)");
+		return;
+	}
+	if (ss == 1 ||
+	    cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "split_stickiness"))) {
+		upd.split_stickiness = (char *)(ss == 1 ? sticky : "");
+		mask[in.n_update_mask++] = "split_stickiness";
 	}
 	if (nc == 1)
 		mask[in.n_update_mask++] = "conditions";
@@ -1844,8 +1857,8 @@ rule_update(vx_gw_req *r)
 		mask[in.n_update_mask++] = "rollout";
 	if (in.n_update_mask == 0) {
 		write_error(r, 400, NULL, "required",
-		    "give priority, rollout, conditions, segments, variant or split to "
-		    "change");
+		    "give priority, rollout, conditions, segments, variant, split or "
+		    "split_stickiness to change");
 		return;
 	}
 	if (!if_revision(r, &in.if_revision) || !load_flag(r, project, &f) ||

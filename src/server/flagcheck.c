@@ -126,6 +126,13 @@ check_rule(vx_call *c, const Vexil__V1__Flag *f, const char *at, const Vexil__V1
 		return vx_fail(c, VX_EINVAL, field, "enum",
 		    "%s must be \"unleash\" or \"flagd\", not %.32s", field,
 		    r->split_bucketing);
+	/* flagd's bucketing reads one attribute (no rollout's to fall back
+	 * on): a split in that mode names it. */
+	snprintf(field, sizeof(field), "%s.split_stickiness", at);
+	if (r->n_split && strcmp(r->split_bucketing, "flagd") == 0 &&
+	    *r->split_stickiness == '\0')
+		return vx_fail(c, VX_EINVAL, field, "required",
+		    "%s is required with flagd bucketing", field);
 	snprintf(field, sizeof(field), "%s.split_group_id", at);
 	if ((rc = vx_check_text(c, field, r->split_group_id, 0, VX_KEY_MAX)) != 0)
 		return rc;

@@ -77,10 +77,14 @@ put_rule(struct buf *b, const Vexil__V1__Rule *r)
 		put_text(b, r->segments[i]);
 	}
 	put(b, " then ");
-	if (r->n_split > 0)
+	if (r->n_split > 0) {
 		for (size_t i = 0; i < r->n_split; i++)
 			put(b, "%s%s=%u", i ? "," : "", r->split[i]->variant, r->split[i]->weight);
-	else
+		if (*r->split_stickiness) {
+			put(b, " by ");
+			put_text(b, r->split_stickiness);
+		}
+	} else
 		put_text(b, r->variant);
 	if (r->rollout)
 		put(b, " (%u%%)", r->rollout->percentage);

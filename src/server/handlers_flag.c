@@ -1073,7 +1073,7 @@ out:
 }
 
 static const char *const rule_mask[] = {"name", "priority", "enabled", "conditions",
-    "rollout", "variant", "split", "segments", NULL};
+    "rollout", "variant", "split", "segments", "split_stickiness", NULL};
 
 static int
 update_rule_mut(
@@ -1116,9 +1116,28 @@ update_rule_mut(
 		r->segments = u->segments;
 		r->n_segments = u->n_segments;
 	}
+	/* Empty: the split buckets by the rollout's stickiness again, as a
+	 * rule created without one does; a name is checked with the flag. */
+	if (vx_mask_has(m, nm, "split_stickiness"))
+		r->split_stickiness = u->split_stickiness;
 	r->updated_at = vx_now_ms();
 	ra->out = r;
 	return 0;
+}
+
+/* The mask, and a new split stickiness named as the request names it (the
+ * flag's check would say rules[N]), checked as a new rule's is. */
+static int
+check_rule_update(vx_call *c, const Vexil__V1__UpdateRuleRequest *in)
+{
+	int rc = vx_check_mask(c, in->update_mask, in->n_update_mask, rule_mask);
+
+	if (rc == 0 &&
+	    vx_mask_has(in->update_mask, in->n_update_mask, "split_stickiness") &&
+	    *in->update->split_stickiness)
+		rc = vx_check_key(
+		    c, "update.split_stickiness", in->update->split_stickiness, 64);
+	return rc;
 }
 
 static void
@@ -1134,8 +1153,7 @@ update_rule(Vexil__V1__RuleService_Service *svc, const Vexil__V1__UpdateRuleRequ
 	if (in->ref == NULL || in->update == NULL)
 		rc = vx_fail(c, VX_EINVAL, in->ref ? "update" : "ref", "required",
 		    "%s is required", in->ref ? "update" : "ref");
-	else if ((rc = vx_check_mask(c, in->update_mask, in->n_update_mask, rule_mask)) ==
-	         0)
+	else if ((rc = check_rule_update(c, in)) == 0)
 		rc = flag_write(c, in->ref->project, in->ref->flag_key,
 		    VEXIL__V1__CHANGE_KIND__RULE_UPDATED, in->ref->environment,
 		    update_rule_mut, &ra, &f);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "eval/eval.h"
 #include "gateway/http.h"
 #include "harness.h"
 
@@ -2450,6 +2451,57 @@ Test(platform, a_rule_takes_several_conditions_and_serves_a_variant_or_a_split)
 		            i)));
 	}
 	cr_assert(seen[0] > 0 && seen[1] > 0, "both halves are served");
+
+	/* PATCH changes what the split buckets by: then users of one team
+	 * share a variant, whatever their accounts. */
+	r = counted("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, split),
+	    "{\"split_stickiness\":\"team\"}", 200, 1);
+	cr_assert_str_eq(jstr(&r, "split_stickiness"), "team");
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "split")), 2, "%s", r.body);
+	vx_http_res_free(&r);
+	for (int i = 0, moved = 0; i < 40; i++) {
+		/* The split's group is the flag key; weights 50/50 of 100. Copies:
+		 * vx_fmt's buffers are reused by served(). */
+		char team[16], user[128], other[128], account[16];
+		bool green;
+
+		snprintf(team, sizeof(team), "t%d", i % 6);
+		snprintf(account, sizeof(account), "a%d", i);
+		green = vx_eval_bucket("color", team, VX_EVAL_VARIANT_SEED, 100) <= 50;
+		snprintf(user, sizeof(user),
+		    "\"id\":\"u\",\"plan\":\"free\",\"account\":\"%s\",\"team\":\"%s\"",
+		    account, team);
+		snprintf(other, sizeof(other),
+		    "\"id\":\"v\",\"plan\":\"free\",\"account\":\"b%d\",\"team\":\"%s\"",
+		    i, team);
+		expect_served("color", user, green ? "\"green\"" : "\"blue\"");
+		cr_assert_str_eq(
+		    served("color", other), green ? "\"green\"" : "\"blue\"");
+		moved += (vx_eval_bucket("color", account, VX_EVAL_VARIANT_SEED, 100) <=
+		             50) != green;
+		if (i == 39)
+			cr_assert(moved > 0, "bucketing by account would serve the same");
+	}
+	/* A name that is no attribute's, empty or too long: 400 naming the
+	 * field, and no write. */
+	for (int i = 0; i < 4; i++) {
+		const char *bad[] = {"\"not a key\"", "\"\"", "\"-x\"",
+		    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "\""};
+
+		r = counted("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, split),
+		    vx_fmt("{\"split_stickiness\":%s}", bad[i]), 400, 0);
+		expect_error(&r, 400, "invalid_request", "split_stickiness");
+	}
+	r = req("GET", vx_fmt("/v1/flags/%s", id), k_read, NULL);
+	expect_status(&r, 200);
+	cr_assert(strstr(r.body, "\"split_stickiness\":\"team\"") != NULL, "%s", r.body);
+	vx_http_res_free(&r);
+	/* null: the rollout's stickiness again (the default's). */
+	r = counted("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, split),
+	    "{\"split_stickiness\":null}", 200, 1);
+	cr_assert_str_eq(jstr(&r, "split_stickiness"), "");
+	vx_http_res_free(&r);
 
 	/* PATCH rewrites the conditions, or turns a split into a variant. */
 	r = counted("PATCH", vx_fmt("/v1/flags/%s/rules/%s", id, split),

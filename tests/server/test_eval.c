@@ -355,31 +355,45 @@ Test(eval_rpc, flag_keys_take_utf8_letters_in_nfc)
 	}
 }
 
-/* A rule's split can bucket by another attribute and group than its rollout. */
-Test(eval_rpc, a_split_keeps_its_own_stickiness_and_group)
+/* A rule of key serving a 50/50 split of on and off by stickiness and
+ * group (bucketing: "" or "flagd"); *rc is CreateRule's. */
+static Vexil__V1__Rule *
+add_split_rule(const char *key, const char *stickiness, const char *group,
+    const char *bucketing, int *rc, vx_status *st)
 {
 	Vexil__V1__CreateRuleRequest in = VEXIL__V1__CREATE_RULE_REQUEST__INIT;
-	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out;
+	Vexil__V1__Rule r = VEXIL__V1__RULE__INIT, *out = NULL;
 	Vexil__V1__WeightedVariant on = VEXIL__V1__WEIGHTED_VARIANT__INIT,
 	                           off = VEXIL__V1__WEIGHTED_VARIANT__INIT;
 	Vexil__V1__WeightedVariant *split[] = {&on, &off};
-	vx_status st;
-	int rc;
 
-	make_flag("colour");
-	set_enabled("colour", true);
 	on.variant = "on", on.weight = 5000;
 	off.variant = "off", off.weight = 5000;
 	r.enabled = true;
 	r.split = split;
 	r.n_split = 2;
-	r.split_stickiness = "email";
-	r.split_group_id = "by-mail";
+	r.split_stickiness = (char *)stickiness;
+	r.split_group_id = (char *)group;
+	r.split_bucketing = (char *)bucketing;
 	in.project = "default";
-	in.flag_key = "colour";
+	in.flag_key = (char *)key;
 	in.environment = "production";
 	in.rule = &r;
-	cr_assert(vx_create_rule(h.admin, &in, &out, &st) == 0, "%s", st.message);
+	*rc = vx_create_rule(h.admin, &in, &out, st);
+	return out;
+}
+
+/* A rule's split can bucket by another attribute and group than its rollout. */
+Test(eval_rpc, a_split_keeps_its_own_stickiness_and_group)
+{
+	Vexil__V1__Rule *out;
+	vx_status st;
+	int rc;
+
+	make_flag("colour");
+	set_enabled("colour", true);
+	out = add_split_rule("colour", "email", "by-mail", "", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
 	cr_assert_str_eq(out->split_stickiness, "email");
 	cr_assert_str_eq(out->split_group_id, "by-mail");
 	vx_free(out);
@@ -397,7 +411,151 @@ Test(eval_rpc, a_split_keeps_its_own_stickiness_and_group)
 		cr_assert_str_eq(res->variant, b <= 5000 ? "on" : "off", "%s", email);
 		vx_free(res);
 	}
-	r.split_stickiness = "not a key";
-	cr_assert_eq(vx_create_rule(h.admin, &in, &out, &st), VX_EINVAL);
+	out = add_split_rule("colour", "not a key", "by-mail", "", &rc, &st);
+	cr_assert_eq(rc, VX_EINVAL);
+	cr_assert(strstr(st.field, "split_stickiness") != NULL, "%s", st.field);
+}
+
+/* An UpdateRule of the split's stickiness: the split then buckets by the
+ * new attribute. */
+static Vexil__V1__Rule *
+set_split_stickiness(uint64_t id, const char *attr, int *rc, vx_status *st)
+{
+	Vexil__V1__UpdateRuleRequest in = VEXIL__V1__UPDATE_RULE_REQUEST__INIT;
+	Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
+	Vexil__V1__Rule u = VEXIL__V1__RULE__INIT, *out = NULL;
+	char *mask[] = {"split_stickiness"};
+
+	ref.project = "default";
+	ref.flag_key = "hue";
+	ref.environment = "production";
+	ref.rule_id = id;
+	u.split_stickiness = (char *)attr;
+	in.ref = &ref;
+	in.update = &u;
+	in.update_mask = mask;
+	in.n_update_mask = 1;
+	*rc = vx_update_rule(h.admin, &in, &out, st);
+	return out;
+}
+
+/* The newest audit entry's detail and kind. */
+static void
+newest_audit(char *detail, size_t n, Vexil__V1__ChangeKind *kind)
+{
+	Vexil__V1__ListAuditRequest in = VEXIL__V1__LIST_AUDIT_REQUEST__INIT;
+	Vexil__V1__AuditList *out;
+	vx_status st;
+
+	in.project = "default";
+	in.limit = 1;
+	cr_assert_eq(vx_list_audit(h.admin, &in, &out, &st), 0, "%s", st.message);
+	cr_assert_eq(out->n_entries, 1);
+	snprintf(detail, n, "%s", out->entries[0]->detail);
+	*kind = out->entries[0]->kind;
+	vx_free(out);
+}
+
+Test(eval_rpc, a_splits_stickiness_changes_with_update_rule_and_bad_names_change_nothing)
+{
+	Vexil__V1__Rule *out;
+	Vexil__V1__ChangeKind kind;
+	char detail[512], big[80];
+	const char *bad[] = {"not a key", "-lead", big};
+	uint64_t id, rev;
+	vx_status st;
+	int rc, differ = 0, first = -1;
+
+	make_flag("hue");
+	set_enabled("hue", true);
+	out = add_split_rule("hue", "", "g", "", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	id = out->id;
+	cr_assert_str_eq(out->split_stickiness, "");
+	vx_free(out);
+
+	rev = vx_project_revision(h.admin, "default");
+	out = set_split_stickiness(id, "email", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_str_eq(out->split_stickiness, "email");
+	cr_assert_eq(out->n_split, 2, "the split is kept");
+	vx_free(out);
+	/* One write, audited with what changed. */
+	cr_assert_eq(vx_project_revision(h.admin, "default"), rev + 1);
+	newest_audit(detail, sizeof(detail), &kind);
+	cr_assert_eq(kind, VEXIL__V1__CHANGE_KIND__RULE_UPDATED);
+	cr_assert(strstr(detail, "by email") != NULL, "%s", detail);
+
+	/* Users sharing an email share a bucket: the email's, not the id's. */
+	for (int i = 0; i < 40; i++) {
+		char user[16], email[32];
+		Vexil__V1__EvaluationResult *res;
+		const char *want;
+
+		snprintf(user, sizeof(user), "u%d", i);
+		snprintf(email, sizeof(email), "m%d@example.com", i % 7);
+		want = vx_eval_bucket("g", email, VX_EVAL_VARIANT_SEED, 10000) <= 5000
+		           ? "on"
+		           : "off";
+		if (strcmp(want,
+		        vx_eval_bucket("g", user, VX_EVAL_VARIANT_SEED, 10000) <= 5000
+		            ? "on"
+		            : "off") != 0 &&
+		    differ++ == 0)
+			first = i;
+		res = eval("hue", user, email, &rc);
+		cr_assert_eq(rc, 0);
+		cr_assert_str_eq(res->variant, want, "%s", email);
+		vx_free(res);
+	}
+	cr_assert(differ > 0, "bucketing by user id would serve the same");
+
+	/* A bad name is refused naming the field; nothing changes. */
+	memset(big, 'a', 65);
+	big[65] = '\0';
+	rev = vx_project_revision(h.admin, "default");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		out = set_split_stickiness(id, bad[i], &rc, &st);
+		cr_assert_eq(rc, VX_EINVAL, "%s", bad[i]);
+		cr_assert_str_eq(st.field, "update.split_stickiness", "%s", bad[i]);
+		cr_assert(
+		    strstr(st.message, "split_stickiness") != NULL, "%s", st.message);
+	}
+	cr_assert_eq(vx_project_revision(h.admin, "default"), rev);
+	{
+		Vexil__V1__RuleRef ref = VEXIL__V1__RULE_REF__INIT;
+
+		ref.project = "default";
+		ref.flag_key = "hue";
+		ref.environment = "production";
+		ref.rule_id = id;
+		cr_assert_eq(vx_get_rule(h.admin, &ref, &out, &st), 0, "%s", st.message);
+		cr_assert_str_eq(out->split_stickiness, "email");
+		vx_free(out);
+	}
+
+	/* Empty: back to the rollout's stickiness (the default's user id). */
+	out = set_split_stickiness(id, "", &rc, &st);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_str_eq(out->split_stickiness, "");
+	vx_free(out);
+	{
+		char user[16], email[32];
+		Vexil__V1__EvaluationResult *res;
+
+		snprintf(user, sizeof(user), "u%d", first);
+		snprintf(email, sizeof(email), "m%d@example.com", first % 7);
+		res = eval("hue", user, email, &rc);
+		cr_assert_eq(rc, 0);
+		cr_assert_str_eq(res->variant,
+		    vx_eval_bucket("g", user, VX_EVAL_VARIANT_SEED, 10000) <= 5000
+		        ? "on"
+		        : "off");
+		vx_free(res);
+	}
+
+	/* flagd's bucketing has no rollout to fall back on: it needs a name. */
+	out = add_split_rule("hue", "", "g", "flagd", &rc, &st);
+	cr_assert_eq(rc, VX_EINVAL);
 	cr_assert(strstr(st.field, "split_stickiness") != NULL, "%s", st.field);
 }

@@ -11,7 +11,10 @@
 // runs the playground, creates an API key, makes a segment and a string
 // flag with three variants, a rule of two conditions serving a 50/50 split,
 // a rule requiring the segment and a prerequisite, each seen through OFREP,
-// and checks that an expired
+// changes the split's stickiness in the rule form (a bad name refused at
+// the field) and sees users of one team share a variant, shows a live
+// reload refused for real (a member taken off the project) as a notice
+// that the next good reload clears, and checks that an expired
 // credential returns to sign-in with a message. Throughout: no console
 // error, no script error, no request leaving the gateway, and a first load
 // of at most 300 KB. One screenshot per screen goes to OUTDIR (ui-*.png).
@@ -330,6 +333,48 @@ try {
   const kiwiPro = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: 'user-1', plan: 'pro', country: 'NZ' });
   check(aussie.value === 'blue' && (kiwiPro.value === 'red' || kiwiPro.value === 'green'), `edited rule: ${JSON.stringify([aussie, kiwiPro])}`);
   step('the split rule edited in place: AU now gets the default');
+
+  // The split's stickiness changed on the same form: then users of one
+  // team share a variant, whoever they are.
+  const pro = { plan: 'pro', country: 'NZ' };
+  const splitRule = 'Edit rule plan equals pro and country in NZ';
+  await vprod.getByRole('button', { name: splitRule, exact: true }).click();
+  const sticky = vprod.getByLabel('Stickiness of the split');
+  check(await sticky.isEditable() && await sticky.inputValue() === '', 'the stickiness can be changed, empty so far');
+  // A name that is no attribute's: refused next to the field, nothing changed.
+  await sticky.fill('not a key');
+  expectRefusal(400, /\/v1\/flags\/[^/]+\/rules\/[^/?]+\?/);
+  await vprod.getByRole('button', { name: 'Save rule' }).click();
+  await vprod.locator('input[name="split_stickiness"][aria-invalid="true"]').waitFor();
+  const stickyErr = await vprod.locator(`[id="${await sticky.getAttribute('aria-describedby')}"]`).textContent();
+  check(/split_stickiness/.test(stickyErr), `the refusal names the field: ${stickyErr}`);
+  const ruleNow = async () => (await api('GET', `/v1/flags/${vflag.id}?project_id=${pid}`, auth)).json.rules
+    .find((r) => r.split && r.split.length);
+  check((await ruleNow()).split_stickiness === '', 'a refused stickiness changes nothing');
+  await shot(a, 'rule-stickiness-refused');
+  step(`a bad stickiness refused next to the field: ${stickyErr}`);
+  await sticky.fill('team');
+  await vprod.getByRole('button', { name: 'Save rule' }).click();
+  await vprod.locator('ol.rules li', { hasText: 'by team' }).waitFor();
+  check((await ruleNow()).split_stickiness === 'team', 'the rule buckets by team');
+  // One team, forty users: one variant for all once the edge has the write.
+  let teamOne = [];
+  for (let i = 0; i < 100; i++) {
+    teamOne = [];
+    for (let u = 0; u < 40; u++) teamOne.push((await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `user-${u}`, team: 'ops', ...pro })).value);
+    if (new Set(teamOne).size === 1) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  check(new Set(teamOne).size === 1 && ['red', 'green'].includes(teamOne[0]), `users of team ops split apart: ${teamOne}`);
+  const byTeam = {};
+  for (let t = 0; t < 20; t++) {
+    const x = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `someone-${t}`, team: `t${t}`, ...pro });
+    const y = await ofrepFlag(sdkKey, 'banner-color', { targetingKey: `other-${t}`, team: `t${t}`, ...pro });
+    check(x.value === y.value, `two users of team t${t}: ${x.value} and ${y.value}`);
+    byTeam[x.value] = (byTeam[x.value] || 0) + 1;
+  }
+  check(byTeam.red > 0 && byTeam.green > 0, `teams still split: ${JSON.stringify(byTeam)}`);
+  step(`the split's stickiness set to team in the form: one variant per team ${JSON.stringify(byTeam)}`);
   await vprod.getByLabel('Segment kiwis').check();
   await vprod.getByLabel('Serves').selectOption('green');
   await vprod.getByRole('button', { name: 'Add rule' }).click();
@@ -377,6 +422,59 @@ try {
   await a.locator('tr[data-segment="short-lived"]').waitFor({ state: 'detached' });
   check((await api('GET', `/v1/segments?project_id=${pid}`, auth)).json.segments.map((x) => x.name).join() === 'kiwis', 'only kiwis is left');
   step('segment edited; the one in use refused deletion, an unused one deleted');
+
+  // A live reload that fails is shown, not swallowed: Dan's page follows
+  // the project while he is taken off it, so its reload is refused for
+  // real; what it shows stays, with a notice, until a reload succeeds.
+  const dan = `dan-${Date.now()}@example.com`;
+  check((await api('POST', '/auth/register', '', { email: dan, password })).status === 201, 'sign up Dan');
+  check((await api('POST', '/v1/members', auth, { project_id: pid, email: dan, role: 'write' })).status === 201, 'Dan joins');
+  const d = await newPage(browser, { width: 1280, height: 900 }, 'D');
+  await d.goto(`${base}/ui/`);
+  await d.getByLabel('Email').fill(dan);
+  await d.getByLabel('Password').fill(password);
+  await d.getByRole('button', { name: 'Sign in' }).click();
+  await d.getByRole('link', { name: 'shop' }).click();
+  await d.getByRole('heading', { name: 'Flags of shop' }).waitFor();
+  await d.waitForFunction(() => document.body.dataset.live === 'on');
+  const danId = (await api('GET', `/v1/members?project_id=${pid}`, auth)).json.members.find((m) => m.email === dan).id;
+  const darkId = (await api('GET', `/v1/flags?project_id=${pid}&q=dark-mode`, auth)).json.flags[0].id;
+  let darkOn = true;
+  const toggleDark = async () => {
+    darkOn = !darkOn;
+    const r = await api('PATCH', `/v1/flags/${darkId}/state?project_id=${pid}`, auth, { environment: 'production', enabled: darkOn });
+    check(r.status === 200, `toggle dark-mode: ${r.status}`);
+  };
+  const notice = d.locator('#live[data-reload="failed"]');
+  const rowsBefore = await d.locator('tr[data-flag]').count();
+  check((await api('DELETE', `/v1/members/${danId}?project_id=${pid}`, auth)).status === 204, 'Dan removed');
+  expectRefusal(403, /\/v1\/flags\?/);
+  expectRefusal(404, /\/v1\/flags\?/);
+  for (let i = 0; i < 50 && !(await notice.count()); i++) {
+    await toggleDark();
+    await d.waitForTimeout(300);
+  }
+  await notice.waitFor();
+  const said = await notice.textContent();
+  check(/could not be refreshed/.test(said), `the notice: ${said}`);
+  const refused = await api('GET', `/v1/flags?project_id=${pid}`, `Bearer ${(await d.evaluate(() => JSON.parse(sessionStorage.getItem('vexil.credential')))).value}`);
+  check(refused.status >= 400 && said.includes(refused.json.error.message), `the server's message (${JSON.stringify(refused.json)}) in: ${said}`);
+  check(await d.locator('tr[data-flag]').count() === rowsBefore, 'what was shown stays');
+  await shot(d, 'reload-failed');
+  step(`a failed live reload is shown: ${said}`);
+  // Back on the project: the next change's reload succeeds, and the notice goes.
+  check((await api('POST', '/v1/members', auth, { project_id: pid, email: dan, role: 'write' })).status === 201, 'Dan back');
+  for (let i = 0; i < 50 && (await notice.count()); i++) {
+    await toggleDark();
+    await d.waitForTimeout(300);
+  }
+  await notice.waitFor({ state: 'detached' });
+  await d.waitForFunction((on) => {
+    const x = document.querySelector('tr[data-flag="dark-mode"] input[type="checkbox"]');
+    return x && x.checked === on;
+  }, darkOn);
+  check(await d.locator('#live').textContent() === '', 'the notice is gone');
+  step('the next reload succeeded and cleared the notice');
 
   // A phone-sized screen.
   await a.setViewportSize({ width: 390, height: 844 });

@@ -24,10 +24,44 @@ whenUnauthorized((err) => {
 });
 
 function setStatus(text) {
-  document.getElementById('live').textContent = text;
+  const el = document.getElementById('live');
+  el.textContent = text;
+  delete el.dataset.reload;
 }
 
 // ---- live updates ----
+
+// A reload a change notice asked for failed (err), or one succeeded
+// (null): what the page shows stays, with a notice that it could not be
+// refreshed and why, until the next reload succeeds or it is dismissed.
+function reloadFailed(err) {
+  const el = document.getElementById('live');
+  if (!err) {
+    if (el.dataset.reload) setStatus('');
+    return;
+  }
+  el.dataset.reload = 'failed';
+  el.replaceChildren(h('span', {}, `This page could not be refreshed: ${err.message}. `,
+    'What it shows may be out of date; it is refreshed again at the next change.'), ' ',
+  h('button', { type: 'button', onclick: () => setStatus('') }, 'Dismiss'));
+}
+
+// The current view's refresh, for a change notice. A view's refresh
+// throws when a read fails (a 401 has already signed out), and returns
+// nothing when it leaves the page alone (the Segments page during an edit),
+// which keeps the notice.
+async function liveReload(rev) {
+  const fn = refresh;
+  if (!fn) return;
+  try {
+    const reading = fn(true, rev);
+    if (!reading) return;
+    await reading;
+    if (fn === refresh) reloadFailed(null);
+  } catch (err) {
+    if (fn === refresh && err.status !== 401) reloadFailed(err);
+  }
+}
 
 function stopLive() {
   if (live) live.stop();
@@ -44,7 +78,7 @@ function followProject(p) {
     latest = Math.max(latest, rev);
     // Changes come in bursts: one reload for a burst.
     clearTimeout(timer);
-    timer = setTimeout(() => refresh && refresh(true, latest), 100);
+    timer = setTimeout(() => liveReload(latest), 100);
   }, (up) => {
     document.body.dataset.live = up ? 'on' : 'off';
   });
@@ -220,17 +254,19 @@ async function viewFlags(pid) {
   const status = h('p', { class: 'err', role: 'alert' });
   let timer = null;
 
-  async function load() {
+  // live: a change notice's reload, which throws when the read fails.
+  async function load(live) {
     let page;
     try {
       page = await call('GET', '/v1/flags', { query: { project_id: pid, limit: PAGE, offset: listState.offset, q: listState.q } });
     } catch (err) {
+      if (live) throw err;
       status.textContent = err.message;
       return;
     }
     if (page.flags.length === 0 && listState.offset > 0 && page.total > 0) {
       listState.offset = Math.floor((page.total - 1) / PAGE) * PAGE;
-      return load();
+      return load(live);
     }
     status.textContent = '';
     table.replaceChildren(...page.flags.map((f) => flagRow(f)));
@@ -271,7 +307,7 @@ async function viewFlags(pid) {
     timer = setTimeout(() => { listState.q = search.input.value.trim(); listState.offset = 0; load(); }, 200);
   });
   envSel.input.addEventListener('change', () => { listState.env = envSel.input.value; load(); });
-  refresh = () => load();
+  refresh = () => load(true);
 
   mount(h('div', {}, h('h1', {}, `Flags of ${p.name}`),
     h('div', { class: 'row' }, search.wrap, envSel.wrap,
@@ -432,7 +468,11 @@ async function viewFlag(pid, fid) {
     try {
       f = await call('GET', `/v1/flags/${fid}`, { query: { project_id: pid } });
     } catch (err) {
-      if (err.status === 404) stale.replaceChildren(h('p', { class: 'warn' }, 'This flag was deleted.'));
+      if (err.status === 404 && err.field !== 'project_id') {
+        stale.replaceChildren(h('p', { class: 'warn' }, 'This flag was deleted.'));
+        return;
+      }
+      if (fromStream) throw err;
       return;
     }
     if (fromStream && dirty && fields(f) !== seen) {
@@ -445,13 +485,16 @@ async function viewFlag(pid, fid) {
     if (!dirty || fields(f) === seen) rev = Math.max(rev, eventRev || 0);
     flag = f;
     if (!dirty) seen = fields(f);
+    let segErr = null;
     try {
       segments = await listSegments(pid);
     } catch (err) {
       // The rule form offers the segments last read.
+      segErr = err;
     }
     drawEnvs();
     loadAudit();
+    if (segErr && fromStream) throw segErr;
   }
 
   async function loadStats(period) {
@@ -601,16 +644,17 @@ async function viewAudit(pid) {
   renderNav(pid, 'audit');
   const box = h('div', {});
   const target = field('Only changes of (flag key)', h('input', { type: 'search' }), 'target');
-  async function load() {
+  async function load(live) {
     try {
       const a = await call('GET', '/v1/audit', { query: { project_id: pid, limit: 200, target: target.input.value.trim() } });
       box.replaceChildren(auditList(a.entries));
     } catch (err) {
+      if (live === true) throw err;
       target.error.textContent = err.message;
     }
   }
-  target.input.addEventListener('change', load);
-  refresh = load;
+  target.input.addEventListener('change', () => load());
+  refresh = () => load(true);
   mount(h('div', {}, h('h1', {}, `Audit log of ${p.name}`), h('p', { class: 'note' }, 'Newest first.'), target.wrap, box));
   await load();
 }
@@ -629,7 +673,7 @@ async function viewPlayground(pid) {
   const general = h('p', { class: 'err', role: 'alert' });
   const errs = errors({ environment: env, targetingKey: user, email, context: extra }, general);
   const out = h('tbody', {});
-  async function run() {
+  async function run(live) {
     errs.clear();
     let ctx = {};
     try {
@@ -647,10 +691,11 @@ async function viewPlayground(pid) {
       out.replaceChildren(...r.flags.map((f) => h('tr', { 'data-flag': f.key }, h('td', { class: 'key' }, f.key),
         h('td', { class: 'key' }, JSON.stringify(f.value)), h('td', {}, f.variant || ''), h('td', {}, f.reason || f.errorCode || ''))));
     } catch (err) {
+      if (live === true) throw err;
       errs.show(err);
     }
   }
-  refresh = run;
+  refresh = () => run(true);
   mount(h('div', {}, h('h1', {}, `Evaluation playground: ${p.name}`),
     h('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); run(); } },
       h('div', { class: 'row' }, env.wrap, user.wrap, email.wrap), extra.wrap, general,
@@ -685,7 +730,14 @@ async function viewSettings(pid) {
   const keyErr = h('p', { class: 'err', role: 'alert' });
   const shown = h('div', { 'aria-live': 'polite' });
 
-  async function load() {
+  // live: a change notice's reload, which throws the first read that
+  // failed (the lines under each table are for this page's own actions).
+  async function load(live) {
+    let failed = null;
+    const failedRead = (line, err) => {
+      if (live === true) failed = failed || err;
+      else line.textContent = err.message;
+    };
     try {
       const envs = await environments(pid);
       if (sdkEnv.input.options.length !== envs.length + 1)
@@ -701,7 +753,7 @@ async function viewSettings(pid) {
           }
         } }, 'Delete')))));
     } catch (err) {
-      envErr.textContent = err.message;
+      failedRead(envErr, err);
     }
     try {
       const keys = (await call('GET', '/v1/sdk-keys', { query: { project_id: pid } })).sdk_keys;
@@ -719,7 +771,7 @@ async function viewSettings(pid) {
           }
         } }, 'Revoke')))));
     } catch (err) {
-      sdkErr.textContent = err.message;
+      failedRead(sdkErr, err);
     }
     try {
       const keys = (await call('GET', '/v1/api-keys', { query: { project_id: pid } })).api_keys;
@@ -733,8 +785,9 @@ async function viewSettings(pid) {
           }
         } }, 'Revoke')))));
     } catch (err) {
-      keyErr.textContent = err.message;
+      failedRead(keyErr, err);
     }
+    if (failed) throw failed;
   }
 
   const ek = field('Key', h('input', { required: true }), 'key');
@@ -745,7 +798,7 @@ async function viewSettings(pid) {
   const kn = field('Name', h('input', { required: true }), 'name');
   const kr = field('Role', h('select', {}, ['read', 'write', 'admin'].map((r) => h('option', { value: r }, r))), 'role');
   const keyErrs = errors({ name: kn, role: kr }, keyErr);
-  refresh = load;
+  refresh = () => load(true);
   mount(h('div', {}, h('h1', {}, `Environments and keys of ${p.name}`),
     h('section', { class: 'card' }, h('h2', {}, 'Environments'),
       h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Key'), h('th', {}, 'Name'), h('th', {}, 'Changes'), h('th', {}, ''))), envBox),

@@ -75,17 +75,14 @@ function diffTable(diff) {
 }
 
 // Who the signed-in person is in the project: {actor, role} (role null
-// for an API key, whose rights only the server knows).
+// for an API key, whose rights only the server knows). Throws when the
+// members cannot be read.
 async function me(pid) {
   const c = credential();
   if (!c || c.kind !== 'token') return { actor: null, role: null };
-  try {
-    const list = (await call('GET', '/v1/members', { query: { project_id: pid } })).members;
-    const m = list.find((x) => x.email === c.email);
-    return { actor: c.actor, role: m ? m.role : null };
-  } catch (e) {
-    return { actor: c.actor, role: null };
-  }
+  const list = (await call('GET', '/v1/members', { query: { project_id: pid } })).members;
+  const m = list.find((x) => x.email === c.email);
+  return { actor: c.actor, role: m ? m.role : null };
 }
 
 function mine(actor, by) {
@@ -99,7 +96,14 @@ export async function viewChanges(shell, pid) {
   const box = h('div', {});
   const status = h('p', { class: 'err', role: 'alert' });
   const done = h('p', { role: 'status', 'aria-live': 'polite' });
-  const who = await me(pid);
+  const roleErr = h('p', { class: 'warn', role: 'status' });
+  // Unknown, every action is offered and vexild decides, as for an API key.
+  let who = { actor: (credential() || {}).actor || null, role: null };
+  try {
+    who = await me(pid);
+  } catch (err) {
+    roleErr.textContent = `Your role could not be read (${err.message}): every action is offered, and the server refuses what your role does not allow.`;
+  }
 
   async function act(cr, verb, line) {
     try {
@@ -149,20 +153,28 @@ export async function viewChanges(shell, pid) {
       line);
   }
 
-  async function load() {
+  // live: a change notice's reload, which reads the role again too and
+  // throws when a read fails (the page keeps what it shows).
+  async function load(live) {
     try {
+      const now = live ? await me(pid) : who;
       const list = (await call('GET', '/v1/change-requests', { query: { project_id: pid } })).change_requests;
+      if (live) {
+        who = now;
+        roleErr.textContent = '';
+      }
       status.textContent = '';
       box.replaceChildren(...(list.length ? list.map(card) : [h('p', {}, 'No open change requests.')]));
     } catch (err) {
+      if (live) throw err;
       status.textContent = err.message;
     }
   }
-  shell.setRefresh(() => load());
+  shell.setRefresh(() => load(true));
   mount(h('div', {}, h('h1', {}, `Change requests of ${p.name}`),
     h('p', { class: 'note' }, 'Changes to protected environments wait here for another member with write or admin to approve them. ',
       'Approving makes the change as its author; a request whose flag changed since is refused as stale, and its author proposes it again.'),
     h('p', {}, h('button', { type: 'button', onclick: () => { done.textContent = ''; load(); } }, 'Refresh')),
-    done, status, box));
+    roleErr, done, status, box));
   await load();
 }

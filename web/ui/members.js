@@ -52,16 +52,18 @@ export async function viewMembers(shell, pid) {
       } }, 'Remove'), err));
   }
 
-  async function load() {
+  // live: a change notice's reload, which throws when the read fails.
+  async function load(live) {
     try {
       const list = (await call('GET', '/v1/members', { query: { project_id: pid } })).members;
       listErr.textContent = '';
       body.replaceChildren(...list.map(row));
     } catch (e) {
+      if (live) throw e;
       listErr.textContent = e.message;
     }
   }
-  shell.setRefresh(() => load());
+  shell.setRefresh(() => load(true));
   mount(h('div', {}, h('h1', {}, `Members of ${p.name}`),
     h('p', { class: 'note' }, 'Members work on this project with their role: read may look, write may also change flags, admin may also manage members, keys and environments. Only admins change this list.'),
     h('table', { class: 'members' }, h('thead', {}, h('tr', {}, h('th', {}, 'Email'), h('th', {}, 'Role'), h('th', {}, 'Added'), h('th', {}, ''))), body),

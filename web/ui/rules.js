@@ -121,7 +121,7 @@ export function ruleForm(opts) {
     editing = null;
     conds.reset();
     share.input.value = 100;
-    sticky.input.disabled = false;
+    sticky.input.value = '';
     for (const c of segChecks) c.checked = false;
     heading.textContent = 'Add a rule';
     submit.textContent = 'Add rule';
@@ -132,20 +132,26 @@ export function ruleForm(opts) {
     ev.preventDefault();
     general.textContent = splitErr.textContent = '';
     conds.clear();
-    share.error.textContent = '';
+    share.error.textContent = sticky.error.textContent = '';
+    sticky.input.removeAttribute('aria-invalid');
     if (editing) {
       try {
         // One UpdateRule: what the form shows replaces the rule's.
         const body = { conditions: conds.read().filter((c) => c.attribute || c.values.length),
           segments: segChecks.filter((c) => c.checked).map((c) => c.value),
           rollout: share.input.value === '' || Number(share.input.value) === 100 ? null : Number(share.input.value) };
-        if (serve.input.value === '') body.split = split();
-        else body.variant = serve.input.value;
+        // The split's stickiness as the form shows it: blank buckets by
+        // the rollout's again (null).
+        if (serve.input.value === '') {
+          body.split = split();
+          body.split_stickiness = sticky.input.value.trim() || null;
+        } else body.variant = serve.input.value;
         await call('PATCH', `/v1/flags/${fid}/rules/${editing.id}`, { query: { project_id: pid }, body });
         done();
         await reload();
       } catch (err) {
-        if (/^split/.test(err.field || '')) splitErr.textContent = err.message;
+        if (err.field === 'split_stickiness') showSticky(err);
+        else if (/^split/.test(err.field || '')) splitErr.textContent = err.message;
         else if (err.field === 'rollout') share.error.textContent = err.message;
         else if (!conds.show(err)) general.textContent = err.message;
       }
@@ -172,12 +178,19 @@ export function ruleForm(opts) {
       done();
       await reload();
     } catch (err) {
-      if (err.field === 'split' || /^split/.test(err.field || '')) splitErr.textContent = err.message;
+      if (err.field === 'split_stickiness') showSticky(err);
+      else if (err.field === 'split' || /^split/.test(err.field || '')) splitErr.textContent = err.message;
       else if (err.field === 'rollout') share.error.textContent = err.message;
       else if (!conds.show(err)) general.textContent = err.message;
     }
   } }, heading, conds.el, segBox, h('div', { class: 'row' }, serve.wrap, share.wrap), splitBox, general,
   h('p', {}, submit, ' ', cancel));
+
+  function showSticky(err) {
+    sticky.error.textContent = err.message;
+    sticky.input.setAttribute('aria-invalid', 'true');
+    sticky.input.focus();
+  }
 
   // A row left as it came (no attribute, no values) is not a condition,
   // unless it is the only thing the rule would have.
@@ -187,8 +200,8 @@ export function ruleForm(opts) {
 
   return {
     el,
-    // Fills the form from rule r; saving sends one PATCH of it. The split's
-    // stickiness is the one it was made with (UpdateRule keeps it).
+    // Fills the form from rule r; saving sends one PATCH of it, the
+    // split's stickiness with it.
     edit(r) {
       editing = r;
       conds.reset(r.conditions);
@@ -203,7 +216,6 @@ export function ruleForm(opts) {
         i.value = hasSplit ? (s ? Math.round((s.weight * 100) / total) : 0) : i.value;
       }
       sticky.input.value = r.split_stickiness || '';
-      sticky.input.disabled = true;
       heading.textContent = `Change the rule ${ruleText(r)}`;
       submit.textContent = 'Save rule';
       cancel.hidden = false;

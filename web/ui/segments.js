@@ -60,6 +60,8 @@ export async function viewSegments(p, box) {
       if (!live || readErr) listErr.textContent = '';
       readErr = false;
     } catch (err) {
+      // A change notice's reload: the page says so (app.js), the list stays.
+      if (live) throw err;
       listErr.textContent = err.message;
       readErr = true;
       return;

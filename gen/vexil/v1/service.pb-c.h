@@ -585,7 +585,7 @@ struct  Vexil__V1__UpdateRuleRequest
   Vexil__V1__Rule *update;
   /*
    * "name", "priority", "enabled", "conditions", "rollout", "variant", "split",
-   * "segments"
+   * "segments", "split_stickiness" (empty: the rollout's again)
    */
   size_t n_update_mask;
   char **update_mask;
