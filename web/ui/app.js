@@ -463,6 +463,7 @@ async function viewFlag(pid, fid) {
     return { el, draw };
   }
 
+  let drawn = ''; // the flag and segments last drawn, as JSON
   async function reload(fromStream, eventRev) {
     let f;
     try {
@@ -492,8 +493,15 @@ async function viewFlag(pid, fid) {
       // The rule form offers the segments last read.
       segErr = err;
     }
-    drawEnvs();
-    loadAudit();
+    // A change notice for what is already drawn (this page's own write,
+    // or a change to another flag) redraws nothing: a redraw would replace
+    // the buttons under the pointer and a rule form being filled in.
+    const shown = JSON.stringify([f, segments]);
+    if (!fromStream || shown !== drawn) {
+      drawn = shown;
+      drawEnvs();
+      loadAudit();
+    }
     if (segErr && fromStream) throw segErr;
   }
 
@@ -562,6 +570,7 @@ async function viewFlag(pid, fid) {
     h('h2', {}, 'Environments'), envBox,
     h('section', { class: 'card' }, h('h2', {}, 'Evaluations'), periodSel.wrap, statsBox),
     h('section', { class: 'card' }, h('h2', {}, 'Recent changes'), auditBox)));
+  drawn = JSON.stringify([flag, segments]);
   drawEnvs();
   loadStats('7d');
   loadAudit();
