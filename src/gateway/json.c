@@ -439,23 +439,36 @@ vx_gw_jbuf_grow(vx_gw_jbuf *b, size_t n)
 	return true;
 }
 
+/* The bytes a JSON string cannot hold as they are: the controls (NUL
+ * included, which ends the scan), '"' and '\\'. */
+#define CTL16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char needs_escape[256] = {CTL16, CTL16, ['"'] = 1, ['\\'] = 1};
+#undef CTL16
+
 void
 vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n;
+	const unsigned char *c = (const unsigned char *)(s ? s : "");
+	size_t k = 0, n;
 	char *o;
 
-	if (s == NULL)
-		s = "";
-	n = strlen(s);
-	/* At most six bytes for each (a \u00XX escape), and the quotes. */
-	if (!vx_gw_jbuf_grow(b, 6 * n + 2))
+	/* Most strings (keys, variants, ids) need no escape: one scan finds
+	 * their end, and they are copied in one piece. */
+	while (!needs_escape[c[k]])
+		k++;
+	n = c[k] == '\0' ? k : k + strlen((const char *)c + k);
+	/* At most six bytes for each escaped (a \u00XX escape), and the
+	 * quotes. */
+	if (b->len + k + 6 * (n - k) + 2 > b->cap &&
+	    !vx_gw_jbuf_grow(b, k + 6 * (n - k) + 2))
 		return;
 	o = b->p + b->len;
 	*o++ = '"';
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c >= 32 && *c != '"' && *c != '\\') {
+	memcpy(o, c, k);
+	o += k;
+	for (c += k; *c; c++) {
+		if (!needs_escape[*c]) {
 			*o++ = (char)*c;
 			continue;
 		}
