@@ -1122,10 +1122,13 @@ serves_true(const char *value)
 	cJSON *v;
 	bool yes;
 
-	/* The first letter first: this runs for every flag of a reply. */
-	if ((value[0] == 't' && strcmp(value, "true") == 0) ||
-	    (value[0] == 'f' && strcmp(value, "false") == 0))
-		return value[0] == 't';
+	/* Letter by letter, no call: this runs for every flag of a reply. */
+	if (value[0] == 't' && value[1] == 'r' && value[2] == 'u' && value[3] == 'e' &&
+	    value[4] == '\0')
+		return true;
+	if (value[0] == 'f' && value[1] == 'a' && value[2] == 'l' && value[3] == 's' &&
+	    value[4] == 'e' && value[5] == '\0')
+		return false;
 	v = cJSON_Parse(value);
 	yes = cJSON_IsTrue(v);
 	cJSON_Delete(v);
@@ -1141,6 +1144,10 @@ sdk_evaluate(vx_gw_req *r)
 	const char *user_id = NULL, *email = NULL;
 	const cJSON *custom = NULL;
 	vx_gw_jbuf jb = {0};
+	/* The reasons met in this reply: its results share a handful of
+	 * reason strings, each looked up once. */
+	const char *rkey[4], *rdoc[4];
+	size_t rlen[4], nr = 0;
 	vx_status st;
 	cJSON *b;
 	int u;
@@ -1177,6 +1184,7 @@ sdk_evaluate(vx_gw_req *r)
 		const Vexil__V1__EvaluationResult *e = out->results[i];
 		const char *reason;
 		bool enabled;
+		size_t k;
 		if (e == NULL)
 			continue;
 		/*
@@ -1201,9 +1209,19 @@ sdk_evaluate(vx_gw_req *r)
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);
 		}
-		reason = reason_json(e->reason);
+		for (k = 0; k < nr && rkey[k] != e->reason; k++)
+			;
+		if (k == nr) {
+			reason = reason_json(e->reason);
+			if (nr == sizeof(rkey) / sizeof(rkey[0]))
+				k = nr = 0; /* start over: rare */
+			rkey[k] = e->reason;
+			rdoc[k] = reason;
+			rlen[k] = strlen(reason);
+			nr++;
+		}
 		VX_GW_JBUF_LIT(&jb, ",\"reason\":");
-		vx_gw_jbuf_raw(&jb, reason, strlen(reason));
+		vx_gw_jbuf_raw(&jb, rdoc[k], rlen[k]);
 		VX_GW_JBUF_LIT(&jb, "}");
 	}
 	VX_GW_JBUF_LIT(&jb, "}");
