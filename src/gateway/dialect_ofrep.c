@@ -396,7 +396,7 @@ static void
 put_environment(vx_gw_req *r, const char *env)
 {
 	if (env && *env)
-		(void)vx_gw_set_header(r, "Vexil-Environment", "%s", env);
+		(void)vx_gw_set_header_str(r, "Vexil-Environment", env);
 }
 
 /* ---- single flag ---- */
@@ -428,8 +428,7 @@ evaluate_flag(vx_gw_req *r)
 	put_result(&jb, out, &status);
 	put_environment(r, out->environment[0] ? out->environment : t.env);
 	if (out->rule_id)
-		(void)vx_gw_set_header(
-		    r, "Vexil-Rule-Id", "%llu", (unsigned long long)out->rule_id);
+		(void)vx_gw_set_header_uint(r, "Vexil-Rule-Id", out->rule_id);
 	vx_gw_jbuf_reply(r, status, &jb);
 }
 
@@ -556,7 +555,7 @@ evaluate_all(vx_gw_req *r)
 	 * in the project. */
 	snprintf(etag, sizeof(etag), "\"%016llx\"",
 	    (unsigned long long)fnv1a_n(jb.p + 9, jb.len - 9));
-	(void)vx_gw_set_header(r, "ETag", "%s", etag);
+	(void)vx_gw_set_header_str(r, "ETag", etag);
 	put_environment(
 	    r, out->n_results && out->results[0] && *out->results[0]->environment
 	           ? out->results[0]->environment

@@ -249,6 +249,48 @@ vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
 	return 0;
 }
 
+int
+vx_gw_set_header_str(vx_gw_req *r, const char *name, const char *value)
+{
+	size_t n = strnlen(value, VX_GW_HEADER_VALUE_MAX - 1);
+
+	if (r->n_headers == VX_GW_MAX_HEADERS)
+		return -1;
+	r->headers[r->n_headers].name = name;
+	memcpy(r->headers[r->n_headers].value, value, n);
+	r->headers[r->n_headers].value[n] = '\0';
+	r->n_headers++;
+	return 0;
+}
+
+/* u in decimal, after a '-' when neg. */
+static int
+set_header_digits(vx_gw_req *r, const char *name, uint64_t u, bool neg)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (neg)
+		*--p = '-';
+	return vx_gw_set_header_str(r, name, p);
+}
+
+int
+vx_gw_set_header_int(vx_gw_req *r, const char *name, int64_t value)
+{
+	return set_header_digits(
+	    r, name, value < 0 ? 0 - (uint64_t)value : (uint64_t)value, value < 0);
+}
+
+int
+vx_gw_set_header_uint(vx_gw_req *r, const char *name, uint64_t value)
+{
+	return set_header_digits(r, name, value, false);
+}
+
 const char *
 vx_gw_res_header(const vx_gw_req *r, const char *name)
 {

@@ -190,6 +190,11 @@ void vx_gw_request_id(const char *incoming, char out[VX_GW_REQUEST_ID_MAX + 1]);
  */
 int vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
     VX_PRINTF(3, 4);
+/* The same for a value as it is, or a number in decimal, without a
+ * format to interpret: for the headers of the evaluation endpoints. */
+int vx_gw_set_header_str(vx_gw_req *r, const char *name, const char *value);
+int vx_gw_set_header_int(vx_gw_req *r, const char *name, int64_t value);
+int vx_gw_set_header_uint(vx_gw_req *r, const char *name, uint64_t value);
 /* The value of a response header vx_gw_set_header() added, or NULL. */
 const char *vx_gw_res_header(const vx_gw_req *r, const char *name);
 
