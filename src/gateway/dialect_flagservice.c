@@ -1195,9 +1195,9 @@ sdk_evaluate(vx_gw_req *r)
 		if (e->type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN)
 			enabled = serves_true(e->value);
 		else
-			enabled = strcmp(e->reason, "TARGETING_MATCH") == 0 ||
-			          strcmp(e->reason, "SPLIT") == 0 ||
-			          strcmp(e->reason, "STATIC") == 0;
+			enabled = vx_gw_streq(e->reason, "TARGETING_MATCH") ||
+			          vx_gw_streq(e->reason, "SPLIT") ||
+			          vx_gw_streq(e->reason, "STATIC");
 		if (jb.len > 1)
 			VX_GW_JBUF_LIT(&jb, ",");
 		vx_gw_jbuf_str(&jb, e->flag_key);

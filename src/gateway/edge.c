@@ -1029,7 +1029,10 @@ push_records(struct snap *s, const vx_eval_snapshot *snap,
 		copy(r->flag, sizeof(r->flag), res[i].flag_key);
 		copy(r->variant, sizeof(r->variant), res[i].variant);
 		r->reason = res[i].reason;
-		copy(r->user, sizeof(r->user), user);
+		if (i == 0)
+			copy(r->user, sizeof(r->user), user);
+		else /* one user for every result of a request */
+			memcpy(r->user, r[-1].user, sizeof(r->user));
 	}
 	if (i < n && b->seen.serial != serial) {
 		seen_fold(b);

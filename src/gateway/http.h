@@ -23,11 +23,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/arena.h"
 #include "common/common.h"
 #include "gateway/http1.h"
 #include "wire/wire.h"
+
+/* Whether a and b are the same string, their first bytes compared before
+ * strcmp(): on the evaluation paths most compared strings differ there. */
+static inline bool
+vx_gw_streq(const char *a, const char *b)
+{
+	return a[0] == b[0] && strcmp(a, b) == 0;
+}
 
 #define VX_GW_MAX_PARAMS 8
 #define VX_GW_REQUEST_ID_MAX 64

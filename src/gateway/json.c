@@ -306,7 +306,7 @@ static bool
 skipped(const char *name, const char *const *skip)
 {
 	for (; skip && *skip; skip++)
-		if (strcmp(name, *skip) == 0)
+		if (vx_gw_streq(name, *skip))
 			return true;
 	return false;
 }
