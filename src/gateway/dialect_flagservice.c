@@ -1091,28 +1091,28 @@ rule_delete(vx_gw_req *r)
 
 /* ---- SDK ---- */
 
-/* The document's reason for a core reason, as a JSON string (quoted: it
- * is written as it is). */
+/* The document's reason for a core reason, as the JSON that ends a
+ * flag's object (written as it is). */
 static const char *
 reason_json(const char *core)
 {
 	static const struct {
 		const char *core, *doc;
 	} reasons[] = {
-	    {"DISABLED", "\"disabled\""},
-	    {"TARGETING_MATCH", "\"rule_match\""},
-	    {"SPLIT", "\"rollout\""},
-	    {"STATIC", "\"rollout\""},
+	    {"DISABLED", ",\"reason\":\"disabled\"}"},
+	    {"TARGETING_MATCH", ",\"reason\":\"rule_match\"}"},
+	    {"SPLIT", ",\"reason\":\"rollout\"}"},
+	    {"STATIC", ",\"reason\":\"rollout\"}"},
 	    /* Off because a flag it requires is not as required. */
-	    {"PREREQUISITE_FAILED", "\"disabled\""},
-	    {"DEFAULT", "\"rollout_excluded\""},
+	    {"PREREQUISITE_FAILED", ",\"reason\":\"disabled\"}"},
+	    {"DEFAULT", ",\"reason\":\"rollout_excluded\"}"},
 	};
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].core[0] == core[0] && strcmp(reasons[i].core, core) == 0)
 			return reasons[i].doc;
 	/* FLAG_NOT_FOUND or ERROR: a flag that could not be evaluated. */
-	return "\"error\"";
+	return ",\"reason\":\"error\"}";
 }
 
 /* Whether a boolean flag's served value (JSON text) is true. */
@@ -1220,9 +1220,7 @@ sdk_evaluate(vx_gw_req *r)
 			rlen[k] = strlen(reason);
 			nr++;
 		}
-		VX_GW_JBUF_LIT(&jb, ",\"reason\":");
 		vx_gw_jbuf_raw(&jb, rdoc[k], rlen[k]);
-		VX_GW_JBUF_LIT(&jb, "}");
 	}
 	VX_GW_JBUF_LIT(&jb, "}");
 	vx_gw_jbuf_reply(r, 200, &jb);
