@@ -1011,11 +1011,12 @@ batch_free(struct batch *b)
  * user), every later one as a count of its (flag, variant), so that a
  * batch counts every evaluation. A short lock shared only with other
  * evaluations of this snapshot and the flusher's swap; nothing waits for
- * vexild.
+ * vexild. borrowed: res's strings are snap's (the request pins it), so
+ * they may be counted by address (struct seen).
  */
 static void
 push_records(struct snap *s, const vx_eval_snapshot *snap,
-    const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
+    const Vexil__V1__EvaluationResult *res, size_t n, const char *user, bool borrowed)
 {
 	struct batch *b = &s->cur;
 	uint64_t serial = vx_eval_snapshot_serial(snap);
@@ -1034,12 +1035,15 @@ push_records(struct snap *s, const vx_eval_snapshot *snap,
 		else /* one user for every result of a request */
 			memcpy(r->user, r[-1].user, sizeof(r->user));
 	}
-	if (i < n && b->seen.serial != serial) {
+	if (i < n && borrowed && b->seen.serial != serial) {
 		seen_fold(b);
 		b->seen.serial = serial;
 	}
+	/* Results copied to the request's arena (not borrowed from the set)
+	 * are counted by their strings: an arena's address is another
+	 * string's in a later request. */
 	for (; i < n; i++)
-		if (!seen_add(&b->seen, res[i].flag_key, res[i].variant) &&
+		if (!(borrowed && seen_add(&b->seen, res[i].flag_key, res[i].variant)) &&
 		    !tally_add(&b->tal, res[i].flag_key, res[i].variant, 1))
 			b->dropped++;
 	pthread_mutex_unlock(&s->rlock);
@@ -1519,7 +1523,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 		unref(s);
 		return core_all(r, in, out, st);
 	}
-	push_records(s, snap, res, n, ctx.user_id);
+	push_records(s, snap, res, n, ctx.user_id, pin != NULL);
 	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = list;
@@ -1563,7 +1567,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 		unref(s);
 		return core_one(r, in, out, st);
 	}
-	push_records(s, snap, res, 1, ctx.user_id);
+	push_records(s, snap, res, 1, ctx.user_id, pin != NULL);
 	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = res;
