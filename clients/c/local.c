@@ -3,6 +3,7 @@
  */
 #include "vexil_eval.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +39,7 @@ vx_eval_snapshot_fetch(vx_client *c, const char *project, const char *env,
 		    rc == VX_EINVAL ? err : vx_strerror(rc));
 		return rc == VX_EINVAL ? VX_EPROTO : rc;
 	}
+	s->serial = vx_eval_snapshot_next_serial();
 	*out = s;
 	return 0;
 }
@@ -49,6 +51,20 @@ vx_eval_snapshot_free(vx_eval_snapshot *s)
 		return;
 	vx_flagset_free(s->fs);
 	free(s);
+}
+
+uint64_t
+vx_eval_snapshot_next_serial(void)
+{
+	static atomic_uint_fast64_t last;
+
+	return atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
+}
+
+uint64_t
+vx_eval_snapshot_serial(const vx_eval_snapshot *s)
+{
+	return s->serial;
 }
 
 uint64_t

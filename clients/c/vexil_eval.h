@@ -12,4 +12,11 @@
 #include "vexil.h"
 #include "vexil/eval.h"
 
+/*
+ * A number no other compiled set of this process has or had (never 0):
+ * what a cache of results' string pointers keys the set by, where a freed
+ * set's address (and its strings') may be another set's later.
+ */
+uint64_t vx_eval_snapshot_serial(const vx_eval_snapshot *s);
+
 #endif

@@ -203,6 +203,7 @@ recompile(vx_watch *w)
 		free(s);
 		return rc;
 	}
+	s->serial = vx_eval_snapshot_next_serial();
 	if ((bigger = realloc(w->retired, (w->nretired + 1) * sizeof(*bigger))) == NULL) {
 		vx_flagset_free(s->fs);
 		free(s);

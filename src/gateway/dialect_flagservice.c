@@ -1091,28 +1091,28 @@ rule_delete(vx_gw_req *r)
 
 /* ---- SDK ---- */
 
-/* The document's reason for a core reason, as a JSON string (quoted: it
- * is written as it is). */
+/* The document's reason for a core reason, as the JSON that ends a
+ * flag's object (written as it is). */
 static const char *
 reason_json(const char *core)
 {
 	static const struct {
 		const char *core, *doc;
 	} reasons[] = {
-	    {"DISABLED", "\"disabled\""},
-	    {"TARGETING_MATCH", "\"rule_match\""},
-	    {"SPLIT", "\"rollout\""},
-	    {"STATIC", "\"rollout\""},
+	    {"DISABLED", ",\"reason\":\"disabled\"}"},
+	    {"TARGETING_MATCH", ",\"reason\":\"rule_match\"}"},
+	    {"SPLIT", ",\"reason\":\"rollout\"}"},
+	    {"STATIC", ",\"reason\":\"rollout\"}"},
 	    /* Off because a flag it requires is not as required. */
-	    {"PREREQUISITE_FAILED", "\"disabled\""},
-	    {"DEFAULT", "\"rollout_excluded\""},
+	    {"PREREQUISITE_FAILED", ",\"reason\":\"disabled\"}"},
+	    {"DEFAULT", ",\"reason\":\"rollout_excluded\"}"},
 	};
 
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].core[0] == core[0] && strcmp(reasons[i].core, core) == 0)
 			return reasons[i].doc;
 	/* FLAG_NOT_FOUND or ERROR: a flag that could not be evaluated. */
-	return "\"error\"";
+	return ",\"reason\":\"error\"}";
 }
 
 /* Whether a boolean flag's served value (JSON text) is true. */
@@ -1122,10 +1122,13 @@ serves_true(const char *value)
 	cJSON *v;
 	bool yes;
 
-	/* The first letter first: this runs for every flag of a reply. */
-	if ((value[0] == 't' && strcmp(value, "true") == 0) ||
-	    (value[0] == 'f' && strcmp(value, "false") == 0))
-		return value[0] == 't';
+	/* Letter by letter, no call: this runs for every flag of a reply. */
+	if (value[0] == 't' && value[1] == 'r' && value[2] == 'u' && value[3] == 'e' &&
+	    value[4] == '\0')
+		return true;
+	if (value[0] == 'f' && value[1] == 'a' && value[2] == 'l' && value[3] == 's' &&
+	    value[4] == 'e' && value[5] == '\0')
+		return false;
 	v = cJSON_Parse(value);
 	yes = cJSON_IsTrue(v);
 	cJSON_Delete(v);
@@ -1141,6 +1144,10 @@ sdk_evaluate(vx_gw_req *r)
 	const char *user_id = NULL, *email = NULL;
 	const cJSON *custom = NULL;
 	vx_gw_jbuf jb = {0};
+	/* The reasons met in this reply: its results share a handful of
+	 * reason strings, each looked up once. */
+	const char *rkey[4], *rdoc[4];
+	size_t rlen[4], nr = 0;
 	vx_status st;
 	cJSON *b;
 	int u;
@@ -1177,6 +1184,7 @@ sdk_evaluate(vx_gw_req *r)
 		const Vexil__V1__EvaluationResult *e = out->results[i];
 		const char *reason;
 		bool enabled;
+		size_t k;
 		if (e == NULL)
 			continue;
 		/*
@@ -1187,9 +1195,9 @@ sdk_evaluate(vx_gw_req *r)
 		if (e->type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN)
 			enabled = serves_true(e->value);
 		else
-			enabled = strcmp(e->reason, "TARGETING_MATCH") == 0 ||
-			          strcmp(e->reason, "SPLIT") == 0 ||
-			          strcmp(e->reason, "STATIC") == 0;
+			enabled = vx_gw_streq(e->reason, "TARGETING_MATCH") ||
+			          vx_gw_streq(e->reason, "SPLIT") ||
+			          vx_gw_streq(e->reason, "STATIC");
 		if (jb.len > 1)
 			VX_GW_JBUF_LIT(&jb, ",");
 		vx_gw_jbuf_str(&jb, e->flag_key);
@@ -1201,10 +1209,18 @@ sdk_evaluate(vx_gw_req *r)
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);
 		}
-		reason = reason_json(e->reason);
-		VX_GW_JBUF_LIT(&jb, ",\"reason\":");
-		vx_gw_jbuf_raw(&jb, reason, strlen(reason));
-		VX_GW_JBUF_LIT(&jb, "}");
+		for (k = 0; k < nr && rkey[k] != e->reason; k++)
+			;
+		if (k == nr) {
+			reason = reason_json(e->reason);
+			if (nr == sizeof(rkey) / sizeof(rkey[0]))
+				k = nr = 0; /* start over: rare */
+			rkey[k] = e->reason;
+			rdoc[k] = reason;
+			rlen[k] = strlen(reason);
+			nr++;
+		}
+		vx_gw_jbuf_raw(&jb, rdoc[k], rlen[k]);
 	}
 	VX_GW_JBUF_LIT(&jb, "}");
 	vx_gw_jbuf_reply(r, 200, &jb);

@@ -240,17 +240,17 @@ read_context(vx_gw_req *r, const char *bound, Vexil__V1__EvalContext *ctx,
 	for (v = c ? c->child : NULL; v && rc == 0; v = v->next) {
 		if (cJSON_IsNull(v))
 			continue;
-		if (strcmp(v->string, "targetingKey") == 0)
+		if (vx_gw_streq(v->string, "targetingKey"))
 			rc = context_string(r, v, &ctx->user_id);
-		else if (strcmp(v->string, "environment") == 0)
+		else if (vx_gw_streq(v->string, "environment"))
 			rc = context_string(r, v, &env);
-		else if (strcmp(v->string, "email") == 0)
+		else if (vx_gw_streq(v->string, "email"))
 			rc = context_string(r, v, &ctx->email);
-		else if (strcmp(v->string, "country") == 0)
+		else if (vx_gw_streq(v->string, "country"))
 			rc = context_string(r, v, &ctx->country);
-		else if (strcmp(v->string, "ip") == 0)
+		else if (vx_gw_streq(v->string, "ip"))
 			rc = context_string(r, v, &ctx->ip);
-		else if (strcmp(v->string, "groups") == 0)
+		else if (vx_gw_streq(v->string, "groups"))
 			rc = context_groups(r, v, ctx);
 	}
 	if (rc != 0)
@@ -313,7 +313,7 @@ put_metadata(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e)
 			VX_GW_JBUF_LIT(jb, ",");
 		vx_gw_jbuf_str(jb, k);
 		VX_GW_JBUF_LIT(jb, ":");
-		if (json_number(v) || strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+		if (json_number(v) || vx_gw_streq(v, "true") || vx_gw_streq(v, "false"))
 			vx_gw_jbuf_value(jb, v);
 		else
 			vx_gw_jbuf_str(jb, v);
@@ -336,20 +336,20 @@ static void
 put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 {
 	const char *reason = e->reason, *code = NULL;
-	bool no_value = e->value[0] == '\0' && (strcmp(reason, "DISABLED") == 0 ||
-	                                           strcmp(reason, "DEFAULT") == 0);
+	bool no_value = e->value[0] == '\0' && (vx_gw_streq(reason, "DISABLED") ||
+	                                           vx_gw_streq(reason, "DEFAULT"));
 	bool literal =
-	    !no_value && (strcmp(e->value, "true") == 0 ||
-	                     strcmp(e->value, "false") == 0 || json_number(e->value));
+	    !no_value && (vx_gw_streq(e->value, "true") ||
+	                     vx_gw_streq(e->value, "false") || json_number(e->value));
 	char details[256];
 	cJSON *value = NULL;
 
 	*status = 200;
-	if (strcmp(reason, "FLAG_NOT_FOUND") == 0) {
+	if (vx_gw_streq(reason, "FLAG_NOT_FOUND")) {
 		*status = 404;
 		code = "FLAG_NOT_FOUND";
 		snprintf(details, sizeof(details), "flag %.128s not found", e->flag_key);
-	} else if (strcmp(reason, "ERROR") == 0 && e->value[0] == '\0') {
+	} else if (vx_gw_streq(reason, "ERROR") && e->value[0] == '\0') {
 		*status = 400;
 		code = "PARSE_ERROR";
 		snprintf(details, sizeof(details),
@@ -396,7 +396,7 @@ static void
 put_environment(vx_gw_req *r, const char *env)
 {
 	if (env && *env)
-		(void)vx_gw_set_header(r, "Vexil-Environment", "%s", env);
+		(void)vx_gw_set_header_str(r, "Vexil-Environment", env);
 }
 
 /* ---- single flag ---- */
@@ -428,8 +428,7 @@ evaluate_flag(vx_gw_req *r)
 	put_result(&jb, out, &status);
 	put_environment(r, out->environment[0] ? out->environment : t.env);
 	if (out->rule_id)
-		(void)vx_gw_set_header(
-		    r, "Vexil-Rule-Id", "%llu", (unsigned long long)out->rule_id);
+		(void)vx_gw_set_header_uint(r, "Vexil-Rule-Id", out->rule_id);
 	vx_gw_jbuf_reply(r, status, &jb);
 }
 
@@ -556,7 +555,7 @@ evaluate_all(vx_gw_req *r)
 	 * in the project. */
 	snprintf(etag, sizeof(etag), "\"%016llx\"",
 	    (unsigned long long)fnv1a_n(jb.p + 9, jb.len - 9));
-	(void)vx_gw_set_header(r, "ETag", "%s", etag);
+	(void)vx_gw_set_header_str(r, "ETag", etag);
 	put_environment(
 	    r, out->n_results && out->results[0] && *out->results[0]->environment
 	           ? out->results[0]->environment

@@ -113,12 +113,32 @@ struct tallies {
 	size_t cap, used;
 };
 
+/* The tallies of one compiled set, keyed by the addresses of the flag key
+ * and variant its results point at: no string is measured, hashed or
+ * compared per evaluation. The strings are copied once, when a pair is
+ * first seen, since the set may be freed before the batch is sent. */
+struct seen_ent {
+	uint64_t n;                 /* 0: a free slot */
+	const char *flag, *variant; /* into the set: keys, never read */
+	char flag_s[129];
+	char variant_s[65];
+};
+
+/* Open-addressed like struct tallies; folded into them (by the strings)
+ * when another set shows up and before the batch is sent. */
+struct seen {
+	uint64_t serial; /* vx_eval_snapshot_serial() of the set; 0: none */
+	struct seen_ent *t;
+	size_t cap, used;
+};
+
 /* What one batch will carry: the first LOG_CAP evaluations one by one (for
  * the recent-evaluation log, user included), the rest as counts. */
 struct batch {
 	struct rec *log; /* LOG_CAP, or NULL before the first record */
 	size_t nlog;
 	struct tallies tal;
+	struct seen seen; /* the current set's counts, not in tal yet */
 	uint64_t dropped; /* a tally table was full at TALLY_MAX */
 };
 
@@ -862,10 +882,10 @@ tally_grow(struct tallies *ts, size_t cap)
 	return true;
 }
 
-/* Counts one evaluation of (flag, variant); false when the table is full
- * (at TALLY_MAX, or out of memory), and the evaluation is dropped. */
+/* Counts n evaluations of (flag, variant); false when the table is full
+ * (at TALLY_MAX, or out of memory), and the evaluations are dropped. */
 static bool
-tally_add(struct tallies *ts, const char *flag, const char *variant)
+tally_add(struct tallies *ts, const char *flag, const char *variant, uint64_t n)
 {
 	size_t fl = strnlen(flag, sizeof(ts->t->flag) - 1);
 	size_t vl = strnlen(variant, sizeof(ts->t->variant) - 1);
@@ -876,7 +896,7 @@ tally_add(struct tallies *ts, const char *flag, const char *variant)
 		for (j = hash & (ts->cap - 1); ts->t[j].n != 0;
 		     j = (j + 1) & (ts->cap - 1))
 			if (tally_is(&ts->t[j], hash, flag, fl, variant, vl)) {
-				ts->t[j].n++;
+				ts->t[j].n += n;
 				return true;
 			}
 	}
@@ -887,7 +907,7 @@ tally_add(struct tallies *ts, const char *flag, const char *variant)
 	}
 	for (j = hash & (ts->cap - 1); ts->t[j].n != 0; j = (j + 1) & (ts->cap - 1))
 		;
-	ts->t[j].n = 1;
+	ts->t[j].n = n;
 	ts->t[j].hash = hash;
 	ts->t[j].fl = (uint8_t)fl;
 	ts->t[j].vl = (uint8_t)vl;
@@ -899,11 +919,90 @@ tally_add(struct tallies *ts, const char *flag, const char *variant)
 	return true;
 }
 
+/* The slot of (flag, variant) in a table of cap slots: the first that
+ * holds it or is free. */
+static size_t
+seen_slot(const struct seen_ent *t, size_t cap, const char *flag, const char *variant)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)flag ^ ((uint64_t)(uintptr_t)variant << 7)) *
+	             UINT64_C(0x9E3779B97F4A7C15);
+	size_t j = (size_t)(h >> 32) & (cap - 1);
+
+	while (t[j].n != 0 && (t[j].flag != flag || t[j].variant != variant))
+		j = (j + 1) & (cap - 1);
+	return j;
+}
+
+static bool
+seen_grow(struct seen *sn, size_t cap)
+{
+	struct seen_ent *t = calloc(cap, sizeof(*t));
+
+	if (t == NULL)
+		return false;
+	for (size_t i = 0; i < sn->cap; i++)
+		if (sn->t[i].n != 0)
+			t[seen_slot(t, cap, sn->t[i].flag, sn->t[i].variant)] = sn->t[i];
+	free(sn->t);
+	sn->t = t;
+	sn->cap = cap;
+	return true;
+}
+
+/* Counts one evaluation whose result points at flag and variant (strings
+ * of the set sn is tied to, pinned by the caller); false when the table is
+ * full (the caller tallies it by its strings). */
+static bool
+seen_add(struct seen *sn, const char *flag, const char *variant)
+{
+	size_t j = 0;
+
+	if (sn->cap != 0) {
+		j = seen_slot(sn->t, sn->cap, flag, variant);
+		if (sn->t[j].n != 0) {
+			sn->t[j].n++;
+			return true;
+		}
+	}
+	if ((sn->used + 1) * 4 > sn->cap * 3) {
+		if (sn->cap >= TALLY_MAX ||
+		    !seen_grow(sn, sn->cap ? sn->cap * 2 : TALLY_MIN))
+			return false;
+		j = seen_slot(sn->t, sn->cap, flag, variant);
+	}
+	sn->t[j].n = 1;
+	sn->t[j].flag = flag;
+	sn->t[j].variant = variant;
+	copy(sn->t[j].flag_s, sizeof(sn->t[j].flag_s), flag);
+	copy(sn->t[j].variant_s, sizeof(sn->t[j].variant_s), variant);
+	sn->used++;
+	return true;
+}
+
+/* Moves b's counts by set into its tallies by string, and unties it from
+ * the set: when another set shows up, and before the batch is sent. */
+static void
+seen_fold(struct batch *b)
+{
+	struct seen *sn = &b->seen;
+
+	sn->serial = 0;
+	if (sn->used == 0)
+		return;
+	for (size_t i = 0; i < sn->cap; i++)
+		if (sn->t[i].n != 0 &&
+		    !tally_add(&b->tal, sn->t[i].flag_s, sn->t[i].variant_s, sn->t[i].n))
+			b->dropped += sn->t[i].n;
+	memset(sn->t, 0, sn->cap * sizeof(*sn->t));
+	sn->used = 0;
+}
+
 static void
 batch_free(struct batch *b)
 {
 	free(b->log);
 	free(b->tal.t);
+	free(b->seen.t);
 }
 
 /*
@@ -912,13 +1011,15 @@ batch_free(struct batch *b)
  * user), every later one as a count of its (flag, variant), so that a
  * batch counts every evaluation. A short lock shared only with other
  * evaluations of this snapshot and the flusher's swap; nothing waits for
- * vexild.
+ * vexild. borrowed: res's strings are snap's (the request pins it), so
+ * they may be counted by address (struct seen).
  */
 static void
-push_records(
-    struct snap *s, const Vexil__V1__EvaluationResult *res, size_t n, const char *user)
+push_records(struct snap *s, const vx_eval_snapshot *snap,
+    const Vexil__V1__EvaluationResult *res, size_t n, const char *user, bool borrowed)
 {
 	struct batch *b = &s->cur;
+	uint64_t serial = vx_eval_snapshot_serial(snap);
 	size_t i = 0;
 
 	pthread_mutex_lock(&s->rlock);
@@ -929,10 +1030,21 @@ push_records(
 		copy(r->flag, sizeof(r->flag), res[i].flag_key);
 		copy(r->variant, sizeof(r->variant), res[i].variant);
 		r->reason = res[i].reason;
-		copy(r->user, sizeof(r->user), user);
+		if (i == 0)
+			copy(r->user, sizeof(r->user), user);
+		else /* one user for every result of a request */
+			memcpy(r->user, r[-1].user, sizeof(r->user));
 	}
+	if (i < n && borrowed && b->seen.serial != serial) {
+		seen_fold(b);
+		b->seen.serial = serial;
+	}
+	/* Results copied to the request's arena (not borrowed from the set)
+	 * are counted by their strings: an arena's address is another
+	 * string's in a later request. */
 	for (; i < n; i++)
-		if (!tally_add(&b->tal, res[i].flag_key, res[i].variant))
+		if (!(borrowed && seen_add(&b->seen, res[i].flag_key, res[i].variant)) &&
+		    !tally_add(&b->tal, res[i].flag_key, res[i].variant, 1))
 			b->dropped++;
 	pthread_mutex_unlock(&s->rlock);
 }
@@ -952,7 +1064,8 @@ flush(vx_gw_edge *e, struct snap *s)
 	size_t n = 0;
 
 	pthread_mutex_lock(&s->rlock);
-	if (s->cur.nlog == 0 && s->cur.tal.used == 0 && s->cur.dropped == 0) {
+	if (s->cur.nlog == 0 && s->cur.tal.used == 0 && s->cur.seen.used == 0 &&
+	    s->cur.dropped == 0) {
 		pthread_mutex_unlock(&s->rlock);
 		return;
 	}
@@ -960,6 +1073,7 @@ flush(vx_gw_edge *e, struct snap *s)
 	s->cur = *b;
 	*b = t;
 	pthread_mutex_unlock(&s->rlock);
+	seen_fold(b);
 	for (size_t i = 0; i < b->tal.cap; i++)
 		lost += b->tal.t[i].n;
 	lost += b->nlog;
@@ -1409,7 +1523,7 @@ vx_gw_edge_evaluate_all(vx_gw_edge *e, vx_gw_req *r,
 		unref(s);
 		return core_all(r, in, out, st);
 	}
-	push_records(s, res, n, ctx.user_id);
+	push_records(s, snap, res, n, ctx.user_id, pin != NULL);
 	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = list;
@@ -1453,7 +1567,7 @@ vx_gw_edge_evaluate(vx_gw_edge *e, vx_gw_req *r, const Vexil__V1__EvaluateReques
 		unref(s);
 		return core_one(r, in, out, st);
 	}
-	push_records(s, res, 1, ctx.user_id);
+	push_records(s, snap, res, 1, ctx.user_id, pin != NULL);
 	pin_or_release(r, pin, s, snap);
 	atomic_fetch_add(&e->served, 1);
 	*out = res;

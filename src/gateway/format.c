@@ -85,8 +85,22 @@ void
 vx_gw_time_format(char out[32], int64_t unix_ms)
 {
 	time_t t = (time_t)(unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000);
+	/* The thread's last second: replies stamped "now" ask for the same
+	 * one many times a second, and gmtime_r() with strftime() cost more
+	 * than the rest of such a reply's text. */
+	static _Thread_local time_t last_t = -1;
+	static _Thread_local char last[32];
 	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (t == last_t && t != -1) {
+		memcpy(out, last, 32);
+		return;
+	}
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
 		snprintf(out, 32, "1970-01-01T00:00:00Z");
+		return;
+	}
+	memcpy(last, out, 32);
+	last_t = t;
 }

@@ -249,6 +249,56 @@ vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
 	return 0;
 }
 
+int
+vx_gw_set_header_str(vx_gw_req *r, const char *name, const char *value)
+{
+	size_t n = strnlen(value, VX_GW_HEADER_VALUE_MAX - 1);
+
+	if (r->n_headers == VX_GW_MAX_HEADERS)
+		return -1;
+	r->headers[r->n_headers].name = name;
+	memcpy(r->headers[r->n_headers].value, value, n);
+	r->headers[r->n_headers].value[n] = '\0';
+	r->n_headers++;
+	return 0;
+}
+
+_Static_assert(VX_GW_HEADER_VALUE_MAX >= 24, "a number's digits fit a header value");
+
+/* u in decimal, after a '-' when neg. */
+static int
+set_header_digits(vx_gw_req *r, const char *name, uint64_t u, bool neg)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	if (r->n_headers == VX_GW_MAX_HEADERS)
+		return -1;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (neg)
+		*--p = '-';
+	/* At most 21 bytes with the NUL: no cut, no strnlen(). */
+	r->headers[r->n_headers].name = name;
+	memcpy(r->headers[r->n_headers].value, p, (size_t)(buf + sizeof(buf) - p));
+	r->n_headers++;
+	return 0;
+}
+
+int
+vx_gw_set_header_int(vx_gw_req *r, const char *name, int64_t value)
+{
+	return set_header_digits(
+	    r, name, value < 0 ? 0 - (uint64_t)value : (uint64_t)value, value < 0);
+}
+
+int
+vx_gw_set_header_uint(vx_gw_req *r, const char *name, uint64_t value)
+{
+	return set_header_digits(r, name, value, false);
+}
+
 const char *
 vx_gw_res_header(const vx_gw_req *r, const char *name)
 {
@@ -311,14 +361,13 @@ vx_gw_fail_status(vx_gw_req *r, const vx_status *st)
 bool
 vx_gw_token_ok(const char *t)
 {
-	size_t n = strlen(t);
+	size_t n = 0;
 
-	if (n == 0 || n > VX_GW_CREDENTIAL_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127)
-			return false;
-	return true;
+	/* One pass: the printable bytes but space ('!' to '~'), up to the
+	 * end or one past the longest. */
+	while (n <= VX_GW_CREDENTIAL_MAX && (unsigned char)(t[n] - '!') < '~' - '!' + 1)
+		n++;
+	return n > 0 && n <= VX_GW_CREDENTIAL_MAX && t[n] == '\0';
 }
 
 /* Copies text from the client for the log: no control bytes or spaces,

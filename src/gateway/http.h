@@ -23,11 +23,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/arena.h"
 #include "common/common.h"
 #include "gateway/http1.h"
 #include "wire/wire.h"
+
+/* Whether a and b are the same string, their first bytes compared before
+ * strcmp(): on the evaluation paths most compared strings differ there. */
+static inline bool
+vx_gw_streq(const char *a, const char *b)
+{
+	return a[0] == b[0] && strcmp(a, b) == 0;
+}
 
 #define VX_GW_MAX_PARAMS 8
 #define VX_GW_REQUEST_ID_MAX 64
@@ -190,6 +199,11 @@ void vx_gw_request_id(const char *incoming, char out[VX_GW_REQUEST_ID_MAX + 1]);
  */
 int vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
     VX_PRINTF(3, 4);
+/* The same for a value as it is, or a number in decimal, without a
+ * format to interpret: for the headers of the evaluation endpoints. */
+int vx_gw_set_header_str(vx_gw_req *r, const char *name, const char *value);
+int vx_gw_set_header_int(vx_gw_req *r, const char *name, int64_t value);
+int vx_gw_set_header_uint(vx_gw_req *r, const char *name, uint64_t value);
 /* The value of a response header vx_gw_set_header() added, or NULL. */
 const char *vx_gw_res_header(const vx_gw_req *r, const char *name);
 

@@ -306,7 +306,7 @@ static bool
 skipped(const char *name, const char *const *skip)
 {
 	for (; skip && *skip; skip++)
-		if (strcmp(name, *skip) == 0)
+		if (vx_gw_streq(name, *skip))
 			return true;
 	return false;
 }
@@ -439,23 +439,36 @@ vx_gw_jbuf_grow(vx_gw_jbuf *b, size_t n)
 	return true;
 }
 
+/* The bytes a JSON string cannot hold as they are: the controls (NUL
+ * included, which ends the scan), '"' and '\\'. */
+#define CTL16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char needs_escape[256] = {CTL16, CTL16, ['"'] = 1, ['\\'] = 1};
+#undef CTL16
+
 void
 vx_gw_jbuf_str(vx_gw_jbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t n;
+	const unsigned char *c = (const unsigned char *)(s ? s : "");
+	size_t k = 0, n;
 	char *o;
 
-	if (s == NULL)
-		s = "";
-	n = strlen(s);
-	/* At most six bytes for each (a \u00XX escape), and the quotes. */
-	if (!vx_gw_jbuf_grow(b, 6 * n + 2))
+	/* Most strings (keys, variants, ids) need no escape: one scan finds
+	 * their end, and they are copied in one piece. */
+	while (!needs_escape[c[k]])
+		k++;
+	n = c[k] == '\0' ? k : k + strlen((const char *)c + k);
+	/* At most six bytes for each escaped (a \u00XX escape), and the
+	 * quotes. */
+	if (b->len + k + 6 * (n - k) + 2 > b->cap &&
+	    !vx_gw_jbuf_grow(b, k + 6 * (n - k) + 2))
 		return;
 	o = b->p + b->len;
 	*o++ = '"';
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c >= 32 && *c != '"' && *c != '\\') {
+	memcpy(o, c, k);
+	o += k;
+	for (c += k; *c; c++) {
+		if (!needs_escape[*c]) {
 			*o++ = (char)*c;
 			continue;
 		}
@@ -487,10 +500,16 @@ vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json)
 
 	/* The common cases as they are; anything else is printed by cJSON,
 	 * so a number or string reads exactly as the tree built it. */
-	if (json == NULL || *json == '\0' || strcmp(json, "null") == 0) {
+	if (json == NULL || *json == '\0' ||
+	    (json[0] == 'n' && json[1] == 'u' && json[2] == 'l' && json[3] == 'l' &&
+	        json[4] == '\0')) {
 		vx_gw_jbuf_raw(b, "null", 4);
-	} else if (strcmp(json, "true") == 0 || strcmp(json, "false") == 0) {
-		vx_gw_jbuf_raw(b, json, strlen(json));
+	} else if (json[0] == 't' && json[1] == 'r' && json[2] == 'u' && json[3] == 'e' &&
+	           json[4] == '\0') {
+		VX_GW_JBUF_LIT(b, "true");
+	} else if (json[0] == 'f' && json[1] == 'a' && json[2] == 'l' && json[3] == 's' &&
+	           json[4] == 'e' && json[5] == '\0') {
+		VX_GW_JBUF_LIT(b, "false");
 	} else if ((v = cJSON_Parse(json)) == NULL) {
 		vx_gw_jbuf_raw(b, "null", 4);
 	} else {

@@ -193,6 +193,7 @@ split_path(vx_arena *a, const char *path, const char **seg)
 {
 	size_t n = 0, len = strlen(path);
 	const char *p = path, *end;
+	char *plain = NULL;
 
 	if (*p == '/')
 		p++;
@@ -200,16 +201,24 @@ split_path(vx_arena *a, const char *path, const char **seg)
 	if (len > 1 && path[len - 1] == '/')
 		len--;
 	end = path + len;
+	/* A path with no escape (most) is copied once and split in place. */
+	if (memchr(path, '%', len) == NULL &&
+	    (plain = vx_arena_alloc(a, len + 1)) != NULL)
+		memcpy(plain, path, len);
 	while (p < end) {
 		const char *s = memchr(p, '/', (size_t)(end - p));
 		size_t sl = (size_t)((s ? s : end) - p);
 		char *d;
 		if (n == MAX_SEGS)
 			return -1;
-		if ((d = vx_arena_alloc(a, sl + 1)) == NULL)
+		if (plain != NULL) {
+			d = plain + (p - path);
+			d[sl] = '\0';
+		} else if ((d = vx_arena_alloc(a, sl + 1)) == NULL) {
 			return -1;
-		if (vx_gw_pct_decode(d, p, sl, false) < 0)
+		} else if (vx_gw_pct_decode(d, p, sl, false) < 0) {
 			return -2;
+		}
 		seg[n++] = d;
 		if (s == NULL)
 			break;
@@ -229,8 +238,12 @@ path_matches(const struct croute *c, const char **seg, size_t n)
 {
 	if (c->nseg != n)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (c->param[i] ? seg[i][0] == '\0' : strcmp(c->seg[i], seg[i]) != 0)
+	/* From the last segment, which tells most routes of a bucket apart
+	 * (they share the first), and the first byte before a strcmp(). */
+	for (size_t i = n; i-- > 0;) {
+		if (c->param[i]
+		        ? seg[i][0] == '\0'
+		        : c->seg[i][0] != seg[i][0] || strcmp(c->seg[i], seg[i]) != 0)
 			return false;
 	}
 	return true;

@@ -38,10 +38,9 @@ vx_gw_admit(vx_gw_req *r, Vexil__V1__AdmitReply **out, vx_status *st)
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	wait = (rate->reset_at - now + 999) / 1000;
 	/* The reset is unix seconds, as the platform document's example shows. */
-	(void)vx_gw_set_header(r, "X-RateLimit-Limit", "%u", rate->limit);
-	(void)vx_gw_set_header(r, "X-RateLimit-Remaining", "%u", rate->remaining);
-	(void)vx_gw_set_header(r, "X-RateLimit-Reset", "%lld",
-	    (long long)((rate->reset_at + 999) / 1000));
+	(void)vx_gw_set_header_int(r, "X-RateLimit-Limit", rate->limit);
+	(void)vx_gw_set_header_int(r, "X-RateLimit-Remaining", rate->remaining);
+	(void)vx_gw_set_header_int(r, "X-RateLimit-Reset", (rate->reset_at + 999) / 1000);
 	if (!rate->limited)
 		return 0;
 	/* Seconds: RFC 9110 allows them, and the OFREP providers read them

@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,6 +775,193 @@ Test(edge, counts_every_evaluation_of_a_burst)
 	usleep(700000);
 	cr_assert_eq(counted(&dropped), want, "counts grew past the evaluations made");
 	cr_assert_eq(log_count(&edge, "not recorded"), 0, "the edge lost a batch");
+}
+
+/* (flag, variant) counts: what a thread was answered, or what vexild
+ * counted. */
+#define MAX_PAIRS 64
+struct pairs {
+	char key[MAX_PAIRS][32], variant[MAX_PAIRS][32];
+	uint64_t n[MAX_PAIRS];
+	size_t used;
+};
+
+static void
+pairs_add(struct pairs *p, const char *key, const char *variant, uint64_t n)
+{
+	size_t i = 0;
+
+	while (i < p->used &&
+	       (strcmp(p->key[i], key) != 0 || strcmp(p->variant[i], variant) != 0))
+		i++;
+	if (i == p->used) {
+		cr_assert_lt(
+		    p->used, (size_t)MAX_PAIRS, "too many (flag, variant) pairs");
+		snprintf(p->key[i], sizeof(p->key[i]), "%s", key);
+		snprintf(p->variant[i], sizeof(p->variant[i]), "%s", variant);
+		p->used++;
+	}
+	p->n[i] += n;
+}
+
+/* Adds the (flag, variant) of each flag of an OFREP bulk answer to p. */
+static void
+pairs_of_answer(struct pairs *p, const cJSON *json)
+{
+	const cJSON *f;
+
+	cJSON_ArrayForEach(f, item(json, "flags"))
+	{
+		const cJSON *v = item(f, "variant");
+		pairs_add(p, item(f, "key")->valuestring,
+		    cJSON_IsString(v) ? v->valuestring : "", 1);
+	}
+}
+
+/* One thread evaluating every flag until told to stop, each answer's
+ * pairs counted. */
+struct flipper {
+	const char *base;
+	struct pairs got;
+	atomic_bool *stop;
+	int ok, failed;
+};
+
+static void *
+evaluate_until_stopped(void *arg)
+{
+	struct flipper *f = arg;
+	char url[512], auth[192], body[96];
+	const char *headers[] = {auth, NULL};
+
+	/* vx_fmt()'s buffers are the main thread's. */
+	snprintf(url, sizeof(url), "%s/ofrep/v1/evaluate/flags", f->base);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", sdk_key);
+	for (int i = 0; !atomic_load(f->stop) || i < 50; i++) {
+		vx_http_req rq = {
+		    .method = "POST", .url = url, .headers = headers, .body = body};
+		vx_http_res a;
+		snprintf(body, sizeof(body),
+		    "{\"context\":{\"targetingKey\":\"flip-%d\"}}", i % 40);
+		a = vx_http(&rq);
+		if (a.status == 200 && a.json != NULL) {
+			pairs_of_answer(&f->got, a.json);
+			f->ok++;
+		} else {
+			f->failed++;
+		}
+		vx_http_res_free(&a);
+	}
+	return NULL;
+}
+
+/* vexild's evaluation counts of the default project's production. */
+static void
+counted_pairs(struct pairs *p, uint64_t *dropped)
+{
+	Vexil__V1__GetEvalCountsRequest in = VEXIL__V1__GET_EVAL_COUNTS_REQUEST__INIT;
+	Vexil__V1__EvalCountList *out;
+	vx_status st;
+
+	memset(p, 0, sizeof(*p));
+	in.project = "default";
+	in.environment = "production";
+	cr_assert_eq(vx_get_eval_counts(h.admin, &in, &out, &st), 0, "%s", st.message);
+	for (size_t i = 0; i < out->n_counts; i++)
+		if (strcmp(out->counts[i]->kind, "evaluation") == 0)
+			pairs_add(p, out->counts[i]->flag_key, out->counts[i]->variant,
+			    out->counts[i]->count);
+	*dropped = out->dropped;
+	vx_free(out);
+}
+
+static bool
+pairs_equal(const struct pairs *a, const struct pairs *b)
+{
+	if (a->used != b->used)
+		return false;
+	for (size_t i = 0; i < a->used; i++) {
+		size_t j = 0;
+		while (j < b->used && (strcmp(a->key[i], b->key[j]) != 0 ||
+		                          strcmp(a->variant[i], b->variant[j]) != 0))
+			j++;
+		if (j == b->used || a->n[i] != b->n[j])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Evaluations answered while flags change under them: the edge counts
+ * them by the compiled set that answered, and a batch outlives a set, so
+ * each must still reach vexild under the flag and variant it was answered
+ * with, none lost and none moved to another pair.
+ */
+Test(edge, counts_each_flag_and_variant_across_flag_changes)
+{
+	enum { THREADS = 4 };
+	const char *on = "--project default --env production";
+	struct flipper f[THREADS] = {0};
+	struct pairs want = {0}, got;
+	pthread_t th[THREADS];
+	atomic_bool stop = false;
+	uint64_t dropped = 0;
+	int ok = 0, failed = 0;
+
+	/* Two requests first, so that the edge follows (the first perhaps
+	 * the core's answer: counted all the same). */
+	for (int i = 0; i < 2; i++) {
+		vx_http_res a = call(&edge, "POST", "/ofrep/v1/evaluate/flags",
+		    bearer(sdk_key), "{\"context\":{\"targetingKey\":\"warm\"}}");
+		cr_assert_eq(a.status, 200, "%s", a.body);
+		pairs_of_answer(&want, a.json);
+		vx_http_res_free(&a);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		f[i].base = edge.base;
+		f[i].stop = &stop;
+		cr_assert_eq(
+		    pthread_create(&th[i], NULL, evaluate_until_stopped, &f[i]), 0);
+	}
+	/* Each change is a new compiled set at the edge: the variant served
+	 * moves between on and off, and between a, b and c. */
+	for (int k = 0; k < 6; k++) {
+		usleep(150000);
+		ctl("flag %s %s f0", k % 2 ? "enable" : "disable", on);
+		ctl("flag rollout %s f1 %d", on, (k * 37) % 101);
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ok += f[i].ok;
+		failed += f[i].failed;
+		for (size_t j = 0; j < f[i].got.used; j++)
+			pairs_add(
+			    &want, f[i].got.key[j], f[i].got.variant[j], f[i].got.n[j]);
+	}
+	cr_assert_eq(failed, 0, "%d of %d evaluations failed", failed, ok + failed);
+	/* Batches leave every 100 ms and vexild writes every 500 ms: wait,
+	 * bounded, for all of them. */
+	for (int i = 0; i < 100; i++) {
+		counted_pairs(&got, &dropped);
+		if (pairs_equal(&want, &got))
+			break;
+		usleep(100000);
+	}
+	for (size_t i = 0; i < want.used; i++) {
+		uint64_t n = 0;
+		for (size_t j = 0; j < got.used; j++)
+			if (strcmp(want.key[i], got.key[j]) == 0 &&
+			    strcmp(want.variant[i], got.variant[j]) == 0)
+				n = got.n[j];
+		cr_expect_eq(n, want.n[i],
+		    "flag %s variant '%s': vexild counted %llu of %llu", want.key[i],
+		    want.variant[i], (unsigned long long)n,
+		    (unsigned long long)want.n[i]);
+	}
+	cr_assert(pairs_equal(&want, &got), "vexild counted other (flag, variant) pairs");
+	cr_assert_eq(
+	    dropped, 0, "vexild dropped %llu records", (unsigned long long)dropped);
 }
 
 Test(edge, refuses_records_outside_the_credential)

@@ -4,6 +4,7 @@
  * status table), in process and without any server.
  */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,13 @@ Test(units, times_are_rfc3339_utc_seconds)
 	cr_assert_str_eq(s, "2024-12-14T10:00:00Z");
 	vx_gw_time_format(s, 0);
 	cr_assert_str_eq(s, "1970-01-01T00:00:00Z");
+	/* Back to a second asked before, and on to the next: each its own. */
+	vx_gw_time_format(s, 1734170400500LL);
+	cr_assert_str_eq(s, "2024-12-14T10:00:00Z");
+	vx_gw_time_format(s, 1734170401000LL);
+	cr_assert_str_eq(s, "2024-12-14T10:00:01Z");
+	vx_gw_time_format(s, -1);
+	cr_assert_str_eq(s, "1969-12-31T23:59:59Z");
 }
 
 /* ---- HTTP helpers ---- */
@@ -198,6 +206,49 @@ Test(units, query_parameters_are_found_and_decoded)
 	cr_assert_str_eq(r.err_msg, "malformed query string");
 	vx_gw_req_fini(&r);
 	vx_arena_fini(&arena);
+}
+
+Test(units, tokens_are_printable_ascii_without_spaces_and_not_too_long)
+{
+	char *big = malloc(VX_GW_CREDENTIAL_MAX + 2);
+
+	cr_assert(vx_gw_token_ok("abc-123_x.y:z!~"));
+	cr_assert_not(vx_gw_token_ok(""));
+	cr_assert_not(vx_gw_token_ok("a b"));
+	cr_assert_not(vx_gw_token_ok("ab\t"));
+	cr_assert_not(vx_gw_token_ok("ab\x7f"));
+	cr_assert_not(vx_gw_token_ok("caf\xc3\xa9"));
+	memset(big, 'k', VX_GW_CREDENTIAL_MAX);
+	big[VX_GW_CREDENTIAL_MAX] = '\0';
+	cr_assert(vx_gw_token_ok(big), "the longest is fine");
+	big[VX_GW_CREDENTIAL_MAX] = 'k';
+	big[VX_GW_CREDENTIAL_MAX + 1] = '\0';
+	cr_assert_not(vx_gw_token_ok(big), "one more is not");
+	free(big);
+}
+
+Test(units, header_values_read_as_printf_writes_them)
+{
+	vx_gw_req r;
+	char longv[100];
+
+	memset(&r, 0, sizeof(r));
+	cr_assert_eq(vx_gw_set_header_int(&r, "A", 0), 0);
+	cr_assert_eq(vx_gw_set_header_int(&r, "B", -42), 0);
+	cr_assert_eq(vx_gw_set_header_int(&r, "C", INT64_MIN), 0);
+	cr_assert_eq(vx_gw_set_header_uint(&r, "D", UINT64_MAX), 0);
+	memset(longv, 'v', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	cr_assert_eq(vx_gw_set_header_str(&r, "E", longv), 0);
+	cr_assert_eq(vx_gw_set_header_str(&r, "F", "production"), 0);
+	cr_assert_eq(vx_gw_set_header_str(&r, "G", "full"), -1, "six at most");
+	cr_assert_str_eq(vx_gw_res_header(&r, "A"), "0");
+	cr_assert_str_eq(vx_gw_res_header(&r, "B"), "-42");
+	cr_assert_str_eq(vx_gw_res_header(&r, "C"), "-9223372036854775808");
+	cr_assert_str_eq(vx_gw_res_header(&r, "D"), "18446744073709551615");
+	cr_assert_eq(strlen(vx_gw_res_header(&r, "E")), VX_GW_HEADER_VALUE_MAX - 1,
+	    "cut as vx_gw_set_header() cuts");
+	cr_assert_str_eq(vx_gw_res_header(&r, "F"), "production");
 }
 
 Test(units, request_ids_are_echoed_only_when_safe)
@@ -743,8 +794,9 @@ str_as_cjson(const char *s)
 
 Test(units, direct_json_reads_byte_for_byte_as_cjson_prints_it)
 {
-	const char *values[] = {"true", "false", "null", "1.50", "-0", "1e3", "\"blue\"",
-	    " \"sp\" ", "{\"a\": [1, 2, {\"b\": null}]}", "\"\\u00e9\\n\"", "[]"};
+	const char *values[] = {"true", "false", "null", "truex", "false ", " null",
+	    "1.50", "-0", "1e3", "\"blue\"", " \"sp\" ", "{\"a\": [1, 2, {\"b\": null}]}",
+	    "\"\\u00e9\\n\"", "[]"};
 	char s[300], *a, *b;
 	vx_gw_jbuf jb = {0};
 	unsigned x = 12345;
@@ -754,6 +806,10 @@ Test(units, direct_json_reads_byte_for_byte_as_cjson_prints_it)
 		snprintf(s, sizeof(s), "a%cb%c", c, c);
 		str_as_cjson(s);
 	}
+	/* An escape after a plain run, at the end, and only escapes. */
+	str_as_cjson("flag_5\"");
+	str_as_cjson("plain run then \\ and \x01 and more plain");
+	str_as_cjson("\n\n\n");
 	for (int n = 0; n < 200; n++) {
 		size_t len = (size_t)(n % 120);
 		for (size_t i = 0; i < len; i++) {
