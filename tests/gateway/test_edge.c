@@ -1107,15 +1107,23 @@ Test(edge, answers_the_platform_sdk_config_on_the_connections_thread)
 			usleep(10000);
 	}
 	cr_assert(seen, "/v1/sdk/config never answered on the connection's thread");
-	before = metric(&edge, here);
-	for (int i = 0; i < 20; i++) {
-		vx_http_res a = call(&edge, "GET", path, auth, NULL);
-		cr_assert_eq(a.status, 200, "%s", a.body);
-		vx_http_res_free(&a);
+	/* Then 20 in a row. A cached key is asked about again every
+	 * --edge-key-ttl (5 s), by a worker, and that moment can fall inside
+	 * a run of 20: three runs, and one must be whole. */
+	for (int run = 0; run < 3; run++) {
+		before = metric(&edge, here);
+		for (int i = 0; i < 20; i++) {
+			vx_http_res a = call(&edge, "GET", path, auth, NULL);
+			cr_assert_eq(a.status, 200, "%s", a.body);
+			vx_http_res_free(&a);
+		}
+		after = metric(&edge, here);
+		if (after - before == 20)
+			return;
+		cr_log_warn("run %d: %.0f of 20 answered on the connection's thread", run,
+		    after - before);
 	}
-	after = metric(&edge, here);
-	cr_assert_eq(after - before, 20, "%.0f of 20 answered on the connection's thread",
-	    after - before);
+	cr_assert_fail("no run of 20 was answered whole on the connection's thread");
 }
 
 /* ---- API keys: admission and the rate limit at the edge ---- */
