@@ -1092,43 +1092,52 @@ rule_delete(vx_gw_req *r)
 /* ---- SDK ---- */
 
 /* The document's reason for a core reason, as the JSON that ends a
- * flag's object (written as it is). */
-static const char *
-reason_json(const char *core)
-{
-	static const struct {
-		const char *core, *doc;
-	} reasons[] = {
-	    {"DISABLED", ",\"reason\":\"disabled\"}"},
-	    {"TARGETING_MATCH", ",\"reason\":\"rule_match\"}"},
-	    {"SPLIT", ",\"reason\":\"rollout\"}"},
-	    {"STATIC", ",\"reason\":\"rollout\"}"},
-	    /* Off because a flag it requires is not as required. */
-	    {"PREREQUISITE_FAILED", ",\"reason\":\"disabled\"}"},
-	    {"DEFAULT", ",\"reason\":\"rollout_excluded\"}"},
-	};
+ * flag's object (written as it is), and its length; serves: the flag
+ * serves a rule's or its default variant (what "enabled" means for a flag
+ * that is not boolean). */
+#define REASON(core, doc, serves)                                                        \
+	{core, ",\"reason\":\"" doc "\"}", sizeof(",\"reason\":\"" doc "\"}") - 1, serves}
+static const struct {
+	const char *core, *json;
+	size_t len;
+	bool serves;
+} reasons[] = {
+    REASON("DISABLED", "disabled", false),
+    REASON("TARGETING_MATCH", "rule_match", true),
+    REASON("SPLIT", "rollout", true),
+    REASON("STATIC", "rollout", true),
+    /* Off because a flag it requires is not as required. */
+    REASON("PREREQUISITE_FAILED", "disabled", false),
+    REASON("DEFAULT", "rollout_excluded", false),
+    /* Last, for the rest: FLAG_NOT_FOUND or ERROR, a flag that could not
+     * be evaluated. */
+    REASON("", "error", false),
+};
+#undef REASON
+#define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
 
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (reasons[i].core[0] == core[0] && strcmp(reasons[i].core, core) == 0)
-			return reasons[i].doc;
-	/* FLAG_NOT_FOUND or ERROR: a flag that could not be evaluated. */
-	return ",\"reason\":\"error\"}";
+/* The reasons[] index of a core reason. */
+static size_t
+reason_index(const char *core)
+{
+	size_t i = 0;
+
+	while (i < N_REASONS - 1 &&
+	       (reasons[i].core[0] != core[0] || strcmp(reasons[i].core, core) != 0))
+		i++;
+	return i;
 }
 
 /* Whether a boolean flag's served value (JSON text) is true. */
 static bool
 serves_true(const char *value)
 {
+	int lit = vx_gw_json_bool_text(value);
 	cJSON *v;
 	bool yes;
 
-	/* Letter by letter, no call: this runs for every flag of a reply. */
-	if (value[0] == 't' && value[1] == 'r' && value[2] == 'u' && value[3] == 'e' &&
-	    value[4] == '\0')
-		return true;
-	if (value[0] == 'f' && value[1] == 'a' && value[2] == 'l' && value[3] == 's' &&
-	    value[4] == 'e' && value[5] == '\0')
-		return false;
+	if (lit >= 0)
+		return lit == 1;
 	v = cJSON_Parse(value);
 	yes = cJSON_IsTrue(v);
 	cJSON_Delete(v);
@@ -1144,10 +1153,7 @@ sdk_evaluate(vx_gw_req *r)
 	const char *user_id = NULL, *email = NULL;
 	const cJSON *custom = NULL;
 	vx_gw_jbuf jb = {0};
-	/* The reasons met in this reply: its results share a handful of
-	 * reason strings, each looked up once. */
-	const char *rkey[4], *rdoc[4];
-	size_t rlen[4], nr = 0;
+	vx_gw_reason_memo memo = {0};
 	vx_status st;
 	cJSON *b;
 	int u;
@@ -1182,11 +1188,11 @@ sdk_evaluate(vx_gw_req *r)
 	VX_GW_JBUF_LIT(&jb, "{");
 	for (size_t i = 0; i < out->n_results; i++) {
 		const Vexil__V1__EvaluationResult *e = out->results[i];
-		const char *reason;
 		bool enabled;
 		size_t k;
 		if (e == NULL)
 			continue;
+		k = vx_gw_reason_memo_get(&memo, e->reason, reason_index);
 		/*
 		 * A boolean flag is enabled when it serves true. Any other
 		 * flag (made through another API) is enabled when it serves a
@@ -1195,9 +1201,7 @@ sdk_evaluate(vx_gw_req *r)
 		if (e->type == VEXIL__V1__FLAG_TYPE__FLAG_TYPE_BOOLEAN)
 			enabled = serves_true(e->value);
 		else
-			enabled = vx_gw_streq(e->reason, "TARGETING_MATCH") ||
-			          vx_gw_streq(e->reason, "SPLIT") ||
-			          vx_gw_streq(e->reason, "STATIC");
+			enabled = reasons[k].serves;
 		if (jb.len > 1)
 			VX_GW_JBUF_LIT(&jb, ",");
 		vx_gw_jbuf_str(&jb, e->flag_key);
@@ -1209,18 +1213,7 @@ sdk_evaluate(vx_gw_req *r)
 			VX_GW_JBUF_LIT(&jb, ",\"value\":");
 			vx_gw_jbuf_value(&jb, e->value);
 		}
-		for (k = 0; k < nr && rkey[k] != e->reason; k++)
-			;
-		if (k == nr) {
-			reason = reason_json(e->reason);
-			if (nr == sizeof(rkey) / sizeof(rkey[0]))
-				k = nr = 0; /* start over: rare */
-			rkey[k] = e->reason;
-			rdoc[k] = reason;
-			rlen[k] = strlen(reason);
-			nr++;
-		}
-		vx_gw_jbuf_raw(&jb, rdoc[k], rlen[k]);
+		vx_gw_jbuf_raw(&jb, reasons[k].json, reasons[k].len);
 	}
 	VX_GW_JBUF_LIT(&jb, "}");
 	vx_gw_jbuf_reply(r, 200, &jb);

@@ -313,7 +313,7 @@ put_metadata(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e)
 			VX_GW_JBUF_LIT(jb, ",");
 		vx_gw_jbuf_str(jb, k);
 		VX_GW_JBUF_LIT(jb, ":");
-		if (json_number(v) || vx_gw_streq(v, "true") || vx_gw_streq(v, "false"))
+		if (json_number(v) || vx_gw_json_bool_text(v) >= 0)
 			vx_gw_jbuf_value(jb, v);
 		else
 			vx_gw_jbuf_str(jb, v);
@@ -339,8 +339,7 @@ put_result(vx_gw_jbuf *jb, const Vexil__V1__EvaluationResult *e, int *status)
 	bool no_value = e->value[0] == '\0' && (vx_gw_streq(reason, "DISABLED") ||
 	                                           vx_gw_streq(reason, "DEFAULT"));
 	bool literal =
-	    !no_value && (vx_gw_streq(e->value, "true") ||
-	                     vx_gw_streq(e->value, "false") || json_number(e->value));
+	    !no_value && (vx_gw_json_bool_text(e->value) >= 0 || json_number(e->value));
 	char details[256];
 	cJSON *value = NULL;
 

@@ -234,18 +234,28 @@ vx_gw_reply_json(vx_gw_req *r, int status, cJSON *body)
 	r->status = status;
 }
 
+/* The next response header's value buffer (VX_GW_HEADER_VALUE_MAX
+ * bytes), the header named name; NULL when every slot is taken. */
+static char *
+header_slot(vx_gw_req *r, const char *name)
+{
+	if (r->n_headers == VX_GW_MAX_HEADERS)
+		return NULL;
+	r->headers[r->n_headers].name = name;
+	return r->headers[r->n_headers++].value;
+}
+
 int
 vx_gw_set_header(vx_gw_req *r, const char *name, const char *fmt, ...)
 {
+	char *v = header_slot(r, name);
 	va_list ap;
 
-	if (r->n_headers == VX_GW_MAX_HEADERS)
+	if (v == NULL)
 		return -1;
-	r->headers[r->n_headers].name = name;
 	va_start(ap, fmt);
-	vsnprintf(r->headers[r->n_headers].value, VX_GW_HEADER_VALUE_MAX, fmt, ap);
+	vsnprintf(v, VX_GW_HEADER_VALUE_MAX, fmt, ap);
 	va_end(ap);
-	r->n_headers++;
 	return 0;
 }
 
@@ -253,13 +263,12 @@ int
 vx_gw_set_header_str(vx_gw_req *r, const char *name, const char *value)
 {
 	size_t n = strnlen(value, VX_GW_HEADER_VALUE_MAX - 1);
+	char *v = header_slot(r, name);
 
-	if (r->n_headers == VX_GW_MAX_HEADERS)
+	if (v == NULL)
 		return -1;
-	r->headers[r->n_headers].name = name;
-	memcpy(r->headers[r->n_headers].value, value, n);
-	r->headers[r->n_headers].value[n] = '\0';
-	r->n_headers++;
+	memcpy(v, value, n);
+	v[n] = '\0';
 	return 0;
 }
 
@@ -269,9 +278,9 @@ _Static_assert(VX_GW_HEADER_VALUE_MAX >= 24, "a number's digits fit a header val
 static int
 set_header_digits(vx_gw_req *r, const char *name, uint64_t u, bool neg)
 {
-	char buf[24], *p = buf + sizeof(buf);
+	char buf[24], *p = buf + sizeof(buf), *v = header_slot(r, name);
 
-	if (r->n_headers == VX_GW_MAX_HEADERS)
+	if (v == NULL)
 		return -1;
 	*--p = '\0';
 	do
@@ -280,9 +289,7 @@ set_header_digits(vx_gw_req *r, const char *name, uint64_t u, bool neg)
 	if (neg)
 		*--p = '-';
 	/* At most 21 bytes with the NUL: no cut, no strnlen(). */
-	r->headers[r->n_headers].name = name;
-	memcpy(r->headers[r->n_headers].value, p, (size_t)(buf + sizeof(buf) - p));
-	r->n_headers++;
+	memcpy(v, p, (size_t)(buf + sizeof(buf) - p));
 	return 0;
 }
 

@@ -38,6 +38,35 @@ vx_gw_streq(const char *a, const char *b)
 	return a[0] == b[0] && strcmp(a, b) == 0;
 }
 
+/*
+ * The results of one reply share a handful of reason strings (a compiled
+ * set's, or static names): a lookup of a reason (an index into a table)
+ * is done once per string, by address. Starts zeroed ({0}).
+ */
+typedef struct vx_gw_reason_memo {
+	const char *key[4];
+	size_t idx[4];
+	size_t n;
+} vx_gw_reason_memo;
+
+static inline size_t
+vx_gw_reason_memo_get(
+    vx_gw_reason_memo *m, const char *reason, size_t (*lookup)(const char *))
+{
+	size_t k = 0;
+
+	while (k < m->n && m->key[k] != reason)
+		k++;
+	if (k == m->n) {
+		if (m->n == sizeof(m->key) / sizeof(m->key[0]))
+			k = m->n = 0; /* start over: rare */
+		m->key[k] = reason;
+		m->idx[k] = lookup(reason);
+		m->n++;
+	}
+	return m->idx[k];
+}
+
 #define VX_GW_MAX_PARAMS 8
 #define VX_GW_REQUEST_ID_MAX 64
 /* Response headers a handler may add (vx_gw_set_header). */

@@ -497,19 +497,17 @@ void
 vx_gw_jbuf_value(vx_gw_jbuf *b, const char *json)
 {
 	cJSON *v;
+	int lit;
 
 	/* The common cases as they are; anything else is printed by cJSON,
 	 * so a number or string reads exactly as the tree built it. */
-	if (json == NULL || *json == '\0' ||
-	    (json[0] == 'n' && json[1] == 'u' && json[2] == 'l' && json[3] == 'l' &&
-	        json[4] == '\0')) {
+	if (json == NULL || *json == '\0' || vx_gw_streq(json, "null")) {
 		vx_gw_jbuf_raw(b, "null", 4);
-	} else if (json[0] == 't' && json[1] == 'r' && json[2] == 'u' && json[3] == 'e' &&
-	           json[4] == '\0') {
-		VX_GW_JBUF_LIT(b, "true");
-	} else if (json[0] == 'f' && json[1] == 'a' && json[2] == 'l' && json[3] == 's' &&
-	           json[4] == 'e' && json[5] == '\0') {
-		VX_GW_JBUF_LIT(b, "false");
+	} else if ((lit = vx_gw_json_bool_text(json)) >= 0) {
+		if (lit)
+			VX_GW_JBUF_LIT(b, "true");
+		else
+			VX_GW_JBUF_LIT(b, "false");
 	} else if ((v = cJSON_Parse(json)) == NULL) {
 		vx_gw_jbuf_raw(b, "null", 4);
 	} else {

@@ -59,6 +59,19 @@ typedef struct vx_gw_jbuf {
 	bool failed;
 } vx_gw_jbuf;
 
+/* 1 when JSON text t is exactly true, 0 when false, -1 for anything else:
+ * letter by letter, no call (it runs for every flag of a reply). */
+static inline int
+vx_gw_json_bool_text(const char *t)
+{
+	if (t[0] == 't' && t[1] == 'r' && t[2] == 'u' && t[3] == 'e' && t[4] == '\0')
+		return 1;
+	if (t[0] == 'f' && t[1] == 'a' && t[2] == 'l' && t[3] == 's' && t[4] == 'e' &&
+	    t[5] == '\0')
+		return 0;
+	return -1;
+}
+
 /* Makes room for n more bytes, growing b; false once b failed. */
 bool vx_gw_jbuf_grow(vx_gw_jbuf *b, size_t n);
 /* n bytes of s, as they are. Inline: most replies are a few dozen short

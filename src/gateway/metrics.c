@@ -284,29 +284,13 @@ void
 vx_gw_metrics_evals(const Vexil__V1__EvaluationList *l)
 {
 	uint64_t n[N_REASON] = {0};
-	/* The reasons met so far, by address: the results of one reply share
-	 * a handful of reason strings, so each is looked up once. */
-	const char *seen[4];
-	size_t idx[4], nseen = 0;
+	vx_gw_reason_memo memo = {0};
 
 	if (!g.ready || l == NULL)
 		return;
-	for (size_t i = 0; i < l->n_results; i++) {
-		const Vexil__V1__EvaluationResult *res = l->results[i];
-		size_t k = 0;
-		if (res == NULL)
-			continue;
-		while (k < nseen && seen[k] != res->reason)
-			k++;
-		if (k == nseen) {
-			if (nseen == sizeof(seen) / sizeof(seen[0]))
-				k = nseen = 0; /* start over: rare */
-			seen[k] = res->reason;
-			idx[k] = reason_index(res->reason);
-			nseen++;
-		}
-		n[idx[k]]++;
-	}
+	for (size_t i = 0; i < l->n_results; i++)
+		if (l->results[i] != NULL)
+			n[vx_gw_reason_memo_get(&memo, l->results[i]->reason, reason_index)]++;
 	for (size_t i = 0; i < N_REASON; i++)
 		if (n[i] != 0)
 			vx_gw_metrics_add(g.eval_first + i, n[i]);
