@@ -197,12 +197,16 @@ run() { # name url [script]
 	last_rps=$rps
 }
 
+columns() { # the heading of run()'s lines
+	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
+		vexild-cpu gw-cpu x/health x/floor
+}
+
 echo "bench_gateway: wrk -t$wt -c$conns -d${secs}s; 10 flags with a rule each; $(nproc) CPUs${SERVER_CPUS:+; servers on CPU $SERVER_CPUS}${WRK_CPUS:+, wrk on CPU $WRK_CPUS}"
 rounds=${ROUNDS:-1}
 for round in $(seq "$rounds"); do
 	[ "$rounds" = 1 ] || echo "round $round of $rounds"
-	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
-		vexild-cpu gw-cpu x/health x/floor
+	columns
 	health_rps=
 	floor_rps=
 	if [ -n "$tcpf" ] && up "$T/"; then
@@ -223,8 +227,7 @@ done
 if [ -n "${PACE_MS:-}" ]; then
 	echo
 	echo "paced: each of the $conns connections waits ${PACE_MS} ms between requests"
-	printf '%-26s %10s %9s %9s %9s %10s %9s %8s %8s\n' endpoint req/s p50 p90 p99 \
-		vexild-cpu gw-cpu x/health x/floor
+	columns
 	for f in none evaluate ofrep; do
 		# A copy of the endpoint's script (none: a bare GET) with delay().
 		{ [ "$f" = none ] || cat "$tmp/$f.lua"; echo "function delay() return $PACE_MS end"; } \
